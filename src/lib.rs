@@ -1,0 +1,4 @@
+//! tiered: a Kubernetes operator for highly available three-tier applications on EKS.
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
