@@ -2,3 +2,6 @@
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+
+pub mod api;
+pub mod cli;
