@@ -1,7 +1,9 @@
 # Release image of the tiered operator: a static (musl) binary on distroless, non-root.
 # The emulator (cargo feature `emulator`) is never built into it.
 #   docker build -t tiered:dev .
-FROM --platform=$BUILDPLATFORM rust:1.94-bookworm AS build
+# Built natively per platform (buildx with QEMU for arm64): ring needs a C compiler for
+# its target, and musl-tools only ships the native musl-gcc.
+FROM rust:1.94-bookworm AS build
 ARG TARGETARCH
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
