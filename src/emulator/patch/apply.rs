@@ -87,7 +87,13 @@ pub(crate) fn server_side_apply(
         }
     }
     let api_version = api_version_of(options.gvk);
-    if entries[mine].set_fields(new_set) || entries[mine].api_version != api_version {
+    // The real server stamps the applier's entry on every apply and then drops the new
+    // timestamp when nothing else in the object changed; the net effect is this rule.
+    let object_changed = !changed.is_empty() || !removed.is_empty();
+    if entries[mine].set_fields(new_set)
+        || entries[mine].api_version != api_version
+        || object_changed
+    {
         entries[mine].touch(&api_version);
     }
     managed::write(&mut merged, original_managed.as_ref(), entries);
@@ -137,7 +143,8 @@ pub(crate) fn record_update(
         .filter(|path| !removed.contains(*path))
         .cloned()
         .collect();
-    if entries[mine].set_fields(fields) {
+    // Upstream stamps the updater's entry when the write took any field (changed or added).
+    if entries[mine].set_fields(fields) || !changed.is_empty() {
         entries[mine].touch(&api_version);
     }
     managed::write(&mut new, base.as_ref(), entries);

@@ -470,3 +470,41 @@ fn status_applies_are_recorded_with_their_subresource() {
     assert_eq!(entries.len(), 2);
     assert_eq!(out["spec"]["replicas"], 1);
 }
+
+// upstream: the applier's timestamp moves when the apply changed the object, even if the
+// set of fields it owns stayed the same.
+#[test]
+fn server_side_apply_stamps_the_entry_when_values_change() {
+    let mut first = server_side_apply(
+        None,
+        &config(&json!({"app": "web"}), Some(2)),
+        &options("tiered", DEPLOY),
+    )
+    .unwrap();
+    first["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
+    let second = server_side_apply(
+        Some(&first),
+        &config(&json!({"app": "web"}), Some(3)),
+        &options("tiered", DEPLOY),
+    )
+    .unwrap();
+    assert_eq!(second["spec"]["replicas"], 3);
+    assert_ne!(
+        second["metadata"]["managedFields"][0]["time"],
+        "2000-01-01T00:00:00Z"
+    );
+}
+
+// upstream: list-map keys with several fields (ServiceSpec.ports: port+protocol) are
+// written as one `k:` element with the key fields sorted by name.
+#[test]
+fn server_side_apply_writes_multi_field_keys_sorted() {
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"protocol": "TCP", "port": 80, "targetPort": 8080}]}});
+    let out = server_side_apply(None, &service, &options("tiered", "v1/Service")).unwrap();
+    let ports = &out["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"];
+    assert_eq!(
+        ports,
+        &json!({"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}})
+    );
+}
