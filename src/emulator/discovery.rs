@@ -1,9 +1,9 @@
 //! Discovery and other non-resource URLs: `/version`, `/api`, `/apis`, `/apis/{group}`,
-//! the `APIResourceList` of each group version, health endpoints, and `/openapi/*`
-//! (not served: 404, which kubectl tolerates). Answers always use the legacy
+//! the `APIResourceList` of each group version, health endpoints, `/openapi/v3`
+//! (`/openapi/v2` is 404). Answers always use the legacy
 //! (unaggregated) format with `Content-Type: application/json`; clients that ask for
 //! the aggregated `apidiscovery.k8s.io/v2` format fall back to it, as client-go does
-//! when a server answers with plain JSON.
+//! when a server answers with plain JSON. `/openapi/v3` comes from [`super::openapi`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,6 +143,11 @@ pub fn serve(shared: &Shared, path: &str, _headers: &HeaderMap) -> Response {
                 )
             }
         }
+        ["openapi", "v3"] => json_response(StatusCode::OK, &super::openapi::root(all)),
+        ["openapi", "v3", rest @ ..] => match super::openapi::group_version(all, &rest.join("/")) {
+            Some(doc) => json_response(StatusCode::OK, &doc),
+            None => ApiError::no_route(path).into_response(),
+        },
         _ => ApiError::no_route(path).into_response(),
     }
 }

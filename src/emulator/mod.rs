@@ -32,8 +32,8 @@
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
 //! - No protobuf, no CBOR, no aggregated discovery (clients fall back to the legacy
-//!   format), no OpenAPI documents (`/openapi/v2` and `/openapi/v3` are 404: `kubectl
-//!   explain` does not work; `kubectl apply` does).
+//!   format), no OpenAPI schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
+//!   operations (see [`openapi`]), so `kubectl explain` does not work; `kubectl apply` does.
 //! - No version conversion for multi-version CRDs (objects are served as stored, with
 //!   `apiVersion` rewritten), no consistent snapshot across list pages, no
 //!   `resourceVersionMatch`, no exec/logs/port-forward/proxy subresources.
@@ -50,6 +50,7 @@ pub mod faults;
 pub mod gc;
 pub mod lifecycle;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod read;
 pub mod resources;
@@ -171,6 +172,10 @@ impl Emulator {
             }
         }
         let url: axum::http::Uri = format!("http://{addr}").parse().map_err(io_error)?;
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is installed either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = kube::Client::try_from(kube::Config::new(url)).map_err(io_error)?;
         let mut tasks = vec![tokio::spawn(gc::run(Arc::clone(&shared)))];
         if options.sandbox {
