@@ -14,7 +14,11 @@ use tiered::emulator::{Emulator, EmulatorOptions};
 fn applied(data: &[(&str, &str)]) -> ConfigMap {
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some("cfg".to_owned());
-    cm.data = Some(data.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>());
+    cm.data = Some(
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    );
     cm
 }
 
@@ -33,16 +37,35 @@ async fn apply_removes_a_field_the_manager_no_longer_applies() {
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let params = PatchParams::apply("tiered").force();
     let first = api
-        .patch("cfg", &params, &Patch::Apply(with_kind(&applied(&[("a", "1"), ("b", "2")]))))
+        .patch(
+            "cfg",
+            &params,
+            &Patch::Apply(with_kind(&applied(&[("a", "1"), ("b", "2")]))),
+        )
         .await
         .unwrap();
     let managers = first.metadata.managed_fields.clone().unwrap();
-    assert!(managers.iter().any(|m| m.manager.as_deref() == Some("tiered") && m.operation.as_deref() == Some("Apply")));
+    assert!(
+        managers
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("tiered")
+                && m.operation.as_deref() == Some("Apply"))
+    );
 
-    let second = api.patch("cfg", &params, &Patch::Apply(with_kind(&applied(&[("a", "1")])))).await.unwrap();
+    let second = api
+        .patch(
+            "cfg",
+            &params,
+            &Patch::Apply(with_kind(&applied(&[("a", "1")]))),
+        )
+        .await
+        .unwrap();
     let data = second.data.unwrap();
     assert_eq!(data.get("a").map(String::as_str), Some("1"));
-    assert!(!data.contains_key("b"), "b is no longer applied and must be removed");
+    assert!(
+        !data.contains_key("b"),
+        "b is no longer applied and must be removed"
+    );
 }
 
 // Upstream: an identical apply changes nothing, so the resourceVersion stays.
@@ -52,9 +75,18 @@ async fn an_identical_apply_does_not_bump_the_resource_version() {
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let params = PatchParams::apply("tiered").force();
     let body = with_kind(&applied(&[("a", "1")]));
-    let first = api.patch("cfg", &params, &Patch::Apply(&body)).await.unwrap();
-    let again = api.patch("cfg", &params, &Patch::Apply(&body)).await.unwrap();
-    assert_eq!(first.metadata.resource_version, again.metadata.resource_version);
+    let first = api
+        .patch("cfg", &params, &Patch::Apply(&body))
+        .await
+        .unwrap();
+    let again = api
+        .patch("cfg", &params, &Patch::Apply(&body))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.metadata.resource_version,
+        again.metadata.resource_version
+    );
 }
 
 // Upstream: applying a value another manager owns without force is 409 Conflict.
@@ -62,8 +94,21 @@ async fn an_identical_apply_does_not_bump_the_resource_version() {
 async fn apply_without_force_conflicts_with_another_manager() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.patch("cfg", &PatchParams::apply("one"), &Patch::Apply(with_kind(&applied(&[("a", "1")])))).await.unwrap();
-    match api.patch("cfg", &PatchParams::apply("two"), &Patch::Apply(with_kind(&applied(&[("a", "2")])))).await {
+    api.patch(
+        "cfg",
+        &PatchParams::apply("one"),
+        &Patch::Apply(with_kind(&applied(&[("a", "1")]))),
+    )
+    .await
+    .unwrap();
+    match api
+        .patch(
+            "cfg",
+            &PatchParams::apply("two"),
+            &Patch::Apply(with_kind(&applied(&[("a", "2")]))),
+        )
+        .await
+    {
         Err(Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (409, "Conflict")),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -82,14 +127,28 @@ async fn strategic_merge_patch_on_a_custom_resource_is_415() {
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
     }))
     .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client()).create(&PostParams::default(), &crd).await.unwrap();
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.io", "v1", "Widget"), "widgets");
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
+        "widgets",
+    );
     let api: Api<DynamicObject> = Api::namespaced_with(emu.client(), "default", &ar);
-    let widget: DynamicObject =
-        serde_json::from_value(json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}))
-            .unwrap();
+    let widget: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+    )
+    .unwrap();
     api.create(&PostParams::default(), &widget).await.unwrap();
-    match api.patch("w", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"a": 1}}))).await {
+    match api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"a": 1}})),
+        )
+        .await
+    {
         Err(Error::Api(s)) => assert_eq!(s.code, 415),
         other => panic!("expected 415, got {other:?}"),
     }

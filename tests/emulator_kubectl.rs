@@ -46,17 +46,55 @@ async fn kubectl_gets_applies_reads_and_deletes() {
     let manifest = dir.path().join("cm.yaml");
 
     let namespaces = stdout(&kubectl(&binary, &kubeconfig, &["get", "ns"]).await);
-    assert!(namespaces.contains("default") && namespaces.contains("kube-system"), "{namespaces}");
+    assert!(
+        namespaces.contains("default") && namespaces.contains("kube-system"),
+        "{namespaces}"
+    );
 
-    std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"1\"\n").unwrap();
-    let created = stdout(&kubectl(&binary, &kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"1\"\n",
+    )
+    .unwrap();
+    let created = stdout(
+        &kubectl(
+            &binary,
+            &kubeconfig,
+            &["apply", "-f", manifest.to_str().unwrap()],
+        )
+        .await,
+    );
     assert!(created.contains("configmap/demo created"), "{created}");
-    std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"2\"\n").unwrap();
-    let configured = stdout(&kubectl(&binary, &kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
-    assert!(configured.contains("configmap/demo configured"), "{configured}");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"2\"\n",
+    )
+    .unwrap();
+    let configured = stdout(
+        &kubectl(
+            &binary,
+            &kubeconfig,
+            &["apply", "-f", manifest.to_str().unwrap()],
+        )
+        .await,
+    );
+    assert!(
+        configured.contains("configmap/demo configured"),
+        "{configured}"
+    );
 
-    let yaml = stdout(&kubectl(&binary, &kubeconfig, &["get", "configmap", "demo", "-o", "yaml"]).await);
-    assert!(yaml.contains("a: \"2\"") && yaml.contains("resourceVersion:"), "{yaml}");
+    let yaml = stdout(
+        &kubectl(
+            &binary,
+            &kubeconfig,
+            &["get", "configmap", "demo", "-o", "yaml"],
+        )
+        .await,
+    );
+    assert!(
+        yaml.contains("a: \"2\"") && yaml.contains("resourceVersion:"),
+        "{yaml}"
+    );
 
     let deleted = stdout(&kubectl(&binary, &kubeconfig, &["delete", "configmap", "demo"]).await);
     assert!(deleted.contains("deleted"), "{deleted}");
@@ -85,10 +123,31 @@ async fn kubectl_lists_custom_resources_by_short_name() {
          \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
     )
     .unwrap();
-    stdout(&kubectl(&binary, &kubeconfig, &["apply", "-f", crd.to_str().unwrap()]).await);
+    stdout(
+        &kubectl(
+            &binary,
+            &kubeconfig,
+            &["apply", "-f", crd.to_str().unwrap()],
+        )
+        .await,
+    );
     let widget = dir.path().join("w.yaml");
-    std::fs::write(&widget, "apiVersion: example.io/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec: {size: 1}\n").unwrap();
-    stdout(&kubectl(&binary, &kubeconfig, &["apply", "-f", widget.to_str().unwrap()]).await);
+    std::fs::write(
+        &widget,
+        "apiVersion: example.io/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec: {size: 1}\n",
+    )
+    .unwrap();
+    stdout(
+        &kubectl(
+            &binary,
+            &kubeconfig,
+            &["apply", "-f", widget.to_str().unwrap()],
+        )
+        .await,
+    );
     let listed = stdout(&kubectl(&binary, &kubeconfig, &["get", "wg"]).await);
-    assert!(listed.contains("NAME") && listed.contains("gizmo"), "{listed}");
+    assert!(
+        listed.contains("NAME") && listed.contains("gizmo"),
+        "{listed}"
+    );
 }

@@ -63,16 +63,24 @@ async fn finalizers_hold_an_object_until_the_last_one_is_removed() {
     assert_eq!(deleting.metadata.deletion_grace_period_seconds, Some(0));
 
     let add = json!({"metadata": {"finalizers": ["example.io/cleanup", "example.io/late"]}});
-    match api.patch("held", &PatchParams::default(), &Patch::Merge(&add)).await {
+    match api
+        .patch("held", &PatchParams::default(), &Patch::Merge(&add))
+        .await
+    {
         Err(Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-            assert!(s.message.contains("no new finalizers can be added if the object is being deleted"));
+            assert!(
+                s.message
+                    .contains("no new finalizers can be added if the object is being deleted")
+            );
         }
         other => panic!("expected 422, got {other:?}"),
     }
 
     let release = json!({"metadata": {"finalizers": null}});
-    api.patch("held", &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
+    api.patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
     assert!(matches!(api.get("held").await, Err(Error::Api(s)) if s.code == 404));
 }
 
@@ -83,11 +91,23 @@ async fn dependents_are_collected_after_their_owner_is_deleted() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners.create(&PostParams::default(), &config_map("owner")).await.unwrap();
-    secrets.create(&PostParams::default(), &owned_secret("child", &owner)).await.unwrap();
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("child", &owner))
+        .await
+        .unwrap();
 
-    owners.delete("owner", &DeleteParams::background()).await.unwrap();
-    assert!(gone_within(&secrets, "child", Duration::from_secs(5)).await, "dependent was not collected");
+    owners
+        .delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(
+        gone_within(&secrets, "child", Duration::from_secs(5)).await,
+        "dependent was not collected"
+    );
 }
 
 // Upstream: a dependent whose owner uid matches no object is collected too.
@@ -97,7 +117,10 @@ async fn a_dependent_of_a_nonexistent_owner_is_collected() {
     let secrets: Api<Secret> = Api::default_namespaced(emu.client());
     let mut ghost = config_map("ghost");
     ghost.metadata.uid = Some("00000000-0000-4000-8000-000000000000".to_owned());
-    secrets.create(&PostParams::default(), &owned_secret("orphan", &ghost)).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("orphan", &ghost))
+        .await
+        .unwrap();
     // Any delete wakes the collector; so does collect_garbage().
     emu.collect_garbage();
     assert!(gone_within(&secrets, "orphan", Duration::from_secs(5)).await);
@@ -109,10 +132,19 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners.create(&PostParams::default(), &config_map("owner")).await.unwrap();
-    secrets.create(&PostParams::default(), &owned_secret("kept", &owner)).await.unwrap();
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("kept", &owner))
+        .await
+        .unwrap();
 
-    owners.delete("owner", &DeleteParams::orphan()).await.unwrap();
+    owners
+        .delete("owner", &DeleteParams::orphan())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let kept = secrets.get("kept").await.unwrap();
     assert!(kept.metadata.owner_references.is_none());
@@ -125,12 +157,25 @@ async fn foreground_propagation_deletes_dependents_first() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners.create(&PostParams::default(), &config_map("owner")).await.unwrap();
-    secrets.create(&PostParams::default(), &owned_secret("first", &owner)).await.unwrap();
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("first", &owner))
+        .await
+        .unwrap();
 
-    let response = owners.delete("owner", &DeleteParams::foreground()).await.unwrap();
+    let response = owners
+        .delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
     let pending = response.left().expect("the owner is still there");
-    assert!(pending.finalizers().contains(&"foregroundDeletion".to_owned()));
+    assert!(
+        pending
+            .finalizers()
+            .contains(&"foregroundDeletion".to_owned())
+    );
     assert!(gone_within(&secrets, "first", Duration::from_secs(5)).await);
     assert!(gone_within(&owners, "owner", Duration::from_secs(5)).await);
 }

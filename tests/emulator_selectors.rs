@@ -14,7 +14,10 @@ async fn seeded() -> EmulatorHandle {
     let namespaces: Api<Namespace> = Api::all(emu.client());
     let mut ns = Namespace::default();
     ns.metadata.name = Some("other".to_owned());
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     for (ns, name, labels) in [
         ("default", "a", vec![("tier", "web"), ("env", "prod")]),
         ("default", "b", vec![("tier", "api"), ("env", "prod")]),
@@ -23,15 +26,28 @@ async fn seeded() -> EmulatorHandle {
     ] {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some(name.to_owned());
-        cm.metadata.labels =
-            Some(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>());
-        Api::<ConfigMap>::namespaced(emu.client(), ns).create(&PostParams::default(), &cm).await.unwrap();
+        cm.metadata.labels = Some(
+            labels
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Api::<ConfigMap>::namespaced(emu.client(), ns)
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
     }
     emu
 }
 
 async fn names(api: &Api<ConfigMap>, params: &ListParams) -> Vec<String> {
-    api.list(params).await.unwrap().items.iter().map(ResourceExt::name_any).collect()
+    api.list(params)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect()
 }
 
 // Upstream: labels.Parse grammar and matching.
@@ -49,7 +65,11 @@ async fn label_selectors_filter_lists() {
         ("!env", vec!["c"]),
         ("env=prod,tier!=api", vec!["a"]),
     ] {
-        assert_eq!(names(&api, &ListParams::default().labels(selector)).await, expected, "{selector}");
+        assert_eq!(
+            names(&api, &ListParams::default().labels(selector)).await,
+            expected,
+            "{selector}"
+        );
     }
 }
 
@@ -58,9 +78,26 @@ async fn label_selectors_filter_lists() {
 async fn field_selectors_match_name_and_namespace() {
     let emu = seeded().await;
     let all: Api<ConfigMap> = Api::all(emu.client());
-    assert_eq!(names(&all, &ListParams::default().fields("metadata.name=b")).await, vec!["b"]);
-    assert_eq!(names(&all, &ListParams::default().fields("metadata.namespace=other")).await, vec!["d"]);
-    assert_eq!(names(&all, &ListParams::default().fields("metadata.namespace!=other")).await, vec!["a", "b", "c"]);
+    assert_eq!(
+        names(&all, &ListParams::default().fields("metadata.name=b")).await,
+        vec!["b"]
+    );
+    assert_eq!(
+        names(
+            &all,
+            &ListParams::default().fields("metadata.namespace=other")
+        )
+        .await,
+        vec!["d"]
+    );
+    assert_eq!(
+        names(
+            &all,
+            &ListParams::default().fields("metadata.namespace!=other")
+        )
+        .await,
+        vec!["a", "b", "c"]
+    );
 }
 
 // Upstream: `limit` returns at most that many items plus a `continue` token; following

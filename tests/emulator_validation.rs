@@ -27,9 +27,14 @@ async fn start_with_tiered_apps() -> (EmulatorHandle, Api<DynamicObject>) {
                 }}}}]}
     }))
     .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client()).create(&PostParams::default(), &crd).await.unwrap();
-    let ar =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("tiered.io", "v1alpha1", "TieredApp"), "tieredapps");
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("tiered.io", "v1alpha1", "TieredApp"),
+        "tieredapps",
+    );
     let api = Api::namespaced_with(emu.client(), "default", &ar);
     (emu, api)
 }
@@ -51,14 +56,26 @@ async fn an_out_of_range_field_is_422_invalid_in_the_real_shape() {
         Err(Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
             assert!(
-                s.message.starts_with("TieredApp.tiered.io \"x\" is invalid: spec.tiers[0].port: Invalid value: 70000"),
+                s.message.starts_with(
+                    "TieredApp.tiered.io \"x\" is invalid: spec.tiers[0].port: Invalid value: 70000"
+                ),
                 "{}",
                 s.message
             );
             let details = s.details.unwrap();
-            assert_eq!((details.name.as_str(), details.kind.as_str(), details.group.as_str()), ("x", "TieredApp", "tiered.io"));
+            assert_eq!(
+                (
+                    details.name.as_str(),
+                    details.kind.as_str(),
+                    details.group.as_str()
+                ),
+                ("x", "TieredApp", "tiered.io")
+            );
             let cause = &details.causes[0];
-            assert_eq!((cause.reason.as_str(), cause.field.as_str()), ("FieldValueInvalid", "spec.tiers[0].port"));
+            assert_eq!(
+                (cause.reason.as_str(), cause.field.as_str()),
+                ("FieldValueInvalid", "spec.tiers[0].port")
+            );
         }
         other => panic!("expected 422, got {other:?}"),
     }
@@ -68,7 +85,14 @@ async fn an_out_of_range_field_is_422_invalid_in_the_real_shape() {
 #[tokio::test]
 async fn unknown_fields_are_pruned() {
     let (_emu, api) = start_with_tiered_apps().await;
-    let created = api.create(&PostParams::default(), &app(8080)).await.unwrap();
-    assert!(created.data["spec"]["tiers"][0].get("unknownField").is_none());
+    let created = api
+        .create(&PostParams::default(), &app(8080))
+        .await
+        .unwrap();
+    assert!(
+        created.data["spec"]["tiers"][0]
+            .get("unknownField")
+            .is_none()
+    );
     assert_eq!(created.data["spec"]["tiers"][0]["port"], 8080);
 }

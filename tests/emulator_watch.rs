@@ -22,14 +22,25 @@ fn config_map(name: &str) -> ConfigMap {
 async fn a_watch_from_a_resource_version_replays_later_changes() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let a = api.create(&PostParams::default(), &config_map("a")).await.unwrap();
+    let a = api
+        .create(&PostParams::default(), &config_map("a"))
+        .await
+        .unwrap();
     let rv = a.resource_version().unwrap();
-    api.create(&PostParams::default(), &config_map("b")).await.unwrap();
+    api.create(&PostParams::default(), &config_map("b"))
+        .await
+        .unwrap();
     let mut changed = a.clone();
     changed.data = Some([("k".to_owned(), "v".to_owned())].into());
-    api.replace("a", &PostParams::default(), &changed).await.unwrap();
+    api.replace("a", &PostParams::default(), &changed)
+        .await
+        .unwrap();
 
-    let mut stream = api.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match stream.try_next().await.unwrap().unwrap() {
@@ -45,12 +56,23 @@ async fn a_watch_from_a_resource_version_replays_later_changes() {
 // resourceVersion the client may resume from.
 #[tokio::test]
 async fn a_watch_with_bookmarks_receives_bookmarks() {
-    let options = EmulatorOptions { bookmark_interval: Duration::from_millis(50), ..EmulatorOptions::default() };
+    let options = EmulatorOptions {
+        bookmark_interval: Duration::from_millis(50),
+        ..EmulatorOptions::default()
+    };
     let emu = Emulator::start(options).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let rv = emu.resource_version().to_string();
-    let mut stream = api.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
-    let event = tokio::time::timeout(Duration::from_secs(2), stream.try_next()).await.unwrap().unwrap().unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let event = tokio::time::timeout(Duration::from_secs(2), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match event {
         WatchEvent::Bookmark(b) => assert!(b.metadata.resource_version.parse::<u64>().is_ok()),
         other => panic!("expected a bookmark, got {other:?}"),
@@ -61,15 +83,29 @@ async fn a_watch_with_bookmarks_receives_bookmarks() {
 // with code 410 and reason Expired.
 #[tokio::test]
 async fn a_watch_from_a_compacted_resource_version_gets_410_gone() {
-    let options = EmulatorOptions { history_limit: 3, ..EmulatorOptions::default() };
+    let options = EmulatorOptions {
+        history_limit: 3,
+        ..EmulatorOptions::default()
+    };
     let emu = Emulator::start(options).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let first = api.create(&PostParams::default(), &config_map("first")).await.unwrap();
+    let first = api
+        .create(&PostParams::default(), &config_map("first"))
+        .await
+        .unwrap();
     for i in 0..10 {
-        api.create(&PostParams::default(), &config_map(&format!("n{i}"))).await.unwrap();
+        api.create(&PostParams::default(), &config_map(&format!("n{i}")))
+            .await
+            .unwrap();
     }
-    let mut stream =
-        api.watch(&WatchParams::default().timeout(5), &first.resource_version().unwrap()).await.unwrap().boxed();
+    let mut stream = api
+        .watch(
+            &WatchParams::default().timeout(5),
+            &first.resource_version().unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap().unwrap() {
         WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410, got {other:?}"),
@@ -82,15 +118,27 @@ async fn a_watch_from_a_compacted_resource_version_gets_410_gone() {
 async fn kube_runtime_watcher_relists_after_410_gone() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("before")).await.unwrap();
+    api.create(&PostParams::default(), &config_map("before"))
+        .await
+        .unwrap();
     let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
-    let mut next = async || tokio::time::timeout(Duration::from_secs(10), events.next()).await.unwrap().unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap()
+    };
     loop {
         if matches!(next().await, Ok(watcher::Event::InitDone)) {
             break;
         }
     }
-    let lists_before = emu.requests().all().iter().filter(|r| r.verb == "list" && r.resource == "configmaps").count();
+    let lists_before = emu
+        .requests()
+        .all()
+        .iter()
+        .filter(|r| r.verb == "list" && r.resource == "configmaps")
+        .count();
 
     emu.faults().expire_next_watch(Some("configmaps"));
     emu.faults().close_watches(Some("configmaps"));
@@ -104,10 +152,17 @@ async fn kube_runtime_watcher_relists_after_410_gone() {
         }
     }
     assert!(errors >= 1, "the watcher saw the 410");
-    let lists_after = emu.requests().all().iter().filter(|r| r.verb == "list" && r.resource == "configmaps").count();
+    let lists_after = emu
+        .requests()
+        .all()
+        .iter()
+        .filter(|r| r.verb == "list" && r.resource == "configmaps")
+        .count();
     assert!(lists_after > lists_before, "the watcher relisted");
 
-    api.create(&PostParams::default(), &config_map("after")).await.unwrap();
+    api.create(&PostParams::default(), &config_map("after"))
+        .await
+        .unwrap();
     loop {
         if let Ok(watcher::Event::Apply(cm)) = next().await
             && cm.name_any() == "after"

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::lifecycle;
+use super::lifecycle::{self, NamespaceState};
 use super::patch::{self, ApplyOptions, PatchError, PatchKind};
 use super::read::{Reply, served};
 use super::resources::ResourceType;
@@ -104,8 +104,8 @@ fn check_namespace(world: &World, rt: &ResourceType, namespace: &str) -> Result<
         return Ok(());
     }
     match lifecycle::namespace_state(world, namespace) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError {
+        NamespaceState::Active => Ok(()),
+        NamespaceState::Terminating => Err(ApiError {
             code: 403,
             reason: "Forbidden",
             message: format!(
@@ -114,7 +114,7 @@ fn check_namespace(world: &World, rt: &ResourceType, namespace: &str) -> Result<
             ),
             details: None,
         }),
-        Err(()) => Err(ApiError::namespace_not_found(namespace)),
+        NamespaceState::Missing => Err(ApiError::namespace_not_found(namespace)),
     }
 }
 
