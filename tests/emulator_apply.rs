@@ -1,6 +1,7 @@
 //! Server-side apply through `kube::Api::patch(Patch::Apply)`: creation by apply,
 //! managedFields, removal of a field the manager no longer applies, conflicts between
 //! managers, and the 415 for strategic merge on custom resources.
+#![cfg(test)]
 
 use std::collections::BTreeMap;
 

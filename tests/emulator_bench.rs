@@ -1,6 +1,7 @@
 //! Throughput benchmark (run on demand, never timed in CI):
 //! `cargo test --features emulator --test emulator_bench -- --ignored --nocapture`
 //! prints requests per second for create + get from a `kube::Client` at concurrency 8.
+#![cfg(test)]
 
 use std::time::Instant;
 

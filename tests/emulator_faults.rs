@@ -1,5 +1,6 @@
 //! Fault injection and the request log: scripted failures, dropped watches, latency,
 //! and counting writes — the tools reliability tests of the operator use.
+#![cfg(test)]
 
 use std::time::{Duration, Instant};
 

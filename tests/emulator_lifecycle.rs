@@ -1,5 +1,6 @@
 //! Finalizers, `deletionTimestamp` and ownerReference garbage collection, as the real
 //! API server's generic registry and kube-controller-manager's garbage collector do them.
+#![cfg(test)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! List semantics: label selectors (=, ==, !=, in, notin, exists, !exists), field
 //! selectors on metadata.name / metadata.namespace, `limit` + `continue` paging, and
 //! lists across namespaces — as the real API server's storage layer answers them.
+#![cfg(test)]
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
-//! Custom resources validated against their CRD's OpenAPI schema: 422 Invalid `Status`
+//! Custom resources validated against their CRD's `OpenAPI` schema: 422 Invalid `Status`
 //! objects in the real shape (message, reason, details.causes), and pruning of unknown
 //! fields, as apiextensions-apiserver does.
+#![cfg(test)]
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};

@@ -1,6 +1,7 @@
 //! Watches: resuming from a resourceVersion, bookmarks, 410 Gone for a resourceVersion
 //! that fell out of the history (an `ERROR` event with a `Status` of reason `Expired`,
 //! as the watch cache sends it), and kube-runtime's `watcher` relisting after it.
+#![cfg(test)]
 
 use std::time::Duration;
 

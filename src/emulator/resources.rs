@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::schema::CompiledCrdSchema;
+
 /// One served resource (a group/version/plural), as discovery describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)] // independent facts of discovery, not a state machine
 pub struct ResourceType {
     /// API group, `""` for the core group.
@@ -33,6 +35,8 @@ pub struct ResourceType {
     pub custom: bool,
     /// For custom kinds: the version's `openAPIV3Schema`.
     pub schema: Option<Value>,
+    /// For custom kinds: the schema compiled once for validation.
+    pub compiled: Option<Arc<CompiledCrdSchema>>,
 }
 
 impl ResourceType {
@@ -283,6 +287,7 @@ pub fn builtins() -> Vec<ResourceType> {
                     tracks_generation: generation,
                     custom: false,
                     schema: None,
+                    compiled: None,
                 }
             },
         )
@@ -375,6 +380,9 @@ pub fn kinds_of_crd(crd: &Value) -> Vec<ResourceType> {
             tracks_generation: true,
             custom: true,
             schema: v["schema"].get("openAPIV3Schema").cloned(),
+            compiled: v["schema"]
+                .get("openAPIV3Schema")
+                .map(|s| Arc::new(CompiledCrdSchema::new(s))),
         })
         .collect()
 }
