@@ -60,7 +60,9 @@ fn kubectl_from_the_test_tools_runs() {
     assert!(output.status.success(), "kubectl failed: {output:?}");
     let version: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("kubectl printed no JSON");
-    let minor = version["clientVersion"]["minor"].as_str().unwrap_or_default();
+    let minor = version["clientVersion"]["minor"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         minor.parse::<u32>().is_ok_and(|m| m >= 30),
         "expected a recent kubectl, got {version}"
@@ -81,7 +83,12 @@ async fn create_postgres_instance(rds: &aws_sdk_rds::Client, id: &str) {
         .master_user_password("not-a-secret-0123456789")
         .multi_az(true)
         .storage_encrypted(true)
-        .tags(RdsTag::builder().key("tiered.io/name").value("newsread-db").build())
+        .tags(
+            RdsTag::builder()
+                .key("tiered.io/name")
+                .value("newsread-db")
+                .build(),
+        )
         .tags(RdsTag::builder().key("team").value("news").build())
         .send()
         .await
@@ -115,7 +122,9 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
         db.db_instance_arn(),
         Some(format!("arn:aws:rds:{REGION}:{ACCOUNT_ID}:db:{DB_ID}").as_str())
     );
-    let endpoint = db.endpoint().expect("an available instance has an endpoint");
+    let endpoint = db
+        .endpoint()
+        .expect("an available instance has an endpoint");
     // moto quirk: the endpoint is a made-up name under rds.amazonaws.com; nothing listens.
     let address = endpoint.address().unwrap_or_default();
     assert!(address.starts_with(DB_ID), "endpoint {address:?}");
@@ -208,7 +217,12 @@ async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
         .auth_token("not-a-secret-auth-token-0123456789")
         .snapshot_retention_limit(5)
         .snapshot_window("04:00-05:00")
-        .tags(CacheTag::builder().key("tiered.io/name").value("newsread-cache").build())
+        .tags(
+            CacheTag::builder()
+                .key("tiered.io/name")
+                .value("newsread-cache")
+                .build(),
+        )
         .send()
         .await
         .expect("CreateReplicationGroup failed");
@@ -227,7 +241,10 @@ async fn elasticache_replication_group_is_created_described_and_deleted() {
         .await
         .expect("DescribeReplicationGroups failed");
     let [group] = described.replication_groups() else {
-        panic!("expected one group, got {:?}", described.replication_groups());
+        panic!(
+            "expected one group, got {:?}",
+            described.replication_groups()
+        );
     };
     // moto quirk: `available` at once, like RDS (real ElastiCache: `creating`).
     assert_eq!(group.status(), Some("available"));
@@ -236,15 +253,25 @@ async fn elasticache_replication_group_is_created_described_and_deleted() {
     assert_eq!(group.engine(), Some("valkey"));
     assert_eq!(
         group.member_clusters(),
-        [format!("{CACHE_ID}-001"), format!("{CACHE_ID}-002"), format!("{CACHE_ID}-003")]
+        [
+            format!("{CACHE_ID}-001"),
+            format!("{CACHE_ID}-002"),
+            format!("{CACHE_ID}-003")
+        ]
     );
-    assert_eq!(group.automatic_failover().map(|s| s.as_str()), Some("enabled"));
+    assert_eq!(
+        group.automatic_failover().map(|s| s.as_str()),
+        Some("enabled")
+    );
     assert_eq!(group.multi_az().map(|s| s.as_str()), Some("enabled"));
     assert_eq!(group.transit_encryption_enabled(), Some(true));
     assert_eq!(group.auth_token_enabled(), Some(true));
     assert_eq!(group.snapshot_retention_limit(), Some(5));
     let [node_group] = group.node_groups() else {
-        panic!("cluster mode disabled means one node group, got {:?}", group.node_groups());
+        panic!(
+            "cluster mode disabled means one node group, got {:?}",
+            group.node_groups()
+        );
     };
     let primary = node_group.primary_endpoint().expect("a primary endpoint");
     assert!(primary.address().is_some_and(|a| a.starts_with("master.")));
@@ -260,7 +287,11 @@ async fn elasticache_replication_group_is_created_described_and_deleted() {
         .collect();
     assert_eq!(
         roles,
-        [(Some("primary"), true), (Some("replica"), true), (Some("replica"), true)]
+        [
+            (Some("primary"), true),
+            (Some("replica"), true),
+            (Some("replica"), true)
+        ]
     );
 
     let arn = group.arn().expect("a replication group has an ARN");
@@ -301,16 +332,22 @@ async fn elasticache_replication_group_is_created_described_and_deleted() {
         .await;
     match after {
         Ok(out) => {
-            let statuses: Vec<_> = out.replication_groups().iter().map(|g| g.status()).collect();
+            let statuses: Vec<_> = out
+                .replication_groups()
+                .iter()
+                .map(|g| g.status())
+                .collect();
             assert_eq!(statuses, [Some("deleting")]);
         }
-        Err(err) => assert!(err.into_service_error().is_replication_group_not_found_fault()),
+        Err(err) => assert!(
+            err.into_service_error()
+                .is_replication_group_not_found_fault()
+        ),
     }
 }
 
 #[tokio::test]
-async fn moto_ignores_the_final_snapshot_of_a_deleted_replication_group_but_keeps_explicit_ones()
-{
+async fn moto_ignores_the_final_snapshot_of_a_deleted_replication_group_but_keeps_explicit_ones() {
     let server = MotoServer::start();
     let cache = elasticache_client(&server);
     create_valkey_group(&cache, CACHE_ID).await;
@@ -375,6 +412,8 @@ async fn moto_ignores_num_cache_clusters_and_counts_replicas_per_node_group_only
     // moto quirk (5.2.5): with cluster mode disabled, NumCacheClusters is ignored and
     // the group gets 1 + ReplicasPerNodeGroup members (real ElastiCache: 3 here). The
     // operator sends ReplicasPerNodeGroup, which both understand.
-    let members = created.replication_group().map(|g| g.member_clusters().len());
+    let members = created
+        .replication_group()
+        .map(|g| g.member_clusters().len());
     assert_eq!(members, Some(1));
 }
