@@ -31,7 +31,8 @@
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
-//! - No protobuf, no CBOR, no aggregated discovery (clients fall back to the legacy
+//! - No protobuf (a protobuf body gets 415, so `kubectl create namespace` and other typed
+//!   kubectl generators fail; `kubectl apply -f` works), no CBOR, no aggregated discovery (clients fall back to the legacy
 //!   format), no `OpenAPI` schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
 //!   operations (see [`openapi`]), so `kubectl explain` does not work; `kubectl apply` does.
 //! - No version conversion for multi-version CRDs (objects are served as stored, with

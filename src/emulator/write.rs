@@ -29,6 +29,18 @@ enum Manager<'a> {
 
 /// Parses a JSON (or, for apply, YAML) request body into an object.
 pub fn parse_body(request: &Request) -> Result<Value, ApiError> {
+    // Protobuf is not spoken here (see the module docs); say so instead of failing to
+    // parse it as JSON. `kubectl create namespace` and other typed kubectl commands send it.
+    if request.content_type.contains("protobuf") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the kube emulator does not speak {}; send application/json (e.g. use `kubectl apply -f`)",
+                request.content_type
+            ),
+        ));
+    }
     let value: Value = if request
         .content_type
         .starts_with("application/apply-patch+yaml")
