@@ -1,5 +1,6 @@
 //! Generated files: `crds/` must match what `tiered crd` prints, and the CRDs must be
 //! well-formed (structural, every field described, CEL rules that compile).
+#![cfg(test)]
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! Proof that the harness is real: the real `kubectl` registers the three CRDs in the
 //! emulator, applies the example app, reads it back, and is refused invalid manifests
 //! with messages naming the field, as a real API server would refuse them.
+#![cfg(test)]
 
 mod support;
 
