@@ -11,8 +11,10 @@ pub mod naming;
 pub mod network_policy;
 pub mod pdb;
 pub mod quantity;
+pub mod resources;
 pub mod service;
 pub mod validate;
+pub mod validated;
 
 use std::collections::BTreeMap;
 

@@ -5,17 +5,20 @@
 //! upgrade. Pure; the result no longer needs the raw resource.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::deployment::{CACHE_ENV_NAMES, DATABASE_ENV_NAMES};
 use super::naming::{MAX_LABEL_LENGTH, child_name, is_dns1035_label, is_dns1123_subdomain};
-use super::quantity::parse_quantity;
+use super::resources::resolve_resources;
+pub use super::validated::{
+    Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress, ValidatedTier,
+};
 use crate::api::tiered_app::{
     Autoscaling, HealthCheck, IngressScheme, Tier, TierIngress, TierRole, TieredApp,
 };
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -25,169 +28,8 @@ pub const DEFAULT_REPLICAS: i32 = 2;
 pub const DEFAULT_TARGET_CPU_UTILIZATION: i32 = 70;
 /// Probe period when `healthCheck.periodSeconds` is absent.
 pub const DEFAULT_PROBE_PERIOD_SECONDS: i32 = 10;
-/// CPU request when the user gives none.
-pub const DEFAULT_CPU_REQUEST: &str = "100m";
-/// Memory request when the user gives none.
-pub const DEFAULT_MEMORY_REQUEST: &str = "128Mi";
-/// Memory limit when the user gives none (raised to the request when that is larger).
-pub const DEFAULT_MEMORY_LIMIT: &str = "512Mi";
 /// Most tiers an app may have (same as the CRD schema).
 pub const MAX_TIERS: usize = 20;
-
-/// One problem with a spec: where it is and what to change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpecError {
-    /// Path of the field, e.g. `spec.tiers[1].calls[0]`.
-    pub field: String,
-    /// What is wrong and what to change.
-    pub message: String,
-}
-
-impl SpecError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for SpecError {}
-
-/// A TieredApp that passed validation, with every default resolved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValidatedApp {
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.namespace`, [`DEFAULT_NAMESPACE`] when absent.
-    pub namespace: String,
-    /// `metadata.uid`; absent for manifests read offline (then no ownerReference is built).
-    pub uid: Option<String>,
-    /// The tiers, in spec order.
-    pub tiers: Vec<ValidatedTier>,
-    /// Harmless oddities worth an Event (e.g. `replicas` ignored because of autoscaling).
-    pub warnings: Vec<SpecError>,
-}
-
-impl ValidatedApp {
-    /// The tier called `name`, if any.
-    pub fn tier(&self, name: &str) -> Option<&ValidatedTier> {
-        self.tiers.iter().find(|tier| tier.name == name)
-    }
-
-    /// The tiers that list `name` in their `calls`.
-    pub fn callers_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ValidatedTier> {
-        self.tiers
-            .iter()
-            .filter(move |tier| tier.calls.iter().any(|callee| callee == name))
-    }
-}
-
-/// One validated tier.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValidatedTier {
-    /// Tier name, e.g. `web`.
-    pub name: String,
-    /// Name of every child object of the tier: `<app>-<tier>`.
-    pub child_name: String,
-    /// Role of the tier.
-    pub role: TierRole,
-    /// Container image.
-    pub image: String,
-    /// Entrypoint override.
-    pub command: Option<Vec<String>>,
-    /// Arguments override.
-    pub args: Option<Vec<String>>,
-    /// Container port; `None` only for workers without one.
-    pub port: Option<i32>,
-    /// Fixed replica count or autoscaling.
-    pub scaling: Scaling,
-    /// Requests and limits with defaults filled in.
-    pub resources: ResourceRequirements,
-    /// HTTP health check with defaults filled in.
-    pub health_check: Option<ValidatedHealthCheck>,
-    /// User environment variables, in order.
-    pub env: Vec<EnvVar>,
-    /// ALB ingress with defaults filled in (presentation tiers only).
-    pub ingress: Option<ValidatedIngress>,
-    /// Names of the tiers this tier calls (each has a port).
-    pub calls: Vec<String>,
-    /// Name of the ManagedDatabase the tier uses.
-    pub database: Option<String>,
-    /// Name of the CacheCluster the tier uses.
-    pub cache: Option<String>,
-}
-
-impl ValidatedTier {
-    /// Whether the tier can run more than one pod (then it gets a PodDisruptionBudget).
-    pub fn can_run_more_than_one_replica(&self) -> bool {
-        match self.scaling {
-            Scaling::Fixed { replicas } => replicas > 1,
-            Scaling::Autoscaled { max_replicas, .. } => max_replicas > 1,
-        }
-    }
-
-    /// The fewest pods the tier runs in steady state.
-    pub fn min_replicas(&self) -> i32 {
-        match self.scaling {
-            Scaling::Fixed { replicas } => replicas,
-            Scaling::Autoscaled { min_replicas, .. } => min_replicas,
-        }
-    }
-}
-
-/// How many pods a tier runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scaling {
-    /// Exactly this many pods; the Deployment carries `replicas`.
-    Fixed {
-        /// Pod count.
-        replicas: i32,
-    },
-    /// The HPA owns the count; the Deployment omits `replicas`.
-    Autoscaled {
-        /// Lowest pod count.
-        min_replicas: i32,
-        /// Highest pod count.
-        max_replicas: i32,
-        /// CPU utilization target in percent.
-        target_cpu_utilization: i32,
-        /// Memory utilization target in percent, when given.
-        target_memory_utilization: Option<i32>,
-    },
-}
-
-/// HTTP health check with defaults filled in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatedHealthCheck {
-    /// Path of the endpoint.
-    pub path: String,
-    /// Delay before the first probe, when given.
-    pub initial_delay_seconds: Option<i32>,
-    /// Seconds between probes.
-    pub period_seconds: i32,
-}
-
-/// ALB ingress settings with defaults filled in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatedIngress {
-    /// Host to match; every host when absent.
-    pub host: Option<String>,
-    /// Path prefix, `/` by default.
-    pub path: String,
-    /// ACM certificate for HTTPS.
-    pub certificate_arn: Option<String>,
-    /// ALB scheme, `internet-facing` by default.
-    pub scheme: IngressScheme,
-    /// ALB group to join.
-    pub group_name: Option<String>,
-}
 
 /// Validates a TieredApp; every problem is reported, not only the first.
 pub fn validate(app: &TieredApp) -> Result<ValidatedApp, Vec<SpecError>> {
@@ -354,7 +196,7 @@ fn check_tier_name(context: &TierContext<'_>, tier: &Tier, errors: &mut Vec<Spec
         return;
     }
     let child = child_name(context.app, &tier.name);
-    if !context.app.is_empty() && !is_dns1035_label(&child) {
+    if is_dns1035_label(context.app) && !is_dns1035_label(&child) {
         errors.push(SpecError::new(
             format!("{field}.name"),
             format!(
@@ -452,90 +294,6 @@ fn check_autoscaling(field: &str, autoscaling: &Autoscaling, errors: &mut Vec<Sp
                 format!("{value} is not a percentage; use 1 to 100"),
             ));
         }
-    }
-}
-
-/// Fills in default requests and limits and checks that no limit is below its request.
-fn resolve_resources(
-    field: &str,
-    resources: Option<&ResourceRequirements>,
-    errors: &mut Vec<SpecError>,
-) -> ResourceRequirements {
-    let mut requests = resources
-        .and_then(|r| r.requests.clone())
-        .unwrap_or_default();
-    let mut limits = resources.and_then(|r| r.limits.clone()).unwrap_or_default();
-    let mut parse = |section: &str, key: &str, quantity: &Quantity| {
-        let parsed = parse_quantity(&quantity.0);
-        if parsed.is_none() {
-            errors.push(SpecError::new(
-                format!("{field}.{section}.{key}"),
-                format!(
-                    "{:?} is not a Kubernetes quantity; write e.g. 250m or 512Mi",
-                    quantity.0
-                ),
-            ));
-        }
-        parsed
-    };
-    let mut parsed_requests = BTreeMap::new();
-    let mut parsed_limits = BTreeMap::new();
-    for (key, quantity) in &requests {
-        if let Some(value) = parse("requests", key, quantity) {
-            parsed_requests.insert(key.clone(), value);
-        }
-    }
-    for (key, quantity) in &limits {
-        if let Some(value) = parse("limits", key, quantity) {
-            parsed_limits.insert(key.clone(), value);
-        }
-    }
-    for (key, request) in &parsed_requests {
-        if parsed_limits.get(key).is_some_and(|limit| limit < request) {
-            errors.push(SpecError::new(
-                format!("{field}.limits.{key}"),
-                format!(
-                    "{} is below the request {}; raise the limit or lower the request",
-                    limits.get(key).map_or("", |q| q.0.as_str()),
-                    requests.get(key).map_or("", |q| q.0.as_str()),
-                ),
-            ));
-        }
-    }
-    // A missing request defaults to the built-in default, capped at the limit when one
-    // is given (Kubernetes would otherwise copy the limit, so this never exceeds it).
-    for (key, default) in [
-        ("cpu", DEFAULT_CPU_REQUEST),
-        ("memory", DEFAULT_MEMORY_REQUEST),
-    ] {
-        if requests.contains_key(key) {
-            continue;
-        }
-        let default_value = parse_quantity(default).unwrap_or_default();
-        let value = match (limits.get(key), parsed_limits.get(key)) {
-            (Some(limit), Some(parsed)) if *parsed < default_value => limit.clone(),
-            _ => Quantity(default.to_owned()),
-        };
-        requests.insert(key.to_owned(), value);
-    }
-    // Without a memory limit a leaking pod takes the node down: default 512Mi, or the
-    // request when that is larger. CPU stays unlimited (throttling hurts latency more
-    // than it protects neighbours).
-    if !limits.contains_key("memory") {
-        let default_limit = parse_quantity(DEFAULT_MEMORY_LIMIT).unwrap_or_default();
-        let request = requests.get("memory").cloned();
-        let value = match request {
-            Some(request) if parse_quantity(&request.0).is_some_and(|v| v > default_limit) => {
-                request
-            }
-            _ => Quantity(DEFAULT_MEMORY_LIMIT.to_owned()),
-        };
-        limits.insert("memory".to_owned(), value);
-    }
-    ResourceRequirements {
-        claims: resources.and_then(|r| r.claims.clone()),
-        limits: Some(limits),
-        requests: Some(requests),
     }
 }
 
