@@ -2,6 +2,11 @@
 //! (with a uid, so ownerReferences are present, and with wiring: secret hash and the
 //! PostgreSQL port), plus edge-case tables of which children a tier gets.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too; a failure is a test failure"
+)]
+
 use tiered::api::TieredApp;
 use tiered::tiered_app::{
     DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children, validate,
@@ -11,12 +16,11 @@ const EXAMPLE: &str = include_str!("../deploy/examples/newsread.yaml");
 
 fn example_app() -> TieredApp {
     serde_yaml::Deserializer::from_str(EXAMPLE)
-        .filter_map(|document| {
+        .find_map(|document| {
             let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
             (value.get("kind").and_then(|kind| kind.as_str()) == Some("TieredApp"))
                 .then(|| serde_yaml::from_value(value).unwrap())
         })
-        .next()
         .unwrap()
 }
 

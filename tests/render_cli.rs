@@ -1,6 +1,11 @@
 //! `tiered render` as a user runs it: the built binary on the example and on bad files,
 //! asserting exit codes, messages and (by snapshot) the example's plan.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too; a failure is a test failure"
+)]
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -2,6 +2,11 @@
 //! panic, and whatever validates builds children with valid DNS-1035 names and label
 //! values.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too; a failure is a test failure"
+)]
+
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use proptest::prelude::*;
@@ -54,13 +59,8 @@ fn resources() -> impl Strategy<Value = Option<ResourceRequirements>> {
     )
 }
 
-fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
-    let role = prop_oneof![
-        Just(TierRole::Presentation),
-        Just(TierRole::Application),
-        Just(TierRole::Worker)
-    ];
-    let autoscaling = proptest::option::of(
+fn autoscaling() -> impl Strategy<Value = Option<Autoscaling>> {
+    proptest::option::of(
         (
             -2..30i32,
             -2..30i32,
@@ -80,8 +80,11 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
                     target_memory_utilization,
                 },
             ),
-    );
-    let health_check = proptest::option::of(
+    )
+}
+
+fn health_check() -> impl Strategy<Value = Option<HealthCheck>> {
+    proptest::option::of(
         (
             "/?[a-z ]{0,5}",
             proptest::option::of(-1..5000i32),
@@ -94,8 +97,11 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
                     period_seconds,
                 },
             ),
-    );
-    let ingress = proptest::option::of(
+    )
+}
+
+fn ingress() -> impl Strategy<Value = Option<TierIngress>> {
+    proptest::option::of(
         (
             proptest::option::of("[a-z.*]{0,12}"),
             proptest::option::of("/?[a-z]{0,4}"),
@@ -108,7 +114,18 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
                 scheme: None,
                 group_name,
             }),
-    );
+    )
+}
+
+fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
+    let role = prop_oneof![
+        Just(TierRole::Presentation),
+        Just(TierRole::Application),
+        Just(TierRole::Worker)
+    ];
+    let autoscaling = autoscaling();
+    let health_check = health_check();
+    let ingress = ingress();
     let calls = proptest::sample::subsequence(names.clone(), 0..=names.len());
     (
         proptest::sample::select(names),

@@ -200,9 +200,7 @@ pub fn render(inputs: &[Input]) -> Result<Rendered, Vec<RenderProblem>> {
         parse_documents(input, &mut documents, &mut problems);
     }
     let mut rendered = Rendered {
-        yaml: concat!(
-            "# Rendered offline by `tiered render`. The operator adds an ownerReference to the\n# TieredApp and a tiered.io/secret-hash pod annotation when it applies these.\n"
-        )
+        yaml: "# Rendered offline by `tiered render`. The operator adds an ownerReference to the\n# TieredApp and a tiered.io/secret-hash pod annotation when it applies these.\n"
         .to_owned(),
         warnings: Vec::new(),
     };
@@ -236,7 +234,7 @@ pub fn render(inputs: &[Input]) -> Result<Rendered, Vec<RenderProblem>> {
                     file: file.clone(),
                     object: object.clone(),
                     source,
-                }))
+                }));
             }
             Ok(validated) => {
                 rendered.warnings.extend(

@@ -150,15 +150,14 @@ fn validate_tier(
         .map(|ingress| resolve_ingress(&format!("{field}.ingress"), tier, ingress, errors));
     check_calls(context, tier, errors);
     for (what, reference) in [("database", &tier.database), ("cache", &tier.cache)] {
-        if let Some(reference) = reference {
-            if !is_dns1123_subdomain(&reference.name)
-                || reference.name.len() > 253 - "-connection".len()
-            {
-                errors.push(SpecError::new(
+        if let Some(reference) = reference
+            && (!is_dns1123_subdomain(&reference.name)
+                || reference.name.len() > 253 - "-connection".len())
+        {
+            errors.push(SpecError::new(
                     format!("{field}.{what}.ref"),
                     format!("{:?} is not the name of an object; use the metadata.name of a {} in this namespace", reference.name, if what == "database" { "ManagedDatabase" } else { "CacheCluster" }),
                 ));
-            }
         }
     }
     ValidatedTier {
@@ -230,13 +229,13 @@ fn resolve_scaling(
     errors: &mut Vec<SpecError>,
     warnings: &mut Vec<SpecError>,
 ) -> Scaling {
-    if let Some(replicas) = tier.replicas {
-        if !(0..=1000).contains(&replicas) {
-            errors.push(SpecError::new(
-                format!("{field}.replicas"),
-                format!("{replicas} is out of range; use 0 to 1000"),
-            ));
-        }
+    if let Some(replicas) = tier.replicas
+        && !(0..=1000).contains(&replicas)
+    {
+        errors.push(SpecError::new(
+            format!("{field}.replicas"),
+            format!("{replicas} is out of range; use 0 to 1000"),
+        ));
     }
     let Some(autoscaling) = &tier.autoscaling else {
         return Scaling::Fixed {
@@ -401,29 +400,29 @@ fn resolve_ingress(
             ));
         }
     }
-    if let Some(path) = &ingress.path {
-        if !path.starts_with('/') || path.contains(char::is_whitespace) {
-            errors.push(SpecError::new(
-                format!("{field}.path"),
-                format!("{path:?} must be an absolute URL path without spaces, e.g. /"),
-            ));
-        }
+    if let Some(path) = &ingress.path
+        && (!path.starts_with('/') || path.contains(char::is_whitespace))
+    {
+        errors.push(SpecError::new(
+            format!("{field}.path"),
+            format!("{path:?} must be an absolute URL path without spaces, e.g. /"),
+        ));
     }
-    if let Some(arn) = &ingress.certificate_arn {
-        if !arn.starts_with("arn:") || !arn.contains(":acm:") {
-            errors.push(SpecError::new(
+    if let Some(arn) = &ingress.certificate_arn
+        && (!arn.starts_with("arn:") || !arn.contains(":acm:"))
+    {
+        errors.push(SpecError::new(
                 format!("{field}.certificateArn"),
                 format!("{arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"),
             ));
-        }
     }
-    if let Some(group) = &ingress.group_name {
-        if group.is_empty() || group.len() > MAX_LABEL_LENGTH || !is_dns1123_subdomain(group) {
-            errors.push(SpecError::new(
+    if let Some(group) = &ingress.group_name
+        && (group.is_empty() || group.len() > MAX_LABEL_LENGTH || !is_dns1123_subdomain(group))
+    {
+        errors.push(SpecError::new(
                 format!("{field}.groupName"),
                 format!("{group:?} is not an ALB group name: use at most 63 lowercase letters, digits, '-' and '.'"),
             ));
-        }
     }
     ValidatedIngress {
         host: ingress.host.clone(),
