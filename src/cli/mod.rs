@@ -2,6 +2,7 @@
 //! subcommands. Each subcommand lives in its own module.
 
 pub mod crd;
+pub mod render;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all tiered kinds as multi-document YAML.
     Crd(crd::CrdArgs),
+    /// Offline plan: validate TieredApp, ManagedDatabase and CacheCluster manifests and
+    /// print the Kubernetes objects the operator would apply.
+    Render(render::RenderArgs),
 }
 
 /// Errors a subcommand can end with.
@@ -37,11 +41,15 @@ pub enum CliError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// `tiered render` found invalid input; each problem was printed to standard error.
+    #[error("failed to render: {0} problem(s) in the input, listed above")]
+    InvalidInput(usize),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
+        Command::Render(args) => render::run(&args),
     }
 }
