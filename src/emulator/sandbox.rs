@@ -1,6 +1,7 @@
 //! Sandbox mode only: stands in for the kubelet and the Deployment controller by giving
 //! every Deployment a "everything is available" `status` a short delay after each
-//! generation change. In test mode nothing touches `status`.
+//! generation change, and every Ingress a placeholder load-balancer host name (what the
+//! AWS Load Balancer Controller would write). In test mode nothing touches `status`.
 
 use std::sync::Arc;
 
@@ -12,6 +13,27 @@ use super::lifecycle;
 use super::store::{EventType, now_timestamp};
 
 const DEPLOYMENTS: &str = "apps/deployments";
+const INGRESSES: &str = "networking.k8s.io/ingresses";
+
+fn ingress_needs_address(ingress: &Value) -> bool {
+    ingress["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+}
+
+/// A host name under `.invalid` (RFC 2606), so nobody mistakes it for a real ALB.
+fn mark_ingress_addressed(shared: &Shared, namespace: &str, name: &str) {
+    let mut world = shared.store.lock();
+    let Some(current) = world.get(INGRESSES, namespace, name) else {
+        return;
+    };
+    if !ingress_needs_address(current) {
+        return;
+    }
+    let mut updated = current.clone();
+    updated["status"] = json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.{namespace}.alb.sandbox.invalid")}]}});
+    lifecycle::store(&mut world, INGRESSES, updated);
+}
 
 fn needs_status(deployment: &Value) -> bool {
     deployment["status"]["observedGeneration"] != deployment["metadata"]["generation"]
@@ -62,17 +84,21 @@ pub async fn run(shared: Arc<Shared>) {
             Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         };
-        if change.key != DEPLOYMENTS
-            || change.event == EventType::Deleted
-            || !needs_status(&change.object)
-        {
+        if change.event == EventType::Deleted {
             continue;
         }
         let (namespace, name) = super::store::namespace_and_name(&change.object);
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            tokio::time::sleep(shared.options.sandbox_delay).await;
-            mark_available(&shared, &namespace, &name);
-        });
+        if change.key == DEPLOYMENTS && needs_status(&change.object) {
+            tokio::spawn(async move {
+                tokio::time::sleep(shared.options.sandbox_delay).await;
+                mark_available(&shared, &namespace, &name);
+            });
+        } else if change.key == INGRESSES && ingress_needs_address(&change.object) {
+            tokio::spawn(async move {
+                tokio::time::sleep(shared.options.sandbox_delay).await;
+                mark_ingress_addressed(&shared, &namespace, &name);
+            });
+        }
     }
 }
