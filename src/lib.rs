@@ -5,3 +5,4 @@ pub mod emulator;
 
 pub mod api;
 pub mod cli;
+pub mod operator;

@@ -33,16 +33,34 @@ fn api_status(error: Error) -> kube::core::Status {
 async fn a_config_map_can_be_created_read_replaced_and_deleted() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let created = api.create(&PostParams::default(), &config_map("a", "1")).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &config_map("a", "1"))
+        .await
+        .unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
-    let rv1: u64 = created.metadata.resource_version.clone().unwrap().parse().unwrap();
+    let rv1: u64 = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let mut fetched = api.get("a").await.unwrap();
     assert_eq!(fetched.data.as_ref().unwrap()["key"], "1");
     fetched.data = Some(BTreeMap::from([("key".to_owned(), "2".to_owned())]));
-    let replaced = api.replace("a", &PostParams::default(), &fetched).await.unwrap();
-    let rv2: u64 = replaced.metadata.resource_version.clone().unwrap().parse().unwrap();
+    let replaced = api
+        .replace("a", &PostParams::default(), &fetched)
+        .await
+        .unwrap();
+    let rv2: u64 = replaced
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rv2 > rv1, "every write bumps the global resourceVersion");
     assert_eq!(replaced.metadata.uid, created.metadata.uid);
 
@@ -59,7 +77,10 @@ async fn a_config_map_can_be_created_read_replaced_and_deleted() {
 #[tokio::test]
 async fn a_missing_object_is_a_not_found_status_in_the_real_shape() {
     let emu = start().await;
-    let (code, body) = emu.raw("GET", "/api/v1/namespaces/default/configmaps/nope", &[], "").await.unwrap();
+    let (code, body) = emu
+        .raw("GET", "/api/v1/namespaces/default/configmaps/nope", &[], "")
+        .await
+        .unwrap();
     assert_eq!(code, 404);
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -77,9 +98,18 @@ async fn a_missing_object_is_a_not_found_status_in_the_real_shape() {
 async fn creating_a_duplicate_is_409_already_exists() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("dup", "1")).await.unwrap();
-    let status = api_status(api.create(&PostParams::default(), &config_map("dup", "1")).await.unwrap_err());
-    assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists"));
+    api.create(&PostParams::default(), &config_map("dup", "1"))
+        .await
+        .unwrap();
+    let status = api_status(
+        api.create(&PostParams::default(), &config_map("dup", "1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
     assert_eq!(status.message, "configmaps \"dup\" already exists");
 }
 
@@ -89,14 +119,23 @@ async fn creating_a_duplicate_is_409_already_exists() {
 async fn a_write_with_a_stale_resource_version_is_409_conflict() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let first = api.create(&PostParams::default(), &config_map("c", "1")).await.unwrap();
+    let first = api
+        .create(&PostParams::default(), &config_map("c", "1"))
+        .await
+        .unwrap();
     let mut newer = first.clone();
     newer.data = Some(BTreeMap::from([("key".to_owned(), "2".to_owned())]));
-    api.replace("c", &PostParams::default(), &newer).await.unwrap();
+    api.replace("c", &PostParams::default(), &newer)
+        .await
+        .unwrap();
 
     let mut stale = first.clone();
     stale.data = Some(BTreeMap::from([("key".to_owned(), "3".to_owned())]));
-    let status = api_status(api.replace("c", &PostParams::default(), &stale).await.unwrap_err());
+    let status = api_status(
+        api.replace("c", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
     assert_eq!(
         status.message,
@@ -105,7 +144,11 @@ async fn a_write_with_a_stale_resource_version_is_409_conflict() {
     );
 
     let patch = serde_json::json!({"metadata": {"resourceVersion": first.metadata.resource_version}, "data": {"key": "4"}});
-    let status = api_status(api.patch("c", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_err());
+    let status = api_status(
+        api.patch("c", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(status.code, 409);
     assert_eq!(api.get("c").await.unwrap().data.unwrap()["key"], "2");
 }
@@ -115,10 +158,19 @@ async fn a_write_with_a_stale_resource_version_is_409_conflict() {
 async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let created = api.create(&PostParams::default(), &config_map("same", "1")).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &config_map("same", "1"))
+        .await
+        .unwrap();
     let patch = serde_json::json!({"data": {"key": "1"}});
-    let patched = api.patch("same", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    assert_eq!(patched.metadata.resource_version, created.metadata.resource_version);
+    let patched = api
+        .patch("same", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.metadata.resource_version,
+        created.metadata.resource_version
+    );
 }
 
 // Upstream: objects cannot be created in a namespace that does not exist (404
@@ -127,15 +179,37 @@ async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
 async fn objects_need_an_existing_namespace() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::namespaced(emu.client(), "shop");
-    let status = api_status(api.create(&PostParams::default(), &config_map("x", "1")).await.unwrap_err());
-    assert_eq!((status.code, status.message.as_str()), (404, "namespaces \"shop\" not found"));
+    let status = api_status(
+        api.create(&PostParams::default(), &config_map("x", "1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (404, "namespaces \"shop\" not found")
+    );
 
     let namespaces: Api<Namespace> = Api::all(emu.client());
     let mut ns = Namespace::default();
     ns.metadata.name = Some("shop".to_owned());
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
-    api.create(&PostParams::default(), &config_map("x", "1")).await.unwrap();
-    assert_eq!(namespaces.get("default").await.unwrap().status.unwrap().phase.as_deref(), Some("Active"));
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &config_map("x", "1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        namespaces
+            .get("default")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase
+            .as_deref(),
+        Some("Active")
+    );
 }
 
 // Upstream: `generateName` gets a 5-character random suffix; `dryRun=All` validates
@@ -151,8 +225,10 @@ async fn generate_name_and_dry_run_behave_like_upstream() {
     let name = created.metadata.name.unwrap();
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
 
-    let dry = PostParams { dry_run: true, ..PostParams::default() };
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
     api.create(&dry, &config_map("dry", "1")).await.unwrap();
     assert_eq!(api_status(api.get("dry").await.unwrap_err()).code, 404);
 }
-

@@ -4,8 +4,8 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tiered::emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 
@@ -23,8 +23,14 @@ async fn start_with_widgets() -> (EmulatorHandle, Api<DynamicObject>) {
         }
     }))
     .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client()).create(&PostParams::default(), &crd).await.unwrap();
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.io", "v1", "Widget"), "widgets");
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
+        "widgets",
+    );
     let api = Api::namespaced_with(emu.client(), "default", &ar);
     (emu, api)
 }
@@ -48,14 +54,28 @@ fn generation(o: &DynamicObject) -> i64 {
 #[tokio::test]
 async fn generation_grows_on_spec_changes_only() {
     let (_emu, api) = start_with_widgets().await;
-    let created = api.create(&PostParams::default(), &widget("w")).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &widget("w"))
+        .await
+        .unwrap();
     assert_eq!(generation(&created), 1);
     let labelled = api
-        .patch("w", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})))
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(generation(&labelled), 1);
-    let resized = api.patch("w", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 2}}))).await.unwrap();
+    let resized = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 2}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(generation(&resized), 2);
 }
 
@@ -65,15 +85,25 @@ async fn generation_grows_on_spec_changes_only() {
 #[tokio::test]
 async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
     let (_emu, api) = start_with_widgets().await;
-    let created = api.create(&PostParams::default(), &widget("w")).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &widget("w"))
+        .await
+        .unwrap();
     assert!(created.data.get("status").is_none(), "create drops status");
 
     let main = api
-        .patch("w", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "ignored"}})))
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "ignored"}})),
+        )
         .await
         .unwrap();
     assert!(main.data.get("status").is_none());
-    assert_eq!(main.metadata.resource_version, created.metadata.resource_version, "nothing changed");
+    assert_eq!(
+        main.metadata.resource_version, created.metadata.resource_version,
+        "nothing changed"
+    );
 
     let status = api
         .patch_status(
@@ -103,17 +133,35 @@ async fn a_deployment_bumps_generation_on_spec_changes() {
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
     }))
     .unwrap();
-    let created = api.create(&PostParams::default(), &deployment).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     let annotated = api
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(annotated.metadata.generation, Some(1));
-    let scaled = api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
+    let scaled = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(scaled.metadata.generation, Some(2));
     let status = api
-        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}, "status": {"replicas": 3}})))
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}, "status": {"replicas": 3}})),
+        )
         .await
         .unwrap();
     assert_eq!(status.spec.unwrap().replicas, Some(3));

@@ -58,7 +58,12 @@ async fn discovery_lists_the_built_in_kinds_with_their_scope() {
         assert_eq!(caps.scope == Scope::Namespaced, namespaced, "{kind}");
     }
     let (_, deployments) = find("apps", "Deployment");
-    assert!(deployments.subresources.iter().any(|(ar, _)| ar.plural == "deployments/status" || ar.plural == "status"));
+    assert!(
+        deployments
+            .subresources
+            .iter()
+            .any(|(ar, _)| ar.plural == "deployments/status" || ar.plural == "status")
+    );
     let version = emu.client().apiserver_version().await.unwrap();
     assert_eq!(version.major, "1");
 }
@@ -70,24 +75,45 @@ async fn discovery_lists_the_built_in_kinds_with_their_scope() {
 async fn a_created_crd_is_established_and_discoverable_until_deleted() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(emu.client());
-    crds.create(&PostParams::default(), &widget_crd()).await.unwrap();
+    crds.create(&PostParams::default(), &widget_crd())
+        .await
+        .unwrap();
     let stored = crds.get("widgets.example.io").await.unwrap();
     let conditions = stored.status.clone().unwrap().conditions.unwrap();
     for wanted in ["Established", "NamesAccepted"] {
-        assert!(conditions.iter().any(|c| c.type_ == wanted && c.status == "True"), "{wanted}");
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c.type_ == wanted && c.status == "True"),
+            "{wanted}"
+        );
     }
 
-    let list = emu.client().list_api_group_resources("example.io/v1").await.unwrap();
+    let list = emu
+        .client()
+        .list_api_group_resources("example.io/v1")
+        .await
+        .unwrap();
     let widgets = list.resources.iter().find(|r| r.name == "widgets").unwrap();
     assert!(widgets.namespaced);
     assert_eq!(widgets.singular_name, "widget");
     assert_eq!(widgets.short_names.as_deref(), Some(&["wg".to_owned()][..]));
-    assert_eq!(widgets.categories.as_deref(), Some(&["toys".to_owned()][..]));
+    assert_eq!(
+        widgets.categories.as_deref(),
+        Some(&["toys".to_owned()][..])
+    );
     assert!(widgets.verbs.contains(&"watch".to_owned()));
     assert!(list.resources.iter().any(|r| r.name == "widgets/status"));
     let groups = emu.client().list_api_groups().await.unwrap();
     assert!(groups.groups.iter().any(|g| g.name == "example.io"));
 
-    crds.delete(&stored.name_any(), &DeleteParams::default()).await.unwrap();
-    assert!(emu.client().list_api_group_resources("example.io/v1").await.is_err());
+    crds.delete(&stored.name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        emu.client()
+            .list_api_group_resources("example.io/v1")
+            .await
+            .is_err()
+    );
 }

@@ -2,6 +2,7 @@
 //! subcommands. Each subcommand lives in its own module.
 
 pub mod crd;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all tiered kinds as multi-document YAML.
     Crd(crd::CrdArgs),
+    /// Run the controllers: the operator process.
+    Run(Box<run::RunArgs>),
 }
 
 /// Errors a subcommand can end with.
@@ -37,11 +40,21 @@ pub enum CliError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// Logging could not be set up.
+    #[error("failed to set up logging")]
+    Telemetry(#[source] crate::operator::telemetry::TelemetryError),
+    /// The async runtime could not start.
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The operator process failed.
+    #[error("failed to run the operator")]
+    Run(#[source] crate::operator::process::RunError),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }

@@ -272,7 +272,11 @@ impl EmulatorHandle {
         stream.read_to_end(&mut response).await?;
         let text = String::from_utf8_lossy(&response);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         Ok((code, body.to_owned()))
     }
 
