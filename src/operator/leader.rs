@@ -146,9 +146,10 @@ async fn watch_for_loss(mut state: watch::Receiver<bool>, health: Arc<Health>, s
     if shutdown.reason().is_some() {
         return;
     }
-    match lost {
-        Ok(_) => tracing::error!("lost the leader lease; stopping the controllers"),
-        Err(_) => tracing::error!("the leader elector stopped; stopping the controllers"),
+    if lost.is_ok() {
+        tracing::error!("lost the leader lease; stopping the controllers");
+    } else {
+        tracing::error!("the leader elector stopped; stopping the controllers");
     }
     health.set_leader(LeaderState::Failed);
     shutdown.trigger(StopReason::LeaseLost);

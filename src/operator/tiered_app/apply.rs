@@ -161,14 +161,14 @@ where
     }
     for live in pass.store.state() {
         let labels = live.labels();
-        let owned = live
+        let controlled = live
             .owner_references()
             .iter()
             .any(|r| r.controller == Some(true) && r.uid == owner.uid);
         let ours = app_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
         let name = live.name_any();
         if live.namespace() != namespace
-            || !owned
+            || !controlled
             || !ours
             || desired_names.contains(&name)
             || labels.get(LABEL_TIER).is_some_and(|t| frozen.contains(t))

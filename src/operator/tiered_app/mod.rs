@@ -18,7 +18,7 @@ use futures::StreamExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
 
 use super::context::Context;
@@ -92,7 +92,7 @@ pub async fn run(
     .default_backoff()
     .reflect(app_writer)
     .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    .predicate_filter(predicates::generation, PredicateConfig::default());
     let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
     let (services, service_events) = reflected(scoped(client.clone(), ns), children.clone());
     let (hpas, hpa_events) = reflected(scoped(client.clone(), ns), children.clone());

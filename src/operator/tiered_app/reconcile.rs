@@ -17,7 +17,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::apply::{ApplyReport, KindPass, apply_kind};
-use super::children::{ChildSet, Plan, plan, prune_labels};
+use super::children::{ChildSet, Plan, TierDependencies, plan, prune_labels};
 use super::dependencies::{DependencyKind, Readiness, Resolver};
 use super::error::{Error, Result};
 use super::status;
@@ -31,7 +31,7 @@ pub const CONTROLLER: &str = "tieredapp";
 /// Pod-template annotation with the hash of the connection Secrets a tier uses.
 pub const CONNECTION_HASH: &str = "tiered.io/connection-hash";
 /// Re-check interval of a Stalled TieredApp (a referenced object may appear).
-pub const STALLED_RECHECK: Duration = Duration::from_secs(300);
+pub const STALLED_RECHECK: Duration = Duration::from_mins(5);
 
 /// What the reconcile of one controller instance needs.
 pub struct AppContext {
@@ -50,10 +50,11 @@ pub struct AppContext {
 /// Backoff after `failures` consecutive failures: 1 s, 2 s, 4 s, … capped at 2 min.
 pub fn backoff(failures: u32) -> Duration {
     let exponent = failures.saturating_sub(1).min(7);
-    Duration::from_secs(1u64 << exponent).min(Duration::from_secs(120))
+    Duration::from_secs(1u64 << exponent).min(Duration::from_mins(2))
 }
 
 /// The reconcile entry point of the Controller.
+#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
 #[instrument(skip_all, fields(name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
 pub async fn reconcile(
     object: Arc<DeserializeGuard<TieredApp>>,
@@ -105,7 +106,7 @@ pub async fn reconcile(
             .await;
             if !matches!(error, Error::Status { .. }) {
                 let current = app.status.as_ref();
-                let summary = status::retrying(status::current_ready(current), error.chain());
+                let summary = status::retrying(status::current_ready(current), &error.chain());
                 let tiers = current.map(|s| s.tiers.clone()).unwrap_or_default();
                 let url = current.and_then(|s| s.url.clone());
                 let next = status::build(
@@ -125,6 +126,7 @@ pub async fn reconcile(
 }
 
 /// The error policy of the Controller: exponential backoff per app.
+#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
 pub fn error_policy(
     object: Arc<DeserializeGuard<TieredApp>>,
     _error: &Error,
@@ -209,38 +211,11 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         }
     };
 
-    // Dependencies: a tier whose database or cache is not Ready is frozen.
-    let mut resolver = Resolver::new(ctx.ctx.client.clone(), namespace.clone());
-    let mut frozen = BTreeSet::new();
-    let mut waiting: Option<(&'static str, String)> = None;
-    let mut hashes = BTreeMap::new();
-    for tier in &tiers {
-        let deps = [
-            (DependencyKind::Database, &tier.database),
-            (DependencyKind::Cache, &tier.cache),
-        ];
-        let mut hash_parts = Vec::new();
-        for (kind, dep) in deps {
-            let Some(dep) = dep else { continue };
-            match resolver.readiness(kind, dep).await? {
-                Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
-                Readiness::Waiting(why) => {
-                    frozen.insert(tier.tier.clone());
-                    let reason = match kind {
-                        DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
-                        DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
-                    };
-                    waiting.get_or_insert((
-                        reason,
-                        format!("tier {} is not rolled out: {why}", tier.tier),
-                    ));
-                }
-            }
-        }
-        if !hash_parts.is_empty() {
-            hashes.insert(tier.deployment.clone(), hash_parts.join("-"));
-        }
-    }
+    let Frozen {
+        tiers: frozen,
+        waiting,
+        hashes,
+    } = resolve_dependencies(ctx.ctx.client.clone(), &namespace, &tiers).await?;
     annotate_connection_hash(&mut children.deployments, &hashes);
 
     let report = apply_all(
@@ -252,24 +227,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         children,
     )
     .await?;
-    for (list, reason) in [
-        (&report.created, "Created"),
-        (&report.updated, "Updated"),
-        (&report.pruned, "Pruned"),
-    ] {
-        for child in list {
-            tracing::info!(child = %child, action = reason, "child written");
-            publish(
-                &ctx.ctx,
-                &reference,
-                EventType::Normal,
-                reason,
-                "Apply",
-                format!("{reason} {child}"),
-            )
-            .await;
-        }
-    }
+    publish_report(&ctx.ctx, &reference, &report).await;
 
     // Status from the live children.
     let tier_statuses: Vec<_> = tiers
@@ -284,19 +242,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
             && i.owner_references().iter().any(|r| r.uid == owner.uid)
     });
     let url = status::url(ingress.as_deref(), https);
-    let summary = if let Some((reason, message)) = waiting {
-        status::waiting(reason, message)
-    } else if !report.created.is_empty() || !report.updated.is_empty() {
-        let changed = report.created.len() + report.updated.len();
-        let message = format!("applied {changed} changed objects; waiting for the rollout");
-        status::Summary {
-            ready: status::Computed::new(false, reasons::PROGRESSING, message.clone()),
-            reconciling: status::Computed::new(true, reasons::PROGRESSING, message),
-            stalled: status::Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
-        }
-    } else {
-        status::rollout(&tier_statuses)
-    };
+    let summary = summarize(waiting, &report, &tier_statuses);
     let next = status::build(
         current,
         app.metadata.generation,
@@ -307,6 +253,104 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     );
     write_status(&ctx.ctx, app, next).await?;
     Ok(Action::requeue(ctx.resync))
+}
+
+async fn publish_report(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    report: &ApplyReport,
+) {
+    for (list, reason) in [
+        (&report.created, "Created"),
+        (&report.updated, "Updated"),
+        (&report.pruned, "Pruned"),
+    ] {
+        for child in list {
+            tracing::info!(child = %child, action = reason, "child written");
+            publish(
+                ctx,
+                reference,
+                EventType::Normal,
+                reason,
+                "Apply",
+                format!("{reason} {child}"),
+            )
+            .await;
+        }
+    }
+}
+
+/// The conditions after an apply pass: waiting beats progressing beats the rollout.
+fn summarize(
+    waiting: Option<(&'static str, String)>,
+    report: &ApplyReport,
+    tier_statuses: &[crate::api::tiered_app::TierStatus],
+) -> status::Summary {
+    if let Some((reason, message)) = waiting {
+        status::waiting(reason, message)
+    } else if !report.created.is_empty() || !report.updated.is_empty() {
+        let changed = report.created.len() + report.updated.len();
+        let message = format!("applied {changed} changed objects; waiting for the rollout");
+        status::Summary {
+            ready: status::Computed::new(false, reasons::PROGRESSING, message.clone()),
+            reconciling: status::Computed::new(true, reasons::PROGRESSING, message),
+            stalled: status::Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+        }
+    } else {
+        status::rollout(tier_statuses)
+    }
+}
+
+/// Tiers held back by their dependencies, and the connection hashes of the others.
+struct Frozen {
+    tiers: BTreeSet<String>,
+    waiting: Option<(&'static str, String)>,
+    hashes: BTreeMap<String, String>,
+}
+
+/// A tier whose database or cache is not Ready is frozen: its children are neither
+/// applied nor pruned.
+async fn resolve_dependencies(
+    client: kube::Client,
+    namespace: &str,
+    tiers: &[TierDependencies],
+) -> Result<Frozen> {
+    let mut resolver = Resolver::new(client, namespace.to_owned());
+    let mut frozen = Frozen {
+        tiers: BTreeSet::new(),
+        waiting: None,
+        hashes: BTreeMap::new(),
+    };
+    for tier in tiers {
+        let deps = [
+            (DependencyKind::Database, &tier.database),
+            (DependencyKind::Cache, &tier.cache),
+        ];
+        let mut hash_parts = Vec::new();
+        for (kind, dep) in deps {
+            let Some(dep) = dep else { continue };
+            match resolver.readiness(kind, dep).await? {
+                Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
+                Readiness::Waiting(why) => {
+                    frozen.tiers.insert(tier.tier.clone());
+                    let reason = match kind {
+                        DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
+                        DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
+                    };
+                    frozen.waiting.get_or_insert((
+                        reason,
+                        format!("tier {} is not rolled out: {why}", tier.tier),
+                    ));
+                }
+            }
+        }
+        if !hash_parts.is_empty() {
+            frozen
+                .hashes
+                .insert(tier.deployment.clone(), hash_parts.join("-"));
+        }
+    }
+    Ok(frozen)
 }
 
 fn annotate_connection_hash(deployments: &mut [Deployment], hashes: &BTreeMap<String, String>) {

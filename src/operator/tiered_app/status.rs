@@ -65,10 +65,10 @@ pub fn waiting(reason: &'static str, message: String) -> Summary {
 }
 
 /// A transient error: retrying with backoff.
-pub fn retrying(previous_ready: Option<Computed>, message: String) -> Summary {
+pub fn retrying(previous_ready: Option<Computed>, message: &str) -> Summary {
     Summary {
         ready: previous_ready
-            .unwrap_or_else(|| Computed::new(false, reasons::TRANSIENT_ERROR, message.clone())),
+            .unwrap_or_else(|| Computed::new(false, reasons::TRANSIENT_ERROR, message)),
         reconciling: Computed::new(
             true,
             reasons::TRANSIENT_ERROR,
