@@ -6,3 +6,4 @@ pub mod emulator;
 pub mod api;
 pub mod cli;
 pub mod operator;
+pub mod tiered_app;

@@ -2,6 +2,7 @@
 //! subcommands. Each subcommand lives in its own module.
 
 pub mod crd;
+pub mod render;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,9 @@ pub enum Command {
     Crd(crd::CrdArgs),
     /// Run the controllers: the operator process.
     Run(Box<run::RunArgs>),
+    /// Offline plan: validate TieredApp, ManagedDatabase and CacheCluster manifests and
+    /// print the Kubernetes objects the operator would apply.
+    Render(render::RenderArgs),
 }
 
 /// Errors a subcommand can end with.
@@ -49,6 +53,9 @@ pub enum CliError {
     /// The operator process failed.
     #[error("failed to run the operator")]
     Run(#[source] crate::operator::process::RunError),
+    /// `tiered render` found invalid input; each problem was printed to standard error.
+    #[error("failed to render: {0} problem(s) in the input, listed above")]
+    InvalidInput(usize),
 }
 
 /// Runs the parsed command line.
@@ -56,5 +63,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Render(args) => render::run(&args),
     }
 }
