@@ -25,11 +25,12 @@ use super::stores::ChildStores;
 use crate::api::conditions::reasons;
 use crate::api::tiered_app::{TieredApp, TieredAppStatus};
 use crate::operator::context::{Context, FIELD_MANAGER};
+use crate::tiered_app::{TierWiring, Wiring, desired_children};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "tieredapp";
 /// Pod-template annotation with the hash of the connection Secrets a tier uses.
-pub const CONNECTION_HASH: &str = "tiered.io/connection-hash";
+pub const CONNECTION_HASH: &str = crate::tiered_app::deployment::SECRET_HASH_ANNOTATION;
 /// Re-check interval of a Stalled TieredApp (a referenced object may appear).
 pub const STALLED_RECHECK: Duration = Duration::from_mins(5);
 
@@ -177,7 +178,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     let current = app.status.as_ref();
 
     let Plan {
-        mut children,
+        app: validated,
         tiers,
         https,
     } = match plan(app) {
@@ -216,7 +217,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         waiting,
         hashes,
     } = resolve_dependencies(ctx.ctx.client.clone(), &namespace, &tiers).await?;
-    annotate_connection_hash(&mut children.deployments, &hashes);
+    let children = desired_children(&validated, &wiring(hashes));
 
     let report = apply_all(
         ctx,
@@ -347,30 +348,25 @@ async fn resolve_dependencies(
         if !hash_parts.is_empty() {
             frozen
                 .hashes
-                .insert(tier.deployment.clone(), hash_parts.join("-"));
+                .insert(tier.tier.clone(), hash_parts.join("-"));
         }
     }
     Ok(frozen)
 }
 
-fn annotate_connection_hash(deployments: &mut [Deployment], hashes: &BTreeMap<String, String>) {
-    for deployment in deployments {
-        let Some(hash) = deployment
-            .metadata
-            .name
-            .as_ref()
-            .and_then(|n| hashes.get(n))
-        else {
-            continue;
-        };
-        if let Some(spec) = deployment.spec.as_mut() {
-            spec.template
-                .metadata
-                .get_or_insert_with(Default::default)
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(CONNECTION_HASH.to_owned(), hash.clone());
-        }
+/// The builders' input from the connection hashes per tier.
+fn wiring(hashes: BTreeMap<String, String>) -> Wiring {
+    Wiring {
+        tiers: hashes
+            .into_iter()
+            .map(|(tier, hash)| {
+                let tier_wiring = TierWiring {
+                    secret_hash: Some(hash),
+                    ..TierWiring::default()
+                };
+                (tier, tier_wiring)
+            })
+            .collect(),
     }
 }
 
