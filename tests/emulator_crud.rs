@@ -1,6 +1,7 @@
 //! CRUD through an unmodified `kube::Client` against the emulator, and the error
-//! `Status` objects of the real API server (404 NotFound, 409 AlreadyExists, 409 Conflict
+//! `Status` objects of the real API server (404 `NotFound`, 409 `AlreadyExists`, 409 `Conflict`
 //! on a stale resourceVersion, namespaces that must exist).
+#![cfg(test)]
 
 use std::collections::BTreeMap;
 

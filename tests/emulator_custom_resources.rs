@@ -1,6 +1,7 @@
 //! Custom resources: `metadata.generation` rules and status subresource isolation, as the
 //! apiextensions-apiserver registry strategies implement them (and the Deployment
 //! strategy for a built-in kind).
+#![cfg(test)]
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,6 +1,7 @@
 //! Discovery: built-in kinds and CRD-registered kinds appear in `/api`, `/apis` and the
 //! group-version resource lists with the scope, verbs, short names and categories of the
 //! real API server, so that `kube::discovery` and kubectl resolve them.
+#![cfg(test)]
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, PostParams};
@@ -37,7 +38,7 @@ async fn discovery_lists_the_built_in_kinds_with_their_scope() {
     let find = |group: &str, kind: &str| {
         discovery
             .groups()
-            .flat_map(|g| g.recommended_resources())
+            .flat_map(kube::discovery::ApiGroup::recommended_resources)
             .find(|(ar, _)| ar.group == group && ar.kind == kind)
             .unwrap_or_else(|| panic!("{group}/{kind} not discovered"))
     };

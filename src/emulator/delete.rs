@@ -1,4 +1,4 @@
-//! Delete verbs: `delete` (DeleteOptions body or query: `propagationPolicy`,
+//! Delete verbs: `delete` (`DeleteOptions` body or query: `propagationPolicy`,
 //! preconditions, `dryRun`) and `deletecollection`.
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use super::meta;
 use super::resources::{ResourceType, kinds_of_crd};
 use super::store::{World, now_timestamp};
 
-/// Store key of CustomResourceDefinitions.
+/// Store key of `CustomResourceDefinitions`.
 pub const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
 /// Store key of Namespaces.
 pub const NAMESPACE_KEY: &str = "/namespaces";
@@ -145,11 +145,22 @@ pub fn finish_if_released(world: &mut World, rt: &ResourceType, object: &Value) 
     None
 }
 
-/// Whether a namespace exists and is not terminating: `Ok(true)` usable, `Ok(false)`
-/// terminating, `Err(())` absent.
-pub fn namespace_state(world: &World, namespace: &str) -> Result<bool, ()> {
+/// Where a namespace stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceState {
+    /// Exists and accepts new objects.
+    Active,
+    /// Being deleted: no new objects.
+    Terminating,
+    /// Does not exist.
+    Missing,
+}
+
+/// Whether a namespace exists and is not terminating.
+pub fn namespace_state(world: &World, namespace: &str) -> NamespaceState {
     match world.get(NAMESPACE_KEY, "", namespace) {
-        Some(ns) => Ok(!meta::is_deleting(ns)),
-        None => Err(()),
+        Some(ns) if meta::is_deleting(ns) => NamespaceState::Terminating,
+        Some(_) => NamespaceState::Active,
+        None => NamespaceState::Missing,
     }
 }

@@ -27,12 +27,12 @@
 //!   `ValidatingAdmissionPolicy`, no defaulting of built-in kinds, no quota).
 //! - No validation of built-in kinds beyond object names; CRD schemas only for custom
 //!   resources.
-//! - No controllers: no ReplicaSets or Pods from Deployments, no Endpoints, no Service IPs,
+//! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints, no Service IPs,
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
 //! - No protobuf, no CBOR, no aggregated discovery (clients fall back to the legacy
-//!   format), no OpenAPI schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
+//!   format), no `OpenAPI` schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
 //!   operations (see [`openapi`]), so `kubectl explain` does not work; `kubectl apply` does.
 //! - No version conversion for multi-version CRDs (objects are served as stored, with
 //!   `apiVersion` rewritten), no consistent snapshot across list pages, no

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::schema::CompiledCrdSchema;
+
 /// One served resource (a group/version/plural), as discovery describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent facts of discovery, not a state machine
 pub struct ResourceType {
     /// API group, `""` for the core group.
     pub group: String,
@@ -32,6 +35,8 @@ pub struct ResourceType {
     pub custom: bool,
     /// For custom kinds: the version's `openAPIV3Schema`.
     pub schema: Option<Value>,
+    /// For custom kinds: the schema compiled once for validation.
+    pub compiled: Option<Arc<CompiledCrdSchema>>,
 }
 
 impl ResourceType {
@@ -85,191 +90,208 @@ impl ResourceType {
             "watch",
         ]
     }
-
-    fn builtin(
-        group: &str,
-        version: &str,
-        kind: &str,
-        plural: &str,
-        namespaced: bool,
-        short_names: &[&str],
-        flags: Flags,
-    ) -> Self {
-        Self {
-            group: group.to_owned(),
-            version: version.to_owned(),
-            kind: kind.to_owned(),
-            plural: plural.to_owned(),
-            singular: kind.to_lowercase(),
-            namespaced,
-            short_names: short_names.iter().map(|s| (*s).to_owned()).collect(),
-            categories: if flags.all {
-                vec!["all".to_owned()]
-            } else {
-                Vec::new()
-            },
-            status_subresource: flags.status,
-            tracks_generation: flags.generation,
-            custom: false,
-            schema: None,
-        }
-    }
 }
 
-#[derive(Clone, Copy)]
-#[allow(clippy::struct_excessive_bools)]
-struct Flags {
-    status: bool,
-    generation: bool,
-    all: bool,
-}
+/// One row of the built-in table: group, version, kind, plural, namespaced, short
+/// names, status subresource, generation, category `all`.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    bool,
+    bool,
+);
 
-const PLAIN: Flags = Flags {
-    status: false,
-    generation: false,
-    all: false,
-};
+const BUILTINS: &[Row] = &[
+    (
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        &["ns"],
+        true,
+        false,
+        false,
+    ),
+    (
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        true,
+        &["cm"],
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "v1",
+        "Service",
+        "services",
+        true,
+        &["svc"],
+        true,
+        false,
+        true,
+    ),
+    (
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        &["sa"],
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "v1",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+    ),
+    ("", "v1", "Pod", "pods", true, &["po"], true, false, true),
+    (
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        true,
+        &["deploy"],
+        true,
+        true,
+        true,
+    ),
+    (
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        &["hpa"],
+        true,
+        true,
+        true,
+    ),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        &["pdb"],
+        true,
+        true,
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+        &["netpol"],
+        false,
+        true,
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        true,
+        &["ing"],
+        true,
+        true,
+        false,
+    ),
+    (
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    (
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+        &["crd", "crds"],
+        true,
+        true,
+        false,
+    ),
+];
 
 /// The table of built-in kinds the emulator serves.
 pub fn builtins() -> Vec<ResourceType> {
-    let with_status = Flags {
-        status: true,
-        generation: true,
-        all: false,
-    };
-    vec![
-        ResourceType::builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            false,
-            &["ns"],
-            Flags {
-                status: true,
-                ..PLAIN
+    BUILTINS
+        .iter()
+        .map(
+            |&(group, version, kind, plural, namespaced, short_names, status, generation, all)| {
+                ResourceType {
+                    group: group.to_owned(),
+                    version: version.to_owned(),
+                    kind: kind.to_owned(),
+                    plural: plural.to_owned(),
+                    singular: kind.to_lowercase(),
+                    namespaced,
+                    short_names: short_names.iter().map(|s| (*s).to_owned()).collect(),
+                    categories: if all {
+                        vec!["all".to_owned()]
+                    } else {
+                        Vec::new()
+                    },
+                    status_subresource: status,
+                    tracks_generation: generation,
+                    custom: false,
+                    schema: None,
+                    compiled: None,
+                }
             },
-        ),
-        ResourceType::builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], PLAIN),
-        ResourceType::builtin("", "v1", "Secret", "secrets", true, &[], PLAIN),
-        ResourceType::builtin(
-            "",
-            "v1",
-            "Service",
-            "services",
-            true,
-            &["svc"],
-            Flags {
-                status: true,
-                generation: false,
-                all: true,
-            },
-        ),
-        ResourceType::builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            true,
-            &["sa"],
-            PLAIN,
-        ),
-        ResourceType::builtin("", "v1", "Event", "events", true, &["ev"], PLAIN),
-        ResourceType::builtin(
-            "",
-            "v1",
-            "Pod",
-            "pods",
-            true,
-            &["po"],
-            Flags {
-                status: true,
-                generation: false,
-                all: true,
-            },
-        ),
-        ResourceType::builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            true,
-            &["deploy"],
-            Flags {
-                all: true,
-                ..with_status
-            },
-        ),
-        ResourceType::builtin(
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-            "horizontalpodautoscalers",
-            true,
-            &["hpa"],
-            Flags {
-                all: true,
-                ..with_status
-            },
-        ),
-        ResourceType::builtin(
-            "policy",
-            "v1",
-            "PodDisruptionBudget",
-            "poddisruptionbudgets",
-            true,
-            &["pdb"],
-            with_status,
-        ),
-        ResourceType::builtin(
-            "networking.k8s.io",
-            "v1",
-            "NetworkPolicy",
-            "networkpolicies",
-            true,
-            &["netpol"],
-            Flags {
-                generation: true,
-                ..PLAIN
-            },
-        ),
-        ResourceType::builtin(
-            "networking.k8s.io",
-            "v1",
-            "Ingress",
-            "ingresses",
-            true,
-            &["ing"],
-            with_status,
-        ),
-        ResourceType::builtin(
-            "coordination.k8s.io",
-            "v1",
-            "Lease",
-            "leases",
-            true,
-            &[],
-            PLAIN,
-        ),
-        ResourceType::builtin(
-            "events.k8s.io",
-            "v1",
-            "Event",
-            "events",
-            true,
-            &["ev"],
-            PLAIN,
-        ),
-        ResourceType::builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            &["crd", "crds"],
-            with_status,
-        ),
-    ]
+        )
+        .collect()
 }
 
 /// The served resources: built-ins plus the kinds of established CRDs.
@@ -358,6 +380,9 @@ pub fn kinds_of_crd(crd: &Value) -> Vec<ResourceType> {
             tracks_generation: true,
             custom: true,
             schema: v["schema"].get("openAPIV3Schema").cloned(),
+            compiled: v["schema"]
+                .get("openAPIV3Schema")
+                .map(|s| Arc::new(CompiledCrdSchema::new(s))),
         })
         .collect()
 }

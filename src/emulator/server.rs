@@ -223,7 +223,7 @@ pub async fn dispatch(
                     manager,
                     body,
                 };
-                handle(&shared, verb, request)
+                handle(&shared, verb, &request)
             }
         }
     };
@@ -232,16 +232,16 @@ pub async fn dispatch(
     response
 }
 
-fn handle(shared: &Arc<Shared>, verb: &str, request: Request) -> Response {
+fn handle(shared: &Arc<Shared>, verb: &str, request: &Request) -> Response {
     let result = match verb {
-        "watch" => return watch::serve(shared, &request),
-        "get" => read::get(shared, &request),
-        "list" => read::list(shared, &request),
-        "create" => write::create(shared, &request),
-        "update" => write::update(shared, &request),
-        "patch" => write::patch(shared, &request),
-        "delete" => write::delete(shared, &request),
-        "deletecollection" => write::delete_collection(shared, &request),
+        "watch" => return watch::serve(shared, request),
+        "get" => read::get(shared, request),
+        "list" => read::list(shared, request),
+        "create" => write::create(shared, request),
+        "update" => write::update(shared, request),
+        "patch" => write::patch(shared, request),
+        "delete" => write::delete(shared, request),
+        "deletecollection" => write::delete_collection(shared, request),
         _ => Err(ApiError::method_not_allowed()),
     };
     match result {

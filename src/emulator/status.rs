@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::resources::ResourceType;
-use super::schema::{FieldError, FieldErrorKind};
+use super::schema::FieldError;
 
 /// A failed request, rendered as a `Status` object.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +129,7 @@ impl ApiError {
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
         let bodies: Vec<(String, String, &str)> = errors
             .iter()
-            .map(|e| (e.path.clone(), error_body(e), cause_reason(e.kind)))
+            .map(|e| (e.path.clone(), e.body(), e.reason()))
             .collect();
         let lines: Vec<String> = bodies.iter().map(|(p, b, _)| format!("{p}: {b}")).collect();
         let summary = match lines.as_slice() {
@@ -247,48 +247,5 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         super::server::json_response(code, &self.to_status())
-    }
-}
-
-fn cause_reason(kind: FieldErrorKind) -> &'static str {
-    match kind {
-        FieldErrorKind::Invalid => "FieldValueInvalid",
-        FieldErrorKind::Required => "FieldValueRequired",
-        FieldErrorKind::NotSupported => "FieldValueNotSupported",
-        FieldErrorKind::TooLong => "FieldValueTooLong",
-        FieldErrorKind::TooMany => "FieldValueTooMany",
-        FieldErrorKind::Duplicate => "FieldValueDuplicate",
-        FieldErrorKind::TypeInvalid => "FieldValueTypeInvalid",
-    }
-}
-
-/// `field.Error.ErrorBody()`: the type, the value when it is shown, then the detail.
-fn error_body(e: &FieldError) -> String {
-    let head = match e.kind {
-        FieldErrorKind::Invalid | FieldErrorKind::TypeInvalid => "Invalid value",
-        FieldErrorKind::Required => "Required value",
-        FieldErrorKind::NotSupported => "Unsupported value",
-        FieldErrorKind::TooLong => "Too long",
-        FieldErrorKind::TooMany => "Too many",
-        FieldErrorKind::Duplicate => "Duplicate value",
-    };
-    let shows_value = !matches!(e.kind, FieldErrorKind::Required | FieldErrorKind::TooLong);
-    let mut s = match (&e.value, shows_value) {
-        (Some(v), true) => format!("{head}: {}", render_value(v)),
-        _ => head.to_owned(),
-    };
-    if !e.detail.is_empty() {
-        s.push_str(": ");
-        s.push_str(&e.detail);
-    }
-    s
-}
-
-fn render_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        Value::Object(_) => "\"object\"".to_owned(),
-        Value::Array(_) => "\"array\"".to_owned(),
-        other => other.to_string(),
     }
 }

@@ -24,7 +24,7 @@ use super::status::ApiError;
 use super::store::{Change, EventType};
 
 /// Default watch length when the client sets no `timeoutSeconds` (upstream: 30–60 min).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(30);
 
 struct Filter {
     key: String,
@@ -52,11 +52,9 @@ impl Filter {
         let now = self.matches(&change.object);
         let before = change.previous.as_deref().is_some_and(|p| self.matches(p));
         match (change.event, before, now) {
-            (EventType::Deleted, _, true) => Some("DELETED"),
-            (EventType::Added, _, true) => Some("ADDED"),
+            (EventType::Deleted, _, true) | (EventType::Modified, true, false) => Some("DELETED"),
+            (EventType::Added, _, true) | (EventType::Modified, false, true) => Some("ADDED"),
             (EventType::Modified, true, true) => Some("MODIFIED"),
-            (EventType::Modified, false, true) => Some("ADDED"),
-            (EventType::Modified, true, false) => Some("DELETED"),
             _ => None,
         }
     }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::lifecycle;
+use super::lifecycle::{self, NamespaceState};
 use super::patch::{self, ApplyOptions, PatchError, PatchKind};
 use super::read::{Reply, served};
 use super::resources::ResourceType;
-use super::schema::{self, FieldError, FieldErrorKind};
+use super::schema::{FieldError, FieldErrorKind};
 use super::server::Request;
 use super::status::ApiError;
 use super::store::{World, now_timestamp};
@@ -86,17 +86,37 @@ fn name_errors(name: &str) -> Vec<FieldError> {
     }]
 }
 
+/// Prunes, defaults and validates a custom resource against its CRD version's schema
+/// (`fieldValidation=Strict`: unknown fields are a 400, as upstream's strict decoding).
 fn validate_custom(
-    rt: &ResourceType,
+    request: &Request,
     name: &str,
     object: Value,
     old: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    match (&rt.schema, rt.custom) {
-        (Some(schema), true) => schema::validate_and_prune(schema, object, old)
-            .map_err(|errors| ApiError::invalid(rt, name, &errors)),
-        _ => Ok(object),
+    let rt = &request.target.rt;
+    let Some(compiled) = rt.compiled.as_ref().filter(|_| rt.custom) else {
+        return Ok(object);
+    };
+    let admitted = compiled
+        .admit(object, old)
+        .map_err(|errors| ApiError::invalid(rt, name, &errors))?;
+    if request.params.get("fieldValidation") == Some("Strict")
+        && !admitted.unknown_fields.is_empty()
+    {
+        let fields: Vec<String> = admitted
+            .unknown_fields
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", "),
+            kind = rt.kind,
+            version = rt.version
+        )));
     }
+    Ok(admitted.object)
 }
 
 fn check_namespace(world: &World, rt: &ResourceType, namespace: &str) -> Result<(), ApiError> {
@@ -104,8 +124,8 @@ fn check_namespace(world: &World, rt: &ResourceType, namespace: &str) -> Result<
         return Ok(());
     }
     match lifecycle::namespace_state(world, namespace) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError {
+        NamespaceState::Active => Ok(()),
+        NamespaceState::Terminating => Err(ApiError {
             code: 403,
             reason: "Forbidden",
             message: format!(
@@ -114,7 +134,7 @@ fn check_namespace(world: &World, rt: &ResourceType, namespace: &str) -> Result<
             ),
             details: None,
         }),
-        Err(()) => Err(ApiError::namespace_not_found(namespace)),
+        NamespaceState::Missing => Err(ApiError::namespace_not_found(namespace)),
     }
 }
 
@@ -178,7 +198,7 @@ fn create_object(
         return Err(ApiError::already_exists(&rt, &name));
     }
     let mut object = meta::prepare_create(&rt, object, uid, &now_timestamp());
-    object = validate_custom(&rt, &name, object, None)?;
+    object = validate_custom(request, &name, object, None)?;
     if let Manager::Update(m) = manager {
         object = patch::record_update(None, object, m, None);
     }
@@ -227,7 +247,7 @@ fn update_object(
             ));
         }
     }
-    prepared = validate_custom(&rt, &name, prepared, Some(old))?;
+    prepared = validate_custom(request, &name, prepared, Some(old))?;
     if let Manager::Update(m) = manager {
         prepared = patch::record_update(Some(old), prepared, m, subresource);
     }
