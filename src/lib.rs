@@ -5,4 +5,5 @@ pub mod emulator;
 
 pub mod api;
 pub mod cli;
+pub mod operator;
 pub mod tiered_app;

@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod render;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of all tiered kinds as multi-document YAML.
     Crd(crd::CrdArgs),
+    /// Run the controllers: the operator process.
+    Run(Box<run::RunArgs>),
     /// Offline plan: validate TieredApp, ManagedDatabase and CacheCluster manifests and
     /// print the Kubernetes objects the operator would apply.
     Render(render::RenderArgs),
@@ -41,6 +44,15 @@ pub enum CliError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// Logging could not be set up.
+    #[error("failed to set up logging")]
+    Telemetry(#[source] crate::operator::telemetry::TelemetryError),
+    /// The async runtime could not start.
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The operator process failed.
+    #[error("failed to run the operator")]
+    Run(#[source] crate::operator::process::RunError),
     /// `tiered render` found invalid input; each problem was printed to standard error.
     #[error("failed to render: {0} problem(s) in the input, listed above")]
     InvalidInput(usize),
@@ -50,6 +62,7 @@ pub enum CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Render(args) => render::run(&args),
     }
 }

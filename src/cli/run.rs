@@ -1,0 +1,133 @@
+//! `tiered run`: flags (each with a `TIERED_…` environment equivalent) and the start of
+//! the operator process in [`crate::operator::process`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::CliError;
+use crate::operator::leader::{LeaderConfig, default_identity};
+use crate::operator::process::RunConfig;
+use crate::operator::telemetry::{self, LogFormat};
+
+/// Arguments of `tiered run`. AWS settings come from the SDK's standard environment
+/// (`AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential chain).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Name of this cluster; part of AWS tags and identifiers, so keep it stable.
+    #[arg(long, env = "TIERED_CLUSTER_NAME")]
+    pub cluster_name: String,
+    /// Namespaces to watch, comma-separated (all when empty).
+    #[arg(long, env = "TIERED_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Reconciles running at once, per controller.
+    #[arg(long, env = "TIERED_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requeue interval of healthy objects: `300`, `300s`, `5m`, `1h`, `1m30s`.
+    #[arg(long, env = "TIERED_RESYNC", default_value = "5m", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "TIERED_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader on a Lease so that several replicas can run.
+    #[arg(long, env = "TIERED_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "TIERED_LEASE_NAME", default_value = "tiered-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (the pod's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Log format; JSON unless standard output is a terminal.
+    #[arg(long, env = "TIERED_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Namespaces whose objects may adopt existing AWS resources, comma-separated (all
+    /// when empty).
+    #[arg(long, env = "TIERED_ADOPT_NAMESPACES", value_delimiter = ',')]
+    pub adopt_namespaces: Vec<String>,
+}
+
+/// Parses `300`, `300s`, `5m`, `2h`, `1m30s`, `1500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("{text:?} is not a duration like 30s, 5m or 1h"));
+        }
+        let value: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            _ => {
+                return Err(format!(
+                    "{text:?}: unknown unit {unit:?}; use ms, s, m or h"
+                ));
+            }
+        };
+        total = total.saturating_add(part);
+    }
+    if total.is_zero() {
+        return Err("the duration must be positive".to_owned());
+    }
+    Ok(total)
+}
+
+impl RunArgs {
+    /// The process configuration these flags describe.
+    pub fn to_config(&self) -> RunConfig {
+        let clean = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        RunConfig {
+            cluster_name: self.cluster_name.clone(),
+            namespaces: clean(&self.namespaces),
+            concurrency: self.concurrency,
+            resync: self.resync,
+            metrics_addr: self.metrics_addr,
+            leader: self.leader_election.then(|| {
+                LeaderConfig::new(
+                    self.lease_name.clone(),
+                    self.lease_namespace.clone(),
+                    default_identity(),
+                )
+            }),
+            adopt_namespaces: clean(&self.adopt_namespaces),
+        }
+    }
+}
+
+/// Runs `tiered run` on a multi-threaded runtime.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    telemetry::init(args.log_format.unwrap_or_else(LogFormat::detect))
+        .map_err(CliError::Telemetry)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime
+        .block_on(crate::operator::process::run(args.to_config()))
+        .map_err(CliError::Run)
+}

@@ -1,0 +1,184 @@
+//! Prometheus metrics of the operator process (prometheus-client): reconcile counts,
+//! errors by category, durations, children applied, and AWS calls for the data-tier
+//! controllers. Touches nothing but its own registry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the per-controller metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// Controller name, e.g. `tieredapp`.
+    pub controller: String,
+}
+
+/// Labels of the error counter: the controller and the error's fixed category.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Controller name.
+    pub controller: String,
+    /// Error category (a fixed set, see each controller's `Error::category`).
+    pub category: String,
+}
+
+/// Labels of the children counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChildLabels {
+    /// Controller name.
+    pub controller: String,
+    /// Kind of the applied child, e.g. `Deployment`.
+    pub kind: String,
+}
+
+/// Labels of the AWS call counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// AWS service, e.g. `rds`.
+    pub service: String,
+    /// API operation, e.g. `CreateDBInstance`.
+    pub operation: String,
+}
+
+/// Every metric the operator exports, registered in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `tiered_reconcile_total{controller}`.
+    pub reconciles: Family<ControllerLabels, Counter>,
+    /// `tiered_reconcile_errors_total{controller,category}`.
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// `tiered_reconcile_duration_seconds{controller}`.
+    pub reconcile_duration: Family<ControllerLabels, Histogram>,
+    /// `tiered_children_applied_total{controller,kind}`.
+    pub children_applied: Family<ChildLabels, Counter>,
+    /// `tiered_aws_calls_total{service,operation}`.
+    pub aws_calls: Family<AwsCallLabels, Counter>,
+}
+
+fn duration_histogram() -> Histogram {
+    // 5 ms … about 41 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tiered");
+        let reconciles = Family::<ControllerLabels, Counter>::default();
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        let reconcile_duration = Family::<ControllerLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        let children_applied = Family::<ChildLabels, Counter>::default();
+        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        registry.register("reconcile", "Reconciles started", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error, by category",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of reconciles",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "children_applied",
+            "Child objects written with server-side apply",
+            children_applied.clone(),
+        );
+        registry.register("aws_calls", "Calls to AWS APIs", aws_calls.clone());
+        Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            children_applied,
+            aws_calls,
+        }
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Counts a reconcile of `controller` and returns a measurer that records its
+    /// duration when dropped.
+    pub fn reconcile_started(self: &Arc<Self>, controller: &str) -> ReconcileMeasurer {
+        self.reconciles
+            .get_or_create(&ControllerLabels {
+                controller: controller.to_owned(),
+            })
+            .inc();
+        ReconcileMeasurer {
+            start: Instant::now(),
+            controller: controller.to_owned(),
+            metrics: Arc::clone(self),
+        }
+    }
+
+    /// Counts a failed reconcile.
+    pub fn reconcile_failed(&self, controller: &str, category: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                controller: controller.to_owned(),
+                category: category.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a child written with server-side apply.
+    pub fn child_applied(&self, controller: &str, kind: &str) {
+        self.children_applied
+            .get_or_create(&ChildLabels {
+                controller: controller.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call to an AWS API.
+    pub fn aws_call(&self, service: &str, operation: &str) {
+        self.aws_calls
+            .get_or_create(&AwsCallLabels {
+                service: service.to_owned(),
+                operation: operation.to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// Records the duration of one reconcile into the histogram when dropped, so that early
+/// returns and errors are measured too.
+#[derive(Debug)]
+pub struct ReconcileMeasurer {
+    start: Instant,
+    controller: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for ReconcileMeasurer {
+    fn drop(&mut self) {
+        self.metrics
+            .reconcile_duration
+            .get_or_create(&ControllerLabels {
+                controller: std::mem::take(&mut self.controller),
+            })
+            .observe(self.start.elapsed().as_secs_f64());
+    }
+}

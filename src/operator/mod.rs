@@ -1,0 +1,12 @@
+//! `tiered run`: the operator process. Plumbing (telemetry, metrics, HTTP endpoints,
+//! leader election, shutdown), the shared [`context::Context`] and the controllers.
+
+pub mod context;
+pub mod health;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod process;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tiered_app;

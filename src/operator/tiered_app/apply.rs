@@ -1,0 +1,188 @@
+//! Server-side apply of desired children with change detection, and pruning by label.
+//!
+//! A child is applied only when it differs from the live object in the reflector store:
+//! the desired object carries a hash of itself in an annotation, and it is re-applied
+//! when the live hash differs (a field was added or removed from the desired state) or
+//! when a field it sets was changed by someone else. A converged app therefore costs no
+//! writes. Pruning reads the same stores (a cache of a `managed-by=tiered` watch, i.e.
+//! a label-selected list) and deletes only objects whose controller owner is this app.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::children::LABEL_TIER;
+use super::error::{Error, Result};
+use crate::operator::context::FIELD_MANAGER;
+
+/// Annotation with the hash of the last applied desired object.
+pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
+
+/// What one apply/prune pass did, for Events and metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// `Kind/name` of created children.
+    pub created: Vec<String>,
+    /// `Kind/name` of updated children.
+    pub updated: Vec<String>,
+    /// `Kind/name` of deleted children.
+    pub pruned: Vec<String>,
+}
+
+/// Whether `desired` is contained in `live`: every field `desired` sets has the same
+/// value in `live`; list items match the live items at the same position (server-side
+/// apply keeps their order). Empty desired values match absent
+/// ones (the API server drops them).
+pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
+    match (desired, live) {
+        (Value::Null, None) => true,
+        (Value::Object(d), None) => d.is_empty(),
+        (Value::Array(d), None) => d.is_empty(),
+        (_, None) => false,
+        (Value::Object(d), Some(Value::Object(l))) => {
+            d.iter().all(|(key, value)| is_subset(value, l.get(key)))
+        }
+        (Value::Array(d), Some(Value::Array(l))) => {
+            d.len() <= l.len()
+                && d.iter()
+                    .zip(l.iter())
+                    .all(|(dv, lv)| is_subset(dv, Some(lv)))
+        }
+        (d, Some(l)) => d == l,
+    }
+}
+
+/// Hash of a JSON value (serde_json maps are sorted, so this is stable).
+pub fn hash_value(value: &Value) -> String {
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The desired object as JSON, with controller owner reference and hash annotation.
+pub fn prepare<K: Serialize + Resource<DynamicType = ()>>(
+    desired: &K,
+    owner: &OwnerReference,
+) -> Result<Value> {
+    let kind = K::kind(&()).into_owned();
+    let mut value = serde_json::to_value(desired).map_err(|source| Error::Serialize {
+        kind,
+        name: desired.meta().name.clone().unwrap_or_default(),
+        source,
+    })?;
+    value["metadata"]["ownerReferences"] = serde_json::json!([owner]);
+    let hash = hash_value(&value);
+    value["metadata"]["annotations"][APPLIED_HASH] = Value::String(hash);
+    Ok(value)
+}
+
+/// One child kind: its API, the reflector store of live objects and what to apply.
+pub struct KindPass<'a, K: Resource<DynamicType = ()> + 'static> {
+    /// API of the kind in the app's namespace.
+    pub api: Api<K>,
+    /// Live objects (label-selected watch).
+    pub store: &'a Store<K>,
+    /// Desired objects.
+    pub desired: Vec<K>,
+}
+
+/// Applies the desired objects of one kind that differ from the live ones, then deletes
+/// the app's objects of that kind that are not desired. Children of tiers in `frozen`
+/// (waiting for a database or cache) are neither applied nor pruned.
+pub async fn apply_kind<K>(
+    pass: KindPass<'_, K>,
+    owner: &OwnerReference,
+    app_labels: &BTreeMap<String, String>,
+    frozen: &BTreeSet<String>,
+    report: &mut ApplyReport,
+) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let kind = K::kind(&()).into_owned();
+    let namespace = pass.api.namespace().map(str::to_owned);
+    let mut desired_names = BTreeSet::new();
+    for desired in &pass.desired {
+        let name = desired.name_any();
+        desired_names.insert(name.clone());
+        if desired
+            .labels()
+            .get(LABEL_TIER)
+            .is_some_and(|t| frozen.contains(t))
+        {
+            continue;
+        }
+        let value = prepare(desired, owner)?;
+        let key = kube::runtime::reflector::ObjectRef::<K>::new(&name)
+            .within(namespace.as_deref().unwrap_or_default());
+        let live = pass.store.get(&key);
+        let live_value = live
+            .as_deref()
+            .map(serde_json::to_value)
+            .transpose()
+            .ok()
+            .flatten();
+        if live_value
+            .as_ref()
+            .is_some_and(|l| is_subset(&value, Some(l)))
+        {
+            continue;
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        pass.api
+            .patch(&name, &params, &Patch::Apply(&value))
+            .await
+            .map_err(|source| Error::Apply {
+                kind: kind.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        let entry = format!("{kind}/{name}");
+        if live.is_some() {
+            report.updated.push(entry);
+        } else {
+            report.created.push(entry);
+        }
+    }
+    for live in pass.store.state() {
+        let labels = live.labels();
+        let controlled = live
+            .owner_references()
+            .iter()
+            .any(|r| r.controller == Some(true) && r.uid == owner.uid);
+        let ours = app_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let name = live.name_any();
+        if live.namespace() != namespace
+            || !controlled
+            || !ours
+            || desired_names.contains(&name)
+            || labels.get(LABEL_TIER).is_some_and(|t| frozen.contains(t))
+            || live.meta().deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        match pass.api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => report.pruned.push(format!("{kind}/{name}")),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Prune { kind, name, source });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Errors of the TieredApp reconcile, each with a fixed `category()` used as the metric
+//! label and in Event reasons.
+
+/// What went wrong in one reconcile of a TieredApp.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading a referenced ManagedDatabase, CacheCluster or Secret failed.
+    #[error("failed to read {kind} {name}")]
+    Fetch {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Serializing a desired child failed.
+    #[error("failed to serialize {kind} {name}")]
+    Serialize {
+        /// Kind of the child.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Server-side apply of a child failed.
+    #[error("failed to apply {kind} {name}")]
+    Apply {
+        /// Kind of the child.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting a child that is no longer desired failed.
+    #[error("failed to prune {kind} {name}")]
+    Prune {
+        /// Kind of the child.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the TieredApp status failed.
+    #[error("failed to write the status of TieredApp {name}")]
+    Status {
+        /// Name of the TieredApp.
+        name: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// The object has no namespace or uid (never true for objects from the API server).
+    #[error("failed to identify the TieredApp: {0} is missing")]
+    MissingMetadata(&'static str),
+}
+
+impl Error {
+    /// The fixed category: `fetch`, `apply`, `prune`, `status`, `conflict`, `internal`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Apply { source, .. } | Self::Status { source, .. } if is_conflict(source) => {
+                "conflict"
+            }
+            Self::Fetch { .. } => "fetch",
+            Self::Apply { .. } => "apply",
+            Self::Prune { .. } => "prune",
+            Self::Status { .. } => "status",
+            Self::Serialize { .. } | Self::MissingMetadata(_) => "internal",
+        }
+    }
+
+    /// CamelCase reason for Events about this error.
+    pub fn reason(&self) -> &'static str {
+        match self.category() {
+            "conflict" => "Conflict",
+            "fetch" => "FetchFailed",
+            "apply" => "ApplyFailed",
+            "prune" => "PruneFailed",
+            "status" => "StatusWriteFailed",
+            _ => "InternalError",
+        }
+    }
+
+    /// The error and its causes on one line, for condition messages and Events.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(inner) = cause {
+            text.push_str(": ");
+            text.push_str(&inner.to_string());
+            cause = inner.source();
+        }
+        text
+    }
+}
+
+fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
+/// Result of the reconcile steps.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

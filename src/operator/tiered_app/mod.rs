@@ -1,0 +1,165 @@
+//! The TieredApp controller: wiring of the kube-runtime `Controller` (primary through a
+//! generation predicate and `DeserializeGuard`, owned children through reflector
+//! stores, ManagedDatabases and CacheClusters through a mapper over the TieredApp store)
+//! and the reconcile pipeline in [`reconcile`].
+
+pub mod apply;
+pub mod children;
+pub mod dependencies;
+pub mod error;
+pub mod reconcile;
+pub mod status;
+pub mod stores;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
+use kube::{Api, Resource, ResourceExt};
+
+use super::context::Context;
+use crate::api::{CacheCluster, ManagedDatabase, TieredApp};
+use reconcile::{AppContext, error_policy};
+use stores::{ChildStores, reflected};
+
+/// How one TieredApp controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Namespace to watch (`None`: all).
+    pub namespace: Option<String>,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+    /// Requeue interval of a healthy app.
+    pub resync: Duration,
+}
+
+fn scoped<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+/// The TieredApps in `apps` that reference `name` in `namespace` as database or cache.
+pub fn referencing_apps(
+    apps: &Store<DeserializeGuard<TieredApp>>,
+    kind: dependencies::DependencyKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<DeserializeGuard<TieredApp>>> {
+    apps.state()
+        .into_iter()
+        .filter(|guard| guard.namespace().as_deref() == namespace)
+        .filter(|guard| {
+            guard.0.as_ref().is_ok_and(|app| {
+                app.spec.tiers.iter().any(|t| {
+                    let dep = match kind {
+                        dependencies::DependencyKind::Database => &t.database,
+                        dependencies::DependencyKind::Cache => &t.cache,
+                    };
+                    dep.as_ref().is_some_and(|r| r.name == name)
+                })
+            })
+        })
+        .map(|guard| ObjectRef::from_obj(guard.as_ref()))
+        .collect()
+}
+
+/// Runs one TieredApp controller until `shutdown` resolves. `synced` fires once every
+/// cache has its first full list.
+pub async fn run(
+    ctx: Context,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let client = ctx.client.clone();
+    let ns = config.namespace.as_deref();
+    let children = watcher::Config::default().labels(&children::managed_selector());
+    let (app_reader, app_writer) = reflector::store::<DeserializeGuard<TieredApp>>();
+    let apps = watcher(
+        scoped::<DeserializeGuard<TieredApp>>(client.clone(), ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(app_writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (services, service_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (hpas, hpa_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (pdbs, pdb_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (network_policies, network_policy_events) =
+        reflected(scoped(client.clone(), ns), children.clone());
+    let (ingresses, ingress_events) = reflected(scoped(client.clone(), ns), children);
+    let stores = ChildStores {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    };
+
+    let sync_apps = app_reader.clone();
+    let sync_stores = stores.clone();
+    tokio::spawn(async move {
+        if sync_apps.wait_until_ready().await.is_ok()
+            && sync_stores.wait_until_ready().await.is_ok()
+        {
+            let _ = synced.send(());
+        }
+    });
+
+    let db_apps = app_reader.clone();
+    let cache_apps = app_reader.clone();
+    let context = Arc::new(AppContext {
+        ctx,
+        stores,
+        apps: app_reader.clone(),
+        resync: config.resync,
+        failures: std::sync::Mutex::default(),
+    });
+    Controller::for_stream(apps, app_reader)
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(hpa_events)
+        .owns_stream(pdb_events)
+        .owns_stream(network_policy_events)
+        .owns_stream(ingress_events)
+        .watches(
+            scoped::<DeserializeGuard<ManagedDatabase>>(client.clone(), ns),
+            watcher::Config::default(),
+            move |db| {
+                referencing_apps(&db_apps, dependencies::DependencyKind::Database, db.namespace().as_deref(), &db.name_any())
+            },
+        )
+        .watches(
+            scoped::<DeserializeGuard<CacheCluster>>(client, ns),
+            watcher::Config::default(),
+            move |cache| {
+                referencing_apps(&cache_apps, dependencies::DependencyKind::Cache, cache.namespace().as_deref(), &cache.name_any())
+            },
+        )
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(error, object)) => {
+                    tracing::debug!(object = %object, error = %error, "reconcile failed; requeued with backoff");
+                }
+                Err(error) => tracing::warn!(%error, "controller stream error"),
+            }
+        })
+        .await;
+}

@@ -1,0 +1,443 @@
+//! One reconcile of a TieredApp: fetch dependencies → validate and build → apply the
+//! children that differ → prune → compute status and write it once, only if it changed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::instrument;
+
+use super::apply::{ApplyReport, KindPass, apply_kind};
+use super::children::{ChildSet, Plan, TierDependencies, plan, prune_labels};
+use super::dependencies::{DependencyKind, Readiness, Resolver};
+use super::error::{Error, Result};
+use super::status;
+use super::stores::ChildStores;
+use crate::api::conditions::reasons;
+use crate::api::tiered_app::{TieredApp, TieredAppStatus};
+use crate::operator::context::{Context, FIELD_MANAGER};
+use crate::tiered_app::{TierWiring, Wiring, desired_children};
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "tieredapp";
+/// Pod-template annotation with the hash of the connection Secrets a tier uses.
+pub const CONNECTION_HASH: &str = crate::tiered_app::deployment::SECRET_HASH_ANNOTATION;
+/// Re-check interval of a Stalled TieredApp (a referenced object may appear).
+pub const STALLED_RECHECK: Duration = Duration::from_mins(5);
+
+/// What the reconcile of one controller instance needs.
+pub struct AppContext {
+    /// Shared process context.
+    pub ctx: Context,
+    /// Live children.
+    pub stores: ChildStores,
+    /// TieredApps (for the dependency mapper).
+    pub apps: Store<DeserializeGuard<TieredApp>>,
+    /// Requeue interval of a healthy app.
+    pub resync: Duration,
+    /// Consecutive failures per app, for exponential backoff.
+    pub failures: Mutex<HashMap<ObjectRef<DeserializeGuard<TieredApp>>, u32>>,
+}
+
+/// Backoff after `failures` consecutive failures: 1 s, 2 s, 4 s, … capped at 2 min.
+pub fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(7);
+    Duration::from_secs(1u64 << exponent).min(Duration::from_mins(2))
+}
+
+/// The reconcile entry point of the Controller.
+#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
+#[instrument(skip_all, fields(name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
+pub async fn reconcile(
+    object: Arc<DeserializeGuard<TieredApp>>,
+    ctx: Arc<AppContext>,
+) -> Result<Action> {
+    let _measure = ctx.ctx.metrics.reconcile_started(CONTROLLER);
+    let app = match &object.0 {
+        Ok(app) => app,
+        Err(invalid) => {
+            tracing::warn!(error = %invalid.error, "skipping a malformed TieredApp");
+            let reference = object.object_ref(&());
+            publish(
+                &ctx.ctx,
+                &reference,
+                EventType::Warning,
+                "InvalidObject",
+                "Reconcile",
+                invalid.error.clone(),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+    };
+    if app.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let key = ObjectRef::from_obj(object.as_ref());
+    match reconcile_app(app, &ctx).await {
+        Ok(action) => {
+            ctx.failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            Ok(action)
+        }
+        Err(error) => {
+            ctx.ctx
+                .metrics
+                .reconcile_failed(CONTROLLER, error.category());
+            tracing::warn!(error = %error.chain(), category = error.category(), "reconcile failed");
+            publish(
+                &ctx.ctx,
+                &app.object_ref(&()),
+                EventType::Warning,
+                error.reason(),
+                "Reconcile",
+                error.chain(),
+            )
+            .await;
+            if !matches!(error, Error::Status { .. }) {
+                let current = app.status.as_ref();
+                let summary = status::retrying(status::current_ready(current), &error.chain());
+                let tiers = current.map(|s| s.tiers.clone()).unwrap_or_default();
+                let url = current.and_then(|s| s.url.clone());
+                let next = status::build(
+                    current,
+                    app.metadata.generation,
+                    summary,
+                    tiers,
+                    url,
+                    &now(),
+                );
+                // Best effort: the error itself is what the controller retries.
+                let _ = write_status(&ctx.ctx, app, next).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The error policy of the Controller: exponential backoff per app.
+#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
+pub fn error_policy(
+    object: Arc<DeserializeGuard<TieredApp>>,
+    _error: &Error,
+    ctx: Arc<AppContext>,
+) -> Action {
+    let key = ObjectRef::from_obj(object.as_ref());
+    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+    let count = failures.entry(key).or_insert(0);
+    *count = count.saturating_add(1);
+    Action::requeue(backoff(*count))
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let mut note = note;
+    note.truncate(1000);
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, reference).await {
+        tracing::debug!(%error, "failed to publish an Event");
+    }
+}
+
+async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
+    let name = app.name_any();
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let owner = app
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("metadata.uid"))?;
+    let reference = app.object_ref(&());
+    let current = app.status.as_ref();
+
+    let Plan {
+        app: validated,
+        tiers,
+        https,
+    } = match plan(app) {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let message = problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let next = status::build(
+                current,
+                app.metadata.generation,
+                status::stalled(message.clone()),
+                Vec::new(),
+                None,
+                &now(),
+            );
+            if write_status(&ctx.ctx, app, next).await? {
+                publish(
+                    &ctx.ctx,
+                    &reference,
+                    EventType::Warning,
+                    reasons::INVALID_SPEC,
+                    "Validate",
+                    message,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(STALLED_RECHECK));
+        }
+    };
+
+    let Frozen {
+        tiers: frozen,
+        waiting,
+        hashes,
+    } = resolve_dependencies(ctx.ctx.client.clone(), &namespace, &tiers).await?;
+    let children = desired_children(&validated, &wiring(hashes));
+
+    let report = apply_all(
+        ctx,
+        &namespace,
+        &owner,
+        &prune_labels(&name),
+        &frozen,
+        children,
+    )
+    .await?;
+    publish_report(&ctx.ctx, &reference, &report).await;
+
+    // Status from the live children.
+    let tier_statuses: Vec<_> = tiers
+        .iter()
+        .map(|t| {
+            let key = ObjectRef::<Deployment>::new(&t.deployment).within(&namespace);
+            status::tier_status(&t.tier, ctx.stores.deployments.get(&key).as_deref())
+        })
+        .collect();
+    let ingress = ctx.stores.ingresses.state().into_iter().find(|i| {
+        i.namespace().as_deref() == Some(namespace.as_str())
+            && i.owner_references().iter().any(|r| r.uid == owner.uid)
+    });
+    let url = status::url(ingress.as_deref(), https);
+    let summary = summarize(waiting, &report, &tier_statuses);
+    let next = status::build(
+        current,
+        app.metadata.generation,
+        summary,
+        tier_statuses,
+        url,
+        &now(),
+    );
+    write_status(&ctx.ctx, app, next).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+async fn publish_report(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    report: &ApplyReport,
+) {
+    for (list, reason) in [
+        (&report.created, "Created"),
+        (&report.updated, "Updated"),
+        (&report.pruned, "Pruned"),
+    ] {
+        for child in list {
+            tracing::info!(child = %child, action = reason, "child written");
+            publish(
+                ctx,
+                reference,
+                EventType::Normal,
+                reason,
+                "Apply",
+                format!("{reason} {child}"),
+            )
+            .await;
+        }
+    }
+}
+
+/// The conditions after an apply pass: waiting beats progressing beats the rollout.
+fn summarize(
+    waiting: Option<(&'static str, String)>,
+    report: &ApplyReport,
+    tier_statuses: &[crate::api::tiered_app::TierStatus],
+) -> status::Summary {
+    if let Some((reason, message)) = waiting {
+        status::waiting(reason, message)
+    } else if !report.created.is_empty() || !report.updated.is_empty() {
+        let changed = report.created.len() + report.updated.len();
+        let message = format!("applied {changed} changed objects; waiting for the rollout");
+        status::Summary {
+            ready: status::Computed::new(false, reasons::PROGRESSING, message.clone()),
+            reconciling: status::Computed::new(true, reasons::PROGRESSING, message),
+            stalled: status::Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+        }
+    } else {
+        status::rollout(tier_statuses)
+    }
+}
+
+/// Tiers held back by their dependencies, and the connection hashes of the others.
+struct Frozen {
+    tiers: BTreeSet<String>,
+    waiting: Option<(&'static str, String)>,
+    hashes: BTreeMap<String, String>,
+}
+
+/// A tier whose database or cache is not Ready is frozen: its children are neither
+/// applied nor pruned.
+async fn resolve_dependencies(
+    client: kube::Client,
+    namespace: &str,
+    tiers: &[TierDependencies],
+) -> Result<Frozen> {
+    let mut resolver = Resolver::new(client, namespace.to_owned());
+    let mut frozen = Frozen {
+        tiers: BTreeSet::new(),
+        waiting: None,
+        hashes: BTreeMap::new(),
+    };
+    for tier in tiers {
+        let deps = [
+            (DependencyKind::Database, &tier.database),
+            (DependencyKind::Cache, &tier.cache),
+        ];
+        let mut hash_parts = Vec::new();
+        for (kind, dep) in deps {
+            let Some(dep) = dep else { continue };
+            match resolver.readiness(kind, dep).await? {
+                Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
+                Readiness::Waiting(why) => {
+                    frozen.tiers.insert(tier.tier.clone());
+                    let reason = match kind {
+                        DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
+                        DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
+                    };
+                    frozen.waiting.get_or_insert((
+                        reason,
+                        format!("tier {} is not rolled out: {why}", tier.tier),
+                    ));
+                }
+            }
+        }
+        if !hash_parts.is_empty() {
+            frozen
+                .hashes
+                .insert(tier.tier.clone(), hash_parts.join("-"));
+        }
+    }
+    Ok(frozen)
+}
+
+/// The builders' input from the connection hashes per tier.
+fn wiring(hashes: BTreeMap<String, String>) -> Wiring {
+    Wiring {
+        tiers: hashes
+            .into_iter()
+            .map(|(tier, hash)| {
+                let tier_wiring = TierWiring {
+                    secret_hash: Some(hash),
+                    ..TierWiring::default()
+                };
+                (tier, tier_wiring)
+            })
+            .collect(),
+    }
+}
+
+async fn apply_all(
+    ctx: &AppContext,
+    namespace: &str,
+    owner: &OwnerReference,
+    labels: &BTreeMap<String, String>,
+    frozen: &BTreeSet<String>,
+    children: ChildSet,
+) -> Result<ApplyReport> {
+    let ChildSet {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    } = children;
+    let client = &ctx.ctx.client;
+    let stores = &ctx.stores;
+    let mut report = ApplyReport::default();
+    macro_rules! pass {
+        ($desired:expr, $store:expr) => {
+            apply_kind(
+                KindPass {
+                    api: Api::namespaced(client.clone(), namespace),
+                    store: $store,
+                    desired: $desired,
+                },
+                owner,
+                labels,
+                frozen,
+                &mut report,
+            )
+            .await?
+        };
+    }
+    pass!(services, &stores.services);
+    pass!(deployments, &stores.deployments);
+    pass!(hpas, &stores.hpas);
+    pass!(pdbs, &stores.pdbs);
+    pass!(network_policies, &stores.network_policies);
+    pass!(ingresses, &stores.ingresses);
+    for child in report.created.iter().chain(&report.updated) {
+        let kind = child.split('/').next().unwrap_or_default();
+        ctx.ctx.metrics.child_applied(CONTROLLER, kind);
+    }
+    Ok(report)
+}
+
+/// Writes `next` with server-side apply on `/status` when it differs from the current
+/// status (timestamps aside). Returns whether it wrote.
+async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> Result<bool> {
+    if !status::differs(app.status.as_ref(), &next) {
+        return Ok(false);
+    }
+    let name = app.name_any();
+    let api: Api<TieredApp> =
+        Api::namespaced(ctx.client.clone(), &app.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": TieredApp::api_version(&()),
+        "kind": TieredApp::kind(&()),
+        "status": next,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::Status { name, source })?;
+    Ok(true)
+}

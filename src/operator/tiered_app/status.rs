@@ -1,0 +1,232 @@
+//! Pure status computation of a TieredApp: per-tier rollout from Deployments, the URL
+//! from the Ingress, and the kstatus conditions `Ready`, `Reconciling`, `Stalled`. No
+//! client here; the reconcile writes what this returns, and only when it changed.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
+use crate::api::tiered_app::{TierStatus, TieredAppStatus};
+
+/// One condition as computed, before timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Computed {
+    /// `True` or `False`.
+    pub status: bool,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// Human message saying what to do or what is going on.
+    pub message: String,
+}
+
+impl Computed {
+    /// A condition value.
+    pub fn new(status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The three kstatus conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// `Ready`.
+    pub ready: Computed,
+    /// `Reconciling`.
+    pub reconciling: Computed,
+    /// `Stalled`.
+    pub stalled: Computed,
+}
+
+/// The spec is invalid: stalled until it changes.
+pub fn stalled(message: String) -> Summary {
+    Summary {
+        ready: Computed::new(false, reasons::INVALID_SPEC, message.clone()),
+        reconciling: Computed::new(
+            false,
+            reasons::INVALID_SPEC,
+            "waiting for a change to the spec",
+        ),
+        stalled: Computed::new(true, reasons::INVALID_SPEC, message),
+    }
+}
+
+/// A tier waits for its database or cache.
+pub fn waiting(reason: &'static str, message: String) -> Summary {
+    Summary {
+        ready: Computed::new(false, reason, message.clone()),
+        reconciling: Computed::new(true, reason, message),
+        stalled: Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+    }
+}
+
+/// A transient error: retrying with backoff.
+pub fn retrying(previous_ready: Option<Computed>, message: &str) -> Summary {
+    Summary {
+        ready: previous_ready
+            .unwrap_or_else(|| Computed::new(false, reasons::TRANSIENT_ERROR, message)),
+        reconciling: Computed::new(
+            true,
+            reasons::TRANSIENT_ERROR,
+            format!("retrying: {message}"),
+        ),
+        stalled: Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+    }
+}
+
+/// Rollout state from the tiers: Ready when every tier is.
+pub fn rollout(tiers: &[TierStatus]) -> Summary {
+    let pending: Vec<String> = tiers
+        .iter()
+        .filter(|t| !t.ready)
+        .map(|t| {
+            format!(
+                "tier {}: {}/{} replicas ready, {} updated",
+                t.name, t.ready_replicas, t.desired_replicas, t.updated_replicas
+            )
+        })
+        .collect();
+    let stalled = Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress");
+    if pending.is_empty() {
+        Summary {
+            ready: Computed::new(true, reasons::READY, "every tier is rolled out and ready"),
+            reconciling: Computed::new(false, reasons::CONVERGED, "nothing in progress"),
+            stalled,
+        }
+    } else {
+        let message = pending.join("; ");
+        Summary {
+            ready: Computed::new(false, reasons::REPLICAS_NOT_READY, message.clone()),
+            reconciling: Computed::new(true, reasons::PROGRESSING, message),
+            stalled,
+        }
+    }
+}
+
+/// Rollout state of one tier from its Deployment (`None`: not created yet).
+pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
+    let Some(deployment) = deployment else {
+        return TierStatus {
+            name: name.to_owned(),
+            ..TierStatus::default()
+        };
+    };
+    let desired = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let ready_replicas = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    TierStatus {
+        name: name.to_owned(),
+        desired_replicas: desired,
+        ready_replicas,
+        updated_replicas: updated,
+        ready: observed && updated >= desired && ready_replicas >= desired && available >= desired,
+    }
+}
+
+/// Public URL of the app from the Ingress load balancer hostname, once it has one.
+pub fn url(ingress: Option<&Ingress>, https: bool) -> Option<String> {
+    let lb = ingress?
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?;
+    let first = lb.first()?;
+    let address = first.hostname.clone().or_else(|| first.ip.clone())?;
+    let scheme = if https { "https" } else { "http" };
+    Some(format!("{scheme}://{address}"))
+}
+
+/// The full status: conditions carry `lastTransitionTime` over from `previous` unless
+/// their status flipped.
+pub fn build(
+    previous: Option<&TieredAppStatus>,
+    generation: Option<i64>,
+    summary: Summary,
+    tiers: Vec<TierStatus>,
+    url: Option<String>,
+    now: &Time,
+) -> TieredAppStatus {
+    let old = previous
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let conditions = [
+        (READY, summary.ready),
+        (RECONCILING, summary.reconciling),
+        (STALLED, summary.stalled),
+    ]
+    .into_iter()
+    .map(|(type_, c)| condition(old, type_, c, generation, now))
+    .collect();
+    TieredAppStatus {
+        observed_generation: generation,
+        conditions,
+        tiers,
+        url,
+    }
+}
+
+fn condition(
+    old: &[Condition],
+    type_: &str,
+    computed: Computed,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    let status = if computed.status { "True" } else { "False" };
+    let last_transition_time = old
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: computed.reason.to_owned(),
+        message: computed.message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// Whether two statuses differ in anything but condition timestamps.
+pub fn differs(current: Option<&TieredAppStatus>, next: &TieredAppStatus) -> bool {
+    let Some(current) = current else {
+        return true;
+    };
+    let strip = |s: &TieredAppStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        }
+        s.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        s
+    };
+    strip(current) != strip(next)
+}
+
+/// The current `Ready` condition as a [`Computed`] (to keep it while retrying).
+pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
+    let c = status?.conditions.iter().find(|c| c.type_ == READY)?;
+    let reason = match c.reason.as_str() {
+        "Ready" => reasons::READY,
+        "ReplicasNotReady" => reasons::REPLICAS_NOT_READY,
+        "WaitingForDatabase" => reasons::WAITING_FOR_DATABASE,
+        "WaitingForCache" => reasons::WAITING_FOR_CACHE,
+        "InvalidSpec" => reasons::INVALID_SPEC,
+        _ => reasons::TRANSIENT_ERROR,
+    };
+    Some(Computed::new(c.status == "True", reason, c.message.clone()))
+}

@@ -1,0 +1,65 @@
+//! Reflector stores of the children tiered manages (a `managed-by=tiered` watch per
+//! kind): the live state the reconcile diffs against and prunes from, and the trigger
+//! streams the Controller `owns`.
+
+use std::fmt::Debug;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+/// One store per child kind.
+#[derive(Clone)]
+pub struct ChildStores {
+    /// Deployments.
+    pub deployments: Store<Deployment>,
+    /// Services.
+    pub services: Store<Service>,
+    /// HorizontalPodAutoscalers.
+    pub hpas: Store<HorizontalPodAutoscaler>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Store<PodDisruptionBudget>,
+    /// NetworkPolicies.
+    pub network_policies: Store<NetworkPolicy>,
+    /// Ingresses.
+    pub ingresses: Store<Ingress>,
+}
+
+impl ChildStores {
+    /// Waits until every store has its first full list.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.deployments.wait_until_ready().await?;
+        self.services.wait_until_ready().await?;
+        self.hpas.wait_until_ready().await?;
+        self.pdbs.wait_until_ready().await?;
+        self.network_policies.wait_until_ready().await?;
+        self.ingresses.wait_until_ready().await
+    }
+}
+
+/// A reflected watch of one kind: its store and its stream of touched objects.
+pub fn reflected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects()
+        .boxed();
+    (reader, stream)
+}

@@ -1,0 +1,173 @@
+//! Shared set-up of the operator tests: an emulator with the tiered CRDs, the operator
+//! process running in-process against it, polling and HTTP helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::PostParams;
+use tiered::api::TieredApp;
+use tiered::emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use tiered::operator::process::{RunConfig, run_with_client};
+use tiered::operator::shutdown::{Shutdown, StopReason};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An emulator plus a running operator.
+pub struct Running {
+    pub emulator: EmulatorHandle,
+    pub client: kube::Client,
+    pub shutdown: Shutdown,
+    pub http: SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), tiered::operator::process::RunError>>,
+}
+
+/// Starts an emulator with `namespaces` (plus `default`) and registers the CRDs.
+pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
+    let mut names = vec!["default".to_owned(), "kube-system".to_owned()];
+    names.extend(namespaces.iter().map(|n| (*n).to_owned()));
+    let emulator = Emulator::start(EmulatorOptions {
+        namespaces: names,
+        sandbox,
+        sandbox_delay: Duration::from_millis(200),
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(emulator.client());
+    for crd in tiered::api::crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let apps: Api<TieredApp> = Api::all(emulator.client());
+    eventually("the TieredApp kind is served", || async {
+        apps.list(&Default::default()).await.is_ok()
+    })
+    .await;
+    emulator
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`.
+pub async fn start(namespaces: &[&str]) -> Running {
+    let emulator = emulator(namespaces, false).await;
+    let client = emulator.client();
+    let config = RunConfig {
+        cluster_name: "test".to_owned(),
+        namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+        concurrency: 4,
+        resync: Duration::from_secs(1),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        leader: None,
+        adopt_namespaces: Vec::new(),
+    };
+    let shutdown = Shutdown::new();
+    let (bound, on_bound) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(run_with_client(
+        client.clone(),
+        config,
+        shutdown.clone(),
+        Some(bound),
+    ));
+    let http = on_bound.await.unwrap();
+    Running {
+        emulator,
+        client,
+        shutdown,
+        http,
+        task,
+    }
+}
+
+impl Running {
+    /// Stops the operator and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.trigger(StopReason::Signal);
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the operator stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Polls `check` every 100 ms until it is true; panics after 30 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// GET `path` from the operator's HTTP endpoints: status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_owned())
+}
+
+/// The value of a metric line starting with `prefix` (summed over matching lines).
+pub fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A two-tier app: web (presentation, ingress, calls api) and api.
+pub fn two_tier_app(namespace: &str) -> TieredApp {
+    serde_yaml::from_str(&format!(
+        r"
+apiVersion: tiered.io/v1alpha1
+kind: TieredApp
+metadata: {{name: newsread, namespace: {namespace}}}
+spec:
+  tiers:
+    - name: web
+      role: presentation
+      image: ghcr.io/acme/web:1.0.0
+      port: 8080
+      replicas: 2
+      healthCheck: {{path: /health}}
+      ingress: {{host: news.example.com}}
+      calls: [api]
+    - name: api
+      role: application
+      image: ghcr.io/acme/api:1.0.0
+      port: 5000
+      replicas: 2
+"
+    ))
+    .unwrap()
+}
+
+/// The status of condition `type_` of the app, as `(status, reason, message)`.
+pub fn condition(app: &TieredApp, type_: &str) -> Option<(String, String, String)> {
+    app.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
