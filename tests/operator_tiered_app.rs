@@ -2,7 +2,7 @@
 //! status, invalid specs, faults, garbage collection and zero writes when converged.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod operator_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,8 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use operator_support::{condition, eventually, http_get, metric, start, two_tier_app};
 use serde_json::json;
+use support::operator::{condition, eventually, http_get, metric, start, two_tier_app};
 use tiered::api::TieredApp;
 use tiered::emulator::Matcher;
 
@@ -368,7 +368,7 @@ async fn every_cache_the_controller_reads_syncs_against_the_emulator() {
     use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
     use kube::runtime::watcher;
     use tiered::operator::tiered_app::stores::reflected;
-    let emulator = operator_support::emulator(&[NS], false).await;
+    let emulator = support::operator::emulator(&[NS], false).await;
     let client = emulator.client();
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=tiered");
     macro_rules! check {

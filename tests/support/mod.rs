@@ -11,4 +11,5 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod moto;
+pub mod operator;
 pub mod tools;

@@ -112,7 +112,7 @@ pub async fn run(
     let sync_apps = app_reader.clone();
     let sync_stores = stores.clone();
     tokio::spawn(async move {
-        if sync_apps.wait_until_ready().await.is_ok()
+        if stores::wait_until_ready(&sync_apps).await.is_ok()
             && sync_stores.wait_until_ready().await.is_ok()
         {
             let _ = synced.send(());

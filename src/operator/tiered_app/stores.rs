@@ -35,12 +35,35 @@ pub struct ChildStores {
 impl ChildStores {
     /// Waits until every store has its first full list.
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.deployments.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.hpas.wait_until_ready().await?;
-        self.pdbs.wait_until_ready().await?;
-        self.network_policies.wait_until_ready().await?;
-        self.ingresses.wait_until_ready().await
+        wait_until_ready(&self.deployments).await?;
+        wait_until_ready(&self.services).await?;
+        wait_until_ready(&self.hpas).await?;
+        wait_until_ready(&self.pdbs).await?;
+        wait_until_ready(&self.network_policies).await?;
+        wait_until_ready(&self.ingresses).await
+    }
+}
+
+/// `Store::wait_until_ready`, safe with several waiters on one store.
+///
+/// kube-runtime 5's `DelayedInit` keeps only the waker of the latest poll, so when the
+/// Controller waits on the same store (it does, before running reconciles), our waiter's
+/// wake-up is lost and it waits forever. Re-polling on a short timer works around it: a
+/// fresh `wait_until_ready` on an initialised store returns at once.
+pub async fn wait_until_ready<K>(store: &Store<K>) -> Result<(), reflector::store::WriterDropped>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            store.wait_until_ready(),
+        )
+        .await
+        {
+            return result;
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 //! Shared set-up of the operator tests: an emulator with the tiered CRDs, the operator
 //! process running in-process against it, polling and HTTP helpers.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,7 +41,7 @@ pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
     }
     let apps: Api<TieredApp> = Api::all(emulator.client());
     eventually("the TieredApp kind is served", || async {
-        apps.list(&Default::default()).await.is_ok()
+        apps.list(&kube::api::ListParams::default()).await.is_ok()
     })
     .await;
     emulator
