@@ -4,4 +4,6 @@
 pub mod emulator;
 
 pub mod api;
+pub mod aws;
 pub mod cli;
+pub mod database;
