@@ -1,1 +1,8 @@
-//! placeholder
+//! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas.
+//! Pure parts (desired state, diff, status, Secret contents) are apart from the AWS
+//! calls (`reconcile`, `delete`, `fleet`) and the Kubernetes IO (`controller`).
+
+pub mod desired;
+pub mod diff;
+pub mod secret;
+pub mod state;
