@@ -2,7 +2,11 @@
 //! Pure parts (desired state, diff, status, Secret contents) are apart from the AWS
 //! calls (`reconcile`, `delete`, `fleet`) and the Kubernetes IO (`controller`).
 
+pub mod delete;
 pub mod desired;
 pub mod diff;
+pub mod fleet;
+pub mod reconcile;
 pub mod secret;
 pub mod state;
+pub mod status;
