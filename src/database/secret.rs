@@ -11,7 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::api::ManagedDatabase;
+use crate::api::{ManagedDatabase, ManagedDatabaseSpec};
+
+use super::desired::default_port;
+use super::reconcile::Observed;
 use crate::api::managed_database::DatabaseEngine;
 
 /// Length of a generated master password.
@@ -106,6 +109,42 @@ pub struct ConnectionDetails {
     pub credential: Credential,
     /// Address of the first read replica, when there are replicas.
     pub reader_host: Option<String>,
+}
+
+/// The connection details of `spec` as RDS reports the instance in `observed`.
+pub fn connection_details(
+    spec: &ManagedDatabaseSpec,
+    observed: &Observed,
+    credential: Credential,
+) -> ConnectionDetails {
+    let endpoint = observed
+        .primary
+        .as_ref()
+        .and_then(|primary| primary.endpoint());
+    let credential = match credential {
+        Credential::AwsManaged(None) => Credential::AwsManaged(
+            observed
+                .primary
+                .as_ref()
+                .and_then(|primary| primary.master_user_secret())
+                .and_then(|secret| secret.secret_arn().map(str::to_owned)),
+        ),
+        other => other,
+    };
+    ConnectionDetails {
+        engine: spec.engine,
+        host: endpoint.and_then(|endpoint| endpoint.address().map(str::to_owned)),
+        port: endpoint
+            .and_then(aws_sdk_rds::types::Endpoint::port)
+            .unwrap_or_else(|| default_port(spec.engine)),
+        username: spec.master_username.clone(),
+        database: spec.database_name.clone(),
+        credential,
+        reader_host: observed
+            .replicas
+            .iter()
+            .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
+    }
 }
 
 /// Characters left as they are in the user and password of a URL: RFC 3986 unreserved.
