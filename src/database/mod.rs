@@ -2,6 +2,7 @@
 //! Pure parts (desired state, diff, status, Secret contents) are apart from the AWS
 //! calls (`reconcile`, `delete`, `fleet`) and the Kubernetes IO (`controller`).
 
+pub mod controller;
 pub mod delete;
 pub mod desired;
 pub mod diff;
