@@ -2,6 +2,9 @@
 //! `aws-smithy-mocks`: the `creating` → `available` sequence, throttling, AccessDenied,
 //! and a pending modification that must not be sent again.
 
+// Test helpers fail loudly; that is what they are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::Client;

@@ -2,6 +2,9 @@
 //! through the Rust SDK: create, drift correction, replicas, deletion policies,
 //! adoption and its guard, crash safety, and the connection Secret's contents.
 
+// Test helpers fail loudly; that is what they are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -33,7 +36,7 @@ fn owner(name: &str) -> Owner {
     }
 }
 
-fn spec(extra: serde_json::Value) -> ManagedDatabaseSpec {
+fn spec(extra: &serde_json::Value) -> ManagedDatabaseSpec {
     let mut base = serde_json::json!({
         "engine": "postgres",
         "engineVersion": "16.4",
@@ -123,7 +126,7 @@ fn tag<'a>(instance: &'a DbInstance, key: &str) -> Option<&'a str> {
 async fn reconcile_creates_a_tagged_instance_with_the_spec_settings_and_then_makes_no_calls() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({}));
+    let spec = spec(&serde_json::json!({}));
 
     let report = reconcile_once(&ctx, "db", &spec).await;
     assert_eq!(
@@ -163,11 +166,11 @@ async fn reconcile_creates_a_tagged_instance_with_the_spec_settings_and_then_mak
 async fn changing_class_and_storage_modifies_only_those_fields() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let before = spec(serde_json::json!({"maintenanceWindow": "sun:05:00-sun:06:00"}));
+    let before = spec(&serde_json::json!({"maintenanceWindow": "sun:05:00-sun:06:00"}));
     let report = reconcile_until_ready(&ctx, "db", &before).await;
 
     // Only class and storage change in the spec.
-    let after = spec(serde_json::json!({
+    let after = spec(&serde_json::json!({
         "maintenanceWindow": "sun:05:00-sun:06:00",
         "instanceClass": "db.t4g.small",
         "storage": {"allocatedGiB": 40, "type": "gp3"},
@@ -208,13 +211,13 @@ async fn shrinking_storage_stalls_with_the_field_path() {
     reconcile_until_ready(
         &ctx,
         "db",
-        &spec(serde_json::json!({"storage": {"allocatedGiB": 40}})),
+        &spec(&serde_json::json!({"storage": {"allocatedGiB": 40}})),
     )
     .await;
     let report = reconcile_once(
         &ctx,
         "db",
-        &spec(serde_json::json!({"storage": {"allocatedGiB": 20}})),
+        &spec(&serde_json::json!({"storage": {"allocatedGiB": 20}})),
     )
     .await;
     match report.progress {
@@ -233,7 +236,7 @@ async fn shrinking_storage_stalls_with_the_field_path() {
 async fn read_replicas_follow_the_spec_up_and_down() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let two = spec(serde_json::json!({"highAvailability": {"multiAZ": false, "readReplicas": 2}}));
+    let two = spec(&serde_json::json!({"highAvailability": {"multiAZ": false, "readReplicas": 2}}));
     let report = reconcile_until_ready(&ctx, "db", &two).await;
     let id = report.identifier.clone();
     let replica_ids: Vec<&str> = report
@@ -251,7 +254,7 @@ async fn read_replicas_follow_the_spec_up_and_down() {
         );
     }
 
-    let one = spec(serde_json::json!({"highAvailability": {"multiAZ": false, "readReplicas": 1}}));
+    let one = spec(&serde_json::json!({"highAvailability": {"multiAZ": false, "readReplicas": 1}}));
     let report = reconcile_until_ready(&ctx, "db", &one).await;
     assert_eq!(report.observed.replicas.len(), 1);
     assert!(
@@ -265,7 +268,7 @@ async fn read_replicas_follow_the_spec_up_and_down() {
 async fn replicas_without_backups_stall_as_invalid_spec_before_any_call() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let invalid = spec(serde_json::json!({
+    let invalid = spec(&serde_json::json!({
         "highAvailability": {"readReplicas": 1}, "backup": {"retentionDays": 0}
     }));
     let report = reconcile_once(&ctx, "db", &invalid).await;
@@ -282,10 +285,10 @@ async fn replicas_without_backups_stall_as_invalid_spec_before_any_call() {
 async fn a_crash_between_create_and_status_write_makes_no_second_instance() {
     let server = MotoServer::start();
     let mut ctx = context(&server);
-    let spec = spec(serde_json::json!({}));
+    let spec = spec(&serde_json::json!({}));
     // The fleet is read before the create, so the second reconcile starts from a read
     // that does not show the instance.
-    let fleet = Arc::new(Fleet::new(CLUSTER, Duration::from_secs(300)));
+    let fleet = Arc::new(Fleet::new(CLUSTER, Duration::from_mins(5)));
     fleet.instances(&ctx.rds).await.expect("fleet read");
     ctx.fleet = Some(fleet);
 
@@ -302,7 +305,7 @@ async fn a_crash_between_create_and_status_write_makes_no_second_instance() {
 async fn the_fleet_read_holds_only_this_clusters_instances() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    reconcile_until_ready(&ctx, "db", &spec(serde_json::json!({}))).await;
+    reconcile_until_ready(&ctx, "db", &spec(&serde_json::json!({}))).await;
     create_untagged(&ctx, "legacy-db").await;
     let fleet = describe_cluster_instances(&ctx.rds, CLUSTER)
         .await
@@ -360,7 +363,7 @@ async fn an_untagged_instance_is_adopted_and_tagged() {
 async fn an_instance_tagged_for_another_owner_is_refused_and_left_alone() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let theirs = reconcile_until_ready(&ctx, "other", &spec(serde_json::json!({}))).await;
+    let theirs = reconcile_until_ready(&ctx, "other", &spec(&serde_json::json!({}))).await;
     let adopt = spec(
         serde_json::json!({"adopt": {"identifier": theirs.identifier}, "instanceClass": "db.t4g.large"}),
     );
@@ -395,7 +398,7 @@ async fn adoption_outside_the_allowed_namespaces_is_refused() {
     let report = reconcile_once(
         &ctx,
         "db",
-        &spec(serde_json::json!({"adopt": {"identifier": "legacy-db"}})),
+        &spec(&serde_json::json!({"adopt": {"identifier": "legacy-db"}})),
     )
     .await;
     assert!(
@@ -452,7 +455,7 @@ async fn snapshots(ctx: &RdsContext) -> Vec<String> {
 async fn snapshot_policy_deletes_replicas_then_the_instance_with_a_final_snapshot() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({"highAvailability": {"readReplicas": 1}}));
+    let spec = spec(&serde_json::json!({"highAvailability": {"readReplicas": 1}}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     let expected = format!("{}-final-20260102030405", report.identifier);
@@ -470,7 +473,7 @@ async fn snapshot_policy_deletes_replicas_then_the_instance_with_a_final_snapsho
 async fn delete_policy_deletes_without_a_snapshot() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({"deletionPolicy": "Delete"}));
+    let spec = spec(&serde_json::json!({"deletionPolicy": "Delete"}));
     reconcile_until_ready(&ctx, "db", &spec).await;
     delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     assert!(all_instances(&ctx).await.is_empty());
@@ -481,7 +484,7 @@ async fn delete_policy_deletes_without_a_snapshot() {
 async fn retain_policy_keeps_the_instance_and_removes_only_our_tags() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({"deletionPolicy": "Retain"}));
+    let spec = spec(&serde_json::json!({"deletionPolicy": "Retain"}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     let instance = describe(&ctx, &report.identifier).await.expect("retained");
@@ -500,7 +503,7 @@ async fn retain_policy_keeps_the_instance_and_removes_only_our_tags() {
 async fn deletion_protection_holds_deletion_and_deletes_nothing() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({"deletionProtection": true}));
+    let spec = spec(&serde_json::json!({"deletionProtection": true}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     assert_eq!(steps, [Cleanup::Held]);
@@ -513,7 +516,7 @@ async fn an_instance_not_tagged_as_ours_is_never_deleted() {
     let ctx = context(&server);
     create_untagged(&ctx, "legacy-db").await;
     let spec =
-        spec(serde_json::json!({"adopt": {"identifier": "legacy-db"}, "deletionPolicy": "Delete"}));
+        spec(&serde_json::json!({"adopt": {"identifier": "legacy-db"}, "deletionPolicy": "Delete"}));
     // Never adopted (no reconcile ran), so it carries no tags of ours.
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     assert!(matches!(&steps[..], [Cleanup::Done { .. }]), "{steps:?}");
@@ -524,7 +527,7 @@ async fn an_instance_not_tagged_as_ours_is_never_deleted() {
 async fn connection_secret_carries_a_url_that_parses_back_to_the_parts() {
     let server = MotoServer::start();
     let ctx = context(&server);
-    let spec = spec(serde_json::json!({"highAvailability": {"readReplicas": 1}}));
+    let spec = spec(&serde_json::json!({"highAvailability": {"readReplicas": 1}}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     let details = connection_details(&spec, &report.observed, Credential::Generated(password()));
     let data = connection_secret_data(&details);

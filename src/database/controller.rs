@@ -23,7 +23,7 @@ use crate::api::{ManagedDatabase, ManagedDatabaseStatus};
 use crate::aws::tags::Owner;
 
 use super::delete::{Cleanup, cleanup};
-use super::reconcile::{MasterPassword, Progress, RdsContext, Report, Target, reconcile};
+use super::reconcile::{MasterPassword, Observed, Progress, RdsContext, Report, Target, reconcile};
 use super::secret::{
     Credential, Password, RandomError, connection_details, connection_secret_name,
     desired_connection_secret, generate_password, password_from_secret,
@@ -39,7 +39,7 @@ const IN_PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
 /// Requeue after a transient error.
 const TRANSIENT_REQUEUE: Duration = Duration::from_secs(15);
 /// Re-check of a stalled object (spec changes requeue at once through the watch).
-const STALLED_REQUEUE: Duration = Duration::from_secs(600);
+const STALLED_REQUEUE: Duration = Duration::from_mins(10);
 
 /// What the controller shares between reconciles.
 pub struct Context {
@@ -150,12 +150,12 @@ pub async fn reconcile_object(
 ) -> Result<Action, Error> {
     let namespace = database.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<ManagedDatabase> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, database, |event| async {
+    Box::pin(finalizer(&api, FINALIZER, database, |event| async {
         match event {
-            finalizer::Event::Apply(database) => apply(&database, &ctx).await,
-            finalizer::Event::Cleanup(database) => delete(&database, &ctx).await,
+            finalizer::Event::Apply(database) => Box::pin(apply(&database, &ctx)).await,
+            finalizer::Event::Cleanup(database) => Box::pin(delete(&database, &ctx)).await,
         }
-    })
+    }))
     .await
     .map_err(|error| Error::Finalizer(Box::new(error)))
 }
@@ -208,7 +208,7 @@ async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Erro
             let fresh = generate_password().map_err(Error::Password)?;
             let details = connection_details(
                 spec,
-                &Default::default(),
+                &Observed::default(),
                 Credential::Generated(fresh.clone()),
             );
             apply_secret(&secrets, database, &details, existing.as_ref()).await?;
@@ -218,14 +218,14 @@ async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Erro
     }
 
     let target = Target { owner, spec };
-    let report = reconcile(
+    let report = Box::pin(reconcile(
         &ctx.rds,
         &target,
         MasterPassword {
             password: password.as_ref(),
             is_new,
         },
-    )
+    ))
     .await;
 
     let credential = password.map_or(Credential::AwsManaged(None), Credential::Generated);

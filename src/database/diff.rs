@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
 
 use crate::api::managed_database::DatabaseEngine;
 
@@ -177,18 +177,18 @@ pub fn diff(
     };
 
     let class = pending
-        .and_then(|p| p.db_instance_class())
+        .and_then(PendingModifiedValues::db_instance_class)
         .or(observed.db_instance_class());
     if class != Some(desired.instance_class.as_str()) {
         change.instance_class = Some(desired.instance_class.clone());
     }
 
     let storage = pending
-        .and_then(|p| p.allocated_storage())
+        .and_then(PendingModifiedValues::allocated_storage)
         .or(observed.allocated_storage());
     match storage.map(|observed| desired.allocated_storage.cmp(&observed)) {
         Some(Ordering::Greater) | None => {
-            change.allocated_storage = Some(desired.allocated_storage)
+            change.allocated_storage = Some(desired.allocated_storage);
         }
         // Storage autoscaling grows storage past the spec; that is not drift.
         Some(Ordering::Less) if desired.max_allocated_storage.is_none() => {
@@ -206,18 +206,20 @@ pub fn diff(
     }
 
     let storage_type = pending
-        .and_then(|p| p.storage_type())
+        .and_then(PendingModifiedValues::storage_type)
         .or(observed.storage_type());
     if !storage_type.is_some_and(|observed| observed.eq_ignore_ascii_case(desired.storage_type)) {
         change.storage_type = Some(desired.storage_type.to_owned());
     }
-    let iops = pending.and_then(|p| p.iops()).or(observed.iops());
+    let iops = pending
+        .and_then(PendingModifiedValues::iops)
+        .or(observed.iops());
     if desired.iops.is_some() && iops != desired.iops {
         change.iops = desired.iops;
     }
 
     let multi_az = pending
-        .and_then(|p| p.multi_az())
+        .and_then(PendingModifiedValues::multi_az)
         .or(observed.multi_az())
         .unwrap_or(false);
     if multi_az != desired.multi_az {
@@ -225,7 +227,7 @@ pub fn diff(
     }
 
     let retention = pending
-        .and_then(|p| p.backup_retention_period())
+        .and_then(PendingModifiedValues::backup_retention_period)
         .or(observed.backup_retention_period());
     if desired.backup_retention_days.is_some() && retention != desired.backup_retention_days {
         change.backup_retention_days = desired.backup_retention_days;
@@ -244,29 +246,15 @@ pub fn diff(
     }
 
     let version = pending
-        .and_then(|p| p.engine_version())
+        .and_then(PendingModifiedValues::engine_version)
         .or(observed.engine_version());
-    if let Some(version) = version {
-        match version_change(desired.engine, &desired.engine_version, version) {
-            VersionChange::None => {}
-            VersionChange::Minor => change.engine_version = Some(desired.engine_version.clone()),
-            VersionChange::Major if desired.allow_major_version_upgrade => {
-                change.engine_version = Some(desired.engine_version.clone());
-                change.allow_major_version_upgrade = true;
-            }
-            VersionChange::Major => {
-                return Err(Unsupported::MajorUpgradeNotAllowed {
-                    observed: version.to_owned(),
-                    desired: desired.engine_version.clone(),
-                });
-            }
-            VersionChange::Downgrade => {
-                return Err(Unsupported::Downgrade {
-                    observed: version.to_owned(),
-                    desired: desired.engine_version.clone(),
-                });
-            }
-        }
+    if let Some(version) = version
+        && version_needs_change(desired, version)?
+    {
+        change.engine_version = Some(desired.engine_version.clone());
+        change.allow_major_version_upgrade =
+            version_change(desired.engine, &desired.engine_version, version)
+                == VersionChange::Major;
     }
 
     if !desired.security_group_ids.is_empty() {
@@ -283,17 +271,39 @@ pub fn diff(
         }
     }
 
-    if let Some((enabled, retention)) = desired.performance_insights {
-        let observed_enabled = observed.performance_insights_enabled().unwrap_or(false);
-        let retention_differs = enabled
-            && retention.is_some()
-            && observed.performance_insights_retention_period() != retention;
-        if observed_enabled != enabled || retention_differs {
-            change.performance_insights = Some((enabled, retention));
-        }
-    }
+    change.performance_insights = changed_performance_insights(desired, observed);
 
     Ok((!change.changed_fields().is_empty()).then_some(change))
+}
+
+/// The Performance Insights setting to send, when the spec has one and RDS differs.
+fn changed_performance_insights(
+    desired: &DesiredInstance,
+    observed: &DbInstance,
+) -> Option<(bool, Option<i32>)> {
+    let (enabled, retention) = desired.performance_insights?;
+    let observed_enabled = observed.performance_insights_enabled().unwrap_or(false);
+    let retention_differs = enabled
+        && retention.is_some()
+        && observed.performance_insights_retention_period() != retention;
+    (observed_enabled != enabled || retention_differs).then_some((enabled, retention))
+}
+
+/// Whether `desired`'s engine version must be requested over `observed`.
+fn version_needs_change(desired: &DesiredInstance, observed: &str) -> Result<bool, Unsupported> {
+    match version_change(desired.engine, &desired.engine_version, observed) {
+        VersionChange::None => Ok(false),
+        VersionChange::Minor => Ok(true),
+        VersionChange::Major if desired.allow_major_version_upgrade => Ok(true),
+        VersionChange::Major => Err(Unsupported::MajorUpgradeNotAllowed {
+            observed: observed.to_owned(),
+            desired: desired.engine_version.clone(),
+        }),
+        VersionChange::Downgrade => Err(Unsupported::Downgrade {
+            observed: observed.to_owned(),
+            desired: desired.engine_version.clone(),
+        }),
+    }
 }
 
 fn changed_text(desired: Option<&str>, observed: Option<&str>) -> Option<String> {

@@ -280,7 +280,7 @@ pub async fn reconcile(
         },
         mutations: 0,
     };
-    match run(ctx, target, password, &mut report).await {
+    match Box::pin(run(ctx, target, password, &mut report)).await {
         Ok(progress) => report.progress = progress,
         Err(error) => report.progress = error.progress(),
     }
