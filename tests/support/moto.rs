@@ -185,7 +185,7 @@ pub fn aws_config(server: &MotoServer) -> SdkConfig {
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
                 .operation_attempt_timeout(Duration::from_secs(20))
-                .operation_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_mins(1))
                 .build(),
         )
         .build()
