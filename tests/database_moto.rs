@@ -345,7 +345,7 @@ async fn an_untagged_instance_is_adopted_and_tagged() {
     let ctx = context(&server);
     create_untagged(&ctx, "legacy-db").await;
     let adopt = spec(
-        serde_json::json!({"adopt": {"identifier": "legacy-db"}, "highAvailability": {"multiAZ": false}}),
+        &serde_json::json!({"adopt": {"identifier": "legacy-db"}, "highAvailability": {"multiAZ": false}}),
     );
     let report = reconcile_until_ready(&ctx, "db", &adopt).await;
     assert_eq!(report.identifier, "legacy-db");
@@ -365,7 +365,7 @@ async fn an_instance_tagged_for_another_owner_is_refused_and_left_alone() {
     let ctx = context(&server);
     let theirs = reconcile_until_ready(&ctx, "other", &spec(&serde_json::json!({}))).await;
     let adopt = spec(
-        serde_json::json!({"adopt": {"identifier": theirs.identifier}, "instanceClass": "db.t4g.large"}),
+        &serde_json::json!({"adopt": {"identifier": theirs.identifier}, "instanceClass": "db.t4g.large"}),
     );
     let report = reconcile_once(&ctx, "db", &adopt).await;
     match &report.progress {
@@ -515,8 +515,9 @@ async fn an_instance_not_tagged_as_ours_is_never_deleted() {
     let server = MotoServer::start();
     let ctx = context(&server);
     create_untagged(&ctx, "legacy-db").await;
-    let spec =
-        spec(&serde_json::json!({"adopt": {"identifier": "legacy-db"}, "deletionPolicy": "Delete"}));
+    let spec = spec(
+        &serde_json::json!({"adopt": {"identifier": "legacy-db"}, "deletionPolicy": "Delete"}),
+    );
     // Never adopted (no reconcile ran), so it carries no tags of ours.
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     assert!(matches!(&steps[..], [Cleanup::Done { .. }]), "{steps:?}");
