@@ -7,6 +7,7 @@ pub mod delete;
 pub mod desired;
 pub mod diff;
 pub mod fleet;
+pub mod outcome;
 pub mod reconcile;
 pub mod secret;
 pub mod state;
