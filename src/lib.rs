@@ -4,6 +4,8 @@
 pub mod emulator;
 
 pub mod api;
+pub mod aws;
 pub mod cli;
+pub mod database;
 pub mod operator;
 pub mod tiered_app;

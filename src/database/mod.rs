@@ -1,0 +1,14 @@
+//! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas.
+//! Pure parts (desired state, diff, status, Secret contents) are apart from the AWS
+//! calls (`reconcile`, `delete`, `fleet`) and the Kubernetes IO (`controller`).
+
+pub mod controller;
+pub mod delete;
+pub mod desired;
+pub mod diff;
+pub mod fleet;
+pub mod outcome;
+pub mod reconcile;
+pub mod secret;
+pub mod state;
+pub mod status;
