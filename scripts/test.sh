@@ -17,8 +17,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # lua5.1: Argo CD health checks (Argo CD runs them in gopher-lua, a Lua 5.1)
-# and the linter of the shell layer, shellcheck
-APT_PACKAGES=(lua5.1 shellcheck)
+# and the linter of the shell layer, shellcheck; curl for scripts/demo.sh
+APT_PACKAGES=(lua5.1 shellcheck curl)
 RUST_COMPONENTS=(rustfmt clippy)
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/requirements-test.txt"
@@ -204,6 +204,11 @@ setup_rust() {
 }
 
 # --- test layers: one function each; add a layer by adding a function and a name in LAYERS
+
+# `scripts/test.sh setup`: only the installs (scripts/demo.sh uses it). Not a default layer.
+layer_setup() {
+    echo "set-up done"
+}
 
 layer_shell() {
     local scripts=(.ci/run scripts/*.sh)

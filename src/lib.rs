@@ -2,3 +2,7 @@
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+
+pub mod api;
+pub mod cli;
+pub mod tiered_app;

@@ -1,7 +1,26 @@
 //! Patch engines of the emulator: JSON merge, JSON patch, strategic merge and
 //! server-side apply (with `metadata.managedFields`). Pure functions over `serde_json::Value`.
+//!
+//! Layout: `json` (RFC 6902), `strategic` (strategic merge patch), `apply` (server-side
+//! apply and the ownership of other writes), `fields` (field paths and `FieldsV1`),
+//! `managed` (`managedFields` entries), `shape` (list keys of built-in kinds and CRDs).
+//!
+//! Known gaps against kube-apiserver: no defaulting or conversion between versions before
+//! merging (so a defaulted list key like `protocol: TCP` is only part of an item's key when
+//! the client sent it); `$setElementOrder` is accepted but does not reorder; unions and
+//! `x-kubernetes-preserve-unknown-fields` get no special treatment; apply entries are keyed
+//! by (manager, operation, subresource), ignoring the API version of `Update` entries.
 
 use serde_json::Value;
+
+mod apply;
+mod fields;
+mod json;
+mod managed;
+mod shape;
+mod strategic;
+#[cfg(test)]
+mod tests;
 
 /// Which kind of PATCH a request carries, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,41 +85,51 @@ pub fn merge(current: &Value, patch: &Value) -> Value {
 /// JSON patch (RFC 6902) as the API server applies it: a `test` on an absent path
 /// compares the value with `null`.
 pub fn json(current: &Value, patch: &Value) -> Result<Value, PatchError> {
-    let _ = patch;
-    Ok(current.clone())
+    json::apply(current, patch)
 }
 
 /// Strategic merge patch for built-in kinds: lists with a patch merge key
 /// (containers, env, ports, volumes, …) merge by key; `$patch: delete|replace` honoured.
+/// Custom resources get [`PatchError::Invalid`] (the real server answers 415).
 pub fn strategic(current: &Value, patch: &Value, gvk: &str) -> Result<Value, PatchError> {
-    let _ = gvk;
-    Ok(merge(current, patch))
+    strategic::apply(current, patch, gvk)
 }
 
 /// Server-side apply: merges `applied` into `live`, records the manager's field set in
 /// `metadata.managedFields`, removes fields this manager applied before and no longer
 /// applies (unless another manager also owns them), and reports conflicts unless forced.
+/// Applying the same configuration again returns an object equal to `live`, byte for byte.
 pub fn server_side_apply(
     live: Option<&Value>,
     applied: &Value,
     options: &ApplyOptions<'_>,
 ) -> Result<Value, PatchError> {
-    let _ = options;
-    Ok(match live {
-        Some(live) => merge(live, applied),
-        None => applied.clone(),
-    })
+    apply::server_side_apply(live, applied, options)
 }
 
 /// Records a non-apply write (create, update, merge/JSON/strategic patch) by `manager` in
 /// `metadata.managedFields` of `new`: the manager gains the fields it changed, and other
 /// managers lose them, as the real server does for `Update` operations.
+///
+/// Lists are keyed from the built-in table only; for custom resources use
+/// [`record_update_with_schema`] so keyed lists match what server-side apply recorded.
 pub fn record_update(
     old: Option<&Value>,
     new: Value,
     manager: &str,
     subresource: Option<&str>,
 ) -> Value {
-    let _ = (old, manager, subresource);
-    new
+    apply::record_update(old, new, manager, subresource, None)
+}
+
+/// [`record_update`] for custom resources: `schema` is the CRD version's
+/// `openAPIV3Schema`, whose `x-kubernetes-list-type`/`-list-map-keys` key the lists.
+pub fn record_update_with_schema(
+    old: Option<&Value>,
+    new: Value,
+    manager: &str,
+    subresource: Option<&str>,
+    schema: Option<&Value>,
+) -> Value {
+    apply::record_update(old, new, manager, subresource, schema)
 }

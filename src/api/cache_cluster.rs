@@ -1,0 +1,190 @@
+//! `CacheCluster`: an Amazon ElastiCache (Valkey or Redis OSS) replication group that
+//! tiered provisions and keeps in line, with its connection details in a Secret.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
+
+/// Desired state of an Amazon ElastiCache replication group.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tiered.io",
+    version = "v1alpha1",
+    kind = "CacheCluster",
+    namespaced,
+    status = "CacheClusterStatus",
+    shortname = "cc",
+    category = "tiered",
+    doc = "An Amazon ElastiCache replication group (Valkey or Redis OSS) provisioned and kept in line by tiered, with its connection details in the Secret <name>-connection.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".status.endpoint.address"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("!has(self.authToken) || !self.authToken || self.transitEncryption").message("authToken needs transitEncryption: true; ElastiCache accepts AUTH only over TLS").field_path(".authToken"))]
+#[x_kube(validation = Rule::new("!self.multiAZ || self.automaticFailover").message("multiAZ needs automaticFailover: true").field_path(".multiAZ"))]
+#[x_kube(validation = Rule::new("!self.automaticFailover || self.replicasPerShard >= 1").message("automaticFailover needs replicasPerShard of at least 1").field_path(".automaticFailover"))]
+#[x_kube(validation = Rule::new("self.shards == 1 || self.automaticFailover").message("more than one shard (cluster mode) needs automaticFailover: true").field_path(".shards"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
+#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
+#[serde(rename_all = "camelCase")]
+pub struct CacheClusterSpec {
+    /// Cache engine: `valkey` or `redis`. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("engine is immutable; create a new CacheCluster to change it"))]
+    pub engine: CacheEngine,
+    /// Engine version, e.g. `8.0`.
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[0-9]+(\.[0-9A-Za-z_-]+)*$")
+    )]
+    pub engine_version: String,
+    /// Node type, e.g. `cache.r7g.large`.
+    #[schemars(length(max = 64), regex(pattern = r"^cache\.[a-z0-9-]+\.[a-z0-9]+$"))]
+    pub node_type: String,
+    /// Replicas in each shard (0 to 5).
+    #[serde(default = "default_replicas_per_shard")]
+    #[schemars(range(min = 0, max = 5))]
+    pub replicas_per_shard: i32,
+    /// Number of shards (node groups); more than 1 enables cluster mode.
+    #[serde(default = "default_shards")]
+    #[schemars(range(min = 1, max = 500))]
+    pub shards: i32,
+    /// Promote a replica automatically when the primary fails.
+    #[serde(default = "default_true")]
+    pub automatic_failover: bool,
+    /// Place replicas in other Availability Zones than the primary.
+    #[serde(rename = "multiAZ", default = "default_true")]
+    pub multi_az: bool,
+    /// TLS between clients and the cache.
+    #[serde(default = "default_true")]
+    pub transit_encryption: bool,
+    /// Generate an AUTH token into the connection Secret. Defaults to
+    /// `transitEncryption`; needs `transitEncryption: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<bool>,
+    /// Encrypt data at rest.
+    #[serde(default = "default_true")]
+    pub at_rest_encryption: bool,
+    /// Subnet group and security groups of the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AwsNetwork>,
+    /// Automatic snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotPolicy>,
+    /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$"
+    ))]
+    pub maintenance_window: Option<String>,
+    /// Apply changes now instead of in the next maintenance window.
+    #[serde(default)]
+    pub apply_immediately: bool,
+    /// What happens to the replication group when this object is deleted: `Snapshot`
+    /// (default), `Retain` (default for adopted groups) or `Delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// Take over an existing replication group instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<AdoptCache>,
+    /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40))]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_shards() -> i32 {
+    1
+}
+
+fn default_replicas_per_shard() -> i32 {
+    1
+}
+
+/// ElastiCache engine.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheEngine {
+    /// Valkey.
+    Valkey,
+    /// Redis OSS.
+    Redis,
+}
+
+/// Automatic snapshots of a cache.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotPolicy {
+    /// Days to keep automatic snapshots (0 disables them; up to 35).
+    #[schemars(range(min = 0, max = 35))]
+    pub retention_days: i32,
+    /// Daily snapshot window in UTC, e.g. `04:00-05:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub window: Option<String>,
+}
+
+/// An existing replication group to take over.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptCache {
+    /// Replication group ID of the group to adopt.
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9-]*$"))]
+    pub replication_group_id: String,
+}
+
+/// Observed state of a CacheCluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheClusterStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Replication group ID in ElastiCache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// ARN of the replication group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Primary endpoint (or configuration endpoint in cluster mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+    /// Reader endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_endpoint: Option<Endpoint>,
+    /// Status of the replication group as ElastiCache reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_status: Option<String>,
+    /// Name of the Secret with the connection details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_secret: Option<String>,
+}

@@ -1,0 +1,52 @@
+//! Condition types and reasons shared by every kind, in the `metav1.Condition` shape that
+//! kstatus, `kubectl wait` and Argo CD understand. Reasons are CamelCase constants so that
+//! tools can match on them.
+
+/// Condition type: the summary; `True` when the object is fully converged and usable.
+pub const READY: &str = "Ready";
+/// Condition type: work is in progress (kstatus "abnormal-true").
+pub const RECONCILING: &str = "Reconciling";
+/// Condition type: cannot progress without a change to the spec (kstatus "abnormal-true").
+pub const STALLED: &str = "Stalled";
+
+/// Reasons used in conditions and Events.
+pub mod reasons {
+    /// Everything declared exists and is healthy.
+    pub const READY: &str = "Ready";
+    /// Nothing is in progress.
+    pub const CONVERGED: &str = "Converged";
+    /// Nothing blocks progress.
+    pub const NO_BLOCKERS: &str = "NoBlockers";
+    /// The first reconcile has not finished yet.
+    pub const INITIALIZING: &str = "Initializing";
+    /// Children are being created or updated.
+    pub const PROGRESSING: &str = "Progressing";
+    /// Workloads exist but not all replicas are ready yet.
+    pub const REPLICAS_NOT_READY: &str = "ReplicasNotReady";
+    /// A tier waits for the ManagedDatabase it references to become Ready.
+    pub const WAITING_FOR_DATABASE: &str = "WaitingForDatabase";
+    /// A tier waits for the CacheCluster it references to become Ready.
+    pub const WAITING_FOR_CACHE: &str = "WaitingForCache";
+    /// The spec is invalid in a way only the operator can judge.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The AWS resource to adopt is tagged as owned by another object.
+    pub const OWNED_ELSEWHERE: &str = "OwnedElsewhere";
+    /// Adoption is not allowed in this namespace.
+    pub const ADOPTION_NOT_ALLOWED: &str = "AdoptionNotAllowed";
+    /// AWS reports the resource in a transitional state (`creating`, `modifying`, …).
+    pub const AWS_IN_PROGRESS: &str = "AwsInProgress";
+    /// AWS rejected the request as invalid.
+    pub const AWS_INVALID_REQUEST: &str = "AwsInvalidRequest";
+    /// An AWS quota is exhausted.
+    pub const AWS_QUOTA_EXCEEDED: &str = "AwsQuotaExceeded";
+    /// The operator's IAM role lacks a permission.
+    pub const AWS_ACCESS_DENIED: &str = "AwsAccessDenied";
+    /// A transient error (throttling, 5xx, timeout); retried with backoff.
+    pub const TRANSIENT_ERROR: &str = "TransientError";
+    /// Deletion is held because `deletionProtection` is true.
+    pub const DELETION_PROTECTED: &str = "DeletionProtected";
+    /// The resource is being deleted.
+    pub const DELETING: &str = "Deleting";
+    /// The requested change cannot be made in place.
+    pub const UNSUPPORTED_CHANGE: &str = "UnsupportedChange";
+}

@@ -1,0 +1,271 @@
+//! `ManagedDatabase`: an Amazon RDS DB instance (and its read replicas) that tiered
+//! provisions, keeps in line with the spec, and never deletes without the user's say.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
+
+/// Desired state of an Amazon RDS database.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tiered.io",
+    version = "v1alpha1",
+    kind = "ManagedDatabase",
+    namespaced,
+    status = "ManagedDatabaseStatus",
+    shortname = "mdb",
+    category = "tiered",
+    doc = "An Amazon RDS database (PostgreSQL, MySQL or MariaDB) provisioned and kept in line by tiered, with its connection details in the Secret <name>-connection.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        json_path = ".status.endpoint.address"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
+#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDatabaseSpec {
+    /// Database engine: `postgres`, `mysql` or `mariadb`. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("engine is immutable; create a new ManagedDatabase to change it"))]
+    pub engine: DatabaseEngine,
+    /// Engine version, e.g. `16.4`. A change of major version needs
+    /// `allowMajorVersionUpgrade: true`.
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[0-9]+(\.[0-9A-Za-z_-]+)*$")
+    )]
+    pub engine_version: String,
+    /// Allow a major engine version upgrade when `engineVersion` changes major version.
+    #[serde(default)]
+    pub allow_major_version_upgrade: bool,
+    /// RDS instance class, e.g. `db.r6g.large`.
+    #[schemars(length(max = 64), regex(pattern = r"^db\.[a-z0-9-]+\.[a-z0-9]+$"))]
+    pub instance_class: String,
+    /// Storage size, type and encryption.
+    pub storage: Storage,
+    /// Multi-AZ standby and read replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_availability: Option<HighAvailability>,
+    /// Name of the database created in the instance. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("databaseName is immutable"))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Za-z][A-Za-z0-9_]*$"))]
+    pub database_name: String,
+    /// Master user name. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("masterUsername is immutable"))]
+    #[schemars(length(min = 1, max = 16), regex(pattern = r"^[A-Za-z][A-Za-z0-9_]*$"))]
+    pub master_username: String,
+    /// Where the master password comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+    /// Subnet group and security groups of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AwsNetwork>,
+    /// Automated backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Backup>,
+    /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$"
+    ))]
+    pub maintenance_window: Option<String>,
+    /// Performance Insights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights: Option<PerformanceInsights>,
+    /// Apply changes now instead of in the next maintenance window.
+    #[serde(default)]
+    pub apply_immediately: bool,
+    /// What happens to the instance when this object is deleted: `Snapshot` (default),
+    /// `Retain` (default for adopted instances) or `Delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// RDS deletion protection. While true, deleting this object is held with a
+    /// condition until it is set to false.
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// Take over an existing DB instance instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<AdoptDatabase>,
+    /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 40))]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// RDS database engine.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseEngine {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL.
+    Mysql,
+    /// MariaDB.
+    Mariadb,
+}
+
+/// Storage of an RDS instance.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.allocatedGiB >= oldSelf.allocatedGiB").message("allocatedGiB can grow but never shrink; RDS cannot reduce storage").field_path(".allocatedGiB"))]
+#[x_kube(validation = Rule::new("!has(self.maxAllocatedGiB) || self.maxAllocatedGiB > self.allocatedGiB").message("maxAllocatedGiB must be greater than allocatedGiB (it is the storage autoscaling ceiling)").field_path(".maxAllocatedGiB"))]
+#[x_kube(validation = Rule::new("!has(self.iops) || self.type in ['gp3', 'io1', 'io2']").message("iops can only be set with storage type gp3, io1 or io2").field_path(".iops"))]
+#[serde(rename_all = "camelCase")]
+pub struct Storage {
+    /// Allocated storage in GiB (20 to 65536). It can grow but never shrink.
+    #[serde(rename = "allocatedGiB")]
+    #[schemars(range(min = 20, max = 65536))]
+    pub allocated_gib: i32,
+    /// Storage autoscaling ceiling in GiB; absent disables storage autoscaling.
+    #[serde(
+        rename = "maxAllocatedGiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 21, max = 65536))]
+    pub max_allocated_gib: Option<i32>,
+    /// Storage type: `gp3` (default), `gp2`, `io1` or `io2`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageType>,
+    /// Provisioned IOPS (gp3, io1, io2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1000, max = 256_000))]
+    pub iops: Option<i32>,
+    /// Encrypt storage at rest. Defaults to true. Immutable after creation in RDS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// KMS key for storage encryption; the AWS managed key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub kms_key_id: Option<String>,
+}
+
+/// EBS volume type of RDS storage.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    /// General purpose SSD, baseline performance independent of size.
+    Gp3,
+    /// Previous-generation general purpose SSD.
+    Gp2,
+    /// Provisioned IOPS SSD.
+    Io1,
+    /// Provisioned IOPS SSD, higher durability.
+    Io2,
+}
+
+/// High availability of a database.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HighAvailability {
+    /// Keep a synchronous standby in another Availability Zone.
+    #[serde(rename = "multiAZ", default)]
+    pub multi_az: bool,
+    /// Number of read replicas (0 to 5). Their endpoints appear in status and in the
+    /// connection Secret as `readerHost`.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 5))]
+    pub read_replicas: i32,
+}
+
+/// Where the master password lives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct Credentials {
+    /// `Generated`: tiered generates the password and keeps it in a Kubernetes Secret.
+    /// `AWSManaged`: RDS keeps it in AWS Secrets Manager and the Secret carries its ARN.
+    pub source: CredentialSource,
+}
+
+/// Source of the master password.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CredentialSource {
+    /// Generated by tiered from the OS CSPRNG, stored in a Kubernetes Secret.
+    Generated,
+    /// Managed by RDS in AWS Secrets Manager (`ManageMasterUserPassword`).
+    #[serde(rename = "AWSManaged")]
+    AwsManaged,
+}
+
+/// Automated backups of a database.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    /// Days to keep automated backups (0 disables them; 1 to 35).
+    #[schemars(range(min = 0, max = 35))]
+    pub retention_days: i32,
+    /// Daily backup window in UTC, e.g. `03:00-04:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub window: Option<String>,
+}
+
+/// Performance Insights of a database.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceInsights {
+    /// Turn Performance Insights on.
+    pub enabled: bool,
+    /// Days to keep Performance Insights data (7 is the free tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 7, max = 731))]
+    pub retention_days: Option<i32>,
+}
+
+/// An existing DB instance to take over.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct AdoptDatabase {
+    /// DB instance identifier of the instance to adopt.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9-]*$"))]
+    pub identifier: String,
+}
+
+/// Observed state of a ManagedDatabase.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDatabaseStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// DB instance identifier in RDS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// ARN of the DB instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Writer endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+    /// Endpoints of the read replicas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reader_endpoints: Vec<Endpoint>,
+    /// Status of the instance as RDS reports it, e.g. `available` or `modifying`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_status: Option<String>,
+    /// Name of the Secret with the connection details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_secret: Option<String>,
+}

@@ -1,0 +1,69 @@
+//! Spec and status pieces that more than one kind uses: references, AWS networking,
+//! deletion and adoption rules, endpoints, and the conditions list schema.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A reference by name to another tiered object in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct LocalRef {
+    /// Name of the referenced object, in the same namespace as the referrer.
+    #[serde(rename = "ref")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+}
+
+/// Where an AWS data-tier resource lives in the VPC.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsNetwork {
+    /// Name of an existing subnet group (RDS DB subnet group or ElastiCache cache subnet
+    /// group) spanning at least two Availability Zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub subnet_group_name: Option<String>,
+    /// VPC security groups to attach, e.g. `sg-0abc1234`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(regex(pattern = r"^sg-[0-9a-f]{8,17}$")))]
+    pub security_group_ids: Vec<String>,
+}
+
+/// What happens to the AWS resource when the Kubernetes object is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Take a final snapshot named after the object and the deletion time, then delete.
+    Snapshot,
+    /// Leave the AWS resource running and remove only tiered's ownership tags.
+    Retain,
+    /// Delete without a final snapshot. The data is gone.
+    Delete,
+}
+
+/// A network endpoint reported by AWS.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct Endpoint {
+    /// DNS name of the endpoint.
+    pub address: String,
+    /// TCP port of the endpoint.
+    pub port: i32,
+}
+
+/// Tag keys that tiered reserves for its ownership claim.
+pub const TAG_PREFIX: &str = "tiered.io/";
+
+/// Schema of a `conditions` list: `metav1.Condition` items, a map keyed by `type`, as
+/// kstatus and server-side apply expect.
+pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<Vec<Condition>>();
+    schema.insert("x-kubernetes-list-type".into(), "map".into());
+    schema.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
+    schema
+}

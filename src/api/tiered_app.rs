@@ -1,0 +1,258 @@
+//! `TieredApp`: the presentation and application tiers of a three-tier application.
+//! Each tier becomes a Deployment, Service, HPA, PDB, NetworkPolicies and, for a
+//! presentation tier with `ingress`, an ALB Ingress.
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::shared::{LocalRef, conditions_schema};
+
+/// Desired state of a three-tier application: its tiers and how they call each other.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tiered.io",
+    version = "v1alpha1",
+    kind = "TieredApp",
+    namespaced,
+    status = "TieredAppStatus",
+    shortname = "ta",
+    category = "tiered",
+    doc = "A highly available three-tier application: presentation and application tiers as Kubernetes workloads, wired to a ManagedDatabase and a CacheCluster.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "URL", type_ = "string", json_path = ".status.url"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))").message("tier names must be unique within the app").field_path(".tiers"))]
+#[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.calls) || t.calls.all(c, self.tiers.exists(u, u.name == c)))").message("every entry of calls must name a tier of this app").field_path(".tiers"))]
+#[serde(rename_all = "camelCase")]
+pub struct TieredAppSpec {
+    /// The tiers of the application, e.g. a `web` presentation tier and an `api`
+    /// application tier. Names are unique within the app.
+    #[schemars(length(min = 1, max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub tiers: Vec<Tier>,
+}
+
+/// One tier of the application: a set of identical pods behind a Service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.ingress) || self.role == 'presentation'").message("ingress is only allowed on a tier with role presentation").field_path(".ingress"))]
+#[x_kube(validation = Rule::new("self.role == 'worker' || has(self.port)").message("port is required unless the role is worker").field_path(".port"))]
+#[x_kube(validation = Rule::new("!has(self.calls) || !self.calls.exists(c, c == self.name)").message("a tier cannot list itself in calls").field_path(".calls"))]
+#[serde(rename_all = "camelCase")]
+pub struct Tier {
+    /// Name of the tier, a DNS label unique in the app (e.g. `web`, `api`). Child objects
+    /// are named `<app>-<tier>`.
+    #[schemars(
+        length(min = 1, max = 40),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// What the tier does: `presentation` (web front end, may have an ALB ingress),
+    /// `application` (an API called by other tiers) or `worker` (no inbound traffic).
+    pub role: TierRole,
+    /// Container image, e.g. `ghcr.io/acme/web:1.4.2`. Pin a tag or digest.
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+    /// Entrypoint override for the container (replaces the image's ENTRYPOINT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Arguments for the container (replaces the image's CMD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// TCP port the container listens on; the Service exposes the same port. Required
+    /// unless the role is `worker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Number of pods when `autoscaling` is absent. Defaults to 2 so that a tier
+    /// survives the loss of one node or zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+    /// Horizontal pod autoscaling; when set, the HPA owns the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// CPU and memory requests and limits of the container. Defaults: requests
+    /// 100m CPU / 128Mi memory, limit 512Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// HTTP health endpoint used for readiness and liveness probes and the ALB target
+    /// group health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// Environment variables of the container (Kubernetes EnvVar list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Public entry through an AWS Application Load Balancer (presentation tiers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<TierIngress>,
+    /// Names of the tiers of this app that this tier opens connections to. Network
+    /// policies allow exactly these paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 20),
+        inner(regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))
+    )]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub calls: Vec<String>,
+    /// A ManagedDatabase in the same namespace whose connection Secret this tier gets.
+    /// The tier is not rolled out until the database is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<LocalRef>,
+    /// A CacheCluster in the same namespace whose connection Secret this tier gets.
+    /// The tier is not rolled out until the cache is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<LocalRef>,
+}
+
+/// The role of a tier in the three-tier architecture.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TierRole {
+    /// Web front end; may be exposed through an ALB.
+    Presentation,
+    /// Internal API called by other tiers.
+    Application,
+    /// Background worker without inbound traffic.
+    Worker,
+}
+
+/// Horizontal pod autoscaling of a tier (`autoscaling/v2`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must not be greater than maxReplicas").field_path(".minReplicas"))]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaling {
+    /// Lowest number of pods. Keep it at 2 or more for high availability.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+    /// Highest number of pods.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Average CPU utilization, in percent of the request, that the HPA aims at.
+    /// Defaults to 70 when no target is given.
+    #[serde(
+        default,
+        rename = "targetCPUUtilization",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization: Option<i32>,
+    /// Average memory utilization, in percent of the request, that the HPA aims at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_memory_utilization: Option<i32>,
+}
+
+/// HTTP health check of a tier.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Path of the HTTP health endpoint, e.g. `/health`.
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/[^\s]*$"))]
+    pub path: String,
+    /// Seconds to wait after the container starts before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub period_seconds: Option<i32>,
+}
+
+/// How a presentation tier is exposed through the AWS Load Balancer Controller.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierIngress {
+    /// Host name the ALB routes to this tier, e.g. `news.example.com`. Without it, every
+    /// host matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 253),
+        regex(
+            pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        )
+    )]
+    pub host: Option<String>,
+    /// Path prefix routed to this tier. Defaults to `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024), regex(pattern = r"^/[^\s]*$"))]
+    pub path: Option<String>,
+    /// ACM certificate ARN for HTTPS. When set, the ALB listens on 443 and redirects
+    /// HTTP to HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-zA-Z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
+    ))]
+    pub certificate_arn: Option<String>,
+    /// `internet-facing` (default) or `internal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<IngressScheme>,
+    /// ALB group name (`alb.ingress.kubernetes.io/group.name`): Ingresses with the same
+    /// group share one load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63), regex(pattern = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"))]
+    pub group_name: Option<String>,
+}
+
+/// Whether the ALB is reachable from the internet.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IngressScheme {
+    /// Reachable from the internet.
+    InternetFacing,
+    /// Reachable only from inside the VPC.
+    Internal,
+}
+
+/// Observed state of a TieredApp.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TieredAppStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Rollout state of each tier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub tiers: Vec<TierStatus>,
+    /// Public URL of the presentation tier, once the ALB has an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Rollout state of one tier, read from its Deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierStatus {
+    /// Name of the tier.
+    pub name: String,
+    /// Number of pods the Deployment wants.
+    pub desired_replicas: i32,
+    /// Number of pods that pass their readiness probe.
+    pub ready_replicas: i32,
+    /// Number of pods running the current pod template.
+    pub updated_replicas: i32,
+    /// True when every desired pod is updated and ready.
+    pub ready: bool,
+}

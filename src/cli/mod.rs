@@ -1,0 +1,55 @@
+//! Command-line interface of the `tiered` binary: argument parsing and dispatch to the
+//! subcommands. Each subcommand lives in its own module.
+
+pub mod crd;
+pub mod render;
+
+use clap::{Parser, Subcommand};
+
+/// tiered: run a highly available three-tier application on Amazon EKS from three
+/// custom resources.
+#[derive(Debug, Parser)]
+#[command(name = "tiered", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `tiered`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions of all tiered kinds as multi-document YAML.
+    Crd(crd::CrdArgs),
+    /// Offline plan: validate TieredApp, ManagedDatabase and CacheCluster manifests and
+    /// print the Kubernetes objects the operator would apply.
+    Render(render::RenderArgs),
+}
+
+/// Errors a subcommand can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Writing to standard output or a file failed.
+    #[error("failed to write output")]
+    Write(#[source] std::io::Error),
+    /// Serializing an object to YAML failed.
+    #[error("failed to serialize {what} to YAML")]
+    Yaml {
+        /// What was being serialized.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// `tiered render` found invalid input; each problem was printed to standard error.
+    #[error("failed to render: {0} problem(s) in the input, listed above")]
+    InvalidInput(usize),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Crd(args) => crd::run(&args),
+        Command::Render(args) => render::run(&args),
+    }
+}

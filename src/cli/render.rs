@@ -1,0 +1,422 @@
+//! `tiered render -f FILE…`: offline plan. Reads TieredApp, ManagedDatabase and
+//! CacheCluster manifests (multi-document YAML, `-` for standard input), validates them,
+//! and prints the Kubernetes objects the operator would apply for each TieredApp as
+//! multi-document YAML for `kubectl apply --dry-run=client` or a pull-request review.
+//! Touches only the given files and standard streams.
+//!
+//! Offline differences from what the operator applies: no ownerReferences (the objects
+//! have no uid yet) and no `tiered.io/secret-hash` annotation (the Secrets do not exist
+//! yet). Data-tier objects are validated and listed as comments; their AWS plan is added
+//! by the database and cache modules.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use super::CliError;
+use crate::api::managed_database::DatabaseEngine;
+use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
+use crate::tiered_app::validate::DEFAULT_NAMESPACE;
+use crate::tiered_app::{
+    DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
+};
+
+/// Arguments of `tiered render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Manifest file to read (multi-document YAML); `-` reads standard input. Repeat the
+    /// flag for several files.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+}
+
+/// One input: a display name (the path, or `<stdin>`) and its text.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Path as given, or `<stdin>`.
+    pub name: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// What [`render`] produces for valid input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rendered {
+    /// Multi-document YAML of every object to apply, with comment lines.
+    pub yaml: String,
+    /// Harmless oddities, one line each (`file: Kind ns/name: field: message`).
+    pub warnings: Vec<String>,
+}
+
+/// A problem with the input; each names the file and, where known, the object.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderProblem {
+    /// The file could not be read.
+    #[error("{file}: failed to read the file")]
+    Read {
+        /// The file.
+        file: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is not YAML.
+    #[error("{file}: document {index}: failed to parse YAML")]
+    Parse {
+        /// The file.
+        file: String,
+        /// Zero-based index of the document in the file.
+        index: usize,
+        /// The cause.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A document is not a tiered object.
+    #[error(
+        "{file}: document {index}: {kind:?} of apiVersion {api_version:?} is not a tiered kind; render reads {GROUP}/{VERSION} TieredApp, ManagedDatabase and CacheCluster"
+    )]
+    UnsupportedKind {
+        /// The file.
+        file: String,
+        /// Zero-based index of the document in the file.
+        index: usize,
+        /// `apiVersion` of the document.
+        api_version: String,
+        /// `kind` of the document.
+        kind: String,
+    },
+    /// A field has the wrong shape for its type.
+    #[error("{file}: {object}: {path}")]
+    Field {
+        /// The file.
+        file: String,
+        /// `Kind namespace/name`.
+        object: String,
+        /// Path of the field, e.g. `spec.tiers[0].port`.
+        path: String,
+        /// What serde found wrong.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A built object could not be written as YAML (a bug, not bad input).
+    #[error("{object}: failed to serialize the objects built for it")]
+    Serialize {
+        /// `Kind namespace/name`.
+        object: String,
+        /// The cause.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// The object is well formed but invalid.
+    #[error("{file}: {object}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// `Kind namespace/name`.
+        object: String,
+        /// Field and what to change.
+        #[source]
+        source: SpecError,
+    },
+}
+
+/// A parsed document, before rendering.
+enum Document {
+    App { file: String, app: Box<TieredApp> },
+    Database(ManagedDatabase),
+    Cache(CacheCluster),
+}
+
+/// Runs `tiered render`: reads the files, prints the plan, or prints every problem to
+/// standard error and fails.
+pub fn run(args: &RenderArgs) -> Result<(), CliError> {
+    let mut inputs = Vec::new();
+    let mut problems = Vec::new();
+    for file in &args.files {
+        match read_input(file) {
+            Ok(input) => inputs.push(input),
+            Err(source) => problems.push(RenderProblem::Read {
+                file: file.clone(),
+                source,
+            }),
+        }
+    }
+    let rendered = render(&inputs);
+    let mut stderr = std::io::stderr().lock();
+    match (rendered, problems.is_empty()) {
+        (Ok(rendered), true) => {
+            for warning in &rendered.warnings {
+                writeln!(stderr, "warning: {warning}").map_err(CliError::Write)?;
+            }
+            std::io::stdout()
+                .lock()
+                .write_all(rendered.yaml.as_bytes())
+                .map_err(CliError::Write)
+        }
+        (rendered, _) => {
+            problems.extend(rendered.err().unwrap_or_default());
+            for problem in &problems {
+                writeln!(stderr, "error: {}", with_causes(problem)).map_err(CliError::Write)?;
+            }
+            Err(CliError::InvalidInput(problems.len()))
+        }
+    }
+}
+
+fn read_input(file: &str) -> Result<Input, std::io::Error> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().lock().read_to_string(&mut text)?;
+        return Ok(Input {
+            name: "<stdin>".to_owned(),
+            text,
+        });
+    }
+    Ok(Input {
+        name: file.to_owned(),
+        text: std::fs::read_to_string(file)?,
+    })
+}
+
+/// A problem followed by its causes, `: `-separated.
+pub fn with_causes(problem: &dyn std::error::Error) -> String {
+    let mut text = problem.to_string();
+    let mut cause = problem.source();
+    while let Some(error) = cause {
+        let _ = write!(text, ": {error}");
+        cause = error.source();
+    }
+    text
+}
+
+/// Renders the inputs: every problem in every file, or the YAML to apply.
+pub fn render(inputs: &[Input]) -> Result<Rendered, Vec<RenderProblem>> {
+    let mut problems = Vec::new();
+    let mut documents = Vec::new();
+    for input in inputs {
+        parse_documents(input, &mut documents, &mut problems);
+    }
+    let mut rendered = Rendered {
+        yaml: "# Rendered offline by `tiered render`. The operator adds an ownerReference to the\n# TieredApp and a tiered.io/secret-hash pod annotation when it applies these.\n"
+        .to_owned(),
+        warnings: Vec::new(),
+    };
+    for document in &documents {
+        match document {
+            Document::Database(database) => {
+                let _ = writeln!(
+                    rendered.yaml,
+                    "# ManagedDatabase {}: valid",
+                    namespaced_name(&database.metadata)
+                );
+            }
+            Document::Cache(cache) => {
+                let _ = writeln!(
+                    rendered.yaml,
+                    "# CacheCluster {}: valid",
+                    namespaced_name(&cache.metadata)
+                );
+            }
+            Document::App { .. } => {}
+        }
+    }
+    for document in &documents {
+        let Document::App { file, app } = document else {
+            continue;
+        };
+        let object = format!("TieredApp {}", namespaced_name(&app.metadata));
+        match validate(app) {
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|source| RenderProblem::Invalid {
+                    file: file.clone(),
+                    object: object.clone(),
+                    source,
+                }));
+            }
+            Ok(validated) => {
+                rendered.warnings.extend(
+                    validated
+                        .warnings
+                        .iter()
+                        .map(|warning| format!("{file}: {object}: {warning}")),
+                );
+                let wiring = offline_wiring(app, &documents);
+                let _ = writeln!(rendered.yaml, "# {object}");
+                if let Err(error) =
+                    write_children(&mut rendered.yaml, desired_children(&validated, &wiring))
+                {
+                    problems.push(RenderProblem::Serialize {
+                        object,
+                        source: error,
+                    });
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(problems)
+    }
+}
+
+fn parse_documents(
+    input: &Input,
+    documents: &mut Vec<Document>,
+    problems: &mut Vec<RenderProblem>,
+) {
+    use serde::Deserialize as _;
+    for (index, deserializer) in serde_yaml::Deserializer::from_str(&input.text).enumerate() {
+        let value = match Value::deserialize(deserializer) {
+            Ok(Value::Null) => continue,
+            Ok(value) => value,
+            Err(source) => {
+                problems.push(RenderProblem::Parse {
+                    file: input.name.clone(),
+                    index,
+                    source,
+                });
+                // The YAML stream cannot be resumed after a syntax error.
+                return;
+            }
+        };
+        let text_of = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (api_version, kind) = (text_of("apiVersion"), text_of("kind"));
+        let object = format!("{kind} {}", value_namespaced_name(&value));
+        let file = input.name.clone();
+        let field = |path, source| RenderProblem::Field {
+            file: file.clone(),
+            object: object.clone(),
+            path,
+            source,
+        };
+        let parsed = match (api_version == format!("{GROUP}/{VERSION}"), kind.as_str()) {
+            (true, "TieredApp") => typed::<TieredApp>(value).map(|app| Document::App {
+                file: input.name.clone(),
+                app: Box::new(app),
+            }),
+            (true, "ManagedDatabase") => typed(value).map(Document::Database),
+            (true, "CacheCluster") => typed(value).map(Document::Cache),
+            _ => {
+                problems.push(RenderProblem::UnsupportedKind {
+                    file: input.name.clone(),
+                    index,
+                    api_version,
+                    kind,
+                });
+                continue;
+            }
+        };
+        match parsed {
+            Ok(document) => documents.push(document),
+            Err((path, source)) => problems.push(field(path, source)),
+        }
+    }
+}
+
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, serde_yaml::Error)> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        (path, error.into_inner())
+    })
+}
+
+fn value_namespaced_name(value: &Value) -> String {
+    let metadata = value.get("metadata");
+    let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
+    format!(
+        "{}/{}",
+        text("namespace").unwrap_or(DEFAULT_NAMESPACE),
+        text("name").unwrap_or("<unnamed>")
+    )
+}
+
+fn namespaced_name(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> String {
+    format!(
+        "{}/{}",
+        metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+        metadata.name.as_deref().unwrap_or("<unnamed>")
+    )
+}
+
+/// Wiring known offline: the database port from a ManagedDatabase in the same input.
+fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
+    let namespace = app
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(DEFAULT_NAMESPACE);
+    let database_port = |name: &str| {
+        documents.iter().find_map(|document| match document {
+            Document::Database(database)
+                if database.metadata.name.as_deref() == Some(name)
+                    && database
+                        .metadata
+                        .namespace
+                        .as_deref()
+                        .unwrap_or(DEFAULT_NAMESPACE)
+                        == namespace =>
+            {
+                Some(match database.spec.engine {
+                    DatabaseEngine::Postgres => 5432,
+                    DatabaseEngine::Mysql | DatabaseEngine::Mariadb => 3306,
+                })
+            }
+            _ => None,
+        })
+    };
+    Wiring {
+        tiers: app
+            .spec
+            .tiers
+            .iter()
+            .map(|tier| {
+                let wiring = TierWiring {
+                    secret_hash: None,
+                    database_port: tier
+                        .database
+                        .as_ref()
+                        .and_then(|db| database_port(&db.name)),
+                    cache_port: None,
+                };
+                (tier.name.clone(), wiring)
+            })
+            .collect(),
+    }
+}
+
+fn write_children(out: &mut String, children: DesiredChildren) -> Result<(), serde_yaml::Error> {
+    let DesiredChildren {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    } = children;
+    write_documents(out, &deployments)?;
+    write_documents(out, &services)?;
+    write_documents(out, &hpas)?;
+    write_documents(out, &pdbs)?;
+    write_documents(out, &network_policies)?;
+    write_documents(out, &ingresses)
+}
+
+fn write_documents<T: Serialize>(out: &mut String, objects: &[T]) -> Result<(), serde_yaml::Error> {
+    for object in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(object)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! `metav1.Status` failure objects in the exact shape the real API server sends, and
+//! the error type the request handlers return.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::resources::ResourceType;
+use super::schema::FieldError;
+
+/// A failed request, rendered as a `Status` object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `reason`, like `NotFound`.
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// `details`, when the real server sends them.
+    pub details: Option<Value>,
+}
+
+fn details(rt: &ResourceType, name: &str, kind: &str) -> Value {
+    let mut d = json!({ "name": name, "kind": kind });
+    if !rt.group.is_empty() {
+        d["group"] = json!(rt.group);
+    }
+    d
+}
+
+impl ApiError {
+    pub(crate) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 404 `NotFound`: `deployments.apps "x" not found`.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        Self {
+            details: Some(details(rt, name, &rt.plural)),
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", rt.qualified_resource()),
+            )
+        }
+    }
+
+    /// 404 for a namespace that does not exist.
+    pub fn namespace_not_found(namespace: &str) -> Self {
+        Self {
+            details: Some(json!({ "name": namespace, "kind": "namespaces" })),
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("namespaces \"{namespace}\" not found"),
+            )
+        }
+    }
+
+    /// 404 for a URL that names no served resource.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
+    }
+
+    /// 409 `AlreadyExists`.
+    pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
+        Self {
+            details: Some(details(rt, name, &rt.plural)),
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", rt.qualified_resource()),
+            )
+        }
+    }
+
+    /// 409 `Conflict` for a stale `resourceVersion`.
+    pub fn conflict(rt: &ResourceType, name: &str) -> Self {
+        Self {
+            details: Some(details(rt, name, &rt.plural)),
+            ..Self::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
+                     please apply your changes to the latest version and try again",
+                    rt.qualified_resource()
+                ),
+            )
+        }
+    }
+
+    /// 409 `Conflict` from server-side apply, listing the conflicting fields.
+    pub fn apply_conflict(rt: &ResourceType, name: &str, fields: &[(String, String)]) -> Self {
+        let causes: Vec<Value> = fields
+            .iter()
+            .map(|(manager, field)| {
+                json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{manager}\""), "field": field})
+            })
+            .collect();
+        let listed: Vec<String> = fields.iter().map(|(m, f)| format!("- {m}: {f}")).collect();
+        let mut d = details(rt, name, &rt.plural);
+        d["causes"] = Value::Array(causes);
+        Self {
+            details: Some(d),
+            ..Self::new(
+                409,
+                "Conflict",
+                format!(
+                    "Apply failed with {} conflict(s): {}",
+                    fields.len(),
+                    listed.join(", ")
+                ),
+            )
+        }
+    }
+
+    /// 422 `Invalid` from field errors, formatted like `field.ErrorList.ToAggregate()`.
+    pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        let bodies: Vec<(String, String, &str)> = errors
+            .iter()
+            .map(|e| (e.path.clone(), e.body(), e.reason()))
+            .collect();
+        let lines: Vec<String> = bodies.iter().map(|(p, b, _)| format!("{p}: {b}")).collect();
+        let summary = match lines.as_slice() {
+            [] => String::new(),
+            [one] => format!(": {one}"),
+            many => format!(": [{}]", many.join(", ")),
+        };
+        let causes: Vec<Value> = bodies
+            .iter()
+            .map(|(p, b, r)| json!({"reason": r, "message": b, "field": p}))
+            .collect();
+        let mut d = details(rt, name, &rt.kind);
+        d["causes"] = Value::Array(causes);
+        Self {
+            details: Some(d),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{} \"{name}\" is invalid{summary}", rt.qualified_kind()),
+            )
+        }
+    }
+
+    /// 422 `Invalid` with a single `FieldValueForbidden` cause.
+    pub fn forbidden_field(rt: &ResourceType, name: &str, field: &str, detail: &str) -> Self {
+        let body = format!("Forbidden: {detail}");
+        let mut d = details(rt, name, &rt.kind);
+        d["causes"] = json!([{"reason": "FieldValueForbidden", "message": body, "field": field}]);
+        Self {
+            details: Some(d),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!(
+                    "{} \"{name}\" is invalid: {field}: {body}",
+                    rt.qualified_kind()
+                ),
+            )
+        }
+    }
+
+    /// 400 `BadRequest`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 405 `MethodNotAllowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
+    /// 415 `UnsupportedMediaType`.
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
+        )
+    }
+
+    /// 410 `Expired` for a too old `resourceVersion`.
+    pub fn expired(requested: u64, oldest: u64) -> Self {
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
+    }
+
+    /// 500 `InternalError`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    /// An injected failure with any status code.
+    pub fn injected(code: u16) -> Self {
+        let reason = match code {
+            409 => "Conflict",
+            410 => "Expired",
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            400 => "BadRequest",
+            404 => "NotFound",
+            _ => "InternalError",
+        };
+        Self::new(code, reason, format!("injected failure (HTTP {code})"))
+    }
+
+    /// The `Status` object.
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            status["details"] = d.clone();
+        }
+        status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        super::server::json_response(code, &self.to_status())
+    }
+}

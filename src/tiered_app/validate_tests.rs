@@ -1,0 +1,178 @@
+//! Table tests of [`super::validate`]: each case is a small TieredApp and the field paths
+//! it must be rejected at (or the warnings it must produce).
+
+use super::*;
+use crate::api::tiered_app::TieredApp;
+
+fn app_with_tiers(name: &str, tiers: &str) -> TieredApp {
+    let yaml = format!(
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  tiers:\n{tiers}"
+    );
+    serde_yaml::from_str(&yaml).unwrap()
+}
+
+fn error_fields(name: &str, tiers: &str) -> Vec<String> {
+    match validate(&app_with_tiers(name, tiers)) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|error| error.field).collect(),
+    }
+}
+
+const WEB: &str = "    - {name: web, role: presentation, image: web:1, port: 8080}\n";
+
+#[test]
+fn invalid_specs_are_rejected_at_the_field_to_change() {
+    let long_tier = "t".repeat(40);
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("newsread", WEB.to_owned(), vec![]),
+        (
+            "newsread",
+            format!("{WEB}    - {{name: jobs, role: worker, image: w:1}}\n    - {{name: api, role: application, image: a:1, port: 5000, calls: [jobs]}}\n"),
+            vec!["spec.tiers[2].calls[0]"],
+        ),
+        (
+            "newsread",
+            format!("{WEB}    - {{name: jobs, role: worker, image: w:1, port: 9000}}\n    - {{name: api, role: application, image: a:1, port: 5000, calls: [jobs, nope, api, jobs]}}\n"),
+            vec!["spec.tiers[2].calls[0]", "spec.tiers[2].calls[1]", "spec.tiers[2].calls[2]", "spec.tiers[2].calls[3]"],
+        ),
+        (
+            "newsread",
+            "    - {name: web, role: presentation, image: web:1, ingress: {host: a.example.com}}\n".to_owned(),
+            vec!["spec.tiers[0].port", "spec.tiers[0].ingress"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 70000}\n".to_owned(),
+            vec!["spec.tiers[0].port"],
+        ),
+        (
+            "a-very-long-application-name-for-the-shop",
+            format!("    - {{name: {long_tier}, role: application, image: a:1, port: 80}}\n"),
+            vec!["spec.tiers[0].name"],
+        ),
+        ("1shop", WEB.to_owned(), vec!["metadata.name"]),
+        (
+            "newsread",
+            format!("{WEB}{WEB}"),
+            vec!["spec.tiers[1].name"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 80, resources: {requests: {cpu: '1', memory: 1Gi}, limits: {cpu: 500m, memory: 512Mi}}}\n".to_owned(),
+            vec!["spec.tiers[0].resources.limits.cpu", "spec.tiers[0].resources.limits.memory"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 80, resources: {requests: {cpu: lots}}}\n".to_owned(),
+            vec!["spec.tiers[0].resources.requests.cpu"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 5, maxReplicas: 2}}\n".to_owned(),
+            vec!["spec.tiers[0].autoscaling.minReplicas"],
+        ),
+        (
+            "newsread",
+            "    - {name: jobs, role: worker, image: w:1, healthCheck: {path: /health}}\n".to_owned(),
+            vec!["spec.tiers[0].healthCheck"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 80, ingress: {}}\n".to_owned(),
+            vec!["spec.tiers[0].ingress"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: a:1, port: 80, database: {ref: db}, env: [{name: DB_HOST, value: x}, {name: A, value: b}, {name: A, value: c}]}\n".to_owned(),
+            vec!["spec.tiers[0].env[0].name", "spec.tiers[0].env[2].name"],
+        ),
+        (
+            "newsread",
+            "    - {name: api, role: application, image: 'a b', port: 80}\n".to_owned(),
+            vec!["spec.tiers[0].image"],
+        ),
+    ];
+    for (name, tiers, expected) in cases {
+        assert_eq!(
+            error_fields(name, &tiers),
+            expected,
+            "app {name}, tiers:\n{tiers}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_tier_list_is_rejected() {
+    let app: TieredApp = serde_yaml::from_str(
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: x}\nspec: {tiers: []}\n",
+    )
+    .unwrap();
+    let errors = validate(&app).unwrap_err();
+    assert_eq!(errors[0].field, "spec.tiers");
+}
+
+#[test]
+fn errors_display_as_field_colon_message() {
+    let errors = validate(&app_with_tiers(
+        "newsread",
+        "    - {name: api, role: application, image: a:1}\n",
+    ))
+    .unwrap_err();
+    let text = errors[0].to_string();
+    assert!(
+        text.starts_with("spec.tiers[0].port: is required"),
+        "{text}"
+    );
+}
+
+#[test]
+fn replicas_next_to_autoscaling_is_a_warning_not_an_error() {
+    let app = validate(&app_with_tiers(
+        "newsread",
+        "    - {name: api, role: application, image: a:1, port: 80, replicas: 3, autoscaling: {minReplicas: 2, maxReplicas: 4}}\n",
+    ))
+    .unwrap();
+    assert_eq!(app.warnings.len(), 1);
+    assert_eq!(app.warnings[0].field, "spec.tiers[0].replicas");
+    assert_eq!(
+        app.tiers[0].scaling,
+        Scaling::Autoscaled {
+            min_replicas: 2,
+            max_replicas: 4,
+            target_cpu_utilization: DEFAULT_TARGET_CPU_UTILIZATION,
+            target_memory_utilization: None,
+        }
+    );
+}
+
+#[test]
+fn defaults_are_resolved() {
+    let app = app_with_tiers("newsread", WEB);
+    let mut without_namespace = app.clone();
+    without_namespace.metadata.namespace = None;
+    let validated = validate(&without_namespace).unwrap();
+    assert_eq!(validated.namespace, DEFAULT_NAMESPACE);
+    let tier = &validated.tiers[0];
+    assert_eq!(tier.child_name, "newsread-web");
+    assert_eq!(
+        tier.scaling,
+        Scaling::Fixed {
+            replicas: DEFAULT_REPLICAS
+        }
+    );
+    assert!(tier.ingress.is_none());
+}
+
+#[test]
+fn resource_defaults_never_exceed_a_given_limit_nor_undercut_a_large_request() {
+    let validated = validate(&app_with_tiers(
+        "newsread",
+        "    - {name: api, role: application, image: a:1, port: 80, resources: {requests: {memory: 2Gi}, limits: {cpu: 50m}}}\n",
+    ))
+    .unwrap();
+    let resources = &validated.tiers[0].resources;
+    let requests = resources.requests.clone().unwrap();
+    let limits = resources.limits.clone().unwrap();
+    assert_eq!(requests["cpu"].0, "50m", "capped at the CPU limit");
+    assert_eq!(limits["memory"].0, "2Gi", "raised to the memory request");
+}

@@ -1,0 +1,201 @@
+//! `tiered render` as a user runs it: the built binary on the example and on bad files,
+//! asserting exit codes, messages and (by snapshot) the example's plan.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too; a failure is a test failure"
+)]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/newsread.yaml");
+
+fn tiered_render(files: &[&Path], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tiered"));
+    command.arg("render");
+    for file in files {
+        command.arg("-f").arg(file);
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn the_example_renders_every_object_the_operator_would_apply() {
+    let output = tiered_render(&[Path::new(EXAMPLE)], None);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    insta::assert_snapshot!("newsread_render", stdout);
+}
+
+#[test]
+fn the_rendered_documents_are_complete_kubernetes_objects() {
+    let output = tiered_render(&[Path::new(EXAMPLE)], None);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut kinds = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&stdout) {
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        assert!(value.get("apiVersion").and_then(|v| v.as_str()).is_some());
+        assert!(value.get("status").is_none());
+        let metadata = value.get("metadata").unwrap();
+        assert!(metadata.get("managedFields").is_none());
+        assert_eq!(
+            metadata.get("namespace").and_then(|v| v.as_str()),
+            Some("newsread")
+        );
+        kinds.push(value.get("kind").unwrap().as_str().unwrap().to_owned());
+    }
+    // web, api, worker: 3 Deployments, 2 Services, 2 HPAs, 3 PDBs, 3 NetworkPolicies, 1 Ingress.
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(
+        [
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "Ingress"
+        ]
+        .map(count),
+        [3, 2, 2, 3, 3, 1]
+    );
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let from_file = tiered_render(&[Path::new(EXAMPLE)], None);
+    let from_stdin = tiered_render(&[Path::new("-")], Some(&example));
+    assert!(from_stdin.status.success(), "{}", stderr_of(&from_stdin));
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+}
+
+#[test]
+fn a_field_of_the_wrong_type_names_the_file_the_object_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: newsread, namespace: shop}\nspec:\n  tiers:\n    - {name: web, role: presentation, image: w:1, port: eighty}\n",
+    );
+    let output = tiered_render(&[&bad], None);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing is printed to apply");
+    let stderr = stderr_of(&output);
+    let expected = format!(
+        "error: {}: TieredApp shop/newsread: spec.tiers[0].port: invalid type",
+        bad.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn every_problem_in_every_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop}\nspec:\n  tiers:\n    - {name: web, role: presentation, image: w:1, port: 80, calls: [jobs]}\n    - {name: jobs, role: worker, image: j:1}\n",
+    );
+    let missing = dir.path().join("missing.yaml");
+    let output = tiered_render(&[&bad, &missing], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    let file = bad.display();
+    for expected in [
+        format!(
+            "error: {file}: document 0: \"ConfigMap\" of apiVersion \"v1\" is not a tiered kind"
+        ),
+        format!(
+            "error: {file}: TieredApp default/shop: spec.tiers[0].calls[0]: \"jobs\" has no port"
+        ),
+        format!("error: {}: failed to read the file", missing.display()),
+        "error: failed to render: 3 problem(s)".to_owned(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn broken_yaml_names_the_file_and_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "broken.yaml", "kind: TieredApp\n---\nspec: [\n");
+    let output = tiered_render(&[&bad], None);
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: document 0: \"TieredApp\" of apiVersion \"\"",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: document 1: failed to parse YAML",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_data_tier_object_with_a_bad_field_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        &dir,
+        "db.yaml",
+        "apiVersion: tiered.io/v1alpha1\nkind: ManagedDatabase\nmetadata: {name: db, namespace: shop}\nspec: {engine: oracle}\n",
+    );
+    let output = tiered_render(&[&bad], None);
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("ManagedDatabase shop/db: spec.engine: unknown variant `oracle`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn replicas_next_to_autoscaling_warns_but_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write(
+        &dir,
+        "app.yaml",
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop}\nspec:\n  tiers:\n    - {name: api, role: application, image: a:1, port: 80, replicas: 3, autoscaling: {minReplicas: 2, maxReplicas: 4}}\n",
+    );
+    let output = tiered_render(&[&app], None);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("warning: "));
+    assert!(
+        stderr_of(&output).contains("TieredApp default/shop: spec.tiers[0].replicas: is ignored")
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("namespace: default"));
+}
