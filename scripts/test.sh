@@ -242,7 +242,16 @@ layer_packaging() {
         echo "skipped: $script does not exist yet"
         return 0
     fi
-    run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" bash "$script"
+    local log="$WORK_DIR/packaging.out" status=0
+    run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" \
+        bash -o pipefail -c 'bash "$1" | tee "$0"' "$log" "$script" || status=$?
+    # Its closing line "packaging: N passed, M failed" goes into the overall count.
+    local line
+    line="$(grep -E '^packaging: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)"
+    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        add_counts "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 0
+    fi
+    return "$status"
 }
 
 # --- main --------------------------------------------------------------------------
