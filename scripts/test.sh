@@ -243,6 +243,7 @@ layer_packaging() {
         return 0
     fi
     local log="$WORK_DIR/packaging.out" status=0
+    # shellcheck disable=SC2016  # $0 and $1 expand in the inner bash, on purpose
     run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" \
         bash -o pipefail -c 'bash "$1" | tee "$0"' "$log" "$script" || status=$?
     # Its closing line "packaging: N passed, M failed" goes into the overall count.
