@@ -82,6 +82,13 @@ pub async fn reconcile(
     if app.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    // The Controller waits for the TieredApp cache only; diffing against child caches
+    // that have not listed yet would re-apply every child after a restart (writes,
+    // Events, and a Ready flap), so wait for them too.
+    ctx.stores
+        .wait_until_ready()
+        .await
+        .map_err(|_| Error::CacheClosed)?;
     let key = ObjectRef::from_obj(object.as_ref());
     match reconcile_app(app, &ctx).await {
         Ok(action) => {
