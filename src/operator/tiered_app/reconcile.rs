@@ -263,11 +263,15 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     Ok(Action::requeue(ctx.resync))
 }
 
+/// One Event per written or deleted child, with the child as the `related` object:
+/// kube-runtime's recorder folds Events that differ only in their note into one series,
+/// so without it every "Created" of an app would show the first child's name.
 async fn publish_report(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     report: &ApplyReport,
 ) {
+    let namespace = reference.namespace.clone().unwrap_or_default();
     for (list, reason) in [
         (&report.created, "Created"),
         (&report.updated, "Updated"),
@@ -275,15 +279,16 @@ async fn publish_report(
     ] {
         for child in list {
             tracing::info!(child = %child, action = reason, "child written");
-            publish(
-                ctx,
-                reference,
-                EventType::Normal,
-                reason,
-                "Apply",
-                format!("{reason} {child}"),
-            )
-            .await;
+            let event = Event {
+                type_: EventType::Normal,
+                reason: reason.to_owned(),
+                note: Some(format!("{reason} {child}")),
+                action: "Apply".to_owned(),
+                secondary: Some(child.object_reference(&namespace)),
+            };
+            if let Err(error) = ctx.recorder.publish(&event, reference).await {
+                tracing::debug!(%error, "failed to publish an Event");
+            }
         }
     }
 }
@@ -419,8 +424,7 @@ async fn apply_all(
     pass!(network_policies, &stores.network_policies);
     pass!(ingresses, &stores.ingresses);
     for child in report.created.iter().chain(&report.updated) {
-        let kind = child.split('/').next().unwrap_or_default();
-        ctx.ctx.metrics.child_applied(CONTROLLER, kind);
+        ctx.ctx.metrics.child_applied(CONTROLLER, &child.kind);
     }
     Ok(report)
 }
