@@ -51,6 +51,28 @@ async fn reconciles(instance: &Instance) -> f64 {
     metric(&http_get(instance.http, "/metrics").await.1, RECONCILES)
 }
 
+/// Edits the api tier's image and waits for its Deployment to follow.
+async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
+    let mut app = apps.get("newsread").await.unwrap();
+    app.spec.tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
+    apps.patch(
+        "newsread",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
+    )
+    .await
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    eventually("the new leader rolls the new image out", || async {
+        let d = deployments.get("newsread-api").await.unwrap();
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref()
+            == Some("ghcr.io/acme/api:2.0.0")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_stops() {
     let emulator = emulator(&[NS], true).await;
@@ -128,24 +150,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         "taken over within the lease duration (plus one renewal period), took {takeover:?}"
     );
 
-    let mut app = apps.get("newsread").await.unwrap();
-    app.spec.tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
-    )
-    .await
-    .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    eventually("the new leader rolls the new image out", || async {
-        let d = deployments.get("newsread-api").await.unwrap();
-        d.spec.unwrap().template.spec.unwrap().containers[0]
-            .image
-            .as_deref()
-            == Some("ghcr.io/acme/api:2.0.0")
-    })
-    .await;
+    roll_new_api_image(&client, &apps).await;
     eventually("the app is Ready again at the new generation", || async {
         let app = apps.get("newsread").await.unwrap();
         condition(&app, "Ready").is_some_and(|c| c.0 == "True")

@@ -452,3 +452,16 @@ async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> 
     .map_err(|source| Error::Status { name, source })?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_backoff_doubles_from_one_second_and_is_capped_at_two_minutes() {
+        let waits: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(u32::MAX), Duration::from_mins(2));
+    }
+}
