@@ -5,6 +5,7 @@ pub mod emulator;
 
 pub mod api;
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod data_tier;
 pub mod database;
