@@ -161,8 +161,19 @@ async fn run(
     if let Some(change) = unsupported(&desired, &group) {
         return Err(change.into());
     }
+    converge(ctx, &desired, &group, report).await
+}
 
-    if let Some(modification) = diff(&desired, &group, report.observed.member.as_ref()) {
+/// Sends the one change that brings an available group closer to `desired`: owned
+/// fields first, then replicas, then shards; `Ready` when nothing differs.
+async fn converge(
+    ctx: &CacheContext,
+    desired: &DesiredGroup,
+    group: &ReplicationGroup,
+    report: &mut Report,
+) -> Result<Progress, Error> {
+    let id = desired.id.clone();
+    if let Some(modification) = diff(desired, group, report.observed.member.as_ref()) {
         let fields = modification.changed_fields().join(", ");
         modification
             .request(ctx.elasticache.modify_replication_group(), &id)
@@ -176,7 +187,7 @@ async fn run(
         )));
     }
 
-    if let Some(change) = replica_change(&desired, &group) {
+    if let Some(change) = replica_change(desired, group) {
         let message = match change {
             ReplicaChange::Increase(count) => {
                 ctx.elasticache
@@ -205,7 +216,7 @@ async fn run(
         return Ok(Progress::aws_in_progress(message));
     }
 
-    if let Some(change) = shard_change(&desired, &group) {
+    if let Some(change) = shard_change(desired, group) {
         let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
         ctx.elasticache
             .modify_replication_group_shard_configuration()
