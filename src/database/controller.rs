@@ -9,37 +9,32 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
+use crate::api::ManagedDatabase;
 use crate::api::managed_database::CredentialSource;
-use crate::api::{ManagedDatabase, ManagedDatabaseStatus};
 use crate::aws::tags::Owner;
+pub use crate::data_tier::controller::{Error, FIELD_MANAGER, error_policy};
+use crate::data_tier::controller::{
+    IN_PROGRESS_REQUEUE, STALLED_REQUEUE, TRANSIENT_REQUEUE, apply_secret, kube_error, now,
+    publish, requeue_for, write_status,
+};
 
 use super::delete::{Cleanup, cleanup};
-use super::reconcile::{MasterPassword, Observed, Progress, RdsContext, Report, Target, reconcile};
+use super::reconcile::{MasterPassword, Observed, RdsContext, Target, reconcile};
 use super::secret::{
-    Credential, Password, RandomError, connection_details, connection_secret_name,
-    desired_connection_secret, generate_password, password_from_secret,
+    Credential, Password, connection_details, connection_secret_name, desired_connection_secret,
+    generate_password, password_from_secret,
 };
-use super::status::{compute_status, deletion_protected, same_ignoring_transition_times};
+use super::status::{compute_status, deletion_protected};
 
-/// The one field manager of every tiered write.
-pub const FIELD_MANAGER: &str = "tiered";
 /// The finalizer that guards the DB instance.
 pub const FINALIZER: &str = "tiered.io/database";
-/// Requeue while AWS works.
-const IN_PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
-/// Requeue after a transient error.
-const TRANSIENT_REQUEUE: Duration = Duration::from_secs(15);
-/// Re-check of a stalled object (spec changes requeue at once through the watch).
-const STALLED_REQUEUE: Duration = Duration::from_mins(10);
 
 /// What the controller shares between reconciles.
 pub struct Context {
@@ -69,59 +64,6 @@ impl Context {
     }
 }
 
-/// Why a reconcile of a ManagedDatabase failed (the controller retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The object has no namespace or UID.
-    #[error("failed to read the object's namespace and uid")]
-    MissingMetadata,
-    /// A Kubernetes API call failed.
-    #[error("failed to {action}")]
-    Kube {
-        /// What was being done.
-        action: &'static str,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// The password could not be generated.
-    #[error("failed to generate a master password")]
-    Password(#[source] RandomError),
-    /// The finalizer could not be handled (wraps the others).
-    #[error("failed to run the finalizer")]
-    Finalizer(#[source] Box<finalizer::Error<Error>>),
-    /// Deletion is not finished yet; the finalizer stays.
-    #[error("failed to finish deletion yet: {message}")]
-    DeletionPending {
-        /// What is holding it.
-        message: String,
-        /// When to look again.
-        requeue: Duration,
-    },
-}
-
-impl Error {
-    /// A fixed label for metrics.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Self::MissingMetadata => "invalid_object",
-            Self::Kube { .. } => "kubernetes",
-            Self::Password(_) => "internal",
-            Self::Finalizer(inner) => match &**inner {
-                finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {
-                    error.category()
-                }
-                _ => "kubernetes",
-            },
-            Self::DeletionPending { .. } => "deletion_pending",
-        }
-    }
-}
-
-fn kube_error(action: &'static str) -> impl FnOnce(kube::Error) -> Error {
-    move |source| Error::Kube { action, source }
-}
-
 /// Runs the ManagedDatabase controller (all namespaces the client may see) until
 /// `shutdown` resolves, then lets running reconciles finish.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
@@ -133,7 +75,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             watcher::Config::default().labels("app.kubernetes.io/component=database"),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_object, error_policy, ctx)
+        .run(
+            reconcile_object,
+            error_policy::<ManagedDatabase, Context>,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::warn!(error = %error, "ManagedDatabase reconcile failed");
@@ -160,16 +106,6 @@ pub async fn reconcile_object(
     .map_err(|error| Error::Finalizer(Box::new(error)))
 }
 
-/// Requeue policy for failed reconciles.
-pub fn error_policy(_database: Arc<ManagedDatabase>, error: &Error, _ctx: Arc<Context>) -> Action {
-    if let Error::Finalizer(inner) = error
-        && let finalizer::Error::CleanupFailed(Error::DeletionPending { requeue, .. }) = &**inner
-    {
-        return Action::requeue(*requeue);
-    }
-    Action::requeue(TRANSIENT_REQUEUE)
-}
-
 fn owner(database: &ManagedDatabase, ctx: &Context) -> Result<Owner, Error> {
     Ok(Owner {
         cluster: ctx.rds.cluster.clone(),
@@ -177,11 +113,6 @@ fn owner(database: &ManagedDatabase, ctx: &Context) -> Result<Owner, Error> {
         name: database.name_any(),
         uid: database.uid().ok_or(Error::MissingMetadata)?,
     })
-}
-
-fn now() -> Time {
-    let now = Timestamp::now();
-    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
 async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Error> {
@@ -211,7 +142,12 @@ async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Erro
                 &Observed::default(),
                 Credential::Generated(fresh.clone()),
             );
-            apply_secret(&secrets, database, &details, existing.as_ref()).await?;
+            apply_secret(
+                &secrets,
+                &desired_connection_secret(database, &details).0,
+                existing.as_ref(),
+            )
+            .await?;
             password = Some(fresh);
             is_new = true;
         }
@@ -235,7 +171,12 @@ async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Erro
     } else {
         existing
     };
-    apply_secret(&secrets, database, &details, existing.as_ref()).await?;
+    apply_secret(
+        &secrets,
+        &desired_connection_secret(database, &details).0,
+        existing.as_ref(),
+    )
+    .await?;
 
     let status = compute_status(
         database.meta().generation,
@@ -244,114 +185,16 @@ async fn apply(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Erro
         database.status.as_ref(),
         &now(),
     );
-    write_status(database, ctx, status).await?;
-    Ok(requeue_for(&report, ctx.resync))
-}
-
-fn requeue_for(report: &Report, resync: Duration) -> Action {
-    Action::requeue(match report.progress {
-        Progress::Ready { .. } => resync,
-        Progress::InProgress { .. } => IN_PROGRESS_REQUEUE,
-        Progress::Transient { .. } => TRANSIENT_REQUEUE,
-        Progress::Stalled { .. } => STALLED_REQUEUE,
-    })
-}
-
-async fn apply_secret(
-    secrets: &Api<Secret>,
-    database: &ManagedDatabase,
-    details: &super::secret::ConnectionDetails,
-    existing: Option<&Secret>,
-) -> Result<(), Error> {
-    let desired = desired_connection_secret(database, details).0;
-    let unchanged = existing.is_some_and(|existing| {
-        existing.data == desired.data
-            && existing.metadata.owner_references == desired.metadata.owner_references
-    });
-    if unchanged {
-        return Ok(());
-    }
-    let name = desired.metadata.name.clone().unwrap_or_default();
-    secrets
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&desired),
-        )
-        .await
-        .map_err(kube_error("apply the connection Secret"))?;
-    Ok(())
-}
-
-/// Writes `status` once, unless it equals the current one (transition times aside),
-/// and records an Event when the Ready condition's reason or message changes for
-/// the worse.
-async fn write_status(
-    database: &ManagedDatabase,
-    ctx: &Context,
-    status: ManagedDatabaseStatus,
-) -> Result<(), Error> {
-    if database
-        .status
-        .as_ref()
-        .is_some_and(|current| same_ignoring_transition_times(current, &status))
-    {
-        return Ok(());
-    }
-    let namespace = database.namespace().ok_or(Error::MissingMetadata)?;
-    let api: Api<ManagedDatabase> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "tiered.io/v1alpha1",
-        "kind": "ManagedDatabase",
-        "status": status,
-    });
-    api.patch_status(
-        &database.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+    write_status(
+        &ctx.client,
+        &ctx.recorder,
+        database,
+        database.status.as_ref(),
+        &status,
+        &status.conditions,
     )
-    .await
-    .map_err(kube_error("write the ManagedDatabase status"))?;
-    if let Some(ready) = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == crate::api::conditions::READY)
-        && ready.status == "False"
-        && ready.reason != crate::api::conditions::reasons::AWS_IN_PROGRESS
-    {
-        publish(
-            ctx,
-            database,
-            EventType::Warning,
-            &ready.reason,
-            &ready.message,
-        )
-        .await;
-    }
-    Ok(())
-}
-
-async fn publish(
-    ctx: &Context,
-    database: &ManagedDatabase,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.to_owned()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx
-        .recorder
-        .publish(&event, &database.object_ref(&()))
-        .await
-    {
-        tracing::warn!(error = %error, "failed to publish an Event");
-    }
+    .await?;
+    Ok(requeue_for(&report.progress, ctx.resync))
 }
 
 async fn delete(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Error> {
@@ -382,7 +225,15 @@ async fn delete(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Err
         Cleanup::Held => {
             let status =
                 deletion_protected(database.meta().generation, database.status.as_ref(), &now());
-            write_status(database, ctx, status).await?;
+            write_status(
+                &ctx.client,
+                &ctx.recorder,
+                database,
+                database.status.as_ref(),
+                &status,
+                &status.conditions,
+            )
+            .await?;
             Err(Error::DeletionPending {
                 message: "spec.deletionProtection is true".into(),
                 requeue: STALLED_REQUEUE,
@@ -393,7 +244,14 @@ async fn delete(database: &ManagedDatabase, ctx: &Context) -> Result<Action, Err
                 let note = format!(
                     "final snapshot {snapshot} requested; the DB instance is being deleted"
                 );
-                publish(ctx, database, EventType::Normal, "FinalSnapshot", &note).await;
+                publish(
+                    &ctx.recorder,
+                    database,
+                    EventType::Normal,
+                    "FinalSnapshot",
+                    &note,
+                )
+                .await;
             }
             Err(Error::DeletionPending {
                 message,

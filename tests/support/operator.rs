@@ -47,11 +47,10 @@ pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
     emulator
 }
 
-/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`.
-pub async fn start(namespaces: &[&str]) -> Running {
-    let emulator = emulator(namespaces, false).await;
-    let client = emulator.client();
-    let config = RunConfig {
+/// The configuration of an in-process operator on `namespaces`: no leader election,
+/// resync 1 s, HTTP on a free port.
+pub fn test_config(namespaces: &[&str]) -> RunConfig {
+    RunConfig {
         cluster_name: "test".to_owned(),
         namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
         concurrency: 4,
@@ -59,16 +58,55 @@ pub async fn start(namespaces: &[&str]) -> Running {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         leader: None,
         adopt_namespaces: Vec::new(),
-    };
+    }
+}
+
+/// One operator process running in-process.
+pub struct Instance {
+    pub shutdown: Shutdown,
+    pub http: SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), tiered::operator::process::RunError>>,
+}
+
+/// Starts an operator with `config` against `client`; returns once its HTTP port is bound.
+pub async fn launch(client: kube::Client, config: RunConfig) -> Instance {
     let shutdown = Shutdown::new();
     let (bound, on_bound) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(run_with_client(
-        client.clone(),
+        client,
         config,
         shutdown.clone(),
         Some(bound),
     ));
     let http = on_bound.await.unwrap();
+    Instance {
+        shutdown,
+        http,
+        task,
+    }
+}
+
+impl Instance {
+    /// Stops the operator (as SIGTERM would) and waits for it to end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.trigger(StopReason::Signal);
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the operator stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`.
+pub async fn start(namespaces: &[&str]) -> Running {
+    let emulator = emulator(namespaces, false).await;
+    let client = emulator.client();
+    let Instance {
+        shutdown,
+        http,
+        task,
+    } = launch(client.clone(), test_config(namespaces)).await;
     Running {
         emulator,
         client,
