@@ -474,7 +474,7 @@ def generated_in_sync() -> None:
         expect(not stale, f"out of date: {', '.join(stale)}: {REGENERATE}")
 
 
-@check("deploy/iam-policy.json: every RDS action the code calls, scoped by the cluster tag")
+@check("deploy/iam-policy.json: every RDS and ElastiCache action the code names, scoped by the cluster tag")
 def iam_policy() -> None:
     policy = json.loads(IAM_POLICY.read_text())
     expect(policy.get("Version") == "2012-10-17", "policy Version must be 2012-10-17")
@@ -494,8 +494,8 @@ def iam_policy() -> None:
         if owned and not read_only:
             expect("tiered.io/cluster" in json.dumps(statement.get("Condition", {})),
                    f"{statement['Sid']}: writes {owned} without the tiered.io/cluster tag condition")
-    called = set(re.findall(r'"(rds:[A-Za-z]+)"', AWS_MOD_RS.read_text()))
-    expect(bool(called), "no rds actions found in src/aws/mod.rs")
+    called = set(re.findall(r"\"((?:rds|elasticache):[A-Za-z]+)\"", AWS_MOD_RS.read_text()))
+    expect(any(a.startswith("rds:") for a in called) and any(a.startswith("elasticache:") for a in called), "no rds/elasticache actions found in src/aws/mod.rs")
     expect(called <= allowed, f"the policy lacks {sorted(called - allowed)} (src/aws/mod.rs)")
 
 
