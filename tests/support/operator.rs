@@ -10,7 +10,8 @@ use kube::Api;
 use kube::api::PostParams;
 use tiered::api::TieredApp;
 use tiered::emulator::{Emulator, EmulatorHandle, EmulatorOptions};
-use tiered::operator::process::{RunConfig, run_with_client};
+use aws_config::SdkConfig;
+use tiered::operator::process::{RunConfig, run_with_clients};
 use tiered::operator::shutdown::{Shutdown, StopReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,8 +48,29 @@ pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
     emulator
 }
 
-/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`.
+/// AWS configuration for tests that make no AWS calls: static region and dummy
+/// credentials (so nothing is looked up in the environment or IMDS), and an endpoint
+/// where nothing listens.
+pub fn offline_aws_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+            aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "offline"),
+        ))
+        .build()
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`,
+/// with no usable AWS endpoint.
 pub async fn start(namespaces: &[&str]) -> Running {
+    start_with_aws(namespaces, &offline_aws_config()).await
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`,
+/// its AWS clients configured by `aws` (e.g. `support::moto::aws_config`).
+pub async fn start_with_aws(namespaces: &[&str], aws: &SdkConfig) -> Running {
     let emulator = emulator(namespaces, false).await;
     let client = emulator.client();
     let config = RunConfig {
@@ -62,12 +84,12 @@ pub async fn start(namespaces: &[&str]) -> Running {
     };
     let shutdown = Shutdown::new();
     let (bound, on_bound) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run_with_client(
-        client.clone(),
-        config,
-        shutdown.clone(),
-        Some(bound),
-    ));
+    let aws = aws.clone();
+    let client_for_task = client.clone();
+    let shutdown_for_task = shutdown.clone();
+    let task = tokio::spawn(async move {
+        run_with_clients(client_for_task, &aws, config, shutdown_for_task, Some(bound)).await
+    });
     let http = on_bound.await.unwrap();
     Running {
         emulator,
