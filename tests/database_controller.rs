@@ -163,7 +163,10 @@ async fn a_database_gets_a_finalizer_a_tagged_instance_a_connection_secret_and_r
     let endpoint = status.endpoint.clone().expect("endpoint in status");
     assert_eq!(endpoint.port, 5432);
     assert_eq!(status.observed_generation, db.metadata.generation);
-    assert_eq!(status.connection_secret.as_deref(), Some("shop-db-connection"));
+    assert_eq!(
+        status.connection_secret.as_deref(),
+        Some("shop-db-connection")
+    );
 
     let found = instance(&s, &identifier).await.expect("instance in moto");
     assert_eq!(tag(&found, tags::CLUSTER), Some("test"));
@@ -221,7 +224,10 @@ async fn a_converged_database_makes_zero_kubernetes_writes_and_zero_mutating_aws
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, before) = http_get(s.op.http, "/metrics").await;
     let mutations_before = mutating_aws_calls(&s).await;
-    assert!(mutations_before >= 1.0, "CreateDBInstance was counted: {before}");
+    assert!(
+        mutations_before >= 1.0,
+        "CreateDBInstance was counted: {before}"
+    );
     let since = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, after) = http_get(s.op.http, "/metrics").await;
@@ -236,18 +242,20 @@ async fn a_converged_database_makes_zero_kubernetes_writes_and_zero_mutating_aws
         "the 1 s resync reconciled the database"
     );
     assert!(
-        support::operator::metric(&after, "tiered_aws_calls_total{service=\"rds\",operation=\"DescribeDBInstances\"}") >= 2.0,
+        support::operator::metric(
+            &after,
+            "tiered_aws_calls_total{service=\"rds\",operation=\"DescribeDBInstances\"}"
+        ) >= 2.0,
         "AWS calls are counted by operation: {after}"
     );
-    let writes: Vec<String> = s
-        .op
-        .emulator
-        .requests()
-        .since(since)
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| format!("{} {}", r.verb, r.path))
-        .collect();
+    let writes: Vec<String> =
+        s.op.emulator
+            .requests()
+            .since(since)
+            .iter()
+            .filter(|r| r.is_write())
+            .map(|r| format!("{} {}", r.verb, r.path))
+            .collect();
     assert!(writes.is_empty(), "no Kubernetes writes, saw {writes:?}");
     assert_eq!(
         mutating_aws_calls(&s).await,
@@ -317,7 +325,10 @@ async fn deleting_with_the_snapshot_policy_leaves_a_final_snapshot_and_the_objec
         s.databases.get_opt(DB).await.unwrap().is_none()
     })
     .await;
-    assert!(instance(&s, &identifier).await.is_none(), "instance deleted");
+    assert!(
+        instance(&s, &identifier).await.is_none(),
+        "instance deleted"
+    );
     let snapshots = final_snapshots(&s).await;
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
     assert!(snapshots[0].starts_with(&format!("{identifier}-final-")));
@@ -339,13 +350,16 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
         .delete(DB, &DeleteParams::default())
         .await
         .unwrap();
-    eventually("deletion is held with a condition saying how to release it", || async {
-        s.databases.get(DB).await.is_ok_and(|db| {
-            condition(&db, "Stalled").is_some_and(|c| {
-                c.0 == "True" && c.1 == "DeletionProtected" && c.2.contains("set it to false")
+    eventually(
+        "deletion is held with a condition saying how to release it",
+        || async {
+            s.databases.get(DB).await.is_ok_and(|db| {
+                condition(&db, "Stalled").is_some_and(|c| {
+                    c.0 == "True" && c.1 == "DeletionProtected" && c.2.contains("set it to false")
+                })
             })
-        })
-    })
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(instance(&s, &identifier).await.is_some(), "nothing deleted");
@@ -363,7 +377,10 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
         s.databases.get_opt(DB).await.unwrap().is_none()
     })
     .await;
-    assert!(instance(&s, &identifier).await.is_none(), "instance deleted");
+    assert!(
+        instance(&s, &identifier).await.is_none(),
+        "instance deleted"
+    );
     assert_eq!(final_snapshots(&s).await.len(), 1);
     s.op.stop().await;
 }
@@ -422,8 +439,7 @@ fn secret_hash(deployment: &Deployment) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_password_rotates()
-{
+async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_password_rotates() {
     let s = setup().await;
     let apps: Api<TieredApp> = Api::namespaced(s.op.client.clone(), NS);
     let deployments: Api<Deployment> = Api::namespaced(s.op.client.clone(), NS);
@@ -460,7 +476,15 @@ async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_p
     })
     .await;
     let deployment = deployments.get("newsread-api").await.unwrap();
-    let container = &deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+    let container = &deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
     let database_url = container
         .env
         .iter()
@@ -472,28 +496,38 @@ async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_p
         .as_ref()
         .and_then(|v| v.secret_key_ref.as_ref())
         .unwrap();
-    assert_eq!((from.name.as_str(), from.key.as_str()), ("shop-db-connection", "url"));
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("shop-db-connection", "url")
+    );
     let first_hash = secret_hash(&deployment).unwrap();
 
     let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
-    let old_password = secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
+    let old_password =
+        secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
     let before_rotation = mutating_aws_calls(&s).await;
     s.databases
         .patch(
             DB,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"tiered.io/rotate-password": "2025-01-01"}}})),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"tiered.io/rotate-password": "2025-01-01"}}}),
+            ),
         )
         .await
         .unwrap();
     eventually("the rotation is recorded in status", || async {
-        s.databases.get(DB).await.is_ok_and(|db| {
-            db.status.unwrap().password_rotation.as_deref() == Some("2025-01-01")
-        })
+        s.databases
+            .get(DB)
+            .await
+            .is_ok_and(|db| db.status.unwrap().password_rotation.as_deref() == Some("2025-01-01"))
     })
     .await;
     let data = secret_text(&secrets.get("shop-db-connection").await.unwrap());
-    assert_ne!(data["password"], old_password, "the Secret has a new password");
+    assert_ne!(
+        data["password"], old_password,
+        "the Secret has a new password"
+    );
     let url = url::Url::parse(&data["url"]).expect("the url parses");
     let in_url = percent_encoding::percent_decode_str(url.password().unwrap())
         .decode_utf8()

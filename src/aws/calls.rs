@@ -40,10 +40,8 @@ impl Intercept for CountCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            self.metrics.aws_call(
-                &metadata.service().to_ascii_lowercase(),
-                metadata.name(),
-            );
+            self.metrics
+                .aws_call(&metadata.service().to_ascii_lowercase(), metadata.name());
         }
         Ok(())
     }

@@ -59,8 +59,12 @@ pub struct DatabaseContext {
 impl DatabaseContext {
     /// The context of a controller of `ctx`'s process.
     pub fn new(ctx: Context, resync: Duration) -> Self {
-        let adoption_namespaces = (!ctx.adopt_namespaces.is_empty())
-            .then(|| ctx.adopt_namespaces.iter().cloned().collect::<BTreeSet<_>>());
+        let adoption_namespaces = (!ctx.adopt_namespaces.is_empty()).then(|| {
+            ctx.adopt_namespaces
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+        });
         let rds = RdsContext {
             rds: ctx.aws.rds.clone(),
             cluster: ctx.cluster_name.clone(),
@@ -215,7 +219,9 @@ pub async fn reconcile(
         }),
     };
     if let Err(error) = &result {
-        ctx.ctx.metrics.reconcile_failed(CONTROLLER, error.category());
+        ctx.ctx
+            .metrics
+            .reconcile_failed(CONTROLLER, error.category());
     }
     result
 }

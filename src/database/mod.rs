@@ -10,6 +10,7 @@ pub mod desired;
 pub mod diff;
 pub mod fleet;
 pub mod outcome;
+pub mod plan;
 pub mod reconcile;
 pub mod secret;
 pub mod state;

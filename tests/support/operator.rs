@@ -5,12 +5,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::PostParams;
 use tiered::api::TieredApp;
 use tiered::emulator::{Emulator, EmulatorHandle, EmulatorOptions};
-use aws_config::SdkConfig;
 use tiered::operator::process::{RunConfig, run_with_clients};
 use tiered::operator::shutdown::{Shutdown, StopReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,7 +88,14 @@ pub async fn start_with_aws(namespaces: &[&str], aws: &SdkConfig) -> Running {
     let client_for_task = client.clone();
     let shutdown_for_task = shutdown.clone();
     let task = tokio::spawn(async move {
-        run_with_clients(client_for_task, &aws, config, shutdown_for_task, Some(bound)).await
+        run_with_clients(
+            client_for_task,
+            &aws,
+            config,
+            shutdown_for_task,
+            Some(bound),
+        )
+        .await
     });
     let http = on_bound.await.unwrap();
     Running {
