@@ -211,13 +211,14 @@ fn tiered_render_args(args: &[&str]) -> Output {
 
 /// The comment block of the ManagedDatabase plan, without the `#` prefixes, as YAML.
 fn database_plan(stdout: &str) -> serde_yaml::Value {
-    let block: String = stdout
+    let block = stdout
         .lines()
         .skip_while(|line| !line.starts_with("# ManagedDatabase "))
         .skip(2)
         .take_while(|line| line.starts_with("#   "))
-        .map(|line| format!("{}\n", &line[4..]))
-        .collect();
+        .map(|line| &line[4..])
+        .collect::<Vec<_>>()
+        .join("\n");
     serde_yaml::from_str(&block).unwrap()
 }
 
@@ -289,9 +290,10 @@ fn the_cluster_name_defaults_to_render_and_changes_the_identifier() {
 #[test]
 fn an_aws_managed_password_is_not_sent_and_the_secret_carries_the_arn() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(EXAMPLE)
-        .unwrap()
-        .replace("credentials: {source: Generated}", "credentials: {source: AWSManaged}");
+    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
+        "credentials: {source: Generated}",
+        "credentials: {source: AWSManaged}",
+    );
     let file = write(&dir, "managed.yaml", &text);
     let output = tiered_render_args(&["-f", file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr_of(&output));

@@ -155,7 +155,7 @@ enum Document {
         file: String,
         database: Box<ManagedDatabase>,
     },
-    Cache(CacheCluster),
+    Cache(Box<CacheCluster>),
 }
 
 /// Runs `tiered render`: reads the files, prints the plan, or prints every problem to
@@ -344,7 +344,7 @@ fn parse_documents(
                     database: Box::new(database),
                 })
             }
-            (true, "CacheCluster") => typed(value).map(Document::Cache),
+            (true, "CacheCluster") => typed(value).map(|cache| Document::Cache(Box::new(cache))),
             _ => {
                 problems.push(RenderProblem::UnsupportedKind {
                     file: input.name.clone(),

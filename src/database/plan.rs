@@ -111,101 +111,118 @@ pub fn database_plan(
         p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.tags)));
         calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
     } else {
-        let request =
-            create_instance_request(client.create_db_instance(), &desired, Some(&redacted));
-        let input = request.as_input();
-        let mut p = Parameters(Mapping::new());
-        p.put(
-            "DBInstanceIdentifier",
-            input.get_db_instance_identifier().clone(),
-        );
-        p.put("Engine", input.get_engine().clone());
-        p.put("EngineVersion", input.get_engine_version().clone());
-        p.put("DBInstanceClass", input.get_db_instance_class().clone());
-        p.put("AllocatedStorage", *input.get_allocated_storage());
-        p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-        p.put("StorageType", input.get_storage_type().clone());
-        p.put("Iops", *input.get_iops());
-        p.put("StorageEncrypted", *input.get_storage_encrypted());
-        p.put("KmsKeyId", input.get_kms_key_id().clone());
-        p.put("MultiAZ", *input.get_multi_az());
-        p.put("DBName", input.get_db_name().clone());
-        p.put("MasterUsername", input.get_master_username().clone());
-        p.put(
-            "MasterUserPassword",
-            input.get_master_user_password().as_ref().map(|_| REDACTED),
-        );
-        p.put(
-            "ManageMasterUserPassword",
-            *input.get_manage_master_user_password(),
-        );
-        p.put(
-            "DBSubnetGroupName",
-            input.get_db_subnet_group_name().clone(),
-        );
-        p.put(
-            "VpcSecurityGroupIds",
-            strings(input.get_vpc_security_group_ids().as_ref()),
-        );
-        p.put(
-            "BackupRetentionPeriod",
-            *input.get_backup_retention_period(),
-        );
-        p.put(
-            "PreferredBackupWindow",
-            input.get_preferred_backup_window().clone(),
-        );
-        p.put(
-            "PreferredMaintenanceWindow",
-            input.get_preferred_maintenance_window().clone(),
-        );
-        p.put("DeletionProtection", *input.get_deletion_protection());
-        p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-        p.put(
-            "EnablePerformanceInsights",
-            *input.get_enable_performance_insights(),
-        );
-        p.put(
-            "PerformanceInsightsRetentionPeriod",
-            *input.get_performance_insights_retention_period(),
-        );
-        p.tags(input.get_tags().as_ref());
-        calls.push(p.call(CREATE_DB_INSTANCE));
+        calls.push(create_call(&client, &desired, &redacted));
     }
     for index in 1..=desired.read_replicas {
         let replica_id = rds_replica_identifier(&identifier, index);
-        let request = create_replica_request(
-            client.create_db_instance_read_replica(),
-            &desired,
-            &replica_id,
-        );
-        let input = request.as_input();
-        let mut p = Parameters(Mapping::new());
-        p.put(
-            "DBInstanceIdentifier",
-            input.get_db_instance_identifier().clone(),
-        );
-        p.put(
-            "SourceDBInstanceIdentifier",
-            input.get_source_db_instance_identifier().clone(),
-        );
-        p.put("DBInstanceClass", input.get_db_instance_class().clone());
-        p.put("StorageType", input.get_storage_type().clone());
-        p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-        p.put(
-            "VpcSecurityGroupIds",
-            strings(input.get_vpc_security_group_ids().as_ref()),
-        );
-        p.put("DeletionProtection", *input.get_deletion_protection());
-        p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-        p.tags(input.get_tags().as_ref());
-        calls.push(p.call(CREATE_DB_INSTANCE_READ_REPLICA));
+        calls.push(replica_call(&client, &desired, &replica_id));
     }
     Ok(DatabasePlan {
         identifier,
         calls,
         secret: planned_secret(spec, name, namespace, desired.read_replicas > 0),
     })
+}
+
+/// CreateDBInstance as the controller fills it in.
+fn create_call(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    redacted: &Password,
+) -> Value {
+    let request = create_instance_request(client.create_db_instance(), desired, Some(redacted));
+    let input = request.as_input();
+    let mut p = Parameters(Mapping::new());
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("EngineVersion", input.get_engine_version().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageEncrypted", *input.get_storage_encrypted());
+    p.put("KmsKeyId", input.get_kms_key_id().clone());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put("DBName", input.get_db_name().clone());
+    p.put("MasterUsername", input.get_master_username().clone());
+    p.put(
+        "MasterUserPassword",
+        input.get_master_user_password().as_ref().map(|_| REDACTED),
+    );
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put(
+        "PreferredMaintenanceWindow",
+        input.get_preferred_maintenance_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "EnablePerformanceInsights",
+        *input.get_enable_performance_insights(),
+    );
+    p.put(
+        "PerformanceInsightsRetentionPeriod",
+        *input.get_performance_insights_retention_period(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p.call(CREATE_DB_INSTANCE)
+}
+
+/// CreateDBInstanceReadReplica as the controller fills it in.
+fn replica_call(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    replica_id: &str,
+) -> Value {
+    let request = create_replica_request(
+        client.create_db_instance_read_replica(),
+        desired,
+        replica_id,
+    );
+    let input = request.as_input();
+    let mut p = Parameters(Mapping::new());
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put(
+        "SourceDBInstanceIdentifier",
+        input.get_source_db_instance_identifier().clone(),
+    );
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.tags(input.get_tags().as_ref());
+    p.call(CREATE_DB_INSTANCE_READ_REPLICA)
 }
 
 fn planned_secret(
@@ -260,7 +277,7 @@ mod tests {
     use super::*;
     use crate::database::desired::tests::spec;
 
-    fn parameters<'a>(plan: &'a DatabasePlan, index: usize) -> &'a Value {
+    fn parameters(plan: &DatabasePlan, index: usize) -> &Value {
         &plan.calls[index]["parameters"]
     }
 
