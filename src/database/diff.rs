@@ -204,6 +204,16 @@ pub fn diff(
     {
         change.max_allocated_storage = desired.max_allocated_storage;
     }
+    // No ceiling in the spec turns storage autoscaling off: RDS does that when the
+    // ceiling is set to the allocated storage (it then reports none, or that value).
+    let allocated_after = change.allocated_storage.or(storage);
+    if desired.max_allocated_storage.is_none()
+        && let (Some(ceiling), Some(allocated)) =
+            (observed.max_allocated_storage(), allocated_after)
+        && ceiling > allocated
+    {
+        change.max_allocated_storage = Some(allocated);
+    }
 
     let storage_type = pending
         .and_then(PendingModifiedValues::storage_type)
