@@ -5,31 +5,30 @@
 //! the Secret and the RDS request, never into logs, Events or status.
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
-use crate::api::conditions::{READY, reasons};
+use crate::api::ManagedDatabase;
 use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
-use crate::api::{ManagedDatabase, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::rds_actions::MODIFY_DB_INSTANCE;
 use crate::aws::tags::Owner;
 
-use super::controller::{
-    CONTROLLER, DatabaseContext, Error, FIELD_MANAGER, IN_PROGRESS_REQUEUE, STALLED_REQUEUE,
-    TRANSIENT_REQUEUE, kube_error,
+use crate::data_tier::controller::{
+    Error, IN_PROGRESS_REQUEUE, STALLED_REQUEUE, TRANSIENT_REQUEUE, apply_secret, kube_error, now,
+    publish, requeue_for, write_status,
 };
+
+use super::controller::{CONTROLLER, DatabaseContext};
 use super::delete::{Cleanup, cleanup};
-use super::reconcile::{MasterPassword, Observed, Progress, Report, Target, reconcile};
+use super::reconcile::{MasterPassword, Observed, Progress, Target, reconcile};
 use super::secret::{
-    ConnectionDetails, Credential, Password, connection_details, connection_secret_name,
-    desired_connection_secret, generate_password, password_from_secret,
+    Credential, Password, connection_details, connection_secret_name, desired_connection_secret,
+    generate_password, password_from_secret,
 };
-use super::status::{compute_status, deletion_protected, same_ignoring_transition_times};
+use super::status::{compute_status, deletion_protected};
 
 fn owner(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<Owner, Error> {
     Ok(Owner {
@@ -38,11 +37,6 @@ fn owner(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<Owner, Err
         name: database.name_any(),
         uid: database.uid().ok_or(Error::MissingMetadata)?,
     })
-}
-
-fn now() -> Time {
-    let now = Timestamp::now();
-    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
 /// The value of `tiered.io/rotate-password` when it asks for a rotation not handled yet.
@@ -83,7 +77,12 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
                 &Observed::default(),
                 Credential::Generated(fresh.clone()),
             );
-            apply_secret(&secrets, database, &details, existing.as_ref()).await?;
+            apply_secret(
+                &secrets,
+                &desired_connection_secret(database, &details).0,
+                existing.as_ref(),
+            )
+            .await?;
             password = Some(fresh);
             is_new = true;
         }
@@ -105,23 +104,8 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
         ctx.ctx.metrics.reconcile_failed(CONTROLLER, category);
     }
 
-    let mut handled_rotation = database
-        .status
-        .as_ref()
-        .and_then(|status| status.password_rotation.clone());
-    if let (Some(requested), Progress::Ready { .. }) =
-        (rotation_requested(database), &report.progress)
-    {
-        if generated {
-            password = Some(rotate_password(database, ctx, &report.identifier, &requested).await?);
-        } else {
-            let note = format!(
-                "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
-            );
-            publish(ctx, database, EventType::Normal, "RotationByAws", &note).await;
-        }
-        handled_rotation = Some(requested);
-    }
+    let handled_rotation =
+        handle_rotation(database, ctx, &report, generated, &mut password).await?;
 
     let credential = password.map_or(Credential::AwsManaged(None), Credential::Generated);
     let details = connection_details(spec, &report.observed, credential);
@@ -130,7 +114,12 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
     } else {
         existing
     };
-    apply_secret(&secrets, database, &details, existing.as_ref()).await?;
+    apply_secret(
+        &secrets,
+        &desired_connection_secret(database, &details).0,
+        existing.as_ref(),
+    )
+    .await?;
 
     let mut status = compute_status(
         database.meta().generation,
@@ -140,8 +129,53 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
         &now(),
     );
     status.password_rotation = handled_rotation;
-    write_status(database, ctx, status).await?;
-    Ok(requeue_for(&report, ctx.resync))
+    write_status(
+        &ctx.ctx.client,
+        &ctx.ctx.recorder,
+        database,
+        database.status.as_ref(),
+        &status,
+        &status.conditions,
+    )
+    .await?;
+    Ok(requeue_for(&report.progress, ctx.resync))
+}
+
+/// Handles a pending `tiered.io/rotate-password` request once the instance is Ready:
+/// a new generated password (into `password`), or an Event saying that RDS rotates
+/// AWS-managed ones. Returns the rotation value to record in status.
+async fn handle_rotation(
+    database: &ManagedDatabase,
+    ctx: &DatabaseContext,
+    report: &super::reconcile::Report,
+    generated: bool,
+    password: &mut Option<Password>,
+) -> Result<Option<String>, Error> {
+    let handled = database
+        .status
+        .as_ref()
+        .and_then(|status| status.password_rotation.clone());
+    let (Some(requested), Progress::Ready { .. }) =
+        (rotation_requested(database), &report.progress)
+    else {
+        return Ok(handled);
+    };
+    if generated {
+        *password = Some(rotate_password(database, ctx, &report.identifier, &requested).await?);
+    } else {
+        let note = format!(
+            "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
+        );
+        publish(
+            &ctx.ctx.recorder,
+            database,
+            EventType::Normal,
+            "RotationByAws",
+            &note,
+        )
+        .await;
+    }
+    Ok(Some(requested))
 }
 
 /// Sets a new master password in RDS, applied immediately; the caller then writes it
@@ -171,118 +205,15 @@ async fn rotate_password(
     let note = format!(
         "master password of {identifier} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one"
     );
-    publish(ctx, database, EventType::Normal, "PasswordRotated", &note).await;
-    Ok(fresh)
-}
-
-/// When to look again: the resync period when converged, sooner while AWS works (but
-/// never later than a resync).
-fn requeue_for(report: &Report, resync: std::time::Duration) -> Action {
-    Action::requeue(match report.progress {
-        Progress::Ready { .. } => resync,
-        Progress::InProgress { .. } => IN_PROGRESS_REQUEUE.min(resync),
-        Progress::Transient { .. } => TRANSIENT_REQUEUE,
-        Progress::Stalled { .. } => STALLED_REQUEUE,
-    })
-}
-
-async fn apply_secret(
-    secrets: &Api<Secret>,
-    database: &ManagedDatabase,
-    details: &ConnectionDetails,
-    existing: Option<&Secret>,
-) -> Result<(), Error> {
-    let desired = desired_connection_secret(database, details).0;
-    let unchanged = existing.is_some_and(|existing| {
-        existing.data == desired.data
-            && existing.metadata.owner_references == desired.metadata.owner_references
-    });
-    if unchanged {
-        return Ok(());
-    }
-    let name = desired.metadata.name.clone().unwrap_or_default();
-    secrets
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&desired),
-        )
-        .await
-        .map_err(kube_error("apply the connection Secret"))?;
-    Ok(())
-}
-
-/// Writes `status` once, unless it equals the current one (transition times aside),
-/// and records an Event when the Ready condition turns to a problem.
-async fn write_status(
-    database: &ManagedDatabase,
-    ctx: &DatabaseContext,
-    status: ManagedDatabaseStatus,
-) -> Result<(), Error> {
-    if database
-        .status
-        .as_ref()
-        .is_some_and(|current| same_ignoring_transition_times(current, &status))
-    {
-        return Ok(());
-    }
-    let namespace = database.namespace().ok_or(Error::MissingMetadata)?;
-    let api: Api<ManagedDatabase> = Api::namespaced(ctx.ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "tiered.io/v1alpha1",
-        "kind": "ManagedDatabase",
-        "status": status,
-    });
-    api.patch_status(
-        &database.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+    publish(
+        &ctx.ctx.recorder,
+        database,
+        EventType::Normal,
+        "PasswordRotated",
+        &note,
     )
-    .await
-    .map_err(kube_error("write the ManagedDatabase status"))?;
-    let previous_ready = database
-        .status
-        .as_ref()
-        .and_then(|current| current.conditions.iter().find(|c| c.type_ == READY));
-    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == READY)
-        && ready.status == "False"
-        && ready.reason != reasons::AWS_IN_PROGRESS
-        && previous_ready.is_none_or(|p| p.reason != ready.reason || p.message != ready.message)
-    {
-        publish(
-            ctx,
-            database,
-            EventType::Warning,
-            &ready.reason,
-            &ready.message,
-        )
-        .await;
-    }
-    Ok(())
-}
-
-async fn publish(
-    ctx: &DatabaseContext,
-    database: &ManagedDatabase,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.to_owned()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx
-        .ctx
-        .recorder
-        .publish(&event, &database.object_ref(&()))
-        .await
-    {
-        tracing::warn!(error = %error, "failed to publish an Event");
-    }
+    .await;
+    Ok(fresh)
 }
 
 /// Finalizer cleanup: one step of [`cleanup`], with the held and waiting states
@@ -315,7 +246,15 @@ pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result
         Cleanup::Held => {
             let status =
                 deletion_protected(database.meta().generation, database.status.as_ref(), &now());
-            write_status(database, ctx, status).await?;
+            write_status(
+                &ctx.ctx.client,
+                &ctx.ctx.recorder,
+                database,
+                database.status.as_ref(),
+                &status,
+                &status.conditions,
+            )
+            .await?;
             Err(Error::DeletionPending {
                 message: "spec.deletionProtection is true".into(),
                 requeue: STALLED_REQUEUE,
@@ -326,7 +265,14 @@ pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result
                 let note = format!(
                     "final snapshot {snapshot} requested; the DB instance is being deleted"
                 );
-                publish(ctx, database, EventType::Normal, "FinalSnapshot", &note).await;
+                publish(
+                    &ctx.ctx.recorder,
+                    database,
+                    EventType::Normal,
+                    "FinalSnapshot",
+                    &note,
+                )
+                .await;
             }
             Err(Error::DeletionPending {
                 message,

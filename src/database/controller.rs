@@ -21,17 +21,15 @@ use kube::{Api, Resource, ResourceExt};
 
 use crate::api::ManagedDatabase;
 use crate::api::managed_database::ROTATE_PASSWORD_ANNOTATION;
-use crate::aws::errors::AwsError;
 use crate::operator::context::Context;
 use crate::operator::tiered_app::stores::{reflected, wait_until_ready};
 use crate::operator::tiered_app::{ControllerConfig, scoped};
 
 use super::apply::{apply, delete};
 use super::reconcile::RdsContext;
-use super::secret::RandomError;
 
-/// The one field manager of every tiered write.
-pub const FIELD_MANAGER: &str = crate::operator::context::FIELD_MANAGER;
+pub use crate::data_tier::controller::{Error, FIELD_MANAGER};
+use crate::data_tier::controller::{STALLED_REQUEUE, TRANSIENT_REQUEUE};
 /// The finalizer that guards the DB instance.
 pub const FINALIZER: &str = "tiered.io/database";
 /// The `controller` label of this controller's metrics.
@@ -39,12 +37,6 @@ pub const CONTROLLER: &str = "manageddatabase";
 /// Label selector of the connection Secrets the controller owns.
 pub const SECRET_SELECTOR: &str =
     "app.kubernetes.io/managed-by=tiered,app.kubernetes.io/component=database";
-/// Requeue while AWS works.
-pub const IN_PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
-/// Requeue after a transient error.
-pub const TRANSIENT_REQUEUE: Duration = Duration::from_secs(15);
-/// Re-check of a stalled object (spec changes requeue at once through the watch).
-pub const STALLED_REQUEUE: Duration = Duration::from_mins(10);
 
 /// What the reconciles of one ManagedDatabase controller share.
 pub struct DatabaseContext {
@@ -73,70 +65,6 @@ impl DatabaseContext {
         };
         Self { ctx, rds, resync }
     }
-}
-
-/// Why a reconcile of a ManagedDatabase failed (the controller retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The object has no namespace or UID.
-    #[error("failed to read the object's namespace and uid")]
-    MissingMetadata,
-    /// The object does not match the ManagedDatabase schema.
-    #[error("failed to read the ManagedDatabase: {message}")]
-    Malformed {
-        /// What did not deserialize.
-        message: String,
-    },
-    /// A Kubernetes API call failed.
-    #[error("failed to {action}")]
-    Kube {
-        /// What was being done.
-        action: &'static str,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// The password could not be generated.
-    #[error("failed to generate a master password")]
-    Password(#[source] RandomError),
-    /// RDS refused the new master password of a requested rotation.
-    #[error("failed to rotate the master password")]
-    Rotation(#[source] AwsError),
-    /// The finalizer could not be handled (wraps the others).
-    #[error("failed to run the finalizer")]
-    Finalizer(#[source] Box<finalizer::Error<Error>>),
-    /// Deletion is not finished yet; the finalizer stays.
-    #[error("failed to finish deletion yet: {message}")]
-    DeletionPending {
-        /// What is holding it.
-        message: String,
-        /// When to look again.
-        requeue: Duration,
-    },
-}
-
-impl Error {
-    /// A fixed label for metrics.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Self::MissingMetadata | Self::Malformed { .. } => "invalid_object",
-            Self::Kube { .. } => "kubernetes",
-            Self::Password(_) => "internal",
-            Self::Rotation(error) => error.category(),
-            Self::Finalizer(inner) => match &**inner {
-                finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {
-                    error.category()
-                }
-                _ => "kubernetes",
-            },
-            Self::DeletionPending { .. } => "deletion_pending",
-        }
-    }
-}
-
-/// Maps a kube error to [`Error::Kube`] with what was being done.
-pub fn kube_error(action: &'static str) -> impl FnOnce(kube::Error) -> Error {
-    move |source| Error::Kube { action, source }
 }
 
 /// What of a ManagedDatabase, when it changes, needs a reconcile: the spec

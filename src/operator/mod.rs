@@ -8,6 +8,8 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod process;
+#[cfg(test)]
+mod run_flags_tests;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tiered_app;
