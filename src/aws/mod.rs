@@ -1,7 +1,9 @@
 //! Shared AWS pieces for the data-tier controllers: deterministic identifiers
 //! ([`naming`]), ownership tags and the adoption guard ([`tags`]), error classification
-//! ([`errors`]), and SDK configuration from the standard environment.
+//! ([`errors`]), the call counter ([`calls`]), and SDK configuration from the standard
+//! environment.
 
+pub mod calls;
 pub mod errors;
 pub mod naming;
 pub mod tags;

@@ -49,6 +49,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The object does not match its kind's schema.
+    #[error("failed to read the object: {message}")]
+    Malformed {
+        /// What did not deserialize.
+        message: String,
+    },
+    /// AWS refused a new credential of a requested rotation.
+    #[error("failed to rotate the credentials")]
+    Rotation(#[source] crate::aws::errors::AwsError),
     /// A password or token could not be generated.
     #[error("failed to generate a credential")]
     Password(#[source] RandomError),
@@ -69,7 +78,8 @@ impl Error {
     /// A fixed label for metrics.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::MissingMetadata => "invalid_object",
+            Self::MissingMetadata | Self::Malformed { .. } => "invalid_object",
+            Self::Rotation(error) => error.category(),
             Self::Kube { .. } => "kubernetes",
             Self::Password(_) => "internal",
             Self::Finalizer(inner) => match &**inner {
@@ -103,7 +113,8 @@ pub fn error_policy<K, C>(_object: Arc<K>, error: &Error, _ctx: Arc<C>) -> Actio
 pub fn requeue_for(progress: &Progress, resync: Duration) -> Action {
     Action::requeue(match progress {
         Progress::Ready { .. } => resync,
-        Progress::InProgress { .. } => IN_PROGRESS_REQUEUE,
+        // Never later than a resync.
+        Progress::InProgress { .. } => IN_PROGRESS_REQUEUE.min(resync),
         Progress::Transient { .. } => TRANSIENT_REQUEUE,
         Progress::Stalled { .. } => STALLED_REQUEUE,
     })

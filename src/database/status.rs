@@ -39,6 +39,7 @@ pub fn compute_status(
         reader_endpoints,
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
+        password_rotation: previous.and_then(|status| status.password_rotation.clone()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `tiered run`: the operator process. Plumbing (telemetry, metrics, HTTP endpoints,
 //! leader election, shutdown), the shared [`context::Context`] and the controllers.
 
+pub mod aws;
 pub mod context;
 pub mod health;
 pub mod http;
