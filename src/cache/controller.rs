@@ -1,28 +1,30 @@
-//! The Kubernetes side of the CacheCluster controller, kept thin: the finalizer
-//! wiring, the connection Secret (the AUTH token stored before any group can be
-//! created with it) and the status, through the shared helpers of
-//! `crate::data_tier::controller`.
+//! The Kubernetes side of the CacheCluster controller, kept thin: its names and
+//! context for the shared data-tier runner in `crate::data_tier::runner` (one
+//! kube-runtime `Controller` per watched namespace, `DeserializeGuard`, the trigger
+//! predicate, owned Secrets, metrics, the finalizer), the connection Secret (the AUTH
+//! token stored before any group can be created with it) and the status, through the
+//! shared helpers of `crate::data_tier::controller`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
 
 use crate::api::CacheCluster;
 use crate::aws::tags::Owner;
 use crate::data_tier::controller::{
-    Error, IN_PROGRESS_REQUEUE, TRANSIENT_REQUEUE, apply_secret, error_policy, kube_error, now,
-    publish, requeue_for, write_status,
+    Error, IN_PROGRESS_REQUEUE, TRANSIENT_REQUEUE, apply_secret, kube_error, now, publish,
+    requeue_for, write_status,
 };
 use crate::data_tier::credentials::{Password, generate_auth_token};
+use crate::data_tier::runner::{self, DataTier};
+use crate::operator::context::Context;
+use crate::operator::scope::ControllerConfig;
 
 use super::delete::{Cleanup, cleanup};
 use super::reconcile::{AuthToken, CacheContext, Observed, Target, reconcile};
@@ -33,79 +35,72 @@ use super::status::compute_status;
 
 /// The finalizer that guards the replication group.
 pub const FINALIZER: &str = "tiered.io/cache";
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "cachecluster";
+/// Label selector of the connection Secrets the controller owns.
+pub const SECRET_SELECTOR: &str =
+    "app.kubernetes.io/managed-by=tiered,app.kubernetes.io/component=cache";
 
-/// What the controller shares between reconciles.
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
+/// What the reconciles of one CacheCluster controller share.
+pub struct CacheClusterContext {
+    /// The process-wide context (client, metrics, recorder, AWS clients).
+    pub ctx: Context,
     /// ElastiCache client and settings.
     pub elasticache: CacheContext,
-    /// Event recorder.
-    pub recorder: Recorder,
     /// Resync period of converged objects.
     pub resync: Duration,
 }
 
-impl Context {
-    /// A context; `reporter` names the controller in Events (e.g. the pod name).
-    pub fn new(
-        client: Client,
-        elasticache: CacheContext,
-        reporter: &str,
-        resync: Duration,
-    ) -> Self {
-        let reporter = Reporter {
-            controller: "tiered".into(),
-            instance: Some(reporter.to_owned()),
+impl CacheClusterContext {
+    /// The context of a controller of `ctx`'s process.
+    pub fn new(ctx: Context, resync: Duration) -> Self {
+        let elasticache = CacheContext {
+            elasticache: ctx.aws.elasticache.clone(),
+            cluster: ctx.cluster_name.clone(),
+            adoption_namespaces: ctx.adoption_namespaces(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
+            ctx,
             elasticache,
             resync,
         }
     }
 }
 
-/// Runs the CacheCluster controller (all namespaces the client may see) until
-/// `shutdown` resolves, then lets running reconciles finish.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let caches: Api<CacheCluster> = Api::all(ctx.client.clone());
-    let secrets: Api<Secret> = Api::all(ctx.client.clone());
-    Controller::new(caches, watcher::Config::default())
-        .owns(
-            secrets,
-            watcher::Config::default().labels("app.kubernetes.io/component=cache"),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_object, error_policy::<CacheCluster, Context>, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::warn!(error = %error, "CacheCluster reconcile failed");
-            }
-        })
-        .await;
+impl DataTier for CacheClusterContext {
+    type Object = CacheCluster;
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = FINALIZER;
+    const SECRET_SELECTOR: &'static str = SECRET_SELECTOR;
+    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[];
+
+    fn operator(&self) -> &Context {
+        &self.ctx
+    }
+
+    async fn apply(&self, cache: &CacheCluster) -> Result<Action, Error> {
+        Box::pin(apply(cache, self)).await
+    }
+
+    async fn cleanup(&self, cache: &CacheCluster) -> Result<Action, Error> {
+        Box::pin(delete(cache, self)).await
+    }
 }
 
-/// Reconciles one CacheCluster: the finalizer, then apply or cleanup.
-#[tracing::instrument(skip_all, fields(namespace = cache.namespace(), name = cache.name_any()))]
-pub async fn reconcile_object(
-    cache: Arc<CacheCluster>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    let namespace = cache.namespace().ok_or(Error::MissingMetadata)?;
-    let api: Api<CacheCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    Box::pin(finalizer(&api, FINALIZER, cache, |event| async {
-        match event {
-            finalizer::Event::Apply(cache) => Box::pin(apply(&cache, &ctx)).await,
-            finalizer::Event::Cleanup(cache) => Box::pin(delete(&cache, &ctx)).await,
-        }
-    }))
-    .await
-    .map_err(|error| Error::Finalizer(Box::new(error)))
+/// Runs one CacheCluster controller until `shutdown` resolves, then lets running
+/// reconciles finish. `synced` fires once its caches (CacheClusters and connection
+/// Secrets) have their first full list.
+pub async fn run(
+    ctx: Context,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let context = Arc::new(CacheClusterContext::new(ctx, config.resync));
+    runner::run(context, config, shutdown, synced).await;
 }
 
-fn owner(cache: &CacheCluster, ctx: &Context) -> Result<Owner, Error> {
+fn owner(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Owner, Error> {
     Ok(Owner {
         cluster: ctx.elasticache.cluster.clone(),
         namespace: cache.namespace().ok_or(Error::MissingMetadata)?,
@@ -114,9 +109,9 @@ fn owner(cache: &CacheCluster, ctx: &Context) -> Result<Owner, Error> {
     })
 }
 
-async fn apply(cache: &CacheCluster, ctx: &Context) -> Result<Action, Error> {
+async fn apply(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Action, Error> {
     let owner = owner(cache, ctx)?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.ctx.client.clone(), &owner.namespace);
     let secret_name = connection_secret_name(&owner.name);
     let existing = secrets
         .get_opt(&secret_name)
@@ -173,8 +168,8 @@ async fn apply(cache: &CacheCluster, ctx: &Context) -> Result<Action, Error> {
         &now(),
     );
     write_status(
-        &ctx.client,
-        &ctx.recorder,
+        &ctx.ctx.client,
+        &ctx.ctx.recorder,
         cache,
         cache.status.as_ref(),
         &status,
@@ -184,7 +179,7 @@ async fn apply(cache: &CacheCluster, ctx: &Context) -> Result<Action, Error> {
     Ok(requeue_for(&report.progress, ctx.resync))
 }
 
-async fn delete(cache: &CacheCluster, ctx: &Context) -> Result<Action, Error> {
+async fn delete(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Action, Error> {
     let owner = owner(cache, ctx)?;
     let deleted_at = cache
         .meta()
@@ -215,7 +210,7 @@ async fn delete(cache: &CacheCluster, ctx: &Context) -> Result<Action, Error> {
                     "final snapshot {snapshot} requested; the replication group is being deleted"
                 );
                 publish(
-                    &ctx.recorder,
+                    &ctx.ctx.recorder,
                     cache,
                     EventType::Normal,
                     "FinalSnapshot",

@@ -20,6 +20,9 @@ pub struct AwsClients {
     /// The one batched DescribeDBInstances per resync window, shared by every
     /// ManagedDatabase controller of the process (one per watched namespace).
     pub rds_fleet: Arc<Fleet>,
+    /// Amazon ElastiCache. CacheClusters describe their replication group by id, one
+    /// call each, so there is no shared read.
+    pub elasticache: aws_sdk_elasticache::Client,
 }
 
 impl AwsClients {
@@ -29,9 +32,13 @@ impl AwsClients {
         let rds_config = aws_sdk_rds::config::Builder::from(sdk)
             .interceptor(CountCalls::new(Arc::clone(metrics)))
             .build();
+        let elasticache_config = aws_sdk_elasticache::config::Builder::from(sdk)
+            .interceptor(CountCalls::new(Arc::clone(metrics)))
+            .build();
         Self {
             rds: aws_sdk_rds::Client::from_conf(rds_config),
             rds_fleet: Arc::new(Fleet::new(cluster, resync)),
+            elasticache: aws_sdk_elasticache::Client::from_conf(elasticache_config),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (for AWS tags and identifiers), the AWS clients of the data-tier controllers, metrics,
 //! health and the Event recorder.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kube::runtime::events::{Recorder, Reporter};
@@ -72,5 +73,10 @@ impl Context {
     /// Whether objects in `namespace` may adopt existing AWS resources.
     pub fn may_adopt_in(&self, namespace: &str) -> bool {
         self.adopt_namespaces.is_empty() || self.adopt_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// The adoption allow-list as the data-tier reconciles take it (`None`: all).
+    pub fn adoption_namespaces(&self) -> Option<BTreeSet<String>> {
+        (!self.adopt_namespaces.is_empty()).then(|| self.adopt_namespaces.iter().cloned().collect())
     }
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod process;
 #[cfg(test)]
 mod run_flags_tests;
+pub mod scope;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tiered_app;

@@ -1,6 +1,6 @@
 //! The `tiered run` process: starts the HTTP endpoints, waits for the leader lease,
-//! runs the controllers (TieredApp and ManagedDatabase, one of each per watched
-//! namespace or one for all) until SIGTERM/SIGINT (or a lost lease), then stops them,
+//! runs the controllers (TieredApp, ManagedDatabase and CacheCluster, one of each per
+//! watched namespace or one for all) until SIGTERM/SIGINT (or a lost lease), then stops them,
 //! releases the lease and stops the HTTP server, in that order. The AWS clients are
 //! built once, from one SDK configuration.
 
@@ -16,8 +16,9 @@ use super::health::Health;
 use super::http::{BoundServer, HttpError, HttpState};
 use super::leader::{self, LeaderConfig, LeaderError};
 use super::metrics::Metrics;
+use super::scope::ControllerConfig;
 use super::shutdown::{Shutdown, StopReason};
-use super::tiered_app::{self, ControllerConfig};
+use super::tiered_app;
 
 /// Everything `tiered run` was told.
 #[derive(Debug, Clone)]
@@ -173,6 +174,14 @@ pub async fn run_with_clients(
         let (synced, on_synced) = tokio::sync::oneshot::channel();
         syncs.push(on_synced);
         controllers.push(tokio::spawn(crate::database::controller::run(
+            ctx.clone(),
+            controller_config.clone(),
+            shutdown.wait(),
+            synced,
+        )));
+        let (synced, on_synced) = tokio::sync::oneshot::channel();
+        syncs.push(on_synced);
+        controllers.push(tokio::spawn(crate::cache::controller::run(
             ctx.clone(),
             controller_config,
             shutdown.wait(),

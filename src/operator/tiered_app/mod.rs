@@ -12,42 +12,19 @@ pub mod status;
 pub mod stores;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
-use kube::{Api, Resource, ResourceExt};
 
 use super::context::Context;
+use super::scope::{ControllerConfig, scoped};
 use crate::api::{CacheCluster, ManagedDatabase, TieredApp};
 use reconcile::{AppContext, error_policy};
 use stores::{ChildStores, reflected};
-
-/// How one TieredApp controller runs.
-#[derive(Debug, Clone)]
-pub struct ControllerConfig {
-    /// Namespace to watch (`None`: all).
-    pub namespace: Option<String>,
-    /// Reconciles running at once.
-    pub concurrency: u16,
-    /// Requeue interval of a healthy app.
-    pub resync: Duration,
-}
-
-/// An `Api` over `namespace`, or over all namespaces when `None`.
-pub fn scoped<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
-    }
-}
 
 /// The TieredApps in `apps` that reference `name` in `namespace` as database or cache.
 pub fn referencing_apps(
