@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,9 +20,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config, rds_client};
-use support::operator::{Running, eventually, http_get, start_with_aws};
+use support::operator::{
+    Running, eventually, http_get, mutating_aws_calls, secret_text, start_with_aws,
+};
 use tiered::api::{ManagedDatabase, TieredApp};
-use tiered::aws::calls::is_read_only;
 use tiered::aws::tags;
 
 const NS: &str = "shop";
@@ -105,32 +105,6 @@ fn tag<'a>(instance: &'a DbInstance, key: &str) -> Option<&'a str> {
         .iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
-}
-
-fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
-    secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
-        .collect()
-}
-
-/// Mutating AWS calls counted in `/metrics` so far.
-async fn mutating_aws_calls(s: &Setup) -> u64 {
-    let (_, text) = http_get(s.op.http, "/metrics").await;
-    text.lines()
-        .filter(|line| line.starts_with("tiered_aws_calls_total{"))
-        .filter(|line| {
-            let operation = line
-                .split("operation=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_default();
-            !is_read_only(operation)
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[tokio::test]
@@ -223,7 +197,7 @@ async fn a_converged_database_makes_zero_kubernetes_writes_and_zero_mutating_aws
     wait_ready(&s).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, before) = http_get(s.op.http, "/metrics").await;
-    let mutations_before = mutating_aws_calls(&s).await;
+    let mutations_before = mutating_aws_calls(s.op.http).await;
     assert!(
         mutations_before >= 1,
         "CreateDBInstance was counted: {before}"
@@ -258,7 +232,7 @@ async fn a_converged_database_makes_zero_kubernetes_writes_and_zero_mutating_aws
             .collect();
     assert!(writes.is_empty(), "no Kubernetes writes, saw {writes:?}");
     assert_eq!(
-        mutating_aws_calls(&s).await,
+        mutating_aws_calls(s.op.http).await,
         mutations_before,
         "no mutating AWS calls"
     );
@@ -448,7 +422,7 @@ async fn rotate_password_and_wait_for_the_roll(
     let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
     let old_password =
         secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
-    let before_rotation = mutating_aws_calls(s).await;
+    let before_rotation = mutating_aws_calls(s.op.http).await;
     s.databases
         .patch(
             DB,
@@ -477,7 +451,7 @@ async fn rotate_password_and_wait_for_the_roll(
         .unwrap();
     assert_eq!(in_url, data["password"], "the url carries the new password");
     assert!(
-        mutating_aws_calls(s).await > before_rotation,
+        mutating_aws_calls(s.op.http).await > before_rotation,
         "ModifyDBInstance set the new password"
     );
     eventually("the Deployment rolls with a new secret hash", || async {

@@ -1,11 +1,13 @@
 //! Shared set-up of the operator tests: an emulator with the tiered CRDs, the operator
 //! process running in-process against it, polling and HTTP helpers.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::PostParams;
@@ -235,4 +237,31 @@ pub fn condition(app: &TieredApp, type_: &str) -> Option<(String, String, String
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Mutating AWS calls counted in the `/metrics` of the operator at `addr` so far.
+pub async fn mutating_aws_calls(addr: SocketAddr) -> u64 {
+    let (_, text) = http_get(addr, "/metrics").await;
+    text.lines()
+        .filter(|line| line.starts_with("tiered_aws_calls_total{"))
+        .filter(|line| {
+            let operation = line
+                .split("operation=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
+            !tiered::aws::calls::is_read_only(operation)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The data of `secret` as text.
+pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
+        .collect()
 }
