@@ -218,9 +218,10 @@ async fn delete(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Actio
                 )
                 .await;
             }
+            // Never later than a resync, as for the database.
             Err(Error::DeletionPending {
                 message,
-                requeue: IN_PROGRESS_REQUEUE,
+                requeue: IN_PROGRESS_REQUEUE.min(ctx.resync),
             })
         }
     }
