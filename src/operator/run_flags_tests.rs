@@ -88,10 +88,8 @@ fn bad_run_flags_are_refused() {
     assert!(run_args(&["--cluster-name=c", "--metrics-addr=localhost"]).is_err());
 }
 
-// `--resync=0` would requeue every healthy app at once, forever. The plain-seconds path
-// of `parse_duration` returns before its zero check; fix: check `seconds == 0` there too.
+// `--resync=0` would requeue every healthy app at once, forever.
 #[test]
-#[ignore = "fails until parse_duration refuses a bare 0 (src/cli/run.rs is being edited elsewhere)"]
 fn a_zero_resync_is_refused() {
     assert!(parse_duration("0").is_err());
     assert!(run_args(&["--cluster-name=c", "--resync=0"]).is_err());
