@@ -17,7 +17,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config, elasticache_client};
 use support::operator::{
-    Running, eventually, http_get, metric, mutating_aws_calls, secret_text, start_with_aws,
+    Running, env_from_secret, eventually, http_get, metric, mutating_aws_calls, secret_text,
+    start_with_aws, wait_for_app_reason,
 };
 use tiered::api::{CacheCluster, TieredApp};
 use tiered::aws::tags;
@@ -252,17 +253,7 @@ async fn a_tier_waits_for_its_cache_then_rolls_out_with_redis_url_from_the_secre
     apps.create(&PostParams::default(), &app_with_cache())
         .await
         .unwrap();
-    eventually("the app waits for its cache", || async {
-        apps.get("newsread").await.is_ok_and(|app| {
-            app.status.as_ref().is_some_and(|status| {
-                status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.reason == "WaitingForCache")
-            })
-        })
-    })
-    .await;
+    wait_for_app_reason(&apps, "newsread", "WaitingForCache").await;
     assert!(
         deployments.get_opt("newsread-api").await.unwrap().is_none(),
         "the tier is not rolled out before its cache is Ready"
@@ -278,21 +269,9 @@ async fn a_tier_waits_for_its_cache_then_rolls_out_with_redis_url_from_the_secre
     })
     .await;
     let deployment = deployments.get("newsread-api").await.unwrap();
-    let container = &deployment.spec.unwrap().template.spec.unwrap().containers[0];
-    let redis_url = container
-        .env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "REDIS_URL")
-        .expect("REDIS_URL");
-    let from = redis_url
-        .value_from
-        .as_ref()
-        .and_then(|v| v.secret_key_ref.as_ref())
-        .unwrap();
     assert_eq!(
-        (from.name.as_str(), from.key.as_str()),
-        ("shop-cache-connection", "url")
+        env_from_secret(&deployment, "REDIS_URL"),
+        ("shop-cache-connection".to_owned(), "url".to_owned())
     );
     s.op.stop().await;
 }

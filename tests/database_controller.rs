@@ -21,7 +21,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config, rds_client};
 use support::operator::{
-    Running, eventually, http_get, mutating_aws_calls, secret_text, start_with_aws,
+    Running, env_from_secret, eventually, http_get, mutating_aws_calls, secret_text,
+    start_with_aws, wait_for_app_reason,
 };
 use tiered::api::{ManagedDatabase, TieredApp};
 use tiered::aws::tags;
@@ -471,17 +472,7 @@ async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_p
     apps.create(&PostParams::default(), &app_with_database())
         .await
         .unwrap();
-    eventually("the app waits for its database", || async {
-        apps.get("newsread").await.is_ok_and(|app| {
-            app.status.as_ref().is_some_and(|status| {
-                status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.reason == "WaitingForDatabase")
-            })
-        })
-    })
-    .await;
+    wait_for_app_reason(&apps, "newsread", "WaitingForDatabase").await;
     assert!(
         deployments.get_opt("newsread-api").await.unwrap().is_none(),
         "the tier is not rolled out before its database is Ready"
@@ -501,29 +492,9 @@ async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_p
     })
     .await;
     let deployment = deployments.get("newsread-api").await.unwrap();
-    let container = &deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0];
-    let database_url = container
-        .env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "DATABASE_URL")
-        .expect("DATABASE_URL");
-    let from = database_url
-        .value_from
-        .as_ref()
-        .and_then(|v| v.secret_key_ref.as_ref())
-        .unwrap();
     assert_eq!(
-        (from.name.as_str(), from.key.as_str()),
-        ("shop-db-connection", "url")
+        env_from_secret(&deployment, "DATABASE_URL"),
+        ("shop-db-connection".to_owned(), "url".to_owned())
     );
     let first_hash = secret_hash(&deployment).unwrap();
 

@@ -4,7 +4,9 @@
 //! releases the lease and stops the HTTP server, in that order. The AWS clients are
 //! built once, from one SDK configuration.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,18 @@ use super::metrics::Metrics;
 use super::scope::ControllerConfig;
 use super::shutdown::{Shutdown, StopReason};
 use super::tiered_app;
+
+/// Resolves when the process stops.
+type StopSignal = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+/// A controller's `run`: its context, scope, stop signal and the sender that says its
+/// caches are synced.
+type ControllerRun = fn(
+    Context,
+    ControllerConfig,
+    StopSignal,
+    tokio::sync::oneshot::Sender<()>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Everything `tiered run` was told.
 #[derive(Debug, Clone)]
@@ -163,30 +177,23 @@ pub async fn run_with_clients(
             concurrency: config.concurrency,
             resync: config.resync,
         };
-        let (synced, on_synced) = tokio::sync::oneshot::channel();
-        syncs.push(on_synced);
-        controllers.push(tokio::spawn(tiered_app::run(
-            ctx.clone(),
-            controller_config.clone(),
-            shutdown.wait(),
-            synced,
-        )));
-        let (synced, on_synced) = tokio::sync::oneshot::channel();
-        syncs.push(on_synced);
-        controllers.push(tokio::spawn(crate::database::controller::run(
-            ctx.clone(),
-            controller_config.clone(),
-            shutdown.wait(),
-            synced,
-        )));
-        let (synced, on_synced) = tokio::sync::oneshot::channel();
-        syncs.push(on_synced);
-        controllers.push(tokio::spawn(crate::cache::controller::run(
-            ctx.clone(),
-            controller_config,
-            shutdown.wait(),
-            synced,
-        )));
+        let mut start = |run: ControllerRun| {
+            let (synced, on_synced) = tokio::sync::oneshot::channel();
+            syncs.push(on_synced);
+            controllers.push(tokio::spawn(run(
+                ctx.clone(),
+                controller_config.clone(),
+                Box::pin(shutdown.wait()),
+                synced,
+            )));
+        };
+        start(|ctx, config, stop, synced| Box::pin(tiered_app::run(ctx, config, stop, synced)));
+        start(|ctx, config, stop, synced| {
+            Box::pin(crate::database::controller::run(ctx, config, stop, synced))
+        });
+        start(|ctx, config, stop, synced| {
+            Box::pin(crate::cache::controller::run(ctx, config, stop, synced))
+        });
     }
     tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
     let sync_health = Arc::clone(&health);

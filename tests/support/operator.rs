@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
@@ -264,4 +265,38 @@ pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
         .flatten()
         .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
         .collect()
+}
+
+/// Waits until the TieredApp `name` reports `Ready` with `reason`.
+pub async fn wait_for_app_reason(apps: &Api<TieredApp>, name: &str, reason: &str) {
+    eventually(&format!("the app is not Ready for {reason}"), || async {
+        apps.get(name).await.is_ok_and(|app| {
+            app.status.as_ref().is_some_and(|status| {
+                status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == reason)
+            })
+        })
+    })
+    .await;
+}
+
+/// The `(Secret, key)` that the first container's variable `env` comes from.
+pub fn env_from_secret(deployment: &Deployment, env: &str) -> (String, String) {
+    let container = &deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref())
+        .expect("a pod spec")
+        .containers[0];
+    let from = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == env)
+        .and_then(|e| e.value_from.as_ref())
+        .and_then(|v| v.secret_key_ref.as_ref())
+        .unwrap_or_else(|| panic!("{env} from a Secret"));
+    (from.name.clone(), from.key.clone())
 }
