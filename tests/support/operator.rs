@@ -300,3 +300,36 @@ pub fn env_from_secret(deployment: &Deployment, env: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("{env} from a Secret"));
     (from.name.clone(), from.key.clone())
 }
+
+/// Checks that the converged objects of `controller` in `op` cause, over three 1 s
+/// resyncs, reconciles but zero Kubernetes writes and zero mutating AWS calls.
+/// Returns `/metrics` from the end of the window.
+pub async fn assert_converged(op: &Running, controller: &str) -> String {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, before) = http_get(op.http, "/metrics").await;
+    let mutations_before = mutating_aws_calls(op.http).await;
+    assert!(mutations_before >= 1, "the creation was counted: {before}");
+    let since = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, after) = http_get(op.http, "/metrics").await;
+    let reconciles = format!("tiered_reconcile_total{{controller=\"{controller}\"}}");
+    assert!(
+        metric(&after, &reconciles) - metric(&before, &reconciles) >= 2.0,
+        "the 1 s resync reconciled the {controller}: {after}"
+    );
+    let writes: Vec<String> = op
+        .emulator
+        .requests()
+        .since(since)
+        .iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.verb, r.path))
+        .collect();
+    assert!(writes.is_empty(), "no Kubernetes writes, saw {writes:?}");
+    assert_eq!(
+        mutating_aws_calls(op.http).await,
+        mutations_before,
+        "no mutating AWS calls"
+    );
+    after
+}
