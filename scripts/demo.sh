@@ -71,9 +71,26 @@ MOTO_PORT="$(free_port)"
 say "starting moto_server on 127.0.0.1:$MOTO_PORT (stands in for RDS and ElastiCache)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 PIDS+=($!)
-export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
 wait_for 30 "moto_server" curl -sf "$AWS_ENDPOINT_URL/moto-api/"
+
+say "preparing the sandbox AWS account: a VPC, two subnets, the subnet groups the example names"
+# What a platform team has before tiered runs: networking is not the operator's job.
+"$VENV/bin/python" - <<'PY'
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnets = [
+    ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"]["SubnetId"]
+    for i, zone in enumerate("ab")
+]
+boto3.client("rds").create_db_subnet_group(
+    DBSubnetGroupName="app-db", DBSubnetGroupDescription="newsread database", SubnetIds=subnets)
+boto3.client("elasticache").create_cache_subnet_group(
+    CacheSubnetGroupName="app-cache", CacheSubnetGroupDescription="newsread cache", SubnetIds=subnets)
+print(f"vpc {vpc}, subnets {', '.join(subnets)}, subnet groups app-db and app-cache")
+PY
 
 say "registering the CRDs"
 "$KUBECTL" apply -f crds/
@@ -97,6 +114,7 @@ status=0
 
 say "kubectl get tiered -n newsread"
 "$KUBECTL" get tiered -n newsread -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
+echo "public URL (placeholder ALB address from the sandbox): $("$KUBECTL" get tieredapp newsread -n newsread -o jsonpath='{.status.url}')"
 say "objects the app owns"
 "$KUBECTL" get deployments,services,horizontalpodautoscalers,poddisruptionbudgets,networkpolicies,ingresses,secrets -n newsread
 say "operator log (last 15 lines): $WORK/operator.log"

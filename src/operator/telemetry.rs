@@ -50,7 +50,11 @@ pub fn init(format: LogFormat) -> Result<(), TelemetryError> {
             .with_current_span(true)
             .finish()
             .try_init(),
-        LogFormat::Text => builder.finish().try_init(),
+        // Colours only for a terminal: a log file or pipe gets plain text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .finish()
+            .try_init(),
     }
     .map_err(TelemetryError::Install)
 }
