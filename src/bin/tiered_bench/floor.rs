@@ -99,7 +99,9 @@ pub async fn run(apps: usize, concurrency: usize) -> BenchResult<Duration> {
     let stored = workload::stored_children(&emulator);
     emulator.shutdown().await;
     if stored.iter().sum::<usize>() != per_app.iter().sum::<usize>() * apps {
-        return Err(format!("the floor stored {stored:?} children, not {per_app:?} per app").into());
+        return Err(
+            format!("the floor stored {stored:?} children, not {per_app:?} per app").into(),
+        );
     }
     Ok(elapsed)
 }

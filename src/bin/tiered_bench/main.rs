@@ -11,6 +11,9 @@
 //!
 //! Built only with the `emulator` feature, so never part of the release image.
 
+// Counts and sizes become `f64` only to print rates and ratios.
+#![allow(clippy::cast_precision_loss)]
+
 mod floor;
 mod operator_process;
 mod scale;
@@ -73,6 +76,9 @@ async fn main() -> BenchResult<()> {
             rows
         }
     };
-    println!("\nsummary (figures, not assertions)\n{}", stats::table(&rows));
+    println!(
+        "\nsummary (figures, not assertions)\n{}",
+        stats::table(&rows)
+    );
     Ok(())
 }

@@ -60,14 +60,17 @@ impl OperatorProcess {
         let dir = std::env::temp_dir().join(format!("tiered-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            tiered::emulator::kubeconfig_yaml(emulator_url),
-        )?;
+        std::fs::write(&kubeconfig, tiered::emulator::kubeconfig_yaml(emulator_url))?;
         let log = std::fs::File::create(dir.join("operator.log"))?;
         let http = free_port()?;
         let child = Command::new(bin)
-            .args(["run", "--cluster-name", "bench", "--leader-election", "false"])
+            .args([
+                "run",
+                "--cluster-name",
+                "bench",
+                "--leader-election",
+                "false",
+            ])
             .args(["--concurrency", &concurrency.to_string()])
             .args(["--resync", &format!("{}ms", resync.as_millis())])
             .args(["--metrics-addr", &http.to_string(), "--log-format", "json"])
@@ -90,14 +93,20 @@ impl OperatorProcess {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                return Err(format!("the operator exited early ({status}): {}", self.log_tail()).into());
+                return Err(
+                    format!("the operator exited early ({status}): {}", self.log_tail()).into(),
+                );
             }
             let addr = self.http;
             if tokio::task::spawn_blocking(move || http_status(addr, "/readyz")).await? == 200 {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("the operator was not ready within {timeout:?}: {}", self.log_tail()).into());
+                return Err(format!(
+                    "the operator was not ready within {timeout:?}: {}",
+                    self.log_tail()
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -127,7 +127,9 @@ async fn until_children(
             return Ok(start.elapsed());
         }
         if start.elapsed() > timeout {
-            return Err(format!("only {stored:?} of {want} children exist after {timeout:?}").into());
+            return Err(
+                format!("only {stored:?} of {want} children exist after {timeout:?}").into(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -158,9 +160,13 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     let children_per_app = workload::children_per_app()?;
     let want = children_per_app.iter().sum::<usize>() * args.apps;
     let emulator = workload::start_emulator().await?;
-    let mut operator =
-        OperatorProcess::spawn(&tiered_bin(args)?, &emulator.url(), args.concurrency, args.resync)?;
-    operator.wait_ready(Duration::from_secs(60)).await?;
+    let mut operator = OperatorProcess::spawn(
+        &tiered_bin(args)?,
+        &emulator.url(),
+        args.concurrency,
+        args.resync,
+    )?;
+    operator.wait_ready(Duration::from_mins(1)).await?;
     let client = emulator.client();
 
     let start = Instant::now();
@@ -172,7 +178,8 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     let memory = operator.memory()?;
 
     let log = emulator.requests().since(start);
-    let is_bench_create = |r: &&tiered::emulator::RequestRecord| r.verb == "create" && r.resource == "tieredapps";
+    let is_bench_create =
+        |r: &&tiered::emulator::RequestRecord| r.verb == "create" && r.resource == "tieredapps";
     let requests = workload::breakdown(
         log.iter()
             .filter(|r| r.at < steady_start)
@@ -211,9 +218,18 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
         "operator scale: {} TieredApps x 3 tiers, {} children each (deploy/svc/hpa/pdb/netpol/ing = {:?}), concurrency {}",
         result.apps, per_app, result.children_per_app, args.concurrency
     );
-    println!("  apps created by the benchmark in  {}", stats::secs(result.create_apps));
-    println!("  every child exists after          {}", stats::secs(result.converge));
-    println!("  floor (plain client, same writes) {}", stats::secs(result.floor));
+    println!(
+        "  apps created by the benchmark in  {}",
+        stats::secs(result.create_apps)
+    );
+    println!(
+        "  every child exists after          {}",
+        stats::secs(result.converge)
+    );
+    println!(
+        "  floor (plain client, same writes) {}",
+        stats::secs(result.floor)
+    );
     println!("  ratio                             {:.2}", result.ratio());
     println!(
         "  operator requests per app         {:.1} ({} in all)",
@@ -221,7 +237,10 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
         result.requests.values().sum::<usize>()
     );
     for (what, count) in &result.requests {
-        println!("    {what:<40} {count:>7}  ({:.2} per app)", *count as f64 / result.apps.max(1) as f64);
+        println!(
+            "    {what:<40} {count:>7}  ({:.2} per app)",
+            *count as f64 / result.apps.max(1) as f64
+        );
     }
     println!(
         "  steady state: {} writes, {} reads in {} (resync {})",
@@ -250,14 +269,27 @@ pub fn rows(result: &Scale) -> Vec<Row> {
             stats::secs(result.converge),
         ),
         Row::plain("operator: floor (plain client)", stats::secs(result.floor)),
-        Row::aimed("operator: ratio to floor", format!("{:.2}", result.ratio()), "<= 1.5", result.ratio() <= 1.5),
-        Row::plain("operator: requests per app", format!("{:.1}", result.requests_per_app())),
+        Row::aimed(
+            "operator: ratio to floor",
+            format!("{:.2}", result.ratio()),
+            "<= 1.5",
+            result.ratio() <= 1.5,
+        ),
+        Row::plain(
+            "operator: requests per app",
+            format!("{:.1}", result.requests_per_app()),
+        ),
         Row::aimed(
             &format!("operator: writes in {} steady", stats::secs(result.steady)),
             writes.to_string(),
             "0",
             writes == 0,
         ),
-        Row::aimed("operator: peak RSS", format!("{peak:.1} MiB"), "<= 100 MiB", peak <= 100.0),
+        Row::aimed(
+            "operator: peak RSS",
+            format!("{peak:.1} MiB"),
+            "<= 100 MiB",
+            peak <= 100.0,
+        ),
     ]
 }

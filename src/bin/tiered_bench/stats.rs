@@ -24,15 +24,11 @@ impl Latencies {
     }
 
     /// The `p`-th percentile (0–100), nearest rank; zero when empty.
-    pub fn percentile(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
+    pub fn percentile(&self, p: usize) -> Duration {
         let mut sorted = self.0.clone();
         sorted.sort_unstable();
-        let rank = (p / 100.0 * sorted.len() as f64).ceil();
-        let index = (rank as usize).clamp(1, sorted.len()) - 1;
-        sorted[index]
+        let rank = (p.min(100) * sorted.len()).div_ceil(100).max(1);
+        sorted.get(rank - 1).copied().unwrap_or_default()
     }
 }
 

@@ -144,8 +144,8 @@ pub fn print(args: &ThroughputArgs, result: &Throughput) {
         println!(
             "  {verb:<6} {:>6} requests  p50 {:>9}  p99 {:>9}",
             latencies.len(),
-            stats::ms(latencies.percentile(50.0)),
-            stats::ms(latencies.percentile(99.0)),
+            stats::ms(latencies.percentile(50)),
+            stats::ms(latencies.percentile(99)),
         );
     }
 }
@@ -163,8 +163,8 @@ pub fn rows(result: &Throughput) -> Vec<Row> {
             "emulator: p50 / p99 latency",
             format!(
                 "{} / {}",
-                stats::ms(result.all.percentile(50.0)),
-                stats::ms(result.all.percentile(99.0))
+                stats::ms(result.all.percentile(50)),
+                stats::ms(result.all.percentile(99))
             ),
         ),
     ]
