@@ -22,10 +22,18 @@ const BATCH: usize = 10;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThroughputArgs {
     /// Client tasks issuing requests at once.
-    #[arg(long = "emulator-concurrency", default_value_t = 8)]
+    #[arg(
+        long = "emulator-concurrency",
+        id = "emulator-concurrency",
+        default_value_t = 8
+    )]
     pub concurrency: usize,
     /// ConfigMaps each task creates (each also read once; one list per ten).
-    #[arg(long = "emulator-objects", default_value_t = 1000)]
+    #[arg(
+        long = "emulator-objects",
+        id = "emulator-objects",
+        default_value_t = 1000
+    )]
     pub objects_per_task: usize,
 }
 
