@@ -5,6 +5,10 @@
 #   scripts/test.sh            all layers
 #   scripts/test.sh tests      only the named layers (shell fmt clippy tests packaging)
 #
+# Ends with "tests: N passed, M failed, K skipped" (summed over cargo's result lines and
+# whatever a layer reports with add_counts): the plain closing line CI reads, where
+# cargo's own last line would be its doc-tests, often "0 passed".
+#
 # Environment it honours: CARGO_TARGET_DIR (shared target dir), CI (non-empty: no
 # incremental compilation, which only costs time on a cold build).
 set -euo pipefail
@@ -33,6 +37,34 @@ fi
 SCRIPT_START=$SECONDS
 SUMMARY=()
 CHILD_PID=""
+WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tiered-test.XXXXXX")"
+# Test counts over all layers, for the closing "N passed, M failed" line (CI reads it).
+TESTS_PASSED=0
+TESTS_FAILED=0
+TESTS_SKIPPED=0
+
+# add_counts PASSED FAILED SKIPPED: a layer reports the tests it ran.
+add_counts() {
+    TESTS_PASSED=$((TESTS_PASSED + $1))
+    TESTS_FAILED=$((TESTS_FAILED + $2))
+    TESTS_SKIPPED=$((TESTS_SKIPPED + $3))
+}
+
+# count_cargo_results FILE: adds up libtest's "test result:" lines in FILE.
+count_cargo_results() {
+    local line passed failed ignored
+    while IFS= read -r line; do
+        [[ $line =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed\;\ ([0-9]+)\ ignored ]] || continue
+        passed=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]} ignored=${BASH_REMATCH[3]}
+        add_counts "$passed" "$failed" "$ignored"
+    done < <(grep '^test result:' "$1" || true)
+}
+
+print_counts() {
+    if ((TESTS_PASSED + TESTS_FAILED + TESTS_SKIPPED > 0)); then
+        echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
+    fi
+}
 
 # Every command that may run for long goes through `run`: it starts in its own process
 # group, so that on INT/TERM (or any exit) the trap stops it and everything under it
@@ -58,10 +90,12 @@ stop_children() {
 on_exit() {
     local status=$?
     stop_children
+    rm -rf "$WORK_DIR"
     if ((status != 0)); then
         [[ -z "$CURRENT_STEP" ]] || record FAIL
         print_summary
         echo "FAILED (exit $status) after $((SECONDS - SCRIPT_START))s" >&2
+        print_counts
     fi
 }
 trap on_exit EXIT
@@ -159,7 +193,10 @@ setup_rust() {
     done
     if ((${#missing[@]} > 0)); then
         echo "adding Rust components: ${missing[*]}"
-        run rustup component add "${missing[@]}"
+        run rustup component add "${missing[@]}" || {
+            echo "rustup could not add ${missing[*]}; add them by hand where rustup reaches its server" >&2
+            return 1
+        }
     fi
     cargo --version
     cargo fmt --version
@@ -190,7 +227,12 @@ layer_tests() {
     # Unit, emulator, reconcile and end-to-end tests. tests/support finds the tools here.
     export MOTO_SERVER="$VENV/bin/moto_server"
     export KUBECTL="$VENV/bin/kubectl"
-    run cargo test --features emulator --locked --no-fail-fast
+    local log="$WORK_DIR/cargo-test.out"
+    local status=0
+    run bash -o pipefail -c 'cargo test --features emulator --locked --no-fail-fast | tee "$0"' "$log" ||
+        status=$?
+    count_cargo_results "$log"
+    return "$status"
 }
 
 layer_packaging() {
@@ -200,7 +242,17 @@ layer_packaging() {
         echo "skipped: $script does not exist yet"
         return 0
     fi
-    run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" bash "$script"
+    local log="$WORK_DIR/packaging.out" status=0
+    # shellcheck disable=SC2016  # $0 and $1 expand in the inner bash, on purpose
+    run env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" \
+        bash -o pipefail -c 'bash "$1" | tee "$0"' "$log" "$script" || status=$?
+    # Its closing line "packaging: N passed, M failed" goes into the overall count.
+    local line
+    line="$(grep -E '^packaging: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)"
+    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        add_counts "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 0
+    fi
+    return "$status"
 }
 
 # --- main --------------------------------------------------------------------------
@@ -224,6 +276,7 @@ main() {
 
     print_summary
     echo "all layers passed in $((SECONDS - SCRIPT_START))s"
+    print_counts
 }
 
 main "$@"

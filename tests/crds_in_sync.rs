@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tiered::cli::crd::{crd_file_name, crd_yaml};
 
-const REGENERATE: &str = "run `cargo run -- crd --output-dir crds` and commit the result";
+const REGENERATE: &str = "run `scripts/generate.sh` (it runs `cargo run -- crd --output-dir crds` and copies the CRDs into the chart) and commit the result";
 
 #[test]
 fn checked_in_crds_match_the_rust_types() {

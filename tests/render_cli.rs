@@ -199,3 +199,109 @@ fn replicas_next_to_autoscaling_warns_but_renders() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("namespace: default"));
 }
+
+fn tiered_render_args(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tiered"))
+        .arg("render")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The comment block of the ManagedDatabase plan, without the `#` prefixes, as YAML.
+fn database_plan(stdout: &str) -> serde_yaml::Value {
+    let block = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("# ManagedDatabase "))
+        .skip(2)
+        .take_while(|line| line.starts_with("#   "))
+        .map(|line| &line[4..])
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_yaml::from_str(&block).unwrap()
+}
+
+#[test]
+fn a_managed_database_renders_as_the_aws_calls_it_would_make_with_passwords_redacted() {
+    let output = tiered_render_args(&["-f", EXAMPLE, "--cluster-name", "prod"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let plan = database_plan(&stdout);
+    let calls = plan["awsCalls"].as_sequence().unwrap();
+    let actions: Vec<&str> = calls
+        .iter()
+        .map(|call| call["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["rds:CreateDBInstance", "rds:CreateDBInstanceReadReplica"],
+        "one create and one replica (readReplicas: 1)"
+    );
+    let create = &calls[0]["parameters"];
+    let identifier = create["DBInstanceIdentifier"].as_str().unwrap();
+    assert!(
+        identifier.starts_with("prod-newsread-newsread-db"),
+        "{identifier}"
+    );
+    assert_eq!(create["DBInstanceClass"].as_str(), Some("db.r6g.large"));
+    assert_eq!(create["MasterUserPassword"].as_str(), Some("<generated>"));
+    assert_eq!(create["Tags"]["tiered.io/cluster"].as_str(), Some("prod"));
+    assert_eq!(create["Tags"]["team"].as_str(), Some("news"));
+    assert_eq!(
+        calls[1]["parameters"]["SourceDBInstanceIdentifier"].as_str(),
+        Some(identifier)
+    );
+    let secret = &plan["connectionSecret"];
+    assert_eq!(
+        secret["name"].as_str(),
+        Some("newsread/newsread-db-connection")
+    );
+    for key in ["host", "port", "username", "database", "url", "readerHost"] {
+        assert!(secret["data"].get(key).is_some(), "{key}");
+    }
+    assert_eq!(secret["data"]["password"].as_str(), Some("<generated>"));
+    assert!(
+        secret["data"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgresql://app:<generated>@"),
+        "{:?}",
+        secret["data"]["url"]
+    );
+}
+
+#[test]
+fn the_cluster_name_defaults_to_render_and_changes_the_identifier() {
+    let output = tiered_render_args(&["-f", EXAMPLE]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let plan = database_plan(&stdout);
+    let identifier = plan["awsCalls"][0]["parameters"]["DBInstanceIdentifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(identifier.starts_with("render-"), "{identifier}");
+    assert_eq!(
+        plan["awsCalls"][0]["parameters"]["Tags"]["tiered.io/cluster"].as_str(),
+        Some("render")
+    );
+}
+
+#[test]
+fn an_aws_managed_password_is_not_sent_and_the_secret_carries_the_arn() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
+        "credentials: {source: Generated}",
+        "credentials: {source: AWSManaged}",
+    );
+    let file = write(&dir, "managed.yaml", &text);
+    let output = tiered_render_args(&["-f", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let plan = database_plan(&String::from_utf8(output.stdout).unwrap());
+    let create = &plan["awsCalls"][0]["parameters"];
+    assert!(create.get("MasterUserPassword").is_none());
+    assert_eq!(create["ManageMasterUserPassword"].as_bool(), Some(true));
+    let data = &plan["connectionSecret"]["data"];
+    assert!(data.get("password").is_none());
+    assert!(data.get("masterUserSecretArn").is_some());
+}

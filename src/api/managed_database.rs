@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
 
+/// Annotation that asks for a new master password: set it to any value not handled yet
+/// (e.g. a date, `kubectl annotate mdb NAME tiered.io/rotate-password=$(date +%s)
+/// --overwrite`). With `Generated` credentials tiered generates a new password, sets it
+/// in RDS (ModifyDBInstance, applied immediately) and then in the connection Secret, so
+/// the tiers that use it roll; the handled value is recorded in
+/// `status.passwordRotation`. With `AWSManaged` credentials rotation is RDS' job (in
+/// Secrets Manager); tiered only records the value and says so in an Event.
+pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
+
 /// Desired state of an Amazon RDS database.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -268,4 +277,8 @@ pub struct ManagedDatabaseStatus {
     /// Name of the Secret with the connection details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_secret: Option<String>,
+    /// The last value of the `tiered.io/rotate-password` annotation that was handled;
+    /// setting the annotation to another value rotates the master password again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_rotation: Option<String>,
 }

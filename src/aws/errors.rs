@@ -178,7 +178,12 @@ pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorKind {
         | "InsufficientStorageClusterCapacity"
         | "InsufficientCacheClusterCapacity"
         | "InsufficientAvailableIPsInSubnet" => ErrorKind::Quota,
-        _ if code.ends_with("QuotaExceeded") || code.ends_with("LimitExceeded") => ErrorKind::Quota,
+        // ElastiCache says `NodeQuotaForCustomerExceeded`, `ClusterQuotaForCustomerExceeded`.
+        _ if (code.contains("Quota") && code.ends_with("Exceeded"))
+            || code.ends_with("LimitExceeded") =>
+        {
+            ErrorKind::Quota
+        }
         _ if code.ends_with("AlreadyExists") => ErrorKind::Conflict,
         _ if code.starts_with("Invalid")
             || code.ends_with("NotFound")
@@ -223,6 +228,11 @@ mod tests {
             ("KMSKeyNotAccessibleFault", ErrorKind::InvalidInput),
             ("InstanceQuotaExceeded", ErrorKind::Quota),
             ("StorageQuotaExceeded", ErrorKind::Quota),
+            ("NodeQuotaForCustomerExceededFault", ErrorKind::Quota),
+            ("ClusterQuotaForCustomerExceeded", ErrorKind::Quota),
+            ("ReplicationGroupNotFoundFault", ErrorKind::NotFound),
+            ("ReplicationGroupAlreadyExistsFault", ErrorKind::Conflict),
+            ("InvalidReplicationGroupStateFault", ErrorKind::Transient),
             ("InsufficientDBInstanceCapacity", ErrorKind::Quota),
             ("AccessDenied", ErrorKind::AccessDenied),
             ("DBInstanceNotFound", ErrorKind::NotFound),

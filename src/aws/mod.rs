@@ -1,7 +1,9 @@
 //! Shared AWS pieces for the data-tier controllers: deterministic identifiers
 //! ([`naming`]), ownership tags and the adoption guard ([`tags`]), error classification
-//! ([`errors`]), and SDK configuration from the standard environment.
+//! ([`errors`]), the call counter ([`calls`]), and SDK configuration from the standard
+//! environment.
 
+pub mod calls;
 pub mod errors;
 pub mod naming;
 pub mod tags;
@@ -25,6 +27,33 @@ pub mod rds_actions {
     pub const ADD_TAGS_TO_RESOURCE: &str = "rds:AddTagsToResource";
     /// `rds:RemoveTagsFromResource`.
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "rds:RemoveTagsFromResource";
+}
+
+/// IAM action names of the ElastiCache calls the operator makes.
+pub mod elasticache_actions {
+    /// `elasticache:DescribeReplicationGroups`.
+    pub const DESCRIBE_REPLICATION_GROUPS: &str = "elasticache:DescribeReplicationGroups";
+    /// `elasticache:DescribeCacheClusters`.
+    pub const DESCRIBE_CACHE_CLUSTERS: &str = "elasticache:DescribeCacheClusters";
+    /// `elasticache:CreateReplicationGroup`.
+    pub const CREATE_REPLICATION_GROUP: &str = "elasticache:CreateReplicationGroup";
+    /// `elasticache:ModifyReplicationGroup`.
+    pub const MODIFY_REPLICATION_GROUP: &str = "elasticache:ModifyReplicationGroup";
+    /// `elasticache:IncreaseReplicaCount`.
+    pub const INCREASE_REPLICA_COUNT: &str = "elasticache:IncreaseReplicaCount";
+    /// `elasticache:DecreaseReplicaCount`.
+    pub const DECREASE_REPLICA_COUNT: &str = "elasticache:DecreaseReplicaCount";
+    /// `elasticache:ModifyReplicationGroupShardConfiguration`.
+    pub const MODIFY_SHARD_CONFIGURATION: &str =
+        "elasticache:ModifyReplicationGroupShardConfiguration";
+    /// `elasticache:DeleteReplicationGroup`.
+    pub const DELETE_REPLICATION_GROUP: &str = "elasticache:DeleteReplicationGroup";
+    /// `elasticache:ListTagsForResource`.
+    pub const LIST_TAGS_FOR_RESOURCE: &str = "elasticache:ListTagsForResource";
+    /// `elasticache:AddTagsToResource`.
+    pub const ADD_TAGS_TO_RESOURCE: &str = "elasticache:AddTagsToResource";
+    /// `elasticache:RemoveTagsFromResource`.
+    pub const REMOVE_TAGS_FROM_RESOURCE: &str = "elasticache:RemoveTagsFromResource";
 }
 
 /// AWS SDK configuration from the standard environment (`AWS_REGION`,

@@ -124,6 +124,29 @@ pub fn to_rds_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::T
         .collect()
 }
 
+/// Ownership of an ElastiCache resource from its tags (ListTagsForResource).
+pub fn elasticache_ownership(tags: &[aws_sdk_elasticache::types::Tag], owner: &Owner) -> Ownership {
+    ownership(
+        tags.iter()
+            .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default()))),
+        owner,
+    )
+}
+
+/// `tags` as ElastiCache `Tag` values.
+pub fn to_elasticache_tags(
+    tags: &BTreeMap<String, String>,
+) -> Vec<aws_sdk_elasticache::types::Tag> {
+    tags.iter()
+        .map(|(key, value)| {
+            aws_sdk_elasticache::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,10 @@
 //!
 //! Offline differences from what the operator applies: no ownerReferences (the objects
 //! have no uid yet) and no `tiered.io/secret-hash` annotation (the Secrets do not exist
-//! yet). Data-tier objects are validated and listed as comments; their AWS plan is added
-//! by the database and cache modules.
+//! yet). A ManagedDatabase becomes YAML comments (so `kubectl apply` still accepts the
+//! output) listing the AWS calls the operator would make on a fresh account and the
+//! connection Secret it would write, passwords redacted; see
+//! [`crate::database::plan`].
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
@@ -19,6 +21,8 @@ use serde_yaml::Value;
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
+use crate::database::desired::InvalidSpec;
+use crate::database::plan::database_plan;
 use crate::tiered_app::validate::DEFAULT_NAMESPACE;
 use crate::tiered_app::{
     DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
@@ -31,7 +35,14 @@ pub struct RenderArgs {
     /// flag for several files.
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     pub files: Vec<String>,
+    /// Cluster name the AWS identifiers and tags are computed with (the operator's
+    /// `--cluster-name`).
+    #[arg(long, default_value = DEFAULT_CLUSTER_NAME)]
+    pub cluster_name: String,
 }
+
+/// Cluster name of the AWS plan when `--cluster-name` is not given.
+pub const DEFAULT_CLUSTER_NAME: &str = "render";
 
 /// One input: a display name (the path, or `<stdin>`) and its text.
 #[derive(Clone, Debug)]
@@ -110,6 +121,17 @@ pub enum RenderProblem {
         #[source]
         source: serde_yaml::Error,
     },
+    /// A ManagedDatabase is well formed but asks for something RDS cannot do.
+    #[error("{file}: {object}")]
+    InvalidDatabase {
+        /// The file.
+        file: String,
+        /// `Kind namespace/name`.
+        object: String,
+        /// Field and what to change.
+        #[source]
+        source: InvalidSpec,
+    },
     /// The object is well formed but invalid.
     #[error("{file}: {object}")]
     Invalid {
@@ -125,9 +147,15 @@ pub enum RenderProblem {
 
 /// A parsed document, before rendering.
 enum Document {
-    App { file: String, app: Box<TieredApp> },
-    Database(ManagedDatabase),
-    Cache(CacheCluster),
+    App {
+        file: String,
+        app: Box<TieredApp>,
+    },
+    Database {
+        file: String,
+        database: Box<ManagedDatabase>,
+    },
+    Cache(Box<CacheCluster>),
 }
 
 /// Runs `tiered render`: reads the files, prints the plan, or prints every problem to
@@ -144,7 +172,7 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             }),
         }
     }
-    let rendered = render(&inputs);
+    let rendered = render_for_cluster(&inputs, &args.cluster_name);
     let mut stderr = std::io::stderr().lock();
     match (rendered, problems.is_empty()) {
         (Ok(rendered), true) => {
@@ -192,8 +220,14 @@ pub fn with_causes(problem: &dyn std::error::Error) -> String {
     text
 }
 
-/// Renders the inputs: every problem in every file, or the YAML to apply.
+/// Renders the inputs for the cluster name [`DEFAULT_CLUSTER_NAME`].
 pub fn render(inputs: &[Input]) -> Result<Rendered, Vec<RenderProblem>> {
+    render_for_cluster(inputs, DEFAULT_CLUSTER_NAME)
+}
+
+/// Renders the inputs: every problem in every file, or the YAML to apply, with AWS
+/// identifiers and tags computed for `cluster`.
+pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, Vec<RenderProblem>> {
     let mut problems = Vec::new();
     let mut documents = Vec::new();
     for input in inputs {
@@ -206,12 +240,12 @@ pub fn render(inputs: &[Input]) -> Result<Rendered, Vec<RenderProblem>> {
     };
     for document in &documents {
         match document {
-            Document::Database(database) => {
-                let _ = writeln!(
-                    rendered.yaml,
-                    "# ManagedDatabase {}: valid",
-                    namespaced_name(&database.metadata)
-                );
+            Document::Database { file, database } => {
+                if let Err(problem) =
+                    write_database_plan(&mut rendered.yaml, file, database, cluster)
+                {
+                    problems.push(problem);
+                }
             }
             Document::Cache(cache) => {
                 let _ = writeln!(
@@ -304,8 +338,13 @@ fn parse_documents(
                 file: input.name.clone(),
                 app: Box::new(app),
             }),
-            (true, "ManagedDatabase") => typed(value).map(Document::Database),
-            (true, "CacheCluster") => typed(value).map(Document::Cache),
+            (true, "ManagedDatabase") => {
+                typed::<ManagedDatabase>(value).map(|database| Document::Database {
+                    file: input.name.clone(),
+                    database: Box::new(database),
+                })
+            }
+            (true, "CacheCluster") => typed(value).map(|cache| Document::Cache(Box::new(cache))),
             _ => {
                 problems.push(RenderProblem::UnsupportedKind {
                     file: input.name.clone(),
@@ -359,7 +398,7 @@ fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
         .unwrap_or(DEFAULT_NAMESPACE);
     let database_port = |name: &str| {
         documents.iter().find_map(|document| match document {
-            Document::Database(database)
+            Document::Database { database, .. }
                 if database.metadata.name.as_deref() == Some(name)
                     && database
                         .metadata
@@ -394,6 +433,44 @@ fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
             })
             .collect(),
     }
+}
+
+/// Writes the AWS plan of `database` as YAML comments.
+fn write_database_plan(
+    out: &mut String,
+    file: &str,
+    database: &ManagedDatabase,
+    cluster: &str,
+) -> Result<(), RenderProblem> {
+    let object = format!("ManagedDatabase {}", namespaced_name(&database.metadata));
+    let namespace = database
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(DEFAULT_NAMESPACE);
+    let name = database.metadata.name.as_deref().unwrap_or("<unnamed>");
+    let plan = database_plan(&database.spec, cluster, namespace, name).map_err(|source| {
+        RenderProblem::InvalidDatabase {
+            file: file.to_owned(),
+            object: object.clone(),
+            source,
+        }
+    })?;
+    let mut document = serde_yaml::Mapping::new();
+    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
+    document.insert("connectionSecret".into(), plan.secret);
+    let yaml = serde_yaml::to_string(&document).map_err(|source| RenderProblem::Serialize {
+        object: object.clone(),
+        source,
+    })?;
+    let _ = writeln!(
+        out,
+        "# {object}: AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
+    );
+    for line in yaml.lines() {
+        let _ = writeln!(out, "#   {line}");
+    }
+    Ok(())
 }
 
 fn write_children(out: &mut String, children: DesiredChildren) -> Result<(), serde_yaml::Error> {

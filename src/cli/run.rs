@@ -46,50 +46,19 @@ pub struct RunArgs {
     pub adopt_namespaces: Vec<String>,
 }
 
-/// Parses `300`, `300s`, `5m`, `2h`, `1m30s`, `1500ms`.
+/// Parses `300` (seconds) or a `humantime` duration such as `300s`, `5m`, `2h`,
+/// `1m30s`, `1500ms`; zero is refused (it would requeue every object at once, forever).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".to_owned());
-    }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("{text:?} is not a duration like 30s, 5m or 1h"));
-        }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{text:?}: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.saturating_mul(60)),
-            "h" => Duration::from_secs(value.saturating_mul(3600)),
-            _ => {
-                return Err(format!(
-                    "{text:?}: unknown unit {unit:?}; use ms, s, m or h"
-                ));
-            }
-        };
-        total = total.saturating_add(part);
-    }
-    if total.is_zero() {
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration like 30s, 5m or 1h: {e}"))?,
+    };
+    if duration.is_zero() {
         return Err("the duration must be positive".to_owned());
     }
-    Ok(total)
+    Ok(duration)
 }
 
 impl RunArgs {

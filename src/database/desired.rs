@@ -70,15 +70,7 @@ pub struct DesiredInstance {
     pub tags: BTreeMap<String, String>,
 }
 
-/// A spec that the CRD schema accepts but RDS cannot honour.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to accept {field}: {reason}")]
-pub struct InvalidSpec {
-    /// Path of the offending field, e.g. `spec.highAvailability.readReplicas`.
-    pub field: &'static str,
-    /// What is wrong and what to do.
-    pub reason: String,
-}
+pub use crate::data_tier::progress::InvalidSpec;
 
 impl DesiredInstance {
     /// The desired instance for `spec`, named `identifier`, carrying `tags`.

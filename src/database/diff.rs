@@ -199,11 +199,8 @@ pub fn diff(
         }
         Some(_) => {}
     }
-    if desired.max_allocated_storage.is_some()
-        && observed.max_allocated_storage() != desired.max_allocated_storage
-    {
-        change.max_allocated_storage = desired.max_allocated_storage;
-    }
+    change.max_allocated_storage =
+        storage_ceiling_change(desired, observed, change.allocated_storage.or(storage));
 
     let storage_type = pending
         .and_then(PendingModifiedValues::storage_type)
@@ -277,6 +274,24 @@ pub fn diff(
 }
 
 /// The Performance Insights setting to send, when the spec has one and RDS differs.
+/// The autoscaling ceiling to send: the spec's when it differs; with no ceiling in the
+/// spec, autoscaling is turned off, which RDS does when the ceiling is set to the
+/// allocated storage (it then reports none, or that value).
+fn storage_ceiling_change(
+    desired: &DesiredInstance,
+    observed: &DbInstance,
+    allocated_after: Option<i32>,
+) -> Option<i32> {
+    let ceiling = observed.max_allocated_storage();
+    match desired.max_allocated_storage {
+        Some(wanted) => (ceiling != Some(wanted)).then_some(wanted),
+        None => match (ceiling, allocated_after) {
+            (Some(ceiling), Some(allocated)) if ceiling > allocated => Some(allocated),
+            _ => None,
+        },
+    }
+}
+
 fn changed_performance_insights(
     desired: &DesiredInstance,
     observed: &DbInstance,

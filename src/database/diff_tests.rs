@@ -141,6 +141,29 @@ fn shrinking_storage_is_unsupported_unless_autoscaling_grew_it() {
 }
 
 #[test]
+fn removing_the_ceiling_turns_storage_autoscaling_off_once() {
+    let mut wanted = desired();
+    wanted.max_allocated_storage = None;
+    let change = diff(&wanted, &in_sync()).unwrap().unwrap();
+    assert_eq!(change.changed_fields(), ["maxAllocatedStorage"]);
+    assert_eq!(
+        change.max_allocated_storage,
+        Some(100),
+        "the ceiling is set to the allocated storage"
+    );
+
+    let mut off = in_sync();
+    off.max_allocated_storage = Some(100);
+    assert_eq!(
+        diff(&wanted, &off),
+        Ok(None),
+        "RDS reports the ceiling at the storage"
+    );
+    off.max_allocated_storage = None;
+    assert_eq!(diff(&wanted, &off), Ok(None), "RDS reports no ceiling");
+}
+
+#[test]
 fn apply_immediately_is_carried_on_the_modification() {
     let mut wanted = desired();
     wanted.apply_immediately = true;

@@ -1,12 +1,12 @@
 //! What a reconcile reports: the observed instances, where the object stands
-//! ([`Progress`]), and the errors that stop it, each with the condition it means.
+//! ([`Progress`], shared with the cache controller), and the errors that stop it, each with the condition it means.
 
 use aws_sdk_rds::types::DbInstance;
 
 use crate::api::conditions::reasons;
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::AwsError;
+pub use crate::data_tier::progress::{InvalidSpec, Progress};
 
-use super::desired::InvalidSpec;
 use super::diff::Unsupported;
 
 /// What RDS reports for the object.
@@ -16,39 +16,6 @@ pub struct Observed {
     pub primary: Option<DbInstance>,
     /// Our read replicas, by index.
     pub replicas: Vec<DbInstance>,
-}
-
-/// Where the object stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// Converged and available.
-    Ready {
-        /// Extra information (pending maintenance-window changes).
-        message: String,
-    },
-    /// AWS is working, or the operator just asked it to: wait and look again.
-    InProgress {
-        /// Condition reason.
-        reason: &'static str,
-        /// What is happening.
-        message: String,
-    },
-    /// A retryable failure: back off and retry.
-    Transient {
-        /// Error category for metrics.
-        category: &'static str,
-        /// What failed.
-        message: String,
-    },
-    /// Cannot progress without a change to the spec, IAM or the AWS resource.
-    Stalled {
-        /// Condition reason.
-        reason: &'static str,
-        /// Error category for metrics.
-        category: &'static str,
-        /// What is wrong and what to do.
-        message: String,
-    },
 }
 
 /// The result of one reconcile.
@@ -142,41 +109,7 @@ impl Error {
             message,
         };
         match self {
-            Self::Aws(error) => match error.kind {
-                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Conflict => stalled(
-                    reasons::AWS_INVALID_REQUEST,
-                    format!(
-                        "AWS rejected {}: {}; fix the spec",
-                        error.operation,
-                        error.aws_message()
-                    ),
-                ),
-                ErrorKind::Quota => stalled(
-                    reasons::AWS_QUOTA_EXCEEDED,
-                    format!(
-                        "{} hit a limit: {}; raise the quota or change the spec",
-                        error.operation,
-                        error.aws_message()
-                    ),
-                ),
-                ErrorKind::AccessDenied => stalled(
-                    reasons::AWS_ACCESS_DENIED,
-                    format!(
-                        "the operator's IAM role may not call {}: {}; grant {} to the operator's role",
-                        error.operation,
-                        error.aws_message(),
-                        error.operation
-                    ),
-                ),
-                ErrorKind::Transient | ErrorKind::Unknown => Progress::Transient {
-                    category,
-                    message: format!(
-                        "{} failed, retrying: {}",
-                        error.operation,
-                        error.aws_message()
-                    ),
-                },
-            },
+            Self::Aws(error) => Progress::from_aws_error(error),
             Self::InvalidSpec(error) => stalled(reasons::INVALID_SPEC, error.to_string()),
             Self::Unsupported(error) => stalled(
                 reasons::UNSUPPORTED_CHANGE,

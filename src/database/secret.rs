@@ -1,15 +1,14 @@
-//! Credentials and the connection Secret `<name>-connection`: the master password
-//! (from the OS CSPRNG, in the characters RDS accepts), the Secret's data, and the
+//! The connection Secret `<name>-connection`: the master password (generated in
+//! `crate::data_tier::credentials`), the Secret's data, and the
 //! connection URL. Pure apart from reading the CSPRNG. Values never reach `Debug`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec};
 
@@ -17,65 +16,14 @@ use super::desired::default_port;
 use super::reconcile::Observed;
 use crate::api::managed_database::DatabaseEngine;
 
-/// Length of a generated master password.
-pub const PASSWORD_LEN: usize = 32;
+use crate::data_tier::credentials::USERINFO;
+pub use crate::data_tier::credentials::{
+    ConnectionSecret, GENERATED_LEN as PASSWORD_LEN, Password, RandomError, generate_password,
+    is_password_char,
+};
+
 /// Secret key of the password.
 pub const PASSWORD_KEY: &str = "password";
-
-/// A master password. `Debug` and `Display` are not implemented to show it; use
-/// [`Password::expose`] where the value must go (the RDS request, the Secret).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    /// The password itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A password taken from an existing Secret.
-    pub fn from_secret_value(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
-
-/// Reading the OS CSPRNG failed.
-#[derive(Debug, thiserror::Error)]
-#[error("failed to read the OS random number generator")]
-pub struct RandomError(#[source] pub getrandom::Error);
-
-/// Whether RDS accepts `c` in a master password: printable ASCII except `/`, `"`, `@`
-/// and space.
-pub const fn is_password_char(c: u8) -> bool {
-    c.is_ascii_graphic() && !matches!(c, b'/' | b'"' | b'@')
-}
-
-/// A new master password of [`PASSWORD_LEN`] characters drawn uniformly (rejection
-/// sampling, no modulo bias) from the characters RDS accepts.
-pub fn generate_password() -> Result<Password, RandomError> {
-    let alphabet: Vec<u8> = (0..=u8::MAX).filter(|c| is_password_char(*c)).collect();
-    let len = alphabet.len();
-    // The largest multiple of the alphabet size that fits in a byte.
-    let limit = 256 - 256 % len;
-    let mut password = String::with_capacity(PASSWORD_LEN);
-    let mut buffer = [0_u8; 64];
-    while password.len() < PASSWORD_LEN {
-        getrandom::fill(&mut buffer).map_err(RandomError)?;
-        for byte in buffer {
-            let value = usize::from(byte);
-            if value < limit && password.len() < PASSWORD_LEN {
-                password.push(char::from(alphabet[value % len]));
-            }
-        }
-    }
-    Ok(Password(password))
-}
 
 /// The name of the connection Secret of the ManagedDatabase `name`.
 pub fn connection_secret_name(name: &str) -> String {
@@ -146,13 +94,6 @@ pub fn connection_details(
             .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
     }
 }
-
-/// Characters left as they are in the user and password of a URL: RFC 3986 unreserved.
-const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// `postgresql://user:pass@host:port/db` (`mysql://` for MySQL and MariaDB), user and
 /// password percent-encoded; no password part with AWS-managed credentials.
@@ -232,21 +173,7 @@ pub fn desired_connection_secret(
 pub fn password_from_secret(secret: &Secret) -> Option<Password> {
     let value = secret.data.as_ref()?.get(PASSWORD_KEY)?;
     let text = String::from_utf8(value.0.clone()).ok()?;
-    (!text.is_empty()).then_some(Password(text))
-}
-
-/// A connection Secret, with a `Debug` that shows the keys but no values.
-#[derive(Clone, PartialEq)]
-pub struct ConnectionSecret(pub Secret);
-
-impl fmt::Debug for ConnectionSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<&String> = self.0.data.iter().flat_map(BTreeMap::keys).collect();
-        f.debug_struct("ConnectionSecret")
-            .field("name", &self.0.metadata.name)
-            .field("keys", &keys)
-            .finish_non_exhaustive()
-    }
+    (!text.is_empty()).then(|| Password::from_secret_value(text))
 }
 
 #[cfg(test)]
@@ -270,25 +197,8 @@ mod tests {
     }
 
     #[test]
-    fn generated_passwords_are_32_accepted_characters_and_differ() {
-        let a = generate_password().unwrap();
-        let b = generate_password().unwrap();
-        assert_eq!(a.expose().len(), PASSWORD_LEN);
-        assert!(a.expose().bytes().all(is_password_char), "{}", a.expose());
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn password_alphabet_excludes_what_rds_refuses() {
-        for refused in [b'/', b'"', b'@', b' ', b'\n', 0x7f] {
-            assert!(!is_password_char(refused), "{refused}");
-        }
-        assert!(is_password_char(b'%') && is_password_char(b'a') && is_password_char(b'~'));
-    }
-
-    #[test]
     fn debug_never_shows_the_password() {
-        let password = Password("hunter2-secret".into());
+        let password = Password::from_secret_value("hunter2-secret".into());
         let shown = format!(
             "{:?}",
             details(DatabaseEngine::Postgres, Credential::Generated(password))
@@ -310,7 +220,7 @@ mod tests {
 
     #[test]
     fn url_percent_encodes_the_password_and_picks_the_scheme() {
-        let password = Password("p:a%s#s?".into());
+        let password = Password::from_secret_value("p:a%s#s?".into());
         let url = connection_url(
             &details(DatabaseEngine::Postgres, Credential::Generated(password)),
             "h",
@@ -327,7 +237,7 @@ mod tests {
     fn secret_data_has_the_documented_keys() {
         let mut generated = details(
             DatabaseEngine::Postgres,
-            Credential::Generated(Password("pw".into())),
+            Credential::Generated(Password::from_secret_value("pw".into())),
         );
         generated.reader_host = Some("replica.example".into());
         let data = connection_secret_data(&generated);
@@ -362,7 +272,7 @@ mod tests {
     fn secret_without_a_host_yet_has_no_url() {
         let mut pending = details(
             DatabaseEngine::Postgres,
-            Credential::Generated(Password("pw".into())),
+            Credential::Generated(Password::from_secret_value("pw".into())),
         );
         pending.host = None;
         let data = connection_secret_data(&pending);

@@ -6,8 +6,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::ManagedDatabaseStatus;
-use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
+use crate::api::conditions::reasons;
 use crate::api::shared::Endpoint;
+
+use crate::data_tier::conditions::kstatus_conditions;
+pub use crate::data_tier::conditions::{condition, same_ignoring_transition_times};
 
 use super::reconcile::{Progress, Report};
 
@@ -36,6 +39,7 @@ pub fn compute_status(
         reader_endpoints,
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
+        password_rotation: previous.and_then(|status| status.password_rotation.clone()),
     }
 }
 
@@ -54,95 +58,16 @@ pub fn conditions(
     previous: Option<&ManagedDatabaseStatus>,
     now: &Time,
 ) -> Vec<Condition> {
-    let (ready, reconciling, stalled) = match progress {
-        Progress::Ready { message } => (
-            (
-                true,
-                reasons::READY,
-                if message.is_empty() {
-                    "the DB instance is available".to_owned()
-                } else {
-                    message.clone()
-                },
-            ),
-            (false, reasons::CONVERGED, String::new()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
-        Progress::InProgress { reason, message } => (
-            (false, *reason, message.clone()),
-            (true, *reason, message.clone()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
-        Progress::Transient { message, .. } => (
-            (false, reasons::TRANSIENT_ERROR, message.clone()),
-            (true, reasons::TRANSIENT_ERROR, message.clone()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
-        Progress::Stalled {
-            reason, message, ..
-        } => (
-            (false, *reason, message.clone()),
-            (false, *reason, String::new()),
-            (true, *reason, message.clone()),
-        ),
-    };
     let previous = previous
         .map(|status| status.conditions.as_slice())
         .unwrap_or_default();
-    [
-        (READY, ready),
-        (RECONCILING, reconciling),
-        (STALLED, stalled),
-    ]
-    .into_iter()
-    .map(|(type_, (status, reason, message))| {
-        condition(previous, generation, type_, status, reason, message, now)
-    })
-    .collect()
-}
-
-/// A condition; its `lastTransitionTime` is the previous one unless the status flips.
-pub fn condition(
-    previous: &[Condition],
-    generation: Option<i64>,
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: String,
-    now: &Time,
-) -> Condition {
-    let status = if status { "True" } else { "False" }.to_owned();
-    let last_transition_time = previous
-        .iter()
-        .find(|condition| condition.type_ == type_ && condition.status == status)
-        .map_or_else(
-            || now.clone(),
-            |condition| condition.last_transition_time.clone(),
-        );
-    Condition {
-        type_: type_.to_owned(),
-        status,
-        reason: reason.to_owned(),
-        message,
-        observed_generation: generation,
-        last_transition_time,
-    }
-}
-
-/// Whether two statuses are the same apart from conditions' `lastTransitionTime`
-/// (the status write is skipped then).
-pub fn same_ignoring_transition_times(
-    a: &ManagedDatabaseStatus,
-    b: &ManagedDatabaseStatus,
-) -> bool {
-    let strip = |status: &ManagedDatabaseStatus| {
-        let mut status = status.clone();
-        for condition in &mut status.conditions {
-            condition.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
-        }
-        status
-    };
-    strip(a) == strip(b)
+    kstatus_conditions(
+        generation,
+        progress,
+        previous,
+        "the DB instance is available",
+        now,
+    )
 }
 
 /// The conditions while deletion is held by `deletionProtection`.
@@ -165,6 +90,7 @@ pub fn deletion_protected(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::conditions::{READY, RECONCILING, STALLED};
     use crate::database::reconcile::Observed;
     use k8s_openapi::jiff::Timestamp;
 

@@ -1,11 +1,12 @@
 //! What every controller of `tiered run` shares: the Kubernetes client, the cluster name
-//! (for AWS tags and identifiers), metrics, health and the Event recorder. The data-tier
-//! controllers add their AWS clients next to it.
+//! (for AWS tags and identifiers), the AWS clients of the data-tier controllers, metrics,
+//! health and the Event recorder.
 
 use std::sync::Arc;
 
 use kube::runtime::events::{Recorder, Reporter};
 
+use super::aws::AwsClients;
 use super::health::Health;
 use super::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct Context {
     pub cluster_name: String,
     /// Namespaces whose objects may adopt existing AWS resources (empty: all).
     pub adopt_namespaces: Vec<String>,
+    /// AWS clients of the data-tier controllers.
+    pub aws: AwsClients,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Liveness and readiness flags.
@@ -44,6 +47,7 @@ impl Context {
         client: kube::Client,
         cluster_name: String,
         instance: Option<String>,
+        aws: AwsClients,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Self {
@@ -58,6 +62,7 @@ impl Context {
             client,
             cluster_name,
             adopt_namespaces: Vec::new(),
+            aws,
             metrics,
             health,
             recorder,

@@ -182,3 +182,71 @@ impl Drop for ReconcileMeasurer {
             .observe(self.start.elapsed().as_secs_f64());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn the_exposition_names_every_documented_metric_with_its_labels() {
+        let metrics = Arc::new(Metrics::new());
+        drop(metrics.reconcile_started("tieredapp"));
+        metrics.reconcile_failed("tieredapp", "conflict");
+        metrics.child_applied("tieredapp", "Deployment");
+        metrics.aws_call("rds", "CreateDBInstance");
+        let text = metrics.encode().unwrap();
+        for (series, value) in [
+            ("tiered_reconcile_total{controller=\"tieredapp\"}", 1.0),
+            (
+                "tiered_reconcile_errors_total{controller=\"tieredapp\",category=\"conflict\"}",
+                1.0,
+            ),
+            (
+                "tiered_children_applied_total{controller=\"tieredapp\",kind=\"Deployment\"}",
+                1.0,
+            ),
+            (
+                "tiered_aws_calls_total{service=\"rds\",operation=\"CreateDBInstance\"}",
+                1.0,
+            ),
+            (
+                "tiered_reconcile_duration_seconds_count{controller=\"tieredapp\"}",
+                1.0,
+            ),
+        ] {
+            assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+        }
+        assert!(text.contains("# TYPE tiered_reconcile_duration_seconds histogram"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn the_reconcile_measurer_records_the_duration_when_dropped() {
+        let metrics = Arc::new(Metrics::new());
+        let count = |m: &Metrics| {
+            sample(
+                &m.encode().unwrap(),
+                "tiered_reconcile_duration_seconds_count{controller=\"tieredapp\"}",
+            )
+        };
+        let measurer = metrics.reconcile_started("tieredapp");
+        assert_eq!(count(&metrics), None, "nothing recorded while running");
+        drop(measurer);
+        assert_eq!(count(&metrics), Some(1.0));
+        let early_return = || -> Result<(), ()> {
+            let _measure = metrics.reconcile_started("tieredapp");
+            Err(())
+        };
+        assert!(early_return().is_err());
+        assert_eq!(
+            count(&metrics),
+            Some(2.0),
+            "an early return is measured too"
+        );
+    }
+}

@@ -1,11 +1,16 @@
 //! The `tiered run` process: starts the HTTP endpoints, waits for the leader lease,
-//! runs the controllers until SIGTERM/SIGINT (or a lost lease), then stops them,
-//! releases the lease and stops the HTTP server, in that order.
+//! runs the controllers (TieredApp and ManagedDatabase, one of each per watched
+//! namespace or one for all) until SIGTERM/SIGINT (or a lost lease), then stops them,
+//! releases the lease and stops the HTTP server, in that order. The AWS clients are
+//! built once, from one SDK configuration.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+
+use super::aws::AwsClients;
 use super::context::Context;
 use super::health::Health;
 use super::http::{BoundServer, HttpError, HttpState};
@@ -59,8 +64,8 @@ pub fn install_crypto_provider() {
     }
 }
 
-/// Runs `tiered run` with the standard kubeconfig / in-cluster configuration until a
-/// signal arrives.
+/// Runs `tiered run` with the standard kubeconfig / in-cluster configuration and the
+/// AWS SDK's standard environment until a signal arrives.
 pub async fn run(config: RunConfig) -> Result<(), RunError> {
     install_crypto_provider();
     let client = kube::Client::try_default()
@@ -71,10 +76,25 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
     run_with_client(client, config, shutdown, None).await
 }
 
-/// Runs the process with a given client until `shutdown` fires. `bound` receives the
-/// HTTP address once bound (tests use port 0).
+/// Runs the process with a given Kubernetes client and the AWS SDK configuration of the
+/// standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential chain)
+/// until `shutdown` fires. `bound` receives the HTTP address once bound (tests use
+/// port 0).
 pub async fn run_with_client(
     client: kube::Client,
+    config: RunConfig,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    let aws = crate::aws::sdk_config(None, None).await;
+    run_with_clients(client, &aws, config, shutdown, bound).await
+}
+
+/// Runs the process with a given Kubernetes client and AWS SDK configuration until
+/// `shutdown` fires (tests point `aws` at moto).
+pub async fn run_with_clients(
+    client: kube::Client,
+    aws: &SdkConfig,
     config: RunConfig,
     shutdown: Shutdown,
     bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
@@ -119,10 +139,12 @@ pub async fn run_with_client(
     };
 
     let identity = config.leader.as_ref().map(|l| l.identity.clone());
+    let aws = AwsClients::new(aws, &metrics, &config.cluster_name, config.resync);
     let mut ctx = Context::new(
         client,
         config.cluster_name.clone(),
         identity,
+        aws,
         metrics,
         Arc::clone(&health),
     );
@@ -135,14 +157,22 @@ pub async fn run_with_client(
     let mut controllers = Vec::new();
     let mut syncs = Vec::new();
     for namespace in scopes {
-        let (synced, on_synced) = tokio::sync::oneshot::channel();
-        syncs.push(on_synced);
         let controller_config = ControllerConfig {
             namespace,
             concurrency: config.concurrency,
             resync: config.resync,
         };
+        let (synced, on_synced) = tokio::sync::oneshot::channel();
+        syncs.push(on_synced);
         controllers.push(tokio::spawn(tiered_app::run(
+            ctx.clone(),
+            controller_config.clone(),
+            shutdown.wait(),
+            synced,
+        )));
+        let (synced, on_synced) = tokio::sync::oneshot::channel();
+        syncs.push(on_synced);
+        controllers.push(tokio::spawn(crate::database::controller::run(
             ctx.clone(),
             controller_config,
             shutdown.wait(),

@@ -12,4 +12,5 @@
 
 pub mod moto;
 pub mod operator;
+pub mod process;
 pub mod tools;

@@ -5,12 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::PostParams;
 use tiered::api::TieredApp;
 use tiered::emulator::{Emulator, EmulatorHandle, EmulatorOptions};
-use tiered::operator::process::{RunConfig, run_with_client};
+use tiered::operator::process::{RunConfig, run_with_clients};
 use tiered::operator::shutdown::{Shutdown, StopReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,11 +48,10 @@ pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
     emulator
 }
 
-/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`.
-pub async fn start(namespaces: &[&str]) -> Running {
-    let emulator = emulator(namespaces, false).await;
-    let client = emulator.client();
-    let config = RunConfig {
+/// The configuration of an in-process operator on `namespaces`: no leader election,
+/// resync 1 s, HTTP on a free port.
+pub fn test_config(namespaces: &[&str]) -> RunConfig {
+    RunConfig {
         cluster_name: "test".to_owned(),
         namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
         concurrency: 4,
@@ -59,16 +59,82 @@ pub async fn start(namespaces: &[&str]) -> Running {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         leader: None,
         adopt_namespaces: Vec::new(),
-    };
+    }
+}
+
+/// One operator process running in-process.
+pub struct Instance {
+    pub shutdown: Shutdown,
+    pub http: SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), tiered::operator::process::RunError>>,
+}
+
+/// AWS configuration for tests that make no AWS calls: static region and dummy
+/// credentials (so nothing is looked up in the environment or IMDS), and an endpoint
+/// where nothing listens.
+pub fn offline_aws_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+            aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "offline"),
+        ))
+        .build()
+}
+
+/// Starts an operator with `config` against `client` and no usable AWS endpoint;
+/// returns once its HTTP port is bound.
+pub async fn launch(client: kube::Client, config: RunConfig) -> Instance {
+    launch_with_aws(client, config, &offline_aws_config()).await
+}
+
+/// Starts an operator with `config` against `client`, its AWS clients configured by
+/// `aws` (e.g. `support::moto::aws_config`); returns once its HTTP port is bound.
+pub async fn launch_with_aws(client: kube::Client, config: RunConfig, aws: &SdkConfig) -> Instance {
     let shutdown = Shutdown::new();
     let (bound, on_bound) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(run_with_client(
-        client.clone(),
-        config,
-        shutdown.clone(),
-        Some(bound),
-    ));
+    let aws = aws.clone();
+    let shutdown_for_task = shutdown.clone();
+    let task = tokio::spawn(async move {
+        run_with_clients(client, &aws, config, shutdown_for_task, Some(bound)).await
+    });
     let http = on_bound.await.unwrap();
+    Instance {
+        shutdown,
+        http,
+        task,
+    }
+}
+
+impl Instance {
+    /// Stops the operator (as SIGTERM would) and waits for it to end cleanly.
+    pub async fn stop(self) {
+        self.shutdown.trigger(StopReason::Signal);
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the operator stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`,
+/// with no usable AWS endpoint.
+pub async fn start(namespaces: &[&str]) -> Running {
+    start_with_aws(namespaces, &offline_aws_config()).await
+}
+
+/// Starts the operator in-process (no leader election, resync 1 s) on `namespaces`,
+/// its AWS clients configured by `aws`.
+pub async fn start_with_aws(namespaces: &[&str], aws: &SdkConfig) -> Running {
+    let emulator = emulator(namespaces, false).await;
+    let client = emulator.client();
+    let Instance {
+        shutdown,
+        http,
+        task,
+    } = launch_with_aws(client.clone(), test_config(namespaces), aws).await;
     Running {
         emulator,
         client,

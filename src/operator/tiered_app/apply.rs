@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
@@ -27,15 +28,53 @@ use crate::operator::context::FIELD_MANAGER;
 /// Annotation with the hash of the last applied desired object.
 pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
 
+/// One child written or deleted by a pass; shown as `Kind/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildRef {
+    /// `apiVersion` of the child, e.g. `apps/v1`.
+    pub api_version: String,
+    /// Kind of the child, e.g. `Deployment`.
+    pub kind: String,
+    /// Name of the child.
+    pub name: String,
+}
+
+impl ChildRef {
+    fn of<K: Resource<DynamicType = ()>>(name: &str) -> Self {
+        Self {
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// A reference to the child in `namespace` (the `related` object of its Events).
+    pub fn object_reference(&self, namespace: &str) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.api_version.clone()),
+            kind: Some(self.kind.clone()),
+            name: Some(self.name.clone()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectReference::default()
+        }
+    }
+}
+
+impl std::fmt::Display for ChildRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
 /// What one apply/prune pass did, for Events and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
-    /// `Kind/name` of created children.
-    pub created: Vec<String>,
-    /// `Kind/name` of updated children.
-    pub updated: Vec<String>,
-    /// `Kind/name` of deleted children.
-    pub pruned: Vec<String>,
+    /// Created children.
+    pub created: Vec<ChildRef>,
+    /// Updated children.
+    pub updated: Vec<ChildRef>,
+    /// Deleted children.
+    pub pruned: Vec<ChildRef>,
 }
 
 /// Whether `desired` is contained in `live`: every field `desired` sets has the same
@@ -152,7 +191,7 @@ where
                 name: name.clone(),
                 source,
             })?;
-        let entry = format!("{kind}/{name}");
+        let entry = ChildRef::of::<K>(&name);
         if live.is_some() {
             report.updated.push(entry);
         } else {
@@ -177,7 +216,7 @@ where
             continue;
         }
         match pass.api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => report.pruned.push(format!("{kind}/{name}")),
+            Ok(_) => report.pruned.push(ChildRef::of::<K>(&name)),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
                 return Err(Error::Prune { kind, name, source });

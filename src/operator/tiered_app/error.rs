@@ -57,6 +57,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A cache of live children stopped before its first list (the process is stopping).
+    #[error("failed to read the live children: their cache stopped")]
+    CacheClosed,
     /// The object has no namespace or uid (never true for objects from the API server).
     #[error("failed to identify the TieredApp: {0} is missing")]
     MissingMetadata(&'static str),
@@ -73,7 +76,7 @@ impl Error {
             Self::Apply { .. } => "apply",
             Self::Prune { .. } => "prune",
             Self::Status { .. } => "status",
-            Self::Serialize { .. } | Self::MissingMetadata(_) => "internal",
+            Self::Serialize { .. } | Self::MissingMetadata(_) | Self::CacheClosed => "internal",
         }
     }
 

@@ -37,7 +37,8 @@ pub struct ControllerConfig {
     pub resync: Duration,
 }
 
-fn scoped<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
+/// An `Api` over `namespace`, or over all namespaces when `None`.
+pub fn scoped<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default,

@@ -82,6 +82,13 @@ pub async fn reconcile(
     if app.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    // The Controller waits for the TieredApp cache only; diffing against child caches
+    // that have not listed yet would re-apply every child after a restart (writes,
+    // Events, and a Ready flap), so wait for them too.
+    ctx.stores
+        .wait_until_ready()
+        .await
+        .map_err(|_| Error::CacheClosed)?;
     let key = ObjectRef::from_obj(object.as_ref());
     match reconcile_app(app, &ctx).await {
         Ok(action) => {
@@ -256,11 +263,15 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     Ok(Action::requeue(ctx.resync))
 }
 
+/// One Event per written or deleted child, with the child as the `related` object:
+/// kube-runtime's recorder folds Events that differ only in their note into one series,
+/// so without it every "Created" of an app would show the first child's name.
 async fn publish_report(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     report: &ApplyReport,
 ) {
+    let namespace = reference.namespace.clone().unwrap_or_default();
     for (list, reason) in [
         (&report.created, "Created"),
         (&report.updated, "Updated"),
@@ -268,15 +279,16 @@ async fn publish_report(
     ] {
         for child in list {
             tracing::info!(child = %child, action = reason, "child written");
-            publish(
-                ctx,
-                reference,
-                EventType::Normal,
-                reason,
-                "Apply",
-                format!("{reason} {child}"),
-            )
-            .await;
+            let event = Event {
+                type_: EventType::Normal,
+                reason: reason.to_owned(),
+                note: Some(format!("{reason} {child}")),
+                action: "Apply".to_owned(),
+                secondary: Some(child.object_reference(&namespace)),
+            };
+            if let Err(error) = ctx.recorder.publish(&event, reference).await {
+                tracing::debug!(%error, "failed to publish an Event");
+            }
         }
     }
 }
@@ -412,8 +424,7 @@ async fn apply_all(
     pass!(network_policies, &stores.network_policies);
     pass!(ingresses, &stores.ingresses);
     for child in report.created.iter().chain(&report.updated) {
-        let kind = child.split('/').next().unwrap_or_default();
-        ctx.ctx.metrics.child_applied(CONTROLLER, kind);
+        ctx.ctx.metrics.child_applied(CONTROLLER, &child.kind);
     }
     Ok(report)
 }
@@ -440,4 +451,17 @@ async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> 
     .await
     .map_err(|source| Error::Status { name, source })?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_backoff_doubles_from_one_second_and_is_capped_at_two_minutes() {
+        let waits: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(u32::MAX), Duration::from_mins(2));
+    }
 }

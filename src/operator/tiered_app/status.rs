@@ -230,3 +230,105 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
     };
     Some(Computed::new(c.status == "True", reason, c.message.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn ready_tier() -> TierStatus {
+        TierStatus {
+            name: "web".to_owned(),
+            desired_replicas: 2,
+            ready_replicas: 2,
+            updated_replicas: 2,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
+        let first = build(
+            None,
+            Some(1),
+            rollout(&[ready_tier()]),
+            vec![ready_tier()],
+            None,
+            &at(10),
+        );
+        let mut later = first.clone();
+        for condition in &mut later.conditions {
+            condition.last_transition_time = at(99);
+        }
+        later.conditions.reverse();
+        assert!(!differs(Some(&first), &later));
+        assert!(differs(None, &first), "no status yet: write");
+        let mut other_url = first.clone();
+        other_url.url = Some("http://example.invalid".to_owned());
+        assert!(differs(Some(&first), &other_url));
+    }
+
+    #[test]
+    fn last_transition_time_is_kept_unless_the_status_flips() {
+        let ready = build(
+            None,
+            Some(1),
+            rollout(&[ready_tier()]),
+            vec![ready_tier()],
+            None,
+            &at(10),
+        );
+        let again = build(
+            Some(&ready),
+            Some(2),
+            rollout(&[ready_tier()]),
+            vec![ready_tier()],
+            None,
+            &at(20),
+        );
+        let time = |s: &TieredAppStatus, t: &str| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == t)
+                .map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(time(&again, READY), Some(at(10)), "still True: time kept");
+        let mut slow = ready_tier();
+        slow.ready = false;
+        slow.ready_replicas = 1;
+        let flipped = build(
+            Some(&again),
+            Some(3),
+            rollout(&[slow.clone()]),
+            vec![slow],
+            None,
+            &at(30),
+        );
+        assert_eq!(
+            time(&flipped, READY),
+            Some(at(30)),
+            "True → False: time moves"
+        );
+        assert_eq!(
+            time(&flipped, STALLED),
+            Some(at(10)),
+            "Stalled stayed False"
+        );
+        let ready_condition = flipped
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .unwrap();
+        assert_eq!(
+            (
+                ready_condition.status.as_str(),
+                ready_condition.reason.as_str()
+            ),
+            ("False", reasons::REPLICAS_NOT_READY)
+        );
+        assert_eq!(ready_condition.observed_generation, Some(3));
+    }
+}

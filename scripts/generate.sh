@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerates every generated file, then `git diff` shows what changed:
+#   crds/                              CRDs from the Rust types (`tiered crd`)
+#   charts/tiered-operator/crds/       a copy of crds/ (Helm installs CRDs from there)
+#   deploy/tiered-operator.yaml        the chart rendered with clusterName=my-cluster
+#   deploy/argocd/argocd-cm-health.yaml  the Argo CD health check for each kind
+#   deploy/argocd/newsread/            deploy/examples/newsread.yaml with Argo CD sync waves
+# scripts/test-packaging.sh and tests/crds_in_sync.rs fail when these drift.
+# Needs the venv of scripts/test.sh (helm-python-sdk): run `scripts/test.sh setup` once.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="$ROOT/.venv/bin/python"
+if [[ ! -x "$PYTHON" ]]; then
+    echo "missing $PYTHON: run scripts/test.sh setup first" >&2
+    exit 1
+fi
+if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+echo "crds/ from the Rust types"
+cargo run --quiet -- crd --output-dir crds
+echo "charts/tiered-operator/crds/ and deploy/ (rendered chart, Argo CD files)"
+"$PYTHON" scripts/packaging.py generate --crds-from crds --out "$ROOT"
+git status --short -- crds charts/tiered-operator/crds deploy

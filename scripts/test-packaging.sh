@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The packaging test layer (scripts/test.sh packaging runs it with the venv's bin on
+# PATH): the Helm chart lints and renders (helm-python-sdk, the Helm v4 Go SDK), its
+# values validate against values.schema.json (check-jsonschema), the rendered objects
+# are accepted by kubectl (client and server dry run) against the project's
+# kube-emulator, the generated files (chart CRDs, deploy/) are in sync with
+# scripts/generate.sh, the IAM policy covers the code's RDS calls, and the Argo CD
+# health check gives the expected {status, message} for each fixture under lua5.1.
+#
+# Ends with "packaging: N passed, M failed"; exits non-zero when a check failed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${VIRTUAL_ENV:-$ROOT/.venv}"
+PYTHON="$VENV/bin/python"
+KUBECTL="${KUBECTL:-$VENV/bin/kubectl}"
+CHECK_JSONSCHEMA="$VENV/bin/check-jsonschema"
+CHART="charts/tiered-operator"
+
+for tool in "$PYTHON" "$KUBECTL" "$CHECK_JSONSCHEMA"; do
+    if [[ ! -x "$tool" ]]; then
+        echo "missing $tool: run scripts/test.sh (it installs the test tools)" >&2
+        exit 1
+    fi
+done
+if ! command -v lua5.1 >/dev/null; then
+    echo "missing lua5.1: run scripts/test.sh (it installs Debian's lua5.1)" >&2
+    exit 1
+fi
+if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tiered-packaging.XXXXXX")"
+EMULATOR_PID=""
+cleanup() {
+    if [[ -n "$EMULATOR_PID" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
+        kill -TERM "$EMULATOR_PID" 2>/dev/null || true
+        wait "$EMULATOR_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PASSED=0
+FAILED=0
+FAILURES=()
+
+# check NAME COMMAND...: runs one check, prints its outcome and output when it fails.
+# The command runs as an `if` condition, where `set -e` is off: functions given to
+# check chain their steps with `|| return 1`.
+check() {
+    local name=$1 log="$WORK/check.log"
+    shift
+    if "$@" >"$log" 2>&1; then
+        PASSED=$((PASSED + 1))
+        echo "ok    $name"
+    else
+        FAILED=$((FAILED + 1))
+        FAILURES+=("$name")
+        echo "FAIL  $name"
+        sed 's/^/      /' "$log"
+    fi
+}
+
+# --- chart, values, generated files, IAM policy (scripts/packaging.py) ---------------
+
+echo "== chart and generated files"
+while IFS= read -r name; do
+    check "$name" "$PYTHON" scripts/packaging.py check "$name"
+done < <("$PYTHON" scripts/packaging.py list-checks)
+
+echo "== values files against values.schema.json (check-jsonschema)"
+check "values.yaml and ci/example-values.yaml match values.schema.json" \
+    "$CHECK_JSONSCHEMA" --schemafile "$CHART/values.schema.json" \
+    "$CHART/values.yaml" "$CHART/ci/example-values.yaml"
+
+schema_rejects() {
+    printf 'clusterName: c\nimage: {repository: r, tag: t, pulPolicy: Always}\n' >"$WORK/typo-values.yaml"
+    if "$CHECK_JSONSCHEMA" --schemafile "$CHART/values.schema.json" "$WORK/typo-values.yaml"; then
+        echo "check-jsonschema accepted image.pulPolicy: the schema lets a typo through"
+        return 1
+    fi
+}
+check "check-jsonschema rejects a misspelt nested key" schema_rejects
+
+# --- Argo CD health check ----------------------------------------------------------------
+
+echo "== Argo CD health check (lua5.1)"
+while IFS= read -r name; do
+    check "argocd health: $name" "$PYTHON" scripts/packaging.py lua-case "$name"
+done < <("$PYTHON" scripts/packaging.py lua-cases)
+
+# --- kubectl against the kube emulator --------------------------------------------------
+
+echo "== kubectl apply --dry-run against kube-emulator"
+start_emulator() {
+    cargo build --quiet --features emulator --bin tiered --bin kube-emulator || return 1
+    local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kube-emulator" i
+    export KUBECONFIG="$WORK/kubeconfig"
+    "$bin" --port 0 --kubeconfig "$KUBECONFIG" >"$WORK/emulator.log" 2>&1 &
+    EMULATOR_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        if [[ -s "$KUBECONFIG" ]] && "$KUBECTL" get namespaces >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$EMULATOR_PID" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "kube-emulator did not start:"
+    cat "$WORK/emulator.log"
+    return 1
+}
+
+# The CRDs are applied for real so that server dry runs of the custom resources work.
+install_crds() {
+    "$KUBECTL" apply --server-side -f "$CHART/crds/" || return 1
+    "$KUBECTL" wait --for=condition=Established --timeout=20s crd --all || return 1
+    local ns
+    for ns in tiered-system newsread argocd; do
+        # (kubectl create sends protobuf, which the emulator does not speak)
+        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$ns" |
+            "$KUBECTL" apply -f - || return 1
+    done
+}
+
+# dry_run FILE: kubectl accepts FILE's objects that the emulator serves, both ways.
+dry_run() {
+    local served
+    served="$WORK/served-$(basename "$1")"
+    "$PYTHON" scripts/packaging.py served-only "$1" "$served" || return 1
+    "$KUBECTL" apply --dry-run=client -f "$served" || return 1
+    "$KUBECTL" apply --dry-run=server --server-side -f "$served" || return 1
+}
+
+render() {
+    "$PYTHON" scripts/packaging.py render "$1" "$2"
+}
+
+if check "kube-emulator starts (cargo build --features emulator --bin kube-emulator)" start_emulator; then
+    check "the chart's CRDs install and become Established" install_crds
+    check "render with default values + clusterName" render - "$WORK/default.yaml"
+    check "render with ci/example-values.yaml" render "$CHART/ci/example-values.yaml" "$WORK/example.yaml"
+    check "kubectl accepts the default render" dry_run "$WORK/default.yaml"
+    check "kubectl accepts the example render" dry_run "$WORK/example.yaml"
+    check "kubectl accepts deploy/tiered-operator.yaml" dry_run deploy/tiered-operator.yaml
+    check "kubectl accepts deploy/argocd/argocd-cm-health.yaml" dry_run deploy/argocd/argocd-cm-health.yaml
+    check "kubectl accepts deploy/argocd/newsread/newsread.yaml" dry_run deploy/argocd/newsread/newsread.yaml
+fi
+
+echo
+if ((FAILED > 0)); then
+    printf 'failed:\n'
+    printf '  %s\n' "${FAILURES[@]}"
+fi
+echo "packaging: $PASSED passed, $FAILED failed"
+((FAILED == 0))

@@ -1,0 +1,110 @@
+//! `tiered render` output is what kubectl accepts: the real kubectl applies it with
+//! `--dry-run=client` and `--dry-run=server` against the emulator, object by object.
+#![cfg(test)]
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use tiered::emulator::{Emulator, EmulatorOptions};
+
+fn render_example() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tiered"))
+        .args(["render", "-f"])
+        .arg(support::tools::crate_root().join("deploy/examples/newsread.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(support::tools::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_accepts_every_object_render_prints_for_the_example() {
+    let rendered = render_example();
+    let emulator = Emulator::start(EmulatorOptions {
+        namespaces: vec!["default".into(), "newsread".into()],
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+
+    let (ok, client_output) = tokio::task::spawn_blocking({
+        let (kubeconfig, rendered) = (kubeconfig.clone(), rendered.clone());
+        move || {
+            kubectl(
+                &kubeconfig,
+                &["apply", "--dry-run=client", "-f", "-"],
+                &rendered,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "kubectl refused the rendered objects:\n{client_output}");
+    let (ok, server_output) = tokio::task::spawn_blocking(move || {
+        kubectl(
+            &kubeconfig,
+            &["apply", "--dry-run=server", "-f", "-"],
+            &rendered,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "kubectl refused the rendered objects:\n{server_output}");
+
+    for object in [
+        "deployment.apps/newsread-web",
+        "deployment.apps/newsread-api",
+        "deployment.apps/newsread-worker",
+        "service/newsread-web",
+        "service/newsread-api",
+        "horizontalpodautoscaler.autoscaling/newsread-web",
+        "poddisruptionbudget.policy/newsread-web",
+        "networkpolicy.networking.k8s.io/newsread-web",
+        "ingress.networking.k8s.io/newsread-web",
+    ] {
+        assert!(
+            client_output.contains(&format!("{object} created (dry run)")),
+            "{object} missing:\n{client_output}"
+        );
+        assert!(
+            server_output.contains(&format!("{object} created (server dry run)")),
+            "{object} missing:\n{server_output}"
+        );
+    }
+}
