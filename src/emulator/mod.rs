@@ -281,6 +281,16 @@ impl EmulatorHandle {
         Ok((code, body.to_owned()))
     }
 
+    /// Number of stored objects of a resource in every namespace (`group` is `""` for the
+    /// core group; `plural` as in URLs). For benchmarks that wait without listing.
+    pub fn object_count(&self, group: &str, plural: &str) -> usize {
+        self.shared
+            .store
+            .lock()
+            .bucket(&format!("{group}/{plural}"))
+            .map_or(0, std::collections::BTreeMap::len)
+    }
+
     /// The current global `resourceVersion`.
     pub fn resource_version(&self) -> u64 {
         self.shared.store.lock().current_rv()

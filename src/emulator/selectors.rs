@@ -1,9 +1,9 @@
 //! Label and field selectors as the API server parses them from `labelSelector` and
 //! `fieldSelector` query parameters. Matching of label expressions reuses `kube::core`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use kube::core::{Expression, SelectorExt};
+use kube::core::Expression;
 use serde_json::Value;
 
 use super::status::ApiError;
@@ -89,15 +89,23 @@ impl LabelSelector {
         if self.0.is_empty() {
             return true;
         }
-        let labels: BTreeMap<String, String> = object["metadata"]["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.0.iter().all(|e| e.matches(&labels))
+        // Reads the labels in place (no copy per object: lists scan whole buckets), with
+        // the semantics of `kube::core`'s `Expression::matches` (a non-string value reads
+        // as "").
+        let labels = object["metadata"]["labels"].as_object();
+        let label = |key: &str| {
+            labels
+                .and_then(|m| m.get(key))
+                .map(|v| v.as_str().unwrap_or_default())
+        };
+        self.0.iter().all(|e| match e {
+            Expression::In(key, values) => label(key).is_some_and(|v| values.contains(v)),
+            Expression::NotIn(key, values) => label(key).is_none_or(|v| !values.contains(v)),
+            Expression::Exists(key) => label(key).is_some(),
+            Expression::DoesNotExist(key) => label(key).is_none(),
+            Expression::Equal(key, value) => label(key) == Some(value.as_str()),
+            Expression::NotEqual(key, value) => label(key) != Some(value.as_str()),
+        })
     }
 }
 
