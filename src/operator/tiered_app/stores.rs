@@ -81,6 +81,9 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
+        // managedFields are most of a child's bytes and nothing here reads them: drop
+        // them before the cache keeps thousands of children (operator RSS at scale).
+        .modify(|object| kube::ResourceExt::managed_fields_mut(object).clear())
         .reflect(writer)
         .touched_objects()
         .boxed();
