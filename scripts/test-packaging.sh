@@ -98,7 +98,10 @@ done < <("$PYTHON" scripts/packaging.py lua-cases)
 
 echo "== kubectl apply --dry-run against kube-emulator"
 start_emulator() {
-    cargo build --quiet --features emulator --bin tiered --bin kube-emulator || return 1
+    # --all-targets: the same feature set as `cargo test` (dev-dependencies turn on the
+    # AWS SDKs' test-util), so after the tests layer this builds nothing; a plain
+    # `cargo build --bin` would rebuild the SDKs without it (minutes on two cores).
+    cargo build --quiet --features emulator --all-targets || return 1
     local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kube-emulator" i
     export KUBECONFIG="$WORK/kubeconfig"
     "$bin" --port 0 --kubeconfig "$KUBECONFIG" >"$WORK/emulator.log" 2>&1 &
