@@ -38,3 +38,9 @@ fn tool_path(env_var: &str, name: &str) -> PathBuf {
     );
     path
 }
+
+/// The virtualenv's Python (it has boto3, from moto): `$VENV_PYTHON`, else
+/// `.venv/bin/python`.
+pub fn venv_python() -> PathBuf {
+    tool_path("VENV_PYTHON", "python")
+}
