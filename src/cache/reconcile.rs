@@ -352,7 +352,9 @@ async fn rotate_token(ctx: &CacheContext, id: &str, token: &Password) -> Result<
 }
 
 /// Creates the group; when it already exists (a crash after an earlier create, or a
-/// lost response), describes it instead.
+/// lost response), describes it instead. The same steps as the database's `create`,
+/// over another SDK's request, output and error types; a generic over both would hide
+/// more than the few lines it saves, so each controller keeps its own.
 async fn create(
     ctx: &CacheContext,
     target: &Target<'_>,
