@@ -16,8 +16,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config, elasticache_client};
 use support::operator::{
-    Running, assert_converged, env_from_secret, eventually, metric, secret_text, start_with_aws,
-    wait_for_app_reason,
+    Running, app_using, assert_converged, env_from_secret, eventually, find_condition, metric,
+    secret_text, start_with_aws, wait_for_app_reason,
 };
 use tiered::api::{CacheCluster, TieredApp};
 use tiered::aws::tags;
@@ -57,14 +57,8 @@ async fn setup() -> Setup {
     Setup { op, moto, caches }
 }
 
-fn condition<'a>(cache: &'a CacheCluster, type_: &str) -> Option<(&'a str, &'a str)> {
-    cache
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.as_str(), c.reason.as_str()))
+fn condition(cache: &CacheCluster, type_: &str) -> Option<(String, String, String)> {
+    find_condition(&cache.status.as_ref()?.conditions, type_)
 }
 
 async fn wait_ready(s: &Setup) -> CacheCluster {
@@ -200,31 +194,12 @@ async fn deleting_with_the_delete_policy_deletes_the_group_and_the_object_goes()
     s.op.stop().await;
 }
 
-fn app_with_cache() -> TieredApp {
-    serde_yaml::from_str(&format!(
-        r"
-apiVersion: tiered.io/v1alpha1
-kind: TieredApp
-metadata: {{name: newsread, namespace: {NS}}}
-spec:
-  tiers:
-    - name: api
-      role: application
-      image: ghcr.io/acme/api:1.0.0
-      port: 5000
-      replicas: 2
-      cache: {{ref: {CACHE}}}
-"
-    ))
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_tier_waits_for_its_cache_then_rolls_out_with_redis_url_from_the_secret() {
     let s = setup().await;
     let apps: Api<TieredApp> = Api::namespaced(s.op.client.clone(), NS);
     let deployments: Api<Deployment> = Api::namespaced(s.op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app_with_cache())
+    apps.create(&PostParams::default(), &app_using(NS, "cache", CACHE))
         .await
         .unwrap();
     wait_for_app_reason(&apps, "newsread", "WaitingForCache").await;

@@ -5,6 +5,8 @@
 // Test helpers fail loudly; that is what they are for.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticache::Client;
@@ -29,6 +31,8 @@ use tiered::cache::reconcile::{AuthToken, CacheContext, Progress, Report, Target
 use tiered::cache::status::compute_status;
 use tiered::data_tier::credentials::Password;
 
+use support::fixtures::{deletion_time, spec_from};
+
 const ID: &str = "legacy-cache";
 
 fn owner() -> Owner {
@@ -42,19 +46,16 @@ fn owner() -> Owner {
 
 /// A spec that adopts `ID`, so the id is known to the rules below.
 fn spec(extra: &serde_json::Value) -> CacheClusterSpec {
-    let mut base = serde_json::json!({
-        "engine": "valkey",
-        "engineVersion": "8.0",
-        "nodeType": "cache.t4g.small",
-        "replicasPerShard": 1,
-        "adopt": {"replicationGroupId": ID}
-    });
-    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            base.insert(key.clone(), value.clone());
-        }
-    }
-    serde_json::from_value(base).expect("valid spec")
+    spec_from(
+        serde_json::json!({
+            "engine": "valkey",
+            "engineVersion": "8.0",
+            "nodeType": "cache.t4g.small",
+            "replicasPerShard": 1,
+            "adopt": {"replicationGroupId": ID}
+        }),
+        extra,
+    )
 }
 
 /// `ID` as ElastiCache reports it when it matches `spec`, in `status`.
@@ -329,7 +330,7 @@ async fn snapshot_policy_asks_for_the_final_snapshot_by_name() {
         owner: owner(),
         spec: &spec,
     };
-    let step = cleanup(&ctx, &target, "2026-01-02T03:04:05Z".parse().unwrap())
+    let step = cleanup(&ctx, &target, deletion_time())
         .await
         .expect("cleanup");
     assert_eq!(delete.num_calls(), 1);

@@ -8,10 +8,9 @@
 mod support;
 
 use aws_sdk_elasticache::types::{AutomaticFailoverStatus, ReplicationGroup};
-use k8s_openapi::jiff::Timestamp;
 use tiered::api::CacheClusterSpec;
 use tiered::api::conditions::reasons;
-use tiered::aws::tags::{self, Owner};
+use tiered::aws::tags;
 use tiered::cache::delete::{Cleanup, cleanup};
 use tiered::cache::reconcile::{
     AuthToken, CacheContext, Progress, Report, Target, describe_group, group_tags, reconcile,
@@ -19,34 +18,21 @@ use tiered::cache::reconcile::{
 use tiered::cache::secret::{connection_details, connection_secret_data};
 use tiered::data_tier::credentials::Password;
 
+use support::fixtures::{CLUSTER, deletion_time, owner, spec_from};
 use support::moto::{MotoServer, elasticache_client};
 
-const CLUSTER: &str = "test";
-
-fn owner(name: &str) -> Owner {
-    Owner {
-        cluster: CLUSTER.into(),
-        namespace: "shop".into(),
-        name: name.into(),
-        uid: format!("uid-{name}"),
-    }
-}
-
 fn spec(extra: &serde_json::Value) -> CacheClusterSpec {
-    let mut base = serde_json::json!({
-        "engine": "valkey",
-        "engineVersion": "8.0",
-        "nodeType": "cache.t4g.micro",
-        "replicasPerShard": 2,
-        "snapshot": {"retentionDays": 5, "window": "04:00-05:00"},
-        "tags": {"team": "news"}
-    });
-    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            base.insert(key.clone(), value.clone());
-        }
-    }
-    serde_json::from_value(base).expect("valid spec")
+    spec_from(
+        serde_json::json!({
+            "engine": "valkey",
+            "engineVersion": "8.0",
+            "nodeType": "cache.t4g.micro",
+            "replicasPerShard": 2,
+            "snapshot": {"retentionDays": 5, "window": "04:00-05:00"},
+            "tags": {"team": "news"}
+        }),
+        extra,
+    )
 }
 
 fn context(server: &MotoServer) -> CacheContext {
@@ -297,7 +283,7 @@ async fn delete_until_done(
         owner: owner(name),
         spec,
     };
-    let at: Timestamp = "2026-01-02T03:04:05Z".parse().expect("timestamp");
+    let at = deletion_time();
     let mut steps = Vec::new();
     for _ in 0..4 {
         let step = cleanup(ctx, &target, at).await.expect("cleanup failed");

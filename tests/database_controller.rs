@@ -21,8 +21,8 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config, rds_client};
 use support::operator::{
-    Running, assert_converged, env_from_secret, eventually, mutating_aws_calls, secret_text,
-    start_with_aws, wait_for_app_reason,
+    Running, app_using, assert_converged, env_from_secret, eventually, find_condition,
+    mutating_aws_calls, secret_text, start_with_aws, wait_for_app_reason,
 };
 use tiered::api::{ManagedDatabase, TieredApp};
 use tiered::aws::tags;
@@ -73,13 +73,7 @@ async fn setup() -> Setup {
 
 /// `(status, reason, message)` of condition `type_`.
 fn condition(database: &ManagedDatabase, type_: &str) -> Option<(String, String, String)> {
-    database
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    find_condition(&database.status.as_ref()?.conditions, type_)
 }
 
 fn is_ready(database: &ManagedDatabase) -> bool {
@@ -348,25 +342,6 @@ async fn input_aws_rejects_is_stalled_with_the_aws_message() {
     s.op.stop().await;
 }
 
-fn app_with_database() -> TieredApp {
-    serde_yaml::from_str(&format!(
-        r"
-apiVersion: tiered.io/v1alpha1
-kind: TieredApp
-metadata: {{name: newsread, namespace: {NS}}}
-spec:
-  tiers:
-    - name: api
-      role: application
-      image: ghcr.io/acme/api:1.0.0
-      port: 5000
-      replicas: 2
-      database: {{ref: {DB}}}
-"
-    ))
-    .unwrap()
-}
-
 fn secret_hash(deployment: &Deployment) -> Option<String> {
     deployment
         .spec
@@ -436,7 +411,7 @@ async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_p
     let s = setup().await;
     let apps: Api<TieredApp> = Api::namespaced(s.op.client.clone(), NS);
     let deployments: Api<Deployment> = Api::namespaced(s.op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app_with_database())
+    apps.create(&PostParams::default(), &app_using(NS, "database", DB))
         .await
         .unwrap();
     wait_for_app_reason(&apps, "newsread", "WaitingForDatabase").await;

@@ -15,7 +15,7 @@ use aws_sdk_rds::types::{DbInstance, Tag};
 use k8s_openapi::jiff::Timestamp;
 use tiered::api::ManagedDatabaseSpec;
 use tiered::api::conditions::reasons;
-use tiered::aws::tags::{self, Owner};
+use tiered::aws::tags;
 use tiered::database::delete::{Cleanup, cleanup};
 use tiered::database::fleet::{Fleet, describe_cluster_instances};
 use tiered::database::reconcile::{
@@ -23,37 +23,24 @@ use tiered::database::reconcile::{
 };
 use tiered::database::secret::{Credential, Password, connection_details, connection_secret_data};
 
+use support::fixtures::{CLUSTER, deletion_time, owner, spec_from};
 use support::moto::{MotoServer, rds_client};
 
-const CLUSTER: &str = "test";
-
-fn owner(name: &str) -> Owner {
-    Owner {
-        cluster: CLUSTER.into(),
-        namespace: "shop".into(),
-        name: name.into(),
-        uid: format!("uid-{name}"),
-    }
-}
-
 fn spec(extra: &serde_json::Value) -> ManagedDatabaseSpec {
-    let mut base = serde_json::json!({
-        "engine": "postgres",
-        "engineVersion": "16.4",
-        "instanceClass": "db.t4g.micro",
-        "storage": {"allocatedGiB": 20, "type": "gp3"},
-        "highAvailability": {"multiAZ": true, "readReplicas": 0},
-        "databaseName": "newsread",
-        "masterUsername": "app",
-        "backup": {"retentionDays": 7},
-        "tags": {"team": "news"}
-    });
-    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            base.insert(key.clone(), value.clone());
-        }
-    }
-    serde_json::from_value(base).expect("valid spec")
+    spec_from(
+        serde_json::json!({
+            "engine": "postgres",
+            "engineVersion": "16.4",
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20, "type": "gp3"},
+            "highAvailability": {"multiAZ": true, "readReplicas": 0},
+            "databaseName": "newsread",
+            "masterUsername": "app",
+            "backup": {"retentionDays": 7},
+            "tags": {"team": "news"}
+        }),
+        extra,
+    )
 }
 
 fn context(server: &MotoServer) -> RdsContext {
@@ -430,10 +417,6 @@ async fn delete_until_done(
         }
     }
     panic!("cleanup did not finish: {steps:?}");
-}
-
-fn deletion_time() -> Timestamp {
-    "2026-01-02T03:04:05Z".parse().expect("timestamp")
 }
 
 async fn snapshots(ctx: &RdsContext) -> Vec<String> {

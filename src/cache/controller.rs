@@ -10,15 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::api::CacheCluster;
 use crate::aws::tags::Owner;
 use crate::data_tier::controller::{
-    Error, IN_PROGRESS_REQUEUE, TRANSIENT_REQUEUE, apply_secret, kube_error, now, publish,
+    Error, TRANSIENT_REQUEUE, apply_secret, deletion_time, deletion_under_way, kube_error, now,
     requeue_for, write_status,
 };
 use crate::data_tier::credentials::{Password, generate_auth_token};
@@ -181,11 +179,7 @@ async fn apply(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Action
 
 async fn delete(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Action, Error> {
     let owner = owner(cache, ctx)?;
-    let deleted_at = cache
-        .meta()
-        .deletion_timestamp
-        .as_ref()
-        .map_or_else(Timestamp::now, |time| time.0);
+    let deleted_at = deletion_time(cache);
     let target = Target {
         owner,
         spec: &cache.spec,
@@ -204,25 +198,14 @@ async fn delete(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Actio
             tracing::info!(message = %message, "CacheCluster cleanup done");
             Ok(Action::await_change())
         }
-        Cleanup::Waiting { message, snapshot } => {
-            if let Some(snapshot) = snapshot {
-                let note = format!(
-                    "final snapshot {snapshot} requested; the replication group is being deleted"
-                );
-                publish(
-                    &ctx.ctx.recorder,
-                    cache,
-                    EventType::Normal,
-                    "FinalSnapshot",
-                    &note,
-                )
-                .await;
-            }
-            // Never later than a resync, as for the database.
-            Err(Error::DeletionPending {
-                message,
-                requeue: IN_PROGRESS_REQUEUE.min(ctx.resync),
-            })
-        }
+        Cleanup::Waiting { message, snapshot } => Err(deletion_under_way(
+            &ctx.ctx.recorder,
+            cache,
+            "replication group",
+            message,
+            snapshot,
+            ctx.resync,
+        )
+        .await),
     }
 }

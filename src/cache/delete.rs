@@ -11,10 +11,12 @@ use crate::api::shared::DeletionPolicy;
 use crate::aws::elasticache_actions::{DELETE_REPLICATION_GROUP, REMOVE_TAGS_FROM_RESOURCE};
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::tags::{OWNERSHIP_KEYS, Ownership, elasticache_ownership};
+use crate::data_tier::deletion::{self, final_snapshot_name};
 
 use super::reconcile::{CacheContext, Error, Target, describe_group, group_tags};
 
-/// Where the cleanup stands.
+/// Where the cleanup stands. Not shared with the database's: that one also has
+/// `Held` (deletion protection), which ElastiCache has no counterpart of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cleanup {
     /// Nothing is left to do; the finalizer can go.
@@ -34,16 +36,7 @@ pub enum Cleanup {
 /// The deletion policy in force: the spec's, else `Retain` for adopted groups and
 /// `Snapshot` for created ones.
 pub fn effective_policy(spec: &CacheClusterSpec) -> DeletionPolicy {
-    spec.deletion_policy.unwrap_or(if spec.adopt.is_some() {
-        DeletionPolicy::Retain
-    } else {
-        DeletionPolicy::Snapshot
-    })
-}
-
-/// `<id>-final-<yyyymmddhhmmss>` (UTC) of the deletion time.
-pub fn final_snapshot_name(id: &str, deleted_at: Timestamp) -> String {
-    format!("{id}-final-{}", deleted_at.strftime("%Y%m%d%H%M%S"))
+    deletion::effective_policy(spec.deletion_policy, spec.adopt.is_some())
 }
 
 /// One step of cleanup; call again until [`Cleanup::Done`]. `deleted_at` is the
@@ -119,15 +112,6 @@ mod tests {
     use super::*;
     use crate::api::cache_cluster::AdoptCache;
     use crate::cache::desired::tests::spec;
-
-    #[test]
-    fn final_snapshot_is_named_after_the_group_and_the_deletion_time() {
-        let at: Timestamp = "2025-03-04T05:06:07Z".parse().unwrap();
-        assert_eq!(
-            final_snapshot_name("prod-cache-1234abcd", at),
-            "prod-cache-1234abcd-final-20250304050607"
-        );
-    }
 
     #[test]
     fn adopted_groups_default_to_retain_and_created_ones_to_snapshot() {

@@ -34,6 +34,12 @@ pub struct Report {
 }
 
 /// Why a reconcile stopped.
+///
+/// Alike in shape to the database's `Error`, and left apart on purpose: the
+/// messages name each service's resource and spec field (`replicationGroupId`,
+/// `identifier`), `Unsupported` is each controller's own diff type, and the one
+/// internal error differs (an AUTH token, a master password). A shared enum would need
+/// a type parameter and per-kind wording for every variant.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An AWS call failed.

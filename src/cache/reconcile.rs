@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
 use crate::api::CacheClusterSpec;
-use crate::api::conditions::reasons;
 use crate::aws::elasticache_actions::{
     ADD_TAGS_TO_RESOURCE, CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT,
     DESCRIBE_CACHE_CLUSTERS, DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT,
@@ -20,12 +19,13 @@ use crate::aws::tags::{
     Owner, Ownership, elasticache_ownership, resource_tags, to_elasticache_tags,
 };
 use crate::data_tier::credentials::Password;
+use crate::data_tier::progress::status_progress;
 
 pub use super::outcome::{Error, Observed, Progress, Report};
 
 use super::desired::{DesiredGroup, create_group_request};
 use super::diff::{ReplicaChange, diff, replica_change, shard_change, unsupported};
-use super::state::{Phase, phase, stalled_hint};
+use super::state::{phase, stalled_hint};
 
 /// What every reconcile shares: the ElastiCache client and the operator's settings.
 #[derive(Clone, Debug)]
@@ -140,23 +140,11 @@ async fn run(
     };
 
     let status = group.status().unwrap_or("unknown").to_owned();
-    match phase(&status) {
-        Phase::InProgress => {
-            return Ok(Progress::aws_in_progress(format!(
-                "replication group {id} is {status}"
-            )));
-        }
-        Phase::Stalled => {
-            return Ok(Progress::Stalled {
-                reason: reasons::AWS_INVALID_REQUEST,
-                category: "aws_state",
-                message: format!(
-                    "replication group {id} is {status}: {}",
-                    stalled_hint(&status)
-                ),
-            });
-        }
-        Phase::Ready => {}
+    let resource = format!("replication group {id}");
+    if let Some(waiting) =
+        status_progress(&resource, &status, phase(&status), stalled_hint(&status))
+    {
+        return Ok(waiting);
     }
     if let Some(change) = unsupported(&desired, &group) {
         return Err(change.into());
@@ -364,7 +352,9 @@ async fn rotate_token(ctx: &CacheContext, id: &str, token: &Password) -> Result<
 }
 
 /// Creates the group; when it already exists (a crash after an earlier create, or a
-/// lost response), describes it instead.
+/// lost response), describes it instead. The same steps as the database's `create`,
+/// over another SDK's request, output and error types; a generic over both would hide
+/// more than the few lines it saves, so each controller keeps its own.
 async fn create(
     ctx: &CacheContext,
     target: &Target<'_>,

@@ -1,16 +1,8 @@
-//! What an ElastiCache replication group status means for the operator: in progress
-//! (requeue and wait), ready, or stalled (a person must act). Pure.
+//! Which [`Phase`] (shared with the database controller) an ElastiCache replication
+//! group status is in: in progress (requeue and wait), ready, or stalled (a person
+//! must act), with what a person can do about it. Pure.
 
-/// The operator's reading of a replication group status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// `available`: usable; drift can be corrected.
-    Ready,
-    /// A transitional state (`creating`, `modifying`, `snapshotting`, …): wait.
-    InProgress,
-    /// A state ElastiCache does not leave without someone acting (`create-failed`).
-    Stalled,
-}
+use crate::data_tier::progress::Phase;
 
 /// The phase of a replication group status. Unknown statuses count as in progress:
 /// waiting is safe, and a new transitional state is likelier than a terminal one.

@@ -1,7 +1,8 @@
 //! The Kubernetes side that the data-tier controllers share, kept thin: the field
 //! manager, requeue intervals, the controller error and its retry policy, the
 //! connection Secret and status writes (server-side apply, skipped when nothing
-//! changed), and Events. Decisions come from the pure parts of each controller.
+//! changed), Events, and the Kubernetes side of a cleanup step. Decisions come from
+//! the pure parts of each controller.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -201,6 +202,40 @@ where
         .await;
     }
     Ok(())
+}
+
+/// When `object`'s deletion began (now, if the API server has not stamped it), so
+/// every retry of a cleanup names the same final snapshot.
+pub fn deletion_time<K: Resource>(object: &K) -> Timestamp {
+    object
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .map_or_else(Timestamp::now, |time| time.0)
+}
+
+/// A cleanup step that left AWS deleting `resource` (`DB instance`, `replication
+/// group`): a `FinalSnapshot` Event when the step requested one, then the error
+/// that looks again after [`IN_PROGRESS_REQUEUE`], never later than a resync.
+pub async fn deletion_under_way<K>(
+    recorder: &Recorder,
+    object: &K,
+    resource: &str,
+    message: String,
+    snapshot: Option<String>,
+    resync: Duration,
+) -> Error
+where
+    K: Resource<DynamicType = ()>,
+{
+    if let Some(snapshot) = snapshot {
+        let note = format!("final snapshot {snapshot} requested; the {resource} is being deleted");
+        publish(recorder, object, EventType::Normal, "FinalSnapshot", &note).await;
+    }
+    Error::DeletionPending {
+        message,
+        requeue: IN_PROGRESS_REQUEUE.min(resync),
+    }
 }
 
 /// Publishes an Event about `object`; a failure is logged, never fatal.

@@ -1,6 +1,7 @@
 //! Where a data-tier object stands after one reconcile ([`Progress`]), the spec
-//! errors only the operator can judge ([`InvalidSpec`]), and what a classified AWS
-//! error means for the object. Pure.
+//! errors only the operator can judge ([`InvalidSpec`]), what a classified AWS
+//! error means for the object, and what the [`Phase`] of an AWS resource status
+//! means for it (each service maps its own status strings to a phase). Pure.
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::{AwsError, ErrorKind};
@@ -94,6 +95,33 @@ impl Progress {
     }
 }
 
+/// The operator's reading of an AWS resource status (an RDS DB instance's, an
+/// ElastiCache replication group's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `available`: usable; drift can be corrected.
+    Ready,
+    /// A transitional state (`creating`, `modifying`, …): wait.
+    InProgress,
+    /// A state AWS does not leave without someone acting (`failed`, …).
+    Stalled,
+}
+
+/// What a resource's status means for the object: `None` when it is ready (go on and
+/// correct drift), else in progress or stalled. `resource` names it for the message
+/// (`DB instance prod-db-1234abcd`); `hint` says what a person can do when stalled.
+pub fn status_progress(resource: &str, status: &str, phase: Phase, hint: &str) -> Option<Progress> {
+    match phase {
+        Phase::Ready => None,
+        Phase::InProgress => Some(Progress::aws_in_progress(format!("{resource} is {status}"))),
+        Phase::Stalled => Some(Progress::Stalled {
+            reason: reasons::AWS_INVALID_REQUEST,
+            category: "aws_state",
+            message: format!("{resource} is {status}: {hint}"),
+        }),
+    }
+}
+
 /// A spec that the CRD schema accepts but AWS cannot honour.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("failed to accept {field}: {reason}")]
@@ -132,6 +160,26 @@ mod tests {
             }
             other => panic!("expected Stalled, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_ready_status_leaves_the_reconcile_to_go_on_and_others_stop_it() {
+        assert_eq!(
+            status_progress("DB instance db", "available", Phase::Ready, ""),
+            None
+        );
+        assert_eq!(
+            status_progress("DB instance db", "modifying", Phase::InProgress, ""),
+            Some(Progress::aws_in_progress(
+                "DB instance db is modifying".into()
+            ))
+        );
+        assert!(matches!(
+            status_progress("DB instance db", "storage-full", Phase::Stalled, "grow it"),
+            Some(Progress::Stalled { reason, message, .. })
+                if reason == reasons::AWS_INVALID_REQUEST
+                    && message == "DB instance db is storage-full: grow it"
+        ));
     }
 
     #[test]

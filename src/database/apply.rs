@@ -5,7 +5,6 @@
 //! the Secret and the RDS request, never into logs, Events or status.
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
@@ -17,8 +16,8 @@ use crate::aws::rds_actions::MODIFY_DB_INSTANCE;
 use crate::aws::tags::Owner;
 
 use crate::data_tier::controller::{
-    Error, IN_PROGRESS_REQUEUE, STALLED_REQUEUE, TRANSIENT_REQUEUE, apply_secret, kube_error, now,
-    publish, requeue_for, write_status,
+    Error, STALLED_REQUEUE, TRANSIENT_REQUEUE, apply_secret, deletion_time, deletion_under_way,
+    kube_error, now, publish, requeue_for, write_status,
 };
 
 use super::controller::{CONTROLLER, DatabaseContext};
@@ -220,11 +219,7 @@ async fn rotate_password(
 /// reported in status and Events.
 pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<Action, Error> {
     let owner = owner(database, ctx)?;
-    let deleted_at = database
-        .meta()
-        .deletion_timestamp
-        .as_ref()
-        .map_or_else(Timestamp::now, |time| time.0);
+    let deleted_at = deletion_time(database);
     let target = Target {
         owner,
         spec: &database.spec,
@@ -260,24 +255,14 @@ pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result
                 requeue: STALLED_REQUEUE,
             })
         }
-        Cleanup::Waiting { message, snapshot } => {
-            if let Some(snapshot) = snapshot {
-                let note = format!(
-                    "final snapshot {snapshot} requested; the DB instance is being deleted"
-                );
-                publish(
-                    &ctx.ctx.recorder,
-                    database,
-                    EventType::Normal,
-                    "FinalSnapshot",
-                    &note,
-                )
-                .await;
-            }
-            Err(Error::DeletionPending {
-                message,
-                requeue: IN_PROGRESS_REQUEUE.min(ctx.resync),
-            })
-        }
+        Cleanup::Waiting { message, snapshot } => Err(deletion_under_way(
+            &ctx.ctx.recorder,
+            database,
+            "DB instance",
+            message,
+            snapshot,
+            ctx.resync,
+        )
+        .await),
     }
 }

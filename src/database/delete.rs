@@ -12,6 +12,7 @@ use crate::api::shared::DeletionPolicy;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE, REMOVE_TAGS_FROM_RESOURCE};
 use crate::aws::tags::{OWNERSHIP_KEYS, Ownership, rds_ownership};
+use crate::data_tier::deletion::{self, final_snapshot_name};
 
 use super::fleet::describe_instance;
 use super::reconcile::{Error, RdsContext, Target, delete_replica};
@@ -38,16 +39,7 @@ pub enum Cleanup {
 /// The deletion policy in force: the spec's, else `Retain` for adopted instances and
 /// `Snapshot` for created ones.
 pub fn effective_policy(spec: &ManagedDatabaseSpec) -> DeletionPolicy {
-    spec.deletion_policy.unwrap_or(if spec.adopt.is_some() {
-        DeletionPolicy::Retain
-    } else {
-        DeletionPolicy::Snapshot
-    })
-}
-
-/// `<identifier>-final-<yyyymmddhhmmss>` (UTC) of the deletion time.
-pub fn final_snapshot_identifier(identifier: &str, deleted_at: Timestamp) -> String {
-    format!("{identifier}-final-{}", deleted_at.strftime("%Y%m%d%H%M%S"))
+    deletion::effective_policy(spec.deletion_policy, spec.adopt.is_some())
 }
 
 /// One step of cleanup; call again until [`Cleanup::Done`]. `deleted_at` is the
@@ -117,8 +109,8 @@ pub async fn cleanup(
             .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
     }
 
-    let snapshot = (policy == DeletionPolicy::Snapshot)
-        .then(|| final_snapshot_identifier(&identifier, deleted_at));
+    let snapshot =
+        (policy == DeletionPolicy::Snapshot).then(|| final_snapshot_name(&identifier, deleted_at));
     let result = ctx
         .rds
         .delete_db_instance()
@@ -173,15 +165,6 @@ async fn remove_ownership_tags(ctx: &RdsContext, instance: &DbInstance) -> Resul
 mod tests {
     use super::*;
     use crate::database::desired::tests::spec;
-
-    #[test]
-    fn final_snapshot_is_named_after_the_instance_and_the_deletion_time() {
-        let at: Timestamp = "2025-03-04T05:06:07Z".parse().unwrap();
-        assert_eq!(
-            final_snapshot_identifier("prod-db-1234abcd", at),
-            "prod-db-1234abcd-final-20250304050607"
-        );
-    }
 
     #[test]
     fn adopted_instances_default_to_retain_and_created_ones_to_snapshot() {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use aws_sdk_rds::types::DbInstance;
 
 use crate::api::ManagedDatabaseSpec;
-use crate::api::conditions::reasons;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier, rds_replica_index};
 use crate::aws::rds_actions::{
@@ -17,6 +16,7 @@ use crate::aws::rds_actions::{
     MODIFY_DB_INSTANCE,
 };
 use crate::aws::tags::{Owner, Ownership, rds_ownership, resource_tags, to_rds_tags};
+use crate::data_tier::progress::status_progress;
 
 pub use super::outcome::{Error, Observed, Progress, Report};
 
@@ -24,7 +24,7 @@ use super::desired::{DesiredInstance, create_instance_request, create_replica_re
 use super::diff::diff;
 use super::fleet::{Fleet, describe_instance};
 use super::secret::Password;
-use super::state::{Phase, phase, stalled_hint};
+use super::state::{phase, stalled_hint};
 
 /// What every reconcile shares: the RDS client and the operator's settings.
 #[derive(Clone, Debug)]
@@ -151,21 +151,11 @@ async fn run(
     report.observed.replicas = observe_replicas(ctx, target, &primary).await?;
 
     let status = primary.db_instance_status().unwrap_or("unknown").to_owned();
-    match phase(&status) {
-        Phase::InProgress => {
-            return Ok(in_progress(format!("DB instance {identifier} is {status}")));
-        }
-        Phase::Stalled => {
-            return Ok(Progress::Stalled {
-                reason: reasons::AWS_INVALID_REQUEST,
-                category: "aws_state",
-                message: format!(
-                    "DB instance {identifier} is {status}: {}",
-                    stalled_hint(&status)
-                ),
-            });
-        }
-        Phase::Ready => {}
+    let resource = format!("DB instance {identifier}");
+    if let Some(waiting) =
+        status_progress(&resource, &status, phase(&status), stalled_hint(&status))
+    {
+        return Ok(waiting);
     }
 
     if let Some(modification) = diff(&desired, &primary)? {
@@ -177,7 +167,7 @@ async fn run(
             .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
         report.mutations += 1;
         tracing::info!(identifier = %identifier, fields = %fields, "modified DB instance");
-        return Ok(in_progress(format!(
+        return Ok(Progress::aws_in_progress(format!(
             "modifying DB instance {identifier}: {fields}"
         )));
     }
@@ -200,13 +190,6 @@ pub fn has_pending_changes(instance: &DbInstance) -> bool {
     instance.pending_modified_values().is_some_and(|pending| {
         *pending != aws_sdk_rds::types::PendingModifiedValues::builder().build()
     })
-}
-
-fn in_progress(message: String) -> Progress {
-    Progress::InProgress {
-        reason: reasons::AWS_IN_PROGRESS,
-        message,
-    }
 }
 
 /// The instance `identifier`: from the fleet read when it shows it settled, else
@@ -390,7 +373,7 @@ async fn match_replicas(
             }
             created.push(replica_id);
         }
-        return Ok(Some(in_progress(format!(
+        return Ok(Some(Progress::aws_in_progress(format!(
             "creating read replicas {}",
             created.join(", ")
         ))));
@@ -412,7 +395,7 @@ async fn match_replicas(
             report.mutations += 1;
             deleted.push(replica_id);
         }
-        return Ok(Some(in_progress(format!(
+        return Ok(Some(Progress::aws_in_progress(format!(
             "deleting read replicas {}",
             deleted.join(", ")
         ))));
@@ -421,7 +404,7 @@ async fn match_replicas(
         .iter()
         .find(|replica| replica.db_instance_status() != Some("available"))
     {
-        return Ok(Some(in_progress(format!(
+        return Ok(Some(Progress::aws_in_progress(format!(
             "read replica {} is {}",
             busy.db_instance_identifier().unwrap_or_default(),
             busy.db_instance_status().unwrap_or("unknown")

@@ -1,17 +1,8 @@
-//! What an RDS DB instance status means for the operator: in progress (requeue and
-//! wait), ready, or stalled (a person must act). Pure.
+//! Which [`Phase`] (shared with the cache controller) an RDS DB instance status is
+//! in: in progress (requeue and wait), ready, or stalled (a person must act), with
+//! what a person can do about it. Pure.
 
-/// The operator's reading of an RDS DB instance status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// `available`: usable; drift can be corrected.
-    Ready,
-    /// A transitional state (`creating`, `modifying`, `backing-up`, …): wait.
-    InProgress,
-    /// A state RDS does not leave without someone acting (`failed`, `incompatible-*`,
-    /// `storage-full`, `stopped`, …).
-    Stalled,
-}
+use crate::data_tier::progress::Phase;
 
 /// The phase of an RDS status string. Unknown statuses count as in progress: waiting
 /// is safe, and a new transitional state is likelier than a new terminal one.

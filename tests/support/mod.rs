@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: each `tests/*.rs` says `mod support;`.
 //!
 //! It starts and stops the third-party tools the tests talk to (`moto_server`) and
-//! finds the ones they call (`kubectl`). Those tools come from the project virtualenv
+//! finds the ones they call (`kubectl`), and holds the fixtures the database and
+//! cache tests share ([`fixtures`]). Those tools come from the project virtualenv
 //! that `scripts/test.sh` installs; a helper whose tool is missing fails the test with
 //! a message that says so, it never skips: CI always has them.
 
@@ -10,6 +11,7 @@
 // Test support: failing loudly with a clear message is what these helpers are for.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fixtures;
 pub mod moto;
 pub mod operator;
 pub mod process;

@@ -1,5 +1,6 @@
 //! Shared set-up of the operator tests: an emulator with the tiered CRDs, the operator
-//! process running in-process against it, polling and HTTP helpers.
+//! process running in-process against it, polling and HTTP helpers, and the apps and
+//! condition lookups the TieredApp, database and cache controller tests share.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,6 +11,7 @@ use aws_config::SdkConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use kube::api::PostParams;
 use tiered::api::TieredApp;
@@ -230,11 +232,36 @@ spec:
     .unwrap()
 }
 
+/// A one-tier app whose `api` tier uses the `store` (`database` or `cache`) named
+/// `name`.
+pub fn app_using(namespace: &str, store: &str, name: &str) -> TieredApp {
+    serde_yaml::from_str(&format!(
+        r"
+apiVersion: tiered.io/v1alpha1
+kind: TieredApp
+metadata: {{name: newsread, namespace: {namespace}}}
+spec:
+  tiers:
+    - name: api
+      role: application
+      image: ghcr.io/acme/api:1.0.0
+      port: 5000
+      replicas: 2
+      {store}: {{ref: {name}}}
+"
+    ))
+    .unwrap()
+}
+
 /// The status of condition `type_` of the app, as `(status, reason, message)`.
 pub fn condition(app: &TieredApp, type_: &str) -> Option<(String, String, String)> {
-    app.status
-        .as_ref()?
-        .conditions
+    find_condition(&app.status.as_ref()?.conditions, type_)
+}
+
+/// Condition `type_` among `conditions` (of any tiered object's status), as
+/// `(status, reason, message)`.
+pub fn find_condition(conditions: &[Condition], type_: &str) -> Option<(String, String, String)> {
+    conditions
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
