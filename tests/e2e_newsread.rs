@@ -64,6 +64,88 @@ fn ready(conditions: Option<(String, String, String)>) -> bool {
     conditions.is_some_and(|(status, _, _)| status == "True")
 }
 
+/// The instance in RDS carries the ownership tags and the example's settings.
+async fn assert_rds_instance(rds: &aws_sdk_rds::Client) {
+    // The instance in RDS carries the ownership tags and the example's settings.
+    let instances = rds.describe_db_instances().send().await.unwrap();
+    let primary = instances
+        .db_instances()
+        .iter()
+        .find(|i| i.read_replica_source_db_instance_identifier().is_none())
+        .expect("a primary instance");
+    assert_eq!(primary.db_instance_class(), Some("db.r6g.large"));
+    assert_eq!(primary.allocated_storage(), Some(100));
+    let tags: Vec<_> = primary
+        .tag_list()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert!(tags.contains(&("tiered.io/namespace", NS)), "{tags:?}");
+    assert!(
+        tags.contains(&("tiered.io/name", "newsread-db")),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&("team", "news")), "{tags:?}");
+    assert_eq!(
+        instances.db_instances().len(),
+        2,
+        "one primary and the example's one read replica"
+    );
+}
+
+/// The connection Secrets are complete and the tiers get them; returns the password.
+async fn assert_connection_secrets(client: &kube::Client) -> String {
+    // The connection Secrets are complete and the tiers get them.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let db_secret = secret_text(&secrets.get("newsread-db-connection").await.unwrap());
+    for key in [
+        "host",
+        "port",
+        "username",
+        "password",
+        "database",
+        "url",
+        "readerHost",
+    ] {
+        assert!(
+            db_secret.get(key).is_some_and(|v| !v.is_empty()),
+            "database Secret lacks {key}"
+        );
+    }
+    assert!(
+        db_secret["url"].starts_with("postgresql://app:"),
+        "{}",
+        db_secret["url"].split('@').next_back().unwrap_or_default()
+    );
+    let cache_secret = secret_text(&secrets.get("newsread-cache-connection").await.unwrap());
+    assert!(cache_secret["url"].starts_with("rediss://"));
+    let api = Api::<Deployment>::namespaced(client.clone(), NS)
+        .get("newsread-api")
+        .await
+        .unwrap();
+    let template = api.spec.unwrap().template;
+    assert!(
+        template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()
+            .contains_key("tiered.io/secret-hash")
+    );
+    let env: Vec<String> = template.spec.unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.clone())
+        .collect();
+    assert!(
+        env.contains(&"DATABASE_URL".to_owned()) && env.contains(&"REDIS_URL".to_owned()),
+        "{env:?}"
+    );
+
+    db_secret["password"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_snapshot() {
     let moto = MotoServer::start();
@@ -119,85 +201,14 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     })
     .await;
 
-    // The instance in RDS carries the ownership tags and the example's settings.
     let rds = rds_client(&moto);
-    let instances = rds.describe_db_instances().send().await.unwrap();
-    let primary = instances
-        .db_instances()
-        .iter()
-        .find(|i| i.read_replica_source_db_instance_identifier().is_none())
-        .expect("a primary instance");
-    assert_eq!(primary.db_instance_class(), Some("db.r6g.large"));
-    assert_eq!(primary.allocated_storage(), Some(100));
-    let tags: Vec<_> = primary
-        .tag_list()
-        .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)))
-        .collect();
-    assert!(tags.contains(&("tiered.io/namespace", NS)), "{tags:?}");
-    assert!(
-        tags.contains(&("tiered.io/name", "newsread-db")),
-        "{tags:?}"
-    );
-    assert!(tags.contains(&("team", "news")), "{tags:?}");
-    assert_eq!(
-        instances.db_instances().len(),
-        2,
-        "one primary and the example's one read replica"
-    );
-
-    // The connection Secrets are complete and the tiers get them.
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
-    let db_secret = secret_text(&secrets.get("newsread-db-connection").await.unwrap());
-    for key in [
-        "host",
-        "port",
-        "username",
-        "password",
-        "database",
-        "url",
-        "readerHost",
-    ] {
-        assert!(
-            db_secret.get(key).is_some_and(|v| !v.is_empty()),
-            "database Secret lacks {key}"
-        );
-    }
-    assert!(
-        db_secret["url"].starts_with("postgresql://app:"),
-        "{}",
-        db_secret["url"].split('@').next_back().unwrap_or_default()
-    );
-    let cache_secret = secret_text(&secrets.get("newsread-cache-connection").await.unwrap());
-    assert!(cache_secret["url"].starts_with("rediss://"));
-    let api = Api::<Deployment>::namespaced(client.clone(), NS)
-        .get("newsread-api")
-        .await
-        .unwrap();
-    let template = api.spec.unwrap().template;
-    assert!(
-        template
-            .metadata
-            .unwrap()
-            .annotations
-            .unwrap()
-            .contains_key("tiered.io/secret-hash")
-    );
-    let env: Vec<String> = template.spec.unwrap().containers[0]
-        .env
-        .iter()
-        .flatten()
-        .map(|e| e.name.clone())
-        .collect();
-    assert!(
-        env.contains(&"DATABASE_URL".to_owned()) && env.contains(&"REDIS_URL".to_owned()),
-        "{env:?}"
-    );
+    assert_rds_instance(&rds).await;
+    let db_password = assert_connection_secrets(&client).await;
 
     // No secret value reaches the operator's logs.
     let logs = operator.stdout_lines().join("\n") + &operator.stderr_lines().join("\n");
     assert!(
-        !logs.contains(&db_secret["password"]),
+        !logs.contains(&db_password),
         "the database password is in the operator's logs"
     );
 
