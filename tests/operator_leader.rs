@@ -22,7 +22,8 @@ use tiered::operator::leader::LeaderConfig;
 
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
-const DURATION_SECONDS: u64 = 3;
+// Long enough that a renewal delayed by a loaded CI machine does not lose the Lease.
+const DURATION_SECONDS: u64 = 8;
 const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
 
 async fn candidate(client: &kube::Client, identity: &str) -> Instance {
@@ -32,7 +33,7 @@ async fn candidate(client: &kube::Client, identity: &str) -> Instance {
         lease_namespace: "default".to_owned(),
         identity: identity.to_owned(),
         duration_seconds: DURATION_SECONDS,
-        grace_seconds: 1,
+        grace_seconds: 3,
     });
     launch(client.clone(), config).await
 }
