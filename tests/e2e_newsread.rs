@@ -45,13 +45,8 @@ boto3.client("elasticache").create_cache_subnet_group(CacheSubnetGroupName="app-
     );
 }
 
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = Command::new(support::tools::kubectl_path())
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .unwrap();
+async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = support::tools::kubectl(kubeconfig, args, None).await;
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
@@ -168,12 +163,7 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     .await;
 
     let example = support::tools::crate_root().join("deploy/examples/newsread.yaml");
-    let applied = tokio::task::spawn_blocking({
-        let (kubeconfig, example) = (kubeconfig.clone(), example.clone());
-        move || kubectl(&kubeconfig, &["apply", "-f", example.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let applied = kubectl(&kubeconfig, &["apply", "-f", example.to_str().unwrap()]).await;
     assert!(
         applied.contains("tieredapp.tiered.io/newsread created"),
         "{applied}"
@@ -213,21 +203,18 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     );
 
     // Deleting the database (policy Snapshot) leaves a final snapshot and no instance.
-    tokio::task::spawn_blocking(move || {
-        kubectl(
-            &kubeconfig,
-            &[
-                "delete",
-                "manageddatabase",
-                "newsread-db",
-                "-n",
-                NS,
-                "--wait=false",
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    kubectl(
+        &kubeconfig,
+        &[
+            "delete",
+            "manageddatabase",
+            "newsread-db",
+            "-n",
+            NS,
+            "--wait=false",
+        ],
+    )
+    .await;
     eventually("the ManagedDatabase is gone", || async {
         databases.get_opt("newsread-db").await.unwrap().is_none()
     })

@@ -5,19 +5,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use tiered::emulator::{Emulator, EmulatorOptions};
 
-fn kubectl_binary() -> PathBuf {
-    support::tools::kubectl_path()
-}
-
-async fn kubectl(binary: &PathBuf, kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(binary);
-    command.arg("--kubeconfig").arg(kubeconfig).args(args);
-    command.output().await.unwrap()
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
+    support::tools::kubectl(kubeconfig, args, None).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -34,14 +27,13 @@ fn stdout(output: &Output) -> String {
 // field validation, create/patch/get/delete — works end to end.
 #[tokio::test]
 async fn kubectl_gets_applies_reads_and_deletes() {
-    let binary = kubectl_binary();
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
     let manifest = dir.path().join("cm.yaml");
 
-    let namespaces = stdout(&kubectl(&binary, &kubeconfig, &["get", "ns"]).await);
+    let namespaces = stdout(&kubectl(&kubeconfig, &["get", "ns"]).await);
     assert!(
         namespaces.contains("default") && namespaces.contains("kube-system"),
         "{namespaces}"
@@ -52,49 +44,29 @@ async fn kubectl_gets_applies_reads_and_deletes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"1\"\n",
     )
     .unwrap();
-    let created = stdout(
-        &kubectl(
-            &binary,
-            &kubeconfig,
-            &["apply", "-f", manifest.to_str().unwrap()],
-        )
-        .await,
-    );
+    let created = stdout(&kubectl(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
     assert!(created.contains("configmap/demo created"), "{created}");
     std::fs::write(
         &manifest,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"2\"\n",
     )
     .unwrap();
-    let configured = stdout(
-        &kubectl(
-            &binary,
-            &kubeconfig,
-            &["apply", "-f", manifest.to_str().unwrap()],
-        )
-        .await,
-    );
+    let configured =
+        stdout(&kubectl(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
     assert!(
         configured.contains("configmap/demo configured"),
         "{configured}"
     );
 
-    let yaml = stdout(
-        &kubectl(
-            &binary,
-            &kubeconfig,
-            &["get", "configmap", "demo", "-o", "yaml"],
-        )
-        .await,
-    );
+    let yaml = stdout(&kubectl(&kubeconfig, &["get", "configmap", "demo", "-o", "yaml"]).await);
     assert!(
         yaml.contains("a: \"2\"") && yaml.contains("resourceVersion:"),
         "{yaml}"
     );
 
-    let deleted = stdout(&kubectl(&binary, &kubeconfig, &["delete", "configmap", "demo"]).await);
+    let deleted = stdout(&kubectl(&kubeconfig, &["delete", "configmap", "demo"]).await);
     assert!(deleted.contains("deleted"), "{deleted}");
-    let missing = kubectl(&binary, &kubeconfig, &["get", "configmap", "demo"]).await;
+    let missing = kubectl(&kubeconfig, &["get", "configmap", "demo"]).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("NotFound"));
 }
@@ -103,7 +75,6 @@ async fn kubectl_gets_applies_reads_and_deletes() {
 // kubectl still prints NAME and AGE for a custom resource found by its short name.
 #[tokio::test]
 async fn kubectl_lists_custom_resources_by_short_name() {
-    let binary = kubectl_binary();
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
@@ -116,29 +87,15 @@ async fn kubectl_lists_custom_resources_by_short_name() {
          \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
     )
     .unwrap();
-    stdout(
-        &kubectl(
-            &binary,
-            &kubeconfig,
-            &["apply", "-f", crd.to_str().unwrap()],
-        )
-        .await,
-    );
+    stdout(&kubectl(&kubeconfig, &["apply", "-f", crd.to_str().unwrap()]).await);
     let widget = dir.path().join("w.yaml");
     std::fs::write(
         &widget,
         "apiVersion: example.io/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec: {size: 1}\n",
     )
     .unwrap();
-    stdout(
-        &kubectl(
-            &binary,
-            &kubeconfig,
-            &["apply", "-f", widget.to_str().unwrap()],
-        )
-        .await,
-    );
-    let listed = stdout(&kubectl(&binary, &kubeconfig, &["get", "wg"]).await);
+    stdout(&kubectl(&kubeconfig, &["apply", "-f", widget.to_str().unwrap()]).await);
+    let listed = stdout(&kubectl(&kubeconfig, &["get", "wg"]).await);
     assert!(
         listed.contains("NAME") && listed.contains("gizmo"),
         "{listed}"

@@ -30,31 +30,8 @@ impl Kubectl {
         }
     }
 
-    /// Runs kubectl off the async runtime (the emulator serves on it).
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let kubeconfig = self.kubeconfig.clone();
-        let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-        let stdin = stdin.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut child = std::process::Command::new(support::tools::kubectl_path())
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(&args)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut pipe = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                pipe.write_all(text.as_bytes()).unwrap();
-            }
-            drop(pipe);
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap()
+        support::tools::kubectl(&self.kubeconfig, args, stdin).await
     }
 
     async fn ok(&self, args: &[&str]) -> String {

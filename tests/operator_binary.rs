@@ -60,14 +60,8 @@ fn files(emulator: &EmulatorHandle) -> Files {
 }
 
 async fn kubectl_apply(kubeconfig: &Path, manifest: &Path) {
-    let output = tokio::process::Command::new(support::tools::kubectl_path())
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["apply", "-f"])
-        .arg(manifest)
-        .output()
-        .await
-        .unwrap();
+    let manifest = manifest.to_str().unwrap();
+    let output = support::tools::kubectl(kubeconfig, &["apply", "-f", manifest], None).await;
     assert!(
         output.status.success(),
         "kubectl apply failed: {}",

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use tiered::emulator::{Emulator, EmulatorOptions};
 
@@ -22,24 +22,8 @@ fn render_example() -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(support::tools::kubectl_path())
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
+    let out = support::tools::kubectl(kubeconfig, args, Some(stdin)).await;
     (
         out.status.success(),
         format!(
@@ -63,28 +47,19 @@ async fn kubectl_accepts_every_object_render_prints_for_the_example() {
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
 
-    let (ok, client_output) = tokio::task::spawn_blocking({
-        let (kubeconfig, rendered) = (kubeconfig.clone(), rendered.clone());
-        move || {
-            kubectl(
-                &kubeconfig,
-                &["apply", "--dry-run=client", "-f", "-"],
-                &rendered,
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let (ok, client_output) = kubectl(
+        &kubeconfig,
+        &["apply", "--dry-run=client", "-f", "-"],
+        &rendered,
+    )
+    .await;
     assert!(ok, "kubectl refused the rendered objects:\n{client_output}");
-    let (ok, server_output) = tokio::task::spawn_blocking(move || {
-        kubectl(
-            &kubeconfig,
-            &["apply", "--dry-run=server", "-f", "-"],
-            &rendered,
-        )
-    })
-    .await
-    .unwrap();
+    let (ok, server_output) = kubectl(
+        &kubeconfig,
+        &["apply", "--dry-run=server", "-f", "-"],
+        &rendered,
+    )
+    .await;
     assert!(ok, "kubectl refused the rendered objects:\n{server_output}");
 
     for object in [

@@ -44,3 +44,30 @@ fn tool_path(env_var: &str, name: &str) -> PathBuf {
 pub fn venv_python() -> PathBuf {
     tool_path("VENV_PYTHON", "python")
 }
+
+/// Runs `kubectl --kubeconfig <kubeconfig> <args>`, feeding `stdin` when given, without
+/// blocking the async runtime (the in-process emulator serves on it).
+pub async fn kubectl(
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    let mut pipe = child.stdin.take().expect("kubectl's stdin");
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes())
+            .await
+            .expect("kubectl reads stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().await.expect("kubectl finishes")
+}
