@@ -68,6 +68,35 @@ spec:
     secret_text(&secrets.get("newsread-db-connection").await.unwrap())["password"].clone()
 }
 
+/// No Event carries `password` (plain or base64), every Event is reported by tiered,
+/// and the child Events are about the TieredApp.
+fn assert_events_are_clean(events: &[Event], password: &str) {
+    let encoded = serde_json::to_string(&ByteString(password.as_bytes().to_vec()))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    for event in events {
+        let text = serde_json::to_string(event).unwrap();
+        assert!(
+            !text.contains(password) && !text.contains(&encoded),
+            "an Event carries a secret: {text}"
+        );
+        assert_eq!(event.reporting_controller.as_deref(), Some("tiered"));
+        // The ManagedDatabase controller runs in the same process and may report on the
+        // database fixture; the child Events are the TieredApp's.
+        if matches!(
+            event.reason.as_deref(),
+            Some("Created" | "Updated" | "Pruned" | "ApplyFailed")
+        ) {
+            let regarding = event.regarding.as_ref().unwrap();
+            assert_eq!(
+                (regarding.kind.as_deref(), regarding.name.as_deref()),
+                (Some("TieredApp"), Some("newsread"))
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn children_created_updated_and_pruned_and_failures_are_published_as_events_without_secrets()
 {
@@ -86,6 +115,22 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
             && has_event(&events, "Normal", "Created", "Deployment/newsread-web")
     })
     .await;
+    let created: Vec<_> = events(&op.client)
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "one Created Event lists the app's children: {created:?}"
+    );
+    let note = created[0].note.clone().unwrap_or_default();
+    assert!(note.starts_with("Created "), "{note}");
+    assert!(
+        note.contains("Service/newsread-api") && note.contains("Ingress/newsread-web"),
+        "{note}"
+    );
 
     let mut tiers = app.spec.tiers.clone();
     tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
@@ -125,32 +170,20 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
         )
     })
     .await;
+    eventually(
+        "the repeated failure is one Event with a series of two",
+        || async {
+            let failures: Vec<_> = events(&op.client)
+                .await
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("ApplyFailed"))
+                .collect();
+            failures.len() == 1 && failures[0].series.as_ref().is_some_and(|s| s.count == 2)
+        },
+    )
+    .await;
 
-    let events = events(&op.client).await;
-    let encoded = serde_json::to_string(&ByteString(password.as_bytes().to_vec()))
-        .unwrap()
-        .trim_matches('"')
-        .to_owned();
-    for event in &events {
-        let text = serde_json::to_string(event).unwrap();
-        assert!(
-            !text.contains(&password) && !text.contains(&encoded),
-            "an Event carries a secret: {text}"
-        );
-        assert_eq!(event.reporting_controller.as_deref(), Some("tiered"));
-        // The ManagedDatabase controller runs in the same process and may report on the
-        // database fixture; the child Events are the TieredApp's.
-        if matches!(
-            event.reason.as_deref(),
-            Some("Created" | "Updated" | "Pruned" | "ApplyFailed")
-        ) {
-            let regarding = event.regarding.as_ref().unwrap();
-            assert_eq!(
-                (regarding.kind.as_deref(), regarding.name.as_deref()),
-                (Some("TieredApp"), Some("newsread"))
-            );
-        }
-    }
+    assert_events_are_clean(&events(&op.client).await, &password);
     op.stop().await;
 }
 

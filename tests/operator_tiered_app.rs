@@ -377,7 +377,7 @@ async fn every_cache_the_controller_reads_syncs_against_the_emulator() {
                 reflected::<$kind>(Api::namespaced(client.clone(), NS), config.clone());
             let pump = tokio::spawn(stream.for_each(|_| async {}));
             let synced =
-                tokio::time::timeout(Duration::from_secs(5), store.wait_until_ready()).await;
+                tokio::time::timeout(Duration::from_secs(5), store.store.wait_until_ready()).await;
             pump.abort();
             assert!(
                 matches!(synced, Ok(Ok(()))),

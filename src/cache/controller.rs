@@ -41,7 +41,7 @@ pub const SECRET_SELECTOR: &str =
 
 /// What the reconciles of one CacheCluster controller share.
 pub struct CacheClusterContext {
-    /// The process-wide context (client, metrics, recorder, AWS clients).
+    /// The process-wide context (client, metrics, Event publisher, AWS clients).
     pub ctx: Context,
     /// ElastiCache client and settings.
     pub elasticache: CacheContext,
@@ -167,7 +167,7 @@ async fn apply(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Action
     );
     write_status(
         &ctx.ctx.client,
-        &ctx.ctx.recorder,
+        &ctx.ctx.events,
         cache,
         cache.status.as_ref(),
         &status,
@@ -199,7 +199,7 @@ async fn delete(cache: &CacheCluster, ctx: &CacheClusterContext) -> Result<Actio
             Ok(Action::await_change())
         }
         Cleanup::Waiting { message, snapshot } => Err(deletion_under_way(
-            &ctx.ctx.recorder,
+            &ctx.ctx.events,
             cache,
             "replication group",
             message,

@@ -8,13 +8,13 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::operator::events::{Event, EventType, Publisher};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -158,7 +158,7 @@ pub async fn apply_secret(
 /// AWS being at work.
 pub async fn write_status<K, S>(
     client: &Client,
-    recorder: &Recorder,
+    events: &Publisher,
     object: &K,
     current: Option<&S>,
     status: &S,
@@ -193,7 +193,7 @@ where
         && ready.reason != reasons::AWS_IN_PROGRESS
     {
         publish(
-            recorder,
+            events,
             object,
             EventType::Warning,
             &ready.reason,
@@ -218,7 +218,7 @@ pub fn deletion_time<K: Resource>(object: &K) -> Timestamp {
 /// group`): a `FinalSnapshot` Event when the step requested one, then the error
 /// that looks again after [`IN_PROGRESS_REQUEUE`], never later than a resync.
 pub async fn deletion_under_way<K>(
-    recorder: &Recorder,
+    events: &Publisher,
     object: &K,
     resource: &str,
     message: String,
@@ -230,7 +230,7 @@ where
 {
     if let Some(snapshot) = snapshot {
         let note = format!("final snapshot {snapshot} requested; the {resource} is being deleted");
-        publish(recorder, object, EventType::Normal, "FinalSnapshot", &note).await;
+        publish(events, object, EventType::Normal, "FinalSnapshot", &note).await;
     }
     Error::DeletionPending {
         message,
@@ -239,7 +239,7 @@ where
 }
 
 /// Publishes an Event about `object`; a failure is logged, never fatal.
-pub async fn publish<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: &str)
+pub async fn publish<K>(events: &Publisher, object: &K, type_: EventType, reason: &str, note: &str)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -250,7 +250,7 @@ where
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(error) = events.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(error = %error, "failed to publish an Event");
     }
 }

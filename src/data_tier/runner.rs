@@ -107,7 +107,8 @@ pub async fn run<T: DataTier>(
 
     let sync_objects = reader.clone();
     tokio::spawn(async move {
-        if wait_until_ready(&sync_objects).await.is_ok() && wait_until_ready(&secrets).await.is_ok()
+        if wait_until_ready(&sync_objects).await.is_ok()
+            && wait_until_ready(&secrets.store).await.is_ok()
         {
             let _ = synced.send(());
         }

@@ -130,7 +130,7 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
     status.password_rotation = handled_rotation;
     write_status(
         &ctx.ctx.client,
-        &ctx.ctx.recorder,
+        &ctx.ctx.events,
         database,
         database.status.as_ref(),
         &status,
@@ -166,7 +166,7 @@ async fn handle_rotation(
             "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
         );
         publish(
-            &ctx.ctx.recorder,
+            &ctx.ctx.events,
             database,
             EventType::Normal,
             "RotationByAws",
@@ -205,7 +205,7 @@ async fn rotate_password(
         "master password of {identifier} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one"
     );
     publish(
-        &ctx.ctx.recorder,
+        &ctx.ctx.events,
         database,
         EventType::Normal,
         "PasswordRotated",
@@ -243,7 +243,7 @@ pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result
                 deletion_protected(database.meta().generation, database.status.as_ref(), &now());
             write_status(
                 &ctx.ctx.client,
-                &ctx.ctx.recorder,
+                &ctx.ctx.events,
                 database,
                 database.status.as_ref(),
                 &status,
@@ -256,7 +256,7 @@ pub async fn delete(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result
             })
         }
         Cleanup::Waiting { message, snapshot } => Err(deletion_under_way(
-            &ctx.ctx.recorder,
+            &ctx.ctx.events,
             database,
             "DB instance",
             message,

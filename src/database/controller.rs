@@ -29,7 +29,7 @@ pub const SECRET_SELECTOR: &str =
 
 /// What the reconciles of one ManagedDatabase controller share.
 pub struct DatabaseContext {
-    /// The process-wide context (client, metrics, recorder, AWS clients).
+    /// The process-wide context (client, metrics, Event publisher, AWS clients).
     pub ctx: Context,
     /// RDS client and settings, with the process' shared fleet read.
     pub rds: RdsContext,

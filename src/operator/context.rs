@@ -1,13 +1,12 @@
 //! What every controller of `tiered run` shares: the Kubernetes client, the cluster name
 //! (for AWS tags and identifiers), the AWS clients of the data-tier controllers, metrics,
-//! health and the Event recorder.
+//! health and the Event publisher.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kube::runtime::events::{Recorder, Reporter};
-
 use super::aws::AwsClients;
+use super::events::Publisher;
 use super::health::Health;
 use super::metrics::Metrics;
 
@@ -30,7 +29,7 @@ pub struct Context {
     /// Liveness and readiness flags.
     pub health: Arc<Health>,
     /// Publishes `events.k8s.io/v1` Events.
-    pub recorder: Recorder,
+    pub events: Arc<Publisher>,
 }
 
 impl std::fmt::Debug for Context {
@@ -52,13 +51,7 @@ impl Context {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "tiered".to_owned(),
-                instance,
-            },
-        );
+        let events = Arc::new(Publisher::new(client.clone(), "tiered", instance));
         Self {
             client,
             cluster_name,
@@ -66,7 +59,7 @@ impl Context {
             aws,
             metrics,
             health,
-            recorder,
+            events,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod context;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod leader;

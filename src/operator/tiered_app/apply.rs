@@ -6,15 +6,21 @@
 //! when a field it sets was changed by someone else. A converged app therefore costs no
 //! writes. Pruning reads the same stores (a cache of a `managed-by=tiered` watch, i.e.
 //! a label-selected list) and deletes only objects whose controller owner is this app.
+//!
+//! The stores learn of a write only when its watch event arrives, which is often after
+//! the next reconcile of the same app has started (every child it creates triggers
+//! one). [`InFlight`] remembers what was just applied, so that reconcile does not apply
+//! the same object again: in the operator benchmark that was one write in six.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -23,10 +29,69 @@ use sha2::{Digest, Sha256};
 
 use super::children::LABEL_TIER;
 use super::error::{Error, Result};
+use super::stores::Indexed;
 use crate::operator::context::FIELD_MANAGER;
 
 /// Annotation with the hash of the last applied desired object.
 pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
+/// How long an apply the stores have not shown yet holds back the same apply.
+pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(15);
+
+/// Kind, namespace and name of a child.
+type ChildKey = (String, String, String);
+
+/// Applies sent but not yet seen in the stores: child → (hash applied, when).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    applies: Mutex<HashMap<ChildKey, (String, Instant)>>,
+}
+
+impl InFlight {
+    fn record(&self, key: ChildKey, hash: String) {
+        let mut applies = self.lock();
+        // Entries of children that never show up (their app was deleted) would stay:
+        // drop the expired ones now and then, at a cost spread over many applies.
+        if applies.len() % 1024 == 1023 {
+            applies.retain(|_, (_, at)| at.elapsed() < IN_FLIGHT_WINDOW);
+        }
+        applies.insert(key, (hash, Instant::now()));
+    }
+
+    /// The store shows `key` at some hash: an apply of that hash has landed.
+    fn seen(&self, key: &ChildKey, hash: &str) {
+        let mut applies = self.lock();
+        if applies.get(key).is_some_and(|(sent, _)| sent == hash) {
+            applies.remove(key);
+        }
+    }
+
+    /// Whether `hash` was applied to `key` within [`IN_FLIGHT_WINDOW`].
+    fn pending(&self, key: &ChildKey, hash: &str) -> bool {
+        let mut applies = self.lock();
+        match applies.get(key) {
+            Some((sent, at)) if sent == hash && at.elapsed() < IN_FLIGHT_WINDOW => true,
+            Some((_, at)) if at.elapsed() >= IN_FLIGHT_WINDOW => {
+                applies.remove(key);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Applies remembered now (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no apply is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, Instant)>> {
+        self.applies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// One child written or deleted by a pass; shown as `Kind/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +140,9 @@ pub struct ApplyReport {
     pub updated: Vec<ChildRef>,
     /// Deleted children.
     pub pruned: Vec<ChildRef>,
+    /// Whether an apply of an earlier pass is not in the stores yet, so this pass held
+    /// it back: the live view is behind (look again soon, do not judge the rollout).
+    pub behind: bool,
 }
 
 /// Whether `desired` is contained in `live`: every field `desired` sets has the same
@@ -127,22 +195,25 @@ pub fn prepare<K: Serialize + Resource<DynamicType = ()>>(
 pub struct KindPass<'a, K: Resource<DynamicType = ()> + 'static> {
     /// API of the kind in the app's namespace.
     pub api: Api<K>,
-    /// Live objects (label-selected watch).
-    pub store: &'a Store<K>,
+    /// Live objects (label-selected watch), indexed by owner.
+    pub store: &'a Indexed<K>,
+    /// Applies the store has not shown yet.
+    pub in_flight: &'a InFlight,
     /// Desired objects.
     pub desired: Vec<K>,
 }
 
 /// Applies the desired objects of one kind that differ from the live ones, then deletes
 /// the app's objects of that kind that are not desired. Children of tiers in `frozen`
-/// (waiting for a database or cache) are neither applied nor pruned.
+/// (waiting for a database or cache) are neither applied nor pruned. Returns the objects
+/// as the API server answered the applies.
 pub async fn apply_kind<K>(
     pass: KindPass<'_, K>,
     owner: &OwnerReference,
     app_labels: &BTreeMap<String, String>,
     frozen: &BTreeSet<String>,
     report: &mut ApplyReport,
-) -> Result<()>
+) -> Result<Vec<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -154,8 +225,9 @@ where
         + 'static,
 {
     let kind = K::kind(&()).into_owned();
-    let namespace = pass.api.namespace().map(str::to_owned);
+    let namespace = pass.api.namespace().unwrap_or_default().to_owned();
     let mut desired_names = BTreeSet::new();
+    let mut applied = Vec::new();
     for desired in &pass.desired {
         let name = desired.name_any();
         desired_names.insert(name.clone());
@@ -167,23 +239,38 @@ where
             continue;
         }
         let value = prepare(desired, owner)?;
-        let key = kube::runtime::reflector::ObjectRef::<K>::new(&name)
-            .within(namespace.as_deref().unwrap_or_default());
-        let live = pass.store.get(&key);
-        let live_value = live
+        let hash = value["metadata"]["annotations"][APPLIED_HASH]
+            .as_str()
+            .unwrap_or_default();
+        let key = (kind.clone(), namespace.clone(), name.clone());
+        let live = pass.store.get(&namespace, &name);
+        let live_hash = live
             .as_deref()
-            .map(serde_json::to_value)
-            .transpose()
-            .ok()
-            .flatten();
-        if live_value
-            .as_ref()
-            .is_some_and(|l| is_subset(&value, Some(l)))
-        {
+            .and_then(|l| l.annotations().get(APPLIED_HASH).cloned());
+        if let Some(live_hash) = &live_hash {
+            pass.in_flight.seen(&key, live_hash);
+        }
+        if live_hash.as_deref() == Some(hash) {
+            // Same desired state as last applied: re-apply only when someone changed a
+            // field we set.
+            let live_value = live
+                .as_deref()
+                .map(super::cached::Cached::value)
+                .transpose();
+            if live_value
+                .ok()
+                .flatten()
+                .is_some_and(|l| is_subset(&value, Some(&l)))
+            {
+                continue;
+            }
+        } else if pass.in_flight.pending(&key, hash) {
+            report.behind = true;
             continue;
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        pass.api
+        let answer = pass
+            .api
             .patch(&name, &params, &Patch::Apply(&value))
             .await
             .map_err(|source| Error::Apply {
@@ -191,6 +278,8 @@ where
                 name: name.clone(),
                 source,
             })?;
+        pass.in_flight.record(key, hash.to_owned());
+        applied.push(answer);
         let entry = ChildRef::of::<K>(&name);
         if live.is_some() {
             report.updated.push(entry);
@@ -198,16 +287,11 @@ where
             report.created.push(entry);
         }
     }
-    for live in pass.store.state() {
+    for live in pass.store.owned_by(&owner.uid) {
         let labels = live.labels();
-        let controlled = live
-            .owner_references()
-            .iter()
-            .any(|r| r.controller == Some(true) && r.uid == owner.uid);
         let ours = app_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
         let name = live.name_any();
-        if live.namespace() != namespace
-            || !controlled
+        if live.namespace().as_deref() != Some(namespace.as_str())
             || !ours
             || desired_names.contains(&name)
             || labels.get(LABEL_TIER).is_some_and(|t| frozen.contains(t))
@@ -223,5 +307,5 @@ where
             }
         }
     }
-    Ok(())
+    Ok(applied)
 }

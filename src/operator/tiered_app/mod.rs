@@ -4,6 +4,7 @@
 //! and the reconcile pipeline in [`reconcile`].
 
 pub mod apply;
+pub mod cached;
 pub mod children;
 pub mod dependencies;
 pub mod error;
@@ -105,6 +106,7 @@ pub async fn run(
         apps: app_reader.clone(),
         resync: config.resync,
         failures: std::sync::Mutex::default(),
+        in_flight: apply::InFlight::default(),
     });
     Controller::for_stream(apps, app_reader)
         .owns_stream(deployment_events)

@@ -2,6 +2,7 @@
 //! children that differ → prune → compute status and write it once, only if it changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,13 +11,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::instrument;
 
-use super::apply::{ApplyReport, KindPass, apply_kind};
+use super::apply::{ApplyReport, IN_FLIGHT_WINDOW, InFlight, KindPass, apply_kind};
 use super::children::{ChildSet, Plan, TierDependencies, plan, prune_labels};
 use super::dependencies::{DependencyKind, Readiness, Resolver};
 use super::error::{Error, Result};
@@ -25,6 +25,7 @@ use super::stores::ChildStores;
 use crate::api::conditions::reasons;
 use crate::api::tiered_app::{TieredApp, TieredAppStatus};
 use crate::operator::context::{Context, FIELD_MANAGER};
+use crate::operator::events::{Event, EventType};
 use crate::tiered_app::{TierWiring, Wiring, desired_children};
 
 /// Name of this controller in metrics and logs.
@@ -46,6 +47,8 @@ pub struct AppContext {
     pub resync: Duration,
     /// Consecutive failures per app, for exponential backoff.
     pub failures: Mutex<HashMap<ObjectRef<DeserializeGuard<TieredApp>>, u32>>,
+    /// Applies the child stores have not shown yet.
+    pub in_flight: InFlight,
 }
 
 /// Backoff after `failures` consecutive failures: 1 s, 2 s, 4 s, … capped at 2 min.
@@ -168,7 +171,7 @@ async fn publish(
         action: action.to_owned(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, reference).await {
+    if let Err(error) = ctx.events.publish(&event, reference).await {
         tracing::debug!(%error, "failed to publish an Event");
     }
 }
@@ -226,7 +229,10 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     } = resolve_dependencies(ctx.ctx.client.clone(), &namespace, &tiers).await?;
     let children = desired_children(&validated, &wiring(hashes));
 
-    let report = apply_all(
+    let Applied {
+        report,
+        deployments,
+    } = apply_all(
         ctx,
         &namespace,
         &owner,
@@ -236,21 +242,17 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     )
     .await?;
     publish_report(&ctx.ctx, &reference, &report).await;
+    if report.behind {
+        // Our own earlier writes are not in the stores yet: their watch events trigger
+        // the next reconcile, which judges the rollout from a current view.
+        return Ok(Action::requeue(IN_FLIGHT_WINDOW));
+    }
 
-    // Status from the live children.
-    let tier_statuses: Vec<_> = tiers
-        .iter()
-        .map(|t| {
-            let key = ObjectRef::<Deployment>::new(&t.deployment).within(&namespace);
-            status::tier_status(&t.tier, ctx.stores.deployments.get(&key).as_deref())
-        })
-        .collect();
-    let ingress = ctx.stores.ingresses.state().into_iter().find(|i| {
-        i.namespace().as_deref() == Some(namespace.as_str())
-            && i.owner_references().iter().any(|r| r.uid == owner.uid)
-    });
-    let url = status::url(ingress.as_deref(), https);
-    let summary = summarize(waiting, &report, &tier_statuses);
+    let (tier_statuses, url) = observed(ctx, &namespace, &owner.uid, &tiers, &deployments, https);
+    let summary = match waiting {
+        Some((reason, message)) => status::waiting(reason, message),
+        None => status::rollout(&tier_statuses),
+    };
     let next = status::build(
         current,
         app.metadata.generation,
@@ -263,55 +265,90 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     Ok(Action::requeue(ctx.resync))
 }
 
-/// One Event per written or deleted child, with the child as the `related` object:
-/// kube-runtime's recorder folds Events that differ only in their note into one series,
-/// so without it every "Created" of an app would show the first child's name.
+/// Per-tier rollout and the URL from the live children, or from the API server's
+/// answers for the Deployments this pass applied (the stores show those a moment later).
+fn observed(
+    ctx: &AppContext,
+    namespace: &str,
+    owner_uid: &str,
+    tiers: &[TierDependencies],
+    applied: &[Deployment],
+    https: bool,
+) -> (Vec<crate::api::tiered_app::TierStatus>, Option<String>) {
+    let tier_statuses = tiers
+        .iter()
+        .map(|t| {
+            let answered = applied
+                .iter()
+                .find(|d| d.metadata.name.as_deref() == Some(t.deployment.as_str()));
+            let live = match answered {
+                Some(deployment) => Some(deployment.clone()),
+                None => ctx
+                    .stores
+                    .deployments
+                    .get(namespace, &t.deployment)
+                    .and_then(|cached| cached.object().ok()),
+            };
+            status::tier_status(&t.tier, live.as_ref())
+        })
+        .collect();
+    let ingress = ctx
+        .stores
+        .ingresses
+        .owned_by(owner_uid)
+        .first()
+        .and_then(|cached| cached.object().ok());
+    (tier_statuses, status::url(ingress.as_ref(), https))
+}
+
+/// One Event per kind of change (Created, Updated, Pruned) that lists the children it
+/// touched, e.g. `Created 5 objects: Service/shop-web, Deployment/shop-web, …`: one write
+/// for a whole app instead of one per child (the operator benchmark's request count).
 async fn publish_report(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     report: &ApplyReport,
 ) {
-    let namespace = reference.namespace.clone().unwrap_or_default();
     for (list, reason) in [
         (&report.created, "Created"),
         (&report.updated, "Updated"),
         (&report.pruned, "Pruned"),
     ] {
-        for child in list {
-            tracing::info!(child = %child, action = reason, "child written");
-            let event = Event {
-                type_: EventType::Normal,
-                reason: reason.to_owned(),
-                note: Some(format!("{reason} {child}")),
-                action: "Apply".to_owned(),
-                secondary: Some(child.object_reference(&namespace)),
-            };
-            if let Err(error) = ctx.recorder.publish(&event, reference).await {
-                tracing::debug!(%error, "failed to publish an Event");
-            }
+        let Some(note) = change_note(reason, list) else {
+            continue;
+        };
+        tracing::info!(action = reason, children = %note, "children written");
+        let event = Event {
+            type_: EventType::Normal,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Apply".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.events.publish(&event, reference).await {
+            tracing::debug!(%error, "failed to publish an Event");
         }
     }
 }
 
-/// The conditions after an apply pass: waiting beats progressing beats the rollout.
-fn summarize(
-    waiting: Option<(&'static str, String)>,
-    report: &ApplyReport,
-    tier_statuses: &[crate::api::tiered_app::TierStatus],
-) -> status::Summary {
-    if let Some((reason, message)) = waiting {
-        status::waiting(reason, message)
-    } else if !report.created.is_empty() || !report.updated.is_empty() {
-        let changed = report.created.len() + report.updated.len();
-        let message = format!("applied {changed} changed objects; waiting for the rollout");
-        status::Summary {
-            ready: status::Computed::new(false, reasons::PROGRESSING, message.clone()),
-            reconciling: status::Computed::new(true, reasons::PROGRESSING, message),
-            stalled: status::Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+/// `Created 2 objects: Service/a, Deployment/a`, or `None` for no change. Event notes
+/// hold at most 1 kB: a longer list ends with how many more there are.
+fn change_note(reason: &str, children: &[super::apply::ChildRef]) -> Option<String> {
+    const LIMIT: usize = 1000;
+    let (first, rest) = children.split_first()?;
+    let noun = if rest.is_empty() { "object" } else { "objects" };
+    let mut note = format!("{reason} {} {noun}: {first}", children.len());
+    for (index, child) in rest.iter().enumerate() {
+        let item = format!(", {child}");
+        let left = rest.len() - index;
+        // Room for the item and a possible ", and 9999 more".
+        if note.len() + item.len() + 16 > LIMIT {
+            let _ = write!(note, ", and {left} more");
+            break;
         }
-    } else {
-        status::rollout(tier_statuses)
+        note.push_str(&item);
     }
+    Some(note)
 }
 
 /// Tiers held back by their dependencies, and the connection hashes of the others.
@@ -382,6 +419,12 @@ fn wiring(hashes: BTreeMap<String, String>) -> Wiring {
     }
 }
 
+/// What [`apply_all`] did, and the Deployments as the API server answered their applies.
+struct Applied {
+    report: ApplyReport,
+    deployments: Vec<Deployment>,
+}
+
 async fn apply_all(
     ctx: &AppContext,
     namespace: &str,
@@ -389,7 +432,7 @@ async fn apply_all(
     labels: &BTreeMap<String, String>,
     frozen: &BTreeSet<String>,
     children: ChildSet,
-) -> Result<ApplyReport> {
+) -> Result<Applied> {
     let ChildSet {
         deployments,
         services,
@@ -407,6 +450,7 @@ async fn apply_all(
                 KindPass {
                     api: Api::namespaced(client.clone(), namespace),
                     store: $store,
+                    in_flight: &ctx.in_flight,
                     desired: $desired,
                 },
                 owner,
@@ -418,7 +462,7 @@ async fn apply_all(
         };
     }
     pass!(services, &stores.services);
-    pass!(deployments, &stores.deployments);
+    let deployments = pass!(deployments, &stores.deployments);
     pass!(hpas, &stores.hpas);
     pass!(pdbs, &stores.pdbs);
     pass!(network_policies, &stores.network_policies);
@@ -426,7 +470,10 @@ async fn apply_all(
     for child in report.created.iter().chain(&report.updated) {
         ctx.ctx.metrics.child_applied(CONTROLLER, &child.kind);
     }
-    Ok(report)
+    Ok(Applied {
+        report,
+        deployments,
+    })
 }
 
 /// Writes `next` with server-side apply on `/status` when it differs from the current
@@ -456,6 +503,45 @@ async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn child(kind: &str, name: &str) -> super::super::apply::ChildRef {
+        super::super::apply::ChildRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_change_note_lists_every_child_it_touched() {
+        assert_eq!(change_note("Created", &[]), None);
+        assert_eq!(
+            change_note("Pruned", &[child("Service", "shop-api")]).as_deref(),
+            Some("Pruned 1 object: Service/shop-api")
+        );
+        assert_eq!(
+            change_note(
+                "Created",
+                &[
+                    child("Service", "shop-web"),
+                    child("Deployment", "shop-web")
+                ]
+            )
+            .as_deref(),
+            Some("Created 2 objects: Service/shop-web, Deployment/shop-web")
+        );
+    }
+
+    #[test]
+    fn a_long_change_note_stays_under_the_event_limit_and_says_how_many_it_left_out() {
+        let children: Vec<_> = (0..200)
+            .map(|i| child("Deployment", &format!("a-rather-long-tier-name-{i}")))
+            .collect();
+        let note = change_note("Updated", &children).unwrap_or_default();
+        assert!(note.len() <= 1000, "{} bytes", note.len());
+        assert!(note.starts_with("Updated 200 objects: Deployment/a-rather-long-tier-name-0,"));
+        assert!(note.ends_with(" more"), "{note}");
+    }
 
     #[test]
     fn the_error_backoff_doubles_from_one_second_and_is_capped_at_two_minutes() {
