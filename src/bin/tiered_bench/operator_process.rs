@@ -29,22 +29,27 @@ fn free_port() -> BenchResult<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// `GET path` on `addr`; the status code, or 0 when nothing answered.
-fn http_status(addr: SocketAddr, path: &str) -> u16 {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return 0;
-    };
+/// `GET path` on `addr`: the whole response (status line, headers, body), or `None`
+/// when nothing answered. A few lines over a raw socket: the bench needs no HTTP client.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return 0;
-    }
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
+    Some(response)
+}
+
+/// `GET path` on `addr`; the status code, or 0 when nothing answered.
+fn http_status(addr: SocketAddr, path: &str) -> u16 {
+    http_get(addr, path)
+        .and_then(|response| {
+            response
+                .split_whitespace()
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -127,6 +132,36 @@ impl OperatorProcess {
             peak_kib: field("VmHWM:"),
             current_kib: field("VmRSS:"),
         })
+    }
+
+    /// CPU time (user and system) the operator used so far, from `/proc/<pid>/stat`
+    /// (fields 14 and 15, in clock ticks of 1/100 s, the Linux `USER_HZ`).
+    pub fn cpu(&self) -> BenchResult<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // The command name (field 2) may hold spaces; the fields after it do not.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after_name
+            .split_whitespace()
+            .map(|field| field.parse().unwrap_or(0))
+            .collect();
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
+    /// The sum of the samples of metric `name` (every label set) on `/metrics`.
+    pub async fn metric(&self, name: &str) -> BenchResult<f64> {
+        let addr = self.http;
+        let response = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
+            .await?
+            .ok_or("the operator's /metrics did not answer")?;
+        Ok(response
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum())
     }
 
     /// The last lines of the operator's log.

@@ -69,6 +69,10 @@ pub struct Scale {
     pub steady_reads: usize,
     /// The operator's memory at the end.
     pub memory: Memory,
+    /// CPU time the operator used from its start to the end of the steady window.
+    pub cpu: Duration,
+    /// TieredApp reconciles the operator ran.
+    pub reconciles: f64,
 }
 
 impl Scale {
@@ -176,6 +180,8 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     let steady_start = until_quiet(&emulator, args.quiet, args.timeout).await;
     tokio::time::sleep(args.steady).await;
     let memory = operator.memory()?;
+    let cpu = operator.cpu()?;
+    let reconciles = operator.metric("tiered_reconcile_total").await?;
 
     let log = emulator.requests().since(start);
     let is_bench_create =
@@ -204,6 +210,8 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
         steady_writes,
         steady_reads,
         memory,
+        cpu,
+        reconciles,
     })
 }
 
@@ -252,6 +260,14 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
     for (what, count) in &result.steady_writes {
         println!("    {what:<40} {count:>7}");
     }
+    let apps = result.apps.max(1) as f64;
+    println!(
+        "  operator CPU: {} ({:.1} ms per app); {} reconciles ({:.2} per app)",
+        stats::secs(result.cpu),
+        result.cpu.as_secs_f64() * 1000.0 / apps,
+        result.reconciles,
+        result.reconciles / apps
+    );
     println!(
         "  operator memory: peak RSS {:.1} MiB, RSS now {:.1} MiB",
         mib(result.memory.peak_kib),

@@ -201,6 +201,24 @@ pub struct KindPass<'a, K: Resource<DynamicType = ()> + 'static> {
     pub in_flight: &'a InFlight,
     /// Desired objects.
     pub desired: Vec<K>,
+    /// Whether to read the API server's answers (the objects as applied) and return
+    /// them. Reading one means parsing its managedFields too, a good part of the
+    /// operator's CPU at scale, so passes that do not need them skip it.
+    pub keep_answers: bool,
+}
+
+/// Server-side applies `value` as `name` with our field manager, forcing conflicts;
+/// the answer is left as text (see [`KindPass::keep_answers`]).
+async fn server_side_apply<K: Resource<DynamicType = ()> + Clone>(
+    api: &Api<K>,
+    name: &str,
+    value: &Value,
+) -> std::result::Result<String, kube::Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let request = kube::core::Request::new(api.resource_url())
+        .patch(name, &params, &Patch::Apply(value))
+        .map_err(kube::Error::BuildRequest)?;
+    api.clone().into_client().request_text(request).await
 }
 
 /// Applies the desired objects of one kind that differ from the live ones, then deletes
@@ -246,11 +264,11 @@ where
         let live = pass.store.get(&namespace, &name);
         let live_hash = live
             .as_deref()
-            .and_then(|l| l.annotations().get(APPLIED_HASH).cloned());
-        if let Some(live_hash) = &live_hash {
+            .and_then(super::cached::Cached::applied_hash);
+        if let Some(live_hash) = live_hash {
             pass.in_flight.seen(&key, live_hash);
         }
-        if live_hash.as_deref() == Some(hash) {
+        if live_hash == Some(hash) {
             // Same desired state as last applied: re-apply only when someone changed a
             // field we set.
             let live_value = live
@@ -268,10 +286,7 @@ where
             report.behind = true;
             continue;
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let answer = pass
-            .api
-            .patch(&name, &params, &Patch::Apply(&value))
+        let answer = server_side_apply(&pass.api, &name, &value)
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.clone(),
@@ -279,7 +294,14 @@ where
                 source,
             })?;
         pass.in_flight.record(key, hash.to_owned());
-        applied.push(answer);
+        if pass.keep_answers {
+            let object = serde_json::from_str(&answer).map_err(|source| Error::Answer {
+                kind: kind.clone(),
+                name: name.clone(),
+                source,
+            })?;
+            applied.push(object);
+        }
         let entry = ChildRef::of::<K>(&name);
         if live.is_some() {
             report.updated.push(entry);
@@ -288,13 +310,14 @@ where
         }
     }
     for live in pass.store.owned_by(&owner.uid) {
-        let labels = live.labels();
-        let ours = app_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let ours = app_labels
+            .iter()
+            .all(|(k, v)| live.label(k) == Some(v.as_str()));
         let name = live.name_any();
         if live.namespace().as_deref() != Some(namespace.as_str())
             || !ours
             || desired_names.contains(&name)
-            || labels.get(LABEL_TIER).is_some_and(|t| frozen.contains(t))
+            || live.label(LABEL_TIER).is_some_and(|t| frozen.contains(t))
             || live.meta().deletion_timestamp.is_some()
         {
             continue;

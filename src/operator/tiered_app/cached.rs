@@ -2,12 +2,15 @@
 //! rest of it as compact JSON text, parsed again only when a reconcile reads it.
 //!
 //! A typed k8s-openapi object spends most of its bytes on the inline `Option` fields of
-//! everything the API could hold (a `Deployment` with one container is several kB),
-//! and the operator caches every child of every app. Measured with the operator
-//! benchmark (1,000 apps, 15,000 children, release build): typed caches put the
-//! operator at 141.6 MiB RSS; see the README "Benchmarks" for the figure with this form.
-//! `managedFields` are dropped on the way in: nothing here reads them, and they are
-//! often the largest part of an object.
+//! everything the API could hold (a `Deployment` with one container is several kB), and
+//! every label or annotation map is a B-tree node of about half a kB however few entries
+//! it has; the operator caches every child of every app. So the typed part is only what
+//! the watch machinery and the reconcile read without parsing (name, namespace,
+//! resourceVersion, owners, deletion), plus the labels as a short list and the applied
+//! hash. Measured with the operator benchmark (1,000 apps, 15,000 children, release
+//! build): fully typed caches put the operator at 141.6 MiB RSS; README "Benchmarks"
+//! has the figure with this form. `managedFields` are dropped on the way in: nothing
+//! here reads them, and they are often the largest part of an object.
 
 use std::borrow::Cow;
 use std::fmt::Debug;
@@ -21,7 +24,12 @@ use serde_json::Value;
 
 /// A live object of kind `K` as the child caches keep it.
 pub struct Cached<K> {
+    /// Name, namespace, uid, resourceVersion, generation, ownerReferences and
+    /// deletionTimestamp; labels and annotations are in `labels`, `applied_hash` and
+    /// `json`.
     metadata: ObjectMeta,
+    labels: Box<[(Box<str>, Box<str>)]>,
+    applied_hash: Option<Box<str>>,
     /// The whole object without `managedFields`, as compact JSON.
     json: Box<str>,
     kind: PhantomData<fn() -> K>,
@@ -31,6 +39,8 @@ impl<K> Clone for Cached<K> {
     fn clone(&self) -> Self {
         Self {
             metadata: self.metadata.clone(),
+            labels: self.labels.clone(),
+            applied_hash: self.applied_hash.clone(),
             json: self.json.clone(),
             kind: PhantomData,
         }
@@ -41,8 +51,10 @@ impl<K> Debug for Cached<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cached")
             .field("metadata", &self.metadata)
+            .field("labels", &self.labels)
+            .field("applied_hash", &self.applied_hash)
             .field("bytes", &self.json.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,9 +76,31 @@ impl<K: Resource<DynamicType = ()>> Cached<K> {
                 .entry("kind")
                 .or_insert_with(|| Value::String(K::kind(&()).into_owned()));
         }
-        let metadata = ObjectMeta::deserialize(object.get("metadata").unwrap_or(&Value::Null))?;
+        let full = ObjectMeta::deserialize(object.get("metadata").unwrap_or(&Value::Null))?;
+        let labels = full
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| (key.into_boxed_str(), value.into_boxed_str()))
+            .collect();
+        let applied_hash = full
+            .annotations
+            .and_then(|mut annotations| annotations.remove(super::apply::APPLIED_HASH))
+            .map(String::into_boxed_str);
+        let metadata = ObjectMeta {
+            name: full.name,
+            namespace: full.namespace,
+            uid: full.uid,
+            resource_version: full.resource_version,
+            generation: full.generation,
+            owner_references: full.owner_references,
+            deletion_timestamp: full.deletion_timestamp,
+            ..ObjectMeta::default()
+        };
         Ok(Self {
             metadata,
+            labels,
+            applied_hash,
             json: object.to_string().into_boxed_str(),
             kind: PhantomData,
         })
@@ -74,6 +108,19 @@ impl<K: Resource<DynamicType = ()>> Cached<K> {
 }
 
 impl<K> Cached<K> {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, value)| &**value)
+    }
+
+    /// The `tiered.io/applied-hash` annotation.
+    pub fn applied_hash(&self) -> Option<&str> {
+        self.applied_hash.as_deref()
+    }
+
     /// The object as JSON (what [`crate::operator::tiered_app::apply::is_subset`] compares).
     ///
     /// # Errors
@@ -150,6 +197,7 @@ mod tests {
                 "name": "shop-web",
                 "namespace": "shop",
                 "labels": {"app.kubernetes.io/managed-by": "tiered"},
+                "annotations": {"tiered.io/applied-hash": "abc", "deployment.kubernetes.io/revision": "1"},
                 "managedFields": [{"manager": "tiered", "operation": "Apply", "fieldsV1": {"f:spec": {}}}],
                 "ownerReferences": [{"apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp", "name": "shop", "uid": "u1", "controller": true}]
             },
@@ -162,11 +210,22 @@ mod tests {
     fn the_cache_keeps_metadata_typed_and_the_object_without_managed_fields() {
         let cached: Cached<Deployment> = serde_json::from_value(live()).unwrap();
         assert_eq!(cached.name_any(), "shop-web");
+        assert_eq!(cached.label("app.kubernetes.io/managed-by"), Some("tiered"));
+        assert_eq!(cached.label("app"), None);
+        assert_eq!(cached.applied_hash(), Some("abc"));
+        assert!(
+            cached.meta().labels.is_none() && cached.meta().annotations.is_none(),
+            "kept once, outside the typed metadata"
+        );
         assert_eq!(cached.owner_references()[0].uid, "u1");
         assert!(cached.meta().managed_fields.is_none());
         let value = cached.value().unwrap();
         assert!(value["metadata"].get("managedFields").is_none());
         assert_eq!(value["spec"]["replicas"], 2);
+        assert_eq!(
+            value["metadata"]["annotations"]["tiered.io/applied-hash"],
+            "abc"
+        );
         let deployment = cached.object().unwrap();
         assert_eq!(deployment.status.unwrap().ready_replicas, Some(1));
         assert_eq!(Cached::<Deployment>::kind(&()), "Deployment");

@@ -26,6 +26,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The API server's answer to an apply was not the object.
+    #[error("could not read the API server's answer to the apply of {kind} {name}")]
+    Answer {
+        /// Kind of the child.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Server-side apply of a child failed.
     #[error("failed to apply {kind} {name}")]
     Apply {
@@ -76,7 +87,10 @@ impl Error {
             Self::Apply { .. } => "apply",
             Self::Prune { .. } => "prune",
             Self::Status { .. } => "status",
-            Self::Serialize { .. } | Self::MissingMetadata(_) | Self::CacheClosed => "internal",
+            Self::Serialize { .. }
+            | Self::Answer { .. }
+            | Self::MissingMetadata(_)
+            | Self::CacheClosed => "internal",
         }
     }
 

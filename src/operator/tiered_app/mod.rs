@@ -27,6 +27,11 @@ use crate::api::{CacheCluster, ManagedDatabase, TieredApp};
 use reconcile::{AppContext, error_policy};
 use stores::{ChildStores, reflected};
 
+/// How long a reconcile request waits for more of the same app: creating an app's
+/// children, and their rollouts, come as bursts of watch events that one reconcile can
+/// answer. Short enough not to be felt after an edit.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The TieredApps in `apps` that reference `name` in `namespace` as database or cache.
 pub fn referencing_apps(
     apps: &Store<DeserializeGuard<TieredApp>>,
@@ -69,6 +74,8 @@ pub async fn run(
         watcher::Config::default(),
     )
     .default_backoff()
+    // Nothing reads the apps' managedFields (a nested map per field manager).
+    .modify(|app| app.managed_fields_mut().clear())
     .reflect(app_writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
@@ -129,7 +136,11 @@ pub async fn run(
                 referencing_apps(&cache_apps, dependencies::DependencyKind::Cache, cache.namespace().as_deref(), &cache.name_any())
             },
         )
-        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .with_config(
+            controller::Config::default()
+                .concurrency(config.concurrency)
+                .debounce(DEBOUNCE),
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, context)
         .for_each(|result| async move {

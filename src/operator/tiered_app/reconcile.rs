@@ -314,10 +314,12 @@ async fn publish_report(
         (&report.updated, "Updated"),
         (&report.pruned, "Pruned"),
     ] {
+        for child in list {
+            tracing::info!(child = %child, action = reason, "child written");
+        }
         let Some(note) = change_note(reason, list) else {
             continue;
         };
-        tracing::info!(action = reason, children = %note, "children written");
         let event = Event {
             type_: EventType::Normal,
             reason: reason.to_owned(),
@@ -446,12 +448,16 @@ async fn apply_all(
     let mut report = ApplyReport::default();
     macro_rules! pass {
         ($desired:expr, $store:expr) => {
+            pass!($desired, $store, false)
+        };
+        ($desired:expr, $store:expr, $keep_answers:expr) => {
             apply_kind(
                 KindPass {
                     api: Api::namespaced(client.clone(), namespace),
                     store: $store,
                     in_flight: &ctx.in_flight,
                     desired: $desired,
+                    keep_answers: $keep_answers,
                 },
                 owner,
                 labels,
@@ -462,7 +468,7 @@ async fn apply_all(
         };
     }
     pass!(services, &stores.services);
-    let deployments = pass!(deployments, &stores.deployments);
+    let deployments = pass!(deployments, &stores.deployments, true);
     pass!(hpas, &stores.hpas);
     pass!(pdbs, &stores.pdbs);
     pass!(network_policies, &stores.network_policies);
