@@ -14,9 +14,9 @@
 # dependency takes several minutes on two cores.
 #
 # Figures measured on the shared 2-core machine (release build; README "Benchmarks"):
-#   emulator: 3,700-8,000 simple req/s at concurrency 8 (noisy: other builds ran), p50 0.4 ms
-#   1,000 apps x 3 tiers: all children after 40.9 s; floor 9.95 s; ratio 4.1;
-#   32.4 requests per app; 0 writes in 60 s steady state; operator peak RSS 293 MiB
+#   emulator: 6,758 simple req/s at concurrency 8, p50 0.68 ms
+#   1,000 apps x 3 tiers: all children after 9.2-11.1 s; floor 7.4-7.6 s; ratio 1.21-1.45;
+#   17.0 requests per app; 0 writes in 60 s steady state; operator peak RSS 83-84 MiB
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
