@@ -252,11 +252,25 @@ async fn a_tiered_app_the_operator_cannot_read_gets_a_warning_and_does_not_stop_
             e.type_.as_deref() == Some("Warning")
                 && e.reason.as_deref() == Some("InvalidObject")
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
-                // serde's message, without the field path (see the report of issue 3).
-                && e.note.as_deref().is_some_and(|n| n.contains("Expected a sequence"))
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("spec.tiers: "))
         })
     })
     .await;
+    let stored = raw.get("broken").await.unwrap();
+    let stalled = stored.data["status"]["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["type"] == "Stalled"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stalled["status"], "True", "{stored:?}");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("spec.tiers: ")),
+        "the Stalled message names the field: {stalled}"
+    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     assert!(
         deployments

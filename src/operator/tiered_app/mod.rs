@@ -11,6 +11,7 @@ pub mod error;
 pub mod reconcile;
 pub mod status;
 pub mod stores;
+pub mod unreadable;
 
 use std::sync::Arc;
 

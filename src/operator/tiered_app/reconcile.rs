@@ -68,7 +68,13 @@ pub async fn reconcile(
     let app = match &object.0 {
         Ok(app) => app,
         Err(invalid) => {
-            tracing::warn!(error = %invalid.error, "skipping a malformed TieredApp");
+            let problem = super::unreadable::problem(&ctx.ctx, &object, &invalid.error).await;
+            tracing::warn!(error = %problem, "skipping a malformed TieredApp");
+            if let Err(error) =
+                super::unreadable::write_stalled(&ctx.ctx, &object, problem.clone()).await
+            {
+                tracing::debug!(%error, "could not write the Stalled status");
+            }
             let reference = object.object_ref(&());
             publish(
                 &ctx.ctx,
@@ -76,7 +82,7 @@ pub async fn reconcile(
                 EventType::Warning,
                 "InvalidObject",
                 "Reconcile",
-                invalid.error.clone(),
+                problem,
             )
             .await;
             return Ok(Action::await_change());
