@@ -78,16 +78,6 @@ impl InFlight {
         }
     }
 
-    /// Applies remembered now (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no apply is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, Instant)>> {
         self.applies.lock().unwrap_or_else(PoisonError::into_inner)
     }

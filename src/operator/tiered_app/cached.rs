@@ -128,11 +128,6 @@ impl<K> Cached<K> {
     pub fn value(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_str(&self.json)
     }
-
-    /// Size of the kept JSON text, in bytes.
-    pub fn json_len(&self) -> usize {
-        self.json.len()
-    }
 }
 
 impl<K: DeserializeOwned> Cached<K> {

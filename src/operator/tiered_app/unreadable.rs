@@ -13,6 +13,14 @@ use super::status;
 use crate::api::tiered_app::TieredApp;
 use crate::operator::context::{Context, FIELD_MANAGER};
 
+/// TieredApps as untyped objects in the namespace of `object`: the typed API would
+/// fail to read the very object (and the answers about it).
+fn raw_api(ctx: &Context, object: &DeserializeGuard<TieredApp>) -> Api<DynamicObject> {
+    let resource = ApiResource::erase::<TieredApp>(&());
+    let namespace = object.namespace().unwrap_or_default();
+    Api::namespaced_with(ctx.client.clone(), &namespace, &resource)
+}
+
 /// What is wrong with `object` and what to do, with the field path when the stored
 /// object can be read again; serde's own message (`fallback`) otherwise.
 pub async fn problem(
@@ -20,9 +28,7 @@ pub async fn problem(
     object: &DeserializeGuard<TieredApp>,
     fallback: &str,
 ) -> String {
-    let resource = ApiResource::erase::<TieredApp>(&());
-    let namespace = object.namespace().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+    let api = raw_api(ctx, object);
     let detail = match api.get(&object.name_any()).await {
         Ok(raw) => serde_json::to_value(&raw)
             .ok()
@@ -51,9 +57,7 @@ pub async fn write_stalled(
     object: &DeserializeGuard<TieredApp>,
     message: String,
 ) -> Result<(), kube::Error> {
-    let resource = ApiResource::erase::<TieredApp>(&());
-    let namespace = object.namespace().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+    let api = raw_api(ctx, object);
     let next = status::build(
         None,
         object.meta().generation,
