@@ -1,5 +1,6 @@
 # Release image of the tiered operator: a static (musl) binary on distroless, non-root.
-# The emulator (cargo feature `emulator`) is never built into it.
+# The emulator and the bench are crates of their own (crates/): the workspace needs their
+# manifests, but `--bin tiered` never compiles them.
 #   docker build -t tiered:dev .
 # Built natively per platform (buildx with QEMU for arm64): ring needs a C compiler for
 # its target, and musl-tools only ships the native musl-gcc.
@@ -16,6 +17,7 @@ RUN case "$TARGETARCH" in \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+COPY crates crates
 RUN cargo build --release --locked --bin tiered --target "$(cat /rust-target)" \
  && cp "target/$(cat /rust-target)/release/tiered" /tiered
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (TESTING.md layer 5): figures printed on demand, never asserted in CI.
-# Builds `tiered` and `tiered-bench` in release (feature `emulator`; the release image
+# Builds `tiered` and `tiered-bench` in release (crates/tiered-bench, beside the emulator; the release image
 # is built without it), runs the benchmark, prints the figures and a summary table,
 # and stops everything it started (the operator process is a child of tiered-bench).
 #
@@ -46,7 +46,7 @@ emulator | operator | all) ;;
 esac
 
 echo "==> building tiered and tiered-bench (release)"
-cargo build --release --locked --features emulator --bin tiered --bin tiered-bench
+cargo build --release --locked --bin tiered --bin tiered-bench
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 echo "==> tiered-bench $*"

@@ -53,7 +53,7 @@ say "installing what the demo needs (same set-up as scripts/test.sh)"
 scripts/test.sh setup
 
 say "building tiered and the kube emulator"
-cargo build --quiet --features emulator --bin tiered --bin kube-emulator
+cargo build --quiet --bin tiered --bin kube-emulator
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 rm -rf "$WORK"

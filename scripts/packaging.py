@@ -48,7 +48,7 @@ KIND_ORDER = [
     "PodDisruptionBudget", "ServiceMonitor",
 ]
 
-# apiVersion/kind pairs that kube-emulator serves (src/emulator/resources.rs); the rest
+# apiVersion/kind pairs that kube-emulator serves (crates/kube-emulator/src/resources.rs); the rest
 # (RBAC, ServiceMonitor, Argo CD Application) are checked here instead.
 SERVED = {
     ("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"),

@@ -101,7 +101,7 @@ start_emulator() {
     # --all-targets: the same feature set as `cargo test` (dev-dependencies turn on the
     # AWS SDKs' test-util), so after the tests layer this builds nothing; a plain
     # `cargo build --bin` would rebuild the SDKs without it (minutes on two cores).
-    cargo build --quiet --features emulator --all-targets || return 1
+    cargo build --quiet --workspace --bins || return 1
     local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kube-emulator" i
     export KUBECONFIG="$WORK/kubeconfig"
     "$bin" --port 0 --kubeconfig "$KUBECONFIG" >"$WORK/emulator.log" 2>&1 &
@@ -143,7 +143,7 @@ render() {
     "$PYTHON" scripts/packaging.py render "$1" "$2"
 }
 
-if check "kube-emulator starts (cargo build --features emulator --bin kube-emulator)" start_emulator; then
+if check "kube-emulator starts (cargo build --bin kube-emulator)" start_emulator; then
     check "the chart's CRDs install and become Established" install_crds
     check "render with default values + clusterName" render - "$WORK/default.yaml"
     check "render with ci/example-values.yaml" render "$CHART/ci/example-values.yaml" "$WORK/example.yaml"

@@ -220,16 +220,16 @@ layer_fmt() {
 }
 
 layer_clippy() {
-    run cargo clippy --all-targets --features emulator --locked -- -D warnings
+    run cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 
 layer_tests() {
-    # Unit, emulator, reconcile and end-to-end tests. tests/support finds the tools here.
+    # Unit, emulator, reconcile and end-to-end tests. tests/it/support finds the tools here.
     export MOTO_SERVER="$VENV/bin/moto_server"
     export KUBECTL="$VENV/bin/kubectl"
     local log="$WORK_DIR/cargo-test.out"
     local status=0
-    run bash -o pipefail -c 'cargo test --features emulator --locked --no-fail-fast | tee "$0"' "$log" ||
+    run bash -o pipefail -c 'cargo test --workspace --locked --no-fail-fast | tee "$0"' "$log" ||
         status=$?
     count_cargo_results "$log"
     return "$status"

@@ -1,13 +1,13 @@
 //! tiered: a Kubernetes operator for highly available three-tier applications on EKS.
-
-#[cfg(feature = "emulator")]
-pub mod emulator;
+//!
+//! Layers, each importing only the ones before it: [`api`] (the CRD types) → [`aws`]
+//! (identifiers, tags, errors, fleet reads) → [`runtime`] (what every controller shares)
+//! → [`controllers`] (TieredApp, ManagedDatabase, CacheCluster) → [`process`] (`tiered
+//! run`) → [`cli`]. `docs/architecture.md` draws it.
 
 pub mod api;
 pub mod aws;
-pub mod cache;
 pub mod cli;
-pub mod data_tier;
-pub mod database;
-pub mod operator;
-pub mod tiered_app;
+pub mod controllers;
+pub mod process;
+pub mod runtime;

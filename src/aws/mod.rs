@@ -3,8 +3,8 @@
 //! ([`errors`]), the call counter ([`calls`]), and SDK configuration from the standard
 //! environment.
 
-pub mod calls;
 pub mod errors;
+pub mod fleet;
 pub mod naming;
 pub mod tags;
 

@@ -4,6 +4,8 @@
 pub mod crd;
 pub mod render;
 pub mod run;
+#[cfg(test)]
+mod run_flags_tests;
 
 use clap::{Parser, Subcommand};
 
@@ -46,13 +48,13 @@ pub enum CliError {
     },
     /// Logging could not be set up.
     #[error("failed to set up logging")]
-    Telemetry(#[source] crate::operator::telemetry::TelemetryError),
+    Telemetry(#[source] crate::process::telemetry::TelemetryError),
     /// The async runtime could not start.
     #[error("failed to start the async runtime")]
     Runtime(#[source] std::io::Error),
     /// The operator process failed.
     #[error("failed to run the operator")]
-    Run(#[source] crate::operator::process::RunError),
+    Run(#[source] crate::process::run::RunError),
     /// `tiered render` found invalid input; each problem was printed to standard error.
     #[error("failed to render: {0} problem(s) in the input, listed above")]
     InvalidInput(usize),

@@ -9,7 +9,7 @@
 //! yet). A ManagedDatabase becomes YAML comments (so `kubectl apply` still accepts the
 //! output) listing the AWS calls the operator would make on a fresh account and the
 //! connection Secret it would write, passwords redacted; see
-//! [`crate::database::plan`].
+//! [`crate::controllers::managed_database::plan`].
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
@@ -21,12 +21,12 @@ use serde_yaml::Value;
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
-use crate::database::desired::InvalidSpec;
-use crate::database::plan::database_plan;
-use crate::tiered_app::validate::DEFAULT_NAMESPACE;
-use crate::tiered_app::{
+use crate::controllers::managed_database::desired::InvalidSpec;
+use crate::controllers::managed_database::plan::database_plan;
+use crate::controllers::tiered_app::build::{
     DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
 };
+use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]

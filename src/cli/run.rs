@@ -1,13 +1,13 @@
 //! `tiered run`: flags (each with a `TIERED_…` environment equivalent) and the start of
-//! the operator process in [`crate::operator::process`].
+//! the operator process in [`crate::process::run`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::CliError;
-use crate::operator::leader::{LeaderConfig, default_identity};
-use crate::operator::process::RunConfig;
-use crate::operator::telemetry::{self, LogFormat};
+use crate::process::leader::{LeaderConfig, default_identity};
+use crate::process::run::RunConfig;
+use crate::process::telemetry::{self, LogFormat};
 
 /// Arguments of `tiered run`. AWS settings come from the SDK's standard environment
 /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential chain).
@@ -97,6 +97,6 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     runtime
-        .block_on(crate::operator::process::run(args.to_config()))
+        .block_on(crate::process::run::run(args.to_config()))
         .map_err(CliError::Run)
 }

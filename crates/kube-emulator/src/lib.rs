@@ -1,0 +1,328 @@
+//! An in-process emulator of the Kubernetes API server, for tests and the local sandbox.
+//!
+//! A crate of its own (`crates/kube-emulator`): the product crate only dev-depends on it, so the
+//! release build never compiles it.
+//! Unmodified `kube::Client` and `kubectl` talk to it over plain HTTP on loopback:
+//! [`Emulator::start`] binds `127.0.0.1`, and the [`EmulatorHandle`] gives a client, a
+//! kubeconfig, fault injection and the request log.
+//!
+//! # What it does, like the real API server
+//!
+//! - Discovery (`/api`, `/apis`, group versions, `/version`) for the built-in kinds in
+//!   [`resources::builtins`] and for every CRD created (with status conditions
+//!   `NamesAccepted` and `Established`); deleting a CRD removes its kind and objects.
+//! - Verbs create, get, list, watch, update, patch (merge, JSON, strategic for built-ins,
+//!   server-side apply), delete, deletecollection; `/status` subresources; `dryRun=All`.
+//! - Metadata: one global `resourceVersion`, `uid`, `creationTimestamp`, `generation`,
+//!   `generateName`, 409 on duplicates and stale `resourceVersion`s, no-op writes that
+//!   store nothing, finalizers with `deletionTimestamp`, ownerReference garbage
+//!   collection (Background, Foreground, Orphan), namespaces that must exist.
+//! - Label and field selectors, `limit`/`continue` paging, watches from a
+//!   `resourceVersion` with bookmarks and 410 Gone (`ERROR` event, reason `Expired`).
+//! - Custom resources validated and pruned by [`schema::validate_and_prune`] (422 Invalid).
+//! - Fault injection ([`faults::Faults`]) and a request log ([`faults::RequestLog`]).
+//!
+//! # What it does NOT do
+//!
+//! - No authentication, authorization (RBAC) or admission (no webhooks, no
+//!   `ValidatingAdmissionPolicy`, no defaulting of built-in kinds, no quota).
+//! - No validation of built-in kinds beyond object names; CRD schemas only for custom
+//!   resources.
+//! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints, no Service IPs,
+//!   no status of built-ins — except that sandbox mode marks Deployments available.
+//! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
+//!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
+//! - No protobuf (a protobuf body gets 415, so `kubectl create namespace` and other typed
+//!   kubectl generators fail; `kubectl apply -f` works), no CBOR, no aggregated discovery (clients fall back to the legacy
+//!   format), no `OpenAPI` schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
+//!   operations (see [`openapi`]), so `kubectl explain` does not work; `kubectl apply` does.
+//! - No version conversion for multi-version CRDs (objects are served as stored, with
+//!   `apiVersion` rewritten), no consistent snapshot across list pages, no
+//!   `resourceVersionMatch`, no exec/logs/port-forward/proxy subresources.
+//!
+//! # Sections
+//!
+//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs, [`meta`] and [`lifecycle`]
+//! metadata rules, [`store`] objects and history, [`watch`], [`discovery`], [`gc`],
+//! [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
+
+pub mod delete;
+pub mod discovery;
+pub mod faults;
+pub mod gc;
+pub mod lifecycle;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod read;
+pub mod resources;
+pub mod sandbox;
+pub mod schema;
+pub mod selectors;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod watch;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+
+pub use faults::{Faults, Matcher, RequestLog, RequestRecord};
+
+/// How to start an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Sandbox mode: Deployments become available after [`Self::sandbox_delay`].
+    pub sandbox: bool,
+    /// Delay before sandbox mode marks a Deployment available.
+    pub sandbox_delay: Duration,
+    /// Interval of watch bookmarks (upstream: about a minute).
+    pub bookmark_interval: Duration,
+    /// Number of changes kept for resuming watches.
+    pub history_limit: usize,
+    /// Delay before the garbage collector acts on a delete.
+    pub gc_delay: Duration,
+    /// Namespaces that exist at start.
+    pub namespaces: Vec<String>,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            sandbox: false,
+            sandbox_delay: Duration::from_millis(500),
+            bookmark_interval: Duration::from_secs(1),
+            history_limit: 10_000,
+            gc_delay: Duration::from_millis(10),
+            namespaces: vec!["default".to_owned(), "kube-system".to_owned()],
+        }
+    }
+}
+
+/// State shared by the server and its background tasks.
+#[derive(Debug)]
+pub struct Shared {
+    /// Objects, history and served kinds.
+    pub store: store::Store,
+    /// Scripted faults.
+    pub faults: Faults,
+    /// Served requests.
+    pub log: RequestLog,
+    /// Start options.
+    pub options: EmulatorOptions,
+    /// Wakes the garbage collector.
+    pub gc: Notify,
+    /// Tells watches and tasks to stop.
+    pub shutdown: broadcast::Sender<()>,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+/// The emulator.
+#[derive(Debug)]
+pub struct Emulator;
+
+/// A running emulator; dropping it stops the server.
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    client: kube::Client,
+    tasks: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl Emulator {
+    /// Binds `127.0.0.1:port`, creates the start namespaces and serves in the background.
+    pub async fn start(options: EmulatorOptions) -> std::io::Result<EmulatorHandle> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            store: store::Store::new(options.history_limit),
+            faults: Faults::default(),
+            log: RequestLog::default(),
+            options: options.clone(),
+            gc: Notify::new(),
+            shutdown: broadcast::channel(4).0,
+            address: addr.to_string(),
+        });
+        {
+            let mut world = shared.store.lock();
+            for ns in &options.namespaces {
+                let uid = world.new_uid();
+                let object =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let ns_type = resources::builtins()
+                    .into_iter()
+                    .find(|r| r.kind == "Namespace");
+                if let Some(rt) = ns_type {
+                    let object = meta::prepare_create(&rt, object, uid, &store::now_timestamp());
+                    lifecycle::store(&mut world, lifecycle::NAMESPACE_KEY, object);
+                }
+            }
+        }
+        let url: axum::http::Uri = format!("http://{addr}").parse().map_err(io_error)?;
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is installed either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = kube::Client::try_from(kube::Config::new(url)).map_err(io_error)?;
+        let mut tasks = vec![tokio::spawn(gc::run(Arc::clone(&shared)))];
+        if options.sandbox {
+            tasks.push(tokio::spawn(sandbox::run(Arc::clone(&shared))));
+        }
+        let mut stop = shared.shutdown.subscribe();
+        let app = server::router(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.recv().await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "kube emulator stopped with an error");
+            }
+        });
+        Ok(EmulatorHandle {
+            addr,
+            shared,
+            client,
+            tasks,
+            server: Some(server),
+        })
+    }
+}
+
+impl std::fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A `kube::Client` for this emulator (default namespace `default`).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// A kubeconfig for kubectl: `server: http://127.0.0.1:PORT`, no credentials.
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig_yaml(&self.url())
+    }
+
+    /// Fault injection.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// The request log.
+    pub fn requests(&self) -> &RequestLog {
+        &self.shared.log
+    }
+
+    /// Runs the garbage collector now (tests that do not want to wait).
+    pub fn collect_garbage(&self) -> usize {
+        gc::collect(&mut self.shared.store.lock())
+    }
+
+    /// Sends one raw HTTP/1.1 request (`Connection: close`) and returns the status code
+    /// and body: for tests that check exact wire shapes. Not for watches.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<(u16, String)> {
+        use std::fmt::Write as _;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Ok((code, body.to_owned()))
+    }
+
+    /// Number of stored objects of a resource in every namespace (`group` is `""` for the
+    /// core group; `plural` as in URLs). For benchmarks that wait without listing.
+    pub fn object_count(&self, group: &str, plural: &str) -> usize {
+        self.shared
+            .store
+            .lock()
+            .bucket(&format!("{group}/{plural}"))
+            .map_or(0, std::collections::BTreeMap::len)
+    }
+
+    /// The current global `resourceVersion`.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.lock().current_rv()
+    }
+
+    /// Stops serving: ends watches, closes idle connections, waits for the server.
+    pub async fn shutdown(mut self) {
+        let _ = self.shared.shutdown.send(());
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.shared.shutdown.send(());
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+/// A kubeconfig pointing at `url` without credentials, context `emulator`.
+pub fn kubeconfig_yaml(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {url}\n\
+         users:\n- name: emulator\n  user: {{}}\ncontexts:\n- name: emulator\n  context:\n    cluster: emulator\n    \
+         user: emulator\n    namespace: default\ncurrent-context: emulator\n"
+    )
+}

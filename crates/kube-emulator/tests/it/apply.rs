@@ -1,0 +1,155 @@
+//! Server-side apply through `kube::Api::patch(Patch::Apply)`: creation by apply,
+//! managedFields, removal of a field the manager no longer applies, conflicts between
+//! managers, and the 415 for strategic merge on custom resources.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::{Api, Error};
+use kube_emulator::{Emulator, EmulatorOptions};
+use serde_json::json;
+
+fn applied(data: &[(&str, &str)]) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("cfg".to_owned());
+    cm.data = Some(
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    cm
+}
+
+fn with_kind(cm: &ConfigMap) -> serde_json::Value {
+    let mut value = serde_json::to_value(cm).unwrap();
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("ConfigMap");
+    value
+}
+
+// Upstream (structured-merge-diff): apply creates the object, records the manager in
+// managedFields, and a later apply without a field removes it when no other manager owns it.
+#[tokio::test]
+async fn apply_removes_a_field_the_manager_no_longer_applies() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let params = PatchParams::apply("tiered").force();
+    let first = api
+        .patch(
+            "cfg",
+            &params,
+            &Patch::Apply(with_kind(&applied(&[("a", "1"), ("b", "2")]))),
+        )
+        .await
+        .unwrap();
+    let managers = first.metadata.managed_fields.clone().unwrap();
+    assert!(
+        managers
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("tiered")
+                && m.operation.as_deref() == Some("Apply"))
+    );
+
+    let second = api
+        .patch(
+            "cfg",
+            &params,
+            &Patch::Apply(with_kind(&applied(&[("a", "1")]))),
+        )
+        .await
+        .unwrap();
+    let data = second.data.unwrap();
+    assert_eq!(data.get("a").map(String::as_str), Some("1"));
+    assert!(
+        !data.contains_key("b"),
+        "b is no longer applied and must be removed"
+    );
+}
+
+// Upstream: an identical apply changes nothing, so the resourceVersion stays.
+#[tokio::test]
+async fn an_identical_apply_does_not_bump_the_resource_version() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let params = PatchParams::apply("tiered").force();
+    let body = with_kind(&applied(&[("a", "1")]));
+    let first = api
+        .patch("cfg", &params, &Patch::Apply(&body))
+        .await
+        .unwrap();
+    let again = api
+        .patch("cfg", &params, &Patch::Apply(&body))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.metadata.resource_version,
+        again.metadata.resource_version
+    );
+}
+
+// Upstream: applying a value another manager owns without force is 409 Conflict.
+#[tokio::test]
+async fn apply_without_force_conflicts_with_another_manager() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    api.patch(
+        "cfg",
+        &PatchParams::apply("one"),
+        &Patch::Apply(with_kind(&applied(&[("a", "1")]))),
+    )
+    .await
+    .unwrap();
+    match api
+        .patch(
+            "cfg",
+            &PatchParams::apply("two"),
+            &Patch::Apply(with_kind(&applied(&[("a", "2")]))),
+        )
+        .await
+    {
+        Err(Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (409, "Conflict")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+// Upstream: strategic merge patch is not supported for custom resources (415).
+#[tokio::test]
+async fn strategic_merge_patch_on_a_custom_resource_is_415() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.io"},
+        "spec": {"group": "example.io", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
+        "widgets",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(emu.client(), "default", &ar);
+    let widget: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &widget).await.unwrap();
+    match api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"a": 1}})),
+        )
+        .await
+    {
+        Err(Error::Api(s)) => assert_eq!(s.code, 415),
+        other => panic!("expected 415, got {other:?}"),
+    }
+}

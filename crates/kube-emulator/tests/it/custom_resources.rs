@@ -1,0 +1,170 @@
+//! Custom resources: `metadata.generation` rules and status subresource isolation, as the
+//! apiextensions-apiserver registry strategies implement them (and the Deployment
+//! strategy for a built-in kind).
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use serde_json::json;
+
+async fn start_with_widgets() -> (EmulatorHandle, Api<DynamicObject>) {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.io"},
+        "spec": {
+            "group": "example.io", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
+        "widgets",
+    );
+    let api = Api::namespaced_with(emu.client(), "default", &ar);
+    (emu, api)
+}
+
+fn widget(name: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "example.io/v1", "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": 1},
+        "status": {"phase": "set-by-client"}
+    }))
+    .unwrap()
+}
+
+fn generation(o: &DynamicObject) -> i64 {
+    o.metadata.generation.unwrap()
+}
+
+// Upstream: generation starts at 1 and grows only when something outside metadata and
+// status changes; label changes leave it alone.
+#[tokio::test]
+async fn generation_grows_on_spec_changes_only() {
+    let (_emu, api) = start_with_widgets().await;
+    let created = api
+        .create(&PostParams::default(), &widget("w"))
+        .await
+        .unwrap();
+    assert_eq!(generation(&created), 1);
+    let labelled = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(generation(&labelled), 1);
+    let resized = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 2}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(generation(&resized), 2);
+}
+
+// Upstream: with a status subresource, create drops `status`, the main endpoint ignores
+// status changes, and `/status` ignores everything but status (labels included:
+// `ResetObjectMetaForStatus`).
+#[tokio::test]
+async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
+    let (_emu, api) = start_with_widgets().await;
+    let created = api
+        .create(&PostParams::default(), &widget("w"))
+        .await
+        .unwrap();
+    assert!(created.data.get("status").is_none(), "create drops status");
+
+    let main = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "ignored"}})),
+        )
+        .await
+        .unwrap();
+    assert!(main.data.get("status").is_none());
+    assert_eq!(
+        main.metadata.resource_version, created.metadata.resource_version,
+        "nothing changed"
+    );
+
+    let status = api
+        .patch_status(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}, "spec": {"size": 9}, "status": {"phase": "Ready"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.data["status"]["phase"], "Ready");
+    assert_eq!(status.data["spec"]["size"], 1);
+    assert!(status.metadata.labels.is_none());
+    assert_eq!(generation(&status), 1);
+    let fetched = api.get_status("w").await.unwrap();
+    assert_eq!(fetched.data["status"]["phase"], "Ready");
+}
+
+// Upstream (Deployment strategy): generation moves with `spec`, not with metadata or
+// status; the status endpoint keeps the spec.
+#[tokio::test]
+async fn a_deployment_bumps_generation_on_spec_changes() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<Deployment> = Api::default_namespaced(emu.client());
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let created = api
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    let annotated = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(annotated.metadata.generation, Some(1));
+    let scaled = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.metadata.generation, Some(2));
+    let status = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}, "status": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.spec.unwrap().replicas, Some(3));
+    assert_eq!(status.status.unwrap().replicas, Some(3));
+    assert_eq!(status.metadata.generation, Some(2));
+}

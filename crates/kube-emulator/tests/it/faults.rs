@@ -1,0 +1,145 @@
+//! Fault injection and the request log: scripted failures, dropped watches, latency,
+//! and counting writes — the tools reliability tests of the operator use.
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kube::{Api, Error};
+use kube_emulator::{Emulator, EmulatorOptions, Matcher};
+
+fn config_map(name: &str) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some(name.to_owned());
+    cm
+}
+
+// A scripted 500 answers the next matching request only; the retry succeeds.
+#[tokio::test]
+async fn a_scripted_500_fails_once_then_requests_succeed() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    emu.faults()
+        .fail(Matcher::on("create", "configmaps"), 500, 1);
+    match api.create(&PostParams::default(), &config_map("x")).await {
+        Err(Error::Api(s)) => assert_eq!(s.code, 500),
+        other => panic!("expected 500, got {other:?}"),
+    }
+    api.create(&PostParams::default(), &config_map("x"))
+        .await
+        .unwrap();
+    let codes: Vec<u16> = emu
+        .requests()
+        .all()
+        .iter()
+        .filter(|r| r.verb == "create")
+        .map(|r| r.code)
+        .collect();
+    assert_eq!(codes, vec![500, 201]);
+}
+
+// A scripted 409 for one object name leaves other names alone.
+#[tokio::test]
+async fn a_fault_can_target_one_object_name() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    api.create(&PostParams::default(), &config_map("a"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &config_map("b"))
+        .await
+        .unwrap();
+    emu.faults()
+        .fail(Matcher::on("patch", "configmaps").named("a"), 409, 2);
+    let patch = Patch::Merge(serde_json::json!({"data": {"k": "v"}}));
+    api.patch("b", &PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(
+            matches!(api.patch("a", &PatchParams::default(), &patch).await, Err(Error::Api(s)) if s.code == 409)
+        );
+    }
+    api.patch("a", &PatchParams::default(), &patch)
+        .await
+        .unwrap();
+}
+
+// Closing watches ends open watch streams (the client sees the stream end).
+#[tokio::test]
+async fn closing_watches_ends_open_streams() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let rv = emu.resource_version().to_string();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    emu.faults().close_watches(None);
+    let end = tokio::time::timeout(Duration::from_secs(2), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(end.is_none(), "the stream ended");
+}
+
+// Latency delays matching requests.
+#[tokio::test]
+async fn latency_delays_matching_requests() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    emu.faults().add_latency(
+        Matcher::on("list", "configmaps"),
+        Duration::from_millis(200),
+    );
+    let start = Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(200));
+}
+
+// The request log records verb, resource, namespace, name, field manager and status,
+// and counts writes since a point in time.
+#[tokio::test]
+async fn the_request_log_counts_writes_since_a_point_in_time() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    api.create(&PostParams::default(), &config_map("a"))
+        .await
+        .unwrap();
+    let mark = Instant::now();
+    api.get("a").await.unwrap();
+    api.list(&ListParams::default()).await.unwrap();
+    let patch = Patch::Merge(serde_json::json!({"data": {"k": "v"}}));
+    api.patch(
+        "a",
+        &PatchParams {
+            field_manager: Some("tiered".to_owned()),
+            ..PatchParams::default()
+        },
+        &patch,
+    )
+    .await
+    .unwrap();
+    assert_eq!(emu.requests().writes_since(mark), 1);
+    let patch_record = emu
+        .requests()
+        .since(mark)
+        .into_iter()
+        .find(|r| r.verb == "patch")
+        .unwrap();
+    assert_eq!(
+        (
+            patch_record.resource.as_str(),
+            patch_record.namespace.as_str(),
+            patch_record.name.as_str()
+        ),
+        ("configmaps", "default", "a")
+    );
+    assert_eq!(
+        (patch_record.field_manager.as_str(), patch_record.code),
+        ("tiered", 200)
+    );
+}

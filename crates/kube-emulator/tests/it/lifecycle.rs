@@ -1,0 +1,181 @@
+//! Finalizers, `deletionTimestamp` and ownerReference garbage collection, as the real
+//! API server's generic registry and kube-controller-manager's garbage collector do them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Error, ResourceExt};
+use kube_emulator::{Emulator, EmulatorOptions};
+use serde_json::json;
+
+fn config_map(name: &str) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some(name.to_owned());
+    cm
+}
+
+fn owned_secret(name: &str, owner: &ConfigMap) -> Secret {
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.to_owned());
+    secret.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "ConfigMap".to_owned(),
+        name: owner.name_any(),
+        uid: owner.uid().unwrap(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }]);
+    secret.string_data = Some(BTreeMap::from([("k".to_owned(), "v".to_owned())]));
+    secret
+}
+
+async fn gone_within<K>(api: &Api<K>, name: &str, deadline: Duration) -> bool
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if matches!(api.get(name).await, Err(Error::Api(s)) if s.code == 404) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+// Upstream: DELETE of an object with finalizers sets deletionTimestamp (and
+// deletionGracePeriodSeconds 0) and keeps it; removing the last finalizer deletes it; no
+// new finalizer may be added meanwhile (422 Forbidden on metadata.finalizers).
+#[tokio::test]
+async fn finalizers_hold_an_object_until_the_last_one_is_removed() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let mut cm = config_map("held");
+    cm.metadata.finalizers = Some(vec!["example.io/cleanup".to_owned()]);
+    api.create(&PostParams::default(), &cm).await.unwrap();
+
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let deleting = api.get("held").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleting.metadata.deletion_grace_period_seconds, Some(0));
+
+    let add = json!({"metadata": {"finalizers": ["example.io/cleanup", "example.io/late"]}});
+    match api
+        .patch("held", &PatchParams::default(), &Patch::Merge(&add))
+        .await
+    {
+        Err(Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert!(
+                s.message
+                    .contains("no new finalizers can be added if the object is being deleted")
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+
+    let release = json!({"metadata": {"finalizers": null}});
+    api.patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    assert!(matches!(api.get("held").await, Err(Error::Api(s)) if s.code == 404));
+}
+
+// Upstream (garbage collector, Background propagation): once the owner is really gone,
+// its dependents are deleted asynchronously.
+#[tokio::test]
+async fn dependents_are_collected_after_their_owner_is_deleted() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("child", &owner))
+        .await
+        .unwrap();
+
+    owners
+        .delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(
+        gone_within(&secrets, "child", Duration::from_secs(5)).await,
+        "dependent was not collected"
+    );
+}
+
+// Upstream: a dependent whose owner uid matches no object is collected too.
+#[tokio::test]
+async fn a_dependent_of_a_nonexistent_owner_is_collected() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let mut ghost = config_map("ghost");
+    ghost.metadata.uid = Some("00000000-0000-4000-8000-000000000000".to_owned());
+    secrets
+        .create(&PostParams::default(), &owned_secret("orphan", &ghost))
+        .await
+        .unwrap();
+    // Any delete wakes the collector; so does collect_garbage().
+    emu.collect_garbage();
+    assert!(gone_within(&secrets, "orphan", Duration::from_secs(5)).await);
+}
+
+// Upstream: propagationPolicy=Orphan removes the ownerReference and keeps the dependent.
+#[tokio::test]
+async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("kept", &owner))
+        .await
+        .unwrap();
+
+    owners
+        .delete("owner", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let kept = secrets.get("kept").await.unwrap();
+    assert!(kept.metadata.owner_references.is_none());
+}
+
+// Upstream: Foreground propagation keeps the owner (finalizer foregroundDeletion) until
+// its dependents are gone, then removes it.
+#[tokio::test]
+async fn foreground_propagation_deletes_dependents_first() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let owner = owners
+        .create(&PostParams::default(), &config_map("owner"))
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &owned_secret("first", &owner))
+        .await
+        .unwrap();
+
+    let response = owners
+        .delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let pending = response.left().expect("the owner is still there");
+    assert!(
+        pending
+            .finalizers()
+            .contains(&"foregroundDeletion".to_owned())
+    );
+    assert!(gone_within(&secrets, "first", Duration::from_secs(5)).await);
+    assert!(gone_within(&owners, "owner", Duration::from_secs(5)).await);
+}

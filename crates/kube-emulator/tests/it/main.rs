@@ -1,0 +1,17 @@
+//! The emulator's integration tests, one binary: each module pins one area of the real
+//! API server's behaviour against unmodified `kube::Client`s (and `kubectl`).
+#![cfg(test)]
+
+mod apply;
+mod bench;
+mod crud;
+mod custom_resources;
+mod discovery;
+mod faults;
+mod kubectl;
+mod lifecycle;
+mod sandbox;
+mod selectors;
+mod support;
+mod validation;
+mod watch;

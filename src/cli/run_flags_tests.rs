@@ -1,0 +1,96 @@
+//! Flag parsing of `tiered run` through the real command line definition: defaults,
+//! every flag, duration forms and refusals. (The `TIERED_*` environment equivalents are
+//! exercised end to end by `tests/it/operator_binary.rs`, which configures the binary only
+//! through them: setting variables in-process needs `unsafe` in edition 2024.)
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cli::run::{RunArgs, parse_duration};
+use crate::cli::{Cli, Command};
+
+fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+    let cli = Cli::try_parse_from(["tiered", "run"].iter().chain(args))?;
+    match cli.command {
+        Command::Run(args) => Ok(*args),
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn run_has_production_defaults() {
+    let args = run_args(&["--cluster-name", "prod"]).unwrap();
+    assert_eq!(args.cluster_name, "prod");
+    assert!(args.namespaces.is_empty(), "all namespaces by default");
+    assert_eq!(args.concurrency, 4);
+    assert_eq!(args.resync, Duration::from_mins(5));
+    assert_eq!(args.metrics_addr.to_string(), "0.0.0.0:8080");
+    assert!(args.leader_election);
+    assert_eq!(args.lease_name, "tiered-operator");
+    assert_eq!(args.lease_namespace, "default");
+    let config = args.to_config();
+    let leader = config.leader.unwrap();
+    assert_eq!((leader.duration_seconds, leader.grace_seconds), (15, 5));
+}
+
+#[test]
+fn every_run_flag_is_parsed_into_the_process_configuration() {
+    let args = run_args(&[
+        "--cluster-name=c1",
+        "--namespaces=shop, news,",
+        "--concurrency=8",
+        "--resync=1m30s",
+        "--metrics-addr=127.0.0.1:9000",
+        "--leader-election=false",
+        "--adopt-namespaces=legacy",
+    ])
+    .unwrap();
+    let config = args.to_config();
+    assert_eq!(
+        config.namespaces,
+        ["shop", "news"],
+        "trimmed, empties dropped"
+    );
+    assert_eq!(config.concurrency, 8);
+    assert_eq!(config.resync, Duration::from_secs(90));
+    assert_eq!(config.metrics_addr.to_string(), "127.0.0.1:9000");
+    assert!(config.leader.is_none());
+    assert_eq!(config.adopt_namespaces, ["legacy"]);
+}
+
+#[test]
+fn resync_accepts_seconds_and_unit_forms() {
+    for (text, seconds) in [
+        ("300", 300),
+        ("300s", 300),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1m30s", 90),
+    ] {
+        assert_eq!(
+            parse_duration(text),
+            Ok(Duration::from_secs(seconds)),
+            "{text}"
+        );
+    }
+    assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+    for bad in ["", "0s", "5x", "m", "-1s"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} is refused");
+    }
+}
+
+#[test]
+fn bad_run_flags_are_refused() {
+    assert!(run_args(&[]).is_err() || std::env::var_os("TIERED_CLUSTER_NAME").is_some());
+    assert!(run_args(&["--cluster-name=c", "--concurrency=0"]).is_err());
+    assert!(run_args(&["--cluster-name=c", "--resync=soon"]).is_err());
+    assert!(run_args(&["--cluster-name=c", "--metrics-addr=localhost"]).is_err());
+}
+
+// `--resync=0` would requeue every healthy app at once, forever.
+#[test]
+fn a_zero_resync_is_refused() {
+    assert!(parse_duration("0").is_err());
+    assert!(run_args(&["--cluster-name=c", "--resync=0"]).is_err());
+}

@@ -1,0 +1,342 @@
+//! Desired vs observed replication group: the ModifyReplicationGroup to send, holding
+//! only the owned fields that differ (pending changes count as done), the replica and
+//! shard changes, and what cannot change in place. Pure; table-tested in
+//! `diff_tests`.
+
+use aws_sdk_elasticache::operation::modify_replication_group::builders::ModifyReplicationGroupFluentBuilder;
+use aws_sdk_elasticache::types::{
+    AutomaticFailoverStatus, CacheCluster, MultiAzStatus, PendingAutomaticFailoverStatus,
+    ReplicationGroup,
+};
+
+use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
+
+/// The owned fields to change; `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Modification {
+    /// New node type.
+    pub node_type: Option<String>,
+    /// New engine version.
+    pub engine_version: Option<String>,
+    /// New automatic failover setting.
+    pub automatic_failover: Option<bool>,
+    /// New Multi-AZ setting.
+    pub multi_az: Option<bool>,
+    /// New snapshot retention.
+    pub snapshot_retention_days: Option<i32>,
+    /// New snapshot window.
+    pub snapshot_window: Option<String>,
+    /// New maintenance window.
+    pub maintenance_window: Option<String>,
+    /// New security groups.
+    pub security_group_ids: Option<Vec<String>>,
+    /// Apply now rather than in the maintenance window.
+    pub apply_immediately: bool,
+}
+
+impl Modification {
+    /// The names of the fields this modification changes, for Events and logs.
+    pub fn changed_fields(&self) -> Vec<&'static str> {
+        let Self {
+            node_type,
+            engine_version,
+            automatic_failover,
+            multi_az,
+            snapshot_retention_days,
+            snapshot_window,
+            maintenance_window,
+            security_group_ids,
+            apply_immediately: _,
+        } = self;
+        [
+            ("nodeType", node_type.is_some()),
+            ("engineVersion", engine_version.is_some()),
+            ("automaticFailover", automatic_failover.is_some()),
+            ("multiAZ", multi_az.is_some()),
+            ("snapshot.retentionDays", snapshot_retention_days.is_some()),
+            ("snapshot.window", snapshot_window.is_some()),
+            ("maintenanceWindow", maintenance_window.is_some()),
+            ("network.securityGroupIds", security_group_ids.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
+    /// Fills in ModifyReplicationGroup for group `id`.
+    pub fn request(
+        &self,
+        request: ModifyReplicationGroupFluentBuilder,
+        id: &str,
+    ) -> ModifyReplicationGroupFluentBuilder {
+        request
+            .replication_group_id(id)
+            .set_cache_node_type(self.node_type.clone())
+            .set_engine_version(self.engine_version.clone())
+            .set_automatic_failover_enabled(self.automatic_failover)
+            .set_multi_az_enabled(self.multi_az)
+            .set_snapshot_retention_limit(self.snapshot_retention_days)
+            .set_snapshot_window(self.snapshot_window.clone())
+            .set_preferred_maintenance_window(self.maintenance_window.clone())
+            .set_security_group_ids(self.security_group_ids.clone())
+            .apply_immediately(self.apply_immediately)
+    }
+}
+
+/// A change ElastiCache cannot make in place (or not cheaply and safely).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// The engine of a group is fixed.
+    #[error("failed to change the engine from {observed} to {desired}: create a new CacheCluster")]
+    Engine {
+        /// Engine ElastiCache reports.
+        observed: String,
+        /// Engine in the spec.
+        desired: String,
+    },
+    /// An encryption or AUTH switch that is fixed at creation.
+    #[error(
+        "failed to turn {setting} {desired}: it is fixed when the replication group is created; set it back to {observed} or create a new CacheCluster"
+    )]
+    CreationOnly {
+        /// The spec field.
+        setting: &'static str,
+        /// What ElastiCache reports.
+        observed: bool,
+        /// What the spec asks for.
+        desired: bool,
+    },
+    /// Cluster mode cannot be switched on or off by changing the shard count: that is
+    /// a migration through the `compatible` cluster mode with client changes, not a
+    /// reconcile step.
+    #[error(
+        "failed to change shards from {observed} to {desired}: that switches cluster mode on or off, which tiered does not do in place; keep shards {side} 1 or create a new CacheCluster"
+    )]
+    ClusterMode {
+        /// Shards ElastiCache reports.
+        observed: usize,
+        /// Shards in the spec.
+        desired: i32,
+        /// "above" or "at".
+        side: &'static str,
+    },
+}
+
+impl Unsupported {
+    /// Path of the spec field to change.
+    pub const fn field(&self) -> &'static str {
+        match self {
+            Self::Engine { .. } => "spec.engine",
+            Self::CreationOnly { setting, .. } => setting,
+            Self::ClusterMode { .. } => "spec.shards",
+        }
+    }
+}
+
+/// A change of replicas per shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaChange {
+    /// IncreaseReplicaCount to this many.
+    Increase(i32),
+    /// DecreaseReplicaCount to this many.
+    Decrease(i32),
+}
+
+/// A change of the number of shards in cluster mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardChange {
+    /// The new number of shards.
+    pub count: i32,
+    /// Node groups to remove when shrinking (the highest ids).
+    pub remove: Vec<String>,
+}
+
+/// Creation-time settings that differ: the group must be replaced, which the operator
+/// does not do.
+pub fn unsupported(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<Unsupported> {
+    if let Some(engine) = group.engine()
+        && engine != engine_name(desired.engine)
+    {
+        return Some(Unsupported::Engine {
+            observed: engine.to_owned(),
+            desired: engine_name(desired.engine).to_owned(),
+        });
+    }
+    let switches = [
+        (
+            "spec.transitEncryption",
+            group.transit_encryption_enabled(),
+            desired.transit_encryption,
+        ),
+        (
+            "spec.atRestEncryption",
+            group.at_rest_encryption_enabled(),
+            desired.at_rest_encryption,
+        ),
+        (
+            "spec.authToken",
+            group.auth_token_enabled(),
+            desired.auth_token,
+        ),
+    ];
+    for (setting, observed, wanted) in switches {
+        if let Some(observed) = observed
+            && observed != wanted
+        {
+            return Some(Unsupported::CreationOnly {
+                setting,
+                observed,
+                desired: wanted,
+            });
+        }
+    }
+    let shards = group.node_groups().len();
+    let cluster_enabled = group.cluster_enabled().unwrap_or(shards > 1);
+    if shards > 0 && cluster_enabled != desired.cluster_mode() {
+        return Some(Unsupported::ClusterMode {
+            observed: shards,
+            desired: desired.shards,
+            side: if cluster_enabled { "above" } else { "at" },
+        });
+    }
+    None
+}
+
+/// The ModifyReplicationGroup for the owned fields that differ, or `None` when the
+/// group matches. `member` is the group's first cache cluster, which reports engine
+/// version, maintenance window and security groups; without it those are not
+/// compared.
+pub fn diff(
+    desired: &DesiredGroup,
+    group: &ReplicationGroup,
+    member: Option<&CacheCluster>,
+) -> Option<Modification> {
+    let pending = member.and_then(CacheCluster::pending_modified_values);
+    let group_pending = group.pending_modified_values();
+    let differs = |observed: Option<&str>, pending: Option<&str>, wanted: &str| {
+        observed != Some(wanted) && pending != Some(wanted)
+    };
+    let mut change = Modification {
+        apply_immediately: desired.apply_immediately,
+        ..Modification::default()
+    };
+    if differs(
+        group.cache_node_type(),
+        pending.and_then(|p| p.cache_node_type()),
+        &desired.node_type,
+    ) {
+        change.node_type = Some(desired.node_type.clone());
+    }
+    if let Some(member) = member
+        && differs(
+            member.engine_version(),
+            pending.and_then(|p| p.engine_version()),
+            &desired.engine_version,
+        )
+        && !member
+            .engine_version()
+            .is_some_and(|v| v.starts_with(&format!("{}.", desired.engine_version)))
+    {
+        change.engine_version = Some(desired.engine_version.clone());
+    }
+    let failover_on = matches!(
+        group.automatic_failover(),
+        Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
+    );
+    let failover_pending = group_pending
+        .and_then(|p| p.automatic_failover_status())
+        .map(|status| *status == PendingAutomaticFailoverStatus::Enabled);
+    if failover_pending.unwrap_or(failover_on) != desired.automatic_failover {
+        change.automatic_failover = Some(desired.automatic_failover);
+    }
+    let multi_az_on = group.multi_az() == Some(&MultiAzStatus::Enabled);
+    if group.multi_az().is_some() && multi_az_on != desired.multi_az {
+        change.multi_az = Some(desired.multi_az);
+    }
+    if let Some(days) = desired.snapshot_retention_days
+        && group.snapshot_retention_limit() != Some(days)
+    {
+        change.snapshot_retention_days = Some(days);
+    }
+    if let Some(window) = &desired.snapshot_window
+        && group.snapshot_window() != Some(window.as_str())
+    {
+        change.snapshot_window = Some(window.clone());
+    }
+    if let (Some(member), Some(window)) = (member, &desired.maintenance_window)
+        && member
+            .preferred_maintenance_window()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(window.as_str())
+    {
+        change.maintenance_window = Some(window.clone());
+    }
+    if let Some(member) = member
+        && !desired.security_group_ids.is_empty()
+    {
+        let mut observed: Vec<String> = member
+            .security_groups()
+            .iter()
+            .filter_map(|group| group.security_group_id().map(str::to_owned))
+            .collect();
+        observed.sort();
+        if observed != desired.security_group_ids {
+            change.security_group_ids = Some(desired.security_group_ids.clone());
+        }
+    }
+    (!change.changed_fields().is_empty()).then_some(change)
+}
+
+/// Replicas per shard as ElastiCache reports them: the fewest members of any node
+/// group, less the primary.
+pub fn observed_replicas(group: &ReplicationGroup) -> Option<i32> {
+    let members = group
+        .node_groups()
+        .iter()
+        .map(|node_group| node_group.node_group_members().len())
+        .min()?;
+    i32::try_from(members).ok().map(|members| members - 1)
+}
+
+/// The replica change to make, if any.
+pub fn replica_change(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<ReplicaChange> {
+    let observed = observed_replicas(group)?;
+    match observed.cmp(&desired.replicas_per_shard) {
+        std::cmp::Ordering::Less => Some(ReplicaChange::Increase(desired.replicas_per_shard)),
+        std::cmp::Ordering::Greater => Some(ReplicaChange::Decrease(desired.replicas_per_shard)),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The shard change to make in cluster mode, if any; removing drops the node groups
+/// with the highest ids.
+pub fn shard_change(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<ShardChange> {
+    if !desired.cluster_mode() || group.node_groups().len() < 2 {
+        return None;
+    }
+    let observed = i32::try_from(group.node_groups().len()).ok()?;
+    if observed == desired.shards {
+        return None;
+    }
+    let mut ids: Vec<String> = group
+        .node_groups()
+        .iter()
+        .filter_map(|node_group| node_group.node_group_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    let keep = usize::try_from(desired.shards).unwrap_or(usize::MAX);
+    let remove = if observed > desired.shards {
+        ids.split_off(keep.min(ids.len()))
+    } else {
+        Vec::new()
+    };
+    Some(ShardChange {
+        count: desired.shards,
+        remove,
+    })
+}
+
+#[cfg(test)]
+#[path = "diff_tests.rs"]
+mod tests;

@@ -1,0 +1,176 @@
+//! Table tests of the replication group diff.
+
+use aws_sdk_elasticache::types::{
+    AutomaticFailoverStatus, CacheCluster, MultiAzStatus, NodeGroup, NodeGroupMember,
+    PendingModifiedValues, ReplicationGroup, SecurityGroupMembership,
+};
+
+use super::*;
+use crate::controllers::cache_cluster::desired::tests::desired;
+
+fn node_group(id: &str, members: usize) -> NodeGroup {
+    let mut group = NodeGroup::builder().node_group_id(id);
+    for _ in 0..members {
+        group = group.node_group_members(NodeGroupMember::builder().build());
+    }
+    group.build()
+}
+
+/// The group as ElastiCache reports it when it matches `desired(&json!({}))`.
+fn group() -> ReplicationGroup {
+    ReplicationGroup::builder()
+        .status("available")
+        .engine("valkey")
+        .cache_node_type("cache.r7g.large")
+        .automatic_failover(AutomaticFailoverStatus::Enabled)
+        .multi_az(MultiAzStatus::Enabled)
+        .transit_encryption_enabled(true)
+        .at_rest_encryption_enabled(true)
+        .auth_token_enabled(true)
+        .cluster_enabled(false)
+        .snapshot_retention_limit(5)
+        .snapshot_window("04:00-05:00")
+        .node_groups(node_group("0001", 3))
+        .build()
+}
+
+fn member() -> CacheCluster {
+    CacheCluster::builder()
+        .engine_version("8.0.1")
+        .preferred_maintenance_window("sun:05:00-sun:06:00")
+        .security_groups(
+            SecurityGroupMembership::builder()
+                .security_group_id("sg-0bbb1234")
+                .build(),
+        )
+        .security_groups(
+            SecurityGroupMembership::builder()
+                .security_group_id("sg-0aaa1234")
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn a_matching_group_needs_no_change_of_any_kind() {
+    let desired = desired(&serde_json::json!({}));
+    assert_eq!(diff(&desired, &group(), Some(&member())), None);
+    assert_eq!(unsupported(&desired, &group()), None);
+    assert_eq!(replica_change(&desired, &group()), None);
+    assert_eq!(shard_change(&desired, &group()), None);
+}
+
+#[test]
+fn table_of_drift_gives_only_the_changed_fields() {
+    let cases: [(serde_json::Value, &[&str]); 6] = [
+        (
+            serde_json::json!({"nodeType": "cache.r7g.xlarge"}),
+            &["nodeType"],
+        ),
+        (
+            serde_json::json!({"engineVersion": "8.1"}),
+            &["engineVersion"],
+        ),
+        (
+            serde_json::json!({"snapshot": {"retentionDays": 7, "window": "04:00-05:00"}}),
+            &["snapshot.retentionDays"],
+        ),
+        (
+            serde_json::json!({"maintenanceWindow": "mon:01:00-mon:02:00"}),
+            &["maintenanceWindow"],
+        ),
+        (
+            serde_json::json!({"network": {"securityGroupIds": ["sg-0ccc1234"]}}),
+            &["network.securityGroupIds"],
+        ),
+        (serde_json::json!({"multiAZ": false}), &["multiAZ"]),
+    ];
+    for (extra, fields) in cases {
+        let change = diff(&desired(&extra), &group(), Some(&member())).unwrap();
+        assert_eq!(change.changed_fields(), fields, "{extra}");
+    }
+}
+
+#[test]
+fn a_pending_node_type_is_not_sent_again() {
+    let member = CacheCluster::builder()
+        .pending_modified_values(
+            PendingModifiedValues::builder()
+                .cache_node_type("cache.r7g.xlarge")
+                .build(),
+        )
+        .build();
+    let desired = desired(&serde_json::json!({"nodeType": "cache.r7g.xlarge"}));
+    let change = diff(&desired, &group(), Some(&member));
+    assert!(
+        change.as_ref().is_none_or(|c| c.node_type.is_none()),
+        "{change:?}"
+    );
+}
+
+#[test]
+fn without_a_member_cluster_version_window_and_groups_are_left_alone() {
+    let desired = desired(&serde_json::json!({"engineVersion": "9.9"}));
+    assert_eq!(diff(&desired, &group(), None), None);
+}
+
+#[test]
+fn creation_only_switches_are_unsupported_with_their_field() {
+    let cases = [
+        (serde_json::json!({"engine": "redis"}), "spec.engine"),
+        (
+            serde_json::json!({"transitEncryption": false, "authToken": false}),
+            "spec.transitEncryption",
+        ),
+        (
+            serde_json::json!({"atRestEncryption": false}),
+            "spec.atRestEncryption",
+        ),
+        (serde_json::json!({"authToken": false}), "spec.authToken"),
+        (serde_json::json!({"shards": 3}), "spec.shards"),
+    ];
+    for (extra, field) in cases {
+        let found = unsupported(&desired(&extra), &group()).map(|u| u.field());
+        assert_eq!(found, Some(field), "{extra}");
+    }
+}
+
+#[test]
+fn replicas_follow_the_spec_up_and_down() {
+    let up = desired(&serde_json::json!({"replicasPerShard": 4}));
+    assert_eq!(
+        replica_change(&up, &group()),
+        Some(ReplicaChange::Increase(4))
+    );
+    let down = desired(&serde_json::json!({"replicasPerShard": 1}));
+    assert_eq!(
+        replica_change(&down, &group()),
+        Some(ReplicaChange::Decrease(1))
+    );
+}
+
+#[test]
+fn shrinking_shards_removes_the_highest_node_groups() {
+    let cluster = ReplicationGroup::builder()
+        .cluster_enabled(true)
+        .node_groups(node_group("0001", 2))
+        .node_groups(node_group("0003", 2))
+        .node_groups(node_group("0002", 2))
+        .build();
+    let two = desired(&serde_json::json!({"shards": 2}));
+    assert_eq!(
+        shard_change(&two, &cluster),
+        Some(ShardChange {
+            count: 2,
+            remove: vec!["0003".into()]
+        })
+    );
+    let four = desired(&serde_json::json!({"shards": 4}));
+    assert_eq!(
+        shard_change(&four, &cluster),
+        Some(ShardChange {
+            count: 4,
+            remove: vec![]
+        })
+    );
+}

@@ -1,0 +1,196 @@
+//! The connection Secret `<name>-connection` of a CacheCluster: `host`, `port`,
+//! `readerHost`, `authToken` (when AUTH is on) and `url` (`rediss://:<token>@host:port`
+//! with TLS, `redis://host:port` without). Pure. Values never reach `Debug`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
+use percent_encoding::utf8_percent_encode;
+
+use crate::api::CacheCluster;
+use crate::controllers::data_tier::credentials::{ConnectionSecret, Password, USERINFO};
+
+use crate::controllers::cache_cluster::reconcile::Observed;
+use crate::controllers::cache_cluster::status::{endpoint, reader_endpoint};
+
+/// Secret key of the AUTH token.
+pub const AUTH_TOKEN_KEY: &str = "authToken";
+
+/// The name of the connection Secret of the CacheCluster `name`.
+pub fn connection_secret_name(name: &str) -> String {
+    format!("{name}-connection")
+}
+
+/// What goes into the connection Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionDetails {
+    /// Primary (or configuration) endpoint address; `None` until reported.
+    pub host: Option<String>,
+    /// Its port.
+    pub port: i32,
+    /// Reader endpoint address, when ElastiCache reports one.
+    pub reader_host: Option<String>,
+    /// TLS in transit: the URL scheme is `rediss`.
+    pub tls: bool,
+    /// The AUTH token, when AUTH is on.
+    pub auth_token: Option<Password>,
+}
+
+/// The connection details as ElastiCache reports the group in `observed`.
+pub fn connection_details(
+    tls: bool,
+    observed: &Observed,
+    auth_token: Option<Password>,
+) -> ConnectionDetails {
+    let primary = observed.group.as_ref().and_then(endpoint);
+    ConnectionDetails {
+        host: primary.as_ref().map(|e| e.address.clone()),
+        port: primary.map_or(
+            crate::controllers::cache_cluster::desired::DEFAULT_PORT,
+            |e| e.port,
+        ),
+        reader_host: observed
+            .group
+            .as_ref()
+            .and_then(reader_endpoint)
+            .map(|e| e.address),
+        tls,
+        auth_token,
+    }
+}
+
+/// `rediss://:<token>@host:port` (token percent-encoded) or `redis://host:port`.
+pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
+    let scheme = if details.tls { "rediss" } else { "redis" };
+    let port = details.port;
+    match &details.auth_token {
+        Some(token) => {
+            let token = utf8_percent_encode(token.expose(), USERINFO);
+            format!("{scheme}://:{token}@{host}:{port}")
+        }
+        None => format!("{scheme}://{host}:{port}"),
+    }
+}
+
+/// The Secret's data: `port`, `host` and `url` once there is a host, `authToken`
+/// with AUTH, `readerHost` when reported.
+pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
+    let mut data = BTreeMap::new();
+    let mut put = |key: &str, value: String| {
+        data.insert(key.to_owned(), ByteString(value.into_bytes()));
+    };
+    put("port", details.port.to_string());
+    if let Some(host) = &details.host {
+        put("host", host.clone());
+        put("url", connection_url(details, host));
+    }
+    if let Some(token) = &details.auth_token {
+        put(AUTH_TOKEN_KEY, token.expose().to_owned());
+    }
+    if let Some(reader_host) = &details.reader_host {
+        put("readerHost", reader_host.clone());
+    }
+    data
+}
+
+/// The connection Secret, owned (controller ownerReference) by `cache`.
+pub fn desired_connection_secret(
+    cache: &CacheCluster,
+    details: &ConnectionDetails,
+) -> ConnectionSecret {
+    let labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "tiered".to_owned(),
+        ),
+        ("app.kubernetes.io/component".to_owned(), "cache".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), cache.name_any()),
+    ]);
+    ConnectionSecret(Secret {
+        metadata: ObjectMeta {
+            name: Some(connection_secret_name(&cache.name_any())),
+            namespace: cache.namespace(),
+            labels: Some(labels),
+            owner_references: cache.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        data: Some(connection_secret_data(details)),
+        ..Secret::default()
+    })
+}
+
+/// The AUTH token kept in an existing connection Secret.
+pub fn token_from_secret(secret: &Secret) -> Option<Password> {
+    let value = secret.data.as_ref()?.get(AUTH_TOKEN_KEY)?;
+    let text = String::from_utf8(value.0.clone()).ok()?;
+    (!text.is_empty()).then(|| Password::from_secret_value(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details(tls: bool, token: Option<&str>) -> ConnectionDetails {
+        ConnectionDetails {
+            host: Some("master.cache.example".into()),
+            port: 6379,
+            reader_host: None,
+            tls,
+            auth_token: token.map(|t| Password::from_secret_value(t.into())),
+        }
+    }
+
+    fn text(data: &BTreeMap<String, ByteString>, key: &str) -> String {
+        String::from_utf8(data[key].0.clone()).unwrap()
+    }
+
+    #[test]
+    fn table_of_urls_by_encryption_and_token() {
+        let cases = [
+            (
+                true,
+                Some("a#b&c$"),
+                "rediss://:a%23b%26c%24@master.cache.example:6379",
+            ),
+            (true, None, "rediss://master.cache.example:6379"),
+            (false, None, "redis://master.cache.example:6379"),
+        ];
+        for (tls, token, url) in cases {
+            assert_eq!(
+                connection_url(&details(tls, token), "master.cache.example"),
+                url
+            );
+        }
+    }
+
+    #[test]
+    fn secret_data_has_the_documented_keys() {
+        let mut with_reader = details(true, Some("tok"));
+        with_reader.reader_host = Some("replica.cache.example".into());
+        let data = connection_secret_data(&with_reader);
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["authToken", "host", "port", "readerHost", "url"]);
+        assert_eq!(text(&data, "authToken"), "tok");
+        let plain = connection_secret_data(&details(false, None));
+        assert!(!plain.contains_key("authToken") && !plain.contains_key("readerHost"));
+    }
+
+    #[test]
+    fn secret_without_a_host_yet_has_no_url_but_keeps_the_token() {
+        let mut pending = details(true, Some("tok"));
+        pending.host = None;
+        let data = connection_secret_data(&pending);
+        assert!(!data.contains_key("url") && !data.contains_key("host"));
+        assert!(data.contains_key("authToken"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let shown = format!("{:?}", details(true, Some("hunter2-token")));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

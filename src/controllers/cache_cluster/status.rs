@@ -1,0 +1,163 @@
+//! CacheCluster status from a reconcile [`Report`]: kstatus conditions (shared with
+//! the database, `crate::controllers::data_tier::conditions`), endpoints and identifiers. Pure.
+
+use aws_sdk_elasticache::types::ReplicationGroup;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::CacheClusterStatus;
+use crate::api::shared::Endpoint;
+use crate::controllers::data_tier::conditions::kstatus_conditions;
+
+use crate::controllers::cache_cluster::reconcile::Report;
+
+/// The status for `report`, given the previous status.
+pub fn compute_status(
+    generation: Option<i64>,
+    report: &Report,
+    connection_secret: Option<String>,
+    previous: Option<&CacheClusterStatus>,
+    now: &Time,
+) -> CacheClusterStatus {
+    let group = report.observed.group.as_ref();
+    let previous = previous
+        .map(|status| status.conditions.as_slice())
+        .unwrap_or_default();
+    CacheClusterStatus {
+        observed_generation: generation,
+        conditions: kstatus_conditions(
+            generation,
+            &report.progress,
+            previous,
+            "the replication group is available",
+            now,
+        ),
+        identifier: Some(report.id.clone()),
+        arn: group.and_then(|g| g.arn().map(str::to_owned)),
+        endpoint: group.and_then(endpoint),
+        reader_endpoint: group.and_then(reader_endpoint),
+        aws_status: group.and_then(|g| g.status().map(str::to_owned)),
+        connection_secret,
+    }
+}
+
+fn endpoint_of(endpoint: Option<&aws_sdk_elasticache::types::Endpoint>) -> Option<Endpoint> {
+    let endpoint = endpoint?;
+    Some(Endpoint {
+        address: endpoint.address()?.to_owned(),
+        port: endpoint.port()?,
+    })
+}
+
+/// The endpoint clients connect to: the configuration endpoint in cluster mode, else
+/// the primary endpoint.
+pub fn endpoint(group: &ReplicationGroup) -> Option<Endpoint> {
+    endpoint_of(group.configuration_endpoint()).or_else(|| {
+        group
+            .node_groups()
+            .first()
+            .and_then(|node_group| endpoint_of(node_group.primary_endpoint()))
+    })
+}
+
+/// The reader endpoint (cluster mode off only).
+pub fn reader_endpoint(group: &ReplicationGroup) -> Option<Endpoint> {
+    if group.configuration_endpoint().is_some() {
+        return None;
+    }
+    group
+        .node_groups()
+        .first()
+        .and_then(|node_group| endpoint_of(node_group.reader_endpoint()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::conditions::{READY, reasons};
+    use crate::controllers::cache_cluster::reconcile::{Observed, Progress};
+    use aws_sdk_elasticache::types::NodeGroup;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn ep(address: &str) -> aws_sdk_elasticache::types::Endpoint {
+        aws_sdk_elasticache::types::Endpoint::builder()
+            .address(address)
+            .port(6379)
+            .build()
+    }
+
+    fn report(group: ReplicationGroup, progress: Progress) -> Report {
+        Report {
+            id: "g".into(),
+            observed: Observed {
+                group: Some(group),
+                member: None,
+            },
+            progress,
+            mutations: 0,
+        }
+    }
+
+    #[test]
+    fn table_of_endpoints_by_cluster_mode() {
+        let disabled = ReplicationGroup::builder()
+            .node_groups(
+                NodeGroup::builder()
+                    .primary_endpoint(ep("master.x"))
+                    .reader_endpoint(ep("replica.x"))
+                    .build(),
+            )
+            .build();
+        let enabled = ReplicationGroup::builder()
+            .configuration_endpoint(ep("clustercfg.x"))
+            .node_groups(NodeGroup::builder().build())
+            .build();
+        let cases = [
+            (disabled, Some("master.x"), Some("replica.x")),
+            (enabled, Some("clustercfg.x"), None),
+        ];
+        for (group, primary, reader) in cases {
+            assert_eq!(endpoint(&group).map(|e| e.address).as_deref(), primary);
+            assert_eq!(
+                reader_endpoint(&group).map(|e| e.address).as_deref(),
+                reader
+            );
+        }
+    }
+
+    #[test]
+    fn ready_report_gives_ready_with_identifiers_and_an_unchanged_recompute() {
+        let group = ReplicationGroup::builder()
+            .arn("arn:g")
+            .status("available")
+            .configuration_endpoint(ep("clustercfg.x"))
+            .build();
+        let ready = report(
+            group,
+            Progress::Ready {
+                message: String::new(),
+            },
+        );
+        let t1 = Time(Timestamp::from_second(1).unwrap());
+        let t2 = Time(Timestamp::from_second(2).unwrap());
+        let status = compute_status(Some(4), &ready, Some("c-connection".into()), None, &t1);
+        let condition = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("True", reasons::READY)
+        );
+        assert_eq!(status.arn.as_deref(), Some("arn:g"));
+        assert_eq!(status.aws_status.as_deref(), Some("available"));
+        assert_eq!(status.observed_generation, Some(4));
+        let again = compute_status(
+            Some(4),
+            &ready,
+            Some("c-connection".into()),
+            Some(&status),
+            &t2,
+        );
+        assert_eq!(
+            again, status,
+            "an unchanged object computes an identical status"
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! The AWS calls a ManagedDatabase makes on a fresh account, for `tiered render`: the
+//! CreateDBInstance and CreateDBInstanceReadReplica requests, filled in by the same
+//! request builders the controller uses (and never sent), and the connection Secret it
+//! then writes. Every password is replaced by [`REDACTED`]; values only RDS knows are
+//! named in angle brackets. Pure: the offline client has no credentials and is never
+//! used to send.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::Tag;
+use serde_yaml::{Mapping, Value};
+
+use crate::api::ManagedDatabaseSpec;
+use crate::api::managed_database::CredentialSource;
+use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier};
+use crate::aws::rds_actions::{CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA};
+use crate::aws::tags::{Owner, resource_tags};
+
+use crate::controllers::managed_database::desired::{
+    DesiredInstance, InvalidSpec, create_instance_request, create_replica_request,
+};
+use crate::controllers::managed_database::secret::{
+    ConnectionDetails, Credential, Password, connection_secret_data, connection_secret_name,
+};
+
+/// What stands for a generated password in the plan.
+pub const REDACTED: &str = "<generated>";
+/// What stands for the object's UID, unknown until Kubernetes creates it.
+pub const UID_PLACEHOLDER: &str = "<uid of the object>";
+
+/// The plan of one ManagedDatabase, ready to print as YAML.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabasePlan {
+    /// The DB instance identifier.
+    pub identifier: String,
+    /// `{action, parameters}` per AWS call, in order.
+    pub calls: Vec<Value>,
+    /// The connection Secret: `{name, data}`, values redacted.
+    pub secret: Value,
+}
+
+fn client() -> aws_sdk_rds::Client {
+    // Region and behaviour version only: building requests needs no credentials, and
+    // nothing is ever sent with this client.
+    let config = aws_sdk_rds::Config::builder()
+        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+        .region(aws_sdk_rds::config::Region::new("us-east-1"))
+        .build();
+    aws_sdk_rds::Client::from_conf(config)
+}
+
+struct Parameters(Mapping);
+
+impl Parameters {
+    fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
+        if let Some(value) = value {
+            self.0.insert(Value::from(key), value.into());
+        }
+    }
+
+    fn tags(&mut self, tags: Option<&Vec<Tag>>) {
+        let tags: Mapping = tags
+            .into_iter()
+            .flatten()
+            .filter_map(|tag| Some((Value::from(tag.key()?), Value::from(tag.value()?))))
+            .collect();
+        self.0.insert(Value::from("Tags"), Value::Mapping(tags));
+    }
+
+    fn call(self, action: &str) -> Value {
+        let mut call = Mapping::new();
+        call.insert(Value::from("action"), Value::from(action));
+        call.insert(Value::from("parameters"), Value::Mapping(self.0));
+        Value::Mapping(call)
+    }
+}
+
+fn strings(values: Option<&Vec<String>>) -> Option<Vec<Value>> {
+    values.map(|values| values.iter().map(|v| Value::from(v.as_str())).collect())
+}
+
+/// The plan of `spec` for the object `namespace/name` in `cluster`.
+pub fn database_plan(
+    spec: &ManagedDatabaseSpec,
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<DatabasePlan, InvalidSpec> {
+    let owner = Owner {
+        cluster: cluster.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        uid: UID_PLACEHOLDER.to_owned(),
+    };
+    let identifier = match &spec.adopt {
+        Some(adopt) => adopt.identifier.clone(),
+        None => rds_instance_identifier(cluster, namespace, name),
+    };
+    let desired =
+        DesiredInstance::from_spec(spec, identifier.clone(), resource_tags(&owner, &spec.tags))?;
+    let client = client();
+    let redacted = Password::from_secret_value(REDACTED.to_owned());
+    let mut calls = Vec::new();
+    if spec.adopt.is_some() {
+        // Adoption creates nothing: it claims the instance with tiered's tags.
+        let mut p = Parameters(Mapping::new());
+        p.put(
+            "ResourceName",
+            Some(format!("<ARN of DB instance {identifier}>")),
+        );
+        p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.tags)));
+        calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
+    } else {
+        calls.push(create_call(&client, &desired, &redacted));
+    }
+    for index in 1..=desired.read_replicas {
+        let replica_id = rds_replica_identifier(&identifier, index);
+        calls.push(replica_call(&client, &desired, &replica_id));
+    }
+    Ok(DatabasePlan {
+        identifier,
+        calls,
+        secret: planned_secret(spec, name, namespace, desired.read_replicas > 0),
+    })
+}
+
+/// CreateDBInstance as the controller fills it in.
+fn create_call(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    redacted: &Password,
+) -> Value {
+    let request = create_instance_request(client.create_db_instance(), desired, Some(redacted));
+    let input = request.as_input();
+    let mut p = Parameters(Mapping::new());
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("EngineVersion", input.get_engine_version().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageEncrypted", *input.get_storage_encrypted());
+    p.put("KmsKeyId", input.get_kms_key_id().clone());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put("DBName", input.get_db_name().clone());
+    p.put("MasterUsername", input.get_master_username().clone());
+    p.put(
+        "MasterUserPassword",
+        input.get_master_user_password().as_ref().map(|_| REDACTED),
+    );
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put(
+        "PreferredMaintenanceWindow",
+        input.get_preferred_maintenance_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "EnablePerformanceInsights",
+        *input.get_enable_performance_insights(),
+    );
+    p.put(
+        "PerformanceInsightsRetentionPeriod",
+        *input.get_performance_insights_retention_period(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p.call(CREATE_DB_INSTANCE)
+}
+
+/// CreateDBInstanceReadReplica as the controller fills it in.
+fn replica_call(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    replica_id: &str,
+) -> Value {
+    let request = create_replica_request(
+        client.create_db_instance_read_replica(),
+        desired,
+        replica_id,
+    );
+    let input = request.as_input();
+    let mut p = Parameters(Mapping::new());
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put(
+        "SourceDBInstanceIdentifier",
+        input.get_source_db_instance_identifier().clone(),
+    );
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.tags(input.get_tags().as_ref());
+    p.call(CREATE_DB_INSTANCE_READ_REPLICA)
+}
+
+fn planned_secret(
+    spec: &ManagedDatabaseSpec,
+    name: &str,
+    namespace: &str,
+    replicas: bool,
+) -> Value {
+    let generated = spec
+        .credentials
+        .as_ref()
+        .is_none_or(|credentials| credentials.source == CredentialSource::Generated);
+    let details = ConnectionDetails {
+        engine: spec.engine,
+        host: Some("<writer endpoint from RDS>".to_owned()),
+        port: crate::controllers::managed_database::desired::default_port(spec.engine),
+        username: spec.master_username.clone(),
+        database: spec.database_name.clone(),
+        credential: if generated {
+            Credential::Generated(Password::from_secret_value(REDACTED.to_owned()))
+        } else {
+            Credential::AwsManaged(Some("<Secrets Manager ARN from RDS>".to_owned()))
+        },
+        reader_host: replicas.then(|| "<first read replica endpoint from RDS>".to_owned()),
+    };
+    let data: BTreeMap<String, String> = connection_secret_data(&details)
+        .into_iter()
+        .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
+        .collect();
+    // The URL percent-encodes the placeholders; show them as written elsewhere.
+    let data: Mapping = data
+        .into_iter()
+        .map(|(key, value)| {
+            let value = value
+                .replace("%3Cgenerated%3E", REDACTED)
+                .replace("%3C", "<")
+                .replace("%3E", ">");
+            (Value::from(key), Value::from(value))
+        })
+        .collect();
+    let mut secret = Mapping::new();
+    secret.insert(
+        Value::from("name"),
+        Value::from(format!("{namespace}/{}", connection_secret_name(name))),
+    );
+    secret.insert(Value::from("data"), Value::Mapping(data));
+    Value::Mapping(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::managed_database::desired::tests::spec;
+
+    fn parameters(plan: &DatabasePlan, index: usize) -> &Value {
+        &plan.calls[index]["parameters"]
+    }
+
+    #[test]
+    fn a_fresh_database_plans_one_create_with_its_tags_and_a_redacted_password() {
+        let plan = database_plan(&spec(), "prod", "shop", "db").unwrap();
+        assert_eq!(plan.calls.len(), 1);
+        assert_eq!(plan.calls[0]["action"], Value::from("rds:CreateDBInstance"));
+        let create = parameters(&plan, 0);
+        assert_eq!(
+            create["DBInstanceIdentifier"],
+            Value::from(plan.identifier.clone())
+        );
+        assert!(
+            plan.identifier.starts_with("prod-shop-db"),
+            "{}",
+            plan.identifier
+        );
+        assert_eq!(create["MasterUserPassword"], Value::from(REDACTED));
+        assert_eq!(create["Tags"]["team"], Value::from("news"));
+        assert_eq!(create["Tags"]["tiered.io/cluster"], Value::from("prod"));
+        assert_eq!(
+            create["Tags"]["tiered.io/uid"],
+            Value::from(UID_PLACEHOLDER)
+        );
+        assert_eq!(create["MaxAllocatedStorage"], Value::from(500));
+    }
+
+    #[test]
+    fn each_replica_is_one_more_call_and_the_secret_gets_a_reader_host() {
+        let mut spec = spec();
+        spec.high_availability = Some(crate::api::managed_database::HighAvailability {
+            multi_az: true,
+            read_replicas: 2,
+        });
+        let plan = database_plan(&spec, "prod", "shop", "db").unwrap();
+        let actions: Vec<&Value> = plan.calls.iter().map(|c| &c["action"]).collect();
+        assert_eq!(
+            actions,
+            [
+                "rds:CreateDBInstance",
+                "rds:CreateDBInstanceReadReplica",
+                "rds:CreateDBInstanceReadReplica"
+            ]
+        );
+        assert_eq!(
+            parameters(&plan, 1)["SourceDBInstanceIdentifier"],
+            Value::from(plan.identifier.clone())
+        );
+        assert!(plan.secret["data"].get("readerHost").is_some());
+    }
+
+    #[test]
+    fn the_secret_shows_every_key_with_the_password_redacted() {
+        let plan = database_plan(&spec(), "prod", "shop", "db").unwrap();
+        assert_eq!(plan.secret["name"], Value::from("shop/db-connection"));
+        let data = &plan.secret["data"];
+        assert_eq!(data["password"], Value::from(REDACTED));
+        assert_eq!(
+            data["url"],
+            Value::from("postgresql://app:<generated>@<writer endpoint from RDS>:5432/newsreadb")
+        );
+        for key in ["host", "port", "username", "database"] {
+            assert!(data.get(key).is_some(), "{key}");
+        }
+    }
+}

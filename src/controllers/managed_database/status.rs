@@ -1,0 +1,222 @@
+//! ManagedDatabase status from a reconcile [`Report`]: kstatus conditions (`Ready`,
+//! `Reconciling`, `Stalled`), endpoints, identifiers. Pure; `lastTransitionTime` is
+//! carried over unless a condition's status flips, so an unchanged object computes an
+//! identical status and the caller can skip the write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::ManagedDatabaseStatus;
+use crate::api::conditions::reasons;
+use crate::api::shared::Endpoint;
+
+use crate::controllers::data_tier::conditions::kstatus_conditions;
+pub use crate::controllers::data_tier::conditions::{condition, same_ignoring_transition_times};
+
+use crate::controllers::managed_database::reconcile::{Progress, Report};
+
+/// The status for `report`, given the previous status.
+pub fn compute_status(
+    generation: Option<i64>,
+    report: &Report,
+    connection_secret: Option<String>,
+    previous: Option<&ManagedDatabaseStatus>,
+    now: &Time,
+) -> ManagedDatabaseStatus {
+    let primary = report.observed.primary.as_ref();
+    let endpoint = primary.and_then(|instance| endpoint_of(instance.endpoint()));
+    let reader_endpoints = report
+        .observed
+        .replicas
+        .iter()
+        .filter_map(|replica| endpoint_of(replica.endpoint()))
+        .collect();
+    ManagedDatabaseStatus {
+        observed_generation: generation,
+        conditions: conditions(generation, &report.progress, previous, now),
+        identifier: Some(report.identifier.clone()),
+        arn: primary.and_then(|instance| instance.db_instance_arn().map(str::to_owned)),
+        endpoint,
+        reader_endpoints,
+        aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
+        connection_secret,
+        password_rotation: previous.and_then(|status| status.password_rotation.clone()),
+    }
+}
+
+fn endpoint_of(endpoint: Option<&aws_sdk_rds::types::Endpoint>) -> Option<Endpoint> {
+    let endpoint = endpoint?;
+    Some(Endpoint {
+        address: endpoint.address()?.to_owned(),
+        port: endpoint.port()?,
+    })
+}
+
+/// The three kstatus conditions for `progress`.
+pub fn conditions(
+    generation: Option<i64>,
+    progress: &Progress,
+    previous: Option<&ManagedDatabaseStatus>,
+    now: &Time,
+) -> Vec<Condition> {
+    let previous = previous
+        .map(|status| status.conditions.as_slice())
+        .unwrap_or_default();
+    kstatus_conditions(
+        generation,
+        progress,
+        previous,
+        "the DB instance is available",
+        now,
+    )
+}
+
+/// The conditions while deletion is held by `deletionProtection`.
+pub fn deletion_protected(
+    generation: Option<i64>,
+    previous: Option<&ManagedDatabaseStatus>,
+    now: &Time,
+) -> ManagedDatabaseStatus {
+    let progress = Progress::Stalled {
+        reason: reasons::DELETION_PROTECTED,
+        category: "deletion_protected",
+        message: "deletion is held because spec.deletionProtection is true; set it to false to let tiered delete the DB instance (deletionPolicy applies)".into(),
+    };
+    let mut status = previous.cloned().unwrap_or_default();
+    status.conditions = conditions(generation, &progress, previous, now);
+    status.observed_generation = generation;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::conditions::{READY, RECONCILING, STALLED};
+    use crate::controllers::managed_database::reconcile::Observed;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn report(progress: Progress) -> Report {
+        let instance = aws_sdk_rds::types::DbInstance::builder()
+            .db_instance_identifier("db-1")
+            .db_instance_status("available")
+            .db_instance_arn("arn:aws:rds:us-east-1:1:db:db-1")
+            .endpoint(
+                aws_sdk_rds::types::Endpoint::builder()
+                    .address("db-1.rds")
+                    .port(5432)
+                    .build(),
+            )
+            .build();
+        Report {
+            identifier: "db-1".into(),
+            observed: Observed {
+                primary: Some(instance),
+                replicas: vec![],
+            },
+            progress,
+            mutations: 0,
+        }
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn get<'a>(status: &'a ManagedDatabaseStatus, type_: &str) -> &'a Condition {
+        status.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn ready_report_gives_ready_true_with_the_endpoint() {
+        let status = compute_status(
+            Some(3),
+            &report(Progress::Ready {
+                message: String::new(),
+            }),
+            None,
+            None,
+            &at(1),
+        );
+        assert_eq!(get(&status, READY).status, "True");
+        assert_eq!(get(&status, RECONCILING).status, "False");
+        assert_eq!(get(&status, STALLED).status, "False");
+        assert_eq!(
+            status.endpoint,
+            Some(Endpoint {
+                address: "db-1.rds".into(),
+                port: 5432
+            })
+        );
+        assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(status.aws_status.as_deref(), Some("available"));
+    }
+
+    #[test]
+    fn stalled_report_sets_stalled_with_its_reason_and_message() {
+        let progress = Progress::Stalled {
+            reason: reasons::OWNED_ELSEWHERE,
+            category: "x",
+            message: "owned by a/b".into(),
+        };
+        let status = compute_status(None, &report(progress), None, None, &at(1));
+        let stalled = get(&status, STALLED);
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "OwnedElsewhere")
+        );
+        assert_eq!(get(&status, READY).status, "False");
+    }
+
+    #[test]
+    fn statuses_differing_only_in_transition_times_count_as_the_same() {
+        let ready = Progress::Ready {
+            message: String::new(),
+        };
+        let a = compute_status(Some(1), &report(ready.clone()), None, None, &at(1));
+        let b = compute_status(Some(1), &report(ready), None, None, &at(2));
+        assert_ne!(a, b);
+        assert!(same_ignoring_transition_times(&a, &b));
+        let c = compute_status(
+            Some(2),
+            &report(Progress::Ready {
+                message: String::new(),
+            }),
+            None,
+            None,
+            &at(1),
+        );
+        assert!(
+            !same_ignoring_transition_times(&a, &c),
+            "observedGeneration differs"
+        );
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_a_status_flips() {
+        let in_progress = Progress::InProgress {
+            reason: reasons::AWS_IN_PROGRESS,
+            message: "creating".into(),
+        };
+        let first = compute_status(Some(1), &report(in_progress.clone()), None, None, &at(1));
+        let again = compute_status(Some(1), &report(in_progress), None, Some(&first), &at(2));
+        assert_eq!(
+            first, again,
+            "an unchanged object computes an identical status"
+        );
+
+        let ready = compute_status(
+            Some(1),
+            &report(Progress::Ready {
+                message: String::new(),
+            }),
+            None,
+            Some(&again),
+            &at(3),
+        );
+        assert_eq!(get(&ready, READY).last_transition_time, at(3));
+        assert_eq!(
+            get(&ready, STALLED).last_transition_time,
+            at(1),
+            "Stalled stayed False"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The `autoscaling/v2` HorizontalPodAutoscaler of a tier with `autoscaling`: CPU
+//! utilization target (70% by default) and a memory target when given. Pure.
+
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+
+use crate::controllers::tiered_app::build::child_metadata;
+use crate::controllers::tiered_app::validate::{Scaling, ValidatedApp, ValidatedTier};
+
+/// The HPA of one tier; `None` without `autoscaling`.
+pub fn desired_hpa(app: &ValidatedApp, tier: &ValidatedTier) -> Option<HorizontalPodAutoscaler> {
+    let Scaling::Autoscaled {
+        min_replicas,
+        max_replicas,
+        target_cpu_utilization,
+        target_memory_utilization,
+    } = tier.scaling
+    else {
+        return None;
+    };
+    let metrics = std::iter::once(utilization_metric("cpu", target_cpu_utilization))
+        .chain(target_memory_utilization.map(|target| utilization_metric("memory", target)))
+        .collect();
+    Some(HorizontalPodAutoscaler {
+        metadata: child_metadata(app, tier),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".to_owned()),
+                kind: "Deployment".to_owned(),
+                name: tier.child_name.clone(),
+            },
+            min_replicas: Some(min_replicas),
+            max_replicas,
+            metrics: Some(metrics),
+            behavior: None,
+        }),
+        status: None,
+    })
+}
+
+fn utilization_metric(resource: &str, percent: i32) -> MetricSpec {
+    MetricSpec {
+        type_: "Resource".to_owned(),
+        resource: Some(ResourceMetricSource {
+            name: resource.to_owned(),
+            target: MetricTarget {
+                type_: "Utilization".to_owned(),
+                average_utilization: Some(percent),
+                ..MetricTarget::default()
+            },
+        }),
+        ..MetricSpec::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
+
+    #[test]
+    fn an_autoscaled_tier_scales_its_deployment_on_cpu_70_by_default() {
+        let app = validated(THREE_TIERS);
+        let hpa = desired_hpa(&app, app.tier("web").unwrap()).unwrap();
+        let spec = hpa.spec.unwrap();
+        assert_eq!(spec.scale_target_ref.name, "shop-web");
+        assert_eq!(spec.scale_target_ref.kind, "Deployment");
+        assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 10));
+        let metrics = spec.metrics.unwrap();
+        assert_eq!(metrics.len(), 1);
+        let cpu = metrics[0].resource.clone().unwrap();
+        assert_eq!(
+            (cpu.name.as_str(), cpu.target.average_utilization),
+            ("cpu", Some(70))
+        );
+    }
+
+    #[test]
+    fn a_memory_target_adds_a_memory_metric() {
+        let mut app = validated(THREE_TIERS);
+        app.tiers[0].scaling = Scaling::Autoscaled {
+            min_replicas: 2,
+            max_replicas: 4,
+            target_cpu_utilization: 60,
+            target_memory_utilization: Some(80),
+        };
+        let hpa = desired_hpa(&app, &app.tiers[0]).unwrap();
+        let metrics = hpa.spec.unwrap().metrics.unwrap();
+        let memory = metrics[1].resource.clone().unwrap();
+        assert_eq!(
+            (memory.name.as_str(), memory.target.average_utilization),
+            ("memory", Some(80))
+        );
+    }
+
+    #[test]
+    fn a_fixed_tier_gets_no_hpa() {
+        let app = validated(THREE_TIERS);
+        assert!(desired_hpa(&app, app.tier("api").unwrap()).is_none());
+    }
+}

@@ -1,0 +1,226 @@
+//! From a TieredApp to the Kubernetes objects the operator applies for it: validation
+//! ([`validate()`]) and pure builders, one module per kind, gathered by
+//! [`desired_children`]. Nothing here takes a client; the reconcile loop applies the
+//! result and prunes by [`labels::prune_selector`].
+
+pub mod deployment;
+pub mod hpa;
+pub mod ingress;
+pub mod labels;
+pub mod naming;
+pub mod network_policy;
+pub mod pdb;
+pub mod quantity;
+pub mod resources;
+pub mod service;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+pub use super::validate::{SpecError, ValidatedApp, ValidatedTier, validate};
+pub use naming::{child_name, connection_secret_name};
+
+/// Port of the cache (Valkey and Redis) that egress policies open.
+pub const CACHE_PORT: i32 = 6379;
+/// Database ports opened when the engine is not known (PostgreSQL, MySQL/MariaDB).
+pub const DEFAULT_DATABASE_PORTS: [i32; 2] = [5432, 3306];
+
+/// What the builders need to know about the data tier of each tier, gathered by the
+/// reconcile loop from the ManagedDatabase / CacheCluster objects and their Secrets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wiring {
+    /// Per tier name; a tier without an entry gets [`TierWiring::default`].
+    pub tiers: BTreeMap<String, TierWiring>,
+}
+
+impl Wiring {
+    /// The wiring of one tier (empty when none was given).
+    pub fn tier(&self, name: &str) -> TierWiring {
+        self.tiers.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Data-tier facts for one tier. The connection Secret names are not here: they follow
+/// from the tier's `database`/`cache` refs ([`connection_secret_name`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierWiring {
+    /// Hash of the data the tier's connection Secrets hold (e.g. sha256 over their
+    /// `resourceVersion`s or contents), written to the pod template annotation
+    /// [`deployment::SECRET_HASH_ANNOTATION`] so that the tier rolls when credentials
+    /// rotate. `None`: no annotation.
+    pub secret_hash: Option<String>,
+    /// Port of the referenced database (from its status endpoint or engine). `None`
+    /// opens both [`DEFAULT_DATABASE_PORTS`] in the egress policy.
+    pub database_port: Option<i32>,
+    /// Port of the referenced cache. `None` means [`CACHE_PORT`].
+    pub cache_port: Option<i32>,
+}
+
+/// Every object the operator applies for one TieredApp.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DesiredChildren {
+    /// One per tier.
+    pub deployments: Vec<Deployment>,
+    /// One per tier with a port and role other than worker.
+    pub services: Vec<Service>,
+    /// One per tier with `autoscaling`.
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    /// One per tier that can run more than one pod.
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// One per tier.
+    pub network_policies: Vec<NetworkPolicy>,
+    /// One per presentation tier with `ingress`.
+    pub ingresses: Vec<Ingress>,
+}
+
+/// Builds every child of the app. Pure; deterministic order (spec order of tiers).
+pub fn desired_children(app: &ValidatedApp, wiring: &Wiring) -> DesiredChildren {
+    let mut children = DesiredChildren::default();
+    for tier in &app.tiers {
+        let tier_wiring = wiring.tier(&tier.name);
+        children
+            .deployments
+            .push(deployment::desired_deployment(app, tier, &tier_wiring));
+        children
+            .services
+            .extend(service::desired_service(app, tier));
+        children.hpas.extend(hpa::desired_hpa(app, tier));
+        children.pdbs.extend(pdb::desired_pdb(app, tier));
+        children
+            .network_policies
+            .push(network_policy::desired_network_policy(
+                app,
+                tier,
+                &tier_wiring,
+            ));
+        children
+            .ingresses
+            .extend(ingress::desired_ingress(app, tier));
+    }
+    children
+}
+
+/// The controller ownerReference every child carries, or `None` when the app has no uid
+/// (a manifest read offline by `tiered render`; the API server would reject an empty uid).
+pub fn owner_reference(app: &ValidatedApp) -> Option<OwnerReference> {
+    app.uid.as_ref().map(|uid| OwnerReference {
+        api_version: format!("{}/{}", crate::api::GROUP, crate::api::VERSION),
+        kind: "TieredApp".to_owned(),
+        name: app.name.clone(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
+/// Name, namespace, labels and ownerReference of a tier's child object.
+pub fn child_metadata(app: &ValidatedApp, tier: &ValidatedTier) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(tier.child_name.clone()),
+        namespace: Some(app.namespace.clone()),
+        labels: Some(labels::tier_labels(&app.name, &tier.name, tier.role)),
+        owner_references: owner_reference(app).map(|owner| vec![owner]),
+        ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A small validated app for the builders' unit tests.
+
+    use super::ValidatedApp;
+    use super::validate;
+    use crate::api::tiered_app::TieredApp;
+
+    /// Parses a TieredApp from YAML and validates it, panicking on errors (tests only).
+    pub fn validated(yaml: &str) -> ValidatedApp {
+        let app: TieredApp = serde_yaml::from_str(yaml).unwrap();
+        validate(&app).unwrap()
+    }
+
+    /// web (presentation, ingress, calls api) + api (db, cache) + worker.
+    pub const THREE_TIERS: &str = r"
+apiVersion: tiered.io/v1alpha1
+kind: TieredApp
+metadata: {name: shop, namespace: prod, uid: 1234-uid}
+spec:
+  tiers:
+    - name: web
+      role: presentation
+      image: web:1
+      port: 8080
+      autoscaling: {minReplicas: 2, maxReplicas: 10}
+      healthCheck: {path: /health}
+      ingress: {host: shop.example.com, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc-123', groupName: shared}
+      calls: [api]
+    - name: api
+      role: application
+      image: api:1
+      port: 5000
+      replicas: 3
+      env: [{name: LOG_LEVEL, value: info}]
+      database: {ref: shop-db}
+      cache: {ref: shop-cache}
+    - name: worker
+      role: worker
+      image: worker:1
+      replicas: 1
+      calls: [api]
+";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{THREE_TIERS, validated};
+    use super::*;
+
+    #[test]
+    fn every_child_is_owned_by_the_app_and_labelled_for_pruning() {
+        let app = validated(THREE_TIERS);
+        let DesiredChildren {
+            deployments,
+            services,
+            hpas,
+            pdbs,
+            network_policies,
+            ingresses,
+        } = desired_children(&app, &Wiring::default());
+        let metas: Vec<&ObjectMeta> = deployments
+            .iter()
+            .map(|o| &o.metadata)
+            .chain(services.iter().map(|o| &o.metadata))
+            .chain(hpas.iter().map(|o| &o.metadata))
+            .chain(pdbs.iter().map(|o| &o.metadata))
+            .chain(network_policies.iter().map(|o| &o.metadata))
+            .chain(ingresses.iter().map(|o| &o.metadata))
+            .collect();
+        assert_eq!(metas.len(), 3 + 2 + 1 + 2 + 3 + 1);
+        for meta in metas {
+            let owner = &meta.owner_references.as_ref().unwrap()[0];
+            assert_eq!(owner.api_version, "tiered.io/v1alpha1");
+            assert_eq!(owner.kind, "TieredApp");
+            assert_eq!(owner.uid, "1234-uid");
+            assert_eq!(owner.controller, Some(true));
+            assert_eq!(owner.block_owner_deletion, Some(true));
+            assert_eq!(meta.namespace.as_deref(), Some("prod"));
+            let object_labels = meta.labels.as_ref().unwrap();
+            for (key, value) in labels::prune_labels("shop") {
+                assert_eq!(object_labels.get(&key), Some(&value));
+            }
+        }
+    }
+
+    #[test]
+    fn an_app_without_uid_gets_no_owner_reference() {
+        let mut app = validated(THREE_TIERS);
+        app.uid = None;
+        let children = desired_children(&app, &Wiring::default());
+        assert!(children.deployments[0].metadata.owner_references.is_none());
+    }
+}

@@ -1,0 +1,163 @@
+//! The data-tier dependencies of a TieredApp: whether each referenced ManagedDatabase
+//! and CacheCluster is Ready, and a hash of its connection Secret for the pod template
+//! (so that rotated credentials roll the tier). Reads only; the Secret's values never
+//! leave this module, only their hash.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Api;
+use sha2::{Digest, Sha256};
+
+use crate::api::conditions::READY;
+use crate::api::{CacheCluster, ManagedDatabase};
+use crate::controllers::tiered_app::error::{Error, Result};
+
+/// Whether a dependency can be used, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Ready; the hash of its connection Secret's data.
+    Ready {
+        /// Hex hash of the Secret data.
+        secret_hash: String,
+    },
+    /// Not usable yet; why, in words.
+    Waiting(String),
+}
+
+/// The two kinds a tier can depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DependencyKind {
+    /// A ManagedDatabase.
+    Database,
+    /// A CacheCluster.
+    Cache,
+}
+
+impl DependencyKind {
+    /// The Kubernetes kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Database => "ManagedDatabase",
+            Self::Cache => "CacheCluster",
+        }
+    }
+}
+
+/// Hash of a Secret's data: keys and values, in key order.
+pub fn secret_hash(secret: &Secret) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in secret.data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(&value.0);
+        hasher.update([0]);
+    }
+    for (key, value) in secret.string_data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([1]);
+        hasher.update(value.as_bytes());
+        hasher.update([1]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+fn is_ready(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True")
+}
+
+/// Looks dependencies up once per reconcile.
+pub struct Resolver {
+    client: kube::Client,
+    namespace: String,
+    seen: BTreeMap<(DependencyKind, String), Readiness>,
+}
+
+impl Resolver {
+    /// A resolver for one namespace.
+    pub fn new(client: kube::Client, namespace: String) -> Self {
+        Self {
+            client,
+            namespace,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Readiness of `kind` `name` (cached for this reconcile).
+    pub async fn readiness(&mut self, kind: DependencyKind, name: &str) -> Result<Readiness> {
+        let key = (kind, name.to_owned());
+        if let Some(known) = self.seen.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = self.lookup(kind, name).await?;
+        self.seen.insert(key, found.clone());
+        Ok(found)
+    }
+
+    async fn lookup(&self, kind: DependencyKind, name: &str) -> Result<Readiness> {
+        let fetch = |source| Error::Fetch {
+            kind: kind.kind(),
+            name: name.to_owned(),
+            source,
+        };
+        let (ready, secret_name) = match kind {
+            DependencyKind::Database => {
+                let api: Api<ManagedDatabase> =
+                    Api::namespaced(self.client.clone(), &self.namespace);
+                match api.get_opt(name).await.map_err(fetch)? {
+                    None => {
+                        return Ok(Readiness::Waiting(format!(
+                            "ManagedDatabase {name} does not exist"
+                        )));
+                    }
+                    Some(db) => {
+                        let status = db.status.unwrap_or_default();
+                        (is_ready(&status.conditions), status.connection_secret)
+                    }
+                }
+            }
+            DependencyKind::Cache => {
+                let api: Api<CacheCluster> = Api::namespaced(self.client.clone(), &self.namespace);
+                match api.get_opt(name).await.map_err(fetch)? {
+                    None => {
+                        return Ok(Readiness::Waiting(format!(
+                            "CacheCluster {name} does not exist"
+                        )));
+                    }
+                    Some(cache) => {
+                        let status = cache.status.unwrap_or_default();
+                        (is_ready(&status.conditions), status.connection_secret)
+                    }
+                }
+            }
+        };
+        if !ready {
+            return Ok(Readiness::Waiting(format!(
+                "{} {name} is not Ready",
+                kind.kind()
+            )));
+        }
+        let secret_name = secret_name.unwrap_or_else(|| format!("{name}-connection"));
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secret = secrets
+            .get_opt(&secret_name)
+            .await
+            .map_err(|source| Error::Fetch {
+                kind: "Secret",
+                name: secret_name.clone(),
+                source,
+            })?;
+        Ok(match secret {
+            Some(secret) => Readiness::Ready {
+                secret_hash: secret_hash(&secret),
+            },
+            None => Readiness::Waiting(format!(
+                "{} {name} is Ready but its Secret {secret_name} does not exist yet",
+                kind.kind()
+            )),
+        })
+    }
+}

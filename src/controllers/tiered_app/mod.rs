@@ -1,0 +1,158 @@
+//! The TieredApp controller: wiring of the kube-runtime `Controller` (primary through a
+//! generation predicate and `DeserializeGuard`, owned children through reflector
+//! stores, ManagedDatabases and CacheClusters through a mapper over the TieredApp store)
+//! and the reconcile pipeline in [`reconcile`].
+
+pub mod apply;
+pub mod build;
+pub mod children;
+pub mod dependencies;
+pub mod error;
+pub mod reconcile;
+pub mod status;
+pub mod unreadable;
+pub mod validate;
+pub mod validated;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
+
+use crate::api::{CacheCluster, ManagedDatabase, TieredApp};
+use crate::runtime::context::Context;
+use crate::runtime::scope::{ControllerConfig, scoped};
+use crate::runtime::stores::{self, ChildStores, reflected};
+use reconcile::{AppContext, error_policy};
+
+/// How long a reconcile request waits for more of the same app: creating an app's
+/// children, and their rollouts, come as bursts of watch events that one reconcile can
+/// answer. Short enough not to be felt after an edit.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The TieredApps in `apps` that reference `name` in `namespace` as database or cache.
+pub fn referencing_apps(
+    apps: &Store<DeserializeGuard<TieredApp>>,
+    kind: dependencies::DependencyKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<DeserializeGuard<TieredApp>>> {
+    apps.state()
+        .into_iter()
+        .filter(|guard| guard.namespace().as_deref() == namespace)
+        .filter(|guard| {
+            guard.0.as_ref().is_ok_and(|app| {
+                app.spec.tiers.iter().any(|t| {
+                    let dep = match kind {
+                        dependencies::DependencyKind::Database => &t.database,
+                        dependencies::DependencyKind::Cache => &t.cache,
+                    };
+                    dep.as_ref().is_some_and(|r| r.name == name)
+                })
+            })
+        })
+        .map(|guard| ObjectRef::from_obj(guard.as_ref()))
+        .collect()
+}
+
+/// Runs one TieredApp controller until `shutdown` resolves. `synced` fires once every
+/// cache has its first full list.
+pub async fn run(
+    ctx: Context,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let client = ctx.client.clone();
+    let ns = config.namespace.as_deref();
+    let children = watcher::Config::default().labels(&children::managed_selector());
+    let (app_reader, app_writer) = reflector::store::<DeserializeGuard<TieredApp>>();
+    let apps = watcher(
+        scoped::<DeserializeGuard<TieredApp>>(client.clone(), ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    // Nothing reads the apps' managedFields (a nested map per field manager).
+    .modify(|app| app.managed_fields_mut().clear())
+    .reflect(app_writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (services, service_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (hpas, hpa_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (pdbs, pdb_events) = reflected(scoped(client.clone(), ns), children.clone());
+    let (network_policies, network_policy_events) =
+        reflected(scoped(client.clone(), ns), children.clone());
+    let (ingresses, ingress_events) = reflected(scoped(client.clone(), ns), children);
+    let stores = ChildStores {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    };
+
+    let sync_apps = app_reader.clone();
+    let sync_stores = stores.clone();
+    tokio::spawn(async move {
+        if stores::wait_until_ready(&sync_apps).await.is_ok()
+            && sync_stores.wait_until_ready().await.is_ok()
+        {
+            let _ = synced.send(());
+        }
+    });
+
+    let db_apps = app_reader.clone();
+    let cache_apps = app_reader.clone();
+    let context = Arc::new(AppContext {
+        ctx,
+        stores,
+        apps: app_reader.clone(),
+        resync: config.resync,
+        failures: std::sync::Mutex::default(),
+        in_flight: apply::InFlight::default(),
+    });
+    Controller::for_stream(apps, app_reader)
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(hpa_events)
+        .owns_stream(pdb_events)
+        .owns_stream(network_policy_events)
+        .owns_stream(ingress_events)
+        .watches(
+            scoped::<DeserializeGuard<ManagedDatabase>>(client.clone(), ns),
+            watcher::Config::default(),
+            move |db| {
+                referencing_apps(&db_apps, dependencies::DependencyKind::Database, db.namespace().as_deref(), &db.name_any())
+            },
+        )
+        .watches(
+            scoped::<DeserializeGuard<CacheCluster>>(client, ns),
+            watcher::Config::default(),
+            move |cache| {
+                referencing_apps(&cache_apps, dependencies::DependencyKind::Cache, cache.namespace().as_deref(), &cache.name_any())
+            },
+        )
+        .with_config(
+            controller::Config::default()
+                .concurrency(config.concurrency)
+                .debounce(DEBOUNCE),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(error, object)) => {
+                    tracing::debug!(object = %object, error = %error, "reconcile failed; requeued with backoff");
+                }
+                Err(error) => tracing::warn!(%error, "controller stream error"),
+            }
+        })
+        .await;
+}

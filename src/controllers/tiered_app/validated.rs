@@ -1,0 +1,164 @@
+//! What validation produces: [`SpecError`] (field path + what to change) and
+//! [`ValidatedApp`], a TieredApp with every default resolved that the builders consume
+//! without the raw resource. Plain data.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+
+use crate::api::tiered_app::{IngressScheme, TierRole};
+
+/// One problem with a spec: where it is and what to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    /// Path of the field, e.g. `spec.tiers[1].calls[0]`.
+    pub field: String,
+    /// What is wrong and what to change.
+    pub message: String,
+}
+
+impl SpecError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A TieredApp that passed validation, with every default resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedApp {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, [`crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE`] when absent.
+    pub namespace: String,
+    /// `metadata.uid`; absent for manifests read offline (then no ownerReference is built).
+    pub uid: Option<String>,
+    /// The tiers, in spec order.
+    pub tiers: Vec<ValidatedTier>,
+    /// Harmless oddities worth an Event (e.g. `replicas` ignored because of autoscaling).
+    pub warnings: Vec<SpecError>,
+}
+
+impl ValidatedApp {
+    /// The tier called `name`, if any.
+    pub fn tier(&self, name: &str) -> Option<&ValidatedTier> {
+        self.tiers.iter().find(|tier| tier.name == name)
+    }
+
+    /// The tiers that list `name` in their `calls`.
+    pub fn callers_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ValidatedTier> {
+        self.tiers
+            .iter()
+            .filter(move |tier| tier.calls.iter().any(|callee| callee == name))
+    }
+}
+
+/// One validated tier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedTier {
+    /// Tier name, e.g. `web`.
+    pub name: String,
+    /// Name of every child object of the tier: `<app>-<tier>`.
+    pub child_name: String,
+    /// Role of the tier.
+    pub role: TierRole,
+    /// Container image.
+    pub image: String,
+    /// Entrypoint override.
+    pub command: Option<Vec<String>>,
+    /// Arguments override.
+    pub args: Option<Vec<String>>,
+    /// Container port; `None` only for workers without one.
+    pub port: Option<i32>,
+    /// Fixed replica count or autoscaling.
+    pub scaling: Scaling,
+    /// Requests and limits with defaults filled in.
+    pub resources: ResourceRequirements,
+    /// HTTP health check with defaults filled in.
+    pub health_check: Option<ValidatedHealthCheck>,
+    /// User environment variables, in order.
+    pub env: Vec<EnvVar>,
+    /// ALB ingress with defaults filled in (presentation tiers only).
+    pub ingress: Option<ValidatedIngress>,
+    /// Names of the tiers this tier calls (each has a port).
+    pub calls: Vec<String>,
+    /// Name of the ManagedDatabase the tier uses.
+    pub database: Option<String>,
+    /// Name of the CacheCluster the tier uses.
+    pub cache: Option<String>,
+}
+
+impl ValidatedTier {
+    /// Whether the tier can run more than one pod (then it gets a PodDisruptionBudget).
+    pub fn can_run_more_than_one_replica(&self) -> bool {
+        match self.scaling {
+            Scaling::Fixed { replicas } => replicas > 1,
+            Scaling::Autoscaled { max_replicas, .. } => max_replicas > 1,
+        }
+    }
+
+    /// The fewest pods the tier runs in steady state.
+    pub fn min_replicas(&self) -> i32 {
+        match self.scaling {
+            Scaling::Fixed { replicas } => replicas,
+            Scaling::Autoscaled { min_replicas, .. } => min_replicas,
+        }
+    }
+}
+
+/// How many pods a tier runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Exactly this many pods; the Deployment carries `replicas`.
+    Fixed {
+        /// Pod count.
+        replicas: i32,
+    },
+    /// The HPA owns the count; the Deployment omits `replicas`.
+    Autoscaled {
+        /// Lowest pod count.
+        min_replicas: i32,
+        /// Highest pod count.
+        max_replicas: i32,
+        /// CPU utilization target in percent.
+        target_cpu_utilization: i32,
+        /// Memory utilization target in percent, when given.
+        target_memory_utilization: Option<i32>,
+    },
+}
+
+/// HTTP health check with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedHealthCheck {
+    /// Path of the endpoint.
+    pub path: String,
+    /// Delay before the first probe, when given.
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes.
+    pub period_seconds: i32,
+}
+
+/// ALB ingress settings with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedIngress {
+    /// Host to match; every host when absent.
+    pub host: Option<String>,
+    /// Path prefix, `/` by default.
+    pub path: String,
+    /// ACM certificate for HTTPS.
+    pub certificate_arn: Option<String>,
+    /// ALB scheme, `internet-facing` by default.
+    pub scheme: IngressScheme,
+    /// ALB group to join.
+    pub group_name: Option<String>,
+}

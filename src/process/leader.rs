@@ -1,0 +1,182 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that two replicas of the
+//! operator can run and only one reconciles.
+//!
+//! Built on `kube-lease-manager` 0.13 (maintained, built on kube 5 and k8s-openapi
+//! 0.29; `kube-leader-election` 0.44 still depends on kube 4 and does not build here).
+//! The manager acquires the lease when it is free or expired, renews it `grace` seconds
+//! before expiry, writes with server-side apply so that two candidates cannot both win,
+//! and releases it when its channel is dropped. This module adds the process policy:
+//! wait for the lease before starting the controllers, and stop everything (the process
+//! exits and is restarted) when the lease is lost, never run on as a stale leader.
+
+use std::sync::Arc;
+
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::process::shutdown::{Shutdown, StopReason};
+use crate::runtime::health::{Health, LeaderState};
+
+/// Field manager of the Lease writes.
+pub const LEASE_FIELD_MANAGER: &str = "tiered-leader-election";
+
+/// Where the lease lives and how long it lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderConfig {
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// This candidate's identity (the pod name, or host name and process id).
+    pub identity: String,
+    /// Seconds the lease is valid after a renewal.
+    pub duration_seconds: u64,
+    /// Seconds before expiry at which the holder renews.
+    pub grace_seconds: u64,
+}
+
+impl LeaderConfig {
+    /// Lease timings that tolerate a few seconds of clock skew: valid 15 s, renewed
+    /// 5 s before expiry (about every ttl/3 … 2·ttl/3).
+    pub fn new(lease_name: String, lease_namespace: String, identity: String) -> Self {
+        Self {
+            lease_name,
+            lease_namespace,
+            identity,
+            duration_seconds: 15,
+            grace_seconds: 5,
+        }
+    }
+}
+
+/// The identity of this process: `POD_NAME`, else `HOSTNAME`, else `tiered`, plus the
+/// process id so that two processes on one host never share an identity.
+pub fn default_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "tiered".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Errors of leader election.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// The Lease could not be read or created.
+    #[error("failed to set up the lease {namespace}/{name}")]
+    Setup {
+        /// Namespace of the Lease.
+        namespace: String,
+        /// Name of the Lease.
+        name: String,
+        /// The cause.
+        #[source]
+        source: LeaseManagerError,
+    },
+    /// The elector task stopped before this process became leader.
+    #[error("failed to acquire the lease: the elector stopped")]
+    ElectorStopped,
+}
+
+/// A held (or abandoned) lease; [`Leadership::release`] gives it back.
+#[derive(Debug)]
+pub struct Leadership {
+    state: watch::Receiver<bool>,
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+    monitor: Option<JoinHandle<()>>,
+}
+
+/// Waits until this process holds the lease, or until `shutdown` fires (then `None`).
+/// While standing by, readiness says so; once leading, a monitor task fires `shutdown`
+/// with [`StopReason::LeaseLost`] if the lease is ever lost.
+pub async fn acquire(
+    client: kube::Client,
+    config: &LeaderConfig,
+    health: Arc<Health>,
+    shutdown: &Shutdown,
+) -> Result<Option<Leadership>, LeaderError> {
+    let manager = LeaseManagerBuilder::new(client, &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .with_duration(config.duration_seconds)
+        .with_grace(config.grace_seconds)
+        .with_field_manager(LEASE_FIELD_MANAGER)
+        .build()
+        .await
+        .map_err(|source| LeaderError::Setup {
+            namespace: config.lease_namespace.clone(),
+            name: config.lease_name.clone(),
+            source,
+        })?;
+    health.set_leader(LeaderState::Standby);
+    tracing::info!(lease = %config.lease_name, namespace = %config.lease_namespace, identity = %config.identity, "waiting for the leader lease");
+    let (mut state, task) = manager.watch().await;
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        if *state.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = state.changed() => {
+                if changed.is_err() {
+                    health.set_leader(LeaderState::Failed);
+                    return Err(LeaderError::ElectorStopped);
+                }
+            }
+            () = &mut stop => {
+                let mut leadership = Leadership { state, task, monitor: None };
+                leadership.release_inner().await;
+                return Ok(None);
+            }
+        }
+    }
+    health.set_leader(LeaderState::Leading);
+    tracing::info!(identity = %config.identity, "acquired the leader lease");
+    let monitor = tokio::spawn(watch_for_loss(state.clone(), health, shutdown.clone()));
+    Ok(Some(Leadership {
+        state,
+        task,
+        monitor: Some(monitor),
+    }))
+}
+
+async fn watch_for_loss(mut state: watch::Receiver<bool>, health: Arc<Health>, shutdown: Shutdown) {
+    let lost = state.wait_for(|leading| !*leading).await;
+    if shutdown.reason().is_some() {
+        return;
+    }
+    if lost.is_ok() {
+        tracing::error!("lost the leader lease; stopping the controllers");
+    } else {
+        tracing::error!("the leader elector stopped; stopping the controllers");
+    }
+    health.set_leader(LeaderState::Failed);
+    shutdown.trigger(StopReason::LeaseLost);
+}
+
+impl Leadership {
+    /// Whether the lease is still held.
+    pub fn is_leading(&self) -> bool {
+        *self.state.borrow()
+    }
+
+    async fn release_inner(&mut self) {
+        if let Some(monitor) = self.monitor.take() {
+            monitor.abort();
+        }
+        // Dropping the last receiver makes the manager release the lease and return.
+        let (_, placeholder) = watch::channel(false);
+        drop(std::mem::replace(&mut self.state, placeholder));
+        match (&mut self.task).await {
+            Ok(Ok(_)) => tracing::info!("released the leader lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "failed to release the leader lease"),
+            Err(error) => tracing::warn!(%error, "the leader elector task failed"),
+        }
+    }
+
+    /// Releases the lease so that a standby replica takes over at once.
+    pub async fn release(mut self) {
+        self.release_inner().await;
+    }
+}

@@ -1,0 +1,236 @@
+//! The `tiered run` process: starts the HTTP endpoints, waits for the leader lease,
+//! runs the controllers (TieredApp, ManagedDatabase and CacheCluster, one of each per
+//! watched namespace or one for all) until SIGTERM/SIGINT (or a lost lease), then stops them,
+//! releases the lease and stops the HTTP server, in that order. The AWS clients are
+//! built once, from one SDK configuration.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use crate::controllers::{cache_cluster, managed_database, tiered_app};
+use crate::process::http::{BoundServer, HttpError, HttpState};
+use crate::process::leader::{self, LeaderConfig, LeaderError};
+use crate::process::shutdown::{Shutdown, StopReason};
+use crate::runtime::aws_clients::AwsClients;
+use crate::runtime::context::Context;
+use crate::runtime::health::Health;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::scope::ControllerConfig;
+
+/// Resolves when the process stops.
+type StopSignal = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+/// A controller's `run`: its context, scope, stop signal and the sender that says its
+/// caches are synced.
+type ControllerRun = fn(
+    Context,
+    ControllerConfig,
+    StopSignal,
+    tokio::sync::oneshot::Sender<()>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Everything `tiered run` was told.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Cluster name for AWS tags and identifiers.
+    pub cluster_name: String,
+    /// Namespaces to watch (empty: all).
+    pub namespaces: Vec<String>,
+    /// Reconciles running at once, per controller.
+    pub concurrency: u16,
+    /// Requeue interval of healthy objects.
+    pub resync: Duration,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub metrics_addr: SocketAddr,
+    /// Leader election (`None`: off).
+    pub leader: Option<LeaderConfig>,
+    /// Namespaces allowed to adopt AWS resources (empty: all).
+    pub adopt_namespaces: Vec<String>,
+}
+
+/// Why `tiered run` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No kubeconfig or in-cluster configuration was usable.
+    #[error("failed to create a Kubernetes client")]
+    Client(#[source] kube::Error),
+    /// The HTTP server failed.
+    #[error("failed to run the HTTP endpoints")]
+    Http(#[source] HttpError),
+    /// Leader election failed.
+    #[error("failed to take part in leader election")]
+    Leader(#[source] LeaderError),
+    /// The lease was lost; the process exits so that it restarts as a candidate.
+    #[error("failed to keep the leader lease; exiting so that another replica takes over")]
+    LeaseLost,
+}
+
+/// Installs the ring crypto provider for rustls when none is installed yet (both ring and
+/// aws-lc-rs are linked, so rustls cannot pick one by itself).
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Runs `tiered run` with the standard kubeconfig / in-cluster configuration and the
+/// AWS SDK's standard environment until a signal arrives.
+pub async fn run(config: RunConfig) -> Result<(), RunError> {
+    install_crypto_provider();
+    let client = kube::Client::try_default()
+        .await
+        .map_err(RunError::Client)?;
+    let shutdown = Shutdown::new();
+    tokio::spawn(shutdown.clone().on_os_signals());
+    run_with_client(client, config, shutdown, None).await
+}
+
+/// Runs the process with a given Kubernetes client and the AWS SDK configuration of the
+/// standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential chain)
+/// until `shutdown` fires. `bound` receives the HTTP address once bound (tests use
+/// port 0).
+pub async fn run_with_client(
+    client: kube::Client,
+    config: RunConfig,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    let aws = crate::aws::sdk_config(None, None).await;
+    run_with_clients(client, &aws, config, shutdown, bound).await
+}
+
+/// Runs the process with a given Kubernetes client and AWS SDK configuration until
+/// `shutdown` fires (tests point `aws` at moto).
+pub async fn run_with_clients(
+    client: kube::Client,
+    aws: &SdkConfig,
+    config: RunConfig,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new(config.leader.is_some()));
+    let server = BoundServer::bind(
+        config.metrics_addr,
+        HttpState {
+            metrics: Arc::clone(&metrics),
+            health: Arc::clone(&health),
+        },
+    )
+    .await
+    .map_err(RunError::Http)?;
+    if let (Some(sender), Some(addr)) = (bound, server.local_addr()) {
+        let _ = sender.send(addr);
+    }
+    tracing::info!(addr = ?server.local_addr(), "serving /metrics, /healthz and /readyz");
+    let http = tokio::spawn(server.serve(shutdown.wait()));
+
+    let leadership = match &config.leader {
+        None => None,
+        Some(leader_config) => {
+            match leader::acquire(
+                client.clone(),
+                leader_config,
+                Arc::clone(&health),
+                &shutdown,
+            )
+            .await
+            {
+                Ok(Some(leadership)) => Some(leadership),
+                Ok(None) => return finish(http, None, &shutdown).await,
+                Err(error) => {
+                    shutdown.trigger(StopReason::Failure);
+                    let _ = http.await;
+                    return Err(RunError::Leader(error));
+                }
+            }
+        }
+    };
+
+    let identity = config.leader.as_ref().map(|l| l.identity.clone());
+    let aws = AwsClients::new(aws, &metrics, &config.cluster_name, config.resync);
+    let mut ctx = Context::new(
+        client,
+        config.cluster_name.clone(),
+        identity,
+        aws,
+        metrics,
+        Arc::clone(&health),
+    );
+    ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let mut controllers = Vec::new();
+    let mut syncs = Vec::new();
+    for namespace in scopes {
+        let controller_config = ControllerConfig {
+            namespace,
+            concurrency: config.concurrency,
+            resync: config.resync,
+        };
+        let mut start = |run: ControllerRun| {
+            let (synced, on_synced) = tokio::sync::oneshot::channel();
+            syncs.push(on_synced);
+            controllers.push(tokio::spawn(run(
+                ctx.clone(),
+                controller_config.clone(),
+                Box::pin(shutdown.wait()),
+                synced,
+            )));
+        };
+        start(|ctx, config, stop, synced| Box::pin(tiered_app::run(ctx, config, stop, synced)));
+        start(|ctx, config, stop, synced| {
+            Box::pin(managed_database::controller::run(ctx, config, stop, synced))
+        });
+        start(|ctx, config, stop, synced| {
+            Box::pin(cache_cluster::controller::run(ctx, config, stop, synced))
+        });
+    }
+    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
+    let sync_health = Arc::clone(&health);
+    let sync_task = tokio::spawn(async move {
+        if futures::future::try_join_all(syncs).await.is_ok() {
+            sync_health.set_caches_synced(true);
+            tracing::info!("caches synced; ready");
+        }
+    });
+    for controller in controllers {
+        if let Err(error) = controller.await {
+            tracing::error!(%error, "a controller task failed");
+            shutdown.trigger(StopReason::Failure);
+        }
+    }
+    sync_task.abort();
+    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
+    shutdown.trigger(StopReason::Failure);
+    finish(http, leadership, &shutdown).await
+}
+
+async fn finish(
+    http: tokio::task::JoinHandle<Result<(), HttpError>>,
+    leadership: Option<leader::Leadership>,
+    shutdown: &Shutdown,
+) -> Result<(), RunError> {
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    match http.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(RunError::Http(error)),
+        Err(error) => tracing::warn!(%error, "the HTTP task failed"),
+    }
+    tracing::info!(reason = ?shutdown.reason(), "stopped");
+    match shutdown.reason() {
+        Some(StopReason::LeaseLost) => Err(RunError::LeaseLost),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,75 @@
+//! What every controller of `tiered run` shares: the Kubernetes client, the cluster name
+//! (for AWS tags and identifiers), the AWS clients of the data-tier controllers, metrics,
+//! health and the Event publisher.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::runtime::aws_clients::AwsClients;
+use crate::runtime::events::Publisher;
+use crate::runtime::health::Health;
+use crate::runtime::metrics::Metrics;
+
+/// Field manager of every server-side apply the operator sends.
+pub const FIELD_MANAGER: &str = "tiered";
+
+/// Shared state of the controllers; cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    /// Client for the Kubernetes API.
+    pub client: kube::Client,
+    /// Name of this cluster, used in AWS tags and identifiers.
+    pub cluster_name: String,
+    /// Namespaces whose objects may adopt existing AWS resources (empty: all).
+    pub adopt_namespaces: Vec<String>,
+    /// AWS clients of the data-tier controllers.
+    pub aws: AwsClients,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Liveness and readiness flags.
+    pub health: Arc<Health>,
+    /// Publishes `events.k8s.io/v1` Events.
+    pub events: Arc<Publisher>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("cluster_name", &self.cluster_name)
+            .field("adopt_namespaces", &self.adopt_namespaces)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context whose Events are reported by controller `tiered` from `instance`.
+    pub fn new(
+        client: kube::Client,
+        cluster_name: String,
+        instance: Option<String>,
+        aws: AwsClients,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Self {
+        let events = Arc::new(Publisher::new(client.clone(), "tiered", instance));
+        Self {
+            client,
+            cluster_name,
+            adopt_namespaces: Vec::new(),
+            aws,
+            metrics,
+            health,
+            events,
+        }
+    }
+
+    /// Whether objects in `namespace` may adopt existing AWS resources.
+    pub fn may_adopt_in(&self, namespace: &str) -> bool {
+        self.adopt_namespaces.is_empty() || self.adopt_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// The adoption allow-list as the data-tier reconciles take it (`None`: all).
+    pub fn adoption_namespaces(&self) -> Option<BTreeSet<String>> {
+        (!self.adopt_namespaces.is_empty()).then(|| self.adopt_namespaces.iter().cloned().collect())
+    }
+}

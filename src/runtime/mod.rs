@@ -1,0 +1,13 @@
+//! What every controller of `tiered run` shares, below the controllers and above the API
+//! and AWS layers: the [`context::Context`], reflector stores and their compact caches,
+//! Events, metrics, the AWS clients and their call counter, health, and scopes.
+
+pub mod aws_calls;
+pub mod aws_clients;
+pub mod cached;
+pub mod context;
+pub mod events;
+pub mod health;
+pub mod metrics;
+pub mod scope;
+pub mod stores;

@@ -1,0 +1,236 @@
+//! End to end, as a user runs it: the `tiered run` binary as its own process against the
+//! emulator (sandbox mode) and `moto_server`, the newsreader example applied with the
+//! real kubectl. The database, the cache and the app become Ready with their connection
+//! Secrets; deleting the database leaves a final snapshot in RDS and nothing running.
+
+use crate::support;
+
+use std::path::Path;
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use support::moto::{MotoServer, rds_client};
+use support::operator::{condition, emulator, eventually, secret_text};
+use support::process::OperatorProcess;
+use tiered::api::{CacheCluster, ManagedDatabase, TieredApp};
+
+const NS: &str = "newsread";
+
+/// What a platform team has before tiered runs: a VPC, two subnets and the subnet
+/// groups the example names (networking is not the operator's job).
+fn prepare_account(moto: &MotoServer) {
+    let script = r#"
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"] for i, z in enumerate("ab")]
+boto3.client("rds").create_db_subnet_group(DBSubnetGroupName="app-db", DBSubnetGroupDescription="db", SubnetIds=subnets)
+boto3.client("elasticache").create_cache_subnet_group(CacheSubnetGroupName="app-cache", CacheSubnetGroupDescription="cache", SubnetIds=subnets)
+"#;
+    let out = Command::new(support::tools::venv_python())
+        .args(["-c", script])
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "preparing moto failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = support::tools::kubectl(kubeconfig, args, None).await;
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ready(conditions: Option<(String, String, String)>) -> bool {
+    conditions.is_some_and(|(status, _, _)| status == "True")
+}
+
+/// The instance in RDS carries the ownership tags and the example's settings.
+async fn assert_rds_instance(rds: &aws_sdk_rds::Client) {
+    // The instance in RDS carries the ownership tags and the example's settings.
+    let instances = rds.describe_db_instances().send().await.unwrap();
+    let primary = instances
+        .db_instances()
+        .iter()
+        .find(|i| i.read_replica_source_db_instance_identifier().is_none())
+        .expect("a primary instance");
+    assert_eq!(primary.db_instance_class(), Some("db.r6g.large"));
+    assert_eq!(primary.allocated_storage(), Some(100));
+    let tags: Vec<_> = primary
+        .tag_list()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert!(tags.contains(&("tiered.io/namespace", NS)), "{tags:?}");
+    assert!(
+        tags.contains(&("tiered.io/name", "newsread-db")),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&("team", "news")), "{tags:?}");
+    assert_eq!(
+        instances.db_instances().len(),
+        2,
+        "one primary and the example's one read replica"
+    );
+}
+
+/// The connection Secrets are complete and the tiers get them; returns the password.
+async fn assert_connection_secrets(client: &kube::Client) -> String {
+    // The connection Secrets are complete and the tiers get them.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let db_secret = secret_text(&secrets.get("newsread-db-connection").await.unwrap());
+    for key in [
+        "host",
+        "port",
+        "username",
+        "password",
+        "database",
+        "url",
+        "readerHost",
+    ] {
+        assert!(
+            db_secret.get(key).is_some_and(|v| !v.is_empty()),
+            "database Secret lacks {key}"
+        );
+    }
+    assert!(
+        db_secret["url"].starts_with("postgresql://app:"),
+        "{}",
+        db_secret["url"].split('@').next_back().unwrap_or_default()
+    );
+    let cache_secret = secret_text(&secrets.get("newsread-cache-connection").await.unwrap());
+    assert!(cache_secret["url"].starts_with("rediss://"));
+    let api = Api::<Deployment>::namespaced(client.clone(), NS)
+        .get("newsread-api")
+        .await
+        .unwrap();
+    let template = api.spec.unwrap().template;
+    assert!(
+        template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()
+            .contains_key("tiered.io/secret-hash")
+    );
+    let env: Vec<String> = template.spec.unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.clone())
+        .collect();
+    assert!(
+        env.contains(&"DATABASE_URL".to_owned()) && env.contains(&"REDIS_URL".to_owned()),
+        "{env:?}"
+    );
+
+    db_secret["password"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_snapshot() {
+    let moto = MotoServer::start();
+    prepare_account(&moto);
+    let emulator = emulator(&[NS], true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+    let endpoint = moto.endpoint();
+    let operator = OperatorProcess::start(
+        &kubeconfig,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    )
+    .await;
+
+    let example = support::tools::crate_root().join("deploy/examples/newsread.yaml");
+    let applied = kubectl(&kubeconfig, &["apply", "-f", example.to_str().unwrap()]).await;
+    assert!(
+        applied.contains("tieredapp.tiered.io/newsread created"),
+        "{applied}"
+    );
+
+    let client = emulator.client();
+    let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
+    let databases: Api<ManagedDatabase> = Api::namespaced(client.clone(), NS);
+    let caches: Api<CacheCluster> = Api::namespaced(client.clone(), NS);
+    eventually("the database, the cache and the app are Ready", || async {
+        let db = databases.get("newsread-db").await.unwrap();
+        let cache = caches.get("newsread-cache").await.unwrap();
+        let app = apps.get("newsread").await.unwrap();
+        let db_ready = db
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True");
+        let cache_ready = cache
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True");
+        db_ready && cache_ready && ready(condition(&app, "Ready"))
+    })
+    .await;
+
+    let rds = rds_client(&moto);
+    assert_rds_instance(&rds).await;
+    let db_password = assert_connection_secrets(&client).await;
+
+    // No secret value reaches the operator's logs.
+    let logs = operator.stdout_lines().join("\n") + &operator.stderr_lines().join("\n");
+    assert!(
+        !logs.contains(&db_password),
+        "the database password is in the operator's logs"
+    );
+
+    // Deleting the database (policy Snapshot) leaves a final snapshot and no instance.
+    kubectl(
+        &kubeconfig,
+        &[
+            "delete",
+            "manageddatabase",
+            "newsread-db",
+            "-n",
+            NS,
+            "--wait=false",
+        ],
+    )
+    .await;
+    eventually("the ManagedDatabase is gone", || async {
+        databases.get_opt("newsread-db").await.unwrap().is_none()
+    })
+    .await;
+    let left = rds.describe_db_instances().send().await.unwrap();
+    assert!(
+        left.db_instances().is_empty(),
+        "instances left behind: {:?}",
+        left.db_instances()
+    );
+    let snapshots = rds.describe_db_snapshots().send().await.unwrap();
+    assert!(
+        snapshots.db_snapshots().iter().any(|s| s
+            .db_snapshot_identifier()
+            .is_some_and(|id| id.contains("-final-"))),
+        "no final snapshot: {:?}",
+        snapshots.db_snapshots()
+    );
+    drop(operator);
+}

@@ -1,0 +1,24 @@
+//! The integration tests of the `tiered` crate, one binary (so `support` and the AWS SDKs
+//! link once): a module per area, each named for what it drives (the emulator and moto,
+//! the real `kubectl`, the `tiered` binary).
+#![cfg(test)]
+
+mod aws_moto;
+mod cache_controller;
+mod cache_mocks;
+mod cache_moto;
+mod crds_in_sync;
+mod database_controller;
+mod database_mocks;
+mod database_moto;
+mod e2e_newsread;
+mod harness_kubectl;
+mod operator_binary;
+mod operator_events;
+mod operator_leader;
+mod operator_tiered_app;
+mod render_children;
+mod render_cli;
+mod render_kubectl;
+mod render_props;
+mod support;

@@ -1,0 +1,165 @@
+//! Leader election of `tiered run` against the emulator: two operator instances share
+//! one Lease, only the holder reconciles (its metrics and its Events' reporting instance
+//! say so), and when the holder stops the other takes the Lease over within the lease
+//! duration and keeps the app converged.
+
+use crate::support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::operator::{
+    Instance, condition, emulator, eventually, http_get, launch, metric, test_config, two_tier_app,
+};
+use tiered::api::TieredApp;
+use tiered::process::leader::LeaderConfig;
+
+const NS: &str = "shop";
+const LEASE: &str = "tiered-operator";
+// Long enough that a renewal delayed by a loaded CI machine does not lose the Lease.
+const DURATION_SECONDS: u64 = 8;
+const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
+
+async fn candidate(client: &kube::Client, identity: &str) -> Instance {
+    let mut config = test_config(&[NS]);
+    config.leader = Some(LeaderConfig {
+        lease_name: LEASE.to_owned(),
+        lease_namespace: "default".to_owned(),
+        identity: identity.to_owned(),
+        duration_seconds: DURATION_SECONDS,
+        grace_seconds: 3,
+    });
+    launch(client.clone(), config).await
+}
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt(LEASE)
+        .await
+        .unwrap()?
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
+}
+
+async fn reconciles(instance: &Instance) -> f64 {
+    metric(&http_get(instance.http, "/metrics").await.1, RECONCILES)
+}
+
+/// Edits the api tier's image and waits for its Deployment to follow.
+async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
+    let mut app = apps.get("newsread").await.unwrap();
+    app.spec.tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
+    apps.patch(
+        "newsread",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
+    )
+    .await
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    eventually("the new leader rolls the new image out", || async {
+        let d = deployments.get("newsread-api").await.unwrap();
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref()
+            == Some("ghcr.io/acme/api:2.0.0")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_stops() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let a = candidate(&client, "operator-a").await;
+    let b = candidate(&client, "operator-b").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    eventually("one candidate holds the Lease", || async {
+        holder(&leases).await.is_some()
+    })
+    .await;
+    let first = holder(&leases).await.unwrap();
+    let (leader, standby, standby_identity) = if first == "operator-a" {
+        (a, b, "operator-b")
+    } else {
+        (b, a, "operator-a")
+    };
+    let lease = leases.get(LEASE).await.unwrap().spec.unwrap();
+    assert_eq!(
+        lease.lease_duration_seconds,
+        Some(i32::try_from(DURATION_SECONDS).unwrap())
+    );
+    eventually("both candidates report ready", || async {
+        http_get(leader.http, "/readyz").await.0 == 200
+            && http_get(standby.http, "/readyz").await.0 == 200
+    })
+    .await;
+    assert!(
+        http_get(standby.http, "/readyz")
+            .await
+            .1
+            .contains("Standby"),
+        "the standby says it stands by"
+    );
+
+    let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
+    apps.create(&PostParams::default(), &two_tier_app(NS))
+        .await
+        .unwrap();
+    eventually("the app is Ready", || async {
+        condition(&apps.get("newsread").await.unwrap(), "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(reconciles(&leader).await > 0.0, "the leader reconciles");
+    assert!(
+        reconciles(&standby).await.abs() < f64::EPSILON,
+        "the standby never reconciles"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let reporters: Vec<Option<String>> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.reporting_instance)
+        .collect();
+    assert!(!reporters.is_empty(), "the leader published Events");
+    assert!(
+        reporters
+            .iter()
+            .all(|r| r.as_deref() == Some(first.as_str())),
+        "every Event comes from the leader {first}: {reporters:?}"
+    );
+
+    let stopped = Instant::now();
+    leader.stop().await;
+    eventually("the standby holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some(standby_identity)
+    })
+    .await;
+    let takeover = stopped.elapsed();
+    assert!(
+        takeover <= Duration::from_secs(2 * DURATION_SECONDS),
+        "taken over within the lease duration (plus one renewal period), took {takeover:?}"
+    );
+
+    roll_new_api_image(&client, &apps).await;
+    eventually("the app is Ready again at the new generation", || async {
+        let app = apps.get("newsread").await.unwrap();
+        condition(&app, "Ready").is_some_and(|c| c.0 == "True")
+            && app.status.as_ref().and_then(|s| s.observed_generation) == app.metadata.generation
+    })
+    .await;
+    assert!(
+        reconciles(&standby).await > 0.0,
+        "the new leader reconciles"
+    );
+    standby.stop().await;
+}

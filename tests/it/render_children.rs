@@ -1,0 +1,133 @@
+//! Snapshots of every object built for the newsread example as the operator applies it
+//! (with a uid, so ownerReferences are present, and with wiring: secret hash and the
+//! PostgreSQL port), plus edge-case tables of which children a tier gets.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too; a failure is a test failure"
+)]
+
+use tiered::api::TieredApp;
+use tiered::controllers::tiered_app::build::{
+    DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children, validate,
+};
+
+const EXAMPLE: &str = include_str!("../../deploy/examples/newsread.yaml");
+
+fn example_app() -> TieredApp {
+    serde_yaml::Deserializer::from_str(EXAMPLE)
+        .find_map(|document| {
+            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+            (value.get("kind").and_then(|kind| kind.as_str()) == Some("TieredApp"))
+                .then(|| serde_yaml::from_value(value).unwrap())
+        })
+        .unwrap()
+}
+
+fn operator_view() -> (ValidatedApp, Wiring) {
+    let mut app = example_app();
+    app.metadata.uid = Some("6f1c2a8e-0000-4000-8000-000000000001".to_owned());
+    let validated = validate(&app).unwrap();
+    let wired = |hash: &str| TierWiring {
+        secret_hash: Some(hash.to_owned()),
+        database_port: Some(5432),
+        cache_port: Some(6379),
+    };
+    let wiring = Wiring {
+        tiers: [
+            ("api", wired("sha256-api")),
+            ("worker", wired("sha256-worker")),
+        ]
+        .into_iter()
+        .map(|(tier, wiring)| (tier.to_owned(), wiring))
+        .collect(),
+    };
+    (validated, wiring)
+}
+
+#[test]
+fn newsread_children_match_their_snapshots() {
+    let (app, wiring) = operator_view();
+    let DesiredChildren {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    } = desired_children(&app, &wiring);
+    insta::assert_yaml_snapshot!("newsread_deployments", deployments);
+    insta::assert_yaml_snapshot!("newsread_services", services);
+    insta::assert_yaml_snapshot!("newsread_hpas", hpas);
+    insta::assert_yaml_snapshot!("newsread_pdbs", pdbs);
+    insta::assert_yaml_snapshot!("newsread_network_policies", network_policies);
+    insta::assert_yaml_snapshot!("newsread_ingresses", ingresses);
+}
+
+fn child_counts(tiers: &str) -> [usize; 6] {
+    let app: TieredApp = serde_yaml::from_str(&format!(
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: prod, uid: u}}\nspec:\n  tiers:\n{tiers}"
+    ))
+    .unwrap();
+    let DesiredChildren {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    } = desired_children(&validate(&app).unwrap(), &Wiring::default());
+    [
+        deployments.len(),
+        services.len(),
+        hpas.len(),
+        pdbs.len(),
+        network_policies.len(),
+        ingresses.len(),
+    ]
+}
+
+#[test]
+fn which_children_a_tier_gets() {
+    // [deployments, services, hpas, pdbs, network policies, ingresses]
+    let cases = [
+        (
+            "worker without port",
+            "    - {name: jobs, role: worker, image: j:1}\n",
+            [1, 0, 0, 1, 1, 0],
+        ),
+        (
+            "worker with one replica",
+            "    - {name: jobs, role: worker, image: j:1, replicas: 1}\n",
+            [1, 0, 0, 0, 1, 0],
+        ),
+        (
+            "api with one replica",
+            "    - {name: api, role: application, image: a:1, port: 80, replicas: 1}\n",
+            [1, 1, 0, 0, 1, 0],
+        ),
+        (
+            "api autoscaled 1..3",
+            "    - {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 1, maxReplicas: 3}}\n",
+            [1, 1, 1, 1, 1, 0],
+        ),
+        (
+            "web with ingress, default replicas",
+            "    - {name: web, role: presentation, image: w:1, port: 80, ingress: {}}\n",
+            [1, 1, 0, 1, 1, 1],
+        ),
+        (
+            "web without ingress",
+            "    - {name: web, role: presentation, image: w:1, port: 80}\n",
+            [1, 1, 0, 1, 1, 0],
+        ),
+        (
+            "autoscaled worker",
+            "    - {name: jobs, role: worker, image: j:1, autoscaling: {minReplicas: 1, maxReplicas: 5}}\n",
+            [1, 0, 1, 1, 1, 0],
+        ),
+    ];
+    for (case, tiers, expected) in cases {
+        assert_eq!(child_counts(tiers), expected, "{case}");
+    }
+}
