@@ -2,6 +2,7 @@
 //! errors by category, durations, children applied, and AWS calls for the data-tier
 //! controllers. Touches nothing but its own registry.
 
+use crate::runtime::error::Category;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -133,11 +134,11 @@ impl Metrics {
     }
 
     /// Counts a failed reconcile.
-    pub fn reconcile_failed(&self, controller: &str, category: &str) {
+    pub fn reconcile_failed(&self, controller: &str, category: Category) {
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
                 controller: controller.to_owned(),
-                category: category.to_owned(),
+                category: category.label().to_owned(),
             })
             .inc();
     }
@@ -196,7 +197,7 @@ mod tests {
     fn the_exposition_names_every_documented_metric_with_its_labels() {
         let metrics = Arc::new(Metrics::new());
         drop(metrics.reconcile_started("tieredapp"));
-        metrics.reconcile_failed("tieredapp", "conflict");
+        metrics.reconcile_failed("tieredapp", Category::Conflict);
         metrics.child_applied("tieredapp", "Deployment");
         metrics.aws_call("rds", "CreateDBInstance");
         let text = metrics.encode().unwrap();

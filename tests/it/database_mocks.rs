@@ -185,7 +185,7 @@ async fn throttling_is_transient_with_the_error_in_the_reconciling_message() {
     let report = reconcile_once(&ctx).await;
     match &report.progress {
         Progress::Transient { category, message } => {
-            assert_eq!(*category, "transient");
+            assert_eq!(category.label(), "transient");
             assert!(message.contains("Throttling: Rate exceeded"), "{message}");
         }
         other => panic!("expected Transient, got {other:?}"),

@@ -2,6 +2,7 @@
 //! object stands ([`Progress`], shared with the database), and the errors that stop
 //! it, each with the condition it means.
 
+use crate::runtime::error::Category;
 use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup};
 
 use crate::api::conditions::reasons;
@@ -99,14 +100,14 @@ pub enum Error {
 
 impl Error {
     /// A fixed label for metrics and Event reasons.
-    pub const fn category(&self) -> &'static str {
+    pub const fn category(&self) -> Category {
         match self {
-            Self::Aws(error) => error.category(),
-            Self::InvalidSpec(_) | Self::AdoptTargetMissing { .. } => "invalid_spec",
-            Self::Unsupported(_) => "unsupported_change",
-            Self::OwnedElsewhere { .. } | Self::NotOwned { .. } => "owned_elsewhere",
-            Self::AdoptionNotAllowed { .. } => "adoption_not_allowed",
-            Self::MissingToken { .. } => "internal",
+            Self::Aws(error) => Category::from_aws(error.kind),
+            Self::InvalidSpec(_) | Self::AdoptTargetMissing { .. } => Category::InvalidSpec,
+            Self::Unsupported(_) => Category::UnsupportedChange,
+            Self::OwnedElsewhere { .. } | Self::NotOwned { .. } => Category::OwnedElsewhere,
+            Self::AdoptionNotAllowed { .. } => Category::AdoptionNotAllowed,
+            Self::MissingToken { .. } => Category::Internal,
         }
     }
 

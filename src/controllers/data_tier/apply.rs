@@ -8,7 +8,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::runtime::error::{Category, ReconcileError};
 use crate::runtime::events::{Event, EventType, Publisher};
+use crate::runtime::status::apply_status;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -26,8 +28,7 @@ use crate::controllers::data_tier::conditions::{WithConditions, same_ignoring_tr
 use crate::controllers::data_tier::credentials::RandomError;
 use crate::controllers::data_tier::progress::Progress;
 
-/// The one field manager of every tiered write.
-pub const FIELD_MANAGER: &str = "tiered";
+pub use crate::runtime::context::FIELD_MANAGER;
 /// Requeue while AWS works.
 pub const IN_PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
 /// Requeue after a transient error.
@@ -75,21 +76,20 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// A fixed label for metrics.
-    pub fn category(&self) -> &'static str {
+impl ReconcileError for Error {
+    fn category(&self) -> Category {
         match self {
-            Self::MissingMetadata | Self::Malformed { .. } => "invalid_object",
-            Self::Rotation(error) => error.category(),
-            Self::Kube { .. } => "kubernetes",
-            Self::Password(_) => "internal",
+            Self::MissingMetadata | Self::Malformed { .. } => Category::InvalidObject,
+            Self::Rotation(error) => Category::from_aws(error.kind),
+            Self::Kube { .. } => Category::Kubernetes,
+            Self::Password(_) => Category::Internal,
             Self::Finalizer(inner) => match &**inner {
                 finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {
                     error.category()
                 }
-                _ => "kubernetes",
+                _ => Category::Kubernetes,
             },
-            Self::DeletionPending { .. } => "deletion_pending",
+            Self::DeletionPending { .. } => Category::DeletionPending,
         }
     }
 }
@@ -176,18 +176,9 @@ where
     }
     let namespace = object.namespace().ok_or(Error::MissingMetadata)?;
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(kube_error("write the status"))?;
+    apply_status(&api, &(), &object.name_any(), status)
+        .await
+        .map_err(kube_error("write the status"))?;
     if let Some(ready) = conditions.iter().find(|c| c.type_ == READY)
         && ready.status == "False"
         && ready.reason != reasons::AWS_IN_PROGRESS

@@ -125,6 +125,7 @@ pub fn same_ignoring_transition_times<S: WithConditions>(a: &S, b: &S) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::error::Category;
     use k8s_openapi::jiff::Timestamp;
 
     fn at(seconds: i64) -> Time {
@@ -152,7 +153,7 @@ mod tests {
             ),
             (
                 Progress::Transient {
-                    category: "transient",
+                    category: Category::Transient,
                     message: "x".into(),
                 },
                 ["False", "True", "False"],
@@ -161,7 +162,7 @@ mod tests {
             (
                 Progress::Stalled {
                     reason: reasons::OWNED_ELSEWHERE,
-                    category: "x",
+                    category: Category::Internal,
                     message: "y".into(),
                 },
                 ["False", "False", "True"],

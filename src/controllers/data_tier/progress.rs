@@ -5,6 +5,7 @@
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::{AwsError, ErrorKind};
+use crate::runtime::error::Category;
 
 /// Where the object stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub enum Progress {
     /// A retryable failure: back off and retry.
     Transient {
         /// Error category for metrics.
-        category: &'static str,
+        category: Category,
         /// What failed.
         message: String,
     },
@@ -33,7 +34,7 @@ pub enum Progress {
         /// Condition reason.
         reason: &'static str,
         /// Error category for metrics.
-        category: &'static str,
+        category: Category,
         /// What is wrong and what to do.
         message: String,
     },
@@ -51,7 +52,7 @@ impl Progress {
     /// What a failed AWS call means: stalled on invalid input, quota or IAM (naming
     /// the IAM action to grant), else transient.
     pub fn from_aws_error(error: &AwsError) -> Self {
-        let category = error.category();
+        let category = Category::from_aws(error.kind);
         let stalled = |reason, message: String| Self::Stalled {
             reason,
             category,
@@ -116,7 +117,7 @@ pub fn status_progress(resource: &str, status: &str, phase: Phase, hint: &str) -
         Phase::InProgress => Some(Progress::aws_in_progress(format!("{resource} is {status}"))),
         Phase::Stalled => Some(Progress::Stalled {
             reason: reasons::AWS_INVALID_REQUEST,
-            category: "aws_state",
+            category: Category::AwsState,
             message: format!("{resource} is {status}: {hint}"),
         }),
     }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::runtime::context::Context;
+use crate::runtime::error::ReconcileError;
 use crate::runtime::scope::{ControllerConfig, scoped};
 use crate::runtime::stores::{reflected, wait_until_ready};
 
@@ -125,7 +126,7 @@ pub async fn run<T: DataTier>(
             match result {
                 Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
-                    tracing::warn!(controller = T::CONTROLLER, object = %object, error = %error, category = error.category(), "reconcile failed; requeued");
+                    tracing::warn!(controller = T::CONTROLLER, object = %object, error = %error, category = %error.category(), "reconcile failed; requeued");
                 }
                 Err(error) => tracing::warn!(controller = T::CONTROLLER, %error, "controller stream error"),
             }

@@ -102,7 +102,7 @@ pub async fn apply(database: &ManagedDatabase, ctx: &DatabaseContext) -> Result<
     if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } =
         &report.progress
     {
-        ctx.ctx.metrics.reconcile_failed(CONTROLLER, category);
+        ctx.ctx.metrics.reconcile_failed(CONTROLLER, *category);
     }
 
     let handled_rotation =

@@ -3,6 +3,7 @@
 //! carried over unless a condition's status flips, so an unchanged object computes an
 //! identical status and the caller can skip the write.
 
+use crate::runtime::error::Category;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::ManagedDatabaseStatus;
@@ -78,7 +79,7 @@ pub fn deletion_protected(
 ) -> ManagedDatabaseStatus {
     let progress = Progress::Stalled {
         reason: reasons::DELETION_PROTECTED,
-        category: "deletion_protected",
+        category: Category::DeletionProtected,
         message: "deletion is held because spec.deletionProtection is true; set it to false to let tiered delete the DB instance (deletionPolicy applies)".into(),
     };
     let mut status = previous.cloned().unwrap_or_default();
@@ -92,6 +93,7 @@ mod tests {
     use super::*;
     use crate::api::conditions::{READY, RECONCILING, STALLED};
     use crate::controllers::managed_database::reconcile::Observed;
+    use crate::runtime::error::Category;
     use k8s_openapi::jiff::Timestamp;
 
     fn report(progress: Progress) -> Report {
@@ -154,7 +156,7 @@ mod tests {
     fn stalled_report_sets_stalled_with_its_reason_and_message() {
         let progress = Progress::Stalled {
             reason: reasons::OWNED_ELSEWHERE,
-            category: "x",
+            category: Category::Internal,
             message: "owned by a/b".into(),
         };
         let status = compute_status(None, &report(progress), None, None, &at(1));

@@ -1,6 +1,8 @@
 //! Errors of the TieredApp reconcile, each with a fixed `category()` used as the metric
 //! label and in Event reasons.
 
+use crate::runtime::error::{Category, ReconcileError};
+
 /// What went wrong in one reconcile of a TieredApp.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,46 +78,23 @@ pub enum Error {
     MissingMetadata(&'static str),
 }
 
-impl Error {
-    /// The fixed category: `fetch`, `apply`, `prune`, `status`, `conflict`, `internal`.
-    pub fn category(&self) -> &'static str {
+impl ReconcileError for Error {
+    /// `Fetch`, `Apply`, `Prune`, `Status`, `Conflict` (a 409 on an apply or the status
+    /// write) or `Internal`.
+    fn category(&self) -> Category {
         match self {
             Self::Apply { source, .. } | Self::Status { source, .. } if is_conflict(source) => {
-                "conflict"
+                Category::Conflict
             }
-            Self::Fetch { .. } => "fetch",
-            Self::Apply { .. } => "apply",
-            Self::Prune { .. } => "prune",
-            Self::Status { .. } => "status",
+            Self::Fetch { .. } => Category::Fetch,
+            Self::Apply { .. } => Category::Apply,
+            Self::Prune { .. } => Category::Prune,
+            Self::Status { .. } => Category::Status,
             Self::Serialize { .. }
             | Self::Answer { .. }
             | Self::MissingMetadata(_)
-            | Self::CacheClosed => "internal",
+            | Self::CacheClosed => Category::Internal,
         }
-    }
-
-    /// CamelCase reason for Events about this error.
-    pub fn reason(&self) -> &'static str {
-        match self.category() {
-            "conflict" => "Conflict",
-            "fetch" => "FetchFailed",
-            "apply" => "ApplyFailed",
-            "prune" => "PruneFailed",
-            "status" => "StatusWriteFailed",
-            _ => "InternalError",
-        }
-    }
-
-    /// The error and its causes on one line, for condition messages and Events.
-    pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(inner) = cause {
-            text.push_str(": ");
-            text.push_str(&inner.to_string());
-            cause = inner.source();
-        }
-        text
     }
 }
 

@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::instrument;
 
 use crate::api::conditions::reasons;
@@ -28,8 +26,10 @@ use crate::controllers::tiered_app::children::{
 use crate::controllers::tiered_app::dependencies::{DependencyKind, Readiness, Resolver};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::controllers::tiered_app::status;
-use crate::runtime::context::{Context, FIELD_MANAGER};
+use crate::runtime::context::Context;
+use crate::runtime::error::ReconcileError;
 use crate::runtime::events::{Event, EventType};
+use crate::runtime::status::apply_status;
 use crate::runtime::stores::ChildStores;
 
 /// Name of this controller in metrics and logs.
@@ -125,12 +125,12 @@ pub async fn reconcile(
             ctx.ctx
                 .metrics
                 .reconcile_failed(CONTROLLER, error.category());
-            tracing::warn!(error = %error.chain(), category = error.category(), "reconcile failed");
+            tracing::warn!(error = %error.chain(), category = %error.category(), "reconcile failed");
             publish(
                 &ctx.ctx,
                 &app.object_ref(&()),
                 EventType::Warning,
-                error.reason(),
+                error.category().reason(),
                 "Reconcile",
                 error.chain(),
             )
@@ -514,18 +514,9 @@ async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> 
     let name = app.name_any();
     let api: Api<TieredApp> =
         Api::namespaced(ctx.client.clone(), &app.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": TieredApp::api_version(&()),
-        "kind": TieredApp::kind(&()),
-        "status": next,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::Status { name, source })?;
+    apply_status(&api, &(), &name, &next)
+        .await
+        .map_err(|source| Error::Status { name, source })?;
     Ok(true)
 }
 

@@ -4,14 +4,14 @@
 //! sequence`, and nothing is built for it. The `DeserializeGuard` in the watch keeps it
 //! from stopping the controller; this module says what to fix.
 
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use crate::api::tiered_app::TieredApp;
 use crate::controllers::tiered_app::status;
-use crate::runtime::context::{Context, FIELD_MANAGER};
+use crate::runtime::context::Context;
+use crate::runtime::status::apply_status;
 
 /// TieredApps as untyped objects in the namespace of `object`: the typed API would
 /// fail to read the very object (and the answers about it).
@@ -66,15 +66,11 @@ pub async fn write_stalled(
         None,
         &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
     );
-    let patch = json!({
-        "apiVersion": TieredApp::api_version(&()),
-        "kind": TieredApp::kind(&()),
-        "status": next,
-    });
-    api.patch_status(
+    apply_status(
+        &api,
+        &ApiResource::erase::<TieredApp>(&()),
         &object.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+        &next,
     )
     .await
     .map(|_| ())
@@ -86,7 +82,7 @@ mod tests {
 
     #[test]
     fn the_problem_names_the_field() {
-        let value = json!({
+        let value = serde_json::json!({
             "apiVersion": "tiered.io/v1alpha1",
             "kind": "TieredApp",
             "metadata": {"name": "broken", "namespace": "shop"},
