@@ -214,7 +214,7 @@ async fn the_binary_serves_health_reconciles_an_app_to_ready_logs_json_and_stops
         written["target"]
             .as_str()
             .unwrap()
-            .starts_with("tiered::operator"),
+            .starts_with("tiered::controllers"),
         "{written}"
     );
     assert!(
