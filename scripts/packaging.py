@@ -290,24 +290,11 @@ def cli_env_names() -> set[str]:
     return set(re.findall(r'env = "([A-Z_]+)"', RUN_RS.read_text()))
 
 
-# The ClusterRole the code needs, pinned: (apiGroup, resource) -> verbs.
-CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
-EXPECTED_CLUSTER_RULES = {
-    **{("tiered.io", r): {"get", "list", "watch", "patch"}
-       for r in ("tieredapps", "manageddatabases", "cacheclusters")},
-    **{("tiered.io", f"{r}/status"): {"get", "patch"}
-       for r in ("tieredapps", "manageddatabases", "cacheclusters")},
-    **{("tiered.io", f"{r}/finalizers"): {"update"}
-       for r in ("tieredapps", "manageddatabases", "cacheclusters")},
-    ("apps", "deployments"): CHILD_VERBS,
-    ("", "services"): CHILD_VERBS,
-    ("autoscaling", "horizontalpodautoscalers"): CHILD_VERBS,
-    ("policy", "poddisruptionbudgets"): CHILD_VERBS,
-    ("networking.k8s.io", "networkpolicies"): CHILD_VERBS,
-    ("networking.k8s.io", "ingresses"): CHILD_VERBS,
-    ("", "secrets"): {"get", "list", "watch", "create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-}
+# The rules the code needs, recorded from the end-to-end run of `tiered run` (which fails
+# when the binary's requests differ): (apiGroup, resource) -> verbs.
+RBAC_USED = ROOT / "tests" / "it" / "rbac_used.json"
+EXPECTED_RULES = {(r["apiGroup"], r["resource"]): set(r["verbs"])
+                  for r in json.loads(RBAC_USED.read_text())["rules"]}
 
 
 def flatten_rules(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
@@ -328,7 +315,9 @@ def assert_common(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
                f"{source}: a document without apiVersion/kind")
         meta = doc.get("metadata", {})
         expect(bool(meta.get("name")), f"{source}: {doc['kind']} without a name")
-        if doc["kind"] not in cluster_scoped:
+        # The controllers' Roles live in the watched namespaces; all else in the release's.
+        if doc["kind"] not in cluster_scoped and not (doc["kind"] in ("Role", "RoleBinding")
+                                                      and not is_leader_role(doc)):
             expect(meta.get("namespace") == NAMESPACE,
                    f"{source}: {doc['kind']} {meta['name']} is not in the release namespace")
         expect(meta.get("labels", {}).get("app.kubernetes.io/instance") == RELEASE,
@@ -372,12 +361,9 @@ def assert_common(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
     expect(service["spec"]["selector"] == selector, "the metrics Service does not select the operator pods")
     expect(service["spec"]["ports"][0]["targetPort"] == "metrics", "the metrics Service misses the port")
 
-    cluster_role = only(kinds, "ClusterRole")
-    flat = flatten_rules(cluster_role["rules"])
-    expected = {k: set(v) for k, v in EXPECTED_CLUSTER_RULES.items()}
-    expect(flat == expected, "ClusterRole differs from what the code uses:\n"
-           f"  extra:   { {k: sorted(v - expected.get(k, set())) for k, v in flat.items() if v - expected.get(k, set())} }\n"
-           f"  missing: { {k: sorted(v - flat.get(k, set())) for k, v in expected.items() if v - flat.get(k, set())} }")
+    for role in controller_roles(kinds):
+        assert_rules(f"{role['kind']} {role['metadata'].get('namespace', '')}/{role['metadata']['name']}",
+                     role["rules"])
     for binding_kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
         for binding in kinds.get(binding_kind, []):
             expect(binding["roleRef"]["kind"] == role_kind and any(
@@ -388,14 +374,35 @@ def assert_common(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
     return kinds
 
 
+def assert_rules(what: str, rules: list[dict[str, Any]]) -> None:
+    """`rules` grant exactly what the code uses (tests/it/rbac_used.json)."""
+    flat = flatten_rules(rules)
+    expected = EXPECTED_RULES
+    expect(flat == expected, f"{what} differs from what the code uses ({RBAC_USED.name}):\n"
+           f"  extra:   { {k: sorted(v - expected.get(k, set())) for k, v in flat.items() if v - expected.get(k, set())} }\n"
+           f"  missing: { {k: sorted(v - flat.get(k, set())) for k, v in expected.items() if v - flat.get(k, set())} }")
+
+
+def is_leader_role(role: dict[str, Any]) -> bool:
+    return role["metadata"]["name"].endswith("-leader-election")
+
+
+def controller_roles(kinds: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The ClusterRole, or the per-namespace Roles, that grant the controllers' rules."""
+    return kinds.get("ClusterRole", []) + [r for r in kinds.get("Role", []) if not is_leader_role(r)]
+
+
 def assert_leader_election(kinds: dict[str, list[dict[str, Any]]], lease: str) -> None:
-    role = only(kinds, "Role")
+    leader = [r for r in kinds.get("Role", []) if is_leader_role(r)]
+    expect(len(leader) == 1, f"expected one leader-election Role, found {len(leader)}")
+    role = leader[0]
     flat = flatten_rules(role["rules"])
     expect(flat == {("coordination.k8s.io", "leases"): {"create", "get", "patch"}},
            f"the leader-election Role grants {flat}")
     named = [r for r in role["rules"] if "get" in r["verbs"]]
     expect(all(r.get("resourceNames") == [lease] for r in named), "get/patch of leases must be limited to the Lease")
-    only(kinds, "RoleBinding")
+    expect(sum(b["roleRef"]["name"] == role["metadata"]["name"] for b in kinds.get("RoleBinding", [])) == 1,
+           "the leader-election Role has no RoleBinding")
 
 
 @check("default render: objects, restricted pods, exact RBAC, leader election, PDB")
@@ -419,7 +426,7 @@ def render_default() -> None:
     expect(not only(kinds, "ServiceAccount")["metadata"].get("annotations"), "no IRSA annotation by default")
 
 
-@check("example render (ci/example-values.yaml): IRSA, namespaces, region, ServiceMonitor")
+@check("example render (ci/example-values.yaml): IRSA, namespaces, per-namespace Roles, region, ServiceMonitor")
 def render_example() -> None:
     values = load_yaml(EXAMPLE_VALUES)
     kinds = assert_common(documents(render(values)))
@@ -429,6 +436,15 @@ def render_example() -> None:
     env = env_of(only(kinds, "Deployment")["spec"]["template"]["spec"]["containers"][0])
     expect(env["TIERED_NAMESPACES"] == ",".join(values["watchNamespaces"]), "watchNamespaces not passed on")
     expect(env["TIERED_ADOPT_NAMESPACES"] == ",".join(values["adoptNamespaces"]), "adoptNamespaces not passed on")
+    # Watching some namespaces: their Roles grant the rules there, nothing cluster-wide.
+    expect("ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds,
+           "watchNamespaces is set, yet the chart grants a ClusterRole")
+    roles = controller_roles(kinds)
+    expect(sorted(r["metadata"]["namespace"] for r in roles) == sorted(values["watchNamespaces"]),
+           f"Roles in {sorted(r['metadata']['namespace'] for r in roles)}, watched: {values['watchNamespaces']}")
+    bound = sorted(b["metadata"]["namespace"] for b in kinds.get("RoleBinding", [])
+                   if b["roleRef"]["name"] == roles[0]["metadata"]["name"])
+    expect(bound == sorted(values["watchNamespaces"]), f"RoleBindings in {bound}")
     expect(env["AWS_REGION"] == values["aws"]["region"], "aws.region not passed on as AWS_REGION")
     monitor = only(kinds, "ServiceMonitor")
     expect(monitor["apiVersion"] == "monitoring.coreos.com/v1", "ServiceMonitor apiVersion")

@@ -79,13 +79,24 @@ pub fn install_crypto_provider() {
     }
 }
 
+/// The `User-Agent` of every Kubernetes request: `tiered/<version>`.
+pub fn user_agent() -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_static(concat!("tiered/", env!("CARGO_PKG_VERSION")))
+}
+
 /// Runs `tiered run` with the standard kubeconfig / in-cluster configuration and the
 /// AWS SDK's standard environment until a signal arrives.
 pub async fn run(config: RunConfig) -> Result<(), RunError> {
     install_crypto_provider();
-    let client = kube::Client::try_default()
+    let mut kube_config = kube::Config::infer()
         .await
-        .map_err(RunError::Client)?;
+        .map_err(|error| RunError::Client(kube::Error::InferConfig(error)))?;
+    // Named in the API server's audit log (and in the emulator's request log, where the
+    // RBAC test tells the operator's requests from kubectl's by it).
+    kube_config
+        .headers
+        .push((axum::http::header::USER_AGENT, user_agent()));
+    let client = kube::Client::try_from(kube_config).map_err(RunError::Client)?;
     let shutdown = Shutdown::new();
     tokio::spawn(shutdown.clone().on_os_signals());
     run_with_client(client, config, shutdown, None).await

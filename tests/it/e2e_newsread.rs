@@ -232,5 +232,113 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
         "no final snapshot: {:?}",
         snapshots.db_snapshots()
     );
+    remove_a_tier_and_the_cache(&kubeconfig, &client).await;
     drop(operator);
+
+    assert_rbac_matches_what_the_binary_used(&emulator);
+}
+
+/// Removing a tier prunes its children; deleting the cache ends the run (so the RBAC
+/// check sees prune and cleanup requests too).
+async fn remove_a_tier_and_the_cache(kubeconfig: &Path, client: &kube::Client) {
+    let caches: Api<CacheCluster> = Api::namespaced(client.clone(), NS);
+    kubectl(
+        kubeconfig,
+        &[
+            "patch",
+            "tieredapp",
+            "newsread",
+            "-n",
+            NS,
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/tiers/0"}]"#,
+        ],
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    eventually("the removed tier's Deployment is pruned", || async {
+        deployments.get_opt("newsread-web").await.unwrap().is_none()
+    })
+    .await;
+    kubectl(
+        kubeconfig,
+        &[
+            "delete",
+            "cachecluster",
+            "newsread-cache",
+            "-n",
+            NS,
+            "--wait=false",
+        ],
+    )
+    .await;
+    eventually("the CacheCluster is gone", || async {
+        caches.get_opt("newsread-cache").await.unwrap().is_none()
+    })
+    .await;
+}
+
+/// What the binary asked the API server for (its requests carry `User-Agent:
+/// tiered/…`), plus the grants checked without a request of their own, equals
+/// `tests/it/rbac_used.json` — the list scripts/packaging.py holds the chart's
+/// ClusterRole and Roles to. A verb the chart grants but the code never uses fails here.
+fn assert_rbac_matches_what_the_binary_used(emulator: &kube_emulator::EmulatorHandle) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut used: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for record in emulator.requests().all() {
+        if !record.user_agent.starts_with("tiered/") || record.verb == "discovery" {
+            continue;
+        }
+        let resource = if record.subresource.is_empty() {
+            record.resource.clone()
+        } else {
+            format!("{}/{}", record.resource, record.subresource)
+        };
+        let verbs = used.entry((record.group.clone(), resource)).or_default();
+        verbs.insert(record.verb.clone());
+        // Server-side apply (PATCH with a field manager) may create the object.
+        if record.verb == "patch"
+            && !record.field_manager.is_empty()
+            && record.subresource.is_empty()
+        {
+            verbs.insert("create".to_owned());
+        }
+    }
+    assert!(!used.is_empty(), "no request carried User-Agent tiered/…");
+    // Owners of children and connection Secrets: blockOwnerDeletion needs update on
+    // their finalizers.
+    for owner in ["tieredapps", "manageddatabases", "cacheclusters"] {
+        used.entry(("tiered.io".to_owned(), format!("{owner}/finalizers")))
+            .or_default()
+            .insert("update".to_owned());
+    }
+    let path = support::tools::crate_root().join("tests/it/rbac_used.json");
+    let pinned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Code paths this run does not reach, each with its reason in the file.
+    for rule in pinned["unexercised"].as_array().unwrap() {
+        let key = (
+            rule["apiGroup"].as_str().unwrap().to_owned(),
+            rule["resource"].as_str().unwrap().to_owned(),
+        );
+        for verb in rule["verbs"].as_array().unwrap() {
+            used.entry(key.clone())
+                .or_default()
+                .insert(verb.as_str().unwrap().to_owned());
+        }
+    }
+    let used: Vec<serde_json::Value> = used
+        .into_iter()
+        .map(|((group, resource), verbs)| {
+            serde_json::json!({"apiGroup": group, "resource": resource, "verbs": verbs})
+        })
+        .collect();
+    assert_eq!(
+        pinned["rules"],
+        serde_json::Value::Array(used.clone()),
+        "the permissions `tiered run` used differ from {}; if the change is intended, set its \"rules\" to\n{}\nand make the chart's RBAC match",
+        path.display(),
+        serde_json::to_string_pretty(&used).unwrap()
+    );
 }

@@ -47,3 +47,55 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "tiered.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/*
+The permissions of `tiered run`, exactly what its code uses (tests/it/rbac_used.json,
+recorded from the end-to-end run and checked by scripts/packaging.py):
+- Children are written by server-side apply (`patch`, plus `create`: an apply that
+  creates an object is authorized as `create` too), read from label-selected watches
+  (`list`, `watch`) and pruned with `delete`. No `get`, no `update`.
+- TieredApps are only watched; ManagedDatabases and CacheClusters are also read one by
+  one (`get`) and `patch`ed to add and remove their finalizer. Every `/status` is
+  written by server-side apply (`patch`). `/finalizers` `update` lets children and
+  connection Secrets carry a controller ownerReference with blockOwnerDeletion
+  (checked by the OwnerReferencesPermissionEnforcement admission plugin).
+- Secrets: the connection Secrets (applied and watched) and the ones a TieredApp
+  injects (`get`). Never deleted by the operator: garbage collection removes them with
+  their owner.
+- Events (events.k8s.io/v1): created, and patched to count repeats.
+*/}}
+{{- define "tiered.rbacRules" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, get, list, patch, watch]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create, delete, list, patch, watch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [create, delete, list, patch, watch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [create, delete, list, patch, watch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses, networkpolicies]
+  verbs: [create, delete, list, patch, watch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [create, delete, list, patch, watch]
+- apiGroups: [tiered.io]
+  resources: [cacheclusters, manageddatabases]
+  verbs: [get, list, patch, watch]
+- apiGroups: [tiered.io]
+  resources: [cacheclusters/finalizers, manageddatabases/finalizers, tieredapps/finalizers]
+  verbs: [update]
+- apiGroups: [tiered.io]
+  resources: [cacheclusters/status, manageddatabases/status, tieredapps/status]
+  verbs: [patch]
+- apiGroups: [tiered.io]
+  resources: [tieredapps]
+  verbs: [list, watch]
+{{- end }}

@@ -170,6 +170,8 @@ pub struct RequestRecord {
     pub query: String,
     /// Kubernetes verb (`get`, `list`, `watch`, `create`, …; `discovery` for the rest).
     pub verb: String,
+    /// API group of the resource (`""` for the core group and non-resource URLs).
+    pub group: String,
     /// Plural resource (empty for non-resource URLs).
     pub resource: String,
     /// Subresource, like `status`.
@@ -180,6 +182,9 @@ pub struct RequestRecord {
     pub name: String,
     /// `fieldManager` query parameter (empty when none).
     pub field_manager: String,
+    /// The `User-Agent` header (empty when none): tells one client's requests from
+    /// another's, e.g. to compare what a process uses with its RBAC.
+    pub user_agent: String,
     /// HTTP status code of the answer.
     pub code: u16,
     /// When the request arrived (monotonic).

@@ -179,11 +179,17 @@ pub async fn dispatch(
         path: path.clone(),
         query: query.clone(),
         verb: "discovery".to_owned(),
+        group: String::new(),
         resource: String::new(),
         subresource: String::new(),
         namespace: String::new(),
         name: String::new(),
         field_manager: params.get("fieldManager").unwrap_or_default().to_owned(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
         code: 0,
         at,
         wall_time,
@@ -194,6 +200,7 @@ pub async fn dispatch(
         Ok(Route::Resource(target)) => {
             let verb = verb_of(&method, &target, &params);
             record.verb = verb.to_owned();
+            record.group.clone_from(&target.rt.group);
             record.resource.clone_from(&target.rt.plural);
             record.subresource = target.subresource.clone().unwrap_or_default();
             record.namespace = target.namespace.clone().unwrap_or_default();
