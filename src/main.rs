@@ -9,7 +9,9 @@ fn main() -> ExitCode {
     match tiered::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // The whole chain: "failed to run the operator: failed to run the HTTP
+            // endpoints: failed to bind 0.0.0.0:8080: Address in use", not its first link.
+            eprintln!("error: {}", tiered::runtime::error::chain(&error));
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,5 @@
 //! The HTTP endpoints of `tiered run` (axum): `/metrics` (OpenMetrics text), `/healthz`
-//! (200 while the process serves) and `/readyz` (see [`crate::runtime::health`]).
+//! (200 while the process serves, 503 with the reason once a controller task failed) and `/readyz` (see [`crate::runtime::health`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,8 +49,14 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(state): State<HttpState>) -> (StatusCode, String) {
+    match state.health.failure() {
+        None => (StatusCode::OK, "ok\n".to_owned()),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failing: {reason}\n"),
+        ),
+    }
 }
 
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {

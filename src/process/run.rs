@@ -20,6 +20,7 @@ use crate::runtime::aws_clients::AwsClients;
 use crate::runtime::context::Context;
 use crate::runtime::health::Health;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::panic::Panicked;
 use crate::runtime::scope::ControllerConfig;
 
 /// Resolves when the process stops.
@@ -65,6 +66,10 @@ pub enum RunError {
     /// Leader election failed.
     #[error("failed to take part in leader election")]
     Leader(#[source] LeaderError),
+    /// A controller task ended with a panic or was cancelled (a bug: reconciles contain
+    /// their own panics).
+    #[error("failed: a controller task ended: {0}")]
+    Controller(String),
     /// The lease was lost; the process exits so that it restarts as a candidate.
     #[error("failed to keep the leader lease; exiting so that another replica takes over")]
     LeaseLost,
@@ -214,16 +219,41 @@ pub async fn run_with_clients(
             tracing::info!("caches synced; ready");
         }
     });
-    for controller in controllers {
-        if let Err(error) = controller.await {
-            tracing::error!(%error, "a controller task failed");
-            shutdown.trigger(StopReason::Failure);
-        }
-    }
+    let failed = await_controllers(controllers, &health, &shutdown).await;
     sync_task.abort();
     // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
     shutdown.trigger(StopReason::Failure);
-    finish(http, leadership, &shutdown).await
+    finish(http, leadership, &shutdown).await?;
+    match failed {
+        Some(cause) => Err(RunError::Controller(cause)),
+        None => Ok(()),
+    }
+}
+
+/// Waits for every controller task. Reconciles contain their own panics
+/// (`crate::runtime::panic`); a task that ends anyway is a bug: say why on `/healthz`,
+/// stop everything, and hand back the cause so that the process exits non-zero and
+/// Kubernetes restarts the pod.
+async fn await_controllers(
+    controllers: Vec<tokio::task::JoinHandle<()>>,
+    health: &Health,
+    shutdown: &Shutdown,
+) -> Option<String> {
+    let mut failed = None;
+    for controller in controllers {
+        if let Err(error) = controller.await {
+            let cause = if error.is_panic() {
+                Panicked::from_payload(&*error.into_panic()).message
+            } else {
+                error.to_string()
+            };
+            tracing::error!(error = %cause, "a controller task failed; stopping");
+            health.set_failed(format!("a controller task failed: {cause}"));
+            failed.get_or_insert(cause);
+            shutdown.trigger(StopReason::Failure);
+        }
+    }
+    failed
 }
 
 async fn finish(

@@ -23,6 +23,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+
+use crate::runtime::text::{EVENT_NOTE_MAX_BYTES, truncated};
 pub use kube::runtime::events::{Event, EventType};
 
 /// How long a repeat of the same Event counts into the first one's series.
@@ -213,7 +215,11 @@ impl Publisher {
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             related: event.secondary.clone(),
-            note: event.note.clone(),
+            // Cut to the API server's 1 KiB on a char boundary: notes carry user text.
+            note: event
+                .note
+                .as_deref()
+                .map(|note| truncated(note, EVENT_NOTE_MAX_BYTES)),
             metadata: ObjectMeta {
                 namespace: Some(namespace.to_owned()),
                 name: Some(format!("{base}.{:x}", now.as_nanosecond())),
@@ -249,6 +255,22 @@ mod tests {
             uid: Some("u1".into()),
             ..ObjectReference::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_long_multi_byte_note_is_cut_to_one_kib_on_a_char_boundary() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let publisher = Publisher::new(
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap(),
+            "tiered",
+            None,
+        );
+        let note = format!("x{}", "é".repeat(1500));
+        let event = publisher.generate(&event(&note), &app(), "shop", Timestamp::now());
+        let written = event.note.unwrap();
+        assert!(written.len() <= 1024, "{} bytes", written.len());
+        assert!(note.starts_with(written.trim_end_matches('…')));
     }
 
     #[test]

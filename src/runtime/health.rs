@@ -12,6 +12,7 @@
 //! - the elector failed, or the lease was lost: not ready (the process then exits).
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// Where the process stands in leader election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ impl LeaderState {
 pub struct Health {
     caches_synced: AtomicBool,
     leader: AtomicU8,
+    /// Why the process is failing (a controller task ended), for `/healthz`.
+    failure: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -59,7 +62,23 @@ impl Health {
         Self {
             caches_synced: AtomicBool::new(false),
             leader: AtomicU8::new(state as u8),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// Records that the process is failing and why (the first reason is kept): `/healthz`
+    /// then answers 503 with it until the process exits.
+    pub fn set_failed(&self, reason: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert(reason);
+    }
+
+    /// Why the process is failing, if it is.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Records that every controller's caches have synced (or not, after a restart).

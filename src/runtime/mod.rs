@@ -10,6 +10,8 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod panic;
 pub mod scope;
 pub mod status;
 pub mod stores;
+pub mod text;

@@ -182,8 +182,6 @@ async fn publish(
     action: &str,
     note: String,
 ) {
-    let mut note = note;
-    note.truncate(1000);
     let event = Event {
         type_,
         reason: reason.to_owned(),
