@@ -48,6 +48,7 @@ use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
 #[x_kube(validation = Rule::new("self.shards == 1 || self.automaticFailover").message("more than one shard (cluster mode) needs automaticFailover: true").field_path(".shards"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
+#[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
 #[serde(rename_all = "camelCase")]
 pub struct CacheClusterSpec {
     /// Cache engine: `valkey` or `redis`. Immutable.

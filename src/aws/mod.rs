@@ -3,6 +3,7 @@
 //! ([`errors`]), the call counter ([`calls`]), and SDK configuration from the standard
 //! environment.
 
+pub mod adoption;
 pub mod errors;
 pub mod fleet;
 pub mod naming;

@@ -3,6 +3,7 @@
 //! the real `kubectl`, the `tiered` binary).
 #![cfg(test)]
 
+mod adoption;
 mod aws_moto;
 mod cache_controller;
 mod cache_mocks;
