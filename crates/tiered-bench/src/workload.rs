@@ -71,23 +71,8 @@ pub fn validated(app: &TieredApp) -> BenchResult<ValidatedApp> {
 }
 
 /// How many children of each resource one app has, in [`CHILD_RESOURCES`] order.
-pub fn children_per_app() -> BenchResult<[usize; 6]> {
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = desired_children(&validated(&app(0)?)?, &Wiring::default());
-    Ok([
-        deployments.len(),
-        services.len(),
-        hpas.len(),
-        pdbs.len(),
-        network_policies.len(),
-        ingresses.len(),
-    ])
+pub fn children_per_app() -> BenchResult<[usize; DesiredChildren::KINDS]> {
+    Ok(desired_children(&validated(&app(0)?)?, &Wiring::default()).counts())
 }
 
 /// Stored children of every kind, in [`CHILD_RESOURCES`] order.
