@@ -26,6 +26,7 @@ use crate::controllers::tiered_app::build::{
     Child, ChildVisitor, DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
 };
 use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
+use crate::runtime::error::chain;
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]
@@ -186,7 +187,7 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         (rendered, _) => {
             problems.extend(rendered.err().unwrap_or_default());
             for problem in &problems {
-                writeln!(stderr, "error: {}", with_causes(problem)).map_err(CliError::Write)?;
+                writeln!(stderr, "error: {}", chain(problem)).map_err(CliError::Write)?;
             }
             Err(CliError::InvalidInput(problems.len()))
         }
@@ -206,17 +207,6 @@ fn read_input(file: &str) -> Result<Input, std::io::Error> {
         name: file.to_owned(),
         text: std::fs::read_to_string(file)?,
     })
-}
-
-/// A problem followed by its causes, `: `-separated.
-pub fn with_causes(problem: &dyn std::error::Error) -> String {
-    let mut text = problem.to_string();
-    let mut cause = problem.source();
-    while let Some(error) = cause {
-        let _ = write!(text, ": {error}");
-        cause = error.source();
-    }
-    text
 }
 
 /// Renders the inputs for the cluster name [`DEFAULT_CLUSTER_NAME`].
