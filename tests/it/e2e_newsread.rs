@@ -3,9 +3,9 @@
 //! real kubectl. The database, the cache and the app become Ready with their connection
 //! Secrets; deleting the database leaves a final snapshot in RDS and nothing running.
 
+use crate::harness_kubectl::Kubectl;
 use crate::support;
 
-use std::path::Path;
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -42,16 +42,6 @@ boto3.client("elasticache").create_cache_subnet_group(CacheSubnetGroupName="app-
         "preparing moto failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = support::tools::kubectl(kubeconfig, args, None).await;
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn ready(conditions: Option<(String, String, String)>) -> bool {
@@ -145,12 +135,10 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     let moto = MotoServer::start();
     prepare_account(&moto);
     let emulator = emulator(&[NS], true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+    let kubectl = Kubectl::new(&emulator);
     let endpoint = moto.endpoint();
     let operator = OperatorProcess::start(
-        &kubeconfig,
+        &kubectl.kubeconfig,
         &[
             ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("AWS_REGION", "us-east-1"),
@@ -162,7 +150,9 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     .await;
 
     let example = support::tools::crate_root().join("deploy/examples/newsread.yaml");
-    let applied = kubectl(&kubeconfig, &["apply", "-f", example.to_str().unwrap()]).await;
+    let applied = kubectl
+        .ok(&["apply", "-f", example.to_str().unwrap()])
+        .await;
     assert!(
         applied.contains("tieredapp.tiered.io/newsread created"),
         "{applied}"
@@ -202,18 +192,16 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     );
 
     // Deleting the database (policy Snapshot) leaves a final snapshot and no instance.
-    kubectl(
-        &kubeconfig,
-        &[
+    kubectl
+        .ok(&[
             "delete",
             "manageddatabase",
             "newsread-db",
             "-n",
             NS,
             "--wait=false",
-        ],
-    )
-    .await;
+        ])
+        .await;
     eventually("the ManagedDatabase is gone", || async {
         databases.get_opt("newsread-db").await.unwrap().is_none()
     })
