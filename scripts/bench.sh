@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks (TESTING.md layer 5): figures printed on demand, never asserted in CI.
-# Builds `tiered` and `tiered-bench` in release (crates/tiered-bench, beside the emulator; the release image
-# is built without it), runs the benchmark, prints the figures and a summary table,
-# and stops everything it started (the operator process is a child of tiered-bench).
+# Builds `tiered` and `tiered-bench` in release (crates/tiered-bench links the emulator;
+# the release image compiles neither), runs the benchmark, prints the figures and a
+# summary table, and stops everything it started (the operator process is a child of
+# tiered-bench).
 #
 #   scripts/bench.sh                         emulator throughput + 1,000 apps, 60 s steady state
 #   scripts/bench.sh emulator                only the emulator throughput
@@ -46,7 +47,7 @@ emulator | operator | all) ;;
 esac
 
 echo "==> building tiered and tiered-bench (release)"
-cargo build --release --locked --bin tiered --bin tiered-bench
+cargo build --release --locked --package tiered --package tiered-bench --bins
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 echo "==> tiered-bench $*"

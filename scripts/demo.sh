@@ -53,7 +53,9 @@ say "installing what the demo needs (same set-up as scripts/test.sh)"
 scripts/test.sh setup
 
 say "building tiered and the kube emulator"
-cargo build --quiet --bin tiered --bin kube-emulator
+# `--bin` alone names only the root package of the workspace; the emulator is a crate of
+# its own. The same command as scripts/test-packaging.sh, so the two share their build.
+cargo build --quiet --workspace --bins
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 rm -rf "$WORK"

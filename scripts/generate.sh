@@ -5,7 +5,7 @@
 #   deploy/tiered-operator.yaml        the chart rendered with clusterName=my-cluster
 #   deploy/argocd/argocd-cm-health.yaml  the Argo CD health check for each kind
 #   deploy/argocd/newsread/            deploy/examples/newsread.yaml with Argo CD sync waves
-# scripts/test-packaging.sh and tests/crds_in_sync.rs fail when these drift.
+# scripts/test-packaging.sh and tests/it/crds_in_sync.rs fail when these drift.
 # Needs the venv of scripts/test.sh (helm-python-sdk): run `scripts/test.sh setup` once.
 set -euo pipefail
 

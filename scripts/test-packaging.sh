@@ -98,9 +98,8 @@ done < <("$PYTHON" scripts/packaging.py lua-cases)
 
 echo "== kubectl apply --dry-run against kube-emulator"
 start_emulator() {
-    # --all-targets: the same feature set as `cargo test` (dev-dependencies turn on the
-    # AWS SDKs' test-util), so after the tests layer this builds nothing; a plain
-    # `cargo build --bin` would rebuild the SDKs without it (minutes on two cores).
+    # Every binary of the workspace, the same command as scripts/demo.sh (`--bin
+    # kube-emulator` alone would look for it in the root package only).
     cargo build --quiet --workspace --bins || return 1
     local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kube-emulator" i
     export KUBECONFIG="$WORK/kubeconfig"

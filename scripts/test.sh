@@ -160,7 +160,9 @@ setup_apt() {
 }
 
 requirements_hash() {
-    { sha256sum "$REQUIREMENTS"; python3 --version; } | sha256sum | cut -d' ' -f1
+    # The file's content, not its path: a venv shared between clones or worktrees (a
+    # symlinked .venv) must not be rebuilt because the checkout lives elsewhere.
+    { sha256sum <"$REQUIREMENTS"; python3 --version; } | sha256sum | cut -d' ' -f1
 }
 
 setup_venv() {

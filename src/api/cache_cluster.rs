@@ -8,7 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
+use super::shared::{
+    AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
+    WEEKLY_WINDOW, conditions_schema,
+};
 
 /// Desired state of an Amazon ElastiCache replication group.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -55,10 +58,7 @@ pub struct CacheClusterSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("engine is immutable; create a new CacheCluster to change it"))]
     pub engine: CacheEngine,
     /// Engine version, e.g. `8.0`.
-    #[schemars(
-        length(min = 1, max = 32),
-        regex(pattern = r"^[0-9]+(\.[0-9A-Za-z_-]+)*$")
-    )]
+    #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
     pub engine_version: String,
     /// Node type, e.g. `cache.r7g.large`.
     #[schemars(length(max = 64), regex(pattern = r"^cache\.[a-z0-9-]+\.[a-z0-9]+$"))]
@@ -95,9 +95,7 @@ pub struct CacheClusterSpec {
     pub snapshot: Option<SnapshotPolicy>,
     /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$"
-    ))]
+    #[schemars(regex(pattern = WEEKLY_WINDOW))]
     pub maintenance_window: Option<String>,
     /// Apply changes now instead of in the next maintenance window.
     #[serde(default)]
@@ -146,7 +144,7 @@ pub struct SnapshotPolicy {
     pub retention_days: i32,
     /// Daily snapshot window in UTC, e.g. `04:00-05:00`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    #[schemars(regex(pattern = DAILY_WINDOW))]
     pub window: Option<String>,
 }
 
@@ -155,7 +153,7 @@ pub struct SnapshotPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct AdoptCache {
     /// Replication group ID of the group to adopt.
-    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9-]*$"))]
+    #[schemars(length(min = 1, max = 40), regex(pattern = AWS_IDENTIFIER))]
     pub replication_group_id: String,
 }
 

@@ -8,7 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{AwsNetwork, DeletionPolicy, Endpoint, conditions_schema};
+use super::shared::{
+    AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
+    WEEKLY_WINDOW, conditions_schema,
+};
 
 /// Annotation that asks for a new master password: set it to any value not handled yet
 /// (e.g. a date, `kubectl annotate mdb NAME tiered.io/rotate-password=$(date +%s)
@@ -61,10 +64,7 @@ pub struct ManagedDatabaseSpec {
     pub engine: DatabaseEngine,
     /// Engine version, e.g. `16.4`. A change of major version needs
     /// `allowMajorVersionUpgrade: true`.
-    #[schemars(
-        length(min = 1, max = 32),
-        regex(pattern = r"^[0-9]+(\.[0-9A-Za-z_-]+)*$")
-    )]
+    #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
     pub engine_version: String,
     /// Allow a major engine version upgrade when `engineVersion` changes major version.
     #[serde(default)]
@@ -96,9 +96,7 @@ pub struct ManagedDatabaseSpec {
     pub backup: Option<Backup>,
     /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$"
-    ))]
+    #[schemars(regex(pattern = WEEKLY_WINDOW))]
     pub maintenance_window: Option<String>,
     /// Performance Insights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,7 +223,7 @@ pub struct Backup {
     pub retention_days: i32,
     /// Daily backup window in UTC, e.g. `03:00-04:00`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    #[schemars(regex(pattern = DAILY_WINDOW))]
     pub window: Option<String>,
 }
 
@@ -245,7 +243,7 @@ pub struct PerformanceInsights {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct AdoptDatabase {
     /// DB instance identifier of the instance to adopt.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9-]*$"))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = AWS_IDENTIFIER))]
     pub identifier: String,
 }
 

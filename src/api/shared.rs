@@ -53,6 +53,22 @@ pub struct Endpoint {
     pub port: i32,
 }
 
+/// `pattern` of a tier name or a tier in `calls`: a DNS-1035 label (child objects are
+/// named after it, and Service names must be DNS-1035 labels).
+pub const DNS_1035_LABEL: &str = r"^[a-z]([-a-z0-9]*[a-z0-9])?$";
+/// `pattern` of an HTTP path (health check, ingress path): `/` and no whitespace.
+pub const HTTP_PATH: &str = r"^/[^\s]*$";
+/// `pattern` of an engine version, RDS or ElastiCache: `16.4`, `8.0`, `7.1.x`.
+pub const ENGINE_VERSION: &str = r"^[0-9]+(\.[0-9A-Za-z_-]+)*$";
+/// `pattern` of a weekly window in UTC, `ddd:hh:mm-ddd:hh:mm` (maintenance windows of
+/// RDS and ElastiCache).
+pub const WEEKLY_WINDOW: &str = r"^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]$";
+/// `pattern` of a daily window in UTC, `hh:mm-hh:mm` (backup and snapshot windows).
+pub const DAILY_WINDOW: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$";
+/// `pattern` of an existing RDS instance identifier or ElastiCache replication group id
+/// to adopt (the length limit differs per service).
+pub const AWS_IDENTIFIER: &str = r"^[a-zA-Z][a-zA-Z0-9-]*$";
+
 /// Tag keys that tiered reserves for its ownership claim.
 pub const TAG_PREFIX: &str = "tiered.io/";
 

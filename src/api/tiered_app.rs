@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{LocalRef, conditions_schema};
+use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -60,7 +60,7 @@ pub struct Tier {
     /// are named `<app>-<tier>`.
     #[schemars(
         length(min = 1, max = 40),
-        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_1035_LABEL)
     )]
     pub name: String,
     /// What the tier does: `presentation` (web front end, may have an ALB ingress),
@@ -107,7 +107,7 @@ pub struct Tier {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 20),
-        inner(regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))
+        inner(regex(pattern = DNS_1035_LABEL))
     )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub calls: Vec<String>,
@@ -164,7 +164,7 @@ pub struct Autoscaling {
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     /// Path of the HTTP health endpoint, e.g. `/health`.
-    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/[^\s]*$"))]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = HTTP_PATH))]
     pub path: String,
     /// Seconds to wait after the container starts before the first probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,7 +192,7 @@ pub struct TierIngress {
     pub host: Option<String>,
     /// Path prefix routed to this tier. Defaults to `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024), regex(pattern = r"^/[^\s]*$"))]
+    #[schemars(length(max = 1024), regex(pattern = HTTP_PATH))]
     pub path: Option<String>,
     /// ACM certificate ARN for HTTPS. When set, the ALB listens on 443 and redirects
     /// HTTP to HTTPS.

@@ -116,6 +116,15 @@ impl AwsError {
     }
 }
 
+/// What a Describe call found: `Ok(None)` when AWS says the resource does not exist,
+/// the error for any other failure.
+pub fn not_found_is_none<T>(described: Result<Option<T>, AwsError>) -> Result<Option<T>, AwsError> {
+    match described {
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+        other => other,
+    }
+}
+
 /// The error and its causes, joined by ": ".
 struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
 
@@ -258,6 +267,27 @@ mod tests {
             ErrorKind::InvalidInput
         );
         assert_eq!(classify_code(None, None), ErrorKind::Unknown);
+    }
+
+    fn error(kind: ErrorKind) -> AwsError {
+        AwsError {
+            kind,
+            operation: "rds:DescribeDBInstances",
+            code: None,
+            message: None,
+            source: Box::new(std::io::Error::other("test")),
+        }
+    }
+
+    #[test]
+    fn a_describe_that_finds_nothing_is_none_and_other_failures_stay_errors() {
+        assert_eq!(not_found_is_none(Ok(Some(1))).unwrap(), Some(1));
+        assert_eq!(
+            not_found_is_none::<i32>(Err(error(ErrorKind::NotFound))).unwrap(),
+            None
+        );
+        let failed = not_found_is_none::<i32>(Err(error(ErrorKind::Transient)));
+        assert_eq!(failed.unwrap_err().kind, ErrorKind::Transient);
     }
 
     #[test]

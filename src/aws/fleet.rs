@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_rds::types::DbInstance;
 use tokio::sync::Mutex;
 
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, not_found_is_none};
 use crate::aws::rds_actions::DESCRIBE_DB_INSTANCES;
 use crate::aws::tags::CLUSTER;
 
@@ -96,20 +96,12 @@ pub async fn describe_instance(
     rds: &aws_sdk_rds::Client,
     identifier: &str,
 ) -> Result<Option<DbInstance>, AwsError> {
-    match rds
+    let described = rds
         .describe_db_instances()
         .db_instance_identifier(identifier)
         .send()
         .await
-    {
-        Ok(output) => Ok(output.db_instances().first().cloned()),
-        Err(error) => {
-            let error = AwsError::from_sdk(DESCRIBE_DB_INSTANCES, error);
-            if error.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+        .map(|output| output.db_instances().first().cloned())
+        .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_INSTANCES, error));
+    not_found_is_none(described)
 }

@@ -103,48 +103,63 @@ pub fn ownership<'a>(
     }
 }
 
+/// The `Tag` of an AWS SDK. RDS and ElastiCache generate the same key/value shape from
+/// their Smithy models as two types; this trait lets one function serve both.
+pub trait SdkTag: Sized {
+    /// The key and value (an absent value reads as empty); `None` without a key.
+    fn key_value(&self) -> Option<(&str, &str)>;
+    /// A tag of `key` and `value`.
+    fn from_key_value(key: &str, value: &str) -> Self;
+}
+
+macro_rules! sdk_tag {
+    ($($tag:ty),*) => {$(
+        impl SdkTag for $tag {
+            fn key_value(&self) -> Option<(&str, &str)> {
+                Some((self.key()?, self.value().unwrap_or_default()))
+            }
+
+            fn from_key_value(key: &str, value: &str) -> Self {
+                Self::builder().key(key).value(value).build()
+            }
+        }
+    )*};
+}
+
+sdk_tag!(aws_sdk_rds::types::Tag, aws_sdk_elasticache::types::Tag);
+
+/// Ownership of an AWS resource from the tags an SDK reports for it.
+pub fn sdk_ownership<T: SdkTag>(tags: &[T], owner: &Owner) -> Ownership {
+    ownership(tags.iter().filter_map(SdkTag::key_value), owner)
+}
+
+/// `tags` as the `Tag` values of an SDK.
+pub fn to_sdk_tags<T: SdkTag>(tags: &BTreeMap<String, String>) -> Vec<T> {
+    tags.iter()
+        .map(|(key, value)| T::from_key_value(key, value))
+        .collect()
+}
+
 /// Ownership of an RDS resource from its `TagList`.
 pub fn rds_ownership(tags: &[aws_sdk_rds::types::Tag], owner: &Owner) -> Ownership {
-    ownership(
-        tags.iter()
-            .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default()))),
-        owner,
-    )
+    sdk_ownership(tags, owner)
 }
 
 /// `tags` as RDS `Tag` values.
 pub fn to_rds_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
-    tags.iter()
-        .map(|(key, value)| {
-            aws_sdk_rds::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect()
+    to_sdk_tags(tags)
 }
 
 /// Ownership of an ElastiCache resource from its tags (ListTagsForResource).
 pub fn elasticache_ownership(tags: &[aws_sdk_elasticache::types::Tag], owner: &Owner) -> Ownership {
-    ownership(
-        tags.iter()
-            .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default()))),
-        owner,
-    )
+    sdk_ownership(tags, owner)
 }
 
 /// `tags` as ElastiCache `Tag` values.
 pub fn to_elasticache_tags(
     tags: &BTreeMap<String, String>,
 ) -> Vec<aws_sdk_elasticache::types::Tag> {
-    tags.iter()
-        .map(|(key, value)| {
-            aws_sdk_elasticache::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect()
+    to_sdk_tags(tags)
 }
 
 #[cfg(test)]
@@ -227,5 +242,37 @@ mod tests {
     fn rds_tags_round_trip_through_the_guard() {
         let tags = to_rds_tags(&resource_tags(&owner(), &BTreeMap::new()));
         assert_eq!(rds_ownership(&tags, &owner()), Ownership::Ours);
+    }
+
+    #[test]
+    fn elasticache_tags_round_trip_through_the_guard() {
+        let user = BTreeMap::from([("team".to_owned(), "news".to_owned())]);
+        let tags = to_elasticache_tags(&resource_tags(&owner(), &user));
+        assert_eq!(tags.len(), 5);
+        assert_eq!(elasticache_ownership(&tags, &owner()), Ownership::Ours);
+        let stranger = Owner {
+            name: "other".into(),
+            ..owner()
+        };
+        assert!(matches!(
+            elasticache_ownership(&tags, &stranger),
+            Ownership::OwnedElsewhere { .. }
+        ));
+    }
+
+    #[test]
+    fn a_tag_without_a_key_is_ignored_and_one_without_a_value_reads_empty() {
+        let tags = [
+            aws_sdk_rds::types::Tag::builder().value("prod").build(),
+            aws_sdk_rds::types::Tag::builder().key(NAME).build(),
+        ];
+        assert_eq!(
+            rds_ownership(&tags, &owner()),
+            Ownership::OwnedElsewhere {
+                cluster: String::new(),
+                namespace: String::new(),
+                name: String::new(),
+            }
+        );
     }
 }

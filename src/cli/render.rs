@@ -14,7 +14,6 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
@@ -24,9 +23,10 @@ use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
 use crate::controllers::managed_database::desired::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
 use crate::controllers::tiered_app::build::{
-    DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
+    Child, ChildVisitor, DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
 };
 use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
+use crate::runtime::error::chain;
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]
@@ -187,7 +187,7 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         (rendered, _) => {
             problems.extend(rendered.err().unwrap_or_default());
             for problem in &problems {
-                writeln!(stderr, "error: {}", with_causes(problem)).map_err(CliError::Write)?;
+                writeln!(stderr, "error: {}", chain(problem)).map_err(CliError::Write)?;
             }
             Err(CliError::InvalidInput(problems.len()))
         }
@@ -207,17 +207,6 @@ fn read_input(file: &str) -> Result<Input, std::io::Error> {
         name: file.to_owned(),
         text: std::fs::read_to_string(file)?,
     })
-}
-
-/// A problem followed by its causes, `: `-separated.
-pub fn with_causes(problem: &dyn std::error::Error) -> String {
-    let mut text = problem.to_string();
-    let mut cause = problem.source();
-    while let Some(error) = cause {
-        let _ = write!(text, ": {error}");
-        cause = error.source();
-    }
-    text
 }
 
 /// Renders the inputs for the cluster name [`DEFAULT_CLUSTER_NAME`].
@@ -280,7 +269,7 @@ pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, V
                 let wiring = offline_wiring(app, &documents);
                 let _ = writeln!(rendered.yaml, "# {object}");
                 if let Err(error) =
-                    write_children(&mut rendered.yaml, desired_children(&validated, &wiring))
+                    write_children(&mut rendered.yaml, &desired_children(&validated, &wiring))
                 {
                     problems.push(RenderProblem::Serialize {
                         object,
@@ -473,27 +462,22 @@ fn write_database_plan(
     Ok(())
 }
 
-fn write_children(out: &mut String, children: DesiredChildren) -> Result<(), serde_yaml::Error> {
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = children;
-    write_documents(out, &deployments)?;
-    write_documents(out, &services)?;
-    write_documents(out, &hpas)?;
-    write_documents(out, &pdbs)?;
-    write_documents(out, &network_policies)?;
-    write_documents(out, &ingresses)
+/// Writes every child as a YAML document, in apply order.
+fn write_children(out: &mut String, children: &DesiredChildren) -> Result<(), serde_yaml::Error> {
+    children.visit(&mut Documents(out))
 }
 
-fn write_documents<T: Serialize>(out: &mut String, objects: &[T]) -> Result<(), serde_yaml::Error> {
-    for object in objects {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(object)?);
+/// A [`ChildVisitor`] that appends each object as one YAML document.
+struct Documents<'a>(&'a mut String);
+
+impl ChildVisitor for Documents<'_> {
+    type Error = serde_yaml::Error;
+
+    fn visit<K: Child>(&mut self, _: &'static str, objects: &[K]) -> Result<(), Self::Error> {
+        for object in objects {
+            self.0.push_str("---\n");
+            self.0.push_str(&serde_yaml::to_string(object)?);
+        }
+        Ok(())
     }
-    Ok(())
 }

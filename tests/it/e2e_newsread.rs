@@ -3,9 +3,9 @@
 //! real kubectl. The database, the cache and the app become Ready with their connection
 //! Secrets; deleting the database leaves a final snapshot in RDS and nothing running.
 
+use crate::harness_kubectl::Kubectl;
 use crate::support;
 
-use std::path::Path;
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -42,16 +42,6 @@ boto3.client("elasticache").create_cache_subnet_group(CacheSubnetGroupName="app-
         "preparing moto failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = support::tools::kubectl(kubeconfig, args, None).await;
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn ready(conditions: Option<(String, String, String)>) -> bool {
@@ -145,12 +135,10 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     let moto = MotoServer::start();
     prepare_account(&moto);
     let emulator = emulator(&[NS], true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+    let kubectl = Kubectl::new(&emulator);
     let endpoint = moto.endpoint();
     let operator = OperatorProcess::start(
-        &kubeconfig,
+        &kubectl.kubeconfig,
         &[
             ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("AWS_REGION", "us-east-1"),
@@ -162,7 +150,9 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     .await;
 
     let example = support::tools::crate_root().join("deploy/examples/newsread.yaml");
-    let applied = kubectl(&kubeconfig, &["apply", "-f", example.to_str().unwrap()]).await;
+    let applied = kubectl
+        .ok(&["apply", "-f", example.to_str().unwrap()])
+        .await;
     assert!(
         applied.contains("tieredapp.tiered.io/newsread created"),
         "{applied}"
@@ -202,18 +192,16 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     );
 
     // Deleting the database (policy Snapshot) leaves a final snapshot and no instance.
-    kubectl(
-        &kubeconfig,
-        &[
+    kubectl
+        .ok(&[
             "delete",
             "manageddatabase",
             "newsread-db",
             "-n",
             NS,
             "--wait=false",
-        ],
-    )
-    .await;
+        ])
+        .await;
     eventually("the ManagedDatabase is gone", || async {
         databases.get_opt("newsread-db").await.unwrap().is_none()
     })
@@ -232,7 +220,7 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
         "no final snapshot: {:?}",
         snapshots.db_snapshots()
     );
-    remove_a_tier_and_the_cache(&kubeconfig, &client).await;
+    remove_a_tier_and_the_cache(&kubectl, &client).await;
     drop(operator);
 
     assert_rbac_matches_what_the_binary_used(&emulator);
@@ -240,11 +228,10 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
 
 /// Removing a tier prunes its children; deleting the cache ends the run (so the RBAC
 /// check sees prune and cleanup requests too).
-async fn remove_a_tier_and_the_cache(kubeconfig: &Path, client: &kube::Client) {
+async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
     let caches: Api<CacheCluster> = Api::namespaced(client.clone(), NS);
-    kubectl(
-        kubeconfig,
-        &[
+    kubectl
+        .ok(&[
             "patch",
             "tieredapp",
             "newsread",
@@ -253,26 +240,23 @@ async fn remove_a_tier_and_the_cache(kubeconfig: &Path, client: &kube::Client) {
             "--type=json",
             "-p",
             r#"[{"op":"remove","path":"/spec/tiers/0"}]"#,
-        ],
-    )
-    .await;
+        ])
+        .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     eventually("the removed tier's Deployment is pruned", || async {
         deployments.get_opt("newsread-web").await.unwrap().is_none()
     })
     .await;
-    kubectl(
-        kubeconfig,
-        &[
+    kubectl
+        .ok(&[
             "delete",
             "cachecluster",
             "newsread-cache",
             "-n",
             NS,
             "--wait=false",
-        ],
-    )
-    .await;
+        ])
+        .await;
     eventually("the CacheCluster is gone", || async {
         caches.get_opt("newsread-cache").await.unwrap().is_none()
     })

@@ -13,13 +13,15 @@ use kube::api::ListParams;
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tiered::api::{CacheCluster, ManagedDatabase, TieredApp};
 
-struct Kubectl {
-    kubeconfig: PathBuf,
+/// The real kubectl with a kubeconfig for one emulator (in a temporary directory that
+/// lives as long as this value). The other kubectl-driven tests use it too.
+pub(crate) struct Kubectl {
+    pub(crate) kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(emulator: &EmulatorHandle) -> Self {
+    pub(crate) fn new(emulator: &EmulatorHandle) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
@@ -33,8 +35,14 @@ impl Kubectl {
         support::tools::kubectl(&self.kubeconfig, args, stdin).await
     }
 
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None).await;
+    /// Runs kubectl and expects success; returns stdout.
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
+        self.ok_with_stdin(args, None).await
+    }
+
+    /// Runs kubectl with `stdin` and expects success; returns stdout.
+    pub(crate) async fn ok_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin).await;
         assert!(
             out.status.success(),
             "kubectl {args:?} failed: {}{}",
@@ -42,6 +50,12 @@ impl Kubectl {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Applies a manifest from stdin and expects it to go through.
+    pub(crate) async fn accepted(&self, manifest: &str) {
+        self.ok_with_stdin(&["apply", "-f", "-"], Some(manifest))
+            .await;
     }
 
     /// Applies a manifest from stdin and expects a refusal; returns stderr.
@@ -77,17 +91,9 @@ async fn emulator_with_crds() -> (EmulatorHandle, Kubectl) {
         ])
         .await;
     // `kubectl create namespace` would send protobuf, which the emulator does not speak.
-    let namespace = kubectl
-        .run(
-            &["apply", "-f", "-"],
-            Some("apiVersion: v1\nkind: Namespace\nmetadata: {name: newsread}\n"),
-        )
+    kubectl
+        .accepted("apiVersion: v1\nkind: Namespace\nmetadata: {name: newsread}\n")
         .await;
-    assert!(
-        namespace.status.success(),
-        "{}",
-        String::from_utf8_lossy(&namespace.stderr)
-    );
     (emulator, kubectl)
 }
 
@@ -97,18 +103,13 @@ async fn kubectl_applies_the_crds_and_the_example_and_kube_reads_them_back() {
     let applied = kubectl
         .ok(&["apply", "-f", &repo("deploy/examples/newsread.yaml")])
         .await;
-    assert!(
-        applied.contains("tieredapp.tiered.io/newsread created"),
-        "{applied}"
-    );
-    assert!(
-        applied.contains("manageddatabase.tiered.io/newsread-db created"),
-        "{applied}"
-    );
-    assert!(
-        applied.contains("cachecluster.tiered.io/newsread-cache created"),
-        "{applied}"
-    );
+    for created in [
+        "tieredapp.tiered.io/newsread created",
+        "manageddatabase.tiered.io/newsread-db created",
+        "cachecluster.tiered.io/newsread-cache created",
+    ] {
+        assert!(applied.contains(created), "{applied}");
+    }
 
     let yaml = kubectl
         .ok(&["get", "ta", "newsread", "-n", "newsread", "-o", "yaml"])
@@ -208,14 +209,12 @@ async fn kubectl_is_refused_invalid_manifests_with_the_field_named() {
             "port: 5000, autoscaling: {minReplicas: 5, maxReplicas: 2}}",
         ))
         .await;
-    assert!(
-        scaling.contains("spec.tiers[1].autoscaling.minReplicas"),
-        "{scaling}"
-    );
-    assert!(
-        scaling.contains("minReplicas must not be greater than maxReplicas"),
-        "{scaling}"
-    );
+    for part in [
+        "spec.tiers[1].autoscaling.minReplicas",
+        "minReplicas must not be greater than maxReplicas",
+    ] {
+        assert!(scaling.contains(part), "{scaling}");
+    }
 
     let calls = kubectl
         .refused(&VALID_APP.replace("calls: [api]", "calls: [billing]"))
@@ -226,12 +225,7 @@ async fn kubectl_is_refused_invalid_manifests_with_the_field_named() {
     );
 
     // The valid manifest goes through, so the refusals above are about the fields.
-    let ok = kubectl.run(&["apply", "-f", "-"], Some(VALID_APP)).await;
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    kubectl.accepted(VALID_APP).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,17 +250,9 @@ async fn immutable_and_never_shrinking_database_fields_are_enforced_on_update() 
     assert!(shrink.contains("never shrink"), "{shrink}");
 
     // Growing storage is allowed.
-    let grow = kubectl
-        .run(
-            &["apply", "-f", "-"],
-            Some(&database.replace("allocatedGiB: 100", "allocatedGiB: 200")),
-        )
+    kubectl
+        .accepted(&database.replace("allocatedGiB: 100", "allocatedGiB: 200"))
         .await;
-    assert!(
-        grow.status.success(),
-        "{}",
-        String::from_utf8_lossy(&grow.stderr)
-    );
     tokio::time::sleep(Duration::from_millis(10)).await;
     let db = Api::<ManagedDatabase>::namespaced(emulator.client(), "newsread")
         .get("newsread-db")

@@ -14,6 +14,7 @@ mod database_mocks;
 mod database_moto;
 mod e2e_newsread;
 mod harness_kubectl;
+mod layers;
 mod never_panics;
 mod never_stops;
 mod operator_binary;

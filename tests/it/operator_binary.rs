@@ -3,69 +3,23 @@
 //! becoming Ready with its URL, Prometheus text, JSON logs, graceful shutdown on SIGTERM,
 //! and zero writes from a restarted operator once the app has converged.
 
+use crate::harness_kubectl::Kubectl;
 use crate::support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kube::Api;
 use kube_emulator::EmulatorHandle;
-use support::operator::{condition, emulator, eventually, http_get, metric};
+use support::operator::{condition, emulator, eventually, http_get, metric, two_tier_app};
 use support::process::OperatorProcess;
 use tiered::api::TieredApp;
 
 const NS: &str = "shop";
 
-const MANIFEST: &str = r"apiVersion: tiered.io/v1alpha1
-kind: TieredApp
-metadata:
-  name: newsread
-  namespace: shop
-spec:
-  tiers:
-    - name: web
-      role: presentation
-      image: ghcr.io/acme/web:1.0.0
-      port: 8080
-      replicas: 2
-      healthCheck: {path: /health}
-      ingress: {host: news.example.com}
-      calls: [api]
-    - name: api
-      role: application
-      image: ghcr.io/acme/api:1.0.0
-      port: 5000
-      replicas: 2
-";
-
-/// A kubeconfig and a manifest in a temporary directory.
-struct Files {
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    manifest: PathBuf,
-}
-
-fn files(emulator: &EmulatorHandle) -> Files {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
-    let manifest = dir.path().join("newsread.yaml");
-    std::fs::write(&manifest, MANIFEST).unwrap();
-    Files {
-        _dir: dir,
-        kubeconfig,
-        manifest,
-    }
-}
-
-async fn kubectl_apply(kubeconfig: &Path, manifest: &Path) {
-    let manifest = manifest.to_str().unwrap();
-    let output = support::tools::kubectl(kubeconfig, &["apply", "-f", manifest], None).await;
-    assert!(
-        output.status.success(),
-        "kubectl apply failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// kubectl for `emulator`, and the two-tier app as the manifest it applies.
+fn kubectl_and_manifest(emulator: &EmulatorHandle) -> (Kubectl, String) {
+    let manifest = serde_yaml::to_string(&two_tier_app(NS)).unwrap();
+    (Kubectl::new(emulator), manifest)
 }
 
 /// Checks the OpenMetrics text format line by line: `# HELP`/`# TYPE`/`# UNIT`
@@ -148,13 +102,13 @@ async fn wait_app_ready(apps: &Api<TieredApp>) -> TieredApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_health_reconciles_an_app_to_ready_logs_json_and_stops_on_sigterm() {
     let emulator = emulator(&[NS], true).await;
-    let files = files(&emulator);
-    let mut operator = OperatorProcess::start(&files.kubeconfig, &[]).await;
+    let (kubectl, manifest) = kubectl_and_manifest(&emulator);
+    let mut operator = OperatorProcess::start(&kubectl.kubeconfig, &[]).await;
 
     assert_eq!(http_get(operator.http, "/healthz").await.0, 200);
     wait_ready(&operator).await;
 
-    kubectl_apply(&files.kubeconfig, &files.manifest).await;
+    kubectl.accepted(&manifest).await;
     let apps: Api<TieredApp> = Api::namespaced(emulator.client(), NS);
     let app = wait_app_ready(&apps).await;
     let status = app.status.unwrap();
@@ -241,9 +195,9 @@ async fn the_binary_serves_health_reconciles_an_app_to_ready_logs_json_and_stops
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_operator_makes_zero_writes_for_a_converged_app() {
     let emulator = emulator(&[NS], true).await;
-    let files = files(&emulator);
-    let mut first = OperatorProcess::start(&files.kubeconfig, &[]).await;
-    kubectl_apply(&files.kubeconfig, &files.manifest).await;
+    let (kubectl, manifest) = kubectl_and_manifest(&emulator);
+    let mut first = OperatorProcess::start(&kubectl.kubeconfig, &[]).await;
+    kubectl.accepted(&manifest).await;
     let apps: Api<TieredApp> = Api::namespaced(emulator.client(), NS);
     wait_app_ready(&apps).await;
     first.signal("TERM");
@@ -255,7 +209,7 @@ async fn a_restarted_operator_makes_zero_writes_for_a_converged_app() {
     );
 
     let since = Instant::now();
-    let second = OperatorProcess::start(&files.kubeconfig, &[]).await;
+    let second = OperatorProcess::start(&kubectl.kubeconfig, &[]).await;
     wait_ready(&second).await;
     // The first reconcile after the caches sync and at least one 1 s resync.
     eventually(

@@ -2,6 +2,7 @@
 //! updated and pruned children, failures; never a secret value), and how it survives a
 //! TieredApp that the API server accepted but the operator cannot read.
 
+use crate::operator_tiered_app::{names, set_tiers};
 use crate::support;
 
 use k8s_openapi::ByteString;
@@ -9,8 +10,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use kube_emulator::{Emulator, EmulatorOptions, Matcher};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config};
@@ -134,13 +135,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     let mut tiers = app.spec.tiers.clone();
     tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
     tiers.retain(|t| t.name != "web");
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": tiers}})),
-    )
-    .await
-    .unwrap();
+    set_tiers(&apps, &tiers).await;
     eventually("Updated and Pruned Events", || async {
         let events = events(&op.client).await;
         has_event(&events, "Normal", "Updated", "Deployment/newsread-api")
@@ -153,13 +148,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
         .faults()
         .fail(Matcher::on("patch", "deployments"), 500, 2);
     tiers[0].image = "ghcr.io/acme/api:3.0.0".to_owned();
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": tiers}})),
-    )
-    .await
-    .unwrap();
+    set_tiers(&apps, &tiers).await;
     eventually("a Warning Event for the failed apply", || async {
         has_event(
             &events(&op.client).await,
@@ -235,14 +224,7 @@ async fn a_tiered_app_the_operator_cannot_read_gets_a_warning_and_does_not_stop_
         .await
         .unwrap();
     eventually("the good app gets its children and conditions", || async {
-        let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-        deployments
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len()
-            == 2
+        names::<Deployment>(&client).await.len() == 2
             && condition(&apps.get("newsread").await.unwrap(), "Ready").is_some()
     })
     .await;
@@ -270,17 +252,14 @@ async fn a_tiered_app_the_operator_cannot_read_gets_a_warning_and_does_not_stop_
             .is_some_and(|m| m.contains("spec.tiers: ")),
         "the Stalled message names the field: {stalled}"
     );
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     assert!(
-        deployments
-            .list(&ListParams::default())
+        names::<Deployment>(&client)
             .await
-            .unwrap()
-            .items
             .iter()
-            .all(|d| d.name_any().starts_with("newsread-")),
+            .all(|name| name.starts_with("newsread-")),
         "nothing is built for the unreadable app"
     );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let mut second = two_tier_app(NS);
     second.metadata.name = Some("later".to_owned());
     apps.create(&PostParams::default(), &second).await.unwrap();

@@ -3,6 +3,7 @@
 //! say so), and when the holder stops the other takes the Lease over within the lease
 //! duration and keeps the app converged.
 
+use crate::operator_tiered_app::{api_image, set_tiers};
 use crate::support;
 
 use std::time::{Duration, Instant};
@@ -11,8 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{ListParams, PostParams};
 use support::operator::{
     Instance, condition, emulator, eventually, http_get, launch, metric, test_config, two_tier_app,
 };
@@ -55,20 +55,10 @@ async fn reconciles(instance: &Instance) -> f64 {
 async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
     let mut app = apps.get("newsread").await.unwrap();
     app.spec.tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
-    )
-    .await
-    .unwrap();
+    set_tiers(apps, &app.spec.tiers).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     eventually("the new leader rolls the new image out", || async {
-        let d = deployments.get("newsread-api").await.unwrap();
-        d.spec.unwrap().template.spec.unwrap().containers[0]
-            .image
-            .as_deref()
-            == Some("ghcr.io/acme/api:2.0.0")
+        api_image(&deployments).await.as_deref() == Some("ghcr.io/acme/api:2.0.0")
     })
     .await;
 }

@@ -14,12 +14,14 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_emulator::Matcher;
 use serde_json::json;
-use support::operator::{condition, eventually, http_get, metric, start, two_tier_app};
+use support::operator::{Running, condition, eventually, http_get, metric, start, two_tier_app};
 use tiered::api::TieredApp;
+use tiered::api::tiered_app::{Tier, TierRole};
 
 const NS: &str = "shop";
 
-async fn names<K>(client: &kube::Client) -> Vec<String>
+/// The sorted names of the objects of kind `K` in the namespace `shop`.
+pub(crate) async fn names<K>(client: &kube::Client) -> Vec<String>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -59,19 +61,47 @@ async fn mark_deployments_available(client: &kube::Client) {
     }
 }
 
-#[tokio::test]
-async fn creating_an_app_creates_every_child_with_owner_labels_and_conditions() {
+/// The operator with `app` created; returns the operator, the TieredApp API and the
+/// app as created.
+async fn start_with(app: &TieredApp) -> (Running, Api<TieredApp>, TieredApp) {
     let op = start(&[NS]).await;
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let app = apps
-        .create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    let uid = app.uid().unwrap();
+    let app = apps.create(&PostParams::default(), app).await.unwrap();
+    (op, apps, app)
+}
+
+/// The operator with the two-tier app `newsread` created and both its Deployments
+/// applied; returns the operator, the TieredApp API and the created app.
+async fn start_with_two_tier_app() -> (Running, Api<TieredApp>, TieredApp) {
+    let (op, apps, app) = start_with(&two_tier_app(NS)).await;
     eventually("both Deployments exist", || async {
         names::<Deployment>(&op.client).await.len() == 2
     })
     .await;
+    (op, apps, app)
+}
+
+/// Replaces the tiers of the app `newsread` (a merge patch, as `kubectl edit` sends).
+pub(crate) async fn set_tiers(apps: &Api<TieredApp>, tiers: &[Tier]) {
+    apps.patch(
+        "newsread",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"tiers": tiers}})),
+    )
+    .await
+    .unwrap();
+}
+
+/// The image of the api tier's Deployment `newsread-api`.
+pub(crate) async fn api_image(deployments: &Api<Deployment>) -> Option<String> {
+    let deployment = deployments.get("newsread-api").await.unwrap();
+    deployment.spec?.template.spec?.containers[0].image.clone()
+}
+
+#[tokio::test]
+async fn creating_an_app_creates_every_child_with_owner_labels_and_conditions() {
+    let (op, apps, app) = start_with_two_tier_app().await;
+    let uid = app.uid().unwrap();
     eventually("every child kind exists", || async {
         names::<Service>(&op.client).await == ["newsread-api", "newsread-web"]
             && names::<PodDisruptionBudget>(&op.client).await.len() == 2
@@ -118,28 +148,12 @@ async fn creating_an_app_creates_every_child_with_owner_labels_and_conditions() 
 
 #[tokio::test]
 async fn editing_the_image_updates_the_deployment() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let mut app = apps
-        .create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
+    let (op, apps, mut app) = start_with_two_tier_app().await;
     let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
-    eventually("the api Deployment exists", || async {
-        deployments.get_opt("newsread-api").await.unwrap().is_some()
-    })
-    .await;
     app.spec.tiers[1].image = "ghcr.io/acme/api:2.0.0".to_owned();
-    let patch = json!({"spec": {"tiers": app.spec.tiers}});
-    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    set_tiers(&apps, &app.spec.tiers).await;
     eventually("the Deployment runs the new image", || async {
-        let d = deployments.get("newsread-api").await.unwrap();
-        d.spec.unwrap().template.spec.unwrap().containers[0]
-            .image
-            .as_deref()
-            == Some("ghcr.io/acme/api:2.0.0")
+        api_image(&deployments).await.as_deref() == Some("ghcr.io/acme/api:2.0.0")
     })
     .await;
     op.stop().await;
@@ -147,41 +161,16 @@ async fn editing_the_image_updates_the_deployment() {
 
 #[tokio::test]
 async fn adding_and_removing_a_tier_creates_and_prunes_its_objects() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let mut app = apps
-        .create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    eventually("two Deployments", || async {
-        names::<Deployment>(&op.client).await.len() == 2
-    })
-    .await;
-    let mut worker = app.spec.tiers[1].clone();
-    worker.name = "worker".to_owned();
-    worker.role = tiered::api::tiered_app::TierRole::Worker;
-    worker.port = None;
-    app.spec.tiers.push(worker);
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
-    )
-    .await
-    .unwrap();
+    let (op, apps, mut app) = start_with_two_tier_app().await;
+    app.spec.tiers.push(worker_tier(&app));
+    set_tiers(&apps, &app.spec.tiers).await;
     eventually("the worker Deployment appears", || async {
         names::<Deployment>(&op.client).await == ["newsread-api", "newsread-web", "newsread-worker"]
     })
     .await;
     app.spec.tiers.retain(|t| t.name != "api");
     app.spec.tiers[0].calls.clear();
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"tiers": app.spec.tiers}})),
-    )
-    .await
-    .unwrap();
+    set_tiers(&apps, &app.spec.tiers).await;
     eventually("the api objects are pruned", || async {
         names::<Deployment>(&op.client).await == ["newsread-web", "newsread-worker"]
             && !names::<Service>(&op.client)
@@ -195,17 +184,18 @@ async fn adding_and_removing_a_tier_creates_and_prunes_its_objects() {
     op.stop().await;
 }
 
+/// A worker tier `worker` made from the app's api tier (no port).
+fn worker_tier(app: &TieredApp) -> Tier {
+    let mut worker = app.spec.tiers[1].clone();
+    worker.name = "worker".to_owned();
+    worker.role = TierRole::Worker;
+    worker.port = None;
+    worker
+}
+
 #[tokio::test]
 async fn deployment_status_drives_ready_and_a_converged_app_makes_zero_writes() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    eventually("two Deployments", || async {
-        names::<Deployment>(&op.client).await.len() == 2
-    })
-    .await;
+    let (op, apps, _) = start_with_two_tier_app().await;
     eventually("the app reports replicas not ready", || async {
         let app = apps.get("newsread").await.unwrap();
         condition(&app, "Ready").is_some_and(|c| c.1 == "ReplicasNotReady")
@@ -255,20 +245,15 @@ async fn deployment_status_drives_ready_and_a_converged_app_makes_zero_writes() 
 
 #[tokio::test]
 async fn an_invalid_spec_is_stalled_with_the_field_path_and_creates_no_children() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     let mut app = two_tier_app(NS);
-    let mut worker = app.spec.tiers[1].clone();
-    worker.name = "worker".to_owned();
-    worker.role = tiered::api::tiered_app::TierRole::Worker;
-    worker.port = None;
+    let mut worker = worker_tier(&app);
     worker.health_check = Some(tiered::api::tiered_app::HealthCheck {
         path: "/health".to_owned(),
         initial_delay_seconds: None,
         period_seconds: None,
     });
     app.spec.tiers.push(worker);
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let (op, apps, _) = start_with(&app).await;
     eventually("the app is Stalled", || async {
         let app = apps.get("newsread").await.unwrap();
         condition(&app, "Stalled").is_some_and(|c| c.0 == "True")
@@ -289,13 +274,11 @@ async fn an_invalid_spec_is_stalled_with_the_field_path_and_creates_no_children(
 
 #[tokio::test]
 async fn a_tier_waiting_for_its_database_is_not_rolled_out() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     let mut app = two_tier_app(NS);
     app.spec.tiers[1].database = Some(tiered::api::shared::LocalRef {
         name: "newsread-db".to_owned(),
     });
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let (op, apps, _) = start_with(&app).await;
     eventually("the app waits for the database", || async {
         let app = apps.get("newsread").await.unwrap();
         condition(&app, "Ready").is_some_and(|c| {
@@ -341,15 +324,7 @@ async fn injected_conflicts_server_errors_and_dropped_watches_still_converge() {
 
 #[tokio::test]
 async fn deleting_the_app_garbage_collects_its_children() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    eventually("two Deployments", || async {
-        names::<Deployment>(&op.client).await.len() == 2
-    })
-    .await;
+    let (op, apps, _) = start_with_two_tier_app().await;
     apps.delete("newsread", &DeleteParams::default())
         .await
         .unwrap();

@@ -9,7 +9,8 @@
 
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children, validate,
+    Child, ChildVisitor, DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children,
+    validate,
 };
 
 const EXAMPLE: &str = include_str!("../../deploy/examples/newsread.yaml");
@@ -45,46 +46,30 @@ fn operator_view() -> (ValidatedApp, Wiring) {
     (validated, wiring)
 }
 
+/// Snapshots each list of children as `newsread_<field>`.
+struct Snapshots;
+
+impl ChildVisitor for Snapshots {
+    type Error = std::convert::Infallible;
+
+    fn visit<K: Child>(&mut self, field: &'static str, objects: &[K]) -> Result<(), Self::Error> {
+        insta::assert_yaml_snapshot!(format!("newsread_{field}"), objects);
+        Ok(())
+    }
+}
+
 #[test]
 fn newsread_children_match_their_snapshots() {
     let (app, wiring) = operator_view();
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = desired_children(&app, &wiring);
-    insta::assert_yaml_snapshot!("newsread_deployments", deployments);
-    insta::assert_yaml_snapshot!("newsread_services", services);
-    insta::assert_yaml_snapshot!("newsread_hpas", hpas);
-    insta::assert_yaml_snapshot!("newsread_pdbs", pdbs);
-    insta::assert_yaml_snapshot!("newsread_network_policies", network_policies);
-    insta::assert_yaml_snapshot!("newsread_ingresses", ingresses);
+    let Ok(()) = desired_children(&app, &wiring).visit(&mut Snapshots);
 }
 
-fn child_counts(tiers: &str) -> [usize; 6] {
+fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
     let app: TieredApp = serde_yaml::from_str(&format!(
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: prod, uid: u}}\nspec:\n  tiers:\n{tiers}"
     ))
     .unwrap();
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = desired_children(&validate(&app).unwrap(), &Wiring::default());
-    [
-        deployments.len(),
-        services.len(),
-        hpas.len(),
-        pdbs.len(),
-        network_policies.len(),
-        ingresses.len(),
-    ]
+    desired_children(&validate(&app).unwrap(), &Wiring::default()).counts()
 }
 
 #[test]

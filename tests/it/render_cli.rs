@@ -40,6 +40,17 @@ fn stderr_of(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// Renders `text` as the file `name` and expects a refusal with nothing printed to
+/// apply; returns the file's path as shown in messages, and stderr.
+fn rejected(name: &str, text: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, name, text);
+    let output = tiered_render(&[&file], None);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing is printed to apply");
+    (file.display().to_string(), stderr_of(&output))
+}
+
 #[test]
 fn the_example_renders_every_object_the_operator_would_apply() {
     let output = tiered_render(&[Path::new(EXAMPLE)], None);
@@ -95,20 +106,12 @@ fn standard_input_is_read_with_a_dash() {
 
 #[test]
 fn a_field_of_the_wrong_type_names_the_file_the_object_and_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = write(
-        &dir,
+    let (file, stderr) = rejected(
         "bad.yaml",
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: newsread, namespace: shop}\nspec:\n  tiers:\n    - {name: web, role: presentation, image: w:1, port: eighty}\n",
     );
-    let output = tiered_render(&[&bad], None);
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty(), "nothing is printed to apply");
-    let stderr = stderr_of(&output);
-    let expected = format!(
-        "error: {}: TieredApp shop/newsread: spec.tiers[0].port: invalid type",
-        bad.display()
-    );
+    let expected =
+        format!("error: {file}: TieredApp shop/newsread: spec.tiers[0].port: invalid type");
     assert!(stderr.contains(&expected), "{stderr}");
 }
 
@@ -144,38 +147,21 @@ fn every_problem_in_every_file_is_reported() {
 
 #[test]
 fn broken_yaml_names_the_file_and_document() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = write(&dir, "broken.yaml", "kind: TieredApp\n---\nspec: [\n");
-    let output = tiered_render(&[&bad], None);
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
-    assert!(
-        stderr.contains(&format!(
-            "error: {}: document 0: \"TieredApp\" of apiVersion \"\"",
-            bad.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
-            "error: {}: document 1: failed to parse YAML",
-            bad.display()
-        )),
-        "{stderr}"
-    );
+    let (file, stderr) = rejected("broken.yaml", "kind: TieredApp\n---\nspec: [\n");
+    for expected in [
+        format!("error: {file}: document 0: \"TieredApp\" of apiVersion \"\""),
+        format!("error: {file}: document 1: failed to parse YAML"),
+    ] {
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
 }
 
 #[test]
 fn a_data_tier_object_with_a_bad_field_is_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = write(
-        &dir,
+    let (_, stderr) = rejected(
         "db.yaml",
         "apiVersion: tiered.io/v1alpha1\nkind: ManagedDatabase\nmetadata: {name: db, namespace: shop}\nspec: {engine: oracle}\n",
     );
-    let output = tiered_render(&[&bad], None);
-    assert!(!output.status.success());
-    let stderr = stderr_of(&output);
     assert!(
         stderr.contains("ManagedDatabase shop/db: spec.engine: unknown variant `oracle`"),
         "{stderr}"

@@ -1,6 +1,7 @@
 //! `tiered render` output is what kubectl accepts: the real kubectl applies it with
 //! `--dry-run=client` and `--dry-run=server` against the emulator, object by object.
 
+use crate::harness_kubectl::Kubectl;
 use crate::support;
 
 use std::process::Command;
@@ -21,18 +22,6 @@ fn render_example() -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String) {
-    let out = support::tools::kubectl(kubeconfig, args, Some(stdin)).await;
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_accepts_every_object_render_prints_for_the_example() {
     let rendered = render_example();
@@ -42,43 +31,30 @@ async fn kubectl_accepts_every_object_render_prints_for_the_example() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+    let kubectl = Kubectl::new(&emulator);
 
-    let (ok, client_output) = kubectl(
-        &kubeconfig,
-        &["apply", "--dry-run=client", "-f", "-"],
-        &rendered,
-    )
-    .await;
-    assert!(ok, "kubectl refused the rendered objects:\n{client_output}");
-    let (ok, server_output) = kubectl(
-        &kubeconfig,
-        &["apply", "--dry-run=server", "-f", "-"],
-        &rendered,
-    )
-    .await;
-    assert!(ok, "kubectl refused the rendered objects:\n{server_output}");
-
-    for object in [
-        "deployment.apps/newsread-web",
-        "deployment.apps/newsread-api",
-        "deployment.apps/newsread-worker",
-        "service/newsread-web",
-        "service/newsread-api",
-        "horizontalpodautoscaler.autoscaling/newsread-web",
-        "poddisruptionbudget.policy/newsread-web",
-        "networkpolicy.networking.k8s.io/newsread-web",
-        "ingress.networking.k8s.io/newsread-web",
+    for (dry_run, said) in [
+        ("--dry-run=client", "created (dry run)"),
+        ("--dry-run=server", "created (server dry run)"),
     ] {
-        assert!(
-            client_output.contains(&format!("{object} created (dry run)")),
-            "{object} missing:\n{client_output}"
-        );
-        assert!(
-            server_output.contains(&format!("{object} created (server dry run)")),
-            "{object} missing:\n{server_output}"
-        );
+        let output = kubectl
+            .ok_with_stdin(&["apply", dry_run, "-f", "-"], Some(&rendered))
+            .await;
+        for object in [
+            "deployment.apps/newsread-web",
+            "deployment.apps/newsread-api",
+            "deployment.apps/newsread-worker",
+            "service/newsread-web",
+            "service/newsread-api",
+            "horizontalpodautoscaler.autoscaling/newsread-web",
+            "poddisruptionbudget.policy/newsread-web",
+            "networkpolicy.networking.k8s.io/newsread-web",
+            "ingress.networking.k8s.io/newsread-web",
+        ] {
+            assert!(
+                output.contains(&format!("{object} {said}")),
+                "{object} missing after {dry_run}:\n{output}"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use tiered::api::shared::LocalRef;
 use tiered::api::tiered_app::{Autoscaling, HealthCheck, Tier, TierIngress, TierRole};
 use tiered::api::{TieredApp, TieredAppSpec};
 use tiered::controllers::tiered_app::build::naming::is_dns1035_label;
-use tiered::controllers::tiered_app::build::{DesiredChildren, Wiring, desired_children, validate};
+use tiered::controllers::tiered_app::build::{Wiring, desired_children, validate};
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -188,28 +188,6 @@ fn app() -> impl Strategy<Value = TieredApp> {
         })
 }
 
-fn all_metadata(
-    children: &DesiredChildren,
-) -> Vec<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> {
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = children;
-    deployments
-        .iter()
-        .map(|o| &o.metadata)
-        .chain(services.iter().map(|o| &o.metadata))
-        .chain(hpas.iter().map(|o| &o.metadata))
-        .chain(pdbs.iter().map(|o| &o.metadata))
-        .chain(network_policies.iter().map(|o| &o.metadata))
-        .chain(ingresses.iter().map(|o| &o.metadata))
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -218,7 +196,7 @@ proptest! {
         if let Ok(validated) = validate(&app) {
             let children = desired_children(&validated, &Wiring::default());
             prop_assert_eq!(children.deployments.len(), validated.tiers.len());
-            for metadata in all_metadata(&children) {
+            for metadata in children.metadata() {
                 let name = metadata.name.clone().unwrap_or_default();
                 prop_assert!(is_dns1035_label(&name), "bad child name {:?}", name);
                 for value in metadata.labels.iter().flat_map(|labels| labels.values()) {

@@ -3,47 +3,42 @@
 //! operator's owner reference, hash annotation and field manager), at the same
 //! concurrency, with nothing to watch, compare or write status for.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::Value;
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::apply::prepare;
 use tiered::controllers::tiered_app::build::{
-    DesiredChildren, Wiring, desired_children, owner_reference,
+    Child, ChildVisitor, Wiring, desired_children, owner_reference,
 };
 use tiered::runtime::context::FIELD_MANAGER;
 
-use crate::BenchResult;
 use crate::workload::{self, NAMESPACE};
+use crate::{BenchError, BenchResult};
 
-async fn apply_each<K>(
-    client: &kube::Client,
-    objects: &[K],
-    owner: &OwnerReference,
-) -> BenchResult<()>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), NAMESPACE);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for object in objects {
-        let value = prepare(object, owner)?;
-        api.patch(&object.name_any(), &params, &Patch::Apply(&value))
-            .await?;
+/// The server-side apply writes of one app, prepared as the operator prepares them
+/// (owner reference, hash annotation), in its kind order.
+struct Writes<'a> {
+    owner: &'a OwnerReference,
+    writes: Vec<(ApiResource, String, Value)>,
+}
+
+impl ChildVisitor for Writes<'_> {
+    type Error = BenchError;
+
+    fn visit<K: Child>(&mut self, _: &'static str, objects: &[K]) -> BenchResult<()> {
+        for object in objects {
+            let value = prepare(object, self.owner)?;
+            self.writes
+                .push((ApiResource::erase::<K>(&()), object.name_any(), value));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Creates app `index` and applies its children, in the operator's kind order.
@@ -54,20 +49,16 @@ async fn create_and_apply(client: &kube::Client, index: usize) -> BenchResult<()
         .await?;
     let validated = workload::validated(&created)?;
     let owner = owner_reference(&validated).ok_or("the created app has no uid")?;
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = desired_children(&validated, &Wiring::default());
-    apply_each(client, &deployments, &owner).await?;
-    apply_each(client, &services, &owner).await?;
-    apply_each(client, &hpas, &owner).await?;
-    apply_each(client, &pdbs, &owner).await?;
-    apply_each(client, &network_policies, &owner).await?;
-    apply_each(client, &ingresses, &owner).await?;
+    let mut writes = Writes {
+        owner: &owner,
+        writes: Vec::new(),
+    };
+    desired_children(&validated, &Wiring::default()).visit(&mut writes)?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (resource, name, value) in writes.writes {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
+        api.patch(&name, &params, &Patch::Apply(&value)).await?;
+    }
     Ok(())
 }
 

@@ -2,31 +2,22 @@
 //! three-tier TieredApp every run creates, and the children the builders want for it.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ApiResource, ListParams, PostParams};
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    DesiredChildren, ValidatedApp, Wiring, desired_children, validate,
+    Child, ChildVisitor, DesiredChildren, ValidatedApp, Wiring, desired_children, validate,
 };
 
 use crate::BenchResult;
 
 /// Namespace of every benchmark app.
 pub const NAMESPACE: &str = "bench";
-
-/// The child kinds as the emulator stores them: (group, plural).
-pub const CHILD_RESOURCES: [(&str, &str); 6] = [
-    ("apps", "deployments"),
-    ("", "services"),
-    ("autoscaling", "horizontalpodautoscalers"),
-    ("policy", "poddisruptionbudgets"),
-    ("networking.k8s.io", "networkpolicies"),
-    ("networking.k8s.io", "ingresses"),
-];
 
 /// App number `index`: web (presentation, ingress, calls api), api (application) and
 /// worker (calls api), each autoscaled so that it gets an HPA and a PDB; web and api get
@@ -70,29 +61,39 @@ pub fn validated(app: &TieredApp) -> BenchResult<ValidatedApp> {
     })
 }
 
-/// How many children of each resource one app has, in [`CHILD_RESOURCES`] order.
-pub fn children_per_app() -> BenchResult<[usize; 6]> {
-    let DesiredChildren {
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-    } = desired_children(&validated(&app(0)?)?, &Wiring::default());
-    Ok([
-        deployments.len(),
-        services.len(),
-        hpas.len(),
-        pdbs.len(),
-        network_policies.len(),
-        ingresses.len(),
-    ])
+/// How many children of each kind one app has, in apply order.
+pub fn children_per_app() -> BenchResult<[usize; DesiredChildren::KINDS]> {
+    Ok(desired_children(&validated(&app(0)?)?, &Wiring::default()).counts())
 }
 
-/// Stored children of every kind, in [`CHILD_RESOURCES`] order.
-pub fn stored_children(emulator: &EmulatorHandle) -> [usize; 6] {
-    CHILD_RESOURCES.map(|(group, plural)| emulator.object_count(group, plural))
+/// The emulator's count of each child kind, read off the builders' own list of kinds
+/// ([`DesiredChildren::visit`]), so a new kind is counted too.
+struct StoredCounts<'a> {
+    emulator: &'a EmulatorHandle,
+    counts: Vec<usize>,
+}
+
+impl ChildVisitor for StoredCounts<'_> {
+    type Error = Infallible;
+
+    fn visit<K: Child>(&mut self, _: &'static str, _: &[K]) -> Result<(), Infallible> {
+        let resource = ApiResource::erase::<K>(&());
+        self.counts.push(
+            self.emulator
+                .object_count(&resource.group, &resource.plural),
+        );
+        Ok(())
+    }
+}
+
+/// Stored children of every kind, in apply order.
+pub fn stored_children(emulator: &EmulatorHandle) -> Vec<usize> {
+    let mut stored = StoredCounts {
+        emulator,
+        counts: Vec::new(),
+    };
+    let Ok(()) = DesiredChildren::default().visit(&mut stored);
+    stored.counts
 }
 
 /// Starts an emulator with the `bench` namespace and the tiered CRDs, served.
