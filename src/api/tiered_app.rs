@@ -80,12 +80,15 @@ pub struct Tier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
-    /// Number of pods when `autoscaling` is absent. Defaults to 2 so that a tier
-    /// survives the loss of one node or zone.
+    /// Number of pods when `autoscaling` is absent. Without it, a new tier gets 2 (to
+    /// survive the loss of one node or zone) and a running tier keeps its current count,
+    /// at least 2, e.g. the count the autoscaler reached when `autoscaling` is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: Option<i32>,
-    /// Horizontal pod autoscaling; when set, the HPA owns the replica count.
+    /// Horizontal pod autoscaling; when set, the HPA owns the replica count. Switching it
+    /// on keeps the running pods (at least `minReplicas`) until the HPA first changes
+    /// their count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
     /// CPU and memory requests and limits of the container. Defaults: requests

@@ -21,4 +21,5 @@ mod render_children;
 mod render_cli;
 mod render_kubectl;
 mod render_props;
+mod replicas_switch;
 mod support;

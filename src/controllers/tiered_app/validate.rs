@@ -15,7 +15,8 @@ use crate::controllers::tiered_app::build::naming::{
 };
 use crate::controllers::tiered_app::build::resources::resolve_resources;
 pub use crate::controllers::tiered_app::validated::{
-    Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress, ValidatedTier,
+    DEFAULT_REPLICAS, Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress,
+    ValidatedTier,
 };
 
 #[cfg(test)]
@@ -24,8 +25,6 @@ mod tests;
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
-/// Replicas of a tier without `replicas` and without `autoscaling`.
-pub const DEFAULT_REPLICAS: i32 = 2;
 /// HPA CPU target when `autoscaling` gives none.
 pub const DEFAULT_TARGET_CPU_UTILIZATION: i32 = 70;
 /// Probe period when `healthCheck.periodSeconds` is absent.
@@ -241,7 +240,7 @@ fn resolve_scaling(
     }
     let Some(autoscaling) = &tier.autoscaling else {
         return Scaling::Fixed {
-            replicas: tier.replicas.unwrap_or(DEFAULT_REPLICAS),
+            replicas: tier.replicas,
         };
     };
     if tier.replicas.is_some() {

@@ -154,12 +154,8 @@ fn defaults_are_resolved() {
     assert_eq!(validated.namespace, DEFAULT_NAMESPACE);
     let tier = &validated.tiers[0];
     assert_eq!(tier.child_name, "newsread-web");
-    assert_eq!(
-        tier.scaling,
-        Scaling::Fixed {
-            replicas: DEFAULT_REPLICAS
-        }
-    );
+    assert_eq!(tier.scaling, Scaling::Fixed { replicas: None });
+    assert_eq!(tier.min_replicas(), DEFAULT_REPLICAS);
     assert!(tier.ingress.is_none());
 }
 

@@ -22,10 +22,13 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::controllers::tiered_app::build::replicas::{
+    DesiredReplicas, REPLICAS_HANDOVER_ANNOTATION, desired_replicas,
+};
 use crate::controllers::tiered_app::build::{
     TierWiring, child_metadata, connection_secret_name, labels,
 };
-use crate::controllers::tiered_app::validate::{Scaling, ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
 
 /// Pod template annotation holding the hash of the tier's connection Secrets; a new
 /// value rolls the tier.
@@ -76,23 +79,26 @@ const READINESS_FAILURE_THRESHOLD: i32 = 3;
 const LIVENESS_FAILURE_THRESHOLD: i32 = 6;
 const TMP_VOLUME: &str = "tmp";
 
-/// The Deployment of one tier.
+/// The Deployment of one tier. `spec.replicas` follows
+/// [`crate::controllers::tiered_app::build::replicas`]: the count never drops on a switch
+/// between fixed replicas and autoscaling.
 pub fn desired_deployment(
     app: &ValidatedApp,
     tier: &ValidatedTier,
     wiring: &TierWiring,
 ) -> Deployment {
     let selector = labels::tier_selector_labels(&app.name, &tier.name);
-    let replicas = match tier.scaling {
-        Scaling::Fixed { replicas } => Some(replicas),
-        Scaling::Autoscaled { .. } => None,
-    };
+    let DesiredReplicas { replicas, handover } =
+        desired_replicas(tier.scaling, wiring.live_replicas.as_ref());
+    let mut metadata = child_metadata(app, tier);
+    metadata.annotations =
+        handover.map(|count| BTreeMap::from([(REPLICAS_HANDOVER_ANNOTATION.to_owned(), count)]));
     let annotations = wiring
         .secret_hash
         .as_ref()
         .map(|hash| BTreeMap::from([(SECRET_HASH_ANNOTATION.to_owned(), hash.clone())]));
     Deployment {
-        metadata: child_metadata(app, tier),
+        metadata,
         spec: Some(DeploymentSpec {
             replicas,
             revision_history_limit: Some(5),
@@ -291,6 +297,7 @@ fn secret_env(secret: &str, variables: &[(&str, &str)]) -> Vec<EnvVar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::tiered_app::build::LiveReplicas;
     use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
 
     fn deployment_of(tier: &str, wiring: &TierWiring) -> Deployment {
@@ -310,11 +317,49 @@ mod tests {
     }
 
     #[test]
-    fn an_autoscaled_tier_leaves_replicas_to_the_hpa() {
-        let web = deployment_of("web", &TierWiring::default());
-        assert_eq!(web.spec.as_ref().unwrap().replicas, None);
-        let api = deployment_of("api", &TierWiring::default());
+    fn an_autoscaled_tier_keeps_the_running_count_until_the_hpa_has_written_it() {
+        let annotation = |d: &Deployment| {
+            d.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REPLICAS_HANDOVER_ANNOTATION).cloned())
+        };
+        let new = deployment_of("web", &TierWiring::default());
+        assert_eq!(new.spec.as_ref().unwrap().replicas, Some(2), "minReplicas");
+        assert_eq!(annotation(&new).as_deref(), Some("2"));
+        let switched = TierWiring {
+            live_replicas: Some(LiveReplicas {
+                replicas: Some(6),
+                handover: None,
+            }),
+            ..TierWiring::default()
+        };
+        let web = deployment_of("web", &switched);
+        assert_eq!(web.spec.as_ref().unwrap().replicas, Some(6));
+        assert_eq!(annotation(&web).as_deref(), Some("6"));
+        let scaled = TierWiring {
+            live_replicas: Some(LiveReplicas {
+                replicas: Some(4),
+                handover: Some("6".to_owned()),
+            }),
+            ..TierWiring::default()
+        };
+        let web = deployment_of("web", &scaled);
+        assert_eq!(web.spec.as_ref().unwrap().replicas, None, "the HPA owns it");
+        assert_eq!(annotation(&web).as_deref(), Some("autoscaler"));
+        let api = deployment_of("api", &scaled);
         assert_eq!(api.spec.as_ref().unwrap().replicas, Some(3));
+        assert_eq!(annotation(&api), None);
+        assert!(
+            api.spec
+                .unwrap()
+                .template
+                .metadata
+                .unwrap()
+                .annotations
+                .is_none(),
+            "the annotation never reaches the pods (it would roll them)"
+        );
     }
 
     #[test]
@@ -374,7 +419,12 @@ mod tests {
             template.annotations.unwrap().get(SECRET_HASH_ANNOTATION),
             Some(&"abc123".to_owned())
         );
-        assert!(api.metadata.annotations.is_none());
+        assert!(
+            api.metadata
+                .annotations
+                .as_ref()
+                .is_none_or(|a| !a.contains_key(SECRET_HASH_ANNOTATION))
+        );
         let without = deployment_of("api", &TierWiring::default());
         assert!(
             without
