@@ -31,12 +31,13 @@ pub fn is_dns1035_label(name: &str) -> bool {
         && is_label_body(name)
 }
 
-/// Whether `name` is a DNS-1123 subdomain (what most object names must be).
+/// Whether `name` is a DNS-1123 subdomain (what most object names must be): at most 253
+/// characters, parts of lowercase letters, digits and `-` joined by `.`, each starting and
+/// ending with a letter or digit. As in apimachinery, a part may pass 63 characters.
 pub fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253
+    name.len() <= MAX_NAME_LENGTH
         && name.split('.').all(|part| {
-            part.len() <= MAX_LABEL_LENGTH
-                && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && is_label_body(part)
         })
 }
@@ -107,6 +108,10 @@ mod tests {
     fn dns1123_subdomains_allow_dots_and_leading_digits() {
         assert!(is_dns1123_subdomain("news.example.com"));
         assert!(is_dns1123_subdomain("1db"));
+        assert!(
+            is_dns1123_subdomain(&"a".repeat(253)),
+            "no 63 limit per part"
+        );
         for bad in ["", ".a", "a..b", "a-.b", "A.b", &"a".repeat(254)] {
             assert!(!is_dns1123_subdomain(bad), "{bad:?}");
         }
