@@ -13,6 +13,7 @@ mod database_mocks;
 mod database_moto;
 mod e2e_newsread;
 mod harness_kubectl;
+mod names_valid;
 mod operator_binary;
 mod operator_events;
 mod operator_leader;
