@@ -317,49 +317,30 @@ mod tests {
     }
 
     #[test]
-    fn an_autoscaled_tier_keeps_the_running_count_until_the_hpa_has_written_it() {
-        let annotation = |d: &Deployment| {
-            d.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REPLICAS_HANDOVER_ANNOTATION).cloned())
-        };
-        let new = deployment_of("web", &TierWiring::default());
-        assert_eq!(new.spec.as_ref().unwrap().replicas, Some(2), "minReplicas");
-        assert_eq!(annotation(&new).as_deref(), Some("2"));
-        let switched = TierWiring {
+    fn replicas_and_their_handover_annotation_follow_the_live_count() {
+        let wiring = |replicas, handover: &str| TierWiring {
             live_replicas: Some(LiveReplicas {
-                replicas: Some(6),
-                handover: None,
+                replicas: Some(replicas),
+                handover: Some(handover.to_owned()),
             }),
             ..TierWiring::default()
         };
-        let web = deployment_of("web", &switched);
-        assert_eq!(web.spec.as_ref().unwrap().replicas, Some(6));
-        assert_eq!(annotation(&web).as_deref(), Some("6"));
-        let scaled = TierWiring {
-            live_replicas: Some(LiveReplicas {
-                replicas: Some(4),
-                handover: Some("6".to_owned()),
-            }),
-            ..TierWiring::default()
-        };
-        let web = deployment_of("web", &scaled);
-        assert_eq!(web.spec.as_ref().unwrap().replicas, None, "the HPA owns it");
-        assert_eq!(annotation(&web).as_deref(), Some("autoscaler"));
-        let api = deployment_of("api", &scaled);
-        assert_eq!(api.spec.as_ref().unwrap().replicas, Some(3));
-        assert_eq!(annotation(&api), None);
-        assert!(
-            api.spec
-                .unwrap()
-                .template
-                .metadata
-                .unwrap()
-                .annotations
-                .is_none(),
-            "the annotation never reaches the pods (it would roll them)"
-        );
+        let cases = [
+            ("web", TierWiring::default(), Some(2), Some("2")),
+            ("web", wiring(6, "6"), Some(6), Some("6")),
+            ("web", wiring(4, "6"), None, Some("autoscaler")),
+            ("api", wiring(4, "6"), Some(3), None),
+        ];
+        for (tier, wiring, replicas, handover) in cases {
+            let deployment = deployment_of(tier, &wiring);
+            let annotations = deployment.metadata.annotations.unwrap_or_default();
+            let spec = deployment.spec.unwrap();
+            assert_eq!(spec.replicas, replicas, "{tier} {wiring:?}");
+            let annotation = annotations.get(REPLICAS_HANDOVER_ANNOTATION);
+            assert_eq!(annotation.map(String::as_str), handover, "{tier}");
+            // On the pod template it would roll the pods.
+            assert!(spec.template.metadata.unwrap().annotations.is_none());
+        }
     }
 
     #[test]
