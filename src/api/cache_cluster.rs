@@ -43,7 +43,8 @@ use super::shared::{
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    validation = Rule::new("size(self.metadata.name) <= 242").message("metadata.name must have at most 242 characters: the connection Secret <name>-connection must be a valid name (at most 253)")
 )]
 #[x_kube(validation = Rule::new("!has(self.authToken) || !self.authToken || self.transitEncryption").message("authToken needs transitEncryption: true; ElastiCache accepts AUTH only over TLS").field_path(".authToken"))]
 #[x_kube(validation = Rule::new("!self.multiAZ || self.automaticFailover").message("multiAZ needs automaticFailover: true").field_path(".multiAZ"))]

@@ -52,7 +52,8 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    validation = Rule::new("size(self.metadata.name) <= 242").message("metadata.name must have at most 242 characters: the connection Secret <name>-connection must be a valid name (at most 253)")
 )]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]

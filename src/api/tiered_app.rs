@@ -36,7 +36,9 @@ use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it begins the names of the app's Services, which must be DNS-1035 labels"),
+    validation = Rule::new("self.spec.tiers.all(t, size(self.metadata.name) + 1 + size(t.name) <= 63)").message("metadata.name and each tier name make the name <app>-<tier> of the tier's objects, which must fit in 63 characters (the limit of a Service name); shorten metadata.name or the tier name")
 )]
 #[x_kube(validation = Rule::new("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))").message("tier names must be unique within the app").field_path(".tiers"))]
 #[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.calls) || t.calls.all(c, self.tiers.exists(u, u.name == c)))").message("every entry of calls must name a tier of this app").field_path(".tiers"))]
@@ -80,12 +82,15 @@ pub struct Tier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
-    /// Number of pods when `autoscaling` is absent. Defaults to 2 so that a tier
-    /// survives the loss of one node or zone.
+    /// Number of pods when `autoscaling` is absent. Without it, a new tier gets 2 (to
+    /// survive the loss of one node or zone) and a running tier keeps its current count,
+    /// at least 2, e.g. the count the autoscaler reached when `autoscaling` is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: Option<i32>,
-    /// Horizontal pod autoscaling; when set, the HPA owns the replica count.
+    /// Horizontal pod autoscaling; when set, the HPA owns the replica count. Switching it
+    /// on keeps the running pods (at least `minReplicas`) until the HPA first changes
+    /// their count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
     /// CPU and memory requests and limits of the container. Defaults: requests

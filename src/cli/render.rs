@@ -417,6 +417,7 @@ fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
                         .as_ref()
                         .and_then(|db| database_port(&db.name)),
                     cache_port: None,
+                    live_replicas: None,
                 };
                 (tier.name.clone(), wiring)
             })

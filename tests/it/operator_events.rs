@@ -184,8 +184,14 @@ fn loose_tiered_app_crd() -> CustomResourceDefinition {
         .unwrap();
     let mut value = serde_json::to_value(crd).unwrap();
     for version in value["spec"]["versions"].as_array_mut().unwrap() {
-        version["schema"]["openAPIV3Schema"]["properties"]["spec"] =
+        let schema = &mut version["schema"]["openAPIV3Schema"];
+        schema["properties"]["spec"] =
             json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+        // The root rules read spec.tiers; an old CRD had none.
+        schema
+            .as_object_mut()
+            .unwrap()
+            .remove("x-kubernetes-validations");
     }
     serde_json::from_value(value).unwrap()
 }

@@ -33,6 +33,7 @@ fn operator_view() -> (ValidatedApp, Wiring) {
         secret_hash: Some(hash.to_owned()),
         database_port: Some(5432),
         cache_port: Some(6379),
+        live_replicas: None,
     };
     let wiring = Wiring {
         tiers: [

@@ -107,7 +107,10 @@ pub fn desired_connection_secret(
             "tiered".to_owned(),
         ),
         ("app.kubernetes.io/component".to_owned(), "cache".to_owned()),
-        ("app.kubernetes.io/instance".to_owned(), cache.name_any()),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            crate::controllers::tiered_app::build::naming::label_value(&cache.name_any()),
+        ),
     ]);
     ConnectionSecret(Secret {
         metadata: ObjectMeta {

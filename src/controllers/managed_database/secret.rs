@@ -153,7 +153,10 @@ pub fn desired_connection_secret(
             "app.kubernetes.io/component".to_owned(),
             "database".to_owned(),
         ),
-        ("app.kubernetes.io/instance".to_owned(), database.name_any()),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            crate::controllers::tiered_app::build::naming::label_value(&database.name_any()),
+        ),
     ]);
     ConnectionSecret(Secret {
         metadata: ObjectMeta {

@@ -19,7 +19,7 @@ use crate::api::tiered_app::{TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::apply::{
     ApplyReport, IN_FLIGHT_WINDOW, InFlight, KindPass, apply_kind,
 };
-use crate::controllers::tiered_app::build::{TierWiring, Wiring, desired_children};
+use crate::controllers::tiered_app::build::{LiveReplicas, TierWiring, Wiring, desired_children};
 use crate::controllers::tiered_app::children::{
     ChildSet, Plan, TierDependencies, plan, prune_labels,
 };
@@ -245,7 +245,15 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         waiting,
         hashes,
     } = resolve_dependencies(ctx.ctx.client.clone(), &namespace, &tiers).await?;
-    let children = desired_children(&validated, &wiring(hashes));
+    // The live replica counts: a switch to or from autoscaling must not drop them.
+    let live_replicas = tiers.iter().filter_map(|t| {
+        let live = ctx.stores.deployments.get(&namespace, &t.deployment)?;
+        Some((t.tier.clone(), LiveReplicas::from_json(&live.value().ok()?)))
+    });
+    let children = desired_children(
+        &validated,
+        &wiring(hashes).with_live_replicas(live_replicas),
+    );
 
     let Applied {
         report,

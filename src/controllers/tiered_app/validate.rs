@@ -11,11 +11,13 @@ use crate::api::tiered_app::{
 };
 use crate::controllers::tiered_app::build::deployment::{CACHE_ENV_NAMES, DATABASE_ENV_NAMES};
 use crate::controllers::tiered_app::build::naming::{
-    MAX_LABEL_LENGTH, child_name, is_dns1035_label, is_dns1123_subdomain,
+    MAX_LABEL_LENGTH, MAX_NAME_LENGTH, child_name, connection_secret_name, is_dns1035_label,
+    is_dns1123_subdomain,
 };
 use crate::controllers::tiered_app::build::resources::resolve_resources;
 pub use crate::controllers::tiered_app::validated::{
-    Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress, ValidatedTier,
+    DEFAULT_REPLICAS, Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress,
+    ValidatedTier,
 };
 
 #[cfg(test)]
@@ -24,8 +26,6 @@ mod tests;
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
-/// Replicas of a tier without `replicas` and without `autoscaling`.
-pub const DEFAULT_REPLICAS: i32 = 2;
 /// HPA CPU target when `autoscaling` gives none.
 pub const DEFAULT_TARGET_CPU_UTILIZATION: i32 = 70;
 /// Probe period when `healthCheck.periodSeconds` is absent.
@@ -152,14 +152,29 @@ fn validate_tier(
         .map(|ingress| resolve_ingress(&format!("{field}.ingress"), tier, ingress, errors));
     check_calls(context, tier, errors);
     for (what, reference) in [("database", &tier.database), ("cache", &tier.cache)] {
-        if let Some(reference) = reference
-            && (!is_dns1123_subdomain(&reference.name)
-                || reference.name.len() > 253 - "-connection".len())
-        {
+        let Some(reference) = reference else { continue };
+        let kind = if what == "database" {
+            "ManagedDatabase"
+        } else {
+            "CacheCluster"
+        };
+        if !is_dns1123_subdomain(&reference.name) {
             errors.push(SpecError::new(
-                    format!("{field}.{what}.ref"),
-                    format!("{:?} is not the name of an object; use the metadata.name of a {} in this namespace", reference.name, if what == "database" { "ManagedDatabase" } else { "CacheCluster" }),
-                ));
+                format!("{field}.{what}.ref"),
+                format!(
+                    "{:?} is not the name of an object; use the metadata.name of a {kind} in this namespace",
+                    reference.name
+                ),
+            ));
+        } else if connection_secret_name(&reference.name).len() > MAX_NAME_LENGTH {
+            errors.push(SpecError::new(
+                format!("{field}.{what}.ref"),
+                format!(
+                    "{:?} is longer than a {kind} name can be ({} characters, so that its Secret <name>-connection fits in {MAX_NAME_LENGTH}); use the metadata.name of a {kind} in this namespace",
+                    reference.name,
+                    MAX_NAME_LENGTH - connection_secret_name("").len()
+                ),
+            ));
         }
     }
     ValidatedTier {
@@ -241,7 +256,7 @@ fn resolve_scaling(
     }
     let Some(autoscaling) = &tier.autoscaling else {
         return Scaling::Fixed {
-            replicas: tier.replicas.unwrap_or(DEFAULT_REPLICAS),
+            replicas: tier.replicas,
         };
     };
     if tier.replicas.is_some() {

@@ -23,6 +23,8 @@ const WEB: &str = "    - {name: web, role: presentation, image: web:1, port: 808
 #[test]
 fn invalid_specs_are_rejected_at_the_field_to_change() {
     let long_tier = "t".repeat(40);
+    let long_part = format!("{}.db", "d".repeat(100));
+    let too_long = "c".repeat(243);
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         ("newsread", WEB.to_owned(), vec![]),
         (
@@ -91,6 +93,20 @@ fn invalid_specs_are_rejected_at_the_field_to_change() {
             "    - {name: api, role: application, image: 'a b', port: 80}\n".to_owned(),
             vec!["spec.tiers[0].image"],
         ),
+        ("shop.example", WEB.to_owned(), vec!["metadata.name"]),
+        // An object name may have parts longer than 63 characters (apimachinery's
+        // IsDNS1123Subdomain), so such a database can be referenced...
+        (
+            "newsread",
+            format!("    - {{name: jobs, role: worker, image: w:1, database: {{ref: {long_part}}}}}\n"),
+            vec![],
+        ),
+        // ...but one whose Secret <name>-connection would pass 253 characters cannot.
+        (
+            "newsread",
+            format!("    - {{name: jobs, role: worker, image: w:1, cache: {{ref: {too_long}}}}}\n"),
+            vec!["spec.tiers[0].cache.ref"],
+        ),
     ];
     for (name, tiers, expected) in cases {
         assert_eq!(
@@ -99,6 +115,23 @@ fn invalid_specs_are_rejected_at_the_field_to_change() {
             "app {name}, tiers:\n{tiers}"
         );
     }
+}
+
+#[test]
+fn a_reference_too_long_for_its_secret_says_how_long_a_name_may_be() {
+    let errors = validate(&app_with_tiers(
+        "newsread",
+        &format!(
+            "    - {{name: jobs, role: worker, image: w:1, database: {{ref: {}}}}}\n",
+            "d".repeat(243)
+        ),
+    ))
+    .unwrap_err();
+    assert!(
+        errors[0].message.contains("242 characters"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -154,12 +187,8 @@ fn defaults_are_resolved() {
     assert_eq!(validated.namespace, DEFAULT_NAMESPACE);
     let tier = &validated.tiers[0];
     assert_eq!(tier.child_name, "newsread-web");
-    assert_eq!(
-        tier.scaling,
-        Scaling::Fixed {
-            replicas: DEFAULT_REPLICAS
-        }
-    );
+    assert_eq!(tier.scaling, Scaling::Fixed { replicas: None });
+    assert_eq!(tier.min_replicas(), DEFAULT_REPLICAS);
     assert!(tier.ingress.is_none());
 }
 

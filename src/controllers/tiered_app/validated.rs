@@ -8,6 +8,10 @@ use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 
 use crate::api::tiered_app::{IngressScheme, TierRole};
 
+/// Replicas of a new tier without `replicas` and without `autoscaling`, and the fewest a
+/// running one keeps.
+pub const DEFAULT_REPLICAS: i32 = 2;
+
 /// One problem with a spec: where it is and what to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecError {
@@ -102,15 +106,22 @@ impl ValidatedTier {
     /// Whether the tier can run more than one pod (then it gets a PodDisruptionBudget).
     pub fn can_run_more_than_one_replica(&self) -> bool {
         match self.scaling {
-            Scaling::Fixed { replicas } => replicas > 1,
+            Scaling::Fixed { replicas: None } => DEFAULT_REPLICAS > 1,
+            Scaling::Fixed {
+                replicas: Some(replicas),
+            } => replicas > 1,
             Scaling::Autoscaled { max_replicas, .. } => max_replicas > 1,
         }
     }
 
-    /// The fewest pods the tier runs in steady state.
+    /// The fewest pods the tier runs in steady state (a tier without `replicas` runs at
+    /// least [`DEFAULT_REPLICAS`]).
     pub fn min_replicas(&self) -> i32 {
         match self.scaling {
-            Scaling::Fixed { replicas } => replicas,
+            Scaling::Fixed {
+                replicas: Some(replicas),
+            } => replicas,
+            Scaling::Fixed { replicas: None } => DEFAULT_REPLICAS,
             Scaling::Autoscaled { min_replicas, .. } => min_replicas,
         }
     }
@@ -119,12 +130,15 @@ impl ValidatedTier {
 /// How many pods a tier runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scaling {
-    /// Exactly this many pods; the Deployment carries `replicas`.
+    /// A fixed pod count; the Deployment carries `replicas`.
     Fixed {
-        /// Pod count.
-        replicas: i32,
+        /// Pod count; `None` when the spec gives none: [`DEFAULT_REPLICAS`] for a new
+        /// tier, the running count (at least that) for a running one
+        /// ([`crate::controllers::tiered_app::build::replicas`]).
+        replicas: Option<i32>,
     },
-    /// The HPA owns the count; the Deployment omits `replicas`.
+    /// The HPA owns the count, once it has written it
+    /// ([`crate::controllers::tiered_app::build::replicas`]).
     Autoscaled {
         /// Lowest pod count.
         min_replicas: i32,

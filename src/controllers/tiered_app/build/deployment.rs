@@ -22,10 +22,13 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::controllers::tiered_app::build::replicas::{
+    DesiredReplicas, REPLICAS_HANDOVER_ANNOTATION, desired_replicas,
+};
 use crate::controllers::tiered_app::build::{
     TierWiring, child_metadata, connection_secret_name, labels,
 };
-use crate::controllers::tiered_app::validate::{Scaling, ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
 
 /// Pod template annotation holding the hash of the tier's connection Secrets; a new
 /// value rolls the tier.
@@ -76,23 +79,26 @@ const READINESS_FAILURE_THRESHOLD: i32 = 3;
 const LIVENESS_FAILURE_THRESHOLD: i32 = 6;
 const TMP_VOLUME: &str = "tmp";
 
-/// The Deployment of one tier.
+/// The Deployment of one tier. `spec.replicas` follows
+/// [`crate::controllers::tiered_app::build::replicas`]: the count never drops on a switch
+/// between fixed replicas and autoscaling.
 pub fn desired_deployment(
     app: &ValidatedApp,
     tier: &ValidatedTier,
     wiring: &TierWiring,
 ) -> Deployment {
     let selector = labels::tier_selector_labels(&app.name, &tier.name);
-    let replicas = match tier.scaling {
-        Scaling::Fixed { replicas } => Some(replicas),
-        Scaling::Autoscaled { .. } => None,
-    };
+    let DesiredReplicas { replicas, handover } =
+        desired_replicas(tier.scaling, wiring.live_replicas.as_ref());
+    let mut metadata = child_metadata(app, tier);
+    metadata.annotations =
+        handover.map(|count| BTreeMap::from([(REPLICAS_HANDOVER_ANNOTATION.to_owned(), count)]));
     let annotations = wiring
         .secret_hash
         .as_ref()
         .map(|hash| BTreeMap::from([(SECRET_HASH_ANNOTATION.to_owned(), hash.clone())]));
     Deployment {
-        metadata: child_metadata(app, tier),
+        metadata,
         spec: Some(DeploymentSpec {
             replicas,
             revision_history_limit: Some(5),
@@ -291,6 +297,7 @@ fn secret_env(secret: &str, variables: &[(&str, &str)]) -> Vec<EnvVar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::tiered_app::build::LiveReplicas;
     use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
 
     fn deployment_of(tier: &str, wiring: &TierWiring) -> Deployment {
@@ -310,11 +317,30 @@ mod tests {
     }
 
     #[test]
-    fn an_autoscaled_tier_leaves_replicas_to_the_hpa() {
-        let web = deployment_of("web", &TierWiring::default());
-        assert_eq!(web.spec.as_ref().unwrap().replicas, None);
-        let api = deployment_of("api", &TierWiring::default());
-        assert_eq!(api.spec.as_ref().unwrap().replicas, Some(3));
+    fn replicas_and_their_handover_annotation_follow_the_live_count() {
+        let wiring = |replicas, handover: &str| TierWiring {
+            live_replicas: Some(LiveReplicas {
+                replicas: Some(replicas),
+                handover: Some(handover.to_owned()),
+            }),
+            ..TierWiring::default()
+        };
+        let cases = [
+            ("web", TierWiring::default(), Some(2), Some("2")),
+            ("web", wiring(6, "6"), Some(6), Some("6")),
+            ("web", wiring(4, "6"), None, Some("autoscaler")),
+            ("api", wiring(4, "6"), Some(3), None),
+        ];
+        for (tier, wiring, replicas, handover) in cases {
+            let deployment = deployment_of(tier, &wiring);
+            let annotations = deployment.metadata.annotations.unwrap_or_default();
+            let spec = deployment.spec.unwrap();
+            assert_eq!(spec.replicas, replicas, "{tier} {wiring:?}");
+            let annotation = annotations.get(REPLICAS_HANDOVER_ANNOTATION);
+            assert_eq!(annotation.map(String::as_str), handover, "{tier}");
+            // On the pod template it would roll the pods.
+            assert!(spec.template.metadata.unwrap().annotations.is_none());
+        }
     }
 
     #[test]
@@ -374,7 +400,12 @@ mod tests {
             template.annotations.unwrap().get(SECRET_HASH_ANNOTATION),
             Some(&"abc123".to_owned())
         );
-        assert!(api.metadata.annotations.is_none());
+        assert!(
+            api.metadata
+                .annotations
+                .as_ref()
+                .is_none_or(|a| !a.contains_key(SECRET_HASH_ANNOTATION))
+        );
         let without = deployment_of("api", &TierWiring::default());
         assert!(
             without

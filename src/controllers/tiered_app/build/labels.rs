@@ -15,6 +15,10 @@
 //! (`managed-by`, `instance`, `name`): a Deployment's selector is immutable, so the role
 //! (`component`) stays out of it and can be edited freely.
 //!
+//! Values made from names go through [`label_value`]: the same text for every name
+//! validation accepts (DNS labels of at most 63 characters), a valid hashed value for any
+//! other, so no label tiered writes can make the API server refuse an object.
+//!
 //! Pruning lists the kinds a TieredApp owns with [`prune_selector`] (`managed-by=tiered`
 //! and `instance=<app>`). A TieredApp's name is unique among TieredApps of a namespace,
 //! but other tiered kinds (a ManagedDatabase of the same name) use the same label keys on
@@ -24,6 +28,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::tiered_app::TierRole;
+use crate::controllers::tiered_app::build::naming::label_value;
 
 /// `app.kubernetes.io/name`: the tier's name.
 pub const NAME: &str = "app.kubernetes.io/name";
@@ -51,7 +56,7 @@ pub fn role_label_value(role: TierRole) -> &'static str {
 pub fn tier_labels(app: &str, tier: &str, role: TierRole) -> BTreeMap<String, String> {
     let mut labels = tier_selector_labels(app, tier);
     labels.insert(COMPONENT.to_owned(), role_label_value(role).to_owned());
-    labels.insert(PART_OF.to_owned(), app.to_owned());
+    labels.insert(PART_OF.to_owned(), label_value(app));
     labels
 }
 
@@ -60,8 +65,8 @@ pub fn tier_labels(app: &str, tier: &str, role: TierRole) -> BTreeMap<String, St
 pub fn tier_selector_labels(app: &str, tier: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (INSTANCE.to_owned(), app.to_owned()),
-        (NAME.to_owned(), tier.to_owned()),
+        (INSTANCE.to_owned(), label_value(app)),
+        (NAME.to_owned(), label_value(tier)),
     ])
 }
 
@@ -69,7 +74,7 @@ pub fn tier_selector_labels(app: &str, tier: &str) -> BTreeMap<String, String> {
 pub fn prune_labels(app: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (INSTANCE.to_owned(), app.to_owned()),
+        (INSTANCE.to_owned(), label_value(app)),
     ])
 }
 

@@ -11,6 +11,7 @@ pub mod naming;
 pub mod network_policy;
 pub mod pdb;
 pub mod quantity;
+pub mod replicas;
 pub mod resources;
 pub mod service;
 
@@ -32,14 +33,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 pub use super::validate::{SpecError, ValidatedApp, ValidatedTier, validate};
 pub use naming::{child_name, connection_secret_name};
+pub use replicas::LiveReplicas;
 
 /// Port of the cache (Valkey and Redis) that egress policies open.
 pub const CACHE_PORT: i32 = 6379;
 /// Database ports opened when the engine is not known (PostgreSQL, MySQL/MariaDB).
 pub const DEFAULT_DATABASE_PORTS: [i32; 2] = [5432, 3306];
 
-/// What the builders need to know about the data tier of each tier, gathered by the
-/// reconcile loop from the ManagedDatabase / CacheCluster objects and their Secrets.
+/// What the builders need to know about each tier beyond its spec, gathered by the
+/// reconcile loop: data-tier facts from the ManagedDatabase / CacheCluster objects and
+/// their Secrets, and the replica count of the live Deployment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Wiring {
     /// Per tier name; a tier without an entry gets [`TierWiring::default`].
@@ -51,10 +54,24 @@ impl Wiring {
     pub fn tier(&self, name: &str) -> TierWiring {
         self.tiers.get(name).cloned().unwrap_or_default()
     }
+
+    /// Adds what the live Deployments of the tiers show (tier name, live replicas); a
+    /// tier without an entry has no Deployment yet.
+    #[must_use]
+    pub fn with_live_replicas(
+        mut self,
+        live: impl IntoIterator<Item = (String, LiveReplicas)>,
+    ) -> Self {
+        for (tier, replicas) in live {
+            self.tiers.entry(tier).or_default().live_replicas = Some(replicas);
+        }
+        self
+    }
 }
 
-/// Data-tier facts for one tier. The connection Secret names are not here: they follow
-/// from the tier's `database`/`cache` refs ([`connection_secret_name`]).
+/// What the reconcile loop knows about one tier beyond its spec. The connection Secret
+/// names are not here: they follow from the tier's `database`/`cache` refs
+/// ([`connection_secret_name`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TierWiring {
     /// Hash of the data the tier's connection Secrets hold (e.g. sha256 over their
@@ -67,6 +84,9 @@ pub struct TierWiring {
     pub database_port: Option<i32>,
     /// Port of the referenced cache. `None` means [`CACHE_PORT`].
     pub cache_port: Option<i32>,
+    /// The replica count and handover annotation of the tier's live Deployment; `None`
+    /// when it has none yet (or offline, in `tiered render`). See [`replicas`].
+    pub live_replicas: Option<LiveReplicas>,
 }
 
 /// Every object the operator applies for one TieredApp.

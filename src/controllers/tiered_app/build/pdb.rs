@@ -41,9 +41,10 @@ mod tests {
     fn pdb_follows_whether_the_tier_can_run_more_than_one_pod() {
         let mut app = validated(THREE_TIERS);
         let cases = [
-            (Scaling::Fixed { replicas: 1 }, false),
-            (Scaling::Fixed { replicas: 0 }, false),
-            (Scaling::Fixed { replicas: 2 }, true),
+            (Scaling::Fixed { replicas: Some(1) }, false),
+            (Scaling::Fixed { replicas: Some(0) }, false),
+            (Scaling::Fixed { replicas: Some(2) }, true),
+            (Scaling::Fixed { replicas: None }, true),
             (
                 Scaling::Autoscaled {
                     min_replicas: 1,

@@ -1,0 +1,205 @@
+//! Switching a tier between fixed replicas and autoscaling, with the operator running
+//! against the emulator: the Deployment's `spec.replicas` never leaves the running count
+//! on its own (issue 9.6; kubernetes/kubernetes#25238 and the Kubernetes docs page
+//! "Migrating Deployments and StatefulSets to horizontal autoscaling").
+//!
+//! On a real API server a `spec.replicas` that an apply stops sending (and nobody else
+//! owns) is removed and defaulted to 1. Every version of the Deployment is recorded
+//! through a watch and must carry a count other than 1: where the emulator defaults a
+//! dropped count, the hazard shows as 1; where it does not, as a missing count. Both fail.
+//!
+//! The emulator runs no HPA controller and serves no `/scale` subresource, so the test
+//! plays the HPA: an update of `spec.replicas` under the HPA's field manager (an update,
+//! not an apply, just as the HPA's `/scale` write), which gives that manager the field.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use tiered::api::TieredApp;
+use tiered::controllers::tiered_app::build::replicas::{HANDED_OVER, REPLICAS_HANDOVER_ANNOTATION};
+
+use crate::support::operator::{Running, eventually, start};
+
+const NS: &str = "scaling";
+const DEPLOYMENT: &str = "newsread-api";
+/// The field manager of the HPA controller's writes.
+const HPA_MANAGER: &str = "kube-controller-manager";
+
+/// The one tier of the app, with `scaling` (e.g. `{"replicas": 6}`) merged in.
+fn tier(scaling: &Value) -> Value {
+    let mut tier = json!({"name": "api", "role": "application", "image": "ghcr.io/acme/api:1.0.0", "port": 5000});
+    for (key, value) in scaling.as_object().unwrap() {
+        tier[key] = value.clone();
+    }
+    tier
+}
+
+async fn set_scaling(apps: &Api<TieredApp>, scaling: &Value) {
+    let patch = json!({"spec": {"tiers": [tier(scaling)]}});
+    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn replicas(deployment: &Deployment) -> Option<i32> {
+    deployment.spec.as_ref().and_then(|spec| spec.replicas)
+}
+
+fn handover(deployment: &Deployment) -> Option<String> {
+    deployment
+        .annotations()
+        .get(REPLICAS_HANDOVER_ANNOTATION)
+        .cloned()
+}
+
+/// Plays the HPA scaling the Deployment to `count`.
+async fn hpa_scales(deployments: &Api<Deployment>, count: i32) {
+    let params = PatchParams {
+        field_manager: Some(HPA_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = json!({"spec": {"replicas": count}});
+    deployments
+        .patch(DEPLOYMENT, &params, &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+/// Writes the operator made to the Deployment since `since`.
+fn operator_writes(op: &Running, since: Instant) -> Vec<String> {
+    op.emulator
+        .requests()
+        .since(since)
+        .iter()
+        .filter(|r| r.is_write() && r.resource == "deployments" && r.field_manager != HPA_MANAGER)
+        .map(|r| format!("{} {} ({})", r.verb, r.path, r.field_manager))
+        .collect()
+}
+
+/// Waits until the Deployment satisfies `check`, then holds 3 s (three resyncs) and
+/// checks that the operator wrote nothing to it meanwhile and it still satisfies `check`.
+async fn settles(op: &Running, what: &str, check: impl Fn(&Deployment) -> bool) {
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    eventually(what, || async {
+        deployments.get(DEPLOYMENT).await.is_ok_and(|d| check(&d))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let since = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = operator_writes(op, since);
+    assert!(
+        writes.is_empty(),
+        "{what}: no writes once settled, saw {writes:?}"
+    );
+    let deployment = deployments.get(DEPLOYMENT).await.unwrap();
+    assert!(
+        check(&deployment),
+        "{what}: still so after 3 s: {deployment:?}"
+    );
+}
+
+#[tokio::test]
+async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(op.client.clone(), NS);
+    let mut app: TieredApp = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
+        "metadata": {"name": "newsread", "namespace": NS},
+        "spec": {"tiers": [tier(&json!({"replicas": 6}))]}
+    }))
+    .unwrap();
+    app = apps.create(&PostParams::default(), &app).await.unwrap();
+    assert!(app.uid().is_some());
+    settles(&op, "6 fixed replicas", |d| replicas(d) == Some(6)).await;
+
+    // Every version of the Deployment from here on.
+    let seen: Arc<Mutex<Vec<Option<i32>>>> = Arc::default();
+    let recorder = {
+        let seen = Arc::clone(&seen);
+        let stream = watcher(deployments.clone(), watcher::Config::default()).applied_objects();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(Ok(deployment)) = stream.next().await {
+                seen.lock().unwrap().push(replicas(&deployment));
+            }
+        })
+    };
+
+    // Fixed 6 → autoscaling 2..10: the 6 pods stay until the HPA writes a count.
+    set_scaling(
+        &apps,
+        &json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}}),
+    )
+    .await;
+    eventually("the HPA exists", || async {
+        hpas.get_opt(DEPLOYMENT).await.unwrap().is_some()
+    })
+    .await;
+    settles(&op, "6 replicas kept for the HPA", |d| {
+        replicas(d) == Some(6) && handover(d).as_deref() == Some("6")
+    })
+    .await;
+
+    // The HPA scales to 8: it owns the count now, the operator stops sending it.
+    hpa_scales(&deployments, 8).await;
+    settles(&op, "the HPA's 8 handed over", |d| {
+        replicas(d) == Some(8) && handover(d).as_deref() == Some(HANDED_OVER)
+    })
+    .await;
+    // The HPA scales again: nothing for the operator to write (no update loop).
+    hpa_scales(&deployments, 9).await;
+    settles(&op, "the HPA's 9 kept", |d| replicas(d) == Some(9)).await;
+
+    // Autoscaling off without replicas: the HPA's 9 stay, not the default.
+    set_scaling(&apps, &json!({})).await;
+    eventually("the HPA is pruned", || async {
+        hpas.get_opt(DEPLOYMENT).await.unwrap().is_none()
+    })
+    .await;
+    settles(&op, "9 replicas kept without autoscaling", |d| {
+        replicas(d) == Some(9) && handover(d).is_none()
+    })
+    .await;
+
+    // Back to autoscaling, then off with an explicit count: go to what the user asked.
+    set_scaling(
+        &apps,
+        &json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}}),
+    )
+    .await;
+    settles(&op, "9 replicas kept for the HPA again", |d| {
+        replicas(d) == Some(9) && handover(d).as_deref() == Some("9")
+    })
+    .await;
+    set_scaling(&apps, &json!({"replicas": 4})).await;
+    settles(&op, "the user's 4 replicas", |d| {
+        replicas(d) == Some(4) && handover(d).is_none()
+    })
+    .await;
+
+    recorder.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|count| count.is_some_and(|n| n != 1)),
+        "spec.replicas was dropped (a real API server defaults it to 1): {seen:?}"
+    );
+    let mut counts: Vec<i32> = seen.into_iter().flatten().collect();
+    counts.dedup();
+    assert_eq!(
+        counts,
+        [6, 8, 9, 4],
+        "only the HPA and the user changed the count"
+    );
+    op.stop().await;
+}
