@@ -46,6 +46,7 @@
 //! metadata rules, [`store`] objects and history, [`watch`], [`discovery`], [`gc`],
 //! [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
 
+pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod faults;
@@ -168,7 +169,9 @@ impl Emulator {
                     .into_iter()
                     .find(|r| r.kind == "Namespace");
                 if let Some(rt) = ns_type {
-                    let object = meta::prepare_create(&rt, object, uid, &store::now_timestamp());
+                    let mut object =
+                        meta::prepare_create(&rt, object, uid, &store::now_timestamp());
+                    defaults::apply(&rt, &mut object, None, String::new);
                     lifecycle::store(&mut world, lifecycle::NAMESPACE_KEY, object);
                 }
             }

@@ -15,7 +15,7 @@ use super::schema::{FieldError, FieldErrorKind};
 use super::server::Request;
 use super::status::ApiError;
 use super::store::{World, now_timestamp};
-use super::{Shared, meta};
+use super::{Shared, defaults, meta};
 
 pub use super::delete::{delete, delete_collection};
 
@@ -210,6 +210,7 @@ fn create_object(
         return Err(ApiError::already_exists(&rt, &name));
     }
     let mut object = meta::prepare_create(&rt, object, uid, &now_timestamp());
+    defaults::apply(&rt, &mut object, None, || world.next_cluster_ip());
     object = validate_custom(request, &name, object, None)?;
     if let Manager::Update(m) = manager {
         object = patch::record_update(None, object, m, None);
@@ -243,6 +244,9 @@ fn update_object(
     {
         return Err(ApiError::conflict(&rt, &name));
     }
+    // Decoding defaults a write before the strategy compares it with the stored object.
+    let mut new = new;
+    defaults::apply(&rt, &mut new, Some(old), || world.next_cluster_ip());
     let mut prepared = meta::prepare_update(&rt, old, new, subresource);
     if meta::is_deleting(old) {
         let added = meta::added_finalizers(old, &prepared);

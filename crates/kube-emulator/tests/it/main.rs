@@ -6,6 +6,7 @@ mod apply;
 mod bench;
 mod crud;
 mod custom_resources;
+mod defaulting;
 mod discovery;
 mod faults;
 mod kubectl;
