@@ -63,6 +63,7 @@ pub mod selectors;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod validation;
 pub mod watch;
 pub mod write;
 

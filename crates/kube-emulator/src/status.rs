@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::resources::ResourceType;
-use super::schema::FieldError;
+use super::schema::{FieldError, FieldErrorKind};
 
 /// A failed request, rendered as a `Status` object.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,48 +127,57 @@ impl ApiError {
 
     /// 422 `Invalid` from field errors, formatted like `field.ErrorList.ToAggregate()`.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
-        let bodies: Vec<(String, String, &str)> = errors
+        Self::invalid_kind(&rt.group, &rt.kind, name, errors)
+    }
+
+    /// [`Self::invalid`] naming the group and kind explicitly (`NewInvalid(GroupKind, …)`):
+    /// one cause per error; the message lists each distinct error once, as
+    /// `ToAggregate` does.
+    pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> = errors
             .iter()
-            .map(|e| (e.path.clone(), e.body(), e.reason()))
+            .map(|e| json!({"reason": e.reason(), "message": e.body(), "field": e.path}))
             .collect();
-        let lines: Vec<String> = bodies.iter().map(|(p, b, _)| format!("{p}: {b}")).collect();
+        let mut lines: Vec<String> = Vec::new();
+        for line in errors.iter().map(FieldError::message) {
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
         let summary = match lines.as_slice() {
             [] => String::new(),
             [one] => format!(": {one}"),
             many => format!(": [{}]", many.join(", ")),
         };
-        let causes: Vec<Value> = bodies
-            .iter()
-            .map(|(p, b, r)| json!({"reason": r, "message": b, "field": p}))
-            .collect();
-        let mut d = details(rt, name, &rt.kind);
-        d["causes"] = Value::Array(causes);
+        let mut d = json!({ "name": name, "kind": kind, "causes": causes });
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            d["group"] = json!(group);
+            format!("{kind}.{group}")
+        };
         Self {
             details: Some(d),
             ..Self::new(
                 422,
                 "Invalid",
-                format!("{} \"{name}\" is invalid{summary}", rt.qualified_kind()),
+                format!("{qualified} \"{name}\" is invalid{summary}"),
             )
         }
     }
 
     /// 422 `Invalid` with a single `FieldValueForbidden` cause.
     pub fn forbidden_field(rt: &ResourceType, name: &str, field: &str, detail: &str) -> Self {
-        let body = format!("Forbidden: {detail}");
-        let mut d = details(rt, name, &rt.kind);
-        d["causes"] = json!([{"reason": "FieldValueForbidden", "message": body, "field": field}]);
-        Self {
-            details: Some(d),
-            ..Self::new(
-                422,
-                "Invalid",
-                format!(
-                    "{} \"{name}\" is invalid: {field}: {body}",
-                    rt.qualified_kind()
-                ),
-            )
-        }
+        Self::invalid(
+            rt,
+            name,
+            &[FieldError::new(
+                FieldErrorKind::Forbidden,
+                field,
+                None,
+                detail,
+            )],
+        )
     }
 
     /// 400 `BadRequest`.
