@@ -11,7 +11,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::support::{deployment_json, object, start};
+use crate::support::{create, deployment_json, object, start};
 
 fn as_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap()
@@ -28,6 +28,14 @@ fn fields_of(object: &Value, manager: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Server-side applies Deployment `web` with `spec` as manager `tiered` (forced).
+async fn apply_web(api: &Api<Deployment>, spec: &Value) -> Deployment {
+    let params = PatchParams::apply("tiered").force();
+    api.patch("web", &params, &Patch::Apply(deployment_json("web", spec)))
+        .await
+        .unwrap()
+}
+
 // Upstream apps/v1 `SetDefaults_Deployment` and core/v1 `SetDefaults_PodSpec`,
 // `SetDefaults_Container`, `SetDefaults_ContainerPort`, `SetDefaults_Probe`,
 // `SetDefaults_HTTPGetAction`.
@@ -41,13 +49,7 @@ async fn a_deployment_gets_the_apps_v1_and_pod_template_defaults() {
         {"name": "tail", "image": "registry:5000/tail"},
         {"name": "pinned", "image": "tail@sha256:0123"}
     ]}}});
-    let created = api
-        .create(
-            &PostParams::default(),
-            &object(deployment_json("web", &spec)),
-        )
-        .await
-        .unwrap();
+    let created = create(&api, &object(deployment_json("web", &spec))).await;
     let spec = &as_json(&created)["spec"];
     assert_eq!(spec["replicas"], 1);
     assert_eq!(
@@ -95,15 +97,7 @@ async fn a_deployment_gets_the_apps_v1_and_pod_template_defaults() {
 async fn an_apply_that_stops_sending_replicas_scales_the_deployment_to_one() {
     let emu = start().await;
     let api: Api<Deployment> = Api::default_namespaced(emu.client());
-    let params = PatchParams::apply("tiered").force();
-    let six = api
-        .patch(
-            "web",
-            &params,
-            &Patch::Apply(deployment_json("web", &json!({"replicas": 6}))),
-        )
-        .await
-        .unwrap();
+    let six = apply_web(&api, &json!({"replicas": 6})).await;
     assert_eq!(six.spec.as_ref().unwrap().replicas, Some(6));
     let owned = fields_of(&as_json(&six), "tiered");
     assert!(owned.contains("f:replicas"), "{owned}");
@@ -118,14 +112,7 @@ async fn an_apply_that_stops_sending_replicas_scales_the_deployment_to_one() {
             "{defaulted} is defaulted, not applied: {owned}"
         );
     }
-    let dropped = api
-        .patch(
-            "web",
-            &params,
-            &Patch::Apply(deployment_json("web", &json!({}))),
-        )
-        .await
-        .unwrap();
+    let dropped = apply_web(&api, &json!({})).await;
     assert_eq!(dropped.spec.as_ref().unwrap().replicas, Some(1));
     assert!(!fields_of(&as_json(&dropped), "tiered").contains("f:replicas"));
     assert_eq!(dropped.metadata.generation, Some(2));
@@ -137,14 +124,7 @@ async fn an_apply_that_stops_sending_replicas_scales_the_deployment_to_one() {
 async fn replicas_another_manager_set_survive_the_applier_dropping_them() {
     let emu = start().await;
     let api: Api<Deployment> = Api::default_namespaced(emu.client());
-    let params = PatchParams::apply("tiered").force();
-    api.patch(
-        "web",
-        &params,
-        &Patch::Apply(deployment_json("web", &json!({"replicas": 3}))),
-    )
-    .await
-    .unwrap();
+    apply_web(&api, &json!({"replicas": 3})).await;
     let scaler = PatchParams {
         field_manager: Some("autoscaler".to_owned()),
         ..PatchParams::default()
@@ -156,14 +136,7 @@ async fn replicas_another_manager_set_survive_the_applier_dropping_them() {
     )
     .await
     .unwrap();
-    let kept = api
-        .patch(
-            "web",
-            &params,
-            &Patch::Apply(deployment_json("web", &json!({}))),
-        )
-        .await
-        .unwrap();
+    let kept = apply_web(&api, &json!({})).await;
     assert_eq!(kept.spec.unwrap().replicas, Some(5));
 }
 
@@ -180,14 +153,8 @@ async fn an_identical_apply_of_a_defaulted_object_changes_nothing() {
         {"name": "web", "image": "web:1", "ports": [{"name": "http", "containerPort": 8080}]}]}}});
     let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}});
-    let first = deployments
-        .patch("web", &params, &Patch::Apply(deployment_json("web", &spec)))
-        .await
-        .unwrap();
-    let again = deployments
-        .patch("web", &params, &Patch::Apply(deployment_json("web", &spec)))
-        .await
-        .unwrap();
+    let first = apply_web(&deployments, &spec).await;
+    let again = apply_web(&deployments, &spec).await;
     assert_eq!(first.resource_version(), again.resource_version());
     let ports = &as_json(&again)["spec"]["template"]["spec"]["containers"][0]["ports"];
     assert_eq!(
@@ -213,7 +180,7 @@ async fn a_replace_without_the_defaults_keeps_the_generation() {
     let emu = start().await;
     let api: Api<Deployment> = Api::default_namespaced(emu.client());
     let bare: Deployment = object(deployment_json("web", &json!({})));
-    let created = api.create(&PostParams::default(), &bare).await.unwrap();
+    let created = create(&api, &bare).await;
     let mut again = bare.clone();
     again.metadata.resource_version = created.metadata.resource_version.clone();
     let replaced = api
@@ -234,7 +201,7 @@ async fn a_service_gets_its_defaults_and_keeps_its_cluster_ip() {
     let bare: Service = object(
         json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
     );
-    let created = as_json(&api.create(&PostParams::default(), &bare).await.unwrap());
+    let created = as_json(&create(&api, &bare).await);
     let spec = &created["spec"];
     assert_eq!(
         (spec["type"].as_str(), spec["sessionAffinity"].as_str()),
@@ -266,13 +233,12 @@ async fn a_service_gets_its_defaults_and_keeps_its_cluster_ip() {
         Some(ip.as_str())
     );
     let other = as_json(
-        &api.create(
-            &PostParams::default(),
+        &create(
+            &api,
             &object(json!({"metadata": {"name": "other"},
         "spec": {"ports": [{"port": 80}]}})),
         )
-        .await
-        .unwrap(),
+        .await,
     );
     assert_ne!(
         other["spec"]["clusterIP"],
@@ -294,11 +260,7 @@ async fn an_hpa_gets_min_replicas_and_its_behaviour_filled_in_when_given() {
         json_patch::merge(&mut value["spec"], &extra);
         object(value)
     };
-    let plain = as_json(
-        &api.create(&PostParams::default(), &hpa("plain", json!({})))
-            .await
-            .unwrap(),
-    );
+    let plain = as_json(&create(&api, &hpa("plain", json!({}))).await);
     assert_eq!(plain["spec"]["minReplicas"], 1);
     assert_eq!(
         plain["spec"]["metrics"],
@@ -307,15 +269,14 @@ async fn an_hpa_gets_min_replicas_and_its_behaviour_filled_in_when_given() {
     );
     assert!(plain["spec"].get("behavior").is_none());
     let tuned = as_json(
-        &api.create(
-            &PostParams::default(),
+        &create(
+            &api,
             &hpa(
                 "tuned",
                 json!({"behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}),
             ),
         )
-        .await
-        .unwrap(),
+        .await,
     );
     assert_eq!(
         tuned["spec"]["behavior"],
@@ -339,26 +300,22 @@ async fn network_policies_secrets_and_namespaces_get_their_defaults() {
     let policy = |name: &str, spec: Value| -> NetworkPolicy {
         object(json!({"metadata": {"name": name}, "spec": spec}))
     };
-    let ingress_only = policies
-        .create(
-            &PostParams::default(),
-            &policy(
-                "in",
-                json!({"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]}),
-            ),
-        )
-        .await
-        .unwrap();
+    let ingress_only = create(
+        &policies,
+        &policy(
+            "in",
+            json!({"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]}),
+        ),
+    )
+    .await;
     let spec = as_json(&ingress_only)["spec"].clone();
     assert_eq!(spec["policyTypes"], json!(["Ingress"]));
     assert_eq!(spec["ingress"][0]["ports"][0]["protocol"], "TCP");
-    let both = policies
-        .create(
-            &PostParams::default(),
-            &policy("both", json!({"podSelector": {}, "egress": [{}]})),
-        )
-        .await
-        .unwrap();
+    let both = create(
+        &policies,
+        &policy("both", json!({"podSelector": {}, "egress": [{}]})),
+    )
+    .await;
     assert_eq!(
         as_json(&both)["spec"]["policyTypes"],
         json!(["Ingress", "Egress"])
@@ -369,12 +326,7 @@ async fn network_policies_secrets_and_namespaces_get_their_defaults() {
         json!({"metadata": {"name": "db"}, "data": {"user": "YWRtaW4="},
         "stringData": {"password": "hunter2", "user": "root"}}),
     );
-    let stored = as_json(
-        &secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap(),
-    );
+    let stored = as_json(&create(&secrets, &secret).await);
     assert_eq!(stored["type"], "Opaque");
     assert_eq!(
         stored["data"],
@@ -383,13 +335,7 @@ async fn network_policies_secrets_and_namespaces_get_their_defaults() {
     assert!(stored.get("stringData").is_none());
 
     let namespaces: Api<Namespace> = Api::all(emu.client());
-    let team = namespaces
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "team"}})),
-        )
-        .await
-        .unwrap();
+    let team = create(&namespaces, &object(json!({"metadata": {"name": "team"}}))).await;
     assert_eq!(
         team.labels()
             .get("kubernetes.io/metadata.name")

@@ -3,11 +3,11 @@
 //! `reportingController` a qualified name, `eventTime` and `type` required, only the series
 //! may change; core/v1 Events get the same limits once they carry an `eventTime`.
 
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::support::{causes, dynamic, invalid, object, start};
+use crate::support::{causes, create, dynamic, invalid, object, refused, start};
 
 fn event(fields: &Value) -> DynamicObject {
     let mut event = json!({
@@ -33,19 +33,12 @@ fn events_api(emu: &kube_emulator::EmulatorHandle) -> Api<DynamicObject> {
 async fn an_event_note_holds_at_most_1024_bytes() {
     let emu = start().await;
     let api = events_api(&emu);
-    api.create(
-        &PostParams::default(),
-        &event(&json!({"note": "n".repeat(1024)})),
+    create(&api, &event(&json!({"note": "n".repeat(1024)}))).await;
+    let status = refused(
+        &api,
+        &event(&json!({"metadata": {"name": "long"}, "note": "n".repeat(1025)})),
     )
-    .await
-    .unwrap();
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &event(&json!({"metadata": {"name": "long"}, "note": "n".repeat(1025)})),
-        )
-        .await,
-    );
+    .await;
     assert_eq!(
         status.message,
         "Event \"long\" is invalid: message: Invalid value: \"\": can have at most 1024 characters"
@@ -58,13 +51,11 @@ async fn an_event_note_holds_at_most_1024_bytes() {
     assert_eq!(causes(&status)[0].0, "message");
     // 342 three-byte characters: 342 characters, 1026 bytes.
     let euros = "€".repeat(342);
-    invalid(
-        api.create(
-            &PostParams::default(),
-            &event(&json!({"metadata": {"name": "euros"}, "note": euros})),
-        )
-        .await,
-    );
+    refused(
+        &api,
+        &event(&json!({"metadata": {"name": "euros"}, "note": euros})),
+    )
+    .await;
 }
 
 // Upstream `ReasonLengthLimit`, `ActionLengthLimit` = 128 and both required (there is no
@@ -73,12 +64,7 @@ async fn an_event_note_holds_at_most_1024_bytes() {
 async fn reason_and_action_are_required_short_and_the_controller_a_qualified_name() {
     let emu = start().await;
     let api = events_api(&emu);
-    api.create(
-        &PostParams::default(),
-        &event(&json!({"reason": "R".repeat(128)})),
-    )
-    .await
-    .unwrap();
+    create(&api, &event(&json!({"reason": "R".repeat(128)}))).await;
     for (fields, field, message) in [
         (
             json!({"reason": "R".repeat(129)}),
@@ -105,7 +91,7 @@ async fn reason_and_action_are_required_short_and_the_controller_a_qualified_nam
     ] {
         let mut fields = fields;
         fields["metadata"] = json!({"name": "bad"});
-        let status = invalid(api.create(&PostParams::default(), &event(&fields)).await);
+        let status = refused(&api, &event(&fields)).await;
         assert_eq!(causes(&status)[0].0, field, "{}", status.message);
         assert_eq!(causes(&status)[0].2, message);
     }
@@ -125,7 +111,7 @@ async fn an_events_v1_event_has_a_time_a_known_type_and_no_deprecated_fields() {
     ] {
         let mut fields = fields;
         fields["metadata"] = json!({"name": "bad"});
-        let status = invalid(api.create(&PostParams::default(), &event(&fields)).await);
+        let status = refused(&api, &event(&fields)).await;
         assert!(
             causes(&status).iter().any(|c| c.0 == field),
             "{field}: {}",
@@ -140,10 +126,7 @@ async fn an_events_v1_event_has_a_time_a_known_type_and_no_deprecated_fields() {
 async fn only_the_series_of_an_events_v1_event_changes() {
     let emu = start().await;
     let api = events_api(&emu);
-    let created = api
-        .create(&PostParams::default(), &event(&json!({})))
-        .await
-        .unwrap();
+    let created = create(&api, &event(&json!({}))).await;
     let name = created.name_any();
     let params = PatchParams::default();
     let status = invalid(
@@ -198,25 +181,18 @@ async fn a_core_v1_event_is_limited_once_it_has_an_event_time() {
         json_patch::merge(&mut event, &fields);
         object(event)
     };
-    api.create(&PostParams::default(), &core("old-style", json!({})))
-        .await
-        .unwrap();
+    create(&api, &core("old-style", json!({}))).await;
     let new_style = json!({"eventTime": "2025-01-01T00:00:00.000000Z", "action": "Start",
         "reportingComponent": "kubelet", "reportingInstance": "node-1"});
-    let status = invalid(
-        api.create(&PostParams::default(), &core("new-style", new_style))
-            .await,
-    );
+    let status = refused(&api, &core("new-style", new_style)).await;
     assert_eq!(causes(&status)[0].0, "message");
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &core(
-                "elsewhere",
-                json!({"involvedObject": {"namespace": "other"}}),
-            ),
-        )
-        .await,
-    );
+    let status = refused(
+        &api,
+        &core(
+            "elsewhere",
+            json!({"involvedObject": {"namespace": "other"}}),
+        ),
+    )
+    .await;
     assert_eq!(causes(&status)[0].0, "involvedObject.namespace");
 }

@@ -7,10 +7,10 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Api;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::support::{causes, deployment_json, dynamic, invalid, object, start};
+use crate::support::{causes, create, deployment_json, dynamic, invalid, object, refused, start};
 
 /// The field paths of a refused write's causes.
 fn fields(status: &kube::core::Status) -> Vec<String> {
@@ -32,45 +32,34 @@ async fn an_ingress_path_needs_a_path_type_and_an_absolute_path() {
             "metadata": {"name": name}, "spec": {"rules": [{"http": {"paths": [path]}}]}}),
         )
     };
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &ingress("untyped", json!({"path": "/"})),
-        )
-        .await,
-    );
+    let status = refused(&api, &ingress("untyped", json!({"path": "/"}))).await;
     assert_eq!(
         status.message,
         "Ingress.networking.k8s.io \"untyped\" is invalid: spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified"
     );
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &ingress("relative", json!({"path": "api", "pathType": "Prefix"})),
-        )
-        .await,
-    );
+    let status = refused(
+        &api,
+        &ingress("relative", json!({"path": "api", "pathType": "Prefix"})),
+    )
+    .await;
     assert_eq!(
         causes(&status)[0].2,
         "Invalid value: \"api\": must be an absolute path"
     );
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &ingress("odd", json!({"path": "/", "pathType": "Regex"})),
-        )
-        .await,
-    );
+    let status = refused(
+        &api,
+        &ingress("odd", json!({"path": "/", "pathType": "Regex"})),
+    )
+    .await;
     assert_eq!(
         causes(&status)[0].2,
         "Unsupported value: \"Regex\": supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\""
     );
-    api.create(
-        &PostParams::default(),
+    create(
+        &api,
         &ingress("ok", json!({"path": "/api", "pathType": "Prefix"})),
     )
-    .await
-    .unwrap();
+    .await;
 }
 
 // Upstream apps/v1 `ValidateDeploymentSpec` / `ValidateDeploymentUpdate`: the selector must
@@ -83,10 +72,7 @@ async fn a_deployment_selector_matches_its_template_and_never_changes() {
         "web",
         &json!({"template": {"metadata": {"labels": {"app": "other"}}}}),
     );
-    let status = invalid(
-        api.create(&PostParams::default(), &object(mismatched))
-            .await,
-    );
+    let status = refused(&api, &object(mismatched)).await;
     assert_eq!(fields(&status), ["spec.template.metadata.labels"]);
     assert!(
         status
@@ -99,18 +85,10 @@ async fn a_deployment_selector_matches_its_template_and_never_changes() {
         "web",
         &json!({"template": {"spec": {"containers": [{"name": "Web_1", "image": "web:1"}]}}}),
     );
-    let status = invalid(
-        api.create(&PostParams::default(), &object(badly_named))
-            .await,
-    );
+    let status = refused(&api, &object(badly_named)).await;
     assert_eq!(fields(&status), ["spec.template.spec.containers[0].name"]);
 
-    api.create(
-        &PostParams::default(),
-        &object(deployment_json("web", &json!({}))),
-    )
-    .await
-    .unwrap();
+    create(&api, &object(deployment_json("web", &json!({})))).await;
     let moved = Patch::Merge(
         json!({"spec": {"selector": {"matchLabels": {"app": "web", "v": "2"}},
         "template": {"metadata": {"labels": {"v": "2"}}}}}),
@@ -132,7 +110,7 @@ async fn service_ports_are_named_when_several_and_in_range() {
     let service: Service = object(
         json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}, {"port": 0, "name": "b"}]}}),
     );
-    let status = invalid(api.create(&PostParams::default(), &service).await);
+    let status = refused(&api, &service).await;
     assert_eq!(
         fields(&status),
         [
@@ -157,7 +135,7 @@ async fn hpa_and_pdb_bounds_are_checked() {
         json!({"metadata": {"name": "web"}, "spec": {"minReplicas": 5, "maxReplicas": 2,
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}),
     );
-    let status = invalid(hpas.create(&PostParams::default(), &hpa).await);
+    let status = refused(&hpas, &hpa).await;
     assert_eq!(
         causes(&status)[0].2,
         "Invalid value: 2: must be greater than or equal to `minReplicas`"
@@ -166,7 +144,7 @@ async fn hpa_and_pdb_bounds_are_checked() {
     let pdb: PodDisruptionBudget = object(
         json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "maxUnavailable": "150%"}}),
     );
-    let status = invalid(pdbs.create(&PostParams::default(), &pdb).await);
+    let status = refused(&pdbs, &pdb).await;
     assert_eq!(fields(&status), ["spec", "spec.maxUnavailable"]);
     assert!(
         causes(&status)[0]
@@ -182,14 +160,13 @@ async fn secret_keys_are_config_keys_and_the_type_never_changes() {
     let emu = start().await;
     let api: Api<Secret> = Api::default_namespaced(emu.client());
     let bad: Secret = object(json!({"metadata": {"name": "s"}, "stringData": {"a b": "x"}}));
-    let status = invalid(api.create(&PostParams::default(), &bad).await);
+    let status = refused(&api, &bad).await;
     assert_eq!(fields(&status), ["data[a b]"]);
-    api.create(
-        &PostParams::default(),
+    create(
+        &api,
         &object(json!({"metadata": {"name": "s"}, "stringData": {"a": "x"}})),
     )
-    .await
-    .unwrap();
+    .await;
     let status = invalid(
         api.patch(
             "s",

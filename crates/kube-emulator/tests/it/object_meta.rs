@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::support::{causes, config_map, invalid, object, start};
+use crate::support::{causes, config_map, create, invalid, object, refused, start};
 
 fn service(name: &str) -> Service {
     object(json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}))
@@ -30,7 +30,7 @@ fn secret_labelled(name: &str, key: &str, value: &str) -> Secret {
 async fn a_service_name_is_a_dns_1035_label() {
     let emu = start().await;
     let api: Api<Service> = Api::default_namespaced(emu.client());
-    let status = invalid(api.create(&PostParams::default(), &service("1web")).await);
+    let status = refused(&api, &service("1web")).await;
     assert_eq!(
         status.message,
         "Service \"1web\" is invalid: metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist \
@@ -50,15 +50,13 @@ async fn a_service_name_is_a_dns_1035_label() {
     assert_eq!(causes(&status)[0].1, "FieldValueInvalid");
 
     let long = "a".repeat(64);
-    let status = invalid(api.create(&PostParams::default(), &service(&long)).await);
+    let status = refused(&api, &service(&long)).await;
     assert!(
         status.message.contains("must be no more than 63 bytes"),
         "{}",
         status.message
     );
-    api.create(&PostParams::default(), &service(&"a".repeat(63)))
-        .await
-        .unwrap();
+    create(&api, &service(&"a".repeat(63))).await;
 }
 
 // Upstream `NameIsDNSSubdomain` (ConfigMap, Secret, Deployment, … custom resources): up to
@@ -68,16 +66,14 @@ async fn most_names_are_dns_1123_subdomains_of_at_most_253_characters() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     for name in ["1web", "a.b-c", &"a".repeat(253)] {
-        api.create(&PostParams::default(), &config_map(name))
-            .await
-            .unwrap();
+        create(&api, &config_map(name)).await;
     }
     for (name, message) in [
         (&"a".repeat(254) as &str, "must be no more than 253 bytes"),
         ("Web", "a lowercase RFC 1123 subdomain must consist of"),
         ("a..b", "a lowercase RFC 1123 subdomain must consist of"),
     ] {
-        let status = invalid(api.create(&PostParams::default(), &config_map(name)).await);
+        let status = refused(&api, &config_map(name)).await;
         assert!(
             status.message.contains(message),
             "{name}: {}",
@@ -94,7 +90,7 @@ async fn a_namespace_name_is_a_dns_1123_label() {
     let emu = start().await;
     let api: Api<Namespace> = Api::all(emu.client());
     let ns: Namespace = object(json!({"metadata": {"name": "team.a"}}));
-    let status = invalid(api.create(&PostParams::default(), &ns).await);
+    let status = refused(&api, &ns).await;
     assert_eq!(
         status.message,
         "Namespace \"team.a\" is invalid: metadata.name: Invalid value: \"team.a\": must not contain dots"
@@ -110,10 +106,8 @@ async fn a_pod_disruption_budget_name_is_only_a_path_segment() {
     let pdb = |name: &str| -> PodDisruptionBudget {
         object(json!({"metadata": {"name": name}, "spec": {"minAvailable": 1}}))
     };
-    api.create(&PostParams::default(), &pdb("Web_1"))
-        .await
-        .unwrap();
-    let status = invalid(api.create(&PostParams::default(), &pdb("a%b")).await);
+    create(&api, &pdb("Web_1")).await;
+    let status = refused(&api, &pdb("a%b")).await;
     assert!(
         status
             .message
@@ -135,7 +129,7 @@ async fn a_crd_name_is_its_plural_dot_group() {
                 "schema": {"openAPIV3Schema": {"type": "object"}}}]}
     }));
     let api: Api<CustomResourceDefinition> = Api::all(emu.client());
-    let status = invalid(api.create(&PostParams::default(), &crd).await);
+    let status = refused(&api, &crd).await;
     assert!(status.message.ends_with("metadata.name: Invalid value: \"gadgets.example.io\": must be spec.names.plural+\".\"+spec.group"), "{}", status.message);
 }
 
@@ -148,15 +142,9 @@ async fn a_generate_name_is_checked_in_the_kind_format() {
     let generated = |prefix: &str| -> Service {
         object(json!({"metadata": {"generateName": prefix}, "spec": {"ports": [{"port": 80}]}}))
     };
-    let created = api
-        .create(&PostParams::default(), &generated("web-"))
-        .await
-        .unwrap();
+    let created = create(&api, &generated("web-")).await;
     assert!(created.metadata.name.unwrap().starts_with("web-"));
-    let status = invalid(
-        api.create(&PostParams::default(), &generated("9web-"))
-            .await,
-    );
+    let status = refused(&api, &generated("9web-")).await;
     assert_eq!(causes(&status)[0].0, "metadata.generateName");
 }
 
@@ -168,13 +156,11 @@ async fn labels_have_qualified_keys_and_values_of_at_most_63_characters() {
     let emu = start().await;
     let api: Api<Secret> = Api::default_namespaced(emu.client());
     let long = "a".repeat(64);
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &secret_labelled("db-connection", "app.kubernetes.io/instance", &long),
-        )
-        .await,
-    );
+    let status = refused(
+        &api,
+        &secret_labelled("db-connection", "app.kubernetes.io/instance", &long),
+    )
+    .await;
     assert_eq!(
         status.message,
         format!(
@@ -209,10 +195,7 @@ async fn labels_have_qualified_keys_and_values_of_at_most_63_characters() {
         ("/x", "x", "prefix part must be non-empty"),
         (&long, "x", "name part must be no more than 63 bytes"),
     ] {
-        let status = invalid(
-            api.create(&PostParams::default(), &secret_labelled("s", key, value))
-                .await,
-        );
+        let status = refused(&api, &secret_labelled("s", key, value)).await;
         assert!(
             status.message.contains(message),
             "{key}={value}: {}",
@@ -223,12 +206,11 @@ async fn labels_have_qualified_keys_and_values_of_at_most_63_characters() {
         ("example.com/My_Name.1", &"a".repeat(63) as &str),
         ("app", ""),
     ] {
-        api.create(
-            &PostParams::default(),
+        create(
+            &api,
             &secret_labelled(&format!("ok{}", value.len()), key, value),
         )
-        .await
-        .unwrap();
+        .await;
     }
 
     let merge = Patch::Merge(json!({"metadata": {"labels": {"tier": "not ok"}}}));
@@ -269,28 +251,14 @@ async fn annotations_hold_at_most_256_kib_in_total() {
         )]));
         cm
     };
-    api.create(
-        &PostParams::default(),
-        &annotated("full", "Example.com/Note", 256 * 1024),
-    )
-    .await
-    .unwrap();
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &annotated("over", "note", 256 * 1024 + 1),
-        )
-        .await,
-    );
+    create(&api, &annotated("full", "Example.com/Note", 256 * 1024)).await;
+    let status = refused(&api, &annotated("over", "note", 256 * 1024 + 1)).await;
     assert_eq!(
         status.message,
         "ConfigMap \"over\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes"
     );
     assert_eq!(causes(&status)[0].1, "FieldValueTooLong");
-    let status = invalid(
-        api.create(&PostParams::default(), &annotated("key", "a b", 10))
-            .await,
-    );
+    let status = refused(&api, &annotated("key", "a b", 10)).await;
     assert_eq!(causes(&status)[0].0, "metadata.annotations");
 }
 
@@ -304,25 +272,22 @@ async fn at_most_one_owner_reference_is_the_controller() {
         object(json!({"metadata": {"name": name, "ownerReferences": refs}}))
     };
     let reference = |name: &str, uid: &str, controller: bool| json!({"apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp", "name": name, "uid": uid, "controller": controller});
-    api.create(
-        &PostParams::default(),
+    create(
+        &api,
         &owned(
             "one",
             json!([reference("a", "1", true), reference("b", "2", false)]),
         ),
     )
-    .await
-    .unwrap();
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &owned(
-                "two",
-                json!([reference("a", "1", true), reference("b", "2", true)]),
-            ),
-        )
-        .await,
-    );
+    .await;
+    let status = refused(
+        &api,
+        &owned(
+            "two",
+            json!([reference("a", "1", true), reference("b", "2", true)]),
+        ),
+    )
+    .await;
     assert_eq!(causes(&status)[0].0, "metadata.ownerReferences");
     assert!(
         status.message.ends_with(
@@ -331,13 +296,7 @@ async fn at_most_one_owner_reference_is_the_controller() {
         "{}",
         status.message
     );
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &owned("nouid", json!([reference("a", "", false)])),
-        )
-        .await,
-    );
+    let status = refused(&api, &owned("nouid", json!([reference("a", "", false)]))).await;
     assert_eq!(causes(&status)[0].0, "metadata.ownerReferences.uid");
     let patch = Patch::Merge(
         json!({"metadata": {"ownerReferences": [reference("a", "1", true), reference("c", "3", true)]}}),
@@ -350,15 +309,11 @@ async fn at_most_one_owner_reference_is_the_controller() {
 async fn finalizers_are_qualified_names() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let status = invalid(
-        api.create(
-            &PostParams::default(),
-            &object(
-                json!({"metadata": {"name": "f", "finalizers": ["tiered.io/cleanup", "not ok"]}}),
-            ),
-        )
-        .await,
-    );
+    let status = refused(
+        &api,
+        &object(json!({"metadata": {"name": "f", "finalizers": ["tiered.io/cleanup", "not ok"]}})),
+    )
+    .await;
     assert_eq!(causes(&status).len(), 1);
     assert_eq!(causes(&status)[0].0, "metadata.finalizers");
 }

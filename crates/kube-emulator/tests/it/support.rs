@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::core::Status;
@@ -55,6 +55,19 @@ pub async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> O
 /// An emulator with the default options.
 pub async fn start() -> EmulatorHandle {
     Emulator::start(EmulatorOptions::default()).await.unwrap()
+}
+
+/// Creates Namespace `name`; returns the Namespace API.
+pub async fn create_namespace(emu: &EmulatorHandle, name: &str) -> Api<Namespace> {
+    let namespaces: Api<Namespace> = Api::all(emu.client());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &object(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .unwrap();
+    namespaces
 }
 
 /// A typed object from JSON.
@@ -153,4 +166,20 @@ pub fn dynamic(
     let ar =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
     Api::namespaced_with(emu.client(), "default", &ar)
+}
+
+/// Creates `object` through `api`, which must succeed.
+pub async fn create<K>(api: &Api<K>, object: &K) -> K
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), object).await.unwrap()
+}
+
+/// Creates `object` through `api`, which the server must refuse as `422 Invalid`.
+pub async fn refused<K>(api: &Api<K>, object: &K) -> Status
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    invalid(api.create(&PostParams::default(), object).await)
 }
