@@ -39,16 +39,25 @@ impl ApiError {
         }
     }
 
-    /// 404 `NotFound`: `deployments.apps "x" not found`.
-    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+    /// A failure about one object, with `details` naming it by resource (`{name, group,
+    /// kind: <plural>}`), as `NewNotFound`, `NewAlreadyExists` and `NewConflict` do.
+    fn about(
+        rt: &ResourceType,
+        name: &str,
+        code: u16,
+        reason: &'static str,
+        message: String,
+    ) -> Self {
         Self {
             details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                404,
-                "NotFound",
-                format!("{} \"{name}\" not found", rt.qualified_resource()),
-            )
+            ..Self::new(code, reason, message)
         }
+    }
+
+    /// 404 `NotFound`: `deployments.apps "x" not found`.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        let message = format!("{} \"{name}\" not found", rt.qualified_resource());
+        Self::about(rt, name, 404, "NotFound", message)
     }
 
     /// 404 for a namespace that does not exist.
@@ -74,30 +83,18 @@ impl ApiError {
 
     /// 409 `AlreadyExists`.
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self {
-            details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                409,
-                "AlreadyExists",
-                format!("{} \"{name}\" already exists", rt.qualified_resource()),
-            )
-        }
+        let message = format!("{} \"{name}\" already exists", rt.qualified_resource());
+        Self::about(rt, name, 409, "AlreadyExists", message)
     }
 
     /// 409 `Conflict` for a stale `resourceVersion`.
     pub fn conflict(rt: &ResourceType, name: &str) -> Self {
-        Self {
-            details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                409,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
-                     please apply your changes to the latest version and try again",
-                    rt.qualified_resource()
-                ),
-            )
-        }
+        let message = format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
+             please apply your changes to the latest version and try again",
+            rt.qualified_resource()
+        );
+        Self::about(rt, name, 409, "Conflict", message)
     }
 
     /// 409 `Conflict` from server-side apply, listing the conflicting fields.

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::errors::{FieldError, FieldErrorKind, go_float, render_value};
 use super::formats;
-use super::{child_path, correlate_map_item, flag, list_map_keys, sorted_properties};
+use super::{
+    additional_entries, child_path, correlate_map_item, flag, list_map_keys, sorted_properties,
+};
 
 /// Validates `object` against `schema`; `old` is the stored object on update.
 pub(super) fn validate(
@@ -473,15 +475,9 @@ impl Walker<'_> {
                 too_many(max),
             );
         }
-        let properties = schema.get("properties").and_then(Value::as_object);
         if !flag(schema, "x-kubernetes-preserve-unknown-fields")
-            && let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object())
+            && let Some((additional, keys)) = additional_entries(schema, map)
         {
-            let mut keys: Vec<&String> = map
-                .keys()
-                .filter(|k| properties.is_none_or(|p| !p.contains_key(*k)))
-                .collect();
-            keys.sort();
             for key in keys {
                 let old_value = old.and_then(|o| o.get(key));
                 self.node(additional, &map[key], old_value, &child_path(path, key));

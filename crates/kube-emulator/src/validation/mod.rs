@@ -16,6 +16,8 @@ mod network;
 pub mod object_meta;
 mod workloads;
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use crate::resources::ResourceType;
@@ -46,6 +48,33 @@ fn each_invalid(path: &str, value: &str, messages: Vec<String>) -> Vec<FieldErro
         .into_iter()
         .map(|m| invalid(path, Value::String(value.to_owned()), m))
         .collect()
+}
+
+/// A DNS-1123 label name unique among its siblings (`seen`): a container's, a Service
+/// port's. Empty is `Required` when `needed`, else fine.
+fn unique_label<'a>(
+    path: &str,
+    name: &'a str,
+    needed: bool,
+    seen: &mut BTreeSet<&'a str>,
+) -> Vec<FieldError> {
+    if name.is_empty() {
+        return if needed {
+            vec![required(path, "")]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut errors = each_invalid(path, name, format::dns1123_label(name));
+    if !seen.insert(name) {
+        errors.push(FieldError::new(
+            FieldErrorKind::Duplicate,
+            path,
+            Some(Value::String(name.to_owned())),
+            "",
+        ));
+    }
+    errors
 }
 
 /// `ValidateNonnegativeField`.

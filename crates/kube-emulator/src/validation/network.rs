@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::workloads::port_number;
-use super::{each_invalid, format, invalid, not_supported, required};
-use crate::schema::{FieldError, FieldErrorKind};
+use super::{each_invalid, format, invalid, not_supported, required, unique_label};
+use crate::schema::FieldError;
 
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 
@@ -45,23 +45,12 @@ pub fn service(object: &Value, old: Option<&Value>) -> Vec<FieldError> {
     for (index, port) in ports.iter().enumerate() {
         let at = format!("spec.ports[{index}]");
         let name = port["name"].as_str().unwrap_or_default();
-        if ports.len() > 1 && name.is_empty() {
-            errors.push(required(&format!("{at}.name"), ""));
-        } else if !name.is_empty() {
-            errors.extend(each_invalid(
-                &format!("{at}.name"),
-                name,
-                format::dns1123_label(name),
-            ));
-            if !names.insert(name) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Duplicate,
-                    &format!("{at}.name"),
-                    Some(Value::String(name.to_owned())),
-                    "",
-                ));
-            }
-        }
+        errors.extend(unique_label(
+            &format!("{at}.name"),
+            name,
+            ports.len() > 1,
+            &mut names,
+        ));
         errors.extend(port_number(&format!("{at}.port"), &port["port"]));
         errors.extend(protocol(&format!("{at}.protocol"), &port["protocol"]));
         errors.extend(port_number_or_name(

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use super::{each_invalid, format, invalid, nonnegative, not_supported, object_meta, required};
+use super::{
+    each_invalid, format, invalid, nonnegative, not_supported, object_meta, required, unique_label,
+};
 use crate::schema::FieldError;
 use crate::selectors::LabelSelector;
 
@@ -101,23 +103,7 @@ fn pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     for (index, container) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{index}]");
         let name = container["name"].as_str().unwrap_or_default();
-        if name.is_empty() {
-            errors.push(required(&format!("{at}.name"), ""));
-        } else {
-            errors.extend(each_invalid(
-                &format!("{at}.name"),
-                name,
-                format::dns1123_label(name),
-            ));
-            if !names.insert(name) {
-                errors.push(FieldError::new(
-                    crate::schema::FieldErrorKind::Duplicate,
-                    &format!("{at}.name"),
-                    Some(Value::String(name.to_owned())),
-                    "",
-                ));
-            }
-        }
+        errors.extend(unique_label(&format!("{at}.name"), name, true, &mut names));
         if container["image"].as_str().is_none_or(str::is_empty) {
             errors.push(required(&format!("{at}.image"), ""));
         }
