@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
 use kube_emulator::EmulatorHandle;
 
-use crate::support::{api_status, create, create_namespace, start};
+use crate::support::{api_status, create, create_error, create_namespace, start};
 
 fn config_map(name: &str, value: &str) -> ConfigMap {
     let mut cm = crate::support::config_map(name);
@@ -33,13 +33,8 @@ async fn a_config_map_can_be_created_read_replaced_and_deleted() {
     let (_emu, api, created) = with_config_map("a").await;
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
-    let rv1: u64 = created
-        .metadata
-        .resource_version
-        .clone()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rv = |cm: &ConfigMap| -> u64 { cm.resource_version().unwrap().parse().unwrap() };
+    let rv1 = rv(&created);
 
     let mut fetched = api.get("a").await.unwrap();
     assert_eq!(fetched.data.as_ref().unwrap()["key"], "1");
@@ -48,14 +43,10 @@ async fn a_config_map_can_be_created_read_replaced_and_deleted() {
         .replace("a", &PostParams::default(), &fetched)
         .await
         .unwrap();
-    let rv2: u64 = replaced
-        .metadata
-        .resource_version
-        .clone()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(rv2 > rv1, "every write bumps the global resourceVersion");
+    assert!(
+        rv(&replaced) > rv1,
+        "every write bumps the global resourceVersion"
+    );
     assert_eq!(replaced.metadata.uid, created.metadata.uid);
 
     let listed = api.list(&ListParams::default()).await.unwrap();
@@ -91,11 +82,7 @@ async fn a_missing_object_is_a_not_found_status_in_the_real_shape() {
 #[tokio::test]
 async fn creating_a_duplicate_is_409_already_exists() {
     let (_emu, api, _) = with_config_map("dup").await;
-    let status = api_status(
-        api.create(&PostParams::default(), &config_map("dup", "1"))
-            .await
-            .unwrap_err(),
-    );
+    let status = create_error(&api, &config_map("dup", "1")).await;
     assert_eq!(
         (status.code, status.reason.as_str()),
         (409, "AlreadyExists")
@@ -159,11 +146,7 @@ async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
 async fn objects_need_an_existing_namespace() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::namespaced(emu.client(), "shop");
-    let status = api_status(
-        api.create(&PostParams::default(), &config_map("x", "1"))
-            .await
-            .unwrap_err(),
-    );
+    let status = create_error(&api, &config_map("x", "1")).await;
     assert_eq!(
         (status.code, status.message.as_str()),
         (404, "namespaces \"shop\" not found")

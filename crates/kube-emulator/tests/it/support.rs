@@ -176,6 +176,18 @@ where
     api.create(&PostParams::default(), object).await.unwrap()
 }
 
+/// The `Status` of a create of `object` through `api`, which must fail.
+pub async fn create_error<K>(api: &Api<K>, object: &K) -> Status
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api_status(
+        api.create(&PostParams::default(), object)
+            .await
+            .expect_err("the create succeeded"),
+    )
+}
+
 /// Creates `object` through `api`, which the server must refuse as `422 Invalid`.
 pub async fn refused<K>(api: &Api<K>, object: &K) -> Status
 where
