@@ -8,10 +8,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 
-use crate::support::{causes, config_map, create, invalid, object, refused, start};
+use crate::support::{
+    causes, config_map, create, deployment_json, dynamic, invalid, object, refused, start,
+};
 
 fn service(name: &str) -> Service {
     object(json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}))
@@ -316,4 +318,148 @@ async fn finalizers_are_qualified_names() {
     .await;
     assert_eq!(causes(&status).len(), 1);
     assert_eq!(causes(&status)[0].0, "metadata.finalizers");
+}
+
+/// One kind the operator writes: group, version, kind, plural, a valid body without
+/// `metadata`, the names its strategy accepts and those it refuses.
+type NamedKind = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+fn kinds_the_operator_writes() -> Vec<NamedKind> {
+    const SUBDOMAIN: (&[&str], &[&str]) = (&["a.b", "1a"], &["A", "a_b"]);
+    const DNS_1035: (&[&str], &[&str]) = (&["a-b"], &["a.b", "1a"]);
+    const PATH_SEGMENT: (&[&str], &[&str]) = (&["a.b", "A_b"], &["a/b"]);
+    let event = json!({"eventTime": "2025-01-01T00:00:00.000000Z", "regarding": {"namespace": "default"},
+        "reportingController": "tiered.io/operator", "reportingInstance": "i", "action": "Apply",
+        "reason": "Updated", "type": "Normal"});
+    let target = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"});
+    let backend = json!({"service": {"name": "web", "port": {"number": 80}}});
+    [
+        ("", "v1", "ConfigMap", "configmaps", json!({}), SUBDOMAIN),
+        ("", "v1", "Secret", "secrets", json!({}), SUBDOMAIN),
+        (
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            json!({}),
+            SUBDOMAIN,
+        ),
+        (
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            json!({}),
+            SUBDOMAIN,
+        ),
+        (
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            deployment_json("x", &json!({})),
+            SUBDOMAIN,
+        ),
+        (
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            json!({"spec": {"maxReplicas": 2, "scaleTargetRef": target}}),
+            SUBDOMAIN,
+        ),
+        (
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            json!({"spec": {"podSelector": {}}}),
+            SUBDOMAIN,
+        ),
+        (
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            json!({"spec": {"defaultBackend": backend}}),
+            SUBDOMAIN,
+        ),
+        ("events.k8s.io", "v1", "Event", "events", event, SUBDOMAIN),
+        (
+            "",
+            "v1",
+            "Service",
+            "services",
+            json!({"spec": {"ports": [{"port": 80}]}}),
+            DNS_1035,
+        ),
+        (
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            json!({"spec": {"minAvailable": 1}}),
+            PATH_SEGMENT,
+        ),
+        (
+            "",
+            "v1",
+            "Event",
+            "events",
+            json!({"involvedObject": {"namespace": "default"}}),
+            PATH_SEGMENT,
+        ),
+    ]
+    .into_iter()
+    .map(
+        |(group, version, kind, plural, body, (accepted, refused))| {
+            (group, version, kind, plural, body, accepted, refused)
+        },
+    )
+    .collect()
+}
+
+// Upstream: each registry strategy picks its `ValidateNameFunc` — `NameIsDNSSubdomain`
+// for ConfigMap, Secret, ServiceAccount, Lease, Deployment, HPA, NetworkPolicy, Ingress
+// and events.k8s.io Event; `NameIsDNS1035Label` for Service; none (only the path-segment
+// rule) for PodDisruptionBudget and core/v1 Event.
+#[tokio::test]
+async fn every_kind_the_operator_writes_has_its_upstream_name_rule() {
+    let emu = start().await;
+    for (group, version, kind, plural, body, accepted, refused_names) in kinds_the_operator_writes()
+    {
+        let api = dynamic(&emu, group, version, kind, plural);
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        let named = |name: &str| -> DynamicObject {
+            let mut object = body.clone();
+            object["apiVersion"] = json!(api_version);
+            object["kind"] = json!(kind);
+            object["metadata"] = json!({"name": name});
+            crate::support::object(object)
+        };
+        for name in accepted {
+            create(&api, &named(name)).await;
+        }
+        for name in refused_names {
+            let status = refused(&api, &named(name)).await;
+            assert_eq!(
+                causes(&status)[0].0,
+                "metadata.name",
+                "{kind} {name}: {}",
+                status.message
+            );
+        }
+    }
 }
