@@ -36,17 +36,26 @@ fn uid(object: &Value) -> Option<&str> {
     object["metadata"]["uid"].as_str()
 }
 
+fn delete(key: &str, object: &Value) -> Action {
+    let (namespace, name) = namespace_and_name(object);
+    Action::Delete {
+        key: key.to_owned(),
+        namespace,
+        name,
+    }
+}
+
+/// Deletes of the `objects` not already being deleted.
+fn delete_live(objects: Vec<(&String, &Value)>) -> impl Iterator<Item = Action> {
+    objects
+        .into_iter()
+        .filter(|(_, o)| !meta::is_deleting(o))
+        .map(|(k, o)| delete(k, o))
+}
+
 fn plan(world: &World) -> Vec<Action> {
     let uids: HashSet<&str> = world.iter_all().filter_map(|(_, o)| uid(o)).collect();
     let mut actions = Vec::new();
-    let delete = |key: &str, object: &Value| {
-        let (namespace, name) = namespace_and_name(object);
-        Action::Delete {
-            key: key.to_owned(),
-            namespace,
-            name,
-        }
-    };
     for (key, object) in world.iter_all() {
         let owners = meta::owner_uids(object);
         if !owners.is_empty() {
@@ -86,12 +95,7 @@ fn plan(world: &World) -> Vec<Action> {
                     object: released,
                 });
             } else {
-                actions.extend(
-                    dependents
-                        .into_iter()
-                        .filter(|(_, o)| !meta::is_deleting(o))
-                        .map(|(k, o)| delete(k, o)),
-                );
+                actions.extend(delete_live(dependents));
             }
         }
         if key == NAMESPACE_KEY && meta::is_deleting(object) {
@@ -110,12 +114,7 @@ fn plan(world: &World) -> Vec<Action> {
                     name: namespace,
                 });
             } else {
-                actions.extend(
-                    contents
-                        .into_iter()
-                        .filter(|(_, o)| !meta::is_deleting(o))
-                        .map(|(k, o)| delete(k, o)),
-                );
+                actions.extend(delete_live(contents));
             }
         }
     }

@@ -20,15 +20,58 @@
 //! - Label and field selectors, `limit`/`continue` paging, watches from a
 //!   `resourceVersion` with bookmarks and 410 Gone (`ERROR` event, reason `Expired`).
 //! - Custom resources validated and pruned by [`schema::validate_and_prune`] (422 Invalid).
+//! - Validation of every write ([`validation`], 422 Invalid with `details.causes[].field`
+//!   and upstream's messages): `metadata` of every kind as apimachinery's
+//!   `ValidateObjectMeta` — the name format of the kind's strategy (DNS-1035 label for
+//!   Services, DNS-1123 label for Namespaces, only the path-segment rule for core/v1
+//!   Events and PodDisruptionBudgets, DNS-1123 subdomain ≤ 253 for every other kind and
+//!   custom resources, `<plural>.<group>` for CRDs; `generateName` too), label keys and
+//!   values (`IsQualifiedName`, `IsValidLabelValue` ≤ 63), annotation keys and 256 KiB in
+//!   total, ownerReferences (complete, at most one `controller: true`, no core Event
+//!   owner), finalizers (qualified names). Events of both APIs as `events.go` (note ≤ 1 KiB
+//!   in bytes, `reason`/`action`/`reportingInstance` required and ≤ 128,
+//!   `reportingController` a qualified name, `eventTime`, `type` Normal|Warning, deprecated
+//!   fields unset, only the series may change; core/v1 Events only once they carry an
+//!   `eventTime`). Spec rules of the kinds the operator writes: Deployment (replicas ≥ 0,
+//!   selector required, matching the template and immutable, containers with DNS-1123
+//!   label names and images, port numbers and names, restartPolicy Always), Service (ports
+//!   required, named when several, 1–65535, protocol, targetPort, type, sessionAffinity, a
+//!   cluster IP that never changes), Ingress (`pathType` required, absolute clean paths),
+//!   NetworkPolicy (policy types, port protocols), HPA (min/max replicas, target),
+//!   PodDisruptionBudget (not both bounds, percentages ≤ 100%), Secret and `ConfigMap`
+//!   (config-key data keys, 1 MiB, a Secret's type immutable).
+//! - Defaulting of built-in kinds on every create, update, patch and apply ([`defaults`]):
+//!   Deployment (`replicas` 1, RollingUpdate 25%/25%, `revisionHistoryLimit` 10,
+//!   `progressDeadlineSeconds` 600; pod template: restartPolicy, dnsPolicy,
+//!   terminationGracePeriodSeconds, schedulerName, securityContext, container
+//!   imagePullPolicy by tag, terminationMessagePath/Policy, port protocol, probe and
+//!   httpGet defaults, volume defaultMode), Pod spec the same, Service (type ClusterIP,
+//!   sessionAffinity None, port protocol TCP and targetPort = port, traffic policies, an
+//!   allocated cluster IP from 10.96.0.0/12 kept across updates, `ipFamilies` IPv4 and
+//!   `ipFamilyPolicy` SingleStack), HPA (`minReplicas` 1, CPU 80% without metrics, behavior
+//!   rules filled in when behavior is given), NetworkPolicy (`policyTypes`, port protocol
+//!   TCP), Secret (type Opaque, `stringData` folded into `data`), Namespace (the
+//!   `kubernetes.io/metadata.name` label). Applied after server-side apply merged and
+//!   pruned, so a field an applier stops sending is removed and then defaulted (a
+//!   Deployment without `spec.replicas` gets 1, kubernetes/kubernetes#25238); defaulted
+//!   fields never join the applier's `managedFields`, and list items are keyed with the
+//!   defaults of their key fields (`protocol: TCP`), as structured-merge-diff does.
 //! - Fault injection ([`faults::Faults`]) and a request log ([`faults::RequestLog`]).
 //!
 //! # What it does NOT do
 //!
 //! - No authentication, authorization (RBAC) or admission (no webhooks, no
-//!   `ValidatingAdmissionPolicy`, no defaulting of built-in kinds, no quota).
-//! - No validation of built-in kinds beyond object names; CRD schemas only for custom
-//!   resources.
-//! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints, no Service IPs,
+//!   `ValidatingAdmissionPolicy`, no quota, no `LimitRange` defaults).
+//! - Validation and defaulting of built-in kinds cover the rules listed above, not all
+//!   of `pkg/apis/*/validation`: no pod-spec rules beyond containers and ports (volumes,
+//!   env names, resources, probes, security contexts pass unchecked), no Ingress
+//!   backends, hosts or TLS, no NetworkPolicy peers, no Secret type-specific keys, no
+//!   field immutability of kinds not named above, no `metadata.managedFields` checks, no
+//!   core-specific finalizer rule (`validateKubeFinalizerName`), no CRD spec validation
+//!   beyond its name, no node ports or load-balancer status for Services, no defaulting of
+//!   CRDs, Jobs, `StatefulSets` or `DaemonSets`. Bad values read as Go `%#v` upstream
+//!   (structs, maps) are printed as JSON.
+//! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints or `EndpointSlices`,
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
@@ -43,9 +86,11 @@
 //! # Sections
 //!
 //! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs, [`meta`] and [`lifecycle`]
-//! metadata rules, [`store`] objects and history, [`watch`], [`discovery`], [`gc`],
-//! [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
+//! metadata rules, [`validation`] and [`defaults`] of writes, [`schema`] of custom
+//! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
+//! [`gc`], [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
 
+pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod faults;
@@ -62,6 +107,7 @@ pub mod selectors;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod validation;
 pub mod watch;
 pub mod write;
 
@@ -168,7 +214,9 @@ impl Emulator {
                     .into_iter()
                     .find(|r| r.kind == "Namespace");
                 if let Some(rt) = ns_type {
-                    let object = meta::prepare_create(&rt, object, uid, &store::now_timestamp());
+                    let mut object =
+                        meta::prepare_create(&rt, object, uid, &store::now_timestamp());
+                    defaults::apply(&rt, &mut object, None, String::new);
                     lifecycle::store(&mut world, lifecycle::NAMESPACE_KEY, object);
                 }
             }

@@ -55,18 +55,20 @@ pub fn establish_crd(crd: &mut Value, now: &str) {
     });
 }
 
+/// A CRD object's `spec.group` and `spec.names.plural`: which kinds it serves.
+fn crd_group_and_plural(crd: &Value) -> (String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    (
+        text(&crd["spec"]["group"]),
+        text(&crd["spec"]["names"]["plural"]),
+    )
+}
+
 /// Stores an object and applies its side effects on the served kinds.
 pub fn store(world: &mut World, key: &str, object: Value) -> Value {
     let (namespace, name) = super::store::namespace_and_name(&object);
     if key == CRD_KEY {
-        let group = object["spec"]["group"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let plural = object["spec"]["names"]["plural"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let (group, plural) = crd_group_and_plural(&object);
         world
             .registry
             .set_custom(&group, &plural, kinds_of_crd(&object));
@@ -78,14 +80,7 @@ pub fn store(world: &mut World, key: &str, object: Value) -> Value {
 pub fn remove(world: &mut World, key: &str, namespace: &str, name: &str) -> Option<Value> {
     let object = world.remove(key, namespace, name)?;
     if key == CRD_KEY {
-        let group = object["spec"]["group"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let plural = object["spec"]["names"]["plural"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let (group, plural) = crd_group_and_plural(&object);
         world.registry.remove_custom(&group, &plural);
         world.remove_bucket(&format!("{group}/{plural}"));
     }

@@ -147,10 +147,9 @@ pub fn prepare_update(
     new
 }
 
-/// `metadata.finalizers` as strings.
-pub fn finalizers(object: &Value) -> Vec<String> {
-    object["metadata"]["finalizers"]
-        .as_array()
+/// The strings of a JSON list (other items and a non-list are skipped).
+pub fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
@@ -158,6 +157,11 @@ pub fn finalizers(object: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `metadata.finalizers` as strings.
+pub fn finalizers(object: &Value) -> Vec<String> {
+    strings(&object["metadata"]["finalizers"])
 }
 
 /// Whether `metadata.deletionTimestamp` is set.

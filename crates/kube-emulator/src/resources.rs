@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::meta::strings;
 use super::schema::CompiledCrdSchema;
 
 /// One served resource (a group/version/plural), as discovery describes it.
@@ -39,6 +40,15 @@ pub struct ResourceType {
     pub compiled: Option<Arc<CompiledCrdSchema>>,
 }
 
+/// `<name><sep><group>`, or just `name` for the core group.
+fn with_group(name: &str, separator: char, group: &str) -> String {
+    if group.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}{separator}{group}")
+    }
+}
+
 impl ResourceType {
     /// `apps/v1`, or `v1` for the core group.
     pub fn api_version(&self) -> String {
@@ -56,20 +66,12 @@ impl ResourceType {
 
     /// `deployments.apps`, or `configmaps` for the core group, as error messages print it.
     pub fn qualified_resource(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        with_group(&self.plural, '.', &self.group)
     }
 
     /// `TieredApp.tiered.io`, or `ConfigMap` for the core group, as 422 messages print it.
     pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        }
+        with_group(&self.kind, '.', &self.group)
     }
 
     /// `group/version/Kind` as the patch engines take it (`v1/Service` for the core group).
@@ -106,162 +108,24 @@ type Row = (
     bool,
 );
 
+// Unwrapped: one kind a line reads as a table.
+#[rustfmt::skip]
 const BUILTINS: &[Row] = &[
-    (
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        false,
-        &["ns"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        true,
-        &["cm"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Service",
-        "services",
-        true,
-        &["svc"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        true,
-        &["sa"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Event",
-        "events",
-        true,
-        &["ev"],
-        false,
-        false,
-        false,
-    ),
+    ("", "v1", "Namespace", "namespaces", false, &["ns"], true, false, false),
+    ("", "v1", "ConfigMap", "configmaps", true, &["cm"], false, false, false),
+    ("", "v1", "Secret", "secrets", true, &[], false, false, false),
+    ("", "v1", "Service", "services", true, &["svc"], true, false, true),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], false, false, false),
+    ("", "v1", "Event", "events", true, &["ev"], false, false, false),
     ("", "v1", "Pod", "pods", true, &["po"], true, false, true),
-    (
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        true,
-        &["deploy"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        true,
-        &["hpa"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        true,
-        &["pdb"],
-        true,
-        true,
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-        &["netpol"],
-        false,
-        true,
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "Ingress",
-        "ingresses",
-        true,
-        &["ing"],
-        true,
-        true,
-        false,
-    ),
-    (
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "events.k8s.io",
-        "v1",
-        "Event",
-        "events",
-        true,
-        &["ev"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        false,
-        &["crd", "crds"],
-        true,
-        true,
-        false,
-    ),
+    ("apps", "v1", "Deployment", "deployments", true, &["deploy"], true, true, true),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], true, true, true),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], true, true, false),
+    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], false, true, false),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], true, true, false),
+    ("coordination.k8s.io", "v1", "Lease", "leases", true, &[], false, false, false),
+    ("events.k8s.io", "v1", "Event", "events", true, &["ev"], false, false, false),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], true, true, false),
 ];
 
 /// The table of built-in kinds the emulator serves.
@@ -348,16 +212,6 @@ pub fn kinds_of_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
     let names = &spec["names"];
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let kind = text(&names["kind"]);
     let singular = match names["singular"].as_str() {
         Some(s) if !s.is_empty() => s.to_owned(),

@@ -12,9 +12,6 @@ use super::Shared;
 use super::lifecycle;
 use super::store::{EventType, now_timestamp};
 
-const DEPLOYMENTS: &str = "apps/deployments";
-const INGRESSES: &str = "networking.k8s.io/ingresses";
-
 fn ingress_needs_address(ingress: &Value) -> bool {
     ingress["status"]["loadBalancer"]["ingress"]
         .as_array()
@@ -22,17 +19,9 @@ fn ingress_needs_address(ingress: &Value) -> bool {
 }
 
 /// A host name under `.invalid` (RFC 2606), so nobody mistakes it for a real ALB.
-fn mark_ingress_addressed(shared: &Shared, namespace: &str, name: &str) {
-    let mut world = shared.store.lock();
-    let Some(current) = world.get(INGRESSES, namespace, name) else {
-        return;
-    };
-    if !ingress_needs_address(current) {
-        return;
-    }
-    let mut updated = current.clone();
-    updated["status"] = json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.{namespace}.alb.sandbox.invalid")}]}});
-    lifecycle::store(&mut world, INGRESSES, updated);
+fn ingress_address(ingress: &Value) -> Value {
+    let (namespace, name) = super::store::namespace_and_name(ingress);
+    json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.{namespace}.alb.sandbox.invalid")}]}})
 }
 
 fn needs_status(deployment: &Value) -> bool {
@@ -57,17 +46,39 @@ fn available_status(deployment: &Value) -> Value {
     })
 }
 
-fn mark_available(shared: &Shared, namespace: &str, name: &str) {
+/// A controller sandbox mode stands in for: the kind it serves (store key), whether an
+/// object still waits for it, and the status it writes.
+struct Stand {
+    key: &'static str,
+    waits: fn(&Value) -> bool,
+    status: fn(&Value) -> Value,
+}
+
+static STANDS: [Stand; 2] = [
+    Stand {
+        key: "apps/deployments",
+        waits: needs_status,
+        status: available_status,
+    },
+    Stand {
+        key: "networking.k8s.io/ingresses",
+        waits: ingress_needs_address,
+        status: ingress_address,
+    },
+];
+
+/// Writes `stand`'s status into the object, if it still waits for it.
+fn settle(shared: &Shared, stand: &Stand, namespace: &str, name: &str) {
     let mut world = shared.store.lock();
-    let Some(current) = world.get(DEPLOYMENTS, namespace, name) else {
+    let Some(current) = world.get(stand.key, namespace, name) else {
         return;
     };
-    if !needs_status(current) {
+    if !(stand.waits)(current) {
         return;
     }
     let mut updated = current.clone();
-    updated["status"] = available_status(current);
-    lifecycle::store(&mut world, DEPLOYMENTS, updated);
+    updated["status"] = (stand.status)(current);
+    lifecycle::store(&mut world, stand.key, updated);
 }
 
 /// The sandbox task: watches Deployments and marks them available after `delay`.
@@ -87,18 +98,17 @@ pub async fn run(shared: Arc<Shared>) {
         if change.event == EventType::Deleted {
             continue;
         }
+        let Some(stand) = STANDS
+            .iter()
+            .find(|s| s.key == change.key && (s.waits)(&change.object))
+        else {
+            continue;
+        };
         let (namespace, name) = super::store::namespace_and_name(&change.object);
         let shared = Arc::clone(&shared);
-        if change.key == DEPLOYMENTS && needs_status(&change.object) {
-            tokio::spawn(async move {
-                tokio::time::sleep(shared.options.sandbox_delay).await;
-                mark_available(&shared, &namespace, &name);
-            });
-        } else if change.key == INGRESSES && ingress_needs_address(&change.object) {
-            tokio::spawn(async move {
-                tokio::time::sleep(shared.options.sandbox_delay).await;
-                mark_ingress_addressed(&shared, &namespace, &name);
-            });
-        }
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.options.sandbox_delay).await;
+            settle(&shared, stand, &namespace, &name);
+        });
     }
 }

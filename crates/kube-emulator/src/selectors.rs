@@ -84,6 +84,38 @@ impl LabelSelector {
         Ok(Self(exprs))
     }
 
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions` with `In`,
+    /// `NotIn`, `Exists`, `DoesNotExist`), as a Deployment's `spec.selector` holds it.
+    pub fn from_spec(selector: &Value) -> Self {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let mut exprs: Vec<Expression> = selector["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| Expression::Equal(key.clone(), text(value)))
+            .collect();
+        for requirement in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = text(&requirement["key"]);
+            let values: BTreeSet<String> = requirement["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            exprs.push(match requirement["operator"].as_str().unwrap_or_default() {
+                "In" => Expression::In(key, values),
+                "NotIn" => Expression::NotIn(key, values),
+                "Exists" => Expression::Exists(key),
+                _ => Expression::DoesNotExist(key),
+            });
+        }
+        Self(exprs)
+    }
+
     /// Whether an object's labels match.
     pub fn matches(&self, object: &Value) -> bool {
         if self.0.is_empty() {

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::resources::ResourceType;
-use super::schema::FieldError;
+use super::schema::{FieldError, FieldErrorKind};
 
 /// A failed request, rendered as a `Status` object.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,16 +39,25 @@ impl ApiError {
         }
     }
 
-    /// 404 `NotFound`: `deployments.apps "x" not found`.
-    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+    /// A failure about one object, with `details` naming it by resource (`{name, group,
+    /// kind: <plural>}`), as `NewNotFound`, `NewAlreadyExists` and `NewConflict` do.
+    fn about(
+        rt: &ResourceType,
+        name: &str,
+        code: u16,
+        reason: &'static str,
+        message: String,
+    ) -> Self {
         Self {
             details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                404,
-                "NotFound",
-                format!("{} \"{name}\" not found", rt.qualified_resource()),
-            )
+            ..Self::new(code, reason, message)
         }
+    }
+
+    /// 404 `NotFound`: `deployments.apps "x" not found`.
+    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+        let message = format!("{} \"{name}\" not found", rt.qualified_resource());
+        Self::about(rt, name, 404, "NotFound", message)
     }
 
     /// 404 for a namespace that does not exist.
@@ -74,30 +83,18 @@ impl ApiError {
 
     /// 409 `AlreadyExists`.
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self {
-            details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                409,
-                "AlreadyExists",
-                format!("{} \"{name}\" already exists", rt.qualified_resource()),
-            )
-        }
+        let message = format!("{} \"{name}\" already exists", rt.qualified_resource());
+        Self::about(rt, name, 409, "AlreadyExists", message)
     }
 
     /// 409 `Conflict` for a stale `resourceVersion`.
     pub fn conflict(rt: &ResourceType, name: &str) -> Self {
-        Self {
-            details: Some(details(rt, name, &rt.plural)),
-            ..Self::new(
-                409,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
-                     please apply your changes to the latest version and try again",
-                    rt.qualified_resource()
-                ),
-            )
-        }
+        let message = format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
+             please apply your changes to the latest version and try again",
+            rt.qualified_resource()
+        );
+        Self::about(rt, name, 409, "Conflict", message)
     }
 
     /// 409 `Conflict` from server-side apply, listing the conflicting fields.
@@ -127,48 +124,57 @@ impl ApiError {
 
     /// 422 `Invalid` from field errors, formatted like `field.ErrorList.ToAggregate()`.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
-        let bodies: Vec<(String, String, &str)> = errors
+        Self::invalid_kind(&rt.group, &rt.kind, name, errors)
+    }
+
+    /// [`Self::invalid`] naming the group and kind explicitly (`NewInvalid(GroupKind, …)`):
+    /// one cause per error; the message lists each distinct error once, as
+    /// `ToAggregate` does.
+    pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> = errors
             .iter()
-            .map(|e| (e.path.clone(), e.body(), e.reason()))
+            .map(|e| json!({"reason": e.reason(), "message": e.body(), "field": e.path}))
             .collect();
-        let lines: Vec<String> = bodies.iter().map(|(p, b, _)| format!("{p}: {b}")).collect();
+        let mut lines: Vec<String> = Vec::new();
+        for line in errors.iter().map(FieldError::message) {
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
         let summary = match lines.as_slice() {
             [] => String::new(),
             [one] => format!(": {one}"),
             many => format!(": [{}]", many.join(", ")),
         };
-        let causes: Vec<Value> = bodies
-            .iter()
-            .map(|(p, b, r)| json!({"reason": r, "message": b, "field": p}))
-            .collect();
-        let mut d = details(rt, name, &rt.kind);
-        d["causes"] = Value::Array(causes);
+        let mut d = json!({ "name": name, "kind": kind, "causes": causes });
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            d["group"] = json!(group);
+            format!("{kind}.{group}")
+        };
         Self {
             details: Some(d),
             ..Self::new(
                 422,
                 "Invalid",
-                format!("{} \"{name}\" is invalid{summary}", rt.qualified_kind()),
+                format!("{qualified} \"{name}\" is invalid{summary}"),
             )
         }
     }
 
     /// 422 `Invalid` with a single `FieldValueForbidden` cause.
     pub fn forbidden_field(rt: &ResourceType, name: &str, field: &str, detail: &str) -> Self {
-        let body = format!("Forbidden: {detail}");
-        let mut d = details(rt, name, &rt.kind);
-        d["causes"] = json!([{"reason": "FieldValueForbidden", "message": body, "field": field}]);
-        Self {
-            details: Some(d),
-            ..Self::new(
-                422,
-                "Invalid",
-                format!(
-                    "{} \"{name}\" is invalid: {field}: {body}",
-                    rt.qualified_kind()
-                ),
-            )
-        }
+        Self::invalid(
+            rt,
+            name,
+            &[FieldError::new(
+                FieldErrorKind::Forbidden,
+                field,
+                None,
+                detail,
+            )],
+        )
     }
 
     /// 400 `BadRequest`.

@@ -65,6 +65,7 @@ pub struct World {
     compacted: u64,
     events: broadcast::Sender<Arc<Change>>,
     uid_counter: u64,
+    cluster_ips: u32,
 }
 
 /// The shared store.
@@ -87,6 +88,7 @@ impl Store {
                 compacted: 0,
                 events,
                 uid_counter: 0,
+                cluster_ips: 0,
             }),
         }
     }
@@ -212,6 +214,15 @@ impl World {
     /// A receiver of changes made after this call.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.events.subscribe()
+    }
+
+    /// The next free Service cluster IP, from `10.96.0.0/12` (the default service CIDR),
+    /// skipping the network address and `10.96.0.1` (the `kubernetes` Service's).
+    pub fn next_cluster_ip(&mut self) -> String {
+        self.cluster_ips += 1;
+        let host = (self.cluster_ips % ((1 << 20) - 2)) + 1;
+        let address = (10u32 << 24) | (96 << 16) | host;
+        std::net::Ipv4Addr::from(address).to_string()
     }
 
     /// A fresh random-looking v4 UUID.

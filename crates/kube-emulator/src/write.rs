@@ -15,7 +15,7 @@ use super::schema::{FieldError, FieldErrorKind};
 use super::server::Request;
 use super::status::ApiError;
 use super::store::{World, now_timestamp};
-use super::{Shared, meta};
+use super::{Shared, defaults, meta, validation};
 
 pub use super::delete::{delete, delete_collection};
 
@@ -75,44 +75,33 @@ fn check_kind(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// RFC 1123 subdomain check that upstream applies to most object names.
-fn name_errors(name: &str) -> Vec<FieldError> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(label_ok) {
-        return Vec::new();
-    }
-    vec![FieldError {
-        path: "metadata.name".to_owned(),
-        kind: FieldErrorKind::Invalid,
-        value: Some(Value::String(name.to_owned())),
-        detail: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', \
-                 and must start and end with an alphanumeric character (e.g. 'example.com', regex used for \
-                 validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-            .to_owned(),
-    }]
-}
-
-/// Prunes, defaults and validates a custom resource against its CRD version's schema
-/// (`fieldValidation=Strict`: unknown fields are a 400, as upstream's strict decoding).
-fn validate_custom(
+/// Validates a (defaulted) write as the registry strategies do: every kind's `metadata`
+/// and the spec rules of built-ins ([`validation`]), a custom resource's CRD schema
+/// (pruned and defaulted, `fieldValidation=Strict`: unknown fields are a 400, as
+/// upstream's strict decoding). All field errors come back in one 422.
+fn admit(
     request: &Request,
     name: &str,
     object: Value,
     old: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let rt = &request.target.rt;
+    let mut errors = validation::errors(rt, &object, old);
     let Some(compiled) = rt.compiled.as_ref().filter(|_| rt.custom) else {
-        return Ok(object);
+        return if errors.is_empty() {
+            Ok(object)
+        } else {
+            Err(validation::rejection(rt, name, &errors))
+        };
     };
-    let admitted = compiled
-        .admit(object, old)
-        .map_err(|errors| ApiError::invalid(rt, name, &errors))?;
+    let admitted = match compiled.admit(object, old) {
+        Ok(admitted) if errors.is_empty() => admitted,
+        Ok(_) => return Err(validation::rejection(rt, name, &errors)),
+        Err(schema_errors) => {
+            errors.extend(schema_errors);
+            return Err(validation::rejection(rt, name, &errors));
+        }
+    };
     if request.params.get("fieldValidation") == Some("Strict")
         && !admitted.unknown_fields.is_empty()
     {
@@ -202,15 +191,12 @@ fn create_object(
         name = format!("{prefix}{}", meta::name_suffix(&uid));
         object["metadata"]["name"] = Value::String(name.clone());
     }
-    let errors = name_errors(&name);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(&rt, &name, &errors));
-    }
+    let mut object = meta::prepare_create(&rt, object, uid, &now_timestamp());
+    defaults::apply(&rt, &mut object, None, || world.next_cluster_ip());
+    object = admit(request, &name, object, None)?;
     if world.contains(&rt.store_key(), &url_ns, &name) {
         return Err(ApiError::already_exists(&rt, &name));
     }
-    let mut object = meta::prepare_create(&rt, object, uid, &now_timestamp());
-    object = validate_custom(request, &name, object, None)?;
     if let Manager::Update(m) = manager {
         object = patch::record_update(None, object, m, None);
     }
@@ -243,7 +229,11 @@ fn update_object(
     {
         return Err(ApiError::conflict(&rt, &name));
     }
+    // Decoding defaults a write before the strategy compares it with the stored object.
+    let mut new = new;
+    defaults::apply(&rt, &mut new, Some(old), || world.next_cluster_ip());
     let mut prepared = meta::prepare_update(&rt, old, new, subresource);
+    prepared = admit(request, &name, prepared, Some(old))?;
     if meta::is_deleting(old) {
         let added = meta::added_finalizers(old, &prepared);
         if !added.is_empty() {
@@ -259,7 +249,6 @@ fn update_object(
             ));
         }
     }
-    prepared = validate_custom(request, &name, prepared, Some(old))?;
     if let Manager::Update(m) = manager {
         prepared = patch::record_update(Some(old), prepared, m, subresource);
     }

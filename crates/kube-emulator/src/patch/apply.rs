@@ -77,13 +77,7 @@ pub(crate) fn server_side_apply(
     }
     for (index, entry) in entries.iter_mut().enumerate() {
         if index != mine {
-            let kept = entry
-                .fields
-                .iter()
-                .filter(|path| !changed.contains(*path) && !removed.contains(*path))
-                .cloned()
-                .collect();
-            entry.set_fields(kept);
+            entry.give_up(&changed, &removed);
         }
     }
     let api_version = api_version_of(options.gvk);
@@ -127,13 +121,7 @@ pub(crate) fn record_update(
     let (changed, removed) = compare(&old, &new, shape);
     for entry in &mut entries {
         if !entry.is(manager, UPDATE, subresource) {
-            let kept = entry
-                .fields
-                .iter()
-                .filter(|path| !changed.contains(*path) && !removed.contains(*path))
-                .cloned()
-                .collect();
-            entry.set_fields(kept);
+            entry.give_up(&changed, &removed);
         }
     }
     let mine = position_or_insert(&mut entries, manager, UPDATE, subresource);

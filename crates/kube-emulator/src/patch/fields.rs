@@ -37,17 +37,21 @@ pub(crate) fn field(name: &str) -> Element {
     format!("f:{name}")
 }
 
-/// The path element of a list item: by key for map lists, by value for sets, by index
-/// otherwise (or when a keyed item lacks every key field).
+/// The path element of a list item: by key for map lists (an absent key field with a
+/// schema default counts as that default), by value for sets, by index otherwise (or
+/// when a keyed item lacks every key field).
 pub(crate) fn item_element(kind: &ListKind, index: usize, item: &Value) -> Element {
     match kind {
-        ListKind::Map { keys, .. } => {
-            let present: BTreeMap<&str, &Value> = keys
+        ListKind::Map { keys, defaults, .. } => {
+            let mut present: BTreeMap<&str, &Value> = keys
                 .iter()
                 .filter_map(|key| item.get(key).map(|value| (key.as_str(), value)))
                 .collect();
             if present.is_empty() {
                 return format!("i:{index}");
+            }
+            for (key, default) in defaults {
+                present.entry(key.as_str()).or_insert(default);
             }
             let fields: Vec<String> = present
                 .iter()

@@ -56,6 +56,18 @@ impl Entry {
         true
     }
 
+    /// Drops the fields another write `changed` or `removed`: their ownership moves to
+    /// that writer (or nobody).
+    pub(crate) fn give_up(&mut self, changed: &FieldSet, removed: &FieldSet) {
+        let kept = self
+            .fields
+            .iter()
+            .filter(|path| !changed.contains(*path) && !removed.contains(*path))
+            .cloned()
+            .collect();
+        self.set_fields(kept);
+    }
+
     /// Marks the entry as written now by its manager, with the object's API version.
     pub(crate) fn touch(&mut self, api_version: &str) {
         api_version.clone_into(&mut self.api_version);

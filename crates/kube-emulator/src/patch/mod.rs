@@ -5,9 +5,10 @@
 //! apply and the ownership of other writes), `fields` (field paths and `FieldsV1`),
 //! `managed` (`managedFields` entries), `shape` (list keys of built-in kinds and CRDs).
 //!
-//! Known gaps against kube-apiserver: no defaulting or conversion between versions before
-//! merging (so a defaulted list key like `protocol: TCP` is only part of an item's key when
-//! the client sent it); `$setElementOrder` is accepted but does not reorder; unions and
+//! Defaulting runs after the engines (`crate::defaults`), as upstream; an absent list key
+//! field with a schema default (a port's `protocol: TCP`) takes that default when items are
+//! matched. Known gaps against kube-apiserver: no conversion between versions before
+//! merging; `$setElementOrder` is accepted but does not reorder; unions and
 //! `x-kubernetes-preserve-unknown-fields` get no special treatment; apply entries are keyed
 //! by (manager, operation, subresource), ignoring the API version of `Update` entries.
 

@@ -56,10 +56,15 @@ pub(crate) enum ListKind {
     /// A set of scalars: merged by value.
     Set,
     /// A list of objects identified by key fields. `merge_key` is the strategic merge
-    /// patch key, `keys` the server-side apply list-map keys (sometimes more than one).
+    /// patch key, `keys` the server-side apply list-map keys (sometimes more than one),
+    /// `defaults` the schema defaults of key fields, which stand in for an absent key
+    /// field when an item is identified (structured-merge-diff's
+    /// `getAssociativeKeyDefault`): an applied port without `protocol` is the live
+    /// `protocol: TCP` port.
     Map {
         merge_key: String,
         keys: Vec<String>,
+        defaults: Vec<(String, Value)>,
     },
 }
 
@@ -172,11 +177,18 @@ impl<'a> Shape<'a> {
     /// How this (list) node merges.
     pub(crate) fn list_kind(self) -> ListKind {
         match self {
+            // Every list-map key of the built-in kinds that has a default is a port's
+            // `protocol` (`+default="TCP"` in k8s.io/api).
             Shape::Builtin(Ty::Keyed {
                 merge_key, keys, ..
             }) => ListKind::Map {
                 merge_key: merge_key.to_owned(),
                 keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+                defaults: keys
+                    .iter()
+                    .filter(|k| **k == "protocol")
+                    .map(|k| ((*k).to_owned(), Value::from("TCP")))
+                    .collect(),
             },
             Shape::Builtin(Ty::Set) => ListKind::Set,
             Shape::Builtin(_) => ListKind::Atomic,
@@ -194,10 +206,19 @@ impl<'a> Shape<'a> {
                                     .collect()
                             })
                             .unwrap_or_default();
+                        let defaults = keys
+                            .iter()
+                            .filter_map(|k| {
+                                let default =
+                                    node.pointer(&format!("/items/properties/{k}/default"))?;
+                                Some((k.clone(), default.clone()))
+                            })
+                            .collect();
                         match keys.first() {
                             Some(first) => ListKind::Map {
                                 merge_key: first.clone(),
                                 keys,
+                                defaults,
                             },
                             None => ListKind::Atomic,
                         }

@@ -75,7 +75,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub(super) fn new(
+    /// A field error at `path` (as the server prints it, e.g. `metadata.labels`).
+    pub(crate) fn new(
         kind: FieldErrorKind,
         path: &str,
         value: Option<Value>,

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::errors::{FieldError, FieldErrorKind};
-use super::{child_path, flag, list_map_keys, sorted_properties};
+use super::{additional_entries, child_path, flag, list_map_keys, sorted_properties};
 
 /// `apiVersion` and `kind` of every `x-kubernetes-embedded-resource` object.
 pub(super) fn embedded_resources(schema: &Value, object: &Value) -> Vec<FieldError> {
@@ -131,18 +131,12 @@ fn walk(schema: &Value, value: &Value, path: &str, visit: &mut dyn FnMut(&Value,
     visit(schema, value, path);
     match value {
         Value::Object(map) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
             for (name, prop) in sorted_properties(schema) {
                 if let Some(child) = map.get(name) {
                     walk(prop, child, &child_path(path, name), visit);
                 }
             }
-            if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-                let mut keys: Vec<&String> = map
-                    .keys()
-                    .filter(|k| properties.is_none_or(|p| !p.contains_key(*k)))
-                    .collect();
-                keys.sort();
+            if let Some((additional, keys)) = additional_entries(schema, map) {
                 for key in keys {
                     walk(additional, &map[key], &format!("{path}[{key}]"), visit);
                 }

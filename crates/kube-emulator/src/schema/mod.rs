@@ -19,7 +19,7 @@ mod tests;
 use std::collections::HashMap;
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use errors::{FieldError, FieldErrorKind};
 
@@ -212,6 +212,24 @@ fn sorted_properties(schema: &Value) -> Vec<(&String, &Value)> {
         .unwrap_or_default();
     props.sort_by(|a, b| a.0.cmp(b.0));
     props
+}
+
+/// The `additionalProperties` schema of an object node and the keys of `map` it covers
+/// (those `properties` does not name), sorted.
+fn additional_entries<'s, 'm>(
+    schema: &'s Value,
+    map: &'m Map<String, Value>,
+) -> Option<(&'s Value, Vec<&'m String>)> {
+    let additional = schema
+        .get("additionalProperties")
+        .filter(|a| a.is_object())?;
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let mut keys: Vec<&String> = map
+        .keys()
+        .filter(|k| properties.is_none_or(|p| !p.contains_key(*k)))
+        .collect();
+    keys.sort();
+    Some((additional, keys))
 }
 
 /// `path.name`, or `name` at the root.

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::errors::{FieldError, FieldErrorKind, go_float, render_value};
 use super::formats;
-use super::{child_path, correlate_map_item, flag, list_map_keys, sorted_properties};
+use super::{
+    additional_entries, child_path, correlate_map_item, flag, list_map_keys, sorted_properties,
+};
 
 /// Validates `object` against `schema`; `old` is the stored object on update.
 pub(super) fn validate(
@@ -62,6 +64,37 @@ fn in_body(path: &str) -> String {
 }
 
 impl Walker<'_> {
+    /// `min<What>`/`max<What>` (`Items` of a list, `Properties` of an object) for `count`
+    /// members. Upstream shows `shown` as the bad value of a minimum: the count for lists,
+    /// the minimum itself for objects.
+    fn count_bounds(&mut self, schema: &Value, path: &str, count: u64, what: &str, shown: u64) {
+        if let Some(min) = schema.get(format!("min{what}")).and_then(Value::as_u64)
+            && count < min
+        {
+            let detail = format!(
+                "{} should have at least {min} {}",
+                in_body(path),
+                what.to_lowercase()
+            );
+            self.push(
+                FieldErrorKind::Invalid,
+                path,
+                Some(Value::from(shown)),
+                detail,
+            );
+        }
+        if let Some(max) = schema.get(format!("max{what}")).and_then(Value::as_u64)
+            && count > max
+        {
+            self.push(
+                FieldErrorKind::TooMany,
+                path,
+                Some(Value::from(count)),
+                too_many(max),
+            );
+        }
+    }
+
     fn push(
         &mut self,
         kind: FieldErrorKind,
@@ -381,27 +414,7 @@ impl Walker<'_> {
             }
         }
         let len = items.len() as u64;
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-            && len < min
-        {
-            let detail = format!("{} should have at least {min} items", in_body(path));
-            self.push(
-                FieldErrorKind::Invalid,
-                path,
-                Some(Value::from(len)),
-                detail,
-            );
-        }
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
-            && len > max
-        {
-            self.push(
-                FieldErrorKind::TooMany,
-                path,
-                Some(Value::from(len)),
-                too_many(max),
-            );
-        }
+        self.count_bounds(schema, path, len, "Items", len);
         if flag(schema, "uniqueItems")
             && items
                 .iter()
@@ -452,36 +465,11 @@ impl Walker<'_> {
         path: &str,
     ) {
         let count = map.len() as u64;
-        if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
-            && count < min
-        {
-            let detail = format!("{} should have at least {min} properties", in_body(path));
-            self.push(
-                FieldErrorKind::Invalid,
-                path,
-                Some(Value::from(min)),
-                detail,
-            );
-        }
-        if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
-            && count > max
-        {
-            self.push(
-                FieldErrorKind::TooMany,
-                path,
-                Some(Value::from(count)),
-                too_many(max),
-            );
-        }
-        let properties = schema.get("properties").and_then(Value::as_object);
+        let min = schema.get("minProperties").and_then(Value::as_u64);
+        self.count_bounds(schema, path, count, "Properties", min.unwrap_or(count));
         if !flag(schema, "x-kubernetes-preserve-unknown-fields")
-            && let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object())
+            && let Some((additional, keys)) = additional_entries(schema, map)
         {
-            let mut keys: Vec<&String> = map
-                .keys()
-                .filter(|k| properties.is_none_or(|p| !p.contains_key(*k)))
-                .collect();
-            keys.sort();
             for key in keys {
                 let old_value = old.and_then(|o| o.get(key));
                 self.node(additional, &map[key], old_value, &child_path(path, key));

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Error};
-use kube_emulator::{Emulator, EmulatorOptions};
 use serde_json::json;
+
+use crate::support::{create, install_crd, start};
 
 fn applied(data: &[(&str, &str)]) -> ConfigMap {
     let mut cm = ConfigMap::default();
@@ -33,7 +33,7 @@ fn with_kind(cm: &ConfigMap) -> serde_json::Value {
 // managedFields, and a later apply without a field removes it when no other manager owns it.
 #[tokio::test]
 async fn apply_removes_a_field_the_manager_no_longer_applies() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let params = PatchParams::apply("tiered").force();
     let first = api
@@ -71,7 +71,7 @@ async fn apply_removes_a_field_the_manager_no_longer_applies() {
 // Upstream: an identical apply changes nothing, so the resourceVersion stays.
 #[tokio::test]
 async fn an_identical_apply_does_not_bump_the_resource_version() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let params = PatchParams::apply("tiered").force();
     let body = with_kind(&applied(&[("a", "1")]));
@@ -92,7 +92,7 @@ async fn an_identical_apply_does_not_bump_the_resource_version() {
 // Upstream: applying a value another manager owns without force is 409 Conflict.
 #[tokio::test]
 async fn apply_without_force_conflicts_with_another_manager() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     api.patch(
         "cfg",
@@ -117,30 +117,14 @@ async fn apply_without_force_conflicts_with_another_manager() {
 // Upstream: strategic merge patch is not supported for custom resources (415).
 #[tokio::test]
 async fn strategic_merge_patch_on_a_custom_resource_is_415() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.io"},
-        "spec": {"group": "example.io", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
-    }))
-    .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client())
-        .create(&PostParams::default(), &crd)
-        .await
-        .unwrap();
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
-        "widgets",
-    );
-    let api: Api<DynamicObject> = Api::namespaced_with(emu.client(), "default", &ar);
+    let emu = start().await;
+    let schema = json!({"schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+    let api = install_crd(&emu, ("example.io", "v1", "Widget", "widgets"), schema).await;
     let widget: DynamicObject = serde_json::from_value(
         json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}),
     )
     .unwrap();
-    api.create(&PostParams::default(), &widget).await.unwrap();
+    create(&api, &widget).await;
     match api
         .patch(
             "w",

@@ -4,48 +4,37 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Error};
-use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use kube::{Api, ResourceExt};
+use kube_emulator::EmulatorHandle;
 
-async fn start() -> EmulatorHandle {
-    Emulator::start(EmulatorOptions::default()).await.unwrap()
-}
+use crate::support::{api_status, create, create_error, create_namespace, start};
 
 fn config_map(name: &str, value: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
+    let mut cm = crate::support::config_map(name);
     cm.data = Some(BTreeMap::from([("key".to_owned(), value.to_owned())]));
     cm
 }
 
-fn api_status(error: Error) -> kube::core::Status {
-    match error {
-        Error::Api(status) => *status,
-        other => panic!("expected an API error, got {other:?}"),
-    }
+/// An emulator, the `ConfigMap` API in `default`, and `ConfigMap` `name` (`key: "1"`)
+/// created there.
+async fn with_config_map(name: &str) -> (EmulatorHandle, Api<ConfigMap>, ConfigMap) {
+    let emu = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let created = create(&api, &config_map(name, "1")).await;
+    (emu, api, created)
 }
 
 // Upstream: create returns 201 with uid, creationTimestamp and a resourceVersion;
 // get/replace/delete round-trip; a deleted object is 404.
 #[tokio::test]
 async fn a_config_map_can_be_created_read_replaced_and_deleted() {
-    let emu = start().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let created = api
-        .create(&PostParams::default(), &config_map("a", "1"))
-        .await
-        .unwrap();
+    let (_emu, api, created) = with_config_map("a").await;
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
-    let rv1: u64 = created
-        .metadata
-        .resource_version
-        .clone()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rv = |cm: &ConfigMap| -> u64 { cm.resource_version().unwrap().parse().unwrap() };
+    let rv1 = rv(&created);
 
     let mut fetched = api.get("a").await.unwrap();
     assert_eq!(fetched.data.as_ref().unwrap()["key"], "1");
@@ -54,14 +43,10 @@ async fn a_config_map_can_be_created_read_replaced_and_deleted() {
         .replace("a", &PostParams::default(), &fetched)
         .await
         .unwrap();
-    let rv2: u64 = replaced
-        .metadata
-        .resource_version
-        .clone()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(rv2 > rv1, "every write bumps the global resourceVersion");
+    assert!(
+        rv(&replaced) > rv1,
+        "every write bumps the global resourceVersion"
+    );
     assert_eq!(replaced.metadata.uid, created.metadata.uid);
 
     let listed = api.list(&ListParams::default()).await.unwrap();
@@ -96,16 +81,8 @@ async fn a_missing_object_is_a_not_found_status_in_the_real_shape() {
 // Upstream: `apierrors.NewAlreadyExists` (409, reason AlreadyExists).
 #[tokio::test]
 async fn creating_a_duplicate_is_409_already_exists() {
-    let emu = start().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("dup", "1"))
-        .await
-        .unwrap();
-    let status = api_status(
-        api.create(&PostParams::default(), &config_map("dup", "1"))
-            .await
-            .unwrap_err(),
-    );
+    let (_emu, api, _) = with_config_map("dup").await;
+    let status = create_error(&api, &config_map("dup", "1")).await;
     assert_eq!(
         (status.code, status.reason.as_str()),
         (409, "AlreadyExists")
@@ -117,12 +94,7 @@ async fn creating_a_duplicate_is_409_already_exists() {
 // metadata.resourceVersion fails with 409 Conflict and the well-known message.
 #[tokio::test]
 async fn a_write_with_a_stale_resource_version_is_409_conflict() {
-    let emu = start().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let first = api
-        .create(&PostParams::default(), &config_map("c", "1"))
-        .await
-        .unwrap();
+    let (_emu, api, first) = with_config_map("c").await;
     let mut newer = first.clone();
     newer.data = Some(BTreeMap::from([("key".to_owned(), "2".to_owned())]));
     api.replace("c", &PostParams::default(), &newer)
@@ -156,12 +128,7 @@ async fn a_write_with_a_stale_resource_version_is_409_conflict() {
 // Upstream: a write that changes nothing is not persisted: same resourceVersion.
 #[tokio::test]
 async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
-    let emu = start().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let created = api
-        .create(&PostParams::default(), &config_map("same", "1"))
-        .await
-        .unwrap();
+    let (_emu, api, created) = with_config_map("same").await;
     let patch = serde_json::json!({"data": {"key": "1"}});
     let patched = api
         .patch("same", &PatchParams::default(), &Patch::Merge(&patch))
@@ -179,26 +146,14 @@ async fn a_patch_that_changes_nothing_keeps_the_resource_version() {
 async fn objects_need_an_existing_namespace() {
     let emu = start().await;
     let api: Api<ConfigMap> = Api::namespaced(emu.client(), "shop");
-    let status = api_status(
-        api.create(&PostParams::default(), &config_map("x", "1"))
-            .await
-            .unwrap_err(),
-    );
+    let status = create_error(&api, &config_map("x", "1")).await;
     assert_eq!(
         (status.code, status.message.as_str()),
         (404, "namespaces \"shop\" not found")
     );
 
-    let namespaces: Api<Namespace> = Api::all(emu.client());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("shop".to_owned());
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &config_map("x", "1"))
-        .await
-        .unwrap();
+    let namespaces = create_namespace(&emu, "shop").await;
+    create(&api, &config_map("x", "1")).await;
     assert_eq!(
         namespaces
             .get("default")
@@ -221,7 +176,7 @@ async fn generate_name_and_dry_run_behave_like_upstream() {
     let mut cm = config_map("", "1");
     cm.metadata.name = None;
     cm.metadata.generate_name = Some("gen-".to_owned());
-    let created = api.create(&PostParams::default(), &cm).await.unwrap();
+    let created = create(&api, &cm).await;
     let name = created.metadata.name.unwrap();
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
 

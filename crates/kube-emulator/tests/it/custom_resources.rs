@@ -3,35 +3,18 @@
 //! strategy for a built-in kind).
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
-use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
+use crate::support::{create, deployment_json, install_crd, object, start};
+
 async fn start_with_widgets() -> (EmulatorHandle, Api<DynamicObject>) {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.io"},
-        "spec": {
-            "group": "example.io", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    }))
-    .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client())
-        .create(&PostParams::default(), &crd)
-        .await
-        .unwrap();
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("example.io", "v1", "Widget"),
-        "widgets",
-    );
-    let api = Api::namespaced_with(emu.client(), "default", &ar);
+    let emu = start().await;
+    let version = json!({"subresources": {"status": {}},
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+    let api = install_crd(&emu, ("example.io", "v1", "Widget", "widgets"), version).await;
     (emu, api)
 }
 
@@ -54,10 +37,7 @@ fn generation(o: &DynamicObject) -> i64 {
 #[tokio::test]
 async fn generation_grows_on_spec_changes_only() {
     let (_emu, api) = start_with_widgets().await;
-    let created = api
-        .create(&PostParams::default(), &widget("w"))
-        .await
-        .unwrap();
+    let created = create(&api, &widget("w")).await;
     assert_eq!(generation(&created), 1);
     let labelled = api
         .patch(
@@ -85,10 +65,7 @@ async fn generation_grows_on_spec_changes_only() {
 #[tokio::test]
 async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
     let (_emu, api) = start_with_widgets().await;
-    let created = api
-        .create(&PostParams::default(), &widget("w"))
-        .await
-        .unwrap();
+    let created = create(&api, &widget("w")).await;
     assert!(created.data.get("status").is_none(), "create drops status");
 
     let main = api
@@ -125,18 +102,10 @@ async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
 // status; the status endpoint keeps the spec.
 #[tokio::test]
 async fn a_deployment_bumps_generation_on_spec_changes() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<Deployment> = Api::default_namespaced(emu.client());
-    let deployment: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
-    }))
-    .unwrap();
-    let created = api
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    let deployment: Deployment = object(deployment_json("web", &json!({"replicas": 1})));
+    let created = create(&api, &deployment).await;
     assert_eq!(created.metadata.generation, Some(1));
     let annotated = api
         .patch(

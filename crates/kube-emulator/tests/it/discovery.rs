@@ -3,10 +3,12 @@
 //! real API server, so that `kube::discovery` and kubectl resolve them.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use kube::discovery::{Discovery, Scope};
 use kube::{Api, ResourceExt};
 use kube_emulator::{Emulator, EmulatorOptions};
+
+use crate::support::create;
 
 fn widget_crd() -> CustomResourceDefinition {
     serde_json::from_value(serde_json::json!({
@@ -75,9 +77,7 @@ async fn discovery_lists_the_built_in_kinds_with_their_scope() {
 async fn a_created_crd_is_established_and_discoverable_until_deleted() {
     let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(emu.client());
-    crds.create(&PostParams::default(), &widget_crd())
-        .await
-        .unwrap();
+    create(&crds, &widget_crd()).await;
     let stored = crds.get("widgets.example.io").await.unwrap();
     let conditions = stored.status.clone().unwrap().conditions.unwrap();
     for wanted in ["Established", "NamesAccepted"] {

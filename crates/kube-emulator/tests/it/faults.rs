@@ -7,18 +7,14 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube::{Api, Error};
-use kube_emulator::{Emulator, EmulatorOptions, Matcher};
+use kube_emulator::Matcher;
 
-fn config_map(name: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
-    cm
-}
+use crate::support::{config_map, create, start};
 
 // A scripted 500 answers the next matching request only; the retry succeeds.
 #[tokio::test]
 async fn a_scripted_500_fails_once_then_requests_succeed() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     emu.faults()
         .fail(Matcher::on("create", "configmaps"), 500, 1);
@@ -26,9 +22,7 @@ async fn a_scripted_500_fails_once_then_requests_succeed() {
         Err(Error::Api(s)) => assert_eq!(s.code, 500),
         other => panic!("expected 500, got {other:?}"),
     }
-    api.create(&PostParams::default(), &config_map("x"))
-        .await
-        .unwrap();
+    create(&api, &config_map("x")).await;
     let codes: Vec<u16> = emu
         .requests()
         .all()
@@ -42,14 +36,10 @@ async fn a_scripted_500_fails_once_then_requests_succeed() {
 // A scripted 409 for one object name leaves other names alone.
 #[tokio::test]
 async fn a_fault_can_target_one_object_name() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("a"))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &config_map("b"))
-        .await
-        .unwrap();
+    create(&api, &config_map("a")).await;
+    create(&api, &config_map("b")).await;
     emu.faults()
         .fail(Matcher::on("patch", "configmaps").named("a"), 409, 2);
     let patch = Patch::Merge(serde_json::json!({"data": {"k": "v"}}));
@@ -69,7 +59,7 @@ async fn a_fault_can_target_one_object_name() {
 // Closing watches ends open watch streams (the client sees the stream end).
 #[tokio::test]
 async fn closing_watches_ends_open_streams() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let rv = emu.resource_version().to_string();
     let mut stream = api
@@ -89,7 +79,7 @@ async fn closing_watches_ends_open_streams() {
 // Latency delays matching requests.
 #[tokio::test]
 async fn latency_delays_matching_requests() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     emu.faults().add_latency(
         Matcher::on("list", "configmaps"),
@@ -104,11 +94,9 @@ async fn latency_delays_matching_requests() {
 // and counts writes since a point in time.
 #[tokio::test]
 async fn the_request_log_counts_writes_since_a_point_in_time() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("a"))
-        .await
-        .unwrap();
+    create(&api, &config_map("a")).await;
     let mark = Instant::now();
     api.get("a").await.unwrap();
     api.list(&ListParams::default()).await.unwrap();

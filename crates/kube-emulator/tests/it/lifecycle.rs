@@ -6,16 +6,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Error, ResourceExt};
-use kube_emulator::{Emulator, EmulatorOptions};
-use serde_json::json;
+use kube_emulator::EmulatorHandle;
 
-fn config_map(name: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
-    cm
-}
+use crate::support::{config_map, create, start};
+use serde_json::json;
 
 fn owned_secret(name: &str, owner: &ConfigMap) -> Secret {
     let mut secret = Secret::default();
@@ -30,6 +26,15 @@ fn owned_secret(name: &str, owner: &ConfigMap) -> Secret {
     }]);
     secret.string_data = Some(BTreeMap::from([("k".to_owned(), "v".to_owned())]));
     secret
+}
+
+/// A `ConfigMap` `owner` and, controlled by it, a Secret `child`: the two APIs.
+async fn owner_and_child(emu: &EmulatorHandle, child: &str) -> (Api<ConfigMap>, Api<Secret>) {
+    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let owner = create(&owners, &config_map("owner")).await;
+    create(&secrets, &owned_secret(child, &owner)).await;
+    (owners, secrets)
 }
 
 async fn gone_within<K>(api: &Api<K>, name: &str, deadline: Duration) -> bool
@@ -51,11 +56,11 @@ where
 // new finalizer may be added meanwhile (422 Forbidden on metadata.finalizers).
 #[tokio::test]
 async fn finalizers_hold_an_object_until_the_last_one_is_removed() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let mut cm = config_map("held");
     cm.metadata.finalizers = Some(vec!["example.io/cleanup".to_owned()]);
-    api.create(&PostParams::default(), &cm).await.unwrap();
+    create(&api, &cm).await;
 
     api.delete("held", &DeleteParams::default()).await.unwrap();
     let deleting = api.get("held").await.unwrap();
@@ -88,17 +93,8 @@ async fn finalizers_hold_an_object_until_the_last_one_is_removed() {
 // its dependents are deleted asynchronously.
 #[tokio::test]
 async fn dependents_are_collected_after_their_owner_is_deleted() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners
-        .create(&PostParams::default(), &config_map("owner"))
-        .await
-        .unwrap();
-    secrets
-        .create(&PostParams::default(), &owned_secret("child", &owner))
-        .await
-        .unwrap();
+    let emu = start().await;
+    let (owners, secrets) = owner_and_child(&emu, "child").await;
 
     owners
         .delete("owner", &DeleteParams::background())
@@ -113,14 +109,11 @@ async fn dependents_are_collected_after_their_owner_is_deleted() {
 // Upstream: a dependent whose owner uid matches no object is collected too.
 #[tokio::test]
 async fn a_dependent_of_a_nonexistent_owner_is_collected() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let secrets: Api<Secret> = Api::default_namespaced(emu.client());
     let mut ghost = config_map("ghost");
     ghost.metadata.uid = Some("00000000-0000-4000-8000-000000000000".to_owned());
-    secrets
-        .create(&PostParams::default(), &owned_secret("orphan", &ghost))
-        .await
-        .unwrap();
+    create(&secrets, &owned_secret("orphan", &ghost)).await;
     // Any delete wakes the collector; so does collect_garbage().
     emu.collect_garbage();
     assert!(gone_within(&secrets, "orphan", Duration::from_secs(5)).await);
@@ -129,17 +122,8 @@ async fn a_dependent_of_a_nonexistent_owner_is_collected() {
 // Upstream: propagationPolicy=Orphan removes the ownerReference and keeps the dependent.
 #[tokio::test]
 async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners
-        .create(&PostParams::default(), &config_map("owner"))
-        .await
-        .unwrap();
-    secrets
-        .create(&PostParams::default(), &owned_secret("kept", &owner))
-        .await
-        .unwrap();
+    let emu = start().await;
+    let (owners, secrets) = owner_and_child(&emu, "kept").await;
 
     owners
         .delete("owner", &DeleteParams::orphan())
@@ -154,17 +138,8 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
 // its dependents are gone, then removes it.
 #[tokio::test]
 async fn foreground_propagation_deletes_dependents_first() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let owners: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
-    let owner = owners
-        .create(&PostParams::default(), &config_map("owner"))
-        .await
-        .unwrap();
-    secrets
-        .create(&PostParams::default(), &owned_secret("first", &owner))
-        .await
-        .unwrap();
+    let emu = start().await;
+    let (owners, secrets) = owner_and_child(&emu, "first").await;
 
     let response = owners
         .delete("owner", &DeleteParams::foreground())

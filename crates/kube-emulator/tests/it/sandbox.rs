@@ -6,8 +6,9 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
-use kube::api::PostParams;
 use kube_emulator::{Emulator, EmulatorOptions};
+
+use crate::support::create;
 
 async fn eventually<T, F, Fut>(mut probe: F) -> T
 where
@@ -39,10 +40,7 @@ async fn sandbox_marks_deployments_available_and_addresses_ingresses() {
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
     }))
     .unwrap();
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    create(&deployments, &deployment).await;
     let status = eventually(|| async {
         deployments
             .get("web")
@@ -61,10 +59,7 @@ async fn sandbox_marks_deployments_available_and_addresses_ingresses() {
         "spec": {"ingressClassName": "alb", "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
     }))
     .unwrap();
-    ingresses
-        .create(&PostParams::default(), &ingress)
-        .await
-        .unwrap();
+    create(&ingresses, &ingress).await;
     let host = eventually(|| async {
         let live = ingresses.get("web").await.unwrap();
         live.status?
@@ -93,10 +88,7 @@ async fn outside_sandbox_mode_nothing_touches_status() {
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
     }))
     .unwrap();
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    create(&deployments, &deployment).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(deployments.get("web").await.unwrap().status.is_none());
 }

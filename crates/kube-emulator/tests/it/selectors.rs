@@ -4,28 +4,23 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
-use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use kube_emulator::EmulatorHandle;
+
+use crate::support::{config_map, create_namespace, start};
 
 async fn seeded() -> EmulatorHandle {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let namespaces: Api<Namespace> = Api::all(emu.client());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("other".to_owned());
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let emu = start().await;
+    create_namespace(&emu, "other").await;
     for (ns, name, labels) in [
         ("default", "a", vec![("tier", "web"), ("env", "prod")]),
         ("default", "b", vec![("tier", "api"), ("env", "prod")]),
         ("default", "c", vec![("tier", "db")]),
         ("other", "d", vec![("tier", "web")]),
     ] {
-        let mut cm = ConfigMap::default();
-        cm.metadata.name = Some(name.to_owned());
+        let mut cm = config_map(name);
         cm.metadata.labels = Some(
             labels
                 .into_iter()
@@ -78,26 +73,17 @@ async fn label_selectors_filter_lists() {
 async fn field_selectors_match_name_and_namespace() {
     let emu = seeded().await;
     let all: Api<ConfigMap> = Api::all(emu.client());
-    assert_eq!(
-        names(&all, &ListParams::default().fields("metadata.name=b")).await,
-        vec!["b"]
-    );
-    assert_eq!(
-        names(
-            &all,
-            &ListParams::default().fields("metadata.namespace=other")
-        )
-        .await,
-        vec!["d"]
-    );
-    assert_eq!(
-        names(
-            &all,
-            &ListParams::default().fields("metadata.namespace!=other")
-        )
-        .await,
-        vec!["a", "b", "c"]
-    );
+    for (selector, expected) in [
+        ("metadata.name=b", vec!["b"]),
+        ("metadata.namespace=other", vec!["d"]),
+        ("metadata.namespace!=other", vec!["a", "b", "c"]),
+    ] {
+        assert_eq!(
+            names(&all, &ListParams::default().fields(selector)).await,
+            expected,
+            "{selector}"
+        );
+    }
 }
 
 // Upstream: `limit` returns at most that many items plus a `continue` token; following

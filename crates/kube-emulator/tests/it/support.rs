@@ -1,10 +1,19 @@
-//! What the emulator's tests call outside the crate: the real `kubectl`, from `$KUBECTL`
-//! or the workspace's `.venv` (which `scripts/test.sh` installs). A missing kubectl fails
-//! the test, saying how to install it; it never skips.
+//! What the emulator's tests share: starting an emulator, fixtures (a `ConfigMap`, a
+//! valid Deployment, a CRD), reading `422 Invalid` answers, and the real `kubectl`, from
+//! `$KUBECTL` or the workspace's `.venv` (which `scripts/test.sh` installs). A missing
+//! kubectl fails the test, saying how to install it; it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::core::Status;
+use kube::{Api, Error};
+use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 /// `kubectl`: `$KUBECTL`, else `<workspace>/.venv/bin/kubectl`.
@@ -41,4 +50,148 @@ pub async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> O
     }
     drop(pipe);
     child.wait_with_output().await.expect("kubectl finishes")
+}
+
+/// An emulator with the default options.
+pub async fn start() -> EmulatorHandle {
+    Emulator::start(EmulatorOptions::default()).await.unwrap()
+}
+
+/// Creates Namespace `name`; returns the Namespace API.
+pub async fn create_namespace(emu: &EmulatorHandle, name: &str) -> Api<Namespace> {
+    let namespaces: Api<Namespace> = Api::all(emu.client());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &object(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .unwrap();
+    namespaces
+}
+
+/// A typed object from JSON.
+pub fn object<T: DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A `ConfigMap` with only a name.
+pub fn config_map(name: &str) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some(name.to_owned());
+    cm
+}
+
+/// A valid apps/v1 Deployment `name` (label `app: <name>`, one container `web`) with
+/// `spec` fields merged over it.
+pub fn deployment_json(name: &str, spec: &Value) -> Value {
+    let mut deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}
+    });
+    json_patch::merge(&mut deployment["spec"], spec);
+    deployment
+}
+
+/// The `Status` of a failed request.
+pub fn api_status(error: Error) -> Status {
+    match error {
+        Error::Api(status) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// The `Status` of a request the server refused as `422 Invalid`.
+pub fn invalid<T: std::fmt::Debug>(result: Result<T, Error>) -> Status {
+    let status = api_status(result.expect_err("the server accepted an invalid object"));
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (422, "Invalid"),
+        "{}",
+        status.message
+    );
+    status
+}
+
+/// `(field, reason, message)` of each cause of a `422 Invalid`.
+pub fn causes(status: &Status) -> Vec<(String, String, String)> {
+    status
+        .details
+        .as_ref()
+        .map(|d| {
+            d.causes
+                .iter()
+                .map(|c| (c.field.clone(), c.reason.clone(), c.message.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Installs a namespaced CRD for `kind` (`plural.group`, one served version with
+/// `version_fields`, e.g. its schema and subresources) and returns the kind's API in
+/// `default`.
+pub async fn install_crd(
+    emu: &EmulatorHandle,
+    (group, version, kind, plural): (&str, &str, &str, &str),
+    version_fields: Value,
+) -> Api<DynamicObject> {
+    let mut served = json!({"name": version, "served": true, "storage": true});
+    json_patch::merge(&mut served, &version_fields);
+    let crd: CustomResourceDefinition = object(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind},
+            "versions": [served]}
+    }));
+    Api::<CustomResourceDefinition>::all(emu.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(emu.client(), "default", &ar)
+}
+
+/// The API of a built-in kind in `default`, untyped (to send what typed clients cannot).
+pub fn dynamic(
+    emu: &EmulatorHandle,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(emu.client(), "default", &ar)
+}
+
+/// Creates `object` through `api`, which must succeed.
+pub async fn create<K>(api: &Api<K>, object: &K) -> K
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), object).await.unwrap()
+}
+
+/// The `Status` of a create of `object` through `api`, which must fail.
+pub async fn create_error<K>(api: &Api<K>, object: &K) -> Status
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api_status(
+        api.create(&PostParams::default(), object)
+            .await
+            .expect_err("the create succeeded"),
+    )
+}
+
+/// Creates `object` through `api`, which the server must refuse as `422 Invalid`.
+pub async fn refused<K>(api: &Api<K>, object: &K) -> Status
+where
+    K: Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    invalid(api.create(&PostParams::default(), object).await)
 }

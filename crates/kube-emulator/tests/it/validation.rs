@@ -2,40 +2,30 @@
 //! objects in the real shape (message, reason, details.causes), and pruning of unknown
 //! fields, as apiextensions-apiserver does.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Error};
-use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
+use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
+use crate::support::{create, install_crd, start};
+
 async fn start_with_tiered_apps() -> (EmulatorHandle, Api<DynamicObject>) {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "tieredapps.tiered.io"},
-        "spec": {"group": "tiered.io", "scope": "Namespaced",
-            "names": {"plural": "tieredapps", "singular": "tieredapp", "kind": "TieredApp", "shortNames": ["ta"]},
-            "versions": [{"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {
-                        "tiers": {"type": "array", "items": {"type": "object", "properties": {
-                            "name": {"type": "string"},
-                            "port": {"type": "integer", "minimum": 1, "maximum": 65535}
-                        }}}
-                    }},
-                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-                }}}}]}
-    }))
-    .unwrap();
-    Api::<CustomResourceDefinition>::all(emu.client())
-        .create(&PostParams::default(), &crd)
-        .await
-        .unwrap();
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("tiered.io", "v1alpha1", "TieredApp"),
-        "tieredapps",
-    );
-    let api = Api::namespaced_with(emu.client(), "default", &ar);
+    let emu = start().await;
+    let version = json!({"subresources": {"status": {}}, "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "tiers": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535}
+            }}}
+        }},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    }}}});
+    let api = install_crd(
+        &emu,
+        ("tiered.io", "v1alpha1", "TieredApp", "tieredapps"),
+        version,
+    )
+    .await;
     (emu, api)
 }
 
@@ -85,10 +75,7 @@ async fn an_out_of_range_field_is_422_invalid_in_the_real_shape() {
 #[tokio::test]
 async fn unknown_fields_are_pruned() {
     let (_emu, api) = start_with_tiered_apps().await;
-    let created = api
-        .create(&PostParams::default(), &app(8080))
-        .await
-        .unwrap();
+    let created = create(&api, &app(8080)).await;
     assert!(
         created.data["spec"]["tiers"][0]
             .get("unknownField")

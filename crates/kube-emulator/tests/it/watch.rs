@@ -11,25 +11,16 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use kube_emulator::{Emulator, EmulatorOptions};
 
-fn config_map(name: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
-    cm
-}
+use crate::support::{config_map, create, start};
 
 // Upstream: a watch from resourceVersion N delivers every change after N, in order.
 #[tokio::test]
 async fn a_watch_from_a_resource_version_replays_later_changes() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let a = api
-        .create(&PostParams::default(), &config_map("a"))
-        .await
-        .unwrap();
+    let a = create(&api, &config_map("a")).await;
     let rv = a.resource_version().unwrap();
-    api.create(&PostParams::default(), &config_map("b"))
-        .await
-        .unwrap();
+    create(&api, &config_map("b")).await;
     let mut changed = a.clone();
     changed.data = Some([("k".to_owned(), "v".to_owned())].into());
     api.replace("a", &PostParams::default(), &changed)
@@ -89,14 +80,9 @@ async fn a_watch_from_a_compacted_resource_version_gets_410_gone() {
     };
     let emu = Emulator::start(options).await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let first = api
-        .create(&PostParams::default(), &config_map("first"))
-        .await
-        .unwrap();
+    let first = create(&api, &config_map("first")).await;
     for i in 0..10 {
-        api.create(&PostParams::default(), &config_map(&format!("n{i}")))
-            .await
-            .unwrap();
+        create(&api, &config_map(&format!("n{i}"))).await;
     }
     let mut stream = api
         .watch(
@@ -116,11 +102,9 @@ async fn a_watch_from_a_compacted_resource_version_gets_410_gone() {
 // keeps delivering changes.
 #[tokio::test]
 async fn kube_runtime_watcher_relists_after_410_gone() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let emu = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    api.create(&PostParams::default(), &config_map("before"))
-        .await
-        .unwrap();
+    create(&api, &config_map("before")).await;
     let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
     let mut next = async || {
         tokio::time::timeout(Duration::from_secs(10), events.next())
@@ -133,12 +117,14 @@ async fn kube_runtime_watcher_relists_after_410_gone() {
             break;
         }
     }
-    let lists_before = emu
-        .requests()
-        .all()
-        .iter()
-        .filter(|r| r.verb == "list" && r.resource == "configmaps")
-        .count();
+    let lists = || {
+        emu.requests()
+            .all()
+            .iter()
+            .filter(|r| r.verb == "list" && r.resource == "configmaps")
+            .count()
+    };
+    let lists_before = lists();
 
     emu.faults().expire_next_watch(Some("configmaps"));
     emu.faults().close_watches(Some("configmaps"));
@@ -152,17 +138,9 @@ async fn kube_runtime_watcher_relists_after_410_gone() {
         }
     }
     assert!(errors >= 1, "the watcher saw the 410");
-    let lists_after = emu
-        .requests()
-        .all()
-        .iter()
-        .filter(|r| r.verb == "list" && r.resource == "configmaps")
-        .count();
-    assert!(lists_after > lists_before, "the watcher relisted");
+    assert!(lists() > lists_before, "the watcher relisted");
 
-    api.create(&PostParams::default(), &config_map("after"))
-        .await
-        .unwrap();
+    create(&api, &config_map("after")).await;
     loop {
         if let Ok(watcher::Event::Apply(cm)) = next().await
             && cm.name_any() == "after"
