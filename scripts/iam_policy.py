@@ -114,8 +114,8 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def load_policy(path: Path = IAM_POLICY) -> dict[str, Any]:
-    return json.loads(path.read_text())
+def load_policy() -> dict[str, Any]:
+    return json.loads(IAM_POLICY.read_text())
 
 
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:

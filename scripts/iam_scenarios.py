@@ -221,7 +221,10 @@ def check_scenarios(policy: dict[str, Any] | None = None) -> list[str]:
             answers = []
             for auth in scenario.auths:
                 arn = f"arn:{partition}:" + auth.resource.format(region=region)
-                answers.append((auth, arn, decide(policy, auth.action, arn, context(auth, OURS))))
+                try:
+                    answers.append((auth, arn, decide(policy, auth.action, arn, context(auth, OURS))))
+                except ValueError as unknown:
+                    return [f"{scenario.name}: {unknown}"]
             refused = [f"{a.action} on {arn}: {d}" for a, arn, d in answers if d != "allowed"]
             if scenario.allowed and refused:
                 problems.append(f"[{partition}] {scenario.name}: must be allowed, but " + "; ".join(refused))
