@@ -26,8 +26,9 @@ from typing import Any, Callable
 
 import yaml
 
-import iam_policy
-import iam_scenarios
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from the imports below
+import iam_policy  # noqa: E402
+import iam_scenarios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "tiered-operator"
