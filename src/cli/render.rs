@@ -24,9 +24,9 @@ use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
 use crate::controllers::managed_database::desired::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
 use crate::controllers::tiered_app::build::{
-    DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
+    DesiredChildren, SpecError, TierWiring, Wiring, desired_children,
 };
-use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
+use crate::controllers::tiered_app::validate::{DEFAULT_NAMESPACE, validate};
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]

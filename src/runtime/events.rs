@@ -1,4 +1,6 @@
-//! Publishes `events.k8s.io/v1` Events for every controller of `tiered run`.
+//! Publishes `events.k8s.io/v1` Events for every controller of `tiered run`: the one
+//! way they do it is [`Publisher::emit`] (best effort, the note cut to what the API
+//! accepts).
 //!
 //! Written here rather than using kube-runtime's `Recorder` for two reasons measured in
 //! the operator benchmark (issue 3):
@@ -29,6 +31,8 @@ pub use kube::runtime::events::{Event, EventType};
 pub const SERIES_WINDOW: Duration = Duration::from_mins(6);
 /// How often at most the cache drops entries older than [`SERIES_WINDOW`].
 pub const SWEEP_EVERY: Duration = Duration::from_mins(1);
+/// The longest note the API server accepts, in bytes.
+pub const NOTE_LIMIT: usize = 1000;
 
 /// Everything that makes two Events the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -99,6 +103,18 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
+/// `text` cut to at most `limit` bytes, on a character boundary.
+fn truncated(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let end = (0..=limit)
+            .rev()
+            .find(|index| text.is_char_boundary(*index))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+    text
+}
+
 fn type_name(type_: EventType) -> &'static str {
     match type_ {
         EventType::Normal => "Normal",
@@ -117,6 +133,29 @@ impl Publisher {
                 seen: HashMap::new(),
                 swept: Instant::now(),
             }),
+        }
+    }
+
+    /// Publishes an Event about `regarding`, best effort: a failure is logged, never
+    /// fatal (an Event is a note to people, not state the operator relies on). `note`
+    /// is cut to [`NOTE_LIMIT`] bytes.
+    pub async fn emit(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(truncated(note.into(), NOTE_LIMIT)),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.publish(&event, regarding).await {
+            tracing::warn!(%error, reason, "failed to publish an Event");
         }
     }
 
@@ -249,6 +288,16 @@ mod tests {
             uid: Some("u1".into()),
             ..ObjectReference::default()
         }
+    }
+
+    #[test]
+    fn a_long_note_is_cut_on_a_character_boundary() {
+        assert_eq!(truncated("short".into(), 10), "short");
+        let long = "é".repeat(NOTE_LIMIT);
+        let cut = truncated(long, NOTE_LIMIT);
+        assert_eq!(cut.len(), NOTE_LIMIT, "2-byte characters fit exactly");
+        let odd = format!("a{}", "é".repeat(NOTE_LIMIT));
+        assert_eq!(truncated(odd, NOTE_LIMIT).len(), NOTE_LIMIT - 1);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children, validate,
+    DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children,
 };
+use tiered::controllers::tiered_app::validate::validate;
 
 const EXAMPLE: &str = include_str!("../../deploy/examples/newsread.yaml");
 

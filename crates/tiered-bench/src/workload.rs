@@ -10,8 +10,9 @@ use kube::api::{ListParams, PostParams};
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    DesiredChildren, ValidatedApp, Wiring, desired_children, validate,
+    DesiredChildren, ValidatedApp, Wiring, desired_children,
 };
+use tiered::controllers::tiered_app::validate::validate;
 
 use crate::BenchResult;
 

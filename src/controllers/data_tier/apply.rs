@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::error::{Category, ReconcileError};
-use crate::runtime::events::{Event, EventType, Publisher};
+use crate::runtime::events::{EventType, Publisher};
 use crate::runtime::status::apply_status;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -229,19 +229,12 @@ where
     }
 }
 
-/// Publishes an Event about `object`; a failure is logged, never fatal.
+/// Publishes an Event about `object` through the shared [`Publisher::emit`].
 pub async fn publish<K>(events: &Publisher, object: &K, type_: EventType, reason: &str, note: &str)
 where
     K: Resource<DynamicType = ()>,
 {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.to_owned()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = events.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(error = %error, "failed to publish an Event");
-    }
+    events
+        .emit(&object.object_ref(&()), type_, reason, "Reconcile", note)
+        .await;
 }

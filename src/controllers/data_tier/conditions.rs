@@ -5,28 +5,11 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
-use crate::api::{CacheClusterStatus, ManagedDatabaseStatus};
+use crate::api::conditions::reasons;
+use crate::runtime::kstatus::{self, Computed, Summary};
+pub use crate::runtime::kstatus::{WithConditions, same_ignoring_transition_times};
 
 use crate::controllers::data_tier::progress::Progress;
-
-/// A status with kstatus conditions.
-pub trait WithConditions: Clone + PartialEq {
-    /// The conditions, for rewriting.
-    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
-}
-
-impl WithConditions for ManagedDatabaseStatus {
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-}
-
-impl WithConditions for CacheClusterStatus {
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-}
 
 /// The three kstatus conditions for `progress`; `ready_message` is the `Ready`
 /// message when the progress carries none (e.g. "the DB instance is available").
@@ -37,9 +20,15 @@ pub fn kstatus_conditions(
     ready_message: &str,
     now: &Time,
 ) -> Vec<Condition> {
-    let (ready, reconciling, stalled) = match progress {
-        Progress::Ready { message } => (
-            (
+    kstatus::conditions(previous, generation, summary(progress, ready_message), now)
+}
+
+/// The kstatus [`Summary`] of `progress`.
+pub fn summary(progress: &Progress, ready_message: &str) -> Summary {
+    let no_blockers = || Computed::new(false, reasons::NO_BLOCKERS, "");
+    match progress {
+        Progress::Ready { message } => Summary {
+            ready: Computed::new(
                 true,
                 reasons::READY,
                 if message.is_empty() {
@@ -48,83 +37,34 @@ pub fn kstatus_conditions(
                     message.clone()
                 },
             ),
-            (false, reasons::CONVERGED, String::new()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
-        Progress::InProgress { reason, message } => (
-            (false, *reason, message.clone()),
-            (true, *reason, message.clone()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
-        Progress::Transient { message, .. } => (
-            (false, reasons::TRANSIENT_ERROR, message.clone()),
-            (true, reasons::TRANSIENT_ERROR, message.clone()),
-            (false, reasons::NO_BLOCKERS, String::new()),
-        ),
+            reconciling: Computed::new(false, reasons::CONVERGED, ""),
+            stalled: no_blockers(),
+        },
+        Progress::InProgress { reason, message } => Summary {
+            ready: Computed::new(false, reason, message.clone()),
+            reconciling: Computed::new(true, reason, message.clone()),
+            stalled: no_blockers(),
+        },
+        Progress::Transient { message, .. } => Summary {
+            ready: Computed::new(false, reasons::TRANSIENT_ERROR, message.clone()),
+            reconciling: Computed::new(true, reasons::TRANSIENT_ERROR, message.clone()),
+            stalled: no_blockers(),
+        },
         Progress::Stalled {
             reason, message, ..
-        } => (
-            (false, *reason, message.clone()),
-            (false, *reason, String::new()),
-            (true, *reason, message.clone()),
-        ),
-    };
-    [
-        (READY, ready),
-        (RECONCILING, reconciling),
-        (STALLED, stalled),
-    ]
-    .into_iter()
-    .map(|(type_, (status, reason, message))| {
-        condition(previous, generation, type_, status, reason, message, now)
-    })
-    .collect()
-}
-
-/// A condition; its `lastTransitionTime` is the previous one unless the status flips.
-pub fn condition(
-    previous: &[Condition],
-    generation: Option<i64>,
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: String,
-    now: &Time,
-) -> Condition {
-    let status = if status { "True" } else { "False" }.to_owned();
-    let last_transition_time = previous
-        .iter()
-        .find(|condition| condition.type_ == type_ && condition.status == status)
-        .map_or_else(
-            || now.clone(),
-            |condition| condition.last_transition_time.clone(),
-        );
-    Condition {
-        type_: type_.to_owned(),
-        status,
-        reason: reason.to_owned(),
-        message,
-        observed_generation: generation,
-        last_transition_time,
+        } => Summary {
+            ready: Computed::new(false, reason, message.clone()),
+            reconciling: Computed::new(false, reason, ""),
+            stalled: Computed::new(true, reason, message.clone()),
+        },
     }
-}
-
-/// Whether two statuses are the same apart from conditions' `lastTransitionTime`
-/// (the status write is skipped then).
-pub fn same_ignoring_transition_times<S: WithConditions>(a: &S, b: &S) -> bool {
-    let strip = |status: &S| {
-        let mut status = status.clone();
-        for condition in status.conditions_mut() {
-            condition.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
-        }
-        status
-    };
-    strip(a) == strip(b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::CacheClusterStatus;
+    use crate::api::conditions::{READY, RECONCILING, STALLED};
     use crate::runtime::error::Category;
     use k8s_openapi::jiff::Timestamp;
 

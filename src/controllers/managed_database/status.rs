@@ -11,7 +11,7 @@ use crate::api::conditions::reasons;
 use crate::api::shared::Endpoint;
 
 use crate::controllers::data_tier::conditions::kstatus_conditions;
-pub use crate::controllers::data_tier::conditions::{condition, same_ignoring_transition_times};
+pub use crate::controllers::data_tier::conditions::same_ignoring_transition_times;
 
 use crate::controllers::managed_database::reconcile::{Progress, Report};
 

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::controllers::tiered_app::build::{
     TierWiring, child_metadata, connection_secret_name, labels,
 };
-use crate::controllers::tiered_app::validate::{Scaling, ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{Scaling, ValidatedApp, ValidatedTier};
 
 /// Pod template annotation holding the hash of the tier's connection Secrets; a new
 /// value rolls the tier.
