@@ -21,7 +21,7 @@ use serde_yaml::Value;
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
-use crate::controllers::managed_database::desired::InvalidSpec;
+use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
 use crate::controllers::tiered_app::build::{
     DesiredChildren, SpecError, TierWiring, Wiring, desired_children,

@@ -223,3 +223,32 @@ async fn a_tier_waits_for_its_cache_then_rolls_out_with_redis_url_from_the_secre
     );
     s.op.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_cache_is_counted_as_a_reconcile_error() {
+    let s = setup().await;
+    let mut missing = cache_cluster();
+    missing.spec.adopt = Some(tiered::api::cache_cluster::AdoptCache {
+        replication_group_id: "no-such-group".into(),
+    });
+    s.caches
+        .create(&PostParams::default(), &missing)
+        .await
+        .unwrap();
+    eventually("Stalled: the group to adopt does not exist", || async {
+        s.caches.get(CACHE).await.is_ok_and(|c| {
+            condition(&c, "Stalled")
+                .is_some_and(|(status, reason, _)| status == "True" && reason == "InvalidSpec")
+        })
+    })
+    .await;
+    eventually("the stall is in tiered_reconcile_errors_total", || async {
+        let (_, text) = support::operator::http_get(s.op.http, "/metrics").await;
+        metric(
+            &text,
+            "tiered_reconcile_errors_total{controller=\"cachecluster\",category=\"invalid_spec\"}",
+        ) >= 1.0
+    })
+    .await;
+    s.op.stop().await;
+}

@@ -25,12 +25,12 @@ use k8s_openapi::jiff::Timestamp;
 use tiered::api::conditions::{READY, RECONCILING, reasons};
 use tiered::api::{CacheClusterSpec, CacheClusterStatus};
 use tiered::aws::tags::{Owner, resource_tags, to_elasticache_tags};
-use tiered::controllers::cache_cluster::cleanup::{Cleanup, cleanup};
-use tiered::controllers::cache_cluster::reconcile::{
-    AuthToken, CacheContext, Progress, Report, Target, reconcile,
-};
-use tiered::controllers::cache_cluster::status::compute_status;
-use tiered::controllers::data_tier::credentials::Password;
+use tiered::controllers::cache_cluster::ElastiCache;
+use tiered::controllers::cache_cluster::status::{Report, compute_status};
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::reconcile::{Credential, Target, sync};
+use tiered::controllers::data_tier::secret::Password;
+use tiered::controllers::data_tier::status::Progress;
 
 use support::fixtures::{deletion_time, spec_from};
 
@@ -127,25 +127,24 @@ fn no_member() -> Rule {
         .then_output(|| DescribeCacheClustersOutput::builder().build())
 }
 
-fn context(rules: &[&Rule]) -> CacheContext {
-    CacheContext {
+fn context(rules: &[&Rule]) -> ElastiCache {
+    ElastiCache {
         elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
-        cluster: "test".into(),
         adoption_namespaces: None,
     }
 }
 
-async fn reconcile_with(ctx: &CacheContext, spec: &CacheClusterSpec) -> Report {
+async fn reconcile_with(ctx: &ElastiCache, spec: &CacheClusterSpec) -> Report {
     let token = Password::from_secret_value("unused-token-0123456789".into());
     let target = Target {
         owner: owner(),
         spec,
     };
-    reconcile(
+    sync(
         ctx,
         &target,
-        AuthToken {
-            token: Some(&token),
+        Credential {
+            value: Some(&token),
             is_new: false,
         },
     )

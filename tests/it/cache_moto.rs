@@ -10,12 +10,13 @@ use aws_sdk_elasticache::types::{AutomaticFailoverStatus, ReplicationGroup};
 use tiered::api::CacheClusterSpec;
 use tiered::api::conditions::reasons;
 use tiered::aws::tags;
-use tiered::controllers::cache_cluster::cleanup::{Cleanup, cleanup};
-use tiered::controllers::cache_cluster::reconcile::{
-    AuthToken, CacheContext, Progress, Report, Target, describe_group, group_tags, reconcile,
-};
+use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::secret::{connection_details, connection_secret_data};
-use tiered::controllers::data_tier::credentials::Password;
+use tiered::controllers::cache_cluster::status::Report;
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::reconcile::{Credential, Target, sync};
+use tiered::controllers::data_tier::secret::Password;
+use tiered::controllers::data_tier::status::Progress;
 
 use support::fixtures::{CLUSTER, deletion_time, owner, spec_from};
 use support::moto::{MotoServer, elasticache_client};
@@ -34,10 +35,9 @@ fn spec(extra: &serde_json::Value) -> CacheClusterSpec {
     )
 }
 
-fn context(server: &MotoServer) -> CacheContext {
-    CacheContext {
+fn context(server: &MotoServer) -> ElastiCache {
+    ElastiCache {
         elasticache: elasticache_client(server),
-        cluster: CLUSTER.into(),
         adoption_namespaces: None,
     }
 }
@@ -46,40 +46,38 @@ fn token() -> Password {
     Password::from_secret_value("Not-a-real-token-0123456789#&$".into())
 }
 
-async fn reconcile_once(ctx: &CacheContext, name: &str, spec: &CacheClusterSpec) -> Report {
+async fn reconcile_once(ctx: &ElastiCache, name: &str, spec: &CacheClusterSpec) -> Report {
     let token = token();
     let target = Target {
         owner: owner(name),
         spec,
     };
-    reconcile(
+    sync(
         ctx,
         &target,
-        AuthToken {
-            token: Some(&token),
+        Credential {
+            value: Some(&token),
             is_new: false,
         },
     )
     .await
 }
 
-async fn group(ctx: &CacheContext, id: &str) -> Option<ReplicationGroup> {
-    describe_group(&ctx.elasticache, id)
-        .await
-        .expect("describe failed")
+async fn group(ctx: &ElastiCache, id: &str) -> Option<ReplicationGroup> {
+    ctx.describe_group(id).await.expect("describe failed")
 }
 
-async fn tag(ctx: &CacheContext, id: &str, key: &str) -> Option<String> {
+async fn tag(ctx: &ElastiCache, id: &str, key: &str) -> Option<String> {
     let group = group(ctx, id).await?;
-    group_tags(&ctx.elasticache, &group)
+    ctx.group_tags(&group)
         .await
         .expect("tags")
-        .iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value().map(str::to_owned))
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, value)| value)
 }
 
-async fn group_count(ctx: &CacheContext) -> usize {
+async fn group_count(ctx: &ElastiCache) -> usize {
     ctx.elasticache
         .describe_replication_groups()
         .send()
@@ -205,7 +203,7 @@ async fn a_crash_between_create_and_status_write_makes_no_second_group() {
     assert_eq!(group_count(&ctx).await, 1);
 }
 
-async fn create_untagged(ctx: &CacheContext, id: &str) {
+async fn create_untagged(ctx: &ElastiCache, id: &str) {
     ctx.elasticache
         .create_replication_group()
         .replication_group_id(id)
@@ -273,11 +271,7 @@ async fn a_group_tagged_for_another_owner_is_refused_and_left_alone() {
     );
 }
 
-async fn delete_until_done(
-    ctx: &CacheContext,
-    name: &str,
-    spec: &CacheClusterSpec,
-) -> Vec<Cleanup> {
+async fn delete_until_done(ctx: &ElastiCache, name: &str, spec: &CacheClusterSpec) -> Vec<Cleanup> {
     let target = Target {
         owner: owner(name),
         spec,

@@ -17,11 +17,11 @@ use k8s_openapi::jiff::Timestamp;
 use tiered::api::ManagedDatabaseSpec;
 use tiered::api::conditions::{READY, RECONCILING, STALLED, reasons};
 use tiered::aws::tags::{Owner, resource_tags, to_rds_tags};
-use tiered::controllers::managed_database::reconcile::{
-    MasterPassword, Progress, RdsContext, Report, Target, reconcile,
-};
-use tiered::controllers::managed_database::secret::Password;
-use tiered::controllers::managed_database::status::compute_status;
+use tiered::controllers::data_tier::reconcile::{Credential, Target, sync};
+use tiered::controllers::data_tier::secret::Password;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::managed_database::Rds;
+use tiered::controllers::managed_database::status::{Report, compute_status};
 
 const ID: &str = "legacy-db";
 
@@ -86,28 +86,27 @@ fn aws_error(code: &str, message: &str) -> String {
     )
 }
 
-fn context(rules: &[&Rule]) -> RdsContext {
+fn context(rules: &[&Rule]) -> Rds {
     let rds: Client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules);
-    RdsContext {
+    Rds {
         rds,
-        cluster: "test".into(),
         fleet: None,
         adoption_namespaces: None,
     }
 }
 
-async fn reconcile_once(ctx: &RdsContext) -> Report {
+async fn reconcile_once(ctx: &Rds) -> Report {
     let spec = spec();
     let password = Password::from_secret_value("unused-password-123".into());
     let target = Target {
         owner: owner(),
         spec: &spec,
     };
-    reconcile(
+    sync(
         ctx,
         &target,
-        MasterPassword {
-            password: Some(&password),
+        Credential {
+            value: Some(&password),
             is_new: false,
         },
     )
@@ -225,11 +224,11 @@ async fn access_denied_stalls_naming_the_missing_iam_action() {
         owner: owner(),
         spec: &spec,
     };
-    let report = reconcile(
+    let report = sync(
         &ctx,
         &target,
-        MasterPassword {
-            password: Some(&password),
+        Credential {
+            value: Some(&password),
             is_new: false,
         },
     )

@@ -17,13 +17,15 @@ use tiered::api::ManagedDatabaseSpec;
 use tiered::api::conditions::reasons;
 use tiered::aws::fleet::{Fleet, describe_cluster_instances};
 use tiered::aws::tags;
-use tiered::controllers::managed_database::cleanup::{Cleanup, cleanup};
-use tiered::controllers::managed_database::reconcile::{
-    MasterPassword, Progress, RdsContext, Report, Target, reconcile,
-};
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::reconcile::{self, Target, sync};
+use tiered::controllers::data_tier::secret::Password;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::managed_database::Rds;
 use tiered::controllers::managed_database::secret::{
-    Credential, Password, connection_details, connection_secret_data,
+    Credential, connection_details, connection_secret_data,
 };
+use tiered::controllers::managed_database::status::Report;
 
 use support::fixtures::{CLUSTER, deletion_time, owner, spec_from};
 use support::moto::{MotoServer, rds_client};
@@ -45,10 +47,9 @@ fn spec(extra: &serde_json::Value) -> ManagedDatabaseSpec {
     )
 }
 
-fn context(server: &MotoServer) -> RdsContext {
-    RdsContext {
+fn context(server: &MotoServer) -> Rds {
+    Rds {
         rds: rds_client(server),
-        cluster: CLUSTER.into(),
         fleet: None,
         adoption_namespaces: None,
     }
@@ -58,17 +59,17 @@ fn password() -> Password {
     Password::from_secret_value("Not-a-real-secret-0123456789%:#".into())
 }
 
-async fn reconcile_once(ctx: &RdsContext, name: &str, spec: &ManagedDatabaseSpec) -> Report {
+async fn reconcile_once(ctx: &Rds, name: &str, spec: &ManagedDatabaseSpec) -> Report {
     let password = password();
     let target = Target {
         owner: owner(name),
         spec,
     };
-    reconcile(
+    sync(
         ctx,
         &target,
-        MasterPassword {
-            password: Some(&password),
+        reconcile::Credential {
+            value: Some(&password),
             is_new: false,
         },
     )
@@ -76,7 +77,7 @@ async fn reconcile_once(ctx: &RdsContext, name: &str, spec: &ManagedDatabaseSpec
 }
 
 /// Reconciles until Ready (at most 6 rounds), returning the last report.
-async fn reconcile_until_ready(ctx: &RdsContext, name: &str, spec: &ManagedDatabaseSpec) -> Report {
+async fn reconcile_until_ready(ctx: &Rds, name: &str, spec: &ManagedDatabaseSpec) -> Report {
     let mut report = reconcile_once(ctx, name, spec).await;
     for _ in 0..5 {
         if matches!(report.progress, Progress::Ready { .. }) {
@@ -87,13 +88,13 @@ async fn reconcile_until_ready(ctx: &RdsContext, name: &str, spec: &ManagedDatab
     panic!("not ready after 6 rounds: {:?}", report.progress);
 }
 
-async fn describe(ctx: &RdsContext, id: &str) -> Option<DbInstance> {
+async fn describe(ctx: &Rds, id: &str) -> Option<DbInstance> {
     tiered::aws::fleet::describe_instance(&ctx.rds, id)
         .await
         .expect("describe failed")
 }
 
-async fn all_instances(ctx: &RdsContext) -> Vec<DbInstance> {
+async fn all_instances(ctx: &Rds) -> Vec<DbInstance> {
     ctx.rds
         .describe_db_instances()
         .send()
@@ -125,9 +126,7 @@ async fn reconcile_creates_a_tagged_instance_with_the_spec_settings_and_then_mak
         },
         "moto is available at once"
     );
-    let instance = describe(&ctx, &report.identifier)
-        .await
-        .expect("instance created");
+    let instance = describe(&ctx, &report.id).await.expect("instance created");
     assert_eq!(instance.db_instance_class(), Some("db.t4g.micro"));
     assert_eq!(instance.allocated_storage(), Some(20));
     assert_eq!(instance.multi_az(), Some(true));
@@ -175,7 +174,7 @@ async fn changing_class_and_storage_modifies_only_those_fields() {
         }
         other => panic!("expected a modification, got {other:?}"),
     }
-    let instance = describe(&ctx, &report.identifier).await.expect("instance");
+    let instance = describe(&ctx, &report.id).await.expect("instance");
     assert_eq!(instance.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(instance.allocated_storage(), Some(40));
     assert_eq!(
@@ -227,7 +226,7 @@ async fn read_replicas_follow_the_spec_up_and_down() {
     let ctx = context(&server);
     let two = spec(&serde_json::json!({"highAvailability": {"multiAZ": false, "readReplicas": 2}}));
     let report = reconcile_until_ready(&ctx, "db", &two).await;
-    let id = report.identifier.clone();
+    let id = report.id.clone();
     let replica_ids: Vec<&str> = report
         .observed
         .replicas
@@ -285,7 +284,7 @@ async fn a_crash_between_create_and_status_write_makes_no_second_instance() {
     assert!(first.mutations > 0);
     // No status was recorded (the write "failed"); the operator restarts and reconciles.
     let second = reconcile_once(&ctx, "db", &spec).await;
-    assert_eq!(second.identifier, first.identifier);
+    assert_eq!(second.id, first.id);
     assert_eq!(second.mutations, 0);
     assert_eq!(all_instances(&ctx).await.len(), 1);
 }
@@ -313,7 +312,7 @@ async fn the_fleet_read_holds_only_this_clusters_instances() {
     );
 }
 
-async fn create_untagged(ctx: &RdsContext, id: &str) {
+async fn create_untagged(ctx: &Rds, id: &str) {
     ctx.rds
         .create_db_instance()
         .db_instance_identifier(id)
@@ -337,7 +336,7 @@ async fn an_untagged_instance_is_adopted_and_tagged() {
         &serde_json::json!({"adopt": {"identifier": "legacy-db"}, "highAvailability": {"multiAZ": false}}),
     );
     let report = reconcile_until_ready(&ctx, "db", &adopt).await;
-    assert_eq!(report.identifier, "legacy-db");
+    assert_eq!(report.id, "legacy-db");
     let instance = describe(&ctx, "legacy-db").await.expect("still there");
     assert_eq!(tag(&instance, tags::NAME), Some("db"));
     assert_eq!(tag(&instance, tags::CLUSTER), Some(CLUSTER));
@@ -354,7 +353,7 @@ async fn an_instance_tagged_for_another_owner_is_refused_and_left_alone() {
     let ctx = context(&server);
     let theirs = reconcile_until_ready(&ctx, "other", &spec(&serde_json::json!({}))).await;
     let adopt = spec(
-        &serde_json::json!({"adopt": {"identifier": theirs.identifier}, "instanceClass": "db.t4g.large"}),
+        &serde_json::json!({"adopt": {"identifier": theirs.id}, "instanceClass": "db.t4g.large"}),
     );
     let report = reconcile_once(&ctx, "db", &adopt).await;
     match &report.progress {
@@ -367,9 +366,7 @@ async fn an_instance_tagged_for_another_owner_is_refused_and_left_alone() {
         other => panic!("expected Stalled, got {other:?}"),
     }
     assert_eq!(report.mutations, 0);
-    let instance = describe(&ctx, &theirs.identifier)
-        .await
-        .expect("still there");
+    let instance = describe(&ctx, &theirs.id).await.expect("still there");
     assert_eq!(
         instance.db_instance_class(),
         Some("db.t4g.micro"),
@@ -400,7 +397,7 @@ async fn adoption_outside_the_allowed_namespaces_is_refused() {
 }
 
 async fn delete_until_done(
-    ctx: &RdsContext,
+    ctx: &Rds,
     name: &str,
     spec: &ManagedDatabaseSpec,
     at: Timestamp,
@@ -421,7 +418,7 @@ async fn delete_until_done(
     panic!("cleanup did not finish: {steps:?}");
 }
 
-async fn snapshots(ctx: &RdsContext) -> Vec<String> {
+async fn snapshots(ctx: &Rds) -> Vec<String> {
     let output = ctx
         .rds
         .describe_db_snapshots()
@@ -443,7 +440,7 @@ async fn snapshot_policy_deletes_replicas_then_the_instance_with_a_final_snapsho
     let spec = spec(&serde_json::json!({"highAvailability": {"readReplicas": 1}}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
-    let expected = format!("{}-final-20260102030405", report.identifier);
+    let expected = format!("{}-final-20260102030405", report.id);
     assert!(
         steps.iter().any(
             |s| matches!(s, Cleanup::Waiting { snapshot: Some(name), .. } if *name == expected)
@@ -472,7 +469,7 @@ async fn retain_policy_keeps_the_instance_and_removes_only_our_tags() {
     let spec = spec(&serde_json::json!({"deletionPolicy": "Retain"}));
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     delete_until_done(&ctx, "db", &spec, deletion_time()).await;
-    let instance = describe(&ctx, &report.identifier).await.expect("retained");
+    let instance = describe(&ctx, &report.id).await.expect("retained");
     assert_eq!(tag(&instance, "team"), Some("news"));
     for key in tags::OWNERSHIP_KEYS {
         assert_eq!(tag(&instance, key), None, "{key} removed");
@@ -492,7 +489,7 @@ async fn deletion_protection_holds_deletion_and_deletes_nothing() {
     let report = reconcile_until_ready(&ctx, "db", &spec).await;
     let steps = delete_until_done(&ctx, "db", &spec, deletion_time()).await;
     assert_eq!(steps, [Cleanup::Held]);
-    assert!(describe(&ctx, &report.identifier).await.is_some());
+    assert!(describe(&ctx, &report.id).await.is_some());
 }
 
 #[tokio::test]

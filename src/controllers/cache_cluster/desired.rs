@@ -10,8 +10,8 @@ use aws_sdk_elasticache::types::ClusterMode;
 use crate::api::CacheClusterSpec;
 use crate::api::cache_cluster::CacheEngine;
 use crate::aws::tags::to_elasticache_tags;
-use crate::controllers::data_tier::credentials::Password;
-use crate::controllers::data_tier::progress::InvalidSpec;
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::Password;
 
 /// The port of a Valkey / Redis OSS replication group.
 pub const DEFAULT_PORT: i32 = 6379;

@@ -9,6 +9,8 @@ use aws_sdk_elasticache::types::{
     ReplicationGroup,
 };
 
+use crate::controllers::data_tier::error::{self, ConvergeError};
+
 use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
 
 /// The owned fields to change; `None` fields stay as they are.
@@ -130,6 +132,15 @@ impl Unsupported {
             Self::CreationOnly { setting, .. } => setting,
             Self::ClusterMode { .. } => "spec.shards",
         }
+    }
+}
+
+impl From<Unsupported> for ConvergeError {
+    fn from(change: Unsupported) -> Self {
+        Self::Unsupported(error::Unsupported {
+            field: change.field(),
+            message: change.to_string(),
+        })
     }
 }
 

@@ -1,28 +1,22 @@
-//! The connection Secret `<name>-connection` of a CacheCluster: `host`, `port`,
-//! `readerHost`, `authToken` (when AUTH is on) and `url` (`rediss://:<token>@host:port`
-//! with TLS, `redis://host:port` without). Pure. Values never reach `Debug`.
+//! What the connection Secret `<name>-connection` of a CacheCluster holds: `host`,
+//! `port`, `readerHost`, `authToken` (when AUTH is on) and `url`
+//! (`rediss://:<token>@host:port` with TLS, `redis://host:port` without). The Secret
+//! itself (name, labels, owner) and the token generator are the shared outline's, in
+//! `crate::controllers::data_tier::secret`. Pure. Values never reach `Debug`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
 use percent_encoding::utf8_percent_encode;
 
-use crate::api::CacheCluster;
-use crate::controllers::data_tier::credentials::{ConnectionSecret, Password, USERINFO};
+use crate::api::CacheClusterSpec;
+use crate::controllers::data_tier::secret::{Password, USERINFO};
 
-use crate::controllers::cache_cluster::reconcile::Observed;
-use crate::controllers::cache_cluster::status::{endpoint, reader_endpoint};
+use crate::controllers::cache_cluster::desired::DEFAULT_PORT;
+use crate::controllers::cache_cluster::status::{Observed, endpoint, reader_endpoint};
 
 /// Secret key of the AUTH token.
 pub const AUTH_TOKEN_KEY: &str = "authToken";
-
-/// The name of the connection Secret of the CacheCluster `name`.
-pub fn connection_secret_name(name: &str) -> String {
-    format!("{name}-connection")
-}
 
 /// What goes into the connection Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,10 +42,7 @@ pub fn connection_details(
     let primary = observed.group.as_ref().and_then(endpoint);
     ConnectionDetails {
         host: primary.as_ref().map(|e| e.address.clone()),
-        port: primary.map_or(
-            crate::controllers::cache_cluster::desired::DEFAULT_PORT,
-            |e| e.port,
-        ),
+        port: primary.map_or(DEFAULT_PORT, |e| e.port),
         reader_host: observed
             .group
             .as_ref()
@@ -96,38 +87,18 @@ pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, B
     data
 }
 
-/// The connection Secret, owned (controller ownerReference) by `cache`.
-pub fn desired_connection_secret(
-    cache: &CacheCluster,
-    details: &ConnectionDetails,
-) -> ConnectionSecret {
-    let labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "tiered".to_owned(),
-        ),
-        ("app.kubernetes.io/component".to_owned(), "cache".to_owned()),
-        ("app.kubernetes.io/instance".to_owned(), cache.name_any()),
-    ]);
-    ConnectionSecret(Secret {
-        metadata: ObjectMeta {
-            name: Some(connection_secret_name(&cache.name_any())),
-            namespace: cache.namespace(),
-            labels: Some(labels),
-            owner_references: cache.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(connection_secret_data(details)),
-        ..Secret::default()
-    })
-}
-
-/// The AUTH token kept in an existing connection Secret.
-pub fn token_from_secret(secret: &Secret) -> Option<Password> {
-    let value = secret.data.as_ref()?.get(AUTH_TOKEN_KEY)?;
-    let text = String::from_utf8(value.0.clone()).ok()?;
-    (!text.is_empty()).then(|| Password::from_secret_value(text))
+/// The Secret's data as ElastiCache reports the group in `observed`; `token` when AUTH
+/// is on.
+pub fn connection_data(
+    spec: &CacheClusterSpec,
+    observed: &Observed,
+    token: Option<&Password>,
+) -> BTreeMap<String, ByteString> {
+    connection_secret_data(&connection_details(
+        spec.transit_encryption,
+        observed,
+        token.cloned(),
+    ))
 }
 
 #[cfg(test)]

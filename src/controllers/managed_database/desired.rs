@@ -13,7 +13,8 @@ use crate::api::managed_database::{
 };
 use crate::aws::tags::to_rds_tags;
 
-use crate::controllers::managed_database::secret::Password;
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::Password;
 
 /// The owned settings of the primary DB instance, as RDS names and spells them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +70,6 @@ pub struct DesiredInstance {
     /// All tags: the user's plus the ownership tags.
     pub tags: BTreeMap<String, String>,
 }
-
-pub use crate::controllers::data_tier::progress::InvalidSpec;
 
 impl DesiredInstance {
     /// The desired instance for `spec`, named `identifier`, carrying `tags`.

@@ -8,6 +8,7 @@ use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluent
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
 
 use crate::api::managed_database::DatabaseEngine;
+use crate::controllers::data_tier::error::{self, ConvergeError};
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 
@@ -88,6 +89,15 @@ impl Unsupported {
             Self::StorageShrink { .. } => "spec.storage.allocatedGiB",
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
         }
+    }
+}
+
+impl From<Unsupported> for ConvergeError {
+    fn from(change: Unsupported) -> Self {
+        Self::Unsupported(error::Unsupported {
+            field: change.field(),
+            message: change.to_string(),
+        })
     }
 }
 

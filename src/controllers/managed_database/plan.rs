@@ -16,11 +16,13 @@ use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier};
 use crate::aws::rds_actions::{CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA};
 use crate::aws::tags::{Owner, resource_tags};
 
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::{Password, connection_secret_name};
 use crate::controllers::managed_database::desired::{
-    DesiredInstance, InvalidSpec, create_instance_request, create_replica_request,
+    DesiredInstance, create_instance_request, create_replica_request,
 };
 use crate::controllers::managed_database::secret::{
-    ConnectionDetails, Credential, Password, connection_secret_data, connection_secret_name,
+    ConnectionDetails, Credential, connection_secret_data,
 };
 
 /// What stands for a generated password in the plan.

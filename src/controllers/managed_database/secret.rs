@@ -1,34 +1,23 @@
-//! The connection Secret `<name>-connection`: the master password (generated in
-//! `crate::controllers::data_tier::credentials`), the Secret's data, and the
-//! connection URL. Pure apart from reading the CSPRNG. Values never reach `Debug`.
+//! What the connection Secret `<name>-connection` of a ManagedDatabase holds: `host`,
+//! `port`, `username`, `database`, `url`, the generated `password` (or the ARN of the
+//! one RDS keeps in Secrets Manager) and `readerHost` with replicas. The Secret itself
+//! (name, labels, owner) and the password generator are the shared outline's, in
+//! `crate::controllers::data_tier::secret`. Pure. Values never reach `Debug`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
 use percent_encoding::utf8_percent_encode;
 
-use crate::api::{ManagedDatabase, ManagedDatabaseSpec};
-
+use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::DatabaseEngine;
-use crate::controllers::managed_database::desired::default_port;
-use crate::controllers::managed_database::reconcile::Observed;
+use crate::controllers::data_tier::secret::{Password, USERINFO};
 
-use crate::controllers::data_tier::credentials::USERINFO;
-pub use crate::controllers::data_tier::credentials::{
-    ConnectionSecret, GENERATED_LEN as PASSWORD_LEN, Password, RandomError, generate_password,
-    is_password_char,
-};
+use crate::controllers::managed_database::desired::default_port;
+use crate::controllers::managed_database::status::Observed;
 
 /// Secret key of the password.
 pub const PASSWORD_KEY: &str = "password";
-
-/// The name of the connection Secret of the ManagedDatabase `name`.
-pub fn connection_secret_name(name: &str) -> String {
-    format!("{name}-connection")
-}
 
 /// How the master password reaches the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,41 +128,17 @@ pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, B
     data
 }
 
-/// The connection Secret, owned (controller ownerReference) by `database`.
-pub fn desired_connection_secret(
-    database: &ManagedDatabase,
-    details: &ConnectionDetails,
-) -> ConnectionSecret {
-    let labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "tiered".to_owned(),
-        ),
-        (
-            "app.kubernetes.io/component".to_owned(),
-            "database".to_owned(),
-        ),
-        ("app.kubernetes.io/instance".to_owned(), database.name_any()),
-    ]);
-    ConnectionSecret(Secret {
-        metadata: ObjectMeta {
-            name: Some(connection_secret_name(&database.name_any())),
-            namespace: database.namespace(),
-            labels: Some(labels),
-            owner_references: database.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(connection_secret_data(details)),
-        ..Secret::default()
-    })
-}
-
-/// The generated password kept in an existing connection Secret.
-pub fn password_from_secret(secret: &Secret) -> Option<Password> {
-    let value = secret.data.as_ref()?.get(PASSWORD_KEY)?;
-    let text = String::from_utf8(value.0.clone()).ok()?;
-    (!text.is_empty()).then(|| Password::from_secret_value(text))
+/// The Secret's data for `spec` as RDS reports the instance in `observed`; no
+/// `credential` means the password is AWS-managed.
+pub fn connection_data(
+    spec: &ManagedDatabaseSpec,
+    observed: &Observed,
+    credential: Option<&Password>,
+) -> BTreeMap<String, ByteString> {
+    let credential = credential.map_or(Credential::AwsManaged(None), |password| {
+        Credential::Generated(password.clone())
+    });
+    connection_secret_data(&connection_details(spec, observed, credential))
 }
 
 #[cfg(test)]
@@ -198,6 +163,9 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
+        use crate::controllers::data_tier::secret::ConnectionSecret;
+        use k8s_openapi::api::core::v1::Secret;
+
         let password = Password::from_secret_value("hunter2-secret".into());
         let shown = format!(
             "{:?}",

@@ -1,11 +1,16 @@
-//! Generated credentials: RDS master passwords and ElastiCache AUTH tokens, drawn
-//! from the OS CSPRNG in the characters each service accepts. Pure apart from reading
-//! the CSPRNG. Values never reach `Debug` or `Display`.
+//! The connection Secret `<name>-connection` as both data-tier kinds write it (name,
+//! labels, controller ownerReference; each kind fills in its own keys) and the
+//! credential it keeps: RDS master passwords and ElastiCache AUTH tokens, drawn from
+//! the OS CSPRNG in the characters each service accepts. Pure apart from reading the
+//! CSPRNG. Values never reach `Debug` or `Display`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
 /// Length of a generated credential.
@@ -105,9 +110,85 @@ impl fmt::Debug for ConnectionSecret {
     }
 }
 
+/// The name of the connection Secret of the object `name`.
+pub fn connection_secret_name(name: &str) -> String {
+    format!("{name}-connection")
+}
+
+/// The connection Secret of `object` holding `data`: labelled as tiered's
+/// `component` (`database`, `cache`) of that instance, owned (controller
+/// ownerReference) by `object`.
+pub fn connection_secret<K>(
+    object: &K,
+    component: &str,
+    data: BTreeMap<String, ByteString>,
+) -> ConnectionSecret
+where
+    K: Resource<DynamicType = ()>,
+{
+    let labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "tiered".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            component.to_owned(),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), object.name_any()),
+    ]);
+    ConnectionSecret(Secret {
+        metadata: ObjectMeta {
+            name: Some(connection_secret_name(&object.name_any())),
+            namespace: object.namespace(),
+            labels: Some(labels),
+            owner_references: object.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    })
+}
+
+/// The credential kept under `key` in an existing connection Secret.
+pub fn credential_from_secret(secret: &Secret, key: &str) -> Option<Password> {
+    let value = secret.data.as_ref()?.get(key)?;
+    let text = String::from_utf8(value.0.clone()).ok()?;
+    (!text.is_empty()).then(|| Password::from_secret_value(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_is_named_labelled_and_owned_after_its_object() {
+        let cache: crate::api::CacheCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tiered.io/v1alpha1",
+            "kind": "CacheCluster",
+            "metadata": {"name": "c", "namespace": "shop", "uid": "u-1"},
+            "spec": {"engine": "valkey", "engineVersion": "8.0", "nodeType": "cache.t4g.micro", "replicasPerShard": 1}
+        }))
+        .unwrap();
+        let data = BTreeMap::from([("authToken".to_owned(), ByteString(b"tok".to_vec()))]);
+        let ConnectionSecret(secret) = connection_secret(&cache, "cache", data);
+        assert_eq!(secret.metadata.name.as_deref(), Some("c-connection"));
+        assert_eq!(secret.metadata.namespace.as_deref(), Some("shop"));
+        assert_eq!(
+            secret
+                .labels()
+                .get("app.kubernetes.io/component")
+                .map(String::as_str),
+            Some("cache")
+        );
+        assert_eq!(secret.owner_references()[0].uid, "u-1");
+        assert_eq!(
+            credential_from_secret(&secret, "authToken").map(|t| t.expose().to_owned()),
+            Some("tok".to_owned())
+        );
+        assert_eq!(credential_from_secret(&secret, "password"), None);
+    }
 
     #[test]
     fn generated_passwords_are_32_accepted_characters_and_differ() {
