@@ -7,23 +7,25 @@
 //!
 //! [`DataTier`]: crate::controllers::data_tier::DataTier
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
 use crate::api::CacheClusterSpec;
+use aws_sdk_elasticache::types::Tag;
+
 use crate::aws::elasticache_actions::{
-    ADD_TAGS_TO_RESOURCE, CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT,
-    DESCRIBE_CACHE_CLUSTERS, DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT,
-    LIST_TAGS_FOR_RESOURCE, MODIFY_REPLICATION_GROUP, MODIFY_SHARD_CONFIGURATION,
-    REMOVE_TAGS_FROM_RESOURCE,
+    CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
+    DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
+    MODIFY_REPLICATION_GROUP, MODIFY_SHARD_CONFIGURATION,
 };
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::to_elasticache_tags;
+use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::reconcile::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::tag_calls;
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
 use crate::controllers::cache_cluster::diff::{
@@ -39,6 +41,12 @@ pub struct ElastiCache {
     /// Namespaces allowed to adopt existing groups; `None` allows all.
     pub adoption_namespaces: Option<BTreeSet<String>>,
 }
+
+tag_calls!(
+    aws_sdk_elasticache,
+    elasticache_actions,
+    to_elasticache_tags
+);
 
 fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
     if error.kind == ErrorKind::NotFound {
@@ -92,44 +100,7 @@ impl ElastiCache {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        Ok(output
-            .tag_list()
-            .iter()
-            .filter_map(|tag| {
-                Some((
-                    tag.key()?.to_owned(),
-                    tag.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect())
-    }
-
-    /// Adds (or overwrites) `tags` on the resource `arn`.
-    pub async fn add_tags(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        self.elasticache
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .set_tags(Some(to_elasticache_tags(tags)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(ADD_TAGS_TO_RESOURCE, e))?;
-        Ok(())
-    }
-
-    /// Removes the tags `keys` from the resource `arn`.
-    pub async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        self.elasticache
-            .remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(keys.iter().map(|key| (*key).to_owned()).collect()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(REMOVE_TAGS_FROM_RESOURCE, e))?;
-        Ok(())
+        Ok(tag_pairs(output.tag_list(), Tag::key, Tag::value))
     }
 
     /// Sends CreateReplicationGroup for `desired`, described as `target`'s.

@@ -68,8 +68,6 @@ pub async fn run(
 
 impl DataTier for ElastiCache {
     type Object = CacheCluster;
-    type Spec = CacheClusterSpec;
-    type Status = CacheClusterStatus;
     type Resource = ReplicationGroup;
     type Desired = DesiredGroup;
     type Observed = Observed;
@@ -81,14 +79,6 @@ impl DataTier for ElastiCache {
     const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[];
     const CREDENTIAL_KEY: &'static str = secret::AUTH_TOKEN_KEY;
     const NOUNS: &'static Nouns = NOUNS;
-
-    fn spec(cache: &CacheCluster) -> &CacheClusterSpec {
-        &cache.spec
-    }
-
-    fn status(cache: &CacheCluster) -> Option<&CacheClusterStatus> {
-        cache.status.as_ref()
-    }
 
     fn adopt_id(spec: &CacheClusterSpec) -> Option<&str> {
         spec.adopt
@@ -188,11 +178,11 @@ impl DataTier for ElastiCache {
     }
 
     async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        ElastiCache::add_tags(self, arn, tags).await
+        elasticache::add_tags(&self.elasticache, arn, tags).await
     }
 
     async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        ElastiCache::remove_tags(self, arn, keys).await
+        elasticache::remove_tags(&self.elasticache, arn, keys).await
     }
 
     async fn create(

@@ -10,7 +10,7 @@ use k8s_openapi::ByteString;
 use percent_encoding::utf8_percent_encode;
 
 use crate::api::CacheClusterSpec;
-use crate::controllers::data_tier::secret::{Password, USERINFO};
+use crate::controllers::data_tier::secret::{Password, SecretData, USERINFO};
 
 use crate::controllers::cache_cluster::desired::DEFAULT_PORT;
 use crate::controllers::cache_cluster::status::{Observed, endpoint, reader_endpoint};
@@ -69,22 +69,16 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `port`, `host` and `url` once there is a host, `authToken`
 /// with AUTH, `readerHost` when reported.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = BTreeMap::new();
-    let mut put = |key: &str, value: String| {
-        data.insert(key.to_owned(), ByteString(value.into_bytes()));
-    };
-    put("port", details.port.to_string());
-    if let Some(host) = &details.host {
-        put("host", host.clone());
-        put("url", connection_url(details, host));
-    }
+    let mut data = SecretData::endpoint(
+        details.host.as_deref(),
+        details.port,
+        details.reader_host.as_deref(),
+        |host| connection_url(details, host),
+    );
     if let Some(token) = &details.auth_token {
-        put(AUTH_TOKEN_KEY, token.expose().to_owned());
+        data.put(AUTH_TOKEN_KEY, token.expose().to_owned());
     }
-    if let Some(reader_host) = &details.reader_host {
-        put("readerHost", reader_host.clone());
-    }
-    data
+    data.into_inner()
 }
 
 /// The Secret's data as ElastiCache reports the group in `observed`; `token` when AUTH

@@ -9,6 +9,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
+use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
@@ -22,7 +23,7 @@ use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::reconcile::{Target, owned_by};
 use crate::controllers::data_tier::status::deletion_held;
-use crate::controllers::data_tier::{DataTier, Key, Shared};
+use crate::controllers::data_tier::{DataTier, Key, Shared, Spec};
 
 /// Where the cleanup stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,14 +78,14 @@ pub fn final_snapshot_name(id: &str, deleted_at: Timestamp) -> String {
 /// An AWS call failed.
 pub async fn cleanup<K: DataTier>(
     kind: &K,
-    target: &Target<'_, K::Spec>,
+    target: &Target<'_, Spec<K>>,
     deleted_at: Timestamp,
 ) -> Result<Cleanup, ConvergeError> {
     let done = |message: String| Cleanup::Done { message };
     if K::deletion_protected(target.spec) {
         return Ok(Cleanup::Held);
     }
-    let id = target.id::<K>();
+    let id = K::resource_id(target);
     let named = format!("{} {id}", K::NOUNS.resource);
     let Some(resource) = kind.describe(&id).await? else {
         return Ok(done(format!("{named} is already gone")));
@@ -146,7 +147,7 @@ pub async fn finalize<K: DataTier>(
 ) -> Result<Action, Error> {
     let target = Target {
         owner: owner_of(object, &shared.ctx.cluster_name)?,
-        spec: K::spec(object),
+        spec: object.spec(),
     };
     let step = match cleanup(&shared.kind, &target, deletion_time(object)).await {
         Ok(step) => step,
@@ -164,7 +165,7 @@ pub async fn finalize<K: DataTier>(
             Ok(Action::await_change())
         }
         Cleanup::Held => {
-            let current = K::status(object);
+            let current = object.status();
             let status = deletion_held(object.meta().generation, current, K::NOUNS, &now());
             write_status(&shared.ctx, object, current, &status).await?;
             Err(Error::DeletionPending {

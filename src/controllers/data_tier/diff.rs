@@ -3,6 +3,23 @@
 
 use std::collections::BTreeMap;
 
+/// Tags as key and value pairs, from either SDK's `Tag` (read through its `key` and
+/// `value` accessors); a tag without a value has an empty one.
+pub fn tag_pairs<T>(
+    tags: &[T],
+    key: fn(&T) -> Option<&str>,
+    value: fn(&T) -> Option<&str>,
+) -> Vec<(String, String)> {
+    tags.iter()
+        .filter_map(|tag| {
+            Some((
+                key(tag)?.to_owned(),
+                value(tag).unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// The tags of `desired` that `current` lacks or holds with another value: what a
 /// claim adds (AWS' tag calls add and overwrite, they never remove).
 pub fn missing_tags(
@@ -23,6 +40,23 @@ pub fn missing_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdk_tags_become_pairs_and_keyless_ones_are_dropped() {
+        use aws_sdk_rds::types::Tag;
+        let tags = [
+            Tag::builder().key("a").value("1").build(),
+            Tag::builder().key("b").build(),
+            Tag::builder().value("orphan").build(),
+        ];
+        assert_eq!(
+            tag_pairs(&tags, Tag::key, Tag::value),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), String::new())
+            ]
+        );
+    }
 
     #[test]
     fn only_absent_or_different_tags_are_missing() {

@@ -9,7 +9,8 @@
 //! Step files as in every controller: [`reconcile`] (the pipeline), [`diff`] (pure),
 //! [`apply`] (Kubernetes writes), [`status`] (pure), [`cleanup`] (the finalizer),
 //! [`error`]; plus [`secret`], the connection Secret and its generated credential,
-//! which both kinds write the same way.
+//! which both kinds write the same way, and [`tags`], the tag calls both SDKs spell
+//! alike.
 
 pub mod apply;
 pub mod cleanup;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod reconcile;
 pub mod secret;
 pub mod status;
+pub mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -31,6 +33,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{ByteString, NamespaceResourceScope};
 use kube::core::DeserializeGuard;
+use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -41,7 +44,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::shared::DeletionPolicy;
 use crate::aws::errors::AwsError;
-use crate::aws::tags::Owner;
+use crate::aws::tags::{Owner, resource_tags};
 use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
@@ -60,8 +63,10 @@ use crate::controllers::data_tier::status::{Phase, Progress};
 /// fields the outline reads, its connection Secret, and its AWS resource with the calls
 /// the outline makes on it. The value holds the kind's AWS client and settings.
 pub trait DataTier: Send + Sync + Sized + 'static {
-    /// The primary kind (ManagedDatabase, CacheCluster).
+    /// The primary kind (ManagedDatabase, CacheCluster), with its spec and status.
     type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + HasSpec<Spec: Send + Sync>
+        + HasStatus<Status: WithConditions + Default + Serialize + Send + Sync>
         + Clone
         + Debug
         + DeserializeOwned
@@ -69,10 +74,6 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         + Send
         + Sync
         + 'static;
-    /// Its spec.
-    type Spec: Send + Sync;
-    /// Its status.
-    type Status: WithConditions + Default + Serialize + Send + Sync;
     /// The AWS resource (a DB instance, a replication group).
     type Resource: Clone + Debug + Send + Sync;
     /// The owned settings of the resource, from the spec.
@@ -96,22 +97,18 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// How messages name the resource.
     const NOUNS: &'static Nouns;
 
-    /// The spec of `object`.
-    fn spec(object: &Self::Object) -> &Self::Spec;
-    /// The status of `object`, if written.
-    fn status(object: &Self::Object) -> Option<&Self::Status>;
     /// The resource the spec asks to adopt, if any.
-    fn adopt_id(spec: &Self::Spec) -> Option<&str>;
+    fn adopt_id(spec: &Spec<Self>) -> Option<&str>;
     /// The user's tags.
-    fn user_tags(spec: &Self::Spec) -> &BTreeMap<String, String>;
+    fn user_tags(spec: &Spec<Self>) -> &BTreeMap<String, String>;
     /// The deletion policy the spec sets.
-    fn deletion_policy(spec: &Self::Spec) -> Option<DeletionPolicy>;
+    fn deletion_policy(spec: &Spec<Self>) -> Option<DeletionPolicy>;
     /// Whether the spec holds deletion (`deletionProtection`).
-    fn deletion_protected(_spec: &Self::Spec) -> bool {
+    fn deletion_protected(_spec: &Spec<Self>) -> bool {
         false
     }
     /// Whether the object has a credential tiered generates and keeps in its Secret.
-    fn generates_credential(spec: &Self::Spec) -> bool;
+    fn generates_credential(spec: &Spec<Self>) -> bool;
     /// A new credential.
     ///
     /// # Errors
@@ -119,7 +116,7 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     fn generate_credential() -> Result<Password, RandomError>;
     /// The data of the connection Secret.
     fn connection_data(
-        spec: &Self::Spec,
+        spec: &Spec<Self>,
         observed: &Self::Observed,
         credential: Option<&Password>,
     ) -> BTreeMap<String, ByteString>;
@@ -130,16 +127,25 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         connection_secret: String,
         rotation: Self::Rotation,
         now: &Time,
-    ) -> Self::Status;
+    ) -> Status<Self>;
 
     /// The deterministic id of the owner's resource.
     fn deterministic_id(owner: &Owner) -> String;
+    /// The id of `target`'s resource: the adopted one, else the deterministic one.
+    fn resource_id(target: &Target<'_, Spec<Self>>) -> String {
+        Self::adopt_id(target.spec)
+            .map_or_else(|| Self::deterministic_id(&target.owner), str::to_owned)
+    }
+    /// The tags `target`'s resource carries: the user's plus the ownership tags.
+    fn resource_tags(target: &Target<'_, Spec<Self>>) -> BTreeMap<String, String> {
+        resource_tags(&target.owner, Self::user_tags(target.spec))
+    }
     /// The owned settings for `spec`, named `id`, carrying `tags`.
     ///
     /// # Errors
     /// When the spec asks for what only the operator can see AWS refuses.
     fn desired(
-        spec: &Self::Spec,
+        spec: &Spec<Self>,
         id: String,
         tags: BTreeMap<String, String>,
     ) -> Result<Self::Desired, InvalidSpec>;
@@ -195,7 +201,7 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// Creates the resource; `Ok(None)` when AWS did not describe it in the answer.
     fn create(
         &self,
-        target: &Target<'_, Self::Spec>,
+        target: &Target<'_, Spec<Self>>,
         desired: &Self::Desired,
         credential: Option<&Password>,
     ) -> impl Future<Output = Result<Option<Self::Resource>, AwsError>> + Send;
@@ -209,7 +215,7 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// Fills `observed` from `resource` and what belongs to it (replicas, members).
     fn observe(
         &self,
-        target: &Target<'_, Self::Spec>,
+        target: &Target<'_, Spec<Self>>,
         resource: &Self::Resource,
         observed: &mut Self::Observed,
     ) -> impl Future<Output = Result<(), ConvergeError>> + Send;
@@ -248,6 +254,11 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         async { Ok(Self::Rotation::default()) }
     }
 }
+
+/// The spec of `K`'s objects.
+pub type Spec<K> = <<K as DataTier>::Object as HasSpec>::Spec;
+/// The status of `K`'s objects.
+pub type Status<K> = <<K as DataTier>::Object as HasStatus>::Status;
 
 /// The key of an object in the backoff.
 pub type Key<K> = ObjectRef<DeserializeGuard<<K as DataTier>::Object>>;

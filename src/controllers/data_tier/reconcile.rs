@@ -7,13 +7,12 @@
 //! it (ownership tags) or create it, wait while AWS works, then the kind's
 //! convergence. Errors of the pass become [`Progress`], never a failed reconcile.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use kube::core::object::{HasSpec, HasStatus};
 
 use crate::aws::errors::ErrorKind;
-use crate::aws::tags::{Owner, Ownership, ownership, resource_tags};
+use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::kstatus::now;
 
 use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
@@ -23,7 +22,7 @@ use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret,
 };
 use crate::controllers::data_tier::status::{Progress, status_progress};
-use crate::controllers::data_tier::{DataTier, Shared};
+use crate::controllers::data_tier::{DataTier, Shared, Spec};
 
 /// The object being reconciled: who claims the resource, and the spec.
 #[derive(Clone, Debug)]
@@ -32,18 +31,6 @@ pub struct Target<'a, S> {
     pub owner: Owner,
     /// The spec.
     pub spec: &'a S,
-}
-
-impl<S> Target<'_, S> {
-    /// The resource id: the adopted one, else the deterministic one.
-    pub fn id<K: DataTier<Spec = S>>(&self) -> String {
-        K::adopt_id(self.spec).map_or_else(|| K::deterministic_id(&self.owner), str::to_owned)
-    }
-
-    /// The tags the resource carries: the user's plus the ownership tags.
-    pub fn tags<K: DataTier<Spec = S>>(&self) -> BTreeMap<String, String> {
-        resource_tags(&self.owner, K::user_tags(self.spec))
-    }
 }
 
 /// The generated credential for this pass.
@@ -83,7 +70,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         .get_opt(&secret_name)
         .await
         .map_err(kube_error("read the connection Secret"))?;
-    let spec = K::spec(object);
+    let spec = object.spec();
 
     // A generated credential is stored before any resource can be created with it, so
     // a crash never leaves a resource whose credential nobody knows.
@@ -132,18 +119,18 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     apply_secret(&secrets, &desired, existing.as_ref()).await?;
 
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
-    write_status(&shared.ctx, object, K::status(object), &status).await?;
+    write_status(&shared.ctx, object, object.status(), &status).await?;
     Ok(report.progress)
 }
 
 /// Reconciles `target` against AWS once. Never fails: errors become [`Progress`].
 pub async fn sync<K: DataTier>(
     kind: &K,
-    target: &Target<'_, K::Spec>,
+    target: &Target<'_, Spec<K>>,
     credential: Credential<'_>,
 ) -> Report<K::Observed> {
     let mut report = Report {
-        id: target.id::<K>(),
+        id: K::resource_id(target),
         observed: K::Observed::default(),
         progress: Progress::Ready {
             message: String::new(),
@@ -162,12 +149,12 @@ pub async fn sync<K: DataTier>(
 
 async fn pass<K: DataTier>(
     kind: &K,
-    target: &Target<'_, K::Spec>,
+    target: &Target<'_, Spec<K>>,
     credential: Credential<'_>,
     report: &mut Report<K::Observed>,
 ) -> Result<Progress, ConvergeError> {
     let id = report.id.clone();
-    let desired = K::desired(target.spec, id.clone(), target.tags::<K>())?;
+    let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
     let adopting = K::adopt_id(target.spec).is_some();
     if adopting
         && let Some(allowed) = kind.adoption_namespaces()
@@ -233,7 +220,7 @@ fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
 /// to, and brings the tags up to date.
 async fn claim<K: DataTier>(
     kind: &K,
-    target: &Target<'_, K::Spec>,
+    target: &Target<'_, Spec<K>>,
     resource: &K::Resource,
     report: &mut Report<K::Observed>,
 ) -> Result<(), ConvergeError> {
@@ -264,7 +251,7 @@ async fn claim<K: DataTier>(
             });
         }
     }
-    let missing = missing_tags(&tags, &target.tags::<K>());
+    let missing = missing_tags(&tags, &K::resource_tags(target));
     if let (false, Some(arn)) = (missing.is_empty(), K::arn(resource)) {
         kind.add_tags(arn, &missing).await?;
         report.mutations += 1;
@@ -276,7 +263,7 @@ async fn claim<K: DataTier>(
 /// lost response), describes and claims it instead.
 async fn create<K: DataTier>(
     kind: &K,
-    target: &Target<'_, K::Spec>,
+    target: &Target<'_, Spec<K>>,
     desired: &K::Desired,
     credential: Option<&Password>,
     report: &mut Report<K::Observed>,

@@ -151,6 +151,43 @@ where
     })
 }
 
+/// The data of a connection Secret, built key by key.
+#[derive(Default)]
+pub struct SecretData(BTreeMap<String, ByteString>);
+
+impl SecretData {
+    /// The keys every data-tier Secret has: `port`; `host` and `url` (made by `url`
+    /// from the host) once AWS reports a host; `readerHost` when it reports one.
+    pub fn endpoint(
+        host: Option<&str>,
+        port: i32,
+        reader_host: Option<&str>,
+        url: impl FnOnce(&str) -> String,
+    ) -> Self {
+        let mut data = Self::default();
+        data.put("port", port.to_string());
+        if let Some(host) = host {
+            data.put("host", host.to_owned());
+            data.put("url", url(host));
+        }
+        if let Some(reader_host) = reader_host {
+            data.put("readerHost", reader_host.to_owned());
+        }
+        data
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&mut self, key: &str, value: String) {
+        self.0
+            .insert(key.to_owned(), ByteString(value.into_bytes()));
+    }
+
+    /// The data, for the Secret.
+    pub fn into_inner(self) -> BTreeMap<String, ByteString> {
+        self.0
+    }
+}
+
 /// The credential kept under `key` in an existing connection Secret.
 pub fn credential_from_secret(secret: &Secret, key: &str) -> Option<Password> {
     let value = secret.data.as_ref()?.get(key)?;

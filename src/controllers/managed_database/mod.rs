@@ -18,7 +18,7 @@ pub mod status;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, Tag};
 use k8s_openapi::ByteString;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
@@ -30,6 +30,7 @@ use crate::aws::errors::AwsError;
 use crate::aws::naming::rds_instance_identifier;
 use crate::aws::tags::Owner;
 use crate::controllers::data_tier::cleanup::Deletion;
+use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::reconcile::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
@@ -73,8 +74,6 @@ pub async fn run(
 
 impl DataTier for Rds {
     type Object = ManagedDatabase;
-    type Spec = ManagedDatabaseSpec;
-    type Status = ManagedDatabaseStatus;
     type Resource = DbInstance;
     type Desired = DesiredInstance;
     type Observed = Observed;
@@ -87,14 +86,6 @@ impl DataTier for Rds {
     const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[ROTATE_PASSWORD_ANNOTATION];
     const CREDENTIAL_KEY: &'static str = secret::PASSWORD_KEY;
     const NOUNS: &'static Nouns = NOUNS;
-
-    fn spec(database: &ManagedDatabase) -> &ManagedDatabaseSpec {
-        &database.spec
-    }
-
-    fn status(database: &ManagedDatabase) -> Option<&ManagedDatabaseStatus> {
-        database.status.as_ref()
-    }
 
     fn adopt_id(spec: &ManagedDatabaseSpec) -> Option<&str> {
         spec.adopt.as_ref().map(|adopt| adopt.identifier.as_str())
@@ -204,24 +195,15 @@ impl DataTier for Rds {
     }
 
     async fn tags(&self, instance: &DbInstance) -> Result<Vec<(String, String)>, AwsError> {
-        Ok(instance
-            .tag_list()
-            .iter()
-            .filter_map(|tag| {
-                Some((
-                    tag.key()?.to_owned(),
-                    tag.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect())
+        Ok(tag_pairs(instance.tag_list(), Tag::key, Tag::value))
     }
 
     async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        Rds::add_tags(self, arn, tags).await
+        rds::add_tags(&self.rds, arn, tags).await
     }
 
     async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        Rds::remove_tags(self, arn, keys).await
+        rds::remove_tags(&self.rds, arn, keys).await
     }
 
     async fn create(

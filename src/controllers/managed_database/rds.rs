@@ -7,7 +7,7 @@
 //!
 //! [`DataTier`]: crate::controllers::data_tier::DataTier
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
@@ -17,14 +17,14 @@ use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::fleet::{Fleet, describe_instance};
 use crate::aws::naming::{rds_replica_identifier, rds_replica_index};
 use crate::aws::rds_actions::{
-    ADD_TAGS_TO_RESOURCE, CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, DELETE_DB_INSTANCE,
-    MODIFY_DB_INSTANCE, REMOVE_TAGS_FROM_RESOURCE,
+    CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE,
 };
-use crate::aws::tags::{Ownership, rds_ownership, to_rds_tags};
+use crate::aws::tags::{Ownership, rds_ownership};
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::reconcile::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::tag_calls;
 
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
@@ -42,6 +42,8 @@ pub struct Rds {
     /// Namespaces allowed to adopt existing instances; `None` allows all.
     pub adoption_namespaces: Option<BTreeSet<String>>,
 }
+
+tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
 
 /// Whether RDS reports modifications waiting to be applied.
 pub fn has_pending_changes(instance: &DbInstance) -> bool {
@@ -71,34 +73,6 @@ impl Rds {
         if let Some(fleet) = &self.fleet {
             fleet.invalidate().await;
         }
-    }
-
-    /// Adds (or overwrites) `tags` on the resource `arn`.
-    pub async fn add_tags(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        self.rds
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .set_tags(Some(to_rds_tags(tags)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(ADD_TAGS_TO_RESOURCE, e))?;
-        Ok(())
-    }
-
-    /// Removes the tags `keys` from the resource `arn`.
-    pub async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        self.rds
-            .remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(keys.iter().map(|key| (*key).to_owned()).collect()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(REMOVE_TAGS_FROM_RESOURCE, e))?;
-        Ok(())
     }
 
     /// Sends CreateDBInstance for `desired`.

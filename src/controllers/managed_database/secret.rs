@@ -11,7 +11,7 @@ use percent_encoding::utf8_percent_encode;
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::DatabaseEngine;
-use crate::controllers::data_tier::secret::{Password, USERINFO};
+use crate::controllers::data_tier::secret::{Password, SecretData, USERINFO};
 
 use crate::controllers::managed_database::desired::default_port;
 use crate::controllers::managed_database::status::Observed;
@@ -106,26 +106,20 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `host`, `port`, `username`, `database`, `url` once there is a
 /// host, `password` or `masterUserSecretArn`, and `readerHost` when replicas exist.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = BTreeMap::new();
-    let mut put = |key: &str, value: String| {
-        data.insert(key.to_owned(), ByteString(value.into_bytes()));
-    };
-    put("username", details.username.clone());
-    put("database", details.database.clone());
-    put("port", details.port.to_string());
-    if let Some(host) = &details.host {
-        put("host", host.clone());
-        put("url", connection_url(details, host));
-    }
+    let mut data = SecretData::endpoint(
+        details.host.as_deref(),
+        details.port,
+        details.reader_host.as_deref(),
+        |host| connection_url(details, host),
+    );
+    data.put("username", details.username.clone());
+    data.put("database", details.database.clone());
     match &details.credential {
-        Credential::Generated(password) => put(PASSWORD_KEY, password.expose().to_owned()),
-        Credential::AwsManaged(Some(arn)) => put("masterUserSecretArn", arn.clone()),
+        Credential::Generated(password) => data.put(PASSWORD_KEY, password.expose().to_owned()),
+        Credential::AwsManaged(Some(arn)) => data.put("masterUserSecretArn", arn.clone()),
         Credential::AwsManaged(None) => {}
     }
-    if let Some(reader_host) = &details.reader_host {
-        put("readerHost", reader_host.clone());
-    }
-    data
+    data.into_inner()
 }
 
 /// The Secret's data for `spec` as RDS reports the instance in `observed`; no
