@@ -6,7 +6,8 @@
 //! per kind (modify, replicas, shards, rotation) stays in the kind's folder, behind
 //! the trait.
 //!
-//! Step files as in every controller: [`reconcile`] (the pipeline), [`diff`] (pure),
+//! Step files as in every controller: [`reconcile`] (the pipeline), [`desired`] and
+//! [`diff`] (pure, what both kinds' desired state and tags share),
 //! [`apply`] (Kubernetes writes), [`status`] (pure), [`cleanup`] (the finalizer),
 //! [`error`]; plus [`secret`], the connection Secret and its generated credential,
 //! which both kinds write the same way, and [`tags`], the tag calls both SDKs spell
@@ -14,6 +15,7 @@
 
 pub mod apply;
 pub mod cleanup;
+pub mod desired;
 pub mod diff;
 pub mod error;
 pub mod reconcile;

@@ -244,7 +244,7 @@ pub fn diff(
         observed.preferred_backup_window(),
     );
     change.maintenance_window = changed_text(
-        desired.maintenance_window.as_deref(),
+        desired.placement.maintenance_window.as_deref(),
         observed.preferred_maintenance_window(),
     );
 
@@ -264,7 +264,7 @@ pub fn diff(
                 == VersionChange::Major;
     }
 
-    if !desired.security_group_ids.is_empty() {
+    if !desired.placement.security_group_ids.is_empty() {
         let mut groups: Vec<String> = observed
             .vpc_security_groups()
             .iter()
@@ -273,8 +273,8 @@ pub fn diff(
             .collect();
         groups.sort();
         groups.dedup();
-        if groups != desired.security_group_ids {
-            change.security_group_ids = Some(desired.security_group_ids.clone());
+        if groups != desired.placement.security_group_ids {
+            change.security_group_ids = Some(desired.placement.security_group_ids.clone());
         }
     }
 

@@ -74,14 +74,14 @@ fn only_the_changed_fields_are_sent() {
         ),
         (
             "groups",
-            |d| d.security_group_ids = vec!["sg-0ccc1234".into()],
+            |d| d.placement.security_group_ids = vec!["sg-0ccc1234".into()],
             &["vpcSecurityGroupIds"],
         ),
         (
             "class and window",
             |d| {
                 d.instance_class = "db.m7g.large".into();
-                d.maintenance_window = Some("mon:01:00-mon:02:00".into());
+                d.placement.maintenance_window = Some("mon:01:00-mon:02:00".into());
             },
             &["instanceClass", "preferredMaintenanceWindow"],
         ),
