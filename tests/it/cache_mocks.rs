@@ -14,7 +14,7 @@ use aws_sdk_elasticache::types::NodeGroupMember;
 use aws_smithy_mocks::mock;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
-use tiered::controllers::data_tier::reconcile::Target;
+use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{described, group, no_member, ours};

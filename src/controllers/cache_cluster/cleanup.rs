@@ -7,7 +7,7 @@ use aws_sdk_elasticache::types::ReplicationGroup;
 
 use crate::aws::elasticache_actions::DELETE_REPLICATION_GROUP;
 use crate::aws::errors::AwsError;
-use crate::controllers::data_tier::cleanup::Deletion;
+use crate::controllers::data_tier::kind::Deletion;
 
 use crate::controllers::cache_cluster::elasticache::ElastiCache;
 

@@ -22,7 +22,7 @@ use crate::aws::elasticache_actions::{
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
-use crate::controllers::data_tier::reconcile::Target;
+use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;

@@ -25,9 +25,9 @@ use crate::api::{CacheCluster, CacheClusterSpec, CacheClusterStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::elasticache_replication_group_id;
 use crate::aws::tags::Owner;
-use crate::controllers::data_tier::cleanup::Deletion;
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec, Nouns};
-use crate::controllers::data_tier::reconcile::Target;
+use crate::controllers::data_tier::kind::Deletion;
+use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth_token};
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
@@ -36,19 +36,12 @@ use crate::runtime::scope::ControllerConfig;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
 pub use crate::controllers::cache_cluster::elasticache::ElastiCache;
-use crate::controllers::cache_cluster::status::{Observed, Report};
+use crate::controllers::cache_cluster::status::{NOUNS, Observed, Report};
 
 /// The finalizer that guards the replication group.
 pub const FINALIZER: &str = "tiered.io/cache";
 /// The `controller` label of this controller's metrics.
 pub const CONTROLLER: &str = "cachecluster";
-/// How messages name a replication group.
-pub const NOUNS: &Nouns = &Nouns {
-    resource: "replication group",
-    resources: "replication groups",
-    adopt_field: "spec.adopt.replicationGroupId",
-    credential: "AUTH token",
-};
 
 /// Runs one CacheCluster controller until `shutdown` resolves, then lets running
 /// reconciles finish. `synced` fires once its caches (CacheClusters and connection

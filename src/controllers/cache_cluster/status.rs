@@ -7,9 +7,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::CacheClusterStatus;
 use crate::api::shared::Endpoint;
+use crate::controllers::data_tier::error::Nouns;
 use crate::controllers::data_tier::status::{Phase, conditions};
 
-use crate::controllers::cache_cluster::NOUNS;
+/// How messages name a replication group.
+pub const NOUNS: &Nouns = &Nouns {
+    resource: "replication group",
+    resources: "replication groups",
+    adopt_field: "spec.adopt.replicationGroupId",
+    credential: "AUTH token",
+};
 
 /// What ElastiCache reports for the object.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,7 +29,7 @@ pub struct Observed {
 }
 
 /// The result of one pass against ElastiCache.
-pub type Report = crate::controllers::data_tier::reconcile::Report<Observed>;
+pub type Report = crate::controllers::data_tier::kind::Report<Observed>;
 
 /// The status for `report`, given the previous status.
 pub fn compute_status(

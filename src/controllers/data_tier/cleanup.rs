@@ -21,9 +21,9 @@ use crate::runtime::kstatus::now;
 
 use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error};
-use crate::controllers::data_tier::reconcile::{Target, owned_by};
+use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Target};
+use crate::controllers::data_tier::reconcile::owned_by;
 use crate::controllers::data_tier::status::deletion_held;
-use crate::controllers::data_tier::{DataTier, Key, Shared, Spec};
 
 /// Where the cleanup stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,17 +42,6 @@ pub enum Cleanup {
         /// The final snapshot requested by this call, for an Event.
         snapshot: Option<String>,
     },
-}
-
-/// What a kind's delete did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Deletion {
-    /// AWS accepted the delete request.
-    Requested,
-    /// Nothing to wait for any more: what happened.
-    Done(String),
-    /// AWS is deleting (the resource, or what goes before it): what is happening.
-    Waiting(String),
 }
 
 /// The deletion policy in force: the spec's, else `Retain` for an adopted resource

@@ -1,17 +1,15 @@
 //! The errors of the data-tier controllers, shared by both kinds: [`Error`], why a
 //! reconcile failed (what kube-runtime retries, and the metric label), and
 //! [`ConvergeError`], why one pass against AWS stopped, each of which becomes a
-//! condition ([`ConvergeError::progress`]). Messages name each kind's resource through
+//! condition (`Progress::from`). Messages name each kind's resource through
 //! its [`Nouns`], so the wording stays the kind's own.
 
 use std::time::Duration;
 
 use kube::runtime::finalizer;
 
-use crate::api::conditions::reasons;
 use crate::aws::errors::AwsError;
 use crate::controllers::data_tier::secret::RandomError;
-use crate::controllers::data_tier::status::Progress;
 use crate::runtime::error::{Category, ReconcileError};
 
 /// How messages name one kind's AWS resource.
@@ -208,33 +206,6 @@ impl ConvergeError {
             Self::MissingCredential { .. } => Category::Internal,
         }
     }
-
-    /// Where the object stands after this error: stalled on what only a person can
-    /// change, transient on what a retry may fix.
-    pub fn progress(&self) -> Progress {
-        let category = self.category();
-        let stalled = |reason, message: String| Progress::Stalled {
-            reason,
-            category,
-            message,
-        };
-        match self {
-            Self::Aws(error) => Progress::from_aws_error(error),
-            Self::InvalidSpec(error) => stalled(reasons::INVALID_SPEC, error.to_string()),
-            Self::Unsupported(error) => stalled(reasons::UNSUPPORTED_CHANGE, error.to_string()),
-            Self::OwnedElsewhere { .. } | Self::NotOwned { .. } => {
-                stalled(reasons::OWNED_ELSEWHERE, self.to_string())
-            }
-            Self::AdoptionNotAllowed { .. } => {
-                stalled(reasons::ADOPTION_NOT_ALLOWED, self.to_string())
-            }
-            Self::AdoptTargetMissing { .. } => stalled(reasons::INVALID_SPEC, self.to_string()),
-            Self::MissingCredential { .. } => Progress::Transient {
-                category,
-                message: self.to_string(),
-            },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -267,30 +238,6 @@ mod tests {
             denied.to_string(),
             "failed to adopt db-1: namespace shop may not adopt existing instances"
         );
-        assert!(matches!(
-            denied.progress(),
-            Progress::Stalled { reason, .. } if reason == reasons::ADOPTION_NOT_ALLOWED
-        ));
-    }
-
-    #[test]
-    fn an_unsupported_change_stalls_naming_the_field() {
-        let error = ConvergeError::from(Unsupported {
-            field: "spec.storage.allocatedGiB",
-            message: "failed to shrink storage".into(),
-        });
-        match error.progress() {
-            Progress::Stalled {
-                reason, message, ..
-            } => {
-                assert_eq!(reason, reasons::UNSUPPORTED_CHANGE);
-                assert_eq!(
-                    message,
-                    "failed to shrink storage (spec.storage.allocatedGiB)"
-                );
-            }
-            other => panic!("expected Stalled, got {other:?}"),
-        }
     }
 
     #[test]

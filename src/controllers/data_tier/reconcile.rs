@@ -18,43 +18,11 @@ use crate::runtime::kstatus::now;
 use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
 use crate::controllers::data_tier::diff::missing_tags;
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
+use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret,
 };
 use crate::controllers::data_tier::status::{Progress, status_progress};
-use crate::controllers::data_tier::{DataTier, Shared, Spec};
-
-/// The object being reconciled: who claims the resource, and the spec.
-#[derive(Clone, Debug)]
-pub struct Target<'a, S> {
-    /// Who claims the resource.
-    pub owner: Owner,
-    /// The spec.
-    pub spec: &'a S,
-}
-
-/// The generated credential for this pass.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Credential<'a> {
-    /// The credential (from the connection Secret); `None` when there is none.
-    pub value: Option<&'a Password>,
-    /// It was generated for this reconcile (the Secret had none): a resource that
-    /// already exists gets it.
-    pub is_new: bool,
-}
-
-/// The result of one pass against AWS.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Report<O> {
-    /// The resource id.
-    pub id: String,
-    /// What AWS reported.
-    pub observed: O,
-    /// Where the object stands.
-    pub progress: Progress,
-    /// Number of mutating AWS calls made (zero for a converged object).
-    pub mutations: u32,
-}
 
 /// Brings AWS, the connection Secret and the status of `object` in line with its
 /// spec; returns where it stands.
@@ -139,7 +107,7 @@ pub async fn sync<K: DataTier>(
     };
     match Box::pin(pass(kind, target, credential, &mut report)).await {
         Ok(progress) => report.progress = progress,
-        Err(error) => report.progress = error.progress(),
+        Err(error) => report.progress = Progress::from(&error),
     }
     if report.mutations > 0 {
         kind.mutated().await;

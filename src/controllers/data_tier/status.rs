@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::controllers::data_tier::error::Nouns;
+use crate::controllers::data_tier::error::{ConvergeError, Nouns};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::{self, Computed, Summary, WithConditions};
 
@@ -96,6 +96,41 @@ impl Progress {
                     error.operation,
                     error.aws_message()
                 ),
+            },
+        }
+    }
+}
+
+impl From<&ConvergeError> for Progress {
+    /// Where the object stands after the AWS pass stopped with `error`: stalled on
+    /// what only a person can change, transient on what a retry may fix.
+    fn from(error: &ConvergeError) -> Self {
+        let category = error.category();
+        let stalled = |reason, message: String| Self::Stalled {
+            reason,
+            category,
+            message,
+        };
+        match error {
+            ConvergeError::Aws(aws) => Self::from_aws_error(aws),
+            ConvergeError::InvalidSpec(invalid) => {
+                stalled(reasons::INVALID_SPEC, invalid.to_string())
+            }
+            ConvergeError::Unsupported(change) => {
+                stalled(reasons::UNSUPPORTED_CHANGE, change.to_string())
+            }
+            ConvergeError::OwnedElsewhere { .. } | ConvergeError::NotOwned { .. } => {
+                stalled(reasons::OWNED_ELSEWHERE, error.to_string())
+            }
+            ConvergeError::AdoptionNotAllowed { .. } => {
+                stalled(reasons::ADOPTION_NOT_ALLOWED, error.to_string())
+            }
+            ConvergeError::AdoptTargetMissing { .. } => {
+                stalled(reasons::INVALID_SPEC, error.to_string())
+            }
+            ConvergeError::MissingCredential { .. } => Self::Transient {
+                category,
+                message: error.to_string(),
             },
         }
     }
@@ -373,6 +408,39 @@ mod tests {
         assert!(!kstatus::same_ignoring_transition_times(
             &status(1, 1),
             &status(1, 2)
+        ));
+    }
+
+    #[test]
+    fn an_unsupported_change_stalls_naming_the_field() {
+        let error = ConvergeError::from(crate::controllers::data_tier::error::Unsupported {
+            field: "spec.storage.allocatedGiB",
+            message: "failed to shrink storage".into(),
+        });
+        match Progress::from(&error) {
+            Progress::Stalled {
+                reason, message, ..
+            } => {
+                assert_eq!(reason, reasons::UNSUPPORTED_CHANGE);
+                assert_eq!(
+                    message,
+                    "failed to shrink storage (spec.storage.allocatedGiB)"
+                );
+            }
+            other => panic!("expected Stalled, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn adoption_refused_by_namespace_stalls_with_its_reason() {
+        let denied = ConvergeError::AdoptionNotAllowed {
+            nouns: NOUNS,
+            id: "g".into(),
+            namespace: "shop".into(),
+        };
+        assert!(matches!(
+            Progress::from(&denied),
+            Progress::Stalled { reason, .. } if reason == reasons::ADOPTION_NOT_ALLOWED
         ));
     }
 

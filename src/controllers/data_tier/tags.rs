@@ -1,6 +1,6 @@
 //! The ownership-tag calls of the data tier. RDS and ElastiCache name these calls,
 //! their requests and their `Tag` types alike, but each in its own SDK crate, with no
-//! trait in common; [`tag_calls!`] writes them once, and each kind instantiates it for
+//! trait in common; `tag_calls!` writes them once, and each kind instantiates it for
 //! its SDK in one line. (A trait over both SDKs would need a wrapper type per request
 //! and say less.)
 

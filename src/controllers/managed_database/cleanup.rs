@@ -8,7 +8,7 @@ use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
-use crate::controllers::data_tier::cleanup::Deletion;
+use crate::controllers::data_tier::kind::Deletion;
 
 use crate::controllers::managed_database::rds::Rds;
 

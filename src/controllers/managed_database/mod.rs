@@ -29,10 +29,10 @@ use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::rds_instance_identifier;
 use crate::aws::tags::Owner;
-use crate::controllers::data_tier::cleanup::Deletion;
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
-use crate::controllers::data_tier::reconcile::Target;
+use crate::controllers::data_tier::kind::Deletion;
+use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
@@ -42,19 +42,12 @@ use crate::runtime::scope::ControllerConfig;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 pub use crate::controllers::managed_database::rds::Rds;
-use crate::controllers::managed_database::status::{Observed, Report};
+use crate::controllers::managed_database::status::{NOUNS, Observed, Report};
 
 /// The finalizer that guards the DB instance.
 pub const FINALIZER: &str = "tiered.io/database";
 /// The `controller` label of this controller's metrics.
 pub const CONTROLLER: &str = "manageddatabase";
-/// How messages name a DB instance.
-pub const NOUNS: &Nouns = &Nouns {
-    resource: "DB instance",
-    resources: "instances",
-    adopt_field: "spec.adopt.identifier",
-    credential: "master password",
-};
 
 /// Runs one ManagedDatabase controller until `shutdown` resolves. `synced` fires once
 /// its caches (ManagedDatabases and connection Secrets) have their first full list.

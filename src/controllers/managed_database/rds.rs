@@ -21,7 +21,7 @@ use crate::aws::rds_actions::{
 };
 use crate::aws::tags::{Ownership, rds_ownership};
 use crate::controllers::data_tier::error::ConvergeError;
-use crate::controllers::data_tier::reconcile::Target;
+use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;

@@ -7,9 +7,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::ManagedDatabaseStatus;
 use crate::api::shared::Endpoint;
+use crate::controllers::data_tier::error::Nouns;
 use crate::controllers::data_tier::status::{Phase, conditions};
 
-use crate::controllers::managed_database::NOUNS;
+/// How messages name a DB instance.
+pub const NOUNS: &Nouns = &Nouns {
+    resource: "DB instance",
+    resources: "instances",
+    adopt_field: "spec.adopt.identifier",
+    credential: "master password",
+};
 
 /// What RDS reports for the object.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -21,7 +28,7 @@ pub struct Observed {
 }
 
 /// The result of one pass against RDS.
-pub type Report = crate::controllers::data_tier::reconcile::Report<Observed>;
+pub type Report = crate::controllers::data_tier::kind::Report<Observed>;
 
 /// The status for `report`, given the previous status.
 pub fn compute_status(

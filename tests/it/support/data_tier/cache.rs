@@ -17,7 +17,7 @@ use tiered::api::CacheClusterStatus;
 use tiered::aws::tags::{resource_tags, to_elasticache_tags};
 use tiered::controllers::cache_cluster::{ElastiCache, status};
 use tiered::controllers::data_tier::Spec;
-use tiered::controllers::data_tier::reconcile::Report;
+use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::secret::Password;
 
 use super::{Kind, mock_owner, time};

@@ -13,7 +13,7 @@ use tiered::api::ManagedDatabaseStatus;
 use tiered::aws::fleet::Fleet;
 use tiered::aws::tags::{resource_tags, to_rds_tags};
 use tiered::controllers::data_tier::Spec;
-use tiered::controllers::data_tier::reconcile::Report;
+use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::secret::Password;
 use tiered::controllers::managed_database::{Rds, status};
 
