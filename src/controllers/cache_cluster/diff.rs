@@ -228,7 +228,7 @@ pub fn diff(
         observed != Some(wanted) && pending != Some(wanted)
     };
     let mut change = Modification {
-        apply_immediately: desired.apply_immediately,
+        apply_immediately: desired.common.apply_immediately,
         ..Modification::default()
     };
     if differs(
@@ -274,7 +274,7 @@ pub fn diff(
     {
         change.snapshot_window = Some(window.clone());
     }
-    if let (Some(member), Some(window)) = (member, &desired.placement.maintenance_window)
+    if let (Some(member), Some(window)) = (member, &desired.common.maintenance_window)
         && member
             .preferred_maintenance_window()
             .map(str::to_ascii_lowercase)
@@ -284,7 +284,7 @@ pub fn diff(
         change.maintenance_window = Some(window.clone());
     }
     if let Some(member) = member
-        && !desired.placement.security_group_ids.is_empty()
+        && !desired.common.security_group_ids.is_empty()
     {
         let mut observed: Vec<String> = member
             .security_groups()
@@ -292,8 +292,8 @@ pub fn diff(
             .filter_map(|group| group.security_group_id().map(str::to_owned))
             .collect();
         observed.sort();
-        if observed != desired.placement.security_group_ids {
-            change.security_group_ids = Some(desired.placement.security_group_ids.clone());
+        if observed != desired.common.security_group_ids {
+            change.security_group_ids = Some(desired.common.security_group_ids.clone());
         }
     }
     (!change.changed_fields().is_empty()).then_some(change)

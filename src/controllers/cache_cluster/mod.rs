@@ -100,7 +100,9 @@ impl DataTier for ElastiCache {
         observed: &Observed,
         credential: Option<&Password>,
     ) -> BTreeMap<String, ByteString> {
-        secret::connection_data(spec, observed, credential)
+        let details =
+            secret::connection_details(spec.transit_encryption, observed, credential.cloned());
+        secret::connection_secret_data(&details)
     }
 
     fn compute_status(

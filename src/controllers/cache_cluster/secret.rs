@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use percent_encoding::utf8_percent_encode;
 
-use crate::api::CacheClusterSpec;
-use crate::controllers::data_tier::secret::{Password, SecretData, USERINFO};
+use crate::controllers::data_tier::secret::{Password, Reach, SecretData, USERINFO};
 
 use crate::controllers::cache_cluster::desired::DEFAULT_PORT;
 use crate::controllers::cache_cluster::status::{Observed, endpoint, reader_endpoint};
@@ -21,12 +20,8 @@ pub const AUTH_TOKEN_KEY: &str = "authToken";
 /// What goes into the connection Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionDetails {
-    /// Primary (or configuration) endpoint address; `None` until reported.
-    pub host: Option<String>,
-    /// Its port.
-    pub port: i32,
-    /// Reader endpoint address, when ElastiCache reports one.
-    pub reader_host: Option<String>,
+    /// The primary (or configuration) and reader endpoints.
+    pub reach: Reach,
     /// TLS in transit: the URL scheme is `rediss`.
     pub tls: bool,
     /// The AUTH token, when AUTH is on.
@@ -41,13 +36,15 @@ pub fn connection_details(
 ) -> ConnectionDetails {
     let primary = observed.group.as_ref().and_then(endpoint);
     ConnectionDetails {
-        host: primary.as_ref().map(|e| e.address.clone()),
-        port: primary.map_or(DEFAULT_PORT, |e| e.port),
-        reader_host: observed
-            .group
-            .as_ref()
-            .and_then(reader_endpoint)
-            .map(|e| e.address),
+        reach: Reach {
+            host: primary.as_ref().map(|e| e.address.clone()),
+            port: primary.map_or(DEFAULT_PORT, |e| e.port),
+            reader_host: observed
+                .group
+                .as_ref()
+                .and_then(reader_endpoint)
+                .map(|e| e.address),
+        },
         tls,
         auth_token,
     }
@@ -56,7 +53,7 @@ pub fn connection_details(
 /// `rediss://:<token>@host:port` (token percent-encoded) or `redis://host:port`.
 pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
     let scheme = if details.tls { "rediss" } else { "redis" };
-    let port = details.port;
+    let port = details.reach.port;
     match &details.auth_token {
         Some(token) => {
             let token = utf8_percent_encode(token.expose(), USERINFO);
@@ -69,30 +66,11 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `port`, `host` and `url` once there is a host, `authToken`
 /// with AUTH, `readerHost` when reported.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = SecretData::endpoint(
-        details.host.as_deref(),
-        details.port,
-        details.reader_host.as_deref(),
-        |host| connection_url(details, host),
-    );
+    let mut data = SecretData::reach(&details.reach, |host| connection_url(details, host));
     if let Some(token) = &details.auth_token {
         data.put(AUTH_TOKEN_KEY, token.expose().to_owned());
     }
     data.into_inner()
-}
-
-/// The Secret's data as ElastiCache reports the group in `observed`; `token` when AUTH
-/// is on.
-pub fn connection_data(
-    spec: &CacheClusterSpec,
-    observed: &Observed,
-    token: Option<&Password>,
-) -> BTreeMap<String, ByteString> {
-    connection_secret_data(&connection_details(
-        spec.transit_encryption,
-        observed,
-        token.cloned(),
-    ))
 }
 
 #[cfg(test)]
@@ -101,9 +79,11 @@ mod tests {
 
     fn details(tls: bool, token: Option<&str>) -> ConnectionDetails {
         ConnectionDetails {
-            host: Some("master.cache.example".into()),
-            port: 6379,
-            reader_host: None,
+            reach: Reach {
+                host: Some("master.cache.example".into()),
+                port: 6379,
+                reader_host: None,
+            },
             tls,
             auth_token: token.map(|t| Password::from_secret_value(t.into())),
         }
@@ -135,7 +115,7 @@ mod tests {
     #[test]
     fn secret_data_has_the_documented_keys() {
         let mut with_reader = details(true, Some("tok"));
-        with_reader.reader_host = Some("replica.cache.example".into());
+        with_reader.reach.reader_host = Some("replica.cache.example".into());
         let data = connection_secret_data(&with_reader);
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(keys, ["authToken", "host", "port", "readerHost", "url"]);
@@ -147,7 +127,7 @@ mod tests {
     #[test]
     fn secret_without_a_host_yet_has_no_url_but_keeps_the_token() {
         let mut pending = details(true, Some("tok"));
-        pending.host = None;
+        pending.reach.host = None;
         let data = connection_secret_data(&pending);
         assert!(!data.contains_key("url") && !data.contains_key("host"));
         assert!(data.contains_key("authToken"));

@@ -151,6 +151,17 @@ where
     })
 }
 
+/// Where clients reach a data-tier resource, as its connection Secret says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Primary (writer, or configuration) endpoint address; `None` until AWS reports one.
+    pub host: Option<String>,
+    /// Its port.
+    pub port: i32,
+    /// Address of a reader endpoint, when there is one.
+    pub reader_host: Option<String>,
+}
+
 /// The data of a connection Secret, built key by key.
 #[derive(Default)]
 pub struct SecretData(BTreeMap<String, ByteString>);
@@ -158,20 +169,15 @@ pub struct SecretData(BTreeMap<String, ByteString>);
 impl SecretData {
     /// The keys every data-tier Secret has: `port`; `host` and `url` (made by `url`
     /// from the host) once AWS reports a host; `readerHost` when it reports one.
-    pub fn endpoint(
-        host: Option<&str>,
-        port: i32,
-        reader_host: Option<&str>,
-        url: impl FnOnce(&str) -> String,
-    ) -> Self {
+    pub fn reach(reach: &Reach, url: impl FnOnce(&str) -> String) -> Self {
         let mut data = Self::default();
-        data.put("port", port.to_string());
-        if let Some(host) = host {
-            data.put("host", host.to_owned());
+        data.put("port", reach.port.to_string());
+        if let Some(host) = &reach.host {
+            data.put("host", host.clone());
             data.put("url", url(host));
         }
-        if let Some(reader_host) = reader_host {
-            data.put("readerHost", reader_host.to_owned());
+        if let Some(reader_host) = &reach.reader_host {
+            data.put("readerHost", reader_host.clone());
         }
         data
     }

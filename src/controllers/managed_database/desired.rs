@@ -13,7 +13,7 @@ use crate::api::managed_database::{
 };
 use crate::aws::tags::to_rds_tags;
 
-use crate::controllers::data_tier::desired::Placement;
+use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
 
@@ -52,8 +52,8 @@ pub struct DesiredInstance {
     pub master_username: String,
     /// Whether RDS manages the master password in Secrets Manager.
     pub manage_master_user_password: bool,
-    /// Subnet group, security groups and maintenance window.
-    pub placement: Placement,
+    /// Subnet group, security groups, maintenance window, apply now, tags.
+    pub common: Common,
     /// Backup retention in days; `None` leaves it as it is.
     pub backup_retention_days: Option<i32>,
     /// Backup window; `None` leaves it as it is.
@@ -62,10 +62,6 @@ pub struct DesiredInstance {
     pub deletion_protection: bool,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
-    /// Apply modifications now rather than in the maintenance window.
-    pub apply_immediately: bool,
-    /// All tags: the user's plus the ownership tags.
-    pub tags: BTreeMap<String, String>,
 }
 
 impl DesiredInstance {
@@ -119,9 +115,13 @@ impl DesiredInstance {
                 .credentials
                 .as_ref()
                 .is_some_and(|credentials| credentials.source == CredentialSource::AwsManaged),
-            placement: Placement::from_spec(
-                spec.network.as_ref(),
-                spec.maintenance_window.as_deref(),
+            common: Common::from_spec(
+                CommonSpec {
+                    network: spec.network.as_ref(),
+                    maintenance_window: spec.maintenance_window.as_deref(),
+                    apply_immediately: spec.apply_immediately,
+                },
+                tags,
             ),
             backup_retention_days,
             backup_window: spec
@@ -133,8 +133,6 @@ impl DesiredInstance {
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
-            apply_immediately: spec.apply_immediately,
-            tags,
         })
     }
 }
@@ -188,16 +186,16 @@ pub fn create_instance_request(
         .multi_az(desired.multi_az)
         .db_name(&desired.database_name)
         .master_username(&desired.master_username)
-        .set_db_subnet_group_name(desired.placement.subnet_group_name.clone())
+        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
-        .set_preferred_maintenance_window(desired.placement.maintenance_window.clone())
+        .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
         .deletion_protection(desired.deletion_protection)
         .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.tags)));
-    if !desired.placement.security_group_ids.is_empty() {
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    if !desired.common.security_group_ids.is_empty() {
         request =
-            request.set_vpc_security_group_ids(Some(desired.placement.security_group_ids.clone()));
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
     }
     if let Some((enabled, retention)) = desired.performance_insights {
         request = request
@@ -225,10 +223,10 @@ pub fn create_replica_request(
         .set_max_allocated_storage(desired.max_allocated_storage)
         .deletion_protection(false)
         .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.tags)));
-    if !desired.placement.security_group_ids.is_empty() {
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    if !desired.common.security_group_ids.is_empty() {
         request =
-            request.set_vpc_security_group_ids(Some(desired.placement.security_group_ids.clone()));
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
     }
     request
 }
@@ -266,11 +264,11 @@ pub(crate) mod tests {
         assert_eq!(desired.storage_type, "gp3");
         assert!(desired.storage_encrypted, "encryption defaults to on");
         assert_eq!(
-            desired.placement.security_group_ids,
+            desired.common.security_group_ids,
             ["sg-0aaa1234", "sg-0bbb1234"]
         );
         assert_eq!(
-            desired.placement.maintenance_window.as_deref(),
+            desired.common.maintenance_window.as_deref(),
             Some("sun:05:00-sun:06:00")
         );
         assert!(!desired.manage_master_user_password);

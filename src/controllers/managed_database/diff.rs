@@ -182,7 +182,7 @@ pub fn diff(
 ) -> Result<Option<Modification>, Unsupported> {
     let pending = observed.pending_modified_values();
     let mut change = Modification {
-        apply_immediately: desired.apply_immediately,
+        apply_immediately: desired.common.apply_immediately,
         ..Modification::default()
     };
 
@@ -244,7 +244,7 @@ pub fn diff(
         observed.preferred_backup_window(),
     );
     change.maintenance_window = changed_text(
-        desired.placement.maintenance_window.as_deref(),
+        desired.common.maintenance_window.as_deref(),
         observed.preferred_maintenance_window(),
     );
 
@@ -264,7 +264,7 @@ pub fn diff(
                 == VersionChange::Major;
     }
 
-    if !desired.placement.security_group_ids.is_empty() {
+    if !desired.common.security_group_ids.is_empty() {
         let mut groups: Vec<String> = observed
             .vpc_security_groups()
             .iter()
@@ -273,8 +273,8 @@ pub fn diff(
             .collect();
         groups.sort();
         groups.dedup();
-        if groups != desired.placement.security_group_ids {
-            change.security_group_ids = Some(desired.placement.security_group_ids.clone());
+        if groups != desired.common.security_group_ids {
+            change.security_group_ids = Some(desired.common.security_group_ids.clone());
         }
     }
 

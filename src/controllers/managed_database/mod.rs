@@ -42,6 +42,7 @@ use crate::runtime::scope::ControllerConfig;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 pub use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::secret::Credential;
 use crate::controllers::managed_database::status::{NOUNS, Observed, Report};
 
 /// The finalizer that guards the DB instance.
@@ -111,7 +112,11 @@ impl DataTier for Rds {
         observed: &Observed,
         credential: Option<&Password>,
     ) -> BTreeMap<String, ByteString> {
-        secret::connection_data(spec, observed, credential)
+        // No generated password: RDS keeps it in Secrets Manager.
+        let credential = credential.map_or(Credential::AwsManaged(None), |password| {
+            Credential::Generated(password.clone())
+        });
+        secret::connection_secret_data(&secret::connection_details(spec, observed, credential))
     }
 
     fn compute_status(

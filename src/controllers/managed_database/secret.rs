@@ -11,7 +11,7 @@ use percent_encoding::utf8_percent_encode;
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::DatabaseEngine;
-use crate::controllers::data_tier::secret::{Password, SecretData, USERINFO};
+use crate::controllers::data_tier::secret::{Password, Reach, SecretData, USERINFO};
 
 use crate::controllers::managed_database::desired::default_port;
 use crate::controllers::managed_database::status::Observed;
@@ -34,18 +34,14 @@ pub enum Credential {
 pub struct ConnectionDetails {
     /// The engine, for the URL scheme.
     pub engine: DatabaseEngine,
-    /// Writer endpoint address; `None` while RDS has not reported one.
-    pub host: Option<String>,
-    /// Writer port.
-    pub port: i32,
+    /// The writer endpoint, and the first read replica's when there are replicas.
+    pub reach: Reach,
     /// Master user name.
     pub username: String,
     /// Database name.
     pub database: String,
     /// The credential.
     pub credential: Credential,
-    /// Address of the first read replica, when there are replicas.
-    pub reader_host: Option<String>,
 }
 
 /// The connection details of `spec` as RDS reports the instance in `observed`.
@@ -70,17 +66,19 @@ pub fn connection_details(
     };
     ConnectionDetails {
         engine: spec.engine,
-        host: endpoint.and_then(|endpoint| endpoint.address().map(str::to_owned)),
-        port: endpoint
-            .and_then(aws_sdk_rds::types::Endpoint::port)
-            .unwrap_or_else(|| default_port(spec.engine)),
+        reach: Reach {
+            host: endpoint.and_then(|endpoint| endpoint.address().map(str::to_owned)),
+            port: endpoint
+                .and_then(aws_sdk_rds::types::Endpoint::port)
+                .unwrap_or_else(|| default_port(spec.engine)),
+            reader_host: observed
+                .replicas
+                .iter()
+                .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
+        },
         username: spec.master_username.clone(),
         database: spec.database_name.clone(),
         credential,
-        reader_host: observed
-            .replicas
-            .iter()
-            .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
     }
 }
 
@@ -93,7 +91,7 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
     };
     let user = utf8_percent_encode(&details.username, USERINFO);
     let database = utf8_percent_encode(&details.database, USERINFO);
-    let port = details.port;
+    let port = details.reach.port;
     match &details.credential {
         Credential::Generated(password) => {
             let password = utf8_percent_encode(password.expose(), USERINFO);
@@ -106,12 +104,7 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `host`, `port`, `username`, `database`, `url` once there is a
 /// host, `password` or `masterUserSecretArn`, and `readerHost` when replicas exist.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = SecretData::endpoint(
-        details.host.as_deref(),
-        details.port,
-        details.reader_host.as_deref(),
-        |host| connection_url(details, host),
-    );
+    let mut data = SecretData::reach(&details.reach, |host| connection_url(details, host));
     data.put("username", details.username.clone());
     data.put("database", details.database.clone());
     match &details.credential {
@@ -122,19 +115,6 @@ pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, B
     data.into_inner()
 }
 
-/// The Secret's data for `spec` as RDS reports the instance in `observed`; no
-/// `credential` means the password is AWS-managed.
-pub fn connection_data(
-    spec: &ManagedDatabaseSpec,
-    observed: &Observed,
-    credential: Option<&Password>,
-) -> BTreeMap<String, ByteString> {
-    let credential = credential.map_or(Credential::AwsManaged(None), |password| {
-        Credential::Generated(password.clone())
-    });
-    connection_secret_data(&connection_details(spec, observed, credential))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,12 +122,14 @@ mod tests {
     fn details(engine: DatabaseEngine, credential: Credential) -> ConnectionDetails {
         ConnectionDetails {
             engine,
-            host: Some("db.example.rds.amazonaws.com".into()),
-            port: 5432,
+            reach: Reach {
+                host: Some("db.example.rds.amazonaws.com".into()),
+                port: 5432,
+                reader_host: None,
+            },
             username: "app".into(),
             database: "news".into(),
             credential,
-            reader_host: None,
         }
     }
 
@@ -201,7 +183,7 @@ mod tests {
             DatabaseEngine::Postgres,
             Credential::Generated(Password::from_secret_value("pw".into())),
         );
-        generated.reader_host = Some("replica.example".into());
+        generated.reach.reader_host = Some("replica.example".into());
         let data = connection_secret_data(&generated);
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
@@ -236,7 +218,7 @@ mod tests {
             DatabaseEngine::Postgres,
             Credential::Generated(Password::from_secret_value("pw".into())),
         );
-        pending.host = None;
+        pending.reach.host = None;
         let data = connection_secret_data(&pending);
         assert!(!data.contains_key("url") && !data.contains_key("host"));
         assert!(data.contains_key("password"));
