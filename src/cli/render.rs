@@ -20,12 +20,12 @@ use serde_yaml::Value;
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
-use crate::controllers::managed_database::desired::InvalidSpec;
+use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
 use crate::controllers::tiered_app::build::{
-    Child, ChildVisitor, DesiredChildren, SpecError, TierWiring, Wiring, desired_children, validate,
+    Child, ChildVisitor, DesiredChildren, SpecError, TierWiring, Wiring, desired_children,
 };
-use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
+use crate::controllers::tiered_app::validate::{DEFAULT_NAMESPACE, validate};
 use crate::runtime::error::chain;
 
 /// Arguments of `tiered render`.

@@ -205,11 +205,9 @@ pub async fn run_with_clients(
         };
         start(|ctx, config, stop, synced| Box::pin(tiered_app::run(ctx, config, stop, synced)));
         start(|ctx, config, stop, synced| {
-            Box::pin(managed_database::controller::run(ctx, config, stop, synced))
+            Box::pin(managed_database::run(ctx, config, stop, synced))
         });
-        start(|ctx, config, stop, synced| {
-            Box::pin(cache_cluster::controller::run(ctx, config, stop, synced))
-        });
+        start(|ctx, config, stop, synced| Box::pin(cache_cluster::run(ctx, config, stop, synced)));
     }
     tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
     let sync_health = Arc::clone(&health);

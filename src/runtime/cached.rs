@@ -22,6 +22,11 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+/// Annotation with the hash of the last applied desired object: the controller writes
+/// it on every child it applies, the cache keeps it apart so a reconcile can compare
+/// without parsing the object.
+pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
+
 /// A live object of kind `K` as the child caches keep it.
 pub struct Cached<K> {
     /// Name, namespace, uid, resourceVersion, generation, ownerReferences and
@@ -85,9 +90,7 @@ impl<K: Resource<DynamicType = ()>> Cached<K> {
             .collect();
         let applied_hash = full
             .annotations
-            .and_then(|mut annotations| {
-                annotations.remove(crate::controllers::tiered_app::apply::APPLIED_HASH)
-            })
+            .and_then(|mut annotations| annotations.remove(APPLIED_HASH))
             .map(String::into_boxed_str);
         let metadata = ObjectMeta {
             name: full.name,
@@ -123,7 +126,7 @@ impl<K> Cached<K> {
         self.applied_hash.as_deref()
     }
 
-    /// The object as JSON (what [`crate::controllers::tiered_app::apply::is_subset`] compares).
+    /// The object as JSON (what the TieredApp controller compares with what it applies).
     ///
     /// # Errors
     /// Never for text this type wrote; the parser's error otherwise.

@@ -1,4 +1,6 @@
-//! Publishes `events.k8s.io/v1` Events for every controller of `tiered run`.
+//! Publishes `events.k8s.io/v1` Events for every controller of `tiered run`: the one
+//! way they do it is [`Publisher::emit`] (best effort, the note cut to what the API
+//! accepts).
 //!
 //! Written here rather than using kube-runtime's `Recorder` for two reasons measured in
 //! the operator benchmark (issue 3):
@@ -31,6 +33,8 @@ pub use kube::runtime::events::{Event, EventType};
 pub const SERIES_WINDOW: Duration = Duration::from_mins(6);
 /// How often at most the cache drops entries older than [`SERIES_WINDOW`].
 pub const SWEEP_EVERY: Duration = Duration::from_mins(1);
+/// The longest note the API server accepts, in bytes (apimachinery's 1 KiB).
+pub const NOTE_LIMIT: usize = EVENT_NOTE_MAX_BYTES;
 
 /// Everything that makes two Events the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -119,6 +123,29 @@ impl Publisher {
                 seen: HashMap::new(),
                 swept: Instant::now(),
             }),
+        }
+    }
+
+    /// Publishes an Event about `regarding`, best effort: a failure is logged, never
+    /// fatal (an Event is a note to people, not state the operator relies on). `note`
+    /// is cut to [`NOTE_LIMIT`] bytes when the Event is written.
+    pub async fn emit(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note.into()),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.publish(&event, regarding).await {
+            tracing::warn!(%error, reason, "failed to publish an Event");
         }
     }
 

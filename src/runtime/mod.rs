@@ -1,14 +1,18 @@
 //! What every controller of `tiered run` shares, below the controllers and above the API
 //! and AWS layers: the [`context::Context`], reflector stores and their compact caches,
-//! Events, metrics, the AWS clients and their call counter, health, and scopes.
+//! Events, metrics, status writing and kstatus conditions, error categories, the
+//! requeue and backoff policy, the AWS clients and their call counter, health, and
+//! scopes. Nothing here imports a controller.
 
 pub mod aws_calls;
 pub mod aws_clients;
+pub mod backoff;
 pub mod cached;
 pub mod context;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod kstatus;
 pub mod metrics;
 pub mod panic;
 pub mod scope;

@@ -1,215 +1,52 @@
 //! The ManagedDatabase controller of `tiered run`, in-process against the emulator and
-//! a private `moto_server`: create (finalizer, tagged instance, connection Secret,
-//! status), zero writes when converged, drift, deletion with a snapshot, deletion
-//! protection, AWS rejections, password rotation, and a TieredApp tier that waits for
-//! its database and rolls when the credentials rotate.
+//! a private `moto_server`, where it differs from the CacheCluster's: drift, deletion
+//! with a final snapshot, deletion protection, AWS rejections, and password rotation
+//! that rolls the tier using the database. What both kinds share is in
+//! `data_tier_controller`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_rds::types::DbInstance;
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
-use support::moto::{MotoServer, aws_config, rds_client};
-use support::operator::{
-    Running, app_using, assert_converged, env_from_secret, eventually, find_condition,
-    mutating_aws_calls, secret_text, start_with_aws, wait_for_app_reason,
-};
-use tiered::api::{ManagedDatabase, TieredApp};
-use tiered::aws::tags;
+use tiered::api::ManagedDatabase;
+use tiered::controllers::managed_database::Rds;
 
-const NS: &str = "shop";
-const DB: &str = "shop-db";
+use support::data_tier::operator::{NS, Setup, condition, setup};
+use support::data_tier::{Kind, resource};
+use support::moto::rds_client;
+use support::operator::{eventually, mutating_aws_calls, secret_text};
 
-fn database(extra: &serde_json::Value) -> ManagedDatabase {
-    let mut spec = json!({
-        "engine": "postgres",
-        "engineVersion": "16.4",
-        "instanceClass": "db.t4g.micro",
-        "storage": {"allocatedGiB": 20, "type": "gp3"},
-        "databaseName": "newsread",
-        "masterUsername": "app",
-        "backup": {"retentionDays": 7},
-        "applyImmediately": true,
-        "tags": {"team": "news"}
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        spec[key] = value.clone();
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "tiered.io/v1alpha1",
-        "kind": "ManagedDatabase",
-        "metadata": {"name": DB, "namespace": NS},
-        "spec": spec,
-    }))
-    .unwrap()
+const DB: &str = Rds::OBJECT;
+
+fn identifier(database: &ManagedDatabase) -> String {
+    database
+        .status
+        .as_ref()
+        .and_then(|status| status.identifier.clone())
+        .expect("identifier in status")
 }
 
-struct Setup {
-    op: Running,
-    moto: MotoServer,
-    databases: Api<ManagedDatabase>,
-}
-
-async fn setup() -> Setup {
-    let moto = MotoServer::start();
-    let op = start_with_aws(&[NS], &aws_config(&moto)).await;
-    let databases = Api::namespaced(op.client.clone(), NS);
-    Setup {
-        op,
-        moto,
-        databases,
-    }
-}
-
-/// `(status, reason, message)` of condition `type_`.
-fn condition(database: &ManagedDatabase, type_: &str) -> Option<(String, String, String)> {
-    find_condition(&database.status.as_ref()?.conditions, type_)
+async fn instance(s: &Setup<Rds>, identifier: &str) -> Option<DbInstance> {
+    resource(&Rds::on(&s.moto), identifier).await
 }
 
 fn is_ready(database: &ManagedDatabase) -> bool {
-    condition(database, "Ready").is_some_and(|c| c.0 == "True")
-}
-
-async fn wait_ready(s: &Setup) -> ManagedDatabase {
-    eventually("the ManagedDatabase is Ready", || async {
-        s.databases.get(DB).await.is_ok_and(|db| is_ready(&db))
-    })
-    .await;
-    s.databases.get(DB).await.unwrap()
-}
-
-async fn instance(s: &Setup, identifier: &str) -> Option<DbInstance> {
-    tiered::aws::fleet::describe_instance(&rds_client(&s.moto), identifier)
-        .await
-        .unwrap()
-}
-
-fn tag<'a>(instance: &'a DbInstance, key: &str) -> Option<&'a str> {
-    instance
-        .tag_list()
-        .iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value())
-}
-
-#[tokio::test]
-async fn a_database_gets_a_finalizer_a_tagged_instance_a_connection_secret_and_ready_status() {
-    let s = setup().await;
-    // Every version of the object the watch sees, to check the first status write.
-    let seen = Arc::new(Mutex::new(Vec::<ManagedDatabase>::new()));
-    let recorder = Arc::clone(&seen);
-    let watch = watcher(s.databases.clone(), watcher::Config::default())
-        .applied_objects()
-        .for_each(move |object| {
-            if let Ok(object) = object {
-                recorder.lock().unwrap().push(object);
-            }
-            async {}
-        });
-    let watch = tokio::spawn(watch);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    s.databases
-        .create(&PostParams::default(), &database(&json!({})))
-        .await
-        .unwrap();
-    let db = wait_ready(&s).await;
-    watch.abort();
-
-    assert!(db.finalizers().contains(&"tiered.io/database".to_owned()));
-    let status = db.status.clone().unwrap();
-    let identifier = status.identifier.clone().unwrap();
-    let endpoint = status.endpoint.clone().expect("endpoint in status");
-    assert_eq!(endpoint.port, 5432);
-    assert_eq!(status.observed_generation, db.metadata.generation);
-    assert_eq!(
-        status.connection_secret.as_deref(),
-        Some("shop-db-connection")
-    );
-
-    let found = instance(&s, &identifier).await.expect("instance in moto");
-    assert_eq!(tag(&found, tags::CLUSTER), Some("test"));
-    assert_eq!(tag(&found, tags::NAMESPACE), Some(NS));
-    assert_eq!(tag(&found, tags::NAME), Some(DB));
-    assert_eq!(tag(&found, tags::UID), db.uid().as_deref());
-    assert_eq!(tag(&found, "team"), Some("news"));
-
-    let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
-    let secret = secrets.get("shop-db-connection").await.unwrap();
-    assert_eq!(
-        secret.owner_references()[0].uid,
-        db.uid().unwrap(),
-        "the Secret is owned by the ManagedDatabase"
-    );
-    let data = secret_text(&secret);
-    assert_eq!(data["host"], endpoint.address);
-    assert_eq!(data["port"], "5432");
-    assert_eq!(data["username"], "app");
-    assert_eq!(data["database"], "newsread");
-    assert_eq!(data["password"].len(), 32);
-    let url = url::Url::parse(&data["url"]).expect("the url parses");
-    assert_eq!(url.scheme(), "postgresql");
-    assert_eq!(url.host_str(), Some(endpoint.address.as_str()));
-    assert_eq!(url.path(), "/newsread");
-
-    let with_status: Vec<_> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|object| object.status.is_some())
-        .cloned()
-        .collect();
-    assert!(!with_status.is_empty(), "the watch saw the status");
-    for version in &with_status {
-        for type_ in ["Ready", "Reconciling", "Stalled"] {
-            assert!(
-                condition(version, type_).is_some(),
-                "{type_} is in every status written, also the first: {:?}",
-                version.status
-            );
-        }
-    }
-    s.op.stop().await;
-}
-
-#[tokio::test]
-async fn a_converged_database_makes_zero_kubernetes_writes_and_zero_mutating_aws_calls() {
-    let s = setup().await;
-    s.databases
-        .create(&PostParams::default(), &database(&json!({})))
-        .await
-        .unwrap();
-    wait_ready(&s).await;
-    let after = assert_converged(&s.op, "manageddatabase").await;
-    assert!(
-        support::operator::metric(
-            &after,
-            "tiered_aws_calls_total{service=\"rds\",operation=\"DescribeDBInstances\"}"
-        ) >= 2.0,
-        "AWS calls are counted by operation: {after}"
-    );
-    s.op.stop().await;
+    condition::<Rds>(database, "Ready").is_some_and(|c| c.0 == "True")
 }
 
 #[tokio::test]
 async fn changing_the_instance_class_modifies_the_instance() {
-    let s = setup().await;
-    s.databases
-        .create(&PostParams::default(), &database(&json!({})))
-        .await
-        .unwrap();
-    let db = wait_ready(&s).await;
-    let identifier = db.status.unwrap().identifier.unwrap();
-    s.databases
+    let s = setup::<Rds>().await;
+    s.create(&json!({})).await;
+    let identifier = identifier(&s.wait_ready().await);
+    s.objects
         .patch(
             DB,
             &PatchParams::default(),
@@ -224,14 +61,14 @@ async fn changing_the_instance_class_modifies_the_instance() {
     })
     .await;
     eventually("the status describes the new generation", || async {
-        let db = s.databases.get(DB).await.unwrap();
+        let db = s.objects.get(DB).await.unwrap();
         is_ready(&db) && db.status.unwrap().observed_generation == db.metadata.generation
     })
     .await;
     s.op.stop().await;
 }
 
-async fn final_snapshots(s: &Setup) -> Vec<String> {
+async fn final_snapshots(s: &Setup<Rds>) -> Vec<String> {
     rds_client(&s.moto)
         .describe_db_snapshots()
         .send()
@@ -246,20 +83,14 @@ async fn final_snapshots(s: &Setup) -> Vec<String> {
 
 #[tokio::test]
 async fn deleting_with_the_snapshot_policy_leaves_a_final_snapshot_and_the_object_goes() {
-    let s = setup().await;
-    s.databases
-        .create(&PostParams::default(), &database(&json!({})))
-        .await
-        .unwrap();
-    let identifier = wait_ready(&s).await.status.unwrap().identifier.unwrap();
-    s.databases
+    let s = setup::<Rds>().await;
+    s.create(&json!({})).await;
+    let identifier = identifier(&s.wait_ready().await);
+    s.objects
         .delete(DB, &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the object is gone", || async {
-        s.databases.get_opt(DB).await.unwrap().is_none()
-    })
-    .await;
+    s.wait_gone().await;
     assert!(
         instance(&s, &identifier).await.is_none(),
         "instance deleted"
@@ -272,24 +103,18 @@ async fn deleting_with_the_snapshot_policy_leaves_a_final_snapshot_and_the_objec
 
 #[tokio::test]
 async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
-    let s = setup().await;
-    s.databases
-        .create(
-            &PostParams::default(),
-            &database(&json!({"deletionProtection": true})),
-        )
-        .await
-        .unwrap();
-    let identifier = wait_ready(&s).await.status.unwrap().identifier.unwrap();
-    s.databases
+    let s = setup::<Rds>().await;
+    s.create(&json!({"deletionProtection": true})).await;
+    let identifier = identifier(&s.wait_ready().await);
+    s.objects
         .delete(DB, &DeleteParams::default())
         .await
         .unwrap();
     eventually(
         "deletion is held with a condition saying how to release it",
         || async {
-            s.databases.get(DB).await.is_ok_and(|db| {
-                condition(&db, "Stalled").is_some_and(|c| {
+            s.objects.get(DB).await.is_ok_and(|db| {
+                condition::<Rds>(&db, "Stalled").is_some_and(|c| {
                     c.0 == "True" && c.1 == "DeletionProtected" && c.2.contains("set it to false")
                 })
             })
@@ -298,9 +123,9 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(instance(&s, &identifier).await.is_some(), "nothing deleted");
-    assert!(s.databases.get_opt(DB).await.unwrap().is_some());
+    assert!(s.objects.get_opt(DB).await.unwrap().is_some());
 
-    s.databases
+    s.objects
         .patch(
             DB,
             &PatchParams::default(),
@@ -308,10 +133,7 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
         )
         .await
         .unwrap();
-    eventually("the object is gone", || async {
-        s.databases.get_opt(DB).await.unwrap().is_none()
-    })
-    .await;
+    s.wait_gone().await;
     assert!(
         instance(&s, &identifier).await.is_none(),
         "instance deleted"
@@ -322,19 +144,14 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
 
 #[tokio::test]
 async fn input_aws_rejects_is_stalled_with_the_aws_message() {
-    let s = setup().await;
-    s.databases
-        .create(
-            &PostParams::default(),
-            &database(&json!({"network": {"subnetGroupName": "no-such-group"}})),
-        )
-        .await
-        .unwrap();
+    let s = setup::<Rds>().await;
+    s.create(&json!({"network": {"subnetGroupName": "no-such-group"}}))
+        .await;
     eventually("Stalled with AWS' message", || async {
-        s.databases.get(DB).await.is_ok_and(|db| {
-            condition(&db, "Stalled").is_some_and(|c| {
+        s.objects.get(DB).await.is_ok_and(|db| {
+            condition::<Rds>(&db, "Stalled").is_some_and(|c| {
                 c.0 == "True" && c.1 == "AwsInvalidRequest" && c.2.contains("no-such-group")
-            }) && condition(&db, "Ready").is_some_and(|c| c.0 == "False")
+            }) && condition::<Rds>(&db, "Ready").is_some_and(|c| c.0 == "False")
         })
     })
     .await;
@@ -354,18 +171,19 @@ fn secret_hash(deployment: &Deployment) -> Option<String> {
         .cloned()
 }
 
-/// Asks for a rotation and checks it: RDS got a ModifyDBInstance, the Secret (and its
-/// url) the new password, status the handled value, and the Deployment a new hash.
-async fn rotate_password_and_wait_for_the_roll(
-    s: &Setup,
-    deployments: &Api<Deployment>,
-    first_hash: &str,
-) {
+#[tokio::test]
+async fn a_password_rotation_reaches_the_secret_once_and_rolls_the_tier_using_it() {
+    let s = setup::<Rds>().await;
+    let deployments: Api<Deployment> = Api::namespaced(s.op.client.clone(), NS);
+    let first_hash = secret_hash(&s.tier_waits_then_rolls_out().await).expect("a secret hash");
     let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
-    let old_password =
-        secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
+    let secret_name = format!("{DB}-connection");
+    let old_password = secret_text(&secrets.get(&secret_name).await.unwrap())["password"].clone();
     let before_rotation = mutating_aws_calls(s.op.http).await;
-    s.databases
+
+    // Asks for a rotation: RDS gets a ModifyDBInstance, the Secret (and its url) the
+    // new password, status the handled value, and the Deployment a new hash.
+    s.objects
         .patch(
             DB,
             &PatchParams::default(),
@@ -376,13 +194,13 @@ async fn rotate_password_and_wait_for_the_roll(
         .await
         .unwrap();
     eventually("the rotation is recorded in status", || async {
-        s.databases
+        s.objects
             .get(DB)
             .await
             .is_ok_and(|db| db.status.unwrap().password_rotation.as_deref() == Some("2025-01-01"))
     })
     .await;
-    let data = secret_text(&secrets.get("shop-db-connection").await.unwrap());
+    let data = secret_text(&secrets.get(&secret_name).await.unwrap());
     assert_ne!(
         data["password"], old_password,
         "the Secret has a new password"
@@ -403,49 +221,11 @@ async fn rotate_password_and_wait_for_the_roll(
             .is_ok_and(|d| secret_hash(&d).is_some_and(|h| h != first_hash))
     })
     .await;
-}
-
-#[tokio::test]
-async fn a_tier_waits_for_its_database_then_gets_its_secret_and_rolls_when_the_password_rotates() {
-    let s = setup().await;
-    let apps: Api<TieredApp> = Api::namespaced(s.op.client.clone(), NS);
-    let deployments: Api<Deployment> = Api::namespaced(s.op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app_using(NS, "database", DB))
-        .await
-        .unwrap();
-    wait_for_app_reason(&apps, "newsread", "WaitingForDatabase").await;
-    assert!(
-        deployments.get_opt("newsread-api").await.unwrap().is_none(),
-        "the tier is not rolled out before its database is Ready"
-    );
-
-    s.databases
-        .create(&PostParams::default(), &database(&json!({})))
-        .await
-        .unwrap();
-    wait_ready(&s).await;
-    eventually("the tier rolls out with a secret hash", || async {
-        deployments
-            .get_opt("newsread-api")
-            .await
-            .unwrap()
-            .is_some_and(|d| secret_hash(&d).is_some())
-    })
-    .await;
-    let deployment = deployments.get("newsread-api").await.unwrap();
-    assert_eq!(
-        env_from_secret(&deployment, "DATABASE_URL"),
-        ("shop-db-connection".to_owned(), "url".to_owned())
-    );
-    let first_hash = secret_hash(&deployment).unwrap();
-
-    rotate_password_and_wait_for_the_roll(&s, &deployments, &first_hash).await;
 
     // Handled once: the next resyncs do not rotate again.
-    let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
-    let after = secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
+    let after = secret_text(&secrets.get(&secret_name).await.unwrap())["password"].clone();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let later = secret_text(&secrets.get("shop-db-connection").await.unwrap())["password"].clone();
+    let later = secret_text(&secrets.get(&secret_name).await.unwrap())["password"].clone();
     assert_eq!(after, later, "a handled rotation request is not repeated");
     s.op.stop().await;
 }

@@ -12,9 +12,8 @@ use kube::api::PostParams;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tiered::api::{CacheCluster, ManagedDatabase, TieredApp};
-use tiered::controllers::tiered_app::build::{
-    LiveReplicas, TierWiring, Wiring, desired_children, validate,
-};
+use tiered::controllers::tiered_app::build::{LiveReplicas, TierWiring, Wiring, desired_children};
+use tiered::controllers::tiered_app::validate::validate;
 use tiered::controllers::{cache_cluster, managed_database};
 
 use crate::support::operator::emulator;
@@ -357,25 +356,36 @@ proptest! {
     #[test]
     fn the_connection_secrets_of_any_allowed_name_carry_valid_labels(name in object_name()) {
         let database: ManagedDatabase = serde_json::from_value(data_tier("ManagedDatabase", &name)).unwrap();
+        let reach = |host: &str, port| tiered::controllers::data_tier::secret::Reach {
+            host: Some(host.to_owned()),
+            port,
+            reader_host: None,
+        };
         let details = managed_database::secret::ConnectionDetails {
             engine: tiered::api::managed_database::DatabaseEngine::Postgres,
-            host: Some("db.example.com".to_owned()),
-            port: 5432,
+            reach: reach("db.example.com", 5432),
             username: "app".to_owned(),
             database: "app".to_owned(),
             credential: managed_database::secret::Credential::AwsManaged(None),
-            reader_host: None,
         };
-        let db_secret = managed_database::secret::desired_connection_secret(&database, &details).0;
+        let db_secret = tiered::controllers::data_tier::secret::connection_secret(
+            &database,
+            "database",
+            managed_database::secret::connection_secret_data(&details),
+        )
+        .0;
         let cache: CacheCluster = serde_json::from_value(data_tier("CacheCluster", &name)).unwrap();
         let details = cache_cluster::secret::ConnectionDetails {
-            host: Some("cache.example.com".to_owned()),
-            port: 6379,
-            reader_host: None,
+            reach: reach("cache.example.com", 6379),
             tls: false,
             auth_token: None,
         };
-        let cache_secret = cache_cluster::secret::desired_connection_secret(&cache, &details).0;
+        let cache_secret = tiered::controllers::data_tier::secret::connection_secret(
+            &cache,
+            "cache",
+            cache_cluster::secret::connection_secret_data(&details),
+        )
+        .0;
         for secret in [db_secret, cache_secret] {
             let mut object = serde_json::to_value(&secret).unwrap();
             object["kind"] = json!("Secret");

@@ -10,8 +10,8 @@
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
     Child, ChildVisitor, DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children,
-    validate,
 };
+use tiered::controllers::tiered_app::validate::validate;
 
 const EXAMPLE: &str = include_str!("../../deploy/examples/newsread.yaml");
 

@@ -14,7 +14,8 @@ use tiered::api::shared::LocalRef;
 use tiered::api::tiered_app::{Autoscaling, HealthCheck, Tier, TierIngress, TierRole};
 use tiered::api::{TieredApp, TieredAppSpec};
 use tiered::controllers::tiered_app::build::naming::is_dns1035_label;
-use tiered::controllers::tiered_app::build::{Wiring, desired_children, validate};
+use tiered::controllers::tiered_app::build::{Wiring, desired_children};
+use tiered::controllers::tiered_app::validate::validate;
 
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -11,8 +11,9 @@ use kube::api::{ApiResource, ListParams, PostParams};
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    Child, ChildVisitor, DesiredChildren, ValidatedApp, Wiring, desired_children, validate,
+    Child, ChildVisitor, DesiredChildren, ValidatedApp, Wiring, desired_children,
 };
+use tiered::controllers::tiered_app::validate::validate;
 
 use crate::BenchResult;
 

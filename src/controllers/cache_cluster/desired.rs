@@ -10,8 +10,9 @@ use aws_sdk_elasticache::types::ClusterMode;
 use crate::api::CacheClusterSpec;
 use crate::api::cache_cluster::CacheEngine;
 use crate::aws::tags::to_elasticache_tags;
-use crate::controllers::data_tier::credentials::Password;
-use crate::controllers::data_tier::progress::InvalidSpec;
+use crate::controllers::data_tier::desired::{Common, CommonSpec};
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::Password;
 
 /// The port of a Valkey / Redis OSS replication group.
 pub const DEFAULT_PORT: i32 = 6379;
@@ -41,20 +42,12 @@ pub struct DesiredGroup {
     pub auth_token: bool,
     /// Encryption at rest (creation only).
     pub at_rest_encryption: bool,
-    /// Cache subnet group (creation only).
-    pub subnet_group_name: Option<String>,
-    /// VPC security groups, sorted; empty leaves them as they are.
-    pub security_group_ids: Vec<String>,
+    /// Subnet group, security groups, maintenance window, apply now, tags.
+    pub common: Common,
     /// Snapshot retention in days; `None` leaves it as it is.
     pub snapshot_retention_days: Option<i32>,
     /// Snapshot window; `None` leaves it as it is.
     pub snapshot_window: Option<String>,
-    /// Maintenance window, lowercase; `None` leaves it as it is.
-    pub maintenance_window: Option<String>,
-    /// Apply modifications now rather than in the maintenance window.
-    pub apply_immediately: bool,
-    /// All tags: the user's plus the ownership tags.
-    pub tags: BTreeMap<String, String>,
 }
 
 impl DesiredGroup {
@@ -98,13 +91,6 @@ impl DesiredGroup {
                 "replicasPerShard must be 0 to 5 and shards at least 1",
             );
         }
-        let mut security_group_ids = spec
-            .network
-            .as_ref()
-            .map(|network| network.security_group_ids.clone())
-            .unwrap_or_default();
-        security_group_ids.sort();
-        security_group_ids.dedup();
         Ok(Self {
             id,
             engine: spec.engine,
@@ -117,19 +103,16 @@ impl DesiredGroup {
             transit_encryption: spec.transit_encryption,
             auth_token,
             at_rest_encryption: spec.at_rest_encryption,
-            subnet_group_name: spec
-                .network
-                .as_ref()
-                .and_then(|network| network.subnet_group_name.clone()),
-            security_group_ids,
+            common: Common::from_spec(
+                CommonSpec {
+                    network: spec.network.as_ref(),
+                    maintenance_window: spec.maintenance_window.as_deref(),
+                    apply_immediately: spec.apply_immediately,
+                },
+                tags,
+            ),
             snapshot_retention_days: spec.snapshot.as_ref().map(|s| s.retention_days),
             snapshot_window: spec.snapshot.as_ref().and_then(|s| s.window.clone()),
-            maintenance_window: spec
-                .maintenance_window
-                .as_ref()
-                .map(|window| window.to_ascii_lowercase()),
-            apply_immediately: spec.apply_immediately,
-            tags,
         })
     }
 
@@ -168,16 +151,16 @@ pub fn create_group_request(
         .multi_az_enabled(desired.multi_az)
         .transit_encryption_enabled(desired.transit_encryption)
         .at_rest_encryption_enabled(desired.at_rest_encryption)
-        .set_cache_subnet_group_name(desired.subnet_group_name.clone())
+        .set_cache_subnet_group_name(desired.common.subnet_group_name.clone())
         .set_snapshot_retention_limit(desired.snapshot_retention_days)
         .set_snapshot_window(desired.snapshot_window.clone())
-        .set_preferred_maintenance_window(desired.maintenance_window.clone())
-        .set_tags(Some(to_elasticache_tags(&desired.tags)));
+        .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
+        .set_tags(Some(to_elasticache_tags(&desired.common.tags)));
     if desired.cluster_mode() {
         request = request.cluster_mode(ClusterMode::Enabled);
     }
-    if !desired.security_group_ids.is_empty() {
-        request = request.set_security_group_ids(Some(desired.security_group_ids.clone()));
+    if !desired.common.security_group_ids.is_empty() {
+        request = request.set_security_group_ids(Some(desired.common.security_group_ids.clone()));
     }
     if desired.auth_token {
         request = request.set_auth_token(token.map(|token| token.expose().to_owned()));
@@ -227,9 +210,12 @@ pub(crate) mod tests {
         assert!(desired.automatic_failover && desired.multi_az);
         assert_eq!(desired.shards, 1);
         assert!(!desired.cluster_mode());
-        assert_eq!(desired.security_group_ids, ["sg-0aaa1234", "sg-0bbb1234"]);
         assert_eq!(
-            desired.maintenance_window.as_deref(),
+            desired.common.security_group_ids,
+            ["sg-0aaa1234", "sg-0bbb1234"]
+        );
+        assert_eq!(
+            desired.common.maintenance_window.as_deref(),
             Some("sun:05:00-sun:06:00")
         );
         assert_eq!(desired.snapshot_retention_days, Some(5));

@@ -9,6 +9,8 @@ use aws_sdk_elasticache::types::{
     ReplicationGroup,
 };
 
+use crate::controllers::data_tier::error::{self, ConvergeError};
+
 use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
 
 /// The owned fields to change; `None` fields stay as they are.
@@ -133,6 +135,15 @@ impl Unsupported {
     }
 }
 
+impl From<Unsupported> for ConvergeError {
+    fn from(change: Unsupported) -> Self {
+        Self::Unsupported(error::Unsupported {
+            field: change.field(),
+            message: change.to_string(),
+        })
+    }
+}
+
 /// A change of replicas per shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplicaChange {
@@ -217,7 +228,7 @@ pub fn diff(
         observed != Some(wanted) && pending != Some(wanted)
     };
     let mut change = Modification {
-        apply_immediately: desired.apply_immediately,
+        apply_immediately: desired.common.apply_immediately,
         ..Modification::default()
     };
     if differs(
@@ -263,7 +274,7 @@ pub fn diff(
     {
         change.snapshot_window = Some(window.clone());
     }
-    if let (Some(member), Some(window)) = (member, &desired.maintenance_window)
+    if let (Some(member), Some(window)) = (member, &desired.common.maintenance_window)
         && member
             .preferred_maintenance_window()
             .map(str::to_ascii_lowercase)
@@ -273,7 +284,7 @@ pub fn diff(
         change.maintenance_window = Some(window.clone());
     }
     if let Some(member) = member
-        && !desired.security_group_ids.is_empty()
+        && !desired.common.security_group_ids.is_empty()
     {
         let mut observed: Vec<String> = member
             .security_groups()
@@ -281,8 +292,8 @@ pub fn diff(
             .filter_map(|group| group.security_group_id().map(str::to_owned))
             .collect();
         observed.sort();
-        if observed != desired.security_group_ids {
-            change.security_group_ids = Some(desired.security_group_ids.clone());
+        if observed != desired.common.security_group_ids {
+            change.security_group_ids = Some(desired.common.security_group_ids.clone());
         }
     }
     (!change.changed_fields().is_empty()).then_some(change)

@@ -1,14 +1,222 @@
 //! The CacheCluster controller: an Amazon ElastiCache (Valkey or Redis OSS)
-//! replication group. Pure parts (desired state, diff, state, status, Secret
-//! contents) are apart from the AWS calls (`reconcile`, `delete`) and the Kubernetes
-//! IO (`controller`); what is the same as the database's lives in `crate::controllers::data_tier`.
+//! replication group, run by the shared data-tier outline
+//! (`crate::controllers::data_tier`: one reconcile, one finalizer). This file wires the
+//! kind into it ([`DataTier`] for [`ElastiCache`]); the steps that are ElastiCache's
+//! own sit in their files: [`desired`] and [`diff`] (pure), [`elasticache`] (describe,
+//! create, modify, replicas, shards, the AUTH token), [`cleanup`] (delete with the
+//! final snapshot), [`status`] and [`secret`] (pure).
 
 pub mod cleanup;
-pub mod controller;
 pub mod desired;
 pub mod diff;
-pub mod outcome;
-pub mod reconcile;
+pub mod elasticache;
 pub mod secret;
-pub mod state;
 pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_elasticache::types::ReplicationGroup;
+use k8s_openapi::ByteString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+
+use crate::api::shared::DeletionPolicy;
+use crate::api::{CacheCluster, CacheClusterSpec, CacheClusterStatus};
+use crate::aws::errors::AwsError;
+use crate::aws::naming::elasticache_replication_group_id;
+use crate::aws::tags::Owner;
+use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec, Nouns};
+use crate::controllers::data_tier::kind::Deletion;
+use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth_token};
+use crate::controllers::data_tier::status::{Phase, Progress};
+use crate::controllers::data_tier::{self, DataTier};
+use crate::runtime::context::Context;
+use crate::runtime::scope::ControllerConfig;
+
+use crate::controllers::cache_cluster::desired::DesiredGroup;
+pub use crate::controllers::cache_cluster::elasticache::ElastiCache;
+use crate::controllers::cache_cluster::status::{NOUNS, Observed, Report};
+
+/// The finalizer that guards the replication group.
+pub const FINALIZER: &str = "tiered.io/cache";
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "cachecluster";
+
+/// Runs one CacheCluster controller until `shutdown` resolves, then lets running
+/// reconciles finish. `synced` fires once its caches (CacheClusters and connection
+/// Secrets) have their first full list.
+pub async fn run(
+    ctx: Context,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let elasticache = ElastiCache {
+        elasticache: ctx.aws.elasticache.clone(),
+        adoption_namespaces: ctx.adoption_namespaces(),
+    };
+    data_tier::run(ctx, elasticache, config, shutdown, synced).await;
+}
+
+impl DataTier for ElastiCache {
+    type Object = CacheCluster;
+    type Resource = ReplicationGroup;
+    type Desired = DesiredGroup;
+    type Observed = Observed;
+    type Rotation = ();
+
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = FINALIZER;
+    const COMPONENT: &'static str = "cache";
+    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[];
+    const CREDENTIAL_KEY: &'static str = secret::AUTH_TOKEN_KEY;
+    const NOUNS: &'static Nouns = NOUNS;
+
+    fn adopt_id(spec: &CacheClusterSpec) -> Option<&str> {
+        spec.adopt
+            .as_ref()
+            .map(|adopt| adopt.replication_group_id.as_str())
+    }
+
+    fn user_tags(spec: &CacheClusterSpec) -> &BTreeMap<String, String> {
+        &spec.tags
+    }
+
+    fn deletion_policy(spec: &CacheClusterSpec) -> Option<DeletionPolicy> {
+        spec.deletion_policy
+    }
+
+    fn generates_credential(spec: &CacheClusterSpec) -> bool {
+        spec.auth_token.unwrap_or(spec.transit_encryption)
+    }
+
+    fn generate_credential() -> Result<Password, RandomError> {
+        generate_auth_token()
+    }
+
+    fn connection_data(
+        spec: &CacheClusterSpec,
+        observed: &Observed,
+        credential: Option<&Password>,
+    ) -> BTreeMap<String, ByteString> {
+        let details =
+            secret::connection_details(spec.transit_encryption, observed, credential.cloned());
+        secret::connection_secret_data(&details)
+    }
+
+    fn compute_status(
+        cache: &CacheCluster,
+        report: &Report,
+        connection_secret: String,
+        (): (),
+        now: &Time,
+    ) -> CacheClusterStatus {
+        status::compute_status(
+            cache.meta().generation,
+            report,
+            Some(connection_secret),
+            cache.status.as_ref(),
+            now,
+        )
+    }
+
+    fn deterministic_id(owner: &Owner) -> String {
+        elasticache_replication_group_id(&owner.cluster, &owner.namespace, &owner.name)
+    }
+
+    fn desired(
+        spec: &CacheClusterSpec,
+        id: String,
+        tags: BTreeMap<String, String>,
+    ) -> Result<DesiredGroup, InvalidSpec> {
+        DesiredGroup::from_spec(spec, id, tags)
+    }
+
+    fn uses_credential(desired: &DesiredGroup) -> bool {
+        desired.auth_token
+    }
+
+    fn arn(group: &ReplicationGroup) -> Option<&str> {
+        group.arn()
+    }
+
+    fn aws_status(group: &ReplicationGroup) -> Option<&str> {
+        group.status()
+    }
+
+    fn phase(status: &str) -> Phase {
+        status::phase(status)
+    }
+
+    fn stalled_hint(status: &str) -> &'static str {
+        status::stalled_hint(status)
+    }
+
+    fn creating(id: &str) -> ReplicationGroup {
+        ReplicationGroup::builder()
+            .replication_group_id(id)
+            .status("creating")
+            .build()
+    }
+
+    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>> {
+        self.adoption_namespaces.as_ref()
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
+        self.describe_group(id).await
+    }
+
+    async fn tags(&self, group: &ReplicationGroup) -> Result<Vec<(String, String)>, AwsError> {
+        self.group_tags(group).await
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        elasticache::add_tags(&self.elasticache, arn, tags).await
+    }
+
+    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+        elasticache::remove_tags(&self.elasticache, arn, keys).await
+    }
+
+    async fn create(
+        &self,
+        target: &Target<'_, CacheClusterSpec>,
+        desired: &DesiredGroup,
+        credential: Option<&Password>,
+    ) -> Result<Option<ReplicationGroup>, AwsError> {
+        ElastiCache::create(self, target, desired, credential).await
+    }
+
+    async fn set_credential(&self, id: &str, credential: &Password) -> Result<(), AwsError> {
+        self.rotate_token(id, credential).await
+    }
+
+    async fn observe(
+        &self,
+        _target: &Target<'_, CacheClusterSpec>,
+        group: &ReplicationGroup,
+        observed: &mut Observed,
+    ) -> Result<(), ConvergeError> {
+        ElastiCache::observe(self, group, observed).await
+    }
+
+    async fn converge(
+        &self,
+        desired: &DesiredGroup,
+        group: &ReplicationGroup,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        ElastiCache::converge(self, desired, group, report).await
+    }
+
+    async fn delete(
+        &self,
+        group: &ReplicationGroup,
+        _related: &[ReplicationGroup],
+        snapshot: Option<&str>,
+    ) -> Result<Deletion, AwsError> {
+        ElastiCache::delete(self, group, snapshot).await
+    }
+}

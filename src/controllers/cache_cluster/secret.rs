@@ -1,38 +1,27 @@
-//! The connection Secret `<name>-connection` of a CacheCluster: `host`, `port`,
-//! `readerHost`, `authToken` (when AUTH is on) and `url` (`rediss://:<token>@host:port`
-//! with TLS, `redis://host:port` without). Pure. Values never reach `Debug`.
+//! What the connection Secret `<name>-connection` of a CacheCluster holds: `host`,
+//! `port`, `readerHost`, `authToken` (when AUTH is on) and `url`
+//! (`rediss://:<token>@host:port` with TLS, `redis://host:port` without). The Secret
+//! itself (name, labels, owner) and the token generator are the shared outline's, in
+//! `crate::controllers::data_tier::secret`. Pure. Values never reach `Debug`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
 use percent_encoding::utf8_percent_encode;
 
-use crate::api::CacheCluster;
-use crate::controllers::data_tier::credentials::{ConnectionSecret, Password, USERINFO};
+use crate::controllers::data_tier::secret::{Password, Reach, SecretData, USERINFO};
 
-use crate::controllers::cache_cluster::reconcile::Observed;
-use crate::controllers::cache_cluster::status::{endpoint, reader_endpoint};
+use crate::controllers::cache_cluster::desired::DEFAULT_PORT;
+use crate::controllers::cache_cluster::status::{Observed, endpoint, reader_endpoint};
 
 /// Secret key of the AUTH token.
 pub const AUTH_TOKEN_KEY: &str = "authToken";
 
-/// The name of the connection Secret of the CacheCluster `name`.
-pub fn connection_secret_name(name: &str) -> String {
-    format!("{name}-connection")
-}
-
 /// What goes into the connection Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionDetails {
-    /// Primary (or configuration) endpoint address; `None` until reported.
-    pub host: Option<String>,
-    /// Its port.
-    pub port: i32,
-    /// Reader endpoint address, when ElastiCache reports one.
-    pub reader_host: Option<String>,
+    /// The primary (or configuration) and reader endpoints.
+    pub reach: Reach,
     /// TLS in transit: the URL scheme is `rediss`.
     pub tls: bool,
     /// The AUTH token, when AUTH is on.
@@ -47,16 +36,15 @@ pub fn connection_details(
 ) -> ConnectionDetails {
     let primary = observed.group.as_ref().and_then(endpoint);
     ConnectionDetails {
-        host: primary.as_ref().map(|e| e.address.clone()),
-        port: primary.map_or(
-            crate::controllers::cache_cluster::desired::DEFAULT_PORT,
-            |e| e.port,
-        ),
-        reader_host: observed
-            .group
-            .as_ref()
-            .and_then(reader_endpoint)
-            .map(|e| e.address),
+        reach: Reach {
+            host: primary.as_ref().map(|e| e.address.clone()),
+            port: primary.map_or(DEFAULT_PORT, |e| e.port),
+            reader_host: observed
+                .group
+                .as_ref()
+                .and_then(reader_endpoint)
+                .map(|e| e.address),
+        },
         tls,
         auth_token,
     }
@@ -65,7 +53,7 @@ pub fn connection_details(
 /// `rediss://:<token>@host:port` (token percent-encoded) or `redis://host:port`.
 pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
     let scheme = if details.tls { "rediss" } else { "redis" };
-    let port = details.port;
+    let port = details.reach.port;
     match &details.auth_token {
         Some(token) => {
             let token = utf8_percent_encode(token.expose(), USERINFO);
@@ -78,59 +66,11 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `port`, `host` and `url` once there is a host, `authToken`
 /// with AUTH, `readerHost` when reported.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = BTreeMap::new();
-    let mut put = |key: &str, value: String| {
-        data.insert(key.to_owned(), ByteString(value.into_bytes()));
-    };
-    put("port", details.port.to_string());
-    if let Some(host) = &details.host {
-        put("host", host.clone());
-        put("url", connection_url(details, host));
-    }
+    let mut data = SecretData::reach(&details.reach, |host| connection_url(details, host));
     if let Some(token) = &details.auth_token {
-        put(AUTH_TOKEN_KEY, token.expose().to_owned());
+        data.put(AUTH_TOKEN_KEY, token.expose().to_owned());
     }
-    if let Some(reader_host) = &details.reader_host {
-        put("readerHost", reader_host.clone());
-    }
-    data
-}
-
-/// The connection Secret, owned (controller ownerReference) by `cache`.
-pub fn desired_connection_secret(
-    cache: &CacheCluster,
-    details: &ConnectionDetails,
-) -> ConnectionSecret {
-    let labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "tiered".to_owned(),
-        ),
-        ("app.kubernetes.io/component".to_owned(), "cache".to_owned()),
-        (
-            "app.kubernetes.io/instance".to_owned(),
-            crate::controllers::tiered_app::build::naming::label_value(&cache.name_any()),
-        ),
-    ]);
-    ConnectionSecret(Secret {
-        metadata: ObjectMeta {
-            name: Some(connection_secret_name(&cache.name_any())),
-            namespace: cache.namespace(),
-            labels: Some(labels),
-            owner_references: cache.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(connection_secret_data(details)),
-        ..Secret::default()
-    })
-}
-
-/// The AUTH token kept in an existing connection Secret.
-pub fn token_from_secret(secret: &Secret) -> Option<Password> {
-    let value = secret.data.as_ref()?.get(AUTH_TOKEN_KEY)?;
-    let text = String::from_utf8(value.0.clone()).ok()?;
-    (!text.is_empty()).then(|| Password::from_secret_value(text))
+    data.into_inner()
 }
 
 #[cfg(test)]
@@ -139,9 +79,11 @@ mod tests {
 
     fn details(tls: bool, token: Option<&str>) -> ConnectionDetails {
         ConnectionDetails {
-            host: Some("master.cache.example".into()),
-            port: 6379,
-            reader_host: None,
+            reach: Reach {
+                host: Some("master.cache.example".into()),
+                port: 6379,
+                reader_host: None,
+            },
             tls,
             auth_token: token.map(|t| Password::from_secret_value(t.into())),
         }
@@ -173,7 +115,7 @@ mod tests {
     #[test]
     fn secret_data_has_the_documented_keys() {
         let mut with_reader = details(true, Some("tok"));
-        with_reader.reader_host = Some("replica.cache.example".into());
+        with_reader.reach.reader_host = Some("replica.cache.example".into());
         let data = connection_secret_data(&with_reader);
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(keys, ["authToken", "host", "port", "readerHost", "url"]);
@@ -185,7 +127,7 @@ mod tests {
     #[test]
     fn secret_without_a_host_yet_has_no_url_but_keeps_the_token() {
         let mut pending = details(true, Some("tok"));
-        pending.host = None;
+        pending.reach.host = None;
         let data = connection_secret_data(&pending);
         assert!(!data.contains_key("url") && !data.contains_key("host"));
         assert!(data.contains_key("authToken"));

@@ -1,14 +1,35 @@
-//! CacheCluster status from a reconcile [`Report`]: kstatus conditions (shared with
-//! the database, `crate::controllers::data_tier::conditions`), endpoints and identifiers. Pure.
+//! CacheCluster status from a reconcile [`Report`]: the kstatus conditions of the
+//! shared outline, endpoints and identifiers; and what a replication group status
+//! means ([`phase`]: in progress, ready, or stalled with what a person can do). Pure.
 
-use aws_sdk_elasticache::types::ReplicationGroup;
+use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::CacheClusterStatus;
 use crate::api::shared::Endpoint;
-use crate::controllers::data_tier::conditions::kstatus_conditions;
+use crate::controllers::data_tier::error::Nouns;
+use crate::controllers::data_tier::status::{Phase, conditions};
 
-use crate::controllers::cache_cluster::reconcile::Report;
+/// How messages name a replication group.
+pub const NOUNS: &Nouns = &Nouns {
+    resource: "replication group",
+    resources: "replication groups",
+    adopt_field: "spec.adopt.replicationGroupId",
+    credential: "AUTH token",
+};
+
+/// What ElastiCache reports for the object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// The replication group.
+    pub group: Option<ReplicationGroup>,
+    /// Its first member cache cluster (engine version, maintenance window, security
+    /// groups), when ElastiCache describes it.
+    pub member: Option<CacheCluster>,
+}
+
+/// The result of one pass against ElastiCache.
+pub type Report = crate::controllers::data_tier::kind::Report<Observed>;
 
 /// The status for `report`, given the previous status.
 pub fn compute_status(
@@ -19,18 +40,9 @@ pub fn compute_status(
     now: &Time,
 ) -> CacheClusterStatus {
     let group = report.observed.group.as_ref();
-    let previous = previous
-        .map(|status| status.conditions.as_slice())
-        .unwrap_or_default();
     CacheClusterStatus {
         observed_generation: generation,
-        conditions: kstatus_conditions(
-            generation,
-            &report.progress,
-            previous,
-            "the replication group is available",
-            now,
-        ),
+        conditions: conditions(generation, &report.progress, previous, NOUNS, now),
         identifier: Some(report.id.clone()),
         arn: group.and_then(|g| g.arn().map(str::to_owned)),
         endpoint: group.and_then(endpoint),
@@ -70,11 +82,32 @@ pub fn reader_endpoint(group: &ReplicationGroup) -> Option<Endpoint> {
         .and_then(|node_group| endpoint_of(node_group.reader_endpoint()))
 }
 
+/// The phase of a replication group status. Unknown statuses count as in progress:
+/// waiting is safe, and a new transitional state is likelier than a terminal one.
+pub fn phase(status: &str) -> Phase {
+    match status {
+        "available" => Phase::Ready,
+        "create-failed" | "incompatible-network" | "restore-failed" => Phase::Stalled,
+        _ => Phase::InProgress,
+    }
+}
+
+/// What a person can do about a stalled status.
+pub fn stalled_hint(status: &str) -> &'static str {
+    match status {
+        "create-failed" => {
+            "check the subnet group, security groups and node type; delete the replication group in AWS, then tiered creates it again"
+        }
+        "incompatible-network" => "fix the cache subnet group or security groups of the group",
+        _ => "see the ElastiCache console or events of the group; AWS support may be needed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::conditions::{READY, reasons};
-    use crate::controllers::cache_cluster::reconcile::{Observed, Progress};
+    use crate::controllers::data_tier::status::Progress;
     use aws_sdk_elasticache::types::NodeGroup;
     use k8s_openapi::jiff::Timestamp;
 
@@ -159,5 +192,27 @@ mod tests {
             again, status,
             "an unchanged object computes an identical status"
         );
+    }
+
+    #[test]
+    fn replication_group_statuses_map_to_phases() {
+        let cases = [
+            ("available", Phase::Ready),
+            ("creating", Phase::InProgress),
+            ("modifying", Phase::InProgress),
+            ("snapshotting", Phase::InProgress),
+            ("deleting", Phase::InProgress),
+            ("some-future-state", Phase::InProgress),
+            ("create-failed", Phase::Stalled),
+            ("incompatible-network", Phase::Stalled),
+        ];
+        for (status, expected) in cases {
+            assert_eq!(phase(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn create_failed_says_what_to_check() {
+        assert!(stalled_hint("create-failed").contains("subnet group"));
     }
 }

@@ -1,134 +1,45 @@
-//! The Kubernetes side that the data-tier controllers share, kept thin: the field
-//! manager, requeue intervals, the controller error and its retry policy, the
-//! connection Secret and status writes (server-side apply, skipped when nothing
-//! changed), Events, and the Kubernetes side of a cleanup step. Decisions come from
-//! the pure parts of each controller.
+//! The Kubernetes writes of the data-tier controllers, kept thin: the connection
+//! Secret and the status, each by server-side apply under the one field manager and
+//! only when it changes, with a Warning Event when `Ready` turns False for a reason
+//! other than AWS being at work. Decisions come from the pure parts.
 
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::time::Duration;
 
-use crate::runtime::error::{Category, ReconcileError};
-use crate::runtime::events::{Event, EventType, Publisher};
-use crate::runtime::status::apply_status;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::conditions::{READY, reasons};
+use crate::api::conditions::reasons;
+use crate::aws::tags::Owner;
+use crate::runtime::context::{Context, FIELD_MANAGER};
+use crate::runtime::kstatus::{WithConditions, changed, ready};
+use crate::runtime::status::apply_status;
 
-use crate::controllers::data_tier::conditions::{WithConditions, same_ignoring_transition_times};
-use crate::controllers::data_tier::credentials::RandomError;
-use crate::controllers::data_tier::progress::Progress;
+use crate::controllers::data_tier::error::{Error, kube_error};
 
-pub use crate::runtime::context::FIELD_MANAGER;
-/// Requeue while AWS works.
-pub const IN_PROGRESS_REQUEUE: Duration = Duration::from_secs(30);
-/// Requeue after a transient error.
-pub const TRANSIENT_REQUEUE: Duration = Duration::from_secs(15);
-/// Re-check of a stalled object (spec changes requeue at once through the watch).
-pub const STALLED_REQUEUE: Duration = Duration::from_mins(10);
-
-/// Why a reconcile of a data-tier object failed (the controller retries it).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The object has no namespace or UID.
-    #[error("failed to read the object's namespace and uid")]
-    MissingMetadata,
-    /// A Kubernetes API call failed.
-    #[error("failed to {action}")]
-    Kube {
-        /// What was being done.
-        action: &'static str,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// The object does not match its kind's schema.
-    #[error("failed to read the object: {message}")]
-    Malformed {
-        /// What did not deserialize.
-        message: String,
-    },
-    /// AWS refused a new credential of a requested rotation.
-    #[error("failed to rotate the credentials")]
-    Rotation(#[source] crate::aws::errors::AwsError),
-    /// A password or token could not be generated.
-    #[error("failed to generate a credential")]
-    Password(#[source] RandomError),
-    /// The finalizer could not be handled (wraps the others).
-    #[error("failed to run the finalizer")]
-    Finalizer(#[source] Box<finalizer::Error<Error>>),
-    /// Deletion is not finished yet; the finalizer stays.
-    #[error("failed to finish deletion yet: {message}")]
-    DeletionPending {
-        /// What is holding it.
-        message: String,
-        /// When to look again.
-        requeue: Duration,
-    },
-}
-
-impl ReconcileError for Error {
-    fn category(&self) -> Category {
-        match self {
-            Self::MissingMetadata | Self::Malformed { .. } => Category::InvalidObject,
-            Self::Rotation(error) => Category::from_aws(error.kind),
-            Self::Kube { .. } => Category::Kubernetes,
-            Self::Password(_) => Category::Internal,
-            Self::Finalizer(inner) => match &**inner {
-                finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {
-                    error.category()
-                }
-                _ => Category::Kubernetes,
-            },
-            Self::DeletionPending { .. } => Category::DeletionPending,
-        }
-    }
-}
-
-/// Maps a `kube::Error` to [`Error::Kube`] for `action`.
-pub fn kube_error(action: &'static str) -> impl FnOnce(kube::Error) -> Error {
-    move |source| Error::Kube { action, source }
-}
-
-/// Requeue policy for failed reconciles: pending deletions at their own pace, the
-/// rest after [`TRANSIENT_REQUEUE`].
-pub fn error_policy<K, C>(_object: Arc<K>, error: &Error, _ctx: Arc<C>) -> Action {
-    if let Error::Finalizer(inner) = error
-        && let finalizer::Error::CleanupFailed(Error::DeletionPending { requeue, .. }) = &**inner
-    {
-        return Action::requeue(*requeue);
-    }
-    Action::requeue(TRANSIENT_REQUEUE)
-}
-
-/// When to look at an object again after a reconcile that ended in `progress`.
-pub fn requeue_for(progress: &Progress, resync: Duration) -> Action {
-    Action::requeue(match progress {
-        Progress::Ready { .. } => resync,
-        // Never later than a resync.
-        Progress::InProgress { .. } => IN_PROGRESS_REQUEUE.min(resync),
-        Progress::Transient { .. } => TRANSIENT_REQUEUE,
-        Progress::Stalled { .. } => STALLED_REQUEUE,
+/// Who claims `object`'s AWS resource in `cluster`.
+///
+/// # Errors
+/// [`Error::MissingMetadata`] when the object has no namespace or UID.
+pub fn owner_of<K: Resource>(object: &K, cluster: &str) -> Result<Owner, Error> {
+    Ok(Owner {
+        cluster: cluster.to_owned(),
+        namespace: object.namespace().ok_or(Error::MissingMetadata)?,
+        name: object.name_any(),
+        uid: object.uid().ok_or(Error::MissingMetadata)?,
     })
-}
-
-/// Now, to the second (the precision of `metav1.Time`).
-pub fn now() -> Time {
-    let now = Timestamp::now();
-    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
 /// Applies the connection Secret `desired`, unless `existing` already has its data
 /// and owner.
+///
+/// # Errors
+/// The API call's.
 pub async fn apply_secret(
     secrets: &Api<Secret>,
     desired: &Secret,
@@ -156,13 +67,14 @@ pub async fn apply_secret(
 /// Writes `status` of `object` once, unless it equals `current` (transition times
 /// aside), and records a Warning Event when `Ready` is False for a reason other than
 /// AWS being at work.
+///
+/// # Errors
+/// The API call's.
 pub async fn write_status<K, S>(
-    client: &Client,
-    events: &Publisher,
+    ctx: &Context,
     object: &K,
     current: Option<&S>,
     status: &S,
-    conditions: &[Condition],
 ) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -171,26 +83,27 @@ where
         + Debug,
     S: WithConditions + Serialize,
 {
-    if current.is_some_and(|current| same_ignoring_transition_times(current, status)) {
+    if !changed(current, status) {
         return Ok(());
     }
     let namespace = object.namespace().ok_or(Error::MissingMetadata)?;
-    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     apply_status(&api, &(), &object.name_any(), status)
         .await
         .map_err(kube_error("write the status"))?;
-    if let Some(ready) = conditions.iter().find(|c| c.type_ == READY)
+    if let Some(ready) = ready(status.conditions())
         && ready.status == "False"
         && ready.reason != reasons::AWS_IN_PROGRESS
     {
-        publish(
-            events,
-            object,
-            EventType::Warning,
-            &ready.reason,
-            &ready.message,
-        )
-        .await;
+        ctx.events
+            .emit(
+                &object.object_ref(&()),
+                EventType::Warning,
+                &ready.reason,
+                "Reconcile",
+                ready.message.clone(),
+            )
+            .await;
     }
     Ok(())
 }
@@ -203,45 +116,4 @@ pub fn deletion_time<K: Resource>(object: &K) -> Timestamp {
         .deletion_timestamp
         .as_ref()
         .map_or_else(Timestamp::now, |time| time.0)
-}
-
-/// A cleanup step that left AWS deleting `resource` (`DB instance`, `replication
-/// group`): a `FinalSnapshot` Event when the step requested one, then the error
-/// that looks again after [`IN_PROGRESS_REQUEUE`], never later than a resync.
-pub async fn deletion_under_way<K>(
-    events: &Publisher,
-    object: &K,
-    resource: &str,
-    message: String,
-    snapshot: Option<String>,
-    resync: Duration,
-) -> Error
-where
-    K: Resource<DynamicType = ()>,
-{
-    if let Some(snapshot) = snapshot {
-        let note = format!("final snapshot {snapshot} requested; the {resource} is being deleted");
-        publish(events, object, EventType::Normal, "FinalSnapshot", &note).await;
-    }
-    Error::DeletionPending {
-        message,
-        requeue: IN_PROGRESS_REQUEUE.min(resync),
-    }
-}
-
-/// Publishes an Event about `object`; a failure is logged, never fatal.
-pub async fn publish<K>(events: &Publisher, object: &K, type_: EventType, reason: &str, note: &str)
-where
-    K: Resource<DynamicType = ()>,
-{
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.to_owned()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = events.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(error = %error, "failed to publish an Event");
-    }
 }

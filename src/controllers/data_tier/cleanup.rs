@@ -1,11 +1,48 @@
-//! What the data-tier finalizers share before they touch AWS: the deletion policy in
-//! force and the name of the final snapshot. Pure. Each controller's `delete` module
-//! does the AWS side, whose calls and resources differ (one DB instance and its
-//! replicas; one replication group).
+//! The finalizer of both data-tier kinds, written once. On AWS ([`cleanup`]):
+//! `deletionProtection` holds it; a resource already gone, or not tagged as the
+//! object's, counts as done (nothing the operator did not create or adopt is ever
+//! deleted); `Retain` removes only tiered's tags (from what belongs to it too);
+//! `Snapshot` and `Delete` hand over to the kind's delete, with a final snapshot named
+//! `<id>-final-<yyyymmddhhmmss>` from the deletion timestamp or without one. On
+//! Kubernetes ([`finalize`]): the held state in the status, a `FinalSnapshot` Event,
+//! and the finalizer kept until AWS is done.
 
 use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::core::object::{HasSpec, HasStatus};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 
 use crate::api::shared::DeletionPolicy;
+use crate::aws::errors::ErrorKind;
+use crate::aws::tags::OWNERSHIP_KEYS;
+use crate::runtime::backoff::{IN_PROGRESS, STALLED};
+use crate::runtime::kstatus::now;
+
+use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
+use crate::controllers::data_tier::error::{ConvergeError, Error};
+use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Target};
+use crate::controllers::data_tier::reconcile::owned_by;
+use crate::controllers::data_tier::status::deletion_held;
+
+/// Where the cleanup stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Nothing is left to do; the finalizer can go.
+    Done {
+        /// What happened, for the log.
+        message: String,
+    },
+    /// `spec.deletionProtection` is true.
+    Held,
+    /// AWS is deleting; look again later.
+    Waiting {
+        /// What is happening.
+        message: String,
+        /// The final snapshot requested by this call, for an Event.
+        snapshot: Option<String>,
+    },
+}
 
 /// The deletion policy in force: the spec's, else `Retain` for an adopted resource
 /// and `Snapshot` for one tiered created.
@@ -21,6 +58,134 @@ pub fn effective_policy(spec_policy: Option<DeletionPolicy>, adopted: bool) -> D
 /// cleanup names the same snapshot.
 pub fn final_snapshot_name(id: &str, deleted_at: Timestamp) -> String {
     format!("{id}-final-{}", deleted_at.strftime("%Y%m%d%H%M%S"))
+}
+
+/// One step of cleanup; call again until [`Cleanup::Done`]. `deleted_at` is the
+/// object's deletion timestamp, so every retry names the same snapshot.
+///
+/// # Errors
+/// An AWS call failed.
+pub async fn cleanup<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    deleted_at: Timestamp,
+) -> Result<Cleanup, ConvergeError> {
+    let done = |message: String| Cleanup::Done { message };
+    if K::deletion_protected(target.spec) {
+        return Ok(Cleanup::Held);
+    }
+    let id = K::resource_id(target);
+    let named = format!("{} {id}", K::NOUNS.resource);
+    let Some(resource) = kind.describe(&id).await? else {
+        return Ok(done(format!("{named} is already gone")));
+    };
+    if !owned_by(kind, &resource, &target.owner).await? {
+        return Ok(done(format!("{named} is not tagged as ours; left alone")));
+    }
+    let mut related = Vec::new();
+    for related_id in K::related_ids(&resource) {
+        if let Some(other) = kind.describe(&related_id).await?
+            && owned_by(kind, &other, &target.owner).await?
+        {
+            related.push(other);
+        }
+    }
+
+    let adopted = K::adopt_id(target.spec).is_some();
+    let policy = effective_policy(K::deletion_policy(target.spec), adopted);
+    if policy == DeletionPolicy::Retain {
+        for arn in related.iter().chain([&resource]).filter_map(K::arn) {
+            kind.remove_tags(arn, &OWNERSHIP_KEYS).await?;
+        }
+        return Ok(done(format!("{named} retained; tiered's tags removed")));
+    }
+
+    let snapshot =
+        (policy == DeletionPolicy::Snapshot).then(|| final_snapshot_name(&id, deleted_at));
+    match kind.delete(&resource, &related, snapshot.as_deref()).await {
+        Ok(Deletion::Requested) => {
+            tracing::info!(id = %id, snapshot = ?snapshot, resource = K::NOUNS.resource, "deleting");
+            Ok(Cleanup::Waiting {
+                message: format!("deleting {named}"),
+                snapshot,
+            })
+        }
+        Ok(Deletion::Done(message)) => Ok(done(message)),
+        Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
+            message,
+            snapshot: None,
+        }),
+        Err(error) if error.kind == ErrorKind::NotFound => {
+            Ok(done(format!("{named} is already gone")))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The finalizer's cleanup arm: one step of [`cleanup`], with the held state written
+/// to the status and a final snapshot announced in an Event; `Ok` once the finalizer
+/// may go. While AWS deletes, the error keeps the finalizer and says when to look
+/// again; a failed AWS call backs off with the object's backoff.
+///
+/// # Errors
+/// [`Error::DeletionPending`] until the resource is gone, or a Kubernetes call failed.
+pub async fn finalize<K: DataTier>(
+    shared: &Shared<K>,
+    key: &Key<K>,
+    object: &K::Object,
+) -> Result<Action, Error> {
+    let target = Target {
+        owner: owner_of(object, &shared.ctx.cluster_name)?,
+        spec: object.spec(),
+    };
+    let step = match cleanup(&shared.kind, &target, deletion_time(object)).await {
+        Ok(step) => step,
+        Err(error) => {
+            return Err(Error::DeletionPending {
+                message: error.to_string(),
+                requeue: shared.backoff.failed(key.clone()),
+            });
+        }
+    };
+    shared.backoff.succeeded(key);
+    match step {
+        Cleanup::Done { message } => {
+            tracing::info!(message = %message, kind = %K::Object::kind(&()), "cleanup done");
+            Ok(Action::await_change())
+        }
+        Cleanup::Held => {
+            let current = object.status();
+            let status = deletion_held(object.meta().generation, current, K::NOUNS, &now());
+            write_status(&shared.ctx, object, current, &status).await?;
+            Err(Error::DeletionPending {
+                message: "spec.deletionProtection is true".into(),
+                requeue: STALLED,
+            })
+        }
+        Cleanup::Waiting { message, snapshot } => {
+            if let Some(snapshot) = snapshot {
+                let note = format!(
+                    "final snapshot {snapshot} requested; the {} is being deleted",
+                    K::NOUNS.resource
+                );
+                shared
+                    .ctx
+                    .events
+                    .emit(
+                        &object.object_ref(&()),
+                        EventType::Normal,
+                        "FinalSnapshot",
+                        "Reconcile",
+                        note,
+                    )
+                    .await;
+            }
+            Err(Error::DeletionPending {
+                message,
+                requeue: IN_PROGRESS.min(shared.resync),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,201 @@
-//! What the data-tier controllers (ManagedDatabase on RDS, CacheCluster on
-//! ElastiCache) share beyond the AWS pieces in `crate::aws`: the reconcile outcome
-//! ([`progress`]), kstatus conditions ([`conditions`]), generated credentials
-//! ([`credentials`]), the deletion policy and final snapshot name ([`deletion`]), the
-//! thin Kubernetes side of a controller ([`controller`]) and its kube-runtime wiring
-//! ([`runner`]).
+//! The shared AWS outline of the two data-tier controllers (ManagedDatabase on RDS,
+//! CacheCluster on ElastiCache), written once: the [`DataTier`] trait each kind
+//! implements (describe, ownership tags, create, the credential, delete with a final
+//! snapshot, error classes, and its own convergence), one generic reconcile
+//! ([`reconcile`](mod@reconcile)), one generic finalizer ([`cleanup`]), and the
+//! kube-runtime wiring here ([`run`]). What differs per kind (modify, replicas,
+//! shards, rotation) stays in the kind's folder, behind the trait; a new AWS-backed
+//! kind is a folder with one `impl DataTier` and one line in `crate::process::run`.
+//!
+//! Step files as in every controller: [`reconcile`](mod@reconcile) (the pipeline),
+//! [`desired`] and [`diff`] (pure: what both kinds' desired state and tags share),
+//! [`apply`] (Kubernetes writes), [`status`] (pure), [`cleanup`] (the finalizer),
+//! [`error`].
+//! Three more, each for a reason: [`kind`] holds the trait and the types of its
+//! signatures apart from the steps, so every step imports it and none imports another
+//! back; [`secret`] is the connection Secret and its generated credential, which both
+//! kinds write the same way; [`tags`] writes the tag calls both SDKs spell alike.
 
 pub mod apply;
 pub mod cleanup;
-pub mod conditions;
-pub mod credentials;
-pub mod progress;
-pub mod runner;
+pub mod desired;
+pub mod diff;
+pub mod error;
+pub mod kind;
+pub mod reconcile;
+pub mod secret;
+pub mod status;
+pub mod tags;
+
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+
+use crate::runtime::backoff::STALLED;
+use crate::runtime::context::Context;
+use crate::runtime::error::ReconcileError;
+use crate::runtime::scope::{ControllerConfig, scoped};
+use crate::runtime::stores::{reflected, wait_until_ready};
+
+use crate::controllers::data_tier::error::Error;
+pub use crate::controllers::data_tier::kind::{DataTier, Key, Shared, Spec, Status};
+
+/// Label selector of the connection Secrets of `K`.
+pub fn secret_selector<K: DataTier>() -> String {
+    format!(
+        "app.kubernetes.io/managed-by=tiered,app.kubernetes.io/component={}",
+        K::COMPONENT
+    )
+}
+
+/// What of an object, when it changes, needs a reconcile: the spec (generation), the
+/// kind's trigger annotations, deletion and the finalizers. Status writes and other
+/// metadata changes do not.
+pub fn reconcile_trigger<K>(object: &DeserializeGuard<K>, annotations: &[&str]) -> Option<u64>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let meta = object.meta();
+    let mut hasher = DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    for annotation in annotations {
+        meta.annotations
+            .as_ref()
+            .and_then(|all| all.get(*annotation))
+            .hash(&mut hasher);
+    }
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Runs one controller of `kind` until `shutdown` resolves: one kube-runtime
+/// `Controller` over a reflector of the primary kind (read through
+/// `DeserializeGuard`, so one malformed object cannot stop the watch, and filtered to
+/// changes that need work) and of the connection Secrets it owns. `synced` fires once
+/// both caches have their first full list.
+pub async fn run<K: DataTier>(
+    ctx: Context,
+    kind: K,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let client = ctx.client.clone();
+    let shared = Arc::new(Shared::new(ctx, kind, config.resync));
+    let ns = config.namespace.as_deref();
+    let (reader, writer) = reflector::store::<DeserializeGuard<K::Object>>();
+    let objects = watcher(
+        scoped::<DeserializeGuard<K::Object>>(client.clone(), ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        |object: &DeserializeGuard<K::Object>| reconcile_trigger(object, K::TRIGGER_ANNOTATIONS),
+        PredicateConfig::default(),
+    );
+    let (secrets, secret_events) = reflected::<Secret>(
+        scoped(client, ns),
+        watcher::Config::default().labels(&secret_selector::<K>()),
+    );
+
+    let sync_objects = reader.clone();
+    tokio::spawn(async move {
+        if wait_until_ready(&sync_objects).await.is_ok()
+            && wait_until_ready(&secrets.store).await.is_ok()
+        {
+            let _ = synced.send(());
+        }
+    });
+
+    Controller::for_stream(objects, reader)
+        .owns_stream(secret_events)
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::<K>, error_policy::<K>, shared)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(error, object)) => {
+                    tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error, category = %error.category(), "reconcile failed; requeued");
+                }
+                Err(error) => tracing::warn!(controller = K::CONTROLLER, %error, "controller stream error"),
+            }
+        })
+        .await;
+}
+
+/// Reconciles one object, measured in the metrics of `K::CONTROLLER`.
+pub async fn reconcile<K: DataTier>(
+    guard: Arc<DeserializeGuard<K::Object>>,
+    shared: Arc<Shared<K>>,
+) -> Result<Action, Error> {
+    let metrics = Arc::clone(&shared.ctx.metrics);
+    let _measure = metrics.reconcile_started(K::CONTROLLER);
+    let result = match &guard.0 {
+        Ok(object) => {
+            let key = ObjectRef::from_obj(guard.as_ref());
+            Box::pin(reconcile_object(Arc::new(object.clone()), key, &shared)).await
+        }
+        Err(error) => Err(Error::Malformed {
+            message: error.to_string(),
+        }),
+    };
+    if let Err(error) = &result {
+        metrics.reconcile_failed(K::CONTROLLER, error.category());
+    }
+    result
+}
+
+/// Reconciles one object: the finalizer, then the pipeline or the cleanup.
+#[tracing::instrument(skip_all, fields(controller = K::CONTROLLER, namespace = object.namespace(), name = object.name_any()))]
+async fn reconcile_object<K: DataTier>(
+    object: Arc<K::Object>,
+    key: Key<K>,
+    shared: &Shared<K>,
+) -> Result<Action, Error> {
+    let namespace = object.namespace().ok_or(Error::MissingMetadata)?;
+    let api: Api<K::Object> = Api::namespaced(shared.ctx.client.clone(), &namespace);
+    Box::pin(finalizer(&api, K::FINALIZER, object, |event| async {
+        match event {
+            finalizer::Event::Apply(object) => {
+                let progress = Box::pin(reconcile::apply(shared, &object)).await?;
+                Ok(shared.requeue(&key, &progress))
+            }
+            finalizer::Event::Cleanup(object) => {
+                Box::pin(cleanup::finalize(shared, &key, &object)).await
+            }
+        }
+    }))
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)))
+}
+
+/// Requeue policy for failed reconciles: a pending deletion at its own pace, a
+/// malformed object rarely (a fix arrives through the watch), the rest with the
+/// shared backoff.
+#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
+pub fn error_policy<K: DataTier>(
+    object: Arc<DeserializeGuard<K::Object>>,
+    error: &Error,
+    shared: Arc<Shared<K>>,
+) -> Action {
+    if let Some(requeue) = error.deletion_requeue() {
+        return Action::requeue(requeue);
+    }
+    match error {
+        Error::Malformed { .. } => Action::requeue(STALLED),
+        _ => Action::requeue(shared.backoff.failed(ObjectRef::from_obj(object.as_ref()))),
+    }
+}

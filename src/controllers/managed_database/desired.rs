@@ -13,7 +13,9 @@ use crate::api::managed_database::{
 };
 use crate::aws::tags::to_rds_tags;
 
-use crate::controllers::managed_database::secret::Password;
+use crate::controllers::data_tier::desired::{Common, CommonSpec};
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::Password;
 
 /// The owned settings of the primary DB instance, as RDS names and spells them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,27 +52,17 @@ pub struct DesiredInstance {
     pub master_username: String,
     /// Whether RDS manages the master password in Secrets Manager.
     pub manage_master_user_password: bool,
-    /// DB subnet group (creation only).
-    pub subnet_group_name: Option<String>,
-    /// VPC security groups, sorted; empty leaves them as they are.
-    pub security_group_ids: Vec<String>,
+    /// Subnet group, security groups, maintenance window, apply now, tags.
+    pub common: Common,
     /// Backup retention in days; `None` leaves it as it is.
     pub backup_retention_days: Option<i32>,
     /// Backup window; `None` leaves it as it is.
     pub backup_window: Option<String>,
-    /// Maintenance window, lowercase; `None` leaves it as it is.
-    pub maintenance_window: Option<String>,
     /// Deletion protection.
     pub deletion_protection: bool,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
-    /// Apply modifications now rather than in the maintenance window.
-    pub apply_immediately: bool,
-    /// All tags: the user's plus the ownership tags.
-    pub tags: BTreeMap<String, String>,
 }
-
-pub use crate::controllers::data_tier::progress::InvalidSpec;
 
 impl DesiredInstance {
     /// The desired instance for `spec`, named `identifier`, carrying `tags`.
@@ -103,13 +95,6 @@ impl DesiredInstance {
                 ),
             });
         }
-        let mut security_group_ids = spec
-            .network
-            .as_ref()
-            .map(|network| network.security_group_ids.clone())
-            .unwrap_or_default();
-        security_group_ids.sort();
-        security_group_ids.dedup();
         Ok(Self {
             identifier,
             engine: spec.engine,
@@ -130,27 +115,24 @@ impl DesiredInstance {
                 .credentials
                 .as_ref()
                 .is_some_and(|credentials| credentials.source == CredentialSource::AwsManaged),
-            subnet_group_name: spec
-                .network
-                .as_ref()
-                .and_then(|network| network.subnet_group_name.clone()),
-            security_group_ids,
+            common: Common::from_spec(
+                CommonSpec {
+                    network: spec.network.as_ref(),
+                    maintenance_window: spec.maintenance_window.as_deref(),
+                    apply_immediately: spec.apply_immediately,
+                },
+                tags,
+            ),
             backup_retention_days,
             backup_window: spec
                 .backup
                 .as_ref()
                 .and_then(|backup| backup.window.clone()),
-            maintenance_window: spec
-                .maintenance_window
-                .as_ref()
-                .map(|window| window.to_ascii_lowercase()),
             deletion_protection: spec.deletion_protection,
             performance_insights: spec
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
-            apply_immediately: spec.apply_immediately,
-            tags,
         })
     }
 }
@@ -204,15 +186,16 @@ pub fn create_instance_request(
         .multi_az(desired.multi_az)
         .db_name(&desired.database_name)
         .master_username(&desired.master_username)
-        .set_db_subnet_group_name(desired.subnet_group_name.clone())
+        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
-        .set_preferred_maintenance_window(desired.maintenance_window.clone())
+        .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
         .deletion_protection(desired.deletion_protection)
         .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.tags)));
-    if !desired.security_group_ids.is_empty() {
-        request = request.set_vpc_security_group_ids(Some(desired.security_group_ids.clone()));
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    if !desired.common.security_group_ids.is_empty() {
+        request =
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
     }
     if let Some((enabled, retention)) = desired.performance_insights {
         request = request
@@ -240,9 +223,10 @@ pub fn create_replica_request(
         .set_max_allocated_storage(desired.max_allocated_storage)
         .deletion_protection(false)
         .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.tags)));
-    if !desired.security_group_ids.is_empty() {
-        request = request.set_vpc_security_group_ids(Some(desired.security_group_ids.clone()));
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    if !desired.common.security_group_ids.is_empty() {
+        request =
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
     }
     request
 }
@@ -279,9 +263,12 @@ pub(crate) mod tests {
         let desired = desired();
         assert_eq!(desired.storage_type, "gp3");
         assert!(desired.storage_encrypted, "encryption defaults to on");
-        assert_eq!(desired.security_group_ids, ["sg-0aaa1234", "sg-0bbb1234"]);
         assert_eq!(
-            desired.maintenance_window.as_deref(),
+            desired.common.security_group_ids,
+            ["sg-0aaa1234", "sg-0bbb1234"]
+        );
+        assert_eq!(
+            desired.common.maintenance_window.as_deref(),
             Some("sun:05:00-sun:06:00")
         );
         assert!(!desired.manage_master_user_password);

@@ -8,6 +8,7 @@ use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluent
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
 
 use crate::api::managed_database::DatabaseEngine;
+use crate::controllers::data_tier::error::{self, ConvergeError};
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 
@@ -88,6 +89,15 @@ impl Unsupported {
             Self::StorageShrink { .. } => "spec.storage.allocatedGiB",
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
         }
+    }
+}
+
+impl From<Unsupported> for ConvergeError {
+    fn from(change: Unsupported) -> Self {
+        Self::Unsupported(error::Unsupported {
+            field: change.field(),
+            message: change.to_string(),
+        })
     }
 }
 
@@ -172,7 +182,7 @@ pub fn diff(
 ) -> Result<Option<Modification>, Unsupported> {
     let pending = observed.pending_modified_values();
     let mut change = Modification {
-        apply_immediately: desired.apply_immediately,
+        apply_immediately: desired.common.apply_immediately,
         ..Modification::default()
     };
 
@@ -234,7 +244,7 @@ pub fn diff(
         observed.preferred_backup_window(),
     );
     change.maintenance_window = changed_text(
-        desired.maintenance_window.as_deref(),
+        desired.common.maintenance_window.as_deref(),
         observed.preferred_maintenance_window(),
     );
 
@@ -254,7 +264,7 @@ pub fn diff(
                 == VersionChange::Major;
     }
 
-    if !desired.security_group_ids.is_empty() {
+    if !desired.common.security_group_ids.is_empty() {
         let mut groups: Vec<String> = observed
             .vpc_security_groups()
             .iter()
@@ -263,8 +273,8 @@ pub fn diff(
             .collect();
         groups.sort();
         groups.dedup();
-        if groups != desired.security_group_ids {
-            change.security_group_ids = Some(desired.security_group_ids.clone());
+        if groups != desired.common.security_group_ids {
+            change.security_group_ids = Some(desired.common.security_group_ids.clone());
         }
     }
 

@@ -74,14 +74,14 @@ fn only_the_changed_fields_are_sent() {
         ),
         (
             "groups",
-            |d| d.security_group_ids = vec!["sg-0ccc1234".into()],
+            |d| d.common.security_group_ids = vec!["sg-0ccc1234".into()],
             &["vpcSecurityGroupIds"],
         ),
         (
             "class and window",
             |d| {
                 d.instance_class = "db.m7g.large".into();
-                d.maintenance_window = Some("mon:01:00-mon:02:00".into());
+                d.common.maintenance_window = Some("mon:01:00-mon:02:00".into());
             },
             &["instanceClass", "preferredMaintenanceWindow"],
         ),
@@ -166,7 +166,7 @@ fn removing_the_ceiling_turns_storage_autoscaling_off_once() {
 #[test]
 fn apply_immediately_is_carried_on_the_modification() {
     let mut wanted = desired();
-    wanted.apply_immediately = true;
+    wanted.common.apply_immediately = true;
     wanted.instance_class = "db.r6g.xlarge".into();
     assert!(
         diff(&wanted, &in_sync())

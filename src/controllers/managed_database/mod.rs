@@ -1,16 +1,261 @@
-//! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas.
-//! Pure parts (desired state, diff, status, Secret contents) are apart from the AWS
-//! calls (`reconcile`, `delete`, `fleet`) and the Kubernetes IO (`apply`, wired up in
-//! `controller`).
+//! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas,
+//! run by the shared data-tier outline (`crate::controllers::data_tier`: one
+//! reconcile, one finalizer). This file wires the kind into it ([`DataTier`] for
+//! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`] and
+//! [`diff`] (pure), [`rds`] (describe, create, modify, replicas), [`cleanup`]
+//! (replicas first, deletion protection), [`rotation`] (password rotation on request),
+//! [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render` prints).
 
-pub mod apply;
 pub mod cleanup;
-pub mod controller;
 pub mod desired;
 pub mod diff;
-pub mod outcome;
 pub mod plan;
-pub mod reconcile;
+pub mod rds;
+pub mod rotation;
 pub mod secret;
-pub mod state;
 pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aws_sdk_rds::types::{DbInstance, Tag};
+use k8s_openapi::ByteString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+
+use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
+use crate::api::shared::DeletionPolicy;
+use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
+use crate::aws::errors::AwsError;
+use crate::aws::naming::rds_instance_identifier;
+use crate::aws::tags::Owner;
+use crate::controllers::data_tier::diff::tag_pairs;
+use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
+use crate::controllers::data_tier::kind::Deletion;
+use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
+use crate::controllers::data_tier::status::{Phase, Progress};
+use crate::controllers::data_tier::{self, DataTier};
+use crate::runtime::context::Context;
+use crate::runtime::events::Publisher;
+use crate::runtime::scope::ControllerConfig;
+
+use crate::controllers::managed_database::desired::DesiredInstance;
+pub use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::secret::Credential;
+use crate::controllers::managed_database::status::{NOUNS, Observed, Report};
+
+/// The finalizer that guards the DB instance.
+pub const FINALIZER: &str = "tiered.io/database";
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "manageddatabase";
+
+/// Runs one ManagedDatabase controller until `shutdown` resolves. `synced` fires once
+/// its caches (ManagedDatabases and connection Secrets) have their first full list.
+pub async fn run(
+    ctx: Context,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: tokio::sync::oneshot::Sender<()>,
+) {
+    let rds = Rds {
+        rds: ctx.aws.rds.clone(),
+        fleet: Some(Arc::clone(&ctx.aws.rds_fleet)),
+        adoption_namespaces: ctx.adoption_namespaces(),
+    };
+    data_tier::run(ctx, rds, config, shutdown, synced).await;
+}
+
+impl DataTier for Rds {
+    type Object = ManagedDatabase;
+    type Resource = DbInstance;
+    type Desired = DesiredInstance;
+    type Observed = Observed;
+    /// The rotation request handled, for `status.passwordRotation`.
+    type Rotation = Option<String>;
+
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: &'static str = FINALIZER;
+    const COMPONENT: &'static str = "database";
+    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[ROTATE_PASSWORD_ANNOTATION];
+    const CREDENTIAL_KEY: &'static str = secret::PASSWORD_KEY;
+    const NOUNS: &'static Nouns = NOUNS;
+
+    fn adopt_id(spec: &ManagedDatabaseSpec) -> Option<&str> {
+        spec.adopt.as_ref().map(|adopt| adopt.identifier.as_str())
+    }
+
+    fn user_tags(spec: &ManagedDatabaseSpec) -> &BTreeMap<String, String> {
+        &spec.tags
+    }
+
+    fn deletion_policy(spec: &ManagedDatabaseSpec) -> Option<DeletionPolicy> {
+        spec.deletion_policy
+    }
+
+    fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
+        spec.deletion_protection
+    }
+
+    fn generates_credential(spec: &ManagedDatabaseSpec) -> bool {
+        spec.credentials
+            .as_ref()
+            .is_none_or(|credentials| credentials.source == CredentialSource::Generated)
+    }
+
+    fn generate_credential() -> Result<Password, RandomError> {
+        generate_password()
+    }
+
+    fn connection_data(
+        spec: &ManagedDatabaseSpec,
+        observed: &Observed,
+        credential: Option<&Password>,
+    ) -> BTreeMap<String, ByteString> {
+        // No generated password: RDS keeps it in Secrets Manager.
+        let credential = credential.map_or(Credential::AwsManaged(None), |password| {
+            Credential::Generated(password.clone())
+        });
+        secret::connection_secret_data(&secret::connection_details(spec, observed, credential))
+    }
+
+    fn compute_status(
+        database: &ManagedDatabase,
+        report: &Report,
+        connection_secret: String,
+        rotation: Option<String>,
+        now: &Time,
+    ) -> ManagedDatabaseStatus {
+        let mut status = status::compute_status(
+            database.meta().generation,
+            report,
+            Some(connection_secret),
+            database.status.as_ref(),
+            now,
+        );
+        status.password_rotation = rotation;
+        status
+    }
+
+    fn deterministic_id(owner: &Owner) -> String {
+        rds_instance_identifier(&owner.cluster, &owner.namespace, &owner.name)
+    }
+
+    fn desired(
+        spec: &ManagedDatabaseSpec,
+        id: String,
+        tags: BTreeMap<String, String>,
+    ) -> Result<DesiredInstance, InvalidSpec> {
+        DesiredInstance::from_spec(spec, id, tags)
+    }
+
+    fn uses_credential(desired: &DesiredInstance) -> bool {
+        !desired.manage_master_user_password
+    }
+
+    fn arn(instance: &DbInstance) -> Option<&str> {
+        instance.db_instance_arn()
+    }
+
+    fn aws_status(instance: &DbInstance) -> Option<&str> {
+        instance.db_instance_status()
+    }
+
+    fn phase(status: &str) -> Phase {
+        status::phase(status)
+    }
+
+    fn stalled_hint(status: &str) -> &'static str {
+        status::stalled_hint(status)
+    }
+
+    fn creating(id: &str) -> DbInstance {
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_status("creating")
+            .build()
+    }
+
+    fn related_ids(primary: &DbInstance) -> Vec<String> {
+        primary.read_replica_db_instance_identifiers().to_vec()
+    }
+
+    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>> {
+        self.adoption_namespaces.as_ref()
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<DbInstance>, AwsError> {
+        crate::aws::fleet::describe_instance(&self.rds, id).await
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<DbInstance>, AwsError> {
+        Rds::find(self, id).await
+    }
+
+    async fn tags(&self, instance: &DbInstance) -> Result<Vec<(String, String)>, AwsError> {
+        Ok(tag_pairs(instance.tag_list(), Tag::key, Tag::value))
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        rds::add_tags(&self.rds, arn, tags).await
+    }
+
+    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+        rds::remove_tags(&self.rds, arn, keys).await
+    }
+
+    async fn create(
+        &self,
+        _target: &Target<'_, ManagedDatabaseSpec>,
+        desired: &DesiredInstance,
+        credential: Option<&Password>,
+    ) -> Result<Option<DbInstance>, AwsError> {
+        Rds::create(self, desired, credential).await
+    }
+
+    async fn set_credential(&self, id: &str, credential: &Password) -> Result<(), AwsError> {
+        self.set_password(id, credential).await
+    }
+
+    async fn observe(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+        primary: &DbInstance,
+        observed: &mut Observed,
+    ) -> Result<(), ConvergeError> {
+        Rds::observe(self, target, primary, observed).await
+    }
+
+    async fn converge(
+        &self,
+        desired: &DesiredInstance,
+        primary: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        Rds::converge(self, desired, primary, report).await
+    }
+
+    async fn mutated(&self) {
+        self.invalidate().await;
+    }
+
+    async fn delete(
+        &self,
+        primary: &DbInstance,
+        replicas: &[DbInstance],
+        snapshot: Option<&str>,
+    ) -> Result<Deletion, AwsError> {
+        Rds::delete(self, primary, replicas, snapshot).await
+    }
+
+    async fn rotate(
+        &self,
+        events: &Publisher,
+        database: &ManagedDatabase,
+        report: &Report,
+        credential: &mut Option<Password>,
+    ) -> Result<Option<String>, Error> {
+        self.handle_rotation(events, database, report, credential)
+            .await
+    }
+}

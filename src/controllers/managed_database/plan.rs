@@ -16,11 +16,13 @@ use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier};
 use crate::aws::rds_actions::{CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA};
 use crate::aws::tags::{Owner, resource_tags};
 
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::secret::{Password, Reach, connection_secret_name};
 use crate::controllers::managed_database::desired::{
-    DesiredInstance, InvalidSpec, create_instance_request, create_replica_request,
+    DesiredInstance, create_instance_request, create_replica_request,
 };
 use crate::controllers::managed_database::secret::{
-    ConnectionDetails, Credential, Password, connection_secret_data, connection_secret_name,
+    ConnectionDetails, Credential, connection_secret_data,
 };
 
 /// What stands for a generated password in the plan.
@@ -108,7 +110,7 @@ pub fn database_plan(
             "ResourceName",
             Some(format!("<ARN of DB instance {identifier}>")),
         );
-        p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.tags)));
+        p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.common.tags)));
         calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
     } else {
         calls.push(create_call(&client, &desired, &redacted));
@@ -237,8 +239,11 @@ fn planned_secret(
         .is_none_or(|credentials| credentials.source == CredentialSource::Generated);
     let details = ConnectionDetails {
         engine: spec.engine,
-        host: Some("<writer endpoint from RDS>".to_owned()),
-        port: crate::controllers::managed_database::desired::default_port(spec.engine),
+        reach: Reach {
+            host: Some("<writer endpoint from RDS>".to_owned()),
+            port: crate::controllers::managed_database::desired::default_port(spec.engine),
+            reader_host: replicas.then(|| "<first read replica endpoint from RDS>".to_owned()),
+        },
         username: spec.master_username.clone(),
         database: spec.database_name.clone(),
         credential: if generated {
@@ -246,7 +251,6 @@ fn planned_secret(
         } else {
             Credential::AwsManaged(Some("<Secrets Manager ARN from RDS>".to_owned()))
         },
-        reader_host: replicas.then(|| "<first read replica endpoint from RDS>".to_owned()),
     };
     let data: BTreeMap<String, String> = connection_secret_data(&details)
         .into_iter()

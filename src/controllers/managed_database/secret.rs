@@ -1,34 +1,23 @@
-//! The connection Secret `<name>-connection`: the master password (generated in
-//! `crate::controllers::data_tier::credentials`), the Secret's data, and the
-//! connection URL. Pure apart from reading the CSPRNG. Values never reach `Debug`.
+//! What the connection Secret `<name>-connection` of a ManagedDatabase holds: `host`,
+//! `port`, `username`, `database`, `url`, the generated `password` (or the ARN of the
+//! one RDS keeps in Secrets Manager) and `readerHost` with replicas. The Secret itself
+//! (name, labels, owner) and the password generator are the shared outline's, in
+//! `crate::controllers::data_tier::secret`. Pure. Values never reach `Debug`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
 use percent_encoding::utf8_percent_encode;
 
-use crate::api::{ManagedDatabase, ManagedDatabaseSpec};
-
+use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::DatabaseEngine;
-use crate::controllers::managed_database::desired::default_port;
-use crate::controllers::managed_database::reconcile::Observed;
+use crate::controllers::data_tier::secret::{Password, Reach, SecretData, USERINFO};
 
-use crate::controllers::data_tier::credentials::USERINFO;
-pub use crate::controllers::data_tier::credentials::{
-    ConnectionSecret, GENERATED_LEN as PASSWORD_LEN, Password, RandomError, generate_password,
-    is_password_char,
-};
+use crate::controllers::managed_database::desired::default_port;
+use crate::controllers::managed_database::status::Observed;
 
 /// Secret key of the password.
 pub const PASSWORD_KEY: &str = "password";
-
-/// The name of the connection Secret of the ManagedDatabase `name`.
-pub fn connection_secret_name(name: &str) -> String {
-    format!("{name}-connection")
-}
 
 /// How the master password reaches the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,18 +34,14 @@ pub enum Credential {
 pub struct ConnectionDetails {
     /// The engine, for the URL scheme.
     pub engine: DatabaseEngine,
-    /// Writer endpoint address; `None` while RDS has not reported one.
-    pub host: Option<String>,
-    /// Writer port.
-    pub port: i32,
+    /// The writer endpoint, and the first read replica's when there are replicas.
+    pub reach: Reach,
     /// Master user name.
     pub username: String,
     /// Database name.
     pub database: String,
     /// The credential.
     pub credential: Credential,
-    /// Address of the first read replica, when there are replicas.
-    pub reader_host: Option<String>,
 }
 
 /// The connection details of `spec` as RDS reports the instance in `observed`.
@@ -81,17 +66,19 @@ pub fn connection_details(
     };
     ConnectionDetails {
         engine: spec.engine,
-        host: endpoint.and_then(|endpoint| endpoint.address().map(str::to_owned)),
-        port: endpoint
-            .and_then(aws_sdk_rds::types::Endpoint::port)
-            .unwrap_or_else(|| default_port(spec.engine)),
+        reach: Reach {
+            host: endpoint.and_then(|endpoint| endpoint.address().map(str::to_owned)),
+            port: endpoint
+                .and_then(aws_sdk_rds::types::Endpoint::port)
+                .unwrap_or_else(|| default_port(spec.engine)),
+            reader_host: observed
+                .replicas
+                .iter()
+                .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
+        },
         username: spec.master_username.clone(),
         database: spec.database_name.clone(),
         credential,
-        reader_host: observed
-            .replicas
-            .iter()
-            .find_map(|replica| replica.endpoint()?.address().map(str::to_owned)),
     }
 }
 
@@ -104,7 +91,7 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
     };
     let user = utf8_percent_encode(&details.username, USERINFO);
     let database = utf8_percent_encode(&details.database, USERINFO);
-    let port = details.port;
+    let port = details.reach.port;
     match &details.credential {
         Credential::Generated(password) => {
             let password = utf8_percent_encode(password.expose(), USERINFO);
@@ -117,66 +104,15 @@ pub fn connection_url(details: &ConnectionDetails, host: &str) -> String {
 /// The Secret's data: `host`, `port`, `username`, `database`, `url` once there is a
 /// host, `password` or `masterUserSecretArn`, and `readerHost` when replicas exist.
 pub fn connection_secret_data(details: &ConnectionDetails) -> BTreeMap<String, ByteString> {
-    let mut data = BTreeMap::new();
-    let mut put = |key: &str, value: String| {
-        data.insert(key.to_owned(), ByteString(value.into_bytes()));
-    };
-    put("username", details.username.clone());
-    put("database", details.database.clone());
-    put("port", details.port.to_string());
-    if let Some(host) = &details.host {
-        put("host", host.clone());
-        put("url", connection_url(details, host));
-    }
+    let mut data = SecretData::reach(&details.reach, |host| connection_url(details, host));
+    data.put("username", details.username.clone());
+    data.put("database", details.database.clone());
     match &details.credential {
-        Credential::Generated(password) => put(PASSWORD_KEY, password.expose().to_owned()),
-        Credential::AwsManaged(Some(arn)) => put("masterUserSecretArn", arn.clone()),
+        Credential::Generated(password) => data.put(PASSWORD_KEY, password.expose().to_owned()),
+        Credential::AwsManaged(Some(arn)) => data.put("masterUserSecretArn", arn.clone()),
         Credential::AwsManaged(None) => {}
     }
-    if let Some(reader_host) = &details.reader_host {
-        put("readerHost", reader_host.clone());
-    }
-    data
-}
-
-/// The connection Secret, owned (controller ownerReference) by `database`.
-pub fn desired_connection_secret(
-    database: &ManagedDatabase,
-    details: &ConnectionDetails,
-) -> ConnectionSecret {
-    let labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "tiered".to_owned(),
-        ),
-        (
-            "app.kubernetes.io/component".to_owned(),
-            "database".to_owned(),
-        ),
-        (
-            "app.kubernetes.io/instance".to_owned(),
-            crate::controllers::tiered_app::build::naming::label_value(&database.name_any()),
-        ),
-    ]);
-    ConnectionSecret(Secret {
-        metadata: ObjectMeta {
-            name: Some(connection_secret_name(&database.name_any())),
-            namespace: database.namespace(),
-            labels: Some(labels),
-            owner_references: database.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(connection_secret_data(details)),
-        ..Secret::default()
-    })
-}
-
-/// The generated password kept in an existing connection Secret.
-pub fn password_from_secret(secret: &Secret) -> Option<Password> {
-    let value = secret.data.as_ref()?.get(PASSWORD_KEY)?;
-    let text = String::from_utf8(value.0.clone()).ok()?;
-    (!text.is_empty()).then(|| Password::from_secret_value(text))
+    data.into_inner()
 }
 
 #[cfg(test)]
@@ -186,12 +122,14 @@ mod tests {
     fn details(engine: DatabaseEngine, credential: Credential) -> ConnectionDetails {
         ConnectionDetails {
             engine,
-            host: Some("db.example.rds.amazonaws.com".into()),
-            port: 5432,
+            reach: Reach {
+                host: Some("db.example.rds.amazonaws.com".into()),
+                port: 5432,
+                reader_host: None,
+            },
             username: "app".into(),
             database: "news".into(),
             credential,
-            reader_host: None,
         }
     }
 
@@ -201,6 +139,9 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
+        use crate::controllers::data_tier::secret::ConnectionSecret;
+        use k8s_openapi::api::core::v1::Secret;
+
         let password = Password::from_secret_value("hunter2-secret".into());
         let shown = format!(
             "{:?}",
@@ -242,7 +183,7 @@ mod tests {
             DatabaseEngine::Postgres,
             Credential::Generated(Password::from_secret_value("pw".into())),
         );
-        generated.reader_host = Some("replica.example".into());
+        generated.reach.reader_host = Some("replica.example".into());
         let data = connection_secret_data(&generated);
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
@@ -277,7 +218,7 @@ mod tests {
             DatabaseEngine::Postgres,
             Credential::Generated(Password::from_secret_value("pw".into())),
         );
-        pending.host = None;
+        pending.reach.host = None;
         let data = connection_secret_data(&pending);
         assert!(!data.contains_key("url") && !data.contains_key("host"));
         assert!(data.contains_key("password"));

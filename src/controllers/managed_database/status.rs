@@ -1,19 +1,34 @@
-//! ManagedDatabase status from a reconcile [`Report`]: kstatus conditions (`Ready`,
-//! `Reconciling`, `Stalled`), endpoints, identifiers. Pure; `lastTransitionTime` is
-//! carried over unless a condition's status flips, so an unchanged object computes an
-//! identical status and the caller can skip the write.
+//! ManagedDatabase status from a reconcile [`Report`]: the kstatus conditions of the
+//! shared outline, endpoints, identifiers; and what an RDS DB instance status means
+//! ([`phase`]: in progress, ready, or stalled with what a person can do). Pure.
 
-use crate::runtime::error::Category;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use aws_sdk_rds::types::DbInstance;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::ManagedDatabaseStatus;
-use crate::api::conditions::reasons;
 use crate::api::shared::Endpoint;
+use crate::controllers::data_tier::error::Nouns;
+use crate::controllers::data_tier::status::{Phase, conditions};
 
-use crate::controllers::data_tier::conditions::kstatus_conditions;
-pub use crate::controllers::data_tier::conditions::{condition, same_ignoring_transition_times};
+/// How messages name a DB instance.
+pub const NOUNS: &Nouns = &Nouns {
+    resource: "DB instance",
+    resources: "instances",
+    adopt_field: "spec.adopt.identifier",
+    credential: "master password",
+};
 
-use crate::controllers::managed_database::reconcile::{Progress, Report};
+/// What RDS reports for the object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// The primary instance.
+    pub primary: Option<DbInstance>,
+    /// Our read replicas, by index.
+    pub replicas: Vec<DbInstance>,
+}
+
+/// The result of one pass against RDS.
+pub type Report = crate::controllers::data_tier::kind::Report<Observed>;
 
 /// The status for `report`, given the previous status.
 pub fn compute_status(
@@ -33,8 +48,8 @@ pub fn compute_status(
         .collect();
     ManagedDatabaseStatus {
         observed_generation: generation,
-        conditions: conditions(generation, &report.progress, previous, now),
-        identifier: Some(report.identifier.clone()),
+        conditions: conditions(generation, &report.progress, previous, NOUNS, now),
+        identifier: Some(report.id.clone()),
         arn: primary.and_then(|instance| instance.db_instance_arn().map(str::to_owned)),
         endpoint,
         reader_endpoints,
@@ -52,48 +67,48 @@ fn endpoint_of(endpoint: Option<&aws_sdk_rds::types::Endpoint>) -> Option<Endpoi
     })
 }
 
-/// The three kstatus conditions for `progress`.
-pub fn conditions(
-    generation: Option<i64>,
-    progress: &Progress,
-    previous: Option<&ManagedDatabaseStatus>,
-    now: &Time,
-) -> Vec<Condition> {
-    let previous = previous
-        .map(|status| status.conditions.as_slice())
-        .unwrap_or_default();
-    kstatus_conditions(
-        generation,
-        progress,
-        previous,
-        "the DB instance is available",
-        now,
-    )
+/// The phase of an RDS status string. Unknown statuses count as in progress: waiting
+/// is safe, and a new transitional state is likelier than a new terminal one.
+pub fn phase(status: &str) -> Phase {
+    match status {
+        "available" => Phase::Ready,
+        "failed"
+        | "inaccessible-encryption-credentials"
+        | "inaccessible-encryption-credentials-recoverable"
+        | "restore-error"
+        | "storage-full"
+        | "stopped"
+        | "insufficient-capacity" => Phase::Stalled,
+        s if s.starts_with("incompatible-") => Phase::Stalled,
+        _ => Phase::InProgress,
+    }
 }
 
-/// The conditions while deletion is held by `deletionProtection`.
-pub fn deletion_protected(
-    generation: Option<i64>,
-    previous: Option<&ManagedDatabaseStatus>,
-    now: &Time,
-) -> ManagedDatabaseStatus {
-    let progress = Progress::Stalled {
-        reason: reasons::DELETION_PROTECTED,
-        category: Category::DeletionProtected,
-        message: "deletion is held because spec.deletionProtection is true; set it to false to let tiered delete the DB instance (deletionPolicy applies)".into(),
-    };
-    let mut status = previous.cloned().unwrap_or_default();
-    status.conditions = conditions(generation, &progress, previous, now);
-    status.observed_generation = generation;
-    status
+/// What a person can do about a stalled status.
+pub fn stalled_hint(status: &str) -> &'static str {
+    match status {
+        "storage-full" => "increase spec.storage.allocatedGiB or set spec.storage.maxAllocatedGiB",
+        "stopped" => {
+            "start the instance (aws rds start-db-instance); tiered does not start stopped instances"
+        }
+        "inaccessible-encryption-credentials"
+        | "inaccessible-encryption-credentials-recoverable" => {
+            "restore access to the KMS key of the instance"
+        }
+        "incompatible-parameters" => "fix the DB parameter group of the instance",
+        "incompatible-network" => "fix the subnet group or security groups of the instance",
+        _ => "see the RDS console or events of the instance; AWS support may be needed",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::conditions::{READY, RECONCILING, STALLED};
-    use crate::controllers::managed_database::reconcile::Observed;
+    use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
+    use crate::controllers::data_tier::status::Progress;
     use crate::runtime::error::Category;
+    use crate::runtime::kstatus::same_ignoring_transition_times;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use k8s_openapi::jiff::Timestamp;
 
     fn report(progress: Progress) -> Report {
@@ -109,7 +124,7 @@ mod tests {
             )
             .build();
         Report {
-            identifier: "db-1".into(),
+            id: "db-1".into(),
             observed: Observed {
                 primary: Some(instance),
                 replicas: vec![],
@@ -220,5 +235,37 @@ mod tests {
             at(1),
             "Stalled stayed False"
         );
+    }
+
+    #[test]
+    fn rds_statuses_map_to_phases() {
+        let cases = [
+            ("available", Phase::Ready),
+            ("creating", Phase::InProgress),
+            ("modifying", Phase::InProgress),
+            ("backing-up", Phase::InProgress),
+            ("rebooting", Phase::InProgress),
+            ("upgrading", Phase::InProgress),
+            ("configuring-enhanced-monitoring", Phase::InProgress),
+            ("configuring-log-exports", Phase::InProgress),
+            ("storage-optimization", Phase::InProgress),
+            ("maintenance", Phase::InProgress),
+            ("renaming", Phase::InProgress),
+            ("deleting", Phase::InProgress),
+            ("some-future-state", Phase::InProgress),
+            ("failed", Phase::Stalled),
+            ("incompatible-parameters", Phase::Stalled),
+            ("incompatible-restore", Phase::Stalled),
+            ("storage-full", Phase::Stalled),
+            ("stopped", Phase::Stalled),
+        ];
+        for (status, expected) in cases {
+            assert_eq!(phase(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn storage_full_says_to_grow_storage() {
+        assert!(stalled_hint("storage-full").contains("allocatedGiB"));
     }
 }

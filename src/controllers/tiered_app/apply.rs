@@ -1,4 +1,6 @@
-//! Server-side apply of desired children with change detection, and pruning by label.
+//! The TieredApp's writes to the API: server-side apply of the desired children with
+//! change detection, pruning by label, the Events that say what changed, and the status
+//! write (only when it changed).
 //!
 //! A child is applied only when it differs from the live object in the reflector store:
 //! the desired object carries a hash of itself in an annotation, and it is re-applied
@@ -13,27 +15,31 @@
 //! the same object again: in the operator benchmark that was one write in six.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Debug;
+use std::fmt::{Debug, Write as _};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::controllers::tiered_app::children::LABEL_TIER;
+use crate::api::tiered_app::{TieredApp, TieredAppStatus};
+use crate::controllers::tiered_app::build::DesiredChildren;
+use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
+use crate::controllers::tiered_app::diff::{hash_value, is_subset};
 use crate::controllers::tiered_app::error::{Error, Result};
-use crate::runtime::context::FIELD_MANAGER;
-use crate::runtime::stores::Indexed;
-
-/// Annotation with the hash of the last applied desired object.
-pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
+use crate::runtime::cached::{APPLIED_HASH, Cached};
+use crate::runtime::context::{Context, FIELD_MANAGER};
+use crate::runtime::kstatus::changed;
+use crate::runtime::status::apply_status;
+use crate::runtime::stores::{ChildStores, Indexed};
 /// How long an apply the stores have not shown yet holds back the same apply.
 pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(15);
 
@@ -135,35 +141,6 @@ pub struct ApplyReport {
     pub behind: bool,
 }
 
-/// Whether `desired` is contained in `live`: every field `desired` sets has the same
-/// value in `live`; list items match the live items at the same position (server-side
-/// apply keeps their order). Empty desired values match absent
-/// ones (the API server drops them).
-pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
-    match (desired, live) {
-        (Value::Null, None) => true,
-        (Value::Object(d), None) => d.is_empty(),
-        (Value::Array(d), None) => d.is_empty(),
-        (_, None) => false,
-        (Value::Object(d), Some(Value::Object(l))) => {
-            d.iter().all(|(key, value)| is_subset(value, l.get(key)))
-        }
-        (Value::Array(d), Some(Value::Array(l))) => {
-            d.len() <= l.len()
-                && d.iter()
-                    .zip(l.iter())
-                    .all(|(dv, lv)| is_subset(dv, Some(lv)))
-        }
-        (d, Some(l)) => d == l,
-    }
-}
-
-/// Hash of a JSON value (serde_json maps are sorted, so this is stable).
-pub fn hash_value(value: &Value) -> String {
-    let digest = Sha256::digest(value.to_string().as_bytes());
-    hex::encode(&digest[..8])
-}
-
 /// The desired object as JSON, with controller owner reference and hash annotation.
 pub fn prepare<K: Serialize + Resource<DynamicType = ()>>(
     desired: &K,
@@ -252,19 +229,14 @@ where
             .unwrap_or_default();
         let key = (kind.clone(), namespace.clone(), name.clone());
         let live = pass.store.get(&namespace, &name);
-        let live_hash = live
-            .as_deref()
-            .and_then(crate::runtime::cached::Cached::applied_hash);
+        let live_hash = live.as_deref().and_then(Cached::applied_hash);
         if let Some(live_hash) = live_hash {
             pass.in_flight.seen(&key, live_hash);
         }
         if live_hash == Some(hash) {
             // Same desired state as last applied: re-apply only when someone changed a
             // field we set.
-            let live_value = live
-                .as_deref()
-                .map(crate::runtime::cached::Cached::value)
-                .transpose();
+            let live_value = live.as_deref().map(Cached::value).transpose();
             if live_value
                 .ok()
                 .flatten()
@@ -321,4 +293,178 @@ where
         }
     }
     Ok(applied)
+}
+
+/// What [`apply_all`] did, and the Deployments as the API server answered their applies.
+pub struct Applied {
+    /// Children created, updated and pruned.
+    pub report: ApplyReport,
+    /// The applied Deployments (the stores show them a moment later).
+    pub deployments: Vec<Deployment>,
+}
+
+/// Where the children of one app go: the API and stores of `namespace`, with `owner`
+/// as their controller and `labels` to find them for pruning; tiers in `frozen` are
+/// left as they are.
+pub struct Destination<'a> {
+    /// The namespace of the app.
+    pub namespace: &'a str,
+    /// The app's controller ownerReference.
+    pub owner: &'a OwnerReference,
+    /// The labels every child of the app carries.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Tiers waiting for their database or cache.
+    pub frozen: &'a BTreeSet<String>,
+}
+
+/// Applies every kind of desired child that differs from the live one and prunes the
+/// app's children that are no longer desired, kind by kind (Services before the
+/// Deployments that use them). The destructuring names every kind, so a new kind of
+/// child cannot be built and silently never applied.
+pub async fn apply_all(
+    client: &kube::Client,
+    stores: &ChildStores,
+    in_flight: &InFlight,
+    to: &Destination<'_>,
+    children: DesiredChildren,
+) -> Result<Applied> {
+    let DesiredChildren {
+        deployments,
+        services,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+    } = children;
+    let mut report = ApplyReport::default();
+    macro_rules! pass {
+        ($desired:expr, $store:expr) => {
+            pass!($desired, $store, false)
+        };
+        ($desired:expr, $store:expr, $keep_answers:expr) => {
+            apply_kind(
+                KindPass {
+                    api: Api::namespaced(client.clone(), to.namespace),
+                    store: $store,
+                    in_flight,
+                    desired: $desired,
+                    keep_answers: $keep_answers,
+                },
+                to.owner,
+                to.labels,
+                to.frozen,
+                &mut report,
+            )
+            .await?
+        };
+    }
+    pass!(services, &stores.services);
+    let deployments = pass!(deployments, &stores.deployments, true);
+    pass!(hpas, &stores.hpas);
+    pass!(pdbs, &stores.pdbs);
+    pass!(network_policies, &stores.network_policies);
+    pass!(ingresses, &stores.ingresses);
+    Ok(Applied {
+        report,
+        deployments,
+    })
+}
+
+/// One Event per kind of change (Created, Updated, Pruned) that lists the children it
+/// touched, e.g. `Created 5 objects: Service/shop-web, Deployment/shop-web, …`: one write
+/// for a whole app instead of one per child (the operator benchmark's request count).
+pub async fn publish_report(ctx: &Context, regarding: &ObjectReference, report: &ApplyReport) {
+    for (list, reason) in [
+        (&report.created, "Created"),
+        (&report.updated, "Updated"),
+        (&report.pruned, "Pruned"),
+    ] {
+        for child in list {
+            tracing::info!(child = %child, action = reason, "child written");
+        }
+        if let Some(note) = change_note(reason, list) {
+            ctx.events
+                .emit(regarding, EventType::Normal, reason, "Apply", note)
+                .await;
+        }
+    }
+}
+
+/// `Created 2 objects: Service/a, Deployment/a`, or `None` for no change. Event notes
+/// hold at most 1 kB: a longer list ends with how many more there are.
+fn change_note(reason: &str, children: &[ChildRef]) -> Option<String> {
+    const LIMIT: usize = crate::runtime::events::NOTE_LIMIT;
+    let (first, rest) = children.split_first()?;
+    let noun = if rest.is_empty() { "object" } else { "objects" };
+    let mut note = format!("{reason} {} {noun}: {first}", children.len());
+    for (index, child) in rest.iter().enumerate() {
+        let item = format!(", {child}");
+        let left = rest.len() - index;
+        // Room for the item and a possible ", and 9999 more".
+        if note.len() + item.len() + 16 > LIMIT {
+            let _ = write!(note, ", and {left} more");
+            break;
+        }
+        note.push_str(&item);
+    }
+    Some(note)
+}
+
+/// Writes `next` with server-side apply on `/status` when it differs from the current
+/// status (timestamps aside). Returns whether it wrote.
+pub async fn write_status(ctx: &Context, app: &TieredApp, next: TieredAppStatus) -> Result<bool> {
+    if !changed(app.status.as_ref(), &next) {
+        return Ok(false);
+    }
+    let name = app.name_any();
+    let api: Api<TieredApp> =
+        Api::namespaced(ctx.client.clone(), &app.namespace().unwrap_or_default());
+    apply_status(&api, &(), &name, &next)
+        .await
+        .map_err(|source| Error::Status { name, source })?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(kind: &str, name: &str) -> ChildRef {
+        ChildRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_change_note_lists_every_child_it_touched() {
+        assert_eq!(change_note("Created", &[]), None);
+        assert_eq!(
+            change_note("Pruned", &[child("Service", "shop-api")]).as_deref(),
+            Some("Pruned 1 object: Service/shop-api")
+        );
+        assert_eq!(
+            change_note(
+                "Created",
+                &[
+                    child("Service", "shop-web"),
+                    child("Deployment", "shop-web")
+                ]
+            )
+            .as_deref(),
+            Some("Created 2 objects: Service/shop-web, Deployment/shop-web")
+        );
+    }
+
+    #[test]
+    fn a_long_change_note_stays_under_the_event_limit_and_says_how_many_it_left_out() {
+        let children: Vec<_> = (0..200)
+            .map(|i| child("Deployment", &format!("a-rather-long-tier-name-{i}")))
+            .collect();
+        let note = change_note("Updated", &children).unwrap_or_default();
+        assert!(note.len() <= 1000, "{} bytes", note.len());
+        assert!(note.starts_with("Updated 200 objects: Deployment/a-rather-long-tier-name-0,"));
+        assert!(note.ends_with(" more"), "{note}");
+    }
 }

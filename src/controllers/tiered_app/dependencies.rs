@@ -1,18 +1,48 @@
-//! The data-tier dependencies of a TieredApp: whether each referenced ManagedDatabase
-//! and CacheCluster is Ready, and a hash of its connection Secret for the pod template
-//! (so that rotated credentials roll the tier). Reads only; the Secret's values never
-//! leave this module, only their hash.
+//! The data-tier dependencies of a TieredApp, a step of its own between validate and
+//! build because it is the one that reads other objects: whether each referenced
+//! ManagedDatabase and CacheCluster is Ready (a tier whose database or cache is not is
+//! frozen: neither applied nor pruned), and a hash of its connection Secret for the pod
+//! template (so that rotated credentials roll the tier). Reads only; the Secret's
+//! values never leave this module, only their hash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use sha2::{Digest, Sha256};
 
-use crate::api::conditions::READY;
+use crate::api::conditions::{READY, reasons};
 use crate::api::{CacheCluster, ManagedDatabase};
+use crate::controllers::tiered_app::build::{TierWiring, Wiring};
 use crate::controllers::tiered_app::error::{Error, Result};
+use crate::controllers::tiered_app::validated::ValidatedApp;
+
+/// What one tier depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierDependencies {
+    /// Tier name.
+    pub tier: String,
+    /// Name of the Deployment of the tier.
+    pub deployment: String,
+    /// Referenced ManagedDatabase.
+    pub database: Option<String>,
+    /// Referenced CacheCluster.
+    pub cache: Option<String>,
+}
+
+/// What each tier of `app` depends on, in spec order.
+pub fn tiers(app: &ValidatedApp) -> Vec<TierDependencies> {
+    app.tiers
+        .iter()
+        .map(|tier| TierDependencies {
+            tier: tier.name.clone(),
+            deployment: tier.child_name.clone(),
+            database: tier.database.clone(),
+            cache: tier.cache.clone(),
+        })
+        .collect()
+}
 
 /// Whether a dependency can be used, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,4 +190,75 @@ impl Resolver {
             )),
         })
     }
+}
+
+/// Tiers held back by their dependencies, and the connection hashes of the others.
+#[derive(Debug, Default)]
+pub struct Frozen {
+    /// Tiers whose database or cache is not Ready.
+    pub tiers: BTreeSet<String>,
+    /// The first of them: the `Ready` reason and message it gives the app.
+    pub waiting: Option<(&'static str, String)>,
+    /// Per tier, the hash of the connection Secrets it uses.
+    pub hashes: BTreeMap<String, String>,
+}
+
+impl Frozen {
+    /// The builders' input from the connection hashes per tier.
+    pub fn wiring(&self) -> Wiring {
+        Wiring {
+            tiers: self
+                .hashes
+                .iter()
+                .map(|(tier, hash)| {
+                    let tier_wiring = TierWiring {
+                        secret_hash: Some(hash.clone()),
+                        ..TierWiring::default()
+                    };
+                    (tier.clone(), tier_wiring)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Looks up every tier's database and cache: a tier whose database or cache is not
+/// Ready is frozen.
+pub async fn resolve(
+    client: kube::Client,
+    namespace: &str,
+    tiers: &[TierDependencies],
+) -> Result<Frozen> {
+    let mut resolver = Resolver::new(client, namespace.to_owned());
+    let mut frozen = Frozen::default();
+    for tier in tiers {
+        let deps = [
+            (DependencyKind::Database, &tier.database),
+            (DependencyKind::Cache, &tier.cache),
+        ];
+        let mut hash_parts = Vec::new();
+        for (kind, dep) in deps {
+            let Some(dep) = dep else { continue };
+            match resolver.readiness(kind, dep).await? {
+                Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
+                Readiness::Waiting(why) => {
+                    frozen.tiers.insert(tier.tier.clone());
+                    let reason = match kind {
+                        DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
+                        DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
+                    };
+                    frozen.waiting.get_or_insert((
+                        reason,
+                        format!("tier {} is not rolled out: {why}", tier.tier),
+                    ));
+                }
+            }
+        }
+        if !hash_parts.is_empty() {
+            frozen
+                .hashes
+                .insert(tier.tier.clone(), hash_parts.join("-"));
+        }
+    }
+    Ok(frozen)
 }

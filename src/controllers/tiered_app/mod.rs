@@ -1,16 +1,18 @@
 //! The TieredApp controller: wiring of the kube-runtime `Controller` (primary through a
 //! generation predicate and `DeserializeGuard`, owned children through reflector
 //! stores, ManagedDatabases and CacheClusters through a mapper over the TieredApp store)
-//! and the reconcile pipeline in [`reconcile`].
+//! and the reconcile pipeline in [`reconcile`]: [`validate`] (into [`validated`]) →
+//! [`dependencies`] → [`build`] → [`apply`] (decided by [`diff`]) → [`status`], with
+//! the errors in [`error`]. No `cleanup`: the children go with the app through their
+//! ownerReferences, nothing lives outside Kubernetes.
 
 pub mod apply;
 pub mod build;
-pub mod children;
 pub mod dependencies;
+pub mod diff;
 pub mod error;
 pub mod reconcile;
 pub mod status;
-pub mod unreadable;
 pub mod validate;
 pub mod validated;
 
@@ -69,7 +71,7 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let ns = config.namespace.as_deref();
-    let children = watcher::Config::default().labels(&children::managed_selector());
+    let children = watcher::Config::default().labels(&build::labels::managed_selector());
     let (app_reader, app_writer) = reflector::store::<DeserializeGuard<TieredApp>>();
     let apps = watcher(
         scoped::<DeserializeGuard<TieredApp>>(client.clone(), ns),
@@ -114,7 +116,7 @@ pub async fn run(
         stores,
         apps: app_reader.clone(),
         resync: config.resync,
-        failures: std::sync::Mutex::default(),
+        backoff: crate::runtime::backoff::Backoff::default(),
         in_flight: apply::InFlight::default(),
     });
     Controller::for_stream(apps, app_reader)

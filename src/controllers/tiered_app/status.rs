@@ -1,46 +1,17 @@
 //! Pure status computation of a TieredApp: per-tier rollout from Deployments, the URL
-//! from the Ingress, and the kstatus conditions `Ready`, `Reconciling`, `Stalled`. No
+//! from the Ingress, and the [`Summary`] of the kstatus conditions `Ready`,
+//! `Reconciling`, `Stalled` (turned into conditions by [`crate::runtime::kstatus`]). No
 //! client here; the reconcile writes what this returns, and only when it changed.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
+use crate::api::conditions::reasons;
 use crate::api::tiered_app::{TierStatus, TieredAppStatus};
-
-/// One condition as computed, before timestamps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Computed {
-    /// `True` or `False`.
-    pub status: bool,
-    /// CamelCase reason.
-    pub reason: &'static str,
-    /// Human message saying what to do or what is going on.
-    pub message: String,
-}
-
-impl Computed {
-    /// A condition value.
-    pub fn new(status: bool, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            reason,
-            message: message.into(),
-        }
-    }
-}
-
-/// The three kstatus conditions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
-    /// `Ready`.
-    pub ready: Computed,
-    /// `Reconciling`.
-    pub reconciling: Computed,
-    /// `Stalled`.
-    pub stalled: Computed,
-}
+use crate::controllers::tiered_app::validated::ValidatedApp;
+pub use crate::runtime::kstatus::{Computed, Summary};
+use crate::runtime::kstatus::{conditions, ready};
 
 /// The spec is invalid: stalled until it changes.
 pub fn stalled(message: String) -> Summary {
@@ -135,6 +106,15 @@ pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
     }
 }
 
+/// Whether the app is served over HTTPS: its presentation ingress has a certificate.
+pub fn uses_https(app: &ValidatedApp) -> bool {
+    app.tiers.iter().any(|tier| {
+        tier.ingress
+            .as_ref()
+            .is_some_and(|ingress| ingress.certificate_arn.is_some())
+    })
+}
+
 /// Public URL of the app from the Ingress load balancer hostname, once it has one.
 pub fn url(ingress: Option<&Ingress>, https: bool) -> Option<String> {
     let lb = ingress?
@@ -163,63 +143,17 @@ pub fn build(
     let old = previous
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let conditions = [
-        (READY, summary.ready),
-        (RECONCILING, summary.reconciling),
-        (STALLED, summary.stalled),
-    ]
-    .into_iter()
-    .map(|(type_, c)| condition(old, type_, c, generation, now))
-    .collect();
     TieredAppStatus {
         observed_generation: generation,
-        conditions,
+        conditions: conditions(old, generation, summary, now),
         tiers,
         url,
     }
 }
 
-fn condition(
-    old: &[Condition],
-    type_: &str,
-    computed: Computed,
-    generation: Option<i64>,
-    now: &Time,
-) -> Condition {
-    let status = if computed.status { "True" } else { "False" };
-    let last_transition_time = old
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-    Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: computed.reason.to_owned(),
-        message: computed.message,
-        observed_generation: generation,
-        last_transition_time,
-    }
-}
-
-/// Whether two statuses differ in anything but condition timestamps.
-pub fn differs(current: Option<&TieredAppStatus>, next: &TieredAppStatus) -> bool {
-    let Some(current) = current else {
-        return true;
-    };
-    let strip = |s: &TieredAppStatus| {
-        let mut s = s.clone();
-        for c in &mut s.conditions {
-            c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
-        }
-        s.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
-        s
-    };
-    strip(current) != strip(next)
-}
-
 /// The current `Ready` condition as a [`Computed`] (to keep it while retrying).
 pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
-    let c = status?.conditions.iter().find(|c| c.type_ == READY)?;
+    let c = ready(&status?.conditions)?;
     let reason = match c.reason.as_str() {
         "Ready" => reasons::READY,
         "ReplicasNotReady" => reasons::REPLICAS_NOT_READY,
@@ -234,6 +168,8 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::conditions::{READY, STALLED};
+    use crate::runtime::kstatus::changed;
 
     fn at(seconds: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
@@ -264,11 +200,11 @@ mod tests {
             condition.last_transition_time = at(99);
         }
         later.conditions.reverse();
-        assert!(!differs(Some(&first), &later));
-        assert!(differs(None, &first), "no status yet: write");
+        assert!(!changed(Some(&first), &later));
+        assert!(changed(None, &first), "no status yet: write");
         let mut other_url = first.clone();
         other_url.url = Some("http://example.invalid".to_owned());
-        assert!(differs(Some(&first), &other_url));
+        assert!(changed(Some(&first), &other_url));
     }
 
     #[test]

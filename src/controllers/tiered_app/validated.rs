@@ -1,6 +1,8 @@
 //! What validation produces: [`SpecError`] (field path + what to change) and
 //! [`ValidatedApp`], a TieredApp with every default resolved that the builders consume
-//! without the raw resource. Plain data.
+//! without the raw resource. Plain data, in a file of its own because it is the
+//! hand-over between two steps: `validate` uses the builders' naming rules and `build`
+//! consumes this, so both import it and neither imports the other's step back.
 
 use std::fmt;
 

@@ -28,7 +28,7 @@ use crate::controllers::tiered_app::build::replicas::{
 use crate::controllers::tiered_app::build::{
     TierWiring, child_metadata, connection_secret_name, labels,
 };
-use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
 /// Pod template annotation holding the hash of the tier's connection Secrets; a new
 /// value rolls the tier.

@@ -7,7 +7,7 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 
 use crate::controllers::tiered_app::build::child_metadata;
-use crate::controllers::tiered_app::validate::{Scaling, ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{Scaling, ValidatedApp, ValidatedTier};
 
 /// The HPA of one tier; `None` without `autoscaling`.
 pub fn desired_hpa(app: &ValidatedApp, tier: &ValidatedTier) -> Option<HorizontalPodAutoscaler> {

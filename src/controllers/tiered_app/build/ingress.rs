@@ -12,7 +12,7 @@ use k8s_openapi::api::networking::v1::{
 use crate::api::tiered_app::{IngressScheme, TierRole};
 use crate::controllers::tiered_app::build::child_metadata;
 use crate::controllers::tiered_app::build::deployment::PORT_NAME;
-use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
 /// Ingress class of the AWS Load Balancer Controller.
 pub const INGRESS_CLASS: &str = "alb";

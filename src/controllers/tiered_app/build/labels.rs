@@ -78,6 +78,11 @@ pub fn prune_labels(app: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Label selector of everything tiered manages (what the child reflectors watch).
+pub fn managed_selector() -> String {
+    format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
+}
+
 /// [`prune_labels`] as a label selector string, e.g.
 /// `app.kubernetes.io/instance=newsread,app.kubernetes.io/managed-by=tiered`.
 pub fn prune_selector(app: &str) -> String {

@@ -1,7 +1,7 @@
-//! From a TieredApp to the Kubernetes objects the operator applies for it: validation
-//! ([`validate()`]) and pure builders, one module per kind, gathered by
-//! [`desired_children`]. Nothing here takes a client; the reconcile loop applies the
-//! result and prunes by [`labels::prune_selector`].
+//! From a validated TieredApp ([`ValidatedApp`], what `validate` hands over) to the
+//! Kubernetes objects the operator applies for it: pure builders, one module per kind,
+//! gathered by [`desired_children`]. Nothing here takes a client; the reconcile loop
+//! applies the result and prunes by [`labels::prune_selector`].
 
 pub mod deployment;
 pub mod hpa;
@@ -31,7 +31,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-pub use super::validate::{SpecError, ValidatedApp, ValidatedTier, validate};
+pub use super::validated::{SpecError, ValidatedApp, ValidatedTier};
 pub use naming::{child_name, connection_secret_name};
 pub use replicas::LiveReplicas;
 
@@ -263,8 +263,9 @@ pub(crate) mod test_support {
     //! A small validated app for the builders' unit tests.
 
     use super::ValidatedApp;
-    use super::validate;
+    // Test-only: the builders' tests start from YAML, through the real validation.
     use crate::api::tiered_app::TieredApp;
+    use crate::controllers::tiered_app::validate::validate;
 
     /// Parses a TieredApp from YAML and validates it, panicking on errors (tests only).
     pub fn validated(yaml: &str) -> ValidatedApp {

@@ -26,7 +26,7 @@ use crate::api::tiered_app::TierRole;
 use crate::controllers::tiered_app::build::{
     CACHE_PORT, DEFAULT_DATABASE_PORTS, TierWiring, child_metadata, labels,
 };
-use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
 /// Every IPv4 and IPv6 address.
 pub const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::controllers::tiered_app::build::{child_metadata, labels};
-use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
 /// The PDB of one tier; `None` when the tier never runs more than one pod (a PDB would
 /// then block every drain).
@@ -35,7 +35,7 @@ pub fn desired_pdb(app: &ValidatedApp, tier: &ValidatedTier) -> Option<PodDisrup
 mod tests {
     use super::*;
     use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
-    use crate::controllers::tiered_app::validate::Scaling;
+    use crate::controllers::tiered_app::validated::Scaling;
 
     #[test]
     fn pdb_follows_whether_the_tier_can_run_more_than_one_pod() {

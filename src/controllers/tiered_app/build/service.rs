@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::api::tiered_app::TierRole;
 use crate::controllers::tiered_app::build::deployment::PORT_NAME;
 use crate::controllers::tiered_app::build::{child_metadata, labels};
-use crate::controllers::tiered_app::validate::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
 /// The Service of one tier; `None` for a worker or a tier without port.
 pub fn desired_service(app: &ValidatedApp, tier: &ValidatedTier) -> Option<Service> {

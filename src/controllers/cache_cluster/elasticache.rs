@@ -1,0 +1,238 @@
+//! The ElastiCache side of a CacheCluster, behind the shared outline's [`DataTier`]
+//! trait (wired in the kind's `mod.rs`): describe the replication group and its first
+//! member, its tags (a call of their own in ElastiCache), create, a new AUTH token
+//! rotated in, and the convergence that is ElastiCache's own: what cannot change in
+//! place stalls, else a minimal ModifyReplicationGroup, then replicas, then shards.
+//! AWS only; what to send comes from the pure `desired` and `diff`.
+//!
+//! [`DataTier`]: crate::controllers::data_tier::DataTier
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
+
+use crate::api::CacheClusterSpec;
+use aws_sdk_elasticache::types::Tag;
+
+use crate::aws::elasticache_actions::{
+    CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
+    DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
+    MODIFY_REPLICATION_GROUP, MODIFY_SHARD_CONFIGURATION,
+};
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::controllers::data_tier::diff::tag_pairs;
+use crate::controllers::data_tier::error::ConvergeError;
+use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::secret::Password;
+use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::tag_calls;
+
+use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
+use crate::controllers::cache_cluster::diff::{
+    ReplicaChange, diff, replica_change, shard_change, unsupported,
+};
+use crate::controllers::cache_cluster::status::{Observed, Report};
+
+/// The ElastiCache client and the operator's settings of the CacheCluster controller.
+#[derive(Clone, Debug)]
+pub struct ElastiCache {
+    /// ElastiCache client.
+    pub elasticache: aws_sdk_elasticache::Client,
+    /// Namespaces allowed to adopt existing groups; `None` allows all.
+    pub adoption_namespaces: Option<BTreeSet<String>>,
+}
+
+tag_calls!(
+    aws_sdk_elasticache,
+    elasticache_actions,
+    to_elasticache_tags
+);
+
+fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
+    if error.kind == ErrorKind::NotFound {
+        Ok(None)
+    } else {
+        Err(error)
+    }
+}
+
+impl ElastiCache {
+    /// The replication group `id`; `None` when ElastiCache says it does not exist.
+    pub async fn describe_group(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
+        match self
+            .elasticache
+            .describe_replication_groups()
+            .replication_group_id(id)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.replication_groups().first().cloned()),
+            Err(error) => not_found_is_none(AwsError::from_sdk(DESCRIBE_REPLICATION_GROUPS, error)),
+        }
+    }
+
+    /// The cache cluster `id` (a member of a group); `None` when not described.
+    async fn describe_member(&self, id: &str) -> Result<Option<CacheCluster>, AwsError> {
+        match self
+            .elasticache
+            .describe_cache_clusters()
+            .cache_cluster_id(id)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.cache_clusters().first().cloned()),
+            Err(error) => not_found_is_none(AwsError::from_sdk(DESCRIBE_CACHE_CLUSTERS, error)),
+        }
+    }
+
+    /// The tags of `group`, as key and value.
+    pub async fn group_tags(
+        &self,
+        group: &ReplicationGroup,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let Some(arn) = group.arn() else {
+            return Ok(Vec::new());
+        };
+        let output = self
+            .elasticache
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
+        Ok(tag_pairs(output.tag_list(), Tag::key, Tag::value))
+    }
+
+    /// Sends CreateReplicationGroup for `desired`, described as `target`'s.
+    pub async fn create(
+        &self,
+        target: &Target<'_, CacheClusterSpec>,
+        desired: &DesiredGroup,
+        token: Option<&Password>,
+    ) -> Result<Option<ReplicationGroup>, AwsError> {
+        let description = format!(
+            "tiered CacheCluster {}/{}",
+            target.owner.namespace, target.owner.name
+        );
+        create_group_request(
+            self.elasticache.create_replication_group(),
+            desired,
+            &description,
+            token,
+        )
+        .send()
+        .await
+        .map(|output| output.replication_group)
+        .map_err(|e| AwsError::from_sdk(CREATE_REPLICATION_GROUP, e))
+    }
+
+    /// Sets `token` on an existing group with the ROTATE strategy: clients that use the
+    /// old token keep working until it is rotated out.
+    pub async fn rotate_token(&self, id: &str, token: &Password) -> Result<(), AwsError> {
+        self.elasticache
+            .modify_replication_group()
+            .replication_group_id(id)
+            .auth_token(token.expose())
+            .auth_token_update_strategy(AuthTokenUpdateStrategyType::Rotate)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+        Ok(())
+    }
+
+    /// The group and its first member cache cluster in `observed`.
+    pub async fn observe(
+        &self,
+        group: &ReplicationGroup,
+        observed: &mut Observed,
+    ) -> Result<(), ConvergeError> {
+        observed.group = Some(group.clone());
+        observed.member = match group.member_clusters().first() {
+            Some(member) => self.describe_member(member).await?,
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Sends the one change that brings an available group closer to `desired`: what
+    /// cannot change in place stalls; owned fields first, then replicas, then shards;
+    /// `Ready` when nothing differs.
+    pub async fn converge(
+        &self,
+        desired: &DesiredGroup,
+        group: &ReplicationGroup,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        if let Some(change) = unsupported(desired, group) {
+            return Err(change.into());
+        }
+        let id = &desired.id;
+        if let Some(modification) = diff(desired, group, report.observed.member.as_ref()) {
+            let fields = modification.changed_fields().join(", ");
+            modification
+                .request(self.elasticache.modify_replication_group(), id)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+            report.mutations += 1;
+            tracing::info!(id = %id, fields = %fields, "modified replication group");
+            return Ok(Progress::aws_in_progress(format!(
+                "modifying replication group {id}: {fields}"
+            )));
+        }
+        if let Some(change) = replica_change(desired, group) {
+            let message = self.change_replicas(id, change).await?;
+            report.mutations += 1;
+            return Ok(Progress::aws_in_progress(message));
+        }
+        if let Some(change) = shard_change(desired, group) {
+            let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
+            self.elasticache
+                .modify_replication_group_shard_configuration()
+                .replication_group_id(id)
+                .node_group_count(change.count)
+                .set_node_groups_to_remove(remove)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
+            report.mutations += 1;
+            return Ok(Progress::aws_in_progress(format!(
+                "resharding {id} to {} shards",
+                change.count
+            )));
+        }
+        Ok(Progress::Ready {
+            message: String::new(),
+        })
+    }
+
+    /// Sends the replica count change; returns what is happening.
+    async fn change_replicas(&self, id: &str, change: ReplicaChange) -> Result<String, AwsError> {
+        Ok(match change {
+            ReplicaChange::Increase(count) => {
+                self.elasticache
+                    .increase_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(count)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(INCREASE_REPLICA_COUNT, e))?;
+                format!("adding replicas to {id}: {count} per shard")
+            }
+            ReplicaChange::Decrease(count) => {
+                self.elasticache
+                    .decrease_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(count)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(DECREASE_REPLICA_COUNT, e))?;
+                format!("removing replicas from {id}: {count} per shard")
+            }
+        })
+    }
+}

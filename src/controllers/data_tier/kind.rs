@@ -1,0 +1,317 @@
+//! The kind as the shared outline sees it, apart from the steps so that every step can
+//! import it and none imports another back: the [`DataTier`] trait each AWS-backed
+//! kind implements, the types its signatures use ([`Target`], [`Credential`],
+//! [`Report`], [`Deletion`]), and what the reconciles of one controller share
+//! ([`Shared`]: the process context, the kind, the resync and the backoff).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::{ByteString, NamespaceResourceScope};
+use kube::Resource;
+use kube::core::DeserializeGuard;
+use kube::core::object::{HasSpec, HasStatus};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::shared::DeletionPolicy;
+use crate::aws::errors::AwsError;
+use crate::aws::tags::{Owner, resource_tags};
+use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
+use crate::runtime::context::Context;
+use crate::runtime::events::Publisher;
+use crate::runtime::kstatus::WithConditions;
+
+use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
+use crate::controllers::data_tier::secret::{Password, RandomError};
+use crate::controllers::data_tier::status::{Phase, Progress};
+
+/// One AWS-backed kind as the shared outline sees it: its Kubernetes object, the spec
+/// fields the outline reads, its connection Secret, and its AWS resource with the calls
+/// the outline makes on it. The value holds the kind's AWS client and settings.
+pub trait DataTier: Send + Sync + Sized + 'static {
+    /// The primary kind (ManagedDatabase, CacheCluster), with its spec and status.
+    type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + HasSpec<Spec: Send + Sync>
+        + HasStatus<Status: WithConditions + Default + Serialize + Send + Sync>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static;
+    /// The AWS resource (a DB instance, a replication group).
+    type Resource: Clone + Debug + Send + Sync;
+    /// The owned settings of the resource, from the spec.
+    type Desired: Send + Sync;
+    /// What AWS reports for the object: the resource and what belongs to it.
+    type Observed: Clone + Debug + Default + PartialEq + Send + Sync;
+    /// What the kind's own step after the AWS pass ([`DataTier::rotate`]) hands to its
+    /// status; `()` for a kind without one.
+    type Rotation: Default + Send;
+
+    /// The `controller` label of the metrics.
+    const CONTROLLER: &'static str;
+    /// The finalizer that guards the AWS resource.
+    const FINALIZER: &'static str;
+    /// The `app.kubernetes.io/component` label of the connection Secrets.
+    const COMPONENT: &'static str;
+    /// Annotations whose changes need a reconcile (e.g. a rotation request).
+    const TRIGGER_ANNOTATIONS: &'static [&'static str];
+    /// The key of the generated credential in the connection Secret.
+    const CREDENTIAL_KEY: &'static str;
+    /// How messages name the resource.
+    const NOUNS: &'static Nouns;
+
+    /// The resource the spec asks to adopt, if any.
+    fn adopt_id(spec: &Spec<Self>) -> Option<&str>;
+    /// The user's tags.
+    fn user_tags(spec: &Spec<Self>) -> &BTreeMap<String, String>;
+    /// The deletion policy the spec sets.
+    fn deletion_policy(spec: &Spec<Self>) -> Option<DeletionPolicy>;
+    /// Whether the spec holds deletion (`deletionProtection`).
+    fn deletion_protected(_spec: &Spec<Self>) -> bool {
+        false
+    }
+    /// Whether the object has a credential tiered generates and keeps in its Secret.
+    fn generates_credential(spec: &Spec<Self>) -> bool;
+    /// A new credential.
+    ///
+    /// # Errors
+    /// When the OS CSPRNG cannot be read.
+    fn generate_credential() -> Result<Password, RandomError>;
+    /// The data of the connection Secret.
+    fn connection_data(
+        spec: &Spec<Self>,
+        observed: &Self::Observed,
+        credential: Option<&Password>,
+    ) -> BTreeMap<String, ByteString>;
+    /// The status for `report` (`previous` is `object`'s).
+    fn compute_status(
+        object: &Self::Object,
+        report: &Report<Self::Observed>,
+        connection_secret: String,
+        rotation: Self::Rotation,
+        now: &Time,
+    ) -> Status<Self>;
+
+    /// The deterministic id of the owner's resource.
+    fn deterministic_id(owner: &Owner) -> String;
+    /// The id of `target`'s resource: the adopted one, else the deterministic one.
+    fn resource_id(target: &Target<'_, Spec<Self>>) -> String {
+        Self::adopt_id(target.spec)
+            .map_or_else(|| Self::deterministic_id(&target.owner), str::to_owned)
+    }
+    /// The tags `target`'s resource carries: the user's plus the ownership tags.
+    fn resource_tags(target: &Target<'_, Spec<Self>>) -> BTreeMap<String, String> {
+        resource_tags(&target.owner, Self::user_tags(target.spec))
+    }
+    /// The owned settings for `spec`, named `id`, carrying `tags`.
+    ///
+    /// # Errors
+    /// When the spec asks for what only the operator can see AWS refuses.
+    fn desired(
+        spec: &Spec<Self>,
+        id: String,
+        tags: BTreeMap<String, String>,
+    ) -> Result<Self::Desired, InvalidSpec>;
+    /// Whether the resource is created with (and keeps) the generated credential.
+    fn uses_credential(desired: &Self::Desired) -> bool;
+    /// The ARN of the resource, for the tag calls.
+    fn arn(resource: &Self::Resource) -> Option<&str>;
+    /// The status AWS reports (`available`, `creating`, …).
+    fn aws_status(resource: &Self::Resource) -> Option<&str>;
+    /// What that status means.
+    fn phase(status: &str) -> Phase;
+    /// What a person can do about a stalled status.
+    fn stalled_hint(status: &str) -> &'static str;
+    /// A resource AWS created without describing it in the answer: `id`, `creating`.
+    fn creating(id: &str) -> Self::Resource;
+    /// The ids of the resources that belong to `resource` and go before it on deletion
+    /// (read replicas).
+    fn related_ids(_resource: &Self::Resource) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Namespaces allowed to adopt existing resources; `None` allows all.
+    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>>;
+    /// The resource `id` as AWS describes it now; `None` when it does not exist.
+    fn describe(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Self::Resource>, AwsError>> + Send;
+    /// The resource `id` for a reconcile; a kind may answer from a shared read.
+    fn find(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Self::Resource>, AwsError>> + Send {
+        self.describe(id)
+    }
+    /// The tags of `resource`, as key and value.
+    fn tags(
+        &self,
+        resource: &Self::Resource,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+    /// Adds (or overwrites) `tags` on the resource `arn`.
+    fn add_tags(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Removes the tags `keys` from the resource `arn`.
+    fn remove_tags(
+        &self,
+        arn: &str,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Creates the resource; `Ok(None)` when AWS did not describe it in the answer.
+    fn create(
+        &self,
+        target: &Target<'_, Spec<Self>>,
+        desired: &Self::Desired,
+        credential: Option<&Password>,
+    ) -> impl Future<Output = Result<Option<Self::Resource>, AwsError>> + Send;
+    /// Gives the existing resource `id` the credential just generated (the Secret had
+    /// none: adopted, or lost).
+    fn set_credential(
+        &self,
+        id: &str,
+        credential: &Password,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Fills `observed` from `resource` and what belongs to it (replicas, members).
+    fn observe(
+        &self,
+        target: &Target<'_, Spec<Self>>,
+        resource: &Self::Resource,
+        observed: &mut Self::Observed,
+    ) -> impl Future<Output = Result<(), ConvergeError>> + Send;
+    /// The kind's own convergence of an available, claimed resource: sends the change
+    /// that brings it closer to `desired`, counting mutations in `report`; `Ready` when
+    /// nothing differs.
+    fn converge(
+        &self,
+        desired: &Self::Desired,
+        resource: &Self::Resource,
+        report: &mut Report<Self::Observed>,
+    ) -> impl Future<Output = Result<Progress, ConvergeError>> + Send;
+    /// Called after a pass that changed something in AWS (a shared read goes stale).
+    fn mutated(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+    /// Deletes `resource` (`related` first), with the final snapshot `snapshot`.
+    fn delete(
+        &self,
+        resource: &Self::Resource,
+        related: &[Self::Resource],
+        snapshot: Option<&str>,
+    ) -> impl Future<Output = Result<Deletion, AwsError>> + Send;
+    /// The kind's own step after the AWS pass, e.g. a rotation the object asks for:
+    /// may replace `credential` before the Secret is written.
+    ///
+    /// # Errors
+    /// When the step's AWS call fails.
+    fn rotate(
+        &self,
+        _events: &Publisher,
+        _object: &Self::Object,
+        _report: &Report<Self::Observed>,
+        _credential: &mut Option<Password>,
+    ) -> impl Future<Output = Result<Self::Rotation, Error>> + Send {
+        async { Ok(Self::Rotation::default()) }
+    }
+}
+
+/// The spec of `K`'s objects.
+pub type Spec<K> = <<K as DataTier>::Object as HasSpec>::Spec;
+/// The status of `K`'s objects.
+pub type Status<K> = <<K as DataTier>::Object as HasStatus>::Status;
+
+/// The key of an object in the backoff.
+pub type Key<K> = ObjectRef<DeserializeGuard<<K as DataTier>::Object>>;
+
+/// What the reconciles of one data-tier controller share.
+pub struct Shared<K: DataTier> {
+    /// The process-wide context (client, metrics, Event publisher, cluster name).
+    pub ctx: Context,
+    /// The kind, with its AWS client and settings.
+    pub kind: K,
+    /// Resync period of converged objects.
+    pub resync: Duration,
+    /// Consecutive failures per object.
+    pub backoff: Backoff<Key<K>>,
+}
+
+impl<K: DataTier> Shared<K> {
+    /// The context of a controller of `kind` in `ctx`'s process.
+    pub fn new(ctx: Context, kind: K, resync: Duration) -> Self {
+        Self {
+            ctx,
+            kind,
+            resync,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// When to look at `key` again after a reconcile that ended in `progress`: a
+    /// transient failure backs off, anything else starts the backoff over.
+    pub fn requeue(&self, key: &Key<K>, progress: &Progress) -> Action {
+        if let Progress::Transient { .. } = progress {
+            return Action::requeue(self.backoff.failed(key.clone()));
+        }
+        self.backoff.succeeded(key);
+        Action::requeue(match progress {
+            Progress::InProgress { .. } => IN_PROGRESS.min(self.resync),
+            Progress::Stalled { .. } => STALLED,
+            Progress::Ready { .. } | Progress::Transient { .. } => self.resync,
+        })
+    }
+}
+
+/// The object being reconciled: who claims the resource, and the spec.
+#[derive(Clone, Debug)]
+pub struct Target<'a, S> {
+    /// Who claims the resource.
+    pub owner: Owner,
+    /// The spec.
+    pub spec: &'a S,
+}
+
+/// The generated credential for this pass.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credential<'a> {
+    /// The credential (from the connection Secret); `None` when there is none.
+    pub value: Option<&'a Password>,
+    /// It was generated for this reconcile (the Secret had none): a resource that
+    /// already exists gets it.
+    pub is_new: bool,
+}
+
+/// The result of one pass against AWS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report<O> {
+    /// The resource id.
+    pub id: String,
+    /// What AWS reported.
+    pub observed: O,
+    /// Where the object stands.
+    pub progress: Progress,
+    /// Number of mutating AWS calls made (zero for a converged object).
+    pub mutations: u32,
+}
+
+/// What a kind's delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// AWS accepted the delete request.
+    Requested,
+    /// Nothing to wait for any more: what happened.
+    Done(String),
+    /// AWS is deleting (the resource, or what goes before it): what is happening.
+    Waiting(String),
+}

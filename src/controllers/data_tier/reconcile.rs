@@ -1,0 +1,266 @@
+//! One reconcile of a data-tier object, for both kinds, read top to bottom:
+//! [`apply`] keeps the credential in the connection Secret before any resource can be
+//! created with it, runs one pass against AWS ([`sync`]), then the kind's own step
+//! (a rotation), writes the Secret and the status (only when they change), and counts
+//! a failed pass in `tiered_reconcile_errors_total`. The AWS pass: validate the spec
+//! and the adoption, describe the resource by its deterministic (or adopted) id, claim
+//! it (ownership tags) or create it, wait while AWS works, then the kind's
+//! convergence. Errors of the pass become [`Progress`], never a failed reconcile.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::core::object::{HasSpec, HasStatus};
+
+use crate::aws::errors::ErrorKind;
+use crate::aws::tags::{Owner, Ownership, ownership};
+use crate::runtime::kstatus::now;
+
+use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
+use crate::controllers::data_tier::diff::missing_tags;
+use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
+use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
+use crate::controllers::data_tier::secret::{
+    Password, connection_secret, connection_secret_name, credential_from_secret,
+};
+use crate::controllers::data_tier::status::{Progress, status_progress};
+
+/// Brings AWS, the connection Secret and the status of `object` in line with its
+/// spec; returns where it stands.
+///
+/// # Errors
+/// A Kubernetes call, generating a credential, or the kind's own step failed; a failed
+/// AWS call of the pass is not an error but [`Progress`].
+pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Result<Progress, Error> {
+    let owner = owner_of(object, &shared.ctx.cluster_name)?;
+    let secrets: Api<Secret> = Api::namespaced(shared.ctx.client.clone(), &owner.namespace);
+    let secret_name = connection_secret_name(&owner.name);
+    let existing = secrets
+        .get_opt(&secret_name)
+        .await
+        .map_err(kube_error("read the connection Secret"))?;
+    let spec = object.spec();
+
+    // A generated credential is stored before any resource can be created with it, so
+    // a crash never leaves a resource whose credential nobody knows.
+    let mut credential: Option<Password> = None;
+    let mut is_new = false;
+    if K::generates_credential(spec) {
+        credential = existing
+            .as_ref()
+            .and_then(|secret| credential_from_secret(secret, K::CREDENTIAL_KEY));
+        if credential.is_none() {
+            let fresh = K::generate_credential().map_err(Error::Password)?;
+            let data = K::connection_data(spec, &K::Observed::default(), Some(&fresh));
+            let desired = connection_secret(object, K::COMPONENT, data).0;
+            apply_secret(&secrets, &desired, existing.as_ref()).await?;
+            credential = Some(fresh);
+            is_new = true;
+        }
+    }
+
+    let target = Target { owner, spec };
+    let pass = Credential {
+        value: credential.as_ref(),
+        is_new,
+    };
+    let report = Box::pin(sync(&shared.kind, &target, pass)).await;
+    if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } =
+        &report.progress
+    {
+        shared
+            .ctx
+            .metrics
+            .reconcile_failed(K::CONTROLLER, *category);
+    }
+    let rotation = shared
+        .kind
+        .rotate(&shared.ctx.events, object, &report, &mut credential)
+        .await?;
+
+    let data = K::connection_data(spec, &report.observed, credential.as_ref());
+    let existing = if is_new {
+        secrets.get_opt(&secret_name).await.ok().flatten()
+    } else {
+        existing
+    };
+    let desired = connection_secret(object, K::COMPONENT, data).0;
+    apply_secret(&secrets, &desired, existing.as_ref()).await?;
+
+    let status = K::compute_status(object, &report, secret_name, rotation, &now());
+    write_status(&shared.ctx, object, object.status(), &status).await?;
+    Ok(report.progress)
+}
+
+/// Reconciles `target` against AWS once. Never fails: errors become [`Progress`].
+pub async fn sync<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    credential: Credential<'_>,
+) -> Report<K::Observed> {
+    let mut report = Report {
+        id: K::resource_id(target),
+        observed: K::Observed::default(),
+        progress: Progress::Ready {
+            message: String::new(),
+        },
+        mutations: 0,
+    };
+    match Box::pin(pass(kind, target, credential, &mut report)).await {
+        Ok(progress) => report.progress = progress,
+        Err(error) => report.progress = Progress::from(&error),
+    }
+    if report.mutations > 0 {
+        kind.mutated().await;
+    }
+    report
+}
+
+async fn pass<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    credential: Credential<'_>,
+    report: &mut Report<K::Observed>,
+) -> Result<Progress, ConvergeError> {
+    let id = report.id.clone();
+    let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
+    let adopting = K::adopt_id(target.spec).is_some();
+    if adopting
+        && let Some(allowed) = kind.adoption_namespaces()
+        && !allowed.contains(&target.owner.namespace)
+    {
+        return Err(ConvergeError::AdoptionNotAllowed {
+            nouns: K::NOUNS,
+            id,
+            namespace: target.owner.namespace.clone(),
+        });
+    }
+
+    let resource = match kind.find(&id).await? {
+        Some(resource) => {
+            claim(kind, target, &resource, report).await?;
+            if credential.is_new && K::uses_credential(&desired) {
+                let value = credential.value.ok_or(ConvergeError::MissingCredential {
+                    nouns: K::NOUNS,
+                    id: id.clone(),
+                })?;
+                kind.set_credential(&id, value).await?;
+                report.mutations += 1;
+            }
+            resource
+        }
+        None if adopting => {
+            return Err(ConvergeError::AdoptTargetMissing {
+                nouns: K::NOUNS,
+                id,
+            });
+        }
+        None => create(kind, target, &desired, credential.value, report).await?,
+    };
+    kind.observe(target, &resource, &mut report.observed)
+        .await?;
+
+    let status = K::aws_status(&resource).unwrap_or("unknown");
+    let named = format!("{} {id}", K::NOUNS.resource);
+    if let Some(waiting) =
+        status_progress(&named, status, K::phase(status), K::stalled_hint(status))
+    {
+        return Ok(waiting);
+    }
+    kind.converge(&desired, &resource, report).await
+}
+
+/// Whether `resource` is tagged as `owner`'s.
+pub async fn owned_by<K: DataTier>(
+    kind: &K,
+    resource: &K::Resource,
+    owner: &Owner,
+) -> Result<bool, ConvergeError> {
+    let tags = kind.tags(resource).await?;
+    Ok(ownership(pairs(&tags), owner) == Ownership::Ours)
+}
+
+fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+}
+
+/// Checks ownership of an existing resource; adopts an untagged one when the spec asks
+/// to, and brings the tags up to date.
+async fn claim<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    resource: &K::Resource,
+    report: &mut Report<K::Observed>,
+) -> Result<(), ConvergeError> {
+    let id = report.id.clone();
+    let tags = kind.tags(resource).await?;
+    match ownership(pairs(&tags), &target.owner) {
+        Ownership::Ours => {}
+        Ownership::Unowned if K::adopt_id(target.spec).is_some() => {
+            tracing::info!(id = %id, resource = K::NOUNS.resource, "adopting an untagged resource");
+        }
+        Ownership::Unowned => {
+            return Err(ConvergeError::NotOwned {
+                nouns: K::NOUNS,
+                id,
+            });
+        }
+        Ownership::OwnedElsewhere {
+            cluster,
+            namespace,
+            name,
+        } => {
+            return Err(ConvergeError::OwnedElsewhere {
+                nouns: K::NOUNS,
+                id,
+                cluster,
+                namespace,
+                name,
+            });
+        }
+    }
+    let missing = missing_tags(&tags, &K::resource_tags(target));
+    if let (false, Some(arn)) = (missing.is_empty(), K::arn(resource)) {
+        kind.add_tags(arn, &missing).await?;
+        report.mutations += 1;
+    }
+    Ok(())
+}
+
+/// Creates the resource; when it already exists (a crash after an earlier create, or a
+/// lost response), describes and claims it instead.
+async fn create<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    desired: &K::Desired,
+    credential: Option<&Password>,
+    report: &mut Report<K::Observed>,
+) -> Result<K::Resource, ConvergeError> {
+    let id = report.id.clone();
+    if K::uses_credential(desired) && credential.is_none() {
+        return Err(ConvergeError::MissingCredential {
+            nouns: K::NOUNS,
+            id,
+        });
+    }
+    let created = kind.create(target, desired, credential).await;
+    report.mutations += 1;
+    match created {
+        Ok(resource) => {
+            tracing::info!(id = %id, resource = K::NOUNS.resource, "created");
+            match resource {
+                Some(resource) => Ok(resource),
+                None => Ok(kind
+                    .describe(&id)
+                    .await?
+                    .unwrap_or_else(|| K::creating(&id))),
+            }
+        }
+        Err(error) if error.kind == ErrorKind::Conflict => {
+            let resource = kind.describe(&id).await?.ok_or(ConvergeError::Aws(error))?;
+            claim(kind, target, &resource, report).await?;
+            Ok(resource)
+        }
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,0 +1,283 @@
+//! The RDS side of a ManagedDatabase, behind the shared outline's [`DataTier`] trait
+//! (wired in the kind's `mod.rs`): describe (from the shared fleet read when it shows
+//! the instance settled), tags, create, a new master password, and the convergence
+//! that is RDS' own: a minimal ModifyDBInstance (compared against
+//! `PendingModifiedValues`, so a pending change is never sent again), then the read
+//! replicas. AWS only; what to send comes from the pure `desired` and `diff`.
+//!
+//! [`DataTier`]: crate::controllers::data_tier::DataTier
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
+
+use crate::api::ManagedDatabaseSpec;
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::fleet::{Fleet, describe_instance};
+use crate::aws::naming::{rds_replica_identifier, rds_replica_index};
+use crate::aws::rds_actions::{
+    CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE,
+};
+use crate::aws::tags::{Ownership, rds_ownership};
+use crate::controllers::data_tier::error::ConvergeError;
+use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::secret::Password;
+use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::tag_calls;
+
+use crate::controllers::managed_database::desired::{
+    DesiredInstance, create_instance_request, create_replica_request,
+};
+use crate::controllers::managed_database::diff::diff;
+use crate::controllers::managed_database::status::{Observed, Report};
+
+/// The RDS client and the operator's settings of the ManagedDatabase controller.
+#[derive(Clone, Debug)]
+pub struct Rds {
+    /// RDS client.
+    pub rds: aws_sdk_rds::Client,
+    /// The shared fleet read; `None` describes each instance on its own.
+    pub fleet: Option<Arc<Fleet>>,
+    /// Namespaces allowed to adopt existing instances; `None` allows all.
+    pub adoption_namespaces: Option<BTreeSet<String>>,
+}
+
+tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
+
+/// Whether RDS reports modifications waiting to be applied.
+pub fn has_pending_changes(instance: &DbInstance) -> bool {
+    instance
+        .pending_modified_values()
+        .is_some_and(|pending| *pending != PendingModifiedValues::builder().build())
+}
+
+impl Rds {
+    /// The instance `identifier`: from the fleet read when it shows it settled, else
+    /// described on its own.
+    pub async fn find(&self, identifier: &str) -> Result<Option<DbInstance>, AwsError> {
+        if let Some(fleet) = &self.fleet {
+            let instances = fleet.instances(&self.rds).await?;
+            if let Some(instance) = instances.get(identifier)
+                && instance.db_instance_status() == Some("available")
+                && !has_pending_changes(instance)
+            {
+                return Ok(Some(instance.clone()));
+            }
+        }
+        describe_instance(&self.rds, identifier).await
+    }
+
+    /// Forgets the fleet read (after a change RDS has not shown yet).
+    pub async fn invalidate(&self) {
+        if let Some(fleet) = &self.fleet {
+            fleet.invalidate().await;
+        }
+    }
+
+    /// Sends CreateDBInstance for `desired`.
+    pub async fn create(
+        &self,
+        desired: &DesiredInstance,
+        password: Option<&Password>,
+    ) -> Result<Option<DbInstance>, AwsError> {
+        create_instance_request(self.rds.create_db_instance(), desired, password)
+            .send()
+            .await
+            .map(|output| output.db_instance)
+            .map_err(|e| AwsError::from_sdk(CREATE_DB_INSTANCE, e))
+    }
+
+    /// Sets `password` as the master password of `identifier`, applied immediately.
+    pub async fn set_password(
+        &self,
+        identifier: &str,
+        password: &Password,
+    ) -> Result<(), AwsError> {
+        self.rds
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .master_user_password(password.expose())
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        Ok(())
+    }
+
+    /// The primary and our replicas of it in `observed`.
+    pub async fn observe(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+        primary: &DbInstance,
+        observed: &mut Observed,
+    ) -> Result<(), ConvergeError> {
+        observed.primary = Some(primary.clone());
+        observed.replicas = self.observe_replicas(target, primary).await?;
+        Ok(())
+    }
+
+    /// Our replicas of `primary` (tagged ours, named `<id>-r<n>`), by index.
+    async fn observe_replicas(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+        primary: &DbInstance,
+    ) -> Result<Vec<DbInstance>, AwsError> {
+        let identifier = primary.db_instance_identifier().unwrap_or_default();
+        let mut replicas = Vec::new();
+        for replica_id in primary.read_replica_db_instance_identifiers() {
+            if rds_replica_index(identifier, replica_id).is_none() {
+                continue;
+            }
+            if let Some(replica) = self.find(replica_id).await?
+                && rds_ownership(replica.tag_list(), &target.owner) == Ownership::Ours
+            {
+                replicas.push(replica);
+            }
+        }
+        replicas.sort_by_key(|replica| {
+            rds_replica_index(
+                identifier,
+                replica.db_instance_identifier().unwrap_or_default(),
+            )
+        });
+        Ok(replicas)
+    }
+
+    /// Sends the one change that brings an available instance closer to `desired`:
+    /// owned fields first, then the replicas; `Ready` when nothing differs (saying so
+    /// when changes wait for the maintenance window).
+    pub async fn converge(
+        &self,
+        desired: &DesiredInstance,
+        primary: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        let identifier = &desired.identifier;
+        if let Some(modification) = diff(desired, primary)? {
+            let fields = modification.changed_fields().join(", ");
+            modification
+                .request(self.rds.modify_db_instance(), identifier)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            report.mutations += 1;
+            tracing::info!(identifier = %identifier, fields = %fields, "modified DB instance");
+            return Ok(Progress::aws_in_progress(format!(
+                "modifying DB instance {identifier}: {fields}"
+            )));
+        }
+        if let Some(progress) = self.match_replicas(desired, report).await? {
+            return Ok(progress);
+        }
+        let message = if has_pending_changes(primary) {
+            "changes are pending for the next maintenance window (spec.applyImmediately is false)"
+                .to_owned()
+        } else {
+            String::new()
+        };
+        Ok(Progress::Ready { message })
+    }
+
+    /// Creates or deletes replicas to match the spec; `None` when they match and all
+    /// are available.
+    async fn match_replicas(
+        &self,
+        desired: &DesiredInstance,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        let live: Vec<&DbInstance> = report
+            .observed
+            .replicas
+            .iter()
+            .filter(|replica| replica.db_instance_status() != Some("deleting"))
+            .collect();
+        let wanted = usize::try_from(desired.read_replicas).unwrap_or(usize::MAX);
+        if live.len() < wanted {
+            let taken: BTreeSet<u32> = live
+                .iter()
+                .filter_map(|replica| {
+                    rds_replica_index(&desired.identifier, replica.db_instance_identifier()?)
+                })
+                .collect();
+            let free = (1..)
+                .filter(|index| !taken.contains(index))
+                .take(wanted - live.len());
+            let mut created = Vec::new();
+            for index in free {
+                let replica_id = rds_replica_identifier(&desired.identifier, index);
+                let result = create_replica_request(
+                    self.rds.create_db_instance_read_replica(),
+                    desired,
+                    &replica_id,
+                )
+                .send()
+                .await;
+                report.mutations += 1;
+                if let Err(error) = result {
+                    let error = AwsError::from_sdk(CREATE_DB_INSTANCE_READ_REPLICA, error);
+                    if error.kind != ErrorKind::Conflict {
+                        return Err(error);
+                    }
+                }
+                created.push(replica_id);
+            }
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "creating read replicas {}",
+                created.join(", ")
+            ))));
+        }
+        if live.len() > wanted {
+            let mut newest_first = live;
+            newest_first.sort_by(|a, b| {
+                (b.instance_create_time(), b.db_instance_identifier())
+                    .cmp(&(a.instance_create_time(), a.db_instance_identifier()))
+            });
+            let extra = newest_first.len() - wanted;
+            let mut deleted = Vec::new();
+            for replica in newest_first.into_iter().take(extra) {
+                let replica_id = replica
+                    .db_instance_identifier()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.delete_replica(&replica_id).await?;
+                report.mutations += 1;
+                deleted.push(replica_id);
+            }
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "deleting read replicas {}",
+                deleted.join(", ")
+            ))));
+        }
+        if let Some(busy) = live
+            .iter()
+            .find(|replica| replica.db_instance_status() != Some("available"))
+        {
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "read replica {} is {}",
+                busy.db_instance_identifier().unwrap_or_default(),
+                busy.db_instance_status().unwrap_or("unknown")
+            ))));
+        }
+        Ok(None)
+    }
+
+    /// Deletes a read replica (replicas have no final snapshot); already gone is fine.
+    pub async fn delete_replica(&self, replica_id: &str) -> Result<(), AwsError> {
+        let result = self
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(replica_id)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+            .send()
+            .await;
+        match result.map_err(|e| AwsError::from_sdk(DELETE_DB_INSTANCE, e)) {
+            Err(error) if error.kind != ErrorKind::NotFound => Err(error),
+            _ => {
+                tracing::info!(identifier = %replica_id, "deleted read replica");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The two data-tier kinds as the shared tests drive them. [`Kind`], implemented for
+//! the product's `Rds` and `ElastiCache`, says what differs between a ManagedDatabase
+//! and a CacheCluster (a base spec, a client on moto or on mocked SDK rules, how to
+//! list resources or create one an administrator made, the statuses on the way to
+//! `available`, …); the generic tests in `data_tier_{mocks,moto,controller}.rs` are
+//! written once against it, and [`both_kinds!`] runs each once per kind, as a test
+//! named after it in a `database` and a `cache` module.
+
+use std::collections::BTreeMap;
+
+use aws_smithy_mocks::Rule;
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use serde_json::{Value, json};
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::kind::{Credential, Report, Target};
+use tiered::controllers::data_tier::reconcile::sync;
+use tiered::controllers::data_tier::secret::Password;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::data_tier::{DataTier, Spec, Status};
+
+use super::fixtures::{deletion_time, owner};
+use super::moto::MotoServer;
+
+pub mod cache;
+pub mod database;
+pub mod operator;
+
+/// Runs each generic test `name::<K>()` once per kind: `database::name` for
+/// ManagedDatabase, `cache::name` for CacheCluster.
+macro_rules! both_kinds {
+    ($($test:ident),* $(,)?) => {
+        mod database {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test::<tiered::controllers::managed_database::Rds>().await;
+                }
+            )*
+        }
+        mod cache {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test::<tiered::controllers::cache_cluster::ElastiCache>().await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both_kinds;
+
+/// One data-tier kind in the tests.
+pub trait Kind: DataTier + Sized {
+    /// Name of the object of the moto tests (`db`, `cache`).
+    const NAME: &'static str;
+    /// Name of the object of the operator tests (`shop-db`, `shop-cache`).
+    const OBJECT: &'static str;
+    /// The key of a tier that uses the kind (`database`, `cache`).
+    const TIER_KEY: &'static str;
+    /// The variable a tier gets the Secret's `url` in.
+    const URL_ENV: &'static str;
+    /// The TieredApp's `Ready` reason while a tier waits for the kind.
+    const WAITING_REASON: &'static str;
+    /// The IAM action of the create call.
+    const CREATE_ACTION: &'static str;
+    /// A metric series of an AWS call a converged controller has made, and how often
+    /// at least.
+    const COUNTED_CALL: (&'static str, f64);
+    /// The port of the resource in moto.
+    const PORT: i32;
+    /// The scheme of the connection Secret's `url`.
+    const URL_SCHEME: &'static str;
+    /// The statuses the resource passes on the way to `available` in the mock tests.
+    const ON_THE_WAY: &'static [&'static str];
+
+    /// The spec of the moto tests, with `extra`'s fields over it.
+    fn spec(extra: &Value) -> Spec<Self>;
+    /// The spec of the operator tests, as JSON.
+    fn manifest_spec() -> Value;
+    /// `{"adopt": …}` naming the resource `id`.
+    fn adopt(id: &str) -> Value;
+    /// A change the service cannot make in place: the spec before, after, and the
+    /// field the condition names.
+    fn unsupported_change() -> (Value, Value, &'static str);
+    /// An owned setting changed in a spec (to show a resource is not modified), and
+    /// how to read it from the resource.
+    fn changed_setting() -> Value;
+    /// The setting [`Kind::changed_setting`] changes, as the resource has it.
+    fn setting(resource: &Self::Resource) -> Option<String>;
+    /// That setting in [`Kind::spec`].
+    fn setting_of_spec() -> Option<String>;
+    /// Spec fields that make [`Kind::spec`] match a resource made by
+    /// [`Kind::create_untagged`], so adopting it changes nothing.
+    fn adoptable() -> Value;
+    /// Checks that `resource` has the settings of [`Kind::spec`].
+    fn assert_created_as_specified(resource: &Self::Resource);
+    /// Checks the keys of the connection Secret (as text) that only this kind has,
+    /// with its parsed `url`.
+    fn assert_connection_data(data: &BTreeMap<String, String>, url: &url::Url);
+    /// Allows adoption in `namespaces` only.
+    fn allow_adoption_in(&mut self, namespaces: std::collections::BTreeSet<String>);
+    /// The kind on `server`.
+    fn on(server: &MotoServer) -> Self;
+    /// The kind on `server`, its shared reads (if any) taken before a create.
+    async fn with_stale_reads(server: &MotoServer) -> Self {
+        Self::on(server)
+    }
+    /// The credential the moto reconciles pass.
+    fn credential() -> Password;
+    /// How many resources of the kind the account holds.
+    async fn count(&self) -> usize;
+    /// Creates `id` without tiered's tags, as an administrator would.
+    async fn create_untagged(&self, id: &str);
+
+    /// The status of `report`, after `previous`.
+    fn status_of(report: &Report<Self::Observed>, previous: Option<&Status<Self>>) -> Status<Self>;
+    /// The status' `awsStatus`.
+    fn aws_status_in(status: &Status<Self>) -> Option<&str>;
+    /// The primary and the first reader endpoint address in the status.
+    fn endpoints_in(status: &Status<Self>) -> (Option<String>, Option<String>);
+
+    /// The id the mock tests adopt.
+    const MOCK_ID: &'static str;
+    /// The AWS error code of a describe of a resource that does not exist.
+    const NOT_FOUND_CODE: &'static str;
+    /// The spec of the mock tests (adopting [`Kind::MOCK_ID`]).
+    fn mock_spec() -> Spec<Self>;
+    /// Drops `spec.adopt`.
+    fn forget_adoption(spec: &mut Spec<Self>);
+    /// The kind over mocked SDK rules.
+    fn mocked(rules: &[&Rule]) -> Self;
+    /// Describe answering [`Kind::MOCK_ID`] in each of `statuses`, in order, matching
+    /// the mock spec.
+    fn described_in(statuses: &[&'static str]) -> Rule;
+    /// The other reads a reconcile makes of an existing resource (tags, members).
+    fn reads() -> Vec<Rule>;
+    /// Describe failing with HTTP `status` and AWS error `code`, every time.
+    fn describe_fails(status: u16, code: &str, message: &str) -> Rule;
+    /// Create failing with HTTP `status` and AWS error `code`, every time.
+    fn create_fails(status: u16, code: &str, message: &str) -> Rule;
+    /// A modify call that succeeds (to count that none is made).
+    fn modify() -> Rule;
+    /// The primary and reader endpoint addresses of the described resource.
+    fn mock_endpoints() -> (Option<String>, Option<String>);
+}
+
+/// The owner the mock tests use.
+pub fn mock_owner() -> tiered::aws::tags::Owner {
+    tiered::aws::tags::Owner {
+        cluster: "test".into(),
+        namespace: "shop".into(),
+        name: "obj".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+/// One pass of `K` for the object `name` with `spec`.
+pub async fn reconcile_once<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> Report<K::Observed> {
+    reconcile_as(ctx, owner(name), spec).await
+}
+
+/// One pass of `K` for `owner` with `spec`.
+pub async fn reconcile_as<K: Kind>(
+    ctx: &K,
+    owner: tiered::aws::tags::Owner,
+    spec: &Spec<K>,
+) -> Report<K::Observed> {
+    let credential = K::credential();
+    let target = Target { owner, spec };
+    sync(
+        ctx,
+        &target,
+        Credential {
+            value: Some(&credential),
+            is_new: false,
+        },
+    )
+    .await
+}
+
+/// Passes until Ready (at most 6), returning the last report.
+pub async fn reconcile_until_ready<K: Kind>(
+    ctx: &K,
+    name: &str,
+    spec: &Spec<K>,
+) -> Report<K::Observed> {
+    let mut report = reconcile_once(ctx, name, spec).await;
+    for _ in 0..5 {
+        if matches!(report.progress, Progress::Ready { .. }) {
+            return report;
+        }
+        report = reconcile_once(ctx, name, spec).await;
+    }
+    panic!("not ready after 6 rounds: {:?}", report.progress);
+}
+
+/// Cleanup steps of the object `name` until done or held (at most 6).
+pub async fn delete_until_done<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> Vec<Cleanup> {
+    let target = Target {
+        owner: owner(name),
+        spec,
+    };
+    let mut steps = Vec::new();
+    for _ in 0..6 {
+        let step = cleanup(ctx, &target, deletion_time())
+            .await
+            .expect("cleanup failed");
+        let done = matches!(step, Cleanup::Done { .. } | Cleanup::Held);
+        steps.push(step);
+        if done {
+            return steps;
+        }
+    }
+    panic!("cleanup did not finish: {steps:?}");
+}
+
+/// The resource `id` as AWS describes it now.
+pub async fn resource<K: Kind>(ctx: &K, id: &str) -> Option<K::Resource> {
+    ctx.describe(id).await.expect("describe failed")
+}
+
+/// The tags of the resource `id`.
+pub async fn tags<K: Kind>(ctx: &K, id: &str) -> BTreeMap<String, String> {
+    let Some(found) = resource(ctx, id).await else {
+        return BTreeMap::new();
+    };
+    ctx.tags(&found).await.expect("tags").into_iter().collect()
+}
+
+/// The object `name` of kind `K` in `namespace` with `spec`.
+pub fn object<K: Kind>(namespace: &str, name: &str, spec: &Value) -> K::Object {
+    serde_json::from_value(json!({
+        "apiVersion": K::Object::api_version(&()),
+        "kind": K::Object::kind(&()),
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }))
+    .expect("a valid object")
+}
+
+/// `base` with `extra`'s top-level fields over it.
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            base.insert(key.clone(), value.clone());
+        }
+    }
+    base
+}
+
+/// The time the statuses of the mock tests are computed at.
+pub fn time() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH)
+}
