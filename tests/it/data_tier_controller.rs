@@ -142,7 +142,10 @@ async fn a_tier_waits_for_the_object_then_rolls_out_with_the_url_from_its_secret
 
 async fn a_stalled_object_is_counted_as_a_reconcile_error<K: Kind>() {
     let s = setup::<K>().await;
-    s.create(&K::adopt(&format!("no-such-{}", K::NAME))).await;
+    // Retain: the CRD refuses adopt with deletionPolicy Delete (the setup's default).
+    let mut spec = K::adopt(&format!("no-such-{}", K::NAME));
+    spec["deletionPolicy"] = json!("Retain");
+    s.create(&spec).await;
     let stalled = s.wait_for("Stalled", "True", Some("InvalidSpec")).await;
     let (_, _, message) = condition::<K>(&stalled, "Stalled").unwrap();
     assert!(message.contains("no-such-"), "{message}");
