@@ -33,6 +33,14 @@ pub mod reasons {
     pub const OWNED_ELSEWHERE: &str = "OwnedElsewhere";
     /// Adoption is not allowed in this namespace.
     pub const ADOPTION_NOT_ALLOWED: &str = "AdoptionNotAllowed";
+    /// The AWS resource to adopt carries no opt-in tag (`tiered.io/adoptable`) naming
+    /// this object.
+    pub const NOT_OPTED_IN: &str = "NotOptedIn";
+    /// An adopted resource's generated credential is unknown to tiered, which does not
+    /// replace it unless asked.
+    pub const CREDENTIAL_UNKNOWN: &str = "CredentialUnknown";
+    /// The operator failed in a way that is its own bug (a panic); the message says where.
+    pub const INTERNAL_ERROR: &str = "InternalError";
     /// AWS reports the resource in a transitional state (`creating`, `modifying`, …).
     pub const AWS_IN_PROGRESS: &str = "AwsInProgress";
     /// AWS rejected the request as invalid.

@@ -40,8 +40,9 @@ pub struct RunArgs {
     /// Log format; JSON unless standard output is a terminal.
     #[arg(long, env = "TIERED_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Namespaces whose objects may adopt existing AWS resources, comma-separated (all
-    /// when empty).
+    /// Namespaces whose objects may adopt existing AWS resources, comma-separated (none
+    /// when empty); the resource must also carry the opt-in tag
+    /// `tiered.io/adoptable=<namespace>/<name>`.
     #[arg(long, env = "TIERED_ADOPT_NAMESPACES", value_delimiter = ',')]
     pub adopt_namespaces: Vec<String>,
 }

@@ -20,7 +20,7 @@ pub struct Context {
     pub client: kube::Client,
     /// Name of this cluster, used in AWS tags and identifiers.
     pub cluster_name: String,
-    /// Namespaces whose objects may adopt existing AWS resources (empty: all).
+    /// Namespaces whose objects may adopt existing AWS resources (empty: none).
     pub adopt_namespaces: Vec<String>,
     /// AWS clients of the data-tier controllers.
     pub aws: AwsClients,
@@ -63,13 +63,14 @@ impl Context {
         }
     }
 
-    /// Whether objects in `namespace` may adopt existing AWS resources.
+    /// Whether objects in `namespace` may adopt existing AWS resources (only when the
+    /// operator lists it: an empty list allows none).
     pub fn may_adopt_in(&self, namespace: &str) -> bool {
-        self.adopt_namespaces.is_empty() || self.adopt_namespaces.iter().any(|n| n == namespace)
+        self.adopt_namespaces.iter().any(|n| n == namespace)
     }
 
-    /// The adoption allow-list as the data-tier reconciles take it (`None`: all).
-    pub fn adoption_namespaces(&self) -> Option<BTreeSet<String>> {
-        (!self.adopt_namespaces.is_empty()).then(|| self.adopt_namespaces.iter().cloned().collect())
+    /// The adoption allow-list as the data-tier reconciles take it (empty: none).
+    pub fn adoption_namespaces(&self) -> BTreeSet<String> {
+        self.adopt_namespaces.iter().cloned().collect()
     }
 }

@@ -142,15 +142,20 @@ async fn a_tier_waits_for_the_object_then_rolls_out_with_the_url_from_its_secret
 
 async fn a_stalled_object_is_counted_as_a_reconcile_error<K: Kind>() {
     let s = setup::<K>().await;
-    // Retain: the CRD refuses adopt with deletionPolicy Delete (the setup's default).
-    let mut spec = K::adopt(&format!("no-such-{}", K::NAME));
-    spec["deletionPolicy"] = json!("Retain");
-    s.create(&spec).await;
-    let stalled = s.wait_for("Stalled", "True", Some("InvalidSpec")).await;
+    // The operator allows no adoption (--adopt-namespaces empty): refused at once.
+    // Retain: the CRD refuses adopt with deletionPolicy: Delete.
+    s.create(&support::data_tier::merged(
+        K::adopt(&format!("no-such-{}", K::NAME)),
+        &json!({"deletionPolicy": "Retain"}),
+    ))
+    .await;
+    let stalled = s
+        .wait_for("Stalled", "True", Some("AdoptionNotAllowed"))
+        .await;
     let (_, _, message) = condition::<K>(&stalled, "Stalled").unwrap();
     assert!(message.contains("no-such-"), "{message}");
     let series = format!(
-        "tiered_reconcile_errors_total{{controller=\"{}\",category=\"invalid_spec\"}}",
+        "tiered_reconcile_errors_total{{controller=\"{}\",category=\"adoption_not_allowed\"}}",
         K::CONTROLLER
     );
     eventually("the stall is in tiered_reconcile_errors_total", || async {

@@ -143,7 +143,7 @@ async fn the_fleet_read_holds_only_this_clusters_instances() {
     let server = MotoServer::start();
     let ctx = Rds::on(&server);
     reconcile_until_ready(&ctx, "db", &spec(&serde_json::json!({}))).await;
-    ctx.create_untagged("legacy-db").await;
+    ctx.create_untagged("legacy-db", &[]).await;
     let fleet = describe_cluster_instances(&ctx.rds, CLUSTER)
         .await
         .expect("fleet read");

@@ -4,6 +4,7 @@
 #![cfg(test)]
 
 mod adoption;
+mod adoption_optin;
 mod aws_moto;
 mod cache_controller;
 mod cache_mocks;

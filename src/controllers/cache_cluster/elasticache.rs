@@ -38,8 +38,8 @@ use crate::controllers::cache_cluster::status::{Observed, Report};
 pub struct ElastiCache {
     /// ElastiCache client.
     pub elasticache: aws_sdk_elasticache::Client,
-    /// Namespaces allowed to adopt existing groups; `None` allows all.
-    pub adoption_namespaces: Option<BTreeSet<String>>,
+    /// Namespaces allowed to adopt existing groups; empty allows none.
+    pub adoption_namespaces: BTreeSet<String>,
 }
 
 tag_calls!(

@@ -160,8 +160,8 @@ impl DataTier for ElastiCache {
             .build()
     }
 
-    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>> {
-        self.adoption_namespaces.as_ref()
+    fn adoption_namespaces(&self) -> &BTreeSet<String> {
+        &self.adoption_namespaces
     }
 
     async fn describe(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {

@@ -16,6 +16,7 @@ pub const NOUNS: &Nouns = &Nouns {
     resources: "replication groups",
     adopt_field: "spec.adopt.replicationGroupId",
     credential: "AUTH token",
+    credential_reset: "not possible for a CacheCluster yet",
 };
 
 /// What ElastiCache reports for the object.

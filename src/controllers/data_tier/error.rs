@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kube::runtime::finalizer;
 
+use crate::aws::adoption::AdoptionRefused;
 use crate::aws::errors::AwsError;
 use crate::controllers::data_tier::secret::RandomError;
 use crate::runtime::error::{Category, ReconcileError};
@@ -23,6 +24,9 @@ pub struct Nouns {
     pub adopt_field: &'static str,
     /// The generated credential: `master password`, `AUTH token`.
     pub credential: &'static str,
+    /// How an object asks for a new credential (e.g. the rotation annotation), or that
+    /// it cannot.
+    pub credential_reset: &'static str,
 }
 
 /// Why a reconcile of a data-tier object failed (the controller retries it).
@@ -135,9 +139,10 @@ pub enum ConvergeError {
     /// The change cannot be made in place.
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
-    /// The resource is tagged for another object.
+    /// The resource at this object's own id is tagged for another object (which one is
+    /// not said: that would reveal another tenant's names).
     #[error(
-        "failed to claim {} {id}: it is owned by {namespace}/{name} in cluster {cluster}",
+        "failed to claim {} {id}: it is owned by another tiered object; choose another name for this object",
         .nouns.resource
     )]
     OwnedElsewhere {
@@ -145,12 +150,6 @@ pub enum ConvergeError {
         nouns: &'static Nouns,
         /// The resource.
         id: String,
-        /// The other owner's cluster.
-        cluster: String,
-        /// The other owner's namespace.
-        namespace: String,
-        /// The other owner's name.
-        name: String,
     },
     /// An untagged resource sits at this object's id.
     #[error(
@@ -163,18 +162,23 @@ pub enum ConvergeError {
         /// The resource.
         id: String,
     },
-    /// Adoption is not allowed in this namespace.
+    /// The adoption is refused: the namespace is not listed, the resource carries no
+    /// opt-in tag for this object, or it is owned elsewhere.
+    #[error(transparent)]
+    Adoption(#[from] AdoptionRefused),
+    /// An adopted resource's generated credential is unknown and nobody asked for a new
+    /// one: tiered does not replace it on its own.
     #[error(
-        "failed to adopt {id}: namespace {namespace} may not adopt existing {}",
-        .nouns.resources
+        "failed to adopt {} {id}: tiered does not know its {} and does not replace it on adoption; request a new one explicitly ({reset}) or use credentials that tiered does not generate",
+        .nouns.resource, .nouns.credential
     )]
-    AdoptionNotAllowed {
+    CredentialUnknown {
         /// The kind's nouns.
         nouns: &'static Nouns,
         /// The resource.
         id: String,
-        /// The namespace.
-        namespace: String,
+        /// How to ask for a new credential.
+        reset: &'static str,
     },
     /// The resource to adopt does not exist.
     #[error("failed to adopt {id}: no such {}; fix {}", .nouns.resource, .nouns.adopt_field)]
@@ -201,8 +205,10 @@ impl ConvergeError {
             Self::Aws(error) => Category::from_aws(error.kind),
             Self::InvalidSpec(_) | Self::AdoptTargetMissing { .. } => Category::InvalidSpec,
             Self::Unsupported(_) => Category::UnsupportedChange,
-            Self::OwnedElsewhere { .. } | Self::NotOwned { .. } => Category::OwnedElsewhere,
-            Self::AdoptionNotAllowed { .. } => Category::AdoptionNotAllowed,
+            Self::OwnedElsewhere { .. }
+            | Self::NotOwned { .. }
+            | Self::Adoption(AdoptionRefused::OwnedElsewhere { .. }) => Category::OwnedElsewhere,
+            Self::Adoption(_) | Self::CredentialUnknown { .. } => Category::AdoptionNotAllowed,
             Self::MissingCredential { .. } => Category::Internal,
         }
     }
@@ -217,6 +223,7 @@ mod tests {
         resources: "instances",
         adopt_field: "spec.adopt.identifier",
         credential: "master password",
+        credential_reset: "annotate tiered.io/rotate-password",
     };
 
     #[test]
@@ -229,14 +236,13 @@ mod tests {
             not_owned.to_string(),
             "failed to claim DB instance db-1: it exists without tiered's tags; set spec.adopt.identifier: db-1 to take it over"
         );
-        let denied = ConvergeError::AdoptionNotAllowed {
+        let elsewhere = ConvergeError::OwnedElsewhere {
             nouns: NOUNS,
             id: "db-1".into(),
-            namespace: "shop".into(),
         };
         assert_eq!(
-            denied.to_string(),
-            "failed to adopt db-1: namespace shop may not adopt existing instances"
+            elsewhere.to_string(),
+            "failed to claim DB instance db-1: it is owned by another tiered object; choose another name for this object"
         );
     }
 

@@ -81,6 +81,11 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     }
     /// Whether the object has a credential tiered generates and keeps in its Secret.
     fn generates_credential(spec: &Spec<Self>) -> bool;
+    /// Whether `object` explicitly asks for a new credential (a rotation request): only
+    /// then is an adopted resource's credential replaced.
+    fn credential_reset_requested(_object: &Self::Object) -> bool {
+        false
+    }
     /// A new credential.
     ///
     /// # Errors
@@ -139,8 +144,8 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         Vec::new()
     }
 
-    /// Namespaces allowed to adopt existing resources; `None` allows all.
-    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>>;
+    /// Namespaces allowed to adopt existing resources; empty allows none.
+    fn adoption_namespaces(&self) -> &BTreeSet<String>;
     /// The resource `id` as AWS describes it now; `None` when it does not exist.
     fn describe(
         &self,

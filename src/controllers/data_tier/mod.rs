@@ -128,7 +128,7 @@ pub async fn run<K: DataTier>(
             match result {
                 Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
-                    tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error, category = %error.category(), "reconcile failed; requeued");
+                    tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error.chain(), category = %error.category(), "reconcile failed; requeued");
                 }
                 Err(error) => tracing::warn!(controller = K::CONTROLLER, %error, "controller stream error"),
             }

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
+use crate::aws::adoption::{AdoptionRefused, may_adopt};
 use crate::aws::errors::ErrorKind;
 use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::kstatus::now;
@@ -42,13 +43,16 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
 
     // A generated credential is stored before any resource can be created with it, so
     // a crash never leaves a resource whose credential nobody knows.
+    // An adopted resource's credential is only replaced when the object asks for it:
+    // without a known one the pass stalls (`CredentialUnknown`) before any AWS write.
     let mut credential: Option<Password> = None;
     let mut is_new = false;
     if K::generates_credential(spec) {
         credential = existing
             .as_ref()
             .and_then(|secret| credential_from_secret(secret, K::CREDENTIAL_KEY));
-        if credential.is_none() {
+        let may_generate = K::adopt_id(spec).is_none() || K::credential_reset_requested(object);
+        if credential.is_none() && may_generate {
             let fresh = K::generate_credential().map_err(Error::Password)?;
             let data = K::connection_data(spec, &K::Observed::default(), Some(&fresh));
             let desired = connection_secret(object, K::COMPONENT, data).0;
@@ -124,21 +128,29 @@ async fn pass<K: DataTier>(
     let id = report.id.clone();
     let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
     let adopting = K::adopt_id(target.spec).is_some();
-    if adopting
-        && let Some(allowed) = kind.adoption_namespaces()
-        && !allowed.contains(&target.owner.namespace)
-    {
-        return Err(ConvergeError::AdoptionNotAllowed {
-            nouns: K::NOUNS,
-            id,
+    let named = format!("{} {id}", K::NOUNS.resource);
+    if adopting && !kind.adoption_namespaces().contains(&target.owner.namespace) {
+        return Err(AdoptionRefused::NamespaceNotAllowed {
+            resource: named,
             namespace: target.owner.namespace.clone(),
-        });
+        }
+        .into());
     }
 
     let resource = match kind.find(&id).await? {
         Some(resource) => {
-            claim(kind, target, &resource, report).await?;
-            if credential.is_new && K::uses_credential(&desired) {
+            // Every check before the first mutating call (the claim's tags included).
+            let tags = check_claim(kind, target, &named, &resource).await?;
+            let uses_credential = K::uses_credential(&desired);
+            if adopting && uses_credential && credential.value.is_none() {
+                return Err(ConvergeError::CredentialUnknown {
+                    nouns: K::NOUNS,
+                    id,
+                    reset: K::NOUNS.credential_reset,
+                });
+            }
+            write_claim(kind, target, &resource, &tags, report).await?;
+            if credential.is_new && uses_credential {
                 let value = credential.value.ok_or(ConvergeError::MissingCredential {
                     nouns: K::NOUNS,
                     id: id.clone(),
@@ -160,7 +172,6 @@ async fn pass<K: DataTier>(
         .await?;
 
     let status = K::aws_status(&resource).unwrap_or("unknown");
-    let named = format!("{} {id}", K::NOUNS.resource);
     if let Some(waiting) =
         status_progress(&named, status, K::phase(status), K::stalled_hint(status))
     {
@@ -179,25 +190,33 @@ pub async fn owned_by<K: DataTier>(
     Ok(ownership(pairs(&tags), owner) == Ownership::Ours)
 }
 
-fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> + Clone {
     tags.iter()
         .map(|(key, value)| (key.as_str(), value.as_str()))
 }
 
-/// Checks ownership of an existing resource; adopts an untagged one when the spec asks
-/// to, and brings the tags up to date.
-async fn claim<K: DataTier>(
+/// Checks that `target` may claim the existing `resource` (`named` in messages) and
+/// returns its tags; no AWS write. Ours is fine; an adoption must pass
+/// [`may_adopt`] (the namespace listed and the administrator's opt-in tag for this
+/// object); anything else is refused without naming another owner.
+async fn check_claim<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
+    named: &str,
     resource: &K::Resource,
-    report: &mut Report<K::Observed>,
-) -> Result<(), ConvergeError> {
-    let id = report.id.clone();
+) -> Result<Vec<(String, String)>, ConvergeError> {
     let tags = kind.tags(resource).await?;
+    let id = K::resource_id(target);
     match ownership(pairs(&tags), &target.owner) {
         Ownership::Ours => {}
-        Ownership::Unowned if K::adopt_id(target.spec).is_some() => {
-            tracing::info!(id = %id, resource = K::NOUNS.resource, "adopting an untagged resource");
+        _ if K::adopt_id(target.spec).is_some() => {
+            may_adopt(
+                named,
+                pairs(&tags),
+                &target.owner,
+                kind.adoption_namespaces(),
+            )?;
+            tracing::info!(id = %id, resource = K::NOUNS.resource, "adopting a resource opted in for this object");
         }
         Ownership::Unowned => {
             return Err(ConvergeError::NotOwned {
@@ -205,21 +224,25 @@ async fn claim<K: DataTier>(
                 id,
             });
         }
-        Ownership::OwnedElsewhere {
-            cluster,
-            namespace,
-            name,
-        } => {
+        Ownership::OwnedElsewhere { .. } => {
             return Err(ConvergeError::OwnedElsewhere {
                 nouns: K::NOUNS,
                 id,
-                cluster,
-                namespace,
-                name,
             });
         }
     }
-    let missing = missing_tags(&tags, &K::resource_tags(target));
+    Ok(tags)
+}
+
+/// Brings the claim's tags (`tags` are the resource's now) up to date.
+async fn write_claim<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    resource: &K::Resource,
+    tags: &[(String, String)],
+    report: &mut Report<K::Observed>,
+) -> Result<(), ConvergeError> {
+    let missing = missing_tags(tags, &K::resource_tags(target));
     if let (false, Some(arn)) = (missing.is_empty(), K::arn(resource)) {
         kind.add_tags(arn, &missing).await?;
         report.mutations += 1;
@@ -258,7 +281,9 @@ async fn create<K: DataTier>(
         }
         Err(error) if error.kind == ErrorKind::Conflict => {
             let resource = kind.describe(&id).await?.ok_or(ConvergeError::Aws(error))?;
-            claim(kind, target, &resource, report).await?;
+            let named = format!("{} {id}", K::NOUNS.resource);
+            let tags = check_claim(kind, target, &named, &resource).await?;
+            write_claim(kind, target, &resource, &tags, report).await?;
             Ok(resource)
         }
         Err(error) => Err(error.into()),

@@ -7,6 +7,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::conditions::reasons;
+use crate::aws::adoption::AdoptionRefused;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::controllers::data_tier::error::{ConvergeError, Nouns};
 use crate::runtime::error::Category;
@@ -122,8 +123,17 @@ impl From<&ConvergeError> for Progress {
             ConvergeError::OwnedElsewhere { .. } | ConvergeError::NotOwned { .. } => {
                 stalled(reasons::OWNED_ELSEWHERE, error.to_string())
             }
-            ConvergeError::AdoptionNotAllowed { .. } => {
-                stalled(reasons::ADOPTION_NOT_ALLOWED, error.to_string())
+            ConvergeError::Adoption(refused) => stalled(
+                match refused {
+                    AdoptionRefused::NamespaceNotAllowed { .. } => reasons::ADOPTION_NOT_ALLOWED,
+                    AdoptionRefused::NotOptedIn { .. }
+                    | AdoptionRefused::OptedInForAnother { .. } => reasons::NOT_OPTED_IN,
+                    AdoptionRefused::OwnedElsewhere { .. } => reasons::OWNED_ELSEWHERE,
+                },
+                error.to_string(),
+            ),
+            ConvergeError::CredentialUnknown { .. } => {
+                stalled(reasons::CREDENTIAL_UNKNOWN, error.to_string())
             }
             ConvergeError::AdoptTargetMissing { .. } => {
                 stalled(reasons::INVALID_SPEC, error.to_string())
@@ -248,6 +258,7 @@ mod tests {
         resources: "replication groups",
         adopt_field: "spec.adopt.replicationGroupId",
         credential: "AUTH token",
+        credential_reset: "none for a CacheCluster",
     };
 
     fn kstatus_conditions(
@@ -433,14 +444,21 @@ mod tests {
 
     #[test]
     fn adoption_refused_by_namespace_stalls_with_its_reason() {
-        let denied = ConvergeError::AdoptionNotAllowed {
-            nouns: NOUNS,
-            id: "g".into(),
+        let denied = ConvergeError::from(AdoptionRefused::NamespaceNotAllowed {
+            resource: "replication group g".into(),
             namespace: "shop".into(),
-        };
+        });
         assert!(matches!(
             Progress::from(&denied),
             Progress::Stalled { reason, .. } if reason == reasons::ADOPTION_NOT_ALLOWED
+        ));
+        let not_opted_in = ConvergeError::from(AdoptionRefused::NotOptedIn {
+            resource: "replication group g".into(),
+            expected: "shop/c".into(),
+        });
+        assert!(matches!(
+            Progress::from(&not_opted_in),
+            Progress::Stalled { reason, .. } if reason == reasons::NOT_OPTED_IN
         ));
     }
 

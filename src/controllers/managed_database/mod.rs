@@ -97,6 +97,10 @@ impl DataTier for Rds {
         spec.deletion_protection
     }
 
+    fn credential_reset_requested(database: &ManagedDatabase) -> bool {
+        crate::controllers::managed_database::rotation::rotation_requested(database).is_some()
+    }
+
     fn generates_credential(spec: &ManagedDatabaseSpec) -> bool {
         spec.credentials
             .as_ref()
@@ -180,8 +184,8 @@ impl DataTier for Rds {
         primary.read_replica_db_instance_identifiers().to_vec()
     }
 
-    fn adoption_namespaces(&self) -> Option<&BTreeSet<String>> {
-        self.adoption_namespaces.as_ref()
+    fn adoption_namespaces(&self) -> &BTreeSet<String> {
+        &self.adoption_namespaces
     }
 
     async fn describe(&self, id: &str) -> Result<Option<DbInstance>, AwsError> {

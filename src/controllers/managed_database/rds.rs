@@ -39,8 +39,8 @@ pub struct Rds {
     pub rds: aws_sdk_rds::Client,
     /// The shared fleet read; `None` describes each instance on its own.
     pub fleet: Option<Arc<Fleet>>,
-    /// Namespaces allowed to adopt existing instances; `None` allows all.
-    pub adoption_namespaces: Option<BTreeSet<String>>,
+    /// Namespaces allowed to adopt existing instances; empty allows none.
+    pub adoption_namespaces: BTreeSet<String>,
 }
 
 tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);

@@ -16,6 +16,7 @@ pub const NOUNS: &Nouns = &Nouns {
     resources: "instances",
     adopt_field: "spec.adopt.identifier",
     credential: "master password",
+    credential_reset: "annotation tiered.io/rotate-password: <any new value>",
 };
 
 /// What RDS reports for the object.

@@ -110,8 +110,9 @@ pub trait Kind: DataTier + Sized {
     fn credential() -> Password;
     /// How many resources of the kind the account holds.
     async fn count(&self) -> usize;
-    /// Creates `id` without tiered's tags, as an administrator would.
-    async fn create_untagged(&self, id: &str);
+    /// Creates `id` without tiered's tags, as an administrator would, with `tags` (e.g.
+    /// the opt-in tag `tiered.io/adoptable`).
+    async fn create_untagged(&self, id: &str, tags: &[(&str, &str)]);
 
     /// The status of `report`, after `previous`.
     fn status_of(report: &Report<Self::Observed>, previous: Option<&Status<Self>>) -> Status<Self>;

@@ -195,13 +195,13 @@ impl Kind for ElastiCache {
     }
 
     fn allow_adoption_in(&mut self, namespaces: std::collections::BTreeSet<String>) {
-        self.adoption_namespaces = Some(namespaces);
+        self.adoption_namespaces = namespaces;
     }
 
     fn on(server: &MotoServer) -> Self {
         Self {
             elasticache: elasticache_client(server),
-            adoption_namespaces: None,
+            adoption_namespaces: std::collections::BTreeSet::new(),
         }
     }
 
@@ -213,7 +213,7 @@ impl Kind for ElastiCache {
         all_groups(self).await.len()
     }
 
-    async fn create_untagged(&self, id: &str) {
+    async fn create_untagged(&self, id: &str, tags: &[(&str, &str)]) {
         self.elasticache
             .create_replication_group()
             .replication_group_id(id)
@@ -228,6 +228,16 @@ impl Kind for ElastiCache {
             .auth_token("legacy-token-0123456789")
             .snapshot_retention_limit(5)
             .snapshot_window("04:00-05:00")
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(key, value)| {
+                        aws_sdk_elasticache::types::Tag::builder()
+                            .key(*key)
+                            .value(*value)
+                            .build()
+                    })
+                    .collect(),
+            ))
             .send()
             .await
             .expect("CreateReplicationGroup failed");
@@ -271,7 +281,8 @@ impl Kind for ElastiCache {
     fn mocked(rules: &[&Rule]) -> Self {
         Self {
             elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
-            adoption_namespaces: None,
+            // The mock spec adopts MOCK_ID, tagged ours already.
+            adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
         }
     }
 

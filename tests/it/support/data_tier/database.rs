@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
-use aws_sdk_rds::types::{DbInstance, Endpoint};
+use aws_sdk_rds::types::{DbInstance, Endpoint, Tag};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use tiered::api::ManagedDatabaseStatus;
@@ -165,14 +165,14 @@ impl Kind for Rds {
     }
 
     fn allow_adoption_in(&mut self, namespaces: std::collections::BTreeSet<String>) {
-        self.adoption_namespaces = Some(namespaces);
+        self.adoption_namespaces = namespaces;
     }
 
     fn on(server: &MotoServer) -> Self {
         Self {
             rds: rds_client(server),
             fleet: None,
-            adoption_namespaces: None,
+            adoption_namespaces: std::collections::BTreeSet::new(),
         }
     }
 
@@ -194,7 +194,7 @@ impl Kind for Rds {
         all_instances(self).await.len()
     }
 
-    async fn create_untagged(&self, id: &str) {
+    async fn create_untagged(&self, id: &str, tags: &[(&str, &str)]) {
         self.rds
             .create_db_instance()
             .db_instance_identifier(id)
@@ -204,6 +204,11 @@ impl Kind for Rds {
             .allocated_storage(20)
             .master_username("app")
             .master_user_password("legacy-password-1234")
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+                    .collect(),
+            ))
             .send()
             .await
             .expect("CreateDBInstance failed");
@@ -249,7 +254,8 @@ impl Kind for Rds {
         Self {
             rds,
             fleet: None,
-            adoption_namespaces: None,
+            // The mock spec adopts MOCK_ID, tagged ours already.
+            adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
         }
     }
 
