@@ -25,6 +25,7 @@ mod operator_binary;
 mod operator_events;
 mod operator_leader;
 mod operator_tiered_app;
+mod ownership_children;
 mod render_children;
 mod render_cli;
 mod render_kubectl;
