@@ -57,4 +57,8 @@ pub mod reasons {
     pub const DELETING: &str = "Deleting";
     /// The requested change cannot be made in place.
     pub const UNSUPPORTED_CHANGE: &str = "UnsupportedChange";
+    /// A child's name is taken by an object this TieredApp does not control.
+    pub const NAME_CONFLICT: &str = "NameConflict";
+    /// The connection Secret's name is taken by a Secret this object does not control.
+    pub const SECRET_CONFLICT: &str = "SecretConflict";
 }

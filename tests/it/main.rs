@@ -26,6 +26,8 @@ mod operator_binary;
 mod operator_events;
 mod operator_leader;
 mod operator_tiered_app;
+mod ownership_children;
+mod ownership_secrets;
 mod render_children;
 mod render_cli;
 mod render_kubectl;

@@ -12,8 +12,10 @@ use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
 use crate::aws::adoption::{AdoptionRefused, may_adopt};
+use crate::api::conditions::reasons;
 use crate::aws::errors::ErrorKind;
 use crate::aws::tags::{Owner, Ownership, ownership};
+use crate::runtime::error::Category;
 use crate::runtime::kstatus::now;
 
 use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
@@ -21,7 +23,7 @@ use crate::controllers::data_tier::diff::missing_tags;
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
-    Password, connection_secret, connection_secret_name, credential_from_secret,
+    Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
 use crate::controllers::data_tier::status::{Progress, status_progress};
 
@@ -40,6 +42,33 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         .await
         .map_err(kube_error("read the connection Secret"))?;
     let spec = object.spec();
+    // Ownership: a Secret of that name that this object does not control is neither
+    // written nor read, and nothing is created in AWS (a credential that cannot be
+    // stored would be one nobody knows).
+    if let Some(holder) = existing
+        .as_ref()
+        .and_then(|secret| foreign_controller(secret, &owner.uid))
+    {
+        let report = Report {
+            id: K::resource_id(&Target { owner, spec }),
+            observed: K::Observed::default(),
+            progress: Progress::Stalled {
+                reason: reasons::SECRET_CONFLICT,
+                category: Category::Conflict,
+                message: format!(
+                    "Secret {secret_name} already exists and is owned by {holder}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object"
+                ),
+            },
+            mutations: 0,
+        };
+        shared
+            .ctx
+            .metrics
+            .reconcile_failed(K::CONTROLLER, Category::Conflict);
+        let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
+        write_status(&shared.ctx, object, object.status(), &status).await?;
+        return Ok(report.progress);
+    }
 
     // A generated credential is stored before any resource can be created with it, so
     // a crash never leaves a resource whose credential nobody knows.
@@ -50,7 +79,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     if K::generates_credential(spec) {
         credential = existing
             .as_ref()
-            .and_then(|secret| credential_from_secret(secret, K::CREDENTIAL_KEY));
+            .and_then(|secret| credential_from_secret(secret, &owner.uid, K::CREDENTIAL_KEY));
         let may_generate = K::adopt_id(spec).is_none() || K::credential_reset_requested(object);
         if credential.is_none() && may_generate {
             let fresh = K::generate_credential().map_err(Error::Password)?;

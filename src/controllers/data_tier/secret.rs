@@ -199,8 +199,28 @@ impl SecretData {
     }
 }
 
-/// The credential kept under `key` in an existing connection Secret.
-pub fn credential_from_secret(secret: &Secret, key: &str) -> Option<Password> {
+/// Who controls `secret` when it is not the object with `uid`: `Kind/name` of its
+/// controller owner (an ownerReference names an object of the Secret's own namespace),
+/// or `not managed by tiered`; `None` when the object with `uid` controls it. Such a
+/// Secret is never written, and no credential is read from it.
+pub fn foreign_controller(secret: &Secret, uid: &str) -> Option<String> {
+    let controller = secret
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true));
+    match controller {
+        Some(owner) if owner.uid == uid => None,
+        Some(owner) => Some(format!("{}/{}", owner.kind, owner.name)),
+        None => Some("not managed by tiered".to_owned()),
+    }
+}
+
+/// The credential kept under `key` in an existing connection Secret, which must be
+/// controlled by the object with `uid` (a Secret someone else made never chooses it).
+pub fn credential_from_secret(secret: &Secret, uid: &str, key: &str) -> Option<Password> {
+    if foreign_controller(secret, uid).is_some() {
+        return None;
+    }
     let value = secret.data.as_ref()?.get(key)?;
     let text = String::from_utf8(value.0.clone()).ok()?;
     (!text.is_empty()).then(|| Password::from_secret_value(text))
@@ -232,10 +252,23 @@ mod tests {
         );
         assert_eq!(secret.owner_references()[0].uid, "u-1");
         assert_eq!(
-            credential_from_secret(&secret, "authToken").map(|t| t.expose().to_owned()),
+            credential_from_secret(&secret, "u-1", "authToken").map(|t| t.expose().to_owned()),
             Some("tok".to_owned())
         );
-        assert_eq!(credential_from_secret(&secret, "password"), None);
+        assert_eq!(credential_from_secret(&secret, "u-1", "password"), None);
+        assert_eq!(foreign_controller(&secret, "u-1"), None);
+        assert_eq!(
+            foreign_controller(&secret, "u-2").as_deref(),
+            Some("CacheCluster/c")
+        );
+        assert_eq!(credential_from_secret(&secret, "u-2", "authToken"), None);
+        let mut unowned = secret.clone();
+        unowned.metadata.owner_references = None;
+        assert_eq!(
+            foreign_controller(&unowned, "u-1").as_deref(),
+            Some("not managed by tiered")
+        );
+        assert_eq!(credential_from_secret(&unowned, "u-1", "authToken"), None);
     }
 
     #[test]

@@ -7,7 +7,16 @@
 //! when the live hash differs (a field was added or removed from the desired state) or
 //! when a field it sets was changed by someone else. A converged app therefore costs no
 //! writes. Pruning reads the same stores (a cache of a `managed-by=tiered` watch, i.e.
-//! a label-selected list) and deletes only objects whose controller owner is this app.
+//! a label-selected list) and deletes only objects whose controller owner is this app
+//! (checked again on the object, and made a precondition of the delete by uid).
+//!
+//! Ownership: a child name held by an object this app does not control (no controller
+//! ownerReference with the app's uid) is never written, pruned or deleted; it is
+//! reported as a [`Conflict`] and the app's other children are still applied. Objects
+//! of other apps are in the stores (they carry `managed-by=tiered`); a foreign object
+//! without that label is not, so a name the store does not show as ours is looked up
+//! with one metadata GET before the first write. A converged app (every child in the
+//! store as ours) makes no request at all.
 //!
 //! The stores learn of a write only when its watch event arrives, which is often after
 //! the next reconcile of the same app has started (every child it creates triggers
@@ -23,7 +32,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -84,6 +93,13 @@ impl InFlight {
         }
     }
 
+    /// Whether anything was applied to `key` within [`IN_FLIGHT_WINDOW`] (whatever hash).
+    fn sent(&self, key: &ChildKey) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|(_, at)| at.elapsed() < IN_FLIGHT_WINDOW)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, Instant)>> {
         self.applies.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -127,9 +143,51 @@ impl std::fmt::Display for ChildRef {
     }
 }
 
+/// A child name held by an object this app does not control: left untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The child the app would write.
+    pub child: ChildRef,
+    /// Who controls the existing object: `Kind/name` of its controller owner (in the
+    /// same namespace, as every ownerReference of a namespaced object is), or
+    /// `not managed by tiered`.
+    pub owner: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} already exists and is owned by {}",
+            self.child, self.owner
+        )
+    }
+}
+
+/// Who controls an object with `references`: `Kind/name` of its controller owner, or
+/// `not managed by tiered`. Only what the app's own namespace holds is named.
+pub fn owner_label(references: &[OwnerReference]) -> String {
+    references
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map_or_else(
+            || "not managed by tiered".to_owned(),
+            |r| format!("{}/{}", r.kind, r.name),
+        )
+}
+
+/// Whether `references` name the owner with `uid` as controller.
+pub fn controlled_by(references: &[OwnerReference], uid: &str) -> bool {
+    references
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid == uid)
+}
+
 /// What one apply/prune pass did, for Events and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
+    /// Child names held by objects this app does not control (not written).
+    pub conflicts: Vec<Conflict>,
     /// Created children.
     pub created: Vec<ChildRef>,
     /// Updated children.
@@ -229,6 +287,13 @@ where
             .unwrap_or_default();
         let key = (kind.clone(), namespace.clone(), name.clone());
         let live = pass.store.get(&namespace, &name);
+        if let Some(owner_now) = foreign_owner(&pass, live.as_deref(), &name, owner).await? {
+            report.conflicts.push(Conflict {
+                child: ChildRef::of::<K>(&name),
+                owner: owner_now,
+            });
+            continue;
+        }
         let live_hash = live.as_deref().and_then(Cached::applied_hash);
         if let Some(live_hash) = live_hash {
             pass.in_flight.seen(&key, live_hash);
@@ -278,21 +343,74 @@ where
         let name = live.name_any();
         if live.namespace().as_deref() != Some(namespace.as_str())
             || !ours
+            || !controlled_by(live.owner_references(), &owner.uid)
             || desired_names.contains(&name)
             || live.label(LABEL_TIER).is_some_and(|t| frozen.contains(t))
             || live.meta().deletion_timestamp.is_some()
         {
             continue;
         }
-        match pass.api.delete(&name, &DeleteParams::background()).await {
+        // Deletes exactly the object checked above: a foreign object created under the
+        // same name since then fails the uid precondition (409) and stays.
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: live.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match pass.api.delete(&name, &params).await {
             Ok(_) => report.pruned.push(ChildRef::of::<K>(&name)),
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
             Err(source) => {
                 return Err(Error::Prune { kind, name, source });
             }
         }
     }
     Ok(applied)
+}
+
+/// Who controls the object named `name` when it is not this app (`owner`): `None` when
+/// the name is free or the object is ours. The store answers for every object it shows
+/// (ours or another app's); a name it does not show is looked up with one metadata GET,
+/// unless an apply of ours to it is in flight (the store is only behind).
+async fn foreign_owner<K>(
+    pass: &KindPass<'_, K>,
+    live: Option<&Cached<K>>,
+    name: &str,
+    owner: &OwnerReference,
+) -> Result<Option<String>>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    if let Some(live) = live {
+        let references = live.owner_references();
+        return Ok((!controlled_by(references, &owner.uid)).then(|| owner_label(references)));
+    }
+    let kind = K::kind(&()).into_owned();
+    let namespace = pass.api.namespace().unwrap_or_default().to_owned();
+    if pass
+        .in_flight
+        .sent(&(kind.clone(), namespace, name.to_owned()))
+    {
+        return Ok(None);
+    }
+    let existing = pass
+        .api
+        .get_metadata_opt(name)
+        .await
+        .map_err(|source| Error::Fetch {
+            kind: "child",
+            name: format!("{kind}/{name}"),
+            source,
+        })?;
+    Ok(existing.and_then(|meta| {
+        let references = meta.metadata.owner_references.unwrap_or_default();
+        (!controlled_by(&references, &owner.uid)).then(|| owner_label(&references))
+    }))
 }
 
 /// What [`apply_all`] did, and the Deployments as the API server answered their applies.

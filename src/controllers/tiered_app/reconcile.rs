@@ -14,9 +14,10 @@ use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
 use crate::api::conditions::reasons;
-use crate::api::tiered_app::{TierStatus, TieredApp};
+use crate::api::tiered_app::{TierStatus, TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::apply::{
-    Applied, Destination, IN_FLIGHT_WINDOW, InFlight, apply_all, publish_report, write_status,
+    Applied, ApplyReport, Destination, IN_FLIGHT_WINDOW, InFlight, apply_all, publish_report,
+    write_status,
 };
 use crate::controllers::tiered_app::build::labels::prune_labels;
 use crate::controllers::tiered_app::build::{LiveReplicas, desired_children};
@@ -254,9 +255,11 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         .and_then(|cached| cached.object().ok());
     let url = status::url(ingress.as_ref(), status::uses_https(&validated));
     let Frozen { waiting, .. } = frozen;
-    let summary = match waiting {
-        Some((reason, message)) => status::waiting(reason, message),
-        None => status::rollout(&tier_statuses),
+    let conflict = conflict_message(&report);
+    let summary = match (&conflict, waiting) {
+        (Some(message), _) => status::name_conflict(message.clone()),
+        (None, Some((reason, message))) => status::waiting(reason, message),
+        (None, None) => status::rollout(&tier_statuses),
     };
     let next = status::build(
         current,
@@ -266,8 +269,49 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         url,
         &now(),
     );
-    write_status(&ctx.ctx, app, next).await?;
-    Ok(Action::requeue(ctx.resync))
+    finish(ctx, app, next, conflict).await
+}
+
+/// Writes the status; a name conflict also gets a Warning Event (when the status
+/// changed, so not on every requeue) and a slow requeue: a foreign object without
+/// tiered's label is not watched, so its removal triggers nothing.
+async fn finish(
+    ctx: &AppContext,
+    app: &TieredApp,
+    next: TieredAppStatus,
+    conflict: Option<String>,
+) -> Result<Action> {
+    let written = write_status(&ctx.ctx, app, next).await?;
+    let Some(message) = conflict else {
+        return Ok(Action::requeue(ctx.resync));
+    };
+    if written {
+        ctx.ctx
+            .events
+            .emit(
+                &app.object_ref(&()),
+                EventType::Warning,
+                reasons::NAME_CONFLICT,
+                "Apply",
+                message,
+            )
+            .await;
+    }
+    Ok(Action::requeue(STALLED))
+}
+
+/// `Service/shop-web already exists and is owned by …; …` for the child names this app
+/// left alone, or `None` when there were none.
+fn conflict_message(report: &ApplyReport) -> Option<String> {
+    (!report.conflicts.is_empty()).then(|| {
+        let names = report
+            .conflicts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!("{names}: tiered does not take over objects it does not control; delete or rename it, or rename the app or tier")
+    })
 }
 
 /// Per-tier rollout from the live Deployments, or from the API server's answers for the

@@ -26,6 +26,20 @@ pub fn stalled(message: String) -> Summary {
     }
 }
 
+/// A child name is taken by an object this app does not control: stalled until the
+/// object or the app's names change. `message` names each such child and its owner.
+pub fn name_conflict(message: String) -> Summary {
+    Summary {
+        ready: Computed::new(false, reasons::NAME_CONFLICT, message.clone()),
+        reconciling: Computed::new(
+            false,
+            reasons::NAME_CONFLICT,
+            "waiting for the conflicting object to be removed or renamed",
+        ),
+        stalled: Computed::new(true, reasons::NAME_CONFLICT, message),
+    }
+}
+
 /// A tier waits for its database or cache.
 pub fn waiting(reason: &'static str, message: String) -> Summary {
     Summary {

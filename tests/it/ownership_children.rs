@@ -1,0 +1,177 @@
+//! Ownership of a TieredApp's children against the in-process emulator: a name held by
+//! an object the app does not control (a foreign Service, another app's children) is
+//! never written, pruned or garbage-collected through the app; the app is `Stalled`
+//! with reason `NameConflict` naming the object and its owner.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::operator_tiered_app::names;
+use crate::support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+use support::operator::{condition, eventually, start, two_tier_app};
+use tiered::api::TieredApp;
+
+const NS: &str = "shop";
+
+/// An app `name` with one application tier `tier`.
+fn one_tier_app(name: &str, tier: &str) -> TieredApp {
+    serde_yaml::from_str(&format!(
+        r"
+apiVersion: tiered.io/v1alpha1
+kind: TieredApp
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  tiers:
+    - name: {tier}
+      role: application
+      image: ghcr.io/acme/api:1.0.0
+      port: 5000
+      replicas: 1
+"
+    ))
+    .unwrap()
+}
+
+/// Waits until app `name` is `Stalled` with reason `NameConflict` and returns its
+/// `Stalled` message, after checking that `Ready` is False for the same reason.
+async fn wait_for_name_conflict(apps: &Api<TieredApp>, name: &str) -> String {
+    eventually(&format!("{name} is Stalled NameConflict"), || async {
+        apps.get(name).await.is_ok_and(|app| {
+            condition(&app, "Stalled")
+                .is_some_and(|(status, reason, _)| status == "True" && reason == "NameConflict")
+        })
+    })
+    .await;
+    let app = apps.get(name).await.unwrap();
+    let (ready, reason, _) = condition(&app, "Ready").unwrap();
+    assert_eq!((ready.as_str(), reason.as_str()), ("False", "NameConflict"));
+    condition(&app, "Stalled").unwrap().2
+}
+
+/// The object as JSON, managedFields included: any write would change it.
+async fn snapshot<K>(api: &Api<K>, name: &str) -> Value
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    serde_json::to_value(api.get(name).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_with_the_app() {
+    let op = start(&[NS]).await;
+    let services: Api<Service> = Api::namespaced(op.client.clone(), NS);
+    let foreign: Service = serde_json::from_value(json!({
+        "metadata": {"name": "newsread-api", "labels": {"team": "payments"}},
+        "spec": {"selector": {"app": "payments"}, "ports": [{"name": "pay", "port": 9999}]}
+    }))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let before = snapshot(&services, "newsread-api").await;
+
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    apps.create(&PostParams::default(), &two_tier_app(NS))
+        .await
+        .unwrap();
+    let message = wait_for_name_conflict(&apps, "newsread").await;
+    assert!(
+        message.contains("Service/newsread-api") && message.contains("not managed by tiered"),
+        "{message}"
+    );
+    // The app's other children are still applied (see src/controllers/tiered_app/apply.rs).
+    eventually("the other children exist", || async {
+        names::<Deployment>(&op.client).await == ["newsread-api", "newsread-web"]
+    })
+    .await;
+    eventually("a Warning Event names the conflict", || async {
+        let events: Api<Event> = Api::namespaced(op.client.clone(), NS);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("NameConflict")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("Service/newsread-api"))
+            })
+    })
+    .await;
+    assert_eq!(snapshot(&services, "newsread-api").await, before);
+
+    apps.delete("newsread", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the app's own children are collected", || async {
+        op.emulator.collect_garbage();
+        names::<Deployment>(&op.client).await.is_empty()
+    })
+    .await;
+    op.emulator.collect_garbage();
+    assert_eq!(names::<Service>(&op.client).await, ["newsread-api"]);
+    assert_eq!(snapshot(&services, "newsread-api").await, before);
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_first_keeps_its_children()
+ {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let first = apps
+        .create(&PostParams::default(), &one_tier_app("a-b", "c"))
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let services: Api<Service> = Api::namespaced(op.client.clone(), NS);
+    eventually("a-b's children exist", || async {
+        names::<Deployment>(&op.client).await == ["a-b-c"]
+            && names::<Service>(&op.client).await == ["a-b-c"]
+    })
+    .await;
+    // Let the first app settle so its children are not rewritten by itself below.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let deployment_before = snapshot(&deployments, "a-b-c").await;
+    let service_before = snapshot(&services, "a-b-c").await;
+
+    apps.create(&PostParams::default(), &one_tier_app("a", "b-c"))
+        .await
+        .unwrap();
+    let message = wait_for_name_conflict(&apps, "a").await;
+    assert!(
+        message.contains("Deployment/a-b-c already exists and is owned by TieredApp/a-b")
+            && message.contains("Service/a-b-c"),
+        "{message}"
+    );
+    assert_eq!(snapshot(&deployments, "a-b-c").await, deployment_before);
+    assert_eq!(snapshot(&services, "a-b-c").await, service_before);
+    let owners = deployments
+        .get("a-b-c")
+        .await
+        .unwrap()
+        .owner_references()
+        .to_vec();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(Some(owners[0].uid.clone()), first.uid());
+
+    apps.delete("a", &DeleteParams::default()).await.unwrap();
+    eventually("the app a is gone", || async {
+        apps.get_opt("a").await.unwrap().is_none()
+    })
+    .await;
+    op.emulator.collect_garbage();
+    op.emulator.collect_garbage();
+    assert_eq!(names::<Deployment>(&op.client).await, ["a-b-c"]);
+    assert_eq!(names::<Service>(&op.client).await, ["a-b-c"]);
+    op.stop().await;
+}
