@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::conditions::{READY, RECONCILING, STALLED};
 use crate::api::{CacheClusterStatus, ManagedDatabaseStatus, TieredAppStatus};
+use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 /// One condition as computed, before its timestamps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +88,13 @@ pub fn condition(
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: computed.reason.to_owned(),
-        message: computed.message,
+        // Cut to the API server's 32 KiB on a char boundary: messages carry user and
+        // AWS text, and one refused status write would leave the object without status.
+        message: if computed.message.len() <= CONDITION_MESSAGE_MAX_BYTES {
+            computed.message
+        } else {
+            truncated(&computed.message, CONDITION_MESSAGE_MAX_BYTES)
+        },
         observed_generation: generation,
         last_transition_time,
     }
@@ -165,6 +172,20 @@ mod tests {
 
     fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
         conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn a_huge_multi_byte_message_is_cut_to_32_kib_on_a_char_boundary() {
+        let message = format!("x{}", "é".repeat(20_000));
+        let written = condition(
+            &[],
+            Some(1),
+            READY,
+            Computed::new(false, reasons::READY, message.clone()),
+            &at(1),
+        );
+        assert!(written.message.len() <= CONDITION_MESSAGE_MAX_BYTES);
+        assert!(message.starts_with(written.message.trim_end_matches('…')));
     }
 
     fn summary(ready: bool) -> Summary {

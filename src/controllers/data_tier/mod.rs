@@ -43,6 +43,7 @@ use kube::{Api, Resource, ResourceExt};
 use crate::runtime::backoff::STALLED;
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
+use crate::runtime::panic::contained;
 use crate::runtime::scope::{ControllerConfig, scoped};
 use crate::runtime::stores::{reflected, wait_until_ready};
 
@@ -170,7 +171,14 @@ async fn reconcile_object<K: DataTier>(
     Box::pin(finalizer(&api, K::FINALIZER, object, |event| async {
         match event {
             finalizer::Event::Apply(object) => {
-                let progress = Box::pin(reconcile::apply(shared, &object)).await?;
+                // A panic stays with this object (crate::runtime::panic).
+                let progress = match contained(Box::pin(reconcile::apply(shared, &object))).await {
+                    Ok(result) => result?,
+                    Err(panicked) => {
+                        tracing::error!(error = %panicked, "the reconcile panicked; the object is Stalled");
+                        Box::pin(reconcile::stall_on_panic(shared, &object, &panicked)).await?
+                    }
+                };
                 Ok(shared.requeue(&key, &progress))
             }
             finalizer::Event::Cleanup(object) => {

@@ -11,12 +11,14 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
-use crate::aws::adoption::{AdoptionRefused, may_adopt};
 use crate::api::conditions::reasons;
+use crate::aws::adoption::{AdoptionRefused, may_adopt};
 use crate::aws::errors::ErrorKind;
 use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::now;
+use crate::runtime::panic::Panicked;
+use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
 use crate::controllers::data_tier::diff::missing_tags;
@@ -33,6 +35,36 @@ use crate::controllers::data_tier::status::{Progress, status_progress};
 /// # Errors
 /// A Kubernetes call, generating a credential, or the kind's own step failed; a failed
 /// AWS call of the pass is not an error but [`Progress`].
+/// A reconcile of `object` that panicked (a bug of the operator): the object gets
+/// `Stalled`, reason `InternalError`, with the panic's message (the status write adds the
+/// Warning Event), and the error is counted; the process and every other object carry on.
+pub async fn stall_on_panic<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    panicked: &Panicked,
+) -> Result<Progress, Error> {
+    let owner = owner_of(object, &shared.ctx.cluster_name)?;
+    let secret_name = connection_secret_name(&owner.name);
+    let spec = object.spec();
+    let report = Report {
+        id: K::resource_id(&Target { owner, spec }),
+        observed: K::Observed::default(),
+        progress: Progress::Stalled {
+            reason: reasons::INTERNAL_ERROR,
+            category: Category::Internal,
+            message: truncated(&panicked.to_string(), CONDITION_MESSAGE_MAX_BYTES),
+        },
+        mutations: 0,
+    };
+    shared
+        .ctx
+        .metrics
+        .reconcile_failed(K::CONTROLLER, Category::Internal);
+    let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
+    write_status(&shared.ctx, object, object.status(), &status).await?;
+    Ok(report.progress)
+}
+
 pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Result<Progress, Error> {
     let owner = owner_of(object, &shared.ctx.cluster_name)?;
     let secrets: Api<Secret> = Api::namespaced(shared.ctx.client.clone(), &owner.namespace);

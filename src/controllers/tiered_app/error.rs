@@ -76,6 +76,9 @@ pub enum Error {
     /// The object has no namespace or uid (never true for objects from the API server).
     #[error("failed to identify the TieredApp: {0} is missing")]
     MissingMetadata(&'static str),
+    /// The reconcile panicked (a bug); contained to this app.
+    #[error("failed to reconcile the TieredApp")]
+    Panicked(#[source] crate::runtime::panic::Panicked),
 }
 
 impl ReconcileError for Error {
@@ -93,7 +96,8 @@ impl ReconcileError for Error {
             Self::Serialize { .. }
             | Self::Answer { .. }
             | Self::MissingMetadata(_)
-            | Self::CacheClosed => Category::Internal,
+            | Self::CacheClosed
+            | Self::Panicked(_) => Category::Internal,
         }
     }
 }

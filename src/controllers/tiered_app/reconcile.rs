@@ -29,6 +29,7 @@ use crate::runtime::backoff::{Backoff, STALLED};
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
 use crate::runtime::kstatus::now;
+use crate::runtime::panic::contained;
 use crate::runtime::status::{apply_unreadable_status, unreadable};
 use crate::runtime::stores::ChildStores;
 
@@ -79,7 +80,12 @@ pub async fn reconcile(
         .wait_until_ready()
         .await
         .map_err(|_| Error::CacheClosed)?;
-    match reconcile_app(app, &ctx).await {
+    // A panic stays with this app (crate::runtime::panic): Stalled, InternalError.
+    let result = match contained(reconcile_app(app, &ctx)).await {
+        Ok(result) => result,
+        Err(panicked) => Err(Error::Panicked(panicked)),
+    };
+    match result {
         Ok(action) => {
             ctx.backoff.succeeded(&ObjectRef::from_obj(object.as_ref()));
             Ok(action)
@@ -149,7 +155,11 @@ async fn report_failure(ctx: &Context, app: &TieredApp, error: &Error) {
         .await;
     if !matches!(error, Error::Status { .. }) {
         let current = app.status.as_ref();
-        let summary = status::retrying(status::current_ready(current), &error.chain());
+        let summary = if matches!(error, Error::Panicked(_)) {
+            status::internal_error(error.chain())
+        } else {
+            status::retrying(status::current_ready(current), &error.chain())
+        };
         let tiers = current.map(|s| s.tiers.clone()).unwrap_or_default();
         let url = current.and_then(|s| s.url.clone());
         let next = status::build(

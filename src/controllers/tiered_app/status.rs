@@ -26,6 +26,20 @@ pub fn stalled(message: String) -> Summary {
     }
 }
 
+/// The reconcile panicked (a bug of the operator): stalled with the panic's message until
+/// a spec change or the slow re-check tries again; the other apps carry on.
+pub fn internal_error(message: String) -> Summary {
+    Summary {
+        ready: Computed::new(false, reasons::INTERNAL_ERROR, message.clone()),
+        reconciling: Computed::new(
+            false,
+            reasons::INTERNAL_ERROR,
+            "stopped by an internal error",
+        ),
+        stalled: Computed::new(true, reasons::INTERNAL_ERROR, message),
+    }
+}
+
 /// A child name is taken by an object this app does not control: stalled until the
 /// object or the app's names change. `message` names each such child and its owner.
 pub fn name_conflict(message: String) -> Summary {
@@ -182,6 +196,15 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicked_reconcile_is_stalled_with_internal_error() {
+        let summary = internal_error("failed to reconcile the TieredApp: boom".to_owned());
+        assert!(summary.stalled.status && !summary.ready.status);
+        assert_eq!(summary.stalled.reason, reasons::INTERNAL_ERROR);
+        assert_eq!(summary.ready.reason, reasons::INTERNAL_ERROR);
+        assert!(summary.stalled.message.contains("boom"));
+    }
     use crate::api::conditions::{READY, STALLED};
     use crate::runtime::kstatus::changed;
 
