@@ -12,6 +12,7 @@ mod crds_in_sync;
 mod database_controller;
 mod database_mocks;
 mod database_moto;
+mod docs;
 mod e2e_newsread;
 mod harness_kubectl;
 mod layers;
