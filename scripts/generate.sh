@@ -5,7 +5,8 @@
 #   deploy/tiered-operator.yaml        the chart rendered with clusterName=my-cluster
 #   deploy/argocd/argocd-cm-health.yaml  the Argo CD health check for each kind
 #   deploy/argocd/newsread/            deploy/examples/newsread.yaml with Argo CD sync waves
-# scripts/test-packaging.sh and tests/it/crds_in_sync.rs fail when these drift.
+#   docs/reference.md                  the field reference of the kinds (`tiered crd --reference`)
+# scripts/test-packaging.sh, tests/it/crds_in_sync.rs and tests/it/docs.rs fail when these drift.
 # Needs the venv of scripts/test.sh (helm-python-sdk): run `scripts/test.sh setup` once.
 set -euo pipefail
 
@@ -22,6 +23,8 @@ fi
 
 echo "crds/ from the Rust types"
 cargo run --quiet -- crd --output-dir crds
+echo "docs/reference.md from the CRD schemas"
+cargo run --quiet -- crd --reference >docs/reference.md
 echo "charts/tiered-operator/crds/ and deploy/ (rendered chart, Argo CD files)"
 "$PYTHON" scripts/packaging.py generate --crds-from crds --out "$ROOT"
-git status --short -- crds charts/tiered-operator/crds deploy
+git status --short -- crds charts/tiered-operator/crds deploy docs/reference.md

@@ -1,5 +1,6 @@
 //! `tiered crd`: prints the CustomResourceDefinitions, or writes one file per kind into a
-//! directory (how `crds/` is regenerated).
+//! directory (how `crds/` is regenerated), or prints their Markdown field reference
+//! (`--reference`, how `docs/reference.md` is regenerated).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +15,9 @@ pub struct CrdArgs {
     /// Write one `<plural>.yaml` file per kind into this directory instead of printing.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Print the Markdown field reference of the kinds (docs/reference.md) instead of YAML.
+    #[arg(long, conflicts_with = "output_dir")]
+    pub reference: bool,
 }
 
 /// Header written above every generated CRD document.
@@ -37,6 +41,13 @@ pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
 /// Runs `tiered crd`.
 pub fn run(args: &CrdArgs) -> Result<(), CliError> {
     let crds = crate::api::crds();
+    if args.reference {
+        let text = super::reference::markdown(&crds);
+        return std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(CliError::Write);
+    }
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).map_err(CliError::Write)?;
         for crd in &crds {

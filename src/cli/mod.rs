@@ -2,6 +2,7 @@
 //! subcommands. Each subcommand lives in its own module.
 
 pub mod crd;
+pub mod reference;
 pub mod render;
 pub mod run;
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod data_tier_moto;
 mod database_controller;
 mod database_mocks;
 mod database_moto;
+mod docs;
 mod e2e_newsread;
 mod harness_kubectl;
 mod layers;
