@@ -45,7 +45,7 @@ REGENERATE = "run scripts/generate.sh and commit the result"
 
 # Install order of the rendered objects (Helm's, for the kinds the chart has).
 KIND_ORDER = [
-    "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+    "Namespace", "CustomResourceDefinition", "NetworkPolicy", "ServiceAccount", "ClusterRole",
     "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
     "PodDisruptionBudget", "ServiceMonitor",
 ]
@@ -353,7 +353,14 @@ def assert_common(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
     expect(env.get("POD_NAME") == {"fieldRef": {"fieldPath": "metadata.name"}},
            "POD_NAME must come from the downward API")
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    expect(env["TIERED_METRICS_ADDR"] == f"0.0.0.0:{ports['metrics']}", "metrics address and port differ")
+    names = [e["name"] for e in container.get("env", [])]
+    if "POD_IP" in env:  # metrics.listenOnPodIP: $(POD_IP) needs POD_IP defined before it
+        expect(env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}, "POD_IP must be the pod's IP")
+        expect(env["TIERED_METRICS_ADDR"] == f"$(POD_IP):{ports['metrics']}", "metrics address and port differ")
+        expect(names.index("POD_IP") < names.index("TIERED_METRICS_ADDR"),
+               "POD_IP must come before TIERED_METRICS_ADDR, which refers to it")
+    else:
+        expect(env["TIERED_METRICS_ADDR"] == f"0.0.0.0:{ports['metrics']}", "metrics address and port differ")
     expect(container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}, "liveness must be /healthz")
     expect(container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, "readiness must be /readyz")
     zones = [c for c in spec.get("topologySpreadConstraints", []) if c["topologyKey"] == "topology.kubernetes.io/zone"]
@@ -412,7 +419,7 @@ def render_default() -> None:
     docs = documents(render(DEPLOY_VALUES))
     kinds = assert_common(docs)
     expect(set(kinds) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-                          "Service", "Deployment", "PodDisruptionBudget"},
+                          "Service", "Deployment", "PodDisruptionBudget", "NetworkPolicy"},
            f"unexpected kinds by default: {sorted(kinds)}")
     deployment = only(kinds, "Deployment")
     expect(deployment["spec"]["replicas"] == 2, "two replicas by default")
@@ -468,6 +475,51 @@ def render_single_replica() -> None:
         expect("leaderElection" in str(error), f"unclear error: {error}")
         return
     raise CheckFailed("two replicas without leader election rendered")
+
+
+def operator_network_policy(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The chart's NetworkPolicy and Deployment for `values`, the policy checked against the pods."""
+    kinds = assert_common(documents(render(values)))
+    policy = only(kinds, "NetworkPolicy")
+    deployment = only(kinds, "Deployment")
+    expect(policy["spec"]["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+           "the NetworkPolicy does not select exactly the operator pods")
+    expect(policy["spec"]["policyTypes"] == ["Ingress"],
+           "the NetworkPolicy must restrict inbound traffic only (the operator calls the API server and AWS)")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    metrics_port = {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"]
+    rules = policy["spec"].get("ingress", [])
+    expect(len(rules) == 1, f"one ingress rule expected, found {len(rules)}")
+    expect(rules[0].get("ports") == [{"port": metrics_port, "protocol": "TCP"}],
+           f"the NetworkPolicy must admit the metrics port {metrics_port} only, admits {rules[0].get('ports')}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        expect(container[probe]["httpGet"]["port"] == "metrics", f"{probe} is not on the admitted metrics port")
+    return policy, deployment
+
+
+@check("NetworkPolicy: on by default, admits only the metrics port (scrapes, probes); metricsFrom, off")
+def render_network_policy() -> None:
+    policy, _ = operator_network_policy(DEPLOY_VALUES)
+    expect("from" not in policy["spec"]["ingress"][0], "by default any source may reach the metrics port")
+    monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    policy, _ = operator_network_policy({**DEPLOY_VALUES, "networkPolicy": {"metricsFrom": monitoring},
+                                         "metrics": {"port": 9090}})
+    expect(policy["spec"]["ingress"][0].get("from") == monitoring, "networkPolicy.metricsFrom is not the rule's from")
+    kinds = by_kind(documents(render({**DEPLOY_VALUES, "networkPolicy": {"enabled": False}})))
+    expect("NetworkPolicy" not in kinds, "networkPolicy.enabled=false still renders a NetworkPolicy")
+    try:
+        render({**DEPLOY_VALUES, "networkPolicy": {"metricsFrom": [{"podSelectr": {}}]}})
+    except Exception as error:  # HelmValuesError
+        expect("podSelectr" in str(error), f"the schema error does not name podSelectr: {error}")
+    else:
+        raise CheckFailed("a misspelt peer in networkPolicy.metricsFrom rendered")
+
+
+@check("metrics.listenOnPodIP: /metrics bound to $(POD_IP) only")
+def render_listen_on_pod_ip() -> None:
+    _, deployment = operator_network_policy({**DEPLOY_VALUES, "metrics": {"listenOnPodIP": True}})
+    env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+    expect(env.get("TIERED_METRICS_ADDR") == "$(POD_IP):8080", f"TIERED_METRICS_ADDR is {env.get('TIERED_METRICS_ADDR')}")
 
 
 @check("chart crds/ is identical to crds/")

@@ -2,8 +2,11 @@
 # Takes a fresh clone to green: installs what the tests need, then runs every test layer.
 # CI runs exactly this (.ci/run). Safe to rerun: each install step is skipped when done.
 #
-#   scripts/test.sh            all layers
-#   scripts/test.sh tests      only the named layers (shell fmt clippy tests packaging)
+#   scripts/test.sh            all default layers (shell fmt clippy deny tests packaging)
+#   scripts/test.sh tests      only the named layers
+#   scripts/test.sh release    the optional layer: the release binary (not a default layer:
+#                              a cold release build took 15m04s on a busy 2-core machine,
+#                              1024 s of CPU; later builds reuse target/release)
 #
 # Ends with "tests: N passed, M failed, K skipped" (summed over cargo's result lines and
 # whatever a layer reports with add_counts): the plain closing line CI reads, where
@@ -23,7 +26,14 @@ RUST_COMPONENTS=(rustfmt clippy)
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/requirements-test.txt"
 VENV_STAMP="$VENV/.requirements.sha256"  # inside .venv, so it goes when the venv goes
-LAYERS=(shell fmt clippy tests packaging)
+LAYERS=(shell fmt clippy deny tests packaging)
+# Layers that run only when named: `scripts/test.sh release`.
+OPTIONAL_LAYERS=(release)
+# cargo-deny for the `deny` layer: installed from crates.io once (a cold
+# `cargo install --locked cargo-deny` took 16m46s on a busy 2-core machine), then found
+# in ~/.cargo/bin on every later run. deny.toml needs 0.18 or later.
+CARGO_DENY_VERSION=0.20.2
+CARGO_DENY_MINIMUM=0.18.0
 
 if [[ -n "${CI:-}" ]]; then
     export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -225,6 +235,80 @@ layer_clippy() {
     run cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 
+# cargo_deny_version: the installed cargo-deny's version, or nothing.
+cargo_deny_version() {
+    cargo deny --version 2>/dev/null | awk '{print $2}'
+}
+
+# ensure_cargo_deny: installs cargo-deny from crates.io unless a recent enough one is on
+# PATH (cargo install puts it in ~/.cargo/bin, so it is installed once per machine).
+ensure_cargo_deny() {
+    local have
+    have="$(cargo_deny_version)"
+    if [[ -n "$have" ]] &&
+        [[ "$(printf '%s\n%s\n' "$CARGO_DENY_MINIMUM" "$have" | sort -V | head -n1)" == "$CARGO_DENY_MINIMUM" ]]; then
+        echo "cargo-deny $have present"
+        return 0
+    fi
+    echo "installing cargo-deny $CARGO_DENY_VERSION from crates.io (once per machine; 15 minutes or more on 2 cores)"
+    local start=$SECONDS
+    run cargo install --locked "cargo-deny@$CARGO_DENY_VERSION"
+    echo "cargo-deny installed in $((SECONDS - start))s"
+}
+
+layer_deny() {
+    # Supply chain (deny.toml): licenses, banned crates and duplicate versions, sources.
+    ensure_cargo_deny
+    # cargo-deny's own `cargo metadata` resolves every platform and would download the
+    # Windows and Android crates the lockfile names. The metadata of the platforms in
+    # deny.toml's [graph] targets needs nothing that is not already in the cargo cache,
+    # so these checks run offline.
+    local targets=() target meta="$WORK_DIR/metadata.json" log="$WORK_DIR/deny.out"
+    read -r -a targets < <(python3 -c 'import tomllib; print(" ".join(tomllib.load(open("deny.toml", "rb"))["graph"]["targets"]))')
+    local filters=()
+    for target in "${targets[@]}"; do
+        filters+=(--filter-platform "$target")
+    done
+    cargo metadata --locked --offline --format-version 1 "${filters[@]}" >"$meta"
+    local status=0
+    run bash -o pipefail -c 'cargo deny --metadata-path "$1" check licenses bans sources 2>&1 | tee "$0"' \
+        "$log" "$meta" || status=$?
+    local duplicates
+    duplicates="$(grep -c '^warning\[duplicate\]' "$log" || true)"
+    echo "bans: $duplicates crates in more than one version (warnings, listed above; see deny.toml [bans])"
+    ((status == 0)) || return "$status"
+
+    # Advisories need the RustSec database from github.com: checked where it can be
+    # fetched, and said plainly when it cannot.
+    local fetch_log="$WORK_DIR/deny-fetch.out"
+    if timeout 120 cargo deny fetch db >"$fetch_log" 2>&1; then
+        run cargo deny --metadata-path "$meta" check --disable-fetch advisories
+    else
+        echo "advisories: SKIPPED, not checked: the RustSec advisory database could not be fetched here"
+        echo "  ($( (grep -m1 '^fatal:' "$fetch_log" || grep -m1 -E 'error|ERROR' "$fetch_log") | cut -c1-200))"
+        echo "  run \`cargo deny check advisories\` where github.com is reachable"
+    fi
+}
+
+layer_release() {
+    # The release binary as shipped (`--bin tiered`: the emulator and the bench are not
+    # compiled): it starts, and its size. Optional: the cold build is long on 2 cores.
+    local start=$SECONDS
+    run cargo build --release --locked --bin tiered
+    echo "release build: $((SECONDS - start))s"
+    local binary="${CARGO_TARGET_DIR:-$ROOT/target}/release/tiered" version
+    version="$("$binary" --version)"
+    echo "$version"
+    [[ "$version" == "tiered $(cargo metadata --no-deps --offline --format-version 1 |
+        python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "tiered"))')" ]] || {
+        echo "tiered --version printed '$version', not the crate's version" >&2
+        return 1
+    }
+    local bytes
+    bytes="$(stat -c %s "$binary")"
+    echo "release binary: $binary, $bytes bytes ($((bytes / 1024 / 1024)) MiB)"
+}
+
 layer_tests() {
     # Unit, emulator, reconcile and end-to-end tests. tests/it/support finds the tools here.
     export MOTO_SERVER="$VENV/bin/moto_server"
@@ -264,7 +348,7 @@ main() {
     ((${#layers[@]} > 0)) || layers=("${LAYERS[@]}")
     for layer in "${layers[@]}"; do
         declare -F "layer_$layer" >/dev/null || {
-            echo "unknown layer '$layer' (known: ${LAYERS[*]})" >&2
+            echo "unknown layer '$layer' (known: ${LAYERS[*]}; optional: ${OPTIONAL_LAYERS[*]})" >&2
             return 2
         }
     done

@@ -25,8 +25,9 @@ pub struct RunArgs {
     /// Requeue interval of healthy objects: `300`, `300s`, `5m`, `1h`, `1m30s`.
     #[arg(long, env = "TIERED_RESYNC", default_value = "5m", value_parser = parse_duration)]
     pub resync: Duration,
-    /// Address of `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, env = "TIERED_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    /// Address of `/metrics`, `/healthz` and `/readyz`: `0.0.0.0:8080`, `[::]:8080`, or
+    /// one address such as the pod's IP (`10.0.1.7:8080`, `fd00::7:8080`).
+    #[arg(long, env = "TIERED_METRICS_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
     pub metrics_addr: SocketAddr,
     /// Elect a leader on a Lease so that several replicas can run.
     #[arg(long, env = "TIERED_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -60,6 +61,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("the duration must be positive".to_owned());
     }
     Ok(duration)
+}
+
+/// Parses the metrics address: `IP:PORT` as written for a socket (`0.0.0.0:8080`,
+/// `[fd00::7]:8080`), or an IPv6 address without brackets and then `:PORT`
+/// (`fd00::7:8080`): what the chart's `$(POD_IP):8080` becomes on an IPv6 cluster, where
+/// the pod IP has no brackets. The last `:` always starts the port.
+pub fn parse_metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        format!("{text:?} is not an address and port like 0.0.0.0:8080, [::]:8080 or fd00::7:8080")
+    };
+    let (ip, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| invalid())?;
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    Ok(SocketAddr::from((ip, port)))
 }
 
 impl RunArgs {

@@ -94,3 +94,36 @@ fn a_zero_resync_is_refused() {
     assert!(parse_duration("0").is_err());
     assert!(run_args(&["--cluster-name=c", "--resync=0"]).is_err());
 }
+
+// The chart's `metrics.listenOnPodIP` sets `$(POD_IP):<port>`: on an IPv6 cluster the
+// pod IP has no brackets, and the address must still parse.
+#[test]
+fn the_metrics_address_takes_a_pod_ip_of_either_family() {
+    use crate::cli::run::parse_metrics_addr;
+    for (text, expected) in [
+        ("0.0.0.0:8080", "0.0.0.0:8080"),
+        ("10.0.1.7:8080", "10.0.1.7:8080"),
+        ("[::]:8080", "[::]:8080"),
+        ("[fd00::7]:9090", "[fd00::7]:9090"),
+        ("fd00::7:8080", "[fd00::7]:8080"),
+        ("2600:1f14:abc:1::7:8080", "[2600:1f14:abc:1::7]:8080"),
+    ] {
+        assert_eq!(
+            parse_metrics_addr(text).map(|a| a.to_string()),
+            Ok(expected.to_owned()),
+            "{text}"
+        );
+    }
+    for bad in [
+        "",
+        "8080",
+        "localhost:8080",
+        "10.0.1.7",
+        "fd00::7:port",
+        "10.0.1.7:70000",
+    ] {
+        assert!(parse_metrics_addr(bad).is_err(), "{bad:?} is refused");
+    }
+    let args = run_args(&["--cluster-name=c", "--metrics-addr=fd00::7:8080"]).unwrap();
+    assert_eq!(args.to_config().metrics_addr.to_string(), "[fd00::7]:8080");
+}
