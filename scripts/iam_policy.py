@@ -155,6 +155,14 @@ def non_test_sources() -> Iterator[tuple[Path, str]]:
         yield path, re.split(r"\n#\[cfg\(test\)\]\s*\nmod tests\b", path.read_text())[0]
 
 
+def instantiations() -> str:
+    """The SDK crates the data tier's call macros are instantiated with (`tag_calls!(aws_sdk_rds, …)`)."""
+    found = []
+    for _, text in non_test_sources():
+        found += re.findall(r"tag_calls!\(\s*aws_sdk_([a-z0-9]+)", text)
+    return " ".join(found)
+
+
 def sdk_calls() -> list[Call]:
     """Every `<receiver>.<operation>()` whose operation is an action of an SDK service."""
     services = [s for s in sdk_services() if known_service(s)]
@@ -167,10 +175,18 @@ def sdk_calls() -> list[Call]:
             owners = [s for s in services if key in by_name[s]]
             if not owners:
                 continue
-            service = service_of_call(receiver, text[: m.start()], owners)
             line = text.count("\n", 0, m.start(2)) + 1
-            calls.append(Call(str(path.relative_to(ROOT)), line, service, operation,
-                              by_name.get(service, {}).get(key)))
+            # A call in a macro over the SDK crate (`$sdk::Client`, data_tier/tags.rs) is
+            # made for every SDK the macro is instantiated with: each owner's action counts.
+            before = text[: m.start()]
+            macro_services = [o for o in owners if re.search(rf"\b{o}\b", instantiations())]
+            if "$sdk::Client" in before and macro_services:
+                chosen = macro_services
+            else:
+                chosen = [service_of_call(receiver, before, owners)]
+            for service in chosen:
+                calls.append(Call(str(path.relative_to(ROOT)), line, service, operation,
+                                  by_name.get(service, {}).get(key)))
     return calls
 
 
