@@ -203,6 +203,36 @@ pub async fn run_with_clients(
         Arc::clone(&health),
     );
     ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
+    let (controllers, syncs) = start_controllers(&ctx, &config, &shutdown);
+    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
+    let sync_health = Arc::clone(&health);
+    let sync_task = tokio::spawn(async move {
+        if futures::future::try_join_all(syncs).await.is_ok() {
+            sync_health.set_caches_synced(true);
+            tracing::info!("caches synced; ready");
+        }
+    });
+    let failed = await_controllers(controllers, &health, &shutdown).await;
+    sync_task.abort();
+    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
+    shutdown.trigger(StopReason::Failure);
+    finish(http, leadership, &shutdown).await?;
+    match failed {
+        Some(cause) => Err(RunError::Controller(cause)),
+        None => Ok(()),
+    }
+}
+
+/// Starts the three controllers once per watched namespace (or once for all); returns
+/// their tasks and the receivers that fire when each one's caches are synced.
+fn start_controllers(
+    ctx: &Context,
+    config: &RunConfig,
+    shutdown: &Shutdown,
+) -> (
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<tokio::sync::oneshot::Receiver<()>>,
+) {
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
@@ -233,23 +263,7 @@ pub async fn run_with_clients(
         });
         start(|ctx, config, stop, synced| Box::pin(cache_cluster::run(ctx, config, stop, synced)));
     }
-    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
-    let sync_health = Arc::clone(&health);
-    let sync_task = tokio::spawn(async move {
-        if futures::future::try_join_all(syncs).await.is_ok() {
-            sync_health.set_caches_synced(true);
-            tracing::info!("caches synced; ready");
-        }
-    });
-    let failed = await_controllers(controllers, &health, &shutdown).await;
-    sync_task.abort();
-    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
-    shutdown.trigger(StopReason::Failure);
-    finish(http, leadership, &shutdown).await?;
-    match failed {
-        Some(cause) => Err(RunError::Controller(cause)),
-        None => Ok(()),
-    }
+    (controllers, syncs)
 }
 
 /// Asks the API server to list one TieredApp with `selector`, so that a selector it
