@@ -5,6 +5,7 @@
 
 mod adoption;
 mod adoption_optin;
+mod aws_faults;
 mod aws_moto;
 mod cache_controller;
 mod cache_mocks;

@@ -43,6 +43,7 @@ use kube::{Api, Resource, ResourceExt};
 use crate::runtime::backoff::STALLED;
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
+use crate::runtime::mutations::for_object;
 use crate::runtime::panic::contained;
 use crate::runtime::scope::{ControllerConfig, scoped};
 use crate::runtime::stores::{reflected, wait_until_ready};
@@ -110,6 +111,15 @@ pub async fn run<K: DataTier>(
         scoped(client, ns),
         watcher::Config::default().labels(&secret_selector::<K>()),
     );
+    // A Secret write of our own never triggers the next reconcile of its object (it
+    // would run at once, ahead of any backoff); a change by anyone else does.
+    let own_secrets = Arc::clone(&shared.own_secrets);
+    let secret_events = secret_events.filter(move |event| {
+        let ours = event
+            .as_ref()
+            .is_ok_and(|secret| own_secrets.is_own(secret));
+        std::future::ready(!ours)
+    });
 
     let sync_objects = reader.clone();
     tokio::spawn(async move {
@@ -147,7 +157,10 @@ pub async fn reconcile<K: DataTier>(
     let result = match &guard.0 {
         Ok(object) => {
             let key = ObjectRef::from_obj(guard.as_ref());
-            Box::pin(reconcile_object(Arc::new(object.clone()), key, &shared)).await
+            // Every mutating AWS call of this reconcile counts against the object's budget.
+            let budget = shared.budgets.of(key.clone());
+            let work = reconcile_object(Arc::new(object.clone()), key, &shared);
+            for_object(budget, Box::pin(work)).await
         }
         Err(error) => Err(Error::Malformed {
             message: error.to_string(),
