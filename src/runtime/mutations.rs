@@ -58,13 +58,17 @@ pub fn repeat_delay(repeats: u32) -> Duration {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The object used its [`PER_MINUTE`] calls.
-    #[error("tiered held the call back: {PER_MINUTE} mutating AWS calls for this object in the last minute")]
+    #[error(
+        "tiered held the call back: {PER_MINUTE} mutating AWS calls for this object in the last minute"
+    )]
     Window {
         /// When a call may go again.
         retry_after: Duration,
     },
     /// The same call was sent moments ago.
-    #[error("tiered held the call back: the identical call was sent moments ago; it is repeated after a growing wait")]
+    #[error(
+        "tiered held the call back: the identical call was sent moments ago; it is repeated after a growing wait"
+    )]
     Repeat {
         /// How often it was sent.
         repeats: u32,
@@ -136,7 +140,10 @@ impl<K> Default for Budgets<K> {
 impl<K: Hash + Eq> Budgets<K> {
     /// The budget of `key`, kept across reconciles.
     pub fn of(&self, key: K) -> Arc<Mutex<Budget>> {
-        let mut all = self.by_object.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = self
+            .by_object
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(all.entry(key).or_default())
     }
 
@@ -234,7 +241,10 @@ mod tests {
         ));
         assert_eq!(budget.admit(at(start, 4), 2), Ok(()), "another call goes");
         assert_eq!(budget.admit(at(start, 5), 1), Ok(()));
-        assert!(budget.admit(at(start, 14), 1).is_err(), "10 s after the 2nd");
+        assert!(
+            budget.admit(at(start, 14), 1).is_err(),
+            "10 s after the 2nd"
+        );
         assert_eq!(budget.admit(at(start, 15), 1), Ok(()));
     }
 
@@ -266,18 +276,34 @@ mod tests {
         let start = Instant::now();
         let mut budget = Budget::default();
         for (second, expected) in [(0, true), (5, true), (15, true), (35, true), (36, false)] {
-            assert_eq!(budget.admit(at(start, second), 7).is_ok(), expected, "{second}");
+            assert_eq!(
+                budget.admit(at(start, second), 7).is_ok(),
+                expected,
+                "{second}"
+            );
         }
         assert!(budget.admit(at(start, 35 + 15 * 60), 7).is_ok());
-        assert!(budget.admit(at(start, 35 + 15 * 60 + 5), 7).is_ok(), "5 s again");
+        assert!(
+            budget.admit(at(start, 35 + 15 * 60 + 5), 7).is_ok(),
+            "5 s again"
+        );
     }
 
     #[test]
     fn the_fingerprint_tells_calls_apart_by_operation_and_parameters() {
         let create = fingerprint("CreateDBInstance", Some(b"DBInstanceIdentifier=a"));
-        assert_eq!(create, fingerprint("CreateDBInstance", Some(b"DBInstanceIdentifier=a")));
-        assert_ne!(create, fingerprint("CreateDBInstance", Some(b"DBInstanceIdentifier=b")));
-        assert_ne!(create, fingerprint("DeleteDBInstance", Some(b"DBInstanceIdentifier=a")));
+        assert_eq!(
+            create,
+            fingerprint("CreateDBInstance", Some(b"DBInstanceIdentifier=a"))
+        );
+        assert_ne!(
+            create,
+            fingerprint("CreateDBInstance", Some(b"DBInstanceIdentifier=b"))
+        );
+        assert_ne!(
+            create,
+            fingerprint("DeleteDBInstance", Some(b"DBInstanceIdentifier=a"))
+        );
     }
 
     #[tokio::test]
@@ -287,10 +313,31 @@ mod tests {
         for n in 0..6 {
             a.lock().unwrap().admit(Instant::now(), n).unwrap();
         }
-        assert!(budgets.of("a").lock().unwrap().admit(Instant::now(), 99).is_err());
-        assert!(budgets.of("b").lock().unwrap().admit(Instant::now(), 99).is_ok());
+        assert!(
+            budgets
+                .of("a")
+                .lock()
+                .unwrap()
+                .admit(Instant::now(), 99)
+                .is_err()
+        );
+        assert!(
+            budgets
+                .of("b")
+                .lock()
+                .unwrap()
+                .admit(Instant::now(), 99)
+                .is_ok()
+        );
         budgets.forget(&"a");
-        assert!(budgets.of("a").lock().unwrap().admit(Instant::now(), 99).is_ok());
+        assert!(
+            budgets
+                .of("a")
+                .lock()
+                .unwrap()
+                .admit(Instant::now(), 99)
+                .is_ok()
+        );
         let inside = for_object(budgets.of("c"), async { CURRENT.try_with(|_| ()).is_ok() }).await;
         assert!(inside && CURRENT.try_with(|_| ()).is_err());
     }

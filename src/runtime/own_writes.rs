@@ -87,9 +87,15 @@ mod tests {
     #[test]
     fn our_write_is_ours_while_sent_and_by_its_version_and_nothing_else_is() {
         let own = OwnWrites::default();
-        assert!(!own.is_own(&secret("db-connection", "1")), "nothing written yet");
+        assert!(
+            !own.is_own(&secret("db-connection", "1")),
+            "nothing written yet"
+        );
         own.writing("shop", "db-connection");
-        assert!(own.is_own(&secret("db-connection", "7")), "its event may come first");
+        assert!(
+            own.is_own(&secret("db-connection", "7")),
+            "its event may come first"
+        );
         assert!(!own.is_own(&secret("other-connection", "7")));
         own.written("shop", "db-connection", Some("7".into()));
         assert!(own.is_own(&secret("db-connection", "7")));
@@ -99,6 +105,9 @@ mod tests {
         );
         own.writing("shop", "db-connection");
         own.written("shop", "db-connection", None);
-        assert!(!own.is_own(&secret("db-connection", "7")), "a failed write forgets");
+        assert!(
+            !own.is_own(&secret("db-connection", "7")),
+            "a failed write forgets"
+        );
     }
 }

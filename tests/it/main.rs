@@ -35,4 +35,5 @@ mod render_cli;
 mod render_kubectl;
 mod render_props;
 mod replicas_switch;
+mod secret_create;
 mod support;

@@ -104,11 +104,7 @@ pub async fn apply_secret(
                 .await
                 .map_err(kube_error("read the connection Secret"))?;
             taken.map_or_else(
-                || {
-                    Err(Error::SecretVanished {
-                        name: name.clone(),
-                    })
-                },
+                || Err(Error::SecretVanished { name: name.clone() }),
                 |secret| Ok(SecretWrite::Taken(Box::new(secret))),
             )
         }

@@ -27,9 +27,9 @@ use crate::aws::tags::{Owner, resource_tags};
 use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
 use crate::runtime::context::Context;
 use crate::runtime::events::Publisher;
+use crate::runtime::kstatus::WithConditions;
 use crate::runtime::mutations::Budgets;
 use crate::runtime::own_writes::OwnWrites;
-use crate::runtime::kstatus::WithConditions;
 
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::secret::{Password, RandomError};

@@ -27,9 +27,14 @@ pub struct Faulty {
 /// resyncing every `resync`.
 pub async fn start(rules: Vec<Rule>, seed: u64, resync: Duration) -> Faulty {
     let moto = MotoServer::start();
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), &moto.endpoint(), rules, seed)
-        .await
-        .expect("the fault layer starts");
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &moto.endpoint(),
+        rules,
+        seed,
+    )
+    .await
+    .expect("the fault layer starts");
     let emulator = emulator(&[NS], false).await;
     let client = emulator.client();
     let mut config = test_config(&[NS]);
@@ -126,4 +131,3 @@ impl Faulty {
             .collect()
     }
 }
-
