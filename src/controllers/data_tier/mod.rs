@@ -195,7 +195,10 @@ async fn reconcile_object<K: DataTier>(
                 Ok(shared.requeue(&key, &progress))
             }
             finalizer::Event::Cleanup(object) => {
-                Box::pin(cleanup::finalize(shared, &key, &object)).await
+                let done = Box::pin(cleanup::finalize(shared, &key, &object)).await?;
+                // The object is gone: a new one of its name starts with a fresh budget.
+                shared.budgets.forget(&key);
+                Ok(done)
             }
         }
     }))
