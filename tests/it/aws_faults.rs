@@ -256,3 +256,44 @@ async fn our_own_secret_and_status_writes_never_trigger_a_reconcile_but_an_edit_
     .await;
     assert_eq!(reconciles(&f).await, 3, "someone else's edit triggered one");
 }
+
+#[tokio::test]
+async fn a_fleet_under_lost_throttled_and_failed_calls_ends_ready_with_exactly_its_resources() {
+    // 5% of responses lost among 20% throttled or failed calls, every action; a short
+    // resync so that the in-progress requeue (capped by it) keeps the test short.
+    let f = start(
+        vec![rule("*:throttle=0.1,fail=0.1,lose=0.05")],
+        7,
+        Duration::from_secs(5),
+    )
+    .await;
+    let databases = [("db-1", 0), ("db-2", 1), ("db-3", 2), ("db-4", 1)];
+    for (name, replicas) in databases {
+        f.create::<Rds>(name, &json!({"highAvailability": {"readReplicas": replicas}}))
+            .await;
+    }
+    for name in ["cache-1", "cache-2"] {
+        f.create::<ElastiCache>(name, &json!({})).await;
+    }
+    for (name, _) in databases {
+        wait_ready::<Rds>(&f, name).await;
+    }
+    for name in ["cache-1", "cache-2"] {
+        wait_ready::<ElastiCache>(&f, name).await;
+    }
+    let calls = f.proxy.calls();
+    for (name, replicas) in databases {
+        let id = aws_id::<Rds>(name);
+        let mut expected = vec![id.clone()];
+        expected.extend((1..=replicas).map(|n| format!("{id}-r{n}")));
+        let seen = figures(&f, name, &id);
+        assert_eq!(f.instances(&id).await, expected, "{seen}");
+        assert!(calls.most_mutating_per_minute(&id) <= 6, "{seen}");
+    }
+    for name in ["cache-1", "cache-2"] {
+        let id = aws_id::<ElastiCache>(name);
+        let seen = figures(&f, name, &id);
+        assert_eq!(f.groups(&id).await.len(), 1, "{seen}");
+        assert!(calls.most_mutating_per_minute(&id) <= 6, "{seen}");
+    }
+}
