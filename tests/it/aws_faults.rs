@@ -2,6 +2,8 @@
 //! emulator, its AWS the `aws-faults` proxy in front of moto, which throttles, fails and
 //! loses responses (AWS acted, the client saw a 500) by action and rate with a fixed
 //! seed. The tests count the calls the proxy saw per object; they never time anything.
+//! Two `aws-smithy-mocks` tests add what moto cannot show: a create answered
+//! `AlreadyExists` while a describe still lags behind.
 //! The two `measure_*` runs print the figures of the issue (calls per object over 25 s
 //! with every replica create lost; a mixed fleet under 5% lost among 20% throttled or
 //! failed calls): `cargo test -p tiered --test it aws_faults::measure -- --ignored --nocapture`.
@@ -15,8 +17,10 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use tiered::controllers::cache_cluster::ElastiCache;
+use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
+use crate::support::data_tier::mock_owner;
 use crate::support::data_tier::operator::NS;
 use crate::support::faults::{Faulty, aws_id, start};
 use crate::support::operator::{eventually, http_get, secret_text};
@@ -269,8 +273,11 @@ async fn a_fleet_under_lost_throttled_and_failed_calls_ends_ready_with_exactly_i
     .await;
     let databases = [("db-1", 0), ("db-2", 1), ("db-3", 2), ("db-4", 1)];
     for (name, replicas) in databases {
-        f.create::<Rds>(name, &json!({"highAvailability": {"readReplicas": replicas}}))
-            .await;
+        f.create::<Rds>(
+            name,
+            &json!({"highAvailability": {"readReplicas": replicas}}),
+        )
+        .await;
     }
     for name in ["cache-1", "cache-2"] {
         f.create::<ElastiCache>(name, &json!({})).await;
@@ -296,4 +303,69 @@ async fn a_fleet_under_lost_throttled_and_failed_calls_ends_ready_with_exactly_i
         assert_eq!(f.groups(&id).await.len(), 1, "{seen}");
         assert!(calls.most_mutating_per_minute(&id) <= 6, "{seen}");
     }
+}
+
+/// A create whose earlier response was lost, sent again while a describe still lags
+/// behind (AWS's reads are eventually consistent): AWS answers `AlreadyExists` for our
+/// deterministic id. That is a success once the instance's tags say it is ours, and a
+/// refusal, with nothing written, when they name another object (`tagged_for`: the
+/// name in its tags; the UID is not compared, see `aws::tags::ownership`).
+async fn already_exists_after_a_lagging_describe(tagged_for: &str) -> Progress {
+    use crate::support::data_tier::database::{aws_error, described, instance};
+    use crate::support::data_tier::{Kind, reconcile_as};
+    use aws_sdk_rds::Client;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    let mut found = instance("available");
+    let mut owner = mock_owner();
+    owner.name = tagged_for.to_owned();
+    found.tag_list = Some(tiered::aws::tags::to_rds_tags(
+        &tiered::aws::tags::resource_tags(&owner, &std::collections::BTreeMap::new()),
+    ));
+    let describe = mock!(Client::describe_db_instances)
+        .sequence()
+        .http_status(404, Some(aws_error("DBInstanceNotFound", "not yet")))
+        .output(move || described(found.clone()))
+        .repeatedly()
+        .build();
+    let create = Rds::create_fails(400, "DBInstanceAlreadyExists", "exists");
+    let add_tags = mock!(Client::add_tags_to_resource).then_output(|| {
+        aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput::builder().build()
+    });
+    let rds: Client = mock_client!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&describe, &create, &add_tags]
+    );
+    let ctx = Rds {
+        rds,
+        fleet: None,
+        adoption_namespaces: std::collections::BTreeSet::new(),
+    };
+    let mut spec = Rds::mock_spec();
+    Rds::forget_adoption(&mut spec);
+    let report = reconcile_as(&ctx, mock_owner(), &spec).await;
+    assert_eq!(create.num_calls(), 1, "one create");
+    assert_eq!(
+        add_tags.num_calls(),
+        0,
+        "nothing to claim or refuse by writing"
+    );
+    assert_eq!(report.mutations, 1, "{report:?}");
+    report.progress
+}
+
+#[tokio::test]
+async fn already_exists_for_our_own_id_is_a_success_after_checking_its_tags() {
+    let progress = already_exists_after_a_lagging_describe(&mock_owner().name).await;
+    assert!(matches!(progress, Progress::Ready { .. }), "{progress:?}");
+}
+
+#[tokio::test]
+async fn already_exists_for_an_instance_tagged_for_another_object_is_refused() {
+    let progress = already_exists_after_a_lagging_describe("another-object").await;
+    let Progress::Stalled { reason, .. } = &progress else {
+        panic!("not stalled: {progress:?}");
+    };
+    assert_eq!(*reason, tiered::api::conditions::reasons::OWNED_ELSEWHERE);
 }
