@@ -83,8 +83,9 @@ where
 /// Runs one controller of `kind` until `shutdown` resolves: one kube-runtime
 /// `Controller` over a reflector of the primary kind (read through
 /// `DeserializeGuard`, so one malformed object cannot stop the watch, and filtered to
-/// changes that need work) and of the connection Secrets it owns. `synced` fires once
-/// both caches have their first full list.
+/// changes that need work) and of the connection Secrets it owns (less its own writes
+/// of them). Each reconcile runs with its object's budget of mutating AWS calls
+/// ([`for_object`]). `synced` fires once both caches have their first full list.
 pub async fn run<K: DataTier>(
     ctx: Context,
     kind: K,
