@@ -1,6 +1,6 @@
 # Release image of the tiered operator: a static (musl) binary on distroless, non-root.
-# The emulator and the bench are crates of their own (crates/): the workspace needs their
-# manifests, but `--bin tiered` never compiles them.
+# The emulator, the bench and the AWS fault layer are crates of their own (crates/): the
+# workspace needs their manifests, but `--bin tiered` never compiles them.
 #   docker build -t tiered:dev .
 # Built natively per platform (buildx with QEMU for arm64): ring needs a C compiler for
 # its target, and musl-tools only ships the native musl-gcc.

@@ -1,6 +1,7 @@
 //! The AWS clients of `tiered run`, built once per process from one SDK configuration
 //! (the standard environment: `AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential
-//! chain) with the call-counting interceptor, and the shared fleet read of each service.
+//! chain) with the call-counting interceptor and the limit on mutating calls per object
+//! ([`crate::runtime::mutations`]), and the shared fleet read of each service.
 //! The data-tier controllers take their clients from here.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use aws_config::SdkConfig;
 use crate::aws::fleet::Fleet;
 use crate::runtime::aws_calls::CountCalls;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::mutations::LimitMutations;
 
 /// AWS clients shared by every controller of the process; cheap to clone.
 #[derive(Clone, Debug)]
@@ -31,9 +33,11 @@ impl AwsClients {
     pub fn new(sdk: &SdkConfig, metrics: &Arc<Metrics>, cluster: &str, resync: Duration) -> Self {
         let rds_config = aws_sdk_rds::config::Builder::from(sdk)
             .interceptor(CountCalls::new(Arc::clone(metrics)))
+            .interceptor(LimitMutations)
             .build();
         let elasticache_config = aws_sdk_elasticache::config::Builder::from(sdk)
             .interceptor(CountCalls::new(Arc::clone(metrics)))
+            .interceptor(LimitMutations)
             .build();
         Self {
             rds: aws_sdk_rds::Client::from_conf(rds_config),

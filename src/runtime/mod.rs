@@ -1,8 +1,8 @@
 //! What every controller of `tiered run` shares, below the controllers and above the API
 //! and AWS layers: the [`context::Context`], reflector stores and their compact caches,
 //! Events, metrics, status writing and kstatus conditions, error categories, the
-//! requeue and backoff policy, the AWS clients and their call counter, health, and
-//! scopes. Nothing here imports a controller.
+//! requeue and backoff policy, the AWS clients with their call counter and the limit
+//! on mutating calls per object, health, and scopes. Nothing here imports a controller.
 
 pub mod aws_calls;
 pub mod aws_clients;
@@ -14,6 +14,8 @@ pub mod events;
 pub mod health;
 pub mod kstatus;
 pub mod metrics;
+pub mod mutations;
+pub mod own_writes;
 pub mod panic;
 pub mod scope;
 pub mod status;

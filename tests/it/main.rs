@@ -5,6 +5,7 @@
 
 mod adoption;
 mod adoption_optin;
+mod aws_faults;
 mod aws_moto;
 mod cache_controller;
 mod cache_mocks;
@@ -35,4 +36,5 @@ mod render_cli;
 mod render_kubectl;
 mod render_props;
 mod replicas_switch;
+mod secret_create;
 mod support;

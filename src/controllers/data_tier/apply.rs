@@ -1,6 +1,7 @@
 //! The Kubernetes writes of the data-tier controllers, kept thin: the connection
-//! Secret and the status, each by server-side apply under the one field manager and
-//! only when it changes, with a Warning Event when `Ready` turns False for a reason
+//! Secret (created when absent, so it is never taken from someone who created it a
+//! moment earlier, then by server-side apply) and the status (server-side apply), under
+//! the one field manager and only when they change, with a Warning Event when `Ready` turns False for a reason
 //! other than AWS being at work. Decisions come from the pure parts.
 
 use std::fmt::Debug;
@@ -8,7 +9,7 @@ use std::fmt::Debug;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -18,6 +19,7 @@ use crate::api::conditions::reasons;
 use crate::aws::tags::Owner;
 use crate::runtime::context::{Context, FIELD_MANAGER};
 use crate::runtime::kstatus::{WithConditions, changed, ready};
+use crate::runtime::own_writes::OwnWrites;
 use crate::runtime::status::apply_status;
 
 use crate::controllers::data_tier::error::{Error, kube_error};
@@ -35,8 +37,27 @@ pub fn owner_of<K: Resource>(object: &K, cluster: &str) -> Result<Owner, Error> 
     })
 }
 
-/// Applies the connection Secret `desired`, unless `existing` already has its data
-/// and owner.
+/// What writing the connection Secret did.
+#[derive(Debug)]
+pub enum SecretWrite {
+    /// It already had the data and owner.
+    Unchanged,
+    /// Created or updated.
+    Written,
+    /// It was absent when read, and someone created it before us: this Secret (never
+    /// written by us).
+    Taken(Box<Secret>),
+}
+
+/// Writes the connection Secret `desired`, unless `existing` already has its data and
+/// owner. An absent Secret is created (POST), so two objects that want the same name at
+/// the same moment cannot both take it: the loser gets [`SecretWrite::Taken`]. An
+/// existing one (which the caller checked is this object's) is server-side applied.
+/// The write is announced in `own`, so its watch event does not trigger a reconcile.
+///
+/// A created Secret's keys are owned by the field manager's `Update` entry, the later
+/// applies' by its `Apply` entry; the keys it is created with (the credential, user,
+/// port, database) are in every later apply too, so none is left behind.
 ///
 /// # Errors
 /// The API call's.
@@ -44,24 +65,54 @@ pub async fn apply_secret(
     secrets: &Api<Secret>,
     desired: &Secret,
     existing: Option<&Secret>,
-) -> Result<(), Error> {
+    own: &OwnWrites,
+) -> Result<SecretWrite, Error> {
     let unchanged = existing.is_some_and(|existing| {
         existing.data == desired.data
             && existing.metadata.owner_references == desired.metadata.owner_references
     });
     if unchanged {
-        return Ok(());
+        return Ok(SecretWrite::Unchanged);
     }
     let name = desired.metadata.name.clone().unwrap_or_default();
-    secrets
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(desired),
-        )
-        .await
-        .map_err(kube_error("apply the connection Secret"))?;
-    Ok(())
+    let namespace = desired.metadata.namespace.clone().unwrap_or_default();
+    own.writing(&namespace, &name);
+    let written = if existing.is_some() {
+        secrets
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(desired),
+            )
+            .await
+    } else {
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        secrets.create(&params, desired).await
+    };
+    match written {
+        Ok(secret) => {
+            own.written(&namespace, &name, secret.resource_version());
+            Ok(SecretWrite::Written)
+        }
+        Err(kube::Error::Api(status)) if existing.is_none() && status.is_already_exists() => {
+            own.written(&namespace, &name, None);
+            let taken = secrets
+                .get_opt(&name)
+                .await
+                .map_err(kube_error("read the connection Secret"))?;
+            taken.map_or_else(
+                || Err(Error::SecretVanished { name: name.clone() }),
+                |secret| Ok(SecretWrite::Taken(Box::new(secret))),
+            )
+        }
+        Err(error) => {
+            own.written(&namespace, &name, None);
+            Err(kube_error("write the connection Secret")(error))
+        }
+    }
 }
 
 /// Writes `status` of `object` once, unless it equals `current` (transition times

@@ -59,6 +59,12 @@ pub enum Error {
     /// The finalizer could not be handled (wraps the others).
     #[error("failed to run the finalizer")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
+    /// The connection Secret was there when its create failed, and gone when read again.
+    #[error("failed to create the connection Secret {name}: it exists, then did not")]
+    SecretVanished {
+        /// The Secret's name.
+        name: String,
+    },
     /// Deletion is not finished yet; the finalizer stays.
     #[error("failed to finish deletion yet: {message}")]
     DeletionPending {
@@ -74,7 +80,7 @@ impl ReconcileError for Error {
         match self {
             Self::MissingMetadata | Self::Malformed { .. } => Category::InvalidObject,
             Self::Rotation(error) => Category::from_aws(error.kind),
-            Self::Kube { .. } => Category::Kubernetes,
+            Self::Kube { .. } | Self::SecretVanished { .. } => Category::Kubernetes,
             Self::Password(_) => Category::Internal,
             Self::Finalizer(inner) => match &**inner {
                 finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {

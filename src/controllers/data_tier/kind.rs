@@ -2,11 +2,13 @@
 //! import it and none imports another back: the [`DataTier`] trait each AWS-backed
 //! kind implements, the types its signatures use ([`Target`], [`Credential`],
 //! [`Report`], [`Deletion`]), and what the reconciles of one controller share
-//! ([`Shared`]: the process context, the kind, the resync and the backoff).
+//! ([`Shared`]: the process context, the kind, the resync, the backoff and the budgets
+//! of mutating AWS calls).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -26,6 +28,8 @@ use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
 use crate::runtime::context::Context;
 use crate::runtime::events::Publisher;
 use crate::runtime::kstatus::WithConditions;
+use crate::runtime::mutations::Budgets;
+use crate::runtime::own_writes::OwnWrites;
 
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::secret::{Password, RandomError};
@@ -250,6 +254,11 @@ pub struct Shared<K: DataTier> {
     pub resync: Duration,
     /// Consecutive failures per object.
     pub backoff: Backoff<Key<K>>,
+    /// Recent mutating AWS calls per object ([`crate::runtime::mutations`]).
+    pub budgets: Budgets<Key<K>>,
+    /// The connection Secrets this controller is writing or wrote last, so their watch
+    /// events do not trigger a reconcile ([`crate::runtime::own_writes`]).
+    pub own_secrets: Arc<OwnWrites>,
 }
 
 impl<K: DataTier> Shared<K> {
@@ -260,6 +269,8 @@ impl<K: DataTier> Shared<K> {
             kind,
             resync,
             backoff: Backoff::default(),
+            budgets: Budgets::default(),
+            own_secrets: Arc::default(),
         }
     }
 

@@ -43,6 +43,7 @@ use kube::{Api, Resource, ResourceExt};
 use crate::runtime::backoff::STALLED;
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
+use crate::runtime::mutations::for_object;
 use crate::runtime::panic::contained;
 use crate::runtime::scope::{ControllerConfig, scoped};
 use crate::runtime::stores::{reflected, wait_until_ready};
@@ -82,8 +83,9 @@ where
 /// Runs one controller of `kind` until `shutdown` resolves: one kube-runtime
 /// `Controller` over a reflector of the primary kind (read through
 /// `DeserializeGuard`, so one malformed object cannot stop the watch, and filtered to
-/// changes that need work) and of the connection Secrets it owns. `synced` fires once
-/// both caches have their first full list.
+/// changes that need work) and of the connection Secrets it owns (less its own writes
+/// of them). Each reconcile runs with its object's budget of mutating AWS calls
+/// ([`for_object`]). `synced` fires once both caches have their first full list.
 pub async fn run<K: DataTier>(
     ctx: Context,
     kind: K,
@@ -110,6 +112,15 @@ pub async fn run<K: DataTier>(
         scoped(client, ns),
         watcher::Config::default().labels(&secret_selector::<K>()),
     );
+    // A Secret write of our own never triggers the next reconcile of its object (it
+    // would run at once, ahead of any backoff); a change by anyone else does.
+    let own_secrets = Arc::clone(&shared.own_secrets);
+    let secret_events = secret_events.filter(move |event| {
+        let ours = event
+            .as_ref()
+            .is_ok_and(|secret| own_secrets.is_own(secret));
+        std::future::ready(!ours)
+    });
 
     let sync_objects = reader.clone();
     tokio::spawn(async move {
@@ -147,7 +158,10 @@ pub async fn reconcile<K: DataTier>(
     let result = match &guard.0 {
         Ok(object) => {
             let key = ObjectRef::from_obj(guard.as_ref());
-            Box::pin(reconcile_object(Arc::new(object.clone()), key, &shared)).await
+            // Every mutating AWS call of this reconcile counts against the object's budget.
+            let budget = shared.budgets.of(key.clone());
+            let work = reconcile_object(Arc::new(object.clone()), key, &shared);
+            for_object(budget, Box::pin(work)).await
         }
         Err(error) => Err(Error::Malformed {
             message: error.to_string(),
@@ -182,7 +196,10 @@ async fn reconcile_object<K: DataTier>(
                 Ok(shared.requeue(&key, &progress))
             }
             finalizer::Event::Cleanup(object) => {
-                Box::pin(cleanup::finalize(shared, &key, &object)).await
+                let done = Box::pin(cleanup::finalize(shared, &key, &object)).await?;
+                // The object is gone: a new one of its name starts with a fresh budget.
+                shared.budgets.forget(&key);
+                Ok(done)
             }
         }
     }))

@@ -20,7 +20,7 @@ use crate::runtime::kstatus::now;
 use crate::runtime::panic::Panicked;
 use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
-use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
+use crate::controllers::data_tier::apply::{SecretWrite, apply_secret, owner_of, write_status};
 use crate::controllers::data_tier::diff::missing_tags;
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
@@ -69,7 +69,8 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let owner = owner_of(object, &shared.ctx.cluster_name)?;
     let secrets: Api<Secret> = Api::namespaced(shared.ctx.client.clone(), &owner.namespace);
     let secret_name = connection_secret_name(&owner.name);
-    let existing = secrets
+    let own = &shared.own_secrets;
+    let mut existing = secrets
         .get_opt(&secret_name)
         .await
         .map_err(kube_error("read the connection Secret"))?;
@@ -81,25 +82,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         .as_ref()
         .and_then(|secret| foreign_controller(secret, &owner.uid))
     {
-        let report = Report {
-            id: K::resource_id(&Target { owner, spec }),
-            observed: K::Observed::default(),
-            progress: Progress::Stalled {
-                reason: reasons::SECRET_CONFLICT,
-                category: Category::Conflict,
-                message: format!(
-                    "Secret {secret_name} already exists and is owned by {holder}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object"
-                ),
-            },
-            mutations: 0,
-        };
-        shared
-            .ctx
-            .metrics
-            .reconcile_failed(K::CONTROLLER, Category::Conflict);
-        let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
-        write_status(&shared.ctx, object, object.status(), &status).await?;
-        return Ok(report.progress);
+        return secret_conflict(shared, object, owner, &holder).await;
     }
 
     // A generated credential is stored before any resource can be created with it, so
@@ -117,13 +100,28 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
             let fresh = K::generate_credential().map_err(Error::Password)?;
             let data = K::connection_data(spec, &K::Observed::default(), Some(&fresh));
             let desired = connection_secret(object, K::COMPONENT, data).0;
-            apply_secret(&secrets, &desired, existing.as_ref()).await?;
-            credential = Some(fresh);
-            is_new = true;
+            match apply_secret(&secrets, &desired, existing.as_ref(), own).await? {
+                SecretWrite::Taken(taken) => {
+                    // Created by someone else since we read it: theirs, unless it is
+                    // somehow this object's own (then its credential is the one).
+                    if let Some(holder) = foreign_controller(&taken, &owner.uid) {
+                        return secret_conflict(shared, object, owner, &holder).await;
+                    }
+                    credential = credential_from_secret(&taken, &owner.uid, K::CREDENTIAL_KEY);
+                    existing = Some(*taken);
+                }
+                SecretWrite::Written | SecretWrite::Unchanged => {
+                    credential = Some(fresh);
+                    is_new = true;
+                }
+            }
         }
     }
 
-    let target = Target { owner, spec };
+    let target = Target {
+        owner: owner.clone(),
+        spec,
+    };
     let pass = Credential {
         value: credential.as_ref(),
         is_new,
@@ -149,9 +147,49 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         existing
     };
     let desired = connection_secret(object, K::COMPONENT, data).0;
-    apply_secret(&secrets, &desired, existing.as_ref()).await?;
+    // Taken by this object itself cannot happen (one reconcile per object at a time);
+    // the next reconcile would apply it.
+    if let SecretWrite::Taken(taken) =
+        apply_secret(&secrets, &desired, existing.as_ref(), own).await?
+        && let Some(holder) = foreign_controller(&taken, &owner.uid)
+    {
+        return secret_conflict(shared, object, owner, &holder).await;
+    }
 
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
+    write_status(&shared.ctx, object, object.status(), &status).await?;
+    Ok(report.progress)
+}
+
+/// Reports that the connection Secret of `object` is `holder`'s (`Stalled`,
+/// `SecretConflict`), counted as a reconcile error; nothing is written to it.
+async fn secret_conflict<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    owner: Owner,
+    holder: &str,
+) -> Result<Progress, Error> {
+    let secret_name = connection_secret_name(&owner.name);
+    let report = Report {
+        id: K::resource_id(&Target {
+            owner,
+            spec: object.spec(),
+        }),
+        observed: K::Observed::default(),
+        progress: Progress::Stalled {
+            reason: reasons::SECRET_CONFLICT,
+            category: Category::Conflict,
+            message: format!(
+                "Secret {secret_name} already exists and is owned by {holder}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object"
+            ),
+        },
+        mutations: 0,
+    };
+    shared
+        .ctx
+        .metrics
+        .reconcile_failed(K::CONTROLLER, Category::Conflict);
+    let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
     write_status(&shared.ctx, object, object.status(), &status).await?;
     Ok(report.progress)
 }

@@ -12,6 +12,7 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod data_tier;
+pub mod faults;
 pub mod fixtures;
 pub mod moto;
 pub mod operator;

@@ -164,10 +164,15 @@ fn listening_port(log: &str) -> Option<u16> {
 /// credentials (so no credential chain, no profile files, no IMDS), few and quick
 /// retries, short timeouts. Nothing from the environment is read.
 pub fn aws_config(server: &MotoServer) -> SdkConfig {
+    aws_config_at(&server.endpoint())
+}
+
+/// [`aws_config`] for the AWS endpoint `endpoint` (e.g. a fault layer in front of moto).
+pub fn aws_config_at(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .endpoint_url(server.endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "testing",
             "testing",
