@@ -12,6 +12,7 @@ use aws_sdk_elasticache::types::{
 use crate::controllers::data_tier::error::{self, ConvergeError};
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
+use crate::controllers::cache_cluster::version::{VersionCheck, check_version};
 
 /// The owned fields to change; `None` fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Modification {
     pub node_type: Option<String>,
     /// New engine version.
     pub engine_version: Option<String>,
+    /// New cache parameter group.
+    pub parameter_group: Option<String>,
     /// New automatic failover setting.
     pub automatic_failover: Option<bool>,
     /// New Multi-AZ setting.
@@ -42,6 +45,7 @@ impl Modification {
         let Self {
             node_type,
             engine_version,
+            parameter_group,
             automatic_failover,
             multi_az,
             snapshot_retention_days,
@@ -53,6 +57,7 @@ impl Modification {
         [
             ("nodeType", node_type.is_some()),
             ("engineVersion", engine_version.is_some()),
+            ("parameterGroupName", parameter_group.is_some()),
             ("automaticFailover", automatic_failover.is_some()),
             ("multiAZ", multi_az.is_some()),
             ("snapshot.retentionDays", snapshot_retention_days.is_some()),
@@ -75,6 +80,7 @@ impl Modification {
             .replication_group_id(id)
             .set_cache_node_type(self.node_type.clone())
             .set_engine_version(self.engine_version.clone())
+            .set_cache_parameter_group_name(self.parameter_group.clone())
             .set_automatic_failover_enabled(self.automatic_failover)
             .set_multi_az_enabled(self.multi_az)
             .set_snapshot_retention_limit(self.snapshot_retention_days)
@@ -108,6 +114,17 @@ pub enum Unsupported {
         /// What the spec asks for.
         desired: bool,
     },
+    /// The group runs a newer engine version than the spec allows: ElastiCache does
+    /// not downgrade (crossplane-contrib/provider-aws#622).
+    #[error(
+        "failed to run engine version {desired}: the replication group already runs {observed} and ElastiCache cannot downgrade; set spec.engineVersion to {observed} (or a version it satisfies, e.g. its major.minor) or create a new CacheCluster"
+    )]
+    Downgrade {
+        /// Version ElastiCache reports.
+        observed: String,
+        /// Version in the spec.
+        desired: String,
+    },
     /// Cluster mode cannot be switched on or off by changing the shard count: that is
     /// a migration through the `compatible` cluster mode with client changes, not a
     /// reconcile step.
@@ -131,6 +148,7 @@ impl Unsupported {
             Self::Engine { .. } => "spec.engine",
             Self::CreationOnly { setting, .. } => setting,
             Self::ClusterMode { .. } => "spec.shards",
+            Self::Downgrade { .. } => "spec.engineVersion",
         }
     }
 }
@@ -238,17 +256,20 @@ pub fn diff(
     ) {
         change.node_type = Some(desired.node_type.clone());
     }
-    if let Some(member) = member
-        && differs(
-            member.engine_version(),
-            pending.and_then(|p| p.engine_version()),
-            &desired.engine_version,
-        )
-        && !member
-            .engine_version()
-            .is_some_and(|v| v.starts_with(&format!("{}.", desired.engine_version)))
-    {
-        change.engine_version = Some(desired.engine_version.clone());
+    if let Some(version) = engine_upgrade(desired, member) {
+        change.engine_version = Some(version);
+    }
+    if let (Some(member), Some(wanted)) = (member, &desired.parameter_group) {
+        let running = member
+            .cache_parameter_group()
+            .and_then(|group| group.cache_parameter_group_name());
+        // A parameter group the spec names is kept in line; the cluster-mode default
+        // goes along with an engine upgrade (a new major version is a new family).
+        if running != Some(wanted.as_str())
+            && (desired.parameter_group_from_spec || change.engine_version.is_some())
+        {
+            change.parameter_group = Some(wanted.clone());
+        }
     }
     let failover_on = matches!(
         group.automatic_failover(),
@@ -297,6 +318,40 @@ pub fn diff(
         }
     }
     (!change.changed_fields().is_empty()).then_some(change)
+}
+
+/// The engine version to send: the spec's, when the group's first member runs an
+/// older one and none that satisfies the spec is pending. `None` without a spec
+/// version (ElastiCache's default stays), without a member, when the running version
+/// satisfies the spec (the same or a newer minor: AWS upgrades minors on its own), or
+/// when it is newer (see [`engine_downgrade`]).
+pub fn engine_upgrade(desired: &DesiredGroup, member: Option<&CacheCluster>) -> Option<String> {
+    let wanted = desired.engine_version.as_deref()?;
+    let member = member?;
+    let running = member.engine_version()?;
+    if check_version(wanted, running) != VersionCheck::Upgrade {
+        return None;
+    }
+    let pending = member
+        .pending_modified_values()
+        .and_then(|p| p.engine_version());
+    if pending.is_some_and(|pending| check_version(wanted, pending) != VersionCheck::Upgrade) {
+        return None;
+    }
+    Some(wanted.to_owned())
+}
+
+/// A spec version older than the one the group runs (a downgrade ElastiCache refuses).
+pub fn engine_downgrade(
+    desired: &DesiredGroup,
+    member: Option<&CacheCluster>,
+) -> Option<Unsupported> {
+    let wanted = desired.engine_version.as_deref()?;
+    let running = member?.engine_version()?;
+    (check_version(wanted, running) == VersionCheck::Downgrade).then(|| Unsupported::Downgrade {
+        observed: running.to_owned(),
+        desired: wanted.to_owned(),
+    })
 }
 
 /// Replicas per shard as ElastiCache reports them: the fewest members of any node

@@ -1,13 +1,14 @@
 //! The ElastiCache side of a CacheCluster, behind the shared outline's [`DataTier`]
 //! trait (wired in the kind's `mod.rs`): describe the replication group and its first
 //! member, its tags (a call of their own in ElastiCache), create, a new AUTH token
-//! rotated in, and the convergence that is ElastiCache's own: what cannot change in
-//! place stalls, else a minimal ModifyReplicationGroup, then replicas, then shards.
+//! rotated in and then set, and the convergence that is ElastiCache's own in the order
+//! of `plan`: what cannot change in place stalls, else a minimal
+//! ModifyReplicationGroup, then replicas, then shards.
 //! AWS only; what to send comes from the pure `desired` and `diff`.
 //!
 //! [`DataTier`]: crate::controllers::data_tier::DataTier
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
@@ -27,10 +28,12 @@ use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;
 
-use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
-use crate::controllers::cache_cluster::diff::{
-    ReplicaChange, diff, replica_change, shard_change, unsupported,
+use crate::controllers::cache_cluster::auth_token::{
+    SET_PENDING_TAG, SET_PENDING_VALUE, TokenStep, set_pending, token_step,
 };
+use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
+use crate::controllers::cache_cluster::diff::ReplicaChange;
+use crate::controllers::cache_cluster::plan::{Step, next_step};
 use crate::controllers::cache_cluster::status::{Observed, Report};
 
 /// The ElastiCache client and the operator's settings of the CacheCluster controller.
@@ -126,18 +129,79 @@ impl ElastiCache {
         .map_err(|e| AwsError::from_sdk(CREATE_REPLICATION_GROUP, e))
     }
 
-    /// Sets `token` on an existing group with the ROTATE strategy: clients that use the
-    /// old token keep working until it is rotated out.
+    /// Gives an existing group `token` with the ROTATE strategy (clients that use the
+    /// old token keep working), after tagging the group [`SET_PENDING_TAG`] so that a
+    /// later pass, after any restart, sends the SET that retires the old token
+    /// ([`auth_token`](crate::controllers::cache_cluster::auth_token)).
     pub async fn rotate_token(&self, id: &str, token: &Password) -> Result<(), AwsError> {
+        if let Some(arn) = self
+            .describe_group(id)
+            .await?
+            .and_then(|group| group.arn().map(str::to_owned))
+        {
+            let marker =
+                BTreeMap::from([(SET_PENDING_TAG.to_owned(), SET_PENDING_VALUE.to_owned())]);
+            add_tags(&self.elasticache, &arn, &marker).await?;
+        }
+        self.send_token(id, token, AuthTokenUpdateStrategyType::Rotate)
+            .await
+    }
+
+    /// ModifyReplicationGroup with `token` and `strategy`, applied now. The token is
+    /// marked sensitive in the SDK: the request's `Debug` does not show it.
+    async fn send_token(
+        &self,
+        id: &str,
+        token: &Password,
+        strategy: AuthTokenUpdateStrategyType,
+    ) -> Result<(), AwsError> {
         self.elasticache
             .modify_replication_group()
             .replication_group_id(id)
             .auth_token(token.expose())
-            .auth_token_update_strategy(AuthTokenUpdateStrategyType::Rotate)
+            .auth_token_update_strategy(strategy)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+        Ok(())
+    }
+
+    /// Sends the SET that makes `token` (the connection Secret's) the group's only
+    /// AUTH token when this pass reached it, then removes the tag that owed it. A SET
+    /// that ElastiCache refuses as invalid means the ROTATE never happened (a crash
+    /// between the tag and the ROTATE: SET is allowed only after ROTATE), so the ROTATE
+    /// is sent again and the tag stays for the SET after it.
+    pub async fn finish_token_change(
+        &self,
+        report: &Report,
+        token: Option<&Password>,
+    ) -> Result<(), AwsError> {
+        let (true, Some(group), Some(token)) = (
+            report.observed.auth_token_set_due,
+            report.observed.group.as_ref(),
+            token,
+        ) else {
+            return Ok(());
+        };
+        let id = &report.id;
+        match self
+            .send_token(id, token, AuthTokenUpdateStrategyType::Set)
+            .await
+        {
+            Ok(()) => {}
+            Err(error) if error.kind == ErrorKind::InvalidInput => {
+                tracing::info!(id = %id, "AUTH token SET refused; rotating the token in first");
+                return self
+                    .send_token(id, token, AuthTokenUpdateStrategyType::Rotate)
+                    .await;
+            }
+            Err(error) => return Err(error),
+        }
+        tracing::info!(id = %id, "AUTH token set: the previous token no longer works");
+        if let Some(arn) = group.arn() {
+            remove_tags(&self.elasticache, arn, &[SET_PENDING_TAG]).await?;
+        }
         Ok(())
     }
 
@@ -152,6 +216,14 @@ impl ElastiCache {
             Some(member) => self.describe_member(member).await?,
             None => None,
         };
+        // Only a group with AUTH can owe a SET; others spare the read.
+        if group.auth_token_enabled() == Some(true) {
+            let tags = self.group_tags(group).await?;
+            observed.auth_token_set_pending = set_pending(
+                tags.iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str())),
+            );
+        }
         Ok(())
     }
 
@@ -164,48 +236,67 @@ impl ElastiCache {
         group: &ReplicationGroup,
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
-        if let Some(change) = unsupported(desired, group) {
-            return Err(change.into());
-        }
         let id = &desired.id;
-        if let Some(modification) = diff(desired, group, report.observed.member.as_ref()) {
-            let fields = modification.changed_fields().join(", ");
-            modification
-                .request(self.elasticache.modify_replication_group(), id)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
-            report.mutations += 1;
-            tracing::info!(id = %id, fields = %fields, "modified replication group");
-            return Ok(Progress::aws_in_progress(format!(
-                "modifying replication group {id}: {fields}"
-            )));
+        match token_step(
+            report.observed.auth_token_set_pending,
+            group,
+            report.mutations > 0,
+        ) {
+            TokenStep::Nothing => {}
+            TokenStep::Wait => {
+                return Ok(Progress::aws_in_progress(format!(
+                    "waiting for {id} to take the new AUTH token before the old one is retired"
+                )));
+            }
+            TokenStep::Set => {
+                report.observed.auth_token_set_due = true;
+                report.mutations += 1;
+                return Ok(Progress::aws_in_progress(format!(
+                    "retiring the previous AUTH token of {id}"
+                )));
+            }
         }
-        if let Some(change) = replica_change(desired, group) {
-            let message = self.change_replicas(id, change).await?;
-            report.mutations += 1;
-            return Ok(Progress::aws_in_progress(message));
+        match next_step(desired, group, report.observed.member.as_ref())? {
+            Step::Modify(modification) => {
+                let fields = modification.changed_fields().join(", ");
+                modification
+                    .request(self.elasticache.modify_replication_group(), id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+                report.mutations += 1;
+                tracing::info!(id = %id, fields = %fields, "modified replication group");
+                Ok(Progress::aws_in_progress(format!(
+                    "modifying replication group {id}: {fields}"
+                )))
+            }
+            Step::Replicas(change) => {
+                let message = self.change_replicas(id, change).await?;
+                report.mutations += 1;
+                Ok(Progress::aws_in_progress(message))
+            }
+            Step::Shards(change) => {
+                let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
+                self.elasticache
+                    .modify_replication_group_shard_configuration()
+                    .replication_group_id(id)
+                    .node_group_count(change.count)
+                    .set_node_groups_to_remove(remove)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
+                report.mutations += 1;
+                Ok(Progress::aws_in_progress(format!(
+                    "resharding {id} to {} shards",
+                    change.count
+                )))
+            }
+            Step::Wait(message) => Ok(Progress::aws_in_progress(format!("{id}: {message}"))),
+            Step::Converged => Ok(Progress::Ready {
+                message: String::new(),
+            }),
         }
-        if let Some(change) = shard_change(desired, group) {
-            let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
-            self.elasticache
-                .modify_replication_group_shard_configuration()
-                .replication_group_id(id)
-                .node_group_count(change.count)
-                .set_node_groups_to_remove(remove)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
-            report.mutations += 1;
-            return Ok(Progress::aws_in_progress(format!(
-                "resharding {id} to {} shards",
-                change.count
-            )));
-        }
-        Ok(Progress::Ready {
-            message: String::new(),
-        })
     }
 
     /// Sends the replica count change; returns what is happening.
