@@ -159,8 +159,8 @@ pub const fn engine_name(engine: CacheEngine) -> &'static str {
 }
 
 /// Fills in CreateReplicationGroup for `desired`; `token` is the AUTH token (sent
-/// only when `desired.auth_token`). The request's `Debug` redacts the token (the SDK
-/// marks it sensitive).
+/// only when `desired.auth_token`). The SDK does not redact the token in the request's
+/// `Debug` (aws-sdk-elasticache 1.110): never log the request.
 pub fn create_group_request(
     request: CreateReplicationGroupFluentBuilder,
     desired: &DesiredGroup,

@@ -147,8 +147,9 @@ impl ElastiCache {
             .await
     }
 
-    /// ModifyReplicationGroup with `token` and `strategy`, applied now. The token is
-    /// marked sensitive in the SDK: the request's `Debug` does not show it.
+    /// ModifyReplicationGroup with `token` and `strategy`, applied now. The SDK does not
+    /// redact the token in the request's `Debug` (aws-sdk-elasticache 1.110): the
+    /// request is never logged, and errors carry only AWS's code and message.
     async fn send_token(
         &self,
         id: &str,

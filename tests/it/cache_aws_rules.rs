@@ -1,0 +1,503 @@
+//! The CacheCluster reconcile against ElastiCache as it really behaves (issue 10,
+//! parts 2 and 4), each test naming its source: engine versions after AWS's automatic
+//! minor upgrades, the order of replicas and failover, an AUTH token change finished
+//! with SET (also across a restart, on moto), `engineVersion` left to AWS, and the
+//! cluster-mode parameter group. `aws-smithy-mocks` where moto cannot show the
+//! behaviour (it reports no engine version drift, has no IncreaseReplicaCount and
+//! ignores the AUTH fields of ModifyReplicationGroup).
+// Test helpers fail loudly; that is what they are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use crate::support;
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_elasticache::Client;
+use aws_sdk_elasticache::operation::add_tags_to_resource::AddTagsToResourceOutput;
+use aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersOutput;
+use aws_sdk_elasticache::operation::increase_replica_count::IncreaseReplicaCountOutput;
+use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
+use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupOutput;
+use aws_sdk_elasticache::operation::remove_tags_from_resource::RemoveTagsFromResourceOutput;
+use aws_sdk_elasticache::types::{
+    AuthTokenUpdateStrategyType, AutomaticFailoverStatus, CacheCluster, MultiAzStatus, NodeGroup,
+    NodeGroupMember, ReplicationGroup, Tag,
+};
+use aws_smithy_mocks::{Rule, mock};
+use serde_json::json;
+use tiered::api::CacheClusterSpec;
+use tiered::api::conditions::reasons;
+use tiered::aws::tags::{resource_tags, to_elasticache_tags};
+use tiered::controllers::cache_cluster::ElastiCache;
+use tiered::controllers::cache_cluster::auth_token::SET_PENDING_TAG;
+use tiered::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
+use tiered::controllers::data_tier::kind::{Credential, Target};
+use tiered::controllers::data_tier::reconcile::sync;
+use tiered::controllers::data_tier::status::Progress;
+
+use support::data_tier::cache::{aws_error, described, group, no_member, ours};
+use support::data_tier::{Kind, mock_owner, reconcile_as, reconcile_until_ready, tags};
+use support::fixtures::spec_from;
+use support::moto::MotoServer;
+
+/// DescribeCacheClusters answering a member that runs `version`.
+fn member_running(version: &'static str) -> Rule {
+    mock!(Client::describe_cache_clusters).then_output(move || {
+        DescribeCacheClustersOutput::builder()
+            .cache_clusters(CacheCluster::builder().engine_version(version).build())
+            .build()
+    })
+}
+
+fn with_version(version: &str) -> CacheClusterSpec {
+    let mut spec = ElastiCache::mock_spec();
+    spec.engine_version = Some(version.to_owned());
+    spec
+}
+
+/// Source: crossplane-contrib/provider-aws#622 (a `6.x` spec against the `6.0.5` AWS
+/// reported sent ModifyReplicationGroup on every reconcile), and the ElastiCache guide
+/// "Version management" (automatic minor upgrades move `7.0` to `7.1`).
+#[tokio::test]
+async fn an_automatic_minor_upgrade_or_a_6x_spec_is_converged_with_no_modify_call() {
+    for (wanted, running) in [("7.0", "7.1.0"), ("6.x", "6.0.5"), ("8.0", "8.0.1")] {
+        let describe = mock!(Client::describe_replication_groups)
+            .then_output(|| described(group("available")));
+        let modify = mock!(Client::modify_replication_group)
+            .then_output(|| ModifyReplicationGroupOutput::builder().build());
+        let (tags, member) = (ours(), member_running(running));
+        let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
+        let report = reconcile_as(&ctx, mock_owner(), &with_version(wanted)).await;
+        assert_eq!(modify.num_calls(), 0, "spec {wanted}, AWS {running}");
+        assert_eq!(
+            (report.mutations, report.progress.clone()),
+            (
+                0,
+                Progress::Ready {
+                    message: String::new()
+                }
+            ),
+            "spec {wanted}, AWS {running}"
+        );
+    }
+}
+
+/// Source: crossplane-contrib/provider-aws#622 (the loop asked for a downgrade), and
+/// the ElastiCache guide "Version management" (no downgrades).
+#[tokio::test]
+async fn a_spec_older_than_the_running_major_stalls_on_spec_engine_version_without_a_call() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let modify = mock!(Client::modify_replication_group)
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let (tags, member) = (ours(), member_running("8.0.1"));
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
+    let report = reconcile_as(&ctx, mock_owner(), &with_version("7.1")).await;
+    assert_eq!(modify.num_calls(), 0);
+    match report.progress {
+        Progress::Stalled {
+            reason, message, ..
+        } => {
+            assert_eq!(reason, reasons::UNSUPPORTED_CHANGE);
+            assert!(
+                message.contains("spec.engineVersion") && message.contains("8.0.1"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Stalled, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_real_upgrade_is_sent_once() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let modify = mock!(Client::modify_replication_group)
+        .match_requests(|r| r.engine_version() == Some("8.1"))
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let (tags, member) = (ours(), member_running("8.0.1"));
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
+    let report = reconcile_as(&ctx, mock_owner(), &with_version("8.1")).await;
+    assert_eq!(modify.num_calls(), 1, "{:?}", report.progress);
+}
+
+/// A group with `replicas` replicas, automatic failover and Multi-AZ off.
+fn without_failover(replicas: usize) -> ReplicationGroup {
+    let mut group = group("available");
+    group.automatic_failover = Some(AutomaticFailoverStatus::Disabled);
+    group.multi_az = Some(MultiAzStatus::Disabled);
+    let mut node_group = NodeGroup::builder().node_group_id("0001");
+    for _ in 0..=replicas {
+        node_group = node_group.node_group_members(NodeGroupMember::builder().build());
+    }
+    group.node_groups = Some(vec![node_group.build()]);
+    group
+}
+
+/// Source: pulumi/pulumi-aws#2227 (0 → 1 replica with automatic failover and Multi-AZ
+/// in one update failed with `InvalidParameterCombination`: ElastiCache needs the
+/// replica before failover), and the ElastiCache guide "Minimizing downtime in
+/// ElastiCache by using Multi-AZ".
+#[tokio::test]
+async fn zero_to_one_replica_with_failover_adds_the_replica_first_then_enables_failover() {
+    let mut spec = ElastiCache::mock_spec();
+    spec.replicas_per_shard = 1;
+    spec.automatic_failover = true;
+    spec.multi_az = true;
+
+    let describe = mock!(Client::describe_replication_groups)
+        .sequence()
+        .output(|| described(without_failover(0)))
+        .output(|| described(without_failover(1)))
+        .build();
+    let increase = mock!(Client::increase_replica_count)
+        .match_requests(|r| r.new_replica_count() == Some(1))
+        .then_output(|| IncreaseReplicaCountOutput::builder().build());
+    let failover = mock!(Client::modify_replication_group)
+        .match_requests(|r| {
+            r.automatic_failover_enabled() == Some(true) && r.multi_az_enabled() == Some(true)
+        })
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let (tags, member) = (ours(), no_member());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &increase, &failover]);
+
+    let first = reconcile_as(&ctx, mock_owner(), &spec).await;
+    assert_eq!(
+        (increase.num_calls(), failover.num_calls()),
+        (1, 0),
+        "the replica first: {:?}",
+        first.progress
+    );
+    let second = reconcile_as(&ctx, mock_owner(), &spec).await;
+    assert_eq!(
+        (increase.num_calls(), failover.num_calls()),
+        (1, 1),
+        "then failover and Multi-AZ: {:?}",
+        second.progress
+    );
+}
+
+/// Source: pulumi/pulumi-aws#2227, the other way round: the last replica goes only
+/// once ElastiCache reports automatic failover off.
+#[tokio::test]
+async fn the_last_replica_waits_while_failover_is_still_being_disabled() {
+    let mut spec = ElastiCache::mock_spec();
+    spec.replicas_per_shard = 0;
+    spec.automatic_failover = false;
+    spec.multi_az = false;
+    let describe = mock!(Client::describe_replication_groups).then_output(|| {
+        let mut disabling = without_failover(1);
+        disabling.automatic_failover = Some(AutomaticFailoverStatus::Disabling);
+        described(disabling)
+    });
+    let decrease = mock!(Client::decrease_replica_count).then_output(|| {
+        aws_sdk_elasticache::operation::decrease_replica_count::DecreaseReplicaCountOutput::builder(
+        )
+        .build()
+    });
+    let (tags, member) = (ours(), no_member());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &decrease]);
+    let report = reconcile_as(&ctx, mock_owner(), &spec).await;
+    assert_eq!(decrease.num_calls(), 0, "{:?}", report.progress);
+    assert!(matches!(report.progress, Progress::InProgress { .. }));
+}
+
+/// ListTagsForResource answering the mock owner's tags and the SET-pending marker.
+fn ours_with_set_pending() -> Rule {
+    mock!(Client::list_tags_for_resource).then_output(|| {
+        let mut tags = to_elasticache_tags(&resource_tags(
+            &mock_owner(),
+            &std::collections::BTreeMap::new(),
+        ));
+        tags.push(Tag::builder().key(SET_PENDING_TAG).value("true").build());
+        ListTagsForResourceOutput::builder()
+            .set_tag_list(Some(tags))
+            .build()
+    })
+}
+
+fn token() -> String {
+    ElastiCache::credential().expose().to_owned()
+}
+
+/// Source: hashicorp/terraform-provider-aws#33439 (a token changed with ROTATE was
+/// never followed by SET: the old token kept working), and the ElastiCache guide
+/// "Modifying the AUTH token on an existing cluster" (SET is allowed only after
+/// ROTATE). The operator restarted after the ROTATE: nothing in memory, the tag on the
+/// group says the SET is owed; it is sent with the Secret's token, and the tag goes.
+#[tokio::test]
+async fn after_a_restart_a_rotated_token_is_set_once_the_group_is_available_and_the_tag_goes() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let (tags, member) = (ours_with_set_pending(), no_member());
+    let set = mock!(Client::modify_replication_group)
+        .match_requests(|r| {
+            r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
+                && r.auth_token() == Some(token().as_str())
+        })
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let untag = mock!(Client::remove_tags_from_resource)
+        .match_requests(|r| r.tag_keys() == [SET_PENDING_TAG])
+        .then_output(|| RemoveTagsFromResourceOutput::builder().build());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &set, &untag]);
+
+    let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
+    let Progress::InProgress { message, .. } = &report.progress else {
+        panic!("expected InProgress, got {:?}", report.progress);
+    };
+    assert!(
+        message.contains("AUTH token") && !message.contains(&token()),
+        "{message}"
+    );
+    ctx.finish_token_change(&report, Some(&ElastiCache::credential()))
+        .await
+        .expect("SET");
+    assert_eq!((set.num_calls(), untag.num_calls()), (1, 1));
+    let status = serde_json::to_string(&ElastiCache::status_of(&report, None)).unwrap();
+    assert!(!status.contains(&token()), "the token is not in the status");
+}
+
+/// Source: hashicorp/terraform-provider-aws#33439. The tag goes on the group before
+/// the ROTATE, so no crash between the two calls can lose the SET that is owed.
+#[tokio::test]
+async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() {
+    let calls = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let (tags, member) = (ours(), no_member());
+    let seen = Arc::clone(&calls);
+    let tag = mock!(Client::add_tags_to_resource)
+        .match_requests(move |r| {
+            let marked = r.tags().iter().any(|t| t.key() == Some(SET_PENDING_TAG));
+            if marked {
+                seen.lock().unwrap().push("tag");
+            }
+            marked
+        })
+        .then_output(|| AddTagsToResourceOutput::builder().build());
+    let seen = Arc::clone(&calls);
+    let rotate = mock!(Client::modify_replication_group)
+        .match_requests(move |r| {
+            let rotating =
+                r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Rotate);
+            if rotating {
+                seen.lock().unwrap().push("rotate");
+            }
+            rotating
+        })
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &tag, &rotate]);
+    let spec = ElastiCache::mock_spec();
+    let credential = ElastiCache::credential();
+    let target = Target {
+        owner: mock_owner(),
+        spec: &spec,
+    };
+    let report = sync(
+        &ctx,
+        &target,
+        Credential {
+            value: Some(&credential),
+            is_new: true,
+        },
+    )
+    .await;
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["tag", "rotate"],
+        "{:?}",
+        report.progress
+    );
+    assert!(
+        !report.observed.auth_token_set_due,
+        "no SET in the pass of the ROTATE"
+    );
+}
+
+/// A crash between the tag and the ROTATE leaves a SET that ElastiCache refuses (SET
+/// is allowed only after ROTATE): the ROTATE is sent again and the tag stays.
+#[tokio::test]
+async fn a_refused_set_rotates_the_token_in_again_and_keeps_the_tag() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let (tags, member) = (ours_with_set_pending(), no_member());
+    let set = mock!(Client::modify_replication_group)
+        .match_requests(|r| {
+            r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
+        })
+        .sequence()
+        .http_status(
+            400,
+            Some(aws_error(
+                "InvalidParameterCombination",
+                "SET is allowed only after ROTATE",
+            )),
+        )
+        .build();
+    let rotate = mock!(Client::modify_replication_group)
+        .match_requests(|r| {
+            r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Rotate)
+        })
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let untag = mock!(Client::remove_tags_from_resource)
+        .then_output(|| RemoveTagsFromResourceOutput::builder().build());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &set, &rotate, &untag]);
+    let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
+    ctx.finish_token_change(&report, Some(&ElastiCache::credential()))
+        .await
+        .expect("ROTATE again");
+    assert_eq!(
+        (set.num_calls(), rotate.num_calls(), untag.num_calls()),
+        (1, 1, 0)
+    );
+}
+
+/// Source: hashicorp/terraform-provider-aws#33439, on moto: a new token rotated into
+/// an existing group leaves the SET-pending tag on the group in AWS; an operator that
+/// starts afresh (a new client, nothing in memory) finishes with SET and removes the
+/// tag, and the pass after that changes nothing.
+#[tokio::test]
+async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
+    let server = MotoServer::start();
+    let first = ElastiCache::on(&server);
+    let spec = ElastiCache::spec(&json!({}));
+    let ready = reconcile_until_ready(&first, "cache", &spec).await;
+    let id = ready.id.clone();
+    let owner = support::fixtures::owner("cache");
+    let fresh = tiered::controllers::data_tier::secret::Password::from_secret_value(
+        "A-new-token-0123456789-abcdef".into(),
+    );
+    let target = Target {
+        owner: owner.clone(),
+        spec: &spec,
+    };
+    sync(
+        &first,
+        &target,
+        Credential {
+            value: Some(&fresh),
+            is_new: true,
+        },
+    )
+    .await;
+    assert!(tags(&first, &id).await.contains_key(SET_PENDING_TAG));
+
+    let restarted = ElastiCache::on(&server);
+    let report = sync(
+        &restarted,
+        &target,
+        Credential {
+            value: Some(&fresh),
+            is_new: false,
+        },
+    )
+    .await;
+    assert!(report.observed.auth_token_set_due, "{:?}", report.progress);
+    restarted
+        .finish_token_change(&report, Some(&fresh))
+        .await
+        .expect("SET");
+    assert!(!tags(&restarted, &id).await.contains_key(SET_PENDING_TAG));
+    let after = sync(
+        &restarted,
+        &target,
+        Credential {
+            value: Some(&fresh),
+            is_new: false,
+        },
+    )
+    .await;
+    assert_eq!(after.mutations, 0, "{:?}", after.progress);
+    assert!(matches!(after.progress, Progress::Ready { .. }));
+}
+
+fn cache_spec(extra: &serde_json::Value) -> CacheClusterSpec {
+    spec_from(
+        json!({"engine": "valkey", "nodeType": "cache.t4g.small", "replicasPerShard": 1}),
+        extra,
+    )
+}
+
+/// The CreateReplicationGroup tiered would send for `spec`, as its input.
+fn create_input(
+    spec: &CacheClusterSpec,
+) -> aws_sdk_elasticache::operation::create_replication_group::builders::CreateReplicationGroupInputBuilder
+{
+    let desired = DesiredGroup::from_spec(spec, "g".into(), std::collections::BTreeMap::new())
+        .expect("valid spec");
+    let ctx = ElastiCache::mocked(&[]);
+    create_group_request(
+        ctx.elasticache.create_replication_group(),
+        &desired,
+        "d",
+        None,
+    )
+    .as_input()
+    .clone()
+}
+
+/// Issue 10 part 4: `engineVersion` is optional; AWS's default is used at creation,
+/// recorded in status, and never "upgraded" by drift.
+#[tokio::test]
+async fn without_engine_version_aws_picks_it_status_records_it_and_drift_never_changes_it() {
+    let spec = cache_spec(&json!({}));
+    assert_eq!(spec.engine_version, None);
+    assert_eq!(create_input(&spec).get_engine_version(), &None);
+
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let modify = mock!(Client::modify_replication_group)
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let (tags, member) = (ours(), member_running("8.1.0"));
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
+    let mut adopted = ElastiCache::mock_spec();
+    adopted.engine_version = None;
+    let report = reconcile_as(&ctx, mock_owner(), &adopted).await;
+    assert_eq!(modify.num_calls(), 0, "{:?}", report.progress);
+    assert!(matches!(report.progress, Progress::Ready { .. }));
+    let status = ElastiCache::status_of(&report, None);
+    assert_eq!(status.engine_version.as_deref(), Some("8.1.0"));
+}
+
+/// Issue 10 part 4, and the ElastiCache API reference of CreateReplicationGroup
+/// (`CacheParameterGroupName`: "to create a cluster mode enabled replication group, use
+/// `default.redis3.2.cluster.on`" and its later families): cluster mode gets the
+/// cluster-mode default of the engine version's family, or the group the spec names.
+#[test]
+fn cluster_mode_uses_a_cluster_mode_parameter_group() {
+    let cases = [
+        (
+            json!({"shards": 3, "engineVersion": "8.0"}),
+            Some("default.valkey8.cluster.on"),
+        ),
+        (
+            json!({"shards": 3, "engine": "redis", "engineVersion": "7.1"}),
+            Some("default.redis7.cluster.on"),
+        ),
+        (
+            json!({"shards": 3, "engine": "redis", "engineVersion": "6.x"}),
+            Some("default.redis6.x.cluster.on"),
+        ),
+        (
+            json!({"shards": 3, "parameterGroupName": "my-cluster-params"}),
+            Some("my-cluster-params"),
+        ),
+        (json!({"shards": 1, "engineVersion": "8.0"}), None),
+    ];
+    for (extra, expected) in cases {
+        let input = create_input(&cache_spec(&extra));
+        assert_eq!(
+            input.get_cache_parameter_group_name().as_deref(),
+            expected,
+            "{extra}"
+        );
+    }
+}
+
+#[test]
+fn cluster_mode_without_a_version_or_a_parameter_group_names_spec_engine_version() {
+    let spec = cache_spec(&json!({"shards": 3}));
+    let error = DesiredGroup::from_spec(&spec, "g".into(), std::collections::BTreeMap::new())
+        .expect_err("invalid");
+    assert_eq!(error.field, "spec.engineVersion");
+}
