@@ -94,11 +94,14 @@ pub struct CacheClusterSpec {
     /// Encrypt data at rest.
     #[serde(default = "default_true")]
     pub at_rest_encryption: bool,
-    /// Cache parameter group of the group. Omitted: ElastiCache's default for the
-    /// engine version, and in cluster mode (`shards` above 1)
-    /// `default.<family>.cluster.on` (e.g. `default.valkey8.cluster.on`), which cluster
-    /// mode needs. A group named here must be a cluster-mode one when `shards` is above 1.
+    /// Cache parameter group the replication group is created with. Omitted:
+    /// ElastiCache's default for the engine version, and in cluster mode (`shards` above
+    /// 1) `default.<family>.cluster.on` (e.g. `default.valkey8.cluster.on`), which
+    /// cluster mode needs. A group named here must be a cluster-mode one when `shards`
+    /// is above 1. Used at creation only: tiered does not change the parameter group of
+    /// an existing replication group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("parameterGroupName is used when the replication group is created; create a new CacheCluster to change it"))]
     #[schemars(
         length(min = 1, max = 255),
         regex(pattern = r"^[A-Za-z][A-Za-z0-9.-]*$")

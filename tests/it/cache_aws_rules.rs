@@ -501,3 +501,38 @@ fn cluster_mode_without_a_version_or_a_parameter_group_names_spec_engine_version
         .expect_err("invalid");
     assert_eq!(error.field, "spec.engineVersion");
 }
+
+/// The API server refuses cluster mode without `engineVersion` or
+/// `parameterGroupName` (the CRD's CEL rule, evaluated by kube-cel as the emulator
+/// does), naming `spec.engineVersion`; either one makes it valid.
+#[test]
+fn the_crd_refuses_cluster_mode_without_a_version_or_a_parameter_group() {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(tiered::api::CacheCluster::crd()).unwrap();
+    let spec_schema =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let compiled = kube_cel::compile_schema(spec_schema);
+    let base = json!({
+        "engine": "valkey", "nodeType": "cache.t4g.small", "replicasPerShard": 1,
+        "shards": 3, "automaticFailover": true, "multiAZ": true
+    });
+    let failures = kube_cel::validate_compiled(&compiled, &base, None).expect_err("refused");
+    assert!(
+        failures.iter().any(|f| f.field_path == ".engineVersion"),
+        "{failures:?}"
+    );
+    for extra in [
+        json!({"engineVersion": "8.0"}),
+        json!({"parameterGroupName": "mine"}),
+    ] {
+        let mut valid = base.clone();
+        valid
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        assert!(
+            kube_cel::validate_compiled(&compiled, &valid, None).is_ok(),
+            "{extra}"
+        );
+    }
+}

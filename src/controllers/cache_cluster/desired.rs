@@ -29,11 +29,10 @@ pub struct DesiredGroup {
     /// Engine version; `None` takes ElastiCache's default at creation and is never
     /// changed afterwards.
     pub engine_version: Option<String>,
-    /// Cache parameter group: the spec's; in cluster mode without one,
-    /// `default.<family>.cluster.on` for the engine version.
+    /// Cache parameter group at creation: the spec's; in cluster mode without one,
+    /// `default.<family>.cluster.on` for the engine version. Not compared afterwards
+    /// (see `spec.parameterGroupName`).
     pub parameter_group: Option<String>,
-    /// The spec names the parameter group: it is kept in line after creation too.
-    pub parameter_group_from_spec: bool,
     /// Node type.
     pub node_type: String,
     /// Number of shards (node groups); more than 1 is cluster mode.
@@ -122,7 +121,6 @@ impl DesiredGroup {
             engine: spec.engine,
             engine_version: spec.engine_version.clone(),
             parameter_group,
-            parameter_group_from_spec: spec.parameter_group_name.is_some(),
             node_type: spec.node_type.clone(),
             shards: spec.shards,
             replicas_per_shard: spec.replicas_per_shard,

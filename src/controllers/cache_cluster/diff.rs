@@ -21,8 +21,6 @@ pub struct Modification {
     pub node_type: Option<String>,
     /// New engine version.
     pub engine_version: Option<String>,
-    /// New cache parameter group.
-    pub parameter_group: Option<String>,
     /// New automatic failover setting.
     pub automatic_failover: Option<bool>,
     /// New Multi-AZ setting.
@@ -45,7 +43,6 @@ impl Modification {
         let Self {
             node_type,
             engine_version,
-            parameter_group,
             automatic_failover,
             multi_az,
             snapshot_retention_days,
@@ -57,7 +54,6 @@ impl Modification {
         [
             ("nodeType", node_type.is_some()),
             ("engineVersion", engine_version.is_some()),
-            ("parameterGroupName", parameter_group.is_some()),
             ("automaticFailover", automatic_failover.is_some()),
             ("multiAZ", multi_az.is_some()),
             ("snapshot.retentionDays", snapshot_retention_days.is_some()),
@@ -80,7 +76,6 @@ impl Modification {
             .replication_group_id(id)
             .set_cache_node_type(self.node_type.clone())
             .set_engine_version(self.engine_version.clone())
-            .set_cache_parameter_group_name(self.parameter_group.clone())
             .set_automatic_failover_enabled(self.automatic_failover)
             .set_multi_az_enabled(self.multi_az)
             .set_snapshot_retention_limit(self.snapshot_retention_days)
@@ -258,18 +253,6 @@ pub fn diff(
     }
     if let Some(version) = engine_upgrade(desired, member) {
         change.engine_version = Some(version);
-    }
-    if let (Some(member), Some(wanted)) = (member, &desired.parameter_group) {
-        let running = member
-            .cache_parameter_group()
-            .and_then(|group| group.cache_parameter_group_name());
-        // A parameter group the spec names is kept in line; the cluster-mode default
-        // goes along with an engine upgrade (a new major version is a new family).
-        if running != Some(wanted.as_str())
-            && (desired.parameter_group_from_spec || change.engine_version.is_some())
-        {
-            change.parameter_group = Some(wanted.clone());
-        }
     }
     let failover_on = matches!(
         group.automatic_failover(),
