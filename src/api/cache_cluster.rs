@@ -95,8 +95,8 @@ pub struct CacheClusterSpec {
     #[serde(default = "default_true")]
     pub at_rest_encryption: bool,
     /// Cache parameter group the replication group is created with. Omitted:
-    /// ElastiCache's default for the engine version, and in cluster mode (`shards` above
-    /// 1) `default.<family>.cluster.on` (e.g. `default.valkey8.cluster.on`), which
+    /// ElastiCache's default for the engine version, and in cluster mode (more than one
+    /// shard) `default.<family>.cluster.on` (e.g. `default.valkey8.cluster.on`), which
     /// cluster mode needs. A group named here must be a cluster-mode one when `shards`
     /// is above 1. Used at creation only: tiered does not change the parameter group of
     /// an existing replication group.

@@ -6,6 +6,7 @@
 mod adoption;
 mod adoption_optin;
 mod aws_moto;
+mod cache_auth_token;
 mod cache_aws_rules;
 mod cache_controller;
 mod cache_mocks;

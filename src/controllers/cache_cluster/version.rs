@@ -99,11 +99,11 @@ pub fn check_version(wanted: &str, observed: &str) -> VersionCheck {
         .collect();
     match (running.cmp(&wanted), wildcard) {
         (std::cmp::Ordering::Less, _) => VersionCheck::Upgrade,
-        (std::cmp::Ordering::Equal, _) => VersionCheck::Satisfied,
         // Newer than a wildcard's prefix (`6.x` running `7.0` is caught by the major
         // above; `6.2.x` running `6.3.1` lands here).
         (std::cmp::Ordering::Greater, Some(_)) => VersionCheck::Downgrade,
-        (std::cmp::Ordering::Greater, None) => VersionCheck::Satisfied,
+        // The same, or a newer minor or patch of the spec's version.
+        (std::cmp::Ordering::Equal | std::cmp::Ordering::Greater, _) => VersionCheck::Satisfied,
     }
 }
 
