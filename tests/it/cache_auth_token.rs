@@ -237,3 +237,21 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
     assert_eq!(after.mutations, 0, "{:?}", after.progress);
     assert!(matches!(after.progress, Progress::Ready { .. }));
 }
+
+/// Looking for the SET-pending tag costs no call of its own: a pass over an available
+/// group with AUTH reads its tags once (for the ownership check, which the SET step
+/// reuses).
+#[tokio::test]
+async fn a_pass_reads_the_tags_of_the_group_once() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let (tags, member) = (ours(), no_member());
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member]);
+    let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
+    assert!(
+        matches!(report.progress, Progress::Ready { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert_eq!(tags.num_calls(), 1);
+}

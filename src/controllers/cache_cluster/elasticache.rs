@@ -9,6 +9,7 @@
 //! [`DataTier`]: crate::controllers::data_tier::DataTier
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
@@ -43,6 +44,30 @@ pub struct ElastiCache {
     pub elasticache: aws_sdk_elasticache::Client,
     /// Namespaces allowed to adopt existing groups; empty allows none.
     pub adoption_namespaces: BTreeSet<String>,
+    /// Whether a group's tags, as the ownership check of this pass read them, owe a
+    /// SET of its AUTH token; taken by [`ElastiCache::observe`] of the same pass.
+    pub set_pending: SetPendingSeen,
+}
+
+/// Per replication group id: the SET-pending tag as the last tag read saw it. It spares
+/// a second ListTagsForResource in every pass: the shared outline reads the tags for
+/// the ownership check just before it asks the kind to observe the group. Only the
+/// pass of that object writes and takes its entry (kube-runtime never runs two
+/// reconciles of one object at once).
+#[derive(Clone, Debug, Default)]
+pub struct SetPendingSeen(Arc<Mutex<BTreeMap<String, bool>>>);
+
+impl SetPendingSeen {
+    fn record(&self, id: &str, pending: bool) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.insert(id.to_owned(), pending);
+        }
+    }
+
+    /// What the last read saw, once; `None` when nothing was read since.
+    fn take(&self, id: &str) -> Option<bool> {
+        self.0.lock().ok().and_then(|mut seen| seen.remove(id))
+    }
 }
 
 tag_calls!(
@@ -50,6 +75,13 @@ tag_calls!(
     elasticache_actions,
     to_elasticache_tags
 );
+
+fn pending_in(tags: &[(String, String)]) -> bool {
+    set_pending(
+        tags.iter()
+            .map(|(key, value)| (key.as_str(), value.as_str())),
+    )
+}
 
 fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
     if error.kind == ErrorKind::NotFound {
@@ -103,7 +135,11 @@ impl ElastiCache {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        Ok(tag_pairs(output.tag_list(), Tag::key, Tag::value))
+        let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
+        if let Some(id) = group.replication_group_id() {
+            self.set_pending.record(id, pending_in(&tags));
+        }
+        Ok(tags)
     }
 
     /// Sends CreateReplicationGroup for `desired`, described as `target`'s.
@@ -217,13 +253,22 @@ impl ElastiCache {
             Some(member) => self.describe_member(member).await?,
             None => None,
         };
-        // Only a group with AUTH can owe a SET; others spare the read.
-        if group.auth_token_enabled() == Some(true) {
-            let tags = self.group_tags(group).await?;
-            observed.auth_token_set_pending = set_pending(
-                tags.iter()
-                    .map(|(key, value)| (key.as_str(), value.as_str())),
-            );
+        // Only a group with AUTH can owe a SET, and only an available one gets it. The
+        // tags were read for the ownership check of this pass; read them only when not.
+        let seen = group
+            .replication_group_id()
+            .and_then(|id| self.set_pending.take(id));
+        if group.auth_token_enabled() == Some(true) && group.status() == Some("available") {
+            observed.auth_token_set_pending = match seen {
+                Some(pending) => pending,
+                None => {
+                    let tags = self.group_tags(group).await?;
+                    if let Some(id) = group.replication_group_id() {
+                        self.set_pending.take(id);
+                    }
+                    pending_in(&tags)
+                }
+            };
         }
         Ok(())
     }

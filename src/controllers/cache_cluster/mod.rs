@@ -61,6 +61,7 @@ pub async fn run(
     let elasticache = ElastiCache {
         elasticache: ctx.aws.elasticache.clone(),
         adoption_namespaces: ctx.adoption_namespaces(),
+        set_pending: elasticache::SetPendingSeen::default(),
     };
     data_tier::run(ctx, elasticache, config, shutdown, synced).await;
 }
