@@ -259,15 +259,14 @@ impl ElastiCache {
             .replication_group_id()
             .and_then(|id| self.set_pending.take(id));
         if group.auth_token_enabled() == Some(true) && group.status() == Some("available") {
-            observed.auth_token_set_pending = match seen {
-                Some(pending) => pending,
-                None => {
-                    let tags = self.group_tags(group).await?;
-                    if let Some(id) = group.replication_group_id() {
-                        self.set_pending.take(id);
-                    }
-                    pending_in(&tags)
+            observed.auth_token_set_pending = if let Some(pending) = seen {
+                pending
+            } else {
+                let tags = self.group_tags(group).await?;
+                if let Some(id) = group.replication_group_id() {
+                    self.set_pending.take(id);
                 }
+                pending_in(&tags)
             };
         }
         Ok(())
