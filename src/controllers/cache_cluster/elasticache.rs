@@ -282,8 +282,10 @@ impl ElastiCache {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         let id = &desired.id;
+        // A spec without AUTH has no token to SET (and stalls below as a creation-only
+        // change).
         match token_step(
-            report.observed.auth_token_set_pending,
+            desired.auth_token && report.observed.auth_token_set_pending,
             group,
             report.mutations > 0,
         ) {
@@ -294,6 +296,8 @@ impl ElastiCache {
                 )));
             }
             TokenStep::Set => {
+                // Sent by the step after the pass (`DataTier::rotate`), which holds the
+                // Secret's token; counted here, as this pass changes the group.
                 report.observed.auth_token_set_due = true;
                 report.mutations += 1;
                 return Ok(Progress::aws_in_progress(format!(
