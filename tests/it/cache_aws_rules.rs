@@ -316,3 +316,24 @@ fn the_crd_refuses_cluster_mode_without_a_version_or_a_parameter_group() {
         );
     }
 }
+
+/// Issue 10 part 4, on moto: a CacheCluster without `engineVersion` is created with
+/// ElastiCache's default and converges with no further call. (moto describes no member
+/// cache cluster of a group, so the recorded version is pinned by the mocked test
+/// above.)
+#[tokio::test]
+async fn without_engine_version_a_group_is_created_on_moto_and_converges() {
+    let server = support::moto::MotoServer::start();
+    let ctx = ElastiCache::on(&server);
+    let mut spec = ElastiCache::spec(&json!({}));
+    spec.engine_version = None;
+    let report = support::data_tier::reconcile_until_ready(&ctx, "cache", &spec).await;
+    assert_eq!(
+        support::data_tier::cache::all_groups(&ctx).await.len(),
+        1,
+        "{:?}",
+        report.progress
+    );
+    let again = support::data_tier::reconcile_once(&ctx, "cache", &spec).await;
+    assert_eq!(again.mutations, 0, "{:?}", again.progress);
+}
