@@ -50,6 +50,7 @@ use super::shared::{
 #[x_kube(validation = Rule::new("!self.multiAZ || self.automaticFailover").message("multiAZ needs automaticFailover: true").field_path(".multiAZ"))]
 #[x_kube(validation = Rule::new("!self.automaticFailover || self.replicasPerShard >= 1").message("automaticFailover needs replicasPerShard of at least 1").field_path(".automaticFailover"))]
 #[x_kube(validation = Rule::new("self.shards == 1 || self.automaticFailover").message("more than one shard (cluster mode) needs automaticFailover: true").field_path(".shards"))]
+#[x_kube(validation = Rule::new("self.shards == 1 || has(self.engineVersion) || has(self.parameterGroupName)").message("more than one shard (cluster mode) needs engineVersion or parameterGroupName: the default cluster-mode parameter group default.<family>.cluster.on depends on the engine version").field_path(".engineVersion"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
@@ -58,9 +59,14 @@ pub struct CacheClusterSpec {
     /// Cache engine: `valkey` or `redis`. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("engine is immutable; create a new CacheCluster to change it"))]
     pub engine: CacheEngine,
-    /// Engine version, e.g. `8.0`.
+    /// Engine version, e.g. `8.0` (or `6.x` for Redis OSS 6). Omitted: ElastiCache's
+    /// default at creation, recorded in `status.engineVersion` and never changed by
+    /// tiered. A running version that is the same or a newer minor or patch of the same
+    /// major version (ElastiCache's automatic minor upgrades) satisfies it; a newer
+    /// major version is not downgraded (`Stalled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
-    pub engine_version: String,
+    pub engine_version: Option<String>,
     /// Node type, e.g. `cache.r7g.large`.
     #[schemars(length(max = 64), regex(pattern = r"^cache\.[a-z0-9-]+\.[a-z0-9]+$"))]
     pub node_type: String,
@@ -88,6 +94,19 @@ pub struct CacheClusterSpec {
     /// Encrypt data at rest.
     #[serde(default = "default_true")]
     pub at_rest_encryption: bool,
+    /// Cache parameter group the replication group is created with. Omitted:
+    /// ElastiCache's default for the engine version, and in cluster mode (more than one
+    /// shard) `default.<family>.cluster.on` (e.g. `default.valkey8.cluster.on`), which
+    /// cluster mode needs. A group named here must be a cluster-mode one when `shards`
+    /// is above 1. Used at creation only: tiered does not change the parameter group of
+    /// an existing replication group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("parameterGroupName is used when the replication group is created; create a new CacheCluster to change it"))]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z][A-Za-z0-9.-]*$")
+    )]
+    pub parameter_group_name: Option<String>,
     /// Subnet group and security groups of the cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<AwsNetwork>,
@@ -181,6 +200,9 @@ pub struct CacheClusterStatus {
     /// Reader endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader_endpoint: Option<Endpoint>,
+    /// Engine version the group runs, as ElastiCache reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
     /// Status of the replication group as ElastiCache reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_status: Option<String>,

@@ -7,6 +7,8 @@ mod adoption;
 mod adoption_optin;
 mod aws_faults;
 mod aws_moto;
+mod cache_auth_token;
+mod cache_aws_rules;
 mod cache_controller;
 mod cache_mocks;
 mod cache_moto;

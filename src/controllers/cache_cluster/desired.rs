@@ -14,6 +14,8 @@ use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
 
+use crate::controllers::cache_cluster::version::cluster_mode_parameter_group;
+
 /// The port of a Valkey / Redis OSS replication group.
 pub const DEFAULT_PORT: i32 = 6379;
 
@@ -24,8 +26,13 @@ pub struct DesiredGroup {
     pub id: String,
     /// The engine (creation only).
     pub engine: CacheEngine,
-    /// Engine version.
-    pub engine_version: String,
+    /// Engine version; `None` takes ElastiCache's default at creation and is never
+    /// changed afterwards.
+    pub engine_version: Option<String>,
+    /// Cache parameter group at creation: the spec's; in cluster mode without one,
+    /// `default.<family>.cluster.on` for the engine version. Not compared afterwards
+    /// (see `spec.parameterGroupName`).
+    pub parameter_group: Option<String>,
     /// Node type.
     pub node_type: String,
     /// Number of shards (node groups); more than 1 is cluster mode.
@@ -91,10 +98,29 @@ impl DesiredGroup {
                 "replicasPerShard must be 0 to 5 and shards at least 1",
             );
         }
+        let parameter_group = match (&spec.parameter_group_name, &spec.engine_version) {
+            (Some(named), _) => Some(named.clone()),
+            (None, _) if spec.shards <= 1 => None,
+            (None, Some(version)) => Some(
+                cluster_mode_parameter_group(spec.engine, version).ok_or_else(|| InvalidSpec {
+                    field: "spec.engineVersion",
+                    reason: format!(
+                        "cluster mode needs the parameter group family of engine version {version}, which tiered cannot read; give major.minor (e.g. 7.1) or set spec.parameterGroupName"
+                    ),
+                })?,
+            ),
+            (None, None) => {
+                return invalid(
+                    "spec.engineVersion",
+                    "more than one shard (cluster mode) needs engineVersion or parameterGroupName: the default cluster-mode parameter group default.<family>.cluster.on depends on the engine version",
+                );
+            }
+        };
         Ok(Self {
             id,
             engine: spec.engine,
             engine_version: spec.engine_version.clone(),
+            parameter_group,
             node_type: spec.node_type.clone(),
             shards: spec.shards,
             replicas_per_shard: spec.replicas_per_shard,
@@ -131,8 +157,8 @@ pub const fn engine_name(engine: CacheEngine) -> &'static str {
 }
 
 /// Fills in CreateReplicationGroup for `desired`; `token` is the AUTH token (sent
-/// only when `desired.auth_token`). The request's `Debug` redacts the token (the SDK
-/// marks it sensitive).
+/// only when `desired.auth_token`). The SDK does not redact the token in the request's
+/// `Debug` (aws-sdk-elasticache 1.110): never log the request.
 pub fn create_group_request(
     request: CreateReplicationGroupFluentBuilder,
     desired: &DesiredGroup,
@@ -143,7 +169,8 @@ pub fn create_group_request(
         .replication_group_id(&desired.id)
         .replication_group_description(description)
         .engine(engine_name(desired.engine))
-        .engine_version(&desired.engine_version)
+        .set_engine_version(desired.engine_version.clone())
+        .set_cache_parameter_group_name(desired.parameter_group.clone())
         .cache_node_type(&desired.node_type)
         .num_node_groups(desired.shards)
         .replicas_per_node_group(desired.replicas_per_shard)

@@ -12,6 +12,7 @@ use aws_sdk_elasticache::types::{
 use crate::controllers::data_tier::error::{self, ConvergeError};
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
+use crate::controllers::cache_cluster::version::{VersionCheck, check_version};
 
 /// The owned fields to change; `None` fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +109,17 @@ pub enum Unsupported {
         /// What the spec asks for.
         desired: bool,
     },
+    /// The group runs a newer engine version than the spec allows: ElastiCache does
+    /// not downgrade (crossplane-contrib/provider-aws#622).
+    #[error(
+        "failed to run engine version {desired}: the replication group already runs {observed} and ElastiCache cannot downgrade; set spec.engineVersion to {observed} (or a version it satisfies, e.g. its major.minor) or create a new CacheCluster"
+    )]
+    Downgrade {
+        /// Version ElastiCache reports.
+        observed: String,
+        /// Version in the spec.
+        desired: String,
+    },
     /// Cluster mode cannot be switched on or off by changing the shard count: that is
     /// a migration through the `compatible` cluster mode with client changes, not a
     /// reconcile step.
@@ -131,6 +143,7 @@ impl Unsupported {
             Self::Engine { .. } => "spec.engine",
             Self::CreationOnly { setting, .. } => setting,
             Self::ClusterMode { .. } => "spec.shards",
+            Self::Downgrade { .. } => "spec.engineVersion",
         }
     }
 }
@@ -238,17 +251,8 @@ pub fn diff(
     ) {
         change.node_type = Some(desired.node_type.clone());
     }
-    if let Some(member) = member
-        && differs(
-            member.engine_version(),
-            pending.and_then(|p| p.engine_version()),
-            &desired.engine_version,
-        )
-        && !member
-            .engine_version()
-            .is_some_and(|v| v.starts_with(&format!("{}.", desired.engine_version)))
-    {
-        change.engine_version = Some(desired.engine_version.clone());
+    if let Some(version) = engine_upgrade(desired, member) {
+        change.engine_version = Some(version);
     }
     let failover_on = matches!(
         group.automatic_failover(),
@@ -297,6 +301,40 @@ pub fn diff(
         }
     }
     (!change.changed_fields().is_empty()).then_some(change)
+}
+
+/// The engine version to send: the spec's, when the group's first member runs an
+/// older one and none that satisfies the spec is pending. `None` without a spec
+/// version (ElastiCache's default stays), without a member, when the running version
+/// satisfies the spec (the same or a newer minor: AWS upgrades minors on its own), or
+/// when it is newer (see [`engine_downgrade`]).
+pub fn engine_upgrade(desired: &DesiredGroup, member: Option<&CacheCluster>) -> Option<String> {
+    let wanted = desired.engine_version.as_deref()?;
+    let member = member?;
+    let running = member.engine_version()?;
+    if check_version(wanted, running) != VersionCheck::Upgrade {
+        return None;
+    }
+    let pending = member
+        .pending_modified_values()
+        .and_then(|p| p.engine_version());
+    if pending.is_some_and(|pending| check_version(wanted, pending) != VersionCheck::Upgrade) {
+        return None;
+    }
+    Some(wanted.to_owned())
+}
+
+/// A spec version older than the one the group runs (a downgrade ElastiCache refuses).
+pub fn engine_downgrade(
+    desired: &DesiredGroup,
+    member: Option<&CacheCluster>,
+) -> Option<Unsupported> {
+    let wanted = desired.engine_version.as_deref()?;
+    let running = member?.engine_version()?;
+    (check_version(wanted, running) == VersionCheck::Downgrade).then(|| Unsupported::Downgrade {
+        observed: running.to_owned(),
+        desired: wanted.to_owned(),
+    })
 }
 
 /// Replicas per shard as ElastiCache reports them: the fewest members of any node

@@ -174,3 +174,22 @@ fn shrinking_shards_removes_the_highest_node_groups() {
         })
     );
 }
+
+/// An upgrade ElastiCache already has pending (applied in the maintenance window) is
+/// not sent again on every pass.
+#[test]
+fn a_pending_engine_upgrade_is_not_sent_again() {
+    let mut pending = member();
+    pending.engine_version = Some("8.0.1".into());
+    pending.pending_modified_values = Some(
+        PendingModifiedValues::builder()
+            .engine_version("8.1.0")
+            .build(),
+    );
+    let desired = desired(&serde_json::json!({"engineVersion": "8.1"}));
+    assert_eq!(diff(&desired, &group(), Some(&pending)), None);
+    assert_eq!(
+        diff(&desired, &group(), Some(&member())).map(|change| change.engine_version),
+        Some(Some("8.1".to_owned()))
+    );
+}

@@ -1,13 +1,15 @@
 //! The ElastiCache side of a CacheCluster, behind the shared outline's [`DataTier`]
 //! trait (wired in the kind's `mod.rs`): describe the replication group and its first
 //! member, its tags (a call of their own in ElastiCache), create, a new AUTH token
-//! rotated in, and the convergence that is ElastiCache's own: what cannot change in
-//! place stalls, else a minimal ModifyReplicationGroup, then replicas, then shards.
+//! rotated in and then set, and the convergence that is ElastiCache's own in the order
+//! of `plan`: what cannot change in place stalls, else a minimal
+//! ModifyReplicationGroup, then replicas, then shards.
 //! AWS only; what to send comes from the pure `desired` and `diff`.
 //!
 //! [`DataTier`]: crate::controllers::data_tier::DataTier
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
@@ -27,10 +29,12 @@ use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;
 
-use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
-use crate::controllers::cache_cluster::diff::{
-    ReplicaChange, diff, replica_change, shard_change, unsupported,
+use crate::controllers::cache_cluster::auth_token::{
+    SET_PENDING_TAG, SET_PENDING_VALUE, TokenStep, set_pending, token_step,
 };
+use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
+use crate::controllers::cache_cluster::diff::ReplicaChange;
+use crate::controllers::cache_cluster::plan::{Step, next_step};
 use crate::controllers::cache_cluster::status::{Observed, Report};
 
 /// The ElastiCache client and the operator's settings of the CacheCluster controller.
@@ -40,6 +44,30 @@ pub struct ElastiCache {
     pub elasticache: aws_sdk_elasticache::Client,
     /// Namespaces allowed to adopt existing groups; empty allows none.
     pub adoption_namespaces: BTreeSet<String>,
+    /// Whether a group's tags, as the ownership check of this pass read them, owe a
+    /// SET of its AUTH token; taken by [`ElastiCache::observe`] of the same pass.
+    pub set_pending: SetPendingSeen,
+}
+
+/// Per replication group id: the SET-pending tag as the last tag read saw it. It spares
+/// a second ListTagsForResource in every pass: the shared outline reads the tags for
+/// the ownership check just before it asks the kind to observe the group. Only the
+/// pass of that object writes and takes its entry (kube-runtime never runs two
+/// reconciles of one object at once).
+#[derive(Clone, Debug, Default)]
+pub struct SetPendingSeen(Arc<Mutex<BTreeMap<String, bool>>>);
+
+impl SetPendingSeen {
+    fn record(&self, id: &str, pending: bool) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.insert(id.to_owned(), pending);
+        }
+    }
+
+    /// What the last read saw, once; `None` when nothing was read since.
+    fn take(&self, id: &str) -> Option<bool> {
+        self.0.lock().ok().and_then(|mut seen| seen.remove(id))
+    }
 }
 
 tag_calls!(
@@ -47,6 +75,13 @@ tag_calls!(
     elasticache_actions,
     to_elasticache_tags
 );
+
+fn pending_in(tags: &[(String, String)]) -> bool {
+    set_pending(
+        tags.iter()
+            .map(|(key, value)| (key.as_str(), value.as_str())),
+    )
+}
 
 fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
     if error.kind == ErrorKind::NotFound {
@@ -100,7 +135,11 @@ impl ElastiCache {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        Ok(tag_pairs(output.tag_list(), Tag::key, Tag::value))
+        let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
+        if let Some(id) = group.replication_group_id() {
+            self.set_pending.record(id, pending_in(&tags));
+        }
+        Ok(tags)
     }
 
     /// Sends CreateReplicationGroup for `desired`, described as `target`'s.
@@ -126,18 +165,80 @@ impl ElastiCache {
         .map_err(|e| AwsError::from_sdk(CREATE_REPLICATION_GROUP, e))
     }
 
-    /// Sets `token` on an existing group with the ROTATE strategy: clients that use the
-    /// old token keep working until it is rotated out.
+    /// Gives an existing group `token` with the ROTATE strategy (clients that use the
+    /// old token keep working), after tagging the group [`SET_PENDING_TAG`] so that a
+    /// later pass, after any restart, sends the SET that retires the old token
+    /// ([`auth_token`](crate::controllers::cache_cluster::auth_token)).
     pub async fn rotate_token(&self, id: &str, token: &Password) -> Result<(), AwsError> {
+        if let Some(arn) = self
+            .describe_group(id)
+            .await?
+            .and_then(|group| group.arn().map(str::to_owned))
+        {
+            let marker =
+                BTreeMap::from([(SET_PENDING_TAG.to_owned(), SET_PENDING_VALUE.to_owned())]);
+            add_tags(&self.elasticache, &arn, &marker).await?;
+        }
+        self.send_token(id, token, AuthTokenUpdateStrategyType::Rotate)
+            .await
+    }
+
+    /// ModifyReplicationGroup with `token` and `strategy`, applied now. The SDK does not
+    /// redact the token in the request's `Debug` (aws-sdk-elasticache 1.110): the
+    /// request is never logged, and errors carry only AWS's code and message.
+    async fn send_token(
+        &self,
+        id: &str,
+        token: &Password,
+        strategy: AuthTokenUpdateStrategyType,
+    ) -> Result<(), AwsError> {
         self.elasticache
             .modify_replication_group()
             .replication_group_id(id)
             .auth_token(token.expose())
-            .auth_token_update_strategy(AuthTokenUpdateStrategyType::Rotate)
+            .auth_token_update_strategy(strategy)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+        Ok(())
+    }
+
+    /// Sends the SET that makes `token` (the connection Secret's) the group's only
+    /// AUTH token when this pass reached it, then removes the tag that owed it. A SET
+    /// that ElastiCache refuses as invalid means the ROTATE never happened (a crash
+    /// between the tag and the ROTATE: SET is allowed only after ROTATE), so the ROTATE
+    /// is sent again and the tag stays for the SET after it.
+    pub async fn finish_token_change(
+        &self,
+        report: &Report,
+        token: Option<&Password>,
+    ) -> Result<(), AwsError> {
+        let (true, Some(group), Some(token)) = (
+            report.observed.auth_token_set_due,
+            report.observed.group.as_ref(),
+            token,
+        ) else {
+            return Ok(());
+        };
+        let id = &report.id;
+        match self
+            .send_token(id, token, AuthTokenUpdateStrategyType::Set)
+            .await
+        {
+            Ok(()) => {}
+            Err(error) if error.kind == ErrorKind::InvalidInput => {
+                tracing::info!(id = %id, "AUTH token SET refused; rotating the token in first");
+                return self
+                    .send_token(id, token, AuthTokenUpdateStrategyType::Rotate)
+                    .await;
+            }
+            Err(error) => return Err(error),
+        }
+        tracing::info!(id = %id, "AUTH token set: the previous token no longer works");
+        if let Some(arn) = group.arn() {
+            remove_tags(&self.elasticache, arn, &[SET_PENDING_TAG]).await?;
+        }
         Ok(())
     }
 
@@ -152,6 +253,22 @@ impl ElastiCache {
             Some(member) => self.describe_member(member).await?,
             None => None,
         };
+        // Only a group with AUTH can owe a SET, and only an available one gets it. The
+        // tags were read for the ownership check of this pass; read them only when not.
+        let seen = group
+            .replication_group_id()
+            .and_then(|id| self.set_pending.take(id));
+        if group.auth_token_enabled() == Some(true) && group.status() == Some("available") {
+            observed.auth_token_set_pending = if let Some(pending) = seen {
+                pending
+            } else {
+                let tags = self.group_tags(group).await?;
+                if let Some(id) = group.replication_group_id() {
+                    self.set_pending.take(id);
+                }
+                pending_in(&tags)
+            };
+        }
         Ok(())
     }
 
@@ -164,48 +281,71 @@ impl ElastiCache {
         group: &ReplicationGroup,
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
-        if let Some(change) = unsupported(desired, group) {
-            return Err(change.into());
-        }
         let id = &desired.id;
-        if let Some(modification) = diff(desired, group, report.observed.member.as_ref()) {
-            let fields = modification.changed_fields().join(", ");
-            modification
-                .request(self.elasticache.modify_replication_group(), id)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
-            report.mutations += 1;
-            tracing::info!(id = %id, fields = %fields, "modified replication group");
-            return Ok(Progress::aws_in_progress(format!(
-                "modifying replication group {id}: {fields}"
-            )));
+        // A spec without AUTH has no token to SET (and stalls below as a creation-only
+        // change).
+        match token_step(
+            desired.auth_token && report.observed.auth_token_set_pending,
+            group,
+            report.mutations > 0,
+        ) {
+            TokenStep::Nothing => {}
+            TokenStep::Wait => {
+                return Ok(Progress::aws_in_progress(format!(
+                    "waiting for {id} to take the new AUTH token before the old one is retired"
+                )));
+            }
+            TokenStep::Set => {
+                // Sent by the step after the pass (`DataTier::rotate`), which holds the
+                // Secret's token; counted here, as this pass changes the group.
+                report.observed.auth_token_set_due = true;
+                report.mutations += 1;
+                return Ok(Progress::aws_in_progress(format!(
+                    "retiring the previous AUTH token of {id}"
+                )));
+            }
         }
-        if let Some(change) = replica_change(desired, group) {
-            let message = self.change_replicas(id, change).await?;
-            report.mutations += 1;
-            return Ok(Progress::aws_in_progress(message));
+        match next_step(desired, group, report.observed.member.as_ref())? {
+            Step::Modify(modification) => {
+                let fields = modification.changed_fields().join(", ");
+                modification
+                    .request(self.elasticache.modify_replication_group(), id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+                report.mutations += 1;
+                tracing::info!(id = %id, fields = %fields, "modified replication group");
+                Ok(Progress::aws_in_progress(format!(
+                    "modifying replication group {id}: {fields}"
+                )))
+            }
+            Step::Replicas(change) => {
+                let message = self.change_replicas(id, change).await?;
+                report.mutations += 1;
+                Ok(Progress::aws_in_progress(message))
+            }
+            Step::Shards(change) => {
+                let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
+                self.elasticache
+                    .modify_replication_group_shard_configuration()
+                    .replication_group_id(id)
+                    .node_group_count(change.count)
+                    .set_node_groups_to_remove(remove)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
+                report.mutations += 1;
+                Ok(Progress::aws_in_progress(format!(
+                    "resharding {id} to {} shards",
+                    change.count
+                )))
+            }
+            Step::Wait(message) => Ok(Progress::aws_in_progress(format!("{id}: {message}"))),
+            Step::Converged => Ok(Progress::Ready {
+                message: String::new(),
+            }),
         }
-        if let Some(change) = shard_change(desired, group) {
-            let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
-            self.elasticache
-                .modify_replication_group_shard_configuration()
-                .replication_group_id(id)
-                .node_group_count(change.count)
-                .set_node_groups_to_remove(remove)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
-            report.mutations += 1;
-            return Ok(Progress::aws_in_progress(format!(
-                "resharding {id} to {} shards",
-                change.count
-            )));
-        }
-        Ok(Progress::Ready {
-            message: String::new(),
-        })
     }
 
     /// Sends the replica count change; returns what is happening.

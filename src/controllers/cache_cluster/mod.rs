@@ -2,16 +2,21 @@
 //! replication group, run by the shared data-tier outline
 //! (`crate::controllers::data_tier`: one reconcile, one finalizer). This file wires the
 //! kind into it ([`DataTier`] for [`ElastiCache`]); the steps that are ElastiCache's
-//! own sit in their files: [`desired`] and [`diff`] (pure), [`elasticache`] (describe,
-//! create, modify, replicas, shards, the AUTH token), [`cleanup`] (delete with the
-//! final snapshot), [`status`] and [`secret`] (pure).
+//! own sit in their files: [`desired`], [`diff`], [`plan`] (the order of the steps),
+//! [`version`] (engine versions, parameter group families) and [`auth_token`] (the
+//! ROTATE-then-SET of a new token), all pure; [`elasticache`] (describe, create,
+//! modify, replicas, shards, the AUTH token), [`cleanup`] (delete with the final
+//! snapshot), [`status`] and [`secret`] (pure).
 
+pub mod auth_token;
 pub mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod elasticache;
+pub mod plan;
 pub mod secret;
 pub mod status;
+pub mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +37,7 @@ use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
+use crate::runtime::events::Publisher;
 use crate::runtime::scope::ControllerConfig;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
@@ -55,6 +61,7 @@ pub async fn run(
     let elasticache = ElastiCache {
         elasticache: ctx.aws.elasticache.clone(),
         adoption_namespaces: ctx.adoption_namespaces(),
+        set_pending: elasticache::SetPendingSeen::default(),
     };
     data_tier::run(ctx, elasticache, config, shutdown, synced).await;
 }
@@ -209,6 +216,21 @@ impl DataTier for ElastiCache {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         ElastiCache::converge(self, desired, group, report).await
+    }
+
+    /// The SET that finishes an AUTH token change, when this pass reached it
+    /// ([`auth_token`]); it needs the token of the connection Secret, which only this
+    /// step after the pass holds.
+    async fn rotate(
+        &self,
+        _events: &Publisher,
+        _cache: &CacheCluster,
+        report: &Report,
+        credential: &mut Option<Password>,
+    ) -> Result<(), data_tier::error::Error> {
+        self.finish_token_change(report, credential.as_ref())
+            .await
+            .map_err(data_tier::error::Error::Rotation)
     }
 
     async fn delete(

@@ -27,6 +27,12 @@ pub struct Observed {
     /// Its first member cache cluster (engine version, maintenance window, security
     /// groups), when ElastiCache describes it.
     pub member: Option<CacheCluster>,
+    /// The group carries the tag that says a ROTATE of the AUTH token was sent and
+    /// the SET is still owed (`auth_token`).
+    pub auth_token_set_pending: bool,
+    /// This pass reached the SET: the group is available and nothing else changed it;
+    /// the kind's step after the pass sends it with the Secret's token.
+    pub auth_token_set_due: bool,
 }
 
 /// The result of one pass against ElastiCache.
@@ -48,6 +54,12 @@ pub fn compute_status(
         arn: group.and_then(|g| g.arn().map(str::to_owned)),
         endpoint: group.and_then(endpoint),
         reader_endpoint: group.and_then(reader_endpoint),
+        engine_version: report
+            .observed
+            .member
+            .as_ref()
+            .and_then(|member| member.engine_version().map(str::to_owned))
+            .or_else(|| previous.and_then(|p| p.engine_version.clone())),
         aws_status: group.and_then(|g| g.status().map(str::to_owned)),
         connection_secret,
     }
@@ -124,7 +136,7 @@ mod tests {
             id: "g".into(),
             observed: Observed {
                 group: Some(group),
-                member: None,
+                ..Observed::default()
             },
             progress,
             mutations: 0,

@@ -202,6 +202,7 @@ impl Kind for ElastiCache {
         Self {
             elasticache: elasticache_client(server),
             adoption_namespaces: std::collections::BTreeSet::new(),
+            set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
         }
     }
 
@@ -283,6 +284,7 @@ impl Kind for ElastiCache {
             elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
             // The mock spec adopts MOCK_ID, tagged ours already.
             adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
+            set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
         }
     }
 
