@@ -117,9 +117,9 @@ start_emulator() {
     return 1
 }
 
-# The CRDs are applied for real so that server dry runs of the custom resources work.
+# The CRDs (crds/, which the chart templates) are applied for real so that server dry runs of the custom resources work.
 install_crds() {
-    "$KUBECTL" apply --server-side -f "$CHART/crds/" || return 1
+    "$KUBECTL" apply --server-side -f crds/ || return 1
     "$KUBECTL" wait --for=condition=Established --timeout=20s crd --all || return 1
     local ns
     for ns in tiered-system newsread argocd; do
