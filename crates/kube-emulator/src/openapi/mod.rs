@@ -82,8 +82,7 @@ pub fn group_version(resources: &[Arc<ResourceType>], path: &str) -> Option<Valu
                 schemas::custom_component_name(rt),
                 schemas::custom_component(rt),
             );
-        } else if let Some(name) =
-            schemas::BUILTINS.component_of(&rt.group, &rt.version, &rt.kind)
+        } else if let Some(name) = schemas::BUILTINS.component_of(&rt.group, &rt.version, &rt.kind)
         {
             add_reachable(&mut components, name);
         }

@@ -84,7 +84,11 @@ pub static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     add::<Lease>(g, k, ("coordination.k8s.io", "v1", "Lease"));
     add::<EventsEvent>(g, k, ("events.k8s.io", "v1", "Event"));
     add::<ClusterRole>(g, k, ("rbac.authorization.k8s.io", "v1", "ClusterRole"));
-    add::<ClusterRoleBinding>(g, k, ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"));
+    add::<ClusterRoleBinding>(
+        g,
+        k,
+        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+    );
     add::<Role>(g, k, ("rbac.authorization.k8s.io", "v1", "Role"));
     add::<RoleBinding>(g, k, ("rbac.authorization.k8s.io", "v1", "RoleBinding"));
     add::<CustomResourceDefinition>(
@@ -161,7 +165,10 @@ fn resolve<'a>(components: &'a Map<String, Value>, mut schema: &'a Value) -> &'a
             .and_then(|name| components.get(name))
         {
             schema = target;
-        } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+        } else if let Some([only]) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
         {
             schema = only;
         } else {
@@ -200,9 +207,8 @@ fn walk(
                         None => unknown.push(join(key)),
                     }
                 }
-            } else if let Some(values) = schema
-                .get("additionalProperties")
-                .filter(|s| s.is_object())
+            } else if let Some(values) =
+                schema.get("additionalProperties").filter(|s| s.is_object())
             {
                 for (key, field) in fields {
                     walk(components, values, field, &join(key), unknown);
@@ -212,7 +218,13 @@ fn walk(
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    walk(components, item_schema, item, &format!("{path}[{i}]"), unknown);
+                    walk(
+                        components,
+                        item_schema,
+                        item,
+                        &format!("{path}[{i}]"),
+                        unknown,
+                    );
                 }
             }
         }

@@ -14,6 +14,7 @@ mod kind_rules;
 mod kubectl;
 mod lifecycle;
 mod object_meta;
+mod openapi;
 mod sandbox;
 mod selectors;
 mod support;
