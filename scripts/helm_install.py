@@ -16,9 +16,10 @@ Go SDK) against kube-emulator, as scripts/test-packaging.sh runs it:
 6. `helm uninstall`: the CRDs stay (helm.sh/resource-policy: keep), the TieredApp is
    untouched (same uid and resourceVersion), every other object of the release is gone.
 
-Helm keeps its release records in memory (storage driver `memory`): its default `secret`
-driver writes Secrets with client-go's typed client, which sends protobuf, and
-kube-emulator speaks JSON only. Every process started here is stopped on the way out.
+Helm keeps its release records where it does on a cluster, in Secrets (its default
+`secret` driver, written in protobuf by client-go's typed client): revision 1 deployed,
+then superseded by 2, none left after uninstall. Every process started here is stopped
+on the way out.
 """
 
 from __future__ import annotations
@@ -159,6 +160,15 @@ def check_installed(cluster: Cluster, work: Path, docs: list[dict[str, Any]]) ->
                f"{label(item)} does not carry Helm's release annotation")
 
 
+def release_records(cluster: Cluster) -> dict[str, str]:
+    """Helm's release Secrets of RELEASE: revision -> status (from their labels)."""
+    secrets = cluster.get_json("secret", "-n", NAMESPACE, "-l", f"owner=helm,name={RELEASE}")["items"]
+    for secret in secrets:
+        expect(secret["type"] == "helm.sh/release.v1" and "release" in secret.get("data", {}),
+               f"{secret['metadata']['name']} is not a Helm release record")
+    return {s["metadata"]["labels"]["version"]: s["metadata"]["labels"]["status"] for s in secrets}
+
+
 def pod_env(container: dict[str, Any], pod_name: str, metrics_addr: str) -> dict[str, str]:
     """The container's env as the kubelet gives it: downward-API fields resolved,
     `$(VAR)` references expanded."""
@@ -267,14 +277,15 @@ def main(argv: list[str]) -> int:
         cluster = start_emulator(processes, emulator_bin, work, kubectl)
         with urllib.request.urlopen(f"{cluster.url}/version", timeout=5) as response:
             version = json.load(response)
-        config = helm.Config(kubeconfig_path=str(cluster.kubeconfig), namespace=NAMESPACE, storage_driver="memory")
+        config = helm.Config(kubeconfig_path=str(cluster.kubeconfig), namespace=NAMESPACE)
 
         release = config.install(str(CHART), RELEASE, VALUES, namespace=NAMESPACE, create_namespace=True, timeout=60)
         expect(release["status"] == "deployed" and release["revision"] == 1, f"install: {release['status']}")
         docs = release_objects(release["manifest"])
         check_installed(cluster, work, docs)
+        expect(release_records(cluster) == {"1": "deployed"}, f"release Secrets: {release_records(cluster)}")
         kinds = sorted({d["kind"] for d in docs})
-        print(f"install: revision 1 on Kubernetes {version['gitVersion']}, all {len(docs)} objects exist "
+        print(f"install: revision 1 (release Secret deployed) on Kubernetes {version['gitVersion']}, all {len(docs)} objects exist "
               f"({', '.join(kinds)})")
 
         print(run_operator(processes, cluster, tiered_bin, work, docs))
@@ -286,13 +297,15 @@ def main(argv: list[str]) -> int:
 
         upgraded = config.upgrade(str(upgraded_chart(work)), RELEASE, VALUES, namespace=NAMESPACE, timeout=60)
         expect(upgraded["status"] == "deployed" and upgraded["revision"] == 2, f"upgrade: {upgraded['status']}")
+        records = release_records(cluster)
+        expect(records == {"1": "superseded", "2": "deployed"}, f"release Secrets after the upgrade: {records}")
         crd = cluster.get_json("crd", "tieredapps.tiered.io")
         spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
         expect(NEW_FIELD in spec_schema["properties"], f"the upgraded CRD lacks spec.{NEW_FIELD}")
         cluster.apply(probe_app())
         app = cluster.get_json("tieredapp", "probe", "-n", PROBE_NAMESPACE)
         expect(app["spec"].get(NEW_FIELD) == "kept", f"spec.{NEW_FIELD} was pruned: the old schema is served")
-        print(f"upgrade: revision 2; the CRD has spec.{NEW_FIELD} (refused before), a TieredApp using it is stored")
+        print(f"upgrade: revision 2 (Secrets: 1 superseded, 2 deployed); the CRD has spec.{NEW_FIELD} (refused before), a TieredApp using it is stored")
 
         result = config.uninstall(RELEASE, timeout=60)
         crds = {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"}
@@ -306,7 +319,8 @@ def main(argv: list[str]) -> int:
                                "--ignore-not-found", "-o", "name").stdout.split()
         expect(not left, f"objects of the release left after uninstall: {left}")
         expect(not config.list(all_states=True), "the release is still listed after uninstall")
-        print(f"uninstall: {len(crds)} CRDs kept, TieredApp {PROBE_NAMESPACE}/probe untouched, "
+        expect(not release_records(cluster), f"release Secrets left: {release_records(cluster)}")
+        print(f"uninstall: no release Secret left, {len(crds)} CRDs kept, TieredApp {PROBE_NAMESPACE}/probe untouched, "
               f"the other {len(others)} objects deleted")
         print(f"helm install/upgrade/uninstall: {time.monotonic() - started:.1f} s")
         return 0

@@ -124,7 +124,6 @@ install_crds() {
     local ns
     # shop and newsread: the watched namespaces of ci/example-values.yaml, where its Roles go.
     for ns in tiered-system newsread shop argocd; do
-        # (kubectl create sends protobuf, which the emulator does not speak)
         printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$ns" |
             "$KUBECTL" apply -f - || return 1
     done

@@ -79,10 +79,10 @@
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
-//! - No protobuf (a protobuf body gets 415, so `kubectl create namespace` and other typed
-//!   kubectl generators fail; `kubectl apply -f` works; Helm's default `secret` release
-//!   storage, which writes through client-go's typed client, fails: use its `memory`
-//!   driver), no CBOR, no aggregated discovery (clients fall back to the legacy
+//! - Protobuf request bodies only for Secret, `ConfigMap`, Namespace and `DeleteOptions`
+//!   ([`protobuf`]: what client-go's typed clients send for Helm's release storage and
+//!   `kubectl create namespace|secret|configmap`); other kinds in protobuf get 415. Answers
+//!   are always JSON. No CBOR, no aggregated discovery (clients fall back to the legacy
 //!   format), no `/openapi/v2` (client-go asks for it in protobuf only; 404): `/openapi/v3`
 //!   serves the schemas (see [`openapi`]), which `kubectl explain` and Helm read.
 //! - RBAC objects are stored and served, never enforced.
@@ -92,7 +92,7 @@
 //!
 //! # Sections
 //!
-//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs, [`meta`] and [`lifecycle`]
+//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
 //! metadata rules, [`validation`] and [`defaults`] of writes, [`schema`] of custom
 //! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
 //! [`gc`], [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
@@ -106,6 +106,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod read;
 pub mod resources;
 pub mod sandbox;

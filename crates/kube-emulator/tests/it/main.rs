@@ -15,6 +15,7 @@ mod kubectl;
 mod lifecycle;
 mod object_meta;
 mod openapi;
+mod protobuf;
 mod sandbox;
 mod selectors;
 mod support;
