@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates every generated file, then `git diff` shows what changed:
 #   crds/                              CRDs from the Rust types (`tiered crd`)
-#   charts/tiered-operator/crds/       a copy of crds/ (Helm installs CRDs from there)
+#   charts/tiered-operator/templates/crds/  crds/ as chart templates (crds.install, crds.keep):
+#                                      templates upgrade with the release, crds/ would not
 #   deploy/tiered-operator.yaml        the chart rendered with clusterName=my-cluster
 #   deploy/argocd/argocd-cm-health.yaml  the Argo CD health check for each kind
 #   deploy/argocd/newsread/            deploy/examples/newsread.yaml with Argo CD sync waves
@@ -25,6 +26,6 @@ echo "crds/ from the Rust types"
 cargo run --quiet -- crd --output-dir crds
 echo "docs/reference.md from the CRD schemas"
 cargo run --quiet -- crd --reference >docs/reference.md
-echo "charts/tiered-operator/crds/ and deploy/ (rendered chart, Argo CD files)"
+echo "charts/tiered-operator/templates/crds/ and deploy/ (rendered chart, Argo CD files)"
 "$PYTHON" scripts/packaging.py generate --crds-from crds --out "$ROOT"
-git status --short -- crds charts/tiered-operator/crds deploy docs/reference.md
+git status --short -- crds charts/tiered-operator/templates/crds deploy docs/reference.md

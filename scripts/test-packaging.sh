@@ -5,7 +5,8 @@
 # are accepted by kubectl (client and server dry run) against the project's
 # kube-emulator, the generated files (chart CRDs, deploy/) are in sync with
 # scripts/generate.sh, the IAM policy covers the code's RDS calls, and the Argo CD
-# health check gives the expected {status, message} for each fixture under lua5.1.
+# health check gives the expected {status, message} for each fixture under lua5.1, and
+# the real Helm installs, upgrades and uninstalls the chart (scripts/helm_install.py).
 #
 # Ends with "packaging: N passed, M failed"; exits non-zero when a check failed.
 set -euo pipefail
@@ -96,7 +97,6 @@ done < <("$PYTHON" scripts/packaging.py lua-cases)
 
 # --- kubectl against the kube emulator --------------------------------------------------
 
-echo "== kubectl apply --dry-run against kube-emulator"
 start_emulator() {
     # Every binary of the workspace, the same command as scripts/demo.sh (`--bin
     # kube-emulator` alone would look for it in the root package only).
@@ -117,13 +117,13 @@ start_emulator() {
     return 1
 }
 
-# The CRDs are applied for real so that server dry runs of the custom resources work.
+# The CRDs (crds/, which the chart templates) are applied for real so that server dry runs of the custom resources work.
 install_crds() {
-    "$KUBECTL" apply --server-side -f "$CHART/crds/" || return 1
+    "$KUBECTL" apply --server-side -f crds/ || return 1
     "$KUBECTL" wait --for=condition=Established --timeout=20s crd --all || return 1
     local ns
-    for ns in tiered-system newsread argocd; do
-        # (kubectl create sends protobuf, which the emulator does not speak)
+    # shop and newsread: the watched namespaces of ci/example-values.yaml, where its Roles go.
+    for ns in tiered-system newsread shop argocd; do
         printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$ns" |
             "$KUBECTL" apply -f - || return 1
     done
@@ -142,7 +142,24 @@ render() {
     "$PYTHON" scripts/packaging.py render "$1" "$2"
 }
 
+# helm_lifecycle: the real Helm installs, upgrades (a CRD gains a field) and uninstalls the
+# chart on a kube-emulator of its own, and `tiered run` starts from the installed
+# Deployment's args and env (scripts/helm_install.py says what is checked).
+helm_lifecycle() {
+    local target="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+    "$PYTHON" scripts/helm_install.py "$target/kube-emulator" "$target/tiered" "$KUBECTL" >"$WORK/helm.out" 2>&1
+    local rc=$?
+    cat "$WORK/helm.out"
+    return $rc
+}
+
 if check "kube-emulator starts (cargo build --bin kube-emulator)" start_emulator; then
+    echo "== helm install / upgrade / uninstall against kube-emulator (helm-python-sdk)"
+    check "helm install, tiered run from the installed Deployment, upgrade with a new CRD field, uninstall keeps CRDs and custom resources" helm_lifecycle
+    if [[ -s "$WORK/helm.out" ]] && ! grep -q FAILED "$WORK/helm.out"; then
+        sed 's/^/      /' "$WORK/helm.out"
+    fi
+    echo "== kubectl apply --dry-run against kube-emulator"
     check "the chart's CRDs install and become Established" install_crds
     check "render with default values + clusterName" render - "$WORK/default.yaml"
     check "render with ci/example-values.yaml" render "$CHART/ci/example-values.yaml" "$WORK/example.yaml"

@@ -27,6 +27,9 @@ struct DeleteOptions {
 fn delete_options(request: &Request) -> Result<DeleteOptions, ApiError> {
     let body: Value = if request.body.is_empty() {
         Value::Null
+    } else if request.content_type.contains("protobuf") {
+        super::protobuf::decode(&request.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     } else {
         serde_json::from_slice(&request.body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?

@@ -1,6 +1,6 @@
 //! Discovery and other non-resource URLs: `/version`, `/api`, `/apis`, `/apis/{group}`,
 //! the `APIResourceList` of each group version, health endpoints, `/openapi/v3`
-//! (`/openapi/v2` is 404). Answers always use the legacy
+//! (`/openapi/v2` is 404: client-go reads it as protobuf only). Answers always use the legacy
 //! (unaggregated) format with `Content-Type: application/json`; clients that ask for
 //! the aggregated `apidiscovery.k8s.io/v2` format fall back to it, as client-go does
 //! when a server answers with plain JSON. `/openapi/v3` comes from [`super::openapi`].

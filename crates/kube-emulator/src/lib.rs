@@ -20,6 +20,10 @@
 //! - Label and field selectors, `limit`/`continue` paging, watches from a
 //!   `resourceVersion` with bookmarks and 410 Gone (`ERROR` event, reason `Expired`).
 //! - Custom resources validated and pruned by [`schema::validate_and_prune`] (422 Invalid).
+//! - `/openapi/v3` with real schemas: built-in kinds from k8s-openapi (the upstream 1.33
+//!   definitions), CRD versions as upstream publishes them ([`openapi`]);
+//!   `fieldValidation=Strict` refuses unknown fields of built-in and custom objects (400,
+//!   upstream's strict decoding error); RBAC kinds (`rbac.authorization.k8s.io/v1`).
 //! - Validation of every write ([`validation`], 422 Invalid with `details.causes[].field`
 //!   and upstream's messages): `metadata` of every kind as apimachinery's
 //!   `ValidateObjectMeta` — the name format of the kind's strategy (DNS-1035 label for
@@ -75,17 +79,20 @@
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
 //! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
 //!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
-//! - No protobuf (a protobuf body gets 415, so `kubectl create namespace` and other typed
-//!   kubectl generators fail; `kubectl apply -f` works), no CBOR, no aggregated discovery (clients fall back to the legacy
-//!   format), no `OpenAPI` schemas: `/openapi/v2` is 404 and `/openapi/v3` only lists
-//!   operations (see [`openapi`]), so `kubectl explain` does not work; `kubectl apply` does.
+//! - Protobuf request bodies only for Secret, `ConfigMap`, Namespace and `DeleteOptions`
+//!   ([`protobuf`]: what client-go's typed clients send for Helm's release storage and
+//!   `kubectl create namespace|secret|configmap`); other kinds in protobuf get 415. Answers
+//!   are always JSON. No CBOR, no aggregated discovery (clients fall back to the legacy
+//!   format), no `/openapi/v2` (client-go asks for it in protobuf only; 404): `/openapi/v3`
+//!   serves the schemas (see [`openapi`]), which `kubectl explain` and Helm read.
+//! - RBAC objects are stored and served, never enforced.
 //! - No version conversion for multi-version CRDs (objects are served as stored, with
 //!   `apiVersion` rewritten), no consistent snapshot across list pages, no
 //!   `resourceVersionMatch`, no exec/logs/port-forward/proxy subresources.
 //!
 //! # Sections
 //!
-//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs, [`meta`] and [`lifecycle`]
+//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
 //! metadata rules, [`validation`] and [`defaults`] of writes, [`schema`] of custom
 //! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
 //! [`gc`], [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
@@ -99,6 +106,7 @@ pub mod lifecycle;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod read;
 pub mod resources;
 pub mod sandbox;

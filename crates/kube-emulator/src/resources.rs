@@ -125,6 +125,10 @@ const BUILTINS: &[Row] = &[
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], true, true, false),
     ("coordination.k8s.io", "v1", "Lease", "leases", true, &[], false, false, false),
     ("events.k8s.io", "v1", "Event", "events", true, &["ev"], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], false, false, false),
     ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], true, true, false),
 ];
 

@@ -22,7 +22,8 @@ pub enum NameRule {
     /// `NameIsDNS1035Label` (≤ 63, starts with a letter): Services.
     Dns1035Label,
     /// Only the generic `ValidatePathSegmentName` (no `/`, no `%`, not `.` or `..`): kinds
-    /// whose strategy validates no name format (core/v1 Event, PodDisruptionBudget).
+    /// whose strategy validates no name format (core/v1 Event, PodDisruptionBudget), and
+    /// RBAC's `ValidateRBACName` (`system:controller:x` is a valid Role name).
     PathSegment,
 }
 
@@ -31,7 +32,9 @@ pub fn name_rule(rt: &ResourceType) -> NameRule {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Service") => NameRule::Dns1035Label,
         ("", "Namespace") => NameRule::Dns1123Label,
-        ("", "Event") | ("policy", "PodDisruptionBudget") => NameRule::PathSegment,
+        ("", "Event") | ("policy", "PodDisruptionBudget") | ("rbac.authorization.k8s.io", _) => {
+            NameRule::PathSegment
+        }
         _ => NameRule::Subdomain,
     }
 }

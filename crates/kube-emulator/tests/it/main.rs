@@ -14,6 +14,8 @@ mod kind_rules;
 mod kubectl;
 mod lifecycle;
 mod object_meta;
+mod openapi;
+mod protobuf;
 mod sandbox;
 mod selectors;
 mod support;
