@@ -21,13 +21,13 @@ use crate::runtime::panic::Panicked;
 use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 use crate::controllers::data_tier::apply::{apply_secret, owner_of, write_status};
-use crate::controllers::data_tier::diff::missing_tags;
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
 use crate::controllers::data_tier::status::{Progress, status_progress};
+use crate::controllers::data_tier::tags::write_tags;
 
 /// Brings AWS, the connection Secret and the status of `object` in line with its
 /// spec; returns where it stands.
@@ -303,10 +303,8 @@ async fn write_claim<K: DataTier>(
     tags: &[(String, String)],
     report: &mut Report<K::Observed>,
 ) -> Result<(), ConvergeError> {
-    let missing = missing_tags(tags, &K::resource_tags(target));
-    if let (false, Some(arn)) = (missing.is_empty(), K::arn(resource)) {
-        kind.add_tags(arn, &missing).await?;
-        report.mutations += 1;
+    if let Some(arn) = K::arn(resource) {
+        report.mutations += write_tags(kind, arn, tags, &K::resource_tags(target)).await?;
     }
     Ok(())
 }
