@@ -16,6 +16,7 @@ mod data_tier_moto;
 mod database_controller;
 mod database_mocks;
 mod database_moto;
+mod database_replicas;
 mod docs;
 mod drift_tags;
 mod e2e_newsread;

@@ -283,11 +283,10 @@ pub fn diff(
     Ok((!change.changed_fields().is_empty()).then_some(change))
 }
 
-/// The Performance Insights setting to send, when the spec has one and RDS differs.
 /// The autoscaling ceiling to send: the spec's when it differs; with no ceiling in the
 /// spec, autoscaling is turned off, which RDS does when the ceiling is set to the
 /// allocated storage (it then reports none, or that value).
-fn storage_ceiling_change(
+pub fn storage_ceiling_change(
     desired: &DesiredInstance,
     observed: &DbInstance,
     allocated_after: Option<i32>,
@@ -302,6 +301,7 @@ fn storage_ceiling_change(
     }
 }
 
+/// The Performance Insights setting to send, when the spec has one and RDS differs.
 fn changed_performance_insights(
     desired: &DesiredInstance,
     observed: &DbInstance,

@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diff;
 pub mod plan;
 pub mod rds;
+pub mod replicas;
 pub mod rotation;
 pub mod secret;
 pub mod status;
@@ -180,8 +181,17 @@ impl DataTier for Rds {
             .build()
     }
 
+    /// The primary's listed replicas of our form, once each (moto lists a retried one
+    /// twice); the cleanup deletes only those whose own tags are ours.
     fn related_ids(primary: &DbInstance) -> Vec<String> {
-        primary.read_replica_db_instance_identifiers().to_vec()
+        replicas::replica_candidates(
+            primary.db_instance_identifier().unwrap_or_default(),
+            0,
+            primary
+                .read_replica_db_instance_identifiers()
+                .iter()
+                .map(String::as_str),
+        )
     }
 
     fn adoption_namespaces(&self) -> &BTreeSet<String> {
