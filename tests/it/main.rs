@@ -17,6 +17,7 @@ mod database_controller;
 mod database_mocks;
 mod database_moto;
 mod database_replicas;
+mod database_storage;
 mod docs;
 mod drift_tags;
 mod e2e_newsread;

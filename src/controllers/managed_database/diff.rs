@@ -50,16 +50,6 @@ pub struct Modification {
 /// A change RDS cannot make in place.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
-    /// Storage can only grow.
-    #[error(
-        "failed to shrink storage from {observed} GiB to {desired} GiB: RDS storage can only grow"
-    )]
-    StorageShrink {
-        /// Allocated storage RDS reports (or has pending).
-        observed: i32,
-        /// Allocated storage in the spec.
-        desired: i32,
-    },
     /// A major version upgrade without the flag.
     #[error(
         "failed to upgrade engine {observed} to {desired}: a major version upgrade needs spec.allowMajorVersionUpgrade: true"
@@ -86,7 +76,6 @@ impl Unsupported {
     /// Path of the spec field to change.
     pub const fn field(&self) -> &'static str {
         match self {
-            Self::StorageShrink { .. } => "spec.storage.allocatedGiB",
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
         }
     }
@@ -196,18 +185,12 @@ pub fn diff(
     let storage = pending
         .and_then(PendingModifiedValues::allocated_storage)
         .or(observed.allocated_storage());
-    match storage.map(|observed| desired.allocated_storage.cmp(&observed)) {
-        Some(Ordering::Greater) | None => {
-            change.allocated_storage = Some(desired.allocated_storage);
-        }
-        // Storage autoscaling grows storage past the spec; that is not drift.
-        Some(Ordering::Less) if desired.max_allocated_storage.is_none() => {
-            return Err(Unsupported::StorageShrink {
-                observed: storage.unwrap_or_default(),
-                desired: desired.allocated_storage,
-            });
-        }
-        Some(_) => {}
+    // `allocatedGiB` is a floor: RDS storage only grows, so storage above it (grown by
+    // storage autoscaling, also after the ceiling was removed, or outside tiered) is
+    // not drift and never a "shrink" (crossplane-contrib/provider-aws#2306; the CRD
+    // refuses lowering allocatedGiB itself).
+    if storage.is_none_or(|observed| desired.allocated_storage > observed) {
+        change.allocated_storage = Some(desired.allocated_storage);
     }
     change.max_allocated_storage =
         storage_ceiling_change(desired, observed, change.allocated_storage.or(storage));
@@ -281,6 +264,29 @@ pub fn diff(
     change.performance_insights = changed_performance_insights(desired, observed);
 
     Ok((!change.changed_fields().is_empty()).then_some(change))
+}
+
+/// The modification that recovers an instance RDS reports `storage-full`: the storage
+/// increase the spec asks for, alone (RDS accepts nothing else in that state) and
+/// applied now (the database is out of service until it is); `None` when the spec asks
+/// for no more storage than RDS has (or has pending). Source:
+/// aws-controllers-k8s/community#2214 (a controller that waits for `available` never
+/// sends the increase that would bring it back).
+pub fn storage_full_modification(
+    desired: &DesiredInstance,
+    observed: &DbInstance,
+) -> Option<Modification> {
+    let storage = observed
+        .pending_modified_values()
+        .and_then(PendingModifiedValues::allocated_storage)
+        .or(observed.allocated_storage());
+    storage
+        .is_none_or(|observed| desired.allocated_storage > observed)
+        .then(|| Modification {
+            allocated_storage: Some(desired.allocated_storage),
+            apply_immediately: true,
+            ..Modification::default()
+        })
 }
 
 /// The autoscaling ceiling to send: the spec's when it differs; with no ceiling in the

@@ -122,21 +122,73 @@ fn reverting_a_pending_change_is_sent() {
 }
 
 #[test]
-fn shrinking_storage_is_unsupported_unless_autoscaling_grew_it() {
-    let mut wanted = desired();
-    wanted.allocated_storage = 50;
-    wanted.max_allocated_storage = None;
-    let mut observed = in_sync();
-    observed.max_allocated_storage = None;
-    let error = diff(&wanted, &observed).unwrap_err();
-    assert_eq!(error.field(), "spec.storage.allocatedGiB");
-
+fn storage_above_the_spec_is_never_sent_as_a_shrink() {
     let mut grown = in_sync();
     grown.allocated_storage = Some(180);
     assert_eq!(
         diff(&desired(), &grown),
         Ok(None),
         "autoscaling grew storage past the spec"
+    );
+    let mut wanted = desired();
+    wanted.max_allocated_storage = None;
+    let mut larger = in_sync();
+    larger.max_allocated_storage = None;
+    assert_eq!(
+        diff(&wanted, &larger).map(|change| change.map(|c| c.allocated_storage)),
+        Ok(None),
+        "a larger instance without autoscaling is not drift either"
+    );
+}
+
+/// Source: crossplane-contrib/provider-aws#2306 (storage autoscaling causes
+/// allocatedStorage drift): storage grown by autoscaling, then the ceiling removed from
+/// the spec, turns autoscaling off at the storage RDS has, once, and never stalls as a
+/// shrink.
+#[test]
+fn removing_the_ceiling_after_autoscaling_grew_storage_turns_it_off_without_a_shrink() {
+    let mut wanted = desired();
+    wanted.max_allocated_storage = None;
+    let mut grown = in_sync();
+    grown.allocated_storage = Some(180);
+    let change = diff(&wanted, &grown).unwrap().unwrap();
+    assert_eq!(change.changed_fields(), ["maxAllocatedStorage"]);
+    assert_eq!(
+        change.max_allocated_storage,
+        Some(180),
+        "off at the storage RDS has"
+    );
+    for reported in [Some(180), None] {
+        let mut off = grown.clone();
+        off.max_allocated_storage = reported;
+        assert_eq!(diff(&wanted, &off), Ok(None), "{reported:?}");
+    }
+}
+
+/// Source: aws-controllers-k8s/community#2214 (the RDS controller cannot recover from
+/// storage-full): the storage increase is sent alone and at once; no increase asked,
+/// nothing sent.
+#[test]
+fn a_storage_full_instance_gets_only_the_storage_increase_now() {
+    let mut full = in_sync();
+    full.db_instance_status = Some("storage-full".into());
+    assert_eq!(storage_full_modification(&desired(), &full), None);
+    let mut wanted = desired();
+    wanted.allocated_storage = 150;
+    wanted.instance_class = "db.r6g.xlarge".into();
+    let change = storage_full_modification(&wanted, &full).unwrap();
+    assert_eq!(change.changed_fields(), ["allocatedStorage"]);
+    assert_eq!(change.allocated_storage, Some(150));
+    assert!(change.apply_immediately);
+    full.pending_modified_values = Some(
+        PendingModifiedValues::builder()
+            .allocated_storage(150)
+            .build(),
+    );
+    assert_eq!(
+        storage_full_modification(&wanted, &full),
+        None,
+        "pending already"
     );
 }
 

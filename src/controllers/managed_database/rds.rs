@@ -24,17 +24,18 @@ use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
-use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::status::{Phase, Progress, status_progress};
 use crate::controllers::data_tier::tags::{tag_calls, write_tags};
 
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
-use crate::controllers::managed_database::diff::diff;
+use crate::controllers::managed_database::diff::{diff, storage_full_modification};
 use crate::controllers::managed_database::replicas::{
     our_replicas, replica_candidates, replica_modification,
 };
 use crate::controllers::managed_database::status::{Observed, Report};
+use crate::controllers::managed_database::status::{STORAGE_FULL, stalled_hint};
 
 /// The RDS client and the operator's settings of the ManagedDatabase controller.
 #[derive(Clone, Debug)]
@@ -196,6 +197,9 @@ impl Rds {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         let identifier = &desired.identifier;
+        if primary.db_instance_status() == Some(STORAGE_FULL) {
+            return self.recover_storage(desired, primary, report).await;
+        }
         if let Some(modification) = diff(desired, primary)? {
             let fields = modification.changed_fields().join(", ");
             modification
@@ -219,6 +223,40 @@ impl Rds {
             String::new()
         };
         Ok(Progress::Ready { message })
+    }
+
+    /// An instance out of storage (`storage-full`): sends the storage increase the
+    /// spec asks for, alone and at once; Stalled with what to do when it asks for none.
+    async fn recover_storage(
+        &self,
+        desired: &DesiredInstance,
+        primary: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        let identifier = &desired.identifier;
+        let named = format!("DB instance {identifier}");
+        let Some(modification) = storage_full_modification(desired, primary) else {
+            return Ok(status_progress(
+                &named,
+                STORAGE_FULL,
+                Phase::Stalled,
+                stalled_hint(STORAGE_FULL),
+            )
+            .unwrap_or(Progress::Ready {
+                message: String::new(),
+            }));
+        };
+        modification
+            .request(self.rds.modify_db_instance(), identifier)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        report.mutations += 1;
+        tracing::info!(identifier = %identifier, allocated = desired.allocated_storage, "growing the storage of a storage-full DB instance");
+        Ok(Progress::aws_in_progress(format!(
+            "{named} is storage-full: growing its storage to {} GiB",
+            desired.allocated_storage
+        )))
     }
 
     /// Creates or deletes replicas to match the spec; `None` when they match and all
