@@ -202,6 +202,9 @@ async fn pass<K: DataTier>(
         Some(resource) => {
             // Every check before the first mutating call (the claim's tags included).
             let tags = check_claim(kind, target, &named, &resource).await?;
+            if adopting {
+                K::check_adoption(target.spec, &resource)?;
+            }
             let uses_credential = K::uses_credential(&desired);
             if adopting && uses_credential && credential.value.is_none() {
                 return Err(ConvergeError::CredentialUnknown {

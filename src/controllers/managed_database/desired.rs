@@ -24,8 +24,8 @@ pub struct DesiredInstance {
     pub identifier: String,
     /// The engine.
     pub engine: DatabaseEngine,
-    /// Engine version.
-    pub engine_version: String,
+    /// Engine version; `None` takes RDS' default at creation and never changes it.
+    pub engine_version: Option<String>,
     /// Whether a major version upgrade may be requested.
     pub allow_major_version_upgrade: bool,
     /// Instance class.
@@ -58,8 +58,12 @@ pub struct DesiredInstance {
     pub backup_retention_days: Option<i32>,
     /// Backup window; `None` leaves it as it is.
     pub backup_window: Option<String>,
-    /// Deletion protection.
-    pub deletion_protection: bool,
+    /// Deletion protection; `None` leaves it as it is (an adopted instance without
+    /// `spec.deletionProtection`).
+    pub deletion_protection: Option<bool>,
+    /// Public accessibility; `None` leaves it as it is (an adopted instance without
+    /// `spec.publiclyAccessible`).
+    pub publicly_accessible: Option<bool>,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
 }
@@ -130,13 +134,62 @@ impl DesiredInstance {
                 .backup
                 .as_ref()
                 .and_then(|backup| backup.window.clone()),
-            deletion_protection: spec.deletion_protection,
+            // Unset: off for an instance tiered creates; an adopted instance keeps
+            // what it has (issue 9: adoption never removes deletion protection).
+            deletion_protection: spec
+                .deletion_protection
+                .or((spec.adopt.is_none()).then_some(false)),
+            // Unset: not public for an instance tiered creates (issue 10: AWS' default
+            // makes it public in a VPC with an internet gateway).
+            publicly_accessible: spec
+                .publicly_accessible
+                .or((spec.adopt.is_none()).then_some(false)),
             performance_insights: spec
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
         })
     }
+}
+
+/// Checks that an instance to adopt runs the engine and has the master user the spec
+/// names, before it is tagged as ours (issue 9: "every check (engine, master user, …)
+/// runs before the first mutating call"): adopting a MySQL instance as a PostgreSQL
+/// database, or under another user, would hand the tiers a connection that cannot
+/// work, and both fields are immutable afterwards.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.engine` or `spec.masterUsername`, saying what the instance
+/// has.
+pub fn check_adoptable(
+    spec: &ManagedDatabaseSpec,
+    instance: &aws_sdk_rds::types::DbInstance,
+) -> Result<(), InvalidSpec> {
+    let id = instance.db_instance_identifier().unwrap_or_default();
+    let engine = engine_name(spec.engine);
+    // RDS reports the engine as created (`postgres`, `mysql`, `mariadb`).
+    if let Some(running) = instance.engine()
+        && !running.eq_ignore_ascii_case(engine)
+    {
+        return Err(InvalidSpec {
+            field: "spec.engine",
+            reason: format!(
+                "DB instance {id} runs {running}, not {engine}; adopt it with the engine it runs, or adopt another instance"
+            ),
+        });
+    }
+    if let Some(user) = instance.master_username()
+        && user != spec.master_username
+    {
+        return Err(InvalidSpec {
+            field: "spec.masterUsername",
+            reason: format!(
+                "DB instance {id} has the master user {user}, not {}; set masterUsername: {user} to adopt it",
+                spec.master_username
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// gp3 storage below this size (GiB) has a fixed baseline (3000 IOPS, 125 MiBps) and
@@ -241,7 +294,7 @@ pub fn create_instance_request(
     let mut request = request
         .db_instance_identifier(&desired.identifier)
         .engine(engine_name(desired.engine))
-        .engine_version(&desired.engine_version)
+        .set_engine_version(desired.engine_version.clone())
         .db_instance_class(&desired.instance_class)
         .allocated_storage(desired.allocated_storage)
         .set_max_allocated_storage(desired.max_allocated_storage)
@@ -256,7 +309,8 @@ pub fn create_instance_request(
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
         .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
-        .deletion_protection(desired.deletion_protection)
+        .deletion_protection(desired.deletion_protection.unwrap_or(false))
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
         .copy_tags_to_snapshot(true)
         .set_tags(Some(to_rds_tags(&desired.common.tags)));
     if !desired.common.security_group_ids.is_empty() {
@@ -288,6 +342,7 @@ pub fn create_replica_request(
         .storage_type(desired.storage_type)
         .set_max_allocated_storage(desired.max_allocated_storage)
         .deletion_protection(false)
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
         .copy_tags_to_snapshot(true)
         .set_tags(Some(to_rds_tags(&desired.common.tags)));
     if !desired.common.security_group_ids.is_empty() {
@@ -339,6 +394,73 @@ pub(crate) mod tests {
         );
         assert!(!desired.manage_master_user_password);
         assert_eq!(desired.backup_retention_days, Some(7));
+    }
+
+    /// Source: issue 10 part 2 ("`PubliclyAccessible` is sent as `false` unless the
+    /// spec asks": AWS' default makes an instance public in a VPC with an internet
+    /// gateway). Also no engine version when the spec has none (RDS' default).
+    #[test]
+    fn creates_are_not_public_unless_asked_and_take_rds_default_version() {
+        let client = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::Config::builder()
+                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+                .region(aws_sdk_rds::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let request = create_instance_request(client.create_db_instance(), &desired(), None);
+        assert_eq!(*request.as_input().get_publicly_accessible(), Some(false));
+        let replica =
+            create_replica_request(client.create_db_instance_read_replica(), &desired(), "r1");
+        assert_eq!(*replica.as_input().get_publicly_accessible(), Some(false));
+
+        let mut public = spec();
+        public.publicly_accessible = Some(true);
+        public.engine_version = None;
+        let wanted = DesiredInstance::from_spec(&public, "x".into(), BTreeMap::new()).unwrap();
+        let request = create_instance_request(client.create_db_instance(), &wanted, None);
+        assert_eq!(*request.as_input().get_publicly_accessible(), Some(true));
+        assert_eq!(*request.as_input().get_engine_version(), None);
+    }
+
+    /// Source: issue 9 part 4 ("Every check (engine, master user, cluster mode,
+    /// opt-in) runs before the first mutating call").
+    #[test]
+    fn adoption_checks_the_engine_and_the_master_user() {
+        use aws_sdk_rds::types::DbInstance;
+        let instance = |engine: &str, user: &str| {
+            DbInstance::builder()
+                .db_instance_identifier("legacy")
+                .engine(engine)
+                .master_username(user)
+                .build()
+        };
+        assert_eq!(
+            check_adoptable(&spec(), &instance("postgres", "app")),
+            Ok(())
+        );
+        let engine = check_adoptable(&spec(), &instance("mysql", "app")).unwrap_err();
+        assert_eq!(engine.field, "spec.engine");
+        assert!(engine.reason.contains("runs mysql"), "{}", engine.reason);
+        let user = check_adoptable(&spec(), &instance("postgres", "admin")).unwrap_err();
+        assert_eq!(user.field, "spec.masterUsername");
+        assert!(
+            user.reason.contains("masterUsername: admin"),
+            "{}",
+            user.reason
+        );
+    }
+
+    #[test]
+    fn an_adopted_instance_without_the_fields_keeps_its_protection_and_access() {
+        let mut adopted = spec();
+        adopted.adopt = Some(crate::api::managed_database::AdoptDatabase {
+            identifier: "legacy".into(),
+        });
+        let wanted =
+            DesiredInstance::from_spec(&adopted, "legacy".into(), BTreeMap::new()).unwrap();
+        assert_eq!(wanted.deletion_protection, None);
+        assert_eq!(wanted.publicly_accessible, None);
+        assert_eq!(desired().deletion_protection, Some(false), "created: off");
     }
 
     #[test]

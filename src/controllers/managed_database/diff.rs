@@ -35,6 +35,8 @@ pub struct Modification {
     pub maintenance_window: Option<String>,
     /// New deletion protection.
     pub deletion_protection: Option<bool>,
+    /// New public accessibility.
+    pub publicly_accessible: Option<bool>,
     /// New engine version.
     pub engine_version: Option<String>,
     /// Whether the engine version change is a major upgrade.
@@ -104,6 +106,7 @@ impl Modification {
             backup_window,
             maintenance_window,
             deletion_protection,
+            publicly_accessible,
             engine_version,
             allow_major_version_upgrade: _,
             security_group_ids,
@@ -121,6 +124,7 @@ impl Modification {
             ("preferredBackupWindow", backup_window.is_some()),
             ("preferredMaintenanceWindow", maintenance_window.is_some()),
             ("deletionProtection", deletion_protection.is_some()),
+            ("publiclyAccessible", publicly_accessible.is_some()),
             ("engineVersion", engine_version.is_some()),
             ("vpcSecurityGroupIds", security_group_ids.is_some()),
             ("performanceInsights", performance_insights.is_some()),
@@ -149,6 +153,7 @@ impl Modification {
             .set_preferred_backup_window(self.backup_window.clone())
             .set_preferred_maintenance_window(self.maintenance_window.clone())
             .set_deletion_protection(self.deletion_protection)
+            .set_publicly_accessible(self.publicly_accessible)
             .set_engine_version(self.engine_version.clone())
             .set_vpc_security_group_ids(self.security_group_ids.clone());
         if self.allow_major_version_upgrade {
@@ -231,20 +236,24 @@ pub fn diff(
         observed.preferred_maintenance_window(),
     );
 
-    if observed.deletion_protection().unwrap_or(false) != desired.deletion_protection {
-        change.deletion_protection = Some(desired.deletion_protection);
-    }
+    // Unset on an adopted instance: left as it is (issue 9).
+    change.deletion_protection = desired
+        .deletion_protection
+        .filter(|wanted| observed.deletion_protection().unwrap_or(false) != *wanted);
+    change.publicly_accessible = desired
+        .publicly_accessible
+        .filter(|wanted| observed.publicly_accessible().unwrap_or(false) != *wanted);
 
+    // Without a version in the spec, the one RDS chose stays (never "upgraded").
     let version = pending
         .and_then(PendingModifiedValues::engine_version)
         .or(observed.engine_version());
-    if let Some(version) = version
-        && version_needs_change(desired, version)?
+    if let (Some(wanted), Some(version)) = (desired.engine_version.as_deref(), version)
+        && version_needs_change(desired, wanted, version)?
     {
-        change.engine_version = Some(desired.engine_version.clone());
+        change.engine_version = Some(wanted.to_owned());
         change.allow_major_version_upgrade =
-            version_change(desired.engine, &desired.engine_version, version)
-                == VersionChange::Major;
+            version_change(desired.engine, wanted, version) == VersionChange::Major;
     }
 
     if !desired.common.security_group_ids.is_empty() {
@@ -320,19 +329,23 @@ fn changed_performance_insights(
     (observed_enabled != enabled || retention_differs).then_some((enabled, retention))
 }
 
-/// Whether `desired`'s engine version must be requested over `observed`.
-fn version_needs_change(desired: &DesiredInstance, observed: &str) -> Result<bool, Unsupported> {
-    match version_change(desired.engine, &desired.engine_version, observed) {
+/// Whether the engine version `wanted` (of `desired`) must be requested over `observed`.
+fn version_needs_change(
+    desired: &DesiredInstance,
+    wanted: &str,
+    observed: &str,
+) -> Result<bool, Unsupported> {
+    match version_change(desired.engine, wanted, observed) {
         VersionChange::None => Ok(false),
         VersionChange::Minor => Ok(true),
         VersionChange::Major if desired.allow_major_version_upgrade => Ok(true),
         VersionChange::Major => Err(Unsupported::MajorUpgradeNotAllowed {
             observed: observed.to_owned(),
-            desired: desired.engine_version.clone(),
+            desired: wanted.to_owned(),
         }),
         VersionChange::Downgrade => Err(Unsupported::Downgrade {
             observed: observed.to_owned(),
-            desired: desired.engine_version.clone(),
+            desired: wanted.to_owned(),
         }),
     }
 }

@@ -69,7 +69,7 @@ fn only_the_changed_fields_are_sent() {
         ),
         (
             "protection",
-            |d| d.deletion_protection = true,
+            |d| d.deletion_protection = Some(true),
             &["deletionProtection"],
         ),
         (
@@ -231,7 +231,7 @@ fn apply_immediately_is_carried_on_the_modification() {
 #[test]
 fn major_upgrade_needs_the_flag() {
     let mut wanted = desired();
-    wanted.engine_version = "17.2".into();
+    wanted.engine_version = Some("17.2".into());
     assert!(matches!(
         diff(&wanted, &in_sync()),
         Err(Unsupported::MajorUpgradeNotAllowed { .. })
@@ -275,4 +275,37 @@ fn performance_insights_are_compared_only_when_the_spec_has_them() {
     wanted.performance_insights = Some((true, Some(7)));
     let change = diff(&wanted, &in_sync()).unwrap().unwrap();
     assert_eq!(change.performance_insights, Some((true, Some(7))));
+}
+
+/// Source: issue 9 ("deletion protection follows the spec" on an adopted instance):
+/// without `spec.deletionProtection`, an adopted instance keeps the protection it has.
+#[test]
+fn unset_deletion_protection_and_public_access_leave_the_instance_as_it_is() {
+    let mut wanted = desired();
+    wanted.deletion_protection = None;
+    wanted.publicly_accessible = None;
+    let mut protected = in_sync();
+    protected.deletion_protection = Some(true);
+    protected.publicly_accessible = Some(true);
+    assert_eq!(diff(&wanted, &protected), Ok(None));
+    wanted.deletion_protection = Some(false);
+    let change = diff(&wanted, &protected).unwrap().unwrap();
+    assert_eq!(
+        change.changed_fields(),
+        ["deletionProtection"],
+        "only when asked"
+    );
+}
+
+/// Source: issue 10 part 4 ("`engineVersion` optional: AWS's default at creation,
+/// recorded in status, never upgraded by drift").
+#[test]
+fn without_an_engine_version_the_one_rds_chose_is_never_changed() {
+    let mut wanted = desired();
+    wanted.engine_version = None;
+    for running in ["16.4", "17.2", "15.8"] {
+        let mut observed = in_sync();
+        observed.engine_version = Some(running.into());
+        assert_eq!(diff(&wanted, &observed), Ok(None), "{running}");
+    }
 }

@@ -95,7 +95,7 @@ impl DataTier for Rds {
     }
 
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
-        spec.deletion_protection
+        spec.deletion_protection == Some(true)
     }
 
     fn credential_reset_requested(database: &ManagedDatabase) -> bool {
@@ -152,6 +152,13 @@ impl DataTier for Rds {
         tags: BTreeMap<String, String>,
     ) -> Result<DesiredInstance, InvalidSpec> {
         DesiredInstance::from_spec(spec, id, tags)
+    }
+
+    fn check_adoption(
+        spec: &ManagedDatabaseSpec,
+        instance: &DbInstance,
+    ) -> Result<(), InvalidSpec> {
+        desired::check_adoptable(spec, instance)
     }
 
     fn uses_credential(desired: &DesiredInstance) -> bool {

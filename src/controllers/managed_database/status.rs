@@ -57,6 +57,9 @@ pub fn compute_status(
         arn: primary.and_then(|instance| instance.db_instance_arn().map(str::to_owned)),
         endpoint,
         reader_endpoints,
+        engine_version: primary
+            .and_then(|instance| instance.engine_version().map(str::to_owned))
+            .or_else(|| previous.and_then(|status| status.engine_version.clone())),
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
