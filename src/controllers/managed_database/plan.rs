@@ -180,6 +180,7 @@ fn create_call(
         input.get_preferred_maintenance_window().clone(),
     );
     p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
     p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
     p.put(
         "EnablePerformanceInsights",
@@ -222,6 +223,7 @@ fn replica_call(
         strings(input.get_vpc_security_group_ids().as_ref()),
     );
     p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
     p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
     p.tags(input.get_tags().as_ref());
     p.call(CREATE_DB_INSTANCE_READ_REPLICA)
