@@ -13,10 +13,13 @@ use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::aws::adoption::ADOPTABLE;
 use tiered::aws::tags;
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::{Kind, reconcile_once, reconcile_until_ready, resource};
+use support::fixtures::{deletion_time, owner};
 use support::moto::MotoServer;
 
 const LEGACY: &str = "legacy-db";
@@ -57,7 +60,8 @@ async fn an_instance_with_another_master_user_is_not_adopted_and_not_tagged() {
 
 /// Source: issue 9 part 4 ("An adopted resource never gets … its deletion protection
 /// removed unless the spec asks explicitly"): the default of `deletionProtection` used
-/// to be false, and turned an adopted instance's protection off.
+/// to be false, and turned an adopted instance's protection off, in the reconcile and
+/// in the finalizer's delete.
 #[tokio::test]
 async fn an_adopted_instance_keeps_its_deletion_protection_unless_the_spec_says_false() {
     let server = MotoServer::start();
@@ -87,6 +91,28 @@ async fn an_adopted_instance_keeps_its_deletion_protection_unless_the_spec_says_
     let adopted = resource(&ctx, LEGACY).await.expect("exists");
     assert_eq!(adopted.deletion_protection(), Some(true), "kept");
     assert_eq!(reconcile_once(&ctx, "db", &spec).await.mutations, 0);
+
+    // Deleting with a policy that deletes never turns the protection off either.
+    let snapshot = json!({
+        "adopt": {"identifier": LEGACY},
+        "highAvailability": {"multiAZ": false},
+        "deletionPolicy": "Snapshot"
+    });
+    let snapshot = Rds::spec(&snapshot);
+    let target = Target {
+        owner: owner("db"),
+        spec: &snapshot,
+    };
+    let step = cleanup(&ctx, &target, deletion_time())
+        .await
+        .expect("cleanup");
+    assert!(
+        matches!(&step, Cleanup::Waiting { message, .. } if message.contains("deletion protection")),
+        "{step:?}"
+    );
+    let kept = resource(&ctx, LEGACY).await.expect("not deleted");
+    assert_eq!(kept.deletion_protection(), Some(true), "not turned off");
+    assert_eq!(kept.db_instance_status(), Some("available"));
 
     let mut off = adopt.clone();
     off["deletionProtection"] = json!(false);

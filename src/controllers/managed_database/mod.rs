@@ -30,7 +30,6 @@ use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::rds_instance_identifier;
 use crate::aws::tags::Owner;
-use crate::controllers::data_tier::cleanup::effective_policy;
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::kind::Deletion;
@@ -95,15 +94,8 @@ impl DataTier for Rds {
         spec.deletion_policy
     }
 
-    /// `spec.deletionProtection`; unset, an adopted instance whose deletion policy
-    /// would delete it is held too: tiered never turns off an adopted instance's
-    /// deletion protection (issue 9) unless the spec says false, and the finalizer's
-    /// delete would have to.
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
-        spec.deletion_protection.unwrap_or_else(|| {
-            spec.adopt.is_some()
-                && effective_policy(spec.deletion_policy, true) != DeletionPolicy::Retain
-        })
+        spec.deletion_protection == Some(true)
     }
 
     fn credential_reset_requested(database: &ManagedDatabase) -> bool {
@@ -286,28 +278,5 @@ impl DataTier for Rds {
     ) -> Result<Option<String>, Error> {
         self.handle_rotation(events, database, report, credential)
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::controllers::managed_database::desired::tests::spec;
-
-    /// Source: issue 9 part 4 (an adopted instance never loses its deletion protection
-    /// unless the spec asks): unset on an adopted instance whose policy deletes it, the
-    /// deletion is held until the spec says false.
-    #[test]
-    fn deletion_is_held_for_an_adopted_instance_unless_the_spec_says_false() {
-        let mut adopted = spec();
-        adopted.adopt = Some(crate::api::managed_database::AdoptDatabase {
-            identifier: "legacy".into(),
-        });
-        assert!(!Rds::deletion_protected(&adopted), "Retain by default");
-        adopted.deletion_policy = Some(DeletionPolicy::Snapshot);
-        assert!(Rds::deletion_protected(&adopted));
-        adopted.deletion_protection = Some(false);
-        assert!(!Rds::deletion_protected(&adopted));
-        assert!(!Rds::deletion_protected(&spec()), "created: off by default");
     }
 }
