@@ -9,7 +9,7 @@ use std::path::Path;
 
 use kube_emulator::{Emulator, EmulatorOptions};
 
-const DATABASE: &str = r#"
+const DATABASE: &str = r"
 apiVersion: tiered.io/v1alpha1
 kind: ManagedDatabase
 metadata: {name: db, namespace: default}
@@ -21,7 +21,7 @@ spec:
   databaseName: app
   masterUsername: app
   credentials: {source: AWSManaged}
-"#;
+";
 
 /// Source: issue 10 part 4 ("Read replicas with `credentials.source: AWSManaged` are
 /// refused by CEL with the reason"), from RDS' "Password management with Amazon RDS

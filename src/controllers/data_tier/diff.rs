@@ -128,6 +128,14 @@ mod tests {
         assert_eq!(changes.add[TAG_KEYS], key_digest("team"));
     }
 
+    type Case = (
+        &'static str,
+        Vec<(String, String)>,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
     #[test]
     fn tag_changes_table() {
         let ours = |tags: &[(&str, &str)]| pairs(&resource_tags(&owner(), &user(tags)));
@@ -136,13 +144,6 @@ mod tests {
             current.extend(tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
             current
         };
-        type Case = (
-            &'static str,
-            Vec<(String, String)>,
-            &'static [(&'static str, &'static str)],
-            &'static [&'static str],
-            &'static [&'static str],
-        );
         let cases: [Case; 5] = [
             ("converged", ours(&[("a", "1")]), &[("a", "1")], &[], &[]),
             (

@@ -223,12 +223,14 @@ pub fn check_provisioned_iops(
                 "gp3 storage below {GP3_PROVISIONED_FROM_GIB} GiB has a fixed baseline of 3000 IOPS and 125 MiBps and takes no iops; remove iops or set allocatedGiB to {GP3_PROVISIONED_FROM_GIB} or more"
             )))
         }
-        (StorageType::Gp3, Some(iops)) if !(12_000..=64_000).contains(&iops) => {
-            Err(invalid(format!(
-                "gp3 storage of {GP3_PROVISIONED_FROM_GIB} GiB or more takes 12000 to 64000 iops, not {iops}"
-            )))
-        }
-        (StorageType::Gp3, Some(_)) => Ok(()),
+        (StorageType::Gp3, Some(iops)) => (12_000..=64_000)
+            .contains(&iops)
+            .then_some(())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "gp3 storage of {GP3_PROVISIONED_FROM_GIB} GiB or more takes 12000 to 64000 iops, not {iops}"
+                ))
+            }),
         (StorageType::Io1 | StorageType::Io2, None) => Err(invalid(
             "io1 and io2 storage needs provisioned iops (1000 to 256000)".to_owned(),
         )),
