@@ -177,3 +177,30 @@ async fn a_replica_already_gone_on_delete_is_said_to_be_gone_not_deleted() {
         other => panic!("expected InProgress, got {other:?}"),
     }
 }
+
+/// The operator's path: replicas found in the shared fleet read by their own tags and
+/// deterministic ids, scaled up, converged with no calls, and scaled down.
+#[tokio::test]
+async fn replicas_are_found_in_the_fleet_read_by_their_own_identity() {
+    let server = MotoServer::start();
+    let mut ctx = Rds::on(&server);
+    ctx.fleet = Some(std::sync::Arc::new(tiered::aws::fleet::Fleet::new(
+        support::fixtures::CLUSTER,
+        std::time::Duration::from_mins(5),
+    )));
+    let one = spec(&json!({"highAvailability": {"multiAZ": false, "readReplicas": 1}}));
+    let report = reconcile_until_ready(&ctx, "db", &one).await;
+    assert_eq!(report.observed.replicas.len(), 1);
+    let converged = reconcile_once(&ctx, "db", &one).await;
+    assert_eq!(converged.mutations, 0, "{converged:?}");
+    assert_eq!(converged.observed.replicas.len(), 1);
+
+    let none = spec(&json!({"highAvailability": {"multiAZ": false, "readReplicas": 0}}));
+    let report = reconcile_until_ready(&ctx, "db", &none).await;
+    assert!(report.observed.replicas.is_empty());
+    assert!(
+        support::data_tier::resource(&ctx, &format!("{}-r1", report.id))
+            .await
+            .is_none()
+    );
+}

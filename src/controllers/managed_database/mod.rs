@@ -1,10 +1,11 @@
 //! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas,
 //! run by the shared data-tier outline (`crate::controllers::data_tier`: one
 //! reconcile, one finalizer). This file wires the kind into it ([`DataTier`] for
-//! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`] and
-//! [`diff`] (pure), [`rds`] (describe, create, modify, replicas), [`cleanup`]
-//! (replicas first, deletion protection), [`rotation`] (password rotation on request),
-//! [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render` prints).
+//! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`], [`diff`],
+//! [`replicas`] and [`rules`] (pure), [`rds`] (describe, create, modify, replicas),
+//! [`cleanup`] (replicas first, deletion protection), [`rotation`] (password rotation
+//! on request), [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render`
+//! prints).
 
 pub mod cleanup;
 pub mod desired;
@@ -13,6 +14,7 @@ pub mod plan;
 pub mod rds;
 pub mod replicas;
 pub mod rotation;
+pub mod rules;
 pub mod secret;
 pub mod status;
 
@@ -158,7 +160,7 @@ impl DataTier for Rds {
         spec: &ManagedDatabaseSpec,
         instance: &DbInstance,
     ) -> Result<(), InvalidSpec> {
-        desired::check_adoptable(spec, instance)
+        rules::check_adoptable(spec, instance)
     }
 
     fn uses_credential(desired: &DesiredInstance) -> bool {
