@@ -151,6 +151,7 @@ pub enum DatabaseEngine {
 #[x_kube(validation = Rule::new("self.allocatedGiB >= oldSelf.allocatedGiB").message("allocatedGiB can grow but never shrink; RDS cannot reduce storage").field_path(".allocatedGiB"))]
 #[x_kube(validation = Rule::new("!has(self.maxAllocatedGiB) || self.maxAllocatedGiB > self.allocatedGiB").message("maxAllocatedGiB must be greater than allocatedGiB (it is the storage autoscaling ceiling)").field_path(".maxAllocatedGiB"))]
 #[x_kube(validation = Rule::new("!has(self.iops) || self.type in ['gp3', 'io1', 'io2']").message("iops can only be set with storage type gp3, io1 or io2").field_path(".iops"))]
+#[x_kube(validation = Rule::new("!has(self.throughputMiBps) || !has(self.type) || self.type == 'gp3'").message("throughputMiBps can only be set with storage type gp3").field_path(".throughputMiBps"))]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
     /// Allocated storage in GiB (20 to 65536). It can grow but never shrink.
@@ -168,10 +169,21 @@ pub struct Storage {
     /// Storage type: `gp3` (default), `gp2`, `io1` or `io2`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub storage_type: Option<StorageType>,
-    /// Provisioned IOPS (gp3, io1, io2).
+    /// Provisioned IOPS (gp3, io1, io2). gp3 takes them from 400 GiB on (12000 to
+    /// 64000); io1 and io2 need them (1000 to 256000, 0.5 to 50 per GiB for io1, up to
+    /// 1000 per GiB for io2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1000, max = 256_000))]
     pub iops: Option<i32>,
+    /// Provisioned storage throughput in MiBps (gp3 of 400 GiB or more: 500 to 4000,
+    /// at most a quarter of the IOPS); absent leaves it to AWS.
+    #[serde(
+        rename = "throughputMiBps",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 125, max = 4000))]
+    pub throughput_mibps: Option<i32>,
     /// Encrypt storage at rest. Defaults to true. Immutable after creation in RDS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,

@@ -130,4 +130,17 @@ async fn gp3_iops_below_400_gib_stall_naming_the_field_before_any_call() {
     }
     assert_eq!(report.mutations, 0);
     assert!(all_instances(&ctx).await.is_empty());
+
+    // Throughput likewise, on its own field.
+    let spec = Rds::spec(
+        &json!({"storage": {"allocatedGiB": 100, "type": "gp3", "throughputMiBps": 500}}),
+    );
+    let report = reconcile_once(&ctx, "db", &spec).await;
+    assert!(
+        matches!(&report.progress, Progress::Stalled { reason, message, .. }
+            if *reason == reasons::INVALID_SPEC && message.contains("spec.storage.throughputMiBps")),
+        "{:?}",
+        report.progress
+    );
+    assert!(all_instances(&ctx).await.is_empty());
 }

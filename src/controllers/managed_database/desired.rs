@@ -16,7 +16,9 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
-use crate::controllers::managed_database::rules::check_provisioned_iops;
+use crate::controllers::managed_database::rules::{
+    check_provisioned_iops, check_storage_throughput,
+};
 
 /// The owned settings of the primary DB instance, as RDS names and spells them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct DesiredInstance {
     pub storage_type: &'static str,
     /// Provisioned IOPS; `None` leaves them to AWS.
     pub iops: Option<i32>,
+    /// Provisioned storage throughput (MiBps); `None` leaves it to AWS.
+    pub storage_throughput: Option<i32>,
     /// Storage encryption (creation only).
     pub storage_encrypted: bool,
     /// KMS key for storage encryption (creation only).
@@ -102,6 +106,12 @@ impl DesiredInstance {
         }
         let storage_type = spec.storage.storage_type.unwrap_or(StorageType::Gp3);
         check_provisioned_iops(storage_type, spec.storage.allocated_gib, spec.storage.iops)?;
+        check_storage_throughput(
+            storage_type,
+            spec.storage.allocated_gib,
+            spec.storage.iops,
+            spec.storage.throughput_mibps,
+        )?;
         Ok(Self {
             identifier,
             engine: spec.engine,
@@ -112,6 +122,7 @@ impl DesiredInstance {
             max_allocated_storage: spec.storage.max_allocated_gib,
             storage_type: storage_type_name(storage_type),
             iops: spec.storage.iops,
+            storage_throughput: spec.storage.throughput_mibps,
             storage_encrypted: spec.storage.encrypted.unwrap_or(true),
             kms_key_id: spec.storage.kms_key_id.clone(),
             multi_az: high_availability.multi_az,
@@ -197,6 +208,7 @@ pub fn create_instance_request(
         .set_max_allocated_storage(desired.max_allocated_storage)
         .storage_type(desired.storage_type)
         .set_iops(desired.iops)
+        .set_storage_throughput(desired.storage_throughput)
         .storage_encrypted(desired.storage_encrypted)
         .set_kms_key_id(desired.kms_key_id.clone())
         .multi_az(desired.multi_az)

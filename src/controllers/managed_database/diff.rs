@@ -25,6 +25,8 @@ pub struct Modification {
     pub storage_type: Option<String>,
     /// New provisioned IOPS.
     pub iops: Option<i32>,
+    /// New provisioned storage throughput (MiBps).
+    pub storage_throughput: Option<i32>,
     /// New Multi-AZ setting.
     pub multi_az: Option<bool>,
     /// New backup retention.
@@ -101,6 +103,7 @@ impl Modification {
             max_allocated_storage,
             storage_type,
             iops,
+            storage_throughput,
             multi_az,
             backup_retention_days,
             backup_window,
@@ -119,6 +122,7 @@ impl Modification {
             ("maxAllocatedStorage", max_allocated_storage.is_some()),
             ("storageType", storage_type.is_some()),
             ("iops", iops.is_some()),
+            ("storageThroughput", storage_throughput.is_some()),
             ("multiAZ", multi_az.is_some()),
             ("backupRetentionPeriod", backup_retention_days.is_some()),
             ("preferredBackupWindow", backup_window.is_some()),
@@ -148,6 +152,7 @@ impl Modification {
             .set_max_allocated_storage(self.max_allocated_storage)
             .set_storage_type(self.storage_type.clone())
             .set_iops(self.iops)
+            .set_storage_throughput(self.storage_throughput)
             .set_multi_az(self.multi_az)
             .set_backup_retention_period(self.backup_retention_days)
             .set_preferred_backup_window(self.backup_window.clone())
@@ -211,6 +216,12 @@ pub fn diff(
         .or(observed.iops());
     if desired.iops.is_some() && iops != desired.iops {
         change.iops = desired.iops;
+    }
+    let throughput = pending
+        .and_then(PendingModifiedValues::storage_throughput)
+        .or(observed.storage_throughput());
+    if desired.storage_throughput.is_some() && throughput != desired.storage_throughput {
+        change.storage_throughput = desired.storage_throughput;
     }
 
     let multi_az = pending

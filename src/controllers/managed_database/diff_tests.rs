@@ -309,3 +309,19 @@ fn without_an_engine_version_the_one_rds_chose_is_never_changed() {
         assert_eq!(diff(&wanted, &observed), Ok(None), "{running}");
     }
 }
+
+#[test]
+fn storage_throughput_is_sent_only_when_the_spec_sets_another() {
+    let mut wanted = desired();
+    wanted.storage_throughput = Some(500);
+    let change = diff(&wanted, &in_sync()).unwrap().unwrap();
+    assert_eq!(change.changed_fields(), ["storageThroughput"]);
+    let mut observed = in_sync();
+    observed.storage_throughput = Some(500);
+    assert_eq!(diff(&wanted, &observed), Ok(None));
+    assert_eq!(
+        diff(&desired(), &observed),
+        Ok(None),
+        "unset leaves it to AWS"
+    );
+}

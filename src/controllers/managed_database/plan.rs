@@ -146,6 +146,7 @@ fn create_call(
     p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
     p.put("StorageType", input.get_storage_type().clone());
     p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
     p.put("StorageEncrypted", *input.get_storage_encrypted());
     p.put("KmsKeyId", input.get_kms_key_id().clone());
     p.put("MultiAZ", *input.get_multi_az());

@@ -112,6 +112,56 @@ pub fn check_provisioned_iops(
     }
 }
 
+/// gp3's IOPS from [`GP3_PROVISIONED_FROM_GIB`] on when the spec sets none.
+pub const GP3_BASELINE_IOPS: i32 = 12_000;
+
+/// Checks `throughput` (MiBps) against AWS' RDS gp3 rules before any call: none below
+/// 400 GiB, 500–4000 from 400 GiB, and at most 0.25 MiBps per provisioned IOPS (the
+/// `StorageThroughputToIopsRatio` RDS reports, 0–0.25). Sources: "Amazon RDS DB
+/// instance storage" (gp3) and cloudtools/troposphere#2141 ("You can't specify IOPS or
+/// storage throughput … a storage size less than 400").
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.storage.throughputMiBps`, saying what AWS accepts.
+pub fn check_storage_throughput(
+    storage_type: StorageType,
+    allocated_gib: i32,
+    iops: Option<i32>,
+    throughput: Option<i32>,
+) -> Result<(), InvalidSpec> {
+    let Some(throughput) = throughput else {
+        return Ok(());
+    };
+    let invalid = |reason: String| InvalidSpec {
+        field: "spec.storage.throughputMiBps",
+        reason,
+    };
+    if storage_type != StorageType::Gp3 {
+        return Err(invalid(format!(
+            "{} storage takes no throughput setting; only gp3 does",
+            storage_type_name(storage_type)
+        )));
+    }
+    if allocated_gib < GP3_PROVISIONED_FROM_GIB {
+        return Err(invalid(format!(
+            "gp3 storage below {GP3_PROVISIONED_FROM_GIB} GiB has a fixed baseline of 125 MiBps and takes no throughput; remove throughputMiBps or set allocatedGiB to {GP3_PROVISIONED_FROM_GIB} or more"
+        )));
+    }
+    if !(500..=4000).contains(&throughput) {
+        return Err(invalid(format!(
+            "gp3 storage of {GP3_PROVISIONED_FROM_GIB} GiB or more takes 500 to 4000 MiBps, not {throughput}"
+        )));
+    }
+    let iops = iops.unwrap_or(GP3_BASELINE_IOPS);
+    if f64::from(throughput) > f64::from(iops) * 0.25 {
+        return Err(invalid(format!(
+            "{throughput} MiBps is more than a quarter of {iops} IOPS; raise iops to {} or more, or lower throughputMiBps",
+            throughput * 4
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +229,35 @@ mod tests {
             );
             if let Err(error) = result {
                 assert_eq!(error.field, "spec.storage.iops");
+            }
+        }
+    }
+
+    /// Sources: "Amazon RDS DB instance storage" (gp3 throughput 500–4000 MiBps from 400
+    /// GiB, ratio to IOPS at most 0.25) and cloudtools/troposphere#2141.
+    #[test]
+    fn storage_throughput_follows_aws_gp3_rules() {
+        use StorageType::{Gp3, Io1};
+        let cases = [
+            (Gp3, 100, None, None, true),
+            (Gp3, 100, None, Some(500), false),
+            (Gp3, 400, None, Some(500), true),
+            (Gp3, 400, None, Some(3000), true),
+            (Gp3, 400, None, Some(3001), false),
+            (Gp3, 400, Some(16_000), Some(4000), true),
+            (Gp3, 400, None, Some(300), false),
+            (Gp3, 400, Some(64_000), Some(4500), false),
+            (Io1, 400, Some(10_000), Some(500), false),
+        ];
+        for (kind, gib, iops, throughput, ok) in cases {
+            let result = check_storage_throughput(kind, gib, iops, throughput);
+            assert_eq!(
+                result.is_ok(),
+                ok,
+                "{kind:?} {gib} {iops:?} {throughput:?}: {result:?}"
+            );
+            if let Err(error) = result {
+                assert_eq!(error.field, "spec.storage.throughputMiBps");
             }
         }
     }
