@@ -58,15 +58,19 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
+#[x_kube(validation = Rule::new("!has(self.highAvailability) || !has(self.highAvailability.readReplicas) || self.highAvailability.readReplicas == 0 || !has(self.credentials) || self.credentials.source != 'AWSManaged'").message("read replicas cannot be combined with credentials.source: AWSManaged: RDS does not create read replicas of an instance whose master password Secrets Manager manages; use credentials.source: Generated or readReplicas: 0").field_path(".highAvailability.readReplicas"))]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedDatabaseSpec {
     /// Database engine: `postgres`, `mysql` or `mariadb`. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("engine is immutable; create a new ManagedDatabase to change it"))]
     pub engine: DatabaseEngine,
     /// Engine version, e.g. `16.4`. A change of major version needs
-    /// `allowMajorVersionUpgrade: true`.
+    /// `allowMajorVersionUpgrade: true`. Optional: without it RDS picks its default
+    /// version at creation (recorded in `status.engineVersion`), and tiered never
+    /// changes the version the instance runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
-    pub engine_version: String,
+    pub engine_version: Option<String>,
     /// Allow a major engine version upgrade when `engineVersion` changes major version.
     #[serde(default)]
     pub allow_major_version_upgrade: bool,
@@ -110,9 +114,17 @@ pub struct ManagedDatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
     /// RDS deletion protection. While true, deleting this object is held with a
-    /// condition until it is set to false.
-    #[serde(default)]
-    pub deletion_protection: bool,
+    /// condition until it is set to false. Unset: off for an instance tiered creates,
+    /// and left as it is on an adopted instance (tiered never removes an adopted
+    /// instance's deletion protection unless this says false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    /// Whether the instance gets a public DNS name and address (RDS
+    /// `PubliclyAccessible`). Unset: not public for an instance tiered creates (AWS'
+    /// own default would make it public in a VPC with an internet gateway), and left
+    /// as it is on an adopted instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
     /// Take over an existing DB instance instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptDatabase>,
@@ -139,6 +151,7 @@ pub enum DatabaseEngine {
 #[x_kube(validation = Rule::new("self.allocatedGiB >= oldSelf.allocatedGiB").message("allocatedGiB can grow but never shrink; RDS cannot reduce storage").field_path(".allocatedGiB"))]
 #[x_kube(validation = Rule::new("!has(self.maxAllocatedGiB) || self.maxAllocatedGiB > self.allocatedGiB").message("maxAllocatedGiB must be greater than allocatedGiB (it is the storage autoscaling ceiling)").field_path(".maxAllocatedGiB"))]
 #[x_kube(validation = Rule::new("!has(self.iops) || self.type in ['gp3', 'io1', 'io2']").message("iops can only be set with storage type gp3, io1 or io2").field_path(".iops"))]
+#[x_kube(validation = Rule::new("!has(self.throughputMiBps) || !has(self.type) || self.type == 'gp3'").message("throughputMiBps can only be set with storage type gp3").field_path(".throughputMiBps"))]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
     /// Allocated storage in GiB (20 to 65536). It can grow but never shrink.
@@ -156,10 +169,21 @@ pub struct Storage {
     /// Storage type: `gp3` (default), `gp2`, `io1` or `io2`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub storage_type: Option<StorageType>,
-    /// Provisioned IOPS (gp3, io1, io2).
+    /// Provisioned IOPS (gp3, io1, io2). gp3 takes them from 400 GiB on (12000 to
+    /// 64000); io1 and io2 need them (1000 to 256000, 0.5 to 50 per GiB for io1, up to
+    /// 1000 per GiB for io2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1000, max = 256_000))]
     pub iops: Option<i32>,
+    /// Provisioned storage throughput in MiBps (gp3 of 400 GiB or more: 500 to 4000,
+    /// at most a quarter of the IOPS); absent leaves it to AWS.
+    #[serde(
+        rename = "throughputMiBps",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 125, max = 4000))]
+    pub throughput_mibps: Option<i32>,
     /// Encrypt storage at rest. Defaults to true. Immutable after creation in RDS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
@@ -271,6 +295,10 @@ pub struct ManagedDatabaseStatus {
     /// Endpoints of the read replicas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reader_endpoints: Vec<Endpoint>,
+    /// Engine version the instance runs, as RDS reports it (RDS' default when
+    /// `spec.engineVersion` is unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
     /// Status of the instance as RDS reports it, e.g. `available` or `modifying`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_status: Option<String>,

@@ -1,7 +1,10 @@
 //! Ownership tags on AWS resources (`tiered.io/cluster`, `/namespace`, `/name`, `/uid`)
-//! and the ownership guard that reads them back. Pure: no client.
+//! and the ownership guard that reads them back, and the record of which user tag keys
+//! tiered set (`tiered.io/tag-keys`, see [`TAG_KEYS`]). Pure: no client.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
 
 use crate::api::shared::TAG_PREFIX;
 
@@ -13,8 +16,23 @@ pub const NAMESPACE: &str = "tiered.io/namespace";
 pub const NAME: &str = "tiered.io/name";
 /// Tag key: UID of the owning object.
 pub const UID: &str = "tiered.io/uid";
-/// Every tag key tiered writes; `Retain` removes exactly these.
-pub const OWNERSHIP_KEYS: [&str; 4] = [CLUSTER, NAMESPACE, NAME, UID];
+/// Tag key: the record of the user tag keys tiered set on the resource, so that a key
+/// removed from the spec is removed in AWS and no other key ever is.
+///
+/// Why a tag and not the object's status: the record travels with the resource and is
+/// written in the same AddTagsToResource call as the keys it lists, so it can never
+/// claim keys that were not ours (a status is lost when the object is recreated or
+/// restored, and written after AWS, so it can lag either way). Why digests and not the
+/// keys: a tag value holds 256 characters and a spec up to 40 keys of 128, so each key
+/// is recorded as [`KEY_DIGEST_LEN`] base32 characters of its SHA-256
+/// ([`key_digest`]); 40 of them fit (240 characters). A key someone else set whose
+/// digest collides with one of ours (odds about 4 in 10^8 per key for 40 keys) could be
+/// removed when the user drops ours; that is the price of a bounded record.
+pub const TAG_KEYS: &str = "tiered.io/tag-keys";
+/// Every tag key tiered writes besides the user's; `Retain` removes exactly these.
+pub const OWNERSHIP_KEYS: [&str; 5] = [CLUSTER, NAMESPACE, NAME, UID, TAG_KEYS];
+/// Characters of one key's digest in the [`TAG_KEYS`] record.
+pub const KEY_DIGEST_LEN: usize = 6;
 
 /// The Kubernetes object that claims an AWS resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,16 +75,59 @@ pub fn ownership_tags(owner: &Owner) -> BTreeMap<String, String> {
     ])
 }
 
+/// Whether `key` is reserved: tiered's own (`tiered.io/`) or AWS' (`aws:`).
+pub fn is_reserved_key(key: &str) -> bool {
+    key.starts_with(TAG_PREFIX) || key.starts_with("aws:")
+}
+
 /// The user's tags (reserved `tiered.io/` and `aws:` keys dropped; the CRD rejects them
-/// too) plus the ownership tags of `owner`.
+/// too) plus the ownership tags of `owner` and the [`TAG_KEYS`] record of the user's
+/// keys.
 pub fn resource_tags(owner: &Owner, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = user
         .iter()
-        .filter(|(key, _)| !key.starts_with(TAG_PREFIX) && !key.starts_with("aws:"))
+        .filter(|(key, _)| !is_reserved_key(key))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
+    let record = tag_keys_record(tags.keys().map(String::as_str));
     tags.extend(ownership_tags(owner));
+    tags.insert(TAG_KEYS.to_owned(), record);
     tags
+}
+
+/// [`KEY_DIGEST_LEN`] lowercase base32 characters (RFC 4648 alphabet, valid in RDS and
+/// ElastiCache tag values) of the SHA-256 of `key`.
+pub fn key_digest(key: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let digest = Sha256::digest(key.as_bytes());
+    let bits = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (0..KEY_DIGEST_LEN)
+        .map(|index| {
+            let shift = 27 - 5 * u32::try_from(index).unwrap_or(0);
+            char::from(ALPHABET[((bits >> shift) & 0x1f) as usize])
+        })
+        .collect()
+}
+
+/// The [`TAG_KEYS`] value for `keys`: their digests, sorted, without repeats, joined.
+pub fn tag_keys_record<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+    keys.into_iter()
+        .map(key_digest)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The digests a [`TAG_KEYS`] value records (a malformed tail is ignored).
+pub fn recorded_digests(record: &str) -> BTreeSet<&str> {
+    let mut digests = BTreeSet::new();
+    let mut rest = record;
+    while let (Some(digest), Some(tail)) = (rest.get(..KEY_DIGEST_LEN), rest.get(KEY_DIGEST_LEN..))
+    {
+        digests.insert(digest);
+        rest = tail;
+    }
+    digests
 }
 
 /// Who owns a resource with `tags`, as seen by `owner`. The UID is not compared: an
@@ -183,11 +244,40 @@ mod tests {
             ("aws:x".to_owned(), "y".to_owned()),
         ]);
         let tags = resource_tags(&owner(), &user);
-        assert_eq!(tags.len(), 5);
+        assert_eq!(tags.len(), 6);
         assert_eq!(tags["team"], "news");
+        assert_eq!(tags[TAG_KEYS], key_digest("team"));
         assert_eq!(tags[NAME], "db");
         assert_eq!(tags[UID], "u-1");
         assert!(!tags.contains_key("aws:x"));
+    }
+
+    /// The record of 40 keys of 128 characters (the most a spec holds) fits in a tag
+    /// value (256 characters in RDS and ElastiCache), and reads back as what was
+    /// written.
+    #[test]
+    fn the_tag_keys_record_fits_a_tag_value_and_reads_back() {
+        let keys: Vec<String> = (0..40).map(|i| format!("{i:0>128}")).collect();
+        let record = tag_keys_record(keys.iter().map(String::as_str));
+        assert_eq!(record.len(), 40 * KEY_DIGEST_LEN);
+        assert!(
+            record
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        let read = recorded_digests(&record);
+        assert_eq!(read.len(), 40);
+        for key in &keys {
+            assert!(read.contains(key_digest(key).as_str()), "{key}");
+        }
+        assert!(recorded_digests("").is_empty());
+        assert_eq!(
+            recorded_digests("abcdefgh").len(),
+            1,
+            "a short tail is ignored"
+        );
+        assert_eq!(key_digest("team"), key_digest("team"));
+        assert_ne!(key_digest("team"), key_digest("Team"));
     }
 
     #[test]
@@ -248,7 +338,7 @@ mod tests {
     fn elasticache_tags_round_trip_through_the_guard() {
         let user = BTreeMap::from([("team".to_owned(), "news".to_owned())]);
         let tags = to_elasticache_tags(&resource_tags(&owner(), &user));
-        assert_eq!(tags.len(), 5);
+        assert_eq!(tags.len(), 6);
         assert_eq!(elasticache_ownership(&tags, &owner()), Ownership::Ours);
         let stranger = Owner {
             name: "other".into(),

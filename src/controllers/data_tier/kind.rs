@@ -130,6 +130,15 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         id: String,
         tags: BTreeMap<String, String>,
     ) -> Result<Self::Desired, InvalidSpec>;
+    /// Checks that the existing resource `resource` is what `spec` describes, before an
+    /// adoption tags it as ours (issue 9: every check before the first mutating call);
+    /// the default accepts.
+    ///
+    /// # Errors
+    /// [`InvalidSpec`] naming the spec field that does not match the resource.
+    fn check_adoption(_spec: &Spec<Self>, _resource: &Self::Resource) -> Result<(), InvalidSpec> {
+        Ok(())
+    }
     /// Whether the resource is created with (and keeps) the generated credential.
     fn uses_credential(desired: &Self::Desired) -> bool;
     /// The ARN of the resource, for the tag calls.

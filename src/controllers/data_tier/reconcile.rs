@@ -21,13 +21,13 @@ use crate::runtime::panic::Panicked;
 use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 use crate::controllers::data_tier::apply::{SecretWrite, apply_secret, owner_of, write_status};
-use crate::controllers::data_tier::diff::missing_tags;
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
 use crate::controllers::data_tier::status::{Progress, status_progress};
+use crate::controllers::data_tier::tags::write_tags;
 
 /// Brings AWS, the connection Secret and the status of `object` in line with its
 /// spec; returns where it stands.
@@ -240,6 +240,9 @@ async fn pass<K: DataTier>(
         Some(resource) => {
             // Every check before the first mutating call (the claim's tags included).
             let tags = check_claim(kind, target, &named, &resource).await?;
+            if adopting {
+                K::check_adoption(target.spec, &resource)?;
+            }
             let uses_credential = K::uses_credential(&desired);
             if adopting && uses_credential && credential.value.is_none() {
                 return Err(ConvergeError::CredentialUnknown {
@@ -341,10 +344,8 @@ async fn write_claim<K: DataTier>(
     tags: &[(String, String)],
     report: &mut Report<K::Observed>,
 ) -> Result<(), ConvergeError> {
-    let missing = missing_tags(tags, &K::resource_tags(target));
-    if let (false, Some(arn)) = (missing.is_empty(), K::arn(resource)) {
-        kind.add_tags(arn, &missing).await?;
-        report.mutations += 1;
+    if let Some(arn) = K::arn(resource) {
+        report.mutations += write_tags(kind, arn, tags, &K::resource_tags(target)).await?;
     }
     Ok(())
 }

@@ -1,8 +1,43 @@
-//! The ownership-tag calls of the data tier. RDS and ElastiCache name these calls,
+//! The tag calls of the data tier. RDS and ElastiCache name these calls,
 //! their requests and their `Tag` types alike, but each in its own SDK crate, with no
 //! trait in common; `tag_calls!` writes them once, and each kind instantiates it for
 //! its SDK in one line. (A trait over both SDKs would need a wrapper type per request
-//! and say less.)
+//! and say less.) [`write_tags`] sends what the pure `diff::tag_changes` decides, for
+//! any resource of either kind (a primary, a read replica, a replication group).
+
+use std::collections::BTreeMap;
+
+use crate::aws::errors::AwsError;
+use crate::controllers::data_tier::diff::tag_changes;
+use crate::controllers::data_tier::kind::DataTier;
+
+/// Brings the tags of the resource `arn` (tagged `current` now) to `desired`: first
+/// removes the user keys tiered set and the spec dropped, then adds what is missing
+/// with the new `tiered.io/tag-keys` record, so that a failed removal keeps the record
+/// that names the key, and the next pass tries again. Returns the number of calls made.
+///
+/// # Errors
+/// The AWS call's.
+pub async fn write_tags<K: DataTier>(
+    kind: &K,
+    arn: &str,
+    current: &[(String, String)],
+    desired: &BTreeMap<String, String>,
+) -> Result<u32, AwsError> {
+    let changes = tag_changes(current, desired);
+    let mut calls = 0;
+    if !changes.remove.is_empty() {
+        let keys: Vec<&str> = changes.remove.iter().map(String::as_str).collect();
+        kind.remove_tags(arn, &keys).await?;
+        tracing::info!(arn = %arn, keys = ?keys, "removed tags dropped from the spec");
+        calls += 1;
+    }
+    if !changes.add.is_empty() {
+        kind.add_tags(arn, &changes.add).await?;
+        calls += 1;
+    }
+    Ok(calls)
+}
 
 /// Writes `add_tags` and `remove_tags` (AddTagsToResource, RemoveTagsFromResource)
 /// for the SDK crate `$sdk`, naming the IAM actions of `crate::aws::$actions` and

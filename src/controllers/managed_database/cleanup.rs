@@ -1,16 +1,37 @@
 //! RDS' part of the finalizer (the outline is `crate::controllers::data_tier::cleanup`):
 //! our read replicas go first, then the primary, with deletion protection turned off
-//! in RDS when the spec already has it off, and with the final snapshot the outline
-//! names. An instance already `deleting` is waited for until it is gone, so the
+//! in RDS when the spec already has it off (never on an adopted instance: the deletion
+//! waits, saying how to release it), and with the final snapshot the outline names. An instance already `deleting` is waited for until it is gone, so the
 //! object disappears only once the snapshot exists.
 
 use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::naming::rds_instance_identifier;
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
+use crate::aws::tags::{CLUSTER, NAME, NAMESPACE};
 use crate::controllers::data_tier::kind::Deletion;
 
 use crate::controllers::managed_database::rds::Rds;
+
+/// Whether `instance` is one tiered created: its identifier is the deterministic one of
+/// the object its own ownership tags name (an adopted instance keeps its own name).
+pub fn created_by_tiered(instance: &DbInstance) -> bool {
+    let tag = |key: &str| {
+        instance
+            .tag_list()
+            .iter()
+            .find(|tag| tag.key() == Some(key))
+            .and_then(aws_sdk_rds::types::Tag::value)
+    };
+    match (tag(CLUSTER), tag(NAMESPACE), tag(NAME)) {
+        (Some(cluster), Some(namespace), Some(name)) => {
+            instance.db_instance_identifier()
+                == Some(rds_instance_identifier(cluster, namespace, name).as_str())
+        }
+        _ => false,
+    }
+}
 
 impl Rds {
     /// One deletion step of `primary` and its `replicas` (ours), with the final
@@ -39,7 +60,16 @@ impl Rds {
             )));
         }
         if primary.deletion_protection() == Some(true) {
-            // The spec says false (the outline checked); RDS has not caught up yet.
+            if !created_by_tiered(primary) {
+                // An adopted instance keeps the deletion protection it came with unless
+                // the spec turned it off (the reconcile did that, issue 9); tiered
+                // never turns it off on its own while deleting.
+                return Ok(Deletion::Waiting(format!(
+                    "DB instance {identifier} was adopted and has deletion protection on in RDS; tiered does not turn it off while deleting: turn it off in RDS (aws rds modify-db-instance --db-instance-identifier {identifier} --no-deletion-protection --apply-immediately), or set deletionPolicy: Retain"
+                )));
+            }
+            // Created by tiered, and the spec does not hold it (the outline checked):
+            // RDS has not caught up with the spec yet.
             self.rds
                 .modify_db_instance()
                 .db_instance_identifier(identifier)
@@ -68,5 +98,38 @@ impl Rds {
             ))),
             Err(error) => Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::tags::{Owner, resource_tags, to_rds_tags};
+
+    fn tagged(id: &str) -> DbInstance {
+        let owner = Owner {
+            cluster: "prod".into(),
+            namespace: "shop".into(),
+            name: "db".into(),
+            uid: "u".into(),
+        };
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .set_tag_list(Some(to_rds_tags(&resource_tags(
+                &owner,
+                &std::collections::BTreeMap::new(),
+            ))))
+            .build()
+    }
+
+    #[test]
+    fn an_instance_is_tiereds_own_when_its_name_is_the_one_its_tags_give() {
+        assert!(created_by_tiered(&tagged(&rds_instance_identifier(
+            "prod", "shop", "db"
+        ))));
+        assert!(!created_by_tiered(&tagged("legacy-db")), "adopted");
+        assert!(!created_by_tiered(
+            &DbInstance::builder().db_instance_identifier("x").build()
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! The DB instance a ManagedDatabase asks for ([`DesiredInstance`]), checks that only
-//! the operator can make, and the CreateDBInstance / CreateDBInstanceReadReplica
+//! the operator can make (with the AWS rules of `rules`), and the CreateDBInstance / CreateDBInstanceReadReplica
 //! requests built from it. Pure: the request builders fill in a fluent builder and
 //! never send it.
 
@@ -16,6 +16,9 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
+use crate::controllers::managed_database::rules::{
+    check_provisioned_iops, check_storage_throughput,
+};
 
 /// The owned settings of the primary DB instance, as RDS names and spells them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,8 +27,8 @@ pub struct DesiredInstance {
     pub identifier: String,
     /// The engine.
     pub engine: DatabaseEngine,
-    /// Engine version.
-    pub engine_version: String,
+    /// Engine version; `None` takes RDS' default at creation and never changes it.
+    pub engine_version: Option<String>,
     /// Whether a major version upgrade may be requested.
     pub allow_major_version_upgrade: bool,
     /// Instance class.
@@ -38,6 +41,8 @@ pub struct DesiredInstance {
     pub storage_type: &'static str,
     /// Provisioned IOPS; `None` leaves them to AWS.
     pub iops: Option<i32>,
+    /// Provisioned storage throughput (MiBps); `None` leaves it to AWS.
+    pub storage_throughput: Option<i32>,
     /// Storage encryption (creation only).
     pub storage_encrypted: bool,
     /// KMS key for storage encryption (creation only).
@@ -58,8 +63,12 @@ pub struct DesiredInstance {
     pub backup_retention_days: Option<i32>,
     /// Backup window; `None` leaves it as it is.
     pub backup_window: Option<String>,
-    /// Deletion protection.
-    pub deletion_protection: bool,
+    /// Deletion protection; `None` leaves it as it is (an adopted instance without
+    /// `spec.deletionProtection`).
+    pub deletion_protection: Option<bool>,
+    /// Public accessibility; `None` leaves it as it is (an adopted instance without
+    /// `spec.publiclyAccessible`).
+    pub publicly_accessible: Option<bool>,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
 }
@@ -95,6 +104,14 @@ impl DesiredInstance {
                 ),
             });
         }
+        let storage_type = spec.storage.storage_type.unwrap_or(StorageType::Gp3);
+        check_provisioned_iops(storage_type, spec.storage.allocated_gib, spec.storage.iops)?;
+        check_storage_throughput(
+            storage_type,
+            spec.storage.allocated_gib,
+            spec.storage.iops,
+            spec.storage.throughput_mibps,
+        )?;
         Ok(Self {
             identifier,
             engine: spec.engine,
@@ -103,8 +120,9 @@ impl DesiredInstance {
             instance_class: spec.instance_class.clone(),
             allocated_storage: spec.storage.allocated_gib,
             max_allocated_storage: spec.storage.max_allocated_gib,
-            storage_type: storage_type_name(spec.storage.storage_type.unwrap_or(StorageType::Gp3)),
+            storage_type: storage_type_name(storage_type),
             iops: spec.storage.iops,
+            storage_throughput: spec.storage.throughput_mibps,
             storage_encrypted: spec.storage.encrypted.unwrap_or(true),
             kms_key_id: spec.storage.kms_key_id.clone(),
             multi_az: high_availability.multi_az,
@@ -128,7 +146,16 @@ impl DesiredInstance {
                 .backup
                 .as_ref()
                 .and_then(|backup| backup.window.clone()),
-            deletion_protection: spec.deletion_protection,
+            // Unset: off for an instance tiered creates; an adopted instance keeps
+            // what it has (issue 9: adoption never removes deletion protection).
+            deletion_protection: spec
+                .deletion_protection
+                .or((spec.adopt.is_none()).then_some(false)),
+            // Unset: not public for an instance tiered creates (issue 10: AWS' default
+            // makes it public in a VPC with an internet gateway).
+            publicly_accessible: spec
+                .publicly_accessible
+                .or((spec.adopt.is_none()).then_some(false)),
             performance_insights: spec
                 .performance_insights
                 .as_ref()
@@ -175,12 +202,13 @@ pub fn create_instance_request(
     let mut request = request
         .db_instance_identifier(&desired.identifier)
         .engine(engine_name(desired.engine))
-        .engine_version(&desired.engine_version)
+        .set_engine_version(desired.engine_version.clone())
         .db_instance_class(&desired.instance_class)
         .allocated_storage(desired.allocated_storage)
         .set_max_allocated_storage(desired.max_allocated_storage)
         .storage_type(desired.storage_type)
         .set_iops(desired.iops)
+        .set_storage_throughput(desired.storage_throughput)
         .storage_encrypted(desired.storage_encrypted)
         .set_kms_key_id(desired.kms_key_id.clone())
         .multi_az(desired.multi_az)
@@ -190,7 +218,8 @@ pub fn create_instance_request(
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
         .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
-        .deletion_protection(desired.deletion_protection)
+        .deletion_protection(desired.deletion_protection.unwrap_or(false))
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
         .copy_tags_to_snapshot(true)
         .set_tags(Some(to_rds_tags(&desired.common.tags)));
     if !desired.common.security_group_ids.is_empty() {
@@ -222,6 +251,7 @@ pub fn create_replica_request(
         .storage_type(desired.storage_type)
         .set_max_allocated_storage(desired.max_allocated_storage)
         .deletion_protection(false)
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
         .copy_tags_to_snapshot(true)
         .set_tags(Some(to_rds_tags(&desired.common.tags)));
     if !desired.common.security_group_ids.is_empty() {
@@ -273,6 +303,45 @@ pub(crate) mod tests {
         );
         assert!(!desired.manage_master_user_password);
         assert_eq!(desired.backup_retention_days, Some(7));
+    }
+
+    /// Source: issue 10 part 2 ("`PubliclyAccessible` is sent as `false` unless the
+    /// spec asks": AWS' default makes an instance public in a VPC with an internet
+    /// gateway). Also no engine version when the spec has none (RDS' default).
+    #[test]
+    fn creates_are_not_public_unless_asked_and_take_rds_default_version() {
+        let client = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::Config::builder()
+                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+                .region(aws_sdk_rds::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let request = create_instance_request(client.create_db_instance(), &desired(), None);
+        assert_eq!(*request.as_input().get_publicly_accessible(), Some(false));
+        let replica =
+            create_replica_request(client.create_db_instance_read_replica(), &desired(), "r1");
+        assert_eq!(*replica.as_input().get_publicly_accessible(), Some(false));
+
+        let mut public = spec();
+        public.publicly_accessible = Some(true);
+        public.engine_version = None;
+        let wanted = DesiredInstance::from_spec(&public, "x".into(), BTreeMap::new()).unwrap();
+        let request = create_instance_request(client.create_db_instance(), &wanted, None);
+        assert_eq!(*request.as_input().get_publicly_accessible(), Some(true));
+        assert_eq!(*request.as_input().get_engine_version(), None);
+    }
+
+    #[test]
+    fn an_adopted_instance_without_the_fields_keeps_its_protection_and_access() {
+        let mut adopted = spec();
+        adopted.adopt = Some(crate::api::managed_database::AdoptDatabase {
+            identifier: "legacy".into(),
+        });
+        let wanted =
+            DesiredInstance::from_spec(&adopted, "legacy".into(), BTreeMap::new()).unwrap();
+        assert_eq!(wanted.deletion_protection, None);
+        assert_eq!(wanted.publicly_accessible, None);
+        assert_eq!(desired().deletion_protection, Some(false), "created: off");
     }
 
     #[test]

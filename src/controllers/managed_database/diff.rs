@@ -25,6 +25,8 @@ pub struct Modification {
     pub storage_type: Option<String>,
     /// New provisioned IOPS.
     pub iops: Option<i32>,
+    /// New provisioned storage throughput (MiBps).
+    pub storage_throughput: Option<i32>,
     /// New Multi-AZ setting.
     pub multi_az: Option<bool>,
     /// New backup retention.
@@ -35,6 +37,8 @@ pub struct Modification {
     pub maintenance_window: Option<String>,
     /// New deletion protection.
     pub deletion_protection: Option<bool>,
+    /// New public accessibility.
+    pub publicly_accessible: Option<bool>,
     /// New engine version.
     pub engine_version: Option<String>,
     /// Whether the engine version change is a major upgrade.
@@ -50,16 +54,6 @@ pub struct Modification {
 /// A change RDS cannot make in place.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
-    /// Storage can only grow.
-    #[error(
-        "failed to shrink storage from {observed} GiB to {desired} GiB: RDS storage can only grow"
-    )]
-    StorageShrink {
-        /// Allocated storage RDS reports (or has pending).
-        observed: i32,
-        /// Allocated storage in the spec.
-        desired: i32,
-    },
     /// A major version upgrade without the flag.
     #[error(
         "failed to upgrade engine {observed} to {desired}: a major version upgrade needs spec.allowMajorVersionUpgrade: true"
@@ -86,7 +80,6 @@ impl Unsupported {
     /// Path of the spec field to change.
     pub const fn field(&self) -> &'static str {
         match self {
-            Self::StorageShrink { .. } => "spec.storage.allocatedGiB",
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
         }
     }
@@ -110,11 +103,13 @@ impl Modification {
             max_allocated_storage,
             storage_type,
             iops,
+            storage_throughput,
             multi_az,
             backup_retention_days,
             backup_window,
             maintenance_window,
             deletion_protection,
+            publicly_accessible,
             engine_version,
             allow_major_version_upgrade: _,
             security_group_ids,
@@ -127,11 +122,13 @@ impl Modification {
             ("maxAllocatedStorage", max_allocated_storage.is_some()),
             ("storageType", storage_type.is_some()),
             ("iops", iops.is_some()),
+            ("storageThroughput", storage_throughput.is_some()),
             ("multiAZ", multi_az.is_some()),
             ("backupRetentionPeriod", backup_retention_days.is_some()),
             ("preferredBackupWindow", backup_window.is_some()),
             ("preferredMaintenanceWindow", maintenance_window.is_some()),
             ("deletionProtection", deletion_protection.is_some()),
+            ("publiclyAccessible", publicly_accessible.is_some()),
             ("engineVersion", engine_version.is_some()),
             ("vpcSecurityGroupIds", security_group_ids.is_some()),
             ("performanceInsights", performance_insights.is_some()),
@@ -155,11 +152,13 @@ impl Modification {
             .set_max_allocated_storage(self.max_allocated_storage)
             .set_storage_type(self.storage_type.clone())
             .set_iops(self.iops)
+            .set_storage_throughput(self.storage_throughput)
             .set_multi_az(self.multi_az)
             .set_backup_retention_period(self.backup_retention_days)
             .set_preferred_backup_window(self.backup_window.clone())
             .set_preferred_maintenance_window(self.maintenance_window.clone())
             .set_deletion_protection(self.deletion_protection)
+            .set_publicly_accessible(self.publicly_accessible)
             .set_engine_version(self.engine_version.clone())
             .set_vpc_security_group_ids(self.security_group_ids.clone());
         if self.allow_major_version_upgrade {
@@ -196,18 +195,12 @@ pub fn diff(
     let storage = pending
         .and_then(PendingModifiedValues::allocated_storage)
         .or(observed.allocated_storage());
-    match storage.map(|observed| desired.allocated_storage.cmp(&observed)) {
-        Some(Ordering::Greater) | None => {
-            change.allocated_storage = Some(desired.allocated_storage);
-        }
-        // Storage autoscaling grows storage past the spec; that is not drift.
-        Some(Ordering::Less) if desired.max_allocated_storage.is_none() => {
-            return Err(Unsupported::StorageShrink {
-                observed: storage.unwrap_or_default(),
-                desired: desired.allocated_storage,
-            });
-        }
-        Some(_) => {}
+    // `allocatedGiB` is a floor: RDS storage only grows, so storage above it (grown by
+    // storage autoscaling, also after the ceiling was removed, or outside tiered) is
+    // not drift and never a "shrink" (crossplane-contrib/provider-aws#2306; the CRD
+    // refuses lowering allocatedGiB itself).
+    if storage.is_none_or(|observed| desired.allocated_storage > observed) {
+        change.allocated_storage = Some(desired.allocated_storage);
     }
     change.max_allocated_storage =
         storage_ceiling_change(desired, observed, change.allocated_storage.or(storage));
@@ -223,6 +216,12 @@ pub fn diff(
         .or(observed.iops());
     if desired.iops.is_some() && iops != desired.iops {
         change.iops = desired.iops;
+    }
+    let throughput = pending
+        .and_then(PendingModifiedValues::storage_throughput)
+        .or(observed.storage_throughput());
+    if desired.storage_throughput.is_some() && throughput != desired.storage_throughput {
+        change.storage_throughput = desired.storage_throughput;
     }
 
     let multi_az = pending
@@ -248,20 +247,24 @@ pub fn diff(
         observed.preferred_maintenance_window(),
     );
 
-    if observed.deletion_protection().unwrap_or(false) != desired.deletion_protection {
-        change.deletion_protection = Some(desired.deletion_protection);
-    }
+    // Unset on an adopted instance: left as it is (issue 9).
+    change.deletion_protection = desired
+        .deletion_protection
+        .filter(|wanted| observed.deletion_protection().unwrap_or(false) != *wanted);
+    change.publicly_accessible = desired
+        .publicly_accessible
+        .filter(|wanted| observed.publicly_accessible().unwrap_or(false) != *wanted);
 
+    // Without a version in the spec, the one RDS chose stays (never "upgraded").
     let version = pending
         .and_then(PendingModifiedValues::engine_version)
         .or(observed.engine_version());
-    if let Some(version) = version
-        && version_needs_change(desired, version)?
+    if let (Some(wanted), Some(version)) = (desired.engine_version.as_deref(), version)
+        && version_needs_change(desired, wanted, version)?
     {
-        change.engine_version = Some(desired.engine_version.clone());
+        change.engine_version = Some(wanted.to_owned());
         change.allow_major_version_upgrade =
-            version_change(desired.engine, &desired.engine_version, version)
-                == VersionChange::Major;
+            version_change(desired.engine, wanted, version) == VersionChange::Major;
     }
 
     if !desired.common.security_group_ids.is_empty() {
@@ -283,11 +286,33 @@ pub fn diff(
     Ok((!change.changed_fields().is_empty()).then_some(change))
 }
 
-/// The Performance Insights setting to send, when the spec has one and RDS differs.
+/// The modification that recovers an instance RDS reports `storage-full`: the storage
+/// increase the spec asks for, alone (RDS accepts nothing else in that state) and
+/// applied now (the database is out of service until it is); `None` when the spec asks
+/// for no more storage than RDS has (or has pending). Source:
+/// aws-controllers-k8s/community#2214 (a controller that waits for `available` never
+/// sends the increase that would bring it back).
+pub fn storage_full_modification(
+    desired: &DesiredInstance,
+    observed: &DbInstance,
+) -> Option<Modification> {
+    let storage = observed
+        .pending_modified_values()
+        .and_then(PendingModifiedValues::allocated_storage)
+        .or(observed.allocated_storage());
+    storage
+        .is_none_or(|observed| desired.allocated_storage > observed)
+        .then(|| Modification {
+            allocated_storage: Some(desired.allocated_storage),
+            apply_immediately: true,
+            ..Modification::default()
+        })
+}
+
 /// The autoscaling ceiling to send: the spec's when it differs; with no ceiling in the
 /// spec, autoscaling is turned off, which RDS does when the ceiling is set to the
 /// allocated storage (it then reports none, or that value).
-fn storage_ceiling_change(
+pub fn storage_ceiling_change(
     desired: &DesiredInstance,
     observed: &DbInstance,
     allocated_after: Option<i32>,
@@ -302,6 +327,7 @@ fn storage_ceiling_change(
     }
 }
 
+/// The Performance Insights setting to send, when the spec has one and RDS differs.
 fn changed_performance_insights(
     desired: &DesiredInstance,
     observed: &DbInstance,
@@ -314,19 +340,23 @@ fn changed_performance_insights(
     (observed_enabled != enabled || retention_differs).then_some((enabled, retention))
 }
 
-/// Whether `desired`'s engine version must be requested over `observed`.
-fn version_needs_change(desired: &DesiredInstance, observed: &str) -> Result<bool, Unsupported> {
-    match version_change(desired.engine, &desired.engine_version, observed) {
+/// Whether the engine version `wanted` (of `desired`) must be requested over `observed`.
+fn version_needs_change(
+    desired: &DesiredInstance,
+    wanted: &str,
+    observed: &str,
+) -> Result<bool, Unsupported> {
+    match version_change(desired.engine, wanted, observed) {
         VersionChange::None => Ok(false),
         VersionChange::Minor => Ok(true),
         VersionChange::Major if desired.allow_major_version_upgrade => Ok(true),
         VersionChange::Major => Err(Unsupported::MajorUpgradeNotAllowed {
             observed: observed.to_owned(),
-            desired: desired.engine_version.clone(),
+            desired: wanted.to_owned(),
         }),
         VersionChange::Downgrade => Err(Unsupported::Downgrade {
             observed: observed.to_owned(),
-            desired: desired.engine_version.clone(),
+            desired: wanted.to_owned(),
         }),
     }
 }

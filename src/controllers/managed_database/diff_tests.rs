@@ -69,7 +69,7 @@ fn only_the_changed_fields_are_sent() {
         ),
         (
             "protection",
-            |d| d.deletion_protection = true,
+            |d| d.deletion_protection = Some(true),
             &["deletionProtection"],
         ),
         (
@@ -122,21 +122,73 @@ fn reverting_a_pending_change_is_sent() {
 }
 
 #[test]
-fn shrinking_storage_is_unsupported_unless_autoscaling_grew_it() {
-    let mut wanted = desired();
-    wanted.allocated_storage = 50;
-    wanted.max_allocated_storage = None;
-    let mut observed = in_sync();
-    observed.max_allocated_storage = None;
-    let error = diff(&wanted, &observed).unwrap_err();
-    assert_eq!(error.field(), "spec.storage.allocatedGiB");
-
+fn storage_above_the_spec_is_never_sent_as_a_shrink() {
     let mut grown = in_sync();
     grown.allocated_storage = Some(180);
     assert_eq!(
         diff(&desired(), &grown),
         Ok(None),
         "autoscaling grew storage past the spec"
+    );
+    let mut wanted = desired();
+    wanted.max_allocated_storage = None;
+    let mut larger = in_sync();
+    larger.max_allocated_storage = None;
+    assert_eq!(
+        diff(&wanted, &larger).map(|change| change.map(|c| c.allocated_storage)),
+        Ok(None),
+        "a larger instance without autoscaling is not drift either"
+    );
+}
+
+/// Source: crossplane-contrib/provider-aws#2306 (storage autoscaling causes
+/// allocatedStorage drift): storage grown by autoscaling, then the ceiling removed from
+/// the spec, turns autoscaling off at the storage RDS has, once, and never stalls as a
+/// shrink.
+#[test]
+fn removing_the_ceiling_after_autoscaling_grew_storage_turns_it_off_without_a_shrink() {
+    let mut wanted = desired();
+    wanted.max_allocated_storage = None;
+    let mut grown = in_sync();
+    grown.allocated_storage = Some(180);
+    let change = diff(&wanted, &grown).unwrap().unwrap();
+    assert_eq!(change.changed_fields(), ["maxAllocatedStorage"]);
+    assert_eq!(
+        change.max_allocated_storage,
+        Some(180),
+        "off at the storage RDS has"
+    );
+    for reported in [Some(180), None] {
+        let mut off = grown.clone();
+        off.max_allocated_storage = reported;
+        assert_eq!(diff(&wanted, &off), Ok(None), "{reported:?}");
+    }
+}
+
+/// Source: aws-controllers-k8s/community#2214 (the RDS controller cannot recover from
+/// storage-full): the storage increase is sent alone and at once; no increase asked,
+/// nothing sent.
+#[test]
+fn a_storage_full_instance_gets_only_the_storage_increase_now() {
+    let mut full = in_sync();
+    full.db_instance_status = Some("storage-full".into());
+    assert_eq!(storage_full_modification(&desired(), &full), None);
+    let mut wanted = desired();
+    wanted.allocated_storage = 150;
+    wanted.instance_class = "db.r6g.xlarge".into();
+    let change = storage_full_modification(&wanted, &full).unwrap();
+    assert_eq!(change.changed_fields(), ["allocatedStorage"]);
+    assert_eq!(change.allocated_storage, Some(150));
+    assert!(change.apply_immediately);
+    full.pending_modified_values = Some(
+        PendingModifiedValues::builder()
+            .allocated_storage(150)
+            .build(),
+    );
+    assert_eq!(
+        storage_full_modification(&wanted, &full),
+        None,
+        "pending already"
     );
 }
 
@@ -179,7 +231,7 @@ fn apply_immediately_is_carried_on_the_modification() {
 #[test]
 fn major_upgrade_needs_the_flag() {
     let mut wanted = desired();
-    wanted.engine_version = "17.2".into();
+    wanted.engine_version = Some("17.2".into());
     assert!(matches!(
         diff(&wanted, &in_sync()),
         Err(Unsupported::MajorUpgradeNotAllowed { .. })
@@ -223,4 +275,53 @@ fn performance_insights_are_compared_only_when_the_spec_has_them() {
     wanted.performance_insights = Some((true, Some(7)));
     let change = diff(&wanted, &in_sync()).unwrap().unwrap();
     assert_eq!(change.performance_insights, Some((true, Some(7))));
+}
+
+/// Source: issue 9 ("deletion protection follows the spec" on an adopted instance):
+/// without `spec.deletionProtection`, an adopted instance keeps the protection it has.
+#[test]
+fn unset_deletion_protection_and_public_access_leave_the_instance_as_it_is() {
+    let mut wanted = desired();
+    wanted.deletion_protection = None;
+    wanted.publicly_accessible = None;
+    let mut protected = in_sync();
+    protected.deletion_protection = Some(true);
+    protected.publicly_accessible = Some(true);
+    assert_eq!(diff(&wanted, &protected), Ok(None));
+    wanted.deletion_protection = Some(false);
+    let change = diff(&wanted, &protected).unwrap().unwrap();
+    assert_eq!(
+        change.changed_fields(),
+        ["deletionProtection"],
+        "only when asked"
+    );
+}
+
+/// Source: issue 10 part 4 ("`engineVersion` optional: AWS's default at creation,
+/// recorded in status, never upgraded by drift").
+#[test]
+fn without_an_engine_version_the_one_rds_chose_is_never_changed() {
+    let mut wanted = desired();
+    wanted.engine_version = None;
+    for running in ["16.4", "17.2", "15.8"] {
+        let mut observed = in_sync();
+        observed.engine_version = Some(running.into());
+        assert_eq!(diff(&wanted, &observed), Ok(None), "{running}");
+    }
+}
+
+#[test]
+fn storage_throughput_is_sent_only_when_the_spec_sets_another() {
+    let mut wanted = desired();
+    wanted.storage_throughput = Some(500);
+    let change = diff(&wanted, &in_sync()).unwrap().unwrap();
+    assert_eq!(change.changed_fields(), ["storageThroughput"]);
+    let mut observed = in_sync();
+    observed.storage_throughput = Some(500);
+    assert_eq!(diff(&wanted, &observed), Ok(None));
+    assert_eq!(
+        diff(&desired(), &observed),
+        Ok(None),
+        "unset leaves it to AWS"
+    );
 }

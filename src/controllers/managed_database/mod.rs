@@ -1,17 +1,20 @@
 //! The ManagedDatabase controller: an Amazon RDS DB instance and its read replicas,
 //! run by the shared data-tier outline (`crate::controllers::data_tier`: one
 //! reconcile, one finalizer). This file wires the kind into it ([`DataTier`] for
-//! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`] and
-//! [`diff`] (pure), [`rds`] (describe, create, modify, replicas), [`cleanup`]
-//! (replicas first, deletion protection), [`rotation`] (password rotation on request),
-//! [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render` prints).
+//! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`], [`diff`],
+//! [`replicas`] and [`rules`] (pure), [`rds`] (describe, create, modify, replicas),
+//! [`cleanup`] (replicas first, deletion protection), [`rotation`] (password rotation
+//! on request), [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render`
+//! prints).
 
 pub mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod plan;
 pub mod rds;
+pub mod replicas;
 pub mod rotation;
+pub mod rules;
 pub mod secret;
 pub mod status;
 
@@ -94,7 +97,7 @@ impl DataTier for Rds {
     }
 
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
-        spec.deletion_protection
+        spec.deletion_protection == Some(true)
     }
 
     fn credential_reset_requested(database: &ManagedDatabase) -> bool {
@@ -153,6 +156,13 @@ impl DataTier for Rds {
         DesiredInstance::from_spec(spec, id, tags)
     }
 
+    fn check_adoption(
+        spec: &ManagedDatabaseSpec,
+        instance: &DbInstance,
+    ) -> Result<(), InvalidSpec> {
+        rules::check_adoptable(spec, instance)
+    }
+
     fn uses_credential(desired: &DesiredInstance) -> bool {
         !desired.manage_master_user_password
     }
@@ -180,8 +190,17 @@ impl DataTier for Rds {
             .build()
     }
 
+    /// The primary's listed replicas of our form, once each (moto lists a retried one
+    /// twice); the cleanup deletes only those whose own tags are ours.
     fn related_ids(primary: &DbInstance) -> Vec<String> {
-        primary.read_replica_db_instance_identifiers().to_vec()
+        replicas::replica_candidates(
+            primary.db_instance_identifier().unwrap_or_default(),
+            0,
+            primary
+                .read_replica_db_instance_identifiers()
+                .iter()
+                .map(String::as_str),
+        )
     }
 
     fn adoption_namespaces(&self) -> &BTreeSet<String> {

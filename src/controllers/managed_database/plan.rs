@@ -146,6 +146,7 @@ fn create_call(
     p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
     p.put("StorageType", input.get_storage_type().clone());
     p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
     p.put("StorageEncrypted", *input.get_storage_encrypted());
     p.put("KmsKeyId", input.get_kms_key_id().clone());
     p.put("MultiAZ", *input.get_multi_az());
@@ -180,6 +181,7 @@ fn create_call(
         input.get_preferred_maintenance_window().clone(),
     );
     p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
     p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
     p.put(
         "EnablePerformanceInsights",
@@ -222,6 +224,7 @@ fn replica_call(
         strings(input.get_vpc_security_group_ids().as_ref()),
     );
     p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
     p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
     p.tags(input.get_tags().as_ref());
     p.call(CREATE_DB_INSTANCE_READ_REPLICA)

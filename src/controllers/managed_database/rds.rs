@@ -10,27 +10,32 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
+use aws_sdk_rds::types::{DbInstance, Filter, PendingModifiedValues, Tag};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::fleet::{Fleet, describe_instance};
 use crate::aws::naming::{rds_replica_identifier, rds_replica_index};
+use crate::aws::rds_actions::DESCRIBE_DB_INSTANCES;
 use crate::aws::rds_actions::{
     CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE,
 };
-use crate::aws::tags::{Ownership, rds_ownership};
+use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
-use crate::controllers::data_tier::status::Progress;
-use crate::controllers::data_tier::tags::tag_calls;
+use crate::controllers::data_tier::status::{Phase, Progress, status_progress};
+use crate::controllers::data_tier::tags::{tag_calls, write_tags};
 
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
-use crate::controllers::managed_database::diff::diff;
+use crate::controllers::managed_database::diff::{diff, storage_full_modification};
+use crate::controllers::managed_database::replicas::{
+    our_replicas, replica_candidates, replica_modification,
+};
 use crate::controllers::managed_database::status::{Observed, Report};
+use crate::controllers::managed_database::status::{STORAGE_FULL, stalled_hint};
 
 /// The RDS client and the operator's settings of the ManagedDatabase controller.
 #[derive(Clone, Debug)]
@@ -117,31 +122,69 @@ impl Rds {
         Ok(())
     }
 
-    /// Our replicas of `primary` (tagged ours, named `<id>-r<n>`), by index.
+    /// Our replicas of `primary`, identified by their own tags and deterministic ids
+    /// (`replicas`): from the fleet read when it shows them settled, the rest described
+    /// in one DescribeDBInstances filtered by identifier.
     async fn observe_replicas(
         &self,
         target: &Target<'_, ManagedDatabaseSpec>,
         primary: &DbInstance,
     ) -> Result<Vec<DbInstance>, AwsError> {
         let identifier = primary.db_instance_identifier().unwrap_or_default();
-        let mut replicas = Vec::new();
-        for replica_id in primary.read_replica_db_instance_identifiers() {
-            if rds_replica_index(identifier, replica_id).is_none() {
-                continue;
+        let wanted = target
+            .spec
+            .high_availability
+            .as_ref()
+            .map_or(0, |ha| u32::try_from(ha.read_replicas).unwrap_or(0));
+        let listed = primary
+            .read_replica_db_instance_identifiers()
+            .iter()
+            .map(String::as_str);
+        let mut described = Vec::new();
+        let to_describe = if let Some(fleet) = &self.fleet {
+            // The fleet holds every instance tagged with this cluster: a replica of ours
+            // absent from it does not exist.
+            let instances = fleet.instances(&self.rds).await?;
+            let fleet_ids = instances.keys().map(String::as_str);
+            let mut unsettled = Vec::new();
+            for id in replica_candidates(identifier, wanted, listed.chain(fleet_ids)) {
+                match instances.get(&id) {
+                    Some(replica)
+                        if replica.db_instance_status() == Some("available")
+                            && !has_pending_changes(replica) =>
+                    {
+                        described.push(replica.clone());
+                    }
+                    Some(_) => unsettled.push(id),
+                    None => {}
+                }
             }
-            if let Some(replica) = self.find(replica_id).await?
-                && rds_ownership(replica.tag_list(), &target.owner) == Ownership::Ours
-            {
-                replicas.push(replica);
-            }
+            unsettled
+        } else {
+            replica_candidates(identifier, wanted, listed)
+        };
+        described.extend(self.describe_instances(&to_describe).await?);
+        Ok(our_replicas(identifier, described, &target.owner))
+    }
+
+    /// The instances among `ids` that exist, in one DescribeDBInstances (filter
+    /// `db-instance-id`); none and no call for no ids.
+    async fn describe_instances(&self, ids: &[String]) -> Result<Vec<DbInstance>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        replicas.sort_by_key(|replica| {
-            rds_replica_index(
-                identifier,
-                replica.db_instance_identifier().unwrap_or_default(),
-            )
-        });
-        Ok(replicas)
+        let filter = Filter::builder()
+            .name("db-instance-id")
+            .set_values(Some(ids.to_vec()))
+            .build();
+        let output = self
+            .rds
+            .describe_db_instances()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_INSTANCES, error))?;
+        Ok(output.db_instances().to_vec())
     }
 
     /// Sends the one change that brings an available instance closer to `desired`:
@@ -154,6 +197,9 @@ impl Rds {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         let identifier = &desired.identifier;
+        if primary.db_instance_status() == Some(STORAGE_FULL) {
+            return self.recover_storage(desired, primary, report).await;
+        }
         if let Some(modification) = diff(desired, primary)? {
             let fields = modification.changed_fields().join(", ");
             modification
@@ -177,6 +223,40 @@ impl Rds {
             String::new()
         };
         Ok(Progress::Ready { message })
+    }
+
+    /// An instance out of storage (`storage-full`): sends the storage increase the
+    /// spec asks for, alone and at once; Stalled with what to do when it asks for none.
+    async fn recover_storage(
+        &self,
+        desired: &DesiredInstance,
+        primary: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        let identifier = &desired.identifier;
+        let named = format!("DB instance {identifier}");
+        let Some(modification) = storage_full_modification(desired, primary) else {
+            return Ok(status_progress(
+                &named,
+                STORAGE_FULL,
+                Phase::Stalled,
+                stalled_hint(STORAGE_FULL),
+            )
+            .unwrap_or(Progress::Ready {
+                message: String::new(),
+            }));
+        };
+        modification
+            .request(self.rds.modify_db_instance(), identifier)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        report.mutations += 1;
+        tracing::info!(identifier = %identifier, allocated = desired.allocated_storage, "growing the storage of a storage-full DB instance");
+        Ok(Progress::aws_in_progress(format!(
+            "{named} is storage-full: growing its storage to {} GiB",
+            desired.allocated_storage
+        )))
     }
 
     /// Creates or deletes replicas to match the spec; `None` when they match and all
@@ -234,19 +314,22 @@ impl Rds {
                     .cmp(&(a.instance_create_time(), a.db_instance_identifier()))
             });
             let extra = newest_first.len() - wanted;
-            let mut deleted = Vec::new();
+            let mut deleting = Vec::new();
+            let mut gone = Vec::new();
             for replica in newest_first.into_iter().take(extra) {
                 let replica_id = replica
                     .db_instance_identifier()
                     .unwrap_or_default()
                     .to_owned();
-                self.delete_replica(&replica_id).await?;
+                let deletion = self.delete_replica(&replica_id).await?;
                 report.mutations += 1;
-                deleted.push(replica_id);
+                match deletion {
+                    ReplicaDeletion::Requested => deleting.push(replica_id),
+                    ReplicaDeletion::AlreadyGone => gone.push(replica_id),
+                }
             }
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "deleting read replicas {}",
-                deleted.join(", ")
+            return Ok(Some(Progress::aws_in_progress(replica_deletion_message(
+                &deleting, &gone,
             ))));
         }
         if let Some(busy) = live
@@ -259,11 +342,47 @@ impl Rds {
                 busy.db_instance_status().unwrap_or("unknown")
             ))));
         }
-        Ok(None)
+        self.follow_primary(desired, report).await
     }
 
-    /// Deletes a read replica (replicas have no final snapshot); already gone is fine.
-    pub async fn delete_replica(&self, replica_id: &str) -> Result<(), AwsError> {
+    /// Brings each available replica's tags, class and storage ceiling to the
+    /// primary's spec; `None` when all follow already (a tag change alone needs no
+    /// wait).
+    async fn follow_primary(
+        &self,
+        desired: &DesiredInstance,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        let mut modified = Vec::new();
+        for replica in &report.observed.replicas {
+            let replica_id = replica.db_instance_identifier().unwrap_or_default();
+            if let Some(arn) = replica.db_instance_arn() {
+                let current = tag_pairs(replica.tag_list(), Tag::key, Tag::value);
+                report.mutations += write_tags(self, arn, &current, &desired.common.tags).await?;
+            }
+            if let Some(modification) = replica_modification(desired, replica) {
+                let fields = modification.changed_fields().join(", ");
+                modification
+                    .request(self.rds.modify_db_instance(), replica_id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+                report.mutations += 1;
+                tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
+                modified.push(format!("{replica_id}: {fields}"));
+            }
+        }
+        Ok((!modified.is_empty()).then(|| {
+            Progress::aws_in_progress(format!(
+                "modifying read replicas to follow the primary: {}",
+                modified.join("; ")
+            ))
+        }))
+    }
+
+    /// Deletes a read replica (replicas have no final snapshot); one already gone is
+    /// said so (and logged so), not reported as deleted.
+    pub async fn delete_replica(&self, replica_id: &str) -> Result<ReplicaDeletion, AwsError> {
         let result = self
             .rds
             .delete_db_instance()
@@ -273,11 +392,39 @@ impl Rds {
             .send()
             .await;
         match result.map_err(|e| AwsError::from_sdk(DELETE_DB_INSTANCE, e)) {
-            Err(error) if error.kind != ErrorKind::NotFound => Err(error),
-            _ => {
-                tracing::info!(identifier = %replica_id, "deleted read replica");
-                Ok(())
+            Ok(_) => {
+                tracing::info!(identifier = %replica_id, "deleting read replica");
+                Ok(ReplicaDeletion::Requested)
             }
+            Err(error) if error.kind == ErrorKind::NotFound => {
+                tracing::info!(identifier = %replica_id, "read replica already gone");
+                Ok(ReplicaDeletion::AlreadyGone)
+            }
+            Err(error) => Err(error),
         }
+    }
+}
+
+/// What a replica's DeleteDBInstance did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaDeletion {
+    /// RDS accepted the delete.
+    Requested,
+    /// RDS said the replica does not exist (a lost response of an earlier delete, or
+    /// deleted by someone else).
+    AlreadyGone,
+}
+
+/// The progress message of a replica scale-down: those being deleted, and those that
+/// were already gone (issue 10 part 3: "already gone" is not "deleted").
+pub fn replica_deletion_message(deleting: &[String], gone: &[String]) -> String {
+    match (deleting.is_empty(), gone.is_empty()) {
+        (false, true) => format!("deleting read replicas {}", deleting.join(", ")),
+        (true, false) => format!("read replicas {} are already gone", gone.join(", ")),
+        _ => format!(
+            "deleting read replicas {}; {} already gone",
+            deleting.join(", "),
+            gone.join(", ")
+        ),
     }
 }

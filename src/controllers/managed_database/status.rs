@@ -19,6 +19,9 @@ pub const NOUNS: &Nouns = &Nouns {
     credential_reset: "annotation tiered.io/rotate-password: <any new value>",
 };
 
+/// The RDS status of an instance out of storage.
+pub const STORAGE_FULL: &str = "storage-full";
+
 /// What RDS reports for the object.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
@@ -54,6 +57,9 @@ pub fn compute_status(
         arn: primary.and_then(|instance| instance.db_instance_arn().map(str::to_owned)),
         endpoint,
         reader_endpoints,
+        engine_version: primary
+            .and_then(|instance| instance.engine_version().map(str::to_owned))
+            .or_else(|| previous.and_then(|status| status.engine_version.clone())),
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
@@ -70,14 +76,16 @@ fn endpoint_of(endpoint: Option<&aws_sdk_rds::types::Endpoint>) -> Option<Endpoi
 
 /// The phase of an RDS status string. Unknown statuses count as in progress: waiting
 /// is safe, and a new transitional state is likelier than a new terminal one.
+/// `storage-full` goes on to the convergence like `available`: it is the one stalled
+/// state a spec change fixes, and the convergence sends only the storage increase, or
+/// reports it Stalled when the spec asks for none (aws-controllers-k8s/community#2214).
 pub fn phase(status: &str) -> Phase {
     match status {
-        "available" => Phase::Ready,
+        "available" | STORAGE_FULL => Phase::Ready,
         "failed"
         | "inaccessible-encryption-credentials"
         | "inaccessible-encryption-credentials-recoverable"
         | "restore-error"
-        | "storage-full"
         | "stopped"
         | "insufficient-capacity" => Phase::Stalled,
         s if s.starts_with("incompatible-") => Phase::Stalled,
@@ -88,7 +96,9 @@ pub fn phase(status: &str) -> Phase {
 /// What a person can do about a stalled status.
 pub fn stalled_hint(status: &str) -> &'static str {
     match status {
-        "storage-full" => "increase spec.storage.allocatedGiB or set spec.storage.maxAllocatedGiB",
+        STORAGE_FULL => {
+            "increase spec.storage.allocatedGiB (RDS accepts only a storage increase while storage-full); set spec.storage.maxAllocatedGiB afterwards to let storage autoscaling grow it"
+        }
         "stopped" => {
             "start the instance (aws rds start-db-instance); tiered does not start stopped instances"
         }
@@ -257,7 +267,7 @@ mod tests {
             ("failed", Phase::Stalled),
             ("incompatible-parameters", Phase::Stalled),
             ("incompatible-restore", Phase::Stalled),
-            ("storage-full", Phase::Stalled),
+            ("storage-full", Phase::Ready),
             ("stopped", Phase::Stalled),
         ];
         for (status, expected) in cases {

@@ -127,10 +127,12 @@ impl Kind for Rds {
     }
 
     fn unsupported_change() -> (Value, Value, &'static str) {
+        // RDS cannot downgrade an engine. (Storage above allocatedGiB is not one: it
+        // is a floor, see `database_storage`.)
         (
-            json!({"storage": {"allocatedGiB": 40}}),
-            json!({"storage": {"allocatedGiB": 20}}),
-            "spec.storage.allocatedGiB",
+            json!({"engineVersion": "16.4"}),
+            json!({"engineVersion": "15.8"}),
+            "spec.engineVersion",
         )
     }
 

@@ -1,0 +1,126 @@
+//! Adopting an RDS instance safely (issue 9 part 4), against moto: the engine and the
+//! master user are checked before the instance is tagged as ours, and an adopted
+//! instance keeps its deletion protection unless the spec says otherwise.
+
+// Test helpers fail loudly; that is what they are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use crate::support;
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use tiered::api::conditions::reasons;
+use tiered::aws::adoption::ADOPTABLE;
+use tiered::aws::tags;
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::kind::Target;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::managed_database::Rds;
+
+use support::data_tier::{Kind, reconcile_once, reconcile_until_ready, resource};
+use support::fixtures::{deletion_time, owner};
+use support::moto::MotoServer;
+
+const LEGACY: &str = "legacy-db";
+
+fn allowing_shop(server: &MotoServer) -> Rds {
+    let mut ctx = Rds::on(server);
+    ctx.allow_adoption_in(BTreeSet::from(["shop".to_owned()]));
+    ctx
+}
+
+/// Source: issue 9 part 4 ("Every check (engine, master user, cluster mode, opt-in)
+/// runs before the first mutating call").
+#[tokio::test]
+async fn an_instance_with_another_master_user_is_not_adopted_and_not_tagged() {
+    let server = MotoServer::start();
+    let ctx = allowing_shop(&server);
+    ctx.create_untagged(LEGACY, &[(ADOPTABLE, "shop/db")]).await;
+    let spec = Rds::spec(&json!({
+        "adopt": {"identifier": LEGACY},
+        "masterUsername": "admin",
+        "highAvailability": {"multiAZ": false}
+    }));
+    let report = reconcile_once(&ctx, "db", &spec).await;
+    match &report.progress {
+        Progress::Stalled {
+            reason, message, ..
+        } => {
+            assert_eq!(*reason, reasons::INVALID_SPEC);
+            assert!(message.contains("spec.masterUsername"), "{message}");
+            assert!(message.contains("masterUsername: app"), "{message}");
+        }
+        other => panic!("expected Stalled, got {other:?}"),
+    }
+    assert_eq!(report.mutations, 0);
+    let found = support::data_tier::tags(&ctx, LEGACY).await;
+    assert!(!found.contains_key(tags::NAME), "not tagged: {found:?}");
+}
+
+/// Source: issue 9 part 4 ("An adopted resource never gets … its deletion protection
+/// removed unless the spec asks explicitly"): the default of `deletionProtection` used
+/// to be false, and turned an adopted instance's protection off, in the reconcile and
+/// in the finalizer's delete.
+#[tokio::test]
+async fn an_adopted_instance_keeps_its_deletion_protection_unless_the_spec_says_false() {
+    let server = MotoServer::start();
+    let ctx = allowing_shop(&server);
+    ctx.rds
+        .create_db_instance()
+        .db_instance_identifier(LEGACY)
+        .engine("postgres")
+        .engine_version("16.4")
+        .db_instance_class("db.t4g.micro")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password("legacy-password-1234")
+        .deletion_protection(true)
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key(ADOPTABLE)
+                .value("shop/db")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateDBInstance failed");
+    let adopt = json!({"adopt": {"identifier": LEGACY}, "highAvailability": {"multiAZ": false}});
+    let spec = Rds::spec(&adopt);
+    reconcile_until_ready(&ctx, "db", &spec).await;
+    let adopted = resource(&ctx, LEGACY).await.expect("exists");
+    assert_eq!(adopted.deletion_protection(), Some(true), "kept");
+    assert_eq!(reconcile_once(&ctx, "db", &spec).await.mutations, 0);
+
+    // Deleting with a policy that deletes never turns the protection off either.
+    let snapshot = json!({
+        "adopt": {"identifier": LEGACY},
+        "highAvailability": {"multiAZ": false},
+        "deletionPolicy": "Snapshot"
+    });
+    let snapshot = Rds::spec(&snapshot);
+    let target = Target {
+        owner: owner("db"),
+        spec: &snapshot,
+    };
+    let step = cleanup(&ctx, &target, deletion_time())
+        .await
+        .expect("cleanup");
+    assert!(
+        matches!(&step, Cleanup::Waiting { message, .. } if message.contains("deletion protection")),
+        "{step:?}"
+    );
+    let kept = resource(&ctx, LEGACY).await.expect("not deleted");
+    assert_eq!(kept.deletion_protection(), Some(true), "not turned off");
+    assert_eq!(kept.db_instance_status(), Some("available"));
+
+    let mut off = adopt.clone();
+    off["deletionProtection"] = json!(false);
+    reconcile_until_ready(&ctx, "db", &Rds::spec(&off)).await;
+    let released = resource(&ctx, LEGACY).await.expect("exists");
+    assert_eq!(
+        released.deletion_protection(),
+        Some(false),
+        "only when asked"
+    );
+}
