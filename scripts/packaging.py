@@ -515,6 +515,48 @@ def render_network_policy() -> None:
         raise CheckFailed("a misspelt peer in networkPolicy.metricsFrom rendered")
 
 
+@check("sharding.shards: one Deployment, Lease and PDB per shard, disjoint pods, each watching its label")
+def render_shards() -> None:
+    default = by_kind(documents(render(DEPLOY_VALUES)))
+    full = only(default, "Deployment")["metadata"]["name"]
+    kinds = by_kind(documents(render({**DEPLOY_VALUES, "sharding": {"shards": ["blue", "green"]}})))
+    deployments = {d["metadata"]["name"]: d for d in kinds.get("Deployment", [])}
+    expect(sorted(deployments) == [full, f"{full}-blue", f"{full}-green"],
+           f"expected the main Deployment and one per shard, found {sorted(deployments)}")
+    wanted = {full: ("!tiered.io/shard", "tiered-operator"),
+              f"{full}-blue": ("tiered.io/shard=blue", "tiered-operator-blue"),
+              f"{full}-green": ("tiered.io/shard=green", "tiered-operator-green")}
+    selectors = []
+    for name, deployment in deployments.items():
+        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+        expect((env.get("TIERED_WATCH_LABEL_SELECTOR"), env.get("TIERED_LEASE_NAME")) == wanted[name],
+               f"{name}: selector {env.get('TIERED_WATCH_LABEL_SELECTOR')!r}, Lease {env.get('TIERED_LEASE_NAME')!r}")
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        expect(all(labels.get(k) == v for k, v in selector.items()), f"{name}: its selector misses its pods")
+        selectors.append(selector)
+    for selector in selectors:
+        pods = [d["metadata"]["name"] for d in deployments.values()
+                if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+        expect(len(pods) == 1, f"the selector {selector} selects the pods of {pods}: Deployments would fight")
+    pdbs = kinds.get("PodDisruptionBudget", [])
+    expect(sorted(p["spec"]["selector"]["matchLabels"].items() for p in pdbs)
+           == sorted(s.items() for s in selectors), "one PDB per operator Deployment, selecting its pods")
+    leader = [r for r in kinds.get("Role", []) if is_leader_role(r)]
+    expect(len(leader) == 1, "one leader-election Role")
+    named = [r for r in leader[0]["rules"] if "get" in r["verbs"]]
+    expect(sorted(named[0].get("resourceNames", [])) == sorted(lease for _, lease in wanted.values()),
+           f"the leader-election Role must name every shard's Lease, names {named[0].get('resourceNames')}")
+    env = env_of(only(default, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    expect("TIERED_WATCH_LABEL_SELECTOR" not in env, "without shards the operator watches every object")
+    try:
+        render({**DEPLOY_VALUES, "sharding": {"shards": ["Blue_1"]}})
+    except Exception as error:  # HelmValuesError
+        expect("shards" in str(error), f"the schema error does not name sharding.shards: {error}")
+    else:
+        raise CheckFailed("an invalid shard name rendered")
+
+
 @check("metrics.listenOnPodIP: /metrics bound to $(POD_IP) only")
 def render_listen_on_pod_ip() -> None:
     _, deployment = operator_network_policy({**DEPLOY_VALUES, "metrics": {"listenOnPodIP": True}})

@@ -26,7 +26,7 @@ pub const GENERATED_HEADER: &str =
 
 /// Renders one CRD as a YAML document with the generated-file header.
 pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, CliError> {
-    let body = serde_yaml::to_string(crd).map_err(|source| CliError::Yaml {
+    let body = serde_norway::to_string(crd).map_err(|source| CliError::Yaml {
         what: crd.metadata.name.clone().unwrap_or_default(),
         source,
     })?;

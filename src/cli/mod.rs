@@ -45,7 +45,7 @@ pub enum CliError {
         what: String,
         /// The cause.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// Logging could not be set up.
     #[error("failed to set up logging")]

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 
 use serde::de::DeserializeOwned;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
@@ -83,7 +83,7 @@ pub enum RenderProblem {
         index: usize,
         /// The cause.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// A document is not a tiered object.
     #[error(
@@ -110,7 +110,7 @@ pub enum RenderProblem {
         path: String,
         /// What serde found wrong.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// A built object could not be written as YAML (a bug, not bad input).
     #[error("{object}: failed to serialize the objects built for it")]
@@ -119,7 +119,7 @@ pub enum RenderProblem {
         object: String,
         /// The cause.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// A ManagedDatabase is well formed but asks for something RDS cannot do.
     #[error("{file}: {object}")]
@@ -292,7 +292,7 @@ fn parse_documents(
     problems: &mut Vec<RenderProblem>,
 ) {
     use serde::Deserialize as _;
-    for (index, deserializer) in serde_yaml::Deserializer::from_str(&input.text).enumerate() {
+    for (index, deserializer) in serde_norway::Deserializer::from_str(&input.text).enumerate() {
         let value = match Value::deserialize(deserializer) {
             Ok(Value::Null) => continue,
             Ok(value) => value,
@@ -351,7 +351,7 @@ fn parse_documents(
     }
 }
 
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, serde_yaml::Error)> {
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, serde_norway::Error)> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         (path, error.into_inner())
@@ -446,10 +446,10 @@ fn write_database_plan(
             source,
         }
     })?;
-    let mut document = serde_yaml::Mapping::new();
+    let mut document = serde_norway::Mapping::new();
     document.insert("awsCalls".into(), Value::Sequence(plan.calls));
     document.insert("connectionSecret".into(), plan.secret);
-    let yaml = serde_yaml::to_string(&document).map_err(|source| RenderProblem::Serialize {
+    let yaml = serde_norway::to_string(&document).map_err(|source| RenderProblem::Serialize {
         object: object.clone(),
         source,
     })?;
@@ -464,7 +464,7 @@ fn write_database_plan(
 }
 
 /// Writes every child as a YAML document, in apply order.
-fn write_children(out: &mut String, children: &DesiredChildren) -> Result<(), serde_yaml::Error> {
+fn write_children(out: &mut String, children: &DesiredChildren) -> Result<(), serde_norway::Error> {
     children.visit(&mut Documents(out))
 }
 
@@ -472,12 +472,12 @@ fn write_children(out: &mut String, children: &DesiredChildren) -> Result<(), se
 struct Documents<'a>(&'a mut String);
 
 impl ChildVisitor for Documents<'_> {
-    type Error = serde_yaml::Error;
+    type Error = serde_norway::Error;
 
     fn visit<K: Child>(&mut self, _: &'static str, objects: &[K]) -> Result<(), Self::Error> {
         for object in objects {
             self.0.push_str("---\n");
-            self.0.push_str(&serde_yaml::to_string(object)?);
+            self.0.push_str(&serde_norway::to_string(object)?);
         }
         Ok(())
     }

@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// `tiered.io/adoptable=<namespace>/<name>`.
     #[arg(long, env = "TIERED_ADOPT_NAMESPACES", value_delimiter = ',')]
     pub adopt_namespaces: Vec<String>,
+    /// Shard of this process: a Kubernetes label selector (`tiered.io/shard=blue`,
+    /// `!tiered.io/shard` for the objects no shard claims); only the TieredApps,
+    /// ManagedDatabases and CacheClusters it selects are reconciled. Give each shard
+    /// its own `--lease-name`. Every object when empty.
+    #[arg(long, env = "TIERED_WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
 }
 
 /// Parses `300` (seconds) or a `humantime` duration such as `300s`, `5m`, `2h`,
@@ -104,6 +110,12 @@ impl RunArgs {
                 )
             }),
             adopt_namespaces: clean(&self.adopt_namespaces),
+            watch_label_selector: self
+                .watch_label_selector
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
         }
     }
 }

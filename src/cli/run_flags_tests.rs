@@ -44,6 +44,7 @@ fn every_run_flag_is_parsed_into_the_process_configuration() {
         "--metrics-addr=127.0.0.1:9000",
         "--leader-election=false",
         "--adopt-namespaces=legacy",
+        "--watch-label-selector= tiered.io/shard=blue ",
     ])
     .unwrap();
     let config = args.to_config();
@@ -57,6 +58,11 @@ fn every_run_flag_is_parsed_into_the_process_configuration() {
     assert_eq!(config.metrics_addr.to_string(), "127.0.0.1:9000");
     assert!(config.leader.is_none());
     assert_eq!(config.adopt_namespaces, ["legacy"]);
+    assert_eq!(
+        config.watch_label_selector.as_deref(),
+        Some("tiered.io/shard=blue"),
+        "trimmed"
+    );
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub struct RunConfig {
     pub leader: Option<LeaderConfig>,
     /// Namespaces allowed to adopt AWS resources (empty: all).
     pub adopt_namespaces: Vec<String>,
+    /// Label selector of this process's shard (`None`: every object); see
+    /// [`ControllerConfig::label_selector`].
+    pub watch_label_selector: Option<String>,
 }
 
 /// Why `tiered run` failed.
@@ -66,6 +69,17 @@ pub enum RunError {
     /// Leader election failed.
     #[error("failed to take part in leader election")]
     Leader(#[source] LeaderError),
+    /// The API server refused `--watch-label-selector`.
+    #[error(
+        "failed to use --watch-label-selector {selector:?}: the API server refused it; give a label selector such as tiered.io/shard=blue or !tiered.io/shard"
+    )]
+    LabelSelector {
+        /// The selector as given.
+        selector: String,
+        /// The API server's answer.
+        #[source]
+        source: kube::Error,
+    },
     /// A controller task ended with a panic or was cancelled (a bug: reconciles contain
     /// their own panics).
     #[error("failed: a controller task ended: {0}")]
@@ -147,6 +161,15 @@ pub async fn run_with_clients(
     tracing::info!(addr = ?server.local_addr(), "serving /metrics, /healthz and /readyz");
     let http = tokio::spawn(server.serve(shutdown.wait()));
 
+    if let Some(selector) = &config.watch_label_selector {
+        let namespace = config.namespaces.first().map(String::as_str);
+        if let Err(error) = check_label_selector(&client, namespace, selector).await {
+            shutdown.trigger(StopReason::Failure);
+            let _ = http.await;
+            return Err(error);
+        }
+    }
+
     let leadership = match &config.leader {
         None => None,
         Some(leader_config) => {
@@ -180,6 +203,36 @@ pub async fn run_with_clients(
         Arc::clone(&health),
     );
     ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
+    let (controllers, syncs) = start_controllers(&ctx, &config, &shutdown);
+    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
+    let sync_health = Arc::clone(&health);
+    let sync_task = tokio::spawn(async move {
+        if futures::future::try_join_all(syncs).await.is_ok() {
+            sync_health.set_caches_synced(true);
+            tracing::info!("caches synced; ready");
+        }
+    });
+    let failed = await_controllers(controllers, &health, &shutdown).await;
+    sync_task.abort();
+    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
+    shutdown.trigger(StopReason::Failure);
+    finish(http, leadership, &shutdown).await?;
+    match failed {
+        Some(cause) => Err(RunError::Controller(cause)),
+        None => Ok(()),
+    }
+}
+
+/// Starts the three controllers once per watched namespace (or once for all); returns
+/// their tasks and the receivers that fire when each one's caches are synced.
+fn start_controllers(
+    ctx: &Context,
+    config: &RunConfig,
+    shutdown: &Shutdown,
+) -> (
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<tokio::sync::oneshot::Receiver<()>>,
+) {
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
@@ -192,6 +245,7 @@ pub async fn run_with_clients(
             namespace,
             concurrency: config.concurrency,
             resync: config.resync,
+            label_selector: config.watch_label_selector.clone(),
         };
         let mut start = |run: ControllerRun| {
             let (synced, on_synced) = tokio::sync::oneshot::channel();
@@ -209,22 +263,28 @@ pub async fn run_with_clients(
         });
         start(|ctx, config, stop, synced| Box::pin(cache_cluster::run(ctx, config, stop, synced)));
     }
-    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
-    let sync_health = Arc::clone(&health);
-    let sync_task = tokio::spawn(async move {
-        if futures::future::try_join_all(syncs).await.is_ok() {
-            sync_health.set_caches_synced(true);
-            tracing::info!("caches synced; ready");
-        }
-    });
-    let failed = await_controllers(controllers, &health, &shutdown).await;
-    sync_task.abort();
-    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
-    shutdown.trigger(StopReason::Failure);
-    finish(http, leadership, &shutdown).await?;
-    match failed {
-        Some(cause) => Err(RunError::Controller(cause)),
-        None => Ok(()),
+    (controllers, syncs)
+}
+
+/// Asks the API server to list one TieredApp with `selector`, so that a selector it
+/// cannot parse stops the process at start with the server's reason, instead of every
+/// watch retrying it for ever. The API server is the parser: it is the one whose
+/// grammar counts, and kube-core offers no parser of selector text. Errors other than
+/// a refusal of the request (the API unreachable, RBAC) are left to the watches.
+async fn check_label_selector(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    selector: &str,
+) -> Result<(), RunError> {
+    let apps: kube::Api<crate::api::tiered_app::TieredApp> =
+        crate::runtime::scope::scoped(client.clone(), namespace);
+    let params = kube::api::ListParams::default().labels(selector).limit(1);
+    match apps.list_metadata(&params).await {
+        Err(kube::Error::Api(status)) if status.code == 400 => Err(RunError::LabelSelector {
+            selector: selector.to_owned(),
+            source: kube::Error::Api(status),
+        }),
+        Ok(_) | Err(_) => Ok(()),
     }
 }
 

@@ -125,7 +125,7 @@ fn the_example_manifests_deserialize_into_the_rust_types() {
     )
     .unwrap();
     let mut kinds = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    for doc in serde_norway::Deserializer::from_str(&text) {
         let value: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
         let kind = value["kind"].as_str().unwrap().to_string();
         match kind.as_str() {

@@ -27,6 +27,7 @@ mod never_stops;
 mod operator_binary;
 mod operator_events;
 mod operator_leader;
+mod operator_shards;
 mod operator_tiered_app;
 mod ownership_children;
 mod ownership_secrets;

@@ -133,7 +133,7 @@ fn object(kind: &'static str) -> BoxedStrategy<Value> {
 fn render_json(objects: &[Value]) -> bool {
     let text = objects
         .iter()
-        .map(|object| serde_yaml::to_string(object).unwrap())
+        .map(|object| serde_norway::to_string(object).unwrap())
         .collect::<Vec<_>>()
         .join("---\n");
     let input = Input {

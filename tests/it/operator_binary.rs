@@ -18,7 +18,7 @@ const NS: &str = "shop";
 
 /// kubectl for `emulator`, and the two-tier app as the manifest it applies.
 fn kubectl_and_manifest(emulator: &EmulatorHandle) -> (Kubectl, String) {
-    let manifest = serde_yaml::to_string(&two_tier_app(NS)).unwrap();
+    let manifest = serde_norway::to_string(&two_tier_app(NS)).unwrap();
     (Kubectl::new(emulator), manifest)
 }
 

@@ -39,7 +39,7 @@ fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bo
 /// controller and Ready; returns the generated password from its connection Secret.
 async fn ready_database(client: &kube::Client) -> String {
     let databases: Api<ManagedDatabase> = Api::namespaced(client.clone(), NS);
-    let db: ManagedDatabase = serde_yaml::from_str(&format!(
+    let db: ManagedDatabase = serde_norway::from_str(&format!(
         r#"
 apiVersion: tiered.io/v1alpha1
 kind: ManagedDatabase

@@ -20,7 +20,7 @@ const NS: &str = "shop";
 
 /// An app `name` with one application tier `tier`.
 fn one_tier_app(name: &str, tier: &str) -> TieredApp {
-    serde_yaml::from_str(&format!(
+    serde_norway::from_str(&format!(
         r"
 apiVersion: tiered.io/v1alpha1
 kind: TieredApp

@@ -16,11 +16,11 @@ use tiered::controllers::tiered_app::validate::validate;
 const EXAMPLE: &str = include_str!("../../deploy/examples/newsread.yaml");
 
 fn example_app() -> TieredApp {
-    serde_yaml::Deserializer::from_str(EXAMPLE)
+    serde_norway::Deserializer::from_str(EXAMPLE)
         .find_map(|document| {
-            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+            let value = <serde_norway::Value as serde::Deserialize>::deserialize(document).unwrap();
             (value.get("kind").and_then(|kind| kind.as_str()) == Some("TieredApp"))
-                .then(|| serde_yaml::from_value(value).unwrap())
+                .then(|| serde_norway::from_value(value).unwrap())
         })
         .unwrap()
 }
@@ -66,7 +66,7 @@ fn newsread_children_match_their_snapshots() {
 }
 
 fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
-    let app: TieredApp = serde_yaml::from_str(&format!(
+    let app: TieredApp = serde_norway::from_str(&format!(
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: prod, uid: u}}\nspec:\n  tiers:\n{tiers}"
     ))
     .unwrap();

@@ -64,8 +64,8 @@ fn the_rendered_documents_are_complete_kubernetes_objects() {
     let output = tiered_render(&[Path::new(EXAMPLE)], None);
     let stdout = String::from_utf8(output.stdout).unwrap();
     let mut kinds = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&stdout) {
-        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document).unwrap();
+    for document in serde_norway::Deserializer::from_str(&stdout) {
+        let value = <serde_norway::Value as serde::Deserialize>::deserialize(document).unwrap();
         if value.is_null() {
             continue;
         }
@@ -196,7 +196,7 @@ fn tiered_render_args(args: &[&str]) -> Output {
 }
 
 /// The comment block of the ManagedDatabase plan, without the `#` prefixes, as YAML.
-fn database_plan(stdout: &str) -> serde_yaml::Value {
+fn database_plan(stdout: &str) -> serde_norway::Value {
     let block = stdout
         .lines()
         .skip_while(|line| !line.starts_with("# ManagedDatabase "))
@@ -205,7 +205,7 @@ fn database_plan(stdout: &str) -> serde_yaml::Value {
         .map(|line| &line[4..])
         .collect::<Vec<_>>()
         .join("\n");
-    serde_yaml::from_str(&block).unwrap()
+    serde_norway::from_str(&block).unwrap()
 }
 
 #[test]

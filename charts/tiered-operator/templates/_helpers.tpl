@@ -99,3 +99,16 @@ recorded from the end-to-end run and checked by scripts/packaging.py):
   resources: [tieredapps]
   verbs: [list, watch]
 {{- end }}
+
+{{/*
+The operator Deployments: "" (the main one) and one per sharding.shards entry, as a
+JSON list (`include … | fromJsonArray`).
+*/}}
+{{- define "tiered.shards" -}}
+{{- prepend .Values.sharding.shards "" | toJson -}}
+{{- end }}
+
+{{/* The Lease of the Deployment of shard `.shard` ("" for the main one). */}}
+{{- define "tiered.leaseName" -}}
+{{- if .shard }}{{ printf "%s-%s" .root.Values.leaderElection.leaseName .shard }}{{ else }}{{ .root.Values.leaderElection.leaseName }}{{ end }}
+{{- end }}

@@ -46,7 +46,7 @@ pub fn parse_body(request: &Request) -> Result<Value, ApiError> {
         .starts_with("application/apply-patch+yaml")
         || request.content_type.starts_with("application/yaml")
     {
-        serde_yaml::from_slice(&request.body)
+        serde_norway::from_slice(&request.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
         serde_json::from_slice(&request.body).map_err(|e| {

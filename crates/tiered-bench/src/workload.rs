@@ -51,7 +51,7 @@ spec:
       calls: [api]
 "
     );
-    Ok(serde_yaml::from_str(&yaml)?)
+    Ok(serde_norway::from_str(&yaml)?)
 }
 
 /// `app` validated, as the reconcile sees it.

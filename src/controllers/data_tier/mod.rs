@@ -98,7 +98,7 @@ pub async fn run<K: DataTier>(
     let (reader, writer) = reflector::store::<DeserializeGuard<K::Object>>();
     let objects = watcher(
         scoped::<DeserializeGuard<K::Object>>(client.clone(), ns),
-        watcher::Config::default(),
+        config.primary_watch(),
     )
     .default_backoff()
     .reflect(writer)

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::Tag;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::CredentialSource;

@@ -75,7 +75,7 @@ pub async fn run(
     let (app_reader, app_writer) = reflector::store::<DeserializeGuard<TieredApp>>();
     let apps = watcher(
         scoped::<DeserializeGuard<TieredApp>>(client.clone(), ns),
-        watcher::Config::default(),
+        config.primary_watch(),
     )
     .default_backoff()
     // Nothing reads the apps' managedFields (a nested map per field manager).

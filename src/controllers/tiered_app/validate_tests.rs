@@ -8,7 +8,7 @@ fn app_with_tiers(name: &str, tiers: &str) -> TieredApp {
     let yaml = format!(
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  tiers:\n{tiers}"
     );
-    serde_yaml::from_str(&yaml).unwrap()
+    serde_norway::from_str(&yaml).unwrap()
 }
 
 fn error_fields(name: &str, tiers: &str) -> Vec<String> {
@@ -136,7 +136,7 @@ fn a_reference_too_long_for_its_secret_says_how_long_a_name_may_be() {
 
 #[test]
 fn an_empty_tier_list_is_rejected() {
-    let app: TieredApp = serde_yaml::from_str(
+    let app: TieredApp = serde_norway::from_str(
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: x}\nspec: {tiers: []}\n",
     )
     .unwrap();

@@ -64,6 +64,7 @@ pub fn test_config(namespaces: &[&str]) -> RunConfig {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         leader: None,
         adopt_namespaces: Vec::new(),
+        watch_label_selector: None,
     }
 }
 
@@ -207,7 +208,7 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
 
 /// A two-tier app: web (presentation, ingress, calls api) and api.
 pub fn two_tier_app(namespace: &str) -> TieredApp {
-    serde_yaml::from_str(&format!(
+    serde_norway::from_str(&format!(
         r"
 apiVersion: tiered.io/v1alpha1
 kind: TieredApp
@@ -235,7 +236,7 @@ spec:
 /// A one-tier app whose `api` tier uses the `store` (`database` or `cache`) named
 /// `name`.
 pub fn app_using(namespace: &str, store: &str, name: &str) -> TieredApp {
-    serde_yaml::from_str(&format!(
+    serde_norway::from_str(&format!(
         r"
 apiVersion: tiered.io/v1alpha1
 kind: TieredApp

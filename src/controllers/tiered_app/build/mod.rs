@@ -269,7 +269,7 @@ pub(crate) mod test_support {
 
     /// Parses a TieredApp from YAML and validates it, panicking on errors (tests only).
     pub fn validated(yaml: &str) -> ValidatedApp {
-        let app: TieredApp = serde_yaml::from_str(yaml).unwrap();
+        let app: TieredApp = serde_norway::from_str(yaml).unwrap();
         validate(&app).unwrap()
     }
 
