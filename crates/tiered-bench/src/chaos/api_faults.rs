@@ -1,6 +1,6 @@
 //! The emulator's share of the chaos: at seeded random moments it answers the next
 //! writes (patches) of a kind 409 or 500, fails a list with 500, or ends every open
-//! watch, through the in-process emulator's fault handle ([`kube_emulator::Faults`]).
+//! watch (at most one scripted fault pending at a time), through the in-process emulator's fault handle ([`kube_emulator::Faults`]).
 //! Only the operator patches and lists, so the driver's own requests are spared
 //! (they retry anyway).
 
@@ -43,6 +43,10 @@ pub async fn inject(faults: Faults, seed: u64, stop: Arc<AtomicBool>, injected: 
             |rng: &mut XorShiftRng, len: u64| usize::try_from(rng.next_u64() % len).unwrap_or(0);
         let resource = RESOURCES[pick(&mut rng, RESOURCES.len() as u64)];
         let times = 1 + pick(&mut rng, 3);
+        // Scripted failures wait for a matching request: without this, those of a kind
+        // the operator rarely writes would pile up and fail every write for minutes.
+        // At most one fault is pending at a time.
+        faults.clear();
         match pick(&mut rng, 4) {
             0 => {
                 faults.fail(Matcher::on("patch", resource), 409, times);
