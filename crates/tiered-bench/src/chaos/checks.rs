@@ -146,6 +146,8 @@ pub struct ObjectCalls {
     pub lost: usize,
     /// Most mutating calls in any 60 s.
     pub busiest_minute: usize,
+    /// Those calls, `Action resource (fate)` in order.
+    pub busiest_calls: Vec<String>,
 }
 
 /// Calls per AWS-backed object.
@@ -155,11 +157,11 @@ pub fn calls_per_object(members: &[Member], calls: &[Call]) -> Vec<ObjectCalls> 
         .filter_map(|member| {
             let id = member.aws_id()?;
             let mine: Vec<&Call> = calls.iter().filter(|c| c.belongs_to(&id)).collect();
-            let mutating: Vec<Duration> = mine
-                .iter()
-                .filter(|c| c.is_mutating())
-                .map(|c| c.at)
-                .collect();
+            let mutating_calls: Vec<&Call> =
+                mine.iter().copied().filter(|c| c.is_mutating()).collect();
+            let mutating: Vec<Duration> = mutating_calls.iter().map(|c| c.at).collect();
+            let busiest_minute = most_in_window(mutating.iter().copied(), Duration::from_mins(1));
+            let busiest_calls = busiest_window(&mutating_calls, busiest_minute);
             Some(ObjectCalls {
                 object: format!("{} {}", member.kind.label(), member.name),
                 total: mine.len(),
@@ -169,10 +171,36 @@ pub fn calls_per_object(members: &[Member], calls: &[Call]) -> Vec<ObjectCalls> 
                     .filter(|c| matches!(c.fate, Fate::Throttled | Fate::Failed))
                     .count(),
                 lost: mine.iter().filter(|c| c.fate == Fate::Lost).count(),
-                busiest_minute: most_in_window(mutating.into_iter(), Duration::from_mins(1)),
+                busiest_minute,
+                busiest_calls,
             })
         })
         .collect()
+}
+
+/// The first run of `size` calls (in time order) that fits in 60 s, as text.
+fn busiest_window(calls: &[&Call], size: usize) -> Vec<String> {
+    if size == 0 {
+        return Vec::new();
+    }
+    calls
+        .windows(size)
+        .find(|window| window[size - 1].at < window[0].at + Duration::from_mins(1))
+        .map(|window| {
+            window
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{:.1}s {} {} ({:?})",
+                        c.at.as_secs_f64(),
+                        c.action,
+                        c.resource,
+                        c.fate
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -286,6 +314,10 @@ mod tests {
                 refused: 1,
                 lost: 1,
                 busiest_minute: 2,
+                busiest_calls: vec![
+                    format!("0.0s CreateDBInstance {id} (Lost)"),
+                    format!("5.0s CreateDBInstance {id} (Passed)"),
+                ],
             }
         );
         assert_eq!(figures[1].total, 0);

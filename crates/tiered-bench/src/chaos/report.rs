@@ -148,6 +148,9 @@ pub fn print(args: &ChaosArgs, members: &[Member], outcome: &Outcome, secrets: u
             "most mutating calls one object made in any minute: {} ({})",
             busiest.busiest_minute, busiest.object
         );
+        for call in &busiest.busiest_calls {
+            println!("    {call}");
+        }
     }
     println!(
         "\nchaos: {} in {:.0} s; {}",
