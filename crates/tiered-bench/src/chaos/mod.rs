@@ -88,6 +88,8 @@ pub struct Phase {
     pub converged_after: Option<Duration>,
     /// Objects not converged by the deadline, with their state.
     pub stuck: Vec<String>,
+    /// The objects that converged last, with the state they were in just before.
+    pub last: Vec<String>,
 }
 
 /// Everything the run read, for [`report`].
@@ -190,6 +192,7 @@ impl Driver {
             .filter(|at| *at >= phase_start)
             .unwrap_or(phase_start);
         let deadline = Instant::now() + self.deadline;
+        let mut last = Vec::new();
         loop {
             self.revive()?;
             let mut stuck = Vec::new();
@@ -209,6 +212,7 @@ impl Driver {
                     kills: 0,
                     converged_after: Some(since.elapsed()),
                     stuck,
+                    last,
                 });
             }
             if Instant::now() > deadline {
@@ -217,8 +221,10 @@ impl Driver {
                     kills: 0,
                     converged_after: None,
                     stuck,
+                    last,
                 });
             }
+            last = stuck;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }

@@ -53,6 +53,9 @@ pub fn print_phase(phase: &Phase) {
             phase.kills,
             after.as_secs_f64()
         );
+        for line in &phase.last {
+            println!("      last to converge: {line}");
+        }
     } else {
         println!(
             "    {}: {} kills, NOT converged by the deadline; stuck:",
