@@ -49,7 +49,8 @@ while (($# > 0)); do
 done
 if [[ -n "$CI_MODE" ]]; then
     SEED="${SEED:-$CI_SEED}"
-    PASS=(--kills 10 --deadline-secs 90 --assert-zero "${PASS[@]}")
+    # Through the environment, so that flags given after --ci still override them.
+    export CHAOS_KILLS=10 CHAOS_DEADLINE_SECS=90 CHAOS_ASSERT_ZERO=true
 fi
 SEED="${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
 
