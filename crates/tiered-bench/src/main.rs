@@ -8,12 +8,15 @@
 //!   process: time until every child exists, the floor (a plain client issuing the same
 //!   writes) and the ratio, requests per app, writes in steady state, peak RSS.
 //! - `all`: both, then one summary table.
+//! - `chaos`: the chaos run of `scripts/chaos.sh` (kills, API and AWS faults; figures,
+//!   and with `--assert-zero` the short CI variant's verdict).
 //!
 //! A crate of its own, like the emulator, so never part of the release image.
 
 // Counts and sizes become `f64` only to print rates and ratios.
 #![allow(clippy::cast_precision_loss)]
 
+mod chaos;
 mod floor;
 mod operator_process;
 mod scale;
@@ -46,6 +49,9 @@ enum Command {
         #[command(flatten)]
         operator: scale::ScaleArgs,
     },
+    /// Chaos: a mixed fleet through create, edit and delete while the operator is
+    /// killed and the API and AWS fail (run by scripts/chaos.sh).
+    Chaos(chaos::ChaosArgs),
 }
 
 async fn emulator(args: &throughput::ThroughputArgs) -> BenchResult<Vec<stats::Row>> {
@@ -75,6 +81,7 @@ async fn main() -> BenchResult<()> {
             rows.extend(operator(&operator_args).await?);
             rows
         }
+        Command::Chaos(args) => return chaos::run(&args).await,
     };
     println!(
         "\nsummary (figures, not assertions)\n{}",
