@@ -4,7 +4,8 @@
 # values validate against values.schema.json (check-jsonschema), the rendered objects
 # are accepted by kubectl (client and server dry run) against the project's
 # kube-emulator, the generated files (chart CRDs, deploy/) are in sync with
-# scripts/generate.sh, the IAM policy covers the code's RDS calls, and the Argo CD
+# scripts/generate.sh, every object `tiered render` prints passes kubernetes-validate
+# --strict for Kubernetes 1.33, the IAM policy covers the code's RDS calls, and the Argo CD
 # health check gives the expected {status, message} for each fixture under lua5.1.
 #
 # Ends with "packaging: N passed, M failed"; exits non-zero when a check failed.
@@ -16,9 +17,12 @@ VENV="${VIRTUAL_ENV:-$ROOT/.venv}"
 PYTHON="$VENV/bin/python"
 KUBECTL="${KUBECTL:-$VENV/bin/kubectl}"
 CHECK_JSONSCHEMA="$VENV/bin/check-jsonschema"
+KUBERNETES_VALIDATE="$VENV/bin/kubernetes-validate"
+# The oldest Kubernetes minor the rendered objects must fit (EKS standard support).
+KUBERNETES_VERSION="1.33.0"
 CHART="charts/tiered-operator"
 
-for tool in "$PYTHON" "$KUBECTL" "$CHECK_JSONSCHEMA"; do
+for tool in "$PYTHON" "$KUBECTL" "$CHECK_JSONSCHEMA" "$KUBERNETES_VALIDATE"; do
     if [[ ! -x "$tool" ]]; then
         echo "missing $tool: run scripts/test.sh (it installs the test tools)" >&2
         exit 1
@@ -86,6 +90,44 @@ schema_rejects() {
     fi
 }
 check "check-jsonschema rejects a misspelt nested key" schema_rejects
+
+# --- tiered render against the Kubernetes schemas ----------------------------------------
+
+echo "== tiered render output against the Kubernetes $KUBERNETES_VERSION schemas (kubernetes-validate --strict)"
+render_validates() {
+    local out="$WORK/render.yaml"
+    cargo run --quiet -- render -f deploy/examples/newsread.yaml >"$out" || return 1
+    local kinds
+    kinds=$(grep -c '^kind:' "$out")
+    if [[ "$kinds" -lt 10 ]]; then
+        echo "tiered render printed only $kinds objects"
+        return 1
+    fi
+    # --strict rejects fields the schema does not know (a typo, or a field newer than
+    # $KUBERNETES_VERSION); the tiered.io kinds are not in it and are skipped, so only
+    # the built-in kinds the operator writes count, and each must say "passed".
+    "$KUBERNETES_VALIDATE" --strict -k "$KUBERNETES_VERSION" "$out" >"$WORK/validate.log" 2>&1 || {
+        cat "$WORK/validate.log"
+        return 1
+    }
+    cat "$WORK/validate.log"
+    local passed
+    passed=$(grep -c ' passed for resource ' "$WORK/validate.log")
+    if [[ "$passed" -lt 10 ]]; then
+        echo "only $passed objects were validated"
+        return 1
+    fi
+}
+check "every object tiered render prints for deploy/examples/newsread.yaml passes kubernetes-validate --strict ($KUBERNETES_VERSION)" render_validates
+
+rejects_unknown_field() {
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPrt: 3000}]}\n' >"$WORK/typo.yaml"
+    if "$KUBERNETES_VALIDATE" --strict -k "$KUBERNETES_VERSION" "$WORK/typo.yaml"; then
+        echo "kubernetes-validate --strict accepted spec.ports[0].targetPrt"
+        return 1
+    fi
+}
+check "kubernetes-validate --strict rejects a misspelt field" rejects_unknown_field
 
 # --- Argo CD health check ----------------------------------------------------------------
 

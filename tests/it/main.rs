@@ -26,6 +26,7 @@ mod never_stops;
 mod operator_binary;
 mod operator_events;
 mod operator_leader;
+mod operator_rollout;
 mod operator_tiered_app;
 mod ownership_children;
 mod ownership_secrets;

@@ -282,8 +282,8 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     finish(ctx, app, next, conflict).await
 }
 
-/// Writes the status; a name conflict also gets a Warning Event (when the status
-/// changed, so not on every requeue) and a slow requeue: a foreign object without
+/// Writes the status; a rollout that just failed gets a Warning Event, a name conflict
+/// too (when the status changed, so not on every requeue) and a slow requeue: a foreign object without
 /// tiered's label is not watched, so its removal triggers nothing.
 async fn finish(
     ctx: &AppContext,
@@ -291,7 +291,21 @@ async fn finish(
     next: TieredAppStatus,
     conflict: Option<String>,
 ) -> Result<Action> {
+    let rollout_failed = status::newly_stalled(app.status.as_ref(), &next)
+        .filter(|(reason, _)| reason == reasons::ROLLOUT_FAILED);
     let written = write_status(&ctx.ctx, app, next).await?;
+    if let Some((reason, message)) = rollout_failed.filter(|_| written) {
+        ctx.ctx
+            .events
+            .emit(
+                &app.object_ref(&()),
+                EventType::Warning,
+                &reason,
+                "Rollout",
+                message,
+            )
+            .await;
+    }
     let Some(message) = conflict else {
         return Ok(Action::requeue(ctx.resync));
     };

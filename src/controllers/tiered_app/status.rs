@@ -3,12 +3,13 @@
 //! `Reconciling`, `Stalled` (turned into conditions by [`crate::runtime::kstatus`]). No
 //! client here; the reconcile writes what this returns, and only when it changed.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::api::conditions::STALLED;
 use crate::api::conditions::reasons;
-use crate::api::tiered_app::{TierStatus, TieredAppStatus};
+use crate::api::tiered_app::{RolloutState, TierRollout, TierStatus, TieredAppStatus};
 use crate::controllers::tiered_app::validated::ValidatedApp;
 pub use crate::runtime::kstatus::{Computed, Summary};
 use crate::runtime::kstatus::{conditions, ready};
@@ -77,8 +78,38 @@ pub fn retrying(previous_ready: Option<Computed>, message: &str) -> Summary {
     }
 }
 
-/// Rollout state from the tiers: Ready when every tier is.
+/// Rollout state from the tiers: Stalled when a tier's rollout failed, Ready when every
+/// tier is ready.
 pub fn rollout(tiers: &[TierStatus]) -> Summary {
+    let failed: Vec<String> = tiers
+        .iter()
+        .filter_map(|t| {
+            let rollout = t.rollout.as_ref()?;
+            (rollout.state == RolloutState::Failed).then(|| {
+                format!(
+                    "tier {}: rollout failed ({}): {}",
+                    t.name,
+                    rollout.reason.as_deref().unwrap_or("unknown reason"),
+                    rollout.message.as_deref().unwrap_or("no message")
+                )
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        let message = format!(
+            "{}; fix the tier's spec (image, command, resources, probes, quota) and the rollout starts again",
+            failed.join("; ")
+        );
+        return Summary {
+            ready: Computed::new(false, reasons::ROLLOUT_FAILED, message.clone()),
+            reconciling: Computed::new(
+                false,
+                reasons::ROLLOUT_FAILED,
+                "waiting for a change to the failed tier's spec",
+            ),
+            stalled: Computed::new(true, reasons::ROLLOUT_FAILED, message),
+        };
+    }
     let pending: Vec<String> = tiers
         .iter()
         .filter(|t| !t.ready)
@@ -131,7 +162,57 @@ pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
         ready_replicas,
         updated_replicas: updated,
         ready: observed && updated >= desired && ready_replicas >= desired && available >= desired,
+        rollout: rollout_of(observed, &status.conditions.unwrap_or_default()),
     }
+}
+
+/// The rollout from a Deployment's conditions. A rollout the Deployment controller has
+/// not observed yet (a new generation, e.g. the fix of a failed one) is `Progressing`:
+/// its old conditions describe the previous template.
+fn rollout_of(observed: bool, conditions: &[DeploymentCondition]) -> Option<TierRollout> {
+    let find = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
+    if !observed {
+        return Some(TierRollout {
+            state: RolloutState::Progressing,
+            reason: None,
+            message: Some(
+                "the Deployment controller has not observed the latest spec yet".to_owned(),
+            ),
+        });
+    }
+    let from = |state, condition: &DeploymentCondition| TierRollout {
+        state,
+        reason: condition.reason.clone(),
+        message: condition.message.clone(),
+    };
+    if let Some(failure) = find("ReplicaFailure").filter(|c| c.status == "True") {
+        return Some(from(RolloutState::Failed, failure));
+    }
+    let progressing = find("Progressing")?;
+    let state = match (progressing.status.as_str(), progressing.reason.as_deref()) {
+        ("False", _) => RolloutState::Failed,
+        ("True", Some("NewReplicaSetAvailable")) => RolloutState::Complete,
+        _ => RolloutState::Progressing,
+    };
+    Some(from(state, progressing))
+}
+
+/// The reason and message of `next`'s `Stalled=True` condition when `previous` was not
+/// stalled for that reason: what deserves one Warning Event (not one per status write).
+pub fn newly_stalled(
+    previous: Option<&TieredAppStatus>,
+    next: &TieredAppStatus,
+) -> Option<(String, String)> {
+    let stalled = |status: &TieredAppStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STALLED && c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let now = stalled(next)?;
+    let before = previous.and_then(stalled);
+    (before.as_ref().map(|(reason, _)| reason) != Some(&now.0)).then_some(now)
 }
 
 /// Whether the app is served over HTTPS: its presentation ingress has a certificate.
@@ -188,6 +269,7 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
         "WaitingForDatabase" => reasons::WAITING_FOR_DATABASE,
         "WaitingForCache" => reasons::WAITING_FOR_CACHE,
         "InvalidSpec" => reasons::INVALID_SPEC,
+        "RolloutFailed" => reasons::ROLLOUT_FAILED,
         _ => reasons::TRANSIENT_ERROR,
     };
     Some(Computed::new(c.status == "True", reason, c.message.clone()))
@@ -219,6 +301,7 @@ mod tests {
             ready_replicas: 2,
             updated_replicas: 2,
             ready: true,
+            rollout: None,
         }
     }
 
@@ -303,5 +386,128 @@ mod tests {
             ("False", reasons::REPLICAS_NOT_READY)
         );
         assert_eq!(ready_condition.observed_generation, Some(3));
+    }
+
+    fn deployment_with(
+        generation: i64,
+        observed: i64,
+        conditions: &serde_json::Value,
+    ) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "shop-web", "generation": generation},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": {"observedGeneration": observed, "replicas": 2, "readyReplicas": 1,
+                       "updatedReplicas": 1, "availableReplicas": 1, "conditions": conditions},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_rollout_state_follows_the_deployment_conditions() {
+        let progressing = |status: &str, reason: &str| {
+            serde_json::json!([{"type": "Progressing", "status": status, "reason": reason,
+                "message": format!("ReplicaSet \"shop-web-1\" {reason}")}])
+        };
+        let cases = [
+            (
+                progressing("True", "ReplicaSetUpdated"),
+                2,
+                Some(RolloutState::Progressing),
+            ),
+            (
+                progressing("True", "NewReplicaSetAvailable"),
+                2,
+                Some(RolloutState::Complete),
+            ),
+            (
+                progressing("False", "ProgressDeadlineExceeded"),
+                2,
+                Some(RolloutState::Failed),
+            ),
+            // The fix of a failed rollout: a generation the controller has not seen.
+            (
+                progressing("False", "ProgressDeadlineExceeded"),
+                1,
+                Some(RolloutState::Progressing),
+            ),
+            (
+                serde_json::json!([
+                    {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"},
+                    {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                     "message": "pods \"shop-web-1-x\" is forbidden: exceeded quota"}]),
+                2,
+                Some(RolloutState::Failed),
+            ),
+            (serde_json::json!([]), 2, None),
+        ];
+        for (conditions, observed, expected) in cases {
+            let status = tier_status("web", Some(&deployment_with(2, observed, &conditions)));
+            assert_eq!(
+                status.rollout.as_ref().map(|r| r.state),
+                expected,
+                "{conditions}"
+            );
+        }
+        let quota = tier_status(
+            "web",
+            Some(&deployment_with(
+                2,
+                2,
+                &serde_json::json!([{"type": "ReplicaFailure", "status": "True",
+                "reason": "FailedCreate", "message": "exceeded quota"}]),
+            )),
+        );
+        let rollout = quota.rollout.unwrap();
+        assert_eq!(rollout.reason.as_deref(), Some("FailedCreate"));
+        assert_eq!(rollout.message.as_deref(), Some("exceeded quota"));
+    }
+
+    #[test]
+    fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() {
+        let mut failed = ready_tier();
+        failed.ready = false;
+        failed.rollout = Some(TierRollout {
+            state: RolloutState::Failed,
+            reason: Some("ProgressDeadlineExceeded".to_owned()),
+            message: Some("ReplicaSet \"shop-web-2\" has timed out progressing.".to_owned()),
+        });
+        let summary = rollout(&[ready_tier(), failed.clone()]);
+        assert!(summary.stalled.status && !summary.ready.status && !summary.reconciling.status);
+        assert_eq!(summary.stalled.reason, reasons::ROLLOUT_FAILED);
+        assert!(summary.stalled.message.starts_with("tier web: rollout failed (ProgressDeadlineExceeded): ReplicaSet \"shop-web-2\" has timed out"), "{}", summary.stalled.message);
+        let before = build(
+            None,
+            Some(1),
+            rollout(&[ready_tier()]),
+            vec![ready_tier()],
+            None,
+            &at(1),
+        );
+        let after = build(
+            Some(&before),
+            Some(1),
+            summary,
+            vec![failed.clone()],
+            None,
+            &at(2),
+        );
+        let (reason, message) = newly_stalled(Some(&before), &after).unwrap();
+        assert_eq!(reason, reasons::ROLLOUT_FAILED);
+        assert!(message.contains("tier web"));
+        assert_eq!(
+            newly_stalled(Some(&after), &after),
+            None,
+            "one Event per failure"
+        );
+        let mut fixed = failed;
+        fixed.rollout = Some(TierRollout {
+            state: RolloutState::Progressing,
+            reason: None,
+            message: None,
+        });
+        assert!(
+            !rollout(&[fixed]).stalled.status,
+            "a new generation clears Stalled"
+        );
     }
 }

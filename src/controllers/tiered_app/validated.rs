@@ -86,6 +86,10 @@ pub struct ValidatedTier {
     pub args: Option<Vec<String>>,
     /// Container port; `None` only for workers without one.
     pub port: Option<i32>,
+    /// Port of the Service, `port` unless the spec gives another.
+    pub service_port: Option<i32>,
+    /// How a pod stops: pre-stop sleep and grace period, defaults resolved.
+    pub shutdown: Shutdown,
     /// Fixed replica count or autoscaling.
     pub scaling: Scaling,
     /// Requests and limits with defaults filled in.
@@ -177,4 +181,25 @@ pub struct ValidatedIngress {
     pub scheme: IngressScheme,
     /// ALB group to join.
     pub group_name: Option<String>,
+    /// TLS policy of the HTTPS listener; set exactly when `certificate_arn` is.
+    pub ssl_policy: Option<String>,
+    /// Target group deregistration delay in seconds.
+    pub deregistration_delay_seconds: i32,
+    /// ALB idle timeout in seconds, when given.
+    pub idle_timeout_seconds: Option<i32>,
+    /// Whether the ALB speaks HTTP/2, when given.
+    pub http2: Option<bool>,
+    /// WAF v2 web ACL to associate, when given.
+    pub wafv2_acl_arn: Option<String>,
+    /// Extra names for external-dns.
+    pub external_dns_hostnames: Vec<String>,
+}
+
+/// How a tier's pods stop (see `Tier::pre_stop_sleep_seconds`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Seconds of `lifecycle.preStop.sleep`; `None`: no pre-stop hook.
+    pub pre_stop_sleep_seconds: Option<i64>,
+    /// `terminationGracePeriodSeconds`; `None`: the Kubernetes default (30).
+    pub termination_grace_period_seconds: Option<i64>,
 }

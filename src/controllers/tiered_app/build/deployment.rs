@@ -14,9 +14,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, TCPSocketAction, TopologySpreadConstraint, Volume,
-    VolumeMount,
+    HTTPGetAction, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, SeccompProfile, SecretKeySelector, SecurityContext, SleepAction, TCPSocketAction,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -141,6 +141,7 @@ fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpe
     PodSpec {
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
+        termination_grace_period_seconds: tier.shutdown.termination_grace_period_seconds,
         containers: vec![container(tier)],
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
@@ -207,6 +208,18 @@ fn container(tier: &ValidatedTier) -> Container {
         resources: Some(tier.resources.clone()),
         readiness_probe,
         liveness_probe,
+        // A sleep action, not `exec sleep`: distroless and scratch images have no shell.
+        lifecycle: tier
+            .shutdown
+            .pre_stop_sleep_seconds
+            .map(|seconds| Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    sleep: Some(SleepAction { seconds }),
+                    ..LifecycleHandler::default()
+                }),
+                post_start: None,
+                stop_signal: None,
+            }),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             capabilities: Some(Capabilities {
@@ -442,6 +455,29 @@ mod tests {
             container.volume_mounts.clone().unwrap()[0].mount_path,
             "/tmp"
         );
+    }
+
+    #[test]
+    fn serving_pods_sleep_before_sigterm_and_get_a_longer_grace_period() {
+        for (tier, sleep, grace) in [
+            ("web", Some(30), Some(45)),
+            ("api", Some(5), Some(30)),
+            ("worker", None, None),
+        ] {
+            let deployment = deployment_of(tier, &TierWiring::default());
+            let pod = pod_spec_of(&deployment);
+            let pre_stop = pod.containers[0]
+                .lifecycle
+                .as_ref()
+                .and_then(|l| l.pre_stop.as_ref());
+            assert_eq!(
+                pre_stop.and_then(|h| h.sleep.as_ref()).map(|s| s.seconds),
+                sleep,
+                "{tier}"
+            );
+            assert!(pre_stop.is_none_or(|h| h.exec.is_none()), "no shell needed");
+            assert_eq!(pod.termination_grace_period_seconds, grace, "{tier}");
+        }
     }
 
     #[test]
