@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
 
 mod alb;
+mod identity;
 pub use alb::{IngressScheme, TierIngress};
+pub use identity::{IdentityProvider, TierServiceAccount};
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -150,6 +152,11 @@ pub struct Tier {
     /// The tier is not rolled out until the cache is Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<LocalRef>,
+    /// An AWS identity for the tier's pods (IRSA or EKS Pod Identity) through a
+    /// ServiceAccount `<app>-<tier>` that tiered creates. Without it the pods run under
+    /// the namespace's `default` ServiceAccount and mount no token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<TierServiceAccount>,
 }
 
 /// The role of a tier in the three-tier architecture.

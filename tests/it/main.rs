@@ -25,6 +25,7 @@ mod never_panics;
 mod never_stops;
 mod operator_binary;
 mod operator_events;
+mod operator_identity;
 mod operator_leader;
 mod operator_rollout;
 mod operator_tiered_app;

@@ -195,6 +195,7 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
             calls,
             database: database.map(|name| LocalRef { name }),
             cache: cache.map(|name| LocalRef { name }),
+            service_account: None,
         },
     )
 }

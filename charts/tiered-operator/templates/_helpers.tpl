@@ -69,7 +69,7 @@ recorded from the end-to-end run and checked by scripts/packaging.py):
   resources: [secrets]
   verbs: [create, get, list, patch, watch]
 - apiGroups: [""]
-  resources: [services]
+  resources: [serviceaccounts, services]
   verbs: [create, delete, get, list, patch, watch]
 - apiGroups: [apps]
   resources: [deployments]

@@ -23,7 +23,7 @@ mod serving;
 #[path = "validate_tests.rs"]
 mod tests;
 
-use serving::{resolve_ingress, resolve_service_port, resolve_shutdown};
+use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -201,6 +201,7 @@ fn validate_tier(
             .as_ref()
             .map(|reference| reference.name.clone()),
         cache: tier.cache.as_ref().map(|reference| reference.name.clone()),
+        identity: resolve_identity(field, tier, errors),
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 
-use crate::api::tiered_app::{IngressScheme, TierRole};
+use crate::api::tiered_app::{IdentityProvider, IngressScheme, TierRole};
 
 /// Replicas of a new tier without `replicas` and without `autoscaling`, and the fewest a
 /// running one keeps.
@@ -106,6 +106,8 @@ pub struct ValidatedTier {
     pub database: Option<String>,
     /// Name of the CacheCluster the tier uses.
     pub cache: Option<String>,
+    /// The tier's AWS identity, when it asks for one.
+    pub identity: Option<Identity>,
 }
 
 impl ValidatedTier {
@@ -193,6 +195,15 @@ pub struct ValidatedIngress {
     pub wafv2_acl_arn: Option<String>,
     /// Extra names for external-dns.
     pub external_dns_hostnames: Vec<String>,
+}
+
+/// A tier's AWS identity (its ServiceAccount is named like its other children).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// IAM role ARN.
+    pub role_arn: String,
+    /// IRSA or EKS Pod Identity.
+    pub provider: IdentityProvider,
 }
 
 /// How a tier's pods stop (see `Tier::pre_stop_sleep_seconds`).

@@ -139,7 +139,10 @@ fn rolling_update(tier: &ValidatedTier) -> DeploymentStrategy {
 
 fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpec {
     PodSpec {
-        automount_service_account_token: Some(false),
+        // The token is mounted only for a tier with an AWS identity: the IRSA and Pod
+        // Identity credential chains need the pod to run under its ServiceAccount.
+        service_account_name: tier.identity.as_ref().map(|_| tier.child_name.clone()),
+        automount_service_account_token: Some(tier.identity.is_some()),
         enable_service_links: Some(false),
         termination_grace_period_seconds: tier.shutdown.termination_grace_period_seconds,
         containers: vec![container(tier)],

@@ -1,10 +1,11 @@
-//! Validation of how a tier serves and stops: the ALB ingress (host, path, TLS policy,
-//! attributes, WAF, external-dns names), the Service port and the pod's shutdown
-//! (pre-stop sleep and grace period, which must outlast the ALB's draining). Pure.
+//! Validation of how a tier serves, stops and acts in AWS: the ALB ingress (host, path,
+//! TLS policy, attributes, WAF, external-dns names), the Service port, the pod's
+//! shutdown (pre-stop sleep and grace period, which must outlast the ALB's draining)
+//! and the AWS identity (an IAM role ARN). Pure.
 
-use crate::api::tiered_app::{IngressScheme, Tier, TierIngress, TierRole};
+use crate::api::tiered_app::{IdentityProvider, IngressScheme, Tier, TierIngress, TierRole};
 use crate::controllers::tiered_app::build::naming::{MAX_LABEL_LENGTH, is_dns1123_subdomain};
-use crate::controllers::tiered_app::validated::{Shutdown, SpecError, ValidatedIngress};
+use crate::controllers::tiered_app::validated::{Identity, Shutdown, SpecError, ValidatedIngress};
 
 /// TLS policy of the HTTPS listener when `sslPolicy` is absent: TLS 1.3 and 1.2 only.
 pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
@@ -186,6 +187,39 @@ fn resolve_ssl_policy(
         (None, Some(_)) => Some(DEFAULT_SSL_POLICY.to_owned()),
         (None, None) => None,
     }
+}
+
+/// The tier's AWS identity; the role ARN must name an IAM role.
+pub fn resolve_identity(field: &str, tier: &Tier, errors: &mut Vec<SpecError>) -> Option<Identity> {
+    let account = tier.service_account.as_ref()?;
+    let arn = &account.role_arn;
+    let role_name = arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":iam::"))
+        .and_then(|(partition, rest)| {
+            partition.starts_with("aws").then_some(())?;
+            let (account_id, role) = rest.split_once(":role/")?;
+            (account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(role)
+        });
+    let valid_name = role_name.is_some_and(|role| {
+        (1..=512).contains(&role.len())
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_/-".contains(c))
+    });
+    if !valid_name {
+        errors.push(SpecError::new(
+            format!("{field}.serviceAccount.roleArn"),
+            format!(
+                "{arn:?} is not an IAM role ARN; use arn:aws:iam::<12-digit account>:role/<name>"
+            ),
+        ));
+    }
+    Some(Identity {
+        role_arn: arn.clone(),
+        provider: account.provider.unwrap_or(IdentityProvider::Irsa),
+    })
 }
 
 /// The Service port: `servicePort`, else the container port.
@@ -388,6 +422,29 @@ mod tests {
                 "spec.tiers[0].ingress.externalDNSHostnames[2]",
             ]
         );
+    }
+
+    #[test]
+    fn an_identity_needs_an_iam_role_arn() {
+        for (arn, ok) in [
+            ("arn:aws:iam::123456789012:role/newsread-api", true),
+            ("arn:aws-us-gov:iam::123456789012:role/path/app", true),
+            ("arn:aws:iam::12345:role/x", false),
+            ("arn:aws:iam::123456789012:user/x", false),
+            ("arn:aws:s3:::bucket", false),
+            ("arn:aws:iam::123456789012:role/", false),
+        ] {
+            let t = tier(&format!(
+                "{{name: api, role: application, image: a, port: 1, serviceAccount: {{roleArn: '{arn}'}}}}"
+            ));
+            let mut errors = Vec::new();
+            let identity = resolve_identity("spec.tiers[1]", &t, &mut errors).unwrap();
+            assert_eq!(identity.provider, IdentityProvider::Irsa);
+            assert_eq!(errors.is_empty(), ok, "{arn}: {errors:?}");
+            if !ok {
+                assert_eq!(errors[0].field, "spec.tiers[1].serviceAccount.roleArn");
+            }
+        }
     }
 
     #[test]
