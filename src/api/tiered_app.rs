@@ -2,7 +2,9 @@
 //! Each tier becomes a Deployment, Service, HPA, PDB, NetworkPolicies and, for a
 //! presentation tier with `ingress`, an ALB Ingress.
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -157,6 +159,41 @@ pub struct Tier {
     /// the namespace's `default` ServiceAccount and mount no token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<TierServiceAccount>,
+    /// The kind of EC2 capacity the tier's pods must run on: `spot` or `on-demand`. A
+    /// required node affinity matches Karpenter's `karpenter.sh/capacity-type` and EKS
+    /// managed node groups' `eks.amazonaws.com/capacityType`. Without it, any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_type: Option<CapacityType>,
+    /// Labels a node must have to run the tier's pods (the pod's `nodeSelector`), e.g.
+    /// `kubernetes.io/arch: arm64`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 20))]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the tier's pods tolerate (the pod's `tolerations`), e.g. of a dedicated
+    /// or spot node pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the tier's pods (the pod's `priorityClassName`): which pods the
+    /// scheduler evicts first under pressure. Classes named `system-…` are reserved for
+    /// cluster components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub priority_class_name: Option<String>,
+}
+
+/// EC2 capacity a tier runs on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityType {
+    /// Spot instances: cheaper, reclaimed with two minutes' notice. Suits tiers with
+    /// several replicas and a PodDisruptionBudget.
+    Spot,
+    /// On-demand instances.
+    OnDemand,
 }
 
 /// The role of a tier in the three-tier architecture.

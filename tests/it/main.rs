@@ -27,6 +27,7 @@ mod operator_binary;
 mod operator_events;
 mod operator_identity;
 mod operator_leader;
+mod operator_placement;
 mod operator_rollout;
 mod operator_tiered_app;
 mod ownership_children;

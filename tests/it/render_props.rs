@@ -196,6 +196,10 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
             database: database.map(|name| LocalRef { name }),
             cache: cache.map(|name| LocalRef { name }),
             service_account: None,
+            capacity_type: None,
+            node_selector: std::collections::BTreeMap::new(),
+            tolerations: Vec::new(),
+            priority_class_name: None,
         },
     )
 }

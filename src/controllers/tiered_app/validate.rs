@@ -14,15 +14,17 @@ use crate::controllers::tiered_app::build::naming::{
 };
 use crate::controllers::tiered_app::build::resources::resolve_resources;
 pub use crate::controllers::tiered_app::validated::{
-    DEFAULT_REPLICAS, Scaling, Shutdown, SpecError, ValidatedApp, ValidatedHealthCheck,
+    DEFAULT_REPLICAS, Placement, Scaling, Shutdown, SpecError, ValidatedApp, ValidatedHealthCheck,
     ValidatedIngress, ValidatedTier,
 };
 
+mod placement;
 mod serving;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
 
+use placement::resolve_placement;
 use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
@@ -202,6 +204,7 @@ fn validate_tier(
             .map(|reference| reference.name.clone()),
         cache: tier.cache.as_ref().map(|reference| reference.name.clone()),
         identity: resolve_identity(field, tier, errors),
+        placement: resolve_placement(field, tier, errors),
     }
 }
 

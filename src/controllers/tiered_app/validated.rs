@@ -6,9 +6,11 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use std::collections::BTreeMap;
 
-use crate::api::tiered_app::{IdentityProvider, IngressScheme, TierRole};
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+
+use crate::api::tiered_app::{CapacityType, IdentityProvider, IngressScheme, TierRole};
 
 /// Replicas of a new tier without `replicas` and without `autoscaling`, and the fewest a
 /// running one keeps.
@@ -108,6 +110,21 @@ pub struct ValidatedTier {
     pub cache: Option<String>,
     /// The tier's AWS identity, when it asks for one.
     pub identity: Option<Identity>,
+    /// Where the tier's pods may run.
+    pub placement: Placement,
+}
+
+/// Where a tier's pods may run (the zone and host spread always applies on top).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Placement {
+    /// Spot or on-demand capacity, when required.
+    pub capacity_type: Option<CapacityType>,
+    /// Required node labels.
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerated taints.
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the pods.
+    pub priority_class_name: Option<String>,
 }
 
 impl ValidatedTier {

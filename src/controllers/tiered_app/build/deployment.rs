@@ -26,7 +26,7 @@ use crate::controllers::tiered_app::build::replicas::{
     DesiredReplicas, REPLICAS_HANDOVER_ANNOTATION, desired_replicas,
 };
 use crate::controllers::tiered_app::build::{
-    TierWiring, child_metadata, connection_secret_name, labels,
+    TierWiring, child_metadata, connection_secret_name, labels, placement,
 };
 use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
@@ -138,7 +138,7 @@ fn rolling_update(tier: &ValidatedTier) -> DeploymentStrategy {
 }
 
 fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpec {
-    PodSpec {
+    let mut pod = PodSpec {
         // The token is mounted only for a tier with an AWS identity: the IRSA and Pod
         // Identity credential chains need the pod to run under its ServiceAccount.
         service_account_name: tier.identity.as_ref().map(|_| tier.child_name.clone()),
@@ -169,7 +169,9 @@ fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpe
             ..Volume::default()
         }]),
         ..PodSpec::default()
-    }
+    };
+    placement::place(&mut pod, &tier.placement);
+    pod
 }
 
 /// Spread pods evenly, preferring but never requiring it (a cluster with one zone or a

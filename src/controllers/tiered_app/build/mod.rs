@@ -10,6 +10,7 @@ pub mod labels;
 pub mod naming;
 pub mod network_policy;
 pub mod pdb;
+pub mod placement;
 pub mod quantity;
 pub mod replicas;
 pub mod resources;
