@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
 
 mod alb;
+mod egress;
 mod identity;
 pub use alb::{IngressScheme, TierIngress};
+pub use egress::{EgressPort, EgressProtocol, EgressRule, TierEgress};
 pub use identity::{IdentityProvider, TierServiceAccount};
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
@@ -146,6 +148,10 @@ pub struct Tier {
     )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub calls: Vec<String>,
+    /// Destinations outside the app the tier connects to (HTTPS to the internet, the
+    /// AWS APIs, address ranges and ports), added to its NetworkPolicy's egress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<TierEgress>,
     /// A ManagedDatabase in the same namespace whose connection Secret this tier gets.
     /// The tier is not rolled out until the database is Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]

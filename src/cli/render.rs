@@ -444,6 +444,7 @@ fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
                 (tier.name.clone(), wiring)
             })
             .collect(),
+        ..Wiring::default()
     }
 }
 

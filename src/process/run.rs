@@ -52,6 +52,8 @@ pub struct RunConfig {
     pub leader: Option<LeaderConfig>,
     /// Namespaces allowed to adopt AWS resources (empty: all).
     pub adopt_namespaces: Vec<String>,
+    /// Where the cluster's DNS answers (for the tiers' egress policies).
+    pub cluster_dns: crate::runtime::context::ClusterDns,
 }
 
 /// Why `tiered run` failed.
@@ -180,6 +182,7 @@ pub async fn run_with_clients(
         Arc::clone(&health),
     );
     ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
+    ctx.cluster_dns.clone_from(&config.cluster_dns);
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {

@@ -1,7 +1,9 @@
 //! AWS identities of tiers against the in-process emulator: a tier with
 //! `serviceAccount` gets its own ServiceAccount (IRSA annotation, owned and labelled
 //! like every child) and its pods run under it with the token mounted; taking the
-//! identity away prunes the ServiceAccount and unmounts the token.
+//! identity away prunes the ServiceAccount and unmounts the token; the egress that
+//! identity needs (the AWS APIs, the Pod Identity Agent) and declared ranges reach the
+//! NetworkPolicies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::operator_tiered_app::set_tiers;
@@ -9,6 +11,8 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PodSpec, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use support::operator::{eventually, start, two_tier_app};
@@ -82,5 +86,73 @@ async fn a_tier_with_an_identity_runs_under_its_own_service_account_until_it_dro
         },
     )
     .await;
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn a_pod_identity_tier_may_reach_the_aws_apis_and_the_agent_and_nothing_more() {
+    let mut app = two_tier_app(NS);
+    app.spec.tiers[1].service_account = Some(
+        serde_yaml::from_str(&format!("{{roleArn: '{ROLE}', provider: PodIdentity}}")).unwrap(),
+    );
+    app.spec.tiers[0].egress = Some(
+        serde_yaml::from_str("{to: [{cidrs: [10.20.0.0/16], ports: [{port: 5672}]}]}").unwrap(),
+    );
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let policies: Api<NetworkPolicy> = Api::namespaced(op.client.clone(), NS);
+    eventually("both NetworkPolicies exist", || async {
+        policies.get_opt("newsread-api").await.unwrap().is_some()
+            && policies.get_opt("newsread-web").await.unwrap().is_some()
+    })
+    .await;
+    // (first port, destinations) of every egress rule of a policy.
+    let egress = |policy: NetworkPolicy| -> Vec<(i32, Vec<String>)> {
+        policy
+            .spec
+            .unwrap()
+            .egress
+            .unwrap()
+            .into_iter()
+            .map(|rule| {
+                let port = match rule.ports.unwrap()[0].port.clone() {
+                    Some(IntOrString::Int(port)) => port,
+                    other => panic!("{other:?}"),
+                };
+                let to = rule
+                    .to
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|peer| peer.ip_block.map(|block| block.cidr))
+                    .collect();
+                (port, to)
+            })
+            .collect()
+    };
+    let api = egress(policies.get("newsread-api").await.unwrap());
+    assert!(
+        api.contains(&(443, vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()])),
+        "{api:?}"
+    );
+    assert!(
+        api.contains(&(
+            80,
+            vec![
+                "169.254.170.23/32".to_owned(),
+                "fd00:ec2::23/128".to_owned()
+            ]
+        )),
+        "{api:?}"
+    );
+    let web = egress(policies.get("newsread-web").await.unwrap());
+    assert!(
+        web.contains(&(5672, vec!["10.20.0.0/16".to_owned()])),
+        "{web:?}"
+    );
+    assert!(
+        web.iter().all(|(port, _)| *port != 443),
+        "no identity, no declared HTTPS: {web:?}"
+    );
     op.stop().await;
 }

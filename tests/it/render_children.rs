@@ -9,7 +9,8 @@
 
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    Child, ChildVisitor, DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children,
+    Child, ChildVisitor, ClusterDns, DesiredChildren, TierWiring, ValidatedApp, Wiring,
+    desired_children,
 };
 use tiered::controllers::tiered_app::validate::validate;
 
@@ -43,6 +44,14 @@ fn operator_view() -> (ValidatedApp, Wiring) {
         .into_iter()
         .map(|(tier, wiring)| (tier.to_owned(), wiring))
         .collect(),
+        // An operator told about the kube-dns ClusterIP and NodeLocal DNSCache.
+        dns: ClusterDns {
+            ips: vec![
+                "10.100.0.10".parse().unwrap(),
+                "169.254.20.10".parse().unwrap(),
+            ],
+            ..ClusterDns::default()
+        },
     };
     (validated, wiring)
 }

@@ -200,6 +200,7 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
             node_selector: std::collections::BTreeMap::new(),
             tolerations: Vec::new(),
             priority_class_name: None,
+            egress: None,
         },
     )
 }

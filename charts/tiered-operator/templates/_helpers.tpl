@@ -99,3 +99,12 @@ recorded from the end-to-end run and checked by scripts/packaging.py):
   resources: [tieredapps]
   verbs: [list, watch]
 {{- end }}
+
+{{/* key=value pairs of a map, comma-separated and sorted (TIERED_DNS_POD_LABELS). */}}
+{{- define "tiered.labelPairs" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end }}

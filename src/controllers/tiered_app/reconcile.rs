@@ -219,15 +219,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     let tiers = dependencies::tiers(&validated);
 
     let frozen = dependencies::resolve(ctx.ctx.client.clone(), &namespace, &tiers).await?;
-    // The live replica counts: a switch to or from autoscaling must not drop them.
-    let live_replicas = tiers.iter().filter_map(|t| {
-        let live = ctx.stores.deployments.get(&namespace, &t.deployment)?;
-        Some((t.tier.clone(), LiveReplicas::from_json(&live.value().ok()?)))
-    });
-    let children = desired_children(
-        &validated,
-        &frozen.wiring().with_live_replicas(live_replicas),
-    );
+    let children = desired(ctx, &namespace, &validated, &tiers, &frozen);
 
     let destination = Destination {
         namespace: &namespace,
@@ -280,6 +272,29 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         &now(),
     );
     finish(ctx, app, next, conflict).await
+}
+
+/// The children to apply: built from the validated app, the frozen tiers' wiring, the
+/// live replica counts (a switch to or from autoscaling must not drop them) and the
+/// operator's cluster DNS.
+fn desired(
+    ctx: &AppContext,
+    namespace: &str,
+    validated: &crate::controllers::tiered_app::validated::ValidatedApp,
+    tiers: &[TierDependencies],
+    frozen: &Frozen,
+) -> crate::controllers::tiered_app::build::DesiredChildren {
+    let live_replicas = tiers.iter().filter_map(|t| {
+        let live = ctx.stores.deployments.get(namespace, &t.deployment)?;
+        Some((t.tier.clone(), LiveReplicas::from_json(&live.value().ok()?)))
+    });
+    desired_children(
+        validated,
+        &frozen
+            .wiring()
+            .with_live_replicas(live_replicas)
+            .with_cluster_dns(ctx.ctx.cluster_dns.clone()),
+    )
 }
 
 /// Writes the status; a rollout that just failed gets a Warning Event, a name conflict

@@ -18,12 +18,14 @@ pub use crate::controllers::tiered_app::validated::{
     ValidatedIngress, ValidatedTier,
 };
 
+mod egress;
 mod placement;
 mod serving;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
 
+use egress::resolve_egress;
 use placement::resolve_placement;
 use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
 
@@ -205,6 +207,7 @@ fn validate_tier(
         cache: tier.cache.as_ref().map(|reference| reference.name.clone()),
         identity: resolve_identity(field, tier, errors),
         placement: resolve_placement(field, tier, errors),
+        egress: resolve_egress(field, tier, errors),
     }
 }
 

@@ -112,6 +112,31 @@ pub struct ValidatedTier {
     pub identity: Option<Identity>,
     /// Where the tier's pods may run.
     pub placement: Placement,
+    /// Declared egress beyond the app, DNS and the data tier.
+    pub egress: Egress,
+}
+
+/// A tier's declared egress with defaults resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// TCP 443 to anywhere.
+    pub internet_https: bool,
+    /// TCP 443 to anywhere for the AWS APIs.
+    pub aws_apis: bool,
+    /// TCP 80 to the EKS Pod Identity Agent's link-local addresses.
+    pub pod_identity_agent: bool,
+    /// Address ranges and ports, each `except` already inside its range.
+    pub to: Vec<EgressDestination>,
+}
+
+/// One declared destination: ranges (each with the excepted ranges inside it) and
+/// ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressDestination {
+    /// (CIDR, its excepted sub-ranges), in canonical form.
+    pub blocks: Vec<(String, Vec<String>)>,
+    /// (port, end port, protocol).
+    pub ports: Vec<(i32, Option<i32>, &'static str)>,
 }
 
 /// Where a tier's pods may run (the zone and host spread always applies on top).

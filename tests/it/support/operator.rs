@@ -64,6 +64,7 @@ pub fn test_config(namespaces: &[&str]) -> RunConfig {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         leader: None,
         adopt_namespaces: Vec::new(),
+        cluster_dns: tiered::runtime::context::ClusterDns::default(),
     }
 }
 

@@ -34,6 +34,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 pub use super::validated::{SpecError, ValidatedApp, ValidatedTier};
+pub use crate::runtime::context::ClusterDns;
 pub use naming::{child_name, connection_secret_name};
 pub use replicas::LiveReplicas;
 
@@ -49,12 +50,21 @@ pub const DEFAULT_DATABASE_PORTS: [i32; 2] = [5432, 3306];
 pub struct Wiring {
     /// Per tier name; a tier without an entry gets [`TierWiring::default`].
     pub tiers: BTreeMap<String, TierWiring>,
+    /// Where the cluster's DNS answers (the operator's `--dns-*` flags).
+    pub dns: ClusterDns,
 }
 
 impl Wiring {
     /// The wiring of one tier (empty when none was given).
     pub fn tier(&self, name: &str) -> TierWiring {
         self.tiers.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Sets where the cluster's DNS answers.
+    #[must_use]
+    pub fn with_cluster_dns(mut self, dns: ClusterDns) -> Self {
+        self.dns = dns;
+        self
     }
 
     /// Adds what the live Deployments of the tiers show (tier name, live replicas); a
@@ -235,6 +245,7 @@ pub fn desired_children(app: &ValidatedApp, wiring: &Wiring) -> DesiredChildren 
                 app,
                 tier,
                 &tier_wiring,
+                &wiring.dns,
             ));
         children
             .ingresses
