@@ -129,6 +129,32 @@ rejects_unknown_field() {
 }
 check "kubernetes-validate --strict rejects a misspelt field" rejects_unknown_field
 
+# The IAM statement `tiered render` prints for a tier that reads an AWSManaged database
+# password passes parliament (actions, resource type and condition key exist and fit).
+identity_statement_lints() {
+    sed 's/credentials: {source: Generated}/credentials: {source: AWSManaged}/' \
+        deploy/examples/newsread.yaml >"$WORK/managed.yaml"
+    cargo run --quiet -- render --cluster-name prod -f "$WORK/managed.yaml" >"$WORK/managed-render.yaml" 2>/dev/null || return 1
+    "$PYTHON" - "$WORK/managed-render.yaml" <<'PY' || return 1
+import json, sys
+from parliament import analyze_policy_string, enhance_finding
+lines = open(sys.argv[1]).read().split("\n")
+start = next(i for i, line in enumerate(lines) if line.startswith("# tier api: ManagedDatabase"))
+body = []
+for line in lines[start + 2:]:
+    if not line.startswith("#   "):
+        break
+    body.append(line[4:])
+statement = json.loads("\n".join(body))
+assert statement["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], statement
+findings = [enhance_finding(f) for f in analyze_policy_string(json.dumps({"Version": "2012-10-17", "Statement": [statement]})).findings]
+for finding in findings:
+    print(finding.severity, finding.issue, finding.detail)
+sys.exit(1 if findings else 0)
+PY
+}
+check "the IAM statement tiered render prints for an AWSManaged password passes parliament" identity_statement_lints
+
 # --- Argo CD health check ----------------------------------------------------------------
 
 echo "== Argo CD health check (lua5.1)"
