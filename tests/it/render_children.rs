@@ -131,3 +131,72 @@ fn which_children_a_tier_gets() {
         assert_eq!(child_counts(tiers), expected, "{case}");
     }
 }
+
+/// Every pod template tiered writes for the example (identity, spot, egress, ALB drain
+/// included) keeps the restricted Pod Security Standard: non-root, no privilege
+/// escalation, all capabilities dropped, RuntimeDefault seccomp, no host namespaces,
+/// ports or paths, and only volume types the standard allows.
+#[test]
+fn every_pod_template_of_the_example_passes_the_restricted_pod_security_standard() {
+    let (app, wiring) = operator_view();
+    let children = desired_children(&app, &wiring);
+    assert_eq!(children.deployments.len(), 3);
+    for deployment in &children.deployments {
+        let name = deployment.metadata.name.clone().unwrap();
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let pod_security = pod.security_context.as_ref().unwrap();
+        assert_eq!(pod_security.run_as_non_root, Some(true), "{name}");
+        assert_eq!(
+            pod_security.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault",
+            "{name}"
+        );
+        assert!(
+            pod.host_network.is_none() && pod.host_pid.is_none() && pod.host_ipc.is_none(),
+            "{name}"
+        );
+        for volume in pod.volumes.iter().flatten() {
+            assert!(
+                volume.empty_dir.is_some()
+                    || volume.secret.is_some()
+                    || volume.projected.is_some()
+                    || volume.persistent_volume_claim.is_some(),
+                "{name}: volume {} is not of a restricted type",
+                volume.name
+            );
+        }
+        for container in pod
+            .containers
+            .iter()
+            .chain(pod.init_containers.iter().flatten())
+        {
+            let security = container.security_context.as_ref().unwrap();
+            assert_eq!(security.allow_privilege_escalation, Some(false), "{name}");
+            assert_eq!(security.privileged, None, "{name}");
+            assert_eq!(
+                security.capabilities.as_ref().unwrap().drop,
+                Some(vec!["ALL".to_owned()]),
+                "{name}"
+            );
+            assert!(
+                security.capabilities.as_ref().unwrap().add.is_none(),
+                "{name}"
+            );
+            assert!(
+                container
+                    .ports
+                    .iter()
+                    .flatten()
+                    .all(|p| p.host_port.is_none()),
+                "{name}"
+            );
+        }
+    }
+}
