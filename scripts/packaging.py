@@ -455,6 +455,8 @@ def render_default() -> None:
     expect(env["TIERED_CLUSTER_NAME"] == "my-cluster", "TIERED_CLUSTER_NAME is not clusterName")
     expect(env["TIERED_LEADER_ELECTION"] == "true", "leader election must be on by default")
     expect("TIERED_NAMESPACES" not in env, "no namespace restriction by default")
+    expect(env["TIERED_DNS_NAMESPACE"] == "kube-system" and env["TIERED_DNS_POD_LABELS"] == "k8s-app=kube-dns"
+           and "TIERED_DNS_IPS" not in env, "cluster DNS must default to CoreDNS on EKS")
     assert_leader_election(kinds, env["TIERED_LEASE_NAME"])
     pdb = only(kinds, "PodDisruptionBudget")
     expect(pdb["spec"]["minAvailable"] == 1, "the PDB must keep one replica")
@@ -473,6 +475,9 @@ def render_example() -> None:
     env = env_of(only(kinds, "Deployment")["spec"]["template"]["spec"]["containers"][0])
     expect(env["TIERED_NAMESPACES"] == ",".join(values["watchNamespaces"]), "watchNamespaces not passed on")
     expect(env["TIERED_ADOPT_NAMESPACES"] == ",".join(values["adoptNamespaces"]), "adoptNamespaces not passed on")
+    expect(env["TIERED_DNS_IPS"] == ",".join(values["clusterDNS"]["ips"]), "clusterDNS.ips not passed on")
+    expect(env["TIERED_DNS_POD_LABELS"] == ",".join(f"{k}={v}" for k, v in sorted(values["clusterDNS"]["podLabels"].items())),
+           "clusterDNS.podLabels not passed on")
     # Watching some namespaces: their Roles grant the rules there, nothing cluster-wide.
     expect("ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds,
            "watchNamespaces is set, yet the chart grants a ClusterRole")

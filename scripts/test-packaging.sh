@@ -4,7 +4,8 @@
 # values validate against values.schema.json (check-jsonschema), the rendered objects
 # are accepted by kubectl (client and server dry run) against the project's
 # kube-emulator, the generated files (chart CRDs, deploy/) are in sync with
-# scripts/generate.sh, the IAM policy covers the code's RDS calls, and the Argo CD
+# scripts/generate.sh, every object `tiered render` prints passes kubernetes-validate
+# --strict for Kubernetes 1.33, the IAM policy covers the code's RDS calls, the Argo CD
 # health check gives the expected {status, message} for each fixture under lua5.1, and
 # the real Helm installs, upgrades and uninstalls the chart (scripts/helm_install.py).
 #
@@ -17,9 +18,12 @@ VENV="${VIRTUAL_ENV:-$ROOT/.venv}"
 PYTHON="$VENV/bin/python"
 KUBECTL="${KUBECTL:-$VENV/bin/kubectl}"
 CHECK_JSONSCHEMA="$VENV/bin/check-jsonschema"
+KUBERNETES_VALIDATE="$VENV/bin/kubernetes-validate"
+# The oldest Kubernetes minor the rendered objects must fit (EKS standard support).
+KUBERNETES_VERSION="1.33.0"
 CHART="charts/tiered-operator"
 
-for tool in "$PYTHON" "$KUBECTL" "$CHECK_JSONSCHEMA"; do
+for tool in "$PYTHON" "$KUBECTL" "$CHECK_JSONSCHEMA" "$KUBERNETES_VALIDATE"; do
     if [[ ! -x "$tool" ]]; then
         echo "missing $tool: run scripts/test.sh (it installs the test tools)" >&2
         exit 1
@@ -87,6 +91,70 @@ schema_rejects() {
     fi
 }
 check "check-jsonschema rejects a misspelt nested key" schema_rejects
+
+# --- tiered render against the Kubernetes schemas ----------------------------------------
+
+echo "== tiered render output against the Kubernetes $KUBERNETES_VERSION schemas (kubernetes-validate --strict)"
+render_validates() {
+    local out="$WORK/render.yaml"
+    cargo run --quiet -- render -f deploy/examples/newsread.yaml >"$out" || return 1
+    local kinds
+    kinds=$(grep -c '^kind:' "$out")
+    if [[ "$kinds" -lt 10 ]]; then
+        echo "tiered render printed only $kinds objects"
+        return 1
+    fi
+    # --strict rejects fields the schema does not know (a typo, or a field newer than
+    # $KUBERNETES_VERSION); the tiered.io kinds are not in it and are skipped, so only
+    # the built-in kinds the operator writes count, and each must say "passed".
+    "$KUBERNETES_VALIDATE" --strict -k "$KUBERNETES_VERSION" "$out" >"$WORK/validate.log" 2>&1 || {
+        cat "$WORK/validate.log"
+        return 1
+    }
+    cat "$WORK/validate.log"
+    local passed
+    passed=$(grep -c ' passed for resource ' "$WORK/validate.log")
+    if [[ "$passed" -lt 10 ]]; then
+        echo "only $passed objects were validated"
+        return 1
+    fi
+}
+check "every object tiered render prints for deploy/examples/newsread.yaml passes kubernetes-validate --strict ($KUBERNETES_VERSION)" render_validates
+
+rejects_unknown_field() {
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPrt: 3000}]}\n' >"$WORK/typo.yaml"
+    if "$KUBERNETES_VALIDATE" --strict -k "$KUBERNETES_VERSION" "$WORK/typo.yaml"; then
+        echo "kubernetes-validate --strict accepted spec.ports[0].targetPrt"
+        return 1
+    fi
+}
+check "kubernetes-validate --strict rejects a misspelt field" rejects_unknown_field
+
+# The IAM statement `tiered render` prints for a tier that reads an AWSManaged database
+# password passes parliament (actions, resource type and condition key exist and fit).
+identity_statement_lints() {
+    sed 's/credentials: {source: Generated}/credentials: {source: AWSManaged}/' \
+        deploy/examples/newsread.yaml >"$WORK/managed.yaml"
+    cargo run --quiet -- render --cluster-name prod -f "$WORK/managed.yaml" >"$WORK/managed-render.yaml" 2>/dev/null || return 1
+    "$PYTHON" - "$WORK/managed-render.yaml" <<'PY' || return 1
+import json, sys
+from parliament import analyze_policy_string, enhance_finding
+lines = open(sys.argv[1]).read().split("\n")
+start = next(i for i, line in enumerate(lines) if line.startswith("# tier api: ManagedDatabase"))
+body = []
+for line in lines[start + 2:]:
+    if not line.startswith("#   "):
+        break
+    body.append(line[4:])
+statement = json.loads("\n".join(body))
+assert statement["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], statement
+findings = [enhance_finding(f) for f in analyze_policy_string(json.dumps({"Version": "2012-10-17", "Statement": [statement]})).findings]
+for finding in findings:
+    print(finding.severity, finding.issue, finding.detail)
+sys.exit(1 if findings else 0)
+PY
+}
+check "the IAM statement tiered render prints for an AWSManaged password passes parliament" identity_statement_lints
 
 # --- Argo CD health check ----------------------------------------------------------------
 

@@ -21,6 +21,9 @@ pub mod reasons {
     pub const INITIALIZING: &str = "Initializing";
     /// Children are being created or updated.
     pub const PROGRESSING: &str = "Progressing";
+    /// A Deployment's rollout failed (`ProgressDeadlineExceeded` or
+    /// `ReplicaFailure=True`); it needs a change to the tier's spec.
+    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
     /// Workloads exist but not all replicas are ready yet.
     pub const REPLICAS_NOT_READY: &str = "ReplicasNotReady";
     /// A tier waits for the ManagedDatabase it references to become Ready.

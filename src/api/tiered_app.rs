@@ -2,13 +2,22 @@
 //! Each tier becomes a Deployment, Service, HPA, PDB, NetworkPolicies and, for a
 //! presentation tier with `ingress`, an ALB Ingress.
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
+
+mod alb;
+mod egress;
+mod identity;
+pub use alb::{IngressScheme, TierIngress};
+pub use egress::{EgressPort, EgressProtocol, EgressRule, TierEgress};
+pub use identity::{IdentityProvider, TierServiceAccount};
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -56,6 +65,8 @@ pub struct TieredAppSpec {
 #[x_kube(validation = Rule::new("!has(self.ingress) || self.role == 'presentation'").message("ingress is only allowed on a tier with role presentation").field_path(".ingress"))]
 #[x_kube(validation = Rule::new("self.role == 'worker' || has(self.port)").message("port is required unless the role is worker").field_path(".port"))]
 #[x_kube(validation = Rule::new("!has(self.calls) || !self.calls.exists(c, c == self.name)").message("a tier cannot list itself in calls").field_path(".calls"))]
+#[x_kube(validation = Rule::new("!has(self.terminationGracePeriodSeconds) || !has(self.preStopSleepSeconds) || self.terminationGracePeriodSeconds > self.preStopSleepSeconds").message("terminationGracePeriodSeconds must be longer than preStopSleepSeconds, or the pod is killed before it has drained").field_path(".terminationGracePeriodSeconds"))]
+#[x_kube(validation = Rule::new("!has(self.servicePort) || has(self.port)").message("servicePort needs the container port; set port").field_path(".servicePort"))]
 #[serde(rename_all = "camelCase")]
 pub struct Tier {
     /// Name of the tier, a DNS label unique in the app (e.g. `web`, `api`). Child objects
@@ -77,11 +88,32 @@ pub struct Tier {
     /// Arguments for the container (replaces the image's CMD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    /// TCP port the container listens on; the Service exposes the same port. Required
-    /// unless the role is `worker`.
+    /// TCP port the container listens on. Required unless the role is `worker`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
+    /// Port the tier's Service exposes, when it differs from the container's `port`
+    /// (e.g. 80 in front of a container on 3000). Defaults to `port`. Callers and the ALB
+    /// reach the pods on `port` either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub service_port: Option<i32>,
+    /// Seconds a pod keeps serving after it is told to stop, before the container gets
+    /// SIGTERM (the container's `lifecycle.preStop.sleep`): time for the Service
+    /// endpoints and the ALB to stop sending it new requests. Defaults: the ALB's
+    /// deregistration delay for a tier with `ingress`, 5 for other tiers with a port,
+    /// none for a worker without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub pre_stop_sleep_seconds: Option<i64>,
+    /// Seconds from the stop request to SIGKILL (the pod's
+    /// `terminationGracePeriodSeconds`); must be longer than `preStopSleepSeconds` and,
+    /// for a tier with `ingress`, than the ALB's deregistration delay. Defaults to the
+    /// pre-stop sleep plus 15 s for the app's own shutdown (at least 30, the Kubernetes
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 7200))]
+    pub termination_grace_period_seconds: Option<i64>,
     /// Number of pods when `autoscaling` is absent. Without it, a new tier gets 2 (to
     /// survive the loss of one node or zone) and a running tier keeps its current count,
     /// at least 2, e.g. the count the autoscaler reached when `autoscaling` is removed.
@@ -116,6 +148,10 @@ pub struct Tier {
     )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub calls: Vec<String>,
+    /// Destinations outside the app the tier connects to (HTTPS to the internet, the
+    /// AWS APIs, address ranges and ports), added to its NetworkPolicy's egress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<TierEgress>,
     /// A ManagedDatabase in the same namespace whose connection Secret this tier gets.
     /// The tier is not rolled out until the database is Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +160,46 @@ pub struct Tier {
     /// The tier is not rolled out until the cache is Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<LocalRef>,
+    /// An AWS identity for the tier's pods (IRSA or EKS Pod Identity) through a
+    /// ServiceAccount `<app>-<tier>` that tiered creates. Without it the pods run under
+    /// the namespace's `default` ServiceAccount and mount no token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<TierServiceAccount>,
+    /// The kind of EC2 capacity the tier's pods must run on: `spot` or `on-demand`. A
+    /// required node affinity matches Karpenter's `karpenter.sh/capacity-type` and EKS
+    /// managed node groups' `eks.amazonaws.com/capacityType`. Without it, any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_type: Option<CapacityType>,
+    /// Labels a node must have to run the tier's pods (the pod's `nodeSelector`), e.g.
+    /// `kubernetes.io/arch: arm64`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 20))]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the tier's pods tolerate (the pod's `tolerations`), e.g. of a dedicated
+    /// or spot node pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the tier's pods (the pod's `priorityClassName`): which pods the
+    /// scheduler evicts first under pressure. Classes named `system-…` are reserved for
+    /// cluster components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub priority_class_name: Option<String>,
+}
+
+/// EC2 capacity a tier runs on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityType {
+    /// Spot instances: cheaper, reclaimed with two minutes' notice. Suits tiers with
+    /// several replicas and a PodDisruptionBudget.
+    Spot,
+    /// On-demand instances.
+    OnDemand,
 }
 
 /// The role of a tier in the three-tier architecture.
@@ -181,51 +257,6 @@ pub struct HealthCheck {
     pub period_seconds: Option<i32>,
 }
 
-/// How a presentation tier is exposed through the AWS Load Balancer Controller.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TierIngress {
-    /// Host name the ALB routes to this tier, e.g. `news.example.com`. Without it, every
-    /// host matches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 253),
-        regex(
-            pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-        )
-    )]
-    pub host: Option<String>,
-    /// Path prefix routed to this tier. Defaults to `/`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024), regex(pattern = HTTP_PATH))]
-    pub path: Option<String>,
-    /// ACM certificate ARN for HTTPS. When set, the ALB listens on 443 and redirects
-    /// HTTP to HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^arn:aws[a-zA-Z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
-    ))]
-    pub certificate_arn: Option<String>,
-    /// `internet-facing` (default) or `internal`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<IngressScheme>,
-    /// ALB group name (`alb.ingress.kubernetes.io/group.name`): Ingresses with the same
-    /// group share one load balancer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 63), regex(pattern = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"))]
-    pub group_name: Option<String>,
-}
-
-/// Whether the ALB is reachable from the internet.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum IngressScheme {
-    /// Reachable from the internet.
-    InternetFacing,
-    /// Reachable only from inside the VPC.
-    Internal,
-}
-
 /// Observed state of a TieredApp.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -260,4 +291,38 @@ pub struct TierStatus {
     pub updated_replicas: i32,
     /// True when every desired pod is updated and ready.
     pub ready: bool,
+    /// Where the Deployment's rollout stands, from its `Progressing` and
+    /// `ReplicaFailure` conditions; absent until the Deployment reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<TierRollout>,
+}
+
+/// The rollout of a tier's Deployment as its conditions report it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierRollout {
+    /// `Progressing` (pods are being replaced), `Complete` (the latest pod template is
+    /// available) or `Failed` (`ProgressDeadlineExceeded`, or `ReplicaFailure=True`:
+    /// pods cannot be created). A failed rollout makes the app `Stalled` until the
+    /// tier's spec changes or the Deployment recovers.
+    pub state: RolloutState,
+    /// Reason of the Deployment condition that decided the state, e.g.
+    /// `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`, `FailedCreate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Message of that condition, as the Deployment controller wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// State of a tier's rollout.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RolloutState {
+    /// New pods are being created or becoming available.
+    Progressing,
+    /// The latest pod template is rolled out and available.
+    Complete,
+    /// The rollout cannot finish without a change: the progress deadline passed or the
+    /// ReplicaSet cannot create pods.
+    Failed,
 }

@@ -9,7 +9,12 @@
 //! yet). A ManagedDatabase becomes YAML comments (so `kubectl apply` still accepts the
 //! output) listing the AWS calls the operator would make on a fresh account and the
 //! connection Secret it would write, passwords redacted; see
-//! [`crate::controllers::managed_database::plan`].
+//! [`crate::controllers::managed_database::plan`]. A tier's AWS identity gets comments
+//! too: the IAM statement its role needs for an `AWSManaged` database password, the EKS
+//! Pod Identity association to create ([`identity`]).
+
+#[path = "render_identity.rs"]
+mod identity;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
@@ -276,6 +281,23 @@ pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, V
                         source: error,
                     });
                 }
+                let databases: Vec<&ManagedDatabase> = documents
+                    .iter()
+                    .filter_map(|document| match document {
+                        Document::Database { database, .. } => Some(database.as_ref()),
+                        _ => None,
+                    })
+                    .collect();
+                rendered.warnings.extend(
+                    identity::write_identity_notes(
+                        &mut rendered.yaml,
+                        &validated,
+                        &databases,
+                        cluster,
+                    )
+                    .into_iter()
+                    .map(|warning| format!("{file}: {warning}")),
+                );
             }
         }
     }
@@ -422,6 +444,7 @@ fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
                 (tier.name.clone(), wiring)
             })
             .collect(),
+        ..Wiring::default()
     }
 }
 

@@ -52,6 +52,48 @@ pub struct RunArgs {
     /// its own `--lease-name`. Every object when empty.
     #[arg(long, env = "TIERED_WATCH_LABEL_SELECTOR")]
     pub watch_label_selector: Option<String>,
+    /// Namespace of the cluster DNS pods that the tiers' NetworkPolicies let pods query.
+    #[arg(long, env = "TIERED_DNS_NAMESPACE", default_value = "kube-system", value_parser = parse_dns_namespace)]
+    pub dns_namespace: String,
+    /// Labels of the cluster DNS pods, `key=value` pairs, comma-separated.
+    #[arg(long, env = "TIERED_DNS_POD_LABELS", default_value = "k8s-app=kube-dns", value_parser = parse_labels)]
+    pub dns_pod_labels: std::collections::BTreeMap<String, String>,
+    /// Further DNS server addresses the tiers' pods may query, comma-separated: the
+    /// kube-dns Service's ClusterIP (for CNIs that apply egress policy before Service
+    /// address translation) and NodeLocal DNSCache's `169.254.20.10`.
+    #[arg(long, env = "TIERED_DNS_IPS", value_delimiter = ',')]
+    pub dns_ips: Vec<std::net::IpAddr>,
+}
+
+/// Parses `--dns-namespace`: a namespace name (a DNS label).
+pub fn parse_dns_namespace(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if crate::controllers::tiered_app::build::naming::is_dns1123_subdomain(text)
+        && text.len() <= 63
+        && !text.contains('.')
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a namespace name"))
+    }
+}
+
+/// Parses `--dns-pod-labels`: `key=value` pairs, comma-separated, at least one.
+pub fn parse_labels(text: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+        if key.is_empty() || !crate::controllers::tiered_app::build::naming::is_label_value(value) {
+            return Err(format!("{pair:?} is not a label (key=value)"));
+        }
+        labels.insert(key.to_owned(), value.to_owned());
+    }
+    if labels.is_empty() {
+        return Err("give at least one label, e.g. k8s-app=kube-dns".to_owned());
+    }
+    Ok(labels)
 }
 
 /// Parses `300` (seconds) or a `humantime` duration such as `300s`, `5m`, `2h`,
@@ -116,6 +158,11 @@ impl RunArgs {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
+            cluster_dns: crate::runtime::context::ClusterDns {
+                namespace: self.dns_namespace.clone(),
+                pod_labels: self.dns_pod_labels.clone(),
+                ips: self.dns_ips.clone(),
+            },
         }
     }
 }

@@ -133,3 +133,41 @@ fn the_metrics_address_takes_a_pod_ip_of_either_family() {
     let args = run_args(&["--cluster-name=c", "--metrics-addr=fd00::7:8080"]).unwrap();
     assert_eq!(args.to_config().metrics_addr.to_string(), "[fd00::7]:8080");
 }
+
+#[test]
+fn cluster_dns_defaults_to_coredns_on_eks_and_takes_nodelocal_and_cluster_ip() {
+    let default = run_args(&["--cluster-name", "c"]).unwrap().to_config();
+    assert_eq!(
+        default.cluster_dns,
+        crate::runtime::context::ClusterDns::default()
+    );
+    let config = run_args(&[
+        "--cluster-name=c",
+        "--dns-namespace=dns",
+        "--dns-pod-labels=app.kubernetes.io/name=coredns,tier=dns",
+        "--dns-ips=169.254.20.10,10.100.0.10,fd00::a",
+    ])
+    .unwrap()
+    .to_config();
+    assert_eq!(config.cluster_dns.namespace, "dns");
+    assert_eq!(
+        config.cluster_dns.pod_labels["app.kubernetes.io/name"],
+        "coredns"
+    );
+    assert_eq!(config.cluster_dns.pod_labels.len(), 2);
+    let ips: Vec<String> = config
+        .cluster_dns
+        .ips
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(ips, ["169.254.20.10", "10.100.0.10", "fd00::a"]);
+    for bad in [
+        "--dns-ips=169.254.20.300",
+        "--dns-pod-labels=nolabel",
+        "--dns-pod-labels=",
+        "--dns-namespace=Kube_System",
+    ] {
+        assert!(run_args(&["--cluster-name=c", bad]).is_err(), "{bad}");
+    }
+}

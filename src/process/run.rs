@@ -52,6 +52,8 @@ pub struct RunConfig {
     pub leader: Option<LeaderConfig>,
     /// Namespaces allowed to adopt AWS resources (empty: all).
     pub adopt_namespaces: Vec<String>,
+    /// Where the cluster's DNS answers (for the tiers' egress policies).
+    pub cluster_dns: crate::runtime::context::ClusterDns,
     /// Label selector of this process's shard (`None`: every object); see
     /// [`ControllerConfig::label_selector`].
     pub watch_label_selector: Option<String>,
@@ -203,6 +205,7 @@ pub async fn run_with_clients(
         Arc::clone(&health),
     );
     ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
+    ctx.cluster_dns.clone_from(&config.cluster_dns);
     let (controllers, syncs) = start_controllers(&ctx, &config, &shutdown);
     tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
     let sync_health = Arc::clone(&health);

@@ -22,6 +22,8 @@ pub struct Context {
     pub cluster_name: String,
     /// Namespaces whose objects may adopt existing AWS resources (empty: none).
     pub adopt_namespaces: Vec<String>,
+    /// Where the cluster's DNS answers, for the egress rules of the tiers' policies.
+    pub cluster_dns: ClusterDns,
     /// AWS clients of the data-tier controllers.
     pub aws: AwsClients,
     /// Prometheus metrics.
@@ -41,6 +43,34 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// Where pods reach the cluster's DNS: the DNS pods (by namespace and labels), and
+/// addresses a NetworkPolicy cannot match by pod, such as the kube-dns Service's
+/// ClusterIP (CNIs that apply egress policy before the Service's address translation)
+/// and NodeLocal DNSCache's link-local `169.254.20.10`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterDns {
+    /// Namespace of the DNS pods.
+    pub namespace: String,
+    /// Labels of the DNS pods.
+    pub pod_labels: std::collections::BTreeMap<String, String>,
+    /// Further DNS server addresses (each opened as a single-address `ipBlock`).
+    pub ips: Vec<std::net::IpAddr>,
+}
+
+impl Default for ClusterDns {
+    /// CoreDNS on EKS: `k8s-app: kube-dns` pods in `kube-system`, no further address.
+    fn default() -> Self {
+        Self {
+            namespace: "kube-system".to_owned(),
+            pod_labels: std::collections::BTreeMap::from([(
+                "k8s-app".to_owned(),
+                "kube-dns".to_owned(),
+            )]),
+            ips: Vec::new(),
+        }
+    }
+}
+
 impl Context {
     /// A context whose Events are reported by controller `tiered` from `instance`.
     pub fn new(
@@ -56,6 +86,7 @@ impl Context {
             client,
             cluster_name,
             adopt_namespaces: Vec::new(),
+            cluster_dns: ClusterDns::default(),
             aws,
             metrics,
             health,

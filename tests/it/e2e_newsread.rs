@@ -9,7 +9,7 @@ use crate::support;
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 use support::moto::{MotoServer, rds_client};
 use support::operator::{condition, emulator, eventually, secret_text};
@@ -183,6 +183,8 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     let rds = rds_client(&moto);
     assert_rds_instance(&rds).await;
     let db_password = assert_connection_secrets(&client).await;
+    assert_api_identity(&client).await;
+    drop_api_identity(&kubectl, &client).await;
 
     // No secret value reaches the operator's logs.
     let logs = operator.stdout_lines().join("\n") + &operator.stderr_lines().join("\n");
@@ -226,6 +228,54 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     assert_rbac_matches_what_the_binary_used(&emulator);
 }
 
+/// The api tier (IRSA in the example) runs under its own annotated ServiceAccount and
+/// mounts its token; the web tier, without identity, mounts none.
+async fn assert_api_identity(client: &kube::Client) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+    let account = accounts.get("newsread-api").await.unwrap();
+    assert_eq!(
+        account
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("eks.amazonaws.com/role-arn")
+            .map(String::as_str),
+        Some("arn:aws:iam::123456789012:role/newsread-api")
+    );
+    assert!(accounts.get_opt("newsread-web").await.unwrap().is_none());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let pod = |deployment: Deployment| deployment.spec.unwrap().template.spec.unwrap();
+    let api = pod(deployments.get("newsread-api").await.unwrap());
+    assert_eq!(api.service_account_name.as_deref(), Some("newsread-api"));
+    assert_eq!(api.automount_service_account_token, Some(true));
+    let web = pod(deployments.get("newsread-web").await.unwrap());
+    assert_eq!(web.service_account_name, None);
+    assert_eq!(web.automount_service_account_token, Some(false));
+}
+
+/// Taking the api tier's identity away prunes its ServiceAccount (while the database
+/// is Ready: a tier waiting for its database keeps its objects as they are).
+async fn drop_api_identity(kubectl: &Kubectl, client: &kube::Client) {
+    kubectl
+        .ok(&[
+            "patch",
+            "tieredapp",
+            "newsread",
+            "-n",
+            NS,
+            "--type=json",
+            "-p",
+            r#"[{"op":"test","path":"/spec/tiers/1/name","value":"api"},{"op":"remove","path":"/spec/tiers/1/serviceAccount"}]"#,
+        ])
+        .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+    eventually(
+        "the api tier's ServiceAccount is pruned with its identity",
+        || async { accounts.get_opt("newsread-api").await.unwrap().is_none() },
+    )
+    .await;
+}
+
 /// Removing a tier prunes its children; deleting the cache ends the run (so the RBAC
 /// check sees prune and cleanup requests too).
 async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
@@ -246,6 +296,12 @@ async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
     eventually("the removed tier's Deployment is pruned", || async {
         deployments.get_opt("newsread-web").await.unwrap().is_none()
     })
+    .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+    eventually(
+        "the api tier's ServiceAccount is pruned with its identity",
+        || async { accounts.get_opt("newsread-api").await.unwrap().is_none() },
+    )
     .await;
     kubectl
         .ok(&[

@@ -335,6 +335,7 @@ proptest! {
                     (t.clone(), tier_wiring)
                 })
                 .collect(),
+            ..Wiring::default()
         };
         let children = desired_children(&validated, &wiring);
         let objects: Vec<Value> = [

@@ -8,7 +8,7 @@ use crate::operator_tiered_app::names;
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -173,5 +173,56 @@ async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_fi
     op.emulator.collect_garbage();
     assert_eq!(names::<Deployment>(&op.client).await, ["a-b-c"]);
     assert_eq!(names::<Service>(&op.client).await, ["a-b-c"]);
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_deleted() {
+    let op = start(&[NS]).await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(op.client.clone(), NS);
+    // Someone else's ServiceAccount, e.g. made by eksctl for another workload.
+    let foreign: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "newsread-api", "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::999999999999:role/payments"}}
+    }))
+    .unwrap();
+    accounts
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let before = snapshot(&accounts, "newsread-api").await;
+    let mut app = two_tier_app(NS);
+    app.spec.tiers[1].service_account = Some(
+        serde_norway::from_str("{roleArn: 'arn:aws:iam::123456789012:role/newsread-api'}").unwrap(),
+    );
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let message = wait_for_name_conflict(&apps, "newsread").await;
+    assert!(
+        message.contains(
+            "ServiceAccount/newsread-api already exists and is owned by not managed by tiered"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        snapshot(&accounts, "newsread-api").await,
+        before,
+        "not written"
+    );
+    // The tier is held: its pods would run under the foreign ServiceAccount's role.
+    assert_eq!(names::<Deployment>(&op.client).await, ["newsread-web"]);
+    // The app goes; the foreign ServiceAccount stays as it was.
+    apps.delete("newsread", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the app is gone", || async {
+        apps.get_opt("newsread").await.unwrap().is_none()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        snapshot(&accounts, "newsread-api").await,
+        before,
+        "not deleted"
+    );
     op.stop().await;
 }

@@ -9,7 +9,8 @@
 
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::{
-    Child, ChildVisitor, DesiredChildren, TierWiring, ValidatedApp, Wiring, desired_children,
+    Child, ChildVisitor, ClusterDns, DesiredChildren, TierWiring, ValidatedApp, Wiring,
+    desired_children,
 };
 use tiered::controllers::tiered_app::validate::validate;
 
@@ -43,6 +44,14 @@ fn operator_view() -> (ValidatedApp, Wiring) {
         .into_iter()
         .map(|(tier, wiring)| (tier.to_owned(), wiring))
         .collect(),
+        // An operator told about the kube-dns ClusterIP and NodeLocal DNSCache.
+        dns: ClusterDns {
+            ips: vec![
+                "10.100.0.10".parse().unwrap(),
+                "169.254.20.10".parse().unwrap(),
+            ],
+            ..ClusterDns::default()
+        },
     };
     (validated, wiring)
 }
@@ -75,45 +84,119 @@ fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
 
 #[test]
 fn which_children_a_tier_gets() {
-    // [deployments, services, hpas, pdbs, network policies, ingresses]
+    // [service accounts, deployments, services, hpas, pdbs, network policies, ingresses]
     let cases = [
         (
             "worker without port",
             "    - {name: jobs, role: worker, image: j:1}\n",
-            [1, 0, 0, 1, 1, 0],
+            [0, 1, 0, 0, 1, 1, 0],
         ),
         (
             "worker with one replica",
             "    - {name: jobs, role: worker, image: j:1, replicas: 1}\n",
-            [1, 0, 0, 0, 1, 0],
+            [0, 1, 0, 0, 0, 1, 0],
         ),
         (
             "api with one replica",
             "    - {name: api, role: application, image: a:1, port: 80, replicas: 1}\n",
-            [1, 1, 0, 0, 1, 0],
+            [0, 1, 1, 0, 0, 1, 0],
         ),
         (
             "api autoscaled 1..3",
             "    - {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 1, maxReplicas: 3}}\n",
-            [1, 1, 1, 1, 1, 0],
+            [0, 1, 1, 1, 1, 1, 0],
         ),
         (
             "web with ingress, default replicas",
             "    - {name: web, role: presentation, image: w:1, port: 80, ingress: {}}\n",
-            [1, 1, 0, 1, 1, 1],
+            [0, 1, 1, 0, 1, 1, 1],
         ),
         (
             "web without ingress",
             "    - {name: web, role: presentation, image: w:1, port: 80}\n",
-            [1, 1, 0, 1, 1, 0],
+            [0, 1, 1, 0, 1, 1, 0],
         ),
         (
             "autoscaled worker",
             "    - {name: jobs, role: worker, image: j:1, autoscaling: {minReplicas: 1, maxReplicas: 5}}\n",
-            [1, 0, 1, 1, 1, 0],
+            [0, 1, 0, 1, 1, 1, 0],
+        ),
+        (
+            "api with an AWS identity",
+            "    - {name: api, role: application, image: a:1, port: 80, serviceAccount: {roleArn: 'arn:aws:iam::123456789012:role/api'}}\n",
+            [1, 1, 1, 0, 1, 1, 0],
         ),
     ];
     for (case, tiers, expected) in cases {
         assert_eq!(child_counts(tiers), expected, "{case}");
+    }
+}
+
+/// Every pod template tiered writes for the example (identity, spot, egress, ALB drain
+/// included) keeps the restricted Pod Security Standard: non-root, no privilege
+/// escalation, all capabilities dropped, RuntimeDefault seccomp, no host namespaces,
+/// ports or paths, and only volume types the standard allows.
+#[test]
+fn every_pod_template_of_the_example_passes_the_restricted_pod_security_standard() {
+    let (app, wiring) = operator_view();
+    let children = desired_children(&app, &wiring);
+    assert_eq!(children.deployments.len(), 3);
+    for deployment in &children.deployments {
+        let name = deployment.metadata.name.clone().unwrap();
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let pod_security = pod.security_context.as_ref().unwrap();
+        assert_eq!(pod_security.run_as_non_root, Some(true), "{name}");
+        assert_eq!(
+            pod_security.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault",
+            "{name}"
+        );
+        assert!(
+            pod.host_network.is_none() && pod.host_pid.is_none() && pod.host_ipc.is_none(),
+            "{name}"
+        );
+        for volume in pod.volumes.iter().flatten() {
+            assert!(
+                volume.empty_dir.is_some()
+                    || volume.secret.is_some()
+                    || volume.projected.is_some()
+                    || volume.persistent_volume_claim.is_some(),
+                "{name}: volume {} is not of a restricted type",
+                volume.name
+            );
+        }
+        for container in pod
+            .containers
+            .iter()
+            .chain(pod.init_containers.iter().flatten())
+        {
+            let security = container.security_context.as_ref().unwrap();
+            assert_eq!(security.allow_privilege_escalation, Some(false), "{name}");
+            assert_eq!(security.privileged, None, "{name}");
+            assert_eq!(
+                security.capabilities.as_ref().unwrap().drop,
+                Some(vec!["ALL".to_owned()]),
+                "{name}"
+            );
+            assert!(
+                security.capabilities.as_ref().unwrap().add.is_none(),
+                "{name}"
+            );
+            assert!(
+                container
+                    .ports
+                    .iter()
+                    .flatten()
+                    .all(|p| p.host_port.is_none()),
+                "{name}"
+            );
+        }
     }
 }

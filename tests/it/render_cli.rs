@@ -291,3 +291,87 @@ fn an_aws_managed_password_is_not_sent_and_the_secret_carries_the_arn() {
     assert!(data.get("password").is_none());
     assert!(data.get("masterUserSecretArn").is_some());
 }
+
+/// The comment block of `tier` that lists the IAM statement, parsed back to JSON.
+fn identity_statement(stdout: &str, tier: &str) -> serde_json::Value {
+    let start = stdout
+        .find(&format!(
+            "# tier {tier}: ManagedDatabase newsread-db keeps its password"
+        ))
+        .unwrap_or_else(|| panic!("no identity note for tier {tier}:\n{stdout}"));
+    let json: String = stdout[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with("#   {"))
+        .take_while(|line| line.starts_with("#   "))
+        .map(|line| &line[4..])
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&json).unwrap()
+}
+
+#[test]
+fn an_aws_managed_password_shows_the_iam_statement_each_tier_role_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
+        "credentials: {source: Generated}",
+        "credentials: {source: AWSManaged}",
+    );
+    let file = write(&dir, "managed.yaml", &text);
+    let output = tiered_render_args(&["--cluster-name", "prod", "-f", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert!(
+        stdout.contains(
+            "Add this statement to the role arn:aws:iam::123456789012:role/newsread-api:"
+        ),
+        "{stdout}"
+    );
+    let statement = identity_statement(&stdout, "api");
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(
+        statement["Action"],
+        serde_json::json!([
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:DescribeSecret"
+        ])
+    );
+    let identifier =
+        tiered::aws::naming::rds_instance_identifier("prod", "newsread", "newsread-db");
+    assert_eq!(
+        statement["Condition"]["StringLike"]["secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"],
+        format!("arn:aws:rds:*:*:db:{identifier}")
+    );
+    // The worker reads the same database but has no identity: the statement is shown,
+    // and a warning says what is missing.
+    assert_eq!(identity_statement(&stdout, "worker"), statement);
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("tier worker uses ManagedDatabase newsread-db")
+            && stderr.contains("no serviceAccount.roleArn"),
+        "{stderr}"
+    );
+    // The output still applies: the notes are comments.
+    assert!(stdout.contains("kind: ServiceAccount"));
+}
+
+#[test]
+fn a_pod_identity_tier_gets_the_association_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
+        r#"serviceAccount: {roleArn: "arn:aws:iam::123456789012:role/newsread-api"}"#,
+        r#"serviceAccount: {roleArn: "arn:aws:iam::123456789012:role/newsread-api", provider: PodIdentity}"#,
+    );
+    assert_ne!(text, std::fs::read_to_string(EXAMPLE).unwrap());
+    let file = write(&dir, "pod-identity.yaml", &text);
+    let output = tiered_render_args(&["--cluster-name", "prod", "-f", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("#   aws eks create-pod-identity-association --cluster-name prod --namespace newsread --service-account newsread-api --role-arn arn:aws:iam::123456789012:role/newsread-api"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("eks.amazonaws.com/role-arn"),
+        "no IRSA annotation"
+    );
+}

@@ -107,13 +107,25 @@ fn ingress() -> impl Strategy<Value = Option<TierIngress>> {
             proptest::option::of("[a-z.*]{0,12}"),
             proptest::option::of("/?[a-z]{0,4}"),
             proptest::option::of("[a-z0-9.]{0,5}"),
+            proptest::option::of("ELBSecurityPolicy-[A-Z0-9-]{0,8}"),
+            proptest::option::of(-5..5000i32),
+            proptest::option::of(-5..5000i32),
+            proptest::collection::vec("[a-z.*]{0,8}", 0..3),
         )
-            .prop_map(|(host, path, group_name)| TierIngress {
-                host,
-                path,
-                certificate_arn: None,
-                scheme: None,
-                group_name,
+            .prop_map(|(host, path, group_name, ssl_policy, delay, idle, names)| {
+                TierIngress {
+                    host,
+                    path,
+                    certificate_arn: None,
+                    ssl_policy,
+                    scheme: None,
+                    group_name,
+                    deregistration_delay_seconds: delay,
+                    idle_timeout_seconds: idle,
+                    http2: None,
+                    wafv2_acl_arn: None,
+                    external_dns_hostnames: names,
+                }
             }),
     )
 }
@@ -128,7 +140,7 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
     let health_check = health_check();
     let ingress = ingress();
     let calls = proptest::sample::subsequence(names.clone(), 0..=names.len());
-    (
+    let tier = (
         proptest::sample::select(names),
         role,
         prop_oneof![3 => "[a-z]{1,5}:[0-9]", 1 => "[a-z: ]{0,6}"],
@@ -141,9 +153,15 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
         calls,
         proptest::option::of(name()),
         proptest::option::of(name()),
-    )
-        .prop_map(
-            |(
+    );
+    let shutdown = (
+        proptest::option::of(-10..70000i32),
+        proptest::option::of(-5..4000i64),
+        proptest::option::of(-5..8000i64),
+    );
+    (tier, shutdown).prop_map(
+        |(
+            (
                 name,
                 role,
                 image,
@@ -156,24 +174,35 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
                 calls,
                 database,
                 cache,
-            )| Tier {
-                name,
-                role,
-                image,
-                command: None,
-                args: None,
-                port,
-                replicas,
-                autoscaling,
-                resources,
-                health_check,
-                env: Vec::new(),
-                ingress,
-                calls,
-                database: database.map(|name| LocalRef { name }),
-                cache: cache.map(|name| LocalRef { name }),
-            },
-        )
+            ),
+            (service_port, pre_stop_sleep_seconds, termination_grace_period_seconds),
+        )| Tier {
+            name,
+            role,
+            image,
+            command: None,
+            args: None,
+            port,
+            service_port,
+            pre_stop_sleep_seconds,
+            termination_grace_period_seconds,
+            replicas,
+            autoscaling,
+            resources,
+            health_check,
+            env: Vec::new(),
+            ingress,
+            calls,
+            database: database.map(|name| LocalRef { name }),
+            cache: cache.map(|name| LocalRef { name }),
+            service_account: None,
+            capacity_type: None,
+            node_selector: std::collections::BTreeMap::new(),
+            tolerations: Vec::new(),
+            priority_class_name: None,
+            egress: None,
+        },
+    )
 }
 
 fn app() -> impl Strategy<Value = TieredApp> {

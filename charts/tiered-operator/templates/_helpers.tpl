@@ -69,7 +69,7 @@ recorded from the end-to-end run and checked by scripts/packaging.py):
   resources: [secrets]
   verbs: [create, get, list, patch, watch]
 - apiGroups: [""]
-  resources: [services]
+  resources: [serviceaccounts, services]
   verbs: [create, delete, get, list, patch, watch]
 - apiGroups: [apps]
   resources: [deployments]
@@ -111,4 +111,13 @@ JSON list (`include … | fromJsonArray`).
 {{/* The Lease of the Deployment of shard `.shard` ("" for the main one). */}}
 {{- define "tiered.leaseName" -}}
 {{- if .shard }}{{ printf "%s-%s" .root.Values.leaderElection.leaseName .shard }}{{ else }}{{ .root.Values.leaderElection.leaseName }}{{ end }}
+{{- end }}
+
+{{/* key=value pairs of a map, comma-separated and sorted (TIERED_DNS_POD_LABELS). */}}
+{{- define "tiered.labelPairs" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
 {{- end }}

@@ -52,7 +52,7 @@ pub struct Scale {
     /// Apps created.
     pub apps: usize,
     /// Children per app, by kind.
-    pub children_per_app: [usize; 6],
+    pub children_per_app: [usize; tiered::controllers::tiered_app::build::DesiredChildren::KINDS],
     /// Time the benchmark took to create the apps.
     pub create_apps: Duration,
     /// Time from the first app create until every child existed.

@@ -218,6 +218,7 @@ impl Frozen {
                     (tier.clone(), tier_wiring)
                 })
                 .collect(),
+            ..Wiring::default()
         }
     }
 }

@@ -83,6 +83,8 @@ pub async fn run(
     .reflect(app_writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (service_accounts, service_account_events) =
+        reflected(scoped(client.clone(), ns), children.clone());
     let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
     let (services, service_events) = reflected(scoped(client.clone(), ns), children.clone());
     let (hpas, hpa_events) = reflected(scoped(client.clone(), ns), children.clone());
@@ -91,6 +93,7 @@ pub async fn run(
         reflected(scoped(client.clone(), ns), children.clone());
     let (ingresses, ingress_events) = reflected(scoped(client.clone(), ns), children);
     let stores = ChildStores {
+        service_accounts,
         deployments,
         services,
         hpas,
@@ -120,6 +123,7 @@ pub async fn run(
         in_flight: apply::InFlight::default(),
     });
     Controller::for_stream(apps, app_reader)
+        .owns_stream(service_account_events)
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(hpa_events)

@@ -219,15 +219,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     let tiers = dependencies::tiers(&validated);
 
     let frozen = dependencies::resolve(ctx.ctx.client.clone(), &namespace, &tiers).await?;
-    // The live replica counts: a switch to or from autoscaling must not drop them.
-    let live_replicas = tiers.iter().filter_map(|t| {
-        let live = ctx.stores.deployments.get(&namespace, &t.deployment)?;
-        Some((t.tier.clone(), LiveReplicas::from_json(&live.value().ok()?)))
-    });
-    let children = desired_children(
-        &validated,
-        &frozen.wiring().with_live_replicas(live_replicas),
-    );
+    let children = desired(ctx, &namespace, &validated, &tiers, &frozen);
 
     let destination = Destination {
         namespace: &namespace,
@@ -282,8 +274,31 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     finish(ctx, app, next, conflict).await
 }
 
-/// Writes the status; a name conflict also gets a Warning Event (when the status
-/// changed, so not on every requeue) and a slow requeue: a foreign object without
+/// The children to apply: built from the validated app, the frozen tiers' wiring, the
+/// live replica counts (a switch to or from autoscaling must not drop them) and the
+/// operator's cluster DNS.
+fn desired(
+    ctx: &AppContext,
+    namespace: &str,
+    validated: &crate::controllers::tiered_app::validated::ValidatedApp,
+    tiers: &[TierDependencies],
+    frozen: &Frozen,
+) -> crate::controllers::tiered_app::build::DesiredChildren {
+    let live_replicas = tiers.iter().filter_map(|t| {
+        let live = ctx.stores.deployments.get(namespace, &t.deployment)?;
+        Some((t.tier.clone(), LiveReplicas::from_json(&live.value().ok()?)))
+    });
+    desired_children(
+        validated,
+        &frozen
+            .wiring()
+            .with_live_replicas(live_replicas)
+            .with_cluster_dns(ctx.ctx.cluster_dns.clone()),
+    )
+}
+
+/// Writes the status; a rollout that just failed gets a Warning Event, a name conflict
+/// too (when the status changed, so not on every requeue) and a slow requeue: a foreign object without
 /// tiered's label is not watched, so its removal triggers nothing.
 async fn finish(
     ctx: &AppContext,
@@ -291,7 +306,21 @@ async fn finish(
     next: TieredAppStatus,
     conflict: Option<String>,
 ) -> Result<Action> {
+    let rollout_failed = status::newly_stalled(app.status.as_ref(), &next)
+        .filter(|(reason, _)| reason == reasons::ROLLOUT_FAILED);
     let written = write_status(&ctx.ctx, app, next).await?;
+    if let Some((reason, message)) = rollout_failed.filter(|_| written) {
+        ctx.ctx
+            .events
+            .emit(
+                &app.object_ref(&()),
+                EventType::Warning,
+                &reason,
+                "Rollout",
+                message,
+            )
+            .await;
+    }
     let Some(message) = conflict else {
         return Ok(Action::requeue(ctx.resync));
     };

@@ -3,12 +3,13 @@
 //! `Reconciling`, `Stalled` (turned into conditions by [`crate::runtime::kstatus`]). No
 //! client here; the reconcile writes what this returns, and only when it changed.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::api::conditions::STALLED;
 use crate::api::conditions::reasons;
-use crate::api::tiered_app::{TierStatus, TieredAppStatus};
+use crate::api::tiered_app::{RolloutState, TierRollout, TierStatus, TieredAppStatus};
 use crate::controllers::tiered_app::validated::ValidatedApp;
 pub use crate::runtime::kstatus::{Computed, Summary};
 use crate::runtime::kstatus::{conditions, ready};
@@ -77,8 +78,38 @@ pub fn retrying(previous_ready: Option<Computed>, message: &str) -> Summary {
     }
 }
 
-/// Rollout state from the tiers: Ready when every tier is.
+/// Rollout state from the tiers: Stalled when a tier's rollout failed, Ready when every
+/// tier is ready.
 pub fn rollout(tiers: &[TierStatus]) -> Summary {
+    let failed: Vec<String> = tiers
+        .iter()
+        .filter_map(|t| {
+            let rollout = t.rollout.as_ref()?;
+            (rollout.state == RolloutState::Failed).then(|| {
+                format!(
+                    "tier {}: rollout failed ({}): {}",
+                    t.name,
+                    rollout.reason.as_deref().unwrap_or("unknown reason"),
+                    rollout.message.as_deref().unwrap_or("no message")
+                )
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        let message = format!(
+            "{}; fix the tier's spec (image, command, resources, probes, quota) and the rollout starts again",
+            failed.join("; ")
+        );
+        return Summary {
+            ready: Computed::new(false, reasons::ROLLOUT_FAILED, message.clone()),
+            reconciling: Computed::new(
+                false,
+                reasons::ROLLOUT_FAILED,
+                "waiting for a change to the failed tier's spec",
+            ),
+            stalled: Computed::new(true, reasons::ROLLOUT_FAILED, message),
+        };
+    }
     let pending: Vec<String> = tiers
         .iter()
         .filter(|t| !t.ready)
@@ -131,7 +162,57 @@ pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
         ready_replicas,
         updated_replicas: updated,
         ready: observed && updated >= desired && ready_replicas >= desired && available >= desired,
+        rollout: rollout_of(observed, &status.conditions.unwrap_or_default()),
     }
+}
+
+/// The rollout from a Deployment's conditions. A rollout the Deployment controller has
+/// not observed yet (a new generation, e.g. the fix of a failed one) is `Progressing`:
+/// its old conditions describe the previous template.
+fn rollout_of(observed: bool, conditions: &[DeploymentCondition]) -> Option<TierRollout> {
+    let find = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
+    if !observed {
+        return Some(TierRollout {
+            state: RolloutState::Progressing,
+            reason: None,
+            message: Some(
+                "the Deployment controller has not observed the latest spec yet".to_owned(),
+            ),
+        });
+    }
+    let from = |state, condition: &DeploymentCondition| TierRollout {
+        state,
+        reason: condition.reason.clone(),
+        message: condition.message.clone(),
+    };
+    if let Some(failure) = find("ReplicaFailure").filter(|c| c.status == "True") {
+        return Some(from(RolloutState::Failed, failure));
+    }
+    let progressing = find("Progressing")?;
+    let state = match (progressing.status.as_str(), progressing.reason.as_deref()) {
+        ("False", _) => RolloutState::Failed,
+        ("True", Some("NewReplicaSetAvailable")) => RolloutState::Complete,
+        _ => RolloutState::Progressing,
+    };
+    Some(from(state, progressing))
+}
+
+/// The reason and message of `next`'s `Stalled=True` condition when `previous` was not
+/// stalled for that reason: what deserves one Warning Event (not one per status write).
+pub fn newly_stalled(
+    previous: Option<&TieredAppStatus>,
+    next: &TieredAppStatus,
+) -> Option<(String, String)> {
+    let stalled = |status: &TieredAppStatus| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STALLED && c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let now = stalled(next)?;
+    let before = previous.and_then(stalled);
+    (before.as_ref().map(|(reason, _)| reason) != Some(&now.0)).then_some(now)
 }
 
 /// Whether the app is served over HTTPS: its presentation ingress has a certificate.
@@ -188,120 +269,12 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
         "WaitingForDatabase" => reasons::WAITING_FOR_DATABASE,
         "WaitingForCache" => reasons::WAITING_FOR_CACHE,
         "InvalidSpec" => reasons::INVALID_SPEC,
+        "RolloutFailed" => reasons::ROLLOUT_FAILED,
         _ => reasons::TRANSIENT_ERROR,
     };
     Some(Computed::new(c.status == "True", reason, c.message.clone()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_panicked_reconcile_is_stalled_with_internal_error() {
-        let summary = internal_error("failed to reconcile the TieredApp: boom".to_owned());
-        assert!(summary.stalled.status && !summary.ready.status);
-        assert_eq!(summary.stalled.reason, reasons::INTERNAL_ERROR);
-        assert_eq!(summary.ready.reason, reasons::INTERNAL_ERROR);
-        assert!(summary.stalled.message.contains("boom"));
-    }
-    use crate::api::conditions::{READY, STALLED};
-    use crate::runtime::kstatus::changed;
-
-    fn at(seconds: i64) -> Time {
-        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
-    }
-
-    fn ready_tier() -> TierStatus {
-        TierStatus {
-            name: "web".to_owned(),
-            desired_replicas: 2,
-            ready_replicas: 2,
-            updated_replicas: 2,
-            ready: true,
-        }
-    }
-
-    #[test]
-    fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
-        let first = build(
-            None,
-            Some(1),
-            rollout(&[ready_tier()]),
-            vec![ready_tier()],
-            None,
-            &at(10),
-        );
-        let mut later = first.clone();
-        for condition in &mut later.conditions {
-            condition.last_transition_time = at(99);
-        }
-        later.conditions.reverse();
-        assert!(!changed(Some(&first), &later));
-        assert!(changed(None, &first), "no status yet: write");
-        let mut other_url = first.clone();
-        other_url.url = Some("http://example.invalid".to_owned());
-        assert!(changed(Some(&first), &other_url));
-    }
-
-    #[test]
-    fn last_transition_time_is_kept_unless_the_status_flips() {
-        let ready = build(
-            None,
-            Some(1),
-            rollout(&[ready_tier()]),
-            vec![ready_tier()],
-            None,
-            &at(10),
-        );
-        let again = build(
-            Some(&ready),
-            Some(2),
-            rollout(&[ready_tier()]),
-            vec![ready_tier()],
-            None,
-            &at(20),
-        );
-        let time = |s: &TieredAppStatus, t: &str| {
-            s.conditions
-                .iter()
-                .find(|c| c.type_ == t)
-                .map(|c| c.last_transition_time.clone())
-        };
-        assert_eq!(time(&again, READY), Some(at(10)), "still True: time kept");
-        let mut slow = ready_tier();
-        slow.ready = false;
-        slow.ready_replicas = 1;
-        let flipped = build(
-            Some(&again),
-            Some(3),
-            rollout(&[slow.clone()]),
-            vec![slow],
-            None,
-            &at(30),
-        );
-        assert_eq!(
-            time(&flipped, READY),
-            Some(at(30)),
-            "True → False: time moves"
-        );
-        assert_eq!(
-            time(&flipped, STALLED),
-            Some(at(10)),
-            "Stalled stayed False"
-        );
-        let ready_condition = flipped
-            .conditions
-            .iter()
-            .find(|c| c.type_ == READY)
-            .unwrap();
-        assert_eq!(
-            (
-                ready_condition.status.as_str(),
-                ready_condition.reason.as_str()
-            ),
-            ("False", reasons::REPLICAS_NOT_READY)
-        );
-        assert_eq!(ready_condition.observed_generation, Some(3));
-    }
-}
+#[path = "status_tests.rs"]
+mod tests;

@@ -6,9 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::tiered_app::{
-    Autoscaling, HealthCheck, IngressScheme, Tier, TierIngress, TierRole, TieredApp,
-};
+use crate::api::tiered_app::{Autoscaling, HealthCheck, Tier, TierRole, TieredApp};
 use crate::controllers::tiered_app::build::deployment::{CACHE_ENV_NAMES, DATABASE_ENV_NAMES};
 use crate::controllers::tiered_app::build::naming::{
     MAX_LABEL_LENGTH, MAX_NAME_LENGTH, child_name, connection_secret_name, is_dns1035_label,
@@ -16,13 +14,20 @@ use crate::controllers::tiered_app::build::naming::{
 };
 use crate::controllers::tiered_app::build::resources::resolve_resources;
 pub use crate::controllers::tiered_app::validated::{
-    DEFAULT_REPLICAS, Scaling, SpecError, ValidatedApp, ValidatedHealthCheck, ValidatedIngress,
-    ValidatedTier,
+    DEFAULT_REPLICAS, Placement, Scaling, Shutdown, SpecError, ValidatedApp, ValidatedHealthCheck,
+    ValidatedIngress, ValidatedTier,
 };
 
+mod egress;
+mod placement;
+mod serving;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+use egress::resolve_egress;
+use placement::resolve_placement;
+use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -150,6 +155,8 @@ fn validate_tier(
         .ingress
         .as_ref()
         .map(|ingress| resolve_ingress(&format!("{field}.ingress"), tier, ingress, errors));
+    let service_port = resolve_service_port(field, tier, errors);
+    let shutdown = resolve_shutdown(field, tier, ingress.as_ref(), errors);
     check_calls(context, tier, errors);
     for (what, reference) in [("database", &tier.database), ("cache", &tier.cache)] {
         let Some(reference) = reference else { continue };
@@ -185,6 +192,8 @@ fn validate_tier(
         command: tier.command.clone(),
         args: tier.args.clone(),
         port: tier.port,
+        service_port,
+        shutdown,
         scaling,
         resources,
         health_check,
@@ -196,6 +205,9 @@ fn validate_tier(
             .as_ref()
             .map(|reference| reference.name.clone()),
         cache: tier.cache.as_ref().map(|reference| reference.name.clone()),
+        identity: resolve_identity(field, tier, errors),
+        placement: resolve_placement(field, tier, errors),
+        egress: resolve_egress(field, tier, errors),
     }
 }
 
@@ -387,66 +399,6 @@ fn check_env(field: &str, tier: &Tier, errors: &mut Vec<SpecError>) {
                 ));
             }
         }
-    }
-}
-
-fn resolve_ingress(
-    field: &str,
-    tier: &Tier,
-    ingress: &TierIngress,
-    errors: &mut Vec<SpecError>,
-) -> ValidatedIngress {
-    if tier.role != TierRole::Presentation {
-        errors.push(SpecError::new(
-            field,
-            "is only allowed on a tier with role presentation; change the role or move ingress to the web tier",
-        ));
-    }
-    if tier.port.is_none() {
-        errors.push(SpecError::new(
-            field,
-            "needs the tier's port to route to; set port",
-        ));
-    }
-    if let Some(host) = &ingress.host {
-        let bare = host.strip_prefix("*.").unwrap_or(host);
-        if !is_dns1123_subdomain(bare) {
-            errors.push(SpecError::new(
-                format!("{field}.host"),
-                format!("{host:?} is not a DNS host name; use e.g. news.example.com"),
-            ));
-        }
-    }
-    if let Some(path) = &ingress.path
-        && (!path.starts_with('/') || path.contains(char::is_whitespace))
-    {
-        errors.push(SpecError::new(
-            format!("{field}.path"),
-            format!("{path:?} must be an absolute URL path without spaces, e.g. /"),
-        ));
-    }
-    if let Some(arn) = &ingress.certificate_arn
-        && (!arn.starts_with("arn:") || !arn.contains(":acm:"))
-    {
-        errors.push(SpecError::new(
-                format!("{field}.certificateArn"),
-                format!("{arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"),
-            ));
-    }
-    if let Some(group) = &ingress.group_name
-        && (group.is_empty() || group.len() > MAX_LABEL_LENGTH || !is_dns1123_subdomain(group))
-    {
-        errors.push(SpecError::new(
-                format!("{field}.groupName"),
-                format!("{group:?} is not an ALB group name: use at most 63 lowercase letters, digits, '-' and '.'"),
-            ));
-    }
-    ValidatedIngress {
-        host: ingress.host.clone(),
-        path: ingress.path.clone().unwrap_or_else(|| "/".to_owned()),
-        certificate_arn: ingress.certificate_arn.clone(),
-        scheme: ingress.scheme.unwrap_or(IngressScheme::InternetFacing),
-        group_name: ingress.group_name.clone(),
     }
 }
 

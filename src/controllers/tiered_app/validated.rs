@@ -6,9 +6,11 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use std::collections::BTreeMap;
 
-use crate::api::tiered_app::{IngressScheme, TierRole};
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+
+use crate::api::tiered_app::{CapacityType, IdentityProvider, IngressScheme, TierRole};
 
 /// Replicas of a new tier without `replicas` and without `autoscaling`, and the fewest a
 /// running one keeps.
@@ -86,6 +88,10 @@ pub struct ValidatedTier {
     pub args: Option<Vec<String>>,
     /// Container port; `None` only for workers without one.
     pub port: Option<i32>,
+    /// Port of the Service, `port` unless the spec gives another.
+    pub service_port: Option<i32>,
+    /// How a pod stops: pre-stop sleep and grace period, defaults resolved.
+    pub shutdown: Shutdown,
     /// Fixed replica count or autoscaling.
     pub scaling: Scaling,
     /// Requests and limits with defaults filled in.
@@ -102,6 +108,48 @@ pub struct ValidatedTier {
     pub database: Option<String>,
     /// Name of the CacheCluster the tier uses.
     pub cache: Option<String>,
+    /// The tier's AWS identity, when it asks for one.
+    pub identity: Option<Identity>,
+    /// Where the tier's pods may run.
+    pub placement: Placement,
+    /// Declared egress beyond the app, DNS and the data tier.
+    pub egress: Egress,
+}
+
+/// A tier's declared egress with defaults resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// TCP 443 to anywhere.
+    pub internet_https: bool,
+    /// TCP 443 to anywhere for the AWS APIs.
+    pub aws_apis: bool,
+    /// TCP 80 to the EKS Pod Identity Agent's link-local addresses.
+    pub pod_identity_agent: bool,
+    /// Address ranges and ports, each `except` already inside its range.
+    pub to: Vec<EgressDestination>,
+}
+
+/// One declared destination: ranges (each with the excepted ranges inside it) and
+/// ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressDestination {
+    /// (CIDR, its excepted sub-ranges), in canonical form.
+    pub blocks: Vec<(String, Vec<String>)>,
+    /// (port, end port, protocol).
+    pub ports: Vec<(i32, Option<i32>, &'static str)>,
+}
+
+/// Where a tier's pods may run (the zone and host spread always applies on top).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Placement {
+    /// Spot or on-demand capacity, when required.
+    pub capacity_type: Option<CapacityType>,
+    /// Required node labels.
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerated taints.
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the pods.
+    pub priority_class_name: Option<String>,
 }
 
 impl ValidatedTier {
@@ -177,4 +225,34 @@ pub struct ValidatedIngress {
     pub scheme: IngressScheme,
     /// ALB group to join.
     pub group_name: Option<String>,
+    /// TLS policy of the HTTPS listener; set exactly when `certificate_arn` is.
+    pub ssl_policy: Option<String>,
+    /// Target group deregistration delay in seconds.
+    pub deregistration_delay_seconds: i32,
+    /// ALB idle timeout in seconds, when given.
+    pub idle_timeout_seconds: Option<i32>,
+    /// Whether the ALB speaks HTTP/2, when given.
+    pub http2: Option<bool>,
+    /// WAF v2 web ACL to associate, when given.
+    pub wafv2_acl_arn: Option<String>,
+    /// Extra names for external-dns.
+    pub external_dns_hostnames: Vec<String>,
+}
+
+/// A tier's AWS identity (its ServiceAccount is named like its other children).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// IAM role ARN.
+    pub role_arn: String,
+    /// IRSA or EKS Pod Identity.
+    pub provider: IdentityProvider,
+}
+
+/// How a tier's pods stop (see `Tier::pre_stop_sleep_seconds`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Seconds of `lifecycle.preStop.sleep`; `None`: no pre-stop hook.
+    pub pre_stop_sleep_seconds: Option<i64>,
+    /// `terminationGracePeriodSeconds`; `None`: the Kubernetes default (30).
+    pub termination_grace_period_seconds: Option<i64>,
 }

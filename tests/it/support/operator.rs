@@ -65,6 +65,7 @@ pub fn test_config(namespaces: &[&str]) -> RunConfig {
         leader: None,
         adopt_namespaces: Vec::new(),
         watch_label_selector: None,
+        cluster_dns: tiered::runtime::context::ClusterDns::default(),
     }
 }
 

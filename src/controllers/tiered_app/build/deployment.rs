@@ -14,9 +14,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, TCPSocketAction, TopologySpreadConstraint, Volume,
-    VolumeMount,
+    HTTPGetAction, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, SeccompProfile, SecretKeySelector, SecurityContext, SleepAction, TCPSocketAction,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,7 +26,7 @@ use crate::controllers::tiered_app::build::replicas::{
     DesiredReplicas, REPLICAS_HANDOVER_ANNOTATION, desired_replicas,
 };
 use crate::controllers::tiered_app::build::{
-    TierWiring, child_metadata, connection_secret_name, labels,
+    TierWiring, child_metadata, connection_secret_name, labels, placement,
 };
 use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
@@ -138,9 +138,13 @@ fn rolling_update(tier: &ValidatedTier) -> DeploymentStrategy {
 }
 
 fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpec {
-    PodSpec {
-        automount_service_account_token: Some(false),
+    let mut pod = PodSpec {
+        // The token is mounted only for a tier with an AWS identity: the IRSA and Pod
+        // Identity credential chains need the pod to run under its ServiceAccount.
+        service_account_name: tier.identity.as_ref().map(|_| tier.child_name.clone()),
+        automount_service_account_token: Some(tier.identity.is_some()),
         enable_service_links: Some(false),
+        termination_grace_period_seconds: tier.shutdown.termination_grace_period_seconds,
         containers: vec![container(tier)],
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
@@ -165,7 +169,9 @@ fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpe
             ..Volume::default()
         }]),
         ..PodSpec::default()
-    }
+    };
+    placement::place(&mut pod, &tier.placement);
+    pod
 }
 
 /// Spread pods evenly, preferring but never requiring it (a cluster with one zone or a
@@ -207,6 +213,18 @@ fn container(tier: &ValidatedTier) -> Container {
         resources: Some(tier.resources.clone()),
         readiness_probe,
         liveness_probe,
+        // A sleep action, not `exec sleep`: distroless and scratch images have no shell.
+        lifecycle: tier
+            .shutdown
+            .pre_stop_sleep_seconds
+            .map(|seconds| Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    sleep: Some(SleepAction { seconds }),
+                    ..LifecycleHandler::default()
+                }),
+                post_start: None,
+                stop_signal: None,
+            }),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             capabilities: Some(Capabilities {
@@ -295,194 +313,5 @@ fn secret_env(secret: &str, variables: &[(&str, &str)]) -> Vec<EnvVar> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::controllers::tiered_app::build::LiveReplicas;
-    use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
-
-    fn deployment_of(tier: &str, wiring: &TierWiring) -> Deployment {
-        let app = validated(THREE_TIERS);
-        desired_deployment(&app, app.tier(tier).unwrap(), wiring)
-    }
-
-    fn pod_spec_of(deployment: &Deployment) -> &PodSpec {
-        deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-    }
-
-    #[test]
-    fn replicas_and_their_handover_annotation_follow_the_live_count() {
-        let wiring = |replicas, handover: &str| TierWiring {
-            live_replicas: Some(LiveReplicas {
-                replicas: Some(replicas),
-                handover: Some(handover.to_owned()),
-            }),
-            ..TierWiring::default()
-        };
-        let cases = [
-            ("web", TierWiring::default(), Some(2), Some("2")),
-            ("web", wiring(6, "6"), Some(6), Some("6")),
-            ("web", wiring(4, "6"), None, Some("autoscaler")),
-            ("api", wiring(4, "6"), Some(3), None),
-        ];
-        for (tier, wiring, replicas, handover) in cases {
-            let deployment = deployment_of(tier, &wiring);
-            let annotations = deployment.metadata.annotations.unwrap_or_default();
-            let spec = deployment.spec.unwrap();
-            assert_eq!(spec.replicas, replicas, "{tier} {wiring:?}");
-            let annotation = annotations.get(REPLICAS_HANDOVER_ANNOTATION);
-            assert_eq!(annotation.map(String::as_str), handover, "{tier}");
-            // On the pod template it would roll the pods.
-            assert!(spec.template.metadata.unwrap().annotations.is_none());
-        }
-    }
-
-    #[test]
-    fn rollouts_never_go_below_the_desired_count() {
-        for tier in ["web", "api", "worker"] {
-            let deployment = deployment_of(tier, &TierWiring::default());
-            let strategy = deployment.spec.unwrap().strategy.unwrap();
-            let rolling = strategy.rolling_update.unwrap();
-            assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)), "{tier}");
-        }
-        let api = deployment_of("api", &TierWiring::default());
-        let surge = api
-            .spec
-            .unwrap()
-            .strategy
-            .unwrap()
-            .rolling_update
-            .unwrap()
-            .max_surge;
-        assert_eq!(surge, Some(IntOrString::String("25%".to_owned())));
-    }
-
-    #[test]
-    fn a_tier_with_a_database_and_cache_reads_every_key_of_their_secrets() {
-        let api = deployment_of("api", &TierWiring::default());
-        let env = pod_spec_of(&api).containers[0].env.clone().unwrap();
-        assert_eq!(env[0].name, "LOG_LEVEL");
-        let from_secret = |name: &str| {
-            let var = env.iter().find(|var| var.name == name).unwrap();
-            var.value_from.clone().unwrap().secret_key_ref.unwrap()
-        };
-        assert_eq!(from_secret("DATABASE_URL").name, "shop-db-connection");
-        assert_eq!(from_secret("DB_NAME").key, "database");
-        assert_eq!(from_secret("DB_PASSWORD").optional, Some(true));
-        assert_eq!(from_secret("DB_HOST").optional, None);
-        assert_eq!(from_secret("REDIS_AUTH_TOKEN").key, "authToken");
-        assert_eq!(from_secret("REDIS_URL").name, "shop-cache-connection");
-        assert_eq!(env.len(), 1 + 6 + 4);
-    }
-
-    #[test]
-    fn the_secret_hash_lands_on_the_pod_template_only() {
-        let wiring = TierWiring {
-            secret_hash: Some("abc123".to_owned()),
-            ..TierWiring::default()
-        };
-        let api = deployment_of("api", &wiring);
-        let template = api
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .clone()
-            .unwrap();
-        assert_eq!(
-            template.annotations.unwrap().get(SECRET_HASH_ANNOTATION),
-            Some(&"abc123".to_owned())
-        );
-        assert!(
-            api.metadata
-                .annotations
-                .as_ref()
-                .is_none_or(|a| !a.contains_key(SECRET_HASH_ANNOTATION))
-        );
-        let without = deployment_of("api", &TierWiring::default());
-        assert!(
-            without
-                .spec
-                .unwrap()
-                .template
-                .metadata
-                .unwrap()
-                .annotations
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn pods_pass_the_restricted_pod_security_standard() {
-        let web = deployment_of("web", &TierWiring::default());
-        let pod = pod_spec_of(&web);
-        assert_eq!(pod.automount_service_account_token, Some(false));
-        let pod_security = pod.security_context.clone().unwrap();
-        assert_eq!(pod_security.run_as_non_root, Some(true));
-        assert_eq!(
-            pod_security.seccomp_profile.unwrap().type_,
-            "RuntimeDefault"
-        );
-        let container = &pod.containers[0];
-        let security = container.security_context.clone().unwrap();
-        assert_eq!(security.allow_privilege_escalation, Some(false));
-        assert_eq!(
-            security.capabilities.unwrap().drop,
-            Some(vec!["ALL".to_owned()])
-        );
-        assert_eq!(security.read_only_root_filesystem, Some(true));
-        assert_eq!(
-            container.volume_mounts.clone().unwrap()[0].mount_path,
-            "/tmp"
-        );
-    }
-
-    #[test]
-    fn liveness_tolerates_more_failures_than_readiness() {
-        let web = deployment_of("web", &TierWiring::default());
-        let container = &pod_spec_of(&web).containers[0];
-        let readiness = container.readiness_probe.clone().unwrap();
-        let liveness = container.liveness_probe.clone().unwrap();
-        assert_eq!(readiness.http_get.unwrap().path.as_deref(), Some("/health"));
-        assert!(liveness.failure_threshold > readiness.failure_threshold);
-    }
-
-    #[test]
-    fn a_worker_without_port_has_no_ports_and_no_probes() {
-        let worker = deployment_of("worker", &TierWiring::default());
-        let container = &pod_spec_of(&worker).containers[0];
-        assert!(container.ports.is_none());
-        assert!(container.readiness_probe.is_none() && container.liveness_probe.is_none());
-    }
-
-    #[test]
-    fn the_selector_holds_only_stable_labels_and_matches_the_pods() {
-        let web = deployment_of("web", &TierWiring::default());
-        let spec = web.spec.unwrap();
-        let selector = spec.selector.match_labels.unwrap();
-        assert!(!selector.contains_key(labels::COMPONENT));
-        let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
-        for (key, value) in &selector {
-            assert_eq!(pod_labels.get(key), Some(value));
-        }
-    }
-
-    #[test]
-    fn defaults_fill_in_requests_and_memory_limit() {
-        let api = deployment_of("api", &TierWiring::default());
-        let resources = pod_spec_of(&api).containers[0].resources.clone().unwrap();
-        let requests = resources.requests.unwrap();
-        assert_eq!(requests["cpu"].0, "100m");
-        assert_eq!(requests["memory"].0, "128Mi");
-        let limits = resources.limits.unwrap();
-        assert_eq!(limits["memory"].0, "512Mi");
-        assert!(!limits.contains_key("cpu"));
-    }
-}
+#[path = "deployment_tests.rs"]
+mod tests;

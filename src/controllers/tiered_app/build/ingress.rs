@@ -1,6 +1,9 @@
 //! The Ingress of a presentation tier with `ingress`, for the AWS Load Balancer
 //! Controller: class `alb`, `target-type: ip`, scheme, health-check path, TLS from the
-//! ACM certificate with an HTTP→HTTPS redirect, and an optional shared ALB group. Pure.
+//! ACM certificate with an HTTP→HTTPS redirect and a TLS 1.2+ policy, the target
+//! group's deregistration delay (which the pods' pre-stop sleep matches), the ALB's
+//! idle timeout and HTTP/2, an optional WAF v2 ACL and shared ALB group, and the names
+//! external-dns publishes. Pure.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +21,8 @@ use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 pub const INGRESS_CLASS: &str = "alb";
 /// Prefix of the AWS Load Balancer Controller's annotations.
 pub const ANNOTATION_PREFIX: &str = "alb.ingress.kubernetes.io/";
+/// external-dns' annotation of the names to publish for the load balancer.
+pub const EXTERNAL_DNS_HOSTNAME: &str = "external-dns.alpha.kubernetes.io/hostname";
 
 /// The Ingress of one tier; `None` unless it is a presentation tier with `ingress`.
 pub fn desired_ingress(app: &ValidatedApp, tier: &ValidatedTier) -> Option<Ingress> {
@@ -44,11 +49,47 @@ pub fn desired_ingress(app: &ValidatedApp, tier: &ValidatedTier) -> Option<Ingre
         annotate("certificate-arn", arn);
         annotate("listen-ports", r#"[{"HTTP":80},{"HTTPS":443}]"#);
         annotate("ssl-redirect", "443");
+        if let Some(policy) = &settings.ssl_policy {
+            annotate("ssl-policy", policy);
+        }
     } else {
         annotate("listen-ports", r#"[{"HTTP":80}]"#);
     }
     if let Some(group) = &settings.group_name {
         annotate("group.name", group);
+    }
+    annotate(
+        "target-group-attributes",
+        &format!(
+            "deregistration_delay.timeout_seconds={}",
+            settings.deregistration_delay_seconds
+        ),
+    );
+    let load_balancer_attributes: Vec<String> = [
+        settings
+            .idle_timeout_seconds
+            .map(|seconds| format!("idle_timeout.timeout_seconds={seconds}")),
+        settings
+            .http2
+            .map(|enabled| format!("routing.http2.enabled={enabled}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !load_balancer_attributes.is_empty() {
+        annotate(
+            "load-balancer-attributes",
+            &load_balancer_attributes.join(","),
+        );
+    }
+    if let Some(arn) = &settings.wafv2_acl_arn {
+        annotate("wafv2-acl-arn", arn);
+    }
+    if !settings.external_dns_hostnames.is_empty() {
+        annotations.insert(
+            EXTERNAL_DNS_HOSTNAME.to_owned(),
+            settings.external_dns_hostnames.join(","),
+        );
     }
     let mut metadata = child_metadata(app, tier);
     metadata.annotations = Some(annotations);
@@ -121,6 +162,14 @@ mod tests {
             annotation(&ingress, "group.name").as_deref(),
             Some("shared")
         );
+        assert_eq!(
+            annotation(&ingress, "ssl-policy").as_deref(),
+            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+        );
+        assert_eq!(
+            annotation(&ingress, "target-group-attributes").as_deref(),
+            Some("deregistration_delay.timeout_seconds=30")
+        );
         let rule = &ingress.spec.unwrap().rules.unwrap()[0];
         assert_eq!(rule.host.as_deref(), Some("shop.example.com"));
         let path = &rule.http.as_ref().unwrap().paths[0];
@@ -143,6 +192,47 @@ mod tests {
         assert_eq!(annotation(&ingress, "ssl-redirect"), None);
         assert_eq!(annotation(&ingress, "certificate-arn"), None);
         assert_eq!(annotation(&ingress, "group.name"), None);
+        assert_eq!(annotation(&ingress, "ssl-policy"), None);
+        assert_eq!(annotation(&ingress, "load-balancer-attributes"), None);
+    }
+
+    #[test]
+    fn alb_attributes_waf_and_external_dns_names_become_annotations() {
+        let mut app = validated(THREE_TIERS);
+        if let Some(settings) = app.tiers[0].ingress.as_mut() {
+            settings.idle_timeout_seconds = Some(60);
+            settings.http2 = Some(true);
+            settings.deregistration_delay_seconds = 45;
+            settings.wafv2_acl_arn =
+                Some("arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/news/abc".to_owned());
+            settings.external_dns_hostnames = vec![
+                "news.example.com".to_owned(),
+                "www.news.example.com".to_owned(),
+            ];
+        }
+        let ingress = desired_ingress(&app, &app.tiers[0]).unwrap();
+        assert_eq!(
+            annotation(&ingress, "load-balancer-attributes").as_deref(),
+            Some("idle_timeout.timeout_seconds=60,routing.http2.enabled=true")
+        );
+        assert_eq!(
+            annotation(&ingress, "target-group-attributes").as_deref(),
+            Some("deregistration_delay.timeout_seconds=45")
+        );
+        assert_eq!(
+            annotation(&ingress, "wafv2-acl-arn").as_deref(),
+            Some("arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/news/abc")
+        );
+        let dns = ingress
+            .metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .get(EXTERNAL_DNS_HOSTNAME);
+        assert_eq!(
+            dns.map(String::as_str),
+            Some("news.example.com,www.news.example.com")
+        );
     }
 
     #[test]

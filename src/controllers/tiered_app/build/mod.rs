@@ -10,10 +10,12 @@ pub mod labels;
 pub mod naming;
 pub mod network_policy;
 pub mod pdb;
+pub mod placement;
 pub mod quantity;
 pub mod replicas;
 pub mod resources;
 pub mod service;
+pub mod service_account;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,12 +28,13 @@ use serde::de::DeserializeOwned;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 pub use super::validated::{SpecError, ValidatedApp, ValidatedTier};
+pub use crate::runtime::context::ClusterDns;
 pub use naming::{child_name, connection_secret_name};
 pub use replicas::LiveReplicas;
 
@@ -47,12 +50,21 @@ pub const DEFAULT_DATABASE_PORTS: [i32; 2] = [5432, 3306];
 pub struct Wiring {
     /// Per tier name; a tier without an entry gets [`TierWiring::default`].
     pub tiers: BTreeMap<String, TierWiring>,
+    /// Where the cluster's DNS answers (the operator's `--dns-*` flags).
+    pub dns: ClusterDns,
 }
 
 impl Wiring {
     /// The wiring of one tier (empty when none was given).
     pub fn tier(&self, name: &str) -> TierWiring {
         self.tiers.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Sets where the cluster's DNS answers.
+    #[must_use]
+    pub fn with_cluster_dns(mut self, dns: ClusterDns) -> Self {
+        self.dns = dns;
+        self
     }
 
     /// Adds what the live Deployments of the tiers show (tier name, live replicas); a
@@ -92,6 +104,8 @@ pub struct TierWiring {
 /// Every object the operator applies for one TieredApp.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DesiredChildren {
+    /// One per tier with `serviceAccount` (an AWS identity).
+    pub service_accounts: Vec<ServiceAccount>,
     /// One per tier.
     pub deployments: Vec<Deployment>,
     /// One per tier with a port and role other than worker.
@@ -142,13 +156,14 @@ pub trait ChildVisitor {
 
 impl DesiredChildren {
     /// Number of child kinds, the length of [`DesiredChildren::counts`].
-    pub const KINDS: usize = 6;
+    pub const KINDS: usize = 7;
 
     /// Hands every list to `visitor`, in apply order. The one place besides the
     /// reconcile that names the lists (without `..`), so a new child kind reaches
     /// `tiered render`, the benchmark and the tests at once.
     pub fn visit<V: ChildVisitor>(&self, visitor: &mut V) -> Result<(), V::Error> {
         let Self {
+            service_accounts,
             deployments,
             services,
             hpas,
@@ -156,6 +171,7 @@ impl DesiredChildren {
             network_policies,
             ingresses,
         } = self;
+        visitor.visit("service_accounts", service_accounts)?;
         visitor.visit("deployments", deployments)?;
         visitor.visit("services", services)?;
         visitor.visit("hpas", hpas)?;
@@ -213,6 +229,9 @@ pub fn desired_children(app: &ValidatedApp, wiring: &Wiring) -> DesiredChildren 
     for tier in &app.tiers {
         let tier_wiring = wiring.tier(&tier.name);
         children
+            .service_accounts
+            .extend(service_account::desired_service_account(app, tier));
+        children
             .deployments
             .push(deployment::desired_deployment(app, tier, &tier_wiring));
         children
@@ -226,6 +245,7 @@ pub fn desired_children(app: &ValidatedApp, wiring: &Wiring) -> DesiredChildren 
                 app,
                 tier,
                 &tier_wiring,
+                &wiring.dns,
             ));
         children
             .ingresses

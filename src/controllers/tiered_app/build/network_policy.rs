@@ -7,10 +7,13 @@
 //!   cannot select by identity and the operator does not know offline; the ALB's own
 //!   security group stays the outer fence. (A configurable source CIDR list is the
 //!   natural next step.) A worker, or a tier nobody calls, accepts nothing.
-//! - Egress: to the tiers it calls on their ports; DNS (UDP and TCP 53) to the
-//!   `k8s-app: kube-dns` pods in `kube-system`; and, when the tier has a `database` or
-//!   `cache`, their ports to any address, since RDS and ElastiCache live outside the
-//!   cluster at addresses that change on failover.
+//! - Egress: to the tiers it calls on their ports; DNS (UDP and TCP 53) to the DNS pods
+//!   (`k8s-app: kube-dns` in `kube-system` unless the operator is told otherwise) and
+//!   to the DNS addresses the operator is given (the kube-dns ClusterIP, NodeLocal
+//!   DNSCache's `169.254.20.10`); when the tier has a `database` or `cache`, their
+//!   ports to any address, since RDS and ElastiCache live outside the cluster at
+//!   addresses that change on failover; and what the tier declares in `egress`: HTTPS
+//!   to the internet, the AWS APIs (and the EKS Pod Identity Agent), address ranges.
 //!
 //! Pure.
 
@@ -24,22 +27,21 @@ use std::collections::BTreeMap;
 
 use crate::api::tiered_app::TierRole;
 use crate::controllers::tiered_app::build::{
-    CACHE_PORT, DEFAULT_DATABASE_PORTS, TierWiring, child_metadata, labels,
+    CACHE_PORT, ClusterDns, DEFAULT_DATABASE_PORTS, TierWiring, child_metadata, labels,
 };
-use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
+use crate::controllers::tiered_app::validated::{Egress, ValidatedApp, ValidatedTier};
 
 /// Every IPv4 and IPv6 address.
 pub const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
-/// Namespace of the cluster DNS pods.
-pub const DNS_NAMESPACE: &str = "kube-system";
-/// Label of the cluster DNS pods (CoreDNS on EKS keeps the kube-dns label).
-pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+/// The EKS Pod Identity Agent's link-local addresses (it listens on TCP 80).
+pub const POD_IDENTITY_AGENT: [&str; 2] = ["169.254.170.23/32", "fd00:ec2::23/128"];
 
 /// The NetworkPolicy of one tier.
 pub fn desired_network_policy(
     app: &ValidatedApp,
     tier: &ValidatedTier,
     wiring: &TierWiring,
+    dns: &ClusterDns,
 ) -> NetworkPolicy {
     let ingress = Some(ingress_rules(app, tier)).filter(|rules| !rules.is_empty());
     NetworkPolicy {
@@ -50,7 +52,7 @@ pub fn desired_network_policy(
             ))),
             policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
             ingress,
-            egress: Some(egress_rules(app, tier, wiring)),
+            egress: Some(egress_rules(app, tier, wiring, dns)),
         }),
     }
 }
@@ -79,6 +81,7 @@ fn egress_rules(
     app: &ValidatedApp,
     tier: &ValidatedTier,
     wiring: &TierWiring,
+    dns: &ClusterDns,
 ) -> Vec<NetworkPolicyEgressRule> {
     let mut rules: Vec<NetworkPolicyEgressRule> = tier
         .calls
@@ -91,7 +94,7 @@ fn egress_rules(
             })
         })
         .collect();
-    rules.push(dns_rule());
+    rules.push(dns_rule(dns));
     let mut data_ports = Vec::new();
     if tier.database.is_some() {
         match wiring.database_port {
@@ -110,23 +113,81 @@ fn egress_rules(
             ports: Some(data_ports.into_iter().map(tcp_port).collect()),
         });
     }
+    rules.extend(declared_rules(&tier.egress));
     rules
 }
 
-fn dns_rule() -> NetworkPolicyEgressRule {
-    let (key, value) = DNS_POD_LABEL;
+/// The rules of a tier's `egress`: HTTPS to anywhere once (for the internet and the AWS
+/// APIs alike), the Pod Identity Agent, then each declared destination.
+fn declared_rules(egress: &Egress) -> Vec<NetworkPolicyEgressRule> {
+    let mut rules = Vec::new();
+    if egress.internet_https || egress.aws_apis {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(anywhere_peers()),
+            ports: Some(vec![tcp_port(443)]),
+        });
+    }
+    if egress.pod_identity_agent {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(
+                POD_IDENTITY_AGENT
+                    .iter()
+                    .map(|cidr| ip_peer(cidr, Vec::new()))
+                    .collect(),
+            ),
+            ports: Some(vec![tcp_port(80)]),
+        });
+    }
+    for destination in &egress.to {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(
+                destination
+                    .blocks
+                    .iter()
+                    .map(|(cidr, except)| ip_peer(cidr, except.clone()))
+                    .collect(),
+            ),
+            ports: Some(
+                destination
+                    .ports
+                    .iter()
+                    .map(|(port, end_port, protocol)| NetworkPolicyPort {
+                        port: Some(IntOrString::Int(*port)),
+                        protocol: Some((*protocol).to_owned()),
+                        end_port: *end_port,
+                    })
+                    .collect(),
+            ),
+        });
+    }
+    rules
+}
+
+fn ip_peer(cidr: &str, except: Vec<String>) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: Some(except).filter(|list| !list.is_empty()),
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn dns_rule(dns: &ClusterDns) -> NetworkPolicyEgressRule {
+    let mut to = vec![NetworkPolicyPeer {
+        namespace_selector: Some(match_labels(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            dns.namespace.clone(),
+        )]))),
+        pod_selector: Some(match_labels(dns.pod_labels.clone())),
+        ip_block: None,
+    }];
+    to.extend(dns.ips.iter().map(|ip| {
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        ip_peer(&format!("{ip}/{bits}"), Vec::new())
+    }));
     NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(match_labels(BTreeMap::from([(
-                "kubernetes.io/metadata.name".to_owned(),
-                DNS_NAMESPACE.to_owned(),
-            )]))),
-            pod_selector: Some(match_labels(BTreeMap::from([(
-                key.to_owned(),
-                value.to_owned(),
-            )]))),
-            ip_block: None,
-        }]),
+        to: Some(to),
         ports: Some(vec![
             port_with_protocol(53, "UDP"),
             port_with_protocol(53, "TCP"),
@@ -182,9 +243,14 @@ mod tests {
 
     fn policy_of(tier: &str, wiring: &TierWiring) -> NetworkPolicySpec {
         let app = validated(THREE_TIERS);
-        desired_network_policy(&app, app.tier(tier).unwrap(), wiring)
-            .spec
-            .unwrap()
+        desired_network_policy(
+            &app,
+            app.tier(tier).unwrap(),
+            wiring,
+            &ClusterDns::default(),
+        )
+        .spec
+        .unwrap()
     }
 
     fn selected_tier(peer: &NetworkPolicyPeer) -> Option<String> {
@@ -279,5 +345,107 @@ mod tests {
         };
         let api = policy_of("api", &known).egress.unwrap();
         assert_eq!(api[1].ports.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn dns_reaches_the_pods_and_every_address_the_operator_was_given() {
+        let app = validated(THREE_TIERS);
+        let dns = ClusterDns {
+            ips: vec!["169.254.20.10".parse().unwrap(), "fd00::a".parse().unwrap()],
+            ..ClusterDns::default()
+        };
+        let policy =
+            desired_network_policy(&app, app.tier("api").unwrap(), &TierWiring::default(), &dns);
+        let egress = policy.spec.unwrap().egress.unwrap();
+        let dns_rule = egress
+            .iter()
+            .find(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(53)))
+            .unwrap();
+        let peers = dns_rule.to.as_ref().unwrap();
+        assert_eq!(
+            peers[0]
+                .pod_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()["k8s-app"],
+            "kube-dns"
+        );
+        let blocks: Vec<&str> = peers[1..]
+            .iter()
+            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
+            .collect();
+        assert_eq!(blocks, ["169.254.20.10/32", "fd00::a/128"]);
+    }
+
+    #[test]
+    fn declared_egress_adds_https_the_pod_identity_agent_and_ranges() {
+        let mut app = validated(THREE_TIERS);
+        app.tiers[2].egress = Egress {
+            internet_https: true,
+            aws_apis: true,
+            pod_identity_agent: true,
+            to: vec![
+                crate::controllers::tiered_app::validated::EgressDestination {
+                    blocks: vec![("10.0.0.0/8".to_owned(), vec!["10.1.0.0/16".to_owned()])],
+                    ports: vec![(9092, Some(9094), "TCP")],
+                },
+            ],
+        };
+        let policy = desired_network_policy(
+            &app,
+            &app.tiers[2],
+            &TierWiring::default(),
+            &ClusterDns::default(),
+        );
+        let egress = policy.spec.unwrap().egress.unwrap();
+        let https: Vec<_> = egress
+            .iter()
+            .filter(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(443)))
+            .collect();
+        assert_eq!(https.len(), 1, "internet and AWS APIs share one rule");
+        let anywhere: Vec<&str> = https[0]
+            .to
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
+            .collect();
+        assert_eq!(anywhere, ANYWHERE);
+        let agent = egress
+            .iter()
+            .find(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(80)))
+            .unwrap();
+        let agent_blocks: Vec<&str> = agent
+            .to
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
+            .collect();
+        assert_eq!(agent_blocks, POD_IDENTITY_AGENT);
+        let range = egress.last().unwrap();
+        let block = range.to.as_ref().unwrap()[0].ip_block.clone().unwrap();
+        assert_eq!(block.cidr, "10.0.0.0/8");
+        assert_eq!(block.except, Some(vec!["10.1.0.0/16".to_owned()]));
+        let port = &range.ports.as_ref().unwrap()[0];
+        assert_eq!(
+            (port.port.clone(), port.end_port),
+            (Some(IntOrString::Int(9092)), Some(9094))
+        );
+        // Without declarations nothing is opened beyond the app, DNS and the data tier.
+        let plain = validated(THREE_TIERS);
+        let policy = desired_network_policy(
+            &plain,
+            &plain.tiers[2],
+            &TierWiring::default(),
+            &ClusterDns::default(),
+        );
+        assert!(
+            policy.spec.unwrap().egress.unwrap().iter().all(|rule| {
+                rule.ports.as_ref().unwrap()[0].port != Some(IntOrString::Int(443))
+            })
+        );
     }
 }

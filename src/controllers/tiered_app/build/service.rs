@@ -1,5 +1,6 @@
 //! The ClusterIP Service of a tier that takes traffic (a port and a role other than
-//! worker), with one port named `http`. Pure.
+//! worker), with one port named `http`: `servicePort` (or the container port) in front
+//! of the container's named port. Pure.
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,7 +15,8 @@ pub fn desired_service(app: &ValidatedApp, tier: &ValidatedTier) -> Option<Servi
     if tier.role == TierRole::Worker {
         return None;
     }
-    let port = tier.port?;
+    tier.port?;
+    let port = tier.service_port?;
     Some(Service {
         metadata: child_metadata(app, tier),
         spec: Some(ServiceSpec {
@@ -50,6 +52,19 @@ mod tests {
         assert_eq!(
             spec.selector,
             Some(labels::tier_selector_labels("shop", "api"))
+        );
+    }
+
+    #[test]
+    fn a_service_port_maps_to_the_container_port_by_name() {
+        let mut app = validated(THREE_TIERS);
+        app.tiers[1].service_port = Some(80);
+        let service = desired_service(&app, &app.tiers[1]).unwrap();
+        let port = &service.spec.unwrap().ports.unwrap()[0];
+        assert_eq!(port.port, 80);
+        assert_eq!(
+            port.target_port,
+            Some(IntOrString::String(PORT_NAME.to_owned()))
         );
     }
 

@@ -1,0 +1,230 @@
+//! Tests of the TieredApp status computation (pure).
+use super::*;
+
+#[test]
+fn a_panicked_reconcile_is_stalled_with_internal_error() {
+    let summary = internal_error("failed to reconcile the TieredApp: boom".to_owned());
+    assert!(summary.stalled.status && !summary.ready.status);
+    assert_eq!(summary.stalled.reason, reasons::INTERNAL_ERROR);
+    assert_eq!(summary.ready.reason, reasons::INTERNAL_ERROR);
+    assert!(summary.stalled.message.contains("boom"));
+}
+use crate::api::conditions::{READY, STALLED};
+use crate::runtime::kstatus::changed;
+
+fn at(seconds: i64) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
+}
+
+fn ready_tier() -> TierStatus {
+    TierStatus {
+        name: "web".to_owned(),
+        desired_replicas: 2,
+        ready_replicas: 2,
+        updated_replicas: 2,
+        ready: true,
+        rollout: None,
+    }
+}
+
+#[test]
+fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
+    let first = build(
+        None,
+        Some(1),
+        rollout(&[ready_tier()]),
+        vec![ready_tier()],
+        None,
+        &at(10),
+    );
+    let mut later = first.clone();
+    for condition in &mut later.conditions {
+        condition.last_transition_time = at(99);
+    }
+    later.conditions.reverse();
+    assert!(!changed(Some(&first), &later));
+    assert!(changed(None, &first), "no status yet: write");
+    let mut other_url = first.clone();
+    other_url.url = Some("http://example.invalid".to_owned());
+    assert!(changed(Some(&first), &other_url));
+}
+
+#[test]
+fn last_transition_time_is_kept_unless_the_status_flips() {
+    let ready = build(
+        None,
+        Some(1),
+        rollout(&[ready_tier()]),
+        vec![ready_tier()],
+        None,
+        &at(10),
+    );
+    let again = build(
+        Some(&ready),
+        Some(2),
+        rollout(&[ready_tier()]),
+        vec![ready_tier()],
+        None,
+        &at(20),
+    );
+    let time = |s: &TieredAppStatus, t: &str| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| c.last_transition_time.clone())
+    };
+    assert_eq!(time(&again, READY), Some(at(10)), "still True: time kept");
+    let mut slow = ready_tier();
+    slow.ready = false;
+    slow.ready_replicas = 1;
+    let flipped = build(
+        Some(&again),
+        Some(3),
+        rollout(&[slow.clone()]),
+        vec![slow],
+        None,
+        &at(30),
+    );
+    assert_eq!(
+        time(&flipped, READY),
+        Some(at(30)),
+        "True → False: time moves"
+    );
+    assert_eq!(
+        time(&flipped, STALLED),
+        Some(at(10)),
+        "Stalled stayed False"
+    );
+    let ready_condition = flipped
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .unwrap();
+    assert_eq!(
+        (
+            ready_condition.status.as_str(),
+            ready_condition.reason.as_str()
+        ),
+        ("False", reasons::REPLICAS_NOT_READY)
+    );
+    assert_eq!(ready_condition.observed_generation, Some(3));
+}
+
+fn deployment_with(generation: i64, observed: i64, conditions: &serde_json::Value) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "shop-web", "generation": generation},
+        "spec": {"replicas": 2, "selector": {}, "template": {}},
+        "status": {"observedGeneration": observed, "replicas": 2, "readyReplicas": 1,
+                   "updatedReplicas": 1, "availableReplicas": 1, "conditions": conditions},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_rollout_state_follows_the_deployment_conditions() {
+    let progressing = |status: &str, reason: &str| {
+        serde_json::json!([{"type": "Progressing", "status": status, "reason": reason,
+            "message": format!("ReplicaSet \"shop-web-1\" {reason}")}])
+    };
+    let cases = [
+        (
+            progressing("True", "ReplicaSetUpdated"),
+            2,
+            Some(RolloutState::Progressing),
+        ),
+        (
+            progressing("True", "NewReplicaSetAvailable"),
+            2,
+            Some(RolloutState::Complete),
+        ),
+        (
+            progressing("False", "ProgressDeadlineExceeded"),
+            2,
+            Some(RolloutState::Failed),
+        ),
+        // The fix of a failed rollout: a generation the controller has not seen.
+        (
+            progressing("False", "ProgressDeadlineExceeded"),
+            1,
+            Some(RolloutState::Progressing),
+        ),
+        (
+            serde_json::json!([
+                {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"},
+                {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                 "message": "pods \"shop-web-1-x\" is forbidden: exceeded quota"}]),
+            2,
+            Some(RolloutState::Failed),
+        ),
+        (serde_json::json!([]), 2, None),
+    ];
+    for (conditions, observed, expected) in cases {
+        let status = tier_status("web", Some(&deployment_with(2, observed, &conditions)));
+        assert_eq!(
+            status.rollout.as_ref().map(|r| r.state),
+            expected,
+            "{conditions}"
+        );
+    }
+    let quota = tier_status(
+        "web",
+        Some(&deployment_with(
+            2,
+            2,
+            &serde_json::json!([{"type": "ReplicaFailure", "status": "True",
+            "reason": "FailedCreate", "message": "exceeded quota"}]),
+        )),
+    );
+    let rollout = quota.rollout.unwrap();
+    assert_eq!(rollout.reason.as_deref(), Some("FailedCreate"));
+    assert_eq!(rollout.message.as_deref(), Some("exceeded quota"));
+}
+
+#[test]
+fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() {
+    let mut failed = ready_tier();
+    failed.ready = false;
+    failed.rollout = Some(TierRollout {
+        state: RolloutState::Failed,
+        reason: Some("ProgressDeadlineExceeded".to_owned()),
+        message: Some("ReplicaSet \"shop-web-2\" has timed out progressing.".to_owned()),
+    });
+    let summary = rollout(&[ready_tier(), failed.clone()]);
+    assert!(summary.stalled.status && !summary.ready.status && !summary.reconciling.status);
+    assert_eq!(summary.stalled.reason, reasons::ROLLOUT_FAILED);
+    assert!(summary.stalled.message.starts_with("tier web: rollout failed (ProgressDeadlineExceeded): ReplicaSet \"shop-web-2\" has timed out"), "{}", summary.stalled.message);
+    let before = build(
+        None,
+        Some(1),
+        rollout(&[ready_tier()]),
+        vec![ready_tier()],
+        None,
+        &at(1),
+    );
+    let after = build(
+        Some(&before),
+        Some(1),
+        summary,
+        vec![failed.clone()],
+        None,
+        &at(2),
+    );
+    let (reason, message) = newly_stalled(Some(&before), &after).unwrap();
+    assert_eq!(reason, reasons::ROLLOUT_FAILED);
+    assert!(message.contains("tier web"));
+    assert_eq!(
+        newly_stalled(Some(&after), &after),
+        None,
+        "one Event per failure"
+    );
+    let mut fixed = failed;
+    fixed.rollout = Some(TierRollout {
+        state: RolloutState::Progressing,
+        reason: None,
+        message: None,
+    });
+    assert!(
+        !rollout(&[fixed]).stalled.status,
+        "a new generation clears Stalled"
+    );
+}
