@@ -165,6 +165,22 @@ pub async fn for_object<F: Future>(budget: Arc<Mutex<Budget>>, work: F) -> F::Ou
     CURRENT.scope(budget, work).await
 }
 
+/// Whether the current object's budget let a mutating call go at or after `since`
+/// (sent, whatever its answer: a lost or failed response may still have changed AWS).
+/// `false` outside [`for_object`].
+pub fn sent_since(since: Instant) -> bool {
+    CURRENT
+        .try_with(|budget| {
+            budget
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sent
+                .back()
+                .is_some_and(|last| *last >= since)
+        })
+        .unwrap_or(false)
+}
+
 /// The fingerprint of a call: its operation and the request body (every parameter of a
 /// query-protocol call), hashed.
 pub fn fingerprint(operation: &str, body: Option<&[u8]>) -> u64 {
@@ -269,6 +285,26 @@ mod tests {
             Ok(()),
             "a quiet minute later calls go again"
         );
+    }
+
+    #[tokio::test]
+    async fn sent_since_sees_only_calls_let_go_inside_the_objects_scope() {
+        let budget = Arc::new(Mutex::new(Budget::default()));
+        let before = Instant::now();
+        assert!(!sent_since(before), "outside any object's scope");
+        let seen = for_object(Arc::clone(&budget), async {
+            let nothing_yet = sent_since(before);
+            budget
+                .lock()
+                .unwrap()
+                .admit(Instant::now(), fingerprint("RemoveTagsFromResource", None))
+                .unwrap();
+            (nothing_yet, sent_since(before))
+        })
+        .await;
+        assert_eq!(seen, (false, true));
+        let later = Instant::now() + Duration::from_secs(1);
+        assert!(!for_object(budget, async move { sent_since(later) }).await);
     }
 
     #[test]

@@ -369,3 +369,41 @@ async fn already_exists_for_an_instance_tagged_for_another_object_is_refused() {
     };
     assert_eq!(*reason, tiered::api::conditions::reasons::OWNED_ELSEWHERE);
 }
+
+/// Found by the chaos run (seed 20261130): a tag edit whose RemoveTagsFromResource went
+/// through and whose AddTagsToResource response was lost counted no mutation, so the
+/// shared fleet read was not refreshed; the next passes read the removed tag back from
+/// it and sent the identical removal again, held back with growing waits, and the
+/// database stayed unready for minutes. Any call sent now refreshes the fleet read.
+#[tokio::test]
+async fn a_lost_add_tags_after_a_removal_refreshes_the_fleet_read_and_converges() {
+    let f = start(Vec::new(), 1, RESYNC).await;
+    f.create::<Rds>("db", &json!({"tags": {"team": "a"}})).await;
+    wait_ready::<Rds>(&f, "db").await;
+    let id = aws_id::<Rds>("db");
+    f.proxy.set_rules(vec![rule("AddTagsToResource:lose=1")]);
+    let api: Api<tiered::api::ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
+    api.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"tags": {"team": null, "owner": "b"}}})),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the edit is seen and the database is Ready again",
+        || async {
+            let db = api.get("db").await.unwrap();
+            f.is_ready::<Rds>("db").await
+                && db.status.as_ref().and_then(|s| s.observed_generation) == db.metadata.generation
+        },
+    )
+    .await;
+    let calls = f.proxy.calls();
+    assert_eq!(
+        calls.reached("RemoveTagsFromResource", &id),
+        1,
+        "the removal went through once: {}",
+        figures(&f, "db", &id)
+    );
+}

@@ -17,6 +17,7 @@ use crate::aws::errors::ErrorKind;
 use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::now;
+use crate::runtime::mutations;
 use crate::runtime::panic::Panicked;
 use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
@@ -208,11 +209,16 @@ pub async fn sync<K: DataTier>(
         },
         mutations: 0,
     };
+    let started = std::time::Instant::now();
     match Box::pin(pass(kind, target, credential, &mut report)).await {
         Ok(progress) => report.progress = progress,
         Err(error) => report.progress = Progress::from(&error),
     }
-    if report.mutations > 0 {
+    // Any mutating call sent in this pass, answered or not, makes the shared fleet read
+    // stale: a pass that removed a tag and then lost the AddTags response counted no
+    // mutation, kept the fleet read showing the removed tag, and sent the removal again
+    // (held back as an identical call) until the fleet's next refresh.
+    if report.mutations > 0 || mutations::sent_since(started) {
         kind.mutated().await;
     }
     report
