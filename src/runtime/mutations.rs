@@ -1,8 +1,13 @@
 //! AWS failing must never make a loop: the mutating AWS calls of one object are held
 //! to at most [`PER_MINUTE`] in any minute, and an identical call (same operation,
-//! same request) is repeated only after an exponential wait ([`repeat_delay`]: 5 s,
-//! 10 s, 20 s, … up to [`MAX_REPEAT`]), whatever the reason for repeating it (a lost
-//! response, a describe that lags behind, a bug in a convergence rule).
+//! same request) is repeated only after a wait ([`repeat_delay`]: 5 s, then 10 s,
+//! 20 s, … up to [`MAX_REPEAT`] as AWS keeps accepting it). A repeat of a call AWS
+//! accepted means its change does not show (a describe that lags behind, a bug in a
+//! convergence rule): that is the loop, and its wait grows. A call AWS refused
+//! (throttled, failed) or whose answer was lost waits the first 5 s before it goes
+//! again, without growing: growing waits there only slow a convergence that 20 %
+//! failed calls already slow (the chaos run left a database unready for minutes
+//! behind a tag removal that had failed three times), and the window bounds it.
 //!
 //! The rule is enforced where every call passes, an SDK interceptor on the clients
 //! ([`LimitMutations`]), so no call site can forget it: each attempt of a mutating
@@ -26,10 +31,12 @@ use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 use crate::runtime::aws_calls::is_read_only;
 
@@ -81,6 +88,7 @@ pub enum Refusal {
 #[derive(Debug, Default)]
 pub struct Budget {
     sent: VecDeque<Instant>,
+    /// By fingerprint: how often AWS accepted the call, and when it was last sent.
     identical: HashMap<u64, (u32, Instant)>,
 }
 
@@ -106,21 +114,41 @@ impl Budget {
                 retry_after: WINDOW.saturating_sub(now.duration_since(*oldest)),
             });
         }
-        if let Some((repeats, last)) = self.identical.get(&fingerprint) {
-            let wait = repeat_delay(*repeats);
+        if let Some((accepted, last)) = self.identical.get(&fingerprint) {
+            let repeats = (*accepted).max(1);
+            let wait = repeat_delay(repeats);
             let waited = now.duration_since(*last);
             if waited < wait {
                 return Err(Refusal::Repeat {
-                    repeats: *repeats,
+                    repeats,
                     retry_after: wait.saturating_sub(waited),
                 });
             }
         }
         self.sent.push_back(now);
-        let entry = self.identical.entry(fingerprint).or_insert((0, now));
-        *entry = (entry.0.saturating_add(1), now);
+        self.identical
+            .entry(fingerprint)
+            .and_modify(|(_, last)| *last = now)
+            .or_insert((0, now));
         Ok(())
     }
+
+    /// Records that AWS accepted the call `fingerprint` (a 2xx answer): its next
+    /// repeat waits longer.
+    pub fn accepted(&mut self, fingerprint: u64) {
+        if let Some((accepted, _)) = self.identical.get_mut(&fingerprint) {
+            *accepted = accepted.saturating_add(1);
+        }
+    }
+}
+
+/// The fingerprint of the attempt in flight, kept in the SDK's per-attempt state from
+/// `read_before_attempt` to `read_after_attempt`.
+#[derive(Clone, Copy, Debug)]
+struct Attempted(u64);
+
+impl Storable for Attempted {
+    type Storer = StoreReplace<Self>;
 }
 
 /// The budgets of a controller's objects, by key; cheap to share.
@@ -222,12 +250,40 @@ impl Intercept for LimitMutations {
         });
         match admitted {
             // Outside a reconcile: not an object's call.
-            Err(_) | Ok(Ok(())) => Ok(()),
+            Err(_) => Ok(()),
+            Ok(Ok(())) => {
+                cfg.interceptor_state().store_put(Attempted(call));
+                Ok(())
+            }
             Ok(Err(refusal)) => {
                 tracing::info!(operation, %refusal, "mutating AWS call held back");
                 Err(Box::new(refusal))
             }
         }
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(Attempted(call)) = cfg.load::<Attempted>().copied() else {
+            return Ok(());
+        };
+        cfg.interceptor_state().unset::<Attempted>();
+        if context
+            .response()
+            .is_some_and(|response| response.status().is_success())
+        {
+            let _ = CURRENT.try_with(|budget| {
+                budget
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .accepted(call);
+            });
+        }
+        Ok(())
     }
 }
 
@@ -251,17 +307,38 @@ mod tests {
         let start = Instant::now();
         let mut budget = Budget::default();
         assert_eq!(budget.admit(start, 1), Ok(()));
+        budget.accepted(1);
         assert!(matches!(
             budget.admit(at(start, 4), 1),
             Err(Refusal::Repeat { repeats: 1, .. })
         ));
         assert_eq!(budget.admit(at(start, 4), 2), Ok(()), "another call goes");
         assert_eq!(budget.admit(at(start, 5), 1), Ok(()));
+        budget.accepted(1);
         assert!(
             budget.admit(at(start, 14), 1).is_err(),
             "10 s after the 2nd"
         );
         assert_eq!(budget.admit(at(start, 15), 1), Ok(()));
+    }
+
+    #[test]
+    fn a_call_aws_refused_or_whose_answer_was_lost_waits_five_seconds_without_growing() {
+        let start = Instant::now();
+        let mut budget = Budget::default();
+        // Sent every 5 s, never accepted (throttled, failed, lost): always the first wait.
+        for second in [0, 5, 10, 15, 20, 25] {
+            assert_eq!(budget.admit(at(start, second), 7), Ok(()), "at {second} s");
+            assert!(
+                budget.admit(at(start, second + 4), 7).is_err(),
+                "held 4 s later"
+            );
+        }
+        // The window still holds: a 7th call in the same minute waits.
+        assert!(matches!(
+            budget.admit(at(start, 30), 7),
+            Err(Refusal::Window { .. })
+        ));
     }
 
     #[test]
