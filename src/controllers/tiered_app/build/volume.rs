@@ -124,3 +124,71 @@ pub fn container_mounts(tier: &ValidatedTier) -> Vec<VolumeMount> {
 fn pod_volume_name(volume: &str) -> String {
     format!("{POD_VOLUME_PREFIX}{volume}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::tiered_app::build::test_support::validated;
+
+    const APP: &str = r"
+apiVersion: tiered.io/v1alpha1
+kind: TieredApp
+metadata: {name: shop, namespace: prod, uid: 1234-uid}
+spec:
+  volumes:
+    - {name: files, storageClassName: efs-sc, size: 5Gi}
+    - {name: cache, size: 1Gi, accessModes: [ReadWriteOnce]}
+  tiers:
+    - name: api
+      role: application
+      image: api:1
+      port: 5000
+      volumeMounts:
+        - {name: files, mountPath: /srv/files}
+        - {name: files, mountPath: /srv/public, readOnly: true}
+";
+
+    #[test]
+    fn each_volume_becomes_a_claim_named_after_the_app_without_an_owner_reference() {
+        let claims = desired_claims(&validated(APP));
+        assert_eq!(claims.len(), 2);
+        let files = &claims[0];
+        assert_eq!(files.metadata.name.as_deref(), Some("shop-files"));
+        assert_eq!(files.metadata.owner_references, None);
+        let labels = files.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels.get(CLAIMED_BY).map(String::as_str), Some("1234-uid"));
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("tiered"));
+        let spec = files.spec.as_ref().unwrap();
+        assert_eq!(spec.access_modes, Some(vec!["ReadWriteMany".to_owned()]));
+        assert_eq!(spec.storage_class_name.as_deref(), Some("efs-sc"));
+        let storage = &spec.resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"];
+        assert_eq!(storage.0, "5Gi");
+        let cache = claims[1].spec.as_ref().unwrap();
+        assert_eq!(cache.access_modes, Some(vec!["ReadWriteOnce".to_owned()]));
+        assert_eq!(cache.storage_class_name, None);
+    }
+
+    #[test]
+    fn a_claim_mounted_twice_is_one_pod_volume_with_two_mounts() {
+        let app = validated(APP);
+        let volumes = pod_volumes(&app.tiers[0]);
+        assert_eq!(volumes.len(), 1);
+        assert_eq!(volumes[0].name, "volume-files");
+        assert_eq!(
+            volumes[0].persistent_volume_claim.as_ref().unwrap().claim_name,
+            "shop-files"
+        );
+        let mounts = container_mounts(&app.tiers[0]);
+        let paths: Vec<_> = mounts
+            .iter()
+            .map(|m| (m.name.as_str(), m.mount_path.as_str(), m.read_only))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("volume-files", "/srv/files", None),
+                ("volume-files", "/srv/public", Some(true))
+            ]
+        );
+    }
+}
