@@ -212,11 +212,14 @@ fn app() -> impl Strategy<Value = TieredApp> {
             (Just(app_name), proptest::collection::vec(tier(names), 0..5))
         })
         .prop_map(|(app_name, tiers)| {
-            let mut app = TieredApp::new(&app_name, TieredAppSpec {
+            let mut app = TieredApp::new(
+                &app_name,
+                TieredAppSpec {
                     tiers,
                     volumes: Vec::new(),
                     persistent_volume_claim_retention_policy: None,
-                },);
+                },
+            );
             app.metadata.namespace = Some("prod".to_owned());
             app.metadata.uid = Some("uid".to_owned());
             app

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::super::shared::DNS_1035_LABEL;
 
 /// `pattern` of a Kubernetes quantity (`5Gi`, `100G`, `1e9`), as the API server parses it.
-pub const QUANTITY: &str = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$";
+pub const QUANTITY: &str =
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$";
 
 /// A volume shared by the pods of the tiers that mount it: tiered creates the
 /// PersistentVolumeClaim `<app>-<name>` and keeps it when a tier stops mounting it.
@@ -46,7 +47,9 @@ pub struct SharedVolume {
 }
 
 /// How a volume may be mounted (`PersistentVolumeClaim.spec.accessModes`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 pub enum VolumeAccessMode {
     /// Read-write by pods on many nodes (EFS).
     ReadWriteMany,

@@ -21,15 +21,15 @@ pub use crate::controllers::tiered_app::validated::{
 mod egress;
 mod placement;
 mod serving;
-mod volumes;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+mod volumes;
 
 use egress::resolve_egress;
 use placement::resolve_placement;
-use volumes::{resolve_volume_mounts, resolve_volumes};
 use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
+use volumes::{resolve_volume_mounts, resolve_volumes};
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";

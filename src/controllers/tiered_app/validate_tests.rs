@@ -220,7 +220,9 @@ fn volume_error_fields(volumes: &str, tiers: &str) -> Vec<String> {
 #[test]
 fn volumes_and_mounts_are_rejected_at_the_field_to_change() {
     let api = |mounts: &str| {
-        format!("    - {{name: api, role: application, image: a:1, port: 80, volumeMounts: {mounts}}}\n")
+        format!(
+            "    - {{name: api, role: application, image: a:1, port: 80, volumeMounts: {mounts}}}\n"
+        )
     };
     let files = "[{name: files, storageClassName: efs-sc, size: 5Gi}]";
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
@@ -242,7 +244,9 @@ fn volumes_and_mounts_are_rejected_at_the_field_to_change() {
         ),
         (
             files,
-            api("[{name: files, mountPath: data}, {name: files, mountPath: /tmp}, {name: files, mountPath: /a/../b}]"),
+            api(
+                "[{name: files, mountPath: data}, {name: files, mountPath: /tmp}, {name: files, mountPath: /a/../b}]",
+            ),
             vec![
                 "spec.tiers[0].volumeMounts[0].mountPath",
                 "spec.tiers[0].volumeMounts[1].mountPath",
@@ -262,7 +266,11 @@ fn volumes_and_mounts_are_rejected_at_the_field_to_change() {
         ),
     ];
     for (volumes, tiers, expected) in cases {
-        assert_eq!(volume_error_fields(volumes, &tiers), expected, "{volumes} {tiers}");
+        assert_eq!(
+            volume_error_fields(volumes, &tiers),
+            expected,
+            "{volumes} {tiers}"
+        );
     }
 }
 
@@ -271,12 +279,18 @@ fn a_volume_defaults_to_read_write_many_and_the_claims_are_retained() {
     let yaml = "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop, namespace: shop}\nspec:\n  volumes: [{name: files, size: 5Gi}]\n  tiers:\n    - {name: api, role: application, image: a:1, port: 80, volumeMounts: [{name: files, mountPath: /data, readOnly: true}]}\n";
     let app: TieredApp = serde_norway::from_str(yaml).unwrap();
     let validated = validate(&app).unwrap();
-    assert_eq!(validated.claim_retention, crate::api::tiered_app::ClaimRetention::Retain);
+    assert_eq!(
+        validated.claim_retention,
+        crate::api::tiered_app::ClaimRetention::Retain
+    );
     assert_eq!(
         validated.volumes[0].access_modes,
         vec![crate::api::tiered_app::VolumeAccessMode::ReadWriteMany]
     );
     assert_eq!(validated.volumes[0].claim_name, "shop-files");
     let mount = &validated.tiers[0].volume_mounts[0];
-    assert_eq!((mount.claim_name.as_str(), mount.read_only), ("shop-files", true));
+    assert_eq!(
+        (mount.claim_name.as_str(), mount.read_only),
+        ("shop-files", true)
+    );
 }

@@ -44,7 +44,11 @@ pub async fn apply_claims(
         let hash = value["metadata"]["annotations"][APPLIED_HASH]
             .as_str()
             .unwrap_or_default();
-        let key = ("PersistentVolumeClaim".to_owned(), namespace.clone(), name.clone());
+        let key = (
+            "PersistentVolumeClaim".to_owned(),
+            namespace.clone(),
+            name.clone(),
+        );
         let live = store.get(&namespace, &name);
         if let Some(holder) = foreign_holder(api, in_flight, live.as_deref(), &key, owner).await? {
             report.conflicts.push(Conflict {
@@ -54,7 +58,12 @@ pub async fn apply_claims(
             unusable.insert(name);
             continue;
         }
-        let live_value = live.as_deref().map(Cached::value).transpose().ok().flatten();
+        let live_value = live
+            .as_deref()
+            .map(Cached::value)
+            .transpose()
+            .ok()
+            .flatten();
         let live_hash = live.as_deref().and_then(Cached::applied_hash);
         if let Some(live_hash) = live_hash {
             in_flight.seen(&key, live_hash);
@@ -124,7 +133,12 @@ async fn foreign_holder(
 ) -> Result<Option<String>> {
     let claimed = label_value(&owner.uid);
     if let Some(live) = live {
-        return Ok(holder(live.owner_references(), live.label(CLAIMED_BY), &claimed, &owner.uid));
+        return Ok(holder(
+            live.owner_references(),
+            live.label(CLAIMED_BY),
+            &claimed,
+            &owner.uid,
+        ));
     }
     if in_flight.sent(key) {
         return Ok(None);
@@ -224,12 +238,21 @@ mod tests {
     #[test]
     fn a_claim_may_grow_but_not_shrink_or_change_class_or_modes() {
         let live = spec("efs-sc", &["ReadWriteMany"], "5Gi");
-        assert_eq!(immutable_change(&live, &spec("efs-sc", &["ReadWriteMany"], "10Gi")), None);
-        assert_eq!(immutable_change(&live, &spec("efs-sc", &["ReadWriteMany"], "5Gi")), None);
+        assert_eq!(
+            immutable_change(&live, &spec("efs-sc", &["ReadWriteMany"], "10Gi")),
+            None
+        );
+        assert_eq!(
+            immutable_change(&live, &spec("efs-sc", &["ReadWriteMany"], "5Gi")),
+            None
+        );
         let shrink = immutable_change(&live, &spec("efs-sc", &["ReadWriteMany"], "1Gi")).unwrap();
         assert!(shrink.contains("cannot shrink"), "{shrink}");
         let class = immutable_change(&live, &spec("gp3", &["ReadWriteMany"], "5Gi")).unwrap();
-        assert!(class.starts_with("storageClassName is \"efs-sc\""), "{class}");
+        assert!(
+            class.starts_with("storageClassName is \"efs-sc\""),
+            "{class}"
+        );
         let modes = immutable_change(&live, &spec("efs-sc", &["ReadWriteOnce"], "5Gi")).unwrap();
         assert!(modes.starts_with("accessModes"), "{modes}");
     }
@@ -258,7 +281,10 @@ mod tests {
         assert_eq!(holder(&[], Some("me"), "me", "me"), None);
         let retained = holder(&[], Some("old"), "me", "me").unwrap();
         assert!(retained.contains("uid old"), "{retained}");
-        assert_eq!(holder(&[], None, "me", "me").as_deref(), Some("not managed by tiered"));
+        assert_eq!(
+            holder(&[], None, "me", "me").as_deref(),
+            Some("not managed by tiered")
+        );
         // Our label does not make a claim another controller holds ours.
         assert_eq!(
             holder(&[reference("other", true)], Some("me"), "me", "me").as_deref(),

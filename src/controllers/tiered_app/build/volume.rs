@@ -157,7 +157,12 @@ spec:
         assert_eq!(files.metadata.owner_references, None);
         let labels = files.metadata.labels.as_ref().unwrap();
         assert_eq!(labels.get(CLAIMED_BY).map(String::as_str), Some("1234-uid"));
-        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("tiered"));
+        assert_eq!(
+            labels
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("tiered")
+        );
         let spec = files.spec.as_ref().unwrap();
         assert_eq!(spec.access_modes, Some(vec!["ReadWriteMany".to_owned()]));
         assert_eq!(spec.storage_class_name.as_deref(), Some("efs-sc"));
@@ -175,7 +180,11 @@ spec:
         assert_eq!(volumes.len(), 1);
         assert_eq!(volumes[0].name, "volume-files");
         assert_eq!(
-            volumes[0].persistent_volume_claim.as_ref().unwrap().claim_name,
+            volumes[0]
+                .persistent_volume_claim
+                .as_ref()
+                .unwrap()
+                .claim_name,
             "shop-files"
         );
         let mounts = container_mounts(&app.tiers[0]);

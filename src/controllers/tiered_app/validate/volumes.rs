@@ -109,7 +109,10 @@ pub fn resolve_volume_mounts(
         {
             errors.push(SpecError::new(
                 format!("{mount_field}.mountPath"),
-                format!("{:?} must be an absolute path other than '/', without ':' or '..'", mount.mount_path),
+                format!(
+                    "{:?} must be an absolute path other than '/', without ':' or '..'",
+                    mount.mount_path
+                ),
             ));
             continue;
         }
@@ -123,7 +126,10 @@ pub fn resolve_volume_mounts(
         if !paths.insert(path.to_owned()) {
             errors.push(SpecError::new(
                 format!("{mount_field}.mountPath"),
-                format!("{:?} is mounted twice in this tier; give each mount its own path", mount.mount_path),
+                format!(
+                    "{:?} is mounted twice in this tier; give each mount its own path",
+                    mount.mount_path
+                ),
             ));
             continue;
         }
