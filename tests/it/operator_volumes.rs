@@ -16,8 +16,8 @@ use tiered::api::tiered_app::{
     ClaimRetention, SharedVolume, TierVolumeMount, VolumeRetentionPolicy,
 };
 
-use crate::operator_tiered_app::{names, set_tiers};
-use crate::support::operator::{condition, eventually, start, two_tier_app};
+use crate::operator_tiered_app::{mark_deployments_available, names, set_tiers};
+use crate::support::operator::{Running, condition, eventually, start, two_tier_app};
 
 const NS: &str = "shop";
 const CLAIM: &str = "newsread-files";
@@ -54,71 +54,9 @@ fn claimed_by(claim: &PersistentVolumeClaim) -> Option<String> {
     claim.labels().get("tiered.io/app-uid").cloned()
 }
 
-async fn mark_deployments_available(client: &kube::Client) {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    for deployment in api.list(&Default::default()).await.unwrap() {
-        let replicas = deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(1);
-        let status = json!({"status": {"observedGeneration": deployment.metadata.generation, "replicas": replicas,
-            "readyReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas}});
-        api.patch_status(
-            &deployment.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&status),
-        )
-        .await
-        .unwrap();
-    }
-}
-
-#[tokio::test]
-async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_taken_over() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let app = apps
-        .create(&PostParams::default(), &app_with_volume(None))
-        .await
-        .unwrap();
-    let uid = app.uid().unwrap();
-    eventually("the claim and both Deployments exist", || async {
-        claim(&op.client).await.is_some() && names::<Deployment>(&op.client).await.len() == 2
-    })
-    .await;
-    let created = claim(&op.client).await.unwrap();
-    assert!(
-        created.owner_references().is_empty(),
-        "Retain: no ownerReference"
-    );
-    assert_eq!(claimed_by(&created), Some(uid.clone()));
-    let spec = created.spec.as_ref().unwrap();
-    assert_eq!(spec.access_modes, Some(vec!["ReadWriteMany".to_owned()]));
-    assert_eq!(spec.storage_class_name.as_deref(), Some("efs-sc"));
-    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
-    let pod = deployments
-        .get("newsread-api")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap();
-    let mounted = pod
-        .volumes
-        .unwrap()
-        .into_iter()
-        .find_map(|v| v.persistent_volume_claim);
-    assert_eq!(mounted.unwrap().claim_name, CLAIM);
-    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
-    assert!(
-        mounts.iter().any(|m| m.mount_path == "/srv/files"),
-        "{mounts:?}"
-    );
-
-    // Converged: Ready and no writes, the claim included.
+/// Marks the Deployments available, waits for Ready, and asserts that three seconds of
+/// resyncs then make no write.
+async fn assert_converged_without_writes(op: &Running, apps: &Api<TieredApp>) {
     mark_deployments_available(&op.client).await;
     eventually("the app is Ready", || async {
         let app = apps.get("newsread").await.unwrap();
@@ -140,10 +78,64 @@ async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_ta
         writes.is_empty(),
         "a converged app makes no writes, saw {writes:?}"
     );
+}
+
+/// The claim as created for the app with `uid` under `Retain`, after checking it and
+/// the api tier's mount of it.
+async fn assert_retained_and_mounted(client: &kube::Client, uid: &str) -> PersistentVolumeClaim {
+    let created = claim(client).await.unwrap();
+    assert!(
+        created.owner_references().is_empty(),
+        "Retain: no ownerReference"
+    );
+    assert_eq!(claimed_by(&created), Some(uid.to_owned()));
+    let spec = created.spec.as_ref().unwrap();
+    assert_eq!(spec.access_modes, Some(vec!["ReadWriteMany".to_owned()]));
+    assert_eq!(spec.storage_class_name.as_deref(), Some("efs-sc"));
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let pod = deployments
+        .get("newsread-api")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let mounted = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find_map(|v| v.persistent_volume_claim);
+    assert_eq!(mounted.unwrap().claim_name, CLAIM);
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+    assert!(
+        mounts.iter().any(|m| m.mount_path == "/srv/files"),
+        "{mounts:?}"
+    );
+
+    created
+}
+
+#[tokio::test]
+async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_taken_over() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let app = apps
+        .create(&PostParams::default(), &app_with_volume(None))
+        .await
+        .unwrap();
+    let uid = app.uid().unwrap();
+    eventually("the claim and both Deployments exist", || async {
+        claim(&op.client).await.is_some() && names::<Deployment>(&op.client).await.len() == 2
+    })
+    .await;
+    let created = assert_retained_and_mounted(&op.client, &uid).await;
+    // Converged: Ready and no writes, the claim included.
+    assert_converged_without_writes(&op, &apps).await;
 
     // Removing the tier that mounts it keeps the claim.
-    let web_only = vec![apps.get("newsread").await.unwrap().spec.tiers[0].clone()];
-    let mut web_only = web_only;
+    let mut web_only = vec![apps.get("newsread").await.unwrap().spec.tiers[0].clone()];
     web_only[0].calls.clear();
     set_tiers(&apps, &web_only).await;
     eventually("the api tier is pruned", || async {
