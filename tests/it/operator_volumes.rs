@@ -308,3 +308,62 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
     assert_eq!(claims.get(CLAIM).await.unwrap().uid(), foreign.uid());
     op.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_the_app() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    apps.create(&PostParams::default(), &app_with_volume(None))
+        .await
+        .unwrap();
+    eventually("the claim exists", || async {
+        claim(&op.client).await.is_some()
+    })
+    .await;
+    let before = claim(&op.client).await.unwrap();
+    let other_class =
+        json!({"spec": {"volumes": [{"name": "files", "storageClassName": "gp3", "size": "5Gi"}]}});
+    apps.patch(
+        "newsread",
+        &PatchParams::default(),
+        &Patch::Merge(&other_class),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the app is Stalled naming the claim and the field",
+        || async {
+            let app = apps.get("newsread").await.unwrap();
+            condition(&app, "Stalled").is_some_and(|c| {
+                c.0 == "True"
+                    && c.1 == "InvalidSpec"
+                    && c.2
+                        .contains("PersistentVolumeClaim/newsread-files: storageClassName")
+            })
+        },
+    )
+    .await;
+    let after = claim(&op.client).await.unwrap();
+    assert_eq!(
+        after.resource_version(),
+        before.resource_version(),
+        "not written"
+    );
+    // Growing the claim is allowed.
+    let bigger = json!({"spec": {"volumes": [{"name": "files", "storageClassName": "efs-sc", "size": "10Gi"}]}});
+    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&bigger))
+        .await
+        .unwrap();
+    eventually("the claim asks for 10Gi", || async {
+        claim(&op.client).await.is_some_and(|c| {
+            c.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0 == "10Gi"
+        })
+    })
+    .await;
+    let app = apps.get("newsread").await.unwrap();
+    assert_ne!(
+        condition(&app, "Stalled").map(|c| c.1),
+        Some("InvalidSpec".to_owned())
+    );
+    op.stop().await;
+}
