@@ -56,7 +56,7 @@ pub use volumes::{
 )]
 #[x_kube(validation = Rule::new("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))").message("tier names must be unique within the app").field_path(".tiers"))]
 #[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.calls) || t.calls.all(c, self.tiers.exists(u, u.name == c)))").message("every entry of calls must name a tier of this app").field_path(".tiers"))]
-#[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.volumeMounts) || t.volumeMounts.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.name)))").message("every volumeMounts[].name must name a volume in spec.volumes").field_path(".tiers"))]
+#[x_kube(validation = Rule::new("!has(self.volumes) ? self.tiers.all(t, !has(t.volumeMounts)) : self.tiers.all(t, !has(t.volumeMounts) || t.volumeMounts.all(m, self.volumes.exists(v, v.name == m.name)))").message("every volumeMounts[].name must name a volume in spec.volumes").field_path(".tiers"))]
 #[serde(rename_all = "camelCase")]
 pub struct TieredAppSpec {
     /// The tiers of the application, e.g. a `web` presentation tier and an `api`

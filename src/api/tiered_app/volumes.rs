@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::super::shared::DNS_1035_LABEL;
 
-/// `pattern` of a Kubernetes quantity (`5Gi`, `100G`, `1e9`), as the API server parses it.
-pub const QUANTITY: &str =
-    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$";
+/// `pattern` of a storage size: a Kubernetes quantity of whole or decimal bytes with a
+/// binary or decimal suffix or an exponent (`5Gi`, `100G`, `1.5Ti`, `1e9`); signs and the
+/// milli/micro/nano suffixes the quantity grammar also allows make no sense for a size.
+pub const QUANTITY: &str = r"^[0-9]+(\.[0-9]+)?([KMGTPE]i|[kMGTPE]|[eE][0-9]+)?$";
 
 /// A volume shared by the pods of the tiers that mount it: tiered creates the
 /// PersistentVolumeClaim `<app>-<name>` and keeps it when a tier stops mounting it.
