@@ -15,9 +15,14 @@ use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
 mod alb;
 mod egress;
 mod identity;
+mod volumes;
 pub use alb::{IngressScheme, TierIngress};
 pub use egress::{EgressPort, EgressProtocol, EgressRule, TierEgress};
 pub use identity::{IdentityProvider, TierServiceAccount};
+pub use volumes::{
+    ClaimRetention, QUANTITY, SharedVolume, TierVolumeMount, VolumeAccessMode,
+    VolumeRetentionPolicy,
+};
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -51,6 +56,7 @@ pub use identity::{IdentityProvider, TierServiceAccount};
 )]
 #[x_kube(validation = Rule::new("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))").message("tier names must be unique within the app").field_path(".tiers"))]
 #[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.calls) || t.calls.all(c, self.tiers.exists(u, u.name == c)))").message("every entry of calls must name a tier of this app").field_path(".tiers"))]
+#[x_kube(validation = Rule::new("!has(self.volumes) ? self.tiers.all(t, !has(t.volumeMounts)) : self.tiers.all(t, !has(t.volumeMounts) || t.volumeMounts.all(m, self.volumes.exists(v, v.name == m.name)))").message("every volumeMounts[].name must name a volume in spec.volumes").field_path(".tiers"))]
 #[serde(rename_all = "camelCase")]
 pub struct TieredAppSpec {
     /// The tiers of the application, e.g. a `web` presentation tier and an `api`
@@ -58,6 +64,18 @@ pub struct TieredAppSpec {
     #[schemars(length(min = 1, max = 20))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub tiers: Vec<Tier>,
+    /// Shared file storage: one PersistentVolumeClaim `<app>-<name>` per volume
+    /// (`ReadWriteMany` by default, e.g. on Amazon EFS), mounted by the tiers that list
+    /// it in `volumeMounts`. Claims outlive a tier's or volume's removal; see
+    /// `persistentVolumeClaimRetentionPolicy` for the app's deletion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub volumes: Vec<SharedVolume>,
+    /// Whether the claims of `volumes` are deleted with the app: `whenDeleted: Retain`
+    /// (default, like the data tier's `Retain`) or `Delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim_retention_policy: Option<VolumeRetentionPolicy>,
 }
 
 /// One tier of the application: a set of identical pods behind a Service.
@@ -189,6 +207,12 @@ pub struct Tier {
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub priority_class_name: Option<String>,
+    /// Volumes of the app's `spec.volumes` that the tier's container mounts, each at its
+    /// own path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["mountPath"]))]
+    pub volume_mounts: Vec<TierVolumeMount>,
 }
 
 /// EC2 capacity a tier runs on.

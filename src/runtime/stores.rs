@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -23,6 +23,8 @@ use crate::runtime::cached::Cached;
 /// One store per child kind.
 #[derive(Clone)]
 pub struct ChildStores {
+    /// PersistentVolumeClaims (shared volumes).
+    pub claims: Indexed<PersistentVolumeClaim>,
     /// ServiceAccounts.
     pub service_accounts: Indexed<ServiceAccount>,
     /// Deployments.
@@ -42,6 +44,7 @@ pub struct ChildStores {
 impl ChildStores {
     /// Waits until every store has its first full list.
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        wait_until_ready(&self.claims.store).await?;
         wait_until_ready(&self.service_accounts.store).await?;
         wait_until_ready(&self.deployments.store).await?;
         wait_until_ready(&self.services.store).await?;

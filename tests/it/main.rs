@@ -39,6 +39,7 @@ mod operator_placement;
 mod operator_rollout;
 mod operator_shards;
 mod operator_tiered_app;
+mod operator_volumes;
 mod ownership_children;
 mod ownership_secrets;
 mod render_children;

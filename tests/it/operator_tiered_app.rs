@@ -41,7 +41,7 @@ where
     names
 }
 
-async fn mark_deployments_available(client: &kube::Client) {
+pub(crate) async fn mark_deployments_available(client: &kube::Client) {
     let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
     for deployment in api.list(&ListParams::default()).await.unwrap() {
         let replicas = deployment

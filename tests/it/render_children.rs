@@ -76,7 +76,7 @@ fn newsread_children_match_their_snapshots() {
 
 fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
     let app: TieredApp = serde_norway::from_str(&format!(
-        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: prod, uid: u}}\nspec:\n  tiers:\n{tiers}"
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: prod, uid: u}}\nspec:\n  volumes: [{{name: files, size: 5Gi}}]\n  tiers:\n{tiers}"
     ))
     .unwrap();
     desired_children(&validate(&app).unwrap(), &Wiring::default()).counts()
@@ -84,47 +84,47 @@ fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
 
 #[test]
 fn which_children_a_tier_gets() {
-    // [service accounts, deployments, services, hpas, pdbs, network policies, ingresses]
+    // one volume, so one claim whatever the tiers; [claims, service accounts, deployments, services, hpas, pdbs, network policies, ingresses]
     let cases = [
         (
             "worker without port",
             "    - {name: jobs, role: worker, image: j:1}\n",
-            [0, 1, 0, 0, 1, 1, 0],
+            [1, 0, 1, 0, 0, 1, 1, 0],
         ),
         (
             "worker with one replica",
             "    - {name: jobs, role: worker, image: j:1, replicas: 1}\n",
-            [0, 1, 0, 0, 0, 1, 0],
+            [1, 0, 1, 0, 0, 0, 1, 0],
         ),
         (
             "api with one replica",
             "    - {name: api, role: application, image: a:1, port: 80, replicas: 1}\n",
-            [0, 1, 1, 0, 0, 1, 0],
+            [1, 0, 1, 1, 0, 0, 1, 0],
         ),
         (
             "api autoscaled 1..3",
             "    - {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 1, maxReplicas: 3}}\n",
-            [0, 1, 1, 1, 1, 1, 0],
+            [1, 0, 1, 1, 1, 1, 1, 0],
         ),
         (
             "web with ingress, default replicas",
             "    - {name: web, role: presentation, image: w:1, port: 80, ingress: {}}\n",
-            [0, 1, 1, 0, 1, 1, 1],
+            [1, 0, 1, 1, 0, 1, 1, 1],
         ),
         (
             "web without ingress",
             "    - {name: web, role: presentation, image: w:1, port: 80}\n",
-            [0, 1, 1, 0, 1, 1, 0],
+            [1, 0, 1, 1, 0, 1, 1, 0],
         ),
         (
             "autoscaled worker",
             "    - {name: jobs, role: worker, image: j:1, autoscaling: {minReplicas: 1, maxReplicas: 5}}\n",
-            [0, 1, 0, 1, 1, 1, 0],
+            [1, 0, 1, 0, 1, 1, 1, 0],
         ),
         (
             "api with an AWS identity",
             "    - {name: api, role: application, image: a:1, port: 80, serviceAccount: {roleArn: 'arn:aws:iam::123456789012:role/api'}}\n",
-            [1, 1, 1, 0, 1, 1, 0],
+            [1, 1, 1, 1, 0, 1, 1, 0],
         ),
     ];
     for (case, tiers, expected) in cases {

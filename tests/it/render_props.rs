@@ -201,6 +201,7 @@ fn tier(names: Vec<String>) -> impl Strategy<Value = Tier> {
             tolerations: Vec::new(),
             priority_class_name: None,
             egress: None,
+            volume_mounts: Vec::new(),
         },
     )
 }
@@ -211,7 +212,14 @@ fn app() -> impl Strategy<Value = TieredApp> {
             (Just(app_name), proptest::collection::vec(tier(names), 0..5))
         })
         .prop_map(|(app_name, tiers)| {
-            let mut app = TieredApp::new(&app_name, TieredAppSpec { tiers });
+            let mut app = TieredApp::new(
+                &app_name,
+                TieredAppSpec {
+                    tiers,
+                    volumes: Vec::new(),
+                    persistent_volume_claim_retention_policy: None,
+                },
+            );
             app.metadata.namespace = Some("prod".to_owned());
             app.metadata.uid = Some("uid".to_owned());
             app

@@ -63,10 +63,14 @@ recorded from the end-to-end run and checked by scripts/packaging.py):
   injects (`get`). Never deleted by the operator: garbage collection removes them with
   their owner.
 - Events (events.k8s.io/v1): created, and patched to count repeats.
+- PersistentVolumeClaims: the shared volumes of a TieredApp (applied and watched, a
+  name not in the cache looked up with `get`). Never deleted by the operator: a
+  retained claim stays, a `whenDeleted: Delete` claim goes with its app through garbage
+  collection.
 */}}
 {{- define "tiered.rbacRules" -}}
 - apiGroups: [""]
-  resources: [secrets]
+  resources: [persistentvolumeclaims, secrets]
   verbs: [create, get, list, patch, watch]
 - apiGroups: [""]
   resources: [serviceaccounts, services]

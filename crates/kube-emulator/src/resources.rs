@@ -116,6 +116,7 @@ const BUILTINS: &[Row] = &[
     ("", "v1", "Secret", "secrets", true, &[], false, false, false),
     ("", "v1", "Service", "services", true, &["svc"], true, false, true),
     ("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], false, false, false),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], true, false, false),
     ("", "v1", "Event", "events", true, &["ev"], false, false, false),
     ("", "v1", "Pod", "pods", true, &["po"], true, false, true),
     ("apps", "v1", "Deployment", "deployments", true, &["deploy"], true, true, true),

@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::tiered_app::{TieredApp, TieredAppStatus};
+use crate::api::tiered_app::{ClaimRetention, TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::build::DesiredChildren;
 use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
 use crate::controllers::tiered_app::diff::{hash_value, is_subset};
@@ -47,7 +47,9 @@ use crate::runtime::context::{Context, FIELD_MANAGER};
 use crate::runtime::kstatus::changed;
 use crate::runtime::status::apply_status;
 use crate::runtime::stores::{ChildStores, Indexed};
+mod claims;
 mod report;
+pub use claims::{apply_claims, immutable_change, prepare_claim};
 pub use report::{ApplyReport, ChildRef, Conflict, controlled_by, owner_label, publish_report};
 
 /// How long an apply the stores have not shown yet holds back the same apply.
@@ -340,6 +342,8 @@ pub struct Destination<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Tiers waiting for their database or cache.
     pub frozen: &'a BTreeSet<String>,
+    /// Whether the app's claims go with it (`persistentVolumeClaimRetentionPolicy`).
+    pub claim_retention: ClaimRetention,
 }
 
 /// Applies every kind of desired child that differs from the live one and prunes the
@@ -354,6 +358,7 @@ pub async fn apply_all(
     children: DesiredChildren,
 ) -> Result<Applied> {
     let DesiredChildren {
+        claims,
         service_accounts,
         deployments,
         services,
@@ -373,6 +378,24 @@ pub async fn apply_all(
         })
         .collect();
     let mut held = to.frozen.clone();
+    // Claims first: a pod that mounts a claim held by someone else's object would read
+    // and write their data, so its tier is held as well.
+    let unusable = apply_claims(
+        &Api::namespaced(client.clone(), to.namespace),
+        &stores.claims,
+        in_flight,
+        to.owner,
+        to.claim_retention,
+        &claims,
+        &mut report,
+    )
+    .await?;
+    held.extend(
+        deployments
+            .iter()
+            .filter(|deployment| mounts_any(deployment, &unusable))
+            .filter_map(|deployment| deployment.labels().get(LABEL_TIER).cloned()),
+    );
     macro_rules! pass {
         ($desired:expr, $store:expr) => {
             pass!($desired, $store, false)
@@ -413,6 +436,23 @@ pub async fn apply_all(
         report,
         deployments,
     })
+}
+
+/// Whether the pods of `deployment` mount one of the claims named in `claims`.
+fn mounts_any(deployment: &Deployment, claims: &BTreeSet<String>) -> bool {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref())
+        .and_then(|pod| pod.volumes.as_ref())
+        .is_some_and(|volumes| {
+            volumes.iter().any(|volume| {
+                volume
+                    .persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|claim| claims.contains(&claim.claim_name))
+            })
+        })
 }
 
 /// Writes `next` with server-side apply on `/status` when it differs from the current

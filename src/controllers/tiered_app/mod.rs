@@ -83,6 +83,7 @@ pub async fn run(
     .reflect(app_writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
+    let (claims, claim_events) = reflected(scoped(client.clone(), ns), children.clone());
     let (service_accounts, service_account_events) =
         reflected(scoped(client.clone(), ns), children.clone());
     let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
@@ -93,6 +94,7 @@ pub async fn run(
         reflected(scoped(client.clone(), ns), children.clone());
     let (ingresses, ingress_events) = reflected(scoped(client.clone(), ns), children);
     let stores = ChildStores {
+        claims,
         service_accounts,
         deployments,
         services,
@@ -123,6 +125,7 @@ pub async fn run(
         in_flight: apply::InFlight::default(),
     });
     Controller::for_stream(apps, app_reader)
+        .owns_stream(claim_events)
         .owns_stream(service_account_events)
         .owns_stream(deployment_events)
         .owns_stream(service_events)

@@ -226,6 +226,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         owner: &owner,
         labels: &prune_labels(&app.name_any()),
         frozen: &frozen.tiers,
+        claim_retention: validated.claim_retention,
     };
     let Applied {
         report,
@@ -258,10 +259,12 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     let url = status::url(ingress.as_ref(), status::uses_https(&validated));
     let Frozen { waiting, .. } = frozen;
     let conflict = conflict_message(&report);
-    let summary = match (&conflict, waiting) {
-        (Some(message), _) => status::name_conflict(message.clone()),
-        (None, Some((reason, message))) => status::waiting(reason, message),
-        (None, None) => status::rollout(&tier_statuses),
+    let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));
+    let summary = match (&conflict, refused, waiting) {
+        (Some(message), _, _) => status::name_conflict(message.clone()),
+        (None, Some(message), _) => status::stalled(message),
+        (None, None, Some((reason, message))) => status::waiting(reason, message),
+        (None, None, None) => status::rollout(&tier_statuses),
     };
     let next = status::build(
         current,

@@ -24,10 +24,12 @@ mod serving;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+mod volumes;
 
 use egress::resolve_egress;
 use placement::resolve_placement;
 use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
+use volumes::{resolve_volume_mounts, resolve_volumes};
 
 /// Namespace used when a manifest has none (what `kubectl apply` does without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -81,6 +83,11 @@ pub fn validate(app: &TieredApp) -> Result<ValidatedApp, Vec<SpecError>> {
         .iter()
         .map(|tier| (tier.name.as_str(), (tier.role, tier.port)))
         .collect();
+    let volumes = resolve_volumes(&name, &app.spec.volumes, &mut errors);
+    let claims: BTreeMap<&str, &str> = volumes
+        .iter()
+        .map(|volume| (volume.name.as_str(), volume.claim_name.as_str()))
+        .collect();
     let validated_tiers = tiers
         .iter()
         .enumerate()
@@ -89,6 +96,7 @@ pub fn validate(app: &TieredApp) -> Result<ValidatedApp, Vec<SpecError>> {
                 app: &name,
                 field: format!("spec.tiers[{index}]"),
                 tiers: &roles,
+                claims: &claims,
             };
             validate_tier(&context, tier, &mut errors, &mut warnings)
         })
@@ -99,6 +107,13 @@ pub fn validate(app: &TieredApp) -> Result<ValidatedApp, Vec<SpecError>> {
             namespace,
             uid: app.metadata.uid.clone(),
             tiers: validated_tiers,
+            volumes,
+            claim_retention: app
+                .spec
+                .persistent_volume_claim_retention_policy
+                .as_ref()
+                .and_then(|policy| policy.when_deleted)
+                .unwrap_or_default(),
             warnings,
         })
     } else {
@@ -123,6 +138,8 @@ struct TierContext<'a> {
     app: &'a str,
     field: String,
     tiers: &'a BTreeMap<&'a str, (TierRole, Option<i32>)>,
+    /// The app's volumes: name → claim name.
+    claims: &'a BTreeMap<&'a str, &'a str>,
 }
 
 fn validate_tier(
@@ -208,6 +225,7 @@ fn validate_tier(
         identity: resolve_identity(field, tier, errors),
         placement: resolve_placement(field, tier, errors),
         egress: resolve_egress(field, tier, errors),
+        volume_mounts: resolve_volume_mounts(field, tier, context.claims, errors),
     }
 }
 

@@ -205,3 +205,92 @@ fn resource_defaults_never_exceed_a_given_limit_nor_undercut_a_large_request() {
     assert_eq!(requests["cpu"].0, "50m", "capped at the CPU limit");
     assert_eq!(limits["memory"].0, "2Gi", "raised to the memory request");
 }
+
+fn volume_error_fields(volumes: &str, tiers: &str) -> Vec<String> {
+    let yaml = format!(
+        "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {{name: shop, namespace: shop}}\nspec:\n  volumes: {volumes}\n  tiers:\n{tiers}"
+    );
+    let app: TieredApp = serde_norway::from_str(&yaml).unwrap();
+    match validate(&app) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|error| error.field).collect(),
+    }
+}
+
+#[test]
+fn volumes_and_mounts_are_rejected_at_the_field_to_change() {
+    let api = |mounts: &str| {
+        format!(
+            "    - {{name: api, role: application, image: a:1, port: 80, volumeMounts: {mounts}}}\n"
+        )
+    };
+    let files = "[{name: files, storageClassName: efs-sc, size: 5Gi}]";
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (files, api("[{name: files, mountPath: /data}]"), vec![]),
+        (
+            files,
+            api("[{name: nope, mountPath: /data}]"),
+            vec!["spec.tiers[0].volumeMounts[0].name"],
+        ),
+        (
+            "[]",
+            api("[{name: files, mountPath: /data}]"),
+            vec!["spec.tiers[0].volumeMounts[0].name"],
+        ),
+        (
+            files,
+            api("[{name: files, mountPath: /data}, {name: files, mountPath: /data/}]"),
+            vec!["spec.tiers[0].volumeMounts[1].mountPath"],
+        ),
+        (
+            files,
+            api(
+                "[{name: files, mountPath: data}, {name: files, mountPath: /tmp}, {name: files, mountPath: /a/../b}]",
+            ),
+            vec![
+                "spec.tiers[0].volumeMounts[0].mountPath",
+                "spec.tiers[0].volumeMounts[1].mountPath",
+                "spec.tiers[0].volumeMounts[2].mountPath",
+            ],
+        ),
+        (
+            "[{name: files, size: 5 gigs}, {name: files, size: 0}, {name: Bad, size: 1Gi, storageClassName: EFS}]",
+            WEB.to_owned(),
+            vec![
+                "spec.volumes[0].size",
+                "spec.volumes[1].name",
+                "spec.volumes[1].size",
+                "spec.volumes[2].name",
+                "spec.volumes[2].storageClassName",
+            ],
+        ),
+    ];
+    for (volumes, tiers, expected) in cases {
+        assert_eq!(
+            volume_error_fields(volumes, &tiers),
+            expected,
+            "{volumes} {tiers}"
+        );
+    }
+}
+
+#[test]
+fn a_volume_defaults_to_read_write_many_and_the_claims_are_retained() {
+    let yaml = "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop, namespace: shop}\nspec:\n  volumes: [{name: files, size: 5Gi}]\n  tiers:\n    - {name: api, role: application, image: a:1, port: 80, volumeMounts: [{name: files, mountPath: /data, readOnly: true}]}\n";
+    let app: TieredApp = serde_norway::from_str(yaml).unwrap();
+    let validated = validate(&app).unwrap();
+    assert_eq!(
+        validated.claim_retention,
+        crate::api::tiered_app::ClaimRetention::Retain
+    );
+    assert_eq!(
+        validated.volumes[0].access_modes,
+        vec![crate::api::tiered_app::VolumeAccessMode::ReadWriteMany]
+    );
+    assert_eq!(validated.volumes[0].claim_name, "shop-files");
+    let mount = &validated.tiers[0].volume_mounts[0];
+    assert_eq!(
+        (mount.claim_name.as_str(), mount.read_only),
+        ("shop-files", true)
+    );
+}

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
 
-use crate::api::tiered_app::{CapacityType, IdentityProvider, IngressScheme, TierRole};
+use crate::api::tiered_app::{
+    CapacityType, ClaimRetention, IdentityProvider, IngressScheme, TierRole, VolumeAccessMode,
+};
 
 /// Replicas of a new tier without `replicas` and without `autoscaling`, and the fewest a
 /// running one keeps.
@@ -53,6 +55,10 @@ pub struct ValidatedApp {
     pub uid: Option<String>,
     /// The tiers, in spec order.
     pub tiers: Vec<ValidatedTier>,
+    /// The shared volumes, in spec order.
+    pub volumes: Vec<ValidatedVolume>,
+    /// Whether the volumes' claims go with the app.
+    pub claim_retention: ClaimRetention,
     /// Harmless oddities worth an Event (e.g. `replicas` ignored because of autoscaling).
     pub warnings: Vec<SpecError>,
 }
@@ -114,6 +120,36 @@ pub struct ValidatedTier {
     pub placement: Placement,
     /// Declared egress beyond the app, DNS and the data tier.
     pub egress: Egress,
+    /// The app's volumes the container mounts, in spec order.
+    pub volume_mounts: Vec<ValidatedVolumeMount>,
+}
+
+/// One shared volume of the app with defaults resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedVolume {
+    /// Volume name, e.g. `uploads`.
+    pub name: String,
+    /// Name of its PersistentVolumeClaim: `<app>-<volume>`.
+    pub claim_name: String,
+    /// StorageClass, or the cluster's default.
+    pub storage_class_name: Option<String>,
+    /// Requested capacity, a Kubernetes quantity.
+    pub size: String,
+    /// Access modes, `[ReadWriteMany]` when the spec gives none.
+    pub access_modes: Vec<VolumeAccessMode>,
+}
+
+/// Where a tier mounts a volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedVolumeMount {
+    /// Volume name (one of the app's volumes).
+    pub volume: String,
+    /// The volume's claim name.
+    pub claim_name: String,
+    /// Absolute path in the container.
+    pub mount_path: String,
+    /// Whether the mount is read-only.
+    pub read_only: bool,
 }
 
 /// A tier's declared egress with defaults resolved.

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::events::v1::Event as EventsEvent;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
@@ -74,6 +74,7 @@ pub static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
     add::<Secret>(g, k, ("", "v1", "Secret"));
     add::<Service>(g, k, ("", "v1", "Service"));
     add::<ServiceAccount>(g, k, ("", "v1", "ServiceAccount"));
+    add::<PersistentVolumeClaim>(g, k, ("", "v1", "PersistentVolumeClaim"));
     add::<Event>(g, k, ("", "v1", "Event"));
     add::<Pod>(g, k, ("", "v1", "Pod"));
     add::<Deployment>(g, k, ("apps", "v1", "Deployment"));

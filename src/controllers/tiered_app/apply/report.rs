@@ -94,6 +94,9 @@ pub fn controlled_by(references: &[OwnerReference], uid: &str) -> bool {
 pub struct ApplyReport {
     /// Child names held by objects this app does not control (not written).
     pub conflicts: Vec<Conflict>,
+    /// Changes the API server would refuse (a claim's immutable fields), not sent:
+    /// `Kind/name: what and how to fix it`.
+    pub problems: Vec<String>,
     /// Created children.
     pub created: Vec<ChildRef>,
     /// Updated children.

@@ -26,7 +26,7 @@ use crate::controllers::tiered_app::build::replicas::{
     DesiredReplicas, REPLICAS_HANDOVER_ANNOTATION, desired_replicas,
 };
 use crate::controllers::tiered_app::build::{
-    TierWiring, child_metadata, connection_secret_name, labels, placement,
+    TierWiring, child_metadata, connection_secret_name, labels, placement, volume,
 };
 use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier};
 
@@ -78,6 +78,8 @@ const OPTIONAL_KEYS: [&str; 2] = ["password", "authToken"];
 const READINESS_FAILURE_THRESHOLD: i32 = 3;
 const LIVENESS_FAILURE_THRESHOLD: i32 = 6;
 const TMP_VOLUME: &str = "tmp";
+/// Where the writable scratch volume is mounted (the root filesystem is read-only).
+pub const TMP_MOUNT_PATH: &str = "/tmp";
 
 /// The Deployment of one tier. `spec.replicas` follows
 /// [`crate::controllers::tiered_app::build::replicas`]: the count never drops on a switch
@@ -160,14 +162,18 @@ fn pod_spec(tier: &ValidatedTier, selector: &BTreeMap<String, String>) -> PodSpe
                 .map(|key| spread_constraint(key, selector))
                 .collect(),
         ),
-        volumes: Some(vec![Volume {
-            name: TMP_VOLUME.to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                medium: None,
-                size_limit: Some(Quantity("256Mi".to_owned())),
-            }),
-            ..Volume::default()
-        }]),
+        volumes: Some(
+            std::iter::once(Volume {
+                name: TMP_VOLUME.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    medium: None,
+                    size_limit: Some(Quantity("256Mi".to_owned())),
+                }),
+                ..Volume::default()
+            })
+            .chain(volume::pod_volumes(tier))
+            .collect(),
+        ),
         ..PodSpec::default()
     };
     placement::place(&mut pod, &tier.placement);
@@ -235,11 +241,15 @@ fn container(tier: &ValidatedTier) -> Container {
             run_as_non_root: Some(true),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: TMP_VOLUME.to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: TMP_VOLUME.to_owned(),
+                mount_path: TMP_MOUNT_PATH.to_owned(),
+                ..VolumeMount::default()
+            })
+            .chain(volume::container_mounts(tier))
+            .collect(),
+        ),
         ..Container::default()
     }
 }

@@ -16,6 +16,7 @@ pub mod replicas;
 pub mod resources;
 pub mod service;
 pub mod service_account;
+pub mod volume;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -28,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -104,6 +105,9 @@ pub struct TierWiring {
 /// Every object the operator applies for one TieredApp.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DesiredChildren {
+    /// One per shared volume of the app (`spec.volumes`), not per tier. Applied with
+    /// their own ownership rules (see [`volume`]) and never pruned.
+    pub claims: Vec<PersistentVolumeClaim>,
     /// One per tier with `serviceAccount` (an AWS identity).
     pub service_accounts: Vec<ServiceAccount>,
     /// One per tier.
@@ -156,13 +160,14 @@ pub trait ChildVisitor {
 
 impl DesiredChildren {
     /// Number of child kinds, the length of [`DesiredChildren::counts`].
-    pub const KINDS: usize = 7;
+    pub const KINDS: usize = 8;
 
     /// Hands every list to `visitor`, in apply order. The one place besides the
     /// reconcile that names the lists (without `..`), so a new child kind reaches
     /// `tiered render`, the benchmark and the tests at once.
     pub fn visit<V: ChildVisitor>(&self, visitor: &mut V) -> Result<(), V::Error> {
         let Self {
+            claims,
             service_accounts,
             deployments,
             services,
@@ -171,6 +176,7 @@ impl DesiredChildren {
             network_policies,
             ingresses,
         } = self;
+        visitor.visit("claims", claims)?;
         visitor.visit("service_accounts", service_accounts)?;
         visitor.visit("deployments", deployments)?;
         visitor.visit("services", services)?;
@@ -225,7 +231,10 @@ impl DesiredChildren {
 
 /// Builds every child of the app. Pure; deterministic order (spec order of tiers).
 pub fn desired_children(app: &ValidatedApp, wiring: &Wiring) -> DesiredChildren {
-    let mut children = DesiredChildren::default();
+    let mut children = DesiredChildren {
+        claims: volume::desired_claims(app),
+        ..DesiredChildren::default()
+    };
     for tier in &app.tiers {
         let tier_wiring = wiring.tier(&tier.name);
         children
