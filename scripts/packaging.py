@@ -588,6 +588,14 @@ def render_shards() -> None:
         expect("shards" in str(error), f"the schema error does not name sharding.shards: {error}")
     else:
         raise CheckFailed("an invalid shard name rendered")
+    # `main` labels the main Deployment's pods: a shard of that name would share its
+    # selector (two Deployments and two PDBs over the same pods).
+    try:
+        render({**DEPLOY_VALUES, "sharding": {"shards": ["main", "blue"]}})
+    except Exception as error:  # HelmValuesError
+        expect("shards" in str(error), f"the schema error does not name sharding.shards: {error}")
+    else:
+        raise CheckFailed("a shard named main rendered")
 
 
 @check("metrics.listenOnPodIP: /metrics bound to $(POD_IP) only")
