@@ -45,6 +45,9 @@ pub struct DesiredInstance {
     pub storage_throughput: Option<i32>,
     /// Storage encryption (creation only).
     pub storage_encrypted: bool,
+    /// Storage encryption as the spec states it (`None`: unset, AWS's value is kept on
+    /// an adopted instance); compared with what RDS reports.
+    pub storage_encrypted_asked: Option<bool>,
     /// KMS key for storage encryption (creation only).
     pub kms_key_id: Option<String>,
     /// Multi-AZ standby.
@@ -124,6 +127,7 @@ impl DesiredInstance {
             iops: spec.storage.iops,
             storage_throughput: spec.storage.throughput_mibps,
             storage_encrypted: spec.storage.encrypted.unwrap_or(true),
+            storage_encrypted_asked: spec.storage.encrypted,
             kms_key_id: spec.storage.kms_key_id.clone(),
             multi_az: high_availability.multi_az,
             read_replicas,

@@ -64,6 +64,19 @@ pub enum Unsupported {
         /// Version in the spec.
         desired: String,
     },
+    /// Storage encryption differs from the spec: RDS sets it at creation only ("You can
+    /// only encrypt an Amazon RDS DB instance when you create it", RDS User Guide,
+    /// Overview.Encryption, limitations).
+    #[error(
+        "failed to make storage encryption {}: RDS sets encryption only when it creates an instance (to change it, restore an encrypted or decrypted snapshot copy into a new one); set spec.storage.encrypted to {observed} to keep this instance",
+        if *desired { "on" } else { "off" }
+    )]
+    Encryption {
+        /// Encryption RDS reports.
+        observed: bool,
+        /// Encryption in the spec.
+        desired: bool,
+    },
     /// RDS cannot downgrade engines.
     #[error(
         "failed to downgrade engine {observed} to {desired}: RDS cannot downgrade; set engineVersion to {observed} or later"
@@ -81,6 +94,7 @@ impl Unsupported {
     pub const fn field(&self) -> &'static str {
         match self {
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
+            Self::Encryption { .. } => "spec.storage.encrypted",
         }
     }
 }
@@ -179,6 +193,13 @@ pub fn diff(
     desired: &DesiredInstance,
     observed: &DbInstance,
 ) -> Result<Option<Modification>, Unsupported> {
+    if let (Some(desired), Some(observed)) = (
+        desired.storage_encrypted_asked,
+        observed.storage_encrypted(),
+    ) && desired != observed
+    {
+        return Err(Unsupported::Encryption { observed, desired });
+    }
     let pending = observed.pending_modified_values();
     let mut change = Modification {
         apply_immediately: desired.common.apply_immediately,

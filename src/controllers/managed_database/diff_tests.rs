@@ -325,3 +325,30 @@ fn storage_throughput_is_sent_only_when_the_spec_sets_another() {
         "unset leaves it to AWS"
     );
 }
+
+/// Found from outside (a new user's trial): a spec turning encryption on for an
+/// unencrypted instance was Ready, while RDS encrypts only at creation
+/// (RDS User Guide, Overview.Encryption, limitations).
+#[test]
+fn storage_encryption_other_than_the_instance_has_is_unsupported_naming_the_field() {
+    let mut wanted = desired();
+    let mut plain = in_sync();
+    plain.storage_encrypted = Some(false);
+    wanted.storage_encrypted_asked = Some(true);
+    let refused = diff(&wanted, &plain).unwrap_err();
+    assert_eq!(refused.field(), "spec.storage.encrypted");
+    assert!(
+        refused
+            .to_string()
+            .contains("set spec.storage.encrypted to false"),
+        "{refused}"
+    );
+    wanted.storage_encrypted_asked = None;
+    assert_eq!(
+        diff(&wanted, &plain),
+        Ok(None),
+        "unset: the instance's own value stays"
+    );
+    wanted.storage_encrypted_asked = Some(false);
+    assert_eq!(diff(&wanted, &plain), Ok(None));
+}
