@@ -224,3 +224,112 @@ async fn a_point_in_time_restore_with_every_response_lost_makes_one_instance() {
     assert!(data.contains_key("password") && !data.contains_key("pendingPassword"));
     f.op.stop().await;
 }
+
+/// The restore source is creation-only (issue 13 part 2): the CRD's CEL rules, as the
+/// emulator evaluates them like kube-apiserver, refuse changing, removing or adding
+/// `spec.restoreFrom` on an existing object, and a source that names neither or both
+/// kinds, each with a message saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restore_source_is_creation_only() {
+    use kube::api::{Patch, PatchParams, PostParams};
+    use tiered::api::ManagedDatabase;
+
+    let emulator = crate::support::operator::emulator(&[], false).await;
+    let client = emulator.client();
+    let databases: Api<ManagedDatabase> = Api::namespaced(client, "default");
+    let object = |name: &str, extra: serde_json::Value| {
+        let mut spec = json!({
+            "engine": "postgres",
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20},
+            "databaseName": "app",
+            "masterUsername": "app"
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value::<ManagedDatabase>(json!({
+            "apiVersion": "tiered.io/v1alpha1",
+            "kind": "ManagedDatabase",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": spec
+        }))
+        .unwrap()
+    };
+    let refused = |result: Result<ManagedDatabase, kube::Error>, part: &str| match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains(part), "{part}: {}", status.message);
+        }
+        other => panic!("accepted ({part}): {other:?}"),
+    };
+    let patch = |spec: serde_json::Value| Patch::Merge(json!({ "spec": spec }));
+
+    for (from, part) in [
+        (json!({}), "exactly one of dbSnapshotIdentifier"),
+        (
+            json!({"dbSnapshotIdentifier": "s", "sourceDBInstanceIdentifier": "p"}),
+            "exactly one of dbSnapshotIdentifier",
+        ),
+        (
+            json!({"sourceDBInstanceIdentifier": "p"}),
+            "exactly one of restoreTime and useLatestRestorableTime",
+        ),
+    ] {
+        let invalid = object("bad", json!({ "restoreFrom": from }));
+        refused(
+            databases.create(&PostParams::default(), &invalid).await,
+            part,
+        );
+    }
+
+    let restored = object(
+        "restored",
+        json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
+    );
+    databases
+        .create(&PostParams::default(), &restored)
+        .await
+        .unwrap();
+    let params = PatchParams::default();
+    refused(
+        databases
+            .patch(
+                "restored",
+                &params,
+                &patch(json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-2"}})),
+            )
+            .await,
+        "restoreFrom is creation-only",
+    );
+    refused(
+        databases
+            .patch("restored", &params, &patch(json!({"restoreFrom": null})))
+            .await,
+        "restoreFrom is creation-only",
+    );
+    // Other fields still change.
+    databases
+        .patch(
+            "restored",
+            &params,
+            &patch(json!({"instanceClass": "db.t4g.small"})),
+        )
+        .await
+        .unwrap();
+
+    databases
+        .create(&PostParams::default(), &object("plain", json!({})))
+        .await
+        .unwrap();
+    refused(
+        databases
+            .patch(
+                "plain",
+                &params,
+                &patch(json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}})),
+            )
+            .await,
+        "restoreFrom is creation-only",
+    );
+}
