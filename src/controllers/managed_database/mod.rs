@@ -14,6 +14,7 @@ pub mod plan;
 pub mod rds;
 pub mod replicas;
 pub mod restore;
+pub mod restore_plan;
 pub mod rotation;
 pub mod rules;
 pub mod secret;
