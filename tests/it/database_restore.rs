@@ -206,7 +206,7 @@ async fn a_point_in_time_restore_with_every_response_lost_makes_one_instance() {
     .await;
     f.proxy.set_rules(Vec::new());
     ready_after_the_password_is_set(&f, "pitr").await;
-    assert_eq!(f.instances(&id).await, [id.clone()], "one instance");
+    assert_eq!(f.instances(&id).await, vec![id.clone()], "one instance");
     assert_eq!(calls(&f, "CreateDBInstance"), 0);
     let restores = calls(&f, "RestoreDBInstanceToPointInTime");
     assert!(

@@ -20,116 +20,12 @@ pub fn restore_calls(
     desired: &DesiredInstance,
     restore: &Restore,
 ) -> Vec<Value> {
-    let mut p = Parameters(Mapping::new());
-    match restore {
-        Restore::Snapshot(snapshot) => {
-            let request = restore_from_snapshot_request(
-                client.restore_db_instance_from_db_snapshot(),
-                desired,
-                snapshot,
-            );
-            let input = request.as_input();
-            p.put(
-                "DBInstanceIdentifier",
-                input.get_db_instance_identifier().clone(),
-            );
-            p.put(
-                "DBSnapshotIdentifier",
-                input.get_db_snapshot_identifier().clone(),
-            );
-            p.put("Engine", input.get_engine().clone());
-            p.put("DBInstanceClass", input.get_db_instance_class().clone());
-            p.put("AllocatedStorage", *input.get_allocated_storage());
-            p.put("StorageType", input.get_storage_type().clone());
-            p.put("Iops", *input.get_iops());
-            p.put("StorageThroughput", *input.get_storage_throughput());
-            p.put("MultiAZ", *input.get_multi_az());
-            p.put(
-                "DBSubnetGroupName",
-                input.get_db_subnet_group_name().clone(),
-            );
-            p.put(
-                "VpcSecurityGroupIds",
-                strings(input.get_vpc_security_group_ids().as_ref()),
-            );
-            p.put(
-                "BackupRetentionPeriod",
-                *input.get_backup_retention_period(),
-            );
-            p.put(
-                "PreferredBackupWindow",
-                input.get_preferred_backup_window().clone(),
-            );
-            p.put("DeletionProtection", *input.get_deletion_protection());
-            p.put("PubliclyAccessible", *input.get_publicly_accessible());
-            p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-            p.put(
-                "ManageMasterUserPassword",
-                *input.get_manage_master_user_password(),
-            );
-            p.tags(input.get_tags().as_ref());
-        }
+    let p = match restore {
+        Restore::Snapshot(snapshot) => snapshot_parameters(client, desired, snapshot),
         Restore::PointInTime { source, time } => {
-            let request = restore_to_point_in_time_request(
-                client.restore_db_instance_to_point_in_time(),
-                desired,
-                source,
-                *time,
-            );
-            let input = request.as_input();
-            p.put(
-                "TargetDBInstanceIdentifier",
-                input.get_target_db_instance_identifier().clone(),
-            );
-            p.put(
-                "SourceDBInstanceIdentifier",
-                input.get_source_db_instance_identifier().clone(),
-            );
-            p.put(
-                "RestoreTime",
-                input.get_restore_time().and_then(|time| {
-                    time.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
-                        .ok()
-                }),
-            );
-            p.put(
-                "UseLatestRestorableTime",
-                *input.get_use_latest_restorable_time(),
-            );
-            p.put("Engine", input.get_engine().clone());
-            p.put("DBInstanceClass", input.get_db_instance_class().clone());
-            p.put("AllocatedStorage", *input.get_allocated_storage());
-            p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-            p.put("StorageType", input.get_storage_type().clone());
-            p.put("Iops", *input.get_iops());
-            p.put("StorageThroughput", *input.get_storage_throughput());
-            p.put("MultiAZ", *input.get_multi_az());
-            p.put(
-                "DBSubnetGroupName",
-                input.get_db_subnet_group_name().clone(),
-            );
-            p.put(
-                "VpcSecurityGroupIds",
-                strings(input.get_vpc_security_group_ids().as_ref()),
-            );
-            p.put(
-                "BackupRetentionPeriod",
-                *input.get_backup_retention_period(),
-            );
-            p.put(
-                "PreferredBackupWindow",
-                input.get_preferred_backup_window().clone(),
-            );
-            p.put("DeletionProtection", *input.get_deletion_protection());
-            p.put("PubliclyAccessible", *input.get_publicly_accessible());
-            p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-            p.put(
-                "ManageMasterUserPassword",
-                *input.get_manage_master_user_password(),
-            );
-            p.tags(input.get_tags().as_ref());
+            point_in_time_parameters(client, desired, source, *time)
         }
-    }
+    };
     let mut calls = vec![p.call(restore.action())];
     if !desired.manage_master_user_password {
         // The snapshot's password is unknown: tiered sets its own once the instance
@@ -141,6 +37,130 @@ pub fn restore_calls(
         calls.push(set.call(MODIFY_DB_INSTANCE));
     }
     calls
+}
+
+/// RestoreDBInstanceFromDBSnapshot's parameters as the controller fills them in.
+fn snapshot_parameters(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    snapshot: &str,
+) -> Parameters {
+    let mut p = Parameters(Mapping::new());
+    let request = restore_from_snapshot_request(
+        client.restore_db_instance_from_db_snapshot(),
+        desired,
+        snapshot,
+    );
+    let input = request.as_input();
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put(
+        "DBSnapshotIdentifier",
+        input.get_db_snapshot_identifier().clone(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p
+}
+
+/// RestoreDBInstanceToPointInTime's parameters as the controller fills them in.
+fn point_in_time_parameters(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    source: &str,
+    time: Option<aws_sdk_rds::primitives::DateTime>,
+) -> Parameters {
+    let mut p = Parameters(Mapping::new());
+    let request = restore_to_point_in_time_request(
+        client.restore_db_instance_to_point_in_time(),
+        desired,
+        source,
+        time,
+    );
+    let input = request.as_input();
+    p.put(
+        "TargetDBInstanceIdentifier",
+        input.get_target_db_instance_identifier().clone(),
+    );
+    p.put(
+        "SourceDBInstanceIdentifier",
+        input.get_source_db_instance_identifier().clone(),
+    );
+    p.put(
+        "RestoreTime",
+        input.get_restore_time().and_then(|time| {
+            time.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+                .ok()
+        }),
+    );
+    p.put(
+        "UseLatestRestorableTime",
+        *input.get_use_latest_restorable_time(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p
 }
 
 #[cfg(test)]
