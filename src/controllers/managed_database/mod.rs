@@ -260,6 +260,7 @@ impl DataTier for Rds {
         primary: &DbInstance,
         observed: &mut Observed,
     ) -> Result<(), ConvergeError> {
+        restore::check_restored(target.spec, primary)?;
         Rds::observe(self, target, primary, observed).await
     }
 

@@ -104,6 +104,44 @@ impl Restore {
     }
 }
 
+/// Checks that the restored `instance` has the master user and database name `spec`
+/// says (a restore takes both from the snapshot or source, and the connection Secret
+/// would otherwise name ones that do not exist); no check without `spec.restoreFrom`
+/// or before RDS reports them.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.masterUsername` or `spec.databaseName`, naming the restored
+/// value to put there.
+pub fn check_restored(
+    spec: &ManagedDatabaseSpec,
+    instance: &DbInstance,
+) -> Result<(), InvalidSpec> {
+    if spec.restore_from.is_none() {
+        return Ok(());
+    }
+    if let Some(user) = instance.master_username()
+        && user != spec.master_username
+    {
+        return Err(InvalidSpec {
+            field: "spec.masterUsername",
+            reason: format!(
+                "the restored instance's master user is {user:?} (from the restore source); set masterUsername to it"
+            ),
+        });
+    }
+    if let Some(name) = instance.db_name()
+        && name != spec.database_name
+    {
+        return Err(InvalidSpec {
+            field: "spec.databaseName",
+            reason: format!(
+                "the restored instance's database is {name:?} (from the restore source); set databaseName to it"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Fills in RestoreDBInstanceFromDBSnapshot of `snapshot` into `desired`: its id, tags,
 /// class, storage, availability, network, backup and access settings. No password
 /// (the snapshot's is kept until tiered sets one) and no database name (RDS takes it
@@ -351,6 +389,31 @@ mod tests {
         assert_eq!(
             *request.as_input().get_manage_master_user_password(),
             Some(true)
+        );
+    }
+
+    #[test]
+    fn a_restored_instance_must_have_the_specs_user_and_database() {
+        let restored = restoring(serde_json::json!({"dbSnapshotIdentifier": "s"}));
+        let instance = |user: &str, db: &str| {
+            DbInstance::builder()
+                .master_username(user)
+                .db_name(db)
+                .build()
+        };
+        assert_eq!(
+            check_restored(&restored, &instance("app", "newsreadb")),
+            Ok(())
+        );
+        let error = check_restored(&restored, &instance("admin", "newsreadb")).unwrap_err();
+        assert_eq!(error.field, "spec.masterUsername");
+        assert!(error.reason.contains("\"admin\""), "{}", error.reason);
+        let error = check_restored(&restored, &instance("app", "other")).unwrap_err();
+        assert_eq!(error.field, "spec.databaseName");
+        assert_eq!(
+            check_restored(&spec(), &instance("admin", "other")),
+            Ok(()),
+            "only restores"
         );
     }
 
