@@ -59,6 +59,8 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
 #[x_kube(validation = Rule::new("!has(self.highAvailability) || !has(self.highAvailability.readReplicas) || self.highAvailability.readReplicas == 0 || !has(self.credentials) || self.credentials.source != 'AWSManaged'").message("read replicas cannot be combined with credentials.source: AWSManaged: RDS does not create read replicas of an instance whose master password Secrets Manager manages; use credentials.source: Generated or readReplicas: 0").field_path(".highAvailability.readReplicas"))]
+#[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("restoreFrom is creation-only: it cannot be added to or removed from an existing ManagedDatabase; create a new one to restore").field_path(".restoreFrom"))]
+#[x_kube(validation = Rule::new("!has(self.restoreFrom) || !has(self.adopt)").message("restoreFrom cannot be combined with adopt: a restore creates a new instance, adopt takes over an existing one").field_path(".restoreFrom"))]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedDatabaseSpec {
     /// Database engine: `postgres`, `mysql` or `mariadb`. Immutable.
@@ -128,6 +130,13 @@ pub struct ManagedDatabaseSpec {
     /// Take over an existing DB instance instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptDatabase>,
+    /// Create the instance from a DB snapshot or from a point in time of another
+    /// instance instead of an empty database. Creation-only. The restored instance is
+    /// tagged and owned like any other; tiered then sets a new master password (the
+    /// snapshot's is unknown) before the connection Secret carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the instance is created; create a new ManagedDatabase to restore again"))]
+    pub restore_from: Option<RestoreFrom>,
     /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
@@ -271,6 +280,44 @@ pub struct AdoptDatabase {
     #[schemars(length(min = 1, max = 63), regex(pattern = AWS_IDENTIFIER))]
     pub identifier: String,
 }
+
+/// Where a new instance is restored from: a DB snapshot, or a point in time of another
+/// instance (names after RDS' RestoreDBInstanceFromDBSnapshot and
+/// RestoreDBInstanceToPointInTime).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.dbSnapshotIdentifier) != has(self.sourceDBInstanceIdentifier)").message("set exactly one of dbSnapshotIdentifier (restore a snapshot) and sourceDBInstanceIdentifier (restore a point in time)"))]
+#[x_kube(validation = Rule::new("!has(self.sourceDBInstanceIdentifier) || (has(self.restoreTime) != (has(self.useLatestRestorableTime) && self.useLatestRestorableTime))").message("a point-in-time restore needs exactly one of restoreTime and useLatestRestorableTime: true"))]
+#[x_kube(validation = Rule::new("has(self.sourceDBInstanceIdentifier) || (!has(self.restoreTime) && !has(self.useLatestRestorableTime))").message("restoreTime and useLatestRestorableTime apply only with sourceDBInstanceIdentifier"))]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreFrom {
+    /// DB snapshot to restore (its identifier, or its ARN for a shared snapshot).
+    #[serde(
+        rename = "dbSnapshotIdentifier",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(min = 1, max = 2048))]
+    pub db_snapshot_identifier: Option<String>,
+    /// DB instance whose point in time is restored.
+    #[serde(
+        rename = "sourceDBInstanceIdentifier",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(min = 1, max = 63), regex(pattern = AWS_IDENTIFIER))]
+    pub source_db_instance_identifier: Option<String>,
+    /// The point in time to restore, in UTC (RFC 3339, e.g. `2026-11-30T03:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), regex(pattern = RFC3339_UTC))]
+    pub restore_time: Option<String>,
+    /// Restore the latest restorable time of the source instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_latest_restorable_time: Option<bool>,
+}
+
+/// A UTC timestamp as RFC 3339 writes it (`2026-11-30T03:00:00Z`, fractions allowed).
+pub const RFC3339_UTC: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$";
 
 /// Observed state of a ManagedDatabase.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]

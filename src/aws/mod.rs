@@ -28,6 +28,10 @@ pub mod rds_actions {
     pub const ADD_TAGS_TO_RESOURCE: &str = "rds:AddTagsToResource";
     /// `rds:RemoveTagsFromResource`.
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "rds:RemoveTagsFromResource";
+    /// `rds:RestoreDBInstanceFromDBSnapshot`.
+    pub const RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT: &str = "rds:RestoreDBInstanceFromDBSnapshot";
+    /// `rds:RestoreDBInstanceToPointInTime`.
+    pub const RESTORE_DB_INSTANCE_TO_POINT_IN_TIME: &str = "rds:RestoreDBInstanceToPointInTime";
 }
 
 /// IAM action names of the ElastiCache calls the operator makes.

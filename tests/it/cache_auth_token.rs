@@ -126,6 +126,7 @@ async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() 
         Credential {
             value: Some(&credential),
             is_new: true,
+            pending: false,
         },
     )
     .await;
@@ -204,6 +205,7 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
         Credential {
             value: Some(&fresh),
             is_new: true,
+            pending: false,
         },
     )
     .await;
@@ -216,6 +218,7 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
         Credential {
             value: Some(&fresh),
             is_new: false,
+            pending: false,
         },
     )
     .await;
@@ -231,6 +234,7 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
         Credential {
             value: Some(&fresh),
             is_new: false,
+            pending: false,
         },
     )
     .await;

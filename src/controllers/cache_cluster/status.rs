@@ -140,6 +140,7 @@ mod tests {
             },
             progress,
             mutations: 0,
+            credential_accepted: false,
         }
     }
 

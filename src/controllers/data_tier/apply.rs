@@ -4,6 +4,7 @@
 //! the one field manager and only when they change, with a Warning Event when `Ready` turns False for a reason
 //! other than AWS being at work. Decisions come from the pure parts.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -77,6 +78,33 @@ pub async fn apply_secret(
     let name = desired.metadata.name.clone().unwrap_or_default();
     let namespace = desired.metadata.namespace.clone().unwrap_or_default();
     own.writing(&namespace, &name);
+    // Keys the desired data no longer has (a pending credential once AWS accepted it)
+    // are removed first: the Secret was created by a POST, and server-side apply only
+    // removes fields that an apply of the same manager had set.
+    let stale: serde_json::Map<String, serde_json::Value> = existing
+        .and_then(|existing| existing.data.as_ref())
+        .into_iter()
+        .flat_map(BTreeMap::keys)
+        .filter(|key| {
+            desired
+                .data
+                .as_ref()
+                .is_none_or(|data| !data.contains_key(*key))
+        })
+        .map(|key| (key.clone(), serde_json::Value::Null))
+        .collect();
+    if !stale.is_empty()
+        && let Err(error) = secrets
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "data": stale })),
+            )
+            .await
+    {
+        own.written(&namespace, &name, None);
+        return Err(kube_error("write the connection Secret")(error));
+    }
     let written = if existing.is_some() {
         secrets
             .patch(

@@ -70,6 +70,9 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     const TRIGGER_ANNOTATIONS: &'static [&'static str];
     /// The key of the generated credential in the connection Secret.
     const CREDENTIAL_KEY: &'static str;
+    /// The key that keeps a generated credential the resource does not have yet
+    /// ([`Credential::pending`]), so the Secret never claims it before AWS accepted it.
+    const PENDING_CREDENTIAL_KEY: &'static str = "pendingCredential";
     /// How messages name the resource.
     const NOUNS: &'static Nouns;
 
@@ -88,6 +91,12 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// Whether `object` explicitly asks for a new credential (a rotation request): only
     /// then is an adopted resource's credential replaced.
     fn credential_reset_requested(_object: &Self::Object) -> bool {
+        false
+    }
+    /// Whether a credential generated for `spec` only becomes the resource's once
+    /// [`DataTier::set_credential`] gave it to the available resource (a restore: the
+    /// snapshot's credential is unknown); until then it is kept as pending.
+    fn credential_pending(_spec: &Spec<Self>) -> bool {
         false
     }
     /// A new credential.
@@ -315,6 +324,9 @@ pub struct Credential<'a> {
     /// It was generated for this reconcile (the Secret had none): a resource that
     /// already exists gets it.
     pub is_new: bool,
+    /// The resource does not have it yet (a restored instance): it is given to the
+    /// resource once available, and only then stored as the credential.
+    pub pending: bool,
 }
 
 /// The result of one pass against AWS.
@@ -328,6 +340,8 @@ pub struct Report<O> {
     pub progress: Progress,
     /// Number of mutating AWS calls made (zero for a converged object).
     pub mutations: u32,
+    /// AWS accepted the pending credential in this pass ([`Credential::pending`]).
+    pub credential_accepted: bool,
 }
 
 /// What a kind's delete did.

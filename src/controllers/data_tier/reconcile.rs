@@ -56,6 +56,7 @@ pub async fn stall_on_panic<K: DataTier>(
             message: truncated(&panicked.to_string(), CONDITION_MESSAGE_MAX_BYTES),
         },
         mutations: 0,
+        credential_accepted: false,
     };
     shared
         .ctx
@@ -90,16 +91,26 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     // a crash never leaves a resource whose credential nobody knows.
     // An adopted resource's credential is only replaced when the object asks for it:
     // without a known one the pass stalls (`CredentialUnknown`) before any AWS write.
+    // A credential the resource does not have yet (a restore) is kept under its own key
+    // until AWS accepted it, so the Secret never claims a credential that does not work.
     let mut credential: Option<Password> = None;
     let mut is_new = false;
+    let mut pending = false;
     if K::generates_credential(spec) {
         credential = existing
             .as_ref()
             .and_then(|secret| credential_from_secret(secret, &owner.uid, K::CREDENTIAL_KEY));
+        if credential.is_none() {
+            credential = existing.as_ref().and_then(|secret| {
+                credential_from_secret(secret, &owner.uid, K::PENDING_CREDENTIAL_KEY)
+            });
+            pending = credential.is_some();
+        }
         let may_generate = K::adopt_id(spec).is_none() || K::credential_reset_requested(object);
         if credential.is_none() && may_generate {
             let fresh = K::generate_credential().map_err(Error::Password)?;
-            let data = K::connection_data(spec, &K::Observed::default(), Some(&fresh));
+            pending = K::credential_pending(spec);
+            let data = secret_data::<K>(spec, &K::Observed::default(), Some(&fresh), pending);
             let desired = connection_secret(object, K::COMPONENT, data).0;
             match apply_secret(&secrets, &desired, existing.as_ref(), own).await? {
                 SecretWrite::Taken(taken) => {
@@ -109,6 +120,12 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
                         return secret_conflict(shared, object, owner, &holder).await;
                     }
                     credential = credential_from_secret(&taken, &owner.uid, K::CREDENTIAL_KEY);
+                    pending = false;
+                    if credential.is_none() {
+                        credential =
+                            credential_from_secret(&taken, &owner.uid, K::PENDING_CREDENTIAL_KEY);
+                        pending = credential.is_some();
+                    }
                     existing = Some(*taken);
                 }
                 SecretWrite::Written | SecretWrite::Unchanged => {
@@ -126,6 +143,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let pass = Credential {
         value: credential.as_ref(),
         is_new,
+        pending,
     };
     let report = Box::pin(sync(&shared.kind, &target, pass)).await;
     if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } =
@@ -141,7 +159,8 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         .rotate(&shared.ctx.events, object, &report, &mut credential)
         .await?;
 
-    let data = K::connection_data(spec, &report.observed, credential.as_ref());
+    let pending = pending && !report.credential_accepted;
+    let data = secret_data::<K>(spec, &report.observed, credential.as_ref(), pending);
     let existing = if is_new {
         secrets.get_opt(&secret_name).await.ok().flatten()
     } else {
@@ -160,6 +179,28 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
     write_status(&shared.ctx, object, object.status(), &status).await?;
     Ok(report.progress)
+}
+
+/// The connection Secret's data; a `pending` credential (one the resource does not have
+/// yet) is kept under [`DataTier::PENDING_CREDENTIAL_KEY`] only, the rest of the data
+/// as without a credential.
+fn secret_data<K: DataTier>(
+    spec: &Spec<K>,
+    observed: &K::Observed,
+    credential: Option<&Password>,
+    pending: bool,
+) -> std::collections::BTreeMap<String, k8s_openapi::ByteString> {
+    match credential {
+        Some(value) if pending => {
+            let mut data = K::connection_data(spec, observed, None);
+            data.insert(
+                K::PENDING_CREDENTIAL_KEY.to_owned(),
+                k8s_openapi::ByteString(value.expose().as_bytes().to_vec()),
+            );
+            data
+        }
+        _ => K::connection_data(spec, observed, credential),
+    }
 }
 
 /// Reports that the connection Secret of `object` is `holder`'s (`Stalled`,
@@ -185,6 +226,7 @@ async fn secret_conflict<K: DataTier>(
             ),
         },
         mutations: 0,
+        credential_accepted: false,
     };
     shared
         .ctx
@@ -208,6 +250,7 @@ pub async fn sync<K: DataTier>(
             message: String::new(),
         },
         mutations: 0,
+        credential_accepted: false,
     };
     let started = std::time::Instant::now();
     match Box::pin(pass(kind, target, credential, &mut report)).await {
@@ -258,7 +301,7 @@ async fn pass<K: DataTier>(
                 });
             }
             write_claim(kind, target, &resource, &tags, report).await?;
-            if credential.is_new && uses_credential {
+            if credential.is_new && !credential.pending && uses_credential {
                 let value = credential.value.ok_or(ConvergeError::MissingCredential {
                     nouns: K::NOUNS,
                     id: id.clone(),
@@ -284,6 +327,22 @@ async fn pass<K: DataTier>(
         status_progress(&named, status, K::phase(status), K::stalled_hint(status))
     {
         return Ok(waiting);
+    }
+    if credential.pending && K::uses_credential(&desired) {
+        // A restored resource: it gets the generated credential once available; the
+        // Secret stores it as the credential only after AWS accepted it.
+        let value = credential.value.ok_or(ConvergeError::MissingCredential {
+            nouns: K::NOUNS,
+            id: id.clone(),
+        })?;
+        kind.set_credential(&id, value).await?;
+        report.mutations += 1;
+        report.credential_accepted = true;
+        tracing::info!(id = %id, resource = K::NOUNS.resource, "set the generated credential of a restored resource");
+        return Ok(Progress::aws_in_progress(format!(
+            "setting a new {} on the restored {named}",
+            K::NOUNS.credential
+        )));
     }
     kind.converge(&desired, &resource, report).await
 }

@@ -13,6 +13,8 @@ pub mod diff;
 pub mod plan;
 pub mod rds;
 pub mod replicas;
+pub mod restore;
+pub mod restore_plan;
 pub mod rotation;
 pub mod rules;
 pub mod secret;
@@ -82,6 +84,7 @@ impl DataTier for Rds {
     const COMPONENT: &'static str = "database";
     const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[ROTATE_PASSWORD_ANNOTATION];
     const CREDENTIAL_KEY: &'static str = secret::PASSWORD_KEY;
+    const PENDING_CREDENTIAL_KEY: &'static str = secret::PENDING_PASSWORD_KEY;
     const NOUNS: &'static Nouns = NOUNS;
 
     fn adopt_id(spec: &ManagedDatabaseSpec) -> Option<&str> {
@@ -108,6 +111,12 @@ impl DataTier for Rds {
         spec.credentials
             .as_ref()
             .is_none_or(|credentials| credentials.source == CredentialSource::Generated)
+    }
+
+    /// A restored instance keeps the snapshot's (unknown) password until tiered sets
+    /// the generated one.
+    fn credential_pending(spec: &ManagedDatabaseSpec) -> bool {
+        spec.restore_from.is_some()
     }
 
     fn generate_credential() -> Result<Password, RandomError> {
@@ -153,6 +162,7 @@ impl DataTier for Rds {
         id: String,
         tags: BTreeMap<String, String>,
     ) -> Result<DesiredInstance, InvalidSpec> {
+        restore::Restore::from_spec(spec)?;
         DesiredInstance::from_spec(spec, id, tags)
     }
 
@@ -229,11 +239,15 @@ impl DataTier for Rds {
 
     async fn create(
         &self,
-        _target: &Target<'_, ManagedDatabaseSpec>,
+        target: &Target<'_, ManagedDatabaseSpec>,
         desired: &DesiredInstance,
         credential: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
-        Rds::create(self, desired, credential).await
+        // `desired` already passed `Restore::from_spec`: an invalid source never gets here.
+        match restore::Restore::from_spec(target.spec).ok().flatten() {
+            Some(restore) => self.restore(&restore, desired).await,
+            None => Rds::create(self, desired, credential).await,
+        }
     }
 
     async fn set_credential(&self, id: &str, credential: &Password) -> Result<(), AwsError> {
@@ -246,6 +260,7 @@ impl DataTier for Rds {
         primary: &DbInstance,
         observed: &mut Observed,
     ) -> Result<(), ConvergeError> {
+        restore::check_restored(target.spec, primary)?;
         Rds::observe(self, target, primary, observed).await
     }
 

@@ -21,6 +21,8 @@ use crate::controllers::data_tier::secret::{Password, Reach, connection_secret_n
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
+use crate::controllers::managed_database::restore::Restore;
+use crate::controllers::managed_database::restore_plan::restore_calls;
 use crate::controllers::managed_database::secret::{
     ConnectionDetails, Credential, connection_secret_data,
 };
@@ -51,16 +53,17 @@ fn client() -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::from_conf(config)
 }
 
-struct Parameters(Mapping);
+/// The parameters of one planned call, by their AWS names.
+pub(crate) struct Parameters(pub(crate) Mapping);
 
 impl Parameters {
-    fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
+    pub(crate) fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
         if let Some(value) = value {
             self.0.insert(Value::from(key), value.into());
         }
     }
 
-    fn tags(&mut self, tags: Option<&Vec<Tag>>) {
+    pub(crate) fn tags(&mut self, tags: Option<&Vec<Tag>>) {
         let tags: Mapping = tags
             .into_iter()
             .flatten()
@@ -69,7 +72,7 @@ impl Parameters {
         self.0.insert(Value::from("Tags"), Value::Mapping(tags));
     }
 
-    fn call(self, action: &str) -> Value {
+    pub(crate) fn call(self, action: &str) -> Value {
         let mut call = Mapping::new();
         call.insert(Value::from("action"), Value::from(action));
         call.insert(Value::from("parameters"), Value::Mapping(self.0));
@@ -77,7 +80,7 @@ impl Parameters {
     }
 }
 
-fn strings(values: Option<&Vec<String>>) -> Option<Vec<Value>> {
+pub(crate) fn strings(values: Option<&Vec<String>>) -> Option<Vec<Value>> {
     values.map(|values| values.iter().map(|v| Value::from(v.as_str())).collect())
 }
 
@@ -112,6 +115,8 @@ pub fn database_plan(
         );
         p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.common.tags)));
         calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
+    } else if let Some(restore) = Restore::from_spec(spec)? {
+        calls.extend(restore_calls(&client, &desired, &restore));
     } else {
         calls.push(create_call(&client, &desired, &redacted));
     }

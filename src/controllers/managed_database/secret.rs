@@ -18,6 +18,10 @@ use crate::controllers::managed_database::status::Observed;
 
 /// Secret key of the password.
 pub const PASSWORD_KEY: &str = "password";
+/// Secret key of a generated password RDS does not have yet (a restored instance
+/// before tiered set it): applications read `password` and `url`, which appear only
+/// once RDS accepted it.
+pub const PENDING_PASSWORD_KEY: &str = "pendingPassword";
 
 /// How the master password reaches the application.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -142,6 +142,7 @@ mod tests {
             },
             progress,
             mutations: 0,
+            credential_accepted: false,
         }
     }
 

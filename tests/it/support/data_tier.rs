@@ -175,6 +175,7 @@ pub async fn reconcile_as<K: Kind>(
         Credential {
             value: Some(&credential),
             is_new: false,
+            pending: false,
         },
     )
     .await

@@ -1,0 +1,445 @@
+//! A new ManagedDatabase restored from a DB snapshot or a point in time of another
+//! instance (`spec.restoreFrom`): which restore the spec asks for ([`Restore`], checked
+//! where only the operator can), the RestoreDBInstanceFromDBSnapshot /
+//! RestoreDBInstanceToPointInTime requests (pure builders, with the deterministic id,
+//! the ownership tags and the spec's settings the calls take), and sending them. What
+//! the restore calls do not take (backup retention of a snapshot restore aside, the
+//! maintenance window, storage ceiling, Performance Insights) converges afterwards
+//! through the usual ModifyDBInstance; the master password is set by the shared
+//! outline once the instance is available (`Credential::pending`).
+
+use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::builders::RestoreDBInstanceFromDBSnapshotFluentBuilder;
+use aws_sdk_rds::operation::restore_db_instance_to_point_in_time::builders::RestoreDBInstanceToPointInTimeFluentBuilder;
+use aws_sdk_rds::primitives::DateTime;
+use aws_sdk_rds::primitives::DateTimeFormat;
+use aws_sdk_rds::types::DbInstance;
+
+use crate::api::ManagedDatabaseSpec;
+use crate::api::managed_database::RestoreFrom;
+use crate::aws::errors::AwsError;
+use crate::aws::rds_actions::{
+    RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT, RESTORE_DB_INSTANCE_TO_POINT_IN_TIME,
+};
+use crate::aws::tags::to_rds_tags;
+use crate::controllers::data_tier::error::InvalidSpec;
+
+use crate::controllers::managed_database::desired::{DesiredInstance, engine_name};
+use crate::controllers::managed_database::rds::Rds;
+
+/// The restore `spec.restoreFrom` asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Restore {
+    /// RestoreDBInstanceFromDBSnapshot of this snapshot (identifier or ARN).
+    Snapshot(String),
+    /// RestoreDBInstanceToPointInTime of `source` at `time` (`None`: its latest
+    /// restorable time).
+    PointInTime {
+        /// The source instance.
+        source: String,
+        /// The point in time; `None` uses the latest restorable time.
+        time: Option<DateTime>,
+    },
+}
+
+impl Restore {
+    /// The restore of `spec`, `None` without `spec.restoreFrom`.
+    ///
+    /// # Errors
+    /// [`InvalidSpec`] on `spec.restoreFrom` when it names no source, both, or a time
+    /// that is not RFC 3339 (the CRD's rules refuse these; an object stored before them
+    /// still gets a clear condition).
+    pub fn from_spec(spec: &ManagedDatabaseSpec) -> Result<Option<Self>, InvalidSpec> {
+        let Some(from) = &spec.restore_from else {
+            return Ok(None);
+        };
+        let RestoreFrom {
+            db_snapshot_identifier,
+            source_db_instance_identifier,
+            restore_time,
+            use_latest_restorable_time,
+        } = from;
+        let latest = use_latest_restorable_time == &Some(true);
+        match (db_snapshot_identifier, source_db_instance_identifier) {
+            (Some(snapshot), None) if restore_time.is_none() && !latest => {
+                Ok(Some(Self::Snapshot(snapshot.clone())))
+            }
+            (None, Some(source)) => {
+                let time = match (restore_time, latest) {
+                    (Some(time), false) => Some(
+                        DateTime::from_str(time, DateTimeFormat::DateTime).map_err(|_| {
+                            InvalidSpec {
+                                field: "spec.restoreFrom.restoreTime",
+                                reason: format!(
+                                    "{time:?} is not an RFC 3339 UTC time such as 2026-11-30T03:00:00Z"
+                                ),
+                            }
+                        })?,
+                    ),
+                    (None, true) => None,
+                    _ => {
+                        return Err(InvalidSpec {
+                            field: "spec.restoreFrom",
+                            reason: "a point-in-time restore needs exactly one of restoreTime and useLatestRestorableTime: true".into(),
+                        });
+                    }
+                };
+                Ok(Some(Self::PointInTime {
+                    source: source.clone(),
+                    time,
+                }))
+            }
+            _ => Err(InvalidSpec {
+                field: "spec.restoreFrom",
+                reason: "set exactly one of dbSnapshotIdentifier and sourceDBInstanceIdentifier (restoreTime and useLatestRestorableTime only with the latter)".into(),
+            }),
+        }
+    }
+
+    /// The IAM action of this restore, for `tiered render` and errors.
+    pub const fn action(&self) -> &'static str {
+        match self {
+            Self::Snapshot(_) => RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT,
+            Self::PointInTime { .. } => RESTORE_DB_INSTANCE_TO_POINT_IN_TIME,
+        }
+    }
+}
+
+/// Checks that the restored `instance` has the master user and database name `spec`
+/// says (a restore takes both from the snapshot or source, and the connection Secret
+/// would otherwise name ones that do not exist); no check without `spec.restoreFrom`
+/// or before RDS reports them.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.masterUsername` or `spec.databaseName`, naming the restored
+/// value to put there.
+pub fn check_restored(
+    spec: &ManagedDatabaseSpec,
+    instance: &DbInstance,
+) -> Result<(), InvalidSpec> {
+    if spec.restore_from.is_none() {
+        return Ok(());
+    }
+    if let Some(user) = instance.master_username()
+        && user != spec.master_username
+    {
+        return Err(InvalidSpec {
+            field: "spec.masterUsername",
+            reason: format!(
+                "the restored instance's master user is {user:?} (from the restore source); set masterUsername to it"
+            ),
+        });
+    }
+    if let Some(name) = instance.db_name()
+        && name != spec.database_name
+    {
+        return Err(InvalidSpec {
+            field: "spec.databaseName",
+            reason: format!(
+                "the restored instance's database is {name:?} (from the restore source); set databaseName to it"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Fills in RestoreDBInstanceFromDBSnapshot of `snapshot` into `desired`: its id, tags,
+/// class, storage, availability, network, backup and access settings. No password
+/// (the snapshot's is kept until tiered sets one) and no database name (RDS takes it
+/// from the snapshot; the call refuses one for PostgreSQL, MySQL and MariaDB).
+pub fn restore_from_snapshot_request(
+    request: RestoreDBInstanceFromDBSnapshotFluentBuilder,
+    desired: &DesiredInstance,
+    snapshot: &str,
+) -> RestoreDBInstanceFromDBSnapshotFluentBuilder {
+    let mut request = request
+        .db_instance_identifier(&desired.identifier)
+        .db_snapshot_identifier(snapshot)
+        .engine(engine_name(desired.engine))
+        .db_instance_class(&desired.instance_class)
+        .allocated_storage(desired.allocated_storage)
+        .storage_type(desired.storage_type)
+        .set_iops(desired.iops)
+        .set_storage_throughput(desired.storage_throughput)
+        .multi_az(desired.multi_az)
+        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
+        .set_backup_retention_period(desired.backup_retention_days)
+        .set_preferred_backup_window(desired.backup_window.clone())
+        .deletion_protection(desired.deletion_protection.unwrap_or(false))
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    if !desired.common.security_group_ids.is_empty() {
+        request =
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
+    }
+    if desired.manage_master_user_password {
+        request = request.manage_master_user_password(true);
+    }
+    request
+}
+
+/// Fills in RestoreDBInstanceToPointInTime of `source` at `time` (`None`: the latest
+/// restorable time) into `desired`, with the same settings as a snapshot restore plus
+/// the storage autoscaling ceiling.
+pub fn restore_to_point_in_time_request(
+    request: RestoreDBInstanceToPointInTimeFluentBuilder,
+    desired: &DesiredInstance,
+    source: &str,
+    time: Option<DateTime>,
+) -> RestoreDBInstanceToPointInTimeFluentBuilder {
+    let mut request = request
+        .target_db_instance_identifier(&desired.identifier)
+        .source_db_instance_identifier(source)
+        .engine(engine_name(desired.engine))
+        .db_instance_class(&desired.instance_class)
+        .allocated_storage(desired.allocated_storage)
+        .set_max_allocated_storage(desired.max_allocated_storage)
+        .storage_type(desired.storage_type)
+        .set_iops(desired.iops)
+        .set_storage_throughput(desired.storage_throughput)
+        .multi_az(desired.multi_az)
+        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
+        .set_backup_retention_period(desired.backup_retention_days)
+        .set_preferred_backup_window(desired.backup_window.clone())
+        .deletion_protection(desired.deletion_protection.unwrap_or(false))
+        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(to_rds_tags(&desired.common.tags)));
+    request = match time {
+        Some(time) => request.restore_time(time),
+        None => request.use_latest_restorable_time(true),
+    };
+    if !desired.common.security_group_ids.is_empty() {
+        request =
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
+    }
+    if desired.manage_master_user_password {
+        request = request.manage_master_user_password(true);
+    }
+    request
+}
+
+impl Rds {
+    /// Sends the restore `restore` for `desired` (instead of CreateDBInstance).
+    pub async fn restore(
+        &self,
+        restore: &Restore,
+        desired: &DesiredInstance,
+    ) -> Result<Option<DbInstance>, AwsError> {
+        match restore {
+            Restore::Snapshot(snapshot) => restore_from_snapshot_request(
+                self.rds.restore_db_instance_from_db_snapshot(),
+                desired,
+                snapshot,
+            )
+            .send()
+            .await
+            .map(|output| output.db_instance)
+            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT, e)),
+            Restore::PointInTime { source, time } => restore_to_point_in_time_request(
+                self.rds.restore_db_instance_to_point_in_time(),
+                desired,
+                source,
+                *time,
+            )
+            .send()
+            .await
+            .map(|output| output.db_instance)
+            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_TO_POINT_IN_TIME, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::controllers::managed_database::desired::tests::spec;
+
+    fn client() -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::Config::builder()
+                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+                .region(aws_sdk_rds::config::Region::new("us-east-1"))
+                .build(),
+        )
+    }
+
+    fn restoring(from: serde_json::Value) -> ManagedDatabaseSpec {
+        let mut spec = spec();
+        spec.restore_from = Some(serde_json::from_value(from).unwrap());
+        spec
+    }
+
+    fn desired(spec: &ManagedDatabaseSpec) -> DesiredInstance {
+        let tags = BTreeMap::from([("tiered.io/name".to_owned(), "db".to_owned())]);
+        DesiredInstance::from_spec(spec, "prod-shop-db-12345678".into(), tags).unwrap()
+    }
+
+    #[test]
+    fn no_restore_from_means_a_plain_create() {
+        assert_eq!(Restore::from_spec(&spec()), Ok(None));
+    }
+
+    #[test]
+    fn a_snapshot_restore_carries_the_id_tags_and_the_specs_settings() {
+        let spec = restoring(serde_json::json!({"dbSnapshotIdentifier": "nightly-1"}));
+        let restore = Restore::from_spec(&spec).unwrap().unwrap();
+        assert_eq!(restore, Restore::Snapshot("nightly-1".into()));
+        assert_eq!(restore.action(), "rds:RestoreDBInstanceFromDBSnapshot");
+        let request = restore_from_snapshot_request(
+            client().restore_db_instance_from_db_snapshot(),
+            &desired(&spec),
+            "nightly-1",
+        );
+        let input = request.as_input();
+        assert_eq!(
+            input.get_db_instance_identifier().as_deref(),
+            Some("prod-shop-db-12345678")
+        );
+        assert_eq!(
+            input.get_db_snapshot_identifier().as_deref(),
+            Some("nightly-1")
+        );
+        assert_eq!(
+            input.get_db_instance_class().as_deref(),
+            Some("db.r6g.large")
+        );
+        assert_eq!(*input.get_allocated_storage(), Some(100));
+        assert_eq!(*input.get_multi_az(), Some(true));
+        assert_eq!(input.get_db_subnet_group_name().as_deref(), Some("app-db"));
+        assert_eq!(*input.get_publicly_accessible(), Some(false));
+        assert_eq!(*input.get_backup_retention_period(), Some(7));
+        let tags = input.get_tags().clone().unwrap_or_default();
+        assert!(
+            tags.iter()
+                .any(|tag| tag.key() == Some("tiered.io/name") && tag.value() == Some("db")),
+            "{tags:?}"
+        );
+        assert_eq!(*input.get_manage_master_user_password(), None);
+        assert_eq!(*input.get_db_name(), None, "RDS refuses DBName here");
+    }
+
+    #[test]
+    fn a_point_in_time_restore_sends_the_time_or_the_latest() {
+        let spec = restoring(serde_json::json!({
+            "sourceDBInstanceIdentifier": "prod-db",
+            "restoreTime": "2026-11-30T03:00:00Z"
+        }));
+        let Some(Restore::PointInTime { source, time }) = Restore::from_spec(&spec).unwrap() else {
+            panic!("a point-in-time restore");
+        };
+        assert_eq!(source, "prod-db");
+        let request = restore_to_point_in_time_request(
+            client().restore_db_instance_to_point_in_time(),
+            &desired(&spec),
+            &source,
+            time,
+        );
+        let input = request.as_input();
+        assert_eq!(
+            input.get_target_db_instance_identifier().as_deref(),
+            Some("prod-shop-db-12345678")
+        );
+        assert_eq!(
+            input.get_source_db_instance_identifier().as_deref(),
+            Some("prod-db")
+        );
+        assert_eq!(
+            input.get_restore_time().map(|t| t.secs()),
+            Some(1_796_007_600)
+        );
+        assert_eq!(*input.get_use_latest_restorable_time(), None);
+        assert_eq!(*input.get_max_allocated_storage(), Some(500));
+
+        let latest = restoring(serde_json::json!({
+            "sourceDBInstanceIdentifier": "prod-db",
+            "useLatestRestorableTime": true
+        }));
+        let restore = Restore::from_spec(&latest).unwrap().unwrap();
+        assert_eq!(restore.action(), "rds:RestoreDBInstanceToPointInTime");
+        let Restore::PointInTime { time: None, .. } = restore else {
+            panic!("the latest restorable time");
+        };
+        let request = restore_to_point_in_time_request(
+            client().restore_db_instance_to_point_in_time(),
+            &desired(&latest),
+            "prod-db",
+            None,
+        );
+        assert_eq!(
+            *request.as_input().get_use_latest_restorable_time(),
+            Some(true)
+        );
+        assert_eq!(request.as_input().get_restore_time(), &None);
+    }
+
+    #[test]
+    fn aws_managed_credentials_stay_managed_after_a_restore() {
+        let mut spec = restoring(serde_json::json!({"dbSnapshotIdentifier": "s"}));
+        spec.credentials = Some(crate::api::managed_database::Credentials {
+            source: crate::api::managed_database::CredentialSource::AwsManaged,
+        });
+        let request = restore_from_snapshot_request(
+            client().restore_db_instance_from_db_snapshot(),
+            &desired(&spec),
+            "s",
+        );
+        assert_eq!(
+            *request.as_input().get_manage_master_user_password(),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_restored_instance_must_have_the_specs_user_and_database() {
+        let restored = restoring(serde_json::json!({"dbSnapshotIdentifier": "s"}));
+        let instance = |user: &str, db: &str| {
+            DbInstance::builder()
+                .master_username(user)
+                .db_name(db)
+                .build()
+        };
+        assert_eq!(
+            check_restored(&restored, &instance("app", "newsreadb")),
+            Ok(())
+        );
+        let error = check_restored(&restored, &instance("admin", "newsreadb")).unwrap_err();
+        assert_eq!(error.field, "spec.masterUsername");
+        assert!(error.reason.contains("\"admin\""), "{}", error.reason);
+        let error = check_restored(&restored, &instance("app", "other")).unwrap_err();
+        assert_eq!(error.field, "spec.databaseName");
+        assert_eq!(
+            check_restored(&spec(), &instance("admin", "other")),
+            Ok(()),
+            "only restores"
+        );
+    }
+
+    #[test]
+    fn a_restore_source_the_crd_would_refuse_is_invalid_with_the_field_path() {
+        for (from, field) in [
+            (serde_json::json!({}), "spec.restoreFrom"),
+            (
+                serde_json::json!({"dbSnapshotIdentifier": "s", "sourceDBInstanceIdentifier": "p"}),
+                "spec.restoreFrom",
+            ),
+            (
+                serde_json::json!({"sourceDBInstanceIdentifier": "p"}),
+                "spec.restoreFrom",
+            ),
+            (
+                serde_json::json!({"dbSnapshotIdentifier": "s", "useLatestRestorableTime": true}),
+                "spec.restoreFrom",
+            ),
+            (
+                serde_json::json!({"sourceDBInstanceIdentifier": "p", "restoreTime": "yesterday"}),
+                "spec.restoreFrom.restoreTime",
+            ),
+        ] {
+            let error = Restore::from_spec(&restoring(from.clone())).unwrap_err();
+            assert_eq!(error.field, field, "{from}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! What `tiered render` prints for a ManagedDatabase with `spec.restoreFrom`: the
+//! restore call filled in by the controller's own builders (never sent), then the
+//! ModifyDBInstance that gives the restored instance tiered's generated password
+//! (redacted). Pure.
+
+use serde_norway::{Mapping, Value};
+
+use crate::aws::rds_actions::MODIFY_DB_INSTANCE;
+
+use crate::controllers::managed_database::desired::DesiredInstance;
+use crate::controllers::managed_database::plan::{Parameters, REDACTED, strings};
+use crate::controllers::managed_database::restore::{
+    Restore, restore_from_snapshot_request, restore_to_point_in_time_request,
+};
+
+/// The calls that restore `desired` from `restore`: the restore, and with a generated
+/// password the ModifyDBInstance that sets it once the instance is available.
+pub fn restore_calls(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    restore: &Restore,
+) -> Vec<Value> {
+    let p = match restore {
+        Restore::Snapshot(snapshot) => snapshot_parameters(client, desired, snapshot),
+        Restore::PointInTime { source, time } => {
+            point_in_time_parameters(client, desired, source, *time)
+        }
+    };
+    let mut calls = vec![p.call(restore.action())];
+    if !desired.manage_master_user_password {
+        // The snapshot's password is unknown: tiered sets its own once the instance
+        // is available, before the connection Secret carries one.
+        let mut set = Parameters(Mapping::new());
+        set.put("DBInstanceIdentifier", Some(desired.identifier.as_str()));
+        set.put("MasterUserPassword", Some(REDACTED));
+        set.put("ApplyImmediately", Some(true));
+        calls.push(set.call(MODIFY_DB_INSTANCE));
+    }
+    calls
+}
+
+/// RestoreDBInstanceFromDBSnapshot's parameters as the controller fills them in.
+fn snapshot_parameters(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    snapshot: &str,
+) -> Parameters {
+    let mut p = Parameters(Mapping::new());
+    let request = restore_from_snapshot_request(
+        client.restore_db_instance_from_db_snapshot(),
+        desired,
+        snapshot,
+    );
+    let input = request.as_input();
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put(
+        "DBSnapshotIdentifier",
+        input.get_db_snapshot_identifier().clone(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p
+}
+
+/// RestoreDBInstanceToPointInTime's parameters as the controller fills them in.
+fn point_in_time_parameters(
+    client: &aws_sdk_rds::Client,
+    desired: &DesiredInstance,
+    source: &str,
+    time: Option<aws_sdk_rds::primitives::DateTime>,
+) -> Parameters {
+    let mut p = Parameters(Mapping::new());
+    let request = restore_to_point_in_time_request(
+        client.restore_db_instance_to_point_in_time(),
+        desired,
+        source,
+        time,
+    );
+    let input = request.as_input();
+    p.put(
+        "TargetDBInstanceIdentifier",
+        input.get_target_db_instance_identifier().clone(),
+    );
+    p.put(
+        "SourceDBInstanceIdentifier",
+        input.get_source_db_instance_identifier().clone(),
+    );
+    p.put(
+        "RestoreTime",
+        input.get_restore_time().and_then(|time| {
+            time.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+                .ok()
+        }),
+    );
+    p.put(
+        "UseLatestRestorableTime",
+        *input.get_use_latest_restorable_time(),
+    );
+    p.put("Engine", input.get_engine().clone());
+    p.put("DBInstanceClass", input.get_db_instance_class().clone());
+    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("StorageType", input.get_storage_type().clone());
+    p.put("Iops", *input.get_iops());
+    p.put("StorageThroughput", *input.get_storage_throughput());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
+    p.put(
+        "VpcSecurityGroupIds",
+        strings(input.get_vpc_security_group_ids().as_ref()),
+    );
+    p.put(
+        "BackupRetentionPeriod",
+        *input.get_backup_retention_period(),
+    );
+    p.put(
+        "PreferredBackupWindow",
+        input.get_preferred_backup_window().clone(),
+    );
+    p.put("DeletionProtection", *input.get_deletion_protection());
+    p.put("PubliclyAccessible", *input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put(
+        "ManageMasterUserPassword",
+        *input.get_manage_master_user_password(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::controllers::managed_database::desired::tests::spec;
+    use crate::controllers::managed_database::plan::database_plan;
+
+    #[test]
+    fn render_shows_the_restore_and_the_redacted_password_set_after_it() {
+        let mut restored = spec();
+        restored.restore_from = Some(
+            serde_json::from_value(serde_json::json!({"dbSnapshotIdentifier": "nightly-1"}))
+                .unwrap(),
+        );
+        let plan = database_plan(&restored, "prod", "shop", "db").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        assert!(
+            text.contains("action: rds:RestoreDBInstanceFromDBSnapshot"),
+            "{text}"
+        );
+        assert!(text.contains("DBSnapshotIdentifier: nightly-1"), "{text}");
+        assert!(text.contains("tiered.io/name: db"), "{text}");
+        assert!(!text.contains("rds:CreateDBInstance\n"), "{text}");
+        assert!(text.contains("action: rds:ModifyDBInstance"), "{text}");
+        assert!(text.contains("MasterUserPassword: <generated>"), "{text}");
+
+        restored.restore_from = Some(
+            serde_json::from_value(serde_json::json!({
+                "sourceDBInstanceIdentifier": "prod-db",
+                "restoreTime": "2026-11-30T03:00:00Z"
+            }))
+            .unwrap(),
+        );
+        let plan = database_plan(&restored, "prod", "shop", "db").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        assert!(
+            text.contains("action: rds:RestoreDBInstanceToPointInTime"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SourceDBInstanceIdentifier: prod-db"),
+            "{text}"
+        );
+        assert!(text.contains("RestoreTime: 2026-11-30T03:00:00Z"), "{text}");
+        assert!(!text.contains("CreateDBInstance"), "{text}");
+    }
+}

@@ -1,0 +1,335 @@
+//! Issue 13 part 2: a ManagedDatabase restored from a DB snapshot or a point in time of
+//! another instance, through the controller of `tiered run` against the emulator and
+//! moto_server behind the `aws-faults` proxy: the restore call instead of
+//! CreateDBInstance, the ownership tags on the result, the master password set by
+//! tiered after the restore (the Secret never claims it before RDS accepted it), and
+//! one instance whatever responses get lost.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use aws_faults::Rule;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::json;
+use tiered::controllers::managed_database::Rds;
+
+use crate::support::data_tier::operator::NS;
+use crate::support::faults::{Faulty, aws_id, start};
+use crate::support::moto::rds_client;
+use crate::support::operator::{eventually, secret_text};
+
+const RESYNC: Duration = Duration::from_mins(5);
+
+fn rules(texts: &[&str]) -> Vec<Rule> {
+    texts
+        .iter()
+        .map(|text| Rule::parse(text).unwrap())
+        .collect()
+}
+
+/// A source instance `source` (someone else's, untagged) with the snapshot `snapshot`.
+async fn source_with_snapshot(f: &Faulty, source: &str, snapshot: &str) {
+    let rds = rds_client(&f.moto);
+    rds.create_db_instance()
+        .db_instance_identifier(source)
+        .engine("postgres")
+        .engine_version("16.4")
+        .db_instance_class("db.t4g.micro")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password("the-old-password-1")
+        .db_name("newsread")
+        .backup_retention_period(7)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier(source)
+        .db_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Calls of `action` the proxy saw, whatever their fate.
+fn calls(f: &Faulty, action: &str) -> usize {
+    f.proxy
+        .calls()
+        .all()
+        .iter()
+        .filter(|call| call.action == action)
+        .count()
+}
+
+async fn connection(f: &Faulty, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let secrets: Api<Secret> = Api::namespaced(f.op.client.clone(), NS);
+    secrets
+        .get_opt(&format!("{name}-connection"))
+        .await
+        .unwrap()
+        .map(|secret| secret_text(&secret))
+}
+
+async fn tags(f: &Faulty, id: &str) -> Vec<(String, String)> {
+    let instance = rds_client(&f.moto)
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap()
+        .db_instances()[0]
+        .clone();
+    instance
+        .tag_list()
+        .iter()
+        .map(|tag| {
+            (
+                tag.key().unwrap_or_default().to_owned(),
+                tag.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `name` is Ready: after the password is set RDS resets the credentials,
+/// so the next look is the in-progress requeue (30 s) later, not at once.
+async fn ready_after_the_password_is_set(f: &Faulty, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(75);
+    while !f.is_ready::<Rds>(name).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} not Ready: {:?}",
+            f.ready_condition::<Rds>(name).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_rds_took_it() {
+    // RDS refuses every ModifyDBInstance at first: the generated password cannot be set.
+    let f = start(rules(&["ModifyDBInstance:fail=1"]), 7, RESYNC).await;
+    source_with_snapshot(&f, "legacy-db", "nightly-1").await;
+    f.create::<Rds>(
+        "restored",
+        &json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
+    )
+    .await;
+    let id = aws_id::<Rds>("restored");
+
+    eventually("the restored instance exists", || async {
+        f.instances(&id).await == [id.clone()]
+    })
+    .await;
+    eventually(
+        "the password was offered to RDS, the Secret has a url",
+        || async {
+            calls(&f, "ModifyDBInstance") > 0
+                && connection(&f, "restored")
+                    .await
+                    .is_some_and(|data| data.contains_key("url"))
+        },
+    )
+    .await;
+    let data = connection(&f, "restored").await.expect("the Secret exists");
+    assert!(
+        !data.contains_key("password"),
+        "no password before RDS accepted it: {:?}",
+        data.keys()
+    );
+    assert!(data.contains_key("pendingPassword"), "{:?}", data.keys());
+    let url = url::Url::parse(&data["url"]).expect("a url once there is a host");
+    assert_eq!(url.password(), None, "the url claims no password either");
+    assert!(!f.is_ready::<Rds>("restored").await, "not Ready before");
+    assert_eq!(calls(&f, "RestoreDBInstanceFromDBSnapshot"), 1);
+    assert_eq!(calls(&f, "CreateDBInstance"), 0, "a restore, not a create");
+    let owned = tags(&f, &id).await;
+    assert!(
+        owned
+            .iter()
+            .any(|(k, v)| k == "tiered.io/name" && v == "restored"),
+        "{owned:?}"
+    );
+    assert!(owned.iter().any(|(k, v)| k == "team" && v == "news"));
+
+    // RDS accepts it: the Secret then carries it, the same one it kept as pending.
+    let pending = data["pendingPassword"].clone();
+    f.proxy.set_rules(Vec::new());
+    ready_after_the_password_is_set(&f, "restored").await;
+    let data = connection(&f, "restored").await.unwrap();
+    assert_eq!(data.get("password"), Some(&pending));
+    assert!(!data.contains_key("pendingPassword"), "{:?}", data.keys());
+    let url = url::Url::parse(&data["url"]).unwrap();
+    let in_url = percent_encoding::percent_decode_str(url.password().unwrap())
+        .decode_utf8()
+        .unwrap();
+    assert_eq!(in_url, pending);
+    let set = f
+        .proxy
+        .calls()
+        .all()
+        .iter()
+        .filter(|call| call.action == "ModifyDBInstance" && call.fate.reached_aws())
+        .count();
+    assert_eq!(set, 1, "the password is set once it goes through");
+    assert_eq!(
+        f.instances("legacy-db").await,
+        ["legacy-db"],
+        "source untouched"
+    );
+    f.op.stop().await;
+}
+
+#[tokio::test]
+async fn a_point_in_time_restore_with_every_response_lost_makes_one_instance() {
+    let f = start(
+        rules(&[
+            "RestoreDBInstanceToPointInTime:lose=1",
+            "ModifyDBInstance:lose=1",
+        ]),
+        3,
+        RESYNC,
+    )
+    .await;
+    source_with_snapshot(&f, "prod-db", "unused").await;
+    f.create::<Rds>(
+        "pitr",
+        &json!({"restoreFrom": {"sourceDBInstanceIdentifier": "prod-db", "useLatestRestorableTime": true}}),
+    )
+    .await;
+    let id = aws_id::<Rds>("pitr");
+    eventually(
+        "the restored instance exists and the password was set",
+        || async { f.instances(&id).await == [id.clone()] && calls(&f, "ModifyDBInstance") > 0 },
+    )
+    .await;
+    f.proxy.set_rules(Vec::new());
+    ready_after_the_password_is_set(&f, "pitr").await;
+    assert_eq!(f.instances(&id).await, vec![id.clone()], "one instance");
+    assert_eq!(calls(&f, "CreateDBInstance"), 0);
+    let restores = calls(&f, "RestoreDBInstanceToPointInTime");
+    assert!(
+        (1..=2).contains(&restores),
+        "a lost restore is described, not repeated: {restores}"
+    );
+    let owned = tags(&f, &id).await;
+    assert!(
+        owned
+            .iter()
+            .any(|(k, v)| k == "tiered.io/name" && v == "pitr"),
+        "the restore does not copy the source's tags in place of ours: {owned:?}"
+    );
+    let data = connection(&f, "pitr").await.unwrap();
+    assert!(data.contains_key("password") && !data.contains_key("pendingPassword"));
+    f.op.stop().await;
+}
+
+/// The restore source is creation-only (issue 13 part 2): the CRD's CEL rules, as the
+/// emulator evaluates them like kube-apiserver, refuse changing, removing or adding
+/// `spec.restoreFrom` on an existing object, and a source that names neither or both
+/// kinds, each with a message saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restore_source_is_creation_only() {
+    use kube::api::{Patch, PatchParams, PostParams};
+    use tiered::api::ManagedDatabase;
+
+    let emulator = crate::support::operator::emulator(&[], false).await;
+    let client = emulator.client();
+    let databases: Api<ManagedDatabase> = Api::namespaced(client, "default");
+    let object = |name: &str, extra: serde_json::Value| {
+        let mut spec = json!({
+            "engine": "postgres",
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20},
+            "databaseName": "app",
+            "masterUsername": "app"
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value::<ManagedDatabase>(json!({
+            "apiVersion": "tiered.io/v1alpha1",
+            "kind": "ManagedDatabase",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": spec
+        }))
+        .unwrap()
+    };
+    let refused = |result: Result<ManagedDatabase, kube::Error>, part: &str| match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains(part), "{part}: {}", status.message);
+        }
+        other => panic!("accepted ({part}): {other:?}"),
+    };
+    let patch = |spec: serde_json::Value| Patch::Merge(json!({ "spec": spec }));
+
+    for (from, part) in [
+        (json!({}), "exactly one of dbSnapshotIdentifier"),
+        (
+            json!({"dbSnapshotIdentifier": "s", "sourceDBInstanceIdentifier": "p"}),
+            "exactly one of dbSnapshotIdentifier",
+        ),
+        (
+            json!({"sourceDBInstanceIdentifier": "p"}),
+            "exactly one of restoreTime and useLatestRestorableTime",
+        ),
+    ] {
+        let invalid = object("bad", json!({ "restoreFrom": from }));
+        refused(
+            databases.create(&PostParams::default(), &invalid).await,
+            part,
+        );
+    }
+
+    let restored = object(
+        "restored",
+        json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
+    );
+    databases
+        .create(&PostParams::default(), &restored)
+        .await
+        .unwrap();
+    let params = PatchParams::default();
+    refused(
+        databases
+            .patch(
+                "restored",
+                &params,
+                &patch(json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-2"}})),
+            )
+            .await,
+        "restoreFrom is creation-only",
+    );
+    refused(
+        databases
+            .patch("restored", &params, &patch(json!({"restoreFrom": null})))
+            .await,
+        "restoreFrom is creation-only",
+    );
+    // Other fields still change.
+    databases
+        .patch(
+            "restored",
+            &params,
+            &patch(json!({"instanceClass": "db.t4g.small"})),
+        )
+        .await
+        .unwrap();
+
+    databases
+        .create(&PostParams::default(), &object("plain", json!({})))
+        .await
+        .unwrap();
+    refused(
+        databases
+            .patch(
+                "plain",
+                &params,
+                &patch(json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}})),
+            )
+            .await,
+        "restoreFrom is creation-only",
+    );
+}
