@@ -1,4 +1,5 @@
-"""deploy/iam-policy.json decided for concrete requests (packaging layer).
+"""The operator's IAM policies (deploy/iam-policy-*.json, evaluated together as IAM does
+for one role) decided for concrete requests (packaging layer).
 
 A small evaluator of identity-policy statements (Action, Resource/NotResource, the
 condition operators the policy uses) and the requests the operator makes, each with
