@@ -38,6 +38,7 @@ IAM_POLICIES = (ROOT / "deploy" / "iam-policy-rds.json", ROOT / "deploy" / "iam-
 AWS_MOD_RS = ROOT / "src" / "aws" / "mod.rs"
 NAMING_RS = ROOT / "src" / "aws" / "naming.rs"
 CLEANUP_RS = ROOT / "src" / "controllers" / "data_tier" / "cleanup.rs"
+SNAPSHOTS_RS = ROOT / "src" / "controllers" / "managed_database" / "snapshots.rs"
 CARGO_TOML = ROOT / "Cargo.toml"
 SRC = ROOT / "src"
 
@@ -54,6 +55,7 @@ PARLIAMENT_SUPPRESSED: dict[tuple[str, str], str] = {}
 # these) as required: which ARN the call is authorized on.
 TARGETS: dict[str, tuple[str, ...]] = {
     "rds:DescribeDBInstances": ("db",),
+    "rds:DescribeDBSnapshots": ("db", "snapshot"),
     # AWS's example policy for CreateDBInstance names the default option and parameter
     # groups and the subnet group (RDS user guide, "Allow a user to create DB instances").
     "rds:CreateDBInstance": ("og", "pg", "subgrp"),
@@ -89,6 +91,8 @@ IMPLIED = (
             ("snapshot",), RDS_FINAL_SNAPSHOT),
     Implied("rds:CreateDBInstance", "set_tags", "rds:AddTagsToResource", ("db",),
             "SAR: a dependent action of rds:CreateDBInstance (tags on create)"),
+    Implied("rds:CreateDBSnapshot", "set_tags", "rds:AddTagsToResource", ("snapshot",),
+            "SAR: a dependent action of rds:CreateDBSnapshot (tags on create)"),
     Implied("rds:CreateDBInstanceReadReplica", "set_tags", "rds:AddTagsToResource", ("db",),
             "SAR: a dependent action of rds:CreateDBInstanceReadReplica (tags on create)"),
     *(Implied("rds:CreateDBInstance", "manage_master_user_password", action, ("Secret",),
@@ -470,6 +474,11 @@ def check_names() -> list[str]:
     for pattern in ("arn:*:rds:*:*:db:*-r?", "arn:*:rds:*:*:db:*-r??"):
         if f'"{pattern}"' not in policy_text:
             problems.append(f"the policy does not spare new read replicas ({pattern})")
+    if f'pub const SNAPSHOT_INFIX: &str = "-snap-";' not in SNAPSHOTS_RS.read_text() or \
+            '"arn:*:rds:*:*:snapshot:*-snap-*"' not in policy_text:
+        problems.append("snapshots on request are no longer named <id>-snap-<name> "
+                        "(src/controllers/managed_database/snapshots.rs) or the policy does not "
+                        "grant snapshot:*-snap-*: keep the two in step")
     if 'format!("{id}-final-{}"' not in CLEANUP_RS.read_text():
         problems.append("final snapshots are no longer named <id>-final-<time> "
                         "(src/controllers/data_tier/cleanup.rs): update the snapshot ARNs of the policy")

@@ -126,6 +126,7 @@ CREATE_TAGS = {CLUSTER_TAG: "prod", "tiered.io/owner": "shop/orders"}
 DB = "rds:{region}:111122223333:db:prod-shop-orders-1a2b3c4d"
 REPLICA = DB + "-r1"
 DB_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c4d-final-20250304050607"
+ON_DEMAND_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c4d-snap-before-upgrade"
 RG = "elasticache:{region}:111122223333:replicationgroup:prod-shop-cache-5e6f7a8b"
 NODE = "elasticache:{region}:111122223333:cluster:prod-shop-cache-5e6f7a8b-001"
 CACHE_SNAPSHOT = "elasticache:{region}:111122223333:snapshot:prod-shop-cache-5e6f7a8b-final-20250304050607"
@@ -156,6 +157,14 @@ SCENARIOS = (
              + auths("rds:CreateDBSnapshot", DB_SNAPSHOT) + auths("rds:AddTagsToResource", DB_SNAPSHOT)
              + auths("rds:AddTagsToResource", DB_SNAPSHOT, request=OURS)),
     Scenario("snapshot another cluster's instance", False, auths("rds:CreateDBSnapshot", DB, tags=OTHER)),
+    Scenario("snapshot our instance on request, tagged for this cluster", True,
+             auths("rds:CreateDBSnapshot", DB, tags=OURS, request=CREATE_TAGS)
+             + auths("rds:CreateDBSnapshot", ON_DEMAND_SNAPSHOT, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", ON_DEMAND_SNAPSHOT, request=CREATE_TAGS)),
+    Scenario("snapshot another cluster's instance on request", False,
+             auths("rds:CreateDBSnapshot", DB, tags=OTHER, request=CREATE_TAGS)),
+    Scenario("snapshot our instance on request without the cluster tag", False,
+             auths("rds:CreateDBSnapshot", ON_DEMAND_SNAPSHOT, request={"team": "orders"})),
     Scenario("create a read replica of our instance", True,
              auths("rds:CreateDBInstanceReadReplica", REPLICA, *RDS_REFERENCED, request=CREATE_TAGS)
              + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)

@@ -12,6 +12,7 @@ use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
     WEEKLY_WINDOW, conditions_schema,
 };
+use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
 /// Annotation that asks for a new master password: set it to any value not handled yet
 /// (e.g. a date, `kubectl annotate mdb NAME tiered.io/rotate-password=$(date +%s)
@@ -132,6 +133,15 @@ pub struct ManagedDatabaseSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
     pub tags: BTreeMap<String, String>,
+    /// Manual snapshots to take on demand, each once (CreateDBSnapshot, tagged as
+    /// tiered's): add a name to take one. `status.snapshots` shows their state. They
+    /// outlive this object whatever `deletionPolicy` says (RDS keeps manual snapshots
+    /// when the instance goes); delete them in AWS when no longer needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.name == s.name))").message("snapshot names must be unique"))]
+    pub snapshots: Vec<SnapshotRequest>,
 }
 
 /// RDS database engine.
@@ -309,4 +319,7 @@ pub struct ManagedDatabaseStatus {
     /// setting the annotation to another value rotates the master password again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_rotation: Option<String>,
+    /// The snapshots `spec.snapshots` asks for, with their state in AWS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotStatus>,
 }

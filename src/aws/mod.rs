@@ -28,6 +28,10 @@ pub mod rds_actions {
     pub const ADD_TAGS_TO_RESOURCE: &str = "rds:AddTagsToResource";
     /// `rds:RemoveTagsFromResource`.
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "rds:RemoveTagsFromResource";
+    /// `rds:CreateDBSnapshot` (snapshots on demand).
+    pub const CREATE_DB_SNAPSHOT: &str = "rds:CreateDBSnapshot";
+    /// `rds:DescribeDBSnapshots`.
+    pub const DESCRIBE_DB_SNAPSHOTS: &str = "rds:DescribeDBSnapshots";
 }
 
 /// IAM action names of the ElastiCache calls the operator makes.

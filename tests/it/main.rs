@@ -21,6 +21,7 @@ mod database_controller;
 mod database_mocks;
 mod database_moto;
 mod database_replicas;
+mod database_snapshots;
 mod database_spec_rules;
 mod database_storage;
 mod docs;

@@ -71,6 +71,8 @@ pub struct DesiredInstance {
     pub publicly_accessible: Option<bool>,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
+    /// The names of the snapshots to take on demand (`spec.snapshots`).
+    pub snapshots: Vec<String>,
 }
 
 impl DesiredInstance {
@@ -160,6 +162,7 @@ impl DesiredInstance {
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
+            snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
         })
     }
 }

@@ -4,8 +4,8 @@
 //! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`], [`diff`],
 //! [`replicas`] and [`rules`] (pure), [`rds`] (describe, create, modify, replicas),
 //! [`cleanup`] (replicas first, deletion protection), [`rotation`] (password rotation
-//! on request), [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render`
-//! prints).
+//! on request), [`snapshots`] (on demand), [`status`] and [`secret`] (pure), and
+//! [`plan`] (what `tiered render` prints).
 
 pub mod cleanup;
 pub mod desired;
@@ -16,6 +16,7 @@ pub mod replicas;
 pub mod rotation;
 pub mod rules;
 pub mod secret;
+pub mod snapshots;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,6 +142,20 @@ impl DataTier for Rds {
             now,
         );
         status.password_rotation = rotation;
+        status.snapshots = snapshots::snapshot_statuses(
+            &report.id,
+            &database
+                .spec
+                .snapshots
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+            report.observed.snapshots.as_deref(),
+            database
+                .status
+                .as_ref()
+                .map_or(&[], |status| &status.snapshots),
+        );
         status
     }
 

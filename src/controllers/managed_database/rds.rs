@@ -216,6 +216,9 @@ impl Rds {
         if let Some(progress) = self.match_replicas(desired, report).await? {
             return Ok(progress);
         }
+        if let Some(progress) = self.take_snapshots(desired, report).await? {
+            return Ok(progress);
+        }
         let message = if has_pending_changes(primary) {
             "changes are pending for the next maintenance window (spec.applyImmediately is false)"
                 .to_owned()

@@ -29,6 +29,9 @@ pub struct Observed {
     pub primary: Option<DbInstance>,
     /// Our read replicas, by index.
     pub replicas: Vec<DbInstance>,
+    /// The snapshots of `spec.snapshots` that RDS lists; `None` when the pass did not
+    /// look (the status keeps what it said).
+    pub snapshots: Option<Vec<aws_sdk_rds::types::DbSnapshot>>,
 }
 
 /// The result of one pass against RDS.
@@ -63,6 +66,7 @@ pub fn compute_status(
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
+        snapshots: Vec::new(),
     }
 }
 
@@ -139,6 +143,7 @@ mod tests {
             observed: Observed {
                 primary: Some(instance),
                 replicas: vec![],
+                snapshots: None,
             },
             progress,
             mutations: 0,
