@@ -56,6 +56,8 @@ PARLIAMENT_SUPPRESSED: dict[tuple[str, str], str] = {}
 TARGETS: dict[str, tuple[str, ...]] = {
     "rds:DescribeDBInstances": ("db",),
     "rds:DescribeDBSnapshots": ("db", "snapshot"),
+    "rds:DescribeDBParameterGroups": ("pg",),
+    "rds:DescribeDBParameters": ("pg",),
     # AWS's example policy for CreateDBInstance names the default option and parameter
     # groups and the subnet group (RDS user guide, "Allow a user to create DB instances").
     "rds:CreateDBInstance": ("og", "pg", "subgrp"),
@@ -91,6 +93,10 @@ IMPLIED = (
             ("snapshot",), RDS_FINAL_SNAPSHOT),
     Implied("rds:CreateDBInstance", "set_tags", "rds:AddTagsToResource", ("db",),
             "SAR: a dependent action of rds:CreateDBInstance (tags on create)"),
+    Implied("rds:CreateDBParameterGroup", "set_tags", "rds:AddTagsToResource", ("pg",),
+            "SAR: a dependent action of rds:CreateDBParameterGroup (tags on create)"),
+    Implied("rds:ModifyDBInstance", "db_parameter_group_name(", "rds:ModifyDBInstance", ("pg",),
+            "SAR: ModifyDBInstance is authorized on the DB parameter group it attaches"),
     Implied("rds:CreateDBSnapshot", "set_tags", "rds:AddTagsToResource", ("snapshot",),
             "SAR: a dependent action of rds:CreateDBSnapshot (tags on create)"),
     Implied("rds:CreateDBInstanceReadReplica", "set_tags", "rds:AddTagsToResource", ("db",),

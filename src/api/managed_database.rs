@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::parameters::ParameterGroupStatus;
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
     WEEKLY_WINDOW, conditions_schema,
@@ -142,6 +143,17 @@ pub struct ManagedDatabaseSpec {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.name == s.name))").message("snapshot names must be unique"))]
     pub snapshots: Vec<SnapshotRequest>,
+    /// Engine parameters, name to value (e.g. `max_connections: "200"`,
+    /// `shared_preload_libraries: pg_stat_statements`). tiered creates and owns a DB
+    /// parameter group for the engine family (`<identifier>-postgres16`), attaches it,
+    /// applies dynamic parameters at once and static ones at the next reboot
+    /// (`status.parameterGroup.pendingReboot`; reboot with the annotation
+    /// `tiered.io/reboot`). A parameter removed here goes back to the family default.
+    /// A parameter RDS refuses is `Stalled` naming `spec.parameters.<name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 100))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_.:-]{0,127}$'))").message("parameter names are letters, digits and _ . : - (at most 128), starting with a letter"))]
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// RDS database engine.
@@ -322,4 +334,7 @@ pub struct ManagedDatabaseStatus {
     /// The snapshots `spec.snapshots` asks for, with their state in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<SnapshotStatus>,
+    /// The DB parameter group of `spec.parameters`, once tiered made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<ParameterGroupStatus>,
 }

@@ -20,6 +20,7 @@ mod database_adoption;
 mod database_controller;
 mod database_mocks;
 mod database_moto;
+mod database_parameters;
 mod database_replicas;
 mod database_snapshots;
 mod database_spec_rules;

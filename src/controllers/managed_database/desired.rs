@@ -73,6 +73,8 @@ pub struct DesiredInstance {
     pub performance_insights: Option<(bool, Option<i32>)>,
     /// The names of the snapshots to take on demand (`spec.snapshots`).
     pub snapshots: Vec<String>,
+    /// Engine parameters (`spec.parameters`).
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl DesiredInstance {
@@ -163,6 +165,7 @@ impl DesiredInstance {
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
             snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
+            parameters: spec.parameters.clone(),
         })
     }
 }

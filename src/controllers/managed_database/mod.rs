@@ -10,6 +10,7 @@
 pub mod cleanup;
 pub mod desired;
 pub mod diff;
+pub mod parameters;
 pub mod plan;
 pub mod rds;
 pub mod replicas;
@@ -75,13 +76,17 @@ impl DataTier for Rds {
     type Resource = DbInstance;
     type Desired = DesiredInstance;
     type Observed = Observed;
-    /// The rotation request handled, for `status.passwordRotation`.
-    type Rotation = Option<String>;
+    /// The rotation request handled, for `status.passwordRotation`, and the reboot
+    /// request handled, for `status.parameterGroup.reboot`.
+    type Rotation = (Option<String>, Option<String>);
 
     const CONTROLLER: &'static str = CONTROLLER;
     const FINALIZER: &'static str = FINALIZER;
     const COMPONENT: &'static str = "database";
-    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[ROTATE_PASSWORD_ANNOTATION];
+    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[
+        ROTATE_PASSWORD_ANNOTATION,
+        crate::api::parameters::REBOOT_ANNOTATION,
+    ];
     const CREDENTIAL_KEY: &'static str = secret::PASSWORD_KEY;
     const NOUNS: &'static Nouns = NOUNS;
 
@@ -131,7 +136,7 @@ impl DataTier for Rds {
         database: &ManagedDatabase,
         report: &Report,
         connection_secret: String,
-        rotation: Option<String>,
+        (rotation, reboot): (Option<String>, Option<String>),
         now: &Time,
     ) -> ManagedDatabaseStatus {
         let mut status = status::compute_status(
@@ -156,6 +161,12 @@ impl DataTier for Rds {
                 .as_ref()
                 .map_or(&[], |status| &status.snapshots),
         );
+        if let Some(group) = &report.observed.parameter_group {
+            status.parameter_group = Some(group.clone());
+        }
+        if let Some(group) = status.parameter_group.as_mut() {
+            group.reboot = reboot;
+        }
         status
     }
 
@@ -292,8 +303,22 @@ impl DataTier for Rds {
         database: &ManagedDatabase,
         report: &Report,
         credential: &mut Option<Password>,
-    ) -> Result<Option<String>, Error> {
-        self.handle_rotation(events, database, report, credential)
-            .await
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let rotation = self
+            .handle_rotation(events, database, report, credential)
+            .await?;
+        let reboot = match self.handle_reboot(database, report).await {
+            Ok(reboot) => reboot,
+            Err(error) => {
+                // Retried on the next reconcile: the request stays unhandled.
+                tracing::warn!(identifier = %report.id, error = %error.aws_message(), "failed to reboot the DB instance on request");
+                database
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.parameter_group.as_ref())
+                    .and_then(|group| group.reboot.clone())
+            }
+        };
+        Ok((rotation, reboot))
     }
 }

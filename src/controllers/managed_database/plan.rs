@@ -119,6 +119,7 @@ pub fn database_plan(
         let replica_id = rds_replica_identifier(&identifier, index);
         calls.push(replica_call(&client, &desired, &replica_id));
     }
+    calls.extend(crate::controllers::managed_database::parameters::planned_calls(&desired));
     for name in &desired.snapshots {
         calls.push(snapshot_call(&client, &desired, name));
     }

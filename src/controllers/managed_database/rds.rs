@@ -213,6 +213,9 @@ impl Rds {
                 "modifying DB instance {identifier}: {fields}"
             )));
         }
+        if let Some(progress) = self.converge_parameters(desired, primary, report).await? {
+            return Ok(progress);
+        }
         if let Some(progress) = self.match_replicas(desired, report).await? {
             return Ok(progress);
         }

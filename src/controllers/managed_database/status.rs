@@ -32,6 +32,9 @@ pub struct Observed {
     /// The snapshots of `spec.snapshots` that RDS lists; `None` when the pass did not
     /// look (the status keeps what it said).
     pub snapshots: Option<Vec<aws_sdk_rds::types::DbSnapshot>>,
+    /// The DB parameter group of `spec.parameters` as the pass saw it; `None` when the
+    /// pass did not look (the status keeps what it said).
+    pub parameter_group: Option<crate::api::parameters::ParameterGroupStatus>,
 }
 
 /// The result of one pass against RDS.
@@ -67,6 +70,7 @@ pub fn compute_status(
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
         snapshots: Vec::new(),
+        parameter_group: previous.and_then(|status| status.parameter_group.clone()),
     }
 }
 
@@ -144,6 +148,7 @@ mod tests {
                 primary: Some(instance),
                 replicas: vec![],
                 snapshots: None,
+                parameter_group: None,
             },
             progress,
             mutations: 0,
