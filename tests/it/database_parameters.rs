@@ -305,3 +305,67 @@ async fn a_static_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
     assert!(group.pending_reboot, "{group:?}");
     assert_eq!(group.name, MOCK_GROUP);
 }
+
+#[tokio::test]
+async fn a_reboot_happens_once_per_new_value_of_the_annotation() {
+    let reboot = mock!(Client::reboot_db_instance).then_output(|| {
+        aws_sdk_rds::operation::reboot_db_instance::RebootDbInstanceOutput::builder().build()
+    });
+    let ctx = Rds::mocked(&[&reboot]);
+    let mut database: tiered::api::ManagedDatabase = support::data_tier::object::<Rds>(
+        "shop",
+        "obj",
+        &serde_json::to_value(spec_with(&json!({"max_connections": "200"}))).unwrap(),
+    );
+    let status = tiered::api::ManagedDatabaseStatus {
+        parameter_group: Some(tiered::api::parameters::ParameterGroupStatus {
+            name: MOCK_GROUP.into(),
+            family: "postgres16".into(),
+            apply_status: Some("pending-reboot".into()),
+            pending_reboot: true,
+            reboot: None,
+        }),
+        ..Default::default()
+    };
+    database.status = Some(status);
+    let report = tiered::controllers::managed_database::status::Report {
+        id: "legacy-db".into(),
+        observed: tiered::controllers::managed_database::status::Observed {
+            primary: Some(with_group("pending-reboot")),
+            ..Default::default()
+        },
+        progress: Progress::Ready {
+            message: String::new(),
+        },
+        mutations: 0,
+    };
+
+    // No annotation: no reboot, whatever is pending.
+    assert_eq!(ctx.handle_reboot(&database, &report).await.unwrap(), None);
+    assert_eq!(reboot.num_calls(), 0);
+
+    database.metadata.annotations = Some(BTreeMap::from([(
+        tiered::api::parameters::REBOOT_ANNOTATION.to_owned(),
+        "1".to_owned(),
+    )]));
+    let handled = ctx.handle_reboot(&database, &report).await.unwrap();
+    assert_eq!(handled.as_deref(), Some("1"));
+    assert_eq!(reboot.num_calls(), 1);
+
+    // Handled (recorded in status): the same value reboots no more.
+    if let Some(group) = database
+        .status
+        .as_mut()
+        .and_then(|status| status.parameter_group.as_mut())
+    {
+        group.reboot = handled;
+    }
+    assert_eq!(
+        ctx.handle_reboot(&database, &report)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(reboot.num_calls(), 1);
+}
