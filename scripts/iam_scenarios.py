@@ -170,7 +170,10 @@ SCENARIOS = (
              + auths("rds:ModifyDBParameterGroup", PARAMETER_GROUP, tags=OURS)
              + auths("rds:ResetDBParameterGroup", PARAMETER_GROUP, tags=OURS)
              + auths("rds:ModifyDBInstance", DB, PARAMETER_GROUP, tags=OURS)
-             + auths("rds:RebootDBInstance", DB, tags=OURS)),
+             + auths("rds:RebootDBInstance", DB, tags=OURS)
+             + auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OURS)),
+    Scenario("delete another cluster's parameter group", False,
+             auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
     Scenario("change another cluster's parameter group", False,
              auths("rds:ModifyDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
     Scenario("reset an untagged parameter group", False,

@@ -42,6 +42,8 @@ pub mod rds_actions {
     pub const MODIFY_DB_PARAMETER_GROUP: &str = "rds:ModifyDBParameterGroup";
     /// `rds:ResetDBParameterGroup`.
     pub const RESET_DB_PARAMETER_GROUP: &str = "rds:ResetDBParameterGroup";
+    /// `rds:DeleteDBParameterGroup` (after the instance is gone).
+    pub const DELETE_DB_PARAMETER_GROUP: &str = "rds:DeleteDBParameterGroup";
     /// `rds:RebootDBInstance` (only on request).
     pub const REBOOT_DB_INSTANCE: &str = "rds:RebootDBInstance";
 }

@@ -369,3 +369,49 @@ async fn a_reboot_happens_once_per_new_value_of_the_annotation() {
     );
     assert_eq!(reboot.num_calls(), 1);
 }
+
+async fn group_names(rds: &Client) -> Vec<String> {
+    rds.describe_db_parameter_groups()
+        .send()
+        .await
+        .unwrap()
+        .db_parameter_groups()
+        .iter()
+        .filter_map(|group| group.db_parameter_group_name().map(str::to_owned))
+        .filter(|name| !name.starts_with("default."))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_parameter_group_goes_with_the_instance_and_stays_with_retain() {
+    let server = support::moto::MotoServer::start();
+    let ctx = Rds::on(&server);
+    // Without engineVersion: the family comes from the version RDS reports.
+    let deleted = Rds::spec(&json!({
+        "engineVersion": null,
+        "parameters": {"max_connections": "200"},
+        "deletionPolicy": "Snapshot"
+    }));
+    let ready = support::data_tier::reconcile_until_ready(&ctx, "deleted", &deleted).await;
+    let retained = Rds::spec(&json!({
+        "parameters": {"max_connections": "200"},
+        "deletionPolicy": "Retain"
+    }));
+    let kept = support::data_tier::reconcile_until_ready(&ctx, "kept", &retained).await;
+    let groups = group_names(&ctx.rds).await;
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(
+        groups
+            .iter()
+            .any(|name| name.starts_with(&format!("{}-postgres", ready.id)))
+    );
+
+    support::data_tier::delete_until_done(&ctx, "deleted", &deleted).await;
+    support::data_tier::delete_until_done(&ctx, "kept", &retained).await;
+    let left = group_names(&ctx.rds).await;
+    assert_eq!(
+        left,
+        [format!("{}-postgres16", kept.id)],
+        "only the retained one's group stays"
+    );
+}

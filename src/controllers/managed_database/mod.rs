@@ -288,6 +288,11 @@ impl DataTier for Rds {
         self.invalidate().await;
     }
 
+    async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
+        self.delete_parameter_groups(&Self::resource_id(target), target.spec)
+            .await
+    }
+
     async fn delete(
         &self,
         primary: &DbInstance,

@@ -21,8 +21,9 @@ use crate::api::managed_database::DatabaseEngine;
 use crate::api::parameters::{ParameterGroupStatus, REBOOT_ANNOTATION};
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{
-    CREATE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS, DESCRIBE_DB_PARAMETERS,
-    MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE, RESET_DB_PARAMETER_GROUP,
+    CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
+    DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
+    RESET_DB_PARAMETER_GROUP,
 };
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
@@ -303,6 +304,64 @@ impl Rds {
             report.mutations += 1;
         }
         Ok(())
+    }
+
+    /// Deletes the DB parameter groups tiered made for the (deleted) instance
+    /// `instance`: the one of `spec.engineVersion`'s family, or, without a version,
+    /// every group named `<instance>-<family>` for its own family (one list of the
+    /// account's groups). A group already gone is fine.
+    pub async fn delete_parameter_groups(
+        &self,
+        instance: &str,
+        spec: &crate::api::ManagedDatabaseSpec,
+    ) -> Result<(), AwsError> {
+        let names = match spec
+            .engine_version
+            .as_deref()
+            .and_then(|version| parameter_family(spec.engine, version))
+        {
+            Some(family) => vec![parameter_group_name(instance, &family)],
+            None => self.groups_of(instance).await?,
+        };
+        for name in names {
+            match self
+                .rds
+                .delete_db_parameter_group()
+                .db_parameter_group_name(&name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DELETE_DB_PARAMETER_GROUP, e))
+            {
+                Ok(_) => tracing::info!(group = %name, "deleted DB parameter group"),
+                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups of the account named `<instance>-<family>` for their own family.
+    async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
+        let mut names = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let output = self
+                .rds
+                .describe_db_parameter_groups()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
+            names.extend(output.db_parameter_groups().iter().filter_map(|group| {
+                let name = group.db_parameter_group_name()?;
+                let family = group.db_parameter_group_family()?;
+                (name == parameter_group_name(instance, family)).then(|| name.to_owned())
+            }));
+            match output.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(names),
+            }
+        }
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
