@@ -415,3 +415,57 @@ async fn the_parameter_group_goes_with_the_instance_and_stays_with_retain() {
         "only the retained one's group stays"
     );
 }
+
+/// RDS answers DescribeDBParameterGroups for a group that does not exist with
+/// `DBParameterGroupNotFound` (moto answers an empty list): the group is created, not
+/// a stall.
+#[tokio::test]
+async fn a_group_rds_says_is_not_found_is_created() {
+    let describe =
+        mock!(Client::describe_db_instances).then_output(|| described(instance("available")));
+    let missing = mock!(Client::describe_db_parameter_groups)
+        .sequence()
+        .http_status(
+            404,
+            Some(aws_error(
+                "DBParameterGroupNotFound",
+                "DBParameterGroup not found: legacy-db-postgres16",
+            )),
+        )
+        .repeatedly()
+        .build();
+    let create = mock!(Client::create_db_parameter_group)
+        .match_requests(|request| {
+            request.db_parameter_group_name() == Some(MOCK_GROUP)
+                && request.db_parameter_group_family() == Some("postgres16")
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::create_db_parameter_group::CreateDbParameterGroupOutput::builder()
+                .build()
+        });
+    let parameters = mock!(Client::describe_db_parameters)
+        .then_output(|| DescribeDbParametersOutput::builder().build());
+    let modify = mock!(Client::modify_db_parameter_group).then_output(|| {
+        aws_sdk_rds::operation::modify_db_parameter_group::ModifyDbParameterGroupOutput::builder()
+            .build()
+    });
+    let attach = mock!(Client::modify_db_instance)
+        .match_requests(|request| request.db_parameter_group_name() == Some(MOCK_GROUP))
+        .then_output(|| {
+            aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput::builder().build()
+        });
+    let ctx = Rds::mocked(&[&describe, &missing, &create, &parameters, &modify, &attach]);
+    let report = reconcile_as(
+        &ctx,
+        mock_owner(),
+        &spec_with(&json!({"max_connections": "200"})),
+    )
+    .await;
+    assert_eq!(create.num_calls(), 1, "{:?}", report.progress);
+    assert_eq!(attach.num_calls(), 1, "{:?}", report.progress);
+    assert!(
+        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("attaching")),
+        "{:?}",
+        report.progress
+    );
+}

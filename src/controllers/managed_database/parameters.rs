@@ -307,22 +307,11 @@ impl Rds {
     }
 
     /// Deletes the DB parameter groups tiered made for the (deleted) instance
-    /// `instance`: the one of `spec.engineVersion`'s family, or, without a version,
-    /// every group named `<instance>-<family>` for its own family (one list of the
-    /// account's groups). A group already gone is fine.
-    pub async fn delete_parameter_groups(
-        &self,
-        instance: &str,
-        spec: &crate::api::ManagedDatabaseSpec,
-    ) -> Result<(), AwsError> {
-        let names = match spec
-            .engine_version
-            .as_deref()
-            .and_then(|version| parameter_family(spec.engine, version))
-        {
-            Some(family) => vec![parameter_group_name(instance, &family)],
-            None => self.groups_of(instance).await?,
-        };
+    /// `instance`: those of the account named `<instance>-<family>` for their own
+    /// family (one list of the account's groups, whatever the spec says now: a group
+    /// stays attached when `spec.parameters` empties). A group already gone is fine.
+    pub async fn delete_parameter_groups(&self, instance: &str) -> Result<(), AwsError> {
+        let names = self.groups_of(instance).await?;
         for name in names {
             match self
                 .rds
