@@ -1,4 +1,5 @@
-"""Checks of deploy/iam-policy.json against the code and AWS's own data (packaging layer).
+"""Checks of the operator's IAM policies (deploy/iam-policy-rds.json and
+deploy/iam-policy-elasticache.json) against the code and AWS's own data (packaging layer).
 
 scripts/packaging.py registers each `check_*` function below; each returns the problems
 it found (empty when the policy is right). What the policy must grant is derived, never
@@ -13,8 +14,11 @@ kept by hand:
 - the actions AWS authorizes on the side of a call (IMPLIED, each with its source), when
   the code sends the parameter that triggers them.
 
-parliament (PyPI) lints the document; scripts/iam_scenarios.py evaluates it against
-concrete requests. docs/iam.md explains each statement.
+The policy is two managed policies attached to the same role, because together they
+pass IAM's 6,144-character limit for one: IAM evaluates the union of a role's policies,
+so every check but the per-document ones (parliament, size) reads them as one.
+parliament (PyPI) lints each document; scripts/iam_scenarios.py evaluates the union
+against concrete requests. docs/iam.md explains each statement.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-IAM_POLICY = ROOT / "deploy" / "iam-policy.json"
+# One managed policy per service: RDS (with the Secrets Manager and KMS grants RDS uses)
+# and ElastiCache. Attached together to the operator's role.
+IAM_POLICIES = (ROOT / "deploy" / "iam-policy-rds.json", ROOT / "deploy" / "iam-policy-elasticache.json")
 AWS_MOD_RS = ROOT / "src" / "aws" / "mod.rs"
 NAMING_RS = ROOT / "src" / "aws" / "naming.rs"
 CLEANUP_RS = ROOT / "src" / "controllers" / "data_tier" / "cleanup.rs"
+SNAPSHOTS_RS = ROOT / "src" / "controllers" / "managed_database" / "snapshots.rs"
 CARGO_TOML = ROOT / "Cargo.toml"
 SRC = ROOT / "src"
 
@@ -48,6 +55,9 @@ PARLIAMENT_SUPPRESSED: dict[tuple[str, str], str] = {}
 # these) as required: which ARN the call is authorized on.
 TARGETS: dict[str, tuple[str, ...]] = {
     "rds:DescribeDBInstances": ("db",),
+    "rds:DescribeDBSnapshots": ("db", "snapshot"),
+    "rds:DescribeDBParameterGroups": ("pg",),
+    "rds:DescribeDBParameters": ("pg",),
     # AWS's example policy for CreateDBInstance names the default option and parameter
     # groups and the subnet group (RDS user guide, "Allow a user to create DB instances").
     "rds:CreateDBInstance": ("og", "pg", "subgrp"),
@@ -83,6 +93,12 @@ IMPLIED = (
             ("snapshot",), RDS_FINAL_SNAPSHOT),
     Implied("rds:CreateDBInstance", "set_tags", "rds:AddTagsToResource", ("db",),
             "SAR: a dependent action of rds:CreateDBInstance (tags on create)"),
+    Implied("rds:CreateDBParameterGroup", "set_tags", "rds:AddTagsToResource", ("pg",),
+            "SAR: a dependent action of rds:CreateDBParameterGroup (tags on create)"),
+    Implied("rds:ModifyDBInstance", "db_parameter_group_name(", "rds:ModifyDBInstance", ("pg",),
+            "SAR: ModifyDBInstance is authorized on the DB parameter group it attaches"),
+    Implied("rds:CreateDBSnapshot", "set_tags", "rds:AddTagsToResource", ("snapshot",),
+            "SAR: a dependent action of rds:CreateDBSnapshot (tags on create)"),
     Implied("rds:CreateDBInstanceReadReplica", "set_tags", "rds:AddTagsToResource", ("db",),
             "SAR: a dependent action of rds:CreateDBInstanceReadReplica (tags on create)"),
     *(Implied("rds:CreateDBInstance", "manage_master_user_password", action, ("Secret",),
@@ -115,7 +131,15 @@ def as_list(value: Any) -> list[Any]:
 
 
 def load_policy() -> dict[str, Any]:
-    return json.loads(IAM_POLICY.read_text())
+    """The union of the policies, as IAM evaluates a role that carries all of them."""
+    merged: list[dict[str, Any]] = []
+    for path in IAM_POLICIES:
+        merged += statements(json.loads(path.read_text()))
+    return {"Version": "2012-10-17", "Statement": merged}
+
+
+def policy_texts() -> str:
+    return "\n".join(path.read_text() for path in IAM_POLICIES)
 
 
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -346,16 +370,17 @@ def check_code_actions() -> list[str]:
 def check_parliament() -> list[str]:
     from parliament import analyze_policy_string, enhance_finding
 
-    text = IAM_POLICY.read_text()
-    lines = text.splitlines()
     problems = []
-    for finding in analyze_policy_string(text).findings:
-        finding = enhance_finding(finding)
-        line = (finding.location or {}).get("line")
-        sid = sid_at(lines, line)
-        if finding.severity in FAILING_SEVERITIES and (finding.issue, sid) not in PARLIAMENT_SUPPRESSED:
-            problems.append(f"parliament {finding.severity} {finding.issue} in {sid or 'the policy'} "
-                            f"(line {line}): {finding.detail}")
+    for path in IAM_POLICIES:
+        text = path.read_text()
+        lines = text.splitlines()
+        for finding in analyze_policy_string(text).findings:
+            finding = enhance_finding(finding)
+            line = (finding.location or {}).get("line")
+            sid = sid_at(lines, line)
+            if finding.severity in FAILING_SEVERITIES and (finding.issue, sid) not in PARLIAMENT_SUPPRESSED:
+                problems.append(f"parliament {finding.severity} {finding.issue} in {path.name} "
+                                f"{sid or 'the policy'} (line {line}): {finding.detail}")
     return problems
 
 
@@ -412,11 +437,21 @@ def check_condition_keys() -> list[str]:
 
 
 def check_shape() -> list[str]:
-    """Version, no wildcard actions, every ARN for any partition, writes scoped, size."""
-    policy = load_policy()
-    text = IAM_POLICY.read_text()
-    problems = [] if policy.get("Version") == "2012-10-17" else ["policy Version must be 2012-10-17"]
-    for statement in statements(policy):
+    """Version, no wildcard actions, every ARN for any partition, writes scoped, size of
+    each document, unique Sids in each."""
+    problems = []
+    for path in IAM_POLICIES:
+        text = path.read_text()
+        document = json.loads(text)
+        if document.get("Version") != "2012-10-17":
+            problems.append(f"{path.name}: policy Version must be 2012-10-17")
+        sids = [s.get("Sid") for s in statements(document)]
+        problems += [f"{path.name}: Sid {sid} is used twice" for sid in sorted({s for s in sids if sids.count(s) > 1})]
+        size = len(re.sub(r"\s", "", text))
+        if size > MANAGED_POLICY_MAX_CHARS:
+            problems.append(f"{path.name} has {size} characters without whitespace; IAM takes at most "
+                            f"{MANAGED_POLICY_MAX_CHARS} in a managed policy: move statements to another document")
+    for statement in statements(load_policy()):
         sid = statement.get("Sid", "?")
         actions = as_list(statement.get("Action", []))
         if "NotAction" in statement or any("*" in a or "?" in a for a in actions):
@@ -429,10 +464,6 @@ def check_shape() -> list[str]:
         if statement["Effect"] == "Allow" and not reads and (
                 "*" in arns(statement) or "NotResource" in statement) and "Condition" not in statement:
             problems.append(f"{sid}: writes on every resource without a condition")
-    size = len(re.sub(r"\s", "", text))
-    if size > MANAGED_POLICY_MAX_CHARS:
-        problems.append(f"the policy has {size} characters without whitespace; IAM takes at most "
-                        f"{MANAGED_POLICY_MAX_CHARS} in a managed policy")
     return problems
 
 
@@ -441,7 +472,7 @@ def check_names() -> list[str]:
     `<primary>-r<1..99>` (the deny on replica sources spares them) and final snapshots
     `<id>-final-<time>`."""
     problems = []
-    policy_text = IAM_POLICY.read_text()
+    policy_text = policy_texts()
     if 'format!("-r{index}")' not in NAMING_RS.read_text() or \
             not re.search(r"REPLICA_SUFFIX_ROOM: usize = 4;", NAMING_RS.read_text()):
         problems.append("src/aws/naming.rs no longer names replicas <primary>-r<1..99>: update the "
@@ -449,6 +480,11 @@ def check_names() -> list[str]:
     for pattern in ("arn:*:rds:*:*:db:*-r?", "arn:*:rds:*:*:db:*-r??"):
         if f'"{pattern}"' not in policy_text:
             problems.append(f"the policy does not spare new read replicas ({pattern})")
+    if f'pub const SNAPSHOT_INFIX: &str = "-snap-";' not in SNAPSHOTS_RS.read_text() or \
+            '"arn:*:rds:*:*:snapshot:*-snap-*"' not in policy_text:
+        problems.append("snapshots on request are no longer named <id>-snap-<name> "
+                        "(src/controllers/managed_database/snapshots.rs) or the policy does not "
+                        "grant snapshot:*-snap-*: keep the two in step")
     if 'format!("{id}-final-{}"' not in CLEANUP_RS.read_text():
         problems.append("final snapshots are no longer named <id>-final-<time> "
                         "(src/controllers/data_tier/cleanup.rs): update the snapshot ARNs of the policy")

@@ -1,4 +1,5 @@
-"""deploy/iam-policy.json decided for concrete requests (packaging layer).
+"""The operator's IAM policies (deploy/iam-policy-*.json, evaluated together as IAM does
+for one role) decided for concrete requests (packaging layer).
 
 A small evaluator of identity-policy statements (Action, Resource/NotResource, the
 condition operators the policy uses) and the requests the operator makes, each with
@@ -125,6 +126,8 @@ CREATE_TAGS = {CLUSTER_TAG: "prod", "tiered.io/owner": "shop/orders"}
 DB = "rds:{region}:111122223333:db:prod-shop-orders-1a2b3c4d"
 REPLICA = DB + "-r1"
 DB_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c4d-final-20250304050607"
+PARAMETER_GROUP = "rds:{region}:111122223333:pg:prod-shop-orders-1a2b3c4d-postgres16"
+ON_DEMAND_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c4d-snap-before-upgrade"
 RG = "elasticache:{region}:111122223333:replicationgroup:prod-shop-cache-5e6f7a8b"
 NODE = "elasticache:{region}:111122223333:cluster:prod-shop-cache-5e6f7a8b-001"
 CACHE_SNAPSHOT = "elasticache:{region}:111122223333:snapshot:prod-shop-cache-5e6f7a8b-final-20250304050607"
@@ -155,6 +158,31 @@ SCENARIOS = (
              + auths("rds:CreateDBSnapshot", DB_SNAPSHOT) + auths("rds:AddTagsToResource", DB_SNAPSHOT)
              + auths("rds:AddTagsToResource", DB_SNAPSHOT, request=OURS)),
     Scenario("snapshot another cluster's instance", False, auths("rds:CreateDBSnapshot", DB, tags=OTHER)),
+    Scenario("snapshot our instance on request, tagged for this cluster", True,
+             auths("rds:CreateDBSnapshot", DB, tags=OURS, request=CREATE_TAGS)
+             + auths("rds:CreateDBSnapshot", ON_DEMAND_SNAPSHOT, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", ON_DEMAND_SNAPSHOT, request=CREATE_TAGS)),
+    Scenario("snapshot another cluster's instance on request", False,
+             auths("rds:CreateDBSnapshot", DB, tags=OTHER, request=CREATE_TAGS)),
+    Scenario("create our parameter group, set and reset its parameters, attach it, reboot", True,
+             auths("rds:CreateDBParameterGroup", PARAMETER_GROUP, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", PARAMETER_GROUP, request=CREATE_TAGS)
+             + auths("rds:ModifyDBParameterGroup", PARAMETER_GROUP, tags=OURS)
+             + auths("rds:ResetDBParameterGroup", PARAMETER_GROUP, tags=OURS)
+             + auths("rds:ModifyDBInstance", DB, PARAMETER_GROUP, tags=OURS)
+             + auths("rds:RebootDBInstance", DB, tags=OURS)
+             + auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OURS)),
+    Scenario("delete another cluster's parameter group", False,
+             auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
+    Scenario("change another cluster's parameter group", False,
+             auths("rds:ModifyDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
+    Scenario("reset an untagged parameter group", False,
+             auths("rds:ResetDBParameterGroup", PARAMETER_GROUP, tags=UNTAGGED)),
+    Scenario("reboot another cluster's instance", False, auths("rds:RebootDBInstance", DB, tags=OTHER)),
+    Scenario("create a parameter group tagged for another cluster", False,
+             auths("rds:CreateDBParameterGroup", PARAMETER_GROUP, request=OTHER)),
+    Scenario("snapshot our instance on request without the cluster tag", False,
+             auths("rds:CreateDBSnapshot", ON_DEMAND_SNAPSHOT, request={"team": "orders"})),
     Scenario("create a read replica of our instance", True,
              auths("rds:CreateDBInstanceReadReplica", REPLICA, *RDS_REFERENCED, request=CREATE_TAGS)
              + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)

@@ -671,7 +671,7 @@ def iam_check(run: Callable[[], list[str]]) -> Callable[[], None]:
 
 
 for _name, _run in IAM_CHECKS.items():
-    check(f"deploy/iam-policy.json: {_name}")(iam_check(_run))
+    check(f"deploy/iam-policy-*.json: {_name}")(iam_check(_run))
 
 
 # --- Argo CD health fixtures ------------------------------------------------------------

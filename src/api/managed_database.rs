@@ -8,10 +8,12 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::parameters::ParameterGroupStatus;
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
     WEEKLY_WINDOW, conditions_schema,
 };
+use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
 /// Annotation that asks for a new master password: set it to any value not handled yet
 /// (e.g. a date, `kubectl annotate mdb NAME tiered.io/rotate-password=$(date +%s)
@@ -141,6 +143,26 @@ pub struct ManagedDatabaseSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
     pub tags: BTreeMap<String, String>,
+    /// Manual snapshots to take on demand, each once (CreateDBSnapshot, tagged as
+    /// tiered's): add a name to take one. `status.snapshots` shows their state. They
+    /// outlive this object whatever `deletionPolicy` says (RDS keeps manual snapshots
+    /// when the instance goes); delete them in AWS when no longer needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.name == s.name))").message("snapshot names must be unique"))]
+    pub snapshots: Vec<SnapshotRequest>,
+    /// Engine parameters, name to value (e.g. `max_connections: "200"`,
+    /// `shared_preload_libraries: pg_stat_statements`). tiered creates and owns a DB
+    /// parameter group for the engine family (`<identifier>-postgres16`), attaches it,
+    /// applies dynamic parameters at once and static ones at the next reboot
+    /// (`status.parameterGroup.pendingReboot`; reboot with the annotation
+    /// `tiered.io/reboot`). A parameter removed here goes back to the family default.
+    /// A parameter RDS refuses is `Stalled` naming `spec.parameters.<name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 100))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_.:-]{0,127}$'))").message("parameter names are letters, digits and _ . : - (at most 128), starting with a letter"))]
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// RDS database engine.
@@ -356,4 +378,10 @@ pub struct ManagedDatabaseStatus {
     /// setting the annotation to another value rotates the master password again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_rotation: Option<String>,
+    /// The snapshots `spec.snapshots` asks for, with their state in AWS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotStatus>,
+    /// The DB parameter group of `spec.parameters`, once tiered made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<ParameterGroupStatus>,
 }

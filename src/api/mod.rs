@@ -8,7 +8,9 @@
 pub mod cache_cluster;
 pub mod conditions;
 pub mod managed_database;
+pub mod parameters;
 pub mod shared;
+pub mod snapshots;
 pub mod tiered_app;
 
 pub use cache_cluster::{CacheCluster, CacheClusterSpec, CacheClusterStatus};

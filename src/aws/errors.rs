@@ -180,6 +180,7 @@ pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorKind {
         | "MissingAuthenticationToken" => ErrorKind::AccessDenied,
         "DBInstanceNotFound"
         | "DBSnapshotNotFound"
+        | "DBParameterGroupNotFound"
         | "ReplicationGroupNotFound"
         | "CacheClusterNotFound"
         | "SnapshotNotFound" => ErrorKind::NotFound,

@@ -32,6 +32,24 @@ pub mod rds_actions {
     pub const RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT: &str = "rds:RestoreDBInstanceFromDBSnapshot";
     /// `rds:RestoreDBInstanceToPointInTime`.
     pub const RESTORE_DB_INSTANCE_TO_POINT_IN_TIME: &str = "rds:RestoreDBInstanceToPointInTime";
+    /// `rds:CreateDBSnapshot` (snapshots on demand).
+    pub const CREATE_DB_SNAPSHOT: &str = "rds:CreateDBSnapshot";
+    /// `rds:DescribeDBSnapshots`.
+    pub const DESCRIBE_DB_SNAPSHOTS: &str = "rds:DescribeDBSnapshots";
+    /// `rds:CreateDBParameterGroup` (engine parameters).
+    pub const CREATE_DB_PARAMETER_GROUP: &str = "rds:CreateDBParameterGroup";
+    /// `rds:DescribeDBParameterGroups`.
+    pub const DESCRIBE_DB_PARAMETER_GROUPS: &str = "rds:DescribeDBParameterGroups";
+    /// `rds:DescribeDBParameters`.
+    pub const DESCRIBE_DB_PARAMETERS: &str = "rds:DescribeDBParameters";
+    /// `rds:ModifyDBParameterGroup`.
+    pub const MODIFY_DB_PARAMETER_GROUP: &str = "rds:ModifyDBParameterGroup";
+    /// `rds:ResetDBParameterGroup`.
+    pub const RESET_DB_PARAMETER_GROUP: &str = "rds:ResetDBParameterGroup";
+    /// `rds:DeleteDBParameterGroup` (after the instance is gone).
+    pub const DELETE_DB_PARAMETER_GROUP: &str = "rds:DeleteDBParameterGroup";
+    /// `rds:RebootDBInstance` (only on request).
+    pub const REBOOT_DB_INSTANCE: &str = "rds:RebootDBInstance";
 }
 
 /// IAM action names of the ElastiCache calls the operator makes.

@@ -64,3 +64,54 @@ async fn read_replicas_with_aws_managed_credentials_are_refused_with_the_reason(
         .accepted(&DATABASE.replace("readReplicas: 1", "readReplicas: 0"))
         .await;
 }
+
+/// Issue 13 parts 3 and 4: snapshot names are unique and make a valid RDS snapshot
+/// identifier (no double or trailing hyphen), and parameter names are engine-parameter
+/// shaped; the API server refuses the rest before tiered sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
+    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let kubectl = Kubectl::new(&emulator);
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    kubectl
+        .ok(&["apply", "-f", &crds.display().to_string()])
+        .await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=20s",
+            "crd/manageddatabases.tiered.io",
+        ])
+        .await;
+    let base = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
+    let with = |extra: &str| format!("{base}  {extra}\n");
+    for (extra, field) in [
+        (
+            "snapshots: [{name: nightly}, {name: nightly}]",
+            "spec.snapshots",
+        ),
+        (
+            "snapshots: [{name: two--hyphens}]",
+            "spec.snapshots[0].name",
+        ),
+        ("snapshots: [{name: trailing-}]", "spec.snapshots[0].name"),
+        (
+            "parameters: {\"max connections\": \"200\"}",
+            "spec.parameters",
+        ),
+    ] {
+        let manifest = with(extra);
+        let refused =
+            support::tools::kubectl(&kubectl.kubeconfig, &["apply", "-f", "-"], Some(&manifest))
+                .await;
+        assert!(!refused.status.success(), "accepted:\n{manifest}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(field), "{field}: {stderr}");
+    }
+    kubectl
+        .accepted(&with(
+            "snapshots: [{name: before-upgrade}, {name: nightly-1}]\n  parameters: {max_connections: \"200\", rds.force_ssl: \"1\"}",
+        ))
+        .await;
+}

@@ -77,6 +77,10 @@ pub async fn cleanup<K: DataTier>(
     let id = K::resource_id(target);
     let named = format!("{} {id}", K::NOUNS.resource);
     let Some(resource) = kind.describe(&id).await? else {
+        let adopted = K::adopt_id(target.spec).is_some();
+        if effective_policy(K::deletion_policy(target.spec), adopted) != DeletionPolicy::Retain {
+            kind.gone(target).await?;
+        }
         return Ok(done(format!("{named} is already gone")));
     };
     if !owned_by(kind, &resource, &target.owner).await? {

@@ -231,6 +231,14 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     fn mutated(&self) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// Once the resource is gone under a policy that deletes it: removes what tiered
+    /// made for it besides (RDS: the DB parameter group of `spec.parameters`).
+    fn gone(
+        &self,
+        _target: &Target<'_, Spec<Self>>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async { Ok(()) }
+    }
     /// Deletes `resource` (`related` first), with the final snapshot `snapshot`.
     fn delete(
         &self,

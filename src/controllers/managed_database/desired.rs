@@ -74,6 +74,10 @@ pub struct DesiredInstance {
     pub publicly_accessible: Option<bool>,
     /// Performance Insights (enabled, retention days); `None` leaves it as it is.
     pub performance_insights: Option<(bool, Option<i32>)>,
+    /// The names of the snapshots to take on demand (`spec.snapshots`).
+    pub snapshots: Vec<String>,
+    /// Engine parameters (`spec.parameters`).
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl DesiredInstance {
@@ -164,6 +168,8 @@ impl DesiredInstance {
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
+            snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
+            parameters: spec.parameters.clone(),
         })
     }
 }

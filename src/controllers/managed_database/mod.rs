@@ -4,12 +4,13 @@
 //! [`Rds`]); the steps that are RDS' own sit in their files: [`desired`], [`diff`],
 //! [`replicas`] and [`rules`] (pure), [`rds`] (describe, create, modify, replicas),
 //! [`cleanup`] (replicas first, deletion protection), [`rotation`] (password rotation
-//! on request), [`status`] and [`secret`] (pure), and [`plan`] (what `tiered render`
-//! prints).
+//! on request), [`snapshots`] (on demand), [`status`] and [`secret`] (pure), and
+//! [`plan`] (what `tiered render` prints).
 
 pub mod cleanup;
 pub mod desired;
 pub mod diff;
+pub mod parameters;
 pub mod plan;
 pub mod rds;
 pub mod replicas;
@@ -18,6 +19,7 @@ pub mod restore_plan;
 pub mod rotation;
 pub mod rules;
 pub mod secret;
+pub mod snapshots;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,13 +78,17 @@ impl DataTier for Rds {
     type Resource = DbInstance;
     type Desired = DesiredInstance;
     type Observed = Observed;
-    /// The rotation request handled, for `status.passwordRotation`.
-    type Rotation = Option<String>;
+    /// The rotation request handled, for `status.passwordRotation`, and the reboot
+    /// request handled, for `status.parameterGroup.reboot`.
+    type Rotation = (Option<String>, Option<String>);
 
     const CONTROLLER: &'static str = CONTROLLER;
     const FINALIZER: &'static str = FINALIZER;
     const COMPONENT: &'static str = "database";
-    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[ROTATE_PASSWORD_ANNOTATION];
+    const TRIGGER_ANNOTATIONS: &'static [&'static str] = &[
+        ROTATE_PASSWORD_ANNOTATION,
+        crate::api::parameters::REBOOT_ANNOTATION,
+    ];
     const CREDENTIAL_KEY: &'static str = secret::PASSWORD_KEY;
     const PENDING_CREDENTIAL_KEY: &'static str = secret::PENDING_PASSWORD_KEY;
     const NOUNS: &'static Nouns = NOUNS;
@@ -139,7 +145,7 @@ impl DataTier for Rds {
         database: &ManagedDatabase,
         report: &Report,
         connection_secret: String,
-        rotation: Option<String>,
+        (rotation, reboot): (Option<String>, Option<String>),
         now: &Time,
     ) -> ManagedDatabaseStatus {
         let mut status = status::compute_status(
@@ -150,6 +156,26 @@ impl DataTier for Rds {
             now,
         );
         status.password_rotation = rotation;
+        status.snapshots = snapshots::snapshot_statuses(
+            &report.id,
+            &database
+                .spec
+                .snapshots
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+            report.observed.snapshots.as_deref(),
+            database
+                .status
+                .as_ref()
+                .map_or(&[], |status| &status.snapshots),
+        );
+        if let Some(group) = &report.observed.parameter_group {
+            status.parameter_group = Some(group.clone());
+        }
+        if let Some(group) = status.parameter_group.as_mut() {
+            group.reboot = reboot;
+        }
         status
     }
 
@@ -277,6 +303,11 @@ impl DataTier for Rds {
         self.invalidate().await;
     }
 
+    async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
+        self.delete_parameter_groups(&Self::resource_id(target))
+            .await
+    }
+
     async fn delete(
         &self,
         primary: &DbInstance,
@@ -292,8 +323,22 @@ impl DataTier for Rds {
         database: &ManagedDatabase,
         report: &Report,
         credential: &mut Option<Password>,
-    ) -> Result<Option<String>, Error> {
-        self.handle_rotation(events, database, report, credential)
-            .await
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let rotation = self
+            .handle_rotation(events, database, report, credential)
+            .await?;
+        let reboot = match self.handle_reboot(database, report).await {
+            Ok(reboot) => reboot,
+            Err(error) => {
+                // Retried on the next reconcile: the request stays unhandled.
+                tracing::warn!(identifier = %report.id, error = %error.aws_message(), "failed to reboot the DB instance on request");
+                database
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.parameter_group.as_ref())
+                    .and_then(|group| group.reboot.clone())
+            }
+        };
+        Ok((rotation, reboot))
     }
 }

@@ -124,6 +124,10 @@ pub fn database_plan(
         let replica_id = rds_replica_identifier(&identifier, index);
         calls.push(replica_call(&client, &desired, &replica_id));
     }
+    calls.extend(crate::controllers::managed_database::parameters::planned_calls(&desired));
+    for name in &desired.snapshots {
+        calls.push(snapshot_call(&client, &desired, name));
+    }
     Ok(DatabasePlan {
         identifier,
         calls,
@@ -233,6 +237,27 @@ fn replica_call(
     p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
     p.tags(input.get_tags().as_ref());
     p.call(CREATE_DB_INSTANCE_READ_REPLICA)
+}
+
+/// CreateDBSnapshot of a snapshot on request, as the controller fills it in.
+fn snapshot_call(client: &aws_sdk_rds::Client, desired: &DesiredInstance, name: &str) -> Value {
+    let request = crate::controllers::managed_database::snapshots::create_snapshot_request(
+        client.create_db_snapshot(),
+        desired,
+        name,
+    );
+    let input = request.as_input();
+    let mut p = Parameters(Mapping::new());
+    p.put(
+        "DBInstanceIdentifier",
+        input.get_db_instance_identifier().clone(),
+    );
+    p.put(
+        "DBSnapshotIdentifier",
+        input.get_db_snapshot_identifier().clone(),
+    );
+    p.tags(input.get_tags().as_ref());
+    p.call(crate::aws::rds_actions::CREATE_DB_SNAPSHOT)
 }
 
 fn planned_secret(

@@ -213,7 +213,13 @@ impl Rds {
                 "modifying DB instance {identifier}: {fields}"
             )));
         }
+        if let Some(progress) = self.converge_parameters(desired, primary, report).await? {
+            return Ok(progress);
+        }
         if let Some(progress) = self.match_replicas(desired, report).await? {
+            return Ok(progress);
+        }
+        if let Some(progress) = self.take_snapshots(desired, report).await? {
             return Ok(progress);
         }
         let message = if has_pending_changes(primary) {

@@ -29,6 +29,12 @@ pub struct Observed {
     pub primary: Option<DbInstance>,
     /// Our read replicas, by index.
     pub replicas: Vec<DbInstance>,
+    /// The snapshots of `spec.snapshots` that RDS lists; `None` when the pass did not
+    /// look (the status keeps what it said).
+    pub snapshots: Option<Vec<aws_sdk_rds::types::DbSnapshot>>,
+    /// The DB parameter group of `spec.parameters` as the pass saw it; `None` when the
+    /// pass did not look (the status keeps what it said).
+    pub parameter_group: Option<crate::api::parameters::ParameterGroupStatus>,
 }
 
 /// The result of one pass against RDS.
@@ -63,6 +69,8 @@ pub fn compute_status(
         aws_status: primary.and_then(|instance| instance.db_instance_status().map(str::to_owned)),
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
+        snapshots: Vec::new(),
+        parameter_group: previous.and_then(|status| status.parameter_group.clone()),
     }
 }
 
@@ -139,6 +147,8 @@ mod tests {
             observed: Observed {
                 primary: Some(instance),
                 replicas: vec![],
+                snapshots: None,
+                parameter_group: None,
             },
             progress,
             mutations: 0,

@@ -1,0 +1,38 @@
+//! Snapshots on demand (issue 13 part 3): the `spec.snapshots` requests of a
+//! ManagedDatabase and what `status.snapshots` records of them. Types only.
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Pattern of a snapshot request's name: lower-case letters, digits and single hyphens,
+/// starting with a letter, so that `<instance id>-snap-<name>` is a valid RDS snapshot
+/// identifier (no double or trailing hyphen).
+pub const SNAPSHOT_NAME: &str = r"^[a-z]([a-z0-9]|-[a-z0-9])*$";
+
+/// A manual snapshot to take, once. The name makes it: tiered takes the snapshot
+/// `<instance identifier>-snap-<name>` the first time it sees the name, and never
+/// again while the snapshot exists. Removing the entry stops tracking it in status; the
+/// snapshot stays in AWS (tiered never deletes a snapshot, whatever the deletion
+/// policy).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct SnapshotRequest {
+    /// Name of the snapshot, unique in the list, e.g. `before-upgrade-2026-11`.
+    #[schemars(length(min = 1, max = 63), regex(pattern = SNAPSHOT_NAME))]
+    pub name: String,
+}
+
+/// A requested snapshot as AWS reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotStatus {
+    /// The request's name (`spec.snapshots[].name`).
+    pub name: String,
+    /// The snapshot's identifier in AWS.
+    pub identifier: String,
+    /// Its state as AWS reports it (`creating`, `available`, `failed`, …), or
+    /// `pending` while the instance is not ready to take it.
+    pub state: String,
+    /// When AWS took it (RFC 3339), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}

@@ -1,0 +1,575 @@
+//! Engine parameters (issue 13 part 4): `spec.parameters` in a DB parameter group
+//! tiered creates and owns for the engine family (`<identifier>-<family>`, tagged as
+//! ours), attached to the instance. Each pass reads the group's user-set parameters
+//! (DescribeDBParameters, `Source=user`), sets what differs (ModifyDBParameterGroup, at
+//! most 20 a call), resets what the spec no longer names (ResetDBParameterGroup: the
+//! family default), and attaches the group. The apply method comes from the
+//! parameter's `ApplyType` as RDS lists it in the group (DescribeDBParameters):
+//! `dynamic` is applied `immediate`, anything else (`static`, or a type RDS does not
+//! give) `pending-reboot`, which RDS accepts for every parameter. Whether a reboot
+//! is pending is the instance's `ParameterApplyStatus` for the group; tiered reboots
+//! only on request (the `tiered.io/reboot` annotation, [`Rds::handle_reboot`]). A
+//! parameter RDS refuses is `Stalled` naming `spec.parameters.<name>` and RDS' words.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::{ApplyMethod, DbInstance, Parameter};
+
+use crate::api::ManagedDatabase;
+use crate::api::conditions::reasons;
+use crate::api::managed_database::DatabaseEngine;
+use crate::api::parameters::{ParameterGroupStatus, REBOOT_ANNOTATION};
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::rds_actions::{
+    CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
+    DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
+    RESET_DB_PARAMETER_GROUP,
+};
+use crate::controllers::data_tier::error::ConvergeError;
+use crate::controllers::data_tier::status::Progress;
+use crate::runtime::error::Category;
+
+use crate::controllers::managed_database::desired::DesiredInstance;
+use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::status::Report;
+
+/// At most this many parameters in one ModifyDBParameterGroup or ResetDBParameterGroup
+/// (RDS' limit).
+pub const PARAMETERS_PER_CALL: usize = 20;
+/// The instance's `ParameterApplyStatus` while a reboot is needed.
+pub const PENDING_REBOOT: &str = "pending-reboot";
+
+/// The parameter group family of `engine` at `version`: `postgres16` (from 10 on the
+/// major version alone, `postgres9.6` before), `mysql8.0`, `mariadb10.11`; `None` for a
+/// version without a minor part where one is needed.
+pub fn parameter_family(engine: DatabaseEngine, version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let major = parts.next().filter(|major| !major.is_empty())?;
+    let minor = parts.next();
+    let two = || minor.map(|minor| format!("{major}.{minor}"));
+    match engine {
+        DatabaseEngine::Postgres => match major.parse::<u32>().ok()? {
+            10.. => Some(format!("postgres{major}")),
+            _ => Some(format!("postgres{}", two()?)),
+        },
+        DatabaseEngine::Mysql => Some(format!("mysql{}", two()?)),
+        DatabaseEngine::Mariadb => Some(format!("mariadb{}", two()?)),
+    }
+}
+
+/// The name of the group tiered owns for `instance` and `family`: lowercase (RDS
+/// stores it so), the family's dots as hyphens (`…-mysql8-0`).
+pub fn parameter_group_name(instance: &str, family: &str) -> String {
+    format!("{instance}-{}", family.replace('.', "-")).to_lowercase()
+}
+
+/// What a pass changes in the group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParameterChanges {
+    /// Parameters to set, with their values (the spec's order: by name).
+    pub set: Vec<(String, String)>,
+    /// User-set parameters the spec no longer names, back to the family default.
+    pub reset: Vec<String>,
+}
+
+impl ParameterChanges {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.reset.is_empty()
+    }
+}
+
+/// The changes that bring the group's user-set parameters (`current`) to `wanted`.
+pub fn parameter_changes(
+    wanted: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+) -> ParameterChanges {
+    ParameterChanges {
+        set: wanted
+            .iter()
+            .filter(|(name, value)| current.get(*name) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        reset: current
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// How RDS should apply a parameter of `apply_type` (`dynamic` / `static`).
+pub fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
+    if apply_type == Some("dynamic") {
+        ApplyMethod::Immediate
+    } else {
+        ApplyMethod::PendingReboot
+    }
+}
+
+/// The parameters of `batch` that RDS' refusal names (its message quotes the name);
+/// all of them when it names none.
+pub fn refused<'a>(batch: &'a [(String, String)], aws_message: &str) -> Vec<&'a str> {
+    let named: Vec<&str> = batch
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| aws_message.contains(name))
+        .collect();
+    if named.is_empty() {
+        batch.iter().map(|(name, _)| name.as_str()).collect()
+    } else {
+        named
+    }
+}
+
+/// The `Stalled` progress of parameters RDS refused.
+fn stalled_on(names: &[&str], error: &AwsError) -> Progress {
+    let fields: Vec<String> = names
+        .iter()
+        .map(|name| format!("spec.parameters.{name}"))
+        .collect();
+    Progress::Stalled {
+        reason: reasons::AWS_INVALID_REQUEST,
+        category: Category::InvalidInput,
+        message: format!(
+            "{}: RDS refused the parameter ({}); fix or remove it",
+            fields.join(", "),
+            error.aws_message()
+        ),
+    }
+}
+
+/// The group's status on `instance`: its apply status and whether a reboot is pending.
+pub fn group_status(instance: &DbInstance, name: &str, family: &str) -> ParameterGroupStatus {
+    let apply_status = instance
+        .db_parameter_groups()
+        .iter()
+        .find(|group| group.db_parameter_group_name() == Some(name))
+        .and_then(|group| group.parameter_apply_status().map(str::to_owned));
+    ParameterGroupStatus {
+        name: name.to_owned(),
+        family: family.to_owned(),
+        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
+        apply_status,
+        reboot: None,
+    }
+}
+
+impl Rds {
+    /// Brings the instance's parameters to `desired.parameters`; `None` when they are
+    /// (also when the spec has none and tiered never made a group).
+    pub async fn converge_parameters(
+        &self,
+        desired: &DesiredInstance,
+        primary: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, ConvergeError> {
+        let version = desired
+            .engine_version
+            .as_deref()
+            .or_else(|| primary.engine_version());
+        let Some(family) = version.and_then(|version| parameter_family(desired.engine, version))
+        else {
+            return Ok(None);
+        };
+        let group = parameter_group_name(&desired.identifier, &family);
+        let attached = primary
+            .db_parameter_groups()
+            .iter()
+            .any(|attached| attached.db_parameter_group_name() == Some(group.as_str()));
+        if desired.parameters.is_empty() && !attached {
+            return Ok(None);
+        }
+        let mut mutated = false;
+        if !attached && !self.group_exists(&group).await? {
+            self.create_group(&group, &family, desired).await?;
+            report.mutations += 1;
+            mutated = true;
+        }
+        let current = self.user_parameters(&group).await?;
+        let values = current
+            .iter()
+            .map(|(name, parameter)| {
+                (
+                    name.clone(),
+                    parameter.parameter_value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let changes = parameter_changes(&desired.parameters, &values);
+        if !changes.set.is_empty() {
+            if let Some(stalled) = self.set_parameters(&group, &changes.set, report).await? {
+                return Ok(Some(stalled));
+            }
+            mutated = true;
+        }
+        if !changes.reset.is_empty() {
+            self.reset_parameters(&group, &changes.reset, &current, report)
+                .await?;
+            mutated = true;
+        }
+        report.observed.parameter_group = Some(group_status(primary, &group, &family));
+        if !attached {
+            self.rds
+                .modify_db_instance()
+                .db_instance_identifier(&desired.identifier)
+                .db_parameter_group_name(&group)
+                .apply_immediately(desired.common.apply_immediately)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            report.mutations += 1;
+            tracing::info!(identifier = %desired.identifier, group = %group, "attaching the DB parameter group");
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "attaching DB parameter group {group}"
+            ))));
+        }
+        Ok(mutated.then(|| {
+            tracing::info!(identifier = %desired.identifier, group = %group, set = changes.set.len(), reset = changes.reset.len(), "changed DB parameters");
+            Progress::aws_in_progress(format!("applying parameters in DB parameter group {group}"))
+        }))
+    }
+
+    /// Sets `set` in `group`, at most [`PARAMETERS_PER_CALL`] a call, each with the apply
+    /// method of its `ApplyType`; `Stalled` naming the parameters RDS refuses.
+    async fn set_parameters(
+        &self,
+        group: &str,
+        set: &[(String, String)],
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        let types = self.apply_types(group).await?;
+        for batch in set.chunks(PARAMETERS_PER_CALL) {
+            let parameters = batch
+                .iter()
+                .map(|(name, value)| {
+                    Parameter::builder()
+                        .parameter_name(name)
+                        .parameter_value(value)
+                        .apply_method(apply_method(types.get(name).map(String::as_str)))
+                        .build()
+                })
+                .collect();
+            let result = self
+                .rds
+                .modify_db_parameter_group()
+                .db_parameter_group_name(group)
+                .set_parameters(Some(parameters))
+                .send()
+                .await;
+            report.mutations += 1;
+            match result.map_err(|e| AwsError::from_sdk(MODIFY_DB_PARAMETER_GROUP, e)) {
+                Ok(_) => {}
+                Err(error) if error.kind == ErrorKind::InvalidInput => {
+                    return Ok(Some(stalled_on(
+                        &refused(batch, &error.aws_message()),
+                        &error,
+                    )));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resets `reset` in `group` to the family default (ResetDBParameterGroup), each
+    /// with the apply method of its `ApplyType` as `current` lists it.
+    async fn reset_parameters(
+        &self,
+        group: &str,
+        reset: &[String],
+        current: &BTreeMap<String, Parameter>,
+        report: &mut Report,
+    ) -> Result<(), AwsError> {
+        for batch in reset.chunks(PARAMETERS_PER_CALL) {
+            let parameters = batch
+                .iter()
+                .map(|name| {
+                    Parameter::builder()
+                        .parameter_name(name)
+                        .apply_method(apply_method(
+                            current.get(name).and_then(Parameter::apply_type),
+                        ))
+                        .build()
+                })
+                .collect();
+            self.rds
+                .reset_db_parameter_group()
+                .db_parameter_group_name(group)
+                .reset_all_parameters(false)
+                .set_parameters(Some(parameters))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(RESET_DB_PARAMETER_GROUP, e))?;
+            report.mutations += 1;
+        }
+        Ok(())
+    }
+
+    /// Deletes the DB parameter groups tiered made for the (deleted) instance
+    /// `instance`: those of the account named `<instance>-<family>` for their own
+    /// family (one list of the account's groups, whatever the spec says now: a group
+    /// stays attached when `spec.parameters` empties). A group already gone is fine.
+    pub async fn delete_parameter_groups(&self, instance: &str) -> Result<(), AwsError> {
+        let names = self.groups_of(instance).await?;
+        for name in names {
+            match self
+                .rds
+                .delete_db_parameter_group()
+                .db_parameter_group_name(&name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DELETE_DB_PARAMETER_GROUP, e))
+            {
+                Ok(_) => tracing::info!(group = %name, "deleted DB parameter group"),
+                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups of the account named `<instance>-<family>` for their own family.
+    async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
+        let mut names = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let output = self
+                .rds
+                .describe_db_parameter_groups()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
+            names.extend(output.db_parameter_groups().iter().filter_map(|group| {
+                let name = group.db_parameter_group_name()?;
+                let family = group.db_parameter_group_family()?;
+                (name == parameter_group_name(instance, family)).then(|| name.to_owned())
+            }));
+            match output.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
+        match self
+            .rds
+            .describe_db_parameter_groups()
+            .db_parameter_group_name(group)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))
+        {
+            Ok(output) => Ok(!output.db_parameter_groups().is_empty()),
+            Err(error) if error.kind == ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates the group, tagged like the instance; one that exists already (a lost
+    /// response) is fine.
+    async fn create_group(
+        &self,
+        group: &str,
+        family: &str,
+        desired: &DesiredInstance,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .rds
+            .create_db_parameter_group()
+            .db_parameter_group_name(group)
+            .db_parameter_group_family(family)
+            .description(format!(
+                "tiered: spec.parameters of DB instance {}",
+                desired.identifier
+            ))
+            .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
+            .send()
+            .await;
+        match result.map_err(|e| AwsError::from_sdk(CREATE_DB_PARAMETER_GROUP, e)) {
+            Ok(_) => {
+                tracing::info!(group = %group, family = %family, "created DB parameter group");
+                Ok(())
+            }
+            Err(error) if error.kind == ErrorKind::Conflict => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The parameters of `group`, every page; `source` narrows them (`user`).
+    async fn parameters(
+        &self,
+        group: &str,
+        source: Option<&str>,
+    ) -> Result<Vec<Parameter>, AwsError> {
+        let mut parameters = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let output = self
+                .rds
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .set_source(source.map(str::to_owned))
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))?;
+            parameters.extend(output.parameters().iter().cloned());
+            match output.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(parameters),
+            }
+        }
+    }
+
+    /// The user-set parameters of `group`, by name.
+    async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, Parameter>, AwsError> {
+        Ok(self
+            .parameters(group, Some("user"))
+            .await?
+            .into_iter()
+            .filter_map(|parameter| Some((parameter.parameter_name()?.to_owned(), parameter)))
+            .collect())
+    }
+
+    /// The `ApplyType` of every parameter RDS lists in `group` (defaults included).
+    async fn apply_types(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(self
+            .parameters(group, None)
+            .await?
+            .into_iter()
+            .filter_map(|parameter| {
+                Some((
+                    parameter.parameter_name()?.to_owned(),
+                    parameter.apply_type()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Reboots the instance once per new value of the `tiered.io/reboot` annotation
+    /// (never on its own); returns the value handled, for the status.
+    pub async fn handle_reboot(
+        &self,
+        database: &ManagedDatabase,
+        report: &Report,
+    ) -> Result<Option<String>, AwsError> {
+        // Only with a parameter group in the status: that is where the handled value
+        // is recorded, so a reboot is never repeated for the same value.
+        let Some(group) = database
+            .status
+            .as_ref()
+            .and_then(|status| status.parameter_group.as_ref())
+        else {
+            return Ok(None);
+        };
+        let handled = group.reboot.clone();
+        let Some(requested) = reboot_requested(database, handled.as_deref()) else {
+            return Ok(handled);
+        };
+        let available = report
+            .observed
+            .primary
+            .as_ref()
+            .is_some_and(|primary| primary.db_instance_status() == Some("available"));
+        if !available {
+            return Ok(handled);
+        }
+        self.rds
+            .reboot_db_instance()
+            .db_instance_identifier(&report.id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(REBOOT_DB_INSTANCE, e))?;
+        tracing::info!(identifier = %report.id, "rebooting DB instance on request");
+        Ok(Some(requested.to_owned()))
+    }
+}
+
+/// The value of the reboot annotation when it asks for a reboot not handled yet.
+pub fn reboot_requested<'a>(
+    database: &'a ManagedDatabase,
+    handled: Option<&str>,
+) -> Option<&'a str> {
+    database
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(REBOOT_ANNOTATION)
+        .map(String::as_str)
+        .filter(|value| Some(*value) != handled)
+}
+
+/// The calls `spec.parameters` makes on a fresh instance, for `tiered render`:
+/// CreateDBParameterGroup, ModifyDBParameterGroup (apply methods as RDS' `ApplyType`
+/// decides, unknown offline) and the ModifyDBInstance that attaches the group.
+pub fn planned_calls(desired: &DesiredInstance) -> Vec<serde_norway::Value> {
+    use serde_norway::{Mapping, Value};
+    if desired.parameters.is_empty() {
+        return Vec::new();
+    }
+    let family = desired
+        .engine_version
+        .as_deref()
+        .and_then(|version| parameter_family(desired.engine, version))
+        .unwrap_or_else(|| "<family of the version RDS picks>".to_owned());
+    let group = parameter_group_name(&desired.identifier, &family);
+    let call = |action: &str, parameters: Vec<(&str, Value)>| {
+        let parameters: Mapping = parameters
+            .into_iter()
+            .map(|(key, value)| (Value::from(key), value))
+            .collect();
+        let mut call = Mapping::new();
+        call.insert(Value::from("action"), Value::from(action));
+        call.insert(Value::from("parameters"), Value::Mapping(parameters));
+        Value::Mapping(call)
+    };
+    let tags: Mapping = desired
+        .common
+        .tags
+        .iter()
+        .map(|(key, value)| (Value::from(key.as_str()), Value::from(value.as_str())))
+        .collect();
+    let values: Mapping = desired
+        .parameters
+        .iter()
+        .map(|(name, value)| (Value::from(name.as_str()), Value::from(value.as_str())))
+        .collect();
+    vec![
+        call(
+            CREATE_DB_PARAMETER_GROUP,
+            vec![
+                ("DBParameterGroupName", Value::from(group.as_str())),
+                ("DBParameterGroupFamily", Value::from(family.as_str())),
+                ("Tags", Value::Mapping(tags)),
+            ],
+        ),
+        call(
+            MODIFY_DB_PARAMETER_GROUP,
+            vec![
+                ("DBParameterGroupName", Value::from(group.as_str())),
+                ("Parameters", Value::Mapping(values)),
+                (
+                    "ApplyMethod",
+                    Value::from("immediate for dynamic parameters, pending-reboot for static ones"),
+                ),
+            ],
+        ),
+        call(
+            MODIFY_DB_INSTANCE,
+            vec![
+                (
+                    "DBInstanceIdentifier",
+                    Value::from(desired.identifier.as_str()),
+                ),
+                ("DBParameterGroupName", Value::from(group.as_str())),
+            ],
+        ),
+    ]
+}
+
+#[cfg(test)]
+#[path = "parameters_tests.rs"]
+mod tests;

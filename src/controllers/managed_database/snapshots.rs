@@ -1,0 +1,306 @@
+//! Snapshots on demand (issue 13 part 3): each name of `spec.snapshots` becomes one
+//! manual DB snapshot with a deterministic identifier (`<instance>-snap-<name>`),
+//! taken once: RDS is described before any create (so a restart or a lost response
+//! never takes a second one, and AlreadyExists counts as taken), and the snapshot
+//! carries the instance's ownership tags. Snapshots are never deleted by tiered:
+//! whatever the deletion policy, RDS keeps manual snapshots when the instance goes.
+//! The pure parts ([`snapshot_identifier`], [`to_take`], [`snapshot_statuses`]) are
+//! table-tested below; [`Rds::take_snapshots`] makes the calls.
+
+use aws_sdk_rds::operation::create_db_snapshot::builders::CreateDBSnapshotFluentBuilder;
+use aws_sdk_rds::types::{DbSnapshot, Filter};
+
+use crate::api::snapshots::SnapshotStatus;
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
+use crate::controllers::data_tier::status::Progress;
+
+use crate::controllers::managed_database::desired::DesiredInstance;
+use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::status::Report;
+
+/// What separates the instance identifier from the request's name in a snapshot
+/// identifier (the IAM policy grants on-demand snapshots on `snapshot:*-snap-*`).
+pub const SNAPSHOT_INFIX: &str = "-snap-";
+
+/// The state `status.snapshots` shows for a snapshot not taken yet.
+pub const PENDING: &str = "pending";
+
+/// The identifier of the snapshot `name` of `instance`: at most 63 + 6 + 63
+/// characters, well within RDS' 255, and valid as the schema restricts `name` (no
+/// double or trailing hyphen).
+pub fn snapshot_identifier(instance: &str, name: &str) -> String {
+    format!("{instance}{SNAPSHOT_INFIX}{name}")
+}
+
+/// The requested names whose snapshot RDS does not list, in the spec's order.
+pub fn to_take<'a>(instance: &str, names: &'a [String], listed: &[DbSnapshot]) -> Vec<&'a str> {
+    names
+        .iter()
+        .filter(|name| {
+            let id = snapshot_identifier(instance, name);
+            !listed
+                .iter()
+                .any(|snapshot| snapshot.db_snapshot_identifier() == Some(id.as_str()))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// `status.snapshots` for the requested `names`: as RDS lists them when the pass
+/// looked (`listed`), else as the previous status said (`pending` when it said
+/// nothing).
+pub fn snapshot_statuses(
+    instance: &str,
+    names: &[String],
+    listed: Option<&[DbSnapshot]>,
+    previous: &[SnapshotStatus],
+) -> Vec<SnapshotStatus> {
+    names
+        .iter()
+        .map(|name| {
+            let identifier = snapshot_identifier(instance, name);
+            let seen = listed.and_then(|listed| {
+                listed
+                    .iter()
+                    .find(|snapshot| snapshot.db_snapshot_identifier() == Some(&identifier))
+            });
+            let before = previous
+                .iter()
+                .find(|status| status.name == *name && status.identifier == identifier);
+            match (seen, before) {
+                (Some(snapshot), _) => SnapshotStatus {
+                    name: name.clone(),
+                    identifier,
+                    state: snapshot.status().unwrap_or("unknown").to_owned(),
+                    created_at: snapshot.snapshot_create_time().map(ToString::to_string),
+                },
+                (None, Some(before)) if listed.is_none() => before.clone(),
+                (None, _) => SnapshotStatus {
+                    name: name.clone(),
+                    identifier,
+                    state: PENDING.to_owned(),
+                    created_at: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// CreateDBSnapshot of the snapshot `name` of `desired`'s instance, tagged like the
+/// instance (the ownership tags and the user's).
+pub fn create_snapshot_request(
+    builder: CreateDBSnapshotFluentBuilder,
+    desired: &DesiredInstance,
+    name: &str,
+) -> CreateDBSnapshotFluentBuilder {
+    builder
+        .db_instance_identifier(&desired.identifier)
+        .db_snapshot_identifier(snapshot_identifier(&desired.identifier, name))
+        .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
+}
+
+/// What the snapshots ask of the pass once they are all listed: wait while one is
+/// being taken; say which failed (the database stays Ready: its data is fine).
+fn listed_progress(listed: &[DbSnapshot]) -> Option<Progress> {
+    if let Some(busy) = listed
+        .iter()
+        .find(|snapshot| snapshot.status() == Some("creating"))
+    {
+        return Some(Progress::aws_in_progress(format!(
+            "taking snapshot {}",
+            busy.db_snapshot_identifier().unwrap_or_default()
+        )));
+    }
+    let failed: Vec<&str> = listed
+        .iter()
+        .filter(|snapshot| snapshot.status() == Some("failed"))
+        .filter_map(DbSnapshot::db_snapshot_identifier)
+        .collect();
+    (!failed.is_empty()).then(|| Progress::Ready {
+        message: format!(
+            "snapshot {} failed in RDS: request a new one under another name in spec.snapshots",
+            failed.join(", ")
+        ),
+    })
+}
+
+impl Rds {
+    /// The manual snapshots of `instance` among `ids`, in one DescribeDBSnapshots
+    /// (filter `db-snapshot-id`); none and no call for no ids.
+    async fn describe_snapshots(
+        &self,
+        instance: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<DbSnapshot>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = Filter::builder()
+            .name("db-snapshot-id")
+            .set_values(Some(ids))
+            .build();
+        let output = self
+            .rds
+            .describe_db_snapshots()
+            .db_instance_identifier(instance)
+            .snapshot_type("manual")
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, error))?;
+        Ok(output.db_snapshots().to_vec())
+    }
+
+    /// Takes the snapshots `desired` asks for that RDS does not list yet (recorded in
+    /// `report`), each with the instance's tags; `None` when all are taken and none is
+    /// still being taken.
+    pub async fn take_snapshots(
+        &self,
+        desired: &DesiredInstance,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        let instance = &desired.identifier;
+        let ids = desired
+            .snapshots
+            .iter()
+            .map(|name| snapshot_identifier(instance, name))
+            .collect();
+        let listed = self.describe_snapshots(instance, ids).await?;
+        let missing = to_take(instance, &desired.snapshots, &listed);
+        report.observed.snapshots = Some(listed.clone());
+        let Some(name) = missing.first() else {
+            return Ok(listed_progress(&listed));
+        };
+        // One at a time: RDS takes one snapshot of an instance at a time (the instance
+        // is `backing-up` meanwhile), and the next pass describes again.
+        let id = snapshot_identifier(instance, name);
+        let result = create_snapshot_request(self.rds.create_db_snapshot(), desired, name)
+            .send()
+            .await;
+        report.mutations += 1;
+        match result.map_err(|error| AwsError::from_sdk(CREATE_DB_SNAPSHOT, error)) {
+            Ok(output) => {
+                tracing::info!(identifier = %instance, snapshot = %id, "taking snapshot");
+                if let Some(snapshot) = output.db_snapshot {
+                    report.observed.snapshots = Some([listed, vec![snapshot]].concat());
+                }
+            }
+            // Taken by an earlier request whose response was lost: the next pass
+            // lists it.
+            Err(error) if error.kind == ErrorKind::Conflict => {
+                tracing::info!(identifier = %instance, snapshot = %id, "snapshot already taken");
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(Some(Progress::aws_in_progress(format!(
+            "taking snapshot {id}"
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_rds::types::DbSnapshot;
+
+    fn snapshot(id: &str, status: &str) -> DbSnapshot {
+        DbSnapshot::builder()
+            .db_snapshot_identifier(id)
+            .status(status)
+            .build()
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|&name| name.to_owned()).collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_named_after_the_instance_and_the_request() {
+        assert_eq!(
+            snapshot_identifier("prod-shop-db-1a2b", "before-upgrade"),
+            "prod-shop-db-1a2b-snap-before-upgrade"
+        );
+    }
+
+    #[test]
+    fn only_snapshots_rds_does_not_list_are_taken() {
+        let wanted = names(&["a", "b", "c"]);
+        let listed = [snapshot("db-snap-b", "available")];
+        assert_eq!(to_take("db", &wanted, &listed), vec!["a", "c"]);
+        assert!(to_take("db", &names(&["b"]), &listed).is_empty());
+        // Another instance's snapshot of the same name is not ours.
+        assert_eq!(
+            to_take(
+                "db",
+                &names(&["b"]),
+                &[snapshot("other-snap-b", "available")]
+            ),
+            vec!["b"]
+        );
+    }
+
+    #[test]
+    fn status_shows_listed_states_and_keeps_the_previous_when_the_pass_did_not_look() {
+        let wanted = names(&["a", "b"]);
+        let listed = [snapshot("db-snap-a", "creating")];
+        let statuses = snapshot_statuses("db", &wanted, Some(&listed), &[]);
+        let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+        assert_eq!(states, ["creating", PENDING]);
+        assert_eq!(statuses[0].identifier, "db-snap-a");
+
+        let before = vec![SnapshotStatus {
+            name: "a".into(),
+            identifier: "db-snap-a".into(),
+            state: "available".into(),
+            created_at: Some("2026-11-30T03:00:00Z".into()),
+        }];
+        let kept = snapshot_statuses("db", &wanted, None, &before);
+        assert_eq!(kept[0], before[0]);
+        assert_eq!(kept[1].state, PENDING);
+        // A removed request leaves the status.
+        assert!(snapshot_statuses("db", &[], None, &before).is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_being_taken_waits_and_a_failed_one_is_said_without_unreadiness() {
+        assert!(matches!(
+            listed_progress(&[snapshot("db-snap-a", "creating")]),
+            Some(Progress::InProgress { .. })
+        ));
+        assert!(matches!(
+            listed_progress(&[snapshot("db-snap-a", "failed")]),
+            Some(Progress::Ready { message }) if message.contains("db-snap-a")
+        ));
+        assert!(listed_progress(&[snapshot("db-snap-a", "available")]).is_none());
+    }
+
+    #[test]
+    fn render_lists_one_tagged_create_db_snapshot_per_requested_name() {
+        use crate::api::snapshots::SnapshotRequest;
+        use crate::controllers::managed_database::plan::database_plan;
+        use serde_norway::Value;
+
+        let mut spec = crate::controllers::managed_database::desired::tests::spec();
+        spec.snapshots = vec![SnapshotRequest {
+            name: "before-upgrade".into(),
+        }];
+        let plan = database_plan(&spec, "prod", "shop", "db").unwrap();
+        let call = plan
+            .calls
+            .iter()
+            .find(|call| call["action"] == "rds:CreateDBSnapshot")
+            .expect("a CreateDBSnapshot call");
+        let parameters = &call["parameters"];
+        assert_eq!(
+            parameters["DBSnapshotIdentifier"],
+            Value::from(snapshot_identifier(&plan.identifier, "before-upgrade"))
+        );
+        assert_eq!(
+            parameters["DBInstanceIdentifier"],
+            Value::from(plan.identifier.clone())
+        );
+        assert_eq!(parameters["Tags"]["tiered.io/cluster"], Value::from("prod"));
+        assert_eq!(parameters["Tags"]["team"], Value::from("news"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Snapshots on demand (issue 13 part 3) against moto_server: a name in
+//! `spec.snapshots` takes one manual snapshot with a deterministic id, tagged as
+//! ours, recorded in status; never a second one (also after a lost response or a
+//! restart); and the snapshots outlive the object whatever the deletion policy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::DbSnapshot;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use tiered::api::ManagedDatabase;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::managed_database::Rds;
+
+use support::data_tier::operator::{Setup, setup};
+use support::data_tier::{Kind, reconcile_once, reconcile_until_ready};
+use support::moto::{MotoServer, rds_client};
+use support::operator::{eventually, http_get, metric};
+
+const DB: &str = Rds::OBJECT;
+
+async fn manual_snapshots(rds: &aws_sdk_rds::Client) -> Vec<DbSnapshot> {
+    rds.describe_db_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .to_vec()
+}
+
+fn snapshot_states(database: &ManagedDatabase) -> BTreeMap<String, (String, String)> {
+    database
+        .status
+        .iter()
+        .flat_map(|status| &status.snapshots)
+        .map(|s| (s.name.clone(), (s.identifier.clone(), s.state.clone())))
+        .collect()
+}
+
+/// The CreateDBSnapshot calls the operator made.
+async fn snapshot_creates(s: &Setup<Rds>) -> u64 {
+    let (_, text) = http_get(s.op.http, "/metrics").await;
+    let calls = metric(
+        &text,
+        "tiered_aws_calls_total{service=\"rds\",operation=\"CreateDBSnapshot\"}",
+    );
+    format!("{calls}").parse().expect("a whole number of calls")
+}
+
+async fn wait_for_states(s: &Setup<Rds>, wanted: &[(&str, &str)]) -> ManagedDatabase {
+    eventually("status.snapshots shows the snapshots", || async {
+        let states = snapshot_states(&s.objects.get(DB).await.unwrap());
+        states.len() == wanted.len()
+            && wanted
+                .iter()
+                .all(|(name, state)| states.get(*name).is_some_and(|(_, s)| s == state))
+    })
+    .await;
+    s.objects.get(DB).await.unwrap()
+}
+
+#[tokio::test]
+async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_status() {
+    let s = setup::<Rds>().await;
+    s.create(&json!({"snapshots": [{"name": "before-upgrade"}]}))
+        .await;
+    let database = wait_for_states(&s, &[("before-upgrade", "available")]).await;
+    let identifier = database
+        .status
+        .as_ref()
+        .unwrap()
+        .identifier
+        .clone()
+        .unwrap();
+    let rds = rds_client(&s.moto);
+    let snapshots = manual_snapshots(&rds).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let expected = format!("{identifier}-snap-before-upgrade");
+    assert_eq!(
+        snapshots[0].db_snapshot_identifier(),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        snapshot_states(&database)["before-upgrade"].0,
+        expected,
+        "status names the snapshot"
+    );
+    let tags: BTreeMap<&str, &str> = snapshots[0]
+        .tag_list()
+        .iter()
+        .filter_map(|tag| Some((tag.key()?, tag.value()?)))
+        .collect();
+    for key in [
+        "tiered.io/cluster",
+        "tiered.io/namespace",
+        "tiered.io/name",
+        "tiered.io/uid",
+    ] {
+        assert!(tags.contains_key(key), "{key} missing: {tags:?}");
+    }
+    assert_eq!(tags.get("tiered.io/name"), Some(&DB));
+
+    // A second request takes one more; the first is not taken again.
+    s.objects
+        .patch(
+            DB,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"snapshots": [{"name": "before-upgrade"}, {"name": "nightly-1"}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for_states(
+        &s,
+        &[("before-upgrade", "available"), ("nightly-1", "available")],
+    )
+    .await;
+    assert_eq!(manual_snapshots(&rds).await.len(), 2);
+    assert_eq!(
+        snapshot_creates(&s).await,
+        2,
+        "one CreateDBSnapshot per name"
+    );
+
+    // Later passes (a new generation) take none again.
+    let before = s.objects.get(DB).await.unwrap().metadata.generation;
+    s.objects
+        .patch(
+            DB,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"tags": {"team": "news", "poke": "1"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the new generation is handled", || async {
+        let db = s.objects.get(DB).await.unwrap();
+        db.metadata.generation > before
+            && db.status.and_then(|status| status.observed_generation) == db.metadata.generation
+    })
+    .await;
+    assert_eq!(snapshot_creates(&s).await, 2, "no snapshot requested twice");
+    assert_eq!(manual_snapshots(&rds).await.len(), 2);
+    s.op.stop().await;
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let plain = Rds::spec(&json!({}));
+    let ready = reconcile_until_ready(&ctx, "db", &plain).await;
+    // The create reached RDS but its response was lost (or the operator restarted
+    // before the next pass): RDS has the snapshot, nothing else knows of it.
+    let id = format!("{}-snap-first", ready.id);
+    ctx.rds
+        .create_db_snapshot()
+        .db_instance_identifier(&ready.id)
+        .db_snapshot_identifier(&id)
+        .send()
+        .await
+        .unwrap();
+    let spec = Rds::spec(&json!({"snapshots": [{"name": "first"}]}));
+    let pass = reconcile_once(&ctx, "db", &spec).await;
+    assert_eq!(pass.mutations, 0, "{pass:?}");
+    assert!(matches!(pass.progress, Progress::Ready { .. }), "{pass:?}");
+    let listed = pass.observed.snapshots.expect("the pass looked");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].db_snapshot_identifier(), Some(id.as_str()));
+    assert_eq!(manual_snapshots(&ctx.rds).await.len(), 1);
+}
+
+#[tokio::test]
+async fn snapshots_taken_on_request_outlive_the_object_even_with_the_delete_policy() {
+    let s = setup::<Rds>().await;
+    s.create(&json!({"deletionPolicy": "Delete", "snapshots": [{"name": "keep-me"}]}))
+        .await;
+    let database = wait_for_states(&s, &[("keep-me", "available")]).await;
+    let identifier = database.status.unwrap().identifier.unwrap();
+    s.objects
+        .delete(DB, &DeleteParams::default())
+        .await
+        .unwrap();
+    s.wait_gone().await;
+    let rds = rds_client(&s.moto);
+    let ids: Vec<String> = manual_snapshots(&rds)
+        .await
+        .iter()
+        .filter_map(|snapshot| snapshot.db_snapshot_identifier().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ids,
+        [format!("{identifier}-snap-keep-me")],
+        "no final snapshot with Delete, the requested one kept"
+    );
+    s.op.stop().await;
+}
