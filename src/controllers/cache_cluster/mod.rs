@@ -8,6 +8,7 @@
 //! modify, replicas, shards, the AUTH token), [`cleanup`] (delete with the final
 //! snapshot), [`status`] and [`secret`] (pure).
 
+pub mod adoption;
 pub mod auth_token;
 pub mod cleanup;
 pub mod desired;
@@ -138,6 +139,13 @@ impl DataTier for ElastiCache {
         tags: BTreeMap<String, String>,
     ) -> Result<DesiredGroup, InvalidSpec> {
         DesiredGroup::from_spec(spec, id, tags)
+    }
+
+    fn check_adoption(
+        spec: &CacheClusterSpec,
+        group: &ReplicationGroup,
+    ) -> Result<(), InvalidSpec> {
+        adoption::check_adoptable(spec, group)
     }
 
     fn uses_credential(desired: &DesiredGroup) -> bool {
