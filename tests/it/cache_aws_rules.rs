@@ -317,6 +317,32 @@ fn the_crd_refuses_cluster_mode_without_a_version_or_a_parameter_group() {
     }
 }
 
+/// Found from outside (a new user's trial): `self == oldSelf` on the optional field
+/// let an update add or remove `parameterGroupName`, which is used only at creation,
+/// and the cache stayed Ready with the change ignored. The API server now refuses both.
+#[test]
+fn the_crd_refuses_adding_or_removing_the_parameter_group_on_update() {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(tiered::api::CacheCluster::crd()).unwrap();
+    let spec_schema =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let compiled = kube_cel::compile_schema(spec_schema);
+    let without = json!({"engine": "redis", "engineVersion": "6.x", "nodeType": "cache.t4g.small"});
+    let mut with = without.clone();
+    with["parameterGroupName"] = json!("custom-six");
+    for (old, new) in [(&without, &with), (&with, &without)] {
+        let failures = kube_cel::validate_compiled(&compiled, new, Some(old)).expect_err("refused");
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.field_path == ".parameterGroupName"),
+            "{failures:?}"
+        );
+    }
+    assert!(kube_cel::validate_compiled(&compiled, &with, Some(&with)).is_ok());
+    assert!(kube_cel::validate_compiled(&compiled, &without, Some(&without)).is_ok());
+}
+
 /// Issue 10 part 4, on moto: a CacheCluster without `engineVersion` is created with
 /// ElastiCache's default and converges with no further call. (moto describes no member
 /// cache cluster of a group, so the recorded version is pinned by the mocked test
