@@ -1,6 +1,6 @@
 //! Cutting text the operator writes to the API server's limit for that field, on a char
 //! boundary, so that no user text (names, AWS messages, multi-byte characters) can make a
-//! write fail or the process panic. Pure.
+//! write fail or the process panic; and the wording of who holds a conflicting object. Pure.
 //!
 //! Limits, from apimachinery: an `events.k8s.io/v1` Event's `note` is at most 1 KiB
 //! (`NoteLengthLimit = 1024`, k8s.io/kubernetes pkg/apis/events/validation); a
@@ -33,6 +33,19 @@ pub fn truncated(text: &str, max_bytes: usize) -> String {
     }
     cut
 }
+
+/// `is owned by Kind/name`, or `is not managed by tiered` for an object no controller
+/// owns, after "already exists and" in conflict messages.
+pub fn held_by(owner: &str) -> String {
+    if owner == UNMANAGED {
+        format!("is {owner}")
+    } else {
+        format!("is owned by {owner}")
+    }
+}
+
+/// The holder of an object no controller owns, in conflict messages.
+pub const UNMANAGED: &str = "not managed by tiered";
 
 #[cfg(test)]
 mod tests {

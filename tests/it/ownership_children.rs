@@ -198,9 +198,7 @@ async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_de
     apps.create(&PostParams::default(), &app).await.unwrap();
     let message = wait_for_name_conflict(&apps, "newsread").await;
     assert!(
-        message.contains(
-            "ServiceAccount/newsread-api already exists and is owned by not managed by tiered"
-        ),
+        message.contains("ServiceAccount/newsread-api already exists and is not managed by tiered"),
         "{message}"
     );
     assert_eq!(

@@ -222,7 +222,8 @@ async fn secret_conflict<K: DataTier>(
             reason: reasons::SECRET_CONFLICT,
             category: Category::Conflict,
             message: format!(
-                "Secret {secret_name} already exists and is owned by {holder}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object"
+                "Secret {secret_name} already exists and {}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object",
+                crate::runtime::text::held_by(holder)
             ),
         },
         mutations: 0,

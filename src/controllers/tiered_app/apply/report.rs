@@ -64,8 +64,9 @@ impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} already exists and is owned by {}",
-            self.child, self.owner
+            "{} already exists and {}",
+            self.child,
+            crate::runtime::text::held_by(&self.owner)
         )
     }
 }
