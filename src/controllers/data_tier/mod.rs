@@ -142,6 +142,12 @@ pub async fn run<K: DataTier>(
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
                     tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error.chain(), category = %error.category(), "reconcile failed; requeued");
                 }
+                // A request for an object the cache does not hold: deleted since, or another
+                // shard's (`--watch-label-selector`) reached through a child or Secret
+                // watch. Nothing to do, and not worth a warning per object.
+                Err(controller::Error::ObjectNotFound(object)) => {
+                    tracing::debug!(controller = K::CONTROLLER, object = %object, "no such object in this process's cache; skipped");
+                }
                 Err(error) => tracing::warn!(controller = K::CONTROLLER, %error, "controller stream error"),
             }
         })

@@ -160,6 +160,10 @@ pub async fn run(
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
                     tracing::debug!(object = %object, error = %error, "reconcile failed; requeued with backoff");
                 }
+                // Deleted since, or another shard's app reached through a child watch.
+                Err(controller::Error::ObjectNotFound(object)) => {
+                    tracing::debug!(object = %object, "no such app in this process's cache; skipped");
+                }
                 Err(error) => tracing::warn!(%error, "controller stream error"),
             }
         })
