@@ -39,6 +39,9 @@ pub struct DesiredInstance {
     pub max_allocated_storage: Option<i32>,
     /// Storage type, lowercase (`gp3`).
     pub storage_type: &'static str,
+    /// Whether the spec names the storage type; unset, an existing instance keeps its
+    /// own (an adopted gp2 instance is not moved to gp3, an hours-long storage change).
+    pub storage_type_asked: bool,
     /// Provisioned IOPS; `None` leaves them to AWS.
     pub iops: Option<i32>,
     /// Provisioned storage throughput (MiBps); `None` leaves it to AWS.
@@ -128,6 +131,7 @@ impl DesiredInstance {
             allocated_storage: spec.storage.allocated_gib,
             max_allocated_storage: spec.storage.max_allocated_gib,
             storage_type: storage_type_name(storage_type),
+            storage_type_asked: spec.storage.storage_type.is_some(),
             iops: spec.storage.iops,
             storage_throughput: spec.storage.throughput_mibps,
             storage_encrypted: spec.storage.encrypted.unwrap_or(true),

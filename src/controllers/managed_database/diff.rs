@@ -229,7 +229,9 @@ pub fn diff(
     let storage_type = pending
         .and_then(PendingModifiedValues::storage_type)
         .or(observed.storage_type());
-    if !storage_type.is_some_and(|observed| observed.eq_ignore_ascii_case(desired.storage_type)) {
+    if desired.storage_type_asked
+        && !storage_type.is_some_and(|observed| observed.eq_ignore_ascii_case(desired.storage_type))
+    {
         change.storage_type = Some(desired.storage_type.to_owned());
     }
     let iops = pending

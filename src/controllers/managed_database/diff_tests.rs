@@ -352,3 +352,20 @@ fn storage_encryption_other_than_the_instance_has_is_unsupported_naming_the_fiel
     wanted.storage_encrypted_asked = Some(false);
     assert_eq!(diff(&wanted, &plain), Ok(None));
 }
+
+/// Found from outside (a new user's trial): adopting a gp2 instance with a spec that
+/// names no storage type modified it to gp3, a storage change that runs for hours.
+#[test]
+fn an_unset_storage_type_leaves_the_instance_on_its_own() {
+    let mut wanted = desired();
+    let mut gp2 = in_sync();
+    gp2.storage_type = Some("gp2".to_owned());
+    wanted.storage_type_asked = false;
+    assert_eq!(diff(&wanted, &gp2), Ok(None));
+    wanted.storage_type_asked = true;
+    assert_eq!(
+        diff(&wanted, &gp2).unwrap().unwrap().changed_fields(),
+        ["storageType"],
+        "only when the spec names one"
+    );
+}
