@@ -142,6 +142,41 @@ pub fn check_restored(
     Ok(())
 }
 
+/// The settings both restore calls take from `desired`, set on `$request` (a
+/// RestoreDBInstanceFromDBSnapshot or RestoreDBInstanceToPointInTime fluent builder):
+/// engine, class, storage, availability, network, backup, access, tags, and AWS-managed
+/// credentials. The two builders are separate SDK types with the same setters and no
+/// trait in common, so the list is written once here (as `tag_calls!` does for tags)
+/// instead of twice, where one copy could drift from the other.
+macro_rules! restore_settings {
+    ($request:expr, $desired:expr) => {{
+        let desired: &DesiredInstance = $desired;
+        let mut request = $request
+            .engine(engine_name(desired.engine))
+            .db_instance_class(&desired.instance_class)
+            .allocated_storage(desired.allocated_storage)
+            .storage_type(desired.storage_type)
+            .set_iops(desired.iops)
+            .set_storage_throughput(desired.storage_throughput)
+            .multi_az(desired.multi_az)
+            .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
+            .set_backup_retention_period(desired.backup_retention_days)
+            .set_preferred_backup_window(desired.backup_window.clone())
+            .deletion_protection(desired.deletion_protection.unwrap_or(false))
+            .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(to_rds_tags(&desired.common.tags)));
+        if !desired.common.security_group_ids.is_empty() {
+            request =
+                request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
+        }
+        if desired.manage_master_user_password {
+            request = request.manage_master_user_password(true);
+        }
+        request
+    }};
+}
+
 /// Fills in RestoreDBInstanceFromDBSnapshot of `snapshot` into `desired`: its id, tags,
 /// class, storage, availability, network, backup and access settings. No password
 /// (the snapshot's is kept until tiered sets one) and no database name (RDS takes it
@@ -151,31 +186,12 @@ pub fn restore_from_snapshot_request(
     desired: &DesiredInstance,
     snapshot: &str,
 ) -> RestoreDBInstanceFromDBSnapshotFluentBuilder {
-    let mut request = request
-        .db_instance_identifier(&desired.identifier)
-        .db_snapshot_identifier(snapshot)
-        .engine(engine_name(desired.engine))
-        .db_instance_class(&desired.instance_class)
-        .allocated_storage(desired.allocated_storage)
-        .storage_type(desired.storage_type)
-        .set_iops(desired.iops)
-        .set_storage_throughput(desired.storage_throughput)
-        .multi_az(desired.multi_az)
-        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
-        .set_backup_retention_period(desired.backup_retention_days)
-        .set_preferred_backup_window(desired.backup_window.clone())
-        .deletion_protection(desired.deletion_protection.unwrap_or(false))
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
-    if desired.manage_master_user_password {
-        request = request.manage_master_user_password(true);
-    }
-    request
+    restore_settings!(
+        request
+            .db_instance_identifier(&desired.identifier)
+            .db_snapshot_identifier(snapshot),
+        desired
+    )
 }
 
 /// Fills in RestoreDBInstanceToPointInTime of `source` at `time` (`None`: the latest
@@ -187,36 +203,15 @@ pub fn restore_to_point_in_time_request(
     source: &str,
     time: Option<DateTime>,
 ) -> RestoreDBInstanceToPointInTimeFluentBuilder {
-    let mut request = request
+    let request = request
         .target_db_instance_identifier(&desired.identifier)
         .source_db_instance_identifier(source)
-        .engine(engine_name(desired.engine))
-        .db_instance_class(&desired.instance_class)
-        .allocated_storage(desired.allocated_storage)
-        .set_max_allocated_storage(desired.max_allocated_storage)
-        .storage_type(desired.storage_type)
-        .set_iops(desired.iops)
-        .set_storage_throughput(desired.storage_throughput)
-        .multi_az(desired.multi_az)
-        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
-        .set_backup_retention_period(desired.backup_retention_days)
-        .set_preferred_backup_window(desired.backup_window.clone())
-        .deletion_protection(desired.deletion_protection.unwrap_or(false))
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    request = match time {
+        .set_max_allocated_storage(desired.max_allocated_storage);
+    let request = match time {
         Some(time) => request.restore_time(time),
         None => request.use_latest_restorable_time(true),
     };
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
-    if desired.manage_master_user_password {
-        request = request.manage_master_user_password(true);
-    }
-    request
+    restore_settings!(request, desired)
 }
 
 impl Rds {
