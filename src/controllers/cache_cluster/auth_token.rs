@@ -17,6 +17,13 @@
 //! tag is in AWS before the first of the two calls, survives any restart, and is read
 //! with the group. A crash between the tag and the ROTATE leaves a SET that AWS
 //! refuses (no rotation happened): that refusal sends the ROTATE again.
+//!
+//! Turning AUTH on for a group created without it is the same two steps
+//! ([`auth_on_step`]): ROTATE adds the token while unauthenticated clients still get
+//! in, SET then makes the token required. ElastiCache allows it only on a group with
+//! in-transit encryption (ElastiCache guide "Authenticating with the Valkey and Redis
+//! OSS AUTH command", "Modifying the AUTH token on an existing cluster"); without it
+//! `diff::unsupported` stalls the object before anything is written.
 
 use aws_sdk_elasticache::types::ReplicationGroup;
 
@@ -35,6 +42,27 @@ pub enum TokenStep {
     Wait,
     /// Send the SET with the token of the connection Secret, then drop the tag.
     Set,
+    /// Tag the group and send the ROTATE with the token of the connection Secret: AUTH
+    /// is turned on.
+    Rotate,
+}
+
+/// The step that turns AUTH on for `group` when `wanted` (the spec asks for AUTH) and
+/// the group has none: [`TokenStep::Rotate`] once it is available and unchanged in
+/// this pass (`mutated`: e.g. the ROTATE of a token generated in this pass already
+/// went), [`TokenStep::Wait`] while ElastiCache applies it.
+pub fn auth_on_step(wanted: bool, group: &ReplicationGroup, mutated: bool) -> TokenStep {
+    if !wanted || group.auth_token_enabled() != Some(false) {
+        return TokenStep::Nothing;
+    }
+    let rotating = group
+        .pending_modified_values()
+        .and_then(|values| values.auth_token_status())
+        .is_some();
+    if mutated || rotating || group.status() != Some("available") {
+        return TokenStep::Wait;
+    }
+    TokenStep::Rotate
 }
 
 /// Whether `tags` carry [`SET_PENDING_TAG`].
@@ -96,6 +124,60 @@ mod tests {
                 token_step(pending, &group, mutated),
                 expected,
                 "{pending} {group:?} {mutated}"
+            );
+        }
+    }
+
+    /// Source: the ElastiCache guide "Modifying the AUTH token on an existing cluster"
+    /// (ROTATE adds AUTH to a group with in-transit encryption; SET follows).
+    #[test]
+    fn table_of_auth_on_steps() {
+        let without_auth = |status: &str, rotating: bool| {
+            let mut group = group(status, rotating);
+            group.auth_token_enabled = Some(false);
+            group
+        };
+        let mut with_auth = group("available", false);
+        with_auth.auth_token_enabled = Some(true);
+        let cases = [
+            (
+                true,
+                without_auth("available", false),
+                false,
+                TokenStep::Rotate,
+            ),
+            (
+                true,
+                without_auth("available", false),
+                true,
+                TokenStep::Wait,
+            ),
+            (
+                true,
+                without_auth("modifying", true),
+                false,
+                TokenStep::Wait,
+            ),
+            (
+                true,
+                without_auth("modifying", false),
+                false,
+                TokenStep::Wait,
+            ),
+            (
+                false,
+                without_auth("available", false),
+                false,
+                TokenStep::Nothing,
+            ),
+            (true, with_auth, false, TokenStep::Nothing),
+            (true, group("available", false), false, TokenStep::Nothing),
+        ];
+        for (wanted, group, mutated, expected) in cases {
+            assert_eq!(
+                auth_on_step(wanted, &group, mutated),
+                expected,
+                "{wanted} {group:?} {mutated}"
             );
         }
     }

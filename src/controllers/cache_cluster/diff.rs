@@ -90,14 +90,16 @@ impl Modification {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
     /// The engine of a group is fixed.
-    #[error("failed to change the engine from {observed} to {desired}: create a new CacheCluster")]
+    #[error(
+        "failed to change spec.engine from {observed} to {desired}: ElastiCache fixes the engine of a replication group at creation; set it back to {observed} or create a new CacheCluster"
+    )]
     Engine {
         /// Engine ElastiCache reports.
         observed: String,
         /// Engine in the spec.
         desired: String,
     },
-    /// An encryption or AUTH switch that is fixed at creation.
+    /// An encryption switch that is fixed at creation.
     #[error(
         "failed to turn {setting} {desired}: it is fixed when the replication group is created; set it back to {observed} or create a new CacheCluster"
     )]
@@ -109,6 +111,18 @@ pub enum Unsupported {
         /// What the spec asks for.
         desired: bool,
     },
+    /// AUTH asked of a group without in-transit encryption: ElastiCache adds AUTH only
+    /// over TLS, and TLS is fixed at creation.
+    #[error(
+        "failed to turn AUTH on: ElastiCache adds an AUTH token only to a replication group with in-transit encryption, and this group was created without it (in-transit encryption is fixed at creation); set spec.transitEncryption and spec.authToken back to false, or create a new CacheCluster"
+    )]
+    AuthNeedsTransit,
+    /// AUTH turned off: ElastiCache removes a token only when the group moves to RBAC
+    /// user groups (`AuthTokenUpdateStrategy=DELETE`), which tiered does not manage.
+    #[error(
+        "failed to turn AUTH off: ElastiCache removes an AUTH token only when the replication group moves to RBAC user groups, which tiered does not manage; set spec.authToken back to true or create a new CacheCluster"
+    )]
+    AuthOff,
     /// The group runs a newer engine version than the spec allows: ElastiCache does
     /// not downgrade (crossplane-contrib/provider-aws#622).
     #[error(
@@ -142,6 +156,8 @@ impl Unsupported {
         match self {
             Self::Engine { .. } => "spec.engine",
             Self::CreationOnly { setting, .. } => setting,
+            Self::AuthNeedsTransit => "spec.transitEncryption",
+            Self::AuthOff => "spec.authToken",
             Self::ClusterMode { .. } => "spec.shards",
             Self::Downgrade { .. } => "spec.engineVersion",
         }
@@ -175,8 +191,11 @@ pub struct ShardChange {
     pub remove: Vec<String>,
 }
 
-/// Creation-time settings that differ: the group must be replaced, which the operator
-/// does not do.
+/// Settings that differ and that ElastiCache cannot change in place (fixed at
+/// creation, or AUTH off): the group must be replaced, which the operator does not do.
+/// Checked before anything is written ([`DataTier::check_in_place`]).
+///
+/// [`DataTier::check_in_place`]: crate::controllers::data_tier::DataTier::check_in_place
 pub fn unsupported(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<Unsupported> {
     if let Some(engine) = group.engine()
         && engine != engine_name(desired.engine)
@@ -185,6 +204,15 @@ pub fn unsupported(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<U
             observed: engine.to_owned(),
             desired: engine_name(desired.engine).to_owned(),
         });
+    }
+    // AUTH is not fixed at creation: ElastiCache turns it on in place (ROTATE, then
+    // SET) on a group with in-transit encryption ("Modifying the AUTH token on an
+    // existing cluster"), and off only towards RBAC.
+    if group.auth_token_enabled() == Some(false)
+        && desired.auth_token
+        && group.transit_encryption_enabled() != Some(true)
+    {
+        return Some(Unsupported::AuthNeedsTransit);
     }
     let switches = [
         (
@@ -197,11 +225,6 @@ pub fn unsupported(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<U
             group.at_rest_encryption_enabled(),
             desired.at_rest_encryption,
         ),
-        (
-            "spec.authToken",
-            group.auth_token_enabled(),
-            desired.auth_token,
-        ),
     ];
     for (setting, observed, wanted) in switches {
         if let Some(observed) = observed
@@ -213,6 +236,9 @@ pub fn unsupported(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<U
                 desired: wanted,
             });
         }
+    }
+    if group.auth_token_enabled() == Some(true) && !desired.auth_token {
+        return Some(Unsupported::AuthOff);
     }
     let shards = group.node_groups().len();
     let cluster_enabled = group.cluster_enabled().unwrap_or(shards > 1);

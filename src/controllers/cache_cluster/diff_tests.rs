@@ -135,6 +135,54 @@ fn creation_only_switches_are_unsupported_with_their_field() {
     }
 }
 
+/// Source: the ElastiCache guide "Authenticating with the Valkey and Redis OSS AUTH
+/// command", "Modifying the AUTH token on an existing cluster" (ModifyReplicationGroup
+/// with `AuthTokenUpdateStrategy=ROTATE` adds AUTH to a group with in-transit
+/// encryption; AUTH only over TLS; a token goes only towards RBAC).
+#[test]
+fn table_of_auth_changes_on_an_existing_group() {
+    let without_auth = |transit: bool| {
+        let mut group = group();
+        group.auth_token_enabled = Some(false);
+        group.transit_encryption_enabled = Some(transit);
+        group
+    };
+    let plain = serde_json::json!({"transitEncryption": false, "authToken": false});
+    let cases = [
+        // AUTH on, TLS on: in place (ROTATE, then SET).
+        (serde_json::json!({}), without_auth(true), None),
+        // AUTH and TLS on for a group created without TLS: TLS is the reason.
+        (
+            serde_json::json!({}),
+            without_auth(false),
+            Some("spec.transitEncryption"),
+        ),
+        (plain.clone(), without_auth(false), None),
+        // AUTH off: only towards RBAC.
+        (
+            serde_json::json!({"authToken": false}),
+            group(),
+            Some("spec.authToken"),
+        ),
+        (
+            serde_json::json!({"authToken": false}),
+            without_auth(true),
+            None,
+        ),
+    ];
+    for (extra, group, field) in cases {
+        let found = unsupported(&desired(&extra), &group);
+        assert_eq!(found.as_ref().map(Unsupported::field), field, "{extra}");
+        if let Some(found) = found {
+            let message = found.to_string();
+            assert!(
+                message.contains("AUTH") && message.contains("spec."),
+                "{message}"
+            );
+        }
+    }
+}
+
 #[test]
 fn replicas_follow_the_spec_up_and_down() {
     let up = desired(&serde_json::json!({"replicasPerShard": 4}));

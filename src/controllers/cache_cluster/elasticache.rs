@@ -30,7 +30,7 @@ use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;
 
 use crate::controllers::cache_cluster::auth_token::{
-    SET_PENDING_TAG, SET_PENDING_VALUE, TokenStep, set_pending, token_step,
+    SET_PENDING_TAG, SET_PENDING_VALUE, TokenStep, auth_on_step, set_pending, token_step,
 };
 use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
 use crate::controllers::cache_cluster::diff::ReplicaChange;
@@ -214,6 +214,12 @@ impl ElastiCache {
         report: &Report,
         token: Option<&Password>,
     ) -> Result<(), AwsError> {
+        if report.observed.auth_token_rotate_due
+            && let Some(token) = token
+        {
+            tracing::info!(id = %report.id, "turning AUTH on: rotating the token in");
+            return self.rotate_token(&report.id, token).await;
+        }
         let (true, Some(group), Some(token)) = (
             report.observed.auth_token_set_due,
             report.observed.group.as_ref(),
@@ -284,15 +290,28 @@ impl ElastiCache {
         let id = &desired.id;
         // A spec without AUTH has no token to SET (and stalls below as a creation-only
         // change).
-        match token_step(
-            desired.auth_token && report.observed.auth_token_set_pending,
-            group,
-            report.mutations > 0,
-        ) {
+        let mutated = report.mutations > 0;
+        let step = match auth_on_step(desired.auth_token, group, mutated) {
+            TokenStep::Nothing => token_step(
+                desired.auth_token && report.observed.auth_token_set_pending,
+                group,
+                mutated,
+            ),
+            step => step,
+        };
+        match step {
             TokenStep::Nothing => {}
+            TokenStep::Rotate => {
+                // Sent by the step after the pass, which holds the Secret's token.
+                report.observed.auth_token_rotate_due = true;
+                report.mutations += 1;
+                return Ok(Progress::aws_in_progress(format!(
+                    "turning AUTH on for {id}: the token is added while clients without it still connect (ROTATE); then it is made required (SET)"
+                )));
+            }
             TokenStep::Wait => {
                 return Ok(Progress::aws_in_progress(format!(
-                    "waiting for {id} to take the new AUTH token before the old one is retired"
+                    "waiting for {id} to take the new AUTH token before the old one (or access without one) is retired"
                 )));
             }
             TokenStep::Set => {

@@ -148,6 +148,13 @@ impl DataTier for ElastiCache {
         adoption::check_adoptable(spec, group)
     }
 
+    fn check_in_place(
+        desired: &DesiredGroup,
+        group: &ReplicationGroup,
+    ) -> Result<(), ConvergeError> {
+        diff::unsupported(desired, group).map_or(Ok(()), |change| Err(change.into()))
+    }
+
     fn uses_credential(desired: &DesiredGroup) -> bool {
         desired.auth_token
     }
@@ -226,9 +233,9 @@ impl DataTier for ElastiCache {
         ElastiCache::converge(self, desired, group, report).await
     }
 
-    /// The SET that finishes an AUTH token change, when this pass reached it
-    /// ([`auth_token`]); it needs the token of the connection Secret, which only this
-    /// step after the pass holds.
+    /// The ROTATE that turns AUTH on, or the SET that finishes an AUTH token change,
+    /// when this pass reached it ([`auth_token`]); it needs the token of the connection
+    /// Secret, which only this step after the pass holds.
     async fn rotate(
         &self,
         _events: &Publisher,

@@ -33,6 +33,9 @@ pub struct Observed {
     /// This pass reached the SET: the group is available and nothing else changed it;
     /// the kind's step after the pass sends it with the Secret's token.
     pub auth_token_set_due: bool,
+    /// This pass reached the ROTATE that turns AUTH on for a group without it; the
+    /// kind's step after the pass sends it with the Secret's token.
+    pub auth_token_rotate_due: bool,
 }
 
 /// The result of one pass against ElastiCache.

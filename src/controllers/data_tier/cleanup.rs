@@ -21,8 +21,8 @@ use crate::runtime::kstatus::now;
 
 use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error};
+use crate::controllers::data_tier::inspect::owned_by;
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Target};
-use crate::controllers::data_tier::reconcile::owned_by;
 use crate::controllers::data_tier::status::deletion_held;
 
 /// Where the cleanup stands.

@@ -148,6 +148,19 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     fn check_adoption(_spec: &Spec<Self>, _resource: &Self::Resource) -> Result<(), InvalidSpec> {
         Ok(())
     }
+    /// Checks that what `desired` asks of the existing `resource` can be done in place:
+    /// a setting AWS fixes at creation that differs stalls the object before any
+    /// credential is generated, any Secret written or any AWS call changes anything
+    /// (issue 10); the default accepts.
+    ///
+    /// # Errors
+    /// [`ConvergeError::Unsupported`] naming the spec field and what to do.
+    fn check_in_place(
+        _desired: &Self::Desired,
+        _resource: &Self::Resource,
+    ) -> Result<(), ConvergeError> {
+        Ok(())
+    }
     /// Whether the resource is created with (and keeps) the generated credential.
     fn uses_credential(desired: &Self::Desired) -> bool;
     /// The ARN of the resource, for the tag calls.

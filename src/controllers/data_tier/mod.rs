@@ -10,7 +10,8 @@
 //! Step files as in every controller: [`reconcile`](mod@reconcile) (the pipeline),
 //! [`desired`] and [`diff`] (pure: what both kinds' desired state and tags share),
 //! [`apply`] (Kubernetes writes), [`status`] (pure), [`cleanup`] (the finalizer),
-//! [`error`].
+//! [`error`], and [`inspect`] (every read and check a pass makes before its first
+//! write).
 //! Three more, each for a reason: [`kind`] holds the trait and the types of its
 //! signatures apart from the steps, so every step imports it and none imports another
 //! back; [`secret`] is the connection Secret and its generated credential, which both
@@ -21,6 +22,7 @@ pub mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod inspect;
 pub mod kind;
 pub mod reconcile;
 pub mod secret;

@@ -12,9 +12,8 @@ use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
 use crate::api::conditions::reasons;
-use crate::aws::adoption::{AdoptionRefused, may_adopt};
 use crate::aws::errors::ErrorKind;
-use crate::aws::tags::{Owner, Ownership, ownership};
+use crate::aws::tags::Owner;
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::now;
 use crate::runtime::mutations;
@@ -23,6 +22,7 @@ use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 use crate::controllers::data_tier::apply::{SecretWrite, apply_secret, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
+use crate::controllers::data_tier::inspect::{Inspected, check_claim, inspect};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
@@ -87,6 +87,21 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         return secret_conflict(shared, object, owner, &holder).await;
     }
 
+    // Everything read and checked before anything is written (issue 10): the resource
+    // as AWS has it, its claim, and whether the spec asks it for what AWS fixes at
+    // creation. A refusal stalls here, so no credential is generated, the Secret stays
+    // exactly as it was and no AWS call changes anything.
+    let target = Target {
+        owner: owner.clone(),
+        spec,
+    };
+    let inspected = match Box::pin(inspect(&shared.kind, &target)).await {
+        Ok(inspected) => inspected,
+        Err(error) => {
+            return report_without_writes(shared, object, owner, Progress::from(&error)).await;
+        }
+    };
+
     // A generated credential is stored before any resource can be created with it, so
     // a crash never leaves a resource whose credential nobody knows.
     // An adopted resource's credential is only replaced when the object asks for it:
@@ -136,24 +151,13 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         }
     }
 
-    let target = Target {
-        owner: owner.clone(),
-        spec,
-    };
     let pass = Credential {
         value: credential.as_ref(),
         is_new,
         pending,
     };
-    let report = Box::pin(sync(&shared.kind, &target, pass)).await;
-    if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } =
-        &report.progress
-    {
-        shared
-            .ctx
-            .metrics
-            .reconcile_failed(K::CONTROLLER, *category);
-    }
+    let report = Box::pin(sync_inspected(&shared.kind, &target, pass, inspected)).await;
+    count_failure(shared, &report.progress);
     let rotation = shared
         .kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
@@ -212,37 +216,78 @@ async fn secret_conflict<K: DataTier>(
     holder: &str,
 ) -> Result<Progress, Error> {
     let secret_name = connection_secret_name(&owner.name);
+    let progress = Progress::Stalled {
+        reason: reasons::SECRET_CONFLICT,
+        category: Category::Conflict,
+        message: format!(
+            "Secret {secret_name} already exists and {}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object",
+            crate::runtime::text::held_by(holder)
+        ),
+    };
+    report_without_writes(shared, object, owner, progress).await
+}
+
+/// Ends a reconcile of `object` that stopped before any write (no credential, no
+/// Secret, no AWS change): writes `progress` to the status and counts a failure.
+async fn report_without_writes<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    owner: Owner,
+    progress: Progress,
+) -> Result<Progress, Error> {
+    let secret_name = connection_secret_name(&owner.name);
     let report = Report {
         id: K::resource_id(&Target {
             owner,
             spec: object.spec(),
         }),
         observed: K::Observed::default(),
-        progress: Progress::Stalled {
-            reason: reasons::SECRET_CONFLICT,
-            category: Category::Conflict,
-            message: format!(
-                "Secret {secret_name} already exists and {}: tiered does not write a connection Secret it does not control; delete or rename it, or rename this object",
-                crate::runtime::text::held_by(holder)
-            ),
-        },
+        progress,
         mutations: 0,
         credential_accepted: false,
     };
-    shared
-        .ctx
-        .metrics
-        .reconcile_failed(K::CONTROLLER, Category::Conflict);
+    count_failure(shared, &report.progress);
     let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
     write_status(&shared.ctx, object, object.status(), &status).await?;
     Ok(report.progress)
 }
 
-/// Reconciles `target` against AWS once. Never fails: errors become [`Progress`].
+/// Counts a pass that ended `Stalled` or `Transient` in `tiered_reconcile_errors_total`.
+fn count_failure<K: DataTier>(shared: &Shared<K>, progress: &Progress) {
+    if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } = progress {
+        shared
+            .ctx
+            .metrics
+            .reconcile_failed(K::CONTROLLER, *category);
+    }
+}
+
+/// Reconciles `target` against AWS once ([`inspect`], then the writes). Never fails:
+/// errors become [`Progress`].
 pub async fn sync<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
     credential: Credential<'_>,
+) -> Report<K::Observed> {
+    match Box::pin(inspect(kind, target)).await {
+        Ok(inspected) => Box::pin(sync_inspected(kind, target, credential, inspected)).await,
+        Err(error) => Report {
+            id: K::resource_id(target),
+            observed: K::Observed::default(),
+            progress: Progress::from(&error),
+            mutations: 0,
+            credential_accepted: false,
+        },
+    }
+}
+
+/// The writes of one pass against AWS, after [`inspect`] passed. Never fails: errors
+/// become [`Progress`].
+pub async fn sync_inspected<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    credential: Credential<'_>,
+    inspected: Inspected<K>,
 ) -> Report<K::Observed> {
     let mut report = Report {
         id: K::resource_id(target),
@@ -254,7 +299,7 @@ pub async fn sync<K: DataTier>(
         credential_accepted: false,
     };
     let started = std::time::Instant::now();
-    match Box::pin(pass(kind, target, credential, &mut report)).await {
+    match Box::pin(pass(kind, target, credential, inspected, &mut report)).await {
         Ok(progress) => report.progress = progress,
         Err(error) => report.progress = Progress::from(&error),
     }
@@ -272,27 +317,14 @@ async fn pass<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
     credential: Credential<'_>,
+    Inspected { desired, found }: Inspected<K>,
     report: &mut Report<K::Observed>,
 ) -> Result<Progress, ConvergeError> {
     let id = report.id.clone();
-    let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
     let adopting = K::adopt_id(target.spec).is_some();
     let named = format!("{} {id}", K::NOUNS.resource);
-    if adopting && !kind.adoption_namespaces().contains(&target.owner.namespace) {
-        return Err(AdoptionRefused::NamespaceNotAllowed {
-            resource: named,
-            namespace: target.owner.namespace.clone(),
-        }
-        .into());
-    }
-
-    let resource = match kind.find(&id).await? {
-        Some(resource) => {
-            // Every check before the first mutating call (the claim's tags included).
-            let tags = check_claim(kind, target, &named, &resource).await?;
-            if adopting {
-                K::check_adoption(target.spec, &resource)?;
-            }
+    let resource = match found {
+        Some((resource, tags)) => {
             let uses_credential = K::uses_credential(&desired);
             if adopting && uses_credential && credential.value.is_none() {
                 return Err(ConvergeError::CredentialUnknown {
@@ -311,12 +343,6 @@ async fn pass<K: DataTier>(
                 report.mutations += 1;
             }
             resource
-        }
-        None if adopting => {
-            return Err(ConvergeError::AdoptTargetMissing {
-                nouns: K::NOUNS,
-                id,
-            });
         }
         None => create(kind, target, &desired, credential.value, report).await?,
     };
@@ -346,60 +372,6 @@ async fn pass<K: DataTier>(
         )));
     }
     kind.converge(&desired, &resource, report).await
-}
-
-/// Whether `resource` is tagged as `owner`'s.
-pub async fn owned_by<K: DataTier>(
-    kind: &K,
-    resource: &K::Resource,
-    owner: &Owner,
-) -> Result<bool, ConvergeError> {
-    let tags = kind.tags(resource).await?;
-    Ok(ownership(pairs(&tags), owner) == Ownership::Ours)
-}
-
-fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> + Clone {
-    tags.iter()
-        .map(|(key, value)| (key.as_str(), value.as_str()))
-}
-
-/// Checks that `target` may claim the existing `resource` (`named` in messages) and
-/// returns its tags; no AWS write. Ours is fine; an adoption must pass
-/// [`may_adopt`] (the namespace listed and the administrator's opt-in tag for this
-/// object); anything else is refused without naming another owner.
-async fn check_claim<K: DataTier>(
-    kind: &K,
-    target: &Target<'_, Spec<K>>,
-    named: &str,
-    resource: &K::Resource,
-) -> Result<Vec<(String, String)>, ConvergeError> {
-    let tags = kind.tags(resource).await?;
-    let id = K::resource_id(target);
-    match ownership(pairs(&tags), &target.owner) {
-        Ownership::Ours => {}
-        _ if K::adopt_id(target.spec).is_some() => {
-            may_adopt(
-                named,
-                pairs(&tags),
-                &target.owner,
-                kind.adoption_namespaces(),
-            )?;
-            tracing::info!(id = %id, resource = K::NOUNS.resource, "adopting a resource opted in for this object");
-        }
-        Ownership::Unowned => {
-            return Err(ConvergeError::NotOwned {
-                nouns: K::NOUNS,
-                id,
-            });
-        }
-        Ownership::OwnedElsewhere { .. } => {
-            return Err(ConvergeError::OwnedElsewhere {
-                nouns: K::NOUNS,
-                id,
-            });
-        }
-    }
-    Ok(tags)
 }
 
 /// Brings the claim's tags (`tags` are the resource's now) up to date.

@@ -1,0 +1,116 @@
+//! What one pass reads and checks before its first write ([`inspect`]): the spec, the
+//! adoption's namespace, the resource by its id, its claim (ownership and opt-in tags),
+//! an adoption's match, and the settings AWS fixes at creation. Nothing here writes:
+//! the reconcile generates a credential, writes the connection Secret or calls AWS
+//! only after it passed, so a refusal leaves the Secret and AWS exactly as they were.
+
+use crate::aws::adoption::{AdoptionRefused, may_adopt};
+use crate::aws::tags::{Owner, Ownership, ownership};
+
+use crate::controllers::data_tier::error::ConvergeError;
+use crate::controllers::data_tier::kind::{DataTier, Spec, Target};
+
+/// What a pass read and checked before its first write: the owned settings for the
+/// spec, and the resource with its tags when it exists.
+pub struct Inspected<K: DataTier> {
+    /// The owned settings for the spec.
+    pub desired: K::Desired,
+    /// The resource and its tags, when it exists.
+    pub found: Option<(K::Resource, Vec<(String, String)>)>,
+}
+
+/// Reads and checks everything a pass needs before its first write, and writes
+/// nothing: the spec, the adoption's namespace, the resource and its claim (ownership
+/// and opt-in tags), an adoption's match, and whether the spec asks the existing
+/// resource for what AWS fixes at creation ([`DataTier::check_in_place`]).
+///
+/// # Errors
+/// The first check that fails, or a failed read.
+pub async fn inspect<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+) -> Result<Inspected<K>, ConvergeError> {
+    let id = K::resource_id(target);
+    let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
+    let adopting = K::adopt_id(target.spec).is_some();
+    let named = format!("{} {id}", K::NOUNS.resource);
+    if adopting && !kind.adoption_namespaces().contains(&target.owner.namespace) {
+        return Err(AdoptionRefused::NamespaceNotAllowed {
+            resource: named,
+            namespace: target.owner.namespace.clone(),
+        }
+        .into());
+    }
+    let found = match kind.find(&id).await? {
+        Some(resource) => {
+            let tags = check_claim(kind, target, &named, &resource).await?;
+            if adopting {
+                K::check_adoption(target.spec, &resource)?;
+            }
+            K::check_in_place(&desired, &resource)?;
+            Some((resource, tags))
+        }
+        None if adopting => {
+            return Err(ConvergeError::AdoptTargetMissing {
+                nouns: K::NOUNS,
+                id,
+            });
+        }
+        None => None,
+    };
+    Ok(Inspected { desired, found })
+}
+
+/// Whether `resource` is tagged as `owner`'s.
+pub async fn owned_by<K: DataTier>(
+    kind: &K,
+    resource: &K::Resource,
+    owner: &Owner,
+) -> Result<bool, ConvergeError> {
+    let tags = kind.tags(resource).await?;
+    Ok(ownership(pairs(&tags), owner) == Ownership::Ours)
+}
+
+fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> + Clone {
+    tags.iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+}
+
+/// Checks that `target` may claim the existing `resource` (`named` in messages) and
+/// returns its tags; no AWS write. Ours is fine; an adoption must pass
+/// [`may_adopt`] (the namespace listed and the administrator's opt-in tag for this
+/// object); anything else is refused without naming another owner.
+pub(super) async fn check_claim<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+    named: &str,
+    resource: &K::Resource,
+) -> Result<Vec<(String, String)>, ConvergeError> {
+    let tags = kind.tags(resource).await?;
+    let id = K::resource_id(target);
+    match ownership(pairs(&tags), &target.owner) {
+        Ownership::Ours => {}
+        _ if K::adopt_id(target.spec).is_some() => {
+            may_adopt(
+                named,
+                pairs(&tags),
+                &target.owner,
+                kind.adoption_namespaces(),
+            )?;
+            tracing::info!(id = %id, resource = K::NOUNS.resource, "adopting a resource opted in for this object");
+        }
+        Ownership::Unowned => {
+            return Err(ConvergeError::NotOwned {
+                nouns: K::NOUNS,
+                id,
+            });
+        }
+        Ownership::OwnedElsewhere { .. } => {
+            return Err(ConvergeError::OwnedElsewhere {
+                nouns: K::NOUNS,
+                id,
+            });
+        }
+    }
+    Ok(tags)
+}
