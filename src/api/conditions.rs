@@ -58,6 +58,9 @@ pub mod reasons {
     pub const DELETION_PROTECTED: &str = "DeletionProtected";
     /// The resource is being deleted.
     pub const DELETING: &str = "Deleting";
+    /// A changing AWS call waits for the object's budget (at most 6 in any minute,
+    /// identical calls after a growing wait, a minute after a restart).
+    pub const AWS_CALLS_PACED: &str = "AwsCallsPaced";
     /// The requested change cannot be made in place.
     pub const UNSUPPORTED_CHANGE: &str = "UnsupportedChange";
     /// A child's name is taken by an object this TieredApp does not control.

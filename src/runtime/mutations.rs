@@ -21,13 +21,28 @@
 //! Why a sliding window and not a token bucket (`governor`'s GCRA): a bucket of 6 that
 //! refills 6 a minute lets 11 calls through in some 60 s window; "at most 6 in any
 //! minute" is exactly a window of the last 6 send times, a few lines of code.
+//!
+//! Across restarts: the budgets live in this process, and a new process cannot know
+//! the calls the one before it made (the chaos run saw 13 mutating calls of one object
+//! in a minute across operator kills). So an object that existed before this process's
+//! controllers started gets no mutating call in their first [`WINDOW`]
+//! ([`Refusal::Restarted`]); one created since cannot have had calls from an earlier
+//! process and starts with an empty window. Then no minute holds calls of two processes
+//! (the earlier one was gone before this one started, and this one waits a whole
+//! window), and each process keeps its own to [`PER_MINUTE`]: the rule holds across any
+//! number of restarts and leader changes. Why not the window recorded in the object's
+//! status and restored on start: the status is written after a pass, so the calls of
+//! the pass a kill interrupted (up to the whole window) are never recorded and the
+//! rule would still break; writing the status before every call would double the
+//! writes of every change. The cost here is bounded and said in the status: after a
+//! restart, changes to objects that existed wait at most one minute.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -60,21 +75,33 @@ pub fn repeat_delay(repeats: u32) -> Duration {
         .min(MAX_REPEAT)
 }
 
-/// Why a mutating call was not sent. The messages carry no counts or times, so a
-/// condition that quotes them does not change (and is not rewritten) on every retry.
+/// Why a mutating call was not sent: the rule, in words a user reads in the object's
+/// status ([`Held`] adds which call and until when). No counts that change from one
+/// retry to the next, so a condition that quotes it is not rewritten on every retry.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The object used its [`PER_MINUTE`] calls.
     #[error(
-        "tiered held the call back: {PER_MINUTE} mutating AWS calls for this object in the last minute"
+        "tiered sends at most {PER_MINUTE} changing AWS calls per object in any minute, a guard against loops when AWS misbehaves, and this object made {PER_MINUTE} in the last minute"
     )]
     Window {
         /// When a call may go again.
         retry_after: Duration,
     },
-    /// The same call was sent moments ago.
+    /// The same call was sent moments ago and AWS did not accept it (throttled,
+    /// failed, or its answer was lost).
     #[error(
-        "tiered held the call back: the identical call was sent moments ago; it is repeated after a growing wait"
+        "the identical call was sent moments ago and AWS did not accept it (throttled, failed, or its answer was lost); tiered sends an identical call again only after {} s",
+        FIRST_REPEAT.as_secs()
+    )]
+    Retry {
+        /// When it may go again.
+        retry_after: Duration,
+    },
+    /// The same call was sent moments ago and AWS accepted it, yet it is asked for
+    /// again: its change does not show.
+    #[error(
+        "the identical call was accepted by AWS moments ago but its change does not show yet; tiered repeats an accepted call only after a growing wait (5 s, 10 s, 20 s, … up to 5 min), so that a change that never shows cannot become a loop"
     )]
     Repeat {
         /// How often it was sent.
@@ -82,6 +109,65 @@ pub enum Refusal {
         /// When it may go again.
         retry_after: Duration,
     },
+    /// The operator started less than a [`WINDOW`] ago and the object existed before:
+    /// the calls the previous process made for it are unknown.
+    #[error(
+        "the operator restarted less than a minute ago and cannot know which calls the previous process made for this object, so it counts that minute as used (at most {PER_MINUTE} changing AWS calls per object in any minute)"
+    )]
+    Restarted {
+        /// When a call may go again.
+        retry_after: Duration,
+    },
+}
+
+impl Refusal {
+    /// How long until the call may go.
+    pub const fn retry_after(&self) -> Duration {
+        match self {
+            Self::Window { retry_after }
+            | Self::Retry { retry_after }
+            | Self::Repeat { retry_after, .. }
+            | Self::Restarted { retry_after } => *retry_after,
+        }
+    }
+}
+
+/// A mutating call held back, as the SDK call fails with it: the [`Refusal`] and the
+/// wall-clock second the call may go (rounded up, so retries within one wait quote the
+/// same time and do not rewrite the status).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("waits until {until}: {refusal}")]
+pub struct Held {
+    /// Why.
+    pub refusal: Refusal,
+    /// When the call may go.
+    pub until: k8s_openapi::jiff::Timestamp,
+}
+
+impl Held {
+    /// `refusal`, decided at the wall-clock time `now`.
+    pub fn new(refusal: Refusal, now: SystemTime) -> Self {
+        let at = now + refusal.retry_after();
+        let second = k8s_openapi::jiff::Timestamp::try_from(at)
+            .map(|t| t.as_second() + i64::from(t.subsec_nanosecond() > 0))
+            .unwrap_or_default();
+        Self {
+            refusal,
+            until: k8s_openapi::jiff::Timestamp::from_second(second).unwrap_or_default(),
+        }
+    }
+
+    /// The [`Held`] somewhere in `error`'s chain of causes, if a call was held back.
+    pub fn in_chain<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(held) = error.downcast_ref::<Self>() {
+                return Some(held);
+            }
+            cause = error.source();
+        }
+        None
+    }
 }
 
 /// The recent mutating calls of one object.
@@ -90,14 +176,33 @@ pub struct Budget {
     sent: VecDeque<Instant>,
     /// By fingerprint: how often AWS accepted the call, and when it was last sent.
     identical: HashMap<u64, (u32, Instant)>,
+    /// Before this moment no call goes: an earlier process may have used the window.
+    unknown_until: Option<Instant>,
 }
 
 impl Budget {
+    /// The budget of an object that existed before a process whose controllers
+    /// started at `started`: no call before `started` + [`WINDOW`].
+    pub fn after_restart(started: Instant) -> Self {
+        Self {
+            unknown_until: started.checked_add(WINDOW),
+            ..Self::default()
+        }
+    }
+
     /// Admits (and records) the call `fingerprint` at `now`, or says why not.
     ///
     /// # Errors
     /// The [`Refusal`] when the window is full or the identical call must wait.
     pub fn admit(&mut self, now: Instant, fingerprint: u64) -> Result<(), Refusal> {
+        if let Some(until) = self.unknown_until {
+            if now < until {
+                return Err(Refusal::Restarted {
+                    retry_after: until.saturating_duration_since(now),
+                });
+            }
+            self.unknown_until = None;
+        }
         while self
             .sent
             .front()
@@ -119,9 +224,14 @@ impl Budget {
             let wait = repeat_delay(repeats);
             let waited = now.duration_since(*last);
             if waited < wait {
-                return Err(Refusal::Repeat {
-                    repeats,
-                    retry_after: wait.saturating_sub(waited),
+                let retry_after = wait.saturating_sub(waited);
+                return Err(if *accepted == 0 {
+                    Refusal::Retry { retry_after }
+                } else {
+                    Refusal::Repeat {
+                        repeats,
+                        retry_after,
+                    }
                 });
             }
         }
@@ -155,24 +265,55 @@ impl Storable for Attempted {
 #[derive(Debug)]
 pub struct Budgets<K> {
     by_object: Mutex<HashMap<K, Arc<Mutex<Budget>>>>,
+    /// When the controller started (it starts once this process leads), monotonic and
+    /// wall clock: objects created before may have had calls from an earlier process.
+    started: (Instant, SystemTime),
 }
 
 impl<K> Default for Budgets<K> {
+    /// The budgets of a controller starting now.
     fn default() -> Self {
+        Self::started_at(Instant::now(), SystemTime::now())
+    }
+}
+
+impl<K> Budgets<K> {
+    /// The budgets of a controller that started at `started` (wall clock `wall`).
+    /// `creationTimestamp` has whole seconds, so the wall clock is taken down to its
+    /// second: an object created in the second the controller started counts as new
+    /// (an earlier process, gone before this one started, would have had to create,
+    /// reconcile and call AWS for it within that second).
+    pub fn started_at(started: Instant, wall: SystemTime) -> Self {
+        let second = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(wall, |since| {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
+            });
         Self {
             by_object: Mutex::new(HashMap::new()),
+            started: (started, second),
         }
     }
 }
 
 impl<K: Hash + Eq> Budgets<K> {
-    /// The budget of `key`, kept across reconciles.
-    pub fn of(&self, key: K) -> Arc<Mutex<Budget>> {
+    /// The budget of `key`, kept across reconciles; `created` is when the object was
+    /// created (its `creationTimestamp`): one created before this controller started
+    /// starts with [`Budget::after_restart`].
+    pub fn of(&self, key: K, created: Option<SystemTime>) -> Arc<Mutex<Budget>> {
+        let (started, wall) = self.started;
         let mut all = self
             .by_object
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(all.entry(key).or_default())
+        Arc::clone(all.entry(key).or_insert_with(|| {
+            let budget = if created.is_some_and(|created| created >= wall) {
+                Budget::default()
+            } else {
+                Budget::after_restart(started)
+            };
+            Arc::new(Mutex::new(budget))
+        }))
     }
 
     /// Forgets `key` (the object is gone).
@@ -256,8 +397,9 @@ impl Intercept for LimitMutations {
                 Ok(())
             }
             Ok(Err(refusal)) => {
-                tracing::info!(operation, %refusal, "mutating AWS call held back");
-                Err(Box::new(refusal))
+                let held = Held::new(refusal, SystemTime::now());
+                tracing::info!(operation, %held, "mutating AWS call held back");
+                Err(Box::new(held))
             }
         }
     }
@@ -330,7 +472,10 @@ mod tests {
         for second in [0, 5, 10, 15, 20, 25] {
             assert_eq!(budget.admit(at(start, second), 7), Ok(()), "at {second} s");
             assert!(
-                budget.admit(at(start, second + 4), 7).is_err(),
+                matches!(
+                    budget.admit(at(start, second + 4), 7),
+                    Err(Refusal::Retry { .. })
+                ),
                 "held 4 s later"
             );
         }
@@ -384,6 +529,79 @@ mod tests {
         assert!(!for_object(budget, async move { sent_since(later) }).await);
     }
 
+    /// The chaos run saw 13 mutating calls of one object in a minute across operator
+    /// kills: each new process started with an empty window. Now a process that
+    /// restarts (a new `Budgets`, as a new process builds) sends nothing for objects
+    /// that existed before in its first minute, and the calls of both processes
+    /// together keep to 6 in any minute.
+    #[test]
+    fn across_a_restart_no_minute_holds_more_than_six_calls_of_one_object() {
+        let start = Instant::now();
+        let wall = SystemTime::now();
+        let created = wall.checked_sub(Duration::from_hours(1));
+        let mut sent = Vec::new();
+        // The first process: objects it found start quiet too; from its 60th second
+        // a different call every second, killed at 70 s.
+        let first = Budgets::started_at(start, wall);
+        let budget = first.of("db", created);
+        for second in 0..70 {
+            if budget
+                .lock()
+                .unwrap()
+                .admit(at(start, second), second)
+                .is_ok()
+            {
+                sent.push(second);
+            }
+        }
+        assert_eq!(sent, [60, 61, 62, 63, 64, 65]);
+        // The next process starts at 71 s and tries every second again.
+        let restarted = at(start, 71);
+        let second_process = Budgets::started_at(restarted, wall + Duration::from_secs(71));
+        let budget = second_process.of("db", created);
+        let held = budget.lock().unwrap().admit(restarted, 1000).unwrap_err();
+        assert_eq!(held.retry_after(), WINDOW);
+        assert!(held.to_string().contains("restarted"), "{held}");
+        for second in 71..250 {
+            if budget
+                .lock()
+                .unwrap()
+                .admit(at(start, second), second)
+                .is_ok()
+            {
+                sent.push(second);
+            }
+        }
+        assert_eq!(sent[6..9], [131, 132, 133], "{sent:?}");
+        for (n, first) in sent.iter().enumerate() {
+            let in_minute = sent[n..].iter().filter(|s| **s < first + 60).count();
+            assert!(in_minute <= PER_MINUTE, "{sent:?}");
+        }
+        // An object created since the restart cannot have had earlier calls.
+        let new = second_process.of("new", Some(wall + Duration::from_secs(71)));
+        assert_eq!(new.lock().unwrap().admit(restarted, 1), Ok(()));
+    }
+
+    #[test]
+    fn a_held_call_says_until_when_and_why_and_the_time_is_stable_across_retries() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_hours(500_000);
+        let window = |left_ms: u64| Refusal::Window {
+            retry_after: Duration::from_millis(left_ms),
+        };
+        let held = Held::new(window(41_300), wall);
+        assert_eq!(held.until.to_string(), "2027-01-15T08:00:42Z");
+        // A retry 300 ms later quotes the same second.
+        let later = Held::new(window(41_000), wall + Duration::from_millis(300));
+        assert_eq!(later.to_string(), held.to_string());
+        let message = held.to_string();
+        assert!(
+            message.starts_with("waits until 2027-01-15T08:00:42Z: tiered sends at most 6 changing AWS calls per object in any minute"),
+            "{message}"
+        );
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(held.clone());
+        assert_eq!(Held::in_chain(&*boxed), Some(&held));
+    }
+
     #[test]
     fn a_call_not_repeated_for_fifteen_minutes_starts_over() {
         let start = Instant::now();
@@ -422,13 +640,15 @@ mod tests {
     #[tokio::test]
     async fn each_object_has_its_own_budget_kept_across_reconciles() {
         let budgets = Budgets::<&str>::default();
-        let a = budgets.of("a");
+        // Created since the controller started: no earlier process had calls for them.
+        let new = Some(SystemTime::now());
+        let a = budgets.of("a", new);
         for n in 0..6 {
             a.lock().unwrap().admit(Instant::now(), n).unwrap();
         }
         assert!(
             budgets
-                .of("a")
+                .of("a", new)
                 .lock()
                 .unwrap()
                 .admit(Instant::now(), 99)
@@ -436,7 +656,7 @@ mod tests {
         );
         assert!(
             budgets
-                .of("b")
+                .of("b", new)
                 .lock()
                 .unwrap()
                 .admit(Instant::now(), 99)
@@ -445,13 +665,16 @@ mod tests {
         budgets.forget(&"a");
         assert!(
             budgets
-                .of("a")
+                .of("a", new)
                 .lock()
                 .unwrap()
                 .admit(Instant::now(), 99)
                 .is_ok()
         );
-        let inside = for_object(budgets.of("c"), async { CURRENT.try_with(|_| ()).is_ok() }).await;
+        let inside = for_object(budgets.of("c", new), async {
+            CURRENT.try_with(|_| ()).is_ok()
+        })
+        .await;
         assert!(inside && CURRENT.try_with(|_| ()).is_err());
     }
 }

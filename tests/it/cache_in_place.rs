@@ -100,7 +100,8 @@ async fn toggling_transit_encryption_stalls_before_any_token_secret_write_or_aws
 #[tokio::test]
 async fn every_creation_only_difference_stalls_with_its_field_and_no_mutating_call() {
     type Spec = tiered::api::CacheClusterSpec;
-    let cases: [(fn(&mut ReplicationGroup), fn(&mut Spec), &str); 4] = [
+    type Case = (fn(&mut ReplicationGroup), fn(&mut Spec), &'static str);
+    let cases: [Case; 4] = [
         (
             |g| g.engine = Some("redis".to_owned()),
             |_| {},

@@ -5,6 +5,7 @@
 
 mod adoption;
 mod adoption_optin;
+mod aws_budget;
 mod aws_faults;
 mod aws_moto;
 mod cache_auth_token;

@@ -145,7 +145,7 @@ pub async fn apply_secret(
 
 /// Writes `status` of `object` once, unless it equals `current` (transition times
 /// aside), and records a Warning Event when `Ready` is False for a reason other than
-/// AWS being at work.
+/// AWS being at work or a call waiting for the object's budget.
 ///
 /// # Errors
 /// The API call's.
@@ -173,6 +173,7 @@ where
     if let Some(ready) = ready(status.conditions())
         && ready.status == "False"
         && ready.reason != reasons::AWS_IN_PROGRESS
+        && ready.reason != reasons::AWS_CALLS_PACED
     {
         ctx.events
             .emit(

@@ -10,13 +10,16 @@ use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::{DataTier, Spec, Target};
 
+/// An existing resource and its tags, as key and value.
+pub type Found<K> = (<K as DataTier>::Resource, Vec<(String, String)>);
+
 /// What a pass read and checked before its first write: the owned settings for the
 /// spec, and the resource with its tags when it exists.
 pub struct Inspected<K: DataTier> {
     /// The owned settings for the spec.
     pub desired: K::Desired,
     /// The resource and its tags, when it exists.
-    pub found: Option<(K::Resource, Vec<(String, String)>)>,
+    pub found: Option<Found<K>>,
 }
 
 /// Reads and checks everything a pass needs before its first write, and writes

@@ -314,16 +314,22 @@ impl<K: DataTier> Shared<K> {
     }
 
     /// When to look at `key` again after a reconcile that ended in `progress`: a
-    /// transient failure backs off, anything else starts the backoff over.
+    /// transient failure or a held call backs off, anything else starts the backoff
+    /// over.
     pub fn requeue(&self, key: &Key<K>, progress: &Progress) -> Action {
-        if let Progress::Transient { .. } = progress {
+        // A held call backs off as a failure does: it is most often the SDK's retry of
+        // a call AWS just throttled or failed, which should slow down (and the budget
+        // lets it go no sooner than its time anyway).
+        if let Progress::Transient { .. } | Progress::Paced { .. } = progress {
             return Action::requeue(self.backoff.failed(key.clone()));
         }
         self.backoff.succeeded(key);
         Action::requeue(match progress {
             Progress::InProgress { .. } => IN_PROGRESS.min(self.resync),
             Progress::Stalled { .. } => STALLED,
-            Progress::Ready { .. } | Progress::Transient { .. } => self.resync,
+            Progress::Ready { .. } | Progress::Transient { .. } | Progress::Paced { .. } => {
+                self.resync
+            }
         })
     }
 }

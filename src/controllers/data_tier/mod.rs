@@ -167,7 +167,12 @@ pub async fn reconcile<K: DataTier>(
         Ok(object) => {
             let key = ObjectRef::from_obj(guard.as_ref());
             // Every mutating AWS call of this reconcile counts against the object's budget.
-            let budget = shared.budgets.of(key.clone());
+            let created = object
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|time| std::time::SystemTime::from(time.0));
+            let budget = shared.budgets.of(key.clone(), created);
             let work = reconcile_object(Arc::new(object.clone()), key, &shared);
             for_object(budget, Box::pin(work)).await
         }

@@ -12,6 +12,7 @@ use crate::aws::errors::{AwsError, ErrorKind};
 use crate::controllers::data_tier::error::{ConvergeError, Nouns};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::{self, Computed, Summary, WithConditions};
+use crate::runtime::mutations::Held;
 
 /// Where the object stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,12 @@ pub enum Progress {
         /// Condition reason.
         reason: &'static str,
         /// What is happening.
+        message: String,
+    },
+    /// A mutating AWS call was held back by the object's budget
+    /// ([`crate::runtime::mutations`]): back off and look again. Not a failure.
+    Paced {
+        /// Which call waits, until when, and the rule.
         message: String,
     },
     /// A retryable failure: back off and retry.
@@ -58,6 +65,12 @@ impl Progress {
     /// What a failed AWS call means: stalled on invalid input, quota or IAM (naming
     /// the IAM action to grant), else transient.
     pub fn from_aws_error(error: &AwsError) -> Self {
+        let source: &(dyn std::error::Error + 'static) = &*error.source;
+        if let Some(held) = Held::in_chain(source) {
+            return Self::Paced {
+                message: format!("{} {held}", error.operation),
+            };
+        }
         let category = Category::from_aws(error.kind);
         let stalled = |reason, message: String| Self::Stalled {
             reason,
@@ -194,6 +207,11 @@ pub fn summary(progress: &Progress, nouns: &Nouns) -> Summary {
         Progress::InProgress { reason, message } => Summary {
             ready: Computed::new(false, reason, message.clone()),
             reconciling: Computed::new(true, reason, message.clone()),
+            stalled: no_blockers(),
+        },
+        Progress::Paced { message, .. } => Summary {
+            ready: Computed::new(false, reasons::AWS_CALLS_PACED, message.clone()),
+            reconciling: Computed::new(true, reasons::AWS_CALLS_PACED, message.clone()),
             stalled: no_blockers(),
         },
         Progress::Transient { message, .. } => Summary {
