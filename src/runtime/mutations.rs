@@ -471,10 +471,11 @@ mod tests {
         // Sent every 5 s, never accepted (throttled, failed, lost): always the first wait.
         for second in [0, 5, 10, 15, 20, 25] {
             assert_eq!(budget.admit(at(start, second), 7), Ok(()), "at {second} s");
+            // (The 6th is held by the then full window first.)
             assert!(
                 matches!(
                     budget.admit(at(start, second + 4), 7),
-                    Err(Refusal::Retry { .. })
+                    Err(Refusal::Retry { .. } | Refusal::Window { .. })
                 ),
                 "held 4 s later"
             );
