@@ -1,11 +1,13 @@
 //! One reconcile of a data-tier object, for both kinds, read top to bottom:
-//! [`apply`] keeps the credential in the connection Secret before any resource can be
-//! created with it, runs one pass against AWS ([`sync`]), then the kind's own step
-//! (a rotation), writes the Secret and the status (only when they change), and counts
-//! a failed pass in `tiered_reconcile_errors_total`. The AWS pass: validate the spec
-//! and the adoption, describe the resource by its deterministic (or adopted) id, claim
-//! it (ownership tags) or create it, wait while AWS works, then the kind's
-//! convergence. Errors of the pass become [`Progress`], never a failed reconcile.
+//! [`apply`] first reads and checks everything before any write ([`inspect`]: the spec,
+//! the adoption, the resource and its claim, what AWS fixes at creation; a refusal
+//! stalls with the Secret and AWS untouched), keeps the credential in the connection
+//! Secret before any resource can be created with it, runs the writes of the pass
+//! against AWS ([`sync_inspected`]), then the kind's own step (a rotation), writes the
+//! Secret and the status (only when they change), and counts a failed pass in
+//! `tiered_reconcile_errors_total`. The writes: claim the resource (ownership tags) or
+//! create it, wait while AWS works, then the kind's convergence. Errors of the pass
+//! become [`Progress`], never a failed reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
