@@ -314,14 +314,23 @@ impl<K: DataTier> Shared<K> {
     }
 
     /// When to look at `key` again after a reconcile that ended in `progress`: a
-    /// transient failure or a held call backs off, anything else starts the backoff
-    /// over.
+    /// transient failure, or the held repeat of a call AWS did not accept (most often
+    /// the SDK's retry of a throttled call, which should slow down), backs off; another
+    /// held call comes back when it may go; anything else starts the backoff over.
     pub fn requeue(&self, key: &Key<K>, progress: &Progress) -> Action {
-        // A held call backs off as a failure does: it is most often the SDK's retry of
-        // a call AWS just throttled or failed, which should slow down (and the budget
-        // lets it go no sooner than its time anyway).
-        if let Progress::Transient { .. } | Progress::Paced { .. } = progress {
+        if let Progress::Transient { .. }
+        | Progress::Paced {
+            after_failure: true,
+            ..
+        } = progress
+        {
             return Action::requeue(self.backoff.failed(key.clone()));
+        }
+        // A call held by the window or after a restart: back when it may go (a second
+        // late, so that the window has moved on). Backing off instead made the first
+        // try after a restart's minute come up to a minute late, doubling the wait.
+        if let Progress::Paced { retry_after, .. } = progress {
+            return Action::requeue((*retry_after + Duration::from_secs(1)).min(self.resync));
         }
         self.backoff.succeeded(key);
         Action::requeue(match progress {

@@ -12,7 +12,7 @@ use crate::aws::errors::{AwsError, ErrorKind};
 use crate::controllers::data_tier::error::{ConvergeError, Nouns};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::{self, Computed, Summary, WithConditions};
-use crate::runtime::mutations::Held;
+use crate::runtime::mutations::{Held, Refusal};
 
 /// Where the object stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,10 +30,15 @@ pub enum Progress {
         message: String,
     },
     /// A mutating AWS call was held back by the object's budget
-    /// ([`crate::runtime::mutations`]): back off and look again. Not a failure.
+    /// ([`crate::runtime::mutations`]): look again once it may go. Not a failure.
     Paced {
         /// Which call waits, until when, and the rule.
         message: String,
+        /// When the call may go.
+        retry_after: std::time::Duration,
+        /// The held call is the repeat of one AWS did not accept (throttled, failed):
+        /// back off as after a failure, rather than come back the moment it may go.
+        after_failure: bool,
     },
     /// A retryable failure: back off and retry.
     Transient {
@@ -69,6 +74,8 @@ impl Progress {
         if let Some(held) = Held::in_chain(source) {
             return Self::Paced {
                 message: format!("{} {held}", error.operation),
+                retry_after: held.refusal.retry_after(),
+                after_failure: matches!(held.refusal, Refusal::Retry { .. }),
             };
         }
         let category = Category::from_aws(error.kind);
