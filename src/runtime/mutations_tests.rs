@@ -114,16 +114,19 @@ fn across_a_restart_no_minute_holds_more_than_six_calls_of_one_object() {
     // a different call every second, killed at 70 s.
     let first = Budgets::started_at(start, wall);
     let budget = first.of("db", created);
-    for second in 0..70 {
-        if budget
-            .lock()
-            .unwrap()
-            .admit(at(start, second), second)
-            .is_ok()
-        {
-            sent.push(second);
-        }
-    }
+    // A different call every second, as long as `seconds` last.
+    let try_every_second = |budget: &Mutex<Budget>, seconds: std::ops::Range<u64>| {
+        seconds
+            .filter(|second| {
+                budget
+                    .lock()
+                    .unwrap()
+                    .admit(at(start, *second), *second)
+                    .is_ok()
+            })
+            .collect::<Vec<u64>>()
+    };
+    sent.extend(try_every_second(&budget, 0..70));
     assert_eq!(sent, [60, 61, 62, 63, 64, 65]);
     // The next process starts at 71 s and tries every second again.
     let restarted = at(start, 71);
@@ -132,16 +135,7 @@ fn across_a_restart_no_minute_holds_more_than_six_calls_of_one_object() {
     let held = budget.lock().unwrap().admit(restarted, 1000).unwrap_err();
     assert_eq!(held.retry_after(), WINDOW);
     assert!(held.to_string().contains("restarted"), "{held}");
-    for second in 71..250 {
-        if budget
-            .lock()
-            .unwrap()
-            .admit(at(start, second), second)
-            .is_ok()
-        {
-            sent.push(second);
-        }
-    }
+    sent.extend(try_every_second(&budget, 71..250));
     assert_eq!(sent[6..9], [131, 132, 133], "{sent:?}");
     for (n, first) in sent.iter().enumerate() {
         let in_minute = sent[n..].iter().filter(|s| **s < first + 60).count();

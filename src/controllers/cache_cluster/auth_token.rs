@@ -55,14 +55,21 @@ pub fn auth_on_step(wanted: bool, group: &ReplicationGroup, mutated: bool) -> To
     if !wanted || group.auth_token_enabled() != Some(false) {
         return TokenStep::Nothing;
     }
+    if busy(group, mutated) {
+        return TokenStep::Wait;
+    }
+    TokenStep::Rotate
+}
+
+/// Whether `group` cannot take a token step now: this pass changed it (`mutated`: the
+/// description is stale and the group is about to be `modifying`), ElastiCache is
+/// applying a token, or it is not available.
+fn busy(group: &ReplicationGroup, mutated: bool) -> bool {
     let rotating = group
         .pending_modified_values()
         .and_then(|values| values.auth_token_status())
         .is_some();
-    if mutated || rotating || group.status() != Some("available") {
-        return TokenStep::Wait;
-    }
-    TokenStep::Rotate
+    mutated || rotating || group.status() != Some("available")
 }
 
 /// Whether `tags` carry [`SET_PENDING_TAG`].
@@ -77,11 +84,7 @@ pub fn token_step(pending: bool, group: &ReplicationGroup, mutated: bool) -> Tok
     if !pending {
         return TokenStep::Nothing;
     }
-    let rotating = group
-        .pending_modified_values()
-        .and_then(|values| values.auth_token_status())
-        .is_some();
-    if mutated || rotating || group.status() != Some("available") {
+    if busy(group, mutated) {
         return TokenStep::Wait;
     }
     TokenStep::Set
