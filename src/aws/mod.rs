@@ -50,6 +50,8 @@ pub mod rds_actions {
     pub const DELETE_DB_PARAMETER_GROUP: &str = "rds:DeleteDBParameterGroup";
     /// `rds:RebootDBInstance` (only on request).
     pub const REBOOT_DB_INSTANCE: &str = "rds:RebootDBInstance";
+    /// PromoteReadReplica.
+    pub const PROMOTE_READ_REPLICA: &str = "rds:PromoteReadReplica";
 }
 
 /// IAM action names of the ElastiCache calls the operator makes.

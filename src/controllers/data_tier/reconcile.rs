@@ -145,7 +145,9 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         is_new,
         pending,
     };
-    let report = Box::pin(sync(&shared.kind, &target, pass)).await;
+    let scoped = shared.kind.for_spec(spec);
+    let kind = scoped.as_ref().unwrap_or(&shared.kind);
+    let report = Box::pin(sync(kind, &target, pass)).await;
     if let Progress::Stalled { category, .. } | Progress::Transient { category, .. } =
         &report.progress
     {
@@ -154,8 +156,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
             .metrics
             .reconcile_failed(K::CONTROLLER, *category);
     }
-    let rotation = shared
-        .kind
+    let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
         .await?;
 
@@ -329,7 +330,7 @@ async fn pass<K: DataTier>(
     {
         return Ok(waiting);
     }
-    if credential.pending && K::uses_credential(&desired) {
+    if credential.pending && K::uses_credential(&desired) && K::accepts_credential(&resource) {
         // A restored resource: it gets the generated credential once available; the
         // Secret stores it as the credential only after AWS accepted it.
         let value = credential.value.ok_or(ConvergeError::MissingCredential {

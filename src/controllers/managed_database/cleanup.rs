@@ -43,6 +43,9 @@ impl Rds {
         snapshot: Option<&str>,
     ) -> Result<Deletion, AwsError> {
         let identifier = primary.db_instance_identifier().unwrap_or_default();
+        // RDS takes no final snapshot of a read replica: its data is its source's.
+        let snapshot = snapshot
+            .filter(|_| !crate::controllers::managed_database::replica_of::is_replica(primary));
         if !replicas.is_empty() {
             for replica in replicas {
                 if replica.db_instance_status() != Some("deleting") {

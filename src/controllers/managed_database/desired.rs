@@ -16,6 +16,7 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
+use crate::controllers::managed_database::replica_of::Source;
 use crate::controllers::managed_database::rules::{
     check_provisioned_iops, check_storage_throughput,
 };
@@ -81,6 +82,12 @@ pub struct DesiredInstance {
     pub snapshots: Vec<String>,
     /// Engine parameters (`spec.parameters`).
     pub parameters: BTreeMap<String, String>,
+    /// The source of a replica (`spec.replicaOf`); `None` for an instance of its own.
+    pub replica_source: Option<Source>,
+    /// KMS key of the replica's region (`spec.replicaOf.kmsKeyId`).
+    pub replica_kms_key_id: Option<String>,
+    /// Promote the replica (`spec.replicaOf.promote`).
+    pub promote: bool,
 }
 
 impl DesiredInstance {
@@ -174,6 +181,15 @@ impl DesiredInstance {
                 .map(|insights| (insights.enabled, insights.retention_days)),
             snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
             parameters: spec.parameters.clone(),
+            replica_source: Source::of(spec)?,
+            replica_kms_key_id: spec
+                .replica_of
+                .as_ref()
+                .and_then(|replica_of| replica_of.kms_key_id.clone()),
+            promote: spec
+                .replica_of
+                .as_ref()
+                .is_some_and(|replica_of| replica_of.promote),
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod parameters;
 pub mod plan;
 pub mod rds;
+pub mod replica_of;
 pub mod replicas;
 pub mod restore;
 pub mod restore_plan;
@@ -69,6 +70,8 @@ pub async fn run(
         rds: ctx.aws.rds.clone(),
         fleet: Some(Arc::clone(&ctx.aws.rds_fleet)),
         adoption_namespaces: ctx.adoption_namespaces(),
+        regions: Arc::clone(&ctx.aws.rds_regions),
+        kube: Some(ctx.client.clone()),
     };
     data_tier::run(ctx, rds, config, shutdown, synced).await;
 }
@@ -120,9 +123,18 @@ impl DataTier for Rds {
     }
 
     /// A restored instance keeps the snapshot's (unknown) password until tiered sets
-    /// the generated one.
+    /// the generated one; a replica has its source's until it is promoted.
     fn credential_pending(spec: &ManagedDatabaseSpec) -> bool {
-        spec.restore_from.is_some()
+        spec.restore_from.is_some() || spec.replica_of.is_some()
+    }
+
+    /// RDS refuses a new master password on a read replica: it gets one once promoted.
+    fn accepts_credential(instance: &DbInstance) -> bool {
+        !replica_of::is_replica(instance)
+    }
+
+    fn for_spec(&self, spec: &ManagedDatabaseSpec) -> Option<Self> {
+        self.in_region(spec)
     }
 
     fn generate_credential() -> Result<Password, RandomError> {
@@ -169,6 +181,14 @@ impl DataTier for Rds {
                 .status
                 .as_ref()
                 .map_or(&[], |status| &status.snapshots),
+        );
+        status.replication = replica_of::replication_status(
+            &database.spec,
+            report.observed.primary.as_ref(),
+            database
+                .status
+                .as_ref()
+                .and_then(|status| status.replication.as_ref()),
         );
         if let Some(group) = &report.observed.parameter_group {
             status.parameter_group = Some(group.clone());
@@ -270,6 +290,9 @@ impl DataTier for Rds {
         credential: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
         // `desired` already passed `Restore::from_spec`: an invalid source never gets here.
+        if let Some(source) = &desired.replica_source {
+            return self.create_replica_of(target, source, desired).await;
+        }
         match restore::Restore::from_spec(target.spec).ok().flatten() {
             Some(restore) => self.restore(&restore, desired).await,
             None => Rds::create(self, desired, credential).await,

@@ -26,11 +26,13 @@ use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::{Phase, Progress, status_progress};
 use crate::controllers::data_tier::tags::{tag_calls, write_tags};
+use crate::runtime::aws_clients::RdsRegions;
 
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
 use crate::controllers::managed_database::diff::{diff, storage_full_modification};
+use crate::controllers::managed_database::replica_of::is_replica;
 use crate::controllers::managed_database::replicas::{
     our_replicas, replica_candidates, replica_modification,
 };
@@ -38,7 +40,7 @@ use crate::controllers::managed_database::status::{Observed, Report};
 use crate::controllers::managed_database::status::{STORAGE_FULL, stalled_hint};
 
 /// The RDS client and the operator's settings of the ManagedDatabase controller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Rds {
     /// RDS client.
     pub rds: aws_sdk_rds::Client,
@@ -46,6 +48,21 @@ pub struct Rds {
     pub fleet: Option<Arc<Fleet>>,
     /// Namespaces allowed to adopt existing instances; empty allows none.
     pub adoption_namespaces: BTreeSet<String>,
+    /// RDS clients of other regions (`spec.region`).
+    pub regions: Arc<RdsRegions>,
+    /// Reads the ManagedDatabase a replica's `spec.replicaOf.managedDatabase` names;
+    /// `None` cannot (such a replica waits).
+    pub kube: Option<kube::Client>,
+}
+
+impl std::fmt::Debug for Rds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rds")
+            .field("rds", &self.rds)
+            .field("adoption_namespaces", &self.adoption_namespaces)
+            .field("regions", &self.regions)
+            .finish_non_exhaustive()
+    }
 }
 
 tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
@@ -58,6 +75,18 @@ pub fn has_pending_changes(instance: &DbInstance) -> bool {
 }
 
 impl Rds {
+    /// The kind on `rds`, in `rds`'s region and the regions built from its
+    /// configuration, without a fleet read, reading no ManagedDatabases.
+    pub fn new(rds: aws_sdk_rds::Client, adoption_namespaces: BTreeSet<String>) -> Self {
+        Self {
+            regions: Arc::new(RdsRegions::new(rds.config().clone())),
+            rds,
+            fleet: None,
+            adoption_namespaces,
+            kube: None,
+        }
+    }
+
     /// The instance `identifier`: from the fleet read when it shows it settled, else
     /// described on its own.
     pub async fn find(&self, identifier: &str) -> Result<Option<DbInstance>, AwsError> {
@@ -197,6 +226,9 @@ impl Rds {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         let identifier = &desired.identifier;
+        if desired.replica_source.is_some() && is_replica(primary) {
+            return self.converge_replica(desired, primary, report).await;
+        }
         if primary.db_instance_status() == Some(STORAGE_FULL) {
             return self.recover_storage(desired, primary, report).await;
         }

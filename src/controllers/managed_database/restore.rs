@@ -104,10 +104,10 @@ impl Restore {
     }
 }
 
-/// Checks that the restored `instance` has the master user and database name `spec`
-/// says (a restore takes both from the snapshot or source, and the connection Secret
-/// would otherwise name ones that do not exist); no check without `spec.restoreFrom`
-/// or before RDS reports them.
+/// Checks that the restored (or replicated) `instance` has the master user and
+/// database name `spec` says (a restore or a replica takes both from its source, and
+/// the connection Secret would otherwise name ones that do not exist); no check
+/// without `spec.restoreFrom` or `spec.replicaOf`, or before RDS reports them.
 ///
 /// # Errors
 /// [`InvalidSpec`] on `spec.masterUsername` or `spec.databaseName`, naming the restored
@@ -116,7 +116,7 @@ pub fn check_restored(
     spec: &ManagedDatabaseSpec,
     instance: &DbInstance,
 ) -> Result<(), InvalidSpec> {
-    if spec.restore_from.is_none() {
+    if spec.restore_from.is_none() && spec.replica_of.is_none() {
         return Ok(());
     }
     if let Some(user) = instance.master_username()
@@ -125,7 +125,7 @@ pub fn check_restored(
         return Err(InvalidSpec {
             field: "spec.masterUsername",
             reason: format!(
-                "the restored instance's master user is {user:?} (from the restore source); set masterUsername to it"
+                "the instance's master user is {user:?} (from its restore or replica source); set masterUsername to it"
             ),
         });
     }
@@ -135,7 +135,7 @@ pub fn check_restored(
         return Err(InvalidSpec {
             field: "spec.databaseName",
             reason: format!(
-                "the restored instance's database is {name:?} (from the restore source); set databaseName to it"
+                "the instance's database is {name:?} (from its restore or replica source); set databaseName to it"
             ),
         });
     }

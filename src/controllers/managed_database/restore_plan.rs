@@ -5,10 +5,8 @@
 
 use serde_norway::{Mapping, Value};
 
-use crate::aws::rds_actions::MODIFY_DB_INSTANCE;
-
 use crate::controllers::managed_database::desired::DesiredInstance;
-use crate::controllers::managed_database::plan::{Parameters, REDACTED, strings};
+use crate::controllers::managed_database::plan::{Parameters, set_password_call, strings};
 use crate::controllers::managed_database::restore::{
     Restore, restore_from_snapshot_request, restore_to_point_in_time_request,
 };
@@ -30,11 +28,7 @@ pub fn restore_calls(
     if !desired.manage_master_user_password {
         // The snapshot's password is unknown: tiered sets its own once the instance
         // is available, before the connection Secret carries one.
-        let mut set = Parameters(Mapping::new());
-        set.put("DBInstanceIdentifier", Some(desired.identifier.as_str()));
-        set.put("MasterUserPassword", Some(REDACTED));
-        set.put("ApplyImmediately", Some(true));
-        calls.push(set.call(MODIFY_DB_INSTANCE));
+        calls.push(set_password_call(&desired.identifier));
     }
     calls
 }

@@ -171,11 +171,7 @@ impl Kind for Rds {
     }
 
     fn on(server: &MotoServer) -> Self {
-        Self {
-            rds: rds_client(server),
-            fleet: None,
-            adoption_namespaces: std::collections::BTreeSet::new(),
-        }
+        Self::new(rds_client(server), std::collections::BTreeSet::new())
     }
 
     /// With the fleet read before the create, so the next reconcile starts from a read
@@ -253,12 +249,8 @@ impl Kind for Rds {
 
     fn mocked(rules: &[&Rule]) -> Self {
         let rds: Client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules);
-        Self {
-            rds,
-            fleet: None,
-            // The mock spec adopts MOCK_ID, tagged ours already.
-            adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
-        }
+        // The mock spec adopts MOCK_ID, tagged ours already.
+        Self::new(rds, std::collections::BTreeSet::from(["shop".to_owned()]))
     }
 
     fn described_in(statuses: &[&'static str]) -> Rule {
