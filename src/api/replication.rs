@@ -20,7 +20,7 @@ pub const RDS_INSTANCE_ARN: &str =
 #[x_kube(validation = Rule::new("!has(oldSelf.managedDatabase) || (has(self.managedDatabase) && self.managedDatabase == oldSelf.managedDatabase)").message("replicaOf.managedDatabase is creation-only: a replica cannot change its source; create a new ManagedDatabase").field_path(".managedDatabase"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.sourceArn) || (has(self.sourceArn) && self.sourceArn == oldSelf.sourceArn)").message("replicaOf.sourceArn is creation-only: a replica cannot change its source; create a new ManagedDatabase").field_path(".sourceArn"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.kmsKeyId) || (has(self.kmsKeyId) && self.kmsKeyId == oldSelf.kmsKeyId)").message("replicaOf.kmsKeyId is creation-only: RDS encrypts a replica once, when it is created").field_path(".kmsKeyId"))]
-#[x_kube(validation = Rule::new("!oldSelf.promote || self.promote").message("promote cannot be undone: a promoted instance is a standalone primary and RDS cannot make it a replica again; create a new ManagedDatabase to replicate again").field_path(".promote"))]
+#[x_kube(validation = Rule::new("!(has(oldSelf.promote) && oldSelf.promote) || (has(self.promote) && self.promote)").message("promote cannot be undone: a promoted instance is a standalone primary and RDS cannot make it a replica again; create a new ManagedDatabase to replicate again").field_path(".promote"))]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaOf {
     /// Name of a ManagedDatabase in this namespace to replicate. tiered reads its ARN

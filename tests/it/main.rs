@@ -21,6 +21,7 @@ mod database_controller;
 mod database_mocks;
 mod database_moto;
 mod database_parameters;
+mod database_replica_of;
 mod database_replicas;
 mod database_restore;
 mod database_snapshots;
