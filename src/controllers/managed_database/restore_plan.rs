@@ -202,3 +202,56 @@ mod tests {
         assert!(!text.contains("CreateDBInstance"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod replica_of_tests {
+    use crate::controllers::managed_database::desired::tests::spec;
+    use crate::controllers::managed_database::plan::database_plan;
+
+    #[test]
+    fn render_shows_the_replica_in_its_region_and_the_promotion_when_asked() {
+        let mut replica = spec();
+        replica.region = Some("eu-west-1".into());
+        replica.replica_of = Some(
+            serde_json::from_value(serde_json::json!({
+                "sourceArn": "arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db",
+                "kmsKeyId": "alias/dr"
+            }))
+            .unwrap(),
+        );
+        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        assert!(
+            text.contains("action: rds:CreateDBInstanceReadReplica"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "SourceDBInstanceIdentifier: arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("KmsKeyId: alias/dr"), "{text}");
+        assert!(text.contains("region: eu-west-1"), "{text}");
+        assert!(!text.contains("rds:CreateDBInstance\n"), "{text}");
+        assert!(!text.contains("PromoteReadReplica"), "{text}");
+        assert!(!text.contains("MasterUserPassword"), "{text}");
+        let secret = serde_norway::to_string(&plan.secret).unwrap();
+        assert!(secret.contains("pendingPassword: <generated>"), "{secret}");
+        assert!(!secret.contains("\n  password:"), "{secret}");
+
+        if let Some(replica_of) = replica.replica_of.as_mut() {
+            replica_of.promote = true;
+        }
+        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        for part in [
+            "action: rds:PromoteReadReplica",
+            "BackupRetentionPeriod: 7",
+            "tiered.io/promoted",
+            "MasterUserPassword: <generated>",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+    }
+}
