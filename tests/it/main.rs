@@ -48,6 +48,7 @@ mod ownership_children;
 mod ownership_secrets;
 mod render_children;
 mod render_cli;
+mod render_examples;
 mod render_kubectl;
 mod render_props;
 mod replicas_switch;

@@ -350,7 +350,11 @@ fn planned_secret(
     let details = ConnectionDetails {
         engine: spec.engine,
         reach: Reach {
-            host: Some("<writer endpoint from RDS>".to_owned()),
+            host: Some(if replica_waits {
+                "<read-only replica endpoint from RDS>".to_owned()
+            } else {
+                "<writer endpoint from RDS>".to_owned()
+            }),
             port: crate::controllers::managed_database::desired::default_port(spec.engine),
             reader_host: replicas.then(|| "<first read replica endpoint from RDS>".to_owned()),
         },
