@@ -187,6 +187,22 @@ SCENARIOS = (
              auths("rds:CreateDBInstanceReadReplica", REPLICA, *RDS_REFERENCED, request=CREATE_TAGS)
              + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)
              + auths("rds:AddTagsToResource", REPLICA, request=CREATE_TAGS)),
+    Scenario("create a replica of our instance in another region (spec.replicaOf: its id ends -rr)", True,
+             auths("rds:CreateDBInstanceReadReplica", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d-rr",
+                   *RDS_REFERENCED, request=CREATE_TAGS)
+             + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d-rr",
+                     request=CREATE_TAGS)),
+    Scenario("create a replica named like a primary (no -r suffix)", False,
+             auths("rds:CreateDBInstanceReadReplica", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d",
+                   request=CREATE_TAGS)),
+    Scenario("promote our replica and record it", True,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=OURS)
+             + auths("rds:AddTagsToResource", DB + "-rr", tags=OURS, request={"tiered.io/promoted": "now"})),
+    Scenario("promote another cluster's replica", False,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=OTHER)),
+    Scenario("promote an untagged replica", False,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=UNTAGGED)),
     Scenario("create a read replica of another cluster's instance", False,
              auths("rds:CreateDBInstanceReadReplica", DB, tags=OTHER, request=CREATE_TAGS)),
     Scenario("create a read replica of another cluster's replica", False,

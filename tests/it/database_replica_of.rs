@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
@@ -20,7 +19,7 @@ use tiered::controllers::managed_database::Rds;
 use crate::support::data_tier::operator::NS;
 use crate::support::faults::{Faulty, aws_id, start};
 use crate::support::moto::{MotoServer, aws_config, rds_client};
-use crate::support::operator::{eventually, secret_text};
+use crate::support::operator::eventually;
 
 const RESYNC: Duration = Duration::from_secs(2);
 const DR_REGION: &str = "eu-west-1";
@@ -80,12 +79,8 @@ async fn database(f: &Faulty, name: &str) -> ManagedDatabase {
 }
 
 async fn connection(f: &Faulty, name: &str) -> std::collections::BTreeMap<String, String> {
-    let secrets: Api<Secret> = Api::namespaced(f.op.client.clone(), NS);
-    secrets
-        .get_opt(&format!("{name}-connection"))
+    crate::database_restore::connection(f, name)
         .await
-        .unwrap()
-        .map(|secret| secret_text(&secret))
         .unwrap_or_default()
 }
 
@@ -122,7 +117,10 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     )
     .await;
     eventually("the replica is Ready", || f.is_ready::<Rds>("dr")).await;
-    let id = aws_id::<Rds>("dr");
+    // A replica's identifier ends with -rr: the IAM policy exempts new instances named
+    // like replicas from its rule that a source must be this cluster's.
+    let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
+    assert!(id.ends_with("-rr"), "{id}");
     let dr = rds_in(&f.moto, DR_REGION);
     let replica = describe(&dr, &id)
         .await

@@ -62,7 +62,10 @@ fn calls(f: &Faulty, action: &str) -> usize {
         .count()
 }
 
-async fn connection(f: &Faulty, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+pub(crate) async fn connection(
+    f: &Faulty,
+    name: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
     let secrets: Api<Secret> = Api::namespaced(f.op.client.clone(), NS);
     secrets
         .get_opt(&format!("{name}-connection"))

@@ -7,7 +7,7 @@
 use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::naming::rds_instance_identifier;
+use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
 use crate::aws::tags::{CLUSTER, NAME, NAMESPACE};
 use crate::controllers::data_tier::kind::Deletion;
@@ -26,8 +26,9 @@ pub fn created_by_tiered(instance: &DbInstance) -> bool {
     };
     match (tag(CLUSTER), tag(NAMESPACE), tag(NAME)) {
         (Some(cluster), Some(namespace), Some(name)) => {
-            instance.db_instance_identifier()
-                == Some(rds_instance_identifier(cluster, namespace, name).as_str())
+            let id = instance.db_instance_identifier();
+            id == Some(rds_instance_identifier(cluster, namespace, name).as_str())
+                || id == Some(rds_replica_of_identifier(cluster, namespace, name).as_str())
         }
         _ => false,
     }
@@ -131,6 +132,10 @@ mod tests {
             "prod", "shop", "db"
         ))));
         assert!(!created_by_tiered(&tagged("legacy-db")), "adopted");
+        assert!(
+            created_by_tiered(&tagged(&rds_replica_of_identifier("prod", "shop", "db"))),
+            "a replica tiered created"
+        );
         assert!(!created_by_tiered(
             &DbInstance::builder().db_instance_identifier("x").build()
         ));

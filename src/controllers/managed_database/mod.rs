@@ -35,7 +35,7 @@ use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION}
 use crate::api::shared::DeletionPolicy;
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
-use crate::aws::naming::rds_instance_identifier;
+use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::tags::Owner;
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
@@ -201,6 +201,20 @@ impl DataTier for Rds {
 
     fn deterministic_id(owner: &Owner) -> String {
         rds_instance_identifier(&owner.cluster, &owner.namespace, &owner.name)
+    }
+
+    /// The adopted identifier, a replica's (`-rr`, see [`rds_replica_of_identifier`]),
+    /// or the deterministic one.
+    fn resource_id(target: &Target<'_, ManagedDatabaseSpec>) -> String {
+        match (&target.spec.adopt, &target.spec.replica_of) {
+            (Some(adopt), _) => adopt.identifier.clone(),
+            (None, Some(_)) => rds_replica_of_identifier(
+                &target.owner.cluster,
+                &target.owner.namespace,
+                &target.owner.name,
+            ),
+            (None, None) => Self::deterministic_id(&target.owner),
+        }
     }
 
     fn desired(

@@ -13,7 +13,9 @@ use serde_norway::{Mapping, Value};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::CredentialSource;
-use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier};
+use crate::aws::naming::{
+    rds_instance_identifier, rds_replica_identifier, rds_replica_of_identifier,
+};
 use crate::aws::rds_actions::{
     CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, MODIFY_DB_INSTANCE, PROMOTE_READ_REPLICA,
 };
@@ -103,9 +105,10 @@ pub fn database_plan(
         name: name.to_owned(),
         uid: UID_PLACEHOLDER.to_owned(),
     };
-    let identifier = match &spec.adopt {
-        Some(adopt) => adopt.identifier.clone(),
-        None => rds_instance_identifier(cluster, namespace, name),
+    let identifier = match (&spec.adopt, &spec.replica_of) {
+        (Some(adopt), _) => adopt.identifier.clone(),
+        (None, Some(_)) => rds_replica_of_identifier(cluster, namespace, name),
+        (None, None) => rds_instance_identifier(cluster, namespace, name),
     };
     let desired =
         DesiredInstance::from_spec(spec, identifier.clone(), resource_tags(&owner, &spec.tags))?;

@@ -67,6 +67,20 @@ impl std::fmt::Debug for Rds {
 
 tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
 
+/// The DB instance a call that makes one (create, restore, replica) answered with, or
+/// its error classified as `action`'s; one place for the four such calls.
+pub fn answered<O, E>(
+    action: &'static str,
+    sent: Result<O, aws_sdk_rds::error::SdkError<E, aws_sdk_rds::config::http::HttpResponse>>,
+    instance: impl FnOnce(O) -> Option<DbInstance>,
+) -> Result<Option<DbInstance>, AwsError>
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    sent.map(instance)
+        .map_err(|error| AwsError::from_sdk(action, error))
+}
+
 /// Whether RDS reports modifications waiting to be applied.
 pub fn has_pending_changes(instance: &DbInstance) -> bool {
     instance
@@ -115,11 +129,10 @@ impl Rds {
         desired: &DesiredInstance,
         password: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
-        create_instance_request(self.rds.create_db_instance(), desired, password)
+        let sent = create_instance_request(self.rds.create_db_instance(), desired, password)
             .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(CREATE_DB_INSTANCE, e))
+            .await;
+        answered(CREATE_DB_INSTANCE, sent, |output| output.db_instance)
     }
 
     /// Sets `password` as the master password of `identifier`, applied immediately.

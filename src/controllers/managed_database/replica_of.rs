@@ -28,7 +28,7 @@ use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
-use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::rds::{Rds, answered};
 use crate::controllers::managed_database::replicas::replica_modification;
 use crate::controllers::managed_database::status::Report;
 
@@ -227,11 +227,12 @@ impl Rds {
         desired: &DesiredInstance,
     ) -> Result<Option<DbInstance>, AwsError> {
         let arn = self.source_arn(&target.owner.namespace, source).await?;
-        replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
+        let sent = replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
             .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(CREATE_DB_INSTANCE_READ_REPLICA, e))
+            .await;
+        answered(CREATE_DB_INSTANCE_READ_REPLICA, sent, |output| {
+            output.db_instance
+        })
     }
 
     /// The convergence of an instance RDS reports as a replica: promotion when the

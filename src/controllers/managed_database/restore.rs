@@ -24,7 +24,7 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::error::InvalidSpec;
 
 use crate::controllers::managed_database::desired::{DesiredInstance, engine_name};
-use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::rds::{Rds, answered};
 
 /// The restore `spec.restoreFrom` asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -222,25 +222,27 @@ impl Rds {
         desired: &DesiredInstance,
     ) -> Result<Option<DbInstance>, AwsError> {
         match restore {
-            Restore::Snapshot(snapshot) => restore_from_snapshot_request(
-                self.rds.restore_db_instance_from_db_snapshot(),
-                desired,
-                snapshot,
-            )
-            .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT, e)),
-            Restore::PointInTime { source, time } => restore_to_point_in_time_request(
-                self.rds.restore_db_instance_to_point_in_time(),
-                desired,
-                source,
-                *time,
-            )
-            .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_TO_POINT_IN_TIME, e)),
+            Restore::Snapshot(snapshot) => {
+                let sent = restore_from_snapshot_request(
+                    self.rds.restore_db_instance_from_db_snapshot(),
+                    desired,
+                    snapshot,
+                )
+                .send()
+                .await;
+                answered(restore.action(), sent, |output| output.db_instance)
+            }
+            Restore::PointInTime { source, time } => {
+                let sent = restore_to_point_in_time_request(
+                    self.rds.restore_db_instance_to_point_in_time(),
+                    desired,
+                    source,
+                    *time,
+                )
+                .send()
+                .await;
+                answered(restore.action(), sent, |output| output.db_instance)
+            }
         }
     }
 }
