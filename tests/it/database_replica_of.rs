@@ -153,8 +153,34 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     assert_eq!(mutating(&f), before, "a converged replica makes no calls");
     assert_eq!(reached(&f, "PromoteReadReplica"), 0, "never by itself");
 
-    // Promote: one field.
+    // A rotation request on a replica changes nothing (its password is its source's):
+    // noted in the status, no ModifyDBInstance.
     let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
+    let modified = reached(&f, "ModifyDBInstance");
+    api.patch(
+        "dr",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"tiered.io/rotate-password": "1"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("the rotation request is noted", || async {
+        database(&f, "dr")
+            .await
+            .status
+            .and_then(|status| status.password_rotation)
+            .as_deref()
+            == Some("1")
+    })
+    .await;
+    assert_eq!(
+        reached(&f, "ModifyDBInstance"),
+        modified,
+        "no password set on a replica"
+    );
+    assert!(!connection(&f, "dr").await.contains_key("password"));
+
+    // Promote: one field.
     let asked = Instant::now();
     api.patch(
         "dr",
@@ -291,7 +317,8 @@ async fn replica_rules_are_enforced_by_the_api_server() {
 /// still reports `ReadReplicaSourceDBInstanceIdentifier` (so tiered records a promotion
 /// with its `tiered.io/promoted` tag), a second CreateDBInstanceReadReplica of the same
 /// id replaces the replica instead of failing (so only describe-before-create keeps one),
-/// and deleting a cross-region replica that was never promoted fails with a 500.
+/// deleting a cross-region replica that was never promoted fails with a 500, and a
+/// point-in-time restore reports its source as `ReadReplicaSourceDBInstanceIdentifier`.
 #[tokio::test]
 async fn moto_cross_region_replica_gaps_are_pinned() {
     let moto = MotoServer::start();
@@ -305,6 +332,7 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
         .allocated_storage(20)
         .master_username("app")
         .master_user_password("the-password-123")
+        .backup_retention_period(1)
         .send()
         .await
         .unwrap()
@@ -346,5 +374,21 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
         promoted.read_replica_source_db_instance_identifier(),
         Some(arn.as_str()),
         "moto still names the source of a promoted instance"
+    );
+
+    // A point-in-time restore is no replica, but moto names its source as one (so
+    // tiered asks "replica?" only of objects with spec.replicaOf).
+    east.restore_db_instance_to_point_in_time()
+        .source_db_instance_identifier("src")
+        .target_db_instance_identifier("pitr")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    let restored = describe(&east, "pitr").await.unwrap();
+    assert_eq!(
+        restored.read_replica_source_db_instance_identifier(),
+        Some("src"),
+        "moto reports a point-in-time restore's source as a replica source"
     );
 }

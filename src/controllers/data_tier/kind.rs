@@ -171,9 +171,9 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     fn for_spec(&self, _spec: &Spec<Self>) -> Option<Self> {
         None
     }
-    /// Whether `resource` can be given the pending credential now
+    /// Whether `resource` of `spec` can be given the pending credential now
     /// ([`Credential::pending`]); a read replica cannot until it is promoted.
-    fn accepts_credential(_resource: &Self::Resource) -> bool {
+    fn accepts_credential(_spec: &Spec<Self>, _resource: &Self::Resource) -> bool {
         true
     }
     /// Namespaces allowed to adopt existing resources; empty allows none.

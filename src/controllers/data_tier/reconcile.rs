@@ -330,7 +330,10 @@ async fn pass<K: DataTier>(
     {
         return Ok(waiting);
     }
-    if credential.pending && K::uses_credential(&desired) && K::accepts_credential(&resource) {
+    if credential.pending
+        && K::uses_credential(&desired)
+        && K::accepts_credential(target.spec, &resource)
+    {
         // A restored resource: it gets the generated credential once available; the
         // Secret stores it as the credential only after AWS accepted it.
         let value = credential.value.ok_or(ConvergeError::MissingCredential {

@@ -44,9 +44,12 @@ impl Rds {
         snapshot: Option<&str>,
     ) -> Result<Deletion, AwsError> {
         let identifier = primary.db_instance_identifier().unwrap_or_default();
-        // RDS takes no final snapshot of a read replica: its data is its source's.
-        let snapshot = snapshot
-            .filter(|_| !crate::controllers::managed_database::replica_of::is_replica(primary));
+        // RDS takes no final snapshot of a read replica: its data is its source's. Only a
+        // `spec.replicaOf` instance (its `-rr` identifier) counts: moto names a source on
+        // a point-in-time restore too.
+        let replica = identifier.ends_with(crate::aws::naming::REPLICA_OF_SUFFIX)
+            && crate::controllers::managed_database::replica_of::is_replica(primary);
+        let snapshot = snapshot.filter(|_| !replica);
         if !replicas.is_empty() {
             for replica in replicas {
                 if replica.db_instance_status() != Some("deleting") {

@@ -129,8 +129,8 @@ impl DataTier for Rds {
     }
 
     /// RDS refuses a new master password on a read replica: it gets one once promoted.
-    fn accepts_credential(instance: &DbInstance) -> bool {
-        !replica_of::is_replica(instance)
+    fn accepts_credential(spec: &ManagedDatabaseSpec, instance: &DbInstance) -> bool {
+        !replica_of::replica_of_spec(spec, instance)
     }
 
     fn for_spec(&self, spec: &ManagedDatabaseSpec) -> Option<Self> {

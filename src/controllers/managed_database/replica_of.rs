@@ -91,6 +91,13 @@ pub fn is_replica(instance: &DbInstance) -> bool {
         && promoted_at(instance).is_none()
 }
 
+/// Whether `instance` is the still-unpromoted replica `spec.replicaOf` asks for. Only
+/// with `spec.replicaOf`: moto reports `ReadReplicaSourceDBInstanceIdentifier` on an
+/// instance restored to a point in time (the restore's source), which is no replica.
+pub fn replica_of_spec(spec: &ManagedDatabaseSpec, instance: &DbInstance) -> bool {
+    spec.replica_of.is_some() && is_replica(instance)
+}
+
 /// CreateDBInstanceReadReplica of `source_arn` into `desired` (its deterministic id,
 /// tags, class, storage, network, availability and access), encrypted with the KMS key
 /// `spec.replicaOf.kmsKeyId` names; the same builder as the object's own replicas.
