@@ -51,10 +51,12 @@ pub fn write_identity_notes(
         if !aws_managed {
             continue;
         }
-        // The partition of the tier's role; any partition without one.
+        // The partition of the tier's role, else of another tier's role in the app (one
+        // app runs in one partition); any partition when no tier has a role.
         let partition = tier
             .identity
             .as_ref()
+            .or_else(|| app.tiers.iter().find_map(|other| other.identity.as_ref()))
             .map_or("*", |identity| partition_of(&identity.role_arn));
         let statement = secret_read_statement(partition, cluster, &app.namespace, database);
         let json = serde_json::to_string_pretty(&statement).unwrap_or_default();

@@ -94,3 +94,28 @@ fn the_tuned_db_example_plans_parameters_a_snapshot_and_a_restore() {
         assert!(text.contains(part), "{part}:\n{text}");
     }
 }
+
+/// Source: issue 13 part 5 ("the IAM statement it prints respects the partition"): it
+/// named `arn:aws:` for a role in China or GovCloud, a statement that matches nothing.
+#[test]
+fn the_printed_iam_statement_names_the_partition_of_the_roles() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/newsread.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "credentials: {source: Generated}",
+        "credentials: {source: AWSManaged}",
+    )
+    .replace("arn:aws:iam::", "arn:aws-cn:iam::");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cn.yaml");
+    std::fs::write(&file, text).unwrap();
+    let rendered = render(&file);
+    assert!(
+        rendered.contains("\"Resource\": \"arn:aws-cn:secretsmanager:*:*:secret:rds!db-*\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("arn:aws-cn:rds:*:*:db:"), "{rendered}");
+    assert!(!rendered.contains("arn:aws:secretsmanager"), "{rendered}");
+}
