@@ -92,6 +92,45 @@ async fn role(f: &Faulty, name: &str) -> Option<ReplicationRole> {
         .map(|replication| replication.role)
 }
 
+/// Checks the replica `dr` of `primary_arn` in moto and Kubernetes; its region's client
+/// and its identifier.
+async fn assert_replica_in_its_region(
+    f: &Faulty,
+    primary_arn: &str,
+) -> (aws_sdk_rds::Client, String) {
+    // A replica's identifier ends with -rr: the IAM policy exempts new instances named
+    // like replicas from its rule that a source must be this cluster's.
+    let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
+    assert!(id.ends_with("-rr"), "{id}");
+    let dr = rds_in(&f.moto, DR_REGION);
+    let replica = describe(&dr, &id)
+        .await
+        .expect("the replica is in eu-west-1");
+    assert!(
+        describe(&rds_client(&f.moto), &id).await.is_none(),
+        "nothing in the operator's own region"
+    );
+    assert_eq!(
+        replica.read_replica_source_db_instance_identifier(),
+        Some(primary_arn)
+    );
+    assert_eq!(replica.kms_key_id(), Some(KMS_KEY));
+    assert_eq!(tag(&replica, "tiered.io/name"), Some("dr"));
+    assert_eq!(tag(&replica, "team"), Some("news"));
+    assert_eq!(reached(f, "CreateDBInstanceReadReplica"), 1);
+    let status = database(f, "dr").await.status.unwrap();
+    let replication = status.replication.unwrap();
+    assert_eq!(replication.role, ReplicationRole::Replica);
+    assert_eq!(replication.source.as_deref(), Some(primary_arn));
+    assert!(status.arn.unwrap().contains(":eu-west-1:"));
+    let data = connection(f, "dr").await;
+    assert!(data["host"].contains(DR_REGION), "{}", data["host"]);
+    assert!(!data.contains_key("password"), "{:?}", data.keys());
+    assert!(data.contains_key("pendingPassword"), "{:?}", data.keys());
+
+    (dr, id)
+}
+
 /// Source: issue 13 part 1 ("a replica … of another ManagedDatabase … created with the
 /// source's ARN in its own region …, encrypted with a KMS key of its region …, tagged as
 /// ours"; "promotion on request … afterwards the object is a primary … idempotent …
@@ -117,35 +156,7 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     )
     .await;
     eventually("the replica is Ready", || f.is_ready::<Rds>("dr")).await;
-    // A replica's identifier ends with -rr: the IAM policy exempts new instances named
-    // like replicas from its rule that a source must be this cluster's.
-    let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
-    assert!(id.ends_with("-rr"), "{id}");
-    let dr = rds_in(&f.moto, DR_REGION);
-    let replica = describe(&dr, &id)
-        .await
-        .expect("the replica is in eu-west-1");
-    assert!(
-        describe(&rds_client(&f.moto), &id).await.is_none(),
-        "nothing in the operator's own region"
-    );
-    assert_eq!(
-        replica.read_replica_source_db_instance_identifier(),
-        Some(primary_arn.as_str())
-    );
-    assert_eq!(replica.kms_key_id(), Some(KMS_KEY));
-    assert_eq!(tag(&replica, "tiered.io/name"), Some("dr"));
-    assert_eq!(tag(&replica, "team"), Some("news"));
-    assert_eq!(reached(&f, "CreateDBInstanceReadReplica"), 1);
-    let status = database(&f, "dr").await.status.unwrap();
-    let replication = status.replication.unwrap();
-    assert_eq!(replication.role, ReplicationRole::Replica);
-    assert_eq!(replication.source.as_deref(), Some(primary_arn.as_str()));
-    assert!(status.arn.unwrap().contains(":eu-west-1:"));
-    let data = connection(&f, "dr").await;
-    assert!(data["host"].contains(DR_REGION), "{}", data["host"]);
-    assert!(!data.contains_key("password"), "{:?}", data.keys());
-    assert!(data.contains_key("pendingPassword"), "{:?}", data.keys());
+    let (dr, id) = assert_replica_in_its_region(&f, &primary_arn).await;
 
     // A replica left alone stays one: resyncs send nothing.
     let before = mutating(&f);
