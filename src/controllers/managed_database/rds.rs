@@ -411,15 +411,8 @@ impl Rds {
                 let current = tag_pairs(replica.tag_list(), Tag::key, Tag::value);
                 report.mutations += write_tags(self, arn, &current, &desired.common.tags).await?;
             }
-            if let Some(modification) = replica_modification(desired, replica) {
-                let fields = modification.changed_fields().join(", ");
-                modification
-                    .request(self.rds.modify_db_instance(), replica_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            if let Some(fields) = self.follow(desired, replica, replica_id).await? {
                 report.mutations += 1;
-                tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
                 modified.push(format!("{replica_id}: {fields}"));
             }
         }
@@ -429,6 +422,28 @@ impl Rds {
                 modified.join("; ")
             ))
         }))
+    }
+
+    /// Sends the ModifyDBInstance that makes the read replica `replica_id` follow
+    /// `desired` (class, storage ceiling: `replica_modification`); the changed fields,
+    /// `None` when it follows already.
+    pub async fn follow(
+        &self,
+        desired: &DesiredInstance,
+        replica: &DbInstance,
+        replica_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let Some(modification) = replica_modification(desired, replica) else {
+            return Ok(None);
+        };
+        let fields = modification.changed_fields().join(", ");
+        modification
+            .request(self.rds.modify_db_instance(), replica_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
+        Ok(Some(fields))
     }
 
     /// Deletes a read replica (replicas have no final snapshot); one already gone is

@@ -21,15 +21,14 @@ use crate::api::ManagedDatabase;
 use crate::api::ManagedDatabaseSpec;
 use crate::api::replication::{ReplicationRole, ReplicationStatus};
 use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::rds_actions::CREATE_DB_INSTANCE_READ_REPLICA;
 use crate::aws::rds_actions::PROMOTE_READ_REPLICA;
-use crate::aws::rds_actions::{CREATE_DB_INSTANCE_READ_REPLICA, MODIFY_DB_INSTANCE};
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
 use crate::controllers::managed_database::rds::{Rds, answered};
-use crate::controllers::managed_database::replicas::replica_modification;
 use crate::controllers::managed_database::status::Report;
 
 /// The tag tiered puts on a replica once RDS accepted its promotion; the value is the
@@ -281,13 +280,7 @@ impl Rds {
                 "promoting read replica {identifier} (of {source}) to a standalone primary"
             )));
         }
-        if let Some(modification) = replica_modification(desired, instance) {
-            let fields = modification.changed_fields().join(", ");
-            modification
-                .request(self.rds.modify_db_instance(), identifier)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        if let Some(fields) = self.follow(desired, instance, identifier).await? {
             report.mutations += 1;
             return Ok(Progress::aws_in_progress(format!(
                 "modifying read replica {identifier}: {fields}"
