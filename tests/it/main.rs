@@ -12,6 +12,7 @@ mod cache_aws_rules;
 mod cache_controller;
 mod cache_mocks;
 mod cache_moto;
+mod cache_parameters;
 mod crds_in_sync;
 mod data_tier_controller;
 mod data_tier_mocks;

@@ -107,6 +107,18 @@ fn attached(member: Option<&CacheCluster>, name: &str) -> bool {
         == Some(name)
 }
 
+/// Whether `error` says the cache parameter group does not exist. ElastiCache answers
+/// `CacheParameterGroupNotFound`, which the shared classification counts as an invalid
+/// spec (a group the spec names that is missing); for the group tiered owns it means
+/// not made yet, or gone.
+fn group_missing(error: &AwsError) -> bool {
+    error.kind == ErrorKind::NotFound
+        || error
+            .code
+            .as_deref()
+            .is_some_and(|code| code.starts_with("CacheParameterGroupNotFound"))
+}
+
 /// Why parameters were not applied.
 enum Refusal {
     /// ElastiCache refused a parameter: the `Stalled` progress of an existing group, and
@@ -295,7 +307,7 @@ impl ElastiCache {
             .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))
         {
             Ok(output) => Ok(!output.cache_parameter_groups().is_empty()),
-            Err(error) if error.kind == ErrorKind::NotFound => Ok(false),
+            Err(error) if group_missing(&error) => Ok(false),
             Err(error) => Err(error),
         }
     }
@@ -392,7 +404,7 @@ impl ElastiCache {
                 .map_err(|e| AwsError::from_sdk(DELETE_CACHE_PARAMETER_GROUP, e))
             {
                 Ok(_) => tracing::info!(group = %name, "deleted cache parameter group"),
-                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) if group_missing(&error) => {}
                 Err(error) => return Err(error),
             }
         }
