@@ -10,6 +10,7 @@ mod aws_moto;
 mod cache_auth_token;
 mod cache_aws_rules;
 mod cache_controller;
+mod cache_day2;
 mod cache_mocks;
 mod cache_moto;
 mod cache_parameters;
