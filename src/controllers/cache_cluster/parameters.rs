@@ -69,6 +69,11 @@ pub fn owned_group(
     Ok((parameter_group_name(id, &family), family))
 }
 
+/// The description of the group tiered owns for the replication group `id`.
+pub fn group_description(id: &str) -> String {
+    format!("tiered: spec.parameters of replication group {id}")
+}
+
 /// The parameters the owned group holds: the spec's, and `cluster-enabled: yes` in
 /// cluster mode.
 pub fn wanted_parameters(desired: &DesiredGroup) -> BTreeMap<String, String> {
@@ -325,10 +330,7 @@ impl ElastiCache {
             .create_cache_parameter_group()
             .cache_parameter_group_name(group)
             .cache_parameter_group_family(family)
-            .description(format!(
-                "tiered: spec.parameters of replication group {}",
-                desired.id
-            ))
+            .description(group_description(&desired.id))
             .set_tags(Some(to_elasticache_tags(&desired.common.tags)))
             .send()
             .await;

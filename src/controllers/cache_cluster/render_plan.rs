@@ -21,7 +21,7 @@ use crate::controllers::data_tier::secret::Password;
 use crate::controllers::managed_database::plan::{Parameters, REDACTED, UID_PLACEHOLDER, strings};
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
-use crate::controllers::cache_cluster::parameters::wanted_parameters;
+use crate::controllers::cache_cluster::parameters::{group_description, wanted_parameters};
 use crate::controllers::cache_cluster::restore::restore_request;
 use crate::controllers::cache_cluster::snapshots::{SnapshotSource, create_snapshot_request};
 
@@ -121,6 +121,7 @@ fn parameter_calls(desired: &DesiredGroup, group: &str, family: &str) -> Vec<Val
     let mut create = Parameters(Mapping::new());
     create.put("CacheParameterGroupName", Some(group));
     create.put("CacheParameterGroupFamily", Some(family));
+    create.put("Description", Some(group_description(&desired.id)));
     create.elasticache_tags(Some(&to_elasticache_tags(&desired.common.tags)));
     let values: Mapping = wanted_parameters(desired)
         .into_iter()
