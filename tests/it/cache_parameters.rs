@@ -322,3 +322,36 @@ async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
     ctx.delete_parameter_groups("legacy-cache").await.unwrap();
     assert_eq!(delete.num_calls(), 2, "ours of each family, nothing else");
 }
+
+#[tokio::test]
+async fn without_a_described_node_the_group_is_not_attached_blind() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let exists = mock!(Client::describe_cache_parameter_groups).then_output(|| {
+        DescribeCacheParameterGroupsOutput::builder()
+            .cache_parameter_groups(
+                CacheParameterGroup::builder()
+                    .cache_parameter_group_name(MOCK_GROUP)
+                    .cache_parameter_group_family("valkey8")
+                    .build(),
+            )
+            .build()
+    });
+    let current = mock!(Client::describe_cache_parameters)
+        .then_output(|| user_set(&[("maxmemory-policy", "allkeys-lru")]));
+    let attach = mock!(Client::modify_replication_group)
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let tags = ours();
+    let node = support::data_tier::cache::no_member();
+    let ctx = ElastiCache::mocked(&[&describe, &exists, &current, &attach, &tags, &node]);
+    let spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
+    for _ in 0..2 {
+        let report = reconcile_as(&ctx, mock_owner(), &spec).await;
+        assert!(
+            matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("describe a node")),
+            "{:?}",
+            report.progress
+        );
+    }
+    assert_eq!(attach.num_calls(), 0, "never attached blind");
+}

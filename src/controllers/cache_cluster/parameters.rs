@@ -217,6 +217,14 @@ impl ElastiCache {
         let status = group_status(member.as_ref(), &group, &family);
         let pending_reboot = status.pending_reboot;
         report.observed.parameter_group = Some(status);
+        if !is_attached && member.is_none() {
+            // Which group the nodes use is known only from a node: attaching blind
+            // would send ModifyReplicationGroup on every pass.
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "waiting for ElastiCache to describe a node of {} before attaching cache parameter group {group}",
+                desired.id
+            ))));
+        }
         if !is_attached {
             self.elasticache
                 .modify_replication_group()
