@@ -61,7 +61,7 @@ pub fn snapshot_source(id: &str, group: &ReplicationGroup) -> SnapshotSource {
     let members = group
         .node_groups()
         .iter()
-        .flat_map(|node_group| node_group.node_group_members());
+        .flat_map(aws_sdk_elasticache::types::NodeGroup::node_group_members);
     let replica = members
         .clone()
         .filter(|member| member.current_role() == Some("replica"))
