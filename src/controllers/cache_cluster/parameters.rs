@@ -31,7 +31,8 @@ use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::tags::to_elasticache_tags;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameters::{
-    PARAMETERS_PER_CALL, parameter_changes, parameter_group_name, refused, stalled_on,
+    PARAMETERS_PER_CALL, all_pages, owned_group_names, parameter_changes, parameter_group_name,
+    refused, stalled_on,
 };
 use crate::controllers::data_tier::status::Progress;
 
@@ -354,29 +355,31 @@ impl ElastiCache {
 
     /// The user-set parameters of `group` (`Source=user`, every page), name to value.
     async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
-        let mut parameters = BTreeMap::new();
-        let mut marker: Option<String> = None;
-        loop {
+        let parameters = all_pages(|marker| async move {
             let output = self
                 .elasticache
                 .describe_cache_parameters()
                 .cache_parameter_group_name(group)
                 .source("user")
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETERS, e))?;
-            parameters.extend(output.parameters().iter().filter_map(|parameter| {
+            Ok((
+                output.parameters().to_vec(),
+                output.marker().map(str::to_owned),
+            ))
+        })
+        .await?;
+        Ok(parameters
+            .iter()
+            .filter_map(|parameter| {
                 Some((
                     parameter.parameter_name()?.to_owned(),
                     parameter.parameter_value().unwrap_or_default().to_owned(),
                 ))
-            }));
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(parameters),
-            }
-        }
+            })
+            .collect())
     }
 
     /// Deletes the cache parameter groups tiered made for the (deleted) replication
@@ -384,26 +387,26 @@ impl ElastiCache {
     /// list of the account's groups, whatever the spec says now). A group already gone
     /// is fine.
     pub async fn delete_parameter_groups(&self, id: &str) -> Result<(), AwsError> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        let names = all_pages(|marker| async move {
             let output = self
                 .elasticache
                 .describe_cache_parameter_groups()
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))?;
-            names.extend(output.cache_parameter_groups().iter().filter_map(|group| {
-                let name = group.cache_parameter_group_name()?;
-                let family = group.cache_parameter_group_family()?;
-                (name == parameter_group_name(id, family)).then(|| name.to_owned())
-            }));
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => break,
-            }
-        }
+            let names = owned_group_names(
+                id,
+                output.cache_parameter_groups().iter().map(|group| {
+                    (
+                        group.cache_parameter_group_name(),
+                        group.cache_parameter_group_family(),
+                    )
+                }),
+            );
+            Ok((names, output.marker().map(str::to_owned)))
+        })
+        .await?;
         for name in names {
             match self
                 .elasticache

@@ -2,9 +2,12 @@
 //! in the parameter group tiered owns ([`parameter_changes`]: set what differs, reset
 //! what the spec no longer names), which parameters AWS's refusal names ([`refused`])
 //! and the `Stalled` progress that names them as `spec.parameters.<name>`
-//! ([`stalled_on`]). Pure: the calls are in each kind's `parameters.rs`.
+//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]).
+//! Pure but for [`all_pages`], which only drives the kind's paged call; the calls are in
+//! each kind's `parameters.rs`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::AwsError;
@@ -19,6 +22,44 @@ pub const PARAMETERS_PER_CALL: usize = 20;
 /// (RDS stores it so), the family's dots as hyphens (`…-mysql8-0`, `…-redis6-x`).
 pub fn parameter_group_name(id: &str, family: &str) -> String {
     format!("{id}-{}", family.replace('.', "-")).to_lowercase()
+}
+
+/// The groups among `groups` (name, family, as AWS lists them) that are the group tiered
+/// owns for `id` for their own family.
+pub fn owned_group_names<'a>(
+    id: &str,
+    groups: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<String> {
+    groups
+        .into_iter()
+        .filter_map(|(name, family)| {
+            let (name, family) = (name?, family?);
+            (name == parameter_group_name(id, family)).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// Every item of a listing AWS pages with a `Marker` (RDS and ElastiCache alike):
+/// `page(marker)` sends one call and answers its items and the next marker (none or
+/// empty: the last page).
+///
+/// # Errors
+/// The first failed call's.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut items = Vec::new();
+    let mut marker = None;
+    loop {
+        let (found, next) = page(marker.take()).await?;
+        items.extend(found);
+        match next {
+            Some(next) if !next.is_empty() => marker = Some(next),
+            _ => return Ok(items),
+        }
+    }
 }
 
 /// What a pass changes in the group.

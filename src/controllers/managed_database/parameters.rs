@@ -34,6 +34,7 @@ use crate::controllers::managed_database::status::Report;
 pub use crate::controllers::data_tier::parameters::{
     PARAMETERS_PER_CALL, ParameterChanges, parameter_changes, parameter_group_name, refused,
 };
+use crate::controllers::data_tier::parameters::{all_pages, owned_group_names};
 /// The instance's `ParameterApplyStatus` while a reboot is needed.
 pub const PENDING_REBOOT: &str = "pending-reboot";
 
@@ -261,26 +262,26 @@ impl Rds {
 
     /// The groups of the account named `<instance>-<family>` for their own family.
     async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             let output = self
                 .rds
                 .describe_db_parameter_groups()
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
-            names.extend(output.db_parameter_groups().iter().filter_map(|group| {
-                let name = group.db_parameter_group_name()?;
-                let family = group.db_parameter_group_family()?;
-                (name == parameter_group_name(instance, family)).then(|| name.to_owned())
-            }));
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(names),
-            }
-        }
+            let names = owned_group_names(
+                instance,
+                output.db_parameter_groups().iter().map(|group| {
+                    (
+                        group.db_parameter_group_name(),
+                        group.db_parameter_group_family(),
+                    )
+                }),
+            );
+            Ok((names, output.marker().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
@@ -334,24 +335,22 @@ impl Rds {
         group: &str,
         source: Option<&str>,
     ) -> Result<Vec<Parameter>, AwsError> {
-        let mut parameters = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             let output = self
                 .rds
                 .describe_db_parameters()
                 .db_parameter_group_name(group)
                 .set_source(source.map(str::to_owned))
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))?;
-            parameters.extend(output.parameters().iter().cloned());
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(parameters),
-            }
-        }
+            Ok((
+                output.parameters().to_vec(),
+                output.marker().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
     /// The user-set parameters of `group`, by name.
