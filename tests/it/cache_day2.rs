@@ -209,6 +209,48 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
     );
 }
 
+/// The moto 5.2.5 gaps the tests above work around, pinned so that an upgrade that
+/// closes one fails here (then move that coverage from the mocks to moto): no cache
+/// parameter groups at all, and no node of a replication group to snapshot by
+/// `CacheClusterId` (the cluster-mode-disabled way).
+#[tokio::test]
+async fn moto_has_no_cache_parameter_groups_and_no_group_node_to_snapshot() {
+    let server = MotoServer::start();
+    let ctx = ElastiCache::on(&server);
+    let moto = elasticache_client(&server);
+    let created = moto
+        .create_cache_parameter_group()
+        .cache_parameter_group_name("g-valkey8")
+        .cache_parameter_group_family("valkey8")
+        .description("pin")
+        .send()
+        .await;
+    assert!(
+        created.is_err(),
+        "moto now serves cache parameter groups: {created:?}"
+    );
+    ctx.create_untagged("legacy", &[]).await;
+    let member = moto
+        .describe_replication_groups()
+        .replication_group_id("legacy")
+        .send()
+        .await
+        .unwrap()
+        .replication_groups()[0]
+        .member_clusters()[0]
+        .clone();
+    let by_node = moto
+        .create_snapshot()
+        .cache_cluster_id(&member)
+        .snapshot_name("pin")
+        .send()
+        .await;
+    assert!(
+        by_node.is_err(),
+        "moto now snapshots a group's node: {by_node:?}"
+    );
+}
+
 /// The CRD's rules for issue 13, as the emulator evaluates them like kube-apiserver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_restore_source_is_creation_only_and_parameters_own_the_group() {
