@@ -209,6 +209,69 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
     );
 }
 
+/// The disaster-recovery round trip through the running operator (the controller of
+/// `tiered run` on the emulator and moto_server): a cache asks for a snapshot, which
+/// `status.snapshots` shows once available; a new cache restored from it becomes Ready
+/// with its connection Secret carrying the AUTH token tiered generated.
+#[tokio::test]
+async fn a_snapshot_requested_on_one_cache_restores_another_through_the_operator() {
+    use k8s_openapi::api::core::v1::Secret;
+    use support::data_tier::operator::{NS, condition, setup};
+    use support::data_tier::{merged, object};
+    use support::operator::{eventually, secret_text};
+
+    let s = setup::<ElastiCache>().await;
+    s.create(&json!({"shards": 2, "snapshots": [{"name": "before-upgrade"}]}))
+        .await;
+    eventually("status shows the snapshot available", || async {
+        s.objects.get(ElastiCache::OBJECT).await.is_ok_and(|cache| {
+            cache.status.is_some_and(|status| {
+                status.snapshots.len() == 1 && status.snapshots[0].state == "available"
+            })
+        })
+    })
+    .await;
+    let status = s
+        .objects
+        .get(ElastiCache::OBJECT)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let snapshot = status.snapshots[0].clone();
+    assert_eq!(snapshot.name, "before-upgrade");
+    assert_eq!(
+        snapshot.identifier,
+        format!("{}-snap-before-upgrade", status.identifier.unwrap())
+    );
+
+    let spec = merged(
+        ElastiCache::manifest_spec(),
+        &json!({"restoreFrom": {"snapshotName": snapshot.identifier}}),
+    );
+    s.objects
+        .create(
+            &PostParams::default(),
+            &object::<ElastiCache>(NS, "restored", &spec),
+        )
+        .await
+        .unwrap();
+    eventually("the restored cache is Ready", || async {
+        s.objects.get("restored").await.is_ok_and(|cache| {
+            condition::<ElastiCache>(&cache, "Ready").is_some_and(|c| c.0 == "True")
+        })
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
+    let data = secret_text(&secrets.get("restored-connection").await.unwrap());
+    assert!(!data["authToken"].is_empty(), "{:?}", data.keys());
+    assert!(
+        data["url"].starts_with("rediss://:"),
+        "the url carries the token"
+    );
+    s.op.stop().await;
+}
+
 /// The moto 5.2.5 gaps the tests above work around, pinned so that an upgrade that
 /// closes one fails here (then move that coverage from the mocks to moto): no cache
 /// parameter groups at all, and no node of a replication group to snapshot by
