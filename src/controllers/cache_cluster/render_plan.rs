@@ -34,7 +34,9 @@ pub struct CachePlan {
     pub calls: Vec<Value>,
 }
 
-fn client() -> aws_sdk_elasticache::Client {
+/// An ElastiCache client that only builds requests (for the plan and the request
+/// builders' tests).
+pub(crate) fn client() -> aws_sdk_elasticache::Client {
     // Region and behaviour version only: building requests needs no credentials, and
     // nothing is ever sent with this client.
     let config = aws_sdk_elasticache::Config::builder()

@@ -32,16 +32,8 @@ mod tests {
     use super::*;
     use crate::controllers::cache_cluster::desired::create_group_request;
     use crate::controllers::cache_cluster::desired::tests::{desired, spec};
+    use crate::controllers::cache_cluster::render_plan::client;
     use crate::controllers::data_tier::secret::Password;
-
-    fn client() -> aws_sdk_elasticache::Client {
-        aws_sdk_elasticache::Client::from_conf(
-            aws_sdk_elasticache::Config::builder()
-                .behavior_version(aws_sdk_elasticache::config::BehaviorVersion::latest())
-                .region(aws_sdk_elasticache::config::Region::new("us-east-1"))
-                .build(),
-        )
-    }
 
     #[test]
     fn a_restore_is_the_create_request_with_the_snapshot_and_the_new_token() {

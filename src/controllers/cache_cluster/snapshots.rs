@@ -175,16 +175,8 @@ mod tests {
 
     use super::*;
     use crate::controllers::cache_cluster::desired::tests::desired;
+    use crate::controllers::cache_cluster::render_plan::client;
     use crate::controllers::data_tier::snapshots::snapshot_statuses;
-
-    fn client() -> aws_sdk_elasticache::Client {
-        aws_sdk_elasticache::Client::from_conf(
-            aws_sdk_elasticache::Config::builder()
-                .behavior_version(aws_sdk_elasticache::config::BehaviorVersion::latest())
-                .region(aws_sdk_elasticache::config::Region::new("us-east-1"))
-                .build(),
-        )
-    }
 
     fn member(id: &str, role: &str) -> NodeGroupMember {
         NodeGroupMember::builder()
