@@ -375,3 +375,41 @@ fn a_pod_identity_tier_gets_the_association_command() {
         "no IRSA annotation"
     );
 }
+
+/// Issue 13 part 5: a CacheCluster's ElastiCache calls, the day-2 ones included (the
+/// owned parameter group, the restore, a snapshot on request), AUTH token redacted.
+#[test]
+fn a_cache_renders_every_elasticache_call_with_the_token_redacted() {
+    let manifest = r"
+apiVersion: tiered.io/v1alpha1
+kind: CacheCluster
+metadata: {name: tuned-cache, namespace: shop}
+spec:
+  engine: valkey
+  engineVersion: '8.0'
+  nodeType: cache.r7g.large
+  replicasPerShard: 1
+  network: {subnetGroupName: app-cache, securityGroupIds: [sg-0def1234]}
+  snapshot: {retentionDays: 5, window: '04:00-05:00'}
+  restoreFrom: {snapshotName: nightly-2026-11-29}
+  parameters: {maxmemory-policy: allkeys-lru, timeout: '300'}
+  snapshots: [{name: before-upgrade}]
+  tags: {team: news}
+";
+    let output = tiered_render(&[Path::new("-")], Some(manifest));
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for action in [
+        "elasticache:CreateCacheParameterGroup",
+        "elasticache:ModifyCacheParameterGroup",
+        "elasticache:CreateReplicationGroup",
+        "elasticache:CreateSnapshot",
+    ] {
+        assert!(
+            stdout.contains(&format!("action: {action}")),
+            "{action}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("AuthToken: <generated>"), "{stdout}");
+    insta::assert_snapshot!("cache_day2_render", stdout);
+}

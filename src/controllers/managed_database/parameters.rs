@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{ApplyMethod, DbInstance, Parameter};
 
 use crate::api::ManagedDatabase;
-use crate::api::conditions::reasons;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::parameters::{ParameterGroupStatus, REBOOT_ANNOTATION};
 use crate::aws::errors::{AwsError, ErrorKind};
@@ -27,15 +26,15 @@ use crate::aws::rds_actions::{
 };
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
-use crate::runtime::error::Category;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
-/// At most this many parameters in one ModifyDBParameterGroup or ResetDBParameterGroup
-/// (RDS' limit).
-pub const PARAMETERS_PER_CALL: usize = 20;
+pub use crate::controllers::data_tier::parameters::{
+    PARAMETERS_PER_CALL, ParameterChanges, parameter_changes, parameter_group_name, refused,
+};
+use crate::controllers::data_tier::parameters::{all_pages, owned_group_names};
 /// The instance's `ParameterApplyStatus` while a reboot is needed.
 pub const PENDING_REBOOT: &str = "pending-reboot";
 
@@ -57,47 +56,6 @@ pub fn parameter_family(engine: DatabaseEngine, version: &str) -> Option<String>
     }
 }
 
-/// The name of the group tiered owns for `instance` and `family`: lowercase (RDS
-/// stores it so), the family's dots as hyphens (`…-mysql8-0`).
-pub fn parameter_group_name(instance: &str, family: &str) -> String {
-    format!("{instance}-{}", family.replace('.', "-")).to_lowercase()
-}
-
-/// What a pass changes in the group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ParameterChanges {
-    /// Parameters to set, with their values (the spec's order: by name).
-    pub set: Vec<(String, String)>,
-    /// User-set parameters the spec no longer names, back to the family default.
-    pub reset: Vec<String>,
-}
-
-impl ParameterChanges {
-    /// Whether nothing changes.
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.reset.is_empty()
-    }
-}
-
-/// The changes that bring the group's user-set parameters (`current`) to `wanted`.
-pub fn parameter_changes(
-    wanted: &BTreeMap<String, String>,
-    current: &BTreeMap<String, String>,
-) -> ParameterChanges {
-    ParameterChanges {
-        set: wanted
-            .iter()
-            .filter(|(name, value)| current.get(*name) != Some(*value))
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect(),
-        reset: current
-            .keys()
-            .filter(|name| !wanted.contains_key(*name))
-            .cloned()
-            .collect(),
-    }
-}
-
 /// How RDS should apply a parameter of `apply_type` (`dynamic` / `static`).
 pub fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
     if apply_type == Some("dynamic") {
@@ -107,36 +65,9 @@ pub fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
     }
 }
 
-/// The parameters of `batch` that RDS' refusal names (its message quotes the name);
-/// all of them when it names none.
-pub fn refused<'a>(batch: &'a [(String, String)], aws_message: &str) -> Vec<&'a str> {
-    let named: Vec<&str> = batch
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .filter(|name| aws_message.contains(name))
-        .collect();
-    if named.is_empty() {
-        batch.iter().map(|(name, _)| name.as_str()).collect()
-    } else {
-        named
-    }
-}
-
 /// The `Stalled` progress of parameters RDS refused.
 fn stalled_on(names: &[&str], error: &AwsError) -> Progress {
-    let fields: Vec<String> = names
-        .iter()
-        .map(|name| format!("spec.parameters.{name}"))
-        .collect();
-    Progress::Stalled {
-        reason: reasons::AWS_INVALID_REQUEST,
-        category: Category::InvalidInput,
-        message: format!(
-            "{}: RDS refused the parameter ({}); fix or remove it",
-            fields.join(", "),
-            error.aws_message()
-        ),
-    }
+    crate::controllers::data_tier::parameters::stalled_on(names, error, "RDS")
 }
 
 /// The group's status on `instance`: its apply status and whether a reboot is pending.
@@ -331,26 +262,26 @@ impl Rds {
 
     /// The groups of the account named `<instance>-<family>` for their own family.
     async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             let output = self
                 .rds
                 .describe_db_parameter_groups()
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
-            names.extend(output.db_parameter_groups().iter().filter_map(|group| {
-                let name = group.db_parameter_group_name()?;
-                let family = group.db_parameter_group_family()?;
-                (name == parameter_group_name(instance, family)).then(|| name.to_owned())
-            }));
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(names),
-            }
-        }
+            let names = owned_group_names(
+                instance,
+                output.db_parameter_groups().iter().map(|group| {
+                    (
+                        group.db_parameter_group_name(),
+                        group.db_parameter_group_family(),
+                    )
+                }),
+            );
+            Ok((names, output.marker().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
@@ -404,24 +335,22 @@ impl Rds {
         group: &str,
         source: Option<&str>,
     ) -> Result<Vec<Parameter>, AwsError> {
-        let mut parameters = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             let output = self
                 .rds
                 .describe_db_parameters()
                 .db_parameter_group_name(group)
                 .set_source(source.map(str::to_owned))
-                .set_marker(marker.take())
+                .set_marker(marker)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))?;
-            parameters.extend(output.parameters().iter().cloned());
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(parameters),
-            }
-        }
+            Ok((
+                output.parameters().to_vec(),
+                output.marker().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
     /// The user-set parameters of `group`, by name.
