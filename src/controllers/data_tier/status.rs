@@ -443,23 +443,44 @@ mod tests {
     }
 
     #[test]
-    fn adoption_refused_by_namespace_stalls_with_its_reason() {
-        let denied = ConvergeError::from(AdoptionRefused::NamespaceNotAllowed {
-            resource: "replication group g".into(),
-            namespace: "shop".into(),
-        });
-        assert!(matches!(
-            Progress::from(&denied),
-            Progress::Stalled { reason, .. } if reason == reasons::ADOPTION_NOT_ALLOWED
-        ));
-        let not_opted_in = ConvergeError::from(AdoptionRefused::NotOptedIn {
-            resource: "replication group g".into(),
-            expected: "shop/c".into(),
-        });
-        assert!(matches!(
-            Progress::from(&not_opted_in),
-            Progress::Stalled { reason, .. } if reason == reasons::NOT_OPTED_IN
-        ));
+    fn each_adoption_refusal_stalls_with_its_reason() {
+        let resource = || "replication group g".to_owned();
+        let cases = [
+            (
+                AdoptionRefused::NamespaceNotAllowed {
+                    resource: resource(),
+                    namespace: "shop".into(),
+                },
+                reasons::ADOPTION_NOT_ALLOWED,
+            ),
+            (
+                AdoptionRefused::NotOptedIn {
+                    resource: resource(),
+                    expected: "shop/c".into(),
+                },
+                reasons::NOT_OPTED_IN,
+            ),
+            (
+                AdoptionRefused::OptedInForAnother {
+                    resource: resource(),
+                    expected: "shop/c".into(),
+                },
+                reasons::NOT_OPTED_IN,
+            ),
+            (
+                AdoptionRefused::OwnedElsewhere {
+                    resource: resource(),
+                },
+                reasons::OWNED_ELSEWHERE,
+            ),
+        ];
+        for (refusal, expected) in cases {
+            let progress = Progress::from(&ConvergeError::from(refusal));
+            assert!(
+                matches!(&progress, Progress::Stalled { reason, .. } if *reason == expected),
+                "{progress:?}"
+            );
+        }
     }
 
     #[test]
