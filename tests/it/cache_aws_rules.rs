@@ -26,7 +26,7 @@ use tiered::controllers::cache_cluster::desired::{DesiredGroup, create_group_req
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{described, group, no_member, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as};
+use support::data_tier::{Kind, mock_owner, reconcile_as, stalled_message};
 use support::fixtures::spec_from;
 
 /// DescribeCacheClusters answering a member that runs `version`.
@@ -83,18 +83,11 @@ async fn a_spec_older_than_the_running_major_stalls_on_spec_engine_version_witho
     let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
     let report = reconcile_as(&ctx, mock_owner(), &with_version("7.1")).await;
     assert_eq!(modify.num_calls(), 0);
-    match report.progress {
-        Progress::Stalled {
-            reason, message, ..
-        } => {
-            assert_eq!(reason, reasons::UNSUPPORTED_CHANGE);
-            assert!(
-                message.contains("spec.engineVersion") && message.contains("8.0.1"),
-                "{message}"
-            );
-        }
-        other => panic!("expected Stalled, got {other:?}"),
-    }
+    let message = stalled_message(&report.progress, reasons::UNSUPPORTED_CHANGE);
+    assert!(
+        message.contains("spec.engineVersion") && message.contains("8.0.1"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

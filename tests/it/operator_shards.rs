@@ -5,13 +5,14 @@
 //! shard never touches its objects. A selector the API server refuses stops the process
 //! at start, naming the flag.
 
+use crate::operator_tiered_app::names;
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
 use support::operator::{
     Instance, condition, emulator, eventually, http_get, launch, test_config, two_tier_app,
 };
@@ -131,15 +132,7 @@ async fn each_object_is_reconciled_by_its_shard_only_and_a_standby_takes_its_sha
         unsharded.status
     );
     assert!(reporters(&events, "unsharded").await.is_empty());
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    let names: Vec<String> = deployments
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
+    let names = names::<Deployment>(&client).await;
     assert!(
         names.iter().all(|n| !n.starts_with("unsharded")),
         "no children for the unselected app: {names:?}"
