@@ -15,6 +15,7 @@ use support::moto::{MotoServer, rds_client};
 use support::operator::{condition, emulator, eventually, eventually_gone, secret_text};
 use support::process::OperatorProcess;
 use tiered::api::{CacheCluster, ManagedDatabase, TieredApp};
+use tiered::controllers::tiered_app::build::Child;
 
 const NS: &str = "newsread";
 
@@ -258,13 +259,7 @@ async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
 }
 
 /// Waits until the child `name` of kind `K` (of `owner`, for messages) is pruned.
-async fn pruned<K>(client: &kube::Client, name: &str, owner: &str)
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
+async fn pruned<K: Child>(client: &kube::Client, name: &str, owner: &str) {
     let api: Api<K> = Api::namespaced(client.clone(), NS);
     eventually_gone(
         &format!("{} {name} of {owner} is pruned", K::kind(&())),

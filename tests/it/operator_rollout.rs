@@ -11,13 +11,12 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    Running, condition, eventually, eventually_condition, start, two_tier_app,
+    Running, condition, events, eventually, eventually_condition, start, two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::RolloutState;
@@ -49,11 +48,8 @@ fn complete() -> Value {
 }
 
 async fn warning_events(client: &kube::Client, reason: &str) -> Vec<String> {
-    let api: Api<Event> = Api::namespaced(client.clone(), NS);
-    api.list(&ListParams::default())
+    events(client, NS)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason))
         .filter_map(|e| e.note)

@@ -20,6 +20,7 @@ use support::operator::{
 };
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::{Tier, TierRole};
+use tiered::controllers::tiered_app::build::Child;
 
 const NS: &str = "shop";
 
@@ -37,13 +38,7 @@ pub(crate) async fn delete_app_until_collected(op: &Running, apps: &Api<TieredAp
 }
 
 /// The sorted names of the objects of kind `K` in the namespace `shop`.
-pub(crate) async fn names<K>(client: &kube::Client) -> Vec<String>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
+pub(crate) async fn names<K: Child>(client: &kube::Client) -> Vec<String> {
     let api: Api<K> = Api::namespaced(client.clone(), NS);
     let mut names: Vec<String> = api
         .list(&ListParams::default())

@@ -62,7 +62,7 @@ fn claimed_by(claim: &PersistentVolumeClaim) -> Option<String> {
 /// resyncs then make no write.
 async fn assert_converged_without_writes(op: &Running, apps: &Api<TieredApp>) {
     mark_deployments_available(&op.client).await;
-    eventually_condition("the app is Ready", &apps, "Ready", |c| c.0 == "True").await;
+    eventually_condition("the app is Ready", apps, "Ready", |c| c.0 == "True").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let since = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -9,11 +9,12 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use support::operator::{condition, eventually, eventually_gone, start, two_tier_app};
+use support::operator::{
+    condition, events, eventually, eventually_gone, has_event, start, two_tier_app,
+};
 use tiered::api::TieredApp;
 
 const NS: &str = "shop";
@@ -91,20 +92,12 @@ async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_
     })
     .await;
     eventually("a Warning Event names the conflict", || async {
-        let events: Api<Event> = Api::namespaced(op.client.clone(), NS);
-        events
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .any(|e| {
-                e.type_.as_deref() == Some("Warning")
-                    && e.reason.as_deref() == Some("NameConflict")
-                    && e.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("Service/newsread-api"))
-            })
+        has_event(
+            &events(&op.client, NS).await,
+            "Warning",
+            "NameConflict",
+            "Service/newsread-api",
+        )
     })
     .await;
     assert_eq!(snapshot(&services, "newsread-api").await, before);

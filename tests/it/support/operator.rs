@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
@@ -303,6 +304,24 @@ pub async fn mutating_aws_calls(addr: SocketAddr) -> u64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The Events (`events.k8s.io`) in `namespace`.
+pub async fn events(client: &kube::Client, namespace: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// Whether `events` has one of `type_` and `reason` whose note contains `note_part`.
+pub fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bool {
+    events.iter().any(|e| {
+        e.type_.as_deref() == Some(type_)
+            && e.reason.as_deref() == Some(reason)
+            && e.note.as_deref().is_some_and(|n| n.contains(note_part))
+    })
 }
 
 /// The data of `secret` as text.
