@@ -444,40 +444,36 @@ mod tests {
 
     #[test]
     fn each_adoption_refusal_stalls_with_its_reason() {
-        let resource = || "replication group g".to_owned();
+        use AdoptionRefused::{NamespaceNotAllowed, NotOptedIn, OptedInForAnother, OwnedElsewhere};
+        let (resource, namespace, expected) = ("group g".to_owned(), "shop".to_owned(), "shop/c");
         let cases = [
             (
-                AdoptionRefused::NamespaceNotAllowed {
-                    resource: resource(),
-                    namespace: "shop".into(),
+                NamespaceNotAllowed {
+                    resource: resource.clone(),
+                    namespace,
                 },
                 reasons::ADOPTION_NOT_ALLOWED,
             ),
             (
-                AdoptionRefused::NotOptedIn {
-                    resource: resource(),
-                    expected: "shop/c".into(),
+                NotOptedIn {
+                    resource: resource.clone(),
+                    expected: expected.into(),
                 },
                 reasons::NOT_OPTED_IN,
             ),
             (
-                AdoptionRefused::OptedInForAnother {
-                    resource: resource(),
-                    expected: "shop/c".into(),
+                OptedInForAnother {
+                    resource: resource.clone(),
+                    expected: expected.into(),
                 },
                 reasons::NOT_OPTED_IN,
             ),
-            (
-                AdoptionRefused::OwnedElsewhere {
-                    resource: resource(),
-                },
-                reasons::OWNED_ELSEWHERE,
-            ),
+            (OwnedElsewhere { resource }, reasons::OWNED_ELSEWHERE),
         ];
-        for (refusal, expected) in cases {
+        for (refusal, wanted) in cases {
             let progress = Progress::from(&ConvergeError::from(refusal));
             assert!(
-                matches!(&progress, Progress::Stalled { reason, .. } if *reason == expected),
+                matches!(&progress, Progress::Stalled { reason, .. } if *reason == wanted),
                 "{progress:?}"
             );
         }
