@@ -221,6 +221,25 @@ pub const fn storage_type_name(storage_type: StorageType) -> &'static str {
     }
 }
 
+/// Sets what every new instance of `desired` gets whichever request makes it: public
+/// access, the tags (copied to its snapshots) and the security groups (only when the
+/// spec names some; RDS picks the VPC's default otherwise). A macro because each
+/// request is an SDK builder type of its own, with no trait in common.
+macro_rules! access_and_tags {
+    ($request:expr, $desired:expr) => {{
+        let desired: &DesiredInstance = $desired;
+        let request = $request
+            .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(to_rds_tags(&desired.common.tags)));
+        if desired.common.security_group_ids.is_empty() {
+            request
+        } else {
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()))
+        }
+    }};
+}
+
 /// Fills in CreateDBInstance for `desired`. `password` is the generated master password
 /// (ignored when RDS manages it). The request's `Debug` redacts the password (the SDK
 /// marks it sensitive).
@@ -248,14 +267,8 @@ pub fn create_instance_request(
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
         .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
-        .deletion_protection(desired.deletion_protection.unwrap_or(false))
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
+        .deletion_protection(desired.deletion_protection.unwrap_or(false));
+    request = access_and_tags!(request, desired);
     if let Some((enabled, retention)) = desired.performance_insights {
         request = request
             .enable_performance_insights(enabled)
@@ -274,21 +287,14 @@ pub fn create_replica_request(
     desired: &DesiredInstance,
     identifier: &str,
 ) -> CreateDBInstanceReadReplicaFluentBuilder {
-    let mut request = request
+    let request = request
         .db_instance_identifier(identifier)
         .source_db_instance_identifier(&desired.identifier)
         .db_instance_class(&desired.instance_class)
         .storage_type(desired.storage_type)
         .set_max_allocated_storage(desired.max_allocated_storage)
-        .deletion_protection(false)
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
-    request
+        .deletion_protection(false);
+    access_and_tags!(request, desired)
 }
 
 #[cfg(test)]
