@@ -38,7 +38,7 @@ IAM_POLICIES = (ROOT / "deploy" / "iam-policy-rds.json", ROOT / "deploy" / "iam-
 AWS_MOD_RS = ROOT / "src" / "aws" / "mod.rs"
 NAMING_RS = ROOT / "src" / "aws" / "naming.rs"
 CLEANUP_RS = ROOT / "src" / "controllers" / "data_tier" / "cleanup.rs"
-SNAPSHOTS_RS = ROOT / "src" / "controllers" / "managed_database" / "snapshots.rs"
+SNAPSHOTS_RS = ROOT / "src" / "controllers" / "data_tier" / "snapshots.rs"
 CARGO_TOML = ROOT / "Cargo.toml"
 SRC = ROOT / "src"
 
@@ -109,6 +109,16 @@ IMPLIED = (
       for action in ("kms:CreateGrant", "kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey")),
     Implied("elasticache:CreateReplicationGroup", "set_tags", "elasticache:AddTagsToResource",
             ("replicationgroup",), "SAR: a dependent action of CreateReplicationGroup"),
+    Implied("elasticache:CreateReplicationGroup", "set_snapshot_name",
+            "elasticache:CreateReplicationGroup", ("snapshot",),
+            "SAR: CreateReplicationGroup is authorized on the snapshot it restores (SnapshotName)"),
+    Implied("elasticache:CreateSnapshot", "set_tags", "elasticache:AddTagsToResource", ("snapshot",),
+            "SAR: a dependent action of elasticache:CreateSnapshot (tags on create)"),
+    Implied("elasticache:CreateCacheParameterGroup", "set_tags", "elasticache:AddTagsToResource",
+            ("parametergroup",), "SAR: a dependent action of CreateCacheParameterGroup (tags on create)"),
+    Implied("elasticache:ModifyReplicationGroup", "cache_parameter_group_name(",
+            "elasticache:ModifyReplicationGroup", ("parametergroup",),
+            "SAR: ModifyReplicationGroup is authorized on the cache parameter group it attaches"),
     Implied("elasticache:DeleteReplicationGroup", "set_final_snapshot_identifier",
             "elasticache:DeleteReplicationGroup", ("snapshot",),
             "SAR: DeleteReplicationGroup is authorized on the final snapshot it names"),
@@ -481,10 +491,11 @@ def check_names() -> list[str]:
         if f'"{pattern}"' not in policy_text:
             problems.append(f"the policy does not spare new read replicas ({pattern})")
     if f'pub const SNAPSHOT_INFIX: &str = "-snap-";' not in SNAPSHOTS_RS.read_text() or \
-            '"arn:*:rds:*:*:snapshot:*-snap-*"' not in policy_text:
+            '"arn:*:rds:*:*:snapshot:*-snap-*"' not in policy_text or \
+            '"arn:*:elasticache:*:*:snapshot:*-snap-*"' not in policy_text:
         problems.append("snapshots on request are no longer named <id>-snap-<name> "
-                        "(src/controllers/managed_database/snapshots.rs) or the policy does not "
-                        "grant snapshot:*-snap-*: keep the two in step")
+                        "(src/controllers/data_tier/snapshots.rs) or the policies do not "
+                        "grant snapshot:*-snap-* (RDS and ElastiCache): keep them in step")
     if 'format!("{id}-final-{}"' not in CLEANUP_RS.read_text():
         problems.append("final snapshots are no longer named <id>-final-<time> "
                         "(src/controllers/data_tier/cleanup.rs): update the snapshot ARNs of the policy")

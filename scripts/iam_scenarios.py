@@ -131,6 +131,9 @@ ON_DEMAND_SNAPSHOT = "rds:{region}:111122223333:snapshot:prod-shop-orders-1a2b3c
 RG = "elasticache:{region}:111122223333:replicationgroup:prod-shop-cache-5e6f7a8b"
 NODE = "elasticache:{region}:111122223333:cluster:prod-shop-cache-5e6f7a8b-001"
 CACHE_SNAPSHOT = "elasticache:{region}:111122223333:snapshot:prod-shop-cache-5e6f7a8b-final-20250304050607"
+CACHE_ON_DEMAND = "elasticache:{region}:111122223333:snapshot:prod-shop-cache-5e6f7a8b-snap-before-upgrade"
+CACHE_PARAMETERS = "elasticache:{region}:111122223333:parametergroup:prod-shop-cache-5e6f7a8b-valkey8"
+CACHE_REFERENCED = ("elasticache:{region}:111122223333:subnetgroup:prod-cache-subnets",)
 RDS_REFERENCED = ("rds:{region}:111122223333:pg:default.postgres16", "rds:{region}:111122223333:og:default:postgres-16",
                   "rds:{region}:111122223333:subgrp:prod-db-subnets")
 
@@ -187,6 +190,22 @@ SCENARIOS = (
              auths("rds:CreateDBInstanceReadReplica", REPLICA, *RDS_REFERENCED, request=CREATE_TAGS)
              + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)
              + auths("rds:AddTagsToResource", REPLICA, request=CREATE_TAGS)),
+    Scenario("create a replica of our instance in another region (spec.replicaOf: its id ends -rr)", True,
+             auths("rds:CreateDBInstanceReadReplica", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d-rr",
+                   *RDS_REFERENCED, request=CREATE_TAGS)
+             + auths("rds:CreateDBInstanceReadReplica", DB, tags=OURS, request=CREATE_TAGS)
+             + auths("rds:AddTagsToResource", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d-rr",
+                     request=CREATE_TAGS)),
+    Scenario("create a replica named like a primary (no -r suffix)", False,
+             auths("rds:CreateDBInstanceReadReplica", "rds:eu-west-1:111122223333:db:prod-shop-dr-9a8b7c6d",
+                   request=CREATE_TAGS)),
+    Scenario("promote our replica and record it", True,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=OURS)
+             + auths("rds:AddTagsToResource", DB + "-rr", tags=OURS, request={"tiered.io/promoted": "now"})),
+    Scenario("promote another cluster's replica", False,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=OTHER)),
+    Scenario("promote an untagged replica", False,
+             auths("rds:PromoteReadReplica", DB + "-rr", tags=UNTAGGED)),
     Scenario("create a read replica of another cluster's instance", False,
              auths("rds:CreateDBInstanceReadReplica", DB, tags=OTHER, request=CREATE_TAGS)),
     Scenario("create a read replica of another cluster's replica", False,
@@ -225,6 +244,36 @@ SCENARIOS = (
              auths("elasticache:DeleteReplicationGroup", RG, tags=OTHER)),
     Scenario("retag our replication group with another cluster's name", False,
              auths("elasticache:AddTagsToResource", RG, tags=OURS, request=OTHER)),
+    Scenario("snapshot our replication group or one of its nodes on request, tagged for this cluster", True,
+             auths("elasticache:CreateSnapshot", RG, NODE, tags=OURS, request=CREATE_TAGS)
+             + auths("elasticache:CreateSnapshot", CACHE_ON_DEMAND, request=CREATE_TAGS)
+             + auths("elasticache:AddTagsToResource", CACHE_ON_DEMAND, request=CREATE_TAGS)),
+    Scenario("snapshot another cluster's replication group on request", False,
+             auths("elasticache:CreateSnapshot", NODE, tags=OTHER, request=CREATE_TAGS)),
+    Scenario("snapshot our replication group on request without the cluster tag", False,
+             auths("elasticache:CreateSnapshot", CACHE_ON_DEMAND, request={"team": "orders"})),
+    Scenario("create our cache parameter group, set and reset it, create or attach with it, delete it", True,
+             auths("elasticache:CreateCacheParameterGroup", CACHE_PARAMETERS, request=CREATE_TAGS)
+             + auths("elasticache:AddTagsToResource", CACHE_PARAMETERS, request=CREATE_TAGS)
+             + auths("elasticache:ModifyCacheParameterGroup", CACHE_PARAMETERS, tags=OURS)
+             + auths("elasticache:ResetCacheParameterGroup", CACHE_PARAMETERS, tags=OURS)
+             + auths("elasticache:CreateReplicationGroup", RG, NODE, CACHE_PARAMETERS, *CACHE_REFERENCED,
+                     request=CREATE_TAGS)
+             + auths("elasticache:ModifyReplicationGroup", RG, CACHE_PARAMETERS, tags=OURS)
+             + auths("elasticache:DeleteCacheParameterGroup", CACHE_PARAMETERS, tags=OURS)),
+    Scenario("change another cluster's cache parameter group", False,
+             auths("elasticache:ModifyCacheParameterGroup", CACHE_PARAMETERS, tags=OTHER)),
+    Scenario("reset an untagged cache parameter group", False,
+             auths("elasticache:ResetCacheParameterGroup", CACHE_PARAMETERS, tags=UNTAGGED)),
+    Scenario("delete an untagged cache parameter group", False,
+             auths("elasticache:DeleteCacheParameterGroup", CACHE_PARAMETERS, tags=UNTAGGED)),
+    Scenario("create a cache parameter group tagged for another cluster", False,
+             auths("elasticache:CreateCacheParameterGroup", CACHE_PARAMETERS, request=OTHER)),
+    Scenario("restore a replication group from our snapshot", True,
+             auths("elasticache:CreateReplicationGroup", RG, NODE, *CACHE_REFERENCED, request=CREATE_TAGS)
+             + auths("elasticache:CreateReplicationGroup", CACHE_ON_DEMAND, tags=OURS, request=CREATE_TAGS)),
+    Scenario("restore a replication group from another cluster's snapshot", False,
+             auths("elasticache:CreateReplicationGroup", CACHE_ON_DEMAND, tags=OTHER, request=CREATE_TAGS)),
 )
 
 PARTITIONS = {"aws": "eu-west-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}

@@ -8,10 +8,12 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::parameters::ParameterGroupStatus;
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
     WEEKLY_WINDOW, conditions_schema,
 };
+use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
 /// Desired state of an Amazon ElastiCache replication group.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -55,6 +57,10 @@ use super::shared::{
 #[x_kube(validation = Rule::new("has(self.parameterGroupName) == has(oldSelf.parameterGroupName)").message("parameterGroupName is used when the replication group is created: it cannot be added to or removed from an existing CacheCluster; create a new CacheCluster to change it").field_path(".parameterGroupName"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
+#[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("restoreFrom is creation-only: it cannot be added to or removed from an existing CacheCluster; create a new one to restore").field_path(".restoreFrom"))]
+#[x_kube(validation = Rule::new("!has(self.restoreFrom) || !has(self.adopt)").message("restoreFrom cannot be combined with adopt: a restore creates a new replication group, adopt takes over an existing one").field_path(".restoreFrom"))]
+#[x_kube(validation = Rule::new("!has(self.parameters) || size(self.parameters) == 0 || !has(self.parameterGroupName)").message("parameters cannot be combined with parameterGroupName: with parameters tiered creates and owns the cache parameter group; remove one of them").field_path(".parameters"))]
+#[x_kube(validation = Rule::new("!has(self.parameters) || size(self.parameters) == 0 || has(self.engineVersion)").message("parameters needs engineVersion: the family of the cache parameter group tiered creates (e.g. valkey8, redis7) depends on it").field_path(".parameters"))]
 #[serde(rename_all = "camelCase")]
 pub struct CacheClusterSpec {
     /// Cache engine: `valkey` or `redis`. Immutable.
@@ -132,6 +138,46 @@ pub struct CacheClusterSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
     pub tags: BTreeMap<String, String>,
+    /// Create the replication group from an ElastiCache snapshot instead of an empty
+    /// cache. Creation-only. The restored group is tagged and owned like any other, and
+    /// gets the AUTH token tiered generates when it is created (the snapshot holds data,
+    /// not the token), so the connection Secret works from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the replication group is created; create a new CacheCluster to restore again"))]
+    pub restore_from: Option<CacheRestoreFrom>,
+    /// Manual snapshots to take on demand, each once (ElastiCache CreateSnapshot,
+    /// tagged as tiered's), named `<replication group id>-snap-<name>`: add a name to
+    /// take one. `status.snapshots` shows their state. They outlive this object whatever
+    /// `deletionPolicy` says (ElastiCache keeps manual snapshots when the group is
+    /// deleted, with `Delete` too); delete them in AWS when no longer needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.name == s.name))").message("snapshot names must be unique"))]
+    pub snapshots: Vec<SnapshotRequest>,
+    /// Engine parameters, name to value (e.g. `maxmemory-policy: allkeys-lru`). tiered
+    /// creates and owns a cache parameter group for the engine family
+    /// (`<replication group id>-valkey8`), with `cluster-enabled: "yes"` when `shards`
+    /// is above 1, and attaches it. A parameter removed here goes back to the family
+    /// default. `status.parameterGroup.pendingReboot` says when ElastiCache waits for a
+    /// reboot to apply one. A parameter ElastiCache refuses is `Stalled` naming
+    /// `spec.parameters.<name>`. Needs `engineVersion`; not with `parameterGroupName`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 100))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z][A-Za-z0-9_.:-]{0,127}$'))").message("parameter names are letters, digits and _ . : - (at most 128), starting with a letter"))]
+    #[x_kube(validation = Rule::new("!('cluster-enabled' in self)").message("cluster-enabled is set by tiered from shards (yes above 1 shard); remove it from parameters"))]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The ElastiCache snapshot a new replication group is restored from
+/// (CreateReplicationGroup with `SnapshotName`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheRestoreFrom {
+    /// Name of the snapshot to restore, in the operator's region (a manual or automatic
+    /// snapshot, e.g. one `spec.snapshots` of another CacheCluster took).
+    #[schemars(length(min = 1, max = 255))]
+    pub snapshot_name: String,
 }
 
 fn default_true() -> bool {
@@ -210,4 +256,10 @@ pub struct CacheClusterStatus {
     /// Name of the Secret with the connection details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_secret: Option<String>,
+    /// The snapshots `spec.snapshots` asks for, with their state in ElastiCache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotStatus>,
+    /// The cache parameter group of `spec.parameters`, once tiered made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<ParameterGroupStatus>,
 }

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::parameters::ParameterGroupStatus;
+use super::replication::{AWS_REGION, ReplicaOf, ReplicationStatus};
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
     WEEKLY_WINDOW, conditions_schema,
@@ -63,6 +64,11 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
 #[x_kube(validation = Rule::new("!has(self.highAvailability) || !has(self.highAvailability.readReplicas) || self.highAvailability.readReplicas == 0 || !has(self.credentials) || self.credentials.source != 'AWSManaged'").message("read replicas cannot be combined with credentials.source: AWSManaged: RDS does not create read replicas of an instance whose master password Secrets Manager manages; use credentials.source: Generated or readReplicas: 0").field_path(".highAvailability.readReplicas"))]
 #[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("restoreFrom is creation-only: it cannot be added to or removed from an existing ManagedDatabase; create a new one to restore").field_path(".restoreFrom"))]
 #[x_kube(validation = Rule::new("!has(self.restoreFrom) || !has(self.adopt)").message("restoreFrom cannot be combined with adopt: a restore creates a new instance, adopt takes over an existing one").field_path(".restoreFrom"))]
+#[x_kube(validation = Rule::new("has(self.replicaOf) == has(oldSelf.replicaOf)").message("replicaOf is creation-only: it cannot be added to or removed from an existing ManagedDatabase (a promoted replica keeps it, with promote: true)").field_path(".replicaOf"))]
+#[x_kube(validation = Rule::new("!has(self.replicaOf) || (!has(self.restoreFrom) && !has(self.adopt))").message("replicaOf cannot be combined with restoreFrom or adopt: a replica is created from its source").field_path(".replicaOf"))]
+#[x_kube(validation = Rule::new("!has(self.replicaOf) || !has(self.credentials) || self.credentials.source != 'AWSManaged'").message("replicaOf cannot be combined with credentials.source: AWSManaged: RDS does not create read replicas of an instance whose master password Secrets Manager manages").field_path(".credentials"))]
+#[x_kube(validation = Rule::new("!has(self.replicaOf) || (has(self.replicaOf.promote) && self.replicaOf.promote) || !has(self.highAvailability) || !has(self.highAvailability.readReplicas) || self.highAvailability.readReplicas == 0").message("a replica has no read replicas of its own here: set readReplicas: 0, or add them after promote: true").field_path(".highAvailability.readReplicas"))]
+#[x_kube(validation = Rule::new("has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)").message("region is immutable: an instance cannot move between regions; create a new ManagedDatabase (a replicaOf in the new region) instead").field_path(".region"))]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedDatabaseSpec {
     /// Database engine: `postgres`, `mysql` or `mariadb`. Immutable.
@@ -139,6 +145,20 @@ pub struct ManagedDatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the instance is created; create a new ManagedDatabase to restore again"))]
     pub restore_from: Option<RestoreFrom>,
+    /// AWS region of the instance, e.g. `eu-west-1`; the operator's region
+    /// (`AWS_REGION`) when unset. Immutable. tiered makes every call for this object
+    /// with an RDS client of that region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = AWS_REGION))]
+    pub region: Option<String>,
+    /// Make this instance a read replica of another DB instance, in this region or
+    /// another (RDS CreateDBInstanceReadReplica with the source's ARN), and promote it
+    /// to a standalone primary on request (`promote: true`, RDS PromoteReadReplica).
+    /// The source is creation-only. While a replica, the connection Secret points at
+    /// the replica's read-only endpoint and carries no password (the source's master
+    /// password works; see docs/disaster-recovery.md); on promotion tiered sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<ReplicaOf>,
     /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 40))]
@@ -381,6 +401,9 @@ pub struct ManagedDatabaseStatus {
     /// The snapshots `spec.snapshots` asks for, with their state in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<SnapshotStatus>,
+    /// Role and source of a ManagedDatabase with `spec.replicaOf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationStatus>,
     /// The DB parameter group of `spec.parameters`, once tiered made one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group: Option<ParameterGroupStatus>,

@@ -9,6 +9,7 @@ pub mod cache_cluster;
 pub mod conditions;
 pub mod managed_database;
 pub mod parameters;
+pub mod replication;
 pub mod shared;
 pub mod snapshots;
 pub mod tiered_app;

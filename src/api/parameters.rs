@@ -1,5 +1,6 @@
-//! Engine parameters of a ManagedDatabase (issue 13 part 4): what `status.parameterGroup`
-//! reports of the DB parameter group tiered owns for `spec.parameters`. Types only.
+//! Engine parameters of a ManagedDatabase or CacheCluster (issue 13 part 4): what
+//! `status.parameterGroup` reports of the DB or cache parameter group tiered owns for
+//! `spec.parameters`. Types only.
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -10,19 +11,21 @@ use serde::{Deserialize, Serialize};
 /// handled value is recorded in `status.parameterGroup.reboot`.
 pub const REBOOT_ANNOTATION: &str = "tiered.io/reboot";
 
-/// The DB parameter group tiered owns for `spec.parameters`.
+/// The parameter group tiered owns for `spec.parameters`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParameterGroupStatus {
-    /// Name of the DB parameter group (`<instance identifier>-<family>`).
+    /// Name of the parameter group (`<identifier>-<family>`).
     pub name: String,
-    /// Its parameter group family, from the engine and version, e.g. `postgres16`.
+    /// Its parameter group family, from the engine and version, e.g. `postgres16` or
+    /// `valkey8`.
     pub family: String,
-    /// How RDS applies it to the instance: `in-sync`, `applying` or `pending-reboot`.
+    /// How AWS applies it: `in-sync`, `applying` or `pending-reboot`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_status: Option<String>,
-    /// True while static parameters (or the group itself) wait for a reboot: annotate
-    /// the object `tiered.io/reboot: <any new value>` to reboot it.
+    /// True while static parameters (or the group itself) wait for a reboot. A
+    /// ManagedDatabase reboots on the annotation `tiered.io/reboot: <any new value>`; a
+    /// CacheCluster's nodes are rebooted in ElastiCache (tiered never reboots them).
     #[serde(default)]
     pub pending_reboot: bool,
     /// The last value of the `tiered.io/reboot` annotation that was handled.

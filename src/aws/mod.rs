@@ -50,6 +50,8 @@ pub mod rds_actions {
     pub const DELETE_DB_PARAMETER_GROUP: &str = "rds:DeleteDBParameterGroup";
     /// `rds:RebootDBInstance` (only on request).
     pub const REBOOT_DB_INSTANCE: &str = "rds:RebootDBInstance";
+    /// PromoteReadReplica.
+    pub const PROMOTE_READ_REPLICA: &str = "rds:PromoteReadReplica";
 }
 
 /// IAM action names of the ElastiCache calls the operator makes.
@@ -77,6 +79,22 @@ pub mod elasticache_actions {
     pub const ADD_TAGS_TO_RESOURCE: &str = "elasticache:AddTagsToResource";
     /// `elasticache:RemoveTagsFromResource`.
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "elasticache:RemoveTagsFromResource";
+    /// `elasticache:CreateSnapshot`.
+    pub const CREATE_SNAPSHOT: &str = "elasticache:CreateSnapshot";
+    /// `elasticache:DescribeSnapshots`.
+    pub const DESCRIBE_SNAPSHOTS: &str = "elasticache:DescribeSnapshots";
+    /// `elasticache:CreateCacheParameterGroup`.
+    pub const CREATE_CACHE_PARAMETER_GROUP: &str = "elasticache:CreateCacheParameterGroup";
+    /// `elasticache:ModifyCacheParameterGroup`.
+    pub const MODIFY_CACHE_PARAMETER_GROUP: &str = "elasticache:ModifyCacheParameterGroup";
+    /// `elasticache:ResetCacheParameterGroup`.
+    pub const RESET_CACHE_PARAMETER_GROUP: &str = "elasticache:ResetCacheParameterGroup";
+    /// `elasticache:DeleteCacheParameterGroup`.
+    pub const DELETE_CACHE_PARAMETER_GROUP: &str = "elasticache:DeleteCacheParameterGroup";
+    /// `elasticache:DescribeCacheParameterGroups`.
+    pub const DESCRIBE_CACHE_PARAMETER_GROUPS: &str = "elasticache:DescribeCacheParameterGroups";
+    /// `elasticache:DescribeCacheParameters`.
+    pub const DESCRIBE_CACHE_PARAMETERS: &str = "elasticache:DescribeCacheParameters";
 }
 
 /// AWS SDK configuration from the standard environment (`AWS_REGION`,

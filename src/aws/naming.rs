@@ -24,6 +24,19 @@ pub fn rds_instance_identifier(cluster: &str, namespace: &str, name: &str) -> St
     identifier(cluster, namespace, name, RDS_MAX_LEN - REPLICA_SUFFIX_ROOM)
 }
 
+/// The RDS DB instance identifier of the ManagedDatabase `namespace/name` in `cluster`
+/// when it is a replica of another instance (`spec.replicaOf`): its
+/// [`rds_instance_identifier`] with `-rr`. The IAM policy tells a new replica from its
+/// source by name alone (the new one has no tags yet): it exempts `db:*-r?` and
+/// `db:*-r??` from the rule that the source must be this cluster's, and this name is
+/// one of those (never one of [`rds_replica_identifier`]'s, whose index is a number).
+pub fn rds_replica_of_identifier(cluster: &str, namespace: &str, name: &str) -> String {
+    rds_instance_identifier(cluster, namespace, name) + REPLICA_OF_SUFFIX
+}
+
+/// The suffix of [`rds_replica_of_identifier`].
+pub const REPLICA_OF_SUFFIX: &str = "-rr";
+
 /// The ElastiCache replication group id of the CacheCluster `namespace/name` in `cluster`.
 pub fn elasticache_replication_group_id(cluster: &str, namespace: &str, name: &str) -> String {
     identifier(cluster, namespace, name, ELASTICACHE_MAX_LEN)
@@ -183,6 +196,15 @@ mod tests {
         assert_eq!(rds_replica_index("db", "other-r3"), None);
         assert_eq!(rds_replica_index("db", "db-r0"), None);
         assert_eq!(rds_replica_index("db", "db"), None);
+        let replica_of = rds_replica_of_identifier("prod", &"n".repeat(63), &"x".repeat(253));
+        assert!(is_valid_rds_identifier(&replica_of), "{replica_of}");
+        assert!(replica_of.ends_with("-rr"));
+        let primary = rds_instance_identifier("prod", &"n".repeat(63), &"x".repeat(253));
+        assert_eq!(
+            rds_replica_index(&primary, &replica_of),
+            None,
+            "not a numbered replica"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! yet). A ManagedDatabase becomes YAML comments (so `kubectl apply` still accepts the
 //! output) listing the AWS calls the operator would make on a fresh account and the
 //! connection Secret it would write, passwords redacted; see
-//! [`crate::controllers::managed_database::plan`]. A tier's AWS identity gets comments
+//! [`crate::controllers::managed_database::plan`]. A CacheCluster lists its ElastiCache
+//! calls the same way, AUTH token redacted
+//! ([`crate::controllers::cache_cluster::render_plan`]). A tier's AWS identity gets comments
 //! too: the IAM statement its role needs for an `AWSManaged` database password, the EKS
 //! Pod Identity association to create ([`identity`]).
 
@@ -25,6 +27,7 @@ use serde_norway::Value;
 use super::CliError;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
+use crate::controllers::cache_cluster::render_plan::cache_plan;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
 use crate::controllers::tiered_app::build::{
@@ -126,7 +129,8 @@ pub enum RenderProblem {
         #[source]
         source: serde_norway::Error,
     },
-    /// A ManagedDatabase is well formed but asks for something RDS cannot do.
+    /// A ManagedDatabase or CacheCluster is well formed but asks for something AWS
+    /// cannot do.
     #[error("{file}: {object}")]
     InvalidDatabase {
         /// The file.
@@ -160,7 +164,12 @@ enum Document {
         file: String,
         database: Box<ManagedDatabase>,
     },
-    Cache(Box<CacheCluster>),
+    Cache {
+        /// The file it came from.
+        file: String,
+        /// The object.
+        cache: Box<CacheCluster>,
+    },
 }
 
 /// Runs `tiered render`: reads the files, prints the plan, or prints every problem to
@@ -241,12 +250,10 @@ pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, V
                     problems.push(problem);
                 }
             }
-            Document::Cache(cache) => {
-                let _ = writeln!(
-                    rendered.yaml,
-                    "# CacheCluster {}: valid",
-                    namespaced_name(&cache.metadata)
-                );
+            Document::Cache { file, cache } => {
+                if let Err(problem) = write_cache_plan(&mut rendered.yaml, file, cache, cluster) {
+                    problems.push(problem);
+                }
             }
             Document::App { .. } => {}
         }
@@ -355,7 +362,10 @@ fn parse_documents(
                     database: Box::new(database),
                 })
             }
-            (true, "CacheCluster") => typed(value).map(|cache| Document::Cache(Box::new(cache))),
+            (true, "CacheCluster") => typed::<CacheCluster>(value).map(|cache| Document::Cache {
+                file: input.name.clone(),
+                cache: Box::new(cache),
+            }),
             _ => {
                 problems.push(RenderProblem::UnsupportedKind {
                     file: input.name.clone(),
@@ -472,14 +482,61 @@ fn write_database_plan(
     let mut document = serde_norway::Mapping::new();
     document.insert("awsCalls".into(), Value::Sequence(plan.calls));
     document.insert("connectionSecret".into(), plan.secret);
-    let yaml = serde_norway::to_string(&document).map_err(|source| RenderProblem::Serialize {
-        object: object.clone(),
+    write_plan(
+        out,
+        &format!(
+            "{object}: AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
+        ),
+        &object,
+        &document,
+    )
+}
+
+/// Writes the AWS plan of `cache` as YAML comments.
+fn write_cache_plan(
+    out: &mut String,
+    file: &str,
+    cache: &CacheCluster,
+    cluster: &str,
+) -> Result<(), RenderProblem> {
+    let object = format!("CacheCluster {}", namespaced_name(&cache.metadata));
+    let namespace = cache
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(DEFAULT_NAMESPACE);
+    let name = cache.metadata.name.as_deref().unwrap_or("<unnamed>");
+    let plan = cache_plan(&cache.spec, cluster, namespace, name).map_err(|source| {
+        RenderProblem::InvalidDatabase {
+            file: file.to_owned(),
+            object: object.clone(),
+            source,
+        }
+    })?;
+    let mut document = serde_norway::Mapping::new();
+    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
+    write_plan(
+        out,
+        &format!(
+            "{object}: ElastiCache calls on a fresh account (cluster name {cluster:?}); AUTH\n# tokens are never shown."
+        ),
+        &object,
+        &document,
+    )
+}
+
+/// Writes `heading` and `document` as YAML comments.
+fn write_plan(
+    out: &mut String,
+    heading: &str,
+    object: &str,
+    document: &serde_norway::Mapping,
+) -> Result<(), RenderProblem> {
+    let yaml = serde_norway::to_string(document).map_err(|source| RenderProblem::Serialize {
+        object: object.to_owned(),
         source,
     })?;
-    let _ = writeln!(
-        out,
-        "# {object}: AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
-    );
+    let _ = writeln!(out, "# {heading}");
     for line in yaml.lines() {
         let _ = writeln!(out, "#   {line}");
     }

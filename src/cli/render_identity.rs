@@ -10,7 +10,7 @@ use crate::api::ManagedDatabase;
 use crate::api::managed_database::CredentialSource;
 use crate::controllers::tiered_app::build::ValidatedApp;
 use crate::controllers::tiered_app::build::service_account::{
-    pod_identity_command, secret_read_statement,
+    partition_of, pod_identity_command, secret_read_statement,
 };
 use crate::controllers::tiered_app::validate::DEFAULT_NAMESPACE;
 
@@ -51,7 +51,14 @@ pub fn write_identity_notes(
         if !aws_managed {
             continue;
         }
-        let statement = secret_read_statement(cluster, &app.namespace, database);
+        // The partition of the tier's role, else of another tier's role in the app (one
+        // app runs in one partition); any partition when no tier has a role.
+        let partition = tier
+            .identity
+            .as_ref()
+            .or_else(|| app.tiers.iter().find_map(|other| other.identity.as_ref()))
+            .map_or("*", |identity| partition_of(&identity.role_arn));
+        let statement = secret_read_statement(partition, cluster, &app.namespace, database);
         let json = serde_json::to_string_pretty(&statement).unwrap_or_default();
         if let Some(identity) = &tier.identity {
             let _ = writeln!(

@@ -16,7 +16,9 @@ use tiered::controllers::data_tier::kind::{Credential, Target};
 use tiered::controllers::data_tier::reconcile::sync;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::{Kind, both_kinds, merged, reconcile_once, reconcile_until_ready};
+use support::data_tier::{
+    Kind, both_kinds, merged, reconcile_once, reconcile_until_ready, stalled_message,
+};
 use support::fixtures::owner;
 use support::moto::MotoServer;
 
@@ -51,17 +53,7 @@ async fn assert_refused<K: Kind>(
     reason: &str,
 ) -> String {
     let report = reconcile_once(ctx, K::NAME, &adopt_spec::<K>()).await;
-    let message = match &report.progress {
-        Progress::Stalled {
-            reason: got,
-            message,
-            ..
-        } => {
-            assert_eq!(*got, reason, "{message}");
-            message.clone()
-        }
-        other => panic!("expected Stalled {reason}, got {other:?}"),
-    };
+    let message = stalled_message(&report.progress, reason).to_owned();
     assert_eq!(report.mutations, 0, "no mutating AWS call");
     let after = support::data_tier::tags(ctx, LEGACY).await;
     assert_eq!(&after, before, "tags unchanged");

@@ -344,11 +344,7 @@ async fn already_exists_after_a_lagging_describe(tagged_for: &str) -> Progress {
         RuleMode::MatchAny,
         [&describe, &create, &add_tags]
     );
-    let ctx = Rds {
-        rds,
-        fleet: None,
-        adoption_namespaces: std::collections::BTreeSet::new(),
-    };
+    let ctx = Rds::new(rds, std::collections::BTreeSet::new());
     let mut spec = Rds::mock_spec();
     Rds::forget_adoption(&mut spec);
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;

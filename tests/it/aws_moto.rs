@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as CacheTag};
-use aws_sdk_rds::types::Tag as RdsTag;
+use support::data_tier::database::postgres_instance;
 use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client};
 
 const DB_ID: &str = "tiered-test-newsread-db";
@@ -76,27 +76,17 @@ fn kubectl_from_the_test_tools_runs() {
 // ---------------------------------------------------------------------------- RDS
 
 async fn create_postgres_instance(rds: &aws_sdk_rds::Client, id: &str) {
-    rds.create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .engine_version("16.4")
-        .db_instance_class("db.t4g.micro")
-        .allocated_storage(20)
-        .db_name("newsread")
-        .master_username("app")
-        .master_user_password("not-a-secret-0123456789")
-        .multi_az(true)
-        .storage_encrypted(true)
-        .tags(
-            RdsTag::builder()
-                .key("tiered.io/name")
-                .value("newsread-db")
-                .build(),
-        )
-        .tags(RdsTag::builder().key("team").value("news").build())
-        .send()
-        .await
-        .expect("CreateDBInstance failed");
+    postgres_instance(
+        rds,
+        id,
+        &[("tiered.io/name", "newsread-db"), ("team", "news")],
+    )
+    .db_name("newsread")
+    .multi_az(true)
+    .storage_encrypted(true)
+    .send()
+    .await
+    .expect("CreateDBInstance failed");
 }
 
 #[tokio::test]

@@ -21,12 +21,13 @@ use serde_json::json;
 use tiered::aws::tags::{resource_tags, to_elasticache_tags};
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::auth_token::SET_PENDING_TAG;
-use tiered::controllers::data_tier::kind::{Credential, Target};
-use tiered::controllers::data_tier::reconcile::sync;
+use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{aws_error, described, group, no_member, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as, reconcile_until_ready, tags};
+use support::data_tier::{
+    Kind, in_progress_message, mock_owner, reconcile_as, reconcile_until_ready, sync_with, tags,
+};
 use support::moto::MotoServer;
 
 /// ListTagsForResource answering the mock owner's tags and the SET-pending marker.
@@ -43,6 +44,19 @@ fn ours_with_set_pending() -> Rule {
     })
 }
 
+/// The reads of a pass over an available group of ours: describe, tags (with the
+/// SET-pending marker when `set_pending`) and its member.
+fn available_group(set_pending: bool) -> (Rule, Rule, Rule) {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let tags = if set_pending {
+        ours_with_set_pending()
+    } else {
+        ours()
+    };
+    (describe, tags, no_member())
+}
+
 fn token() -> String {
     ElastiCache::credential().expose().to_owned()
 }
@@ -54,9 +68,7 @@ fn token() -> String {
 /// group says the SET is owed; it is sent with the Secret's token, and the tag goes.
 #[tokio::test]
 async fn after_a_restart_a_rotated_token_is_set_once_the_group_is_available_and_the_tag_goes() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
-    let (tags, member) = (ours_with_set_pending(), no_member());
+    let (describe, tags, member) = available_group(true);
     let set = mock!(Client::modify_replication_group)
         .match_requests(|r| {
             r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
@@ -69,9 +81,7 @@ async fn after_a_restart_a_rotated_token_is_set_once_the_group_is_available_and_
     let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &set, &untag]);
 
     let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
-    let Progress::InProgress { message, .. } = &report.progress else {
-        panic!("expected InProgress, got {:?}", report.progress);
-    };
+    let message = in_progress_message(&report.progress);
     assert!(
         message.contains("AUTH token") && !message.contains(&token()),
         "{message}"
@@ -89,9 +99,7 @@ async fn after_a_restart_a_rotated_token_is_set_once_the_group_is_available_and_
 #[tokio::test]
 async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() {
     let calls = Arc::new(Mutex::new(Vec::<&'static str>::new()));
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
-    let (tags, member) = (ours(), no_member());
+    let (describe, tags, member) = available_group(false);
     let seen = Arc::clone(&calls);
     let tag = mock!(Client::add_tags_to_resource)
         .match_requests(move |r| {
@@ -120,16 +128,7 @@ async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() 
         owner: mock_owner(),
         spec: &spec,
     };
-    let report = sync(
-        &ctx,
-        &target,
-        Credential {
-            value: Some(&credential),
-            is_new: true,
-            pending: false,
-        },
-    )
-    .await;
+    let report = sync_with(&ctx, &target, &credential, true).await;
     assert_eq!(
         *calls.lock().unwrap(),
         ["tag", "rotate"],
@@ -146,9 +145,7 @@ async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() 
 /// is allowed only after ROTATE): the ROTATE is sent again and the tag stays.
 #[tokio::test]
 async fn a_refused_set_rotates_the_token_in_again_and_keeps_the_tag() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
-    let (tags, member) = (ours_with_set_pending(), no_member());
+    let (describe, tags, member) = available_group(true);
     let set = mock!(Client::modify_replication_group)
         .match_requests(|r| {
             r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
@@ -199,45 +196,18 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
         owner: owner.clone(),
         spec: &spec,
     };
-    sync(
-        &first,
-        &target,
-        Credential {
-            value: Some(&fresh),
-            is_new: true,
-            pending: false,
-        },
-    )
-    .await;
+    sync_with(&first, &target, &fresh, true).await;
     assert!(tags(&first, &id).await.contains_key(SET_PENDING_TAG));
 
     let restarted = ElastiCache::on(&server);
-    let report = sync(
-        &restarted,
-        &target,
-        Credential {
-            value: Some(&fresh),
-            is_new: false,
-            pending: false,
-        },
-    )
-    .await;
+    let report = sync_with(&restarted, &target, &fresh, false).await;
     assert!(report.observed.auth_token_set_due, "{:?}", report.progress);
     restarted
         .finish_token_change(&report, Some(&fresh))
         .await
         .expect("SET");
     assert!(!tags(&restarted, &id).await.contains_key(SET_PENDING_TAG));
-    let after = sync(
-        &restarted,
-        &target,
-        Credential {
-            value: Some(&fresh),
-            is_new: false,
-            pending: false,
-        },
-    )
-    .await;
+    let after = sync_with(&restarted, &target, &fresh, false).await;
     assert_eq!(after.mutations, 0, "{:?}", after.progress);
     assert!(matches!(after.progress, Progress::Ready { .. }));
 }
@@ -247,9 +217,7 @@ async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
 /// reuses).
 #[tokio::test]
 async fn a_pass_reads_the_tags_of_the_group_once() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
-    let (tags, member) = (ours(), no_member());
+    let (describe, tags, member) = available_group(false);
     let ctx = ElastiCache::mocked(&[&describe, &tags, &member]);
     let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
     assert!(

@@ -23,10 +23,12 @@ use tiered::api::CacheClusterSpec;
 use tiered::api::conditions::reasons;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
+use tiered::controllers::data_tier::DataTier;
+use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{described, group, no_member, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as};
+use support::data_tier::{Kind, mock_owner, reconcile_as, stalled_message};
 use support::fixtures::spec_from;
 
 /// DescribeCacheClusters answering a member that runs `version`.
@@ -44,19 +46,29 @@ fn with_version(version: &str) -> CacheClusterSpec {
     spec
 }
 
+/// One pass with `spec.engineVersion: wanted` over an available group of ours whose
+/// member runs `running`, `modify` answering ModifyReplicationGroup.
+async fn version_pass(
+    wanted: &str,
+    running: &'static str,
+    modify: &Rule,
+) -> Report<<ElastiCache as DataTier>::Observed> {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let (tags, member) = (ours(), member_running(running));
+    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, modify]);
+    reconcile_as(&ctx, mock_owner(), &with_version(wanted)).await
+}
+
 /// Source: crossplane-contrib/provider-aws#622 (a `6.x` spec against the `6.0.5` AWS
 /// reported sent ModifyReplicationGroup on every reconcile), and the ElastiCache guide
 /// "Version management" (automatic minor upgrades move `7.0` to `7.1`).
 #[tokio::test]
 async fn an_automatic_minor_upgrade_or_a_6x_spec_is_converged_with_no_modify_call() {
     for (wanted, running) in [("7.0", "7.1.0"), ("6.x", "6.0.5"), ("8.0", "8.0.1")] {
-        let describe = mock!(Client::describe_replication_groups)
-            .then_output(|| described(group("available")));
         let modify = mock!(Client::modify_replication_group)
             .then_output(|| ModifyReplicationGroupOutput::builder().build());
-        let (tags, member) = (ours(), member_running(running));
-        let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
-        let report = reconcile_as(&ctx, mock_owner(), &with_version(wanted)).await;
+        let report = version_pass(wanted, running, &modify).await;
         assert_eq!(modify.num_calls(), 0, "spec {wanted}, AWS {running}");
         assert_eq!(
             (report.mutations, report.progress.clone()),
@@ -75,38 +87,23 @@ async fn an_automatic_minor_upgrade_or_a_6x_spec_is_converged_with_no_modify_cal
 /// the ElastiCache guide "Version management" (no downgrades).
 #[tokio::test]
 async fn a_spec_older_than_the_running_major_stalls_on_spec_engine_version_without_a_call() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
     let modify = mock!(Client::modify_replication_group)
         .then_output(|| ModifyReplicationGroupOutput::builder().build());
-    let (tags, member) = (ours(), member_running("8.0.1"));
-    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
-    let report = reconcile_as(&ctx, mock_owner(), &with_version("7.1")).await;
+    let report = version_pass("7.1", "8.0.1", &modify).await;
     assert_eq!(modify.num_calls(), 0);
-    match report.progress {
-        Progress::Stalled {
-            reason, message, ..
-        } => {
-            assert_eq!(reason, reasons::UNSUPPORTED_CHANGE);
-            assert!(
-                message.contains("spec.engineVersion") && message.contains("8.0.1"),
-                "{message}"
-            );
-        }
-        other => panic!("expected Stalled, got {other:?}"),
-    }
+    let message = stalled_message(&report.progress, reasons::UNSUPPORTED_CHANGE);
+    assert!(
+        message.contains("spec.engineVersion") && message.contains("8.0.1"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_real_upgrade_is_sent_once() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
     let modify = mock!(Client::modify_replication_group)
         .match_requests(|r| r.engine_version() == Some("8.1"))
         .then_output(|| ModifyReplicationGroupOutput::builder().build());
-    let (tags, member) = (ours(), member_running("8.0.1"));
-    let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &modify]);
-    let report = reconcile_as(&ctx, mock_owner(), &with_version("8.1")).await;
+    let report = version_pass("8.1", "8.0.1", &modify).await;
     assert_eq!(modify.num_calls(), 1, "{:?}", report.progress);
 }
 
@@ -282,16 +279,22 @@ fn cluster_mode_without_a_version_or_a_parameter_group_names_spec_engine_version
     assert_eq!(error.field, "spec.engineVersion");
 }
 
+/// The CEL rules of the CacheCluster CRD's `spec`, compiled by kube-cel as the emulator
+/// compiles them.
+fn spec_rules() -> kube_cel::CompiledSchema {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(tiered::api::CacheCluster::crd()).unwrap();
+    kube_cel::compile_schema(
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"],
+    )
+}
+
 /// The API server refuses cluster mode without `engineVersion` or
 /// `parameterGroupName` (the CRD's CEL rule, evaluated by kube-cel as the emulator
 /// does), naming `spec.engineVersion`; either one makes it valid.
 #[test]
 fn the_crd_refuses_cluster_mode_without_a_version_or_a_parameter_group() {
-    use kube::CustomResourceExt;
-    let crd = serde_json::to_value(tiered::api::CacheCluster::crd()).unwrap();
-    let spec_schema =
-        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
-    let compiled = kube_cel::compile_schema(spec_schema);
+    let compiled = spec_rules();
     let base = json!({
         "engine": "valkey", "nodeType": "cache.t4g.small", "replicasPerShard": 1,
         "shards": 3, "automaticFailover": true, "multiAZ": true
@@ -322,11 +325,7 @@ fn the_crd_refuses_cluster_mode_without_a_version_or_a_parameter_group() {
 /// and the cache stayed Ready with the change ignored. The API server now refuses both.
 #[test]
 fn the_crd_refuses_adding_or_removing_the_parameter_group_on_update() {
-    use kube::CustomResourceExt;
-    let crd = serde_json::to_value(tiered::api::CacheCluster::crd()).unwrap();
-    let spec_schema =
-        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
-    let compiled = kube_cel::compile_schema(spec_schema);
+    let compiled = spec_rules();
     let without = json!({"engine": "redis", "engineVersion": "6.x", "nodeType": "cache.t4g.small"});
     let mut with = without.clone();
     with["parameterGroupName"] = json!("custom-six");

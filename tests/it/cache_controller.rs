@@ -6,7 +6,6 @@
 
 use crate::support;
 
-use kube::api::DeleteParams;
 use serde_json::json;
 use tiered::controllers::cache_cluster::ElastiCache;
 
@@ -22,10 +21,7 @@ async fn deleting_with_the_delete_policy_deletes_the_group_and_the_object_goes()
         .as_str()
         .unwrap()
         .to_owned();
-    s.objects
-        .delete(ElastiCache::OBJECT, &DeleteParams::default())
-        .await
-        .unwrap();
+    s.delete().await;
     s.wait_gone().await;
     let left = resource(&ElastiCache::on(&s.moto), &identifier)
         .await

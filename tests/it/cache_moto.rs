@@ -13,7 +13,7 @@ use tiered::controllers::cache_cluster::secret::{connection_details, connection_
 use tiered::controllers::data_tier::cleanup::Cleanup;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::{Kind, delete_until_done, reconcile_once, resource};
+use support::data_tier::{Kind, delete_until_done, in_progress_message, reconcile_once, resource};
 use support::moto::MotoServer;
 
 fn ready() -> Progress {
@@ -32,15 +32,11 @@ async fn changing_node_type_and_retention_modifies_only_those_fields() {
         "snapshot": {"retentionDays": 7, "window": "04:00-05:00"}
     }));
     let modified = reconcile_once(&ctx, "cache", &after).await;
-    match &modified.progress {
-        Progress::InProgress { message, .. } => {
-            assert!(
-                message.ends_with("nodeType, snapshot.retentionDays"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a modification, got {other:?}"),
-    }
+    let message = in_progress_message(&modified.progress);
+    assert!(
+        message.ends_with("nodeType, snapshot.retentionDays"),
+        "{message}"
+    );
     let changed = resource(&ctx, &report.id).await.expect("group");
     assert_eq!(changed.cache_node_type(), Some("cache.t4g.small"));
     assert_eq!(changed.snapshot_retention_limit(), Some(7));

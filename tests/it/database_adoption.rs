@@ -15,10 +15,10 @@ use tiered::aws::adoption::ADOPTABLE;
 use tiered::aws::tags;
 use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
 use tiered::controllers::data_tier::kind::Target;
-use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use support::data_tier::{Kind, reconcile_once, reconcile_until_ready, resource};
+use support::data_tier::database::postgres_instance;
+use support::data_tier::{Kind, reconcile_once, reconcile_until_ready, resource, stalled_message};
 use support::fixtures::{deletion_time, owner};
 use support::moto::MotoServer;
 
@@ -43,16 +43,9 @@ async fn an_instance_with_another_master_user_is_not_adopted_and_not_tagged() {
         "highAvailability": {"multiAZ": false}
     }));
     let report = reconcile_once(&ctx, "db", &spec).await;
-    match &report.progress {
-        Progress::Stalled {
-            reason, message, ..
-        } => {
-            assert_eq!(*reason, reasons::INVALID_SPEC);
-            assert!(message.contains("spec.masterUsername"), "{message}");
-            assert!(message.contains("masterUsername: app"), "{message}");
-        }
-        other => panic!("expected Stalled, got {other:?}"),
-    }
+    let message = stalled_message(&report.progress, reasons::INVALID_SPEC);
+    assert!(message.contains("spec.masterUsername"), "{message}");
+    assert!(message.contains("masterUsername: app"), "{message}");
     assert_eq!(report.mutations, 0);
     let found = support::data_tier::tags(&ctx, LEGACY).await;
     assert!(!found.contains_key(tags::NAME), "not tagged: {found:?}");
@@ -66,22 +59,8 @@ async fn an_instance_with_another_master_user_is_not_adopted_and_not_tagged() {
 async fn an_adopted_instance_keeps_its_deletion_protection_unless_the_spec_says_false() {
     let server = MotoServer::start();
     let ctx = allowing_shop(&server);
-    ctx.rds
-        .create_db_instance()
-        .db_instance_identifier(LEGACY)
-        .engine("postgres")
-        .engine_version("16.4")
-        .db_instance_class("db.t4g.micro")
-        .allocated_storage(20)
-        .master_username("app")
-        .master_user_password("legacy-password-1234")
+    postgres_instance(&ctx.rds, LEGACY, &[(ADOPTABLE, "shop/db")])
         .deletion_protection(true)
-        .tags(
-            aws_sdk_rds::types::Tag::builder()
-                .key(ADOPTABLE)
-                .value("shop/db")
-                .build(),
-        )
         .send()
         .await
         .expect("CreateDBInstance failed");

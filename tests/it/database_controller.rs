@@ -13,7 +13,6 @@ use aws_sdk_rds::types::DbInstance;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use tiered::api::ManagedDatabase;
 use tiered::controllers::managed_database::Rds;
@@ -37,23 +36,29 @@ async fn instance(s: &Setup<Rds>, identifier: &str) -> Option<DbInstance> {
     resource(&Rds::on(&s.moto), identifier).await
 }
 
+/// The operator with a ManagedDatabase of `spec` created and Ready; its identifier.
+async fn ready_database(spec: &serde_json::Value) -> (Setup<Rds>, String) {
+    let s = setup::<Rds>().await;
+    s.create(spec).await;
+    let identifier = identifier(&s.wait_ready().await);
+    (s, identifier)
+}
+
+/// Waits until the object is gone, then checks that its instance is too.
+async fn assert_instance_deleted(s: &Setup<Rds>, identifier: &str) {
+    s.wait_gone().await;
+    assert!(instance(s, identifier).await.is_none(), "instance deleted");
+}
+
 fn is_ready(database: &ManagedDatabase) -> bool {
     condition::<Rds>(database, "Ready").is_some_and(|c| c.0 == "True")
 }
 
 #[tokio::test]
 async fn changing_the_instance_class_modifies_the_instance() {
-    let s = setup::<Rds>().await;
-    s.create(&json!({})).await;
-    let identifier = identifier(&s.wait_ready().await);
-    s.objects
-        .patch(
-            DB,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"instanceClass": "db.t4g.small"}})),
-        )
-        .await
-        .unwrap();
+    let (s, identifier) = ready_database(&json!({})).await;
+    s.patch(json!({"spec": {"instanceClass": "db.t4g.small"}}))
+        .await;
     eventually("moto reports the new class", || async {
         instance(&s, &identifier)
             .await
@@ -83,18 +88,9 @@ async fn final_snapshots(s: &Setup<Rds>) -> Vec<String> {
 
 #[tokio::test]
 async fn deleting_with_the_snapshot_policy_leaves_a_final_snapshot_and_the_object_goes() {
-    let s = setup::<Rds>().await;
-    s.create(&json!({})).await;
-    let identifier = identifier(&s.wait_ready().await);
-    s.objects
-        .delete(DB, &DeleteParams::default())
-        .await
-        .unwrap();
-    s.wait_gone().await;
-    assert!(
-        instance(&s, &identifier).await.is_none(),
-        "instance deleted"
-    );
+    let (s, identifier) = ready_database(&json!({})).await;
+    s.delete().await;
+    assert_instance_deleted(&s, &identifier).await;
     let snapshots = final_snapshots(&s).await;
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
     assert!(snapshots[0].starts_with(&format!("{identifier}-final-")));
@@ -103,13 +99,8 @@ async fn deleting_with_the_snapshot_policy_leaves_a_final_snapshot_and_the_objec
 
 #[tokio::test]
 async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
-    let s = setup::<Rds>().await;
-    s.create(&json!({"deletionProtection": true})).await;
-    let identifier = identifier(&s.wait_ready().await);
-    s.objects
-        .delete(DB, &DeleteParams::default())
-        .await
-        .unwrap();
+    let (s, identifier) = ready_database(&json!({"deletionProtection": true})).await;
+    s.delete().await;
     eventually(
         "deletion is held with a condition saying how to release it",
         || async {
@@ -125,19 +116,9 @@ async fn deletion_protection_holds_deletion_until_it_is_turned_off() {
     assert!(instance(&s, &identifier).await.is_some(), "nothing deleted");
     assert!(s.objects.get_opt(DB).await.unwrap().is_some());
 
-    s.objects
-        .patch(
-            DB,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"deletionProtection": false}})),
-        )
-        .await
-        .unwrap();
-    s.wait_gone().await;
-    assert!(
-        instance(&s, &identifier).await.is_none(),
-        "instance deleted"
-    );
+    s.patch(json!({"spec": {"deletionProtection": false}}))
+        .await;
+    assert_instance_deleted(&s, &identifier).await;
     assert_eq!(final_snapshots(&s).await.len(), 1);
     s.op.stop().await;
 }
@@ -183,16 +164,8 @@ async fn a_password_rotation_reaches_the_secret_once_and_rolls_the_tier_using_it
 
     // Asks for a rotation: RDS gets a ModifyDBInstance, the Secret (and its url) the
     // new password, status the handled value, and the Deployment a new hash.
-    s.objects
-        .patch(
-            DB,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {"tiered.io/rotate-password": "2025-01-01"}}}),
-            ),
-        )
-        .await
-        .unwrap();
+    s.patch(json!({"metadata": {"annotations": {"tiered.io/rotate-password": "2025-01-01"}}}))
+        .await;
     eventually("the rotation is recorded in status", || async {
         s.objects
             .get(DB)

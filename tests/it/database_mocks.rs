@@ -10,29 +10,35 @@ use crate::support;
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::PendingModifiedValues;
-use aws_smithy_mocks::mock;
+use aws_smithy_mocks::{Rule, mock};
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::database::{described, instance};
 use support::data_tier::{Kind, mock_owner, reconcile_as};
 
-#[tokio::test]
-async fn a_pending_modification_is_not_sent_again() {
-    let describe = mock!(Client::describe_db_instances)
+/// Describe answering, every time, an available db.t4g.micro instance (the mock spec
+/// asks for db.t4g.small) with `pending` modifications.
+fn micro_instance(pending: Option<PendingModifiedValues>) -> Rule {
+    mock!(Client::describe_db_instances)
         .sequence()
-        .output(|| {
+        .output(move || {
             let mut observed = instance("available");
             observed.db_instance_class = Some("db.t4g.micro".into());
-            observed.pending_modified_values = Some(
-                PendingModifiedValues::builder()
-                    .db_instance_class("db.t4g.small")
-                    .build(),
-            );
+            observed.pending_modified_values.clone_from(&pending);
             described(observed)
         })
         .repeatedly()
-        .build();
+        .build()
+}
+
+#[tokio::test]
+async fn a_pending_modification_is_not_sent_again() {
+    let describe = micro_instance(Some(
+        PendingModifiedValues::builder()
+            .db_instance_class("db.t4g.small")
+            .build(),
+    ));
     let modify = Rds::modify();
     let ctx = Rds::mocked(&[&describe, &modify]);
     let report = reconcile_as(&ctx, mock_owner(), &Rds::mock_spec()).await;
@@ -50,15 +56,7 @@ async fn a_pending_modification_is_not_sent_again() {
 
 #[tokio::test]
 async fn drift_is_sent_as_one_modify_with_only_the_difference() {
-    let describe = mock!(Client::describe_db_instances)
-        .sequence()
-        .output(|| {
-            let mut observed = instance("available");
-            observed.db_instance_class = Some("db.t4g.micro".into());
-            described(observed)
-        })
-        .repeatedly()
-        .build();
+    let describe = micro_instance(None);
     let modify = mock!(Client::modify_db_instance)
         .match_requests(|request| {
             request.db_instance_class() == Some("db.t4g.small")

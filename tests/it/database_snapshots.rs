@@ -9,7 +9,6 @@ use crate::support;
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::DbSnapshot;
-use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use tiered::api::ManagedDatabase;
 use tiered::controllers::data_tier::status::Progress;
@@ -105,16 +104,8 @@ async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_st
     assert_eq!(tags.get("tiered.io/name"), Some(&DB));
 
     // A second request takes one more; the first is not taken again.
-    s.objects
-        .patch(
-            DB,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"spec": {"snapshots": [{"name": "before-upgrade"}, {"name": "nightly-1"}]}}),
-            ),
-        )
-        .await
-        .unwrap();
+    s.patch(json!({"spec": {"snapshots": [{"name": "before-upgrade"}, {"name": "nightly-1"}]}}))
+        .await;
     wait_for_states(
         &s,
         &[("before-upgrade", "available"), ("nightly-1", "available")],
@@ -129,14 +120,8 @@ async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_st
 
     // Later passes (a new generation) take none again.
     let before = s.objects.get(DB).await.unwrap().metadata.generation;
-    s.objects
-        .patch(
-            DB,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"tags": {"team": "news", "poke": "1"}}})),
-        )
-        .await
-        .unwrap();
+    s.patch(json!({"spec": {"tags": {"team": "news", "poke": "1"}}}))
+        .await;
     eventually("the new generation is handled", || async {
         let db = s.objects.get(DB).await.unwrap();
         db.metadata.generation > before
@@ -181,10 +166,7 @@ async fn snapshots_taken_on_request_outlive_the_object_even_with_the_delete_poli
         .await;
     let database = wait_for_states(&s, &[("keep-me", "available")]).await;
     let identifier = database.status.unwrap().identifier.unwrap();
-    s.objects
-        .delete(DB, &DeleteParams::default())
-        .await
-        .unwrap();
+    s.delete().await;
     s.wait_gone().await;
     let rds = rds_client(&s.moto);
     let ids: Vec<String> = manual_snapshots(&rds)

@@ -2,12 +2,7 @@
 //! emulator, which evaluates the CRD's CEL rules as kube-apiserver does, through the
 //! real kubectl.
 
-use crate::harness_kubectl::Kubectl;
-use crate::support;
-
-use std::path::Path;
-
-use kube_emulator::{Emulator, EmulatorOptions};
+use crate::harness_kubectl::emulator_with_crds;
 
 const DATABASE: &str = r"
 apiVersion: tiered.io/v1alpha1
@@ -30,25 +25,9 @@ spec:
 /// now) and with `Generated` credentials, or without replicas, goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_replicas_with_aws_managed_credentials_are_refused_with_the_reason() {
-    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let kubectl = Kubectl::new(&emulator);
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    kubectl
-        .ok(&["apply", "-f", &crds.display().to_string()])
-        .await;
-    kubectl
-        .ok(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=20s",
-            "crd/manageddatabases.tiered.io",
-        ])
-        .await;
+    let (_emulator, kubectl) = emulator_with_crds().await;
 
-    let refused =
-        support::tools::kubectl(&kubectl.kubeconfig, &["apply", "-f", "-"], Some(DATABASE)).await;
-    assert!(!refused.status.success(), "accepted:\n{DATABASE}");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let stderr = kubectl.refused(DATABASE).await;
     for part in [
         "spec.highAvailability.readReplicas",
         "AWSManaged",
@@ -70,20 +49,7 @@ async fn read_replicas_with_aws_managed_credentials_are_refused_with_the_reason(
 /// shaped; the API server refuses the rest before tiered sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
-    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let kubectl = Kubectl::new(&emulator);
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    kubectl
-        .ok(&["apply", "-f", &crds.display().to_string()])
-        .await;
-    kubectl
-        .ok(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=20s",
-            "crd/manageddatabases.tiered.io",
-        ])
-        .await;
+    let (_emulator, kubectl) = emulator_with_crds().await;
     let base = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
     let with = |extra: &str| format!("{base}  {extra}\n");
     for (extra, field) in [
@@ -101,12 +67,7 @@ async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
             "spec.parameters",
         ),
     ] {
-        let manifest = with(extra);
-        let refused =
-            support::tools::kubectl(&kubectl.kubeconfig, &["apply", "-f", "-"], Some(&manifest))
-                .await;
-        assert!(!refused.status.success(), "accepted:\n{manifest}");
-        let stderr = String::from_utf8_lossy(&refused.stderr);
+        let stderr = kubectl.refused(&with(extra)).await;
         assert!(stderr.contains(field), "{field}: {stderr}");
     }
     kubectl

@@ -12,9 +12,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
 use support::moto::{MotoServer, rds_client};
-use support::operator::{condition, emulator, eventually, secret_text};
+use support::operator::{condition, emulator, eventually, eventually_gone, secret_text};
 use support::process::OperatorProcess;
 use tiered::api::{CacheCluster, ManagedDatabase, TieredApp};
+use tiered::controllers::tiered_app::build::Child;
 
 const NS: &str = "newsread";
 
@@ -194,20 +195,7 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     );
 
     // Deleting the database (policy Snapshot) leaves a final snapshot and no instance.
-    kubectl
-        .ok(&[
-            "delete",
-            "manageddatabase",
-            "newsread-db",
-            "-n",
-            NS,
-            "--wait=false",
-        ])
-        .await;
-    eventually("the ManagedDatabase is gone", || async {
-        databases.get_opt("newsread-db").await.unwrap().is_none()
-    })
-    .await;
+    delete_until_gone(&kubectl, &databases, "manageddatabase", "newsread-db").await;
     let left = rds.describe_db_instances().send().await.unwrap();
     assert!(
         left.db_instances().is_empty(),
@@ -256,30 +244,33 @@ async fn assert_api_identity(client: &kube::Client) {
 /// Taking the api tier's identity away prunes its ServiceAccount (while the database
 /// is Ready: a tier waiting for its database keeps its objects as they are).
 async fn drop_api_identity(kubectl: &Kubectl, client: &kube::Client) {
-    kubectl
-        .ok(&[
-            "patch",
-            "tieredapp",
-            "newsread",
-            "-n",
-            NS,
-            "--type=json",
-            "-p",
-            r#"[{"op":"test","path":"/spec/tiers/1/name","value":"api"},{"op":"remove","path":"/spec/tiers/1/serviceAccount"}]"#,
-        ])
-        .await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
-    eventually(
-        "the api tier's ServiceAccount is pruned with its identity",
-        || async { accounts.get_opt("newsread-api").await.unwrap().is_none() },
-    )
-    .await;
+    patch_app(kubectl, r#"[{"op":"test","path":"/spec/tiers/1/name","value":"api"},{"op":"remove","path":"/spec/tiers/1/serviceAccount"}]"#).await;
+    pruned::<ServiceAccount>(client, "newsread-api", "the api tier's identity").await;
 }
 
 /// Removing a tier prunes its children; deleting the cache ends the run (so the RBAC
 /// check sees prune and cleanup requests too).
 async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
     let caches: Api<CacheCluster> = Api::namespaced(client.clone(), NS);
+    patch_app(kubectl, r#"[{"op":"remove","path":"/spec/tiers/0"}]"#).await;
+    pruned::<Deployment>(client, "newsread-web", "the removed tier").await;
+    pruned::<ServiceAccount>(client, "newsread-api", "the api tier's identity").await;
+    delete_until_gone(kubectl, &caches, "cachecluster", "newsread-cache").await;
+}
+
+/// Waits until the child `name` of kind `K` (of `owner`, for messages) is pruned.
+async fn pruned<K: Child>(client: &kube::Client, name: &str, owner: &str) {
+    let api: Api<K> = Api::namespaced(client.clone(), NS);
+    eventually_gone(
+        &format!("{} {name} of {owner} is pruned", K::kind(&())),
+        &api,
+        name,
+    )
+    .await;
+}
+
+/// Applies the JSON patch `patch` to the example TieredApp with kubectl.
+async fn patch_app(kubectl: &Kubectl, patch: &str) {
     kubectl
         .ok(&[
             "patch",
@@ -289,34 +280,21 @@ async fn remove_a_tier_and_the_cache(kubectl: &Kubectl, client: &kube::Client) {
             NS,
             "--type=json",
             "-p",
-            r#"[{"op":"remove","path":"/spec/tiers/0"}]"#,
+            patch,
         ])
         .await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    eventually("the removed tier's Deployment is pruned", || async {
-        deployments.get_opt("newsread-web").await.unwrap().is_none()
-    })
-    .await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
-    eventually(
-        "the api tier's ServiceAccount is pruned with its identity",
-        || async { accounts.get_opt("newsread-api").await.unwrap().is_none() },
-    )
-    .await;
+}
+
+/// Deletes `kind/name` with kubectl (not waiting) and waits until `api` has it no more
+/// (the operator's finalizer has run).
+async fn delete_until_gone<K>(kubectl: &Kubectl, api: &Api<K>, kind: &str, name: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     kubectl
-        .ok(&[
-            "delete",
-            "cachecluster",
-            "newsread-cache",
-            "-n",
-            NS,
-            "--wait=false",
-        ])
+        .ok(&["delete", kind, name, "-n", NS, "--wait=false"])
         .await;
-    eventually("the CacheCluster is gone", || async {
-        caches.get_opt("newsread-cache").await.unwrap().is_none()
-    })
-    .await;
+    eventually_gone(&format!("{kind}/{name} is gone"), api, name).await;
 }
 
 /// What the binary asked the API server for (its requests carry `User-Agent:

@@ -59,7 +59,7 @@ impl Kubectl {
     }
 
     /// Applies a manifest from stdin and expects a refusal; returns stderr.
-    async fn refused(&self, manifest: &str) -> String {
+    pub(crate) async fn refused(&self, manifest: &str) -> String {
         let out = self.run(&["apply", "-f", "-"], Some(manifest)).await;
         assert!(
             !out.status.success(),
@@ -76,7 +76,9 @@ fn repo(path: &str) -> String {
         .to_string()
 }
 
-async fn emulator_with_crds() -> (EmulatorHandle, Kubectl) {
+/// An emulator with the three CRDs applied by kubectl and established, and the
+/// `newsread` namespace; the kubectl-driven tests start from it.
+pub(crate) async fn emulator_with_crds() -> (EmulatorHandle, Kubectl) {
     let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let kubectl = Kubectl::new(&emulator);
     kubectl.ok(&["apply", "-f", &repo("crds")]).await;

@@ -82,17 +82,22 @@ fn port_name(s: &str) -> bool {
         && !s.contains("--")
 }
 
+/// Whether `name` is valid for an object of `kind` (or a reference to one): a DNS-1035
+/// label for a Service (`Service` or a `service` reference), a DNS-1123 subdomain else.
+fn name_valid(kind: &str, name: &str) -> bool {
+    if kind.eq_ignore_ascii_case("service") {
+        dns1035_label(name)
+    } else {
+        dns1123_subdomain(name)
+    }
+}
+
 /// Every problem with the names, labels and annotations of one object (as JSON).
 fn problems(object: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let kind = object["kind"].as_str().unwrap_or("?").to_owned();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let name_ok = if kind == "Service" {
-        dns1035_label(name)
-    } else {
-        dns1123_subdomain(name)
-    };
-    if !name_ok {
+    if !name_valid(&kind, name) {
         out.push(format!("{kind} name {name:?}"));
     }
     walk(&kind, "", object, &mut out);
@@ -155,15 +160,10 @@ fn walk(kind: &str, path: &str, node: &Value, out: &mut Vec<String>) {
                     }
                     _ => None,
                 };
-                if let Some((name, what)) = checked_name {
-                    let ok = if what == "service" {
-                        dns1035_label(name)
-                    } else {
-                        dns1123_subdomain(name)
-                    };
-                    if !ok {
-                        out.push(format!("{at}: {what} name {name:?}"));
-                    }
+                if let Some((name, what)) = checked_name
+                    && !name_valid(what, name)
+                {
+                    out.push(format!("{at}: {what} name {name:?}"));
                 }
                 walk(kind, &format!("{path}.{key}"), value, out);
             }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use kube::Api;
 use kube_emulator::EmulatorHandle;
-use support::operator::{condition, emulator, eventually, http_get, metric, two_tier_app};
+use support::operator::{
+    condition, emulator, eventually, http_get, metric, two_tier_app, writes_since,
+};
 use support::process::OperatorProcess;
 use tiered::api::TieredApp;
 
@@ -220,13 +222,7 @@ async fn a_restarted_operator_makes_zero_writes_for_a_converged_app() {
         },
     )
     .await;
-    let writes: Vec<String> = emulator
-        .requests()
-        .since(since)
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| format!("{} {} ({})", r.verb, r.path, r.field_manager))
-        .collect();
+    let writes = writes_since(&emulator, since);
     assert!(
         writes.is_empty(),
         "a restart costs no writes for a converged app, saw {writes:?}"

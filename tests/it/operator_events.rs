@@ -16,24 +16,12 @@ use kube_emulator::{Emulator, EmulatorOptions, Matcher};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config};
 use support::operator::{
-    condition, eventually, launch, secret_text, start_with_aws, test_config, two_tier_app,
+    condition, events, eventually, has_event, launch, secret_text, start_with_aws, test_config,
+    two_tier_app,
 };
 use tiered::api::{ManagedDatabase, TieredApp};
 
 const NS: &str = "shop";
-
-async fn events(client: &kube::Client) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), NS);
-    api.list(&ListParams::default()).await.unwrap().items
-}
-
-fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bool {
-    events.iter().any(|e| {
-        e.type_.as_deref() == Some(type_)
-            && e.reason.as_deref() == Some(reason)
-            && e.note.as_deref().is_some_and(|n| n.contains(note_part))
-    })
-}
 
 /// A ManagedDatabase `newsread-db`, provisioned in moto by the operator's own database
 /// controller and Ready; returns the generated password from its connection Secret.
@@ -110,12 +98,12 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     });
     let app = apps.create(&PostParams::default(), &app).await.unwrap();
     eventually("Created Events for both Deployments", || async {
-        let events = events(&op.client).await;
+        let events = events(&op.client, NS).await;
         has_event(&events, "Normal", "Created", "Deployment/newsread-api")
             && has_event(&events, "Normal", "Created", "Deployment/newsread-web")
     })
     .await;
-    let created: Vec<_> = events(&op.client)
+    let created: Vec<_> = events(&op.client, NS)
         .await
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("Created"))
@@ -137,7 +125,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     tiers.retain(|t| t.name != "web");
     set_tiers(&apps, &tiers).await;
     eventually("Updated and Pruned Events", || async {
-        let events = events(&op.client).await;
+        let events = events(&op.client, NS).await;
         has_event(&events, "Normal", "Updated", "Deployment/newsread-api")
             && has_event(&events, "Normal", "Pruned", "Deployment/newsread-web")
             && has_event(&events, "Normal", "Pruned", "Ingress/newsread-web")
@@ -151,7 +139,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     set_tiers(&apps, &tiers).await;
     eventually("a Warning Event for the failed apply", || async {
         has_event(
-            &events(&op.client).await,
+            &events(&op.client, NS).await,
             "Warning",
             "ApplyFailed",
             "failed to apply Deployment newsread-api",
@@ -161,7 +149,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     eventually(
         "the repeated failure is one Event with a series of two",
         || async {
-            let failures: Vec<_> = events(&op.client)
+            let failures: Vec<_> = events(&op.client, NS)
                 .await
                 .into_iter()
                 .filter(|e| e.reason.as_deref() == Some("ApplyFailed"))
@@ -171,7 +159,7 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
     )
     .await;
 
-    assert_events_are_clean(&events(&op.client).await, &password);
+    assert_events_are_clean(&events(&op.client, NS).await, &password);
     op.stop().await;
 }
 
@@ -235,7 +223,7 @@ async fn a_tiered_app_the_operator_cannot_read_gets_a_warning_and_does_not_stop_
     })
     .await;
     eventually("a Warning Event names the unreadable app", || async {
-        events(&client).await.iter().any(|e| {
+        events(&client, NS).await.iter().any(|e| {
             e.type_.as_deref() == Some("Warning")
                 && e.reason.as_deref() == Some("InvalidObject")
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use support::operator::{
-    Instance, condition, emulator, eventually, http_get, launch, metric, test_config, two_tier_app,
+    Instance, condition, emulator, events, eventually, http_get, launch, metric, test_config,
+    two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::process::leader::LeaderConfig;
@@ -113,12 +113,8 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         reconciles(&standby).await.abs() < f64::EPSILON,
         "the standby never reconciles"
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
-    let reporters: Vec<Option<String>> = events
-        .list(&ListParams::default())
+    let reporters: Vec<Option<String>> = events(&client, NS)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .map(|e| e.reporting_instance)
         .collect();

@@ -11,12 +11,13 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use support::operator::{condition, eventually, start, two_tier_app};
+use support::operator::{
+    Running, condition, events, eventually, eventually_condition, start, two_tier_app,
+};
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::RolloutState;
 
@@ -47,11 +48,8 @@ fn complete() -> Value {
 }
 
 async fn warning_events(client: &kube::Client, reason: &str) -> Vec<String> {
-    let api: Api<Event> = Api::namespaced(client.clone(), NS);
-    api.list(&ListParams::default())
+    events(client, NS)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason))
         .filter_map(|e| e.note)
@@ -64,8 +62,8 @@ fn rollout_state(app: &TieredApp, tier: &str) -> Option<RolloutState> {
     tier.rollout.as_ref().map(|r| r.state)
 }
 
-#[tokio::test]
-async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
+/// The operator running with the two-tier app created and both its Deployments there.
+async fn start_with_two_tiers() -> (Running, Api<TieredApp>) {
     let op = start(&[NS]).await;
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     apps.create(&PostParams::default(), &two_tier_app(NS))
@@ -75,6 +73,12 @@ async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
         names::<Deployment>(&op.client).await.len() == 2
     })
     .await;
+    (op, apps)
+}
+
+#[tokio::test]
+async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
+    let (op, apps) = start_with_two_tiers().await;
     report_rollout(&op.client, "newsread-api", 2, complete()).await;
     let timed_out = "ReplicaSet \"newsread-web-7d4\" has timed out progressing.";
     report_rollout(
@@ -85,10 +89,12 @@ async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
                 "message": timed_out}]),
     )
     .await;
-    eventually("the app is Stalled by the web tier's rollout", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == "RolloutFailed")
-    })
+    eventually_condition(
+        "the app is Stalled by the web tier's rollout",
+        &apps,
+        "Stalled",
+        |c| c.0 == "True" && c.1 == "RolloutFailed",
+    )
     .await;
     let app = apps.get("newsread").await.unwrap();
     let (_, _, message) = condition(&app, "Stalled").unwrap();
@@ -141,15 +147,7 @@ async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
 
 #[tokio::test]
 async fn pods_that_cannot_be_created_stall_the_app_and_recover_without_a_spec_change() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    eventually("both Deployments exist", || async {
-        names::<Deployment>(&op.client).await.len() == 2
-    })
-    .await;
+    let (op, apps) = start_with_two_tiers().await;
     report_rollout(&op.client, "newsread-web", 2, complete()).await;
     let quota =
         "pods \"newsread-api-5c9-x2\" is forbidden: exceeded quota: compute, requested: cpu=100m";

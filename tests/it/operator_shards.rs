@@ -5,15 +5,15 @@
 //! shard never touches its objects. A selector the API server refuses stops the process
 //! at start, naming the flag.
 
+use crate::operator_tiered_app::names;
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use support::operator::{
-    Instance, condition, emulator, eventually, http_get, launch, test_config, two_tier_app,
+    Instance, condition, emulator, events, eventually, http_get, launch, test_config, two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::process::leader::LeaderConfig;
@@ -49,12 +49,9 @@ fn app_of_shard(name: &str, shard: &str) -> TieredApp {
 }
 
 /// The reporting instances of the Events about the object named `name`.
-async fn reporters(events: &Api<Event>, name: &str) -> Vec<String> {
-    events
-        .list(&ListParams::default())
+async fn reporters(client: &kube::Client, name: &str) -> Vec<String> {
+    events(client, NS)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .filter_map(|e| e.reporting_instance)
@@ -112,9 +109,8 @@ async fn each_object_is_reconciled_by_its_shard_only_and_a_standby_takes_its_sha
             && is_ready_at_generation(&apps, "green-app").await
     })
     .await;
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
-    let blue_reporters = reporters(&events, "blue-app").await;
-    let green_reporters = reporters(&events, "green-app").await;
+    let blue_reporters = reporters(&client, "blue-app").await;
+    let green_reporters = reporters(&client, "green-app").await;
     assert!(!blue_reporters.is_empty() && !green_reporters.is_empty());
     assert!(
         blue_reporters.iter().all(|r| r == "blue-0"),
@@ -130,16 +126,8 @@ async fn each_object_is_reconciled_by_its_shard_only_and_a_standby_takes_its_sha
         "no shard writes the status of an object it does not select: {:?}",
         unsharded.status
     );
-    assert!(reporters(&events, "unsharded").await.is_empty());
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    let names: Vec<String> = deployments
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
+    assert!(reporters(&client, "unsharded").await.is_empty());
+    let names = names::<Deployment>(&client).await;
     assert!(
         names.iter().all(|n| !n.starts_with("unsharded")),
         "no children for the unselected app: {names:?}"
@@ -165,7 +153,7 @@ async fn each_object_is_reconciled_by_its_shard_only_and_a_standby_takes_its_sha
         is_ready_at_generation(&apps, "blue-app").await
     })
     .await;
-    let after = reporters(&events, "blue-app").await;
+    let after = reporters(&client, "blue-app").await;
     assert!(
         after.iter().any(|r| r == "blue-1"),
         "the new blue leader reconciled blue-app: {after:?}"
@@ -175,7 +163,7 @@ async fn each_object_is_reconciled_by_its_shard_only_and_a_standby_takes_its_sha
         "the green shard never touches blue-app: {after:?}"
     );
     assert!(
-        reporters(&events, "green-app")
+        reporters(&client, "green-app")
             .await
             .iter()
             .all(|r| r == "green-0")

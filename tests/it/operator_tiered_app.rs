@@ -14,20 +14,31 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_emulator::Matcher;
 use serde_json::json;
-use support::operator::{Running, condition, eventually, http_get, metric, start, two_tier_app};
+use support::operator::{
+    Running, condition, eventually, eventually_condition, http_get, metric, start, two_tier_app,
+    writes_since,
+};
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::{Tier, TierRole};
+use tiered::controllers::tiered_app::build::Child;
 
 const NS: &str = "shop";
 
+/// Deletes the app `newsread` and waits until garbage collection has taken its
+/// Deployments.
+pub(crate) async fn delete_app_until_collected(op: &Running, apps: &Api<TieredApp>, what: &str) {
+    apps.delete("newsread", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(what, || async {
+        op.emulator.collect_garbage();
+        names::<Deployment>(&op.client).await.is_empty()
+    })
+    .await;
+}
+
 /// The sorted names of the objects of kind `K` in the namespace `shop`.
-pub(crate) async fn names<K>(client: &kube::Client) -> Vec<String>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
+pub(crate) async fn names<K: Child>(client: &kube::Client) -> Vec<String> {
     let api: Api<K> = Api::namespaced(client.clone(), NS);
     let mut names: Vec<String> = api
         .list(&ListParams::default())
@@ -196,9 +207,8 @@ fn worker_tier(app: &TieredApp) -> Tier {
 #[tokio::test]
 async fn deployment_status_drives_ready_and_a_converged_app_makes_zero_writes() {
     let (op, apps, _) = start_with_two_tier_app().await;
-    eventually("the app reports replicas not ready", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Ready").is_some_and(|c| c.1 == "ReplicasNotReady")
+    eventually_condition("the app reports replicas not ready", &apps, "Ready", |c| {
+        c.1 == "ReplicasNotReady"
     })
     .await;
     mark_deployments_available(&op.client).await;
@@ -228,14 +238,7 @@ async fn deployment_status_drives_ready_and_a_converged_app_makes_zero_writes() 
         reconciles >= 2.0,
         "the 1 s resync reconciled the app ({reconciles} times)"
     );
-    let writes: Vec<String> = op
-        .emulator
-        .requests()
-        .since(since)
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| format!("{} {}", r.verb, r.path))
-        .collect();
+    let writes = writes_since(&op.emulator, since);
     assert!(
         writes.is_empty(),
         "a converged app makes no writes, saw {writes:?}"
@@ -254,11 +257,7 @@ async fn an_invalid_spec_is_stalled_with_the_field_path_and_creates_no_children(
     });
     app.spec.tiers.push(worker);
     let (op, apps, _) = start_with(&app).await;
-    eventually("the app is Stalled", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Stalled").is_some_and(|c| c.0 == "True")
-    })
-    .await;
+    eventually_condition("the app is Stalled", &apps, "Stalled", |c| c.0 == "True").await;
     let app = apps.get("newsread").await.unwrap();
     let (_, reason, message) = condition(&app, "Stalled").unwrap();
     assert_eq!(reason, "InvalidSpec");
@@ -309,11 +308,7 @@ async fn injected_conflicts_server_errors_and_dropped_watches_still_converge() {
     .await;
     faults.close_watches(None);
     mark_deployments_available(&op.client).await;
-    eventually("the app becomes Ready", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
+    eventually_condition("the app becomes Ready", &apps, "Ready", |c| c.0 == "True").await;
     let (_, metrics) = http_get(op.http, "/metrics").await;
     assert!(
         metric(&metrics, "tiered_reconcile_errors_total") >= 1.0,

@@ -16,8 +16,12 @@ use tiered::api::tiered_app::{
     ClaimRetention, SharedVolume, TierVolumeMount, VolumeRetentionPolicy,
 };
 
-use crate::operator_tiered_app::{mark_deployments_available, names, set_tiers};
-use crate::support::operator::{Running, condition, eventually, start, two_tier_app};
+use crate::operator_tiered_app::{
+    delete_app_until_collected, mark_deployments_available, names, set_tiers,
+};
+use crate::support::operator::{
+    Running, condition, eventually, eventually_condition, start, two_tier_app, writes_since,
+};
 
 const NS: &str = "shop";
 const CLAIM: &str = "newsread-files";
@@ -58,22 +62,11 @@ fn claimed_by(claim: &PersistentVolumeClaim) -> Option<String> {
 /// resyncs then make no write.
 async fn assert_converged_without_writes(op: &Running, apps: &Api<TieredApp>) {
     mark_deployments_available(&op.client).await;
-    eventually("the app is Ready", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
+    eventually_condition("the app is Ready", apps, "Ready", |c| c.0 == "True").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let since = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes: Vec<String> = op
-        .emulator
-        .requests()
-        .since(since)
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| format!("{} {}", r.verb, r.path))
-        .collect();
+    let writes = writes_since(&op.emulator, since);
     assert!(
         writes.is_empty(),
         "a converged app makes no writes, saw {writes:?}"
@@ -145,14 +138,7 @@ async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_ta
     assert_eq!(claim(&op.client).await.unwrap().uid(), created.uid());
 
     // Deleting the app keeps the claim.
-    apps.delete("newsread", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the app's Deployments are collected", || async {
-        op.emulator.collect_garbage();
-        names::<Deployment>(&op.client).await.is_empty()
-    })
-    .await;
+    delete_app_until_collected(&op, &apps, "the app's Deployments are collected").await;
     op.emulator.collect_garbage();
     assert_eq!(claim(&op.client).await.unwrap().uid(), created.uid());
 
@@ -205,6 +191,14 @@ async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_ta
     op.stop().await;
 }
 
+/// Sets the app's `persistentVolumeClaimRetentionPolicy.whenDeleted` to `policy`.
+async fn set_when_deleted(apps: &Api<TieredApp>, policy: &str) {
+    let patch = json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": policy}}});
+    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn with_when_deleted_delete_the_claim_is_owned_and_goes_with_the_app() {
     let op = start(&[NS]).await;
@@ -226,22 +220,14 @@ async fn with_when_deleted_delete_the_claim_is_owned_and_goes_with_the_app() {
     })
     .await;
     // Back to Retain: server-side apply drops the ownerReference again.
-    let retain =
-        json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain"}}});
-    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&retain))
-        .await
-        .unwrap();
+    set_when_deleted(&apps, "Retain").await;
     eventually("the claim has no ownerReference", || async {
         claim(&op.client)
             .await
             .is_some_and(|c| c.owner_references().is_empty())
     })
     .await;
-    let delete =
-        json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}});
-    apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&delete))
-        .await
-        .unwrap();
+    set_when_deleted(&apps, "Delete").await;
     eventually("the claim is controlled by the app again", || async {
         claim(&op.client)
             .await
@@ -280,14 +266,11 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
     )
     .await
     .unwrap();
-    eventually(
+    eventually_condition(
         "the app is Stalled with NameConflict naming the claim",
-        || async {
-            let app = apps.get("newsread").await.unwrap();
-            condition(&app, "Stalled").is_some_and(|c| {
-                c.1 == "NameConflict" && c.2.contains("PersistentVolumeClaim/newsread-files")
-            })
-        },
+        &apps,
+        "Stalled",
+        |c| c.1 == "NameConflict" && c.2.contains("PersistentVolumeClaim/newsread-files"),
     )
     .await;
     assert_eq!(names::<Deployment>(&op.client).await, ["newsread-web"]);
@@ -297,14 +280,7 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
         foreign.resource_version(),
         "never written"
     );
-    apps.delete("newsread", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the app's Deployment is collected", || async {
-        op.emulator.collect_garbage();
-        names::<Deployment>(&op.client).await.is_empty()
-    })
-    .await;
+    delete_app_until_collected(&op, &apps, "the app's Deployment is collected").await;
     assert_eq!(claims.get(CLAIM).await.unwrap().uid(), foreign.uid());
     op.stop().await;
 }
@@ -330,16 +306,15 @@ async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_
     )
     .await
     .unwrap();
-    eventually(
+    eventually_condition(
         "the app is Stalled naming the claim and the field",
-        || async {
-            let app = apps.get("newsread").await.unwrap();
-            condition(&app, "Stalled").is_some_and(|c| {
-                c.0 == "True"
-                    && c.1 == "InvalidSpec"
-                    && c.2
-                        .contains("PersistentVolumeClaim/newsread-files: storageClassName")
-            })
+        &apps,
+        "Stalled",
+        |c| {
+            c.0 == "True"
+                && c.1 == "InvalidSpec"
+                && c.2
+                    .contains("PersistentVolumeClaim/newsread-files: storageClassName")
         },
     )
     .await;
@@ -360,9 +335,8 @@ async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_
         })
     })
     .await;
-    eventually("the app is no longer Stalled", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Stalled").is_some_and(|c| c.0 == "False")
+    eventually_condition("the app is no longer Stalled", &apps, "Stalled", |c| {
+        c.0 == "False"
     })
     .await;
     op.stop().await;

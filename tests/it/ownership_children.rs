@@ -4,16 +4,17 @@
 //! with reason `NameConflict` naming the object and its owner.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::operator_tiered_app::names;
+use crate::operator_tiered_app::{delete_app_until_collected, names};
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use support::operator::{condition, eventually, start, two_tier_app};
+use support::operator::{
+    condition, events, eventually, eventually_gone, has_event, start, two_tier_app,
+};
 use tiered::api::TieredApp;
 
 const NS: &str = "shop";
@@ -91,32 +92,17 @@ async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_
     })
     .await;
     eventually("a Warning Event names the conflict", || async {
-        let events: Api<Event> = Api::namespaced(op.client.clone(), NS);
-        events
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .any(|e| {
-                e.type_.as_deref() == Some("Warning")
-                    && e.reason.as_deref() == Some("NameConflict")
-                    && e.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("Service/newsread-api"))
-            })
+        has_event(
+            &events(&op.client, NS).await,
+            "Warning",
+            "NameConflict",
+            "Service/newsread-api",
+        )
     })
     .await;
     assert_eq!(snapshot(&services, "newsread-api").await, before);
 
-    apps.delete("newsread", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the app's own children are collected", || async {
-        op.emulator.collect_garbage();
-        names::<Deployment>(&op.client).await.is_empty()
-    })
-    .await;
+    delete_app_until_collected(&op, &apps, "the app's own children are collected").await;
     op.emulator.collect_garbage();
     assert_eq!(names::<Service>(&op.client).await, ["newsread-api"]);
     assert_eq!(snapshot(&services, "newsread-api").await, before);
@@ -165,10 +151,7 @@ async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_fi
     assert_eq!(Some(owners[0].uid.clone()), first.uid());
 
     apps.delete("a", &DeleteParams::default()).await.unwrap();
-    eventually("the app a is gone", || async {
-        apps.get_opt("a").await.unwrap().is_none()
-    })
-    .await;
+    eventually_gone("the app a is gone", &apps, "a").await;
     op.emulator.collect_garbage();
     op.emulator.collect_garbage();
     assert_eq!(names::<Deployment>(&op.client).await, ["a-b-c"]);
@@ -212,10 +195,7 @@ async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_de
     apps.delete("newsread", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the app is gone", || async {
-        apps.get_opt("newsread").await.unwrap().is_none()
-    })
-    .await;
+    eventually_gone("the app is gone", &apps, "newsread").await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
         snapshot(&accounts, "newsread-api").await,

@@ -84,51 +84,25 @@ fn child_counts(tiers: &str) -> [usize; DesiredChildren::KINDS] {
 
 #[test]
 fn which_children_a_tier_gets() {
-    // one volume, so one claim whatever the tiers; [claims, service accounts, deployments, services, hpas, pdbs, network policies, ingresses]
-    let cases = [
-        (
-            "worker without port",
-            "    - {name: jobs, role: worker, image: j:1}\n",
-            [1, 0, 1, 0, 0, 1, 1, 0],
-        ),
-        (
-            "worker with one replica",
-            "    - {name: jobs, role: worker, image: j:1, replicas: 1}\n",
-            [1, 0, 1, 0, 0, 0, 1, 0],
-        ),
-        (
-            "api with one replica",
-            "    - {name: api, role: application, image: a:1, port: 80, replicas: 1}\n",
-            [1, 0, 1, 1, 0, 0, 1, 0],
-        ),
-        (
-            "api autoscaled 1..3",
-            "    - {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 1, maxReplicas: 3}}\n",
-            [1, 0, 1, 1, 1, 1, 1, 0],
-        ),
-        (
-            "web with ingress, default replicas",
-            "    - {name: web, role: presentation, image: w:1, port: 80, ingress: {}}\n",
-            [1, 0, 1, 1, 0, 1, 1, 1],
-        ),
-        (
-            "web without ingress",
-            "    - {name: web, role: presentation, image: w:1, port: 80}\n",
-            [1, 0, 1, 1, 0, 1, 1, 0],
-        ),
-        (
-            "autoscaled worker",
-            "    - {name: jobs, role: worker, image: j:1, autoscaling: {minReplicas: 1, maxReplicas: 5}}\n",
-            [1, 0, 1, 0, 1, 1, 1, 0],
-        ),
-        (
-            "api with an AWS identity",
-            "    - {name: api, role: application, image: a:1, port: 80, serviceAccount: {roleArn: 'arn:aws:iam::123456789012:role/api'}}\n",
-            [1, 1, 1, 1, 0, 1, 1, 0],
-        ),
-    ];
-    for (case, tiers, expected) in cases {
-        assert_eq!(child_counts(tiers), expected, "{case}");
+    // One volume, so one claim whatever the tier. A row: the case, the tier, and the
+    // counts of [claims, service accounts, deployments, services, hpas, pdbs, network
+    // policies, ingresses].
+    let cases: Vec<(String, serde_json::Value, [usize; DesiredChildren::KINDS])> =
+        serde_norway::from_str(
+            r"
+- [worker without port, {name: jobs, role: worker, image: j:1}, [1, 0, 1, 0, 0, 1, 1, 0]]
+- [worker with one replica, {name: jobs, role: worker, image: j:1, replicas: 1}, [1, 0, 1, 0, 0, 0, 1, 0]]
+- [api with one replica, {name: api, role: application, image: a:1, port: 80, replicas: 1}, [1, 0, 1, 1, 0, 0, 1, 0]]
+- [api autoscaled 1..3, {name: api, role: application, image: a:1, port: 80, autoscaling: {minReplicas: 1, maxReplicas: 3}}, [1, 0, 1, 1, 1, 1, 1, 0]]
+- ['web with ingress, default replicas', {name: web, role: presentation, image: w:1, port: 80, ingress: {}}, [1, 0, 1, 1, 0, 1, 1, 1]]
+- [web without ingress, {name: web, role: presentation, image: w:1, port: 80}, [1, 0, 1, 1, 0, 1, 1, 0]]
+- [autoscaled worker, {name: jobs, role: worker, image: j:1, autoscaling: {minReplicas: 1, maxReplicas: 5}}, [1, 0, 1, 0, 1, 1, 1, 0]]
+- [api with an AWS identity, {name: api, role: application, image: a:1, port: 80, serviceAccount: {roleArn: 'arn:aws:iam::123456789012:role/api'}}, [1, 1, 1, 1, 0, 1, 1, 0]]
+",
+        )
+        .unwrap();
+    for (case, tier, expected) in cases {
+        assert_eq!(child_counts(&format!("    - {tier}\n")), expected, "{case}");
     }
 }
 
@@ -146,10 +120,7 @@ fn every_pod_template_of_the_example_passes_the_restricted_pod_security_standard
         let pod = deployment
             .spec
             .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
+            .and_then(|spec| spec.template.spec.as_ref())
             .unwrap();
         let pod_security = pod.security_context.as_ref().unwrap();
         assert_eq!(pod_security.run_as_non_root, Some(true), "{name}");

@@ -197,15 +197,21 @@ fn tiered_render_args(args: &[&str]) -> Output {
 
 /// The comment block of the ManagedDatabase plan, without the `#` prefixes, as YAML.
 fn database_plan(stdout: &str) -> serde_norway::Value {
-    let block = stdout
+    let lines = stdout
         .lines()
         .skip_while(|line| !line.starts_with("# ManagedDatabase "))
-        .skip(2)
+        .skip(2);
+    serde_norway::from_str(&comment_block(lines)).unwrap()
+}
+
+/// The lines of the indented comment block (`#   …`) that `lines` start with, without
+/// the prefix.
+fn comment_block<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    lines
         .take_while(|line| line.starts_with("#   "))
         .map(|line| &line[4..])
         .collect::<Vec<_>>()
-        .join("\n");
-    serde_norway::from_str(&block).unwrap()
+        .join("\n")
 }
 
 #[test]
@@ -273,14 +279,21 @@ fn the_cluster_name_defaults_to_render_and_changes_the_identifier() {
     );
 }
 
-#[test]
-fn an_aws_managed_password_is_not_sent_and_the_secret_carries_the_arn() {
+/// The example with `credentials.source: AWSManaged`, written to a temporary directory
+/// (alive as long as the returned handle).
+fn aws_managed_example() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
         "credentials: {source: Generated}",
         "credentials: {source: AWSManaged}",
     );
     let file = write(&dir, "managed.yaml", &text);
+    (dir, file)
+}
+
+#[test]
+fn an_aws_managed_password_is_not_sent_and_the_secret_carries_the_arn() {
+    let (_dir, file) = aws_managed_example();
     let output = tiered_render_args(&["-f", file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let plan = database_plan(&String::from_utf8(output.stdout).unwrap());
@@ -299,24 +312,15 @@ fn identity_statement(stdout: &str, tier: &str) -> serde_json::Value {
             "# tier {tier}: ManagedDatabase newsread-db keeps its password"
         ))
         .unwrap_or_else(|| panic!("no identity note for tier {tier}:\n{stdout}"));
-    let json: String = stdout[start..]
+    let lines = stdout[start..]
         .lines()
-        .skip_while(|line| !line.starts_with("#   {"))
-        .take_while(|line| line.starts_with("#   "))
-        .map(|line| &line[4..])
-        .collect::<Vec<_>>()
-        .join("\n");
-    serde_json::from_str(&json).unwrap()
+        .skip_while(|line| !line.starts_with("#   {"));
+    serde_json::from_str(&comment_block(lines)).unwrap()
 }
 
 #[test]
 fn an_aws_managed_password_shows_the_iam_statement_each_tier_role_needs() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
-        "credentials: {source: Generated}",
-        "credentials: {source: AWSManaged}",
-    );
-    let file = write(&dir, "managed.yaml", &text);
+    let (_dir, file) = aws_managed_example();
     let output = tiered_render_args(&["--cluster-name", "prod", "-f", file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
@@ -374,4 +378,42 @@ fn a_pod_identity_tier_gets_the_association_command() {
         !stdout.contains("eks.amazonaws.com/role-arn"),
         "no IRSA annotation"
     );
+}
+
+/// Issue 13 part 5: a CacheCluster's ElastiCache calls, the day-2 ones included (the
+/// owned parameter group, the restore, a snapshot on request), AUTH token redacted.
+#[test]
+fn a_cache_renders_every_elasticache_call_with_the_token_redacted() {
+    let manifest = r"
+apiVersion: tiered.io/v1alpha1
+kind: CacheCluster
+metadata: {name: tuned-cache, namespace: shop}
+spec:
+  engine: valkey
+  engineVersion: '8.0'
+  nodeType: cache.r7g.large
+  replicasPerShard: 1
+  network: {subnetGroupName: app-cache, securityGroupIds: [sg-0def1234]}
+  snapshot: {retentionDays: 5, window: '04:00-05:00'}
+  restoreFrom: {snapshotName: nightly-2026-11-29}
+  parameters: {maxmemory-policy: allkeys-lru, timeout: '300'}
+  snapshots: [{name: before-upgrade}]
+  tags: {team: news}
+";
+    let output = tiered_render(&[Path::new("-")], Some(manifest));
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for action in [
+        "elasticache:CreateCacheParameterGroup",
+        "elasticache:ModifyCacheParameterGroup",
+        "elasticache:CreateReplicationGroup",
+        "elasticache:CreateSnapshot",
+    ] {
+        assert!(
+            stdout.contains(&format!("action: {action}")),
+            "{action}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("AuthToken: <generated>"), "{stdout}");
+    insta::assert_snapshot!("cache_day2_render", stdout);
 }

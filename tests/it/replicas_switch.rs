@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::replicas::{HANDED_OVER, REPLICAS_HANDOVER_ANNOTATION};
 
-use crate::support::operator::{Running, eventually, start};
+use crate::support::operator::{Running, eventually, eventually_gone, start};
 
 const NS: &str = "scaling";
 const DEPLOYMENT: &str = "newsread-api";
@@ -163,10 +163,7 @@ async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
 
     // Autoscaling off without replicas: the HPA's 9 stay, not the default.
     set_scaling(&apps, &json!({})).await;
-    eventually("the HPA is pruned", || async {
-        hpas.get_opt(DEPLOYMENT).await.unwrap().is_none()
-    })
-    .await;
+    eventually_gone("the HPA is pruned", &hpas, DEPLOYMENT).await;
     settles(&op, "9 replicas kept without autoscaling", |d| {
         replicas(d) == Some(9) && handover(d).is_none()
     })

@@ -14,6 +14,7 @@ use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
 
+use crate::controllers::cache_cluster::parameters::owned_group;
 use crate::controllers::cache_cluster::version::cluster_mode_parameter_group;
 
 /// The port of a Valkey / Redis OSS replication group.
@@ -55,6 +56,13 @@ pub struct DesiredGroup {
     pub snapshot_retention_days: Option<i32>,
     /// Snapshot window; `None` leaves it as it is.
     pub snapshot_window: Option<String>,
+    /// Names of the manual snapshots to take once (`spec.snapshots`).
+    pub snapshots: Vec<String>,
+    /// Engine parameters (`spec.parameters`).
+    pub parameters: BTreeMap<String, String>,
+    /// The cache parameter group tiered owns for them (name, family); `None` without
+    /// parameters.
+    pub owned_parameter_group: Option<(String, String)>,
 }
 
 impl DesiredGroup {
@@ -116,6 +124,21 @@ impl DesiredGroup {
                 );
             }
         };
+        // With spec.parameters (never with parameterGroupName, by the CRD's rules) the
+        // group is created with the parameter group tiered owns.
+        let owned_parameter_group = if spec.parameters.is_empty() {
+            None
+        } else {
+            Some(owned_group(
+                &id,
+                spec.engine,
+                spec.engine_version.as_deref(),
+            )?)
+        };
+        let parameter_group = owned_parameter_group
+            .as_ref()
+            .map(|(name, _)| name.clone())
+            .or(parameter_group);
         Ok(Self {
             id,
             engine: spec.engine,
@@ -139,6 +162,9 @@ impl DesiredGroup {
             ),
             snapshot_retention_days: spec.snapshot.as_ref().map(|s| s.retention_days),
             snapshot_window: spec.snapshot.as_ref().and_then(|s| s.window.clone()),
+            snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
+            parameters: spec.parameters.clone(),
+            owned_parameter_group,
         })
     }
 

@@ -35,6 +35,7 @@ use crate::controllers::cache_cluster::auth_token::{
 use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
 use crate::controllers::cache_cluster::diff::ReplicaChange;
 use crate::controllers::cache_cluster::plan::{Step, next_step};
+use crate::controllers::cache_cluster::restore::restore_request;
 use crate::controllers::cache_cluster::status::{Observed, Report};
 
 /// The ElastiCache client and the operator's settings of the CacheCluster controller.
@@ -153,11 +154,14 @@ impl ElastiCache {
             "tiered CacheCluster {}/{}",
             target.owner.namespace, target.owner.name
         );
-        create_group_request(
-            self.elasticache.create_replication_group(),
-            desired,
-            &description,
-            token,
+        restore_request(
+            create_group_request(
+                self.elasticache.create_replication_group(),
+                desired,
+                &description,
+                token,
+            ),
+            target.spec,
         )
         .send()
         .await

@@ -6,7 +6,9 @@
 //! [`version`] (engine versions, parameter group families) and [`auth_token`] (the
 //! ROTATE-then-SET of a new token), all pure; [`elasticache`] (describe, create,
 //! modify, replicas, shards, the AUTH token), [`cleanup`] (delete with the final
-//! snapshot), [`status`] and [`secret`] (pure).
+//! snapshot), [`status`] and [`secret`] (pure); issue 13's day-2 operations in
+//! [`restore`] (from a snapshot, pure), [`snapshots`] (on demand) and [`parameters`]
+//! (an owned cache parameter group); [`render_plan`] is what `tiered render` prints.
 
 pub mod adoption;
 pub mod auth_token;
@@ -14,8 +16,12 @@ pub mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod elasticache;
+pub mod parameters;
 pub mod plan;
+pub mod render_plan;
+pub mod restore;
 pub mod secret;
+pub mod snapshots;
 pub mod status;
 pub mod version;
 
@@ -35,6 +41,7 @@ use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec, Nouns};
 use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth_token};
+use crate::controllers::data_tier::snapshots::snapshot_statuses;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
@@ -120,13 +127,31 @@ impl DataTier for ElastiCache {
         (): (),
         now: &Time,
     ) -> CacheClusterStatus {
-        status::compute_status(
+        let previous = cache.status.as_ref();
+        let mut status = status::compute_status(
             cache.meta().generation,
             report,
             Some(connection_secret),
-            cache.status.as_ref(),
+            previous,
             now,
-        )
+        );
+        status.snapshots = snapshot_statuses(
+            &report.id,
+            &cache
+                .spec
+                .snapshots
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+            report.observed.snapshots.as_deref(),
+            previous.map_or(&[], |status| &status.snapshots),
+        );
+        status.parameter_group = report
+            .observed
+            .parameter_group
+            .clone()
+            .or_else(|| previous.and_then(|status| status.parameter_group.clone()));
+        status
     }
 
     fn deterministic_id(owner: &Owner) -> String {
@@ -208,6 +233,8 @@ impl DataTier for ElastiCache {
         desired: &DesiredGroup,
         credential: Option<&Password>,
     ) -> Result<Option<ReplicationGroup>, AwsError> {
+        // The owned parameter group first: the group starts with spec.parameters.
+        self.prepare_parameter_group(desired).await?;
         ElastiCache::create(self, target, desired, credential).await
     }
 
@@ -230,7 +257,17 @@ impl DataTier for ElastiCache {
         group: &ReplicationGroup,
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
-        ElastiCache::converge(self, desired, group, report).await
+        let progress = ElastiCache::converge(self, desired, group, report).await?;
+        if !matches!(progress, Progress::Ready { .. }) {
+            return Ok(progress);
+        }
+        if let Some(progress) = self.converge_parameters(desired, report).await? {
+            return Ok(progress);
+        }
+        if let Some(progress) = self.take_snapshots(desired, group, report).await? {
+            return Ok(progress);
+        }
+        Ok(progress)
     }
 
     /// The ROTATE that turns AUTH on, or the SET that finishes an AUTH token change,
@@ -246,6 +283,13 @@ impl DataTier for ElastiCache {
         self.finish_token_change(report, credential.as_ref())
             .await
             .map_err(data_tier::error::Error::Rotation)
+    }
+
+    /// The cache parameter group of `spec.parameters` goes once the replication group
+    /// is gone (not before: a group in use cannot be deleted).
+    async fn gone(&self, target: &Target<'_, CacheClusterSpec>) -> Result<(), AwsError> {
+        self.delete_parameter_groups(&Self::resource_id(target))
+            .await
     }
 
     async fn delete(

@@ -36,6 +36,10 @@ pub struct Observed {
     /// This pass reached the ROTATE that turns AUTH on for a group without it; the
     /// kind's step after the pass sends it with the Secret's token.
     pub auth_token_rotate_due: bool,
+    /// The snapshots of `spec.snapshots` ElastiCache lists, when this pass looked.
+    pub snapshots: Option<Vec<aws_sdk_elasticache::types::Snapshot>>,
+    /// The cache parameter group of `spec.parameters`, when this pass looked at it.
+    pub parameter_group: Option<crate::api::parameters::ParameterGroupStatus>,
 }
 
 /// The result of one pass against ElastiCache.
@@ -65,6 +69,8 @@ pub fn compute_status(
             .or_else(|| previous.and_then(|p| p.engine_version.clone())),
         aws_status: group.and_then(|g| g.status().map(str::to_owned)),
         connection_secret,
+        snapshots: Vec::new(),
+        parameter_group: None,
     }
 }
 

@@ -142,7 +142,9 @@ pub async fn finalize<K: DataTier>(
         owner: owner_of(object, &shared.ctx.cluster_name)?,
         spec: object.spec(),
     };
-    let step = match cleanup(&shared.kind, &target, deletion_time(object)).await {
+    let scoped = shared.kind.for_spec(target.spec);
+    let kind = scoped.as_ref().unwrap_or(&shared.kind);
+    let step = match cleanup(kind, &target, deletion_time(object)).await {
         Ok(step) => step,
         Err(error) => {
             return Err(Error::DeletionPending {

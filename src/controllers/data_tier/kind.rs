@@ -179,6 +179,16 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         Vec::new()
     }
 
+    /// The kind as it serves `spec` when that differs from `self`: an object in another
+    /// AWS region gets that region's client (RDS `spec.region`). `None`: `self`.
+    fn for_spec(&self, _spec: &Spec<Self>) -> Option<Self> {
+        None
+    }
+    /// Whether `resource` of `spec` can be given the pending credential now
+    /// ([`Credential::pending`]); a read replica cannot until it is promoted.
+    fn accepts_credential(_spec: &Spec<Self>, _resource: &Self::Resource) -> bool {
+        true
+    }
     /// Namespaces allowed to adopt existing resources; empty allows none.
     fn adoption_namespaces(&self) -> &BTreeSet<String>;
     /// The resource `id` as AWS describes it now; `None` when it does not exist.

@@ -15,7 +15,9 @@
 //! Three more, each for a reason: [`kind`] holds the trait and the types of its
 //! signatures apart from the steps, so every step imports it and none imports another
 //! back; [`secret`] is the connection Secret and its generated credential, which both
-//! kinds write the same way; [`tags`] writes the tag calls both SDKs spell alike.
+//! kinds write the same way; [`tags`] writes the tag calls both SDKs spell alike;
+//! [`snapshots`] and [`parameters`] are the pure parts of snapshots on demand and
+//! engine parameters (issue 13), which both kinds share.
 
 pub mod apply;
 pub mod cleanup;
@@ -24,8 +26,10 @@ pub mod diff;
 pub mod error;
 pub mod inspect;
 pub mod kind;
+pub mod parameters;
 pub mod reconcile;
 pub mod secret;
+pub mod snapshots;
 pub mod status;
 pub mod tags;
 

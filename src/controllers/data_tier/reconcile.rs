@@ -97,7 +97,9 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         owner: owner.clone(),
         spec,
     };
-    let inspected = match Box::pin(inspect(&shared.kind, &target)).await {
+    let scoped = shared.kind.for_spec(spec);
+    let kind = scoped.as_ref().unwrap_or(&shared.kind);
+    let inspected = match Box::pin(inspect(kind, &target)).await {
         Ok(inspected) => inspected,
         Err(error) => {
             return report_without_writes(shared, object, owner, Progress::from(&error)).await;
@@ -158,10 +160,9 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         is_new,
         pending,
     };
-    let report = Box::pin(sync_inspected(&shared.kind, &target, pass, inspected)).await;
+    let report = Box::pin(sync_inspected(kind, &target, pass, inspected)).await;
     count_failure(shared, &report.progress);
-    let rotation = shared
-        .kind
+    let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
         .await?;
 
@@ -357,7 +358,10 @@ async fn pass<K: DataTier>(
     {
         return Ok(waiting);
     }
-    if credential.pending && K::uses_credential(&desired) {
+    if credential.pending
+        && K::uses_credential(&desired)
+        && K::accepts_credential(target.spec, &resource)
+    {
         // A restored resource: it gets the generated credential once available; the
         // Secret stores it as the credential only after AWS accepted it.
         let value = credential.value.ok_or(ConvergeError::MissingCredential {

@@ -468,23 +468,40 @@ mod tests {
     }
 
     #[test]
-    fn adoption_refused_by_namespace_stalls_with_its_reason() {
-        let denied = ConvergeError::from(AdoptionRefused::NamespaceNotAllowed {
-            resource: "replication group g".into(),
-            namespace: "shop".into(),
-        });
-        assert!(matches!(
-            Progress::from(&denied),
-            Progress::Stalled { reason, .. } if reason == reasons::ADOPTION_NOT_ALLOWED
-        ));
-        let not_opted_in = ConvergeError::from(AdoptionRefused::NotOptedIn {
-            resource: "replication group g".into(),
-            expected: "shop/c".into(),
-        });
-        assert!(matches!(
-            Progress::from(&not_opted_in),
-            Progress::Stalled { reason, .. } if reason == reasons::NOT_OPTED_IN
-        ));
+    fn each_adoption_refusal_stalls_with_its_reason() {
+        use AdoptionRefused::{NamespaceNotAllowed, NotOptedIn, OptedInForAnother, OwnedElsewhere};
+        let (resource, namespace, expected) = ("group g".to_owned(), "shop".to_owned(), "shop/c");
+        let cases = [
+            (
+                NamespaceNotAllowed {
+                    resource: resource.clone(),
+                    namespace,
+                },
+                reasons::ADOPTION_NOT_ALLOWED,
+            ),
+            (
+                NotOptedIn {
+                    resource: resource.clone(),
+                    expected: expected.into(),
+                },
+                reasons::NOT_OPTED_IN,
+            ),
+            (
+                OptedInForAnother {
+                    resource: resource.clone(),
+                    expected: expected.into(),
+                },
+                reasons::NOT_OPTED_IN,
+            ),
+            (OwnedElsewhere { resource }, reasons::OWNED_ELSEWHERE),
+        ];
+        for (refusal, wanted) in cases {
+            let progress = Progress::from(&ConvergeError::from(refusal));
+            assert!(
+                matches!(&progress, Progress::Stalled { reason, .. } if *reason == wanted),
+                "{progress:?}"
+            );
+        }
     }
 
     #[test]

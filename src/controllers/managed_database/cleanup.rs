@@ -7,7 +7,7 @@
 use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::naming::rds_instance_identifier;
+use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
 use crate::aws::tags::{CLUSTER, NAME, NAMESPACE};
 use crate::controllers::data_tier::kind::Deletion;
@@ -26,8 +26,9 @@ pub fn created_by_tiered(instance: &DbInstance) -> bool {
     };
     match (tag(CLUSTER), tag(NAMESPACE), tag(NAME)) {
         (Some(cluster), Some(namespace), Some(name)) => {
-            instance.db_instance_identifier()
-                == Some(rds_instance_identifier(cluster, namespace, name).as_str())
+            let id = instance.db_instance_identifier();
+            id == Some(rds_instance_identifier(cluster, namespace, name).as_str())
+                || id == Some(rds_replica_of_identifier(cluster, namespace, name).as_str())
         }
         _ => false,
     }
@@ -43,6 +44,12 @@ impl Rds {
         snapshot: Option<&str>,
     ) -> Result<Deletion, AwsError> {
         let identifier = primary.db_instance_identifier().unwrap_or_default();
+        // RDS takes no final snapshot of a read replica: its data is its source's. Only a
+        // `spec.replicaOf` instance (its `-rr` identifier) counts: moto names a source on
+        // a point-in-time restore too.
+        let replica = identifier.ends_with(crate::aws::naming::REPLICA_OF_SUFFIX)
+            && crate::controllers::managed_database::replica_of::is_replica(primary);
+        let snapshot = snapshot.filter(|_| !replica);
         if !replicas.is_empty() {
             for replica in replicas {
                 if replica.db_instance_status() != Some("deleting") {
@@ -128,6 +135,10 @@ mod tests {
             "prod", "shop", "db"
         ))));
         assert!(!created_by_tiered(&tagged("legacy-db")), "adopted");
+        assert!(
+            created_by_tiered(&tagged(&rds_replica_of_identifier("prod", "shop", "db"))),
+            "a replica tiered created"
+        );
         assert!(!created_by_tiered(
             &DbInstance::builder().db_instance_identifier("x").build()
         ));

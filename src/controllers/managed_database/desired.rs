@@ -16,6 +16,7 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::desired::{Common, CommonSpec};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
+use crate::controllers::managed_database::replica_of::Source;
 use crate::controllers::managed_database::rules::{
     check_provisioned_iops, check_storage_throughput,
 };
@@ -81,6 +82,12 @@ pub struct DesiredInstance {
     pub snapshots: Vec<String>,
     /// Engine parameters (`spec.parameters`).
     pub parameters: BTreeMap<String, String>,
+    /// The source of a replica (`spec.replicaOf`); `None` for an instance of its own.
+    pub replica_source: Option<Source>,
+    /// KMS key of the replica's region (`spec.replicaOf.kmsKeyId`).
+    pub replica_kms_key_id: Option<String>,
+    /// Promote the replica (`spec.replicaOf.promote`).
+    pub promote: bool,
 }
 
 impl DesiredInstance {
@@ -174,6 +181,15 @@ impl DesiredInstance {
                 .map(|insights| (insights.enabled, insights.retention_days)),
             snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
             parameters: spec.parameters.clone(),
+            replica_source: Source::of(spec)?,
+            replica_kms_key_id: spec
+                .replica_of
+                .as_ref()
+                .and_then(|replica_of| replica_of.kms_key_id.clone()),
+            promote: spec
+                .replica_of
+                .as_ref()
+                .is_some_and(|replica_of| replica_of.promote),
         })
     }
 }
@@ -205,6 +221,25 @@ pub const fn storage_type_name(storage_type: StorageType) -> &'static str {
     }
 }
 
+/// Sets what every new instance of `desired` gets whichever request makes it: public
+/// access, the tags (copied to its snapshots) and the security groups (only when the
+/// spec names some; RDS picks the VPC's default otherwise). A macro because each
+/// request is an SDK builder type of its own, with no trait in common.
+macro_rules! access_and_tags {
+    ($request:expr, $desired:expr) => {{
+        let desired: &DesiredInstance = $desired;
+        let request = $request
+            .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(to_rds_tags(&desired.common.tags)));
+        if desired.common.security_group_ids.is_empty() {
+            request
+        } else {
+            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()))
+        }
+    }};
+}
+
 /// Fills in CreateDBInstance for `desired`. `password` is the generated master password
 /// (ignored when RDS manages it). The request's `Debug` redacts the password (the SDK
 /// marks it sensitive).
@@ -232,14 +267,8 @@ pub fn create_instance_request(
         .set_backup_retention_period(desired.backup_retention_days)
         .set_preferred_backup_window(desired.backup_window.clone())
         .set_preferred_maintenance_window(desired.common.maintenance_window.clone())
-        .deletion_protection(desired.deletion_protection.unwrap_or(false))
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
+        .deletion_protection(desired.deletion_protection.unwrap_or(false));
+    request = access_and_tags!(request, desired);
     if let Some((enabled, retention)) = desired.performance_insights {
         request = request
             .enable_performance_insights(enabled)
@@ -258,21 +287,14 @@ pub fn create_replica_request(
     desired: &DesiredInstance,
     identifier: &str,
 ) -> CreateDBInstanceReadReplicaFluentBuilder {
-    let mut request = request
+    let request = request
         .db_instance_identifier(identifier)
         .source_db_instance_identifier(&desired.identifier)
         .db_instance_class(&desired.instance_class)
         .storage_type(desired.storage_type)
         .set_max_allocated_storage(desired.max_allocated_storage)
-        .deletion_protection(false)
-        .publicly_accessible(desired.publicly_accessible.unwrap_or(false))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(to_rds_tags(&desired.common.tags)));
-    if !desired.common.security_group_ids.is_empty() {
-        request =
-            request.set_vpc_security_group_ids(Some(desired.common.security_group_ids.clone()));
-    }
-    request
+        .deletion_protection(false);
+    access_and_tags!(request, desired)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod parameters;
 pub mod plan;
 pub mod rds;
+pub mod replica_of;
 pub mod replicas;
 pub mod restore;
 pub mod restore_plan;
@@ -34,7 +35,7 @@ use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION}
 use crate::api::shared::DeletionPolicy;
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
-use crate::aws::naming::rds_instance_identifier;
+use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::tags::Owner;
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
@@ -69,6 +70,8 @@ pub async fn run(
         rds: ctx.aws.rds.clone(),
         fleet: Some(Arc::clone(&ctx.aws.rds_fleet)),
         adoption_namespaces: ctx.adoption_namespaces(),
+        regions: Arc::clone(&ctx.aws.rds_regions),
+        kube: Some(ctx.client.clone()),
     };
     data_tier::run(ctx, rds, config, shutdown, synced).await;
 }
@@ -120,9 +123,18 @@ impl DataTier for Rds {
     }
 
     /// A restored instance keeps the snapshot's (unknown) password until tiered sets
-    /// the generated one.
+    /// the generated one; a replica has its source's until it is promoted.
     fn credential_pending(spec: &ManagedDatabaseSpec) -> bool {
-        spec.restore_from.is_some()
+        spec.restore_from.is_some() || spec.replica_of.is_some()
+    }
+
+    /// RDS refuses a new master password on a read replica: it gets one once promoted.
+    fn accepts_credential(spec: &ManagedDatabaseSpec, instance: &DbInstance) -> bool {
+        !replica_of::replica_of_spec(spec, instance)
+    }
+
+    fn for_spec(&self, spec: &ManagedDatabaseSpec) -> Option<Self> {
+        self.in_region(spec)
     }
 
     fn generate_credential() -> Result<Password, RandomError> {
@@ -170,6 +182,14 @@ impl DataTier for Rds {
                 .as_ref()
                 .map_or(&[], |status| &status.snapshots),
         );
+        status.replication = replica_of::replication_status(
+            &database.spec,
+            report.observed.primary.as_ref(),
+            database
+                .status
+                .as_ref()
+                .and_then(|status| status.replication.as_ref()),
+        );
         if let Some(group) = &report.observed.parameter_group {
             status.parameter_group = Some(group.clone());
         }
@@ -181,6 +201,20 @@ impl DataTier for Rds {
 
     fn deterministic_id(owner: &Owner) -> String {
         rds_instance_identifier(&owner.cluster, &owner.namespace, &owner.name)
+    }
+
+    /// The adopted identifier, a replica's (`-rr`, see [`rds_replica_of_identifier`]),
+    /// or the deterministic one.
+    fn resource_id(target: &Target<'_, ManagedDatabaseSpec>) -> String {
+        match (&target.spec.adopt, &target.spec.replica_of) {
+            (Some(adopt), _) => adopt.identifier.clone(),
+            (None, Some(_)) => rds_replica_of_identifier(
+                &target.owner.cluster,
+                &target.owner.namespace,
+                &target.owner.name,
+            ),
+            (None, None) => Self::deterministic_id(&target.owner),
+        }
     }
 
     fn desired(
@@ -270,6 +304,9 @@ impl DataTier for Rds {
         credential: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
         // `desired` already passed `Restore::from_spec`: an invalid source never gets here.
+        if let Some(source) = &desired.replica_source {
+            return self.create_replica_of(target, source, desired).await;
+        }
         match restore::Restore::from_spec(target.spec).ok().flatten() {
             Some(restore) => self.restore(&restore, desired).await,
             None => Rds::create(self, desired, credential).await,

@@ -7,13 +7,18 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_rds::operation::create_db_instance_read_replica::builders::CreateDBInstanceReadReplicaFluentBuilder;
 use aws_sdk_rds::types::Tag;
 use serde_norway::{Mapping, Value};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::CredentialSource;
-use crate::aws::naming::{rds_instance_identifier, rds_replica_identifier};
-use crate::aws::rds_actions::{CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA};
+use crate::aws::naming::{
+    rds_instance_identifier, rds_replica_identifier, rds_replica_of_identifier,
+};
+use crate::aws::rds_actions::{
+    CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, MODIFY_DB_INSTANCE, PROMOTE_READ_REPLICA,
+};
 use crate::aws::tags::{Owner, resource_tags};
 
 use crate::controllers::data_tier::error::InvalidSpec;
@@ -21,10 +26,13 @@ use crate::controllers::data_tier::secret::{Password, Reach, connection_secret_n
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
+use crate::controllers::managed_database::replica_of::{
+    PROMOTED_TAG, Source, promote_request, replica_of_request,
+};
 use crate::controllers::managed_database::restore::Restore;
 use crate::controllers::managed_database::restore_plan::restore_calls;
 use crate::controllers::managed_database::secret::{
-    ConnectionDetails, Credential, connection_secret_data,
+    ConnectionDetails, Credential, PENDING_PASSWORD_KEY, connection_secret_data,
 };
 
 /// What stands for a generated password in the plan.
@@ -97,9 +105,10 @@ pub fn database_plan(
         name: name.to_owned(),
         uid: UID_PLACEHOLDER.to_owned(),
     };
-    let identifier = match &spec.adopt {
-        Some(adopt) => adopt.identifier.clone(),
-        None => rds_instance_identifier(cluster, namespace, name),
+    let identifier = match (&spec.adopt, &spec.replica_of) {
+        (Some(adopt), _) => adopt.identifier.clone(),
+        (None, Some(_)) => rds_replica_of_identifier(cluster, namespace, name),
+        (None, None) => rds_instance_identifier(cluster, namespace, name),
     };
     let desired =
         DesiredInstance::from_spec(spec, identifier.clone(), resource_tags(&owner, &spec.tags))?;
@@ -115,6 +124,8 @@ pub fn database_plan(
         );
         p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.common.tags)));
         calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
+    } else if let Some(source) = &desired.replica_source {
+        calls.extend(replica_of_calls(&client, &desired, source));
     } else if let Some(restore) = Restore::from_spec(spec)? {
         calls.extend(restore_calls(&client, &desired, &restore));
     } else {
@@ -122,11 +133,23 @@ pub fn database_plan(
     }
     for index in 1..=desired.read_replicas {
         let replica_id = rds_replica_identifier(&identifier, index);
-        calls.push(replica_call(&client, &desired, &replica_id));
+        calls.push(replica_call(&create_replica_request(
+            client.create_db_instance_read_replica(),
+            &desired,
+            &replica_id,
+        )));
     }
     calls.extend(crate::controllers::managed_database::parameters::planned_calls(&desired));
     for name in &desired.snapshots {
         calls.push(snapshot_call(&client, &desired, name));
+    }
+    if let Some(region) = &spec.region {
+        // Every call of this object goes to its own region's endpoint.
+        for call in &mut calls {
+            if let Value::Mapping(call) = call {
+                call.insert(Value::from("region"), Value::from(region.as_str()));
+            }
+        }
     }
     Ok(DatabasePlan {
         identifier,
@@ -204,17 +227,64 @@ fn create_call(
     p.call(CREATE_DB_INSTANCE)
 }
 
-/// CreateDBInstanceReadReplica as the controller fills it in.
-fn replica_call(
+/// The calls that make `desired` a replica of `source`: CreateDBInstanceReadReplica,
+/// and with `promote` the promotion, its record and the new master password.
+fn replica_of_calls(
     client: &aws_sdk_rds::Client,
     desired: &DesiredInstance,
-    replica_id: &str,
-) -> Value {
-    let request = create_replica_request(
+    source: &Source,
+) -> Vec<Value> {
+    let mut calls = vec![replica_call(&replica_of_request(
         client.create_db_instance_read_replica(),
         desired,
-        replica_id,
-    );
+        &source.describe(),
+    ))];
+    if desired.promote {
+        let request = promote_request(client.promote_read_replica(), desired);
+        let input = request.as_input();
+        let mut p = Parameters(Mapping::new());
+        p.put(
+            "DBInstanceIdentifier",
+            input.get_db_instance_identifier().clone(),
+        );
+        p.put(
+            "BackupRetentionPeriod",
+            *input.get_backup_retention_period(),
+        );
+        p.put(
+            "PreferredBackupWindow",
+            input.get_preferred_backup_window().clone(),
+        );
+        calls.push(p.call(PROMOTE_READ_REPLICA));
+        let mut tag = Parameters(Mapping::new());
+        tag.put(
+            "ResourceName",
+            Some(format!("<ARN of DB instance {}>", desired.identifier)),
+        );
+        tag.tags(Some(&crate::aws::tags::to_rds_tags(
+            &std::collections::BTreeMap::from([(
+                PROMOTED_TAG.to_owned(),
+                "<time of the request>".to_owned(),
+            )]),
+        )));
+        calls.push(tag.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
+        calls.push(set_password_call(&desired.identifier));
+    }
+    calls
+}
+
+/// The ModifyDBInstance that gives an instance tiered's generated password once it
+/// can take one (after a restore or a promotion); the password redacted.
+pub(crate) fn set_password_call(identifier: &str) -> Value {
+    let mut set = Parameters(Mapping::new());
+    set.put("DBInstanceIdentifier", Some(identifier));
+    set.put("MasterUserPassword", Some(REDACTED));
+    set.put("ApplyImmediately", Some(true));
+    set.call(MODIFY_DB_INSTANCE)
+}
+
+/// CreateDBInstanceReadReplica as the controller fills it in.
+fn replica_call(request: &CreateDBInstanceReadReplicaFluentBuilder) -> Value {
     let input = request.as_input();
     let mut p = Parameters(Mapping::new());
     p.put(
@@ -228,6 +298,12 @@ fn replica_call(
     p.put("DBInstanceClass", input.get_db_instance_class().clone());
     p.put("StorageType", input.get_storage_type().clone());
     p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("KmsKeyId", input.get_kms_key_id().clone());
+    p.put("MultiAZ", *input.get_multi_az());
+    p.put(
+        "DBSubnetGroupName",
+        input.get_db_subnet_group_name().clone(),
+    );
     p.put(
         "VpcSecurityGroupIds",
         strings(input.get_vpc_security_group_ids().as_ref()),
@@ -270,16 +346,27 @@ fn planned_secret(
         .credentials
         .as_ref()
         .is_none_or(|credentials| credentials.source == CredentialSource::Generated);
+    let replica_waits = spec
+        .replica_of
+        .as_ref()
+        .is_some_and(|replica_of| !replica_of.promote);
     let details = ConnectionDetails {
         engine: spec.engine,
         reach: Reach {
-            host: Some("<writer endpoint from RDS>".to_owned()),
+            host: Some(if replica_waits {
+                "<read-only replica endpoint from RDS>".to_owned()
+            } else {
+                "<writer endpoint from RDS>".to_owned()
+            }),
             port: crate::controllers::managed_database::desired::default_port(spec.engine),
             reader_host: replicas.then(|| "<first read replica endpoint from RDS>".to_owned()),
         },
         username: spec.master_username.clone(),
         database: spec.database_name.clone(),
-        credential: if generated {
+        credential: if generated && replica_waits {
+            // The source's password works until promotion; tiered's own is pending.
+            Credential::AwsManaged(None)
+        } else if generated {
             Credential::Generated(Password::from_secret_value(REDACTED.to_owned()))
         } else {
             Credential::AwsManaged(Some("<Secrets Manager ARN from RDS>".to_owned()))
@@ -290,6 +377,10 @@ fn planned_secret(
         .map(|(key, value)| (key, String::from_utf8_lossy(&value.0).into_owned()))
         .collect();
     // The URL percent-encodes the placeholders; show them as written elsewhere.
+    let mut data: BTreeMap<String, String> = data;
+    if generated && replica_waits {
+        data.insert(PENDING_PASSWORD_KEY.to_owned(), REDACTED.to_owned());
+    }
     let data: Mapping = data
         .into_iter()
         .map(|(key, value)| {

@@ -26,11 +26,13 @@ use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::{Phase, Progress, status_progress};
 use crate::controllers::data_tier::tags::{tag_calls, write_tags};
+use crate::runtime::aws_clients::RdsRegions;
 
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
 use crate::controllers::managed_database::diff::{diff, storage_full_modification};
+use crate::controllers::managed_database::replica_of::is_replica;
 use crate::controllers::managed_database::replicas::{
     our_replicas, replica_candidates, replica_modification,
 };
@@ -38,7 +40,7 @@ use crate::controllers::managed_database::status::{Observed, Report};
 use crate::controllers::managed_database::status::{STORAGE_FULL, stalled_hint};
 
 /// The RDS client and the operator's settings of the ManagedDatabase controller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Rds {
     /// RDS client.
     pub rds: aws_sdk_rds::Client,
@@ -46,9 +48,38 @@ pub struct Rds {
     pub fleet: Option<Arc<Fleet>>,
     /// Namespaces allowed to adopt existing instances; empty allows none.
     pub adoption_namespaces: BTreeSet<String>,
+    /// RDS clients of other regions (`spec.region`).
+    pub regions: Arc<RdsRegions>,
+    /// Reads the ManagedDatabase a replica's `spec.replicaOf.managedDatabase` names;
+    /// `None` cannot (such a replica waits).
+    pub kube: Option<kube::Client>,
+}
+
+impl std::fmt::Debug for Rds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rds")
+            .field("rds", &self.rds)
+            .field("adoption_namespaces", &self.adoption_namespaces)
+            .field("regions", &self.regions)
+            .finish_non_exhaustive()
+    }
 }
 
 tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
+
+/// The DB instance a call that makes one (create, restore, replica) answered with, or
+/// its error classified as `action`'s; one place for the four such calls.
+pub fn answered<O, E>(
+    action: &'static str,
+    sent: Result<O, aws_sdk_rds::error::SdkError<E, aws_sdk_rds::config::http::HttpResponse>>,
+    instance: impl FnOnce(O) -> Option<DbInstance>,
+) -> Result<Option<DbInstance>, AwsError>
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    sent.map(instance)
+        .map_err(|error| AwsError::from_sdk(action, error))
+}
 
 /// Whether RDS reports modifications waiting to be applied.
 pub fn has_pending_changes(instance: &DbInstance) -> bool {
@@ -58,6 +89,18 @@ pub fn has_pending_changes(instance: &DbInstance) -> bool {
 }
 
 impl Rds {
+    /// The kind on `rds`, in `rds`'s region and the regions built from its
+    /// configuration, without a fleet read, reading no ManagedDatabases.
+    pub fn new(rds: aws_sdk_rds::Client, adoption_namespaces: BTreeSet<String>) -> Self {
+        Self {
+            regions: Arc::new(RdsRegions::new(rds.config().clone())),
+            rds,
+            fleet: None,
+            adoption_namespaces,
+            kube: None,
+        }
+    }
+
     /// The instance `identifier`: from the fleet read when it shows it settled, else
     /// described on its own.
     pub async fn find(&self, identifier: &str) -> Result<Option<DbInstance>, AwsError> {
@@ -86,11 +129,10 @@ impl Rds {
         desired: &DesiredInstance,
         password: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
-        create_instance_request(self.rds.create_db_instance(), desired, password)
+        let sent = create_instance_request(self.rds.create_db_instance(), desired, password)
             .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(CREATE_DB_INSTANCE, e))
+            .await;
+        answered(CREATE_DB_INSTANCE, sent, |output| output.db_instance)
     }
 
     /// Sets `password` as the master password of `identifier`, applied immediately.
@@ -197,6 +239,9 @@ impl Rds {
         report: &mut Report,
     ) -> Result<Progress, ConvergeError> {
         let identifier = &desired.identifier;
+        if desired.replica_source.is_some() && is_replica(primary) {
+            return self.converge_replica(desired, primary, report).await;
+        }
         if primary.db_instance_status() == Some(STORAGE_FULL) {
             return self.recover_storage(desired, primary, report).await;
         }
@@ -366,15 +411,8 @@ impl Rds {
                 let current = tag_pairs(replica.tag_list(), Tag::key, Tag::value);
                 report.mutations += write_tags(self, arn, &current, &desired.common.tags).await?;
             }
-            if let Some(modification) = replica_modification(desired, replica) {
-                let fields = modification.changed_fields().join(", ");
-                modification
-                    .request(self.rds.modify_db_instance(), replica_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            if let Some(fields) = self.follow(desired, replica, replica_id).await? {
                 report.mutations += 1;
-                tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
                 modified.push(format!("{replica_id}: {fields}"));
             }
         }
@@ -384,6 +422,28 @@ impl Rds {
                 modified.join("; ")
             ))
         }))
+    }
+
+    /// Sends the ModifyDBInstance that makes the read replica `replica_id` follow
+    /// `desired` (class, storage ceiling: `replica_modification`); the changed fields,
+    /// `None` when it follows already.
+    pub async fn follow(
+        &self,
+        desired: &DesiredInstance,
+        replica: &DbInstance,
+        replica_id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let Some(modification) = replica_modification(desired, replica) else {
+            return Ok(None);
+        };
+        let fields = modification.changed_fields().join(", ");
+        modification
+            .request(self.rds.modify_db_instance(), replica_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
+        Ok(Some(fields))
     }
 
     /// Deletes a read replica (replicas have no final snapshot); one already gone is

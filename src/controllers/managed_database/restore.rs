@@ -24,7 +24,7 @@ use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::error::InvalidSpec;
 
 use crate::controllers::managed_database::desired::{DesiredInstance, engine_name};
-use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::rds::{Rds, answered};
 
 /// The restore `spec.restoreFrom` asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,10 +104,10 @@ impl Restore {
     }
 }
 
-/// Checks that the restored `instance` has the master user and database name `spec`
-/// says (a restore takes both from the snapshot or source, and the connection Secret
-/// would otherwise name ones that do not exist); no check without `spec.restoreFrom`
-/// or before RDS reports them.
+/// Checks that the restored (or replicated) `instance` has the master user and
+/// database name `spec` says (a restore or a replica takes both from its source, and
+/// the connection Secret would otherwise name ones that do not exist); no check
+/// without `spec.restoreFrom` or `spec.replicaOf`, or before RDS reports them.
 ///
 /// # Errors
 /// [`InvalidSpec`] on `spec.masterUsername` or `spec.databaseName`, naming the restored
@@ -116,7 +116,7 @@ pub fn check_restored(
     spec: &ManagedDatabaseSpec,
     instance: &DbInstance,
 ) -> Result<(), InvalidSpec> {
-    if spec.restore_from.is_none() {
+    if spec.restore_from.is_none() && spec.replica_of.is_none() {
         return Ok(());
     }
     if let Some(user) = instance.master_username()
@@ -125,7 +125,7 @@ pub fn check_restored(
         return Err(InvalidSpec {
             field: "spec.masterUsername",
             reason: format!(
-                "the restored instance's master user is {user:?} (from the restore source); set masterUsername to it"
+                "the instance's master user is {user:?} (from its restore or replica source); set masterUsername to it"
             ),
         });
     }
@@ -135,7 +135,7 @@ pub fn check_restored(
         return Err(InvalidSpec {
             field: "spec.databaseName",
             reason: format!(
-                "the restored instance's database is {name:?} (from the restore source); set databaseName to it"
+                "the instance's database is {name:?} (from its restore or replica source); set databaseName to it"
             ),
         });
     }
@@ -222,25 +222,27 @@ impl Rds {
         desired: &DesiredInstance,
     ) -> Result<Option<DbInstance>, AwsError> {
         match restore {
-            Restore::Snapshot(snapshot) => restore_from_snapshot_request(
-                self.rds.restore_db_instance_from_db_snapshot(),
-                desired,
-                snapshot,
-            )
-            .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT, e)),
-            Restore::PointInTime { source, time } => restore_to_point_in_time_request(
-                self.rds.restore_db_instance_to_point_in_time(),
-                desired,
-                source,
-                *time,
-            )
-            .send()
-            .await
-            .map(|output| output.db_instance)
-            .map_err(|e| AwsError::from_sdk(RESTORE_DB_INSTANCE_TO_POINT_IN_TIME, e)),
+            Restore::Snapshot(snapshot) => {
+                let sent = restore_from_snapshot_request(
+                    self.rds.restore_db_instance_from_db_snapshot(),
+                    desired,
+                    snapshot,
+                )
+                .send()
+                .await;
+                answered(restore.action(), sent, |output| output.db_instance)
+            }
+            Restore::PointInTime { source, time } => {
+                let sent = restore_to_point_in_time_request(
+                    self.rds.restore_db_instance_to_point_in_time(),
+                    desired,
+                    source,
+                    *time,
+                )
+                .send()
+                .await;
+                answered(restore.action(), sent, |output| output.db_instance)
+            }
         }
     }
 }

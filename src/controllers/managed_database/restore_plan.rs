@@ -5,10 +5,8 @@
 
 use serde_norway::{Mapping, Value};
 
-use crate::aws::rds_actions::MODIFY_DB_INSTANCE;
-
 use crate::controllers::managed_database::desired::DesiredInstance;
-use crate::controllers::managed_database::plan::{Parameters, REDACTED, strings};
+use crate::controllers::managed_database::plan::{Parameters, set_password_call, strings};
 use crate::controllers::managed_database::restore::{
     Restore, restore_from_snapshot_request, restore_to_point_in_time_request,
 };
@@ -30,11 +28,7 @@ pub fn restore_calls(
     if !desired.manage_master_user_password {
         // The snapshot's password is unknown: tiered sets its own once the instance
         // is available, before the connection Secret carries one.
-        let mut set = Parameters(Mapping::new());
-        set.put("DBInstanceIdentifier", Some(desired.identifier.as_str()));
-        set.put("MasterUserPassword", Some(REDACTED));
-        set.put("ApplyImmediately", Some(true));
-        calls.push(set.call(MODIFY_DB_INSTANCE));
+        calls.push(set_password_call(&desired.identifier));
     }
     calls
 }
@@ -206,5 +200,58 @@ mod tests {
         );
         assert!(text.contains("RestoreTime: 2026-11-30T03:00:00Z"), "{text}");
         assert!(!text.contains("CreateDBInstance"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod replica_of_tests {
+    use crate::controllers::managed_database::desired::tests::spec;
+    use crate::controllers::managed_database::plan::database_plan;
+
+    #[test]
+    fn render_shows_the_replica_in_its_region_and_the_promotion_when_asked() {
+        let mut replica = spec();
+        replica.region = Some("eu-west-1".into());
+        replica.replica_of = Some(
+            serde_json::from_value(serde_json::json!({
+                "sourceArn": "arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db",
+                "kmsKeyId": "alias/dr"
+            }))
+            .unwrap(),
+        );
+        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        assert!(
+            text.contains("action: rds:CreateDBInstanceReadReplica"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "SourceDBInstanceIdentifier: arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("KmsKeyId: alias/dr"), "{text}");
+        assert!(text.contains("region: eu-west-1"), "{text}");
+        assert!(!text.contains("rds:CreateDBInstance\n"), "{text}");
+        assert!(!text.contains("PromoteReadReplica"), "{text}");
+        assert!(!text.contains("MasterUserPassword"), "{text}");
+        let secret = serde_norway::to_string(&plan.secret).unwrap();
+        assert!(secret.contains("pendingPassword: <generated>"), "{secret}");
+        assert!(!secret.contains("\n  password:"), "{secret}");
+
+        if let Some(replica_of) = replica.replica_of.as_mut() {
+            replica_of.promote = true;
+        }
+        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        for part in [
+            "action: rds:PromoteReadReplica",
+            "BackupRetentionPeriod: 7",
+            "tiered.io/promoted",
+            "MasterUserPassword: <generated>",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
     }
 }

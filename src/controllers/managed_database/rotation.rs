@@ -49,7 +49,28 @@ impl Rds {
         else {
             return Ok(handled);
         };
-        if password.is_some() {
+        let replica = report.observed.primary.as_ref().is_some_and(|instance| {
+            crate::controllers::managed_database::replica_of::replica_of_spec(
+                &database.spec,
+                instance,
+            )
+        });
+        if replica {
+            // RDS keeps a replica's master password in step with its source's.
+            let note = format!(
+                "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; {} is a read replica, whose master password is its source's: rotate the source's, or promote this one first",
+                report.id
+            );
+            events
+                .emit(
+                    &database.object_ref(&()),
+                    EventType::Normal,
+                    "RotationOnReplica",
+                    "Reconcile",
+                    note,
+                )
+                .await;
+        } else if password.is_some() {
             let fresh = self.rotate_password(&report.id, &requested).await?;
             let note = format!(
                 "master password of {} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one",

@@ -5,86 +5,37 @@
 //! carries the instance's ownership tags. Snapshots are never deleted by tiered:
 //! whatever the deletion policy, RDS keeps manual snapshots when the instance goes.
 //! The pure parts ([`snapshot_identifier`], [`to_take`], [`snapshot_statuses`]) are
-//! table-tested below; [`Rds::take_snapshots`] makes the calls.
+//! table-tested below (written once for both kinds in
+//! `crate::controllers::data_tier::snapshots`); [`Rds::take_snapshots`] makes the calls.
 
 use aws_sdk_rds::operation::create_db_snapshot::builders::CreateDBSnapshotFluentBuilder;
 use aws_sdk_rds::types::{DbSnapshot, Filter};
 
-use crate::api::snapshots::SnapshotStatus;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
+use crate::controllers::data_tier::snapshots::ListedSnapshot;
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
-/// What separates the instance identifier from the request's name in a snapshot
-/// identifier (the IAM policy grants on-demand snapshots on `snapshot:*-snap-*`).
-pub const SNAPSHOT_INFIX: &str = "-snap-";
+pub use crate::controllers::data_tier::snapshots::{
+    PENDING, SNAPSHOT_INFIX, snapshot_identifier, snapshot_statuses, to_take,
+};
 
-/// The state `status.snapshots` shows for a snapshot not taken yet.
-pub const PENDING: &str = "pending";
+impl ListedSnapshot for DbSnapshot {
+    fn identifier(&self) -> Option<&str> {
+        self.db_snapshot_identifier()
+    }
 
-/// The identifier of the snapshot `name` of `instance`: at most 63 + 6 + 63
-/// characters, well within RDS' 255, and valid as the schema restricts `name` (no
-/// double or trailing hyphen).
-pub fn snapshot_identifier(instance: &str, name: &str) -> String {
-    format!("{instance}{SNAPSHOT_INFIX}{name}")
-}
+    fn state(&self) -> Option<&str> {
+        self.status()
+    }
 
-/// The requested names whose snapshot RDS does not list, in the spec's order.
-pub fn to_take<'a>(instance: &str, names: &'a [String], listed: &[DbSnapshot]) -> Vec<&'a str> {
-    names
-        .iter()
-        .filter(|name| {
-            let id = snapshot_identifier(instance, name);
-            !listed
-                .iter()
-                .any(|snapshot| snapshot.db_snapshot_identifier() == Some(id.as_str()))
-        })
-        .map(String::as_str)
-        .collect()
-}
-
-/// `status.snapshots` for the requested `names`: as RDS lists them when the pass
-/// looked (`listed`), else as the previous status said (`pending` when it said
-/// nothing).
-pub fn snapshot_statuses(
-    instance: &str,
-    names: &[String],
-    listed: Option<&[DbSnapshot]>,
-    previous: &[SnapshotStatus],
-) -> Vec<SnapshotStatus> {
-    names
-        .iter()
-        .map(|name| {
-            let identifier = snapshot_identifier(instance, name);
-            let seen = listed.and_then(|listed| {
-                listed
-                    .iter()
-                    .find(|snapshot| snapshot.db_snapshot_identifier() == Some(&identifier))
-            });
-            let before = previous
-                .iter()
-                .find(|status| status.name == *name && status.identifier == identifier);
-            match (seen, before) {
-                (Some(snapshot), _) => SnapshotStatus {
-                    name: name.clone(),
-                    identifier,
-                    state: snapshot.status().unwrap_or("unknown").to_owned(),
-                    created_at: snapshot.snapshot_create_time().map(ToString::to_string),
-                },
-                (None, Some(before)) if listed.is_none() => before.clone(),
-                (None, _) => SnapshotStatus {
-                    name: name.clone(),
-                    identifier,
-                    state: PENDING.to_owned(),
-                    created_at: None,
-                },
-            }
-        })
-        .collect()
+    fn created_at(&self) -> Option<String> {
+        self.snapshot_create_time().map(ToString::to_string)
+    }
 }
 
 /// CreateDBSnapshot of the snapshot `name` of `desired`'s instance, tagged like the
@@ -100,29 +51,9 @@ pub fn create_snapshot_request(
         .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
 }
 
-/// What the snapshots ask of the pass once they are all listed: wait while one is
-/// being taken; say which failed (the database stays Ready: its data is fine).
+/// What the snapshots ask of the pass once they are all listed.
 fn listed_progress(listed: &[DbSnapshot]) -> Option<Progress> {
-    if let Some(busy) = listed
-        .iter()
-        .find(|snapshot| snapshot.status() == Some("creating"))
-    {
-        return Some(Progress::aws_in_progress(format!(
-            "taking snapshot {}",
-            busy.db_snapshot_identifier().unwrap_or_default()
-        )));
-    }
-    let failed: Vec<&str> = listed
-        .iter()
-        .filter(|snapshot| snapshot.status() == Some("failed"))
-        .filter_map(DbSnapshot::db_snapshot_identifier)
-        .collect();
-    (!failed.is_empty()).then(|| Progress::Ready {
-        message: format!(
-            "snapshot {} failed in RDS: request a new one under another name in spec.snapshots",
-            failed.join(", ")
-        ),
-    })
+    crate::controllers::data_tier::snapshots::listed_progress(listed, "RDS")
 }
 
 impl Rds {
@@ -202,6 +133,7 @@ impl Rds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::snapshots::SnapshotStatus;
     use aws_sdk_rds::types::DbSnapshot;
 
     fn snapshot(id: &str, status: &str) -> DbSnapshot {
@@ -255,11 +187,11 @@ mod tests {
             state: "available".into(),
             created_at: Some("2026-11-30T03:00:00Z".into()),
         }];
-        let kept = snapshot_statuses("db", &wanted, None, &before);
+        let kept = snapshot_statuses::<DbSnapshot>("db", &wanted, None, &before);
         assert_eq!(kept[0], before[0]);
         assert_eq!(kept[1].state, PENDING);
         // A removed request leaves the status.
-        assert!(snapshot_statuses("db", &[], None, &before).is_empty());
+        assert!(snapshot_statuses::<DbSnapshot>("db", &[], None, &before).is_empty());
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub fn compute_status(
         connection_secret,
         password_rotation: previous.and_then(|status| status.password_rotation.clone()),
         snapshots: Vec::new(),
+        replication: None,
         parameter_group: previous.and_then(|status| status.parameter_group.clone()),
     }
 }

@@ -127,42 +127,50 @@ impl Resolver {
         Ok(found)
     }
 
+    /// The `K` named `name` in the namespace, if any.
+    async fn get<K>(&self, name: &str) -> kube::Result<Option<K>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        Api::<K>::namespaced(self.client.clone(), &self.namespace)
+            .get_opt(name)
+            .await
+    }
+
     async fn lookup(&self, kind: DependencyKind, name: &str) -> Result<Readiness> {
         let fetch = |source| Error::Fetch {
             kind: kind.kind(),
             name: name.to_owned(),
             source,
         };
-        let (ready, secret_name) = match kind {
-            DependencyKind::Database => {
-                let api: Api<ManagedDatabase> =
-                    Api::namespaced(self.client.clone(), &self.namespace);
-                match api.get_opt(name).await.map_err(fetch)? {
-                    None => {
-                        return Ok(Readiness::Waiting(format!(
-                            "ManagedDatabase {name} does not exist"
-                        )));
-                    }
-                    Some(db) => {
-                        let status = db.status.unwrap_or_default();
-                        (is_ready(&status.conditions), status.connection_secret)
-                    }
-                }
-            }
+        // `(Ready, connection Secret name)` of the object, when it exists.
+        let found = match kind {
+            DependencyKind::Database => self
+                .get::<ManagedDatabase>(name)
+                .await
+                .map_err(fetch)?
+                .map(|db| {
+                    let status = db.status.unwrap_or_default();
+                    (is_ready(&status.conditions), status.connection_secret)
+                }),
             DependencyKind::Cache => {
-                let api: Api<CacheCluster> = Api::namespaced(self.client.clone(), &self.namespace);
-                match api.get_opt(name).await.map_err(fetch)? {
-                    None => {
-                        return Ok(Readiness::Waiting(format!(
-                            "CacheCluster {name} does not exist"
-                        )));
-                    }
-                    Some(cache) => {
+                self.get::<CacheCluster>(name)
+                    .await
+                    .map_err(fetch)?
+                    .map(|cache| {
                         let status = cache.status.unwrap_or_default();
                         (is_ready(&status.conditions), status.connection_secret)
-                    }
-                }
+                    })
             }
+        };
+        let Some((ready, secret_name)) = found else {
+            return Ok(Readiness::Waiting(format!(
+                "{} {name} does not exist",
+                kind.kind()
+            )));
         };
         if !ready {
             return Ok(Readiness::Waiting(format!(
@@ -171,9 +179,8 @@ impl Resolver {
             )));
         }
         let secret_name = secret_name.unwrap_or_else(|| format!("{name}-connection"));
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        let secret = secrets
-            .get_opt(&secret_name)
+        let secret = self
+            .get::<Secret>(&secret_name)
             .await
             .map_err(|source| Error::Fetch {
                 kind: "Secret",

@@ -27,16 +27,27 @@ fn ready_tier() -> TierStatus {
     }
 }
 
+/// The status of generation `generation` at second `now` after `previous`, for
+/// `tiers` alone (no URL).
+fn of_tiers(
+    previous: Option<&TieredAppStatus>,
+    generation: i64,
+    tiers: Vec<TierStatus>,
+    now: i64,
+) -> TieredAppStatus {
+    build(
+        previous,
+        Some(generation),
+        rollout(&tiers),
+        tiers,
+        None,
+        &at(now),
+    )
+}
+
 #[test]
 fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
-    let first = build(
-        None,
-        Some(1),
-        rollout(&[ready_tier()]),
-        vec![ready_tier()],
-        None,
-        &at(10),
-    );
+    let first = of_tiers(None, 1, vec![ready_tier()], 10);
     let mut later = first.clone();
     for condition in &mut later.conditions {
         condition.last_transition_time = at(99);
@@ -51,22 +62,8 @@ fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
 
 #[test]
 fn last_transition_time_is_kept_unless_the_status_flips() {
-    let ready = build(
-        None,
-        Some(1),
-        rollout(&[ready_tier()]),
-        vec![ready_tier()],
-        None,
-        &at(10),
-    );
-    let again = build(
-        Some(&ready),
-        Some(2),
-        rollout(&[ready_tier()]),
-        vec![ready_tier()],
-        None,
-        &at(20),
-    );
+    let ready = of_tiers(None, 1, vec![ready_tier()], 10);
+    let again = of_tiers(Some(&ready), 2, vec![ready_tier()], 20);
     let time = |s: &TieredAppStatus, t: &str| {
         s.conditions
             .iter()
@@ -77,14 +74,7 @@ fn last_transition_time_is_kept_unless_the_status_flips() {
     let mut slow = ready_tier();
     slow.ready = false;
     slow.ready_replicas = 1;
-    let flipped = build(
-        Some(&again),
-        Some(3),
-        rollout(&[slow.clone()]),
-        vec![slow],
-        None,
-        &at(30),
-    );
+    let flipped = of_tiers(Some(&again), 3, vec![slow], 30);
     assert_eq!(
         time(&flipped, READY),
         Some(at(30)),
@@ -193,14 +183,7 @@ fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() 
     assert!(summary.stalled.status && !summary.ready.status && !summary.reconciling.status);
     assert_eq!(summary.stalled.reason, reasons::ROLLOUT_FAILED);
     assert!(summary.stalled.message.starts_with("tier web: rollout failed (ProgressDeadlineExceeded): ReplicaSet \"shop-web-2\" has timed out"), "{}", summary.stalled.message);
-    let before = build(
-        None,
-        Some(1),
-        rollout(&[ready_tier()]),
-        vec![ready_tier()],
-        None,
-        &at(1),
-    );
+    let before = of_tiers(None, 1, vec![ready_tier()], 1);
     let after = build(
         Some(&before),
         Some(1),

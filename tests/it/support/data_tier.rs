@@ -168,17 +168,50 @@ pub async fn reconcile_as<K: Kind>(
     spec: &Spec<K>,
 ) -> Report<K::Observed> {
     let credential = K::credential();
-    let target = Target { owner, spec };
+    sync_with(ctx, &Target { owner, spec }, &credential, false).await
+}
+
+/// One pass of `K` for `target` with `credential` in the connection Secret (`is_new`:
+/// the Secret was just made, so the resource's credential is to change to it).
+pub async fn sync_with<K: DataTier>(
+    ctx: &K,
+    target: &Target<'_, Spec<K>>,
+    credential: &Password,
+    is_new: bool,
+) -> Report<K::Observed> {
     sync(
         ctx,
-        &target,
+        target,
         Credential {
-            value: Some(&credential),
-            is_new: false,
+            value: Some(credential),
+            is_new,
             pending: false,
         },
     )
     .await
+}
+
+/// The message of `progress`, which must be `Stalled` with `reason`.
+pub fn stalled_message<'a>(progress: &'a Progress, reason: &str) -> &'a str {
+    match progress {
+        Progress::Stalled {
+            reason: got,
+            message,
+            ..
+        } => {
+            assert_eq!(*got, reason, "{message}");
+            message
+        }
+        other => panic!("expected Stalled {reason}, got {other:?}"),
+    }
+}
+
+/// The message of `progress`, which must be `InProgress`.
+pub fn in_progress_message(progress: &Progress) -> &str {
+    match progress {
+        Progress::InProgress { message, .. } => message,
+        other => panic!("expected InProgress, got {other:?}"),
+    }
 }
 
 /// Passes until Ready (at most 6), returning the last report.

@@ -74,12 +74,8 @@ impl Faulty {
 
     /// Whether the object `name` of kind `K` is Ready.
     pub async fn is_ready<K: Kind>(&self, name: &str) -> bool {
-        let api: Api<K::Object> = Api::namespaced(self.op.client.clone(), NS);
-        api.get_opt(name)
+        self.ready_condition::<K>(name)
             .await
-            .ok()
-            .flatten()
-            .and_then(|object| condition::<K>(&object, "Ready"))
             .is_some_and(|(status, _, _)| status == "True")
     }
 

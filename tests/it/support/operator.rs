@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
@@ -152,14 +153,21 @@ pub async fn start_with_aws(namespaces: &[&str], aws: &SdkConfig) -> Running {
 }
 
 impl Running {
-    /// Stops the operator and waits for it.
+    /// Stops the operator (as SIGTERM would) and waits for it to end cleanly.
     pub async fn stop(self) {
-        self.shutdown.trigger(StopReason::Signal);
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the operator stops within 10 s")
-            .unwrap()
-            .unwrap();
+        let Self {
+            shutdown,
+            http,
+            task,
+            ..
+        } = self;
+        Instance {
+            shutdown,
+            http,
+            task,
+        }
+        .stop()
+        .await;
     }
 }
 
@@ -180,6 +188,17 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits (as [`eventually`]) until `api` has no object `name`.
+pub async fn eventually_gone<K>(what: &str, api: &Api<K>, name: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(what, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
 }
 
 /// GET `path` from the operator's HTTP endpoints: status code and body.
@@ -207,15 +226,21 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// The `api` tier of the test apps (application, port 5000, two replicas), as a YAML
+/// list item.
+const API_TIER: &str = "
+    - name: api
+      role: application
+      image: ghcr.io/acme/api:1.0.0
+      port: 5000
+      replicas: 2";
+
 /// A two-tier app: web (presentation, ingress, calls api) and api.
 pub fn two_tier_app(namespace: &str) -> TieredApp {
-    serde_norway::from_str(&format!(
-        r"
-apiVersion: tiered.io/v1alpha1
-kind: TieredApp
-metadata: {{name: newsread, namespace: {namespace}}}
-spec:
-  tiers:
+    newsread(
+        namespace,
+        &format!(
+            "
     - name: web
       role: presentation
       image: ghcr.io/acme/web:1.0.0
@@ -223,33 +248,28 @@ spec:
       replicas: 2
       healthCheck: {{path: /health}}
       ingress: {{host: news.example.com}}
-      calls: [api]
-    - name: api
-      role: application
-      image: ghcr.io/acme/api:1.0.0
-      port: 5000
-      replicas: 2
-"
-    ))
-    .unwrap()
+      calls: [api]{API_TIER}"
+        ),
+    )
 }
 
 /// A one-tier app whose `api` tier uses the `store` (`database` or `cache`) named
 /// `name`.
 pub fn app_using(namespace: &str, store: &str, name: &str) -> TieredApp {
+    newsread(
+        namespace,
+        &format!("{API_TIER}\n      {store}: {{ref: {name}}}"),
+    )
+}
+
+/// The TieredApp `newsread` in `namespace` with `tiers` (YAML list items).
+fn newsread(namespace: &str, tiers: &str) -> TieredApp {
     serde_norway::from_str(&format!(
-        r"
-apiVersion: tiered.io/v1alpha1
+        "apiVersion: tiered.io/v1alpha1
 kind: TieredApp
 metadata: {{name: newsread, namespace: {namespace}}}
 spec:
-  tiers:
-    - name: api
-      role: application
-      image: ghcr.io/acme/api:1.0.0
-      port: 5000
-      replicas: 2
-      {store}: {{ref: {name}}}
+  tiers:{tiers}
 "
     ))
     .unwrap()
@@ -286,6 +306,24 @@ pub async fn mutating_aws_calls(addr: SocketAddr) -> u64 {
         .sum()
 }
 
+/// The Events (`events.k8s.io`) in `namespace`.
+pub async fn events(client: &kube::Client, namespace: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    api.list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// Whether `events` has one of `type_` and `reason` whose note contains `note_part`.
+pub fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bool {
+    events.iter().any(|e| {
+        e.type_.as_deref() == Some(type_)
+            && e.reason.as_deref() == Some(reason)
+            && e.note.as_deref().is_some_and(|n| n.contains(note_part))
+    })
+}
+
 /// The data of `secret` as text.
 pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
     secret
@@ -294,6 +332,21 @@ pub fn secret_text(secret: &Secret) -> BTreeMap<String, String> {
         .flatten()
         .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
         .collect()
+}
+
+/// Waits until the condition `type_` of the TieredApp `newsread` in `apps` satisfies
+/// `check`, given `(status, reason, message)`.
+pub async fn eventually_condition(
+    what: &str,
+    apps: &Api<TieredApp>,
+    type_: &str,
+    check: impl Fn(&(String, String, String)) -> bool,
+) {
+    eventually(what, || async {
+        let app = apps.get("newsread").await.unwrap();
+        condition(&app, type_).is_some_and(|c| check(&c))
+    })
+    .await;
 }
 
 /// Waits until the TieredApp `name` reports `Ready` with `reason`.
@@ -330,6 +383,17 @@ pub fn env_from_secret(deployment: &Deployment, env: &str) -> (String, String) {
     (from.name.clone(), from.key.clone())
 }
 
+/// The Kubernetes writes `emulator` served since `since`, as `verb path (field manager)`.
+pub fn writes_since(emulator: &EmulatorHandle, since: std::time::Instant) -> Vec<String> {
+    emulator
+        .requests()
+        .since(since)
+        .iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {} ({})", r.verb, r.path, r.field_manager))
+        .collect()
+}
+
 /// Checks that the converged objects of `controller` in `op` cause, over three 1 s
 /// resyncs, reconciles but zero Kubernetes writes and zero mutating AWS calls.
 /// Returns `/metrics` from the end of the window.
@@ -346,14 +410,7 @@ pub async fn assert_converged(op: &Running, controller: &str) -> String {
         metric(&after, &reconciles) - metric(&before, &reconciles) >= 2.0,
         "the 1 s resync reconciled the {controller}: {after}"
     );
-    let writes: Vec<String> = op
-        .emulator
-        .requests()
-        .since(since)
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| format!("{} {}", r.verb, r.path))
-        .collect();
+    let writes = writes_since(&op.emulator, since);
     assert!(writes.is_empty(), "no Kubernetes writes, saw {writes:?}");
     assert_eq!(
         mutating_aws_calls(op.http).await,

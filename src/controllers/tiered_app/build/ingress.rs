@@ -136,6 +136,13 @@ mod tests {
             .cloned()
     }
 
+    /// Checks each `(key, value)` of `expected` against the ALB annotations.
+    fn assert_annotations(ingress: &Ingress, expected: &[(&str, &str)]) {
+        for (key, value) in expected {
+            assert_eq!(annotation(ingress, key).as_deref(), Some(*value), "{key}");
+        }
+    }
+
     #[test]
     fn a_presentation_tier_with_a_certificate_gets_https_and_a_redirect() {
         let app = validated(THREE_TIERS);
@@ -144,31 +151,21 @@ mod tests {
             ingress.spec.as_ref().unwrap().ingress_class_name.as_deref(),
             Some("alb")
         );
-        assert_eq!(annotation(&ingress, "target-type").as_deref(), Some("ip"));
-        assert_eq!(
-            annotation(&ingress, "scheme").as_deref(),
-            Some("internet-facing")
-        );
-        assert_eq!(
-            annotation(&ingress, "healthcheck-path").as_deref(),
-            Some("/health")
-        );
-        assert_eq!(annotation(&ingress, "ssl-redirect").as_deref(), Some("443"));
-        assert_eq!(
-            annotation(&ingress, "listen-ports").as_deref(),
-            Some(r#"[{"HTTP":80},{"HTTPS":443}]"#)
-        );
-        assert_eq!(
-            annotation(&ingress, "group.name").as_deref(),
-            Some("shared")
-        );
-        assert_eq!(
-            annotation(&ingress, "ssl-policy").as_deref(),
-            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
-        );
-        assert_eq!(
-            annotation(&ingress, "target-group-attributes").as_deref(),
-            Some("deregistration_delay.timeout_seconds=30")
+        assert_annotations(
+            &ingress,
+            &[
+                ("target-type", "ip"),
+                ("scheme", "internet-facing"),
+                ("healthcheck-path", "/health"),
+                ("ssl-redirect", "443"),
+                ("listen-ports", r#"[{"HTTP":80},{"HTTPS":443}]"#),
+                ("group.name", "shared"),
+                ("ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06"),
+                (
+                    "target-group-attributes",
+                    "deregistration_delay.timeout_seconds=30",
+                ),
+            ],
         );
         let rule = &ingress.spec.unwrap().rules.unwrap()[0];
         assert_eq!(rule.host.as_deref(), Some("shop.example.com"));
@@ -189,11 +186,15 @@ mod tests {
             settings.group_name = None;
         }
         let ingress = desired_ingress(&app, &app.tiers[0]).unwrap();
-        assert_eq!(annotation(&ingress, "ssl-redirect"), None);
-        assert_eq!(annotation(&ingress, "certificate-arn"), None);
-        assert_eq!(annotation(&ingress, "group.name"), None);
-        assert_eq!(annotation(&ingress, "ssl-policy"), None);
-        assert_eq!(annotation(&ingress, "load-balancer-attributes"), None);
+        for key in [
+            "ssl-redirect",
+            "certificate-arn",
+            "group.name",
+            "ssl-policy",
+            "load-balancer-attributes",
+        ] {
+            assert_eq!(annotation(&ingress, key), None, "{key}");
+        }
     }
 
     #[test]
@@ -211,17 +212,22 @@ mod tests {
             ];
         }
         let ingress = desired_ingress(&app, &app.tiers[0]).unwrap();
-        assert_eq!(
-            annotation(&ingress, "load-balancer-attributes").as_deref(),
-            Some("idle_timeout.timeout_seconds=60,routing.http2.enabled=true")
-        );
-        assert_eq!(
-            annotation(&ingress, "target-group-attributes").as_deref(),
-            Some("deregistration_delay.timeout_seconds=45")
-        );
-        assert_eq!(
-            annotation(&ingress, "wafv2-acl-arn").as_deref(),
-            Some("arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/news/abc")
+        assert_annotations(
+            &ingress,
+            &[
+                (
+                    "load-balancer-attributes",
+                    "idle_timeout.timeout_seconds=60,routing.http2.enabled=true",
+                ),
+                (
+                    "target-group-attributes",
+                    "deregistration_delay.timeout_seconds=45",
+                ),
+                (
+                    "wafv2-acl-arn",
+                    "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/news/abc",
+                ),
+            ],
         );
         let dns = ingress
             .metadata

@@ -253,6 +253,22 @@ mod tests {
         .unwrap()
     }
 
+    /// The CIDRs of `peers`, all of them IP blocks.
+    fn cidrs(peers: &[NetworkPolicyPeer]) -> Vec<&str> {
+        peers
+            .iter()
+            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
+            .collect()
+    }
+
+    /// The egress rule whose first port is `port`.
+    fn rule_on_port(egress: &[NetworkPolicyEgressRule], port: i32) -> &NetworkPolicyEgressRule {
+        egress
+            .iter()
+            .find(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(port)))
+            .unwrap()
+    }
+
     fn selected_tier(peer: &NetworkPolicyPeer) -> Option<String> {
         peer.pod_selector
             .as_ref()?
@@ -357,10 +373,7 @@ mod tests {
         let policy =
             desired_network_policy(&app, app.tier("api").unwrap(), &TierWiring::default(), &dns);
         let egress = policy.spec.unwrap().egress.unwrap();
-        let dns_rule = egress
-            .iter()
-            .find(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(53)))
-            .unwrap();
+        let dns_rule = rule_on_port(&egress, 53);
         let peers = dns_rule.to.as_ref().unwrap();
         assert_eq!(
             peers[0]
@@ -372,11 +385,7 @@ mod tests {
                 .unwrap()["k8s-app"],
             "kube-dns"
         );
-        let blocks: Vec<&str> = peers[1..]
-            .iter()
-            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
-            .collect();
-        assert_eq!(blocks, ["169.254.20.10/32", "fd00::a/128"]);
+        assert_eq!(cidrs(&peers[1..]), ["169.254.20.10/32", "fd00::a/128"]);
     }
 
     #[test]
@@ -405,26 +414,9 @@ mod tests {
             .filter(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(443)))
             .collect();
         assert_eq!(https.len(), 1, "internet and AWS APIs share one rule");
-        let anywhere: Vec<&str> = https[0]
-            .to
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
-            .collect();
-        assert_eq!(anywhere, ANYWHERE);
-        let agent = egress
-            .iter()
-            .find(|rule| rule.ports.as_ref().unwrap()[0].port == Some(IntOrString::Int(80)))
-            .unwrap();
-        let agent_blocks: Vec<&str> = agent
-            .to
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
-            .collect();
-        assert_eq!(agent_blocks, POD_IDENTITY_AGENT);
+        assert_eq!(cidrs(https[0].to.as_ref().unwrap()), ANYWHERE);
+        let agent = rule_on_port(&egress, 80);
+        assert_eq!(cidrs(agent.to.as_ref().unwrap()), POD_IDENTITY_AGENT);
         let range = egress.last().unwrap();
         let block = range.to.as_ref().unwrap()[0].ip_block.clone().unwrap();
         assert_eq!(block.cidr, "10.0.0.0/8");

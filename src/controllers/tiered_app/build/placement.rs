@@ -81,47 +81,35 @@ mod tests {
 
     #[test]
     fn spot_and_on_demand_match_karpenter_and_managed_node_group_labels() {
+        // One pod placed twice: the second placement replaces the first.
         let mut pod = PodSpec::default();
-        place(
-            &mut pod,
-            &Placement {
-                capacity_type: Some(CapacityType::Spot),
-                ..Placement::default()
-            },
-        );
-        assert_eq!(
-            required_terms(&pod),
-            [
-                (
-                    "karpenter.sh/capacity-type".to_owned(),
-                    vec!["spot".to_owned()]
-                ),
-                (
-                    "eks.amazonaws.com/capacityType".to_owned(),
-                    vec!["SPOT".to_owned()]
-                ),
-            ]
-        );
-        place(
-            &mut pod,
-            &Placement {
-                capacity_type: Some(CapacityType::OnDemand),
-                ..Placement::default()
-            },
-        );
-        assert_eq!(
-            required_terms(&pod),
-            [
-                (
-                    "karpenter.sh/capacity-type".to_owned(),
-                    vec!["on-demand".to_owned()]
-                ),
-                (
-                    "eks.amazonaws.com/capacityType".to_owned(),
-                    vec!["ON_DEMAND".to_owned()]
-                ),
-            ]
-        );
+        let cases = [
+            (CapacityType::Spot, "spot", "SPOT"),
+            (CapacityType::OnDemand, "on-demand", "ON_DEMAND"),
+        ];
+        for (capacity_type, karpenter, managed) in cases {
+            place(
+                &mut pod,
+                &Placement {
+                    capacity_type: Some(capacity_type),
+                    ..Placement::default()
+                },
+            );
+            assert_eq!(
+                required_terms(&pod),
+                [
+                    (
+                        "karpenter.sh/capacity-type".to_owned(),
+                        vec![karpenter.to_owned()]
+                    ),
+                    (
+                        "eks.amazonaws.com/capacityType".to_owned(),
+                        vec![managed.to_owned()]
+                    ),
+                ],
+                "{karpenter}"
+            );
+        }
     }
 
     #[test]

@@ -44,21 +44,36 @@ pub fn desired_service_account(app: &ValidatedApp, tier: &ValidatedTier) -> Opti
 /// secrets `rds!db-<id>` and tags them with the instance's ARN, which tiered derives
 /// from the cluster, namespace and name, so the statement holds before the instance
 /// exists. (With a customer managed KMS key on the secret, `kms:Decrypt` on that key
-/// is needed as well.)
-pub fn secret_read_statement(cluster: &str, namespace: &str, database: &str) -> Value {
+/// is needed as well.) `partition` is the AWS partition of the ARNs (`aws`, `aws-cn`,
+/// `aws-us-gov`; [`partition_of`] a role ARN).
+pub fn secret_read_statement(
+    partition: &str,
+    cluster: &str,
+    namespace: &str,
+    database: &str,
+) -> Value {
     let identifier = rds_instance_identifier(cluster, namespace, database);
     json!({
         "Sid": "ReadMasterUserSecretOf".to_owned() + &sid_part(database),
         "Effect": "Allow",
         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-        "Resource": "arn:aws:secretsmanager:*:*:secret:rds!db-*",
+        "Resource": format!("arn:{partition}:secretsmanager:*:*:secret:rds!db-*"),
         "Condition": {
             "StringLike": {
                 "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn":
-                    format!("arn:aws:rds:*:*:db:{identifier}")
+                    format!("arn:{partition}:rds:*:*:db:{identifier}")
             }
         }
     })
+}
+
+/// The partition of `arn` (`arn:aws-cn:iam::…` → `aws-cn`); `*` (any) when it is not
+/// an ARN.
+pub fn partition_of(arn: &str) -> &str {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", partition, ..] if !partition.is_empty() => partition,
+        _ => "*",
+    }
 }
 
 /// The AWS CLI command that associates the tier's role with its ServiceAccount for EKS
@@ -134,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_secret_statement_is_scoped_to_the_database_instance_of_this_cluster() {
-        let statement = secret_read_statement("c1", "prod", "shop-db");
+        let statement = secret_read_statement("aws", "c1", "prod", "shop-db");
         assert_eq!(statement["Sid"], "ReadMasterUserSecretOfShopDb");
         assert_eq!(statement["Action"][0], "secretsmanager:GetSecretValue");
         let arn = statement["Condition"]["StringLike"]
@@ -149,9 +164,30 @@ mod tests {
             )
         );
         assert_ne!(
-            secret_read_statement("c2", "prod", "shop-db"),
+            secret_read_statement("aws", "c2", "prod", "shop-db"),
             statement,
             "another cluster's instance is another resource"
         );
+    }
+
+    /// Issue 13 part 5: the statement named `arn:aws:` whatever the partition, so a
+    /// role in China or GovCloud got a statement that matched nothing.
+    #[test]
+    fn the_secret_statement_names_the_partition_of_the_role() {
+        assert_eq!(
+            partition_of("arn:aws-cn:iam::123456789012:role/shop-api"),
+            "aws-cn"
+        );
+        assert_eq!(partition_of("not-an-arn"), "*");
+        let statement = secret_read_statement("aws-us-gov", "c1", "prod", "shop-db");
+        assert_eq!(
+            statement["Resource"],
+            "arn:aws-us-gov:secretsmanager:*:*:secret:rds!db-*"
+        );
+        let arn = statement["Condition"]["StringLike"]
+            ["secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"]
+            .as_str()
+            .unwrap();
+        assert!(arn.starts_with("arn:aws-us-gov:rds:"), "{arn}");
     }
 }

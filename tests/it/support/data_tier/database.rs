@@ -171,11 +171,7 @@ impl Kind for Rds {
     }
 
     fn on(server: &MotoServer) -> Self {
-        Self {
-            rds: rds_client(server),
-            fleet: None,
-            adoption_namespaces: std::collections::BTreeSet::new(),
-        }
+        Self::new(rds_client(server), std::collections::BTreeSet::new())
     }
 
     /// With the fleet read before the create, so the next reconcile starts from a read
@@ -197,20 +193,7 @@ impl Kind for Rds {
     }
 
     async fn create_untagged(&self, id: &str, tags: &[(&str, &str)]) {
-        self.rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .engine("postgres")
-            .engine_version("16.4")
-            .db_instance_class("db.t4g.micro")
-            .allocated_storage(20)
-            .master_username("app")
-            .master_user_password("legacy-password-1234")
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
-                    .collect(),
-            ))
+        postgres_instance(&self.rds, id, tags)
             .send()
             .await
             .expect("CreateDBInstance failed");
@@ -253,12 +236,8 @@ impl Kind for Rds {
 
     fn mocked(rules: &[&Rule]) -> Self {
         let rds: Client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules);
-        Self {
-            rds,
-            fleet: None,
-            // The mock spec adopts MOCK_ID, tagged ours already.
-            adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
-        }
+        // The mock spec adopts MOCK_ID, tagged ours already.
+        Self::new(rds, std::collections::BTreeSet::from(["shop".to_owned()]))
     }
 
     fn described_in(statuses: &[&'static str]) -> Rule {
@@ -296,4 +275,26 @@ impl Kind for Rds {
     fn mock_endpoints() -> (Option<String>, Option<String>) {
         (Some(format!("{MOCK_ID}.rds.example")), None)
     }
+}
+
+/// The CreateDBInstance of a small PostgreSQL 16.4 instance `id` with `tags` only (as an
+/// administrator would make it, matching [`Kind::adoptable`]); more settings can follow.
+pub fn postgres_instance(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    tags: &[(&str, &str)],
+) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .engine_version("16.4")
+        .db_instance_class("db.t4g.micro")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password("legacy-password-1234")
+        .set_tags(Some(
+            tags.iter()
+                .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+                .collect(),
+        ))
 }

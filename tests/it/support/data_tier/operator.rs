@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::object::HasStatus;
 use serde_json::Value;
 use tiered::api::TieredApp;
@@ -54,6 +54,22 @@ impl<K: Kind> Setup<K> {
             .create(&PostParams::default(), &object::<K>(NS, K::OBJECT, &spec))
             .await
             .expect("create");
+    }
+
+    /// Merge-patches the object with `patch` (`{"spec": …}` or `{"metadata": …}`).
+    pub async fn patch(&self, patch: Value) {
+        self.objects
+            .patch(K::OBJECT, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("patch");
+    }
+
+    /// Deletes the object (the operator's finalizer then cleans up).
+    pub async fn delete(&self) {
+        self.objects
+            .delete(K::OBJECT, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
 
     /// The object, once its `type_` condition has `status` (and `reason`, if given).

@@ -1,6 +1,8 @@
 //! Table tests of the engine parameters: family, changes, apply methods, refusals,
 //! pending reboot, and what `tiered render` lists.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 #[test]

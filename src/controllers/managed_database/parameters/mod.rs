@@ -10,15 +10,14 @@
 //! is pending is the instance's `ParameterApplyStatus` for the group; tiered reboots
 //! only on request (the `tiered.io/reboot` annotation, [`Rds::handle_reboot`]). A
 //! parameter RDS refuses is `Stalled` naming `spec.parameters.<name>` and RDS' words.
+//!
+//! This module holds the AWS calls; the pure rules they follow are in [`rules`].
 
 use std::collections::BTreeMap;
 
-use aws_sdk_rds::types::{ApplyMethod, DbInstance, Parameter};
+use aws_sdk_rds::types::{DbInstance, Parameter};
 
 use crate::api::ManagedDatabase;
-use crate::api::conditions::reasons;
-use crate::api::managed_database::DatabaseEngine;
-use crate::api::parameters::{ParameterGroupStatus, REBOOT_ANNOTATION};
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
@@ -27,133 +26,21 @@ use crate::aws::rds_actions::{
 };
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
-use crate::runtime::error::Category;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
-/// At most this many parameters in one ModifyDBParameterGroup or ResetDBParameterGroup
-/// (RDS' limit).
-pub const PARAMETERS_PER_CALL: usize = 20;
-/// The instance's `ParameterApplyStatus` while a reboot is needed.
-pub const PENDING_REBOOT: &str = "pending-reboot";
+pub mod rules;
 
-/// The parameter group family of `engine` at `version`: `postgres16` (from 10 on the
-/// major version alone, `postgres9.6` before), `mysql8.0`, `mariadb10.11`; `None` for a
-/// version without a minor part where one is needed.
-pub fn parameter_family(engine: DatabaseEngine, version: &str) -> Option<String> {
-    let mut parts = version.split('.');
-    let major = parts.next().filter(|major| !major.is_empty())?;
-    let minor = parts.next();
-    let two = || minor.map(|minor| format!("{major}.{minor}"));
-    match engine {
-        DatabaseEngine::Postgres => match major.parse::<u32>().ok()? {
-            10.. => Some(format!("postgres{major}")),
-            _ => Some(format!("postgres{}", two()?)),
-        },
-        DatabaseEngine::Mysql => Some(format!("mysql{}", two()?)),
-        DatabaseEngine::Mariadb => Some(format!("mariadb{}", two()?)),
-    }
-}
+use crate::controllers::data_tier::parameters::owned_group_names;
 
-/// The name of the group tiered owns for `instance` and `family`: lowercase (RDS
-/// stores it so), the family's dots as hyphens (`…-mysql8-0`).
-pub fn parameter_group_name(instance: &str, family: &str) -> String {
-    format!("{instance}-{}", family.replace('.', "-")).to_lowercase()
-}
-
-/// What a pass changes in the group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ParameterChanges {
-    /// Parameters to set, with their values (the spec's order: by name).
-    pub set: Vec<(String, String)>,
-    /// User-set parameters the spec no longer names, back to the family default.
-    pub reset: Vec<String>,
-}
-
-impl ParameterChanges {
-    /// Whether nothing changes.
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.reset.is_empty()
-    }
-}
-
-/// The changes that bring the group's user-set parameters (`current`) to `wanted`.
-pub fn parameter_changes(
-    wanted: &BTreeMap<String, String>,
-    current: &BTreeMap<String, String>,
-) -> ParameterChanges {
-    ParameterChanges {
-        set: wanted
-            .iter()
-            .filter(|(name, value)| current.get(*name) != Some(*value))
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect(),
-        reset: current
-            .keys()
-            .filter(|name| !wanted.contains_key(*name))
-            .cloned()
-            .collect(),
-    }
-}
-
-/// How RDS should apply a parameter of `apply_type` (`dynamic` / `static`).
-pub fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
-    if apply_type == Some("dynamic") {
-        ApplyMethod::Immediate
-    } else {
-        ApplyMethod::PendingReboot
-    }
-}
-
-/// The parameters of `batch` that RDS' refusal names (its message quotes the name);
-/// all of them when it names none.
-pub fn refused<'a>(batch: &'a [(String, String)], aws_message: &str) -> Vec<&'a str> {
-    let named: Vec<&str> = batch
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .filter(|name| aws_message.contains(name))
-        .collect();
-    if named.is_empty() {
-        batch.iter().map(|(name, _)| name.as_str()).collect()
-    } else {
-        named
-    }
-}
-
-/// The `Stalled` progress of parameters RDS refused.
-fn stalled_on(names: &[&str], error: &AwsError) -> Progress {
-    let fields: Vec<String> = names
-        .iter()
-        .map(|name| format!("spec.parameters.{name}"))
-        .collect();
-    Progress::Stalled {
-        reason: reasons::AWS_INVALID_REQUEST,
-        category: Category::InvalidInput,
-        message: format!(
-            "{}: RDS refused the parameter ({}); fix or remove it",
-            fields.join(", "),
-            error.aws_message()
-        ),
-    }
-}
-
-/// The group's status on `instance`: its apply status and whether a reboot is pending.
-pub fn group_status(instance: &DbInstance, name: &str, family: &str) -> ParameterGroupStatus {
-    let apply_status = instance
-        .db_parameter_groups()
-        .iter()
-        .find(|group| group.db_parameter_group_name() == Some(name))
-        .and_then(|group| group.parameter_apply_status().map(str::to_owned));
-    ParameterGroupStatus {
-        name: name.to_owned(),
-        family: family.to_owned(),
-        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
-        apply_status,
-        reboot: None,
-    }
-}
+use rules::stalled_on;
+pub use rules::{
+    PARAMETERS_PER_CALL, PENDING_REBOOT, ParameterChanges, apply_method, group_status,
+    parameter_changes, parameter_family, parameter_group_name, planned_calls, reboot_requested,
+    refused,
+};
 
 impl Rds {
     /// Brings the instance's parameters to `desired.parameters`; `None` when they are
@@ -329,28 +216,27 @@ impl Rds {
         Ok(())
     }
 
-    /// The groups of the account named `<instance>-<family>` for their own family.
+    /// The groups of the account named `<instance>-<family>` for their own family, every
+    /// page.
     async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let output = self
-                .rds
-                .describe_db_parameter_groups()
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
-            names.extend(output.db_parameter_groups().iter().filter_map(|group| {
-                let name = group.db_parameter_group_name()?;
-                let family = group.db_parameter_group_family()?;
-                (name == parameter_group_name(instance, family)).then(|| name.to_owned())
-            }));
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(names),
-            }
-        }
+        let groups: Vec<_> = self
+            .rds
+            .describe_db_parameter_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
+        Ok(owned_group_names(
+            instance,
+            groups.iter().map(|group| {
+                (
+                    group.db_parameter_group_name(),
+                    group.db_parameter_group_family(),
+                )
+            }),
+        ))
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
@@ -398,30 +284,23 @@ impl Rds {
         }
     }
 
-    /// The parameters of `group`, every page; `source` narrows them (`user`).
+    /// The parameters of `group`, every page (the SDK's paginator follows `Marker`);
+    /// `source` narrows them (`user`).
     async fn parameters(
         &self,
         group: &str,
         source: Option<&str>,
     ) -> Result<Vec<Parameter>, AwsError> {
-        let mut parameters = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let output = self
-                .rds
-                .describe_db_parameters()
-                .db_parameter_group_name(group)
-                .set_source(source.map(str::to_owned))
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))?;
-            parameters.extend(output.parameters().iter().cloned());
-            match output.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(parameters),
-            }
-        }
+        self.rds
+            .describe_db_parameters()
+            .db_parameter_group_name(group)
+            .set_source(source.map(str::to_owned))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))
     }
 
     /// The user-set parameters of `group`, by name.
@@ -487,89 +366,3 @@ impl Rds {
         Ok(Some(requested.to_owned()))
     }
 }
-
-/// The value of the reboot annotation when it asks for a reboot not handled yet.
-pub fn reboot_requested<'a>(
-    database: &'a ManagedDatabase,
-    handled: Option<&str>,
-) -> Option<&'a str> {
-    database
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(REBOOT_ANNOTATION)
-        .map(String::as_str)
-        .filter(|value| Some(*value) != handled)
-}
-
-/// The calls `spec.parameters` makes on a fresh instance, for `tiered render`:
-/// CreateDBParameterGroup, ModifyDBParameterGroup (apply methods as RDS' `ApplyType`
-/// decides, unknown offline) and the ModifyDBInstance that attaches the group.
-pub fn planned_calls(desired: &DesiredInstance) -> Vec<serde_norway::Value> {
-    use serde_norway::{Mapping, Value};
-    if desired.parameters.is_empty() {
-        return Vec::new();
-    }
-    let family = desired
-        .engine_version
-        .as_deref()
-        .and_then(|version| parameter_family(desired.engine, version))
-        .unwrap_or_else(|| "<family of the version RDS picks>".to_owned());
-    let group = parameter_group_name(&desired.identifier, &family);
-    let call = |action: &str, parameters: Vec<(&str, Value)>| {
-        let parameters: Mapping = parameters
-            .into_iter()
-            .map(|(key, value)| (Value::from(key), value))
-            .collect();
-        let mut call = Mapping::new();
-        call.insert(Value::from("action"), Value::from(action));
-        call.insert(Value::from("parameters"), Value::Mapping(parameters));
-        Value::Mapping(call)
-    };
-    let tags: Mapping = desired
-        .common
-        .tags
-        .iter()
-        .map(|(key, value)| (Value::from(key.as_str()), Value::from(value.as_str())))
-        .collect();
-    let values: Mapping = desired
-        .parameters
-        .iter()
-        .map(|(name, value)| (Value::from(name.as_str()), Value::from(value.as_str())))
-        .collect();
-    vec![
-        call(
-            CREATE_DB_PARAMETER_GROUP,
-            vec![
-                ("DBParameterGroupName", Value::from(group.as_str())),
-                ("DBParameterGroupFamily", Value::from(family.as_str())),
-                ("Tags", Value::Mapping(tags)),
-            ],
-        ),
-        call(
-            MODIFY_DB_PARAMETER_GROUP,
-            vec![
-                ("DBParameterGroupName", Value::from(group.as_str())),
-                ("Parameters", Value::Mapping(values)),
-                (
-                    "ApplyMethod",
-                    Value::from("immediate for dynamic parameters, pending-reboot for static ones"),
-                ),
-            ],
-        ),
-        call(
-            MODIFY_DB_INSTANCE,
-            vec![
-                (
-                    "DBInstanceIdentifier",
-                    Value::from(desired.identifier.as_str()),
-                ),
-                ("DBParameterGroupName", Value::from(group.as_str())),
-            ],
-        ),
-    ]
-}
-
-#[cfg(test)]
-#[path = "parameters_tests.rs"]
-mod tests;

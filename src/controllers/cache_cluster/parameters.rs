@@ -1,0 +1,430 @@
+//! Engine parameters of a CacheCluster (issue 13 part 4): `spec.parameters` in a cache
+//! parameter group tiered creates and owns for the engine family
+//! (`<replication group id>-<family>`, e.g. `…-valkey8`, tagged as ours), with
+//! `cluster-enabled: yes` when the group has more than one shard (cluster mode needs
+//! it, and a reset must never take it away). A new group is created with it
+//! ([`ElastiCache::prepare_parameter_group`] runs before CreateReplicationGroup); an
+//! existing one gets it attached by ModifyReplicationGroup. Each pass reads the group's
+//! user-set parameters (DescribeCacheParameters, `Source=user`), sets what differs
+//! (ModifyCacheParameterGroup, at most 20 a call) and resets what the spec no longer
+//! names (ResetCacheParameterGroup: the family default). ElastiCache applies each
+//! parameter as its `ChangeType` says; whether a reboot is pending is the node's
+//! `ParameterApplyStatus` (`pending-reboot`), reported in status: tiered never reboots
+//! a cache node. A parameter ElastiCache refuses is `Stalled` naming
+//! `spec.parameters.<name>` and ElastiCache's words. The group is deleted once the
+//! replication group is gone (`Snapshot`, `Delete`), never before, and kept with
+//! `Retain`. moto 5.2.5 has no cache parameter groups: the calls are tested with
+//! aws-smithy-mocks (tests/it/cache_parameters.rs).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticache::types::{CacheCluster, ParameterNameValue};
+
+use crate::api::cache_cluster::CacheEngine;
+use crate::api::parameters::ParameterGroupStatus;
+use crate::aws::elasticache_actions::{
+    CREATE_CACHE_PARAMETER_GROUP, DELETE_CACHE_PARAMETER_GROUP, DESCRIBE_CACHE_PARAMETER_GROUPS,
+    DESCRIBE_CACHE_PARAMETERS, MODIFY_CACHE_PARAMETER_GROUP, MODIFY_REPLICATION_GROUP,
+    RESET_CACHE_PARAMETER_GROUP,
+};
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::tags::to_elasticache_tags;
+use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::parameters::{
+    PARAMETERS_PER_CALL, all_pages, owned_group_names, parameter_changes, parameter_group_name,
+    refused, stalled_on,
+};
+use crate::controllers::data_tier::status::Progress;
+
+use crate::controllers::cache_cluster::desired::DesiredGroup;
+use crate::controllers::cache_cluster::elasticache::ElastiCache;
+use crate::controllers::cache_cluster::status::Report;
+use crate::controllers::cache_cluster::version::parameter_group_family;
+
+/// The parameter cluster mode needs in a custom group.
+pub const CLUSTER_ENABLED: &str = "cluster-enabled";
+/// The node's `ParameterApplyStatus` while a reboot is needed.
+pub const PENDING_REBOOT: &str = "pending-reboot";
+/// How ElastiCache is named in messages.
+const SERVICE: &str = "ElastiCache";
+
+/// The cache parameter group tiered owns for `id`: its name and family, for `engine`
+/// at `version`.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.engineVersion` when its family cannot be read.
+pub fn owned_group(
+    id: &str,
+    engine: CacheEngine,
+    version: Option<&str>,
+) -> Result<(String, String), InvalidSpec> {
+    let family = version
+        .and_then(|version| parameter_group_family(engine, version))
+        .ok_or_else(|| InvalidSpec {
+            field: "spec.engineVersion",
+            reason: format!(
+                "spec.parameters needs the cache parameter group family of engineVersion {}, which tiered cannot read; give major.minor (e.g. 7.1)",
+                version.unwrap_or("(unset)")
+            ),
+        })?;
+    Ok((parameter_group_name(id, &family), family))
+}
+
+/// The description of the group tiered owns for the replication group `id`.
+pub fn group_description(id: &str) -> String {
+    format!("tiered: spec.parameters of replication group {id}")
+}
+
+/// The parameters the owned group holds: the spec's, and `cluster-enabled: yes` in
+/// cluster mode.
+pub fn wanted_parameters(desired: &DesiredGroup) -> BTreeMap<String, String> {
+    let mut wanted = desired.parameters.clone();
+    if desired.cluster_mode() {
+        wanted.insert(CLUSTER_ENABLED.to_owned(), "yes".to_owned());
+    }
+    wanted
+}
+
+/// The group's status on the node `member`: its apply status, whether a reboot is
+/// pending.
+pub fn group_status(
+    member: Option<&CacheCluster>,
+    name: &str,
+    family: &str,
+) -> ParameterGroupStatus {
+    let apply_status = member
+        .and_then(CacheCluster::cache_parameter_group)
+        .filter(|group| group.cache_parameter_group_name() == Some(name))
+        .and_then(|group| group.parameter_apply_status().map(str::to_owned));
+    ParameterGroupStatus {
+        name: name.to_owned(),
+        family: family.to_owned(),
+        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
+        apply_status,
+        reboot: None,
+    }
+}
+
+/// Whether the node `member` uses the group `name`.
+fn attached(member: Option<&CacheCluster>, name: &str) -> bool {
+    member
+        .and_then(CacheCluster::cache_parameter_group)
+        .and_then(|group| group.cache_parameter_group_name())
+        == Some(name)
+}
+
+/// Whether `error` says the cache parameter group does not exist. ElastiCache answers
+/// `CacheParameterGroupNotFound`, which the shared classification counts as an invalid
+/// spec (a group the spec names that is missing); for the group tiered owns it means
+/// not made yet, or gone.
+fn group_missing(error: &AwsError) -> bool {
+    error.kind == ErrorKind::NotFound
+        || error
+            .code
+            .as_deref()
+            .is_some_and(|code| code.starts_with("CacheParameterGroupNotFound"))
+}
+
+/// Why parameters were not applied.
+enum Refusal {
+    /// ElastiCache refused a parameter: the `Stalled` progress of an existing group, and
+    /// the error naming the fields for a group not created yet.
+    Refused {
+        stalled: Progress,
+        at_creation: AwsError,
+    },
+    /// Any other failure.
+    Aws(AwsError),
+}
+
+impl From<AwsError> for Refusal {
+    fn from(error: AwsError) -> Self {
+        Self::Aws(error)
+    }
+}
+
+/// The error of a refused ModifyCacheParameterGroup at creation, naming the fields.
+fn refused_at_creation(batch: &[(String, String)], mut error: AwsError) -> AwsError {
+    let fields: Vec<String> = refused(batch, &error.aws_message())
+        .iter()
+        .map(|name| format!("spec.parameters.{name}"))
+        .collect();
+    error.message = Some(format!(
+        "{}: {SERVICE} refused the parameter ({}); fix or remove it",
+        fields.join(", "),
+        error.aws_message()
+    ));
+    error
+}
+
+impl ElastiCache {
+    /// Before CreateReplicationGroup: the owned group exists and holds the wanted
+    /// parameters, so the replication group starts with them. Nothing without
+    /// `spec.parameters`.
+    ///
+    /// # Errors
+    /// A refused parameter as an invalid request naming `spec.parameters.<name>`.
+    pub async fn prepare_parameter_group(&self, desired: &DesiredGroup) -> Result<(), AwsError> {
+        let Some((group, family)) = desired.owned_parameter_group.as_ref() else {
+            return Ok(());
+        };
+        if !self.group_exists(group).await? {
+            self.create_group(group, family, desired).await?;
+        }
+        let mut mutations = 0;
+        match self.apply_parameters(group, desired, &mut mutations).await {
+            Ok(_) => Ok(()),
+            Err(Refusal::Refused { at_creation, .. }) => Err(at_creation),
+            Err(Refusal::Aws(error)) => Err(error),
+        }
+    }
+
+    /// Brings the group's parameters to `desired`'s on an available group; `None`
+    /// when they are (also when the spec has none and tiered made no group).
+    pub async fn converge_parameters(
+        &self,
+        desired: &DesiredGroup,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        let version = desired.engine_version.as_deref().or_else(|| {
+            report
+                .observed
+                .member
+                .as_ref()
+                .and_then(CacheCluster::engine_version)
+        });
+        let Ok((group, family)) = owned_group(&desired.id, desired.engine, version) else {
+            return Ok(None);
+        };
+        let member = report.observed.member.clone();
+        let is_attached = attached(member.as_ref(), &group);
+        if desired.parameters.is_empty() && !is_attached {
+            return Ok(None);
+        }
+        let mut mutated = false;
+        if !is_attached && !self.group_exists(&group).await? {
+            self.create_group(&group, &family, desired).await?;
+            report.mutations += 1;
+            mutated = true;
+        }
+        match self
+            .apply_parameters(&group, desired, &mut report.mutations)
+            .await
+        {
+            Ok(changed) => mutated |= changed,
+            Err(Refusal::Refused { stalled, .. }) => return Ok(Some(stalled)),
+            Err(Refusal::Aws(error)) => return Err(error),
+        }
+        let status = group_status(member.as_ref(), &group, &family);
+        let pending_reboot = status.pending_reboot;
+        report.observed.parameter_group = Some(status);
+        if !is_attached && member.is_none() {
+            // Which group the nodes use is known only from a node: attaching blind
+            // would send ModifyReplicationGroup on every pass.
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "waiting for ElastiCache to describe a node of {} before attaching cache parameter group {group}",
+                desired.id
+            ))));
+        }
+        if !is_attached {
+            self.elasticache
+                .modify_replication_group()
+                .replication_group_id(&desired.id)
+                .cache_parameter_group_name(&group)
+                .apply_immediately(desired.common.apply_immediately)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+            report.mutations += 1;
+            tracing::info!(id = %desired.id, group = %group, "attaching the cache parameter group");
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "attaching cache parameter group {group}"
+            ))));
+        }
+        if mutated {
+            tracing::info!(id = %desired.id, group = %group, "changed cache parameters");
+            return Ok(Some(Progress::aws_in_progress(format!(
+                "applying parameters in cache parameter group {group}"
+            ))));
+        }
+        Ok(pending_reboot.then(|| Progress::Ready {
+            message: format!(
+                "cache parameter group {group} has changes that ElastiCache applies at the next reboot of the nodes (tiered does not reboot cache nodes)"
+            ),
+        }))
+    }
+
+    /// Sets what differs and resets what the spec no longer names in `group`; whether
+    /// anything changed.
+    async fn apply_parameters(
+        &self,
+        group: &str,
+        desired: &DesiredGroup,
+        mutations: &mut u32,
+    ) -> Result<bool, Refusal> {
+        let current = self.user_parameters(group).await?;
+        let changes = parameter_changes(&wanted_parameters(desired), &current);
+        for batch in changes.set.chunks(PARAMETERS_PER_CALL) {
+            let values = batch
+                .iter()
+                .map(|(name, value)| {
+                    ParameterNameValue::builder()
+                        .parameter_name(name)
+                        .parameter_value(value)
+                        .build()
+                })
+                .collect();
+            let result = self
+                .elasticache
+                .modify_cache_parameter_group()
+                .cache_parameter_group_name(group)
+                .set_parameter_name_values(Some(values))
+                .send()
+                .await;
+            *mutations += 1;
+            match result.map_err(|e| AwsError::from_sdk(MODIFY_CACHE_PARAMETER_GROUP, e)) {
+                Ok(_) => {}
+                Err(error) if error.kind == ErrorKind::InvalidInput => {
+                    return Err(Refusal::Refused {
+                        stalled: stalled_on(&refused(batch, &error.aws_message()), &error, SERVICE),
+                        at_creation: refused_at_creation(batch, error),
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        for batch in changes.reset.chunks(PARAMETERS_PER_CALL) {
+            let names = batch
+                .iter()
+                .map(|name| ParameterNameValue::builder().parameter_name(name).build())
+                .collect();
+            self.elasticache
+                .reset_cache_parameter_group()
+                .cache_parameter_group_name(group)
+                .reset_all_parameters(false)
+                .set_parameter_name_values(Some(names))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(RESET_CACHE_PARAMETER_GROUP, e))?;
+            *mutations += 1;
+        }
+        Ok(!changes.is_empty())
+    }
+
+    async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
+        match self
+            .elasticache
+            .describe_cache_parameter_groups()
+            .cache_parameter_group_name(group)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))
+        {
+            Ok(output) => Ok(!output.cache_parameter_groups().is_empty()),
+            Err(error) if group_missing(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates the group, tagged like the replication group; one that exists already
+    /// (a lost response) is fine.
+    async fn create_group(
+        &self,
+        group: &str,
+        family: &str,
+        desired: &DesiredGroup,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .elasticache
+            .create_cache_parameter_group()
+            .cache_parameter_group_name(group)
+            .cache_parameter_group_family(family)
+            .description(group_description(&desired.id))
+            .set_tags(Some(to_elasticache_tags(&desired.common.tags)))
+            .send()
+            .await;
+        match result.map_err(|e| AwsError::from_sdk(CREATE_CACHE_PARAMETER_GROUP, e)) {
+            Ok(_) => {
+                tracing::info!(group = %group, family = %family, "created cache parameter group");
+                Ok(())
+            }
+            Err(error) if error.kind == ErrorKind::Conflict => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The user-set parameters of `group` (`Source=user`, every page), name to value.
+    async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let parameters = all_pages(|marker| async move {
+            let output = self
+                .elasticache
+                .describe_cache_parameters()
+                .cache_parameter_group_name(group)
+                .source("user")
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETERS, e))?;
+            Ok((
+                output.parameters().to_vec(),
+                output.marker().map(str::to_owned),
+            ))
+        })
+        .await?;
+        Ok(parameters
+            .iter()
+            .filter_map(|parameter| {
+                Some((
+                    parameter.parameter_name()?.to_owned(),
+                    parameter.parameter_value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Deletes the cache parameter groups tiered made for the (deleted) replication
+    /// group `id`: those of the account named `<id>-<family>` for their own family (one
+    /// list of the account's groups, whatever the spec says now). A group already gone
+    /// is fine.
+    pub async fn delete_parameter_groups(&self, id: &str) -> Result<(), AwsError> {
+        let names = all_pages(|marker| async move {
+            let output = self
+                .elasticache
+                .describe_cache_parameter_groups()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))?;
+            let names = owned_group_names(
+                id,
+                output.cache_parameter_groups().iter().map(|group| {
+                    (
+                        group.cache_parameter_group_name(),
+                        group.cache_parameter_group_family(),
+                    )
+                }),
+            );
+            Ok((names, output.marker().map(str::to_owned)))
+        })
+        .await?;
+        for name in names {
+            match self
+                .elasticache
+                .delete_cache_parameter_group()
+                .cache_parameter_group_name(&name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(DELETE_CACHE_PARAMETER_GROUP, e))
+            {
+                Ok(_) => tracing::info!(group = %name, "deleted cache parameter group"),
+                Err(error) if group_missing(&error) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "parameters_tests.rs"]
+mod tests;

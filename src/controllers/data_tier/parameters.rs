@@ -1,0 +1,130 @@
+//! Engine parameters, the part both kinds share (issue 13 part 4): what a pass changes
+//! in the parameter group tiered owns ([`parameter_changes`]: set what differs, reset
+//! what the spec no longer names), which parameters AWS's refusal names ([`refused`])
+//! and the `Stalled` progress that names them as `spec.parameters.<name>`
+//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]).
+//! Pure but for [`all_pages`], which only drives the kind's paged call; the calls are in
+//! each kind's `parameters.rs`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::api::conditions::reasons;
+use crate::aws::errors::AwsError;
+use crate::controllers::data_tier::status::Progress;
+use crate::runtime::error::Category;
+
+/// At most this many parameters in one modify or reset call (the limit of RDS'
+/// ModifyDBParameterGroup and ElastiCache's ModifyCacheParameterGroup alike).
+pub const PARAMETERS_PER_CALL: usize = 20;
+
+/// The name of the group tiered owns for the resource `id` and `family`: lowercase
+/// (RDS stores it so), the family's dots as hyphens (`…-mysql8-0`, `…-redis6-x`).
+pub fn parameter_group_name(id: &str, family: &str) -> String {
+    format!("{id}-{}", family.replace('.', "-")).to_lowercase()
+}
+
+/// The groups among `groups` (name, family, as AWS lists them) that are the group tiered
+/// owns for `id` for their own family.
+pub fn owned_group_names<'a>(
+    id: &str,
+    groups: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<String> {
+    groups
+        .into_iter()
+        .filter_map(|(name, family)| {
+            let (name, family) = (name?, family?);
+            (name == parameter_group_name(id, family)).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// Every item of a listing AWS pages with a `Marker` (RDS and ElastiCache alike):
+/// `page(marker)` sends one call and answers its items and the next marker (none or
+/// empty: the last page).
+///
+/// # Errors
+/// The first failed call's.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut items = Vec::new();
+    let mut marker = None;
+    loop {
+        let (found, next) = page(marker.take()).await?;
+        items.extend(found);
+        match next {
+            Some(next) if !next.is_empty() => marker = Some(next),
+            _ => return Ok(items),
+        }
+    }
+}
+
+/// What a pass changes in the group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParameterChanges {
+    /// Parameters to set, with their values (the spec's order: by name).
+    pub set: Vec<(String, String)>,
+    /// User-set parameters the spec no longer names, back to the family default.
+    pub reset: Vec<String>,
+}
+
+impl ParameterChanges {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.reset.is_empty()
+    }
+}
+
+/// The changes that bring the group's user-set parameters (`current`) to `wanted`.
+pub fn parameter_changes(
+    wanted: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+) -> ParameterChanges {
+    ParameterChanges {
+        set: wanted
+            .iter()
+            .filter(|(name, value)| current.get(*name) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        reset: current
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The parameters of `batch` that AWS's refusal names (its message quotes the name);
+/// all of them when it names none.
+pub fn refused<'a>(batch: &'a [(String, String)], aws_message: &str) -> Vec<&'a str> {
+    let named: Vec<&str> = batch
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| aws_message.contains(name))
+        .collect();
+    if named.is_empty() {
+        batch.iter().map(|(name, _)| name.as_str()).collect()
+    } else {
+        named
+    }
+}
+
+/// The `Stalled` progress of parameters `service` refused with `error`.
+pub fn stalled_on(names: &[&str], error: &AwsError, service: &str) -> Progress {
+    let fields: Vec<String> = names
+        .iter()
+        .map(|name| format!("spec.parameters.{name}"))
+        .collect();
+    Progress::Stalled {
+        reason: reasons::AWS_INVALID_REQUEST,
+        category: Category::InvalidInput,
+        message: format!(
+            "{}: {service} refused the parameter ({}); fix or remove it",
+            fields.join(", "),
+            error.aws_message()
+        ),
+    }
+}

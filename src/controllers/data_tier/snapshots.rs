@@ -1,0 +1,114 @@
+//! Snapshots on demand, the part both kinds share (issue 13 part 3): each name of
+//! `spec.snapshots` becomes one manual snapshot with a deterministic identifier
+//! (`<resource id>-snap-<name>`), taken once (the kinds describe before any create);
+//! which names still need one ([`to_take`]), what `status.snapshots` shows
+//! ([`snapshot_statuses`]) and what the snapshots ask of the pass ([`listed_progress`]).
+//! Pure: a kind lists its snapshots as [`ListedSnapshot`]s (an RDS DB snapshot, an
+//! ElastiCache snapshot) and makes the calls in its own `snapshots.rs`.
+
+use crate::api::snapshots::SnapshotStatus;
+use crate::controllers::data_tier::status::Progress;
+
+/// What separates the resource id from the request's name in a snapshot identifier
+/// (the IAM policies grant on-demand snapshots on `snapshot:*-snap-*`).
+pub const SNAPSHOT_INFIX: &str = "-snap-";
+
+/// The state `status.snapshots` shows for a snapshot not taken yet.
+pub const PENDING: &str = "pending";
+
+/// A snapshot as the kind's AWS service lists it.
+pub trait ListedSnapshot {
+    /// Its identifier (RDS) or name (ElastiCache).
+    fn identifier(&self) -> Option<&str>;
+    /// Its state (`creating`, `available`, `failed`, …).
+    fn state(&self) -> Option<&str>;
+    /// When AWS took it (RFC 3339), once known.
+    fn created_at(&self) -> Option<String>;
+}
+
+/// The identifier of the snapshot `name` of the resource `id`: at most 63 + 6 + 63
+/// characters, within both services' limits, and valid as the schema restricts `name`
+/// (no double or trailing hyphen).
+pub fn snapshot_identifier(id: &str, name: &str) -> String {
+    format!("{id}{SNAPSHOT_INFIX}{name}")
+}
+
+/// The requested names whose snapshot AWS does not list, in the spec's order.
+pub fn to_take<'a, S: ListedSnapshot>(id: &str, names: &'a [String], listed: &[S]) -> Vec<&'a str> {
+    names
+        .iter()
+        .filter(|name| {
+            let wanted = snapshot_identifier(id, name);
+            !listed
+                .iter()
+                .any(|snapshot| snapshot.identifier() == Some(wanted.as_str()))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// `status.snapshots` for the requested `names`: as AWS lists them when the pass
+/// looked (`listed`), else as the previous status said (`pending` when it said
+/// nothing).
+pub fn snapshot_statuses<S: ListedSnapshot>(
+    id: &str,
+    names: &[String],
+    listed: Option<&[S]>,
+    previous: &[SnapshotStatus],
+) -> Vec<SnapshotStatus> {
+    names
+        .iter()
+        .map(|name| {
+            let identifier = snapshot_identifier(id, name);
+            let seen = listed.and_then(|listed| {
+                listed
+                    .iter()
+                    .find(|snapshot| snapshot.identifier() == Some(&identifier))
+            });
+            let before = previous
+                .iter()
+                .find(|status| status.name == *name && status.identifier == identifier);
+            match (seen, before) {
+                (Some(snapshot), _) => SnapshotStatus {
+                    name: name.clone(),
+                    identifier,
+                    state: snapshot.state().unwrap_or("unknown").to_owned(),
+                    created_at: snapshot.created_at(),
+                },
+                (None, Some(before)) if listed.is_none() => before.clone(),
+                (None, _) => SnapshotStatus {
+                    name: name.clone(),
+                    identifier,
+                    state: PENDING.to_owned(),
+                    created_at: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// What the snapshots ask of the pass once they are all listed: wait while one is
+/// being taken; say which failed in `service` (the resource stays Ready: its data is
+/// fine).
+pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option<Progress> {
+    if let Some(busy) = listed
+        .iter()
+        .find(|snapshot| snapshot.state() == Some("creating"))
+    {
+        return Some(Progress::aws_in_progress(format!(
+            "taking snapshot {}",
+            busy.identifier().unwrap_or_default()
+        )));
+    }
+    let failed: Vec<&str> = listed
+        .iter()
+        .filter(|snapshot| snapshot.state() == Some("failed"))
+        .filter_map(ListedSnapshot::identifier)
+        .collect();
+    (!failed.is_empty()).then(|| Progress::Ready {
+        message: format!(
+            "snapshot {} failed in {service}: request a new one under another name in spec.snapshots",
+            failed.join(", ")
+        ),
+    })
+}

@@ -1,0 +1,483 @@
+//! A ManagedDatabase that is a read replica of another DB instance (`spec.replicaOf`),
+//! possibly in another region (`spec.region`), and its promotion to a primary. Pure
+//! parts: which source ([`Source`]), whether RDS reports the instance as a replica
+//! still ([`is_replica`]), the CreateDBInstanceReadReplica and PromoteReadReplica
+//! requests (built on the same replica builder as `highAvailability.readReplicas`),
+//! and `status.replication`. The calls (resolving a same-cluster source's ARN,
+//! creating, promoting, following the spec while a replica) are in `impl Rds` below.
+//!
+//! Promotion is recorded on the instance itself: after RDS accepted
+//! PromoteReadReplica, tiered tags it `tiered.io/promoted` (the time it asked). RDS
+//! drops `ReadReplicaSourceDBInstanceIdentifier` once promoted; moto 5.2.5 keeps it
+//! (pinned in tests/it/database_replica_of.rs), and the tag is what makes a second pass
+//! after a crash between the two calls, or a converged promoted instance, send nothing.
+
+use aws_sdk_rds::operation::create_db_instance_read_replica::builders::CreateDBInstanceReadReplicaFluentBuilder;
+use aws_sdk_rds::operation::promote_read_replica::builders::PromoteReadReplicaFluentBuilder;
+use aws_sdk_rds::types::DbInstance;
+use kube::Api;
+
+use crate::api::ManagedDatabase;
+use crate::api::ManagedDatabaseSpec;
+use crate::api::replication::{ReplicationRole, ReplicationStatus};
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::rds_actions::CREATE_DB_INSTANCE_READ_REPLICA;
+use crate::aws::rds_actions::PROMOTE_READ_REPLICA;
+use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
+use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::status::Progress;
+
+use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
+use crate::controllers::managed_database::rds::{Rds, answered};
+use crate::controllers::managed_database::status::Report;
+
+/// The tag tiered puts on a replica once RDS accepted its promotion; the value is the
+/// time tiered asked (RFC 3339).
+pub const PROMOTED_TAG: &str = "tiered.io/promoted";
+
+/// The source of a replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A ManagedDatabase in the same namespace; its ARN comes from its status.
+    ManagedDatabase(String),
+    /// A DB instance ARN.
+    Arn(String),
+}
+
+impl Source {
+    /// The source `spec.replicaOf` names; `None` for an instance that is no replica.
+    ///
+    /// # Errors
+    /// [`InvalidSpec`] when it names none or both (the CRD's rules refuse these; an
+    /// object stored before them still gets a clear condition).
+    pub fn of(spec: &ManagedDatabaseSpec) -> Result<Option<Self>, InvalidSpec> {
+        let Some(replica_of) = &spec.replica_of else {
+            return Ok(None);
+        };
+        match (&replica_of.managed_database, &replica_of.source_arn) {
+            (Some(name), None) => Ok(Some(Self::ManagedDatabase(name.clone()))),
+            (None, Some(arn)) => Ok(Some(Self::Arn(arn.clone()))),
+            _ => Err(InvalidSpec {
+                field: "spec.replicaOf",
+                reason: "set exactly one of managedDatabase and sourceArn".into(),
+            }),
+        }
+    }
+
+    /// How the source reads in messages and in `tiered render`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::ManagedDatabase(name) => format!("<ARN of ManagedDatabase {name}>"),
+            Self::Arn(arn) => arn.clone(),
+        }
+    }
+}
+
+/// When tiered promoted `instance` (its `tiered.io/promoted` tag), if it did.
+pub fn promoted_at(instance: &DbInstance) -> Option<&str> {
+    instance
+        .tag_list()
+        .iter()
+        .find(|tag| tag.key() == Some(PROMOTED_TAG))
+        .and_then(|tag| tag.value())
+}
+
+/// Whether RDS reports `instance` as a read replica that tiered has not promoted.
+pub fn is_replica(instance: &DbInstance) -> bool {
+    instance
+        .read_replica_source_db_instance_identifier()
+        .is_some()
+        && promoted_at(instance).is_none()
+}
+
+/// Whether `instance` is the still-unpromoted replica `spec.replicaOf` asks for. Only
+/// with `spec.replicaOf`: moto reports `ReadReplicaSourceDBInstanceIdentifier` on an
+/// instance restored to a point in time (the restore's source), which is no replica.
+pub fn replica_of_spec(spec: &ManagedDatabaseSpec, instance: &DbInstance) -> bool {
+    spec.replica_of.is_some() && is_replica(instance)
+}
+
+/// CreateDBInstanceReadReplica of `source_arn` into `desired` (its deterministic id,
+/// tags, class, storage, network, availability and access), encrypted with the KMS key
+/// `spec.replicaOf.kmsKeyId` names; the same builder as the object's own replicas.
+pub fn replica_of_request(
+    request: CreateDBInstanceReadReplicaFluentBuilder,
+    desired: &DesiredInstance,
+    source_arn: &str,
+) -> CreateDBInstanceReadReplicaFluentBuilder {
+    create_replica_request(request, desired, &desired.identifier)
+        .source_db_instance_identifier(source_arn)
+        .set_kms_key_id(desired.replica_kms_key_id.clone())
+        .multi_az(desired.multi_az)
+        .set_db_subnet_group_name(desired.common.subnet_group_name.clone())
+        .deletion_protection(desired.deletion_protection.unwrap_or(false))
+}
+
+/// PromoteReadReplica of `desired`'s instance, turning on the backups `spec.backup`
+/// asks for (RDS' default of one day without it).
+pub fn promote_request(
+    request: PromoteReadReplicaFluentBuilder,
+    desired: &DesiredInstance,
+) -> PromoteReadReplicaFluentBuilder {
+    request
+        .db_instance_identifier(&desired.identifier)
+        .set_backup_retention_period(desired.backup_retention_days.filter(|days| *days > 0))
+        .set_preferred_backup_window(desired.backup_window.clone())
+}
+
+/// `status.replication` of `spec`: `None` without `spec.replicaOf`; the role and
+/// source as RDS reports `instance` (the previous status's source once RDS no longer
+/// names one), and the replication state of its `StatusInfos`.
+pub fn replication_status(
+    spec: &ManagedDatabaseSpec,
+    instance: Option<&DbInstance>,
+    previous: Option<&ReplicationStatus>,
+) -> Option<ReplicationStatus> {
+    let source = Source::of(spec).ok().flatten()?;
+    let Some(instance) = instance else {
+        return Some(previous.cloned().unwrap_or(ReplicationStatus {
+            role: ReplicationRole::Replica,
+            source: Some(source.describe()),
+            state: None,
+            promoted_at: None,
+        }));
+    };
+    let role = if is_replica(instance) {
+        ReplicationRole::Replica
+    } else {
+        ReplicationRole::Primary
+    };
+    let state = instance
+        .status_infos()
+        .iter()
+        .find(|info| info.status_type() == Some("read replication"))
+        .and_then(|info| {
+            let status = info.status()?;
+            Some(match info.message() {
+                Some(message) if !message.is_empty() => format!("{status}: {message}"),
+                _ => status.to_owned(),
+            })
+        });
+    Some(ReplicationStatus {
+        role,
+        source: instance
+            .read_replica_source_db_instance_identifier()
+            .map(str::to_owned)
+            .or_else(|| previous.and_then(|previous| previous.source.clone()))
+            .or_else(|| Some(source.describe())),
+        state: state.filter(|_| role == ReplicationRole::Replica),
+        promoted_at: promoted_at(instance).map(str::to_owned),
+    })
+}
+
+/// The source is not ready to be replicated yet (a ManagedDatabase without an ARN).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to find the source's ARN: {0}")]
+pub struct SourceNotReady(String);
+
+fn source_not_ready(message: String) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Transient,
+        operation: CREATE_DB_INSTANCE_READ_REPLICA,
+        code: Some("SourceNotReady".to_owned()),
+        message: Some(message.clone()),
+        source: Box::new(SourceNotReady(message)),
+    }
+}
+
+impl Rds {
+    /// This object's RDS in `spec.region`, when that is not the operator's own region:
+    /// the region's client, without the fleet read (it covers the operator's region).
+    pub fn in_region(&self, spec: &ManagedDatabaseSpec) -> Option<Self> {
+        let region = spec.region.as_deref()?;
+        if self.regions.home() == Some(region) {
+            return None;
+        }
+        Some(Self {
+            rds: self.regions.client(region),
+            fleet: None,
+            ..self.clone()
+        })
+    }
+
+    /// The ARN to replicate: `sourceArn`, or the `status.arn` of the ManagedDatabase
+    /// named (read from Kubernetes, same namespace).
+    async fn source_arn(&self, namespace: &str, source: &Source) -> Result<String, AwsError> {
+        let name = match source {
+            Source::Arn(arn) => return Ok(arn.clone()),
+            Source::ManagedDatabase(name) => name,
+        };
+        let Some(client) = &self.kube else {
+            return Err(source_not_ready(format!(
+                "ManagedDatabase {name}: this controller cannot read ManagedDatabases"
+            )));
+        };
+        let databases: Api<ManagedDatabase> = Api::namespaced(client.clone(), namespace);
+        let found = databases.get_opt(name).await.map_err(|error| {
+            source_not_ready(format!("failed to read ManagedDatabase {name}: {error}"))
+        })?;
+        found
+            .and_then(|database| database.status?.arn)
+            .ok_or_else(|| {
+                source_not_ready(format!(
+                    "waiting for ManagedDatabase {name} in this namespace to report its ARN (status.arn)"
+                ))
+            })
+    }
+
+    /// Sends CreateDBInstanceReadReplica for `target`, a replica of `source`.
+    pub async fn create_replica_of(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+        source: &Source,
+        desired: &DesiredInstance,
+    ) -> Result<Option<DbInstance>, AwsError> {
+        let arn = self.source_arn(&target.owner.namespace, source).await?;
+        let sent = replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
+            .send()
+            .await;
+        answered(CREATE_DB_INSTANCE_READ_REPLICA, sent, |output| {
+            output.db_instance
+        })
+    }
+
+    /// The convergence of an instance RDS reports as a replica: promotion when the
+    /// spec asks for it (PromoteReadReplica, then the `tiered.io/promoted` tag), else
+    /// the class and storage ceiling of the spec; `Ready` when it follows.
+    pub async fn converge_replica(
+        &self,
+        desired: &DesiredInstance,
+        instance: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Progress, ConvergeError> {
+        let identifier = &desired.identifier;
+        let source = instance
+            .read_replica_source_db_instance_identifier()
+            .unwrap_or_default();
+        if desired.promote {
+            let sent = promote_request(self.rds.promote_read_replica(), desired)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(PROMOTE_READ_REPLICA, e));
+            report.mutations += 1;
+            match sent {
+                Ok(_) => {}
+                // Already promoting or promoted (an earlier request whose answer or tag
+                // got lost): RDS refuses a second one; the tag records it below.
+                Err(error) if error.code.as_deref() == Some("InvalidDBInstanceState") => {
+                    tracing::info!(identifier = %identifier, error = %error.aws_message(), "promotion already under way");
+                }
+                Err(error) => return Err(error.into()),
+            }
+            if let Some(arn) = instance.db_instance_arn() {
+                let now = crate::runtime::kstatus::now().0.to_string();
+                let tags = std::collections::BTreeMap::from([(PROMOTED_TAG.to_owned(), now)]);
+                self.add_tags(arn, &tags).await?;
+                report.mutations += 1;
+            }
+            tracing::info!(identifier = %identifier, source = %source, "promoting read replica");
+            return Ok(Progress::aws_in_progress(format!(
+                "promoting read replica {identifier} (of {source}) to a standalone primary"
+            )));
+        }
+        if let Some(fields) = self.follow(desired, instance, identifier).await? {
+            report.mutations += 1;
+            return Ok(Progress::aws_in_progress(format!(
+                "modifying read replica {identifier}: {fields}"
+            )));
+        }
+        Ok(Progress::Ready {
+            message: format!(
+                "read replica of {source}; set spec.replicaOf.promote: true to promote it"
+            ),
+        })
+    }
+
+    async fn add_tags(
+        &self,
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        crate::controllers::managed_database::rds::add_tags(&self.rds, arn, tags).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_rds::types::{DbInstanceStatusInfo, Tag};
+
+    use super::*;
+    use crate::controllers::managed_database::desired::tests::spec;
+
+    const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:prod-db";
+
+    fn client() -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::Config::builder()
+                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+                .region(aws_sdk_rds::config::Region::new("eu-west-1"))
+                .build(),
+        )
+    }
+
+    fn replica_spec(replica_of: serde_json::Value) -> ManagedDatabaseSpec {
+        let mut spec = spec();
+        spec.region = Some("eu-west-1".into());
+        spec.replica_of = Some(serde_json::from_value(replica_of).unwrap());
+        spec
+    }
+
+    fn desired(spec: &ManagedDatabaseSpec) -> DesiredInstance {
+        let tags = BTreeMap::from([("tiered.io/name".to_owned(), "dr".to_owned())]);
+        DesiredInstance::from_spec(spec, "prod-shop-dr-12345678".into(), tags).unwrap()
+    }
+
+    fn instance(source: Option<&str>, promoted: Option<&str>) -> DbInstance {
+        let mut tags = vec![Tag::builder().key("tiered.io/name").value("dr").build()];
+        if let Some(at) = promoted {
+            tags.push(Tag::builder().key(PROMOTED_TAG).value(at).build());
+        }
+        DbInstance::builder()
+            .db_instance_identifier("prod-shop-dr-12345678")
+            .set_read_replica_source_db_instance_identifier(source.map(str::to_owned))
+            .status_infos(
+                DbInstanceStatusInfo::builder()
+                    .status_type("read replication")
+                    .status("replicating")
+                    .normal(true)
+                    .build(),
+            )
+            .set_tag_list(Some(tags))
+            .build()
+    }
+
+    #[test]
+    fn the_source_is_the_managed_database_or_the_arn() {
+        assert_eq!(Source::of(&spec()), Ok(None));
+        let named = replica_spec(serde_json::json!({"managedDatabase": "prod"}));
+        assert_eq!(
+            Source::of(&named),
+            Ok(Some(Source::ManagedDatabase("prod".into())))
+        );
+        let arn = replica_spec(serde_json::json!({"sourceArn": SOURCE}));
+        assert_eq!(Source::of(&arn), Ok(Some(Source::Arn(SOURCE.into()))));
+        let both = replica_spec(serde_json::json!({"managedDatabase": "p", "sourceArn": SOURCE}));
+        assert_eq!(Source::of(&both).unwrap_err().field, "spec.replicaOf");
+    }
+
+    /// moto keeps `ReadReplicaSourceDBInstanceIdentifier` after a promotion; RDS drops
+    /// it. Either way the instance counts as promoted once tiered tagged it.
+    #[test]
+    fn an_instance_is_a_replica_while_rds_names_a_source_and_tiered_did_not_promote_it() {
+        assert!(is_replica(&instance(Some(SOURCE), None)));
+        assert!(!is_replica(&instance(
+            Some(SOURCE),
+            Some("2026-11-30T05:00:00Z")
+        )));
+        assert!(!is_replica(&instance(None, None)));
+        assert_eq!(
+            promoted_at(&instance(None, Some("2026-11-30T05:00:00Z"))),
+            Some("2026-11-30T05:00:00Z")
+        );
+    }
+
+    #[test]
+    fn the_replica_request_carries_the_source_arn_the_kms_key_the_id_and_the_tags() {
+        let spec = replica_spec(serde_json::json!({
+            "sourceArn": SOURCE,
+            "kmsKeyId": "arn:aws:kms:eu-west-1:123456789012:key/k"
+        }));
+        let request = replica_of_request(
+            client().create_db_instance_read_replica(),
+            &desired(&spec),
+            SOURCE,
+        );
+        let input = request.as_input();
+        assert_eq!(
+            input.get_db_instance_identifier().as_deref(),
+            Some("prod-shop-dr-12345678")
+        );
+        assert_eq!(
+            input.get_source_db_instance_identifier().as_deref(),
+            Some(SOURCE)
+        );
+        assert_eq!(
+            input.get_kms_key_id().as_deref(),
+            Some("arn:aws:kms:eu-west-1:123456789012:key/k")
+        );
+        assert_eq!(
+            input.get_db_instance_class().as_deref(),
+            Some("db.r6g.large")
+        );
+        assert_eq!(*input.get_multi_az(), Some(true));
+        assert_eq!(input.get_db_subnet_group_name().as_deref(), Some("app-db"));
+        assert_eq!(*input.get_publicly_accessible(), Some(false));
+        assert_eq!(*input.get_deletion_protection(), Some(false));
+        let tags = input.get_tags().clone().unwrap_or_default();
+        assert!(
+            tags.iter().any(|t| t.key() == Some("tiered.io/name")),
+            "{tags:?}"
+        );
+    }
+
+    #[test]
+    fn promotion_turns_the_specs_backups_on() {
+        let spec = replica_spec(serde_json::json!({"sourceArn": SOURCE, "promote": true}));
+        let wanted = desired(&spec);
+        assert!(wanted.promote);
+        let request = promote_request(client().promote_read_replica(), &wanted);
+        let input = request.as_input();
+        assert_eq!(
+            input.get_db_instance_identifier().as_deref(),
+            Some("prod-shop-dr-12345678")
+        );
+        assert_eq!(*input.get_backup_retention_period(), Some(7));
+        assert_eq!(
+            input.get_preferred_backup_window().as_deref(),
+            Some("03:00-04:00")
+        );
+        let mut off = wanted;
+        off.backup_retention_days = Some(0);
+        let request = promote_request(client().promote_read_replica(), &off);
+        assert_eq!(
+            *request.as_input().get_backup_retention_period(),
+            None,
+            "0 would leave backups off: RDS' default (1 day) instead"
+        );
+    }
+
+    #[test]
+    fn replication_status_shows_role_source_and_state_as_rds_reports_them() {
+        assert_eq!(replication_status(&spec(), None, None), None);
+        let spec = replica_spec(serde_json::json!({"managedDatabase": "prod"}));
+        let before = replication_status(&spec, None, None).unwrap();
+        assert_eq!(before.role, ReplicationRole::Replica);
+        assert_eq!(
+            before.source.as_deref(),
+            Some("<ARN of ManagedDatabase prod>")
+        );
+
+        let replica = replication_status(&spec, Some(&instance(Some(SOURCE), None)), None).unwrap();
+        assert_eq!(replica.role, ReplicationRole::Replica);
+        assert_eq!(replica.source.as_deref(), Some(SOURCE));
+        assert_eq!(replica.state.as_deref(), Some("replicating"));
+        assert_eq!(replica.promoted_at, None);
+
+        // Promoted: RDS names no source any more; the status keeps the one it had.
+        let promoted = replication_status(
+            &spec,
+            Some(&instance(None, Some("2026-11-30T05:00:00Z"))),
+            Some(&replica),
+        )
+        .unwrap();
+        assert_eq!(promoted.role, ReplicationRole::Primary);
+        assert_eq!(promoted.source.as_deref(), Some(SOURCE));
+        assert_eq!(promoted.state, None, "no replication state for a primary");
+        assert_eq!(
+            promoted.promoted_at.as_deref(),
+            Some("2026-11-30T05:00:00Z")
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! CacheCluster engine parameters (issue 13 part 4) with `aws-smithy-mocks`: moto
+//! 5.2.5 has no ElastiCache parameter groups at all, so every call of the owned cache
+//! parameter group is pinned here against mocked answers: created, set, reset and
+//! attached; cluster-enabled kept in cluster mode; a refused parameter Stalled on
+//! `spec.parameters.<name>` with ElastiCache's words (and named at creation too); a
+//! pending reboot reported with nothing sent; only tiered's group deleted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticache::Client;
+use aws_sdk_elasticache::operation::create_cache_parameter_group::CreateCacheParameterGroupOutput;
+use aws_sdk_elasticache::operation::delete_cache_parameter_group::DeleteCacheParameterGroupOutput;
+use aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersOutput;
+use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput;
+use aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersOutput;
+use aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupOutput;
+use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupOutput;
+use aws_sdk_elasticache::operation::reset_cache_parameter_group::ResetCacheParameterGroupOutput;
+use aws_sdk_elasticache::types::{
+    CacheCluster, CacheParameterGroup, CacheParameterGroupStatus, Parameter,
+};
+use aws_smithy_mocks::mock;
+use serde_json::json;
+use tiered::api::conditions::reasons;
+use tiered::controllers::cache_cluster::ElastiCache;
+use tiered::controllers::cache_cluster::desired::DesiredGroup;
+use tiered::controllers::data_tier::status::Progress;
+
+use support::data_tier::cache::{aws_error, described, group, ours};
+use support::data_tier::{Kind, mock_owner, reconcile_as};
+
+/// The group tiered owns for the mock replication group (`legacy-cache`, valkey 8.0).
+const MOCK_GROUP: &str = "legacy-cache-valkey8";
+
+fn spec_with(parameters: &serde_json::Value) -> tiered::api::CacheClusterSpec {
+    let mut spec = serde_json::to_value(ElastiCache::mock_spec()).unwrap();
+    spec["parameters"] = parameters.clone();
+    serde_json::from_value(spec).unwrap()
+}
+
+/// The first member as ElastiCache describes it, using `group` in `apply_status`.
+fn member(
+    group: &str,
+    apply_status: &str,
+) -> aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersOutput {
+    DescribeCacheClustersOutput::builder()
+        .cache_clusters(
+            CacheCluster::builder()
+                .cache_cluster_id("legacy-cache-001")
+                .engine_version("8.0.1")
+                .cache_parameter_group(
+                    CacheParameterGroupStatus::builder()
+                        .cache_parameter_group_name(group)
+                        .parameter_apply_status(apply_status)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn user_set(values: &[(&str, &str)]) -> DescribeCacheParametersOutput {
+    let mut output = DescribeCacheParametersOutput::builder();
+    for (name, value) in values {
+        output = output.parameters(
+            Parameter::builder()
+                .parameter_name(*name)
+                .parameter_value(*value)
+                .source("user")
+                .build(),
+        );
+    }
+    output.build()
+}
+
+#[tokio::test]
+async fn a_new_group_is_created_set_reset_and_attached_to_the_replication_group() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let node =
+        mock!(Client::describe_cache_clusters).then_output(|| member("default.valkey8", "in-sync"));
+    let exists = mock!(Client::describe_cache_parameter_groups)
+        .sequence()
+        .http_status(
+            404,
+            Some(aws_error(
+                "CacheParameterGroupNotFound",
+                "CacheParameterGroup legacy-cache-valkey8 not found.",
+            )),
+        )
+        .repeatedly()
+        .build();
+    let create = mock!(Client::create_cache_parameter_group)
+        .match_requests(|request| {
+            request.cache_parameter_group_name() == Some(MOCK_GROUP)
+                && request.cache_parameter_group_family() == Some("valkey8")
+                && request
+                    .tags()
+                    .iter()
+                    .any(|tag| tag.key() == Some("tiered.io/uid") && tag.value() == Some("uid-1"))
+        })
+        .then_output(|| CreateCacheParameterGroupOutput::builder().build());
+    // A parameter set by hand before: not in the spec, so it goes back to the default.
+    let current = mock!(Client::describe_cache_parameters)
+        .match_requests(|request| request.source() == Some("user"))
+        .then_output(|| user_set(&[("timeout", "300")]));
+    let modify = mock!(Client::modify_cache_parameter_group)
+        .match_requests(|request| {
+            let values: BTreeMap<&str, &str> = request
+                .parameter_name_values()
+                .iter()
+                .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
+                .collect();
+            request.cache_parameter_group_name() == Some(MOCK_GROUP)
+                && values == BTreeMap::from([("maxmemory-policy", "allkeys-lru")])
+        })
+        .then_output(|| ModifyCacheParameterGroupOutput::builder().build());
+    let reset = mock!(Client::reset_cache_parameter_group)
+        .match_requests(|request| {
+            request.reset_all_parameters() == Some(false)
+                && request.parameter_name_values().len() == 1
+                && request.parameter_name_values()[0].parameter_name() == Some("timeout")
+        })
+        .then_output(|| ResetCacheParameterGroupOutput::builder().build());
+    let attach = mock!(Client::modify_replication_group)
+        .match_requests(|request| {
+            request.replication_group_id() == Some("legacy-cache")
+                && request.cache_parameter_group_name() == Some(MOCK_GROUP)
+                && request.auth_token().is_none()
+        })
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let tags = ours();
+    let ctx = ElastiCache::mocked(&[
+        &describe, &node, &exists, &create, &current, &modify, &reset, &attach, &tags,
+    ]);
+    let report = reconcile_as(
+        &ctx,
+        mock_owner(),
+        &spec_with(&json!({"maxmemory-policy": "allkeys-lru"})),
+    )
+    .await;
+    assert!(
+        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains(MOCK_GROUP)),
+        "{:?}",
+        report.progress
+    );
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(modify.num_calls(), 1);
+    assert_eq!(reset.num_calls(), 1);
+    assert_eq!(attach.num_calls(), 1);
+    assert_eq!(report.mutations, 4, "create, modify, reset, attach");
+    let status = report
+        .observed
+        .parameter_group
+        .expect("the group is observed");
+    assert_eq!(
+        (status.name.as_str(), status.family.as_str()),
+        (MOCK_GROUP, "valkey8")
+    );
+}
+
+#[tokio::test]
+async fn a_parameter_elasticache_refuses_is_stalled_naming_it_with_elasticache_words() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let node = mock!(Client::describe_cache_clusters).then_output(|| member(MOCK_GROUP, "in-sync"));
+    let current = mock!(Client::describe_cache_parameters).then_output(|| user_set(&[]));
+    let modify = mock!(Client::modify_cache_parameter_group)
+        .sequence()
+        .http_status(
+            400,
+            Some(aws_error(
+                "InvalidParameterValue",
+                "Unknown parameter: maxmemory-polcy",
+            )),
+        )
+        .repeatedly()
+        .build();
+    let tags = ours();
+    let ctx = ElastiCache::mocked(&[&describe, &node, &current, &modify, &tags]);
+    let spec = spec_with(&json!({"maxmemory-polcy": "allkeys-lru", "timeout": "300"}));
+    let report = reconcile_as(&ctx, mock_owner(), &spec).await;
+    match &report.progress {
+        Progress::Stalled {
+            reason, message, ..
+        } => {
+            assert_eq!(*reason, reasons::AWS_INVALID_REQUEST);
+            assert!(
+                message.contains("spec.parameters.maxmemory-polcy"),
+                "{message}"
+            );
+            assert!(!message.contains("spec.parameters.timeout"), "{message}");
+            assert!(message.contains("Unknown parameter"), "{message}");
+            assert!(message.contains("ElastiCache"), "{message}");
+        }
+        other => panic!("expected Stalled, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let node =
+        mock!(Client::describe_cache_clusters).then_output(|| member(MOCK_GROUP, "pending-reboot"));
+    let current = mock!(Client::describe_cache_parameters)
+        .then_output(|| user_set(&[("maxmemory-policy", "allkeys-lru")]));
+    let modify = mock!(Client::modify_cache_parameter_group)
+        .then_output(|| ModifyCacheParameterGroupOutput::builder().build());
+    let tags = ours();
+    let ctx = ElastiCache::mocked(&[&describe, &node, &current, &modify, &tags]);
+    let report = reconcile_as(
+        &ctx,
+        mock_owner(),
+        &spec_with(&json!({"maxmemory-policy": "allkeys-lru"})),
+    )
+    .await;
+    assert_eq!(report.mutations, 0, "{report:?}");
+    assert_eq!(modify.num_calls(), 0);
+    let status = report
+        .observed
+        .parameter_group
+        .clone()
+        .expect("the group is observed");
+    assert!(status.pending_reboot, "{status:?}");
+    assert!(
+        matches!(&report.progress, Progress::Ready { message } if message.contains("reboot")),
+        "{:?}",
+        report.progress
+    );
+}
+
+fn desired(spec: &serde_json::Value) -> DesiredGroup {
+    let spec = ElastiCache::spec(spec);
+    DesiredGroup::from_spec(&spec, "prod-shop-cache-1a2b".into(), BTreeMap::new()).unwrap()
+}
+
+#[tokio::test]
+async fn before_a_cluster_mode_group_is_created_its_group_holds_cluster_enabled_and_a_refusal_names_the_field()
+ {
+    let exists = mock!(Client::describe_cache_parameter_groups)
+        .then_output(|| DescribeCacheParameterGroupsOutput::builder().build());
+    let create = mock!(Client::create_cache_parameter_group)
+        .then_output(|| CreateCacheParameterGroupOutput::builder().build());
+    let current = mock!(Client::describe_cache_parameters).then_output(|| user_set(&[]));
+    let modify = mock!(Client::modify_cache_parameter_group)
+        .match_requests(|request| {
+            let values: BTreeMap<&str, &str> = request
+                .parameter_name_values()
+                .iter()
+                .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
+                .collect();
+            values
+                == BTreeMap::from([
+                    ("cluster-enabled", "yes"),
+                    ("maxmemory-policy", "volatile-lru"),
+                ])
+        })
+        .then_output(|| ModifyCacheParameterGroupOutput::builder().build());
+    let ctx = ElastiCache::mocked(&[&exists, &create, &current, &modify]);
+    let sharded =
+        desired(&json!({"shards": 2, "parameters": {"maxmemory-policy": "volatile-lru"}}));
+    assert_eq!(
+        sharded.parameter_group.as_deref(),
+        Some("prod-shop-cache-1a2b-valkey8")
+    );
+    ctx.prepare_parameter_group(&sharded).await.unwrap();
+    assert_eq!((create.num_calls(), modify.num_calls()), (1, 1));
+
+    let refusing = mock!(Client::modify_cache_parameter_group)
+        .sequence()
+        .http_status(
+            400,
+            Some(aws_error(
+                "InvalidParameterValue",
+                "Unknown parameter: bogus",
+            )),
+        )
+        .repeatedly()
+        .build();
+    let ctx = ElastiCache::mocked(&[&exists, &create, &current, &refusing]);
+    let error = ctx
+        .prepare_parameter_group(&desired(&json!({"parameters": {"bogus": "1"}})))
+        .await
+        .unwrap_err();
+    let message = error.aws_message();
+    assert!(
+        message.contains("spec.parameters.bogus") && message.contains("Unknown parameter"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
+    let group = |name: &str, family: &str| {
+        CacheParameterGroup::builder()
+            .cache_parameter_group_name(name)
+            .cache_parameter_group_family(family)
+            .build()
+    };
+    let listed = mock!(Client::describe_cache_parameter_groups).then_output(move || {
+        DescribeCacheParameterGroupsOutput::builder()
+            .cache_parameter_groups(group("default.valkey8", "valkey8"))
+            .cache_parameter_groups(group("legacy-cache-valkey8", "valkey8"))
+            .cache_parameter_groups(group("legacy-cache-redis7", "redis7"))
+            .cache_parameter_groups(group("legacy-cache-valkey8", "redis7"))
+            .cache_parameter_groups(group("legacy-cache-2-valkey8", "valkey8"))
+            .build()
+    });
+    let delete = mock!(Client::delete_cache_parameter_group)
+        .match_requests(|request| {
+            matches!(
+                request.cache_parameter_group_name(),
+                Some("legacy-cache-valkey8" | "legacy-cache-redis7")
+            )
+        })
+        .then_output(|| DeleteCacheParameterGroupOutput::builder().build());
+    let ctx = ElastiCache::mocked(&[&listed, &delete]);
+    ctx.delete_parameter_groups("legacy-cache").await.unwrap();
+    assert_eq!(delete.num_calls(), 2, "ours of each family, nothing else");
+}
+
+#[tokio::test]
+async fn without_a_described_node_the_group_is_not_attached_blind() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let exists = mock!(Client::describe_cache_parameter_groups).then_output(|| {
+        DescribeCacheParameterGroupsOutput::builder()
+            .cache_parameter_groups(
+                CacheParameterGroup::builder()
+                    .cache_parameter_group_name(MOCK_GROUP)
+                    .cache_parameter_group_family("valkey8")
+                    .build(),
+            )
+            .build()
+    });
+    let current = mock!(Client::describe_cache_parameters)
+        .then_output(|| user_set(&[("maxmemory-policy", "allkeys-lru")]));
+    let attach = mock!(Client::modify_replication_group)
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let tags = ours();
+    let node = support::data_tier::cache::no_member();
+    let ctx = ElastiCache::mocked(&[&describe, &exists, &current, &attach, &tags, &node]);
+    let spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
+    for _ in 0..2 {
+        let report = reconcile_as(&ctx, mock_owner(), &spec).await;
+        assert!(
+            matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("describe a node")),
+            "{:?}",
+            report.progress
+        );
+    }
+    assert_eq!(attach.num_calls(), 0, "never attached blind");
+}
