@@ -8,9 +8,15 @@
 #   scripts/bench.sh                         emulator throughput + 1,000 apps, 60 s steady state
 #   scripts/bench.sh emulator                only the emulator throughput
 #   scripts/bench.sh operator --apps 100 --steady 10s   a quick operator run
+#   scripts/bench.sh operator --apps 10000 --timeout 30m  10,000 apps (150,000 children)
+#   scripts/bench.sh data-tier               1,000 ManagedDatabases + 300 CacheClusters
+#                                            against moto_server, 10 idle minutes
+#   scripts/bench.sh data-tier --databases 100 --caches 30 --idle 2m   a quick one
 #   scripts/bench.sh all --help              every flag
 #
-# It installs nothing: it needs the Rust toolchain that `scripts/test.sh setup` checks.
+# It installs nothing: it needs the Rust toolchain that `scripts/test.sh setup` checks,
+# and for `data-tier` moto_server from .venv (`scripts/test.sh setup`), which it starts
+# on a free port and stops on exit.
 # Release builds go to CARGO_TARGET_DIR (default: target/); the first build of every
 # dependency takes several minutes on two cores.
 #
@@ -27,13 +33,21 @@ if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
 fi
 
 CHILD_PID=""
+MOTO_PID=""
+WORK_DIR=""
 # shellcheck disable=SC2317  # run by the EXIT trap
 stop_child() {
-    if [[ -n "$CHILD_PID" ]] && kill -0 "$CHILD_PID" 2>/dev/null; then
-        # setsid made tiered-bench a process-group leader: stop it and its operator.
-        kill -TERM -- "-$CHILD_PID" 2>/dev/null || true
-        sleep 2
-        kill -KILL -- "-$CHILD_PID" 2>/dev/null || true
+    local pid
+    for pid in "$CHILD_PID" "$MOTO_PID"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            # setsid made it a process-group leader: stop it and what it started.
+            kill -TERM -- "-$pid" 2>/dev/null || true
+            sleep 2
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ -n "$WORK_DIR" ]]; then
+        rm -rf "$WORK_DIR"
     fi
 }
 trap stop_child EXIT
@@ -41,7 +55,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 case "${1:-}" in
-emulator | operator | all) ;;
+emulator | operator | all | data-tier) ;;
 "") set -- all ;;
 *) set -- all "$@" ;;
 esac
@@ -49,6 +63,31 @@ esac
 echo "==> building tiered and tiered-bench (release)"
 cargo build --release --locked --package tiered --package tiered-bench --bins
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+
+if [[ "$1" == data-tier ]]; then
+    MOTO="${MOTO_SERVER:-$ROOT/.venv/bin/moto_server}"
+    [[ -x "$MOTO" ]] || {
+        echo "moto_server not found at $MOTO: run scripts/test.sh setup first" >&2
+        exit 1
+    }
+    WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tiered-bench.XXXXXX")"
+    echo "==> moto_server"
+    setsid "$MOTO" --host 127.0.0.1 --port 0 >"$WORK_DIR/moto.log" 2>&1 &
+    MOTO_PID=$!
+    for ((i = 0; i < 300; i++)); do
+        MOTO_LINE="$(grep -m1 -E 'Running on http://127.0.0.1:[0-9]+' "$WORK_DIR/moto.log" || true)"
+        [[ -n "$MOTO_LINE" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$MOTO_LINE" ]] || {
+        echo "moto_server did not start within 30 s:" >&2
+        cat "$WORK_DIR/moto.log" >&2
+        exit 1
+    }
+    MOTO_ENDPOINT="http://127.0.0.1:$(sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/' <<<"$MOTO_LINE")"
+    export MOTO_ENDPOINT
+    echo "moto_server: $MOTO_ENDPOINT"
+fi
 
 echo "==> tiered-bench $*"
 setsid --wait "$BIN/tiered-bench" "$@" &
