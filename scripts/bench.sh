@@ -24,8 +24,8 @@
 #   emulator: 6,758 simple req/s at concurrency 8, p50 0.68 ms
 #   1,000 apps x 3 tiers: all children after 9.2-11.1 s; floor 7.4-7.6 s; ratio 1.21-1.45;
 #   17.0 requests per app; 0 writes in 60 s steady state; operator peak RSS 83-84 MiB
-#   (issue 12, 30 Nov 2026, under load 7-16: 1,000 apps ratio 1.09, peak RSS 86.6 MiB;
-#   10,000 apps and the data tier: README "Benchmarks")
+#   (issue 12, 30 Nov 2026, under load 6-16: 1,000 apps ratio 1.09, peak RSS 86.6 MiB;
+#   10,000 apps ratio 1.06 (162.9 s / 153.2 s), peak RSS 635.9 MiB; data tier: README)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
