@@ -12,8 +12,7 @@
 //! has the figure with this form. `managedFields` are dropped on the way in (they are
 //! often the largest part of an object), after they have said which fields our own
 //! apply owns: the `spec` is kept only as far as those go ([`crate::runtime::owned`]),
-//! which is all that drift detection compares; the defaults the API server fills in
-//! were most of a Deployment's text.
+//! which is all that drift detection compares.
 
 use std::borrow::Cow;
 use std::fmt::Debug;

@@ -10,7 +10,9 @@
 //! to their entry (or is shared, when they wrote the same value), and is missing from
 //! the cut, so the comparison still fails and the field is put back. Everything else in
 //! a live object (defaults the API server filled in, fields of other managers) is never
-//! compared: in the operator benchmark it was most of each Deployment's text.
+//! compared. The operator benchmark's peak RSS did not move measurably with the cut
+//! (86.6 MiB at 1,000 apps against 83.3–83.9 MiB before, on an older main): the peak
+//! is reached while apps converge, not in these caches at rest.
 
 use serde_json::{Map, Value};
 
