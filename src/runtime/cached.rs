@@ -9,8 +9,10 @@
 //! resourceVersion, owners, deletion), plus the labels as a short list and the applied
 //! hash. Measured with the operator benchmark (1,000 apps, 15,000 children, release
 //! build): fully typed caches put the operator at 141.6 MiB RSS; README "Benchmarks"
-//! has the figure with this form. `managedFields` are dropped on the way in: nothing
-//! here reads them, and they are often the largest part of an object.
+//! has the figure with this form. `managedFields` are dropped on the way in (they are
+//! often the largest part of an object), after they have said which fields our own
+//! apply owns: the `spec` is kept only as far as those go ([`crate::runtime::owned`]),
+//! which is all that drift detection compares.
 
 use std::borrow::Cow;
 use std::fmt::Debug;
@@ -22,10 +24,51 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::runtime::context::FIELD_MANAGER;
+use crate::runtime::owned::{applied_fields, project};
+
 /// Annotation with the hash of the last applied desired object: the controller writes
 /// it on every child it applies, the cache keeps it apart so a reconcile can compare
 /// without parsing the object.
 pub const APPLIED_HASH: &str = "tiered.io/applied-hash";
+
+/// Kinds kept whole: the claims' immutability check reads live `spec` fields the API
+/// server may have filled in (`storageClassName`), and claims are few.
+const KEPT_WHOLE: [&str; 1] = ["PersistentVolumeClaim"];
+
+/// Cuts every part of `object` but `apiVersion`, `kind`, `metadata` and `status` down to
+/// the fields in `fields`, our apply's `fieldsV1` ([`project`]); `spec.replicas` stays,
+/// whoever owns it (an HPA, once a tier autoscales): the reconcile reads it to carry the
+/// count over a switch to or from autoscaling, and the tier status reads it.
+fn cut_to_owned(object: &mut Value, fields: &Value) {
+    let Some(parts) = object.as_object_mut() else {
+        return;
+    };
+    let replicas = parts
+        .get("spec")
+        .and_then(|spec| spec.get("replicas"))
+        .cloned();
+    parts.retain(|name, value| {
+        if matches!(name.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
+            return true;
+        }
+        match fields.get(format!("f:{name}")) {
+            Some(owned) => {
+                *value = project(value, owned);
+                true
+            }
+            None => false,
+        }
+    });
+    if let Some(replicas) = replicas
+        && let Some(spec) = parts
+            .entry("spec")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()))
+            .as_object_mut()
+    {
+        spec.insert("replicas".to_owned(), replicas);
+    }
+}
 
 /// A live object of kind `K` as the child caches keep it.
 pub struct Cached<K> {
@@ -35,7 +78,8 @@ pub struct Cached<K> {
     metadata: ObjectMeta,
     labels: Box<[(Box<str>, Box<str>)]>,
     applied_hash: Option<Box<str>>,
-    /// The whole object without `managedFields`, as compact JSON.
+    /// The object without `managedFields`, its `spec` (and any other part but
+    /// `metadata` and `status`) cut to the fields our apply owns, as compact JSON.
     json: Box<str>,
     kind: PhantomData<fn() -> K>,
 }
@@ -70,8 +114,16 @@ impl<K: Resource<DynamicType = ()>> Cached<K> {
     /// # Errors
     /// When `object` has no readable `metadata`.
     pub fn from_value(mut object: Value) -> Result<Self, serde_json::Error> {
-        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.remove("managedFields");
+        let managed_fields = object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|metadata| metadata.remove("managedFields"));
+        if !KEPT_WHOLE.contains(&&*K::kind(&()))
+            && let Some(fields) = managed_fields
+                .as_ref()
+                .and_then(|managed| applied_fields(managed, FIELD_MANAGER))
+        {
+            cut_to_owned(&mut object, fields);
         }
         if let Some(fields) = object.as_object_mut() {
             fields

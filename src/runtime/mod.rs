@@ -16,6 +16,7 @@ pub mod kstatus;
 pub mod metrics;
 pub mod mutations;
 pub mod own_writes;
+pub mod owned;
 pub mod panic;
 pub mod scope;
 pub mod status;

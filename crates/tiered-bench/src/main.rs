@@ -8,6 +8,9 @@
 //!   process: time until every child exists, the floor (a plain client issuing the same
 //!   writes) and the ratio, requests per app, writes in steady state, peak RSS.
 //! - `all`: both, then one summary table.
+//! - `data-tier`: N ManagedDatabases and M CacheClusters against moto_server (through a
+//!   recording proxy): time until all are Ready, AWS describe calls per resync, mutating
+//!   AWS calls and Kubernetes writes in an idle window, peak RSS.
 //! - `chaos`: the chaos run of `scripts/chaos.sh` (kills, API and AWS faults; figures,
 //!   and with `--assert-zero` the short CI variant's verdict).
 //!
@@ -17,6 +20,7 @@
 #![allow(clippy::cast_precision_loss)]
 
 mod chaos;
+mod data_tier;
 mod floor;
 mod operator_process;
 mod scale;
@@ -49,6 +53,8 @@ enum Command {
         #[command(flatten)]
         operator: scale::ScaleArgs,
     },
+    /// Data tier: ManagedDatabases and CacheClusters against moto_server.
+    DataTier(data_tier::DataTierArgs),
     /// Chaos: a mixed fleet through create, edit and delete while the operator is
     /// killed and the API and AWS fail (run by scripts/chaos.sh).
     Chaos(chaos::ChaosArgs),
@@ -80,6 +86,11 @@ async fn main() -> BenchResult<()> {
             println!();
             rows.extend(operator(&operator_args).await?);
             rows
+        }
+        Command::DataTier(args) => {
+            let result = data_tier::run(&args).await?;
+            data_tier::print(&args, &result);
+            data_tier::rows(&result)
         }
         Command::Chaos(args) => return chaos::run(&args).await,
     };

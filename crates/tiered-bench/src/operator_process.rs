@@ -62,6 +62,17 @@ impl OperatorProcess {
         concurrency: u16,
         resync: Duration,
     ) -> BenchResult<Self> {
+        Self::spawn_with(bin, emulator_url, concurrency, resync, &[])
+    }
+
+    /// [`Self::spawn`] with more environment (`AWS_ENDPOINT_URL` for the data tier).
+    pub fn spawn_with(
+        bin: &Path,
+        emulator_url: &str,
+        concurrency: u16,
+        resync: Duration,
+        env: &[(&str, &str)],
+    ) -> BenchResult<Self> {
         let dir = std::env::temp_dir().join(format!("tiered-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let kubeconfig = dir.join("kubeconfig");
@@ -85,6 +96,7 @@ impl OperatorProcess {
             .env("AWS_ACCESS_KEY_ID", "bench")
             .env("AWS_SECRET_ACCESS_KEY", "bench")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

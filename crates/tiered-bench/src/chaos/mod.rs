@@ -11,7 +11,7 @@
 mod api_faults;
 mod aws;
 mod checks;
-mod fleet;
+pub(crate) mod fleet;
 mod operator;
 mod report;
 
