@@ -45,6 +45,7 @@ mod operator_tiered_app;
 mod operator_volumes;
 mod ownership_children;
 mod ownership_secrets;
+mod panic_contained;
 mod render_children;
 mod render_cli;
 mod render_kubectl;
