@@ -53,3 +53,4 @@ mod render_props;
 mod replicas_switch;
 mod secret_create;
 mod support;
+mod volumes_refused;
