@@ -46,6 +46,7 @@ mod operator_volumes;
 mod ownership_children;
 mod ownership_secrets;
 mod panic_contained;
+mod readme_kubectl;
 mod render_children;
 mod render_cli;
 mod render_kubectl;
