@@ -20,5 +20,6 @@ mod protobuf;
 mod sandbox;
 mod selectors;
 mod support;
+mod tables;
 mod validation;
 mod watch;
