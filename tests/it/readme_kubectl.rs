@@ -204,6 +204,12 @@ async fn every_local_kubectl_command_of_the_readme_works_as_written() {
                 eprintln!("$ {line}");
                 let out = run(&line, dir.path(), &kubeconfig).await;
                 eprint!("{out}");
+                if line.starts_with("kubectl get tiered") {
+                    // The README promises the printer columns (server-side printing).
+                    for column in ["READY", "REASON", "AGE"] {
+                        assert!(out.contains(column), "{line}: no {column} column in\n{out}");
+                    }
+                }
             }
         }
         op.stop().await;
