@@ -142,7 +142,7 @@ async fn run(command: &str, dir: &Path, kubeconfig: &Path) -> String {
             !failed && !printed.is_empty(),
         )
     } else {
-        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        let output = tokio::time::timeout(Duration::from_mins(1), child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("{command:?} did not finish within 60 s"))
             .unwrap();

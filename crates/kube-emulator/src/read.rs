@@ -42,7 +42,7 @@ pub fn get(shared: &Arc<Shared>, request: &Request) -> Reply {
             &columns,
             &[object],
             &table::include_object(request),
-            metadata,
+            &metadata,
         );
         return Ok((StatusCode::OK, table));
     }
@@ -156,7 +156,7 @@ pub fn list(shared: &Arc<Shared>, request: &Request) -> Reply {
     if let Some(columns) = columns {
         return Ok((
             StatusCode::OK,
-            table::table(&columns, &items, &table::include_object(request), metadata),
+            table::table(&columns, &items, &table::include_object(request), &metadata),
         ));
     }
     Ok((

@@ -61,7 +61,7 @@ pub fn table(
     columns: &[Value],
     objects: &[Value],
     include_object: &str,
-    list_metadata: Value,
+    list_metadata: &Value,
 ) -> Value {
     let rows: Vec<Value> = objects
         .iter()

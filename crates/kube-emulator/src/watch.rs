@@ -78,7 +78,7 @@ impl Format {
                 let metadata = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
                 line(
                     kind,
-                    &table::table(columns, &[object], &self.include_object, metadata),
+                    &table::table(columns, &[object], &self.include_object, &metadata),
                 )
             }
         }
