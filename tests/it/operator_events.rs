@@ -22,12 +22,12 @@ use tiered::api::{ManagedDatabase, TieredApp};
 
 const NS: &str = "shop";
 
-async fn events(client: &kube::Client) -> Vec<Event> {
+pub(crate) async fn events(client: &kube::Client) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), NS);
     api.list(&ListParams::default()).await.unwrap().items
 }
 
-fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bool {
+pub(crate) fn has_event(events: &[Event], type_: &str, reason: &str, note_part: &str) -> bool {
     events.iter().any(|e| {
         e.type_.as_deref() == Some(type_)
             && e.reason.as_deref() == Some(reason)

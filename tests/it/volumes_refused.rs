@@ -6,31 +6,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use tiered::api::TieredApp;
 
+use crate::operator_events::{events, has_event};
 use crate::operator_volumes::{app_with_volume, claim};
 use crate::support::operator::{condition, eventually, start};
 
 const NS: &str = "shop";
 const REFUSED: &str = "PersistentVolumeClaim/newsread-files: storageClassName";
 
-async fn refusal_events(client: &kube::Client) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), NS)
-        .list(&ListParams::default())
+/// How many times the refusal was told (an Event's `deprecatedCount` counts repeats).
+async fn refusals(client: &kube::Client) -> i32 {
+    events(client)
         .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some("InvalidSpec")
-                && e.note.as_deref().is_some_and(|n| n.contains(REFUSED))
-        })
-        .collect()
+        .iter()
+        .filter(|e| has_event(std::slice::from_ref(*e), "Warning", "InvalidSpec", REFUSED))
+        .map(|e| e.deprecated_count.unwrap_or(1).max(1))
+        .sum()
 }
 
 #[tokio::test]
@@ -80,7 +75,7 @@ async fn a_refused_claim_change_stalls_the_app_with_one_warning_event_and_the_ap
     .await
     .unwrap();
     eventually("a Warning Event names the claim and the field", || async {
-        !refusal_events(&op.client).await.is_empty()
+        refusals(&op.client).await > 0
     })
     .await;
     let app = apps.get("newsread").await.unwrap();
@@ -94,11 +89,6 @@ async fn a_refused_claim_change_stalls_the_app_with_one_warning_event_and_the_ap
     );
     // Resyncs (every second) do not repeat it.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let events = refusal_events(&op.client).await;
-    let count: i32 = events
-        .iter()
-        .map(|e| e.deprecated_count.unwrap_or(1).max(1))
-        .sum();
-    assert_eq!(count, 1, "{events:?}");
+    assert_eq!(refusals(&op.client).await, 1);
     op.stop().await;
 }
