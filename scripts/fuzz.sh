@@ -6,8 +6,11 @@
 #   scripts/fuzz.sh              fuzz for 120 s (FUZZ_SECONDS to change)
 #   scripts/fuzz.sh -- ARGS      pass ARGS to libFuzzer instead
 #
-# Installs cargo-fuzz from crates.io when missing. libFuzzer needs nightly-only compiler
-# flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+# Needs: cargo-fuzz (installed from crates.io when missing) and a compiler that takes
+# libFuzzer's nightly-only flags (-Zsanitizer=address): the default toolchain with
+# RUSTC_BOOTSTRAP=1, or FUZZ_TOOLCHAIN=nightly for rustup's nightly. The first build compiles the whole
+# dependency tree with the sanitizer in release mode: expect 15 minutes or more on 2 cores
+# (fuzz/target/ keeps it for the next run). Prints how long it fuzzed and what it found.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +22,17 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz"
     cargo install --locked cargo-fuzz
 fi
+cargo fuzz --version
+
+# The default toolchain with RUSTC_BOOTSTRAP=1 (no nightly needed); FUZZ_TOOLCHAIN=nightly
+# uses rustup's nightly instead (a separate build of everything).
+toolchain=()
+if [[ -n ${FUZZ_TOOLCHAIN:-} ]]; then
+    toolchain=("+$FUZZ_TOOLCHAIN")
+else
+    export RUSTC_BOOTSTRAP=1
+fi
+echo "compiler: $(rustc "${toolchain[@]}" --version)${RUSTC_BOOTSTRAP:+ with RUSTC_BOOTSTRAP=1}"
 
 # Seed corpus: the example manifests.
 corpus="fuzz/corpus/render"
@@ -31,5 +45,23 @@ if ((${#args[@]} == 0)); then
 elif [[ ${args[0]} == "--" ]]; then
     args=("${args[@]:1}")
 fi
-export RUSTC_BOOTSTRAP=1
-exec cargo fuzz run --fuzz-dir fuzz render "$corpus" -- "${args[@]}"
+
+build_start=$SECONDS
+echo "building the fuzz target (release, address sanitizer)"
+cargo "${toolchain[@]}" fuzz build --fuzz-dir fuzz render
+echo "built in $((SECONDS - build_start)) s"
+
+run_start=$SECONDS
+status=0
+cargo "${toolchain[@]}" fuzz run --fuzz-dir fuzz render "$corpus" -- "${args[@]}" || status=$?
+echo "fuzzed target render for $((SECONDS - run_start)) s (libFuzzer arguments: ${args[*]}); corpus: $(find "$corpus" -type f | wc -l) inputs"
+if compgen -G "fuzz/artifacts/render/*" >/dev/null; then
+    echo "findings (reproduce with scripts/fuzz.sh -- <file>):"
+    ls -l fuzz/artifacts/render/
+fi
+if ((status == 0)); then
+    echo "no crash"
+else
+    echo "libFuzzer stopped with status $status: a crash, a leak or a timeout; see above" >&2
+fi
+exit "$status"

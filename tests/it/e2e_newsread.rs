@@ -21,7 +21,7 @@ const NS: &str = "newsread";
 
 /// What a platform team has before tiered runs: a VPC, two subnets and the subnet
 /// groups the example names (networking is not the operator's job).
-fn prepare_account(moto: &MotoServer) {
+pub(crate) fn prepare_account(moto: &MotoServer) {
     let script = r#"
 import boto3
 ec2 = boto3.client("ec2")

@@ -27,7 +27,7 @@ const NS: &str = "shop";
 const CLAIM: &str = "newsread-files";
 
 /// The two-tier app with a volume `files` (EFS class) mounted by the api tier.
-fn app_with_volume(retention: Option<ClaimRetention>) -> TieredApp {
+pub(crate) fn app_with_volume(retention: Option<ClaimRetention>) -> TieredApp {
     let mut app = two_tier_app(NS);
     app.spec.volumes = vec![SharedVolume {
         name: "files".to_owned(),
@@ -47,11 +47,23 @@ fn app_with_volume(retention: Option<ClaimRetention>) -> TieredApp {
     app
 }
 
-async fn claim(client: &kube::Client) -> Option<PersistentVolumeClaim> {
+pub(crate) async fn claim(client: &kube::Client) -> Option<PersistentVolumeClaim> {
     Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
         .get_opt(CLAIM)
         .await
         .unwrap()
+}
+
+/// Marks the claim Bound, as the PV controller would.
+pub(crate) async fn bind_claim(client: &kube::Client) {
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
+        .patch_status(
+            CLAIM,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+        )
+        .await
+        .unwrap();
 }
 
 fn claimed_by(claim: &PersistentVolumeClaim) -> Option<String> {
@@ -324,7 +336,9 @@ async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_
         before.resource_version(),
         "not written"
     );
-    // Growing the claim is allowed.
+    // Growing the claim is allowed once it is Bound (the API server refuses any spec
+    // change of a Pending claim); the PV controller would bind it.
+    bind_claim(&op.client).await;
     let bigger = json!({"spec": {"volumes": [{"name": "files", "storageClassName": "efs-sc", "size": "10Gi"}]}});
     apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&bigger))
         .await

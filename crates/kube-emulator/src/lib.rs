@@ -77,8 +77,9 @@
 //!   (structs, maps) are printed as JSON.
 //! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints or `EndpointSlices`,
 //!   no status of built-ins — except that sandbox mode marks Deployments available.
-//! - No Table output: requests that ask for `as=Table` get the plain list (kubectl also
-//!   accepts `application/json` and then prints NAME and AGE columns itself), never 406.
+//! - Table output (`as=Table`, what `kubectl get` asks for) only for custom resources,
+//!   with their printer columns ([`table`]); built-in kinds get the plain list (kubectl
+//!   then prints NAME and AGE itself), never 406.
 //! - Protobuf request bodies only for Secret, `ConfigMap`, Namespace and `DeleteOptions`
 //!   ([`protobuf`]: what client-go's typed clients send for Helm's release storage and
 //!   `kubectl create namespace|secret|configmap`); other kinds in protobuf get 415. Answers
@@ -115,6 +116,7 @@ pub mod selectors;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod validation;
 pub mod watch;
 pub mod write;

@@ -11,6 +11,7 @@ use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::Request;
 use super::status::ApiError;
+use super::table;
 
 /// Result of a verb handler: HTTP status and JSON body.
 pub type Reply = Result<(StatusCode, Value), ApiError>;
@@ -29,11 +30,23 @@ pub fn get(shared: &Arc<Shared>, request: &Request) -> Reply {
     let target = &request.target;
     let name = target.name.as_deref().unwrap_or_default();
     let namespace = target.namespace.as_deref().unwrap_or_default();
+    let columns = table::wanted(shared, request);
     let world = shared.store.lock();
     let object = world
         .get(&target.rt.store_key(), namespace, name)
         .ok_or_else(|| ApiError::not_found(&target.rt, name))?;
-    Ok((StatusCode::OK, served(&target.rt, object.clone())))
+    let object = served(&target.rt, object.clone());
+    if let Some(columns) = columns {
+        let metadata = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
+        let table = table::table(
+            &columns,
+            &[object],
+            &table::include_object(request),
+            &metadata,
+        );
+        return Ok((StatusCode::OK, table));
+    }
+    Ok((StatusCode::OK, object))
 }
 
 /// Paging position inside a list: the last (namespace, name) served.
@@ -106,6 +119,7 @@ pub fn list(shared: &Arc<Shared>, request: &Request) -> Reply {
         .get("continue")
         .map(decode_continue)
         .transpose()?;
+    let columns = table::wanted(shared, request);
     let world = shared.store.lock();
     let list_rv = resume.as_ref().map_or(world.current_rv(), |(rv, _, _)| *rv);
     let mut items = Vec::new();
@@ -138,6 +152,12 @@ pub fn list(shared: &Arc<Shared>, request: &Request) -> Reply {
     {
         metadata["continue"] = Value::String(token);
         metadata["remainingItemCount"] = json!(remaining);
+    }
+    if let Some(columns) = columns {
+        return Ok((
+            StatusCode::OK,
+            table::table(&columns, &items, &table::include_object(request), &metadata),
+        ));
     }
     Ok((
         StatusCode::OK,

@@ -1,16 +1,17 @@
 //! Label and field selectors as the API server parses them from `labelSelector` and
-//! `fieldSelector` query parameters. Matching of label expressions reuses `kube::core`.
+//! `fieldSelector` query parameters: the label grammar of upstream `labels.Parse`, with its
+//! refusals (400 `unable to parse requirement`), and matching.
 
 use std::collections::BTreeSet;
 
-use kube::core::Expression;
 use serde_json::Value;
 
 use super::status::ApiError;
+use super::validation::format::{label_value, qualified_name};
 
 /// A parsed `labelSelector`.
 #[derive(Debug, Clone, Default)]
-pub struct LabelSelector(Vec<Expression>);
+pub struct LabelSelector(Vec<Requirement>);
 
 /// A parsed `fieldSelector`: `(path, wanted value, equal?)` terms.
 #[derive(Debug, Clone, Default)]
@@ -38,61 +39,275 @@ fn split_terms(s: &str) -> Vec<&str> {
         .collect()
 }
 
-fn set_of(rest: &str) -> Result<BTreeSet<String>, ApiError> {
-    let inner = rest
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unable to parse requirement: expected a set in {rest:?}"
-            ))
-        })?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .collect())
+/// A token of the label selector grammar (upstream `labels.Lexer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    End,
+    Identifier(String),
+    /// `!`
+    Not,
+    /// `=`, `==`, `!=`, `>`, `<`
+    Operator(&'static str),
+    Comma,
+    Open,
+    Close,
+}
+
+impl Token {
+    /// How upstream's messages quote the token (`found '%s'`).
+    fn literal(&self) -> &str {
+        match self {
+            Self::End => "",
+            Self::Identifier(text) => text,
+            Self::Not => "!",
+            Self::Operator(op) => op,
+            Self::Comma => ",",
+            Self::Open => "(",
+            Self::Close => ")",
+        }
+    }
+}
+
+/// Splits a selector into tokens: identifiers are runs of anything but whitespace and
+/// `! = , ( ) < >`.
+fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let token = match c {
+            c if c.is_whitespace() => continue,
+            ',' => Token::Comma,
+            '(' => Token::Open,
+            ')' => Token::Close,
+            '>' => Token::Operator(">"),
+            '<' => Token::Operator("<"),
+            '!' if chars.next_if_eq(&'=').is_some() => Token::Operator("!="),
+            '!' => Token::Not,
+            '=' if chars.next_if_eq(&'=').is_some() => Token::Operator("=="),
+            '=' => Token::Operator("="),
+            first => {
+                let mut identifier = String::from(first);
+                while let Some(next) =
+                    chars.next_if(|c| !c.is_whitespace() && !"!=,()<>".contains(*c))
+                {
+                    identifier.push(next);
+                }
+                Token::Identifier(identifier)
+            }
+        };
+        out.push(token);
+    }
+    out.push(Token::End);
+    out
+}
+
+/// One requirement of a label selector (upstream `labels.Requirement`).
+#[derive(Debug, Clone)]
+enum Requirement {
+    In(String, BTreeSet<String>),
+    NotIn(String, BTreeSet<String>),
+    Exists(String),
+    DoesNotExist(String),
+    Equal(String, String),
+    NotEqual(String, String),
+    GreaterThan(String, i64),
+    LessThan(String, i64),
+}
+
+/// The parser of upstream `labels.Parse`, with its messages.
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        self.tokens.get(self.at).unwrap_or(&Token::End)
+    }
+
+    fn next(&mut self) -> Token {
+        let token = self.peek().clone();
+        self.at += 1;
+        token
+    }
+
+    fn parse(&mut self) -> Result<Vec<Requirement>, String> {
+        let mut requirements = Vec::new();
+        loop {
+            match self.peek() {
+                Token::End => return Ok(requirements),
+                Token::Identifier(_) | Token::Not => {
+                    let requirement = self
+                        .requirement()
+                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    requirements.push(requirement);
+                    match self.next() {
+                        Token::End => return Ok(requirements),
+                        Token::Comma => {
+                            if !matches!(self.peek(), Token::Identifier(_) | Token::Not) {
+                                return Err(format!(
+                                    "found '{}', expected: identifier after ','",
+                                    self.peek().literal()
+                                ));
+                            }
+                        }
+                        other => {
+                            return Err(format!(
+                                "found '{}', expected: ',' or 'end of string'",
+                                other.literal()
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "found '{}', expected: !, identifier, or 'end of string'",
+                        other.literal()
+                    ));
+                }
+            }
+        }
+    }
+
+    fn requirement(&mut self) -> Result<Requirement, String> {
+        let negated = self.peek() == &Token::Not;
+        if negated {
+            self.next();
+        }
+        let key = match self.next() {
+            Token::Identifier(key) => key,
+            other => return Err(format!("found '{}', expected: identifier", other.literal())),
+        };
+        let errors = qualified_name(&key);
+        if !errors.is_empty() {
+            return Err(format!(
+                "key: Invalid value: {key:?}: {}",
+                errors.join("; ")
+            ));
+        }
+        if negated {
+            return Ok(Requirement::DoesNotExist(key));
+        }
+        if matches!(self.peek(), Token::End | Token::Comma) {
+            return Ok(Requirement::Exists(key));
+        }
+        let operator = match self.next() {
+            Token::Operator(op) => op,
+            Token::Identifier(word) if word == "in" => "in",
+            Token::Identifier(word) if word == "notin" => "notin",
+            other => {
+                return Err(format!(
+                    "found '{}', expected: in, notin, =, ==, !=, gt, lt",
+                    other.literal()
+                ));
+            }
+        };
+        let values = if matches!(operator, "in" | "notin") {
+            self.set()?
+        } else {
+            vec![self.exact_value()?]
+        };
+        for (index, value) in values.iter().enumerate() {
+            let errors = label_value(value);
+            if !errors.is_empty() {
+                return Err(format!(
+                    "values[{index}][{key}]: Invalid value: {value:?}: {}",
+                    errors.join("; ")
+                ));
+            }
+        }
+        let integer = |values: &[String]| {
+            values
+                .first()
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| "for 'Gt', 'Lt' operators, the value must be an integer".to_owned())
+        };
+        Ok(match operator {
+            "in" | "notin" if values.is_empty() => {
+                return Err("for 'in', 'notin' operators, values set can't be empty".to_owned());
+            }
+            "in" => Requirement::In(key, values.into_iter().collect()),
+            "notin" => Requirement::NotIn(key, values.into_iter().collect()),
+            ">" => Requirement::GreaterThan(key, integer(&values)?),
+            "<" => Requirement::LessThan(key, integer(&values)?),
+            "!=" => Requirement::NotEqual(key, values.concat()),
+            _ => Requirement::Equal(key, values.concat()),
+        })
+    }
+
+    /// The value after `=`, `==`, `!=`, `>`, `<`: an identifier, or empty before `,` or
+    /// the end.
+    fn exact_value(&mut self) -> Result<String, String> {
+        if matches!(self.peek(), Token::End | Token::Comma) {
+            return Ok(String::new());
+        }
+        match self.next() {
+            Token::Identifier(value) => Ok(value),
+            other => Err(format!("found '{}', expected: identifier", other.literal())),
+        }
+    }
+
+    /// `( v1, v2 )` after `in` / `notin` (an empty value between commas counts, as
+    /// upstream).
+    fn set(&mut self) -> Result<Vec<String>, String> {
+        match self.next() {
+            Token::Open => {}
+            other => return Err(format!("found '{}', expected: '('", other.literal())),
+        }
+        let mut values = Vec::new();
+        let mut after_value = false;
+        loop {
+            match self.next() {
+                Token::Identifier(value) if !after_value => {
+                    values.push(value);
+                    after_value = true;
+                }
+                Token::Comma => {
+                    if !after_value {
+                        values.push(String::new());
+                    }
+                    after_value = false;
+                    if self.peek() == &Token::Close {
+                        values.push(String::new());
+                    }
+                }
+                Token::Close => return Ok(values),
+                other if after_value => {
+                    return Err(format!("found '{}', expected: ',' or ')'", other.literal()));
+                }
+                other => {
+                    return Err(format!(
+                        "found '{}', expected: ',', ')' or identifier",
+                        other.literal()
+                    ));
+                }
+            }
+        }
+    }
 }
 
 impl LabelSelector {
-    /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
+    /// Parses a `labelSelector` as upstream `labels.Parse` does (`a=b`, `a==b`, `a!=b`,
+    /// `a in (b,c)`, `a notin (b)`, `a`, `!a`, `a>1`, `a<1`), refusing what it refuses
+    /// with its messages: a syntax error, a key that is not a qualified name, a value that
+    /// is not a label value, an empty set, a non-integer after `>` / `<`; 400 BadRequest.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let mut exprs = Vec::new();
-        for term in split_terms(s) {
-            let expr = if let Some(key) = term.strip_prefix('!') {
-                Expression::DoesNotExist(key.trim().to_owned())
-            } else if let Some((k, v)) = term.split_once("!=") {
-                Expression::NotEqual(k.trim().to_owned(), v.trim().to_owned())
-            } else if let Some((k, v)) = term.split_once("==") {
-                Expression::Equal(k.trim().to_owned(), v.trim().to_owned())
-            } else if let Some((k, v)) = term.split_once('=') {
-                Expression::Equal(k.trim().to_owned(), v.trim().to_owned())
-            } else if let Some((k, rest)) = term.split_once(" notin ") {
-                Expression::NotIn(k.trim().to_owned(), set_of(rest)?)
-            } else if let Some((k, rest)) = term.split_once(" in ") {
-                Expression::In(k.trim().to_owned(), set_of(rest)?)
-            } else if term.contains(char::is_whitespace) || term.contains('(') {
-                return Err(ApiError::bad_request(format!(
-                    "unable to parse requirement: found '{term}', expected: in, notin, =, ==, !="
-                )));
-            } else {
-                Expression::Exists(term.to_owned())
-            };
-            exprs.push(expr);
-        }
-        Ok(Self(exprs))
+        let mut parser = Parser {
+            tokens: tokens(s),
+            at: 0,
+        };
+        parser.parse().map(Self).map_err(ApiError::bad_request)
     }
 
     /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions` with `In`,
     /// `NotIn`, `Exists`, `DoesNotExist`), as a Deployment's `spec.selector` holds it.
     pub fn from_spec(selector: &Value) -> Self {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        let mut exprs: Vec<Expression> = selector["matchLabels"]
+        let mut exprs: Vec<Requirement> = selector["matchLabels"]
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(key, value)| Expression::Equal(key.clone(), text(value)))
+            .map(|(key, value)| Requirement::Equal(key.clone(), text(value)))
             .collect();
         for requirement in selector["matchExpressions"]
             .as_array()
@@ -107,10 +322,10 @@ impl LabelSelector {
                 .map(text)
                 .collect();
             exprs.push(match requirement["operator"].as_str().unwrap_or_default() {
-                "In" => Expression::In(key, values),
-                "NotIn" => Expression::NotIn(key, values),
-                "Exists" => Expression::Exists(key),
-                _ => Expression::DoesNotExist(key),
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                _ => Requirement::DoesNotExist(key),
             });
         }
         Self(exprs)
@@ -131,12 +346,18 @@ impl LabelSelector {
                 .map(|v| v.as_str().unwrap_or_default())
         };
         self.0.iter().all(|e| match e {
-            Expression::In(key, values) => label(key).is_some_and(|v| values.contains(v)),
-            Expression::NotIn(key, values) => label(key).is_none_or(|v| !values.contains(v)),
-            Expression::Exists(key) => label(key).is_some(),
-            Expression::DoesNotExist(key) => label(key).is_none(),
-            Expression::Equal(key, value) => label(key) == Some(value.as_str()),
-            Expression::NotEqual(key, value) => label(key) != Some(value.as_str()),
+            Requirement::In(key, values) => label(key).is_some_and(|v| values.contains(v)),
+            Requirement::NotIn(key, values) => label(key).is_none_or(|v| !values.contains(v)),
+            Requirement::Exists(key) => label(key).is_some(),
+            Requirement::DoesNotExist(key) => label(key).is_none(),
+            Requirement::Equal(key, value) => label(key) == Some(value.as_str()),
+            Requirement::NotEqual(key, value) => label(key) != Some(value.as_str()),
+            Requirement::GreaterThan(key, bound) => label(key)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > *bound),
+            Requirement::LessThan(key, bound) => label(key)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v < *bound),
         })
     }
 }

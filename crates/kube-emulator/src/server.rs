@@ -63,6 +63,8 @@ pub struct Request {
     pub params: Params,
     /// `Content-Type` header.
     pub content_type: String,
+    /// `Accept` header (`as=Table` asks for a Table, see [`crate::table`]).
+    pub accept: String,
     /// Field manager: `fieldManager` or the user agent's product name.
     pub manager: String,
     /// Request body.
@@ -223,10 +225,16 @@ pub async fn dispatch(
                 let manager = params
                     .get("fieldManager")
                     .map_or_else(|| user_agent_manager(&headers), str::to_owned);
+                let accept = headers
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 let request = Request {
                     target,
                     params,
                     content_type,
+                    accept,
                     manager,
                     body,
                 };

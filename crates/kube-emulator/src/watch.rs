@@ -22,6 +22,7 @@ use super::selectors::{FieldSelector, LabelSelector};
 use super::server::Request;
 use super::status::ApiError;
 use super::store::{Change, EventType};
+use super::table;
 
 /// Default watch length when the client sets no `timeoutSeconds` (upstream: 30–60 min).
 const DEFAULT_TIMEOUT: Duration = Duration::from_mins(30);
@@ -56,6 +57,30 @@ impl Filter {
             (EventType::Added, _, true) | (EventType::Modified, false, true) => Some("ADDED"),
             (EventType::Modified, true, true) => Some("MODIFIED"),
             _ => None,
+        }
+    }
+}
+
+/// How a watch serves its objects: as they are, or each as a one-row Table
+/// ([`crate::table`]) when the request asked for Tables.
+struct Format {
+    rt: Arc<ResourceType>,
+    columns: Option<Vec<Value>>,
+    include_object: String,
+}
+
+impl Format {
+    fn event(&self, kind: &str, object: Value) -> Bytes {
+        let object = served(&self.rt, object);
+        match &self.columns {
+            None => line(kind, &object),
+            Some(columns) => {
+                let metadata = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
+                line(
+                    kind,
+                    &table::table(columns, &[object], &self.include_object, &metadata),
+                )
+            }
         }
     }
 }
@@ -104,6 +129,11 @@ pub fn serve(shared: &Arc<Shared>, request: &Request) -> Response {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let format = Format {
+        rt: Arc::clone(&rt),
+        columns: table::wanted(shared, request),
+        include_object: table::include_object(request),
+    };
     let filter = Filter {
         key: rt.store_key(),
         namespace: request.target.namespace.clone(),
@@ -139,7 +169,7 @@ pub fn serve(shared: &Arc<Shared>, request: &Request) -> Response {
                             filter.namespace.as_deref().is_none_or(|want| want == ns)
                                 && filter.matches(o)
                         })
-                        .map(|(_, o)| line("ADDED", &served(&rt, o.clone()))),
+                        .map(|(_, o)| format.event("ADDED", o.clone())),
                 );
             }
             if send_initial && bookmarks {
@@ -153,7 +183,7 @@ pub fn serve(shared: &Arc<Shared>, request: &Request) -> Response {
                 Ok(changes) => initial.extend(changes.iter().filter_map(|c| {
                     filter
                         .event_for(c)
-                        .map(|kind| line(kind, &served(&rt, (*c.object).clone())))
+                        .map(|kind| format.event(kind, (*c.object).clone()))
                 })),
                 Err(oldest) => return gone(&ApiError::expired(rv, oldest)),
             }
@@ -163,6 +193,7 @@ pub fn serve(shared: &Arc<Shared>, request: &Request) -> Response {
     let (tx, rx) = mpsc::channel(256);
     let task = Stream {
         rt,
+        format,
         filter,
         events,
         close: shared.faults.close_signal(),
@@ -179,6 +210,7 @@ pub fn serve(shared: &Arc<Shared>, request: &Request) -> Response {
 
 struct Stream {
     rt: Arc<ResourceType>,
+    format: Format,
     filter: Filter,
     events: broadcast::Receiver<Arc<Change>>,
     close: broadcast::Receiver<Option<String>>,
@@ -207,7 +239,7 @@ impl Stream {
                     Ok(change) => {
                         self.last_rv = change.rv;
                         if let Some(kind) = self.filter.event_for(&change) {
-                            let bytes = line(kind, &served(&self.rt, (*change.object).clone()));
+                            let bytes = self.format.event(kind, (*change.object).clone());
                             if self.tx.send(bytes).await.is_err() {
                                 return;
                             }

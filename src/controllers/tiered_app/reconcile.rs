@@ -300,7 +300,8 @@ fn desired(
     )
 }
 
-/// Writes the status; a rollout that just failed gets a Warning Event, a name conflict
+/// Writes the status; a rollout that just failed or a refused child change gets a
+/// Warning Event, a name conflict
 /// too (when the status changed, so not on every requeue) and a slow requeue: a foreign object without
 /// tiered's label is not watched, so its removal triggers nothing.
 async fn finish(
@@ -309,17 +310,25 @@ async fn finish(
     next: TieredAppStatus,
     conflict: Option<String>,
 ) -> Result<Action> {
-    let rollout_failed = status::newly_stalled(app.status.as_ref(), &next)
-        .filter(|(reason, _)| reason == reasons::ROLLOUT_FAILED);
+    // A rollout that failed, or a child change the API server would refuse (a claim's
+    // class, access modes or a smaller size: InvalidSpec here, as validation failures
+    // return before apply), is told once as a Warning Event.
+    let newly_stalled = status::newly_stalled(app.status.as_ref(), &next)
+        .filter(|(reason, _)| reason == reasons::ROLLOUT_FAILED || reason == reasons::INVALID_SPEC);
     let written = write_status(&ctx.ctx, app, next).await?;
-    if let Some((reason, message)) = rollout_failed.filter(|_| written) {
+    if let Some((reason, message)) = newly_stalled.filter(|_| written) {
+        let action = if reason == reasons::ROLLOUT_FAILED {
+            "Rollout"
+        } else {
+            "Apply"
+        };
         ctx.ctx
             .events
             .emit(
                 &app.object_ref(&()),
                 EventType::Warning,
                 &reason,
-                "Rollout",
+                action,
                 message,
             )
             .await;

@@ -11,6 +11,7 @@
 // Test support: failing loudly with a clear message is what these helpers are for.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod cel_repair;
 pub mod data_tier;
 pub mod faults;
 pub mod fixtures;

@@ -2,18 +2,20 @@
 //! every object's `metadata` (apimachinery's `ValidateObjectMeta`: the kind's name format,
 //! labels, annotations, ownerReferences, finalizers) and the spec rules of the built-in
 //! kinds the operator writes (Events, Deployments, Services, HPAs, PDBs, Ingresses,
-//! NetworkPolicies, Secrets, `ConfigMaps`). Failures are `FieldError`s with the real field
+//! NetworkPolicies, Secrets, `ConfigMaps`, PersistentVolumeClaims). Failures are `FieldError`s with the real field
 //! paths and messages; the write handlers turn them into `422 Invalid`.
 //!
 //! Layout: [`format`] the apimachinery string formats, [`object_meta`], [`events`],
 //! `workloads` (Deployment, HPA, PDB), `network` (Service, Ingress, `NetworkPolicy`),
-//! `config` (Secret, `ConfigMap`). Pure functions over JSON.
+//! `config` (Secret, `ConfigMap`), [`storage`] (PersistentVolumeClaim updates). Pure
+//! functions over JSON.
 
 mod config;
 pub mod events;
 pub mod format;
 mod network;
 pub mod object_meta;
+pub mod storage;
 mod workloads;
 
 use std::collections::BTreeSet;
@@ -107,6 +109,9 @@ pub fn errors(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Vec<Fie
         ("networking.k8s.io", "NetworkPolicy", _) => network::network_policy(object),
         ("", "Secret", _) => config::secret(object, old),
         ("", "ConfigMap", _) => config::config_map(object),
+        ("", "PersistentVolumeClaim", Some(old)) => {
+            storage::persistent_volume_claim_update(object, old)
+        }
         _ => Vec::new(),
     });
     errors

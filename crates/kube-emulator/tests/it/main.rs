@@ -4,6 +4,7 @@
 
 mod apply;
 mod bench;
+mod claims;
 mod crud;
 mod custom_resources;
 mod defaulting;
@@ -19,5 +20,6 @@ mod protobuf;
 mod sandbox;
 mod selectors;
 mod support;
+mod tables;
 mod validation;
 mod watch;
