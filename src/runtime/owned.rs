@@ -1,9 +1,11 @@
 //! The part of a live child that drift detection reads: the fields tiered's own
 //! server-side apply owns, as its `managedFields` entry lists them (`fieldsV1`), cut out
-//! of the live object. Pure.
+//! of the live object, and whether a desired object is contained in it ([`is_subset`],
+//! here below the controllers so that the runtime's caches and the TieredApp apply step
+//! share it). Pure.
 //!
 //! The TieredApp controller re-applies a child when a field it sets differs from the live
-//! object ([`is_subset`](crate::controllers::tiered_app::diff::is_subset) of the desired
+//! object ([`is_subset`] of the desired
 //! object in the live one). It compares only when the live object carries the hash of
 //! the same desired object, i.e. when the last apply of ours sent exactly these fields,
 //! so they are the fields our entry lists; a field someone else changed since has moved
@@ -81,12 +83,34 @@ fn item_fields<'a>(set: &'a Map<String, Value>, index: usize, item: &Value) -> O
     })
 }
 
+/// Whether `desired` is contained in `live`: every field `desired` sets has the same
+/// value in `live`; list items match the live items at the same position (server-side
+/// apply keeps their order). Empty desired values match absent
+/// ones (the API server drops them).
+pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
+    match (desired, live) {
+        (Value::Null, None) => true,
+        (Value::Object(d), None) => d.is_empty(),
+        (Value::Array(d), None) => d.is_empty(),
+        (_, None) => false,
+        (Value::Object(d), Some(Value::Object(l))) => {
+            d.iter().all(|(key, value)| is_subset(value, l.get(key)))
+        }
+        (Value::Array(d), Some(Value::Array(l))) => {
+            d.len() <= l.len()
+                && d.iter()
+                    .zip(l.iter())
+                    .all(|(dv, lv)| is_subset(dv, Some(lv)))
+        }
+        (d, Some(l)) => d == l,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controllers::tiered_app::diff::is_subset;
 
     fn deployment() -> Value {
         json!({

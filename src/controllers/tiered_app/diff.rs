@@ -6,28 +6,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Whether `desired` is contained in `live`: every field `desired` sets has the same
-/// value in `live`; list items match the live items at the same position (server-side
-/// apply keeps their order). Empty desired values match absent
-/// ones (the API server drops them).
-pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
-    match (desired, live) {
-        (Value::Null, None) => true,
-        (Value::Object(d), None) => d.is_empty(),
-        (Value::Array(d), None) => d.is_empty(),
-        (_, None) => false,
-        (Value::Object(d), Some(Value::Object(l))) => {
-            d.iter().all(|(key, value)| is_subset(value, l.get(key)))
-        }
-        (Value::Array(d), Some(Value::Array(l))) => {
-            d.len() <= l.len()
-                && d.iter()
-                    .zip(l.iter())
-                    .all(|(dv, lv)| is_subset(dv, Some(lv)))
-        }
-        (d, Some(l)) => d == l,
-    }
-}
+pub use crate::runtime::owned::is_subset;
 
 /// Hash of a JSON value as serialized. Maps keep their insertion order (serde_json's
 /// `preserve_order` is on in this build), which is stable for a desired object: it is

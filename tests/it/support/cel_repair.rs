@@ -178,6 +178,20 @@ fn managed_database(spec: &mut Value) {
     if spec.pointer("/credentials/source") == Some(&json!("AWSManaged")) {
         drop_field(&mut spec["highAvailability"], "readReplicas");
     }
+    // replicaOf: exactly one source; not with restoreFrom, adopt or AWSManaged
+    // credentials; no read replicas of its own before promote.
+    if spec.get("replicaOf").is_some() {
+        if spec.pointer("/credentials/source") == Some(&json!("AWSManaged")) {
+            drop_field(spec, "replicaOf");
+        } else {
+            drop_field(spec, "restoreFrom");
+            drop_field(spec, "adopt");
+            replica_of(&mut spec["replicaOf"]);
+            if spec.pointer("/replicaOf/promote") != Some(&json!(true)) {
+                drop_field(&mut spec["highAvailability"], "readReplicas");
+            }
+        }
+    }
     // restoreFrom and adopt exclude each other; adopt excludes deletionPolicy: Delete.
     if spec.get("restoreFrom").is_some() {
         drop_field(spec, "adopt");
@@ -192,6 +206,15 @@ fn managed_database(spec: &mut Value) {
         snapshots.retain(|s| seen.insert(s["name"].to_string()));
     }
     tags_not_reserved(spec);
+}
+
+/// replicaOf: exactly one of a ManagedDatabase and a source ARN.
+fn replica_of(replica: &mut Value) {
+    if replica.get("managedDatabase").is_some() {
+        drop_field(replica, "sourceArn");
+    } else if replica.get("sourceArn").is_none() {
+        replica["managedDatabase"] = json!("primary-db");
+    }
 }
 
 /// restoreFrom: exactly one of a snapshot and a source instance; a point in time only

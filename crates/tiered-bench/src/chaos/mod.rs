@@ -61,7 +61,7 @@ pub struct ChaosArgs {
     #[arg(long, default_value_t = 3_000)]
     pub kill_gap_max_ms: u64,
     /// How long a phase may take to converge after its last kill, in seconds.
-    #[arg(long, env = "CHAOS_DEADLINE_SECS", default_value_t = 180)]
+    #[arg(long, env = "CHAOS_DEADLINE_SECS", default_value_t = 300)]
     pub deadline_secs: u64,
     /// `--resync` of the operator (its default when absent).
     #[arg(long)]
