@@ -11,6 +11,42 @@ use crate::controllers::managed_database::restore::{
     Restore, restore_from_snapshot_request, restore_to_point_in_time_request,
 };
 
+/// Lists the settings both restore requests take (the ones `restore_settings!` in
+/// `restore.rs` sets), in the order render prints them: a macro because the two SDK
+/// inputs share no trait.
+macro_rules! put_restore_settings {
+    ($p:ident, $input:ident) => {
+        $p.put("StorageType", $input.get_storage_type().clone());
+        $p.put("Iops", *$input.get_iops());
+        $p.put("StorageThroughput", *$input.get_storage_throughput());
+        $p.put("MultiAZ", *$input.get_multi_az());
+        $p.put(
+            "DBSubnetGroupName",
+            $input.get_db_subnet_group_name().clone(),
+        );
+        $p.put(
+            "VpcSecurityGroupIds",
+            strings($input.get_vpc_security_group_ids().as_ref()),
+        );
+        $p.put(
+            "BackupRetentionPeriod",
+            *$input.get_backup_retention_period(),
+        );
+        $p.put(
+            "PreferredBackupWindow",
+            $input.get_preferred_backup_window().clone(),
+        );
+        $p.put("DeletionProtection", *$input.get_deletion_protection());
+        $p.put("PubliclyAccessible", *$input.get_publicly_accessible());
+        $p.put("CopyTagsToSnapshot", *$input.get_copy_tags_to_snapshot());
+        $p.put(
+            "ManageMasterUserPassword",
+            *$input.get_manage_master_user_password(),
+        );
+        $p.tags($input.get_tags().as_ref());
+    };
+}
+
 /// The calls that restore `desired` from `restore`: the restore, and with a generated
 /// password the ModifyDBInstance that sets it once the instance is available.
 pub fn restore_calls(
@@ -57,34 +93,7 @@ fn snapshot_parameters(
     p.put("Engine", input.get_engine().clone());
     p.put("DBInstanceClass", input.get_db_instance_class().clone());
     p.put("AllocatedStorage", *input.get_allocated_storage());
-    p.put("StorageType", input.get_storage_type().clone());
-    p.put("Iops", *input.get_iops());
-    p.put("StorageThroughput", *input.get_storage_throughput());
-    p.put("MultiAZ", *input.get_multi_az());
-    p.put(
-        "DBSubnetGroupName",
-        input.get_db_subnet_group_name().clone(),
-    );
-    p.put(
-        "VpcSecurityGroupIds",
-        strings(input.get_vpc_security_group_ids().as_ref()),
-    );
-    p.put(
-        "BackupRetentionPeriod",
-        *input.get_backup_retention_period(),
-    );
-    p.put(
-        "PreferredBackupWindow",
-        input.get_preferred_backup_window().clone(),
-    );
-    p.put("DeletionProtection", *input.get_deletion_protection());
-    p.put("PubliclyAccessible", *input.get_publicly_accessible());
-    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-    p.put(
-        "ManageMasterUserPassword",
-        *input.get_manage_master_user_password(),
-    );
-    p.tags(input.get_tags().as_ref());
+    put_restore_settings!(p, input);
     p
 }
 
@@ -126,34 +135,7 @@ fn point_in_time_parameters(
     p.put("DBInstanceClass", input.get_db_instance_class().clone());
     p.put("AllocatedStorage", *input.get_allocated_storage());
     p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-    p.put("StorageType", input.get_storage_type().clone());
-    p.put("Iops", *input.get_iops());
-    p.put("StorageThroughput", *input.get_storage_throughput());
-    p.put("MultiAZ", *input.get_multi_az());
-    p.put(
-        "DBSubnetGroupName",
-        input.get_db_subnet_group_name().clone(),
-    );
-    p.put(
-        "VpcSecurityGroupIds",
-        strings(input.get_vpc_security_group_ids().as_ref()),
-    );
-    p.put(
-        "BackupRetentionPeriod",
-        *input.get_backup_retention_period(),
-    );
-    p.put(
-        "PreferredBackupWindow",
-        input.get_preferred_backup_window().clone(),
-    );
-    p.put("DeletionProtection", *input.get_deletion_protection());
-    p.put("PubliclyAccessible", *input.get_publicly_accessible());
-    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
-    p.put(
-        "ManageMasterUserPassword",
-        *input.get_manage_master_user_password(),
-    );
-    p.tags(input.get_tags().as_ref());
+    put_restore_settings!(p, input);
     p
 }
 
