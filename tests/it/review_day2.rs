@@ -22,17 +22,10 @@ fn tags_of(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// DESIGN.md "Ownership" and "Deletion": tiered writes only what it controls, and
-/// "nothing the operator did not create or adopt is ever deleted". A DB parameter
-/// group named like the one tiered would make (`<identifier>-postgres16`) that an
-/// administrator made (no tiered tags) is modified, attached to the instance and
-/// deleted with it: `group_exists` and `delete_parameter_groups` look at the name
-/// only, never at the group's tags.
-#[tokio::test]
-async fn a_parameter_group_of_our_name_that_is_not_ours_is_neither_changed_nor_deleted() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let rds = rds_client(&server);
+/// Creates, as an administrator would (no tiered tags), the DB parameter group named
+/// like the one tiered makes for the object `db` (`<identifier>-postgres16`), with
+/// `max_connections` 50; returns its name.
+async fn dbas_group(rds: &aws_sdk_rds::Client) -> String {
     let id = tiered::aws::naming::rds_instance_identifier("test", "shop", "db");
     let group = format!("{id}-postgres16");
     rds.create_db_parameter_group()
@@ -54,21 +47,39 @@ async fn a_parameter_group_of_our_name_that_is_not_ours_is_neither_changed_nor_d
         .send()
         .await
         .unwrap();
+    group
+}
 
-    let spec = Rds::spec(&json!({
-        "parameters": {"max_connections": "200"},
-        "deletionPolicy": "Delete"
-    }));
-    // Up to six passes; whatever they end in, the group must be untouched.
-    let mut last = None;
+/// Passes of the object `db` with `spec` until Ready or Stalled (at most six); how the
+/// last one ended.
+async fn passes(ctx: &Rds, spec: &tiered::api::ManagedDatabaseSpec) -> String {
+    let mut last = String::new();
     for _ in 0..6 {
-        let report = support::data_tier::reconcile_once(&ctx, "db", &spec).await;
-        let ready = matches!(report.progress, Progress::Ready { .. });
-        last = Some(format!("{:?}", report.progress));
-        if ready || matches!(report.progress, Progress::Stalled { .. }) {
+        let report = support::data_tier::reconcile_once(ctx, "db", spec).await;
+        last = format!("{:?}", report.progress);
+        if matches!(
+            report.progress,
+            Progress::Ready { .. } | Progress::Stalled { .. }
+        ) {
             break;
         }
     }
+    last
+}
+
+/// DESIGN.md "Ownership": tiered writes only what it controls. A DB parameter group
+/// named like the one tiered would make (`<identifier>-postgres16`) that an
+/// administrator made (no tiered tags) is taken over: its parameters are changed and it
+/// is attached to the instance. `group_exists` looks at the name only, never at the
+/// group's tags. Expected: left untouched and reported (Stalled, as a name conflict).
+#[tokio::test]
+async fn a_parameter_group_of_our_name_that_is_not_ours_is_not_changed() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    let group = dbas_group(&rds).await;
+    let spec = Rds::spec(&json!({"parameters": {"max_connections": "200"}}));
+    let last = passes(&ctx, &spec).await;
     let values: BTreeMap<String, String> = rds
         .describe_db_parameters()
         .db_parameter_group_name(&group)
@@ -87,9 +98,24 @@ async fn a_parameter_group_of_our_name_that_is_not_ours_is_neither_changed_nor_d
     assert_eq!(
         values.get("max_connections").map(String::as_str),
         Some("50"),
-        "the DBA's group was changed by tiered (last pass: {last:?})"
+        "the DBA's group was changed by tiered (last pass: {last})"
     );
+}
 
+/// DESIGN.md "Deletion": "nothing the operator did not create or adopt is ever
+/// deleted". The same administrator's group (no tiered tags) is deleted with the
+/// instance: `delete_parameter_groups` picks groups by name and family only.
+#[tokio::test]
+async fn a_parameter_group_of_our_name_that_is_not_ours_is_not_deleted() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    let group = dbas_group(&rds).await;
+    let spec = Rds::spec(&json!({
+        "parameters": {"max_connections": "200"},
+        "deletionPolicy": "Delete"
+    }));
+    let last = passes(&ctx, &spec).await;
     let steps = support::data_tier::delete_until_done(&ctx, "db", &spec).await;
     let left: Vec<String> = rds
         .describe_db_parameter_groups()
@@ -102,7 +128,8 @@ async fn a_parameter_group_of_our_name_that_is_not_ours_is_neither_changed_nor_d
         .collect();
     assert!(
         left.contains(&group),
-        "tiered deleted a parameter group it did not create: left {left:?}, steps {steps:?}"
+        "tiered deleted a parameter group it did not create: left {left:?}, last pass \
+         {last}, cleanup {steps:?}"
     );
 }
 
