@@ -59,6 +59,7 @@ mod render_kubectl;
 mod render_props;
 mod replicas_switch;
 mod review_day2;
+mod review_dr;
 mod secret_create;
 mod support;
 mod volumes_refused;
