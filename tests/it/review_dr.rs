@@ -270,8 +270,8 @@ async fn calls_the_budget_holds_back_are_not_counted_as_aws_calls() {
         &text,
         "tiered_aws_calls_total{service=\"rds\",operation=\"ModifyDBInstance\"}",
     );
-    assert_eq!(
-        counted, 0.0,
+    assert!(
+        counted < 0.5,
         "no ModifyDBInstance left the restarted operator (the budget held it), yet \
          tiered_aws_calls_total counts {counted}"
     );
