@@ -58,12 +58,13 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "rds:DescribeDBSnapshots": ("db", "snapshot"),
     "rds:DescribeDBParameterGroups": ("pg",),
     "rds:DescribeDBParameters": ("pg",),
+    "rds:ListTagsForResource": ("pg",),
     # AWS's example policy for CreateDBInstance names the default option and parameter
     # groups and the subnet group (RDS user guide, "Allow a user to create DB instances").
     "rds:CreateDBInstance": ("og", "pg", "subgrp"),
     "rds:AddTagsToResource": ("db",),
     "rds:RemoveTagsFromResource": ("db",),
-    "elasticache:ListTagsForResource": ("replicationgroup",),
+    "elasticache:ListTagsForResource": ("replicationgroup", "parametergroup"),
     "elasticache:AddTagsToResource": ("replicationgroup", "cluster"),
     "elasticache:RemoveTagsFromResource": ("replicationgroup",),
     "elasticache:CreateReplicationGroup": ("replicationgroup", "cluster", "subnetgroup"),

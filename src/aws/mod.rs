@@ -28,6 +28,9 @@ pub mod rds_actions {
     pub const ADD_TAGS_TO_RESOURCE: &str = "rds:AddTagsToResource";
     /// `rds:RemoveTagsFromResource`.
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "rds:RemoveTagsFromResource";
+    /// `rds:ListTagsForResource` (a DB parameter group's tags, before tiered changes or
+    /// deletes a group of its name).
+    pub const LIST_TAGS_FOR_RESOURCE: &str = "rds:ListTagsForResource";
     /// `rds:RestoreDBInstanceFromDBSnapshot`.
     pub const RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT: &str = "rds:RestoreDBInstanceFromDBSnapshot";
     /// `rds:RestoreDBInstanceToPointInTime`.

@@ -47,6 +47,20 @@ pub struct Owner {
     pub uid: String,
 }
 
+impl Owner {
+    /// The owner `tags` name (the ownership tags tiered writes, as in a desired
+    /// resource's tags); a missing tag reads as empty.
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Self {
+        let tag = |key: &str| tags.get(key).cloned().unwrap_or_default();
+        Self {
+            cluster: tag(CLUSTER),
+            namespace: tag(NAMESPACE),
+            name: tag(NAME),
+            uid: tag(UID),
+        }
+    }
+}
+
 /// Who owns an AWS resource, judged from its tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ownership {

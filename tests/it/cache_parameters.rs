@@ -16,13 +16,14 @@ use aws_sdk_elasticache::operation::delete_cache_parameter_group::DeleteCachePar
 use aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersOutput;
 use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput;
 use aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersOutput;
+use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupOutput;
 use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupOutput;
 use aws_sdk_elasticache::operation::reset_cache_parameter_group::ResetCacheParameterGroupOutput;
 use aws_sdk_elasticache::types::{
     CacheCluster, CacheParameterGroup, CacheParameterGroupStatus, Parameter,
 };
-use aws_smithy_mocks::mock;
+use aws_smithy_mocks::{Rule, mock};
 use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::controllers::cache_cluster::ElastiCache;
@@ -179,8 +180,10 @@ async fn a_parameter_elasticache_refuses_is_stalled_naming_it_with_elasticache_w
         )
         .repeatedly()
         .build();
+    // Attached and changing: its tags are read first (ours).
+    let exists = one_group(MOCK_GROUP, "valkey8");
     let tags = ours();
-    let ctx = ElastiCache::mocked(&[&describe, &node, &current, &modify, &tags]);
+    let ctx = ElastiCache::mocked(&[&describe, &node, &exists, &current, &modify, &tags]);
     let spec = spec_with(&json!({"maxmemory-polcy": "allkeys-lru", "timeout": "300"}));
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     match &report.progress {
@@ -293,23 +296,60 @@ async fn before_a_cluster_mode_group_is_created_its_group_holds_cluster_enabled_
     );
 }
 
+/// The ARN ElastiCache gives the cache parameter group `name`.
+fn group_arn(name: &str) -> String {
+    format!("arn:aws:elasticache:us-east-1:123456789012:parametergroup:{name}")
+}
+
+fn listed_group(name: &str, family: &str) -> CacheParameterGroup {
+    CacheParameterGroup::builder()
+        .cache_parameter_group_name(name)
+        .cache_parameter_group_family(family)
+        .arn(group_arn(name))
+        .build()
+}
+
+/// DescribeCacheParameterGroups of one group by name, answering it as listed.
+fn one_group(name: &'static str, family: &'static str) -> Rule {
+    mock!(Client::describe_cache_parameter_groups)
+        .match_requests(move |request| request.cache_parameter_group_name() == Some(name))
+        .then_output(move || {
+            DescribeCacheParameterGroupsOutput::builder()
+                .cache_parameter_groups(listed_group(name, family))
+                .build()
+        })
+}
+
+/// ListTagsForResource of the cache parameter group `name` answering no tags: an
+/// administrator's group, not tiered's.
+fn untagged(name: &'static str) -> Rule {
+    mock!(Client::list_tags_for_resource)
+        .match_requests(move |request| request.resource_name() == Some(group_arn(name).as_str()))
+        .then_output(|| ListTagsForResourceOutput::builder().build())
+}
+
 #[tokio::test]
 async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
-    let group = |name: &str, family: &str| {
-        CacheParameterGroup::builder()
-            .cache_parameter_group_name(name)
-            .cache_parameter_group_family(family)
-            .build()
-    };
-    let listed = mock!(Client::describe_cache_parameter_groups).then_output(move || {
-        DescribeCacheParameterGroupsOutput::builder()
-            .cache_parameter_groups(group("default.valkey8", "valkey8"))
-            .cache_parameter_groups(group("legacy-cache-valkey8", "valkey8"))
-            .cache_parameter_groups(group("legacy-cache-redis7", "redis7"))
-            .cache_parameter_groups(group("legacy-cache-valkey8", "redis7"))
-            .cache_parameter_groups(group("legacy-cache-2-valkey8", "valkey8"))
-            .build()
-    });
+    let listed = mock!(Client::describe_cache_parameter_groups)
+        .match_requests(|request| request.cache_parameter_group_name().is_none())
+        .then_output(move || {
+            DescribeCacheParameterGroupsOutput::builder()
+                .cache_parameter_groups(listed_group("default.valkey8", "valkey8"))
+                .cache_parameter_groups(listed_group("legacy-cache-valkey8", "valkey8"))
+                .cache_parameter_groups(listed_group("legacy-cache-redis7", "redis7"))
+                .cache_parameter_groups(listed_group("legacy-cache-redis6-x", "redis6.x"))
+                .cache_parameter_groups(listed_group("legacy-cache-valkey8", "redis7"))
+                .cache_parameter_groups(listed_group("legacy-cache-2-valkey8", "valkey8"))
+                .build()
+        });
+    let (valkey, redis7, redis6) = (
+        one_group("legacy-cache-valkey8", "valkey8"),
+        one_group("legacy-cache-redis7", "redis7"),
+        one_group("legacy-cache-redis6-x", "redis6.x"),
+    );
+    // The redis6.x group has our name but an administrator made it: never deleted.
+    let administrators = untagged("legacy-cache-redis6-x");
+    let tags = ours();
     let delete = mock!(Client::delete_cache_parameter_group)
         .match_requests(|request| {
             matches!(
@@ -318,9 +358,70 @@ async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
             )
         })
         .then_output(|| DeleteCacheParameterGroupOutput::builder().build());
-    let ctx = ElastiCache::mocked(&[&listed, &delete]);
-    ctx.delete_parameter_groups("legacy-cache").await.unwrap();
-    assert_eq!(delete.num_calls(), 2, "ours of each family, nothing else");
+    let ctx = ElastiCache::mocked(&[
+        &listed,
+        &valkey,
+        &redis7,
+        &redis6,
+        &administrators,
+        &tags,
+        &delete,
+    ]);
+    ctx.delete_parameter_groups("legacy-cache", &mock_owner())
+        .await
+        .unwrap();
+    assert_eq!(
+        delete.num_calls(),
+        2,
+        "ours of each family, nothing else (not the administrator's group of our name)"
+    );
+}
+
+/// DESIGN.md "Ownership" (found by the outside review for RDS; ElastiCache had the same
+/// fault): a cache parameter group of tiered's name that an administrator made is
+/// neither changed nor attached; the object is Stalled naming spec.parameters.
+#[tokio::test]
+async fn a_group_of_our_name_that_is_not_ours_is_neither_changed_nor_attached() {
+    let describe =
+        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let node =
+        mock!(Client::describe_cache_clusters).then_output(|| member("default.valkey8", "in-sync"));
+    let exists = one_group(MOCK_GROUP, "valkey8");
+    let administrators = untagged(MOCK_GROUP);
+    let current = mock!(Client::describe_cache_parameters).then_output(|| user_set(&[]));
+    let modify = mock!(Client::modify_cache_parameter_group)
+        .then_output(|| ModifyCacheParameterGroupOutput::builder().build());
+    let attach = mock!(Client::modify_replication_group)
+        .then_output(|| ModifyReplicationGroupOutput::builder().build());
+    let tags = ours();
+    let ctx = ElastiCache::mocked(&[
+        &describe,
+        &node,
+        &exists,
+        &administrators,
+        &current,
+        &modify,
+        &attach,
+        &tags,
+    ]);
+    let report = reconcile_as(
+        &ctx,
+        mock_owner(),
+        &spec_with(&json!({"maxmemory-policy": "allkeys-lru"})),
+    )
+    .await;
+    assert!(
+        matches!(&report.progress, Progress::Stalled { message, .. }
+            if message.contains("spec.parameters") && message.contains(MOCK_GROUP)),
+        "{:?}",
+        report.progress
+    );
+    assert_eq!(
+        modify.num_calls(),
+        0,
+        "the administrator's group is not changed"
+    );
+    assert_eq!(attach.num_calls(), 0, "nor attached");
 }
 
 #[tokio::test]
@@ -333,6 +434,7 @@ async fn without_a_described_node_the_group_is_not_attached_blind() {
                 CacheParameterGroup::builder()
                     .cache_parameter_group_name(MOCK_GROUP)
                     .cache_parameter_group_family("valkey8")
+                    .arn(group_arn(MOCK_GROUP))
                     .build(),
             )
             .build()

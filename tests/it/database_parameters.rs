@@ -10,9 +10,11 @@ use crate::support;
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDbParameterGroupsOutput;
 use aws_sdk_rds::operation::describe_db_parameters::DescribeDbParametersOutput;
+use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup, DbParameterGroupStatus, Parameter};
-use aws_smithy_mocks::mock;
+use aws_smithy_mocks::{Rule, mock};
 use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::controllers::data_tier::status::Progress;
@@ -155,6 +157,31 @@ fn with_group(apply_status: &str) -> aws_sdk_rds::types::DbInstance {
     observed
 }
 
+/// DescribeDBParameterGroups of [`MOCK_GROUP`] and ListTagsForResource answering the mock
+/// owner's tags: the attached group is tiered's (read before a pass changes it).
+fn owned_group() -> [Rule; 2] {
+    let arn = format!("arn:aws:rds:us-east-1:123456789012:pg:{MOCK_GROUP}");
+    let described = mock!(Client::describe_db_parameter_groups).then_output(move || {
+        DescribeDbParameterGroupsOutput::builder()
+            .db_parameter_groups(
+                DbParameterGroup::builder()
+                    .db_parameter_group_name(MOCK_GROUP)
+                    .db_parameter_group_family("postgres16")
+                    .db_parameter_group_arn(arn.clone())
+                    .build(),
+            )
+            .build()
+    });
+    let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+        ListTagsForResourceOutput::builder()
+            .set_tag_list(Some(tiered::aws::tags::to_rds_tags(
+                &tiered::aws::tags::resource_tags(&mock_owner(), &BTreeMap::new()),
+            )))
+            .build()
+    });
+    [described, tags]
+}
+
 fn parameter(name: &str, value: &str, apply_type: &str) -> Parameter {
     Parameter::builder()
         .parameter_name(name)
@@ -216,7 +243,8 @@ async fn dynamic_parameters_apply_now_static_ones_at_reboot_and_removed_ones_are
             aws_sdk_rds::operation::reset_db_parameter_group::ResetDbParameterGroupOutput::builder()
                 .build()
         });
-    let ctx = Rds::mocked(&[&describe, &user, &all, &modify, &reset]);
+    let [group, tags] = owned_group();
+    let ctx = Rds::mocked(&[&describe, &user, &all, &modify, &reset, &group, &tags]);
     let spec = spec_with(&json!({"max_connections": "200", "log_min_duration_statement": "500"}));
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     assert_eq!(modify.num_calls(), 1, "{:?}", report.progress);
@@ -245,7 +273,8 @@ async fn a_parameter_rds_refuses_is_stalled_naming_it_with_rds_words() {
         )
         .repeatedly()
         .build();
-    let ctx = Rds::mocked(&[&describe, &parameters, &modify]);
+    let [group, tags] = owned_group();
+    let ctx = Rds::mocked(&[&describe, &parameters, &modify, &group, &tags]);
     let spec = spec_with(&json!({"max_connectionz": "200", "work_mem": "8192"}));
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     let message = stalled_message(&report.progress, reasons::AWS_INVALID_REQUEST);

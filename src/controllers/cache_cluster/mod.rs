@@ -288,7 +288,7 @@ impl DataTier for ElastiCache {
     /// The cache parameter group of `spec.parameters` goes once the replication group
     /// is gone (not before: a group in use cannot be deleted).
     async fn gone(&self, target: &Target<'_, CacheClusterSpec>) -> Result<(), AwsError> {
-        self.delete_parameter_groups(&Self::resource_id(target))
+        self.delete_parameter_groups(&Self::resource_id(target), &target.owner)
             .await
     }
 

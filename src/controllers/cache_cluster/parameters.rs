@@ -24,15 +24,15 @@ use crate::api::cache_cluster::CacheEngine;
 use crate::api::parameters::ParameterGroupStatus;
 use crate::aws::elasticache_actions::{
     CREATE_CACHE_PARAMETER_GROUP, DELETE_CACHE_PARAMETER_GROUP, DESCRIBE_CACHE_PARAMETER_GROUPS,
-    DESCRIBE_CACHE_PARAMETERS, MODIFY_CACHE_PARAMETER_GROUP, MODIFY_REPLICATION_GROUP,
-    RESET_CACHE_PARAMETER_GROUP,
+    DESCRIBE_CACHE_PARAMETERS, LIST_TAGS_FOR_RESOURCE, MODIFY_CACHE_PARAMETER_GROUP,
+    MODIFY_REPLICATION_GROUP, RESET_CACHE_PARAMETER_GROUP,
 };
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::to_elasticache_tags;
+use crate::aws::tags::{Owner, Ownership, elasticache_ownership, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameters::{
-    PARAMETERS_PER_CALL, all_pages, owned_group_names, parameter_changes, parameter_group_name,
-    refused, stalled_on,
+    PARAMETERS_PER_CALL, all_pages, foreign_group, foreign_group_message, owned_group_names,
+    parameter_changes, parameter_group_name, refused, stalled_on,
 };
 use crate::controllers::data_tier::status::Progress;
 
@@ -157,6 +157,23 @@ fn refused_at_creation(batch: &[(String, String)], mut error: AwsError) -> AwsEr
     error
 }
 
+/// What [`foreign_group`] calls the group.
+const KIND: &str = "cache parameter group";
+
+/// The refusal of a foreign group of our name before CreateReplicationGroup, as
+/// CreateCacheParameterGroup would refuse the name (`Conflict`), in the words of
+/// [`foreign_group`].
+fn foreign_group_error(group: &str) -> AwsError {
+    let message = foreign_group_message(KIND, group);
+    AwsError {
+        kind: ErrorKind::Conflict,
+        operation: CREATE_CACHE_PARAMETER_GROUP,
+        code: Some("CacheParameterGroupAlreadyExists".to_owned()),
+        message: Some(message.clone()),
+        source: Box::new(std::io::Error::other(message)),
+    }
+}
+
 impl ElastiCache {
     /// Before CreateReplicationGroup: the owned group exists and holds the wanted
     /// parameters, so the replication group starts with them. Nothing without
@@ -168,8 +185,13 @@ impl ElastiCache {
         let Some((group, family)) = desired.owned_parameter_group.as_ref() else {
             return Ok(());
         };
-        if !self.group_exists(group).await? {
-            self.create_group(group, family, desired).await?;
+        let owner = Owner::from_tags(&desired.common.tags);
+        match self.group_ownership(group, &owner).await? {
+            None => self.create_group(group, family, desired).await?,
+            Some(Ownership::Ours) => {}
+            // Refused as CreateCacheParameterGroup would be (the name is taken), with
+            // the words of the stall a later pass gives.
+            Some(_) => return Err(foreign_group_error(group)),
         }
         let mut mutations = 0;
         match self.apply_parameters(group, desired, &mut mutations).await {
@@ -202,10 +224,32 @@ impl ElastiCache {
             return Ok(None);
         }
         let mut mutated = false;
-        if !is_attached && !self.group_exists(&group).await? {
-            self.create_group(&group, &family, desired).await?;
-            report.mutations += 1;
-            mutated = true;
+        // A group of this name tiered did not create is never changed, attached or
+        // deleted; its tags are read on each pass that would change it (not attached
+        // yet; attached but its parameters differ from the spec).
+        let owner = Owner::from_tags(&desired.common.tags);
+        let mut checked = false;
+        if !is_attached {
+            match self.group_ownership(&group, &owner).await? {
+                None => {
+                    self.create_group(&group, &family, desired).await?;
+                    report.mutations += 1;
+                    mutated = true;
+                }
+                Some(Ownership::Ours) => {}
+                Some(_) => return Ok(Some(foreign_group(KIND, &group))),
+            }
+            checked = true;
+        }
+        if !checked
+            && !parameter_changes(
+                &wanted_parameters(desired),
+                &self.user_parameters(&group).await?,
+            )
+            .is_empty()
+            && self.group_ownership(&group, &owner).await? != Some(Ownership::Ours)
+        {
+            return Ok((!desired.parameters.is_empty()).then(|| foreign_group(KIND, &group)));
         }
         match self
             .apply_parameters(&group, desired, &mut report.mutations)
@@ -311,8 +355,14 @@ impl ElastiCache {
         Ok(!changes.is_empty())
     }
 
-    async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
-        match self
+    /// Who owns the cache parameter group `group`, judged from its tags
+    /// (ListTagsForResource on its ARN); `None` when it does not exist.
+    async fn group_ownership(
+        &self,
+        group: &str,
+        owner: &Owner,
+    ) -> Result<Option<Ownership>, AwsError> {
+        let described = match self
             .elasticache
             .describe_cache_parameter_groups()
             .cache_parameter_group_name(group)
@@ -320,10 +370,25 @@ impl ElastiCache {
             .await
             .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))
         {
-            Ok(output) => Ok(!output.cache_parameter_groups().is_empty()),
-            Err(error) if group_missing(&error) => Ok(false),
-            Err(error) => Err(error),
-        }
+            Ok(output) => output,
+            Err(error) if group_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(found) = described.cache_parameter_groups().first() else {
+            return Ok(None);
+        };
+        let Some(arn) = found.arn() else {
+            // Without an ARN its tags cannot be read: not provably ours.
+            return Ok(Some(Ownership::Unowned));
+        };
+        let tags = self
+            .elasticache
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
+        Ok(Some(elasticache_ownership(tags.tag_list(), owner)))
     }
 
     /// Creates the group, tagged like the replication group; one that exists already
@@ -384,9 +449,10 @@ impl ElastiCache {
 
     /// Deletes the cache parameter groups tiered made for the (deleted) replication
     /// group `id`: those of the account named `<id>-<family>` for their own family (one
-    /// list of the account's groups, whatever the spec says now). A group already gone
-    /// is fine.
-    pub async fn delete_parameter_groups(&self, id: &str) -> Result<(), AwsError> {
+    /// list of the account's groups, whatever the spec says now) whose tags name
+    /// `owner`; one of that name tagged otherwise, or not at all, is left. A group
+    /// already gone is fine.
+    pub async fn delete_parameter_groups(&self, id: &str, owner: &Owner) -> Result<(), AwsError> {
         let names = all_pages(|marker| async move {
             let output = self
                 .elasticache
@@ -408,6 +474,14 @@ impl ElastiCache {
         })
         .await?;
         for name in names {
+            match self.group_ownership(&name, owner).await? {
+                Some(Ownership::Ours) => {}
+                None => continue,
+                Some(_) => {
+                    tracing::info!(group = %name, "left cache parameter group: not tagged as this object's");
+                    continue;
+                }
+            }
             match self
                 .elasticache
                 .delete_cache_parameter_group()

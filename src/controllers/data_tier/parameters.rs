@@ -112,6 +112,27 @@ pub fn refused<'a>(batch: &'a [(String, String)], aws_message: &str) -> Vec<&'a 
     }
 }
 
+/// The `Stalled` progress of `spec.parameters` when the parameter group tiered would own
+/// (`kind` names it: "DB parameter group", "cache parameter group") exists but its tags
+/// do not name this object (DESIGN.md "Ownership": what tiered did not create or adopt
+/// is never changed or deleted). The group is left as it is.
+pub fn foreign_group(kind: &str, group: &str) -> Progress {
+    Progress::Stalled {
+        reason: reasons::NAME_CONFLICT,
+        category: Category::OwnedElsewhere,
+        message: foreign_group_message(kind, group),
+    }
+}
+
+/// The words of [`foreign_group`]: the field, the group and what to do.
+pub fn foreign_group_message(kind: &str, group: &str) -> String {
+    format!(
+        "spec.parameters: the {kind} {group} exists and is not tiered's (its tags do not \
+         name this object), so tiered does not change it; rename or delete that group, or \
+         remove spec.parameters"
+    )
+}
+
 /// The `Stalled` progress of parameters `service` refused with `error`.
 pub fn stalled_on(names: &[&str], error: &AwsError, service: &str) -> Progress {
     let fields: Vec<String> = names

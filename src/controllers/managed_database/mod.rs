@@ -341,7 +341,7 @@ impl DataTier for Rds {
     }
 
     async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
-        self.delete_parameter_groups(&Self::resource_id(target))
+        self.delete_parameter_groups(&Self::resource_id(target), &target.owner)
             .await
     }
 

@@ -21,9 +21,10 @@ use crate::api::ManagedDatabase;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
-    DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
-    RESET_DB_PARAMETER_GROUP,
+    DESCRIBE_DB_PARAMETERS, LIST_TAGS_FOR_RESOURCE, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP,
+    REBOOT_DB_INSTANCE, RESET_DB_PARAMETER_GROUP,
 };
+use crate::aws::tags::{Owner, Ownership, rds_ownership};
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
 
@@ -33,7 +34,7 @@ use crate::controllers::managed_database::status::Report;
 
 pub mod rules;
 
-use crate::controllers::data_tier::parameters::owned_group_names;
+use crate::controllers::data_tier::parameters::{foreign_group, owned_group_names};
 
 use rules::stalled_on;
 pub use rules::{
@@ -67,11 +68,24 @@ impl Rds {
         if desired.parameters.is_empty() && !attached {
             return Ok(None);
         }
+        let owner = Owner::from_tags(&desired.common.tags);
         let mut mutated = false;
-        if !attached && !self.group_exists(&group).await? {
-            self.create_group(&group, &family, desired).await?;
-            report.mutations += 1;
-            mutated = true;
+        // A group of this name tiered did not create (an administrator's, or one left
+        // attached to an adopted instance) is never changed, attached or deleted. Its
+        // tags are read before the first change of a pass: when the group is not
+        // attached yet, and when it is but its parameters differ from the spec.
+        let mut checked = false;
+        if !attached {
+            match self.group_ownership(&group, &owner).await? {
+                None => {
+                    self.create_group(&group, &family, desired).await?;
+                    report.mutations += 1;
+                    mutated = true;
+                }
+                Some(Ownership::Ours) => {}
+                Some(_) => return Ok(Some(foreign_group("DB parameter group", &group))),
+            }
+            checked = true;
         }
         let current = self.user_parameters(&group).await?;
         let values = current
@@ -84,6 +98,16 @@ impl Rds {
             })
             .collect();
         let changes = parameter_changes(&desired.parameters, &values);
+        let changing = !changes.set.is_empty() || !changes.reset.is_empty();
+        if changing
+            && !checked
+            && self.group_ownership(&group, &owner).await? != Some(Ownership::Ours)
+        {
+            // Attached but not ours: with no spec.parameters there is nothing to ask
+            // of it; with some, the user learns why they are not applied.
+            return Ok((!desired.parameters.is_empty())
+                .then(|| foreign_group("DB parameter group", &group)));
+        }
         if !changes.set.is_empty() {
             if let Some(stalled) = self.set_parameters(&group, &changes.set, report).await? {
                 return Ok(Some(stalled));
@@ -196,10 +220,24 @@ impl Rds {
     /// Deletes the DB parameter groups tiered made for the (deleted) instance
     /// `instance`: those of the account named `<instance>-<family>` for their own
     /// family (one list of the account's groups, whatever the spec says now: a group
-    /// stays attached when `spec.parameters` empties). A group already gone is fine.
-    pub async fn delete_parameter_groups(&self, instance: &str) -> Result<(), AwsError> {
+    /// stays attached when `spec.parameters` empties) whose tags name `owner`; a group
+    /// of that name tagged otherwise, or not at all, is left. A group already gone is
+    /// fine.
+    pub async fn delete_parameter_groups(
+        &self,
+        instance: &str,
+        owner: &Owner,
+    ) -> Result<(), AwsError> {
         let names = self.groups_of(instance).await?;
         for name in names {
+            match self.group_ownership(&name, owner).await? {
+                Some(Ownership::Ours) => {}
+                None => continue,
+                Some(_) => {
+                    tracing::info!(group = %name, "left DB parameter group: not tagged as this object's");
+                    continue;
+                }
+            }
             match self
                 .rds
                 .delete_db_parameter_group()
@@ -239,8 +277,15 @@ impl Rds {
         ))
     }
 
-    async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
-        match self
+    /// Who owns the DB parameter group `group`, judged from its tags
+    /// (ListTagsForResource on its ARN: RDS lists a group's tags only there); `None`
+    /// when it does not exist.
+    async fn group_ownership(
+        &self,
+        group: &str,
+        owner: &Owner,
+    ) -> Result<Option<Ownership>, AwsError> {
+        let described = match self
             .rds
             .describe_db_parameter_groups()
             .db_parameter_group_name(group)
@@ -248,10 +293,25 @@ impl Rds {
             .await
             .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))
         {
-            Ok(output) => Ok(!output.db_parameter_groups().is_empty()),
-            Err(error) if error.kind == ErrorKind::NotFound => Ok(false),
-            Err(error) => Err(error),
-        }
+            Ok(output) => output,
+            Err(error) if error.kind == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(found) = described.db_parameter_groups().first() else {
+            return Ok(None);
+        };
+        let Some(arn) = found.db_parameter_group_arn() else {
+            // Without an ARN its tags cannot be read: not provably ours.
+            return Ok(Some(Ownership::Unowned));
+        };
+        let tags = self
+            .rds
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
+        Ok(Some(rds_ownership(tags.tag_list(), owner)))
     }
 
     /// Creates the group, tagged like the instance; one that exists already (a lost
