@@ -1,19 +1,23 @@
 //! Counts every AWS call in `tiered_aws_calls_total{service,operation}` with an SDK
 //! interceptor on the client configuration, so no call site has to remember to. Reads
-//! the operation name the SDK stores in the config bag; touches nothing else.
+//! the operation name the SDK stores in the config bag and keeps one marker there (so a
+//! retried call counts once); touches nothing else. A call the mutating-call budget
+//! holds back ([`crate::runtime::mutations::LimitMutations`], `read_before_attempt`)
+//! never reaches the transmit hook, so it is not counted: it never left the process.
 
 use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 use crate::runtime::metrics::Metrics;
 
-/// Counts each execution (not each retry attempt) of an AWS operation.
+/// Counts each execution (not each retry attempt) of an AWS operation that is sent:
+/// counted when its first attempt is about to be transmitted.
 #[derive(Clone, Debug)]
 pub struct CountCalls {
     metrics: Arc<Metrics>,
@@ -26,23 +30,35 @@ impl CountCalls {
     }
 }
 
+/// The marker that this execution is counted (a retry attempt is not counted again).
+#[derive(Clone, Copy, Debug)]
+struct Counted;
+
+impl Storable for Counted {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for CountCalls {
     fn name(&self) -> &'static str {
         "tiered::CountCalls"
     }
 
-    // Not `read_before_execution`: client interceptors see that hook before the
-    // operation's configuration (and its `Metadata`) is in the bag.
-    fn read_before_serialization(
+    // `read_before_transmit`, not `read_before_serialization`: the budget holds a call
+    // in `read_before_attempt`, between the two, and a held call never reaches AWS.
+    fn read_before_transmit(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if cfg.load::<Counted>().is_some() {
+            return Ok(());
+        }
         if let Some(metadata) = cfg.load::<Metadata>() {
             self.metrics
                 .aws_call(&metadata.service().to_ascii_lowercase(), metadata.name());
         }
+        cfg.interceptor_state().store_put(Counted);
         Ok(())
     }
 }
