@@ -16,6 +16,12 @@ pub const SNAPSHOT_INFIX: &str = "-snap-";
 /// The state `status.snapshots` shows for a snapshot not taken yet.
 pub const PENDING: &str = "pending";
 
+/// The state `status.snapshots` shows for a snapshot of the requested identifier that
+/// AWS took of an earlier resource of the same id (an object deleted and created again
+/// under the same name gets the same id): it holds that resource's data, not this
+/// one's, and the identifier cannot be taken again.
+pub const OF_EARLIER_RESOURCE: &str = "of-earlier-resource";
+
 /// A snapshot as the kind's AWS service lists it.
 pub trait ListedSnapshot {
     /// Its identifier (RDS) or name (ElastiCache).
@@ -100,15 +106,27 @@ pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option
             busy.identifier().unwrap_or_default()
         )));
     }
-    let failed: Vec<&str> = listed
-        .iter()
-        .filter(|snapshot| snapshot.state() == Some("failed"))
-        .filter_map(ListedSnapshot::identifier)
-        .collect();
-    (!failed.is_empty()).then(|| Progress::Ready {
+    let in_state = |state: &str| -> Vec<&str> {
+        listed
+            .iter()
+            .filter(|snapshot| snapshot.state() == Some(state))
+            .filter_map(ListedSnapshot::identifier)
+            .collect()
+    };
+    let failed = in_state("failed");
+    if !failed.is_empty() {
+        return Some(Progress::Ready {
+            message: format!(
+                "snapshot {} failed in {service}: request a new one under another name in spec.snapshots",
+                failed.join(", ")
+            ),
+        });
+    }
+    let earlier = in_state(OF_EARLIER_RESOURCE);
+    (!earlier.is_empty()).then(|| Progress::Ready {
         message: format!(
-            "snapshot {} failed in {service}: request a new one under another name in spec.snapshots",
-            failed.join(", ")
+            "snapshot {} in {service} was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data: request a new one under another name in spec.snapshots",
+            earlier.join(", ")
         ),
     })
 }

@@ -9,7 +9,8 @@
 //! `crate::controllers::data_tier::snapshots`); [`Rds::take_snapshots`] makes the calls.
 
 use aws_sdk_rds::operation::create_db_snapshot::builders::CreateDBSnapshotFluentBuilder;
-use aws_sdk_rds::types::{DbSnapshot, Filter};
+use aws_sdk_rds::types::{DbInstance, DbSnapshot, Filter};
+use aws_smithy_types::DateTime;
 
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
@@ -21,7 +22,7 @@ use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
 pub use crate::controllers::data_tier::snapshots::{
-    PENDING, SNAPSHOT_INFIX, snapshot_identifier, snapshot_statuses, to_take,
+    OF_EARLIER_RESOURCE, PENDING, SNAPSHOT_INFIX, snapshot_identifier, snapshot_statuses, to_take,
 };
 
 impl ListedSnapshot for DbSnapshot {
@@ -49,6 +50,21 @@ pub fn create_snapshot_request(
         .db_instance_identifier(&desired.identifier)
         .db_snapshot_identifier(snapshot_identifier(&desired.identifier, name))
         .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
+}
+
+/// `snapshot` as this instance's status shows it: in the state [`OF_EARLIER_RESOURCE`]
+/// when RDS took it of an earlier instance of the same identifier — its
+/// `InstanceCreateTime` (the creation time of the instance it was taken of) is before
+/// `created`, this instance's (a second of slack: the two are reported separately).
+/// Found by an outside review: a ManagedDatabase deleted and created again under the
+/// same name reported its predecessor's snapshot as its own.
+pub fn as_of_instance(mut snapshot: DbSnapshot, created: Option<&DateTime>) -> DbSnapshot {
+    if let (Some(taken_of), Some(created)) = (snapshot.instance_create_time(), created)
+        && taken_of.secs() + 1 < created.secs()
+    {
+        snapshot.status = Some(OF_EARLIER_RESOURCE.to_owned());
+    }
+    snapshot
 }
 
 /// What the snapshots ask of the pass once they are all listed.
@@ -97,7 +113,18 @@ impl Rds {
             .iter()
             .map(|name| snapshot_identifier(instance, name))
             .collect();
-        let listed = self.describe_snapshots(instance, ids).await?;
+        let created = report
+            .observed
+            .primary
+            .as_ref()
+            .and_then(DbInstance::instance_create_time)
+            .copied();
+        let listed: Vec<DbSnapshot> = self
+            .describe_snapshots(instance, ids)
+            .await?
+            .into_iter()
+            .map(|snapshot| as_of_instance(snapshot, created.as_ref()))
+            .collect();
         let missing = to_take(instance, &desired.snapshots, &listed);
         report.observed.snapshots = Some(listed.clone());
         let Some(name) = missing.first() else {
@@ -169,6 +196,34 @@ mod tests {
                 &[snapshot("other-snap-b", "available")]
             ),
             vec!["b"]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_an_earlier_instance_of_the_same_identifier_is_said_not_shown_as_ours() {
+        let created = DateTime::from_secs(1_800_000_000);
+        let taken_of = |secs| {
+            let mut listed = snapshot("db-snap-a", "available");
+            listed.instance_create_time = Some(DateTime::from_secs(secs));
+            listed
+        };
+        let earlier = as_of_instance(taken_of(1_700_000_000), Some(&created));
+        assert_eq!(earlier.status(), Some(OF_EARLIER_RESOURCE));
+        assert!(matches!(
+            listed_progress(std::slice::from_ref(&earlier)),
+            Some(Progress::Ready { message }) if message.contains("earlier") && message.contains("db-snap-a")
+        ));
+        // This instance's own, also when the two times differ by a rounding.
+        for secs in [1_800_000_000, 1_799_999_999, 1_800_000_005] {
+            assert_eq!(
+                as_of_instance(taken_of(secs), Some(&created)).status(),
+                Some("available")
+            );
+        }
+        assert_eq!(
+            as_of_instance(taken_of(1_700_000_000), None).status(),
+            Some("available"),
+            "unknown creation time: as listed"
         );
     }
 
