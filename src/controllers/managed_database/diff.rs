@@ -47,6 +47,9 @@ pub struct Modification {
     pub security_group_ids: Option<Vec<String>>,
     /// New Performance Insights setting (enabled, retention days).
     pub performance_insights: Option<(bool, Option<i32>)>,
+    /// The DB parameter group a major upgrade moves to (never from [`diff`]: the
+    /// upgrade step sets it, see `Rds::upgrade_parameter_group`).
+    pub db_parameter_group_name: Option<String>,
     /// Apply now rather than in the maintenance window.
     pub apply_immediately: bool,
 }
@@ -128,6 +131,7 @@ impl Modification {
             allow_major_version_upgrade: _,
             security_group_ids,
             performance_insights,
+            db_parameter_group_name,
             apply_immediately: _,
         } = self;
         [
@@ -146,6 +150,7 @@ impl Modification {
             ("engineVersion", engine_version.is_some()),
             ("vpcSecurityGroupIds", security_group_ids.is_some()),
             ("performanceInsights", performance_insights.is_some()),
+            ("dbParameterGroupName", db_parameter_group_name.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
@@ -174,6 +179,7 @@ impl Modification {
             .set_deletion_protection(self.deletion_protection)
             .set_publicly_accessible(self.publicly_accessible)
             .set_engine_version(self.engine_version.clone())
+            .set_db_parameter_group_name(self.db_parameter_group_name.clone())
             .set_vpc_security_group_ids(self.security_group_ids.clone());
         if self.allow_major_version_upgrade {
             request = request.allow_major_version_upgrade(true);

@@ -245,7 +245,13 @@ impl Rds {
         if primary.db_instance_status() == Some(STORAGE_FULL) {
             return self.recover_storage(desired, primary, report).await;
         }
-        if let Some(modification) = diff(desired, primary)? {
+        if let Some(mut modification) = diff(desired, primary)? {
+            if let Some(stalled) = self
+                .upgrade_parameter_group(desired, primary, &mut modification, report)
+                .await?
+            {
+                return Ok(stalled);
+            }
             let fields = modification.changed_fields().join(", ");
             modification
                 .request(self.rds.modify_db_instance(), identifier)
