@@ -369,27 +369,29 @@ impl Walker<'_> {
                 }
             }
         }
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-            let exclusive = flag(schema, "exclusiveMinimum");
-            if data < min || (exclusive && data <= min) {
+        // (keyword, its exclusive flag, the words, whether `data` lies past the bound and
+        // whether past or on it).
+        let bounds: [(&str, &str, &str, fn(f64, f64) -> (bool, bool)); 2] = [
+            ("minimum", "exclusiveMinimum", "greater than", |d, b| {
+                (d < b, d <= b)
+            }),
+            ("maximum", "exclusiveMaximum", "less than", |d, b| {
+                (d > b, d >= b)
+            }),
+        ];
+        for (keyword, exclusive_keyword, words, beyond) in bounds {
+            let Some(bound) = schema.get(keyword).and_then(Value::as_f64) else {
+                continue;
+            };
+            let exclusive = flag(schema, exclusive_keyword);
+            let (past, past_or_on) = beyond(data, bound);
+            if past || (exclusive && past_or_on) {
                 let op = if exclusive {
-                    "greater than"
+                    words.to_owned()
                 } else {
-                    "greater than or equal to"
+                    format!("{words} or equal to")
                 };
-                let detail = format!("{} should be {op} {}", in_body(path), shown(min));
-                self.push(FieldErrorKind::Invalid, path, Some(value.clone()), detail);
-            }
-        }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-            let exclusive = flag(schema, "exclusiveMaximum");
-            if data > max || (exclusive && data >= max) {
-                let op = if exclusive {
-                    "less than"
-                } else {
-                    "less than or equal to"
-                };
-                let detail = format!("{} should be {op} {}", in_body(path), shown(max));
+                let detail = format!("{} should be {op} {}", in_body(path), shown(bound));
                 self.push(FieldErrorKind::Invalid, path, Some(value.clone()), detail);
             }
         }

@@ -6,8 +6,6 @@ use crate::support;
 
 use std::process::Output;
 
-use kube_emulator::{Emulator, EmulatorOptions};
-
 async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
     support::kubectl(kubeconfig, args, None).await
 }
@@ -26,10 +24,7 @@ fn stdout(output: &Output) -> String {
 // field validation, create/patch/get/delete — works end to end.
 #[tokio::test]
 async fn kubectl_gets_applies_reads_and_deletes() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
+    let (_emu, dir, kubeconfig) = support::start_for_kubectl().await;
     let manifest = dir.path().join("cm.yaml");
 
     let namespaces = stdout(&kubectl(&kubeconfig, &["get", "ns"]).await);
@@ -74,10 +69,7 @@ async fn kubectl_gets_applies_reads_and_deletes() {
 // kubectl still prints NAME and AGE for a custom resource found by its short name.
 #[tokio::test]
 async fn kubectl_lists_custom_resources_by_short_name() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
+    let (_emu, dir, kubeconfig) = support::start_for_kubectl().await;
     let crd = dir.path().join("crd.yaml");
     std::fs::write(
         &crd,
