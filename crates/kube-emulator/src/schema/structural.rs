@@ -63,6 +63,15 @@ fn in_body(path: &str) -> String {
     format!("{name} in body")
 }
 
+/// A numeric bound of a schema: its keyword, the keyword of its exclusive flag, the
+/// words of its message, and whether a value lies past the bound and past or on it.
+type Bound = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(f64, f64) -> (bool, bool),
+);
+
 impl Walker<'_> {
     /// `min<What>`/`max<What>` (`Items` of a list, `Properties` of an object) for `count`
     /// members. Upstream shows `shown` as the bad value of a minimum: the count for lists,
@@ -369,9 +378,7 @@ impl Walker<'_> {
                 }
             }
         }
-        // (keyword, its exclusive flag, the words, whether `data` lies past the bound and
-        // whether past or on it).
-        let bounds: [(&str, &str, &str, fn(f64, f64) -> (bool, bool)); 2] = [
+        let bounds: [Bound; 2] = [
             ("minimum", "exclusiveMinimum", "greater than", |d, b| {
                 (d < b, d <= b)
             }),
