@@ -88,6 +88,17 @@ def render(values: dict[str, Any]) -> dict[str, str]:
     return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
 
 
+def expect_refused(values: dict[str, Any], named: str, what: str) -> None:
+    """Rendering `values` must fail with a schema error that names `named`; `what` says
+    what rendered when it does not."""
+    try:
+        render(values)
+    except Exception as error:  # HelmValuesError
+        expect(named in str(error), f"the schema error does not name {named}: {error}")
+    else:
+        raise CheckFailed(f"{what} rendered")
+
+
 def documents(rendered: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
     """(source template, object) of every non-empty YAML document, NOTES.txt aside."""
     docs = []
@@ -540,12 +551,8 @@ def render_network_policy() -> None:
     expect(policy["spec"]["ingress"][0].get("from") == monitoring, "networkPolicy.metricsFrom is not the rule's from")
     kinds = by_kind(documents(render({**DEPLOY_VALUES, "networkPolicy": {"enabled": False}})))
     expect("NetworkPolicy" not in kinds, "networkPolicy.enabled=false still renders a NetworkPolicy")
-    try:
-        render({**DEPLOY_VALUES, "networkPolicy": {"metricsFrom": [{"podSelectr": {}}]}})
-    except Exception as error:  # HelmValuesError
-        expect("podSelectr" in str(error), f"the schema error does not name podSelectr: {error}")
-    else:
-        raise CheckFailed("a misspelt peer in networkPolicy.metricsFrom rendered")
+    expect_refused({**DEPLOY_VALUES, "networkPolicy": {"metricsFrom": [{"podSelectr": {}}]}}, "podSelectr",
+                   "a misspelt peer in networkPolicy.metricsFrom")
 
 
 @check("sharding.shards: one Deployment, Lease and PDB per shard, disjoint pods, each watching its label")
@@ -582,20 +589,10 @@ def render_shards() -> None:
            f"the leader-election Role must name every shard's Lease, names {named[0].get('resourceNames')}")
     env = env_of(only(default, "Deployment")["spec"]["template"]["spec"]["containers"][0])
     expect("TIERED_WATCH_LABEL_SELECTOR" not in env, "without shards the operator watches every object")
-    try:
-        render({**DEPLOY_VALUES, "sharding": {"shards": ["Blue_1"]}})
-    except Exception as error:  # HelmValuesError
-        expect("shards" in str(error), f"the schema error does not name sharding.shards: {error}")
-    else:
-        raise CheckFailed("an invalid shard name rendered")
+    expect_refused({**DEPLOY_VALUES, "sharding": {"shards": ["Blue_1"]}}, "shards", "an invalid shard name")
     # `main` labels the main Deployment's pods: a shard of that name would share its
     # selector (two Deployments and two PDBs over the same pods).
-    try:
-        render({**DEPLOY_VALUES, "sharding": {"shards": ["main", "blue"]}})
-    except Exception as error:  # HelmValuesError
-        expect("shards" in str(error), f"the schema error does not name sharding.shards: {error}")
-    else:
-        raise CheckFailed("a shard named main rendered")
+    expect_refused({**DEPLOY_VALUES, "sharding": {"shards": ["main", "blue"]}}, "shards", "a shard named main")
 
 
 @check("metrics.listenOnPodIP: /metrics bound to $(POD_IP) only")

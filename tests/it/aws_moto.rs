@@ -15,9 +15,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as CacheTag};
+use aws_sdk_elasticache::types::{
+    AutomaticFailoverStatus, MultiAzStatus, ReplicationGroup, Tag as CacheTag,
+};
+use aws_sdk_rds::types::DbInstance;
 use support::data_tier::database::postgres_instance;
-use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client};
+use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client, tag_pairs};
 
 const DB_ID: &str = "tiered-test-newsread-db";
 const CACHE_ID: &str = "tiered-test-newsread";
@@ -46,13 +49,12 @@ async fn two_moto_servers_share_no_state() {
     assert_ne!(first.port(), second.port());
     create_postgres_instance(&rds_client(&first), DB_ID).await;
 
-    let err = rds_client(&second)
-        .describe_db_instances()
-        .db_instance_identifier(DB_ID)
-        .send()
-        .await
-        .expect_err("the second server must not know the first server's instance");
-    assert!(err.into_service_error().is_db_instance_not_found_fault());
+    assert_no_instance(
+        &rds_client(&second),
+        DB_ID,
+        "the second server must not know the first server's instance",
+    )
+    .await;
 }
 
 #[test]
@@ -75,6 +77,31 @@ fn kubectl_from_the_test_tools_runs() {
 
 // ---------------------------------------------------------------------------- RDS
 
+/// The one instance `id` as DescribeDBInstances reports it.
+async fn described_instance(rds: &aws_sdk_rds::Client, id: &str) -> DbInstance {
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .expect("DescribeDBInstances failed");
+    let [instance] = described.db_instances() else {
+        panic!("expected one instance, got {:?}", described.db_instances());
+    };
+    instance.clone()
+}
+
+/// Checks that DescribeDBInstances of `id` answers DBInstanceNotFound (`why` it must).
+async fn assert_no_instance(rds: &aws_sdk_rds::Client, id: &str, why: &str) {
+    let err = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .expect_err(why);
+    assert!(err.into_service_error().is_db_instance_not_found_fault());
+}
+
 async fn create_postgres_instance(rds: &aws_sdk_rds::Client, id: &str) {
     postgres_instance(
         rds,
@@ -95,15 +122,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
     let rds = rds_client(&server);
     create_postgres_instance(&rds, DB_ID).await;
 
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(DB_ID)
-        .send()
-        .await
-        .expect("DescribeDBInstances failed");
-    let [db] = described.db_instances() else {
-        panic!("expected one instance, got {:?}", described.db_instances());
-    };
+    let db = described_instance(&rds, DB_ID).await;
     // moto quirk: a new instance is `available` at once; real RDS goes through
     // `creating` (and `backing-up`) for minutes. Waiting states need aws-smithy-mocks.
     assert_eq!(db.db_instance_status(), Some("available"));
@@ -123,11 +142,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
     let address = endpoint.address().unwrap_or_default();
     assert!(address.starts_with(DB_ID), "endpoint {address:?}");
     assert_eq!(endpoint.port(), Some(5432));
-    let mut tags: Vec<(&str, &str)> = db
-        .tag_list()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
-        .collect();
+    let mut tags = tag_pairs(db.tag_list().iter().map(|t| (t.key(), t.value())));
     tags.sort_unstable();
     assert_eq!(tags, [("team", "news"), ("tiered.io/name", "newsread-db")]);
 
@@ -159,13 +174,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
     assert_eq!(snapshot.engine(), Some("postgres"));
 
     // moto quirk: the instance is gone at once (real RDS shows `deleting` for minutes).
-    let err = rds
-        .describe_db_instances()
-        .db_instance_identifier(DB_ID)
-        .send()
-        .await
-        .expect_err("the deleted instance should be gone");
-    assert!(err.into_service_error().is_db_instance_not_found_fault());
+    assert_no_instance(&rds, DB_ID, "the deleted instance should be gone").await;
 }
 
 #[tokio::test]
@@ -193,6 +202,22 @@ async fn rds_refuses_to_delete_an_instance_with_deletion_protection() {
 }
 
 // --------------------------------------------------------------------- ElastiCache
+
+/// The replication groups `id` as DescribeReplicationGroups reports them.
+async fn described_groups(
+    cache: &aws_sdk_elasticache::Client,
+    id: &str,
+    what: &str,
+) -> Vec<ReplicationGroup> {
+    cache
+        .describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+        .expect(what)
+        .replication_groups()
+        .to_vec()
+}
 
 async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
     cache
@@ -228,17 +253,9 @@ async fn elasticache_replication_group_is_created_and_described_with_its_tags() 
     let cache = elasticache_client(&server);
     create_valkey_group(&cache, CACHE_ID).await;
 
-    let described = cache
-        .describe_replication_groups()
-        .replication_group_id(CACHE_ID)
-        .send()
-        .await
-        .expect("DescribeReplicationGroups failed");
-    let [group] = described.replication_groups() else {
-        panic!(
-            "expected one group, got {:?}",
-            described.replication_groups()
-        );
+    let described = described_groups(&cache, CACHE_ID, "DescribeReplicationGroups failed").await;
+    let [group] = described.as_slice() else {
+        panic!("expected one group, got {described:?}");
     };
     // moto quirk: `available` at once, like RDS (real ElastiCache: `creating`).
     assert_eq!(group.status(), Some("available"));
@@ -301,11 +318,7 @@ async fn elasticache_replication_group_is_created_and_described_with_its_tags() 
         .send()
         .await
         .expect("ListTagsForResource failed");
-    let tags: Vec<(&str, &str)> = tags
-        .tag_list()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
-        .collect();
+    let tags = tag_pairs(tags.tag_list().iter().map(|t| (t.key(), t.value())));
     assert_eq!(tags, [("tiered.io/name", "newsread-cache")]);
 }
 
@@ -329,17 +342,13 @@ async fn moto_keeps_a_deleted_replication_group_in_deleting_for_ever() {
     // every later describe (real ElastiCache: gone after a few minutes). Operator tests
     // must treat `deleting` as deleted, as the operator itself does. Should this start
     // failing, moto now removes it: update the note in README.md.
-    let after = cache
-        .describe_replication_groups()
-        .replication_group_id(CACHE_ID)
-        .send()
-        .await
-        .expect("moto 5.2.5 still describes a deleted replication group");
-    let statuses: Vec<_> = after
-        .replication_groups()
-        .iter()
-        .map(|g| g.status())
-        .collect();
+    let after = described_groups(
+        &cache,
+        CACHE_ID,
+        "moto 5.2.5 still describes a deleted replication group",
+    )
+    .await;
+    let statuses: Vec<_> = after.iter().map(|g| g.status()).collect();
     assert_eq!(statuses, [Some("deleting")]);
 }
 

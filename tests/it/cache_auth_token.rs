@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_elasticache::Client;
 use aws_sdk_elasticache::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
-use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupOutput;
+use aws_sdk_elasticache::operation::modify_replication_group::{
+    ModifyReplicationGroupInput, ModifyReplicationGroupOutput,
+};
 use aws_sdk_elasticache::operation::remove_tags_from_resource::RemoveTagsFromResourceOutput;
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, Tag};
 use aws_smithy_mocks::{Rule, mock};
@@ -24,11 +26,10 @@ use tiered::controllers::cache_cluster::auth_token::SET_PENDING_TAG;
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::cache::{aws_error, described, group, no_member, ours};
+use support::data_tier::cache::{aws_error, described_as, no_member, ours};
 use support::data_tier::{
-    Kind, in_progress_message, mock_owner, reconcile_as, reconcile_until_ready, sync_with, tags,
+    Kind, OnMoto, in_progress_message, mock_owner, ready_on_moto, reconcile_as, sync_with, tags,
 };
-use support::moto::MotoServer;
 
 /// ListTagsForResource answering the mock owner's tags and the SET-pending marker.
 fn ours_with_set_pending() -> Rule {
@@ -47,8 +48,7 @@ fn ours_with_set_pending() -> Rule {
 /// The reads of a pass over an available group of ours: describe, tags (with the
 /// SET-pending marker when `set_pending`) and its member.
 fn available_group(set_pending: bool) -> (Rule, Rule, Rule) {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let tags = if set_pending {
         ours_with_set_pending()
     } else {
@@ -61,6 +61,11 @@ fn token() -> String {
     ElastiCache::credential().expose().to_owned()
 }
 
+/// Whether a ModifyReplicationGroup sets the AUTH token (strategy SET).
+fn is_set(request: &ModifyReplicationGroupInput) -> bool {
+    request.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
+}
+
 /// Source: hashicorp/terraform-provider-aws#33439 (a token changed with ROTATE was
 /// never followed by SET: the old token kept working), and the ElastiCache guide
 /// "Modifying the AUTH token on an existing cluster" (SET is allowed only after
@@ -70,10 +75,7 @@ fn token() -> String {
 async fn after_a_restart_a_rotated_token_is_set_once_the_group_is_available_and_the_tag_goes() {
     let (describe, tags, member) = available_group(true);
     let set = mock!(Client::modify_replication_group)
-        .match_requests(|r| {
-            r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
-                && r.auth_token() == Some(token().as_str())
-        })
+        .match_requests(|r| is_set(r) && r.auth_token() == Some(token().as_str()))
         .then_output(|| ModifyReplicationGroupOutput::builder().build());
     let untag = mock!(Client::remove_tags_from_resource)
         .match_requests(|r| r.tag_keys() == [SET_PENDING_TAG])
@@ -147,9 +149,7 @@ async fn a_new_token_is_rotated_in_only_after_the_group_is_tagged_for_the_set() 
 async fn a_refused_set_rotates_the_token_in_again_and_keeps_the_tag() {
     let (describe, tags, member) = available_group(true);
     let set = mock!(Client::modify_replication_group)
-        .match_requests(|r| {
-            r.auth_token_update_strategy() == Some(&AuthTokenUpdateStrategyType::Set)
-        })
+        .match_requests(is_set)
         .sequence()
         .http_status(
             400,
@@ -183,23 +183,26 @@ async fn a_refused_set_rotates_the_token_in_again_and_keeps_the_tag() {
 /// tag, and the pass after that changes nothing.
 #[tokio::test]
 async fn the_set_owed_after_a_rotate_survives_a_restart_on_moto() {
-    let server = MotoServer::start();
-    let first = ElastiCache::on(&server);
-    let spec = ElastiCache::spec(&json!({}));
-    let ready = reconcile_until_ready(&first, "cache", &spec).await;
-    let id = ready.id.clone();
+    let cache = ready_on_moto::<ElastiCache>("cache", &json!({})).await;
+    let OnMoto {
+        ctx: first,
+        spec,
+        report,
+        server,
+    } = &cache;
+    let id = report.id.clone();
     let owner = support::fixtures::owner("cache");
     let fresh = tiered::controllers::data_tier::secret::Password::from_secret_value(
         "A-new-token-0123456789-abcdef".into(),
     );
     let target = Target {
         owner: owner.clone(),
-        spec: &spec,
+        spec,
     };
-    sync_with(&first, &target, &fresh, true).await;
-    assert!(tags(&first, &id).await.contains_key(SET_PENDING_TAG));
+    sync_with(first, &target, &fresh, true).await;
+    assert!(tags(first, &id).await.contains_key(SET_PENDING_TAG));
 
-    let restarted = ElastiCache::on(&server);
+    let restarted = ElastiCache::on(server);
     let report = sync_with(&restarted, &target, &fresh, false).await;
     assert!(report.observed.auth_token_set_due, "{:?}", report.progress);
     restarted

@@ -27,7 +27,7 @@ use tiered::controllers::data_tier::DataTier;
 use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::cache::{described, group, no_member, ours};
+use support::data_tier::cache::{described, described_as, group, no_member, ours};
 use support::data_tier::{Kind, mock_owner, reconcile_as, stalled_message};
 use support::fixtures::spec_from;
 
@@ -53,8 +53,7 @@ async fn version_pass(
     running: &'static str,
     modify: &Rule,
 ) -> Report<<ElastiCache as DataTier>::Observed> {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let (tags, member) = (ours(), member_running(running));
     let ctx = ElastiCache::mocked(&[&describe, &tags, &member, modify]);
     reconcile_as(&ctx, mock_owner(), &with_version(wanted)).await
@@ -120,16 +119,23 @@ fn without_failover(replicas: usize) -> ReplicationGroup {
     group
 }
 
+/// The mock spec with `replicas` per shard, automatic failover and Multi-AZ both
+/// `failover`.
+fn with_replicas(replicas: i32, failover: bool) -> CacheClusterSpec {
+    let mut spec = ElastiCache::mock_spec();
+    spec.replicas_per_shard = replicas;
+    spec.automatic_failover = failover;
+    spec.multi_az = failover;
+    spec
+}
+
 /// Source: pulumi/pulumi-aws#2227 (0 → 1 replica with automatic failover and Multi-AZ
 /// in one update failed with `InvalidParameterCombination`: ElastiCache needs the
 /// replica before failover), and the ElastiCache guide "Minimizing downtime in
 /// ElastiCache by using Multi-AZ".
 #[tokio::test]
 async fn zero_to_one_replica_with_failover_adds_the_replica_first_then_enables_failover() {
-    let mut spec = ElastiCache::mock_spec();
-    spec.replicas_per_shard = 1;
-    spec.automatic_failover = true;
-    spec.multi_az = true;
+    let spec = with_replicas(1, true);
 
     let describe = mock!(Client::describe_replication_groups)
         .sequence()
@@ -147,30 +153,25 @@ async fn zero_to_one_replica_with_failover_adds_the_replica_first_then_enables_f
     let (tags, member) = (ours(), no_member());
     let ctx = ElastiCache::mocked(&[&describe, &tags, &member, &increase, &failover]);
 
-    let first = reconcile_as(&ctx, mock_owner(), &spec).await;
-    assert_eq!(
-        (increase.num_calls(), failover.num_calls()),
-        (1, 0),
-        "the replica first: {:?}",
-        first.progress
-    );
-    let second = reconcile_as(&ctx, mock_owner(), &spec).await;
-    assert_eq!(
-        (increase.num_calls(), failover.num_calls()),
-        (1, 1),
-        "then failover and Multi-AZ: {:?}",
-        second.progress
-    );
+    for (calls, step) in [
+        ((1, 0), "the replica first"),
+        ((1, 1), "then failover and Multi-AZ"),
+    ] {
+        let pass = reconcile_as(&ctx, mock_owner(), &spec).await;
+        assert_eq!(
+            (increase.num_calls(), failover.num_calls()),
+            calls,
+            "{step}: {:?}",
+            pass.progress
+        );
+    }
 }
 
 /// Source: pulumi/pulumi-aws#2227, the other way round: the last replica goes only
 /// once ElastiCache reports automatic failover off.
 #[tokio::test]
 async fn the_last_replica_waits_while_failover_is_still_being_disabled() {
-    let mut spec = ElastiCache::mock_spec();
-    spec.replicas_per_shard = 0;
-    spec.automatic_failover = false;
-    spec.multi_az = false;
+    let spec = with_replicas(0, false);
     let describe = mock!(Client::describe_replication_groups).then_output(|| {
         let mut disabling = without_failover(1);
         disabling.automatic_failover = Some(AutomaticFailoverStatus::Disabling);
@@ -221,8 +222,7 @@ async fn without_engine_version_aws_picks_it_status_records_it_and_drift_never_c
     assert_eq!(spec.engine_version, None);
     assert_eq!(create_input(&spec).get_engine_version(), &None);
 
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let modify = mock!(Client::modify_replication_group)
         .then_output(|| ModifyReplicationGroupOutput::builder().build());
     let (tags, member) = (ours(), member_running("8.1.0"));

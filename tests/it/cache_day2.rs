@@ -20,8 +20,12 @@ use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{aws_error, described, group, no_member, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as, reconcile_once, reconcile_until_ready};
-use support::moto::{MotoServer, elasticache_client};
+use support::data_tier::{
+    Kind, in_progress_message, merged, mock_owner, reconcile_as, reconcile_once,
+    reconcile_until_ready,
+};
+use support::moto::{MotoServer, elasticache_client, ids_of, tag_pairs};
+use support::operator::assert_invalid;
 
 async fn snapshot_tags(moto: &Client, name: &str) -> Vec<(String, String)> {
     let snapshot = moto
@@ -32,19 +36,15 @@ async fn snapshot_tags(moto: &Client, name: &str) -> Vec<(String, String)> {
         .unwrap()
         .snapshots()[0]
         .clone();
-    moto.list_tags_for_resource()
+    let listed = moto
+        .list_tags_for_resource()
         .resource_name(snapshot.arn().unwrap())
         .send()
         .await
-        .unwrap()
-        .tag_list()
-        .iter()
-        .map(|tag| {
-            (
-                tag.key().unwrap_or_default().to_owned(),
-                tag.value().unwrap_or_default().to_owned(),
-            )
-        })
+        .unwrap();
+    tag_pairs(listed.tag_list().iter().map(|t| (t.key(), t.value())))
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect()
 }
 
@@ -133,11 +133,8 @@ async fn a_group_without_cluster_mode_is_snapshotted_from_a_replica_node_once() 
     spec.snapshots = vec![serde_json::from_value(json!({"name": "nightly"})).unwrap()];
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     assert_eq!(create.num_calls(), 1, "{:?}", report.progress);
-    assert!(
-        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("legacy-cache-snap-nightly")),
-        "{:?}",
-        report.progress
-    );
+    let message = in_progress_message(&report.progress);
+    assert!(message.contains("legacy-cache-snap-nightly"), "{message}");
 
     // A lost answer: ElastiCache says it exists already; that counts as taken.
     let exists = mock!(Client::create_snapshot)
@@ -193,15 +190,11 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
             .any(|(k, v)| k == "tiered.io/name" && v == "restored"),
         "{tags:?}"
     );
-    let groups: Vec<String> = moto
-        .describe_replication_groups()
-        .send()
-        .await
-        .unwrap()
-        .replication_groups()
-        .iter()
-        .filter_map(|group| group.replication_group_id().map(str::to_owned))
-        .collect();
+    let described = moto.describe_replication_groups().send().await.unwrap();
+    let groups = ids_of(
+        described.replication_groups(),
+        aws_sdk_elasticache::types::ReplicationGroup::replication_group_id,
+    );
     assert_eq!(
         groups.len(),
         2,
@@ -216,8 +209,8 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
 #[tokio::test]
 async fn a_snapshot_requested_on_one_cache_restores_another_through_the_operator() {
     use k8s_openapi::api::core::v1::Secret;
+    use support::data_tier::object;
     use support::data_tier::operator::{NS, condition, setup};
-    use support::data_tier::{merged, object};
     use support::operator::{eventually, secret_text};
 
     let s = setup::<ElastiCache>().await;
@@ -320,26 +313,11 @@ async fn the_restore_source_is_creation_only_and_parameters_own_the_group() {
     let emulator = crate::support::operator::emulator(&[], false).await;
     let caches: Api<CacheCluster> = Api::namespaced(emulator.client(), "default");
     let object = |name: &str, extra: serde_json::Value| {
-        let mut spec =
+        let base =
             json!({"engine": "valkey", "engineVersion": "8.0", "nodeType": "cache.t4g.micro"});
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        serde_json::from_value::<CacheCluster>(json!({
-            "apiVersion": "tiered.io/v1alpha1",
-            "kind": "CacheCluster",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": spec
-        }))
-        .unwrap()
+        support::data_tier::object::<ElastiCache>("default", name, &merged(base, &extra))
     };
-    let refused = |result: Result<CacheCluster, kube::Error>, part: &str| match result {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            assert!(status.message.contains(part), "{part}: {}", status.message);
-        }
-        other => panic!("accepted ({part}): {other:?}"),
-    };
+    let refused = assert_invalid::<CacheCluster>;
     let patch = |spec: serde_json::Value| Patch::Merge(json!({ "spec": spec }));
     let params = PatchParams::default();
     let post = PostParams::default();

@@ -25,7 +25,7 @@ use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{described, group, no_member, ours};
 use support::data_tier::operator::{NS, condition, setup};
-use support::data_tier::{Kind, mock_owner, reconcile_as, resource};
+use support::data_tier::{Kind, in_progress_message, mock_owner, reconcile_as, resource};
 use support::operator::mutating_aws_calls;
 
 /// The mock group without AUTH, with in-transit encryption `transit`.
@@ -173,9 +173,7 @@ async fn auth_turned_on_for_a_group_with_transit_encryption_is_rotated_in_then_s
     ElastiCache::forget_adoption(&mut spec);
 
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
-    let Progress::InProgress { message, .. } = &report.progress else {
-        panic!("expected InProgress, got {:?}", report.progress);
-    };
+    let message = in_progress_message(&report.progress);
     assert!(
         message.contains("turning AUTH on") && !message.contains(&token),
         "{message}"

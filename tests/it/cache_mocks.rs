@@ -17,14 +17,13 @@ use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::cache::{described, group, no_member, ours};
+use support::data_tier::cache::{described, described_as, group, no_member, ours};
 use support::data_tier::{Kind, mock_owner, reconcile_as};
 use support::fixtures::deletion_time;
 
 #[tokio::test]
 async fn more_replicas_are_added_with_increase_replica_count() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let increase = mock!(Client::increase_replica_count)
         .match_requests(|r| r.new_replica_count() == Some(3) && r.apply_immediately() == Some(true))
         .then_output(|| IncreaseReplicaCountOutput::builder().build());
@@ -61,8 +60,7 @@ async fn fewer_replicas_are_removed_with_decrease_replica_count() {
 
 #[tokio::test]
 async fn snapshot_policy_asks_for_the_final_snapshot_by_name() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let delete = mock!(Client::delete_replication_group)
         .match_requests(|r| {
             r.final_snapshot_identifier()

@@ -13,7 +13,10 @@ use tiered::controllers::cache_cluster::secret::{connection_details, connection_
 use tiered::controllers::data_tier::cleanup::Cleanup;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::{Kind, delete_until_done, in_progress_message, reconcile_once, resource};
+use support::data_tier::{
+    Kind, OnMoto, assert_waited_on_final_snapshot, delete_until_done, ready_on_moto,
+    reconcile_once, resource,
+};
 use support::moto::MotoServer;
 
 fn ready() -> Progress {
@@ -24,55 +27,40 @@ fn ready() -> Progress {
 
 #[tokio::test]
 async fn changing_node_type_and_retention_modifies_only_those_fields() {
-    let server = MotoServer::start();
-    let ctx = ElastiCache::on(&server);
-    let report = reconcile_once(&ctx, "cache", &ElastiCache::spec(&json!({}))).await;
+    let cache = ready_on_moto::<ElastiCache>("cache", &json!({})).await;
     let after = ElastiCache::spec(&json!({
         "nodeType": "cache.t4g.small",
         "snapshot": {"retentionDays": 7, "window": "04:00-05:00"}
     }));
-    let modified = reconcile_once(&ctx, "cache", &after).await;
-    let message = in_progress_message(&modified.progress);
-    assert!(
-        message.ends_with("nodeType, snapshot.retentionDays"),
-        "{message}"
-    );
-    let changed = resource(&ctx, &report.id).await.expect("group");
+    let changed = cache
+        .assert_modifies_only("cache", &after, "nodeType, snapshot.retentionDays")
+        .await;
     assert_eq!(changed.cache_node_type(), Some("cache.t4g.small"));
     assert_eq!(changed.snapshot_retention_limit(), Some(7));
     assert_eq!(changed.member_clusters().len(), 3, "untouched");
-    let settled = reconcile_once(&ctx, "cache", &after).await;
-    assert_eq!(settled.mutations, 0);
-    assert_eq!(settled.progress, ready());
 }
 
 #[tokio::test]
 async fn snapshot_policy_deletes_the_group_naming_the_final_snapshot() {
-    let server = MotoServer::start();
-    let ctx = ElastiCache::on(&server);
-    let spec = ElastiCache::spec(&json!({}));
-    let report = reconcile_once(&ctx, "cache", &spec).await;
-    let steps = delete_until_done(&ctx, "cache", &spec).await;
-    let expected = format!("{}-final-20260102030405", report.id);
-    assert!(
-        steps.iter().any(
-            |s| matches!(s, Cleanup::Waiting { snapshot: Some(name), .. } if *name == expected)
-        ),
-        "{steps:?}"
-    );
+    let cache = ready_on_moto::<ElastiCache>("cache", &json!({})).await;
+    let OnMoto {
+        ctx, spec, report, ..
+    } = &cache;
+    let steps = delete_until_done(ctx, "cache", spec).await;
+    assert_waited_on_final_snapshot(&steps, &report.id);
     // moto keeps a deleted group in `deleting` for ever and ignores the final
     // snapshot (tests/it/aws_moto.rs); cache_mocks pins the request itself.
-    let deleting = resource(&ctx, &report.id).await.expect("moto keeps it");
+    let deleting = resource(ctx, &report.id).await.expect("moto keeps it");
     assert_eq!(deleting.status(), Some("deleting"));
 }
 
 #[tokio::test]
 async fn delete_policy_deletes_without_a_snapshot() {
-    let server = MotoServer::start();
-    let ctx = ElastiCache::on(&server);
-    let spec = ElastiCache::spec(&json!({"deletionPolicy": "Delete"}));
-    let report = reconcile_once(&ctx, "cache", &spec).await;
-    let steps = delete_until_done(&ctx, "cache", &spec).await;
+    let cache = ready_on_moto::<ElastiCache>("cache", &json!({"deletionPolicy": "Delete"})).await;
+    let OnMoto {
+        ctx, spec, report, ..
+    } = &cache;
+    let steps = delete_until_done(ctx, "cache", spec).await;
     assert!(
         steps
             .iter()
@@ -80,7 +68,7 @@ async fn delete_policy_deletes_without_a_snapshot() {
         "{steps:?}"
     );
     assert_eq!(
-        resource(&ctx, &report.id)
+        resource(ctx, &report.id)
             .await
             .and_then(|g| g.status().map(str::to_owned))
             .as_deref(),
@@ -90,10 +78,8 @@ async fn delete_policy_deletes_without_a_snapshot() {
 
 #[tokio::test]
 async fn connection_secret_carries_a_rediss_url_that_parses_back_to_the_parts() {
-    let server = MotoServer::start();
-    let ctx = ElastiCache::on(&server);
-    let spec = ElastiCache::spec(&json!({}));
-    let report = reconcile_once(&ctx, "cache", &spec).await;
+    let cache = ready_on_moto::<ElastiCache>("cache", &json!({})).await;
+    let report = &cache.report;
     let token = ElastiCache::credential();
     let details = connection_details(true, &report.observed, Some(token.clone()));
     let data = connection_secret_data(&details);

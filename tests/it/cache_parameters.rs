@@ -17,7 +17,9 @@ use aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheCluste
 use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput;
 use aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersOutput;
 use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
-use aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupOutput;
+use aws_sdk_elasticache::operation::modify_cache_parameter_group::{
+    ModifyCacheParameterGroupInput, ModifyCacheParameterGroupOutput,
+};
 use aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupOutput;
 use aws_sdk_elasticache::operation::reset_cache_parameter_group::ResetCacheParameterGroupOutput;
 use aws_sdk_elasticache::types::{
@@ -30,8 +32,10 @@ use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::desired::DesiredGroup;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::cache::{aws_error, described, group, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as};
+use support::data_tier::cache::{aws_error, described_as, ours};
+use support::data_tier::{
+    Kind, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
+};
 
 /// The group tiered owns for the mock replication group (`legacy-cache`, valkey 8.0).
 const MOCK_GROUP: &str = "legacy-cache-valkey8";
@@ -40,6 +44,15 @@ fn spec_with(parameters: &serde_json::Value) -> tiered::api::CacheClusterSpec {
     let mut spec = serde_json::to_value(ElastiCache::mock_spec()).unwrap();
     spec["parameters"] = parameters.clone();
     serde_json::from_value(spec).unwrap()
+}
+
+/// The parameters (name, value) a ModifyCacheParameterGroup sets.
+fn values_set_by(request: &ModifyCacheParameterGroupInput) -> BTreeMap<&str, &str> {
+    request
+        .parameter_name_values()
+        .iter()
+        .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
+        .collect()
 }
 
 /// The first member as ElastiCache describes it, using `group` in `apply_status`.
@@ -79,21 +92,17 @@ fn user_set(values: &[(&str, &str)]) -> DescribeCacheParametersOutput {
 
 #[tokio::test]
 async fn a_new_group_is_created_set_reset_and_attached_to_the_replication_group() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let node =
         mock!(Client::describe_cache_clusters).then_output(|| member("default.valkey8", "in-sync"));
-    let exists = mock!(Client::describe_cache_parameter_groups)
-        .sequence()
-        .http_status(
-            404,
-            Some(aws_error(
-                "CacheParameterGroupNotFound",
-                "CacheParameterGroup legacy-cache-valkey8 not found.",
-            )),
+    let exists = failing!(
+        Client::describe_cache_parameter_groups,
+        404,
+        aws_error(
+            "CacheParameterGroupNotFound",
+            "CacheParameterGroup legacy-cache-valkey8 not found."
         )
-        .repeatedly()
-        .build();
+    );
     let create = mock!(Client::create_cache_parameter_group)
         .match_requests(|request| {
             request.cache_parameter_group_name() == Some(MOCK_GROUP)
@@ -110,11 +119,7 @@ async fn a_new_group_is_created_set_reset_and_attached_to_the_replication_group(
         .then_output(|| user_set(&[("timeout", "300")]));
     let modify = mock!(Client::modify_cache_parameter_group)
         .match_requests(|request| {
-            let values: BTreeMap<&str, &str> = request
-                .parameter_name_values()
-                .iter()
-                .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
-                .collect();
+            let values = values_set_by(request);
             request.cache_parameter_group_name() == Some(MOCK_GROUP)
                 && values == BTreeMap::from([("maxmemory-policy", "allkeys-lru")])
         })
@@ -143,11 +148,8 @@ async fn a_new_group_is_created_set_reset_and_attached_to_the_replication_group(
         &spec_with(&json!({"maxmemory-policy": "allkeys-lru"})),
     )
     .await;
-    assert!(
-        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains(MOCK_GROUP)),
-        "{:?}",
-        report.progress
-    );
+    let message = in_progress_message(&report.progress);
+    assert!(message.contains(MOCK_GROUP), "{message}");
     assert_eq!(create.num_calls(), 1);
     assert_eq!(modify.num_calls(), 1);
     assert_eq!(reset.num_calls(), 1);
@@ -165,21 +167,17 @@ async fn a_new_group_is_created_set_reset_and_attached_to_the_replication_group(
 
 #[tokio::test]
 async fn a_parameter_elasticache_refuses_is_stalled_naming_it_with_elasticache_words() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let node = mock!(Client::describe_cache_clusters).then_output(|| member(MOCK_GROUP, "in-sync"));
     let current = mock!(Client::describe_cache_parameters).then_output(|| user_set(&[]));
-    let modify = mock!(Client::modify_cache_parameter_group)
-        .sequence()
-        .http_status(
-            400,
-            Some(aws_error(
-                "InvalidParameterValue",
-                "Unknown parameter: maxmemory-polcy",
-            )),
+    let modify = failing!(
+        Client::modify_cache_parameter_group,
+        400,
+        aws_error(
+            "InvalidParameterValue",
+            "Unknown parameter: maxmemory-polcy"
         )
-        .repeatedly()
-        .build();
+    );
     // Attached and changing: its tags are read first (ours).
     let exists = one_group(MOCK_GROUP, "valkey8");
     let tags = ours();
@@ -205,8 +203,7 @@ async fn a_parameter_elasticache_refuses_is_stalled_naming_it_with_elasticache_w
 
 #[tokio::test]
 async fn a_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let node =
         mock!(Client::describe_cache_clusters).then_output(|| member(MOCK_GROUP, "pending-reboot"));
     let current = mock!(Client::describe_cache_parameters)
@@ -214,13 +211,9 @@ async fn a_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
     let modify = mock!(Client::modify_cache_parameter_group)
         .then_output(|| ModifyCacheParameterGroupOutput::builder().build());
     let tags = ours();
-    let ctx = ElastiCache::mocked(&[&describe, &node, &current, &modify, &tags]);
-    let report = reconcile_as(
-        &ctx,
-        mock_owner(),
-        &spec_with(&json!({"maxmemory-policy": "allkeys-lru"})),
-    )
-    .await;
+    let rules = [&describe, &node, &current, &modify, &tags];
+    let spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
+    let report = reconcile_mocked::<ElastiCache>(&rules, &spec).await;
     assert_eq!(report.mutations, 0, "{report:?}");
     assert_eq!(modify.num_calls(), 0);
     let status = report
@@ -251,11 +244,7 @@ async fn before_a_cluster_mode_group_is_created_its_group_holds_cluster_enabled_
     let current = mock!(Client::describe_cache_parameters).then_output(|| user_set(&[]));
     let modify = mock!(Client::modify_cache_parameter_group)
         .match_requests(|request| {
-            let values: BTreeMap<&str, &str> = request
-                .parameter_name_values()
-                .iter()
-                .filter_map(|p| Some((p.parameter_name()?, p.parameter_value()?)))
-                .collect();
+            let values = values_set_by(request);
             values
                 == BTreeMap::from([
                     ("cluster-enabled", "yes"),
@@ -273,17 +262,11 @@ async fn before_a_cluster_mode_group_is_created_its_group_holds_cluster_enabled_
     ctx.prepare_parameter_group(&sharded).await.unwrap();
     assert_eq!((create.num_calls(), modify.num_calls()), (1, 1));
 
-    let refusing = mock!(Client::modify_cache_parameter_group)
-        .sequence()
-        .http_status(
-            400,
-            Some(aws_error(
-                "InvalidParameterValue",
-                "Unknown parameter: bogus",
-            )),
-        )
-        .repeatedly()
-        .build();
+    let refusing = failing!(
+        Client::modify_cache_parameter_group,
+        400,
+        aws_error("InvalidParameterValue", "Unknown parameter: bogus")
+    );
     let ctx = ElastiCache::mocked(&[&exists, &create, &current, &refusing]);
     let error = ctx
         .prepare_parameter_group(&desired(&json!({"parameters": {"bogus": "1"}})))
@@ -382,8 +365,7 @@ async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
 /// neither changed nor attached; the object is Stalled naming spec.parameters.
 #[tokio::test]
 async fn a_group_of_our_name_that_is_not_ours_is_neither_changed_nor_attached() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let node =
         mock!(Client::describe_cache_clusters).then_output(|| member("default.valkey8", "in-sync"));
     let exists = one_group(MOCK_GROUP, "valkey8");
@@ -426,8 +408,7 @@ async fn a_group_of_our_name_that_is_not_ours_is_neither_changed_nor_attached() 
 
 #[tokio::test]
 async fn without_a_described_node_the_group_is_not_attached_blind() {
-    let describe =
-        mock!(Client::describe_replication_groups).then_output(|| described(group("available")));
+    let describe = described_as("available");
     let exists = mock!(Client::describe_cache_parameter_groups).then_output(|| {
         DescribeCacheParameterGroupsOutput::builder()
             .cache_parameter_groups(
@@ -449,11 +430,8 @@ async fn without_a_described_node_the_group_is_not_attached_blind() {
     let spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
     for _ in 0..2 {
         let report = reconcile_as(&ctx, mock_owner(), &spec).await;
-        assert!(
-            matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("describe a node")),
-            "{:?}",
-            report.progress
-        );
+        let message = in_progress_message(&report.progress);
+        assert!(message.contains("describe a node"), "{message}");
     }
     assert_eq!(attach.num_calls(), 0, "never attached blind");
 }

@@ -19,7 +19,7 @@ use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{NS, Setup, condition, setup};
 use support::data_tier::{Kind, resource};
-use support::moto::rds_client;
+use support::moto::{ids_of, rds_client};
 use support::operator::{eventually, mutating_aws_calls, secret_text};
 
 const DB: &str = Rds::OBJECT;
@@ -74,16 +74,17 @@ async fn changing_the_instance_class_modifies_the_instance() {
 }
 
 async fn final_snapshots(s: &Setup<Rds>) -> Vec<String> {
-    rds_client(&s.moto)
+    let described = rds_client(&s.moto)
         .describe_db_snapshots()
         .send()
         .await
-        .unwrap()
-        .db_snapshots()
-        .iter()
-        .filter_map(|snapshot| snapshot.db_snapshot_identifier().map(str::to_owned))
-        .filter(|id| id.contains("-final-"))
-        .collect()
+        .unwrap();
+    let mut ids = ids_of(
+        described.db_snapshots(),
+        aws_sdk_rds::types::DbSnapshot::db_snapshot_identifier,
+    );
+    ids.retain(|id| id.contains("-final-"));
+    ids
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use tiered::api::conditions::reasons;
 use tiered::aws::fleet::describe_cluster_instances;
 use tiered::aws::tags;
 use tiered::controllers::data_tier::cleanup::Cleanup;
-use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 use tiered::controllers::managed_database::secret::{
     Credential, connection_details, connection_secret_data,
@@ -24,8 +23,8 @@ use tiered::controllers::managed_database::secret::{
 
 use support::data_tier::database::all_instances;
 use support::data_tier::{
-    Kind, delete_until_done, in_progress_message, reconcile_once, reconcile_until_ready,
-    stalled_message,
+    Kind, OnMoto, assert_waited_on_final_snapshot, delete_until_done, ready_on_moto,
+    reconcile_once, reconcile_until_ready, stalled_message,
 };
 use support::fixtures::CLUSTER;
 use support::moto::MotoServer;
@@ -52,10 +51,11 @@ fn tag<'a>(instance: &'a DbInstance, key: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn changing_class_and_storage_modifies_only_those_fields() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let before = spec(&serde_json::json!({"maintenanceWindow": "sun:05:00-sun:06:00"}));
-    let report = reconcile_until_ready(&ctx, "db", &before).await;
+    let db = ready_on_moto::<Rds>(
+        "db",
+        &serde_json::json!({"maintenanceWindow": "sun:05:00-sun:06:00"}),
+    )
+    .await;
 
     // Only class and storage change in the spec.
     let after = spec(&serde_json::json!({
@@ -64,27 +64,15 @@ async fn changing_class_and_storage_modifies_only_those_fields() {
         "storage": {"allocatedGiB": 40, "type": "gp3"},
         "applyImmediately": true
     }));
-    let modified = reconcile_once(&ctx, "db", &after).await;
-    let message = in_progress_message(&modified.progress);
-    assert!(
-        message.ends_with("instanceClass, allocatedStorage"),
-        "{message}"
-    );
-    let instance = describe(&ctx, &report.id).await.expect("instance");
+    let instance = db
+        .assert_modifies_only("db", &after, "instanceClass, allocatedStorage")
+        .await;
     assert_eq!(instance.db_instance_class(), Some("db.t4g.small"));
     assert_eq!(instance.allocated_storage(), Some(40));
     assert_eq!(
         instance.multi_az(),
         Some(true),
         "untouched fields keep their values"
-    );
-
-    let settled = reconcile_once(&ctx, "db", &after).await;
-    assert_eq!(settled.mutations, 0);
-    assert!(
-        matches!(settled.progress, Progress::Ready { .. }),
-        "{:?}",
-        settled.progress
     );
 }
 
@@ -171,53 +159,48 @@ async fn snapshots(ctx: &Rds) -> Vec<String> {
         .collect()
 }
 
+/// The object `db` with one read replica, Ready on a private moto_server.
+async fn ready_with_a_replica() -> OnMoto<Rds> {
+    ready_on_moto(
+        "db",
+        &serde_json::json!({"highAvailability": {"readReplicas": 1}}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn snapshot_policy_deletes_replicas_then_the_instance_with_a_final_snapshot() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let spec = spec(&serde_json::json!({"highAvailability": {"readReplicas": 1}}));
-    let report = reconcile_until_ready(&ctx, "db", &spec).await;
-    let steps = delete_until_done(&ctx, "db", &spec).await;
-    let expected = format!("{}-final-20260102030405", report.id);
-    assert!(
-        steps.iter().any(
-            |s| matches!(s, Cleanup::Waiting { snapshot: Some(name), .. } if *name == expected)
-        ),
-        "{steps:?}"
-    );
-    assert!(all_instances(&ctx).await.is_empty());
-    assert_eq!(snapshots(&ctx).await, [expected]);
+    let db = ready_with_a_replica().await;
+    let OnMoto {
+        ctx, spec, report, ..
+    } = &db;
+    let steps = delete_until_done(ctx, "db", spec).await;
+    let expected = assert_waited_on_final_snapshot(&steps, &report.id);
+    assert!(all_instances(ctx).await.is_empty());
+    assert_eq!(snapshots(ctx).await, [expected]);
 }
 
 #[tokio::test]
 async fn delete_policy_deletes_without_a_snapshot() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let spec = spec(&serde_json::json!({"deletionPolicy": "Delete"}));
-    reconcile_until_ready(&ctx, "db", &spec).await;
-    delete_until_done(&ctx, "db", &spec).await;
-    assert!(all_instances(&ctx).await.is_empty());
-    assert!(snapshots(&ctx).await.is_empty());
+    let db = ready_on_moto::<Rds>("db", &serde_json::json!({"deletionPolicy": "Delete"})).await;
+    delete_until_done(&db.ctx, "db", &db.spec).await;
+    assert!(all_instances(&db.ctx).await.is_empty());
+    assert!(snapshots(&db.ctx).await.is_empty());
 }
 
 #[tokio::test]
 async fn deletion_protection_holds_deletion_and_deletes_nothing() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let spec = spec(&serde_json::json!({"deletionProtection": true}));
-    let report = reconcile_until_ready(&ctx, "db", &spec).await;
-    let steps = delete_until_done(&ctx, "db", &spec).await;
+    let db = ready_on_moto::<Rds>("db", &serde_json::json!({"deletionProtection": true})).await;
+    let steps = delete_until_done(&db.ctx, "db", &db.spec).await;
     assert_eq!(steps, [Cleanup::Held]);
-    assert!(describe(&ctx, &report.id).await.is_some());
+    assert!(describe(&db.ctx, &db.report.id).await.is_some());
 }
 
 #[tokio::test]
 async fn connection_secret_carries_a_url_that_parses_back_to_the_parts() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let spec = spec(&serde_json::json!({"highAvailability": {"readReplicas": 1}}));
-    let report = reconcile_until_ready(&ctx, "db", &spec).await;
-    let details = connection_details(&spec, &report.observed, Credential::Generated(password()));
+    let db = ready_with_a_replica().await;
+    let OnMoto { spec, report, .. } = &db;
+    let details = connection_details(spec, &report.observed, Credential::Generated(password()));
     let data = connection_secret_data(&details);
     let text = |key: &str| String::from_utf8(data[key].0.clone()).expect("utf-8");
 

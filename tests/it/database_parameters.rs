@@ -20,10 +20,12 @@ use tiered::api::conditions::reasons;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use support::data_tier::database::{aws_error, described, instance};
+use support::data_tier::database::{aws_error, described, described_as, instance};
 use support::data_tier::operator::{Setup, setup};
-use support::data_tier::{Kind, mock_owner, reconcile_as, stalled_message};
-use support::moto::rds_client;
+use support::data_tier::{
+    Kind, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked, stalled_message,
+};
+use support::moto::{ids_of, rds_client};
 use support::operator::{eventually, mutating_aws_calls};
 
 const DB: &str = Rds::OBJECT;
@@ -249,11 +251,8 @@ async fn dynamic_parameters_apply_now_static_ones_at_reboot_and_removed_ones_are
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     assert_eq!(modify.num_calls(), 1, "{:?}", report.progress);
     assert_eq!(reset.num_calls(), 1, "{:?}", report.progress);
-    assert!(
-        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains(MOCK_GROUP)),
-        "{:?}",
-        report.progress
-    );
+    let message = in_progress_message(&report.progress);
+    assert!(message.contains(MOCK_GROUP), "{message}");
 }
 
 #[tokio::test]
@@ -262,17 +261,14 @@ async fn a_parameter_rds_refuses_is_stalled_naming_it_with_rds_words() {
         mock!(Client::describe_db_instances).then_output(|| described(with_group("in-sync")));
     let parameters = mock!(Client::describe_db_parameters)
         .then_output(|| DescribeDbParametersOutput::builder().build());
-    let modify = mock!(Client::modify_db_parameter_group)
-        .sequence()
-        .http_status(
-            400,
-            Some(aws_error(
-                "InvalidParameterValue",
-                "Could not find parameter with name: max_connectionz",
-            )),
+    let modify = failing!(
+        Client::modify_db_parameter_group,
+        400,
+        aws_error(
+            "InvalidParameterValue",
+            "Could not find parameter with name: max_connectionz"
         )
-        .repeatedly()
-        .build();
+    );
     let [group, tags] = owned_group();
     let ctx = Rds::mocked(&[&describe, &parameters, &modify, &group, &tags]);
     let spec = spec_with(&json!({"max_connectionz": "200", "work_mem": "8192"}));
@@ -302,13 +298,8 @@ async fn a_static_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
     let reboot = mock!(Client::reboot_db_instance).then_output(|| {
         aws_sdk_rds::operation::reboot_db_instance::RebootDbInstanceOutput::builder().build()
     });
-    let ctx = Rds::mocked(&[&describe, &user, &modify, &reboot]);
-    let report = reconcile_as(
-        &ctx,
-        mock_owner(),
-        &spec_with(&json!({"max_connections": "200"})),
-    )
-    .await;
+    let spec = spec_with(&json!({"max_connections": "200"}));
+    let report = reconcile_mocked::<Rds>(&[&describe, &user, &modify, &reboot], &spec).await;
     assert_eq!(report.mutations, 0, "{report:?}");
     assert_eq!(modify.num_calls(), 0);
     assert_eq!(reboot.num_calls(), 0, "never a reboot without a request");
@@ -386,15 +377,13 @@ async fn a_reboot_happens_once_per_new_value_of_the_annotation() {
 }
 
 async fn group_names(rds: &Client) -> Vec<String> {
-    rds.describe_db_parameter_groups()
-        .send()
-        .await
-        .unwrap()
-        .db_parameter_groups()
-        .iter()
-        .filter_map(|group| group.db_parameter_group_name().map(str::to_owned))
-        .filter(|name| !name.starts_with("default."))
-        .collect()
+    let described = rds.describe_db_parameter_groups().send().await.unwrap();
+    let mut names = ids_of(
+        described.db_parameter_groups(),
+        DbParameterGroup::db_parameter_group_name,
+    );
+    names.retain(|name| !name.starts_with("default."));
+    names
 }
 
 #[tokio::test]
@@ -436,19 +425,15 @@ async fn the_parameter_group_goes_with_the_instance_and_stays_with_retain() {
 /// a stall.
 #[tokio::test]
 async fn a_group_rds_says_is_not_found_is_created() {
-    let describe =
-        mock!(Client::describe_db_instances).then_output(|| described(instance("available")));
-    let missing = mock!(Client::describe_db_parameter_groups)
-        .sequence()
-        .http_status(
-            404,
-            Some(aws_error(
-                "DBParameterGroupNotFound",
-                "DBParameterGroup not found: legacy-db-postgres16",
-            )),
+    let describe = described_as("available");
+    let missing = failing!(
+        Client::describe_db_parameter_groups,
+        404,
+        aws_error(
+            "DBParameterGroupNotFound",
+            "DBParameterGroup not found: legacy-db-postgres16"
         )
-        .repeatedly()
-        .build();
+    );
     let create = mock!(Client::create_db_parameter_group)
         .match_requests(|request| {
             request.db_parameter_group_name() == Some(MOCK_GROUP)
@@ -478,9 +463,6 @@ async fn a_group_rds_says_is_not_found_is_created() {
     .await;
     assert_eq!(create.num_calls(), 1, "{:?}", report.progress);
     assert_eq!(attach.num_calls(), 1, "{:?}", report.progress);
-    assert!(
-        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("attaching")),
-        "{:?}",
-        report.progress
-    );
+    let message = in_progress_message(&report.progress);
+    assert!(message.contains("attaching"), "{message}");
 }

@@ -15,8 +15,8 @@ use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{Setup, setup};
-use support::data_tier::{Kind, reconcile_once, reconcile_until_ready};
-use support::moto::{MotoServer, rds_client};
+use support::data_tier::{Kind, OnMoto, ready_on_moto, reconcile_once};
+use support::moto::{rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
 
 const DB: &str = Rds::OBJECT;
@@ -88,11 +88,10 @@ async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_st
         expected,
         "status names the snapshot"
     );
-    let tags: BTreeMap<&str, &str> = snapshots[0]
-        .tag_list()
-        .iter()
-        .filter_map(|tag| Some((tag.key()?, tag.value()?)))
-        .collect();
+    let tags: BTreeMap<&str, &str> =
+        tag_pairs(snapshots[0].tag_list().iter().map(|t| (t.key(), t.value())))
+            .into_iter()
+            .collect();
     for key in [
         "tiered.io/cluster",
         "tiered.io/namespace",
@@ -135,10 +134,10 @@ async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_st
 
 #[tokio::test]
 async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let plain = Rds::spec(&json!({}));
-    let ready = reconcile_until_ready(&ctx, "db", &plain).await;
+    let db = ready_on_moto::<Rds>("db", &json!({})).await;
+    let OnMoto {
+        ctx, report: ready, ..
+    } = &db;
     // The create reached RDS but its response was lost (or the operator restarted
     // before the next pass): RDS has the snapshot, nothing else knows of it.
     let id = format!("{}-snap-first", ready.id);
@@ -150,7 +149,7 @@ async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
         .await
         .unwrap();
     let spec = Rds::spec(&json!({"snapshots": [{"name": "first"}]}));
-    let pass = reconcile_once(&ctx, "db", &spec).await;
+    let pass = reconcile_once(ctx, "db", &spec).await;
     assert_eq!(pass.mutations, 0, "{pass:?}");
     assert!(matches!(pass.progress, Progress::Ready { .. }), "{pass:?}");
     let listed = pass.observed.snapshots.expect("the pass looked");

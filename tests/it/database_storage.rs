@@ -15,9 +15,10 @@ use tiered::api::conditions::reasons;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use support::data_tier::database::{all_instances, described, instance};
+use support::data_tier::database::{all_instances, described_as};
 use support::data_tier::{
-    Kind, mock_owner, reconcile_as, reconcile_once, reconcile_until_ready, stalled_message,
+    Kind, in_progress_message, mock_owner, reconcile_as, reconcile_once, reconcile_until_ready,
+    stalled_message,
 };
 use support::moto::MotoServer;
 
@@ -25,8 +26,7 @@ use support::moto::MotoServer;
 /// Storage Full": it waits for `available` and never sends the increase).
 #[tokio::test]
 async fn a_storage_full_instance_gets_the_storage_increase_the_spec_asks_for() {
-    let describe =
-        mock!(Client::describe_db_instances).then_output(|| described(instance("storage-full")));
+    let describe = described_as("storage-full");
     let modify = mock!(Client::modify_db_instance)
         .match_requests(|request| {
             request.allocated_storage() == Some(40)
@@ -41,11 +41,8 @@ async fn a_storage_full_instance_gets_the_storage_increase_the_spec_asks_for() {
     spec.storage.allocated_gib = 40;
     let report = reconcile_as(&ctx, mock_owner(), &spec).await;
     assert_eq!(modify.num_calls(), 1, "{:?}", report.progress);
-    assert!(
-        matches!(&report.progress, Progress::InProgress { message, .. } if message.contains("storage-full")),
-        "{:?}",
-        report.progress
-    );
+    let message = in_progress_message(&report.progress);
+    assert!(message.contains("storage-full"), "{message}");
 
     // Nothing more asked: Stalled, saying what to do, and nothing sent.
     let unchanged = reconcile_as(&ctx, mock_owner(), &Rds::mock_spec()).await;

@@ -92,6 +92,24 @@ fn schemas() -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Checks that the reference `section` of `kind` says each of `expected`, of which there
+/// are more than `at_least` (so that a schema walk that finds nothing cannot pass).
+fn assert_said(kind: &str, section: &str, expected: &[String], at_least: usize, what: &str) {
+    assert!(
+        expected.len() > at_least,
+        "{kind}: only {} {what} found",
+        expected.len()
+    );
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|text| !section.contains(text.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{kind}: the reference does not say {missing:#?}"
+    );
+}
+
 #[test]
 fn the_reference_has_a_section_for_every_field_of_every_kind() {
     let reference = generated_reference();
@@ -99,17 +117,11 @@ fn the_reference_has_a_section_for_every_field_of_every_kind() {
         let section = kind_section(&reference, &kind);
         let mut paths = Vec::new();
         field_paths(&root, "", &mut paths);
-        assert!(
-            paths.len() > 20,
-            "{kind}: only {} fields found",
-            paths.len()
-        );
-        let missing: Vec<&str> = paths
+        let entries: Vec<String> = paths
             .iter()
-            .map(|(path, _)| path.as_str())
-            .filter(|path| !section.contains(&format!("# `{path}`\n")))
+            .map(|(path, _)| format!("# `{path}`\n"))
             .collect();
-        assert!(missing.is_empty(), "{kind}: no entry for {missing:?}");
+        assert_said(&kind, section, &entries, 20, "field entries");
     }
 }
 
@@ -147,19 +159,7 @@ fn the_reference_states_every_rule_message_pattern_enum_range_and_default() {
                 expected.push(format!("default `{default}`"));
             }
         }
-        assert!(
-            expected.len() > 10,
-            "{kind}: only {} checks found",
-            expected.len()
-        );
-        let missing: Vec<&String> = expected
-            .iter()
-            .filter(|text| !section.contains(text.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{kind}: the reference does not say {missing:#?}"
-        );
+        assert_said(&kind, section, &expected, 10, "checks");
     }
 }
 

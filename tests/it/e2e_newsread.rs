@@ -30,18 +30,14 @@ subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", Availability
 boto3.client("rds").create_db_subnet_group(DBSubnetGroupName="app-db", DBSubnetGroupDescription="db", SubnetIds=subnets)
 boto3.client("elasticache").create_cache_subnet_group(CacheSubnetGroupName="app-cache", CacheSubnetGroupDescription="cache", SubnetIds=subnets)
 "#;
-    let out = Command::new(support::tools::venv_python())
-        .args(["-c", script])
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "preparing moto failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    support::tools::output_of(
+        Command::new(support::tools::venv_python())
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing"),
+        "preparing moto",
     );
 }
 

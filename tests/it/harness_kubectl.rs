@@ -23,8 +23,7 @@ pub(crate) struct Kubectl {
 impl Kubectl {
     pub(crate) fn new(emulator: &EmulatorHandle) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+        let kubeconfig = emulator.write_kubeconfig(dir.path()).unwrap();
         Self {
             kubeconfig,
             _dir: dir,

@@ -9,8 +9,7 @@ use crate::support::operator::emulator;
 async fn a_taken_metrics_port_exits_non_zero_naming_the_address_and_the_os_error() {
     let emulator = emulator(&["default"], false).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emulator.kubeconfig_yaml()).unwrap();
+    let kubeconfig = emulator.write_kubeconfig(dir.path()).unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
 

@@ -16,8 +16,8 @@ use kube_emulator::{Emulator, EmulatorOptions, Matcher};
 use serde_json::json;
 use support::moto::{MotoServer, aws_config};
 use support::operator::{
-    condition, events, eventually, has_event, launch, secret_text, start_with_aws, test_config,
-    two_tier_app,
+    condition, events, eventually, eventually_event, has_event, launch, secret_text,
+    start_with_aws, test_config, two_tier_app,
 };
 use tiered::api::{ManagedDatabase, TieredApp};
 
@@ -137,14 +137,14 @@ async fn children_created_updated_and_pruned_and_failures_are_published_as_event
         .fail(Matcher::on("patch", "deployments"), 500, 2);
     tiers[0].image = "ghcr.io/acme/api:3.0.0".to_owned();
     set_tiers(&apps, &tiers).await;
-    eventually("a Warning Event for the failed apply", || async {
-        has_event(
-            &events(&op.client, NS).await,
-            "Warning",
-            "ApplyFailed",
-            "failed to apply Deployment newsread-api",
-        )
-    })
+    eventually_event(
+        "a Warning Event for the failed apply",
+        &op.client,
+        NS,
+        "Warning",
+        "ApplyFailed",
+        "failed to apply Deployment newsread-api",
+    )
     .await;
     eventually(
         "the repeated failure is one Event with a series of two",

@@ -16,7 +16,8 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    Running, condition, events, eventually, eventually_condition, start, two_tier_app,
+    Running, condition, events, eventually, eventually_condition, start, start_with_app,
+    two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::RolloutState;
@@ -64,11 +65,7 @@ fn rollout_state(app: &TieredApp, tier: &str) -> Option<RolloutState> {
 
 /// The operator running with the two-tier app created and both its Deployments there.
 async fn start_with_two_tiers() -> (Running, Api<TieredApp>) {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
+    let (op, apps) = start_with_app(NS, &two_tier_app(NS)).await;
     eventually("both Deployments exist", || async {
         names::<Deployment>(&op.client).await.len() == 2
     })

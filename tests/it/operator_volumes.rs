@@ -20,7 +20,8 @@ use crate::operator_tiered_app::{
     delete_app_until_collected, mark_deployments_available, names, set_tiers,
 };
 use crate::support::operator::{
-    Running, condition, eventually, eventually_condition, start, two_tier_app, writes_since,
+    Running, condition, create_foreign, eventually, eventually_condition, start, start_with_app,
+    two_tier_app, writes_since,
 };
 
 const NS: &str = "shop";
@@ -64,6 +65,36 @@ pub(crate) async fn bind_claim(client: &kube::Client) {
         )
         .await
         .unwrap();
+}
+
+/// The operator running with [`app_with_volume`] (no retention) created and its claim
+/// there.
+pub(crate) async fn start_with_claim() -> (Running, Api<TieredApp>) {
+    let (op, apps) = start_with_app(NS, &app_with_volume(None)).await;
+    eventually("the claim exists", || async {
+        claim(&op.client).await.is_some()
+    })
+    .await;
+    (op, apps)
+}
+
+/// Changes the app's volume to another storage class, a change the API server refuses
+/// on a claim; returns the claim as it was before.
+pub(crate) async fn ask_for_another_class(
+    op: &Running,
+    apps: &Api<TieredApp>,
+) -> PersistentVolumeClaim {
+    let before = claim(&op.client).await.unwrap();
+    let other_class =
+        json!({"spec": {"volumes": [{"name": "files", "storageClassName": "gp3", "size": "5Gi"}]}});
+    apps.patch(
+        "newsread",
+        &PatchParams::default(),
+        &Patch::Merge(&other_class),
+    )
+    .await
+    .unwrap();
+    before
 }
 
 fn claimed_by(claim: &PersistentVolumeClaim) -> Option<String> {
@@ -260,17 +291,16 @@ async fn with_when_deleted_delete_the_claim_is_owned_and_goes_with_the_app() {
 #[tokio::test]
 async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mounting_it_is_held() {
     let op = start(&[NS]).await;
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(op.client.clone(), NS);
-    let foreign: PersistentVolumeClaim = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": CLAIM, "labels": {"team": "billing"}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
-    }))
-    .unwrap();
-    let foreign = claims
-        .create(&PostParams::default(), &foreign)
-        .await
-        .unwrap();
+    let (claims, foreign) = create_foreign::<PersistentVolumeClaim>(
+        &op.client,
+        NS,
+        json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": CLAIM, "labels": {"team": "billing"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }),
+    )
+    .await;
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     apps.create(
         &PostParams::default(),
@@ -299,25 +329,8 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
 
 #[tokio::test]
 async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_the_app() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app_with_volume(None))
-        .await
-        .unwrap();
-    eventually("the claim exists", || async {
-        claim(&op.client).await.is_some()
-    })
-    .await;
-    let before = claim(&op.client).await.unwrap();
-    let other_class =
-        json!({"spec": {"volumes": [{"name": "files", "storageClassName": "gp3", "size": "5Gi"}]}});
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&other_class),
-    )
-    .await
-    .unwrap();
+    let (op, apps) = start_with_claim().await;
+    let before = ask_for_another_class(&op, &apps).await;
     eventually_condition(
         "the app is Stalled naming the claim and the field",
         &apps,

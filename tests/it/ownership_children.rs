@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    condition, events, eventually, eventually_gone, has_event, start, two_tier_app,
+    condition, create_foreign, eventually, eventually_event, eventually_gone, start, two_tier_app,
 };
 use tiered::api::TieredApp;
 
@@ -65,16 +65,15 @@ where
 #[tokio::test]
 async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_with_the_app() {
     let op = start(&[NS]).await;
-    let services: Api<Service> = Api::namespaced(op.client.clone(), NS);
-    let foreign: Service = serde_json::from_value(json!({
-        "metadata": {"name": "newsread-api", "labels": {"team": "payments"}},
-        "spec": {"selector": {"app": "payments"}, "ports": [{"name": "pay", "port": 9999}]}
-    }))
-    .unwrap();
-    services
-        .create(&PostParams::default(), &foreign)
-        .await
-        .unwrap();
+    let (services, _) = create_foreign::<Service>(
+        &op.client,
+        NS,
+        json!({
+            "metadata": {"name": "newsread-api", "labels": {"team": "payments"}},
+            "spec": {"selector": {"app": "payments"}, "ports": [{"name": "pay", "port": 9999}]}
+        }),
+    )
+    .await;
     let before = snapshot(&services, "newsread-api").await;
 
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
@@ -91,14 +90,14 @@ async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_
         names::<Deployment>(&op.client).await == ["newsread-api", "newsread-web"]
     })
     .await;
-    eventually("a Warning Event names the conflict", || async {
-        has_event(
-            &events(&op.client, NS).await,
-            "Warning",
-            "NameConflict",
-            "Service/newsread-api",
-        )
-    })
+    eventually_event(
+        "a Warning Event names the conflict",
+        &op.client,
+        NS,
+        "Warning",
+        "NameConflict",
+        "Service/newsread-api",
+    )
     .await;
     assert_eq!(snapshot(&services, "newsread-api").await, before);
 
@@ -162,16 +161,15 @@ async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_fi
 #[tokio::test]
 async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_deleted() {
     let op = start(&[NS]).await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(op.client.clone(), NS);
     // Someone else's ServiceAccount, e.g. made by eksctl for another workload.
-    let foreign: ServiceAccount = serde_json::from_value(json!({
-        "metadata": {"name": "newsread-api", "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::999999999999:role/payments"}}
-    }))
-    .unwrap();
-    accounts
-        .create(&PostParams::default(), &foreign)
-        .await
-        .unwrap();
+    let (accounts, _) = create_foreign::<ServiceAccount>(
+        &op.client,
+        NS,
+        json!({
+            "metadata": {"name": "newsread-api", "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::999999999999:role/payments"}}
+        }),
+    )
+    .await;
     let before = snapshot(&accounts, "newsread-api").await;
     let mut app = two_tier_app(NS);
     app.spec.tiers[1].service_account = Some(

@@ -19,7 +19,7 @@ use support::data_tier::cache::all_groups;
 use support::data_tier::database::all_instances;
 use support::data_tier::operator::{NS, condition, setup};
 use support::data_tier::{Kind, object};
-use support::operator::{eventually, secret_text};
+use support::operator::{create_foreign, eventually, secret_text};
 
 async fn snapshot(secrets: &Api<Secret>, name: &str) -> Value {
     serde_json::to_value(secrets.get(name).await.unwrap()).unwrap()
@@ -65,17 +65,16 @@ async fn a_database_and_a_cache_of_one_name_the_later_stalls_and_the_secret_stay
 #[tokio::test]
 async fn a_connection_secret_made_beforehand_by_someone_else_never_chooses_the_password() {
     let s = setup::<Rds>().await;
-    let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
     let name = format!("{}-connection", Rds::OBJECT);
-    let planted: Secret = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "stringData": {"password": "chosen-by-someone-else"}
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &planted)
-        .await
-        .unwrap();
+    let (secrets, _) = create_foreign::<Secret>(
+        &s.op.client,
+        NS,
+        json!({
+            "metadata": {"name": name},
+            "stringData": {"password": "chosen-by-someone-else"}
+        }),
+    )
+    .await;
     let before = snapshot(&secrets, &name).await;
 
     s.create(&json!({})).await;

@@ -172,8 +172,7 @@ async fn every_local_kubectl_command_of_the_readme_works_as_written() {
     for sections in PATHS {
         let (op, _moto) = environment().await;
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, op.emulator.kubeconfig_yaml()).unwrap();
+        let kubeconfig = op.emulator.write_kubeconfig(dir.path()).unwrap();
         // What the lines name: the repository's files, and the `newsread.yaml` step 6
         // makes with sed from the example (its substitutions are AWS ids).
         std::os::unix::fs::symlink(crate_root().join("deploy"), dir.path().join("deploy")).unwrap();

@@ -51,21 +51,29 @@ fn every_example_renders() {
     assert!(rendered >= 3, "{rendered} examples");
 }
 
+/// Checks that the plan `text` holds each of `parts`.
+fn assert_plans(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part}:\n{text}");
+    }
+}
+
 /// Source: issue 13 part 5 ("`deploy/examples/dr.yaml` (a primary in one region and its
 /// cross-region replica, with the promotion field shown commented)").
 #[test]
 fn the_dr_example_plans_a_primary_and_its_replica_in_another_region() {
     let text = example("dr.yaml");
-    for part in [
-        "action: rds:CreateDBInstance\n",
-        "action: rds:CreateDBInstanceReadReplica",
-        "SourceDBInstanceIdentifier: <ARN of ManagedDatabase newsread-db>",
-        "KmsKeyId: arn:aws:kms:eu-west-1:",
-        "region: eu-west-1",
-        "pendingPassword: <generated>",
-    ] {
-        assert!(text.contains(part), "{part}:\n{text}");
-    }
+    assert_plans(
+        &text,
+        &[
+            "action: rds:CreateDBInstance\n",
+            "action: rds:CreateDBInstanceReadReplica",
+            "SourceDBInstanceIdentifier: <ARN of ManagedDatabase newsread-db>",
+            "KmsKeyId: arn:aws:kms:eu-west-1:",
+            "region: eu-west-1",
+            "pendingPassword: <generated>",
+        ],
+    );
     assert!(
         !text.contains("PromoteReadReplica"),
         "promotion is commented out"
@@ -83,16 +91,17 @@ fn the_dr_example_plans_a_primary_and_its_replica_in_another_region() {
 #[test]
 fn the_tuned_db_example_plans_parameters_a_snapshot_and_a_restore() {
     let text = example("tuned-db.yaml");
-    for part in [
-        "action: rds:CreateDBParameterGroup",
-        "max_connections: '200'",
-        "shared_preload_libraries: pg_stat_statements",
-        "action: rds:CreateDBSnapshot",
-        "action: rds:RestoreDBInstanceFromDBSnapshot",
-        "MasterUserPassword: <generated>",
-    ] {
-        assert!(text.contains(part), "{part}:\n{text}");
-    }
+    assert_plans(
+        &text,
+        &[
+            "action: rds:CreateDBParameterGroup",
+            "max_connections: '200'",
+            "shared_preload_libraries: pg_stat_statements",
+            "action: rds:CreateDBSnapshot",
+            "action: rds:RestoreDBInstanceFromDBSnapshot",
+            "MasterUserPassword: <generated>",
+        ],
+    );
 }
 
 /// Source: issue 13 part 5 ("the IAM statement it prints respects the partition"): it

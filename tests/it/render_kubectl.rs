@@ -9,15 +9,11 @@ use std::process::Command;
 use kube_emulator::{Emulator, EmulatorOptions};
 
 fn render_example() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tiered"))
-        .args(["render", "-f"])
-        .arg(support::tools::crate_root().join("deploy/examples/newsread.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "render failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::tools::output_of(
+        Command::new(env!("CARGO_BIN_EXE_tiered"))
+            .args(["render", "-f"])
+            .arg(support::tools::crate_root().join("deploy/examples/newsread.yaml")),
+        "render",
     );
     String::from_utf8(out.stdout).unwrap()
 }

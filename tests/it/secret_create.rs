@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use tiered::controllers::data_tier::apply::{SecretWrite, apply_secret};
@@ -18,7 +17,7 @@ use tiered::runtime::own_writes::OwnWrites;
 
 use crate::support::data_tier::operator::NS;
 use crate::support::data_tier::{Kind, object};
-use crate::support::operator::{emulator, secret_text};
+use crate::support::operator::{create_foreign, emulator, secret_text};
 
 fn ours() -> Secret {
     let mut db = object::<Rds>(NS, "db", &Rds::manifest_spec());
@@ -30,16 +29,15 @@ fn ours() -> Secret {
 #[tokio::test]
 async fn a_secret_made_by_someone_else_after_our_read_is_reported_taken_and_left_untouched() {
     let emulator = emulator(&[NS], false).await;
-    let secrets: Api<Secret> = Api::namespaced(emulator.client(), NS);
-    let theirs: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "db-connection", "namespace": NS},
-        "stringData": {"password": "theirs"}
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &theirs)
-        .await
-        .unwrap();
+    let (secrets, _) = create_foreign::<Secret>(
+        &emulator.client(),
+        NS,
+        json!({
+            "metadata": {"name": "db-connection", "namespace": NS},
+            "stringData": {"password": "theirs"}
+        }),
+    )
+    .await;
 
     // The reconcile read the Secret as absent (`None`) just before.
     let own = OwnWrites::default();

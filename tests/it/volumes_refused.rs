@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tiered::api::TieredApp;
 
-use crate::operator_volumes::{app_with_volume, claim};
-use crate::support::operator::{condition, eventually, start};
+use crate::operator_volumes::{ask_for_another_class, claim, start_with_claim};
+use crate::support::operator::{condition, eventually};
 use crate::support::operator::{events, has_event};
 
 const NS: &str = "shop";
@@ -31,15 +30,7 @@ async fn refusals(client: &kube::Client) -> i32 {
 #[tokio::test]
 async fn a_refused_claim_change_stalls_the_app_with_one_warning_event_and_the_api_server_refuses_it_too()
  {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app_with_volume(None))
-        .await
-        .unwrap();
-    eventually("the claim exists", || async {
-        claim(&op.client).await.is_some()
-    })
-    .await;
+    let (op, apps) = start_with_claim().await;
 
     // What the API server says to the change itself.
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(op.client.clone(), NS);
@@ -64,16 +55,7 @@ async fn a_refused_claim_change_stalls_the_app_with_one_warning_event_and_the_ap
     );
 
     // The same change through the app: not sent, Stalled, one Warning Event.
-    let before = claim(&op.client).await.unwrap();
-    let other_class =
-        json!({"spec": {"volumes": [{"name": "files", "storageClassName": "gp3", "size": "5Gi"}]}});
-    apps.patch(
-        "newsread",
-        &PatchParams::default(),
-        &Patch::Merge(&other_class),
-    )
-    .await
-    .unwrap();
+    let before = ask_for_another_class(&op, &apps).await;
     eventually("a Warning Event names the claim and the field", || async {
         refusals(&op.client).await > 0
     })

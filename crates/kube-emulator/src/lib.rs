@@ -314,30 +314,18 @@ impl EmulatorHandle {
         headers: &[(&str, &str)],
         body: &str,
     ) -> std::io::Result<(u16, String)> {
-        use std::fmt::Write as _;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            let _ = write!(head, "{name}: {value}\r\n");
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        Ok((code, body.to_owned()))
+        raw_http(self.addr, method, path, headers, body).await
+    }
+
+    /// Writes a kubeconfig for this emulator (as [`EmulatorHandle::kubeconfig_yaml`]) to
+    /// `dir/kubeconfig` and returns that path, for `kubectl --kubeconfig` and Helm.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_kubeconfig(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let path = dir.join("kubeconfig");
+        std::fs::write(&path, self.kubeconfig_yaml())?;
+        Ok(path)
     }
 
     /// Number of stored objects of a resource in every namespace (`group` is `""` for the
@@ -383,4 +371,43 @@ pub fn kubeconfig_yaml(url: &str) -> String {
          users:\n- name: emulator\n  user: {{}}\ncontexts:\n- name: emulator\n  context:\n    cluster: emulator\n    \
          user: emulator\n    namespace: default\ncurrent-context: emulator\n"
     )
+}
+
+/// Sends one raw HTTP/1.1 request (`Connection: close`) to `addr` and returns the status
+/// code and body (code 0 when the answer has none). The emulator's tests use it through
+/// [`EmulatorHandle::raw`]; the operator's tests read its `/metrics` and probes with it.
+///
+/// # Errors
+/// When the connection or a read or write on it fails.
+pub async fn raw_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::fmt::Write as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        addr,
+        body.len()
+    );
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((code, body.to_owned()))
 }

@@ -24,7 +24,10 @@ use super::moto::MotoServer;
 
 pub mod cache;
 pub mod database;
+pub mod on_moto;
 pub mod operator;
+
+pub use on_moto::{OnMoto, assert_waited_on_final_snapshot, ready_on_moto};
 
 /// Runs each generic test `name::<K>()` once per kind: `database::name` for
 /// ManagedDatabase, `cache::name` for CacheCluster.
@@ -49,6 +52,32 @@ macro_rules! both_kinds {
     };
 }
 pub(crate) use both_kinds;
+
+/// A mocked SDK call `operation` answering HTTP `status` with the AWS error document
+/// `body`, every time (the `describe_fails` and `create_fails` of both kinds).
+macro_rules! failing {
+    ($operation:path, $status:expr, $body:expr) => {
+        aws_smithy_mocks::mock!($operation)
+            .sequence()
+            .http_status($status, Some($body))
+            .repeatedly()
+            .build()
+    };
+}
+pub(crate) use failing;
+
+/// A mocked SDK call `operation` answering `answer(status)` for each of `statuses`, in
+/// order (the `described_in` of both kinds).
+macro_rules! answering_in {
+    ($operation:path, $statuses:expr, $answer:expr) => {{
+        let mut rule = aws_smithy_mocks::mock!($operation).sequence();
+        for &status in $statuses {
+            rule = rule.output(move || $answer(status));
+        }
+        rule.build()
+    }};
+}
+pub(crate) use answering_in;
 
 /// One data-tier kind in the tests.
 pub trait Kind: DataTier + Sized {
@@ -159,6 +188,11 @@ pub fn mock_owner() -> tiered::aws::tags::Owner {
 /// One pass of `K` for the object `name` with `spec`.
 pub async fn reconcile_once<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> Report<K::Observed> {
     reconcile_as(ctx, owner(name), spec).await
+}
+
+/// One pass of `K`, over mocked SDK `rules`, for the mock owner with `spec`.
+pub async fn reconcile_mocked<K: Kind>(rules: &[&Rule], spec: &Spec<K>) -> Report<K::Observed> {
+    reconcile_as(&K::mocked(rules), mock_owner(), spec).await
 }
 
 /// One pass of `K` for `owner` with `spec`.

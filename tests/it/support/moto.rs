@@ -205,3 +205,22 @@ pub fn rds_client(server: &MotoServer) -> aws_sdk_rds::Client {
 pub fn elasticache_client(server: &MotoServer) -> aws_sdk_elasticache::Client {
     aws_sdk_elasticache::Client::new(&aws_config(server))
 }
+
+/// The ids (or names) `id` reads from the resources a describe listed, those that have
+/// one.
+pub fn ids_of<'a, T>(listed: &'a [T], id: impl Fn(&'a T) -> Option<&'a str>) -> Vec<String> {
+    listed
+        .iter()
+        .filter_map(|resource| id(resource).map(str::to_owned))
+        .collect()
+}
+
+/// `(key, value)` of each AWS tag (RDS and ElastiCache each have their own `Tag`), in
+/// the order given.
+pub fn tag_pairs<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<(&'a str, &'a str)> {
+    tags.into_iter()
+        .map(|(key, value)| (key.unwrap_or_default(), value.unwrap_or_default()))
+        .collect()
+}

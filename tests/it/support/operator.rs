@@ -19,7 +19,6 @@ use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tiered::api::TieredApp;
 use tiered::process::run::{RunConfig, run_with_clients};
 use tiered::process::shutdown::{Shutdown, StopReason};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An emulator plus a running operator.
 pub struct Running {
@@ -152,6 +151,17 @@ pub async fn start_with_aws(namespaces: &[&str], aws: &SdkConfig) -> Running {
     }
 }
 
+/// Starts the operator on `namespace` (as [`start`]) and creates `app` there; returns
+/// it with the TieredApps of `namespace`.
+pub async fn start_with_app(namespace: &str, app: &TieredApp) -> (Running, Api<TieredApp>) {
+    let op = start(&[namespace]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), namespace);
+    apps.create(&PostParams::default(), app)
+        .await
+        .expect("failed to create the TieredApp");
+    (op, apps)
+}
+
 impl Running {
     /// Stops the operator (as SIGTERM would) and waits for it to end cleanly.
     pub async fn stop(self) {
@@ -169,6 +179,58 @@ impl Running {
         .stop()
         .await;
     }
+}
+
+/// Creates in `namespace` an object someone other than tiered made, from its JSON
+/// `manifest`; returns the API of its kind and the object as stored.
+pub async fn create_foreign<K>(
+    client: &kube::Client,
+    namespace: &str,
+    manifest: serde_json::Value,
+) -> (Api<K>, K)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let object: K = serde_json::from_value(manifest).expect("a valid manifest");
+    let created = api
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("failed to create the foreign object");
+    (api, created)
+}
+
+/// Checks that the API server refused a write (`result`) as `422 Invalid` with a
+/// message containing `part`.
+pub fn assert_invalid<K: std::fmt::Debug>(result: kube::Result<K>, part: &str) {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains(part), "{part}: {}", status.message);
+        }
+        other => panic!("accepted ({part}): {other:?}"),
+    }
+}
+
+/// Waits (as [`eventually`], saying `what`) for an Event in `namespace` of `type_` and
+/// `reason` whose note contains `note_part`.
+pub async fn eventually_event(
+    what: &str,
+    client: &kube::Client,
+    namespace: &str,
+    type_: &str,
+    reason: &str,
+    note_part: &str,
+) {
+    eventually(what, || async {
+        has_event(&events(client, namespace).await, type_, reason, note_part)
+    })
+    .await;
 }
 
 /// Polls `check` every 100 ms until it is true; panics after 30 s.
@@ -203,19 +265,9 @@ where
 
 /// GET `path` from the operator's HTTP endpoints: status code and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, body.to_owned())
+    kube_emulator::raw_http(addr, "GET", path, &[], "")
+        .await
+        .expect("the HTTP request failed")
 }
 
 /// The value of a metric line starting with `prefix` (summed over matching lines).

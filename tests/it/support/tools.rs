@@ -39,6 +39,20 @@ fn tool_path(env_var: &str, name: &str) -> PathBuf {
     path
 }
 
+/// Runs `command` to its end, which must succeed (`what` names it in the failure,
+/// with its stderr); returns its output.
+pub fn output_of(command: &mut std::process::Command, what: &str) -> std::process::Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// The virtualenv's Python (it has boto3, from moto): `$VENV_PYTHON`, else
 /// `.venv/bin/python`.
 pub fn venv_python() -> PathBuf {

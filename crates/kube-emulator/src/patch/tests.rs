@@ -46,6 +46,17 @@ fn config(labels: &Value, replicas: Option<i64>) -> Value {
     config
 }
 
+/// The Deployment of [`config`] (`labels`, `replicas`) applied by `manager` over
+/// `live`, which must succeed.
+fn apply_deployment(
+    manager: &str,
+    live: Option<&Value>,
+    labels: &Value,
+    replicas: Option<i64>,
+) -> Value {
+    server_side_apply(live, &config(labels, replicas), &options(manager, DEPLOY)).unwrap()
+}
+
 fn entry<'v>(object: &'v Value, manager: &str, operation: &str) -> Option<&'v Value> {
     object["metadata"]["managedFields"]
         .as_array()?
@@ -196,12 +207,7 @@ fn strategic_merge_is_refused_for_custom_resources() {
 // list items as `k:{...}` with a `.` member, without name/namespace (strip set).
 #[test]
 fn server_side_apply_creates_the_object_with_its_managed_fields() {
-    let out = server_side_apply(
-        None,
-        &config(&json!({"app": "web"}), Some(2)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+    let out = apply_deployment("tiered", None, &json!({"app": "web"}), Some(2));
     assert_eq!(out["spec"]["replicas"], 2);
     let entries = out["metadata"]["managedFields"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
@@ -231,18 +237,13 @@ fn server_side_apply_creates_the_object_with_its_managed_fields() {
 // upstream (KEP-555): a field the manager applied before and no longer applies is removed.
 #[test]
 fn server_side_apply_removes_fields_the_manager_stops_applying() {
-    let first = server_side_apply(
+    let first = apply_deployment(
+        "tiered",
         None,
-        &config(&json!({"app": "web", "tier": "front"}), Some(2)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
-    let second = server_side_apply(
-        Some(&first),
-        &config(&json!({"app": "web"}), None),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+        &json!({"app": "web", "tier": "front"}),
+        Some(2),
+    );
+    let second = apply_deployment("tiered", Some(&first), &json!({"app": "web"}), None);
     assert_eq!(second["metadata"]["labels"], json!({"app": "web"}));
     assert!(second["spec"].get("replicas").is_none());
     let fields = &entry(&second, "tiered", "Apply").unwrap()["fieldsV1"];
@@ -252,24 +253,9 @@ fn server_side_apply_removes_fields_the_manager_stops_applying() {
 // upstream (KEP-555): a field that another manager also owns survives when one stops.
 #[test]
 fn server_side_apply_keeps_fields_another_manager_still_owns() {
-    let a = server_side_apply(
-        None,
-        &config(&json!({"app": "web", "shared": "x"}), None),
-        &options("a", DEPLOY),
-    )
-    .unwrap();
-    let b = server_side_apply(
-        Some(&a),
-        &config(&json!({"shared": "x"}), None),
-        &options("b", DEPLOY),
-    )
-    .unwrap();
-    let a_again = server_side_apply(
-        Some(&b),
-        &config(&json!({"app": "web"}), None),
-        &options("a", DEPLOY),
-    )
-    .unwrap();
+    let a = apply_deployment("a", None, &json!({"app": "web", "shared": "x"}), None);
+    let b = apply_deployment("b", Some(&a), &json!({"shared": "x"}), None);
+    let a_again = apply_deployment("a", Some(&b), &json!({"app": "web"}), None);
     assert_eq!(
         a_again["metadata"]["labels"],
         json!({"app": "web", "shared": "x"})
@@ -282,12 +268,7 @@ fn server_side_apply_keeps_fields_another_manager_still_owns() {
 // and the field; with force=true the applier takes the field over.
 #[test]
 fn server_side_apply_conflicts_unless_forced() {
-    let a = server_side_apply(
-        None,
-        &config(&json!({"app": "web"}), Some(2)),
-        &options("a", DEPLOY),
-    )
-    .unwrap();
+    let a = apply_deployment("a", None, &json!({"app": "web"}), Some(2));
     let err = server_side_apply(
         Some(&a),
         &config(&json!({}), Some(3)),
@@ -342,12 +323,7 @@ fn server_side_apply_twice_yields_a_byte_identical_object() {
 // others; a later apply of the old value then conflicts with that manager.
 #[test]
 fn record_update_moves_ownership_to_the_updating_manager() {
-    let applied = server_side_apply(
-        None,
-        &config(&json!({"app": "web"}), Some(2)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+    let applied = apply_deployment("tiered", None, &json!({"app": "web"}), Some(2));
     let mut scaled = applied.clone();
     scaled["spec"]["replicas"] = json!(5);
     let scaled = record_update(Some(&applied), scaled, "kubectl", None);
@@ -444,12 +420,7 @@ fn server_side_apply_merges_crd_lists_by_schema_map_keys() {
 // upstream: writes to the status subresource are recorded with `subresource: status`.
 #[test]
 fn status_applies_are_recorded_with_their_subresource() {
-    let live = server_side_apply(
-        None,
-        &config(&json!({}), Some(1)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+    let live = apply_deployment("tiered", None, &json!({}), Some(1));
     let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "status": {"conditions": [{"type": "Available", "status": "True"}]}});
     let opts = ApplyOptions {
@@ -475,19 +446,9 @@ fn status_applies_are_recorded_with_their_subresource() {
 // set of fields it owns stayed the same.
 #[test]
 fn server_side_apply_stamps_the_entry_when_values_change() {
-    let mut first = server_side_apply(
-        None,
-        &config(&json!({"app": "web"}), Some(2)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+    let mut first = apply_deployment("tiered", None, &json!({"app": "web"}), Some(2));
     first["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
-    let second = server_side_apply(
-        Some(&first),
-        &config(&json!({"app": "web"}), Some(3)),
-        &options("tiered", DEPLOY),
-    )
-    .unwrap();
+    let second = apply_deployment("tiered", Some(&first), &json!({"app": "web"}), Some(3));
     assert_eq!(second["spec"]["replicas"], 3);
     assert_ne!(
         second["metadata"]["managedFields"][0]["time"],

@@ -63,6 +63,15 @@ fn in_body(path: &str) -> String {
     format!("{name} in body")
 }
 
+/// A numeric bound of a schema: its keyword, the keyword of its exclusive flag, the
+/// words of its message, and whether a value lies past the bound and past or on it.
+type Bound = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(f64, f64) -> (bool, bool),
+);
+
 impl Walker<'_> {
     /// `min<What>`/`max<What>` (`Items` of a list, `Properties` of an object) for `count`
     /// members. Upstream shows `shown` as the bad value of a minimum: the count for lists,
@@ -369,27 +378,27 @@ impl Walker<'_> {
                 }
             }
         }
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-            let exclusive = flag(schema, "exclusiveMinimum");
-            if data < min || (exclusive && data <= min) {
+        let bounds: [Bound; 2] = [
+            ("minimum", "exclusiveMinimum", "greater than", |d, b| {
+                (d < b, d <= b)
+            }),
+            ("maximum", "exclusiveMaximum", "less than", |d, b| {
+                (d > b, d >= b)
+            }),
+        ];
+        for (keyword, exclusive_keyword, words, beyond) in bounds {
+            let Some(bound) = schema.get(keyword).and_then(Value::as_f64) else {
+                continue;
+            };
+            let exclusive = flag(schema, exclusive_keyword);
+            let (past, past_or_on) = beyond(data, bound);
+            if past || (exclusive && past_or_on) {
                 let op = if exclusive {
-                    "greater than"
+                    words.to_owned()
                 } else {
-                    "greater than or equal to"
+                    format!("{words} or equal to")
                 };
-                let detail = format!("{} should be {op} {}", in_body(path), shown(min));
-                self.push(FieldErrorKind::Invalid, path, Some(value.clone()), detail);
-            }
-        }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-            let exclusive = flag(schema, "exclusiveMaximum");
-            if data > max || (exclusive && data >= max) {
-                let op = if exclusive {
-                    "less than"
-                } else {
-                    "less than or equal to"
-                };
-                let detail = format!("{} should be {op} {}", in_body(path), shown(max));
+                let detail = format!("{} should be {op} {}", in_body(path), shown(bound));
                 self.push(FieldErrorKind::Invalid, path, Some(value.clone()), detail);
             }
         }

@@ -94,6 +94,13 @@ fn messages(result: Result<Value, Vec<FieldError>>) -> Vec<String> {
         .collect()
 }
 
+/// Checks that admitting `spec` fails, its first error reading `message` with `reason`.
+fn assert_first_error(spec: Value, message: &str, reason: &str) {
+    let errors = admit(spec).unwrap_err();
+    assert_eq!(errors[0].message(), message);
+    assert_eq!(errors[0].reason(), reason);
+}
+
 #[test]
 fn a_valid_object_is_admitted_with_defaults_applied_inside_list_items() {
     // upstream: structural defaulting fills absent fields, also in list items
@@ -144,34 +151,31 @@ fn preserve_unknown_fields_and_embedded_resources_keep_what_they_hold() {
 #[test]
 fn a_port_above_the_maximum_reads_like_the_server() {
     // upstream: kube-openapi maxIncFail mapped to field.Invalid with the value
-    let errors = admit(
+    assert_first_error(
         json!({"name": "news", "engine": "mysql", "tiers": [{"name": "web", "port": 70000}]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        "spec.tiers[0].port: Invalid value: 70000: spec.tiers[0].port in body should be less than or equal to 65535"
+        "spec.tiers[0].port: Invalid value: 70000: spec.tiers[0].port in body should be less than or equal to 65535",
+        "FieldValueInvalid",
     );
-    assert_eq!(errors[0].reason(), "FieldValueInvalid");
 }
 
 #[test]
 fn an_unknown_enum_value_lists_the_supported_values() {
     // upstream: EnumFailCode becomes field.NotSupported with quoted values
-    let errors = admit(json!({"name": "news", "engine": "oracle"})).unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        r#"spec.engine: Unsupported value: "oracle": supported values: "postgres", "mysql", "mariadb""#
+    assert_first_error(
+        json!({"name": "news", "engine": "oracle"}),
+        r#"spec.engine: Unsupported value: "oracle": supported values: "postgres", "mysql", "mariadb""#,
+        "FieldValueNotSupported",
     );
-    assert_eq!(errors[0].reason(), "FieldValueNotSupported");
 }
 
 #[test]
 fn a_missing_required_field_is_a_required_value() {
     // upstream: RequiredFailCode becomes field.Required(path, "")
-    let errors = admit(json!({"engine": "mysql"})).unwrap_err();
-    assert_eq!(errors[0].message(), "spec.name: Required value");
-    assert_eq!(errors[0].reason(), "FieldValueRequired");
+    assert_first_error(
+        json!({"engine": "mysql"}),
+        "spec.name: Required value",
+        "FieldValueRequired",
+    );
 }
 
 #[test]
@@ -190,12 +194,11 @@ fn a_name_breaking_the_pattern_quotes_the_pattern() {
 #[test]
 fn a_too_long_string_counts_runes_and_omits_the_value() {
     // upstream: TooLongFailCode becomes field.TooLong; maxLength counts runes like Go
-    let errors = admit(json!({"name": "abcdefghijklm", "engine": "mysql"})).unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        "spec.name: Too long: may not be more than 12 bytes"
+    assert_first_error(
+        json!({"name": "abcdefghijklm", "engine": "mysql"}),
+        "spec.name: Too long: may not be more than 12 bytes",
+        "FieldValueTooLong",
     );
-    assert_eq!(errors[0].reason(), "FieldValueTooLong");
     let tags_ok = admit(json!({"name": "n", "engine": "mysql", "tags": {"team": "ééééé"}}));
     assert!(
         tags_ok.is_ok(),
@@ -206,13 +209,11 @@ fn a_too_long_string_counts_runes_and_omits_the_value() {
 #[test]
 fn a_wrong_type_is_a_type_invalid_error_naming_the_actual_type() {
     // upstream: InvalidTypeCode becomes field.TypeInvalid with the data's type name
-    let errors =
-        admit(json!({"name": "news", "engine": "mysql", "minReplicas": "two"})).unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        r#"spec.minReplicas: Invalid value: "string": spec.minReplicas in body must be of type integer: "string""#
+    assert_first_error(
+        json!({"name": "news", "engine": "mysql", "minReplicas": "two"}),
+        r#"spec.minReplicas: Invalid value: "string": spec.minReplicas in body must be of type integer: "string""#,
+        "FieldValueTypeInvalid",
     );
-    assert_eq!(errors[0].reason(), "FieldValueTypeInvalid");
 }
 
 #[test]
@@ -234,12 +235,11 @@ fn int_or_string_accepts_both_and_names_both_types_otherwise() {
 #[test]
 fn a_duplicate_map_list_key_is_a_duplicate_of_the_key_fields() {
     // upstream: structurallisttype.ValidateListSetsAndMaps reports field.Duplicate at the index
-    let errors = admit(json!({"name": "n", "engine": "mysql", "tiers": [{"name": "web"}, {"name": "api"}, {"name": "web"}]})).unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        r#"spec.tiers[2]: Duplicate value: {"name":"web"}"#
+    assert_first_error(
+        json!({"name": "n", "engine": "mysql", "tiers": [{"name": "web"}, {"name": "api"}, {"name": "web"}]}),
+        r#"spec.tiers[2]: Duplicate value: {"name":"web"}"#,
+        "FieldValueDuplicate",
     );
-    assert_eq!(errors[0].reason(), "FieldValueDuplicate");
 }
 
 #[test]
@@ -259,12 +259,11 @@ fn too_many_items_is_too_many() {
         .iter()
         .map(|n| json!({"name": n}))
         .collect();
-    let errors = admit(json!({"name": "n", "engine": "mysql", "tiers": tiers})).unwrap_err();
-    assert_eq!(
-        errors[0].message(),
-        "spec.tiers: Too many: 4: must have at most 3 items"
+    assert_first_error(
+        json!({"name": "n", "engine": "mysql", "tiers": tiers}),
+        "spec.tiers: Too many: 4: must have at most 3 items",
+        "FieldValueTooMany",
     );
-    assert_eq!(errors[0].reason(), "FieldValueTooMany");
 }
 
 #[test]

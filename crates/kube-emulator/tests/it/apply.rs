@@ -9,7 +9,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Error};
 use serde_json::json;
 
-use crate::support::{create, install_crd, start};
+use crate::support::{apply_twice, create, install_crd, start};
 
 fn applied(data: &[(&str, &str)]) -> ConfigMap {
     let mut cm = ConfigMap::default();
@@ -75,14 +75,7 @@ async fn an_identical_apply_does_not_bump_the_resource_version() {
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
     let params = PatchParams::apply("tiered").force();
     let body = with_kind(&applied(&[("a", "1")]));
-    let first = api
-        .patch("cfg", &params, &Patch::Apply(&body))
-        .await
-        .unwrap();
-    let again = api
-        .patch("cfg", &params, &Patch::Apply(&body))
-        .await
-        .unwrap();
+    let (first, again) = apply_twice(&api, "cfg", &params, &body).await;
     assert_eq!(
         first.metadata.resource_version,
         again.metadata.resource_version

@@ -8,7 +8,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
-use crate::support::{create, deployment_json, install_crd, object, start};
+use crate::support::{create, deployment_json, install_crd, merge_patch, object, start};
 
 async fn start_with_widgets() -> (EmulatorHandle, Api<DynamicObject>) {
     let emu = start().await;
@@ -39,23 +39,9 @@ async fn generation_grows_on_spec_changes_only() {
     let (_emu, api) = start_with_widgets().await;
     let created = create(&api, &widget("w")).await;
     assert_eq!(generation(&created), 1);
-    let labelled = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
-        )
-        .await
-        .unwrap();
+    let labelled = merge_patch(&api, "w", &json!({"metadata": {"labels": {"a": "b"}}})).await;
     assert_eq!(generation(&labelled), 1);
-    let resized = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"size": 2}})),
-        )
-        .await
-        .unwrap();
+    let resized = merge_patch(&api, "w", &json!({"spec": {"size": 2}})).await;
     assert_eq!(generation(&resized), 2);
 }
 
@@ -68,14 +54,7 @@ async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
     let created = create(&api, &widget("w")).await;
     assert!(created.data.get("status").is_none(), "create drops status");
 
-    let main = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"phase": "ignored"}})),
-        )
-        .await
-        .unwrap();
+    let main = merge_patch(&api, "w", &json!({"status": {"phase": "ignored"}})).await;
     assert!(main.data.get("status").is_none());
     assert_eq!(
         main.metadata.resource_version, created.metadata.resource_version,
@@ -107,23 +86,14 @@ async fn a_deployment_bumps_generation_on_spec_changes() {
     let deployment: Deployment = object(deployment_json("web", &json!({"replicas": 1})));
     let created = create(&api, &deployment).await;
     assert_eq!(created.metadata.generation, Some(1));
-    let annotated = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})),
-        )
-        .await
-        .unwrap();
+    let annotated = merge_patch(
+        &api,
+        "web",
+        &json!({"metadata": {"annotations": {"a": "b"}}}),
+    )
+    .await;
     assert_eq!(annotated.metadata.generation, Some(1));
-    let scaled = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 3}})),
-        )
-        .await
-        .unwrap();
+    let scaled = merge_patch(&api, "web", &json!({"spec": {"replicas": 3}})).await;
     assert_eq!(scaled.metadata.generation, Some(2));
     let status = api
         .patch_status(

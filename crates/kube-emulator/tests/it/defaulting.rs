@@ -11,7 +11,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::support::{create, deployment_json, object, start};
+use crate::support::{apply_twice, create, deployment_json, object, start};
 
 fn as_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap()
@@ -161,14 +161,7 @@ async fn an_identical_apply_of_a_defaulted_object_changes_nothing() {
         ports,
         &json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
     );
-    let first = services
-        .patch("web", &params, &Patch::Apply(&service))
-        .await
-        .unwrap();
-    let again = services
-        .patch("web", &params, &Patch::Apply(&service))
-        .await
-        .unwrap();
+    let (first, again) = apply_twice(&services, "web", &params, &service).await;
     assert_eq!(first.resource_version(), again.resource_version());
     assert_eq!(again.spec.unwrap().ports.unwrap().len(), 1);
 }

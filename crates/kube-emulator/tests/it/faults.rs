@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Error};
 use kube_emulator::Matcher;
 
-use crate::support::{config_map, create, start};
+use crate::support::{config_map, create, start, watch_from_now};
 
 // A scripted 500 answers the next matching request only; the retry succeeds.
 #[tokio::test]
@@ -60,13 +60,7 @@ async fn a_fault_can_target_one_object_name() {
 #[tokio::test]
 async fn closing_watches_ends_open_streams() {
     let emu = start().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let rv = emu.resource_version().to_string();
-    let mut stream = api
-        .watch(&WatchParams::default().timeout(60), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch_from_now(&emu, 60).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     emu.faults().close_watches(None);
     let end = tokio::time::timeout(Duration::from_secs(2), stream.try_next())

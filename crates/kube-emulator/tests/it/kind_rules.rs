@@ -37,24 +37,21 @@ async fn an_ingress_path_needs_a_path_type_and_an_absolute_path() {
         status.message,
         "Ingress.networking.k8s.io \"untyped\" is invalid: spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified"
     );
-    let status = refused(
-        &api,
-        &ingress("relative", json!({"path": "api", "pathType": "Prefix"})),
-    )
-    .await;
-    assert_eq!(
-        causes(&status)[0].2,
-        "Invalid value: \"api\": must be an absolute path"
-    );
-    let status = refused(
-        &api,
-        &ingress("odd", json!({"path": "/", "pathType": "Regex"})),
-    )
-    .await;
-    assert_eq!(
-        causes(&status)[0].2,
-        "Unsupported value: \"Regex\": supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\""
-    );
+    for (name, path, cause) in [
+        (
+            "relative",
+            json!({"path": "api", "pathType": "Prefix"}),
+            "Invalid value: \"api\": must be an absolute path",
+        ),
+        (
+            "odd",
+            json!({"path": "/", "pathType": "Regex"}),
+            "Unsupported value: \"Regex\": supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\"",
+        ),
+    ] {
+        let status = refused(&api, &ingress(name, path)).await;
+        assert_eq!(causes(&status)[0].2, cause, "{name}");
+    }
     create(
         &api,
         &ingress("ok", json!({"path": "/api", "pathType": "Prefix"})),

@@ -2,37 +2,16 @@
 //! `get -o yaml` and `delete`. The kubectl binary comes from `support` (env `KUBECTL`
 //! or `.venv/bin/kubectl`); a missing one fails the test, saying how to install it.
 
-use crate::support;
-
-use std::process::Output;
-
-use kube_emulator::{Emulator, EmulatorOptions};
-
-async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-    support::kubectl(kubeconfig, args, None).await
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "kubectl failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{self, kubectl_ok};
 
 // Upstream: what kubectl needs from a server — discovery, /openapi/v3 for server-side
 // field validation, create/patch/get/delete — works end to end.
 #[tokio::test]
 async fn kubectl_gets_applies_reads_and_deletes() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
+    let (_emu, dir, kubeconfig) = support::start_for_kubectl().await;
     let manifest = dir.path().join("cm.yaml");
 
-    let namespaces = stdout(&kubectl(&kubeconfig, &["get", "ns"]).await);
+    let namespaces = kubectl_ok(&kubeconfig, &["get", "ns"]).await;
     assert!(
         namespaces.contains("default") && namespaces.contains("kube-system"),
         "{namespaces}"
@@ -43,29 +22,28 @@ async fn kubectl_gets_applies_reads_and_deletes() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"1\"\n",
     )
     .unwrap();
-    let created = stdout(&kubectl(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
+    let created = kubectl_ok(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await;
     assert!(created.contains("configmap/demo created"), "{created}");
     std::fs::write(
         &manifest,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  a: \"2\"\n",
     )
     .unwrap();
-    let configured =
-        stdout(&kubectl(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await);
+    let configured = kubectl_ok(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]).await;
     assert!(
         configured.contains("configmap/demo configured"),
         "{configured}"
     );
 
-    let yaml = stdout(&kubectl(&kubeconfig, &["get", "configmap", "demo", "-o", "yaml"]).await);
+    let yaml = kubectl_ok(&kubeconfig, &["get", "configmap", "demo", "-o", "yaml"]).await;
     assert!(
         yaml.contains("a: \"2\"") && yaml.contains("resourceVersion:"),
         "{yaml}"
     );
 
-    let deleted = stdout(&kubectl(&kubeconfig, &["delete", "configmap", "demo"]).await);
+    let deleted = kubectl_ok(&kubeconfig, &["delete", "configmap", "demo"]).await;
     assert!(deleted.contains("deleted"), "{deleted}");
-    let missing = kubectl(&kubeconfig, &["get", "configmap", "demo"]).await;
+    let missing = support::kubectl(&kubeconfig, &["get", "configmap", "demo"], None).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("NotFound"));
 }
@@ -74,10 +52,7 @@ async fn kubectl_gets_applies_reads_and_deletes() {
 // kubectl still prints NAME and AGE for a custom resource found by its short name.
 #[tokio::test]
 async fn kubectl_lists_custom_resources_by_short_name() {
-    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
+    let (_emu, dir, kubeconfig) = support::start_for_kubectl().await;
     let crd = dir.path().join("crd.yaml");
     std::fs::write(
         &crd,
@@ -86,15 +61,15 @@ async fn kubectl_lists_custom_resources_by_short_name() {
          \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
     )
     .unwrap();
-    stdout(&kubectl(&kubeconfig, &["apply", "-f", crd.to_str().unwrap()]).await);
+    kubectl_ok(&kubeconfig, &["apply", "-f", crd.to_str().unwrap()]).await;
     let widget = dir.path().join("w.yaml");
     std::fs::write(
         &widget,
         "apiVersion: example.io/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec: {size: 1}\n",
     )
     .unwrap();
-    stdout(&kubectl(&kubeconfig, &["apply", "-f", widget.to_str().unwrap()]).await);
-    let listed = stdout(&kubectl(&kubeconfig, &["get", "wg"]).await);
+    kubectl_ok(&kubeconfig, &["apply", "-f", widget.to_str().unwrap()]).await;
+    let listed = kubectl_ok(&kubeconfig, &["get", "wg"]).await;
     assert!(
         listed.contains("NAME") && listed.contains("gizmo"),
         "{listed}"

@@ -37,6 +37,11 @@ async fn owner_and_child(emu: &EmulatorHandle, child: &str) -> (Api<ConfigMap>, 
     (owners, secrets)
 }
 
+/// Deletes the owner of [`owner_and_child`] with `params`.
+async fn delete_owner(owners: &Api<ConfigMap>, params: &DeleteParams) {
+    owners.delete("owner", params).await.unwrap();
+}
+
 async fn gone_within<K>(api: &Api<K>, name: &str, deadline: Duration) -> bool
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -96,10 +101,7 @@ async fn dependents_are_collected_after_their_owner_is_deleted() {
     let emu = start().await;
     let (owners, secrets) = owner_and_child(&emu, "child").await;
 
-    owners
-        .delete("owner", &DeleteParams::background())
-        .await
-        .unwrap();
+    delete_owner(&owners, &DeleteParams::background()).await;
     assert!(
         gone_within(&secrets, "child", Duration::from_secs(5)).await,
         "dependent was not collected"
@@ -125,10 +127,7 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
     let emu = start().await;
     let (owners, secrets) = owner_and_child(&emu, "kept").await;
 
-    owners
-        .delete("owner", &DeleteParams::orphan())
-        .await
-        .unwrap();
+    delete_owner(&owners, &DeleteParams::orphan()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let kept = secrets.get("kept").await.unwrap();
     assert!(kept.metadata.owner_references.is_none());

@@ -8,17 +8,9 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, ValidationDirective};
 use serde_json::{Value, json};
 
-use crate::support::{self, api_status, create_namespace, deployment_json, dynamic, object};
-
-async fn kubectl_ok(kubeconfig: &std::path::Path, args: &[&str]) -> String {
-    let output = support::kubectl(kubeconfig, args, None).await;
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{
+    self, api_status, create_namespace, deployment_json, dynamic, kubectl_ok, object,
+};
 
 async fn raw(kubeconfig: &std::path::Path, path: &str) -> Value {
     serde_json::from_str(&kubectl_ok(kubeconfig, &["get", "--raw", path]).await).unwrap()
@@ -36,15 +28,6 @@ fn refs(value: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
         _ => {}
     }
-}
-
-fn kubeconfig_of(
-    emu: &kube_emulator::EmulatorHandle,
-    dir: &tempfile::TempDir,
-) -> std::path::PathBuf {
-    let path = dir.path().join("kubeconfig");
-    std::fs::write(&path, emu.kubeconfig_yaml()).unwrap();
-    path
 }
 
 // Upstream: /version reports the server's Kubernetes version; Helm checks a chart's
@@ -67,9 +50,7 @@ async fn version_is_a_current_kubernetes() {
 // the `fieldValidation` parameter (client-go's QueryParamVerifierV3).
 #[tokio::test]
 async fn openapi_v3_serves_real_schemas_of_built_in_kinds() {
-    let emu = support::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = kubeconfig_of(&emu, &dir);
+    let (_emu, _dir, kubeconfig) = support::start_for_kubectl().await;
     let root = raw(&kubeconfig, "/openapi/v3").await;
     for gv in [
         "api/v1",
@@ -131,9 +112,7 @@ async fn openapi_v3_serves_real_schemas_of_built_in_kinds() {
 // with `metadata` as ObjectMeta, so `kubectl explain` reads a custom kind's fields.
 #[tokio::test]
 async fn openapi_v3_publishes_a_crd_schema_for_kubectl_explain() {
-    let emu = support::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = kubeconfig_of(&emu, &dir);
+    let (emu, _dir, kubeconfig) = support::start_for_kubectl().await;
     support::install_crd(
         &emu,
         ("example.io", "v1", "Widget", "widgets"),

@@ -45,27 +45,46 @@ async fn names(api: &Api<ConfigMap>, params: &ListParams) -> Vec<String> {
         .collect()
 }
 
+/// Checks each `(selector, names)` case: listing `api` with the selector, made into
+/// list parameters by `params`, gives exactly those names.
+async fn assert_selects(
+    api: &Api<ConfigMap>,
+    params: fn(&str) -> ListParams,
+    cases: &[(&str, Vec<&str>)],
+) {
+    for (selector, expected) in cases {
+        assert_eq!(names(api, &params(selector)).await, *expected, "{selector}");
+    }
+}
+
+fn labelled(selector: &str) -> ListParams {
+    ListParams::default().labels(selector)
+}
+
+fn fielded(selector: &str) -> ListParams {
+    ListParams::default().fields(selector)
+}
+
 // Upstream: labels.Parse grammar and matching.
 #[tokio::test]
 async fn label_selectors_filter_lists() {
     let emu = seeded().await;
     let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    for (selector, expected) in [
-        ("tier=web", vec!["a"]),
-        ("tier==api", vec!["b"]),
-        ("tier!=web", vec!["b", "c"]),
-        ("tier in (web,db)", vec!["a", "c"]),
-        ("tier notin (web,db)", vec!["b"]),
-        ("env", vec!["a", "b"]),
-        ("!env", vec!["c"]),
-        ("env=prod,tier!=api", vec!["a"]),
-    ] {
-        assert_eq!(
-            names(&api, &ListParams::default().labels(selector)).await,
-            expected,
-            "{selector}"
-        );
-    }
+    assert_selects(
+        &api,
+        labelled,
+        &[
+            ("tier=web", vec!["a"]),
+            ("tier==api", vec!["b"]),
+            ("tier!=web", vec!["b", "c"]),
+            ("tier in (web,db)", vec!["a", "c"]),
+            ("tier notin (web,db)", vec!["b"]),
+            ("env", vec!["a", "b"]),
+            ("!env", vec!["c"]),
+            ("env=prod,tier!=api", vec!["a"]),
+        ],
+    )
+    .await;
 }
 
 // Upstream: every kind supports metadata.name and metadata.namespace field selectors.
@@ -73,17 +92,16 @@ async fn label_selectors_filter_lists() {
 async fn field_selectors_match_name_and_namespace() {
     let emu = seeded().await;
     let all: Api<ConfigMap> = Api::all(emu.client());
-    for (selector, expected) in [
-        ("metadata.name=b", vec!["b"]),
-        ("metadata.namespace=other", vec!["d"]),
-        ("metadata.namespace!=other", vec!["a", "b", "c"]),
-    ] {
-        assert_eq!(
-            names(&all, &ListParams::default().fields(selector)).await,
-            expected,
-            "{selector}"
-        );
-    }
+    assert_selects(
+        &all,
+        fielded,
+        &[
+            ("metadata.name=b", vec!["b"]),
+            ("metadata.namespace=other", vec!["d"]),
+            ("metadata.namespace!=other", vec!["a", "b", "c"]),
+        ],
+    )
+    .await;
 }
 
 // Upstream: `limit` returns at most that many items plus a `continue` token; following
@@ -195,19 +213,18 @@ async fn label_selectors_accept_the_whole_grammar() {
     let mut numbered = config_map("n");
     numbered.metadata.labels = Some(BTreeMap::from([("replicas".to_owned(), "3".to_owned())]));
     api.create(&PostParams::default(), &numbered).await.unwrap();
-    for (selector, expected) in [
-        (" tier = web ", vec!["a"]),
-        ("tier in(web , db)", vec!["a", "c"]),
-        ("env=", Vec::<&str>::new()),
-        ("replicas>2", vec!["n"]),
-        ("replicas<3", vec![]),
-        ("!tier,!env", vec!["n"]),
-        ("app.kubernetes.io/name!=x,tier", vec!["a", "b", "c"]),
-    ] {
-        assert_eq!(
-            names(&api, &ListParams::default().labels(selector)).await,
-            expected,
-            "{selector}"
-        );
-    }
+    assert_selects(
+        &api,
+        labelled,
+        &[
+            (" tier = web ", vec!["a"]),
+            ("tier in(web , db)", vec!["a", "c"]),
+            ("env=", Vec::<&str>::new()),
+            ("replicas>2", vec!["n"]),
+            ("replicas<3", vec![]),
+            ("!tier,!env", vec!["n"]),
+            ("app.kubernetes.io/name!=x,tier", vec!["a", "b", "c"]),
+        ],
+    )
+    .await;
 }

@@ -6,9 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use kube::core::Status;
 use kube::{Api, Error};
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
@@ -52,9 +57,34 @@ pub async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> O
     child.wait_with_output().await.expect("kubectl finishes")
 }
 
+/// Runs kubectl (as [`kubectl`], no stdin), which must succeed; returns its stdout.
+pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let output = kubectl(kubeconfig, args, None).await;
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The JSON kubectl prints for `args` (which end in `-o json`), which must succeed.
+pub async fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&kubectl_ok(kubeconfig, args).await).unwrap()
+}
+
 /// An emulator with the default options.
 pub async fn start() -> EmulatorHandle {
     Emulator::start(EmulatorOptions::default()).await.unwrap()
+}
+
+/// An emulator with the default options, a temporary folder and, in it, a kubeconfig
+/// for the emulator (the folder goes when its handle is dropped).
+pub async fn start_for_kubectl() -> (EmulatorHandle, tempfile::TempDir, PathBuf) {
+    let emu = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = emu.write_kubeconfig(dir.path()).unwrap();
+    (emu, dir, kubeconfig)
 }
 
 /// Creates Namespace `name`; returns the Namespace API.
@@ -166,6 +196,43 @@ pub fn dynamic(
     let ar =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
     Api::namespaced_with(emu.client(), "default", &ar)
+}
+
+/// Merge-patches `name` through `api` with `patch`, which must succeed; returns the
+/// object the server answers.
+pub async fn merge_patch<K>(api: &Api<K>, name: &str, patch: &Value) -> K
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap()
+}
+
+/// Server-side applies `body` to `name` through `api` with `params`, twice, which must
+/// succeed; returns both answers (to compare: a repeated apply changes nothing).
+pub async fn apply_twice<K, B>(api: &Api<K>, name: &str, params: &PatchParams, body: &B) -> (K, K)
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+    B: serde::Serialize + std::fmt::Debug,
+{
+    let first = api.patch(name, params, &Patch::Apply(body)).await.unwrap();
+    let again = api.patch(name, params, &Patch::Apply(body)).await.unwrap();
+    (first, again)
+}
+
+/// A watch of the `default` namespace's ConfigMaps from the emulator's current
+/// resourceVersion, ending after `timeout` seconds.
+pub async fn watch_from_now(
+    emu: &EmulatorHandle,
+    timeout: u32,
+) -> BoxStream<'static, kube::Result<WatchEvent<ConfigMap>>> {
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let rv = emu.resource_version().to_string();
+    api.watch(&WatchParams::default().timeout(timeout), &rv)
+        .await
+        .unwrap()
+        .boxed()
 }
 
 /// Creates `object` through `api`, which must succeed.

@@ -10,7 +10,7 @@ use kube::api::PostParams;
 use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
-use crate::support::{self, install_crd, object, start};
+use crate::support::{self, install_crd, object};
 
 async fn gadgets(emu: &EmulatorHandle) {
     let schema = json!({"openAPIV3Schema": {"type": "object", "properties": {
@@ -65,13 +65,19 @@ fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
+/// Checks that the first line of kubectl's `output` holds the column names `header`.
+fn assert_header(output: &str, header: &[&str]) {
+    assert_eq!(
+        words(output.lines().next().unwrap_or_default()),
+        header,
+        "{output}"
+    );
+}
+
 #[tokio::test]
 async fn kubectl_get_prints_a_custom_kinds_printer_columns() {
-    let emu = start().await;
+    let (emu, _dir, kubeconfig) = support::start_for_kubectl().await;
     gadgets(&emu).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, emu.kubeconfig_yaml()).unwrap();
     let get = |args: &'static [&'static str]| {
         let kubeconfig = kubeconfig.clone();
         async move {
@@ -87,11 +93,7 @@ async fn kubectl_get_prints_a_custom_kinds_printer_columns() {
 
     let list = get(&["get", "gadgets"]).await;
     let lines: Vec<&str> = list.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        ["NAME", "READY", "REASON", "SIZE", "AGE"],
-        "{list}"
-    );
+    assert_header(&list, &["NAME", "READY", "REASON", "SIZE", "AGE"]);
     assert_eq!(
         words(lines[1])[..4],
         ["one", "True", "Converged", "3"],
@@ -102,18 +104,10 @@ async fn kubectl_get_prints_a_custom_kinds_printer_columns() {
     assert!(words(lines[1])[4].ends_with('s'), "an age: {list}");
 
     let wide = get(&["get", "gadget", "one", "-o", "wide"]).await;
-    assert_eq!(
-        words(wide.lines().next().unwrap()),
-        ["NAME", "READY", "REASON", "SIZE", "URL", "AGE"],
-        "{wide}"
-    );
+    assert_header(&wide, &["NAME", "READY", "REASON", "SIZE", "URL", "AGE"]);
 
     let plain = get(&["get", "plains"]).await;
-    assert_eq!(
-        words(plain.lines().next().unwrap()),
-        ["NAME", "AGE"],
-        "{plain}"
-    );
+    assert_header(&plain, &["NAME", "AGE"]);
 
     // A watch prints the same columns for the first rows and each change.
     let mut child = tokio::process::Command::new(support::kubectl_path())
@@ -129,11 +123,7 @@ async fn kubectl_get_prints_a_custom_kinds_printer_columns() {
     let watched = child.wait_with_output().await.unwrap();
     let watched = String::from_utf8_lossy(&watched.stdout).into_owned();
     let lines: Vec<&str> = watched.lines().collect();
-    assert_eq!(
-        words(lines[0]),
-        ["NAME", "READY", "REASON", "SIZE", "AGE"],
-        "{watched}"
-    );
+    assert_header(&watched, &["NAME", "READY", "REASON", "SIZE", "AGE"]);
     assert!(
         lines
             .iter()

@@ -11,7 +11,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use kube_emulator::{Emulator, EmulatorOptions};
 
-use crate::support::{config_map, create, start};
+use crate::support::{config_map, create, start, watch_from_now};
 
 // Upstream: a watch from resourceVersion N delivers every change after N, in order.
 #[tokio::test]
@@ -52,13 +52,7 @@ async fn a_watch_with_bookmarks_receives_bookmarks() {
         ..EmulatorOptions::default()
     };
     let emu = Emulator::start(options).await.unwrap();
-    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
-    let rv = emu.resource_version().to_string();
-    let mut stream = api
-        .watch(&WatchParams::default().timeout(5), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch_from_now(&emu, 5).await;
     let event = tokio::time::timeout(Duration::from_secs(2), stream.try_next())
         .await
         .unwrap()

@@ -20,7 +20,7 @@ use tiered::controllers::data_tier::Spec;
 use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::secret::Password;
 
-use super::{Kind, mock_owner, time};
+use super::{Kind, answering_in, failing, mock_owner, time};
 use crate::support::fixtures::spec_from;
 use crate::support::moto::{MotoServer, elasticache_client};
 
@@ -73,6 +73,11 @@ pub fn described(group: ReplicationGroup) -> DescribeReplicationGroupsOutput {
     DescribeReplicationGroupsOutput::builder()
         .replication_groups(group)
         .build()
+}
+
+/// DescribeReplicationGroups answering [`group`] in `status`, every time.
+pub fn described_as(status: &'static str) -> Rule {
+    mock!(Client::describe_replication_groups).then_output(move || described(group(status)))
 }
 
 /// An ElastiCache error answer.
@@ -289,11 +294,9 @@ impl Kind for ElastiCache {
     }
 
     fn described_in(statuses: &[&'static str]) -> Rule {
-        let mut rule = mock!(Client::describe_replication_groups).sequence();
-        for &status in statuses {
-            rule = rule.output(move || described(group(status)));
-        }
-        rule.build()
+        answering_in!(Client::describe_replication_groups, statuses, |status| {
+            described(group(status))
+        })
     }
 
     fn reads() -> Vec<Rule> {
@@ -301,19 +304,19 @@ impl Kind for ElastiCache {
     }
 
     fn describe_fails(status: u16, code: &str, message: &str) -> Rule {
-        mock!(Client::describe_replication_groups)
-            .sequence()
-            .http_status(status, Some(aws_error(code, message)))
-            .repeatedly()
-            .build()
+        failing!(
+            Client::describe_replication_groups,
+            status,
+            aws_error(code, message)
+        )
     }
 
     fn create_fails(status: u16, code: &str, message: &str) -> Rule {
-        mock!(Client::create_replication_group)
-            .sequence()
-            .http_status(status, Some(aws_error(code, message)))
-            .repeatedly()
-            .build()
+        failing!(
+            Client::create_replication_group,
+            status,
+            aws_error(code, message)
+        )
     }
 
     fn modify() -> Rule {

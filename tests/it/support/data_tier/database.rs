@@ -17,7 +17,7 @@ use tiered::controllers::data_tier::kind::Report;
 use tiered::controllers::data_tier::secret::Password;
 use tiered::controllers::managed_database::{Rds, status};
 
-use super::{Kind, mock_owner, time};
+use super::{Kind, answering_in, failing, mock_owner, time};
 use crate::support::fixtures::{CLUSTER, spec_from};
 use crate::support::moto::{MotoServer, rds_client};
 
@@ -72,6 +72,11 @@ pub fn described(instance: DbInstance) -> DescribeDbInstancesOutput {
     DescribeDbInstancesOutput::builder()
         .db_instances(instance)
         .build()
+}
+
+/// DescribeDBInstances answering [`instance`] in `status`, every time.
+pub fn described_as(status: &'static str) -> Rule {
+    mock!(Client::describe_db_instances).then_output(move || described(instance(status)))
 }
 
 impl Kind for Rds {
@@ -241,11 +246,9 @@ impl Kind for Rds {
     }
 
     fn described_in(statuses: &[&'static str]) -> Rule {
-        let mut rule = mock!(Client::describe_db_instances).sequence();
-        for &status in statuses {
-            rule = rule.output(move || described(instance(status)));
-        }
-        rule.build()
+        answering_in!(Client::describe_db_instances, statuses, |status| described(
+            instance(status)
+        ))
     }
 
     fn reads() -> Vec<Rule> {
@@ -253,19 +256,15 @@ impl Kind for Rds {
     }
 
     fn describe_fails(status: u16, code: &str, message: &str) -> Rule {
-        mock!(Client::describe_db_instances)
-            .sequence()
-            .http_status(status, Some(aws_error(code, message)))
-            .repeatedly()
-            .build()
+        failing!(
+            Client::describe_db_instances,
+            status,
+            aws_error(code, message)
+        )
     }
 
     fn create_fails(status: u16, code: &str, message: &str) -> Rule {
-        mock!(Client::create_db_instance)
-            .sequence()
-            .http_status(status, Some(aws_error(code, message)))
-            .repeatedly()
-            .build()
+        failing!(Client::create_db_instance, status, aws_error(code, message))
     }
 
     fn modify() -> Rule {
