@@ -50,7 +50,7 @@ use super::snapshots::{SnapshotRequest, SnapshotStatus};
 )]
 #[x_kube(validation = Rule::new("!has(self.authToken) || !self.authToken || self.transitEncryption").message("authToken needs transitEncryption: true; ElastiCache accepts AUTH only over TLS").field_path(".authToken"))]
 #[x_kube(validation = Rule::new("!self.multiAZ || self.automaticFailover").message("multiAZ needs automaticFailover: true").field_path(".multiAZ"))]
-#[x_kube(validation = Rule::new("!self.automaticFailover || self.replicasPerShard >= 1").message("automaticFailover needs replicasPerShard of at least 1").field_path(".automaticFailover"))]
+#[x_kube(validation = Rule::new("!self.automaticFailover || self.replicasPerShard >= 1").message("automaticFailover (on by default) needs replicasPerShard of at least 1: set replicasPerShard, or automaticFailover: false for a group without replicas").field_path(".automaticFailover"))]
 #[x_kube(validation = Rule::new("self.shards == 1 || self.automaticFailover").message("more than one shard (cluster mode) needs automaticFailover: true").field_path(".shards"))]
 #[x_kube(validation = Rule::new("self.shards == 1 || has(self.engineVersion) || has(self.parameterGroupName)").message("more than one shard (cluster mode) needs engineVersion or parameterGroupName: the default cluster-mode parameter group default.<family>.cluster.on depends on the engine version").field_path(".engineVersion"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]

@@ -91,7 +91,7 @@ impl DesiredGroup {
         if spec.automatic_failover && spec.replicas_per_shard < 1 {
             return invalid(
                 "spec.replicasPerShard",
-                "automaticFailover needs at least 1 replica per shard",
+                "automaticFailover (on by default) needs at least 1 replica per shard: set replicasPerShard, or automaticFailover: false for a group without replicas",
             );
         }
         if spec.shards > 1 && !spec.automatic_failover {
@@ -305,5 +305,18 @@ pub(crate) mod tests {
                 DesiredGroup::from_spec(&spec(&extra), "x".into(), BTreeMap::new()).unwrap_err();
             assert_eq!(error.field, field, "{extra}");
         }
+        // The user never set automaticFailover (on by default): the message says how to
+        // do without replicas (found by an outside review).
+        let error = DesiredGroup::from_spec(
+            &spec(&serde_json::json!({"replicasPerShard": 0, "multiAZ": false})),
+            "x".into(),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            error.reason.contains("automaticFailover: false"),
+            "{}",
+            error.reason
+        );
     }
 }
