@@ -239,7 +239,7 @@ impl Rds {
         ))
     }
 
-    async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
+    pub(crate) async fn group_exists(&self, group: &str) -> Result<bool, AwsError> {
         match self
             .rds
             .describe_db_parameter_groups()
@@ -256,7 +256,7 @@ impl Rds {
 
     /// Creates the group, tagged like the instance; one that exists already (a lost
     /// response) is fine.
-    async fn create_group(
+    pub(crate) async fn create_group(
         &self,
         group: &str,
         family: &str,
