@@ -58,6 +58,7 @@ mod render_examples;
 mod render_kubectl;
 mod render_props;
 mod replicas_switch;
+mod restore_isolation;
 mod secret_create;
 mod support;
 mod volumes_refused;
