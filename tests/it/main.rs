@@ -31,6 +31,8 @@ mod database_restore;
 mod database_snapshots;
 mod database_spec_rules;
 mod database_storage;
+mod day2_binary;
+mod day2_faults;
 mod docs;
 mod drift_tags;
 mod e2e_newsread;
