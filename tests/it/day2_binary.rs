@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use tiered::controllers::managed_database::Rds;
 use crate::harness_kubectl::Kubectl;
 use crate::support::data_tier::{Kind, merged, object};
 use crate::support::moto::{MotoServer, aws_config, rds_client};
-use crate::support::operator::{emulator, http_get, metric, secret_text};
+use crate::support::operator::{emulator, http_get, secret_text};
 use crate::support::process::OperatorProcess;
 
 const NS: &str = "shop";
@@ -66,6 +67,13 @@ struct Day2 {
 }
 
 impl Day2 {
+    fn new(client: &kube::Client) -> Self {
+        Self {
+            databases: Api::namespaced(client.clone(), NS),
+            secrets: Api::namespaced(client.clone(), NS),
+        }
+    }
+
     async fn get(&self, name: &str) -> Option<ManagedDatabase> {
         self.databases.get_opt(name).await.unwrap()
     }
@@ -88,7 +96,7 @@ impl Day2 {
                 .and_then(|db| db.status)
                 .and_then(|status| status.conditions.into_iter().find(|c| c.type_ == "Ready"))
                 .map(|c| format!("{} {}: {}", c.status, c.reason, c.message));
-            out.push_str(&format!("\n  {name}: {ready:?}"));
+            let _ = write!(out, "\n  {name}: {ready:?}");
         }
         out
     }
@@ -134,23 +142,183 @@ impl Day2 {
     }
 }
 
+/// The sum of the counters on the lines of `text` that `keep` keeps.
+fn counters(text: &str, keep: impl Fn(&str) -> bool) -> u64 {
+    text.lines()
+        .filter(|line| keep(line))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// `tiered_aws_calls_total` of the RDS `operation` (every region).
-async fn aws_calls(operator: &OperatorProcess, operation: &str) -> f64 {
+async fn aws_calls(operator: &OperatorProcess, operation: &str) -> u64 {
     let (_, text) = http_get(operator.http, "/metrics").await;
-    metric(
-        &text,
-        &format!("tiered_aws_calls_total{{service=\"rds\",operation=\"{operation}\""),
-    )
+    let series = format!("tiered_aws_calls_total{{service=\"rds\",operation=\"{operation}\"");
+    counters(&text, |line| line.starts_with(&series))
 }
 
 /// RDS calls that change something, from the operator's own metrics.
-async fn mutating_calls(operator: &OperatorProcess) -> f64 {
+async fn mutating_calls(operator: &OperatorProcess) -> u64 {
     let (_, text) = http_get(operator.http, "/metrics").await;
-    text.lines()
-        .filter(|line| line.starts_with("tiered_aws_calls_total{service=\"rds\""))
-        .filter(|line| !line.contains("operation=\"Describe") && !line.contains("operation=\"List"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    counters(&text, |line| {
+        line.starts_with("tiered_aws_calls_total{service=\"rds\"")
+            && !line.contains("operation=\"Describe")
+            && !line.contains("operation=\"List")
+    })
+}
+
+/// The primary's owned parameter group: named for the family, attached, with the values.
+async fn assert_parameters(
+    east: &aws_sdk_rds::Client,
+    primary_id: &str,
+    status: &tiered::api::ManagedDatabaseStatus,
+) {
+    // Parameters: the owned group of the family, attached, with the spec's values.
+    let group = status.parameter_group.clone().unwrap();
+    assert_eq!(group.name, format!("{primary_id}-postgres16"));
+    let instance = describe(east, primary_id).await.unwrap();
+    assert!(
+        instance
+            .db_parameter_groups()
+            .iter()
+            .any(|g| g.db_parameter_group_name() == Some(group.name.as_str())),
+        "the group is attached: {:?}",
+        instance.db_parameter_groups()
+    );
+    let set: BTreeMap<String, String> = east
+        .describe_db_parameters()
+        .db_parameter_group_name(&group.name)
+        .source("user")
+        .send()
+        .await
+        .unwrap()
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(set.get("max_connections").map(String::as_str), Some("200"));
+    assert_eq!(
+        set.get("shared_preload_libraries").map(String::as_str),
+        Some("pg_stat_statements")
+    );
+}
+
+/// The snapshot on demand, in status and in RDS, tagged as tiered's; its identifier.
+async fn assert_snapshot(
+    east: &aws_sdk_rds::Client,
+    primary_id: &str,
+    status: &tiered::api::ManagedDatabaseStatus,
+) -> String {
+    // The snapshot on demand: in status and in RDS, tagged as tiered's.
+    let taken = status
+        .snapshots
+        .iter()
+        .find(|s| s.name == SNAPSHOT)
+        .unwrap()
+        .identifier
+        .clone();
+    let snapshot = east
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&taken)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .clone();
+    assert_eq!(snapshot.db_instance_identifier(), Some(primary_id));
+    assert_eq!(snapshot.status(), Some("available"));
+    assert_eq!(tag(snapshot.tag_list(), "tiered.io/name"), Some("primary"));
+
+    taken
+}
+
+/// Both restores: one instance each, by the restore calls, owned like any other.
+async fn assert_restored(day2: &Day2, east: &aws_sdk_rds::Client, operator: &OperatorProcess) {
+    // Both restores: one instance each, by the restore calls, owned like any other.
+    assert_eq!(
+        aws_calls(operator, "RestoreDBInstanceFromDBSnapshot").await,
+        1
+    );
+    assert_eq!(
+        aws_calls(operator, "RestoreDBInstanceToPointInTime").await,
+        1
+    );
+    assert_eq!(
+        aws_calls(operator, "CreateDBInstance").await,
+        1,
+        "the primary only"
+    );
+    for name in ["restored", "pitr"] {
+        let id = rds_instance_identifier(CLUSTER, NS, name);
+        let instance = describe(east, &id)
+            .await
+            .unwrap_or_else(|| panic!("{id} exists"));
+        assert_eq!(tag(instance.tag_list(), "tiered.io/name"), Some(name));
+        assert_eq!(tag(instance.tag_list(), "tiered.io/cluster"), Some(CLUSTER));
+        let status = day2.get(name).await.unwrap().status.unwrap();
+        assert_eq!(status.identifier.as_deref(), Some(id.as_str()));
+        let data = day2.connection(name).await;
+        assert!(
+            !data.contains_key("pendingPassword"),
+            "{name}: {:?}",
+            data.keys()
+        );
+        assert_eq!(data["database"], "newsread");
+    }
+}
+
+/// The replica in its region with the primary's ARN and its own parameter group,
+/// nothing in the home region, and its Secret pointing at it without a password.
+async fn assert_replica(
+    day2: &Day2,
+    east: &aws_sdk_rds::Client,
+    west: &aws_sdk_rds::Client,
+    status: &tiered::api::ManagedDatabaseStatus,
+) {
+    let replica_id = rds_replica_of_identifier(CLUSTER, NS, "dr");
+    let primary_arn = status.arn.clone().unwrap();
+    let in_west = describe(west, &replica_id)
+        .await
+        .expect("the replica is in eu-west-1");
+    assert_eq!(
+        in_west.read_replica_source_db_instance_identifier(),
+        Some(primary_arn.as_str())
+    );
+    assert_eq!(tag(in_west.tag_list(), "tiered.io/name"), Some("dr"));
+    assert!(describe(east, &replica_id).await.is_none());
+    let replica_group = format!("{replica_id}-postgres16");
+    assert!(
+        in_west
+            .db_parameter_groups()
+            .iter()
+            .any(|g| g.db_parameter_group_name() == Some(replica_group.as_str())),
+        "the replica has its own group in its region: {:?}",
+        in_west.db_parameter_groups()
+    );
+    let dr = day2.connection("dr").await;
+    assert!(dr["host"].contains(DR_REGION), "{}", dr["host"]);
+    assert!(!dr.contains_key("password"), "{:?}", dr.keys());
+}
+
+/// `tiered run` against the emulator of `kubectl` and `moto` (its region us-east-1).
+async fn start_operator(kubectl: &Kubectl, moto: &MotoServer) -> OperatorProcess {
+    let endpoint = moto.endpoint();
+    OperatorProcess::start(
+        &kubectl.kubeconfig,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    )
+    .await
 }
 
 /// Source: issue 13 ("Done when each point works against moto_server through the
@@ -163,23 +331,8 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
     let moto = MotoServer::start();
     let emulator = emulator(&[NS], false).await;
     let kubectl = Kubectl::new(&emulator);
-    let endpoint = moto.endpoint();
-    let operator = OperatorProcess::start(
-        &kubectl.kubeconfig,
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    )
-    .await;
-    let client = emulator.client();
-    let day2 = Day2 {
-        databases: Api::namespaced(client.clone(), NS),
-        secrets: Api::namespaced(client.clone(), NS),
-    };
+    let operator = start_operator(&kubectl, &moto).await;
+    let day2 = Day2::new(&emulator.client());
     let east = rds_client(&moto);
     let west = rds_in(&moto, DR_REGION);
     let primary_id = rds_instance_identifier(CLUSTER, NS, "primary");
@@ -222,85 +375,13 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
     .await;
     let phase_one = started.elapsed();
 
-    // Parameters: the owned group of the family, attached, with the spec's values.
     let status = day2.get("primary").await.unwrap().status.unwrap();
-    let group = status.parameter_group.clone().unwrap();
-    assert_eq!(group.name, format!("{primary_id}-postgres16"));
-    let instance = describe(&east, &primary_id).await.unwrap();
-    assert!(
-        instance
-            .db_parameter_groups()
-            .iter()
-            .any(|g| g.db_parameter_group_name() == Some(group.name.as_str())),
-        "the group is attached: {:?}",
-        instance.db_parameter_groups()
-    );
-    let set: BTreeMap<String, String> = east
-        .describe_db_parameters()
-        .db_parameter_group_name(&group.name)
-        .source("user")
-        .send()
-        .await
-        .unwrap()
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
-    assert_eq!(set.get("max_connections").map(String::as_str), Some("200"));
-    assert_eq!(
-        set.get("shared_preload_libraries").map(String::as_str),
-        Some("pg_stat_statements")
-    );
-
-    // The snapshot on demand: in status and in RDS, tagged as tiered's.
-    let taken = status
-        .snapshots
-        .iter()
-        .find(|s| s.name == SNAPSHOT)
-        .unwrap();
-    let snapshot = east
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&taken.identifier)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()[0]
-        .clone();
-    assert_eq!(snapshot.db_instance_identifier(), Some(primary_id.as_str()));
-    assert_eq!(snapshot.status(), Some("available"));
-    assert_eq!(tag(snapshot.tag_list(), "tiered.io/name"), Some("primary"));
-
-    // The replica: in its region with the primary's ARN, nothing in the home region.
-    let primary_arn = status.arn.clone().unwrap();
-    let in_west = describe(&west, &replica_id)
-        .await
-        .expect("the replica is in eu-west-1");
-    assert_eq!(
-        in_west.read_replica_source_db_instance_identifier(),
-        Some(primary_arn.as_str())
-    );
-    assert_eq!(tag(in_west.tag_list(), "tiered.io/name"), Some("dr"));
-    assert!(describe(&east, &replica_id).await.is_none());
-    let replica_group = format!("{replica_id}-postgres16");
-    assert!(
-        in_west
-            .db_parameter_groups()
-            .iter()
-            .any(|g| g.db_parameter_group_name() == Some(replica_group.as_str())),
-        "the replica has its own group in its region: {:?}",
-        in_west.db_parameter_groups()
-    );
-    let dr = day2.connection("dr").await;
-    assert!(dr["host"].contains(DR_REGION), "{}", dr["host"]);
-    assert!(!dr.contains_key("password"), "{:?}", dr.keys());
+    assert_parameters(&east, &primary_id, &status).await;
+    let taken = assert_snapshot(&east, &primary_id, &status).await;
+    assert_replica(&day2, &east, &west, &status).await;
     assert_eq!(
         aws_calls(&operator, "PromoteReadReplica").await,
-        0.0,
+        0,
         "never by itself"
     );
 
@@ -308,7 +389,7 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
     let phase_two = Instant::now();
     let restored = json!({
         "deletionPolicy": "Delete",
-        "restoreFrom": {"dbSnapshotIdentifier": taken.identifier}
+        "restoreFrom": {"dbSnapshotIdentifier": taken}
     });
     let pitr = json!({
         "deletionPolicy": "Delete",
@@ -334,43 +415,13 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
     let phase_two = phase_two.elapsed();
 
     // Promoted once, recorded on the instance, in its region.
-    assert_eq!(aws_calls(&operator, "PromoteReadReplica").await, 1.0);
+    assert_eq!(aws_calls(&operator, "PromoteReadReplica").await, 1);
     let promoted = describe(&west, &replica_id).await.unwrap();
     assert!(tag(promoted.tag_list(), "tiered.io/promoted").is_some());
     let dr = day2.connection("dr").await;
     assert!(!dr.contains_key("pendingPassword"), "{:?}", dr.keys());
 
-    // Both restores: one instance each, by the restore calls, owned like any other.
-    assert_eq!(
-        aws_calls(&operator, "RestoreDBInstanceFromDBSnapshot").await,
-        1.0
-    );
-    assert_eq!(
-        aws_calls(&operator, "RestoreDBInstanceToPointInTime").await,
-        1.0
-    );
-    assert_eq!(
-        aws_calls(&operator, "CreateDBInstance").await,
-        1.0,
-        "the primary only"
-    );
-    for name in ["restored", "pitr"] {
-        let id = rds_instance_identifier(CLUSTER, NS, name);
-        let instance = describe(&east, &id)
-            .await
-            .unwrap_or_else(|| panic!("{id} exists"));
-        assert_eq!(tag(instance.tag_list(), "tiered.io/name"), Some(name));
-        assert_eq!(tag(instance.tag_list(), "tiered.io/cluster"), Some(CLUSTER));
-        let status = day2.get(name).await.unwrap().status.unwrap();
-        assert_eq!(status.identifier.as_deref(), Some(id.as_str()));
-        let data = day2.connection(name).await;
-        assert!(
-            !data.contains_key("pendingPassword"),
-            "{name}: {:?}",
-            data.keys()
-        );
-        assert_eq!(data["database"], "newsread");
-    }
+    assert_restored(&day2, &east, &operator).await;
 
     // Converged: no more mutating calls across a few resyncs (TIERED_RESYNC=1s).
     let before = mutating_calls(&operator).await;

@@ -126,7 +126,11 @@ async fn a_lost_cross_region_replica_create_ends_with_one_replica_in_its_region(
     let id = rds_replica_of_identifier("test", NS, "dr");
     ready_within(&f, "dr", &id, Duration::from_mins(1)).await;
     let west = rds_in(&f.moto, DR_REGION);
-    assert_eq!(instances(&west, &id).await, [id.clone()], "one replica");
+    assert_eq!(
+        instances(&west, &id).await,
+        std::slice::from_ref(&id),
+        "one replica"
+    );
     assert!(instances(&rds_client(&f.moto), &id).await.is_empty());
     let calls = f.proxy.calls();
     assert_eq!(
@@ -181,7 +185,11 @@ async fn a_lost_promotion_answer_promotes_once_and_ends_ready_as_a_primary() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let west = rds_in(&f.moto, DR_REGION);
-    assert_eq!(instances(&west, &id).await, [id.clone()], "one instance");
+    assert_eq!(
+        instances(&west, &id).await,
+        std::slice::from_ref(&id),
+        "one instance"
+    );
     let promoted = west
         .describe_db_instances()
         .db_instance_identifier(&id)
@@ -259,7 +267,11 @@ async fn a_snapshot_restore_with_every_response_lost_makes_one_instance() {
     .await;
     f.proxy.set_rules(Vec::new());
     ready_within(&f, "restored", &id, Duration::from_secs(75)).await;
-    assert_eq!(f.instances(&id).await, [id.clone()], "one instance");
+    assert_eq!(
+        f.instances(&id).await,
+        std::slice::from_ref(&id),
+        "one instance"
+    );
     let calls = f.proxy.calls();
     assert_eq!(
         calls.reached("RestoreDBInstanceFromDBSnapshot", &id),

@@ -214,14 +214,16 @@ impl ConvergeError {
     pub const fn category(&self) -> Category {
         match self {
             Self::Aws(error) => Category::from_aws(error.kind),
-            Self::InvalidSpec(_) | Self::AdoptTargetMissing { .. } => Category::InvalidSpec,
+            Self::InvalidSpec(_)
+            | Self::AdoptTargetMissing { .. }
+            | Self::RestoreSource(RestoreRefused::NotFound { .. }) => Category::InvalidSpec,
             Self::Unsupported(_) => Category::UnsupportedChange,
             Self::OwnedElsewhere { .. }
             | Self::NotOwned { .. }
             | Self::Adoption(AdoptionRefused::OwnedElsewhere { .. }) => Category::OwnedElsewhere,
-            Self::Adoption(_) | Self::CredentialUnknown { .. } => Category::AdoptionNotAllowed,
-            Self::RestoreSource(RestoreRefused::NotFound { .. }) => Category::InvalidSpec,
-            Self::RestoreSource(_) => Category::AdoptionNotAllowed,
+            Self::Adoption(_) | Self::CredentialUnknown { .. } | Self::RestoreSource(_) => {
+                Category::AdoptionNotAllowed
+            }
             Self::MissingCredential { .. } => Category::Internal,
         }
     }
