@@ -139,7 +139,10 @@ pub struct CacheClusterSpec {
     #[schemars(extend("maxProperties" = 40))]
     pub tags: BTreeMap<String, String>,
     /// Create the replication group from an ElastiCache snapshot instead of an empty
-    /// cache. Creation-only. The restored group is tagged and owned like any other, and
+    /// cache. Creation-only. The snapshot must have been made by tiered for this
+    /// namespace in this cluster, or carry the AWS account administrator's tag
+    /// `tiered.io/restorable=<namespace>/<name>` for this object; any other is refused
+    /// (`Stalled`, `NotOptedIn`). The restored group is tagged and owned like any other, and
     /// gets the AUTH token tiered generates when it is created (the snapshot holds data,
     /// not the token), so the connection Secret works from the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]

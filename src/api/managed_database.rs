@@ -139,9 +139,13 @@ pub struct ManagedDatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptDatabase>,
     /// Create the instance from a DB snapshot or from a point in time of another
-    /// instance instead of an empty database. Creation-only. The restored instance is
-    /// tagged and owned like any other; tiered then sets a new master password (the
-    /// snapshot's is unknown) before the connection Secret carries one.
+    /// instance instead of an empty database. Creation-only. The source must have been
+    /// made by tiered for this namespace in this cluster (a snapshot tiered took, this
+    /// namespace's instance), or carry the AWS account administrator's tag
+    /// `tiered.io/restorable=<namespace>/<name>` for this object; any other is refused
+    /// (`Stalled`, `NotOptedIn`). The restored instance is tagged and owned like any
+    /// other; tiered then sets a new master password (the snapshot's is unknown) before
+    /// the connection Secret carries one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the instance is created; create a new ManagedDatabase to restore again"))]
     pub restore_from: Option<RestoreFrom>,

@@ -1,5 +1,6 @@
 //! Shared AWS pieces for the data-tier controllers: deterministic identifiers
-//! ([`naming`]), ownership tags and the adoption guard ([`tags`]), error classification
+//! ([`naming`]), ownership tags and the adoption guard ([`tags`]), the restore-source
+//! guard ([`restore_source`]), error classification
 //! ([`errors`]), the call counter ([`calls`]), and SDK configuration from the standard
 //! environment.
 
@@ -7,6 +8,7 @@ pub mod adoption;
 pub mod errors;
 pub mod fleet;
 pub mod naming;
+pub mod restore_source;
 pub mod tags;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

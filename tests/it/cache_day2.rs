@@ -166,6 +166,14 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
     moto.create_snapshot()
         .replication_group_id("legacy")
         .snapshot_name("nightly-1")
+        // Another team's snapshot: the account's administrator opts it in for this
+        // object (`restore_isolation`).
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key(tiered::aws::restore_source::RESTORABLE)
+                .value("shop/restored")
+                .build(),
+        )
         .send()
         .await
         .unwrap();

@@ -403,3 +403,90 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
         "moto reports a point-in-time restore's source as a replica source"
     );
 }
+
+/// Source: issue 13 part 4 with part 1 ("`parameters` on a ManagedDatabase … creates
+/// and owns a DB parameter group for the engine family, attaches it"): RDS gives a read
+/// replica a DB parameter group of its own, so a replica's `spec.parameters` go into
+/// its owned group in its region, attached to it. Before, a replica ignored them (Ready,
+/// no group, `status.parameterGroup` empty) until it was promoted.
+#[tokio::test]
+async fn a_replica_gets_its_own_parameter_group_in_its_region() {
+    let f = start(Vec::new(), 4, RESYNC).await;
+    f.create::<Rds>("primary", &json!({})).await;
+    eventually("the primary is Ready", || f.is_ready::<Rds>("primary")).await;
+    f.create::<Rds>(
+        "dr",
+        &json!({
+            "region": DR_REGION,
+            "replicaOf": {"managedDatabase": "primary"},
+            "parameters": {"max_connections": "150"}
+        }),
+    )
+    .await;
+    eventually("the replica is Ready with its parameter group", || async {
+        f.is_ready::<Rds>("dr").await
+            && database(&f, "dr")
+                .await
+                .status
+                .is_some_and(|status| status.parameter_group.is_some())
+    })
+    .await;
+    let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
+    let group = database(&f, "dr")
+        .await
+        .status
+        .and_then(|status| status.parameter_group)
+        .unwrap();
+    assert_eq!(group.name, format!("{id}-postgres16"));
+    assert_eq!(role(&f, "dr").await, Some(ReplicationRole::Replica));
+    let dr = rds_in(&f.moto, DR_REGION);
+    let replica = describe(&dr, &id).await.unwrap();
+    assert!(
+        replica
+            .db_parameter_groups()
+            .iter()
+            .any(|g| g.db_parameter_group_name() == Some(group.name.as_str())),
+        "attached to the replica: {:?}",
+        replica.db_parameter_groups()
+    );
+    let set: Vec<(String, String)> = dr
+        .describe_db_parameters()
+        .db_parameter_group_name(&group.name)
+        .source("user")
+        .send()
+        .await
+        .expect("the group is in the replica's region")
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(set, [("max_connections".to_owned(), "150".to_owned())]);
+    assert_eq!(
+        reached(&f, "ModifyDBInstance"),
+        0,
+        "created with its group: no attaching (and no reboot owed) afterwards"
+    );
+    // (moto lists no group for an unknown name where RDS answers NotFound.)
+    assert!(
+        rds_client(&f.moto)
+            .describe_db_parameter_groups()
+            .db_parameter_group_name(&group.name)
+            .send()
+            .await
+            .map_or(true, |found| found.db_parameter_groups().is_empty()),
+        "nothing in the operator's own region"
+    );
+    let before = mutating(&f);
+    tokio::time::sleep(RESYNC * 3).await;
+    assert_eq!(
+        mutating(&f),
+        before,
+        "a converged replica with parameters makes no calls"
+    );
+    f.op.stop().await;
+}

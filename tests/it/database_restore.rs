@@ -12,6 +12,7 @@ use aws_faults::Rule;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
+use tiered::aws::restore_source::RESTORABLE;
 use tiered::controllers::managed_database::Rds;
 
 use crate::support::data_tier::database::postgres_instance;
@@ -29,10 +30,13 @@ fn rules(texts: &[&str]) -> Vec<Rule> {
         .collect()
 }
 
-/// A source instance `source` (someone else's, untagged) with the snapshot `snapshot`.
-async fn source_with_snapshot(f: &Faulty, source: &str, snapshot: &str) {
+/// A source instance `source` (someone else's) with the snapshot `snapshot`, both
+/// opted in by the account's administrator for the object `restored_by` of [`NS`]
+/// (`tiered.io/restorable`, see `restore_isolation`).
+async fn source_with_snapshot(f: &Faulty, source: &str, snapshot: &str, restored_by: &str) {
     let rds = rds_client(&f.moto);
-    postgres_instance(&rds, source, &[])
+    let opt_in = format!("{NS}/{restored_by}");
+    postgres_instance(&rds, source, &[(RESTORABLE, opt_in.as_str())])
         .master_user_password("the-old-password-1")
         .db_name("newsread")
         .backup_retention_period(7)
@@ -42,6 +46,12 @@ async fn source_with_snapshot(f: &Faulty, source: &str, snapshot: &str) {
     rds.create_db_snapshot()
         .db_instance_identifier(source)
         .db_snapshot_identifier(snapshot)
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key(RESTORABLE)
+                .value(&opt_in)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -108,7 +118,7 @@ async fn ready_after_the_password_is_set(f: &Faulty, name: &str) {
 async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_rds_took_it() {
     // RDS refuses every ModifyDBInstance at first: the generated password cannot be set.
     let f = start(rules(&["ModifyDBInstance:fail=1"]), 7, RESYNC).await;
-    source_with_snapshot(&f, "legacy-db", "nightly-1").await;
+    source_with_snapshot(&f, "legacy-db", "nightly-1", "restored").await;
     f.create::<Rds>(
         "restored",
         &json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
@@ -190,7 +200,7 @@ async fn a_point_in_time_restore_with_every_response_lost_makes_one_instance() {
         RESYNC,
     )
     .await;
-    source_with_snapshot(&f, "prod-db", "unused").await;
+    source_with_snapshot(&f, "prod-db", "unused", "pitr").await;
     f.create::<Rds>(
         "pitr",
         &json!({"restoreFrom": {"sourceDBInstanceIdentifier": "prod-db", "useLatestRestorableTime": true}}),

@@ -180,6 +180,14 @@ impl DataTier for ElastiCache {
         diff::unsupported(desired, group).map_or(Ok(()), |change| Err(change.into()))
     }
 
+    /// A restore's snapshot must be this namespace's or opted in for this object.
+    async fn check_create(
+        &self,
+        target: &Target<'_, CacheClusterSpec>,
+    ) -> Result<(), ConvergeError> {
+        self.check_restore_source(target.spec, &target.owner).await
+    }
+
     fn uses_credential(desired: &DesiredGroup) -> bool {
         desired.auth_token
     }

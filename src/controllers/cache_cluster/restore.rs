@@ -5,12 +5,24 @@
 //! needs no step of its own: CreateReplicationGroup takes `AuthToken` with
 //! `SnapshotName` (a snapshot holds the data, not the token), so the restored group
 //! starts with the token tiered generated and the connection Secret carries from the
-//! first write. The source is creation-only (the CRD's rules); this file only fills in
-//! the request. Pure.
+//! first write. The source is creation-only (the CRD's rules); this file fills in the
+//! request (pure) and, before the group exists, checks the snapshot like an adoption
+//! target ([`ElastiCache::check_restore_source`], `crate::aws::restore_source`): one
+//! that is not this namespace's and carries no `tiered.io/restorable` opt-in for this
+//! object is refused, `Stalled` naming `spec.restoreFrom.snapshotName`.
 
 use aws_sdk_elasticache::operation::create_replication_group::builders::CreateReplicationGroupFluentBuilder;
+use aws_sdk_elasticache::types::Tag;
 
 use crate::api::CacheClusterSpec;
+use crate::aws::elasticache_actions::{DESCRIBE_SNAPSHOTS, LIST_TAGS_FOR_RESOURCE};
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::restore_source::{RestoreRefused, may_restore};
+use crate::aws::tags::Owner;
+use crate::controllers::data_tier::diff::tag_pairs;
+use crate::controllers::data_tier::error::ConvergeError;
+
+use crate::controllers::cache_cluster::ElastiCache;
 
 /// The snapshot `spec` restores, `None` without `spec.restoreFrom`.
 pub fn restore_snapshot(spec: &CacheClusterSpec) -> Option<&str> {
@@ -25,6 +37,58 @@ pub fn restore_request(
     spec: &CacheClusterSpec,
 ) -> CreateReplicationGroupFluentBuilder {
     request.set_snapshot_name(restore_snapshot(spec).map(str::to_owned))
+}
+
+impl ElastiCache {
+    /// Checks that `owner` may restore the snapshot `spec.restoreFrom` names: read with
+    /// its tags, it must be `owner`'s namespace's or opted in for `owner`
+    /// ([`may_restore`]). Nothing to check without `spec.restoreFrom`.
+    ///
+    /// # Errors
+    /// [`RestoreRefused`] (as [`ConvergeError::RestoreSource`]) when the snapshot is
+    /// missing or not allowed; a failed read.
+    pub async fn check_restore_source(
+        &self,
+        spec: &CacheClusterSpec,
+        owner: &Owner,
+    ) -> Result<(), ConvergeError> {
+        let Some(snapshot) = restore_snapshot(spec) else {
+            return Ok(());
+        };
+        let field = "spec.restoreFrom.snapshotName";
+        let source_name = format!("ElastiCache snapshot {snapshot}");
+        let described = self
+            .elasticache
+            .describe_snapshots()
+            .snapshot_name(snapshot)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_SNAPSHOTS, e));
+        let arn = match described {
+            Ok(output) => output
+                .snapshots()
+                .first()
+                .and_then(|found| found.arn().map(str::to_owned)),
+            Err(error) if error.kind == ErrorKind::NotFound => None,
+            Err(error) => return Err(error.into()),
+        };
+        let Some(arn) = arn else {
+            return Err(RestoreRefused::NotFound { field, source_name }.into());
+        };
+        let output = self
+            .elasticache
+            .list_tags_for_resource()
+            .resource_name(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
+        let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
+        let pairs = tags
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()));
+        may_restore(field, &source_name, pairs, owner)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use kube::runtime::finalizer;
 
 use crate::aws::adoption::AdoptionRefused;
 use crate::aws::errors::AwsError;
+use crate::aws::restore_source::RestoreRefused;
 use crate::controllers::data_tier::secret::RandomError;
 use crate::runtime::error::{Category, ReconcileError};
 
@@ -172,6 +173,10 @@ pub enum ConvergeError {
     /// opt-in tag for this object, or it is owned elsewhere.
     #[error(transparent)]
     Adoption(#[from] AdoptionRefused),
+    /// The restore source (`spec.restoreFrom`) is not this namespace's and carries no
+    /// opt-in tag for this object, or does not exist.
+    #[error(transparent)]
+    RestoreSource(#[from] RestoreRefused),
     /// An adopted resource's generated credential is unknown and nobody asked for a new
     /// one: tiered does not replace it on its own.
     #[error(
@@ -209,12 +214,16 @@ impl ConvergeError {
     pub const fn category(&self) -> Category {
         match self {
             Self::Aws(error) => Category::from_aws(error.kind),
-            Self::InvalidSpec(_) | Self::AdoptTargetMissing { .. } => Category::InvalidSpec,
+            Self::InvalidSpec(_)
+            | Self::AdoptTargetMissing { .. }
+            | Self::RestoreSource(RestoreRefused::NotFound { .. }) => Category::InvalidSpec,
             Self::Unsupported(_) => Category::UnsupportedChange,
             Self::OwnedElsewhere { .. }
             | Self::NotOwned { .. }
             | Self::Adoption(AdoptionRefused::OwnedElsewhere { .. }) => Category::OwnedElsewhere,
-            Self::Adoption(_) | Self::CredentialUnknown { .. } => Category::AdoptionNotAllowed,
+            Self::Adoption(_) | Self::CredentialUnknown { .. } | Self::RestoreSource(_) => {
+                Category::AdoptionNotAllowed
+            }
             Self::MissingCredential { .. } => Category::Internal,
         }
     }

@@ -1,6 +1,7 @@
 //! What one pass reads and checks before its first write ([`inspect`]): the spec, the
 //! adoption's namespace, the resource by its id, its claim (ownership and opt-in tags),
-//! an adoption's match, and the settings AWS fixes at creation. Nothing here writes:
+//! an adoption's match, the settings AWS fixes at creation, and (for a resource still
+//! to be created) the restore source. Nothing here writes:
 //! the reconcile generates a credential, writes the connection Secret or calls AWS
 //! only after it passed, so a refusal leaves the Secret and AWS exactly as they were.
 
@@ -59,7 +60,10 @@ pub async fn inspect<K: DataTier>(
                 id,
             });
         }
-        None => None,
+        None => {
+            kind.check_create(target).await?;
+            None
+        }
     };
     Ok(Inspected { desired, found })
 }

@@ -161,6 +161,16 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     ) -> Result<(), ConvergeError> {
         Ok(())
     }
+    /// Checks, while the resource does not exist yet, that this object may use what its
+    /// creation reads: a restore's source must be its namespace's or opted in for it
+    /// (`crate::aws::restore_source`). Runs before the first write of the pass; the
+    /// default accepts.
+    fn check_create(
+        &self,
+        _target: &Target<'_, Spec<Self>>,
+    ) -> impl Future<Output = Result<(), ConvergeError>> + Send {
+        async { Ok(()) }
+    }
     /// Whether the resource is created with (and keeps) the generated credential.
     fn uses_credential(desired: &Self::Desired) -> bool;
     /// The ARN of the resource, for the tag calls.

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::conditions::reasons;
 use crate::aws::adoption::AdoptionRefused;
 use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::restore_source::RestoreRefused;
 use crate::controllers::data_tier::error::{ConvergeError, Nouns};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::{self, Computed, Summary, WithConditions};
@@ -155,6 +156,14 @@ impl From<&ConvergeError> for Progress {
             ConvergeError::CredentialUnknown { .. } => {
                 stalled(reasons::CREDENTIAL_UNKNOWN, error.to_string())
             }
+            ConvergeError::RestoreSource(refused) => stalled(
+                match refused {
+                    RestoreRefused::NotFound { .. } => reasons::INVALID_SPEC,
+                    RestoreRefused::NotOptedIn { .. }
+                    | RestoreRefused::OptedInForAnother { .. } => reasons::NOT_OPTED_IN,
+                },
+                error.to_string(),
+            ),
             ConvergeError::AdoptTargetMissing { .. } => {
                 stalled(reasons::INVALID_SPEC, error.to_string())
             }

@@ -233,6 +233,14 @@ impl DataTier for Rds {
         rules::check_adoptable(spec, instance)
     }
 
+    /// A restore's source must be this namespace's or opted in for this object.
+    async fn check_create(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+    ) -> Result<(), ConvergeError> {
+        self.check_restore_source(target.spec, &target.owner).await
+    }
+
     fn uses_credential(desired: &DesiredInstance) -> bool {
         !desired.manage_master_user_password
     }

@@ -27,7 +27,9 @@ use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::status::Progress;
 
+use crate::aws::fleet::describe_instance;
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
+use crate::controllers::managed_database::parameters::{parameter_family, parameter_group_name};
 use crate::controllers::managed_database::rds::{Rds, answered};
 use crate::controllers::managed_database::status::Report;
 
@@ -233,12 +235,61 @@ impl Rds {
         desired: &DesiredInstance,
     ) -> Result<Option<DbInstance>, AwsError> {
         let arn = self.source_arn(&target.owner.namespace, source).await?;
+        let group = self.replica_parameter_group(desired, &arn).await?;
         let sent = replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
+            .set_db_parameter_group_name(group)
             .send()
             .await;
         answered(CREATE_DB_INSTANCE_READ_REPLICA, sent, |output| {
             output.db_instance
         })
+    }
+
+    /// The owned DB parameter group a new replica with `spec.parameters` starts with,
+    /// made (empty; the values follow in the next pass) in the replica's region before
+    /// CreateDBInstanceReadReplica, so the replica boots with it instead of RDS's
+    /// default group of the family (or, in the same region, its source's) and no reboot
+    /// is owed for attaching it later. The family comes from `spec.engineVersion`, else
+    /// from the source instance, read in its own region. `None` without parameters, or
+    /// when the family is not known (the group is then attached after creation).
+    async fn replica_parameter_group(
+        &self,
+        desired: &DesiredInstance,
+        source_arn: &str,
+    ) -> Result<Option<String>, AwsError> {
+        if desired.parameters.is_empty() {
+            return Ok(None);
+        }
+        let version = match &desired.engine_version {
+            Some(version) => Some(version.clone()),
+            None => self.source_engine_version(source_arn).await?,
+        };
+        let Some(family) = version.and_then(|version| parameter_family(desired.engine, &version))
+        else {
+            return Ok(None);
+        };
+        let group = parameter_group_name(&desired.identifier, &family);
+        let owner = crate::aws::tags::Owner::from_tags(&desired.common.tags);
+        match self.group_ownership(&group, &owner).await? {
+            None => self.create_group(&group, &family, desired).await?,
+            Some(crate::aws::tags::Ownership::Ours) => {}
+            // Not tiered's: the replica starts on RDS's default group, and the next
+            // pass is Stalled naming spec.parameters (`converge_parameters`).
+            Some(_) => return Ok(None),
+        }
+        Ok(Some(group))
+    }
+
+    /// The engine version of the DB instance `arn`, described in its own region;
+    /// `None` when it cannot be read (not an ARN, or not found).
+    async fn source_engine_version(&self, arn: &str) -> Result<Option<String>, AwsError> {
+        let region = arn.split(':').nth(3).filter(|region| !region.is_empty());
+        let (Some(region), Some(id)) = (region, arn.rsplit(':').next()) else {
+            return Ok(None);
+        };
+        Ok(describe_instance(&self.regions.client(region), id)
+            .await?
+            .and_then(|source| source.engine_version().map(str::to_owned)))
     }
 
     /// The convergence of an instance RDS reports as a replica: promotion when the
@@ -285,6 +336,12 @@ impl Rds {
             return Ok(Progress::aws_in_progress(format!(
                 "modifying read replica {identifier}: {fields}"
             )));
+        }
+        // RDS gives a read replica a DB parameter group of its own (its source's is not
+        // copied): `spec.parameters` go into the replica's owned group in its region,
+        // as for a primary, and stay when it is promoted.
+        if let Some(progress) = self.converge_parameters(desired, instance, report).await? {
+            return Ok(progress);
         }
         Ok(Progress::Ready {
             message: format!(

@@ -7,21 +7,31 @@
 //! maintenance window, storage ceiling, Performance Insights) converges afterwards
 //! through the usual ModifyDBInstance; the master password is set by the shared
 //! outline once the instance is available (`Credential::pending`).
+//!
+//! Before the restore, while the instance does not exist, the source is checked like an
+//! adoption target ([`Rds::check_restore_source`], `crate::aws::restore_source`): a
+//! snapshot or source instance that is not this namespace's and carries no
+//! `tiered.io/restorable` opt-in for this object is refused, `Stalled` naming
+//! `spec.restoreFrom.…` and the tag that would allow it.
 
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::builders::RestoreDBInstanceFromDBSnapshotFluentBuilder;
 use aws_sdk_rds::operation::restore_db_instance_to_point_in_time::builders::RestoreDBInstanceToPointInTimeFluentBuilder;
 use aws_sdk_rds::primitives::DateTime;
 use aws_sdk_rds::primitives::DateTimeFormat;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, Tag};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::RestoreFrom;
-use crate::aws::errors::AwsError;
+use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::fleet::describe_instance;
 use crate::aws::rds_actions::{
-    RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT, RESTORE_DB_INSTANCE_TO_POINT_IN_TIME,
+    DESCRIBE_DB_SNAPSHOTS, RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT,
+    RESTORE_DB_INSTANCE_TO_POINT_IN_TIME,
 };
-use crate::aws::tags::to_rds_tags;
-use crate::controllers::data_tier::error::InvalidSpec;
+use crate::aws::restore_source::{RestoreRefused, may_restore};
+use crate::aws::tags::{Owner, to_rds_tags};
+use crate::controllers::data_tier::diff::tag_pairs;
+use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 
 use crate::controllers::managed_database::desired::{DesiredInstance, engine_name};
 use crate::controllers::managed_database::rds::{Rds, answered};
@@ -215,6 +225,70 @@ pub fn restore_to_point_in_time_request(
 }
 
 impl Rds {
+    /// Checks that `owner` may restore what `spec.restoreFrom` names: the snapshot, or
+    /// the source instance of a point-in-time restore, read in the object's region with
+    /// its tags, must be `owner`'s namespace's or opted in for `owner`
+    /// ([`may_restore`]). Nothing to check without `spec.restoreFrom`.
+    ///
+    /// # Errors
+    /// [`RestoreRefused`] (as [`ConvergeError::RestoreSource`]) when the source is
+    /// missing or not allowed; a failed read.
+    pub async fn check_restore_source(
+        &self,
+        spec: &ManagedDatabaseSpec,
+        owner: &Owner,
+    ) -> Result<(), ConvergeError> {
+        let Some(restore) = Restore::from_spec(spec)? else {
+            return Ok(());
+        };
+        let (field, source_name, tags) = match &restore {
+            Restore::Snapshot(snapshot) => (
+                "spec.restoreFrom.dbSnapshotIdentifier",
+                format!("DB snapshot {snapshot}"),
+                self.snapshot_tags(snapshot).await?,
+            ),
+            Restore::PointInTime { source, .. } => (
+                "spec.restoreFrom.sourceDBInstanceIdentifier",
+                format!("DB instance {source}"),
+                describe_instance(&self.rds, source)
+                    .await?
+                    .map(|instance| tag_pairs(instance.tag_list(), Tag::key, Tag::value)),
+            ),
+        };
+        let Some(tags) = tags else {
+            return Err(RestoreRefused::NotFound { field, source_name }.into());
+        };
+        let pairs = tags
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()));
+        may_restore(field, &source_name, pairs, owner)?;
+        Ok(())
+    }
+
+    /// The tags of the DB snapshot `snapshot` (an identifier, or the ARN of a shared
+    /// one); `None` when RDS knows no such snapshot.
+    async fn snapshot_tags(
+        &self,
+        snapshot: &str,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        let described = self
+            .rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(snapshot)
+            .set_include_shared(snapshot.starts_with("arn:").then_some(true))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, e));
+        match described {
+            Ok(output) => Ok(output
+                .db_snapshots()
+                .first()
+                .map(|found| tag_pairs(found.tag_list(), Tag::key, Tag::value))),
+            Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Sends the restore `restore` for `desired` (instead of CreateDBInstance).
     pub async fn restore(
         &self,

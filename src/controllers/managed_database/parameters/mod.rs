@@ -353,7 +353,7 @@ impl Rds {
     /// Who owns the DB parameter group `group`, judged from its tags
     /// (ListTagsForResource on its ARN: RDS lists a group's tags only there); `None`
     /// when it does not exist.
-    async fn group_ownership(
+    pub(crate) async fn group_ownership(
         &self,
         group: &str,
         owner: &Owner,
@@ -389,7 +389,7 @@ impl Rds {
 
     /// Creates the group, tagged like the instance; one that exists already (a lost
     /// response) is fine.
-    async fn create_group(
+    pub(crate) async fn create_group(
         &self,
         group: &str,
         family: &str,

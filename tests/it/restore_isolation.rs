@@ -1,0 +1,293 @@
+//! A restore is safe by default, like an adoption (issue 13 part 2 and DESIGN.md
+//! "Adoption is opt-in on both sides"), against moto for both data-tier kinds: the
+//! source of `spec.restoreFrom` (a DB or ElastiCache snapshot, the instance of a
+//! point-in-time restore) must have been made by tiered for the object's namespace in
+//! this cluster, or carry the administrator's tag `tiered.io/restorable=<namespace>/<name>`.
+//! Anything else, such as an untagged snapshot of another team in the same account, is
+//! refused `Stalled` naming the field and the tag, before any mutating call and without
+//! naming another tenant. Before, any snapshot the operator's role could read was
+//! restored.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use tiered::api::conditions::reasons;
+use tiered::aws::restore_source::RESTORABLE;
+use tiered::controllers::cache_cluster::ElastiCache;
+use tiered::controllers::data_tier::status::Progress;
+use tiered::controllers::managed_database::Rds;
+
+use crate::support::data_tier::database::postgres_instance;
+use crate::support::data_tier::{Kind, reconcile_once, resource, stalled_message};
+use crate::support::moto::{MotoServer, elasticache_client, rds_client};
+
+fn rds_tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
+    aws_sdk_rds::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+}
+
+/// A snapshot `snapshot` of the untagged instance `source` (another team's), with `tags`.
+async fn rds_snapshot(
+    rds: &aws_sdk_rds::Client,
+    source: &str,
+    snapshot: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    if rds
+        .describe_db_instances()
+        .db_instance_identifier(source)
+        .send()
+        .await
+        .is_err()
+    {
+        postgres_instance(rds, source, &[])
+            .db_name("newsread")
+            .backup_retention_period(7)
+            .send()
+            .await
+            .unwrap();
+    }
+    rds.create_db_snapshot()
+        .db_instance_identifier(source)
+        .db_snapshot_identifier(snapshot)
+        .set_tags(Some(tags.iter().map(|(k, v)| rds_tag(k, v)).collect()))
+        .send()
+        .await
+        .unwrap()
+        .db_snapshot()
+        .and_then(|s| s.db_snapshot_arn().map(str::to_owned))
+        .unwrap()
+}
+
+/// Refused with `reason` before any mutating call, nothing made; the message.
+async fn refused<K: Kind>(ctx: &K, name: &str, extra: serde_json::Value, reason: &str) -> String {
+    let report = reconcile_once(ctx, name, &K::spec(&extra)).await;
+    let message = stalled_message(&report.progress, reason).to_owned();
+    assert_eq!(report.mutations, 0, "no mutating AWS call: {message}");
+    assert!(
+        resource(ctx, &report.id).await.is_none(),
+        "nothing restored"
+    );
+    message
+}
+
+#[tokio::test]
+async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    let from = |snapshot: &str| json!({"restoreFrom": {"dbSnapshotIdentifier": snapshot}});
+
+    // Untagged, in the same account: refused, saying which tag allows it.
+    let arn = rds_snapshot(
+        &rds,
+        "billing-db",
+        "billing-nightly",
+        &[("team", "billing")],
+    )
+    .await;
+    let message = refused(
+        &ctx,
+        "restored",
+        from("billing-nightly"),
+        reasons::NOT_OPTED_IN,
+    )
+    .await;
+    assert!(
+        message.contains("spec.restoreFrom.dbSnapshotIdentifier"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tiered.io/restorable=shop/restored"),
+        "{message}"
+    );
+
+    // Made by tiered for another namespace of this cluster, or opted in for another
+    // object: refused without naming them.
+    rds_snapshot(
+        &rds,
+        "billing-db",
+        "nightly-2",
+        &[
+            ("tiered.io/cluster", "test"),
+            ("tiered.io/namespace", "billing"),
+            ("tiered.io/name", "ledger"),
+        ],
+    )
+    .await;
+    let message = refused(&ctx, "restored", from("nightly-2"), reasons::NOT_OPTED_IN).await;
+    assert!(
+        !message.contains("billing") && !message.contains("ledger"),
+        "{message}"
+    );
+    rds_snapshot(
+        &rds,
+        "billing-db",
+        "nightly-3",
+        &[(RESTORABLE, "billing/ledger")],
+    )
+    .await;
+    let message = refused(&ctx, "restored", from("nightly-3"), reasons::NOT_OPTED_IN).await;
+    assert!(
+        !message.contains("billing") && !message.contains("ledger"),
+        "{message}"
+    );
+
+    // A snapshot that does not exist says so.
+    let message = refused(
+        &ctx,
+        "restored",
+        from("no-such-snapshot"),
+        reasons::INVALID_SPEC,
+    )
+    .await;
+    assert!(message.contains("does not exist"), "{message}");
+
+    // The administrator opts the first one in for this object: it is restored.
+    rds.add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(rds_tag(RESTORABLE, "shop/restored"))
+        .send()
+        .await
+        .unwrap();
+    let report = reconcile_once(&ctx, "restored", &Rds::spec(&from("billing-nightly"))).await;
+    assert!(
+        !matches!(report.progress, Progress::Stalled { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert!(resource(&ctx, &report.id).await.is_some(), "restored");
+}
+
+#[tokio::test]
+async fn a_db_snapshot_tiered_took_in_this_namespace_restores_without_an_opt_in() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    rds_snapshot(
+        &rds,
+        "test-shop-db",
+        "db-snap-1",
+        &[
+            ("tiered.io/cluster", "test"),
+            ("tiered.io/namespace", "shop"),
+            ("tiered.io/name", "db"),
+        ],
+    )
+    .await;
+    let report = reconcile_once(
+        &ctx,
+        "restored",
+        &Rds::spec(&json!({"restoreFrom": {"dbSnapshotIdentifier": "db-snap-1"}})),
+    )
+    .await;
+    assert!(
+        !matches!(report.progress, Progress::Stalled { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert!(resource(&ctx, &report.id).await.is_some());
+}
+
+#[tokio::test]
+async fn a_point_in_time_source_of_another_team_is_refused_and_this_namespaces_is_restored() {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    postgres_instance(&rds, "billing-db", &[])
+        .db_name("newsread")
+        .backup_retention_period(7)
+        .send()
+        .await
+        .unwrap();
+    let pitr = |source: &str| json!({"restoreFrom": {"sourceDBInstanceIdentifier": source, "useLatestRestorableTime": true}});
+    let message = refused(&ctx, "pitr", pitr("billing-db"), reasons::NOT_OPTED_IN).await;
+    assert!(
+        message.contains("spec.restoreFrom.sourceDBInstanceIdentifier"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tiered.io/restorable=shop/pitr"),
+        "{message}"
+    );
+    let message = refused(&ctx, "pitr", pitr("no-such-db"), reasons::INVALID_SPEC).await;
+    assert!(message.contains("does not exist"), "{message}");
+
+    postgres_instance(
+        &rds,
+        "test-shop-db",
+        &[
+            ("tiered.io/cluster", "test"),
+            ("tiered.io/namespace", "shop"),
+            ("tiered.io/name", "db"),
+        ],
+    )
+    .db_name("newsread")
+    .backup_retention_period(7)
+    .send()
+    .await
+    .unwrap();
+    let report = reconcile_once(&ctx, "pitr", &Rds::spec(&pitr("test-shop-db"))).await;
+    assert!(
+        !matches!(report.progress, Progress::Stalled { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert!(resource(&ctx, &report.id).await.is_some());
+}
+
+#[tokio::test]
+async fn an_elasticache_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
+    let server = MotoServer::start();
+    let ctx = ElastiCache::on(&server);
+    let moto = elasticache_client(&server);
+    ctx.create_untagged("billing", &[]).await;
+    let arn = moto
+        .create_snapshot()
+        .replication_group_id("billing")
+        .snapshot_name("billing-nightly")
+        .send()
+        .await
+        .unwrap()
+        .snapshot()
+        .and_then(|s| s.arn().map(str::to_owned))
+        .unwrap();
+    let spec = json!({"restoreFrom": {"snapshotName": "billing-nightly"}});
+    let message = refused(&ctx, "restored", spec.clone(), reasons::NOT_OPTED_IN).await;
+    assert!(
+        message.contains("spec.restoreFrom.snapshotName"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tiered.io/restorable=shop/restored"),
+        "{message}"
+    );
+    let message = refused(
+        &ctx,
+        "restored",
+        json!({"restoreFrom": {"snapshotName": "no-such-snapshot"}}),
+        reasons::INVALID_SPEC,
+    )
+    .await;
+    assert!(message.contains("does not exist"), "{message}");
+
+    moto.add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key(RESTORABLE)
+                .value("shop/restored")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = reconcile_once(&ctx, "restored", &ElastiCache::spec(&spec)).await;
+    assert!(
+        !matches!(report.progress, Progress::Stalled { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert!(resource(&ctx, &report.id).await.is_some(), "restored");
+}
