@@ -114,9 +114,7 @@ impl CacheFleet {
 ///
 /// # Errors
 /// A page's call failed.
-pub async fn describe_all_groups(
-    client: &aws_sdk_elasticache::Client,
-) -> Result<Groups, AwsError> {
+pub async fn describe_all_groups(client: &aws_sdk_elasticache::Client) -> Result<Groups, AwsError> {
     let mut groups = Groups::new();
     let mut marker: Option<String> = None;
     loop {

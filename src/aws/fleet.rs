@@ -97,8 +97,7 @@ impl<V> Windowed<V> {
                 let value = Arc::new(read().await?);
                 *cache = Some((started, Arc::clone(&value)));
                 if let Some(previous) = previous {
-                    self.stale_marks()
-                        .retain(|_, marked| *marked >= previous);
+                    self.stale_marks().retain(|_, marked| *marked >= previous);
                 }
                 (started, value)
             }

@@ -31,9 +31,14 @@ const WINDOW: Duration = Duration::from_mins(5);
 /// moto behind a proxy that records every call.
 async fn recorded() -> (MotoServer, Proxy) {
     let moto = MotoServer::start();
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), &moto.endpoint(), Vec::new(), 1)
-        .await
-        .expect("the proxy starts");
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &moto.endpoint(),
+        Vec::new(),
+        1,
+    )
+    .await
+    .expect("the proxy starts");
     (moto, proxy)
 }
 
@@ -98,7 +103,10 @@ async fn creates_read_the_rds_fleet_once_and_a_change_makes_only_its_instance_st
         fleet_wide(&calls, "DescribeDBInstances"),
         1,
         "one fleet read for six creates: {:?}",
-        calls.iter().map(|c| (&c.action, &c.resource)).collect::<Vec<_>>()
+        calls
+            .iter()
+            .map(|c| (&c.action, &c.resource))
+            .collect::<Vec<_>>()
     );
     for name in &names {
         reconcile_until_ready(&creating, name, &spec).await;
@@ -127,7 +135,11 @@ async fn creates_read_the_rds_fleet_once_and_a_change_makes_only_its_instance_st
         reconcile_once(&idle, name, spec).await;
         let calls = proxy.calls().all();
         let expected = usize::from(name == &names[1]);
-        assert_eq!(count(&calls, "DescribeDBInstances", Some(id)), expected, "{name}: {calls:?}");
+        assert_eq!(
+            count(&calls, "DescribeDBInstances", Some(id)),
+            expected,
+            "{name}: {calls:?}"
+        );
     }
     let calls = proxy.calls().all();
     assert_eq!(fleet_wide(&calls, "DescribeDBInstances"), 0, "{calls:?}");
@@ -160,11 +172,18 @@ async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
     for (name, _) in &caches {
         let report = reconcile_once(&ctx, name, &spec).await;
         assert_eq!(report.mutations, 0, "{report:?}");
-        assert!(matches!(report.progress, Progress::Ready { .. }), "{report:?}");
+        assert!(
+            matches!(report.progress, Progress::Ready { .. }),
+            "{report:?}"
+        );
     }
     let calls = proxy.calls().all();
     assert!(mutating(&calls).is_empty(), "{calls:?}");
-    assert_eq!(fleet_wide(&calls, "DescribeReplicationGroups"), 1, "{calls:?}");
+    assert_eq!(
+        fleet_wide(&calls, "DescribeReplicationGroups"),
+        1,
+        "{calls:?}"
+    );
     assert_eq!(fleet_wide(&calls, "DescribeCacheClusters"), 1, "{calls:?}");
     assert_eq!(count(&calls, "ListTagsForResource", None), 3, "{calls:?}");
     assert_eq!(calls.len(), 5, "nothing described one by one: {calls:?}");
@@ -175,7 +194,10 @@ async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
         assert_eq!(report.mutations, 0, "{report:?}");
     }
     let calls = proxy.calls().all();
-    assert!(calls.is_empty(), "the second idle round makes no call: {calls:?}");
+    assert!(
+        calls.is_empty(),
+        "the second idle round makes no call: {calls:?}"
+    );
 }
 
 /// A change on one cache (a new node type): its pass reads the tags afresh before the
@@ -195,7 +217,11 @@ async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() 
     let report = reconcile_once(&ctx, name, &larger).await;
     assert!(report.mutations > 0, "{report:?}");
     let calls = proxy.calls().all();
-    assert_eq!(count(&calls, "ModifyReplicationGroup", Some(id)), 1, "{calls:?}");
+    assert_eq!(
+        count(&calls, "ModifyReplicationGroup", Some(id)),
+        1,
+        "{calls:?}"
+    );
     assert_eq!(
         count(&calls, "ListTagsForResource", Some(id)),
         1,
@@ -211,7 +237,11 @@ async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() 
         assert_eq!(described, usize::from(other == name), "{other}: {calls:?}");
     }
     let calls = proxy.calls().all();
-    assert_eq!(fleet_wide(&calls, "DescribeReplicationGroups"), 0, "{calls:?}");
+    assert_eq!(
+        fleet_wide(&calls, "DescribeReplicationGroups"),
+        0,
+        "{calls:?}"
+    );
 }
 
 /// Ownership is proven before any mutating call: tags remembered from an earlier read
@@ -246,5 +276,9 @@ async fn a_cache_retagged_for_another_owner_since_its_tags_were_read_is_not_chan
     stalled_message(&report.progress, reasons::OWNED_ELSEWHERE);
     let calls = proxy.calls().all();
     assert!(mutating(&calls).is_empty(), "nothing changed: {calls:?}");
-    assert_eq!(count(&calls, "ListTagsForResource", Some(id)), 1, "{calls:?}");
+    assert_eq!(
+        count(&calls, "ListTagsForResource", Some(id)),
+        1,
+        "{calls:?}"
+    );
 }

@@ -18,13 +18,13 @@ use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, Repl
 use crate::api::CacheClusterSpec;
 use aws_sdk_elasticache::types::Tag;
 
+use crate::aws::cache_fleet::CacheFleet;
+use crate::aws::claims;
 use crate::aws::elasticache_actions::{
     CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
     DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
     MODIFY_REPLICATION_GROUP, MODIFY_SHARD_CONFIGURATION,
 };
-use crate::aws::cache_fleet::CacheFleet;
-use crate::aws::claims;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
@@ -357,7 +357,10 @@ impl ElastiCache {
         observed: &mut Observed,
     ) -> Result<(), ConvergeError> {
         observed.group = Some(group.clone());
-        observed.member = match (group.member_clusters().first(), group.replication_group_id()) {
+        observed.member = match (
+            group.member_clusters().first(),
+            group.replication_group_id(),
+        ) {
             (Some(member), Some(id)) => self.find_member(id, member).await?,
             (Some(member), None) => self.describe_member(member).await?,
             (None, _) => None,

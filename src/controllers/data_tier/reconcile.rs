@@ -314,9 +314,7 @@ pub async fn sync_inspected<K: DataTier>(
     // change something (a call the claim rule refused before it was sent, or a change
     // counted for the step after the pass) runs again from tags read now: ownership is
     // proven before any mutating call (`crate::aws::claims`).
-    let refused = outcome
-        .as_ref()
-        .is_err_and(|error| claims::in_chain(error));
+    let refused = outcome.as_ref().is_err_and(|error| claims::in_chain(error));
     let outcome = if claim == Claim::Remembered && (refused || report.mutations > 0) {
         kind.forget_claim(&report.id);
         report = fresh_report();

@@ -189,7 +189,9 @@ impl Rds {
         let view = match &self.fleet {
             // A primary changed since the read: its replicas may have too (created,
             // deleted, modified in its pass), so they are described on their own.
-            Some(fleet) => Some(fleet.view(&self.rds).await?).filter(|view| !view.is_stale(identifier)),
+            Some(fleet) => {
+                Some(fleet.view(&self.rds).await?).filter(|view| !view.is_stale(identifier))
+            }
             None => None,
         };
         let to_describe = if let Some(view) = &view {
