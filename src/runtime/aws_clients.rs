@@ -1,7 +1,8 @@
 //! The AWS clients of `tiered run`, built once per process from one SDK configuration
 //! (the standard environment: `AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential
 //! chain) with the call-counting interceptor and the limit on mutating calls per object
-//! ([`crate::runtime::mutations`]), and the shared fleet read of each service.
+//! ([`crate::runtime::mutations`]), the claim rule of ElastiCache's remembered tags
+//! ([`crate::aws::claims`]), and the shared fleet read of each service.
 //! The data-tier controllers take their clients from here; RDS clients of other
 //! regions ([`RdsRegions`], for a ManagedDatabase with `spec.region`) are built on
 //! first use from the same configuration.
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
+use crate::aws::cache_fleet::CacheFleet;
+use crate::aws::claims::RequireReadClaim;
 use crate::aws::fleet::Fleet;
 use crate::runtime::aws_calls::CountCalls;
 use crate::runtime::metrics::Metrics;
@@ -25,9 +28,12 @@ pub struct AwsClients {
     /// The one batched DescribeDBInstances per resync window, shared by every
     /// ManagedDatabase controller of the process (one per watched namespace).
     pub rds_fleet: Arc<Fleet>,
-    /// Amazon ElastiCache. CacheClusters describe their replication group by id, one
-    /// call each, so there is no shared read.
+    /// Amazon ElastiCache. Its mutating calls are refused in a pass whose ownership
+    /// check answered from remembered tags ([`crate::aws::claims`]).
     pub elasticache: aws_sdk_elasticache::Client,
+    /// The replication groups, cache clusters and remembered tags read once per resync
+    /// window, shared by every CacheCluster controller of the process.
+    pub cache_fleet: Arc<CacheFleet>,
     /// RDS clients per region, for objects in a region other than the operator's.
     pub rds_regions: Arc<RdsRegions>,
 }
@@ -95,7 +101,10 @@ impl AwsClients {
             .interceptor(CountCalls::new(Arc::clone(metrics)))
             .interceptor(LimitMutations)
             .build();
+        // RequireReadClaim before LimitMutations: a call it refuses is never sent, so it
+        // must not count against the object's budget.
         let elasticache_config = aws_sdk_elasticache::config::Builder::from(sdk)
+            .interceptor(RequireReadClaim)
             .interceptor(CountCalls::new(Arc::clone(metrics)))
             .interceptor(LimitMutations)
             .build();
@@ -104,6 +113,7 @@ impl AwsClients {
             rds: aws_sdk_rds::Client::from_conf(rds_config),
             rds_fleet: Arc::new(Fleet::new(cluster, resync)),
             elasticache: aws_sdk_elasticache::Client::from_conf(elasticache_config),
+            cache_fleet: Arc::new(CacheFleet::new(resync)),
         }
     }
 }

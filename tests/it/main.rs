@@ -7,6 +7,7 @@ mod adoption;
 mod adoption_optin;
 mod aws_budget;
 mod aws_faults;
+mod aws_fleet;
 mod aws_moto;
 mod cache_auth_token;
 mod cache_aws_rules;

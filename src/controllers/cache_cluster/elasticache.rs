@@ -1,6 +1,8 @@
 //! The ElastiCache side of a CacheCluster, behind the shared outline's [`DataTier`]
-//! trait (wired in the kind's `mod.rs`): describe the replication group and its first
-//! member, its tags (a call of their own in ElastiCache), create, a new AUTH token
+//! trait (wired in the kind's `mod.rs`): find the replication group and its first
+//! member (from the shared fleet read when it shows them settled and unchanged since,
+//! [`crate::aws::cache_fleet`]), its tags (a call of their own in ElastiCache,
+//! remembered for idle passes), create, a new AUTH token
 //! rotated in and then set, and the convergence that is ElastiCache's own in the order
 //! of `plan`: what cannot change in place stalls, else a minimal
 //! ModifyReplicationGroup, then replicas, then shards.
@@ -16,6 +18,8 @@ use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, Repl
 use crate::api::CacheClusterSpec;
 use aws_sdk_elasticache::types::Tag;
 
+use crate::aws::cache_fleet::CacheFleet;
+use crate::aws::claims;
 use crate::aws::elasticache_actions::{
     CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
     DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
@@ -43,6 +47,9 @@ use crate::controllers::cache_cluster::status::{Observed, Report};
 pub struct ElastiCache {
     /// ElastiCache client.
     pub elasticache: aws_sdk_elasticache::Client,
+    /// The shared reads (groups, members, remembered tags); `None` describes each group,
+    /// member and tag list on its own.
+    pub fleet: Option<Arc<CacheFleet>>,
     /// Namespaces allowed to adopt existing groups; empty allows none.
     pub adoption_namespaces: BTreeSet<String>,
     /// Whether a group's tags, as the ownership check of this pass read them, owe a
@@ -84,6 +91,17 @@ fn pending_in(tags: &[(String, String)]) -> bool {
     )
 }
 
+/// Whether the fleet read of `group` can stand for a describe: available, nothing
+/// pending (a group on its way somewhere is described on its own, as it changes).
+fn settled_group(group: &ReplicationGroup) -> bool {
+    group.status() == Some("available")
+        && group.pending_modified_values().is_none_or(|pending| {
+            *pending
+                == aws_sdk_elasticache::types::ReplicationGroupPendingModifiedValues::builder()
+                    .build()
+        })
+}
+
 fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
     if error.kind == ErrorKind::NotFound {
         Ok(None)
@@ -107,6 +125,68 @@ impl ElastiCache {
         }
     }
 
+    /// The replication group `id` for a reconcile: from the fleet read when it shows it
+    /// available, with nothing pending and unchanged since the read, else described on
+    /// its own.
+    pub async fn find_group(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
+        if let Some(fleet) = &self.fleet {
+            let view = fleet.groups(&self.elasticache).await?;
+            if let Some(group) = view.read.get(id)
+                && !view.is_stale(id)
+                && settled_group(group)
+            {
+                return Ok(Some(group.clone()));
+            }
+        }
+        self.describe_group(id).await
+    }
+
+    /// The member `member` of the group `group_id`: from the fleet read when it shows
+    /// it available and nothing changed on the group since the read, else described on
+    /// its own. A member the read does not hold does not exist when the read started
+    /// after the groups' read that shows the group settled (moto lists no members of a
+    /// replication group: it answers each on its own with "not found").
+    async fn find_member(
+        &self,
+        group_id: &str,
+        member: &str,
+    ) -> Result<Option<CacheCluster>, AwsError> {
+        if let Some(fleet) = &self.fleet {
+            let groups = fleet.groups(&self.elasticache).await?;
+            let members = fleet.members(&self.elasticache).await?;
+            let group_settled = !groups.is_stale(group_id)
+                && !members.is_stale(group_id)
+                && groups.read.get(group_id).is_some_and(settled_group);
+            match members.read.get(member) {
+                Some(found)
+                    if group_settled && found.cache_cluster_status() == Some("available") =>
+                {
+                    return Ok(Some(found.clone()));
+                }
+                None if group_settled && members.started() >= groups.started() => {
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        self.describe_member(member).await
+    }
+
+    /// A mutating call was sent for the group `id`: the shared reads no longer show it,
+    /// its members or its tags as they are.
+    pub fn mark_stale(&self, id: &str) {
+        if let Some(fleet) = &self.fleet {
+            fleet.mark_stale(id);
+        }
+    }
+
+    /// Forgets the remembered tags of the group `id`.
+    pub fn forget_tags(&self, id: &str) {
+        if let Some(fleet) = &self.fleet {
+            fleet.forget_tags(id);
+        }
+    }
+
     /// The cache cluster `id` (a member of a group); `None` when not described.
     async fn describe_member(&self, id: &str) -> Result<Option<CacheCluster>, AwsError> {
         match self
@@ -121,7 +201,9 @@ impl ElastiCache {
         }
     }
 
-    /// The tags of `group`, as key and value.
+    /// The tags of `group`, as key and value. Inside a pass ([`claims::in_scope`]) the
+    /// tags remembered from an earlier read answer (and the pass is noted as acting on
+    /// a remembered claim); else they are read now, and remembered.
     pub async fn group_tags(
         &self,
         group: &ReplicationGroup,
@@ -129,6 +211,14 @@ impl ElastiCache {
         let Some(arn) = group.arn() else {
             return Ok(Vec::new());
         };
+        let id = group.replication_group_id();
+        if let (Some(fleet), Some(id), true) = (&self.fleet, id, claims::in_scope())
+            && let Some(tags) = fleet.remembered_tags(id)
+        {
+            claims::note_remembered();
+            self.set_pending.record(id, pending_in(&tags));
+            return Ok(tags.as_ref().clone());
+        }
         let output = self
             .elasticache
             .list_tags_for_resource()
@@ -137,8 +227,12 @@ impl ElastiCache {
             .await
             .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
         let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
-        if let Some(id) = group.replication_group_id() {
+        claims::note_read();
+        if let Some(id) = id {
             self.set_pending.record(id, pending_in(&tags));
+            if let Some(fleet) = &self.fleet {
+                fleet.remember_tags(id, tags.clone());
+            }
         }
         Ok(tags)
     }
@@ -174,6 +268,9 @@ impl ElastiCache {
     /// later pass, after any restart, sends the SET that retires the old token
     /// ([`auth_token`](crate::controllers::cache_cluster::auth_token)).
     pub async fn rotate_token(&self, id: &str, token: &Password) -> Result<(), AwsError> {
+        // Sent after the pass (the step that holds the token): the shared reads of the
+        // group go stale here too.
+        self.mark_stale(id);
         if let Some(arn) = self
             .describe_group(id)
             .await?
@@ -196,6 +293,7 @@ impl ElastiCache {
         token: &Password,
         strategy: AuthTokenUpdateStrategyType,
     ) -> Result<(), AwsError> {
+        self.mark_stale(id);
         self.elasticache
             .modify_replication_group()
             .replication_group_id(id)
@@ -259,9 +357,13 @@ impl ElastiCache {
         observed: &mut Observed,
     ) -> Result<(), ConvergeError> {
         observed.group = Some(group.clone());
-        observed.member = match group.member_clusters().first() {
-            Some(member) => self.describe_member(member).await?,
-            None => None,
+        observed.member = match (
+            group.member_clusters().first(),
+            group.replication_group_id(),
+        ) {
+            (Some(member), Some(id)) => self.find_member(id, member).await?,
+            (Some(member), None) => self.describe_member(member).await?,
+            (None, _) => None,
         };
         // Only a group with AUTH can owe a SET, and only an available one gets it. The
         // tags were read for the ownership check of this pass; read them only when not.

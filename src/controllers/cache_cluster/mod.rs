@@ -68,6 +68,7 @@ pub async fn run(
 ) {
     let elasticache = ElastiCache {
         elasticache: ctx.aws.elasticache.clone(),
+        fleet: Some(std::sync::Arc::clone(&ctx.aws.cache_fleet)),
         adoption_namespaces: ctx.adoption_namespaces(),
         set_pending: elasticache::SetPendingSeen::default(),
     };
@@ -221,6 +222,18 @@ impl DataTier for ElastiCache {
 
     async fn describe(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
         self.describe_group(id).await
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
+        self.find_group(id).await
+    }
+
+    async fn mutated(&self, id: &str) {
+        self.mark_stale(id);
+    }
+
+    fn forget_claim(&self, id: &str) {
+        self.forget_tags(id);
     }
 
     async fn tags(&self, group: &ReplicationGroup) -> Result<Vec<(String, String)>, AwsError> {

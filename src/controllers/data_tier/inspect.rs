@@ -6,6 +6,7 @@
 //! only after it passed, so a refusal leaves the Secret and AWS exactly as they were.
 
 use crate::aws::adoption::{AdoptionRefused, may_adopt};
+use crate::aws::claims::{self, Claim};
 use crate::aws::tags::{Owner, Ownership, ownership};
 
 use crate::controllers::data_tier::error::ConvergeError;
@@ -21,6 +22,8 @@ pub struct Inspected<K: DataTier> {
     pub desired: K::Desired,
     /// The resource and its tags, when it exists.
     pub found: Option<Found<K>>,
+    /// Whether the claim was read in this pass or remembered ([`claims`]).
+    pub claim: Claim,
 }
 
 /// Reads and checks everything a pass needs before its first write, and writes
@@ -34,6 +37,18 @@ pub async fn inspect<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
 ) -> Result<Inspected<K>, ConvergeError> {
+    let (inspected, claim) = claims::scope(Claim::Unchecked, read_and_check(kind, target)).await;
+    inspected.map(|(desired, found)| Inspected {
+        desired,
+        found,
+        claim,
+    })
+}
+
+async fn read_and_check<K: DataTier>(
+    kind: &K,
+    target: &Target<'_, Spec<K>>,
+) -> Result<(K::Desired, Option<Found<K>>), ConvergeError> {
     let id = K::resource_id(target);
     let desired = K::desired(target.spec, id.clone(), K::resource_tags(target))?;
     let adopting = K::adopt_id(target.spec).is_some();
@@ -65,7 +80,7 @@ pub async fn inspect<K: DataTier>(
             None
         }
     };
-    Ok(Inspected { desired, found })
+    Ok((desired, found))
 }
 
 /// Whether `resource` is tagged as `owner`'s.

@@ -260,10 +260,15 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         resource: &Self::Resource,
         report: &mut Report<Self::Observed>,
     ) -> impl Future<Output = Result<Progress, ConvergeError>> + Send;
-    /// Called after a pass that changed something in AWS (a shared read goes stale).
-    fn mutated(&self) -> impl Future<Output = ()> + Send {
+    /// Called after a pass that sent a mutating call for the resource `id` (answered or
+    /// not): a shared read no longer shows it, nor what belongs to it, as it is.
+    fn mutated(&self, _id: &str) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// The claim of `id`'s pass was remembered and the pass is about to change
+    /// something: forget what was remembered, so that the pass run again reads it
+    /// ([`crate::aws::claims`]).
+    fn forget_claim(&self, _id: &str) {}
     /// Once the resource is gone under a policy that deletes it: removes what tiered
     /// made for it besides (RDS: the DB parameter group of `spec.parameters`).
     fn gone(

@@ -14,6 +14,7 @@ use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
 use crate::api::conditions::reasons;
+use crate::aws::claims::{self, Claim};
 use crate::aws::errors::ErrorKind;
 use crate::aws::tags::Owner;
 use crate::runtime::error::Category;
@@ -292,7 +293,7 @@ pub async fn sync_inspected<K: DataTier>(
     credential: Credential<'_>,
     inspected: Inspected<K>,
 ) -> Report<K::Observed> {
-    let mut report = Report {
+    let fresh_report = || Report {
         id: K::resource_id(target),
         observed: K::Observed::default(),
         progress: Progress::Ready {
@@ -301,17 +302,49 @@ pub async fn sync_inspected<K: DataTier>(
         mutations: 0,
         credential_accepted: false,
     };
+    let mut report = fresh_report();
     let started = std::time::Instant::now();
-    match Box::pin(pass(kind, target, credential, inspected, &mut report)).await {
+    let claim = inspected.claim;
+    let (outcome, claim) = claims::scope(
+        claim,
+        Box::pin(pass(kind, target, credential, inspected, &mut report)),
+    )
+    .await;
+    // A pass that answered its ownership check from remembered tags and then wanted to
+    // change something (a call the claim rule refused before it was sent, or a change
+    // counted for the step after the pass) runs again from tags read now: ownership is
+    // proven before any mutating call (`crate::aws::claims`).
+    let refused = outcome.as_ref().is_err_and(|error| claims::in_chain(error));
+    let outcome = if claim == Claim::Remembered && (refused || report.mutations > 0) {
+        kind.forget_claim(&report.id);
+        report = fresh_report();
+        match Box::pin(inspect(kind, target)).await {
+            Ok(inspected) => {
+                let claim = inspected.claim;
+                claims::scope(
+                    claim,
+                    Box::pin(pass(kind, target, credential, inspected, &mut report)),
+                )
+                .await
+                .0
+            }
+            Err(error) => Err(error),
+        }
+    } else {
+        outcome
+    };
+    match outcome {
         Ok(progress) => report.progress = progress,
         Err(error) => report.progress = Progress::from(&error),
     }
-    // Any mutating call sent in this pass, answered or not, makes the shared fleet read
-    // stale: a pass that removed a tag and then lost the AddTags response counted no
-    // mutation, kept the fleet read showing the removed tag, and sent the removal again
-    // (held back as an identical call) until the fleet's next refresh.
+    // Any mutating call sent in this pass, answered or not, makes the shared fleet
+    // read's entry of this resource stale (only that one: forgetting the whole read made
+    // every create re-read every page): a pass that removed a tag and then lost the
+    // AddTags response counted no mutation, kept the fleet read showing the removed
+    // tag, and sent the removal again (held back as an identical call) until the
+    // fleet's next refresh.
     if report.mutations > 0 || mutations::sent_since(started) {
-        kind.mutated().await;
+        kind.mutated(&report.id).await;
     }
     report
 }
@@ -320,7 +353,7 @@ async fn pass<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
     credential: Credential<'_>,
-    Inspected { desired, found }: Inspected<K>,
+    Inspected { desired, found, .. }: Inspected<K>,
     report: &mut Report<K::Observed>,
 ) -> Result<Progress, ConvergeError> {
     let id = report.id.clone();

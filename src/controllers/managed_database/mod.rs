@@ -344,8 +344,8 @@ impl DataTier for Rds {
         Rds::converge(self, desired, primary, report).await
     }
 
-    async fn mutated(&self) {
-        self.invalidate().await;
+    async fn mutated(&self, id: &str) {
+        self.mark_stale(id);
     }
 
     async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {

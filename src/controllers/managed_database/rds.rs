@@ -101,12 +101,13 @@ impl Rds {
         }
     }
 
-    /// The instance `identifier`: from the fleet read when it shows it settled, else
-    /// described on its own.
+    /// The instance `identifier`: from the fleet read when it shows it settled and
+    /// nothing was changed on it since the read, else described on its own.
     pub async fn find(&self, identifier: &str) -> Result<Option<DbInstance>, AwsError> {
         if let Some(fleet) = &self.fleet {
-            let instances = fleet.instances(&self.rds).await?;
-            if let Some(instance) = instances.get(identifier)
+            let view = fleet.view(&self.rds).await?;
+            if let Some(instance) = view.read.get(identifier)
+                && !view.is_stale(identifier)
                 && instance.db_instance_status() == Some("available")
                 && !has_pending_changes(instance)
             {
@@ -116,10 +117,12 @@ impl Rds {
         describe_instance(&self.rds, identifier).await
     }
 
-    /// Forgets the fleet read (after a change RDS has not shown yet).
-    pub async fn invalidate(&self) {
+    /// A mutating call was sent for the instance `identifier` (or its replicas): the
+    /// fleet read no longer shows them as they are, so they are described on their own
+    /// until the next fleet read; the rest of the read stays in use.
+    pub fn mark_stale(&self, identifier: &str) {
         if let Some(fleet) = &self.fleet {
-            fleet.invalidate().await;
+            fleet.mark_stale(identifier);
         }
     }
 
@@ -183,10 +186,18 @@ impl Rds {
             .iter()
             .map(String::as_str);
         let mut described = Vec::new();
-        let to_describe = if let Some(fleet) = &self.fleet {
+        let view = match &self.fleet {
+            // A primary changed since the read: its replicas may have too (created,
+            // deleted, modified in its pass), so they are described on their own.
+            Some(fleet) => {
+                Some(fleet.view(&self.rds).await?).filter(|view| !view.is_stale(identifier))
+            }
+            None => None,
+        };
+        let to_describe = if let Some(view) = &view {
             // The fleet holds every instance tagged with this cluster: a replica of ours
             // absent from it does not exist.
-            let instances = fleet.instances(&self.rds).await?;
+            let instances = &view.read;
             let fleet_ids = instances.keys().map(String::as_str);
             let mut unsettled = Vec::new();
             for id in replica_candidates(identifier, wanted, listed.chain(fleet_ids)) {

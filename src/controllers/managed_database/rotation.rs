@@ -109,7 +109,7 @@ impl Rds {
     async fn rotate_password(&self, identifier: &str, requested: &str) -> Result<Password, Error> {
         let fresh = generate_password().map_err(Error::Password)?;
         let result = self.set_password(identifier, &fresh).await;
-        self.invalidate().await;
+        self.mark_stale(identifier);
         result.map_err(Error::Rotation)?;
         tracing::info!(identifier = %identifier, request = %requested, "rotated the master password");
         Ok(fresh)

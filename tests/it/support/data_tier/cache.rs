@@ -206,6 +206,7 @@ impl Kind for ElastiCache {
     fn on(server: &MotoServer) -> Self {
         Self {
             elasticache: elasticache_client(server),
+            fleet: None,
             adoption_namespaces: std::collections::BTreeSet::new(),
             set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
         }
@@ -287,6 +288,7 @@ impl Kind for ElastiCache {
     fn mocked(rules: &[&Rule]) -> Self {
         Self {
             elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
+            fleet: None,
             // The mock spec adopts MOCK_ID, tagged ours already.
             adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
             set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
