@@ -26,6 +26,7 @@ pub mod diff;
 pub mod error;
 pub mod inspect;
 pub mod kind;
+pub mod listing;
 pub mod parameters;
 pub mod reconcile;
 pub mod secret;
