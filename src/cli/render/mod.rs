@@ -2,7 +2,10 @@
 //! CacheCluster manifests (multi-document YAML, `-` for standard input), validates them,
 //! and prints the Kubernetes objects the operator would apply for each TieredApp as
 //! multi-document YAML for `kubectl apply --dry-run=client` or a pull-request review.
-//! Touches only the given files and standard streams.
+//! Touches only the given files and standard streams. This file holds the command and
+//! the order of the work; [`parse`] reads the input, [`wiring`] is what is known of a
+//! tier's wiring offline, [`write`] writes the objects and the AWS plans, [`identity`]
+//! the notes on the tiers' AWS identities.
 //!
 //! Offline differences from what the operator applies: no ownerReferences (the objects
 //! have no uid yet) and no `tiered.io/secret-hash` annotation (the Secrets do not exist
@@ -15,26 +18,24 @@
 //! too: the IAM statement its role needs for an `AWSManaged` database password, the EKS
 //! Pod Identity association to create ([`identity`]).
 
-#[path = "render_identity.rs"]
 mod identity;
+mod parse;
+mod wiring;
+mod write;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 
-use serde::de::DeserializeOwned;
-use serde_norway::Value;
-
-use super::CliError;
-use crate::api::managed_database::DatabaseEngine;
-use crate::api::{CacheCluster, GROUP, ManagedDatabase, TieredApp, VERSION};
-use crate::controllers::cache_cluster::render_plan::cache_plan;
+use crate::api::{GROUP, ManagedDatabase, VERSION};
+use crate::cli::CliError;
 use crate::controllers::data_tier::error::InvalidSpec;
-use crate::controllers::managed_database::plan::database_plan;
-use crate::controllers::tiered_app::build::{
-    Child, ChildVisitor, DesiredChildren, SpecError, TierWiring, Wiring, desired_children,
-};
-use crate::controllers::tiered_app::validate::{DEFAULT_NAMESPACE, validate};
+use crate::controllers::tiered_app::build::{SpecError, desired_children};
+use crate::controllers::tiered_app::validate::validate;
 use crate::runtime::error::chain;
+
+use parse::{Document, namespaced_name, parse_documents};
+use wiring::offline_wiring;
+use write::{write_cache_plan, write_children, write_database_plan};
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]
@@ -151,24 +152,6 @@ pub enum RenderProblem {
         /// Field and what to change.
         #[source]
         source: SpecError,
-    },
-}
-
-/// A parsed document, before rendering.
-enum Document {
-    App {
-        file: String,
-        app: Box<TieredApp>,
-    },
-    Database {
-        file: String,
-        database: Box<ManagedDatabase>,
-    },
-    Cache {
-        /// The file it came from.
-        file: String,
-        /// The object.
-        cache: Box<CacheCluster>,
     },
 }
 
@@ -312,253 +295,5 @@ pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, V
         Ok(rendered)
     } else {
         Err(problems)
-    }
-}
-
-fn parse_documents(
-    input: &Input,
-    documents: &mut Vec<Document>,
-    problems: &mut Vec<RenderProblem>,
-) {
-    use serde::Deserialize as _;
-    for (index, deserializer) in serde_norway::Deserializer::from_str(&input.text).enumerate() {
-        let value = match Value::deserialize(deserializer) {
-            Ok(Value::Null) => continue,
-            Ok(value) => value,
-            Err(source) => {
-                problems.push(RenderProblem::Parse {
-                    file: input.name.clone(),
-                    index,
-                    source,
-                });
-                // The YAML stream cannot be resumed after a syntax error.
-                return;
-            }
-        };
-        let text_of = |key: &str| {
-            value
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (api_version, kind) = (text_of("apiVersion"), text_of("kind"));
-        let object = format!("{kind} {}", value_namespaced_name(&value));
-        let file = input.name.clone();
-        let field = |path, source| RenderProblem::Field {
-            file: file.clone(),
-            object: object.clone(),
-            path,
-            source,
-        };
-        let parsed = match (api_version == format!("{GROUP}/{VERSION}"), kind.as_str()) {
-            (true, "TieredApp") => typed::<TieredApp>(value).map(|app| Document::App {
-                file: input.name.clone(),
-                app: Box::new(app),
-            }),
-            (true, "ManagedDatabase") => {
-                typed::<ManagedDatabase>(value).map(|database| Document::Database {
-                    file: input.name.clone(),
-                    database: Box::new(database),
-                })
-            }
-            (true, "CacheCluster") => typed::<CacheCluster>(value).map(|cache| Document::Cache {
-                file: input.name.clone(),
-                cache: Box::new(cache),
-            }),
-            _ => {
-                problems.push(RenderProblem::UnsupportedKind {
-                    file: input.name.clone(),
-                    index,
-                    api_version,
-                    kind,
-                });
-                continue;
-            }
-        };
-        match parsed {
-            Ok(document) => documents.push(document),
-            Err((path, source)) => problems.push(field(path, source)),
-        }
-    }
-}
-
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, serde_norway::Error)> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        (path, error.into_inner())
-    })
-}
-
-fn value_namespaced_name(value: &Value) -> String {
-    let metadata = value.get("metadata");
-    let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
-    format!(
-        "{}/{}",
-        text("namespace").unwrap_or(DEFAULT_NAMESPACE),
-        text("name").unwrap_or("<unnamed>")
-    )
-}
-
-fn namespaced_name(
-    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> String {
-    format!(
-        "{}/{}",
-        metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
-        metadata.name.as_deref().unwrap_or("<unnamed>")
-    )
-}
-
-/// Wiring known offline: the database port from a ManagedDatabase in the same input.
-fn offline_wiring(app: &TieredApp, documents: &[Document]) -> Wiring {
-    let namespace = app
-        .metadata
-        .namespace
-        .as_deref()
-        .unwrap_or(DEFAULT_NAMESPACE);
-    let database_port = |name: &str| {
-        documents.iter().find_map(|document| match document {
-            Document::Database { database, .. }
-                if database.metadata.name.as_deref() == Some(name)
-                    && database
-                        .metadata
-                        .namespace
-                        .as_deref()
-                        .unwrap_or(DEFAULT_NAMESPACE)
-                        == namespace =>
-            {
-                Some(match database.spec.engine {
-                    DatabaseEngine::Postgres => 5432,
-                    DatabaseEngine::Mysql | DatabaseEngine::Mariadb => 3306,
-                })
-            }
-            _ => None,
-        })
-    };
-    Wiring {
-        tiers: app
-            .spec
-            .tiers
-            .iter()
-            .map(|tier| {
-                let wiring = TierWiring {
-                    secret_hash: None,
-                    database_port: tier
-                        .database
-                        .as_ref()
-                        .and_then(|db| database_port(&db.name)),
-                    cache_port: None,
-                    live_replicas: None,
-                };
-                (tier.name.clone(), wiring)
-            })
-            .collect(),
-        ..Wiring::default()
-    }
-}
-
-/// Writes the AWS plan of `database` as YAML comments.
-fn write_database_plan(
-    out: &mut String,
-    file: &str,
-    database: &ManagedDatabase,
-    cluster: &str,
-) -> Result<(), RenderProblem> {
-    let object = format!("ManagedDatabase {}", namespaced_name(&database.metadata));
-    let namespace = database
-        .metadata
-        .namespace
-        .as_deref()
-        .unwrap_or(DEFAULT_NAMESPACE);
-    let name = database.metadata.name.as_deref().unwrap_or("<unnamed>");
-    let plan = database_plan(&database.spec, cluster, namespace, name).map_err(|source| {
-        RenderProblem::InvalidDatabase {
-            file: file.to_owned(),
-            object: object.clone(),
-            source,
-        }
-    })?;
-    let mut document = serde_norway::Mapping::new();
-    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
-    document.insert("connectionSecret".into(), plan.secret);
-    write_plan(
-        out,
-        &format!(
-            "{object}: AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
-        ),
-        &object,
-        &document,
-    )
-}
-
-/// Writes the AWS plan of `cache` as YAML comments.
-fn write_cache_plan(
-    out: &mut String,
-    file: &str,
-    cache: &CacheCluster,
-    cluster: &str,
-) -> Result<(), RenderProblem> {
-    let object = format!("CacheCluster {}", namespaced_name(&cache.metadata));
-    let namespace = cache
-        .metadata
-        .namespace
-        .as_deref()
-        .unwrap_or(DEFAULT_NAMESPACE);
-    let name = cache.metadata.name.as_deref().unwrap_or("<unnamed>");
-    let plan = cache_plan(&cache.spec, cluster, namespace, name).map_err(|source| {
-        RenderProblem::InvalidDatabase {
-            file: file.to_owned(),
-            object: object.clone(),
-            source,
-        }
-    })?;
-    let mut document = serde_norway::Mapping::new();
-    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
-    write_plan(
-        out,
-        &format!(
-            "{object}: ElastiCache calls on a fresh account (cluster name {cluster:?}); AUTH\n# tokens are never shown."
-        ),
-        &object,
-        &document,
-    )
-}
-
-/// Writes `heading` and `document` as YAML comments.
-fn write_plan(
-    out: &mut String,
-    heading: &str,
-    object: &str,
-    document: &serde_norway::Mapping,
-) -> Result<(), RenderProblem> {
-    let yaml = serde_norway::to_string(document).map_err(|source| RenderProblem::Serialize {
-        object: object.to_owned(),
-        source,
-    })?;
-    let _ = writeln!(out, "# {heading}");
-    for line in yaml.lines() {
-        let _ = writeln!(out, "#   {line}");
-    }
-    Ok(())
-}
-
-/// Writes every child as a YAML document, in apply order.
-fn write_children(out: &mut String, children: &DesiredChildren) -> Result<(), serde_norway::Error> {
-    children.visit(&mut Documents(out))
-}
-
-/// A [`ChildVisitor`] that appends each object as one YAML document.
-struct Documents<'a>(&'a mut String);
-
-impl ChildVisitor for Documents<'_> {
-    type Error = serde_norway::Error;
-
-    fn visit<K: Child>(&mut self, _: &'static str, objects: &[K]) -> Result<(), Self::Error> {
-        for object in objects {
-            self.0.push_str("---\n");
-            self.0.push_str(&serde_norway::to_string(object)?);
-        }
-        Ok(())
     }
 }
