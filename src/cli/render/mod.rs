@@ -3,8 +3,8 @@
 //! and prints the Kubernetes objects the operator would apply for each TieredApp as
 //! multi-document YAML for `kubectl apply --dry-run=client` or a pull-request review.
 //! Touches only the given files and standard streams. This file holds the command and
-//! the order of the work; [`parse`] reads the input, [`wiring`] is what is known of a
-//! tier's wiring offline, [`write`] writes the objects and the AWS plans, [`identity`]
+//! the order of the work; `parse` reads the input, `wiring` is what is known of a
+//! tier's wiring offline, `write` writes the objects and the AWS plans, `identity`
 //! the notes on the tiers' AWS identities.
 //!
 //! Offline differences from what the operator applies: no ownerReferences (the objects
@@ -16,7 +16,7 @@
 //! calls the same way, AUTH token redacted
 //! ([`crate::controllers::cache_cluster::render_plan`]). A tier's AWS identity gets comments
 //! too: the IAM statement its role needs for an `AWSManaged` database password, the EKS
-//! Pod Identity association to create ([`identity`]).
+//! Pod Identity association to create (`identity`).
 
 mod identity;
 mod parse;
