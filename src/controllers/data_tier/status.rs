@@ -8,6 +8,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::conditions::reasons;
+use crate::api::shared::Endpoint;
 use crate::controllers::data_tier::error::Nouns;
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::{self, Computed, Summary, WithConditions};
@@ -40,6 +41,37 @@ pub fn status_progress(resource: &str, status: &str, phase: Phase, hint: &str) -
             message: format!("{resource} is {status}: {hint}"),
         }),
     }
+}
+
+/// The endpoint of an AWS SDK (RDS and ElastiCache generate the same address and port
+/// shape from their Smithy models as two types), so one function reads both.
+pub trait SdkEndpoint {
+    /// The address and port, when AWS reports both.
+    fn address_port(&self) -> Option<(&str, i32)>;
+}
+
+macro_rules! sdk_endpoint {
+    ($($endpoint:ty),*) => {$(
+        impl SdkEndpoint for $endpoint {
+            fn address_port(&self) -> Option<(&str, i32)> {
+                Some((self.address()?, self.port()?))
+            }
+        }
+    )*};
+}
+
+sdk_endpoint!(
+    aws_sdk_rds::types::Endpoint,
+    aws_sdk_elasticache::types::Endpoint
+);
+
+/// The status's endpoint of an SDK's, when AWS reports one with address and port.
+pub fn endpoint_of<E: SdkEndpoint>(endpoint: Option<&E>) -> Option<Endpoint> {
+    let (address, port) = endpoint?.address_port()?;
+    Some(Endpoint {
+        address: address.to_owned(),
+        port,
+    })
 }
 
 /// The kstatus [`Summary`] of `progress`; `Ready` says the resource `nouns` name is
