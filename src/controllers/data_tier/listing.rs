@@ -104,10 +104,15 @@ mod tests {
 
     #[test]
     fn a_call_lists_what_the_request_has_in_order_and_leaves_out_the_rest() {
+        let request = aws_sdk_rds::Client::new(&offline_config())
+            .create_db_instance()
+            .engine("postgres")
+            .multi_az(true);
+        let input = request.as_input();
         let mut p = Parameters::new();
-        p.put("Engine", Some("postgres"));
-        p.put("Iops", None::<i32>);
-        p.put("MultiAZ", &Some(true));
+        p.put("Engine", input.get_engine());
+        p.put("Iops", input.get_iops());
+        p.put("MultiAZ", input.get_multi_az());
         p.tags(Some(&vec![
             aws_sdk_rds::types::Tag::builder()
                 .key("team")
