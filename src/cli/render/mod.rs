@@ -35,7 +35,7 @@ use crate::runtime::error::chain;
 
 use parse::{Document, namespaced_name, parse_documents};
 use wiring::offline_wiring;
-use write::{write_cache_plan, write_children, write_database_plan};
+use write::{write_aws_plan, write_children};
 
 /// Arguments of `tiered render`.
 #[derive(Debug, clap::Args)]
@@ -225,20 +225,8 @@ pub fn render_for_cluster(inputs: &[Input], cluster: &str) -> Result<Rendered, V
         warnings: Vec::new(),
     };
     for document in &documents {
-        match document {
-            Document::Database { file, database } => {
-                if let Err(problem) =
-                    write_database_plan(&mut rendered.yaml, file, database, cluster)
-                {
-                    problems.push(problem);
-                }
-            }
-            Document::Cache { file, cache } => {
-                if let Err(problem) = write_cache_plan(&mut rendered.yaml, file, cache, cluster) {
-                    problems.push(problem);
-                }
-            }
-            Document::App { .. } => {}
+        if let Err(problem) = write_aws_plan(&mut rendered.yaml, document, cluster) {
+            problems.push(problem);
         }
     }
     for document in &documents {

@@ -8,8 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_norway::{Mapping, Value};
 
 use super::RenderProblem;
-use super::parse::namespaced_name;
-use crate::api::{CacheCluster, ManagedDatabase};
+use super::parse::{Document, namespaced_name};
 use crate::controllers::cache_cluster::render_plan::cache_plan;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::managed_database::plan::database_plan;
@@ -33,53 +32,60 @@ impl<'a> Planned<'a> {
         }
     }
 
-    /// The problem of a spec the plan refuses, in `file`.
-    fn invalid(&self, file: &str, source: InvalidSpec) -> RenderProblem {
-        RenderProblem::InvalidDatabase {
+    /// Writes the object's plan, `calls` and the connection Secret where the plan
+    /// shows one, as YAML comments under `Kind namespace/name: what`; a spec the plan
+    /// refuses is a problem in `file`.
+    fn write(
+        &self,
+        out: &mut String,
+        file: &str,
+        plan: Result<(Vec<Value>, Option<Value>), InvalidSpec>,
+        what: &str,
+    ) -> Result<(), RenderProblem> {
+        let (calls, secret) = plan.map_err(|source| RenderProblem::InvalidDatabase {
             file: file.to_owned(),
             object: self.object.clone(),
             source,
+        })?;
+        let mut document = Mapping::new();
+        document.insert("awsCalls".into(), Value::Sequence(calls));
+        if let Some(secret) = secret {
+            document.insert("connectionSecret".into(), secret);
         }
+        let heading = format!("{}: {what}", self.object);
+        write_plan(out, &heading, &self.object, &document)
     }
 }
 
-/// Writes the AWS plan of `database` as YAML comments.
-pub(super) fn write_database_plan(
+/// Writes the AWS plan of a ManagedDatabase (its calls, then the connection Secret it
+/// writes) or a CacheCluster (its calls) as YAML comments; nothing for a TieredApp.
+pub(super) fn write_aws_plan(
     out: &mut String,
-    file: &str,
-    database: &ManagedDatabase,
+    document: &Document,
     cluster: &str,
 ) -> Result<(), RenderProblem> {
-    let planned = Planned::new("ManagedDatabase", &database.metadata);
-    let plan = database_plan(&database.spec, cluster, planned.namespace, planned.name)
-        .map_err(|source| planned.invalid(file, source))?;
-    let mut document = Mapping::new();
-    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
-    document.insert("connectionSecret".into(), plan.secret);
-    let object = &planned.object;
-    let heading = format!(
-        "{object}: AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
-    );
-    write_plan(out, &heading, object, &document)
-}
-
-/// Writes the AWS plan of `cache` as YAML comments.
-pub(super) fn write_cache_plan(
-    out: &mut String,
-    file: &str,
-    cache: &CacheCluster,
-    cluster: &str,
-) -> Result<(), RenderProblem> {
-    let planned = Planned::new("CacheCluster", &cache.metadata);
-    let plan = cache_plan(&cache.spec, cluster, planned.namespace, planned.name)
-        .map_err(|source| planned.invalid(file, source))?;
-    let mut document = Mapping::new();
-    document.insert("awsCalls".into(), Value::Sequence(plan.calls));
-    let object = &planned.object;
-    let heading = format!(
-        "{object}: ElastiCache calls on a fresh account (cluster name {cluster:?}); AUTH\n# tokens are never shown."
-    );
-    write_plan(out, &heading, object, &document)
+    let (file, planned, plan, what) = match document {
+        Document::Database { file, database } => {
+            let planned = Planned::new("ManagedDatabase", &database.metadata);
+            let plan = database_plan(&database.spec, cluster, planned.namespace, planned.name)
+                .map(|plan| (plan.calls, Some(plan.secret)));
+            let what = format!(
+                "AWS calls on a fresh account (cluster name {cluster:?}), then the\n# connection Secret it writes; passwords are never shown."
+            );
+            (file, planned, plan, what)
+        }
+        Document::Cache { file, cache } => {
+            let planned = Planned::new("CacheCluster", &cache.metadata);
+            let plan = cache_plan(&cache.spec, cluster, planned.namespace, planned.name)
+                .map(|plan| (plan.calls, None));
+            let what = format!(
+                "ElastiCache calls on a fresh account (cluster name {cluster:?}); AUTH\n# tokens are never shown."
+            );
+            (file, planned, plan, what)
+        }
+        Document::App { .. } => return Ok(()),
+    };
+    planned.write(out, file, plan, &what)
 }
 
 /// Writes `heading` and `document` as YAML comments.
