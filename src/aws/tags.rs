@@ -237,17 +237,25 @@ pub fn to_elasticache_tags(
     to_sdk_tags(tags)
 }
 
+/// The owner the unit tests of the tags and their diffs share: `prod`, `shop/db`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner() -> Owner {
+impl Owner {
+    pub(crate) fn for_tests() -> Self {
         Owner {
             cluster: "prod".into(),
             namespace: "shop".into(),
             name: "db".into(),
             uid: "u-1".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner::for_tests()
     }
 
     #[test]

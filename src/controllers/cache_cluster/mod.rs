@@ -41,7 +41,7 @@ use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec, Nouns};
 use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth_token};
-use crate::controllers::data_tier::snapshots::snapshot_statuses;
+use crate::controllers::data_tier::snapshots::requested_statuses;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
@@ -136,14 +136,9 @@ impl DataTier for ElastiCache {
             previous,
             now,
         );
-        status.snapshots = snapshot_statuses(
+        status.snapshots = requested_statuses(
             &report.id,
-            &cache
-                .spec
-                .snapshots
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>(),
+            &cache.spec.snapshots,
             report.observed.snapshots.as_deref(),
             previous.map_or(&[], |status| &status.snapshots),
         );

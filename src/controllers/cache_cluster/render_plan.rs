@@ -15,10 +15,12 @@ use crate::aws::elasticache_actions::{
     MODIFY_CACHE_PARAMETER_GROUP,
 };
 use crate::aws::naming::elasticache_replication_group_id;
-use crate::aws::tags::{Owner, resource_tags, to_elasticache_tags};
+use crate::aws::tags::{Owner, resource_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::listing::{
+    Parameters, REDACTED, UID_PLACEHOLDER, offline_config, strings,
+};
 use crate::controllers::data_tier::secret::Password;
-use crate::controllers::managed_database::plan::{Parameters, REDACTED, UID_PLACEHOLDER, strings};
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, create_group_request};
 use crate::controllers::cache_cluster::parameters::{group_description, wanted_parameters};
@@ -34,28 +36,10 @@ pub struct CachePlan {
     pub calls: Vec<Value>,
 }
 
-/// An ElastiCache client that only builds requests (for the plan and the request
-/// builders' tests).
+/// An ElastiCache client that only builds requests ([`offline_config`]), for the plan
+/// and the request builders' tests.
 pub(crate) fn client() -> aws_sdk_elasticache::Client {
-    // Region and behaviour version only: building requests needs no credentials, and
-    // nothing is ever sent with this client.
-    let config = aws_sdk_elasticache::Config::builder()
-        .behavior_version(aws_sdk_elasticache::config::BehaviorVersion::latest())
-        .region(aws_sdk_elasticache::config::Region::new("us-east-1"))
-        .build();
-    aws_sdk_elasticache::Client::from_conf(config)
-}
-
-impl Parameters {
-    /// ElastiCache tags as a mapping under `Tags`.
-    fn elasticache_tags(&mut self, tags: Option<&Vec<aws_sdk_elasticache::types::Tag>>) {
-        let tags: Mapping = tags
-            .into_iter()
-            .flatten()
-            .filter_map(|tag| Some((Value::from(tag.key()?), Value::from(tag.value()?))))
-            .collect();
-        self.0.insert(Value::from("Tags"), Value::Mapping(tags));
-    }
+    aws_sdk_elasticache::Client::new(&offline_config())
 }
 
 /// The plan of `spec` for the object `namespace/name` in `cluster`.
@@ -86,12 +70,12 @@ pub fn cache_plan(
     }
     if spec.adopt.is_some() {
         // Adoption creates nothing: it claims the group with tiered's tags.
-        let mut p = Parameters(Mapping::new());
+        let mut p = Parameters::new();
         p.put(
             "ResourceName",
             Some(format!("<ARN of replication group {id}>")),
         );
-        p.elasticache_tags(Some(&to_elasticache_tags(&desired.common.tags)));
+        p.tag_map(&desired.common.tags);
         calls.push(p.call(ADD_TAGS_TO_RESOURCE));
     } else {
         calls.push(create_call(&client, spec, &desired, name, namespace));
@@ -105,14 +89,11 @@ pub fn cache_plan(
         let request =
             create_snapshot_request(client.create_snapshot(), &desired, &source, snapshot);
         let input = request.as_input();
-        let mut p = Parameters(Mapping::new());
-        p.put("SnapshotName", input.get_snapshot_name().clone());
-        p.put(
-            "ReplicationGroupId",
-            input.get_replication_group_id().clone(),
-        );
-        p.put("CacheClusterId", input.get_cache_cluster_id().clone());
-        p.elasticache_tags(input.get_tags().as_ref());
+        let mut p = Parameters::new();
+        p.put("SnapshotName", input.get_snapshot_name());
+        p.put("ReplicationGroupId", input.get_replication_group_id());
+        p.put("CacheClusterId", input.get_cache_cluster_id());
+        p.tags(input.get_tags().as_ref());
         calls.push(p.call(CREATE_SNAPSHOT));
     }
     Ok(CachePlan { id, calls })
@@ -120,16 +101,16 @@ pub fn cache_plan(
 
 /// CreateCacheParameterGroup and ModifyCacheParameterGroup of the owned group.
 fn parameter_calls(desired: &DesiredGroup, group: &str, family: &str) -> Vec<Value> {
-    let mut create = Parameters(Mapping::new());
+    let mut create = Parameters::new();
     create.put("CacheParameterGroupName", Some(group));
     create.put("CacheParameterGroupFamily", Some(family));
     create.put("Description", Some(group_description(&desired.id)));
-    create.elasticache_tags(Some(&to_elasticache_tags(&desired.common.tags)));
+    create.tag_map(&desired.common.tags);
     let values: Mapping = wanted_parameters(desired)
         .into_iter()
         .map(|(name, value)| (Value::from(name), Value::from(value)))
         .collect();
-    let mut modify = Parameters(Mapping::new());
+    let mut modify = Parameters::new();
     modify.put("CacheParameterGroupName", Some(group));
     modify.put("ParameterNameValues", Some(Value::Mapping(values)));
     vec![
@@ -157,25 +138,22 @@ fn create_call(
         spec,
     );
     let input = request.as_input();
-    let mut p = Parameters(Mapping::new());
-    p.put(
-        "ReplicationGroupId",
-        input.get_replication_group_id().clone(),
-    );
+    let mut p = Parameters::new();
+    p.put("ReplicationGroupId", input.get_replication_group_id());
     p.put(
         "ReplicationGroupDescription",
-        input.get_replication_group_description().clone(),
+        input.get_replication_group_description(),
     );
-    p.put("SnapshotName", input.get_snapshot_name().clone());
-    p.put("Engine", input.get_engine().clone());
-    p.put("EngineVersion", input.get_engine_version().clone());
+    p.put("SnapshotName", input.get_snapshot_name());
+    p.put("Engine", input.get_engine());
+    p.put("EngineVersion", input.get_engine_version());
     p.put(
         "CacheParameterGroupName",
-        input.get_cache_parameter_group_name().clone(),
+        input.get_cache_parameter_group_name(),
     );
-    p.put("CacheNodeType", input.get_cache_node_type().clone());
-    p.put("NumNodeGroups", *input.get_num_node_groups());
-    p.put("ReplicasPerNodeGroup", *input.get_replicas_per_node_group());
+    p.put("CacheNodeType", input.get_cache_node_type());
+    p.put("NumNodeGroups", input.get_num_node_groups());
+    p.put("ReplicasPerNodeGroup", input.get_replicas_per_node_group());
     p.put(
         "ClusterMode",
         input
@@ -185,39 +163,36 @@ fn create_call(
     );
     p.put(
         "AutomaticFailoverEnabled",
-        *input.get_automatic_failover_enabled(),
+        input.get_automatic_failover_enabled(),
     );
-    p.put("MultiAZEnabled", *input.get_multi_az_enabled());
+    p.put("MultiAZEnabled", input.get_multi_az_enabled());
     p.put(
         "TransitEncryptionEnabled",
-        *input.get_transit_encryption_enabled(),
+        input.get_transit_encryption_enabled(),
     );
     p.put(
         "AtRestEncryptionEnabled",
-        *input.get_at_rest_encryption_enabled(),
+        input.get_at_rest_encryption_enabled(),
     );
     p.put(
         "AuthToken",
         input.get_auth_token().as_ref().map(|_| REDACTED),
     );
-    p.put(
-        "CacheSubnetGroupName",
-        input.get_cache_subnet_group_name().clone(),
-    );
+    p.put("CacheSubnetGroupName", input.get_cache_subnet_group_name());
     p.put(
         "SecurityGroupIds",
         strings(input.get_security_group_ids().as_ref()),
     );
     p.put(
         "SnapshotRetentionLimit",
-        *input.get_snapshot_retention_limit(),
+        input.get_snapshot_retention_limit(),
     );
-    p.put("SnapshotWindow", input.get_snapshot_window().clone());
+    p.put("SnapshotWindow", input.get_snapshot_window());
     p.put(
         "PreferredMaintenanceWindow",
-        input.get_preferred_maintenance_window().clone(),
+        input.get_preferred_maintenance_window(),
     );
-    p.elasticache_tags(input.get_tags().as_ref());
+    p.tags(input.get_tags().as_ref());
     p.call(CREATE_REPLICATION_GROUP)
 }
 

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::CacheClusterStatus;
 use crate::api::shared::Endpoint;
 use crate::controllers::data_tier::error::Nouns;
-use crate::controllers::data_tier::status::{Phase, conditions};
+use crate::controllers::data_tier::status::{Phase, conditions, endpoint_of};
 
 /// How messages name a replication group.
 pub const NOUNS: &Nouns = &Nouns {
@@ -72,14 +72,6 @@ pub fn compute_status(
         snapshots: Vec::new(),
         parameter_group: None,
     }
-}
-
-fn endpoint_of(endpoint: Option<&aws_sdk_elasticache::types::Endpoint>) -> Option<Endpoint> {
-    let endpoint = endpoint?;
-    Some(Endpoint {
-        address: endpoint.address()?.to_owned(),
-        port: endpoint.port()?,
-    })
 }
 
 /// The endpoint clients connect to: the configuration endpoint in cluster mode, else

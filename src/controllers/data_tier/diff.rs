@@ -89,12 +89,7 @@ mod tests {
     use crate::aws::tags::{Owner, resource_tags};
 
     fn owner() -> Owner {
-        Owner {
-            cluster: "prod".into(),
-            namespace: "shop".into(),
-            name: "db".into(),
-            uid: "u-1".into(),
-        }
+        Owner::for_tests()
     }
 
     fn user(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -9,7 +9,8 @@
 //!
 //! Step files as in every controller: [`reconcile`](mod@reconcile) (the pipeline),
 //! [`desired`] and [`diff`] (pure: what both kinds' desired state and tags share),
-//! [`apply`] (Kubernetes writes), [`status`] (pure), [`cleanup`] (the finalizer),
+//! [`apply`] (Kubernetes writes), [`status`] (pure, from the [`progress`] a pass
+//! made), [`cleanup`] (the finalizer),
 //! [`error`], and [`inspect`] (every read and check a pass makes before its first
 //! write).
 //! Three more, each for a reason: [`kind`] holds the trait and the types of its
@@ -17,7 +18,8 @@
 //! back; [`secret`] is the connection Secret and its generated credential, which both
 //! kinds write the same way; [`tags`] writes the tag calls both SDKs spell alike;
 //! [`snapshots`] and [`parameters`] are the pure parts of snapshots on demand and
-//! engine parameters (issue 13), which both kinds share.
+//! engine parameters (issue 13), which both kinds share; [`listing`] is how `tiered
+//! render` lists either kind's AWS calls.
 
 pub mod apply;
 pub mod cleanup;
@@ -26,7 +28,9 @@ pub mod diff;
 pub mod error;
 pub mod inspect;
 pub mod kind;
+pub mod listing;
 pub mod parameters;
+pub mod progress;
 pub mod reconcile;
 pub mod secret;
 pub mod snapshots;

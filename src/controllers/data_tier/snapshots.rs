@@ -6,7 +6,7 @@
 //! Pure: a kind lists its snapshots as [`ListedSnapshot`]s (an RDS DB snapshot, an
 //! ElastiCache snapshot) and makes the calls in its own `snapshots.rs`.
 
-use crate::api::snapshots::SnapshotStatus;
+use crate::api::snapshots::{SnapshotRequest, SnapshotStatus};
 use crate::controllers::data_tier::status::Progress;
 
 /// What separates the resource id from the request's name in a snapshot identifier
@@ -51,6 +51,21 @@ pub fn to_take<'a, S: ListedSnapshot>(id: &str, names: &'a [String], listed: &[S
         })
         .map(String::as_str)
         .collect()
+}
+
+/// `status.snapshots` of an object whose spec asks for `requests`
+/// ([`snapshot_statuses`] of their names).
+pub fn requested_statuses<S: ListedSnapshot>(
+    id: &str,
+    requests: &[SnapshotRequest],
+    listed: Option<&[S]>,
+    previous: &[SnapshotStatus],
+) -> Vec<SnapshotStatus> {
+    let names: Vec<String> = requests
+        .iter()
+        .map(|request| request.name.clone())
+        .collect();
+    snapshot_statuses(id, &names, listed, previous)
 }
 
 /// `status.snapshots` for the requested `names`: as AWS lists them when the pass

@@ -42,6 +42,7 @@ use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, No
 use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
+use crate::controllers::data_tier::snapshots::requested_statuses;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
@@ -168,14 +169,9 @@ impl DataTier for Rds {
             now,
         );
         status.password_rotation = rotation;
-        status.snapshots = snapshots::snapshot_statuses(
+        status.snapshots = requested_statuses(
             &report.id,
-            &database
-                .spec
-                .snapshots
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>(),
+            &database.spec.snapshots,
             report.observed.snapshots.as_deref(),
             database
                 .status

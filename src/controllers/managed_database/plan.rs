@@ -1,14 +1,14 @@
 //! The AWS calls a ManagedDatabase makes on a fresh account, for `tiered render`: the
 //! CreateDBInstance and CreateDBInstanceReadReplica requests, filled in by the same
 //! request builders the controller uses (and never sent), and the connection Secret it
-//! then writes. Every password is replaced by [`REDACTED`]; values only RDS knows are
+//! then writes. Every password is replaced by
+//! [`REDACTED`](crate::controllers::data_tier::listing::REDACTED); values only RDS knows are
 //! named in angle brackets. Pure: the offline client has no credentials and is never
 //! used to send.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::operation::create_db_instance_read_replica::builders::CreateDBInstanceReadReplicaFluentBuilder;
-use aws_sdk_rds::types::Tag;
 use serde_norway::{Mapping, Value};
 
 use crate::api::ManagedDatabaseSpec;
@@ -22,6 +22,9 @@ use crate::aws::rds_actions::{
 use crate::aws::tags::{Owner, resource_tags};
 
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::listing::{
+    Parameters, REDACTED, UID_PLACEHOLDER, offline_config, strings,
+};
 use crate::controllers::data_tier::secret::{Password, Reach, connection_secret_name};
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
@@ -35,11 +38,6 @@ use crate::controllers::managed_database::secret::{
     ConnectionDetails, Credential, PENDING_PASSWORD_KEY, connection_secret_data,
 };
 
-/// What stands for a generated password in the plan.
-pub const REDACTED: &str = "<generated>";
-/// What stands for the object's UID, unknown until Kubernetes creates it.
-pub const UID_PLACEHOLDER: &str = "<uid of the object>";
-
 /// The plan of one ManagedDatabase, ready to print as YAML.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatabasePlan {
@@ -51,45 +49,9 @@ pub struct DatabasePlan {
     pub secret: Value,
 }
 
+/// An RDS client that only builds requests ([`offline_config`]).
 fn client() -> aws_sdk_rds::Client {
-    // Region and behaviour version only: building requests needs no credentials, and
-    // nothing is ever sent with this client.
-    let config = aws_sdk_rds::Config::builder()
-        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-        .region(aws_sdk_rds::config::Region::new("us-east-1"))
-        .build();
-    aws_sdk_rds::Client::from_conf(config)
-}
-
-/// The parameters of one planned call, by their AWS names.
-pub(crate) struct Parameters(pub(crate) Mapping);
-
-impl Parameters {
-    pub(crate) fn put(&mut self, key: &str, value: Option<impl Into<Value>>) {
-        if let Some(value) = value {
-            self.0.insert(Value::from(key), value.into());
-        }
-    }
-
-    pub(crate) fn tags(&mut self, tags: Option<&Vec<Tag>>) {
-        let tags: Mapping = tags
-            .into_iter()
-            .flatten()
-            .filter_map(|tag| Some((Value::from(tag.key()?), Value::from(tag.value()?))))
-            .collect();
-        self.0.insert(Value::from("Tags"), Value::Mapping(tags));
-    }
-
-    pub(crate) fn call(self, action: &str) -> Value {
-        let mut call = Mapping::new();
-        call.insert(Value::from("action"), Value::from(action));
-        call.insert(Value::from("parameters"), Value::Mapping(self.0));
-        Value::Mapping(call)
-    }
-}
-
-pub(crate) fn strings(values: Option<&Vec<String>>) -> Option<Vec<Value>> {
-    values.map(|values| values.iter().map(|v| Value::from(v.as_str())).collect())
+    aws_sdk_rds::Client::new(&offline_config())
 }
 
 /// The plan of `spec` for the object `namespace/name` in `cluster`.
@@ -117,12 +79,12 @@ pub fn database_plan(
     let mut calls = Vec::new();
     if spec.adopt.is_some() {
         // Adoption creates nothing: it claims the instance with tiered's tags.
-        let mut p = Parameters(Mapping::new());
+        let mut p = Parameters::new();
         p.put(
             "ResourceName",
             Some(format!("<ARN of DB instance {identifier}>")),
         );
-        p.tags(Some(&crate::aws::tags::to_rds_tags(&desired.common.tags)));
+        p.tag_map(&desired.common.tags);
         calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
     } else if let Some(source) = &desired.replica_source {
         calls.extend(replica_of_calls(&client, &desired, source));
@@ -166,62 +128,50 @@ fn create_call(
 ) -> Value {
     let request = create_instance_request(client.create_db_instance(), desired, Some(redacted));
     let input = request.as_input();
-    let mut p = Parameters(Mapping::new());
-    p.put(
-        "DBInstanceIdentifier",
-        input.get_db_instance_identifier().clone(),
-    );
-    p.put("Engine", input.get_engine().clone());
-    p.put("EngineVersion", input.get_engine_version().clone());
-    p.put("DBInstanceClass", input.get_db_instance_class().clone());
-    p.put("AllocatedStorage", *input.get_allocated_storage());
-    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-    p.put("StorageType", input.get_storage_type().clone());
-    p.put("Iops", *input.get_iops());
-    p.put("StorageThroughput", *input.get_storage_throughput());
-    p.put("StorageEncrypted", *input.get_storage_encrypted());
-    p.put("KmsKeyId", input.get_kms_key_id().clone());
-    p.put("MultiAZ", *input.get_multi_az());
-    p.put("DBName", input.get_db_name().clone());
-    p.put("MasterUsername", input.get_master_username().clone());
+    let mut p = Parameters::new();
+    p.put("DBInstanceIdentifier", input.get_db_instance_identifier());
+    p.put("Engine", input.get_engine());
+    p.put("EngineVersion", input.get_engine_version());
+    p.put("DBInstanceClass", input.get_db_instance_class());
+    p.put("AllocatedStorage", input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", input.get_max_allocated_storage());
+    p.put("StorageType", input.get_storage_type());
+    p.put("Iops", input.get_iops());
+    p.put("StorageThroughput", input.get_storage_throughput());
+    p.put("StorageEncrypted", input.get_storage_encrypted());
+    p.put("KmsKeyId", input.get_kms_key_id());
+    p.put("MultiAZ", input.get_multi_az());
+    p.put("DBName", input.get_db_name());
+    p.put("MasterUsername", input.get_master_username());
     p.put(
         "MasterUserPassword",
         input.get_master_user_password().as_ref().map(|_| REDACTED),
     );
     p.put(
         "ManageMasterUserPassword",
-        *input.get_manage_master_user_password(),
+        input.get_manage_master_user_password(),
     );
-    p.put(
-        "DBSubnetGroupName",
-        input.get_db_subnet_group_name().clone(),
-    );
+    p.put("DBSubnetGroupName", input.get_db_subnet_group_name());
     p.put(
         "VpcSecurityGroupIds",
         strings(input.get_vpc_security_group_ids().as_ref()),
     );
-    p.put(
-        "BackupRetentionPeriod",
-        *input.get_backup_retention_period(),
-    );
-    p.put(
-        "PreferredBackupWindow",
-        input.get_preferred_backup_window().clone(),
-    );
+    p.put("BackupRetentionPeriod", input.get_backup_retention_period());
+    p.put("PreferredBackupWindow", input.get_preferred_backup_window());
     p.put(
         "PreferredMaintenanceWindow",
-        input.get_preferred_maintenance_window().clone(),
+        input.get_preferred_maintenance_window(),
     );
-    p.put("DeletionProtection", *input.get_deletion_protection());
-    p.put("PubliclyAccessible", *input.get_publicly_accessible());
-    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put("DeletionProtection", input.get_deletion_protection());
+    p.put("PubliclyAccessible", input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", input.get_copy_tags_to_snapshot());
     p.put(
         "EnablePerformanceInsights",
-        *input.get_enable_performance_insights(),
+        input.get_enable_performance_insights(),
     );
     p.put(
         "PerformanceInsightsRetentionPeriod",
-        *input.get_performance_insights_retention_period(),
+        input.get_performance_insights_retention_period(),
     );
     p.tags(input.get_tags().as_ref());
     p.call(CREATE_DB_INSTANCE)
@@ -242,31 +192,20 @@ fn replica_of_calls(
     if desired.promote {
         let request = promote_request(client.promote_read_replica(), desired);
         let input = request.as_input();
-        let mut p = Parameters(Mapping::new());
-        p.put(
-            "DBInstanceIdentifier",
-            input.get_db_instance_identifier().clone(),
-        );
-        p.put(
-            "BackupRetentionPeriod",
-            *input.get_backup_retention_period(),
-        );
-        p.put(
-            "PreferredBackupWindow",
-            input.get_preferred_backup_window().clone(),
-        );
+        let mut p = Parameters::new();
+        p.put("DBInstanceIdentifier", input.get_db_instance_identifier());
+        p.put("BackupRetentionPeriod", input.get_backup_retention_period());
+        p.put("PreferredBackupWindow", input.get_preferred_backup_window());
         calls.push(p.call(PROMOTE_READ_REPLICA));
-        let mut tag = Parameters(Mapping::new());
+        let mut tag = Parameters::new();
         tag.put(
             "ResourceName",
             Some(format!("<ARN of DB instance {}>", desired.identifier)),
         );
-        tag.tags(Some(&crate::aws::tags::to_rds_tags(
-            &std::collections::BTreeMap::from([(
-                PROMOTED_TAG.to_owned(),
-                "<time of the request>".to_owned(),
-            )]),
-        )));
+        tag.tag_map(&BTreeMap::from([(
+            PROMOTED_TAG.to_owned(),
+            "<time of the request>".to_owned(),
+        )]));
         calls.push(tag.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
         calls.push(set_password_call(&desired.identifier));
     }
@@ -276,7 +215,7 @@ fn replica_of_calls(
 /// The ModifyDBInstance that gives an instance tiered's generated password once it
 /// can take one (after a restore or a promotion); the password redacted.
 pub(crate) fn set_password_call(identifier: &str) -> Value {
-    let mut set = Parameters(Mapping::new());
+    let mut set = Parameters::new();
     set.put("DBInstanceIdentifier", Some(identifier));
     set.put("MasterUserPassword", Some(REDACTED));
     set.put("ApplyImmediately", Some(true));
@@ -286,31 +225,25 @@ pub(crate) fn set_password_call(identifier: &str) -> Value {
 /// CreateDBInstanceReadReplica as the controller fills it in.
 fn replica_call(request: &CreateDBInstanceReadReplicaFluentBuilder) -> Value {
     let input = request.as_input();
-    let mut p = Parameters(Mapping::new());
-    p.put(
-        "DBInstanceIdentifier",
-        input.get_db_instance_identifier().clone(),
-    );
+    let mut p = Parameters::new();
+    p.put("DBInstanceIdentifier", input.get_db_instance_identifier());
     p.put(
         "SourceDBInstanceIdentifier",
-        input.get_source_db_instance_identifier().clone(),
+        input.get_source_db_instance_identifier(),
     );
-    p.put("DBInstanceClass", input.get_db_instance_class().clone());
-    p.put("StorageType", input.get_storage_type().clone());
-    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
-    p.put("KmsKeyId", input.get_kms_key_id().clone());
-    p.put("MultiAZ", *input.get_multi_az());
-    p.put(
-        "DBSubnetGroupName",
-        input.get_db_subnet_group_name().clone(),
-    );
+    p.put("DBInstanceClass", input.get_db_instance_class());
+    p.put("StorageType", input.get_storage_type());
+    p.put("MaxAllocatedStorage", input.get_max_allocated_storage());
+    p.put("KmsKeyId", input.get_kms_key_id());
+    p.put("MultiAZ", input.get_multi_az());
+    p.put("DBSubnetGroupName", input.get_db_subnet_group_name());
     p.put(
         "VpcSecurityGroupIds",
         strings(input.get_vpc_security_group_ids().as_ref()),
     );
-    p.put("DeletionProtection", *input.get_deletion_protection());
-    p.put("PubliclyAccessible", *input.get_publicly_accessible());
-    p.put("CopyTagsToSnapshot", *input.get_copy_tags_to_snapshot());
+    p.put("DeletionProtection", input.get_deletion_protection());
+    p.put("PubliclyAccessible", input.get_publicly_accessible());
+    p.put("CopyTagsToSnapshot", input.get_copy_tags_to_snapshot());
     p.tags(input.get_tags().as_ref());
     p.call(CREATE_DB_INSTANCE_READ_REPLICA)
 }
@@ -323,15 +256,9 @@ fn snapshot_call(client: &aws_sdk_rds::Client, desired: &DesiredInstance, name: 
         name,
     );
     let input = request.as_input();
-    let mut p = Parameters(Mapping::new());
-    p.put(
-        "DBInstanceIdentifier",
-        input.get_db_instance_identifier().clone(),
-    );
-    p.put(
-        "DBSnapshotIdentifier",
-        input.get_db_snapshot_identifier().clone(),
-    );
+    let mut p = Parameters::new();
+    p.put("DBInstanceIdentifier", input.get_db_instance_identifier());
+    p.put("DBSnapshotIdentifier", input.get_db_snapshot_identifier());
     p.tags(input.get_tags().as_ref());
     p.call(crate::aws::rds_actions::CREATE_DB_SNAPSHOT)
 }

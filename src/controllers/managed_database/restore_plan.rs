@@ -3,10 +3,11 @@
 //! ModifyDBInstance that gives the restored instance tiered's generated password
 //! (redacted). Pure.
 
-use serde_norway::{Mapping, Value};
+use serde_norway::Value;
 
+use crate::controllers::data_tier::listing::{Parameters, strings};
 use crate::controllers::managed_database::desired::DesiredInstance;
-use crate::controllers::managed_database::plan::{Parameters, set_password_call, strings};
+use crate::controllers::managed_database::plan::set_password_call;
 use crate::controllers::managed_database::restore::{
     Restore, restore_from_snapshot_request, restore_to_point_in_time_request,
 };
@@ -16,32 +17,29 @@ use crate::controllers::managed_database::restore::{
 /// inputs share no trait.
 macro_rules! put_restore_settings {
     ($p:ident, $input:ident) => {
-        $p.put("StorageType", $input.get_storage_type().clone());
-        $p.put("Iops", *$input.get_iops());
-        $p.put("StorageThroughput", *$input.get_storage_throughput());
-        $p.put("MultiAZ", *$input.get_multi_az());
-        $p.put(
-            "DBSubnetGroupName",
-            $input.get_db_subnet_group_name().clone(),
-        );
+        $p.put("StorageType", $input.get_storage_type());
+        $p.put("Iops", $input.get_iops());
+        $p.put("StorageThroughput", $input.get_storage_throughput());
+        $p.put("MultiAZ", $input.get_multi_az());
+        $p.put("DBSubnetGroupName", $input.get_db_subnet_group_name());
         $p.put(
             "VpcSecurityGroupIds",
             strings($input.get_vpc_security_group_ids().as_ref()),
         );
         $p.put(
             "BackupRetentionPeriod",
-            *$input.get_backup_retention_period(),
+            $input.get_backup_retention_period(),
         );
         $p.put(
             "PreferredBackupWindow",
-            $input.get_preferred_backup_window().clone(),
+            $input.get_preferred_backup_window(),
         );
-        $p.put("DeletionProtection", *$input.get_deletion_protection());
-        $p.put("PubliclyAccessible", *$input.get_publicly_accessible());
-        $p.put("CopyTagsToSnapshot", *$input.get_copy_tags_to_snapshot());
+        $p.put("DeletionProtection", $input.get_deletion_protection());
+        $p.put("PubliclyAccessible", $input.get_publicly_accessible());
+        $p.put("CopyTagsToSnapshot", $input.get_copy_tags_to_snapshot());
         $p.put(
             "ManageMasterUserPassword",
-            *$input.get_manage_master_user_password(),
+            $input.get_manage_master_user_password(),
         );
         $p.tags($input.get_tags().as_ref());
     };
@@ -75,24 +73,18 @@ fn snapshot_parameters(
     desired: &DesiredInstance,
     snapshot: &str,
 ) -> Parameters {
-    let mut p = Parameters(Mapping::new());
+    let mut p = Parameters::new();
     let request = restore_from_snapshot_request(
         client.restore_db_instance_from_db_snapshot(),
         desired,
         snapshot,
     );
     let input = request.as_input();
-    p.put(
-        "DBInstanceIdentifier",
-        input.get_db_instance_identifier().clone(),
-    );
-    p.put(
-        "DBSnapshotIdentifier",
-        input.get_db_snapshot_identifier().clone(),
-    );
-    p.put("Engine", input.get_engine().clone());
-    p.put("DBInstanceClass", input.get_db_instance_class().clone());
-    p.put("AllocatedStorage", *input.get_allocated_storage());
+    p.put("DBInstanceIdentifier", input.get_db_instance_identifier());
+    p.put("DBSnapshotIdentifier", input.get_db_snapshot_identifier());
+    p.put("Engine", input.get_engine());
+    p.put("DBInstanceClass", input.get_db_instance_class());
+    p.put("AllocatedStorage", input.get_allocated_storage());
     put_restore_settings!(p, input);
     p
 }
@@ -104,7 +96,7 @@ fn point_in_time_parameters(
     source: &str,
     time: Option<aws_sdk_rds::primitives::DateTime>,
 ) -> Parameters {
-    let mut p = Parameters(Mapping::new());
+    let mut p = Parameters::new();
     let request = restore_to_point_in_time_request(
         client.restore_db_instance_to_point_in_time(),
         desired,
@@ -114,11 +106,11 @@ fn point_in_time_parameters(
     let input = request.as_input();
     p.put(
         "TargetDBInstanceIdentifier",
-        input.get_target_db_instance_identifier().clone(),
+        input.get_target_db_instance_identifier(),
     );
     p.put(
         "SourceDBInstanceIdentifier",
-        input.get_source_db_instance_identifier().clone(),
+        input.get_source_db_instance_identifier(),
     );
     p.put(
         "RestoreTime",
@@ -129,12 +121,12 @@ fn point_in_time_parameters(
     );
     p.put(
         "UseLatestRestorableTime",
-        *input.get_use_latest_restorable_time(),
+        input.get_use_latest_restorable_time(),
     );
-    p.put("Engine", input.get_engine().clone());
-    p.put("DBInstanceClass", input.get_db_instance_class().clone());
-    p.put("AllocatedStorage", *input.get_allocated_storage());
-    p.put("MaxAllocatedStorage", *input.get_max_allocated_storage());
+    p.put("Engine", input.get_engine());
+    p.put("DBInstanceClass", input.get_db_instance_class());
+    p.put("AllocatedStorage", input.get_allocated_storage());
+    p.put("MaxAllocatedStorage", input.get_max_allocated_storage());
     put_restore_settings!(p, input);
     p
 }

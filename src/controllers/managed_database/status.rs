@@ -6,9 +6,8 @@ use aws_sdk_rds::types::DbInstance;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::ManagedDatabaseStatus;
-use crate::api::shared::Endpoint;
 use crate::controllers::data_tier::error::Nouns;
-use crate::controllers::data_tier::status::{Phase, conditions};
+use crate::controllers::data_tier::status::{Phase, conditions, endpoint_of};
 
 /// How messages name a DB instance.
 pub const NOUNS: &Nouns = &Nouns {
@@ -75,14 +74,6 @@ pub fn compute_status(
     }
 }
 
-fn endpoint_of(endpoint: Option<&aws_sdk_rds::types::Endpoint>) -> Option<Endpoint> {
-    let endpoint = endpoint?;
-    Some(Endpoint {
-        address: endpoint.address()?.to_owned(),
-        port: endpoint.port()?,
-    })
-}
-
 /// The phase of an RDS status string. Unknown statuses count as in progress: waiting
 /// is safe, and a new transitional state is likelier than a new terminal one.
 /// `storage-full` goes on to the convergence like `available`: it is the one stalled
@@ -125,6 +116,7 @@ pub fn stalled_hint(status: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::api::conditions::{READY, RECONCILING, STALLED, reasons};
+    use crate::api::shared::Endpoint;
     use crate::controllers::data_tier::status::Progress;
     use crate::runtime::error::Category;
     use crate::runtime::kstatus::same_ignoring_transition_times;
