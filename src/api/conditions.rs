@@ -30,6 +30,9 @@ pub mod reasons {
     pub const WAITING_FOR_DATABASE: &str = "WaitingForDatabase";
     /// A tier waits for the CacheCluster it references to become Ready.
     pub const WAITING_FOR_CACHE: &str = "WaitingForCache";
+    /// A restore waits for its source (`spec.restoreFrom`: a snapshot being taken, an
+    /// instance being created) to exist.
+    pub const WAITING_FOR_SOURCE: &str = "WaitingForSource";
     /// The spec is invalid in a way only the operator can judge.
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// The AWS resource to adopt is tagged as owned by another object.

@@ -25,7 +25,7 @@ pub const RESTORABLE: &str = "tiered.io/restorable";
 pub enum RestoreRefused {
     /// The source does not exist (or the operator cannot see it) in the object's region.
     #[error(
-        "failed to accept {field}: {source_name} does not exist in this object's region, or the operator's role cannot read it; check the name and the region"
+        "waiting for {field}: {source_name} does not exist in this object's region (yet: a snapshot being taken, an instance being created), or the operator's role cannot read it; if it does not appear, check the name (the AWS identifier, e.g. a ManagedDatabase's status.identifier, not its name) and the region"
     )]
     NotFound {
         /// The spec field naming the source (`spec.restoreFrom.dbSnapshotIdentifier`).

@@ -72,6 +72,26 @@ async fn refused<K: Kind>(ctx: &K, name: &str, extra: serde_json::Value, reason:
     message
 }
 
+/// One pass of `name` with `extra`, whose source does not exist: waited for
+/// (Reconciling `WaitingForSource`, not Stalled: it may be a snapshot being taken), no
+/// mutating call, nothing restored; the message.
+async fn waiting<K: Kind>(ctx: &K, name: &str, extra: serde_json::Value) -> String {
+    let report = reconcile_once(ctx, name, &K::spec(&extra)).await;
+    let Progress::InProgress { reason, message } = &report.progress else {
+        panic!(
+            "expected InProgress WaitingForSource, got {:?}",
+            report.progress
+        );
+    };
+    assert_eq!(*reason, reasons::WAITING_FOR_SOURCE, "{message}");
+    assert_eq!(report.mutations, 0, "no mutating AWS call: {message}");
+    assert!(
+        resource(ctx, &report.id).await.is_none(),
+        "nothing restored"
+    );
+    message.clone()
+}
+
 #[tokio::test]
 async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
     let server = MotoServer::start();
@@ -134,14 +154,8 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
         "{message}"
     );
 
-    // A snapshot that does not exist says so.
-    let message = refused(
-        &ctx,
-        "restored",
-        from("no-such-snapshot"),
-        reasons::INVALID_SPEC,
-    )
-    .await;
+    // A snapshot that does not exist (yet) is waited for, saying so.
+    let message = waiting(&ctx, "restored", from("no-such-snapshot")).await;
     assert!(message.contains("does not exist"), "{message}");
 
     // The administrator opts the first one in for this object: it is restored.
@@ -211,7 +225,7 @@ async fn a_point_in_time_source_of_another_team_is_refused_and_this_namespaces_i
         message.contains("tiered.io/restorable=shop/pitr"),
         "{message}"
     );
-    let message = refused(&ctx, "pitr", pitr("no-such-db"), reasons::INVALID_SPEC).await;
+    let message = waiting(&ctx, "pitr", pitr("no-such-db")).await;
     assert!(message.contains("does not exist"), "{message}");
 
     postgres_instance(
@@ -263,11 +277,10 @@ async fn an_elasticache_snapshot_of_another_team_is_refused_until_an_administrat
         message.contains("tiered.io/restorable=shop/restored"),
         "{message}"
     );
-    let message = refused(
+    let message = waiting(
         &ctx,
         "restored",
         json!({"restoreFrom": {"snapshotName": "no-such-snapshot"}}),
-        reasons::INVALID_SPEC,
     )
     .await;
     assert!(message.contains("does not exist"), "{message}");

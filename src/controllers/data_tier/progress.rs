@@ -152,14 +152,15 @@ impl From<&ConvergeError> for Progress {
             ConvergeError::CredentialUnknown { .. } => {
                 stalled(reasons::CREDENTIAL_UNKNOWN, error.to_string())
             }
-            ConvergeError::RestoreSource(refused) => stalled(
-                match refused {
-                    RestoreRefused::NotFound { .. } => reasons::INVALID_SPEC,
-                    RestoreRefused::NotOptedIn { .. }
-                    | RestoreRefused::OptedInForAnother { .. } => reasons::NOT_OPTED_IN,
-                },
-                error.to_string(),
-            ),
+            // A source that does not exist yet is waited for, not Stalled: a snapshot
+            // requested in the same apply appears seconds later (deploy/examples/
+            // tuned-db.yaml; found by an outside review: the copy sat Stalled for the
+            // 10-minute stalled requeue).
+            ConvergeError::RestoreSource(RestoreRefused::NotFound { .. }) => Self::InProgress {
+                reason: reasons::WAITING_FOR_SOURCE,
+                message: error.to_string(),
+            },
+            ConvergeError::RestoreSource(_) => stalled(reasons::NOT_OPTED_IN, error.to_string()),
             ConvergeError::AdoptTargetMissing { .. } => {
                 stalled(reasons::INVALID_SPEC, error.to_string())
             }
