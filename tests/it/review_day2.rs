@@ -276,12 +276,13 @@ async fn a_copy_restored_from_a_snapshot_applied_with_its_source_becomes_ready()
 
 /// docs/disaster-recovery.md and README: a restored (or replica) instance must have the
 /// spec's `masterUsername` and `databaseName`; otherwise `Stalled` on the field, whose
-/// message says `set masterUsername to it`. But both fields are immutable in the CRD
-/// (`masterUsername is immutable`), so the advice cannot be followed: the API server
-/// refuses the patch, and the restored instance (already created, paid for) can only
-/// go by deleting the object. Expected: the field the condition tells the user to set
-/// can be set (or the condition says what really can be done, and the check runs before
-/// the restore).
+/// message said `set masterUsername to it`. But both fields are immutable in the CRD
+/// (`masterUsername is immutable`), so the advice could not be followed: the API server
+/// refused the patch, and the restored instance (already created, paid for) could only
+/// go by deleting the object. Expected (the review's alternative, chosen): the check runs
+/// before the restore, nothing is created, and the condition says what really can be
+/// done (create the object again with the source's value), not to patch an immutable
+/// field.
 #[tokio::test]
 async fn the_advice_of_a_restore_stalled_on_its_master_user_can_be_followed() {
     let s = setup::<Rds>().await;
@@ -310,10 +311,32 @@ async fn the_advice_of_a_restore_stalled_on_its_master_user_can_be_followed() {
         })
     })
     .await;
-    let said = support::data_tier::operator::condition::<Rds>(
+    let (_, _, said) = support::data_tier::operator::condition::<Rds>(
         &s.objects.get("copy").await.unwrap(),
         "Stalled",
+    )
+    .unwrap();
+    assert!(
+        said.contains("create it again with masterUsername: app"),
+        "the advice must be one that can be followed (masterUsername is immutable): {said}"
     );
+    // Checked before the restore: no instance was made under a spec that cannot
+    // describe it.
+    let copy_id = tiered::aws::naming::rds_instance_identifier(
+        "test",
+        support::data_tier::operator::NS,
+        "copy",
+    );
+    let found = rds_client(&s.moto)
+        .describe_db_instances()
+        .db_instance_identifier(&copy_id)
+        .send()
+        .await;
+    assert!(
+        found.is_err(),
+        "the copy was restored although its spec cannot describe it: {found:?}"
+    );
+    // The field itself cannot be patched in place.
     let followed = s
         .objects
         .patch(
@@ -323,8 +346,8 @@ async fn the_advice_of_a_restore_stalled_on_its_master_user_can_be_followed() {
         )
         .await;
     assert!(
-        followed.is_ok(),
-        "the condition says {said:?}, but doing so is refused: {followed:?}"
+        followed.is_err(),
+        "masterUsername is creation-only (CEL), which is why the advice is to create again"
     );
     s.op.stop().await;
 }

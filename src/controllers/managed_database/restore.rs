@@ -129,27 +129,65 @@ pub fn check_restored(
     if spec.restore_from.is_none() && spec.replica_of.is_none() {
         return Ok(());
     }
-    if let Some(user) = instance.master_username()
+    check_source_names(
+        spec,
+        instance.master_username(),
+        instance.db_name(),
+        "the instance's",
+    )
+}
+
+/// Checks the master user and database name a restore or replica takes from its source
+/// (`whose`: "the instance's", "the source's") against `spec`'s. Both fields are
+/// creation-only (CEL), so the advice is to create the object again with the source's
+/// value: an outside review found the earlier "set masterUsername to it" refused by the
+/// API server. [`Rds::check_restore_source`] runs it before the restore, so nothing is
+/// created (and paid for) under a spec that cannot describe it.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.masterUsername` or `spec.databaseName`.
+pub fn check_source_names(
+    spec: &ManagedDatabaseSpec,
+    master_username: Option<&str>,
+    database_name: Option<&str>,
+    whose: &str,
+) -> Result<(), InvalidSpec> {
+    let advice = |field: &str, value: &str| {
+        format!(
+            "{whose} {} is {value:?} (RDS keeps the source's on a restore or replica) and {field} is creation-only: delete this object and create it again with {field}: {value}",
+            if field == "masterUsername" {
+                "master user"
+            } else {
+                "database"
+            }
+        )
+    };
+    if let Some(user) = master_username
         && user != spec.master_username
     {
         return Err(InvalidSpec {
             field: "spec.masterUsername",
-            reason: format!(
-                "the instance's master user is {user:?} (from its restore or replica source); set masterUsername to it"
-            ),
+            reason: advice("masterUsername", user),
         });
     }
-    if let Some(name) = instance.db_name()
+    if let Some(name) = database_name
         && name != spec.database_name
     {
         return Err(InvalidSpec {
             field: "spec.databaseName",
-            reason: format!(
-                "the instance's database is {name:?} (from its restore or replica source); set databaseName to it"
-            ),
+            reason: advice("databaseName", name),
         });
     }
     Ok(())
+}
+
+/// What a restore takes from its source and the spec must match.
+#[derive(Clone, Debug, Default)]
+struct SourceNames {
+    /// The source's master user, when AWS reports it.
+    master_username: Option<String>,
+    /// The source instance's database name (unknown for a snapshot).
+    database_name: Option<String>,
 }
 
 /// The settings both restore calls take from `desired`, set on `$request` (a
@@ -241,7 +279,7 @@ impl Rds {
         let Some(restore) = Restore::from_spec(spec)? else {
             return Ok(());
         };
-        let (field, source_name, tags) = match &restore {
+        let (field, source_name, found) = match &restore {
             Restore::Snapshot(snapshot) => (
                 "spec.restoreFrom.dbSnapshotIdentifier",
                 format!("DB snapshot {snapshot}"),
@@ -250,27 +288,37 @@ impl Rds {
             Restore::PointInTime { source, .. } => (
                 "spec.restoreFrom.sourceDBInstanceIdentifier",
                 format!("DB instance {source}"),
-                describe_instance(&self.rds, source)
-                    .await?
-                    .map(|instance| tag_pairs(instance.tag_list(), Tag::key, Tag::value)),
+                describe_instance(&self.rds, source).await?.map(|instance| {
+                    let names = SourceNames {
+                        master_username: instance.master_username().map(str::to_owned),
+                        database_name: instance.db_name().map(str::to_owned),
+                    };
+                    (tag_pairs(instance.tag_list(), Tag::key, Tag::value), names)
+                }),
             ),
         };
-        let Some(tags) = tags else {
+        let Some((tags, names)) = found else {
             return Err(RestoreRefused::NotFound { field, source_name }.into());
         };
         let pairs = tags
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str()));
         may_restore(field, &source_name, pairs, owner)?;
+        check_source_names(
+            spec,
+            names.master_username.as_deref(),
+            names.database_name.as_deref(),
+            "the source's",
+        )?;
         Ok(())
     }
 
-    /// The tags of the DB snapshot `snapshot` (an identifier, or the ARN of a shared
-    /// one); `None` when RDS knows no such snapshot.
+    /// The tags and master user of the DB snapshot `snapshot` (an identifier, or the ARN
+    /// of a shared one); `None` when RDS knows no such snapshot.
     async fn snapshot_tags(
         &self,
         snapshot: &str,
-    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    ) -> Result<Option<(Vec<(String, String)>, SourceNames)>, AwsError> {
         let described = self
             .rds
             .describe_db_snapshots()
@@ -280,10 +328,14 @@ impl Rds {
             .await
             .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, e));
         match described {
-            Ok(output) => Ok(output
-                .db_snapshots()
-                .first()
-                .map(|found| tag_pairs(found.tag_list(), Tag::key, Tag::value))),
+            Ok(output) => Ok(output.db_snapshots().first().map(|found| {
+                // A DB snapshot records its master user, not its database name.
+                let names = SourceNames {
+                    master_username: found.master_username().map(str::to_owned),
+                    database_name: None,
+                };
+                (tag_pairs(found.tag_list(), Tag::key, Tag::value), names)
+            })),
             Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
