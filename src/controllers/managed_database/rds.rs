@@ -253,6 +253,9 @@ impl Rds {
         if desired.replica_source.is_some() && is_replica(primary) {
             return self.converge_replica(desired, primary, report).await;
         }
+        if let Some(progress) = self.record_promotion(desired, primary, report).await? {
+            return Ok(progress);
+        }
         if primary.db_instance_status() == Some(STORAGE_FULL) {
             return self.recover_storage(desired, primary, report).await;
         }

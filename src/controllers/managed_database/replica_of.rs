@@ -292,6 +292,50 @@ impl Rds {
             .and_then(|source| source.engine_version().map(str::to_owned)))
     }
 
+    /// Records the promotion on `instance` (the `tiered.io/promoted` tag, with the time).
+    async fn tag_promoted(
+        &self,
+        instance: &DbInstance,
+        report: &mut Report,
+    ) -> Result<(), AwsError> {
+        if let Some(arn) = instance.db_instance_arn() {
+            let now = crate::runtime::kstatus::now().0.to_string();
+            let tags = std::collections::BTreeMap::from([(PROMOTED_TAG.to_owned(), now)]);
+            self.add_tags(arn, &tags).await?;
+            report.mutations += 1;
+        }
+        Ok(())
+    }
+
+    /// A `spec.replicaOf` instance with `promote: true` that RDS no longer reports as a
+    /// replica but that carries no `tiered.io/promoted` tag (the promotion's answer was
+    /// lost, or RDS refused a repeat while it was under way): the tag is written now, so
+    /// status shows the promotion; `None` otherwise.
+    ///
+    /// # Errors
+    /// The tagging call's.
+    pub async fn record_promotion(
+        &self,
+        desired: &DesiredInstance,
+        instance: &DbInstance,
+        report: &mut Report,
+    ) -> Result<Option<Progress>, AwsError> {
+        if !desired.promote
+            || desired.replica_source.is_none()
+            || instance
+                .read_replica_source_db_instance_identifier()
+                .is_some()
+            || promoted_at(instance).is_some()
+        {
+            return Ok(None);
+        }
+        self.tag_promoted(instance, report).await?;
+        Ok(Some(Progress::aws_in_progress(format!(
+            "recording the promotion of {}",
+            desired.identifier
+        ))))
+    }
+
     /// The convergence of an instance RDS reports as a replica: promotion when the
     /// spec asks for it (PromoteReadReplica, then the `tiered.io/promoted` tag), else
     /// the class and storage ceiling of the spec; `Ready` when it follows.
@@ -313,19 +357,23 @@ impl Rds {
             report.mutations += 1;
             match sent {
                 Ok(_) => {}
-                // Already promoting or promoted (an earlier request whose answer or tag
-                // got lost): RDS refuses a second one; the tag records it below.
+                // RDS answers InvalidDBInstanceState for any replica that is not
+                // `available` (`storage-full`, …) as well as for one already promoting:
+                // not a promotion, so nothing is recorded (an outside review found the
+                // refusal tagged as promoted and never asked again). The next pass looks
+                // again: a promotion under way shows `modifying` and is waited through,
+                // one done no longer reports a source ([`Rds::record_promotion`]), and a
+                // refusal is asked again.
                 Err(error) if error.code.as_deref() == Some("InvalidDBInstanceState") => {
-                    tracing::info!(identifier = %identifier, error = %error.aws_message(), "promotion already under way");
+                    tracing::info!(identifier = %identifier, error = %error.aws_message(), "promotion not accepted now");
+                    return Ok(Progress::aws_in_progress(format!(
+                        "RDS did not accept the promotion of read replica {identifier} now ({}); asking again",
+                        error.aws_message()
+                    )));
                 }
                 Err(error) => return Err(error.into()),
             }
-            if let Some(arn) = instance.db_instance_arn() {
-                let now = crate::runtime::kstatus::now().0.to_string();
-                let tags = std::collections::BTreeMap::from([(PROMOTED_TAG.to_owned(), now)]);
-                self.add_tags(arn, &tags).await?;
-                report.mutations += 1;
-            }
+            self.tag_promoted(instance, report).await?;
             tracing::info!(identifier = %identifier, source = %source, "promoting read replica");
             return Ok(Progress::aws_in_progress(format!(
                 "promoting read replica {identifier} (of {source}) to a standalone primary"
