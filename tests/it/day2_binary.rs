@@ -143,7 +143,7 @@ impl Day2 {
 }
 
 /// The sum of the counters on the lines of `text` that `keep` keeps.
-fn counters(text: &str, keep: impl Fn(&str) -> bool) -> u64 {
+pub(crate) fn counters(text: &str, keep: impl Fn(&str) -> bool) -> u64 {
     text.lines()
         .filter(|line| keep(line))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
@@ -306,7 +306,7 @@ async fn assert_replica(
 }
 
 /// `tiered run` against the emulator of `kubectl` and `moto` (its region us-east-1).
-async fn start_operator(kubectl: &Kubectl, moto: &MotoServer) -> OperatorProcess {
+pub(crate) async fn start_operator(kubectl: &Kubectl, moto: &MotoServer) -> OperatorProcess {
     let endpoint = moto.endpoint();
     OperatorProcess::start(
         &kubectl.kubeconfig,

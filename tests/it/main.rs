@@ -33,6 +33,7 @@ mod database_snapshots;
 mod database_spec_rules;
 mod database_storage;
 mod day2_binary;
+mod day2_binary_cache;
 mod day2_faults;
 mod docs;
 mod drift_tags;
