@@ -8,7 +8,7 @@
 //!
 //! ElastiCache has no batched tag read (a group's tags are not in its description), so
 //! the tags of a group are remembered for [`TAGS_KEPT`] after they were read and
-//! answer the ownership check of an idle pass; [`crate::aws::claims`] refuses any
+//! answer the ownership check of an idle pass; [`crate::runtime::claims`] refuses any
 //! mutating call of a pass whose claim was remembered, and the reconcile reads the
 //! tags afresh and runs the pass again. A change (any mutating call of a pass) makes
 //! the group, its members and its tags stale: they are read on their own until a fleet

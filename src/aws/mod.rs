@@ -1,13 +1,12 @@
 //! Shared AWS pieces for the data-tier controllers: deterministic identifiers
 //! ([`naming`]), ownership tags and the adoption guard ([`tags`]), the restore-source
 //! guard ([`restore_source`]), error classification ([`errors`]), the shared fleet
-//! reads ([`fleet`] for RDS, [`cache_fleet`] for ElastiCache) with the rule that a pass
-//! never changes anything on a claim it did not read ([`claims`]), and SDK
+//! reads ([`fleet`] for RDS, [`cache_fleet`] for ElastiCache; the rule that a pass changes
+//! nothing on a claim it did not read is `crate::runtime::claims`), and SDK
 //! configuration from the standard environment.
 
 pub mod adoption;
 pub mod cache_fleet;
-pub mod claims;
 pub mod errors;
 pub mod fleet;
 pub mod naming;

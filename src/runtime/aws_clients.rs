@@ -2,7 +2,7 @@
 //! (the standard environment: `AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential
 //! chain) with the call-counting interceptor and the limit on mutating calls per object
 //! ([`crate::runtime::mutations`]), the claim rule of ElastiCache's remembered tags
-//! ([`crate::aws::claims`]), and the shared fleet read of each service.
+//! ([`crate::runtime::claims`]), and the shared fleet read of each service.
 //! The data-tier controllers take their clients from here; RDS clients of other
 //! regions ([`RdsRegions`], for a ManagedDatabase with `spec.region`) are built on
 //! first use from the same configuration.
@@ -14,9 +14,9 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::aws::cache_fleet::CacheFleet;
-use crate::aws::claims::RequireReadClaim;
 use crate::aws::fleet::Fleet;
 use crate::runtime::aws_calls::CountCalls;
+use crate::runtime::claims::RequireReadClaim;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::mutations::LimitMutations;
 
@@ -29,7 +29,7 @@ pub struct AwsClients {
     /// ManagedDatabase controller of the process (one per watched namespace).
     pub rds_fleet: Arc<Fleet>,
     /// Amazon ElastiCache. Its mutating calls are refused in a pass whose ownership
-    /// check answered from remembered tags ([`crate::aws::claims`]).
+    /// check answered from remembered tags ([`crate::runtime::claims`]).
     pub elasticache: aws_sdk_elasticache::Client,
     /// The replication groups, cache clusters and remembered tags read once per resync
     /// window, shared by every CacheCluster controller of the process.

@@ -15,12 +15,12 @@ use aws_faults::{Call, Proxy};
 use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::aws::cache_fleet::CacheFleet;
-use tiered::aws::claims::RequireReadClaim;
 use tiered::aws::fleet::Fleet;
 use tiered::aws::tags;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
+use tiered::runtime::claims::RequireReadClaim;
 
 use crate::support::data_tier::{Kind, reconcile_once, reconcile_until_ready, stalled_message};
 use crate::support::fixtures::CLUSTER;

@@ -19,7 +19,6 @@ use crate::api::CacheClusterSpec;
 use aws_sdk_elasticache::types::Tag;
 
 use crate::aws::cache_fleet::CacheFleet;
-use crate::aws::claims;
 use crate::aws::elasticache_actions::{
     CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
     DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
@@ -32,6 +31,7 @@ use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
 use crate::controllers::data_tier::status::Progress;
 use crate::controllers::data_tier::tags::tag_calls;
+use crate::runtime::claims;
 
 use crate::controllers::cache_cluster::auth_token::{
     SET_PENDING_TAG, SET_PENDING_VALUE, TokenStep, auth_on_step, set_pending, token_step,

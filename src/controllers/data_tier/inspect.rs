@@ -6,8 +6,8 @@
 //! only after it passed, so a refusal leaves the Secret and AWS exactly as they were.
 
 use crate::aws::adoption::{AdoptionRefused, may_adopt};
-use crate::aws::claims::{self, Claim};
 use crate::aws::tags::{Owner, Ownership, ownership};
+use crate::runtime::claims::{self, Claim};
 
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::{DataTier, Spec, Target};

@@ -267,7 +267,7 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     }
     /// The claim of `id`'s pass was remembered and the pass is about to change
     /// something: forget what was remembered, so that the pass run again reads it
-    /// ([`crate::aws::claims`]).
+    /// ([`crate::runtime::claims`]).
     fn forget_claim(&self, _id: &str) {}
     /// Once the resource is gone under a policy that deletes it: removes what tiered
     /// made for it besides (RDS: the DB parameter group of `spec.parameters`).

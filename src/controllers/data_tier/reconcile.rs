@@ -14,9 +14,9 @@ use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 
 use crate::api::conditions::reasons;
-use crate::aws::claims::{self, Claim};
 use crate::aws::errors::ErrorKind;
 use crate::aws::tags::Owner;
+use crate::runtime::claims::{self, Claim};
 use crate::runtime::error::Category;
 use crate::runtime::kstatus::now;
 use crate::runtime::mutations;
@@ -313,7 +313,7 @@ pub async fn sync_inspected<K: DataTier>(
     // A pass that answered its ownership check from remembered tags and then wanted to
     // change something (a call the claim rule refused before it was sent, or a change
     // counted for the step after the pass) runs again from tags read now: ownership is
-    // proven before any mutating call (`crate::aws::claims`).
+    // proven before any mutating call (`crate::runtime::claims`).
     let refused = outcome.as_ref().is_err_and(|error| claims::in_chain(error));
     let outcome = if claim == Claim::Remembered && (refused || report.mutations > 0) {
         kind.forget_claim(&report.id);
