@@ -490,3 +490,26 @@ async fn a_replica_gets_its_own_parameter_group_in_its_region() {
     );
     f.op.stop().await;
 }
+
+/// Found by an outside review: a ManagedDatabase naming itself in
+/// `spec.replicaOf.managedDatabase` waited forever (TransientError) for its own ARN.
+/// It is Stalled on the field instead, before any AWS call.
+#[tokio::test]
+async fn a_replica_of_itself_is_stalled_naming_the_field() {
+    use crate::support::data_tier::{Kind, reconcile_once, stalled_message};
+    use tiered::api::conditions::reasons;
+
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let spec = Rds::spec(&json!({
+        "engineVersion": null,
+        "replicaOf": {"managedDatabase": "dr"}
+    }));
+    let report = reconcile_once(&ctx, "dr", &spec).await;
+    let message = stalled_message(&report.progress, reasons::INVALID_SPEC);
+    assert!(
+        message.contains("spec.replicaOf.managedDatabase") && message.contains("itself"),
+        "{message}"
+    );
+    assert_eq!(report.mutations, 0, "no AWS call: {message}");
+}

@@ -229,11 +229,26 @@ impl DataTier for Rds {
         rules::check_adoptable(spec, instance)
     }
 
-    /// A restore's source must be this namespace's or opted in for this object.
+    /// A restore's source must be this namespace's or opted in for this object; a
+    /// replica's source must be another object (found by an outside review: a
+    /// ManagedDatabase naming itself in `spec.replicaOf.managedDatabase` waited for
+    /// its own ARN forever).
     async fn check_create(
         &self,
         target: &Target<'_, ManagedDatabaseSpec>,
     ) -> Result<(), ConvergeError> {
+        if let Some(replica_of::Source::ManagedDatabase(name)) =
+            replica_of::Source::of(target.spec)?
+            && *name == target.owner.name
+        {
+            return Err(InvalidSpec {
+                field: "spec.replicaOf.managedDatabase",
+                reason: format!(
+                    "names this ManagedDatabase ({name}) itself; name the primary's ManagedDatabase in this namespace, or its instance ARN in spec.replicaOf.sourceArn"
+                ),
+            }
+            .into());
+        }
         self.check_restore_source(target.spec, &target.owner).await
     }
 

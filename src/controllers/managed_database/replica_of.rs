@@ -218,13 +218,16 @@ impl Rds {
         let found = databases.get_opt(name).await.map_err(|error| {
             source_not_ready(format!("failed to read ManagedDatabase {name}: {error}"))
         })?;
-        found
-            .and_then(|database| database.status?.arn)
-            .ok_or_else(|| {
-                source_not_ready(format!(
-                    "waiting for ManagedDatabase {name} in this namespace to report its ARN (status.arn)"
-                ))
-            })
+        let Some(database) = found else {
+            return Err(source_not_ready(format!(
+                "ManagedDatabase {name} does not exist in this namespace (yet); waiting for it: if it is not being created, check spec.replicaOf.managedDatabase"
+            )));
+        };
+        database.status.and_then(|status| status.arn).ok_or_else(|| {
+            source_not_ready(format!(
+                "waiting for ManagedDatabase {name} in this namespace to report its ARN (status.arn)"
+            ))
+        })
     }
 
     /// Sends CreateDBInstanceReadReplica for `target`, a replica of `source`.
