@@ -150,9 +150,10 @@ pub struct CacheClusterSpec {
     pub restore_from: Option<CacheRestoreFrom>,
     /// Manual snapshots to take on demand, each once (ElastiCache CreateSnapshot,
     /// tagged as tiered's), named `<replication group id>-snap-<name>`: add a name to
-    /// take one. `status.snapshots` shows their state. They outlive this object whatever
-    /// `deletionPolicy` says (ElastiCache keeps manual snapshots when the group is
-    /// deleted, with `Delete` too); delete them in AWS when no longer needed.
+    /// take one. `status.snapshots` shows their state. They follow `deletionPolicy`:
+    /// kept with `Snapshot` and `Retain`, deleted with `Delete` once the group is gone
+    /// (those listed here that this object took). A name removed from the list leaves
+    /// its snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]

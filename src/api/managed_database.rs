@@ -169,8 +169,9 @@ pub struct ManagedDatabaseSpec {
     pub tags: BTreeMap<String, String>,
     /// Manual snapshots to take on demand, each once (CreateDBSnapshot, tagged as
     /// tiered's): add a name to take one. `status.snapshots` shows their state. They
-    /// outlive this object whatever `deletionPolicy` says (RDS keeps manual snapshots
-    /// when the instance goes); delete them in AWS when no longer needed.
+    /// follow `deletionPolicy`: kept with `Snapshot` and `Retain`, deleted with `Delete`
+    /// once the instance is gone (those listed here that this object took). A name
+    /// removed from the list leaves its snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]

@@ -12,8 +12,8 @@ pub const SNAPSHOT_NAME: &str = r"^[a-z]([a-z0-9]|-[a-z0-9])*$";
 /// A manual snapshot to take, once. The name makes it: tiered takes the snapshot
 /// `<instance identifier>-snap-<name>` the first time it sees the name, and never
 /// again while the snapshot exists. Removing the entry stops tracking it in status; the
-/// snapshot stays in AWS (tiered never deletes a snapshot, whatever the deletion
-/// policy).
+/// snapshot stays in AWS. Listed snapshots follow the deletion policy: kept with
+/// `Snapshot` and `Retain`, deleted with `Delete` once the resource is gone.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct SnapshotRequest {
     /// Name of the snapshot, unique in the list, e.g. `before-upgrade-2026-11`.

@@ -41,6 +41,8 @@ pub mod rds_actions {
     pub const RESTORE_DB_INSTANCE_TO_POINT_IN_TIME: &str = "rds:RestoreDBInstanceToPointInTime";
     /// `rds:CreateDBSnapshot` (snapshots on demand).
     pub const CREATE_DB_SNAPSHOT: &str = "rds:CreateDBSnapshot";
+    /// `rds:DeleteDBSnapshot` (snapshots on demand, with `deletionPolicy: Delete`).
+    pub const DELETE_DB_SNAPSHOT: &str = "rds:DeleteDBSnapshot";
     /// `rds:DescribeDBSnapshots`.
     pub const DESCRIBE_DB_SNAPSHOTS: &str = "rds:DescribeDBSnapshots";
     /// `rds:CreateDBParameterGroup` (engine parameters).
@@ -88,6 +90,8 @@ pub mod elasticache_actions {
     pub const REMOVE_TAGS_FROM_RESOURCE: &str = "elasticache:RemoveTagsFromResource";
     /// `elasticache:CreateSnapshot`.
     pub const CREATE_SNAPSHOT: &str = "elasticache:CreateSnapshot";
+    /// `elasticache:DeleteSnapshot` (snapshots on demand, with `deletionPolicy: Delete`).
+    pub const DELETE_SNAPSHOT: &str = "elasticache:DeleteSnapshot";
     /// `elasticache:DescribeSnapshots`.
     pub const DESCRIBE_SNAPSHOTS: &str = "elasticache:DescribeSnapshots";
     /// `elasticache:CreateCacheParameterGroup`.

@@ -393,3 +393,42 @@ async fn the_restore_source_is_creation_only_and_parameters_own_the_group() {
         "restoreFrom is creation-only",
     );
 }
+
+/// Issue 13 part 3 for caches: with `deletionPolicy: Delete` the snapshot a cache took
+/// on request goes once the group is gone (kept with `Snapshot` and `Retain`).
+#[tokio::test]
+async fn a_requested_snapshot_goes_with_the_cache_under_the_delete_policy() {
+    use support::data_tier::operator::setup;
+    use support::operator::eventually;
+
+    let s = setup::<ElastiCache>().await;
+    s.create(&json!({"deletionPolicy": "Delete", "shards": 2, "snapshots": [{"name": "before-upgrade"}]}))
+        .await;
+    eventually("status shows the snapshot available", || async {
+        s.objects.get(ElastiCache::OBJECT).await.is_ok_and(|cache| {
+            cache.status.is_some_and(|status| {
+                status.snapshots.len() == 1 && status.snapshots[0].state == "available"
+            })
+        })
+    })
+    .await;
+    let moto = elasticache_client(&s.moto);
+    assert_eq!(
+        moto.describe_snapshots()
+            .send()
+            .await
+            .unwrap()
+            .snapshots()
+            .len(),
+        1
+    );
+    s.delete().await;
+    s.wait_gone().await;
+    let left = moto.describe_snapshots().send().await.unwrap();
+    assert!(
+        left.snapshots().is_empty(),
+        "the requested snapshot went with the cache: {:?}",
+        left.snapshots()
+    );
+    s.op.stop().await;
+}

@@ -158,16 +158,63 @@ async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
     assert_eq!(manual_snapshots(&ctx.rds).await.len(), 1);
 }
 
+/// Issue 13 part 3: "Snapshots tiered took follow the deletion policy (kept with
+/// `Snapshot` and `Retain`)": with `Delete` the requested snapshot goes with the
+/// instance; with `Snapshot` it stays, next to the final snapshot.
 #[tokio::test]
-async fn snapshots_taken_on_request_outlive_the_object_even_with_the_delete_policy() {
+async fn snapshots_taken_on_request_follow_the_deletion_policy() {
+    for (policy, kept) in [("Delete", false), ("Snapshot", true)] {
+        let s = setup::<Rds>().await;
+        s.create(&json!({"deletionPolicy": policy, "snapshots": [{"name": "keep-me"}]}))
+            .await;
+        let database = wait_for_states(&s, &[("keep-me", "available")]).await;
+        let identifier = database.status.unwrap().identifier.unwrap();
+        s.delete().await;
+        s.wait_gone().await;
+        let rds = rds_client(&s.moto);
+        let ids: Vec<String> = manual_snapshots(&rds)
+            .await
+            .iter()
+            .filter_map(|snapshot| snapshot.db_snapshot_identifier().map(str::to_owned))
+            .collect();
+        let requested = format!("{identifier}-snap-keep-me");
+        assert_eq!(
+            ids.contains(&requested),
+            kept,
+            "{policy}: the requested snapshot kept: {kept}; left {ids:?}"
+        );
+        if policy == "Delete" {
+            assert!(ids.is_empty(), "no final snapshot with Delete: {ids:?}");
+        }
+        s.op.stop().await;
+    }
+}
+
+/// With `Delete`, only the snapshots this very object took go: one of the same
+/// identifier that an earlier object of the same name took (another UID) stays.
+#[tokio::test]
+async fn a_predecessors_snapshot_is_not_deleted_with_the_delete_policy() {
     let s = setup::<Rds>().await;
-    s.create(&json!({"deletionPolicy": "Delete", "snapshots": [{"name": "keep-me"}]}))
-        .await;
-    let database = wait_for_states(&s, &[("keep-me", "available")]).await;
+    let spec = json!({"deletionPolicy": "Retain", "snapshots": [{"name": "before-upgrade"}]});
+    s.create(&spec).await;
+    let database = wait_for_states(&s, &[("before-upgrade", "available")]).await;
     let identifier = database.status.unwrap().identifier.unwrap();
     s.delete().await;
     s.wait_gone().await;
+    // The instance is retained; delete it in AWS as an administrator would, then
+    // create the object again, now with Delete.
     let rds = rds_client(&s.moto);
+    rds.delete_db_instance()
+        .db_instance_identifier(&identifier)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    s.create(&json!({"deletionPolicy": "Delete", "snapshots": [{"name": "before-upgrade"}]}))
+        .await;
+    s.wait_ready().await;
+    s.delete().await;
+    s.wait_gone().await;
     let ids: Vec<String> = manual_snapshots(&rds)
         .await
         .iter()
@@ -175,8 +222,8 @@ async fn snapshots_taken_on_request_outlive_the_object_even_with_the_delete_poli
         .collect();
     assert_eq!(
         ids,
-        [format!("{identifier}-snap-keep-me")],
-        "no final snapshot with Delete, the requested one kept"
+        [format!("{identifier}-snap-before-upgrade")],
+        "the predecessor's snapshot is not this object's to delete"
     );
     s.op.stop().await;
 }

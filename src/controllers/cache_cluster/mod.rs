@@ -304,7 +304,21 @@ impl DataTier for ElastiCache {
     /// The cache parameter group of `spec.parameters` goes once the replication group
     /// is gone (not before: a group in use cannot be deleted).
     async fn gone(&self, target: &Target<'_, CacheClusterSpec>) -> Result<(), AwsError> {
-        self.delete_parameter_groups(&Self::resource_id(target), &target.owner)
+        let id = Self::resource_id(target);
+        self.delete_parameter_groups(&id, &target.owner).await
+    }
+
+    async fn delete_requested_snapshots(
+        &self,
+        target: &Target<'_, CacheClusterSpec>,
+    ) -> Result<(), AwsError> {
+        let names: Vec<String> = target
+            .spec
+            .snapshots
+            .iter()
+            .map(|request| request.name.clone())
+            .collect();
+        Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
             .await
     }
 

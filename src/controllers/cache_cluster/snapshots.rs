@@ -6,18 +6,22 @@
 //! ownership tags. The source follows the ElastiCache guide ("Making manual backups"):
 //! a cluster-mode group is snapshotted by `ReplicationGroupId`, a group without cluster
 //! mode by the `CacheClusterId` of one node, a replica when there is one (the primary
-//! keeps serving). tiered never deletes these snapshots: ElastiCache keeps manual
-//! snapshots when the group is deleted, whatever the deletion policy (`Delete`
-//! included). The shared pure parts are in `crate::controllers::data_tier::snapshots`.
+//! keeps serving). They follow the deletion policy: kept with `Snapshot` and `Retain`
+//! (ElastiCache keeps manual snapshots when the group is deleted), deleted with `Delete`
+//! once the group is gone, those this very object took only
+//! ([`ElastiCache::delete_requested_snapshots`]). The shared pure parts are in
+//! `crate::controllers::data_tier::snapshots`.
 
 use aws_sdk_elasticache::operation::create_snapshot::builders::CreateSnapshotFluentBuilder;
 use aws_sdk_elasticache::types::{ReplicationGroup, Snapshot};
 
-use crate::aws::elasticache_actions::{CREATE_SNAPSHOT, DESCRIBE_SNAPSHOTS};
+use crate::aws::elasticache_actions::{
+    CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE_SNAPSHOTS, LIST_TAGS_FOR_RESOURCE,
+};
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::to_elasticache_tags;
+use crate::aws::tags::{Owner, to_elasticache_tags};
 use crate::controllers::data_tier::snapshots::{
-    ListedSnapshot, listed_progress, snapshot_identifier, to_take,
+    ListedSnapshot, listed_progress, snapshot_identifier, taken_by, to_take,
 };
 use crate::controllers::data_tier::status::Progress;
 
@@ -113,6 +117,59 @@ impl ElastiCache {
             }
         }
         Ok(listed)
+    }
+
+    /// With `deletionPolicy: Delete`, once the group is gone: deletes the snapshots of
+    /// `names` (the spec's requests) that this object took ([`taken_by`], from each
+    /// snapshot's tags); one already gone is fine. `Snapshot` and `Retain` keep them.
+    ///
+    /// # Errors
+    /// The first failed describe, tag read or delete.
+    pub async fn delete_requested_snapshots(
+        &self,
+        id: &str,
+        names: &[String],
+        owner: &Owner,
+    ) -> Result<(), AwsError> {
+        let names: Vec<String> = names
+            .iter()
+            .map(|name| snapshot_identifier(id, name))
+            .collect();
+        for snapshot in self.describe_snapshots(&names).await? {
+            let (Some(name), Some(arn)) = (snapshot.snapshot_name(), snapshot.arn()) else {
+                continue;
+            };
+            let tags = self
+                .elasticache
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send()
+                .await
+                .map_err(|error| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, error))?;
+            let pairs = tags
+                .tag_list()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default())));
+            if !taken_by(pairs, owner) {
+                tracing::info!(snapshot = %name, "left snapshot: not taken by this object");
+                continue;
+            }
+            match self
+                .elasticache
+                .delete_snapshot()
+                .snapshot_name(name)
+                .send()
+                .await
+                .map_err(|error| AwsError::from_sdk(DELETE_SNAPSHOT, error))
+            {
+                Ok(_) => {
+                    tracing::info!(snapshot = %name, "deleted snapshot (deletionPolicy: Delete)");
+                }
+                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     /// Takes the snapshots `desired` asks for that ElastiCache does not list yet

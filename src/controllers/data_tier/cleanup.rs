@@ -78,7 +78,11 @@ pub async fn cleanup<K: DataTier>(
     let named = format!("{} {id}", K::NOUNS.resource);
     let Some(resource) = kind.describe(&id).await? else {
         let adopted = K::adopt_id(target.spec).is_some();
-        if effective_policy(K::deletion_policy(target.spec), adopted) != DeletionPolicy::Retain {
+        let policy = effective_policy(K::deletion_policy(target.spec), adopted);
+        if policy == DeletionPolicy::Delete {
+            kind.delete_requested_snapshots(target).await?;
+        }
+        if policy != DeletionPolicy::Retain {
             kind.gone(target).await?;
         }
         return Ok(done(format!("{named} is already gone")));
@@ -106,7 +110,17 @@ pub async fn cleanup<K: DataTier>(
 
     let snapshot =
         (policy == DeletionPolicy::Snapshot).then(|| final_snapshot_name(&id, deleted_at));
-    match kind.delete(&resource, &related, snapshot.as_deref()).await {
+    let deletion = kind.delete(&resource, &related, snapshot.as_deref()).await;
+    // With Delete, the snapshots spec.snapshots took go once AWS has the deletion (an
+    // ElastiCache group `deleting` ends the finalizer before it is gone, so not later).
+    let accepted = match &deletion {
+        Ok(_) => true,
+        Err(error) => error.kind == ErrorKind::NotFound,
+    };
+    if policy == DeletionPolicy::Delete && accepted {
+        kind.delete_requested_snapshots(target).await?;
+    }
+    match deletion {
         Ok(Deletion::Requested) => {
             tracing::info!(id = %id, snapshot = ?snapshot, resource = K::NOUNS.resource, "deleting");
             Ok(Cleanup::Waiting {

@@ -269,6 +269,16 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// something: forget what was remembered, so that the pass run again reads it
     /// ([`crate::runtime::claims`]).
     fn forget_claim(&self, _id: &str) {}
+    /// Under `deletionPolicy: Delete`, once AWS accepted the deletion (the resource
+    /// deleting or gone): deletes the snapshots `spec.snapshots` took (issue 13: they
+    /// follow the deletion policy, kept with `Snapshot` and `Retain`). Repeatable: a
+    /// snapshot already gone is fine.
+    fn delete_requested_snapshots(
+        &self,
+        _target: &Target<'_, Spec<Self>>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async { Ok(()) }
+    }
     /// Once the resource is gone under a policy that deletes it: removes what tiered
     /// made for it besides (RDS: the DB parameter group of `spec.parameters`).
     fn gone(

@@ -2,11 +2,14 @@
 //! `spec.snapshots` becomes one manual snapshot with a deterministic identifier
 //! (`<resource id>-snap-<name>`), taken once (the kinds describe before any create);
 //! which names still need one ([`to_take`]), what `status.snapshots` shows
-//! ([`snapshot_statuses`]) and what the snapshots ask of the pass ([`listed_progress`]).
+//! ([`snapshot_statuses`]), what the snapshots ask of the pass ([`listed_progress`]),
+//! and which go with the resource ([`deleted_with`], [`taken_by`]).
 //! Pure: a kind lists its snapshots as [`ListedSnapshot`]s (an RDS DB snapshot, an
 //! ElastiCache snapshot) and makes the calls in its own `snapshots.rs`.
 
+use crate::api::shared::DeletionPolicy;
 use crate::api::snapshots::{SnapshotRequest, SnapshotStatus};
+use crate::aws::tags::{Owner, Ownership, UID, ownership};
 use crate::controllers::data_tier::status::Progress;
 
 /// What separates the resource id from the request's name in a snapshot identifier
@@ -37,6 +40,26 @@ pub trait ListedSnapshot {
 /// (no double or trailing hyphen).
 pub fn snapshot_identifier(id: &str, name: &str) -> String {
     format!("{id}{SNAPSHOT_INFIX}{name}")
+}
+
+/// Whether the snapshots taken on request go with the resource: under the deletion
+/// policy in force `policy` (issue 13: "snapshots tiered took follow the deletion
+/// policy", kept with `Snapshot` and `Retain`), only with `Delete`.
+pub fn deleted_with(policy: DeletionPolicy) -> bool {
+    policy == DeletionPolicy::Delete
+}
+
+/// Whether a snapshot with `tags` is one this very object took: tagged for `owner`
+/// (cluster, namespace, name) and with its UID, so a snapshot an earlier object of
+/// the same name took (or one adopted or copied) is never deleted with this one.
+pub fn taken_by<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    owner: &Owner,
+) -> bool {
+    ownership(tags.clone(), owner) == Ownership::Ours
+        && tags
+            .into_iter()
+            .any(|(key, value)| key == UID && value == owner.uid)
 }
 
 /// The requested names whose snapshot AWS does not list, in the spec's order.

@@ -360,7 +360,21 @@ impl DataTier for Rds {
     }
 
     async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
-        self.delete_parameter_groups(&Self::resource_id(target), &target.owner)
+        let id = Self::resource_id(target);
+        self.delete_parameter_groups(&id, &target.owner).await
+    }
+
+    async fn delete_requested_snapshots(
+        &self,
+        target: &Target<'_, ManagedDatabaseSpec>,
+    ) -> Result<(), AwsError> {
+        let names: Vec<String> = target
+            .spec
+            .snapshots
+            .iter()
+            .map(|request| request.name.clone())
+            .collect();
+        Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
             .await
     }
 

@@ -2,8 +2,10 @@
 //! manual DB snapshot with a deterministic identifier (`<instance>-snap-<name>`),
 //! taken once: RDS is described before any create (so a restart or a lost response
 //! never takes a second one, and AlreadyExists counts as taken), and the snapshot
-//! carries the instance's ownership tags. Snapshots are never deleted by tiered:
-//! whatever the deletion policy, RDS keeps manual snapshots when the instance goes.
+//! carries the instance's ownership tags. They follow the deletion policy: kept with
+//! `Snapshot` and `Retain` (RDS keeps manual snapshots when the instance goes), deleted
+//! with `Delete` once the instance is gone, those this very object took only
+//! ([`Rds::delete_requested_snapshots`]).
 //! The pure parts ([`snapshot_identifier`], [`to_take`], [`snapshot_statuses`]) are
 //! table-tested below (written once for both kinds in
 //! `crate::controllers::data_tier::snapshots`); [`Rds::take_snapshots`] makes the calls.
@@ -13,8 +15,9 @@ use aws_sdk_rds::types::{DbInstance, DbSnapshot, Filter};
 use aws_smithy_types::DateTime;
 
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
-use crate::controllers::data_tier::snapshots::ListedSnapshot;
+use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DELETE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
+use crate::aws::tags::Owner;
+use crate::controllers::data_tier::snapshots::{ListedSnapshot, taken_by};
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
@@ -97,6 +100,52 @@ impl Rds {
             .await
             .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, error))?;
         Ok(output.db_snapshots().to_vec())
+    }
+
+    /// With `deletionPolicy: Delete`, once the instance is gone: deletes the snapshots
+    /// of `names` (the spec's requests) that this object took ([`taken_by`]); one
+    /// already gone is fine. `Snapshot` and `Retain` keep them.
+    ///
+    /// # Errors
+    /// The first failed describe or delete.
+    pub async fn delete_requested_snapshots(
+        &self,
+        instance: &str,
+        names: &[String],
+        owner: &Owner,
+    ) -> Result<(), AwsError> {
+        let ids = names
+            .iter()
+            .map(|name| snapshot_identifier(instance, name))
+            .collect();
+        for snapshot in self.describe_snapshots(instance, ids).await? {
+            let tags = snapshot
+                .tag_list()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default())));
+            let Some(id) = snapshot.db_snapshot_identifier() else {
+                continue;
+            };
+            if !taken_by(tags, owner) {
+                tracing::info!(snapshot = %id, "left DB snapshot: not taken by this object");
+                continue;
+            }
+            match self
+                .rds
+                .delete_db_snapshot()
+                .db_snapshot_identifier(id)
+                .send()
+                .await
+                .map_err(|error| AwsError::from_sdk(DELETE_DB_SNAPSHOT, error))
+            {
+                Ok(_) => {
+                    tracing::info!(snapshot = %id, "deleted DB snapshot (deletionPolicy: Delete)");
+                }
+                Err(error) if error.kind == ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     /// Takes the snapshots `desired` asks for that RDS does not list yet (recorded in
