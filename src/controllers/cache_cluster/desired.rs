@@ -162,7 +162,7 @@ impl DesiredGroup {
             ),
             snapshot_retention_days: spec.snapshot.as_ref().map(|s| s.retention_days),
             snapshot_window: spec.snapshot.as_ref().and_then(|s| s.window.clone()),
-            snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
+            snapshots: crate::controllers::data_tier::snapshots::requested_names(&spec.snapshots),
             parameters: spec.parameters.clone(),
             owned_parameter_group,
         })

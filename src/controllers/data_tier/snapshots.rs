@@ -76,6 +76,14 @@ pub fn to_take<'a, S: ListedSnapshot>(id: &str, names: &'a [String], listed: &[S
         .collect()
 }
 
+/// The names `requests` (a spec's `snapshots`) ask for, in the spec's order.
+pub fn requested_names(requests: &[SnapshotRequest]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|request| request.name.clone())
+        .collect()
+}
+
 /// `status.snapshots` of an object whose spec asks for `requests`
 /// ([`snapshot_statuses`] of their names).
 pub fn requested_statuses<S: ListedSnapshot>(
@@ -84,11 +92,7 @@ pub fn requested_statuses<S: ListedSnapshot>(
     listed: Option<&[S]>,
     previous: &[SnapshotStatus],
 ) -> Vec<SnapshotStatus> {
-    let names: Vec<String> = requests
-        .iter()
-        .map(|request| request.name.clone())
-        .collect();
-    snapshot_statuses(id, &names, listed, previous)
+    snapshot_statuses(id, &requested_names(requests), listed, previous)
 }
 
 /// `status.snapshots` for the requested `names`: as AWS lists them when the pass

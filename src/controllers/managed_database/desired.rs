@@ -179,7 +179,7 @@ impl DesiredInstance {
                 .performance_insights
                 .as_ref()
                 .map(|insights| (insights.enabled, insights.retention_days)),
-            snapshots: spec.snapshots.iter().map(|s| s.name.clone()).collect(),
+            snapshots: crate::controllers::data_tier::snapshots::requested_names(&spec.snapshots),
             parameters: spec.parameters.clone(),
             replica_source: Source::of(spec)?,
             replica_kms_key_id: spec

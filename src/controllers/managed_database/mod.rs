@@ -368,12 +368,8 @@ impl DataTier for Rds {
         &self,
         target: &Target<'_, ManagedDatabaseSpec>,
     ) -> Result<(), AwsError> {
-        let names: Vec<String> = target
-            .spec
-            .snapshots
-            .iter()
-            .map(|request| request.name.clone())
-            .collect();
+        let names =
+            crate::controllers::data_tier::snapshots::requested_names(&target.spec.snapshots);
         Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
             .await
     }
