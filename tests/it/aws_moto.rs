@@ -15,10 +15,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_elasticache::types::{
-    AutomaticFailoverStatus, MultiAzStatus, ReplicationGroup, Tag as CacheTag,
-};
+use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as CacheTag};
 use aws_sdk_rds::types::DbInstance;
+use support::aws_reads::{elasticache_tags, instance, replication_group, replication_groups};
 use support::data_tier::database::postgres_instance;
 use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client, tag_pairs};
 
@@ -79,16 +78,9 @@ fn kubectl_from_the_test_tools_runs() {
 
 /// The one instance `id` as DescribeDBInstances reports it.
 async fn described_instance(rds: &aws_sdk_rds::Client, id: &str) -> DbInstance {
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
+    instance(rds, id)
         .await
-        .expect("DescribeDBInstances failed");
-    let [instance] = described.db_instances() else {
-        panic!("expected one instance, got {:?}", described.db_instances());
-    };
-    instance.clone()
+        .unwrap_or_else(|| panic!("expected the instance {id}"))
 }
 
 /// Checks that DescribeDBInstances of `id` answers DBInstanceNotFound (`why` it must).
@@ -116,11 +108,17 @@ async fn create_postgres_instance(rds: &aws_sdk_rds::Client, id: &str) {
     .expect("CreateDBInstance failed");
 }
 
-#[tokio::test]
-async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
+/// A private moto holding the instance [`DB_ID`], with an RDS client on it.
+async fn moto_with_an_instance() -> (MotoServer, aws_sdk_rds::Client) {
     let server = MotoServer::start();
     let rds = rds_client(&server);
     create_postgres_instance(&rds, DB_ID).await;
+    (server, rds)
+}
+
+#[tokio::test]
+async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
+    let (_server, rds) = moto_with_an_instance().await;
 
     let db = described_instance(&rds, DB_ID).await;
     // moto quirk: a new instance is `available` at once; real RDS goes through
@@ -179,9 +177,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
 
 #[tokio::test]
 async fn rds_refuses_to_delete_an_instance_with_deletion_protection() {
-    let server = MotoServer::start();
-    let rds = rds_client(&server);
-    create_postgres_instance(&rds, DB_ID).await;
+    let (_server, rds) = moto_with_an_instance().await;
     rds.modify_db_instance()
         .db_instance_identifier(DB_ID)
         .deletion_protection(true)
@@ -202,22 +198,6 @@ async fn rds_refuses_to_delete_an_instance_with_deletion_protection() {
 }
 
 // --------------------------------------------------------------------- ElastiCache
-
-/// The replication groups `id` as DescribeReplicationGroups reports them.
-async fn described_groups(
-    cache: &aws_sdk_elasticache::Client,
-    id: &str,
-    what: &str,
-) -> Vec<ReplicationGroup> {
-    cache
-        .describe_replication_groups()
-        .replication_group_id(id)
-        .send()
-        .await
-        .expect(what)
-        .replication_groups()
-        .to_vec()
-}
 
 async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
     cache
@@ -247,16 +227,20 @@ async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
         .expect("CreateReplicationGroup failed");
 }
 
-#[tokio::test]
-async fn elasticache_replication_group_is_created_and_described_with_its_tags() {
+/// A private moto holding the replication group [`CACHE_ID`], with an ElastiCache
+/// client on it.
+async fn moto_with_a_group() -> (MotoServer, aws_sdk_elasticache::Client) {
     let server = MotoServer::start();
     let cache = elasticache_client(&server);
     create_valkey_group(&cache, CACHE_ID).await;
+    (server, cache)
+}
 
-    let described = described_groups(&cache, CACHE_ID, "DescribeReplicationGroups failed").await;
-    let [group] = described.as_slice() else {
-        panic!("expected one group, got {described:?}");
-    };
+#[tokio::test]
+async fn elasticache_replication_group_is_created_and_described_with_its_tags() {
+    let (_server, cache) = moto_with_a_group().await;
+
+    let group = replication_group(&cache, CACHE_ID).await;
     // moto quirk: `available` at once, like RDS (real ElastiCache: `creating`).
     assert_eq!(group.status(), Some("available"));
     // moto quirk: any engine name is accepted and echoed back; moto does not check
@@ -312,21 +296,16 @@ async fn elasticache_replication_group_is_created_and_described_with_its_tags() 
         arn,
         format!("arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:replicationgroup:{CACHE_ID}")
     );
-    let tags = cache
-        .list_tags_for_resource()
-        .resource_name(arn)
-        .send()
-        .await
-        .expect("ListTagsForResource failed");
-    let tags = tag_pairs(tags.tag_list().iter().map(|t| (t.key(), t.value())));
-    assert_eq!(tags, [("tiered.io/name", "newsread-cache")]);
+    let tags = elasticache_tags(&cache, arn).await;
+    assert_eq!(
+        tags,
+        [("tiered.io/name".to_owned(), "newsread-cache".to_owned())]
+    );
 }
 
 #[tokio::test]
 async fn moto_keeps_a_deleted_replication_group_in_deleting_for_ever() {
-    let server = MotoServer::start();
-    let cache = elasticache_client(&server);
-    create_valkey_group(&cache, CACHE_ID).await;
+    let (_server, cache) = moto_with_a_group().await;
 
     let deleted = cache
         .delete_replication_group()
@@ -342,21 +321,14 @@ async fn moto_keeps_a_deleted_replication_group_in_deleting_for_ever() {
     // every later describe (real ElastiCache: gone after a few minutes). Operator tests
     // must treat `deleting` as deleted, as the operator itself does. Should this start
     // failing, moto now removes it: update the note in README.md.
-    let after = described_groups(
-        &cache,
-        CACHE_ID,
-        "moto 5.2.5 still describes a deleted replication group",
-    )
-    .await;
+    let after = replication_groups(&cache, CACHE_ID).await;
     let statuses: Vec<_> = after.iter().map(|g| g.status()).collect();
     assert_eq!(statuses, [Some("deleting")]);
 }
 
 #[tokio::test]
 async fn moto_ignores_the_final_snapshot_of_a_deleted_replication_group_but_keeps_explicit_ones() {
-    let server = MotoServer::start();
-    let cache = elasticache_client(&server);
-    create_valkey_group(&cache, CACHE_ID).await;
+    let (_server, cache) = moto_with_a_group().await;
 
     // What the operator can do instead of trusting FinalSnapshotIdentifier under moto:
     // take the snapshot explicitly, then delete.

@@ -19,33 +19,31 @@ use tiered::api::CacheCluster;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 
+use std::time::Duration;
+
+use support::aws_reads::{elasticache_tags, has_tag, replication_group};
 use support::data_tier::cache::{aws_error, described, group, no_member, ours};
 use support::data_tier::{
     Kind, in_progress_message, merged, mock_owner, reconcile_as, reconcile_once,
     reconcile_until_ready,
 };
-use support::moto::{MotoServer, elasticache_client, ids_of, tag_pairs};
+use support::day2::{create_named, wait_ready_named, wait_snapshots_available};
+use support::moto::{MotoServer, elasticache_client, ids_of};
 use support::operator::assert_invalid;
+use support::restore_sources::take_cache_snapshot;
 
+/// The tags of the one snapshot `name`.
 async fn snapshot_tags(moto: &Client, name: &str) -> Vec<(String, String)> {
-    let snapshot = moto
+    let described = moto
         .describe_snapshots()
         .snapshot_name(name)
         .send()
         .await
-        .unwrap()
-        .snapshots()[0]
-        .clone();
-    let listed = moto
-        .list_tags_for_resource()
-        .resource_name(snapshot.arn().unwrap())
-        .send()
-        .await
         .unwrap();
-    tag_pairs(listed.tag_list().iter().map(|t| (t.key(), t.value())))
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
+    let [snapshot] = described.snapshots() else {
+        panic!("expected one snapshot {name}: {:?}", described.snapshots());
+    };
+    elasticache_tags(moto, snapshot.arn().unwrap()).await
 }
 
 #[tokio::test]
@@ -62,15 +60,8 @@ async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
     assert_eq!(listed[0].snapshot_name(), Some(name.as_str()));
     assert_eq!(listed[0].snapshot_status(), Some("available"));
     let tags = snapshot_tags(&moto, &name).await;
-    assert!(
-        tags.iter()
-            .any(|(k, v)| k == "tiered.io/name" && v == "snapped"),
-        "{tags:?}"
-    );
-    assert!(
-        tags.iter().any(|(k, v)| k == "team" && v == "news"),
-        "{tags:?}"
-    );
+    assert!(has_tag(&tags, "tiered.io/name", "snapped"), "{tags:?}");
+    assert!(has_tag(&tags, "team", "news"), "{tags:?}");
 
     // Converged: described again, never taken twice.
     let again = reconcile_once(&ctx, "snapped", &spec).await;
@@ -163,41 +154,25 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
     let ctx = ElastiCache::on(&server);
     let moto = elasticache_client(&server);
     ctx.create_untagged("legacy", &[]).await;
-    moto.create_snapshot()
-        .replication_group_id("legacy")
-        .snapshot_name("nightly-1")
-        // Another team's snapshot: the account's administrator opts it in for this
-        // object (`restore_isolation`).
-        .tags(
-            aws_sdk_elasticache::types::Tag::builder()
-                .key(tiered::aws::restore_source::RESTORABLE)
-                .value("shop/restored")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    // Another team's snapshot: the account's administrator opts it in for this object
+    // (`restore_isolation`).
+    take_cache_snapshot(
+        &moto,
+        "legacy",
+        "nightly-1",
+        &[(tiered::aws::restore_source::RESTORABLE, "shop/restored")],
+    )
+    .await;
     let spec = ElastiCache::spec(&json!({"restoreFrom": {"snapshotName": "nightly-1"}}));
     let ready = reconcile_until_ready(&ctx, "restored", &spec).await;
-    let restored = moto
-        .describe_replication_groups()
-        .replication_group_id(&ready.id)
-        .send()
-        .await
-        .unwrap()
-        .replication_groups()[0]
-        .clone();
+    let restored = replication_group(&moto, &ready.id).await;
     assert_eq!(
         restored.auth_token_enabled(),
         Some(true),
         "the token tiered generated"
     );
-    let tags = ctx.group_tags(&restored).await.unwrap();
-    assert!(
-        tags.iter()
-            .any(|(k, v)| k == "tiered.io/name" && v == "restored"),
-        "{tags:?}"
-    );
+    let tags = elasticache_tags(&moto, restored.arn().unwrap()).await;
+    assert!(has_tag(&tags, "tiered.io/name", "restored"), "{tags:?}");
     let described = moto.describe_replication_groups().send().await.unwrap();
     let groups = ids_of(
         described.replication_groups(),
@@ -217,28 +192,14 @@ async fn a_restored_group_is_owned_like_any_other_and_has_tiereds_token() {
 #[tokio::test]
 async fn a_snapshot_requested_on_one_cache_restores_another_through_the_operator() {
     use k8s_openapi::api::core::v1::Secret;
-    use support::data_tier::object;
-    use support::data_tier::operator::{NS, condition, setup};
-    use support::operator::{eventually, secret_text};
+    use support::data_tier::operator::{NS, setup};
+    use support::operator::secret_text;
 
     let s = setup::<ElastiCache>().await;
     s.create(&json!({"shards": 2, "snapshots": [{"name": "before-upgrade"}]}))
         .await;
-    eventually("status shows the snapshot available", || async {
-        s.objects.get(ElastiCache::OBJECT).await.is_ok_and(|cache| {
-            cache.status.is_some_and(|status| {
-                status.snapshots.len() == 1 && status.snapshots[0].state == "available"
-            })
-        })
-    })
-    .await;
-    let status = s
-        .objects
-        .get(ElastiCache::OBJECT)
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let cache = wait_snapshots_available::<ElastiCache>(&s.objects, ElastiCache::OBJECT, 1).await;
+    let status = cache.status.unwrap();
     let snapshot = status.snapshots[0].clone();
     assert_eq!(snapshot.name, "before-upgrade");
     assert_eq!(
@@ -246,23 +207,13 @@ async fn a_snapshot_requested_on_one_cache_restores_another_through_the_operator
         format!("{}-snap-before-upgrade", status.identifier.unwrap())
     );
 
-    let spec = merged(
-        ElastiCache::manifest_spec(),
+    create_named::<ElastiCache>(
+        &s.objects,
+        "restored",
         &json!({"restoreFrom": {"snapshotName": snapshot.identifier}}),
-    );
-    s.objects
-        .create(
-            &PostParams::default(),
-            &object::<ElastiCache>(NS, "restored", &spec),
-        )
-        .await
-        .unwrap();
-    eventually("the restored cache is Ready", || async {
-        s.objects.get("restored").await.is_ok_and(|cache| {
-            condition::<ElastiCache>(&cache, "Ready").is_some_and(|c| c.0 == "True")
-        })
-    })
+    )
     .await;
+    wait_ready_named::<ElastiCache>(&s.objects, "restored", Duration::from_secs(30), "").await;
     let secrets: Api<Secret> = Api::namespaced(s.op.client.clone(), NS);
     let data = secret_text(&secrets.get("restored-connection").await.unwrap());
     assert!(!data["authToken"].is_empty(), "{:?}", data.keys());
@@ -294,15 +245,7 @@ async fn moto_has_no_cache_parameter_groups_and_no_group_node_to_snapshot() {
         "moto now serves cache parameter groups: {created:?}"
     );
     ctx.create_untagged("legacy", &[]).await;
-    let member = moto
-        .describe_replication_groups()
-        .replication_group_id("legacy")
-        .send()
-        .await
-        .unwrap()
-        .replication_groups()[0]
-        .member_clusters()[0]
-        .clone();
+    let member = replication_group(&moto, "legacy").await.member_clusters()[0].clone();
     let by_node = moto
         .create_snapshot()
         .cache_cluster_id(&member)
@@ -399,19 +342,11 @@ async fn the_restore_source_is_creation_only_and_parameters_own_the_group() {
 #[tokio::test]
 async fn a_requested_snapshot_goes_with_the_cache_under_the_delete_policy() {
     use support::data_tier::operator::setup;
-    use support::operator::eventually;
 
     let s = setup::<ElastiCache>().await;
     s.create(&json!({"deletionPolicy": "Delete", "shards": 2, "snapshots": [{"name": "before-upgrade"}]}))
         .await;
-    eventually("status shows the snapshot available", || async {
-        s.objects.get(ElastiCache::OBJECT).await.is_ok_and(|cache| {
-            cache.status.is_some_and(|status| {
-                status.snapshots.len() == 1 && status.snapshots[0].state == "available"
-            })
-        })
-    })
-    .await;
+    wait_snapshots_available::<ElastiCache>(&s.objects, ElastiCache::OBJECT, 1).await;
     let moto = elasticache_client(&s.moto);
     assert_eq!(
         moto.describe_snapshots()

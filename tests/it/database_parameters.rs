@@ -20,6 +20,7 @@ use tiered::api::conditions::reasons;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
+use support::aws_reads::{self, parameter_values, rds_tags_of};
 use support::data_tier::database::{aws_error, described, described_as, instance};
 use support::data_tier::operator::{Setup, setup};
 use support::data_tier::{
@@ -33,24 +34,7 @@ const DB: &str = Rds::OBJECT;
 const MOCK_GROUP: &str = "legacy-db-postgres16";
 
 async fn group_values(s: &Setup<Rds>, group: &str) -> BTreeMap<String, String> {
-    rds_client(&s.moto)
-        .describe_db_parameters()
-        .db_parameter_group_name(group)
-        .send()
-        .await
-        .map(|output| {
-            output
-                .parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_name()?.to_owned(),
-                        p.parameter_value()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    parameter_values(&rds_client(&s.moto), group, None).await
 }
 
 #[tokio::test]
@@ -81,16 +65,10 @@ async fn parameters_go_into_an_owned_group_for_the_family_attached_to_the_instan
         .unwrap();
     let made: &DbParameterGroup = &described.db_parameter_groups()[0];
     assert_eq!(made.db_parameter_group_family(), Some("postgres16"));
-    let tags = rds
-        .list_tags_for_resource()
-        .resource_name(made.db_parameter_group_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        tags.tag_list()
-            .iter()
-            .any(|tag| tag.key() == Some("tiered.io/name") && tag.value() == Some(DB)),
+    let tags = rds_tags_of(&rds, made.db_parameter_group_arn().unwrap()).await;
+    assert_eq!(
+        tags.get("tiered.io/name").map(String::as_str),
+        Some(DB),
         "tagged as ours: {tags:?}"
     );
     assert_eq!(
@@ -103,13 +81,8 @@ async fn parameters_go_into_an_owned_group_for_the_family_attached_to_the_instan
             ),
         ])
     );
-    let instance = rds
-        .describe_db_instances()
-        .db_instance_identifier(&identifier)
-        .send()
-        .await
-        .unwrap();
-    let attached: Vec<&str> = instance.db_instances()[0]
+    let described = aws_reads::instance(&rds, &identifier).await.unwrap();
+    let attached: Vec<&str> = described
         .db_parameter_groups()
         .iter()
         .filter_map(DbParameterGroupStatus::db_parameter_group_name)

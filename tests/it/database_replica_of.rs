@@ -7,6 +7,7 @@
 //! and the moto gaps the controller works around.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::Api;
@@ -16,81 +17,15 @@ use tiered::api::ManagedDatabase;
 use tiered::api::replication::ReplicationRole;
 use tiered::controllers::managed_database::Rds;
 
+use crate::support::aws_reads::{has_parameter_group, instance, parameter_values, rds_in, rds_tag};
 use crate::support::data_tier::operator::NS;
 use crate::support::faults::{Faulty, aws_id, start};
-use crate::support::moto::{MotoServer, aws_config, rds_client};
+use crate::support::moto::{MotoServer, rds_client};
 use crate::support::operator::eventually;
 
 const RESYNC: Duration = Duration::from_secs(2);
 const DR_REGION: &str = "eu-west-1";
 const KMS_KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab";
-
-fn rds_in(moto: &MotoServer, region: &str) -> aws_sdk_rds::Client {
-    let config = aws_sdk_rds::config::Builder::from(&aws_config(moto))
-        .region(aws_sdk_rds::config::Region::new(region.to_owned()))
-        .build();
-    aws_sdk_rds::Client::from_conf(config)
-}
-
-async fn describe(rds: &aws_sdk_rds::Client, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
-    rds.describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .ok()
-        .and_then(|output| output.db_instances().first().cloned())
-}
-
-fn tag<'a>(instance: &'a aws_sdk_rds::types::DbInstance, key: &str) -> Option<&'a str> {
-    instance
-        .tag_list()
-        .iter()
-        .find(|tag| tag.key() == Some(key))
-        .and_then(|tag| tag.value())
-}
-
-/// Calls of `action` that reached moto.
-fn reached(f: &Faulty, action: &str) -> usize {
-    f.proxy
-        .calls()
-        .all()
-        .iter()
-        .filter(|call| call.action == action && call.fate.reached_aws())
-        .count()
-}
-
-/// Mutating calls that reached moto (everything but Describe and List).
-fn mutating(f: &Faulty) -> usize {
-    f.proxy
-        .calls()
-        .all()
-        .iter()
-        .filter(|call| {
-            call.fate.reached_aws()
-                && !call.action.starts_with("Describe")
-                && !call.action.starts_with("List")
-        })
-        .count()
-}
-
-async fn database(f: &Faulty, name: &str) -> ManagedDatabase {
-    let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
-    api.get(name).await.unwrap()
-}
-
-async fn connection(f: &Faulty, name: &str) -> std::collections::BTreeMap<String, String> {
-    crate::database_restore::connection(f, name)
-        .await
-        .unwrap_or_default()
-}
-
-async fn role(f: &Faulty, name: &str) -> Option<ReplicationRole> {
-    database(f, name)
-        .await
-        .status
-        .and_then(|status| status.replication)
-        .map(|replication| replication.role)
-}
 
 /// Checks the replica `dr` of `primary_arn` in moto and Kubernetes; its region's client
 /// and its identifier.
@@ -103,11 +38,11 @@ async fn assert_replica_in_its_region(
     let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
     assert!(id.ends_with("-rr"), "{id}");
     let dr = rds_in(&f.moto, DR_REGION);
-    let replica = describe(&dr, &id)
+    let replica = instance(&dr, &id)
         .await
         .expect("the replica is in eu-west-1");
     assert!(
-        describe(&rds_client(&f.moto), &id).await.is_none(),
+        instance(&rds_client(&f.moto), &id).await.is_none(),
         "nothing in the operator's own region"
     );
     assert_eq!(
@@ -115,15 +50,15 @@ async fn assert_replica_in_its_region(
         Some(primary_arn)
     );
     assert_eq!(replica.kms_key_id(), Some(KMS_KEY));
-    assert_eq!(tag(&replica, "tiered.io/name"), Some("dr"));
-    assert_eq!(tag(&replica, "team"), Some("news"));
-    assert_eq!(reached(f, "CreateDBInstanceReadReplica"), 1);
-    let status = database(f, "dr").await.status.unwrap();
+    assert_eq!(rds_tag(replica.tag_list(), "tiered.io/name"), Some("dr"));
+    assert_eq!(rds_tag(replica.tag_list(), "team"), Some("news"));
+    assert_eq!(f.reached("CreateDBInstanceReadReplica"), 1);
+    let status = f.database_status("dr").await;
     let replication = status.replication.unwrap();
     assert_eq!(replication.role, ReplicationRole::Replica);
     assert_eq!(replication.source.as_deref(), Some(primary_arn));
     assert!(status.arn.unwrap().contains(":eu-west-1:"));
-    let data = connection(f, "dr").await;
+    let data = f.connection("dr").await.unwrap_or_default();
     assert!(data["host"].contains(DR_REGION), "{}", data["host"]);
     assert!(!data.contains_key("password"), "{:?}", data.keys());
     assert!(data.contains_key("pendingPassword"), "{:?}", data.keys());
@@ -140,11 +75,7 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     let f = start(Vec::new(), 13, RESYNC).await;
     f.create::<Rds>("primary", &json!({})).await;
     eventually("the primary is Ready", || f.is_ready::<Rds>("primary")).await;
-    let primary_arn = database(&f, "primary")
-        .await
-        .status
-        .and_then(|status| status.arn)
-        .unwrap();
+    let primary_arn = f.database_status("primary").await.arn.unwrap();
     assert!(primary_arn.contains(":us-east-1:"), "{primary_arn}");
 
     f.create::<Rds>(
@@ -159,24 +90,20 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     let (dr, id) = assert_replica_in_its_region(&f, &primary_arn).await;
 
     // A replica left alone stays one: resyncs send nothing.
-    let before = mutating(&f);
-    tokio::time::sleep(RESYNC * 3).await;
-    assert_eq!(mutating(&f), before, "a converged replica makes no calls");
-    assert_eq!(reached(&f, "PromoteReadReplica"), 0, "never by itself");
+    f.assert_quiet(RESYNC * 3, "a replica left alone").await;
+    assert_eq!(f.reached("PromoteReadReplica"), 0, "never by itself");
 
     // A rotation request on a replica changes nothing (its password is its source's):
     // noted in the status, no ModifyDBInstance.
     let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
-    let modified = reached(&f, "ModifyDBInstance");
-    api.patch(
+    let modified = f.reached("ModifyDBInstance");
+    f.patch_database(
         "dr",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"tiered.io/rotate-password": "1"}}})),
+        json!({"metadata": {"annotations": {"tiered.io/rotate-password": "1"}}}),
     )
-    .await
-    .unwrap();
+    .await;
     eventually("the rotation request is noted", || async {
-        database(&f, "dr")
+        f.database("dr")
             .await
             .status
             .and_then(|status| status.password_rotation)
@@ -185,57 +112,56 @@ async fn a_cross_region_replica_is_created_in_its_region_and_promoted_once_on_re
     })
     .await;
     assert_eq!(
-        reached(&f, "ModifyDBInstance"),
+        f.reached("ModifyDBInstance"),
         modified,
         "no password set on a replica"
     );
-    assert!(!connection(&f, "dr").await.contains_key("password"));
+    assert!(
+        !f.connection("dr")
+            .await
+            .unwrap_or_default()
+            .contains_key("password")
+    );
 
     // Promote: one field.
     let asked = Instant::now();
-    api.patch(
-        "dr",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicaOf": {"promote": true}}})),
-    )
-    .await
-    .unwrap();
+    f.promote("dr").await;
     eventually(
         "the promoted instance is a Ready primary with a password",
         || async {
             f.is_ready::<Rds>("dr").await
-                && role(&f, "dr").await == Some(ReplicationRole::Primary)
-                && connection(&f, "dr").await.contains_key("password")
+                && f.role("dr").await == Some(ReplicationRole::Primary)
+                && f.connection("dr")
+                    .await
+                    .unwrap_or_default()
+                    .contains_key("password")
         },
     )
     .await;
     let took = asked.elapsed();
     println!("promotion on moto: request to Ready as primary in {took:?}");
-    assert_eq!(reached(&f, "PromoteReadReplica"), 1);
-    let promoted = describe(&dr, &id).await.unwrap();
-    assert!(tag(&promoted, "tiered.io/promoted").is_some(), "recorded");
-    let data = connection(&f, "dr").await;
+    assert_eq!(f.reached("PromoteReadReplica"), 1);
+    let promoted = instance(&dr, &id).await.unwrap();
+    assert!(
+        rds_tag(promoted.tag_list(), "tiered.io/promoted").is_some(),
+        "recorded"
+    );
+    let data = f.connection("dr").await.unwrap_or_default();
     assert!(!data.contains_key("pendingPassword"), "{:?}", data.keys());
     assert!(data["url"].contains(&data["host"]));
 
     // Converged: the promotion is never sent again, nothing else is either.
-    let before = mutating(&f);
-    tokio::time::sleep(RESYNC * 3).await;
-    assert_eq!(
-        mutating(&f),
-        before,
-        "a promoted, converged instance makes no calls"
-    );
-    assert_eq!(reached(&f, "PromoteReadReplica"), 1);
+    f.assert_quiet(RESYNC * 3, "the promoted instance").await;
+    assert_eq!(f.reached("PromoteReadReplica"), 1);
 
     // It is deleted like any primary of ours, in its region, the source untouched.
     api.delete("dr", &DeleteParams::default()).await.unwrap();
     eventually("the promoted instance is gone", || async {
-        describe(&dr, &id).await.is_none()
+        instance(&dr, &id).await.is_none()
     })
     .await;
     assert!(
-        describe(&rds_client(&f.moto), &aws_id::<Rds>("primary"))
+        instance(&rds_client(&f.moto), &aws_id::<Rds>("primary"))
             .await
             .is_some()
     );
@@ -323,6 +249,15 @@ async fn replica_rules_are_enforced_by_the_api_server() {
     f.op.stop().await;
 }
 
+/// What moto names as the replica source of the instance `id`.
+async fn source_of(rds: &aws_sdk_rds::Client, id: &str) -> Option<String> {
+    instance(rds, id)
+        .await
+        .unwrap_or_else(|| panic!("{id} exists"))
+        .read_replica_source_db_instance_identifier()
+        .map(str::to_owned)
+}
+
 /// What moto 5.2.5 does with cross-region replicas that real RDS does not (TESTING.md:
 /// pin each gap so an upgrade that changes one fails here): after PromoteReadReplica it
 /// still reports `ReadReplicaSourceDBInstanceIdentifier` (so tiered records a promotion
@@ -361,7 +296,7 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
     replica("rep", "db.t4g.large")
         .await
         .expect("moto accepts a second create of the same replica");
-    let again = describe(&west, "rep").await.unwrap();
+    let again = instance(&west, "rep").await.unwrap();
     assert_eq!(again.db_instance_class(), Some("db.t4g.large"), "replaced");
 
     replica("never-promoted", "db.t4g.small").await.unwrap();
@@ -380,9 +315,8 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
         .send()
         .await
         .unwrap();
-    let promoted = describe(&west, "rep").await.unwrap();
     assert_eq!(
-        promoted.read_replica_source_db_instance_identifier(),
+        source_of(&west, "rep").await.as_deref(),
         Some(arn.as_str()),
         "moto still names the source of a promoted instance"
     );
@@ -396,9 +330,8 @@ async fn moto_cross_region_replica_gaps_are_pinned() {
         .send()
         .await
         .unwrap();
-    let restored = describe(&east, "pitr").await.unwrap();
     assert_eq!(
-        restored.read_replica_source_db_instance_identifier(),
+        source_of(&east, "pitr").await.as_deref(),
         Some("src"),
         "moto reports a point-in-time restore's source as a replica source"
     );
@@ -425,49 +358,27 @@ async fn a_replica_gets_its_own_parameter_group_in_its_region() {
     .await;
     eventually("the replica is Ready with its parameter group", || async {
         f.is_ready::<Rds>("dr").await
-            && database(&f, "dr")
+            && f.database("dr")
                 .await
                 .status
                 .is_some_and(|status| status.parameter_group.is_some())
     })
     .await;
     let id = tiered::aws::naming::rds_replica_of_identifier("test", NS, "dr");
-    let group = database(&f, "dr")
-        .await
-        .status
-        .and_then(|status| status.parameter_group)
-        .unwrap();
+    let group = f.database_status("dr").await.parameter_group.unwrap();
     assert_eq!(group.name, format!("{id}-postgres16"));
-    assert_eq!(role(&f, "dr").await, Some(ReplicationRole::Replica));
+    assert_eq!(f.role("dr").await, Some(ReplicationRole::Replica));
     let dr = rds_in(&f.moto, DR_REGION);
-    let replica = describe(&dr, &id).await.unwrap();
-    assert!(
-        replica
-            .db_parameter_groups()
-            .iter()
-            .any(|g| g.db_parameter_group_name() == Some(group.name.as_str())),
-        "attached to the replica: {:?}",
-        replica.db_parameter_groups()
-    );
-    let set: Vec<(String, String)> = dr
-        .describe_db_parameters()
-        .db_parameter_group_name(&group.name)
-        .source("user")
-        .send()
-        .await
-        .expect("the group is in the replica's region")
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
-    assert_eq!(set, [("max_connections".to_owned(), "150".to_owned())]);
+    let replica = instance(&dr, &id).await.unwrap();
+    has_parameter_group(&replica, &group.name).expect("attached to the replica");
+    // (In the replica's region: the read fails otherwise.)
+    let set = parameter_values(&dr, &group.name, Some("user")).await;
     assert_eq!(
-        reached(&f, "ModifyDBInstance"),
+        set,
+        BTreeMap::from([("max_connections".to_owned(), "150".to_owned())])
+    );
+    assert_eq!(
+        f.reached("ModifyDBInstance"),
         0,
         "created with its group: no attaching (and no reboot owed) afterwards"
     );
@@ -481,13 +392,8 @@ async fn a_replica_gets_its_own_parameter_group_in_its_region() {
             .map_or(true, |found| found.db_parameter_groups().is_empty()),
         "nothing in the operator's own region"
     );
-    let before = mutating(&f);
-    tokio::time::sleep(RESYNC * 3).await;
-    assert_eq!(
-        mutating(&f),
-        before,
-        "a converged replica with parameters makes no calls"
-    );
+    f.assert_quiet(RESYNC * 3, "a replica with parameters")
+        .await;
     f.op.stop().await;
 }
 

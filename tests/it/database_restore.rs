@@ -6,29 +6,22 @@
 //! one instance whatever responses get lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_faults::Rule;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
 use tiered::aws::restore_source::RESTORABLE;
 use tiered::controllers::managed_database::Rds;
 
-use crate::support::data_tier::database::postgres_instance;
+use crate::support::aws_reads::{instance, rds_tags};
 use crate::support::data_tier::operator::NS;
-use crate::support::faults::{Faulty, aws_id, start};
+use crate::support::faults::{Faulty, aws_id, rules, start};
 use crate::support::moto::rds_client;
-use crate::support::operator::{eventually, secret_text};
+use crate::support::operator::{assert_invalid, eventually};
+use crate::support::restore_sources::{source_instance, take_db_snapshot};
 
 const RESYNC: Duration = Duration::from_mins(5);
-
-fn rules(texts: &[&str]) -> Vec<Rule> {
-    texts
-        .iter()
-        .map(|text| Rule::parse(text).unwrap())
-        .collect()
-}
 
 /// A source instance `source` (someone else's) with the snapshot `snapshot`, both
 /// opted in by the account's administrator for the object `restored_by` of [`NS`]
@@ -36,82 +29,24 @@ fn rules(texts: &[&str]) -> Vec<Rule> {
 async fn source_with_snapshot(f: &Faulty, source: &str, snapshot: &str, restored_by: &str) {
     let rds = rds_client(&f.moto);
     let opt_in = format!("{NS}/{restored_by}");
-    postgres_instance(&rds, source, &[(RESTORABLE, opt_in.as_str())])
-        .master_user_password("the-old-password-1")
-        .db_name("newsread")
-        .backup_retention_period(7)
-        .send()
-        .await
-        .unwrap();
-    rds.create_db_snapshot()
-        .db_instance_identifier(source)
-        .db_snapshot_identifier(snapshot)
-        .tags(
-            aws_sdk_rds::types::Tag::builder()
-                .key(RESTORABLE)
-                .value(&opt_in)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let tags = [(RESTORABLE, opt_in.as_str())];
+    source_instance(&rds, source, &tags).await;
+    take_db_snapshot(&rds, source, snapshot, &tags).await;
 }
 
-/// Calls of `action` the proxy saw, whatever their fate.
-fn calls(f: &Faulty, action: &str) -> usize {
-    f.proxy
-        .calls()
-        .all()
-        .iter()
-        .filter(|call| call.action == action)
-        .count()
-}
-
-pub(crate) async fn connection(
-    f: &Faulty,
-    name: &str,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    let secrets: Api<Secret> = Api::namespaced(f.op.client.clone(), NS);
-    secrets
-        .get_opt(&format!("{name}-connection"))
+/// The tags of the instance `id`.
+async fn tags(f: &Faulty, id: &str) -> BTreeMap<String, String> {
+    let instance = instance(&rds_client(&f.moto), id)
         .await
-        .unwrap()
-        .map(|secret| secret_text(&secret))
-}
-
-async fn tags(f: &Faulty, id: &str) -> Vec<(String, String)> {
-    let instance = rds_client(&f.moto)
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .unwrap()
-        .db_instances()[0]
-        .clone();
-    instance
-        .tag_list()
-        .iter()
-        .map(|tag| {
-            (
-                tag.key().unwrap_or_default().to_owned(),
-                tag.value().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
+        .unwrap_or_else(|| panic!("{id} exists"));
+    rds_tags(instance.tag_list())
 }
 
 /// Waits until `name` is Ready: after the password is set RDS resets the credentials,
 /// so the next look is the in-progress requeue (30 s) later, not at once.
 async fn ready_after_the_password_is_set(f: &Faulty, name: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(75);
-    while !f.is_ready::<Rds>(name).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} not Ready: {:?}",
-            f.ready_condition::<Rds>(name).await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    f.wait_ready_within::<Rds>(name, Duration::from_secs(75))
+        .await;
 }
 
 #[tokio::test]
@@ -133,14 +68,14 @@ async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_
     eventually(
         "the password was offered to RDS, the Secret has a url",
         || async {
-            calls(&f, "ModifyDBInstance") > 0
-                && connection(&f, "restored")
+            f.seen("ModifyDBInstance") > 0
+                && f.connection("restored")
                     .await
                     .is_some_and(|data| data.contains_key("url"))
         },
     )
     .await;
-    let data = connection(&f, "restored").await.expect("the Secret exists");
+    let data = f.connection("restored").await.expect("the Secret exists");
     assert!(
         !data.contains_key("password"),
         "no password before RDS accepted it: {:?}",
@@ -150,22 +85,18 @@ async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_
     let url = url::Url::parse(&data["url"]).expect("a url once there is a host");
     assert_eq!(url.password(), None, "the url claims no password either");
     assert!(!f.is_ready::<Rds>("restored").await, "not Ready before");
-    assert_eq!(calls(&f, "RestoreDBInstanceFromDBSnapshot"), 1);
-    assert_eq!(calls(&f, "CreateDBInstance"), 0, "a restore, not a create");
+    assert_eq!(f.seen("RestoreDBInstanceFromDBSnapshot"), 1);
+    assert_eq!(f.seen("CreateDBInstance"), 0, "a restore, not a create");
     let owned = tags(&f, &id).await;
-    assert!(
-        owned
-            .iter()
-            .any(|(k, v)| k == "tiered.io/name" && v == "restored"),
-        "{owned:?}"
-    );
-    assert!(owned.iter().any(|(k, v)| k == "team" && v == "news"));
+    let tag = |key: &str| owned.get(key).map(String::as_str);
+    assert_eq!(tag("tiered.io/name"), Some("restored"), "{owned:?}");
+    assert_eq!(tag("team"), Some("news"), "{owned:?}");
 
     // RDS accepts it: the Secret then carries it, the same one it kept as pending.
     let pending = data["pendingPassword"].clone();
     f.proxy.set_rules(Vec::new());
     ready_after_the_password_is_set(&f, "restored").await;
-    let data = connection(&f, "restored").await.unwrap();
+    let data = f.connection("restored").await.unwrap();
     assert_eq!(data.get("password"), Some(&pending));
     assert!(!data.contains_key("pendingPassword"), "{:?}", data.keys());
     let url = url::Url::parse(&data["url"]).unwrap();
@@ -173,14 +104,11 @@ async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_
         .decode_utf8()
         .unwrap();
     assert_eq!(in_url, pending);
-    let set = f
-        .proxy
-        .calls()
-        .all()
-        .iter()
-        .filter(|call| call.action == "ModifyDBInstance" && call.fate.reached_aws())
-        .count();
-    assert_eq!(set, 1, "the password is set once it goes through");
+    assert_eq!(
+        f.reached("ModifyDBInstance"),
+        1,
+        "the password is set once it goes through"
+    );
     assert_eq!(
         f.instances("legacy-db").await,
         ["legacy-db"],
@@ -209,26 +137,25 @@ async fn a_point_in_time_restore_with_every_response_lost_makes_one_instance() {
     let id = aws_id::<Rds>("pitr");
     eventually(
         "the restored instance exists and the password was set",
-        || async { f.instances(&id).await == [id.clone()] && calls(&f, "ModifyDBInstance") > 0 },
+        || async { f.instances(&id).await == [id.clone()] && f.seen("ModifyDBInstance") > 0 },
     )
     .await;
     f.proxy.set_rules(Vec::new());
     ready_after_the_password_is_set(&f, "pitr").await;
     assert_eq!(f.instances(&id).await, vec![id.clone()], "one instance");
-    assert_eq!(calls(&f, "CreateDBInstance"), 0);
-    let restores = calls(&f, "RestoreDBInstanceToPointInTime");
+    assert_eq!(f.seen("CreateDBInstance"), 0);
+    let restores = f.seen("RestoreDBInstanceToPointInTime");
     assert!(
         (1..=2).contains(&restores),
         "a lost restore is described, not repeated: {restores}"
     );
     let owned = tags(&f, &id).await;
-    assert!(
-        owned
-            .iter()
-            .any(|(k, v)| k == "tiered.io/name" && v == "pitr"),
+    assert_eq!(
+        owned.get("tiered.io/name").map(String::as_str),
+        Some("pitr"),
         "the restore does not copy the source's tags in place of ours: {owned:?}"
     );
-    let data = connection(&f, "pitr").await.unwrap();
+    let data = f.connection("pitr").await.unwrap();
     assert!(data.contains_key("password") && !data.contains_key("pendingPassword"));
     f.op.stop().await;
 }
@@ -264,13 +191,7 @@ async fn the_restore_source_is_creation_only() {
         }))
         .unwrap()
     };
-    let refused = |result: Result<ManagedDatabase, kube::Error>, part: &str| match result {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            assert!(status.message.contains(part), "{part}: {}", status.message);
-        }
-        other => panic!("accepted ({part}): {other:?}"),
-    };
+    let refused = assert_invalid::<ManagedDatabase>;
     let patch = |spec: serde_json::Value| Patch::Merge(json!({ "spec": spec }));
 
     for (from, part) in [

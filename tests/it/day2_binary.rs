@@ -22,9 +22,12 @@ use tiered::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use tiered::controllers::managed_database::Rds;
 
 use crate::harness_kubectl::Kubectl;
+use crate::support::aws_reads::{
+    db_snapshot, has_parameter_group, instance, parameter_values, rds_in, rds_tag,
+};
 use crate::support::data_tier::{Kind, merged, object};
-use crate::support::moto::{MotoServer, aws_config, rds_client};
-use crate::support::operator::{emulator, http_get, secret_text};
+use crate::support::moto::{MotoServer, rds_client};
+use crate::support::operator::{emulator, secret_text};
 use crate::support::process::OperatorProcess;
 
 const NS: &str = "shop";
@@ -37,28 +40,6 @@ const SNAPSHOT: &str = "before-migration";
 fn manifest(name: &str, extra: &Value) -> String {
     let spec = merged(<Rds as Kind>::manifest_spec(), extra);
     serde_norway::to_string(&object::<Rds>(NS, name, &spec)).unwrap()
-}
-
-fn rds_in(moto: &MotoServer, region: &str) -> aws_sdk_rds::Client {
-    let config = aws_sdk_rds::config::Builder::from(&aws_config(moto))
-        .region(aws_sdk_rds::config::Region::new(region.to_owned()))
-        .build();
-    aws_sdk_rds::Client::from_conf(config)
-}
-
-async fn describe(rds: &aws_sdk_rds::Client, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
-    rds.describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .ok()
-        .and_then(|output| output.db_instances().first().cloned())
-}
-
-fn tag<'a>(tags: &'a [aws_sdk_rds::types::Tag], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|tag| tag.key() == Some(key))
-        .and_then(|tag| tag.value())
 }
 
 struct Day2 {
@@ -142,29 +123,9 @@ impl Day2 {
     }
 }
 
-/// The sum of the counters on the lines of `text` that `keep` keeps.
-pub(crate) fn counters(text: &str, keep: impl Fn(&str) -> bool) -> u64 {
-    text.lines()
-        .filter(|line| keep(line))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// `tiered_aws_calls_total` of the RDS `operation` (every region).
 async fn aws_calls(operator: &OperatorProcess, operation: &str) -> u64 {
-    let (_, text) = http_get(operator.http, "/metrics").await;
-    let series = format!("tiered_aws_calls_total{{service=\"rds\",operation=\"{operation}\"");
-    counters(&text, |line| line.starts_with(&series))
-}
-
-/// RDS calls that change something, from the operator's own metrics.
-async fn mutating_calls(operator: &OperatorProcess) -> u64 {
-    let (_, text) = http_get(operator.http, "/metrics").await;
-    counters(&text, |line| {
-        line.starts_with("tiered_aws_calls_total{service=\"rds\"")
-            && !line.contains("operation=\"Describe")
-            && !line.contains("operation=\"List")
-    })
+    operator.aws_calls("rds", |op| op == operation).await
 }
 
 /// The primary's owned parameter group: named for the family, attached, with the values.
@@ -176,31 +137,9 @@ async fn assert_parameters(
     // Parameters: the owned group of the family, attached, with the spec's values.
     let group = status.parameter_group.clone().unwrap();
     assert_eq!(group.name, format!("{primary_id}-postgres16"));
-    let instance = describe(east, primary_id).await.unwrap();
-    assert!(
-        instance
-            .db_parameter_groups()
-            .iter()
-            .any(|g| g.db_parameter_group_name() == Some(group.name.as_str())),
-        "the group is attached: {:?}",
-        instance.db_parameter_groups()
-    );
-    let set: BTreeMap<String, String> = east
-        .describe_db_parameters()
-        .db_parameter_group_name(&group.name)
-        .source("user")
-        .send()
-        .await
-        .unwrap()
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
+    let primary = instance(east, primary_id).await.unwrap();
+    has_parameter_group(&primary, &group.name).expect("the group is attached");
+    let set = parameter_values(east, &group.name, Some("user")).await;
     assert_eq!(set.get("max_connections").map(String::as_str), Some("200"));
     assert_eq!(
         set.get("shared_preload_libraries").map(String::as_str),
@@ -222,17 +161,13 @@ async fn assert_snapshot(
         .unwrap()
         .identifier
         .clone();
-    let snapshot = east
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&taken)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()[0]
-        .clone();
+    let snapshot = db_snapshot(east, &taken).await;
     assert_eq!(snapshot.db_instance_identifier(), Some(primary_id));
     assert_eq!(snapshot.status(), Some("available"));
-    assert_eq!(tag(snapshot.tag_list(), "tiered.io/name"), Some("primary"));
+    assert_eq!(
+        rds_tag(snapshot.tag_list(), "tiered.io/name"),
+        Some("primary")
+    );
 
     taken
 }
@@ -255,11 +190,14 @@ async fn assert_restored(day2: &Day2, east: &aws_sdk_rds::Client, operator: &Ope
     );
     for name in ["restored", "pitr"] {
         let id = rds_instance_identifier(CLUSTER, NS, name);
-        let instance = describe(east, &id)
+        let restored = instance(east, &id)
             .await
             .unwrap_or_else(|| panic!("{id} exists"));
-        assert_eq!(tag(instance.tag_list(), "tiered.io/name"), Some(name));
-        assert_eq!(tag(instance.tag_list(), "tiered.io/cluster"), Some(CLUSTER));
+        assert_eq!(rds_tag(restored.tag_list(), "tiered.io/name"), Some(name));
+        assert_eq!(
+            rds_tag(restored.tag_list(), "tiered.io/cluster"),
+            Some(CLUSTER)
+        );
         let status = day2.get(name).await.unwrap().status.unwrap();
         assert_eq!(status.identifier.as_deref(), Some(id.as_str()));
         let data = day2.connection(name).await;
@@ -282,43 +220,20 @@ async fn assert_replica(
 ) {
     let replica_id = rds_replica_of_identifier(CLUSTER, NS, "dr");
     let primary_arn = status.arn.clone().unwrap();
-    let in_west = describe(west, &replica_id)
+    let in_west = instance(west, &replica_id)
         .await
         .expect("the replica is in eu-west-1");
     assert_eq!(
         in_west.read_replica_source_db_instance_identifier(),
         Some(primary_arn.as_str())
     );
-    assert_eq!(tag(in_west.tag_list(), "tiered.io/name"), Some("dr"));
-    assert!(describe(east, &replica_id).await.is_none());
-    let replica_group = format!("{replica_id}-postgres16");
-    assert!(
-        in_west
-            .db_parameter_groups()
-            .iter()
-            .any(|g| g.db_parameter_group_name() == Some(replica_group.as_str())),
-        "the replica has its own group in its region: {:?}",
-        in_west.db_parameter_groups()
-    );
+    assert_eq!(rds_tag(in_west.tag_list(), "tiered.io/name"), Some("dr"));
+    assert!(instance(east, &replica_id).await.is_none());
+    has_parameter_group(&in_west, &format!("{replica_id}-postgres16"))
+        .expect("the replica has its own group in its region");
     let dr = day2.connection("dr").await;
     assert!(dr["host"].contains(DR_REGION), "{}", dr["host"]);
     assert!(!dr.contains_key("password"), "{:?}", dr.keys());
-}
-
-/// `tiered run` against the emulator of `kubectl` and `moto` (its region us-east-1).
-pub(crate) async fn start_operator(kubectl: &Kubectl, moto: &MotoServer) -> OperatorProcess {
-    let endpoint = moto.endpoint();
-    OperatorProcess::start(
-        &kubectl.kubeconfig,
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    )
-    .await
 }
 
 /// Source: issue 13 ("Done when each point works against moto_server through the
@@ -331,7 +246,7 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
     let moto = MotoServer::start();
     let emulator = emulator(&[NS], false).await;
     let kubectl = Kubectl::new(&emulator);
-    let operator = start_operator(&kubectl, &moto).await;
+    let operator = OperatorProcess::start_on_moto(&kubectl.kubeconfig, &moto).await;
     let day2 = Day2::new(&emulator.client());
     let east = rds_client(&moto);
     let west = rds_in(&moto, DR_REGION);
@@ -416,21 +331,17 @@ async fn the_binary_runs_replica_promotion_restores_snapshots_and_parameters_on_
 
     // Promoted once, recorded on the instance, in its region.
     assert_eq!(aws_calls(&operator, "PromoteReadReplica").await, 1);
-    let promoted = describe(&west, &replica_id).await.unwrap();
-    assert!(tag(promoted.tag_list(), "tiered.io/promoted").is_some());
+    let promoted = instance(&west, &replica_id).await.unwrap();
+    assert!(rds_tag(promoted.tag_list(), "tiered.io/promoted").is_some());
     let dr = day2.connection("dr").await;
     assert!(!dr.contains_key("pendingPassword"), "{:?}", dr.keys());
 
     assert_restored(&day2, &east, &operator).await;
 
     // Converged: no more mutating calls across a few resyncs (TIERED_RESYNC=1s).
-    let before = mutating_calls(&operator).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        mutating_calls(&operator).await,
-        before,
-        "a converged day-2 set makes no mutating AWS calls"
-    );
+    operator
+        .assert_quiet("rds", Duration::from_secs(4), "a converged day-2 set")
+        .await;
     println!(
         "day-2 through the binary on moto: primary, parameters, snapshot and replica Ready in {phase_one:?}; promotion and both restores Ready in {phase_two:?}; total {:?}",
         started.elapsed()

@@ -17,11 +17,11 @@ use tiered::api::CacheCluster;
 use tiered::aws::naming::elasticache_replication_group_id;
 use tiered::controllers::cache_cluster::ElastiCache;
 
-use crate::day2_binary::{counters, start_operator};
 use crate::harness_kubectl::Kubectl;
+use crate::support::aws_reads::{elasticache_tags, has_tag, replication_group};
 use crate::support::data_tier::{Kind, merged, object};
 use crate::support::moto::{MotoServer, elasticache_client};
-use crate::support::operator::{emulator, eventually, http_get, secret_text};
+use crate::support::operator::{emulator, eventually, secret_text};
 use crate::support::process::OperatorProcess;
 
 const NS: &str = "shop";
@@ -34,32 +34,13 @@ fn manifest(name: &str, extra: &Value) -> String {
     serde_norway::to_string(&object::<ElastiCache>(NS, name, &spec)).unwrap()
 }
 
-/// `tiered_aws_calls_total` of ElastiCache calls whose operation `keep` keeps.
-async fn calls(operator: &OperatorProcess, keep: impl Fn(&str) -> bool) -> u64 {
-    let (_, text) = http_get(operator.http, "/metrics").await;
-    counters(&text, |line| {
-        line.starts_with("tiered_aws_calls_total{service=\"elasticache\"")
-            && line
-                .split("operation=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .is_some_and(&keep)
-    })
-}
-
-fn is_mutating(operation: &str) -> bool {
-    !["Describe", "List"]
-        .iter()
-        .any(|read| operation.starts_with(read))
-}
-
 /// Source: issue 13 parts 2 and 3 for CacheCluster, through the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_takes_a_cache_snapshot_on_request_and_restores_another_cache_from_it() {
     let moto = MotoServer::start();
     let emulator = emulator(&[NS], false).await;
     let kubectl = Kubectl::new(&emulator);
-    let operator = start_operator(&kubectl, &moto).await;
+    let operator = OperatorProcess::start_on_moto(&kubectl.kubeconfig, &moto).await;
     let caches: Api<CacheCluster> = Api::namespaced(emulator.client(), NS);
     let ready = |name: &'static str| {
         let caches = caches.clone();
@@ -107,43 +88,22 @@ async fn the_binary_takes_a_cache_snapshot_on_request_and_restores_another_cache
     // Owned like any other: tagged for its own object.
     let elasticache = elasticache_client(&moto);
     let restored_id = elasticache_replication_group_id(CLUSTER, NS, "restored");
-    let arn = elasticache
-        .describe_replication_groups()
-        .replication_group_id(&restored_id)
-        .send()
-        .await
-        .unwrap()
-        .replication_groups()[0]
-        .arn()
-        .unwrap()
-        .to_owned();
-    let tags = elasticache
-        .list_tags_for_resource()
-        .resource_name(&arn)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        tags.tag_list()
-            .iter()
-            .any(|tag| tag.key() == Some("tiered.io/name") && tag.value() == Some("restored")),
-        "{:?}",
-        tags.tag_list()
-    );
+    let restored = replication_group(&elasticache, &restored_id).await;
+    let tags = elasticache_tags(&elasticache, restored.arn().unwrap()).await;
+    assert!(has_tag(&tags, "tiered.io/name", "restored"), "{tags:?}");
 
     // Each create once; the snapshot taken once.
-    assert_eq!(calls(&operator, |op| op == "CreateSnapshot").await, 1);
-    assert_eq!(
-        calls(&operator, |op| op == "CreateReplicationGroup").await,
-        2
-    );
+    let calls =
+        |operation: &'static str| operator.aws_calls("elasticache", move |op| op == operation);
+    assert_eq!(calls("CreateSnapshot").await, 1);
+    assert_eq!(calls("CreateReplicationGroup").await, 2);
     // Converged: no more mutating calls across a few resyncs (TIERED_RESYNC=1s).
-    let before = calls(&operator, is_mutating).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        calls(&operator, is_mutating).await,
-        before,
-        "a converged pair of caches makes no mutating AWS calls"
-    );
+    operator
+        .assert_quiet(
+            "elasticache",
+            Duration::from_secs(4),
+            "a converged pair of caches",
+        )
+        .await;
     drop(operator);
 }

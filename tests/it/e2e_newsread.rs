@@ -133,18 +133,7 @@ async fn the_newsreader_example_becomes_ready_and_its_database_leaves_a_final_sn
     prepare_account(&moto);
     let emulator = emulator(&[NS], true).await;
     let kubectl = Kubectl::new(&emulator);
-    let endpoint = moto.endpoint();
-    let operator = OperatorProcess::start(
-        &kubectl.kubeconfig,
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    )
-    .await;
+    let operator = OperatorProcess::start_on_moto(&kubectl.kubeconfig, &moto).await;
 
     let example = support::tools::crate_root().join("deploy/examples/newsread.yaml");
     let applied = kubectl

@@ -16,49 +16,11 @@ use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use crate::support::data_tier::database::postgres_instance;
 use crate::support::data_tier::{Kind, reconcile_once, resource, stalled_message};
 use crate::support::moto::{MotoServer, elasticache_client, rds_client};
-
-fn rds_tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
-    aws_sdk_rds::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-}
-
-/// A snapshot `snapshot` of the untagged instance `source` (another team's), with `tags`.
-async fn rds_snapshot(
-    rds: &aws_sdk_rds::Client,
-    source: &str,
-    snapshot: &str,
-    tags: &[(&str, &str)],
-) -> String {
-    if rds
-        .describe_db_instances()
-        .db_instance_identifier(source)
-        .send()
-        .await
-        .is_err()
-    {
-        postgres_instance(rds, source, &[])
-            .db_name("newsread")
-            .backup_retention_period(7)
-            .send()
-            .await
-            .unwrap();
-    }
-    rds.create_db_snapshot()
-        .db_instance_identifier(source)
-        .db_snapshot_identifier(snapshot)
-        .set_tags(Some(tags.iter().map(|(k, v)| rds_tag(k, v)).collect()))
-        .send()
-        .await
-        .unwrap()
-        .db_snapshot()
-        .and_then(|s| s.db_snapshot_arn().map(str::to_owned))
-        .unwrap()
-}
+use crate::support::restore_sources::{
+    cache_tag, rds_tag, source_instance, take_cache_snapshot, take_db_snapshot,
+};
 
 /// Refused with `reason` before any mutating call, nothing made; the message.
 async fn refused<K: Kind>(ctx: &K, name: &str, extra: serde_json::Value, reason: &str) -> String {
@@ -92,6 +54,25 @@ async fn waiting<K: Kind>(ctx: &K, name: &str, extra: serde_json::Value) -> Stri
     message.clone()
 }
 
+/// One pass of `name` with `extra`, whose source tiered may restore: not Stalled, and
+/// the resource is there.
+async fn restores<K: Kind>(ctx: &K, name: &str, extra: &serde_json::Value) {
+    let report = reconcile_once(ctx, name, &K::spec(extra)).await;
+    assert!(
+        !matches!(report.progress, Progress::Stalled { .. }),
+        "{:?}",
+        report.progress
+    );
+    assert!(resource(ctx, &report.id).await.is_some(), "restored");
+}
+
+/// The tags tiered puts on what it makes for the ManagedDatabase `shop/db` here.
+const TIERED_SHOP_DB: [(&str, &str); 3] = [
+    ("tiered.io/cluster", "test"),
+    ("tiered.io/namespace", "shop"),
+    ("tiered.io/name", "db"),
+];
+
 #[tokio::test]
 async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
     let server = MotoServer::start();
@@ -100,7 +81,7 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
     let from = |snapshot: &str| json!({"restoreFrom": {"dbSnapshotIdentifier": snapshot}});
 
     // Untagged, in the same account: refused, saying which tag allows it.
-    let arn = rds_snapshot(
+    let arn = take_db_snapshot(
         &rds,
         "billing-db",
         "billing-nightly",
@@ -125,7 +106,7 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
 
     // Made by tiered for another namespace of this cluster, or opted in for another
     // object: refused without naming them.
-    rds_snapshot(
+    take_db_snapshot(
         &rds,
         "billing-db",
         "nightly-2",
@@ -141,7 +122,7 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
         !message.contains("billing") && !message.contains("ledger"),
         "{message}"
     );
-    rds_snapshot(
+    take_db_snapshot(
         &rds,
         "billing-db",
         "nightly-3",
@@ -165,13 +146,7 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
         .send()
         .await
         .unwrap();
-    let report = reconcile_once(&ctx, "restored", &Rds::spec(&from("billing-nightly"))).await;
-    assert!(
-        !matches!(report.progress, Progress::Stalled { .. }),
-        "{:?}",
-        report.progress
-    );
-    assert!(resource(&ctx, &report.id).await.is_some(), "restored");
+    restores(&ctx, "restored", &from("billing-nightly")).await;
 }
 
 #[tokio::test]
@@ -179,29 +154,13 @@ async fn a_db_snapshot_tiered_took_in_this_namespace_restores_without_an_opt_in(
     let server = MotoServer::start();
     let ctx = Rds::on(&server);
     let rds = rds_client(&server);
-    rds_snapshot(
-        &rds,
-        "test-shop-db",
-        "db-snap-1",
-        &[
-            ("tiered.io/cluster", "test"),
-            ("tiered.io/namespace", "shop"),
-            ("tiered.io/name", "db"),
-        ],
-    )
-    .await;
-    let report = reconcile_once(
+    take_db_snapshot(&rds, "test-shop-db", "db-snap-1", &TIERED_SHOP_DB).await;
+    restores(
         &ctx,
         "restored",
-        &Rds::spec(&json!({"restoreFrom": {"dbSnapshotIdentifier": "db-snap-1"}})),
+        &json!({"restoreFrom": {"dbSnapshotIdentifier": "db-snap-1"}}),
     )
     .await;
-    assert!(
-        !matches!(report.progress, Progress::Stalled { .. }),
-        "{:?}",
-        report.progress
-    );
-    assert!(resource(&ctx, &report.id).await.is_some());
 }
 
 #[tokio::test]
@@ -209,12 +168,7 @@ async fn a_point_in_time_source_of_another_team_is_refused_and_this_namespaces_i
     let server = MotoServer::start();
     let ctx = Rds::on(&server);
     let rds = rds_client(&server);
-    postgres_instance(&rds, "billing-db", &[])
-        .db_name("newsread")
-        .backup_retention_period(7)
-        .send()
-        .await
-        .unwrap();
+    source_instance(&rds, "billing-db", &[]).await;
     let pitr = |source: &str| json!({"restoreFrom": {"sourceDBInstanceIdentifier": source, "useLatestRestorableTime": true}});
     let message = refused(&ctx, "pitr", pitr("billing-db"), reasons::NOT_OPTED_IN).await;
     assert!(
@@ -228,27 +182,8 @@ async fn a_point_in_time_source_of_another_team_is_refused_and_this_namespaces_i
     let message = waiting(&ctx, "pitr", pitr("no-such-db")).await;
     assert!(message.contains("does not exist"), "{message}");
 
-    postgres_instance(
-        &rds,
-        "test-shop-db",
-        &[
-            ("tiered.io/cluster", "test"),
-            ("tiered.io/namespace", "shop"),
-            ("tiered.io/name", "db"),
-        ],
-    )
-    .db_name("newsread")
-    .backup_retention_period(7)
-    .send()
-    .await
-    .unwrap();
-    let report = reconcile_once(&ctx, "pitr", &Rds::spec(&pitr("test-shop-db"))).await;
-    assert!(
-        !matches!(report.progress, Progress::Stalled { .. }),
-        "{:?}",
-        report.progress
-    );
-    assert!(resource(&ctx, &report.id).await.is_some());
+    source_instance(&rds, "test-shop-db", &TIERED_SHOP_DB).await;
+    restores(&ctx, "pitr", &pitr("test-shop-db")).await;
 }
 
 #[tokio::test]
@@ -257,16 +192,7 @@ async fn an_elasticache_snapshot_of_another_team_is_refused_until_an_administrat
     let ctx = ElastiCache::on(&server);
     let moto = elasticache_client(&server);
     ctx.create_untagged("billing", &[]).await;
-    let arn = moto
-        .create_snapshot()
-        .replication_group_id("billing")
-        .snapshot_name("billing-nightly")
-        .send()
-        .await
-        .unwrap()
-        .snapshot()
-        .and_then(|s| s.arn().map(str::to_owned))
-        .unwrap();
+    let arn = take_cache_snapshot(&moto, "billing", "billing-nightly", &[]).await;
     let spec = json!({"restoreFrom": {"snapshotName": "billing-nightly"}});
     let message = refused(&ctx, "restored", spec.clone(), reasons::NOT_OPTED_IN).await;
     assert!(
@@ -287,20 +213,9 @@ async fn an_elasticache_snapshot_of_another_team_is_refused_until_an_administrat
 
     moto.add_tags_to_resource()
         .resource_name(&arn)
-        .tags(
-            aws_sdk_elasticache::types::Tag::builder()
-                .key(RESTORABLE)
-                .value("shop/restored")
-                .build(),
-        )
+        .tags(cache_tag(RESTORABLE, "shop/restored"))
         .send()
         .await
         .unwrap();
-    let report = reconcile_once(&ctx, "restored", &ElastiCache::spec(&spec)).await;
-    assert!(
-        !matches!(report.progress, Progress::Stalled { .. }),
-        "{:?}",
-        report.progress
-    );
-    assert!(resource(&ctx, &report.id).await.is_some(), "restored");
+    restores(&ctx, "restored", &spec).await;
 }

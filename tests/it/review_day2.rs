@@ -6,29 +6,29 @@
 
 use crate::support;
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kube::ResourceExt;
 use serde_json::json;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
+use support::aws_reads::{db_snapshot, instance, parameter_values, rds_tags};
 use support::data_tier::Kind;
-use support::data_tier::operator::setup;
+use support::data_tier::operator::{NS, condition, setup};
+use support::day2::{create_named, ready_of, wait_ready_named, wait_snapshots_available};
 use support::moto::{MotoServer, rds_client};
 
-fn tags_of(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
-    list.iter()
-        .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
-        .collect()
+/// The AWS id of the object `name` (cluster `test`, namespace [`NS`]).
+fn aws_id(name: &str) -> String {
+    tiered::aws::naming::rds_instance_identifier("test", NS, name)
 }
 
 /// Creates, as an administrator would (no tiered tags), the DB parameter group named
 /// like the one tiered makes for the object `db` (`<identifier>-postgres16`), with
 /// `max_connections` 50; returns its name.
 async fn dbas_group(rds: &aws_sdk_rds::Client) -> String {
-    let id = tiered::aws::naming::rds_instance_identifier("test", "shop", "db");
-    let group = format!("{id}-postgres16");
+    let group = format!("{}-postgres16", aws_id("db"));
     rds.create_db_parameter_group()
         .db_parameter_group_name(&group)
         .db_parameter_group_family("postgres16")
@@ -49,6 +49,16 @@ async fn dbas_group(rds: &aws_sdk_rds::Client) -> String {
         .await
         .unwrap();
     group
+}
+
+/// A private moto holding the administrator's group of [`dbas_group`]: the
+/// controller's context and an RDS client on it, and the group's name.
+async fn with_dbas_group() -> (MotoServer, Rds, aws_sdk_rds::Client, String) {
+    let server = MotoServer::start();
+    let ctx = Rds::on(&server);
+    let rds = rds_client(&server);
+    let group = dbas_group(&rds).await;
+    (server, ctx, rds, group)
 }
 
 /// Passes of the object `db` with `spec` until Ready or Stalled (at most six); how the
@@ -75,27 +85,10 @@ async fn passes(ctx: &Rds, spec: &tiered::api::ManagedDatabaseSpec) -> String {
 /// group's tags. Expected: left untouched and reported (Stalled, as a name conflict).
 #[tokio::test]
 async fn a_parameter_group_of_our_name_that_is_not_ours_is_not_changed() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let rds = rds_client(&server);
-    let group = dbas_group(&rds).await;
+    let (_server, ctx, rds, group) = with_dbas_group().await;
     let spec = Rds::spec(&json!({"parameters": {"max_connections": "200"}}));
     let last = passes(&ctx, &spec).await;
-    let values: BTreeMap<String, String> = rds
-        .describe_db_parameters()
-        .db_parameter_group_name(&group)
-        .send()
-        .await
-        .unwrap()
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
+    let values = parameter_values(&rds, &group, None).await;
     assert_eq!(
         values.get("max_connections").map(String::as_str),
         Some("50"),
@@ -108,10 +101,7 @@ async fn a_parameter_group_of_our_name_that_is_not_ours_is_not_changed() {
 /// instance: `delete_parameter_groups` picks groups by name and family only.
 #[tokio::test]
 async fn a_parameter_group_of_our_name_that_is_not_ours_is_not_deleted() {
-    let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let rds = rds_client(&server);
-    let group = dbas_group(&rds).await;
+    let (_server, ctx, rds, group) = with_dbas_group().await;
     let spec = Rds::spec(&json!({
         "parameters": {"max_connections": "200"},
         "deletionPolicy": "Delete"
@@ -148,15 +138,7 @@ async fn a_recreated_database_does_not_report_its_predecessors_snapshot_as_its_o
     let spec = json!({"deletionPolicy": "Delete", "snapshots": [{"name": "before-upgrade"}]});
     s.create(&spec).await;
     let first = s.wait_ready().await;
-    support::operator::eventually("the first snapshot is available", || async {
-        s.objects.get(Rds::OBJECT).await.is_ok_and(|db| {
-            db.status
-                .iter()
-                .flat_map(|status| &status.snapshots)
-                .any(|snap| snap.state == "available")
-        })
-    })
-    .await;
+    wait_snapshots_available::<Rds>(&s.objects, Rds::OBJECT, 1).await;
     s.delete().await;
     s.wait_gone().await;
 
@@ -168,13 +150,7 @@ async fn a_recreated_database_does_not_report_its_predecessors_snapshot_as_its_o
     let listed = second.status.as_ref().unwrap().snapshots.clone();
     let rds = rds_client(&s.moto);
     for snap in listed.iter().filter(|snap| snap.state == "available") {
-        let found = rds
-            .describe_db_snapshots()
-            .db_snapshot_identifier(&snap.identifier)
-            .send()
-            .await
-            .unwrap();
-        let tags = tags_of(found.db_snapshots()[0].tag_list());
+        let tags = rds_tags(db_snapshot(&rds, &snap.identifier).await.tag_list());
         assert_eq!(
             tags.get("tiered.io/uid"),
             second.uid().as_ref(),
@@ -184,27 +160,6 @@ async fn a_recreated_database_does_not_report_its_predecessors_snapshot_as_its_o
         );
     }
     s.op.stop().await;
-}
-
-/// Creates the ManagedDatabase `name` in `shop` with the operator tests' spec and
-/// `extra` (next to [`Rds::OBJECT`], which `Setup::create` makes).
-async fn create_named(
-    s: &support::data_tier::operator::Setup<Rds>,
-    name: &str,
-    extra: &serde_json::Value,
-) {
-    let spec = support::data_tier::merged(Rds::manifest_spec(), extra);
-    s.objects
-        .create(
-            &kube::api::PostParams::default(),
-            &support::data_tier::object::<Rds>(support::data_tier::operator::NS, name, &spec),
-        )
-        .await
-        .expect("create");
-}
-
-fn ready_of(db: &tiered::api::ManagedDatabase) -> Option<(String, String, String)> {
-    support::data_tier::operator::condition::<Rds>(db, "Ready")
 }
 
 /// deploy/examples/tuned-db.yaml as its header says to use it: one `kubectl apply` of
@@ -219,17 +174,13 @@ fn ready_of(db: &tiered::api::ManagedDatabase) -> Option<(String, String, String
 #[tokio::test]
 async fn a_copy_restored_from_a_snapshot_applied_with_its_source_becomes_ready() {
     let s = setup::<Rds>().await;
-    let source_id = tiered::aws::naming::rds_instance_identifier(
-        "test",
-        support::data_tier::operator::NS,
-        Rds::OBJECT,
-    );
     // The copy first (kubectl apply order within a file is not a promise).
-    create_named(
-        &s,
+    let snapshot = format!("{}-snap-before-upgrade", aws_id(Rds::OBJECT));
+    create_named::<Rds>(
+        &s.objects,
         "copy",
         &json!({
-            "restoreFrom": {"dbSnapshotIdentifier": format!("{source_id}-snap-before-upgrade")},
+            "restoreFrom": {"dbSnapshotIdentifier": snapshot},
             "deletionPolicy": "Delete"
         }),
     )
@@ -238,39 +189,21 @@ async fn a_copy_restored_from_a_snapshot_applied_with_its_source_becomes_ready()
         s.objects
             .get("copy")
             .await
-            .is_ok_and(|db| ready_of(&db).is_some())
+            .is_ok_and(|db| ready_of::<Rds>(&db).is_some())
     })
     .await;
-    let first = ready_of(&s.objects.get("copy").await.unwrap());
+    let first = ready_of::<Rds>(&s.objects.get("copy").await.unwrap());
     s.create(&json!({"snapshots": [{"name": "before-upgrade"}]}))
         .await;
-    support::operator::eventually("the snapshot is available", || async {
-        s.objects.get(Rds::OBJECT).await.is_ok_and(|db| {
-            db.status
-                .iter()
-                .flat_map(|status| &status.snapshots)
-                .any(|snap| snap.state == "available")
-        })
-    })
-    .await;
+    wait_snapshots_available::<Rds>(&s.objects, Rds::OBJECT, 1).await;
     // The snapshot exists: within 30 s (resync 1 s) the copy must get going.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let copy = s.objects.get("copy").await.unwrap();
-        let ready = ready_of(&copy);
-        if ready
-            .as_ref()
-            .is_some_and(|(status, _, _)| status == "True")
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the copy is still not Ready 30 s after its snapshot exists: {ready:?} \
-             (its first pass said {first:?})"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_ready_named::<Rds>(
+        &s.objects,
+        "copy",
+        Duration::from_secs(30),
+        &format!("30 s after its snapshot exists (its first pass said {first:?})"),
+    )
+    .await;
     s.op.stop().await;
 }
 
@@ -288,16 +221,11 @@ async fn the_advice_of_a_restore_stalled_on_its_master_user_can_be_followed() {
     let s = setup::<Rds>().await;
     s.create(&json!({})).await;
     s.wait_ready().await;
-    let source_id = tiered::aws::naming::rds_instance_identifier(
-        "test",
-        support::data_tier::operator::NS,
-        Rds::OBJECT,
-    );
-    create_named(
-        &s,
+    create_named::<Rds>(
+        &s.objects,
         "copy",
         &json!({
-            "restoreFrom": {"sourceDBInstanceIdentifier": source_id, "useLatestRestorableTime": true},
+            "restoreFrom": {"sourceDBInstanceIdentifier": aws_id(Rds::OBJECT), "useLatestRestorableTime": true},
             "masterUsername": "admin",
             "deletionPolicy": "Delete"
         }),
@@ -305,35 +233,22 @@ async fn the_advice_of_a_restore_stalled_on_its_master_user_can_be_followed() {
     .await;
     support::operator::eventually("the copy is Stalled on masterUsername", || async {
         s.objects.get("copy").await.is_ok_and(|db| {
-            support::data_tier::operator::condition::<Rds>(&db, "Stalled").is_some_and(
-                |(status, _, message)| status == "True" && message.contains("masterUsername"),
-            )
+            condition::<Rds>(&db, "Stalled").is_some_and(|(status, _, message)| {
+                status == "True" && message.contains("masterUsername")
+            })
         })
     })
     .await;
-    let (_, _, said) = support::data_tier::operator::condition::<Rds>(
-        &s.objects.get("copy").await.unwrap(),
-        "Stalled",
-    )
-    .unwrap();
+    let (_, _, said) = condition::<Rds>(&s.objects.get("copy").await.unwrap(), "Stalled").unwrap();
     assert!(
         said.contains("create it again with masterUsername: app"),
         "the advice must be one that can be followed (masterUsername is immutable): {said}"
     );
     // Checked before the restore: no instance was made under a spec that cannot
     // describe it.
-    let copy_id = tiered::aws::naming::rds_instance_identifier(
-        "test",
-        support::data_tier::operator::NS,
-        "copy",
-    );
-    let found = rds_client(&s.moto)
-        .describe_db_instances()
-        .db_instance_identifier(&copy_id)
-        .send()
-        .await;
+    let found = instance(&rds_client(&s.moto), &aws_id("copy")).await;
     assert!(
-        found.is_err(),
+        found.is_none(),
         "the copy was restored although its spec cannot describe it: {found:?}"
     );
     // The field itself cannot be patched in place.

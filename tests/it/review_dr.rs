@@ -7,15 +7,16 @@
 
 use crate::support;
 
+use std::time::Duration;
+
 use serde_json::json;
 use tiered::controllers::managed_database::Rds;
 
+use support::aws_reads::instance;
 use support::data_tier::Kind;
+use support::data_tier::operator::{NS, condition};
+use support::day2::{create_named, wait_ready_named};
 use support::moto::{MotoServer, rds_client};
-
-fn ready_of(db: &tiered::api::ManagedDatabase) -> Option<(String, String, String)> {
-    support::data_tier::operator::condition::<Rds>(db, "Ready")
-}
 
 /// docs/disaster-recovery.md "Failing over": `InvalidDBInstanceState` from
 /// PromoteReadReplica "counts as sent". RDS answers that code for any replica that is
@@ -199,41 +200,25 @@ async fn calls_the_budget_holds_back_are_not_counted_as_aws_calls() {
     use tiered::api::ManagedDatabase;
 
     let moto = MotoServer::start();
-    let emulator = support::operator::emulator(&[support::data_tier::operator::NS], false).await;
+    let emulator = support::operator::emulator(&[NS], false).await;
     let client = emulator.client();
+    let databases: kube::Api<ManagedDatabase> = kube::Api::namespaced(client.clone(), NS);
     let aws = support::moto::aws_config(&moto);
-    let ns = support::data_tier::operator::NS;
-    let databases: kube::Api<ManagedDatabase> = kube::Api::namespaced(client.clone(), ns);
-    let first = support::operator::launch_with_aws(
-        client.clone(),
-        support::operator::test_config(&[ns]),
-        &aws,
-    )
-    .await;
-    databases
-        .create(
-            &kube::api::PostParams::default(),
-            &support::data_tier::object::<Rds>(ns, Rds::OBJECT, &Rds::manifest_spec()),
+    let launch = || {
+        support::operator::launch_with_aws(
+            client.clone(),
+            support::operator::test_config(&[NS]),
+            &aws,
         )
-        .await
-        .expect("create");
-    support::operator::eventually("the database is Ready", || async {
-        databases
-            .get(Rds::OBJECT)
-            .await
-            .is_ok_and(|db| ready_of(&db).is_some_and(|(status, _, _)| status == "True"))
-    })
-    .await;
+    };
+    let first = launch().await;
+    create_named::<Rds>(&databases, Rds::OBJECT, &json!({})).await;
+    wait_ready_named::<Rds>(&databases, Rds::OBJECT, Duration::from_secs(30), "").await;
     first.stop().await;
     // As aws_budget: the restart must fall in a later second than the creation.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let second = support::operator::launch_with_aws(
-        client.clone(),
-        support::operator::test_config(&[ns]),
-        &aws,
-    )
-    .await;
+    let second = launch().await;
     databases
         .patch(
             Rds::OBJECT,
@@ -244,20 +229,16 @@ async fn calls_the_budget_holds_back_are_not_counted_as_aws_calls() {
         .expect("patch");
     support::operator::eventually("the change is held by the restart hold", || async {
         databases.get(Rds::OBJECT).await.is_ok_and(|db| {
-            support::data_tier::operator::condition::<Rds>(&db, "Reconciling")
+            condition::<Rds>(&db, "Reconciling")
                 .is_some_and(|(_, reason, _)| reason == "AwsCallsPaced")
         })
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let id = tiered::aws::naming::rds_instance_identifier("test", ns, Rds::OBJECT);
-    let class = rds_client(&moto)
-        .describe_db_instances()
-        .db_instance_identifier(&id)
-        .send()
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let id = tiered::aws::naming::rds_instance_identifier("test", NS, Rds::OBJECT);
+    let class = instance(&rds_client(&moto), &id)
         .await
-        .unwrap()
-        .db_instances()[0]
+        .expect("the instance")
         .db_instance_class()
         .map(str::to_owned);
     assert_eq!(

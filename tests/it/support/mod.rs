@@ -11,11 +11,14 @@
 // Test support: failing loudly with a clear message is what these helpers are for.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod aws_reads;
 pub mod cel_repair;
 pub mod data_tier;
+pub mod day2;
 pub mod faults;
 pub mod fixtures;
 pub mod moto;
 pub mod operator;
 pub mod process;
+pub mod restore_sources;
 pub mod tools;

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::operator::eventually;
+use super::moto::MotoServer;
+use super::operator::{eventually, http_get};
 
 /// A running `tiered run` process.
 pub struct OperatorProcess {
@@ -90,6 +91,54 @@ impl OperatorProcess {
         .await;
         process.http = bound_address(&process.stdout_lines()).unwrap();
         process
+    }
+
+    /// Starts `tiered run` (as [`OperatorProcess::start`]) with its AWS clients on
+    /// `moto` (region us-east-1, dummy credentials, no instance metadata).
+    pub async fn start_on_moto(kubeconfig: &Path, moto: &MotoServer) -> Self {
+        let endpoint = moto.endpoint();
+        let env = [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        Self::start(kubeconfig, &env).await
+    }
+
+    /// `tiered_aws_calls_total` of the `service` (`rds`, `elasticache`) operations that
+    /// `keep` keeps (every region), from the process's own `/metrics`.
+    pub async fn aws_calls(&self, service: &str, keep: impl Fn(&str) -> bool) -> u64 {
+        let (_, text) = http_get(self.http, "/metrics").await;
+        let series = format!("tiered_aws_calls_total{{service=\"{service}\",operation=\"");
+        text.lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(&series)?;
+                let (operation, _) = rest.split_once('"')?;
+                keep(operation).then(|| line.rsplit(' ').next()?.parse::<u64>().ok())?
+            })
+            .sum()
+    }
+
+    /// Calls of the `service` that change something (see [`OperatorProcess::aws_calls`]).
+    pub async fn mutating_aws_calls(&self, service: &str) -> u64 {
+        self.aws_calls(service, |operation| {
+            !tiered::runtime::aws_calls::is_read_only(operation)
+        })
+        .await
+    }
+
+    /// Checks that the process sends no mutating `service` call over `window`
+    /// (`what`: the converged objects, for the message).
+    pub async fn assert_quiet(&self, service: &str, window: Duration, what: &str) {
+        let before = self.mutating_aws_calls(service).await;
+        tokio::time::sleep(window).await;
+        assert_eq!(
+            self.mutating_aws_calls(service).await,
+            before,
+            "{what} makes no mutating AWS calls"
+        );
     }
 
     /// The process id.

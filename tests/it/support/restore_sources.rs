@@ -1,0 +1,76 @@
+//! Restore sources made outside tiered, as another team or the account's administrator
+//! would make them in moto: a PostgreSQL instance, DB snapshots of it and ElastiCache
+//! snapshots of a replication group, each with the tags given (e.g. the opt-in tag
+//! `tiered.io/restorable=<namespace>/<name>`, see `restore_isolation`).
+
+use super::data_tier::database::postgres_instance;
+
+/// An RDS tag.
+pub fn rds_tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
+    aws_sdk_rds::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+}
+
+/// An ElastiCache tag.
+pub fn cache_tag(key: &str, value: &str) -> aws_sdk_elasticache::types::Tag {
+    aws_sdk_elasticache::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+}
+
+/// Someone else's PostgreSQL instance `id` (database `newsread`, a week of backups, so
+/// it can be restored to a point in time) with `tags`.
+pub async fn source_instance(rds: &aws_sdk_rds::Client, id: &str, tags: &[(&str, &str)]) {
+    postgres_instance(rds, id, tags)
+        .db_name("newsread")
+        .backup_retention_period(7)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateDBInstance {id}: {e:?}"));
+}
+
+/// The DB snapshot `snapshot` of the instance `source` (made untagged by
+/// [`source_instance`] when there is none), with `tags`; its ARN.
+pub async fn take_db_snapshot(
+    rds: &aws_sdk_rds::Client,
+    source: &str,
+    snapshot: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    if super::aws_reads::instance(rds, source).await.is_none() {
+        source_instance(rds, source, &[]).await;
+    }
+    rds.create_db_snapshot()
+        .db_instance_identifier(source)
+        .db_snapshot_identifier(snapshot)
+        .set_tags((!tags.is_empty()).then(|| tags.iter().map(|(k, v)| rds_tag(k, v)).collect()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateDBSnapshot {snapshot}: {e:?}"))
+        .db_snapshot()
+        .and_then(|s| s.db_snapshot_arn().map(str::to_owned))
+        .expect("a snapshot has an ARN")
+}
+
+/// The snapshot `snapshot` of the replication group `group`, with `tags`; its ARN.
+pub async fn take_cache_snapshot(
+    elasticache: &aws_sdk_elasticache::Client,
+    group: &str,
+    snapshot: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    elasticache
+        .create_snapshot()
+        .replication_group_id(group)
+        .snapshot_name(snapshot)
+        .set_tags((!tags.is_empty()).then(|| tags.iter().map(|(k, v)| cache_tag(k, v)).collect()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateSnapshot {snapshot}: {e:?}"))
+        .snapshot()
+        .and_then(|s| s.arn().map(str::to_owned))
+        .expect("a snapshot has an ARN")
+}
