@@ -20,8 +20,8 @@ use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use crate::support::data_tier::mock_owner;
 use crate::support::data_tier::operator::NS;
+use crate::support::data_tier::{Kind, both_kinds, mock_owner};
 use crate::support::faults::{Faulty, aws_id, start};
 use crate::support::operator::{eventually, http_get, secret_text};
 
@@ -30,16 +30,6 @@ const RESYNC: Duration = Duration::from_mins(5);
 
 fn rule(text: &str) -> Rule {
     Rule::parse(text).unwrap()
-}
-
-/// What the proxy saw of the object whose AWS id is `id`, as one line.
-fn figures(f: &Faulty, name: &str, id: &str) -> String {
-    let calls = f.proxy.calls();
-    format!(
-        "{name} ({id}): {:?}; most mutating calls in any minute: {}",
-        calls.by_action(id),
-        calls.most_mutating_per_minute(id)
-    )
 }
 
 #[tokio::test]
@@ -51,7 +41,7 @@ async fn measure_every_read_replica_response_lost() {
     tokio::time::sleep(Duration::from_secs(25)).await;
     let id = aws_id::<Rds>("db");
     println!("every CreateDBInstanceReadReplica response lost, 25 s, resync 5m:");
-    println!("  {}", figures(&f, "db", &id));
+    println!("  {}", f.figures::<Rds>("db"));
     println!("  instances in moto: {:?}", f.instances(&id).await);
     println!("  Ready: {:?}", f.ready_condition::<Rds>("db").await);
 }
@@ -93,7 +83,7 @@ async fn measure_lost_among_throttled_and_failed_calls() {
     println!("5% lost among 20% throttled or failed calls (seed 7), resync 5m, 90 s at most:");
     for (n, name) in databases.iter().enumerate() {
         let id = aws_id::<Rds>(name);
-        println!("  {}", figures(&f, name, &id));
+        println!("  {}", f.figures::<Rds>(name));
         println!(
             "    Ready after {:?}; instances {:?}",
             ready_at[n],
@@ -102,7 +92,7 @@ async fn measure_lost_among_throttled_and_failed_calls() {
     }
     for (n, name) in caches.iter().enumerate() {
         let id = aws_id::<ElastiCache>(name);
-        println!("  {}", figures(&f, name, &id));
+        println!("  {}", f.figures::<ElastiCache>(name));
         println!(
             "    Ready after {:?}; groups {:?}",
             ready_at[databases.len() + n],
@@ -113,37 +103,34 @@ async fn measure_lost_among_throttled_and_failed_calls() {
 
 /// Waits (up to 60 s) until the object `name` of kind `K` is Ready; panics with what
 /// the proxy saw otherwise.
-async fn wait_ready<K: crate::support::data_tier::Kind>(f: &Faulty, name: &str) {
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while !f.is_ready::<K>(name).await {
-        assert!(
-            Instant::now() < deadline,
-            "{name} not Ready within 60 s: {:?}; {}",
-            f.ready_condition::<K>(name).await,
-            figures(f, name, &aws_id::<K>(name))
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+async fn wait_ready<K: Kind>(f: &Faulty, name: &str) {
+    f.wait_ready_within::<K>(name, Duration::from_mins(1)).await;
 }
 
-#[tokio::test]
-async fn every_create_db_instance_response_lost_ends_with_one_instance_and_a_ready_database() {
-    let f = start(vec![rule("CreateDBInstance:lose=1")], 1, RESYNC).await;
-    f.create::<Rds>("db", &json!({})).await;
-    wait_ready::<Rds>(&f, "db").await;
-    let id = aws_id::<Rds>("db");
+both_kinds!(
+    every_create_response_lost_ends_with_one_resource_and_a_ready_object,
+    a_throttling_storm_on_creates_stays_under_the_per_object_limit,
+);
+
+/// Every response to the create lost: AWS created the resource on the first call; the
+/// SDK's own retry of the identical call is held back, and the next reconcile finds it
+/// by its deterministic id. Exactly one resource, created once, and the object Ready.
+async fn every_create_response_lost_ends_with_one_resource_and_a_ready_object<K: Kind>() {
+    let action = K::CREATE_ACTION.rsplit(':').next().unwrap();
+    let f = start(vec![rule(&format!("{action}:lose=1"))], 1, RESYNC).await;
+    f.create::<K>(K::NAME, &json!({})).await;
+    wait_ready::<K>(&f, K::NAME).await;
+    let id = aws_id::<K>(K::NAME);
     assert_eq!(
-        f.instances(&id).await,
+        f.resources::<K>(&id).await,
         std::slice::from_ref(&id),
-        "exactly one instance"
+        "exactly one"
     );
-    // AWS created it on the first call; the SDK's own retry of the identical call is
-    // held back, and the next reconcile finds the instance by its deterministic id.
     assert_eq!(
-        f.proxy.calls().count("CreateDBInstance", &id),
+        f.proxy.calls().count(action, &id),
         1,
         "{}",
-        figures(&f, "db", &id)
+        f.figures::<K>(K::NAME)
     );
 }
 
@@ -158,7 +145,7 @@ async fn every_read_replica_response_lost_ends_with_one_replica_and_no_create_de
     tokio::time::sleep(Duration::from_secs(5)).await;
     let id = aws_id::<Rds>("db");
     let calls = f.proxy.calls();
-    let seen = figures(&f, "db", &id);
+    let seen = f.figures::<Rds>("db");
     assert_eq!(
         f.instances(&id).await,
         [id.clone(), format!("{id}-r1")],
@@ -173,33 +160,17 @@ async fn every_read_replica_response_lost_ends_with_one_replica_and_no_create_de
     assert!(f.is_ready::<Rds>("db").await, "still Ready: {seen}");
 }
 
-#[tokio::test]
-async fn every_create_replication_group_response_lost_ends_with_one_group_and_a_ready_cache() {
-    let f = start(vec![rule("CreateReplicationGroup:lose=1")], 1, RESYNC).await;
-    f.create::<ElastiCache>("cache", &json!({})).await;
-    wait_ready::<ElastiCache>(&f, "cache").await;
-    let id = aws_id::<ElastiCache>("cache");
-    assert_eq!(f.groups(&id).await.len(), 1);
-    assert_eq!(
-        f.proxy.calls().count("CreateReplicationGroup", &id),
-        1,
-        "{}",
-        figures(&f, "cache", &id)
-    );
-}
-
 /// A throttled create, again and again: the operator keeps trying (with backoff) but
 /// never sends more than the per-object limit, SDK retries included.
-async fn a_throttling_storm_stays_under_the_per_object_limit<K: crate::support::data_tier::Kind>(
-    name: &str,
-) {
+async fn a_throttling_storm_on_creates_stays_under_the_per_object_limit<K: Kind>() {
+    let name = K::NAME;
     let action = K::CREATE_ACTION.rsplit(':').next().unwrap();
     let f = start(vec![rule(&format!("{action}:throttle=1"))], 1, RESYNC).await;
     f.create::<K>(name, &json!({})).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let id = aws_id::<K>(name);
     let calls = f.proxy.calls();
-    let seen = figures(&f, name, &id);
+    let seen = f.figures::<K>(name);
     let creates = calls.count(action, &id);
     // Identical calls after 0, 5, 15 s (then 35 s): at most 3 in 20 s; before the
     // fix, 3 SDK attempts per reconcile at 0, 1, 3, 7, 15 s.
@@ -218,16 +189,6 @@ async fn a_throttling_storm_stays_under_the_per_object_limit<K: crate::support::
         ),
         other => panic!("unexpected reason {other}: {message}"),
     }
-}
-
-#[tokio::test]
-async fn a_throttling_storm_on_database_creates_stays_under_the_per_object_limit() {
-    a_throttling_storm_stays_under_the_per_object_limit::<Rds>("db").await;
-}
-
-#[tokio::test]
-async fn a_throttling_storm_on_cache_creates_stays_under_the_per_object_limit() {
-    a_throttling_storm_stays_under_the_per_object_limit::<ElastiCache>("cache").await;
 }
 
 /// Reconciles of the ManagedDatabase controller so far.
@@ -300,13 +261,13 @@ async fn a_fleet_under_lost_throttled_and_failed_calls_ends_ready_with_exactly_i
         let id = aws_id::<Rds>(name);
         let mut expected = vec![id.clone()];
         expected.extend((1..=replicas).map(|n| format!("{id}-r{n}")));
-        let seen = figures(&f, name, &id);
+        let seen = f.figures::<Rds>(name);
         assert_eq!(f.instances(&id).await, expected, "{seen}");
         assert!(calls.most_mutating_per_minute(&id) <= 6, "{seen}");
     }
     for name in ["cache-1", "cache-2"] {
         let id = aws_id::<ElastiCache>(name);
-        let seen = figures(&f, name, &id);
+        let seen = f.figures::<ElastiCache>(name);
         assert_eq!(f.groups(&id).await.len(), 1, "{seen}");
         assert!(calls.most_mutating_per_minute(&id) <= 6, "{seen}");
     }
@@ -319,7 +280,7 @@ async fn a_fleet_under_lost_throttled_and_failed_calls_ends_ready_with_exactly_i
 /// name in its tags; the UID is not compared, see `aws::tags::ownership`).
 async fn already_exists_after_a_lagging_describe(tagged_for: &str) -> Progress {
     use crate::support::data_tier::database::{aws_error, described, instance};
-    use crate::support::data_tier::{Kind, reconcile_as};
+    use crate::support::data_tier::reconcile_as;
     use aws_sdk_rds::Client;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -407,6 +368,6 @@ async fn a_lost_add_tags_after_a_removal_refreshes_the_fleet_read_and_converges(
         calls.reached("RemoveTagsFromResource", &id),
         1,
         "the removal went through once: {}",
-        figures(&f, "db", &id)
+        f.figures::<Rds>("db")
     );
 }
