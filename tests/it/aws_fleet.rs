@@ -159,6 +159,36 @@ async fn three_ready_caches() -> (MotoServer, Proxy, Vec<(String, String)>) {
     (moto, proxy, caches)
 }
 
+/// The caches of [`three_ready_caches`], a fresh controller on them (nothing read yet)
+/// and the spec they were made with.
+async fn three_caches_and_a_fresh_controller() -> (
+    MotoServer,
+    Proxy,
+    Vec<(String, String)>,
+    ElastiCache,
+    tiered::api::CacheClusterSpec,
+) {
+    let (moto, proxy, caches) = three_ready_caches().await;
+    let ctx = elasticache_on(&proxy, Arc::new(CacheFleet::new(WINDOW)));
+    (moto, proxy, caches, ctx, ElastiCache::spec(&json!({})))
+}
+
+/// One pass of each of `caches` with `spec`, none of which may change anything.
+async fn idle_round(
+    ctx: &ElastiCache,
+    caches: &[(String, String)],
+    spec: &tiered::api::CacheClusterSpec,
+) {
+    for (name, _) in caches {
+        let report = reconcile_once(ctx, name, spec).await;
+        assert_eq!(report.mutations, 0, "{report:?}");
+        assert!(
+            matches!(report.progress, Progress::Ready { .. }),
+            "{report:?}"
+        );
+    }
+}
+
 /// Source: issue 12 ("182 describe calls per resync because CacheClusters have no fleet
 /// read (3 calls per cache per resync)"). Idle caches share one DescribeReplicationGroups
 /// and one DescribeCacheClusters per window, read their tags once, then answer the
@@ -166,17 +196,8 @@ async fn three_ready_caches() -> (MotoServer, Proxy, Vec<(String, String)>) {
 /// all (it made 3 per cache: group, member, tags).
 #[tokio::test]
 async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
-    let (_moto, proxy, caches) = three_ready_caches().await;
-    let ctx = elasticache_on(&proxy, Arc::new(CacheFleet::new(WINDOW)));
-    let spec = ElastiCache::spec(&json!({}));
-    for (name, _) in &caches {
-        let report = reconcile_once(&ctx, name, &spec).await;
-        assert_eq!(report.mutations, 0, "{report:?}");
-        assert!(
-            matches!(report.progress, Progress::Ready { .. }),
-            "{report:?}"
-        );
-    }
+    let (_moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
+    idle_round(&ctx, &caches, &spec).await;
     let calls = proxy.calls().all();
     assert!(mutating(&calls).is_empty(), "{calls:?}");
     assert_eq!(
@@ -189,10 +210,7 @@ async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
     assert_eq!(calls.len(), 5, "nothing described one by one: {calls:?}");
 
     proxy.calls().clear();
-    for (name, _) in &caches {
-        let report = reconcile_once(&ctx, name, &spec).await;
-        assert_eq!(report.mutations, 0, "{report:?}");
-    }
+    idle_round(&ctx, &caches, &spec).await;
     let calls = proxy.calls().all();
     assert!(
         calls.is_empty(),
@@ -205,12 +223,8 @@ async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
 /// alone describes itself while the others keep the fleet read.
 #[tokio::test]
 async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() {
-    let (_moto, proxy, caches) = three_ready_caches().await;
-    let ctx = elasticache_on(&proxy, Arc::new(CacheFleet::new(WINDOW)));
-    let spec = ElastiCache::spec(&json!({}));
-    for (name, _) in &caches {
-        reconcile_once(&ctx, name, &spec).await;
-    }
+    let (_moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
+    idle_round(&ctx, &caches, &spec).await;
     let (name, id) = &caches[1];
     proxy.calls().clear();
     let larger = ElastiCache::spec(&json!({"nodeType": "cache.t4g.small"}));
@@ -250,12 +264,8 @@ async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() 
 /// and sends nothing (with the remembered tags alone it modified another's group).
 #[tokio::test]
 async fn a_cache_retagged_for_another_owner_since_its_tags_were_read_is_not_changed() {
-    let (moto, proxy, caches) = three_ready_caches().await;
-    let ctx = elasticache_on(&proxy, Arc::new(CacheFleet::new(WINDOW)));
-    let spec = ElastiCache::spec(&json!({}));
-    for (name, _) in &caches {
-        reconcile_once(&ctx, name, &spec).await;
-    }
+    let (moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
+    idle_round(&ctx, &caches, &spec).await;
     let (name, id) = &caches[0];
     let admin = crate::support::moto::elasticache_client(&moto);
     let arn = crate::support::data_tier::resource(&ctx, id)
