@@ -30,10 +30,13 @@ fn tiered_render(files: &[&Path], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+/// The file `name` holding `text` in a new temporary directory (alive as long as the
+/// returned handle).
+fn in_temp_dir(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    (dir, path)
 }
 
 fn stderr_of(output: &Output) -> String {
@@ -43,8 +46,7 @@ fn stderr_of(output: &Output) -> String {
 /// Renders `text` as the file `name` and expects a refusal with nothing printed to
 /// apply; returns the file's path as shown in messages, and stderr.
 fn rejected(name: &str, text: &str) -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(&dir, name, text);
+    let (_dir, file) = in_temp_dir(name, text);
     let output = tiered_render(&[&file], None);
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "nothing is printed to apply");
@@ -117,9 +119,7 @@ fn a_field_of_the_wrong_type_names_the_file_the_object_and_the_field() {
 
 #[test]
 fn every_problem_in_every_file_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = write(
-        &dir,
+    let (dir, bad) = in_temp_dir(
         "bad.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop}\nspec:\n  tiers:\n    - {name: web, role: presentation, image: w:1, port: 80, calls: [jobs]}\n    - {name: jobs, role: worker, image: j:1}\n",
     );
@@ -170,9 +170,7 @@ fn a_data_tier_object_with_a_bad_field_is_rejected() {
 
 #[test]
 fn replicas_next_to_autoscaling_warns_but_renders() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = write(
-        &dir,
+    let (_dir, app) = in_temp_dir(
         "app.yaml",
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: shop}\nspec:\n  tiers:\n    - {name: api, role: application, image: a:1, port: 80, replicas: 3, autoscaling: {minReplicas: 2, maxReplicas: 4}}\n",
     );
@@ -282,13 +280,11 @@ fn the_cluster_name_defaults_to_render_and_changes_the_identifier() {
 /// The example with `credentials.source: AWSManaged`, written to a temporary directory
 /// (alive as long as the returned handle).
 fn aws_managed_example() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
         "credentials: {source: Generated}",
         "credentials: {source: AWSManaged}",
     );
-    let file = write(&dir, "managed.yaml", &text);
-    (dir, file)
+    in_temp_dir("managed.yaml", &text)
 }
 
 #[test]
@@ -360,13 +356,12 @@ fn an_aws_managed_password_shows_the_iam_statement_each_tier_role_needs() {
 
 #[test]
 fn a_pod_identity_tier_gets_the_association_command() {
-    let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(EXAMPLE).unwrap().replace(
         r#"serviceAccount: {roleArn: "arn:aws:iam::123456789012:role/newsread-api"}"#,
         r#"serviceAccount: {roleArn: "arn:aws:iam::123456789012:role/newsread-api", provider: PodIdentity}"#,
     );
     assert_ne!(text, std::fs::read_to_string(EXAMPLE).unwrap());
-    let file = write(&dir, "pod-identity.yaml", &text);
+    let (_dir, file) = in_temp_dir("pod-identity.yaml", &text);
     let output = tiered_render_args(&["--cluster-name", "prod", "-f", file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let stdout = String::from_utf8(output.stdout).unwrap();
