@@ -20,8 +20,8 @@ use crate::operator_tiered_app::{
     delete_app_until_collected, mark_deployments_available, names, set_tiers,
 };
 use crate::support::operator::{
-    Running, condition, create_foreign, eventually, eventually_condition, start, start_with_app,
-    two_tier_app, writes_since,
+    Running, condition, eventually, eventually_condition, start, start_with_app,
+    start_with_foreign, two_tier_app, writes_since,
 };
 
 const NS: &str = "shop";
@@ -290,9 +290,7 @@ async fn with_when_deleted_delete_the_claim_is_owned_and_goes_with_the_app() {
 
 #[tokio::test]
 async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mounting_it_is_held() {
-    let op = start(&[NS]).await;
-    let (claims, foreign) = create_foreign::<PersistentVolumeClaim>(
-        &op.client,
+    let (op, claims, foreign) = start_with_foreign::<PersistentVolumeClaim>(
         NS,
         json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",

@@ -13,7 +13,8 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    condition, create_foreign, eventually, eventually_event, eventually_gone, start, two_tier_app,
+    condition, eventually, eventually_event, eventually_gone, start, start_with_foreign,
+    two_tier_app,
 };
 use tiered::api::TieredApp;
 
@@ -64,9 +65,7 @@ where
 
 #[tokio::test]
 async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_with_the_app() {
-    let op = start(&[NS]).await;
-    let (services, _) = create_foreign::<Service>(
-        &op.client,
+    let (op, services, _) = start_with_foreign::<Service>(
         NS,
         json!({
             "metadata": {"name": "newsread-api", "labels": {"team": "payments"}},
@@ -160,10 +159,8 @@ async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_fi
 
 #[tokio::test]
 async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_deleted() {
-    let op = start(&[NS]).await;
     // Someone else's ServiceAccount, e.g. made by eksctl for another workload.
-    let (accounts, _) = create_foreign::<ServiceAccount>(
-        &op.client,
+    let (op, accounts, _) = start_with_foreign::<ServiceAccount>(
         NS,
         json!({
             "metadata": {"name": "newsread-api", "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::999999999999:role/payments"}}

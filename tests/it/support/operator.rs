@@ -181,21 +181,32 @@ impl Running {
     }
 }
 
-/// Creates in `namespace` an object someone other than tiered made, from its JSON
-/// `manifest`; returns the API of its kind and the object as stored.
-pub async fn create_foreign<K>(
-    client: &kube::Client,
-    namespace: &str,
-    manifest: serde_json::Value,
-) -> (Api<K>, K)
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+/// A namespaced Kubernetes kind a test can create from a JSON manifest and read back.
+pub trait NamespacedKind:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> NamespacedKind for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + serde::Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+        + std::fmt::Debug
 {
+}
+
+/// Creates in `namespace` an object someone other than tiered made, from its JSON
+/// `manifest`; returns the API of its kind and the object as stored.
+pub async fn create_foreign<K: NamespacedKind>(
+    client: &kube::Client,
+    namespace: &str,
+    manifest: serde_json::Value,
+) -> (Api<K>, K) {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let object: K = serde_json::from_value(manifest).expect("a valid manifest");
     let created = api
@@ -203,6 +214,18 @@ where
         .await
         .expect("failed to create the foreign object");
     (api, created)
+}
+
+/// Starts the operator on `namespace` (as [`start`]) where someone other than tiered
+/// has already made an object from its JSON `manifest`; returns the operator, the API
+/// of that kind and the object as stored.
+pub async fn start_with_foreign<K: NamespacedKind>(
+    namespace: &str,
+    manifest: serde_json::Value,
+) -> (Running, Api<K>, K) {
+    let op = start(&[namespace]).await;
+    let (api, created) = create_foreign(&op.client, namespace, manifest).await;
+    (op, api, created)
 }
 
 /// Checks that the API server refused a write (`result`) as `422 Invalid` with a
