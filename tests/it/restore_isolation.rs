@@ -12,14 +12,13 @@
 use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::aws::restore_source::RESTORABLE;
-use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
-use crate::support::data_tier::{Kind, reconcile_once, resource, stalled_message};
-use crate::support::moto::{MotoServer, elasticache_client, rds_client};
+use crate::support::data_tier::{Kind, both_kinds, reconcile_once, resource, stalled_message};
+use crate::support::moto::{MotoServer, rds_client};
 use crate::support::restore_sources::{
-    cache_tag, rds_tag, source_instance, take_cache_snapshot, take_db_snapshot,
+    restore_from_snapshot, snapshot_field, source_instance, tag_snapshot, take_snapshot,
 };
 
 /// Refused with `reason` before any mutating call, nothing made; the message.
@@ -66,28 +65,26 @@ async fn restores<K: Kind>(ctx: &K, name: &str, extra: &serde_json::Value) {
     assert!(resource(ctx, &report.id).await.is_some(), "restored");
 }
 
-/// The tags tiered puts on what it makes for the ManagedDatabase `shop/db` here.
+/// The tags tiered puts on what it makes for the object `shop/db` here.
 const TIERED_SHOP_DB: [(&str, &str); 3] = [
     ("tiered.io/cluster", "test"),
     ("tiered.io/namespace", "shop"),
     ("tiered.io/name", "db"),
 ];
 
-#[tokio::test]
-async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
+both_kinds!(
+    a_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in,
+    a_snapshot_tiered_took_in_this_namespace_restores_without_an_opt_in,
+);
+
+async fn a_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in<K: Kind>() {
     let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let rds = rds_client(&server);
-    let from = |snapshot: &str| json!({"restoreFrom": {"dbSnapshotIdentifier": snapshot}});
+    let ctx = K::on(&server);
 
     // Untagged, in the same account: refused, saying which tag allows it.
-    let arn = take_db_snapshot(
-        &rds,
-        "billing-db",
-        "billing-nightly",
-        &[("team", "billing")],
-    )
-    .await;
+    let other_team = [("team", "billing")];
+    let arn = take_snapshot(&ctx, &server, "billing", "billing-nightly", &other_team).await;
+    let from = restore_from_snapshot::<K>;
     let message = refused(
         &ctx,
         "restored",
@@ -95,10 +92,7 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
         reasons::NOT_OPTED_IN,
     )
     .await;
-    assert!(
-        message.contains("spec.restoreFrom.dbSnapshotIdentifier"),
-        "{message}"
-    );
+    assert!(message.contains(&snapshot_field::<K>()), "{message}");
     assert!(
         message.contains("tiered.io/restorable=shop/restored"),
         "{message}"
@@ -106,29 +100,19 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
 
     // Made by tiered for another namespace of this cluster, or opted in for another
     // object: refused without naming them.
-    take_db_snapshot(
-        &rds,
-        "billing-db",
-        "nightly-2",
-        &[
-            ("tiered.io/cluster", "test"),
-            ("tiered.io/namespace", "billing"),
-            ("tiered.io/name", "ledger"),
-        ],
-    )
-    .await;
+    let elsewhere = [
+        ("tiered.io/cluster", "test"),
+        ("tiered.io/namespace", "billing"),
+        ("tiered.io/name", "ledger"),
+    ];
+    take_snapshot(&ctx, &server, "billing", "nightly-2", &elsewhere).await;
     let message = refused(&ctx, "restored", from("nightly-2"), reasons::NOT_OPTED_IN).await;
     assert!(
         !message.contains("billing") && !message.contains("ledger"),
         "{message}"
     );
-    take_db_snapshot(
-        &rds,
-        "billing-db",
-        "nightly-3",
-        &[(RESTORABLE, "billing/ledger")],
-    )
-    .await;
+    let opted_in_elsewhere = [(RESTORABLE, "billing/ledger")];
+    take_snapshot(&ctx, &server, "billing", "nightly-3", &opted_in_elsewhere).await;
     let message = refused(&ctx, "restored", from("nightly-3"), reasons::NOT_OPTED_IN).await;
     assert!(
         !message.contains("billing") && !message.contains("ledger"),
@@ -140,27 +124,15 @@ async fn a_db_snapshot_of_another_team_is_refused_until_an_administrator_opts_it
     assert!(message.contains("does not exist"), "{message}");
 
     // The administrator opts the first one in for this object: it is restored.
-    rds.add_tags_to_resource()
-        .resource_name(&arn)
-        .tags(rds_tag(RESTORABLE, "shop/restored"))
-        .send()
-        .await
-        .unwrap();
+    tag_snapshot::<K>(&server, &arn, RESTORABLE, "shop/restored").await;
     restores(&ctx, "restored", &from("billing-nightly")).await;
 }
 
-#[tokio::test]
-async fn a_db_snapshot_tiered_took_in_this_namespace_restores_without_an_opt_in() {
+async fn a_snapshot_tiered_took_in_this_namespace_restores_without_an_opt_in<K: Kind>() {
     let server = MotoServer::start();
-    let ctx = Rds::on(&server);
-    let rds = rds_client(&server);
-    take_db_snapshot(&rds, "test-shop-db", "db-snap-1", &TIERED_SHOP_DB).await;
-    restores(
-        &ctx,
-        "restored",
-        &json!({"restoreFrom": {"dbSnapshotIdentifier": "db-snap-1"}}),
-    )
-    .await;
+    let ctx = K::on(&server);
+    take_snapshot(&ctx, &server, "test-shop-db", "db-snap-1", &TIERED_SHOP_DB).await;
+    restores(&ctx, "restored", &restore_from_snapshot::<K>("db-snap-1")).await;
 }
 
 #[tokio::test]
@@ -184,38 +156,4 @@ async fn a_point_in_time_source_of_another_team_is_refused_and_this_namespaces_i
 
     source_instance(&rds, "test-shop-db", &TIERED_SHOP_DB).await;
     restores(&ctx, "pitr", &pitr("test-shop-db")).await;
-}
-
-#[tokio::test]
-async fn an_elasticache_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in() {
-    let server = MotoServer::start();
-    let ctx = ElastiCache::on(&server);
-    let moto = elasticache_client(&server);
-    ctx.create_untagged("billing", &[]).await;
-    let arn = take_cache_snapshot(&moto, "billing", "billing-nightly", &[]).await;
-    let spec = json!({"restoreFrom": {"snapshotName": "billing-nightly"}});
-    let message = refused(&ctx, "restored", spec.clone(), reasons::NOT_OPTED_IN).await;
-    assert!(
-        message.contains("spec.restoreFrom.snapshotName"),
-        "{message}"
-    );
-    assert!(
-        message.contains("tiered.io/restorable=shop/restored"),
-        "{message}"
-    );
-    let message = waiting(
-        &ctx,
-        "restored",
-        json!({"restoreFrom": {"snapshotName": "no-such-snapshot"}}),
-    )
-    .await;
-    assert!(message.contains("does not exist"), "{message}");
-
-    moto.add_tags_to_resource()
-        .resource_name(&arn)
-        .tags(cache_tag(RESTORABLE, "shop/restored"))
-        .send()
-        .await
-        .unwrap();
-    restores(&ctx, "restored", &spec).await;
 }

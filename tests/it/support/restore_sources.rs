@@ -1,9 +1,78 @@
 //! Restore sources made outside tiered, as another team or the account's administrator
 //! would make them in moto: a PostgreSQL instance, DB snapshots of it and ElastiCache
 //! snapshots of a replication group, each with the tags given (e.g. the opt-in tag
-//! `tiered.io/restorable=<namespace>/<name>`, see `restore_isolation`).
+//! `tiered.io/restorable=<namespace>/<name>`, see `restore_isolation`); and, for either
+//! data-tier kind, a snapshot, the field that names it and its opt-in.
+
+use serde_json::{Value, json};
 
 use super::data_tier::database::postgres_instance;
+use super::data_tier::{Kind, resource};
+use super::moto::{MotoServer, elasticache_client, rds_client};
+
+/// Whether `K` is the ManagedDatabase kind (else CacheCluster).
+fn is_database<K: Kind>() -> bool {
+    K::CONTROLLER == tiered::controllers::managed_database::CONTROLLER
+}
+
+/// The key of `spec.restoreFrom` that names a snapshot of kind `K`.
+fn snapshot_key<K: Kind>() -> &'static str {
+    if is_database::<K>() {
+        "dbSnapshotIdentifier"
+    } else {
+        "snapshotName"
+    }
+}
+
+/// The spec field that names a snapshot of kind `K` (in messages).
+pub fn snapshot_field<K: Kind>() -> String {
+    format!("spec.restoreFrom.{}", snapshot_key::<K>())
+}
+
+/// `{"restoreFrom": …}` naming the snapshot `name` of kind `K`.
+pub fn restore_from_snapshot<K: Kind>(name: &str) -> Value {
+    json!({"restoreFrom": {snapshot_key::<K>(): name}})
+}
+
+/// The snapshot `name` of the resource `source` of kind `K` (made untagged, as an
+/// administrator would, when there is none), with `tags`; its ARN.
+pub async fn take_snapshot<K: Kind>(
+    ctx: &K,
+    server: &MotoServer,
+    source: &str,
+    name: &str,
+    tags: &[(&str, &str)],
+) -> String {
+    if resource(ctx, source).await.is_none() {
+        ctx.create_untagged(source, &[]).await;
+    }
+    if is_database::<K>() {
+        take_db_snapshot(&rds_client(server), source, name, tags).await
+    } else {
+        take_cache_snapshot(&elasticache_client(server), source, name, tags).await
+    }
+}
+
+/// Tags the snapshot `arn` of kind `K` with `key` = `value` (an administrator's opt-in).
+pub async fn tag_snapshot<K: Kind>(server: &MotoServer, arn: &str, key: &str, value: &str) {
+    if is_database::<K>() {
+        rds_client(server)
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(rds_tag(key, value))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
+    } else {
+        elasticache_client(server)
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(cache_tag(key, value))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
+    }
+}
 
 /// An RDS tag.
 pub fn rds_tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
