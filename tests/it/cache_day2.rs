@@ -336,34 +336,3 @@ async fn the_restore_source_is_creation_only_and_parameters_own_the_group() {
         "restoreFrom is creation-only",
     );
 }
-
-/// Issue 13 part 3 for caches: with `deletionPolicy: Delete` the snapshot a cache took
-/// on request goes once the group is gone (kept with `Snapshot` and `Retain`).
-#[tokio::test]
-async fn a_requested_snapshot_goes_with_the_cache_under_the_delete_policy() {
-    use support::data_tier::operator::setup;
-
-    let s = setup::<ElastiCache>().await;
-    s.create(&json!({"deletionPolicy": "Delete", "shards": 2, "snapshots": [{"name": "before-upgrade"}]}))
-        .await;
-    wait_snapshots_available::<ElastiCache>(&s.objects, ElastiCache::OBJECT, 1).await;
-    let moto = elasticache_client(&s.moto);
-    assert_eq!(
-        moto.describe_snapshots()
-            .send()
-            .await
-            .unwrap()
-            .snapshots()
-            .len(),
-        1
-    );
-    s.delete().await;
-    s.wait_gone().await;
-    let left = moto.describe_snapshots().send().await.unwrap();
-    assert!(
-        left.snapshots().is_empty(),
-        "the requested snapshot went with the cache: {:?}",
-        left.snapshots()
-    );
-    s.op.stop().await;
-}

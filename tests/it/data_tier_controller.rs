@@ -2,8 +2,9 @@
 //! emulator and a private `moto_server`, written once and run for each kind: create
 //! (finalizer, tagged resource, connection Secret, all three conditions from the first
 //! status write), zero writes when converged, a TieredApp tier that waits for the
-//! object and then gets its `url`, and a stall counted as a reconcile error. What
-//! differs per kind is in `cache_controller` and `database_controller`.
+//! object and then gets its `url`, a stall counted as a reconcile error, and a snapshot
+//! taken on request that goes with the object under the `Delete` policy. What differs
+//! per kind is in `cache_controller` and `database_controller`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
@@ -20,13 +21,16 @@ use tiered::aws::tags;
 
 use support::data_tier::operator::{NS, condition, setup, wire_status};
 use support::data_tier::{Kind, both_kinds, resource};
+use support::day2::wait_snapshots_available;
 use support::operator::{assert_converged, eventually, http_get, metric, secret_text};
+use support::restore_sources::{snapshot_ids, snapshotable};
 
 both_kinds!(
     an_object_gets_a_finalizer_a_tagged_resource_a_connection_secret_and_ready_status,
     a_converged_object_makes_zero_kubernetes_writes_and_zero_mutating_aws_calls,
     a_tier_waits_for_the_object_then_rolls_out_with_the_url_from_its_secret,
     a_stalled_object_is_counted_as_a_reconcile_error,
+    a_requested_snapshot_goes_with_the_object_under_the_delete_policy,
 );
 
 async fn an_object_gets_a_finalizer_a_tagged_resource_a_connection_secret_and_ready_status<
@@ -163,5 +167,27 @@ async fn a_stalled_object_is_counted_as_a_reconcile_error<K: Kind>() {
         metric(&text, &series) >= 1.0
     })
     .await;
+    s.op.stop().await;
+}
+
+/// Issue 13 part 3: with `deletionPolicy: Delete` the snapshot an object took on request
+/// goes once its resource is gone, and no final snapshot is taken (kept with `Snapshot`
+/// and `Retain`: `database_snapshots`).
+async fn a_requested_snapshot_goes_with_the_object_under_the_delete_policy<K: Kind>() {
+    let s = setup::<K>().await;
+    let spec = json!({"deletionPolicy": "Delete", "snapshots": [{"name": "before-upgrade"}]});
+    s.create(&support::data_tier::merged(snapshotable::<K>(), &spec))
+        .await;
+    let object = wait_snapshots_available::<K>(&s.objects, K::OBJECT, 1).await;
+    let identifier = wire_status::<K>(&object)["identifier"].clone();
+    let taken = format!("{}-snap-before-upgrade", identifier.as_str().unwrap());
+    assert_eq!(snapshot_ids::<K>(&s.moto).await, [taken]);
+    s.delete().await;
+    s.wait_gone().await;
+    let left = snapshot_ids::<K>(&s.moto).await;
+    assert!(
+        left.is_empty(),
+        "the requested snapshot went with the object, and no final one was taken: {left:?}"
+    );
     s.op.stop().await;
 }

@@ -34,6 +34,39 @@ pub fn restore_from_snapshot<K: Kind>(name: &str) -> Value {
     json!({"restoreFrom": {snapshot_key::<K>(): name}})
 }
 
+/// The spec fields a resource of kind `K` needs for moto to snapshot it: a cache in
+/// cluster mode (moto snapshots a replication group by its id only then).
+pub fn snapshotable<K: Kind>() -> Value {
+    if is_database::<K>() {
+        json!({})
+    } else {
+        json!({"shards": 2})
+    }
+}
+
+/// The ids of the snapshots of kind `K` moto holds (manual DB snapshots, or cache
+/// snapshots), sorted.
+pub async fn snapshot_ids<K: Kind>(server: &MotoServer) -> Vec<String> {
+    let mut ids = if is_database::<K>() {
+        let described = rds_client(server)
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .send()
+            .await
+            .expect("DescribeDBSnapshots failed");
+        super::moto::ids_of(described.db_snapshots(), |s| s.db_snapshot_identifier())
+    } else {
+        let described = elasticache_client(server)
+            .describe_snapshots()
+            .send()
+            .await
+            .expect("DescribeSnapshots failed");
+        super::moto::ids_of(described.snapshots(), |s| s.snapshot_name())
+    };
+    ids.sort();
+    ids
+}
+
 /// The snapshot `name` of the resource `source` of kind `K` (made untagged, as an
 /// administrator would, when there is none), with `tags`; its ARN.
 pub async fn take_snapshot<K: Kind>(
