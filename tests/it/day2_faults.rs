@@ -1,10 +1,9 @@
 //! Issue 13 with issue 10 part 3 (AWS failing never makes a loop): the day-2 calls
 //! whose response gets lost (AWS acted, the client saw a 500), through the controller
 //! of `tiered run` on the emulator and moto_server behind the `aws-faults` proxy: a
-//! cross-region CreateDBInstanceReadReplica, a PromoteReadReplica and a
-//! RestoreDBInstanceFromDBSnapshot. Each ends with exactly one instance, promoted
-//! once, Ready, and no more mutating calls once converged. (The point-in-time restore
-//! with every response lost is in `database_restore`.)
+//! cross-region CreateDBInstanceReadReplica and a PromoteReadReplica. Each ends with
+//! exactly one instance, promoted once, Ready, and no more mutating calls once
+//! converged. (The restores with every response lost are in `database_restore`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -16,11 +15,9 @@ use tiered::controllers::managed_database::Rds;
 
 use crate::support::aws_reads::{instance, instance_ids, rds_in};
 use crate::support::data_tier::operator::NS;
-use crate::support::faults::{Faulty, aws_id, rules, start};
+use crate::support::faults::{Faulty, rules, start};
 use crate::support::moto::rds_client;
 use crate::support::operator::eventually;
-use crate::support::restore_sources::take_db_snapshot;
-use tiered::aws::restore_source::RESTORABLE;
 
 const RESYNC: Duration = Duration::from_secs(2);
 const DR_REGION: &str = "eu-west-1";
@@ -121,61 +118,5 @@ async fn a_lost_promotion_answer_promotes_once_and_ends_ready_as_a_primary() {
         promotions,
         "never again once recorded"
     );
-    f.op.stop().await;
-}
-
-/// Source: issue 13 part 2 with issue 10 part 3.
-#[tokio::test]
-async fn a_snapshot_restore_with_every_response_lost_makes_one_instance() {
-    let f = start(
-        rules(&[
-            "RestoreDBInstanceFromDBSnapshot:lose=1",
-            "ModifyDBInstance:lose=1",
-        ]),
-        5,
-        RESYNC,
-    )
-    .await;
-    let opt_in = format!("{NS}/restored");
-    take_db_snapshot(
-        &rds_client(&f.moto),
-        "legacy-db",
-        "nightly-1",
-        &[(RESTORABLE, &opt_in)],
-    )
-    .await;
-    f.create::<Rds>(
-        "restored",
-        &json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
-    )
-    .await;
-    let id = aws_id::<Rds>("restored");
-    eventually(
-        "the restored instance exists and its password was offered",
-        || async {
-            f.instances(&id).await == [id.clone()]
-                && f.proxy.calls().count("ModifyDBInstance", &id) > 0
-        },
-    )
-    .await;
-    f.proxy.set_rules(Vec::new());
-    f.wait_ready_within::<Rds>("restored", Duration::from_secs(75))
-        .await;
-    assert_eq!(
-        f.instances(&id).await,
-        std::slice::from_ref(&id),
-        "one instance"
-    );
-    let calls = f.proxy.calls();
-    assert_eq!(
-        calls.reached("RestoreDBInstanceFromDBSnapshot", &id),
-        1,
-        "a lost restore is described, not repeated: {}",
-        f.figures::<Rds>("restored")
-    );
-    assert_eq!(calls.count("CreateDBInstance", &id), 0);
-    let data = f.connection("restored").await.unwrap();
-    assert!(data.contains_key("password") && !data.contains_key("pendingPassword"));
-    f.assert_quiet(RESYNC * 3, "the restored instance").await;
     f.op.stop().await;
 }
