@@ -155,7 +155,11 @@ async fn a_restore_with_every_response_lost_makes_one_instance(case: LostRestore
     .await;
     f.proxy.set_rules(Vec::new());
     ready_after_the_password_is_set(&f, case.name).await;
-    assert_eq!(f.instances(&id).await, [id.clone()], "one instance");
+    assert_eq!(
+        f.instances(&id).await,
+        std::slice::from_ref(&id),
+        "one instance"
+    );
     // (Any resource: a point-in-time restore names its target in no field the proxy
     // reads as the resource.)
     let restores = f.reached(case.action);
