@@ -95,7 +95,10 @@ mod tests {
         let hpa = desired_hpa(&app, &app.tiers[0]).unwrap();
         assert_eq!(
             targets(hpa.spec.unwrap()),
-            [("cpu".to_owned(), Some(60)), ("memory".to_owned(), Some(80))]
+            [
+                ("cpu".to_owned(), Some(60)),
+                ("memory".to_owned(), Some(80))
+            ]
         );
     }
 
