@@ -371,10 +371,9 @@ pub fn print(args: &DataTierArgs, result: &DataTier) {
         println!("      {what:<38} {count:>7}");
     }
     println!(
-        "  operator CPU {}; peak RSS {:.1} MiB, RSS now {:.1} MiB",
+        "  operator CPU {}; {}",
         stats::secs(result.cpu),
-        result.memory.peak_kib as f64 / 1024.0,
-        result.memory.current_kib as f64 / 1024.0
+        result.memory
     );
 }
 
@@ -411,7 +410,7 @@ pub fn rows(result: &DataTier) -> Vec<Row> {
         ),
         Row::plain(
             "data tier: operator peak RSS",
-            format!("{:.1} MiB", result.memory.peak_kib as f64 / 1024.0),
+            format!("{:.1} MiB", result.memory.peak_mib()),
         ),
     ]
 }

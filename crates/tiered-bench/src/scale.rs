@@ -204,10 +204,6 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     })
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// Prints the figures of a run.
 pub fn print(args: &ScaleArgs, result: &Scale) {
     let per_app: usize = result.children_per_app.iter().sum();
@@ -257,17 +253,13 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
         result.reconciles,
         result.reconciles / apps
     );
-    println!(
-        "  operator memory: peak RSS {:.1} MiB, RSS now {:.1} MiB",
-        mib(result.memory.peak_kib),
-        mib(result.memory.current_kib)
-    );
+    println!("  operator memory: {}", result.memory);
 }
 
 /// Rows of the summary table.
 pub fn rows(result: &Scale) -> Vec<Row> {
     let writes: usize = result.steady_writes.values().sum();
-    let peak = mib(result.memory.peak_kib);
+    let peak = result.memory.peak_mib();
     // Issue 12's aims: ratio 1.2 and 64 MiB at 1,000 apps, 1.3 and 256 MiB at 10,000.
     let (ratio_aim, peak_aim) = if result.apps >= 10_000 {
         (1.3, 256.0)
