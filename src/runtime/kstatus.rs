@@ -161,9 +161,10 @@ pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
     conditions.iter().find(|condition| condition.type_ == READY)
 }
 
-/// What the tests of status-writing code share.
 #[cfg(test)]
-pub mod test_support {
+pub(crate) mod test_support {
+    //! What the tests of status-writing code share (tests only: they panic).
+
     use super::*;
 
     /// The time `seconds` after the epoch.
@@ -171,7 +172,7 @@ pub mod test_support {
         Time(Timestamp::from_second(seconds).unwrap())
     }
 
-    /// The condition of type `type_` among `conditions`, which must have one.
+    /// The condition of type `type_` among `conditions`; panics when there is none.
     pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
         conditions.iter().find(|c| c.type_ == type_).unwrap()
     }
