@@ -131,25 +131,17 @@ fn field(
         facts.push(format!("default `{}`", default.0));
     }
     facts.extend(constraints(schema));
-    let item = array_item(schema);
-    if let Some(item) = item
-        && !is_object(item)
-    {
-        facts.extend(
-            constraints(item)
-                .into_iter()
-                .map(|c| format!("each item: {c}")),
-        );
-    }
-    let value = map_value(schema);
-    if let Some(value) = value
-        && !is_object(value)
-    {
-        facts.extend(
-            constraints(value)
-                .into_iter()
-                .map(|c| format!("each value: {c}")),
-        );
+    let (item, value) = (array_item(schema), map_value(schema));
+    // The constraints of scalar items and map values belong to the field; an object's
+    // fields are listed under it.
+    for (each, inner) in [("item", item), ("value", value)] {
+        if let Some(inner) = inner.filter(|inner| !is_object(inner)) {
+            facts.extend(
+                constraints(inner)
+                    .into_iter()
+                    .map(|c| format!("each {each}: {c}")),
+            );
+        }
     }
     let _ = writeln!(out, "{}.", capitalize(&facts.join("; ")));
     if let Some(description) = &schema.description {

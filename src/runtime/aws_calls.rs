@@ -63,6 +63,14 @@ impl Intercept for CountCalls {
     }
 }
 
+/// The name of the operation in `cfg` when it is a mutating one (see [`is_read_only`]);
+/// `None` for a read, or outside an SDK call: what the interceptors that guard changing
+/// calls check first.
+pub fn mutating_operation(cfg: &ConfigBag) -> Option<&str> {
+    let operation = cfg.load::<Metadata>()?.name();
+    (!is_read_only(operation)).then_some(operation)
+}
+
 /// Whether `operation` (an API name such as `ModifyDBInstance`) only reads.
 pub fn is_read_only(operation: &str) -> bool {
     ["Describe", "List", "Get"]
@@ -80,5 +88,17 @@ mod tests {
         assert!(is_read_only("ListTagsForResource"));
         assert!(!is_read_only("ModifyDBInstance"));
         assert!(!is_read_only("AddTagsToResource"));
+    }
+
+    #[test]
+    fn only_a_mutating_operation_is_named_to_the_guards() {
+        let mut cfg = ConfigBag::base();
+        assert_eq!(mutating_operation(&cfg), None, "outside an SDK call");
+        cfg.interceptor_state()
+            .store_put(Metadata::new("DescribeDBInstances", "RDS"));
+        assert_eq!(mutating_operation(&cfg), None);
+        cfg.interceptor_state()
+            .store_put(Metadata::new("ModifyDBInstance", "RDS"));
+        assert_eq!(mutating_operation(&cfg), Some("ModifyDBInstance"));
     }
 }

@@ -17,11 +17,10 @@ use std::future::Future;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::runtime::aws_calls::is_read_only;
+use crate::runtime::aws_calls::mutating_operation;
 
 /// Where the claim of the pass in [`scope`] came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,13 +102,9 @@ impl Intercept for RequireReadClaim {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(metadata) = cfg.load::<Metadata>() else {
+        let Some(operation) = mutating_operation(cfg) else {
             return Ok(());
         };
-        let operation = metadata.name();
-        if is_read_only(operation) {
-            return Ok(());
-        }
         match CLAIM.try_with(Cell::get) {
             Ok(Claim::Remembered) => {
                 tracing::debug!(

@@ -162,17 +162,27 @@ pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::conditions::reasons;
+pub(crate) mod test_support {
+    //! What the tests of status-writing code share (tests only: they panic).
 
-    fn at(seconds: i64) -> Time {
+    use super::*;
+
+    /// The time `seconds` after the epoch.
+    pub fn at(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
     }
 
-    fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
+    /// The condition of type `type_` among `conditions`; panics when there is none.
+    pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
         conditions.iter().find(|c| c.type_ == type_).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{at, find};
+    use super::*;
+    use crate::api::conditions::reasons;
 
     #[test]
     fn a_huge_multi_byte_message_is_cut_to_32_kib_on_a_char_boundary() {

@@ -49,11 +49,10 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
-use crate::runtime::aws_calls::is_read_only;
+use crate::runtime::aws_calls::mutating_operation;
 
 /// Most mutating calls of one object in any [`WINDOW`].
 pub const PER_MINUTE: usize = 6;
@@ -375,13 +374,9 @@ impl Intercept for LimitMutations {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(metadata) = cfg.load::<Metadata>() else {
+        let Some(operation) = mutating_operation(cfg) else {
             return Ok(());
         };
-        let operation = metadata.name();
-        if is_read_only(operation) {
-            return Ok(());
-        }
         let call = fingerprint(operation, context.request().body().bytes());
         let admitted = CURRENT.try_with(|budget| {
             budget

@@ -210,31 +210,18 @@ async fn each_object_has_its_own_budget_kept_across_reconciles() {
     for n in 0..6 {
         a.lock().unwrap().admit(Instant::now(), n).unwrap();
     }
-    assert!(
+    let admits_another = |object| {
         budgets
-            .of("a", new)
-            .lock()
-            .unwrap()
-            .admit(Instant::now(), 99)
-            .is_err()
-    );
-    assert!(
-        budgets
-            .of("b", new)
+            .of(object, new)
             .lock()
             .unwrap()
             .admit(Instant::now(), 99)
             .is_ok()
-    );
+    };
+    assert!(!admits_another("a"), "a's budget is spent");
+    assert!(admits_another("b"), "b has its own");
     budgets.forget(&"a");
-    assert!(
-        budgets
-            .of("a", new)
-            .lock()
-            .unwrap()
-            .admit(Instant::now(), 99)
-            .is_ok()
-    );
+    assert!(admits_another("a"), "forgotten: a fresh budget");
     let inside = for_object(budgets.of("c", new), async {
         CURRENT.try_with(|_| ()).is_ok()
     })

@@ -364,33 +364,21 @@ mod tests {
             .unwrap();
         let endpoint = proxy.endpoint();
 
-        let (status, body) = post(
-            &endpoint,
-            "Action=CreateDBInstance&DBInstanceIdentifier=db-1",
-        )
-        .await;
-        assert_eq!(status, 500);
-        assert!(body.contains("<Code>InternalFailure</Code>"), "{body}");
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "AWS acted on the lost call");
-
-        let (status, body) = post(
-            &endpoint,
-            "Action=ModifyDBInstance&DBInstanceIdentifier=db-1",
-        )
-        .await;
-        assert_eq!(status, 400);
-        assert!(body.contains("<Code>Throttling</Code>"), "{body}");
-        let (status, _) = post(
-            &endpoint,
-            "Action=DeleteDBInstance&DBInstanceIdentifier=db-1-r1",
-        )
-        .await;
-        assert_eq!(status, 500);
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            1,
-            "throttled and failed calls never reach AWS"
-        );
+        // Each call, the answer the client gets, and how many calls AWS has acted on since.
+        for (action, instance, want_status, want_code, want_hits) in [
+            // Lost: AWS acted on it.
+            ("CreateDBInstance", "db-1", 500, "InternalFailure", 1),
+            // Throttled and failed calls never reach AWS.
+            ("ModifyDBInstance", "db-1", 400, "Throttling", 1),
+            ("DeleteDBInstance", "db-1-r1", 500, "InternalFailure", 1),
+        ] {
+            let form = format!("Action={action}&DBInstanceIdentifier={instance}");
+            let (status, body) = post(&endpoint, &form).await;
+            assert_eq!(status, want_status, "{form}: {body}");
+            let code = format!("<Code>{want_code}</Code>");
+            assert!(body.contains(&code), "{form}: {body}");
+            assert_eq!(hits.load(Ordering::SeqCst), want_hits, "{form}");
+        }
 
         assert_eq!(
             post(&endpoint, "Action=DescribeDBInstances").await,

@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_faults::{Call, Proxy};
@@ -18,11 +16,12 @@ use kube::api::{DynamicObject, ListParams, PostParams};
 use serde_json::{Value, json};
 use tiered::cli::run::parse_duration;
 
+use crate::BenchResult;
 use crate::chaos::fleet::{Kind, State, state_of};
 use crate::operator_process::{Memory, OperatorProcess};
 use crate::stats::{self, Row};
+use crate::tasks;
 use crate::workload::{self, NAMESPACE};
-use crate::{BenchError, BenchResult};
 
 /// Flags of the data-tier run.
 #[derive(Debug, Clone, clap::Args)]
@@ -116,12 +115,21 @@ impl DataTier {
 /// one replica.
 pub const NODES_PER_CACHE: usize = 2;
 
-fn database(index: usize) -> Value {
+/// A tiered object of `kind` named `name` in the bench namespace.
+fn object(kind: &str, name: &str, spec: &Value) -> Value {
     json!({
         "apiVersion": "tiered.io/v1alpha1",
-        "kind": "ManagedDatabase",
-        "metadata": {"name": format!("db-{index}"), "namespace": NAMESPACE},
-        "spec": {
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    })
+}
+
+fn database(index: usize) -> Value {
+    object(
+        "ManagedDatabase",
+        &format!("db-{index}"),
+        &json!({
             "engine": "postgres",
             "engineVersion": "16.4",
             "instanceClass": "db.t4g.micro",
@@ -133,16 +141,15 @@ fn database(index: usize) -> Value {
             "deletionPolicy": "Delete",
             "deletionProtection": false,
             "tags": {"team": "bench"}
-        }
-    })
+        }),
+    )
 }
 
 fn cache(index: usize) -> Value {
-    json!({
-        "apiVersion": "tiered.io/v1alpha1",
-        "kind": "CacheCluster",
-        "metadata": {"name": format!("cache-{index}"), "namespace": NAMESPACE},
-        "spec": {
+    object(
+        "CacheCluster",
+        &format!("cache-{index}"),
+        &json!({
             "engine": "valkey",
             "engineVersion": "8.0",
             "nodeType": "cache.t4g.micro",
@@ -154,42 +161,34 @@ fn cache(index: usize) -> Value {
             "applyImmediately": true,
             "deletionPolicy": "Delete",
             "tags": {"team": "bench"}
-        }
-    })
+        }),
+    )
 }
 
 /// Creates the databases, then the caches, over `concurrency` tasks.
 async fn create_all(client: &kube::Client, args: &DataTierArgs) -> BenchResult<()> {
-    let total = args.databases + args.caches;
     let databases = args.databases;
-    let next = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..usize::from(args.concurrency))
-        .map(|_| {
+    let client = client.clone();
+    tasks::for_each_index(
+        args.databases + args.caches,
+        usize::from(args.concurrency),
+        move |index| {
             let client = client.clone();
-            let next = Arc::clone(&next);
-            tokio::spawn(async move {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= total {
-                        return Ok::<(), BenchError>(());
-                    }
-                    let (kind, manifest) = if index < databases {
-                        (Kind::Database, database(index))
-                    } else {
-                        (Kind::Cache, cache(index - databases))
-                    };
-                    let object: DynamicObject = serde_json::from_value(manifest)?;
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(client.clone(), NAMESPACE, &kind.resource());
-                    api.create(&PostParams::default(), &object).await?;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(())
+            async move {
+                let (kind, manifest) = if index < databases {
+                    (Kind::Database, database(index))
+                } else {
+                    (Kind::Cache, cache(index - databases))
+                };
+                let object: DynamicObject = serde_json::from_value(manifest)?;
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client, NAMESPACE, &kind.resource());
+                api.create(&PostParams::default(), &object).await?;
+                Ok(())
+            }
+        },
+    )
+    .await
 }
 
 /// Ready objects of `kind` in the namespace.
@@ -372,10 +371,9 @@ pub fn print(args: &DataTierArgs, result: &DataTier) {
         println!("      {what:<38} {count:>7}");
     }
     println!(
-        "  operator CPU {}; peak RSS {:.1} MiB, RSS now {:.1} MiB",
+        "  operator CPU {}; {}",
         stats::secs(result.cpu),
-        result.memory.peak_kib as f64 / 1024.0,
-        result.memory.current_kib as f64 / 1024.0
+        result.memory
     );
 }
 
@@ -412,7 +410,7 @@ pub fn rows(result: &DataTier) -> Vec<Row> {
         ),
         Row::plain(
             "data tier: operator peak RSS",
-            format!("{:.1} MiB", result.memory.peak_kib as f64 / 1024.0),
+            format!("{:.1} MiB", result.memory.peak_mib()),
         ),
     ]
 }

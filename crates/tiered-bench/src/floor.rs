@@ -3,8 +3,6 @@
 //! operator's owner reference, hash annotation and field manager), at the same
 //! concurrency, with nothing to watch, compare or write status for.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -18,6 +16,7 @@ use tiered::controllers::tiered_app::build::{
 };
 use tiered::runtime::context::FIELD_MANAGER;
 
+use crate::tasks;
 use crate::workload::{self, NAMESPACE};
 use crate::{BenchError, BenchResult};
 
@@ -67,26 +66,12 @@ async fn create_and_apply(client: &kube::Client, index: usize) -> BenchResult<()
 pub async fn run(apps: usize, concurrency: usize) -> BenchResult<Duration> {
     let emulator = workload::start_emulator().await?;
     let client = emulator.client();
-    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let client = client.clone();
-            let next = Arc::clone(&next);
-            tokio::spawn(async move {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= apps {
-                        return Ok::<(), crate::BenchError>(());
-                    }
-                    create_and_apply(&client, index).await?;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
+    tasks::for_each_index(apps, concurrency, move |index| {
+        let client = client.clone();
+        async move { create_and_apply(&client, index).await }
+    })
+    .await?;
     let elapsed = start.elapsed();
     let per_app = workload::children_per_app()?;
     let stored = workload::stored_children(&emulator);

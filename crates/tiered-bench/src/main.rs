@@ -25,6 +25,7 @@ mod floor;
 mod operator_process;
 mod scale;
 mod stats;
+mod tasks;
 mod throughput;
 mod workload;
 

@@ -25,6 +25,25 @@ pub struct Memory {
     pub current_kib: u64,
 }
 
+impl Memory {
+    /// The peak resident set size in MiB.
+    pub fn peak_mib(self) -> f64 {
+        self.peak_kib as f64 / 1024.0
+    }
+}
+
+/// `peak RSS 41.2 MiB, RSS now 38.0 MiB`.
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "peak RSS {:.1} MiB, RSS now {:.1} MiB",
+            self.peak_mib(),
+            self.current_kib as f64 / 1024.0
+        )
+    }
+}
+
 fn free_port() -> BenchResult<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
@@ -208,5 +227,20 @@ impl Drop for OperatorProcess {
             let _ = self.child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_prints_in_mib_with_one_decimal() {
+        let memory = Memory {
+            peak_kib: 88_678,
+            current_kib: 1536,
+        };
+        assert_eq!(memory.to_string(), "peak RSS 86.6 MiB, RSS now 1.5 MiB");
+        assert!((memory.peak_mib() - 86.6).abs() < 0.01);
     }
 }

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::Api;
@@ -17,8 +15,9 @@ use tiered::cli::run::parse_duration;
 
 use crate::operator_process::{Memory, OperatorProcess};
 use crate::stats::{self, Row};
+use crate::tasks;
 use crate::workload::{self, NAMESPACE};
-use crate::{BenchError, BenchResult, floor};
+use crate::{BenchResult, floor};
 
 /// Flags of the scale run.
 #[derive(Debug, Clone, clap::Args)]
@@ -95,27 +94,16 @@ fn tiered_bin(args: &ScaleArgs) -> BenchResult<PathBuf> {
 }
 
 async fn create_apps(client: &kube::Client, apps: usize, concurrency: usize) -> BenchResult<()> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let api: Api<TieredApp> = Api::namespaced(client.clone(), NAMESPACE);
-            let next = Arc::clone(&next);
-            tokio::spawn(async move {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= apps {
-                        return Ok::<(), BenchError>(());
-                    }
-                    api.create(&PostParams::default(), &workload::app(index)?)
-                        .await?;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(())
+    let api: Api<TieredApp> = Api::namespaced(client.clone(), NAMESPACE);
+    tasks::for_each_index(apps, concurrency, move |index| {
+        let api = api.clone();
+        async move {
+            api.create(&PostParams::default(), &workload::app(index)?)
+                .await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Waits until the emulator stores `want` children in all; the time it took from `start`.
@@ -216,10 +204,6 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     })
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// Prints the figures of a run.
 pub fn print(args: &ScaleArgs, result: &Scale) {
     let per_app: usize = result.children_per_app.iter().sum();
@@ -269,17 +253,13 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
         result.reconciles,
         result.reconciles / apps
     );
-    println!(
-        "  operator memory: peak RSS {:.1} MiB, RSS now {:.1} MiB",
-        mib(result.memory.peak_kib),
-        mib(result.memory.current_kib)
-    );
+    println!("  operator memory: {}", result.memory);
 }
 
 /// Rows of the summary table.
 pub fn rows(result: &Scale) -> Vec<Row> {
     let writes: usize = result.steady_writes.values().sum();
-    let peak = mib(result.memory.peak_kib);
+    let peak = result.memory.peak_mib();
     // Issue 12's aims: ratio 1.2 and 64 MiB at 1,000 apps, 1.3 and 256 MiB at 10,000.
     let (ratio_aim, peak_aim) = if result.apps >= 10_000 {
         (1.3, 256.0)

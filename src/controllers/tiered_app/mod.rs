@@ -19,16 +19,17 @@ pub mod validated;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::ResourceExt;
+use k8s_openapi::NamespaceResourceScope;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
+use kube::{Resource, ResourceExt};
 
 use crate::api::{CacheCluster, ManagedDatabase, TieredApp};
 use crate::runtime::context::Context;
 use crate::runtime::scope::{ControllerConfig, scoped};
-use crate::runtime::stores::{self, ChildStores, reflected};
+use crate::runtime::stores::{self, ChildStores, Indexed, reflected};
 use reconcile::{AppContext, error_policy};
 
 /// How long a reconcile request waits for more of the same app: creating an app's
@@ -61,6 +62,42 @@ pub fn referencing_apps(
         .collect()
 }
 
+/// The TieredApp controller.
+type AppController = Controller<DeserializeGuard<TieredApp>>;
+
+/// The watches of the children (one per kind, on the `managed-by=tiered` label): each
+/// [`ChildWatches::store`] starts one and keeps its trigger stream for
+/// [`ChildWatches::owned_by`].
+struct ChildWatches<'a> {
+    client: &'a kube::Client,
+    namespace: Option<&'a str>,
+    config: watcher::Config,
+    owns: Vec<Box<dyn FnOnce(AppController) -> AppController + Send>>,
+}
+
+impl ChildWatches<'_> {
+    /// The store of the children of kind `K`, their changes kept to trigger their owner.
+    fn store<K>(&mut self) -> Indexed<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Send + Sync + 'static,
+    {
+        let (store, events) = reflected(
+            scoped(self.client.clone(), self.namespace),
+            self.config.clone(),
+        );
+        self.owns
+            .push(Box::new(move |controller| controller.owns_stream(events)));
+        store
+    }
+
+    /// `controller`, triggered by every child watch started so far.
+    fn owned_by(self, controller: AppController) -> AppController {
+        self.owns
+            .into_iter()
+            .fold(controller, |controller, owns| owns(controller))
+    }
+}
+
 /// Runs one TieredApp controller until `shutdown` resolves. `synced` fires once every
 /// cache has its first full list.
 pub async fn run(
@@ -71,7 +108,6 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let ns = config.namespace.as_deref();
-    let children = watcher::Config::default().labels(&build::labels::managed_selector());
     let (app_reader, app_writer) = reflector::store::<DeserializeGuard<TieredApp>>();
     let apps = watcher(
         scoped::<DeserializeGuard<TieredApp>>(client.clone(), ns),
@@ -83,25 +119,21 @@ pub async fn run(
     .reflect(app_writer)
     .applied_objects()
     .predicate_filter(predicates::generation, PredicateConfig::default());
-    let (claims, claim_events) = reflected(scoped(client.clone(), ns), children.clone());
-    let (service_accounts, service_account_events) =
-        reflected(scoped(client.clone(), ns), children.clone());
-    let (deployments, deployment_events) = reflected(scoped(client.clone(), ns), children.clone());
-    let (services, service_events) = reflected(scoped(client.clone(), ns), children.clone());
-    let (hpas, hpa_events) = reflected(scoped(client.clone(), ns), children.clone());
-    let (pdbs, pdb_events) = reflected(scoped(client.clone(), ns), children.clone());
-    let (network_policies, network_policy_events) =
-        reflected(scoped(client.clone(), ns), children.clone());
-    let (ingresses, ingress_events) = reflected(scoped(client.clone(), ns), children);
+    let mut watches = ChildWatches {
+        client: &client,
+        namespace: ns,
+        config: watcher::Config::default().labels(&build::labels::managed_selector()),
+        owns: Vec::new(),
+    };
     let stores = ChildStores {
-        claims,
-        service_accounts,
-        deployments,
-        services,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
+        claims: watches.store(),
+        service_accounts: watches.store(),
+        deployments: watches.store(),
+        services: watches.store(),
+        hpas: watches.store(),
+        pdbs: watches.store(),
+        network_policies: watches.store(),
+        ingresses: watches.store(),
     };
 
     let sync_apps = app_reader.clone();
@@ -124,15 +156,8 @@ pub async fn run(
         backoff: crate::runtime::backoff::Backoff::default(),
         in_flight: apply::InFlight::default(),
     });
-    Controller::for_stream(apps, app_reader)
-        .owns_stream(claim_events)
-        .owns_stream(service_account_events)
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(hpa_events)
-        .owns_stream(pdb_events)
-        .owns_stream(network_policy_events)
-        .owns_stream(ingress_events)
+    watches
+        .owned_by(Controller::for_stream(apps, app_reader))
         .watches(
             scoped::<DeserializeGuard<ManagedDatabase>>(client.clone(), ns),
             watcher::Config::default(),

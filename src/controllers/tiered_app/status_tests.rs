@@ -11,10 +11,7 @@ fn a_panicked_reconcile_is_stalled_with_internal_error() {
 }
 use crate::api::conditions::{READY, STALLED};
 use crate::runtime::kstatus::changed;
-
-fn at(seconds: i64) -> Time {
-    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
-}
+use crate::runtime::kstatus::test_support::{at, find};
 
 fn ready_tier() -> TierStatus {
     TierStatus {
@@ -64,32 +61,15 @@ fn a_status_that_differs_only_in_timestamps_is_not_rewritten() {
 fn last_transition_time_is_kept_unless_the_status_flips() {
     let ready = of_tiers(None, 1, vec![ready_tier()], 10);
     let again = of_tiers(Some(&ready), 2, vec![ready_tier()], 20);
-    let time = |s: &TieredAppStatus, t: &str| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .map(|c| c.last_transition_time.clone())
-    };
-    assert_eq!(time(&again, READY), Some(at(10)), "still True: time kept");
+    let time = |s: &TieredAppStatus, t: &str| find(&s.conditions, t).last_transition_time.clone();
+    assert_eq!(time(&again, READY), at(10), "still True: time kept");
     let mut slow = ready_tier();
     slow.ready = false;
     slow.ready_replicas = 1;
     let flipped = of_tiers(Some(&again), 3, vec![slow], 30);
-    assert_eq!(
-        time(&flipped, READY),
-        Some(at(30)),
-        "True → False: time moves"
-    );
-    assert_eq!(
-        time(&flipped, STALLED),
-        Some(at(10)),
-        "Stalled stayed False"
-    );
-    let ready_condition = flipped
-        .conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .unwrap();
+    assert_eq!(time(&flipped, READY), at(30), "True → False: time moves");
+    assert_eq!(time(&flipped, STALLED), at(10), "Stalled stayed False");
+    let ready_condition = find(&flipped.conditions, READY);
     assert_eq!(
         (
             ready_condition.status.as_str(),

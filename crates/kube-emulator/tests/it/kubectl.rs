@@ -43,7 +43,7 @@ async fn kubectl_gets_applies_reads_and_deletes() {
 
     let deleted = kubectl_ok(&kubeconfig, &["delete", "configmap", "demo"]).await;
     assert!(deleted.contains("deleted"), "{deleted}");
-    let missing = support::kubectl(&kubeconfig, &["get", "configmap", "demo"], None).await;
+    let missing = support::kubectl(&kubeconfig, &["get", "configmap", "demo"]).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("NotFound"));
 }

@@ -4,7 +4,7 @@
 //! kubectl fails the test, saying how to install it; it never skips.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -19,7 +19,6 @@ use kube::{Api, Error};
 use kube_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 /// `kubectl`: `$KUBECTL`, else `<workspace>/.venv/bin/kubectl`.
 pub fn kubectl_path() -> PathBuf {
@@ -36,30 +35,20 @@ pub fn kubectl_path() -> PathBuf {
 }
 
 /// Runs `kubectl --kubeconfig <kubeconfig> <args>` without blocking the async runtime
-/// (the in-process emulator serves on it).
-pub async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = tokio::process::Command::new(kubectl_path())
+/// (the in-process emulator serves on it); kubectl's stdin is closed.
+pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(kubectl_path())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl starts");
-    let mut pipe = child.stdin.take().expect("kubectl's stdin");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes())
-            .await
-            .expect("kubectl reads stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().await.expect("kubectl finishes")
+        .output()
+        .await
+        .expect("kubectl runs")
 }
 
-/// Runs kubectl (as [`kubectl`], no stdin), which must succeed; returns its stdout.
+/// Runs kubectl (as [`kubectl`]), which must succeed; returns its stdout.
 pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let output = kubectl(kubeconfig, args, None).await;
+    let output = kubectl(kubeconfig, args).await;
     assert!(
         output.status.success(),
         "kubectl {args:?} failed: {}",

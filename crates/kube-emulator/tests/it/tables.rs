@@ -81,7 +81,7 @@ async fn kubectl_get_prints_a_custom_kinds_printer_columns() {
     let get = |args: &'static [&'static str]| {
         let kubeconfig = kubeconfig.clone();
         async move {
-            let out = support::kubectl(&kubeconfig, args, None).await;
+            let out = support::kubectl(&kubeconfig, args).await;
             assert!(
                 out.status.success(),
                 "{}",

@@ -60,6 +60,18 @@ mod tests {
     use super::*;
     use crate::controllers::tiered_app::build::test_support::{THREE_TIERS, validated};
 
+    /// The resource and target utilization of each metric, in order.
+    fn targets(spec: HorizontalPodAutoscalerSpec) -> Vec<(String, Option<i32>)> {
+        spec.metrics
+            .unwrap()
+            .into_iter()
+            .map(|metric| {
+                let resource = metric.resource.unwrap();
+                (resource.name, resource.target.average_utilization)
+            })
+            .collect()
+    }
+
     #[test]
     fn an_autoscaled_tier_scales_its_deployment_on_cpu_70_by_default() {
         let app = validated(THREE_TIERS);
@@ -68,13 +80,7 @@ mod tests {
         assert_eq!(spec.scale_target_ref.name, "shop-web");
         assert_eq!(spec.scale_target_ref.kind, "Deployment");
         assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 10));
-        let metrics = spec.metrics.unwrap();
-        assert_eq!(metrics.len(), 1);
-        let cpu = metrics[0].resource.clone().unwrap();
-        assert_eq!(
-            (cpu.name.as_str(), cpu.target.average_utilization),
-            ("cpu", Some(70))
-        );
+        assert_eq!(targets(spec), [("cpu".to_owned(), Some(70))]);
     }
 
     #[test]
@@ -87,11 +93,12 @@ mod tests {
             target_memory_utilization: Some(80),
         };
         let hpa = desired_hpa(&app, &app.tiers[0]).unwrap();
-        let metrics = hpa.spec.unwrap().metrics.unwrap();
-        let memory = metrics[1].resource.clone().unwrap();
         assert_eq!(
-            (memory.name.as_str(), memory.target.average_utilization),
-            ("memory", Some(80))
+            targets(hpa.spec.unwrap()),
+            [
+                ("cpu".to_owned(), Some(60)),
+                ("memory".to_owned(), Some(80))
+            ]
         );
     }
 

@@ -334,23 +334,12 @@ mod tests {
             selected_tier(&web[0].to.as_ref().unwrap()[0]),
             Some("api".to_owned())
         );
-        let dns_ports: Vec<_> = web[1]
-            .ports
-            .clone()
-            .unwrap()
-            .into_iter()
-            .map(|p| p.protocol)
-            .collect();
+        let ports = |rule: &NetworkPolicyEgressRule| rule.ports.clone().unwrap().into_iter();
+        let dns_ports: Vec<_> = ports(&web[1]).map(|p| p.protocol).collect();
         assert_eq!(dns_ports, [Some("UDP".to_owned()), Some("TCP".to_owned())]);
 
         let api = policy_of("api", &TierWiring::default()).egress.unwrap();
-        let data_ports: Vec<_> = api[1]
-            .ports
-            .clone()
-            .unwrap()
-            .into_iter()
-            .map(|p| p.port)
-            .collect();
+        let data_ports: Vec<_> = ports(&api[1]).map(|p| p.port).collect();
         assert_eq!(
             data_ports,
             [3306, 5432, 6379].map(|port| Some(IntOrString::Int(port)))
@@ -360,7 +349,7 @@ mod tests {
             ..TierWiring::default()
         };
         let api = policy_of("api", &known).egress.unwrap();
-        assert_eq!(api[1].ports.as_ref().unwrap().len(), 2);
+        assert_eq!(ports(&api[1]).count(), 2);
     }
 
     #[test]

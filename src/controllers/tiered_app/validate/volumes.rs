@@ -102,35 +102,29 @@ pub fn resolve_volume_mounts(
             continue;
         };
         let path = mount.mount_path.trim_end_matches('/');
-        if !mount.mount_path.starts_with('/')
+        let refused = if !mount.mount_path.starts_with('/')
             || path.is_empty()
             || mount.mount_path.contains(':')
             || path.split('/').any(|part| part == "..")
         {
-            errors.push(SpecError::new(
-                format!("{mount_field}.mountPath"),
-                format!(
-                    "{:?} must be an absolute path other than '/', without ':' or '..'",
-                    mount.mount_path
-                ),
-            ));
-            continue;
-        }
-        if path == TMP_MOUNT_PATH {
-            errors.push(SpecError::new(
-                format!("{mount_field}.mountPath"),
-                format!("{TMP_MOUNT_PATH} holds the pod's writable scratch space; mount the volume elsewhere"),
-            ));
-            continue;
-        }
-        if !paths.insert(path.to_owned()) {
-            errors.push(SpecError::new(
-                format!("{mount_field}.mountPath"),
-                format!(
-                    "{:?} is mounted twice in this tier; give each mount its own path",
-                    mount.mount_path
-                ),
-            ));
+            Some(format!(
+                "{:?} must be an absolute path other than '/', without ':' or '..'",
+                mount.mount_path
+            ))
+        } else if path == TMP_MOUNT_PATH {
+            Some(format!(
+                "{TMP_MOUNT_PATH} holds the pod's writable scratch space; mount the volume elsewhere"
+            ))
+        } else if !paths.insert(path.to_owned()) {
+            Some(format!(
+                "{:?} is mounted twice in this tier; give each mount its own path",
+                mount.mount_path
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            errors.push(SpecError::new(format!("{mount_field}.mountPath"), message));
             continue;
         }
         mounts.push(ValidatedVolumeMount {
