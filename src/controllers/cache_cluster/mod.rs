@@ -304,8 +304,8 @@ impl DataTier for ElastiCache {
     /// The cache parameter group of `spec.parameters` goes once the replication group
     /// is gone (not before: a group in use cannot be deleted).
     async fn gone(&self, target: &Target<'_, CacheClusterSpec>) -> Result<(), AwsError> {
-        let id = Self::resource_id(target);
-        self.delete_parameter_groups(&id, &target.owner).await
+        self.delete_parameter_groups(&Self::resource_id(target), &target.owner)
+            .await
     }
 
     async fn delete_requested_snapshots(

@@ -29,6 +29,7 @@ pub mod error;
 pub mod inspect;
 pub mod kind;
 pub mod listing;
+pub mod parameter_groups;
 pub mod parameters;
 pub mod progress;
 pub mod reconcile;

@@ -39,11 +39,37 @@ pub async fn write_tags<K: DataTier>(
     Ok(calls)
 }
 
-/// Writes `add_tags` and `remove_tags` (AddTagsToResource, RemoveTagsFromResource)
-/// for the SDK crate `$sdk`, naming the IAM actions of `crate::aws::$actions` and
+/// Writes `list_tags`, `add_tags` and `remove_tags` (ListTagsForResource,
+/// AddTagsToResource, RemoveTagsFromResource) for the SDK crate `$sdk`, naming the IAM actions of `crate::aws::$actions` and
 /// converting tags with `crate::aws::tags::$to_tags`.
 macro_rules! tag_calls {
     ($sdk:ident, $actions:ident, $to_tags:ident) => {
+        /// The tags of the resource `arn`, as key and value.
+        ///
+        /// # Errors
+        /// The AWS call's.
+        pub async fn list_tags(
+            client: &$sdk::Client,
+            arn: &str,
+        ) -> Result<Vec<(String, String)>, $crate::aws::errors::AwsError> {
+            let output = client
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send()
+                .await
+                .map_err(|error| {
+                    $crate::aws::errors::AwsError::from_sdk(
+                        $crate::aws::$actions::LIST_TAGS_FOR_RESOURCE,
+                        error,
+                    )
+                })?;
+            Ok($crate::controllers::data_tier::diff::tag_pairs(
+                output.tag_list(),
+                $sdk::types::Tag::key,
+                $sdk::types::Tag::value,
+            ))
+        }
+
         /// Adds (or overwrites) `tags` on the resource `arn`.
         ///
         /// # Errors

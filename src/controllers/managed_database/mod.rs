@@ -41,6 +41,7 @@ use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
+use crate::controllers::data_tier::parameter_groups::delete_parameter_groups;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
 use crate::controllers::data_tier::snapshots::requested_statuses;
 use crate::controllers::data_tier::status::{Phase, Progress};
@@ -360,8 +361,7 @@ impl DataTier for Rds {
     }
 
     async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
-        let id = Self::resource_id(target);
-        self.delete_parameter_groups(&id, &target.owner).await
+        delete_parameter_groups(self, &Self::resource_id(target), &target.owner).await
     }
 
     async fn delete_requested_snapshots(

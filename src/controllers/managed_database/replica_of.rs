@@ -272,13 +272,12 @@ impl Rds {
             return Ok(None);
         };
         let group = parameter_group_name(&desired.identifier, &family);
-        let owner = crate::aws::tags::Owner::from_tags(&desired.common.tags);
-        match self.group_ownership(&group, &owner).await? {
-            None => self.create_group(&group, &family, desired).await?,
-            Some(crate::aws::tags::Ownership::Ours) => {}
+        if self.claim_group(&group, &family, desired).await?
+            == crate::controllers::data_tier::parameter_groups::Claim::Foreign
+        {
             // Not tiered's: the replica starts on RDS's default group, and the next
             // pass is Stalled naming spec.parameters (`converge_parameters`).
-            Some(_) => return Ok(None),
+            return Ok(None);
         }
         Ok(Some(group))
     }
