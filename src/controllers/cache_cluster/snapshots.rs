@@ -15,9 +15,7 @@
 use aws_sdk_elasticache::operation::create_snapshot::builders::CreateSnapshotFluentBuilder;
 use aws_sdk_elasticache::types::{ReplicationGroup, Snapshot};
 
-use crate::aws::elasticache_actions::{
-    CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE_SNAPSHOTS, LIST_TAGS_FOR_RESOURCE,
-};
+use crate::aws::elasticache_actions::{CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE_SNAPSHOTS};
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::tags::{Owner, to_elasticache_tags};
 use crate::controllers::data_tier::snapshots::{
@@ -26,7 +24,7 @@ use crate::controllers::data_tier::snapshots::{
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
-use crate::controllers::cache_cluster::elasticache::ElastiCache;
+use crate::controllers::cache_cluster::elasticache::{ElastiCache, list_tags};
 use crate::controllers::cache_cluster::status::Report;
 
 impl ListedSnapshot for Snapshot {
@@ -139,17 +137,10 @@ impl ElastiCache {
             let (Some(name), Some(arn)) = (snapshot.snapshot_name(), snapshot.arn()) else {
                 continue;
             };
-            let tags = self
-                .elasticache
-                .list_tags_for_resource()
-                .resource_name(arn)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, error))?;
+            let tags = list_tags(&self.elasticache, arn).await?;
             let pairs = tags
-                .tag_list()
                 .iter()
-                .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default())));
+                .map(|(key, value)| (key.as_str(), value.as_str()));
             if !taken_by(pairs, owner) {
                 tracing::info!(snapshot = %name, "left snapshot: not taken by this object");
                 continue;
