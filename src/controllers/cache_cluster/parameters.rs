@@ -34,7 +34,7 @@ use crate::controllers::data_tier::parameter_groups::{
     self, Claim, GroupCalls, claim_group, group_ownership,
 };
 use crate::controllers::data_tier::parameters::{
-    PARAMETERS_PER_CALL, all_pages, foreign_group, foreign_group_message, parameter_changes,
+    self, PARAMETERS_PER_CALL, all_pages, foreign_group, foreign_group_message, parameter_changes,
     parameter_group_name, refused, stalled_on,
 };
 use crate::controllers::data_tier::status::Progress;
@@ -46,8 +46,7 @@ use crate::controllers::cache_cluster::version::parameter_group_family;
 
 /// The parameter cluster mode needs in a custom group.
 pub const CLUSTER_ENABLED: &str = "cluster-enabled";
-/// The node's `ParameterApplyStatus` while a reboot is needed.
-pub const PENDING_REBOOT: &str = "pending-reboot";
+pub use crate::controllers::data_tier::parameters::PENDING_REBOOT;
 /// How ElastiCache is named in messages.
 const SERVICE: &str = "ElastiCache";
 
@@ -99,13 +98,7 @@ pub fn group_status(
         .and_then(CacheCluster::cache_parameter_group)
         .filter(|group| group.cache_parameter_group_name() == Some(name))
         .and_then(|group| group.parameter_apply_status().map(str::to_owned));
-    ParameterGroupStatus {
-        name: name.to_owned(),
-        family: family.to_owned(),
-        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
-        apply_status,
-        reboot: None,
-    }
+    parameters::group_status(name, family, apply_status)
 }
 
 /// Whether the node `member` uses the group `name`.

@@ -2,7 +2,8 @@
 //! in the parameter group tiered owns ([`parameter_changes`]: set what differs, reset
 //! what the spec no longer names), which parameters AWS's refusal names ([`refused`])
 //! and the `Stalled` progress that names them as `spec.parameters.<name>`
-//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]).
+//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]),
+//! a group's status ([`group_status`]).
 //! Pure but for [`all_pages`], which only drives the kind's paged call; the calls are in
 //! each kind's `parameters.rs`.
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::api::conditions::reasons;
+use crate::api::parameters::ParameterGroupStatus;
 use crate::aws::errors::AwsError;
 use crate::controllers::data_tier::status::Progress;
 use crate::runtime::error::Category;
@@ -17,6 +19,26 @@ use crate::runtime::error::Category;
 /// At most this many parameters in one modify or reset call (the limit of RDS'
 /// ModifyDBParameterGroup and ElastiCache's ModifyCacheParameterGroup alike).
 pub const PARAMETERS_PER_CALL: usize = 20;
+
+/// The `ParameterApplyStatus` of a node or instance while a reboot is needed (RDS and
+/// ElastiCache alike).
+pub const PENDING_REBOOT: &str = "pending-reboot";
+
+/// The status of the group `name` of `family` whose `ParameterApplyStatus` on the
+/// resource is `apply_status` (`None`: not attached): whether a reboot is pending.
+pub fn group_status(
+    name: &str,
+    family: &str,
+    apply_status: Option<String>,
+) -> ParameterGroupStatus {
+    ParameterGroupStatus {
+        name: name.to_owned(),
+        family: family.to_owned(),
+        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
+        apply_status,
+        reboot: None,
+    }
+}
 
 /// The name of the group tiered owns for the resource `id` and `family`: lowercase
 /// (RDS stores it so), the family's dots as hyphens (`…-mysql8-0`, `…-redis6-x`).
