@@ -27,7 +27,7 @@ use crate::aws::elasticache_actions::{
     DESCRIBE_CACHE_PARAMETERS, MODIFY_CACHE_PARAMETER_GROUP, MODIFY_REPLICATION_GROUP,
     RESET_CACHE_PARAMETER_GROUP,
 };
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::tags::{Owner, Ownership, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameter_groups::{
@@ -450,13 +450,13 @@ impl GroupCalls for ElastiCache {
     }
 
     async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
-        self.elasticache
+        let client = &self.elasticache;
+        let request = client
             .delete_cache_parameter_group()
-            .cache_parameter_group_name(group)
-            .send()
+            .cache_parameter_group_name(group);
+        sent(DELETE_CACHE_PARAMETER_GROUP, request.send())
             .await
-            .map_err(|e| AwsError::from_sdk(DELETE_CACHE_PARAMETER_GROUP, e))?;
-        Ok(())
+            .map(drop)
     }
 
     async fn list_groups(&self) -> Result<Vec<(Option<String>, Option<String>)>, AwsError> {

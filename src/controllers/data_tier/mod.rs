@@ -34,6 +34,7 @@ pub mod parameters;
 pub mod progress;
 pub mod reconcile;
 pub mod secret;
+pub mod snapshot_calls;
 pub mod snapshots;
 pub mod status;
 pub mod tags;

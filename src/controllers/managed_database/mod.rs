@@ -33,6 +33,7 @@ use kube::Resource;
 
 use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
 use crate::api::shared::DeletionPolicy;
+use crate::api::snapshots::SnapshotRequest;
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
@@ -41,7 +42,6 @@ use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
 use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
-use crate::controllers::data_tier::parameter_groups::delete_parameter_groups;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
 use crate::controllers::data_tier::snapshots::requested_statuses;
 use crate::controllers::data_tier::status::{Phase, Progress};
@@ -108,6 +108,10 @@ impl DataTier for Rds {
 
     fn deletion_policy(spec: &ManagedDatabaseSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
+    }
+
+    fn snapshot_requests(spec: &ManagedDatabaseSpec) -> &[SnapshotRequest] {
+        &spec.snapshots
     }
 
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
@@ -358,20 +362,6 @@ impl DataTier for Rds {
 
     async fn mutated(&self, id: &str) {
         self.mark_stale(id);
-    }
-
-    async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
-        delete_parameter_groups(self, &Self::resource_id(target), &target.owner).await
-    }
-
-    async fn delete_requested_snapshots(
-        &self,
-        target: &Target<'_, ManagedDatabaseSpec>,
-    ) -> Result<(), AwsError> {
-        let names =
-            crate::controllers::data_tier::snapshots::requested_names(&target.spec.snapshots);
-        Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
-            .await
     }
 
     async fn delete(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{DbInstance, Parameter};
 
 use crate::api::ManagedDatabase;
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
     DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
@@ -436,13 +436,13 @@ impl GroupCalls for Rds {
     }
 
     async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
-        self.rds
+        let request = self
+            .rds
             .delete_db_parameter_group()
-            .db_parameter_group_name(group)
-            .send()
+            .db_parameter_group_name(group);
+        sent(DELETE_DB_PARAMETER_GROUP, request.send())
             .await
-            .map_err(|e| AwsError::from_sdk(DELETE_DB_PARAMETER_GROUP, e))?;
-        Ok(())
+            .map(drop)
     }
 
     /// Every page (the SDK's paginator follows `Marker`).
