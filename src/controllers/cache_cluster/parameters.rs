@@ -413,17 +413,11 @@ impl GroupCalls for ElastiCache {
     }
 
     async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
-        let described = self
-            .elasticache
-            .describe_cache_parameter_groups()
-            .cache_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))?;
-        Ok(described
-            .cache_parameter_groups()
-            .first()
-            .map(|found| found.arn().map(str::to_owned)))
+        let request = self.elasticache.describe_cache_parameter_groups();
+        let request = request.cache_parameter_group_name(group);
+        let described = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, request.send()).await?;
+        let found = described.cache_parameter_groups().first();
+        Ok(found.map(|found| found.arn().map(str::to_owned)))
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
@@ -461,13 +455,9 @@ impl GroupCalls for ElastiCache {
 
     async fn list_groups(&self) -> Result<Vec<(Option<String>, Option<String>)>, AwsError> {
         all_pages(|marker| async move {
-            let output = self
-                .elasticache
-                .describe_cache_parameter_groups()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))?;
+            let request = self.elasticache.describe_cache_parameter_groups();
+            let sending = request.set_marker(marker).send();
+            let output = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, sending).await?;
             let groups = output
                 .cache_parameter_groups()
                 .iter()

@@ -91,15 +91,12 @@ impl SnapshotCalls for Rds {
             .name("db-snapshot-id")
             .set_values(Some(ids))
             .build();
-        let output = self
+        let request = self
             .rds
             .describe_db_snapshots()
-            .db_instance_identifier(instance)
-            .snapshot_type("manual")
-            .filters(filter)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, error))?;
+            .db_instance_identifier(instance);
+        let request = request.snapshot_type("manual").filters(filter);
+        let output = sent(DESCRIBE_DB_SNAPSHOTS, request.send()).await?;
         Ok(output.db_snapshots().to_vec())
     }
 

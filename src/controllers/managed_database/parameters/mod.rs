@@ -399,13 +399,9 @@ impl GroupCalls for Rds {
     const KIND: &'static str = KIND;
 
     async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
-        let described = self
-            .rds
-            .describe_db_parameter_groups()
-            .db_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
+        let request = self.rds.describe_db_parameter_groups();
+        let request = request.db_parameter_group_name(group);
+        let described = sent(DESCRIBE_DB_PARAMETER_GROUPS, request.send()).await?;
         Ok(described
             .db_parameter_groups()
             .first()
