@@ -28,13 +28,14 @@ use crate::aws::elasticache_actions::{
     RESET_CACHE_PARAMETER_GROUP,
 };
 use crate::aws::errors::{AwsError, ErrorKind, sent};
+use crate::aws::pages::all_pages;
 use crate::aws::tags::{Owner, Ownership, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameter_groups::{
     self, Claim, GroupCalls, claim_group, group_ownership,
 };
 use crate::controllers::data_tier::parameters::{
-    self, PARAMETERS_PER_CALL, all_pages, foreign_group, foreign_group_message, parameter_changes,
+    self, PARAMETERS_PER_CALL, foreign_group, foreign_group_message, parameter_changes,
     parameter_group_name, refused, stalled_on,
 };
 use crate::controllers::data_tier::status::Progress;

@@ -4,11 +4,9 @@
 //! and the `Stalled` progress that names them as `spec.parameters.<name>`
 //! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]),
 //! a group's status ([`group_status`]).
-//! Pure but for [`all_pages`], which only drives the kind's paged call; the calls are in
-//! each kind's `parameters.rs`.
+//! Pure; the calls are in each kind's `parameters.rs`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use crate::api::conditions::reasons;
 use crate::api::parameters::ParameterGroupStatus;
@@ -59,29 +57,6 @@ pub fn owned_group_names<'a>(
             (name == parameter_group_name(id, family)).then(|| name.to_owned())
         })
         .collect()
-}
-
-/// Every item of a listing AWS pages with a `Marker` (RDS and ElastiCache alike):
-/// `page(marker)` sends one call and answers its items and the next marker (none or
-/// empty: the last page).
-///
-/// # Errors
-/// The first failed call's.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
-{
-    let mut items = Vec::new();
-    let mut marker = None;
-    loop {
-        let (found, next) = page(marker.take()).await?;
-        items.extend(found);
-        match next {
-            Some(next) if !next.is_empty() => marker = Some(next),
-            _ => return Ok(items),
-        }
-    }
 }
 
 /// What a pass changes in the group.
