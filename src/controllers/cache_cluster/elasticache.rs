@@ -77,6 +77,8 @@ impl SetPendingSeen {
 }
 
 tag_calls!(
+    ElastiCache,
+    elasticache,
     aws_sdk_elasticache,
     elasticache_actions,
     to_elasticache_tags

@@ -240,14 +240,6 @@ impl DataTier for ElastiCache {
         self.group_tags(group).await
     }
 
-    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        elasticache::add_tags(&self.elasticache, arn, tags).await
-    }
-
-    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        elasticache::remove_tags(&self.elasticache, arn, keys).await
-    }
-
     async fn create(
         &self,
         target: &Target<'_, CacheClusterSpec>,

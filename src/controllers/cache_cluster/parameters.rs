@@ -41,7 +41,7 @@ use crate::controllers::data_tier::parameters::{
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
-use crate::controllers::cache_cluster::elasticache::{self, ElastiCache};
+use crate::controllers::cache_cluster::elasticache::ElastiCache;
 use crate::controllers::cache_cluster::status::Report;
 use crate::controllers::cache_cluster::version::parameter_group_family;
 
@@ -419,10 +419,6 @@ impl GroupCalls for ElastiCache {
         let described = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, request.send()).await?;
         let found = described.cache_parameter_groups().first();
         Ok(found.map(|found| found.arn().map(str::to_owned)))
-    }
-
-    async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
-        elasticache::list_tags(&self.elasticache, arn).await
     }
 
     async fn send_create_group(

@@ -38,13 +38,15 @@ use crate::controllers::data_tier::secret::{Password, RandomError};
 use crate::controllers::data_tier::snapshot_calls::{SnapshotCalls, delete_taken_snapshots};
 use crate::controllers::data_tier::snapshots::requested_names;
 use crate::controllers::data_tier::status::{Phase, Progress};
+use crate::controllers::data_tier::tags::TagCalls;
 
 /// One AWS-backed kind as the shared outline sees it: its Kubernetes object, the spec
 /// fields the outline reads, its connection Secret, and its AWS resource with the calls
-/// the outline makes on it, its snapshots on demand ([`SnapshotCalls`]) and the
-/// parameter group of `spec.parameters` ([`GroupCalls`]) among them. The value holds
+/// the outline makes on it, its tags ([`TagCalls`]), its snapshots on demand
+/// ([`SnapshotCalls`]) and the parameter group of `spec.parameters` ([`GroupCalls`])
+/// among them. The value holds
 /// the kind's AWS client and settings.
-pub trait DataTier: SnapshotCalls + GroupCalls + Send + Sync + Sized + 'static {
+pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized + 'static {
     /// The primary kind (ManagedDatabase, CacheCluster), with its spec and status.
     type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + HasSpec<Spec: Send + Sync>
@@ -226,18 +228,6 @@ pub trait DataTier: SnapshotCalls + GroupCalls + Send + Sync + Sized + 'static {
         &self,
         resource: &Self::Resource,
     ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
-    /// Adds (or overwrites) `tags` on the resource `arn`.
-    fn add_tags(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Removes the tags `keys` from the resource `arn`.
-    fn remove_tags(
-        &self,
-        arn: &str,
-        keys: &[&str],
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Creates the resource; `Ok(None)` when AWS did not describe it in the answer.
     fn create(
         &self,

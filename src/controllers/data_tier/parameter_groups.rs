@@ -13,9 +13,10 @@ use std::future::Future;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::controllers::data_tier::parameters::owned_group_names;
+use crate::controllers::data_tier::tags::TagCalls;
 
 /// One kind's calls on its parameter groups.
-pub trait GroupCalls: Sync {
+pub trait GroupCalls: TagCalls {
     /// How messages name the group ("DB parameter group", "cache parameter group").
     const KIND: &'static str;
 
@@ -29,11 +30,6 @@ pub trait GroupCalls: Sync {
         &self,
         group: &str,
     ) -> impl Future<Output = Result<Option<Option<String>>, AwsError>> + Send;
-    /// The tags of the resource `arn`, as key and value (ListTagsForResource).
-    fn list_tags(
-        &self,
-        arn: &str,
-    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
     /// Sends the create call of `group` in `family`, with `description` and `tags`.
     fn send_create_group(
         &self,

@@ -313,14 +313,6 @@ impl DataTier for Rds {
         Ok(tag_pairs(instance.tag_list(), Tag::key, Tag::value))
     }
 
-    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        rds::add_tags(&self.rds, arn, tags).await
-    }
-
-    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        rds::remove_tags(&self.rds, arn, keys).await
-    }
-
     async fn create(
         &self,
         target: &Target<'_, ManagedDatabaseSpec>,

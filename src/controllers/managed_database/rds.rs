@@ -65,7 +65,7 @@ impl std::fmt::Debug for Rds {
     }
 }
 
-tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
+tag_calls!(Rds, rds, aws_sdk_rds, rds_actions, to_rds_tags);
 
 /// The DB instance a call that makes one (create, restore, replica) answered with, or
 /// its error classified as `action`'s; one place for the four such calls.

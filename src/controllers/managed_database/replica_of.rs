@@ -26,6 +26,7 @@ use crate::aws::rds_actions::PROMOTE_READ_REPLICA;
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::TagCalls;
 
 use crate::aws::fleet::describe_instance;
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
@@ -398,14 +399,6 @@ impl Rds {
                 "read replica of {source}; set spec.replicaOf.promote: true to promote it"
             ),
         })
-    }
-
-    async fn add_tags(
-        &self,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        crate::controllers::managed_database::rds::add_tags(&self.rds, arn, tags).await
     }
 }
 

@@ -30,7 +30,7 @@ use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 use crate::controllers::managed_database::diff::Modification;
-use crate::controllers::managed_database::rds::{self, Rds};
+use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
 pub mod rules;
@@ -406,10 +406,6 @@ impl GroupCalls for Rds {
             .db_parameter_groups()
             .first()
             .map(|found| found.db_parameter_group_arn().map(str::to_owned)))
-    }
-
-    async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
-        rds::list_tags(&self.rds, arn).await
     }
 
     async fn send_create_group(
