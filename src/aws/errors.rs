@@ -7,6 +7,8 @@
 use std::fmt;
 use std::future::Future;
 
+use futures::TryFutureExt;
+
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 
@@ -73,19 +75,17 @@ pub struct AwsError {
 }
 
 /// The answer of an SDK call, `send` (the future of a fluent builder's `send()`), with
-/// its error classified as a call to `operation` (the IAM action name).
-///
-/// # Errors
-/// The call's, as [`AwsError::from_sdk`] classifies it.
-pub async fn sent<T, E>(
+/// its error classified as a call to `operation` (the IAM action name). A combinator,
+/// not an `async fn`: an `async fn` would hold `send` twice in its state (the argument
+/// and the await), doubling the futures of the callers.
+pub fn sent<T, E>(
     operation: &'static str,
     send: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-) -> Result<T, AwsError>
+) -> impl Future<Output = Result<T, AwsError>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    send.await
-        .map_err(|error| AwsError::from_sdk(operation, error))
+    send.map_err(move |error| AwsError::from_sdk(operation, error))
 }
 
 impl AwsError {

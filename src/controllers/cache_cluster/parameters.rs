@@ -32,7 +32,7 @@ use crate::aws::pages::all_pages;
 use crate::aws::tags::{Owner, Ownership, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameter_groups::{
-    self, Claim, GroupCalls, claim_group, group_ownership,
+    self, Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
 };
 use crate::controllers::data_tier::parameters::{
     self, PARAMETERS_PER_CALL, foreign_group, foreign_group_message, parameter_changes,
@@ -450,7 +450,7 @@ impl GroupCalls for ElastiCache {
             .map(drop)
     }
 
-    async fn list_groups(&self) -> Result<Vec<(Option<String>, Option<String>)>, AwsError> {
+    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
         all_pages(|marker| async move {
             let request = self.elasticache.describe_cache_parameter_groups();
             let sending = request.set_marker(marker).send();

@@ -15,6 +15,9 @@ use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::controllers::data_tier::parameters::owned_group_names;
 use crate::controllers::data_tier::tags::TagCalls;
 
+/// A parameter group as a listing gives it: its name and family.
+pub type ListedGroup = (Option<String>, Option<String>);
+
 /// One kind's calls on its parameter groups.
 pub trait GroupCalls: TagCalls {
     /// How messages name the group ("DB parameter group", "cache parameter group").
@@ -41,9 +44,7 @@ pub trait GroupCalls: TagCalls {
     /// Sends the delete call of `group`.
     fn send_delete_group(&self, group: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Every group of the account (every page), as name and family.
-    fn list_groups(
-        &self,
-    ) -> impl Future<Output = Result<Vec<(Option<String>, Option<String>)>, AwsError>> + Send;
+    fn list_groups(&self) -> impl Future<Output = Result<Vec<ListedGroup>, AwsError>> + Send;
 }
 
 /// Who owns the parameter group `group`, judged from its tags (ListTagsForResource on

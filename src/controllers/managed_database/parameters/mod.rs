@@ -36,7 +36,7 @@ use crate::controllers::managed_database::status::Report;
 pub mod rules;
 
 use crate::controllers::data_tier::parameter_groups::{
-    Claim, GroupCalls, claim_group, group_ownership,
+    Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
 };
 use crate::controllers::data_tier::parameters::foreign_group;
 
@@ -438,7 +438,7 @@ impl GroupCalls for Rds {
     }
 
     /// Every page (the SDK's paginator follows `Marker`).
-    async fn list_groups(&self) -> Result<Vec<(Option<String>, Option<String>)>, AwsError> {
+    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
         let groups: Vec<_> = self
             .rds
             .describe_db_parameter_groups()
