@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_elasticache::types::{CacheCluster, ReplicationGroup};
 
 use crate::aws::elasticache_actions::{DESCRIBE_CACHE_CLUSTERS, DESCRIBE_REPLICATION_GROUPS};
-use crate::aws::errors::AwsError;
+use crate::aws::errors::{AwsError, sent};
 use crate::aws::fleet::{View, Windowed};
+use crate::aws::pages::keyed_pages;
 
 /// How long the tags of a group, as read, answer the ownership check of idle passes:
 /// tags someone else changed on an idle group are seen (and tiered's put back) within
@@ -115,26 +116,12 @@ impl CacheFleet {
 /// # Errors
 /// A page's call failed.
 pub async fn describe_all_groups(client: &aws_sdk_elasticache::Client) -> Result<Groups, AwsError> {
-    let mut groups = Groups::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = client
-            .describe_replication_groups()
-            .set_marker(marker.take())
-            .max_records(100)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_REPLICATION_GROUPS, error))?;
-        for group in page.replication_groups() {
-            if let Some(id) = group.replication_group_id() {
-                groups.insert(id.to_owned(), group.clone());
-            }
-        }
-        match page.marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-            _ => return Ok(groups),
-        }
-    }
+    let list = |marker| async move {
+        let request = client.describe_replication_groups().set_marker(marker);
+        let page = sent(DESCRIBE_REPLICATION_GROUPS, request.max_records(100).send()).await?;
+        Ok((page.replication_groups.unwrap_or_default(), page.marker))
+    };
+    keyed_pages(list, ReplicationGroup::replication_group_id).await
 }
 
 /// Every cache cluster of the account and region, all pages of 100.
@@ -144,24 +131,13 @@ pub async fn describe_all_groups(client: &aws_sdk_elasticache::Client) -> Result
 pub async fn describe_all_members(
     client: &aws_sdk_elasticache::Client,
 ) -> Result<Members, AwsError> {
-    let mut members = Members::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = client
-            .describe_cache_clusters()
-            .set_marker(marker.take())
-            .max_records(100)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_CACHE_CLUSTERS, error))?;
-        for member in page.cache_clusters() {
-            if let Some(id) = member.cache_cluster_id() {
-                members.insert(id.to_owned(), member.clone());
-            }
-        }
-        match page.marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-            _ => return Ok(members),
-        }
-    }
+    keyed_pages(
+        |marker| async move {
+            let request = client.describe_cache_clusters().set_marker(marker);
+            let page = sent(DESCRIBE_CACHE_CLUSTERS, request.max_records(100).send()).await?;
+            Ok((page.cache_clusters.unwrap_or_default(), page.marker))
+        },
+        CacheCluster::cache_cluster_id,
+    )
+    .await
 }

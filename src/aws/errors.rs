@@ -1,9 +1,13 @@
 //! Classification of AWS SDK errors into what the operator does about them: retry
 //! (`Transient`), stall until the spec changes (`InvalidInput`, `Quota`), stall until
 //! IAM is fixed (`AccessDenied`, naming the IAM action), or treat as a fact
-//! (`NotFound`, `Conflict`). Pure apart from reading the error; no client.
+//! (`NotFound`, `Conflict`). Pure apart from reading the error (and awaiting a sent
+//! call's answer, [`sent`]); no client.
 
 use std::fmt;
+use std::future::Future;
+
+use futures::TryFutureExt;
 
 use aws_sdk_rds::config::http::HttpResponse;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
@@ -68,6 +72,20 @@ pub struct AwsError {
     /// The SDK error.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// The answer of an SDK call, `send` (the future of a fluent builder's `send()`), with
+/// its error classified as a call to `operation` (the IAM action name). A combinator,
+/// not an `async fn`: an `async fn` would hold `send` twice in its state (the argument
+/// and the await), doubling the futures of the callers.
+pub fn sent<T, E>(
+    operation: &'static str,
+    send: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> impl Future<Output = Result<T, AwsError>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    send.map_err(move |error| AwsError::from_sdk(operation, error))
 }
 
 impl AwsError {

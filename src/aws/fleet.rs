@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_rds::types::DbInstance;
 use tokio::sync::Mutex;
 
-use crate::aws::errors::{AwsError, not_found_is_none};
+use crate::aws::errors::{AwsError, not_found_is_none, sent};
+use crate::aws::pages::keyed_pages;
 use crate::aws::rds_actions::DESCRIBE_DB_INSTANCES;
 use crate::aws::tags::CLUSTER;
 
@@ -165,34 +166,31 @@ impl Fleet {
 }
 
 /// Every DB instance tagged `tiered.io/cluster=<cluster>`, all pages.
+///
+/// # Errors
+/// A page's call failed.
 pub async fn describe_cluster_instances(
     rds: &aws_sdk_rds::Client,
     cluster: &str,
 ) -> Result<Instances, AwsError> {
-    let mut instances = Instances::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = rds
+    let list = |marker| async move {
+        let request = rds
             .describe_db_instances()
-            .set_marker(marker.take())
-            .max_records(100)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_INSTANCES, error))?;
-        for instance in page.db_instances() {
-            let ours = instance
-                .tag_list()
-                .iter()
-                .any(|tag| tag.key() == Some(CLUSTER) && tag.value() == Some(cluster));
-            if let (true, Some(id)) = (ours, instance.db_instance_identifier()) {
-                instances.insert(id.to_owned(), instance.clone());
-            }
-        }
-        match page.marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-            _ => return Ok(instances),
-        }
-    }
+            .set_marker(marker)
+            .max_records(100);
+        let page = sent(DESCRIBE_DB_INSTANCES, request.send()).await?;
+        Ok((page.db_instances.unwrap_or_default(), page.marker))
+    };
+    let ours = |instance: &DbInstance| {
+        instance
+            .tag_list()
+            .iter()
+            .any(|tag| tag.key() == Some(CLUSTER) && tag.value() == Some(cluster))
+    };
+    keyed_pages(list, |instance| {
+        instance.db_instance_identifier().filter(|_| ours(instance))
+    })
+    .await
 }
 
 /// One DB instance by identifier; `None` when RDS says it does not exist.

@@ -2,14 +2,15 @@
 //! ([`naming`]), ownership tags and the adoption guard ([`tags`]), the restore-source
 //! guard ([`restore_source`]), error classification ([`errors`]), the shared fleet
 //! reads ([`fleet`] for RDS, [`cache_fleet`] for ElastiCache; the rule that a pass changes
-//! nothing on a claim it did not read is `crate::runtime::claims`), and SDK
-//! configuration from the standard environment.
+//! nothing on a claim it did not read is `crate::runtime::claims`), listings paged with
+//! a `Marker` ([`pages`]), and SDK configuration from the standard environment.
 
 pub mod adoption;
 pub mod cache_fleet;
 pub mod errors;
 pub mod fleet;
 pub mod naming;
+pub mod pages;
 pub mod restore_source;
 pub mod tags;
 

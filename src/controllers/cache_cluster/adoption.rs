@@ -10,6 +10,7 @@ use aws_sdk_elasticache::types::ReplicationGroup;
 use crate::api::cache_cluster::CacheClusterSpec;
 use crate::controllers::cache_cluster::desired::engine_name;
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::inspect::check_adopted_engine;
 
 /// Checks that `group` is what `spec` describes, before it is adopted.
 ///
@@ -22,16 +23,13 @@ pub fn check_adoptable(
 ) -> Result<(), InvalidSpec> {
     let id = group.replication_group_id().unwrap_or_default();
     let engine = engine_name(spec.engine);
-    if let Some(running) = group.engine()
-        && !running.eq_ignore_ascii_case(engine)
-    {
-        return Err(InvalidSpec {
-            field: "spec.engine",
-            reason: format!(
-                "replication group {id} runs {running}, not {engine}; set engine: {running} to adopt it"
-            ),
-        });
-    }
+    let fix = |running: &str| format!("set engine: {running} to adopt it");
+    check_adopted_engine(
+        &format!("replication group {id}"),
+        group.engine(),
+        engine,
+        fix,
+    )?;
     let fixed = [
         (
             "spec.shards",

@@ -16,16 +16,14 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_elasticache::types::{AuthTokenUpdateStrategyType, CacheCluster, ReplicationGroup};
 
 use crate::api::CacheClusterSpec;
-use aws_sdk_elasticache::types::Tag;
 
 use crate::aws::cache_fleet::CacheFleet;
 use crate::aws::elasticache_actions::{
     CREATE_REPLICATION_GROUP, DECREASE_REPLICA_COUNT, DESCRIBE_CACHE_CLUSTERS,
-    DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, LIST_TAGS_FOR_RESOURCE,
-    MODIFY_REPLICATION_GROUP, MODIFY_SHARD_CONFIGURATION,
+    DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, MODIFY_REPLICATION_GROUP,
+    MODIFY_SHARD_CONFIGURATION,
 };
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
@@ -79,6 +77,8 @@ impl SetPendingSeen {
 }
 
 tag_calls!(
+    ElastiCache,
+    elasticache,
     aws_sdk_elasticache,
     elasticache_actions,
     to_elasticache_tags
@@ -219,14 +219,7 @@ impl ElastiCache {
             self.set_pending.record(id, pending_in(&tags));
             return Ok(tags.as_ref().clone());
         }
-        let output = self
-            .elasticache
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
+        let tags = list_tags(&self.elasticache, arn).await?;
         claims::note_read();
         if let Some(id) = id {
             self.set_pending.record(id, pending_in(&tags));

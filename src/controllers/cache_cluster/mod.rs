@@ -33,6 +33,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 
 use crate::api::shared::DeletionPolicy;
+use crate::api::snapshots::SnapshotRequest;
 use crate::api::{CacheCluster, CacheClusterSpec, CacheClusterStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::elasticache_replication_group_id;
@@ -101,6 +102,10 @@ impl DataTier for ElastiCache {
 
     fn deletion_policy(spec: &CacheClusterSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
+    }
+
+    fn snapshot_requests(spec: &CacheClusterSpec) -> &[SnapshotRequest] {
+        &spec.snapshots
     }
 
     fn generates_credential(spec: &CacheClusterSpec) -> bool {
@@ -235,14 +240,6 @@ impl DataTier for ElastiCache {
         self.group_tags(group).await
     }
 
-    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        elasticache::add_tags(&self.elasticache, arn, tags).await
-    }
-
-    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        elasticache::remove_tags(&self.elasticache, arn, keys).await
-    }
-
     async fn create(
         &self,
         target: &Target<'_, CacheClusterSpec>,
@@ -299,23 +296,6 @@ impl DataTier for ElastiCache {
         self.finish_token_change(report, credential.as_ref())
             .await
             .map_err(data_tier::error::Error::Rotation)
-    }
-
-    /// The cache parameter group of `spec.parameters` goes once the replication group
-    /// is gone (not before: a group in use cannot be deleted).
-    async fn gone(&self, target: &Target<'_, CacheClusterSpec>) -> Result<(), AwsError> {
-        let id = Self::resource_id(target);
-        self.delete_parameter_groups(&id, &target.owner).await
-    }
-
-    async fn delete_requested_snapshots(
-        &self,
-        target: &Target<'_, CacheClusterSpec>,
-    ) -> Result<(), AwsError> {
-        let names =
-            crate::controllers::data_tier::snapshots::requested_names(&target.spec.snapshots);
-        Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
-            .await
     }
 
     async fn delete(

@@ -24,15 +24,19 @@ use crate::api::cache_cluster::CacheEngine;
 use crate::api::parameters::ParameterGroupStatus;
 use crate::aws::elasticache_actions::{
     CREATE_CACHE_PARAMETER_GROUP, DELETE_CACHE_PARAMETER_GROUP, DESCRIBE_CACHE_PARAMETER_GROUPS,
-    DESCRIBE_CACHE_PARAMETERS, LIST_TAGS_FOR_RESOURCE, MODIFY_CACHE_PARAMETER_GROUP,
-    MODIFY_REPLICATION_GROUP, RESET_CACHE_PARAMETER_GROUP,
+    DESCRIBE_CACHE_PARAMETERS, MODIFY_CACHE_PARAMETER_GROUP, MODIFY_REPLICATION_GROUP,
+    RESET_CACHE_PARAMETER_GROUP,
 };
-use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::{Owner, Ownership, elasticache_ownership, to_elasticache_tags};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
+use crate::aws::pages::all_pages;
+use crate::aws::tags::{Owner, Ownership, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::parameter_groups::{
+    self, Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
+};
 use crate::controllers::data_tier::parameters::{
-    PARAMETERS_PER_CALL, all_pages, foreign_group, foreign_group_message, owned_group_names,
-    parameter_changes, parameter_group_name, refused, stalled_on,
+    self, PARAMETERS_PER_CALL, foreign_group, foreign_group_message, parameter_changes,
+    parameter_group_name, refused, stalled_on,
 };
 use crate::controllers::data_tier::status::Progress;
 
@@ -43,8 +47,7 @@ use crate::controllers::cache_cluster::version::parameter_group_family;
 
 /// The parameter cluster mode needs in a custom group.
 pub const CLUSTER_ENABLED: &str = "cluster-enabled";
-/// The node's `ParameterApplyStatus` while a reboot is needed.
-pub const PENDING_REBOOT: &str = "pending-reboot";
+pub use crate::controllers::data_tier::parameters::PENDING_REBOOT;
 /// How ElastiCache is named in messages.
 const SERVICE: &str = "ElastiCache";
 
@@ -96,13 +99,7 @@ pub fn group_status(
         .and_then(CacheCluster::cache_parameter_group)
         .filter(|group| group.cache_parameter_group_name() == Some(name))
         .and_then(|group| group.parameter_apply_status().map(str::to_owned));
-    ParameterGroupStatus {
-        name: name.to_owned(),
-        family: family.to_owned(),
-        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
-        apply_status,
-        reboot: None,
-    }
+    parameters::group_status(name, family, apply_status)
 }
 
 /// Whether the node `member` uses the group `name`.
@@ -185,13 +182,19 @@ impl ElastiCache {
         let Some((group, family)) = desired.owned_parameter_group.as_ref() else {
             return Ok(());
         };
-        let owner = Owner::from_tags(&desired.common.tags);
-        match self.group_ownership(group, &owner).await? {
-            None => self.create_group(group, family, desired).await?,
-            Some(Ownership::Ours) => {}
+        match claim_group(
+            self,
+            group,
+            family,
+            group_description(&desired.id),
+            &desired.common.tags,
+        )
+        .await?
+        {
+            Claim::Created | Claim::Ours => {}
             // Refused as CreateCacheParameterGroup would be (the name is taken), with
             // the words of the stall a later pass gives.
-            Some(_) => return Err(foreign_group_error(group)),
+            Claim::Foreign => return Err(foreign_group_error(group)),
         }
         let mut mutations = 0;
         match self.apply_parameters(group, desired, &mut mutations).await {
@@ -230,14 +233,21 @@ impl ElastiCache {
         let owner = Owner::from_tags(&desired.common.tags);
         let mut checked = false;
         if !is_attached {
-            match self.group_ownership(&group, &owner).await? {
-                None => {
-                    self.create_group(&group, &family, desired).await?;
+            match claim_group(
+                self,
+                &group,
+                &family,
+                group_description(&desired.id),
+                &desired.common.tags,
+            )
+            .await?
+            {
+                Claim::Created => {
                     report.mutations += 1;
                     mutated = true;
                 }
-                Some(Ownership::Ours) => {}
-                Some(_) => return Ok(Some(foreign_group(KIND, &group))),
+                Claim::Ours => {}
+                Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
             }
             checked = true;
         }
@@ -247,7 +257,7 @@ impl ElastiCache {
                 &self.user_parameters(&group).await?,
             )
             .is_empty()
-            && self.group_ownership(&group, &owner).await? != Some(Ownership::Ours)
+            && group_ownership(self, &group, &owner).await? != Some(Ownership::Ours)
         {
             return Ok((!desired.parameters.is_empty()).then(|| foreign_group(KIND, &group)));
         }
@@ -355,69 +365,6 @@ impl ElastiCache {
         Ok(!changes.is_empty())
     }
 
-    /// Who owns the cache parameter group `group`, judged from its tags
-    /// (ListTagsForResource on its ARN); `None` when it does not exist.
-    async fn group_ownership(
-        &self,
-        group: &str,
-        owner: &Owner,
-    ) -> Result<Option<Ownership>, AwsError> {
-        let described = match self
-            .elasticache
-            .describe_cache_parameter_groups()
-            .cache_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))
-        {
-            Ok(output) => output,
-            Err(error) if group_missing(&error) => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let Some(found) = described.cache_parameter_groups().first() else {
-            return Ok(None);
-        };
-        let Some(arn) = found.arn() else {
-            // Without an ARN its tags cannot be read: not provably ours.
-            return Ok(Some(Ownership::Unowned));
-        };
-        let tags = self
-            .elasticache
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        Ok(Some(elasticache_ownership(tags.tag_list(), owner)))
-    }
-
-    /// Creates the group, tagged like the replication group; one that exists already
-    /// (a lost response) is fine.
-    async fn create_group(
-        &self,
-        group: &str,
-        family: &str,
-        desired: &DesiredGroup,
-    ) -> Result<(), AwsError> {
-        let result = self
-            .elasticache
-            .create_cache_parameter_group()
-            .cache_parameter_group_name(group)
-            .cache_parameter_group_family(family)
-            .description(group_description(&desired.id))
-            .set_tags(Some(to_elasticache_tags(&desired.common.tags)))
-            .send()
-            .await;
-        match result.map_err(|e| AwsError::from_sdk(CREATE_CACHE_PARAMETER_GROUP, e)) {
-            Ok(_) => {
-                tracing::info!(group = %group, family = %family, "created cache parameter group");
-                Ok(())
-            }
-            Err(error) if error.kind == ErrorKind::Conflict => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-
     /// The user-set parameters of `group` (`Source=user`, every page), name to value.
     async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
         let parameters = all_pages(|marker| async move {
@@ -448,54 +395,79 @@ impl ElastiCache {
     }
 
     /// Deletes the cache parameter groups tiered made for the (deleted) replication
-    /// group `id`: those of the account named `<id>-<family>` for their own family (one
-    /// list of the account's groups, whatever the spec says now) whose tags name
-    /// `owner`; one of that name tagged otherwise, or not at all, is left. A group
-    /// already gone is fine.
+    /// group `id` whose tags name `owner` (the shared
+    /// [`parameter_groups::delete_parameter_groups`]).
+    ///
+    /// # Errors
+    /// The first failed list, describe, tag read or delete.
     pub async fn delete_parameter_groups(&self, id: &str, owner: &Owner) -> Result<(), AwsError> {
-        let names = all_pages(|marker| async move {
-            let output = self
-                .elasticache
-                .describe_cache_parameter_groups()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DESCRIBE_CACHE_PARAMETER_GROUPS, e))?;
-            let names = owned_group_names(
-                id,
-                output.cache_parameter_groups().iter().map(|group| {
-                    (
-                        group.cache_parameter_group_name(),
-                        group.cache_parameter_group_family(),
-                    )
-                }),
-            );
-            Ok((names, output.marker().map(str::to_owned)))
-        })
-        .await?;
-        for name in names {
-            match self.group_ownership(&name, owner).await? {
-                Some(Ownership::Ours) => {}
-                None => continue,
-                Some(_) => {
-                    tracing::info!(group = %name, "left cache parameter group: not tagged as this object's");
-                    continue;
-                }
-            }
-            match self
-                .elasticache
-                .delete_cache_parameter_group()
-                .cache_parameter_group_name(&name)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DELETE_CACHE_PARAMETER_GROUP, e))
-            {
-                Ok(_) => tracing::info!(group = %name, "deleted cache parameter group"),
-                Err(error) if group_missing(&error) => {}
-                Err(error) => return Err(error),
-            }
-        }
+        parameter_groups::delete_parameter_groups(self, id, owner).await
+    }
+}
+
+/// ElastiCache's calls on cache parameter groups, for the shared steps.
+impl GroupCalls for ElastiCache {
+    const KIND: &'static str = KIND;
+
+    fn group_missing(error: &AwsError) -> bool {
+        group_missing(error)
+    }
+
+    async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
+        let request = self.elasticache.describe_cache_parameter_groups();
+        let request = request.cache_parameter_group_name(group);
+        let described = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, request.send()).await?;
+        let found = described.cache_parameter_groups().first();
+        Ok(found.map(|found| found.arn().map(str::to_owned)))
+    }
+
+    async fn send_create_group(
+        &self,
+        group: &str,
+        family: &str,
+        description: String,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.elasticache
+            .create_cache_parameter_group()
+            .cache_parameter_group_name(group)
+            .cache_parameter_group_family(family)
+            .description(description)
+            .set_tags(Some(to_elasticache_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(CREATE_CACHE_PARAMETER_GROUP, e))?;
         Ok(())
+    }
+
+    async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
+        let client = &self.elasticache;
+        let request = client
+            .delete_cache_parameter_group()
+            .cache_parameter_group_name(group);
+        sent(DELETE_CACHE_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
+    }
+
+    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
+        all_pages(|marker| async move {
+            let request = self.elasticache.describe_cache_parameter_groups();
+            let sending = request.set_marker(marker).send();
+            let output = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, sending).await?;
+            let groups = output
+                .cache_parameter_groups()
+                .iter()
+                .map(|group| {
+                    (
+                        group.cache_parameter_group_name().map(str::to_owned),
+                        group.cache_parameter_group_family().map(str::to_owned),
+                    )
+                })
+                .collect();
+            Ok((groups, output.marker().map(str::to_owned)))
+        })
+        .await
     }
 }
 

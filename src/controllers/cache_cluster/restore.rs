@@ -12,17 +12,16 @@
 //! object is refused, `Stalled` naming `spec.restoreFrom.snapshotName`.
 
 use aws_sdk_elasticache::operation::create_replication_group::builders::CreateReplicationGroupFluentBuilder;
-use aws_sdk_elasticache::types::Tag;
 
 use crate::api::CacheClusterSpec;
-use crate::aws::elasticache_actions::{DESCRIBE_SNAPSHOTS, LIST_TAGS_FOR_RESOURCE};
+use crate::aws::elasticache_actions::DESCRIBE_SNAPSHOTS;
 use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::restore_source::{RestoreRefused, may_restore};
 use crate::aws::tags::Owner;
-use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::ConvergeError;
 
 use crate::controllers::cache_cluster::ElastiCache;
+use crate::controllers::cache_cluster::elasticache::list_tags;
 
 /// The snapshot `spec` restores, `None` without `spec.restoreFrom`.
 pub fn restore_snapshot(spec: &CacheClusterSpec) -> Option<&str> {
@@ -75,14 +74,7 @@ impl ElastiCache {
         let Some(arn) = arn else {
             return Err(RestoreRefused::NotFound { field, source_name }.into());
         };
-        let output = self
-            .elasticache
-            .list_tags_for_resource()
-            .resource_name(&arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        let tags = tag_pairs(output.tag_list(), Tag::key, Tag::value);
+        let tags = list_tags(&self.elasticache, &arn).await?;
         let pairs = tags
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str()));

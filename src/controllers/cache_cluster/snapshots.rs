@@ -9,24 +9,24 @@
 //! keeps serving). They follow the deletion policy: kept with `Snapshot` and `Retain`
 //! (ElastiCache keeps manual snapshots when the group is deleted), deleted with `Delete`
 //! once the group is gone, those this very object took only
-//! ([`ElastiCache::delete_requested_snapshots`]). The shared pure parts are in
+//! (`crate::controllers::data_tier::snapshot_calls`, which writes the calls' outline
+//! once for both kinds). The shared pure parts are in
 //! `crate::controllers::data_tier::snapshots`.
+
+use std::convert::identity;
 
 use aws_sdk_elasticache::operation::create_snapshot::builders::CreateSnapshotFluentBuilder;
 use aws_sdk_elasticache::types::{ReplicationGroup, Snapshot};
 
-use crate::aws::elasticache_actions::{
-    CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE_SNAPSHOTS, LIST_TAGS_FOR_RESOURCE,
-};
-use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::{Owner, to_elasticache_tags};
-use crate::controllers::data_tier::snapshots::{
-    ListedSnapshot, listed_progress, snapshot_identifier, taken_by, to_take,
-};
+use crate::aws::elasticache_actions::{CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE_SNAPSHOTS};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
+use crate::aws::tags::to_elasticache_tags;
+use crate::controllers::data_tier::snapshot_calls::{Recorded, SnapshotCalls, take_next_snapshot};
+use crate::controllers::data_tier::snapshots::{ListedSnapshot, snapshot_identifier};
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
-use crate::controllers::cache_cluster::elasticache::ElastiCache;
+use crate::controllers::cache_cluster::elasticache::{ElastiCache, list_tags};
 use crate::controllers::cache_cluster::status::Report;
 
 impl ListedSnapshot for Snapshot {
@@ -96,11 +96,19 @@ pub fn create_snapshot_request(
     }
 }
 
-impl ElastiCache {
-    /// The snapshots named `names` that ElastiCache lists (DescribeSnapshots by name:
-    /// a snapshot of one node need not list the group, so a name is the one reliable
-    /// key); none and no call for no names.
-    async fn describe_snapshots(&self, names: &[String]) -> Result<Vec<Snapshot>, AwsError> {
+/// ElastiCache's calls on manual snapshots, for the shared steps.
+impl SnapshotCalls for ElastiCache {
+    type Snapshot = Snapshot;
+    const NOUN: &'static str = "snapshot";
+    const SERVICE: &'static str = "ElastiCache";
+
+    /// DescribeSnapshots by name, one call a name: a snapshot of one node need not
+    /// list the group, so a name is the one reliable key.
+    async fn describe_snapshots(
+        &self,
+        _id: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<Snapshot>, AwsError> {
         let mut listed = Vec::new();
         for name in names {
             match self
@@ -119,62 +127,28 @@ impl ElastiCache {
         Ok(listed)
     }
 
-    /// With `deletionPolicy: Delete`, once the group is gone: deletes the snapshots of
-    /// `names` (the spec's requests) that this object took ([`taken_by`], from each
-    /// snapshot's tags); one already gone is fine. `Snapshot` and `Retain` keep them.
-    ///
-    /// # Errors
-    /// The first failed describe, tag read or delete.
-    pub async fn delete_requested_snapshots(
+    /// ListTagsForResource on the snapshot's ARN; `None` without one.
+    async fn snapshot_tags(
         &self,
-        id: &str,
-        names: &[String],
-        owner: &Owner,
-    ) -> Result<(), AwsError> {
-        let names: Vec<String> = names
-            .iter()
-            .map(|name| snapshot_identifier(id, name))
-            .collect();
-        for snapshot in self.describe_snapshots(&names).await? {
-            let (Some(name), Some(arn)) = (snapshot.snapshot_name(), snapshot.arn()) else {
-                continue;
-            };
-            let tags = self
-                .elasticache
-                .list_tags_for_resource()
-                .resource_name(arn)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, error))?;
-            let pairs = tags
-                .tag_list()
-                .iter()
-                .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default())));
-            if !taken_by(pairs, owner) {
-                tracing::info!(snapshot = %name, "left snapshot: not taken by this object");
-                continue;
-            }
-            match self
-                .elasticache
-                .delete_snapshot()
-                .snapshot_name(name)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk(DELETE_SNAPSHOT, error))
-            {
-                Ok(_) => {
-                    tracing::info!(snapshot = %name, "deleted snapshot (deletionPolicy: Delete)");
-                }
-                Err(error) if error.kind == ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
+        snapshot: &Snapshot,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        match snapshot.arn() {
+            Some(arn) => Ok(Some(list_tags(&self.elasticache, arn).await?)),
+            None => Ok(None),
         }
-        Ok(())
     }
 
+    async fn send_delete_snapshot(&self, name: &str) -> Result<(), AwsError> {
+        let request = self.elasticache.delete_snapshot().snapshot_name(name);
+        sent(DELETE_SNAPSHOT, request.send()).await.map(drop)
+    }
+}
+
+impl ElastiCache {
     /// Takes the snapshots `desired` asks for that ElastiCache does not list yet
-    /// (recorded in `report`), each with the group's tags; `None` when all are taken
-    /// and none is still being taken.
+    /// (recorded in `report`), each with the group's tags, from the source
+    /// [`snapshot_source`] picks; `None` when all are taken and none is still being
+    /// taken ([`take_next_snapshot`]).
     pub async fn take_snapshots(
         &self,
         desired: &DesiredGroup,
@@ -184,44 +158,20 @@ impl ElastiCache {
         if desired.snapshots.is_empty() {
             return Ok(None);
         }
-        let id = &desired.id;
-        let names: Vec<String> = desired
-            .snapshots
-            .iter()
-            .map(|name| snapshot_identifier(id, name))
-            .collect();
-        let listed = self.describe_snapshots(&names).await?;
-        let missing = to_take(id, &desired.snapshots, &listed);
-        report.observed.snapshots = Some(listed.clone());
-        let Some(name) = missing.first() else {
-            return Ok(listed_progress(&listed, "ElastiCache"));
+        let recorded = Recorded {
+            mutations: &mut report.mutations,
+            snapshots: &mut report.observed.snapshots,
         };
-        // One at a time: the group is `snapshotting` meanwhile, and the next pass
-        // describes again.
-        let snapshot = snapshot_identifier(id, name);
-        let source = snapshot_source(id, group);
-        let result =
-            create_snapshot_request(self.elasticache.create_snapshot(), desired, &source, name)
-                .send()
-                .await;
-        report.mutations += 1;
-        match result.map_err(|error| AwsError::from_sdk(CREATE_SNAPSHOT, error)) {
-            Ok(output) => {
-                tracing::info!(id = %id, snapshot = %snapshot, "taking snapshot");
-                if let Some(taken) = output.snapshot {
-                    report.observed.snapshots = Some([listed, vec![taken]].concat());
-                }
-            }
-            // Taken by an earlier request whose response was lost: the next pass
-            // lists it.
-            Err(error) if error.kind == ErrorKind::Conflict => {
-                tracing::info!(id = %id, snapshot = %snapshot, "snapshot already taken");
-            }
-            Err(error) => return Err(error),
-        }
-        Ok(Some(Progress::aws_in_progress(format!(
-            "taking snapshot {snapshot}"
-        ))))
+        let id = desired.id.as_str();
+        let create = |name: &str| {
+            let source = snapshot_source(id, group);
+            let request = self.elasticache.create_snapshot();
+            let request = create_snapshot_request(request, desired, &source, name);
+            let answer = sent(CREATE_SNAPSHOT, request.send());
+            async move { Ok(answer.await?.snapshot) }
+        };
+        let wanted = (id, desired.snapshots.as_slice());
+        take_next_snapshot(self, wanted, identity, recorded, create).await
     }
 }
 
@@ -233,7 +183,7 @@ mod tests {
     use super::*;
     use crate::controllers::cache_cluster::desired::tests::desired;
     use crate::controllers::cache_cluster::render_plan::client;
-    use crate::controllers::data_tier::snapshots::snapshot_statuses;
+    use crate::controllers::data_tier::snapshots::{listed_progress, snapshot_statuses, to_take};
 
     fn member(id: &str, role: &str) -> NodeGroupMember {
         NodeGroupMember::builder()

@@ -9,7 +9,7 @@ use crate::aws::adoption::{AdoptionRefused, may_adopt};
 use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::claims::{self, Claim};
 
-use crate::controllers::data_tier::error::ConvergeError;
+use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 use crate::controllers::data_tier::kind::{DataTier, Spec, Target};
 
 /// An existing resource and its tags, as key and value.
@@ -135,4 +135,26 @@ pub(super) async fn check_claim<K: DataTier>(
         }
     }
     Ok(tags)
+}
+
+/// Checks that a resource to adopt (`resource`: "DB instance <id>") runs `engine`, as
+/// AWS reports it (the engine as created; the case is ignored, and a resource that does
+/// not say is accepted): adopting one engine's resource as another's would hand the
+/// tiers a connection that cannot work. `fix` says what to do, given the engine it runs.
+///
+/// # Errors
+/// [`InvalidSpec`] on `spec.engine`, saying what the resource runs.
+pub fn check_adopted_engine(
+    resource: &str,
+    running: Option<&str>,
+    engine: &str,
+    fix: impl FnOnce(&str) -> String,
+) -> Result<(), InvalidSpec> {
+    match running {
+        Some(running) if !running.eq_ignore_ascii_case(engine) => Err(InvalidSpec {
+            field: "spec.engine",
+            reason: format!("{resource} runs {running}, not {engine}; {}", fix(running)),
+        }),
+        _ => Ok(()),
+    }
 }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::shared::DeletionPolicy;
+use crate::api::snapshots::SnapshotRequest;
 use crate::aws::errors::AwsError;
 use crate::aws::tags::{Owner, resource_tags};
 use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
@@ -32,13 +33,20 @@ use crate::runtime::mutations::Budgets;
 use crate::runtime::own_writes::OwnWrites;
 
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
+use crate::controllers::data_tier::parameter_groups::{GroupCalls, delete_parameter_groups};
 use crate::controllers::data_tier::secret::{Password, RandomError};
+use crate::controllers::data_tier::snapshot_calls::{SnapshotCalls, delete_taken_snapshots};
+use crate::controllers::data_tier::snapshots::requested_names;
 use crate::controllers::data_tier::status::{Phase, Progress};
+use crate::controllers::data_tier::tags::TagCalls;
 
 /// One AWS-backed kind as the shared outline sees it: its Kubernetes object, the spec
 /// fields the outline reads, its connection Secret, and its AWS resource with the calls
-/// the outline makes on it. The value holds the kind's AWS client and settings.
-pub trait DataTier: Send + Sync + Sized + 'static {
+/// the outline makes on it, its tags ([`TagCalls`]), its snapshots on demand
+/// ([`SnapshotCalls`]) and the parameter group of `spec.parameters` ([`GroupCalls`])
+/// among them. The value holds
+/// the kind's AWS client and settings.
+pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized + 'static {
     /// The primary kind (ManagedDatabase, CacheCluster), with its spec and status.
     type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + HasSpec<Spec: Send + Sync>
@@ -82,6 +90,8 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     fn user_tags(spec: &Spec<Self>) -> &BTreeMap<String, String>;
     /// The deletion policy the spec sets.
     fn deletion_policy(spec: &Spec<Self>) -> Option<DeletionPolicy>;
+    /// The snapshots the spec asks for (`spec.snapshots`).
+    fn snapshot_requests(spec: &Spec<Self>) -> &[SnapshotRequest];
     /// Whether the spec holds deletion (`deletionProtection`).
     fn deletion_protected(_spec: &Spec<Self>) -> bool {
         false
@@ -218,18 +228,6 @@ pub trait DataTier: Send + Sync + Sized + 'static {
         &self,
         resource: &Self::Resource,
     ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
-    /// Adds (or overwrites) `tags` on the resource `arn`.
-    fn add_tags(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Removes the tags `keys` from the resource `arn`.
-    fn remove_tags(
-        &self,
-        arn: &str,
-        keys: &[&str],
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Creates the resource; `Ok(None)` when AWS did not describe it in the answer.
     fn create(
         &self,
@@ -275,17 +273,21 @@ pub trait DataTier: Send + Sync + Sized + 'static {
     /// snapshot already gone is fine.
     fn delete_requested_snapshots(
         &self,
-        _target: &Target<'_, Spec<Self>>,
+        target: &Target<'_, Spec<Self>>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send {
-        async { Ok(()) }
+        async move {
+            let names = requested_names(Self::snapshot_requests(target.spec));
+            delete_taken_snapshots(self, &Self::resource_id(target), &names, &target.owner).await
+        }
     }
     /// Once the resource is gone under a policy that deletes it: removes what tiered
-    /// made for it besides (RDS: the DB parameter group of `spec.parameters`).
+    /// made for it besides, the parameter groups of `spec.parameters` (not before: a
+    /// group in use cannot be deleted).
     fn gone(
         &self,
-        _target: &Target<'_, Spec<Self>>,
+        target: &Target<'_, Spec<Self>>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send {
-        async { Ok(()) }
+        async move { delete_parameter_groups(self, &Self::resource_id(target), &target.owner).await }
     }
     /// Deletes `resource` (`related` first), with the final snapshot `snapshot`.
     fn delete(

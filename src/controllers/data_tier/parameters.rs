@@ -2,14 +2,14 @@
 //! in the parameter group tiered owns ([`parameter_changes`]: set what differs, reset
 //! what the spec no longer names), which parameters AWS's refusal names ([`refused`])
 //! and the `Stalled` progress that names them as `spec.parameters.<name>`
-//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]).
-//! Pure but for [`all_pages`], which only drives the kind's paged call; the calls are in
-//! each kind's `parameters.rs`.
+//! ([`stalled_on`]), which groups of a listing are tiered's ([`owned_group_names`]),
+//! a group's status ([`group_status`]).
+//! Pure; the calls are in each kind's `parameters.rs`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use crate::api::conditions::reasons;
+use crate::api::parameters::ParameterGroupStatus;
 use crate::aws::errors::AwsError;
 use crate::controllers::data_tier::status::Progress;
 use crate::runtime::error::Category;
@@ -17,6 +17,26 @@ use crate::runtime::error::Category;
 /// At most this many parameters in one modify or reset call (the limit of RDS'
 /// ModifyDBParameterGroup and ElastiCache's ModifyCacheParameterGroup alike).
 pub const PARAMETERS_PER_CALL: usize = 20;
+
+/// The `ParameterApplyStatus` of a node or instance while a reboot is needed (RDS and
+/// ElastiCache alike).
+pub const PENDING_REBOOT: &str = "pending-reboot";
+
+/// The status of the group `name` of `family` whose `ParameterApplyStatus` on the
+/// resource is `apply_status` (`None`: not attached): whether a reboot is pending.
+pub fn group_status(
+    name: &str,
+    family: &str,
+    apply_status: Option<String>,
+) -> ParameterGroupStatus {
+    ParameterGroupStatus {
+        name: name.to_owned(),
+        family: family.to_owned(),
+        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
+        apply_status,
+        reboot: None,
+    }
+}
 
 /// The name of the group tiered owns for the resource `id` and `family`: lowercase
 /// (RDS stores it so), the family's dots as hyphens (`…-mysql8-0`, `…-redis6-x`).
@@ -37,29 +57,6 @@ pub fn owned_group_names<'a>(
             (name == parameter_group_name(id, family)).then(|| name.to_owned())
         })
         .collect()
-}
-
-/// Every item of a listing AWS pages with a `Marker` (RDS and ElastiCache alike):
-/// `page(marker)` sends one call and answers its items and the next marker (none or
-/// empty: the last page).
-///
-/// # Errors
-/// The first failed call's.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
-{
-    let mut items = Vec::new();
-    let mut marker = None;
-    loop {
-        let (found, next) = page(marker.take()).await?;
-        items.extend(found);
-        match next {
-            Some(next) if !next.is_empty() => marker = Some(next),
-            _ => return Ok(items),
-        }
-    }
 }
 
 /// What a pass changes in the group.

@@ -371,12 +371,7 @@ async fn pass<K: DataTier>(
             }
             write_claim(kind, target, &resource, &tags, report).await?;
             if credential.is_new && !credential.pending && uses_credential {
-                let value = credential.value.ok_or(ConvergeError::MissingCredential {
-                    nouns: K::NOUNS,
-                    id: id.clone(),
-                })?;
-                kind.set_credential(&id, value).await?;
-                report.mutations += 1;
+                give_credential(kind, credential, report).await?;
             }
             resource
         }
@@ -397,12 +392,7 @@ async fn pass<K: DataTier>(
     {
         // A restored resource: it gets the generated credential once available; the
         // Secret stores it as the credential only after AWS accepted it.
-        let value = credential.value.ok_or(ConvergeError::MissingCredential {
-            nouns: K::NOUNS,
-            id: id.clone(),
-        })?;
-        kind.set_credential(&id, value).await?;
-        report.mutations += 1;
+        give_credential(kind, credential, report).await?;
         report.credential_accepted = true;
         tracing::info!(id = %id, resource = K::NOUNS.resource, "set the generated credential of a restored resource");
         return Ok(Progress::aws_in_progress(format!(
@@ -411,6 +401,22 @@ async fn pass<K: DataTier>(
         )));
     }
     kind.converge(&desired, &resource, report).await
+}
+
+/// Gives the existing resource of `report` the generated `credential`
+/// ([`DataTier::set_credential`]).
+async fn give_credential<K: DataTier>(
+    kind: &K,
+    credential: Credential<'_>,
+    report: &mut Report<K::Observed>,
+) -> Result<(), ConvergeError> {
+    let value = credential.value.ok_or(ConvergeError::MissingCredential {
+        nouns: K::NOUNS,
+        id: report.id.clone(),
+    })?;
+    kind.set_credential(&report.id, value).await?;
+    report.mutations += 1;
+    Ok(())
 }
 
 /// Brings the claim's tags (`tags` are the resource's now) up to date.

@@ -33,6 +33,7 @@ use kube::Resource;
 
 use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
 use crate::api::shared::DeletionPolicy;
+use crate::api::snapshots::SnapshotRequest;
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
@@ -107,6 +108,10 @@ impl DataTier for Rds {
 
     fn deletion_policy(spec: &ManagedDatabaseSpec) -> Option<DeletionPolicy> {
         spec.deletion_policy
+    }
+
+    fn snapshot_requests(spec: &ManagedDatabaseSpec) -> &[SnapshotRequest] {
+        &spec.snapshots
     }
 
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
@@ -308,14 +313,6 @@ impl DataTier for Rds {
         Ok(tag_pairs(instance.tag_list(), Tag::key, Tag::value))
     }
 
-    async fn add_tags(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        rds::add_tags(&self.rds, arn, tags).await
-    }
-
-    async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
-        rds::remove_tags(&self.rds, arn, keys).await
-    }
-
     async fn create(
         &self,
         target: &Target<'_, ManagedDatabaseSpec>,
@@ -357,21 +354,6 @@ impl DataTier for Rds {
 
     async fn mutated(&self, id: &str) {
         self.mark_stale(id);
-    }
-
-    async fn gone(&self, target: &Target<'_, ManagedDatabaseSpec>) -> Result<(), AwsError> {
-        let id = Self::resource_id(target);
-        self.delete_parameter_groups(&id, &target.owner).await
-    }
-
-    async fn delete_requested_snapshots(
-        &self,
-        target: &Target<'_, ManagedDatabaseSpec>,
-    ) -> Result<(), AwsError> {
-        let names =
-            crate::controllers::data_tier::snapshots::requested_names(&target.spec.snapshots);
-        Self::delete_requested_snapshots(self, &Self::resource_id(target), &names, &target.owner)
-            .await
     }
 
     async fn delete(

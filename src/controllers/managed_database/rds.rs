@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aws_sdk_rds::types::{DbInstance, Filter, PendingModifiedValues, Tag};
 
 use crate::api::ManagedDatabaseSpec;
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::fleet::{Fleet, describe_instance};
 use crate::aws::naming::{rds_replica_identifier, rds_replica_index};
 use crate::aws::rds_actions::DESCRIBE_DB_INSTANCES;
@@ -31,7 +31,7 @@ use crate::runtime::aws_clients::RdsRegions;
 use crate::controllers::managed_database::desired::{
     DesiredInstance, create_instance_request, create_replica_request,
 };
-use crate::controllers::managed_database::diff::{diff, storage_full_modification};
+use crate::controllers::managed_database::diff::{Modification, diff, storage_full_modification};
 use crate::controllers::managed_database::replica_of::is_replica;
 use crate::controllers::managed_database::replicas::{
     our_replicas, replica_candidates, replica_modification,
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Rds {
     }
 }
 
-tag_calls!(aws_sdk_rds, rds_actions, to_rds_tags);
+tag_calls!(Rds, rds, aws_sdk_rds, rds_actions, to_rds_tags);
 
 /// The DB instance a call that makes one (create, restore, replica) answered with, or
 /// its error classified as `action`'s; one place for the four such calls.
@@ -266,12 +266,7 @@ impl Rds {
             {
                 return Ok(stalled);
             }
-            let fields = modification.changed_fields().join(", ");
-            modification
-                .request(self.rds.modify_db_instance(), identifier)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            let fields = self.modify(&modification, identifier).await?;
             report.mutations += 1;
             tracing::info!(identifier = %identifier, fields = %fields, "modified DB instance");
             return Ok(Progress::aws_in_progress(format!(
@@ -317,11 +312,7 @@ impl Rds {
                 message: String::new(),
             }));
         };
-        modification
-            .request(self.rds.modify_db_instance(), identifier)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        self.modify(&modification, identifier).await?;
         report.mutations += 1;
         tracing::info!(identifier = %identifier, allocated = desired.allocated_storage, "growing the storage of a storage-full DB instance");
         Ok(Progress::aws_in_progress(format!(
@@ -444,6 +435,18 @@ impl Rds {
         }))
     }
 
+    /// Sends ModifyDBInstance of `modification` for the instance `identifier`; the
+    /// changed fields, for the log and the status.
+    async fn modify(
+        &self,
+        modification: &Modification,
+        identifier: &str,
+    ) -> Result<String, AwsError> {
+        let request = modification.request(self.rds.modify_db_instance(), identifier);
+        sent(MODIFY_DB_INSTANCE, request.send()).await?;
+        Ok(modification.changed_fields().join(", "))
+    }
+
     /// Sends the ModifyDBInstance that makes the read replica `replica_id` follow
     /// `desired` (class, storage ceiling: `replica_modification`); the changed fields,
     /// `None` when it follows already.
@@ -456,12 +459,7 @@ impl Rds {
         let Some(modification) = replica_modification(desired, replica) else {
             return Ok(None);
         };
-        let fields = modification.changed_fields().join(", ");
-        modification
-            .request(self.rds.modify_db_instance(), replica_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+        let fields = self.modify(&modification, replica_id).await?;
         tracing::info!(identifier = %replica_id, fields = %fields, "modified read replica");
         Ok(Some(fields))
     }

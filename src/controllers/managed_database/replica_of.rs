@@ -26,6 +26,7 @@ use crate::aws::rds_actions::PROMOTE_READ_REPLICA;
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::status::Progress;
+use crate::controllers::data_tier::tags::TagCalls;
 
 use crate::aws::fleet::describe_instance;
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
@@ -272,13 +273,12 @@ impl Rds {
             return Ok(None);
         };
         let group = parameter_group_name(&desired.identifier, &family);
-        let owner = crate::aws::tags::Owner::from_tags(&desired.common.tags);
-        match self.group_ownership(&group, &owner).await? {
-            None => self.create_group(&group, &family, desired).await?,
-            Some(crate::aws::tags::Ownership::Ours) => {}
+        if self.claim_group(&group, &family, desired).await?
+            == crate::controllers::data_tier::parameter_groups::Claim::Foreign
+        {
             // Not tiered's: the replica starts on RDS's default group, and the next
             // pass is Stalled naming spec.parameters (`converge_parameters`).
-            Some(_) => return Ok(None),
+            return Ok(None);
         }
         Ok(Some(group))
     }
@@ -399,14 +399,6 @@ impl Rds {
                 "read replica of {source}; set spec.replicaOf.promote: true to promote it"
             ),
         })
-    }
-
-    async fn add_tags(
-        &self,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        crate::controllers::managed_database::rds::add_tags(&self.rds, arn, tags).await
     }
 }
 

@@ -55,51 +55,41 @@ impl Rds {
                 instance,
             )
         });
-        if replica {
+        let (reason, note) = if replica {
             // RDS keeps a replica's master password in step with its source's.
-            let note = format!(
-                "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; {} is a read replica, whose master password is its source's: rotate the source's, or promote this one first",
-                report.id
-            );
-            events
-                .emit(
-                    &database.object_ref(&()),
-                    EventType::Normal,
-                    "RotationOnReplica",
-                    "Reconcile",
-                    note,
-                )
-                .await;
+            (
+                "RotationOnReplica",
+                format!(
+                    "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; {} is a read replica, whose master password is its source's: rotate the source's, or promote this one first",
+                    report.id
+                ),
+            )
         } else if password.is_some() {
-            let fresh = self.rotate_password(&report.id, &requested).await?;
-            let note = format!(
-                "master password of {} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one",
-                report.id
-            );
-            events
-                .emit(
-                    &database.object_ref(&()),
-                    EventType::Normal,
-                    "PasswordRotated",
-                    "Reconcile",
-                    note,
-                )
-                .await;
-            *password = Some(fresh);
+            *password = Some(self.rotate_password(&report.id, &requested).await?);
+            (
+                "PasswordRotated",
+                format!(
+                    "master password of {} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one",
+                    report.id
+                ),
+            )
         } else {
-            let note = format!(
-                "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
-            );
-            events
-                .emit(
-                    &database.object_ref(&()),
-                    EventType::Normal,
-                    "RotationByAws",
-                    "Reconcile",
-                    note,
-                )
-                .await;
-        }
+            (
+                "RotationByAws",
+                format!(
+                    "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
+                ),
+            )
+        };
+        events
+            .emit(
+                &database.object_ref(&()),
+                EventType::Normal,
+                reason,
+                "Reconcile",
+                note,
+            )
+            .await;
         Ok(Some(requested))
     }
 

@@ -4,6 +4,7 @@
 
 use crate::api::managed_database::{ManagedDatabaseSpec, StorageType};
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::inspect::check_adopted_engine;
 use crate::controllers::managed_database::desired::{engine_name, storage_type_name};
 
 /// Checks that an instance to adopt runs the engine and has the master user the spec
@@ -20,18 +21,10 @@ pub fn check_adoptable(
     instance: &aws_sdk_rds::types::DbInstance,
 ) -> Result<(), InvalidSpec> {
     let id = instance.db_instance_identifier().unwrap_or_default();
-    let engine = engine_name(spec.engine);
     // RDS reports the engine as created (`postgres`, `mysql`, `mariadb`).
-    if let Some(running) = instance.engine()
-        && !running.eq_ignore_ascii_case(engine)
-    {
-        return Err(InvalidSpec {
-            field: "spec.engine",
-            reason: format!(
-                "DB instance {id} runs {running}, not {engine}; adopt it with the engine it runs, or adopt another instance"
-            ),
-        });
-    }
+    let engine = engine_name(spec.engine);
+    let fix = |_: &str| "adopt it with the engine it runs, or adopt another instance".to_owned();
+    check_adopted_engine(&format!("DB instance {id}"), instance.engine(), engine, fix)?;
     if let Some(user) = instance.master_username()
         && user != spec.master_username
     {

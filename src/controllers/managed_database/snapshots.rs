@@ -5,19 +5,20 @@
 //! carries the instance's ownership tags. They follow the deletion policy: kept with
 //! `Snapshot` and `Retain` (RDS keeps manual snapshots when the instance goes), deleted
 //! with `Delete` once the instance is gone, those this very object took only
-//! ([`Rds::delete_requested_snapshots`]).
-//! The pure parts ([`snapshot_identifier`], [`to_take`], [`snapshot_statuses`]) are
+//! (`crate::controllers::data_tier::snapshot_calls` writes the calls' outline once for
+//! both kinds). The pure parts ([`snapshot_identifier`], [`to_take`], [`snapshot_statuses`]) are
 //! table-tested below (written once for both kinds in
 //! `crate::controllers::data_tier::snapshots`); [`Rds::take_snapshots`] makes the calls.
 
 use aws_sdk_rds::operation::create_db_snapshot::builders::CreateDBSnapshotFluentBuilder;
-use aws_sdk_rds::types::{DbInstance, DbSnapshot, Filter};
+use aws_sdk_rds::types::{DbInstance, DbSnapshot, Filter, Tag};
 use aws_smithy_types::DateTime;
 
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, sent};
 use crate::aws::rds_actions::{CREATE_DB_SNAPSHOT, DELETE_DB_SNAPSHOT, DESCRIBE_DB_SNAPSHOTS};
-use crate::aws::tags::Owner;
-use crate::controllers::data_tier::snapshots::{ListedSnapshot, taken_by};
+use crate::controllers::data_tier::diff::tag_pairs;
+use crate::controllers::data_tier::snapshot_calls::{Recorded, SnapshotCalls, take_next_snapshot};
+use crate::controllers::data_tier::snapshots::ListedSnapshot;
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
@@ -70,14 +71,14 @@ pub fn as_of_instance(mut snapshot: DbSnapshot, created: Option<&DateTime>) -> D
     snapshot
 }
 
-/// What the snapshots ask of the pass once they are all listed.
-fn listed_progress(listed: &[DbSnapshot]) -> Option<Progress> {
-    crate::controllers::data_tier::snapshots::listed_progress(listed, "RDS")
-}
+/// RDS' calls on manual DB snapshots, for the shared steps.
+impl SnapshotCalls for Rds {
+    type Snapshot = DbSnapshot;
+    const NOUN: &'static str = "DB snapshot";
+    const SERVICE: &'static str = "RDS";
 
-impl Rds {
     /// The manual snapshots of `instance` among `ids`, in one DescribeDBSnapshots
-    /// (filter `db-snapshot-id`); none and no call for no ids.
+    /// (filter `db-snapshot-id`).
     async fn describe_snapshots(
         &self,
         instance: &str,
@@ -90,119 +91,57 @@ impl Rds {
             .name("db-snapshot-id")
             .set_values(Some(ids))
             .build();
-        let output = self
+        let request = self
             .rds
             .describe_db_snapshots()
-            .db_instance_identifier(instance)
-            .snapshot_type("manual")
-            .filters(filter)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, error))?;
+            .db_instance_identifier(instance);
+        let request = request.snapshot_type("manual").filters(filter);
+        let output = sent(DESCRIBE_DB_SNAPSHOTS, request.send()).await?;
         Ok(output.db_snapshots().to_vec())
     }
 
-    /// With `deletionPolicy: Delete`, once the instance is gone: deletes the snapshots
-    /// of `names` (the spec's requests) that this object took ([`taken_by`]); one
-    /// already gone is fine. `Snapshot` and `Retain` keep them.
-    ///
-    /// # Errors
-    /// The first failed describe or delete.
-    pub async fn delete_requested_snapshots(
+    /// RDS lists a snapshot's tags with it: no call.
+    async fn snapshot_tags(
         &self,
-        instance: &str,
-        names: &[String],
-        owner: &Owner,
-    ) -> Result<(), AwsError> {
-        let ids = names
-            .iter()
-            .map(|name| snapshot_identifier(instance, name))
-            .collect();
-        for snapshot in self.describe_snapshots(instance, ids).await? {
-            let tags = snapshot
-                .tag_list()
-                .iter()
-                .filter_map(|tag| Some((tag.key()?, tag.value().unwrap_or_default())));
-            let Some(id) = snapshot.db_snapshot_identifier() else {
-                continue;
-            };
-            if !taken_by(tags, owner) {
-                tracing::info!(snapshot = %id, "left DB snapshot: not taken by this object");
-                continue;
-            }
-            match self
-                .rds
-                .delete_db_snapshot()
-                .db_snapshot_identifier(id)
-                .send()
-                .await
-                .map_err(|error| AwsError::from_sdk(DELETE_DB_SNAPSHOT, error))
-            {
-                Ok(_) => {
-                    tracing::info!(snapshot = %id, "deleted DB snapshot (deletionPolicy: Delete)");
-                }
-                Err(error) if error.kind == ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        snapshot: &DbSnapshot,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        Ok(Some(tag_pairs(snapshot.tag_list(), Tag::key, Tag::value)))
     }
 
+    async fn send_delete_snapshot(&self, id: &str) -> Result<(), AwsError> {
+        let request = self.rds.delete_db_snapshot().db_snapshot_identifier(id);
+        sent(DELETE_DB_SNAPSHOT, request.send()).await.map(drop)
+    }
+}
+
+impl Rds {
     /// Takes the snapshots `desired` asks for that RDS does not list yet (recorded in
     /// `report`), each with the instance's tags; `None` when all are taken and none is
-    /// still being taken.
+    /// still being taken ([`take_next_snapshot`]). A listed snapshot of an earlier
+    /// instance of the same identifier is shown as such ([`as_of_instance`]).
     pub async fn take_snapshots(
         &self,
         desired: &DesiredInstance,
         report: &mut Report,
     ) -> Result<Option<Progress>, AwsError> {
-        let instance = &desired.identifier;
-        let ids = desired
-            .snapshots
-            .iter()
-            .map(|name| snapshot_identifier(instance, name))
-            .collect();
         let created = report
             .observed
             .primary
             .as_ref()
             .and_then(DbInstance::instance_create_time)
             .copied();
-        let listed: Vec<DbSnapshot> = self
-            .describe_snapshots(instance, ids)
-            .await?
-            .into_iter()
-            .map(|snapshot| as_of_instance(snapshot, created.as_ref()))
-            .collect();
-        let missing = to_take(instance, &desired.snapshots, &listed);
-        report.observed.snapshots = Some(listed.clone());
-        let Some(name) = missing.first() else {
-            return Ok(listed_progress(&listed));
+        let recorded = Recorded {
+            mutations: &mut report.mutations,
+            snapshots: &mut report.observed.snapshots,
         };
-        // One at a time: RDS takes one snapshot of an instance at a time (the instance
-        // is `backing-up` meanwhile), and the next pass describes again.
-        let id = snapshot_identifier(instance, name);
-        let result = create_snapshot_request(self.rds.create_db_snapshot(), desired, name)
-            .send()
-            .await;
-        report.mutations += 1;
-        match result.map_err(|error| AwsError::from_sdk(CREATE_DB_SNAPSHOT, error)) {
-            Ok(output) => {
-                tracing::info!(identifier = %instance, snapshot = %id, "taking snapshot");
-                if let Some(snapshot) = output.db_snapshot {
-                    report.observed.snapshots = Some([listed, vec![snapshot]].concat());
-                }
-            }
-            // Taken by an earlier request whose response was lost: the next pass
-            // lists it.
-            Err(error) if error.kind == ErrorKind::Conflict => {
-                tracing::info!(identifier = %instance, snapshot = %id, "snapshot already taken");
-            }
-            Err(error) => return Err(error),
-        }
-        Ok(Some(Progress::aws_in_progress(format!(
-            "taking snapshot {id}"
-        ))))
+        let wanted = (desired.identifier.as_str(), desired.snapshots.as_slice());
+        let as_listed = |snapshot| as_of_instance(snapshot, created.as_ref());
+        take_next_snapshot(self, wanted, as_listed, recorded, |name: &str| {
+            let request = create_snapshot_request(self.rds.create_db_snapshot(), desired, name);
+            let answer = sent(CREATE_DB_SNAPSHOT, request.send());
+            async move { Ok(answer.await?.db_snapshot) }
+        })
+        .await
     }
 }
 
@@ -217,6 +156,11 @@ mod tests {
             .db_snapshot_identifier(id)
             .status(status)
             .build()
+    }
+
+    /// What the snapshots ask of the pass once they are all listed.
+    fn listed_progress(listed: &[DbSnapshot]) -> Option<Progress> {
+        crate::controllers::data_tier::snapshots::listed_progress(listed, Rds::SERVICE)
     }
 
     fn names(names: &[&str]) -> Vec<String> {

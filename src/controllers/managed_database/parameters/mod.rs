@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{DbInstance, Parameter};
 
 use crate::api::ManagedDatabase;
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
-    DESCRIBE_DB_PARAMETERS, LIST_TAGS_FOR_RESOURCE, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP,
-    REBOOT_DB_INSTANCE, RESET_DB_PARAMETER_GROUP,
+    DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
+    RESET_DB_PARAMETER_GROUP,
 };
-use crate::aws::tags::{Owner, Ownership, rds_ownership};
+use crate::aws::tags::{Owner, Ownership, to_rds_tags};
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
 
@@ -35,7 +35,10 @@ use crate::controllers::managed_database::status::Report;
 
 pub mod rules;
 
-use crate::controllers::data_tier::parameters::{foreign_group, owned_group_names};
+use crate::controllers::data_tier::parameter_groups::{
+    Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
+};
+use crate::controllers::data_tier::parameters::foreign_group;
 
 use rules::stalled_on;
 pub use rules::{
@@ -69,7 +72,6 @@ impl Rds {
         if desired.parameters.is_empty() && !attached {
             return Ok(None);
         }
-        let owner = Owner::from_tags(&desired.common.tags);
         let mut mutated = false;
         // A group of this name tiered did not create (an administrator's, or one left
         // attached to an adopted instance) is never changed, attached or deleted. Its
@@ -77,14 +79,13 @@ impl Rds {
         // attached yet, and when it is but its parameters differ from the spec.
         let mut checked = false;
         if !attached {
-            match self.group_ownership(&group, &owner).await? {
-                None => {
-                    self.create_group(&group, &family, desired).await?;
+            match self.claim_group(&group, &family, desired).await? {
+                Claim::Created => {
                     report.mutations += 1;
                     mutated = true;
                 }
-                Some(Ownership::Ours) => {}
-                Some(_) => return Ok(Some(foreign_group("DB parameter group", &group))),
+                Claim::Ours => {}
+                Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
             }
             checked = true;
         }
@@ -102,12 +103,12 @@ impl Rds {
         let changing = !changes.set.is_empty() || !changes.reset.is_empty();
         if changing
             && !checked
-            && self.group_ownership(&group, &owner).await? != Some(Ownership::Ours)
+            && group_ownership(self, &group, &Owner::from_tags(&desired.common.tags)).await?
+                != Some(Ownership::Ours)
         {
             // Attached but not ours: with no spec.parameters there is nothing to ask
             // of it; with some, the user learns why they are not applied.
-            return Ok((!desired.parameters.is_empty())
-                .then(|| foreign_group("DB parameter group", &group)));
+            return Ok((!desired.parameters.is_empty()).then(|| foreign_group(KIND, &group)));
         }
         if !changes.set.is_empty() {
             if let Some(stalled) = self.set_parameters(&group, &changes.set, report).await? {
@@ -186,16 +187,10 @@ impl Rds {
             return Ok(None);
         }
         let group = parameter_group_name(&desired.identifier, &to);
-        match self
-            .group_ownership(&group, &Owner::from_tags(&desired.common.tags))
-            .await?
-        {
-            None => {
-                self.create_group(&group, &to, desired).await?;
-                report.mutations += 1;
-            }
-            Some(Ownership::Ours) => {}
-            Some(_) => return Ok(Some(foreign_group("DB parameter group", &group))),
+        match self.claim_group(&group, &to, desired).await? {
+            Claim::Created => report.mutations += 1,
+            Claim::Ours => {}
+            Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
         }
         let values = self
             .user_parameters(&group)
@@ -212,6 +207,24 @@ impl Rds {
         }
         modification.db_parameter_group_name = Some(group);
         Ok(None)
+    }
+
+    /// The group `group` of `family` for `desired`, created (tagged like the instance)
+    /// when missing ([`claim_group`]).
+    pub(crate) async fn claim_group(
+        &self,
+        group: &str,
+        family: &str,
+        desired: &DesiredInstance,
+    ) -> Result<Claim, AwsError> {
+        claim_group(
+            self,
+            group,
+            family,
+            group_description(&desired.identifier),
+            &desired.common.tags,
+        )
+        .await
     }
 
     /// Sets `set` in `group`, at most [`PARAMETERS_PER_CALL`] a call, each with the apply
@@ -288,133 +301,6 @@ impl Rds {
             report.mutations += 1;
         }
         Ok(())
-    }
-
-    /// Deletes the DB parameter groups tiered made for the (deleted) instance
-    /// `instance`: those of the account named `<instance>-<family>` for their own
-    /// family (one list of the account's groups, whatever the spec says now: a group
-    /// stays attached when `spec.parameters` empties) whose tags name `owner`; a group
-    /// of that name tagged otherwise, or not at all, is left. A group already gone is
-    /// fine.
-    pub async fn delete_parameter_groups(
-        &self,
-        instance: &str,
-        owner: &Owner,
-    ) -> Result<(), AwsError> {
-        let names = self.groups_of(instance).await?;
-        for name in names {
-            match self.group_ownership(&name, owner).await? {
-                Some(Ownership::Ours) => {}
-                None => continue,
-                Some(_) => {
-                    tracing::info!(group = %name, "left DB parameter group: not tagged as this object's");
-                    continue;
-                }
-            }
-            match self
-                .rds
-                .delete_db_parameter_group()
-                .db_parameter_group_name(&name)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(DELETE_DB_PARAMETER_GROUP, e))
-            {
-                Ok(_) => tracing::info!(group = %name, "deleted DB parameter group"),
-                Err(error) if error.kind == ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
-    }
-
-    /// The groups of the account named `<instance>-<family>` for their own family, every
-    /// page.
-    async fn groups_of(&self, instance: &str) -> Result<Vec<String>, AwsError> {
-        let groups: Vec<_> = self
-            .rds
-            .describe_db_parameter_groups()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
-        Ok(owned_group_names(
-            instance,
-            groups.iter().map(|group| {
-                (
-                    group.db_parameter_group_name(),
-                    group.db_parameter_group_family(),
-                )
-            }),
-        ))
-    }
-
-    /// Who owns the DB parameter group `group`, judged from its tags
-    /// (ListTagsForResource on its ARN: RDS lists a group's tags only there); `None`
-    /// when it does not exist.
-    pub(crate) async fn group_ownership(
-        &self,
-        group: &str,
-        owner: &Owner,
-    ) -> Result<Option<Ownership>, AwsError> {
-        let described = match self
-            .rds
-            .describe_db_parameter_groups()
-            .db_parameter_group_name(group)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))
-        {
-            Ok(output) => output,
-            Err(error) if error.kind == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let Some(found) = described.db_parameter_groups().first() else {
-            return Ok(None);
-        };
-        let Some(arn) = found.db_parameter_group_arn() else {
-            // Without an ARN its tags cannot be read: not provably ours.
-            return Ok(Some(Ownership::Unowned));
-        };
-        let tags = self
-            .rds
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(LIST_TAGS_FOR_RESOURCE, e))?;
-        Ok(Some(rds_ownership(tags.tag_list(), owner)))
-    }
-
-    /// Creates the group, tagged like the instance; one that exists already (a lost
-    /// response) is fine.
-    pub(crate) async fn create_group(
-        &self,
-        group: &str,
-        family: &str,
-        desired: &DesiredInstance,
-    ) -> Result<(), AwsError> {
-        let result = self
-            .rds
-            .create_db_parameter_group()
-            .db_parameter_group_name(group)
-            .db_parameter_group_family(family)
-            .description(format!(
-                "tiered: spec.parameters of DB instance {}",
-                desired.identifier
-            ))
-            .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
-            .send()
-            .await;
-        match result.map_err(|e| AwsError::from_sdk(CREATE_DB_PARAMETER_GROUP, e)) {
-            Ok(_) => {
-                tracing::info!(group = %group, family = %family, "created DB parameter group");
-                Ok(())
-            }
-            Err(error) if error.kind == ErrorKind::Conflict => Ok(()),
-            Err(error) => Err(error),
-        }
     }
 
     /// The parameters of `group`, every page (the SDK's paginator follows `Marker`);
@@ -497,5 +383,79 @@ impl Rds {
             .map_err(|e| AwsError::from_sdk(REBOOT_DB_INSTANCE, e))?;
         tracing::info!(identifier = %report.id, "rebooting DB instance on request");
         Ok(Some(requested.to_owned()))
+    }
+}
+
+/// What messages call RDS' parameter groups.
+const KIND: &str = "DB parameter group";
+
+/// The description of the group tiered owns for the DB instance `identifier`.
+fn group_description(identifier: &str) -> String {
+    format!("tiered: spec.parameters of DB instance {identifier}")
+}
+
+/// RDS' calls on DB parameter groups, for the shared steps.
+impl GroupCalls for Rds {
+    const KIND: &'static str = KIND;
+
+    async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
+        let request = self.rds.describe_db_parameter_groups();
+        let request = request.db_parameter_group_name(group);
+        let described = sent(DESCRIBE_DB_PARAMETER_GROUPS, request.send()).await?;
+        Ok(described
+            .db_parameter_groups()
+            .first()
+            .map(|found| found.db_parameter_group_arn().map(str::to_owned)))
+    }
+
+    async fn send_create_group(
+        &self,
+        group: &str,
+        family: &str,
+        description: String,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.rds
+            .create_db_parameter_group()
+            .db_parameter_group_name(group)
+            .db_parameter_group_family(family)
+            .description(description)
+            .set_tags(Some(to_rds_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(CREATE_DB_PARAMETER_GROUP, e))?;
+        Ok(())
+    }
+
+    async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
+        let request = self
+            .rds
+            .delete_db_parameter_group()
+            .db_parameter_group_name(group);
+        sent(DELETE_DB_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
+    }
+
+    /// Every page (the SDK's paginator follows `Marker`).
+    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
+        let groups: Vec<_> = self
+            .rds
+            .describe_db_parameter_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
+        Ok(groups
+            .iter()
+            .map(|group| {
+                (
+                    group.db_parameter_group_name().map(str::to_owned),
+                    group.db_parameter_group_family().map(str::to_owned),
+                )
+            })
+            .collect())
     }
 }

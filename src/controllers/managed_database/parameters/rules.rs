@@ -19,11 +19,9 @@ use crate::controllers::data_tier::status::Progress;
 use crate::controllers::managed_database::desired::DesiredInstance;
 
 pub use crate::controllers::data_tier::parameters::{
-    PARAMETERS_PER_CALL, ParameterChanges, parameter_changes, parameter_group_name, refused,
+    PARAMETERS_PER_CALL, PENDING_REBOOT, ParameterChanges, parameter_changes, parameter_group_name,
+    refused,
 };
-
-/// The instance's `ParameterApplyStatus` while a reboot is needed.
-pub const PENDING_REBOOT: &str = "pending-reboot";
 
 /// The parameter group family of `engine` at `version`: `postgres16` (from 10 on the
 /// major version alone, `postgres9.6` before), `mysql8.0`, `mariadb10.11`; `None` for a
@@ -64,13 +62,7 @@ pub fn group_status(instance: &DbInstance, name: &str, family: &str) -> Paramete
         .iter()
         .find(|group| group.db_parameter_group_name() == Some(name))
         .and_then(|group| group.parameter_apply_status().map(str::to_owned));
-    ParameterGroupStatus {
-        name: name.to_owned(),
-        family: family.to_owned(),
-        pending_reboot: apply_status.as_deref() == Some(PENDING_REBOOT),
-        apply_status,
-        reboot: None,
-    }
+    data_tier::parameters::group_status(name, family, apply_status)
 }
 
 /// The value of the reboot annotation when it asks for a reboot not handled yet.
