@@ -327,7 +327,7 @@ fn the_reason_parser_finds_reasons_of_every_source() {
         ("AWSAccessDenied", "an error category"),
         ("StatusWriteFailed", "an error category"),
         ("FinalSnapshot", "an Event reason"),
-        ("PasswordRotated", "an Event reason"),
+        ("PasswordRotated", "a reason constant"),
         ("Pruned", "an Event reason"),
     ] {
         let at = found

@@ -18,6 +18,16 @@ use crate::runtime::events::Publisher;
 use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
+/// The Event reasons of a rotation request's three outcomes (docs/troubleshooting.md).
+mod reasons {
+    /// The object is a read replica: its password is its source's.
+    pub const ROTATION_ON_REPLICA: &str = "RotationOnReplica";
+    /// A new master password is set and in the connection Secret.
+    pub const PASSWORD_ROTATED: &str = "PasswordRotated";
+    /// `credentials.source: AWSManaged`: rotation is RDS' job.
+    pub const ROTATION_BY_AWS: &str = "RotationByAws";
+}
+
 /// The value of `tiered.io/rotate-password` when it asks for a rotation not handled yet.
 pub fn rotation_requested(database: &ManagedDatabase) -> Option<String> {
     let requested = database.annotations().get(ROTATE_PASSWORD_ANNOTATION)?;
@@ -58,7 +68,7 @@ impl Rds {
         let (reason, note) = if replica {
             // RDS keeps a replica's master password in step with its source's.
             (
-                "RotationOnReplica",
+                reasons::ROTATION_ON_REPLICA,
                 format!(
                     "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; {} is a read replica, whose master password is its source's: rotate the source's, or promote this one first",
                     report.id
@@ -67,7 +77,7 @@ impl Rds {
         } else if password.is_some() {
             *password = Some(self.rotate_password(&report.id, &requested).await?);
             (
-                "PasswordRotated",
+                reasons::PASSWORD_ROTATED,
                 format!(
                     "master password of {} rotated ({ROTATE_PASSWORD_ANNOTATION}={requested}); the connection Secret holds the new one",
                     report.id
@@ -75,7 +85,7 @@ impl Rds {
             )
         } else {
             (
-                "RotationByAws",
+                reasons::ROTATION_BY_AWS,
                 format!(
                     "{ROTATE_PASSWORD_ANNOTATION}={requested} noted; with credentials.source AWSManaged, RDS keeps the master password in Secrets Manager and rotation is RDS' job: use its rotation schedule or `aws rds modify-db-instance --rotate-master-user-password`"
                 ),
