@@ -30,12 +30,15 @@ use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::desired::DesiredGroup;
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{aws_error, described_as, ours};
 use support::data_tier::{
     Kind, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
 };
+use support::fixtures::deletion_time;
 
 /// The group tiered owns for the mock replication group (`legacy-cache`, valkey 8.0).
 const MOCK_GROUP: &str = "legacy-cache-valkey8";
@@ -358,6 +361,72 @@ async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
         2,
         "ours of each family, nothing else (not the administrator's group of our name)"
     );
+}
+
+/// Found reading the cleanup (session 6's note): a replication group already
+/// `deleting` ended the finalizer, and the cache parameter group tiered made for
+/// `spec.parameters` goes only once the group is gone (ElastiCache refuses to delete a
+/// group in use), so against ElastiCache that group was never deleted. Now the
+/// finalizer waits for the replication group to be gone, then deletes it; without
+/// `spec.parameters` a `deleting` group still ends it at once (moto keeps one
+/// `deleting` for ever).
+#[tokio::test]
+async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_then_deleted() {
+    let mut spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
+    spec.deletion_policy = Some(tiered::api::shared::DeletionPolicy::Snapshot);
+    let target = Target {
+        owner: mock_owner(),
+        spec: &spec,
+    };
+    let delete_group = mock!(Client::delete_cache_parameter_group)
+        .match_requests(|request| request.cache_parameter_group_name() == Some(MOCK_GROUP))
+        .then_output(|| DeleteCacheParameterGroupOutput::builder().build());
+
+    let (deleting, tags) = (described_as("deleting"), ours());
+    let ctx = ElastiCache::mocked(&[&deleting, &tags, &delete_group]);
+    let step = cleanup(&ctx, &target, deletion_time())
+        .await
+        .expect("cleanup");
+    assert!(
+        matches!(&step, Cleanup::Waiting { message, .. } if message.contains("parameter group")),
+        "{step:?}"
+    );
+    assert_eq!(delete_group.num_calls(), 0, "not while the group uses it");
+
+    let gone = ElastiCache::describe_fails(404, ElastiCache::NOT_FOUND_CODE, "not found");
+    let listed = mock!(Client::describe_cache_parameter_groups)
+        .match_requests(|request| request.cache_parameter_group_name().is_none())
+        .then_output(|| {
+            DescribeCacheParameterGroupsOutput::builder()
+                .cache_parameter_groups(listed_group(MOCK_GROUP, "valkey8"))
+                .build()
+        });
+    let ours_by_name = one_group(MOCK_GROUP, "valkey8");
+    let ctx = ElastiCache::mocked(&[&gone, &listed, &ours_by_name, &tags, &delete_group]);
+    let step = cleanup(&ctx, &target, deletion_time())
+        .await
+        .expect("cleanup");
+    assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
+    assert_eq!(
+        delete_group.num_calls(),
+        1,
+        "deleted once the replication group is gone"
+    );
+
+    let mut plain = ElastiCache::mock_spec();
+    plain.deletion_policy = spec.deletion_policy;
+    let ctx = ElastiCache::mocked(&[&deleting, &tags]);
+    let step = cleanup(
+        &ctx,
+        &Target {
+            owner: mock_owner(),
+            spec: &plain,
+        },
+        deletion_time(),
+    )
+    .await
+    .expect("cleanup");
+    assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
 }
 
 /// DESIGN.md "Ownership" (found by the outside review for RDS; ElastiCache had the same

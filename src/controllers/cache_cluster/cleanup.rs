@@ -1,7 +1,9 @@
 //! ElastiCache's part of the finalizer (the outline is
 //! `crate::controllers::data_tier::cleanup`): DeleteReplicationGroup with the final
 //! snapshot the outline names. A group already `deleting` counts as done: ElastiCache
-//! accepted the deletion, final snapshot included, and the group goes away on its own.
+//! accepted the deletion, final snapshot included, and the group goes away on its own
+//! (unless `spec.parameters` gave it a parameter group of tiered's: the outline then
+//! waits until the group is gone and deletes that one too).
 
 use aws_sdk_elasticache::types::ReplicationGroup;
 

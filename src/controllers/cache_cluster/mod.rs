@@ -108,6 +108,10 @@ impl DataTier for ElastiCache {
         &spec.snapshots
     }
 
+    fn parameters_requested(spec: &CacheClusterSpec) -> bool {
+        !spec.parameters.is_empty()
+    }
+
     fn generates_credential(spec: &CacheClusterSpec) -> bool {
         spec.auth_token.unwrap_or(spec.transit_encryption)
     }

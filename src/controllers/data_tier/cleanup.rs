@@ -128,6 +128,19 @@ pub async fn cleanup<K: DataTier>(
                 snapshot,
             })
         }
+        // A deletion AWS has taken but not finished (an ElastiCache group `deleting`)
+        // ends the finalizer only when nothing of ours waits for the resource to be
+        // gone: the parameter group goes in the "already gone" step above, and would
+        // leak if the finalizer went now.
+        Ok(Deletion::Done(message)) if K::parameters_requested(target.spec) => {
+            Ok(Cleanup::Waiting {
+                message: format!(
+                    "{message}; its parameter group is deleted once the {} is gone",
+                    K::NOUNS.resource
+                ),
+                snapshot: None,
+            })
+        }
         Ok(Deletion::Done(message)) => Ok(done(message)),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,

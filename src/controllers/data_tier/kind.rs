@@ -92,6 +92,11 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
     fn deletion_policy(spec: &Spec<Self>) -> Option<DeletionPolicy>;
     /// The snapshots the spec asks for (`spec.snapshots`).
     fn snapshot_requests(spec: &Spec<Self>) -> &[SnapshotRequest];
+    /// Whether the spec asks for engine parameters (`spec.parameters`): tiered then
+    /// keeps a parameter group for the resource, which AWS deletes only once no
+    /// resource uses it, so the finalizer waits until the resource is gone (see
+    /// [`DataTier::gone`]).
+    fn parameters_requested(spec: &Spec<Self>) -> bool;
     /// Whether the spec holds deletion (`deletionProtection`).
     fn deletion_protected(_spec: &Spec<Self>) -> bool {
         false

@@ -114,6 +114,10 @@ impl DataTier for Rds {
         &spec.snapshots
     }
 
+    fn parameters_requested(spec: &ManagedDatabaseSpec) -> bool {
+        !spec.parameters.is_empty()
+    }
+
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {
         spec.deletion_protection == Some(true)
     }
