@@ -24,8 +24,9 @@
 #   emulator: 6,758 simple req/s at concurrency 8, p50 0.68 ms
 #   1,000 apps x 3 tiers: all children after 9.2-11.1 s; floor 7.4-7.6 s; ratio 1.21-1.45;
 #   17.0 requests per app; 0 writes in 60 s steady state; operator peak RSS 83-84 MiB
-#   (issue 12, 30 Nov 2026, under load 6-16: 1,000 apps ratio 1.09, peak RSS 86.6 MiB;
-#   10,000 apps ratio 1.06 (162.9 s / 153.2 s), peak RSS 635.9 MiB; data tier: README)
+#   (issue 12, 30 Nov 2026, session 7, load 2-6: 1,000 apps ratio 1.66-1.82, peak RSS
+#   70.9-71.4 MiB; 10,000 apps ratio 1.59-2.42, peak RSS 435 MiB; data tier 1,000 + 300
+#   Ready in 29.8 s, 0 mutating calls and 0 writes in 10 idle minutes: README)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
