@@ -191,10 +191,13 @@ def non_test_sources() -> Iterator[tuple[Path, str]]:
 
 
 def instantiations() -> str:
-    """The SDK crates the data tier's call macros are instantiated with (`tag_calls!(aws_sdk_rds, …)`)."""
+    """The SDK crates the data tier's call macros are instantiated with (`tag_calls!(Rds, rds, aws_sdk_rds, …)`)."""
     found = []
     for _, text in non_test_sources():
-        found += re.findall(r"tag_calls!\(\s*aws_sdk_([a-z0-9]+)", text)
+        # `tag_calls!(Kind, client_field, aws_sdk_<service>, ...)`: the SDK crate is one of
+        # the arguments, wherever it stands.
+        for args in re.findall(r"tag_calls!\(([^)]*)\)", text):
+            found += re.findall(r"\baws_sdk_([a-z0-9]+)\b", args)
     return " ".join(found)
 
 
