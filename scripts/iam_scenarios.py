@@ -143,6 +143,18 @@ def auths(action: str, *resources: str, tags: dict[str, str] | None = None,
     return tuple(Auth(action, r, tags, request or {}) for r in resources)
 
 
+def not_ours(action: str, group: str, noun: str) -> tuple[Scenario, ...]:
+    """The refusals on a parameter group that is not this cluster's, alike for RDS's and
+    ElastiCache's groups (`action` has `{}` where the verb goes): change, reset or delete
+    another cluster's or an untagged one, create one tagged for another cluster."""
+    return tuple(
+        Scenario(f"{verb} {whose} {noun}", False, auths(action.format(call), group, tags=tags))
+        for call, verb in (("Modify", "change"), ("Reset", "reset"), ("Delete", "delete"))
+        for whose, tags in (("another cluster's", OTHER), ("an untagged", UNTAGGED))
+    ) + (Scenario(f"create a {noun} tagged for another cluster", False,
+                  auths(action.format("Create"), group, request=OTHER)),)
+
+
 SCENARIOS = (
     Scenario("create a DB instance tagged for this cluster", True,
              auths("rds:CreateDBInstance", DB, *RDS_REFERENCED, request=CREATE_TAGS)
@@ -175,15 +187,8 @@ SCENARIOS = (
              + auths("rds:ModifyDBInstance", DB, PARAMETER_GROUP, tags=OURS)
              + auths("rds:RebootDBInstance", DB, tags=OURS)
              + auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OURS)),
-    Scenario("delete another cluster's parameter group", False,
-             auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
-    Scenario("change another cluster's parameter group", False,
-             auths("rds:ModifyDBParameterGroup", PARAMETER_GROUP, tags=OTHER)),
-    Scenario("reset an untagged parameter group", False,
-             auths("rds:ResetDBParameterGroup", PARAMETER_GROUP, tags=UNTAGGED)),
+    *not_ours("rds:{}DBParameterGroup", PARAMETER_GROUP, "DB parameter group"),
     Scenario("reboot another cluster's instance", False, auths("rds:RebootDBInstance", DB, tags=OTHER)),
-    Scenario("create a parameter group tagged for another cluster", False,
-             auths("rds:CreateDBParameterGroup", PARAMETER_GROUP, request=OTHER)),
     Scenario("snapshot our instance on request without the cluster tag", False,
              auths("rds:CreateDBSnapshot", ON_DEMAND_SNAPSHOT, request={"team": "orders"})),
     Scenario("create a read replica of our instance", True,
@@ -261,14 +266,7 @@ SCENARIOS = (
                      request=CREATE_TAGS)
              + auths("elasticache:ModifyReplicationGroup", RG, CACHE_PARAMETERS, tags=OURS)
              + auths("elasticache:DeleteCacheParameterGroup", CACHE_PARAMETERS, tags=OURS)),
-    Scenario("change another cluster's cache parameter group", False,
-             auths("elasticache:ModifyCacheParameterGroup", CACHE_PARAMETERS, tags=OTHER)),
-    Scenario("reset an untagged cache parameter group", False,
-             auths("elasticache:ResetCacheParameterGroup", CACHE_PARAMETERS, tags=UNTAGGED)),
-    Scenario("delete an untagged cache parameter group", False,
-             auths("elasticache:DeleteCacheParameterGroup", CACHE_PARAMETERS, tags=UNTAGGED)),
-    Scenario("create a cache parameter group tagged for another cluster", False,
-             auths("elasticache:CreateCacheParameterGroup", CACHE_PARAMETERS, request=OTHER)),
+    *not_ours("elasticache:{}CacheParameterGroup", CACHE_PARAMETERS, "cache parameter group"),
     Scenario("restore a replication group from our snapshot", True,
              auths("elasticache:CreateReplicationGroup", RG, NODE, *CACHE_REFERENCED, request=CREATE_TAGS)
              + auths("elasticache:CreateReplicationGroup", CACHE_ON_DEMAND, tags=OURS, request=CREATE_TAGS)),

@@ -13,13 +13,12 @@ use aws_sdk_elasticache::operation::increase_replica_count::IncreaseReplicaCount
 use aws_sdk_elasticache::types::NodeGroupMember;
 use aws_smithy_mocks::mock;
 use tiered::controllers::cache_cluster::ElastiCache;
-use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::cleanup::Cleanup;
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{described, described_as, group, no_member, ours};
-use support::data_tier::{Kind, mock_owner, reconcile_as};
-use support::fixtures::deletion_time;
+use support::data_tier::{Kind, cleanup_once, mock_owner, reconcile_as};
 
 #[tokio::test]
 async fn more_replicas_are_added_with_increase_replica_count() {
@@ -75,9 +74,7 @@ async fn snapshot_policy_asks_for_the_final_snapshot_by_name() {
         owner: mock_owner(),
         spec: &spec,
     };
-    let step = cleanup(&ctx, &target, deletion_time())
-        .await
-        .expect("cleanup");
+    let step = cleanup_once(&ctx, &target).await;
     assert_eq!(delete.num_calls(), 1);
     assert!(
         matches!(

@@ -30,15 +30,15 @@ use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::desired::DesiredGroup;
-use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
+use tiered::controllers::data_tier::cleanup::Cleanup;
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
 use support::data_tier::cache::{aws_error, described_as, ours};
 use support::data_tier::{
-    Kind, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
+    Kind, cleanup_once, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
+    waiting_message,
 };
-use support::fixtures::deletion_time;
 
 /// The group tiered owns for the mock replication group (`legacy-cache`, valkey 8.0).
 const MOCK_GROUP: &str = "legacy-cache-valkey8";
@@ -384,11 +384,9 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
 
     let (deleting, tags) = (described_as("deleting"), ours());
     let ctx = ElastiCache::mocked(&[&deleting, &tags, &delete_group]);
-    let step = cleanup(&ctx, &target, deletion_time())
-        .await
-        .expect("cleanup");
+    let step = cleanup_once(&ctx, &target).await;
     assert!(
-        matches!(&step, Cleanup::Waiting { message, .. } if message.contains("parameter group")),
+        waiting_message(&step).contains("parameter group"),
         "{step:?}"
     );
     assert_eq!(delete_group.num_calls(), 0, "not while the group uses it");
@@ -403,9 +401,7 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
         });
     let ours_by_name = one_group(MOCK_GROUP, "valkey8");
     let ctx = ElastiCache::mocked(&[&gone, &listed, &ours_by_name, &tags, &delete_group]);
-    let step = cleanup(&ctx, &target, deletion_time())
-        .await
-        .expect("cleanup");
+    let step = cleanup_once(&ctx, &target).await;
     assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
     assert_eq!(
         delete_group.num_calls(),
@@ -416,16 +412,14 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
     let mut plain = ElastiCache::mock_spec();
     plain.deletion_policy = spec.deletion_policy;
     let ctx = ElastiCache::mocked(&[&deleting, &tags]);
-    let step = cleanup(
+    let step = cleanup_once(
         &ctx,
         &Target {
             owner: mock_owner(),
             spec: &plain,
         },
-        deletion_time(),
     )
-    .await
-    .expect("cleanup");
+    .await;
     assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
 }
 

@@ -264,6 +264,21 @@ pub async fn reconcile_until_ready<K: Kind>(
     panic!("not ready after 6 rounds: {:?}", report.progress);
 }
 
+/// One finalizer step of `K` for `target`, deleted at [`deletion_time`].
+pub async fn cleanup_once<K: DataTier>(ctx: &K, target: &Target<'_, Spec<K>>) -> Cleanup {
+    cleanup(ctx, target, deletion_time())
+        .await
+        .expect("cleanup failed")
+}
+
+/// The message of `step`, which must be `Waiting`.
+pub fn waiting_message(step: &Cleanup) -> &str {
+    match step {
+        Cleanup::Waiting { message, .. } => message,
+        other => panic!("expected Waiting, got {other:?}"),
+    }
+}
+
 /// Cleanup steps of the object `name` until done or held (at most 6).
 pub async fn delete_until_done<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> Vec<Cleanup> {
     let target = Target {
@@ -272,9 +287,7 @@ pub async fn delete_until_done<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> 
     };
     let mut steps = Vec::new();
     for _ in 0..6 {
-        let step = cleanup(ctx, &target, deletion_time())
-            .await
-            .expect("cleanup failed");
+        let step = cleanup_once(ctx, &target).await;
         let done = matches!(step, Cleanup::Done { .. } | Cleanup::Held);
         steps.push(step);
         if done {
