@@ -124,7 +124,7 @@ async fn a_snapshot_of_another_team_is_refused_until_an_administrator_opts_it_in
     assert!(message.contains("does not exist"), "{message}");
 
     // The administrator opts the first one in for this object: it is restored.
-    tag_snapshot::<K>(&server, &arn, RESTORABLE, "shop/restored").await;
+    tag_snapshot(&ctx, &arn, RESTORABLE, "shop/restored").await;
     restores(&ctx, "restored", &from("billing-nightly")).await;
 }
 

@@ -4,6 +4,8 @@
 //! `tiered.io/restorable=<namespace>/<name>`, see `restore_isolation`); and, for either
 //! data-tier kind, a snapshot, the field that names it and its opt-in.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::data_tier::database::postgres_instance;
@@ -86,25 +88,13 @@ pub async fn take_snapshot<K: Kind>(
     }
 }
 
-/// Tags the snapshot `arn` of kind `K` with `key` = `value` (an administrator's opt-in).
-pub async fn tag_snapshot<K: Kind>(server: &MotoServer, arn: &str, key: &str, value: &str) {
-    if is_database::<K>() {
-        rds_client(server)
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .tags(rds_tag(key, value))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
-    } else {
-        elasticache_client(server)
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .tags(cache_tag(key, value))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
-    }
+/// Tags the snapshot `arn` of kind `K` with `key` = `value` (an administrator's opt-in),
+/// with the kind's AddTagsToResource.
+pub async fn tag_snapshot<K: Kind>(ctx: &K, arn: &str, key: &str, value: &str) {
+    let tag = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+    ctx.add_tags(arn, &tag)
+        .await
+        .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
 }
 
 /// An RDS tag.
