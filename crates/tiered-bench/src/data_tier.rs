@@ -234,13 +234,6 @@ async fn until_ready(
     }
 }
 
-fn tiered_bin(args: &DataTierArgs) -> BenchResult<PathBuf> {
-    if let Some(bin) = &args.tiered_bin {
-        return Ok(bin.clone());
-    }
-    Ok(std::env::current_exe()?.with_file_name("tiered"))
-}
-
 /// Counts calls by action.
 fn by_action<'a>(calls: impl Iterator<Item = &'a Call>) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -260,15 +253,13 @@ pub async fn run(args: &DataTierArgs) -> BenchResult<DataTier> {
     )
     .await?;
     let endpoint = proxy.endpoint();
-    let emulator = workload::start_emulator().await?;
-    let mut operator = OperatorProcess::spawn_with(
-        &tiered_bin(args)?,
-        &emulator.url(),
+    let (emulator, operator) = OperatorProcess::start_with_emulator(
+        args.tiered_bin.as_deref(),
         args.concurrency,
         args.resync,
         &[("AWS_ENDPOINT_URL", &endpoint)],
-    )?;
-    operator.wait_ready(Duration::from_mins(1)).await?;
+    )
+    .await?;
     let client = emulator.client();
 
     let start = Instant::now();

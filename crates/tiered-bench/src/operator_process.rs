@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::BenchResult;
+use kube_emulator::EmulatorHandle;
+
+use crate::{BenchResult, workload};
 
 /// A running `tiered run`; killed on drop if still running.
 pub struct OperatorProcess {
@@ -72,20 +74,36 @@ fn http_status(addr: SocketAddr, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// The `tiered` binary to run: `given` (`--tiered-bin`), else the one next to this
+/// binary.
+fn tiered_bin(given: Option<&Path>) -> BenchResult<PathBuf> {
+    if let Some(bin) = given {
+        return Ok(bin.to_owned());
+    }
+    Ok(std::env::current_exe()?.with_file_name("tiered"))
+}
+
 impl OperatorProcess {
-    /// Starts `bin run` with a kubeconfig for `emulator_url`, without leader election,
-    /// logging at `warn` into a file in a fresh temporary directory.
-    pub fn spawn(
-        bin: &Path,
-        emulator_url: &str,
+    /// A fresh emulator ([`workload::start_emulator`]) and the operator against it
+    /// ([`Self::spawn`] of `bin`, see `--tiered-bin`), once the operator is ready (a
+    /// minute at most).
+    pub async fn start_with_emulator(
+        bin: Option<&Path>,
         concurrency: u16,
         resync: Duration,
-    ) -> BenchResult<Self> {
-        Self::spawn_with(bin, emulator_url, concurrency, resync, &[])
+        env: &[(&str, &str)],
+    ) -> BenchResult<(EmulatorHandle, Self)> {
+        let emulator = workload::start_emulator().await?;
+        let mut operator =
+            Self::spawn(&tiered_bin(bin)?, &emulator.url(), concurrency, resync, env)?;
+        operator.wait_ready(Duration::from_mins(1)).await?;
+        Ok((emulator, operator))
     }
 
-    /// [`Self::spawn`] with more environment (`AWS_ENDPOINT_URL` for the data tier).
-    pub fn spawn_with(
+    /// Starts `bin run` with a kubeconfig for `emulator_url`, without leader election,
+    /// logging at `warn` into a file in a fresh temporary directory, with `env` added
+    /// (`AWS_ENDPOINT_URL` for the data tier).
+    pub fn spawn(
         bin: &Path,
         emulator_url: &str,
         concurrency: u16,

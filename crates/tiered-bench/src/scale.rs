@@ -86,13 +86,6 @@ impl Scale {
     }
 }
 
-fn tiered_bin(args: &ScaleArgs) -> BenchResult<PathBuf> {
-    if let Some(bin) = &args.tiered_bin {
-        return Ok(bin.clone());
-    }
-    Ok(std::env::current_exe()?.with_file_name("tiered"))
-}
-
 async fn create_apps(client: &kube::Client, apps: usize, concurrency: usize) -> BenchResult<()> {
     let api: Api<TieredApp> = Api::namespaced(client.clone(), NAMESPACE);
     tasks::for_each_index(apps, concurrency, move |index| {
@@ -154,14 +147,13 @@ pub async fn run(args: &ScaleArgs) -> BenchResult<Scale> {
     let floor = floor::run(args.apps, concurrency).await?;
     let children_per_app = workload::children_per_app()?;
     let want = children_per_app.iter().sum::<usize>() * args.apps;
-    let emulator = workload::start_emulator().await?;
-    let mut operator = OperatorProcess::spawn(
-        &tiered_bin(args)?,
-        &emulator.url(),
+    let (emulator, operator) = OperatorProcess::start_with_emulator(
+        args.tiered_bin.as_deref(),
         args.concurrency,
         args.resync,
-    )?;
-    operator.wait_ready(Duration::from_mins(1)).await?;
+        &[],
+    )
+    .await?;
     let client = emulator.client();
 
     let start = Instant::now();
