@@ -13,7 +13,7 @@
 //! account (tiered never writes that tag, and `spec.tags` cannot name `tiered.io/` keys).
 //! Pure: the verdict from the source's tags; a refusal never names another tenant.
 
-use crate::aws::tags::{CLUSTER, NAMESPACE, Owner};
+use crate::aws::tags::{CLUSTER, NAMESPACE, Owner, tag_values};
 
 /// Tag key an administrator sets on a snapshot or DB instance to allow one object to
 /// restore it; the value is `<namespace>/<name>` of that object.
@@ -73,22 +73,12 @@ pub fn may_restore<'a>(
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
     owner: &Owner,
 ) -> Result<(), RestoreRefused> {
-    let mut cluster = None;
-    let mut namespace = None;
-    let mut opt_in = None;
-    for (key, value) in tags {
-        match key {
-            CLUSTER => cluster = Some(value),
-            NAMESPACE => namespace = Some(value),
-            RESTORABLE => opt_in = Some(value.trim()),
-            _ => {}
-        }
-    }
+    let [cluster, namespace, opt_in] = tag_values(tags, [CLUSTER, NAMESPACE, RESTORABLE]);
     if cluster == Some(owner.cluster.as_str()) && namespace == Some(owner.namespace.as_str()) {
         return Ok(());
     }
     let expected = format!("{}/{}", owner.namespace, owner.name);
-    match opt_in {
+    match opt_in.map(str::trim) {
         Some(value) if value == expected => Ok(()),
         Some(_) => Err(RestoreRefused::OptedInForAnother {
             field,

@@ -144,6 +144,22 @@ pub fn recorded_digests(record: &str) -> BTreeSet<&str> {
     digests
 }
 
+/// The values of `keys` among `tags`, in the order of `keys` (`None` for a key that is
+/// absent; the last of a repeated key wins). One pass over `tags`, which an SDK gives
+/// as a list.
+pub fn tag_values<'a, const N: usize>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    keys: [&str; N],
+) -> [Option<&'a str>; N] {
+    let mut values = [None; N];
+    for (key, value) in tags {
+        if let Some(index) = keys.iter().position(|wanted| *wanted == key) {
+            values[index] = Some(value);
+        }
+    }
+    values
+}
+
 /// Who owns a resource with `tags`, as seen by `owner`. The UID is not compared: an
 /// object restored from backup under the same name keeps its claim (the UID tag is
 /// rewritten); cluster, namespace and name decide.
@@ -151,17 +167,7 @@ pub fn ownership<'a>(
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
     owner: &Owner,
 ) -> Ownership {
-    let mut cluster = None;
-    let mut namespace = None;
-    let mut name = None;
-    for (key, value) in tags {
-        match key {
-            CLUSTER => cluster = Some(value),
-            NAMESPACE => namespace = Some(value),
-            NAME => name = Some(value),
-            _ => {}
-        }
-    }
+    let [cluster, namespace, name] = tag_values(tags, [CLUSTER, NAMESPACE, NAME]);
     if cluster.is_none() && namespace.is_none() && name.is_none() {
         return Ownership::Unowned;
     }
@@ -348,6 +354,21 @@ mod tests {
                 "{tags:?}"
             );
         }
+    }
+
+    #[test]
+    fn tag_values_reads_the_keys_asked_for_in_their_order() {
+        let tags = [
+            ("team", "news"),
+            (NAME, "db"),
+            (CLUSTER, "old"),
+            (CLUSTER, "prod"),
+        ];
+        assert_eq!(
+            tag_values(tags, [CLUSTER, NAMESPACE, NAME]),
+            [Some("prod"), None, Some("db")]
+        );
+        assert_eq!(tag_values([], [CLUSTER]), [None]);
     }
 
     #[test]
