@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::parameters::ParameterGroupStatus;
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
-    WEEKLY_WINDOW, conditions_schema,
+    WEEKLY_WINDOW, kind_status,
 };
 use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
@@ -228,42 +227,35 @@ pub struct AdoptCache {
     pub replication_group_id: String,
 }
 
-/// Observed state of a CacheCluster.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CacheClusterStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// Replication group ID in ElastiCache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identifier: Option<String>,
-    /// ARN of the replication group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
-    /// Primary endpoint (or configuration endpoint in cluster mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<Endpoint>,
-    /// Reader endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reader_endpoint: Option<Endpoint>,
-    /// Engine version the group runs, as ElastiCache reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine_version: Option<String>,
-    /// Status of the replication group as ElastiCache reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_status: Option<String>,
-    /// Name of the Secret with the connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_secret: Option<String>,
-    /// The snapshots `spec.snapshots` asks for, with their state in ElastiCache.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub snapshots: Vec<SnapshotStatus>,
-    /// The cache parameter group of `spec.parameters`, once tiered made one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameter_group: Option<ParameterGroupStatus>,
+kind_status! {
+    /// Observed state of a CacheCluster.
+    pub struct CacheClusterStatus {
+        /// Replication group ID in ElastiCache.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub identifier: Option<String>,
+        /// ARN of the replication group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub arn: Option<String>,
+        /// Primary endpoint (or configuration endpoint in cluster mode).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub endpoint: Option<Endpoint>,
+        /// Reader endpoint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reader_endpoint: Option<Endpoint>,
+        /// Engine version the group runs, as ElastiCache reports it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub engine_version: Option<String>,
+        /// Status of the replication group as ElastiCache reports it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub aws_status: Option<String>,
+        /// Name of the Secret with the connection details.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connection_secret: Option<String>,
+        /// The snapshots `spec.snapshots` asks for, with their state in ElastiCache.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub snapshots: Vec<SnapshotStatus>,
+        /// The cache parameter group of `spec.parameters`, once tiered made one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub parameter_group: Option<ParameterGroupStatus>,
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,7 +11,7 @@ use super::parameters::ParameterGroupStatus;
 use super::replication::{AWS_REGION, ReplicaOf, ReplicationStatus};
 use super::shared::{
     AWS_IDENTIFIER, AwsNetwork, DAILY_WINDOW, DeletionPolicy, ENGINE_VERSION, Endpoint,
-    WEEKLY_WINDOW, conditions_schema,
+    WEEKLY_WINDOW, kind_status,
 };
 use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
@@ -366,50 +365,43 @@ pub struct RestoreFrom {
 pub const RFC3339_UTC: &str =
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$";
 
-/// Observed state of a ManagedDatabase.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ManagedDatabaseStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// DB instance identifier in RDS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identifier: Option<String>,
-    /// ARN of the DB instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
-    /// Writer endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<Endpoint>,
-    /// Endpoints of the read replicas.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reader_endpoints: Vec<Endpoint>,
-    /// Engine version the instance runs, as RDS reports it (RDS' default when
-    /// `spec.engineVersion` is unset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine_version: Option<String>,
-    /// Status of the instance as RDS reports it, e.g. `available` or `modifying`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_status: Option<String>,
-    /// Name of the Secret with the connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_secret: Option<String>,
-    /// The last value of the `tiered.io/rotate-password` annotation that was handled;
-    /// setting the annotation to another value rotates the master password again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_rotation: Option<String>,
-    /// The snapshots `spec.snapshots` asks for, with their state in AWS.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub snapshots: Vec<SnapshotStatus>,
-    /// Role and source of a ManagedDatabase with `spec.replicaOf`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replication: Option<ReplicationStatus>,
-    /// The DB parameter group of `spec.parameters`, once tiered made one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameter_group: Option<ParameterGroupStatus>,
+kind_status! {
+    /// Observed state of a ManagedDatabase.
+    pub struct ManagedDatabaseStatus {
+        /// DB instance identifier in RDS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub identifier: Option<String>,
+        /// ARN of the DB instance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub arn: Option<String>,
+        /// Writer endpoint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub endpoint: Option<Endpoint>,
+        /// Endpoints of the read replicas.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub reader_endpoints: Vec<Endpoint>,
+        /// Engine version the instance runs, as RDS reports it (RDS' default when
+        /// `spec.engineVersion` is unset).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub engine_version: Option<String>,
+        /// Status of the instance as RDS reports it, e.g. `available` or `modifying`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub aws_status: Option<String>,
+        /// Name of the Secret with the connection details.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub connection_secret: Option<String>,
+        /// The last value of the `tiered.io/rotate-password` annotation that was handled;
+        /// setting the annotation to another value rotates the master password again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub password_rotation: Option<String>,
+        /// The snapshots `spec.snapshots` asks for, with their state in AWS.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub snapshots: Vec<SnapshotStatus>,
+        /// Role and source of a ManagedDatabase with `spec.replicaOf`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub replication: Option<ReplicationStatus>,
+        /// The DB parameter group of `spec.parameters`, once tiered made one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub parameter_group: Option<ParameterGroupStatus>,
+    }
 }

@@ -83,3 +83,37 @@ pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars:
     );
     schema
 }
+
+/// Writes the status struct of a tiered kind, opening with the two fields every kind
+/// reports for kstatus (`crate::runtime::kstatus`): `observedGeneration` and the
+/// `conditions` list; the kind's own fields follow.
+///
+/// A macro, not a `#[serde(flatten)]`ed struct, so that the fields stay
+/// `status.conditions` and `status.observed_generation` in Rust and the CRD schema
+/// stays as it is.
+macro_rules! kind_status {
+    ($(#[$attr:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        $(#[$attr])*
+        #[derive(
+            serde::Serialize,
+            serde::Deserialize,
+            Clone,
+            Debug,
+            Default,
+            PartialEq,
+            kube::KubeSchema,
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            /// The `metadata.generation` this status describes.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_generation: Option<i64>,
+            /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
+            #[serde(default)]
+            #[schemars(schema_with = "crate::api::shared::conditions_schema")]
+            pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+            $($fields)*
+        }
+    };
+}
+pub(crate) use kind_status;

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, conditions_schema};
+use super::shared::{DNS_1035_LABEL, HTTP_PATH, LocalRef, kind_status};
 
 mod alb;
 mod egress;
@@ -281,24 +280,17 @@ pub struct HealthCheck {
     pub period_seconds: Option<i32>,
 }
 
-/// Observed state of a TieredApp.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TieredAppStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
-    /// Rollout state of each tier.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
-    pub tiers: Vec<TierStatus>,
-    /// Public URL of the presentation tier, once the ALB has an address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+kind_status! {
+    /// Observed state of a TieredApp.
+    pub struct TieredAppStatus {
+        /// Rollout state of each tier.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub tiers: Vec<TierStatus>,
+        /// Public URL of the presentation tier, once the ALB has an address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub url: Option<String>,
+    }
 }
 
 /// Rollout state of one tier, read from its Deployment.
