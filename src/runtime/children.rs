@@ -23,10 +23,11 @@ impl PerKind for Lists {
     type Of<K: Resource<DynamicType = ()> + 'static> = Vec<K>;
 }
 
-/// One `F::Of<K>` for each kind of child a TieredApp has, in apply order. Adding a kind
-/// is one field here: every place that names them all (the builders, the stores, the
-/// apply, `tiered render`) destructures or builds the whole struct, so the compiler
-/// points at each.
+/// One `F::Of<K>` for each kind of child a TieredApp has. Adding a kind is one field
+/// here; `DesiredChildren::visit` (what `tiered render` and the benchmark read), the
+/// apply and the controller's wiring of the stores destructure or build the whole
+/// struct, so the compiler points at them. Two places it cannot point at want a line
+/// too: the builders' `desired_children` and `ChildStores::wait_until_ready`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChildKinds<F: PerKind> {
     /// PersistentVolumeClaims: one per shared volume of the app (`spec.volumes`), not
