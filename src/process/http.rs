@@ -70,7 +70,7 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     }
 }
 
-/// Errors of [`serve`].
+/// Errors of [`BoundServer::bind`] and [`BoundServer::serve`].
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The address could not be bound.

@@ -1,14 +1,16 @@
 //! What every controller of `tiered run` shares, below the controllers and above the API
-//! and AWS layers: the [`context::Context`], reflector stores and their compact caches,
-//! Events, metrics, status writing and kstatus conditions, error categories, the
-//! requeue and backoff policy, the AWS clients with their call counter and the limit
-//! on mutating calls per object, the rule that a pass changes nothing on a claim it did
-//! not read ([`claims`]), health, and scopes. Nothing here imports a controller.
+//! and AWS layers: the [`context::Context`], the kinds of child a TieredApp owns
+//! ([`children`]), reflector stores and their compact caches, Events, metrics, status
+//! writing and kstatus conditions, error categories, the requeue and backoff policy, the
+//! AWS clients with their call counter and the limit on mutating calls per object, the
+//! rule that a pass changes nothing on a claim it did not read ([`claims`]), health, and
+//! scopes. Nothing here imports a controller.
 
 pub mod aws_calls;
 pub mod aws_clients;
 pub mod backoff;
 pub mod cached;
+pub mod children;
 pub mod claims;
 pub mod context;
 pub mod error;

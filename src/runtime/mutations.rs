@@ -337,16 +337,14 @@ pub async fn for_object<F: Future>(budget: Arc<Mutex<Budget>>, work: F) -> F::Ou
 /// (sent, whatever its answer: a lost or failed response may still have changed AWS).
 /// `false` outside [`for_object`].
 pub fn sent_since(since: Instant) -> bool {
+    with_current(|budget| budget.sent.back().is_some_and(|last| *last >= since)).unwrap_or(false)
+}
+
+/// Runs `f` on the current object's budget; `None` outside [`for_object`].
+fn with_current<R>(f: impl FnOnce(&mut Budget) -> R) -> Option<R> {
     CURRENT
-        .try_with(|budget| {
-            budget
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .sent
-                .back()
-                .is_some_and(|last| *last >= since)
-        })
-        .unwrap_or(false)
+        .try_with(|budget| f(&mut budget.lock().unwrap_or_else(PoisonError::into_inner)))
+        .ok()
 }
 
 /// The fingerprint of a call: its operation and the request body (every parameter of a
@@ -378,20 +376,14 @@ impl Intercept for LimitMutations {
             return Ok(());
         };
         let call = fingerprint(operation, context.request().body().bytes());
-        let admitted = CURRENT.try_with(|budget| {
-            budget
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .admit(Instant::now(), call)
-        });
-        match admitted {
+        match with_current(|budget| budget.admit(Instant::now(), call)) {
             // Outside a reconcile: not an object's call.
-            Err(_) => Ok(()),
-            Ok(Ok(())) => {
+            None => Ok(()),
+            Some(Ok(())) => {
                 cfg.interceptor_state().store_put(Attempted(call));
                 Ok(())
             }
-            Ok(Err(refusal)) => {
+            Some(Err(refusal)) => {
                 let held = Held::new(refusal, SystemTime::now());
                 tracing::info!(operation, %held, "mutating AWS call held back");
                 Err(Box::new(held))
@@ -413,12 +405,7 @@ impl Intercept for LimitMutations {
             .response()
             .is_some_and(|response| response.status().is_success())
         {
-            let _ = CURRENT.try_with(|budget| {
-                budget
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .accepted(call);
-            });
+            with_current(|budget| budget.accepted(call));
         }
         Ok(())
     }

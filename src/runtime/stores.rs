@@ -9,36 +9,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 
 use crate::runtime::cached::Cached;
+use crate::runtime::children::{ChildKinds, PerKind};
 
-/// One store per child kind.
-#[derive(Clone)]
-pub struct ChildStores {
-    /// PersistentVolumeClaims (shared volumes).
-    pub claims: Indexed<PersistentVolumeClaim>,
-    /// ServiceAccounts.
-    pub service_accounts: Indexed<ServiceAccount>,
-    /// Deployments.
-    pub deployments: Indexed<Deployment>,
-    /// Services.
-    pub services: Indexed<Service>,
-    /// HorizontalPodAutoscalers.
-    pub hpas: Indexed<HorizontalPodAutoscaler>,
-    /// PodDisruptionBudgets.
-    pub pdbs: Indexed<PodDisruptionBudget>,
-    /// NetworkPolicies.
-    pub network_policies: Indexed<NetworkPolicy>,
-    /// Ingresses.
-    pub ingresses: Indexed<Ingress>,
+/// The reflector store of each child kind.
+pub type ChildStores = ChildKinds<Stores>;
+
+/// A store per kind: [`ChildStores`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stores;
+
+impl PerKind for Stores {
+    type Of<K: Resource<DynamicType = ()> + 'static> = Indexed<K>;
 }
 
 impl ChildStores {
@@ -281,6 +267,7 @@ where
 mod tests {
     use std::cell::RefCell;
 
+    use k8s_openapi::api::core::v1::Service;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
     use super::*;

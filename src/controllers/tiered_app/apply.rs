@@ -28,18 +28,16 @@ use std::fmt::Debug;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::tiered_app::{ClaimRetention, TieredApp, TieredAppStatus};
-use crate::controllers::tiered_app::build::DesiredChildren;
 use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
+use crate::controllers::tiered_app::build::{Child, DesiredChildren};
 use crate::controllers::tiered_app::diff::{hash_value, is_subset};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::runtime::cached::{APPLIED_HASH, Cached};
@@ -159,23 +157,13 @@ async fn server_side_apply<K: Resource<DynamicType = ()> + Clone>(
 /// the app's objects of that kind that are not desired. Children of tiers in `frozen`
 /// (waiting for a database or cache) are neither applied nor pruned. Returns the objects
 /// as the API server answered the applies.
-pub async fn apply_kind<K>(
+pub async fn apply_kind<K: Child>(
     pass: KindPass<'_, K>,
     owner: &OwnerReference,
     app_labels: &BTreeMap<String, String>,
     frozen: &BTreeSet<String>,
     report: &mut ApplyReport,
-) -> Result<Vec<K>>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Result<Vec<K>> {
     let kind = K::kind(&()).into_owned();
     let namespace = pass.api.namespace().unwrap_or_default().to_owned();
     let mut desired_names = BTreeSet::new();
@@ -283,18 +271,12 @@ where
 /// the name is free or the object is ours. The store answers for every object it shows
 /// (ours or another app's); a name it does not show is looked up with one metadata GET,
 /// unless an apply of ours to it is in flight (the store is only behind).
-async fn foreign_owner<K>(
+async fn foreign_owner<K: Child>(
     pass: &KindPass<'_, K>,
     live: Option<&Cached<K>>,
     name: &str,
     owner: &OwnerReference,
-) -> Result<Option<String>>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
-{
+) -> Result<Option<String>> {
     if let Some(live) = live {
         let references = live.owner_references();
         return Ok((!controlled_by(references, &owner.uid)).then(|| owner_label(references)));

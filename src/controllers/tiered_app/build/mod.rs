@@ -27,14 +27,10 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 pub use super::validated::{SpecError, ValidatedApp, ValidatedTier};
+use crate::runtime::children::{ChildKinds, Lists};
 pub use crate::runtime::context::ClusterDns;
 pub use naming::{child_name, connection_secret_name};
 pub use replicas::LiveReplicas;
@@ -102,27 +98,8 @@ pub struct TierWiring {
     pub live_replicas: Option<LiveReplicas>,
 }
 
-/// Every object the operator applies for one TieredApp.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DesiredChildren {
-    /// One per shared volume of the app (`spec.volumes`), not per tier. Applied with
-    /// their own ownership rules (see [`volume`]) and never pruned.
-    pub claims: Vec<PersistentVolumeClaim>,
-    /// One per tier with `serviceAccount` (an AWS identity).
-    pub service_accounts: Vec<ServiceAccount>,
-    /// One per tier.
-    pub deployments: Vec<Deployment>,
-    /// One per tier with a port and role other than worker.
-    pub services: Vec<Service>,
-    /// One per tier with `autoscaling`.
-    pub hpas: Vec<HorizontalPodAutoscaler>,
-    /// One per tier that can run more than one pod.
-    pub pdbs: Vec<PodDisruptionBudget>,
-    /// One per tier.
-    pub network_policies: Vec<NetworkPolicy>,
-    /// One per presentation tier with `ingress`.
-    pub ingresses: Vec<Ingress>,
-}
+/// Every object the operator applies for one TieredApp: a list per kind of child.
+pub type DesiredChildren = ChildKinds<Lists>;
 
 /// A kind of child object: a namespaced built-in type that is applied whole.
 pub trait Child:
