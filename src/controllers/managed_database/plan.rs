@@ -49,8 +49,9 @@ pub struct DatabasePlan {
     pub secret: Value,
 }
 
-/// An RDS client that only builds requests ([`offline_config`]).
-fn client() -> aws_sdk_rds::Client {
+/// An RDS client that only builds requests ([`offline_config`]), for the plan and
+/// the request builders' tests.
+pub(crate) fn client() -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::new(&offline_config())
 }
 
