@@ -329,12 +329,20 @@ fn planned_secret(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controllers::managed_database::desired::tests::spec;
 
     fn parameters(plan: &DatabasePlan, index: usize) -> &Value {
         &plan.calls[index]["parameters"]
+    }
+
+    /// The actions of the plan's calls, in order.
+    pub(crate) fn actions(plan: &DatabasePlan) -> Vec<&str> {
+        plan.calls
+            .iter()
+            .filter_map(|call| call["action"].as_str())
+            .collect()
     }
 
     #[test]
@@ -370,9 +378,8 @@ mod tests {
             read_replicas: 2,
         });
         let plan = database_plan(&spec, "prod", "shop", "db").unwrap();
-        let actions: Vec<&Value> = plan.calls.iter().map(|c| &c["action"]).collect();
         assert_eq!(
-            actions,
+            actions(&plan),
             [
                 "rds:CreateDBInstance",
                 "rds:CreateDBInstanceReadReplica",
