@@ -110,6 +110,21 @@ mod tests {
         group.build()
     }
 
+    /// Asserts the step `step` (one of the two step functions) chooses in each case:
+    /// (asked for, the group, whether this pass already mutated it, the step).
+    fn assert_steps(
+        step: fn(bool, &ReplicationGroup, bool) -> TokenStep,
+        cases: impl IntoIterator<Item = (bool, ReplicationGroup, bool, TokenStep)>,
+    ) {
+        for (asked, group, mutated, expected) in cases {
+            assert_eq!(
+                step(asked, &group, mutated),
+                expected,
+                "{asked} {group:?} {mutated}"
+            );
+        }
+    }
+
     /// Source: hashicorp/terraform-provider-aws#33439 (a token changed with ROTATE was
     /// never followed by SET, so the old token kept working).
     #[test]
@@ -122,13 +137,7 @@ mod tests {
             (true, group("available", true), false, TokenStep::Wait),
             (true, group("modifying", false), false, TokenStep::Wait),
         ];
-        for (pending, group, mutated, expected) in cases {
-            assert_eq!(
-                token_step(pending, &group, mutated),
-                expected,
-                "{pending} {group:?} {mutated}"
-            );
-        }
+        assert_steps(token_step, cases);
     }
 
     /// Source: the ElastiCache guide "Modifying the AUTH token on an existing cluster"
@@ -176,13 +185,7 @@ mod tests {
             (true, with_auth, false, TokenStep::Nothing),
             (true, group("available", false), false, TokenStep::Nothing),
         ];
-        for (wanted, group, mutated, expected) in cases {
-            assert_eq!(
-                auth_on_step(wanted, &group, mutated),
-                expected,
-                "{wanted} {group:?} {mutated}"
-            );
-        }
+        assert_steps(auth_on_step, cases);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 
 use aws_sdk_elasticache::operation::modify_replication_group::builders::ModifyReplicationGroupFluentBuilder;
 use aws_sdk_elasticache::types::{
-    AutomaticFailoverStatus, CacheCluster, MultiAzStatus, PendingAutomaticFailoverStatus,
-    ReplicationGroup,
+    AutomaticFailoverStatus, CacheCluster, MultiAzStatus, NodeGroup,
+    PendingAutomaticFailoverStatus, ReplicationGroup, SecurityGroupMembership,
 };
 
 use crate::controllers::data_tier::error::{self, ConvergeError};
@@ -316,12 +316,10 @@ pub fn diff(
     if let Some(member) = member
         && !desired.common.security_group_ids.is_empty()
     {
-        let mut observed: Vec<String> = member
-            .security_groups()
-            .iter()
-            .filter_map(|group| group.security_group_id().map(str::to_owned))
-            .collect();
-        observed.sort();
+        let observed = sorted_ids(
+            member.security_groups(),
+            SecurityGroupMembership::security_group_id,
+        );
         if observed != desired.common.security_group_ids {
             change.security_group_ids = Some(desired.common.security_group_ids.clone());
         }
@@ -394,12 +392,7 @@ pub fn shard_change(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<
     if observed == desired.shards {
         return None;
     }
-    let mut ids: Vec<String> = group
-        .node_groups()
-        .iter()
-        .filter_map(|node_group| node_group.node_group_id().map(str::to_owned))
-        .collect();
-    ids.sort();
+    let mut ids = sorted_ids(group.node_groups(), NodeGroup::node_group_id);
     let keep = usize::try_from(desired.shards).unwrap_or(usize::MAX);
     let remove = if observed > desired.shards {
         ids.split_off(keep.min(ids.len()))
@@ -410,6 +403,17 @@ pub fn shard_change(desired: &DesiredGroup, group: &ReplicationGroup) -> Option<
         count: desired.shards,
         remove,
     })
+}
+
+/// The ids `id` reads from `items` (those that have one), sorted: ElastiCache's order is
+/// not the spec's.
+fn sorted_ids<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Vec<String> {
+    let mut ids: Vec<String> = items
+        .iter()
+        .filter_map(|item| id(item).map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::aws::elasticache_actions::{
     DESCRIBE_REPLICATION_GROUPS, INCREASE_REPLICA_COUNT, MODIFY_REPLICATION_GROUP,
     MODIFY_SHARD_CONFIGURATION,
 };
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, not_found_is_none, sent};
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::Password;
@@ -102,27 +102,15 @@ fn settled_group(group: &ReplicationGroup) -> bool {
         })
 }
 
-fn not_found_is_none<T>(error: AwsError) -> Result<Option<T>, AwsError> {
-    if error.kind == ErrorKind::NotFound {
-        Ok(None)
-    } else {
-        Err(error)
-    }
-}
-
 impl ElastiCache {
     /// The replication group `id`; `None` when ElastiCache says it does not exist.
     pub async fn describe_group(&self, id: &str) -> Result<Option<ReplicationGroup>, AwsError> {
-        match self
+        let request = self
             .elasticache
             .describe_replication_groups()
-            .replication_group_id(id)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(output.replication_groups().first().cloned()),
-            Err(error) => not_found_is_none(AwsError::from_sdk(DESCRIBE_REPLICATION_GROUPS, error)),
-        }
+            .replication_group_id(id);
+        let described = sent(DESCRIBE_REPLICATION_GROUPS, request.send()).await;
+        not_found_is_none(described.map(|output| output.replication_groups().first().cloned()))
     }
 
     /// The replication group `id` for a reconcile: from the fleet read when it shows it
@@ -189,16 +177,12 @@ impl ElastiCache {
 
     /// The cache cluster `id` (a member of a group); `None` when not described.
     async fn describe_member(&self, id: &str) -> Result<Option<CacheCluster>, AwsError> {
-        match self
+        let request = self
             .elasticache
             .describe_cache_clusters()
-            .cache_cluster_id(id)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(output.cache_clusters().first().cloned()),
-            Err(error) => not_found_is_none(AwsError::from_sdk(DESCRIBE_CACHE_CLUSTERS, error)),
-        }
+            .cache_cluster_id(id);
+        let described = sent(DESCRIBE_CACHE_CLUSTERS, request.send()).await;
+        not_found_is_none(described.map(|output| output.cache_clusters().first().cloned()))
     }
 
     /// The tags of `group`, as key and value. Inside a pass ([`claims::in_scope`]) the

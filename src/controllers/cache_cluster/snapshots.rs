@@ -195,10 +195,6 @@ mod tests {
     #[test]
     fn a_cluster_mode_group_is_snapshotted_whole_and_another_from_a_replica() {
         let clustered = ReplicationGroup::builder().cluster_enabled(true).build();
-        assert_eq!(
-            snapshot_source("g", &clustered),
-            SnapshotSource::Group("g".into())
-        );
         let nodes = ReplicationGroup::builder()
             .cluster_enabled(false)
             .member_clusters("g-001")
@@ -210,19 +206,19 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(
-            snapshot_source("g", &nodes),
-            SnapshotSource::Node("g-002".into())
-        );
         // No replica: the primary; no roles listed yet: the first member.
         let single = ReplicationGroup::builder()
             .cluster_enabled(false)
             .member_clusters("g-001")
             .build();
-        assert_eq!(
-            snapshot_source("g", &single),
-            SnapshotSource::Node("g-001".into())
-        );
+        let cases = [
+            (clustered, SnapshotSource::Group("g".into())),
+            (nodes, SnapshotSource::Node("g-002".into())),
+            (single, SnapshotSource::Node("g-001".into())),
+        ];
+        for (group, expected) in cases {
+            assert_eq!(snapshot_source("g", &group), expected, "{group:?}");
+        }
     }
 
     #[test]

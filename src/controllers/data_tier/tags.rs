@@ -100,17 +100,12 @@ macro_rules! tag_calls {
             client: &$sdk::Client,
             arn: &str,
         ) -> Result<Vec<(String, String)>, $crate::aws::errors::AwsError> {
-            let output = client
-                .list_tags_for_resource()
-                .resource_name(arn)
-                .send()
-                .await
-                .map_err(|error| {
-                    $crate::aws::errors::AwsError::from_sdk(
-                        $crate::aws::$actions::LIST_TAGS_FOR_RESOURCE,
-                        error,
-                    )
-                })?;
+            let request = client.list_tags_for_resource().resource_name(arn);
+            let output = $crate::aws::errors::sent(
+                $crate::aws::$actions::LIST_TAGS_FOR_RESOURCE,
+                request.send(),
+            )
+            .await?;
             Ok($crate::controllers::data_tier::diff::tag_pairs(
                 output.tag_list(),
                 $sdk::types::Tag::key,
@@ -127,19 +122,13 @@ macro_rules! tag_calls {
             arn: &str,
             tags: &::std::collections::BTreeMap<String, String>,
         ) -> Result<(), $crate::aws::errors::AwsError> {
-            client
+            let request = client
                 .add_tags_to_resource()
                 .resource_name(arn)
-                .set_tags(Some($crate::aws::tags::$to_tags(tags)))
-                .send()
+                .set_tags(Some($crate::aws::tags::$to_tags(tags)));
+            $crate::aws::errors::sent($crate::aws::$actions::ADD_TAGS_TO_RESOURCE, request.send())
                 .await
-                .map_err(|error| {
-                    $crate::aws::errors::AwsError::from_sdk(
-                        $crate::aws::$actions::ADD_TAGS_TO_RESOURCE,
-                        error,
-                    )
-                })?;
-            Ok(())
+                .map(drop)
         }
 
         /// Removes the tags `keys` from the resource `arn`.
@@ -151,19 +140,16 @@ macro_rules! tag_calls {
             arn: &str,
             keys: &[&str],
         ) -> Result<(), $crate::aws::errors::AwsError> {
-            client
+            let request = client
                 .remove_tags_from_resource()
                 .resource_name(arn)
-                .set_tag_keys(Some(keys.iter().map(|key| (*key).to_owned()).collect()))
-                .send()
-                .await
-                .map_err(|error| {
-                    $crate::aws::errors::AwsError::from_sdk(
-                        $crate::aws::$actions::REMOVE_TAGS_FROM_RESOURCE,
-                        error,
-                    )
-                })?;
-            Ok(())
+                .set_tag_keys(Some(keys.iter().map(|key| (*key).to_owned()).collect()));
+            $crate::aws::errors::sent(
+                $crate::aws::$actions::REMOVE_TAGS_FROM_RESOURCE,
+                request.send(),
+            )
+            .await
+            .map(drop)
         }
     };
 }

@@ -49,8 +49,9 @@ pub struct DatabasePlan {
     pub secret: Value,
 }
 
-/// An RDS client that only builds requests ([`offline_config`]).
-fn client() -> aws_sdk_rds::Client {
+/// An RDS client that only builds requests ([`offline_config`]), for the plan and
+/// the request builders' tests.
+pub(crate) fn client() -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::new(&offline_config())
 }
 
@@ -328,12 +329,20 @@ fn planned_secret(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controllers::managed_database::desired::tests::spec;
 
     fn parameters(plan: &DatabasePlan, index: usize) -> &Value {
         &plan.calls[index]["parameters"]
+    }
+
+    /// The actions of the plan's calls, in order.
+    pub(crate) fn actions(plan: &DatabasePlan) -> Vec<&str> {
+        plan.calls
+            .iter()
+            .filter_map(|call| call["action"].as_str())
+            .collect()
     }
 
     #[test]
@@ -369,9 +378,8 @@ mod tests {
             read_replicas: 2,
         });
         let plan = database_plan(&spec, "prod", "shop", "db").unwrap();
-        let actions: Vec<&Value> = plan.calls.iter().map(|c| &c["action"]).collect();
         assert_eq!(
-            actions,
+            actions(&plan),
             [
                 "rds:CreateDBInstance",
                 "rds:CreateDBInstanceReadReplica",

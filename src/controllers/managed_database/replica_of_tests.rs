@@ -7,17 +7,9 @@ use aws_sdk_rds::types::{DbInstanceStatusInfo, Tag};
 
 use super::*;
 use crate::controllers::managed_database::desired::tests::spec;
+use crate::controllers::managed_database::plan::client;
 
 const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:prod-db";
-
-fn client() -> aws_sdk_rds::Client {
-    aws_sdk_rds::Client::from_conf(
-        aws_sdk_rds::Config::builder()
-            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-            .region(aws_sdk_rds::config::Region::new("eu-west-1"))
-            .build(),
-    )
-}
 
 fn replica_spec(replica_of: serde_json::Value) -> ManagedDatabaseSpec {
     let mut spec = spec();

@@ -133,8 +133,26 @@ fn point_in_time_parameters(
 
 #[cfg(test)]
 mod tests {
+    use crate::api::ManagedDatabaseSpec;
     use crate::controllers::managed_database::desired::tests::spec;
-    use crate::controllers::managed_database::plan::database_plan;
+    use crate::controllers::managed_database::plan::{DatabasePlan, database_plan};
+
+    /// The plan of `spec` for the object `shop/<name>` in the cluster `prod`.
+    pub(super) fn plan_of(spec: &ManagedDatabaseSpec, name: &str) -> DatabasePlan {
+        database_plan(spec, "prod", "shop", name).unwrap()
+    }
+
+    /// Asserts that the plan's calls, as `tiered render` prints them, hold each of
+    /// `present` and none of `absent`.
+    pub(super) fn assert_calls(plan: &DatabasePlan, present: &[&str], absent: &[&str]) {
+        let text = serde_norway::to_string(&plan.calls).unwrap();
+        for part in present {
+            assert!(text.contains(part), "{part} missing: {text}");
+        }
+        for part in absent {
+            assert!(!text.contains(part), "{part} listed: {text}");
+        }
+    }
 
     #[test]
     fn render_shows_the_restore_and_the_redacted_password_set_after_it() {
@@ -143,17 +161,17 @@ mod tests {
             serde_json::from_value(serde_json::json!({"dbSnapshotIdentifier": "nightly-1"}))
                 .unwrap(),
         );
-        let plan = database_plan(&restored, "prod", "shop", "db").unwrap();
-        let text = serde_norway::to_string(&plan.calls).unwrap();
-        assert!(
-            text.contains("action: rds:RestoreDBInstanceFromDBSnapshot"),
-            "{text}"
+        assert_calls(
+            &plan_of(&restored, "db"),
+            &[
+                "action: rds:RestoreDBInstanceFromDBSnapshot",
+                "DBSnapshotIdentifier: nightly-1",
+                "tiered.io/name: db",
+                "action: rds:ModifyDBInstance",
+                "MasterUserPassword: <generated>",
+            ],
+            &["rds:CreateDBInstance\n"],
         );
-        assert!(text.contains("DBSnapshotIdentifier: nightly-1"), "{text}");
-        assert!(text.contains("tiered.io/name: db"), "{text}");
-        assert!(!text.contains("rds:CreateDBInstance\n"), "{text}");
-        assert!(text.contains("action: rds:ModifyDBInstance"), "{text}");
-        assert!(text.contains("MasterUserPassword: <generated>"), "{text}");
 
         restored.restore_from = Some(
             serde_json::from_value(serde_json::json!({
@@ -162,25 +180,22 @@ mod tests {
             }))
             .unwrap(),
         );
-        let plan = database_plan(&restored, "prod", "shop", "db").unwrap();
-        let text = serde_norway::to_string(&plan.calls).unwrap();
-        assert!(
-            text.contains("action: rds:RestoreDBInstanceToPointInTime"),
-            "{text}"
+        assert_calls(
+            &plan_of(&restored, "db"),
+            &[
+                "action: rds:RestoreDBInstanceToPointInTime",
+                "SourceDBInstanceIdentifier: prod-db",
+                "RestoreTime: 2026-11-30T03:00:00Z",
+            ],
+            &["CreateDBInstance"],
         );
-        assert!(
-            text.contains("SourceDBInstanceIdentifier: prod-db"),
-            "{text}"
-        );
-        assert!(text.contains("RestoreTime: 2026-11-30T03:00:00Z"), "{text}");
-        assert!(!text.contains("CreateDBInstance"), "{text}");
     }
 }
 
 #[cfg(test)]
 mod replica_of_tests {
+    use super::tests::{assert_calls, plan_of};
     use crate::controllers::managed_database::desired::tests::spec;
-    use crate::controllers::managed_database::plan::database_plan;
 
     #[test]
     fn render_shows_the_replica_in_its_region_and_the_promotion_when_asked() {
@@ -193,23 +208,21 @@ mod replica_of_tests {
             }))
             .unwrap(),
         );
-        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
-        let text = serde_norway::to_string(&plan.calls).unwrap();
-        assert!(
-            text.contains("action: rds:CreateDBInstanceReadReplica"),
-            "{text}"
+        let plan = plan_of(&replica, "dr");
+        assert_calls(
+            &plan,
+            &[
+                "action: rds:CreateDBInstanceReadReplica",
+                "SourceDBInstanceIdentifier: arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db",
+                "KmsKeyId: alias/dr",
+                "region: eu-west-1",
+            ],
+            &[
+                "rds:CreateDBInstance\n",
+                "PromoteReadReplica",
+                "MasterUserPassword",
+            ],
         );
-        assert!(
-            text.contains(
-                "SourceDBInstanceIdentifier: arn:aws-cn:rds:cn-north-1:123456789012:db:prod-db"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("KmsKeyId: alias/dr"), "{text}");
-        assert!(text.contains("region: eu-west-1"), "{text}");
-        assert!(!text.contains("rds:CreateDBInstance\n"), "{text}");
-        assert!(!text.contains("PromoteReadReplica"), "{text}");
-        assert!(!text.contains("MasterUserPassword"), "{text}");
         let secret = serde_norway::to_string(&plan.secret).unwrap();
         assert!(secret.contains("pendingPassword: <generated>"), "{secret}");
         assert!(!secret.contains("\n  password:"), "{secret}");
@@ -217,15 +230,15 @@ mod replica_of_tests {
         if let Some(replica_of) = replica.replica_of.as_mut() {
             replica_of.promote = true;
         }
-        let plan = database_plan(&replica, "prod", "shop", "dr").unwrap();
-        let text = serde_norway::to_string(&plan.calls).unwrap();
-        for part in [
-            "action: rds:PromoteReadReplica",
-            "BackupRetentionPeriod: 7",
-            "tiered.io/promoted",
-            "MasterUserPassword: <generated>",
-        ] {
-            assert!(text.contains(part), "{part}: {text}");
-        }
+        assert_calls(
+            &plan_of(&replica, "dr"),
+            &[
+                "action: rds:PromoteReadReplica",
+                "BackupRetentionPeriod: 7",
+                "tiered.io/promoted",
+                "MasterUserPassword: <generated>",
+            ],
+            &[],
+        );
     }
 }

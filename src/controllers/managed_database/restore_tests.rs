@@ -5,15 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::controllers::managed_database::desired::tests::spec;
-
-fn client() -> aws_sdk_rds::Client {
-    aws_sdk_rds::Client::from_conf(
-        aws_sdk_rds::Config::builder()
-            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-            .region(aws_sdk_rds::config::Region::new("us-east-1"))
-            .build(),
-    )
-}
+use crate::controllers::managed_database::plan::client;
 
 fn restoring(from: serde_json::Value) -> ManagedDatabaseSpec {
     let mut spec = spec();

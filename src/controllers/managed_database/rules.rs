@@ -162,6 +162,14 @@ mod tests {
     use crate::controllers::managed_database::desired::tests::spec;
     use std::collections::BTreeMap;
 
+    /// Asserts that the case `case` is accepted when `ok`, else refused naming `field`.
+    fn assert_verdict(result: Result<(), InvalidSpec>, ok: bool, field: &str, case: &str) {
+        assert_eq!(result.is_ok(), ok, "{case}: {result:?}");
+        if let Err(error) = result {
+            assert_eq!(error.field, field, "{case}");
+        }
+    }
+
     /// Source: issue 9 part 4 ("Every check (engine, master user, cluster mode,
     /// opt-in) runs before the first mutating call").
     #[test]
@@ -214,15 +222,12 @@ mod tests {
             (Io2, 100, Some(256_000), false),
         ];
         for (kind, gib, iops, ok) in cases {
-            let result = check_provisioned_iops(kind, gib, iops);
-            assert_eq!(
-                result.is_ok(),
+            assert_verdict(
+                check_provisioned_iops(kind, gib, iops),
                 ok,
-                "{kind:?} {gib} GiB {iops:?}: {result:?}"
+                "spec.storage.iops",
+                &format!("{kind:?} {gib} GiB {iops:?}"),
             );
-            if let Err(error) = result {
-                assert_eq!(error.field, "spec.storage.iops");
-            }
         }
     }
 
@@ -243,15 +248,12 @@ mod tests {
             (Io1, 400, Some(10_000), Some(500), false),
         ];
         for (kind, gib, iops, throughput, ok) in cases {
-            let result = check_storage_throughput(kind, gib, iops, throughput);
-            assert_eq!(
-                result.is_ok(),
+            assert_verdict(
+                check_storage_throughput(kind, gib, iops, throughput),
                 ok,
-                "{kind:?} {gib} {iops:?} {throughput:?}: {result:?}"
+                "spec.storage.throughputMiBps",
+                &format!("{kind:?} {gib} GiB {iops:?} {throughput:?}"),
             );
-            if let Err(error) = result {
-                assert_eq!(error.field, "spec.storage.throughputMiBps");
-            }
         }
     }
 

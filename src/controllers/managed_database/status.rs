@@ -149,6 +149,13 @@ mod tests {
         }
     }
 
+    /// `Ready` with nothing to say.
+    fn ready() -> Progress {
+        Progress::Ready {
+            message: String::new(),
+        }
+    }
+
     fn at(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
     }
@@ -159,15 +166,7 @@ mod tests {
 
     #[test]
     fn ready_report_gives_ready_true_with_the_endpoint() {
-        let status = compute_status(
-            Some(3),
-            &report(Progress::Ready {
-                message: String::new(),
-            }),
-            None,
-            None,
-            &at(1),
-        );
+        let status = compute_status(Some(3), &report(ready()), None, None, &at(1));
         assert_eq!(get(&status, READY).status, "True");
         assert_eq!(get(&status, RECONCILING).status, "False");
         assert_eq!(get(&status, STALLED).status, "False");
@@ -200,22 +199,11 @@ mod tests {
 
     #[test]
     fn statuses_differing_only_in_transition_times_count_as_the_same() {
-        let ready = Progress::Ready {
-            message: String::new(),
-        };
-        let a = compute_status(Some(1), &report(ready.clone()), None, None, &at(1));
-        let b = compute_status(Some(1), &report(ready), None, None, &at(2));
+        let a = compute_status(Some(1), &report(ready()), None, None, &at(1));
+        let b = compute_status(Some(1), &report(ready()), None, None, &at(2));
         assert_ne!(a, b);
         assert!(same_ignoring_transition_times(&a, &b));
-        let c = compute_status(
-            Some(2),
-            &report(Progress::Ready {
-                message: String::new(),
-            }),
-            None,
-            None,
-            &at(1),
-        );
+        let c = compute_status(Some(2), &report(ready()), None, None, &at(1));
         assert!(
             !same_ignoring_transition_times(&a, &c),
             "observedGeneration differs"
@@ -235,15 +223,7 @@ mod tests {
             "an unchanged object computes an identical status"
         );
 
-        let ready = compute_status(
-            Some(1),
-            &report(Progress::Ready {
-                message: String::new(),
-            }),
-            None,
-            Some(&again),
-            &at(3),
-        );
+        let ready = compute_status(Some(1), &report(ready()), None, Some(&again), &at(3));
         assert_eq!(get(&ready, READY).last_transition_time, at(3));
         assert_eq!(
             get(&ready, STALLED).last_transition_time,

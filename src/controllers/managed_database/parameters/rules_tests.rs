@@ -100,15 +100,15 @@ fn a_reboot_is_pending_only_when_rds_says_so_for_our_group() {
 #[test]
 fn render_lists_the_group_its_parameters_and_the_attach() {
     use crate::controllers::managed_database::plan::database_plan;
+    use crate::controllers::managed_database::plan::tests::actions;
     use serde_norway::Value;
 
     let mut spec = crate::controllers::managed_database::desired::tests::spec();
     spec.engine_version = Some("16.4".into());
     spec.parameters = BTreeMap::from([("max_connections".to_owned(), "200".to_owned())]);
     let plan = database_plan(&spec, "prod", "shop", "db").unwrap();
-    let actions: Vec<&Value> = plan.calls.iter().map(|c| &c["action"]).collect();
     assert_eq!(
-        actions,
+        actions(&plan),
         [
             "rds:CreateDBInstance",
             "rds:CreateDBParameterGroup",
