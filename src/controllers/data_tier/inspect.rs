@@ -137,7 +137,7 @@ pub(super) async fn check_claim<K: DataTier>(
     Ok(tags)
 }
 
-/// Checks that a resource to adopt (`resource`: "DB instance <id>") runs `engine`, as
+/// Checks that a resource to adopt (`resource`: `"DB instance <id>"`) runs `engine`, as
 /// AWS reports it (the engine as created; the case is ignored, and a resource that does
 /// not say is accepted): adopting one engine's resource as another's would hand the
 /// tiers a connection that cannot work. `fix` says what to do, given the engine it runs.

@@ -2,7 +2,7 @@
 //! CreateDBInstance and CreateDBInstanceReadReplica requests, filled in by the same
 //! request builders the controller uses (and never sent), and the connection Secret it
 //! then writes. Every password is replaced by
-//! [`REDACTED`](crate::controllers::data_tier::listing::REDACTED); values only RDS knows are
+//! [`REDACTED`]; values only RDS knows are
 //! named in angle brackets. Pure: the offline client has no credentials and is never
 //! used to send.
 
