@@ -30,6 +30,7 @@ pub mod error;
 pub mod inspect;
 pub mod kind;
 pub mod listing;
+pub mod parameter_calls;
 pub mod parameter_groups;
 pub mod parameters;
 pub mod progress;
