@@ -276,3 +276,46 @@ pub async fn converge_group<K: ParameterCalls>(
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(kind: ErrorKind, message: &str) -> AwsError {
+        AwsError {
+            kind,
+            operation: "rds:ModifyDBParameterGroup",
+            code: Some("InvalidParameterValue".to_owned()),
+            message: Some(message.to_owned()),
+            source: Box::new(std::io::Error::other(message.to_owned())),
+        }
+    }
+
+    #[test]
+    fn only_an_invalid_input_answer_is_a_refusal_naming_what_aws_names() {
+        let batch = [
+            ("max_connections".to_owned(), "x".to_owned()),
+            ("work_mem".to_owned(), "4MB".to_owned()),
+        ];
+        assert!(matches!(Refused::of(&batch, Ok(())), Ok(None)));
+        let refused = Refused::of(
+            &batch,
+            Err(error(
+                ErrorKind::InvalidInput,
+                "invalid value for max_connections",
+            )),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(refused.names, ["max_connections"]);
+        let Progress::Stalled { message, .. } = refused.stalled("RDS") else {
+            panic!("a refusal stalls");
+        };
+        assert!(
+            message.starts_with("spec.parameters.max_connections: RDS refused"),
+            "{message}"
+        );
+        let throttled = Refused::of(&batch, Err(error(ErrorKind::Transient, "slow down")));
+        assert_eq!(throttled.unwrap_err().kind, ErrorKind::Transient);
+    }
+}
