@@ -34,7 +34,8 @@ use crate::aws::pages::all_pages;
 use crate::aws::tags::{Owner, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::parameter_calls::{
-    GroupPass, GroupStep, ParameterCalls, Refused, apply_changes, converge_group, values,
+    GroupPass, GroupStep, ParameterCalls, Refused, apply_changes, applying, attaching,
+    converge_group, values,
 };
 use crate::controllers::data_tier::parameter_groups::{
     self, Claim, GroupCalls, ListedGroup, claim_group,
@@ -222,9 +223,9 @@ impl ElastiCache {
             description: &description,
             tags: &desired.common.tags,
         };
-        let mutated = match converge_group(self, pass, &mut report.mutations).await? {
+        let (mutated, changes) = match converge_group(self, pass, &mut report.mutations).await? {
             GroupStep::Stop(progress) => return Ok(progress),
-            GroupStep::Applied { mutated, .. } => mutated,
+            GroupStep::Applied { mutated, changes } => (mutated, changes),
         };
         let status = group_status(member.as_ref(), &group, &family);
         let pending_reboot = status.pending_reboot;
@@ -246,17 +247,14 @@ impl ElastiCache {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
-            report.mutations += 1;
-            tracing::info!(id = %desired.id, group = %group, "attaching the cache parameter group");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "attaching cache parameter group {group}"
-            ))));
+            return Ok(Some(attaching::<Self>(
+                &desired.id,
+                &group,
+                &mut report.mutations,
+            )));
         }
         if mutated {
-            tracing::info!(id = %desired.id, group = %group, "changed cache parameters");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "applying parameters in cache parameter group {group}"
-            ))));
+            return Ok(Some(applying::<Self>(&desired.id, &group, &changes)));
         }
         Ok(pending_reboot.then(|| Progress::Ready {
             message: format!(

@@ -4,10 +4,11 @@
 //! ours, or found ours); its user-set parameters are read once; a group the resource
 //! uses already has its tags read before the first change of the pass, so that a
 //! group tiered did not create is never changed; then what differs is set and what the
-//! spec no longer names reset ([`apply_changes`]). Each kind sends the parameter calls
-//! through [`ParameterCalls`] (RDS and ElastiCache take them in different shapes: RDS
-//! wants an apply method per parameter); attaching the group and what the status says
-//! stay in the kind's `parameters`.
+//! spec no longer names reset ([`apply_changes`]), and what the pass then says
+//! ([`attaching`], [`applying`]). Each kind sends the parameter calls through
+//! [`ParameterCalls`] (RDS and ElastiCache take them in different shapes: RDS wants an
+//! apply method per parameter); the call that attaches the group and what the status
+//! says stay in the kind's `parameters`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -275,6 +276,22 @@ pub async fn converge_group<K: ParameterCalls>(
         mutated: created || !changes.is_empty(),
         changes,
     })
+}
+
+/// The progress of a pass that sent the call attaching `group` to the resource `id`,
+/// counted in `mutations`.
+pub fn attaching<K: ParameterCalls>(id: &str, group: &str, mutations: &mut u32) -> Progress {
+    *mutations += 1;
+    tracing::info!(id = %id, group = %group, "attaching the {}", K::KIND);
+    Progress::aws_in_progress(format!("attaching {} {group}", K::KIND))
+}
+
+/// The progress of a pass that changed the parameters of `group` (`changes`; or
+/// created it) for the resource `id`.
+pub fn applying<K: ParameterCalls>(id: &str, group: &str, changes: &ParameterChanges) -> Progress {
+    let (set, reset) = (changes.set.len(), changes.reset.len());
+    tracing::info!(id = %id, group = %group, set, reset, "changed the parameters of the {}", K::KIND);
+    Progress::aws_in_progress(format!("applying parameters in {} {group}", K::KIND))
 }
 
 #[cfg(test)]

@@ -38,7 +38,8 @@ use crate::controllers::managed_database::status::Report;
 pub mod rules;
 
 use crate::controllers::data_tier::parameter_calls::{
-    GroupPass, GroupStep, ParameterCalls, converge_group, set_parameters, values,
+    GroupPass, GroupStep, ParameterCalls, applying, attaching, converge_group, set_parameters,
+    values,
 };
 use crate::controllers::data_tier::parameter_groups::{
     Claim, GroupCalls, ListedGroup, claim_group,
@@ -99,16 +100,13 @@ impl Rds {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
-            report.mutations += 1;
-            tracing::info!(identifier = %desired.identifier, group = %group, "attaching the DB parameter group");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "attaching DB parameter group {group}"
-            ))));
+            return Ok(Some(attaching::<Self>(
+                &desired.identifier,
+                &group,
+                &mut report.mutations,
+            )));
         }
-        Ok(mutated.then(|| {
-            tracing::info!(identifier = %desired.identifier, group = %group, set = changes.set.len(), reset = changes.reset.len(), "changed DB parameters");
-            Progress::aws_in_progress(format!("applying parameters in DB parameter group {group}"))
-        }))
+        Ok(mutated.then(|| applying::<Self>(&desired.identifier, &group, &changes)))
     }
 
     /// Before a major version upgrade of an instance on tiered's DB parameter group:
