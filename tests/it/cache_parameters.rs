@@ -219,6 +219,9 @@ async fn a_change_waiting_for_a_reboot_is_said_and_nothing_is_sent() {
     let report = reconcile_mocked::<ElastiCache>(&rules, &spec).await;
     assert_eq!(report.mutations, 0, "{report:?}");
     assert_eq!(modify.num_calls(), 0);
+    // The group's parameters are read once a pass (the shared steps: the copy of the
+    // cache read them twice when the group was in use).
+    assert_eq!(current.num_calls(), 1);
     let status = report
         .observed
         .parameter_group

@@ -10,9 +10,10 @@ use aws_sdk_elasticache::types::ClusterMode;
 use crate::api::CacheClusterSpec;
 use crate::api::cache_cluster::CacheEngine;
 use crate::aws::tags::to_elasticache_tags;
-use crate::controllers::data_tier::desired::{Common, CommonSpec};
+use crate::controllers::data_tier::desired::Common;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
+use crate::controllers::data_tier::spec::SharedSpec;
 
 use crate::controllers::cache_cluster::parameters::owned_group;
 use crate::controllers::cache_cluster::version::cluster_mode_parameter_group;
@@ -152,14 +153,7 @@ impl DesiredGroup {
             transit_encryption: spec.transit_encryption,
             auth_token,
             at_rest_encryption: spec.at_rest_encryption,
-            common: Common::from_spec(
-                CommonSpec {
-                    network: spec.network.as_ref(),
-                    maintenance_window: spec.maintenance_window.as_deref(),
-                    apply_immediately: spec.apply_immediately,
-                },
-                tags,
-            ),
+            common: Common::from_spec(spec.common(), tags),
             snapshot_retention_days: spec.snapshot.as_ref().map(|s| s.retention_days),
             snapshot_window: spec.snapshot.as_ref().and_then(|s| s.window.clone()),
             snapshots: crate::controllers::data_tier::snapshots::requested_names(&spec.snapshots),

@@ -32,8 +32,6 @@ use k8s_openapi::ByteString;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 
-use crate::api::shared::DeletionPolicy;
-use crate::api::snapshots::SnapshotRequest;
 use crate::api::{CacheCluster, CacheClusterSpec, CacheClusterStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::elasticache_replication_group_id;
@@ -43,6 +41,7 @@ use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_auth_token};
 use crate::controllers::data_tier::snapshots::requested_statuses;
+use crate::controllers::data_tier::spec::shared_spec;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
@@ -76,6 +75,8 @@ pub async fn run(
     data_tier::run(ctx, elasticache, config, shutdown, synced).await;
 }
 
+shared_spec!(CacheClusterSpec);
+
 impl DataTier for ElastiCache {
     type Object = CacheCluster;
     type Resource = ReplicationGroup;
@@ -94,22 +95,6 @@ impl DataTier for ElastiCache {
         spec.adopt
             .as_ref()
             .map(|adopt| adopt.replication_group_id.as_str())
-    }
-
-    fn user_tags(spec: &CacheClusterSpec) -> &BTreeMap<String, String> {
-        &spec.tags
-    }
-
-    fn deletion_policy(spec: &CacheClusterSpec) -> Option<DeletionPolicy> {
-        spec.deletion_policy
-    }
-
-    fn snapshot_requests(spec: &CacheClusterSpec) -> &[SnapshotRequest] {
-        &spec.snapshots
-    }
-
-    fn parameters_requested(spec: &CacheClusterSpec) -> bool {
-        !spec.parameters.is_empty()
     }
 
     fn generates_credential(spec: &CacheClusterSpec) -> bool {

@@ -14,7 +14,9 @@
 //! `spec.parameters.<name>` and ElastiCache's words. The group is deleted once the
 //! replication group is gone (`Snapshot`, `Delete`), never before, and kept with
 //! `Retain`. moto 5.2.5 has no cache parameter groups: the calls are tested with
-//! aws-smithy-mocks (tests/it/cache_parameters.rs).
+//! aws-smithy-mocks (tests/it/cache_parameters.rs). The steps both kinds take on their
+//! group (claim, ownership, set and reset in batches) are
+//! `crate::controllers::data_tier::parameter_calls`.
 
 use std::collections::BTreeMap;
 
@@ -29,14 +31,17 @@ use crate::aws::elasticache_actions::{
 };
 use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::pages::all_pages;
-use crate::aws::tags::{Owner, Ownership, to_elasticache_tags};
+use crate::aws::tags::{Owner, to_elasticache_tags};
 use crate::controllers::data_tier::error::InvalidSpec;
+use crate::controllers::data_tier::parameter_calls::{
+    GroupPass, GroupStep, ParameterCalls, Refused, apply_changes, applying, attaching,
+    converge_group, values,
+};
 use crate::controllers::data_tier::parameter_groups::{
-    self, Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
+    self, Claim, GroupCalls, ListedGroup, claim_group,
 };
 use crate::controllers::data_tier::parameters::{
-    self, PARAMETERS_PER_CALL, foreign_group, foreign_group_message, parameter_changes,
-    parameter_group_name, refused, stalled_on,
+    self, foreign_group_message, parameter_changes, parameter_group_name,
 };
 use crate::controllers::data_tier::status::Progress;
 
@@ -122,27 +127,10 @@ fn group_missing(error: &AwsError) -> bool {
             .is_some_and(|code| code.starts_with("CacheParameterGroupNotFound"))
 }
 
-/// Why parameters were not applied.
-enum Refusal {
-    /// ElastiCache refused a parameter: the `Stalled` progress of an existing group, and
-    /// the error naming the fields for a group not created yet.
-    Refused {
-        stalled: Progress,
-        at_creation: AwsError,
-    },
-    /// Any other failure.
-    Aws(AwsError),
-}
-
-impl From<AwsError> for Refusal {
-    fn from(error: AwsError) -> Self {
-        Self::Aws(error)
-    }
-}
-
 /// The error of a refused ModifyCacheParameterGroup at creation, naming the fields.
-fn refused_at_creation(batch: &[(String, String)], mut error: AwsError) -> AwsError {
-    let fields: Vec<String> = refused(batch, &error.aws_message())
+fn refused_at_creation(refused: Refused) -> AwsError {
+    let Refused { names, mut error } = refused;
+    let fields: Vec<String> = names
         .iter()
         .map(|name| format!("spec.parameters.{name}"))
         .collect();
@@ -196,11 +184,12 @@ impl ElastiCache {
             // the words of the stall a later pass gives.
             Claim::Foreign => return Err(foreign_group_error(group)),
         }
+        let current = self.user_parameters(group).await?;
+        let changes = parameter_changes(&wanted_parameters(desired), &values::<Self>(&current));
         let mut mutations = 0;
-        match self.apply_parameters(group, desired, &mut mutations).await {
-            Ok(_) => Ok(()),
-            Err(Refusal::Refused { at_creation, .. }) => Err(at_creation),
-            Err(Refusal::Aws(error)) => Err(error),
+        match apply_changes(self, group, &current, &changes, &mut mutations).await? {
+            None => Ok(()),
+            Some(refused) => Err(refused_at_creation(refused)),
         }
     }
 
@@ -223,52 +212,21 @@ impl ElastiCache {
         };
         let member = report.observed.member.clone();
         let is_attached = attached(member.as_ref(), &group);
-        if desired.parameters.is_empty() && !is_attached {
-            return Ok(None);
-        }
-        let mut mutated = false;
-        // A group of this name tiered did not create is never changed, attached or
-        // deleted; its tags are read on each pass that would change it (not attached
-        // yet; attached but its parameters differ from the spec).
-        let owner = Owner::from_tags(&desired.common.tags);
-        let mut checked = false;
-        if !is_attached {
-            match claim_group(
-                self,
-                &group,
-                &family,
-                group_description(&desired.id),
-                &desired.common.tags,
-            )
-            .await?
-            {
-                Claim::Created => {
-                    report.mutations += 1;
-                    mutated = true;
-                }
-                Claim::Ours => {}
-                Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
-            }
-            checked = true;
-        }
-        if !checked
-            && !parameter_changes(
-                &wanted_parameters(desired),
-                &self.user_parameters(&group).await?,
-            )
-            .is_empty()
-            && group_ownership(self, &group, &owner).await? != Some(Ownership::Ours)
-        {
-            return Ok((!desired.parameters.is_empty()).then(|| foreign_group(KIND, &group)));
-        }
-        match self
-            .apply_parameters(&group, desired, &mut report.mutations)
-            .await
-        {
-            Ok(changed) => mutated |= changed,
-            Err(Refusal::Refused { stalled, .. }) => return Ok(Some(stalled)),
-            Err(Refusal::Aws(error)) => return Err(error),
-        }
+        let wanted = wanted_parameters(desired);
+        let description = group_description(&desired.id);
+        let pass = GroupPass {
+            group: &group,
+            family: &family,
+            wanted: &wanted,
+            requested: !desired.parameters.is_empty(),
+            attached: is_attached,
+            description: &description,
+            tags: &desired.common.tags,
+        };
+        let (mutated, changes) = match converge_group(self, pass, &mut report.mutations).await? {
+            GroupStep::Stop(progress) => return Ok(progress),
+            GroupStep::Applied { mutated, changes } => (mutated, changes),
+        };
         let status = group_status(member.as_ref(), &group, &family);
         let pending_reboot = status.pending_reboot;
         report.observed.parameter_group = Some(status);
@@ -289,17 +247,14 @@ impl ElastiCache {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
-            report.mutations += 1;
-            tracing::info!(id = %desired.id, group = %group, "attaching the cache parameter group");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "attaching cache parameter group {group}"
-            ))));
+            return Ok(Some(attaching::<Self>(
+                &desired.id,
+                &group,
+                &mut report.mutations,
+            )));
         }
         if mutated {
-            tracing::info!(id = %desired.id, group = %group, "changed cache parameters");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "applying parameters in cache parameter group {group}"
-            ))));
+            return Ok(Some(applying::<Self>(&desired.id, &group, &changes)));
         }
         Ok(pending_reboot.then(|| Progress::Ready {
             message: format!(
@@ -308,64 +263,28 @@ impl ElastiCache {
         }))
     }
 
-    /// Sets what differs and resets what the spec no longer names in `group`; whether
-    /// anything changed.
-    async fn apply_parameters(
-        &self,
-        group: &str,
-        desired: &DesiredGroup,
-        mutations: &mut u32,
-    ) -> Result<bool, Refusal> {
-        let current = self.user_parameters(group).await?;
-        let changes = parameter_changes(&wanted_parameters(desired), &current);
-        for batch in changes.set.chunks(PARAMETERS_PER_CALL) {
-            let values = batch
-                .iter()
-                .map(|(name, value)| {
-                    ParameterNameValue::builder()
-                        .parameter_name(name)
-                        .parameter_value(value)
-                        .build()
-                })
-                .collect();
-            let result = self
-                .elasticache
-                .modify_cache_parameter_group()
-                .cache_parameter_group_name(group)
-                .set_parameter_name_values(Some(values))
-                .send()
-                .await;
-            *mutations += 1;
-            match result.map_err(|e| AwsError::from_sdk(MODIFY_CACHE_PARAMETER_GROUP, e)) {
-                Ok(_) => {}
-                Err(error) if error.kind == ErrorKind::InvalidInput => {
-                    return Err(Refusal::Refused {
-                        stalled: stalled_on(&refused(batch, &error.aws_message()), &error, SERVICE),
-                        at_creation: refused_at_creation(batch, error),
-                    });
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        for batch in changes.reset.chunks(PARAMETERS_PER_CALL) {
-            let names = batch
-                .iter()
-                .map(|name| ParameterNameValue::builder().parameter_name(name).build())
-                .collect();
-            self.elasticache
-                .reset_cache_parameter_group()
-                .cache_parameter_group_name(group)
-                .reset_all_parameters(false)
-                .set_parameter_name_values(Some(names))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(RESET_CACHE_PARAMETER_GROUP, e))?;
-            *mutations += 1;
-        }
-        Ok(!changes.is_empty())
+    /// Deletes the cache parameter groups tiered made for the (deleted) replication
+    /// group `id` whose tags name `owner` (the shared
+    /// [`parameter_groups::delete_parameter_groups`]).
+    ///
+    /// # Errors
+    /// The first failed list, describe, tag read or delete.
+    pub async fn delete_parameter_groups(&self, id: &str, owner: &Owner) -> Result<(), AwsError> {
+        parameter_groups::delete_parameter_groups(self, id, owner).await
+    }
+}
+
+/// ElastiCache's calls on the parameters of a cache parameter group, for the shared
+/// steps.
+impl ParameterCalls for ElastiCache {
+    const SERVICE: &'static str = SERVICE;
+    type Parameter = String;
+    type ApplyTypes = ();
+
+    fn value(parameter: &String) -> &str {
+        parameter
     }
 
-    /// The user-set parameters of `group` (`Source=user`, every page), name to value.
     async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
         let parameters = all_pages(|marker| async move {
             let output = self
@@ -394,14 +313,55 @@ impl ElastiCache {
             .collect())
     }
 
-    /// Deletes the cache parameter groups tiered made for the (deleted) replication
-    /// group `id` whose tags name `owner` (the shared
-    /// [`parameter_groups::delete_parameter_groups`]).
-    ///
-    /// # Errors
-    /// The first failed list, describe, tag read or delete.
-    pub async fn delete_parameter_groups(&self, id: &str, owner: &Owner) -> Result<(), AwsError> {
-        parameter_groups::delete_parameter_groups(self, id, owner).await
+    /// Nothing: ElastiCache applies each parameter as its `ChangeType` says.
+    async fn apply_types(&self, _group: &str) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    async fn send_set(
+        &self,
+        group: &str,
+        batch: &[(String, String)],
+        (): &(),
+    ) -> Result<(), AwsError> {
+        let values = batch
+            .iter()
+            .map(|(name, value)| {
+                ParameterNameValue::builder()
+                    .parameter_name(name)
+                    .parameter_value(value)
+                    .build()
+            })
+            .collect();
+        let request = self
+            .elasticache
+            .modify_cache_parameter_group()
+            .cache_parameter_group_name(group)
+            .set_parameter_name_values(Some(values));
+        sent(MODIFY_CACHE_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
+    }
+
+    async fn send_reset(
+        &self,
+        group: &str,
+        batch: &[String],
+        _current: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let names = batch
+            .iter()
+            .map(|name| ParameterNameValue::builder().parameter_name(name).build())
+            .collect();
+        let request = self
+            .elasticache
+            .reset_cache_parameter_group()
+            .cache_parameter_group_name(group)
+            .reset_all_parameters(false)
+            .set_parameter_name_values(Some(names));
+        sent(RESET_CACHE_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
     }
 }
 

@@ -15,10 +15,10 @@ use crate::aws::elasticache_actions::{
     MODIFY_CACHE_PARAMETER_GROUP,
 };
 use crate::aws::naming::elasticache_replication_group_id;
-use crate::aws::tags::{Owner, resource_tags};
+use crate::aws::tags::resource_tags;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::listing::{
-    Parameters, REDACTED, UID_PLACEHOLDER, offline_config, strings,
+    Parameters, REDACTED, claim_call, offline_config, offline_owner, strings,
 };
 use crate::controllers::data_tier::secret::Password;
 
@@ -52,12 +52,7 @@ pub fn cache_plan(
     namespace: &str,
     name: &str,
 ) -> Result<CachePlan, InvalidSpec> {
-    let owner = Owner {
-        cluster: cluster.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        uid: UID_PLACEHOLDER.to_owned(),
-    };
+    let owner = offline_owner(cluster, namespace, name);
     let id = match &spec.adopt {
         Some(adopt) => adopt.replication_group_id.clone(),
         None => elasticache_replication_group_id(cluster, namespace, name),
@@ -69,14 +64,12 @@ pub fn cache_plan(
         calls.extend(parameter_calls(&desired, group, family));
     }
     if spec.adopt.is_some() {
-        // Adoption creates nothing: it claims the group with tiered's tags.
-        let mut p = Parameters::new();
-        p.put(
-            "ResourceName",
-            Some(format!("<ARN of replication group {id}>")),
-        );
-        p.tag_map(&desired.common.tags);
-        calls.push(p.call(ADD_TAGS_TO_RESOURCE));
+        let group = format!("replication group {id}");
+        calls.push(claim_call(
+            ADD_TAGS_TO_RESOURCE,
+            &group,
+            &desired.common.tags,
+        ));
     } else {
         calls.push(create_call(&client, spec, &desired, name, namespace));
     }

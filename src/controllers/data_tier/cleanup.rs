@@ -23,6 +23,7 @@ use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::inspect::owned_by;
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Target};
+use crate::controllers::data_tier::spec::SharedSpec;
 use crate::controllers::data_tier::status::deletion_held;
 
 /// Where the cleanup stands.
@@ -78,7 +79,7 @@ pub async fn cleanup<K: DataTier>(
     let named = format!("{} {id}", K::NOUNS.resource);
     let Some(resource) = kind.describe(&id).await? else {
         let adopted = K::adopt_id(target.spec).is_some();
-        let policy = effective_policy(K::deletion_policy(target.spec), adopted);
+        let policy = effective_policy(target.spec.deletion_policy(), adopted);
         if policy == DeletionPolicy::Delete {
             kind.delete_requested_snapshots(target).await?;
         }
@@ -100,7 +101,7 @@ pub async fn cleanup<K: DataTier>(
     }
 
     let adopted = K::adopt_id(target.spec).is_some();
-    let policy = effective_policy(K::deletion_policy(target.spec), adopted);
+    let policy = effective_policy(target.spec.deletion_policy(), adopted);
     if policy == DeletionPolicy::Retain {
         for arn in related.iter().chain([&resource]).filter_map(K::arn) {
             kind.remove_tags(arn, &OWNERSHIP_KEYS).await?;
@@ -132,15 +133,13 @@ pub async fn cleanup<K: DataTier>(
         // ends the finalizer only when nothing of ours waits for the resource to be
         // gone: the parameter group goes in the "already gone" step above, and would
         // leak if the finalizer went now.
-        Ok(Deletion::Done(message)) if K::parameters_requested(target.spec) => {
-            Ok(Cleanup::Waiting {
-                message: format!(
-                    "{message}; its parameter group is deleted once the {} is gone",
-                    K::NOUNS.resource
-                ),
-                snapshot: None,
-            })
-        }
+        Ok(Deletion::Done(message)) if target.spec.parameters_requested() => Ok(Cleanup::Waiting {
+            message: format!(
+                "{message}; its parameter group is deleted once the {} is gone",
+                K::NOUNS.resource
+            ),
+            snapshot: None,
+        }),
         Ok(Deletion::Done(message)) => Ok(done(message)),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,

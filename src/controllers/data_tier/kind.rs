@@ -21,8 +21,6 @@ use kube::runtime::reflector::ObjectRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::shared::DeletionPolicy;
-use crate::api::snapshots::SnapshotRequest;
 use crate::aws::errors::AwsError;
 use crate::aws::tags::{Owner, resource_tags};
 use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
@@ -37,6 +35,7 @@ use crate::controllers::data_tier::parameter_groups::{GroupCalls, delete_paramet
 use crate::controllers::data_tier::secret::{Password, RandomError};
 use crate::controllers::data_tier::snapshot_calls::{SnapshotCalls, delete_taken_snapshots};
 use crate::controllers::data_tier::snapshots::requested_names;
+use crate::controllers::data_tier::spec::SharedSpec;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::tags::TagCalls;
 
@@ -47,9 +46,10 @@ use crate::controllers::data_tier::tags::TagCalls;
 /// among them. The value holds
 /// the kind's AWS client and settings.
 pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized + 'static {
-    /// The primary kind (ManagedDatabase, CacheCluster), with its spec and status.
+    /// The primary kind (ManagedDatabase, CacheCluster), with its spec (the fields both
+    /// kinds spell alike read through [`SharedSpec`]) and status.
     type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + HasSpec<Spec: Send + Sync>
+        + HasSpec<Spec: SharedSpec + Send + Sync>
         + HasStatus<Status: WithConditions + Default + Serialize + Send + Sync>
         + Clone
         + Debug
@@ -86,17 +86,6 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
 
     /// The resource the spec asks to adopt, if any.
     fn adopt_id(spec: &Spec<Self>) -> Option<&str>;
-    /// The user's tags.
-    fn user_tags(spec: &Spec<Self>) -> &BTreeMap<String, String>;
-    /// The deletion policy the spec sets.
-    fn deletion_policy(spec: &Spec<Self>) -> Option<DeletionPolicy>;
-    /// The snapshots the spec asks for (`spec.snapshots`).
-    fn snapshot_requests(spec: &Spec<Self>) -> &[SnapshotRequest];
-    /// Whether the spec asks for engine parameters (`spec.parameters`): tiered then
-    /// keeps a parameter group for the resource, which AWS deletes only once no
-    /// resource uses it, so the finalizer waits until the resource is gone (see
-    /// [`DataTier::gone`]).
-    fn parameters_requested(spec: &Spec<Self>) -> bool;
     /// Whether the spec holds deletion (`deletionProtection`).
     fn deletion_protected(_spec: &Spec<Self>) -> bool {
         false
@@ -143,7 +132,7 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
     }
     /// The tags `target`'s resource carries: the user's plus the ownership tags.
     fn resource_tags(target: &Target<'_, Spec<Self>>) -> BTreeMap<String, String> {
-        resource_tags(&target.owner, Self::user_tags(target.spec))
+        resource_tags(&target.owner, target.spec.user_tags())
     }
     /// The owned settings for `spec`, named `id`, carrying `tags`.
     ///
@@ -281,7 +270,7 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
         target: &Target<'_, Spec<Self>>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send {
         async move {
-            let names = requested_names(Self::snapshot_requests(target.spec));
+            let names = requested_names(target.spec.snapshot_requests());
             delete_taken_snapshots(self, &Self::resource_id(target), &names, &target.owner).await
         }
     }

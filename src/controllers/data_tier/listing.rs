@@ -1,7 +1,8 @@
 //! How `tiered render` lists the AWS calls a data-tier kind would make on a fresh
 //! account, for both kinds alike: one call as `{action, parameters}` with the
 //! parameters under their AWS names ([`Parameters`]), the placeholders for what is
-//! secret or not known offline ([`REDACTED`], [`UID_PLACEHOLDER`]), and the offline
+//! secret or not known offline ([`REDACTED`], [`UID_PLACEHOLDER`], [`offline_owner`]),
+//! the tag call that claims an adopted resource ([`claim_call`]), and the offline
 //! SDK configuration the kinds' request builders are filled in with (never sent).
 //! Pure: each kind's plan (`managed_database::plan`, `cache_cluster::render_plan`)
 //! says which calls and which of their inputs.
@@ -11,12 +12,33 @@ use std::collections::BTreeMap;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_norway::{Mapping, Value};
 
-use crate::aws::tags::SdkTag;
+use crate::aws::tags::{Owner, SdkTag};
 
 /// What stands for a generated password or AUTH token in the plan.
 pub const REDACTED: &str = "<generated>";
 /// What stands for the object's UID, unknown until Kubernetes creates it.
 pub const UID_PLACEHOLDER: &str = "<uid of the object>";
+
+/// The owner of the object `namespace/name` in `cluster` as the plan knows it: its UID
+/// is not known until Kubernetes creates the object ([`UID_PLACEHOLDER`]).
+pub fn offline_owner(cluster: &str, namespace: &str, name: &str) -> Owner {
+    Owner {
+        cluster: cluster.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        uid: UID_PLACEHOLDER.to_owned(),
+    }
+}
+
+/// The AddTagsToResource (`action`: the kind's service's) that claims the adopted
+/// resource `resource` (as messages name it, with its id) with `tags`: adoption
+/// creates nothing.
+pub fn claim_call(action: &str, resource: &str, tags: &BTreeMap<String, String>) -> Value {
+    let mut p = Parameters::new();
+    p.put("ResourceName", Some(format!("<ARN of {resource}>")));
+    p.tag_map(tags);
+    p.call(action)
+}
 
 /// The SDK configuration of the offline clients that only build requests: region and
 /// behaviour version, no credentials, and nothing is ever sent with it.

@@ -17,6 +17,7 @@
 //! signatures apart from the steps, so every step imports it and none imports another
 //! back; [`secret`] is the connection Secret and its generated credential, which both
 //! kinds write the same way; [`tags`] writes the tag calls both SDKs spell alike;
+//! [`spec`] reads the spec fields both kinds spell alike;
 //! [`snapshots`] and [`parameters`] are the pure parts of snapshots on demand and
 //! engine parameters (issue 13), which both kinds share; [`listing`] is how `tiered
 //! render` lists either kind's AWS calls.
@@ -29,6 +30,7 @@ pub mod error;
 pub mod inspect;
 pub mod kind;
 pub mod listing;
+pub mod parameter_calls;
 pub mod parameter_groups;
 pub mod parameters;
 pub mod progress;
@@ -36,6 +38,7 @@ pub mod reconcile;
 pub mod secret;
 pub mod snapshot_calls;
 pub mod snapshots;
+pub mod spec;
 pub mod status;
 pub mod tags;
 

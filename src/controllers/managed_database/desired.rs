@@ -13,9 +13,10 @@ use crate::api::managed_database::{
 };
 use crate::aws::tags::to_rds_tags;
 
-use crate::controllers::data_tier::desired::{Common, CommonSpec};
+use crate::controllers::data_tier::desired::Common;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::secret::Password;
+use crate::controllers::data_tier::spec::SharedSpec;
 use crate::controllers::managed_database::replica_of::Source;
 use crate::controllers::managed_database::rules::{
     check_provisioned_iops, check_storage_throughput,
@@ -152,14 +153,7 @@ impl DesiredInstance {
                 .credentials
                 .as_ref()
                 .is_some_and(|credentials| credentials.source == CredentialSource::AwsManaged),
-            common: Common::from_spec(
-                CommonSpec {
-                    network: spec.network.as_ref(),
-                    maintenance_window: spec.maintenance_window.as_deref(),
-                    apply_immediately: spec.apply_immediately,
-                },
-                tags,
-            ),
+            common: Common::from_spec(spec.common(), tags),
             backup_retention_days,
             backup_window: spec
                 .backup

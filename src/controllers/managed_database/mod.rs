@@ -32,8 +32,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 
 use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
-use crate::api::shared::DeletionPolicy;
-use crate::api::snapshots::SnapshotRequest;
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
 use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
@@ -44,6 +42,7 @@ use crate::controllers::data_tier::kind::Deletion;
 use crate::controllers::data_tier::kind::Target;
 use crate::controllers::data_tier::secret::{Password, RandomError, generate_password};
 use crate::controllers::data_tier::snapshots::requested_statuses;
+use crate::controllers::data_tier::spec::shared_spec;
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::{self, DataTier};
 use crate::runtime::context::Context;
@@ -78,6 +77,8 @@ pub async fn run(
     data_tier::run(ctx, rds, config, shutdown, synced).await;
 }
 
+shared_spec!(ManagedDatabaseSpec);
+
 impl DataTier for Rds {
     type Object = ManagedDatabase;
     type Resource = DbInstance;
@@ -100,22 +101,6 @@ impl DataTier for Rds {
 
     fn adopt_id(spec: &ManagedDatabaseSpec) -> Option<&str> {
         spec.adopt.as_ref().map(|adopt| adopt.identifier.as_str())
-    }
-
-    fn user_tags(spec: &ManagedDatabaseSpec) -> &BTreeMap<String, String> {
-        &spec.tags
-    }
-
-    fn deletion_policy(spec: &ManagedDatabaseSpec) -> Option<DeletionPolicy> {
-        spec.deletion_policy
-    }
-
-    fn snapshot_requests(spec: &ManagedDatabaseSpec) -> &[SnapshotRequest] {
-        &spec.snapshots
-    }
-
-    fn parameters_requested(spec: &ManagedDatabaseSpec) -> bool {
-        !spec.parameters.is_empty()
     }
 
     fn deletion_protected(spec: &ManagedDatabaseSpec) -> bool {

@@ -19,11 +19,11 @@ use crate::aws::naming::{
 use crate::aws::rds_actions::{
     CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, MODIFY_DB_INSTANCE, PROMOTE_READ_REPLICA,
 };
-use crate::aws::tags::{Owner, resource_tags};
+use crate::aws::tags::resource_tags;
 
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::listing::{
-    Parameters, REDACTED, UID_PLACEHOLDER, offline_config, strings,
+    Parameters, REDACTED, claim_call, offline_config, offline_owner, strings,
 };
 use crate::controllers::data_tier::secret::{Password, Reach, connection_secret_name};
 use crate::controllers::managed_database::desired::{
@@ -62,12 +62,7 @@ pub fn database_plan(
     namespace: &str,
     name: &str,
 ) -> Result<DatabasePlan, InvalidSpec> {
-    let owner = Owner {
-        cluster: cluster.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        uid: UID_PLACEHOLDER.to_owned(),
-    };
+    let owner = offline_owner(cluster, namespace, name);
     let identifier = match (&spec.adopt, &spec.replica_of) {
         (Some(adopt), _) => adopt.identifier.clone(),
         (None, Some(_)) => rds_replica_of_identifier(cluster, namespace, name),
@@ -79,14 +74,12 @@ pub fn database_plan(
     let redacted = Password::from_secret_value(REDACTED.to_owned());
     let mut calls = Vec::new();
     if spec.adopt.is_some() {
-        // Adoption creates nothing: it claims the instance with tiered's tags.
-        let mut p = Parameters::new();
-        p.put(
-            "ResourceName",
-            Some(format!("<ARN of DB instance {identifier}>")),
-        );
-        p.tag_map(&desired.common.tags);
-        calls.push(p.call(crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE));
+        let instance = format!("DB instance {identifier}");
+        calls.push(claim_call(
+            crate::aws::rds_actions::ADD_TAGS_TO_RESOURCE,
+            &instance,
+            &desired.common.tags,
+        ));
     } else if let Some(source) = &desired.replica_source {
         calls.extend(replica_of_calls(&client, &desired, source));
     } else if let Some(restore) = Restore::from_spec(spec)? {
@@ -331,6 +324,7 @@ fn planned_secret(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::controllers::data_tier::listing::UID_PLACEHOLDER;
     use crate::controllers::managed_database::desired::tests::spec;
 
     fn parameters(plan: &DatabasePlan, index: usize) -> &Value {

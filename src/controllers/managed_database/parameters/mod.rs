@@ -11,20 +11,22 @@
 //! only on request (the `tiered.io/reboot` annotation, [`Rds::handle_reboot`]). A
 //! parameter RDS refuses is `Stalled` naming `spec.parameters.<name>` and RDS' words.
 //!
-//! This module holds the AWS calls; the pure rules they follow are in [`rules`].
+//! This module holds the AWS calls; the pure rules they follow are in [`rules`], and
+//! the steps both kinds take on their group (claim, ownership, set and reset in
+//! batches) in `crate::controllers::data_tier::parameter_calls`.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::{DbInstance, Parameter};
 
 use crate::api::ManagedDatabase;
-use crate::aws::errors::{AwsError, ErrorKind, sent};
+use crate::aws::errors::{AwsError, sent};
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, DELETE_DB_PARAMETER_GROUP, DESCRIBE_DB_PARAMETER_GROUPS,
     DESCRIBE_DB_PARAMETERS, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP, REBOOT_DB_INSTANCE,
     RESET_DB_PARAMETER_GROUP,
 };
-use crate::aws::tags::{Owner, Ownership, to_rds_tags};
+use crate::aws::tags::to_rds_tags;
 use crate::controllers::data_tier::error::ConvergeError;
 use crate::controllers::data_tier::status::Progress;
 
@@ -35,12 +37,15 @@ use crate::controllers::managed_database::status::Report;
 
 pub mod rules;
 
+use crate::controllers::data_tier::parameter_calls::{
+    GroupPass, GroupStep, ParameterCalls, applying, attaching, converge_group, set_parameters,
+    values,
+};
 use crate::controllers::data_tier::parameter_groups::{
-    Claim, GroupCalls, ListedGroup, claim_group, group_ownership,
+    Claim, GroupCalls, ListedGroup, claim_group,
 };
 use crate::controllers::data_tier::parameters::foreign_group;
 
-use rules::stalled_on;
 pub use rules::{
     PARAMETERS_PER_CALL, PENDING_REBOOT, ParameterChanges, apply_method, group_status,
     parameter_changes, parameter_family, parameter_group_name, planned_calls, reboot_requested,
@@ -69,58 +74,22 @@ impl Rds {
             .db_parameter_groups()
             .iter()
             .any(|attached| attached.db_parameter_group_name() == Some(group.as_str()));
-        if desired.parameters.is_empty() && !attached {
-            return Ok(None);
-        }
-        let mut mutated = false;
         // A group of this name tiered did not create (an administrator's, or one left
-        // attached to an adopted instance) is never changed, attached or deleted. Its
-        // tags are read before the first change of a pass: when the group is not
-        // attached yet, and when it is but its parameters differ from the spec.
-        let mut checked = false;
-        if !attached {
-            match self.claim_group(&group, &family, desired).await? {
-                Claim::Created => {
-                    report.mutations += 1;
-                    mutated = true;
-                }
-                Claim::Ours => {}
-                Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
-            }
-            checked = true;
-        }
-        let current = self.user_parameters(&group).await?;
-        let values = current
-            .iter()
-            .map(|(name, parameter)| {
-                (
-                    name.clone(),
-                    parameter.parameter_value().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        let changes = parameter_changes(&desired.parameters, &values);
-        let changing = !changes.set.is_empty() || !changes.reset.is_empty();
-        if changing
-            && !checked
-            && group_ownership(self, &group, &Owner::from_tags(&desired.common.tags)).await?
-                != Some(Ownership::Ours)
-        {
-            // Attached but not ours: with no spec.parameters there is nothing to ask
-            // of it; with some, the user learns why they are not applied.
-            return Ok((!desired.parameters.is_empty()).then(|| foreign_group(KIND, &group)));
-        }
-        if !changes.set.is_empty() {
-            if let Some(stalled) = self.set_parameters(&group, &changes.set, report).await? {
-                return Ok(Some(stalled));
-            }
-            mutated = true;
-        }
-        if !changes.reset.is_empty() {
-            self.reset_parameters(&group, &changes.reset, &current, report)
-                .await?;
-            mutated = true;
-        }
+        // attached to an adopted instance) is never changed, attached or deleted.
+        let description = group_description(&desired.identifier);
+        let pass = GroupPass {
+            group: &group,
+            family: &family,
+            wanted: &desired.parameters,
+            requested: !desired.parameters.is_empty(),
+            attached,
+            description: &description,
+            tags: &desired.common.tags,
+        };
+        let (mutated, changes) = match converge_group(self, pass, &mut report.mutations).await? {
+            GroupStep::Stop(progress) => return Ok(progress),
+            GroupStep::Applied { mutated, changes } => (mutated, changes),
+        };
         report.observed.parameter_group = Some(group_status(primary, &group, &family));
         if !attached {
             self.rds
@@ -131,16 +100,13 @@ impl Rds {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
-            report.mutations += 1;
-            tracing::info!(identifier = %desired.identifier, group = %group, "attaching the DB parameter group");
-            return Ok(Some(Progress::aws_in_progress(format!(
-                "attaching DB parameter group {group}"
-            ))));
+            return Ok(Some(attaching::<Self>(
+                &desired.identifier,
+                &group,
+                &mut report.mutations,
+            )));
         }
-        Ok(mutated.then(|| {
-            tracing::info!(identifier = %desired.identifier, group = %group, set = changes.set.len(), reset = changes.reset.len(), "changed DB parameters");
-            Progress::aws_in_progress(format!("applying parameters in DB parameter group {group}"))
-        }))
+        Ok(mutated.then(|| applying::<Self>(&desired.identifier, &group, &changes)))
     }
 
     /// Before a major version upgrade of an instance on tiered's DB parameter group:
@@ -192,18 +158,12 @@ impl Rds {
             Claim::Ours => {}
             Claim::Foreign => return Ok(Some(foreign_group(KIND, &group))),
         }
-        let values = self
-            .user_parameters(&group)
-            .await?
-            .into_iter()
-            .map(|(name, parameter)| {
-                let value = parameter.parameter_value().unwrap_or_default().to_owned();
-                (name, value)
-            })
-            .collect();
-        let changes = parameter_changes(&desired.parameters, &values);
-        if let Some(stalled) = self.set_parameters(&group, &changes.set, report).await? {
-            return Ok(Some(stalled));
+        let current = self.user_parameters(&group).await?;
+        let changes = parameter_changes(&desired.parameters, &values::<Self>(&current));
+        if let Some(refused) =
+            set_parameters(self, &group, &changes.set, &mut report.mutations).await?
+        {
+            return Ok(Some(refused.stalled(Self::SERVICE)));
         }
         modification.db_parameter_group_name = Some(group);
         Ok(None)
@@ -227,82 +187,6 @@ impl Rds {
         .await
     }
 
-    /// Sets `set` in `group`, at most [`PARAMETERS_PER_CALL`] a call, each with the apply
-    /// method of its `ApplyType`; `Stalled` naming the parameters RDS refuses.
-    async fn set_parameters(
-        &self,
-        group: &str,
-        set: &[(String, String)],
-        report: &mut Report,
-    ) -> Result<Option<Progress>, AwsError> {
-        let types = self.apply_types(group).await?;
-        for batch in set.chunks(PARAMETERS_PER_CALL) {
-            let parameters = batch
-                .iter()
-                .map(|(name, value)| {
-                    Parameter::builder()
-                        .parameter_name(name)
-                        .parameter_value(value)
-                        .apply_method(apply_method(types.get(name).map(String::as_str)))
-                        .build()
-                })
-                .collect();
-            let result = self
-                .rds
-                .modify_db_parameter_group()
-                .db_parameter_group_name(group)
-                .set_parameters(Some(parameters))
-                .send()
-                .await;
-            report.mutations += 1;
-            match result.map_err(|e| AwsError::from_sdk(MODIFY_DB_PARAMETER_GROUP, e)) {
-                Ok(_) => {}
-                Err(error) if error.kind == ErrorKind::InvalidInput => {
-                    return Ok(Some(stalled_on(
-                        &refused(batch, &error.aws_message()),
-                        &error,
-                    )));
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Resets `reset` in `group` to the family default (ResetDBParameterGroup), each
-    /// with the apply method of its `ApplyType` as `current` lists it.
-    async fn reset_parameters(
-        &self,
-        group: &str,
-        reset: &[String],
-        current: &BTreeMap<String, Parameter>,
-        report: &mut Report,
-    ) -> Result<(), AwsError> {
-        for batch in reset.chunks(PARAMETERS_PER_CALL) {
-            let parameters = batch
-                .iter()
-                .map(|name| {
-                    Parameter::builder()
-                        .parameter_name(name)
-                        .apply_method(apply_method(
-                            current.get(name).and_then(Parameter::apply_type),
-                        ))
-                        .build()
-                })
-                .collect();
-            self.rds
-                .reset_db_parameter_group()
-                .db_parameter_group_name(group)
-                .reset_all_parameters(false)
-                .set_parameters(Some(parameters))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(RESET_DB_PARAMETER_GROUP, e))?;
-            report.mutations += 1;
-        }
-        Ok(())
-    }
-
     /// The parameters of `group`, every page (the SDK's paginator follows `Marker`);
     /// `source` narrows them (`user`).
     async fn parameters(
@@ -320,31 +204,6 @@ impl Rds {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETERS, e))
-    }
-
-    /// The user-set parameters of `group`, by name.
-    async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, Parameter>, AwsError> {
-        Ok(self
-            .parameters(group, Some("user"))
-            .await?
-            .into_iter()
-            .filter_map(|parameter| Some((parameter.parameter_name()?.to_owned(), parameter)))
-            .collect())
-    }
-
-    /// The `ApplyType` of every parameter RDS lists in `group` (defaults included).
-    async fn apply_types(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
-        Ok(self
-            .parameters(group, None)
-            .await?
-            .into_iter()
-            .filter_map(|parameter| {
-                Some((
-                    parameter.parameter_name()?.to_owned(),
-                    parameter.apply_type()?.to_owned(),
-                ))
-            })
-            .collect())
     }
 
     /// Reboots the instance once per new value of the `tiered.io/reboot` annotation
@@ -392,6 +251,99 @@ const KIND: &str = "DB parameter group";
 /// The description of the group tiered owns for the DB instance `identifier`.
 fn group_description(identifier: &str) -> String {
     format!("tiered: spec.parameters of DB instance {identifier}")
+}
+
+/// RDS' calls on the parameters of a DB parameter group, for the shared steps.
+impl ParameterCalls for Rds {
+    const SERVICE: &'static str = "RDS";
+    /// With its `ApplyType`, which a reset needs.
+    type Parameter = Parameter;
+    /// Each parameter's `ApplyType`, defaults included, by name.
+    type ApplyTypes = BTreeMap<String, String>;
+
+    fn value(parameter: &Parameter) -> &str {
+        parameter.parameter_value().unwrap_or_default()
+    }
+
+    async fn user_parameters(&self, group: &str) -> Result<BTreeMap<String, Parameter>, AwsError> {
+        Ok(self
+            .parameters(group, Some("user"))
+            .await?
+            .into_iter()
+            .filter_map(|parameter| Some((parameter.parameter_name()?.to_owned(), parameter)))
+            .collect())
+    }
+
+    async fn apply_types(&self, group: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(self
+            .parameters(group, None)
+            .await?
+            .into_iter()
+            .filter_map(|parameter| {
+                Some((
+                    parameter.parameter_name()?.to_owned(),
+                    parameter.apply_type()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Each parameter with the apply method of its `ApplyType`.
+    async fn send_set(
+        &self,
+        group: &str,
+        batch: &[(String, String)],
+        types: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let parameters = batch
+            .iter()
+            .map(|(name, value)| {
+                Parameter::builder()
+                    .parameter_name(name)
+                    .parameter_value(value)
+                    .apply_method(apply_method(types.get(name).map(String::as_str)))
+                    .build()
+            })
+            .collect();
+        let request = self
+            .rds
+            .modify_db_parameter_group()
+            .db_parameter_group_name(group)
+            .set_parameters(Some(parameters));
+        sent(MODIFY_DB_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
+    }
+
+    /// ResetDBParameterGroup, each parameter with the apply method of its `ApplyType`
+    /// as `current` lists it.
+    async fn send_reset(
+        &self,
+        group: &str,
+        batch: &[String],
+        current: &BTreeMap<String, Parameter>,
+    ) -> Result<(), AwsError> {
+        let parameters = batch
+            .iter()
+            .map(|name| {
+                Parameter::builder()
+                    .parameter_name(name)
+                    .apply_method(apply_method(
+                        current.get(name).and_then(Parameter::apply_type),
+                    ))
+                    .build()
+            })
+            .collect();
+        let request = self
+            .rds
+            .reset_db_parameter_group()
+            .db_parameter_group_name(group)
+            .reset_all_parameters(false)
+            .set_parameters(Some(parameters));
+        sent(RESET_DB_PARAMETER_GROUP, request.send())
+            .await
+            .map(drop)
+    }
 }
 
 /// RDS' calls on DB parameter groups, for the shared steps.

@@ -1,7 +1,6 @@
 //! The pure rules of the engine parameters: the group's family and name, what a pass
-//! sets and resets, each parameter's apply method, which parameters a refusal names
-//! (and the `Stalled` it gives), whether a reboot is pending or requested, and the
-//! calls `tiered render` lists. No client here: the AWS calls that use these rules are
+//! sets and resets, each parameter's apply method, which parameters a refusal names,
+//! whether a reboot is pending or requested, and the calls `tiered render` lists. No client here: the AWS calls that use these rules are
 //! in the parent module.
 
 use aws_sdk_rds::types::{ApplyMethod, DbInstance};
@@ -9,12 +8,10 @@ use aws_sdk_rds::types::{ApplyMethod, DbInstance};
 use crate::api::ManagedDatabase;
 use crate::api::managed_database::DatabaseEngine;
 use crate::api::parameters::{ParameterGroupStatus, REBOOT_ANNOTATION};
-use crate::aws::errors::AwsError;
 use crate::aws::rds_actions::{
     CREATE_DB_PARAMETER_GROUP, MODIFY_DB_INSTANCE, MODIFY_DB_PARAMETER_GROUP,
 };
 use crate::controllers::data_tier;
-use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 
@@ -48,11 +45,6 @@ pub fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
     } else {
         ApplyMethod::PendingReboot
     }
-}
-
-/// The `Stalled` progress of parameters RDS refused.
-pub(super) fn stalled_on(names: &[&str], error: &AwsError) -> Progress {
-    data_tier::parameters::stalled_on(names, error, "RDS")
 }
 
 /// The group's status on `instance`: its apply status and whether a reboot is pending.

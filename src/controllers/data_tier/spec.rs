@@ -1,0 +1,71 @@
+//! The spec fields both kinds have by the same name and type ([`SharedSpec`]): the
+//! user's tags, the deletion policy, `spec.snapshots`, `spec.parameters`, and what
+//! [`Common`](crate::controllers::data_tier::desired::Common) is made of (network,
+//! maintenance window, apply now). Each kind implements it for its spec in one line
+//! (`shared_spec!`); the shared outline reads the fields through it, and each kind's
+//! `desired` takes [`CommonSpec`] from it. Pure.
+
+use std::collections::BTreeMap;
+
+use crate::api::shared::DeletionPolicy;
+use crate::api::snapshots::SnapshotRequest;
+use crate::controllers::data_tier::desired::CommonSpec;
+
+/// The fields of a data-tier spec that the two kinds spell alike.
+pub trait SharedSpec {
+    /// The user's tags (`spec.tags`).
+    fn user_tags(&self) -> &BTreeMap<String, String>;
+    /// The deletion policy the spec sets (`spec.deletionPolicy`).
+    fn deletion_policy(&self) -> Option<DeletionPolicy>;
+    /// The snapshots the spec asks for (`spec.snapshots`).
+    fn snapshot_requests(&self) -> &[SnapshotRequest];
+    /// The engine parameters (`spec.parameters`).
+    fn parameters(&self) -> &BTreeMap<String, String>;
+    /// What [`Common`](crate::controllers::data_tier::desired::Common) is made of:
+    /// `spec.network`, `spec.maintenanceWindow`, `spec.applyImmediately`.
+    fn common(&self) -> CommonSpec<'_>;
+
+    /// Whether the spec asks for engine parameters (`spec.parameters`): tiered then
+    /// keeps a parameter group for the resource, which AWS deletes only once no
+    /// resource uses it, so the finalizer waits until the resource is gone (see
+    /// `DataTier::gone`).
+    fn parameters_requested(&self) -> bool {
+        !self.parameters().is_empty()
+    }
+}
+
+/// Implements [`SharedSpec`] for the spec type `$spec`. A macro because the kinds'
+/// specs are separate CRD types (their schemas are generated from them, so they share
+/// no struct) that hold these fields under the same names: one body reads them for
+/// every kind.
+macro_rules! shared_spec {
+    ($spec:ty) => {
+        impl $crate::controllers::data_tier::spec::SharedSpec for $spec {
+            fn user_tags(&self) -> &::std::collections::BTreeMap<String, String> {
+                &self.tags
+            }
+
+            fn deletion_policy(&self) -> Option<$crate::api::shared::DeletionPolicy> {
+                self.deletion_policy
+            }
+
+            fn snapshot_requests(&self) -> &[$crate::api::snapshots::SnapshotRequest] {
+                &self.snapshots
+            }
+
+            fn parameters(&self) -> &::std::collections::BTreeMap<String, String> {
+                &self.parameters
+            }
+
+            fn common(&self) -> $crate::controllers::data_tier::desired::CommonSpec<'_> {
+                $crate::controllers::data_tier::desired::CommonSpec {
+                    network: self.network.as_ref(),
+                    maintenance_window: self.maintenance_window.as_deref(),
+                    apply_immediately: self.apply_immediately,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use shared_spec;
