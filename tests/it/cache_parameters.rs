@@ -30,7 +30,7 @@ use serde_json::json;
 use tiered::api::conditions::reasons;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::cache_cluster::desired::DesiredGroup;
-use tiered::controllers::data_tier::cleanup::Cleanup;
+use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
@@ -39,6 +39,7 @@ use support::data_tier::{
     Kind, cleanup_once, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
     waiting_message,
 };
+use support::fixtures::deletion_time;
 
 /// The group tiered owns for the mock replication group (`legacy-cache`, valkey 8.0).
 const MOCK_GROUP: &str = "legacy-cache-valkey8";
@@ -371,8 +372,8 @@ async fn only_the_group_tiered_made_for_the_replication_group_is_deleted() {
 /// `spec.parameters` goes only once the group is gone (ElastiCache refuses to delete a
 /// group in use), so against ElastiCache that group was never deleted. Now the
 /// finalizer waits for the replication group to be gone, then deletes it; without
-/// `spec.parameters` a `deleting` group still ends it at once (moto keeps one
-/// `deleting` for ever).
+/// `spec.parameters` (and none reported) a `deleting` group still ends it at once (moto
+/// keeps one `deleting` for ever).
 #[tokio::test]
 async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_then_deleted() {
     let mut spec = spec_with(&json!({"maxmemory-policy": "allkeys-lru"}));
@@ -384,6 +385,7 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
     let delete_group = mock!(Client::delete_cache_parameter_group)
         .match_requests(|request| request.cache_parameter_group_name() == Some(MOCK_GROUP))
         .then_output(|| DeleteCacheParameterGroupOutput::builder().build());
+    let listed = listing(&[MOCK_GROUP]);
 
     let (deleting, tags) = (described_as("deleting"), ours());
     let ctx = ElastiCache::mocked(&[&deleting, &tags, &delete_group]);
@@ -395,13 +397,6 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
     assert_eq!(delete_group.num_calls(), 0, "not while the group uses it");
 
     let gone = ElastiCache::describe_fails(404, ElastiCache::NOT_FOUND_CODE, "not found");
-    let listed = mock!(Client::describe_cache_parameter_groups)
-        .match_requests(|request| request.cache_parameter_group_name().is_none())
-        .then_output(|| {
-            DescribeCacheParameterGroupsOutput::builder()
-                .cache_parameter_groups(listed_group(MOCK_GROUP, "valkey8"))
-                .build()
-        });
     let ours_by_name = one_group(MOCK_GROUP, "valkey8");
     let ctx = ElastiCache::mocked(&[&gone, &listed, &ours_by_name, &tags, &delete_group]);
     let step = cleanup_once(&ctx, &target).await;
@@ -424,6 +419,55 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
     )
     .await;
     assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
+}
+
+/// Found reading session 7's fix, which judged from the spec alone: `spec.parameters`
+/// emptied on a live group resets the parameters of tiered's parameter group but leaves
+/// it attached (and reported in `status.parameterGroup`), so the finalizer must still
+/// wait for the replication group to be gone; ending it at `deleting` leaked the group.
+#[tokio::test]
+async fn a_deleting_group_whose_parameters_were_emptied_is_still_waited_for() {
+    let mut emptied = ElastiCache::mock_spec();
+    emptied.deletion_policy = Some(tiered::api::shared::DeletionPolicy::Delete);
+    let status = tiered::api::CacheClusterStatus {
+        parameter_group: Some(tiered::api::parameters::ParameterGroupStatus {
+            name: MOCK_GROUP.into(),
+            family: "valkey8".into(),
+            apply_status: Some("in-sync".into()),
+            pending_reboot: false,
+            reboot: None,
+        }),
+        ..Default::default()
+    };
+    let ctx = ElastiCache::mocked(&[&described_as("deleting"), &ours()]);
+    let target = Target {
+        owner: mock_owner(),
+        spec: &emptied,
+    };
+    let step = cleanup(&ctx, &target, Some(&status), deletion_time())
+        .await
+        .unwrap();
+    assert!(
+        waiting_message(&step).contains("parameter group"),
+        "{step:?}"
+    );
+}
+
+/// DescribeCacheParameterGroups without a name (the listing), answering `names` (all
+/// of family `valkey8`).
+fn listing(names: &'static [&'static str]) -> Rule {
+    mock!(Client::describe_cache_parameter_groups)
+        .match_requests(|request| request.cache_parameter_group_name().is_none())
+        .then_output(move || {
+            DescribeCacheParameterGroupsOutput::builder()
+                .set_cache_parameter_groups(Some(
+                    names
+                        .iter()
+                        .map(|name| listed_group(name, "valkey8"))
+                        .collect(),
+                ))
+                .build()
+        })
 }
 
 /// DESIGN.md "Ownership" (found by the outside review for RDS; ElastiCache had the same

@@ -22,8 +22,8 @@ use crate::runtime::kstatus::now;
 use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::inspect::owned_by;
-use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Target};
-use crate::controllers::data_tier::spec::SharedSpec;
+use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
+use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
 use crate::controllers::data_tier::status::deletion_held;
 
 /// Where the cleanup stands.
@@ -61,14 +61,16 @@ pub fn final_snapshot_name(id: &str, deleted_at: Timestamp) -> String {
     format!("{id}-final-{}", deleted_at.strftime("%Y%m%d%H%M%S"))
 }
 
-/// One step of cleanup; call again until [`Cleanup::Done`]. `deleted_at` is the
-/// object's deletion timestamp, so every retry names the same snapshot.
+/// One step of cleanup; call again until [`Cleanup::Done`]. `status` is the object's
+/// (what it last reported), `deleted_at` its deletion timestamp, so every retry names
+/// the same snapshot.
 ///
 /// # Errors
 /// An AWS call failed.
 pub async fn cleanup<K: DataTier>(
     kind: &K,
     target: &Target<'_, Spec<K>>,
+    status: Option<&Status<K>>,
     deleted_at: Timestamp,
 ) -> Result<Cleanup, ConvergeError> {
     let done = |message: String| Cleanup::Done { message };
@@ -132,14 +134,21 @@ pub async fn cleanup<K: DataTier>(
         // A deletion AWS has taken but not finished (an ElastiCache group `deleting`)
         // ends the finalizer only when nothing of ours waits for the resource to be
         // gone: the parameter group goes in the "already gone" step above, and would
-        // leak if the finalizer went now.
-        Ok(Deletion::Done(message)) if target.spec.parameters_requested() => Ok(Cleanup::Waiting {
-            message: format!(
-                "{message}; its parameter group is deleted once the {} is gone",
-                K::NOUNS.resource
-            ),
-            snapshot: None,
-        }),
+        // leak if the finalizer went now. The spec asking for parameters is not enough
+        // to know: a group made for them stays attached after they are emptied, and the
+        // status still reports it.
+        Ok(Deletion::Done(message))
+            if target.spec.parameters_requested()
+                || status.and_then(SharedStatus::parameter_group).is_some() =>
+        {
+            Ok(Cleanup::Waiting {
+                message: format!(
+                    "{message}; its parameter group is deleted once the {} is gone",
+                    K::NOUNS.resource
+                ),
+                snapshot: None,
+            })
+        }
         Ok(Deletion::Done(message)) => Ok(done(message)),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,
@@ -170,7 +179,7 @@ pub async fn finalize<K: DataTier>(
     };
     let scoped = shared.kind.for_spec(target.spec);
     let kind = scoped.as_ref().unwrap_or(&shared.kind);
-    let step = match cleanup(kind, &target, deletion_time(object)).await {
+    let step = match cleanup(kind, &target, object.status(), deletion_time(object)).await {
         Ok(step) => step,
         Err(error) => {
             return Err(Error::DeletionPending {

@@ -35,7 +35,7 @@ use crate::controllers::data_tier::parameter_groups::{GroupCalls, delete_paramet
 use crate::controllers::data_tier::secret::{Password, RandomError};
 use crate::controllers::data_tier::snapshot_calls::{SnapshotCalls, delete_taken_snapshots};
 use crate::controllers::data_tier::snapshots::requested_names;
-use crate::controllers::data_tier::spec::SharedSpec;
+use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
 use crate::controllers::data_tier::status::{Phase, Progress};
 use crate::controllers::data_tier::tags::TagCalls;
 
@@ -50,7 +50,7 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
     /// kinds spell alike read through [`SharedSpec`]) and status.
     type Object: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + HasSpec<Spec: SharedSpec + Send + Sync>
-        + HasStatus<Status: WithConditions + Default + Serialize + Send + Sync>
+        + HasStatus<Status: WithConditions + SharedStatus + Default + Serialize + Send + Sync>
         + Clone
         + Debug
         + DeserializeOwned

@@ -3,12 +3,15 @@
 //! [`Common`](crate::controllers::data_tier::desired::Common) is made of (network,
 //! maintenance window, apply now). Each kind implements it for its spec in one line
 //! (`shared_spec!`); the shared outline reads the fields through it, and each kind's
-//! `desired` takes [`CommonSpec`] from it. Pure.
+//! `desired` takes [`CommonSpec`] from it. The status fields the outline reads of
+//! both kinds' statuses ([`SharedStatus`]) likewise. Pure.
 
 use std::collections::BTreeMap;
 
+use crate::api::parameters::ParameterGroupStatus;
 use crate::api::shared::DeletionPolicy;
 use crate::api::snapshots::SnapshotRequest;
+use crate::api::{CacheClusterStatus, ManagedDatabaseStatus};
 use crate::controllers::data_tier::desired::CommonSpec;
 
 /// The fields of a data-tier spec that the two kinds spell alike.
@@ -25,14 +28,32 @@ pub trait SharedSpec {
     /// `spec.network`, `spec.maintenanceWindow`, `spec.applyImmediately`.
     fn common(&self) -> CommonSpec<'_>;
 
-    /// Whether the spec asks for engine parameters (`spec.parameters`): tiered then
-    /// keeps a parameter group for the resource, which AWS deletes only once no
-    /// resource uses it, so the finalizer waits until the resource is gone (see
-    /// `DataTier::gone`).
+    /// Whether the spec asks for engine parameters (`spec.parameters`).
     fn parameters_requested(&self) -> bool {
         !self.parameters().is_empty()
     }
 }
+
+/// The fields of a data-tier status that the two kinds spell alike.
+pub trait SharedStatus {
+    /// The parameter group tiered owns for the resource, as last reported
+    /// (`status.parameterGroup`); `None` when it reported none.
+    fn parameter_group(&self) -> Option<&ParameterGroupStatus>;
+}
+
+/// Implements [`SharedStatus`] for the status types given (a macro for the reason of
+/// [`shared_spec!`](shared_spec): separate CRD types, fields of the same name).
+macro_rules! shared_status {
+    ($($status:ty),*) => {$(
+        impl SharedStatus for $status {
+            fn parameter_group(&self) -> Option<&ParameterGroupStatus> {
+                self.parameter_group.as_ref()
+            }
+        }
+    )*};
+}
+
+shared_status!(ManagedDatabaseStatus, CacheClusterStatus);
 
 /// Implements [`SharedSpec`] for the spec type `$spec`. A macro because the kinds'
 /// specs are separate CRD types (their schemas are generated from them, so they share

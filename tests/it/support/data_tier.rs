@@ -264,9 +264,10 @@ pub async fn reconcile_until_ready<K: Kind>(
     panic!("not ready after 6 rounds: {:?}", report.progress);
 }
 
-/// One finalizer step of `K` for `target`, deleted at [`deletion_time`].
+/// One finalizer step of `K` for `target` with no status yet, deleted at
+/// [`deletion_time`].
 pub async fn cleanup_once<K: DataTier>(ctx: &K, target: &Target<'_, Spec<K>>) -> Cleanup {
-    cleanup(ctx, target, deletion_time())
+    cleanup(ctx, target, None, deletion_time())
         .await
         .expect("cleanup failed")
 }
