@@ -231,8 +231,11 @@ layer_fmt() {
     run cargo fmt --all --check
 }
 
+# clippy, then rustdoc's own lints (broken or ambiguous intra-doc links, links to private
+# items) over the workspace's docs; rustdoc reuses the dependencies clippy checked.
 layer_clippy() {
     run cargo clippy --workspace --all-targets --locked -- -D warnings
+    RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps --locked
 }
 
 # cargo_deny_version: the installed cargo-deny's version, or nothing.

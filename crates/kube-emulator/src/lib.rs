@@ -93,7 +93,7 @@
 //!
 //! # Sections
 //!
-//! [`server`] routes, [`read`]/[`write`]/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
+//! [`server`] routes, [`read`]/[`write`](mod@write)/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
 //! metadata rules, [`validation`] and [`defaults`] of writes, [`schema`] of custom
 //! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
 //! [`gc`], [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].

@@ -9,7 +9,7 @@
 //! `managedFields` entry holds only what it applied.
 //!
 //! Done: Deployment (`replicas`, `strategy`, `revisionHistoryLimit`,
-//! `progressDeadlineSeconds`, the pod template in [`pod`]), Pod (its spec), Service,
+//! `progressDeadlineSeconds`, the pod template in `pod`), Pod (its spec), Service,
 //! `HorizontalPodAutoscaler` (autoscaling/v2), `NetworkPolicy`, Secret, Namespace.
 //! Nothing for `ConfigMap`, `ServiceAccount`, Event, Lease, `PodDisruptionBudget` and
 //! networking/v1 Ingress: upstream has no defaults for them.

@@ -5,7 +5,7 @@
 //! NetworkPolicies, Secrets, `ConfigMaps`, PersistentVolumeClaims). Failures are `FieldError`s with the real field
 //! paths and messages; the write handlers turn them into `422 Invalid`.
 //!
-//! Layout: [`format`] the apimachinery string formats, [`object_meta`], [`events`],
+//! Layout: [`format`](mod@format) the apimachinery string formats, [`object_meta`], [`events`],
 //! `workloads` (Deployment, HPA, PDB), `network` (Service, Ingress, `NetworkPolicy`),
 //! `config` (Secret, `ConfigMap`), [`storage`] (PersistentVolumeClaim updates). Pure
 //! functions over JSON.
