@@ -170,11 +170,15 @@ pub struct Tier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<TierEgress>,
     /// A ManagedDatabase in the same namespace whose connection Secret this tier gets.
-    /// The tier is not rolled out until the database is Ready.
+    /// The tier is not rolled out until the database is Ready; once it runs on the
+    /// database's connection Secret, its own changes roll out while the database is busy
+    /// (not Ready in a backup or modification), new credentials still wait for Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<LocalRef>,
     /// A CacheCluster in the same namespace whose connection Secret this tier gets.
-    /// The tier is not rolled out until the cache is Ready.
+    /// The tier is not rolled out until the cache is Ready; once it runs on the cache's
+    /// connection Secret, its own changes roll out while the cache is busy (not Ready in a
+    /// modification), new credentials still wait for Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<LocalRef>,
     /// An AWS identity for the tier's pods (IRSA or EKS Pod Identity) through a

@@ -67,4 +67,5 @@ mod review_day2;
 mod review_dr;
 mod secret_create;
 mod support;
+mod tier_on_busy_database;
 mod volumes_refused;

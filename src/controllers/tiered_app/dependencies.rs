@@ -1,9 +1,10 @@
 //! The data-tier dependencies of a TieredApp, a step of its own between validate and
 //! build because it is the one that reads other objects: whether each referenced
 //! ManagedDatabase and CacheCluster is Ready (a tier whose database or cache is not is
-//! frozen: neither applied nor pruned), and a hash of its connection Secret for the pod
-//! template (so that rotated credentials roll the tier). Reads only; the Secret's
-//! values never leave this module, only their hash.
+//! frozen: neither applied nor pruned, unless it already runs on exactly their
+//! connection Secrets), and a hash of its connection Secret for the pod template (so
+//! that rotated credentials roll the tier). Reads only; the Secret's values never leave
+//! this module, only their hash.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::conditions::{READY, reasons};
 use crate::api::{CacheCluster, ManagedDatabase};
+use crate::controllers::tiered_app::build::deployment::SECRET_HASH_ANNOTATION;
 use crate::controllers::tiered_app::build::{TierWiring, Wiring};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::controllers::tiered_app::validated::ValidatedApp;
@@ -52,8 +54,14 @@ pub enum Readiness {
         /// Hex hash of the Secret data.
         secret_hash: String,
     },
-    /// Not usable yet; why, in words.
-    Waiting(String),
+    /// Not usable yet.
+    Waiting {
+        /// Why, in words.
+        why: String,
+        /// The hash of its connection Secret's data when the Secret exists (the
+        /// resource exists but is not Ready: a backup, a modification, a stall).
+        secret_hash: Option<String>,
+    },
 }
 
 /// The two kinds a tier can depend on.
@@ -91,6 +99,17 @@ pub fn secret_hash(secret: &Secret) -> String {
         hasher.update([1]);
     }
     hex::encode(&hasher.finalize()[..8])
+}
+
+/// The connection hash a live Deployment's pod template carries
+/// ([`SECRET_HASH_ANNOTATION`]): the Secrets its pods run on. `deployment` is the
+/// object as JSON (the cached form keeps the annotations tiered applies).
+pub fn live_secret_hash(deployment: &serde_json::Value) -> Option<String> {
+    deployment
+        .pointer("/spec/template/metadata/annotations")?
+        .get(SECRET_HASH_ANNOTATION)?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn is_ready(conditions: &[Condition]) -> bool {
@@ -167,17 +186,11 @@ impl Resolver {
             }
         };
         let Some((ready, secret_name)) = found else {
-            return Ok(Readiness::Waiting(format!(
-                "{} {name} does not exist",
-                kind.kind()
-            )));
+            return Ok(Readiness::Waiting {
+                why: format!("{} {name} does not exist", kind.kind()),
+                secret_hash: None,
+            });
         };
-        if !ready {
-            return Ok(Readiness::Waiting(format!(
-                "{} {name} is not Ready",
-                kind.kind()
-            )));
-        }
         let secret_name = secret_name.unwrap_or_else(|| format!("{name}-connection"));
         let secret = self
             .get::<Secret>(&secret_name)
@@ -187,14 +200,20 @@ impl Resolver {
                 name: secret_name.clone(),
                 source,
             })?;
-        Ok(match secret {
-            Some(secret) => Readiness::Ready {
-                secret_hash: secret_hash(&secret),
+        let hash = secret.as_ref().map(secret_hash);
+        Ok(match hash {
+            Some(secret_hash) if ready => Readiness::Ready { secret_hash },
+            secret_hash if !ready => Readiness::Waiting {
+                why: format!("{} {name} is not Ready", kind.kind()),
+                secret_hash,
             },
-            None => Readiness::Waiting(format!(
-                "{} {name} is Ready but its Secret {secret_name} does not exist yet",
-                kind.kind()
-            )),
+            _ => Readiness::Waiting {
+                why: format!(
+                    "{} {name} is Ready but its Secret {secret_name} does not exist yet",
+                    kind.kind()
+                ),
+                secret_hash: None,
+            },
         })
     }
 }
@@ -231,11 +250,18 @@ impl Frozen {
 }
 
 /// Looks up every tier's database and cache: a tier whose database or cache is not
-/// Ready is frozen.
+/// Ready is frozen, unless `live_hash` (the connection hash on the pod template of the
+/// tier's live Deployment, when it has one) shows that it already runs on exactly their
+/// current connection Secrets. A database or cache of a running app is not Ready in
+/// every day-2 window (a backup, a modification, a parameter change); freezing the tier
+/// then would hold back its own changes (an image fix) for as long as the window lasts,
+/// while the first rollout, new credentials and a switch to another resource still wait
+/// for Ready.
 pub async fn resolve(
     client: kube::Client,
     namespace: &str,
     tiers: &[TierDependencies],
+    live_hash: impl Fn(&TierDependencies) -> Option<String>,
 ) -> Result<Frozen> {
     let mut resolver = Resolver::new(client, namespace.to_owned());
     let mut frozen = Frozen::default();
@@ -245,27 +271,38 @@ pub async fn resolve(
             (DependencyKind::Cache, &tier.cache),
         ];
         let mut hash_parts = Vec::new();
+        let mut every_secret = true;
+        let mut waiting = None;
         for (kind, dep) in deps {
             let Some(dep) = dep else { continue };
             match resolver.readiness(kind, dep).await? {
                 Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
-                Readiness::Waiting(why) => {
-                    frozen.tiers.insert(tier.tier.clone());
-                    let reason = match kind {
-                        DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
-                        DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
-                    };
-                    frozen.waiting.get_or_insert((
-                        reason,
-                        format!("tier {} is not rolled out: {why}", tier.tier),
-                    ));
+                Readiness::Waiting { why, secret_hash } => {
+                    match secret_hash {
+                        Some(hash) => hash_parts.push(hash),
+                        None => every_secret = false,
+                    }
+                    waiting.get_or_insert((kind, why));
                 }
             }
         }
-        if !hash_parts.is_empty() {
-            frozen
-                .hashes
-                .insert(tier.tier.clone(), hash_parts.join("-"));
+        let hash = (!hash_parts.is_empty()).then(|| hash_parts.join("-"));
+        if let Some((kind, why)) = waiting {
+            let runs_on_them = every_secret && hash.is_some() && live_hash(tier) == hash;
+            if !runs_on_them {
+                frozen.tiers.insert(tier.tier.clone());
+                let reason = match kind {
+                    DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
+                    DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
+                };
+                frozen.waiting.get_or_insert((
+                    reason,
+                    format!("tier {} is not rolled out: {why}", tier.tier),
+                ));
+            }
+        }
+        if let Some(hash) = hash {
+            frozen.hashes.insert(tier.tier.clone(), hash);
         }
     }
     Ok(frozen)

@@ -218,7 +218,12 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     };
     let tiers = dependencies::tiers(&validated);
 
-    let frozen = dependencies::resolve(ctx.ctx.client.clone(), &namespace, &tiers).await?;
+    let live_hash = |tier: &TierDependencies| {
+        let live = ctx.stores.deployments.get(&namespace, &tier.deployment)?;
+        dependencies::live_secret_hash(&live.value().ok()?)
+    };
+    let frozen =
+        dependencies::resolve(ctx.ctx.client.clone(), &namespace, &tiers, live_hash).await?;
     let children = desired(ctx, &namespace, &validated, &tiers, &frozen);
 
     let destination = Destination {
