@@ -63,10 +63,10 @@ TARGETS: dict[str, tuple[str, ...]] = {
     # groups and the subnet group (RDS user guide, "Allow a user to create DB instances").
     "rds:CreateDBInstance": ("og", "pg", "subgrp"),
     "rds:AddTagsToResource": ("db",),
-    "rds:RemoveTagsFromResource": ("db",),
+    "rds:RemoveTagsFromResource": ("db", "pg"),
     "elasticache:ListTagsForResource": ("replicationgroup", "parametergroup"),
     "elasticache:AddTagsToResource": ("replicationgroup", "cluster"),
-    "elasticache:RemoveTagsFromResource": ("replicationgroup",),
+    "elasticache:RemoveTagsFromResource": ("replicationgroup", "parametergroup"),
     "elasticache:CreateReplicationGroup": ("replicationgroup", "cluster", "subnetgroup"),
 }
 

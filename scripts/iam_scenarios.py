@@ -187,6 +187,10 @@ SCENARIOS = (
              + auths("rds:ModifyDBInstance", DB, PARAMETER_GROUP, tags=OURS)
              + auths("rds:RebootDBInstance", DB, tags=OURS)
              + auths("rds:DeleteDBParameterGroup", PARAMETER_GROUP, tags=OURS)),
+    Scenario("release our parameter group with a retained instance (Retain: untag it)", True,
+             auths("rds:RemoveTagsFromResource", PARAMETER_GROUP, tags=OURS)),
+    Scenario("untag another cluster's DB parameter group", False,
+             auths("rds:RemoveTagsFromResource", PARAMETER_GROUP, tags=OTHER)),
     *not_ours("rds:{}DBParameterGroup", PARAMETER_GROUP, "DB parameter group"),
     Scenario("reboot another cluster's instance", False, auths("rds:RebootDBInstance", DB, tags=OTHER)),
     Scenario("snapshot our instance on request without the cluster tag", False,
@@ -266,6 +270,10 @@ SCENARIOS = (
                      request=CREATE_TAGS)
              + auths("elasticache:ModifyReplicationGroup", RG, CACHE_PARAMETERS, tags=OURS)
              + auths("elasticache:DeleteCacheParameterGroup", CACHE_PARAMETERS, tags=OURS)),
+    Scenario("release our cache parameter group with a retained replication group (Retain: untag it)", True,
+             auths("elasticache:RemoveTagsFromResource", CACHE_PARAMETERS, tags=OURS)),
+    Scenario("untag another cluster's cache parameter group", False,
+             auths("elasticache:RemoveTagsFromResource", CACHE_PARAMETERS, tags=OTHER)),
     *not_ours("elasticache:{}CacheParameterGroup", CACHE_PARAMETERS, "cache parameter group"),
     Scenario("restore a replication group from our snapshot", True,
              auths("elasticache:CreateReplicationGroup", RG, NODE, *CACHE_REFERENCED, request=CREATE_TAGS)

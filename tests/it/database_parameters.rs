@@ -439,3 +439,45 @@ async fn a_group_rds_says_is_not_found_is_created() {
     let message = in_progress_message(&report.progress);
     assert!(message.contains("attaching"), "{message}");
 }
+
+/// Found by the outside trial of session 8 (DESIGN.md, Deletion: "`Retain` only removes
+/// the tags' claim"): with `deletionPolicy: Retain` the finalizer released the instance
+/// but left tiered's ownership tags on the DB parameter group tiered made for
+/// `spec.parameters`, which stays attached to the retained instance; a later object of
+/// the same namespace and name would count that group as its own.
+#[tokio::test]
+async fn retain_releases_the_parameter_group_with_the_instance() {
+    let s = setup::<Rds>().await;
+    s.create(&json!({"parameters": {"max_connections": "200"}, "deletionPolicy": "Retain"}))
+        .await;
+    let db = s.wait_ready().await;
+    let status = db.status.unwrap();
+    let identifier = status.identifier.unwrap();
+    let group = status.parameter_group.unwrap().name;
+    s.delete().await;
+    s.wait_gone().await;
+
+    let rds = rds_client(&s.moto);
+    let instance = aws_reads::instance(&rds, &identifier).await.unwrap();
+    let instance_tags = rds_tags_of(&rds, instance.db_instance_arn().unwrap()).await;
+    assert!(
+        !instance_tags.contains_key("tiered.io/name"),
+        "the retained instance is released: {instance_tags:?}"
+    );
+    let described = rds
+        .describe_db_parameter_groups()
+        .db_parameter_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let arn = described.db_parameter_groups()[0]
+        .db_parameter_group_arn()
+        .unwrap();
+    let group_tags = rds_tags_of(&rds, arn).await;
+    for key in ["tiered.io/cluster", "tiered.io/namespace", "tiered.io/name"] {
+        assert!(
+            !group_tags.contains_key(key),
+            "the group {group} kept {key}: {group_tags:?}"
+        );
+    }
+}

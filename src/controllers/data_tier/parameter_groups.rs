@@ -1,9 +1,9 @@
 //! The parameter group tiered owns for `spec.parameters` (issue 13 part 4), the calls
 //! both kinds make on it written once: who owns a group of our name
 //! ([`group_ownership`]: described by name, then its tags read on its ARN), creating
-//! it tagged as ours ([`create_group`]), claiming it before a change ([`claim_group`])
-//! and deleting the groups tiered made once the resource is gone
-//! ([`delete_parameter_groups`]). Each kind sends the calls through [`GroupCalls`]
+//! it tagged as ours ([`create_group`]), claiming it before a change ([`claim_group`]),
+//! releasing it with a retained resource ([`release_group`]) and deleting the groups
+//! tiered made once the resource is gone ([`delete_parameter_groups`]). Each kind sends the calls through [`GroupCalls`]
 //! (RDS and ElastiCache name them alike, in two SDKs with no trait in common); what a
 //! group holds and how it is applied stays in the kind's `parameters.rs`.
 
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::aws::errors::{AwsError, ErrorKind};
-use crate::aws::tags::{Owner, Ownership, ownership};
+use crate::aws::tags::{OWNERSHIP_KEYS, Owner, Ownership, ownership};
 use crate::controllers::data_tier::parameters::owned_group_names;
 use crate::controllers::data_tier::tags::TagCalls;
 
@@ -58,6 +58,17 @@ pub async fn group_ownership<C: GroupCalls>(
     group: &str,
     owner: &Owner,
 ) -> Result<Option<Ownership>, AwsError> {
+    Ok(owned_arn(calls, group, owner)
+        .await?
+        .map(|(_, ownership)| ownership))
+}
+
+/// [`group_ownership`], with the group's ARN when AWS gives one.
+async fn owned_arn<C: GroupCalls>(
+    calls: &C,
+    group: &str,
+    owner: &Owner,
+) -> Result<Option<(Option<String>, Ownership)>, AwsError> {
     let arn = match calls.describe_group_arn(group).await {
         Ok(Some(arn)) => arn,
         Ok(None) => return Ok(None),
@@ -66,14 +77,33 @@ pub async fn group_ownership<C: GroupCalls>(
     };
     let Some(arn) = arn else {
         // Without an ARN its tags cannot be read: not provably ours.
-        return Ok(Some(Ownership::Unowned));
+        return Ok(Some((None, Ownership::Unowned)));
     };
     let tags = calls.list_tags(&arn).await?;
-    Ok(Some(ownership(
+    let ownership = ownership(
         tags.iter()
             .map(|(key, value)| (key.as_str(), value.as_str())),
         owner,
-    )))
+    );
+    Ok(Some((Some(arn), ownership)))
+}
+
+/// Releases the parameter group `group` under `deletionPolicy: Retain`: it stays
+/// attached to the retained resource, so like that resource it loses tiered's
+/// ownership tags (a later object of the same namespace and name would otherwise count
+/// it as its own). A group gone, or not tagged as `owner`'s, is left as it is.
+///
+/// # Errors
+/// The describe's (but for a missing group), the tag read's or the tag removal's.
+pub async fn release_group<C: GroupCalls>(
+    calls: &C,
+    group: &str,
+    owner: &Owner,
+) -> Result<(), AwsError> {
+    match owned_arn(calls, group, owner).await? {
+        Some((Some(arn), Ownership::Ours)) => calls.remove_tags(&arn, &OWNERSHIP_KEYS).await,
+        _ => Ok(()),
+    }
 }
 
 /// Creates the group, tagged with `tags`; one that exists already (a lost response)
