@@ -13,8 +13,9 @@ use crate::process::telemetry::{self, LogFormat};
 /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, the default credential chain).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Name of this cluster; part of AWS tags and identifiers, so keep it stable.
-    #[arg(long, env = "TIERED_CLUSTER_NAME")]
+    /// Name of this cluster; part of AWS tags and identifiers, so keep it stable: 1 to
+    /// 40 lowercase letters, digits and `-`, starting and ending with a letter or digit.
+    #[arg(long, env = "TIERED_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
     /// Namespaces to watch, comma-separated (all when empty).
     #[arg(long, env = "TIERED_NAMESPACES", value_delimiter = ',')]
@@ -94,6 +95,35 @@ pub fn parse_labels(text: &str) -> Result<std::collections::BTreeMap<String, Str
         return Err("give at least one label, e.g. k8s-app=kube-dns".to_owned());
     }
     Ok(labels)
+}
+
+/// The longest cluster name: the chart's `clusterName` (`values.schema.json`) allows no
+/// more, and the name is part of every AWS identifier tiered makes.
+pub const CLUSTER_NAME_MAX: usize = 40;
+
+/// Checks a cluster name (`--cluster-name`): 1 to [`CLUSTER_NAME_MAX`] lowercase letters,
+/// digits and `-`, starting and ending with a letter or digit, the rule of the chart's
+/// `clusterName`. Refused rather than cleaned: the name goes into the `tiered.io/cluster`
+/// tag and every identifier, so an empty one would leave the cluster out of them and a
+/// cleaned one would not be the name the user reads in AWS.
+///
+/// # Errors
+/// What is wrong and what to use instead.
+pub fn parse_cluster_name(text: &str) -> Result<String, String> {
+    let well_formed = !text.is_empty()
+        && text.len() <= CLUSTER_NAME_MAX
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if well_formed {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a cluster name: use 1 to {CLUSTER_NAME_MAX} lowercase letters, digits and '-', starting and ending with a letter or digit (it is part of AWS identifiers and of the tiered.io/cluster tag)"
+        ))
+    }
 }
 
 /// Parses `300` (seconds) or a `humantime` duration such as `300s`, `5m`, `2h`,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::cli::run::{RunArgs, parse_duration};
+use crate::cli::run::{RunArgs, parse_cluster_name, parse_duration};
 use crate::cli::{Cli, Command};
 
 fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
@@ -170,4 +170,32 @@ fn cluster_dns_defaults_to_coredns_on_eks_and_takes_nodelocal_and_cluster_ip() {
     ] {
         assert!(run_args(&["--cluster-name=c", bad]).is_err(), "{bad}");
     }
+}
+
+/// Found by the outside trial of session 8: `--cluster-name ""` started an operator whose
+/// identifiers left the cluster out, and `"ünï"` was cleaned into another name silently.
+#[test]
+fn a_cluster_name_outside_the_charts_rule_is_refused_naming_the_rule() {
+    for good in ["prod", "eu-west-1-prod", "a", &"a".repeat(40)] {
+        assert_eq!(parse_cluster_name(good).as_deref(), Ok(good), "{good:?}");
+    }
+    for bad in [
+        "",
+        "ünï",
+        "Prod",
+        "-prod",
+        "prod-",
+        "prod_eu",
+        "pr od",
+        &"a".repeat(41),
+    ] {
+        let error = parse_cluster_name(bad).unwrap_err();
+        assert!(
+            error.contains("lowercase letters, digits and '-'"),
+            "{bad:?}: {error}"
+        );
+    }
+    let error = run_args(&["--cluster-name", ""]).unwrap_err().to_string();
+    assert!(error.contains("--cluster-name"), "{error}");
+    assert!(error.contains("is not a cluster name"), "{error}");
 }

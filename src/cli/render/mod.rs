@@ -45,8 +45,8 @@ pub struct RenderArgs {
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     pub files: Vec<String>,
     /// Cluster name the AWS identifiers and tags are computed with (the operator's
-    /// `--cluster-name`).
-    #[arg(long, default_value = DEFAULT_CLUSTER_NAME)]
+    /// `--cluster-name`, with its rule).
+    #[arg(long, default_value = DEFAULT_CLUSTER_NAME, value_parser = crate::cli::run::parse_cluster_name)]
     pub cluster_name: String,
 }
 
