@@ -149,12 +149,18 @@ pub trait ReconcileError: StdError + 'static {
     }
 }
 
-/// `error` and its sources joined by `": "`.
+/// `error` and its sources joined by `": "`. A source whose message the text already
+/// ends with is not repeated: some errors both print their cause and return it as
+/// their source (kube-runtime's `finalizer::Error::CleanupFailed` does), which read
+/// "X: X" before.
 pub fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
-        let _ = write!(text, ": {inner}");
+        let message = inner.to_string();
+        if !text.ends_with(&message) {
+            let _ = write!(text, ": {message}");
+        }
         cause = inner.source();
     }
     text
@@ -177,6 +183,20 @@ mod tests {
         assert_eq!(
             chain(&Outer(Inner)),
             "failed to apply Service a: 409 Conflict"
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to clean up object: {0}")]
+    struct Printing(#[source] Outer);
+
+    /// Found by the outside trial of session 8: the finalizer's wait was logged as
+    /// "failed to finish deletion yet: X: failed to finish deletion yet: X".
+    #[test]
+    fn a_cause_the_error_already_prints_is_not_repeated() {
+        assert_eq!(
+            chain(&Printing(Outer(Inner))),
+            "failed to clean up object: failed to apply Service a: 409 Conflict"
         );
     }
 

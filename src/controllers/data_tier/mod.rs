@@ -57,7 +57,7 @@ use kube::{Api, Resource, ResourceExt};
 
 use crate::runtime::backoff::STALLED;
 use crate::runtime::context::Context;
-use crate::runtime::error::ReconcileError;
+use crate::runtime::error::{Category, ReconcileError};
 use crate::runtime::mutations::for_object;
 use crate::runtime::panic::contained;
 use crate::runtime::scope::{ControllerConfig, scoped};
@@ -154,6 +154,12 @@ pub async fn run<K: DataTier>(
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => tracing::debug!(object = %object, "reconciled"),
+                // A deletion AWS is still carrying out is routine, not a warning.
+                Err(controller::Error::ReconcilerFailed(error, object))
+                    if error.category() == Category::DeletionPending =>
+                {
+                    tracing::info!(controller = K::CONTROLLER, object = %object, message = %error.chain(), "deletion not finished; requeued");
+                }
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
                     tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error.chain(), category = %error.category(), "reconcile failed; requeued");
                 }
