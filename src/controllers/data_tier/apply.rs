@@ -174,6 +174,7 @@ where
         && ready.status == "False"
         && ready.reason != reasons::AWS_IN_PROGRESS
         && ready.reason != reasons::AWS_CALLS_PACED
+        && ready.reason != reasons::DELETING
     {
         ctx.events
             .emit(

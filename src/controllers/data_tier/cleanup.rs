@@ -25,7 +25,7 @@ use crate::controllers::data_tier::inspect::owned_by;
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
 use crate::controllers::data_tier::parameter_groups::release_group;
 use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
-use crate::controllers::data_tier::status::deletion_held;
+use crate::controllers::data_tier::status::{deleting, deletion_held};
 
 /// Where the cleanup stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,6 +210,15 @@ pub async fn finalize<K: DataTier>(
             })
         }
         Cleanup::Waiting { message, snapshot } => {
+            let current = object.status();
+            let status = deleting(
+                object.meta().generation,
+                current,
+                K::NOUNS,
+                message.clone(),
+                &now(),
+            );
+            write_status(&shared.ctx, object, current, &status).await?;
             if let Some(snapshot) = snapshot {
                 let note = format!(
                     "final snapshot {snapshot} requested; the {} is being deleted",

@@ -146,8 +146,37 @@ pub fn deletion_held<S: WithConditions + Default>(
             nouns.resource
         ),
     };
+    with_progress(generation, previous, nouns, &progress, now)
+}
+
+/// The status while the finalizer waits for AWS to delete the resource: the previous
+/// one, `Reconciling` with reason `Deleting` and `message` (what AWS is doing). Without
+/// it a status that said the deletion was held kept saying so after the hold was
+/// lifted, until the object went.
+pub fn deleting<S: WithConditions + Default>(
+    generation: Option<i64>,
+    previous: Option<&S>,
+    nouns: &Nouns,
+    message: String,
+    now: &Time,
+) -> S {
+    let progress = Progress::InProgress {
+        reason: reasons::DELETING,
+        message,
+    };
+    with_progress(generation, previous, nouns, &progress, now)
+}
+
+/// `previous` with the conditions of `progress` at `generation`.
+fn with_progress<S: WithConditions + Default>(
+    generation: Option<i64>,
+    previous: Option<&S>,
+    nouns: &Nouns,
+    progress: &Progress,
+    now: &Time,
+) -> S {
     let mut status = previous.cloned().unwrap_or_default();
-    *status.conditions_mut() = conditions(generation, &progress, previous, nouns, now);
+    *status.conditions_mut() = conditions(generation, progress, previous, nouns, now);
     *status.observed_generation_mut() = generation;
     status
 }
@@ -305,6 +334,41 @@ mod tests {
             stalled.message.contains("delete the replication group"),
             "{}",
             stalled.message
+        );
+    }
+
+    /// Found by the outside trial of session 8: once `deletionProtection` was turned off,
+    /// the status kept saying the deletion was held until the object went.
+    #[test]
+    fn a_deletion_under_way_replaces_the_hold_with_deleting() {
+        let previous = CacheClusterStatus {
+            identifier: Some("g".into()),
+            ..CacheClusterStatus::default()
+        };
+        let held: CacheClusterStatus = deletion_held(Some(3), Some(&previous), NOUNS, &at(1));
+        let deleting: CacheClusterStatus = deleting(
+            Some(4),
+            Some(&held),
+            NOUNS,
+            "deleting replication group g".into(),
+            &at(2),
+        );
+        assert_eq!(deleting.identifier.as_deref(), Some("g"));
+        assert_eq!(deleting.observed_generation, Some(4));
+        let ready = find(&deleting.conditions, READY);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reasons::DELETING)
+        );
+        assert_eq!(ready.message, "deleting replication group g");
+        assert_eq!(find(&deleting.conditions, RECONCILING).status, "True");
+        assert!(
+            deleting
+                .conditions
+                .iter()
+                .all(|c| c.type_ != STALLED || c.status == "False"),
+            "the hold is lifted: {:?}",
+            deleting.conditions
         );
     }
 }
