@@ -430,13 +430,9 @@ async fn a_deleting_group_whose_parameters_were_emptied_is_still_waited_for() {
     let mut emptied = ElastiCache::mock_spec();
     emptied.deletion_policy = Some(tiered::api::shared::DeletionPolicy::Delete);
     let status = tiered::api::CacheClusterStatus {
-        parameter_group: Some(tiered::api::parameters::ParameterGroupStatus {
-            name: MOCK_GROUP.into(),
-            family: "valkey8".into(),
-            apply_status: Some("in-sync".into()),
-            pending_reboot: false,
-            reboot: None,
-        }),
+        parameter_group: Some(support::data_tier::reported_group(
+            MOCK_GROUP, "valkey8", "in-sync",
+        )),
         ..Default::default()
     };
     let ctx = ElastiCache::mocked(&[&described_as("deleting"), &ours()]);

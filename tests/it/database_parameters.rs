@@ -296,13 +296,11 @@ async fn a_reboot_happens_once_per_new_value_of_the_annotation() {
         &serde_json::to_value(spec_with(&json!({"max_connections": "200"}))).unwrap(),
     );
     let status = tiered::api::ManagedDatabaseStatus {
-        parameter_group: Some(tiered::api::parameters::ParameterGroupStatus {
-            name: MOCK_GROUP.into(),
-            family: "postgres16".into(),
-            apply_status: Some("pending-reboot".into()),
-            pending_reboot: true,
-            reboot: None,
-        }),
+        parameter_group: Some(support::data_tier::reported_group(
+            MOCK_GROUP,
+            "postgres16",
+            "pending-reboot",
+        )),
         ..Default::default()
     };
     database.status = Some(status);

@@ -319,13 +319,17 @@ mod tests {
         ));
     }
 
+    /// A status that names the replication group `id` and nothing else.
+    fn of_group(id: &str) -> CacheClusterStatus {
+        CacheClusterStatus {
+            identifier: Some(id.into()),
+            ..CacheClusterStatus::default()
+        }
+    }
+
     #[test]
     fn held_deletion_stalls_and_keeps_the_rest_of_the_status() {
-        let previous = CacheClusterStatus {
-            identifier: Some("g".into()),
-            ..CacheClusterStatus::default()
-        };
-        let held: CacheClusterStatus = deletion_held(Some(3), Some(&previous), NOUNS, &at(1));
+        let held: CacheClusterStatus = deletion_held(Some(3), Some(&of_group("g")), NOUNS, &at(1));
         assert_eq!(held.identifier.as_deref(), Some("g"));
         assert_eq!(held.observed_generation, Some(3));
         let stalled = find(&held.conditions, STALLED);
@@ -341,11 +345,7 @@ mod tests {
     /// the status kept saying the deletion was held until the object went.
     #[test]
     fn a_deletion_under_way_replaces_the_hold_with_deleting() {
-        let previous = CacheClusterStatus {
-            identifier: Some("g".into()),
-            ..CacheClusterStatus::default()
-        };
-        let held: CacheClusterStatus = deletion_held(Some(3), Some(&previous), NOUNS, &at(1));
+        let held: CacheClusterStatus = deletion_held(Some(3), Some(&of_group("g")), NOUNS, &at(1));
         let deleting: CacheClusterStatus = deleting(
             Some(4),
             Some(&held),

@@ -336,3 +336,19 @@ pub fn merged(mut base: Value, extra: &Value) -> Value {
 pub fn time() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
     k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH)
 }
+
+/// `status.parameterGroup` reporting the group `name` of `family`, as AWS applies it
+/// (`apply_status`: `in-sync`, `pending-reboot`, …).
+pub fn reported_group(
+    name: &str,
+    family: &str,
+    apply_status: &str,
+) -> tiered::api::parameters::ParameterGroupStatus {
+    tiered::api::parameters::ParameterGroupStatus {
+        name: name.into(),
+        family: family.into(),
+        apply_status: Some(apply_status.into()),
+        pending_reboot: apply_status == "pending-reboot",
+        reboot: None,
+    }
+}
