@@ -78,11 +78,14 @@ impl Shutdown {
             #[cfg(not(unix))]
             std::future::pending::<()>().await;
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-            () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        // Fire first, then say so: nothing that logging does may stand between a
+        // signal and the stop.
+        let signal = tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            () = terminate => "SIGTERM",
             () = self.wait() => return,
-        }
+        };
         self.trigger(StopReason::Signal);
+        tracing::info!("{signal} received, shutting down");
     }
 }

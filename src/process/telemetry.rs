@@ -42,7 +42,14 @@ pub fn init(format: LogFormat) -> Result<(), TelemetryError> {
         .with_default_directive(tracing::Level::INFO.into())
         .from_env()
         .map_err(TelemetryError::Filter)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A log line that cannot be written (stdout a closed pipe: the log collector gone)
+    // is dropped. tracing-subscriber would otherwise report it on stderr, and when
+    // stderr is the same closed pipe that report panics, in whatever task logged: the
+    // SIGTERM handler's panic left the operator deaf to SIGTERM (found by the outside
+    // trial of session 8).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder
             .json()

@@ -40,3 +40,64 @@ async fn a_taken_metrics_port_exits_non_zero_naming_the_address_and_the_os_error
     );
     assert!(line.contains("in use"), "the OS error is missing: {line}");
 }
+
+/// Found by the outside trial of session 8: with stdout and stderr a pipe whose reader
+/// is gone (`tiered run … | head`, a log collector that died), tracing-subscriber
+/// reported the failed log write on stderr, that report panicked on the closed pipe in
+/// the task that logged: the SIGTERM handler's panic left the operator running after
+/// SIGTERM (seen by the tester), or a panic ended it with status 101 (this test, without
+/// the fix). A log line that cannot be written is now dropped, and the stop fires before
+/// it is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_operator_when_its_log_pipe_is_closed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let emulator = emulator(&["default"], false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = emulator.write_kubeconfig(dir.path()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tiered"))
+        .args(["run", "--cluster-name", "t", "--leader-election", "false"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    assert!(first.contains("serving /metrics"), "{first}");
+    drop(stderr); // both readers gone, as after `| head -1`
+    tokio::time::sleep(Duration::from_secs(2)).await; // it logs into the closed pipe
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "SIGTERM with the log pipe closed ends the operator with status 0, got {exit:?} (None: still running after 10 s)"
+    );
+}
