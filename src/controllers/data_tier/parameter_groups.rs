@@ -3,9 +3,10 @@
 //! ([`group_ownership`]: described by name, then its tags read on its ARN), creating
 //! it tagged as ours ([`create_group`]), claiming it before a change ([`claim_group`]),
 //! releasing it with a retained resource ([`release_group`]) and deleting the groups
-//! tiered made once the resource is gone ([`delete_parameter_groups`]). Each kind sends the calls through [`GroupCalls`]
-//! (RDS and ElastiCache name them alike, in two SDKs with no trait in common); what a
-//! group holds and how it is applied stays in the kind's `parameters.rs`.
+//! tiered made once the resource is gone ([`delete_parameter_groups`]). Each kind sends
+//! the calls through [`GroupCalls`] (RDS and ElastiCache name them alike, in two SDKs
+//! with no trait in common); what a group holds and how it is applied stays in the
+//! kind's `parameters.rs`.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -200,14 +200,13 @@ impl Resolver {
                 name: secret_name.clone(),
                 source,
             })?;
-        let hash = secret.as_ref().map(secret_hash);
-        Ok(match hash {
-            Some(secret_hash) if ready => Readiness::Ready { secret_hash },
-            secret_hash if !ready => Readiness::Waiting {
+        Ok(match (ready, secret.as_ref().map(secret_hash)) {
+            (true, Some(secret_hash)) => Readiness::Ready { secret_hash },
+            (false, secret_hash) => Readiness::Waiting {
                 why: format!("{} {name} is not Ready", kind.kind()),
                 secret_hash,
             },
-            _ => Readiness::Waiting {
+            (true, None) => Readiness::Waiting {
                 why: format!(
                     "{} {name} is Ready but its Secret {secret_name} does not exist yet",
                     kind.kind()
