@@ -52,6 +52,7 @@ mod operator_rollout;
 mod operator_shards;
 mod operator_tiered_app;
 mod operator_volumes;
+mod other_installation;
 mod ownership_children;
 mod ownership_secrets;
 mod panic_contained;

@@ -21,11 +21,12 @@ use crate::runtime::kstatus::now;
 
 use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error};
-use crate::controllers::data_tier::inspect::owned_by;
+use crate::controllers::data_tier::inspect::{check_installation, owned_by};
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
 use crate::controllers::data_tier::parameter_groups::release_group;
+use crate::controllers::data_tier::progress::Progress;
 use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
-use crate::controllers::data_tier::status::{deleting, deletion_held};
+use crate::controllers::data_tier::status::{deleting, deletion_held, with_progress};
 
 /// Where the cleanup stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +38,15 @@ pub enum Cleanup {
     },
     /// `spec.deletionProtection` is true.
     Held,
+    /// The resource is not this installation's to delete
+    /// ([`ConvergeError::OtherInstallation`]); the finalizer stays for the one that made
+    /// it. The status says why (`progress`), `message` the log.
+    Refused {
+        /// Where the object stands.
+        progress: Progress,
+        /// Why, for the log.
+        message: String,
+    },
     /// AWS is deleting; look again later.
     Waiting {
         /// What is happening.
@@ -75,6 +85,15 @@ pub async fn cleanup<K: DataTier>(
     deleted_at: Timestamp,
 ) -> Result<Cleanup, ConvergeError> {
     let done = |message: String| Cleanup::Done { message };
+    // Before anything else: the resource the status names is not the one this
+    // installation would look for, and finding nothing there must not end the
+    // finalizer while the other installation's resource stands.
+    if let Err(refused) = check_installation::<K>(target, status) {
+        return Ok(Cleanup::Refused {
+            progress: Progress::from(&refused),
+            message: refused.to_string(),
+        });
+    }
     if K::deletion_protected(target.spec) {
         return Ok(Cleanup::Held);
     }
@@ -206,6 +225,16 @@ pub async fn finalize<K: DataTier>(
             write_status(&shared.ctx, object, current, &status).await?;
             Err(Error::DeletionPending {
                 message: "spec.deletionProtection is true".into(),
+                requeue: STALLED,
+            })
+        }
+        Cleanup::Refused { progress, message } => {
+            let current = object.status();
+            let generation = object.meta().generation;
+            let status = with_progress(generation, current, K::NOUNS, &progress, &now());
+            write_status(&shared.ctx, object, current, &status).await?;
+            Err(Error::DeletionPending {
+                message,
                 requeue: STALLED,
             })
         }

@@ -158,6 +158,26 @@ pub enum ConvergeError {
         /// The resource.
         id: String,
     },
+    /// The status names a resource (`known`) other than the one this installation
+    /// derives for the object (`derived`) and the spec adopts none: another tiered
+    /// installation with another `--cluster-name` manages the object, or this one's
+    /// cluster name changed since `known` was created. Nothing is created under
+    /// `derived` (a second, empty resource the tiers would switch to) and nothing is
+    /// deleted.
+    #[error(
+        "failed to claim {} {derived}: status.identifier names {known}, which tiered created under another cluster name than this installation's {cluster:?} (a second installation watches this namespace, or --cluster-name changed since); nothing is created or deleted: let only the installation whose --cluster-name (Helm value clusterName) made {known} manage this object",
+        .nouns.resource
+    )]
+    OtherInstallation {
+        /// The kind's nouns.
+        nouns: &'static Nouns,
+        /// The resource the status names.
+        known: String,
+        /// The resource this installation derives.
+        derived: String,
+        /// This installation's cluster name.
+        cluster: String,
+    },
     /// An untagged resource sits at this object's id.
     #[error(
         "failed to claim {} {id}: it exists without tiered's tags; set {}: {id} to take it over",
@@ -220,6 +240,7 @@ impl ConvergeError {
             Self::Unsupported(_) => Category::UnsupportedChange,
             Self::OwnedElsewhere { .. }
             | Self::NotOwned { .. }
+            | Self::OtherInstallation { .. }
             | Self::Adoption(AdoptionRefused::OwnedElsewhere { .. }) => Category::OwnedElsewhere,
             Self::Adoption(_) | Self::CredentialUnknown { .. } | Self::RestoreSource(_) => {
                 Category::AdoptionNotAllowed

@@ -10,7 +10,8 @@ use crate::aws::tags::{Owner, Ownership, ownership};
 use crate::runtime::claims::{self, Claim};
 
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
-use crate::controllers::data_tier::kind::{DataTier, Spec, Target};
+use crate::controllers::data_tier::kind::{DataTier, Spec, Status, Target};
+use crate::controllers::data_tier::spec::SharedStatus;
 
 /// An existing resource and its tags, as key and value.
 pub type Found<K> = (<K as DataTier>::Resource, Vec<(String, String)>);
@@ -81,6 +82,36 @@ async fn read_and_check<K: DataTier>(
         }
     };
     Ok((desired, found))
+}
+
+/// Checks that the resource `status` names is the one this installation derives for
+/// `target`; read before anything else, as it needs no AWS call. The status is the only
+/// record of which resource an object was given: its id derives from the cluster name
+/// (`--cluster-name`), so a second installation watching the same namespace, or this one
+/// after its cluster name changed, would otherwise create a second, empty resource, move
+/// the tiers' connection Secret to it, and leave the first (with the data) to leak when
+/// the object goes. An adoption names its resource in the spec, so it is not checked
+/// here (its claim is, by tags).
+///
+/// # Errors
+/// [`ConvergeError::OtherInstallation`], naming both resources.
+pub fn check_installation<K: DataTier>(
+    target: &Target<'_, Spec<K>>,
+    status: Option<&Status<K>>,
+) -> Result<(), ConvergeError> {
+    if K::adopt_id(target.spec).is_some() {
+        return Ok(());
+    }
+    let derived = K::resource_id(target);
+    match status.and_then(SharedStatus::identifier) {
+        Some(known) if known != derived => Err(ConvergeError::OtherInstallation {
+            nouns: K::NOUNS,
+            known: known.to_owned(),
+            derived,
+            cluster: target.owner.cluster.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `resource` is tagged as `owner`'s.

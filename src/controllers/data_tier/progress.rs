@@ -137,7 +137,9 @@ impl From<&ConvergeError> for Progress {
             ConvergeError::Unsupported(change) => {
                 stalled(reasons::UNSUPPORTED_CHANGE, change.to_string())
             }
-            ConvergeError::OwnedElsewhere { .. } | ConvergeError::NotOwned { .. } => {
+            ConvergeError::OwnedElsewhere { .. }
+            | ConvergeError::NotOwned { .. }
+            | ConvergeError::OtherInstallation { .. } => {
                 stalled(reasons::OWNED_ELSEWHERE, error.to_string())
             }
             ConvergeError::Adoption(refused) => stalled(

@@ -10,8 +10,8 @@
 //! become [`Progress`], never a failed reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
+use kube::{Api, Resource};
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::ErrorKind;
@@ -25,12 +25,12 @@ use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
 use crate::controllers::data_tier::apply::{SecretWrite, apply_secret, owner_of, write_status};
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
-use crate::controllers::data_tier::inspect::{Inspected, check_claim, inspect};
+use crate::controllers::data_tier::inspect::{Inspected, check_claim, check_installation, inspect};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
-use crate::controllers::data_tier::status::{Progress, status_progress};
+use crate::controllers::data_tier::status::{Progress, status_progress, with_progress};
 use crate::controllers::data_tier::tags::write_tags;
 
 /// Brings AWS, the connection Secret and the status of `object` in line with its
@@ -72,6 +72,18 @@ pub async fn stall_on_panic<K: DataTier>(
 
 pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Result<Progress, Error> {
     let owner = owner_of(object, &shared.ctx.cluster_name)?;
+    let spec = object.spec();
+    let target = Target {
+        owner: owner.clone(),
+        spec,
+    };
+    // The resource the status names must be the one this installation derives: else
+    // another installation (or this one under its former cluster name) made it, and
+    // the pass neither creates a second one nor touches the Secret; the status keeps
+    // what that installation wrote, with the refusal in its conditions.
+    if let Err(refused) = check_installation::<K>(&target, object.status()) {
+        return report_in_conditions(shared, object, Progress::from(&refused)).await;
+    }
     let secrets: Api<Secret> = Api::namespaced(shared.ctx.client.clone(), &owner.namespace);
     let secret_name = connection_secret_name(&owner.name);
     let own = &shared.own_secrets;
@@ -79,7 +91,6 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         .get_opt(&secret_name)
         .await
         .map_err(kube_error("read the connection Secret"))?;
-    let spec = object.spec();
     // Ownership: a Secret of that name that this object does not control is neither
     // written nor read, and nothing is created in AWS (a credential that cannot be
     // stored would be one nobody knows).
@@ -94,10 +105,6 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     // as AWS has it, its claim, and whether the spec asks it for what AWS fixes at
     // creation. A refusal stalls here, so no credential is generated, the Secret stays
     // exactly as it was and no AWS call changes anything.
-    let target = Target {
-        owner: owner.clone(),
-        spec,
-    };
     let scoped = shared.kind.for_spec(spec);
     let kind = scoped.as_ref().unwrap_or(&shared.kind);
     let inspected = match Box::pin(inspect(kind, &target)).await {
@@ -254,6 +261,27 @@ async fn report_without_writes<K: DataTier>(
     let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
     write_status(&shared.ctx, object, object.status(), &status).await?;
     Ok(report.progress)
+}
+
+/// Ends a reconcile of `object` that stopped before any read of AWS or the Secret:
+/// the status keeps every field as it was (what another installation wrote, say) and
+/// gets `progress` in its conditions; the failure is counted.
+async fn report_in_conditions<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    progress: Progress,
+) -> Result<Progress, Error> {
+    count_failure(shared, &progress);
+    let current = object.status();
+    let status = with_progress(
+        object.meta().generation,
+        current,
+        K::NOUNS,
+        &progress,
+        &now(),
+    );
+    write_status(&shared.ctx, object, current, &status).await?;
+    Ok(progress)
 }
 
 /// Counts a pass that ended `Stalled` or `Transient` in `tiered_reconcile_errors_total`.

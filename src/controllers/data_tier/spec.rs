@@ -39,6 +39,8 @@ pub trait SharedStatus {
     /// The parameter group tiered owns for the resource, as last reported
     /// (`status.parameterGroup`); `None` when it reported none.
     fn parameter_group(&self) -> Option<&ParameterGroupStatus>;
+    /// The identifier of the AWS resource the status last named (`status.identifier`).
+    fn identifier(&self) -> Option<&str>;
 }
 
 /// Implements [`SharedStatus`] for the status types given (a macro for the reason of
@@ -48,6 +50,9 @@ macro_rules! shared_status {
         impl SharedStatus for $status {
             fn parameter_group(&self) -> Option<&ParameterGroupStatus> {
                 self.parameter_group.as_ref()
+            }
+            fn identifier(&self) -> Option<&str> {
+                self.identifier.as_deref()
             }
         }
     )*};

@@ -168,7 +168,7 @@ pub fn deleting<S: WithConditions + Default>(
 }
 
 /// `previous` with the conditions of `progress` at `generation`.
-fn with_progress<S: WithConditions + Default>(
+pub fn with_progress<S: WithConditions + Default>(
     generation: Option<i64>,
     previous: Option<&S>,
     nouns: &Nouns,

@@ -163,6 +163,21 @@ pub async fn start_with_app(namespace: &str, app: &TieredApp) -> (Running, Api<T
 }
 
 impl Running {
+    /// Stops the operator and starts another on the same emulator, with `config` and
+    /// its AWS clients configured by `aws`: a restart with other flags.
+    pub async fn relaunch(&mut self, config: RunConfig, aws: &SdkConfig) {
+        self.shutdown.trigger(StopReason::Signal);
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the operator stops within 10 s")
+            .unwrap()
+            .unwrap();
+        let next = launch_with_aws(self.client.clone(), config, aws).await;
+        self.shutdown = next.shutdown;
+        self.http = next.http;
+        self.task = next.task;
+    }
+
     /// Stops the operator (as SIGTERM would) and waits for it to end cleanly.
     pub async fn stop(self) {
         let Self {
