@@ -35,6 +35,7 @@ mod database_storage;
 mod day2_binary;
 mod day2_binary_cache;
 mod day2_faults;
+mod deletion_denied;
 mod docs;
 mod drift_tags;
 mod e2e_newsread;

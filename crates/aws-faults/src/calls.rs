@@ -19,6 +19,8 @@ pub enum Fate {
     Throttled,
     /// Answered 500 `InternalFailure`; AWS never saw it.
     Failed,
+    /// Answered 403 `AccessDenied`; AWS never saw it.
+    Denied,
     /// Forwarded (AWS acted), then answered 500 `InternalFailure`.
     Lost,
 }

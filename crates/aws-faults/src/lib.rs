@@ -1,7 +1,9 @@
 //! A fault layer in front of `moto_server` for tiered's tests and chaos runs: an HTTP
 //! proxy that reads the `Action=` of each AWS query-protocol request (RDS, ElastiCache)
 //! and, by action and rate with a fixed seed, throttles it (400 `Throttling`), fails it
-//! (500 `InternalFailure`), delays it, or **loses its response** (forwards it, so AWS
+//! (500 `InternalFailure`), denies it (403 `AccessDenied`, as an IAM policy or an
+//! organization's SCP does: moto has no IAM), delays it, or **loses its response**
+//! (forwards it, so AWS
 //! acts, then answers 500). It records every call (action, resource id, fault) so tests
 //! can assert call counts per action and per resource, and serves that record at
 //! `GET /_faults/calls` for scripts.

@@ -19,7 +19,7 @@ struct Args {
     /// Seed of the dice (one generator per AWS action).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// `ACTION:throttle=R,fail=R,lose=R,latency=200ms@R`, `*` for every action; the first
+    /// `ACTION:throttle=R,fail=R,deny=R,lose=R,latency=200ms@R`, `*` for every action; the first
     /// rule that matches a call applies. Repeatable.
     #[arg(long = "rule", value_parser = Rule::parse)]
     rules: Vec<Rule>,

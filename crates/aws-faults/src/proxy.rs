@@ -201,6 +201,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         let mut dice = shared.dice.lock().unwrap_or_else(PoisonError::into_inner);
         decide(&rules, &mut dice, &action)
     };
+    let denied = format!("User is not authorized to perform: {action} (aws-faults)");
     shared.calls.push(Call {
         at: shared.started.elapsed(),
         action,
@@ -220,6 +221,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             );
         }
         Fate::Failed => return internal_failure(),
+        Fate::Denied => {
+            return error_xml(StatusCode::FORBIDDEN, "Sender", "AccessDenied", &denied);
+        }
         Fate::Passed | Fate::Lost => {}
     }
     let upstream = upstream_request(&shared.upstream, parts, body);
@@ -358,6 +362,7 @@ mod tests {
             Rule::parse("CreateDBInstance:lose=1").unwrap(),
             Rule::parse("ModifyDBInstance:throttle=1").unwrap(),
             Rule::parse("DeleteDBInstance:fail=1").unwrap(),
+            Rule::parse("RebootDBInstance:deny=1").unwrap(),
         ];
         let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), &upstream, rules, 1)
             .await
@@ -371,6 +376,8 @@ mod tests {
             // Throttled and failed calls never reach AWS.
             ("ModifyDBInstance", "db-1", 400, "Throttling", 1),
             ("DeleteDBInstance", "db-1-r1", 500, "InternalFailure", 1),
+            // Denied as IAM denies: 403, and AWS never saw it.
+            ("RebootDBInstance", "db-1", 403, "AccessDenied", 1),
         ] {
             let form = format!("Action={action}&DBInstanceIdentifier={instance}");
             let (status, body) = post(&endpoint, &form).await;
@@ -394,7 +401,8 @@ mod tests {
             1,
             "a replica's call is its object's"
         );
-        assert_eq!(calls.most_mutating_per_minute("db-1"), 3);
+        assert_eq!(calls.reached("RebootDBInstance", "db-1"), 0);
+        assert_eq!(calls.most_mutating_per_minute("db-1"), 4);
 
         proxy.set_rules(Vec::new());
         assert_eq!(
@@ -421,7 +429,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(shown(&record), shown(&calls.all()));
-        assert_eq!(record.len(), 5);
+        assert_eq!(record.len(), 6);
         assert_eq!(record[0].fate, Fate::Lost);
     }
 }

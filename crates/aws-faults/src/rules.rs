@@ -22,6 +22,9 @@ pub struct Rule {
     pub throttle: f64,
     /// Share of calls answered 500 `InternalFailure` without reaching AWS.
     pub fail: f64,
+    /// Share of calls answered 403 `AccessDenied` without reaching AWS, as an IAM
+    /// policy or an organization's SCP that denies the action answers.
+    pub deny: f64,
     /// Share of calls forwarded to AWS (which acts) whose answer is replaced by a 500.
     pub lose: f64,
     /// Delay added to a share ([`Rule::latency_rate`]) of the calls.
@@ -39,7 +42,7 @@ pub enum RuleError {
     Shape(String),
     /// A fault this layer does not know.
     #[error(
-        "failed to read rule {rule:?}: unknown fault {fault:?} (throttle, fail, lose, latency)"
+        "failed to read rule {rule:?}: unknown fault {fault:?} (throttle, fail, deny, lose, latency)"
     )]
     UnknownFault {
         /// The rule.
@@ -58,12 +61,12 @@ pub enum RuleError {
         value: String,
     },
     /// Rates that add up to more than 1.
-    #[error("failed to read rule {0:?}: throttle + fail + lose exceeds 1")]
+    #[error("failed to read rule {0:?}: throttle + fail + deny + lose exceeds 1")]
     Sum(String),
 }
 
 impl Rule {
-    /// Reads `ACTION:throttle=0.1,fail=0.1,lose=0.05,latency=200ms@0.5` (any subset of
+    /// Reads `ACTION:throttle=0.1,fail=0.1,deny=0.1,lose=0.05,latency=200ms@0.5` (any subset of
     /// the faults; `latency=200ms` alone delays every call).
     ///
     /// # Errors
@@ -85,6 +88,7 @@ impl Rule {
             match name.trim() {
                 "throttle" => rule.throttle = rate(value).ok_or_else(|| value_error(value))?,
                 "fail" => rule.fail = rate(value).ok_or_else(|| value_error(value))?,
+                "deny" => rule.deny = rate(value).ok_or_else(|| value_error(value))?,
                 "lose" => rule.lose = rate(value).ok_or_else(|| value_error(value))?,
                 "latency" => {
                     let (duration, share) = value.split_once('@').unwrap_or((value, "1"));
@@ -99,7 +103,7 @@ impl Rule {
                 }
             }
         }
-        if rule.throttle + rule.fail + rule.lose > 1.0 + f64::EPSILON {
+        if rule.throttle + rule.fail + rule.deny + rule.lose > 1.0 + f64::EPSILON {
             return Err(RuleError::Sum(text.to_owned()));
         }
         Ok(rule)
@@ -116,7 +120,9 @@ impl Rule {
             Fate::Throttled
         } else if roll < self.throttle + self.fail {
             Fate::Failed
-        } else if roll < self.throttle + self.fail + self.lose {
+        } else if roll < self.throttle + self.fail + self.deny {
+            Fate::Denied
+        } else if roll < self.throttle + self.fail + self.deny + self.lose {
             Fate::Lost
         } else {
             Fate::Passed
@@ -216,13 +222,15 @@ mod tests {
 
     #[test]
     fn rules_read_every_fault_and_refuse_what_is_not_a_rule() {
-        let rule = Rule::parse("*:throttle=0.1,fail=0.1,lose=0.05,latency=200ms@0.5").unwrap();
+        let rule =
+            Rule::parse("*:throttle=0.1,fail=0.1,deny=0.2,lose=0.05,latency=200ms@0.5").unwrap();
         assert_eq!(
             rule,
             Rule {
                 action: "*".into(),
                 throttle: 0.1,
                 fail: 0.1,
+                deny: 0.2,
                 lose: 0.05,
                 latency: Duration::from_millis(200),
                 latency_rate: 0.5,
@@ -252,11 +260,13 @@ mod tests {
 
     #[test]
     fn rolls_split_into_the_fates_by_rate() {
-        let rule = Rule::parse("*:throttle=0.2,fail=0.1,lose=0.1").unwrap();
+        let rule = Rule::parse("*:throttle=0.2,fail=0.1,deny=0.1,lose=0.1").unwrap();
         assert_eq!(rule.fate(0.0), Fate::Throttled);
         assert_eq!(rule.fate(0.25), Fate::Failed);
-        assert_eq!(rule.fate(0.35), Fate::Lost);
-        assert_eq!(rule.fate(0.45), Fate::Passed);
+        assert_eq!(rule.fate(0.35), Fate::Denied);
+        assert_eq!(rule.fate(0.45), Fate::Lost);
+        assert_eq!(rule.fate(0.55), Fate::Passed);
+        assert!(!Fate::Denied.reached_aws());
     }
 
     #[test]

@@ -207,6 +207,14 @@ pub async fn finalize<K: DataTier>(
     let step = match cleanup(kind, &target, object.status(), deletion_time(object)).await {
         Ok(step) => step,
         Err(error) => {
+            // Said in the status (and a Warning Event, as for any pass): a deletion
+            // that AWS refuses (an IAM or SCP deny of the delete, a quota) would
+            // otherwise hang with the status of the last pass before it, Ready.
+            let current = object.status();
+            let progress = Progress::from(&error);
+            let generation = object.meta().generation;
+            let status = with_progress(generation, current, K::NOUNS, &progress, &now());
+            write_status(&shared.ctx, object, current, &status).await?;
             return Err(Error::DeletionPending {
                 message: error.to_string(),
                 requeue: shared.backoff.failed(key.clone()),

@@ -93,6 +93,8 @@ pub trait Kind: DataTier + Sized {
     const WAITING_REASON: &'static str;
     /// The IAM action of the create call.
     const CREATE_ACTION: &'static str;
+    /// The IAM action of the delete call.
+    const DELETE_ACTION: &'static str;
     /// A metric series of an AWS call a converged controller has made, and how often
     /// at least.
     const COUNTED_CALL: (&'static str, f64);

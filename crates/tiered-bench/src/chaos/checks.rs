@@ -140,7 +140,7 @@ pub struct ObjectCalls {
     pub total: usize,
     /// Mutating calls among them.
     pub mutating: usize,
-    /// Calls throttled or failed by the fault layer.
+    /// Calls throttled, failed or denied by the fault layer.
     pub refused: usize,
     /// Calls whose answer was lost after AWS acted.
     pub lost: usize,
@@ -168,7 +168,7 @@ pub fn calls_per_object(members: &[Member], calls: &[Call]) -> Vec<ObjectCalls> 
                 mutating: mutating.len(),
                 refused: mine
                     .iter()
-                    .filter(|c| matches!(c.fate, Fate::Throttled | Fate::Failed))
+                    .filter(|c| matches!(c.fate, Fate::Throttled | Fate::Failed | Fate::Denied))
                     .count(),
                 lost: mine.iter().filter(|c| c.fate == Fate::Lost).count(),
                 busiest_minute,

@@ -100,6 +100,7 @@ pub fn print(args: &ChaosArgs, members: &[Member], outcome: &Outcome, secrets: u
             Fate::Passed => "passed",
             Fate::Throttled => "throttled",
             Fate::Failed => "failed",
+            Fate::Denied => "denied",
             Fate::Lost => "lost after AWS acted",
         };
         *fates.entry(fate).or_insert(0) += 1;

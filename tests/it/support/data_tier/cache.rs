@@ -112,6 +112,7 @@ impl Kind for ElastiCache {
     const URL_ENV: &'static str = "REDIS_URL";
     const WAITING_REASON: &'static str = "WaitingForCache";
     const CREATE_ACTION: &'static str = "elasticache:CreateReplicationGroup";
+    const DELETE_ACTION: &'static str = "elasticache:DeleteReplicationGroup";
     const COUNTED_CALL: (&'static str, f64) = (
         "tiered_aws_calls_total{service=\"elasticache\",operation=\"CreateReplicationGroup\"}",
         1.0,

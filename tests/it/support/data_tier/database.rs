@@ -86,6 +86,7 @@ impl Kind for Rds {
     const URL_ENV: &'static str = "DATABASE_URL";
     const WAITING_REASON: &'static str = "WaitingForDatabase";
     const CREATE_ACTION: &'static str = "rds:CreateDBInstance";
+    const DELETE_ACTION: &'static str = "rds:DeleteDBInstance";
     const COUNTED_CALL: (&'static str, f64) = (
         "tiered_aws_calls_total{service=\"rds\",operation=\"DescribeDBInstances\"}",
         2.0,
