@@ -1,8 +1,8 @@
 //! A deletion AWS refuses (an IAM policy or an organization's SCP that denies the
 //! delete call, as `aws-faults` answers it: 403 `AccessDenied`): the finalizer stays and
-//! the resource is left, and the object says why, in its status and a Warning Event,
-//! instead of hanging with the Ready status of its last pass. Once the call is allowed
-//! the deletion goes through.
+//! the resource is left, and the object says why, in its status, a Warning Event and
+//! `tiered_reconcile_errors_total{category="access_denied"}`, instead of hanging with the
+//! Ready status of its last pass. Once the call is allowed the deletion goes through.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tiered::api::conditions::reasons;
 use crate::support::data_tier::operator::{NS, condition};
 use crate::support::data_tier::{Kind, both_kinds};
 use crate::support::faults::{aws_id, start};
-use crate::support::operator::{eventually, eventually_event};
+use crate::support::operator::{eventually, eventually_event, http_get, metric};
 
 both_kinds!(a_denied_delete_is_said_in_the_status_and_an_event_and_retried);
 
@@ -56,6 +56,15 @@ async fn a_denied_delete_is_said_in_the_status_and_an_event_and_retried<K: Kind>
         reasons::AWS_ACCESS_DENIED,
         K::DELETE_ACTION,
     )
+    .await;
+    let series = format!(
+        "tiered_reconcile_errors_total{{controller=\"{}\",category=\"access_denied\"}}",
+        K::CONTROLLER
+    );
+    eventually("the denied delete is counted as access_denied", || async {
+        let (_, text) = http_get(f.op.http, "/metrics").await;
+        metric(&text, &series) >= 1.0
+    })
     .await;
     let id = aws_id::<K>(K::NAME);
     assert_eq!(

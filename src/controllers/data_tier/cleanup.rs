@@ -192,7 +192,8 @@ pub async fn cleanup<K: DataTier>(
 /// again; a failed AWS call backs off with the object's backoff.
 ///
 /// # Errors
-/// [`Error::DeletionPending`] until the resource is gone, or a Kubernetes call failed.
+/// [`Error::DeletionPending`] until the resource is gone, [`Error::CleanupFailed`] when
+/// an AWS call failed, or a Kubernetes call failed.
 pub async fn finalize<K: DataTier>(
     shared: &Shared<K>,
     key: &Key<K>,
@@ -215,9 +216,20 @@ pub async fn finalize<K: DataTier>(
             let generation = object.meta().generation;
             let status = with_progress(generation, current, K::NOUNS, &progress, &now());
             write_status(&shared.ctx, object, current, &status).await?;
-            return Err(Error::DeletionPending {
-                message: error.to_string(),
-                requeue: shared.backoff.failed(key.clone()),
+            let requeue = shared.backoff.failed(key.clone());
+            // A call held for the object's budget is routine (after a restart, every
+            // deletion waits a minute); anything else is a failure, logged and counted
+            // in its own category (an IAM deny as `access_denied`).
+            return Err(if matches!(progress, Progress::Paced { .. }) {
+                Error::DeletionPending {
+                    message: error.to_string(),
+                    requeue,
+                }
+            } else {
+                Error::CleanupFailed {
+                    source: error,
+                    requeue,
+                }
             });
         }
     };

@@ -66,6 +66,16 @@ pub enum Error {
         /// The Secret's name.
         name: String,
     },
+    /// An AWS call of the finalizer failed (denied, a quota, an error AWS returned);
+    /// the finalizer stays and the cleanup is tried again after `requeue`.
+    #[error("failed to clean up in AWS")]
+    CleanupFailed {
+        /// The cause, which gives the category.
+        #[source]
+        source: ConvergeError,
+        /// When to try again.
+        requeue: Duration,
+    },
     /// Deletion is not finished yet; the finalizer stays.
     #[error("failed to finish deletion yet: {message}")]
     DeletionPending {
@@ -89,6 +99,7 @@ impl ReconcileError for Error {
                 }
                 _ => Category::Kubernetes,
             },
+            Self::CleanupFailed { source, .. } => source.category(),
             Self::DeletionPending { .. } => Category::DeletionPending,
         }
     }
@@ -99,7 +110,9 @@ impl Error {
     /// finalizer's wrapping).
     pub fn deletion_requeue(&self) -> Option<Duration> {
         match self {
-            Self::DeletionPending { requeue, .. } => Some(*requeue),
+            Self::DeletionPending { requeue, .. } | Self::CleanupFailed { requeue, .. } => {
+                Some(*requeue)
+            }
             Self::Finalizer(inner) => match &**inner {
                 finalizer::Error::CleanupFailed(error) => error.deletion_requeue(),
                 _ => None,
@@ -291,5 +304,20 @@ mod tests {
         let wrapped = Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(pending)));
         assert_eq!(wrapped.deletion_requeue(), Some(Duration::from_secs(30)));
         assert_eq!(Error::MissingMetadata.deletion_requeue(), None);
+    }
+
+    #[test]
+    fn a_failed_cleanup_keeps_its_requeue_and_counts_in_its_own_category() {
+        let denied = Error::CleanupFailed {
+            source: ConvergeError::OwnedElsewhere {
+                nouns: NOUNS,
+                id: "db-1".into(),
+            },
+            requeue: Duration::from_secs(4),
+        };
+        assert_eq!(denied.category(), Category::OwnedElsewhere);
+        let wrapped = Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(denied)));
+        assert_eq!(wrapped.deletion_requeue(), Some(Duration::from_secs(4)));
+        assert_eq!(wrapped.category(), Category::OwnedElsewhere);
     }
 }
