@@ -13,7 +13,9 @@ Go SDK) against kube-emulator, as scripts/test-packaging.sh runs it:
 4. a TieredApp with a field the CRD does not have is refused (strict field validation);
 5. `helm upgrade` to a copy of the chart whose TieredApp CRD gained that field: the CRD is
    upgraded, and the same TieredApp is accepted and keeps the field;
-6. `helm uninstall`: the CRDs stay (helm.sh/resource-policy: keep), the TieredApp is
+6. `helm upgrade` with `sharding.shards` set, then empty again (the README's way to turn
+   sharding on): each revision deployed, with a Deployment per shard;
+7. `helm uninstall`: the CRDs stay (helm.sh/resource-policy: keep), the TieredApp is
    untouched (same uid and resourceVersion), every other object of the release is gone.
 
 Helm keeps its release records where it does on a cluster, in Secrets (its default
@@ -295,7 +297,8 @@ def main(argv: list[str]) -> int:
         expect(refused.returncode != 0 and f'unknown field "spec.{NEW_FIELD}"' in refused.stderr,
                f"before the upgrade, spec.{NEW_FIELD} was not refused: {refused.stdout}{refused.stderr}")
 
-        upgraded = config.upgrade(str(upgraded_chart(work)), RELEASE, VALUES, namespace=NAMESPACE, timeout=60)
+        chart = str(upgraded_chart(work))
+        upgraded = config.upgrade(chart, RELEASE, VALUES, namespace=NAMESPACE, timeout=60)
         expect(upgraded["status"] == "deployed" and upgraded["revision"] == 2, f"upgrade: {upgraded['status']}")
         records = release_records(cluster)
         expect(records == {"1": "superseded", "2": "deployed"}, f"release Secrets after the upgrade: {records}")
@@ -306,6 +309,21 @@ def main(argv: list[str]) -> int:
         app = cluster.get_json("tieredapp", "probe", "-n", PROBE_NAMESPACE)
         expect(app["spec"].get(NEW_FIELD) == "kept", f"spec.{NEW_FIELD} was pruned: the old schema is served")
         print(f"upgrade: revision 2 (Secrets: 1 superseded, 2 deployed); the CRD has spec.{NEW_FIELD} (refused before), a TieredApp using it is stored")
+
+        # Sharding on and off again with `helm upgrade`, as the README shows it: the main
+        # Deployment's selector is immutable, so it must be the same in both modes.
+        for revision, shards in ((3, ["blue"]), (4, [])):
+            values = {**VALUES, "sharding": {"shards": shards}}
+            try:
+                upgraded = config.upgrade(chart, RELEASE, values, namespace=NAMESPACE, timeout=60)
+            except Exception as error:  # the SDK raises the API server's refusal
+                raise Failed(f"upgrade to sharding.shards={shards}: {error}") from error
+            expect(upgraded["status"] == "deployed" and upgraded["revision"] == revision,
+                   f"upgrade to sharding.shards={shards}: {upgraded['status']}")
+            wanted = sorted([RELEASE, *(f"{RELEASE}-{shard}" for shard in shards)])
+            names = sorted(d["metadata"]["name"] for d in cluster.get_json("deployment", "-n", NAMESPACE)["items"])
+            expect(names == wanted, f"sharding.shards={shards}: Deployments {names}, expected {wanted}")
+        print("upgrade: revisions 3 and 4 turn sharding on (a Deployment per shard) and off again")
 
         result = config.uninstall(RELEASE, timeout=60)
         crds = {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"}

@@ -338,6 +338,12 @@ EXPECTED_RULES = {(r["apiGroup"], r["resource"]): set(r["verbs"])
                   for r in json.loads(RBAC_USED.read_text())["rules"]}
 
 
+def selects(match_labels: dict[str, str], deployment: dict[str, Any]) -> bool:
+    """Whether a selector of these labels selects the pods of `deployment`."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    return all(labels.get(k) == v for k, v in match_labels.items())
+
+
 def flatten_rules(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
     flat: dict[tuple[str, str], set[str]] = {}
     for rule in rules:
@@ -406,7 +412,7 @@ def assert_common(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict
     expect(bool(zones), "the replicas are not spread across zones")
 
     service = only(kinds, "Service")
-    expect(service["spec"]["selector"] == selector, "the metrics Service does not select the operator pods")
+    expect(selects(service["spec"]["selector"], deployment), "the metrics Service does not select the operator pods")
     expect(service["spec"]["ports"][0]["targetPort"] == "metrics", "the metrics Service misses the port")
 
     for role in controller_roles(kinds):
@@ -526,8 +532,9 @@ def operator_network_policy(values: dict[str, Any]) -> tuple[dict[str, Any], dic
     kinds = assert_common(documents(render(values)))
     policy = only(kinds, "NetworkPolicy")
     deployment = only(kinds, "Deployment")
-    expect(policy["spec"]["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
-           "the NetworkPolicy does not select exactly the operator pods")
+    expect(set(policy["spec"]["podSelector"]) == {"matchLabels"}
+           and selects(policy["spec"]["podSelector"]["matchLabels"], deployment),
+           "the NetworkPolicy does not select the operator pods")
     expect(policy["spec"]["policyTypes"] == ["Ingress"],
            "the NetworkPolicy must restrict inbound traffic only (the operator calls the API server and AWS)")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -579,6 +586,13 @@ def render_shards() -> None:
         pods = [d["metadata"]["name"] for d in deployments.values()
                 if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())]
         expect(len(pods) == 1, f"the selector {selector} selects the pods of {pods}: Deployments would fight")
+    # The metrics Service and the NetworkPolicy cover every shard's pods.
+    service = only(kinds, "Service")
+    policy = only(kinds, "NetworkPolicy")
+    for name, deployment in deployments.items():
+        expect(selects(service["spec"]["selector"], deployment), f"the metrics Service misses the pods of {name}")
+        expect(selects(policy["spec"]["podSelector"]["matchLabels"], deployment),
+               f"the NetworkPolicy misses the pods of {name}")
     pdbs = kinds.get("PodDisruptionBudget", [])
     expect(sorted(p["spec"]["selector"]["matchLabels"].items() for p in pdbs)
            == sorted(s.items() for s in selectors), "one PDB per operator Deployment, selecting its pods")

@@ -8,6 +8,8 @@ fn main() -> ExitCode {
     let cli = tiered::cli::Cli::parse();
     match tiered::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`tiered render … | head`): quietly.
+        Err(error) if error.is_closed_output() => ExitCode::SUCCESS,
         Err(error) => {
             // The whole chain: "failed to run the operator: failed to run the HTTP
             // endpoints: failed to bind 0.0.0.0:8080: Address in use", not its first link.

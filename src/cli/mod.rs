@@ -61,6 +61,15 @@ pub enum CliError {
     InvalidInput(usize),
 }
 
+impl CliError {
+    /// Whether this is a write to an output its reader closed (`tiered crd | head -1`,
+    /// quitting `less` early): the rest of the output has nowhere to go, which is not a
+    /// failure of the command, as for other Unix tools.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, Self::Write(error) if error.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

@@ -253,11 +253,18 @@ fn start_controllers(
         let mut start = |run: ControllerRun| {
             let (synced, on_synced) = tokio::sync::oneshot::channel();
             syncs.push(on_synced);
-            controllers.push(tokio::spawn(run(
+            let (listed, on_listed) = tokio::sync::oneshot::channel();
+            let controller = run(
                 ctx.clone(),
                 controller_config.clone(),
                 Box::pin(shutdown.wait()),
+                listed,
+            );
+            controllers.push(tokio::spawn(until_stopped(
+                controller,
+                on_listed,
                 synced,
+                shutdown.clone(),
             )));
         };
         start(|ctx, config, stop, synced| Box::pin(tiered_app::run(ctx, config, stop, synced)));
@@ -267,6 +274,36 @@ fn start_controllers(
         start(|ctx, config, stop, synced| Box::pin(cache_cluster::run(ctx, config, stop, synced)));
     }
     (controllers, syncs)
+}
+
+/// Runs one controller until it ends, passing on the signal that its caches have listed
+/// (`on_listed` to `synced`). A controller whose caches never listed is dropped when
+/// `shutdown` fires: kube-runtime's Controller (5.0) ends on a graceful shutdown only once
+/// its store is ready (its runner holds the end of its queue until then), so with the
+/// CRDs not installed, or a kind RBAC does not let it list, a stop request (SIGTERM,
+/// Ctrl-C) left the process running until the kubelet's SIGKILL. Such a controller
+/// has run no reconcile that wrote anything (a reconcile waits for the caches first).
+async fn until_stopped(
+    controller: Pin<Box<dyn Future<Output = ()> + Send>>,
+    on_listed: tokio::sync::oneshot::Receiver<()>,
+    synced: tokio::sync::oneshot::Sender<()>,
+    shutdown: Shutdown,
+) {
+    let mut controller = controller;
+    let listed = tokio::select! {
+        () = &mut controller => return,
+        listed = on_listed => listed.is_ok(),
+        () = shutdown.wait() => return,
+    };
+    if listed {
+        let _ = synced.send(());
+        controller.await;
+    } else {
+        tokio::select! {
+            () = controller => {}
+            () = shutdown.wait() => {}
+        }
+    }
 }
 
 /// Asks the API server to list one TieredApp with `selector`, so that a selector it

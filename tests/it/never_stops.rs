@@ -101,3 +101,22 @@ async fn sigterm_stops_the_operator_when_its_log_pipe_is_closed() {
         "SIGTERM with the log pipe closed ends the operator with status 0, got {exit:?} (None: still running after 10 s)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_stops_on_request_when_the_crds_are_not_installed() {
+    // `tiered run` started before `kubectl apply -f crds/` (or with crds.install=false
+    // and no CRDs): its watches cannot list. A stop (SIGTERM, Ctrl-C) must still stop
+    // it, instead of leaving it running until the kubelet's SIGKILL.
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorOptions::default())
+        .await
+        .unwrap();
+    let operator = crate::support::operator::launch(
+        emulator.client(),
+        crate::support::operator::test_config(&[]),
+    )
+    .await;
+    // Let the watches fail their first lists.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Panics unless the operator ends within 10 s, cleanly.
+    operator.stop().await;
+}

@@ -13,8 +13,8 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    condition, eventually, eventually_event, eventually_gone, start, start_with_foreign,
-    two_tier_app,
+    condition, create_foreign, emulator, eventually, eventually_event, eventually_gone, launch,
+    start, start_with_foreign, test_config, two_tier_app,
 };
 use tiered::api::TieredApp;
 
@@ -196,6 +196,59 @@ async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_de
         snapshot(&accounts, "newsread-api").await,
         before,
         "not deleted"
+    );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_app_recovers_soon_after_the_foreign_object_in_its_way_is_removed() {
+    // What the NameConflict message tells the user to do: remove the other object. A
+    // foreign object without tiered's label is not watched, so its removal triggers no
+    // reconcile; the app must look again soon, not after the 10-minute Stalled re-check.
+    // A sandbox emulator rolls the Deployments out, so that nothing else triggers one.
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let (services, _) = create_foreign::<Service>(
+        &client,
+        NS,
+        json!({
+            "metadata": {"name": "newsread-api"},
+            "spec": {"selector": {"app": "payments"}, "ports": [{"port": 9999}]}
+        }),
+    )
+    .await;
+    let op = launch(client.clone(), test_config(&[NS])).await;
+    let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
+    apps.create(&PostParams::default(), &two_tier_app(NS))
+        .await
+        .unwrap();
+    wait_for_name_conflict(&apps, "newsread").await;
+    let rolled_out = |app: &TieredApp| {
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.tiers.iter().all(|tier| tier.ready))
+    };
+    eventually("the other children are rolled out", || async {
+        apps.get("newsread").await.is_ok_and(|app| rolled_out(&app))
+    })
+    .await;
+    // Let the last watch events of the rollout pass.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    services
+        .delete("newsread-api", &DeleteParams::default())
+        .await
+        .unwrap();
+    // Within the 30 s of `eventually` (the test operator resyncs every second).
+    eventually("the app is Ready", || async {
+        apps.get("newsread").await.is_ok_and(|app| {
+            condition(&app, "Ready").is_some_and(|(status, _, _)| status == "True")
+        })
+    })
+    .await;
+    let service = services.get("newsread-api").await.unwrap();
+    assert_eq!(
+        service.owner_references().first().map(|o| o.kind.as_str()),
+        Some("TieredApp")
     );
     op.stop().await;
 }

@@ -1,5 +1,6 @@
 //! `tiered render` as a user runs it: the built binary on the example and on bad files,
-//! asserting exit codes, messages and (by snapshot) the example's plan.
+//! asserting exit codes, messages and (by snapshot) the example's plan; and its output,
+//! like `tiered crd`'s, piped into a reader that quits early.
 
 #![allow(
     clippy::unwrap_used,
@@ -411,4 +412,21 @@ spec:
     }
     assert!(stdout.contains("AuthToken: <generated>"), "{stdout}");
     insta::assert_snapshot!("cache_day2_render", stdout);
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
+    // `tiered crd | head -1`, `tiered render -f app.yaml | less` quit early: the rest of
+    // the output has nowhere to go, and that is not a failure of the command (as with
+    // other Unix tools). The CRDs are larger than a pipe's buffer, so the write fails.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tiered"))
+        .arg("crd")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(stderr_of(&output), "");
+    assert!(output.status.success(), "{:?}", output.status);
 }

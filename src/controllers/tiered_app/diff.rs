@@ -8,12 +8,52 @@ use sha2::{Digest, Sha256};
 
 pub use crate::runtime::owned::is_subset;
 
-/// Hash of a JSON value as serialized. Maps keep their insertion order (serde_json's
-/// `preserve_order` is on in this build), which is stable for a desired object: it is
-/// always serialized from the same typed struct.
+/// Hash of a JSON value, over its compact serialization with the keys of every map in
+/// sorted order, so that it does not depend on how the map was built. serde_json's
+/// `preserve_order` feature is not ours to set: cargo turns it on when another crate in
+/// the same build asks for it (the AWS SDK's `test-util`, a dev-dependency, does), and
+/// then maps keep their insertion order. The typed children do not serialize their keys
+/// in sorted order (a ServiceAccount writes `kind` before `automountServiceAccountToken`),
+/// so the same desired object hashed differently in a test build than in a release build
+/// (the operator's own `cargo build`), and two such processes re-applied each other's
+/// ServiceAccounts without end. Sorted, the hash is the one a build without
+/// `preserve_order` always computed.
 pub fn hash_value(value: &Value) -> String {
-    let digest = Sha256::digest(value.to_string().as_bytes());
+    let mut text = String::new();
+    write_sorted(value, &mut text);
+    let digest = Sha256::digest(text.as_bytes());
     hex::encode(&digest[..8])
+}
+
+/// Appends `value` to `out` as compact JSON, object keys in sorted order.
+fn write_sorted(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by_key(|(key, _)| *key);
+            out.push('{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_sorted(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_sorted(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +92,40 @@ mod tests {
         assert_ne!(hash_value(&a), hash_value(&json!({"b": 1, "a": [2, 1]})));
         assert_ne!(hash_value(&a), hash_value(&json!({"b": 2, "a": [1, 2]})));
         assert_eq!(hash_value(&a).len(), 16);
+    }
+
+    #[test]
+    fn the_hash_does_not_depend_on_the_order_a_map_was_built_in() {
+        // serde_json keeps insertion order when any crate of the build turns on its
+        // `preserve_order` (test builds do): the two maps below then serialize apart.
+        let mut forward = serde_json::Map::new();
+        forward.insert("kind".to_owned(), json!("ServiceAccount"));
+        forward.insert("automountServiceAccountToken".to_owned(), json!(false));
+        forward.insert(
+            "metadata".to_owned(),
+            json!({"name": "a", "labels": {"y": "1", "x": "2"}}),
+        );
+        let mut backward = serde_json::Map::new();
+        backward.insert(
+            "metadata".to_owned(),
+            json!({"labels": {"x": "2", "y": "1"}, "name": "a"}),
+        );
+        backward.insert("automountServiceAccountToken".to_owned(), json!(false));
+        backward.insert("kind".to_owned(), json!("ServiceAccount"));
+        let (forward, backward) = (Value::Object(forward), Value::Object(backward));
+        assert_eq!(hash_value(&forward), hash_value(&backward));
+        // The hash of the sorted compact text: what builds without `preserve_order`
+        // (release builds) have always written, so their annotations stay valid.
+        let sorted = r#"{"automountServiceAccountToken":false,"kind":"ServiceAccount","metadata":{"labels":{"x":"2","y":"1"},"name":"a"}}"#;
+        assert_eq!(
+            hash_value(&forward),
+            hex::encode(&Sha256::digest(sorted.as_bytes())[..8])
+        );
+        // Strings are escaped as serde_json escapes them.
+        let odd = json!({"k\"é\n": "v\u{1}"});
+        assert_eq!(
+            hash_value(&odd),
+            hex::encode(&Sha256::digest(odd.to_string().as_bytes())[..8])
+        );
     }
 }

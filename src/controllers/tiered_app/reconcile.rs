@@ -36,6 +36,13 @@ use crate::runtime::stores::ChildStores;
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "tieredapp";
 
+/// How soon an app held by a name conflict looks again. The conflict message asks the
+/// user to remove or rename the other object, and that object's removal triggers no
+/// reconcile of this app: without tiered's label it is not watched, and another app's
+/// child triggers only its own app. Each look costs one metadata GET per conflicting
+/// name and writes nothing while the conflict lasts.
+pub const CONFLICT_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The key of a TieredApp in the backoff.
 pub type AppKey = ObjectRef<DeserializeGuard<TieredApp>>;
 
@@ -306,9 +313,8 @@ fn desired(
 }
 
 /// Writes the status; a rollout that just failed or a refused child change gets a
-/// Warning Event, a name conflict
-/// too (when the status changed, so not on every requeue) and a slow requeue: a foreign object without
-/// tiered's label is not watched, so its removal triggers nothing.
+/// Warning Event, a name conflict too (when the status changed, so not on every
+/// requeue) and a requeue after [`CONFLICT_RECHECK`] (or the resync, if sooner).
 async fn finish(
     ctx: &AppContext,
     app: &TieredApp,
@@ -353,7 +359,7 @@ async fn finish(
             )
             .await;
     }
-    Ok(Action::requeue(STALLED))
+    Ok(Action::requeue(ctx.resync.min(CONFLICT_RECHECK)))
 }
 
 /// `Service/shop-web already exists and is owned by …; …` for the child names this app

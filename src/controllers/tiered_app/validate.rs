@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::tiered_app::{Autoscaling, HealthCheck, Tier, TierRole, TieredApp};
-use crate::controllers::tiered_app::build::deployment::{CACHE_ENV_NAMES, DATABASE_ENV_NAMES};
 use crate::controllers::tiered_app::build::naming::{
     MAX_LABEL_LENGTH, MAX_NAME_LENGTH, child_name, connection_secret_name, is_dns1035_label,
     is_dns1123_subdomain,
@@ -19,6 +18,7 @@ pub use crate::controllers::tiered_app::validated::{
 };
 
 mod egress;
+mod env;
 mod placement;
 mod serving;
 #[cfg(test)]
@@ -27,6 +27,7 @@ mod tests;
 mod volumes;
 
 use egress::resolve_egress;
+use env::check_env;
 use placement::resolve_placement;
 use serving::{resolve_identity, resolve_ingress, resolve_service_port, resolve_shutdown};
 use volumes::{resolve_volume_mounts, resolve_volumes};
@@ -383,40 +384,6 @@ fn resolve_health_check(
         path: check.path.clone(),
         initial_delay_seconds: check.initial_delay_seconds,
         period_seconds: check.period_seconds.unwrap_or(DEFAULT_PROBE_PERIOD_SECONDS),
-    }
-}
-
-fn check_env(field: &str, tier: &Tier, errors: &mut Vec<SpecError>) {
-    let mut seen = BTreeSet::new();
-    for (index, var) in tier.env.iter().enumerate() {
-        let var_field = format!("{field}.env[{index}].name");
-        if var.name.is_empty() || var.name.contains(['=', '\0']) {
-            errors.push(SpecError::new(
-                var_field,
-                "must be a non-empty variable name without '='",
-            ));
-            continue;
-        }
-        if !seen.insert(var.name.as_str()) {
-            errors.push(SpecError::new(
-                var_field.clone(),
-                format!("{} is set twice; keep one entry", var.name),
-            ));
-        }
-        for (source, kind, names) in [
-            (&tier.database, "database", DATABASE_ENV_NAMES.as_slice()),
-            (&tier.cache, "cache", CACHE_ENV_NAMES.as_slice()),
-        ] {
-            if source.is_some() && names.contains(&var.name.as_str()) {
-                errors.push(SpecError::new(
-                    var_field.clone(),
-                    format!(
-                        "{} is injected from the {kind}'s connection Secret; remove it or rename it",
-                        var.name
-                    ),
-                ));
-            }
-        }
     }
 }
 

@@ -294,3 +294,41 @@ fn a_volume_defaults_to_read_write_many_and_the_claims_are_retained() {
         ("shop-files", true)
     );
 }
+
+#[test]
+fn env_names_and_references_the_api_server_would_refuse_are_rejected_at_the_field() {
+    // Kubernetes 1.33 takes env names of printable ASCII other than '='
+    // (RelaxedEnvironmentVariableValidation), Secret and ConfigMap names that are DNS-1123
+    // subdomains and keys of `[-._a-zA-Z0-9]`; anything else fails the Deployment's apply
+    // with an error about the Deployment instead of the TieredApp's field.
+    let tier = |env: &str| {
+        format!("    - {{name: api, role: application, image: a:1, port: 80, env: [{env}]}}\n")
+    };
+    let cases = [
+        ("{name: DB_é, value: x}", vec!["spec.tiers[0].env[0].name"]),
+        (
+            "{name: \"A\\tB\", value: x}",
+            vec!["spec.tiers[0].env[0].name"],
+        ),
+        ("{name: \"my var.1-x\", value: x}", vec![]),
+        (
+            "{name: A, valueFrom: {secretKeyRef: {name: Bad_Secret, key: k}}}",
+            vec!["spec.tiers[0].env[0].valueFrom.secretKeyRef.name"],
+        ),
+        (
+            "{name: A, valueFrom: {configMapKeyRef: {name: settings, key: \"a/b\"}}}",
+            vec!["spec.tiers[0].env[0].valueFrom.configMapKeyRef.key"],
+        ),
+        (
+            "{name: A, valueFrom: {secretKeyRef: {name: db.creds, key: ..x}}}",
+            vec!["spec.tiers[0].env[0].valueFrom.secretKeyRef.key"],
+        ),
+        (
+            "{name: A, valueFrom: {secretKeyRef: {name: db-creds, key: DB_pass.word-1}}}",
+            vec![],
+        ),
+    ];
+    for (env, fields) in cases {
+        assert_eq!(error_fields("newsread", &tier(env)), fields, "{env}");
+    }
+}
