@@ -64,6 +64,14 @@ pub fn rds_replica_index(primary: &str, candidate: &str) -> Option<u32> {
         .then_some(index)
 }
 
+/// `id` as RDS and ElastiCache store it: lowercase. Both services take an identifier in
+/// any case, match it without case, and list it lowercase, so an identifier the user
+/// gives (`spec.adopt`) is lowercased before tiered names anything after it
+/// (`<id>-snap-<name>`, `<id>-r1`) or compares it with what AWS lists.
+pub fn stored_identifier(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
 /// Whether `id` is a valid RDS DB instance identifier: 1–63 letters, digits or hyphens,
 /// starting with a letter, no trailing hyphen, no two consecutive hyphens.
 pub fn is_valid_rds_identifier(id: &str) -> bool {

@@ -235,7 +235,7 @@ impl Publisher {
         namespace: &str,
         now: Timestamp,
     ) -> K8sEvent {
-        let base = regarding.name.as_deref().unwrap_or(&self.controller);
+        let base = event_name_base(regarding.name.as_deref().unwrap_or(&self.controller));
         K8sEvent {
             action: Some(event.action.clone()),
             reason: Some(event.reason.clone()),
@@ -258,6 +258,24 @@ impl Publisher {
             ..K8sEvent::default()
         }
     }
+}
+
+/// Longest name of an object (a DNS-1123 subdomain).
+const NAME_MAX: usize = 253;
+/// Room the Event name keeps after the regarded object's name: `.` and the time in
+/// nanoseconds as hex (16 digits for any time a `u64` of nanoseconds holds).
+const NAME_SUFFIX_ROOM: usize = 1 + 16;
+
+/// The part of an Event's name before `.<time>`: the regarded object's name, cut so
+/// that the whole stays a valid name (at most 253 characters, ending in a letter or
+/// digit). A ManagedDatabase or CacheCluster may be named with up to 242 characters,
+/// whose Events the API server refused as an invalid name, so they never appeared.
+fn event_name_base(name: &str) -> &str {
+    let mut end = name.len().min(NAME_MAX - NAME_SUFFIX_ROOM);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].trim_end_matches(['.', '-'])
 }
 
 #[cfg(test)]
@@ -298,6 +316,36 @@ mod tests {
         let written = event.note.unwrap();
         assert!(written.len() <= 1024, "{} bytes", written.len());
         assert!(note.starts_with(written.trim_end_matches('…')));
+    }
+
+    /// Found by the outside trial: a ManagedDatabase named with 242 characters (the
+    /// most its CRD allows) had none of its Events published: their names were longer
+    /// than 253 characters.
+    #[tokio::test]
+    async fn the_events_of_an_object_with_the_longest_name_have_valid_names() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let publisher = Publisher::new(
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
+                .unwrap(),
+            "tiered",
+            None,
+        );
+        let name_ending_in_a_dot_when_cut = format!("{}.{}", "a".repeat(235), "b".repeat(6));
+        for name in [
+            "x".repeat(242),
+            name_ending_in_a_dot_when_cut,
+            "web".to_owned(),
+        ] {
+            let regarding = ObjectReference {
+                name: Some(name.clone()),
+                ..app()
+            };
+            let event = publisher.generate(&event("n"), &regarding, "shop", Timestamp::now());
+            let written = event.metadata.name.unwrap();
+            let errors = kube_emulator::validation::format::dns1123_subdomain(&written);
+            assert!(errors.is_empty(), "{written}: {errors:?}");
+            assert!(written.starts_with(name.get(..200).unwrap_or(&name)));
+        }
     }
 
     #[test]

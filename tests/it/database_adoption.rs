@@ -103,3 +103,30 @@ async fn an_adopted_instance_keeps_its_deletion_protection_unless_the_spec_says_
         "only when asked"
     );
 }
+
+/// Found by the outside trial: `spec.adopt.identifier` may be written in capitals
+/// (`Legacy-Prod-DB`, as a console shows what someone typed), but RDS stores and lists
+/// identifiers lowercase. tiered named its snapshots and replicas after the capitals,
+/// never found them in what RDS lists, and so sent CreateDBSnapshot on every pass with
+/// `status.snapshots` `pending` and the object never Ready.
+#[tokio::test]
+async fn an_identifier_in_capitals_is_adopted_and_converges_like_a_lowercase_one() {
+    let server = MotoServer::start();
+    let ctx = allowing_shop(&server);
+    ctx.create_untagged("Legacy-Prod-DB", &[(ADOPTABLE, "shop/db")])
+        .await;
+    let spec = Rds::spec(&json!({
+        "adopt": {"identifier": "Legacy-Prod-DB"},
+        "highAvailability": {"multiAZ": false},
+        "snapshots": [{"name": "before"}]
+    }));
+    let ready = reconcile_until_ready(&ctx, "db", &spec).await;
+    let listed = ready.observed.snapshots.expect("the pass looked");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        listed[0].db_snapshot_identifier(),
+        Some("legacy-prod-db-snap-before")
+    );
+    let again = reconcile_once(&ctx, "db", &spec).await;
+    assert_eq!(again.mutations, 0, "{again:?}");
+}

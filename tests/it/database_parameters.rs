@@ -479,3 +479,39 @@ async fn retain_releases_the_parameter_group_with_the_instance() {
         );
     }
 }
+
+/// Found by the outside trial: `Retain` released only the parameter group the status
+/// named, and a pass that creates the group and then fails (the attachment or the
+/// parameters refused or throttled, the operator killed) writes no status naming it;
+/// deleting the object then left the group claimed by tiered's tags. The finalizer here
+/// runs with no status at all.
+#[tokio::test]
+async fn retain_releases_a_parameter_group_the_status_does_not_name() {
+    let server = support::moto::MotoServer::start();
+    let ctx = Rds::on(&server);
+    let retained = Rds::spec(&json!({
+        "parameters": {"max_connections": "200"},
+        "deletionPolicy": "Retain"
+    }));
+    let kept = support::data_tier::reconcile_until_ready(&ctx, "kept", &retained).await;
+    support::data_tier::delete_until_done(&ctx, "kept", &retained).await;
+
+    let group = format!("{}-postgres16", kept.id);
+    let described = ctx
+        .rds
+        .describe_db_parameter_groups()
+        .db_parameter_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let arn = described.db_parameter_groups()[0]
+        .db_parameter_group_arn()
+        .unwrap();
+    let group_tags = rds_tags_of(&ctx.rds, arn).await;
+    for key in ["tiered.io/cluster", "tiered.io/namespace", "tiered.io/name"] {
+        assert!(
+            !group_tags.contains_key(key),
+            "the group {group} kept {key}: {group_tags:?}"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use crate::aws::elasticache_actions::{
     ADD_TAGS_TO_RESOURCE, CREATE_CACHE_PARAMETER_GROUP, CREATE_REPLICATION_GROUP, CREATE_SNAPSHOT,
     MODIFY_CACHE_PARAMETER_GROUP,
 };
-use crate::aws::naming::elasticache_replication_group_id;
+use crate::aws::naming::{elasticache_replication_group_id, stored_identifier};
 use crate::aws::tags::resource_tags;
 use crate::controllers::data_tier::error::InvalidSpec;
 use crate::controllers::data_tier::listing::{
@@ -54,7 +54,7 @@ pub fn cache_plan(
 ) -> Result<CachePlan, InvalidSpec> {
     let owner = offline_owner(cluster, namespace, name);
     let id = match &spec.adopt {
-        Some(adopt) => adopt.replication_group_id.clone(),
+        Some(adopt) => stored_identifier(&adopt.replication_group_id),
         None => elasticache_replication_group_id(cluster, namespace, name),
     };
     let desired = DesiredGroup::from_spec(spec, id.clone(), resource_tags(&owner, &spec.tags))?;

@@ -23,7 +23,7 @@ use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::inspect::{check_installation, owned_by};
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
-use crate::controllers::data_tier::parameter_groups::release_group;
+use crate::controllers::data_tier::parameter_groups::release_parameter_groups;
 use crate::controllers::data_tier::progress::Progress;
 use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
 use crate::controllers::data_tier::status::{deleting, deletion_held, with_progress};
@@ -125,10 +125,12 @@ pub async fn cleanup<K: DataTier>(
     let adopted = K::adopt_id(target.spec).is_some();
     let policy = effective_policy(target.spec.deletion_policy(), adopted);
     if policy == DeletionPolicy::Retain {
-        // The parameter group first: once the resource's tags are gone, a retry
-        // finds it not ours and ends before reaching the group.
-        if let Some(group) = status.and_then(SharedStatus::parameter_group) {
-            release_group(kind, &group.name, &target.owner).await?;
+        // The parameter groups first: once the resource's tags are gone, a retry
+        // finds it not ours and ends before reaching them.
+        if target.spec.parameters_requested()
+            || status.and_then(SharedStatus::parameter_group).is_some()
+        {
+            release_parameter_groups(kind, &id, &target.owner).await?;
         }
         for arn in related.iter().chain([&resource]).filter_map(K::arn) {
             kind.remove_tags(arn, &OWNERSHIP_KEYS).await?;

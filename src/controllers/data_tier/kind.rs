@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::aws::errors::AwsError;
+use crate::aws::naming::stored_identifier;
 use crate::aws::tags::{Owner, resource_tags};
 use crate::runtime::backoff::{Backoff, IN_PROGRESS, STALLED};
 use crate::runtime::context::Context;
@@ -128,7 +129,7 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
     /// The id of `target`'s resource: the adopted one, else the deterministic one.
     fn resource_id(target: &Target<'_, Spec<Self>>) -> String {
         Self::adopt_id(target.spec)
-            .map_or_else(|| Self::deterministic_id(&target.owner), str::to_owned)
+            .map_or_else(|| Self::deterministic_id(&target.owner), stored_identifier)
     }
     /// The tags `target`'s resource carries: the user's plus the ownership tags.
     fn resource_tags(target: &Target<'_, Spec<Self>>) -> BTreeMap<String, String> {

@@ -107,6 +107,36 @@ pub async fn release_group<C: GroupCalls>(
     }
 }
 
+/// Releases the parameter groups tiered made for the retained resource `id` ([`release_group`]
+/// on each group of the account named `<id>-<family>` for its own family): found by one
+/// list of the account's groups, not by what the status recorded, which misses a group
+/// created in a pass that then failed (its attachment refused or throttled, the
+/// operator killed) before the status was written.
+///
+/// # Errors
+/// The first failed list, describe, tag read or tag removal.
+pub async fn release_parameter_groups<C: GroupCalls>(
+    calls: &C,
+    id: &str,
+    owner: &Owner,
+) -> Result<(), AwsError> {
+    for name in listed_group_names(calls, id).await? {
+        release_group(calls, &name, owner).await?;
+    }
+    Ok(())
+}
+
+/// The groups of the account named `<id>-<family>` for their own family.
+async fn listed_group_names<C: GroupCalls>(calls: &C, id: &str) -> Result<Vec<String>, AwsError> {
+    let groups = calls.list_groups().await?;
+    Ok(owned_group_names(
+        id,
+        groups
+            .iter()
+            .map(|(name, family)| (name.as_deref(), family.as_deref())),
+    ))
+}
+
 /// Creates the group, tagged with `tags`; one that exists already (a lost response)
 /// is fine.
 ///
@@ -181,14 +211,7 @@ pub async fn delete_parameter_groups<C: GroupCalls>(
     id: &str,
     owner: &Owner,
 ) -> Result<(), AwsError> {
-    let groups = calls.list_groups().await?;
-    let names = owned_group_names(
-        id,
-        groups
-            .iter()
-            .map(|(name, family)| (name.as_deref(), family.as_deref())),
-    );
-    for name in names {
+    for name in listed_group_names(calls, id).await? {
         match group_ownership(calls, &name, owner).await? {
             Some(Ownership::Ours) => {}
             None => continue,

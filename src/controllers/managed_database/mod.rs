@@ -34,7 +34,7 @@ use kube::Resource;
 use crate::api::managed_database::{CredentialSource, ROTATE_PASSWORD_ANNOTATION};
 use crate::api::{ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 use crate::aws::errors::AwsError;
-use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
+use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier, stored_identifier};
 use crate::aws::tags::Owner;
 use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
@@ -197,7 +197,7 @@ impl DataTier for Rds {
     /// or the deterministic one.
     fn resource_id(target: &Target<'_, ManagedDatabaseSpec>) -> String {
         match (&target.spec.adopt, &target.spec.replica_of) {
-            (Some(adopt), _) => adopt.identifier.clone(),
+            (Some(adopt), _) => stored_identifier(&adopt.identifier),
             (None, Some(_)) => rds_replica_of_identifier(
                 &target.owner.cluster,
                 &target.owner.namespace,

@@ -14,7 +14,7 @@ use serde_norway::{Mapping, Value};
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::CredentialSource;
 use crate::aws::naming::{
-    rds_instance_identifier, rds_replica_identifier, rds_replica_of_identifier,
+    rds_instance_identifier, rds_replica_identifier, rds_replica_of_identifier, stored_identifier,
 };
 use crate::aws::rds_actions::{
     CREATE_DB_INSTANCE, CREATE_DB_INSTANCE_READ_REPLICA, MODIFY_DB_INSTANCE, PROMOTE_READ_REPLICA,
@@ -64,7 +64,7 @@ pub fn database_plan(
 ) -> Result<DatabasePlan, InvalidSpec> {
     let owner = offline_owner(cluster, namespace, name);
     let identifier = match (&spec.adopt, &spec.replica_of) {
-        (Some(adopt), _) => adopt.identifier.clone(),
+        (Some(adopt), _) => stored_identifier(&adopt.identifier),
         (None, Some(_)) => rds_replica_of_identifier(cluster, namespace, name),
         (None, None) => rds_instance_identifier(cluster, namespace, name),
     };
