@@ -136,7 +136,11 @@ pub struct CacheClusterSpec {
     pub adopt: Option<AdoptCache>,
     /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 40))]
+    // maxLength on the values, not only the CEL rule's size(): the API server estimates
+    // a rule's cost from the declared bounds, and a matches() on a value of unbounded
+    // length (taken as the 3 MiB request) over 40 tags exceeds the per-rule budget, which
+    // refuses the whole CRD at install (apiextensions' StaticEstimatedCostLimit).
+    #[schemars(extend("maxProperties" = 40, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     pub tags: BTreeMap<String, String>,
     /// Create the replication group from an ElastiCache snapshot instead of an empty
     /// cache. Creation-only. The snapshot must have been made by tiered for this
