@@ -292,6 +292,13 @@ mod tests {
         }
     }
 
+    /// A publisher whose client reaches nothing: for what it builds, not what it sends.
+    fn offline_publisher() -> Publisher {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        Publisher::new(kube::Client::try_from(config).unwrap(), "tiered", None)
+    }
+
     fn app() -> ObjectReference {
         ObjectReference {
             kind: Some("TieredApp".into()),
@@ -304,13 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_multi_byte_note_is_cut_to_one_kib_on_a_char_boundary() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let publisher = Publisher::new(
-            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
-                .unwrap(),
-            "tiered",
-            None,
-        );
+        let publisher = offline_publisher();
         let note = format!("x{}", "é".repeat(1500));
         let event = publisher.generate(&event(&note), &app(), "shop", Timestamp::now());
         let written = event.note.unwrap();
@@ -323,13 +324,7 @@ mod tests {
     /// than 253 characters.
     #[tokio::test]
     async fn the_events_of_an_object_with_the_longest_name_have_valid_names() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let publisher = Publisher::new(
-            kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap()))
-                .unwrap(),
-            "tiered",
-            None,
-        );
+        let publisher = offline_publisher();
         let name_ending_in_a_dot_when_cut = format!("{}.{}", "a".repeat(235), "b".repeat(6));
         for name in [
             "x".repeat(242),

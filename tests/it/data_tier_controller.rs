@@ -22,7 +22,7 @@ use tiered::aws::tags;
 use support::data_tier::operator::{NS, condition, setup, wire_status};
 use support::data_tier::{Kind, both_kinds, resource};
 use support::day2::wait_snapshots_available;
-use support::operator::{assert_converged, eventually, http_get, metric, secret_text};
+use support::operator::{assert_converged, eventually_counted_error, metric, secret_text};
 use support::restore_sources::{snapshot_ids, snapshotable};
 
 both_kinds!(
@@ -158,15 +158,7 @@ async fn a_stalled_object_is_counted_as_a_reconcile_error<K: Kind>() {
         .await;
     let (_, _, message) = condition::<K>(&stalled, "Stalled").unwrap();
     assert!(message.contains("no-such-"), "{message}");
-    let series = format!(
-        "tiered_reconcile_errors_total{{controller=\"{}\",category=\"adoption_not_allowed\"}}",
-        K::CONTROLLER
-    );
-    eventually("the stall is in tiered_reconcile_errors_total", || async {
-        let (_, text) = http_get(s.op.http, "/metrics").await;
-        metric(&text, &series) >= 1.0
-    })
-    .await;
+    eventually_counted_error(s.op.http, K::CONTROLLER, "adoption_not_allowed").await;
     s.op.stop().await;
 }
 

@@ -462,22 +462,7 @@ async fn retain_releases_the_parameter_group_with_the_instance() {
         !instance_tags.contains_key("tiered.io/name"),
         "the retained instance is released: {instance_tags:?}"
     );
-    let described = rds
-        .describe_db_parameter_groups()
-        .db_parameter_group_name(&group)
-        .send()
-        .await
-        .unwrap();
-    let arn = described.db_parameter_groups()[0]
-        .db_parameter_group_arn()
-        .unwrap();
-    let group_tags = rds_tags_of(&rds, arn).await;
-    for key in ["tiered.io/cluster", "tiered.io/namespace", "tiered.io/name"] {
-        assert!(
-            !group_tags.contains_key(key),
-            "the group {group} kept {key}: {group_tags:?}"
-        );
-    }
+    assert_group_released(&rds, &group).await;
 }
 
 /// Found by the outside trial: `Retain` released only the parameter group the status
@@ -497,17 +482,21 @@ async fn retain_releases_a_parameter_group_the_status_does_not_name() {
     support::data_tier::delete_until_done(&ctx, "kept", &retained).await;
 
     let group = format!("{}-postgres16", kept.id);
-    let described = ctx
-        .rds
+    assert_group_released(&ctx.rds, &group).await;
+}
+
+/// Checks that the DB parameter group `group` carries none of tiered's ownership tags.
+async fn assert_group_released(rds: &aws_sdk_rds::Client, group: &str) {
+    let described = rds
         .describe_db_parameter_groups()
-        .db_parameter_group_name(&group)
+        .db_parameter_group_name(group)
         .send()
         .await
         .unwrap();
     let arn = described.db_parameter_groups()[0]
         .db_parameter_group_arn()
         .unwrap();
-    let group_tags = rds_tags_of(&ctx.rds, arn).await;
+    let group_tags = rds_tags_of(rds, arn).await;
     for key in ["tiered.io/cluster", "tiered.io/namespace", "tiered.io/name"] {
         assert!(
             !group_tags.contains_key(key),

@@ -117,3 +117,22 @@ spec:
             .await;
     }
 }
+
+/// Found by the outside trial: RDS reserves tag keys starting with `rds:` as well as
+/// `aws:` ("Tagging Amazon RDS resources"), and the ManagedDatabase CRD let them through
+/// to a CreateDBInstance that RDS refuses without naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_key_rds_reserves_is_refused_by_the_api_server() {
+    let (_emulator, kubectl) = emulator_with_crds().await;
+    let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
+    let stderr = kubectl
+        .refused(&format!("{database}  tags: {{\"rds:team\": news}}\n"))
+        .await;
+    assert!(
+        stderr.contains("spec.tags") && stderr.contains("rds:"),
+        "{stderr}"
+    );
+    kubectl
+        .accepted(&format!("{database}  tags: {{\"team:rds\": news}}\n"))
+        .await;
+}

@@ -16,7 +16,7 @@ use tiered::api::conditions::reasons;
 use crate::support::data_tier::operator::{NS, condition};
 use crate::support::data_tier::{Kind, both_kinds};
 use crate::support::faults::{aws_id, start};
-use crate::support::operator::{eventually, eventually_event, http_get, metric};
+use crate::support::operator::{eventually, eventually_counted_error, eventually_event};
 
 both_kinds!(a_denied_delete_is_said_in_the_status_and_an_event_and_retried);
 
@@ -57,15 +57,7 @@ async fn a_denied_delete_is_said_in_the_status_and_an_event_and_retried<K: Kind>
         K::DELETE_ACTION,
     )
     .await;
-    let series = format!(
-        "tiered_reconcile_errors_total{{controller=\"{}\",category=\"access_denied\"}}",
-        K::CONTROLLER
-    );
-    eventually("the denied delete is counted as access_denied", || async {
-        let (_, text) = http_get(f.op.http, "/metrics").await;
-        metric(&text, &series) >= 1.0
-    })
-    .await;
+    eventually_counted_error(f.op.http, K::CONTROLLER, "access_denied").await;
     let id = aws_id::<K>(K::NAME);
     assert_eq!(
         f.resources::<K>(&id).await,

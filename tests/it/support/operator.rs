@@ -316,6 +316,19 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// Waits (as [`eventually`]) until the operator serving `http` has counted a failed
+/// reconcile of `controller` in `category` (`tiered_reconcile_errors_total`).
+pub async fn eventually_counted_error(http: SocketAddr, controller: &str, category: &str) {
+    let series = format!(
+        "tiered_reconcile_errors_total{{controller=\"{controller}\",category=\"{category}\"}}"
+    );
+    eventually(&format!("{series} is counted"), || async {
+        let (_, text) = http_get(http, "/metrics").await;
+        metric(&text, &series) >= 1.0
+    })
+    .await;
+}
+
 /// The `api` tier of the test apps (application, port 5000, two replicas), as a YAML
 /// list item.
 const API_TIER: &str = "
