@@ -11,6 +11,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::core::object::HasStatus;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -19,11 +20,13 @@ use serde::de::DeserializeOwned;
 use crate::api::conditions::reasons;
 use crate::aws::tags::Owner;
 use crate::runtime::context::{Context, FIELD_MANAGER};
-use crate::runtime::kstatus::{WithConditions, changed, ready};
+use crate::runtime::kstatus::{WithConditions, changed, now, ready};
 use crate::runtime::own_writes::OwnWrites;
 use crate::runtime::status::apply_status;
 
 use crate::controllers::data_tier::error::{Error, kube_error};
+use crate::controllers::data_tier::kind::DataTier;
+use crate::controllers::data_tier::status::{Progress, with_progress};
 
 /// Who claims `object`'s AWS resource in `cluster`.
 ///
@@ -141,6 +144,23 @@ pub async fn apply_secret(
             Err(kube_error("write the connection Secret")(error))
         }
     }
+}
+
+/// Writes `progress` into the conditions of `object`'s status, every other field as it
+/// was (as [`write_status`]: once, with its Warning Event): for a pass or a finalizer step
+/// that read nothing to report but where it stands.
+///
+/// # Errors
+/// The API call's.
+pub async fn write_conditions<K: DataTier>(
+    ctx: &Context,
+    object: &K::Object,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let current = object.status();
+    let generation = object.meta().generation;
+    let status = with_progress(generation, current, K::NOUNS, progress, &now());
+    write_status(ctx, object, current, &status).await
 }
 
 /// Writes `status` of `object` once, unless it equals `current` (transition times

@@ -19,14 +19,16 @@ use crate::aws::tags::OWNERSHIP_KEYS;
 use crate::runtime::backoff::{IN_PROGRESS, STALLED};
 use crate::runtime::kstatus::now;
 
-use crate::controllers::data_tier::apply::{deletion_time, owner_of, write_status};
+use crate::controllers::data_tier::apply::{
+    deletion_time, owner_of, write_conditions, write_status,
+};
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::inspect::{check_installation, owned_by};
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
 use crate::controllers::data_tier::parameter_groups::release_parameter_groups;
 use crate::controllers::data_tier::progress::Progress;
 use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
-use crate::controllers::data_tier::status::{deleting, deletion_held, with_progress};
+use crate::controllers::data_tier::status::{deleting, deletion_held};
 
 /// Where the cleanup stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,12 +126,14 @@ pub async fn cleanup<K: DataTier>(
 
     let adopted = K::adopt_id(target.spec).is_some();
     let policy = effective_policy(target.spec.deletion_policy(), adopted);
+    // Whether tiered may have made parameter groups for the resource: the spec asks for
+    // parameters, or the status reports a group (still attached after they emptied).
+    let has_groups = target.spec.parameters_requested()
+        || status.and_then(SharedStatus::parameter_group).is_some();
     if policy == DeletionPolicy::Retain {
         // The parameter groups first: once the resource's tags are gone, a retry
         // finds it not ours and ends before reaching them.
-        if target.spec.parameters_requested()
-            || status.and_then(SharedStatus::parameter_group).is_some()
-        {
+        if has_groups {
             release_parameter_groups(kind, &id, &target.owner).await?;
         }
         for arn in related.iter().chain([&resource]).filter_map(K::arn) {
@@ -164,18 +168,13 @@ pub async fn cleanup<K: DataTier>(
         // leak if the finalizer went now. The spec asking for parameters is not enough
         // to know: a group made for them stays attached after they are emptied, and the
         // status still reports it.
-        Ok(Deletion::Done(message))
-            if target.spec.parameters_requested()
-                || status.and_then(SharedStatus::parameter_group).is_some() =>
-        {
-            Ok(Cleanup::Waiting {
-                message: format!(
-                    "{message}; its parameter group is deleted once the {} is gone",
-                    K::NOUNS.resource
-                ),
-                snapshot: None,
-            })
-        }
+        Ok(Deletion::Done(message)) if has_groups => Ok(Cleanup::Waiting {
+            message: format!(
+                "{message}; its parameter group is deleted once the {} is gone",
+                K::NOUNS.resource
+            ),
+            snapshot: None,
+        }),
         Ok(Deletion::Done(message)) => Ok(done(message)),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,
@@ -213,11 +212,8 @@ pub async fn finalize<K: DataTier>(
             // Said in the status (and a Warning Event, as for any pass): a deletion
             // that AWS refuses (an IAM or SCP deny of the delete, a quota) would
             // otherwise hang with the status of the last pass before it, Ready.
-            let current = object.status();
             let progress = Progress::from(&error);
-            let generation = object.meta().generation;
-            let status = with_progress(generation, current, K::NOUNS, &progress, &now());
-            write_status(&shared.ctx, object, current, &status).await?;
+            write_conditions::<K>(&shared.ctx, object, &progress).await?;
             let requeue = shared.backoff.failed(key.clone());
             // A call held for the object's budget is routine (after a restart, every
             // deletion waits a minute); anything else is a failure, logged and counted
@@ -251,10 +247,7 @@ pub async fn finalize<K: DataTier>(
             })
         }
         Cleanup::Refused { progress, message } => {
-            let current = object.status();
-            let generation = object.meta().generation;
-            let status = with_progress(generation, current, K::NOUNS, &progress, &now());
-            write_status(&shared.ctx, object, current, &status).await?;
+            write_conditions::<K>(&shared.ctx, object, &progress).await?;
             Err(Error::DeletionPending {
                 message,
                 requeue: STALLED,

@@ -10,8 +10,8 @@
 //! become [`Progress`], never a failed reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
-use kube::{Api, Resource};
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::ErrorKind;
@@ -23,14 +23,16 @@ use crate::runtime::mutations;
 use crate::runtime::panic::Panicked;
 use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 
-use crate::controllers::data_tier::apply::{SecretWrite, apply_secret, owner_of, write_status};
+use crate::controllers::data_tier::apply::{
+    SecretWrite, apply_secret, owner_of, write_conditions, write_status,
+};
 use crate::controllers::data_tier::error::{ConvergeError, Error, kube_error};
 use crate::controllers::data_tier::inspect::{Inspected, check_claim, check_installation, inspect};
 use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, Spec, Target};
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
-use crate::controllers::data_tier::status::{Progress, status_progress, with_progress};
+use crate::controllers::data_tier::status::{Progress, status_progress};
 use crate::controllers::data_tier::tags::write_tags;
 
 /// Brings AWS, the connection Secret and the status of `object` in line with its
@@ -272,15 +274,7 @@ async fn report_in_conditions<K: DataTier>(
     progress: Progress,
 ) -> Result<Progress, Error> {
     count_failure(shared, &progress);
-    let current = object.status();
-    let status = with_progress(
-        object.meta().generation,
-        current,
-        K::NOUNS,
-        &progress,
-        &now(),
-    );
-    write_status(&shared.ctx, object, current, &status).await?;
+    write_conditions::<K>(&shared.ctx, object, &progress).await?;
     Ok(progress)
 }
 
