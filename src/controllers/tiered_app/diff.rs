@@ -16,44 +16,14 @@ pub use crate::runtime::owned::is_subset;
 /// in sorted order (a ServiceAccount writes `kind` before `automountServiceAccountToken`),
 /// so the same desired object hashed differently in a test build than in a release build
 /// (the operator's own `cargo build`), and two such processes re-applied each other's
-/// ServiceAccounts without end. Sorted, the hash is the one a build without
+/// ServiceAccounts without end. Sorted (serde_json's own `sort_all_objects`, on a copy:
+/// the object sent keeps its order), the hash is the one a build without
 /// `preserve_order` always computed.
 pub fn hash_value(value: &Value) -> String {
-    let mut text = String::new();
-    write_sorted(value, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
+    let mut sorted = value.clone();
+    sorted.sort_all_objects();
+    let digest = Sha256::digest(sorted.to_string().as_bytes());
     hex::encode(&digest[..8])
-}
-
-/// Appends `value` to `out` as compact JSON, object keys in sorted order.
-fn write_sorted(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by_key(|(key, _)| *key);
-            out.push('{');
-            for (index, (key, item)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_sorted(item, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                write_sorted(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 #[cfg(test)]
