@@ -290,7 +290,10 @@ async fn until_stopped(
     shutdown: Shutdown,
 ) {
     let mut controller = controller;
+    // Biased: a controller that has listed by the time the stop fires is stopped
+    // gracefully (its reconciles in flight finish), never dropped.
     let listed = tokio::select! {
+        biased;
         () = &mut controller => return,
         listed = on_listed => listed.is_ok(),
         () = shutdown.wait() => return,
