@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tiered::api::{ManagedDatabase, TieredApp};
 
 use support::moto::{MotoServer, aws_config};
-use support::operator::{eventually, start_with_aws, two_tier_app};
+use support::operator::{eventually, eventually_condition, start_with_aws, two_tier_app};
 
 const NS: &str = "shop";
 
@@ -115,5 +115,78 @@ async fn a_rolled_out_tier_takes_an_image_fix_while_its_database_is_not_ready() 
         !database_ready(&databases).await,
         "the database must still be not Ready, else this shows nothing"
     );
+    op.stop().await;
+}
+
+/// Found by the outside trial of session 9: an app whose database was being deleted
+/// stayed Ready (Argo CD showed it Healthy) because its tier ran on the database's
+/// current Secret, as in a day-2 window; once the database was gone the message said the
+/// tier was "not rolled out" while its Deployment still ran. A deletion, unlike a day-2
+/// window, does not end with the database back.
+#[tokio::test]
+async fn an_app_whose_database_is_being_deleted_is_not_ready() {
+    let moto = MotoServer::start();
+    let op = start_with_aws(&[NS], &aws_config(&moto)).await;
+    let databases: Api<ManagedDatabase> = Api::namespaced(op.client.clone(), NS);
+    let db: ManagedDatabase = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1",
+        "kind": "ManagedDatabase",
+        "metadata": {"name": "newsread-db", "namespace": NS},
+        "spec": {
+            "engine": "postgres",
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20},
+            "databaseName": "news",
+            "masterUsername": "app",
+            "deletionPolicy": "Delete",
+            "deletionProtection": true
+        }
+    }))
+    .unwrap();
+    databases.create(&PostParams::default(), &db).await.unwrap();
+    eventually("the database is Ready", || database_ready(&databases)).await;
+
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let mut app = two_tier_app(NS);
+    app.spec.tiers[1].database = Some(tiered::api::shared::LocalRef {
+        name: "newsread-db".to_owned(),
+    });
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    eventually("the api tier is rolled out", || async {
+        api_image(&deployments).await.is_some()
+    })
+    .await;
+    crate::operator_tiered_app::mark_deployments_available(&op.client).await;
+    eventually_condition("the app is Ready", &apps, "Ready", |c| c.0 == "True").await;
+
+    // Deletion protection holds the ManagedDatabase with its deletionTimestamp set.
+    databases
+        .delete("newsread-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually_condition("the app is not Ready", &apps, "Ready", |c| {
+        c.0 == "False"
+            && c.1 == "WaitingForDatabase"
+            && c.2 == "tier api is rolled out, but ManagedDatabase newsread-db is being deleted"
+    })
+    .await;
+    assert!(api_image(&deployments).await.is_some(), "the tier keeps running");
+
+    // Once it is gone, the tier is held at its last rollout, not "not rolled out".
+    databases
+        .patch(
+            "newsread-db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"deletionProtection": false}})),
+        )
+        .await
+        .unwrap();
+    eventually_condition("the app says the tier is held", &apps, "Ready", |c| {
+        c.0 == "False"
+            && c.2 == "tier api is held at its last rollout: ManagedDatabase newsread-db does not exist"
+    })
+    .await;
+    assert!(api_image(&deployments).await.is_some(), "the tier keeps running");
     op.stop().await;
 }

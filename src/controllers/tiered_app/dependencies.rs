@@ -61,6 +61,10 @@ pub enum Readiness {
         /// The hash of its connection Secret's data when the Secret exists (the
         /// resource exists but is not Ready: a backup, a modification, a stall).
         secret_hash: Option<String>,
+        /// The object is being deleted (`metadata.deletionTimestamp` set): unlike a
+        /// day-2 window it will not come back, so a tier that runs on it is not Ready
+        /// either.
+        deleting: bool,
     },
 }
 
@@ -165,30 +169,35 @@ impl Resolver {
             name: name.to_owned(),
             source,
         };
-        // `(Ready, connection Secret name)` of the object, when it exists.
+        // `(Ready, connection Secret name, being deleted)` of the object, when it exists.
         let found = match kind {
             DependencyKind::Database => self
                 .get::<ManagedDatabase>(name)
                 .await
                 .map_err(fetch)?
                 .map(|db| {
+                    let deleting = db.metadata.deletion_timestamp.is_some();
                     let status = db.status.unwrap_or_default();
-                    (is_ready(&status.conditions), status.connection_secret)
+                    let ready = is_ready(&status.conditions);
+                    (ready, status.connection_secret, deleting)
                 }),
             DependencyKind::Cache => {
                 self.get::<CacheCluster>(name)
                     .await
                     .map_err(fetch)?
                     .map(|cache| {
+                        let deleting = cache.metadata.deletion_timestamp.is_some();
                         let status = cache.status.unwrap_or_default();
-                        (is_ready(&status.conditions), status.connection_secret)
+                        let ready = is_ready(&status.conditions);
+                        (ready, status.connection_secret, deleting)
                     })
             }
         };
-        let Some((ready, secret_name)) = found else {
+        let Some((ready, secret_name, deleting)) = found else {
             return Ok(Readiness::Waiting {
                 why: format!("{} {name} does not exist", kind.kind()),
                 secret_hash: None,
+                deleting: false,
             });
         };
         let secret_name = secret_name.unwrap_or_else(|| format!("{name}-connection"));
@@ -200,11 +209,18 @@ impl Resolver {
                 name: secret_name.clone(),
                 source,
             })?;
-        Ok(match (ready, secret.as_ref().map(secret_hash)) {
+        let secret_hash = secret.as_ref().map(secret_hash);
+        Ok(match (ready, secret_hash) {
+            (_, secret_hash) if deleting => Readiness::Waiting {
+                why: format!("{} {name} is being deleted", kind.kind()),
+                secret_hash,
+                deleting,
+            },
             (true, Some(secret_hash)) => Readiness::Ready { secret_hash },
             (false, secret_hash) => Readiness::Waiting {
                 why: format!("{} {name} is not Ready", kind.kind()),
                 secret_hash,
+                deleting,
             },
             (true, None) => Readiness::Waiting {
                 why: format!(
@@ -212,6 +228,7 @@ impl Resolver {
                     kind.kind()
                 ),
                 secret_hash: None,
+                deleting,
             },
         })
     }
@@ -222,7 +239,8 @@ impl Resolver {
 pub struct Frozen {
     /// Tiers whose database or cache is not Ready.
     pub tiers: BTreeSet<String>,
-    /// The first of them: the `Ready` reason and message it gives the app.
+    /// The first of them, or the first tier whose database or cache is being deleted:
+    /// the `Ready` reason and message it gives the app.
     pub waiting: Option<(&'static str, String)>,
     /// Per tier, the hash of the connection Secrets it uses.
     pub hashes: BTreeMap<String, String>,
@@ -255,7 +273,9 @@ impl Frozen {
 /// every day-2 window (a backup, a modification, a parameter change); freezing the tier
 /// then would hold back its own changes (an image fix) for as long as the window lasts,
 /// while the first rollout, new credentials and a switch to another resource still wait
-/// for Ready.
+/// for Ready. A database or cache being deleted makes the app not Ready
+/// (`WaitingForDatabase`/`WaitingForCache`) even while the tier runs on it: it will not
+/// come back, and Argo CD must not show the app Healthy meanwhile.
 pub async fn resolve(
     client: kube::Client,
     namespace: &str,
@@ -271,33 +291,54 @@ pub async fn resolve(
         ];
         let mut hash_parts = Vec::new();
         let mut every_secret = true;
-        let mut waiting = None;
+        // The first dependency that is not Ready, one being deleted before the others:
+        // `(kind, why, deleting)`.
+        let mut waiting: Option<(DependencyKind, String, bool)> = None;
         for (kind, dep) in deps {
             let Some(dep) = dep else { continue };
             match resolver.readiness(kind, dep).await? {
                 Readiness::Ready { secret_hash } => hash_parts.push(secret_hash),
-                Readiness::Waiting { why, secret_hash } => {
+                Readiness::Waiting {
+                    why,
+                    secret_hash,
+                    deleting,
+                } => {
                     match secret_hash {
                         Some(hash) => hash_parts.push(hash),
                         None => every_secret = false,
                     }
-                    waiting.get_or_insert((kind, why));
+                    if waiting.as_ref().is_none_or(|first| deleting && !first.2) {
+                        waiting = Some((kind, why, deleting));
+                    }
                 }
             }
         }
         let hash = (!hash_parts.is_empty()).then(|| hash_parts.join("-"));
-        if let Some((kind, why)) = waiting {
-            let runs_on_them = every_secret && hash.is_some() && live_hash(tier) == hash;
+        if let Some((kind, why, deleting)) = waiting {
+            let live = live_hash(tier);
+            let runs_on_them = every_secret && hash.is_some() && live == hash;
             if !runs_on_them {
                 frozen.tiers.insert(tier.tier.clone());
+            }
+            // A day-2 window of a dependency the tier runs on does not make the app not
+            // Ready; a deletion does, since the tier is about to lose it.
+            let message = match (runs_on_them, live.is_some()) {
+                (true, _) if deleting => {
+                    Some(format!("tier {} is rolled out, but {why}", tier.tier))
+                }
+                (true, _) => None,
+                (false, true) => Some(format!(
+                    "tier {} is held at its last rollout: {why}",
+                    tier.tier
+                )),
+                (false, false) => Some(format!("tier {} is not rolled out: {why}", tier.tier)),
+            };
+            if let Some(message) = message {
                 let reason = match kind {
                     DependencyKind::Database => reasons::WAITING_FOR_DATABASE,
                     DependencyKind::Cache => reasons::WAITING_FOR_CACHE,
                 };
-                frozen.waiting.get_or_insert((
-                    reason,
-                    format!("tier {} is not rolled out: {why}", tier.tier),
-                ));
+                frozen.waiting.get_or_insert((reason, message));
             }
         }
         if let Some(hash) = hash {
