@@ -18,7 +18,7 @@ pub struct RunArgs {
     #[arg(long, env = "TIERED_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
     /// Namespaces to watch, comma-separated (all when empty).
-    #[arg(long, env = "TIERED_NAMESPACES", value_delimiter = ',')]
+    #[arg(long, env = "TIERED_NAMESPACES", value_delimiter = ',', value_parser = parse_namespace_entry)]
     pub namespaces: Vec<String>,
     /// Reconciles running at once, per controller.
     #[arg(long, env = "TIERED_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -37,7 +37,7 @@ pub struct RunArgs {
     #[arg(long, env = "TIERED_LEASE_NAME", default_value = "tiered-operator")]
     pub lease_name: String,
     /// Namespace of the leader-election Lease (the pod's own namespace).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub lease_namespace: String,
     /// Log format; JSON unless standard output is a terminal.
     #[arg(long, env = "TIERED_LOG_FORMAT", value_enum)]
@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// Namespaces whose objects may adopt existing AWS resources, comma-separated (none
     /// when empty); the resource must also carry the opt-in tag
     /// `tiered.io/adoptable=<namespace>/<name>`.
-    #[arg(long, env = "TIERED_ADOPT_NAMESPACES", value_delimiter = ',')]
+    #[arg(long, env = "TIERED_ADOPT_NAMESPACES", value_delimiter = ',', value_parser = parse_namespace_entry)]
     pub adopt_namespaces: Vec<String>,
     /// Shard of this process: a Kubernetes label selector (`tiered.io/shard=blue`,
     /// `!tiered.io/shard` for the objects no shard claims); only the TieredApps,
@@ -54,7 +54,7 @@ pub struct RunArgs {
     #[arg(long, env = "TIERED_WATCH_LABEL_SELECTOR")]
     pub watch_label_selector: Option<String>,
     /// Namespace of the cluster DNS pods that the tiers' NetworkPolicies let pods query.
-    #[arg(long, env = "TIERED_DNS_NAMESPACE", default_value = "kube-system", value_parser = parse_dns_namespace)]
+    #[arg(long, env = "TIERED_DNS_NAMESPACE", default_value = "kube-system", value_parser = parse_namespace)]
     pub dns_namespace: String,
     /// Labels of the cluster DNS pods, `key=value` pairs, comma-separated.
     #[arg(long, env = "TIERED_DNS_POD_LABELS", default_value = "k8s-app=kube-dns", value_parser = parse_labels)]
@@ -66,8 +66,13 @@ pub struct RunArgs {
     pub dns_ips: Vec<std::net::IpAddr>,
 }
 
-/// Parses `--dns-namespace`: a namespace name (a DNS label).
-pub fn parse_dns_namespace(text: &str) -> Result<String, String> {
+/// Parses a namespace name (`--dns-namespace`, `--lease-namespace`): a DNS label (RFC
+/// 1123, at most 63 lowercase letters, digits and `-`), the API server's rule for
+/// namespace names.
+///
+/// # Errors
+/// The text and the rule, when it is not a namespace name.
+pub fn parse_namespace(text: &str) -> Result<String, String> {
     let text = text.trim();
     if crate::controllers::tiered_app::build::naming::is_dns1123_subdomain(text)
         && text.len() <= 63
@@ -75,7 +80,24 @@ pub fn parse_dns_namespace(text: &str) -> Result<String, String> {
     {
         Ok(text.to_owned())
     } else {
-        Err(format!("{text:?} is not a namespace name"))
+        Err(format!(
+            "{text:?} is not a namespace name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Parses one entry of a comma-separated namespace list (`--namespaces`,
+/// `--adopt-namespaces`): a namespace name, or nothing (`shop,,news,` and the empty
+/// list are accepted; empty entries are dropped). A misspelt name would otherwise watch,
+/// or allow adoption in, a namespace that cannot exist, silently.
+///
+/// # Errors
+/// As [`parse_namespace`].
+pub fn parse_namespace_entry(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        parse_namespace(text)
     }
 }
 

@@ -199,3 +199,36 @@ fn a_cluster_name_outside_the_charts_rule_is_refused_naming_the_rule() {
     assert!(error.contains("--cluster-name"), "{error}");
     assert!(error.contains("is not a cluster name"), "{error}");
 }
+
+/// Found by the outside trial of session 9: `--namespaces Bad_NS` started an operator
+/// that watched a namespace which cannot exist and reconciled nothing, silently; the same
+/// for `--adopt-namespaces` and the Lease's namespace.
+#[test]
+fn a_namespace_that_cannot_exist_is_refused_naming_the_flag() {
+    let config = run_args(&[
+        "--cluster-name=c",
+        "--namespaces= shop,,news-2,",
+        "--adopt-namespaces=,legacy",
+        "--lease-namespace=tiered-system",
+    ])
+    .unwrap()
+    .to_config();
+    assert_eq!(config.namespaces, ["shop", "news-2"]);
+    assert_eq!(config.adopt_namespaces, ["legacy"]);
+    for (flag, bad) in [
+        ("--namespaces", "shop,Bad_NS"),
+        ("--namespaces", "shop.eu"),
+        ("--adopt-namespaces", "ünï"),
+        ("--adopt-namespaces", &"a".repeat(64)),
+        ("--lease-namespace", "-tiered"),
+    ] {
+        let error = run_args(&["--cluster-name=c", &format!("{flag}={bad}")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(flag), "{flag}={bad}: {error}");
+        assert!(
+            error.contains("is not a namespace name"),
+            "{flag}={bad}: {error}"
+        );
+    }
+}

@@ -171,7 +171,10 @@ async fn an_app_whose_database_is_being_deleted_is_not_ready() {
             && c.2 == "tier api is rolled out, but ManagedDatabase newsread-db is being deleted"
     })
     .await;
-    assert!(api_image(&deployments).await.is_some(), "the tier keeps running");
+    assert!(
+        api_image(&deployments).await.is_some(),
+        "the tier keeps running"
+    );
 
     // Once it is gone, the tier is held at its last rollout, not "not rolled out".
     databases
@@ -187,6 +190,9 @@ async fn an_app_whose_database_is_being_deleted_is_not_ready() {
             && c.2 == "tier api is held at its last rollout: ManagedDatabase newsread-db does not exist"
     })
     .await;
-    assert!(api_image(&deployments).await.is_some(), "the tier keeps running");
+    assert!(
+        api_image(&deployments).await.is_some(),
+        "the tier keeps running"
+    );
     op.stop().await;
 }
