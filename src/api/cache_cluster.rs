@@ -15,6 +15,7 @@ use super::shared::{
 use super::snapshots::{SnapshotRequest, SnapshotStatus};
 
 /// Desired state of an Amazon ElastiCache replication group.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tiered.io",
@@ -71,7 +72,6 @@ pub struct CacheClusterSpec {
     /// tiered. A running version that is the same or a newer minor or patch of the same
     /// major version (ElastiCache's automatic minor upgrades) satisfies it; a newer
     /// major version is not downgraded (`Stalled`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
     pub engine_version: Option<String>,
     /// Node type, e.g. `cache.r7g.large`.
@@ -96,7 +96,6 @@ pub struct CacheClusterSpec {
     pub transit_encryption: bool,
     /// Generate an AUTH token into the connection Secret. Defaults to
     /// `transitEncryption`; needs `transitEncryption: true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<bool>,
     /// Encrypt data at rest.
     #[serde(default = "default_true")]
@@ -107,7 +106,6 @@ pub struct CacheClusterSpec {
     /// cluster mode needs. A group named here must be a cluster-mode one when `shards`
     /// is above 1. Used at creation only: tiered does not change the parameter group of
     /// an existing replication group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("parameterGroupName is used when the replication group is created; create a new CacheCluster to change it"))]
     #[schemars(
         length(min = 1, max = 255),
@@ -115,13 +113,10 @@ pub struct CacheClusterSpec {
     )]
     pub parameter_group_name: Option<String>,
     /// Subnet group and security groups of the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<AwsNetwork>,
     /// Automatic snapshots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotPolicy>,
     /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = WEEKLY_WINDOW))]
     pub maintenance_window: Option<String>,
     /// Apply changes now instead of in the next maintenance window.
@@ -129,10 +124,8 @@ pub struct CacheClusterSpec {
     pub apply_immediately: bool,
     /// What happens to the replication group when this object is deleted: `Snapshot`
     /// (default), `Retain` (default for adopted groups) or `Delete`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
     /// Take over an existing replication group instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptCache>,
     /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -149,7 +142,6 @@ pub struct CacheClusterSpec {
     /// (`Stalled`, `NotOptedIn`). The restored group is tagged and owned like any other, and
     /// gets the AUTH token tiered generates when it is created (the snapshot holds data,
     /// not the token), so the connection Secret works from the start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the replication group is created; create a new CacheCluster to restore again"))]
     pub restore_from: Option<CacheRestoreFrom>,
     /// Manual snapshots to take on demand, each once (ElastiCache CreateSnapshot,
@@ -211,6 +203,7 @@ pub enum CacheEngine {
 }
 
 /// Automatic snapshots of a cache.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotPolicy {
@@ -218,7 +211,6 @@ pub struct SnapshotPolicy {
     #[schemars(range(min = 0, max = 35))]
     pub retention_days: i32,
     /// Daily snapshot window in UTC, e.g. `04:00-05:00`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DAILY_WINDOW))]
     pub window: Option<String>,
 }
@@ -236,31 +228,23 @@ kind_status! {
     /// Observed state of a CacheCluster.
     pub struct CacheClusterStatus {
         /// Replication group ID in ElastiCache.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub identifier: Option<String>,
         /// ARN of the replication group.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub arn: Option<String>,
         /// Primary endpoint (or configuration endpoint in cluster mode).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub endpoint: Option<Endpoint>,
         /// Reader endpoint.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub reader_endpoint: Option<Endpoint>,
         /// Engine version the group runs, as ElastiCache reports it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub engine_version: Option<String>,
         /// Status of the replication group as ElastiCache reports it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub aws_status: Option<String>,
         /// Name of the Secret with the connection details.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub connection_secret: Option<String>,
         /// The snapshots `spec.snapshots` asks for, with their state in ElastiCache.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub snapshots: Vec<SnapshotStatus>,
         /// The cache parameter group of `spec.parameters`, once tiered made one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub parameter_group: Option<ParameterGroupStatus>,
     }
 }

@@ -25,6 +25,7 @@ use super::snapshots::{SnapshotRequest, SnapshotStatus};
 pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
 
 /// Desired state of an Amazon RDS database.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tiered.io",
@@ -78,7 +79,6 @@ pub struct ManagedDatabaseSpec {
     /// `allowMajorVersionUpgrade: true`. Optional: without it RDS picks its default
     /// version at creation (recorded in `status.engineVersion`), and tiered never
     /// changes the version the instance runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = ENGINE_VERSION))]
     pub engine_version: Option<String>,
     /// Allow a major engine version upgrade when `engineVersion` changes major version.
@@ -90,7 +90,6 @@ pub struct ManagedDatabaseSpec {
     /// Storage size, type and encryption.
     pub storage: Storage,
     /// Multi-AZ standby and read replicas.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_availability: Option<HighAvailability>,
     /// Name of the database created in the instance. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("databaseName is immutable"))]
@@ -101,42 +100,33 @@ pub struct ManagedDatabaseSpec {
     #[schemars(length(min = 1, max = 16), regex(pattern = r"^[A-Za-z][A-Za-z0-9_]*$"))]
     pub master_username: String,
     /// Where the master password comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
     /// Subnet group and security groups of the instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<AwsNetwork>,
     /// Automated backups.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<Backup>,
     /// Weekly maintenance window in UTC, e.g. `sun:05:00-sun:06:00`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = WEEKLY_WINDOW))]
     pub maintenance_window: Option<String>,
     /// Performance Insights.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub performance_insights: Option<PerformanceInsights>,
     /// Apply changes now instead of in the next maintenance window.
     #[serde(default)]
     pub apply_immediately: bool,
     /// What happens to the instance when this object is deleted: `Snapshot` (default),
     /// `Retain` (default for adopted instances) or `Delete`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
     /// RDS deletion protection. While true, deleting this object is held with a
     /// condition until it is set to false. Unset: off for an instance tiered creates,
     /// and left as it is on an adopted instance (tiered never removes an adopted
     /// instance's deletion protection unless this says false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_protection: Option<bool>,
     /// Whether the instance gets a public DNS name and address (RDS
     /// `PubliclyAccessible`). Unset: not public for an instance tiered creates (AWS'
     /// own default would make it public in a VPC with an internet gateway), and left
     /// as it is on an adopted instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publicly_accessible: Option<bool>,
     /// Take over an existing DB instance instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptDatabase>,
     /// Create the instance from a DB snapshot or from a point in time of another
     /// instance instead of an empty database. Creation-only. The source must have been
@@ -146,13 +136,11 @@ pub struct ManagedDatabaseSpec {
     /// (`Stalled`, `NotOptedIn`). The restored instance is tagged and owned like any
     /// other; tiered then sets a new master password (the snapshot's is unknown) before
     /// the connection Secret carries one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("restoreFrom is creation-only: a restore happens once, when the instance is created; create a new ManagedDatabase to restore again"))]
     pub restore_from: Option<RestoreFrom>,
     /// AWS region of the instance, e.g. `eu-west-1`; the operator's region
     /// (`AWS_REGION`) when unset. Immutable. tiered makes every call for this object
     /// with an RDS client of that region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = AWS_REGION))]
     pub region: Option<String>,
     /// Make this instance a read replica of another DB instance, in this region or
@@ -161,7 +149,6 @@ pub struct ManagedDatabaseSpec {
     /// The source is creation-only. While a replica, the connection Secret points at
     /// the replica's read-only endpoint and carries no password (the source's master
     /// password works; see docs/disaster-recovery.md); on promotion tiered sets its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_of: Option<ReplicaOf>,
     /// Extra AWS tags. Keys under `tiered.io/`, `aws:` and `rds:` are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -207,6 +194,7 @@ pub enum DatabaseEngine {
 }
 
 /// Storage of an RDS instance.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(validation = Rule::new("self.allocatedGiB >= oldSelf.allocatedGiB").message("allocatedGiB can grow but never shrink; RDS cannot reduce storage").field_path(".allocatedGiB"))]
 #[x_kube(validation = Rule::new("!has(self.maxAllocatedGiB) || self.maxAllocatedGiB > self.allocatedGiB").message("maxAllocatedGiB must be greater than allocatedGiB (it is the storage autoscaling ceiling)").field_path(".maxAllocatedGiB"))]
@@ -219,36 +207,25 @@ pub struct Storage {
     #[schemars(range(min = 20, max = 65536))]
     pub allocated_gib: i32,
     /// Storage autoscaling ceiling in GiB; absent disables storage autoscaling.
-    #[serde(
-        rename = "maxAllocatedGiB",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "maxAllocatedGiB")]
     #[schemars(range(min = 21, max = 65536))]
     pub max_allocated_gib: Option<i32>,
     /// Storage type: `gp3` (default), `gp2`, `io1` or `io2`.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub storage_type: Option<StorageType>,
     /// Provisioned IOPS (gp3, io1, io2). gp3 takes them from 400 GiB on (12000 to
     /// 64000); io1 and io2 need them (1000 to 256000, 0.5 to 50 per GiB for io1, up to
     /// 1000 per GiB for io2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1000, max = 256_000))]
     pub iops: Option<i32>,
     /// Provisioned storage throughput in MiBps (gp3 of 400 GiB or more: 500 to 4000,
     /// at most a quarter of the IOPS); absent leaves it to AWS.
-    #[serde(
-        rename = "throughputMiBps",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "throughputMiBps")]
     #[schemars(range(min = 125, max = 4000))]
     pub throughput_mibps: Option<i32>,
     /// Encrypt storage at rest. Defaults to true. Immutable after creation in RDS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
     /// KMS key for storage encryption; the AWS managed key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub kms_key_id: Option<String>,
 }
@@ -300,6 +277,7 @@ pub enum CredentialSource {
 }
 
 /// Automated backups of a database.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Backup {
@@ -307,19 +285,18 @@ pub struct Backup {
     #[schemars(range(min = 0, max = 35))]
     pub retention_days: i32,
     /// Daily backup window in UTC, e.g. `03:00-04:00`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DAILY_WINDOW))]
     pub window: Option<String>,
 }
 
 /// Performance Insights of a database.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PerformanceInsights {
     /// Turn Performance Insights on.
     pub enabled: bool,
     /// Days to keep Performance Insights data (7 is the free tier).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 7, max = 731))]
     pub retention_days: Option<i32>,
 }
@@ -335,6 +312,7 @@ pub struct AdoptDatabase {
 /// Where a new instance is restored from: a DB snapshot, or a point in time of another
 /// instance (names after RDS' RestoreDBInstanceFromDBSnapshot and
 /// RestoreDBInstanceToPointInTime).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(validation = Rule::new("has(self.dbSnapshotIdentifier) != has(self.sourceDBInstanceIdentifier)").message("set exactly one of dbSnapshotIdentifier (restore a snapshot) and sourceDBInstanceIdentifier (restore a point in time)"))]
 #[x_kube(validation = Rule::new("!has(self.sourceDBInstanceIdentifier) || (has(self.restoreTime) != (has(self.useLatestRestorableTime) && self.useLatestRestorableTime))").message("a point-in-time restore needs exactly one of restoreTime and useLatestRestorableTime: true"))]
@@ -342,27 +320,17 @@ pub struct AdoptDatabase {
 #[serde(rename_all = "camelCase")]
 pub struct RestoreFrom {
     /// DB snapshot to restore (its identifier, or its ARN for a shared snapshot).
-    #[serde(
-        rename = "dbSnapshotIdentifier",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "dbSnapshotIdentifier")]
     #[schemars(length(min = 1, max = 2048))]
     pub db_snapshot_identifier: Option<String>,
     /// DB instance whose point in time is restored.
-    #[serde(
-        rename = "sourceDBInstanceIdentifier",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "sourceDBInstanceIdentifier")]
     #[schemars(length(min = 1, max = 63), regex(pattern = AWS_IDENTIFIER))]
     pub source_db_instance_identifier: Option<String>,
     /// The point in time to restore, in UTC (RFC 3339, e.g. `2026-11-30T03:00:00Z`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), regex(pattern = RFC3339_UTC))]
     pub restore_time: Option<String>,
     /// Restore the latest restorable time of the source instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_latest_restorable_time: Option<bool>,
 }
 
@@ -374,39 +342,30 @@ kind_status! {
     /// Observed state of a ManagedDatabase.
     pub struct ManagedDatabaseStatus {
         /// DB instance identifier in RDS.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub identifier: Option<String>,
         /// ARN of the DB instance.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub arn: Option<String>,
         /// Writer endpoint.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub endpoint: Option<Endpoint>,
         /// Endpoints of the read replicas.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub reader_endpoints: Vec<Endpoint>,
         /// Engine version the instance runs, as RDS reports it (RDS' default when
         /// `spec.engineVersion` is unset).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub engine_version: Option<String>,
         /// Status of the instance as RDS reports it, e.g. `available` or `modifying`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub aws_status: Option<String>,
         /// Name of the Secret with the connection details.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub connection_secret: Option<String>,
         /// The last value of the `tiered.io/rotate-password` annotation that was handled;
         /// setting the annotation to another value rotates the master password again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub password_rotation: Option<String>,
         /// The snapshots `spec.snapshots` asks for, with their state in AWS.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub snapshots: Vec<SnapshotStatus>,
         /// Role and source of a ManagedDatabase with `spec.replicaOf`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub replication: Option<ReplicationStatus>,
         /// The DB parameter group of `spec.parameters`, once tiered made one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub parameter_group: Option<ParameterGroupStatus>,
     }
 }

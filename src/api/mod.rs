@@ -1,5 +1,10 @@
 //! The public API of tiered: the three custom resources of `tiered.io/v1alpha1` and the
 //! condition types and reasons they report. Types only; no client code lives here.
+//!
+//! An `Option` field is left out of the JSON when it is `None` and read as `None` when it
+//! is missing: each struct with such fields carries `#[serde_with::skip_serializing_none]`
+//! (above its `#[derive]`, so that serde and schemars see the attribute it adds to each
+//! field), one attribute per struct instead of one per field.
 
 // kube-derive printcolumn attributes repeat `type_ = "string"`, which clippy mistakes for
 // duplicated attributes.
@@ -33,4 +38,92 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ManagedDatabase::crd(),
         CacheCluster::crd(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::managed_database::{DatabaseEngine, ManagedDatabaseSpec};
+    use super::shared::Endpoint;
+    use super::{CacheClusterStatus, ManagedDatabaseStatus};
+
+    /// The JSON tiered writes to the API server: `None` fields (renamed ones included)
+    /// are left out, and a missing `Option` field reads as `None`.
+    #[test]
+    fn none_fields_are_omitted_and_missing_fields_read_as_none() {
+        let minimal = json!({
+            "engine": "postgres",
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20},
+            "databaseName": "app",
+            "masterUsername": "admin",
+        });
+        let spec: ManagedDatabaseSpec = serde_json::from_value(minimal).unwrap();
+        assert_eq!(spec.engine, DatabaseEngine::Postgres);
+        assert_eq!(spec.engine_version, None);
+        assert_eq!(spec.storage.max_allocated_gib, None);
+        assert_eq!(spec.storage.storage_type, None);
+        assert_eq!(spec.credentials, None);
+        assert_eq!(spec.replica_of, None);
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap(),
+            json!({
+                "engine": "postgres",
+                "allowMajorVersionUpgrade": false,
+                "instanceClass": "db.t4g.micro",
+                "storage": {"allocatedGiB": 20},
+                "databaseName": "app",
+                "masterUsername": "admin",
+                "applyImmediately": false,
+            })
+        );
+
+        let status: CacheClusterStatus = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(status, CacheClusterStatus::default());
+        assert_eq!(
+            serde_json::to_value(&status).unwrap(),
+            json!({"conditions": []})
+        );
+    }
+
+    #[test]
+    fn set_option_fields_round_trip_under_their_json_names() {
+        let written = json!({
+            "engine": "postgres",
+            "engineVersion": "16.4",
+            "allowMajorVersionUpgrade": false,
+            "instanceClass": "db.t4g.micro",
+            "storage": {"allocatedGiB": 20, "maxAllocatedGiB": 100, "type": "gp3"},
+            "databaseName": "app",
+            "masterUsername": "admin",
+            "applyImmediately": false,
+        });
+        let spec: ManagedDatabaseSpec = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(spec.engine_version.as_deref(), Some("16.4"));
+        assert_eq!(spec.storage.max_allocated_gib, Some(100));
+        assert_eq!(serde_json::to_value(&spec).unwrap(), written);
+
+        let status = ManagedDatabaseStatus {
+            observed_generation: Some(3),
+            endpoint: Some(Endpoint {
+                address: "db.example".into(),
+                port: 5432,
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "observedGeneration": 3,
+                "conditions": [],
+                "endpoint": {"address": "db.example", "port": 5432},
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<ManagedDatabaseStatus>(json).unwrap(),
+            status
+        );
+    }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const REBOOT_ANNOTATION: &str = "tiered.io/reboot";
 
 /// The parameter group tiered owns for `spec.parameters`.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParameterGroupStatus {
@@ -21,7 +22,6 @@ pub struct ParameterGroupStatus {
     /// `valkey8`.
     pub family: String,
     /// How AWS applies it: `in-sync`, `applying` or `pending-reboot`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_status: Option<String>,
     /// True while static parameters (or the group itself) wait for a reboot. A
     /// ManagedDatabase reboots on the annotation `tiered.io/reboot: <any new value>`; a
@@ -29,6 +29,5 @@ pub struct ParameterGroupStatus {
     #[serde(default)]
     pub pending_reboot: bool,
     /// The last value of the `tiered.io/reboot` annotation that was handled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot: Option<String>,
 }

@@ -15,6 +15,7 @@ pub const RDS_INSTANCE_ARN: &str =
 
 /// The source a ManagedDatabase replicates (RDS CreateDBInstanceReadReplica), and
 /// whether to promote it to a standalone primary (RDS PromoteReadReplica).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(validation = Rule::new("has(self.managedDatabase) != has(self.sourceArn)").message("set exactly one of managedDatabase (a ManagedDatabase in this namespace) and sourceArn (the ARN of a DB instance, e.g. in another region)"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.managedDatabase) || (has(self.managedDatabase) && self.managedDatabase == oldSelf.managedDatabase)").message("replicaOf.managedDatabase is creation-only: a replica cannot change its source; create a new ManagedDatabase").field_path(".managedDatabase"))]
@@ -25,7 +26,6 @@ pub const RDS_INSTANCE_ARN: &str =
 pub struct ReplicaOf {
     /// Name of a ManagedDatabase in this namespace to replicate. tiered reads its ARN
     /// from its `status.arn` and waits until it has one. Creation-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 242),
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -33,7 +33,6 @@ pub struct ReplicaOf {
     pub managed_database: Option<String>,
     /// ARN of the DB instance to replicate (RDS `SourceDBInstanceIdentifier`), for a
     /// source tiered does not manage here, typically in another region. Creation-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048), regex(pattern = RDS_INSTANCE_ARN))]
     pub source_arn: Option<String>,
     /// KMS key of this instance's region that encrypts the replica (RDS `KmsKeyId`).
@@ -41,7 +40,6 @@ pub struct ReplicaOf {
     /// one region); RDS refuses the replica without it and tiered reports that
     /// `Stalled` on this field. Unset in the source's region: the source's key.
     /// Creation-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub kms_key_id: Option<String>,
     /// Promote the replica to a standalone primary (RDS PromoteReadReplica): set it to
@@ -63,6 +61,7 @@ pub enum ReplicationRole {
 }
 
 /// The replication of a ManagedDatabase with `spec.replicaOf`, as RDS reports it.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationStatus {
@@ -70,16 +69,13 @@ pub struct ReplicationStatus {
     pub role: ReplicationRole,
     /// The source instance as RDS names it (`ReadReplicaSourceDBInstanceIdentifier`: an
     /// ARN for a cross-region source), or the source it was promoted from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The replication state RDS reports in the instance's `StatusInfos`
     /// (`replicating`, `error`, `stopped`, `terminated`), with its message when there
     /// is one. The replica lag is not here: RDS publishes it only as the CloudWatch
     /// metric `ReplicaLag` (AWS/RDS namespace, dimension `DBInstanceIdentifier`),
     /// which tiered does not read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// When the promotion was requested from RDS (RFC 3339), once tiered promoted it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<String>,
 }

@@ -19,12 +19,12 @@ pub struct LocalRef {
 }
 
 /// Where an AWS data-tier resource lives in the VPC.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsNetwork {
     /// Name of an existing subnet group (RDS DB subnet group or ElastiCache cache subnet
     /// group) spanning at least two Availability Zones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     pub subnet_group_name: Option<String>,
     /// VPC security groups to attach, e.g. `sg-0abc1234`.
@@ -94,6 +94,7 @@ pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars:
 macro_rules! kind_status {
     ($(#[$attr:meta])* pub struct $name:ident { $($fields:tt)* }) => {
         $(#[$attr])*
+        #[serde_with::skip_serializing_none]
         #[derive(
             serde::Serialize,
             serde::Deserialize,
@@ -106,7 +107,6 @@ macro_rules! kind_status {
         #[serde(rename_all = "camelCase")]
         pub struct $name {
             /// The `metadata.generation` this status describes.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub observed_generation: Option<i64>,
             /// `Ready`, `Reconciling` and `Stalled`, in the `metav1.Condition` shape.
             #[serde(default)]

@@ -22,6 +22,7 @@ pub struct SnapshotRequest {
 }
 
 /// A requested snapshot as AWS reports it.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotStatus {
@@ -33,6 +34,5 @@ pub struct SnapshotStatus {
     /// `pending` while the instance is not ready to take it.
     pub state: String,
     /// When AWS took it (RFC 3339), once known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
 }

@@ -24,6 +24,7 @@ pub use volumes::{
 };
 
 /// Desired state of a three-tier application: its tiers and how they call each other.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tiered.io",
@@ -73,11 +74,11 @@ pub struct TieredAppSpec {
     pub volumes: Vec<SharedVolume>,
     /// Whether the claims of `volumes` are deleted with the app: `whenDeleted: Retain`
     /// (default, like the data tier's `Retain`) or `Delete`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim_retention_policy: Option<VolumeRetentionPolicy>,
 }
 
 /// One tier of the application: a set of identical pods behind a Service.
+#[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("!has(self.ingress) || self.role == 'presentation'").message("ingress is only allowed on a tier with role presentation").field_path(".ingress"))]
 #[x_kube(validation = Rule::new("self.role == 'worker' || has(self.port)").message("port is required unless the role is worker").field_path(".port"))]
@@ -100,19 +101,15 @@ pub struct Tier {
     #[schemars(length(min = 1, max = 512))]
     pub image: String,
     /// Entrypoint override for the container (replaces the image's ENTRYPOINT).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Arguments for the container (replaces the image's CMD).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
     /// TCP port the container listens on. Required unless the role is `worker`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
     /// Port the tier's Service exposes, when it differs from the container's `port`
     /// (e.g. 80 in front of a container on 3000). Defaults to `port`. Callers and the ALB
     /// reach the pods on `port` either way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub service_port: Option<i32>,
     /// Seconds a pod keeps serving after it is told to stop, before the container gets
@@ -120,7 +117,6 @@ pub struct Tier {
     /// endpoints and the ALB to stop sending it new requests. Defaults: the ALB's
     /// deregistration delay for a tier with `ingress`, 5 for other tiers with a port,
     /// none for a worker without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3600))]
     pub pre_stop_sleep_seconds: Option<i64>,
     /// Seconds from the stop request to SIGKILL (the pod's
@@ -128,33 +124,27 @@ pub struct Tier {
     /// for a tier with `ingress`, than the ALB's deregistration delay. Defaults to the
     /// pre-stop sleep plus 15 s for the app's own shutdown (at least 30, the Kubernetes
     /// default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 7200))]
     pub termination_grace_period_seconds: Option<i64>,
     /// Number of pods when `autoscaling` is absent. Without it, a new tier gets 2 (to
     /// survive the loss of one node or zone) and a running tier keeps its current count,
     /// at least 2, e.g. the count the autoscaler reached when `autoscaling` is removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: Option<i32>,
     /// Horizontal pod autoscaling; when set, the HPA owns the replica count. Switching it
     /// on keeps the running pods (at least `minReplicas`) until the HPA first changes
     /// their count.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
     /// CPU and memory requests and limits of the container. Defaults: requests
     /// 100m CPU / 128Mi memory, limit 512Mi memory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// HTTP health endpoint used for readiness and liveness probes and the ALB target
     /// group health check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     /// Environment variables of the container (Kubernetes EnvVar list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     /// Public entry through an AWS Application Load Balancer (presentation tiers only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<TierIngress>,
     /// Names of the tiers of this app that this tier opens connections to. Network
     /// policies allow exactly these paths.
@@ -167,29 +157,24 @@ pub struct Tier {
     pub calls: Vec<String>,
     /// Destinations outside the app the tier connects to (HTTPS to the internet, the
     /// AWS APIs, address ranges and ports), added to its NetworkPolicy's egress.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<TierEgress>,
     /// A ManagedDatabase in the same namespace whose connection Secret this tier gets.
     /// The tier is not rolled out until the database is Ready; once it runs on the
     /// database's connection Secret, its own changes roll out while the database is busy
     /// (not Ready in a backup or modification), new credentials still wait for Ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<LocalRef>,
     /// A CacheCluster in the same namespace whose connection Secret this tier gets.
     /// The tier is not rolled out until the cache is Ready; once it runs on the cache's
     /// connection Secret, its own changes roll out while the cache is busy (not Ready in a
     /// modification), new credentials still wait for Ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<LocalRef>,
     /// An AWS identity for the tier's pods (IRSA or EKS Pod Identity) through a
     /// ServiceAccount `<app>-<tier>` that tiered creates. Without it the pods run under
     /// the namespace's `default` ServiceAccount and mount no token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<TierServiceAccount>,
     /// The kind of EC2 capacity the tier's pods must run on: `spot` or `on-demand`. A
     /// required node affinity matches Karpenter's `karpenter.sh/capacity-type` and EKS
     /// managed node groups' `eks.amazonaws.com/capacityType`. Without it, any node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_type: Option<CapacityType>,
     /// Labels a node must have to run the tier's pods (the pod's `nodeSelector`), e.g.
     /// `kubernetes.io/arch: arm64`.
@@ -204,7 +189,6 @@ pub struct Tier {
     /// PriorityClass of the tier's pods (the pod's `priorityClassName`): which pods the
     /// scheduler evicts first under pressure. Classes named `system-…` are reserved for
     /// cluster components.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -242,6 +226,7 @@ pub enum TierRole {
 }
 
 /// Horizontal pod autoscaling of a tier (`autoscaling/v2`).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must not be greater than maxReplicas").field_path(".minReplicas"))]
 #[serde(rename_all = "camelCase")]
@@ -254,20 +239,16 @@ pub struct Autoscaling {
     pub max_replicas: i32,
     /// Average CPU utilization, in percent of the request, that the HPA aims at.
     /// Defaults to 70 when no target is given.
-    #[serde(
-        default,
-        rename = "targetCPUUtilization",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "targetCPUUtilization")]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization: Option<i32>,
     /// Average memory utilization, in percent of the request, that the HPA aims at.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub target_memory_utilization: Option<i32>,
 }
 
 /// HTTP health check of a tier.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
@@ -275,11 +256,9 @@ pub struct HealthCheck {
     #[schemars(length(min = 1, max = 1024), regex(pattern = HTTP_PATH))]
     pub path: String,
     /// Seconds to wait after the container starts before the first probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 3600))]
     pub initial_delay_seconds: Option<i32>,
     /// Seconds between probes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3600))]
     pub period_seconds: Option<i32>,
 }
@@ -292,12 +271,12 @@ kind_status! {
         #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
         pub tiers: Vec<TierStatus>,
         /// Public URL of the presentation tier, once the ALB has an address.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub url: Option<String>,
     }
 }
 
 /// Rollout state of one tier, read from its Deployment.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierStatus {
@@ -313,11 +292,11 @@ pub struct TierStatus {
     pub ready: bool,
     /// Where the Deployment's rollout stands, from its `Progressing` and
     /// `ReplicaFailure` conditions; absent until the Deployment reports them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<TierRollout>,
 }
 
 /// The rollout of a tier's Deployment as its conditions report it.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierRollout {
@@ -328,10 +307,8 @@ pub struct TierRollout {
     pub state: RolloutState,
     /// Reason of the Deployment condition that decided the state, e.g.
     /// `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`, `FailedCreate`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Message of that condition, as the Deployment controller wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 

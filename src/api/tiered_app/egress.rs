@@ -8,15 +8,12 @@ use serde::{Deserialize, Serialize};
 /// Destinations outside the app that the tier's pods open connections to. Everything
 /// not listed (and not a called tier, cluster DNS, the database or the cache) is
 /// denied on clusters that enforce NetworkPolicies.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierEgress {
     /// HTTPS (TCP 443) to any address, IPv4 and IPv6: APIs and feeds on the internet.
-    #[serde(
-        default,
-        rename = "internetHTTPS",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "internetHTTPS")]
     pub internet_https: Option<bool>,
     /// The AWS APIs (STS, S3, Secrets Manager, …) over HTTPS (TCP 443 to any address:
     /// a NetworkPolicy cannot tell AWS' public endpoints from the rest of the internet;
@@ -24,7 +21,7 @@ pub struct TierEgress {
     /// in `to`), plus the EKS Pod Identity Agent (169.254.170.23 and fd00:ec2::23, TCP
     /// 80) for a tier with `serviceAccount.provider: PodIdentity`. Defaults to true for a
     /// tier with `serviceAccount`, false otherwise.
-    #[serde(default, rename = "awsAPIs", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "awsAPIs")]
     pub aws_apis: Option<bool>,
     /// Further destinations by address range and port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -50,6 +47,7 @@ pub struct EgressRule {
 }
 
 /// A destination port or port range.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(validation = Rule::new("!has(self.endPort) || self.endPort >= self.port").message("endPort must not be below port").field_path(".endPort"))]
 #[serde(rename_all = "camelCase")]
@@ -58,11 +56,9 @@ pub struct EgressPort {
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
     /// Last port of a range starting at `port`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub end_port: Option<i32>,
     /// `TCP` (default), `UDP` or `SCTP`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<EgressProtocol>,
 }
 

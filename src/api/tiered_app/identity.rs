@@ -11,6 +11,7 @@ pub const IAM_ROLE_ARN: &str =
 
 /// AWS access for the tier's pods: tiered creates a ServiceAccount `<app>-<tier>`, runs
 /// the pods under it and mounts its token (pods of tiers without one mount none).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierServiceAccount {
@@ -23,7 +24,6 @@ pub struct TierServiceAccount {
     /// carries `eks.amazonaws.com/role-arn`) or `PodIdentity` (an EKS Pod Identity
     /// association for the ServiceAccount, which you create with
     /// `aws eks create-pod-identity-association`; `tiered render` prints the command).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<IdentityProvider>,
 }
 

@@ -16,6 +16,7 @@ pub const QUANTITY: &str = r"^[0-9]+(\.[0-9]+)?([KMGTPE]i|[kMGTPE]|[eE][0-9]+)?$
 
 /// A volume shared by the pods of the tiers that mount it: tiered creates the
 /// PersistentVolumeClaim `<app>-<name>` and keeps it when a tier stops mounting it.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SharedVolume {
@@ -27,7 +28,6 @@ pub struct SharedVolume {
     /// EFS CSI driver (`efs.csi.aws.com`), which gives `ReadWriteMany` across zones.
     /// Without it, the cluster's default class, which on EKS is usually EBS and cannot
     /// be mounted `ReadWriteMany`. Cannot change once the claim exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -63,6 +63,7 @@ pub enum VolumeAccessMode {
 }
 
 /// Where a tier mounts one of the app's `volumes`.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierVolumeMount {
@@ -74,13 +75,13 @@ pub struct TierVolumeMount {
     #[schemars(length(min = 2, max = 1024), regex(pattern = r"^/[^:]*$"))]
     pub mount_path: String,
     /// Mount the volume read-only. Default false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
 }
 
 /// When the app's claims are deleted (the StatefulSet's
 /// `persistentVolumeClaimRetentionPolicy`, `whenDeleted` only: removing a tier or a
 /// volume from the spec never deletes a claim).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeRetentionPolicy {
@@ -88,7 +89,6 @@ pub struct VolumeRetentionPolicy {
     /// claims and their data stay, marked with the app's uid) or `Delete` (the claims
     /// carry the app's controller ownerReference, and Kubernetes' garbage collector
     /// deletes them with the app).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when_deleted: Option<ClaimRetention>,
 }
 
