@@ -116,7 +116,8 @@ status=0
 
 say "kubectl get tiered -n newsread"
 "$KUBECTL" get tiered -n newsread -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
-echo "public URL (placeholder ALB address from the sandbox): $("$KUBECTL" get tieredapp newsread -n newsread -o jsonpath='{.status.url}')"
+echo "public URL (the web tier's ingress host, set once the sandbox gives the ALB a placeholder address): $("$KUBECTL" get tieredapp newsread -n newsread -o jsonpath='{.status.url}')"
+echo "ALB address (a placeholder in the sandbox): $("$KUBECTL" get ingress newsread-web -n newsread -o jsonpath='{.status.loadBalancer.ingress[0].hostname}')"
 say "objects the app owns"
 "$KUBECTL" get deployments,services,horizontalpodautoscalers,poddisruptionbudgets,networkpolicies,ingresses,secrets -n newsread
 say "operator log (last 15 lines): $WORK/operator.log"

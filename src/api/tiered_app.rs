@@ -270,7 +270,7 @@ kind_status! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
         pub tiers: Vec<TierStatus>,
-        /// Public URL of the presentation tier, once the ALB has an address.
+        /// Public URL of the app: the `url` of its first tier (in spec order) that has one.
         pub url: Option<String>,
     }
 }
@@ -293,6 +293,10 @@ pub struct TierStatus {
     /// Where the Deployment's rollout stands, from its `Progressing` and
     /// `ReplicaFailure` conditions; absent until the Deployment reports them.
     pub rollout: Option<TierRollout>,
+    /// Public URL of a tier with `ingress`, once its ALB has an address: `https://` with
+    /// a certificate, the ingress `host` when set (else the ALB's DNS name), then the
+    /// path when it is not `/`, e.g. `https://shop.example.com/api`.
+    pub url: Option<String>,
 }
 
 /// The rollout of a tier's Deployment as its conditions report it.

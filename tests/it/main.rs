@@ -5,6 +5,7 @@
 
 mod adoption;
 mod adoption_optin;
+mod app_url;
 mod aws_budget;
 mod aws_faults;
 mod aws_fleet;

@@ -116,8 +116,8 @@ async fn the_binary_serves_health_reconciles_an_app_to_ready_logs_json_and_stops
     let status = app.status.unwrap();
     assert_eq!(
         status.url.as_deref(),
-        Some("http://newsread-web.shop.alb.sandbox.invalid"),
-        "the URL comes from the sandbox Ingress address"
+        Some("http://news.example.com"),
+        "the URL is the web tier's ingress host once the sandbox gives the Ingress an address"
     );
     let mut tiers: Vec<_> = status
         .tiers

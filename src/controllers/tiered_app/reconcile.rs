@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -261,14 +262,20 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         return Ok(Action::requeue(IN_FLIGHT_WINDOW));
     }
 
-    let tier_statuses = observed_tiers(ctx, &namespace, &tiers, &deployments);
-    let ingress = ctx
-        .stores
-        .ingresses
-        .owned_by(&owner.uid)
-        .first()
-        .and_then(|cached| cached.object().ok());
-    let url = status::url(ingress.as_ref(), status::uses_https(&validated));
+    let mut tier_statuses = observed_tiers(ctx, &namespace, &tiers, &deployments);
+    let ingresses: Vec<Ingress> = (ctx.stores.ingresses.owned_by(&owner.uid).iter())
+        .filter_map(|cached| cached.object().ok())
+        .collect();
+    for (tier_status, tier) in tier_statuses.iter_mut().zip(&validated.tiers) {
+        let Some(settings) = &tier.ingress else {
+            continue;
+        };
+        let ingress = ingresses
+            .iter()
+            .find(|ingress| ingress.metadata.name.as_deref() == Some(tier.child_name.as_str()));
+        tier_status.url = status::tier_url(ingress, settings);
+    }
+    let url = tier_statuses.iter().find_map(|tier| tier.url.clone());
     let Frozen { waiting, .. } = frozen;
     let conflict = conflict_message(&report);
     let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));

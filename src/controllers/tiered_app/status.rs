@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::conditions::STALLED;
 use crate::api::conditions::reasons;
 use crate::api::tiered_app::{RolloutState, TierRollout, TierStatus, TieredAppStatus};
-use crate::controllers::tiered_app::validated::ValidatedApp;
+use crate::controllers::tiered_app::validated::ValidatedIngress;
 pub use crate::runtime::kstatus::{Computed, Summary};
 use crate::runtime::kstatus::{conditions, ready};
 
@@ -163,6 +163,7 @@ pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
         updated_replicas: updated,
         ready: observed && updated >= desired && ready_replicas >= desired && available >= desired,
         rollout: rollout_of(observed, &status.conditions.unwrap_or_default()),
+        url: None,
     }
 }
 
@@ -215,17 +216,12 @@ pub fn newly_stalled(
     (before.as_ref().map(|(reason, _)| reason) != Some(&now.0)).then_some(now)
 }
 
-/// Whether the app is served over HTTPS: its presentation ingress has a certificate.
-pub fn uses_https(app: &ValidatedApp) -> bool {
-    app.tiers.iter().any(|tier| {
-        tier.ingress
-            .as_ref()
-            .is_some_and(|ingress| ingress.certificate_arn.is_some())
-    })
-}
-
-/// Public URL of the app from the Ingress load balancer hostname, once it has one.
-pub fn url(ingress: Option<&Ingress>, https: bool) -> Option<String> {
+/// Public URL of a tier with `ingress`, once its ALB has an address: `https` when the
+/// ingress has a certificate (the HTTP listener redirects), the rule's `host` when one is
+/// set and is not a wildcard (the ALB answers other hosts with 404) or else the ALB's
+/// DNS name (or IP), and the path
+/// when it is not `/`. `None` without an address.
+pub fn tier_url(ingress: Option<&Ingress>, settings: &ValidatedIngress) -> Option<String> {
     let lb = ingress?
         .status
         .as_ref()?
@@ -234,9 +230,18 @@ pub fn url(ingress: Option<&Ingress>, https: bool) -> Option<String> {
         .ingress
         .as_ref()?;
     let first = lb.first()?;
-    let address = first.hostname.clone().or_else(|| first.ip.clone())?;
-    let scheme = if https { "https" } else { "http" };
-    Some(format!("{scheme}://{address}"))
+    let address = first.hostname.as_ref().or(first.ip.as_ref())?;
+    // A wildcard host (`*.example.com`) names no one address to give.
+    let host = (settings.host.as_ref())
+        .filter(|host| !host.starts_with('*'))
+        .unwrap_or(address);
+    let scheme = if settings.certificate_arn.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let path = settings.path.trim_end_matches('/');
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 /// The full status: conditions carry `lastTransitionTime` over from `previous` unless

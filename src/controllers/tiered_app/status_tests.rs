@@ -21,6 +21,7 @@ fn ready_tier() -> TierStatus {
         updated_replicas: 2,
         ready: true,
         rollout: None,
+        url: None,
     }
 }
 
@@ -190,4 +191,58 @@ fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() 
         !rollout(&[fixed]).stalled.status,
         "a new generation clears Stalled"
     );
+}
+
+fn ingress_settings(host: Option<&str>, path: &str, certificate: bool) -> ValidatedIngress {
+    ValidatedIngress {
+        host: host.map(str::to_owned),
+        path: path.to_owned(),
+        certificate_arn: certificate
+            .then(|| "arn:aws:acm:eu-west-1:123456789012:certificate/abc".to_owned()),
+        scheme: crate::api::tiered_app::IngressScheme::InternetFacing,
+        group_name: None,
+        ssl_policy: None,
+        deregistration_delay_seconds: 30,
+        idle_timeout_seconds: None,
+        http2: None,
+        wafv2_acl_arn: None,
+        external_dns_hostnames: Vec::new(),
+    }
+}
+
+fn ingress_at(hostname: &str) -> Ingress {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "shop-web"},
+        "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}
+    }))
+    .unwrap()
+}
+
+/// Found reading the status code (session 10): the URL was the ALB's DNS name with the
+/// app-wide scheme, so a tier with a `host` rule (the ALB answers other hosts with 404)
+/// or a path was given a URL that does not reach it.
+#[test]
+fn a_tier_url_uses_its_own_scheme_host_and_path() {
+    let alb = ingress_at("k8s-shop-1234.eu-west-1.elb.amazonaws.com");
+    for (settings, expected) in [
+        (
+            ingress_settings(None, "/", false),
+            Some("http://k8s-shop-1234.eu-west-1.elb.amazonaws.com"),
+        ),
+        (
+            ingress_settings(Some("shop.example.com"), "/api/", true),
+            Some("https://shop.example.com/api"),
+        ),
+        (
+            ingress_settings(Some("*.example.com"), "/admin", false),
+            Some("http://k8s-shop-1234.eu-west-1.elb.amazonaws.com/admin"),
+        ),
+    ] {
+        assert_eq!(tier_url(Some(&alb), &settings).as_deref(), expected);
+    }
+    let no_address: Ingress =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "shop-web"}})).unwrap();
+    let settings = ingress_settings(Some("shop.example.com"), "/", true);
+    assert_eq!(tier_url(Some(&no_address), &settings), None, "no ALB yet");
+    assert_eq!(tier_url(None, &settings), None, "no Ingress yet");
 }
