@@ -263,19 +263,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     }
 
     let mut tier_statuses = observed_tiers(ctx, &namespace, &tiers, &deployments);
-    let ingresses: Vec<Ingress> = (ctx.stores.ingresses.owned_by(&owner.uid).iter())
-        .filter_map(|cached| cached.object().ok())
-        .collect();
-    for (tier_status, tier) in tier_statuses.iter_mut().zip(&validated.tiers) {
-        let Some(settings) = &tier.ingress else {
-            continue;
-        };
-        let ingress = ingresses
-            .iter()
-            .find(|ingress| ingress.metadata.name.as_deref() == Some(tier.child_name.as_str()));
-        tier_status.url = status::tier_url(ingress, settings);
-    }
-    let url = tier_statuses.iter().find_map(|tier| tier.url.clone());
+    let url = add_urls(ctx, &owner.uid, &validated, &mut tier_statuses);
     let Frozen { waiting, .. } = frozen;
     let conflict = conflict_message(&report);
     let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));
@@ -385,6 +373,29 @@ fn conflict_message(report: &ApplyReport) -> Option<String> {
 
 /// Per-tier rollout from the live Deployments, or from the API server's answers for the
 /// Deployments this pass applied (the stores show those a moment later).
+/// Sets the `url` of each tier with ingress from its Ingress (owned by `owner_uid`) and
+/// returns the app's URL: the first of them in spec order.
+fn add_urls(
+    ctx: &AppContext,
+    owner_uid: &str,
+    validated: &crate::controllers::tiered_app::validated::ValidatedApp,
+    tier_statuses: &mut [TierStatus],
+) -> Option<String> {
+    let ingresses: Vec<Ingress> = (ctx.stores.ingresses.owned_by(owner_uid).iter())
+        .filter_map(|cached| cached.object().ok())
+        .collect();
+    for (tier_status, tier) in tier_statuses.iter_mut().zip(&validated.tiers) {
+        let Some(settings) = &tier.ingress else {
+            continue;
+        };
+        let ingress = ingresses
+            .iter()
+            .find(|ingress| ingress.metadata.name.as_deref() == Some(tier.child_name.as_str()));
+        tier_status.url = status::tier_url(ingress, settings);
+    }
+    tier_statuses.iter().find_map(|tier| tier.url.clone())
+}
+
 fn observed_tiers(
     ctx: &AppContext,
     namespace: &str,
