@@ -19,7 +19,10 @@ use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as 
 use aws_sdk_rds::types::DbInstance;
 use support::aws_reads::{elasticache_tags, instance, replication_group, replication_groups};
 use support::data_tier::database::postgres_instance;
-use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client, tag_pairs};
+use support::moto::{
+    ACCOUNT_ID, MotoServer, REGION, assert_no_cache_parameter_groups, elasticache_client,
+    rds_client, tag_pairs,
+};
 
 const DB_ID: &str = "tiered-test-newsread-db";
 const CACHE_ID: &str = "tiered-test-newsread";
@@ -423,16 +426,5 @@ async fn moto_has_no_reset_db_parameter_group_and_no_cache_parameter_groups() {
         "moto now answers ResetDBParameterGroup: {reset:?}"
     );
 
-    let cache = elasticache_client(&server);
-    let created = cache
-        .create_cache_parameter_group()
-        .cache_parameter_group_name("tuned-valkey8")
-        .cache_parameter_group_family("valkey8")
-        .description("a cache group")
-        .send()
-        .await;
-    assert!(
-        created.is_err(),
-        "moto now has cache parameter groups: {created:?}"
-    );
+    assert_no_cache_parameter_groups(&elasticache_client(&server)).await;
 }

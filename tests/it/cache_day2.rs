@@ -28,7 +28,7 @@ use support::data_tier::{
     reconcile_until_ready,
 };
 use support::day2::{create_named, wait_ready_named, wait_snapshots_available};
-use support::moto::{MotoServer, elasticache_client, ids_of};
+use support::moto::{MotoServer, assert_no_cache_parameter_groups, elasticache_client, ids_of};
 use support::operator::assert_invalid;
 use support::restore_sources::take_cache_snapshot;
 
@@ -233,17 +233,7 @@ async fn moto_has_no_cache_parameter_groups_and_no_group_node_to_snapshot() {
     let server = MotoServer::start();
     let ctx = ElastiCache::on(&server);
     let moto = elasticache_client(&server);
-    let created = moto
-        .create_cache_parameter_group()
-        .cache_parameter_group_name("g-valkey8")
-        .cache_parameter_group_family("valkey8")
-        .description("pin")
-        .send()
-        .await;
-    assert!(
-        created.is_err(),
-        "moto now serves cache parameter groups: {created:?}"
-    );
+    assert_no_cache_parameter_groups(&moto).await;
     ctx.create_untagged("legacy", &[]).await;
     let member = replication_group(&moto, "legacy").await.member_clusters()[0].clone();
     let by_node = moto

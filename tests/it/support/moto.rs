@@ -224,3 +224,21 @@ pub fn tag_pairs<'a>(
         .map(|(key, value)| (key.unwrap_or_default(), value.unwrap_or_default()))
         .collect()
 }
+
+/// Checks the moto 5.2.5 gap that the cache parameter tests work around with
+/// `aws-smithy-mocks`: ElastiCache has no cache parameter groups at all, so
+/// CreateCacheParameterGroup fails. An upgrade that adds them fails here (then move that
+/// coverage from the mocks to moto).
+pub async fn assert_no_cache_parameter_groups(elasticache: &aws_sdk_elasticache::Client) {
+    let created = elasticache
+        .create_cache_parameter_group()
+        .cache_parameter_group_name("tuned-valkey8")
+        .cache_parameter_group_family("valkey8")
+        .description("a cache group")
+        .send()
+        .await;
+    assert!(
+        created.is_err(),
+        "moto now has cache parameter groups: {created:?}"
+    );
+}
