@@ -15,13 +15,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as CacheTag};
+use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus};
 use aws_sdk_rds::types::DbInstance;
 use support::aws_reads::{elasticache_tags, instance, replication_group, replication_groups};
 use support::data_tier::database::postgres_instance;
 use support::moto::{
     ACCOUNT_ID, MotoServer, REGION, assert_no_cache_parameter_groups, elasticache_client,
-    rds_client, tag_pairs,
+    rds_client, sdk_tags, tag_pairs,
 };
 
 const DB_ID: &str = "tiered-test-newsread-db";
@@ -143,7 +143,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
     let address = endpoint.address().unwrap_or_default();
     assert!(address.starts_with(DB_ID), "endpoint {address:?}");
     assert_eq!(endpoint.port(), Some(5432));
-    let mut tags = tag_pairs(db.tag_list().iter().map(|t| (t.key(), t.value())));
+    let mut tags = tag_pairs(db.tag_list());
     tags.sort_unstable();
     assert_eq!(tags, [("team", "news"), ("tiered.io/name", "newsread-db")]);
 
@@ -219,12 +219,7 @@ async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
         .auth_token("not-a-secret-auth-token-0123456789")
         .snapshot_retention_limit(5)
         .snapshot_window("04:00-05:00")
-        .tags(
-            CacheTag::builder()
-                .key("tiered.io/name")
-                .value("newsread-cache")
-                .build(),
-        )
+        .set_tags(Some(sdk_tags(&[("tiered.io/name", "newsread-cache")])))
         .send()
         .await
         .expect("CreateReplicationGroup failed");
