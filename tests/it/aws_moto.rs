@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus};
 use aws_sdk_rds::types::DbInstance;
-use support::aws_reads::{elasticache_tags, instance, replication_group, replication_groups};
+use support::aws_reads::{
+    db_snapshot, elasticache_tags, instance, replication_group, replication_groups,
+};
 use support::data_tier::database::postgres_instance;
 use support::moto::{
     ACCOUNT_ID, MotoServer, REGION, assert_no_cache_parameter_groups, elasticache_client,
@@ -161,15 +163,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
         Some("deleting")
     );
 
-    let snapshots = rds
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&final_snapshot)
-        .send()
-        .await
-        .expect("the final snapshot should exist");
-    let [snapshot] = snapshots.db_snapshots() else {
-        panic!("expected one snapshot, got {:?}", snapshots.db_snapshots());
-    };
+    let snapshot = db_snapshot(&rds, &final_snapshot).await;
     assert_eq!(snapshot.db_instance_identifier(), Some(DB_ID));
     assert_eq!(snapshot.snapshot_type(), Some("manual"));
     assert_eq!(snapshot.engine(), Some("postgres"));
