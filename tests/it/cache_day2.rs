@@ -32,20 +32,6 @@ use support::moto::{MotoServer, assert_no_cache_parameter_groups, elasticache_cl
 use support::operator::assert_invalid;
 use support::restore_sources::take_cache_snapshot;
 
-/// The tags of the one snapshot `name`.
-async fn snapshot_tags(moto: &Client, name: &str) -> Vec<(String, String)> {
-    let described = moto
-        .describe_snapshots()
-        .snapshot_name(name)
-        .send()
-        .await
-        .unwrap();
-    let [snapshot] = described.snapshots() else {
-        panic!("expected one snapshot {name}: {:?}", described.snapshots());
-    };
-    elasticache_tags(moto, snapshot.arn().unwrap()).await
-}
-
 #[tokio::test]
 async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
     let server = MotoServer::start();
@@ -59,7 +45,7 @@ async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].snapshot_name(), Some(name.as_str()));
     assert_eq!(listed[0].snapshot_status(), Some("available"));
-    let tags = snapshot_tags(&moto, &name).await;
+    let tags = elasticache_tags(&moto, listed[0].arn().expect("a snapshot has an ARN")).await;
     assert!(has_tag(&tags, "tiered.io/name", "snapped"), "{tags:?}");
     assert!(has_tag(&tags, "team", "news"), "{tags:?}");
 
