@@ -159,9 +159,10 @@ async fn three_ready_caches() -> (MotoServer, Proxy, Vec<(String, String)>) {
     (moto, proxy, caches)
 }
 
-/// The caches of [`three_ready_caches`], a fresh controller on them (nothing read yet)
-/// and the spec they were made with.
-async fn three_caches_and_a_fresh_controller() -> (
+/// The caches of [`three_ready_caches`], a fresh controller on them that has made one
+/// [`idle_round`] (the calls of that round left in the proxy's record) and the spec they
+/// were made with.
+async fn three_caches_after_a_first_idle_round() -> (
     MotoServer,
     Proxy,
     Vec<(String, String)>,
@@ -170,7 +171,9 @@ async fn three_caches_and_a_fresh_controller() -> (
 ) {
     let (moto, proxy, caches) = three_ready_caches().await;
     let ctx = elasticache_on(&proxy, Arc::new(CacheFleet::new(WINDOW)));
-    (moto, proxy, caches, ctx, ElastiCache::spec(&json!({})))
+    let spec = ElastiCache::spec(&json!({}));
+    idle_round(&ctx, &caches, &spec).await;
+    (moto, proxy, caches, ctx, spec)
 }
 
 /// One pass of each of `caches` with `spec`, none of which may change anything.
@@ -196,8 +199,7 @@ async fn idle_round(
 /// all (it made 3 per cache: group, member, tags).
 #[tokio::test]
 async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
-    let (_moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
-    idle_round(&ctx, &caches, &spec).await;
+    let (_moto, proxy, caches, ctx, spec) = three_caches_after_a_first_idle_round().await;
     let calls = proxy.calls().all();
     assert!(mutating(&calls).is_empty(), "{calls:?}");
     assert_eq!(
@@ -223,8 +225,7 @@ async fn idle_caches_share_the_fleet_read_and_read_their_tags_once() {
 /// alone describes itself while the others keep the fleet read.
 #[tokio::test]
 async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() {
-    let (_moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
-    idle_round(&ctx, &caches, &spec).await;
+    let (_moto, proxy, caches, ctx, spec) = three_caches_after_a_first_idle_round().await;
     let (name, id) = &caches[1];
     proxy.calls().clear();
     let larger = ElastiCache::spec(&json!({"nodeType": "cache.t4g.small"}));
@@ -264,8 +265,7 @@ async fn a_cache_change_reads_its_claim_first_and_makes_only_that_group_stale() 
 /// and sends nothing (with the remembered tags alone it modified another's group).
 #[tokio::test]
 async fn a_cache_retagged_for_another_owner_since_its_tags_were_read_is_not_changed() {
-    let (moto, proxy, caches, ctx, spec) = three_caches_and_a_fresh_controller().await;
-    idle_round(&ctx, &caches, &spec).await;
+    let (moto, proxy, caches, ctx, _spec) = three_caches_after_a_first_idle_round().await;
     let (name, id) = &caches[0];
     let admin = crate::support::moto::elasticache_client(&moto);
     let arn = crate::support::data_tier::resource(&ctx, id)

@@ -15,11 +15,16 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag as CacheTag};
+use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus};
 use aws_sdk_rds::types::DbInstance;
-use support::aws_reads::{elasticache_tags, instance, replication_group, replication_groups};
+use support::aws_reads::{
+    db_snapshot, elasticache_tags, instance, replication_group, replication_groups,
+};
 use support::data_tier::database::postgres_instance;
-use support::moto::{ACCOUNT_ID, MotoServer, REGION, elasticache_client, rds_client, tag_pairs};
+use support::moto::{
+    ACCOUNT_ID, MotoServer, REGION, assert_no_cache_parameter_groups, elasticache_client,
+    rds_client, sdk_tags, tag_pairs,
+};
 
 const DB_ID: &str = "tiered-test-newsread-db";
 const CACHE_ID: &str = "tiered-test-newsread";
@@ -140,7 +145,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
     let address = endpoint.address().unwrap_or_default();
     assert!(address.starts_with(DB_ID), "endpoint {address:?}");
     assert_eq!(endpoint.port(), Some(5432));
-    let mut tags = tag_pairs(db.tag_list().iter().map(|t| (t.key(), t.value())));
+    let mut tags = tag_pairs(db.tag_list());
     tags.sort_unstable();
     assert_eq!(tags, [("team", "news"), ("tiered.io/name", "newsread-db")]);
 
@@ -158,15 +163,7 @@ async fn rds_instance_is_created_described_and_deleted_with_a_final_snapshot() {
         Some("deleting")
     );
 
-    let snapshots = rds
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&final_snapshot)
-        .send()
-        .await
-        .expect("the final snapshot should exist");
-    let [snapshot] = snapshots.db_snapshots() else {
-        panic!("expected one snapshot, got {:?}", snapshots.db_snapshots());
-    };
+    let snapshot = db_snapshot(&rds, &final_snapshot).await;
     assert_eq!(snapshot.db_instance_identifier(), Some(DB_ID));
     assert_eq!(snapshot.snapshot_type(), Some("manual"));
     assert_eq!(snapshot.engine(), Some("postgres"));
@@ -216,12 +213,7 @@ async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
         .auth_token("not-a-secret-auth-token-0123456789")
         .snapshot_retention_limit(5)
         .snapshot_window("04:00-05:00")
-        .tags(
-            CacheTag::builder()
-                .key("tiered.io/name")
-                .value("newsread-cache")
-                .build(),
-        )
+        .set_tags(Some(sdk_tags(&[("tiered.io/name", "newsread-cache")])))
         .send()
         .await
         .expect("CreateReplicationGroup failed");
@@ -423,16 +415,5 @@ async fn moto_has_no_reset_db_parameter_group_and_no_cache_parameter_groups() {
         "moto now answers ResetDBParameterGroup: {reset:?}"
     );
 
-    let cache = elasticache_client(&server);
-    let created = cache
-        .create_cache_parameter_group()
-        .cache_parameter_group_name("tuned-valkey8")
-        .cache_parameter_group_family("valkey8")
-        .description("a cache group")
-        .send()
-        .await;
-    assert!(
-        created.is_err(),
-        "moto now has cache parameter groups: {created:?}"
-    );
+    assert_no_cache_parameter_groups(&elasticache_client(&server)).await;
 }

@@ -28,23 +28,9 @@ use support::data_tier::{
     reconcile_until_ready,
 };
 use support::day2::{create_named, wait_ready_named, wait_snapshots_available};
-use support::moto::{MotoServer, elasticache_client, ids_of};
+use support::moto::{MotoServer, assert_no_cache_parameter_groups, elasticache_client, ids_of};
 use support::operator::assert_invalid;
 use support::restore_sources::take_cache_snapshot;
-
-/// The tags of the one snapshot `name`.
-async fn snapshot_tags(moto: &Client, name: &str) -> Vec<(String, String)> {
-    let described = moto
-        .describe_snapshots()
-        .snapshot_name(name)
-        .send()
-        .await
-        .unwrap();
-    let [snapshot] = described.snapshots() else {
-        panic!("expected one snapshot {name}: {:?}", described.snapshots());
-    };
-    elasticache_tags(moto, snapshot.arn().unwrap()).await
-}
 
 #[tokio::test]
 async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
@@ -59,7 +45,7 @@ async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].snapshot_name(), Some(name.as_str()));
     assert_eq!(listed[0].snapshot_status(), Some("available"));
-    let tags = snapshot_tags(&moto, &name).await;
+    let tags = elasticache_tags(&moto, listed[0].arn().expect("a snapshot has an ARN")).await;
     assert!(has_tag(&tags, "tiered.io/name", "snapped"), "{tags:?}");
     assert!(has_tag(&tags, "team", "news"), "{tags:?}");
 
@@ -233,17 +219,7 @@ async fn moto_has_no_cache_parameter_groups_and_no_group_node_to_snapshot() {
     let server = MotoServer::start();
     let ctx = ElastiCache::on(&server);
     let moto = elasticache_client(&server);
-    let created = moto
-        .create_cache_parameter_group()
-        .cache_parameter_group_name("g-valkey8")
-        .cache_parameter_group_family("valkey8")
-        .description("pin")
-        .send()
-        .await;
-    assert!(
-        created.is_err(),
-        "moto now serves cache parameter groups: {created:?}"
-    );
+    assert_no_cache_parameter_groups(&moto).await;
     ctx.create_untagged("legacy", &[]).await;
     let member = replication_group(&moto, "legacy").await.member_clusters()[0].clone();
     let by_node = moto

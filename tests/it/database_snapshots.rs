@@ -89,10 +89,7 @@ async fn each_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded_in_st
         expected,
         "status names the snapshot"
     );
-    let tags: BTreeMap<&str, &str> =
-        tag_pairs(snapshots[0].tag_list().iter().map(|t| (t.key(), t.value())))
-            .into_iter()
-            .collect();
+    let tags: BTreeMap<&str, &str> = tag_pairs(snapshots[0].tag_list()).into_iter().collect();
     for key in [
         "tiered.io/cluster",
         "tiered.io/namespace",

@@ -45,13 +45,21 @@ fn stderr_of(output: &Output) -> String {
 }
 
 /// Renders `text` as the file `name` and expects a refusal with nothing printed to
-/// apply; returns the file's path as shown in messages, and stderr.
-fn rejected(name: &str, text: &str) -> (String, String) {
+/// apply, and each of `expected` in stderr (`{file}` standing for the file's path as
+/// messages show it).
+fn assert_rejected(name: &str, text: &str, expected: &[&str]) {
     let (_dir, file) = in_temp_dir(name, text);
     let output = tiered_render(&[&file], None);
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "nothing is printed to apply");
-    (file.display().to_string(), stderr_of(&output))
+    let stderr = stderr_of(&output);
+    for expected in expected {
+        let expected = expected.replace("{file}", &file.display().to_string());
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -109,13 +117,11 @@ fn standard_input_is_read_with_a_dash() {
 
 #[test]
 fn a_field_of_the_wrong_type_names_the_file_the_object_and_the_field() {
-    let (file, stderr) = rejected(
+    assert_rejected(
         "bad.yaml",
         "apiVersion: tiered.io/v1alpha1\nkind: TieredApp\nmetadata: {name: newsread, namespace: shop}\nspec:\n  tiers:\n    - {name: web, role: presentation, image: w:1, port: eighty}\n",
+        &["error: {file}: TieredApp shop/newsread: spec.tiers[0].port: invalid type"],
     );
-    let expected =
-        format!("error: {file}: TieredApp shop/newsread: spec.tiers[0].port: invalid type");
-    assert!(stderr.contains(&expected), "{stderr}");
 }
 
 #[test]
@@ -148,24 +154,22 @@ fn every_problem_in_every_file_is_reported() {
 
 #[test]
 fn broken_yaml_names_the_file_and_document() {
-    let (file, stderr) = rejected("broken.yaml", "kind: TieredApp\n---\nspec: [\n");
-    for expected in [
-        format!("error: {file}: document 0: \"TieredApp\" of apiVersion \"\""),
-        format!("error: {file}: document 1: failed to parse YAML"),
-    ] {
-        assert!(stderr.contains(&expected), "{stderr}");
-    }
+    assert_rejected(
+        "broken.yaml",
+        "kind: TieredApp\n---\nspec: [\n",
+        &[
+            "error: {file}: document 0: \"TieredApp\" of apiVersion \"\"",
+            "error: {file}: document 1: failed to parse YAML",
+        ],
+    );
 }
 
 #[test]
 fn a_data_tier_object_with_a_bad_field_is_rejected() {
-    let (_, stderr) = rejected(
+    assert_rejected(
         "db.yaml",
         "apiVersion: tiered.io/v1alpha1\nkind: ManagedDatabase\nmetadata: {name: db, namespace: shop}\nspec: {engine: oracle}\n",
-    );
-    assert!(
-        stderr.contains("ManagedDatabase shop/db: spec.engine: unknown variant `oracle`"),
-        "{stderr}"
+        &["ManagedDatabase shop/db: spec.engine: unknown variant `oracle`"],
     );
 }
 

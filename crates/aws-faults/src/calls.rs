@@ -4,7 +4,7 @@
 //! from the lock.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -110,28 +110,25 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// The calls, also after a panic elsewhere while they were held (a record stays
+    /// readable).
+    fn lock(&self) -> MutexGuard<'_, Vec<Call>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Adds `call`.
     pub fn push(&self, call: Call) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(call);
+        self.lock().push(call);
     }
 
     /// Every call so far, in arrival order.
     pub fn all(&self) -> Vec<Call> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().clone()
     }
 
     /// Forgets every call (e.g. after a set-up phase).
     pub fn clear(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.lock().clear();
     }
 
     /// Calls of `action` that belong to the object whose resource is `id` (see

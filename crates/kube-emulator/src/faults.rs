@@ -207,19 +207,19 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
+    /// The records, also after a panic elsewhere while they were held (a log stays
+    /// readable).
+    fn lock(&self) -> MutexGuard<'_, Vec<RequestRecord>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn push(&self, record: RequestRecord) {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(record);
+        self.lock().push(record);
     }
 
     /// Every request so far.
     pub fn all(&self) -> Vec<RequestRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().clone()
     }
 
     /// Requests that arrived at or after `since`.
@@ -234,9 +234,6 @@ impl RequestLog {
 
     /// Forgets every record.
     pub fn clear(&self) {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.lock().clear();
     }
 }

@@ -16,6 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_rds::config::{Credentials, SharedCredentialsProvider};
+use tiered::aws::tags::SdkTag;
 
 use super::tools::{INSTALL_HINT, moto_server_path};
 
@@ -215,12 +216,35 @@ pub fn ids_of<'a, T>(listed: &'a [T], id: impl Fn(&'a T) -> Option<&'a str>) -> 
         .collect()
 }
 
-/// `(key, value)` of each AWS tag (RDS and ElastiCache each have their own `Tag`), in
-/// the order given.
-pub fn tag_pairs<'a>(
-    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> Vec<(&'a str, &'a str)> {
-    tags.into_iter()
-        .map(|(key, value)| (key.unwrap_or_default(), value.unwrap_or_default()))
+/// `(key, value)` of each AWS tag (RDS and ElastiCache each have their own `Tag`, read
+/// through the operator's [`SdkTag`]), in the order given.
+pub fn tag_pairs<T: SdkTag>(tags: &[T]) -> Vec<(&str, &str)> {
+    tags.iter().filter_map(SdkTag::key_value).collect()
+}
+
+/// The AWS tags of `pairs`, in the order given, as either SDK's `Tag` (built through the
+/// operator's [`SdkTag`]).
+pub fn sdk_tags<T: SdkTag>(pairs: &[(&str, &str)]) -> Vec<T> {
+    pairs
+        .iter()
+        .map(|(key, value)| T::from_key_value(key, value))
         .collect()
+}
+
+/// Checks the moto 5.2.5 gap that the cache parameter tests work around with
+/// `aws-smithy-mocks`: ElastiCache has no cache parameter groups at all, so
+/// CreateCacheParameterGroup fails. An upgrade that adds them fails here (then move that
+/// coverage from the mocks to moto).
+pub async fn assert_no_cache_parameter_groups(elasticache: &aws_sdk_elasticache::Client) {
+    let created = elasticache
+        .create_cache_parameter_group()
+        .cache_parameter_group_name("tuned-valkey8")
+        .cache_parameter_group_family("valkey8")
+        .description("a cache group")
+        .send()
+        .await;
+    assert!(
+        created.is_err(),
+        "moto now has cache parameter groups: {created:?}"
+    );
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::data_tier::database::postgres_instance;
 use super::data_tier::{Kind, resource};
-use super::moto::{MotoServer, elasticache_client, rds_client};
+use super::moto::{MotoServer, elasticache_client, rds_client, sdk_tags};
 
 /// Whether `K` is the ManagedDatabase kind (else CacheCluster).
 fn is_database<K: Kind>() -> bool {
@@ -97,22 +97,6 @@ pub async fn tag_snapshot<K: Kind>(ctx: &K, arn: &str, key: &str, value: &str) {
         .unwrap_or_else(|e| panic!("AddTagsToResource {arn}: {e:?}"));
 }
 
-/// An RDS tag.
-pub fn rds_tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
-    aws_sdk_rds::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-}
-
-/// An ElastiCache tag.
-pub fn cache_tag(key: &str, value: &str) -> aws_sdk_elasticache::types::Tag {
-    aws_sdk_elasticache::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-}
-
 /// Someone else's PostgreSQL instance `id` (database `newsread`, a week of backups, so
 /// it can be restored to a point in time) with `tags`.
 pub async fn source_instance(rds: &aws_sdk_rds::Client, id: &str, tags: &[(&str, &str)]) {
@@ -138,7 +122,7 @@ pub async fn take_db_snapshot(
     rds.create_db_snapshot()
         .db_instance_identifier(source)
         .db_snapshot_identifier(snapshot)
-        .set_tags((!tags.is_empty()).then(|| tags.iter().map(|(k, v)| rds_tag(k, v)).collect()))
+        .set_tags((!tags.is_empty()).then(|| sdk_tags(tags)))
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateDBSnapshot {snapshot}: {e:?}"))
@@ -158,7 +142,7 @@ pub async fn take_cache_snapshot(
         .create_snapshot()
         .replication_group_id(group)
         .snapshot_name(snapshot)
-        .set_tags((!tags.is_empty()).then(|| tags.iter().map(|(k, v)| cache_tag(k, v)).collect()))
+        .set_tags((!tags.is_empty()).then(|| sdk_tags(tags)))
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateSnapshot {snapshot}: {e:?}"))

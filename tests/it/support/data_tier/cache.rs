@@ -22,7 +22,7 @@ use tiered::controllers::data_tier::secret::Password;
 
 use super::{Kind, answering_in, failing, mock_owner, time};
 use crate::support::fixtures::spec_from;
-use crate::support::moto::{MotoServer, elasticache_client};
+use crate::support::moto::{MotoServer, elasticache_client, sdk_tags};
 
 const MOCK_ID: &str = "legacy-cache";
 
@@ -236,16 +236,7 @@ impl Kind for ElastiCache {
             .auth_token("legacy-token-0123456789")
             .snapshot_retention_limit(5)
             .snapshot_window("04:00-05:00")
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(key, value)| {
-                        aws_sdk_elasticache::types::Tag::builder()
-                            .key(*key)
-                            .value(*value)
-                            .build()
-                    })
-                    .collect(),
-            ))
+            .set_tags(Some(sdk_tags(tags)))
             .send()
             .await
             .expect("CreateReplicationGroup failed");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
-use aws_sdk_rds::types::{DbInstance, Endpoint, Tag};
+use aws_sdk_rds::types::{DbInstance, Endpoint};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use tiered::api::ManagedDatabaseStatus;
@@ -19,7 +19,7 @@ use tiered::controllers::managed_database::{Rds, status};
 
 use super::{Kind, answering_in, failing, mock_owner, time};
 use crate::support::fixtures::{CLUSTER, spec_from};
-use crate::support::moto::{MotoServer, rds_client};
+use crate::support::moto::{MotoServer, rds_client, sdk_tags};
 
 const MOCK_ID: &str = "legacy-db";
 
@@ -292,9 +292,5 @@ pub fn postgres_instance(
         .allocated_storage(20)
         .master_username("app")
         .master_user_password("legacy-password-1234")
-        .set_tags(Some(
-            tags.iter()
-                .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
-                .collect(),
-        ))
+        .set_tags(Some(sdk_tags(tags)))
 }
