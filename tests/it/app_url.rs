@@ -12,42 +12,34 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use tiered::api::TieredApp;
+use tiered::api::tiered_app::TierRole;
 
-use support::operator::{eventually, start};
+use support::operator::{eventually, start, two_tier_app};
 
 const NS: &str = "shop";
 
 #[tokio::test]
 async fn each_tier_with_ingress_has_its_own_url_and_the_app_url_is_the_first_in_spec_order() {
     let op = start(&[NS]).await;
-    let app: TieredApp = serde_norway::from_str(&format!(
-        "apiVersion: tiered.io/v1alpha1
-kind: TieredApp
-metadata: {{name: newsread, namespace: {NS}}}
-spec:
-  tiers:
-    - name: web
-      role: presentation
-      image: ghcr.io/acme/web:1.0.0
-      port: 8080
-      ingress: {{}}
-    - name: admin
-      role: presentation
-      image: ghcr.io/acme/admin:1.0.0
-      port: 8080
-      ingress:
-        host: admin.example.com
-        path: /console
-        certificateArn: arn:aws:acm:eu-west-1:123456789012:certificate/abc
-"
-    ))
-    .unwrap();
+    // web: the ingress of `two_tier_app` (host news.example.com, path /, no
+    // certificate); api: a second presentation tier with its own host, path and
+    // certificate. `newsread-api` comes first in name order, `web` first in the spec.
+    let mut app = two_tier_app(NS);
+    app.spec.tiers[1].role = TierRole::Presentation;
+    app.spec.tiers[1].ingress = Some(
+        serde_json::from_value(json!({
+            "host": "admin.example.com",
+            "path": "/console",
+            "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+        }))
+        .unwrap(),
+    );
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     apps.create(&PostParams::default(), &app).await.unwrap();
     let ingresses: Api<Ingress> = Api::namespaced(op.client.clone(), NS);
     for (name, hostname) in [
         ("newsread-web", "k8s-web-1.eu-west-1.elb.amazonaws.com"),
-        ("newsread-admin", "k8s-admin-2.eu-west-1.elb.amazonaws.com"),
+        ("newsread-api", "k8s-api-2.eu-west-1.elb.amazonaws.com"),
     ] {
         eventually(&format!("the Ingress {name} exists"), || async {
             ingresses.get_opt(name).await.unwrap().is_some()
@@ -70,15 +62,12 @@ spec:
         let urls: Vec<(String, Option<String>)> = (status.tiers.iter())
             .map(|tier| (tier.name.clone(), tier.url.clone()))
             .collect();
-        status.url.as_deref() == Some("http://k8s-web-1.eu-west-1.elb.amazonaws.com")
+        status.url.as_deref() == Some("http://news.example.com")
             && urls
                 == [
+                    ("web".to_owned(), Some("http://news.example.com".to_owned())),
                     (
-                        "web".to_owned(),
-                        Some("http://k8s-web-1.eu-west-1.elb.amazonaws.com".to_owned()),
-                    ),
-                    (
-                        "admin".to_owned(),
+                        "api".to_owned(),
                         Some("https://admin.example.com/console".to_owned()),
                     ),
                 ]
