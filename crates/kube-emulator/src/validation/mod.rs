@@ -110,7 +110,7 @@ pub fn errors(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Vec<Fie
         ("", "Secret", _) => config::secret(object, old),
         ("", "ConfigMap", _) => config::config_map(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition", _) => {
-            crate::schema::cel_cost::crd_errors(object)
+            crate::schema::cel_cost::crd_errors(object, old)
         }
         ("", "PersistentVolumeClaim", Some(old)) => {
             storage::persistent_volume_claim_update(object, old)

@@ -53,28 +53,40 @@ pub fn rule_costs(schema: &Value, root: &str) -> Vec<RuleCost> {
 }
 
 /// The `Forbidden` errors the real server answers for a CRD (an object of the
-/// `apiextensions.k8s.io/v1` kind) whose rules are over budget; empty when none are.
-pub fn crd_errors(crd: &Value) -> Vec<FieldError> {
+/// `apiextensions.k8s.io/v1` kind) whose rules are over budget; empty when none are. On an
+/// update (`old` is the stored CRD), a version whose schema did not change is not held to
+/// the per-rule limit again (`suppressPerExpressionCost`); the schema total still is.
+pub fn crd_errors(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let versions = crd["spec"]["versions"]
         .as_array()
         .map_or(&[][..], Vec::as_slice);
-    let schemas: Vec<Option<&Value>> = versions
-        .iter()
-        .map(|v| v["schema"].get("openAPIV3Schema"))
-        .collect();
+    let unchanged = |version: &Value| {
+        old.and_then(|old| old["spec"]["versions"].as_array())
+            .into_iter()
+            .flatten()
+            .any(|o| {
+                o.get("name") == version.get("name") && o.get("schema") == version.get("schema")
+            })
+    };
     // The internal CRD type holds one top-level schema when every version's is the same.
-    let shared = versions
-        .iter()
-        .all(|v| v.get("schema") == versions.first().and_then(|first| first.get("schema")));
-    let shared = schemas.first().copied().flatten().filter(|_| shared);
+    let first = versions.first().and_then(|v| v.get("schema"));
+    let shared = versions.iter().all(|v| v.get("schema") == first);
     let mut errors = Vec::new();
-    if let Some(schema) = shared {
-        errors.extend(schema_errors(schema, "spec.validation.openAPIV3Schema"));
+    if let Some(schema) = first
+        .and_then(|s| s.get("openAPIV3Schema"))
+        .filter(|_| shared)
+    {
+        let suppress = versions.iter().all(unchanged);
+        errors.extend(schema_errors(
+            schema,
+            "spec.validation.openAPIV3Schema",
+            suppress,
+        ));
     } else {
-        for (i, schema) in schemas.iter().enumerate() {
-            if let Some(schema) = schema {
+        for (i, version) in versions.iter().enumerate() {
+            if let Some(schema) = version["schema"].get("openAPIV3Schema") {
                 let root = format!("spec.versions[{i}].schema.openAPIV3Schema");
-                errors.extend(schema_errors(schema, &root));
+                errors.extend(schema_errors(schema, &root, unchanged(version)));
             }
         }
     }
@@ -83,11 +95,11 @@ pub fn crd_errors(crd: &Value) -> Vec<FieldError> {
 
 /// The errors of one schema: each rule over [`RULE_COST_LIMIT`], then, when the total is
 /// over [`SCHEMA_COST_LIMIT`], the (up to four) rules that contributed most and the total.
-fn schema_errors(schema: &Value, root: &str) -> Vec<FieldError> {
+fn schema_errors(schema: &Value, root: &str, suppress_per_rule: bool) -> Vec<FieldError> {
     let costs = rule_costs(schema, root);
     let mut errors: Vec<FieldError> = costs
         .iter()
-        .filter(|c| c.cost > RULE_COST_LIMIT)
+        .filter(|c| !suppress_per_rule && c.cost > RULE_COST_LIMIT)
         .map(|c| {
             let what = if c.message_expression {
                 "estimated messageExpression cost"

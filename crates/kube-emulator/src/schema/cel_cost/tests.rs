@@ -163,7 +163,7 @@ fn crd(versions: &[Value]) -> Value {
 #[test]
 fn an_over_budget_crd_is_refused_with_upstreams_paths() {
     let over = tiers_schema(None);
-    let errors: Vec<String> = crd_errors(&crd(&[over.clone(), over.clone()]))
+    let errors: Vec<String> = crd_errors(&crd(&[over.clone(), over.clone()]), None)
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -176,18 +176,18 @@ fn an_over_budget_crd_is_refused_with_upstreams_paths() {
              arrays, maps, and strings are declared)"
         )]
     );
-    let errors = crd_errors(&crd(&[tiers_schema(Some(20)), over]));
+    let errors = crd_errors(&crd(&[tiers_schema(Some(20)), over.clone()]), None);
     assert_eq!(errors.len(), 1);
     assert!(
         errors[0]
             .path
             .starts_with("spec.versions[1].schema.openAPIV3Schema.properties[spec]")
     );
-    assert!(crd_errors(&crd(&[tiers_schema(Some(20))])).is_empty());
+    assert!(crd_errors(&crd(&[tiers_schema(Some(20))]), None).is_empty());
 
     let many = json!({"type": "object", "properties": {"metadata": {"type": "object"}},
         "x-kubernetes-validations": (0..50).map(|_| json!({"rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"})).collect::<Vec<_>>()});
-    let errors = crd_errors(&crd(&[many]));
+    let errors = crd_errors(&crd(&[many]), None);
     assert_eq!(errors.len(), 5, "{errors:?}");
     assert!(
         errors[0]
@@ -199,5 +199,17 @@ fn an_over_budget_crd_is_refused_with_upstreams_paths() {
         errors[4].detail.contains(
             "cost total for entire OpenAPIv3 schema exceeds budget by factor of 1.101007x"
         )
+    );
+}
+
+// Upstream `suppressExpressionCostForUnchangedSchema`: an update that leaves a version's
+// schema as it was is not refused for that schema's rules again; a changed one is.
+#[test]
+fn an_update_keeping_a_schema_is_not_held_to_the_rule_limit_again() {
+    let over = crd(&[tiers_schema(None)]);
+    assert!(crd_errors(&over, Some(&over)).is_empty());
+    assert_eq!(
+        crd_errors(&over, Some(&crd(&[tiers_schema(Some(20))]))).len(),
+        1
     );
 }
