@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::support::{causes, invalid, object, start};
 
 /// A CRD whose `spec.tags` (a list of strings) carries a `matches` rule over every item.
-fn tags_crd(tags: Value) -> CustomResourceDefinition {
+fn tags_crd(tags: &Value) -> CustomResourceDefinition {
     object(json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com"},
@@ -29,11 +29,11 @@ fn tags_crd(tags: Value) -> CustomResourceDefinition {
     }))
 }
 
-fn tags(bounds: Value, item: Value) -> Value {
+fn tags(bounds: &Value, item: &Value) -> Value {
     let mut tags = json!({"type": "array", "items": item, "x-kubernetes-validations": [
         {"rule": "self.all(t, t.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))"}
     ]});
-    json_patch::merge(&mut tags, &bounds);
+    json_patch::merge(&mut tags, bounds);
     tags
 }
 
@@ -43,7 +43,7 @@ fn tags(bounds: Value, item: Value) -> Value {
 async fn a_crd_with_a_rule_over_the_cost_budget_is_refused() {
     let emu = start().await;
     let crds = Api::<CustomResourceDefinition>::all(emu.client());
-    let unbounded = tags_crd(tags(json!({}), json!({"type": "string"})));
+    let unbounded = tags_crd(&tags(&json!({}), &json!({"type": "string"})));
     let status = invalid(crds.create(&PostParams::default(), &unbounded).await);
     let rule = "spec.validation.openAPIV3Schema.properties[spec].properties[tags].x-kubernetes-validations[0].rule";
     assert!(
@@ -72,9 +72,9 @@ async fn a_crd_with_a_rule_over_the_cost_budget_is_refused() {
 async fn the_same_rule_with_max_items_and_max_length_is_accepted() {
     let emu = start().await;
     let crds = Api::<CustomResourceDefinition>::all(emu.client());
-    let bounded = tags_crd(tags(
-        json!({"maxItems": 64}),
-        json!({"type": "string", "maxLength": 63}),
+    let bounded = tags_crd(&tags(
+        &json!({"maxItems": 64}),
+        &json!({"type": "string", "maxLength": 63}),
     ));
     crds.create(&PostParams::default(), &bounded).await.unwrap();
 }
@@ -84,12 +84,12 @@ async fn the_same_rule_with_max_items_and_max_length_is_accepted() {
 async fn an_update_that_drops_the_bound_is_refused() {
     let emu = start().await;
     let crds = Api::<CustomResourceDefinition>::all(emu.client());
-    let bounded = tags_crd(tags(
-        json!({"maxItems": 64}),
-        json!({"type": "string", "maxLength": 63}),
+    let bounded = tags_crd(&tags(
+        &json!({"maxItems": 64}),
+        &json!({"type": "string", "maxLength": 63}),
     ));
     let mut stored = crds.create(&PostParams::default(), &bounded).await.unwrap();
-    let mut unbounded = tags_crd(tags(json!({}), json!({"type": "string"})));
+    let mut unbounded = tags_crd(&tags(&json!({}), &json!({"type": "string"})));
     unbounded.metadata.resource_version = stored.metadata.resource_version.take();
     let status = invalid(
         crds.replace("widgets.example.com", &PostParams::default(), &unbounded)
