@@ -20,6 +20,10 @@
 //! - Label and field selectors, `limit`/`continue` paging, watches from a
 //!   `resourceVersion` with bookmarks and 410 Gone (`ERROR` event, reason `Expired`).
 //! - Custom resources validated and pruned by [`schema::validate_and_prune`] (422 Invalid).
+//! - CRDs whose CEL rules are estimated too expensive refused (422, `Forbidden` at
+//!   `….x-kubernetes-validations[i].rule`), as kube-apiserver's write-time cost check:
+//!   each rule's estimated cost times its node's cardinality within 10,000,000 and the
+//!   schema's total within 100,000,000 ([`schema::cel_cost`], a port of the estimate).
 //! - `/openapi/v3` with real schemas: built-in kinds from k8s-openapi (the upstream 1.33
 //!   definitions), CRD versions as upstream publishes them ([`openapi`]);
 //!   `fieldValidation=Strict` refuses unknown fields of built-in and custom objects (400,
@@ -72,7 +76,8 @@
 //!   backends, hosts or TLS, no NetworkPolicy peers, no Secret type-specific keys, no
 //!   field immutability of kinds not named above, no `metadata.managedFields` checks, no
 //!   core-specific finalizer rule (`validateKubeFinalizerName`), no CRD spec validation
-//!   beyond its name, no node ports or load-balancer status for Services, no defaulting of
+//!   beyond its name and its CEL rules' estimated cost (rules that do not compile are not
+//!   refused), no node ports or load-balancer status for Services, no defaulting of
 //!   CRDs, Jobs, `StatefulSets` or `DaemonSets`. Bad values read as Go `%#v` upstream
 //!   (structs, maps) are printed as JSON.
 //! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints or `EndpointSlices`,

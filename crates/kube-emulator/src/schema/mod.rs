@@ -8,6 +8,7 @@
 //! Pure functions over `serde_json::Value`: no IO, no global state.
 
 mod cel;
+pub mod cel_cost;
 mod errors;
 mod formats;
 mod invariants;

@@ -109,6 +109,9 @@ pub fn errors(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Vec<Fie
         ("networking.k8s.io", "NetworkPolicy", _) => network::network_policy(object),
         ("", "Secret", _) => config::secret(object, old),
         ("", "ConfigMap", _) => config::config_map(object),
+        ("apiextensions.k8s.io", "CustomResourceDefinition", _) => {
+            crate::schema::cel_cost::crd_errors(object, old)
+        }
         ("", "PersistentVolumeClaim", Some(old)) => {
             storage::persistent_volume_claim_update(object, old)
         }

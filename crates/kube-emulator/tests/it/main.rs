@@ -4,6 +4,7 @@
 
 mod apply;
 mod bench;
+mod cel_cost;
 mod claims;
 mod crud;
 mod custom_resources;
