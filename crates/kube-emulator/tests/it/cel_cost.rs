@@ -29,6 +29,14 @@ fn tags_crd(tags: &Value) -> CustomResourceDefinition {
     }))
 }
 
+/// The CRD with `spec.tags` bounded: at most 64 items of at most 63 characters.
+fn bounded_tags_crd() -> CustomResourceDefinition {
+    tags_crd(&tags(
+        &json!({"maxItems": 64}),
+        &json!({"type": "string", "maxLength": 63}),
+    ))
+}
+
 fn tags(bounds: &Value, item: &Value) -> Value {
     let mut tags = json!({"type": "array", "items": item, "x-kubernetes-validations": [
         {"rule": "self.all(t, t.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))"}
@@ -72,10 +80,7 @@ async fn a_crd_with_a_rule_over_the_cost_budget_is_refused() {
 async fn the_same_rule_with_max_items_and_max_length_is_accepted() {
     let emu = start().await;
     let crds = Api::<CustomResourceDefinition>::all(emu.client());
-    let bounded = tags_crd(&tags(
-        &json!({"maxItems": 64}),
-        &json!({"type": "string", "maxLength": 63}),
-    ));
+    let bounded = bounded_tags_crd();
     crds.create(&PostParams::default(), &bounded).await.unwrap();
 }
 
@@ -84,10 +89,7 @@ async fn the_same_rule_with_max_items_and_max_length_is_accepted() {
 async fn an_update_that_drops_the_bound_is_refused() {
     let emu = start().await;
     let crds = Api::<CustomResourceDefinition>::all(emu.client());
-    let bounded = tags_crd(&tags(
-        &json!({"maxItems": 64}),
-        &json!({"type": "string", "maxLength": 63}),
-    ));
+    let bounded = bounded_tags_crd();
     let mut stored = crds.create(&PostParams::default(), &bounded).await.unwrap();
     let mut unbounded = tags_crd(&tags(&json!({}), &json!({"type": "string"})));
     unbounded.metadata.resource_version = stored.metadata.resource_version.take();

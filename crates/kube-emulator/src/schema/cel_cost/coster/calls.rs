@@ -268,34 +268,34 @@ fn split_limit(exprs: &[IdedExpr]) -> Option<u64> {
     }
 }
 
-/// The size of `replace`'s result (Kubernetes' `replace` estimate).
+/// The size of `replace`'s result (Kubernetes' `replace` estimate): the most
+/// replacements times the replacement's size, plus the text kept; each end of the range
+/// from its own end of the sizes.
 fn replaced_size(text: Size, from: Size, to: Size) -> Size {
-    let (mut count, mut kept) = (Size::fixed(0), Size::fixed(0));
-    if from.min == 0 {
-        count.max = if text.max < u64::MAX {
-            text.max + 1
-        } else {
-            text.max
-        };
-        kept.max = text.max;
-    } else if to.max <= from.min {
-        kept.max = text.max;
-    } else {
-        count.max = text.max.div_ceil(from.min);
-    }
-    if from.max == 0 {
-        count.min = if text.min < u64::MAX {
-            text.min + 1
-        } else {
-            text.min
-        };
-        kept.min = text.min;
-    } else if from.max <= to.min {
-        kept.min = text.min;
-    } else {
-        count.min = text.min.div_ceil(from.max);
-    }
+    let (count_max, kept_max) = replace_bound(text.max, from.min, to.max <= from.min);
+    let (count_min, kept_min) = replace_bound(text.min, from.max, from.max <= to.min);
+    let count = Size {
+        min: count_min,
+        max: count_max,
+    };
+    let kept = Size {
+        min: kept_min,
+        max: kept_max,
+    };
     count.multiply(to).add(kept)
+}
+
+/// `(replacements, text kept)` for one end of `replace`'s estimate: an empty `from`
+/// matches between every character (and keeps the text); one whose replacement is no
+/// longer (`shrinks`) counts as the text kept; else the text holds `text / from` of them.
+fn replace_bound(text: u64, from: u64, shrinks: bool) -> (u64, u64) {
+    if from == 0 {
+        (text.saturating_add(1), text)
+    } else if shrinks {
+        (0, text)
+    } else {
+        (text.div_ceil(from), 0)
+    }
 }
 
 /// The result type of a call with the default cost.
@@ -324,5 +324,32 @@ fn result_type<'d>(name: &str, args: &[Node<'d>]) -> Ty<'d> {
             args.first().map_or(Ty::Dyn, |a| a.ty.clone())
         }
         _ => Ty::Dyn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Figures worked by hand from Kubernetes' `replace` estimate, for a text of up to
+    /// 40 characters (`maxLength: 10`).
+    #[test]
+    fn replace_sizes_follow_the_upstream_estimate() {
+        let text = Size::up_to(40);
+        // 'a' → 'bb': up to 40 replacements of 2, nothing kept at most; at least nothing.
+        assert_eq!(
+            replaced_size(text, Size::fixed(1), Size::fixed(2)),
+            Size { min: 0, max: 80 }
+        );
+        // 'a' → '': the result is never longer than the text.
+        assert_eq!(
+            replaced_size(text, Size::fixed(1), Size::fixed(0)),
+            Size { min: 0, max: 40 }
+        );
+        // '' → 'x': a replacement between every character and at both ends.
+        assert_eq!(
+            replaced_size(text, Size::fixed(0), Size::fixed(1)),
+            Size { min: 1, max: 81 }
+        );
     }
 }
