@@ -1,4 +1,5 @@
-//! The garbage collector: a background task that, shortly after any delete, removes
+//! The garbage collector: a background task that, shortly after a delete or a write of
+//! an object with owner references (the real collector watches every object), removes
 //! dependents whose owners are all gone (Background propagation), drops dangling owner
 //! references when some owner remains, finishes Foreground deletions, and empties
 //! terminating namespaces — as kube-controller-manager's garbage collector and
@@ -163,7 +164,8 @@ pub fn collect(world: &mut World) -> usize {
     total
 }
 
-/// The collector task: wakes on every delete, waits `gc_delay`, collects.
+/// The collector task: wakes on every delete and every write that sets owner references,
+/// waits `gc_delay`, collects.
 pub async fn run(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {

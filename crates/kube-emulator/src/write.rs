@@ -289,12 +289,26 @@ pub fn create(shared: &Arc<Shared>, request: &Request) -> Reply {
     }
     let object = parse_body(request)?;
     let mut world = shared.store.lock();
-    create_object(
+    let reply = create_object(
         &mut world,
         request,
         object,
         &Manager::Update(&request.manager),
-    )
+    );
+    wake_collector_for_owned(shared, reply)
+}
+
+/// Wakes the garbage collector when the object a write stored has owner references:
+/// kube-controller-manager's collector watches every object, so a dependent written
+/// after its owner is gone (a late create of a controller's pass, an ownerReference to
+/// a uid that never existed) is collected without waiting for another delete.
+fn wake_collector_for_owned(shared: &Shared, reply: Reply) -> Reply {
+    if let Ok((_, object)) = &reply
+        && !meta::owner_uids(object).is_empty()
+    {
+        shared.gc.notify_one();
+    }
+    reply
 }
 
 fn stored_object(world: &World, request: &Request) -> Option<Value> {
@@ -323,14 +337,26 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
     }
     let mut world = shared.store.lock();
     let old = stored_object(&world, request).ok_or_else(|| ApiError::not_found(rt, &name))?;
-    update_object(
+    let reply = update_object(
         shared,
         &mut world,
         request,
         &old,
         new,
         &Manager::Update(&request.manager),
-    )
+    );
+    wake_collector_if_owners_changed(shared, &old, reply)
+}
+
+/// As [`wake_collector_for_owned`] for an update, only when it changed the owner
+/// references (status writes of owned objects do not wake it).
+fn wake_collector_if_owners_changed(shared: &Shared, old: &Value, reply: Reply) -> Reply {
+    match &reply {
+        Ok((_, new)) if meta::owner_uids(new) != meta::owner_uids(old) => {
+            wake_collector_for_owned(shared, reply)
+        }
+        _ => reply,
+    }
 }
 
 fn patch_kind(content_type: &str) -> Option<PatchKind> {
@@ -400,7 +426,8 @@ pub fn patch(shared: &Arc<Shared>, request: &Request) -> Reply {
         let mut created = patch::server_side_apply(None, &body, &options)
             .map_err(|e| patch_error(&rt, &name, e))?;
         created["metadata"]["name"] = Value::String(name);
-        return create_object(&mut world, request, created, &Manager::Applied);
+        let reply = create_object(&mut world, request, created, &Manager::Applied);
+        return wake_collector_for_owned(shared, reply);
     };
     let (new, manager) = match kind {
         PatchKind::Merge => (patch::merge(&old, &body), Manager::Update(&request.manager)),
@@ -421,5 +448,6 @@ pub fn patch(shared: &Arc<Shared>, request: &Request) -> Reply {
             )
         }
     };
-    update_object(shared, &mut world, request, &old, new, &manager)
+    let reply = update_object(shared, &mut world, request, &old, new, &manager);
+    wake_collector_if_owners_changed(shared, &old, reply)
 }
