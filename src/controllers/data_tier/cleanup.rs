@@ -156,7 +156,7 @@ pub async fn cleanup<K: DataTier>(
     }
     match deletion {
         Ok(Deletion::Requested) => {
-            tracing::info!(id = %id, snapshot = ?snapshot, resource = K::NOUNS.resource, "deleting");
+            tracing::info!(id = %id, snapshot = snapshot.as_deref(), resource = K::NOUNS.resource, "deleting");
             Ok(Cleanup::Waiting {
                 message: format!("deleting {named}"),
                 snapshot,
@@ -234,7 +234,7 @@ pub async fn finalize<K: DataTier>(
     shared.backoff.succeeded(key);
     match step {
         Cleanup::Done { message } => {
-            tracing::info!(message = %message, kind = %K::Object::kind(&()), "cleanup done");
+            tracing::info!(detail = %message, kind = %K::Object::kind(&()), "cleanup done");
             Ok(Action::await_change())
         }
         Cleanup::Held => {
