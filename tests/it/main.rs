@@ -51,6 +51,7 @@ mod operator_leader;
 mod operator_logs;
 mod operator_placement;
 mod operator_rollout;
+mod operator_shard_move;
 mod operator_shards;
 mod operator_tiered_app;
 mod operator_volumes;

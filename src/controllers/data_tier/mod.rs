@@ -109,9 +109,9 @@ pub async fn run<K: DataTier>(
     synced: tokio::sync::oneshot::Sender<()>,
 ) {
     let client = ctx.client.clone();
-    let shared = Arc::new(Shared::new(ctx, kind, config.resync));
-    let ns = config.namespace.as_deref();
     let (reader, writer) = reflector::store::<DeserializeGuard<K::Object>>();
+    let shared = Arc::new(Shared::new(ctx, kind, config.resync, reader.clone()));
+    let ns = config.namespace.as_deref();
     let objects = watcher(
         scoped::<DeserializeGuard<K::Object>>(client.clone(), ns),
         config.primary_watch(),
