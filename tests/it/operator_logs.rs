@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use kube::api::DeleteParams;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 use support::data_tier::{Kind, merged, object};
@@ -123,7 +124,10 @@ async fn the_json_log_has_no_duplicate_keys_names_the_object_and_hides_the_passw
         .remove("password")
         .unwrap();
 
-    databases.delete(DB, &Default::default()).await.unwrap();
+    databases
+        .delete(DB, &DeleteParams::default())
+        .await
+        .unwrap();
     eventually_gone("the database is deleted", &databases, DB).await;
     operator.signal("TERM");
     assert!(
