@@ -160,7 +160,10 @@ pub async fn run_with_clients(
     if let (Some(sender), Some(addr)) = (bound, server.local_addr()) {
         let _ = sender.send(addr);
     }
-    tracing::info!(addr = ?server.local_addr(), "serving /metrics, /healthz and /readyz");
+    tracing::info!(
+        addr = server.local_addr().map(tracing::field::display),
+        "serving /metrics, /healthz and /readyz"
+    );
     let http = tokio::spawn(server.serve(shutdown.wait()));
 
     if let Some(selector) = &config.watch_label_selector {
@@ -370,7 +373,10 @@ async fn finish(
         Ok(Err(error)) => return Err(RunError::Http(error)),
         Err(error) => tracing::warn!(%error, "the HTTP task failed"),
     }
-    tracing::info!(reason = ?shutdown.reason(), "stopped");
+    tracing::info!(
+        reason = shutdown.reason().map(tracing::field::debug),
+        "stopped"
+    );
     match shutdown.reason() {
         Some(StopReason::LeaseLost) => Err(RunError::LeaseLost),
         _ => Ok(()),

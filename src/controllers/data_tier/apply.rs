@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -15,17 +14,16 @@ use kube::core::object::HasStatus;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::api::conditions::reasons;
 use crate::aws::tags::Owner;
-use crate::runtime::context::{Context, FIELD_MANAGER};
+use crate::runtime::context::FIELD_MANAGER;
 use crate::runtime::kstatus::{WithConditions, changed, now, ready};
 use crate::runtime::own_writes::OwnWrites;
 use crate::runtime::status::apply_status;
 
 use crate::controllers::data_tier::error::{Error, kube_error};
-use crate::controllers::data_tier::kind::DataTier;
+use crate::controllers::data_tier::kind::{DataTier, Shared};
 use crate::controllers::data_tier::status::{Progress, with_progress};
 
 /// Who claims `object`'s AWS resource in `cluster`.
@@ -153,40 +151,45 @@ pub async fn apply_secret(
 /// # Errors
 /// The API call's.
 pub async fn write_conditions<K: DataTier>(
-    ctx: &Context,
+    shared: &Shared<K>,
     object: &K::Object,
     progress: &Progress,
 ) -> Result<(), Error> {
     let current = object.status();
     let generation = object.meta().generation;
     let status = with_progress(generation, current, K::NOUNS, progress, &now());
-    write_status(ctx, object, current, &status).await
+    write_status(shared, object, current, &status).await
 }
 
 /// Writes `status` of `object` once, unless it equals `current` (transition times
-/// aside), and records a Warning Event when `Ready` is False for a reason other than
+/// aside) or `object` is no longer this controller's ([`Shared::holds`]: its pass
+/// outlived a move to another shard or a re-creation), and records a Warning Event when `Ready` is False for a reason other than
 /// AWS being at work or a call waiting for the object's budget.
 ///
 /// # Errors
 /// The API call's.
 pub async fn write_status<K, S>(
-    ctx: &Context,
-    object: &K,
+    shared: &Shared<K>,
+    object: &K::Object,
     current: Option<&S>,
     status: &S,
 ) -> Result<(), Error>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
+    K: DataTier,
     S: WithConditions + Serialize,
 {
     if !changed(current, status) {
         return Ok(());
     }
+    if !shared.holds(object) {
+        tracing::info!(
+            "the object left this process's selection during the pass (relabelled to another shard, or deleted); its status is not written"
+        );
+        return Ok(());
+    }
+    let ctx = &shared.ctx;
     let namespace = object.namespace().ok_or(Error::MissingMetadata)?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<K::Object> = Api::namespaced(ctx.client.clone(), &namespace);
     apply_status(&api, &(), &object.name_any(), status)
         .await
         .map_err(kube_error("write the status"))?;

@@ -156,7 +156,7 @@ pub async fn cleanup<K: DataTier>(
     }
     match deletion {
         Ok(Deletion::Requested) => {
-            tracing::info!(id = %id, snapshot = ?snapshot, resource = K::NOUNS.resource, "deleting");
+            tracing::info!(id = %id, snapshot = snapshot.as_deref(), resource = K::NOUNS.resource, "deleting");
             Ok(Cleanup::Waiting {
                 message: format!("deleting {named}"),
                 snapshot,
@@ -213,7 +213,7 @@ pub async fn finalize<K: DataTier>(
             // that AWS refuses (an IAM or SCP deny of the delete, a quota) would
             // otherwise hang with the status of the last pass before it, Ready.
             let progress = Progress::from(&error);
-            write_conditions::<K>(&shared.ctx, object, &progress).await?;
+            write_conditions(shared, object, &progress).await?;
             let requeue = shared.backoff.failed(key.clone());
             // A call held for the object's budget is routine (after a restart, every
             // deletion waits a minute); anything else is a failure, logged and counted
@@ -234,20 +234,20 @@ pub async fn finalize<K: DataTier>(
     shared.backoff.succeeded(key);
     match step {
         Cleanup::Done { message } => {
-            tracing::info!(message = %message, kind = %K::Object::kind(&()), "cleanup done");
+            tracing::info!(detail = %message, kind = %K::Object::kind(&()), "cleanup done");
             Ok(Action::await_change())
         }
         Cleanup::Held => {
             let current = object.status();
             let status = deletion_held(object.meta().generation, current, K::NOUNS, &now());
-            write_status(&shared.ctx, object, current, &status).await?;
+            write_status(shared, object, current, &status).await?;
             Err(Error::DeletionPending {
                 message: "spec.deletionProtection is true".into(),
                 requeue: STALLED,
             })
         }
         Cleanup::Refused { progress, message } => {
-            write_conditions::<K>(&shared.ctx, object, &progress).await?;
+            write_conditions(shared, object, &progress).await?;
             Err(Error::DeletionPending {
                 message,
                 requeue: STALLED,
@@ -262,7 +262,7 @@ pub async fn finalize<K: DataTier>(
                 message.clone(),
                 &now(),
             );
-            write_status(&shared.ctx, object, current, &status).await?;
+            write_status(shared, object, current, &status).await?;
             if let Some(snapshot) = snapshot {
                 let note = format!(
                     "final snapshot {snapshot} requested; the {} is being deleted",

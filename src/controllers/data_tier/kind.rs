@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{ByteString, NamespaceResourceScope};
-use kube::Resource;
 use kube::core::DeserializeGuard;
 use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -330,11 +330,19 @@ pub struct Shared<K: DataTier> {
     /// The connection Secrets this controller is writing or wrote last, so their watch
     /// events do not trigger a reconcile ([`crate::runtime::own_writes`]).
     pub own_secrets: Arc<OwnWrites>,
+    /// The controller's cache of its objects: those its watch selects (the process's
+    /// namespaces and `--watch-label-selector`).
+    pub objects: Store<DeserializeGuard<K::Object>>,
 }
 
 impl<K: DataTier> Shared<K> {
     /// The context of a controller of `kind` in `ctx`'s process.
-    pub fn new(ctx: Context, kind: K, resync: Duration) -> Self {
+    pub fn new(
+        ctx: Context,
+        kind: K,
+        resync: Duration,
+        objects: Store<DeserializeGuard<K::Object>>,
+    ) -> Self {
         Self {
             ctx,
             kind,
@@ -342,7 +350,23 @@ impl<K: DataTier> Shared<K> {
             backoff: Backoff::default(),
             budgets: Budgets::default(),
             own_secrets: Arc::default(),
+            objects,
         }
+    }
+
+    /// Whether `object` is still this controller's to write: its cache holds the object
+    /// (same uid). A pass can outlive that: the object relabelled into another shard's
+    /// selector, or deleted and made anew under its name, while an AWS call of the pass
+    /// was slow or retried; the process now in charge has written a newer status, which
+    /// this pass must not overwrite (the shard that lost it would never correct it).
+    pub fn holds(&self, object: &K::Object) -> bool {
+        let Some(namespace) = object.meta().namespace.as_deref() else {
+            return false;
+        };
+        let key = ObjectRef::new(&object.name_any()).within(namespace);
+        self.objects
+            .get(&key)
+            .is_some_and(|held| held.meta().uid == object.meta().uid)
     }
 
     /// When to look at `key` again after a reconcile that ended in `progress`: a

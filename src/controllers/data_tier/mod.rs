@@ -109,9 +109,9 @@ pub async fn run<K: DataTier>(
     synced: tokio::sync::oneshot::Sender<()>,
 ) {
     let client = ctx.client.clone();
-    let shared = Arc::new(Shared::new(ctx, kind, config.resync));
-    let ns = config.namespace.as_deref();
     let (reader, writer) = reflector::store::<DeserializeGuard<K::Object>>();
+    let shared = Arc::new(Shared::new(ctx, kind, config.resync, reader.clone()));
+    let ns = config.namespace.as_deref();
     let objects = watcher(
         scoped::<DeserializeGuard<K::Object>>(client.clone(), ns),
         config.primary_watch(),
@@ -158,7 +158,7 @@ pub async fn run<K: DataTier>(
                 Err(controller::Error::ReconcilerFailed(error, object))
                     if error.category() == Category::DeletionPending =>
                 {
-                    tracing::info!(controller = K::CONTROLLER, object = %object, message = %error.chain(), "deletion not finished; requeued");
+                    tracing::info!(controller = K::CONTROLLER, object = %object, detail = %error.chain(), "deletion not finished; requeued");
                 }
                 Err(controller::Error::ReconcilerFailed(error, object)) => {
                     tracing::warn!(controller = K::CONTROLLER, object = %object, error = %error.chain(), category = %error.category(), "reconcile failed; requeued");
@@ -206,7 +206,10 @@ pub async fn reconcile<K: DataTier>(
 }
 
 /// Reconciles one object: the finalizer, then the pipeline or the cleanup.
-#[tracing::instrument(skip_all, fields(controller = K::CONTROLLER, namespace = object.namespace(), name = object.name_any()))]
+// The object's name is the span field `object`: tracing-subscriber's JSON writes the span's
+// own name under `name`, and a second `name` key is a duplicate that JSON readers drop or
+// refuse (Elasticsearch rejects the whole line).
+#[tracing::instrument(skip_all, fields(controller = K::CONTROLLER, namespace = object.namespace(), object = object.name_any()))]
 async fn reconcile_object<K: DataTier>(
     object: Arc<K::Object>,
     key: Key<K>,

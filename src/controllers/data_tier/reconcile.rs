@@ -68,7 +68,7 @@ pub async fn stall_on_panic<K: DataTier>(
         .metrics
         .reconcile_failed(K::CONTROLLER, Category::Internal);
     let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
-    write_status(&shared.ctx, object, object.status(), &status).await?;
+    write_status(shared, object, object.status(), &status).await?;
     Ok(report.progress)
 }
 
@@ -194,7 +194,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     }
 
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
-    write_status(&shared.ctx, object, object.status(), &status).await?;
+    write_status(shared, object, object.status(), &status).await?;
     Ok(report.progress)
 }
 
@@ -261,7 +261,7 @@ async fn report_without_writes<K: DataTier>(
     };
     count_failure(shared, &report.progress);
     let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
-    write_status(&shared.ctx, object, object.status(), &status).await?;
+    write_status(shared, object, object.status(), &status).await?;
     Ok(report.progress)
 }
 
@@ -274,7 +274,7 @@ async fn report_in_conditions<K: DataTier>(
     progress: Progress,
 ) -> Result<Progress, Error> {
     count_failure(shared, &progress);
-    write_conditions::<K>(&shared.ctx, object, &progress).await?;
+    write_conditions(shared, object, &progress).await?;
     Ok(progress)
 }
 

@@ -64,8 +64,11 @@ pub struct AppContext {
 }
 
 /// The reconcile entry point of the Controller.
-#[allow(clippy::needless_pass_by_value)] // the signature kube-runtime calls
-#[instrument(skip_all, fields(name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
+#[allow(clippy::needless_pass_by_value)]
+// the signature kube-runtime calls
+// `object`, not `name`: the JSON log writes the span's own name under `name` (see
+// data_tier::reconcile_object).
+#[instrument(skip_all, fields(controller = CONTROLLER, namespace = object.namespace().unwrap_or_default(), object = %object.name_any()))]
 pub async fn reconcile(
     object: Arc<DeserializeGuard<TieredApp>>,
     ctx: Arc<AppContext>,
