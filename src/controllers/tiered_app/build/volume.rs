@@ -9,6 +9,13 @@
 //! it, and the label [`CLAIMED_BY`] (the app's uid) is how tiered recognises it as
 //! its own. A claim is never pruned: removing a volume or a tier that mounts it leaves
 //! the claim and its data.
+//!
+//! A claim carries neither `app.kubernetes.io/instance` nor any other label a GitOps tool
+//! tracks by: Argo CD's default label tracking takes an object labelled
+//! `app.kubernetes.io/instance=<Application>` and without ownerReferences as one of the
+//! Application's, and with `prune: true` deletes it as missing from git. Every other
+//! child has the app's controller ownerReference, which Argo CD never prunes; a retained
+//! claim has none, and the Application is often named after the app.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +27,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::tiered_app::VolumeAccessMode;
-use crate::controllers::tiered_app::build::labels::{COMPONENT, PART_OF, prune_labels};
+use crate::controllers::tiered_app::build::labels::{
+    COMPONENT, MANAGED_BY, MANAGED_BY_VALUE, PART_OF,
+};
 use crate::controllers::tiered_app::build::naming::label_value;
 use crate::controllers::tiered_app::validated::{ValidatedApp, ValidatedTier, ValidatedVolume};
 
@@ -45,9 +54,12 @@ pub fn desired_claims(app: &ValidatedApp) -> Vec<PersistentVolumeClaim> {
 }
 
 fn desired_claim(app: &ValidatedApp, volume: &ValidatedVolume) -> PersistentVolumeClaim {
-    let mut labels = prune_labels(&app.name);
-    labels.insert(PART_OF.to_owned(), label_value(&app.name));
-    labels.insert(COMPONENT.to_owned(), STORAGE_COMPONENT.to_owned());
+    // Not `prune_labels`: no `app.kubernetes.io/instance` (see the module docs).
+    let mut labels = BTreeMap::from([
+        (MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (PART_OF.to_owned(), label_value(&app.name)),
+        (COMPONENT.to_owned(), STORAGE_COMPONENT.to_owned()),
+    ]);
     if let Some(uid) = &app.uid {
         labels.insert(CLAIMED_BY.to_owned(), label_value(uid));
     }
@@ -171,6 +183,20 @@ spec:
         let cache = claims[1].spec.as_ref().unwrap();
         assert_eq!(cache.access_modes, Some(vec!["ReadWriteOnce".to_owned()]));
         assert_eq!(cache.storage_class_name, None);
+    }
+
+    #[test]
+    fn a_claim_carries_no_label_argo_cd_tracks_an_application_by() {
+        // A retained claim has no ownerReference: with Argo CD's label tracking, an
+        // Application named like the app would take it as its own and prune it.
+        for claim in desired_claims(&validated(APP)) {
+            let labels = claim.metadata.labels.unwrap();
+            assert_eq!(labels.get("app.kubernetes.io/instance"), None, "{labels:?}");
+            assert_eq!(
+                labels.get("app.kubernetes.io/part-of").map(String::as_str),
+                Some("shop")
+            );
+        }
     }
 
     #[test]
