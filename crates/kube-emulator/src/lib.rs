@@ -19,6 +19,20 @@
 //!   collection (Background, Foreground, Orphan), namespaces that must exist.
 //! - Label and field selectors, `limit`/`continue` paging, watches from a
 //!   `resourceVersion` with bookmarks and 410 Gone (`ERROR` event, reason `Expired`).
+//!   Field selectors: `metadata.name`/`metadata.namespace` of every kind, a CRD's
+//!   `selectableFields`, and each Event API's own labels (core `involvedObject.*`,
+//!   `reason`, `reportingComponent`, `source`, `type`; events.k8s.io `regarding.*`,
+//!   `reportingController` for the same fields); others are a 400 `field label not
+//!   supported`.
+//! - Both Event APIs in one storage, as upstream keeps the internal core `Event`
+//!   ([`events_conversion`]): stored in the core/v1 form, each served, listed, watched and
+//!   patched in the form of the API asked (`regarding` ↔ `involvedObject`, `note` ↔
+//!   `message`, `reportingController` ↔ `reportingComponent`, `deprecated*` ↔ `source`,
+//!   `firstTimestamp`, `lastTimestamp`, `count`), so `kubectl describe` and `kubectl get
+//!   events` show what the operator wrote through events.k8s.io; a name is taken in both,
+//!   a delete through one removes it from both. Each write is validated in the form of the
+//!   API it came through, then stored with Go's shape of the versioned struct (unknown
+//!   fields dropped, `involvedObject: {}`, `eventTime: null` when unset).
 //! - Custom resources validated and pruned by [`schema::validate_and_prune`] (422 Invalid).
 //! - CRDs whose CEL rules are estimated too expensive refused (422, `Forbidden` at
 //!   `….x-kubernetes-validations[i].rule`), as kube-apiserver's write-time cost check:
@@ -93,19 +107,23 @@
 //!   serves the schemas (see [`openapi`]), which `kubectl explain` and Helm read.
 //! - RBAC objects are stored and served, never enforced.
 //! - No version conversion for multi-version CRDs (objects are served as stored, with
-//!   `apiVersion` rewritten), no consistent snapshot across list pages, no
+//!   `apiVersion` rewritten); the Event APIs' `managedFields` entries keep the field names
+//!   of the API that wrote them (upstream converts them; a server-side apply through the
+//!   other API does not see them as its fields). No consistent snapshot across list pages, no
 //!   `resourceVersionMatch`, no exec/logs/port-forward/proxy subresources.
 //!
 //! # Sections
 //!
 //! [`server`] routes, [`read`]/[`write`](mod@write)/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
-//! metadata rules, [`validation`] and [`defaults`] of writes, [`schema`] of custom
+//! metadata rules, [`validation`] and [`defaults`] of writes, [`events_conversion`] of the
+//! two Event APIs, [`schema`] of custom
 //! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
 //! [`gc`], [`selectors`], [`status`] error objects, [`faults`], [`sandbox`].
 
 pub mod defaults;
 pub mod delete;
 pub mod discovery;
+pub mod events_conversion;
 pub mod faults;
 pub mod gc;
 pub mod lifecycle;

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::events_conversion;
 use super::resources::ResourceType;
-use super::selectors::{FieldSelector, LabelSelector};
+use super::selectors::{Field, FieldSelector, LabelSelector};
 use super::server::Request;
 use super::status::ApiError;
 use super::table;
@@ -16,8 +17,10 @@ use super::table;
 /// Result of a verb handler: HTTP status and JSON body.
 pub type Reply = Result<(StatusCode, Value), ApiError>;
 
-/// An object as served at `rt`'s version (custom kinds share storage across versions).
-pub fn served(rt: &ResourceType, mut object: Value) -> Value {
+/// An object as served at `rt`'s version (custom kinds share storage across versions,
+/// both Event APIs one storage: [`events_conversion`]).
+pub fn served(rt: &ResourceType, object: Value) -> Value {
+    let mut object = events_conversion::from_storage(rt, object);
     let api_version = rt.api_version();
     if object["apiVersion"].as_str() != Some(api_version.as_str()) {
         object["apiVersion"] = Value::String(api_version);
@@ -97,8 +100,19 @@ pub fn selectors(
     request: &Request,
 ) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(request.params.get("labelSelector").unwrap_or_default())?;
+    let rt = &request.target.rt;
     let fields = match request.params.get("fieldSelector") {
-        Some(s) => FieldSelector::parse(s, &selectable_fields(shared, &request.target.rt))?,
+        Some(s) => {
+            let selectable = selectable_fields(shared, rt);
+            FieldSelector::parse(s, |label| match label {
+                "metadata.name" | "metadata.namespace" => Some(Field::Path(label.to_owned())),
+                _ if events_conversion::is_event(rt) => events_conversion::field_label(rt, label),
+                _ => selectable
+                    .iter()
+                    .any(|f| f.trim_start_matches('.') == label)
+                    .then(|| Field::Path(label.to_owned())),
+            })?
+        }
         None => FieldSelector::default(),
     };
     Ok((labels, fields))

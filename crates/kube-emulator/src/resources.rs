@@ -59,8 +59,12 @@ impl ResourceType {
         }
     }
 
-    /// Where objects of this resource are stored, shared by all versions: `apps/deployments`.
+    /// Where objects of this resource are stored, shared by all versions: `apps/deployments`;
+    /// both Event APIs share core's (`/events`, [`crate::events_conversion`]).
     pub fn store_key(&self) -> String {
+        if crate::events_conversion::is_event(self) {
+            return crate::events_conversion::STORE_KEY.to_owned();
+        }
         format!("{}/{}", self.group, self.plural)
     }
 

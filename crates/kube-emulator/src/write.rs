@@ -15,7 +15,7 @@ use super::schema::{FieldError, FieldErrorKind};
 use super::server::Request;
 use super::status::ApiError;
 use super::store::{World, now_timestamp};
-use super::{Shared, defaults, meta, openapi, protobuf, validation};
+use super::{Shared, defaults, events_conversion, meta, openapi, protobuf, validation};
 
 pub use super::delete::{delete, delete_collection};
 
@@ -202,7 +202,7 @@ fn create_object(
     }
     let mut object = meta::prepare_create(&rt, object, uid, &now_timestamp());
     defaults::apply(&rt, &mut object, None, || world.next_cluster_ip());
-    object = admit(request, &name, object, None)?;
+    object = events_conversion::normalize(&rt, admit(request, &name, object, None)?);
     if world.contains(&rt.store_key(), &url_ns, &name) {
         return Err(ApiError::already_exists(&rt, &name));
     }
@@ -212,8 +212,9 @@ fn create_object(
     if rt.store_key() == lifecycle::CRD_KEY {
         lifecycle::establish_crd(&mut object, &now_timestamp());
     }
+    let object = events_conversion::to_storage(&rt, object);
     if request.params.dry_run() {
-        return Ok((StatusCode::CREATED, object));
+        return Ok((StatusCode::CREATED, served(&rt, object)));
     }
     let stored = lifecycle::store(world, &rt.store_key(), object);
     Ok((StatusCode::CREATED, served(&rt, stored)))
@@ -242,7 +243,7 @@ fn update_object(
     let mut new = new;
     defaults::apply(&rt, &mut new, Some(old), || world.next_cluster_ip());
     let mut prepared = meta::prepare_update(&rt, old, new, subresource);
-    prepared = admit(request, &name, prepared, Some(old))?;
+    prepared = events_conversion::normalize(&rt, admit(request, &name, prepared, Some(old))?);
     if meta::is_deleting(old) {
         let added = meta::added_finalizers(old, &prepared);
         if !added.is_empty() {
@@ -268,10 +269,9 @@ fn update_object(
         }
     }
     prepared["metadata"]["resourceVersion"] = old_rv;
-    if prepared == *old {
-        return Ok((StatusCode::OK, served(&rt, prepared)));
-    }
-    if request.params.dry_run() {
+    let unchanged = prepared == *old;
+    let prepared = events_conversion::to_storage(&rt, prepared);
+    if unchanged || request.params.dry_run() {
         return Ok((StatusCode::OK, served(&rt, prepared)));
     }
     let stored = lifecycle::store(world, &rt.store_key(), prepared);
@@ -311,6 +311,8 @@ fn wake_collector_for_owned(shared: &Shared, reply: Reply) -> Reply {
     reply
 }
 
+/// The stored object a request names, in the form of the request's API (updates and
+/// patches apply to that form: an events.k8s.io patch sets `note`, not `message`).
 fn stored_object(world: &World, request: &Request) -> Option<Value> {
     let target = &request.target;
     world
@@ -320,6 +322,7 @@ fn stored_object(world: &World, request: &Request) -> Option<Value> {
             target.name.as_deref().unwrap_or_default(),
         )
         .cloned()
+        .map(|object| events_conversion::from_storage(&target.rt, object))
 }
 
 /// `PUT` on an object (or its `/status`).

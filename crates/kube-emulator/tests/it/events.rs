@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::{causes, create, dynamic, invalid, object, refused, start};
 
-fn event(fields: &Value) -> DynamicObject {
+/// A valid events.k8s.io/v1 Event named `web.1` about TieredApp `web`, with `fields`
+/// merged in.
+pub fn event(fields: &Value) -> DynamicObject {
     let mut event = json!({
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
         "metadata": {"name": "web.1"},
@@ -22,7 +24,8 @@ fn event(fields: &Value) -> DynamicObject {
     object(event)
 }
 
-fn events_api(emu: &kube_emulator::EmulatorHandle) -> Api<DynamicObject> {
+/// The events.k8s.io/v1 Event API in `default`.
+pub fn events_api(emu: &kube_emulator::EmulatorHandle) -> Api<DynamicObject> {
     dynamic(emu, "events.k8s.io", "v1", "Event", "events")
 }
 

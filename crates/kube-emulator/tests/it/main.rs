@@ -10,6 +10,7 @@ mod crud;
 mod custom_resources;
 mod defaulting;
 mod discovery;
+mod event_storage;
 mod events;
 mod faults;
 mod kind_rules;
