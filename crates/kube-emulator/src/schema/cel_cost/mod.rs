@@ -5,9 +5,9 @@
 //! `StaticEstimatedCRDCostLimit` (100,000,000), else `422 Invalid` with `Forbidden` causes.
 //!
 //! A port of the *estimate*, not of the runtime cost: cel-go `checker/cost.go` (the
-//! expression walk, [`coster`]), Kubernetes' `library/cost.go` call costs and the
+//! expression walk, `coster`), Kubernetes' `library/cost.go` call costs and the
 //! apiextensions `sizeEstimator` (sizes from the schema), `SchemaDeclType`
-//! (k8s.io/apiserver/pkg/cel/common/schemas.go, [`decl`]) and the cardinality and budget
+//! (k8s.io/apiserver/pkg/cel/common/schemas.go, `decl`) and the cardinality and budget
 //! checks of apiextensions-apiserver `validation/validation.go` and `cel_validation.go`.
 //! Rules the `cel` crate cannot parse cost 0 here (their compile error is another check).
 
