@@ -233,6 +233,7 @@ pub struct Storage {
 /// EBS volume type of RDS storage.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum StorageType {
     /// General purpose SSD, baseline performance independent of size.
     Gp3,

@@ -205,6 +205,7 @@ pub struct Tier {
 /// EC2 capacity a tier runs on.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum CapacityType {
     /// Spot instances: cheaper, reclaimed with two minutes' notice. Suits tiers with
     /// several replicas and a PodDisruptionBudget.
