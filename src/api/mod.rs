@@ -119,7 +119,9 @@ mod tests {
             enum_properties(&schema, &crd.spec.names.kind, &mut found);
             for (path, description, values) in found {
                 assert!(
-                    values.iter().any(|v| description.contains(&format!("`{v}`"))),
+                    values
+                        .iter()
+                        .any(|v| description.contains(&format!("`{v}`"))),
                     "{path}: {description:?} names none of {values:?}"
                 );
                 checked += 1;

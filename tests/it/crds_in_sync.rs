@@ -105,7 +105,11 @@ fn every_kind_has_status_short_name_category_and_printer_columns() {
             message.json_path,
             ".status.conditions[?(@.type==\"Ready\")].message"
         );
-        assert_eq!(message.priority, Some(1), "{kind}: Message only with -o wide");
+        assert_eq!(
+            message.priority,
+            Some(1),
+            "{kind}: Message only with -o wide"
+        );
     }
 }
 
