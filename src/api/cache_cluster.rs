@@ -46,6 +46,13 @@ use super::snapshots::{SnapshotRequest, SnapshotStatus};
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
     ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        description = "What the Ready condition says: what is going on, or what to do",
+        priority = "1"
+    ),
     validation = Rule::new("size(self.metadata.name) <= 242").message("metadata.name must have at most 242 characters: the connection Secret <name>-connection must be a valid name (at most 253)")
 )]
 #[x_kube(validation = Rule::new("!has(self.authToken) || !self.authToken || self.transitEncryption").message("authToken needs transitEncryption: true; ElastiCache accepts AUTH only over TLS").field_path(".authToken"))]

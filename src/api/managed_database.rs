@@ -56,6 +56,13 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
     ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        description = "What the Ready condition says: what is going on, or what to do",
+        priority = "1"
+    ),
     validation = Rule::new("size(self.metadata.name) <= 242").message("metadata.name must have at most 242 characters: the connection Secret <name>-connection must be a valid name (at most 253)")
 )]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
@@ -233,6 +240,7 @@ pub struct Storage {
 /// EBS volume type of RDS storage.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum StorageType {
     /// General purpose SSD, baseline performance independent of size.
     Gp3,

@@ -87,6 +87,51 @@ mod tests {
         );
     }
 
+    /// The enum properties of `schema` (not array items), as (path, description, values).
+    fn enum_properties(
+        schema: &serde_json::Value,
+        path: &str,
+        found: &mut Vec<(String, String, Vec<String>)>,
+    ) {
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            let here = format!("{path}.{name}");
+            if let Some(values) = property["enum"].as_array() {
+                let values = values.iter().filter_map(|v| v.as_str()).map(String::from);
+                let description = property["description"].as_str().unwrap_or_default();
+                found.push((here.clone(), description.to_owned(), values.collect()));
+            }
+            enum_properties(property, &here, found);
+            enum_properties(&property["items"], &format!("{here}[]"), found);
+        }
+    }
+
+    /// `kubectl explain` of an enum field shows the field's own description, which names
+    /// its values (and the default), not the enum type's. An `Option<Enum>` field lost
+    /// it to the type's description (kube's `OptionalEnum` rewrite).
+    #[test]
+    fn every_enum_field_keeps_its_own_description_naming_its_values() {
+        let mut checked = 0;
+        for crd in super::crds() {
+            let version = &crd.spec.versions[0];
+            let schema = version.schema.as_ref().unwrap().open_api_v3_schema.as_ref();
+            let schema = serde_json::to_value(schema.unwrap()).unwrap();
+            let mut found = Vec::new();
+            enum_properties(&schema, &crd.spec.names.kind, &mut found);
+            for (path, description, values) in found {
+                assert!(
+                    values
+                        .iter()
+                        .any(|v| description.contains(&format!("`{v}`"))),
+                    "{path}: {description:?} names none of {values:?}"
+                );
+                checked += 1;
+            }
+        }
+        // deletionPolicy (twice), storage.type, whenDeleted, capacityType, protocol,
+        // scheme, provider, and the enums that were never optional.
+        assert!(checked >= 14, "only {checked} enum fields found");
+    }
+
     #[test]
     fn set_option_fields_round_trip_under_their_json_names() {
         let written = json!({

@@ -33,8 +33,19 @@ pub struct AwsNetwork {
     pub security_group_ids: Vec<String>,
 }
 
+/// Transform of an enum that a field uses as `Option<Enum>`: drops the enum's own
+/// description from its schema. kube's `OptionalEnum` rewrite of `anyOf: [enum, null]`
+/// copies the enum's schema over the field's, so the enum's description replaced the
+/// field's (the one naming each value and the default) in the CRD and `kubectl explain`.
+pub fn field_describes_enum(schema: &mut schemars::Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("description");
+    }
+}
+
 /// What happens to the AWS resource when the Kubernetes object is deleted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = field_describes_enum)]
 pub enum DeletionPolicy {
     /// Take a final snapshot named after the object and the deletion time, then delete.
     Snapshot,

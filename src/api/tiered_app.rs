@@ -51,6 +51,13 @@ pub use volumes::{
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
     ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        description = "What the Ready condition says: what is going on, or what to do",
+        priority = "1"
+    ),
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it begins the names of the app's Services, which must be DNS-1035 labels"),
     validation = Rule::new("self.spec.tiers.all(t, size(self.metadata.name) + 1 + size(t.name) <= 63)").message("metadata.name and each tier name make the name <app>-<tier> of the tier's objects, which must fit in 63 characters (the limit of a Service name); shorten metadata.name or the tier name")
 )]
@@ -205,6 +212,7 @@ pub struct Tier {
 /// EC2 capacity a tier runs on.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum CapacityType {
     /// Spot instances: cheaper, reclaimed with two minutes' notice. Suits tiers with
     /// several replicas and a PodDisruptionBudget.

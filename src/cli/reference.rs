@@ -66,7 +66,14 @@ fn kind_section(out: &mut String, crd: &CustomResourceDefinition) {
         .additional_printer_columns
         .iter()
         .flatten()
-        .map(|c| format!("{} (`{}`)", c.name, c.json_path))
+        .map(|c| {
+            let wide = if c.priority.unwrap_or(0) > 0 {
+                ", with `-o wide`"
+            } else {
+                ""
+            };
+            format!("{} (`{}`{wide})", c.name, c.json_path)
+        })
         .collect();
     let _ = write!(
         out,

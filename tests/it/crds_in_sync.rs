@@ -94,8 +94,21 @@ fn every_kind_has_status_short_name_category_and_printer_columns() {
             .collect();
         assert_eq!(
             columns,
-            ["Ready", "Reason", column, "Age"],
+            ["Ready", "Reason", column, "Age", "Message"],
             "{kind} printer columns"
+        );
+        // `kubectl get -o wide` shows what to do, not only the reason, to the person on
+        // call; plain `kubectl get` stays narrow.
+        let message = version.additional_printer_columns.iter().flatten().last();
+        let message = message.expect("printer columns");
+        assert_eq!(
+            message.json_path,
+            ".status.conditions[?(@.type==\"Ready\")].message"
+        );
+        assert_eq!(
+            message.priority,
+            Some(1),
+            "{kind}: Message only with -o wide"
         );
     }
 }

@@ -85,6 +85,7 @@ pub struct TierIngress {
 /// Whether the ALB is reachable from the internet.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum IngressScheme {
     /// Reachable from the internet.
     InternetFacing,

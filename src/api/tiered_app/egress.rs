@@ -64,6 +64,7 @@ pub struct EgressPort {
 
 /// Transport protocol of an egress port.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum EgressProtocol {
     /// TCP.
     #[serde(rename = "TCP")]

@@ -29,6 +29,7 @@ pub struct TierServiceAccount {
 
 /// How a tier's pods receive AWS credentials.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum IdentityProvider {
     /// IAM Roles for Service Accounts: the ServiceAccount's `eks.amazonaws.com/role-arn`
     /// annotation; the cluster's OIDC provider must be registered in IAM.

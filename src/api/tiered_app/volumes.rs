@@ -94,6 +94,7 @@ pub struct VolumeRetentionPolicy {
 
 /// Whether a claim outlives its app.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::api::shared::field_describes_enum)]
 pub enum ClaimRetention {
     /// The claim stays when the app is deleted.
     #[default]
