@@ -239,9 +239,13 @@ fn update_object(
     {
         return Err(ApiError::conflict(&rt, &name));
     }
-    // Decoding defaults a write before the strategy compares it with the stored object.
+    // Decoding defaults a write before the strategy compares it with the stored object:
+    // the built-in kinds' defaults, and a custom resource's schema defaults.
     let mut new = new;
     defaults::apply(&rt, &mut new, Some(old), || world.next_cluster_ip());
+    if let Some(compiled) = rt.compiled.as_ref().filter(|_| rt.custom) {
+        compiled.apply_defaults(&mut new);
+    }
     let mut prepared = meta::prepare_update(&rt, old, new, subresource);
     prepared = events_conversion::normalize(&rt, admit(request, &name, prepared, Some(old))?);
     if meta::is_deleting(old) {

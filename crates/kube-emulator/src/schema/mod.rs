@@ -64,6 +64,13 @@ impl CompiledCrdSchema {
         }
     }
 
+    /// Fills in the schema's `default`s, as decoding a write does before the update
+    /// strategy compares it with the stored object (so a write that leaves out defaulted
+    /// fields does not move `metadata.generation`).
+    pub fn apply_defaults(&self, object: &mut Value) {
+        prune::apply_defaults(object, &self.schema);
+    }
+
     /// CEL rules and `pattern`s of the schema that do not compile.
     pub fn compile_errors(&self) -> &[String] {
         &self.compile_errors
