@@ -8,9 +8,20 @@
 //! and releases it when its channel is dropped. This module adds the process policy:
 //! wait for the lease before starting the controllers, and stop everything (the process
 //! exits and is restarted) when the lease is lost, never run on as a stale leader.
+//!
+//! Lost includes not renewed: the manager retries a failed renewal for ever and goes on
+//! reporting this process as the holder, so a leader cut off from the API server (or
+//! whose renewals fail) would keep reconciling, and calling AWS, next to the replica
+//! that took the expired Lease over. [`confirm_holding`] reads the Lease as stored and
+//! stops the process once it names someone else, or its own hold has run out, or it
+//! cannot be read for a whole lease duration (what client-go's renew deadline does).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -95,6 +106,7 @@ pub async fn acquire(
     health: Arc<Health>,
     shutdown: &Shutdown,
 ) -> Result<Option<Leadership>, LeaderError> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.lease_namespace);
     let manager = LeaseManagerBuilder::new(client, &config.lease_name)
         .with_namespace(&config.lease_namespace)
         .with_identity(&config.identity)
@@ -133,7 +145,12 @@ pub async fn acquire(
     }
     health.set_leader(LeaderState::Leading);
     tracing::info!(identity = %config.identity, "acquired the leader lease");
-    let monitor = tokio::spawn(watch_for_loss(state.clone(), health, shutdown.clone()));
+    let monitor = tokio::spawn(watch_for_loss(
+        state.clone(),
+        confirm_holding(leases, config.clone()),
+        health,
+        shutdown.clone(),
+    ));
     Ok(Some(Leadership {
         state,
         task,
@@ -141,18 +158,59 @@ pub async fn acquire(
     }))
 }
 
-async fn watch_for_loss(mut state: watch::Receiver<bool>, health: Arc<Health>, shutdown: Shutdown) {
-    let lost = state.wait_for(|leading| !*leading).await;
+async fn watch_for_loss(
+    mut state: watch::Receiver<bool>,
+    unconfirmed: impl Future<Output = &'static str>,
+    health: Arc<Health>,
+    shutdown: Shutdown,
+) {
+    let why = tokio::select! {
+        lost = state.wait_for(|leading| !*leading) => {
+            if lost.is_ok() { "lost the leader lease" } else { "the leader elector stopped" }
+        }
+        why = unconfirmed => why,
+    };
     if shutdown.reason().is_some() {
         return;
     }
-    if lost.is_ok() {
-        tracing::error!("lost the leader lease; stopping the controllers");
-    } else {
-        tracing::error!("the leader elector stopped; stopping the controllers");
-    }
+    tracing::error!("{why}; stopping the controllers");
     health.set_leader(LeaderState::Failed);
     shutdown.trigger(StopReason::LeaseLost);
+}
+
+/// Reads the Lease every `grace` seconds while this process leads; returns why it may no
+/// longer act as the leader: the Lease names another holder (or none), its own hold
+/// (renewTime + duration, both written by this process's clock) has run out, or no read
+/// confirmed the hold for a whole lease duration.
+async fn confirm_holding(leases: Api<Lease>, config: LeaderConfig) -> &'static str {
+    let duration = Duration::from_secs(config.duration_seconds);
+    let period = Duration::from_secs(config.grace_seconds.max(1));
+    let mut confirmed = Instant::now();
+    loop {
+        tokio::time::sleep(period).await;
+        match tokio::time::timeout(period, leases.get_opt(&config.lease_name)).await {
+            Ok(Ok(lease)) => {
+                let spec = lease.and_then(|lease| lease.spec).unwrap_or_default();
+                if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
+                    return "the leader lease names another holder";
+                }
+                let valid_until = spec
+                    .renew_time
+                    .and_then(|renewed| renewed.0.checked_add(duration).ok());
+                if valid_until.is_none_or(|until| until <= Timestamp::now()) {
+                    return "the leader lease was not renewed in time";
+                }
+                confirmed = Instant::now();
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "failed to read the leader lease");
+            }
+            Err(_) => tracing::warn!("failed to read the leader lease: no answer in time"),
+        }
+        if confirmed.elapsed() >= duration {
+            return "the leader lease could not be confirmed for a whole lease duration";
+        }
+    }
 }
 
 impl Leadership {

@@ -49,6 +49,7 @@ mod operator_binary;
 mod operator_events;
 mod operator_identity;
 mod operator_leader;
+mod operator_lease_renewal;
 mod operator_logs;
 mod operator_placement;
 mod operator_rollout;

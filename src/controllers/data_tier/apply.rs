@@ -163,8 +163,9 @@ pub async fn write_conditions<K: DataTier>(
 
 /// Writes `status` of `object` once, unless it equals `current` (transition times
 /// aside) or `object` is no longer this controller's ([`Shared::holds`]: its pass
-/// outlived a move to another shard or a re-creation), and records a Warning Event when `Ready` is False for a reason other than
-/// AWS being at work or a call waiting for the object's budget.
+/// outlived a move to another shard or a re-creation), and records a Warning Event
+/// when `Ready` is False for a reason other than AWS being at work or a call waiting
+/// for the object's budget.
 ///
 /// # Errors
 /// The API call's.
