@@ -151,6 +151,15 @@ mod tests {
 
     use aws_config::{BehaviorVersion, Region};
 
+    /// An SDK configuration whose only timeouts are `timeouts`.
+    fn sdk_with(timeouts: TimeoutConfig) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .timeout_config(timeouts)
+            .build()
+    }
+
     fn clients(sdk: &SdkConfig) -> AwsClients {
         let metrics = Arc::new(Metrics::new());
         AwsClients::new(sdk, &metrics, "test", Duration::from_mins(5))
@@ -159,15 +168,11 @@ mod tests {
     #[test]
     fn every_client_limits_a_call_and_each_attempt_when_the_environment_does_not() {
         // What `aws_config::defaults` yields: a connect timeout only.
-        let sdk = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_millis(3100))
-                    .build(),
-            )
-            .build();
+        let sdk = sdk_with(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .build(),
+        );
         let clients = clients(&sdk);
         let configs = [
             clients.rds.config().timeout_config().cloned(),
@@ -197,15 +202,11 @@ mod tests {
 
     #[test]
     fn a_limit_the_configuration_sets_is_kept() {
-        let sdk = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .build(),
-            )
-            .build();
+        let sdk = sdk_with(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        );
         let timeouts = clients(&sdk)
             .rds
             .config()
