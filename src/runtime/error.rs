@@ -30,7 +30,8 @@ pub enum Category {
     Status,
     /// A bug or an impossible state of the operator itself.
     Internal,
-    /// Deletion in AWS is under way; the finalizer stays until it is done.
+    /// Deletion in AWS is under way (or held by `deletionProtection`); the finalizer stays
+    /// until it is done. Routine: logged, not counted in `tiered_reconcile_errors_total`.
     DeletionPending,
     /// AWS: throttling, 5xx, timeouts (retry as is).
     Transient,

@@ -199,7 +199,12 @@ pub async fn reconcile<K: DataTier>(
             message: error.to_string(),
         }),
     };
-    if let Err(error) = &result {
+    // A deletion AWS is still carrying out (or one held by deletionProtection) is routine,
+    // as a creation in progress is: not counted, so an alert on the error rate does not
+    // fire on every deletion. A deletion AWS refuses is `CleanupFailed`, counted.
+    if let Err(error) = &result
+        && error.category() != Category::DeletionPending
+    {
         metrics.reconcile_failed(K::CONTROLLER, error.category());
     }
     result
