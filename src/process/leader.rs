@@ -12,7 +12,7 @@
 //! Lost includes not renewed: the manager retries a failed renewal for ever and goes on
 //! reporting this process as the holder, so a leader cut off from the API server (or
 //! whose renewals fail) would keep reconciling, and calling AWS, next to the replica
-//! that took the expired Lease over. [`confirm_holding`] reads the Lease as stored and
+//! that took the expired Lease over. `confirm_holding` reads the Lease as stored and
 //! stops the process once it names someone else, or its own hold has run out, or it
 //! cannot be read for a whole lease duration (what client-go's renew deadline does).
 
