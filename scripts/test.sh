@@ -238,9 +238,12 @@ layer_clippy() {
     RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps --locked
 }
 
-# cargo_deny_version: the installed cargo-deny's version, or nothing.
+# cargo_deny_version: the installed cargo-deny's version, or nothing. Without
+# cargo-deny, `cargo deny` exits 101 ("no such command"); under pipefail and set -e that
+# status would end the script at the first line reading the version, on exactly the
+# fresh machine that needs the install below, so it is swallowed here.
 cargo_deny_version() {
-    cargo deny --version 2>/dev/null | awk '{print $2}'
+    { cargo deny --version 2>/dev/null || true; } | awk '{print $2}'
 }
 
 # ensure_cargo_deny: installs cargo-deny from crates.io unless a recent enough one is on

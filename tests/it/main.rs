@@ -73,5 +73,6 @@ mod review_day2;
 mod review_dr;
 mod secret_create;
 mod support;
+mod test_script;
 mod tier_on_busy_database;
 mod volumes_refused;
