@@ -93,8 +93,10 @@ fn is_events_api(rt: &ResourceType) -> bool {
     is_event(rt) && rt.group == EVENTS_GROUP
 }
 
-/// Go's zero value of a scalar (what `omitempty` leaves out).
-fn is_empty(value: &Value) -> bool {
+/// Whether `value` is Go's zero value of a scalar (what `omitempty` leaves out): null,
+/// `""`, 0 or false. An object or array never is (a struct, or a pointer to one, is
+/// written whatever it holds).
+pub(crate) fn is_zero_scalar(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -132,7 +134,7 @@ fn convert(object: Value, api_version: &str, from_events: bool) -> Value {
         };
         let value = input.remove(source).filter(|v| !v.is_null());
         let value = match (value, empty) {
-            (Some(v), Empty::Omit) if is_empty(&v) => None,
+            (Some(v), Empty::Omit) if is_zero_scalar(&v) => None,
             (Some(v), _) => Some(v),
             (None, Empty::Omit) => None,
             (None, Empty::Object) => Some(Value::Object(Map::new())),

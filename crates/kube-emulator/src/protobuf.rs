@@ -122,9 +122,21 @@ fn signed(v: u64) -> Value {
     json!(i64::from_ne_bytes(v.to_ne_bytes()))
 }
 
-fn owner_reference(bytes: &[u8]) -> Result<Value, String> {
+/// The message in `bytes` as a JSON object: `put` writes each field, in wire order,
+/// into it (or passes over a field it does not know).
+fn message(
+    bytes: &[u8],
+    mut put: impl FnMut(&mut Map<String, Value>, u64, Wire<'_>) -> Result<(), String>,
+) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (number, wire) in fields(bytes)? {
+        put(&mut out, number, wire)?;
+    }
+    Ok(out)
+}
+
+fn owner_reference(bytes: &[u8]) -> Result<Value, String> {
+    message(bytes, |out, number, wire| {
         let name = match number {
             1 => "kind",
             3 => "name",
@@ -132,28 +144,28 @@ fn owner_reference(bytes: &[u8]) -> Result<Value, String> {
             5 => "apiVersion",
             6 => "controller",
             7 => "blockOwnerDeletion",
-            _ => continue,
+            _ => return Ok(()),
         };
         let value = match wire {
             Wire::Bytes(b) => text(b),
             Wire::Varint(v) => Value::Bool(v != 0),
-            Wire::Fixed => continue,
+            Wire::Fixed => return Ok(()),
         };
-        out.insert(name.to_owned(), value);
-    }
-    Ok(Value::Object(out))
+        set(out, name, value);
+        Ok(())
+    })
+    .map(Value::Object)
 }
 
 fn managed_fields_entry(bytes: &[u8]) -> Result<Value, String> {
-    let mut out = Map::new();
-    for (number, wire) in fields(bytes)? {
-        let Wire::Bytes(b) = wire else { continue };
+    message(bytes, |out, number, wire| {
+        let Wire::Bytes(b) = wire else { return Ok(()) };
         match number {
-            1 => out.insert("manager".to_owned(), text(b)),
-            2 => out.insert("operation".to_owned(), text(b)),
-            3 => out.insert("apiVersion".to_owned(), text(b)),
-            4 => out.insert("time".to_owned(), time(b)?),
-            6 => out.insert("fieldsType".to_owned(), text(b)),
+            1 => set(out, "manager", text(b)),
+            2 => set(out, "operation", text(b)),
+            3 => set(out, "apiVersion", text(b)),
+            4 => set(out, "time", time(b)?),
+            6 => set(out, "fieldsType", text(b)),
             7 => {
                 // FieldsV1 { raw = 1 }: the JSON of the field set.
                 let raw = fields(b)?.into_iter().find_map(|(n, w)| match (n, w) {
@@ -164,122 +176,108 @@ fn managed_fields_entry(bytes: &[u8]) -> Result<Value, String> {
                     .map(serde_json::from_slice::<Value>)
                     .transpose()
                     .map_err(|e| format!("fieldsV1 is not JSON: {e}"))?;
-                out.insert("fieldsV1".to_owned(), value.unwrap_or_else(|| json!({})))
+                set(out, "fieldsV1", value.unwrap_or_else(|| json!({})));
             }
-            8 => out.insert("subresource".to_owned(), text(b)),
-            _ => None,
-        };
-    }
-    Ok(Value::Object(out))
+            8 => set(out, "subresource", text(b)),
+            _ => {}
+        }
+        Ok(())
+    })
+    .map(Value::Object)
 }
 
 fn object_meta(bytes: &[u8]) -> Result<Value, String> {
-    let mut out = Map::new();
-    for (number, wire) in fields(bytes)? {
+    message(bytes, |out, number, wire| {
         match (number, wire) {
-            (7, Wire::Varint(v)) => {
-                out.insert("generation".to_owned(), signed(v));
-            }
-            (10, Wire::Varint(v)) => {
-                out.insert("deletionGracePeriodSeconds".to_owned(), signed(v));
-            }
+            (7, Wire::Varint(v)) => set(out, "generation", signed(v)),
+            (10, Wire::Varint(v)) => set(out, "deletionGracePeriodSeconds", signed(v)),
             (number, Wire::Bytes(b)) => match number {
-                1 => set(&mut out, "name", text(b)),
-                2 => set(&mut out, "generateName", text(b)),
-                3 => set(&mut out, "namespace", text(b)),
-                4 => set(&mut out, "selfLink", text(b)),
-                5 => set(&mut out, "uid", text(b)),
-                6 => set(&mut out, "resourceVersion", text(b)),
-                8 => set(&mut out, "creationTimestamp", time(b)?),
-                9 => set(&mut out, "deletionTimestamp", time(b)?),
-                11 => insert_entry(&mut out, "labels", map_entry(b, text)?),
-                12 => insert_entry(&mut out, "annotations", map_entry(b, text)?),
-                13 => push(&mut out, "ownerReferences", owner_reference(b)?),
-                14 => push(&mut out, "finalizers", text(b)),
-                17 => push(&mut out, "managedFields", managed_fields_entry(b)?),
+                1 => set(out, "name", text(b)),
+                2 => set(out, "generateName", text(b)),
+                3 => set(out, "namespace", text(b)),
+                4 => set(out, "selfLink", text(b)),
+                5 => set(out, "uid", text(b)),
+                6 => set(out, "resourceVersion", text(b)),
+                8 => set(out, "creationTimestamp", time(b)?),
+                9 => set(out, "deletionTimestamp", time(b)?),
+                11 => insert_entry(out, "labels", map_entry(b, text)?),
+                12 => insert_entry(out, "annotations", map_entry(b, text)?),
+                13 => push(out, "ownerReferences", owner_reference(b)?),
+                14 => push(out, "finalizers", text(b)),
+                17 => push(out, "managedFields", managed_fields_entry(b)?),
                 _ => {}
             },
             _ => {}
         }
-    }
-    Ok(Value::Object(out))
+        Ok(())
+    })
+    .map(Value::Object)
 }
 
 /// Secret: metadata 1, data 2 (`map<string, bytes>`), type 3, stringData 4, immutable 5.
 /// `ConfigMap`: metadata 1, data 2 (`map<string, string>`), immutable 3, binaryData 4.
 fn secret_or_config_map(bytes: &[u8], secret: bool) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    for (number, wire) in fields(bytes)? {
+    message(bytes, |out, number, wire| {
         match (number, wire, secret) {
-            (1, Wire::Bytes(b), _) => set(&mut out, "metadata", object_meta(b)?),
-            (2, Wire::Bytes(b), true) => insert_entry(&mut out, "data", map_entry(b, base64)?),
-            (2, Wire::Bytes(b), false) => insert_entry(&mut out, "data", map_entry(b, text)?),
-            (3, Wire::Bytes(b), true) => set(&mut out, "type", text(b)),
-            (4, Wire::Bytes(b), true) => insert_entry(&mut out, "stringData", map_entry(b, text)?),
-            (4, Wire::Bytes(b), false) => {
-                insert_entry(&mut out, "binaryData", map_entry(b, base64)?);
-            }
+            (1, Wire::Bytes(b), _) => set(out, "metadata", object_meta(b)?),
+            (2, Wire::Bytes(b), true) => insert_entry(out, "data", map_entry(b, base64)?),
+            (2, Wire::Bytes(b), false) => insert_entry(out, "data", map_entry(b, text)?),
+            (3, Wire::Bytes(b), true) => set(out, "type", text(b)),
+            (4, Wire::Bytes(b), true) => insert_entry(out, "stringData", map_entry(b, text)?),
+            (4, Wire::Bytes(b), false) => insert_entry(out, "binaryData", map_entry(b, base64)?),
             (5, Wire::Varint(v), true) | (3, Wire::Varint(v), false) => {
-                out.insert("immutable".to_owned(), Value::Bool(v != 0));
+                set(out, "immutable", Value::Bool(v != 0));
             }
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// Namespace: metadata 1, spec 2 (finalizers 1).
 fn namespace(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    for (number, wire) in fields(bytes)? {
+    message(bytes, |out, number, wire| {
         match (number, wire) {
-            (1, Wire::Bytes(b)) => set(&mut out, "metadata", object_meta(b)?),
+            (1, Wire::Bytes(b)) => set(out, "metadata", object_meta(b)?),
             (2, Wire::Bytes(b)) => {
-                let mut spec = Map::new();
-                for (n, w) in fields(b)? {
-                    if let (1, Wire::Bytes(f)) = (n, w) {
-                        push(&mut spec, "finalizers", text(f));
+                let spec = message(b, |spec, number, wire| {
+                    if let (1, Wire::Bytes(f)) = (number, wire) {
+                        push(spec, "finalizers", text(f));
                     }
-                }
-                out.insert("spec".to_owned(), Value::Object(spec));
+                    Ok(())
+                })?;
+                set(out, "spec", Value::Object(spec));
             }
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// `DeleteOptions`: gracePeriodSeconds 1, preconditions 2 (uid 1, resourceVersion 2),
 /// orphanDependents 3, propagationPolicy 4, dryRun 5.
 fn delete_options(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    for (number, wire) in fields(bytes)? {
+    message(bytes, |out, number, wire| {
         match (number, wire) {
-            (1, Wire::Varint(v)) => set(&mut out, "gracePeriodSeconds", signed(v)),
+            (1, Wire::Varint(v)) => set(out, "gracePeriodSeconds", signed(v)),
             (2, Wire::Bytes(b)) => {
-                let mut preconditions = Map::new();
-                for (n, w) in fields(b)? {
-                    match (n, w) {
-                        (1, Wire::Bytes(f)) => {
-                            set(&mut preconditions, "uid", text(f));
-                        }
-                        (2, Wire::Bytes(f)) => {
-                            set(&mut preconditions, "resourceVersion", text(f));
-                        }
+                let preconditions = message(b, |preconditions, number, wire| {
+                    match (number, wire) {
+                        (1, Wire::Bytes(f)) => set(preconditions, "uid", text(f)),
+                        (2, Wire::Bytes(f)) => set(preconditions, "resourceVersion", text(f)),
                         _ => {}
                     }
-                }
-                out.insert("preconditions".to_owned(), Value::Object(preconditions));
+                    Ok(())
+                })?;
+                set(out, "preconditions", Value::Object(preconditions));
             }
-            (3, Wire::Varint(v)) => {
-                set(&mut out, "orphanDependents", Value::Bool(v != 0));
-            }
-            (4, Wire::Bytes(b)) => set(&mut out, "propagationPolicy", text(b)),
-            (5, Wire::Bytes(b)) => push(&mut out, "dryRun", text(b)),
+            (3, Wire::Varint(v)) => set(out, "orphanDependents", Value::Bool(v != 0)),
+            (4, Wire::Bytes(b)) => set(out, "propagationPolicy", text(b)),
+            (5, Wire::Bytes(b)) => push(out, "dryRun", text(b)),
             _ => {}
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// Decodes a protobuf request body into JSON: `Err` says why it cannot (not protobuf,

@@ -203,18 +203,13 @@ pub fn print(args: &ScaleArgs, result: &Scale) {
         "operator scale: {} TieredApps x 3 tiers, {} children each (deploy/svc/hpa/pdb/netpol/ing = {:?}), concurrency {}",
         result.apps, per_app, result.children_per_app, args.concurrency
     );
-    println!(
-        "  apps created by the benchmark in  {}",
-        stats::secs(result.create_apps)
-    );
-    println!(
-        "  every child exists after          {}",
-        stats::secs(result.converge)
-    );
-    println!(
-        "  floor (plain client, same writes) {}",
-        stats::secs(result.floor)
-    );
+    for (what, time) in [
+        ("apps created by the benchmark in", result.create_apps),
+        ("every child exists after", result.converge),
+        ("floor (plain client, same writes)", result.floor),
+    ] {
+        println!("  {what:<33} {}", stats::secs(time));
+    }
     println!("  ratio                             {:.2}", result.ratio());
     println!(
         "  operator requests per app         {:.1} ({} in all)",

@@ -11,14 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
+use kube::core::object::HasStatus;
 use sha2::{Digest, Sha256};
 
 use crate::api::conditions::{READY, reasons};
 use crate::api::{CacheCluster, ManagedDatabase};
 use crate::controllers::tiered_app::build::deployment::SECRET_HASH_ANNOTATION;
-use crate::controllers::tiered_app::build::{TierWiring, Wiring};
+use crate::controllers::tiered_app::build::{Child, TierWiring, Wiring};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::controllers::tiered_app::validated::ValidatedApp;
+use crate::runtime::kstatus::WithConditions;
 
 /// What one tier depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,16 +153,26 @@ impl Resolver {
     }
 
     /// The `K` named `name` in the namespace, if any.
-    async fn get<K>(&self, name: &str) -> kube::Result<Option<K>>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-    {
+    async fn get<K: Child>(&self, name: &str) -> kube::Result<Option<K>> {
         Api::<K>::namespaced(self.client.clone(), &self.namespace)
             .get_opt(name)
             .await
+    }
+
+    /// `(Ready, connection Secret name, being deleted)` of the `K` named `name`, when it
+    /// exists; `connection_secret` reads the Secret's name from its status.
+    async fn found<K: Child + HasStatus<Status: WithConditions>>(
+        &self,
+        name: &str,
+        connection_secret: impl FnOnce(&K::Status) -> Option<&str>,
+    ) -> kube::Result<Option<(bool, Option<String>, bool)>> {
+        Ok(self.get::<K>(name).await?.map(|object| {
+            let deleting = object.meta().deletion_timestamp.is_some();
+            let status = object.status();
+            let ready = status.is_some_and(|status| is_ready(status.conditions()));
+            let secret = status.and_then(connection_secret).map(str::to_owned);
+            (ready, secret, deleting)
+        }))
     }
 
     async fn lookup(&self, kind: DependencyKind, name: &str) -> Result<Readiness> {
@@ -169,30 +181,17 @@ impl Resolver {
             name: name.to_owned(),
             source,
         };
-        // `(Ready, connection Secret name, being deleted)` of the object, when it exists.
         let found = match kind {
-            DependencyKind::Database => self
-                .get::<ManagedDatabase>(name)
-                .await
-                .map_err(fetch)?
-                .map(|db| {
-                    let deleting = db.metadata.deletion_timestamp.is_some();
-                    let status = db.status.unwrap_or_default();
-                    let ready = is_ready(&status.conditions);
-                    (ready, status.connection_secret, deleting)
-                }),
-            DependencyKind::Cache => {
-                self.get::<CacheCluster>(name)
+            DependencyKind::Database => {
+                self.found::<ManagedDatabase>(name, |status| status.connection_secret.as_deref())
                     .await
-                    .map_err(fetch)?
-                    .map(|cache| {
-                        let deleting = cache.metadata.deletion_timestamp.is_some();
-                        let status = cache.status.unwrap_or_default();
-                        let ready = is_ready(&status.conditions);
-                        (ready, status.connection_secret, deleting)
-                    })
             }
-        };
+            DependencyKind::Cache => {
+                self.found::<CacheCluster>(name, |status| status.connection_secret.as_deref())
+                    .await
+            }
+        }
+        .map_err(fetch)?;
         let Some((ready, secret_name, deleting)) = found else {
             return Ok(Readiness::Waiting {
                 why: format!("{} {name} does not exist", kind.kind()),

@@ -9,6 +9,7 @@
 use serde_json::{Value, json};
 
 use super::{each_invalid, format, invalid};
+use crate::events_conversion::is_zero_scalar;
 use crate::schema::FieldError;
 
 /// `ReportingInstanceLengthLimit`, `ActionLengthLimit`, `ReasonLengthLimit`.
@@ -58,12 +59,8 @@ fn required(path: &str) -> FieldError {
 /// Whether a value is Go's zero value once decoded (absent, null, "", 0, false, {}).
 fn is_zero(value: &Value) -> bool {
     match value {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::Bool(b) => !b,
         Value::Object(map) => map.values().all(is_zero),
-        Value::Array(_) => false,
+        scalar => is_zero_scalar(scalar),
     }
 }
 
