@@ -6,7 +6,7 @@
 use crate::harness_kubectl::Kubectl;
 use crate::support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kube::Api;
 use kube_emulator::EmulatorHandle;
@@ -178,13 +178,7 @@ async fn the_binary_serves_health_reconciles_an_app_to_ready_logs_json_and_stops
         "the child is a structured field: {written}"
     );
 
-    operator.signal("TERM");
-    let exit = operator.exit_within(Duration::from_secs(10)).await;
-    assert!(
-        exit.is_some_and(|s| s.success()),
-        "SIGTERM ends the process with status 0, got {exit:?}; stderr: {:?}",
-        operator.stderr_lines()
-    );
+    operator.terminate().await;
     assert!(
         operator
             .stdout_lines()
@@ -202,13 +196,7 @@ async fn a_restarted_operator_makes_zero_writes_for_a_converged_app() {
     kubectl.accepted(&manifest).await;
     let apps: Api<TieredApp> = Api::namespaced(emulator.client(), NS);
     wait_app_ready(&apps).await;
-    first.signal("TERM");
-    assert!(
-        first
-            .exit_within(Duration::from_secs(10))
-            .await
-            .is_some_and(|s| s.success())
-    );
+    first.terminate().await;
 
     let since = Instant::now();
     let second = OperatorProcess::start(&kubectl.kubeconfig, &[]).await;

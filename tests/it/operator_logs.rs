@@ -10,7 +10,6 @@ use crate::support;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -129,13 +128,7 @@ async fn the_json_log_has_no_duplicate_keys_names_the_object_and_hides_the_passw
         .await
         .unwrap();
     eventually_gone("the database is deleted", &databases, DB).await;
-    operator.signal("TERM");
-    assert!(
-        operator
-            .exit_within(Duration::from_secs(10))
-            .await
-            .is_some_and(|s| s.success())
-    );
+    operator.terminate().await;
 
     let lines = operator.stdout_lines();
     let mut records = Vec::new();

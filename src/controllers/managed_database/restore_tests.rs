@@ -18,6 +18,42 @@ fn desired(spec: &ManagedDatabaseSpec) -> DesiredInstance {
     DesiredInstance::from_spec(spec, "prod-shop-db-12345678".into(), tags).unwrap()
 }
 
+/// Checks that the input of a restore request (from a snapshot or to a point in time:
+/// `restore_settings!` fills in both alike) carries the settings of [`spec`] and the
+/// tags of [`desired`]: engine, class, storage, availability, network, backups, access.
+macro_rules! assert_the_specs_settings {
+    ($input:expr) => {{
+        let input = $input;
+        assert_eq!(input.get_engine().as_deref(), Some("postgres"));
+        assert_eq!(
+            input.get_db_instance_class().as_deref(),
+            Some("db.r6g.large")
+        );
+        assert_eq!(*input.get_allocated_storage(), Some(100));
+        assert_eq!(input.get_storage_type().as_deref(), Some("gp3"));
+        assert_eq!(*input.get_multi_az(), Some(true));
+        assert_eq!(input.get_db_subnet_group_name().as_deref(), Some("app-db"));
+        assert_eq!(
+            input.get_vpc_security_group_ids().as_deref(),
+            Some(&["sg-0aaa1234".to_owned(), "sg-0bbb1234".to_owned()][..])
+        );
+        assert_eq!(*input.get_backup_retention_period(), Some(7));
+        assert_eq!(
+            input.get_preferred_backup_window().as_deref(),
+            Some("03:00-04:00")
+        );
+        assert_eq!(*input.get_deletion_protection(), Some(false));
+        assert_eq!(*input.get_publicly_accessible(), Some(false));
+        assert_eq!(*input.get_copy_tags_to_snapshot(), Some(true));
+        let tags = input.get_tags().clone().unwrap_or_default();
+        assert!(
+            tags.iter()
+                .any(|tag| tag.key() == Some("tiered.io/name") && tag.value() == Some("db")),
+            "{tags:?}"
+        );
+    }};
+}
+
 #[test]
 fn no_restore_from_means_a_plain_create() {
     assert_eq!(Restore::from_spec(&spec()), Ok(None));
@@ -43,21 +79,7 @@ fn a_snapshot_restore_carries_the_id_tags_and_the_specs_settings() {
         input.get_db_snapshot_identifier().as_deref(),
         Some("nightly-1")
     );
-    assert_eq!(
-        input.get_db_instance_class().as_deref(),
-        Some("db.r6g.large")
-    );
-    assert_eq!(*input.get_allocated_storage(), Some(100));
-    assert_eq!(*input.get_multi_az(), Some(true));
-    assert_eq!(input.get_db_subnet_group_name().as_deref(), Some("app-db"));
-    assert_eq!(*input.get_publicly_accessible(), Some(false));
-    assert_eq!(*input.get_backup_retention_period(), Some(7));
-    let tags = input.get_tags().clone().unwrap_or_default();
-    assert!(
-        tags.iter()
-            .any(|tag| tag.key() == Some("tiered.io/name") && tag.value() == Some("db")),
-        "{tags:?}"
-    );
+    assert_the_specs_settings!(input);
     assert_eq!(*input.get_manage_master_user_password(), None);
     assert_eq!(*input.get_db_name(), None, "RDS refuses DBName here");
 }
@@ -93,6 +115,7 @@ fn a_point_in_time_restore_sends_the_time_or_the_latest() {
     );
     assert_eq!(*input.get_use_latest_restorable_time(), None);
     assert_eq!(*input.get_max_allocated_storage(), Some(500));
+    assert_the_specs_settings!(input);
 
     let latest = restoring(serde_json::json!({
         "sourceDBInstanceIdentifier": "prod-db",
@@ -109,11 +132,11 @@ fn a_point_in_time_restore_sends_the_time_or_the_latest() {
         "prod-db",
         None,
     );
-    assert_eq!(
-        *request.as_input().get_use_latest_restorable_time(),
-        Some(true)
-    );
-    assert_eq!(request.as_input().get_restore_time(), &None);
+    let input = request.as_input();
+    assert_eq!(*input.get_use_latest_restorable_time(), Some(true));
+    assert_eq!(input.get_restore_time(), &None);
+    assert_eq!(*input.get_max_allocated_storage(), Some(500));
+    assert_the_specs_settings!(input);
 }
 
 #[test]

@@ -173,6 +173,18 @@ impl OperatorProcess {
             .ok()
             .map(|status| status.expect("waiting for the process works"))
     }
+
+    /// Sends SIGTERM and checks that the process shuts down gracefully: it exits with
+    /// status 0 within 10 s (the failure names the exit it got and the stderr lines).
+    pub async fn terminate(&mut self) {
+        self.signal("TERM");
+        let exit = self.exit_within(Duration::from_secs(10)).await;
+        assert!(
+            exit.is_some_and(|s| s.success()),
+            "SIGTERM ends the process with status 0 within 10 s, got {exit:?}; stderr: {:?}",
+            self.stderr_lines()
+        );
+    }
 }
 
 impl Drop for OperatorProcess {
