@@ -54,12 +54,32 @@ fn delete_live(objects: Vec<(&String, &Value)>) -> impl Iterator<Item = Action> 
         .map(|(k, o)| delete(k, o))
 }
 
+/// Whether every owner reference of `object` names a kind this server serves.
+///
+/// The real collector resolves each reference's `apiVersion` and `kind` through its REST
+/// mapper before it asks whether the owner exists; a reference it cannot resolve (a
+/// custom resource whose CRD is not installed, a group/version that does not exist)
+/// makes it log and retry the dependent, never delete it (kube-controller-manager,
+/// `pkg/controller/garbagecollector`: `isDangling` returns the `restMappingError`,
+/// `attemptToDeleteWorker` requeues). The dependent stays until the kind is served.
+fn owners_resolvable(world: &World, object: &Value) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|reference| {
+            let api_version = reference["apiVersion"].as_str().unwrap_or_default();
+            let kind = reference["kind"].as_str().unwrap_or_default();
+            world.registry.find_kind(api_version, kind).is_some()
+        })
+}
+
 fn plan(world: &World) -> Vec<Action> {
     let uids: HashSet<&str> = world.iter_all().filter_map(|(_, o)| uid(o)).collect();
     let mut actions = Vec::new();
     for (key, object) in world.iter_all() {
         let owners = meta::owner_uids(object);
-        if !owners.is_empty() {
+        if !owners.is_empty() && owners_resolvable(world, object) {
             let dangling: Vec<String> = owners
                 .iter()
                 .filter(|u| !uids.contains(u.as_str()))

@@ -135,6 +135,34 @@ async fn a_dependent_of_a_nonexistent_owner_is_collected() {
     assert!(gone_within(&secrets, "adopted", Duration::from_secs(5)).await);
 }
 
+// Upstream: the collector resolves an owner reference's apiVersion and kind before it
+// looks for the owner; one it cannot resolve (a custom kind whose CRD is not installed)
+// makes it retry the dependent, never delete it. (The emulator collected it as dangling,
+// which also made object_meta::at_most_one_owner_reference_is_the_controller flaky: its
+// ConfigMap names TieredApp owners and was collected before the test's last patch.)
+#[tokio::test]
+async fn a_dependent_of_an_owner_kind_not_served_is_kept() {
+    let emu = start().await;
+    let secrets: Api<Secret> = Api::default_namespaced(emu.client());
+    let owned_by = |name: &str, api_version: &str, kind: &str| {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some(name.to_owned());
+        let reference = json!([{
+            "apiVersion": api_version, "kind": kind, "name": "gone",
+            "uid": "00000000-0000-4000-8000-000000000001", "controller": true
+        }]);
+        secret.metadata.owner_references = Some(serde_json::from_value(reference).unwrap());
+        secret
+    };
+    create(&secrets, &owned_by("unresolved", "tiered.io/v1alpha1", "TieredApp")).await;
+    create(&secrets, &owned_by("dangling", "v1", "ConfigMap")).await;
+
+    // The collector ran after both writes: the one whose owner kind is served went.
+    assert!(gone_within(&secrets, "dangling", Duration::from_secs(5)).await);
+    let kept = secrets.get("unresolved").await.expect("the dependent is kept");
+    assert_eq!(kept.metadata.owner_references.map(|r| r.len()), Some(1));
+}
+
 // Upstream: propagationPolicy=Orphan removes the ownerReference and keeps the dependent.
 #[tokio::test]
 async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
