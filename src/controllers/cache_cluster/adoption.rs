@@ -74,6 +74,7 @@ pub fn check_adoptable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::data_tier::testing::assert_mentions;
 
     fn spec() -> CacheClusterSpec {
         serde_json::from_value(serde_json::json!({
@@ -103,11 +104,7 @@ mod tests {
         plain.at_rest_encryption_enabled = Some(false);
         let refused = check_adoptable(&spec(), &plain).unwrap_err();
         assert_eq!(refused.field, "spec.atRestEncryption");
-        assert!(
-            refused.reason.contains("at-rest encryption off"),
-            "{}",
-            refused.reason
-        );
+        assert_mentions(&refused.reason, &["at-rest encryption off"]);
         let mut clustered = group();
         clustered.cluster_enabled = Some(true);
         assert_eq!(

@@ -218,6 +218,7 @@ pub fn create_group_request(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::controllers::data_tier::testing::assert_mentions;
 
     pub(crate) fn spec(extra: &serde_json::Value) -> CacheClusterSpec {
         let mut base = serde_json::json!({
@@ -307,10 +308,6 @@ pub(crate) mod tests {
             BTreeMap::new(),
         )
         .unwrap_err();
-        assert!(
-            error.reason.contains("automaticFailover: false"),
-            "{}",
-            error.reason
-        );
+        assert_mentions(&error.reason, &["automaticFailover: false"]);
     }
 }

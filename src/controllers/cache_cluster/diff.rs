@@ -418,4 +418,4 @@ fn sorted_ids<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Vec<String> {
 
 #[cfg(test)]
 #[path = "diff_tests.rs"]
-mod tests;
+pub(crate) mod tests;

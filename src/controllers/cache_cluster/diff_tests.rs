@@ -7,6 +7,7 @@ use aws_sdk_elasticache::types::{
 
 use super::*;
 use crate::controllers::cache_cluster::desired::tests::desired;
+use crate::controllers::data_tier::testing::assert_mentions;
 
 fn node_group(id: &str, members: usize) -> NodeGroup {
     let mut group = NodeGroup::builder().node_group_id(id);
@@ -16,27 +17,39 @@ fn node_group(id: &str, members: usize) -> NodeGroup {
     group.build()
 }
 
-/// The group as ElastiCache reports it when it matches `desired(&json!({}))`.
-fn group() -> ReplicationGroup {
+/// The group as ElastiCache reports it when it matches `desired(&json!({}))` but for
+/// its `replicas` (one shard), automatic failover and Multi-AZ.
+pub(crate) fn group_with(
+    replicas: usize,
+    failover: AutomaticFailoverStatus,
+    multi_az: MultiAzStatus,
+) -> ReplicationGroup {
     ReplicationGroup::builder()
         .status("available")
         .engine("valkey")
         .cache_node_type("cache.r7g.large")
-        .automatic_failover(AutomaticFailoverStatus::Enabled)
-        .multi_az(MultiAzStatus::Enabled)
+        .automatic_failover(failover)
+        .multi_az(multi_az)
         .transit_encryption_enabled(true)
         .at_rest_encryption_enabled(true)
         .auth_token_enabled(true)
         .cluster_enabled(false)
         .snapshot_retention_limit(5)
         .snapshot_window("04:00-05:00")
-        .node_groups(node_group("0001", 3))
+        .node_groups(node_group("0001", replicas + 1))
         .build()
 }
 
-fn member() -> CacheCluster {
+/// The group as ElastiCache reports it when it matches `desired(&json!({}))`.
+fn group() -> ReplicationGroup {
+    group_with(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled)
+}
+
+/// The first member of the group, matching `desired(&json!({}))` but for the
+/// `version` it runs (its security groups listed in another order than the spec's).
+pub(crate) fn member_running(version: &str) -> CacheCluster {
     CacheCluster::builder()
-        .engine_version("8.0.1")
+        .engine_version(version)
         .preferred_maintenance_window("sun:05:00-sun:06:00")
         .security_groups(
             SecurityGroupMembership::builder()
@@ -49,6 +62,11 @@ fn member() -> CacheCluster {
                 .build(),
         )
         .build()
+}
+
+/// The first member of [`group`].
+fn member() -> CacheCluster {
+    member_running("8.0.1")
 }
 
 #[test]
@@ -174,11 +192,7 @@ fn table_of_auth_changes_on_an_existing_group() {
         let found = unsupported(&desired(&extra), &group);
         assert_eq!(found.as_ref().map(Unsupported::field), field, "{extra}");
         if let Some(found) = found {
-            let message = found.to_string();
-            assert!(
-                message.contains("AUTH") && message.contains("spec."),
-                "{message}"
-            );
+            assert_mentions(&found.to_string(), &["AUTH", "spec."]);
         }
     }
 }

@@ -130,12 +130,8 @@ impl DataTier for ElastiCache {
             previous,
             now,
         );
-        status.snapshots = requested_statuses(
-            &report.id,
-            &cache.spec.snapshots,
-            report.observed.snapshots.as_deref(),
-            previous.map_or(&[], |status| &status.snapshots),
-        );
+        status.snapshots =
+            requested_statuses(cache, &report.id, report.observed.snapshots.as_deref());
         status.parameter_group = report
             .observed
             .parameter_group

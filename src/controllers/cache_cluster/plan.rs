@@ -90,51 +90,12 @@ pub fn next_step(
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_elasticache::types::{NodeGroup, NodeGroupMember, SecurityGroupMembership};
     use serde_json::json;
 
     use super::*;
     use crate::controllers::cache_cluster::desired::tests::desired;
-
-    fn group(
-        replicas: usize,
-        failover: AutomaticFailoverStatus,
-        multi_az: MultiAzStatus,
-    ) -> ReplicationGroup {
-        let mut node_group = NodeGroup::builder().node_group_id("0001");
-        for _ in 0..=replicas {
-            node_group = node_group.node_group_members(NodeGroupMember::builder().build());
-        }
-        ReplicationGroup::builder()
-            .status("available")
-            .engine("valkey")
-            .cache_node_type("cache.r7g.large")
-            .automatic_failover(failover)
-            .multi_az(multi_az)
-            .transit_encryption_enabled(true)
-            .at_rest_encryption_enabled(true)
-            .auth_token_enabled(true)
-            .cluster_enabled(false)
-            .snapshot_retention_limit(5)
-            .snapshot_window("04:00-05:00")
-            .node_groups(node_group.build())
-            .build()
-    }
-
-    /// The first member, matching the spec but for the version it runs.
-    fn member(version: &str) -> CacheCluster {
-        let group = |id| {
-            SecurityGroupMembership::builder()
-                .security_group_id(id)
-                .build()
-        };
-        CacheCluster::builder()
-            .engine_version(version)
-            .preferred_maintenance_window("sun:05:00-sun:06:00")
-            .security_groups(group("sg-0aaa1234"))
-            .security_groups(group("sg-0bbb1234"))
-            .build()
-    }
+    use crate::controllers::cache_cluster::diff::tests::{group_with, member_running};
+    use crate::controllers::data_tier::testing::assert_mentions;
 
     fn kind(step: &Step) -> String {
         match step {
@@ -161,25 +122,25 @@ mod tests {
         let off = json!({"replicasPerShard": 0, "automaticFailover": false, "multiAZ": false});
         let cases = [
             // 0 → 1 replica with failover and Multi-AZ: the replica first …
-            (&on, group(0, F::Disabled, M::Disabled), "increase 1"),
+            (&on, group_with(0, F::Disabled, M::Disabled), "increase 1"),
             // … then, once it is there, failover and Multi-AZ.
             (
                 &on,
-                group(1, F::Disabled, M::Disabled),
+                group_with(1, F::Disabled, M::Disabled),
                 "modify automaticFailover,multiAZ",
             ),
-            (&on, group(1, F::Enabled, M::Enabled), "converged"),
+            (&on, group_with(1, F::Enabled, M::Enabled), "converged"),
             // 1 → 0: failover and Multi-AZ off first …
             (
                 &off,
-                group(1, F::Enabled, M::Enabled),
+                group_with(1, F::Enabled, M::Enabled),
                 "modify automaticFailover,multiAZ",
             ),
             // … wait while ElastiCache is still turning failover off …
-            (&off, group(1, F::Disabling, M::Disabled), "wait"),
+            (&off, group_with(1, F::Disabling, M::Disabled), "wait"),
             // … then remove the replica.
-            (&off, group(1, F::Disabled, M::Disabled), "decrease 0"),
-            (&off, group(0, F::Disabled, M::Disabled), "converged"),
+            (&off, group_with(1, F::Disabled, M::Disabled), "decrease 0"),
+            (&off, group_with(0, F::Disabled, M::Disabled), "converged"),
         ];
         for (extra, group, expected) in cases {
             let step = next_step(&desired(extra), &group, None).unwrap();
@@ -192,7 +153,7 @@ mod tests {
         let extra = json!({"replicasPerShard": 1, "nodeType": "cache.r7g.xlarge"});
         let step = next_step(
             &desired(&extra),
-            &group(
+            &group_with(
                 0,
                 AutomaticFailoverStatus::Disabled,
                 MultiAzStatus::Disabled,
@@ -216,10 +177,10 @@ mod tests {
             ("7.0", "8.0.1", Err("spec.engineVersion")),
             ("6.x", "7.1.0", Err("spec.engineVersion")),
         ];
-        let matching = group(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
+        let matching = group_with(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
         for (wanted, running, expected) in cases {
             let desired = desired(&json!({"engineVersion": wanted}));
-            let step = next_step(&desired, &matching, Some(&member(running)));
+            let step = next_step(&desired, &matching, Some(&member_running(running)));
             let found = step.as_ref().map(kind).map_err(Unsupported::field);
             assert_eq!(
                 found,
@@ -232,13 +193,9 @@ mod tests {
     #[test]
     fn a_downgrade_says_which_version_runs_and_what_to_set() {
         let desired = desired(&json!({"engineVersion": "7.0"}));
-        let matching = group(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
-        let error = next_step(&desired, &matching, Some(&member("8.0.1"))).unwrap_err();
-        let message = error.to_string();
-        assert!(
-            message.contains("8.0.1") && message.contains("spec.engineVersion"),
-            "{message}"
-        );
+        let matching = group_with(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
+        let error = next_step(&desired, &matching, Some(&member_running("8.0.1"))).unwrap_err();
+        assert_mentions(&error.to_string(), &["8.0.1", "spec.engineVersion"]);
     }
 
     /// `engineVersion` omitted: ElastiCache's default runs and is never "upgraded".
@@ -246,9 +203,9 @@ mod tests {
     fn without_a_spec_version_the_running_one_is_never_changed() {
         let mut desired = desired(&json!({}));
         desired.engine_version = None;
-        let matching = group(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
+        let matching = group_with(2, AutomaticFailoverStatus::Enabled, MultiAzStatus::Enabled);
         for running in ["7.1.0", "8.0.1", "6.2.6"] {
-            let step = next_step(&desired, &matching, Some(&member(running))).unwrap();
+            let step = next_step(&desired, &matching, Some(&member_running(running))).unwrap();
             assert_eq!(kind(&step), "converged", "{running}");
         }
     }

@@ -133,16 +133,11 @@ mod tests {
     }
 
     fn report(group: ReplicationGroup, progress: Progress) -> Report {
-        Report {
-            id: "g".into(),
-            observed: Observed {
-                group: Some(group),
-                ..Observed::default()
-            },
-            progress,
-            mutations: 0,
-            credential_accepted: false,
-        }
+        let observed = Observed {
+            group: Some(group),
+            ..Observed::default()
+        };
+        Report::new("g".into(), observed, progress)
     }
 
     #[test]

@@ -436,6 +436,20 @@ pub struct Report<O> {
     pub credential_accepted: bool,
 }
 
+impl<O> Report<O> {
+    /// The report of a pass on the resource `id` that has made no mutating call and
+    /// had no pending credential accepted (yet).
+    pub const fn new(id: String, observed: O, progress: Progress) -> Self {
+        Self {
+            id,
+            observed,
+            progress,
+            mutations: 0,
+            credential_accepted: false,
+        }
+    }
+}
+
 /// What a kind's delete did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Deletion {

@@ -41,6 +41,8 @@ pub mod snapshots;
 pub mod spec;
 pub mod status;
 pub mod tags;
+#[cfg(test)]
+pub mod testing;
 
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};

@@ -177,6 +177,7 @@ impl From<&ConvergeError> for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::data_tier::testing::assert_mentions;
 
     fn error(code: &str, status: u16) -> AwsError {
         AwsError {
@@ -195,10 +196,7 @@ mod tests {
                 reason, message, ..
             } => {
                 assert_eq!(reason, reasons::AWS_ACCESS_DENIED);
-                assert!(
-                    message.contains("grant elasticache:CreateReplicationGroup"),
-                    "{message}"
-                );
+                assert_mentions(&message, &["grant elasticache:CreateReplicationGroup"]);
             }
             other => panic!("expected Stalled, got {other:?}"),
         }

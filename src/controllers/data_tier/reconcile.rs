@@ -52,17 +52,15 @@ pub async fn stall_on_panic<K: DataTier>(
     let owner = owner_of(object, &shared.ctx.cluster_name)?;
     let secret_name = connection_secret_name(&owner.name);
     let spec = object.spec();
-    let report = Report {
-        id: K::resource_id(&Target { owner, spec }),
-        observed: K::Observed::default(),
-        progress: Progress::Stalled {
+    let report = Report::new(
+        K::resource_id(&Target { owner, spec }),
+        K::Observed::default(),
+        Progress::Stalled {
             reason: reasons::INTERNAL_ERROR,
             category: Category::Internal,
             message: truncated(&panicked.to_string(), CONDITION_MESSAGE_MAX_BYTES),
         },
-        mutations: 0,
-        credential_accepted: false,
-    };
+    );
     shared
         .ctx
         .metrics
@@ -249,16 +247,11 @@ async fn report_without_writes<K: DataTier>(
     progress: Progress,
 ) -> Result<Progress, Error> {
     let secret_name = connection_secret_name(&owner.name);
-    let report = Report {
-        id: K::resource_id(&Target {
-            owner,
-            spec: object.spec(),
-        }),
-        observed: K::Observed::default(),
-        progress,
-        mutations: 0,
-        credential_accepted: false,
+    let target = Target {
+        owner,
+        spec: object.spec(),
     };
+    let report = Report::new(K::resource_id(&target), K::Observed::default(), progress);
     count_failure(shared, &report.progress);
     let status = K::compute_status(object, &report, secret_name, Default::default(), &now());
     write_status(shared, object, object.status(), &status).await?;
@@ -297,13 +290,11 @@ pub async fn sync<K: DataTier>(
 ) -> Report<K::Observed> {
     match Box::pin(inspect(kind, target)).await {
         Ok(inspected) => Box::pin(sync_inspected(kind, target, credential, inspected)).await,
-        Err(error) => Report {
-            id: K::resource_id(target),
-            observed: K::Observed::default(),
-            progress: Progress::from(&error),
-            mutations: 0,
-            credential_accepted: false,
-        },
+        Err(error) => Report::new(
+            K::resource_id(target),
+            K::Observed::default(),
+            Progress::from(&error),
+        ),
     }
 }
 
@@ -315,14 +306,11 @@ pub async fn sync_inspected<K: DataTier>(
     credential: Credential<'_>,
     inspected: Inspected<K>,
 ) -> Report<K::Observed> {
-    let fresh_report = || Report {
-        id: K::resource_id(target),
-        observed: K::Observed::default(),
-        progress: Progress::Ready {
+    let fresh_report = || {
+        let ready = Progress::Ready {
             message: String::new(),
-        },
-        mutations: 0,
-        credential_accepted: false,
+        };
+        Report::new(K::resource_id(target), K::Observed::default(), ready)
     };
     let mut report = fresh_report();
     let started = std::time::Instant::now();

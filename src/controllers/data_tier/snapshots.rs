@@ -2,14 +2,17 @@
 //! `spec.snapshots` becomes one manual snapshot with a deterministic identifier
 //! (`<resource id>-snap-<name>`), taken once (the kinds describe before any create);
 //! which names still need one ([`to_take`]), what `status.snapshots` shows
-//! ([`snapshot_statuses`]), what the snapshots ask of the pass ([`listed_progress`]),
+//! ([`requested_statuses`]), what the snapshots ask of the pass ([`listed_progress`]),
 //! and which go with the resource ([`deleted_with`], [`taken_by`]).
 //! Pure: a kind lists its snapshots as [`ListedSnapshot`]s (an RDS DB snapshot, an
 //! ElastiCache snapshot) and makes the calls in its own `snapshots.rs`.
 
+use kube::core::object::{HasSpec, HasStatus};
+
 use crate::api::shared::DeletionPolicy;
 use crate::api::snapshots::{SnapshotRequest, SnapshotStatus};
 use crate::aws::tags::{Owner, Ownership, UID, ownership};
+use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
 use crate::controllers::data_tier::status::Progress;
 
 /// What separates the resource id from the request's name in a snapshot identifier
@@ -84,15 +87,17 @@ pub fn requested_names(requests: &[SnapshotRequest]) -> Vec<String> {
         .collect()
 }
 
-/// `status.snapshots` of an object whose spec asks for `requests`
-/// ([`snapshot_statuses`] of their names).
-pub fn requested_statuses<S: ListedSnapshot>(
-    id: &str,
-    requests: &[SnapshotRequest],
-    listed: Option<&[S]>,
-    previous: &[SnapshotStatus],
-) -> Vec<SnapshotStatus> {
-    snapshot_statuses(id, &requested_names(requests), listed, previous)
+/// `status.snapshots` of `object` after a pass on its resource `id` that listed
+/// `listed` (`None`: it did not look): [`snapshot_statuses`] of the names its
+/// `spec.snapshots` asks for, given what its status showed.
+pub fn requested_statuses<O, S>(object: &O, id: &str, listed: Option<&[S]>) -> Vec<SnapshotStatus>
+where
+    O: HasSpec<Spec: SharedSpec> + HasStatus<Status: SharedStatus>,
+    S: ListedSnapshot,
+{
+    let names = requested_names(object.spec().snapshot_requests());
+    let previous = object.status().map_or(&[][..], SharedStatus::snapshots);
+    snapshot_statuses(id, &names, listed, previous)
 }
 
 /// `status.snapshots` for the requested `names`: as AWS lists them when the pass

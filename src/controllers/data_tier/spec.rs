@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::api::parameters::ParameterGroupStatus;
 use crate::api::shared::DeletionPolicy;
-use crate::api::snapshots::SnapshotRequest;
+use crate::api::snapshots::{SnapshotRequest, SnapshotStatus};
 use crate::api::{CacheClusterStatus, ManagedDatabaseStatus};
 use crate::controllers::data_tier::desired::CommonSpec;
 
@@ -41,6 +41,8 @@ pub trait SharedStatus {
     fn parameter_group(&self) -> Option<&ParameterGroupStatus>;
     /// The identifier of the AWS resource the status last named (`status.identifier`).
     fn identifier(&self) -> Option<&str>;
+    /// The snapshots of `spec.snapshots` as last reported (`status.snapshots`).
+    fn snapshots(&self) -> &[SnapshotStatus];
 }
 
 /// Implements [`SharedStatus`] for the status types given (a macro for the reason of
@@ -53,6 +55,9 @@ macro_rules! shared_status {
             }
             fn identifier(&self) -> Option<&str> {
                 self.identifier.as_deref()
+            }
+            fn snapshots(&self) -> &[SnapshotStatus] {
+                &self.snapshots
             }
         }
     )*};

@@ -186,6 +186,7 @@ mod tests {
     use super::*;
     use crate::api::CacheClusterStatus;
     use crate::api::conditions::{READY, RECONCILING, STALLED};
+    use crate::controllers::data_tier::testing::assert_mentions;
     use k8s_openapi::jiff::Timestamp;
 
     const NOUNS: &Nouns = &Nouns {
@@ -334,11 +335,7 @@ mod tests {
         assert_eq!(held.observed_generation, Some(3));
         let stalled = find(&held.conditions, STALLED);
         assert_eq!(stalled.reason, reasons::DELETION_PROTECTED);
-        assert!(
-            stalled.message.contains("delete the replication group"),
-            "{}",
-            stalled.message
-        );
+        assert_mentions(&stalled.message, &["delete the replication group"]);
     }
 
     /// Found by the outside trial of session 8: once `deletionProtection` was turned off,

@@ -163,15 +163,8 @@ impl DataTier for Rds {
             now,
         );
         status.password_rotation = rotation;
-        status.snapshots = requested_statuses(
-            &report.id,
-            &database.spec.snapshots,
-            report.observed.snapshots.as_deref(),
-            database
-                .status
-                .as_ref()
-                .map_or(&[], |status| &status.snapshots),
-        );
+        status.snapshots =
+            requested_statuses(database, &report.id, report.observed.snapshots.as_deref());
         status.replication = replica_of::replication_status(
             &database.spec,
             report.observed.primary.as_ref(),

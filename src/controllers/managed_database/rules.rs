@@ -158,6 +158,7 @@ pub fn check_storage_throughput(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::data_tier::testing::assert_mentions;
     use crate::controllers::managed_database::desired::DesiredInstance;
     use crate::controllers::managed_database::desired::tests::spec;
     use std::collections::BTreeMap;
@@ -188,14 +189,10 @@ mod tests {
         );
         let engine = check_adoptable(&spec(), &instance("mysql", "app")).unwrap_err();
         assert_eq!(engine.field, "spec.engine");
-        assert!(engine.reason.contains("runs mysql"), "{}", engine.reason);
+        assert_mentions(&engine.reason, &["runs mysql"]);
         let user = check_adoptable(&spec(), &instance("postgres", "admin")).unwrap_err();
         assert_eq!(user.field, "spec.masterUsername");
-        assert!(
-            user.reason.contains("masterUsername: admin"),
-            "{}",
-            user.reason
-        );
+        assert_mentions(&user.reason, &["masterUsername: admin"]);
     }
 
     /// Sources: "Amazon RDS DB instance storage" (gp3, io1, io2 ranges) and

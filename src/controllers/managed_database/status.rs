@@ -135,18 +135,13 @@ mod tests {
                     .build(),
             )
             .build();
-        Report {
-            id: "db-1".into(),
-            observed: Observed {
-                primary: Some(instance),
-                replicas: vec![],
-                snapshots: None,
-                parameter_group: None,
-            },
-            progress,
-            mutations: 0,
-            credential_accepted: false,
-        }
+        let observed = Observed {
+            primary: Some(instance),
+            replicas: vec![],
+            snapshots: None,
+            parameter_group: None,
+        };
+        Report::new("db-1".into(), observed, progress)
     }
 
     /// `Ready` with nothing to say.
