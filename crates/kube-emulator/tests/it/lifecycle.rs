@@ -154,12 +154,19 @@ async fn a_dependent_of_an_owner_kind_not_served_is_kept() {
         secret.metadata.owner_references = Some(serde_json::from_value(reference).unwrap());
         secret
     };
-    create(&secrets, &owned_by("unresolved", "tiered.io/v1alpha1", "TieredApp")).await;
+    create(
+        &secrets,
+        &owned_by("unresolved", "tiered.io/v1alpha1", "TieredApp"),
+    )
+    .await;
     create(&secrets, &owned_by("dangling", "v1", "ConfigMap")).await;
 
     // The collector ran after both writes: the one whose owner kind is served went.
     assert!(gone_within(&secrets, "dangling", Duration::from_secs(5)).await);
-    let kept = secrets.get("unresolved").await.expect("the dependent is kept");
+    let kept = secrets
+        .get("unresolved")
+        .await
+        .expect("the dependent is kept");
     assert_eq!(kept.metadata.owner_references.map(|r| r.len()), Some(1));
 }
 
