@@ -210,7 +210,7 @@ pub async fn apply_kind<K: Child>(
             report.behind = true;
             continue;
         }
-        let answer = server_side_apply(&pass.api, &name, &value)
+        let answer = apply_existing_or_new(&pass.api, &name, &value, live.is_some())
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.clone(),
@@ -265,6 +265,40 @@ pub async fn apply_kind<K: Child>(
         }
     }
     Ok(applied)
+}
+
+/// [`server_side_apply`]; when an `existing` child of ours is refused (422) and its kind
+/// has [`exclusive_fields`] (set by someone else, excluding one of ours), they are
+/// removed and the apply is sent again, once.
+async fn apply_existing_or_new<K: Child>(
+    api: &Api<K>,
+    name: &str,
+    value: &Value,
+    existing: bool,
+) -> std::result::Result<String, kube::Error> {
+    let answer = server_side_apply(api, name, value).await;
+    let exclusive = exclusive_fields(&K::kind(&()));
+    match (answer, exclusive) {
+        (Err(kube::Error::Api(status)), Some(exclusive)) if existing && status.code == 422 => {
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            };
+            api.patch(name, &params, &Patch::Merge(&exclusive)).await?;
+            server_side_apply(api, name, value).await
+        }
+        (answer, _) => answer,
+    }
+}
+
+/// A merge patch removing the fields another manager may set on a child of `kind` that
+/// the API server refuses together with one tiered applies, or `None` for kinds without
+/// such fields. A PodDisruptionBudget takes `minAvailable` or `maxUnavailable`, not both;
+/// tiered applies `maxUnavailable`, and after a `kubectl edit` to `minAvailable` (owned
+/// by kubectl, so server-side apply keeps it) every apply was refused with 422: the app
+/// stayed on retries and the budget stayed as edited.
+fn exclusive_fields(kind: &str) -> Option<Value> {
+    (kind == "PodDisruptionBudget").then(|| serde_json::json!({"spec": {"minAvailable": null}}))
 }
 
 /// Who controls the object named `name` when it is not this app (`owner`): `None` when
