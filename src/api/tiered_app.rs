@@ -59,7 +59,7 @@ pub use volumes::{
         priority = "1"
     ),
     validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it begins the names of the app's Services, which must be DNS-1035 labels"),
-    validation = Rule::new("self.spec.tiers.all(t, size(self.metadata.name) + 1 + size(t.name) <= 63)").message("metadata.name and each tier name make the name <app>-<tier> of the tier's objects, which must fit in 63 characters (the limit of a Service name); shorten metadata.name or the tier name")
+    validation = Rule::new("self.spec.tiers.all(t, size(self.metadata.name) + 1 + size(t.name) <= 63)").message("metadata.name and each tier name make the name <app>-<tier> of the tier's objects, which must fit in 63 characters (the limit of a Service name); shorten metadata.name or the tier name").field_path(".spec.tiers")
 )]
 #[x_kube(validation = Rule::new("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))").message("tier names must be unique within the app").field_path(".tiers"))]
 #[x_kube(validation = Rule::new("self.tiers.all(t, !has(t.calls) || t.calls.all(c, self.tiers.exists(u, u.name == c)))").message("every entry of calls must name a tier of this app").field_path(".tiers"))]

@@ -461,6 +461,9 @@ async fn names_no_child_or_secret_could_carry_are_refused_by_the_api_server_with
         .await
         .unwrap_or_default();
     assert!(too_long.contains("must fit in 63 characters"), "{too_long}");
+    // Named on the field to shorten (kubectl, Argo CD and Flux show the path), not on
+    // the object's root.
+    assert!(too_long.contains("spec.tiers: Invalid value"), "{too_long}");
     assert_eq!(
         create_error(&apps, app(&long, "web-api")).await,
         None,

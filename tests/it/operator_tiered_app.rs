@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use kube_emulator::Matcher;
@@ -154,6 +155,35 @@ async fn creating_an_app_creates_every_child_with_owner_labels_and_conditions() 
         "no replica is ready yet"
     );
     assert_eq!(condition(&app, "Stalled").unwrap().0, "False");
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn a_pdb_edited_by_hand_to_min_available_is_put_back() {
+    // `kubectl edit pdb` from maxUnavailable to minAvailable: kubectl then owns
+    // minAvailable, and tiered's apply of maxUnavailable alone was refused (422, both
+    // set) on every pass, leaving the budget as edited (minAvailable: 0 protects nothing).
+    let (op, _apps, _app) = start_with_two_tier_app().await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(op.client.clone(), NS);
+    eventually("the PDB exists", || async {
+        pdbs.get_opt("newsread-web").await.unwrap().is_some()
+    })
+    .await;
+    pdbs.patch(
+        "newsread-web",
+        &PatchParams {
+            field_manager: Some("kubectl-edit".to_owned()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&json!({"spec": {"maxUnavailable": null, "minAvailable": 0}})),
+    )
+    .await
+    .unwrap();
+    eventually("maxUnavailable is back and minAvailable gone", || async {
+        let spec = pdbs.get("newsread-web").await.unwrap().spec.unwrap();
+        spec.max_unavailable == Some(IntOrString::Int(1)) && spec.min_available.is_none()
+    })
+    .await;
     op.stop().await;
 }
 

@@ -9,6 +9,7 @@ use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
@@ -250,5 +251,48 @@ async fn an_app_recovers_soon_after_the_foreign_object_in_its_way_is_removed() {
         service.owner_references().first().map(|o| o.kind.as_str()),
         Some("TieredApp")
     );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn a_tiers_ingress_is_held_while_its_service_name_is_someone_elses() {
+    // The web tier's Ingress routes to the Service newsread-web; with that name held by
+    // another team's Service, an applied Ingress would send the app's public traffic
+    // (and its status URL) to their pods.
+    let (op, services, _) = start_with_foreign::<Service>(
+        NS,
+        json!({
+            "metadata": {"name": "newsread-web"},
+            "spec": {"selector": {"app": "legacy"}, "ports": [{"port": 80}]}
+        }),
+    )
+    .await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    apps.create(&PostParams::default(), &two_tier_app(NS))
+        .await
+        .unwrap();
+    let message = wait_for_name_conflict(&apps, "newsread").await;
+    assert!(message.contains("Service/newsread-web"), "{message}");
+    eventually("the other children exist", || async {
+        names::<Deployment>(&op.client).await == ["newsread-api", "newsread-web"]
+            && names::<Service>(&op.client).await == ["newsread-api", "newsread-web"]
+    })
+    .await;
+    // Let the passes that follow the first one run.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        names::<Ingress>(&op.client).await.is_empty(),
+        "no Ingress routes to the foreign Service"
+    );
+
+    services
+        .delete("newsread-web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the Ingress is applied once the Service is the app's",
+        || async { names::<Ingress>(&op.client).await == ["newsread-web"] },
+    )
+    .await;
     op.stop().await;
 }

@@ -210,7 +210,7 @@ pub async fn apply_kind<K: Child>(
             report.behind = true;
             continue;
         }
-        let answer = server_side_apply(&pass.api, &name, &value)
+        let answer = apply_existing_or_new(&pass.api, &name, &value, live.is_some())
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.clone(),
@@ -265,6 +265,40 @@ pub async fn apply_kind<K: Child>(
         }
     }
     Ok(applied)
+}
+
+/// [`server_side_apply`]; when an `existing` child of ours is refused (422) and its kind
+/// has [`exclusive_fields`] (set by someone else, excluding one of ours), they are
+/// removed and the apply is sent again, once.
+async fn apply_existing_or_new<K: Child>(
+    api: &Api<K>,
+    name: &str,
+    value: &Value,
+    existing: bool,
+) -> std::result::Result<String, kube::Error> {
+    let answer = server_side_apply(api, name, value).await;
+    let exclusive = exclusive_fields(&K::kind(&()));
+    match (answer, exclusive) {
+        (Err(kube::Error::Api(status)), Some(exclusive)) if existing && status.code == 422 => {
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            };
+            api.patch(name, &params, &Patch::Merge(&exclusive)).await?;
+            server_side_apply(api, name, value).await
+        }
+        (answer, _) => answer,
+    }
+}
+
+/// A merge patch removing the fields another manager may set on a child of `kind` that
+/// the API server refuses together with one tiered applies, or `None` for kinds without
+/// such fields. A PodDisruptionBudget takes `minAvailable` or `maxUnavailable`, not both;
+/// tiered applies `maxUnavailable`, and after a `kubectl edit` to `minAvailable` (owned
+/// by kubectl, so server-side apply keeps it) every apply was refused with 422: the app
+/// stayed on retries and the budget stayed as edited.
+fn exclusive_fields(kind: &str) -> Option<Value> {
+    (kind == "PodDisruptionBudget").then(|| serde_json::json!({"spec": {"minAvailable": null}}))
 }
 
 /// Who controls the object named `name` when it is not this app (`owner`): `None` when
@@ -352,13 +386,8 @@ pub async fn apply_all(
     let mut report = ApplyReport::default();
     // Tiers whose ServiceAccount name is held by someone else's object are held as
     // well: their pods would otherwise run under that object (and its IAM role).
-    let account_tiers: BTreeMap<String, String> = service_accounts
-        .iter()
-        .filter_map(|account| {
-            let tier = account.labels().get(LABEL_TIER)?.clone();
-            Some((account.name_any(), tier))
-        })
-        .collect();
+    let account_tiers = tiers_by_name(&service_accounts);
+    let service_tiers = tiers_by_name(&services);
     let mut held = to.frozen.clone();
     // Claims first: a pod that mounts a claim held by someone else's object would read
     // and write their data, so its tier is held as well.
@@ -380,9 +409,9 @@ pub async fn apply_all(
     );
     macro_rules! pass {
         ($desired:expr, $store:expr) => {
-            pass!($desired, $store, false)
+            pass!($desired, $store, false, &held)
         };
-        ($desired:expr, $store:expr, $keep_answers:expr) => {
+        ($desired:expr, $store:expr, $keep_answers:expr, $held:expr) => {
             apply_kind(
                 KindPass {
                     api: Api::namespaced(client.clone(), to.namespace),
@@ -393,7 +422,7 @@ pub async fn apply_all(
                 },
                 to.owner,
                 to.labels,
-                &held,
+                $held,
                 &mut report,
             )
             .await?
@@ -401,23 +430,47 @@ pub async fn apply_all(
     }
     // ServiceAccounts first: pods naming one that does not exist yet are refused.
     pass!(service_accounts, &stores.service_accounts);
-    held.extend(
-        report
-            .conflicts
-            .iter()
-            .filter(|conflict| conflict.child.kind == "ServiceAccount")
-            .filter_map(|conflict| account_tiers.get(&conflict.child.name).cloned()),
-    );
+    held.extend(conflicting_tiers(&report, "ServiceAccount", &account_tiers));
     pass!(services, &stores.services);
-    let deployments = pass!(deployments, &stores.deployments, true);
+    // A tier's Ingress routes to the Service of the same name: while someone else's
+    // Service holds that name, the load balancer would send the tier's public traffic
+    // to their pods, so the Ingress is held (the tier's other children are not).
+    let mut ingress_held = held.clone();
+    ingress_held.extend(conflicting_tiers(&report, "Service", &service_tiers));
+    let deployments = pass!(deployments, &stores.deployments, true, &held);
     pass!(hpas, &stores.hpas);
     pass!(pdbs, &stores.pdbs);
     pass!(network_policies, &stores.network_policies);
-    pass!(ingresses, &stores.ingresses);
+    pass!(ingresses, &stores.ingresses, false, &ingress_held);
     Ok(Applied {
         report,
         deployments,
     })
+}
+
+/// The tier of each object in `objects` by the object's name (its tier label).
+fn tiers_by_name<K: Resource>(objects: &[K]) -> BTreeMap<String, String> {
+    objects
+        .iter()
+        .filter_map(|object| {
+            let tier = object.labels().get(LABEL_TIER)?.clone();
+            Some((object.name_any(), tier))
+        })
+        .collect()
+}
+
+/// The tiers (by `tiers`, object name → tier) of the `kind` children in `report`'s
+/// conflicts.
+fn conflicting_tiers<'a>(
+    report: &'a ApplyReport,
+    kind: &'a str,
+    tiers: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = String> + 'a {
+    report
+        .conflicts
+        .iter()
+        .filter(move |conflict| conflict.child.kind == kind)
+        .filter_map(|conflict| tiers.get(&conflict.child.name).cloned())
 }
 
 /// Whether the pods of `deployment` mount one of the claims named in `claims`.
