@@ -17,7 +17,7 @@
 //! the smaller cached form of [`crate::runtime::cached`] it is 71 MiB, and the RSS at
 //! rest equals the peak (README "Benchmarks").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -71,25 +71,21 @@ pub fn project(live: &Value, fields: &Value) -> Value {
 }
 
 /// `value` as compact JSON with every map's keys sorted: equal for equal values.
-fn canonical(value: &Value) -> String {
-    let mut sorted = value.clone();
-    sorted.sort_all_objects();
-    sorted.to_string()
+fn canonical(mut value: Value) -> String {
+    value.sort_all_objects();
+    value.to_string()
 }
 
 /// The list-item entries of one `fieldsV1` set, each parsed once. A list of n items
 /// has n entries: matching each item by parsing and scanning every entry cost n²
 /// parses, about a minute of CPU for a tier with 5,000 env variables, during which the
-/// Deployment cache (shared by every app) took no other event. `k:` entries (one per
-/// item of a list map, all with the same key fields) are found by their key values.
+/// Deployment cache (shared by every app) took no other event. `k:` entries are found
+/// by their key: the item's values of the key's field names, in canonical JSON.
 struct ItemEntries<'a> {
-    /// `k:` entries by their key values (compact JSON, keys sorted), in the order of
-    /// `key_names`.
-    keys: BTreeMap<Vec<String>, &'a Value>,
-    /// The key field names of the `k:` entries, when they all have the same ones.
-    key_names: Option<Vec<String>>,
-    /// `k:` entries when their key fields differ: matched one by one.
-    mixed: Vec<(Map<String, Value>, &'a Value)>,
+    /// `k:` entries by their key (canonical JSON of the key's fields and values).
+    keys: HashMap<String, &'a Value>,
+    /// The distinct field-name sets of the `k:` keys, sorted (one for a list map).
+    key_names: Vec<Vec<String>>,
     /// `v:` entries: set items by value.
     values: Vec<(Value, &'a Value)>,
     /// `i:` entries: items by position.
@@ -99,13 +95,11 @@ struct ItemEntries<'a> {
 impl<'a> ItemEntries<'a> {
     fn parse(set: &'a Map<String, Value>) -> Self {
         let mut entries = Self {
-            keys: BTreeMap::new(),
-            key_names: None,
-            mixed: Vec::new(),
+            keys: HashMap::new(),
+            key_names: Vec::new(),
             values: Vec::new(),
             positions: BTreeMap::new(),
         };
-        let mut keyed = Vec::new();
         for (path, children) in set {
             let (Some(kind), Some(text)) = (path.get(..2), path.get(2..)) else {
                 continue;
@@ -115,7 +109,13 @@ impl<'a> ItemEntries<'a> {
             match kind {
                 "k:" => {
                     if let Ok(key) = serde_json::from_str::<Map<String, Value>>(text) {
-                        keyed.push((key, children));
+                        let mut names: Vec<String> = key.keys().cloned().collect();
+                        names.sort();
+                        if !entries.key_names.contains(&names) {
+                            entries.key_names.push(names);
+                        }
+                        let key = canonical(Value::Object(key));
+                        entries.keys.entry(key).or_insert(children);
                     }
                 }
                 "v:" => {
@@ -131,42 +131,19 @@ impl<'a> ItemEntries<'a> {
                 _ => {}
             }
         }
-        let names = |key: &Map<String, Value>| {
-            let mut names: Vec<String> = key.keys().cloned().collect();
-            names.sort();
-            names
-        };
-        let first = keyed.first().map(|(key, _)| names(key));
-        if keyed.iter().all(|(key, _)| Some(names(key)) == first) {
-            entries.key_names = first;
-            for (key, children) in keyed {
-                let mut fields: Vec<(String, Value)> = key.into_iter().collect();
-                fields.sort_by(|a, b| a.0.cmp(&b.0));
-                let values = fields.iter().map(|(_, value)| canonical(value)).collect();
-                entries.keys.entry(values).or_insert(children);
-            }
-        } else {
-            entries.mixed = keyed;
-        }
         entries
     }
 
     /// The children of the entry that names list item `item` at `index`.
     fn find(&self, index: usize, item: &Value) -> Option<&'a Value> {
-        let by_key = self.key_names.as_ref().and_then(|names| {
-            let values = names
-                .iter()
-                .map(|name| item.get(name).map(canonical))
-                .collect::<Option<Vec<_>>>()?;
-            self.keys.get(&values).copied()
-        });
-        by_key
-            .or_else(|| {
-                self.mixed.iter().find_map(|(key, children)| {
-                    key.iter()
-                        .all(|(name, value)| item.get(name) == Some(value))
-                        .then_some(*children)
-                })
+        self.key_names
+            .iter()
+            .find_map(|names| {
+                let key = names
+                    .iter()
+                    .map(|name| Some((name.clone(), item.get(name)?.clone())))
+                    .collect::<Option<Map<String, Value>>>()?;
+                self.keys.get(&canonical(Value::Object(key))).copied()
             })
             .or_else(|| {
                 (self.values.iter())
@@ -320,5 +297,24 @@ mod tests {
         let live = json!(["a", "b", {"x": 1, "y": 2}]);
         let fields = json!({"v:\"b\"": {}, "i:2": {"f:x": {}}});
         assert_eq!(project(&live, &fields), json!(["b", {"x": 1}]));
+    }
+
+    #[test]
+    fn items_are_found_by_keys_of_different_fields_and_key_order() {
+        // Keys of two field-name sets in one list, a key written in another field order
+        // than the item, and an item no entry names.
+        let live = json!([
+            {"containerPort": 80, "protocol": "TCP", "name": "http"},
+            {"name": "metrics", "port": 9090},
+            {"containerPort": 81, "protocol": "UDP"}
+        ]);
+        let fields = json!({
+            "k:{\"protocol\":\"TCP\",\"containerPort\":80}": {"f:name": {}},
+            "k:{\"name\":\"metrics\"}": {"f:port": {}}
+        });
+        assert_eq!(
+            project(&live, &fields),
+            json!([{"name": "http"}, {"port": 9090}])
+        );
     }
 }
