@@ -210,7 +210,7 @@ pub async fn apply_kind<K: Child>(
             report.behind = true;
             continue;
         }
-        let answer = apply_existing_or_new(&pass.api, &name, &value, live.is_some())
+        let answer = apply_clearing_exclusive_fields(&pass.api, &name, &value, live.is_some())
             .await
             .map_err(|source| Error::Apply {
                 kind: kind.clone(),
@@ -270,16 +270,17 @@ pub async fn apply_kind<K: Child>(
 /// [`server_side_apply`]; when an `existing` child of ours is refused (422) and its kind
 /// has [`exclusive_fields`] (set by someone else, excluding one of ours), they are
 /// removed and the apply is sent again, once.
-async fn apply_existing_or_new<K: Child>(
+async fn apply_clearing_exclusive_fields<K: Child>(
     api: &Api<K>,
     name: &str,
     value: &Value,
     existing: bool,
 ) -> std::result::Result<String, kube::Error> {
-    let answer = server_side_apply(api, name, value).await;
-    let exclusive = exclusive_fields(&K::kind(&()));
-    match (answer, exclusive) {
-        (Err(kube::Error::Api(status)), Some(exclusive)) if existing && status.code == 422 => {
+    match server_side_apply(api, name, value).await {
+        Err(kube::Error::Api(status)) if existing && status.code == 422 => {
+            let Some(exclusive) = exclusive_fields(&K::kind(&())) else {
+                return Err(kube::Error::Api(status));
+            };
             let params = PatchParams {
                 field_manager: Some(FIELD_MANAGER.to_owned()),
                 ..PatchParams::default()
@@ -287,7 +288,7 @@ async fn apply_existing_or_new<K: Child>(
             api.patch(name, &params, &Patch::Merge(&exclusive)).await?;
             server_side_apply(api, name, value).await
         }
-        (answer, _) => answer,
+        answer => answer,
     }
 }
 
