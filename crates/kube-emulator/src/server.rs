@@ -17,6 +17,11 @@ use super::resources::ResourceType;
 use super::status::ApiError;
 use super::{Shared, discovery, read, watch, write};
 
+/// `MaxRequestBodyBytes` of kube-apiserver (3 MiB): a larger body is refused with 413
+/// before it is decoded. (axum's own default limit, 2 MB, would answer a bare 413 with
+/// no `Status`, and too early.)
+pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// Query parameters of a request.
 #[derive(Debug, Clone, Default)]
 pub struct Params(HashMap<String, String>);
@@ -164,7 +169,7 @@ pub async fn dispatch(
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let at = Instant::now();
     let wall_time = SystemTime::now();
@@ -195,6 +200,12 @@ pub async fn dispatch(
         code: 0,
         at,
         wall_time,
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await else {
+        let response = ApiError::request_entity_too_large(MAX_REQUEST_BODY_BYTES).into_response();
+        record.code = response.status().as_u16();
+        shared.log.push(record);
+        return response;
     };
     let response = match resolve(&shared, &path) {
         Ok(Route::NonResource) => discovery::serve(&shared, &path, &headers),

@@ -213,6 +213,7 @@ fn create_object(
         lifecycle::establish_crd(&mut object, &now_timestamp());
     }
     let object = events_conversion::to_storage(&rt, object);
+    lifecycle::check_stored_size(&object)?;
     if request.params.dry_run() {
         return Ok((StatusCode::CREATED, served(&rt, object)));
     }
@@ -275,6 +276,7 @@ fn update_object(
     prepared["metadata"]["resourceVersion"] = old_rv;
     let unchanged = prepared == *old;
     let prepared = events_conversion::to_storage(&rt, prepared);
+    lifecycle::check_stored_size(&prepared)?;
     if unchanged || request.params.dry_run() {
         return Ok((StatusCode::OK, served(&rt, prepared)));
     }
