@@ -20,7 +20,7 @@ use super::{Shared, defaults, events_conversion, meta, openapi, protobuf, valida
 pub use super::delete::{delete, delete_collection};
 
 /// How `managedFields` are maintained for a write.
-enum Manager<'a> {
+pub(crate) enum Manager<'a> {
     /// A non-apply write by this manager: the server records it.
     Update(&'a str),
     /// A server-side apply: the patch engine already did.
@@ -220,8 +220,9 @@ fn create_object(
     Ok((StatusCode::CREATED, served(&rt, stored)))
 }
 
-/// Stores `new` over `old` with every update rule applied.
-fn update_object(
+/// Stores `new` over `old` with every update rule applied (also for a `/scale` write,
+/// [`crate::scale`]).
+pub(crate) fn update_object(
     shared: &Shared,
     world: &mut World,
     request: &Request,
@@ -366,7 +367,8 @@ fn wake_collector_if_owners_changed(shared: &Shared, old: &Value, reply: Reply) 
     }
 }
 
-fn patch_kind(content_type: &str) -> Option<PatchKind> {
+/// The patch type of a `Content-Type`.
+pub(crate) fn patch_kind(content_type: &str) -> Option<PatchKind> {
     let base = content_type.split(';').next().unwrap_or_default().trim();
     match base {
         "application/merge-patch+json" => Some(PatchKind::Merge),
@@ -377,7 +379,8 @@ fn patch_kind(content_type: &str) -> Option<PatchKind> {
     }
 }
 
-fn patch_error(rt: &ResourceType, name: &str, error: PatchError) -> ApiError {
+/// The status of a failed patch.
+pub(crate) fn patch_error(rt: &ResourceType, name: &str, error: PatchError) -> ApiError {
     match error {
         PatchError::Conflict(conflicts) => {
             let fields: Vec<(String, String)> = conflicts
