@@ -8,9 +8,13 @@
 //! through a watch and must carry a count other than 1: where the emulator defaults a
 //! dropped count, the hazard shows as 1; where it does not, as a missing count. Both fail.
 //!
-//! The emulator runs no HPA controller and serves no `/scale` subresource, so the test
-//! plays the HPA: an update of `spec.replicas` under the HPA's field manager (an update,
-//! not an apply, just as the HPA's `/scale` write), which gives that manager the field.
+//! The emulator runs no HPA controller, so the test plays the HPA: it replaces the
+//! Deployment's `/scale` under the HPA's field manager (an update, not an apply, as the
+//! HPA controller's write), which gives that manager the field.
+//!
+//! Someone scaling an autoscaled tier to 0 by hand pauses its HPA (`ScalingActive=False`,
+//! `ScalingDisabled`: the HPA leaves a target at 0 alone); the operator leaves the count
+//! to the HPA, so the app must say the tier serves nothing and how to resume.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
@@ -60,17 +64,55 @@ fn handover(deployment: &Deployment) -> Option<String> {
         .cloned()
 }
 
-/// Plays the HPA scaling the Deployment to `count`.
+/// Plays the HPA scaling the Deployment to `count`: a read and a replace of its
+/// `/scale`, as the HPA controller's scale client does.
 async fn hpa_scales(deployments: &Api<Deployment>, count: i32) {
-    let params = PatchParams {
+    let params = PostParams {
         field_manager: Some(HPA_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let mut scale = deployments.get_scale(DEPLOYMENT).await.unwrap();
+    scale.spec.get_or_insert_default().replicas = Some(count);
+    deployments
+        .replace_scale(DEPLOYMENT, &params, &scale)
+        .await
+        .unwrap();
+}
+
+/// Plays someone running `kubectl scale deployment/newsread-api --replicas=<count>`: a
+/// merge patch of the Deployment's `/scale` (what kubectl's scale client sends).
+async fn scaled_by_hand(deployments: &Api<Deployment>, count: i32) {
+    let params = PatchParams {
+        field_manager: Some("kubectl".to_owned()),
         ..PatchParams::default()
     };
     let patch = json!({"spec": {"replicas": count}});
     deployments
-        .patch(DEPLOYMENT, &params, &Patch::Merge(&patch))
+        .patch_scale(DEPLOYMENT, &params, &Patch::Merge(&patch))
         .await
         .unwrap();
+}
+
+/// Plays the Deployment controller: the Deployment's status reports every pod it asks
+/// for as ready, for its current generation.
+async fn report_all_ready(deployments: &Api<Deployment>) {
+    let deployment = deployments.get(DEPLOYMENT).await.unwrap();
+    let count = replicas(&deployment).unwrap_or(1);
+    let status = json!({"status": {"observedGeneration": deployment.metadata.generation,
+        "replicas": count, "readyReplicas": count, "updatedReplicas": count,
+        "availableReplicas": count}});
+    deployments
+        .patch_status(DEPLOYMENT, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+/// `(status, reason, message)` of the app's `Ready` condition.
+async fn ready_condition(apps: &Api<TieredApp>) -> Option<(String, String, String)> {
+    let app = apps.get("newsread").await.unwrap();
+    let status = app.status?;
+    let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+    Some((ready.status, ready.reason, ready.message))
 }
 
 /// Writes the operator made to the Deployment since `since`.
@@ -198,5 +240,58 @@ async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
         [6, 8, 9, 4],
         "only the HPA and the user changed the count"
     );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_autoscaled_tier_scaled_to_zero_by_hand_is_not_ready_until_scaled_back() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let app: TieredApp = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
+        "metadata": {"name": "newsread", "namespace": NS},
+        "spec": {"tiers": [tier(&json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}}))]}
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    settles(&op, "minReplicas applied", |d| replicas(d) == Some(2)).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is Ready", || async {
+        ready_condition(&apps).await.is_some_and(|c| c.0 == "True")
+    })
+    .await;
+
+    // `kubectl scale --replicas=0`: the pods go, the HPA pauses, the app is not Ready and
+    // says which tier, why, and how to resume.
+    scaled_by_hand(&deployments, 0).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is not Ready: autoscaling paused", || async {
+        ready_condition(&apps)
+            .await
+            .is_some_and(|(status, reason, message)| {
+                status == "False"
+                    && reason == "AutoscalingPaused"
+                    && message.contains("tier api")
+                    && message.contains("Deployment newsread-api was scaled to 0 by hand")
+                    && message.contains("autoscaler is paused")
+                    && message
+                        .contains("kubectl scale deployment/newsread-api -n scaling --replicas=2")
+            })
+    })
+    .await;
+    let app = apps.get("newsread").await.unwrap();
+    let tier = &app.status.unwrap().tiers[0];
+    assert!(!tier.ready, "a tier with no pods is not ready: {tier:?}");
+    // The operator honours the pause: it does not put the pods back itself.
+    settles(&op, "the hand-set 0 kept", |d| replicas(d) == Some(0)).await;
+
+    // Scaled back: Ready again.
+    scaled_by_hand(&deployments, 2).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is Ready again", || async {
+        ready_condition(&apps).await.is_some_and(|c| c.0 == "True")
+    })
+    .await;
     op.stop().await;
 }
