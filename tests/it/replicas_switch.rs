@@ -295,3 +295,24 @@ async fn an_autoscaled_tier_scaled_to_zero_by_hand_is_not_ready_until_scaled_bac
     .await;
     op.stop().await;
 }
+
+// A tier with a fixed count is the operator's to keep: scaled to 0 by hand through
+// `/scale`, it is put back to its `replicas` (the pause above is for autoscaled tiers).
+#[tokio::test]
+async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let app: TieredApp = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
+        "metadata": {"name": "newsread", "namespace": NS},
+        "spec": {"tiers": [tier(&json!({"replicas": 3}))]}
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    settles(&op, "3 fixed replicas", |d| replicas(d) == Some(3)).await;
+
+    scaled_by_hand(&deployments, 0).await;
+    settles(&op, "3 fixed replicas put back", |d| replicas(d) == Some(3)).await;
+    op.stop().await;
+}
