@@ -46,6 +46,23 @@ fn tier(scaling: &Value) -> Value {
     tier
 }
 
+/// The operator with the app `newsread` of one tier `api` (`scaling` merged in, as
+/// [`tier`]) created; returns it with the TieredApp and Deployment APIs of [`NS`].
+async fn start_with_tier(scaling: &Value) -> (Running, Api<TieredApp>, Api<Deployment>) {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let app: TieredApp = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
+        "metadata": {"name": "newsread", "namespace": NS},
+        "spec": {"tiers": [tier(scaling)]}
+    }))
+    .unwrap();
+    let app = apps.create(&PostParams::default(), &app).await.unwrap();
+    assert!(app.uid().is_some());
+    (op, apps, deployments)
+}
+
 async fn set_scaling(apps: &Api<TieredApp>, scaling: &Value) {
     let patch = json!({"spec": {"tiers": [tier(scaling)]}});
     apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&patch))
@@ -151,18 +168,8 @@ async fn settles(op: &Running, what: &str, check: impl Fn(&Deployment) -> bool) 
 
 #[tokio::test]
 async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let (op, apps, deployments) = start_with_tier(&json!({"replicas": 6})).await;
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(op.client.clone(), NS);
-    let mut app: TieredApp = serde_json::from_value(json!({
-        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
-        "metadata": {"name": "newsread", "namespace": NS},
-        "spec": {"tiers": [tier(&json!({"replicas": 6}))]}
-    }))
-    .unwrap();
-    app = apps.create(&PostParams::default(), &app).await.unwrap();
-    assert!(app.uid().is_some());
     settles(&op, "6 fixed replicas", |d| replicas(d) == Some(6)).await;
 
     // Every version of the Deployment from here on.
@@ -245,16 +252,8 @@ async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
 
 #[tokio::test]
 async fn an_autoscaled_tier_scaled_to_zero_by_hand_is_not_ready_until_scaled_back() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
-    let app: TieredApp = serde_json::from_value(json!({
-        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
-        "metadata": {"name": "newsread", "namespace": NS},
-        "spec": {"tiers": [tier(&json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}}))]}
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let (op, apps, deployments) =
+        start_with_tier(&json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}})).await;
     settles(&op, "minReplicas applied", |d| replicas(d) == Some(2)).await;
     report_all_ready(&deployments).await;
     eventually("the app is Ready", || async {
@@ -300,16 +299,7 @@ async fn an_autoscaled_tier_scaled_to_zero_by_hand_is_not_ready_until_scaled_bac
 // `/scale`, it is put back to its `replicas` (the pause above is for autoscaled tiers).
 #[tokio::test]
 async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
-    let app: TieredApp = serde_json::from_value(json!({
-        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
-        "metadata": {"name": "newsread", "namespace": NS},
-        "spec": {"tiers": [tier(&json!({"replicas": 3}))]}
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let (op, _apps, deployments) = start_with_tier(&json!({"replicas": 3})).await;
     settles(&op, "3 fixed replicas", |d| replicas(d) == Some(3)).await;
 
     scaled_by_hand(&deployments, 0).await;

@@ -282,13 +282,7 @@ fn store_scale(shared: &Arc<Shared>, request: &Request, scale: &Value) -> Reply 
             "the API version in the data ({api_version}) does not match the expected API version ({SCALE_API_VERSION})"
         )));
     }
-    if let Some(body_name) = scale["metadata"]["name"].as_str()
-        && body_name != name
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
+    write::check_body_name(scale, &name)?;
     let replicas = match &scale["spec"]["replicas"] {
         Value::Null => 0,
         value => value

@@ -336,13 +336,7 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
     let name = request.target.name.clone().unwrap_or_default();
     let new = parse_body(request)?;
     check_kind(rt, &new)?;
-    if let Some(body_name) = new["metadata"]["name"].as_str()
-        && body_name != name
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
+    check_body_name(&new, &name)?;
     let mut world = shared.store.lock();
     let old = stored_object(&world, request).ok_or_else(|| ApiError::not_found(rt, &name))?;
     let reply = update_object(
@@ -354,6 +348,16 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
         &Manager::Update(&request.manager),
     );
     wake_collector_if_owners_changed(shared, &old, reply)
+}
+
+/// 400 when the body of a PUT names another object than its URL.
+pub(crate) fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
+    match body["metadata"]["name"].as_str() {
+        Some(body_name) if body_name != name => Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// As [`wake_collector_for_owned`] for an update, only when it changed the owner
