@@ -218,6 +218,25 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
         .await
         .unwrap();
 
+    let listed = emu
+        .client()
+        .list_api_group_resources("example.io/v1")
+        .await
+        .unwrap();
+    let entry = listed
+        .resources
+        .iter()
+        .find(|r| r.name == "widgets/scale")
+        .expect("discovery lists widgets/scale");
+    assert_eq!(
+        (
+            entry.group.as_deref(),
+            entry.version.as_deref(),
+            entry.kind.as_str()
+        ),
+        (Some("autoscaling"), Some("v1"), "Scale")
+    );
+
     let scale = widgets.get_scale("gizmo").await.unwrap();
     assert_eq!(scale_replicas(&scale), Some(2));
     let status = scale.status.unwrap();
@@ -243,6 +262,30 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
 #[tokio::test]
 async fn kubectl_scales_a_deployment_to_zero_and_back() {
     let (emu, _dir, kubeconfig) = support::start_for_kubectl().await;
+    let apps = emu
+        .client()
+        .list_api_group_resources("apps/v1")
+        .await
+        .unwrap();
+    let entry = apps
+        .resources
+        .iter()
+        .find(|r| r.name == "deployments/scale")
+        .expect("discovery lists deployments/scale");
+    assert_eq!(
+        (
+            entry.group.as_deref(),
+            entry.version.as_deref(),
+            entry.kind.as_str(),
+            entry.verbs.join(",")
+        ),
+        (
+            Some("autoscaling"),
+            Some("v1"),
+            "Scale",
+            "get,patch,update".to_owned()
+        )
+    );
     let deployments: Api<Deployment> = Api::default_namespaced(emu.client());
     create(
         &deployments,
