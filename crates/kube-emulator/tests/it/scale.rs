@@ -9,12 +9,44 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
 use crate::support::{
     self, api_status, causes, config_map, create, deployment_json, install_crd, invalid,
     kubectl_json, kubectl_ok, object, start,
 };
+
+/// Asserts that discovery of `group_version` lists `<plural>/scale` as autoscaling/v1
+/// `Scale` with the verbs get, patch and update (what client-go's scale client reads).
+async fn assert_scale_listed(emu: &EmulatorHandle, group_version: &str, plural: &str) {
+    let listed = emu
+        .client()
+        .list_api_group_resources(group_version)
+        .await
+        .unwrap();
+    let name = format!("{plural}/scale");
+    let entry = listed
+        .resources
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("discovery of {group_version} lists no {name}"));
+    assert_eq!(
+        (
+            entry.group.as_deref(),
+            entry.version.as_deref(),
+            entry.kind.as_str(),
+            entry.verbs.join(",")
+        ),
+        (
+            Some("autoscaling"),
+            Some("v1"),
+            "Scale",
+            "get,patch,update".to_owned()
+        ),
+        "{name}"
+    );
+}
 
 fn scale_replicas(scale: &Scale) -> Option<i32> {
     scale.spec.as_ref().and_then(|s| s.replicas)
@@ -218,24 +250,7 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
         .await
         .unwrap();
 
-    let listed = emu
-        .client()
-        .list_api_group_resources("example.io/v1")
-        .await
-        .unwrap();
-    let entry = listed
-        .resources
-        .iter()
-        .find(|r| r.name == "widgets/scale")
-        .expect("discovery lists widgets/scale");
-    assert_eq!(
-        (
-            entry.group.as_deref(),
-            entry.version.as_deref(),
-            entry.kind.as_str()
-        ),
-        (Some("autoscaling"), Some("v1"), "Scale")
-    );
+    assert_scale_listed(&emu, "example.io/v1", "widgets").await;
 
     let scale = widgets.get_scale("gizmo").await.unwrap();
     assert_eq!(scale_replicas(&scale), Some(2));
@@ -262,30 +277,7 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
 #[tokio::test]
 async fn kubectl_scales_a_deployment_to_zero_and_back() {
     let (emu, _dir, kubeconfig) = support::start_for_kubectl().await;
-    let apps = emu
-        .client()
-        .list_api_group_resources("apps/v1")
-        .await
-        .unwrap();
-    let entry = apps
-        .resources
-        .iter()
-        .find(|r| r.name == "deployments/scale")
-        .expect("discovery lists deployments/scale");
-    assert_eq!(
-        (
-            entry.group.as_deref(),
-            entry.version.as_deref(),
-            entry.kind.as_str(),
-            entry.verbs.join(",")
-        ),
-        (
-            Some("autoscaling"),
-            Some("v1"),
-            "Scale",
-            "get,patch,update".to_owned()
-        )
-    );
+    assert_scale_listed(&emu, "apps/v1", "deployments").await;
     let deployments: Api<Deployment> = Api::default_namespaced(emu.client());
     create(
         &deployments,
