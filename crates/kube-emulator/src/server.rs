@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::faults::RequestRecord;
 use super::resources::ResourceType;
 use super::status::ApiError;
-use super::{Shared, discovery, read, watch, write};
+use super::{Shared, discovery, read, scale, watch, write};
 
 /// `MaxRequestBodyBytes` of kube-apiserver (3 MiB): a larger body is refused with 413
 /// before it is decoded. (axum's own default limit, 2 MB, would answer a bare 413 with
@@ -128,7 +128,7 @@ fn resolve(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::no_route(path));
     }
     if let Some(sub) = subresource
-        && !(sub == "status" && rt.status_subresource)
+        && !((sub == "status" && rt.status_subresource) || (sub == "scale" && rt.scale.is_some()))
     {
         return Err(ApiError::no_route(path));
     }
@@ -259,7 +259,12 @@ pub async fn dispatch(
 }
 
 fn handle(shared: &Arc<Shared>, verb: &str, request: &Request) -> Response {
+    let on_scale = request.target.subresource.as_deref() == Some("scale");
     let result = match verb {
+        "get" if on_scale => scale::get(shared, request),
+        "update" if on_scale => scale::update(shared, request),
+        "patch" if on_scale => scale::patch(shared, request),
+        _ if on_scale => Err(ApiError::method_not_allowed()),
         "watch" => return watch::serve(shared, request),
         "get" => read::get(shared, request),
         "list" => read::list(shared, request),
