@@ -4,7 +4,7 @@
 -- gopher-lua (Lua 5.1) with the live object in `obj`; it returns {status, message}.
 --
 --   status.observedGeneration < metadata.generation   Progressing (spec not seen yet)
---   Stalled=True                                       Degraded    (needs a spec change)
+--   Stalled=True                                       Degraded    (needs someone to act)
 --   Reconciling=True                                   Progressing (e.g. RDS creating,
 --                                                                   WaitingForDatabase)
 --   Ready=True                                         Healthy
