@@ -327,13 +327,10 @@ fn failed_children(report: &ApplyReport) -> Option<status::Summary> {
         .iter()
         .find(|failure| failure.is_refusal())
         .map(|failure| failure.category.reason());
-    let message = report
-        .failures
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    Some(status::children_failed(refusal, message))
+    let messages: Vec<&str> = (report.failures.iter())
+        .map(|failure| failure.message.as_str())
+        .collect();
+    Some(status::children_failed(refusal, messages.join("; ")))
 }
 
 /// The children to apply: built from the validated app, the frozen tiers' wiring, the
