@@ -23,10 +23,7 @@
 //! one). [`InFlight`] remembers what was just applied, so that reconcile does not apply
 //! the same object again: in the operator benchmark that was one write in six.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Debug;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -46,68 +43,14 @@ use crate::runtime::kstatus::changed;
 use crate::runtime::status::apply_status;
 use crate::runtime::stores::{ChildStores, Indexed};
 mod claims;
+mod in_flight;
 mod report;
 pub use claims::{apply_claims, immutable_change, prepare_claim};
+pub use in_flight::{IN_FLIGHT_WINDOW, InFlight};
 pub use report::{
     ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, controlled_by,
     owner_label, publish_report,
 };
-
-/// How long an apply the stores have not shown yet holds back the same apply.
-pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(15);
-
-/// Kind, namespace and name of a child.
-type ChildKey = (String, String, String);
-
-/// Applies sent but not yet seen in the stores: child → (hash applied, when).
-#[derive(Debug, Default)]
-pub struct InFlight {
-    applies: Mutex<HashMap<ChildKey, (String, Instant)>>,
-}
-
-impl InFlight {
-    fn record(&self, key: ChildKey, hash: String) {
-        let mut applies = self.lock();
-        // Entries of children that never show up (their app was deleted) would stay:
-        // drop the expired ones now and then, at a cost spread over many applies.
-        if applies.len() % 1024 == 1023 {
-            applies.retain(|_, (_, at)| at.elapsed() < IN_FLIGHT_WINDOW);
-        }
-        applies.insert(key, (hash, Instant::now()));
-    }
-
-    /// The store shows `key` at some hash: an apply of that hash has landed.
-    fn seen(&self, key: &ChildKey, hash: &str) {
-        let mut applies = self.lock();
-        if applies.get(key).is_some_and(|(sent, _)| sent == hash) {
-            applies.remove(key);
-        }
-    }
-
-    /// Whether `hash` was applied to `key` within [`IN_FLIGHT_WINDOW`].
-    fn pending(&self, key: &ChildKey, hash: &str) -> bool {
-        let mut applies = self.lock();
-        match applies.get(key) {
-            Some((sent, at)) if sent == hash && at.elapsed() < IN_FLIGHT_WINDOW => true,
-            Some((_, at)) if at.elapsed() >= IN_FLIGHT_WINDOW => {
-                applies.remove(key);
-                false
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether anything was applied to `key` within [`IN_FLIGHT_WINDOW`] (whatever hash).
-    fn sent(&self, key: &ChildKey) -> bool {
-        self.lock()
-            .get(key)
-            .is_some_and(|(_, at)| at.elapsed() < IN_FLIGHT_WINDOW)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, Instant)>> {
-        self.applies.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The desired object as JSON, with controller owner reference and hash annotation.
 pub fn prepare<K: Serialize + Resource<DynamicType = ()>>(
