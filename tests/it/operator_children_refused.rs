@@ -191,3 +191,53 @@ async fn a_child_failing_with_500_keeps_the_app_reconciling_not_stalled() {
     eventually_condition("the app becomes Ready", &apps, "Ready", |c| c.0 == "True").await;
     op.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_delete_stalls_the_app_and_the_removed_tiers_other_children_are_pruned() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let mut app = three_tier_app();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    eventually("the worker's children exist", || async {
+        names::<NetworkPolicy>(&op.client).await.len() == 3
+            && names::<PodDisruptionBudget>(&op.client).await.len() == 3
+    })
+    .await;
+    // A policy forbids deleting the worker's NetworkPolicy; the worker tier is removed.
+    let denied = Matcher::on("delete", "networkpolicies").named("newsread-worker");
+    let message = "admission webhook \"policy.example.com\" denied the request: locked";
+    op.emulator.faults().refuse(denied.clone(), 403, message);
+    app.spec.tiers.retain(|t| t.name != "worker");
+    set_tiers(&apps, &app.spec.tiers).await;
+    eventually_condition(
+        "Stalled names the NetworkPolicy it could not prune",
+        &apps,
+        "Stalled",
+        |(status, reason, message)| {
+            status == "True"
+                && reason == "PruneFailed"
+                && message.contains("NetworkPolicy newsread-worker")
+        },
+    )
+    .await;
+    assert_eq!(
+        names::<Deployment>(&op.client).await,
+        ["newsread-api", "newsread-web"]
+    );
+    assert_eq!(
+        names::<PodDisruptionBudget>(&op.client).await,
+        ["newsread-api", "newsread-web"]
+    );
+    assert_eq!(names::<Ingress>(&op.client).await, ["newsread-web"]);
+
+    op.emulator.faults().lift(&denied);
+    eventually("the NetworkPolicy is pruned once allowed", || async {
+        names::<NetworkPolicy>(&op.client).await == ["newsread-api", "newsread-web"]
+    })
+    .await;
+    eventually_condition("the app is no longer Stalled", &apps, "Stalled", |c| {
+        c.0 == "False"
+    })
+    .await;
+    op.stop().await;
+}
