@@ -21,7 +21,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Api;
 use kube::api::PostParams;
 use kube_emulator::Matcher;
-use support::operator::{condition, events, eventually, eventually_condition, start, two_tier_app};
+use support::operator::{
+    Running, condition, events, eventually, eventually_condition, start, two_tier_app,
+};
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::{Autoscaling, Tier, TierRole};
 
@@ -59,15 +61,11 @@ fn admin_tier(app: &TieredApp) -> Tier {
     admin
 }
 
-fn strings(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| (*n).to_owned()).collect()
-}
-
-#[tokio::test]
-async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applied_and_pruned() {
+/// The operator with [`three_tier_app`] created and every child of its tiers applied.
+async fn start_with_three_tiers() -> (Running, Api<TieredApp>, TieredApp) {
     let op = start(&[NS]).await;
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let mut app = three_tier_app();
+    let app = three_tier_app();
     apps.create(&PostParams::default(), &app).await.unwrap();
     eventually("every child of the three tiers exists", || async {
         names::<NetworkPolicy>(&op.client).await.len() == 3
@@ -75,6 +73,16 @@ async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applie
             && names::<Ingress>(&op.client).await == ["newsread-web"]
     })
     .await;
+    (op, apps, app)
+}
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applied_and_pruned() {
+    let (op, apps, mut app) = start_with_three_tiers().await;
 
     // The policy denies the new tier's NetworkPolicy; the worker tier is removed.
     let denied = Matcher::on("patch", "networkpolicies").named("newsread-admin");
@@ -194,15 +202,7 @@ async fn a_child_failing_with_500_keeps_the_app_reconciling_not_stalled() {
 
 #[tokio::test]
 async fn a_refused_delete_stalls_the_app_and_the_removed_tiers_other_children_are_pruned() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let mut app = three_tier_app();
-    apps.create(&PostParams::default(), &app).await.unwrap();
-    eventually("the worker's children exist", || async {
-        names::<NetworkPolicy>(&op.client).await.len() == 3
-            && names::<PodDisruptionBudget>(&op.client).await.len() == 3
-    })
-    .await;
+    let (op, apps, mut app) = start_with_three_tiers().await;
     // A policy forbids deleting the worker's NetworkPolicy; the worker tier is removed.
     let denied = Matcher::on("delete", "networkpolicies").named("newsread-worker");
     let message = "admission webhook \"policy.example.com\" denied the request: locked";
