@@ -26,6 +26,10 @@ pub mod reasons {
     pub const ROLLOUT_FAILED: &str = "RolloutFailed";
     /// Workloads exist but not all replicas are ready yet.
     pub const REPLICAS_NOT_READY: &str = "ReplicasNotReady";
+    /// An autoscaled tier's Deployment was scaled to 0 by hand: its HorizontalPodAutoscaler
+    /// is paused (`ScalingActive=False`, `ScalingDisabled`) and the tier has no pods until
+    /// someone scales it back.
+    pub const AUTOSCALING_PAUSED: &str = "AutoscalingPaused";
     /// A tier waits for the ManagedDatabase it references to become Ready.
     pub const WAITING_FOR_DATABASE: &str = "WaitingForDatabase";
     /// A tier waits for the CacheCluster it references to become Ready.

@@ -32,6 +32,9 @@ pub fn router(state: HttpState) -> Router {
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    // Read at each scrape from the health flags the elector keeps, so the gauge cannot
+    // lag behind a takeover or a lost lease.
+    state.metrics.set_leader(state.health.leads());
     match state.metrics.encode() {
         Ok(body) => (
             StatusCode::OK,

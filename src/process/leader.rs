@@ -223,11 +223,14 @@ impl Leadership {
         if let Some(monitor) = self.monitor.take() {
             monitor.abort();
         }
+        let held = *self.state.borrow();
         // Dropping the last receiver makes the manager release the lease and return.
         let (_, placeholder) = watch::channel(false);
         drop(std::mem::replace(&mut self.state, placeholder));
         match (&mut self.task).await {
-            Ok(Ok(_)) => tracing::info!("released the leader lease"),
+            Ok(Ok(_)) if held => tracing::info!("released the leader lease"),
+            // A standby stopping has nothing to release.
+            Ok(Ok(_)) => tracing::info!("stopped waiting for the leader lease"),
             Ok(Err(error)) => tracing::warn!(%error, "failed to release the leader lease"),
             Err(error) => tracing::warn!(%error, "the leader elector task failed"),
         }

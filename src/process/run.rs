@@ -210,7 +210,13 @@ pub async fn run_with_clients(
     ctx.adopt_namespaces.clone_from(&config.adopt_namespaces);
     ctx.cluster_dns.clone_from(&config.cluster_dns);
     let (controllers, syncs) = start_controllers(&ctx, &config, &shutdown);
-    tracing::info!(cluster = %config.cluster_name, namespaces = ?config.namespaces, "controllers started");
+    // An empty list means every namespace: said as such, not as `[]`.
+    let namespaces = if config.namespaces.is_empty() {
+        "all".to_owned()
+    } else {
+        config.namespaces.join(",")
+    };
+    tracing::info!(cluster = %config.cluster_name, %namespaces, "controllers started");
     let sync_health = Arc::clone(&health);
     let sync_task = tokio::spawn(async move {
         if futures::future::try_join_all(syncs).await.is_ok() {

@@ -101,6 +101,12 @@ impl Health {
         self.caches_synced.load(Ordering::SeqCst)
     }
 
+    /// Whether this replica runs the controllers: it holds the lease, or leader election
+    /// is off (the `tiered_leader` gauge).
+    pub fn leads(&self) -> bool {
+        matches!(self.leader(), LeaderState::Disabled | LeaderState::Leading)
+    }
+
     /// The `/readyz` decision (see the module documentation).
     pub fn ready(&self) -> bool {
         match self.leader() {

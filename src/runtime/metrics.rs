@@ -1,6 +1,6 @@
 //! Prometheus metrics of the operator process (prometheus-client): reconcile counts,
-//! errors by category, durations, children applied, and AWS calls for the data-tier
-//! controllers. Touches nothing but its own registry.
+//! errors by category, durations, children applied, AWS calls for the data-tier
+//! controllers, and whether this replica leads. Touches nothing but its own registry.
 
 use crate::runtime::error::Category;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -60,6 +61,12 @@ pub struct Metrics {
     pub children_applied: Family<ChildLabels, Counter>,
     /// `tiered_aws_calls_total{service,operation}`.
     pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// `tiered_leader`: 1 while this replica runs the controllers (it holds the leader
+    /// Lease, or leader election is off), else 0 (standing by, or the Lease was lost).
+    /// Summed over the replicas it is 1 in a healthy installation: 0 means no replica
+    /// reconciles. client-go's counterpart is `leader_election_master_status{name}`;
+    /// one process takes part in one election, so this gauge needs no lease label.
+    pub leader: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -84,6 +91,7 @@ impl Metrics {
         );
         let children_applied = Family::<ChildLabels, Counter>::default();
         let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        let leader = Gauge::default();
         registry.register("reconcile", "Reconciles started", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -101,6 +109,11 @@ impl Metrics {
             children_applied.clone(),
         );
         registry.register("aws_calls", "Calls to AWS APIs", aws_calls.clone());
+        registry.register(
+            "leader",
+            "1 while this replica runs the controllers (holds the leader lease, or leader election is off), else 0",
+            leader.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -108,7 +121,13 @@ impl Metrics {
             reconcile_duration,
             children_applied,
             aws_calls,
+            leader,
         }
+    }
+
+    /// Sets `tiered_leader` from whether this replica runs the controllers.
+    pub fn set_leader(&self, leads: bool) {
+        self.leader.set(i64::from(leads));
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -200,6 +219,7 @@ mod tests {
         metrics.reconcile_failed("tieredapp", Category::Conflict);
         metrics.child_applied("tieredapp", "Deployment");
         metrics.aws_call("rds", "CreateDBInstance");
+        metrics.set_leader(true);
         let text = metrics.encode().unwrap();
         for (series, value) in [
             ("tiered_reconcile_total{controller=\"tieredapp\"}", 1.0),
@@ -219,6 +239,7 @@ mod tests {
                 "tiered_reconcile_duration_seconds_count{controller=\"tieredapp\"}",
                 1.0,
             ),
+            ("tiered_leader", 1.0),
         ] {
             assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
         }

@@ -51,6 +51,14 @@ async fn reconciles(instance: &Instance) -> f64 {
     metric(&http_get(instance.http, "/metrics").await.1, RECONCILES)
 }
 
+/// `tiered_leader` of `instance`: 1 while it runs the controllers, else 0.
+async fn leads(instance: &Instance) -> f64 {
+    metric(
+        &http_get(instance.http, "/metrics").await.1,
+        "tiered_leader",
+    )
+}
+
 /// Edits the api tier's image and waits for its Deployment to follow.
 async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
     let mut app = apps.get("newsread").await.unwrap();
@@ -110,6 +118,14 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
     .await;
     assert!(reconciles(&leader).await > 0.0, "the leader reconciles");
     assert!(
+        (leads(&leader).await - 1.0).abs() < f64::EPSILON,
+        "the leader's tiered_leader is 1"
+    );
+    assert!(
+        leads(&standby).await.abs() < f64::EPSILON,
+        "the standby's tiered_leader is 0"
+    );
+    assert!(
         reconciles(&standby).await.abs() < f64::EPSILON,
         "the standby never reconciles"
     );
@@ -148,6 +164,10 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
     assert!(
         reconciles(&standby).await > 0.0,
         "the new leader reconciles"
+    );
+    assert!(
+        (leads(&standby).await - 1.0).abs() < f64::EPSILON,
+        "the new leader's tiered_leader is 1"
     );
     standby.stop().await;
 }

@@ -177,6 +177,12 @@ async fn the_json_log_has_no_duplicate_keys_names_the_object_and_hides_the_passw
             );
         }
     }
+    // Watching every namespace (no TIERED_NAMESPACES) is said as such, not as `[]`.
+    let started = records
+        .iter()
+        .find(|r| r["message"] == "controllers started")
+        .unwrap();
+    assert_eq!(started["namespaces"], "all", "{started}");
     let stopped = records.iter().find(|r| r["message"] == "stopped").unwrap();
     assert_eq!(stopped["reason"], "Signal", "{stopped}");
 }

@@ -8,9 +8,13 @@
 //! through a watch and must carry a count other than 1: where the emulator defaults a
 //! dropped count, the hazard shows as 1; where it does not, as a missing count. Both fail.
 //!
-//! The emulator runs no HPA controller and serves no `/scale` subresource, so the test
-//! plays the HPA: an update of `spec.replicas` under the HPA's field manager (an update,
-//! not an apply, just as the HPA's `/scale` write), which gives that manager the field.
+//! The emulator runs no HPA controller, so the test plays the HPA: it replaces the
+//! Deployment's `/scale` under the HPA's field manager (an update, not an apply, as the
+//! HPA controller's write), which gives that manager the field.
+//!
+//! Someone scaling an autoscaled tier to 0 by hand pauses its HPA (`ScalingActive=False`,
+//! `ScalingDisabled`: the HPA leaves a target at 0 alone); the operator leaves the count
+//! to the HPA, so the app must say the tier serves nothing and how to resume.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
@@ -42,6 +46,23 @@ fn tier(scaling: &Value) -> Value {
     tier
 }
 
+/// The operator with the app `newsread` of one tier `api` (`scaling` merged in, as
+/// [`tier`]) created; returns it with the TieredApp and Deployment APIs of [`NS`].
+async fn start_with_tier(scaling: &Value) -> (Running, Api<TieredApp>, Api<Deployment>) {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let app: TieredApp = serde_json::from_value(json!({
+        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
+        "metadata": {"name": "newsread", "namespace": NS},
+        "spec": {"tiers": [tier(scaling)]}
+    }))
+    .unwrap();
+    let app = apps.create(&PostParams::default(), &app).await.unwrap();
+    assert!(app.uid().is_some());
+    (op, apps, deployments)
+}
+
 async fn set_scaling(apps: &Api<TieredApp>, scaling: &Value) {
     let patch = json!({"spec": {"tiers": [tier(scaling)]}});
     apps.patch("newsread", &PatchParams::default(), &Patch::Merge(&patch))
@@ -60,17 +81,55 @@ fn handover(deployment: &Deployment) -> Option<String> {
         .cloned()
 }
 
-/// Plays the HPA scaling the Deployment to `count`.
+/// Plays the HPA scaling the Deployment to `count`: a read and a replace of its
+/// `/scale`, as the HPA controller's scale client does.
 async fn hpa_scales(deployments: &Api<Deployment>, count: i32) {
-    let params = PatchParams {
+    let params = PostParams {
         field_manager: Some(HPA_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let mut scale = deployments.get_scale(DEPLOYMENT).await.unwrap();
+    scale.spec.get_or_insert_default().replicas = Some(count);
+    deployments
+        .replace_scale(DEPLOYMENT, &params, &scale)
+        .await
+        .unwrap();
+}
+
+/// Plays someone running `kubectl scale deployment/newsread-api --replicas=<count>`: a
+/// merge patch of the Deployment's `/scale` (what kubectl's scale client sends).
+async fn scaled_by_hand(deployments: &Api<Deployment>, count: i32) {
+    let params = PatchParams {
+        field_manager: Some("kubectl".to_owned()),
         ..PatchParams::default()
     };
     let patch = json!({"spec": {"replicas": count}});
     deployments
-        .patch(DEPLOYMENT, &params, &Patch::Merge(&patch))
+        .patch_scale(DEPLOYMENT, &params, &Patch::Merge(&patch))
         .await
         .unwrap();
+}
+
+/// Plays the Deployment controller: the Deployment's status reports every pod it asks
+/// for as ready, for its current generation.
+async fn report_all_ready(deployments: &Api<Deployment>) {
+    let deployment = deployments.get(DEPLOYMENT).await.unwrap();
+    let count = replicas(&deployment).unwrap_or(1);
+    let status = json!({"status": {"observedGeneration": deployment.metadata.generation,
+        "replicas": count, "readyReplicas": count, "updatedReplicas": count,
+        "availableReplicas": count}});
+    deployments
+        .patch_status(DEPLOYMENT, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+/// `(status, reason, message)` of the app's `Ready` condition.
+async fn ready_condition(apps: &Api<TieredApp>) -> Option<(String, String, String)> {
+    let app = apps.get("newsread").await.unwrap();
+    let status = app.status?;
+    let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+    Some((ready.status, ready.reason, ready.message))
 }
 
 /// Writes the operator made to the Deployment since `since`.
@@ -109,18 +168,8 @@ async fn settles(op: &Running, what: &str, check: impl Fn(&Deployment) -> bool) 
 
 #[tokio::test]
 async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    let deployments: Api<Deployment> = Api::namespaced(op.client.clone(), NS);
+    let (op, apps, deployments) = start_with_tier(&json!({"replicas": 6})).await;
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(op.client.clone(), NS);
-    let mut app: TieredApp = serde_json::from_value(json!({
-        "apiVersion": "tiered.io/v1alpha1", "kind": "TieredApp",
-        "metadata": {"name": "newsread", "namespace": NS},
-        "spec": {"tiers": [tier(&json!({"replicas": 6}))]}
-    }))
-    .unwrap();
-    app = apps.create(&PostParams::default(), &app).await.unwrap();
-    assert!(app.uid().is_some());
     settles(&op, "6 fixed replicas", |d| replicas(d) == Some(6)).await;
 
     // Every version of the Deployment from here on.
@@ -198,5 +247,62 @@ async fn switching_to_autoscaling_and_back_never_drops_the_running_pods() {
         [6, 8, 9, 4],
         "only the HPA and the user changed the count"
     );
+    op.stop().await;
+}
+
+#[tokio::test]
+async fn an_autoscaled_tier_scaled_to_zero_by_hand_is_not_ready_until_scaled_back() {
+    let (op, apps, deployments) =
+        start_with_tier(&json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 10}})).await;
+    settles(&op, "minReplicas applied", |d| replicas(d) == Some(2)).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is Ready", || async {
+        ready_condition(&apps).await.is_some_and(|c| c.0 == "True")
+    })
+    .await;
+
+    // `kubectl scale --replicas=0`: the pods go, the HPA pauses, the app is not Ready and
+    // says which tier, why, and how to resume.
+    scaled_by_hand(&deployments, 0).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is not Ready: autoscaling paused", || async {
+        ready_condition(&apps)
+            .await
+            .is_some_and(|(status, reason, message)| {
+                status == "False"
+                    && reason == "AutoscalingPaused"
+                    && message.contains("tier api")
+                    && message.contains("Deployment newsread-api was scaled to 0 by hand")
+                    && message.contains("autoscaler is paused")
+                    && message
+                        .contains("kubectl scale deployment/newsread-api -n scaling --replicas=2")
+            })
+    })
+    .await;
+    let app = apps.get("newsread").await.unwrap();
+    let tier = &app.status.unwrap().tiers[0];
+    assert!(!tier.ready, "a tier with no pods is not ready: {tier:?}");
+    // The operator honours the pause: it does not put the pods back itself.
+    settles(&op, "the hand-set 0 kept", |d| replicas(d) == Some(0)).await;
+
+    // Scaled back: Ready again.
+    scaled_by_hand(&deployments, 2).await;
+    report_all_ready(&deployments).await;
+    eventually("the app is Ready again", || async {
+        ready_condition(&apps).await.is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    op.stop().await;
+}
+
+// A tier with a fixed count is the operator's to keep: scaled to 0 by hand through
+// `/scale`, it is put back to its `replicas` (the pause above is for autoscaled tiers).
+#[tokio::test]
+async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
+    let (op, _apps, deployments) = start_with_tier(&json!({"replicas": 3})).await;
+    settles(&op, "3 fixed replicas", |d| replicas(d) == Some(3)).await;
+
+    scaled_by_hand(&deployments, 0).await;
+    settles(&op, "3 fixed replicas put back", |d| replicas(d) == Some(3)).await;
     op.stop().await;
 }

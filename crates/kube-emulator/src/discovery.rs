@@ -86,6 +86,18 @@ fn resource_list(group_version: &str, resources: &[&Arc<ResourceType>]) -> Value
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.scale.is_some() {
+            // client-go's scale client finds the Scale kind of `<plural>/scale` here.
+            entries.push(json!({
+                "name": format!("{}/scale", r.plural),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "group": super::scale::SCALE_GROUP,
+                "version": super::scale::SCALE_VERSION,
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries })
 }

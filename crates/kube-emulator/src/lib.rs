@@ -13,6 +13,12 @@
 //!   `NamesAccepted` and `Established`); deleting a CRD removes its kind and objects.
 //! - Verbs create, get, list, watch, update, patch (merge, JSON, strategic for built-ins,
 //!   server-side apply), delete, deletecollection; `/status` subresources; `dryRun=All`.
+//! - The `/scale` subresource ([`scale`]) of Deployments and of custom kinds whose CRD
+//!   version declares `subresources.scale`: autoscaling/v1 `Scale` on GET, PUT and PATCH
+//!   (merge, JSON, strategic), listed in discovery as `<plural>/scale`, so `kubectl scale`
+//!   and the HPA's writes work; a write sets only the parent's replica field, under the
+//!   parent's update rules (`resourceVersion`, generation, `managedFields` with
+//!   `subresource: scale`).
 //! - Metadata: one global `resourceVersion`, `uid`, `creationTimestamp`, `generation`,
 //!   `generateName`, 409 on duplicates and stale `resourceVersion`s, no-op writes that
 //!   store nothing, finalizers with `deletionTimestamp`, ownerReference garbage
@@ -112,12 +118,14 @@
 //! - No version conversion for multi-version CRDs (objects are served as stored, with
 //!   `apiVersion` rewritten); the Event APIs' `managedFields` entries keep the field names
 //!   of the API that wrote them (upstream converts them; a server-side apply through the
-//!   other API does not see them as its fields). No consistent snapshot across list pages, no
+//!   other API does not see them as its fields). No server-side apply of a `Scale` (415;
+//!   upstream maps its `managedFields` onto the parent's). No consistent snapshot across list pages, no
 //!   `resourceVersionMatch`, no exec/logs/port-forward/proxy subresources.
 //!
 //! # Sections
 //!
-//! [`server`] routes, [`read`]/[`write`](mod@write)/[`delete`] verbs ([`protobuf`] bodies), [`meta`] and [`lifecycle`]
+//! [`server`] routes, [`read`]/[`write`](mod@write)/[`delete`] verbs ([`protobuf`] bodies), [`scale`]
+//! subresources, [`meta`] and [`lifecycle`]
 //! metadata rules, [`validation`] and [`defaults`] of writes, [`events_conversion`] of the
 //! two Event APIs, [`schema`] of custom
 //! resources, [`patch`] engines, [`store`] objects and history, [`watch`], [`discovery`],
@@ -137,6 +145,7 @@ pub mod protobuf;
 pub mod read;
 pub mod resources;
 pub mod sandbox;
+pub mod scale;
 pub mod schema;
 pub mod selectors;
 pub mod server;

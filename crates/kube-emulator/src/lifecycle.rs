@@ -1,11 +1,13 @@
 //! Object lifecycle shared by the handlers and the garbage collector: storing with
-//! side effects (a CRD registers its kinds), deleting (finalizers hold an object with
-//! `deletionTimestamp` set; a removed CRD takes its kinds and objects with it).
+//! side effects (a CRD registers its kinds) and etcd's size limit, deleting (finalizers
+//! hold an object with `deletionTimestamp` set; a removed CRD takes its kinds and objects
+//! with it).
 
 use serde_json::{Value, json};
 
 use super::meta;
 use super::resources::{ResourceType, kinds_of_crd};
+use super::status::ApiError;
 use super::store::{World, now_timestamp};
 
 /// Store key of `CustomResourceDefinitions`.
@@ -62,6 +64,22 @@ fn crd_group_and_plural(crd: &Value) -> (String, String) {
         text(&crd["spec"]["group"]),
         text(&crd["spec"]["names"]["plural"]),
     )
+}
+
+/// etcd's default `--max-request-bytes` (1.5 MiB), which EKS keeps: a write whose object
+/// is larger is refused by etcd ([`ApiError::etcd_request_too_large`]). Measured here on
+/// the object's compact JSON, which is what etcd stores for custom resources; built-in
+/// kinds are stored as protobuf, usually smaller, so for them the emulator refuses a
+/// little earlier than a real cluster would.
+pub const MAX_STORED_OBJECT_BYTES: usize = 1536 * 1024;
+
+/// Refuses an object etcd would refuse for its size (see [`MAX_STORED_OBJECT_BYTES`]).
+pub fn check_stored_size(object: &Value) -> Result<(), ApiError> {
+    let size = serde_json::to_vec(object).map_or(0, |bytes| bytes.len());
+    if size > MAX_STORED_OBJECT_BYTES {
+        return Err(ApiError::etcd_request_too_large());
+    }
+    Ok(())
 }
 
 /// Stores an object and applies its side effects on the served kinds.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::meta::strings;
+use super::scale::ScaleSubresource;
 use super::schema::CompiledCrdSchema;
 
 /// One served resource (a group/version/plural), as discovery describes it.
@@ -30,6 +31,9 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     /// Whether a `/status` subresource exists.
     pub status_subresource: bool,
+    /// The `/scale` subresource, when the kind has one (Deployments; CRD versions with
+    /// `subresources.scale`).
+    pub scale: Option<ScaleSubresource>,
     /// Whether `metadata.generation` is maintained.
     pub tracks_generation: bool,
     /// Whether the kind comes from a CRD.
@@ -157,6 +161,8 @@ pub fn builtins() -> Vec<ResourceType> {
                         Vec::new()
                     },
                     status_subresource: status,
+                    scale: (group == "apps" && plural == "deployments")
+                        .then(ScaleSubresource::deployment),
                     tracks_generation: generation,
                     custom: false,
                     schema: None,
@@ -240,6 +246,7 @@ pub fn kinds_of_crd(crd: &Value) -> Vec<ResourceType> {
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
             status_subresource: v["subresources"].get("status").is_some(),
+            scale: ScaleSubresource::of_crd_version(v),
             tracks_generation: true,
             custom: true,
             schema: v["schema"].get("openAPIV3Schema").cloned(),

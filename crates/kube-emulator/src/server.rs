@@ -15,7 +15,12 @@ use serde_json::Value;
 use super::faults::RequestRecord;
 use super::resources::ResourceType;
 use super::status::ApiError;
-use super::{Shared, discovery, read, watch, write};
+use super::{Shared, discovery, read, scale, watch, write};
+
+/// `MaxRequestBodyBytes` of kube-apiserver (3 MiB): a larger body is refused with 413
+/// before it is decoded. (axum's own default limit, 2 MB, would answer a bare 413 with
+/// no `Status`, and too early.)
+pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Query parameters of a request.
 #[derive(Debug, Clone, Default)]
@@ -123,7 +128,7 @@ fn resolve(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::no_route(path));
     }
     if let Some(sub) = subresource
-        && !(sub == "status" && rt.status_subresource)
+        && !((sub == "status" && rt.status_subresource) || (sub == "scale" && rt.scale.is_some()))
     {
         return Err(ApiError::no_route(path));
     }
@@ -164,7 +169,7 @@ pub async fn dispatch(
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let at = Instant::now();
     let wall_time = SystemTime::now();
@@ -195,6 +200,12 @@ pub async fn dispatch(
         code: 0,
         at,
         wall_time,
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES).await else {
+        let response = ApiError::request_entity_too_large(MAX_REQUEST_BODY_BYTES).into_response();
+        record.code = response.status().as_u16();
+        shared.log.push(record);
+        return response;
     };
     let response = match resolve(&shared, &path) {
         Ok(Route::NonResource) => discovery::serve(&shared, &path, &headers),
@@ -263,7 +274,12 @@ fn created_name(body: &[u8]) -> String {
 }
 
 fn handle(shared: &Arc<Shared>, verb: &str, request: &Request) -> Response {
+    let on_scale = request.target.subresource.as_deref() == Some("scale");
     let result = match verb {
+        "get" if on_scale => scale::get(shared, request),
+        "update" if on_scale => scale::update(shared, request),
+        "patch" if on_scale => scale::patch(shared, request),
+        _ if on_scale => Err(ApiError::method_not_allowed()),
         "watch" => return watch::serve(shared, request),
         "get" => read::get(shared, request),
         "list" => read::list(shared, request),

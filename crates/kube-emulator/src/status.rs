@@ -211,6 +211,23 @@ impl ApiError {
         )
     }
 
+    /// 413 `RequestEntityTooLarge` for a body over `limit` bytes (the apiserver handlers'
+    /// `limitedReadBody` with `MaxRequestBodyBytes`).
+    pub fn request_entity_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// What kube-apiserver answers when etcd refuses an object over its request limit: the
+    /// etcd error is not a `Status`, so it becomes a 500 with no `reason` (kubernetes
+    /// issues 74600, 112152).
+    pub fn etcd_request_too_large() -> Self {
+        Self::new(500, "", "etcdserver: request is too large")
+    }
+
     /// 500 `InternalError`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
@@ -247,6 +264,10 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty() {
+            // `StatusReasonUnknown` is "", which the server's JSON leaves out.
+            status.as_object_mut().map(|s| s.remove("reason"));
+        }
         if let Some(d) = &self.details {
             status["details"] = d.clone();
         }

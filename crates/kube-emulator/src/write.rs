@@ -20,7 +20,7 @@ use super::{Shared, defaults, events_conversion, meta, openapi, protobuf, valida
 pub use super::delete::{delete, delete_collection};
 
 /// How `managedFields` are maintained for a write.
-enum Manager<'a> {
+pub(crate) enum Manager<'a> {
     /// A non-apply write by this manager: the server records it.
     Update(&'a str),
     /// A server-side apply: the patch engine already did.
@@ -213,6 +213,7 @@ fn create_object(
         lifecycle::establish_crd(&mut object, &now_timestamp());
     }
     let object = events_conversion::to_storage(&rt, object);
+    lifecycle::check_stored_size(&object)?;
     if request.params.dry_run() {
         return Ok((StatusCode::CREATED, served(&rt, object)));
     }
@@ -220,8 +221,9 @@ fn create_object(
     Ok((StatusCode::CREATED, served(&rt, stored)))
 }
 
-/// Stores `new` over `old` with every update rule applied.
-fn update_object(
+/// Stores `new` over `old` with every update rule applied (also for a `/scale` write,
+/// [`crate::scale`]).
+pub(crate) fn update_object(
     shared: &Shared,
     world: &mut World,
     request: &Request,
@@ -275,6 +277,7 @@ fn update_object(
     prepared["metadata"]["resourceVersion"] = old_rv;
     let unchanged = prepared == *old;
     let prepared = events_conversion::to_storage(&rt, prepared);
+    lifecycle::check_stored_size(&prepared)?;
     if unchanged || request.params.dry_run() {
         return Ok((StatusCode::OK, served(&rt, prepared)));
     }
@@ -335,13 +338,7 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
     let name = request.target.name.clone().unwrap_or_default();
     let new = parse_body(request)?;
     check_kind(rt, &new)?;
-    if let Some(body_name) = new["metadata"]["name"].as_str()
-        && body_name != name
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
+    check_body_name(&new, &name)?;
     let mut world = shared.store.lock();
     let old = stored_object(&world, request).ok_or_else(|| ApiError::not_found(rt, &name))?;
     let reply = update_object(
@@ -355,6 +352,16 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
     wake_collector_if_owners_changed(shared, &old, reply)
 }
 
+/// 400 when the body of a PUT names another object than its URL.
+pub(crate) fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
+    match body["metadata"]["name"].as_str() {
+        Some(body_name) if body_name != name => Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// As [`wake_collector_for_owned`] for an update, only when it changed the owner
 /// references (status writes of owned objects do not wake it).
 fn wake_collector_if_owners_changed(shared: &Shared, old: &Value, reply: Reply) -> Reply {
@@ -366,7 +373,8 @@ fn wake_collector_if_owners_changed(shared: &Shared, old: &Value, reply: Reply) 
     }
 }
 
-fn patch_kind(content_type: &str) -> Option<PatchKind> {
+/// The patch type of a `Content-Type`.
+pub(crate) fn patch_kind(content_type: &str) -> Option<PatchKind> {
     let base = content_type.split(';').next().unwrap_or_default().trim();
     match base {
         "application/merge-patch+json" => Some(PatchKind::Merge),
@@ -377,7 +385,8 @@ fn patch_kind(content_type: &str) -> Option<PatchKind> {
     }
 }
 
-fn patch_error(rt: &ResourceType, name: &str, error: PatchError) -> ApiError {
+/// The status of a failed patch.
+pub(crate) fn patch_error(rt: &ResourceType, name: &str, error: PatchError) -> ApiError {
     match error {
         PatchError::Conflict(conflicts) => {
             let fields: Vec<(String, String)> = conflicts

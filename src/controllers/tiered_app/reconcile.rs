@@ -25,7 +25,7 @@ use crate::controllers::tiered_app::build::{LiveReplicas, desired_children};
 use crate::controllers::tiered_app::dependencies::{self, Frozen, TierDependencies};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::controllers::tiered_app::status;
-use crate::controllers::tiered_app::validate::validate;
+use crate::controllers::tiered_app::validate::{Scaling, validate};
 use crate::runtime::backoff::{Backoff, STALLED};
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
@@ -270,11 +270,12 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         return Ok(Action::requeue(IN_FLIGHT_WINDOW));
     }
 
-    let mut tier_statuses = observed_tiers(ctx, &namespace, &tiers, &deployments);
+    let (mut tier_statuses, paused) =
+        observed_tiers(ctx, &namespace, &validated, &tiers, &deployments);
     let url = add_urls(ctx, &owner.uid, &validated, &mut tier_statuses);
     let Frozen { waiting, .. } = frozen;
     let conflict = conflict_message(&report);
-    let summary = summary(&report, conflict.clone(), waiting, &tier_statuses);
+    let summary = summary(&report, conflict.clone(), waiting, &tier_statuses, &paused);
     let next = status::build(
         current,
         app.metadata.generation,
@@ -298,12 +299,14 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
 
 /// The kstatus summary of a pass, the first that applies: a name conflict, a child
 /// change the API server would refuse, children it refused or failed, a tier waiting for
-/// its database or cache, else the rollout of `tiers`.
+/// its database or cache, else the rollout of `tiers` (with the autoscaled tiers
+/// `paused` at 0).
 fn summary(
     report: &ApplyReport,
     conflict: Option<String>,
     waiting: Option<(&'static str, String)>,
     tiers: &[TierStatus],
+    paused: &[status::PausedTier],
 ) -> status::Summary {
     let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));
     match (conflict, refused, failed_children(report), waiting) {
@@ -311,7 +314,7 @@ fn summary(
         (None, Some(message), _, _) => status::stalled(message),
         (None, None, Some(summary), _) => summary,
         (None, None, None, Some((reason, message))) => status::waiting(reason, message),
-        (None, None, None, None) => status::rollout(tiers),
+        (None, None, None, None) => status::rollout(tiers, paused),
     }
 }
 
@@ -365,17 +368,24 @@ async fn finish(
     next: TieredAppStatus,
     conflict: Option<String>,
 ) -> Result<Action> {
-    // A rollout that failed, or a child change the API server would refuse (a claim's
+    // A rollout that failed, a child change the API server would refuse (a claim's
     // class, access modes or a smaller size: InvalidSpec here, as validation failures
-    // return before apply), is told once as a Warning Event.
-    let newly_stalled = status::newly_stalled(app.status.as_ref(), &next)
-        .filter(|(reason, _)| reason == reasons::ROLLOUT_FAILED || reason == reasons::INVALID_SPEC);
+    // return before apply), or an autoscaled tier scaled to 0 by hand, is told once as a
+    // Warning Event.
+    let newly_stalled = status::newly_stalled(app.status.as_ref(), &next).filter(|(reason, _)| {
+        [
+            reasons::ROLLOUT_FAILED,
+            reasons::INVALID_SPEC,
+            reasons::AUTOSCALING_PAUSED,
+        ]
+        .contains(&reason.as_str())
+    });
     let written = write_status(&ctx.ctx, app, next).await?;
     if let Some((reason, message)) = newly_stalled.filter(|_| written) {
-        let action = if reason == reasons::ROLLOUT_FAILED {
-            "Rollout"
-        } else {
-            "Apply"
+        let action = match reason.as_str() {
+            reasons::ROLLOUT_FAILED => "Rollout",
+            reasons::AUTOSCALING_PAUSED => "Scale",
+            _ => "Apply",
         };
         ctx.ctx
             .events
@@ -420,8 +430,6 @@ fn conflict_message(report: &ApplyReport) -> Option<String> {
     })
 }
 
-/// Per-tier rollout from the live Deployments, or from the API server's answers for the
-/// Deployments this pass applied (the stores show those a moment later).
 /// Sets the `url` of each tier with ingress from its Ingress (owned by `owner_uid`) and
 /// returns the app's URL: the first of them in spec order.
 fn add_urls(
@@ -445,15 +453,21 @@ fn add_urls(
     tier_statuses.iter().find_map(|tier| tier.url.clone())
 }
 
+/// Per-tier rollout from the live Deployments, or from the API server's answers for the
+/// Deployments this pass applied (the stores show those a moment later), and the
+/// autoscaled tiers someone scaled to 0 by hand ([`status::PausedTier`]).
 fn observed_tiers(
     ctx: &AppContext,
     namespace: &str,
+    validated: &crate::controllers::tiered_app::validated::ValidatedApp,
     tiers: &[TierDependencies],
     applied: &[Deployment],
-) -> Vec<TierStatus> {
-    tiers
+) -> (Vec<TierStatus>, Vec<status::PausedTier>) {
+    let mut paused = Vec::new();
+    let statuses = tiers
         .iter()
-        .map(|t| {
+        .zip(&validated.tiers)
+        .map(|(t, tier)| {
             let answered = applied
                 .iter()
                 .find(|d| d.metadata.name.as_deref() == Some(t.deployment.as_str()));
@@ -465,7 +479,18 @@ fn observed_tiers(
                     .get(namespace, &t.deployment)
                     .and_then(|cached| cached.object().ok()),
             };
-            status::tier_status(&t.tier, live.as_ref())
+            let min_replicas = match tier.scaling {
+                Scaling::Autoscaled { min_replicas, .. } => Some(min_replicas),
+                Scaling::Fixed { .. } => None,
+            };
+            paused.extend(status::paused_autoscaling(
+                &t.tier,
+                namespace,
+                live.as_ref(),
+                min_replicas,
+            ));
+            status::tier_status(&t.tier, live.as_ref(), min_replicas.is_some())
         })
-        .collect()
+        .collect();
+    (statuses, paused)
 }

@@ -108,9 +108,71 @@ pub fn retrying(previous_ready: Option<Computed>, message: &str) -> Summary {
     }
 }
 
-/// Rollout state from the tiers: Stalled when a tier's rollout failed, Ready when every
-/// tier is ready.
-pub fn rollout(tiers: &[TierStatus]) -> Summary {
+/// An autoscaled tier whose Deployment someone scaled to 0 by hand (`kubectl scale
+/// --replicas=0`, a write of its `/scale`).
+///
+/// Kubernetes treats 0 replicas as "autoscaling paused": the HPA stops scaling a target
+/// at 0 (`ScalingActive=False`, reason `ScalingDisabled`) and resumes once it has pods
+/// again. The operator leaves an autoscaled tier's count to the HPA
+/// ([`crate::controllers::tiered_app::build::replicas`]), so nothing brings the pods back.
+/// It does not put `minReplicas` back itself: scaling to 0 is how an engineer stops a
+/// tier during an incident or maintenance on any Kubernetes (EKS included), and an
+/// operator that undid it within a second would take that control away, fight whoever
+/// wrote it, and break the HPA convention. The pause is honoured and made visible
+/// instead: the tier is not ready and the app is `Ready=False`, `Stalled=True` (reason
+/// `AutoscalingPaused`), with a message naming the tier and the command that resumes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PausedTier {
+    /// Tier name.
+    pub tier: String,
+    /// Name of the tier's Deployment.
+    pub deployment: String,
+    /// Namespace of the app.
+    pub namespace: String,
+    /// The tier's `autoscaling.minReplicas`: the count to scale back to.
+    pub min_replicas: i32,
+}
+
+/// The paused autoscaling of tier `tier` (see [`PausedTier`]): `Some` when the tier is
+/// autoscaled (`min_replicas` is its `minReplicas`) and its Deployment exists and asks
+/// for 0 pods.
+pub fn paused_autoscaling(
+    tier: &str,
+    namespace: &str,
+    deployment: Option<&Deployment>,
+    min_replicas: Option<i32>,
+) -> Option<PausedTier> {
+    let min_replicas = min_replicas?;
+    let deployment = deployment?;
+    let replicas = deployment.spec.as_ref()?.replicas?;
+    (replicas == 0).then(|| PausedTier {
+        tier: tier.to_owned(),
+        deployment: deployment.metadata.name.clone().unwrap_or_default(),
+        namespace: namespace.to_owned(),
+        min_replicas,
+    })
+}
+
+/// `tier api: its Deployment … was scaled to 0 by hand …; to resume, run `kubectl scale …``.
+fn paused_message(paused: &[PausedTier]) -> String {
+    paused
+        .iter()
+        .map(|p| {
+            format!(
+                "tier {}: its Deployment {} was scaled to 0 by hand, so its autoscaler is paused \
+                 (a HorizontalPodAutoscaler does not scale a Deployment at 0 replicas) and the \
+                 tier has no pods; tiered leaves a deliberate scale to 0 alone: to resume, run \
+                 `kubectl scale deployment/{} -n {} --replicas={}` (the tier's minReplicas)",
+                p.tier, p.deployment, p.deployment, p.namespace, p.min_replicas
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Rollout state from the tiers: Stalled when a tier's rollout failed or its
+/// autoscaling is `paused` (see [`PausedTier`]), Ready when every tier is ready.
+pub fn rollout(tiers: &[TierStatus], paused: &[PausedTier]) -> Summary {
     let failed: Vec<String> = tiers
         .iter()
         .filter_map(|t| {
@@ -140,6 +202,18 @@ pub fn rollout(tiers: &[TierStatus]) -> Summary {
             stalled: Computed::new(true, reasons::ROLLOUT_FAILED, message),
         };
     }
+    if !paused.is_empty() {
+        let message = paused_message(paused);
+        return Summary {
+            ready: Computed::new(false, reasons::AUTOSCALING_PAUSED, message.clone()),
+            reconciling: Computed::new(
+                false,
+                reasons::AUTOSCALING_PAUSED,
+                "waiting for the tier's Deployment to be scaled back up",
+            ),
+            stalled: Computed::new(true, reasons::AUTOSCALING_PAUSED, message),
+        };
+    }
     let pending: Vec<String> = tiers
         .iter()
         .filter(|t| !t.ready)
@@ -167,8 +241,11 @@ pub fn rollout(tiers: &[TierStatus]) -> Summary {
     }
 }
 
-/// Rollout state of one tier from its Deployment (`None`: not created yet).
-pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
+/// Rollout state of one tier from its Deployment (`None`: not created yet). An
+/// `autoscaled` tier whose Deployment asks for 0 pods is not ready: its autoscaler is
+/// paused and it serves nothing ([`PausedTier`]); a tier with a fixed count never stays
+/// at 0, the operator applies its count.
+pub fn tier_status(name: &str, deployment: Option<&Deployment>, autoscaled: bool) -> TierStatus {
     let Some(deployment) = deployment else {
         return TierStatus {
             name: name.to_owned(),
@@ -191,7 +268,11 @@ pub fn tier_status(name: &str, deployment: Option<&Deployment>) -> TierStatus {
         desired_replicas: desired,
         ready_replicas,
         updated_replicas: updated,
-        ready: observed && updated >= desired && ready_replicas >= desired && available >= desired,
+        ready: observed
+            && !(autoscaled && desired == 0)
+            && updated >= desired
+            && ready_replicas >= desired
+            && available >= desired,
         rollout: rollout_of(observed, &status.conditions.unwrap_or_default()),
         url: None,
     }
@@ -305,6 +386,7 @@ pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
         "WaitingForCache" => reasons::WAITING_FOR_CACHE,
         "InvalidSpec" => reasons::INVALID_SPEC,
         "RolloutFailed" => reasons::ROLLOUT_FAILED,
+        "AutoscalingPaused" => reasons::AUTOSCALING_PAUSED,
         _ => reasons::TRANSIENT_ERROR,
     };
     Some(Computed::new(c.status == "True", reason, c.message.clone()))

@@ -36,7 +36,7 @@ fn of_tiers(
     build(
         previous,
         Some(generation),
-        rollout(&tiers),
+        rollout(&tiers, &[]),
         tiers,
         None,
         &at(now),
@@ -130,7 +130,11 @@ fn the_rollout_state_follows_the_deployment_conditions() {
         (serde_json::json!([]), 2, None),
     ];
     for (conditions, observed, expected) in cases {
-        let status = tier_status("web", Some(&deployment_with(2, observed, &conditions)));
+        let status = tier_status(
+            "web",
+            Some(&deployment_with(2, observed, &conditions)),
+            false,
+        );
         assert_eq!(
             status.rollout.as_ref().map(|r| r.state),
             expected,
@@ -145,6 +149,7 @@ fn the_rollout_state_follows_the_deployment_conditions() {
             &serde_json::json!([{"type": "ReplicaFailure", "status": "True",
             "reason": "FailedCreate", "message": "exceeded quota"}]),
         )),
+        false,
     );
     let rollout = quota.rollout.unwrap();
     assert_eq!(rollout.reason.as_deref(), Some("FailedCreate"));
@@ -160,7 +165,7 @@ fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() 
         reason: Some("ProgressDeadlineExceeded".to_owned()),
         message: Some("ReplicaSet \"shop-web-2\" has timed out progressing.".to_owned()),
     });
-    let summary = rollout(&[ready_tier(), failed.clone()]);
+    let summary = rollout(&[ready_tier(), failed.clone()], &[]);
     assert!(summary.stalled.status && !summary.ready.status && !summary.reconciling.status);
     assert_eq!(summary.stalled.reason, reasons::ROLLOUT_FAILED);
     assert!(summary.stalled.message.starts_with("tier web: rollout failed (ProgressDeadlineExceeded): ReplicaSet \"shop-web-2\" has timed out"), "{}", summary.stalled.message);
@@ -188,8 +193,73 @@ fn a_failed_rollout_stalls_the_app_naming_the_tier_and_the_deployment_message() 
         message: None,
     });
     assert!(
-        !rollout(&[fixed]).stalled.status,
+        !rollout(&[fixed], &[]).stalled.status,
         "a new generation clears Stalled"
+    );
+}
+
+/// A Deployment `shop-web` at `replicas` whose status reports them all ready.
+fn scaled_deployment(replicas: i32) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "shop-web", "generation": 3},
+        "spec": {"replicas": replicas, "selector": {}, "template": {}},
+        "status": {"observedGeneration": 3, "replicas": replicas, "readyReplicas": replicas,
+                   "updatedReplicas": replicas, "availableReplicas": replicas},
+    }))
+    .unwrap()
+}
+
+// The HPA pauses on a target at 0 (ScalingActive=False, ScalingDisabled) and the operator
+// leaves an autoscaled count alone: such a tier serves nothing and must not read as ready.
+#[test]
+fn an_autoscaled_tier_scaled_to_zero_is_not_ready_and_stalls_the_app_saying_how_to_resume() {
+    let zero = scaled_deployment(0);
+    let autoscaled = tier_status("web", Some(&zero), true);
+    assert!(!autoscaled.ready, "{autoscaled:?}");
+    assert!(
+        tier_status("web", Some(&zero), false).ready,
+        "a fixed count of 0 is what the tier asks for"
+    );
+    assert!(tier_status("web", Some(&scaled_deployment(2)), true).ready);
+
+    let paused = paused_autoscaling("web", "shop", Some(&zero), Some(3)).unwrap();
+    assert_eq!(
+        paused,
+        PausedTier {
+            tier: "web".to_owned(),
+            deployment: "shop-web".to_owned(),
+            namespace: "shop".to_owned(),
+            min_replicas: 3,
+        }
+    );
+    assert_eq!(paused_autoscaling("web", "shop", Some(&zero), None), None);
+    assert_eq!(
+        paused_autoscaling("web", "shop", Some(&scaled_deployment(1)), Some(3)),
+        None
+    );
+    assert_eq!(paused_autoscaling("web", "shop", None, Some(3)), None);
+
+    let summary = rollout(&[autoscaled], &[paused]);
+    assert!(!summary.ready.status && summary.stalled.status && !summary.reconciling.status);
+    assert_eq!(summary.ready.reason, reasons::AUTOSCALING_PAUSED);
+    let message = &summary.ready.message;
+    assert!(
+        message.starts_with(
+            "tier web: its Deployment shop-web was scaled to 0 by hand, so its autoscaler is paused"
+        ) && message.contains("`kubectl scale deployment/shop-web -n shop --replicas=3`"),
+        "{message}"
+    );
+    assert_eq!(
+        current_ready(Some(&build(
+            None,
+            Some(1),
+            summary,
+            Vec::new(),
+            None,
+            &at(1)
+        )))
+        .map(|c| c.reason),
+        Some(reasons::AUTOSCALING_PAUSED)
     );
 }
 

@@ -1,6 +1,6 @@
-//! CRDs whose CEL rules are estimated too expensive are refused at write time, as
-//! kube-apiserver refuses them (`StaticEstimatedCostLimit` per rule, cardinality included):
-//! `422 Invalid` naming the rule's path. Our own CRDs (`crds/*.yaml`) stay within budget;
+//! CRDs whose CEL rules are estimated too expensive, or do not compile, are refused at
+//! write time, as kube-apiserver refuses them (`StaticEstimatedCostLimit` per rule,
+//! cardinality included; "compilation failed"): `422 Invalid` naming the rule's path. Our own CRDs (`crds/*.yaml`) stay within budget;
 //! their costliest rules are printed (`--nocapture`) to watch the margin.
 
 use std::path::Path;
@@ -101,6 +101,70 @@ async fn an_update_that_drops_the_bound_is_refused() {
         status
             .message
             .contains("estimated rule cost exceeds budget"),
+        "{}",
+        status.message
+    );
+}
+
+// Upstream: apiextensions-apiserver `validation.go` refuses a rule that does not compile
+// (`Invalid value: …: compilation failed: …`) and an empty one (`Required value: rule is
+// not specified`) at `<schema path>.x-kubernetes-validations[i].rule`, on create and on
+// update. The emulator used to store such a CRD and fail every object of it instead.
+#[tokio::test]
+async fn a_crd_whose_rule_does_not_compile_is_refused_naming_the_rule() {
+    let emu = start().await;
+    let crds = Api::<CustomResourceDefinition>::all(emu.client());
+    let prefix = "spec.validation.openAPIV3Schema.properties[spec].properties[tags].x-kubernetes-validations";
+    for (rules, field, reason, words) in [
+        (
+            json!([{"rule": "self.size() <="}]),
+            "[0].rule",
+            "FieldValueInvalid",
+            "Invalid value: \"self.size() <=\": compilation failed: ",
+        ),
+        (
+            json!([{"rule": "self.size() <= 3"}, {"rule": " "}]),
+            "[1].rule",
+            "FieldValueRequired",
+            "Required value: rule is not specified",
+        ),
+        (
+            json!([{"rule": "true", "messageExpression": "'too many: ' +"}]),
+            "[0].messageExpression",
+            "FieldValueInvalid",
+            "compilation failed: ",
+        ),
+    ] {
+        let crd = tags_crd(&json!({"type": "array", "maxItems": 8,
+            "items": {"type": "string", "maxLength": 8}, "x-kubernetes-validations": rules}));
+        let status = invalid(crds.create(&PostParams::default(), &crd).await);
+        let causes = causes(&status);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        let (path, got_reason, message) = &causes[0];
+        assert_eq!(path, &format!("{prefix}{field}"));
+        assert_eq!(got_reason, reason);
+        assert!(message.contains(words), "{message}");
+        assert!(
+            crds.get_opt("widgets.example.com").await.unwrap().is_none(),
+            "a refused CRD is not stored"
+        );
+    }
+
+    // An update that breaks a stored CRD's rule is refused the same way.
+    let mut stored = crds
+        .create(&PostParams::default(), &bounded_tags_crd())
+        .await
+        .unwrap();
+    let mut broken = tags_crd(&json!({"type": "array", "maxItems": 8,
+        "items": {"type": "string", "maxLength": 8},
+        "x-kubernetes-validations": [{"rule": "self.all(t, "}]}));
+    broken.metadata.resource_version = stored.metadata.resource_version.take();
+    let status = invalid(
+        crds.replace("widgets.example.com", &PostParams::default(), &broken)
+            .await,
+    );
+    assert!(
+        status.message.contains("compilation failed"),
         "{}",
         status.message
     );

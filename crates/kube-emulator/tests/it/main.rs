@@ -20,6 +20,7 @@ mod object_meta;
 mod openapi;
 mod protobuf;
 mod sandbox;
+mod scale;
 mod selectors;
 mod support;
 mod tables;

@@ -34,6 +34,10 @@
 //! under `minReplicas` is one the user just ruled out. Switching autoscaling off goes to
 //! the `replicas` the user sets (what they asked for); without one the tier keeps the
 //! count the HPA reached (at least 2), never a default below it.
+//!
+//! A count of 0 written by hand (`kubectl scale --replicas=0`) is a count someone else
+//! wrote like any other: the operator leaves it, which pauses the HPA, and the status
+//! says so ([`crate::controllers::tiered_app::status::PausedTier`] gives the reasoning).
 
 use serde_json::Value;
 

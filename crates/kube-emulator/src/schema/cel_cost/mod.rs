@@ -9,7 +9,12 @@
 //! apiextensions `sizeEstimator` (sizes from the schema), `SchemaDeclType`
 //! (k8s.io/apiserver/pkg/cel/common/schemas.go, `decl`) and the cardinality and budget
 //! checks of apiextensions-apiserver `validation/validation.go` and `cel_validation.go`.
-//! Rules the `cel` crate cannot parse cost 0 here (their compile error is another check).
+//!
+//! The same walk refuses the rules that do not compile, as `validation.go` does before it
+//! estimates them: an empty rule is `Required` ("rule is not specified"), a rule or
+//! `messageExpression` the `cel` crate cannot parse is `Invalid` with "compilation failed:
+//! …" (the parser's message, not cel-go's; type errors are not found, since the crate does
+//! not type-check). Such a rule costs 0 in the estimate.
 
 mod coster;
 mod decl;
@@ -47,13 +52,27 @@ pub struct RuleCost {
 /// The estimated cost of every rule and `messageExpression` of a CRD version's
 /// `openAPIV3Schema`, paths rooted at `root` (e.g. `spec.validation.openAPIV3Schema`).
 pub fn rule_costs(schema: &Value, root: &str) -> Vec<RuleCost> {
-    let mut out = Vec::new();
+    findings(schema, root).costs
+}
+
+/// What the walk of one schema finds.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Every rule's and `messageExpression`'s estimated cost.
+    costs: Vec<RuleCost>,
+    /// The rules that are empty or do not compile.
+    uncompiled: Vec<FieldError>,
+}
+
+fn findings(schema: &Value, root: &str) -> Findings {
+    let mut out = Findings::default();
     walk(schema, root, Some(1), true, &mut out);
     out
 }
 
-/// The `Forbidden` errors the real server answers for a CRD (an object of the
-/// `apiextensions.k8s.io/v1` kind) whose rules are over budget; empty when none are. On an
+/// The errors the real server answers for a CRD (an object of the
+/// `apiextensions.k8s.io/v1` kind) whose rules do not compile (`Required`, `Invalid`) or
+/// are over budget (`Forbidden`); empty when there are none. On an
 /// update (`old` is the stored CRD), a version whose schema did not change is not held to
 /// the per-rule limit again (`suppressPerExpressionCost`); the schema total still is.
 pub fn crd_errors(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
@@ -96,19 +115,21 @@ pub fn crd_errors(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
 /// The errors of one schema: each rule over [`RULE_COST_LIMIT`], then, when the total is
 /// over [`SCHEMA_COST_LIMIT`], the (up to four) rules that contributed most and the total.
 fn schema_errors(schema: &Value, root: &str, suppress_per_rule: bool) -> Vec<FieldError> {
-    let costs = rule_costs(schema, root);
-    let mut errors: Vec<FieldError> = costs
-        .iter()
-        .filter(|c| !suppress_per_rule && c.cost > RULE_COST_LIMIT)
-        .map(|c| {
-            let what = if c.message_expression {
-                "estimated messageExpression cost"
-            } else {
-                "estimated rule cost"
-            };
-            forbidden(&c.path, over_budget(what, c.cost, RULE_COST_LIMIT))
-        })
-        .collect();
+    let Findings { costs, uncompiled } = findings(schema, root);
+    let mut errors = uncompiled;
+    errors.extend(
+        costs
+            .iter()
+            .filter(|c| !suppress_per_rule && c.cost > RULE_COST_LIMIT)
+            .map(|c| {
+                let what = if c.message_expression {
+                    "estimated messageExpression cost"
+                } else {
+                    "estimated rule cost"
+                };
+                forbidden(&c.path, over_budget(what, c.cost, RULE_COST_LIMIT))
+            }),
+    );
     let total = costs.iter().fold(0u64, |sum, c| sum.saturating_add(c.cost));
     if total > SCHEMA_COST_LIMIT {
         let mut expensive: Vec<&RuleCost> = costs
@@ -167,7 +188,7 @@ fn walk(
     path: &str,
     cardinality: Option<u64>,
     resource_root: bool,
-    out: &mut Vec<RuleCost>,
+    out: &mut Findings,
 ) {
     let factor = match schema.get("type").and_then(Value::as_str) {
         Some("object")
@@ -210,7 +231,7 @@ fn rules(
     path: &str,
     cardinality: Option<u64>,
     resource_root: bool,
-    out: &mut Vec<RuleCost>,
+    out: &mut Findings,
 ) {
     let Some(rules) = schema
         .get("x-kubernetes-validations")
@@ -218,6 +239,13 @@ fn rules(
     else {
         return;
     };
+    for (i, rule) in rules.iter().enumerate() {
+        uncompiled(
+            rule,
+            &format!("{path}.x-kubernetes-validations[{i}]"),
+            &mut out.uncompiled,
+        );
+    }
     let embedded = schema
         .get("x-kubernetes-embedded-resource")
         .and_then(Value::as_bool);
@@ -230,7 +258,7 @@ fn rules(
     for (i, rule) in rules.iter().enumerate() {
         let rule_path = format!("{path}.x-kubernetes-validations[{i}]");
         let raw = expression_cost(&decl, rule.get("rule"));
-        out.push(RuleCost {
+        out.costs.push(RuleCost {
             path: format!("{rule_path}.rule"),
             raw,
             cardinality,
@@ -243,13 +271,42 @@ fn rules(
         });
         if let Some(message) = rule.get("messageExpression") {
             let raw = expression_cost(&decl, Some(message));
-            out.push(RuleCost {
+            out.costs.push(RuleCost {
                 path: format!("{rule_path}.messageExpression"),
                 raw,
                 cardinality: 1,
                 cost: raw,
                 message_expression: true,
             });
+        }
+    }
+}
+
+/// The errors of one `x-kubernetes-validations` item at `path` (`…x-kubernetes-validations[i]`)
+/// that keep it from compiling: an empty rule (`Required`), a rule or `messageExpression`
+/// that does not parse (`Invalid`, the source as the bad value where upstream prints the
+/// whole `ValidationRule` struct).
+fn uncompiled(rule: &Value, path: &str, out: &mut Vec<FieldError>) {
+    let source = |field| rule.get(field).and_then(Value::as_str);
+    if source("rule").is_none_or(|r| r.trim().is_empty()) {
+        out.push(FieldError::new(
+            FieldErrorKind::Required,
+            &format!("{path}.rule"),
+            None,
+            "rule is not specified",
+        ));
+    }
+    for field in ["rule", "messageExpression"] {
+        let Some(text) = source(field).filter(|s| !s.trim().is_empty()) else {
+            continue;
+        };
+        if let Err(error) = cel::Program::compile(text) {
+            out.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                &format!("{path}.{field}"),
+                Some(Value::String(text.to_owned())),
+                format!("compilation failed: {error}"),
+            ));
         }
     }
 }
