@@ -46,6 +46,7 @@ mod names_valid;
 mod never_panics;
 mod never_stops;
 mod operator_binary;
+mod operator_children_refused;
 mod operator_events;
 mod operator_identity;
 mod operator_leader;

@@ -13,7 +13,7 @@ pub struct Matcher {
     pub verb: Option<String>,
     /// Plural resource, like `configmaps`.
     pub resource: Option<String>,
-    /// Object name.
+    /// Object name (of a create: `metadata.name` of the body).
     pub name: Option<String>,
 }
 
@@ -50,7 +50,19 @@ impl Matcher {
 struct Scripted {
     matcher: Matcher,
     code: u16,
+    /// The `Status` message (`None`: `injected failure (HTTP <code>)`).
+    message: Option<String>,
     remaining: usize,
+}
+
+/// A scripted failure as the server answers it: the HTTP code and, when the script
+/// gave one, the `Status` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Injected {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.message` (`None`: the default for the code).
+    pub message: Option<String>,
 }
 
 #[derive(Debug)]
@@ -93,8 +105,29 @@ impl Faults {
         self.lock().scripted.push(Scripted {
             matcher,
             code,
+            message: None,
             remaining: times,
         });
+    }
+
+    /// Refuses every matching request with HTTP `code` and a `Status` whose message is
+    /// `message` (its reason follows the code: 403 `Forbidden`, 422 `Invalid`, …) until
+    /// [`Self::lift`] or [`Self::clear`]: what an admission webhook or a
+    /// ValidatingAdmissionPolicy that denies an object looks like to a client, e.g.
+    /// `admission webhook "deny.example.com" denied the request: …` (403).
+    pub fn refuse(&self, matcher: Matcher, code: u16, message: &str) {
+        self.lock().scripted.push(Scripted {
+            matcher,
+            code,
+            message: Some(message.to_owned()),
+            remaining: usize::MAX,
+        });
+    }
+
+    /// Removes the scripted failures (of [`Self::fail`] or [`Self::refuse`]) whose
+    /// matcher is `matcher`; other faults stay.
+    pub fn lift(&self, matcher: &Matcher) {
+        self.lock().scripted.retain(|s| &s.matcher != matcher);
     }
 
     /// Delays every matching request by `delay` until [`Self::clear`].
@@ -120,17 +153,25 @@ impl Faults {
         *self.lock() = FaultState::default();
     }
 
-    /// The scripted status code for this request, if any (consumes one use).
-    pub(crate) fn take_failure(&self, verb: &str, resource: &str, name: &str) -> Option<u16> {
+    /// Whether any scripted failure is waiting (a cheap check before finding a name).
+    pub(crate) fn any_scripted(&self) -> bool {
+        !self.lock().scripted.is_empty()
+    }
+
+    /// The scripted failure for this request, if any (consumes one use).
+    pub(crate) fn take_failure(&self, verb: &str, resource: &str, name: &str) -> Option<Injected> {
         let mut state = self.lock();
         let hit = state
             .scripted
             .iter_mut()
             .find(|s| s.remaining > 0 && s.matcher.matches(verb, resource, name))?;
         hit.remaining -= 1;
-        let code = hit.code;
+        let injected = Injected {
+            code: hit.code,
+            message: hit.message.clone(),
+        };
         state.scripted.retain(|s| s.remaining > 0);
-        Some(code)
+        Some(injected)
     }
 
     /// Total injected latency for this request.

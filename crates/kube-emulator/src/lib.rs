@@ -84,12 +84,15 @@
 //!   Deployment without `spec.replicas` gets 1, kubernetes/kubernetes#25238); defaulted
 //!   fields never join the applier's `managedFields`, and list items are keyed with the
 //!   defaults of their key fields (`protocol: TCP`), as structured-merge-diff does.
-//! - Fault injection ([`faults::Faults`]) and a request log ([`faults::RequestLog`]).
+//! - Fault injection ([`faults::Faults`]) and a request log ([`faults::RequestLog`]);
+//!   [`faults::Faults::refuse`] stands in for an admission denial of one kind or object
+//!   (403 `Forbidden` or 422 `Invalid` with the webhook's message) until lifted.
 //!
 //! # What it does NOT do
 //!
 //! - No authentication, authorization (RBAC) or admission (no webhooks, no
-//!   `ValidatingAdmissionPolicy`, no quota, no `LimitRange` defaults).
+//!   `ValidatingAdmissionPolicy`, no quota, no `LimitRange` defaults); a test scripts a
+//!   denial with [`faults::Faults::refuse`].
 //! - Validation and defaulting of built-in kinds cover the rules listed above, not all
 //!   of `pkg/apis/*/validation`: no pod-spec rules beyond containers and ports (volumes,
 //!   env names, resources, probes, security contexts pass unchecked), no Ingress

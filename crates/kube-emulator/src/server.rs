@@ -222,11 +222,18 @@ pub async fn dispatch(
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if let Some(code) = shared
+            // A create names its object in the body (as admission sees it), not the URL.
+            let fault_name =
+                if record.name.is_empty() && verb == "create" && shared.faults.any_scripted() {
+                    created_name(&body)
+                } else {
+                    record.name.clone()
+                };
+            if let Some(injected) = shared
                 .faults
-                .take_failure(verb, &record.resource, &record.name)
+                .take_failure(verb, &record.resource, &fault_name)
             {
-                ApiError::injected(code).into_response()
+                ApiError::injected(injected.code, injected.message).into_response()
             } else {
                 let content_type = headers
                     .get(header::CONTENT_TYPE)
@@ -256,6 +263,14 @@ pub async fn dispatch(
     record.code = response.status().as_u16();
     shared.log.push(record);
     response
+}
+
+/// `metadata.name` of a JSON request body, or empty (no name, or not JSON).
+fn created_name(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|object| object["metadata"]["name"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn handle(shared: &Arc<Shared>, verb: &str, request: &Request) -> Response {

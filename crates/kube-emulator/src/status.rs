@@ -233,9 +233,13 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
-    /// An injected failure with any status code.
-    pub fn injected(code: u16) -> Self {
+    /// An injected failure with any status code: the reason the API server gives that
+    /// code, and `message` (default `injected failure (HTTP <code>)`).
+    pub fn injected(code: u16, message: Option<String>) -> Self {
         let reason = match code {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            422 => "Invalid",
             409 => "Conflict",
             410 => "Expired",
             429 => "TooManyRequests",
@@ -245,7 +249,8 @@ impl ApiError {
             404 => "NotFound",
             _ => "InternalError",
         };
-        Self::new(code, reason, format!("injected failure (HTTP {code})"))
+        let message = message.unwrap_or_else(|| format!("injected failure (HTTP {code})"));
+        Self::new(code, reason, message)
     }
 
     /// The `Status` object.

@@ -23,10 +23,7 @@
 //! one). [`InFlight`] remembers what was just applied, so that reconcile does not apply
 //! the same object again: in the operator benchmark that was one write in six.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Debug;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -46,65 +43,14 @@ use crate::runtime::kstatus::changed;
 use crate::runtime::status::apply_status;
 use crate::runtime::stores::{ChildStores, Indexed};
 mod claims;
+mod in_flight;
 mod report;
 pub use claims::{apply_claims, immutable_change, prepare_claim};
-pub use report::{ApplyReport, ChildRef, Conflict, controlled_by, owner_label, publish_report};
-
-/// How long an apply the stores have not shown yet holds back the same apply.
-pub const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(15);
-
-/// Kind, namespace and name of a child.
-type ChildKey = (String, String, String);
-
-/// Applies sent but not yet seen in the stores: child → (hash applied, when).
-#[derive(Debug, Default)]
-pub struct InFlight {
-    applies: Mutex<HashMap<ChildKey, (String, Instant)>>,
-}
-
-impl InFlight {
-    fn record(&self, key: ChildKey, hash: String) {
-        let mut applies = self.lock();
-        // Entries of children that never show up (their app was deleted) would stay:
-        // drop the expired ones now and then, at a cost spread over many applies.
-        if applies.len() % 1024 == 1023 {
-            applies.retain(|_, (_, at)| at.elapsed() < IN_FLIGHT_WINDOW);
-        }
-        applies.insert(key, (hash, Instant::now()));
-    }
-
-    /// The store shows `key` at some hash: an apply of that hash has landed.
-    fn seen(&self, key: &ChildKey, hash: &str) {
-        let mut applies = self.lock();
-        if applies.get(key).is_some_and(|(sent, _)| sent == hash) {
-            applies.remove(key);
-        }
-    }
-
-    /// Whether `hash` was applied to `key` within [`IN_FLIGHT_WINDOW`].
-    fn pending(&self, key: &ChildKey, hash: &str) -> bool {
-        let mut applies = self.lock();
-        match applies.get(key) {
-            Some((sent, at)) if sent == hash && at.elapsed() < IN_FLIGHT_WINDOW => true,
-            Some((_, at)) if at.elapsed() >= IN_FLIGHT_WINDOW => {
-                applies.remove(key);
-                false
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether anything was applied to `key` within [`IN_FLIGHT_WINDOW`] (whatever hash).
-    fn sent(&self, key: &ChildKey) -> bool {
-        self.lock()
-            .get(key)
-            .is_some_and(|(_, at)| at.elapsed() < IN_FLIGHT_WINDOW)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChildKey, (String, Instant)>> {
-        self.applies.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+pub use in_flight::{IN_FLIGHT_WINDOW, InFlight};
+pub use report::{
+    ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, controlled_by,
+    owner_label, publish_report,
+};
 
 /// The desired object as JSON, with controller owner reference and hash annotation.
 pub fn prepare<K: Serialize + Resource<DynamicType = ()>>(
@@ -155,8 +101,15 @@ async fn server_side_apply<K: Resource<DynamicType = ()> + Clone>(
 
 /// Applies the desired objects of one kind that differ from the live ones, then deletes
 /// the app's objects of that kind that are not desired. Children of tiers in `frozen`
-/// (waiting for a database or cache) are neither applied nor pruned. Returns the objects
-/// as the API server answered the applies.
+/// (waiting for a database or cache) are neither applied nor pruned. A child the API
+/// server refuses or fails (apply, delete or ownership lookup) is recorded in `report`'s
+/// [`ApplyReport::failures`] and the others are still written. Returns the objects as
+/// the API server answered the applies.
+///
+/// # Errors
+///
+/// Only the operator's own faults: a desired object that does not serialize, an answer
+/// that is not the object.
 pub async fn apply_kind<K: Child>(
     pass: KindPass<'_, K>,
     owner: &OwnerReference,
@@ -184,7 +137,14 @@ pub async fn apply_kind<K: Child>(
             .unwrap_or_default();
         let key = (kind.clone(), namespace.clone(), name.clone());
         let live = pass.store.get(&namespace, &name);
-        if let Some(owner_now) = foreign_owner(&pass, live.as_deref(), &name, owner).await? {
+        let foreign = match foreign_owner(&pass, live.as_deref(), &name, owner).await {
+            Ok(foreign) => foreign,
+            Err(error) => {
+                report.failed::<K>(&name, false, error)?;
+                continue;
+            }
+        };
+        if let Some(owner_now) = foreign {
             report.conflicts.push(Conflict {
                 child: ChildRef::of::<K>(&name),
                 owner: owner_now,
@@ -210,13 +170,23 @@ pub async fn apply_kind<K: Child>(
             report.behind = true;
             continue;
         }
-        let answer = apply_clearing_exclusive_fields(&pass.api, &name, &value, live.is_some())
-            .await
-            .map_err(|source| Error::Apply {
-                kind: kind.clone(),
-                name: name.clone(),
-                source,
-            })?;
+        let applied_now = apply_clearing_exclusive_fields(&pass.api, &name, &value, live.is_some());
+        let answer = match applied_now.await {
+            Ok(answer) => answer,
+            Err(source) => {
+                // One refused child (an admission webhook, a quota, an invalid object)
+                // does not stop the others: the pass goes on, and the reconcile reports
+                // it (status, Event) and retries.
+                let (kind, name_now) = (kind.clone(), name.clone());
+                let error = Error::Apply {
+                    kind,
+                    name: name_now,
+                    source,
+                };
+                report.failed::<K>(&name, live.is_some(), error)?;
+                continue;
+            }
+        };
         pass.in_flight.record(key, hash.to_owned());
         if pass.keep_answers {
             let object = serde_json::from_str(&answer).map_err(|source| Error::Answer {
@@ -233,6 +203,23 @@ pub async fn apply_kind<K: Child>(
             report.created.push(entry);
         }
     }
+    prune_kind(&pass, owner, app_labels, frozen, &desired_names, report).await?;
+    Ok(applied)
+}
+
+/// Deletes the app's objects of one kind (in `pass`'s store) that are not in
+/// `desired_names`; children of tiers in `frozen` stay. A delete the API server refuses
+/// or fails is recorded in `report`'s failures.
+async fn prune_kind<K: Child>(
+    pass: &KindPass<'_, K>,
+    owner: &OwnerReference,
+    app_labels: &BTreeMap<String, String>,
+    frozen: &BTreeSet<String>,
+    desired_names: &BTreeSet<String>,
+    report: &mut ApplyReport,
+) -> Result<()> {
+    let kind = K::kind(&()).into_owned();
+    let namespace = pass.api.namespace().unwrap_or_default().to_owned();
     for live in pass.store.owned_by(&owner.uid) {
         let ours = app_labels
             .iter()
@@ -260,11 +247,20 @@ pub async fn apply_kind<K: Child>(
             Ok(_) => report.pruned.push(ChildRef::of::<K>(&name)),
             Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
             Err(source) => {
-                return Err(Error::Prune { kind, name, source });
+                let (kind, name_now) = (kind.clone(), name.clone());
+                report.failed::<K>(
+                    &name,
+                    true,
+                    Error::Prune {
+                        kind,
+                        name: name_now,
+                        source,
+                    },
+                )?;
             }
         }
     }
-    Ok(applied)
+    Ok(())
 }
 
 /// [`server_side_apply`]; when an `existing` child of ours is refused (422) and its kind
@@ -366,7 +362,10 @@ pub struct Destination<'a> {
 /// Applies every kind of desired child that differs from the live one and prunes the
 /// app's children that are no longer desired, kind by kind (Services before the
 /// Deployments that use them). The destructuring names every kind, so a new kind of
-/// child cannot be built and silently never applied.
+/// child cannot be built and silently never applied. A child the API server refuses is
+/// in the report's [`ApplyReport::failures`]; every other child is still applied and
+/// pruned (a tier whose ServiceAccount or claim could not be created is held, as one
+/// whose name another object holds).
 pub async fn apply_all(
     client: &kube::Client,
     stores: &ChildStores,
@@ -431,13 +430,19 @@ pub async fn apply_all(
     }
     // ServiceAccounts first: pods naming one that does not exist yet are refused.
     pass!(service_accounts, &stores.service_accounts);
-    held.extend(conflicting_tiers(&report, "ServiceAccount", &account_tiers));
+    // A ServiceAccount whose create was refused does not exist: its pods would be refused.
+    held.extend(unusable_tiers(
+        &report,
+        "ServiceAccount",
+        &account_tiers,
+        true,
+    ));
     pass!(services, &stores.services);
     // A tier's Ingress routes to the Service of the same name: while someone else's
     // Service holds that name, the load balancer would send the tier's public traffic
     // to their pods, so the Ingress is held (the tier's other children are not).
     let mut ingress_held = held.clone();
-    ingress_held.extend(conflicting_tiers(&report, "Service", &service_tiers));
+    ingress_held.extend(unusable_tiers(&report, "Service", &service_tiers, false));
     let deployments = pass!(deployments, &stores.deployments, true, &held);
     pass!(hpas, &stores.hpas);
     pass!(pdbs, &stores.pdbs);
@@ -460,18 +465,23 @@ fn tiers_by_name<K: Resource>(objects: &[K]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The tiers (by `tiers`, object name → tier) of the `kind` children in `report`'s
-/// conflicts.
-fn conflicting_tiers<'a>(
+/// The tiers (by `tiers`, object name → tier) of the `kind` children in `report` the
+/// app cannot use: held by another owner's object ([`ApplyReport::conflicts`]), or, with
+/// `absent`, not there because their create failed ([`ApplyReport::failures`]).
+fn unusable_tiers<'a>(
     report: &'a ApplyReport,
     kind: &'a str,
     tiers: &'a BTreeMap<String, String>,
+    absent: bool,
 ) -> impl Iterator<Item = String> + 'a {
-    report
-        .conflicts
-        .iter()
-        .filter(move |conflict| conflict.child.kind == kind)
-        .filter_map(|conflict| tiers.get(&conflict.child.name).cloned())
+    let conflicts = report.conflicts.iter().map(|conflict| &conflict.child);
+    let failed = (report.failures.iter())
+        .filter(move |failure| absent && !failure.existed)
+        .map(|failure| &failure.child);
+    conflicts
+        .chain(failed)
+        .filter(move |child| child.kind == kind)
+        .filter_map(|child| tiers.get(&child.name).cloned())
 }
 
 /// Whether the pods of `deployment` mount one of the claims named in `claims`.

@@ -61,6 +61,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Children the API server refused or failed in a pass that still applied and
+    /// pruned the others; the status and the Warning Events already name each, and the
+    /// reconcile fails only so that the controller retries with backoff.
+    #[error("failed to write {count} of the app's children: {first}")]
+    Children {
+        /// How many children failed.
+        count: usize,
+        /// The first failure (`failed to apply Kind name: 403 Forbidden: …`).
+        first: String,
+        /// The first failure's category.
+        category: Category,
+    },
     /// Writing the TieredApp status failed.
     #[error("failed to write the status of TieredApp {name}")]
     Status {
@@ -83,9 +95,10 @@ pub enum Error {
 
 impl ReconcileError for Error {
     /// `Fetch`, `Apply`, `Prune`, `Status`, `Conflict` (a 409 on an apply or the status
-    /// write) or `Internal`.
+    /// write), `Internal`, or for `Children` the first failed child's.
     fn category(&self) -> Category {
         match self {
+            Self::Children { category, .. } => *category,
             Self::Apply { source, .. } | Self::Status { source, .. } if is_conflict(source) => {
                 Category::Conflict
             }

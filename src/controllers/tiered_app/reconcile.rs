@@ -151,10 +151,15 @@ async fn stall_unreadable(ctx: &Context, object: &DeserializeGuard<TieredApp>, e
 }
 
 /// A failed reconcile: counted, logged, a Warning Event, and (unless the status write is
-/// what failed) `Reconciling` with the error in the status.
+/// what failed) `Reconciling` with the error in the status. Children that failed
+/// ([`Error::Children`]) are counted and logged only: their Events and status are
+/// written by the pass that found them.
 async fn report_failure(ctx: &Context, app: &TieredApp, error: &Error) {
     ctx.metrics.reconcile_failed(CONTROLLER, error.category());
     tracing::warn!(error = %error.chain(), category = %error.category(), "reconcile failed");
+    if matches!(error, Error::Children { .. }) {
+        return;
+    }
     ctx.events
         .emit(
             &app.object_ref(&()),
@@ -259,7 +264,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         ctx.ctx.metrics.child_applied(CONTROLLER, &child.kind);
     }
     publish_report(&ctx.ctx, &regarding, &report).await;
-    if report.behind {
+    if report.behind && report.failures.is_empty() {
         // Our own earlier writes are not in the stores yet: their watch events trigger
         // the next reconcile, which judges the rollout from a current view.
         return Ok(Action::requeue(IN_FLIGHT_WINDOW));
@@ -270,13 +275,7 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
     let url = add_urls(ctx, &owner.uid, &validated, &mut tier_statuses);
     let Frozen { waiting, .. } = frozen;
     let conflict = conflict_message(&report);
-    let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));
-    let summary = match (&conflict, refused, waiting) {
-        (Some(message), _, _) => status::name_conflict(message.clone()),
-        (None, Some(message), _) => status::stalled(message),
-        (None, None, Some((reason, message))) => status::waiting(reason, message),
-        (None, None, None) => status::rollout(&tier_statuses, &paused),
-    };
+    let summary = summary(&report, conflict.clone(), waiting, &tier_statuses, &paused);
     let next = status::build(
         current,
         app.metadata.generation,
@@ -285,7 +284,56 @@ async fn reconcile_app(app: &TieredApp, ctx: &AppContext) -> Result<Action> {
         url,
         &now(),
     );
-    finish(ctx, app, next, conflict).await
+    let action = finish(ctx, app, next, conflict).await?;
+    match report.failures.split_first() {
+        // The status names them; failing makes the controller retry with backoff, so the
+        // app recovers by itself when the refusal goes (nothing watched changes then).
+        Some((first, _)) => Err(Error::Children {
+            count: report.failures.len(),
+            first: first.message.clone(),
+            category: first.category,
+        }),
+        None => Ok(action),
+    }
+}
+
+/// The kstatus summary of a pass, the first that applies: a name conflict, a child
+/// change the API server would refuse, children it refused or failed, a tier waiting for
+/// its database or cache, else the rollout of `tiers` (with the autoscaled tiers
+/// `paused` at 0).
+fn summary(
+    report: &ApplyReport,
+    conflict: Option<String>,
+    waiting: Option<(&'static str, String)>,
+    tiers: &[TierStatus],
+    paused: &[status::PausedTier],
+) -> status::Summary {
+    let refused = (!report.problems.is_empty()).then(|| report.problems.join("; "));
+    match (conflict, refused, failed_children(report), waiting) {
+        (Some(message), _, _, _) => status::name_conflict(message),
+        (None, Some(message), _, _) => status::stalled(message),
+        (None, None, Some(summary), _) => summary,
+        (None, None, None, Some((reason, message))) => status::waiting(reason, message),
+        (None, None, None, None) => status::rollout(tiers, paused),
+    }
+}
+
+/// The status summary of the children `report` could not write, or `None` when there
+/// were none: Stalled with the first refusal's reason when one is a refusal retrying
+/// cannot overcome, else Reconciling (see [`status::children_failed`]).
+fn failed_children(report: &ApplyReport) -> Option<status::Summary> {
+    if report.failures.is_empty() {
+        return None;
+    }
+    let refusal = report
+        .failures
+        .iter()
+        .find(|failure| failure.is_refusal())
+        .map(|failure| failure.category.reason());
+    let messages: Vec<&str> = (report.failures.iter())
+        .map(|failure| failure.message.as_str())
+        .collect();
+    Some(status::children_failed(refusal, messages.join("; ")))
 }
 
 /// The children to apply: built from the validated app, the frozen tiers' wiring, the

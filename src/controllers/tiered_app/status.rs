@@ -55,6 +55,36 @@ pub fn name_conflict(message: String) -> Summary {
     }
 }
 
+/// Children the API server refused or failed to write; `message` names each with the
+/// API server's answer. With a refusal retrying cannot overcome among them (`refusal`:
+/// its category's reason, e.g. `ApplyFailed` for a 403 from an admission webhook),
+/// the app is Stalled until the app, the policy or the quota changes (it is still
+/// retried with backoff, so it recovers by itself when the refusal goes); otherwise it
+/// is Reconciling with `TransientError`. `Ready` is False either way: the app is not at
+/// its spec.
+pub fn children_failed(refusal: Option<&'static str>, message: String) -> Summary {
+    match refusal {
+        Some(reason) => Summary {
+            ready: Computed::new(false, reason, message.clone()),
+            reconciling: Computed::new(
+                false,
+                reason,
+                "waiting for the API server to accept the refused children (retried with backoff)",
+            ),
+            stalled: Computed::new(true, reason, message),
+        },
+        None => Summary {
+            ready: Computed::new(false, reasons::TRANSIENT_ERROR, message.clone()),
+            reconciling: Computed::new(
+                true,
+                reasons::TRANSIENT_ERROR,
+                format!("retrying: {message}"),
+            ),
+            stalled: Computed::new(false, reasons::NO_BLOCKERS, "nothing blocks progress"),
+        },
+    }
+}
+
 /// A tier waits for its database or cache.
 pub fn waiting(reason: &'static str, message: String) -> Summary {
     Summary {

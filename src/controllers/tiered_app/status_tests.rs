@@ -316,3 +316,22 @@ fn a_tier_url_uses_its_own_scheme_host_and_path() {
     assert_eq!(tier_url(Some(&no_address), &settings), None, "no ALB yet");
     assert_eq!(tier_url(None, &settings), None, "no Ingress yet");
 }
+
+/// Found by an outside trial: a child the API server refused left `Ready` at its last
+/// value with Reconciling=True forever. A refusal is Stalled; a transient failure is
+/// Reconciling; `Ready` is False with the message either way.
+#[test]
+fn refused_children_stall_and_failing_ones_keep_reconciling_never_ready() {
+    let message = "failed to apply NetworkPolicy shop-web: 403 Forbidden: denied".to_owned();
+    let refused = children_failed(Some("ApplyFailed"), message.clone());
+    assert!(refused.stalled.status && !refused.reconciling.status && !refused.ready.status);
+    assert_eq!(
+        (refused.stalled.reason, refused.ready.reason),
+        ("ApplyFailed", "ApplyFailed")
+    );
+    assert_eq!(refused.stalled.message, message);
+    let failing = children_failed(None, message.clone());
+    assert!(!failing.stalled.status && failing.reconciling.status && !failing.ready.status);
+    assert_eq!(failing.reconciling.reason, reasons::TRANSIENT_ERROR);
+    assert_eq!(failing.ready.message, message);
+}

@@ -56,6 +56,36 @@ async fn a_fault_can_target_one_object_name() {
         .unwrap();
 }
 
+// A refusal (an admission webhook denying one object) answers every request for that
+// object with the chosen code, the API server's reason for it and the given message,
+// leaves other names alone, and ends when lifted.
+#[tokio::test]
+async fn a_refusal_of_one_object_lasts_until_lifted() {
+    let emu = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    let denied = Matcher::on("create", "configmaps").named("a");
+    let message = "admission webhook \"deny.example.com\" denied the request: no";
+    emu.faults().refuse(denied.clone(), 403, message);
+    emu.faults()
+        .refuse(Matcher::on("create", "configmaps").named("c"), 422, "bad");
+    for _ in 0..3 {
+        match api.create(&PostParams::default(), &config_map("a")).await {
+            Err(Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+                assert_eq!(s.message, message);
+            }
+            other => panic!("expected 403, got {other:?}"),
+        }
+    }
+    create(&api, &config_map("b")).await;
+    emu.faults().lift(&denied);
+    create(&api, &config_map("a")).await;
+    match api.create(&PostParams::default(), &config_map("c")).await {
+        Err(Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (422, "Invalid")),
+        other => panic!("the other refusal stays: expected 422, got {other:?}"),
+    }
+}
+
 // Closing watches ends open watch streams (the client sees the stream end).
 #[tokio::test]
 async fn closing_watches_ends_open_streams() {

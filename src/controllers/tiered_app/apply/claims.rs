@@ -26,7 +26,9 @@ use crate::runtime::cached::{APPLIED_HASH, Cached};
 use crate::runtime::stores::Indexed;
 
 /// Applies the claims that differ from the live ones; returns the names of the claims
-/// this app may not use (held by someone else's object), whose tiers must be held.
+/// this app may not use (held by someone else's object, or refused by the API server
+/// when created), whose tiers must be held. A refused claim is in `report`'s failures
+/// and the other claims are still applied.
 pub async fn apply_claims(
     api: &Api<PersistentVolumeClaim>,
     store: &Indexed<PersistentVolumeClaim>,
@@ -50,7 +52,16 @@ pub async fn apply_claims(
             name.clone(),
         );
         let live = store.get(&namespace, &name);
-        if let Some(holder) = foreign_holder(api, in_flight, live.as_deref(), &key, owner).await? {
+        let foreign = match foreign_holder(api, in_flight, live.as_deref(), &key, owner).await {
+            Ok(foreign) => foreign,
+            Err(error) => {
+                // Whose claim it is is unknown: its tier is held until a retry tells.
+                report.failed::<PersistentVolumeClaim>(&name, false, error)?;
+                unusable.insert(name);
+                continue;
+            }
+        };
+        if let Some(holder) = foreign {
             report.conflicts.push(Conflict {
                 child: ChildRef::of::<PersistentVolumeClaim>(&name),
                 owner: holder,
@@ -83,13 +94,20 @@ pub async fn apply_claims(
                 .push(format!("PersistentVolumeClaim/{name}: {problem}"));
             continue;
         }
-        server_side_apply(api, &name, &value)
-            .await
-            .map_err(|source| Error::Apply {
-                kind: "PersistentVolumeClaim".to_owned(),
-                name: name.clone(),
+        if let Err(source) = server_side_apply(api, &name, &value).await {
+            let (kind, name_now) = ("PersistentVolumeClaim".to_owned(), name.clone());
+            let error = Error::Apply {
+                kind,
+                name: name_now,
                 source,
-            })?;
+            };
+            report.failed::<PersistentVolumeClaim>(&name, live.is_some(), error)?;
+            // A claim that does not exist cannot be mounted: its tier is held.
+            if live.is_none() {
+                unusable.insert(name);
+            }
+            continue;
+        }
         in_flight.record(key, hash.to_owned());
         let entry = ChildRef::of::<PersistentVolumeClaim>(&name);
         if live.is_some() {

@@ -1,6 +1,7 @@
 //! What one apply/prune pass of a TieredApp did: the children it created, updated and
-//! pruned, the names it left alone because another owner holds them ([`Conflict`]),
-//! and the Events that say so ([`publish_report`]).
+//! pruned, the names it left alone because another owner holds them ([`Conflict`]), the
+//! children the API server refused or failed to write ([`Failure`]), and the Events that
+//! say so ([`publish_report`]).
 
 use std::fmt::Write as _;
 
@@ -9,7 +10,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 use kube::runtime::events::EventType;
 
+use crate::controllers::tiered_app::error::Error;
 use crate::runtime::context::Context;
+use crate::runtime::error::{Category, ReconcileError, chain};
+use crate::runtime::text::truncated;
+
+/// Bytes of the API server's message kept in a [`Failure`]: a webhook's message can be
+/// long, and every failure of a pass shares one condition message.
+pub const FAILURE_MESSAGE_MAX_BYTES: usize = 512;
 
 /// One child written or deleted by a pass; shown as `Kind/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +98,72 @@ pub fn controlled_by(references: &[OwnerReference], uid: &str) -> bool {
         .any(|r| r.controller == Some(true) && r.uid == uid)
 }
 
+/// A child this pass could not write, delete or look up (the API server refused or
+/// failed the request); the pass carried on with the other children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The child.
+    pub child: ChildRef,
+    /// Whether the child existed before the pass (a refused create leaves nothing).
+    pub existed: bool,
+    /// `Apply`, `Prune`, `Fetch` (its ownership lookup) or `Conflict` (HTTP 409): the
+    /// metric label and the Warning Event's reason.
+    pub category: Category,
+    /// HTTP status of the API server's answer; `None` without one (timeout, network).
+    pub code: Option<u16>,
+    /// `failed to apply NetworkPolicy shop-web: 403 Forbidden: admission webhook …`: what
+    /// failed and the API server's reason and message (the message cut to
+    /// [`FAILURE_MESSAGE_MAX_BYTES`]), never an object's content.
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure of `child` from `error`, or `error` itself when it is not the API
+    /// server's answer to a request about the child (a serialization bug is the
+    /// operator's, not the child's: the reconcile stops on it as before).
+    pub fn of(child: ChildRef, existed: bool, error: Error) -> Result<Self, Error> {
+        let (Error::Apply { source, .. }
+        | Error::Prune { source, .. }
+        | Error::Fetch { source, .. }) = &error
+        else {
+            return Err(error);
+        };
+        let (code, cause) = match source {
+            kube::Error::Api(status) => (
+                Some(status.code),
+                format!(
+                    "{} {}: {}",
+                    status.code,
+                    status.reason,
+                    truncated(&status.message, FAILURE_MESSAGE_MAX_BYTES)
+                ),
+            ),
+            other => (None, truncated(&chain(other), FAILURE_MESSAGE_MAX_BYTES)),
+        };
+        Ok(Self {
+            child,
+            existed,
+            category: error.category(),
+            code,
+            message: format!("{error}: {cause}"),
+        })
+    }
+
+    /// Whether retrying the same request cannot succeed: the API server refused the
+    /// object itself (400 `BadRequest`, 403 `Forbidden` from an admission webhook, a
+    /// ValidatingAdmissionPolicy or a quota, 422 `Invalid`) until someone changes the
+    /// app, the policy or the quota. 409, 429, 5xx and timeouts pass on a retry.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.code, Some(400 | 403 | 422))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// What one apply/prune pass did, for Events and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -104,15 +178,51 @@ pub struct ApplyReport {
     pub updated: Vec<ChildRef>,
     /// Deleted children.
     pub pruned: Vec<ChildRef>,
+    /// Children the API server refused or failed to write, delete or look up.
+    pub failures: Vec<Failure>,
     /// Whether an apply of an earlier pass is not in the stores yet, so this pass held
     /// it back: the live view is behind (look again soon, do not judge the rollout).
     pub behind: bool,
 }
 
+impl ApplyReport {
+    /// Records that the child `name` of kind `K` (which `existed` or not) failed with
+    /// `error`, so the pass can go on with the other children.
+    ///
+    /// # Errors
+    ///
+    /// `error` itself when it is the operator's fault, not the API server's answer
+    /// about the child (see [`Failure::of`]).
+    pub fn failed<K: Resource<DynamicType = ()>>(
+        &mut self,
+        name: &str,
+        existed: bool,
+        error: Error,
+    ) -> Result<(), Error> {
+        let failure = Failure::of(ChildRef::of::<K>(name), existed, error)?;
+        self.failures.push(failure);
+        Ok(())
+    }
+}
+
 /// One Event per kind of change (Created, Updated, Pruned) that lists the children it
 /// touched, e.g. `Created 5 objects: Service/shop-web, Deployment/shop-web, …`: one write
-/// for a whole app instead of one per child (the operator benchmark's request count).
+/// for a whole app instead of one per child (the operator benchmark's request count);
+/// and a Warning Event per [`Failure`] with its category's reason (the same failure on
+/// the next retry adds to that Event's series, see [`crate::runtime::events`]).
 pub async fn publish_report(ctx: &Context, regarding: &ObjectReference, report: &ApplyReport) {
+    for failure in &report.failures {
+        tracing::warn!(child = %failure.child, category = %failure.category, error = %failure.message, "child not written");
+        ctx.events
+            .emit(
+                regarding,
+                EventType::Warning,
+                failure.category.reason(),
+                "Apply",
+                failure.message.clone(),
+            )
+            .await;
+    }
     for (list, reason) in [
         (&report.created, "Created"),
         (&report.updated, "Updated"),
@@ -159,6 +269,71 @@ mod tests {
             kind: kind.into(),
             name: name.into(),
         }
+    }
+
+    fn apply_error(code: u16, reason: &str, message: &str) -> Error {
+        Error::Apply {
+            kind: "NetworkPolicy".into(),
+            name: "shop-web".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure(message, reason)
+                    .with_code(code)
+                    .boxed(),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_failure_names_the_child_and_quotes_the_api_server_cut_to_a_bound() {
+        let long = format!(
+            "admission webhook \"deny.example.com\" denied the request: {}",
+            "x".repeat(2000)
+        );
+        let failure = Failure::of(
+            child("NetworkPolicy", "shop-web"),
+            false,
+            apply_error(403, "Forbidden", &long),
+        )
+        .unwrap();
+        assert!(failure.is_refusal());
+        assert_eq!(failure.category, Category::Apply);
+        assert!(
+            failure.message.starts_with(
+                "failed to apply NetworkPolicy shop-web: 403 Forbidden: admission webhook"
+            ),
+            "{failure}"
+        );
+        assert!(
+            failure.message.len() < FAILURE_MESSAGE_MAX_BYTES + 100,
+            "{}",
+            failure.message.len()
+        );
+    }
+
+    #[test]
+    fn only_400_403_and_422_are_refusals_retrying_cannot_overcome() {
+        for (code, reason, refusal, category) in [
+            (400, "BadRequest", true, Category::Apply),
+            (403, "Forbidden", true, Category::Apply),
+            (422, "Invalid", true, Category::Apply),
+            (409, "Conflict", false, Category::Conflict),
+            (429, "TooManyRequests", false, Category::Apply),
+            (500, "InternalError", false, Category::Apply),
+            (504, "Timeout", false, Category::Apply),
+        ] {
+            let failure =
+                Failure::of(child("Ingress", "a"), true, apply_error(code, reason, "m")).unwrap();
+            assert_eq!(
+                (failure.is_refusal(), failure.category),
+                (refusal, category),
+                "{code}"
+            );
+        }
+        let internal = Error::MissingMetadata("metadata.uid");
+        assert!(
+            Failure::of(child("Ingress", "a"), true, internal).is_err(),
+            "not a child's failure"
+        );
     }
 
     #[test]
