@@ -21,8 +21,11 @@ use tiered::process::leader::LeaderConfig;
 
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
-// Long enough that a renewal delayed by a loaded CI machine does not lose the Lease.
-const DURATION_SECONDS: u64 = 8;
+// The shipped timings (`LeaderConfig::new`: valid 15 s, renewed 5 s before expiry). With
+// 8 s and 3 s, a renewal delayed 3 s by a loaded machine (four test threads on two cores)
+// lost the Lease: the leader stopped and the test's next request to it was refused.
+const DURATION_SECONDS: u64 = 15;
+const GRACE_SECONDS: u64 = 5;
 const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
 
 async fn candidate(client: &kube::Client, identity: &str) -> Instance {
@@ -32,7 +35,7 @@ async fn candidate(client: &kube::Client, identity: &str) -> Instance {
         lease_namespace: "default".to_owned(),
         identity: identity.to_owned(),
         duration_seconds: DURATION_SECONDS,
-        grace_seconds: 3,
+        grace_seconds: GRACE_SECONDS,
     });
     launch(client.clone(), config).await
 }
