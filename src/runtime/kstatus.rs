@@ -45,6 +45,19 @@ pub struct Summary {
     pub stalled: Computed,
 }
 
+impl Summary {
+    /// Stalled (kstatus: progress needs someone to act): `Ready=False` and `Stalled=True`
+    /// with `reason` and `message`, and `Reconciling=False` saying what it waits for
+    /// (`waiting_for`, e.g. "waiting for a change to the spec").
+    pub fn stalled(reason: &'static str, message: String, waiting_for: impl Into<String>) -> Self {
+        Self {
+            ready: Computed::new(false, reason, message.clone()),
+            reconciling: Computed::new(false, reason, waiting_for),
+            stalled: Computed::new(true, reason, message),
+        }
+    }
+}
+
 /// `Ready`, `Reconciling` and `Stalled` for `summary`, stamped with `generation`; the
 /// `lastTransitionTime` of each is the one in `previous` unless its status flips.
 pub fn conditions(

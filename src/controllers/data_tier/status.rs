@@ -109,11 +109,7 @@ pub fn summary(progress: &Progress, nouns: &Nouns) -> Summary {
         },
         Progress::Stalled {
             reason, message, ..
-        } => Summary {
-            ready: Computed::new(false, reason, message.clone()),
-            reconciling: Computed::new(false, reason, ""),
-            stalled: Computed::new(true, reason, message.clone()),
-        },
+        } => Summary::stalled(reason, message.clone(), ""),
     }
 }
 

@@ -16,43 +16,31 @@ use crate::runtime::kstatus::{conditions, ready};
 
 /// The spec is invalid: stalled until it changes.
 pub fn stalled(message: String) -> Summary {
-    Summary {
-        ready: Computed::new(false, reasons::INVALID_SPEC, message.clone()),
-        reconciling: Computed::new(
-            false,
-            reasons::INVALID_SPEC,
-            "waiting for a change to the spec",
-        ),
-        stalled: Computed::new(true, reasons::INVALID_SPEC, message),
-    }
+    Summary::stalled(
+        reasons::INVALID_SPEC,
+        message,
+        "waiting for a change to the spec",
+    )
 }
 
 /// The reconcile panicked (a bug of the operator): stalled with the panic's message until
 /// a spec change or the slow re-check tries again; the other apps carry on.
 pub fn internal_error(message: String) -> Summary {
-    Summary {
-        ready: Computed::new(false, reasons::INTERNAL_ERROR, message.clone()),
-        reconciling: Computed::new(
-            false,
-            reasons::INTERNAL_ERROR,
-            "stopped by an internal error",
-        ),
-        stalled: Computed::new(true, reasons::INTERNAL_ERROR, message),
-    }
+    Summary::stalled(
+        reasons::INTERNAL_ERROR,
+        message,
+        "stopped by an internal error",
+    )
 }
 
 /// A child name is taken by an object this app does not control: stalled until the
 /// object or the app's names change. `message` names each such child and its owner.
 pub fn name_conflict(message: String) -> Summary {
-    Summary {
-        ready: Computed::new(false, reasons::NAME_CONFLICT, message.clone()),
-        reconciling: Computed::new(
-            false,
-            reasons::NAME_CONFLICT,
-            "waiting for the conflicting object to be removed or renamed",
-        ),
-        stalled: Computed::new(true, reasons::NAME_CONFLICT, message),
-    }
+    Summary::stalled(
+        reasons::NAME_CONFLICT,
+        message,
+        "waiting for the conflicting object to be removed or renamed",
+    )
 }
 
 /// Children the API server refused or failed to write; `message` names each with the
@@ -64,15 +52,11 @@ pub fn name_conflict(message: String) -> Summary {
 /// its spec.
 pub fn children_failed(refusal: Option<&'static str>, message: String) -> Summary {
     match refusal {
-        Some(reason) => Summary {
-            ready: Computed::new(false, reason, message.clone()),
-            reconciling: Computed::new(
-                false,
-                reason,
-                "waiting for the API server to accept the refused children (retried with backoff)",
-            ),
-            stalled: Computed::new(true, reason, message),
-        },
+        Some(reason) => Summary::stalled(
+            reason,
+            message,
+            "waiting for the API server to accept the refused children (retried with backoff)",
+        ),
         None => Summary {
             ready: Computed::new(false, reasons::TRANSIENT_ERROR, message.clone()),
             reconciling: Computed::new(
@@ -192,27 +176,19 @@ pub fn rollout(tiers: &[TierStatus], paused: &[PausedTier]) -> Summary {
             "{}; fix the tier's spec (image, command, resources, probes, quota) and the rollout starts again",
             failed.join("; ")
         );
-        return Summary {
-            ready: Computed::new(false, reasons::ROLLOUT_FAILED, message.clone()),
-            reconciling: Computed::new(
-                false,
-                reasons::ROLLOUT_FAILED,
-                "waiting for a change to the failed tier's spec",
-            ),
-            stalled: Computed::new(true, reasons::ROLLOUT_FAILED, message),
-        };
+        return Summary::stalled(
+            reasons::ROLLOUT_FAILED,
+            message,
+            "waiting for a change to the failed tier's spec",
+        );
     }
     if !paused.is_empty() {
         let message = paused_message(paused);
-        return Summary {
-            ready: Computed::new(false, reasons::AUTOSCALING_PAUSED, message.clone()),
-            reconciling: Computed::new(
-                false,
-                reasons::AUTOSCALING_PAUSED,
-                "waiting for the tier's Deployment to be scaled back up",
-            ),
-            stalled: Computed::new(true, reasons::AUTOSCALING_PAUSED, message),
-        };
+        return Summary::stalled(
+            reasons::AUTOSCALING_PAUSED,
+            message,
+            "waiting for the tier's Deployment to be scaled back up",
+        );
     }
     let pending: Vec<String> = tiers
         .iter()
