@@ -43,7 +43,12 @@
 //! - CRDs whose CEL rules are estimated too expensive refused (422, `Forbidden` at
 //!   `….x-kubernetes-validations[i].rule`), as kube-apiserver's write-time cost check:
 //!   each rule's estimated cost times its node's cardinality within 10,000,000 and the
-//!   schema's total within 100,000,000 ([`schema::cel_cost`], a port of the estimate).
+//!   schema's total within 100,000,000 ([`schema::cel_cost`], a port of the estimate);
+//!   CRDs whose rules are empty (422 `Required`) or do not parse (422 `Invalid`,
+//!   "compilation failed: …", the `cel` crate's message) refused at the same paths.
+//! - Sizes: a request body over 3 MiB gets 413 `RequestEntityTooLarge` with upstream's
+//!   `Status`; an object whose compact JSON is over 1.5 MiB (etcd's request limit) gets
+//!   upstream's 500 "etcdserver: request is too large" ([`lifecycle::MAX_STORED_OBJECT_BYTES`]).
 //! - `/openapi/v3` with real schemas: built-in kinds from k8s-openapi (the upstream 1.33
 //!   definitions), CRD versions as upstream publishes them ([`openapi`]);
 //!   `fieldValidation=Strict` refuses unknown fields of built-in and custom objects (400,
@@ -99,8 +104,8 @@
 //!   backends, hosts or TLS, no NetworkPolicy peers, no Secret type-specific keys, no
 //!   field immutability of kinds not named above, no `metadata.managedFields` checks, no
 //!   core-specific finalizer rule (`validateKubeFinalizerName`), no CRD spec validation
-//!   beyond its name and its CEL rules' estimated cost (rules that do not compile are not
-//!   refused), no node ports or load-balancer status for Services, no defaulting of
+//!   beyond its name and its CEL rules' syntax and estimated cost (rules are not
+//!   type-checked against the schema), no node ports or load-balancer status for Services, no defaulting of
 //!   CRDs, Jobs, `StatefulSets` or `DaemonSets`. Bad values read as Go `%#v` upstream
 //!   (structs, maps) are printed as JSON.
 //! - No controllers: no `ReplicaSets` or Pods from Deployments, no Endpoints or `EndpointSlices`,
