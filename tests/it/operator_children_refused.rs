@@ -241,3 +241,43 @@ async fn a_refused_delete_stalls_the_app_and_the_removed_tiers_other_children_ar
     .await;
     op.stop().await;
 }
+
+/// A tier whose Deployment etcd cannot store: 12,000 environment variables fit in the
+/// TieredApp (about 0.9 MB) but not in the Deployment, whose `managedFields` name every
+/// one of them again (about 1.8 MB, over etcd's 1.5 MiB). kube-apiserver answers a 500
+/// ("etcdserver: request is too large", kubernetes/kubernetes#112152), which no retry
+/// overcomes: the app is Stalled naming the Deployment, not Reconciling for ever behind
+/// what looks like a server error, and the tier's other children are applied.
+#[tokio::test]
+async fn a_deployment_too_large_for_etcd_stalls_the_app_naming_it() {
+    let op = start(&[NS]).await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let mut app = two_tier_app(NS);
+    app.spec.tiers[1].env = (0..12_000)
+        .map(|i| k8s_openapi::api::core::v1::EnvVar {
+            name: format!("FEATURE_FLAG_{i:06}"),
+            value: Some(format!("enabled-for-tenant-{i:06}")),
+            value_from: None,
+        })
+        .collect();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    eventually_condition(
+        "Stalled names the Deployment etcd refused",
+        &apps,
+        "Stalled",
+        |(status, reason, message)| {
+            status == "True"
+                && reason == "ApplyFailed"
+                && message.contains("Deployment newsread-api")
+                && message.contains("etcdserver: request is too large")
+        },
+    )
+    .await;
+    assert_eq!(names::<Deployment>(&op.client).await, ["newsread-web"]);
+    assert_eq!(
+        names::<PodDisruptionBudget>(&op.client).await,
+        ["newsread-api", "newsread-web"],
+        "the tier's other children are applied"
+    );
+    op.stop().await;
+}

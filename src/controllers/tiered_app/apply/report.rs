@@ -109,8 +109,8 @@ pub struct Failure {
     /// `Apply`, `Prune`, `Fetch` (its ownership lookup) or `Conflict` (HTTP 409): the
     /// metric label and the Warning Event's reason.
     pub category: Category,
-    /// HTTP status of the API server's answer; `None` without one (timeout, network).
-    pub code: Option<u16>,
+    /// Whether retrying the same request cannot succeed ([`Failure::is_refusal`]).
+    pub refused: bool,
     /// `failed to apply NetworkPolicy shop-web: 403 Forbidden: admission webhook …`: what
     /// failed and the API server's reason and message (the message cut to
     /// [`FAILURE_MESSAGE_MAX_BYTES`]), never an object's content.
@@ -128,9 +128,9 @@ impl Failure {
         else {
             return Err(error);
         };
-        let (code, cause) = match source {
+        let (refused, cause) = match source {
             kube::Error::Api(status) => (
-                Some(status.code),
+                refuses(status.code, &status.message),
                 format!(
                     "{} {}: {}",
                     status.code,
@@ -138,24 +138,34 @@ impl Failure {
                     truncated(&status.message, FAILURE_MESSAGE_MAX_BYTES)
                 ),
             ),
-            other => (None, truncated(&chain(other), FAILURE_MESSAGE_MAX_BYTES)),
+            other => (false, truncated(&chain(other), FAILURE_MESSAGE_MAX_BYTES)),
         };
         Ok(Self {
             child,
             existed,
             category: error.category(),
-            code,
+            refused,
             message: format!("{error}: {cause}"),
         })
     }
 
     /// Whether retrying the same request cannot succeed: the API server refused the
-    /// object itself (400 `BadRequest`, 403 `Forbidden` from an admission webhook, a
-    /// ValidatingAdmissionPolicy or a quota, 422 `Invalid`) until someone changes the
-    /// app, the policy or the quota. 409, 429, 5xx and timeouts pass on a retry.
+    /// object itself until someone changes the app, the policy or the quota (see
+    /// [`refuses`]). 409, 429, other 5xx and timeouts pass on a retry.
     pub fn is_refusal(&self) -> bool {
-        matches!(self.code, Some(400 | 403 | 422))
+        self.refused
     }
+}
+
+/// Whether an answer with HTTP `code` and `message` refuses the object itself: 400
+/// `BadRequest`; 403 `Forbidden` from an admission webhook, a ValidatingAdmissionPolicy
+/// or a quota; 413 `RequestEntityTooLarge` (a body over 3 MiB); 422 `Invalid`; and the
+/// 500 "etcdserver: request is too large" of an object over etcd's 1.5 MiB, which
+/// kube-apiserver passes on as a server error although no retry can store it
+/// (kubernetes/kubernetes#112152).
+fn refuses(code: u16, message: &str) -> bool {
+    matches!(code, 400 | 403 | 413 | 422)
+        || (code == 500 && message.contains("etcdserver: request is too large"))
 }
 
 impl std::fmt::Display for Failure {
@@ -311,18 +321,25 @@ mod tests {
     }
 
     #[test]
-    fn only_400_403_and_422_are_refusals_retrying_cannot_overcome() {
-        for (code, reason, refusal, category) in [
-            (400, "BadRequest", true, Category::Apply),
-            (403, "Forbidden", true, Category::Apply),
-            (422, "Invalid", true, Category::Apply),
-            (409, "Conflict", false, Category::Conflict),
-            (429, "TooManyRequests", false, Category::Apply),
-            (500, "InternalError", false, Category::Apply),
-            (504, "Timeout", false, Category::Apply),
+    fn only_refusals_of_the_object_itself_are_refusals_retrying_cannot_overcome() {
+        let too_large = "etcdserver: request is too large";
+        for (code, reason, message, refusal, category) in [
+            (400, "BadRequest", "m", true, Category::Apply),
+            (403, "Forbidden", "m", true, Category::Apply),
+            (413, "RequestEntityTooLarge", "m", true, Category::Apply),
+            (422, "Invalid", "m", true, Category::Apply),
+            (500, "", too_large, true, Category::Apply),
+            (409, "Conflict", "m", false, Category::Conflict),
+            (429, "TooManyRequests", "m", false, Category::Apply),
+            (500, "InternalError", "m", false, Category::Apply),
+            (504, "Timeout", "m", false, Category::Apply),
         ] {
-            let failure =
-                Failure::of(child("Ingress", "a"), true, apply_error(code, reason, "m")).unwrap();
+            let failure = Failure::of(
+                child("Ingress", "a"),
+                true,
+                apply_error(code, reason, message),
+            )
+            .unwrap();
             assert_eq!(
                 (failure.is_refusal(), failure.category),
                 (refusal, category),
