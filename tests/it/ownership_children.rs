@@ -8,6 +8,7 @@ use crate::operator_tiered_app::{delete_app_until_collected, names};
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, PostParams};
@@ -292,6 +293,63 @@ async fn a_tiers_ingress_is_held_while_its_service_name_is_someone_elses() {
     eventually(
         "the Ingress is applied once the Service is the app's",
         || async { names::<Ingress>(&op.client).await == ["newsread-web"] },
+    )
+    .await;
+    op.stop().await;
+}
+
+/// Found by the outside trial of session 12: with another team's Deployment holding
+/// `<app>-<tier>`, the app was NameConflict ("tiered does not take over objects it does
+/// not control") yet created the tier's HPA, whose `scaleTargetRef` names that
+/// Deployment: on EKS the HPA controller would resize their workload to the tier's
+/// minReplicas..maxReplicas through its /scale. The HPA is held while the conflict lasts.
+#[tokio::test]
+async fn a_tiers_hpa_is_held_while_its_deployment_name_is_someone_elses() {
+    let (op, deployments, _) = start_with_foreign::<Deployment>(
+        NS,
+        json!({
+            "metadata": {"name": "newsread-web"},
+            "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "legacy"}},
+                "template": {"metadata": {"labels": {"app": "legacy"}},
+                    "spec": {"containers": [{"name": "legacy", "image": "legacy:1"}]}}}
+        }),
+    )
+    .await;
+    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
+    let mut app = two_tier_app(NS);
+    for tier in &mut app.spec.tiers {
+        tier.replicas = None;
+        tier.autoscaling = Some(tiered::api::tiered_app::Autoscaling {
+            min_replicas: 2,
+            max_replicas: 4,
+            target_cpu_utilization: Some(70),
+            target_memory_utilization: None,
+        });
+    }
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let message = wait_for_name_conflict(&apps, "newsread").await;
+    assert!(message.contains("Deployment/newsread-web"), "{message}");
+    eventually("the api tier's HPA exists", || async {
+        names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-api"]
+    })
+    .await;
+    // Let the passes that follow the first one run.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        names::<HorizontalPodAutoscaler>(&op.client).await,
+        ["newsread-api"],
+        "no HPA scales the foreign Deployment"
+    );
+
+    deployments
+        .delete("newsread-web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the HPA is applied once the Deployment is the app's",
+        || async {
+            names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-api", "newsread-web"]
+        },
     )
     .await;
     op.stop().await;

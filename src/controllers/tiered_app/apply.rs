@@ -443,8 +443,19 @@ pub async fn apply_all(
     // to their pods, so the Ingress is held (the tier's other children are not).
     let mut ingress_held = held.clone();
     ingress_held.extend(unusable_tiers(&report, "Service", &service_tiers, false));
+    let deployment_tiers = tiers_by_name(&deployments);
     let deployments = pass!(deployments, &stores.deployments, true, &held);
-    pass!(hpas, &stores.hpas);
+    // A tier's HPA scales the Deployment of the same name through its /scale: while
+    // someone else's Deployment holds that name, the HPA would resize their workload
+    // (clamp it to the tier's min and max), so it is held like the Ingress above.
+    let mut hpa_held = held.clone();
+    hpa_held.extend(unusable_tiers(
+        &report,
+        "Deployment",
+        &deployment_tiers,
+        false,
+    ));
+    pass!(hpas, &stores.hpas, false, &hpa_held);
     pass!(pdbs, &stores.pdbs);
     pass!(network_policies, &stores.network_policies);
     pass!(ingresses, &stores.ingresses, false, &ingress_held);
