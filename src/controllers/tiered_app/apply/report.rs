@@ -132,8 +132,11 @@ impl Failure {
             kube::Error::Api(status) => (
                 refuses(status.code, &status.message),
                 format!(
-                    "{} {}: {}",
+                    // A Status with no reason (etcd's "request is too large") reads
+                    // `500: …`, not `500 : …`.
+                    "{}{}{}: {}",
                     status.code,
+                    if status.reason.is_empty() { "" } else { " " },
                     status.reason,
                     truncated(&status.message, FAILURE_MESSAGE_MAX_BYTES)
                 ),
@@ -317,6 +320,17 @@ mod tests {
             failure.message.len() < FAILURE_MESSAGE_MAX_BYTES + 100,
             "{}",
             failure.message.len()
+        );
+        // etcd's refusal has no reason: no stray space before the colon.
+        let too_large = Failure::of(
+            child("NetworkPolicy", "shop-web"),
+            false,
+            apply_error(500, "", "etcdserver: request is too large"),
+        )
+        .unwrap();
+        assert_eq!(
+            too_large.message,
+            "failed to apply NetworkPolicy shop-web: 500: etcdserver: request is too large"
         );
     }
 
