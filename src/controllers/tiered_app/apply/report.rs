@@ -153,8 +153,9 @@ impl Failure {
     }
 
     /// Whether retrying the same request cannot succeed: the API server refused the
-    /// object itself until someone changes the app, the policy or the quota (see
-    /// [`refuses`]). 409, 429, other 5xx and timeouts pass on a retry.
+    /// object itself until someone changes the app, the policy or the quota (400, 403,
+    /// 413, 422, and etcd's 500 "request is too large"). 409, 429, other 5xx and
+    /// timeouts pass on a retry.
     pub fn is_refusal(&self) -> bool {
         self.refused
     }
