@@ -38,6 +38,17 @@ if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tiered-packaging.XXXXXX")"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+# build_binaries: every binary of the workspace, once, with the tests, so that cargo
+# resolves the features `cargo test --workspace` does and reuses the tests layer's build
+# (a plain `cargo run` or `cargo build --bins` resolves other features and recompiled
+# about 50 crates and tiered: 170 s in CI).
+BUILT=""
+build_binaries() {
+    [[ -n "$BUILT" ]] && return 0
+    cargo build --quiet --locked --workspace --bins --tests || return 1
+    BUILT=1
+}
 EMULATOR_PID=""
 cleanup() {
     if [[ -n "$EMULATOR_PID" ]] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
@@ -97,7 +108,8 @@ check "check-jsonschema rejects a misspelt nested key" schema_rejects
 echo "== tiered render output against the Kubernetes $KUBERNETES_VERSION schemas (kubernetes-validate --strict)"
 render_validates() {
     local out="$WORK/render.yaml"
-    cargo run --quiet -- render -f deploy/examples/newsread.yaml >"$out" || return 1
+    build_binaries || return 1
+    "$BIN/tiered" render -f deploy/examples/newsread.yaml >"$out" || return 1
     local kinds
     kinds=$(grep -c '^kind:' "$out")
     if [[ "$kinds" -lt 10 ]]; then
@@ -135,7 +147,8 @@ check "kubernetes-validate --strict rejects a misspelt field" rejects_unknown_fi
 identity_statement_lints() {
     sed 's/credentials: {source: Generated}/credentials: {source: AWSManaged}/' \
         deploy/examples/newsread.yaml >"$WORK/managed.yaml"
-    cargo run --quiet -- render --cluster-name prod -f "$WORK/managed.yaml" >"$WORK/managed-render.yaml" 2>/dev/null || return 1
+    build_binaries || return 1
+    "$BIN/tiered" render --cluster-name prod -f "$WORK/managed.yaml" >"$WORK/managed-render.yaml" 2>/dev/null || return 1
     "$PYTHON" - "$WORK/managed-render.yaml" <<'PY' || return 1
 import json, sys
 from parliament import analyze_policy_string, enhance_finding
@@ -166,10 +179,10 @@ done < <("$PYTHON" scripts/packaging.py lua-cases)
 # --- kubectl against the kube emulator --------------------------------------------------
 
 start_emulator() {
-    # Every binary of the workspace, the same command as scripts/demo.sh (`--bin
-    # kube-emulator` alone would look for it in the root package only).
-    cargo build --quiet --workspace --bins || return 1
-    local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kube-emulator" i
+    # Every binary of the workspace (`--bin kube-emulator` alone would look for it in
+    # the root package only).
+    build_binaries || return 1
+    local bin="$BIN/kube-emulator" i
     export KUBECONFIG="$WORK/kubeconfig"
     "$bin" --port 0 --kubeconfig "$KUBECONFIG" >"$WORK/emulator.log" 2>&1 &
     EMULATOR_PID=$!
