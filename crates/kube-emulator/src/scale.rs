@@ -23,6 +23,7 @@ use super::patch::PatchKind;
 use super::read::Reply;
 use super::resources::ResourceType;
 use super::schema::{FieldError, FieldErrorKind};
+use super::selectors::LabelSelector;
 use super::server::Request;
 use super::status::ApiError;
 use super::write::{self, Manager};
@@ -106,48 +107,6 @@ fn set_at(object: &mut Value, path: &[String], value: Value) {
     *node = value;
 }
 
-/// `labels.Selector.String()` of a `metav1.LabelSelector` (`LabelSelectorAsSelector`):
-/// requirements sorted by key, `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined
-/// by commas; "" for an empty or absent selector.
-pub fn selector_string(selector: &Value) -> String {
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let mut requirements: Vec<(String, String)> = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(key, value)| (key.clone(), format!("{key}={}", text(value))))
-        .collect();
-    for expression in selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let key = text(&expression["key"]);
-        let mut values: Vec<String> = expression["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        values.sort();
-        values.dedup();
-        let set = values.join(",");
-        let printed = match expression["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({set})"),
-            "NotIn" => format!("{key} notin ({set})"),
-            "Exists" => key.clone(),
-            _ => format!("!{key}"),
-        };
-        requirements.push((key, printed));
-    }
-    requirements.sort_by(|a, b| a.0.cmp(&b.0));
-    requirements
-        .into_iter()
-        .map(|(_, printed)| printed)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// The Scale of `parent` and whether it has a value at the spec replicas path (a missing
 /// one reads as [`MISSING_REPLICAS`]). `spec.replicas` 0 and an empty selector are left
 /// out, as Go's `omitempty` does.
@@ -157,7 +116,9 @@ fn scale_of(sub: &ScaleSubresource, parent: &Value) -> (Value, bool) {
         .and_then(Value::as_i64)
         .unwrap_or(0);
     let selector = match &sub.selector {
-        SelectorSource::LabelSelector(p) => at(parent, p).map(selector_string),
+        SelectorSource::LabelSelector(p) => {
+            at(parent, p).map(|selector| LabelSelector::from_spec(selector).to_string())
+        }
         SelectorSource::Text(p) => p
             .as_ref()
             .and_then(|p| at(parent, p))
@@ -357,7 +318,11 @@ mod tests {
             (Value::Null, ""),
         ];
         for (selector, want) in cases {
-            assert_eq!(selector_string(&selector), want, "{selector}");
+            assert_eq!(
+                LabelSelector::from_spec(&selector).to_string(),
+                want,
+                "{selector}"
+            );
         }
     }
 

@@ -295,6 +295,42 @@ impl Parser {
     }
 }
 
+/// `labels.Selector.String()` of a selector made by [`LabelSelector::from_spec`]
+/// (`LabelSelectorAsSelector` sorts the requirements by key): `k=v`, `k!=v`, `k in
+/// (a,b)`, `k notin (a,b)`, `k`, `!k`, `k>n`, `k<n`, joined by commas; "" when empty.
+/// What a `Scale`'s `status.selector` holds.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = |r: &Requirement| match r {
+            Requirement::In(k, _)
+            | Requirement::NotIn(k, _)
+            | Requirement::Exists(k)
+            | Requirement::DoesNotExist(k)
+            | Requirement::Equal(k, _)
+            | Requirement::NotEqual(k, _)
+            | Requirement::GreaterThan(k, _)
+            | Requirement::LessThan(k, _) => k.clone(),
+        };
+        let mut requirements: Vec<&Requirement> = self.0.iter().collect();
+        requirements.sort_by_key(|r| key(r));
+        let set = |values: &BTreeSet<String>| values.iter().cloned().collect::<Vec<_>>().join(",");
+        let printed: Vec<String> = requirements
+            .into_iter()
+            .map(|r| match r {
+                Requirement::In(k, v) => format!("{k} in ({})", set(v)),
+                Requirement::NotIn(k, v) => format!("{k} notin ({})", set(v)),
+                Requirement::Exists(k) => k.clone(),
+                Requirement::DoesNotExist(k) => format!("!{k}"),
+                Requirement::Equal(k, v) => format!("{k}={v}"),
+                Requirement::NotEqual(k, v) => format!("{k}!={v}"),
+                Requirement::GreaterThan(k, n) => format!("{k}>{n}"),
+                Requirement::LessThan(k, n) => format!("{k}<{n}"),
+            })
+            .collect();
+        f.write_str(&printed.join(","))
+    }
+}
+
 impl LabelSelector {
     /// Parses a `labelSelector` as upstream `labels.Parse` does (`a=b`, `a==b`, `a!=b`,
     /// `a in (b,c)`, `a notin (b)`, `a`, `!a`, `a>1`, `a<1`), refusing what it refuses
