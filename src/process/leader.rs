@@ -4,8 +4,9 @@
 //! Built on `kube-lease-manager` 0.13 (maintained, built on kube 5 and k8s-openapi
 //! 0.29; `kube-leader-election` 0.44 still depends on kube 4 and does not build here).
 //! The manager acquires the lease when it is free or expired, renews it `grace` seconds
-//! before expiry, writes with server-side apply so that two candidates cannot both win,
-//! and releases it when its channel is dropped. This module adds the process policy:
+//! before expiry, writes with server-side apply so that two candidates cannot both win
+//! (each under its own field manager, [`lease_field_manager`]; under one shared manager
+//! the later claim silently wins), and releases it when its channel is dropped. This module adds the process policy:
 //! wait for the lease before starting the controllers, and stop everything (the process
 //! exits and is restarted) when the lease is lost, never run on as a stale leader.
 //!
@@ -23,14 +24,58 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::process::shutdown::{Shutdown, StopReason};
 use crate::runtime::health::{Health, LeaderState};
 
-/// Field manager of the Lease writes.
+/// Prefix of the field manager of the Lease writes; [`lease_field_manager`] adds the
+/// candidate's identity.
 pub const LEASE_FIELD_MANAGER: &str = "tiered-leader-election";
+
+/// Longest field manager the API server accepts, in bytes (upstream
+/// `apimachinery/pkg/api/validation.FieldManagerMaxLength`; kube's `PatchParams` refuses
+/// longer ones before sending).
+const FIELD_MANAGER_MAX_BYTES: usize = 128;
+
+/// Whether the API server takes `c` in a field manager: Go's `unicode.IsPrint` refuses
+/// control characters and every space but U+0020 (an approximation: it also refuses
+/// unassigned code points, which no pod name holds).
+fn printable(c: char) -> bool {
+    !(c.is_control() || (c.is_whitespace() && c != ' '))
+}
+
+/// The field manager of one candidate's Lease writes: `tiered-leader-election-<identity>`.
+///
+/// One per candidate, as `kube-lease-manager`'s own default is: its claim of a free Lease
+/// is a server-side apply without force, so the API server answers 409 to a second
+/// candidate that applies `holderIdentity` after the first did, but only when the two
+/// applies come from different field managers. With one shared manager the later apply
+/// silently wins, and the first candidate, which had already read itself back as the
+/// holder, leads next to it until `confirm_holding` notices (up to `grace` seconds).
+///
+/// An identity that would make the name longer than 128 bytes, or that holds a character
+/// the API server refuses in a field manager (not printable), is cut and followed by the
+/// first 16 hex digits of its SHA-256, so that two long identities still differ.
+pub fn lease_field_manager(identity: &str) -> String {
+    let whole = format!("{LEASE_FIELD_MANAGER}-{identity}");
+    let all_printable = identity.chars().all(printable);
+    if whole.len() <= FIELD_MANAGER_MAX_BYTES && all_printable {
+        return whole;
+    }
+    let digest = hex::encode(&Sha256::digest(identity.as_bytes())[..8]);
+    let room = FIELD_MANAGER_MAX_BYTES - LEASE_FIELD_MANAGER.len() - digest.len() - 2;
+    let mut kept = String::new();
+    for c in identity.chars().filter(|c| printable(*c)) {
+        if kept.len() + c.len_utf8() > room {
+            break;
+        }
+        kept.push(c);
+    }
+    format!("{LEASE_FIELD_MANAGER}-{kept}-{digest}")
+}
 
 /// Where the lease lives and how long it lasts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +157,7 @@ pub async fn acquire(
         .with_identity(&config.identity)
         .with_duration(config.duration_seconds)
         .with_grace(config.grace_seconds)
-        .with_field_manager(LEASE_FIELD_MANAGER)
+        .with_field_manager(lease_field_manager(&config.identity))
         .build()
         .await
         .map_err(|source| LeaderError::Setup {
@@ -239,5 +284,36 @@ impl Leadership {
     /// Releases the lease so that a standby replica takes over at once.
     pub async fn release(mut self) {
         self.release_inner().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_candidate_writes_the_lease_under_its_own_field_manager() {
+        assert_eq!(
+            lease_field_manager("tiered-7d9f-abcde-1"),
+            "tiered-leader-election-tiered-7d9f-abcde-1"
+        );
+        assert_ne!(lease_field_manager("a-1"), lease_field_manager("a-2"));
+    }
+
+    #[test]
+    fn a_long_or_unprintable_identity_gives_a_valid_distinct_field_manager() {
+        let long = "ü".repeat(200);
+        let other = format!("{long}x");
+        for identity in [long.as_str(), other.as_str(), "tab\there"] {
+            let manager = lease_field_manager(identity);
+            assert!(manager.len() <= 128, "{manager}");
+            assert!(manager.starts_with("tiered-leader-election-"), "{manager}");
+            assert!(!manager.chars().any(char::is_control), "{manager:?}");
+        }
+        assert_ne!(lease_field_manager(&long), lease_field_manager(&other));
+        assert_ne!(
+            lease_field_manager("tab\there"),
+            lease_field_manager("tabhere")
+        );
     }
 }

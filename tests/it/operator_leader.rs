@@ -1,7 +1,8 @@
 //! Leader election of `tiered run` against the emulator: two operator instances share
 //! one Lease, only the holder reconciles (its metrics and its Events' reporting instance
 //! say so), and when the holder stops the other takes the Lease over within the lease
-//! duration and keeps the app converged.
+//! duration and keeps the app converged. A second candidate's claim of a Lease the first
+//! has just claimed is refused by the API server.
 
 use crate::operator_tiered_app::{api_image, set_tiers};
 use crate::support;
@@ -12,12 +13,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::PostParams;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
 use support::operator::{
     Instance, condition, emulator, events, eventually, http_get, launch, metric, test_config,
     two_tier_app,
 };
 use tiered::api::TieredApp;
-use tiered::process::leader::LeaderConfig;
+use tiered::process::leader::{LeaderConfig, lease_field_manager};
 
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
@@ -173,4 +176,94 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         "the new leader's tiered_leader is 1"
     );
     standby.stop().await;
+}
+
+/// Found in CI: both candidates started at once, both claimed the free Lease, and both
+/// led for a while (the first read itself back as the holder before the second's claim
+/// landed), because both wrote under one field manager and the API server took the
+/// later server-side apply without a conflict. Here candidate B's claim arrives while A
+/// holds the Lease, as it does in that race, and must be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let a = candidate(&client, "operator-a").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    eventually("operator-a holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some("operator-a")
+    })
+    .await;
+    // What kube-lease-manager sends for a Lease it last read as free (state.rs `lock`):
+    // an apply without force under the candidate's field manager.
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let claim = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "spec": {
+            "acquireTime": now,
+            "renewTime": now,
+            "holderIdentity": "operator-b",
+            "leaseDurationSeconds": DURATION_SECONDS,
+        },
+    });
+    let params = PatchParams {
+        field_manager: Some(lease_field_manager("operator-b")),
+        ..PatchParams::default()
+    };
+    match leases.patch(LEASE, &params, &Patch::Apply(&claim)).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
+        other => panic!("operator-b's claim must be refused as a conflict, got {other:?}"),
+    }
+    assert_eq!(holder(&leases).await.as_deref(), Some("operator-a"));
+    assert!(
+        (leads(&a).await - 1.0).abs() < f64::EPSILON,
+        "operator-a still leads"
+    );
+    a.stop().await;
+}
+
+/// A leader that died without releasing the Lease, written by the previous release (one
+/// field manager shared by every candidate): once the hold runs out, a candidate of this
+/// release takes it over. Its forced release empties `holderIdentity`, which takes the
+/// field from every manager, so its own claim under its own manager does not conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_when_it_expires() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let dead = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": { "name": LEASE },
+        "spec": {
+            "acquireTime": now,
+            "renewTime": now,
+            "holderIdentity": "operator-gone",
+            "leaseDurationSeconds": 3,
+        },
+    });
+    leases
+        .patch(
+            LEASE,
+            &PatchParams::apply("tiered-leader-election"),
+            &Patch::Apply(&dead),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let b = candidate(&client, "operator-b").await;
+    eventually("operator-b takes the expired Lease over", || async {
+        holder(&leases).await.as_deref() == Some("operator-b")
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "not before the dead leader's hold ran out"
+    );
+    eventually("operator-b leads", || async {
+        (leads(&b).await - 1.0).abs() < f64::EPSILON
+    })
+    .await;
+    b.stop().await;
 }

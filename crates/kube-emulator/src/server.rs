@@ -273,7 +273,44 @@ fn created_name(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// Longest `fieldManager` the API server accepts, in bytes (upstream
+/// `apimachinery/pkg/api/validation.FieldManagerMaxLength`).
+pub const FIELD_MANAGER_MAX_BYTES: usize = 128;
+
+/// The 422 a write gets when its `fieldManager` query parameter is longer than
+/// [`FIELD_MANAGER_MAX_BYTES`] or holds a character that is not printable (upstream
+/// `ValidateFieldManager`, run on Create-, Update- and PatchOptions).
+fn field_manager_error(verb: &str, params: &Params) -> Option<ApiError> {
+    let options = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        _ => return None,
+    };
+    let manager = params.get("fieldManager")?;
+    let detail = if manager.len() > FIELD_MANAGER_MAX_BYTES {
+        format!("Too long: may not be more than {FIELD_MANAGER_MAX_BYTES} bytes")
+    } else {
+        let (at, c) = manager
+            .char_indices()
+            .find(|(_, c)| c.is_control() || (c.is_whitespace() && *c != ' '))?;
+        format!(
+            "Invalid value: {manager:?}: invalid character U+{:04X} (at position {at})",
+            u32::from(c)
+        )
+    };
+    Some(ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: format!("{options}.meta.k8s.io \"\" is invalid: fieldManager: {detail}"),
+        details: None,
+    })
+}
+
 fn handle(shared: &Arc<Shared>, verb: &str, request: &Request) -> Response {
+    if let Some(error) = field_manager_error(verb, &request.params) {
+        return error.into_response();
+    }
     let on_scale = request.target.subresource.as_deref() == Some("scale");
     let result = match verb {
         "get" if on_scale => scale::get(shared, request),

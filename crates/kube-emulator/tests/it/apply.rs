@@ -130,3 +130,54 @@ async fn strategic_merge_patch_on_a_custom_resource_is_415() {
         other => panic!("expected 415, got {other:?}"),
     }
 }
+
+// Upstream `ValidateFieldManager`: a fieldManager longer than 128 bytes, or with a
+// character that is not printable, is refused (422) on apply, create and update alike.
+// (kube's `PatchParams` refuses more than 128 bytes itself, so the requests are raw.)
+#[tokio::test]
+async fn a_field_manager_longer_than_128_bytes_or_not_printable_is_invalid() {
+    let emu = start().await;
+    let client = emu.client();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let apply = |manager: &str| {
+        axum::http::Request::patch(format!("{path}/cfg?fieldManager={manager}"))
+            .header("content-type", "application/apply-patch+yaml")
+            .body(serde_json::to_vec(&with_kind(&applied(&[("a", "1")]))).unwrap())
+            .unwrap()
+    };
+    client
+        .request_text(apply(&"m".repeat(128)))
+        .await
+        .expect("128 bytes are accepted");
+    match client.request_text(apply(&"m".repeat(129))).await {
+        Err(Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert_eq!(
+                s.message,
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes"
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let mut other = with_kind(&applied(&[("b", "2")]));
+    other["metadata"]["name"] = json!("other");
+    let create = axum::http::Request::post(format!("{path}?fieldManager=tab%09bed"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&other).unwrap())
+        .unwrap();
+    match client.request_text(create).await {
+        Err(Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message.starts_with(
+                    "CreateOptions.meta.k8s.io \"\" is invalid: fieldManager: Invalid value"
+                ),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    assert!(api.get_opt("other").await.unwrap().is_none());
+}
