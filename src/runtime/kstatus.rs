@@ -5,6 +5,8 @@
 //! flips, so an unchanged object computes an identical status, and a status that
 //! differs only in those times is not written again ([`changed`]). Pure.
 
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
@@ -17,18 +19,23 @@ use crate::runtime::text::{CONDITION_MESSAGE_MAX_BYTES, truncated};
 pub struct Computed {
     /// `True` or `False`.
     pub status: bool,
-    /// CamelCase reason (a constant of [`crate::api::conditions::reasons`]).
-    pub reason: &'static str,
+    /// CamelCase reason: a constant of [`crate::api::conditions::reasons`] or of an error
+    /// category, or the reason of a condition as stored (kept while retrying).
+    pub reason: Cow<'static, str>,
     /// What is going on, or what to do.
     pub message: String,
 }
 
 impl Computed {
     /// A condition value.
-    pub fn new(status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: bool,
+        reason: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
@@ -100,7 +107,7 @@ pub fn condition(
     Condition {
         type_: type_.to_owned(),
         status: status.to_owned(),
-        reason: computed.reason.to_owned(),
+        reason: computed.reason.into_owned(),
         // Cut to the API server's 32 KiB on a char boundary: messages carry user and
         // AWS text, and one refused status write would leave the object without status.
         message: if computed.message.len() <= CONDITION_MESSAGE_MAX_BYTES {

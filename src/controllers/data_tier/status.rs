@@ -93,8 +93,8 @@ pub fn summary(progress: &Progress, nouns: &Nouns) -> Summary {
             stalled: no_blockers(),
         },
         Progress::InProgress { reason, message } => Summary {
-            ready: Computed::new(false, reason, message.clone()),
-            reconciling: Computed::new(true, reason, message.clone()),
+            ready: Computed::new(false, *reason, message.clone()),
+            reconciling: Computed::new(true, *reason, message.clone()),
             stalled: no_blockers(),
         },
         Progress::Paced { message, .. } => Summary {

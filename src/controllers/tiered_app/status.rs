@@ -352,20 +352,16 @@ pub fn build(
     }
 }
 
-/// The current `Ready` condition as a [`Computed`] (to keep it while retrying).
+/// The current `Ready` condition as a [`Computed`] (to keep it while retrying): status,
+/// reason and message as stored, whatever the reason (`NameConflict`, `ApplyFailed`, …),
+/// so that a retry changes only `Reconciling`.
 pub fn current_ready(status: Option<&TieredAppStatus>) -> Option<Computed> {
     let c = ready(&status?.conditions)?;
-    let reason = match c.reason.as_str() {
-        "Ready" => reasons::READY,
-        "ReplicasNotReady" => reasons::REPLICAS_NOT_READY,
-        "WaitingForDatabase" => reasons::WAITING_FOR_DATABASE,
-        "WaitingForCache" => reasons::WAITING_FOR_CACHE,
-        "InvalidSpec" => reasons::INVALID_SPEC,
-        "RolloutFailed" => reasons::ROLLOUT_FAILED,
-        "AutoscalingPaused" => reasons::AUTOSCALING_PAUSED,
-        _ => reasons::TRANSIENT_ERROR,
-    };
-    Some(Computed::new(c.status == "True", reason, c.message.clone()))
+    Some(Computed::new(
+        c.status == "True",
+        c.reason.clone(),
+        c.message.clone(),
+    ))
 }
 
 #[cfg(test)]

@@ -258,7 +258,8 @@ fn an_autoscaled_tier_scaled_to_zero_is_not_ready_and_stalls_the_app_saying_how_
             None,
             &at(1)
         )))
-        .map(|c| c.reason),
+        .map(|c| c.reason)
+        .as_deref(),
         Some(reasons::AUTOSCALING_PAUSED)
     );
 }
@@ -326,7 +327,7 @@ fn refused_children_stall_and_failing_ones_keep_reconciling_never_ready() {
     let refused = children_failed(Some("ApplyFailed"), message.clone());
     assert!(refused.stalled.status && !refused.reconciling.status && !refused.ready.status);
     assert_eq!(
-        (refused.stalled.reason, refused.ready.reason),
+        (&*refused.stalled.reason, &*refused.ready.reason),
         ("ApplyFailed", "ApplyFailed")
     );
     assert_eq!(refused.stalled.message, message);
@@ -334,4 +335,28 @@ fn refused_children_stall_and_failing_ones_keep_reconciling_never_ready() {
     assert!(!failing.stalled.status && failing.reconciling.status && !failing.ready.status);
     assert_eq!(failing.reconciling.reason, reasons::TRANSIENT_ERROR);
     assert_eq!(failing.ready.message, message);
+}
+
+/// A retry keeps `Ready` as stored, whatever its reason: `NameConflict` and
+/// `ApplyFailed` were shown as `TransientError` (with their own message) while the
+/// operator retried.
+#[test]
+fn a_retry_keeps_the_ready_reason_it_found() {
+    for reason in [reasons::NAME_CONFLICT, "ApplyFailed", reasons::READY] {
+        let stored = build(
+            None,
+            Some(1),
+            Summary::stalled(reason, format!("{reason} message"), "waiting"),
+            Vec::new(),
+            None,
+            &at(1),
+        );
+        let retried = retrying(current_ready(Some(&stored)), "500: etcd is busy");
+        assert_eq!(
+            (&*retried.ready.reason, retried.ready.message.as_str()),
+            (reason, format!("{reason} message").as_str())
+        );
+        assert_eq!(retried.reconciling.reason, reasons::TRANSIENT_ERROR);
+        assert_eq!(retried.reconciling.message, "retrying: 500: etcd is busy");
+    }
 }
