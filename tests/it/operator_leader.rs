@@ -32,12 +32,16 @@ const GRACE_SECONDS: u64 = 5;
 const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
 
 async fn candidate(client: &kube::Client, identity: &str) -> Instance {
+    candidate_with(client, identity, DURATION_SECONDS).await
+}
+
+async fn candidate_with(client: &kube::Client, identity: &str, duration_seconds: u64) -> Instance {
     let mut config = test_config(&[NS]);
     config.leader = Some(LeaderConfig {
         lease_name: LEASE.to_owned(),
         lease_namespace: "default".to_owned(),
         identity: identity.to_owned(),
-        duration_seconds: DURATION_SECONDS,
+        duration_seconds,
         grace_seconds: GRACE_SECONDS,
     });
     launch(client.clone(), config).await
@@ -260,6 +264,42 @@ async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_whe
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "not before the dead leader's hold ran out"
+    );
+    eventually("operator-b leads", || async {
+        (leads(&b).await - 1.0).abs() < f64::EPSILON
+    })
+    .await;
+    b.stop().await;
+}
+
+/// A clean stop (a rolling update of the operator) releases the Lease, and the standby
+/// takes it over within a few seconds, not at the expiry it last read: with a 60 s lease
+/// it slept for up to a minute (about 9 s with the shipped 15 s) with no one leading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let a = candidate_with(&client, "operator-a", 60).await;
+    eventually("operator-a holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some("operator-a")
+    })
+    .await;
+    let b = candidate_with(&client, "operator-b", 60).await;
+    eventually("operator-b stands by", || async {
+        http_get(b.http, "/readyz").await.1.contains("Standby")
+    })
+    .await;
+    let stopped = Instant::now();
+    a.stop().await;
+    eventually("operator-b holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some("operator-b")
+    })
+    .await;
+    let takeover = stopped.elapsed();
+    assert!(
+        takeover <= Duration::from_secs(10),
+        "taken over within a few standby polls (2 s each), took {takeover:?}"
     );
     eventually("operator-b leads", || async {
         (leads(&b).await - 1.0).abs() < f64::EPSILON
