@@ -24,12 +24,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::process::shutdown::{Shutdown, StopReason};
 use crate::runtime::health::{Health, LeaderState};
+use crate::runtime::text::distinct_within;
 
 /// Prefix of the field manager of the Lease writes; [`lease_field_manager`] adds the
 /// candidate's identity.
@@ -60,21 +60,11 @@ fn printable(c: char) -> bool {
 /// the API server refuses in a field manager (not printable), is cut and followed by the
 /// first 16 hex digits of its SHA-256, so that two long identities still differ.
 pub fn lease_field_manager(identity: &str) -> String {
-    let whole = format!("{LEASE_FIELD_MANAGER}-{identity}");
-    let all_printable = identity.chars().all(printable);
-    if whole.len() <= FIELD_MANAGER_MAX_BYTES && all_printable {
-        return whole;
-    }
-    let digest = hex::encode(&Sha256::digest(identity.as_bytes())[..8]);
-    let room = FIELD_MANAGER_MAX_BYTES - LEASE_FIELD_MANAGER.len() - digest.len() - 2;
-    let mut kept = String::new();
-    for c in identity.chars().filter(|c| printable(*c)) {
-        if kept.len() + c.len_utf8() > room {
-            break;
-        }
-        kept.push(c);
-    }
-    format!("{LEASE_FIELD_MANAGER}-{kept}-{digest}")
+    let room = FIELD_MANAGER_MAX_BYTES - LEASE_FIELD_MANAGER.len() - 1;
+    format!(
+        "{LEASE_FIELD_MANAGER}-{}",
+        distinct_within(identity, room, printable)
+    )
 }
 
 /// Where the lease lives and how long it lasts.
@@ -187,7 +177,7 @@ async fn released(leases: &Api<Lease>, name: &str) -> bool {
 /// A standby of `kube-lease-manager` sleeps until the expiry it last read, so after a
 /// clean release (a rolling update of the operator) no one led for up to a lease
 /// duration (about 9 s measured with the shipped timings). Here a standby also reads the
-/// Lease every [`STANDBY_POLL`]; when it finds it released, it starts a fresh candidate,
+/// Lease every 2 s (`STANDBY_POLL`); when it finds it released, it starts a fresh candidate,
 /// which claims the free Lease at once (the field managers still settle a race between
 /// standbys).
 pub async fn acquire(

@@ -26,7 +26,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 
-use crate::runtime::text::{EVENT_NOTE_MAX_BYTES, truncated};
+use crate::runtime::text::{
+    EVENT_NOTE_MAX_BYTES, EVENT_REPORTING_INSTANCE_MAX_BYTES, distinct_within, truncated,
+};
 pub use kube::runtime::events::{Event, EventType};
 
 /// How long a repeat of the same Event counts into the first one's series.
@@ -114,11 +116,15 @@ fn type_name(type_: EventType) -> &'static str {
 
 impl Publisher {
     /// A publisher reporting as `controller`, from `instance` (default: the controller).
+    /// An instance longer than the API server's 128 bytes (a long `POD_NAME`) is cut and
+    /// followed by a digest of the whole ([`distinct_within`]), or every Event would be
+    /// refused.
     pub fn new(client: kube::Client, controller: &str, instance: Option<String>) -> Self {
+        let instance = instance.unwrap_or_else(|| controller.to_owned());
         Self {
             client,
             controller: controller.to_owned(),
-            instance: instance.unwrap_or_else(|| controller.to_owned()),
+            instance: distinct_within(&instance, EVENT_REPORTING_INSTANCE_MAX_BYTES, |_| true),
             cache: Mutex::new(Cache {
                 seen: HashMap::new(),
                 swept: Instant::now(),

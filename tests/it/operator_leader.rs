@@ -307,3 +307,33 @@ async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry(
     .await;
     b.stop().await;
 }
+
+/// Found by trying a long `POD_NAME` (a pod name may have 253 characters): the identity
+/// (`<POD_NAME>-<pid>`) is each Event's `reportingInstance`, which the API server caps at
+/// 128 bytes, so every Event of that leader was refused (422) and only logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let identity = format!("tiered-operator-{}-1", "x".repeat(200));
+    let leader = candidate(&client, &identity).await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    eventually("the long identity holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some(identity.as_str())
+    })
+    .await;
+    let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
+    apps.create(&PostParams::default(), &two_tier_app(NS))
+        .await
+        .unwrap();
+    eventually("the leader publishes Events", || async {
+        !events(&client, NS).await.is_empty()
+    })
+    .await;
+    for event in events(&client, NS).await {
+        let instance = event.reporting_instance.unwrap_or_default();
+        assert!(instance.len() <= 128, "{instance}");
+        assert!(instance.starts_with("tiered-operator-xxx"), "{instance}");
+    }
+    leader.stop().await;
+}
