@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
@@ -159,14 +159,37 @@ async fn elector(client: &kube::Client, config: &LeaderConfig) -> Result<Elector
     Ok(manager.watch().await)
 }
 
-/// Whether the Lease is stored with no holder: its leader released it on a clean stop.
-async fn released(leases: &Api<Lease>, name: &str) -> bool {
-    match leases.get_opt(name).await {
-        Ok(Some(lease)) => lease
-            .spec
-            .and_then(|spec| spec.holder_identity)
-            .is_none_or(|holder| holder.is_empty()),
-        Ok(None) | Err(_) => false,
+/// Whether a stored Lease was released: it has no holder, which is what a leader of this
+/// process writes on a clean stop. An empty `holderIdentity` (an edit by hand) is not a
+/// release: `kube-lease-manager` reads it as a holder until its hold runs out, so a fresh
+/// candidate would not claim it either, and its leader may still be running until it
+/// reads the Lease again.
+fn released(spec: Option<&LeaseSpec>) -> bool {
+    spec.is_none_or(|spec| spec.holder_identity.is_none())
+}
+
+/// Whether a standby should start a fresh candidate now, given what it read of the Lease:
+/// released, or absent for a whole lease duration. A Lease deleted by hand is claimed only
+/// then, because its leader goes on until it next reads the Lease (every `grace` seconds,
+/// or a lease duration when it cannot); `kube-lease-manager` creates a Lease only when a
+/// candidate starts, so without this no one would lead until a process restarted.
+async fn vacant(
+    leases: &Api<Lease>,
+    config: &LeaderConfig,
+    missing_since: &mut Option<Instant>,
+) -> Option<&'static str> {
+    match leases.get_opt(&config.lease_name).await {
+        Ok(Some(lease)) => {
+            *missing_since = None;
+            released(lease.spec.as_ref()).then_some("the leader lease was released; claiming it")
+        }
+        Ok(None) => {
+            let since = *missing_since.get_or_insert_with(Instant::now);
+            (since.elapsed() >= Duration::from_secs(config.duration_seconds)).then_some(
+                "the leader lease has been deleted for a lease duration; creating and claiming it",
+            )
+        }
+        Err(_) => None,
     }
 }
 
@@ -179,7 +202,8 @@ async fn released(leases: &Api<Lease>, name: &str) -> bool {
 /// duration (about 9 s measured with the shipped timings). Here a standby also reads the
 /// Lease every 2 s (`STANDBY_POLL`); when it finds it released, it starts a fresh candidate,
 /// which claims the free Lease at once (the field managers still settle a race between
-/// standbys).
+/// standbys). A Lease deleted by hand is created and claimed the same way once it has been
+/// absent for a lease duration.
 pub async fn acquire(
     client: kube::Client,
     config: &LeaderConfig,
@@ -195,6 +219,7 @@ pub async fn acquire(
     let mut poll =
         tokio::time::interval_at(tokio::time::Instant::now() + STANDBY_POLL, STANDBY_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut missing_since = None;
     loop {
         if *state.borrow_and_update() {
             break;
@@ -207,10 +232,14 @@ pub async fn acquire(
                 }
             }
             _ = poll.tick() => {
-                if *state.borrow() || !released(&leases, &config.lease_name).await {
+                if *state.borrow() {
                     continue;
                 }
-                tracing::info!(lease = %config.lease_name, "the leader lease was released; claiming it");
+                let Some(why) = vacant(&leases, config, &mut missing_since).await else {
+                    continue;
+                };
+                missing_since = None;
+                tracing::info!(lease = %config.lease_name, "{why}");
                 // The sleeping candidate goes first: it has this identity too, and once
                 // the fresh one holds the Lease its release would give it back.
                 Leadership { state, task, monitor: None }.release_inner().await;
@@ -281,7 +310,10 @@ async fn confirm_holding(leases: Api<Lease>, config: LeaderConfig) -> &'static s
         tokio::time::sleep(period).await;
         match tokio::time::timeout(period, leases.get_opt(&config.lease_name)).await {
             Ok(Ok(lease)) => {
-                let spec = lease.and_then(|lease| lease.spec).unwrap_or_default();
+                let Some(lease) = lease else {
+                    return "the leader lease was deleted";
+                };
+                let spec = lease.spec.unwrap_or_default();
                 if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
                     return "the leader lease names another holder";
                 }
@@ -344,6 +376,20 @@ mod tests {
             "tiered-leader-election-tiered-7d9f-abcde-1"
         );
         assert_ne!(lease_field_manager("a-1"), lease_field_manager("a-2"));
+    }
+
+    #[test]
+    fn only_a_lease_without_a_holder_counts_as_released() {
+        let held = |holder: Option<&str>| LeaseSpec {
+            holder_identity: holder.map(str::to_owned),
+            ..LeaseSpec::default()
+        };
+        assert!(released(None));
+        assert!(released(Some(&held(None))));
+        assert!(!released(Some(&held(Some("operator-a")))));
+        // Emptied by hand: its leader may still run, and kube-lease-manager waits for the
+        // hold to run out; claiming at once only restarted the candidate every 2 s.
+        assert!(!released(Some(&held(Some("")))));
     }
 
     #[test]

@@ -337,3 +337,59 @@ async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
     }
     leader.stop().await;
 }
+
+/// Found by deleting the Lease by hand while a leader held it: the leader stopped (it no
+/// longer holds anything), and the standby never led, because `kube-lease-manager`
+/// creates the Lease only when a candidate starts; no one led until a process restarted.
+/// The standby now creates and claims it once it has been absent for a lease duration,
+/// by which time the old leader has read the Lease and stopped (never two leaders).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let a = candidate(&client, "operator-a").await;
+    eventually("operator-a holds the Lease", || async {
+        holder(&leases).await.as_deref() == Some("operator-a")
+    })
+    .await;
+    let b = candidate(&client, "operator-b").await;
+    eventually("operator-b stands by", || async {
+        http_get(b.http, "/readyz").await.1.contains("Standby")
+    })
+    .await;
+    leases
+        .delete(LEASE, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    eventually("operator-a stops: it no longer holds the Lease", || async {
+        a.task.is_finished()
+    })
+    .await;
+    assert!(
+        matches!(
+            a.task.await.unwrap(),
+            Err(tiered::process::run::RunError::LeaseLost)
+        ),
+        "operator-a exits as having lost the Lease"
+    );
+    let stopped = deleted.elapsed();
+    eventually(
+        "operator-b creates the Lease again and holds it",
+        || async { holder(&leases).await.as_deref() == Some("operator-b") },
+    )
+    .await;
+    let takeover = deleted.elapsed();
+    let duration = Duration::from_secs(DURATION_SECONDS);
+    assert!(
+        stopped < duration && takeover >= duration,
+        "operator-a stops at its next read of the Lease ({stopped:?}), operator-b claims \
+         a lease duration after the deletion, not before ({takeover:?})"
+    );
+    eventually("operator-b leads", || async {
+        (leads(&b).await - 1.0).abs() < f64::EPSILON
+    })
+    .await;
+    b.stop().await;
+}
