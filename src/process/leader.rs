@@ -96,13 +96,32 @@ impl LeaderConfig {
     }
 }
 
-/// The identity of this process: `POD_NAME`, else `HOSTNAME`, else `tiered`, plus the
-/// process id so that two processes on one host never share an identity.
+/// The identity of this process: `POD_NAME`, else `HOSTNAME`, else `tiered` (an empty
+/// variable counts as unset), then the process id and 8 random hex digits drawn at start.
+///
+/// The process id alone does not tell two processes apart: in a container it is 1, so two
+/// containers given the same `POD_NAME` (or the same host name) had one identity, both read
+/// themselves back as the Lease's holder and both led (every sample for 3 s, measured). The
+/// random part is why a process restarted in the same container waits for its old hold to
+/// run out instead of taking it back at once (controller-runtime adds a UUID likewise).
 pub fn default_identity() -> String {
-    let host = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "tiered".to_owned());
-    format!("{host}-{}", std::process::id())
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let host = set("POD_NAME")
+        .or_else(|| set("HOSTNAME"))
+        .unwrap_or_else(|| "tiered".to_owned());
+    format!("{host}-{}-{}", std::process::id(), start_nonce())
+}
+
+/// 8 hex digits from the OS CSPRNG, or from the clock's nanoseconds if it fails.
+fn start_nonce() -> String {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    hex::encode(bytes)
 }
 
 /// Errors of leader election.
@@ -376,6 +395,17 @@ mod tests {
             "tiered-leader-election-tiered-7d9f-abcde-1"
         );
         assert_ne!(lease_field_manager("a-1"), lease_field_manager("a-2"));
+    }
+
+    #[test]
+    fn two_processes_with_one_pod_name_and_process_id_get_distinct_identities() {
+        // Two containers given one POD_NAME: both are process 1, as this test's two calls
+        // share one process id.
+        let first = default_identity();
+        let second = default_identity();
+        assert_ne!(first, second);
+        let pid = format!("-{}-", std::process::id());
+        assert!(first.contains(&pid), "{first}");
     }
 
     #[test]
