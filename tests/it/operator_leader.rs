@@ -69,6 +69,33 @@ async fn leads(instance: &Instance) -> f64 {
     )
 }
 
+/// Waits until the Lease names `identity` as its holder.
+async fn until_held_by(leases: &Api<Lease>, identity: &str) {
+    eventually(&format!("{identity} holds the Lease"), || async {
+        holder(leases).await.as_deref() == Some(identity)
+    })
+    .await;
+}
+
+/// Waits until `instance` (`who`) runs the controllers: its `tiered_leader` is 1.
+async fn until_leading(instance: &Instance, who: &str) {
+    eventually(&format!("{who} leads"), || async {
+        (leads(instance).await - 1.0).abs() < f64::EPSILON
+    })
+    .await;
+}
+
+/// Waits until `instance` (`who`) is ready and says it stands by.
+async fn until_standing_by(instance: &Instance, who: &str) {
+    eventually(&format!("{who} stands by"), || async {
+        http_get(instance.http, "/readyz")
+            .await
+            .1
+            .contains("Standby")
+    })
+    .await;
+}
+
 /// Edits the api tier's image and waits for its Deployment to follow.
 async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
     let mut app = apps.get("newsread").await.unwrap();
@@ -110,13 +137,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         lease.lease_duration_seconds,
         Some(i32::try_from(DURATION_SECONDS).unwrap())
     );
-    eventually("the standby says it stands by", || async {
-        http_get(standby.http, "/readyz")
-            .await
-            .1
-            .contains("Standby")
-    })
-    .await;
+    until_standing_by(&standby, "the standby").await;
 
     let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
     apps.create(&PostParams::default(), &two_tier_app(NS))
@@ -154,10 +175,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
 
     let stopped = Instant::now();
     leader.stop().await;
-    eventually("the standby holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some(standby_identity)
-    })
-    .await;
+    until_held_by(&leases, standby_identity).await;
     let takeover = stopped.elapsed();
     assert!(
         takeover <= Duration::from_secs(2 * DURATION_SECONDS),
@@ -193,10 +211,7 @@ async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
     let client = emulator.client();
     let a = candidate(&client, "operator-a").await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
-    eventually("operator-a holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some("operator-a")
-    })
-    .await;
+    until_held_by(&leases, "operator-a").await;
     // What kube-lease-manager sends for a Lease it last read as free (state.rs `lock`):
     // an apply without force under the candidate's field manager.
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
@@ -257,18 +272,12 @@ async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_whe
         .unwrap();
     let started = Instant::now();
     let b = candidate(&client, "operator-b").await;
-    eventually("operator-b takes the expired Lease over", || async {
-        holder(&leases).await.as_deref() == Some("operator-b")
-    })
-    .await;
+    until_held_by(&leases, "operator-b").await;
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "not before the dead leader's hold ran out"
     );
-    eventually("operator-b leads", || async {
-        (leads(&b).await - 1.0).abs() < f64::EPSILON
-    })
-    .await;
+    until_leading(&b, "operator-b").await;
     b.stop().await;
 }
 
@@ -281,30 +290,18 @@ async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry(
     let client = emulator.client();
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let a = candidate_with(&client, "operator-a", 60).await;
-    eventually("operator-a holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some("operator-a")
-    })
-    .await;
+    until_held_by(&leases, "operator-a").await;
     let b = candidate_with(&client, "operator-b", 60).await;
-    eventually("operator-b stands by", || async {
-        http_get(b.http, "/readyz").await.1.contains("Standby")
-    })
-    .await;
+    until_standing_by(&b, "operator-b").await;
     let stopped = Instant::now();
     a.stop().await;
-    eventually("operator-b holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some("operator-b")
-    })
-    .await;
+    until_held_by(&leases, "operator-b").await;
     let takeover = stopped.elapsed();
     assert!(
         takeover <= Duration::from_secs(10),
         "taken over within a few standby polls (2 s each), took {takeover:?}"
     );
-    eventually("operator-b leads", || async {
-        (leads(&b).await - 1.0).abs() < f64::EPSILON
-    })
-    .await;
+    until_leading(&b, "operator-b").await;
     b.stop().await;
 }
 
@@ -318,10 +315,7 @@ async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
     let identity = format!("tiered-operator-{}-1", "x".repeat(200));
     let leader = candidate(&client, &identity).await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
-    eventually("the long identity holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some(identity.as_str())
-    })
-    .await;
+    until_held_by(&leases, &identity).await;
     let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
     apps.create(&PostParams::default(), &two_tier_app(NS))
         .await
@@ -349,15 +343,9 @@ async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
     let client = emulator.client();
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let a = candidate(&client, "operator-a").await;
-    eventually("operator-a holds the Lease", || async {
-        holder(&leases).await.as_deref() == Some("operator-a")
-    })
-    .await;
+    until_held_by(&leases, "operator-a").await;
     let b = candidate(&client, "operator-b").await;
-    eventually("operator-b stands by", || async {
-        http_get(b.http, "/readyz").await.1.contains("Standby")
-    })
-    .await;
+    until_standing_by(&b, "operator-b").await;
     leases
         .delete(LEASE, &kube::api::DeleteParams::default())
         .await
@@ -387,9 +375,6 @@ async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
         "operator-a stops at its next read of the Lease ({stopped:?}), operator-b claims \
          a lease duration after the deletion, not before ({takeover:?})"
     );
-    eventually("operator-b leads", || async {
-        (leads(&b).await - 1.0).abs() < f64::EPSILON
-    })
-    .await;
+    until_leading(&b, "operator-b").await;
     b.stop().await;
 }
