@@ -1,8 +1,8 @@
 //! The part of a live child that drift detection reads: the fields tiered's own
 //! server-side apply owns, as its `managedFields` entry lists them (`fieldsV1`), cut out
-//! of the live object, and whether a desired object is contained in it ([`is_subset`],
-//! here below the controllers so that the runtime's caches and the TieredApp apply step
-//! share it). Pure.
+//! of the live object, and whether a desired object is contained in it ([`is_subset`];
+//! when not, [`first_difference`] names the field for the Event). Both sit here below the
+//! controllers so that the runtime's caches and the TieredApp apply step share them. Pure.
 //!
 //! The TieredApp controller re-applies a child when a field it sets differs from the live
 //! object ([`is_subset`] of the desired
@@ -18,6 +18,7 @@
 //! rest equals the peak (README "Benchmarks").
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
@@ -176,6 +177,45 @@ pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
     }
 }
 
+/// The first field of `desired` (in its order) whose value `live` does not contain, by
+/// the rules of [`is_subset`]: its path (`spec.replicas`,
+/// `spec.template.spec.containers[0].image`) and its desired value; `None` when `desired`
+/// is contained in `live`. For the Event that says what a re-apply put back.
+pub fn first_difference<'a>(
+    desired: &'a Value,
+    live: Option<&Value>,
+) -> Option<(String, &'a Value)> {
+    let mut path = String::new();
+    let value = difference_at(&mut path, desired, live)?;
+    Some((path, value))
+}
+
+fn difference_at<'a>(
+    path: &mut String,
+    desired: &'a Value,
+    live: Option<&Value>,
+) -> Option<&'a Value> {
+    let start = path.len();
+    match (desired, live) {
+        (Value::Object(d), Some(Value::Object(l))) => d.iter().find_map(|(key, value)| {
+            path.truncate(start);
+            if start > 0 {
+                path.push('.');
+            }
+            path.push_str(key);
+            difference_at(path, value, l.get(key))
+        }),
+        (Value::Array(d), Some(Value::Array(l))) if d.len() <= l.len() => {
+            d.iter().zip(l).enumerate().find_map(|(index, (dv, lv))| {
+                path.truncate(start);
+                let _ = write!(path, "[{index}]");
+                difference_at(path, dv, Some(lv))
+            })
+        }
+        _ => (!is_subset(desired, live)).then_some(desired),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -315,6 +355,38 @@ mod tests {
         assert_eq!(
             project(&live, &fields),
             json!([{"name": "http"}, {"port": 9090}])
+        );
+    }
+
+    #[test]
+    fn the_first_difference_names_the_field_path_and_the_desired_value() {
+        let desired = json!({
+            "metadata": {"labels": {"app": "shop"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "web", "image": "web:2"}
+            ]}}}
+        });
+        let same = desired.clone();
+        assert_eq!(first_difference(&desired, Some(&same)), None);
+        // `kubectl scale` moved replicas to its own managedFields entry: absent from the cut.
+        let mut scaled = desired.clone();
+        scaled["spec"].as_object_mut().unwrap().remove("replicas");
+        assert_eq!(
+            first_difference(&desired, Some(&scaled)),
+            Some(("spec.replicas".to_owned(), &json!(2)))
+        );
+        let mut edited = desired.clone();
+        edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("web:1");
+        assert_eq!(
+            first_difference(&desired, Some(&edited)),
+            Some((
+                "spec.template.spec.containers[0].image".to_owned(),
+                &json!("web:2")
+            ))
+        );
+        assert_eq!(
+            first_difference(&desired, None),
+            Some((String::new(), &desired))
         );
     }
 }

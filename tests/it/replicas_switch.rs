@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tiered::api::TieredApp;
 use tiered::controllers::tiered_app::build::replicas::{HANDED_OVER, REPLICAS_HANDOVER_ANNOTATION};
 
-use crate::support::operator::{Running, eventually, eventually_gone, start};
+use crate::support::operator::{Running, eventually, eventually_event, eventually_gone, start};
 
 const NS: &str = "scaling";
 const DEPLOYMENT: &str = "newsread-api";
@@ -304,5 +304,15 @@ async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
 
     scaled_by_hand(&deployments, 0).await;
     settles(&op, "3 fixed replicas put back", |d| replicas(d) == Some(3)).await;
+    // The Event says what was put back and to what, not only "Updated".
+    eventually_event(
+        "an Updated Event names the field put back",
+        &op.client,
+        NS,
+        "Normal",
+        "Updated",
+        "put back what another writer changed: spec.replicas of Deployment/newsread-api (to 3)",
+    )
+    .await;
     op.stop().await;
 }

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::api::tiered_app::{ClaimRetention, TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
 use crate::controllers::tiered_app::build::{Child, DesiredChildren};
-use crate::controllers::tiered_app::diff::{hash_value, is_subset};
+use crate::controllers::tiered_app::diff::{first_difference, hash_value};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::runtime::cached::{APPLIED_HASH, Cached};
 use crate::runtime::context::{Context, FIELD_MANAGER};
@@ -48,7 +48,7 @@ mod report;
 pub use claims::{apply_claims, immutable_change, prepare_claim};
 pub use in_flight::{IN_FLIGHT_WINDOW, InFlight};
 pub use report::{
-    ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, controlled_by,
+    ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, PutBack, controlled_by,
     owner_label, publish_report,
 };
 
@@ -155,16 +155,17 @@ pub async fn apply_kind<K: Child>(
         if let Some(live_hash) = live_hash {
             pass.in_flight.seen(&key, live_hash);
         }
+        let mut put_back = None;
         if live_hash == Some(hash) {
             // Same desired state as last applied: re-apply only when someone changed a
             // field we set.
             let live_value = live.as_deref().map(Cached::value).transpose();
-            if live_value
-                .ok()
-                .flatten()
-                .is_some_and(|l| is_subset(&value, Some(&l)))
-            {
-                continue;
+            if let Some(live_value) = live_value.ok().flatten() {
+                let Some((field, desired_value)) = first_difference(&value, Some(&live_value))
+                else {
+                    continue;
+                };
+                put_back = Some(PutBack::new(ChildRef::of::<K>(&name), field, desired_value));
             }
         } else if pass.in_flight.pending(&key, hash) {
             report.behind = true;
@@ -202,6 +203,7 @@ pub async fn apply_kind<K: Child>(
         } else {
             report.created.push(entry);
         }
+        report.put_back.extend(put_back);
     }
     prune_kind(&pass, owner, app_labels, frozen, &desired_names, report).await?;
     Ok(applied)

@@ -178,6 +178,42 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A field of a child that someone else changed (`kubectl scale`, `kubectl edit`, another
+/// controller) and the pass set back to what the TieredApp declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutBack {
+    /// The child.
+    pub child: ChildRef,
+    /// Path of the field, e.g. `spec.replicas`.
+    pub field: String,
+    /// The value set again, when it is a number or a boolean; other values (strings may
+    /// be an environment variable's value) are not repeated in Events.
+    pub value: Option<String>,
+}
+
+impl PutBack {
+    /// `field` of `child`, set back to `desired`.
+    pub fn new(child: ChildRef, field: String, desired: &serde_json::Value) -> Self {
+        let value = (desired.is_number() || desired.is_boolean()).then(|| desired.to_string());
+        Self {
+            child,
+            field,
+            value,
+        }
+    }
+}
+
+impl std::fmt::Display for PutBack {
+    /// `spec.replicas of Deployment/shop-web (to 2)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.field, self.child)?;
+        match &self.value {
+            Some(value) => write!(f, " (to {value})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What one apply/prune pass did, for Events and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -192,6 +228,9 @@ pub struct ApplyReport {
     pub updated: Vec<ChildRef>,
     /// Deleted children.
     pub pruned: Vec<ChildRef>,
+    /// Fields another writer changed that an update of this pass put back (the first
+    /// of each child).
+    pub put_back: Vec<PutBack>,
     /// Children the API server refused or failed to write, delete or look up.
     pub failures: Vec<Failure>,
     /// Whether an apply of an earlier pass is not in the stores yet, so this pass held
@@ -246,11 +285,34 @@ pub async fn publish_report(ctx: &Context, regarding: &ObjectReference, report: 
             tracing::info!(child = %child, action = reason, "child written");
         }
         if let Some(note) = change_note(reason, list) {
+            let note = if reason == "Updated" {
+                with_put_back(note, &report.put_back)
+            } else {
+                note
+            };
             ctx.events
                 .emit(regarding, EventType::Normal, reason, "Apply", note)
                 .await;
         }
     }
+    for put_back in &report.put_back {
+        tracing::info!(child = %put_back.child, field = %put_back.field, "put back a field another writer changed");
+    }
+}
+
+/// The Updated note followed by what it put back, e.g. `Updated 1 object:
+/// Deployment/shop-web; put back what another writer changed: spec.replicas of
+/// Deployment/shop-web (to 2)`, cut to the Event limit.
+fn with_put_back(note: String, put_back: &[PutBack]) -> String {
+    if put_back.is_empty() {
+        return note;
+    }
+    let fields: Vec<String> = put_back.iter().map(ToString::to_string).collect();
+    let whole = format!(
+        "{note}; put back what another writer changed: {}",
+        fields.join(", ")
+    );
+    crate::runtime::text::truncated(&whole, crate::runtime::events::NOTE_LIMIT)
 }
 
 /// `Created 2 objects: Service/a, Deployment/a`, or `None` for no change. Event notes
@@ -397,5 +459,34 @@ mod tests {
         assert!(note.len() <= 1000, "{} bytes", note.len());
         assert!(note.starts_with("Updated 200 objects: Deployment/a-rather-long-tier-name-0,"));
         assert!(note.ends_with(" more"), "{note}");
+    }
+
+    #[test]
+    fn an_updated_note_says_what_it_put_back_with_numbers_but_not_strings() {
+        let put_back = [
+            PutBack::new(
+                child("Deployment", "shop-web"),
+                "spec.replicas".into(),
+                &serde_json::json!(3),
+            ),
+            PutBack::new(
+                child("Deployment", "shop-api"),
+                "spec.template.spec.containers[0].env[0].value".into(),
+                &serde_json::json!("hunter2"),
+            ),
+        ];
+        let note = with_put_back(
+            "Updated 2 objects: Deployment/shop-web, Deployment/shop-api".into(),
+            &put_back,
+        );
+        assert_eq!(
+            note,
+            "Updated 2 objects: Deployment/shop-web, Deployment/shop-api; put back what another \
+             writer changed: spec.replicas of Deployment/shop-web (to 3), \
+             spec.template.spec.containers[0].env[0].value of Deployment/shop-api"
+        );
+        let many: Vec<_> = (0..100).map(|_| put_back[0].clone()).collect();
+        assert!(with_put_back("Updated".into(), &many).len() <= crate::runtime::events::NOTE_LIMIT);
+        assert_eq!(with_put_back("Updated".into(), &[]), "Updated");
     }
 }
