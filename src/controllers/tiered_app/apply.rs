@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::api::tiered_app::{ClaimRetention, TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
 use crate::controllers::tiered_app::build::{Child, DesiredChildren};
-use crate::controllers::tiered_app::diff::{first_difference, hash_value};
+use crate::controllers::tiered_app::diff::{first_difference, hash_value, is_subset};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::runtime::cached::{APPLIED_HASH, Cached};
 use crate::runtime::context::{Context, FIELD_MANAGER};
@@ -161,11 +161,12 @@ pub async fn apply_kind<K: Child>(
             // field we set.
             let live_value = live.as_deref().map(Cached::value).transpose();
             if let Some(live_value) = live_value.ok().flatten() {
-                let Some((field, desired_value)) = first_difference(&value, Some(&live_value))
-                else {
+                // The cheap check runs on every pass; the path is only built for drift.
+                if is_subset(&value, Some(&live_value)) {
                     continue;
-                };
-                put_back = Some(PutBack::new(ChildRef::of::<K>(&name), field, desired_value));
+                }
+                put_back = first_difference(&value, Some(&live_value))
+                    .map(|(field, desired)| PutBack::new(ChildRef::of::<K>(&name), field, desired));
             }
         } else if pass.in_flight.pending(&key, hash) {
             report.behind = true;
