@@ -6,9 +6,10 @@
 //! The manager acquires the lease when it is free or expired, renews it `grace` seconds
 //! before expiry, writes with server-side apply so that two candidates cannot both win
 //! (each under its own field manager, [`lease_field_manager`]; under one shared manager
-//! the later claim silently wins), and releases it when its channel is dropped. This module adds the process policy:
-//! wait for the lease before starting the controllers, and stop everything (the process
-//! exits and is restarted) when the lease is lost, never run on as a stale leader.
+//! the later claim silently wins), and releases it when its channel is dropped. This
+//! module adds the process policy: wait for the lease before starting the controllers,
+//! and stop everything (the process exits and is restarted) when the lease is lost, never
+//! run on as a stale leader.
 //!
 //! Lost includes not renewed: the manager retries a failed renewal for ever and goes on
 //! reporting this process as the holder, so a leader cut off from the API server (or
