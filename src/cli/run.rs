@@ -33,8 +33,9 @@ pub struct RunArgs {
     /// Elect a leader on a Lease so that several replicas can run.
     #[arg(long, env = "TIERED_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
-    /// Name of the leader-election Lease.
-    #[arg(long, env = "TIERED_LEASE_NAME", default_value = "tiered-operator")]
+    /// Name of the leader-election Lease: a DNS subdomain (lowercase letters, digits,
+    /// `-` and `.`, at most 253 characters).
+    #[arg(long, env = "TIERED_LEASE_NAME", default_value = "tiered-operator", value_parser = parse_lease_name)]
     pub lease_name: String,
     /// Namespace of the leader-election Lease (the pod's own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
@@ -82,6 +83,24 @@ pub fn parse_namespace(text: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{text:?} is not a namespace name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Parses `--lease-name`: a DNS subdomain (RFC 1123, at most 253 characters), the API
+/// server's rule for Lease names (`ValidateLease` in `k8s.io/kubernetes`
+/// `pkg/apis/coordination/validation`). Checked here so that a misspelt name stops the
+/// command line at once, not the process after it has connected.
+///
+/// # Errors
+/// The text and the rule, when it is not a Lease name.
+pub fn parse_lease_name(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if crate::controllers::tiered_app::build::naming::is_dns1123_subdomain(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a Lease name: use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit"
         ))
     }
 }

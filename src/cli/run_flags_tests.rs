@@ -232,3 +232,31 @@ fn a_namespace_that_cannot_exist_is_refused_naming_the_flag() {
         );
     }
 }
+
+/// Found by the outside trial of session 13: `--lease-name Tiered_Operator` passed the
+/// command line and stopped the process only once it had connected and asked for the
+/// Lease.
+#[test]
+fn a_lease_name_that_cannot_exist_is_refused_naming_the_flag() {
+    let config = run_args(&["--cluster-name=c", "--lease-name=tiered-blue.shard"])
+        .unwrap()
+        .to_config();
+    assert_eq!(
+        config.leader.map(|leader| leader.lease_name).as_deref(),
+        Some("tiered-blue.shard")
+    );
+    for bad in [
+        "Tiered_Operator",
+        "",
+        "-tiered",
+        "tiered..x",
+        "ünï",
+        &"a".repeat(254),
+    ] {
+        let error = run_args(&["--cluster-name=c", &format!("--lease-name={bad}")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--lease-name"), "{bad}: {error}");
+        assert!(error.contains("is not a Lease name"), "{bad}: {error}");
+    }
+}
