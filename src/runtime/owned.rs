@@ -1,7 +1,7 @@
 //! The part of a live child that drift detection reads: the fields tiered's own
 //! server-side apply owns, as its `managedFields` entry lists them (`fieldsV1`), cut out
 //! of the live object, and whether a desired object is contained in it ([`is_subset`];
-//! when not, [`first_difference`] names the field for the Event). Both sit here below the
+//! when not, [`differences`] names the fields for the Event). Both sit here below the
 //! controllers so that the runtime's caches and the TieredApp apply step share them. Pure.
 //!
 //! The TieredApp controller re-applies a child when a field it sets differs from the live
@@ -177,43 +177,63 @@ pub fn is_subset(desired: &Value, live: Option<&Value>) -> bool {
     }
 }
 
-/// The first field of `desired` (in its order) whose value `live` does not contain, by
-/// the rules of [`is_subset`]: its path (`spec.replicas`,
-/// `spec.template.spec.containers[0].image`) and its desired value; `None` when `desired`
-/// is contained in `live`. For the Event that says what a re-apply put back.
-pub fn first_difference<'a>(
+/// The fields of `desired` (in its order) whose values `live` does not contain, by the
+/// rules of [`is_subset`], at most `limit` of them: each field's path (`spec.replicas`,
+/// `spec.template.spec.containers[0].image`) and its desired value; empty when
+/// `desired` is contained in `live`. A field whose whole value differs (a list that lost
+/// entries, a value of another type) is one entry, not one per field inside it. For the
+/// Event that says what a re-apply put back.
+pub fn differences<'a>(
     desired: &'a Value,
     live: Option<&Value>,
-) -> Option<(String, &'a Value)> {
-    let mut path = String::new();
-    let value = difference_at(&mut path, desired, live)?;
-    Some((path, value))
+    limit: usize,
+) -> Vec<(String, &'a Value)> {
+    let mut found = Vec::new();
+    if limit > 0 {
+        differences_at(&mut String::new(), desired, live, limit, &mut found);
+    }
+    found
 }
 
-fn difference_at<'a>(
+fn differences_at<'a>(
     path: &mut String,
     desired: &'a Value,
     live: Option<&Value>,
-) -> Option<&'a Value> {
+    limit: usize,
+    found: &mut Vec<(String, &'a Value)>,
+) {
     let start = path.len();
     match (desired, live) {
-        (Value::Object(d), Some(Value::Object(l))) => d.iter().find_map(|(key, value)| {
-            path.truncate(start);
-            if start > 0 {
-                path.push('.');
+        (Value::Object(d), Some(Value::Object(l))) => {
+            for (key, value) in d {
+                if found.len() == limit {
+                    break;
+                }
+                path.truncate(start);
+                if start > 0 {
+                    path.push('.');
+                }
+                path.push_str(key);
+                differences_at(path, value, l.get(key), limit, found);
             }
-            path.push_str(key);
-            difference_at(path, value, l.get(key))
-        }),
+        }
         (Value::Array(d), Some(Value::Array(l))) if d.len() <= l.len() => {
-            d.iter().zip(l).enumerate().find_map(|(index, (dv, lv))| {
+            for (index, (dv, lv)) in d.iter().zip(l).enumerate() {
+                if found.len() == limit {
+                    break;
+                }
                 path.truncate(start);
                 let _ = write!(path, "[{index}]");
-                difference_at(path, dv, Some(lv))
-            })
+                differences_at(path, dv, Some(lv), limit, found);
+            }
         }
-        _ => (!is_subset(desired, live)).then_some(desired),
+        _ => {
+            if !is_subset(desired, live) {
+                found.push((path.clone(), desired));
+            }
+        }
     }
+    path.truncate(start);
 }
 
 #[cfg(test)]
@@ -359,34 +379,44 @@ mod tests {
     }
 
     #[test]
-    fn the_first_difference_names_the_field_path_and_the_desired_value() {
+    fn the_differences_name_each_field_path_and_its_desired_value() {
         let desired = json!({
             "metadata": {"labels": {"app": "shop"}},
             "spec": {"replicas": 2, "template": {"spec": {"containers": [
-                {"name": "web", "image": "web:2"}
+                {"name": "web", "image": "web:2", "ports": [{"containerPort": 8080}]}
             ]}}}
         });
         let same = desired.clone();
-        assert_eq!(first_difference(&desired, Some(&same)), None);
+        assert_eq!(differences(&desired, Some(&same), 8), []);
         // `kubectl scale` moved replicas to its own managedFields entry: absent from the cut.
         let mut scaled = desired.clone();
         scaled["spec"].as_object_mut().unwrap().remove("replicas");
         assert_eq!(
-            first_difference(&desired, Some(&scaled)),
-            Some(("spec.replicas".to_owned(), &json!(2)))
+            differences(&desired, Some(&scaled), 8),
+            [("spec.replicas".to_owned(), &json!(2))]
         );
+        // `kubectl edit` of the image and a label: both, in the object's order.
         let mut edited = desired.clone();
         edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("web:1");
-        assert_eq!(
-            first_difference(&desired, Some(&edited)),
-            Some((
+        edited["metadata"]["labels"]["app"] = json!("other");
+        let both = [
+            ("metadata.labels.app".to_owned(), &json!("shop")),
+            (
                 "spec.template.spec.containers[0].image".to_owned(),
-                &json!("web:2")
-            ))
-        );
+                &json!("web:2"),
+            ),
+        ];
+        assert_eq!(differences(&desired, Some(&edited), 8), both);
+        assert_eq!(differences(&desired, Some(&edited), 1), both[..1]);
+        assert_eq!(differences(&desired, Some(&edited), 0), []);
+        // A list that lost an entry differs as a whole.
+        let mut fewer = desired.clone();
+        fewer["spec"]["template"]["spec"]["containers"] = json!([]);
+        let containers = &desired["spec"]["template"]["spec"]["containers"];
         assert_eq!(
-            first_difference(&desired, None),
-            Some((String::new(), &desired))
+            differences(&desired, Some(&fewer), 8),
+            [("spec.template.spec.containers".to_owned(), containers)]
         );
+        assert_eq!(differences(&desired, None, 8), [(String::new(), &desired)]);
     }
 }

@@ -316,3 +316,45 @@ async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
     .await;
     op.stop().await;
 }
+
+// `kubectl edit` of several fields at once (a strategic merge patch, as kubectl sends):
+// all are put back, and the Updated Event names each, not only the first (found in
+// session 13: it named one field per child).
+#[tokio::test]
+async fn a_hand_edit_of_several_fields_is_put_back_and_the_event_names_each() {
+    let (op, _apps, deployments) = start_with_tier(&json!({"replicas": 3})).await;
+    settles(&op, "3 fixed replicas", |d| replicas(d) == Some(3)).await;
+
+    let live = deployments.get(DEPLOYMENT).await.unwrap();
+    let container = &live.spec.unwrap().template.spec.unwrap().containers[0].name;
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [
+        {"name": container, "image": "ghcr.io/acme/api:edited"}
+    ]}}}});
+    deployments
+        .patch(DEPLOYMENT, &edit, &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    settles(&op, "both fields put back", |d| {
+        let image = d.spec.as_ref().and_then(|spec| {
+            let containers = &spec.template.spec.as_ref()?.containers;
+            containers.first()?.image.clone()
+        });
+        replicas(d) == Some(3) && image.as_deref() == Some("ghcr.io/acme/api:1.0.0")
+    })
+    .await;
+    eventually_event(
+        "an Updated Event names both fields put back",
+        &op.client,
+        NS,
+        "Normal",
+        "Updated",
+        "put back what another writer changed: spec.replicas of Deployment/newsread-api (to 3), \
+         spec.template.spec.containers[0].image of Deployment/newsread-api",
+    )
+    .await;
+    op.stop().await;
+}

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::api::tiered_app::{ClaimRetention, TieredApp, TieredAppStatus};
 use crate::controllers::tiered_app::build::labels::NAME as LABEL_TIER;
 use crate::controllers::tiered_app::build::{Child, DesiredChildren};
-use crate::controllers::tiered_app::diff::{first_difference, hash_value, is_subset};
+use crate::controllers::tiered_app::diff::{differences, hash_value, is_subset};
 use crate::controllers::tiered_app::error::{Error, Result};
 use crate::runtime::cached::{APPLIED_HASH, Cached};
 use crate::runtime::context::{Context, FIELD_MANAGER};
@@ -48,8 +48,8 @@ mod report;
 pub use claims::{apply_claims, immutable_change, prepare_claim};
 pub use in_flight::{IN_FLIGHT_WINDOW, InFlight};
 pub use report::{
-    ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, PutBack, controlled_by,
-    owner_label, publish_report,
+    ApplyReport, ChildRef, Conflict, FAILURE_MESSAGE_MAX_BYTES, Failure, PUT_BACK_PER_CHILD,
+    PutBack, controlled_by, owner_label, publish_report,
 };
 
 /// The desired object as JSON, with controller owner reference and hash annotation.
@@ -155,7 +155,7 @@ pub async fn apply_kind<K: Child>(
         if let Some(live_hash) = live_hash {
             pass.in_flight.seen(&key, live_hash);
         }
-        let mut put_back = None;
+        let mut put_back = Vec::new();
         if live_hash == Some(hash) {
             // Same desired state as last applied: re-apply only when someone changed a
             // field we set.
@@ -165,8 +165,10 @@ pub async fn apply_kind<K: Child>(
                 if is_subset(&value, Some(&live_value)) {
                     continue;
                 }
-                put_back = first_difference(&value, Some(&live_value))
-                    .map(|(field, desired)| PutBack::new(ChildRef::of::<K>(&name), field, desired));
+                put_back = differences(&value, Some(&live_value), PUT_BACK_PER_CHILD)
+                    .into_iter()
+                    .map(|(field, desired)| PutBack::new(ChildRef::of::<K>(&name), field, desired))
+                    .collect();
             }
         } else if pass.in_flight.pending(&key, hash) {
             report.behind = true;

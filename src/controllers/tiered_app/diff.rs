@@ -6,7 +6,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use crate::runtime::owned::{first_difference, is_subset};
+pub use crate::runtime::owned::{differences, is_subset};
 
 /// Hash of a JSON value, over its compact serialization with the keys of every map in
 /// sorted order, so that it does not depend on how the map was built. serde_json's

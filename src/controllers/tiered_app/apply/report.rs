@@ -214,6 +214,11 @@ impl std::fmt::Display for PutBack {
     }
 }
 
+/// How many put-back fields of one child the Updated Event names: a `kubectl edit` of
+/// a few fields is told in full, and a rewrite of the whole object does not crowd the
+/// other children out of the note (at most 1 kB, [`crate::runtime::events::NOTE_LIMIT`]).
+pub const PUT_BACK_PER_CHILD: usize = 4;
+
 /// What one apply/prune pass did, for Events and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -228,8 +233,8 @@ pub struct ApplyReport {
     pub updated: Vec<ChildRef>,
     /// Deleted children.
     pub pruned: Vec<ChildRef>,
-    /// Fields another writer changed that an update of this pass put back (the first
-    /// of each child).
+    /// Fields another writer changed that an update of this pass put back (at most
+    /// [`PUT_BACK_PER_CHILD`] of each child).
     pub put_back: Vec<PutBack>,
     /// Children the API server refused or failed to write, delete or look up.
     pub failures: Vec<Failure>,
