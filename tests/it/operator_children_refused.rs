@@ -159,6 +159,55 @@ async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applie
     op.stop().await;
 }
 
+/// Noted in earlier sessions, fixed in session 14: a tier whose Service create was
+/// refused still got its Ingress, routing to a Service that does not exist. The AWS Load
+/// Balancer Controller then fails to build the model of the whole IngressGroup ("service
+/// not found"), which holds every other Ingress of a shared group, other teams' too.
+#[tokio::test]
+async fn a_tier_whose_service_create_is_refused_gets_no_ingress_until_the_service_exists() {
+    let (op, apps, mut app) = start_with_three_tiers().await;
+
+    let denied = Matcher::on("patch", "services").named("newsread-admin");
+    op.emulator.faults().refuse(
+        denied.clone(),
+        403,
+        "admission webhook \"policy.example.com\" denied the request: Service newsread-admin",
+    );
+    let admin = admin_tier(&app);
+    app.spec.tiers.push(admin);
+    set_tiers(&apps, &app.spec.tiers).await;
+
+    eventually_condition(
+        "Stalled names the refused Service",
+        &apps,
+        "Stalled",
+        |(status, reason, message)| {
+            status == "True"
+                && reason == "ApplyFailed"
+                && message.contains("Service newsread-admin")
+        },
+    )
+    .await;
+    eventually("the tier's other children are applied", || async {
+        names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-admin"]
+            && names::<NetworkPolicy>(&op.client).await.len() == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        names::<Ingress>(&op.client).await,
+        ["newsread-web"],
+        "no Ingress routes to the Service that does not exist"
+    );
+
+    op.emulator.faults().lift(&denied);
+    eventually("the Service, then the Ingress, are applied", || async {
+        names::<Ingress>(&op.client).await == ["newsread-admin", "newsread-web"]
+    })
+    .await;
+    op.stop().await;
+}
+
 #[tokio::test]
 async fn a_child_failing_with_500_keeps_the_app_reconciling_not_stalled() {
     let op = start(&[NS]).await;

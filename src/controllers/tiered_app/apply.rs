@@ -445,9 +445,12 @@ pub async fn apply_all(
     pass!(services, &stores.services);
     // A tier's Ingress routes to the Service of the same name: while someone else's
     // Service holds that name, the load balancer would send the tier's public traffic
-    // to their pods, so the Ingress is held (the tier's other children are not).
+    // to their pods, so the Ingress is held (the tier's other children are not). So it
+    // is while a refused create leaves no Service: the AWS Load Balancer Controller
+    // cannot build an IngressGroup with a backend that is not found, which would hold
+    // every other Ingress of a shared group.
     let mut ingress_held = held.clone();
-    ingress_held.extend(unusable_tiers(&report, "Service", &service_tiers, false));
+    ingress_held.extend(unusable_tiers(&report, "Service", &service_tiers, true));
     let deployment_tiers = tiers_by_name(&deployments);
     let deployments = pass!(deployments, &stores.deployments, true, &held);
     // A tier's HPA scales the Deployment of the same name through its /scale: while
