@@ -448,7 +448,8 @@ pub async fn apply_all(
     // to their pods, so the Ingress is held (the tier's other children are not). So it
     // is while a refused create leaves no Service: the AWS Load Balancer Controller
     // cannot build an IngressGroup with a backend that is not found, which would hold
-    // every other Ingress of a shared group.
+    // every other Ingress of a shared group (FailedBuildModel, by design upstream:
+    // kubernetes-sigs/aws-load-balancer-controller#3790).
     let mut ingress_held = held.clone();
     ingress_held.extend(unusable_tiers(&report, "Service", &service_tiers, true));
     let deployment_tiers = tiers_by_name(&deployments);
