@@ -527,6 +527,17 @@ def render_single_replica() -> None:
     raise CheckFailed("two replicas without leader election rendered")
 
 
+@check("the operator's own stop timeout is 5 s below terminationGracePeriodSeconds (at least 1 s)")
+def render_graceful_shutdown_timeout() -> None:
+    for grace, timeout in ((None, "25s"), (120, "115s"), (3, "1s"), (0, "1s")):
+        values = dict(DEPLOY_VALUES) if grace is None else {**DEPLOY_VALUES, "terminationGracePeriodSeconds": grace}
+        deployment = only(by_kind(documents(render(values))), "Deployment")
+        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+        expect(env.get("TIERED_GRACEFUL_SHUTDOWN_TIMEOUT") == timeout,
+               f"terminationGracePeriodSeconds {grace}: TIERED_GRACEFUL_SHUTDOWN_TIMEOUT is "
+               f"{env.get('TIERED_GRACEFUL_SHUTDOWN_TIMEOUT')!r}, not {timeout!r}")
+
+
 def operator_network_policy(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The chart's NetworkPolicy and Deployment for `values`, the policy checked against the pods."""
     kinds = assert_common(documents(render(values)))

@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Namespace of the leader-election Lease (the pod's own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub lease_namespace: String,
+    /// How long a stop (SIGTERM, Ctrl-C, a lost Lease) may wait for running reconciles
+    /// and the release of the Lease before the process exits anyway: `20s`, `1m`. Keep it
+    /// below the pod's `terminationGracePeriodSeconds` (the chart sets it 5 s below).
+    #[arg(long, env = "TIERED_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub graceful_shutdown_timeout: Duration,
     /// Log format; JSON unless standard output is a terminal.
     #[arg(long, env = "TIERED_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -234,6 +239,7 @@ impl RunArgs {
                 pod_labels: self.dns_pod_labels.clone(),
                 ips: self.dns_ips.clone(),
             },
+            graceful_shutdown_timeout: self.graceful_shutdown_timeout,
         }
     }
 }

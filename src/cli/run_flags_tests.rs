@@ -30,8 +30,15 @@ fn run_has_production_defaults() {
     assert_eq!(args.lease_name, "tiered-operator");
     assert_eq!(args.lease_namespace, "default");
     let config = args.to_config();
+    // Below the chart's terminationGracePeriodSeconds (30 s by default).
+    assert_eq!(config.graceful_shutdown_timeout, Duration::from_secs(20));
     let leader = config.leader.unwrap();
     assert_eq!((leader.duration_seconds, leader.grace_seconds), (15, 5));
+    let args = run_args(&["--cluster-name=c", "--graceful-shutdown-timeout=1m"]).unwrap();
+    assert_eq!(
+        args.to_config().graceful_shutdown_timeout,
+        Duration::from_mins(1)
+    );
 }
 
 #[test]

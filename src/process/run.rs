@@ -57,6 +57,11 @@ pub struct RunConfig {
     /// Label selector of this process's shard (`None`: every object); see
     /// [`ControllerConfig::label_selector`].
     pub watch_label_selector: Option<String>,
+    /// How long a stop may wait for running reconciles, the release of the Lease and the
+    /// HTTP server before the process exits anyway (controller-runtime's
+    /// `GracefulShutdownTimeout`): an API server that no longer answers must not keep a
+    /// stopping process alive until the kubelet's SIGKILL.
+    pub graceful_shutdown_timeout: Duration,
 }
 
 /// Why `tiered run` failed.
@@ -138,8 +143,41 @@ pub async fn run_with_client(
 }
 
 /// Runs the process with a given Kubernetes client and AWS SDK configuration until
-/// `shutdown` fires (tests point `aws` at moto).
+/// `shutdown` fires (tests point `aws` at moto). Once it has fired, the stop takes at
+/// most [`RunConfig::graceful_shutdown_timeout`]: what has not finished by then (a
+/// reconcile or a Lease release waiting on an API server that does not answer) is
+/// dropped, as the kubelet's SIGKILL would, and the Lease runs out on its own.
 pub async fn run_with_clients(
+    client: kube::Client,
+    aws: &SdkConfig,
+    config: RunConfig,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    let timeout = config.graceful_shutdown_timeout;
+    let deadline = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.wait().await;
+            tokio::time::sleep(timeout).await;
+        }
+    };
+    tokio::select! {
+        biased;
+        result = run_until_stopped(client, aws, config, shutdown.clone(), bound) => result,
+        () = deadline => {
+            tracing::warn!(
+                timeout = ?timeout,
+                reason = shutdown.reason().map(tracing::field::debug),
+                "stopped without waiting further: the stop did not finish within the graceful shutdown timeout (is the API server answering?)"
+            );
+            stopped(&shutdown)
+        }
+    }
+}
+
+/// [`run_with_clients`] without its stop deadline.
+async fn run_until_stopped(
     client: kube::Client,
     aws: &SdkConfig,
     config: RunConfig,
@@ -383,6 +421,12 @@ async fn finish(
         reason = shutdown.reason().map(tracing::field::debug),
         "stopped"
     );
+    stopped(shutdown)
+}
+
+/// The result of a stop: an error after a lost Lease, so that the process exits non-zero
+/// and restarts as a candidate.
+fn stopped(shutdown: &Shutdown) -> Result<(), RunError> {
     match shutdown.reason() {
         Some(StopReason::LeaseLost) => Err(RunError::LeaseLost),
         _ => Ok(()),

@@ -21,6 +21,7 @@ use support::operator::{
 };
 use tiered::api::TieredApp;
 use tiered::process::leader::{LeaderConfig, lease_field_manager};
+use tiered::process::shutdown::StopReason;
 
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
@@ -377,4 +378,30 @@ async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
     );
     until_leading(&b, "operator-b").await;
     b.stop().await;
+}
+
+/// Found in session 14 with the binary: with the API server frozen (SIGSTOP), a SIGTERM
+/// left `tiered run` waiting on the release of its Lease for over 120 s, until the
+/// kubelet's SIGKILL. A stop now ends within `graceful_shutdown_timeout` (5 s here); the
+/// Lease runs out on its own.
+#[tokio::test]
+async fn a_stop_ends_within_the_graceful_shutdown_timeout_when_the_api_server_does_not_answer() {
+    let emulator = emulator(&[NS], true).await;
+    let leader = candidate(&emulator.client(), "operator-a").await;
+    until_leading(&leader, "operator-a").await;
+
+    emulator
+        .faults()
+        .add_latency(kube_emulator::Matcher::any(), Duration::from_mins(10));
+    let asked = Instant::now();
+    leader.shutdown.trigger(StopReason::Signal);
+    let stopped = tokio::time::timeout(Duration::from_mins(1), leader.task)
+        .await
+        .expect("the stop ends although the API server does not answer");
+    stopped.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(30),
+        "it waited for the release up to the timeout, then gave up: {took:?}"
+    );
 }

@@ -54,7 +54,7 @@ pub async fn emulator(namespaces: &[&str], sandbox: bool) -> EmulatorHandle {
 }
 
 /// The configuration of an in-process operator on `namespaces`: no leader election,
-/// resync 1 s, HTTP on a free port.
+/// resync 1 s, HTTP on a free port, a stop of at most 5 s.
 pub fn test_config(namespaces: &[&str]) -> RunConfig {
     RunConfig {
         cluster_name: "test".to_owned(),
@@ -66,6 +66,8 @@ pub fn test_config(namespaces: &[&str]) -> RunConfig {
         adopt_namespaces: Vec::new(),
         watch_label_selector: None,
         cluster_dns: tiered::runtime::context::ClusterDns::default(),
+        // Below `Instance::stop`'s 10 s, so a stop that hangs fails the test that made it.
+        graceful_shutdown_timeout: Duration::from_secs(5),
     }
 }
 
