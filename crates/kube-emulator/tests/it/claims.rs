@@ -9,7 +9,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::support::{causes, create, invalid, object, start};
+use crate::support::{causes, create, invalid, merge_patch_status, object, start};
 
 fn claim(name: &str, spec: &Value) -> PersistentVolumeClaim {
     object(json!({
@@ -46,13 +46,12 @@ fn storage(size: &str) -> Value {
 
 /// The claim is Bound, as the PV controller would mark it.
 async fn bind(api: &Api<PersistentVolumeClaim>, name: &str) {
-    api.patch_status(
+    merge_patch_status(
+        api,
         name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Bound", "capacity": {"storage": "5Gi"}}})),
+        &json!({"status": {"phase": "Bound", "capacity": {"storage": "5Gi"}}}),
     )
-    .await
-    .unwrap();
+    .await;
 }
 
 fn assert_spec_forbidden(status: &kube::core::Status) {

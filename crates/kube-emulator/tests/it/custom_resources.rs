@@ -8,7 +8,9 @@ use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube_emulator::EmulatorHandle;
 use serde_json::json;
 
-use crate::support::{create, deployment_json, install_crd, merge_patch, object, start};
+use crate::support::{
+    create, deployment_json, install_crd, merge_patch, merge_patch_status, object, start,
+};
 
 async fn start_with_widgets() -> (EmulatorHandle, Api<DynamicObject>) {
     let emu = start().await;
@@ -92,14 +94,12 @@ async fn the_status_subresource_is_isolated_from_the_main_endpoint() {
         "nothing changed"
     );
 
-    let status = api
-        .patch_status(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}, "spec": {"size": 9}, "status": {"phase": "Ready"}})),
-        )
-        .await
-        .unwrap();
+    let status = merge_patch_status(
+        &api,
+        "w",
+        &json!({"metadata": {"labels": {"x": "y"}}, "spec": {"size": 9}, "status": {"phase": "Ready"}}),
+    )
+    .await;
     assert_eq!(status.data["status"]["phase"], "Ready");
     assert_eq!(status.data["spec"]["size"], 1);
     assert!(status.metadata.labels.is_none());
@@ -126,14 +126,12 @@ async fn a_deployment_bumps_generation_on_spec_changes() {
     assert_eq!(annotated.metadata.generation, Some(1));
     let scaled = merge_patch(&api, "web", &json!({"spec": {"replicas": 3}})).await;
     assert_eq!(scaled.metadata.generation, Some(2));
-    let status = api
-        .patch_status(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 5}, "status": {"replicas": 3}})),
-        )
-        .await
-        .unwrap();
+    let status = merge_patch_status(
+        &api,
+        "web",
+        &json!({"spec": {"replicas": 5}, "status": {"replicas": 3}}),
+    )
+    .await;
     assert_eq!(status.spec.unwrap().replicas, Some(3));
     assert_eq!(status.status.unwrap().replicas, Some(3));
     assert_eq!(status.metadata.generation, Some(2));

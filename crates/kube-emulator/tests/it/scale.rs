@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::{
     self, api_status, causes, config_map, create, deployment_json, install_crd, invalid,
-    kubectl_json, kubectl_ok, object, start,
+    kubectl_json, kubectl_ok, merge_patch_scale, merge_patch_status, object, start,
 };
 
 /// Asserts that discovery of `group_version` lists `<plural>/scale` as autoscaling/v1
@@ -64,14 +64,7 @@ async fn a_deployments_scale_reads_its_replicas_and_selector_as_a_string() {
         "matchExpressions": [{"key": "track", "operator": "In", "values": ["stable", "canary"]}]},
         "template": {"metadata": {"labels": {"app": "shop", "tier": "web", "track": "stable"}}}});
     let created = create(&deployments, &object(deployment_json("shop", &spec))).await;
-    deployments
-        .patch_status(
-            "shop",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"replicas": 2}})),
-        )
-        .await
-        .unwrap();
+    merge_patch_status(&deployments, "shop", &json!({"status": {"replicas": 2}})).await;
     let current = deployments.get("shop").await.unwrap();
 
     let scale = deployments.get_scale("shop").await.unwrap();
@@ -162,14 +155,7 @@ async fn scale_writes_are_checked_like_the_real_server() {
     create(&deployments, &object(deployment_json("web", &json!({})))).await;
 
     let mut stale = deployments.get_scale("web").await.unwrap();
-    deployments
-        .patch_scale(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 3}})),
-        )
-        .await
-        .unwrap();
+    merge_patch_scale(&deployments, "web", &json!({"spec": {"replicas": 3}})).await;
     stale.spec.as_mut().unwrap().replicas = Some(5);
     let conflict = api_status(
         deployments
@@ -241,14 +227,12 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
         )
         .await
         .unwrap();
-    widgets
-        .patch_status(
-            "gizmo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"running": 1, "selector": "app=gizmo"}})),
-        )
-        .await
-        .unwrap();
+    merge_patch_status(
+        &widgets,
+        "gizmo",
+        &json!({"status": {"running": 1, "selector": "app=gizmo"}}),
+    )
+    .await;
 
     assert_scale_listed(&emu, "example.io/v1", "widgets").await;
 
@@ -260,14 +244,7 @@ async fn a_custom_resource_with_a_scale_subresource_serves_it_from_its_paths() {
         (1, Some("app=gizmo"))
     );
 
-    widgets
-        .patch_scale(
-            "gizmo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .unwrap();
+    merge_patch_scale(&widgets, "gizmo", &json!({"spec": {"replicas": 5}})).await;
     let widget = widgets.get("gizmo").await.unwrap();
     assert_eq!(widget.data["spec"]["size"], 5);
 }

@@ -8,6 +8,7 @@ use std::process::Output;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -194,6 +195,28 @@ where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
     api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap()
+}
+
+/// Merge-patches the status subresource of `name` through `api` with `patch`, which must
+/// succeed; returns the object the server answers.
+pub async fn merge_patch_status<K>(api: &Api<K>, name: &str, patch: &Value) -> K
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap()
+}
+
+/// Merge-patches the scale subresource of `name` through `api` with `patch`, which must
+/// succeed; returns the `Scale` the server answers.
+pub async fn merge_patch_scale<K>(api: &Api<K>, name: &str, patch: &Value) -> Scale
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
         .unwrap()
 }
