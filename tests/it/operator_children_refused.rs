@@ -22,7 +22,8 @@ use kube::Api;
 use kube::api::PostParams;
 use kube_emulator::Matcher;
 use support::operator::{
-    Running, condition, events, eventually, eventually_condition, start, two_tier_app,
+    Running, condition, events, eventually, eventually_condition, eventually_ready_not_stalled,
+    eventually_stalled, start, start_with_app, two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::{Autoscaling, Tier, TierRole};
@@ -63,10 +64,8 @@ fn admin_tier(app: &TieredApp) -> Tier {
 
 /// The operator with [`three_tier_app`] created and every child of its tiers applied.
 async fn start_with_three_tiers() -> (Running, Api<TieredApp>, TieredApp) {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     let app = three_tier_app();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let (op, apps) = start_with_app(NS, &app).await;
     eventually("every child of the three tiers exists", || async {
         names::<NetworkPolicy>(&op.client).await.len() == 3
             && names::<PodDisruptionBudget>(&op.client).await.len() == 3
@@ -106,16 +105,11 @@ async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applie
         },
     )
     .await;
-    eventually_condition(
+    eventually_stalled(
         "Stalled names the refused NetworkPolicy",
         &apps,
-        "Stalled",
-        |(status, reason, message)| {
-            status == "True"
-                && reason == "ApplyFailed"
-                && message.contains("NetworkPolicy newsread-admin")
-                && message.contains("denied the request")
-        },
+        "ApplyFailed",
+        &["NetworkPolicy newsread-admin", "denied the request"],
     )
     .await;
     let stalled = apps.get("newsread").await.unwrap();
@@ -150,12 +144,7 @@ async fn a_refused_network_policy_stalls_the_app_but_every_other_child_is_applie
     })
     .await;
     mark_deployments_available(&op.client).await;
-    eventually("the app is Ready and no longer Stalled", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Ready").is_some_and(|c| c.0 == "True")
-            && condition(&app, "Stalled").is_some_and(|c| c.0 == "False")
-    })
-    .await;
+    eventually_ready_not_stalled("the app is Ready and no longer Stalled", &apps).await;
     op.stop().await;
 }
 
@@ -258,15 +247,11 @@ async fn a_refused_delete_stalls_the_app_and_the_removed_tiers_other_children_ar
     op.emulator.faults().refuse(denied.clone(), 403, message);
     app.spec.tiers.retain(|t| t.name != "worker");
     set_tiers(&apps, &app.spec.tiers).await;
-    eventually_condition(
+    eventually_stalled(
         "Stalled names the NetworkPolicy it could not prune",
         &apps,
-        "Stalled",
-        |(status, reason, message)| {
-            status == "True"
-                && reason == "PruneFailed"
-                && message.contains("NetworkPolicy newsread-worker")
-        },
+        "PruneFailed",
+        &["NetworkPolicy newsread-worker"],
     )
     .await;
     assert_eq!(
@@ -299,8 +284,6 @@ async fn a_refused_delete_stalls_the_app_and_the_removed_tiers_other_children_ar
 /// what looks like a server error, and the tier's other children are applied.
 #[tokio::test]
 async fn a_deployment_too_large_for_etcd_stalls_the_app_naming_it() {
-    let op = start(&[NS]).await;
-    let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
     let mut app = two_tier_app(NS);
     app.spec.tiers[1].env = (0..12_000)
         .map(|i| k8s_openapi::api::core::v1::EnvVar {
@@ -309,17 +292,15 @@ async fn a_deployment_too_large_for_etcd_stalls_the_app_naming_it() {
             value_from: None,
         })
         .collect();
-    apps.create(&PostParams::default(), &app).await.unwrap();
-    eventually_condition(
+    let (op, apps) = start_with_app(NS, &app).await;
+    eventually_stalled(
         "Stalled names the Deployment etcd refused",
         &apps,
-        "Stalled",
-        |(status, reason, message)| {
-            status == "True"
-                && reason == "ApplyFailed"
-                && message.contains("Deployment newsread-api")
-                && message.contains("etcdserver: request is too large")
-        },
+        "ApplyFailed",
+        &[
+            "Deployment newsread-api",
+            "etcdserver: request is too large",
+        ],
     )
     .await;
     assert_eq!(names::<Deployment>(&op.client).await, ["newsread-web"]);

@@ -16,8 +16,8 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    Running, condition, events, eventually, eventually_condition, start, start_with_app,
-    two_tier_app,
+    Running, condition, events, eventually, eventually_ready_not_stalled, eventually_stalled,
+    start, start_with_app, two_tier_app,
 };
 use tiered::api::TieredApp;
 use tiered::api::tiered_app::RolloutState;
@@ -86,11 +86,11 @@ async fn a_rollout_past_its_deadline_stalls_the_app_until_the_spec_is_fixed() {
                 "message": timed_out}]),
     )
     .await;
-    eventually_condition(
+    eventually_stalled(
         "the app is Stalled by the web tier's rollout",
         &apps,
-        "Stalled",
-        |c| c.0 == "True" && c.1 == "RolloutFailed",
+        "RolloutFailed",
+        &[],
     )
     .await;
     let app = apps.get("newsread").await.unwrap();
@@ -168,12 +168,7 @@ async fn pods_that_cannot_be_created_stall_the_app_and_recover_without_a_spec_ch
     .await;
     // The quota is raised: the Deployment controller clears ReplicaFailure.
     report_rollout(&op.client, "newsread-api", 2, complete()).await;
-    eventually("the app is Ready again", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Stalled").is_some_and(|c| c.0 == "False")
-            && condition(&app, "Ready").is_some_and(|c| c.0 == "True")
-    })
-    .await;
+    eventually_ready_not_stalled("the app is Ready again", &apps).await;
     op.stop().await;
 }
 

@@ -20,7 +20,7 @@ use crate::operator_tiered_app::{
     delete_app_until_collected, mark_deployments_available, names, set_tiers,
 };
 use crate::support::operator::{
-    Running, condition, eventually, eventually_condition, start, start_with_app,
+    Running, eventually, eventually_condition, eventually_stalled, start, start_with_app,
     start_with_foreign, two_tier_app, writes_since,
 };
 
@@ -190,14 +190,12 @@ async fn a_retained_claim_is_mounted_outlives_its_tier_and_the_app_and_is_not_ta
         .create(&PostParams::default(), &app_with_volume(None))
         .await
         .unwrap();
-    eventually("the new app is Stalled on the retained claim", || async {
-        let app = apps.get("newsread").await.unwrap();
-        condition(&app, "Stalled").is_some_and(|c| {
-            c.0 == "True"
-                && c.1 == "NameConflict"
-                && c.2.contains("PersistentVolumeClaim/newsread-files")
-        })
-    })
+    eventually_stalled(
+        "the new app is Stalled on the retained claim",
+        &apps,
+        "NameConflict",
+        &["PersistentVolumeClaim/newsread-files"],
+    )
     .await;
     assert_eq!(
         claimed_by(&claim(&op.client).await.unwrap()),
@@ -306,11 +304,11 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
     )
     .await
     .unwrap();
-    eventually_condition(
+    eventually_stalled(
         "the app is Stalled with NameConflict naming the claim",
         &apps,
-        "Stalled",
-        |c| c.1 == "NameConflict" && c.2.contains("PersistentVolumeClaim/newsread-files"),
+        "NameConflict",
+        &["PersistentVolumeClaim/newsread-files"],
     )
     .await;
     assert_eq!(names::<Deployment>(&op.client).await, ["newsread-web"]);
@@ -329,16 +327,11 @@ async fn a_foreign_claim_of_the_same_name_is_left_untouched_and_the_tier_mountin
 async fn a_change_the_api_server_would_refuse_on_a_claim_is_not_sent_and_stalls_the_app() {
     let (op, apps) = start_with_claim().await;
     let before = ask_for_another_class(&op, &apps).await;
-    eventually_condition(
+    eventually_stalled(
         "the app is Stalled naming the claim and the field",
         &apps,
-        "Stalled",
-        |c| {
-            c.0 == "True"
-                && c.1 == "InvalidSpec"
-                && c.2
-                    .contains("PersistentVolumeClaim/newsread-files: storageClassName")
-        },
+        "InvalidSpec",
+        &["PersistentVolumeClaim/newsread-files: storageClassName"],
     )
     .await;
     let after = claim(&op.client).await.unwrap();

@@ -454,6 +454,27 @@ pub async fn eventually_condition(
     .await;
 }
 
+/// Waits (as [`eventually_condition`], saying `what`) until the TieredApp `newsread` in
+/// `apps` is `Stalled` (status True) with `reason` and a message containing each of
+/// `parts`.
+pub async fn eventually_stalled(what: &str, apps: &Api<TieredApp>, reason: &str, parts: &[&str]) {
+    eventually_condition(what, apps, "Stalled", |(status, stalled_for, message)| {
+        status == "True" && stalled_for == reason && parts.iter().all(|part| message.contains(part))
+    })
+    .await;
+}
+
+/// Waits (as [`eventually`], saying `what`) until the TieredApp `newsread` in `apps` is
+/// `Ready` and not `Stalled`.
+pub async fn eventually_ready_not_stalled(what: &str, apps: &Api<TieredApp>) {
+    eventually(what, || async {
+        let app = apps.get("newsread").await.unwrap();
+        condition(&app, "Ready").is_some_and(|c| c.0 == "True")
+            && condition(&app, "Stalled").is_some_and(|c| c.0 == "False")
+    })
+    .await;
+}
+
 /// Waits until the TieredApp `name` reports `Ready` with `reason`.
 pub async fn wait_for_app_reason(apps: &Api<TieredApp>, name: &str, reason: &str) {
     eventually(&format!("the app is not Ready for {reason}"), || async {
