@@ -41,9 +41,12 @@ spec:
     .unwrap()
 }
 
-/// Waits until app `name` is `Stalled` with reason `NameConflict` and returns its
-/// `Stalled` message, after checking that `Ready` is False for the same reason.
-async fn wait_for_name_conflict(apps: &Api<TieredApp>, name: &str) -> String {
+/// Creates `app` through `apps`, waits until it is `Stalled` with reason `NameConflict`
+/// and returns its `Stalled` message, after checking that `Ready` is False for the same
+/// reason.
+async fn create_until_name_conflict(apps: &Api<TieredApp>, app: &TieredApp) -> String {
+    apps.create(&PostParams::default(), app).await.unwrap();
+    let name = app.metadata.name.as_deref().unwrap();
     eventually(&format!("{name} is Stalled NameConflict"), || async {
         apps.get(name).await.is_ok_and(|app| {
             condition(&app, "Stalled")
@@ -78,10 +81,7 @@ async fn a_foreign_service_with_a_childs_name_is_never_taken_over_nor_collected_
     let before = snapshot(&services, "newsread-api").await;
 
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    let message = wait_for_name_conflict(&apps, "newsread").await;
+    let message = create_until_name_conflict(&apps, &two_tier_app(NS)).await;
     assert!(
         message.contains("Service/newsread-api") && message.contains("not managed by tiered"),
         "{message}"
@@ -130,10 +130,7 @@ async fn two_apps_whose_names_meet_in_one_child_name_the_later_stalls_and_the_fi
     let deployment_before = snapshot(&deployments, "a-b-c").await;
     let service_before = snapshot(&services, "a-b-c").await;
 
-    apps.create(&PostParams::default(), &one_tier_app("a", "b-c"))
-        .await
-        .unwrap();
-    let message = wait_for_name_conflict(&apps, "a").await;
+    let message = create_until_name_conflict(&apps, &one_tier_app("a", "b-c")).await;
     assert!(
         message.contains("Deployment/a-b-c already exists and is owned by TieredApp/a-b")
             && message.contains("Service/a-b-c"),
@@ -175,8 +172,7 @@ async fn an_existing_service_account_with_a_tiers_name_is_never_annotated_nor_de
         serde_norway::from_str("{roleArn: 'arn:aws:iam::123456789012:role/newsread-api'}").unwrap(),
     );
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &app).await.unwrap();
-    let message = wait_for_name_conflict(&apps, "newsread").await;
+    let message = create_until_name_conflict(&apps, &app).await;
     assert!(
         message.contains("ServiceAccount/newsread-api already exists and is not managed by tiered"),
         "{message}"
@@ -221,10 +217,7 @@ async fn an_app_recovers_soon_after_the_foreign_object_in_its_way_is_removed() {
     .await;
     let op = launch(client.clone(), test_config(&[NS])).await;
     let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    wait_for_name_conflict(&apps, "newsread").await;
+    create_until_name_conflict(&apps, &two_tier_app(NS)).await;
     let rolled_out = |app: &TieredApp| {
         app.status
             .as_ref()
@@ -269,10 +262,7 @@ async fn a_tiers_ingress_is_held_while_its_service_name_is_someone_elses() {
     )
     .await;
     let apps: Api<TieredApp> = Api::namespaced(op.client.clone(), NS);
-    apps.create(&PostParams::default(), &two_tier_app(NS))
-        .await
-        .unwrap();
-    let message = wait_for_name_conflict(&apps, "newsread").await;
+    let message = create_until_name_conflict(&apps, &two_tier_app(NS)).await;
     assert!(message.contains("Service/newsread-web"), "{message}");
     eventually("the other children exist", || async {
         names::<Deployment>(&op.client).await == ["newsread-api", "newsread-web"]
@@ -326,8 +316,7 @@ async fn a_tiers_hpa_is_held_while_its_deployment_name_is_someone_elses() {
             target_memory_utilization: None,
         });
     }
-    apps.create(&PostParams::default(), &app).await.unwrap();
-    let message = wait_for_name_conflict(&apps, "newsread").await;
+    let message = create_until_name_conflict(&apps, &app).await;
     assert!(message.contains("Deployment/newsread-web"), "{message}");
     eventually("the api tier's HPA exists", || async {
         names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-api"]
