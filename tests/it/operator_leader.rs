@@ -14,6 +14,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::PostParams;
 use kube::api::{Patch, PatchParams};
+use kube_emulator::EmulatorHandle;
 use serde_json::json;
 use support::operator::{
     Instance, condition, emulator, events, eventually, http_get, launch, metric, test_config,
@@ -25,6 +26,7 @@ use tiered::process::shutdown::StopReason;
 
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
+const LEASE_NAMESPACE: &str = "default";
 // The shipped timings (`LeaderConfig::new`: valid 15 s, renewed 5 s before expiry). With
 // 8 s and 3 s, a renewal delayed 3 s by a loaded machine (four test threads on two cores)
 // lost the Lease: the leader stopped and the test's next request to it was refused.
@@ -40,12 +42,38 @@ async fn candidate_with(client: &kube::Client, identity: &str, duration_seconds:
     let mut config = test_config(&[NS]);
     config.leader = Some(LeaderConfig {
         lease_name: LEASE.to_owned(),
-        lease_namespace: "default".to_owned(),
+        lease_namespace: LEASE_NAMESPACE.to_owned(),
         identity: identity.to_owned(),
         duration_seconds,
         grace_seconds: GRACE_SECONDS,
     });
     launch(client.clone(), config).await
+}
+
+/// A sandbox emulator (Deployments roll out) serving [`NS`], its client and the Leases
+/// of the namespace that holds [`LEASE`]; keep the emulator for the test's length.
+async fn sandbox_with_leases() -> (EmulatorHandle, kube::Client, Api<Lease>) {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let leases = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    (emulator, client, leases)
+}
+
+/// The body of the server-side apply (without force) with which a candidate claims
+/// [`LEASE`] for `holder`, `duration_seconds` from now: what kube-lease-manager sends for
+/// a Lease it last read as free (state.rs `lock`).
+fn claim(holder: &str, duration_seconds: u64) -> serde_json::Value {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "spec": {
+            "acquireTime": now,
+            "renewTime": now,
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration_seconds,
+        },
+    })
 }
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -78,10 +106,15 @@ async fn until_held_by(leases: &Api<Lease>, identity: &str) {
     .await;
 }
 
-/// Waits until `instance` (`who`) runs the controllers: its `tiered_leader` is 1.
+/// Whether `instance` runs the controllers: its `tiered_leader` is 1.
+async fn is_leading(instance: &Instance) -> bool {
+    (leads(instance).await - 1.0).abs() < f64::EPSILON
+}
+
+/// Waits until `instance` (`who`) runs the controllers.
 async fn until_leading(instance: &Instance, who: &str) {
     eventually(&format!("{who} leads"), || async {
-        (leads(instance).await - 1.0).abs() < f64::EPSILON
+        is_leading(instance).await
     })
     .await;
 }
@@ -111,11 +144,9 @@ async fn roll_new_api_image(client: &kube::Client, apps: &Api<TieredApp>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_stops() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
+    let (_emulator, client, leases) = sandbox_with_leases().await;
     let a = candidate(&client, "operator-a").await;
     let b = candidate(&client, "operator-b").await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     // Roles are read once both candidates are ready and a holder is recorded: while both
     // start at once, who ends up holding the Lease is only settled then.
     eventually(
@@ -149,10 +180,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
     })
     .await;
     assert!(reconciles(&leader).await > 0.0, "the leader reconciles");
-    assert!(
-        (leads(&leader).await - 1.0).abs() < f64::EPSILON,
-        "the leader's tiered_leader is 1"
-    );
+    assert!(is_leading(&leader).await, "the leader's tiered_leader is 1");
     assert!(
         leads(&standby).await.abs() < f64::EPSILON,
         "the standby's tiered_leader is 0"
@@ -195,7 +223,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         "the new leader reconciles"
     );
     assert!(
-        (leads(&standby).await - 1.0).abs() < f64::EPSILON,
+        is_leading(&standby).await,
         "the new leader's tiered_leader is 1"
     );
     standby.stop().await;
@@ -208,37 +236,21 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
 /// holds the Lease, as it does in that race, and must be refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
+    let (_emulator, client, leases) = sandbox_with_leases().await;
     let a = candidate(&client, "operator-a").await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     until_held_by(&leases, "operator-a").await;
-    // What kube-lease-manager sends for a Lease it last read as free (state.rs `lock`):
-    // an apply without force under the candidate's field manager.
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let claim = json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "spec": {
-            "acquireTime": now,
-            "renewTime": now,
-            "holderIdentity": "operator-b",
-            "leaseDurationSeconds": DURATION_SECONDS,
-        },
-    });
+    // B's claim, under B's own field manager.
     let params = PatchParams {
         field_manager: Some(lease_field_manager("operator-b")),
         ..PatchParams::default()
     };
+    let claim = claim("operator-b", DURATION_SECONDS);
     match leases.patch(LEASE, &params, &Patch::Apply(&claim)).await {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
         other => panic!("operator-b's claim must be refused as a conflict, got {other:?}"),
     }
     assert_eq!(holder(&leases).await.as_deref(), Some("operator-a"));
-    assert!(
-        (leads(&a).await - 1.0).abs() < f64::EPSILON,
-        "operator-a still leads"
-    );
+    assert!(is_leading(&a).await, "operator-a still leads");
     a.stop().await;
 }
 
@@ -248,21 +260,10 @@ async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
 /// field from every manager, so its own claim under its own manager does not conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_when_it_expires() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let dead = json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": { "name": LEASE },
-        "spec": {
-            "acquireTime": now,
-            "renewTime": now,
-            "holderIdentity": "operator-gone",
-            "leaseDurationSeconds": 3,
-        },
-    });
+    let (_emulator, client, leases) = sandbox_with_leases().await;
+    // The dead leader's claim, which also creates the Lease (so it names it).
+    let mut dead = claim("operator-gone", 3);
+    dead["metadata"] = json!({ "name": LEASE });
     leases
         .patch(
             LEASE,
@@ -287,9 +288,7 @@ async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_whe
 /// it slept for up to a minute (about 9 s with the shipped 15 s) with no one leading.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let (_emulator, client, leases) = sandbox_with_leases().await;
     let a = candidate_with(&client, "operator-a", 60).await;
     until_held_by(&leases, "operator-a").await;
     let b = candidate_with(&client, "operator-b", 60).await;
@@ -311,11 +310,9 @@ async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry(
 /// 128 bytes, so every Event of that leader was refused (422) and only logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
+    let (_emulator, client, leases) = sandbox_with_leases().await;
     let identity = format!("tiered-operator-{}-1", "x".repeat(200));
     let leader = candidate(&client, &identity).await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     until_held_by(&leases, &identity).await;
     let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
     apps.create(&PostParams::default(), &two_tier_app(NS))
@@ -340,9 +337,7 @@ async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
 /// by which time the old leader has read the Lease and stopped (never two leaders).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
-    let emulator = emulator(&[NS], true).await;
-    let client = emulator.client();
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let (_emulator, client, leases) = sandbox_with_leases().await;
     let a = candidate(&client, "operator-a").await;
     until_held_by(&leases, "operator-a").await;
     let b = candidate(&client, "operator-b").await;
