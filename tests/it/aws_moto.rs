@@ -20,10 +20,11 @@ use aws_sdk_rds::types::DbInstance;
 use support::aws_reads::{
     db_snapshot, elasticache_tags, instance, replication_group, replication_groups,
 };
+use support::data_tier::cache::valkey_group;
 use support::data_tier::database::postgres_instance;
 use support::moto::{
     ACCOUNT_ID, MotoServer, REGION, assert_no_cache_parameter_groups, elasticache_client,
-    rds_client, sdk_tags, tag_pairs,
+    rds_client, tag_pairs,
 };
 
 const DB_ID: &str = "tiered-test-newsread-db";
@@ -197,23 +198,12 @@ async fn rds_refuses_to_delete_an_instance_with_deletion_protection() {
 // --------------------------------------------------------------------- ElastiCache
 
 async fn create_valkey_group(cache: &aws_sdk_elasticache::Client, id: &str) {
-    cache
-        .create_replication_group()
-        .replication_group_id(id)
+    // What `replicasPerShard: 2` becomes: a primary and two replicas in one shard.
+    valkey_group(cache, id, &[("tiered.io/name", "newsread-cache")])
         .replication_group_description("newsread cache")
-        .engine("valkey")
         .engine_version("8.0")
         .cache_node_type("cache.r7g.large")
-        // What `replicasPerShard: 2` becomes: a primary and two replicas in one shard.
-        .replicas_per_node_group(2)
-        .automatic_failover_enabled(true)
-        .multi_az_enabled(true)
-        .transit_encryption_enabled(true)
-        .at_rest_encryption_enabled(true)
         .auth_token("not-a-secret-auth-token-0123456789")
-        .snapshot_retention_limit(5)
-        .snapshot_window("04:00-05:00")
-        .set_tags(Some(sdk_tags(&[("tiered.io/name", "newsread-cache")])))
         .send()
         .await
         .expect("CreateReplicationGroup failed");

@@ -222,21 +222,10 @@ impl Kind for ElastiCache {
     }
 
     async fn create_untagged(&self, id: &str, tags: &[(&str, &str)]) {
-        self.elasticache
-            .create_replication_group()
-            .replication_group_id(id)
+        valkey_group(&self.elasticache, id, tags)
             .replication_group_description("legacy")
-            .engine("valkey")
             .cache_node_type("cache.t4g.micro")
-            .replicas_per_node_group(2)
-            .automatic_failover_enabled(true)
-            .multi_az_enabled(true)
-            .transit_encryption_enabled(true)
-            .at_rest_encryption_enabled(true)
             .auth_token("legacy-token-0123456789")
-            .snapshot_retention_limit(5)
-            .snapshot_window("04:00-05:00")
-            .set_tags(Some(sdk_tags(tags)))
             .send()
             .await
             .expect("CreateReplicationGroup failed");
@@ -324,4 +313,28 @@ impl Kind for ElastiCache {
             Some("replica.example".to_owned()),
         )
     }
+}
+
+/// The CreateReplicationGroup of a Valkey group `id` with `tags` only, shaped as tiered
+/// makes one for `replicasPerShard: 2`: one shard of a primary and two replicas,
+/// automatic failover, Multi-AZ, encryption in transit and at rest, snapshots kept 5 days
+/// in 04:00-05:00. The description, node type and auth token follow.
+pub fn valkey_group(
+    elasticache: &Client,
+    id: &str,
+    tags: &[(&str, &str)],
+) -> aws_sdk_elasticache::operation::create_replication_group::builders::CreateReplicationGroupFluentBuilder
+{
+    elasticache
+        .create_replication_group()
+        .replication_group_id(id)
+        .engine("valkey")
+        .replicas_per_node_group(2)
+        .automatic_failover_enabled(true)
+        .multi_az_enabled(true)
+        .transit_encryption_enabled(true)
+        .at_rest_encryption_enabled(true)
+        .snapshot_retention_limit(5)
+        .snapshot_window("04:00-05:00")
+        .set_tags(Some(sdk_tags(tags)))
 }
