@@ -166,15 +166,11 @@ async fn a_tier_whose_service_create_is_refused_gets_no_ingress_until_the_servic
     app.spec.tiers.push(admin);
     set_tiers(&apps, &app.spec.tiers).await;
 
-    eventually_condition(
+    eventually_stalled(
         "Stalled names the refused Service",
         &apps,
-        "Stalled",
-        |(status, reason, message)| {
-            status == "True"
-                && reason == "ApplyFailed"
-                && message.contains("Service newsread-admin")
-        },
+        "ApplyFailed",
+        &["Service newsread-admin"],
     )
     .await;
     eventually("the tier's other children are applied", || async {
