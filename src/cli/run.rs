@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::CliError;
+use crate::controllers::tiered_app::build::naming::is_dns1123_subdomain;
 use crate::process::leader::{LeaderConfig, default_identity};
 use crate::process::run::RunConfig;
 use crate::process::telemetry::{self, LogFormat};
@@ -80,15 +81,22 @@ pub struct RunArgs {
 /// The text and the rule, when it is not a namespace name.
 pub fn parse_namespace(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if crate::controllers::tiered_app::build::naming::is_dns1123_subdomain(text)
-        && text.len() <= 63
-        && !text.contains('.')
-    {
+    let valid = is_dns1123_subdomain(text) && text.len() <= 63 && !text.contains('.');
+    checked(
+        text,
+        valid,
+        "a namespace name",
+        "use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    )
+}
+
+/// `text` when `valid`, else the error of a flag's value parser: the text, what it is
+/// not (`a namespace name`) and `rule`, what to use instead.
+fn checked(text: &str, valid: bool, not_a: &str, rule: &str) -> Result<String, String> {
+    if valid {
         Ok(text.to_owned())
     } else {
-        Err(format!(
-            "{text:?} is not a namespace name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
-        ))
+        Err(format!("{text:?} is not {not_a}: {rule}"))
     }
 }
 
@@ -101,13 +109,12 @@ pub fn parse_namespace(text: &str) -> Result<String, String> {
 /// The text and the rule, when it is not a Lease name.
 pub fn parse_lease_name(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if crate::controllers::tiered_app::build::naming::is_dns1123_subdomain(text) {
-        Ok(text.to_owned())
-    } else {
-        Err(format!(
-            "{text:?} is not a Lease name: use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit"
-        ))
-    }
+    checked(
+        text,
+        is_dns1123_subdomain(text),
+        "a Lease name",
+        "use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit",
+    )
 }
 
 /// Parses one entry of a comma-separated namespace list (`--namespaces`,
@@ -163,13 +170,14 @@ pub fn parse_cluster_name(text: &str) -> Result<String, String> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !text.starts_with('-')
         && !text.ends_with('-');
-    if well_formed {
-        Ok(text.to_owned())
-    } else {
-        Err(format!(
-            "{text:?} is not a cluster name: use 1 to {CLUSTER_NAME_MAX} lowercase letters, digits and '-', starting and ending with a letter or digit (it is part of AWS identifiers and of the tiered.io/cluster tag)"
-        ))
-    }
+    checked(
+        text,
+        well_formed,
+        "a cluster name",
+        &format!(
+            "use 1 to {CLUSTER_NAME_MAX} lowercase letters, digits and '-', starting and ending with a letter or digit (it is part of AWS identifiers and of the tiered.io/cluster tag)"
+        ),
+    )
 }
 
 /// Parses `300` (seconds) or a `humantime` duration such as `300s`, `5m`, `2h`,

@@ -144,40 +144,8 @@ pub async fn run_with_client(
 
 /// Runs the process with a given Kubernetes client and AWS SDK configuration until
 /// `shutdown` fires (tests point `aws` at moto). Once it has fired, the stop takes at
-/// most [`RunConfig::graceful_shutdown_timeout`]: what has not finished by then (a
-/// reconcile or a Lease release waiting on an API server that does not answer) is
-/// dropped, as the kubelet's SIGKILL would, and the Lease runs out on its own.
+/// most [`RunConfig::graceful_shutdown_timeout`] ([`within_graceful_shutdown`]).
 pub async fn run_with_clients(
-    client: kube::Client,
-    aws: &SdkConfig,
-    config: RunConfig,
-    shutdown: Shutdown,
-    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
-) -> Result<(), RunError> {
-    let timeout = config.graceful_shutdown_timeout;
-    let deadline = {
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.wait().await;
-            tokio::time::sleep(timeout).await;
-        }
-    };
-    tokio::select! {
-        biased;
-        result = run_until_stopped(client, aws, config, shutdown.clone(), bound) => result,
-        () = deadline => {
-            tracing::warn!(
-                timeout = ?timeout,
-                reason = shutdown.reason().map(tracing::field::debug),
-                "stopped without waiting further: the stop did not finish within the graceful shutdown timeout (is the API server answering?)"
-            );
-            stopped(&shutdown)
-        }
-    }
-}
-
-/// [`run_with_clients`] without its stop deadline.
-async fn run_until_stopped(
     client: kube::Client,
     aws: &SdkConfig,
     config: RunConfig,
@@ -262,14 +230,45 @@ async fn run_until_stopped(
             tracing::info!("caches synced; ready");
         }
     });
-    let failed = await_controllers(controllers, &health, &shutdown).await;
-    sync_task.abort();
-    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
-    shutdown.trigger(StopReason::Failure);
-    finish(http, leadership, &shutdown).await?;
-    match failed {
-        Some(cause) => Err(RunError::Controller(cause)),
-        None => Ok(()),
+    let running = async {
+        let failed = await_controllers(controllers, &health, &shutdown).await;
+        sync_task.abort();
+        // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
+        shutdown.trigger(StopReason::Failure);
+        finish(http, leadership, &shutdown).await?;
+        match failed {
+            Some(cause) => Err(RunError::Controller(cause)),
+            None => Ok(()),
+        }
+    };
+    within_graceful_shutdown(&shutdown, config.graceful_shutdown_timeout, running).await
+}
+
+/// Runs `running` (the controllers, then the stop: running reconciles, the release of
+/// the Lease, the HTTP server) to its end, or until `timeout` after `shutdown` fires:
+/// what has not finished by then (a reconcile or a release waiting on an API server
+/// that does not answer) is dropped, as the kubelet's SIGKILL would, and the Lease runs
+/// out on its own.
+async fn within_graceful_shutdown(
+    shutdown: &Shutdown,
+    timeout: Duration,
+    running: impl Future<Output = Result<(), RunError>>,
+) -> Result<(), RunError> {
+    let deadline = async {
+        shutdown.wait().await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        biased;
+        result = running => result,
+        () = deadline => {
+            tracing::warn!(
+                timeout = ?timeout,
+                reason = shutdown.reason().map(tracing::field::debug),
+                "stopped without waiting further: the stop did not finish within the graceful shutdown timeout (is the API server answering?)"
+            );
+            stopped(shutdown)
+        }
     }
 }
 

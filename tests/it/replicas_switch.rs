@@ -110,6 +110,20 @@ async fn scaled_by_hand(deployments: &Api<Deployment>, count: i32) {
         .unwrap();
 }
 
+/// Waits for the Updated Event that says the pass put back `fields` (as the note lists
+/// them: `spec.replicas of Deployment/newsread-api (to 3)`).
+async fn until_put_back_event(op: &Running, fields: &str) {
+    eventually_event(
+        &format!("an Updated Event names what it put back: {fields}"),
+        &op.client,
+        NS,
+        "Normal",
+        "Updated",
+        &format!("put back what another writer changed: {fields}"),
+    )
+    .await;
+}
+
 /// Plays the Deployment controller: the Deployment's status reports every pod it asks
 /// for as ready, for its current generation.
 async fn report_all_ready(deployments: &Api<Deployment>) {
@@ -305,15 +319,7 @@ async fn a_fixed_tier_scaled_to_zero_by_hand_gets_its_replicas_back() {
     scaled_by_hand(&deployments, 0).await;
     settles(&op, "3 fixed replicas put back", |d| replicas(d) == Some(3)).await;
     // The Event says what was put back and to what, not only "Updated".
-    eventually_event(
-        "an Updated Event names the field put back",
-        &op.client,
-        NS,
-        "Normal",
-        "Updated",
-        "put back what another writer changed: spec.replicas of Deployment/newsread-api (to 3)",
-    )
-    .await;
+    until_put_back_event(&op, "spec.replicas of Deployment/newsread-api (to 3)").await;
     op.stop().await;
 }
 
@@ -346,13 +352,9 @@ async fn a_hand_edit_of_several_fields_is_put_back_and_the_event_names_each() {
         replicas(d) == Some(3) && image.as_deref() == Some("ghcr.io/acme/api:1.0.0")
     })
     .await;
-    eventually_event(
-        "an Updated Event names both fields put back",
-        &op.client,
-        NS,
-        "Normal",
-        "Updated",
-        "put back what another writer changed: spec.replicas of Deployment/newsread-api (to 3), \
+    until_put_back_event(
+        &op,
+        "spec.replicas of Deployment/newsread-api (to 3), \
          spec.template.spec.containers[0].image of Deployment/newsread-api",
     )
     .await;
