@@ -144,7 +144,9 @@ pub async fn run_with_client(
 
 /// Runs the process with a given Kubernetes client and AWS SDK configuration until
 /// `shutdown` fires (tests point `aws` at moto). Once it has fired, the stop takes at
-/// most [`RunConfig::graceful_shutdown_timeout`] ([`within_graceful_shutdown`]).
+/// most [`RunConfig::graceful_shutdown_timeout`]: what has not finished by then (a
+/// reconcile or a Lease release waiting on an API server that does not answer) is
+/// dropped, and the Lease runs out on its own.
 pub async fn run_with_clients(
     client: kube::Client,
     aws: &SdkConfig,
