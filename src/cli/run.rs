@@ -42,8 +42,9 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub lease_namespace: String,
     /// How long a stop (SIGTERM, Ctrl-C, a lost Lease) may wait for running reconciles
-    /// and the release of the Lease before the process exits anyway: `20s`, `1m`. Keep it
-    /// below the pod's `terminationGracePeriodSeconds` (the chart sets it 5 s below).
+    /// and the release of the Lease before the process exits anyway: `20s`, `1m`, more
+    /// than 0. Keep it below the pod's `terminationGracePeriodSeconds` (the chart sets it
+    /// 5 s below).
     #[arg(long, env = "TIERED_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
     /// Log format; JSON unless standard output is a terminal.

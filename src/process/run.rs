@@ -144,10 +144,28 @@ pub async fn run_with_client(
 
 /// Runs the process with a given Kubernetes client and AWS SDK configuration until
 /// `shutdown` fires (tests point `aws` at moto). Once it has fired, the stop takes at
-/// most [`RunConfig::graceful_shutdown_timeout`]: what has not finished by then (a
-/// reconcile or a Lease release waiting on an API server that does not answer) is
-/// dropped, and the Lease runs out on its own.
+/// most [`RunConfig::graceful_shutdown_timeout`], whatever the process is doing: what has
+/// not finished by then (a reconcile, the release of the Lease, a standby's or a starting
+/// process's request to an API server that does not answer) is dropped, and the Lease
+/// runs out on its own.
 pub async fn run_with_clients(
+    client: kube::Client,
+    aws: &SdkConfig,
+    config: RunConfig,
+    shutdown: Shutdown,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    let timeout = config.graceful_shutdown_timeout;
+    let stop = shutdown.clone();
+    // The whole run, not only the leader's stop: a standby waiting on the Lease and a
+    // process still starting wait on the API server too (found by trying it: a standby
+    // given SIGTERM with the API server frozen was still running after 600 s).
+    let running = run_until_stopped(client, aws, config, shutdown, bound);
+    within_graceful_shutdown(&stop, timeout, running).await
+}
+
+/// [`run_with_clients`] without its stop deadline.
+async fn run_until_stopped(
     client: kube::Client,
     aws: &SdkConfig,
     config: RunConfig,
@@ -232,25 +250,19 @@ pub async fn run_with_clients(
             tracing::info!("caches synced; ready");
         }
     });
-    let running = async {
-        let failed = await_controllers(controllers, &health, &shutdown).await;
-        sync_task.abort();
-        // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
-        shutdown.trigger(StopReason::Failure);
-        finish(http, leadership, &shutdown).await?;
-        match failed {
-            Some(cause) => Err(RunError::Controller(cause)),
-            None => Ok(()),
-        }
-    };
-    within_graceful_shutdown(&shutdown, config.graceful_shutdown_timeout, running).await
+    let failed = await_controllers(controllers, &health, &shutdown).await;
+    sync_task.abort();
+    // Controllers stop only on shutdown; make sure it has fired for the HTTP server.
+    shutdown.trigger(StopReason::Failure);
+    finish(http, leadership, &shutdown).await?;
+    match failed {
+        Some(cause) => Err(RunError::Controller(cause)),
+        None => Ok(()),
+    }
 }
 
-/// Runs `running` (the controllers, then the stop: running reconciles, the release of
-/// the Lease, the HTTP server) to its end, or until `timeout` after `shutdown` fires:
-/// what has not finished by then (a reconcile or a release waiting on an API server
-/// that does not answer) is dropped, as the kubelet's SIGKILL would, and the Lease runs
-/// out on its own.
+/// Runs `running` to its end, or until `timeout` after `shutdown` fires: what has not
+/// finished by then is dropped, as the kubelet's SIGKILL would drop it.
 async fn within_graceful_shutdown(
     shutdown: &Shutdown,
     timeout: Duration,
