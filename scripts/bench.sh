@@ -27,6 +27,11 @@
 #   (issue 12, 30 Nov 2026, session 7, load 2-6: 1,000 apps ratio 1.66-1.82, peak RSS
 #   70.9-71.4 MiB; 10,000 apps ratio 1.59-2.42, peak RSS 435 MiB; data tier 1,000 + 300
 #   Ready in 29.8 s, 0 mutating calls and 0 writes in 10 idle minutes: README)
+#   1 Dec 2026, session 14, load 2-3 from another session: 1,000 apps after the
+#   emulator GC fix: all children 27.8-35.6 s, floor 13.0-19.4 s, ratio 1.84-2.14,
+#   32.0 requests per app, peak RSS 68.7-68.9 MiB (before it: 173.4 s, floor 69.5 s);
+#   emulator 1,900-2,900 req/s, p99 18-30 ms at load 2-3.4, 4,400-4,500 req/s, p99
+#   12 ms at load 1.2-2 (README "Benchmarks")
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

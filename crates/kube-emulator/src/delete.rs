@@ -135,7 +135,7 @@ pub fn delete(shared: &Arc<Shared>, request: &Request) -> Reply {
             .ok_or_else(|| ApiError::not_found(&target.rt, &name))?;
         delete_one(&mut world, &target.rt, &object, &options)?
     };
-    shared.gc.notify_one();
+    shared.gc.everything();
     Ok((StatusCode::OK, reply))
 }
 
@@ -166,7 +166,7 @@ pub fn delete_collection(shared: &Arc<Shared>, request: &Request) -> Reply {
             items.push(served(rt, object));
         }
     }
-    shared.gc.notify_one();
+    shared.gc.everything();
     Ok((
         StatusCode::OK,
         json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {}, "items": items}),

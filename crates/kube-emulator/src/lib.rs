@@ -166,7 +166,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use faults::{Faults, Matcher, RequestLog, RequestRecord};
@@ -216,7 +216,7 @@ pub struct Shared {
     /// Start options.
     pub options: EmulatorOptions,
     /// Wakes the garbage collector.
-    pub gc: Notify,
+    pub gc: gc::Wakeups,
     /// Tells watches and tasks to stop.
     pub shutdown: broadcast::Sender<()>,
     /// `127.0.0.1:PORT`.
@@ -250,7 +250,7 @@ impl Emulator {
             faults: Faults::default(),
             log: RequestLog::default(),
             options: options.clone(),
-            gc: Notify::new(),
+            gc: gc::Wakeups::default(),
             shutdown: broadcast::channel(4).0,
             address: addr.to_string(),
         });

@@ -203,9 +203,17 @@ impl Registry {
 
     /// The resource of an object's `apiVersion` and `kind`.
     pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
+        // `group/version`, or just `version` for the core group (as
+        // [`ResourceType::api_version`] writes it), compared without building it: the
+        // garbage collector asks for every owner reference of every object.
+        let (group, version) = match api_version.split_once('/') {
+            Some(("", _)) => return None,
+            Some(split) => split,
+            None => ("", api_version),
+        };
         self.resources
             .iter()
-            .find(|r| r.api_version() == api_version && r.kind == kind)
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
             .cloned()
     }
 

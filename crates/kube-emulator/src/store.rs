@@ -1,6 +1,7 @@
 //! Object storage: every object as JSON, one global `resourceVersion` counter bumped on
-//! each write, a bounded history of watch events for resuming watches, and a broadcast
-//! of new events to open watches. Knows nothing about HTTP.
+//! each write, an index of stored `metadata.uid`s (the garbage collector's owner look-up),
+//! a bounded history of watch events for resuming watches, and a broadcast of new events
+//! to open watches. Knows nothing about HTTP.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,6 +59,8 @@ pub struct World {
     /// Served kinds.
     pub registry: Registry,
     objects: HashMap<String, Bucket>,
+    /// `metadata.uid` of every stored object: its store key, namespace and name.
+    uids: HashMap<String, (String, String, String)>,
     rv: u64,
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
@@ -82,6 +85,7 @@ impl Store {
             world: Mutex::new(World {
                 registry: Registry::default(),
                 objects: HashMap::new(),
+                uids: HashMap::new(),
                 rv: 1,
                 history: VecDeque::new(),
                 history_limit: history_limit.max(1),
@@ -126,6 +130,14 @@ impl World {
             .flat_map(|(k, b)| b.values().map(move |v| (k, v)))
     }
 
+    /// The store key, namespace and name of the stored object whose `metadata.uid` is
+    /// `uid`, found through an index (no scan of the store).
+    pub fn by_uid(&self, uid: &str) -> Option<(&str, &str, &str)> {
+        self.uids
+            .get(uid)
+            .map(|(key, namespace, name)| (key.as_str(), namespace.as_str(), name.as_str()))
+    }
+
     /// Whether a name is free.
     pub fn contains(&self, key: &str, namespace: &str, name: &str) -> bool {
         self.get(key, namespace, name).is_some()
@@ -137,6 +149,18 @@ impl World {
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         let bucket = self.objects.entry(key.to_owned()).or_default();
         let previous = bucket.insert((namespace.to_owned(), name.to_owned()), object.clone());
+        let uid = object_uid(&object);
+        if previous.as_ref().map(object_uid) != Some(uid) {
+            if let Some(old) = previous.as_ref().map(object_uid).filter(|u| !u.is_empty()) {
+                self.uids.remove(old);
+            }
+            if !uid.is_empty() {
+                self.uids.insert(
+                    uid.to_owned(),
+                    (key.to_owned(), namespace.to_owned(), name.to_owned()),
+                );
+            }
+        }
         let event = if previous.is_some() {
             EventType::Modified
         } else {
@@ -152,6 +176,7 @@ impl World {
             .objects
             .get_mut(key)?
             .remove(&(namespace.to_owned(), name.to_owned()))?;
+        self.uids.remove(object_uid(&object));
         self.rv += 1;
         object["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         self.record(key, namespace, EventType::Deleted, object.clone(), None);
@@ -253,6 +278,11 @@ impl World {
     }
 }
 
+/// `metadata.uid` of an object (`""` when it has none).
+fn object_uid(object: &Value) -> &str {
+    object["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
 /// `metadata.namespace` and `metadata.name` of an object.
 pub fn namespace_and_name(object: &Value) -> (String, String) {
     let meta = &object["metadata"];
@@ -267,4 +297,32 @@ pub fn now_timestamp() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Store;
+
+    #[test]
+    fn the_uid_index_follows_puts_and_removals() {
+        let store = Store::new(10);
+        let mut world = store.lock();
+        let object = |uid: &str| json!({"metadata": {"name": "a", "namespace": "ns", "uid": uid}});
+        world.put("/secrets", "ns", "a", object("u1"));
+        assert_eq!(world.by_uid("u1"), Some(("/secrets", "ns", "a")));
+
+        world.put("/secrets", "ns", "a", object("u1"));
+        assert_eq!(world.by_uid("u1"), Some(("/secrets", "ns", "a")));
+        world.put("/secrets", "ns", "a", object("u2"));
+        assert_eq!(world.by_uid("u1"), None);
+        assert_eq!(world.by_uid("u2"), Some(("/secrets", "ns", "a")));
+
+        world.remove("/secrets", "ns", "a");
+        assert_eq!(world.by_uid("u2"), None);
+        world.put("/secrets", "ns", "b", object("u3"));
+        world.remove_bucket("/secrets");
+        assert_eq!(world.by_uid("u3"), None);
+    }
 }

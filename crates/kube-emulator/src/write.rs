@@ -283,7 +283,7 @@ pub(crate) fn update_object(
     }
     let stored = lifecycle::store(world, &rt.store_key(), prepared);
     if let Some(gone) = lifecycle::finish_if_released(world, &rt, &stored) {
-        shared.gc.notify_one();
+        shared.gc.everything();
         return Ok((StatusCode::OK, served(&rt, gone)));
     }
     Ok((StatusCode::OK, served(&rt, stored)))
@@ -302,18 +302,25 @@ pub fn create(shared: &Arc<Shared>, request: &Request) -> Reply {
         object,
         &Manager::Update(&request.manager),
     );
-    wake_collector_for_owned(shared, reply)
+    wake_collector_for_owned(shared, request, reply)
 }
 
 /// Wakes the garbage collector when the object a write stored has owner references:
 /// kube-controller-manager's collector watches every object, so a dependent written
 /// after its owner is gone (a late create of a controller's pass, an ownerReference to
-/// a uid that never existed) is collected without waiting for another delete.
-fn wake_collector_for_owned(shared: &Shared, reply: Reply) -> Reply {
-    if let Ok((_, object)) = &reply
-        && !meta::owner_uids(object).is_empty()
-    {
-        shared.gc.notify_one();
+/// a uid that never existed) is collected without waiting for another delete. It looks
+/// at that object only ([`crate::gc::Wakeups::written`]). A CRD write makes it look at
+/// everything: a dependent kept because its owner's kind was not served (the real
+/// collector requeues it) may now be resolvable.
+fn wake_collector_for_owned(shared: &Shared, request: &Request, reply: Reply) -> Reply {
+    if let Ok((_, object)) = &reply {
+        let key = request.target.rt.store_key();
+        if key == lifecycle::CRD_KEY {
+            shared.gc.everything();
+        } else if !meta::owner_uids(object).is_empty() {
+            let (namespace, name) = super::store::namespace_and_name(object);
+            shared.gc.written(&key, &namespace, &name);
+        }
     }
     reply
 }
@@ -349,7 +356,7 @@ pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
         new,
         &Manager::Update(&request.manager),
     );
-    wake_collector_if_owners_changed(shared, &old, reply)
+    wake_collector_if_owners_changed(shared, request, &old, reply)
 }
 
 /// 400 when the body of a PUT names another object than its URL.
@@ -363,11 +370,19 @@ pub(crate) fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> 
 }
 
 /// As [`wake_collector_for_owned`] for an update, only when it changed the owner
-/// references (status writes of owned objects do not wake it).
-fn wake_collector_if_owners_changed(shared: &Shared, old: &Value, reply: Reply) -> Reply {
+/// references or is a CRD's (status writes of owned objects do not wake it).
+fn wake_collector_if_owners_changed(
+    shared: &Shared,
+    request: &Request,
+    old: &Value,
+    reply: Reply,
+) -> Reply {
     match &reply {
-        Ok((_, new)) if meta::owner_uids(new) != meta::owner_uids(old) => {
-            wake_collector_for_owned(shared, reply)
+        Ok((_, new))
+            if meta::owner_uids(new) != meta::owner_uids(old)
+                || request.target.rt.store_key() == lifecycle::CRD_KEY =>
+        {
+            wake_collector_for_owned(shared, request, reply)
         }
         _ => reply,
     }
@@ -443,7 +458,7 @@ pub fn patch(shared: &Arc<Shared>, request: &Request) -> Reply {
             .map_err(|e| patch_error(&rt, &name, e))?;
         created["metadata"]["name"] = Value::String(name);
         let reply = create_object(&mut world, request, created, &Manager::Applied);
-        return wake_collector_for_owned(shared, reply);
+        return wake_collector_for_owned(shared, request, reply);
     };
     let (new, manager) = match kind {
         PatchKind::Merge => (patch::merge(&old, &body), Manager::Update(&request.manager)),
@@ -465,5 +480,5 @@ pub fn patch(shared: &Arc<Shared>, request: &Request) -> Reply {
         }
     };
     let reply = update_object(shared, &mut world, request, &old, new, &manager);
-    wake_collector_if_owners_changed(shared, &old, reply)
+    wake_collector_if_owners_changed(shared, request, &old, reply)
 }
