@@ -239,6 +239,9 @@ async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
     let (_emulator, client, leases) = sandbox_with_leases().await;
     let a = candidate(&client, "operator-a").await;
     until_held_by(&leases, "operator-a").await;
+    // A's `tiered_leader` follows its claim's response, which may land after the Lease
+    // is readable (CI once read 0 here on a loaded machine): wait for it first.
+    until_leading(&a, "operator-a").await;
     // B's claim, under B's own field manager.
     let params = PatchParams {
         field_manager: Some(lease_field_manager("operator-b")),
