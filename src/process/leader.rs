@@ -15,8 +15,10 @@
 //! reporting this process as the holder, so a leader cut off from the API server (or
 //! whose renewals fail) would keep reconciling, and calling AWS, next to the replica
 //! that took the expired Lease over. `confirm_holding` reads the Lease as stored and
-//! stops the process once it names someone else, or its own hold has run out, or it
-//! cannot be read for a whole lease duration (what client-go's renew deadline does).
+//! stops the process once it names someone else, or no read has confirmed a renewal by
+//! a fifth of the duration before the last confirmed hold ends (what client-go's renew
+//! deadline does), so before a standby can take the Lease over. A lost Lease stops the
+//! controllers at once, dropping the reconciles in flight.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,15 +86,17 @@ pub struct LeaderConfig {
 }
 
 impl LeaderConfig {
-    /// Lease timings that tolerate a few seconds of clock skew: valid 15 s, renewed
-    /// 5 s before expiry (about every ttl/3 … 2·ttl/3).
+    /// Lease timings that tolerate a few seconds of clock skew: valid 15 s (client-go's
+    /// `LeaseDuration`), renewed 10 s before expiry, so every 5 s. A leader that cannot
+    /// renew stops 3 s before its hold ends (`confirm_holding`), so a renewal has 7 s to
+    /// land; renewed 5 s before expiry, as before, it had 2 s.
     pub fn new(lease_name: String, lease_namespace: String, identity: String) -> Self {
         Self {
             lease_name,
             lease_namespace,
             identity,
             duration_seconds: 15,
-            grace_seconds: 5,
+            grace_seconds: 10,
         }
     }
 }
@@ -313,45 +317,91 @@ async fn watch_for_loss(
     if shutdown.reason().is_some() {
         return;
     }
-    tracing::error!("{why}; stopping the controllers");
+    tracing::error!(
+        "{why}; stopping the controllers now, without waiting for the reconciles in flight"
+    );
     health.set_leader(LeaderState::Failed);
     shutdown.trigger(StopReason::LeaseLost);
 }
 
-/// Reads the Lease every `grace` seconds while this process leads; returns why it may no
-/// longer act as the leader: the Lease names another holder (or none), its own hold
-/// (renewTime + duration, both written by this process's clock) has run out, or no read
-/// confirmed the hold for a whole lease duration.
+/// Share of the lease duration by which a leader stops before its last confirmed hold
+/// runs out: a fifth (3 s of the shipped 15 s). It covers the clock skew between
+/// replicas (a standby measures the hold by `renewTime`, written with the leader's clock)
+/// and the last read, taken at the deadline itself and given a third of this margin.
+const STOP_MARGIN_DIVISOR: u32 = 5;
+
+/// Longest pause between two reads of the Lease by its leader: client-go's
+/// `RetryPeriod` (2 s), or a quarter of shorter lease durations.
+const HOLDING_READ_PERIOD: Duration = Duration::from_secs(2);
+
+/// How long the hold recorded in `spec` still lasts for `identity` at wall time `now`,
+/// given the `duration` it was written with; or why this process may no longer act as
+/// the leader: the Lease names another holder (or none), or its hold has run out.
+fn hold_left(
+    spec: &LeaseSpec,
+    identity: &str,
+    duration: Duration,
+    now: Timestamp,
+) -> Result<Duration, &'static str> {
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return Err("the leader lease names another holder");
+    }
+    let until = spec
+        .renew_time
+        .as_ref()
+        .and_then(|renewed| renewed.0.checked_add(duration).ok());
+    until
+        .and_then(|until| Duration::try_from(until.duration_since(now)).ok())
+        .filter(|left| !left.is_zero())
+        .ok_or("the leader lease was not renewed in time")
+}
+
+/// Reads the Lease while this process leads and returns, once it may no longer act as
+/// the leader, why: the Lease was deleted or names another holder (or none), or no read
+/// confirmed a renewal before the last confirmed hold (`renewTime` + duration, both by
+/// this process's clock) came within a fifth of the duration of its end.
+///
+/// A leader cut off from the API server must stop before the hold ends, as client-go's
+/// `RenewDeadline` (10 s of 15) makes it, because a standby takes the Lease over at that
+/// end. Stopping after a whole lease duration without a confirming read (what this did
+/// before) let an outside trial, which cut only the leader off, see two leaders for about
+/// 4.5 s. The Lease is read every 2 s and once more at the deadline, so a renewal that
+/// landed late still counts.
 async fn confirm_holding(leases: Api<Lease>, config: LeaderConfig) -> &'static str {
+    use tokio::time::Instant;
     let duration = Duration::from_secs(config.duration_seconds);
-    let period = Duration::from_secs(config.grace_seconds.max(1));
-    let mut confirmed = Instant::now();
+    let margin = duration / STOP_MARGIN_DIVISOR;
+    let period = HOLDING_READ_PERIOD.min(duration / 4);
+    // The claim or renewal that made this process the leader was written just before
+    // `acquire` returned, so its hold ends no sooner than a duration before now.
+    let mut deadline = Instant::now() + duration.saturating_sub(margin);
     loop {
-        tokio::time::sleep(period).await;
-        match tokio::time::timeout(period, leases.get_opt(&config.lease_name)).await {
-            Ok(Ok(lease)) => {
-                let Some(lease) = lease else {
-                    return "the leader lease was deleted";
-                };
+        tokio::time::sleep_until((Instant::now() + period).min(deadline)).await;
+        let answer_by = if Instant::now() >= deadline {
+            deadline + margin / 3
+        } else {
+            Instant::now() + period
+        };
+        match tokio::time::timeout_at(answer_by, leases.get_opt(&config.lease_name)).await {
+            Ok(Ok(None)) => return "the leader lease was deleted",
+            Ok(Ok(Some(lease))) => {
                 let spec = lease.spec.unwrap_or_default();
-                if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
-                    return "the leader lease names another holder";
+                let left = hold_left(&spec, &config.identity, duration, Timestamp::now());
+                match left.map(|left| left.checked_sub(margin)) {
+                    Ok(Some(until_deadline)) if !until_deadline.is_zero() => {
+                        deadline = Instant::now() + until_deadline;
+                    }
+                    Ok(_) => return "the leader lease was not renewed in time",
+                    Err(why) => return why,
                 }
-                let valid_until = spec
-                    .renew_time
-                    .and_then(|renewed| renewed.0.checked_add(duration).ok());
-                if valid_until.is_none_or(|until| until <= Timestamp::now()) {
-                    return "the leader lease was not renewed in time";
-                }
-                confirmed = Instant::now();
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "failed to read the leader lease");
             }
             Err(_) => tracing::warn!("failed to read the leader lease: no answer in time"),
         }
-        if confirmed.elapsed() >= duration {
-            return "the leader lease could not be confirmed for a whole lease duration";
+        if Instant::now() >= deadline {
+            return "the leader lease could not be confirmed renewed before its hold ran out";
         }
     }
 }
@@ -407,6 +457,41 @@ mod tests {
         assert_ne!(first, second);
         let pid = format!("-{}-", std::process::id());
         assert!(first.contains(&pid), "{first}");
+    }
+
+    #[test]
+    fn a_hold_lasts_until_its_renewal_plus_the_duration_and_only_for_its_holder() {
+        let renewed: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let spec = |holder: Option<&str>, renew: Option<Timestamp>| LeaseSpec {
+            holder_identity: holder.map(str::to_owned),
+            renew_time: renew.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime),
+            ..LeaseSpec::default()
+        };
+        let duration = Duration::from_secs(15);
+        let at = |seconds: i64| renewed + k8s_openapi::jiff::SignedDuration::from_secs(seconds);
+        let ours = spec(Some("a"), Some(renewed));
+        assert_eq!(
+            hold_left(&ours, "a", duration, at(4)),
+            Ok(Duration::from_secs(11))
+        );
+        assert_eq!(
+            hold_left(&ours, "a", duration, at(15)),
+            Err("the leader lease was not renewed in time")
+        );
+        assert_eq!(
+            hold_left(&ours, "a", duration, at(40)),
+            Err("the leader lease was not renewed in time")
+        );
+        assert_eq!(
+            hold_left(&spec(Some("a"), None), "a", duration, at(0)),
+            Err("the leader lease was not renewed in time")
+        );
+        for other in [spec(Some("b"), Some(renewed)), spec(None, Some(renewed))] {
+            assert_eq!(
+                hold_left(&other, "a", duration, at(1)),
+                Err("the leader lease names another holder")
+            );
+        }
     }
 
     #[test]

@@ -360,7 +360,15 @@ async fn until_stopped(
     };
     if listed {
         let _ = synced.send(());
-        controller.await;
+        // A lost Lease stops at once, dropping the reconciles in flight: another replica
+        // may already lead, and a reconcile let run to its end could call AWS next to it
+        // (controller-runtime likewise skips its graceful shutdown when leader election
+        // is lost: `gracefulShutdownTimeout = 0` in its manager's `OnStoppedLeading`).
+        tokio::select! {
+            biased;
+            () = shutdown.lease_lost() => {}
+            () = controller => {}
+        }
     } else {
         tokio::select! {
             () = controller => {}

@@ -60,6 +60,21 @@ impl Shutdown {
         }
     }
 
+    /// Resolves when the signal fires for [`StopReason::LeaseLost`]; never for another
+    /// reason (a graceful stop lets reconciles in flight finish, a lost lease does not).
+    pub fn lease_lost(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut receiver = self.sender.subscribe();
+        async move {
+            let fired = receiver
+                .wait_for(Option::is_some)
+                .await
+                .map(|reason| *reason);
+            if !matches!(fired, Ok(Some(StopReason::LeaseLost))) {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Fires the signal on SIGTERM or SIGINT; runs until then.
     pub async fn on_os_signals(self) {
         let terminate = async {

@@ -27,11 +27,11 @@ use tiered::process::shutdown::StopReason;
 const NS: &str = "shop";
 const LEASE: &str = "tiered-operator";
 const LEASE_NAMESPACE: &str = "default";
-// The shipped timings (`LeaderConfig::new`: valid 15 s, renewed 5 s before expiry). With
+// The shipped timings (`LeaderConfig::new`: valid 15 s, renewed 10 s before expiry). With
 // 8 s and 3 s, a renewal delayed 3 s by a loaded machine (four test threads on two cores)
 // lost the Lease: the leader stopped and the test's next request to it was refused.
 const DURATION_SECONDS: u64 = 15;
-const GRACE_SECONDS: u64 = 5;
+const GRACE_SECONDS: u64 = 10;
 const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
 
 async fn candidate(client: &kube::Client, identity: &str) -> Instance {

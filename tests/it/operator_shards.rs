@@ -31,8 +31,10 @@ async fn shard_member(client: &kube::Client, shard: &str, identity: &str) -> Ins
         lease_name: format!("tiered-operator-{shard}"),
         lease_namespace: "default".to_owned(),
         identity: identity.to_owned(),
-        duration_seconds: 8,
-        grace_seconds: 3,
+        // The shipped timings: with 8 s renewed 3 s before expiry, a renewal delayed
+        // on a loaded machine lost the Lease.
+        duration_seconds: 15,
+        grace_seconds: 10,
     });
     launch(client.clone(), config).await
 }

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod moto;
 pub mod operator;
+pub mod partition;
 pub mod process;
 pub mod restore_sources;
 pub mod tools;
