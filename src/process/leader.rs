@@ -433,6 +433,24 @@ impl Leadership {
     pub async fn release(mut self) {
         self.release_inner().await;
     }
+
+    /// Stops the elector without releasing the lease, for a lease this process lost.
+    /// `kube-lease-manager` releases with a patch that empties `holderIdentity` whenever
+    /// it last read itself as the holder and that read has not run out, without a
+    /// precondition, so after a loss (the Lease taken over, or this process cut off and
+    /// its release delivered later) it emptied the new holder's claim, and that leader
+    /// stopped in turn. client-go releases only on a cancelled context
+    /// (`ReleaseOnCancel`), never after a loss.
+    pub async fn abandon(mut self) {
+        if let Some(monitor) = self.monitor.take() {
+            monitor.abort();
+        }
+        // The elector releases when its last receiver is dropped: ours is kept until the
+        // task has ended.
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        tracing::info!("left the lost leader lease to run out, without releasing it");
+    }
 }
 
 #[cfg(test)]

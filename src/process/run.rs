@@ -431,7 +431,11 @@ async fn finish(
     shutdown: &Shutdown,
 ) -> Result<(), RunError> {
     if let Some(leadership) = leadership {
-        leadership.release().await;
+        if shutdown.reason() == Some(StopReason::LeaseLost) {
+            leadership.abandon().await;
+        } else {
+            leadership.release().await;
+        }
     }
     match http.await {
         Ok(Ok(())) => {}

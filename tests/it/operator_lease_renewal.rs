@@ -111,9 +111,11 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_ove
 /// A leader whose Lease passes to another (here an edit by hand naming another holder)
 /// stops at once, dropping a reconcile that waits on a slow request: let run to its end,
 /// such a reconcile could write, or call AWS, next to the new leader. Before, the stop
-/// waited for it up to the graceful-shutdown timeout.
+/// waited for it up to the graceful-shutdown timeout. And it does not release the Lease
+/// on its way out: before, its release emptied the new holder's claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_that_loses_its_lease_drops_the_reconciles_in_flight() {
+async fn a_leader_that_loses_its_lease_drops_its_reconciles_and_leaves_the_lease_to_the_new_holder()
+{
     let emulator = emulator(&[NS], true).await;
     let client = emulator.client();
     let mut config = test_config(&[NS]);
@@ -155,7 +157,16 @@ async fn a_leader_that_loses_its_lease_drops_the_reconciles_in_flight() {
         .expect("operator-a ends")
         .unwrap();
     assert!(matches!(ended, Err(RunError::LeaseLost)), "{ended:?}");
-    // Found within a read period (2 s); the release is quick, the API server answers.
+    // A lost Lease is not released: the release would empty the new holder's claim.
+    let holder = leases
+        .get(LEASE)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
+    assert_eq!(holder.as_deref(), Some("operator-z"));
+    // Found within a read period (2 s).
     assert!(
         lost.elapsed() < Duration::from_secs(10),
         "operator-a stopped without waiting for its reconcile: {:?}",
