@@ -75,32 +75,84 @@ impl Shutdown {
         }
     }
 
-    /// Fires the signal on SIGTERM or SIGINT; runs until then.
+    /// Fires the signal on SIGTERM or SIGINT, then exits the process at once, with
+    /// status 1, on a second one: the stop after the first may wait up to the graceful
+    /// shutdown timeout (an API server that does not answer), and someone pressing
+    /// Ctrl-C again means now. controller-runtime's `SetupSignalHandler` does the same
+    /// (`os.Exit(1)` on the second signal). Once these handlers are installed the OS's
+    /// default action never runs, so without this a second Ctrl-C did nothing.
     pub async fn on_os_signals(self) {
-        let terminate = async {
-            #[cfg(unix)]
-            {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut signal) => {
-                        signal.recv().await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot listen for SIGTERM");
-                        std::future::pending::<()>().await;
-                    }
-                }
-            }
-            #[cfg(not(unix))]
-            std::future::pending::<()>().await;
-        };
+        let mut signals = OsSignals::new();
         // Fire first, then say so: nothing that logging does may stand between a
         // signal and the stop.
         let signal = tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            () = terminate => "SIGTERM",
+            signal = signals.next() => signal,
             () = self.wait() => return,
         };
         self.trigger(StopReason::Signal);
         tracing::info!("{signal} received, shutting down");
+        let again = signals.next().await;
+        tracing::warn!("{again} received again; exiting at once, without waiting for the stop");
+        std::process::exit(1);
+    }
+}
+
+/// SIGINT and SIGTERM, listened to for the whole run (a signal that arrives between two
+/// [`OsSignals::next`] calls is kept, not lost).
+struct OsSignals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+fn listen(
+    kind: tokio::signal::unix::SignalKind,
+    name: &str,
+) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+        .inspect_err(|error| tracing::warn!(%error, "cannot listen for {name}"))
+        .ok()
+}
+
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl OsSignals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::SignalKind;
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = received(self.interrupt.as_mut()) => "SIGINT",
+                () = received(self.terminate.as_mut()) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

@@ -1,18 +1,20 @@
 //! The real `tiered run` binary as a separate process against the emulator in sandbox
 //! mode (issue 3 §3/§6): health and readiness endpoints, a TieredApp applied with kubectl
 //! becoming Ready with its URL, Prometheus text, JSON logs, graceful shutdown on SIGTERM,
-//! and zero writes from a restarted operator once the app has converged.
+//! zero writes from a restarted operator once the app has converged, and a second
+//! signal ending a stop at once.
 
 use crate::harness_kubectl::Kubectl;
 use crate::support;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kube::Api;
 use kube_emulator::EmulatorHandle;
 use support::operator::{
     condition, emulator, eventually, http_get, metric, two_tier_app, writes_since,
 };
+use support::partition::Partition;
 use support::process::OperatorProcess;
 use tiered::api::TieredApp;
 
@@ -222,5 +224,52 @@ async fn a_restarted_operator_makes_zero_writes_for_a_converged_app() {
             .iter()
             .any(|r| r.verb == "list" && r.resource == "tieredapps"),
         "the restarted operator did talk to the emulator"
+    );
+}
+
+/// Found from outside: with the API server silent, a stop waits up to the graceful
+/// shutdown timeout (here for the Lease's release), and a second Ctrl-C did nothing,
+/// because the process's own SIGINT handler had replaced the OS's default. A second
+/// signal now exits at once with status 1, as controller-runtime's handler does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_a_stop_that_waits_on_a_silent_api_server() {
+    let emulator = emulator(&[NS], true).await;
+    let partition = Partition::start(emulator.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        kube_emulator::kubeconfig_yaml(&partition.url()),
+    )
+    .unwrap();
+    let leader = [
+        ("TIERED_LEADER_ELECTION", "true"),
+        ("POD_NAME", "operator-a"),
+        ("TIERED_GRACEFUL_SHUTDOWN_TIMEOUT", "5m"),
+    ];
+    let mut process = OperatorProcess::start(&kubeconfig, &leader).await;
+    eventually("the operator leads", || async {
+        http_get(process.http, "/readyz")
+            .await
+            .1
+            .contains("Leading")
+    })
+    .await;
+    partition.cut();
+    process.signal("INT");
+    assert!(
+        process.exit_within(Duration::from_secs(2)).await.is_none(),
+        "the first SIGINT waits for the stop, whose release cannot reach the API server"
+    );
+    process.signal("INT");
+    let exit = process.exit_within(Duration::from_secs(5)).await;
+    assert_eq!(exit.and_then(|status| status.code()), Some(1), "{exit:?}");
+    assert!(
+        process
+            .stdout_lines()
+            .iter()
+            .any(|line| line.contains("SIGINT received again")),
+        "the second signal is logged: {:?}",
+        process.stdout_lines()
     );
 }

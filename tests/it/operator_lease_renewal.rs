@@ -143,14 +143,9 @@ async fn a_leader_that_loses_its_lease_drops_its_reconciles_and_leaves_the_lease
 
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(client.clone(), "default");
-    leases
-        .patch(
-            LEASE,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "spec": { "holderIdentity": "operator-z" } })),
-        )
-        .await
-        .unwrap();
+    let taken = Patch::Merge(json!({ "spec": { "holderIdentity": "operator-z" } }));
+    let params = PatchParams::default();
+    leases.patch(LEASE, &params, &taken).await.unwrap();
     let lost = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(50), a.task)
         .await

@@ -43,10 +43,14 @@ impl Partition {
         }
     }
 
+    /// The proxy's URL: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// A `kube::Client` whose every request goes through the proxy.
     pub fn client(&self) -> kube::Client {
-        let url = format!("http://{}", self.addr).parse().unwrap();
-        kube::Client::try_from(kube::Config::new(url)).unwrap()
+        kube::Client::try_from(kube::Config::new(self.url().parse().unwrap())).unwrap()
     }
 
     /// From now on no byte passes either way, on open connections or new ones.
