@@ -108,6 +108,29 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_ove
     b.stop().await;
 }
 
+/// A leader whose round trips to the API server take about 2.4 s (a slow link, not a
+/// cut) keeps leading: its renewals land, and a read that answers late still confirms
+/// them. With each read given up after 2 s, it stopped about 10 s in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_on_a_slow_link_keeps_its_lease() {
+    let emulator = emulator(&[NS], true).await;
+    let partition = Partition::start(emulator.addr()).await;
+    let a = shipped_candidate(partition.client(), "operator-a").await;
+    until_leading(&a, "operator-a").await;
+    partition.slow(Duration::from_millis(1200));
+    let slow = Instant::now();
+    // Two lease durations.
+    while slow.elapsed() < Duration::from_secs(30) {
+        assert!(
+            leads(&a).await,
+            "operator-a still leads {:?} into the slow link",
+            slow.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    a.stop().await;
+}
+
 /// A leader whose Lease passes to another (here an edit by hand naming another holder)
 /// stops at once, dropping a reconcile that waits on a slow request: let run to its end,
 /// such a reconcile could write, or call AWS, next to the new leader. Before, the stop

@@ -1,11 +1,13 @@
 //! A network partition between one client and the API server: a TCP proxy in front of
 //! the emulator that forwards bytes both ways until [`Partition::cut`], and from then on
 //! holds every byte (no reset, no answer: what a dropped route or a frozen node looks
-//! like to a client) until [`Partition::heal`]. Other clients of the emulator keep their
-//! own direct connections, so one operator replica can lose the API server while another
-//! still reaches it. An outside trial of leader election used such a proxy.
+//! like to a client) until [`Partition::heal`]; or, with [`Partition::slow`], delivers
+//! each byte a fixed time after it was sent (a slow link). Other clients of the emulator
+//! keep their own direct connections, so one operator replica can lose the API server
+//! while another still reaches it. An outside trial of leader election used such a proxy.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,7 +16,7 @@ use tokio::sync::watch;
 /// The proxy; dropping it stops accepting (open connections end with their peers).
 pub struct Partition {
     addr: SocketAddr,
-    cut: watch::Sender<bool>,
+    link: watch::Sender<Link>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
@@ -23,8 +25,8 @@ impl Partition {
     pub async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (cut, _) = watch::channel(false);
-        let state = cut.clone();
+        let (link, _) = watch::channel(Link::default());
+        let state = link.clone();
         let acceptor = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
@@ -38,7 +40,7 @@ impl Partition {
         });
         Self {
             addr,
-            cut,
+            link,
             acceptor,
         }
     }
@@ -55,12 +57,17 @@ impl Partition {
 
     /// From now on no byte passes either way, on open connections or new ones.
     pub fn cut(&self) {
-        self.cut.send_replace(true);
+        self.link.send_modify(|link| link.cut = true);
     }
 
     /// Bytes pass again, the held ones first.
     pub fn heal(&self) {
-        self.cut.send_replace(false);
+        self.link.send_modify(|link| link.cut = false);
+    }
+
+    /// From now on every byte arrives `latency` after it was sent, each way.
+    pub fn slow(&self, latency: Duration) {
+        self.link.send_modify(|link| link.latency = latency);
     }
 }
 
@@ -70,24 +77,40 @@ impl Drop for Partition {
     }
 }
 
-/// Copies `from` to `to`, holding each chunk while the partition is cut.
+/// The state of the link: cut, and how late bytes arrive.
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    cut: bool,
+    latency: Duration,
+}
+
+/// Copies `from` to `to`: each chunk is written its latency after it was read, and held
+/// while the link is cut.
 async fn forward(
-    mut from: impl AsyncRead + Unpin,
+    mut from: impl AsyncRead + Unpin + Send + 'static,
     mut to: impl AsyncWrite + Unpin,
-    mut cut: watch::Receiver<bool>,
+    mut link: watch::Receiver<Link>,
 ) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => read,
-        };
-        if cut.wait_for(|cut| !*cut).await.is_err() {
-            break;
+    let (chunks, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let latency = link.clone();
+    let reader = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(read) = from.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            let due = tokio::time::Instant::now() + latency.borrow().latency;
+            if chunks.send((due, buffer[..read].to_vec())).is_err() {
+                break;
+            }
         }
-        if to.write_all(&buffer[..read]).await.is_err() {
+    });
+    while let Some((due, chunk)) = arrived.recv().await {
+        tokio::time::sleep_until(due).await;
+        if link.wait_for(|link| !link.cut).await.is_err() || to.write_all(&chunk).await.is_err() {
             break;
         }
     }
+    reader.abort();
     let _ = to.shutdown().await;
 }
