@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube_emulator::Matcher;
+use kube_emulator::{EmulatorHandle, Matcher};
 use serde_json::json;
 use support::operator::{
     Instance, emulator, eventually, http_get, launch, metric, test_config, two_tier_app,
@@ -45,6 +45,15 @@ async fn leads(instance: &Instance) -> bool {
     }
 }
 
+/// The emulator, a proxy in front of it, and `operator-a` leading through the proxy.
+async fn leader_behind_a_proxy() -> (EmulatorHandle, Partition, Instance) {
+    let emulator = emulator(&[NS], true).await;
+    let partition = Partition::start(emulator.addr()).await;
+    let a = shipped_candidate(partition.client(), "operator-a").await;
+    until_leading(&a, "operator-a").await;
+    (emulator, partition, a)
+}
+
 async fn until_leading(instance: &Instance, who: &str) {
     eventually(&format!("{who} leads"), || leads(instance)).await;
 }
@@ -56,10 +65,7 @@ async fn until_leading(instance: &Instance, who: &str) {
 /// before its hold ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_over() {
-    let emulator = emulator(&[NS], true).await;
-    let partition = Partition::start(emulator.addr()).await;
-    let a = shipped_candidate(partition.client(), "operator-a").await;
-    until_leading(&a, "operator-a").await;
+    let (emulator, partition, a) = leader_behind_a_proxy().await;
     let b = shipped_candidate(emulator.client(), "operator-b").await;
     eventually("operator-b stands by", || async {
         http_get(b.http, "/readyz").await.1.contains("Standby")
@@ -113,10 +119,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_ove
 /// them. With each read given up after 2 s, it stopped about 10 s in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_on_a_slow_link_keeps_its_lease() {
-    let emulator = emulator(&[NS], true).await;
-    let partition = Partition::start(emulator.addr()).await;
-    let a = shipped_candidate(partition.client(), "operator-a").await;
-    until_leading(&a, "operator-a").await;
+    let (_emulator, partition, a) = leader_behind_a_proxy().await;
     partition.slow(Duration::from_millis(1200));
     let slow = Instant::now();
     // Two lease durations.
