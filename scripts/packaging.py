@@ -451,10 +451,10 @@ def assert_leader_election(kinds: dict[str, list[dict[str, Any]]], lease: str) -
     expect(len(leader) == 1, f"expected one leader-election Role, found {len(leader)}")
     role = leader[0]
     flat = flatten_rules(role["rules"])
-    expect(flat == {("coordination.k8s.io", "leases"): {"create", "get", "patch"}},
+    expect(flat == {("coordination.k8s.io", "leases"): {"create", "get", "update"}},
            f"the leader-election Role grants {flat}")
     named = [r for r in role["rules"] if "get" in r["verbs"]]
-    expect(all(r.get("resourceNames") == [lease] for r in named), "get/patch of leases must be limited to the Lease")
+    expect(all(r.get("resourceNames") == [lease] for r in named), "get/update of leases must be limited to the Lease")
     expect(sum(b["roleRef"]["name"] == role["metadata"]["name"] for b in kinds.get("RoleBinding", [])) == 1,
            "the leader-election Role has no RoleBinding")
 

@@ -33,7 +33,10 @@ fn run_has_production_defaults() {
     // Below the chart's terminationGracePeriodSeconds (30 s by default).
     assert_eq!(config.graceful_shutdown_timeout, Duration::from_secs(20));
     let leader = config.leader.unwrap();
-    assert_eq!((leader.duration_seconds, leader.grace_seconds), (15, 10));
+    assert_eq!(
+        (leader.duration_seconds, leader.renew_deadline_seconds),
+        (15, 10)
+    );
     let args = run_args(&["--cluster-name=c", "--graceful-shutdown-timeout=1m"]).unwrap();
     assert_eq!(
         args.to_config().graceful_shutdown_timeout,

@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 
 use crate::controllers::{cache_cluster, managed_database, tiered_app};
 use crate::process::http::{BoundServer, HttpError, HttpState};
-use crate::process::leader::{self, LeaderConfig, LeaderError};
+use crate::process::leader::{self, LeaderConfig};
 use crate::process::shutdown::{Shutdown, StopReason};
 use crate::runtime::aws_clients::AwsClients;
 use crate::runtime::context::Context;
@@ -73,9 +73,6 @@ pub enum RunError {
     /// The HTTP server failed.
     #[error("failed to run the HTTP endpoints")]
     Http(#[source] HttpError),
-    /// Leader election failed.
-    #[error("failed to take part in leader election")]
-    Leader(#[source] LeaderError),
     /// The API server refused `--watch-label-selector`.
     #[error(
         "failed to use --watch-label-selector {selector:?}: the API server refused it; give a label selector such as tiered.io/shard=blue or !tiered.io/shard"
@@ -204,21 +201,16 @@ async fn run_until_stopped(
     let leadership = match &config.leader {
         None => None,
         Some(leader_config) => {
-            match leader::acquire(
+            let acquired = leader::acquire(
                 client.clone(),
                 leader_config,
                 Arc::clone(&health),
                 &shutdown,
             )
-            .await
-            {
-                Ok(Some(leadership)) => Some(leadership),
-                Ok(None) => return finish(http, None, &shutdown).await,
-                Err(error) => {
-                    shutdown.trigger(StopReason::Failure);
-                    let _ = http.await;
-                    return Err(RunError::Leader(error));
-                }
+            .await;
+            match acquired {
+                Some(leadership) => Some(leadership),
+                None => return finish(http, None, &shutdown).await,
             }
         }
     };

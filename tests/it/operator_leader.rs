@@ -31,7 +31,7 @@ const LEASE_NAMESPACE: &str = "default";
 // 8 s and 3 s, a renewal delayed 3 s by a loaded machine (four test threads on two cores)
 // lost the Lease: the leader stopped and the test's next request to it was refused.
 const DURATION_SECONDS: u64 = 15;
-const GRACE_SECONDS: u64 = 10;
+const RENEW_DEADLINE_SECONDS: u64 = 10;
 const RECONCILES: &str = "tiered_reconcile_total{controller=\"tieredapp\"}";
 
 async fn candidate(client: &kube::Client, identity: &str) -> Instance {
@@ -45,7 +45,7 @@ async fn candidate_with(client: &kube::Client, identity: &str, duration_seconds:
         lease_namespace: LEASE_NAMESPACE.to_owned(),
         identity: identity.to_owned(),
         duration_seconds,
-        grace_seconds: GRACE_SECONDS,
+        renew_deadline_seconds: RENEW_DEADLINE_SECONDS,
     });
     launch(client.clone(), config).await
 }

@@ -9,7 +9,9 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube_emulator::{EmulatorHandle, Matcher};
@@ -19,7 +21,8 @@ use support::operator::{
 };
 use support::partition::Partition;
 use tiered::api::TieredApp;
-use tiered::process::leader::LeaderConfig;
+use tiered::process::leader::lease::{Acquire, LeaseLock, Renewal};
+use tiered::process::leader::{LeaderConfig, lease_field_manager};
 use tiered::process::run::RunError;
 
 const NS: &str = "shop";
@@ -205,18 +208,17 @@ async fn a_leader_that_cannot_renew_its_lease_stops_within_the_lease_duration() 
         lease_namespace: "default".to_owned(),
         identity: "operator-a".to_owned(),
         duration_seconds: DURATION_SECONDS,
-        grace_seconds: 2,
+        renew_deadline_seconds: 3,
     });
     let leader = launch(emulator.client(), config).await;
     eventually("the operator leads", || async {
         http_get(leader.http, "/readyz").await.1.contains("Leading")
     })
     .await;
-    // Renewals (server-side apply or strategic merge patches of the Lease) now fail;
-    // reads still work, so the stored Lease shows the hold running out.
+    // Renewals (updates of the Lease) now fail; reads still work.
     emulator
         .faults()
-        .fail(Matcher::on("patch", "leases"), 500, usize::MAX);
+        .fail(Matcher::on("update", "leases"), 500, usize::MAX);
     let failing = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(4 * DURATION_SECONDS), leader.task)
         .await
@@ -231,4 +233,127 @@ async fn a_leader_that_cannot_renew_its_lease_stops_within_the_lease_duration() 
         "within about a lease duration of the first failed renewal: {:?}",
         failing.elapsed()
     );
+}
+
+/// The holder of [`LEASE`] in the `default` namespace, if any.
+async fn holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let lease = leases.get_opt(LEASE).await.unwrap()?;
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
+/// Found from outside: a leader cut off from the API server and asked to stop sent its
+/// release, which reached the API server only after the standby had taken the Lease
+/// over, and emptied the new holder's claim (kube-lease-manager's release was a patch
+/// without a precondition): with a third replica, two led for 1.1–1.35 s; with two, no
+/// one led. The release now carries the `resourceVersion` it was made from and is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_arrives_after_the_takeover_leaves_the_new_holder_alone() {
+    let emulator = emulator(&[NS], true).await;
+    let partition = Partition::start(emulator.addr()).await;
+    let mut config = test_config(&[NS]);
+    config.leader = Some(LeaderConfig::new(
+        LEASE.to_owned(),
+        "default".to_owned(),
+        "operator-a".to_owned(),
+    ));
+    // Long enough for its release to still be on its way when the link heals.
+    config.graceful_shutdown_timeout = Duration::from_mins(1);
+    let a = launch(partition.client(), config).await;
+    until_leading(&a, "operator-a").await;
+    let b = shipped_candidate(emulator.client(), "operator-b").await;
+    partition.cut();
+    a.shutdown
+        .trigger(tiered::process::shutdown::StopReason::Signal);
+    until_leading(&b, "operator-b").await;
+    partition.heal();
+    tokio::time::timeout(Duration::from_secs(30), a.task)
+        .await
+        .expect("operator-a ends once its release is answered")
+        .unwrap()
+        .unwrap();
+    let client = emulator.client();
+    assert_eq!(holder(&client).await.as_deref(), Some("operator-b"));
+    // Past a renewal or two of operator-b's: it still holds and leads.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(holder(&client).await.as_deref(), Some("operator-b"));
+    assert!(leads(&b).await, "operator-b still leads");
+    b.stop().await;
+}
+
+/// A renewal written from a stale view is refused as well: before, a leader's renewal
+/// delivered after a takeover moved the new holder's `renewTime` back, and the new
+/// holder stopped as not renewed in time, leaving no one leading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_from_a_stale_view_is_refused_and_reports_the_lease_lost() {
+    let emulator = emulator(&[NS], true).await;
+    let client = emulator.client();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let lock = |identity: &str| {
+        LeaseLock::new(
+            leases.clone(),
+            LEASE.to_owned(),
+            identity.to_owned(),
+            lease_field_manager(identity),
+            Duration::from_secs(15),
+        )
+    };
+    let mut a = lock("operator-a");
+    let period = Duration::from_secs(2);
+    assert!(matches!(
+        a.try_acquire(period).await.unwrap(),
+        Acquire::Held(_)
+    ));
+    // Someone else's write (a takeover, as the API server stores it) after A's last one.
+    let mut taken = leases.get(LEASE).await.unwrap();
+    let spec = taken.spec.as_mut().unwrap();
+    spec.holder_identity = Some("operator-b".to_owned());
+    spec.renew_time = Some(MicroTime(k8s_openapi::jiff::Timestamp::now()));
+    taken.metadata.managed_fields = None;
+    let stored = leases
+        .replace(LEASE, &PostParams::default(), &taken)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.renew().await.unwrap(),
+        Renewal::Lost("the leader lease names another holder")
+    );
+    let now = leases.get(LEASE).await.unwrap();
+    assert_eq!(
+        now.metadata.resource_version, stored.metadata.resource_version,
+        "operator-a wrote nothing over operator-b's claim"
+    );
+    assert!(!a.release().await.unwrap(), "nothing of A's to release");
+    assert_eq!(holder(&client).await.as_deref(), Some("operator-b"));
+}
+
+/// Found from outside: a standby whose round trips to the API server took 0.3 s or more
+/// never took an expired Lease over (its Lease poll restarted kube-lease-manager's
+/// candidate in the middle of each takeover). Here the leader is cut off and the standby
+/// is 0.5 s away each way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_on_a_slow_link_takes_an_expired_lease_over() {
+    let (emulator, to_a, a) = leader_behind_a_proxy().await;
+    let to_b = Partition::start(emulator.addr()).await;
+    to_b.slow(Duration::from_millis(500));
+    let b = shipped_candidate(to_b.client(), "operator-b").await;
+    eventually("operator-b stands by", || async {
+        http_get(b.http, "/readyz").await.1.contains("Standby")
+    })
+    .await;
+    to_a.cut();
+    let cut = Instant::now();
+    // eventually's 30 s: a hold of 15 s, then a few slow round trips.
+    until_leading(&b, "operator-b").await;
+    assert!(
+        !leads(&a).await,
+        "operator-a stopped before ({:?} after the cut)",
+        cut.elapsed()
+    );
+    assert_eq!(
+        holder(&emulator.client()).await.as_deref(),
+        Some("operator-b")
+    );
+    b.stop().await;
 }

@@ -34,7 +34,7 @@ async fn shard_member(client: &kube::Client, shard: &str, identity: &str) -> Ins
         // The shipped timings: with 8 s renewed 3 s before expiry, a renewal delayed
         // on a loaded machine lost the Lease.
         duration_seconds: 15,
-        grace_seconds: 10,
+        renew_deadline_seconds: 10,
     });
     launch(client.clone(), config).await
 }
