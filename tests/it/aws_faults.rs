@@ -110,7 +110,57 @@ async fn wait_ready<K: Kind>(f: &Faulty, name: &str) {
 both_kinds!(
     every_create_response_lost_ends_with_one_resource_and_a_ready_object,
     a_throttling_storm_on_creates_stays_under_the_per_object_limit,
+    a_throttled_tag_edit_keeps_the_connection_secret_and_the_endpoint,
 );
+
+/// Found from outside (session 15): a tag edit whose AddTagsToResource AWS throttled (or
+/// the budget held back, as after a restart) ended the pass before the resource was
+/// observed, and the Secret and the status were written from that empty observation: the
+/// live connection Secret lost `host` and `url` (a pod starting then fails on the
+/// missing key), the status its endpoint, ARN and `awsStatus`.
+async fn a_throttled_tag_edit_keeps_the_connection_secret_and_the_endpoint<K: Kind>() {
+    let f = start(Vec::new(), 1, RESYNC).await;
+    f.create::<K>(K::NAME, &json!({})).await;
+    wait_ready::<K>(&f, K::NAME).await;
+    let before = f.connection(K::NAME).await.unwrap();
+    assert!(
+        before.contains_key("host") && before.contains_key("url"),
+        "{before:?}"
+    );
+    f.proxy
+        .set_rules(vec![rule("AddTagsToResource:throttle=1")]);
+    let api: Api<<K as tiered::controllers::data_tier::DataTier>::Object> =
+        Api::namespaced(f.op.client.clone(), NS);
+    let edit = json!({"spec": {"tags": {"team": "z"}}});
+    api.patch(K::NAME, &PatchParams::default(), &Patch::Merge(edit))
+        .await
+        .unwrap();
+    eventually("the tag edit is throttled or held back", || async {
+        f.ready_condition::<K>(K::NAME)
+            .await
+            .is_some_and(|(ready, _, _)| ready == "False")
+    })
+    .await;
+    // A few more passes at the throttled call.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = f.connection(K::NAME).await.unwrap();
+    // Compared whole, shown by key only: the values hold the credential.
+    assert!(
+        after == before,
+        "the Secret is as it was: keys {:?}, before {:?}",
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    let object = api.get(K::NAME).await.unwrap();
+    let status = kube::core::object::HasStatus::status(&object).unwrap();
+    assert!(
+        K::endpoints_in(status).0.is_some(),
+        "the status keeps the endpoint"
+    );
+    assert!(K::aws_status_in(status).is_some(), "and the awsStatus");
+    f.proxy.set_rules(Vec::new());
+    wait_ready::<K>(&f, K::NAME).await;
+}
 
 /// Every response to the create lost: AWS created the resource on the first call; the
 /// SDK's own retry of the identical call is held back, and the next reconcile finds it

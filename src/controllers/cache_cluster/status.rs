@@ -54,7 +54,7 @@ pub fn compute_status(
     now: &Time,
 ) -> CacheClusterStatus {
     let group = report.observed.group.as_ref();
-    CacheClusterStatus {
+    let status = CacheClusterStatus {
         observed_generation: generation,
         conditions: conditions(generation, &report.progress, previous, NOUNS, now),
         identifier: Some(report.id.clone()),
@@ -71,6 +71,18 @@ pub fn compute_status(
         connection_secret,
         snapshots: Vec::new(),
         parameter_group: None,
+    };
+    match previous {
+        // Not looked at in this pass (an AWS error or a held-back call came first): what
+        // was last observed stands, rather than an empty endpoint.
+        Some(previous) if !report.observed_resource => CacheClusterStatus {
+            arn: previous.arn.clone(),
+            endpoint: previous.endpoint.clone(),
+            reader_endpoint: previous.reader_endpoint.clone(),
+            aws_status: previous.aws_status.clone(),
+            ..status
+        },
+        _ => status,
     }
 }
 

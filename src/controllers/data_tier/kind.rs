@@ -434,6 +434,10 @@ pub struct Report<O> {
     pub mutations: u32,
     /// AWS accepted the pending credential in this pass ([`Credential::pending`]).
     pub credential_accepted: bool,
+    /// The pass got as far as observing the resource: `observed` says what AWS has.
+    /// Otherwise `observed` is empty for want of a look, not because the resource has no
+    /// endpoint, and the Secret and the status keep what they had.
+    pub observed_resource: bool,
 }
 
 impl<O> Report<O> {
@@ -446,6 +450,7 @@ impl<O> Report<O> {
             progress,
             mutations: 0,
             credential_accepted: false,
+            observed_resource: false,
         }
     }
 }

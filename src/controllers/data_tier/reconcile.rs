@@ -170,30 +170,49 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     };
     let report = Box::pin(sync_inspected(kind, &target, pass, inspected)).await;
     count_failure(shared, &report.progress);
+    let before_rotation = credential.clone();
     let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
         .await?;
-
-    let pending = pending && !report.credential_accepted;
-    let data = secret_data::<K>(spec, &report.observed, credential.as_ref(), pending);
     let existing = if is_new {
         secrets.get_opt(&secret_name).await.ok().flatten()
     } else {
         existing
     };
-    let desired = connection_secret(object, K::COMPONENT, data).0;
-    // Taken by this object itself cannot happen (one reconcile per object at a time);
-    // the next reconcile would apply it.
-    if let SecretWrite::Taken(taken) =
-        apply_secret(&secrets, &desired, existing.as_ref(), own).await?
-        && let Some(holder) = foreign_controller(&taken, &owner.uid)
-    {
-        return secret_conflict(shared, object, owner, &holder).await;
+    // A pass that ended before it observed the resource knows nothing new of where it
+    // is reached: an existing Secret whose credential did not change stays as it is,
+    // rather than lose the `host` and `url` that running pods read.
+    let same_credential = credential == before_rotation && !report.credential_accepted;
+    if existing.is_none() || report.observed_resource || !same_credential {
+        let pending = pending && !report.credential_accepted;
+        let data = secret_data::<K>(spec, &report.observed, credential.as_ref(), pending);
+        if let Some(holder) = write_secret(shared, object, &secrets, data, existing).await? {
+            return secret_conflict(shared, object, owner, &holder).await;
+        }
     }
 
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
     write_status(shared, object, object.status(), &status).await?;
     Ok(report.progress)
+}
+
+/// Applies the connection Secret of `object` with `data`; the controller of a Secret
+/// of that name this object does not control, if one took the name first.
+async fn write_secret<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    secrets: &Api<Secret>,
+    data: std::collections::BTreeMap<String, k8s_openapi::ByteString>,
+    existing: Option<Secret>,
+) -> Result<Option<String>, Error> {
+    let owner = owner_of(object, &shared.ctx.cluster_name)?;
+    let desired = connection_secret(object, K::COMPONENT, data).0;
+    // Taken by this object itself cannot happen (one reconcile per object at a time);
+    // the next reconcile would apply it.
+    match apply_secret(secrets, &desired, existing.as_ref(), &shared.own_secrets).await? {
+        SecretWrite::Taken(taken) => Ok(foreign_controller(&taken, &owner.uid)),
+        SecretWrite::Written | SecretWrite::Unchanged => Ok(None),
+    }
 }
 
 /// The connection Secret's data; a `pending` credential (one the resource does not have
@@ -369,26 +388,34 @@ async fn pass<K: DataTier>(
     let id = report.id.clone();
     let adopting = K::adopt_id(target.spec).is_some();
     let named = format!("{} {id}", K::NOUNS.resource);
-    let resource = match found {
-        Some((resource, tags)) => {
-            let uses_credential = K::uses_credential(&desired);
-            if adopting && uses_credential && credential.value.is_none() {
-                return Err(ConvergeError::CredentialUnknown {
-                    nouns: K::NOUNS,
-                    id,
-                    reset: K::NOUNS.credential_reset,
-                });
-            }
-            write_claim(kind, target, &resource, &tags, report).await?;
-            if credential.is_new && !credential.pending && uses_credential {
-                give_credential(kind, credential, report).await?;
-            }
-            resource
+    let resource = if let Some((resource, tags)) = found {
+        let uses_credential = K::uses_credential(&desired);
+        if adopting && uses_credential && credential.value.is_none() {
+            return Err(ConvergeError::CredentialUnknown {
+                nouns: K::NOUNS,
+                id,
+                reset: K::NOUNS.credential_reset,
+            });
         }
-        None => create(kind, target, &desired, credential.value, report).await?,
+        // Observed before the first write: a write AWS throttles or the budget holds
+        // back ends the pass, and the Secret and the status are written from what was
+        // observed (found from outside: a throttled tag edit dropped `host` and `url`
+        // from the live connection Secret, and the endpoint from the status).
+        kind.observe(target, &resource, &mut report.observed)
+            .await?;
+        report.observed_resource = true;
+        write_claim(kind, target, &resource, &tags, report).await?;
+        if credential.is_new && !credential.pending && uses_credential {
+            give_credential(kind, credential, report).await?;
+        }
+        resource
+    } else {
+        let resource = create(kind, target, &desired, credential.value, report).await?;
+        kind.observe(target, &resource, &mut report.observed)
+            .await?;
+        report.observed_resource = true;
+        resource
     };
-    kind.observe(target, &resource, &mut report.observed)
-        .await?;
 
     let status = K::aws_status(&resource).unwrap_or("unknown");
     if let Some(waiting) =

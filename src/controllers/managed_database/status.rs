@@ -55,7 +55,7 @@ pub fn compute_status(
         .iter()
         .filter_map(|replica| endpoint_of(replica.endpoint()))
         .collect();
-    ManagedDatabaseStatus {
+    let status = ManagedDatabaseStatus {
         observed_generation: generation,
         conditions: conditions(generation, &report.progress, previous, NOUNS, now),
         identifier: Some(report.id.clone()),
@@ -71,6 +71,18 @@ pub fn compute_status(
         snapshots: Vec::new(),
         replication: None,
         parameter_group: previous.and_then(|status| status.parameter_group.clone()),
+    };
+    match previous {
+        // Not looked at in this pass (an AWS error or a held-back call came first): what
+        // was last observed stands, rather than an empty endpoint.
+        Some(previous) if !report.observed_resource => ManagedDatabaseStatus {
+            arn: previous.arn.clone(),
+            endpoint: previous.endpoint.clone(),
+            reader_endpoints: previous.reader_endpoints.clone(),
+            aws_status: previous.aws_status.clone(),
+            ..status
+        },
+        _ => status,
     }
 }
 
