@@ -62,7 +62,7 @@ use super::snapshots::{SnapshotRequest, SnapshotStatus};
 #[x_kube(validation = Rule::new("self.shards == 1 || has(self.engineVersion) || has(self.parameterGroupName)").message("more than one shard (cluster mode) needs engineVersion or parameterGroupName: the default cluster-mode parameter group default.<family>.cluster.on depends on the engine version").field_path(".engineVersion"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
 #[x_kube(validation = Rule::new("has(self.parameterGroupName) == has(oldSelf.parameterGroupName)").message("parameterGroupName is used when the replication group is created: it cannot be added to or removed from an existing CacheCluster; create a new CacheCluster to change it").field_path(".parameterGroupName"))]
-#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: are reserved").field_path(".tags"))]
+#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.lowerAscii().startsWith('aws:'))").message("tag keys starting with tiered.io/ or aws: (in any case) are reserved").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, size(k) <= 128 && k.matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]+$') && size(self.tags[k]) <= 256 && self.tags[k].matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]*$'))").message("AWS tag keys have at most 128 and values at most 256 characters, each a letter, digit, space or one of _ . : / = + - @").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
 #[x_kube(validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom)").message("restoreFrom is creation-only: it cannot be added to or removed from an existing CacheCluster; create a new one to restore").field_path(".restoreFrom"))]
@@ -134,7 +134,7 @@ pub struct CacheClusterSpec {
     pub deletion_policy: Option<DeletionPolicy>,
     /// Take over an existing replication group instead of creating one.
     pub adopt: Option<AdoptCache>,
-    /// Extra AWS tags. Keys under `tiered.io/` and `aws:` are reserved.
+    /// Extra AWS tags. Keys under `tiered.io/` and `aws:` (in any case) are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     // maxLength on the values, not only the CEL rule's size(): the API server estimates
     // a rule's cost from the declared bounds, and a matches() on a value of unbounded

@@ -66,7 +66,7 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "tiered.io/rotate-password";
     validation = Rule::new("size(self.metadata.name) <= 242").message("metadata.name must have at most 242 characters: the connection Secret <name>-connection must be a valid name (at most 253)")
 )]
 #[x_kube(validation = Rule::new("!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)").message("adopt cannot be changed or removed once set").field_path(".adopt"))]
-#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.startsWith('aws:') && !k.startsWith('rds:'))").message("tag keys starting with tiered.io/, aws: or rds: are reserved (RDS refuses rds: and aws:)").field_path(".tags"))]
+#[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, !k.startsWith('tiered.io/') && !k.lowerAscii().startsWith('aws:') && !k.lowerAscii().startsWith('rds:'))").message("tag keys starting with tiered.io/, aws: or rds: (in any case) are reserved (RDS refuses aws: and rds: in any upper or lower case)").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || self.tags.all(k, size(k) <= 128 && k.matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]+$') && size(self.tags[k]) <= 256 && self.tags[k].matches('^[\\\\p{L}\\\\p{Z}\\\\p{N}_.:/=+@-]*$'))").message("AWS tag keys have at most 128 and values at most 256 characters, each a letter, digit, space or one of _ . : / = + - @").field_path(".tags"))]
 #[x_kube(validation = Rule::new("!has(self.adopt) || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'").message("adopt cannot be combined with deletionPolicy: Delete: tiered never deletes a resource it adopted; use Retain (the default when adopting) or Snapshot").field_path(".deletionPolicy"))]
 #[x_kube(validation = Rule::new("!has(self.highAvailability) || !has(self.highAvailability.readReplicas) || self.highAvailability.readReplicas == 0 || !has(self.credentials) || self.credentials.source != 'AWSManaged'").message("read replicas cannot be combined with credentials.source: AWSManaged: RDS does not create read replicas of an instance whose master password Secrets Manager manages; use credentials.source: Generated or readReplicas: 0").field_path(".highAvailability.readReplicas"))]
@@ -157,7 +157,8 @@ pub struct ManagedDatabaseSpec {
     /// the replica's read-only endpoint and carries no password (the source's master
     /// password works; see docs/disaster-recovery.md); on promotion tiered sets its own.
     pub replica_of: Option<ReplicaOf>,
-    /// Extra AWS tags. Keys under `tiered.io/`, `aws:` and `rds:` are reserved.
+    /// Extra AWS tags. Keys under `tiered.io/`, `aws:` and `rds:` (the last two in any
+    /// case) are reserved.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     // maxLength on the values, not only the CEL rule's size(): the API server estimates
     // a rule's cost from the declared bounds, and a matches() on a value of unbounded

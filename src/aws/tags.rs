@@ -89,9 +89,13 @@ pub fn ownership_tags(owner: &Owner) -> BTreeMap<String, String> {
     ])
 }
 
-/// Whether `key` is reserved: tiered's own (`tiered.io/`) or AWS' (`aws:`).
+/// Whether `key` is reserved: tiered's own (`tiered.io/`) or AWS' (`aws:` in any upper
+/// or lower case, as AWS' tagging rules reserve it).
 pub fn is_reserved_key(key: &str) -> bool {
-    key.starts_with(TAG_PREFIX) || key.starts_with("aws:")
+    key.starts_with(TAG_PREFIX)
+        || key
+            .get(..4)
+            .is_some_and(|head| head.eq_ignore_ascii_case("aws:"))
 }
 
 /// The user's tags (reserved `tiered.io/` and `aws:` keys dropped; the CRD rejects them
@@ -270,6 +274,7 @@ mod tests {
             ("team".to_owned(), "news".to_owned()),
             ("tiered.io/name".to_owned(), "spoof".to_owned()),
             ("aws:x".to_owned(), "y".to_owned()),
+            ("AWS:Owner".to_owned(), "y".to_owned()),
         ]);
         let tags = resource_tags(&owner(), &user);
         assert_eq!(tags.len(), 6);
@@ -278,6 +283,7 @@ mod tests {
         assert_eq!(tags[NAME], "db");
         assert_eq!(tags[UID], "u-1");
         assert!(!tags.contains_key("aws:x"));
+        assert!(!tags.contains_key("AWS:Owner"));
     }
 
     /// The record of 40 keys of 128 characters (the most a spec holds) fits in a tag

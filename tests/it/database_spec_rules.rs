@@ -136,3 +136,38 @@ async fn a_tag_key_rds_reserves_is_refused_by_the_api_server() {
         .accepted(&format!("{database}  tags: {{\"team:rds\": news}}\n"))
         .await;
 }
+
+/// Found from outside: the tag rules checked `aws:` case-sensitively, so `AWS:owner` was
+/// accepted and sent to AWS, whose tagging rules reserve the prefix in any upper or lower
+/// case. RDS' `rds:` likewise. Both kinds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_tag_prefixes_are_refused_in_any_case_on_both_kinds() {
+    let (_emulator, kubectl) = emulator_with_crds().await;
+    let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
+    let cache = "
+apiVersion: tiered.io/v1alpha1
+kind: CacheCluster
+metadata: {name: cache, namespace: default}
+spec:
+  engine: valkey
+  nodeType: cache.t4g.micro
+";
+    let keys: [(&str, &[&str]); 2] = [
+        (
+            database.as_str(),
+            &["AWS:owner", "Aws:x", "RDS:x", "tiered.io/x"],
+        ),
+        (cache, &["AWS:owner", "aWs:x", "tiered.io/x"]),
+    ];
+    for (base, reserved) in keys {
+        let with = |key: &str| format!("{base}  tags: {{\"{key}\": v}}\n");
+        for key in reserved {
+            let stderr = kubectl.refused(&with(key)).await;
+            assert!(
+                stderr.contains("spec.tags") && stderr.contains("reserved"),
+                "{key}: {stderr}"
+            );
+        }
+        kubectl.accepted(&with("owner")).await;
+    }
+}
