@@ -60,8 +60,8 @@ async fn sandbox_with_leases() -> (EmulatorHandle, kube::Client, Api<Lease>) {
 }
 
 /// The body of the server-side apply (without force) with which a candidate claims
-/// [`LEASE`] for `holder`, `duration_seconds` from now: what kube-lease-manager sends for
-/// a Lease it last read as free (state.rs `lock`).
+/// [`LEASE`] for `holder`, `duration_seconds` from now: what the previous release of
+/// tiered (on kube-lease-manager) sent for a Lease it last read as free.
 fn claim(holder: &str, duration_seconds: u64) -> serde_json::Value {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     json!({

@@ -1,9 +1,11 @@
-//! A leader whose Lease renewals fail stops leading before the Lease can pass to
-//! another replica: kube-lease-manager retries a failed renewal for ever and keeps
-//! reporting this process as the holder, so without a check of its own a leader cut off
-//! from the API server went on reconciling (and calling AWS) next to the replica that
-//! took the expired Lease over. A leader that loses its Lease drops the reconciles in
-//! flight instead of letting them finish.
+//! A leader whose Lease renewals fail, or that is cut off from the API server, stops
+//! leading before the Lease can pass to another replica (with kube-lease-manager, which
+//! retried a failed renewal for ever, such a leader went on reconciling and calling AWS
+//! next to the replica that took the expired Lease over). A leader that loses its Lease
+//! drops the reconciles in flight. Writes of the Lease from a stale view (a late release
+//! or renewal) are refused, and a standby on a slow link still takes an expired Lease
+//! over. Several tests put a proxy between one replica and the API server
+//! (`support::partition`).
 
 use crate::support;
 
