@@ -18,6 +18,13 @@ spec:
   credentials: {source: AWSManaged}
 ";
 
+/// The smallest CacheCluster, for the rules both kinds share.
+const CACHE: &str = concat!(
+    "\napiVersion: tiered.io/v1alpha1\nkind: CacheCluster\n",
+    "metadata: {name: cache, namespace: default}\n",
+    "spec:\n  engine: valkey\n  nodeType: cache.t4g.micro\n",
+);
+
 /// Source: issue 10 part 4 ("Read replicas with `credentials.source: AWSManaged` are
 /// refused by CEL with the reason"), from RDS' "Password management with Amazon RDS
 /// and AWS Secrets Manager" limitations: no read replica of an instance whose master
@@ -86,14 +93,7 @@ async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
 async fn tags_that_aws_refuses_are_refused_by_the_api_server_on_both_kinds() {
     let (_emulator, kubectl) = emulator_with_crds().await;
     let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
-    let cache = r"
-apiVersion: tiered.io/v1alpha1
-kind: CacheCluster
-metadata: {name: cache, namespace: default}
-spec:
-  engine: valkey
-  nodeType: cache.t4g.micro
-";
+    let cache = CACHE;
     for base in [database.as_str(), cache] {
         let with = |tags: &str| format!("{base}  tags: {tags}\n");
         for tags in [
@@ -144,14 +144,7 @@ async fn a_tag_key_rds_reserves_is_refused_by_the_api_server() {
 async fn reserved_tag_prefixes_are_refused_in_any_case_on_both_kinds() {
     let (_emulator, kubectl) = emulator_with_crds().await;
     let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
-    let cache = "
-apiVersion: tiered.io/v1alpha1
-kind: CacheCluster
-metadata: {name: cache, namespace: default}
-spec:
-  engine: valkey
-  nodeType: cache.t4g.micro
-";
+    let cache = CACHE;
     let keys: [(&str, &[&str]); 2] = [
         (
             database.as_str(),

@@ -50,6 +50,31 @@ async fn leads(instance: &Instance) -> bool {
     }
 }
 
+/// `operator-a` leading through `client`, the shipped timings, and a stop that may wait
+/// a minute (for a slow request, or a release on its way).
+async fn patient_leader(client: kube::Client) -> Instance {
+    let mut config = test_config(&[NS]);
+    config.leader = Some(LeaderConfig::new(
+        LEASE.to_owned(),
+        "default".to_owned(),
+        "operator-a".to_owned(),
+    ));
+    config.graceful_shutdown_timeout = Duration::from_mins(1);
+    let a = launch(client, config).await;
+    until_leading(&a, "operator-a").await;
+    a
+}
+
+/// `operator-b` through `client`, once it stands by.
+async fn standby(client: kube::Client) -> Instance {
+    let b = shipped_candidate(client, "operator-b").await;
+    eventually("operator-b stands by", || async {
+        http_get(b.http, "/readyz").await.1.contains("Standby")
+    })
+    .await;
+    b
+}
+
 /// The emulator, a proxy in front of it, and `operator-a` leading through the proxy.
 async fn leader_behind_a_proxy() -> (EmulatorHandle, Partition, Instance) {
     let emulator = emulator(&[NS], true).await;
@@ -71,12 +96,7 @@ async fn until_leading(instance: &Instance, who: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_over() {
     let (emulator, partition, a) = leader_behind_a_proxy().await;
-    let b = shipped_candidate(emulator.client(), "operator-b").await;
-    eventually("operator-b stands by", || async {
-        http_get(b.http, "/readyz").await.1.contains("Standby")
-    })
-    .await;
-
+    let b = standby(emulator.client()).await;
     partition.cut();
     let cut = Instant::now();
     // Samples of who leads, every 100 ms, until the standby leads.
@@ -149,15 +169,7 @@ async fn a_leader_that_loses_its_lease_drops_its_reconciles_and_leaves_the_lease
 {
     let emulator = emulator(&[NS], true).await;
     let client = emulator.client();
-    let mut config = test_config(&[NS]);
-    config.leader = Some(LeaderConfig::new(
-        LEASE.to_owned(),
-        "default".to_owned(),
-        "operator-a".to_owned(),
-    ));
-    config.graceful_shutdown_timeout = Duration::from_mins(1);
-    let a = launch(client.clone(), config).await;
-    until_leading(&a, "operator-a").await;
+    let a = patient_leader(client.clone()).await;
     // The app's Services are applied, then its Deployments, whose applies hang.
     emulator
         .faults()
@@ -254,16 +266,8 @@ async fn holder(client: &kube::Client) -> Option<String> {
 async fn a_release_that_arrives_after_the_takeover_leaves_the_new_holder_alone() {
     let emulator = emulator(&[NS], true).await;
     let partition = Partition::start(emulator.addr()).await;
-    let mut config = test_config(&[NS]);
-    config.leader = Some(LeaderConfig::new(
-        LEASE.to_owned(),
-        "default".to_owned(),
-        "operator-a".to_owned(),
-    ));
-    // Long enough for its release to still be on its way when the link heals.
-    config.graceful_shutdown_timeout = Duration::from_mins(1);
-    let a = launch(partition.client(), config).await;
-    until_leading(&a, "operator-a").await;
+    // Its stop waits long enough for its release to still be on its way at the heal.
+    let a = patient_leader(partition.client()).await;
     let b = shipped_candidate(emulator.client(), "operator-b").await;
     partition.cut();
     a.shutdown
@@ -339,11 +343,7 @@ async fn a_standby_on_a_slow_link_takes_an_expired_lease_over() {
     let (emulator, to_a, a) = leader_behind_a_proxy().await;
     let to_b = Partition::start(emulator.addr()).await;
     to_b.slow(Duration::from_millis(500));
-    let b = shipped_candidate(to_b.client(), "operator-b").await;
-    eventually("operator-b stands by", || async {
-        http_get(b.http, "/readyz").await.1.contains("Standby")
-    })
-    .await;
+    let b = standby(to_b.client()).await;
     to_a.cut();
     let cut = Instant::now();
     // eventually's 30 s: a hold of 15 s, then a few slow round trips.
