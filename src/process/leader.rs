@@ -228,9 +228,8 @@ async fn keep_renewing(
             break "the leader lease could not be renewed within the renew deadline";
         }
     };
-    if shutdown.reason().is_some() {
-        return;
-    }
+    // Also while a stop asked for another reason drains: the reconciles still running
+    // are dropped now (another replica may lead), and the Lease is not released.
     tracing::error!(
         "{why}; stopping the controllers now, without waiting for the reconciles in flight"
     );

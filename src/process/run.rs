@@ -423,7 +423,7 @@ async fn finish(
     shutdown: &Shutdown,
 ) -> Result<(), RunError> {
     if let Some(leadership) = leadership {
-        if shutdown.reason() == Some(StopReason::LeaseLost) {
+        if shutdown.lease_was_lost() {
             leadership.abandon().await;
         } else {
             leadership.release().await;

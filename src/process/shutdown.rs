@@ -18,6 +18,9 @@ pub enum StopReason {
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     sender: watch::Sender<Option<StopReason>>,
+    /// Whether the leader lease was lost, whatever the stop's first reason: a lease lost
+    /// while a SIGTERM's graceful stop drains still drops the reconciles in flight.
+    lease_lost: watch::Sender<bool>,
 }
 
 impl Default for Shutdown {
@@ -31,11 +34,15 @@ impl Shutdown {
     pub fn new() -> Self {
         Self {
             sender: watch::channel(None).0,
+            lease_lost: watch::channel(false).0,
         }
     }
 
     /// Fires the signal (the first reason wins).
     pub fn trigger(&self, reason: StopReason) {
+        if reason == StopReason::LeaseLost {
+            self.lease_lost.send_replace(true);
+        }
         self.sender.send_if_modified(|current| {
             if current.is_none() {
                 *current = Some(reason);
@@ -60,16 +67,19 @@ impl Shutdown {
         }
     }
 
-    /// Resolves when the signal fires for [`StopReason::LeaseLost`]; never for another
-    /// reason (a graceful stop lets reconciles in flight finish, a lost lease does not).
+    /// Whether the leader lease was lost ([`StopReason::LeaseLost`] was triggered, first
+    /// or after another reason).
+    pub fn lease_was_lost(&self) -> bool {
+        *self.lease_lost.borrow()
+    }
+
+    /// Resolves once the leader lease is lost, even after a stop for another reason
+    /// began (a graceful stop lets reconciles in flight finish, a lost lease does not:
+    /// another replica may lead); never otherwise.
     pub fn lease_lost(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
-        let mut receiver = self.sender.subscribe();
+        let mut receiver = self.lease_lost.subscribe();
         async move {
-            let fired = receiver
-                .wait_for(Option::is_some)
-                .await
-                .map(|reason| *reason);
-            if !matches!(fired, Ok(Some(StopReason::LeaseLost))) {
+            if receiver.wait_for(|lost| *lost).await.is_err() {
                 std::future::pending::<()>().await;
             }
         }

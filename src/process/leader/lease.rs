@@ -29,6 +29,9 @@ use tokio::time::Instant;
 /// by hand keeps its full duration.
 const RELEASED_DURATION_SECONDS: i32 = 1;
 
+/// [`RELEASED_DURATION_SECONDS`] as a duration.
+const RELEASED_DURATION: Duration = Duration::from_secs(1);
+
 /// What a renewal found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewal {
@@ -70,6 +73,19 @@ pub struct LeaseLock {
     absent_since: Option<Instant>,
 }
 
+/// [`LeaseLock::wait_for`] for a candidate whose own lease duration is `own`.
+fn takeover_wait(own: Duration, spec: Option<&LeaseSpec>) -> Duration {
+    let recorded = spec
+        .and_then(|spec| spec.lease_duration_seconds)
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map(Duration::from_secs);
+    if holder(spec).is_some() {
+        recorded.unwrap_or(own).max(own)
+    } else {
+        recorded.unwrap_or(RELEASED_DURATION)
+    }
+}
+
 fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
@@ -106,18 +122,12 @@ impl LeaseLock {
 
     /// How long a candidate waits, from when it saw the Lease as it is, before taking it:
     /// a held Lease its whole duration (never shorter than this process's own, so that a
-    /// duration cut by hand cannot make it take over a leader still running), a released
-    /// one the duration it was released with.
+    /// duration cut by hand cannot make it take over a leader still running); a released
+    /// one the duration it was released with (1 s from this module; a holder emptied by
+    /// hand keeps the full duration, as its leader may still run), or a second when it
+    /// has none (released by the previous release of tiered, or never held).
     fn wait_for(&self, spec: Option<&LeaseSpec>) -> Duration {
-        let recorded = spec
-            .and_then(|spec| spec.lease_duration_seconds)
-            .and_then(|secs| u64::try_from(secs).ok())
-            .map_or(self.duration, Duration::from_secs);
-        if holder(spec).is_some() {
-            recorded.max(self.duration)
-        } else {
-            recorded
-        }
+        takeover_wait(self.duration, spec)
     }
 
     /// Records `lease` as read; its clock restarts when its `resourceVersion` changed.
@@ -246,9 +256,17 @@ impl LeaseLock {
     pub async fn renew(&mut self) -> Result<Renewal, kube::Error> {
         if let Some(seen) = self.observed.clone()
             && holder(seen.lease.spec.as_ref()) == Some(self.identity.as_str())
-            && let Some(sent) = self.write(seen.lease).await?
         {
-            return Ok(Renewal::Renewed(sent));
+            match self.write(seen.lease).await {
+                Ok(Some(sent)) => return Ok(Renewal::Renewed(sent)),
+                Ok(None) => {}
+                // Found from outside: the update's 404 went up as an error, and a leader
+                // whose Lease was deleted led on until its renew deadline.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    return Ok(Renewal::Lost("the leader lease was deleted"));
+                }
+                Err(error) => return Err(error),
+            }
         }
         let Some(lease) = self.api.get_opt(&self.name).await? else {
             return Ok(Renewal::Lost("the leader lease was deleted"));
@@ -295,5 +313,35 @@ impl LeaseLock {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(holder: Option<&str>, seconds: Option<i32>) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: holder.map(str::to_owned),
+            lease_duration_seconds: seconds,
+            ..LeaseSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_held_lease_is_waited_for_its_duration_never_less_than_our_own() {
+        let own = Duration::from_secs(15);
+        let wait = |holder, seconds| takeover_wait(own, Some(&spec(holder, seconds)));
+        assert_eq!(wait(Some("b"), Some(15)), Duration::from_secs(15));
+        assert_eq!(wait(Some("b"), Some(3600)), Duration::from_hours(1));
+        // Cut by hand to 1 s: still our own 15 s.
+        assert_eq!(wait(Some("b"), Some(1)), Duration::from_secs(15));
+        assert_eq!(wait(Some("b"), None), Duration::from_secs(15));
+        // Released by us (1 s), emptied by hand (its 15 s kept), released by the
+        // previous release or never held (no duration).
+        assert_eq!(wait(None, Some(1)), Duration::from_secs(1));
+        assert_eq!(wait(Some(""), Some(15)), Duration::from_secs(15));
+        assert_eq!(wait(None, None), Duration::from_secs(1));
+        assert_eq!(takeover_wait(own, None), Duration::from_secs(1));
     }
 }
