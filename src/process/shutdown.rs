@@ -38,7 +38,8 @@ impl Shutdown {
         }
     }
 
-    /// Fires the signal (the first reason wins).
+    /// Fires the signal (the first reason wins; a lost lease is recorded whatever came
+    /// first, for [`Shutdown::lease_lost`]).
     pub fn trigger(&self, reason: StopReason) {
         if reason == StopReason::LeaseLost {
             self.lease_lost.send_replace(true);
