@@ -31,7 +31,11 @@ pub struct SnapshotStatus {
     /// The snapshot's identifier in AWS.
     pub identifier: String,
     /// Its state as AWS reports it (`creating`, `available`, `failed`, …), or
-    /// `pending` while the instance is not ready to take it.
+    /// `pending` while the instance is not ready to take it. Two states say that the
+    /// snapshot of this identifier is not this object's, and that tiered neither takes
+    /// it again nor deletes it: `of-earlier-resource` (taken of an earlier resource of
+    /// the same name) and `of-another-resource` (taken of another resource); request one
+    /// under another name.
     pub state: String,
     /// When AWS took it (RFC 3339), once known.
     pub created_at: Option<String>,

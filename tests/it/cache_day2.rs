@@ -61,6 +61,38 @@ async fn a_requested_snapshot_is_taken_once_tagged_as_ours_and_recorded() {
     assert_eq!(all.snapshots().len(), 1, "{:?}", all.snapshots());
 }
 
+/// Found from outside: another group's snapshot under the name the request would
+/// take was shown in `status.snapshots` as this CacheCluster's own. Now it is shown as
+/// another resource's, and never taken over or asked for.
+#[tokio::test]
+async fn another_groups_snapshot_under_the_requested_name_is_said_not_shown_as_ours() {
+    let server = MotoServer::start();
+    let ctx = ElastiCache::on(&server);
+    let moto = elasticache_client(&server);
+    let cluster_mode = json!({"shards": 2});
+    let ready = reconcile_until_ready(&ctx, "cache", &ElastiCache::spec(&cluster_mode)).await;
+    let other = reconcile_until_ready(&ctx, "other", &ElastiCache::spec(&cluster_mode)).await;
+    let taken = format!("{}-snap-first", ready.id);
+    moto.create_snapshot()
+        .replication_group_id(&other.id)
+        .snapshot_name(&taken)
+        .send()
+        .await
+        .unwrap();
+    let spec = ElastiCache::spec(&json!({"shards": 2, "snapshots": [{"name": "first"}]}));
+    let pass = reconcile_once(&ctx, "cache", &spec).await;
+    assert_eq!(pass.mutations, 0, "{pass:?}");
+    assert!(
+        matches!(&pass.progress, Progress::Ready { message }
+            if message.contains(&taken) && message.contains("another resource")),
+        "{:?}",
+        pass.progress
+    );
+    let listed = pass.observed.snapshots.expect("the pass looked");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].snapshot_status(), Some("of-another-resource"));
+}
+
 #[tokio::test]
 async fn a_group_without_cluster_mode_is_snapshotted_from_a_replica_node_once() {
     let mut replicated = group("available");

@@ -15,7 +15,7 @@ use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{Setup, setup};
-use support::data_tier::{Kind, OnMoto, ready_on_moto, reconcile_once};
+use support::data_tier::{Kind, OnMoto, ready_on_moto, reconcile_once, reconcile_until_ready};
 use support::moto::{rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
 use support::restore_sources::snapshot_ids;
@@ -154,6 +154,48 @@ async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].db_snapshot_identifier(), Some(id.as_str()));
     assert_eq!(manual_snapshots(&ctx.rds).await.len(), 1);
+}
+
+/// Found from outside: another instance's snapshot held the identifier the request
+/// would take. RDS' describe, filtered by this instance, did not list it, so every
+/// pass asked for it again (`DBSnapshotAlreadyExists`, "taking snapshot" forever).
+/// Now it is listed, shown as another resource's, and never asked for.
+#[tokio::test]
+async fn another_instances_snapshot_under_the_requested_identifier_is_said_and_never_asked_for() {
+    let db = ready_on_moto::<Rds>("db", &json!({})).await;
+    let OnMoto {
+        ctx, report: ready, ..
+    } = &db;
+    let other = reconcile_until_ready(ctx, "other", &Rds::spec(&json!({}))).await;
+    let taken = format!("{}-snap-first", ready.id);
+    ctx.rds
+        .create_db_snapshot()
+        .db_instance_identifier(&other.id)
+        .db_snapshot_identifier(&taken)
+        .send()
+        .await
+        .unwrap();
+    let spec = Rds::spec(&json!({"snapshots": [{"name": "first"}]}));
+    for _ in 0..2 {
+        let pass = reconcile_once(ctx, "db", &spec).await;
+        assert_eq!(pass.mutations, 0, "never asked for: {pass:?}");
+        assert!(
+            matches!(&pass.progress, Progress::Ready { message }
+                if message.contains(&taken) && message.contains("another resource")),
+            "{:?}",
+            pass.progress
+        );
+        let listed = pass.observed.snapshots.expect("the pass looked");
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].status(), Some("of-another-resource"));
+    }
+    let snapshots = manual_snapshots(&ctx.rds).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(
+        snapshots[0].db_instance_identifier(),
+        Some(other.id.as_str()),
+        "the other instance's snapshot is left as it was"
+    );
 }
 
 /// Issue 13 part 3: "Snapshots tiered took follow the deletion policy (kept with

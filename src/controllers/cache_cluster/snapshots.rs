@@ -13,8 +13,6 @@
 //! once for both kinds). The shared pure parts are in
 //! `crate::controllers::data_tier::snapshots`.
 
-use std::convert::identity;
-
 use aws_sdk_elasticache::operation::create_snapshot::builders::CreateSnapshotFluentBuilder;
 use aws_sdk_elasticache::types::{ReplicationGroup, Snapshot};
 
@@ -22,7 +20,9 @@ use crate::aws::elasticache_actions::{CREATE_SNAPSHOT, DELETE_SNAPSHOT, DESCRIBE
 use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::tags::to_elasticache_tags;
 use crate::controllers::data_tier::snapshot_calls::{Recorded, SnapshotCalls, take_next_snapshot};
-use crate::controllers::data_tier::snapshots::{ListedSnapshot, snapshot_identifier};
+use crate::controllers::data_tier::snapshots::{
+    ListedSnapshot, OF_ANOTHER_RESOURCE, snapshot_identifier,
+};
 use crate::controllers::data_tier::status::Progress;
 
 use crate::controllers::cache_cluster::desired::DesiredGroup;
@@ -77,6 +77,26 @@ pub fn snapshot_source(id: &str, group: &ReplicationGroup) -> SnapshotSource {
             || SnapshotSource::Group(id.to_owned()),
             |node| SnapshotSource::Node(node.to_owned()),
         )
+}
+
+/// `snapshot` as the status of the replication group `id` shows it: in the state
+/// [`OF_ANOTHER_RESOURCE`] when ElastiCache took it of another group (its
+/// `ReplicationGroupId` is another's) or of a node outside this group (without a
+/// `ReplicationGroupId`, a `CacheClusterId` that is not `<id>-…`, ElastiCache's name
+/// of a group's member clusters). Found from outside: a CacheCluster showed someone
+/// else's snapshot under the name its request would take as its own.
+pub fn as_of_group(mut snapshot: Snapshot, id: &str) -> Snapshot {
+    let another = match (snapshot.replication_group_id(), snapshot.cache_cluster_id()) {
+        (Some(group), _) => group != id,
+        (None, Some(node)) => node
+            .strip_prefix(id)
+            .is_none_or(|rest| !rest.starts_with('-')),
+        (None, None) => false,
+    };
+    if another {
+        snapshot.snapshot_status = Some(OF_ANOTHER_RESOURCE.to_owned());
+    }
+    snapshot
 }
 
 /// CreateSnapshot of the snapshot `name` of `desired`'s group from `source`, tagged
@@ -148,7 +168,8 @@ impl ElastiCache {
     /// Takes the snapshots `desired` asks for that ElastiCache does not list yet
     /// (recorded in `report`), each with the group's tags, from the source
     /// [`snapshot_source`] picks; `None` when all are taken and none is still being
-    /// taken ([`take_next_snapshot`]).
+    /// taken ([`take_next_snapshot`]). A listed snapshot of another group is shown as
+    /// such ([`as_of_group`]).
     pub async fn take_snapshots(
         &self,
         desired: &DesiredGroup,
@@ -171,7 +192,8 @@ impl ElastiCache {
             async move { Ok(answer.await?.snapshot) }
         };
         let wanted = (id, desired.snapshots.as_slice());
-        take_next_snapshot(self, wanted, identity, recorded, create).await
+        let as_listed = |snapshot| as_of_group(snapshot, id);
+        take_next_snapshot(self, wanted, as_listed, recorded, create).await
     }
 }
 
@@ -219,6 +241,52 @@ mod tests {
         for (group, expected) in cases {
             assert_eq!(snapshot_source("g", &group), expected, "{group:?}");
         }
+    }
+
+    #[test]
+    fn a_snapshot_of_another_group_or_node_is_said_and_not_taken_again() {
+        let of = |group: Option<&str>, node: Option<&str>| {
+            let snapshot = Snapshot::builder()
+                .snapshot_name("g-snap-a")
+                .snapshot_status("available")
+                .set_replication_group_id(group.map(str::to_owned))
+                .set_cache_cluster_id(node.map(str::to_owned))
+                .build();
+            as_of_group(snapshot, "g")
+                .snapshot_status()
+                .map(str::to_owned)
+        };
+        let cases = [
+            (Some("g"), None, "available"),
+            (Some("g"), Some("g-002"), "available"),
+            (None, Some("g-001"), "available"),
+            (None, None, "available"),
+            (Some("other"), None, OF_ANOTHER_RESOURCE),
+            (Some("g2"), Some("g2-001"), OF_ANOTHER_RESOURCE),
+            (None, Some("g2-001"), OF_ANOTHER_RESOURCE),
+            (None, Some("other-001"), OF_ANOTHER_RESOURCE),
+        ];
+        for (group, node, expected) in cases {
+            assert_eq!(
+                of(group, node).as_deref(),
+                Some(expected),
+                "{group:?} {node:?}"
+            );
+        }
+        let foreign = as_of_group(
+            Snapshot::builder()
+                .snapshot_name("g-snap-a")
+                .snapshot_status("available")
+                .replication_group_id("other")
+                .build(),
+            "g",
+        );
+        assert!(to_take("g", &["a".to_owned()], std::slice::from_ref(&foreign)).is_empty());
+        assert!(matches!(
+            listed_progress(std::slice::from_ref(&foreign), ElastiCache::SERVICE),
+            Some(Progress::Ready { message })
+                if message.contains("another resource") && message.contains("g-snap-a")
+        ));
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub const PENDING: &str = "pending";
 /// one's, and the identifier cannot be taken again.
 pub const OF_EARLIER_RESOURCE: &str = "of-earlier-resource";
 
+/// The state `status.snapshots` shows for a snapshot of the requested identifier that
+/// AWS took of another resource (someone else's snapshot under that identifier, a
+/// snapshot identifier being unique in an account and Region): it holds that
+/// resource's data, and the identifier cannot be taken for this one. Found from
+/// outside: a ManagedDatabase asked RDS for such a snapshot every pass, forever (its
+/// describe, filtered by instance, did not list it; the create answered
+/// `DBSnapshotAlreadyExists`), and a CacheCluster showed it as its own.
+pub const OF_ANOTHER_RESOURCE: &str = "of-another-resource";
+
 /// A snapshot as the kind's AWS service lists it.
 pub trait ListedSnapshot {
     /// Its identifier (RDS) or name (ElastiCache).
@@ -170,10 +179,19 @@ pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option
         });
     }
     let earlier = in_state(OF_EARLIER_RESOURCE);
-    (!earlier.is_empty()).then(|| Progress::Ready {
+    if !earlier.is_empty() {
+        return Some(Progress::Ready {
+            message: format!(
+                "snapshot {} in {service} was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data: request a new one under another name in spec.snapshots",
+                earlier.join(", ")
+            ),
+        });
+    }
+    let another = in_state(OF_ANOTHER_RESOURCE);
+    (!another.is_empty()).then(|| Progress::Ready {
         message: format!(
-            "snapshot {} in {service} was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data: request a new one under another name in spec.snapshots",
-            earlier.join(", ")
+            "snapshot {} in {service} is a snapshot of another resource under the identifier this object's request would take, so it does not hold this object's data and tiered leaves it alone: request the snapshot under another name in spec.snapshots",
+            another.join(", ")
         ),
     })
 }

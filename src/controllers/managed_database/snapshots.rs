@@ -26,7 +26,8 @@ use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
 pub use crate::controllers::data_tier::snapshots::{
-    OF_EARLIER_RESOURCE, PENDING, SNAPSHOT_INFIX, snapshot_identifier, snapshot_statuses, to_take,
+    OF_ANOTHER_RESOURCE, OF_EARLIER_RESOURCE, PENDING, SNAPSHOT_INFIX, snapshot_identifier,
+    snapshot_statuses, to_take,
 };
 
 impl ListedSnapshot for DbSnapshot {
@@ -56,14 +57,27 @@ pub fn create_snapshot_request(
         .set_tags(Some(crate::aws::tags::to_rds_tags(&desired.common.tags)))
 }
 
-/// `snapshot` as this instance's status shows it: in the state [`OF_EARLIER_RESOURCE`]
-/// when RDS took it of an earlier instance of the same identifier — its
-/// `InstanceCreateTime` (the creation time of the instance it was taken of) is before
-/// `created`, this instance's (a second of slack: the two are reported separately).
-/// Found by an outside review: a ManagedDatabase deleted and created again under the
-/// same name reported its predecessor's snapshot as its own.
-pub fn as_of_instance(mut snapshot: DbSnapshot, created: Option<&DateTime>) -> DbSnapshot {
-    if let (Some(taken_of), Some(created)) = (snapshot.instance_create_time(), created)
+/// `snapshot` as the status of the instance `instance` shows it: in the state
+/// [`OF_ANOTHER_RESOURCE`] when RDS took it of another instance (someone else's
+/// snapshot under the identifier this object's request would take); in the state
+/// [`OF_EARLIER_RESOURCE`] when RDS took it of an earlier instance of the same
+/// identifier — its `InstanceCreateTime` (the creation time of the instance it was
+/// taken of) is before `created`, this instance's (a second of slack: the two are
+/// reported separately). Found by outside reviews: a ManagedDatabase deleted and
+/// created again under the same name reported its predecessor's snapshot as its own,
+/// and one whose snapshot identifier another instance's snapshot held asked RDS for it
+/// again every pass.
+pub fn as_of_instance(
+    mut snapshot: DbSnapshot,
+    instance: &str,
+    created: Option<&DateTime>,
+) -> DbSnapshot {
+    if snapshot
+        .db_instance_identifier()
+        .is_some_and(|source| source != instance)
+    {
+        snapshot.status = Some(OF_ANOTHER_RESOURCE.to_owned());
+    } else if let (Some(taken_of), Some(created)) = (snapshot.instance_create_time(), created)
         && taken_of.secs() + 1 < created.secs()
     {
         snapshot.status = Some(OF_EARLIER_RESOURCE.to_owned());
@@ -77,11 +91,13 @@ impl SnapshotCalls for Rds {
     const NOUN: &'static str = "DB snapshot";
     const SERVICE: &'static str = "RDS";
 
-    /// The manual snapshots of `instance` among `ids`, in one DescribeDBSnapshots
-    /// (filter `db-snapshot-id`).
+    /// The manual snapshots among `ids`, in one DescribeDBSnapshots (filter
+    /// `db-snapshot-id`), whichever instance they were taken of: an identifier is
+    /// unique in the account and Region, so one held by another instance's snapshot is
+    /// listed (and shown as such by [`as_of_instance`]) rather than asked for again.
     async fn describe_snapshots(
         &self,
-        instance: &str,
+        _instance: &str,
         ids: Vec<String>,
     ) -> Result<Vec<DbSnapshot>, AwsError> {
         if ids.is_empty() {
@@ -91,10 +107,7 @@ impl SnapshotCalls for Rds {
             .name("db-snapshot-id")
             .set_values(Some(ids))
             .build();
-        let request = self
-            .rds
-            .describe_db_snapshots()
-            .db_instance_identifier(instance);
+        let request = self.rds.describe_db_snapshots();
         let request = request.snapshot_type("manual").filters(filter);
         let output = sent(DESCRIBE_DB_SNAPSHOTS, request.send()).await?;
         Ok(output.db_snapshots().to_vec())
@@ -117,8 +130,9 @@ impl SnapshotCalls for Rds {
 impl Rds {
     /// Takes the snapshots `desired` asks for that RDS does not list yet (recorded in
     /// `report`), each with the instance's tags; `None` when all are taken and none is
-    /// still being taken ([`take_next_snapshot`]). A listed snapshot of an earlier
-    /// instance of the same identifier is shown as such ([`as_of_instance`]).
+    /// still being taken ([`take_next_snapshot`]). A listed snapshot of another
+    /// instance, or of an earlier instance of the same identifier, is shown as such
+    /// ([`as_of_instance`]).
     pub async fn take_snapshots(
         &self,
         desired: &DesiredInstance,
@@ -135,7 +149,7 @@ impl Rds {
             snapshots: &mut report.observed.snapshots,
         };
         let wanted = (desired.identifier.as_str(), desired.snapshots.as_slice());
-        let as_listed = |snapshot| as_of_instance(snapshot, created.as_ref());
+        let as_listed = |snapshot| as_of_instance(snapshot, wanted.0, created.as_ref());
         take_next_snapshot(self, wanted, as_listed, recorded, |name: &str| {
             let request = create_snapshot_request(self.rds.create_db_snapshot(), desired, name);
             let answer = sent(CREATE_DB_SNAPSHOT, request.send());
@@ -200,7 +214,7 @@ mod tests {
             listed.instance_create_time = Some(DateTime::from_secs(secs));
             listed
         };
-        let earlier = as_of_instance(taken_of(1_700_000_000), Some(&created));
+        let earlier = as_of_instance(taken_of(1_700_000_000), "db", Some(&created));
         assert_eq!(earlier.status(), Some(OF_EARLIER_RESOURCE));
         assert!(matches!(
             listed_progress(std::slice::from_ref(&earlier)),
@@ -209,14 +223,39 @@ mod tests {
         // This instance's own, also when the two times differ by a rounding.
         for secs in [1_800_000_000, 1_799_999_999, 1_800_000_005] {
             assert_eq!(
-                as_of_instance(taken_of(secs), Some(&created)).status(),
+                as_of_instance(taken_of(secs), "db", Some(&created)).status(),
                 Some("available")
             );
         }
         assert_eq!(
-            as_of_instance(taken_of(1_700_000_000), None).status(),
+            as_of_instance(taken_of(1_700_000_000), "db", None).status(),
             Some("available"),
             "unknown creation time: as listed"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_another_instance_under_the_requested_identifier_is_said_and_not_taken_again() {
+        let of = |source: &str| {
+            let mut listed = snapshot("db-snap-a", "available");
+            listed.db_instance_identifier = Some(source.to_owned());
+            listed
+        };
+        let foreign = as_of_instance(of("someone-elses"), "db", None);
+        assert_eq!(foreign.status(), Some(OF_ANOTHER_RESOURCE));
+        assert!(
+            to_take("db", &names(&["a"]), std::slice::from_ref(&foreign)).is_empty(),
+            "listed under its identifier: not asked for again"
+        );
+        assert!(matches!(
+            listed_progress(std::slice::from_ref(&foreign)),
+            Some(Progress::Ready { message })
+                if message.contains("another resource") && message.contains("db-snap-a")
+        ));
+        assert_eq!(
+            as_of_instance(of("db"), "db", None).status(),
+            Some("available"),
+            "this instance's own"
         );
     }
 
