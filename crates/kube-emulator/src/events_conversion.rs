@@ -240,41 +240,60 @@ mod tests {
     #[test]
     fn an_events_v1_event_round_trips_through_the_core_form() {
         let events = event_type(EVENTS_GROUP);
-        let written = json!({
-            "apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"name": "e", "namespace": "default"},
-            "eventTime": "2025-01-01T00:00:00.000000Z",
-            "series": {"count": 2, "lastObservedTime": "2025-01-01T00:00:01.000000Z"},
-            "reportingController": "tiered.io/operator", "reportingInstance": "tiered-0",
-            "action": "Apply", "reason": "Updated", "type": "Normal", "note": "ok",
-            "regarding": {"kind": "ConfigMap", "name": "c", "uid": "u"},
-            "related": {"kind": "Secret", "name": "s"},
-            "deprecatedSource": {"component": "x"},
-            "deprecatedFirstTimestamp": "2025-01-01T00:00:00Z",
-            "deprecatedLastTimestamp": "2025-01-01T00:00:02Z",
-            "deprecatedCount": 3,
-            "unknown": true
-        });
-        let stored = to_storage(&events, written.clone());
-        assert_eq!(
-            stored,
-            json!({
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": "e", "namespace": "default"},
-                "eventTime": "2025-01-01T00:00:00.000000Z",
-                "series": {"count": 2, "lastObservedTime": "2025-01-01T00:00:01.000000Z"},
-                "reportingComponent": "tiered.io/operator", "reportingInstance": "tiered-0",
-                "action": "Apply", "reason": "Updated", "type": "Normal", "message": "ok",
-                "involvedObject": {"kind": "ConfigMap", "name": "c", "uid": "u"},
-                "related": {"kind": "Secret", "name": "s"},
-                "source": {"component": "x"},
-                "firstTimestamp": "2025-01-01T00:00:00Z",
-                "lastTimestamp": "2025-01-01T00:00:02Z",
-                "count": 3
-            })
-        );
-        let mut expected = written;
-        expected.as_object_mut().map(|m| m.remove("unknown"));
+        // Every field an events.k8s.io Event can carry: (its name there, its name in the
+        // core form, a value).
+        let fields = [
+            (
+                "eventTime",
+                "eventTime",
+                json!("2025-01-01T00:00:00.000000Z"),
+            ),
+            (
+                "series",
+                "series",
+                json!({"count": 2, "lastObservedTime": "2025-01-01T00:00:01.000000Z"}),
+            ),
+            (
+                "reportingController",
+                "reportingComponent",
+                json!("tiered.io/operator"),
+            ),
+            ("reportingInstance", "reportingInstance", json!("tiered-0")),
+            ("action", "action", json!("Apply")),
+            ("reason", "reason", json!("Updated")),
+            ("type", "type", json!("Normal")),
+            ("note", "message", json!("ok")),
+            (
+                "regarding",
+                "involvedObject",
+                json!({"kind": "ConfigMap", "name": "c", "uid": "u"}),
+            ),
+            ("related", "related", json!({"kind": "Secret", "name": "s"})),
+            ("deprecatedSource", "source", json!({"component": "x"})),
+            (
+                "deprecatedFirstTimestamp",
+                "firstTimestamp",
+                json!("2025-01-01T00:00:00Z"),
+            ),
+            (
+                "deprecatedLastTimestamp",
+                "lastTimestamp",
+                json!("2025-01-01T00:00:02Z"),
+            ),
+            ("deprecatedCount", "count", json!(3)),
+        ];
+        let metadata = json!({"name": "e", "namespace": "default"});
+        let mut written =
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": metadata});
+        let mut core = json!({"apiVersion": "v1", "kind": "Event", "metadata": metadata});
+        for (events_name, core_name, value) in fields {
+            written[events_name] = value.clone();
+            core[core_name] = value;
+        }
+        let expected = written.clone();
+        written["unknown"] = json!(true);
+        let stored = to_storage(&events, written);
+        assert_eq!(stored, core);
         assert_eq!(from_storage(&events, stored), expected);
     }
 

@@ -26,7 +26,7 @@ use super::schema::{FieldError, FieldErrorKind};
 use super::selectors::LabelSelector;
 use super::server::Request;
 use super::status::ApiError;
-use super::write::{self, Manager};
+use super::write;
 
 /// `apiVersion` of the `Scale` the subresource serves.
 pub const SCALE_API_VERSION: &str = "autoscaling/v1";
@@ -163,17 +163,8 @@ fn subresource(rt: &ResourceType) -> Result<&ScaleSubresource, ApiError> {
 /// The stored parent of the request's Scale.
 fn parent(shared: &Shared, request: &Request) -> Result<Value, ApiError> {
     let target = &request.target;
-    let name = target.name.as_deref().unwrap_or_default();
-    shared
-        .store
-        .lock()
-        .get(
-            &target.rt.store_key(),
-            target.namespace.as_deref().unwrap_or_default(),
-            name,
-        )
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&target.rt, name))
+    write::stored_object(&shared.store.lock(), request)
+        .ok_or_else(|| ApiError::not_found(&target.rt, target.name.as_deref().unwrap_or_default()))
 }
 
 /// `GET …/{name}/scale`. A custom resource without a value at its spec replicas path is
@@ -268,33 +259,19 @@ fn store_scale(shared: &Arc<Shared>, request: &Request, scale: &Value) -> Reply 
             )],
         ));
     }
-    let mut world = shared.store.lock();
-    let old = world
-        .get(
-            &rt.store_key(),
-            request.target.namespace.as_deref().unwrap_or_default(),
-            &name,
-        )
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&rt, &name))?;
-    let mut new = old.clone();
-    set_at(&mut new, &sub.spec_replicas, json!(replicas));
-    match scale["metadata"]["resourceVersion"].as_str() {
-        Some(rv) if !rv.is_empty() => new["metadata"]["resourceVersion"] = json!(rv),
-        _ => {
-            if let Some(meta) = new["metadata"].as_object_mut() {
-                meta.remove("resourceVersion");
+    let (code, stored) = write::replace(shared, request, |old| {
+        let mut new = old.clone();
+        set_at(&mut new, &sub.spec_replicas, json!(replicas));
+        match scale["metadata"]["resourceVersion"].as_str() {
+            Some(rv) if !rv.is_empty() => new["metadata"]["resourceVersion"] = json!(rv),
+            _ => {
+                if let Some(meta) = new["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                }
             }
         }
-    }
-    let (code, stored) = write::update_object(
-        shared,
-        &mut world,
-        request,
-        &old,
-        new,
-        &Manager::Update(&request.manager),
-    )?;
+        new
+    })?;
     Ok((code, scale_of(sub, &stored).0))
 }
 

@@ -221,9 +221,8 @@ fn create_object(
     Ok((StatusCode::CREATED, served(&rt, stored)))
 }
 
-/// Stores `new` over `old` with every update rule applied (also for a `/scale` write,
-/// [`crate::scale`]).
-pub(crate) fn update_object(
+/// Stores `new` over `old` with every update rule applied.
+fn update_object(
     shared: &Shared,
     world: &mut World,
     request: &Request,
@@ -327,7 +326,7 @@ fn wake_collector_for_owned(shared: &Shared, request: &Request, reply: Reply) ->
 
 /// The stored object a request names, in the form of the request's API (updates and
 /// patches apply to that form: an events.k8s.io patch sets `note`, not `message`).
-fn stored_object(world: &World, request: &Request) -> Option<Value> {
+pub(crate) fn stored_object(world: &World, request: &Request) -> Option<Value> {
     let target = &request.target;
     world
         .get(
@@ -341,13 +340,29 @@ fn stored_object(world: &World, request: &Request) -> Option<Value> {
 
 /// `PUT` on an object (or its `/status`).
 pub fn update(shared: &Arc<Shared>, request: &Request) -> Reply {
-    let rt = &request.target.rt;
-    let name = request.target.name.clone().unwrap_or_default();
     let new = parse_body(request)?;
-    check_kind(rt, &new)?;
-    check_body_name(&new, &name)?;
+    check_kind(&request.target.rt, &new)?;
+    check_body_name(&new, request.target.name.as_deref().unwrap_or_default())?;
+    replace(shared, request, |_| new)
+}
+
+/// Replaces the stored object the request names with what `change` makes of it (both
+/// in the form of the request's API), as a non-apply write by the request's manager
+/// under every update rule: a `PUT`, or a write of a `Scale` to its parent
+/// ([`crate::scale`]). 404 when nothing is stored under that name.
+pub(crate) fn replace(
+    shared: &Arc<Shared>,
+    request: &Request,
+    change: impl FnOnce(&Value) -> Value,
+) -> Reply {
     let mut world = shared.store.lock();
-    let old = stored_object(&world, request).ok_or_else(|| ApiError::not_found(rt, &name))?;
+    let old = stored_object(&world, request).ok_or_else(|| {
+        ApiError::not_found(
+            &request.target.rt,
+            request.target.name.as_deref().unwrap_or_default(),
+        )
+    })?;
+    let new = change(&old);
     let reply = update_object(
         shared,
         &mut world,
