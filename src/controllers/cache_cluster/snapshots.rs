@@ -82,21 +82,39 @@ pub fn snapshot_source(id: &str, group: &ReplicationGroup) -> SnapshotSource {
 /// `snapshot` as the status of the replication group `id` shows it: in the state
 /// [`OF_ANOTHER_RESOURCE`] when ElastiCache took it of another group (its
 /// `ReplicationGroupId` is another's) or of a node outside this group (without a
-/// `ReplicationGroupId`, a `CacheClusterId` that is not `<id>-…`, ElastiCache's name
-/// of a group's member clusters). Found from outside: a CacheCluster showed someone
-/// else's snapshot under the name its request would take as its own.
+/// `ReplicationGroupId`, a `CacheClusterId` that is not [`is_member_of`] it). Found
+/// from outside: a CacheCluster showed someone else's snapshot under the name its
+/// request would take as its own.
 pub fn as_of_group(mut snapshot: Snapshot, id: &str) -> Snapshot {
     let another = match (snapshot.replication_group_id(), snapshot.cache_cluster_id()) {
         (Some(group), _) => group != id,
-        (None, Some(node)) => node
-            .strip_prefix(id)
-            .is_none_or(|rest| !rest.starts_with('-')),
+        (None, Some(node)) => !is_member_of(node, id),
         (None, None) => false,
     };
     if another {
         snapshot.snapshot_status = Some(OF_ANOTHER_RESOURCE.to_owned());
     }
     snapshot
+}
+
+/// Whether `node` is a name ElastiCache gives a member cluster of the replication
+/// group `group`: `<group>-NNN` (no cluster mode) or `<group>-NNNN-NNN` (a shard's
+/// node), N a digit. A prefix alone is not enough: found from outside, a cluster
+/// someone named `<group>-x` passed for a member.
+pub fn is_member_of(node: &str, group: &str) -> bool {
+    let digits = |part: &str, count: usize| {
+        part.len() == count && part.bytes().all(|byte| byte.is_ascii_digit())
+    };
+    let Some(rest) = node
+        .strip_prefix(group)
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    match rest.split_once('-') {
+        None => digits(rest, 3),
+        Some((shard, member)) => digits(shard, 4) && digits(member, 3),
+    }
 }
 
 /// CreateSnapshot of the snapshot `name` of `desired`'s group from `source`, tagged
@@ -265,6 +283,12 @@ mod tests {
             (Some("g2"), Some("g2-001"), OF_ANOTHER_RESOURCE),
             (None, Some("g2-001"), OF_ANOTHER_RESOURCE),
             (None, Some("other-001"), OF_ANOTHER_RESOURCE),
+            (None, Some("g-0001-002"), "available"),
+            (None, Some("g-x"), OF_ANOTHER_RESOURCE),
+            (None, Some("g-001-x"), OF_ANOTHER_RESOURCE),
+            (None, Some("g-01"), OF_ANOTHER_RESOURCE),
+            (None, Some("g-0001-02"), OF_ANOTHER_RESOURCE),
+            (None, Some("g-snap-001"), OF_ANOTHER_RESOURCE),
         ];
         for (group, node, expected) in cases {
             assert_eq!(
