@@ -22,6 +22,7 @@ use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 use tiered::runtime::claims::RequireReadClaim;
 
+use crate::support::data_tier::cache::elasticache_kind;
 use crate::support::data_tier::{Kind, reconcile_once, reconcile_until_ready, stalled_message};
 use crate::support::fixtures::CLUSTER;
 use crate::support::moto::{MotoServer, aws_config_at};
@@ -58,12 +59,12 @@ fn elasticache_on(proxy: &Proxy, fleet: Arc<CacheFleet>) -> ElastiCache {
     let config = aws_sdk_elasticache::config::Builder::from(&aws_config_at(&proxy.endpoint()))
         .interceptor(RequireReadClaim)
         .build();
-    ElastiCache {
-        elasticache: aws_sdk_elasticache::Client::from_conf(config),
-        fleet: Some(fleet),
-        adoption_namespaces: std::collections::BTreeSet::new(),
-        set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
-    }
+    let mut elasticache = elasticache_kind(
+        aws_sdk_elasticache::Client::from_conf(config),
+        std::collections::BTreeSet::new(),
+    );
+    elasticache.fleet = Some(fleet);
+    elasticache
 }
 
 fn count(calls: &[Call], action: &str, resource: Option<&str>) -> usize {

@@ -2,7 +2,7 @@
 //! emulator, which evaluates the CRD's CEL rules as kube-apiserver does, through the
 //! real kubectl.
 
-use crate::harness_kubectl::emulator_with_crds;
+use crate::harness_kubectl::{Kubectl, emulator_with_crds};
 
 const DATABASE: &str = r"
 apiVersion: tiered.io/v1alpha1
@@ -17,6 +17,12 @@ spec:
   masterUsername: app
   credentials: {source: AWSManaged}
 ";
+
+/// [`DATABASE`] without read replicas, which the API server takes: the base the other
+/// rules are tried on.
+fn without_replicas() -> String {
+    DATABASE.replace("readReplicas: 1", "readReplicas: 0")
+}
 
 /// The smallest CacheCluster, for the rules both kinds share.
 const CACHE: &str = concat!(
@@ -46,9 +52,7 @@ async fn read_replicas_with_aws_managed_credentials_are_refused_with_the_reason(
     kubectl
         .accepted(&DATABASE.replace("source: AWSManaged", "source: Generated"))
         .await;
-    kubectl
-        .accepted(&DATABASE.replace("readReplicas: 1", "readReplicas: 0"))
-        .await;
+    kubectl.accepted(&without_replicas()).await;
 }
 
 /// Issue 13 parts 3 and 4: snapshot names are unique and make a valid RDS snapshot
@@ -57,7 +61,7 @@ async fn read_replicas_with_aws_managed_credentials_are_refused_with_the_reason(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
     let (_emulator, kubectl) = emulator_with_crds().await;
-    let base = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
+    let base = without_replicas();
     let with = |extra: &str| format!("{base}  {extra}\n");
     for (extra, field) in [
         (
@@ -84,6 +88,27 @@ async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
         .await;
 }
 
+/// Applies `base` (a manifest that ends in its `spec`) with `spec.tags` set to each of
+/// `refused` in turn (flow-style YAML maps), checking that the API server refuses each
+/// naming `spec.tags` and saying `said`; then with `accepted`, which it must take.
+async fn assert_tags_checked(
+    kubectl: &Kubectl,
+    base: &str,
+    refused: &[String],
+    said: &str,
+    accepted: &str,
+) {
+    let with = |tags: &str| format!("{base}  tags: {tags}\n");
+    for tags in refused {
+        let stderr = kubectl.refused(&with(tags)).await;
+        assert!(
+            stderr.contains("spec.tags") && stderr.contains(said),
+            "{tags}: {stderr}"
+        );
+    }
+    kubectl.accepted(&with(accepted)).await;
+}
+
 /// Found by the outside trial: `spec.tags` took any key and value, and AWS refuses a
 /// tag key over 128 characters, a value over 256, or one with characters outside
 /// letters, digits, spaces and `_ . : / = + - @` (RDS' and ElastiCache's tag rules), so
@@ -92,29 +117,21 @@ async fn snapshot_and_parameter_names_are_checked_by_the_api_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_that_aws_refuses_are_refused_by_the_api_server_on_both_kinds() {
     let (_emulator, kubectl) = emulator_with_crds().await;
-    let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
-    let cache = CACHE;
-    for base in [database.as_str(), cache] {
-        let with = |tags: &str| format!("{base}  tags: {tags}\n");
-        for tags in [
-            format!("{{team: \"{}\"}}", "x".repeat(257)),
-            format!("{{\"{}\": x}}", "k".repeat(129)),
-            "{team: \"news!\"}".to_owned(),
-            "{\"team#1\": news}".to_owned(),
-        ] {
-            let stderr = kubectl.refused(&with(&tags)).await;
-            assert!(stderr.contains("spec.tags"), "{tags}: {stderr}");
-            // The long value is refused by the schema's maxLength (which keeps the
-            // rule's estimated cost in budget), the rest by the rule.
-            assert!(stderr.contains("256"), "{tags}: {stderr}");
-        }
-        kubectl
-            .accepted(&with(&format!(
-                "{{team: \"ñandú équipe_1.2:3/4=5+6-7@x\", cost-center: \"{}\", \"{}\": \"\"}}",
-                "v".repeat(256),
-                "k".repeat(128)
-            )))
-            .await;
+    let refused = [
+        format!("{{team: \"{}\"}}", "x".repeat(257)),
+        format!("{{\"{}\": x}}", "k".repeat(129)),
+        "{team: \"news!\"}".to_owned(),
+        "{\"team#1\": news}".to_owned(),
+    ];
+    let accepted = format!(
+        "{{team: \"ñandú équipe_1.2:3/4=5+6-7@x\", cost-center: \"{}\", \"{}\": \"\"}}",
+        "v".repeat(256),
+        "k".repeat(128)
+    );
+    for base in [without_replicas().as_str(), CACHE] {
+        // The long value is refused by the schema's maxLength (which keeps the rule's
+        // estimated cost in budget), the rest by the rule; both say the limit, 256.
+        assert_tags_checked(&kubectl, base, &refused, "256", &accepted).await;
     }
 }
 
@@ -124,17 +141,14 @@ async fn tags_that_aws_refuses_are_refused_by_the_api_server_on_both_kinds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_key_rds_reserves_is_refused_by_the_api_server() {
     let (_emulator, kubectl) = emulator_with_crds().await;
-    let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
-    let stderr = kubectl
-        .refused(&format!("{database}  tags: {{\"rds:team\": news}}\n"))
-        .await;
-    assert!(
-        stderr.contains("spec.tags") && stderr.contains("rds:"),
-        "{stderr}"
-    );
-    kubectl
-        .accepted(&format!("{database}  tags: {{\"team:rds\": news}}\n"))
-        .await;
+    assert_tags_checked(
+        &kubectl,
+        &without_replicas(),
+        &["{\"rds:team\": news}".to_owned()],
+        "rds:",
+        "{\"team:rds\": news}",
+    )
+    .await;
 }
 
 /// Found from outside: the tag rules checked `aws:` case-sensitively, so `AWS:owner` was
@@ -143,24 +157,17 @@ async fn a_tag_key_rds_reserves_is_refused_by_the_api_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_tag_prefixes_are_refused_in_any_case_on_both_kinds() {
     let (_emulator, kubectl) = emulator_with_crds().await;
-    let database = DATABASE.replace("readReplicas: 1", "readReplicas: 0");
-    let cache = CACHE;
+    let database = without_replicas();
     let keys: [(&str, &[&str]); 2] = [
         (
             database.as_str(),
             &["AWS:owner", "Aws:x", "RDS:x", "tiered.io/x"],
         ),
-        (cache, &["AWS:owner", "aWs:x", "tiered.io/x"]),
+        (CACHE, &["AWS:owner", "aWs:x", "tiered.io/x"]),
     ];
+    let tag = |key: &str| format!("{{\"{key}\": v}}");
     for (base, reserved) in keys {
-        let with = |key: &str| format!("{base}  tags: {{\"{key}\": v}}\n");
-        for key in reserved {
-            let stderr = kubectl.refused(&with(key)).await;
-            assert!(
-                stderr.contains("spec.tags") && stderr.contains("reserved"),
-                "{key}: {stderr}"
-            );
-        }
-        kubectl.accepted(&with("owner")).await;
+        let refused: Vec<String> = reserved.iter().map(|key| tag(key)).collect();
+        assert_tags_checked(&kubectl, base, &refused, "reserved", &tag("owner")).await;
     }
 }

@@ -50,6 +50,37 @@ async fn candidate_with(client: &kube::Client, identity: &str, duration_seconds:
     launch(client.clone(), config).await
 }
 
+/// Starts the candidate `identity` (leases of `duration_seconds`) where no one else
+/// leads, and waits until it holds the Lease and runs the controllers.
+async fn leader_with(
+    client: &kube::Client,
+    leases: &Api<Lease>,
+    identity: &str,
+    duration_seconds: u64,
+) -> Instance {
+    let leader = candidate_with(client, identity, duration_seconds).await;
+    until_held_by(leases, identity).await;
+    until_leading(&leader, identity).await;
+    leader
+}
+
+/// Starts the candidate `identity` (leases of `duration_seconds`) while another leads,
+/// and waits until it is ready and stands by.
+async fn standby_with(client: &kube::Client, identity: &str, duration_seconds: u64) -> Instance {
+    let standby = candidate_with(client, identity, duration_seconds).await;
+    until_standing_by(&standby, identity).await;
+    standby
+}
+
+/// Stops `leader` and waits until `successor` holds the Lease; returns how long the
+/// takeover took from the stop.
+async fn stop_until_taken_over(leader: Instance, leases: &Api<Lease>, successor: &str) -> Duration {
+    let stopped = Instant::now();
+    leader.stop().await;
+    until_held_by(leases, successor).await;
+    stopped.elapsed()
+}
+
 /// A sandbox emulator (Deployments roll out) serving [`NS`], its client and the Leases
 /// of the namespace that holds [`LEASE`]; keep the emulator for the test's length.
 async fn sandbox_with_leases() -> (EmulatorHandle, kube::Client, Api<Lease>) {
@@ -202,10 +233,7 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
         "every Event comes from the leader {first}: {reporters:?}"
     );
 
-    let stopped = Instant::now();
-    leader.stop().await;
-    until_held_by(&leases, standby_identity).await;
-    let takeover = stopped.elapsed();
+    let takeover = stop_until_taken_over(leader, &leases, standby_identity).await;
     assert!(
         takeover <= Duration::from_secs(2 * DURATION_SECONDS),
         "taken over within the lease duration (plus one renewal period), took {takeover:?}"
@@ -237,11 +265,9 @@ async fn only_the_lease_holder_reconciles_and_the_standby_takes_over_when_it_sto
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_candidates_claim_of_a_lease_the_first_holds_is_refused() {
     let (_emulator, client, leases) = sandbox_with_leases().await;
-    let a = candidate(&client, "operator-a").await;
-    until_held_by(&leases, "operator-a").await;
     // A's `tiered_leader` follows its claim's response, which may land after the Lease
-    // is readable (CI once read 0 here on a loaded machine): wait for it first.
-    until_leading(&a, "operator-a").await;
+    // is readable (CI once read 0 here on a loaded machine): `leader_with` waits for both.
+    let a = leader_with(&client, &leases, "operator-a", DURATION_SECONDS).await;
     // B's claim, under B's own field manager.
     let params = PatchParams {
         field_manager: Some(lease_field_manager("operator-b")),
@@ -292,14 +318,9 @@ async fn a_lease_left_by_a_dead_leader_of_the_previous_release_is_taken_over_whe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry() {
     let (_emulator, client, leases) = sandbox_with_leases().await;
-    let a = candidate_with(&client, "operator-a", 60).await;
-    until_held_by(&leases, "operator-a").await;
-    let b = candidate_with(&client, "operator-b", 60).await;
-    until_standing_by(&b, "operator-b").await;
-    let stopped = Instant::now();
-    a.stop().await;
-    until_held_by(&leases, "operator-b").await;
-    let takeover = stopped.elapsed();
+    let a = leader_with(&client, &leases, "operator-a", 60).await;
+    let b = standby_with(&client, "operator-b", 60).await;
+    let takeover = stop_until_taken_over(a, &leases, "operator-b").await;
     assert!(
         takeover <= Duration::from_secs(10),
         "taken over within a few standby polls (2 s each), took {takeover:?}"
@@ -315,8 +336,7 @@ async fn a_standby_takes_a_released_lease_over_within_seconds_not_at_its_expiry(
 async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
     let (_emulator, client, leases) = sandbox_with_leases().await;
     let identity = format!("tiered-operator-{}-1", "x".repeat(200));
-    let leader = candidate(&client, &identity).await;
-    until_held_by(&leases, &identity).await;
+    let leader = leader_with(&client, &leases, &identity, DURATION_SECONDS).await;
     let apps: Api<TieredApp> = Api::namespaced(client.clone(), NS);
     apps.create(&PostParams::default(), &two_tier_app(NS))
         .await
@@ -341,10 +361,8 @@ async fn a_leader_with_a_long_pod_name_still_publishes_its_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
     let (_emulator, client, leases) = sandbox_with_leases().await;
-    let a = candidate(&client, "operator-a").await;
-    until_held_by(&leases, "operator-a").await;
-    let b = candidate(&client, "operator-b").await;
-    until_standing_by(&b, "operator-b").await;
+    let a = leader_with(&client, &leases, "operator-a", DURATION_SECONDS).await;
+    let b = standby_with(&client, "operator-b", DURATION_SECONDS).await;
     leases
         .delete(LEASE, &kube::api::DeleteParams::default())
         .await
@@ -385,11 +403,9 @@ async fn a_lease_deleted_by_hand_is_recreated_and_claimed_by_the_standby() {
 /// `graceful_shutdown_timeout` (5 s here); the Lease runs out on its own.
 #[tokio::test]
 async fn a_stop_ends_in_time_for_the_leader_and_a_standby_when_the_api_server_is_silent() {
-    let (emulator, client, _) = sandbox_with_leases().await;
-    let leader = candidate(&client, "operator-a").await;
-    until_leading(&leader, "operator-a").await;
-    let standby = candidate(&client, "operator-b").await;
-    until_standing_by(&standby, "operator-b").await;
+    let (emulator, client, leases) = sandbox_with_leases().await;
+    let leader = leader_with(&client, &leases, "operator-a", DURATION_SECONDS).await;
+    let standby = standby_with(&client, "operator-b", DURATION_SECONDS).await;
 
     emulator
         .faults()

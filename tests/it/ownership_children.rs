@@ -15,10 +15,11 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use support::operator::{
-    condition, create_foreign, emulator, eventually, eventually_event, eventually_gone, launch,
-    start, start_with_foreign, test_config, two_tier_app,
+    NamespacedKind, Running, condition, create_foreign, emulator, eventually, eventually_event,
+    eventually_gone, launch, start, start_with_foreign, test_config, two_tier_app,
 };
 use tiered::api::TieredApp;
+use tiered::controllers::tiered_app::build::Child;
 
 const NS: &str = "shop";
 
@@ -58,6 +59,35 @@ async fn create_until_name_conflict(apps: &Api<TieredApp>, app: &TieredApp) -> S
     let (ready, reason, _) = condition(&app, "Ready").unwrap();
     assert_eq!((ready.as_str(), reason.as_str()), ("False", "NameConflict"));
     condition(&app, "Stalled").unwrap().2
+}
+
+/// Checks that the app's `C` children are still `held` (their sorted names) once the
+/// passes that follow the first have run (`why`: what holding them prevents), then deletes
+/// the object `name` of someone else, which `foreign` reaches, and waits until the app's
+/// `C` children are `freed`.
+async fn assert_held_until_removed<C: Child, F: NamespacedKind>(
+    op: &Running,
+    foreign: &Api<F>,
+    name: &str,
+    held: &[&str],
+    why: &str,
+    freed: &[&str],
+) {
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(names::<C>(&op.client).await, held, "{why}");
+
+    foreign
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        &format!(
+            "the {}s are {freed:?} once {name} is the app's",
+            C::kind(&())
+        ),
+        || async { names::<C>(&op.client).await == freed },
+    )
+    .await;
 }
 
 /// The object as JSON, managedFields included: any write would change it.
@@ -269,20 +299,13 @@ async fn a_tiers_ingress_is_held_while_its_service_name_is_someone_elses() {
             && names::<Service>(&op.client).await == ["newsread-api", "newsread-web"]
     })
     .await;
-    // Let the passes that follow the first one run.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert!(
-        names::<Ingress>(&op.client).await.is_empty(),
-        "no Ingress routes to the foreign Service"
-    );
-
-    services
-        .delete("newsread-web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(
-        "the Ingress is applied once the Service is the app's",
-        || async { names::<Ingress>(&op.client).await == ["newsread-web"] },
+    assert_held_until_removed::<Ingress, _>(
+        &op,
+        &services,
+        "newsread-web",
+        &[],
+        "no Ingress routes to the foreign Service",
+        &["newsread-web"],
     )
     .await;
     op.stop().await;
@@ -322,23 +345,13 @@ async fn a_tiers_hpa_is_held_while_its_deployment_name_is_someone_elses() {
         names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-api"]
     })
     .await;
-    // Let the passes that follow the first one run.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert_eq!(
-        names::<HorizontalPodAutoscaler>(&op.client).await,
-        ["newsread-api"],
-        "no HPA scales the foreign Deployment"
-    );
-
-    deployments
-        .delete("newsread-web", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually(
-        "the HPA is applied once the Deployment is the app's",
-        || async {
-            names::<HorizontalPodAutoscaler>(&op.client).await == ["newsread-api", "newsread-web"]
-        },
+    assert_held_until_removed::<HorizontalPodAutoscaler, _>(
+        &op,
+        &deployments,
+        "newsread-web",
+        &["newsread-api"],
+        "no HPA scales the foreign Deployment",
+        &["newsread-api", "newsread-web"],
     )
     .await;
     op.stop().await;

@@ -26,6 +26,20 @@ use crate::support::moto::{MotoServer, elasticache_client, sdk_tags};
 
 const MOCK_ID: &str = "legacy-cache";
 
+/// The kind on `elasticache` without shared reads, allowing adoption in
+/// `adoption_namespaces` only (what `Rds::new` makes for the database).
+pub fn elasticache_kind(
+    elasticache: Client,
+    adoption_namespaces: std::collections::BTreeSet<String>,
+) -> ElastiCache {
+    ElastiCache {
+        elasticache,
+        fleet: None,
+        adoption_namespaces,
+        set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
+    }
+}
+
 /// Every replication group in the account.
 pub async fn all_groups(ctx: &ElastiCache) -> Vec<ReplicationGroup> {
     ctx.elasticache
@@ -205,12 +219,10 @@ impl Kind for ElastiCache {
     }
 
     fn on(server: &MotoServer) -> Self {
-        Self {
-            elasticache: elasticache_client(server),
-            fleet: None,
-            adoption_namespaces: std::collections::BTreeSet::new(),
-            set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
-        }
+        elasticache_kind(
+            elasticache_client(server),
+            std::collections::BTreeSet::new(),
+        )
     }
 
     fn credential() -> Password {
@@ -267,13 +279,11 @@ impl Kind for ElastiCache {
     }
 
     fn mocked(rules: &[&Rule]) -> Self {
-        Self {
-            elasticache: mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
-            fleet: None,
-            // The mock spec adopts MOCK_ID, tagged ours already.
-            adoption_namespaces: std::collections::BTreeSet::from(["shop".to_owned()]),
-            set_pending: tiered::controllers::cache_cluster::elasticache::SetPendingSeen::default(),
-        }
+        // The mock spec adopts MOCK_ID, tagged ours already.
+        elasticache_kind(
+            mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, rules),
+            std::collections::BTreeSet::from(["shop".to_owned()]),
+        )
     }
 
     fn described_in(statuses: &[&'static str]) -> Rule {
