@@ -11,11 +11,14 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::DbSnapshot;
 use serde_json::json;
 use tiered::api::ManagedDatabase;
+use tiered::controllers::data_tier::cleanup::cleanup;
+use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{Setup, setup};
 use support::data_tier::{Kind, OnMoto, ready_on_moto, reconcile_once, reconcile_until_ready};
+use support::fixtures::{deletion_time, owner};
 use support::moto::{rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
 use support::restore_sources::snapshot_ids;
@@ -195,6 +198,63 @@ async fn another_instances_snapshot_under_the_requested_identifier_is_said_and_n
         snapshots[0].db_instance_identifier(),
         Some(other.id.as_str()),
         "the other instance's snapshot is left as it was"
+    );
+}
+
+/// Found from outside: a DB snapshot someone else took under the name of the final
+/// snapshot made RDS refuse the deletion (`DBSnapshotAlreadyExists`), which the
+/// finalizer read as "an earlier attempt got through": the object said "is deleting"
+/// and sent DeleteDBInstance every pass, forever, while the instance ran. Now the
+/// deletion is refused with what to do, and the instance and the snapshot are kept.
+#[tokio::test]
+async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_with_what_to_do() {
+    let db = ready_on_moto::<Rds>("db", &json!({})).await;
+    let OnMoto {
+        ctx,
+        report: ready,
+        spec,
+        ..
+    } = &db;
+    let other = reconcile_until_ready(ctx, "other", &Rds::spec(&json!({}))).await;
+    let final_name = format!("{}-final-20260102030405", ready.id);
+    ctx.rds
+        .create_db_snapshot()
+        .db_instance_identifier(&other.id)
+        .db_snapshot_identifier(&final_name)
+        .send()
+        .await
+        .unwrap();
+    let target = Target {
+        owner: owner("db"),
+        spec,
+    };
+    for _ in 0..2 {
+        let refused = cleanup(ctx, &target, None, deletion_time())
+            .await
+            .expect_err("the deletion is refused, not waited for");
+        let said = format!("{:?}", Progress::from(&refused));
+        assert!(
+            said.contains(&final_name) && said.contains("deletionPolicy: Retain or Delete"),
+            "{said}"
+        );
+    }
+    let instances = ctx
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(&ready.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        instances.db_instances()[0].db_instance_status(),
+        Some("available"),
+        "RDS keeps the instance"
+    );
+    let snapshots = manual_snapshots(&ctx.rds).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(
+        snapshots[0].db_instance_identifier(),
+        Some(other.id.as_str())
     );
 }
 

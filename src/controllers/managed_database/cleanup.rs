@@ -98,14 +98,36 @@ impl Rds {
             .map_err(|e| AwsError::from_sdk(DELETE_DB_INSTANCE, e));
         match result {
             Ok(_) => Ok(Deletion::Requested),
-            // The snapshot exists: an earlier attempt got through and the instance is
-            // on its way.
-            Err(error) if error.kind == ErrorKind::Conflict => Ok(Deletion::Waiting(format!(
-                "DB instance {identifier} is deleting"
-            ))),
+            // The final snapshot's name exists: an earlier attempt got through (an SDK
+            // retry after a lost answer) and the instance is on its way, or the name is
+            // held by a snapshot this deletion did not take.
+            Err(error) if error.kind == ErrorKind::Conflict => {
+                let now = crate::aws::fleet::describe_instance(&self.rds, identifier).await?;
+                match now.as_ref().and_then(DbInstance::db_instance_status) {
+                    Some("deleting") | None => Ok(Deletion::Waiting(format!(
+                        "DB instance {identifier} is deleting"
+                    ))),
+                    Some(_) => Err(final_snapshot_name_held(error, snapshot)),
+                }
+            }
             Err(error) => Err(error),
         }
     }
+}
+
+/// The refusal of a deletion whose final snapshot name `snapshot` a DB snapshot this
+/// deletion did not take already holds (someone else's, or a leftover): RDS keeps the
+/// instance, so the object says what to do (a Stalled condition and a Warning Event,
+/// retried with backoff). Found from outside: the object said "is deleting" and sent
+/// DeleteDBInstance again every pass, forever, while the instance ran.
+fn final_snapshot_name_held(mut error: AwsError, snapshot: Option<&str>) -> AwsError {
+    if let Some(snapshot) = snapshot {
+        let said = error.message.take().unwrap_or_default();
+        error.message = Some(format!(
+            "the final snapshot name {snapshot} is held by a DB snapshot that this deletion did not take ({said}), so RDS keeps the instance: delete or rename that snapshot, or set deletionPolicy: Retain or Delete"
+        ));
+    }
+    error
 }
 
 #[cfg(test)]
