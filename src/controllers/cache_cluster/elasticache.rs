@@ -225,7 +225,7 @@ impl ElastiCache {
             "tiered CacheCluster {}/{}",
             target.owner.namespace, target.owner.name
         );
-        restore_request(
+        let request = restore_request(
             create_group_request(
                 self.elasticache.create_replication_group(),
                 desired,
@@ -233,11 +233,9 @@ impl ElastiCache {
                 token,
             ),
             target.spec,
-        )
-        .send()
-        .await
-        .map(|output| output.replication_group)
-        .map_err(|e| AwsError::from_sdk(CREATE_REPLICATION_GROUP, e))
+        );
+        let output = sent(CREATE_REPLICATION_GROUP, request.send()).await?;
+        Ok(output.replication_group)
     }
 
     /// Gives an existing group `token` with the ROTATE strategy (clients that use the
@@ -271,15 +269,14 @@ impl ElastiCache {
         strategy: AuthTokenUpdateStrategyType,
     ) -> Result<(), AwsError> {
         self.mark_stale(id);
-        self.elasticache
+        let request = self
+            .elasticache
             .modify_replication_group()
             .replication_group_id(id)
             .auth_token(token.expose())
             .auth_token_update_strategy(strategy)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+            .apply_immediately(true);
+        sent(MODIFY_REPLICATION_GROUP, request.send()).await?;
         Ok(())
     }
 
@@ -410,11 +407,8 @@ impl ElastiCache {
         match next_step(desired, group, report.observed.member.as_ref())? {
             Step::Modify(modification) => {
                 let fields = modification.changed_fields().join(", ");
-                modification
-                    .request(self.elasticache.modify_replication_group(), id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+                let request = modification.request(self.elasticache.modify_replication_group(), id);
+                sent(MODIFY_REPLICATION_GROUP, request.send()).await?;
                 report.mutations += 1;
                 tracing::info!(id = %id, fields = %fields, "modified replication group");
                 Ok(Progress::aws_in_progress(format!(
@@ -428,15 +422,14 @@ impl ElastiCache {
             }
             Step::Shards(change) => {
                 let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
-                self.elasticache
+                let request = self
+                    .elasticache
                     .modify_replication_group_shard_configuration()
                     .replication_group_id(id)
                     .node_group_count(change.count)
                     .set_node_groups_to_remove(remove)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
+                    .apply_immediately(true);
+                sent(MODIFY_SHARD_CONFIGURATION, request.send()).await?;
                 report.mutations += 1;
                 Ok(Progress::aws_in_progress(format!(
                     "resharding {id} to {} shards",
@@ -454,25 +447,23 @@ impl ElastiCache {
     async fn change_replicas(&self, id: &str, change: ReplicaChange) -> Result<String, AwsError> {
         Ok(match change {
             ReplicaChange::Increase(count) => {
-                self.elasticache
+                let request = self
+                    .elasticache
                     .increase_replica_count()
                     .replication_group_id(id)
                     .new_replica_count(count)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(INCREASE_REPLICA_COUNT, e))?;
+                    .apply_immediately(true);
+                sent(INCREASE_REPLICA_COUNT, request.send()).await?;
                 format!("adding replicas to {id}: {count} per shard")
             }
             ReplicaChange::Decrease(count) => {
-                self.elasticache
+                let request = self
+                    .elasticache
                     .decrease_replica_count()
                     .replication_group_id(id)
                     .new_replica_count(count)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(DECREASE_REPLICA_COUNT, e))?;
+                    .apply_immediately(true);
+                sent(DECREASE_REPLICA_COUNT, request.send()).await?;
                 format!("removing replicas from {id}: {count} per shard")
             }
         })
