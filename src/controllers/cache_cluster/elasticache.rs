@@ -225,7 +225,7 @@ impl ElastiCache {
             "tiered CacheCluster {}/{}",
             target.owner.namespace, target.owner.name
         );
-        restore_request(
+        let request = restore_request(
             create_group_request(
                 self.elasticache.create_replication_group(),
                 desired,
@@ -233,11 +233,9 @@ impl ElastiCache {
                 token,
             ),
             target.spec,
-        )
-        .send()
-        .await
-        .map(|output| output.replication_group)
-        .map_err(|e| AwsError::from_sdk(CREATE_REPLICATION_GROUP, e))
+        );
+        let output = sent(CREATE_REPLICATION_GROUP, request.send()).await?;
+        Ok(output.replication_group)
     }
 
     /// Gives an existing group `token` with the ROTATE strategy (clients that use the
@@ -271,15 +269,14 @@ impl ElastiCache {
         strategy: AuthTokenUpdateStrategyType,
     ) -> Result<(), AwsError> {
         self.mark_stale(id);
-        self.elasticache
+        let request = self
+            .elasticache
             .modify_replication_group()
             .replication_group_id(id)
             .auth_token(token.expose())
             .auth_token_update_strategy(strategy)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+            .apply_immediately(true);
+        sent(MODIFY_REPLICATION_GROUP, request.send()).await?;
         Ok(())
     }
 
@@ -410,11 +407,8 @@ impl ElastiCache {
         match next_step(desired, group, report.observed.member.as_ref())? {
             Step::Modify(modification) => {
                 let fields = modification.changed_fields().join(", ");
-                modification
-                    .request(self.elasticache.modify_replication_group(), id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_REPLICATION_GROUP, e))?;
+                let request = modification.request(self.elasticache.modify_replication_group(), id);
+                sent(MODIFY_REPLICATION_GROUP, request.send()).await?;
                 report.mutations += 1;
                 tracing::info!(id = %id, fields = %fields, "modified replication group");
                 Ok(Progress::aws_in_progress(format!(
@@ -428,15 +422,14 @@ impl ElastiCache {
             }
             Step::Shards(change) => {
                 let remove = (!change.remove.is_empty()).then(|| change.remove.clone());
-                self.elasticache
+                let request = self
+                    .elasticache
                     .modify_replication_group_shard_configuration()
                     .replication_group_id(id)
                     .node_group_count(change.count)
                     .set_node_groups_to_remove(remove)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(MODIFY_SHARD_CONFIGURATION, e))?;
+                    .apply_immediately(true);
+                sent(MODIFY_SHARD_CONFIGURATION, request.send()).await?;
                 report.mutations += 1;
                 Ok(Progress::aws_in_progress(format!(
                     "resharding {id} to {} shards",
@@ -452,27 +445,27 @@ impl ElastiCache {
 
     /// Sends the replica count change; returns what is happening.
     async fn change_replicas(&self, id: &str, change: ReplicaChange) -> Result<String, AwsError> {
+        // IncreaseReplicaCount and DecreaseReplicaCount take the same parameters, on SDK
+        // builders of their own with no trait in common: one macro fills in and sends
+        // either, so the two cannot drift apart.
+        macro_rules! send_replica_count {
+            ($operation:ident, $action:expr, $count:expr) => {{
+                let request = self
+                    .elasticache
+                    .$operation()
+                    .replication_group_id(id)
+                    .new_replica_count($count)
+                    .apply_immediately(true);
+                sent($action, request.send()).await?;
+            }};
+        }
         Ok(match change {
             ReplicaChange::Increase(count) => {
-                self.elasticache
-                    .increase_replica_count()
-                    .replication_group_id(id)
-                    .new_replica_count(count)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(INCREASE_REPLICA_COUNT, e))?;
+                send_replica_count!(increase_replica_count, INCREASE_REPLICA_COUNT, count);
                 format!("adding replicas to {id}: {count} per shard")
             }
             ReplicaChange::Decrease(count) => {
-                self.elasticache
-                    .decrease_replica_count()
-                    .replication_group_id(id)
-                    .new_replica_count(count)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(DECREASE_REPLICA_COUNT, e))?;
+                send_replica_count!(decrease_replica_count, DECREASE_REPLICA_COUNT, count);
                 format!("removing replicas from {id}: {count} per shard")
             }
         })

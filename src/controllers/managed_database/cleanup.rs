@@ -6,7 +6,7 @@
 
 use aws_sdk_rds::types::DbInstance;
 
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
 use crate::aws::tags::{CLUSTER, NAME, NAMESPACE};
@@ -77,25 +77,22 @@ impl Rds {
             }
             // Created by tiered, and the spec does not hold it (the outline checked):
             // RDS has not caught up with the spec yet.
-            self.rds
+            let request = self
+                .rds
                 .modify_db_instance()
                 .db_instance_identifier(identifier)
                 .deletion_protection(false)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+                .apply_immediately(true);
+            sent(MODIFY_DB_INSTANCE, request.send()).await?;
         }
-        let result = self
+        let request = self
             .rds
             .delete_db_instance()
             .db_instance_identifier(identifier)
             .set_final_db_snapshot_identifier(snapshot.map(str::to_owned))
             .skip_final_snapshot(snapshot.is_none())
-            .delete_automated_backups(snapshot.is_none())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DELETE_DB_INSTANCE, e));
+            .delete_automated_backups(snapshot.is_none());
+        let result = sent(DELETE_DB_INSTANCE, request.send()).await;
         match result {
             Ok(_) => Ok(Deletion::Requested),
             // The final snapshot's name exists: an earlier attempt got through (an SDK

@@ -67,20 +67,6 @@ impl std::fmt::Debug for Rds {
 
 tag_calls!(Rds, rds, aws_sdk_rds, rds_actions, to_rds_tags);
 
-/// The DB instance a call that makes one (create, restore, replica) answered with, or
-/// its error classified as `action`'s; one place for the four such calls.
-pub fn answered<O, E>(
-    action: &'static str,
-    sent: Result<O, aws_sdk_rds::error::SdkError<E, aws_sdk_rds::config::http::HttpResponse>>,
-    instance: impl FnOnce(O) -> Option<DbInstance>,
-) -> Result<Option<DbInstance>, AwsError>
-where
-    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    sent.map(instance)
-        .map_err(|error| AwsError::from_sdk(action, error))
-}
-
 /// Whether RDS reports modifications waiting to be applied.
 pub fn has_pending_changes(instance: &DbInstance) -> bool {
     instance
@@ -132,10 +118,9 @@ impl Rds {
         desired: &DesiredInstance,
         password: Option<&Password>,
     ) -> Result<Option<DbInstance>, AwsError> {
-        let sent = create_instance_request(self.rds.create_db_instance(), desired, password)
-            .send()
-            .await;
-        answered(CREATE_DB_INSTANCE, sent, |output| output.db_instance)
+        let request = create_instance_request(self.rds.create_db_instance(), desired, password);
+        let output = sent(CREATE_DB_INSTANCE, request.send()).await?;
+        Ok(output.db_instance)
     }
 
     /// Sets `password` as the master password of `identifier`, applied immediately.
@@ -144,14 +129,13 @@ impl Rds {
         identifier: &str,
         password: &Password,
     ) -> Result<(), AwsError> {
-        self.rds
+        let request = self
+            .rds
             .modify_db_instance()
             .db_instance_identifier(identifier)
             .master_user_password(password.expose())
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(MODIFY_DB_INSTANCE, e))?;
+            .apply_immediately(true);
+        sent(MODIFY_DB_INSTANCE, request.send()).await?;
         Ok(())
     }
 
@@ -230,13 +214,8 @@ impl Rds {
             .name("db-instance-id")
             .set_values(Some(ids.to_vec()))
             .build();
-        let output = self
-            .rds
-            .describe_db_instances()
-            .filters(filter)
-            .send()
-            .await
-            .map_err(|error| AwsError::from_sdk(DESCRIBE_DB_INSTANCES, error))?;
+        let request = self.rds.describe_db_instances().filters(filter);
+        let output = sent(DESCRIBE_DB_INSTANCES, request.send()).await?;
         Ok(output.db_instances().to_vec())
     }
 
@@ -348,19 +327,17 @@ impl Rds {
             let mut created = Vec::new();
             for index in free {
                 let replica_id = rds_replica_identifier(&desired.identifier, index);
-                let result = create_replica_request(
+                let request = create_replica_request(
                     self.rds.create_db_instance_read_replica(),
                     desired,
                     &replica_id,
-                )
-                .send()
-                .await;
+                );
+                let result = sent(CREATE_DB_INSTANCE_READ_REPLICA, request.send()).await;
                 report.mutations += 1;
-                if let Err(error) = result {
-                    let error = AwsError::from_sdk(CREATE_DB_INSTANCE_READ_REPLICA, error);
-                    if error.kind != ErrorKind::Conflict {
-                        return Err(error);
-                    }
+                if let Err(error) = result
+                    && error.kind != ErrorKind::Conflict
+                {
+                    return Err(error);
                 }
                 created.push(replica_id);
             }
@@ -467,15 +444,13 @@ impl Rds {
     /// Deletes a read replica (replicas have no final snapshot); one already gone is
     /// said so (and logged so), not reported as deleted.
     pub async fn delete_replica(&self, replica_id: &str) -> Result<ReplicaDeletion, AwsError> {
-        let result = self
+        let request = self
             .rds
             .delete_db_instance()
             .db_instance_identifier(replica_id)
             .skip_final_snapshot(true)
-            .delete_automated_backups(true)
-            .send()
-            .await;
-        match result.map_err(|e| AwsError::from_sdk(DELETE_DB_INSTANCE, e)) {
+            .delete_automated_backups(true);
+        match sent(DELETE_DB_INSTANCE, request.send()).await {
             Ok(_) => {
                 tracing::info!(identifier = %replica_id, "deleting read replica");
                 Ok(ReplicaDeletion::Requested)

@@ -20,7 +20,7 @@ use kube::Api;
 use crate::api::ManagedDatabase;
 use crate::api::ManagedDatabaseSpec;
 use crate::api::replication::{ReplicationRole, ReplicationStatus};
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::rds_actions::CREATE_DB_INSTANCE_READ_REPLICA;
 use crate::aws::rds_actions::PROMOTE_READ_REPLICA;
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
@@ -31,7 +31,7 @@ use crate::controllers::data_tier::tags::TagCalls;
 use crate::aws::fleet::describe_instance;
 use crate::controllers::managed_database::desired::{DesiredInstance, create_replica_request};
 use crate::controllers::managed_database::parameters::{parameter_family, parameter_group_name};
-use crate::controllers::managed_database::rds::{Rds, answered};
+use crate::controllers::managed_database::rds::Rds;
 use crate::controllers::managed_database::status::Report;
 
 /// The tag tiered puts on a replica once RDS accepted its promotion; the value is the
@@ -240,13 +240,10 @@ impl Rds {
     ) -> Result<Option<DbInstance>, AwsError> {
         let arn = self.source_arn(&target.owner.namespace, source).await?;
         let group = self.replica_parameter_group(desired, &arn).await?;
-        let sent = replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
-            .set_db_parameter_group_name(group)
-            .send()
-            .await;
-        answered(CREATE_DB_INSTANCE_READ_REPLICA, sent, |output| {
-            output.db_instance
-        })
+        let request = replica_of_request(self.rds.create_db_instance_read_replica(), desired, &arn)
+            .set_db_parameter_group_name(group);
+        let output = sent(CREATE_DB_INSTANCE_READ_REPLICA, request.send()).await?;
+        Ok(output.db_instance)
     }
 
     /// The owned DB parameter group a new replica with `spec.parameters` starts with,
@@ -353,12 +350,10 @@ impl Rds {
             .read_replica_source_db_instance_identifier()
             .unwrap_or_default();
         if desired.promote {
-            let sent = promote_request(self.rds.promote_read_replica(), desired)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(PROMOTE_READ_REPLICA, e));
+            let request = promote_request(self.rds.promote_read_replica(), desired);
+            let promoted = sent(PROMOTE_READ_REPLICA, request.send()).await;
             report.mutations += 1;
-            match sent {
+            match promoted {
                 Ok(_) => {}
                 // RDS answers InvalidDBInstanceState for any replica that is not
                 // `available` (`storage-full`, …) as well as for one already promoting:

@@ -22,7 +22,7 @@ use aws_sdk_rds::types::{DbInstance, Tag};
 
 use crate::api::ManagedDatabaseSpec;
 use crate::api::managed_database::RestoreFrom;
-use crate::aws::errors::{AwsError, ErrorKind};
+use crate::aws::errors::{AwsError, not_found_is_none, sent};
 use crate::aws::fleet::describe_instance;
 use crate::aws::rds_actions::{
     DESCRIBE_DB_SNAPSHOTS, RESTORE_DB_INSTANCE_FROM_DB_SNAPSHOT,
@@ -34,7 +34,7 @@ use crate::controllers::data_tier::diff::tag_pairs;
 use crate::controllers::data_tier::error::{ConvergeError, InvalidSpec};
 
 use crate::controllers::managed_database::desired::{DesiredInstance, engine_name};
-use crate::controllers::managed_database::rds::{Rds, answered};
+use crate::controllers::managed_database::rds::Rds;
 
 /// The restore `spec.restoreFrom` asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -319,26 +319,22 @@ impl Rds {
         &self,
         snapshot: &str,
     ) -> Result<Option<(Vec<(String, String)>, SourceNames)>, AwsError> {
-        let described = self
+        let request = self
             .rds
             .describe_db_snapshots()
             .db_snapshot_identifier(snapshot)
-            .set_include_shared(snapshot.starts_with("arn:").then_some(true))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_SNAPSHOTS, e));
-        match described {
-            Ok(output) => Ok(output.db_snapshots().first().map(|found| {
+            .set_include_shared(snapshot.starts_with("arn:").then_some(true));
+        let described = sent(DESCRIBE_DB_SNAPSHOTS, request.send()).await;
+        not_found_is_none(described.map(|output| {
+            output.db_snapshots().first().map(|found| {
                 // A DB snapshot records its master user, not its database name.
                 let names = SourceNames {
                     master_username: found.master_username().map(str::to_owned),
                     database_name: None,
                 };
                 (tag_pairs(found.tag_list(), Tag::key, Tag::value), names)
-            })),
-            Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
-        }
+            })
+        }))
     }
 
     /// Sends the restore `restore` for `desired` (instead of CreateDBInstance).
@@ -349,25 +345,23 @@ impl Rds {
     ) -> Result<Option<DbInstance>, AwsError> {
         match restore {
             Restore::Snapshot(snapshot) => {
-                let sent = restore_from_snapshot_request(
+                let request = restore_from_snapshot_request(
                     self.rds.restore_db_instance_from_db_snapshot(),
                     desired,
                     snapshot,
-                )
-                .send()
-                .await;
-                answered(restore.action(), sent, |output| output.db_instance)
+                );
+                let output = sent(restore.action(), request.send()).await?;
+                Ok(output.db_instance)
             }
             Restore::PointInTime { source, time } => {
-                let sent = restore_to_point_in_time_request(
+                let request = restore_to_point_in_time_request(
                     self.rds.restore_db_instance_to_point_in_time(),
                     desired,
                     source,
                     *time,
-                )
-                .send()
-                .await;
-                answered(restore.action(), sent, |output| output.db_instance)
+                );
+                let output = sent(restore.action(), request.send()).await?;
+                Ok(output.db_instance)
             }
         }
     }
