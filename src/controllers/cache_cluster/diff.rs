@@ -9,7 +9,7 @@ use aws_sdk_elasticache::types::{
     PendingAutomaticFailoverStatus, ReplicationGroup, SecurityGroupMembership,
 };
 
-use crate::controllers::data_tier::error::{self, ConvergeError};
+use crate::controllers::data_tier::error::UnsupportedChange;
 
 use crate::controllers::cache_cluster::desired::{DesiredGroup, engine_name};
 use crate::controllers::cache_cluster::version::{VersionCheck, check_version};
@@ -150,9 +150,8 @@ pub enum Unsupported {
     },
 }
 
-impl Unsupported {
-    /// Path of the spec field to change.
-    pub const fn field(&self) -> &'static str {
+impl UnsupportedChange for Unsupported {
+    fn field(&self) -> &'static str {
         match self {
             Self::Engine { .. } => "spec.engine",
             Self::CreationOnly { setting, .. } => setting,
@@ -161,15 +160,6 @@ impl Unsupported {
             Self::ClusterMode { .. } => "spec.shards",
             Self::Downgrade { .. } => "spec.engineVersion",
         }
-    }
-}
-
-impl From<Unsupported> for ConvergeError {
-    fn from(change: Unsupported) -> Self {
-        Self::Unsupported(error::Unsupported {
-            field: change.field(),
-            message: change.to_string(),
-        })
     }
 }
 

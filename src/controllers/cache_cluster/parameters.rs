@@ -38,7 +38,7 @@ use crate::controllers::data_tier::parameter_calls::{
     converge_group, values,
 };
 use crate::controllers::data_tier::parameter_groups::{
-    self, Claim, GroupCalls, ListedGroup, claim_group,
+    self, Claim, Retirement, claim_group, group_calls,
 };
 use crate::controllers::data_tier::parameters::{
     self, foreign_group_message, parameter_changes, parameter_group_name,
@@ -265,12 +265,12 @@ impl ElastiCache {
 
     /// Deletes the cache parameter groups tiered made for the (deleted) replication
     /// group `id` whose tags name `owner` (the shared
-    /// [`parameter_groups::delete_parameter_groups`]).
+    /// [`parameter_groups::retire_parameter_groups`]).
     ///
     /// # Errors
     /// The first failed list, describe, tag read or delete.
     pub async fn delete_parameter_groups(&self, id: &str, owner: &Owner) -> Result<(), AwsError> {
-        parameter_groups::delete_parameter_groups(self, id, owner).await
+        parameter_groups::retire_parameter_groups(self, id, owner, Retirement::Delete).await
     }
 }
 
@@ -365,70 +365,15 @@ impl ParameterCalls for ElastiCache {
     }
 }
 
-/// ElastiCache's calls on cache parameter groups, for the shared steps.
-impl GroupCalls for ElastiCache {
-    const KIND: &'static str = KIND;
-
-    fn group_missing(error: &AwsError) -> bool {
-        group_missing(error)
-    }
-
-    async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
-        let request = self.elasticache.describe_cache_parameter_groups();
-        let request = request.cache_parameter_group_name(group);
-        let described = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, request.send()).await?;
-        let found = described.cache_parameter_groups().first();
-        Ok(found.map(|found| found.arn().map(str::to_owned)))
-    }
-
-    async fn send_create_group(
-        &self,
-        group: &str,
-        family: &str,
-        description: String,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        self.elasticache
-            .create_cache_parameter_group()
-            .cache_parameter_group_name(group)
-            .cache_parameter_group_family(family)
-            .description(description)
-            .set_tags(Some(to_elasticache_tags(tags)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(CREATE_CACHE_PARAMETER_GROUP, e))?;
-        Ok(())
-    }
-
-    async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
-        let client = &self.elasticache;
-        let request = client
-            .delete_cache_parameter_group()
-            .cache_parameter_group_name(group);
-        sent(DELETE_CACHE_PARAMETER_GROUP, request.send())
-            .await
-            .map(drop)
-    }
-
-    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
-        all_pages(|marker| async move {
-            let request = self.elasticache.describe_cache_parameter_groups();
-            let sending = request.set_marker(marker).send();
-            let output = sent(DESCRIBE_CACHE_PARAMETER_GROUPS, sending).await?;
-            let groups = output
-                .cache_parameter_groups()
-                .iter()
-                .map(|group| {
-                    (
-                        group.cache_parameter_group_name().map(str::to_owned),
-                        group.cache_parameter_group_family().map(str::to_owned),
-                    )
-                })
-                .collect();
-            Ok((groups, output.marker().map(str::to_owned)))
-        })
-        .await
-    }
+// ElastiCache's calls on cache parameter groups, for the shared steps.
+group_calls! {
+    ElastiCache, elasticache, kind: KIND, tags: to_elasticache_tags,
+    describe: describe_cache_parameter_groups(DESCRIBE_CACHE_PARAMETER_GROUPS)
+        -> cache_parameter_groups,
+    create: create_cache_parameter_group(CREATE_CACHE_PARAMETER_GROUP),
+    delete: delete_cache_parameter_group(DELETE_CACHE_PARAMETER_GROUP),
+    fields: cache_parameter_group_name, cache_parameter_group_family, arn,
+    missing: group_missing,
 }
 
 #[cfg(test)]

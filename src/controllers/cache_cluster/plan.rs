@@ -95,6 +95,7 @@ mod tests {
     use super::*;
     use crate::controllers::cache_cluster::desired::tests::desired;
     use crate::controllers::cache_cluster::diff::tests::{group_with, member_running};
+    use crate::controllers::data_tier::error::UnsupportedChange;
     use crate::controllers::data_tier::testing::assert_mentions;
 
     fn kind(step: &Step) -> String {

@@ -25,7 +25,7 @@ use crate::controllers::data_tier::apply::{
 use crate::controllers::data_tier::error::{ConvergeError, Error};
 use crate::controllers::data_tier::inspect::{check_installation, owned_by};
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
-use crate::controllers::data_tier::parameter_groups::release_parameter_groups;
+use crate::controllers::data_tier::parameter_groups::{Retirement, retire_parameter_groups};
 use crate::controllers::data_tier::progress::Progress;
 use crate::controllers::data_tier::spec::{SharedSpec, SharedStatus};
 use crate::controllers::data_tier::status::{deleting, deletion_held};
@@ -134,7 +134,7 @@ pub async fn cleanup<K: DataTier>(
         // The parameter groups first: once the resource's tags are gone, a retry
         // finds it not ours and ends before reaching them.
         if has_groups {
-            release_parameter_groups(kind, &id, &target.owner).await?;
+            retire_parameter_groups(kind, &id, &target.owner, Retirement::Release).await?;
         }
         for arn in related.iter().chain([&resource]).filter_map(K::arn) {
             kind.remove_tags(arn, &OWNERSHIP_KEYS).await?;

@@ -147,6 +147,22 @@ pub struct Unsupported {
     pub message: String,
 }
 
+/// A change one kind's diff finds it cannot make in place, in the kind's own words
+/// (`Display`); each becomes [`ConvergeError::Unsupported`].
+pub trait UnsupportedChange: std::fmt::Display {
+    /// Path of the spec field to change.
+    fn field(&self) -> &'static str;
+}
+
+impl<C: UnsupportedChange> From<C> for ConvergeError {
+    fn from(change: C) -> Self {
+        Self::Unsupported(Unsupported {
+            field: change.field(),
+            message: change.to_string(),
+        })
+    }
+}
+
 /// Why one pass against AWS stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvergeError {

@@ -32,7 +32,9 @@ use crate::runtime::mutations::Budgets;
 use crate::runtime::own_writes::OwnWrites;
 
 use crate::controllers::data_tier::error::{ConvergeError, Error, InvalidSpec, Nouns};
-use crate::controllers::data_tier::parameter_groups::{GroupCalls, delete_parameter_groups};
+use crate::controllers::data_tier::parameter_groups::{
+    GroupCalls, Retirement, retire_parameter_groups,
+};
 use crate::controllers::data_tier::secret::{Password, RandomError};
 use crate::controllers::data_tier::snapshot_calls::{SnapshotCalls, delete_taken_snapshots};
 use crate::controllers::data_tier::snapshots::requested_names;
@@ -282,7 +284,10 @@ pub trait DataTier: TagCalls + SnapshotCalls + GroupCalls + Send + Sync + Sized 
         &self,
         target: &Target<'_, Spec<Self>>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send {
-        async move { delete_parameter_groups(self, &Self::resource_id(target), &target.owner).await }
+        async move {
+            let id = Self::resource_id(target);
+            retire_parameter_groups(self, &id, &target.owner, Retirement::Delete).await
+        }
     }
     /// Deletes `resource` (`related` first), with the final snapshot `snapshot`.
     fn delete(

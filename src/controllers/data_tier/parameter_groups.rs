@@ -2,8 +2,8 @@
 //! both kinds make on it written once: who owns a group of our name
 //! ([`group_ownership`]: described by name, then its tags read on its ARN), creating
 //! it tagged as ours ([`create_group`]), claiming it before a change ([`claim_group`]),
-//! releasing it with a retained resource ([`release_group`]) and deleting the groups
-//! tiered made once the resource is gone ([`delete_parameter_groups`]). Each kind sends
+//! releasing the groups tiered made for a retained resource or deleting them once the
+//! resource is gone ([`retire_parameter_groups`]). Each kind sends
 //! the calls through [`GroupCalls`] (RDS and ElastiCache name them alike, in two SDKs
 //! with no trait in common); what a group holds and how it is applied stays in the
 //! kind's `parameters.rs`.
@@ -89,41 +89,71 @@ async fn owned_arn<C: GroupCalls>(
     Ok(Some((Some(arn), ownership)))
 }
 
-/// Releases the parameter group `group` under `deletionPolicy: Retain`: it stays
-/// attached to the retained resource, so like that resource it loses tiered's
-/// ownership tags (a later object of the same namespace and name would otherwise count
-/// it as its own). A group gone, or not tagged as `owner`'s, is left as it is.
-///
-/// # Errors
-/// The describe's (but for a missing group), the tag read's or the tag removal's.
-pub async fn release_group<C: GroupCalls>(
-    calls: &C,
-    group: &str,
-    owner: &Owner,
-) -> Result<(), AwsError> {
-    match owned_arn(calls, group, owner).await? {
-        Some((Some(arn), Ownership::Ours)) => calls.remove_tags(&arn, &OWNERSHIP_KEYS).await,
-        _ => Ok(()),
-    }
+/// What becomes of the parameter groups tiered made for a resource that leaves its
+/// hands ([`retire_parameter_groups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retirement {
+    /// `deletionPolicy: Retain`: each stays attached to the retained resource, so like
+    /// that resource it loses tiered's ownership tags (a later object of the same
+    /// namespace and name would otherwise count it as its own).
+    Release,
+    /// The resource is gone: each is deleted.
+    Delete,
 }
 
-/// Releases the parameter groups tiered made for the retained resource `id` ([`release_group`]
-/// on each group of the account named `<id>-<family>` for its own family): found by one
-/// list of the account's groups, not by what the status recorded, which misses a group
-/// created in a pass that then failed (its attachment refused or throttled, the
-/// operator killed) before the status was written.
+/// Retires (`how`) the parameter groups tiered made for the resource `id`: those of the
+/// account named `<id>-<family>` for their own family, found by one list of the
+/// account's groups whatever the spec says now (a group stays attached when
+/// `spec.parameters` empties), and not by what the status recorded, which misses a
+/// group created in a pass that then failed (its attachment refused or throttled, the
+/// operator killed) before the status was written. Only groups tagged as `owner`'s
+/// are touched; one of that name tagged otherwise, or not at all, is left.
 ///
 /// # Errors
-/// The first failed list, describe, tag read or tag removal.
-pub async fn release_parameter_groups<C: GroupCalls>(
+/// The first failed list, describe, tag read, tag removal or delete.
+pub async fn retire_parameter_groups<C: GroupCalls>(
     calls: &C,
     id: &str,
     owner: &Owner,
+    how: Retirement,
 ) -> Result<(), AwsError> {
     for name in listed_group_names(calls, id).await? {
-        release_group(calls, &name, owner).await?;
+        retire_group(calls, &name, owner, how).await?;
     }
     Ok(())
+}
+
+/// Retires (`how`) the parameter group `group` when its tags name `owner`; a group
+/// gone, or tagged otherwise, or not at all, is left as it is.
+///
+/// # Errors
+/// The describe's (but for a missing group), the tag read's, the tag removal's or the
+/// delete's (but for a group already gone).
+pub async fn retire_group<C: GroupCalls>(
+    calls: &C,
+    group: &str,
+    owner: &Owner,
+    how: Retirement,
+) -> Result<(), AwsError> {
+    let arn = match owned_arn(calls, group, owner).await? {
+        Some((Some(arn), Ownership::Ours)) => arn,
+        None => return Ok(()),
+        Some(_) => {
+            tracing::info!(group = %group, "left {}: not tagged as this object's", C::KIND);
+            return Ok(());
+        }
+    };
+    match how {
+        Retirement::Release => calls.remove_tags(&arn, &OWNERSHIP_KEYS).await,
+        Retirement::Delete => match calls.send_delete_group(group).await {
+            Ok(()) => {
+                tracing::info!(group = %group, "deleted {}", C::KIND);
+                Ok(())
+            }
+            Err(error) if C::group_missing(&error) => Ok(()),
+            Err(error) => Err(error),
+        },
+    }
 }
 
 /// The groups of the account named `<id>-<family>` for their own family.
@@ -198,33 +228,102 @@ pub async fn claim_group<C: GroupCalls>(
     )
 }
 
-/// Deletes the parameter groups tiered made for the (deleted) resource `id`: those of
-/// the account named `<id>-<family>` for their own family (one list of the account's
-/// groups, whatever the spec says now: a group stays attached when `spec.parameters`
-/// empties) whose tags name `owner`; a group of that name tagged otherwise, or not at
-/// all, is left. A group already gone is fine.
-///
-/// # Errors
-/// The first failed list, describe, tag read or delete.
-pub async fn delete_parameter_groups<C: GroupCalls>(
-    calls: &C,
-    id: &str,
-    owner: &Owner,
-) -> Result<(), AwsError> {
-    for name in listed_group_names(calls, id).await? {
-        match group_ownership(calls, &name, owner).await? {
-            Some(Ownership::Ours) => {}
-            None => continue,
-            Some(_) => {
-                tracing::info!(group = %name, "left {}: not tagged as this object's", C::KIND);
-                continue;
+/// Writes [`GroupCalls`] for `$kind`, sending on its SDK client field `$client`. RDS
+/// and ElastiCache drive their parameter groups the same way: one describe call
+/// (`$describe`, IAM action `$DESCRIBE`) answers a group by name and, paged, lists
+/// them all; the create call (`$create`) takes name, family, description and tags; the
+/// delete call (`$delete`) takes the name. Only the SDK's names differ
+/// (`db_parameter_group_…`, `cache_parameter_group_…`), in two SDK crates with no
+/// trait in common, so the calls are written once here (as `tag_calls!` writes the tag
+/// calls) and each kind names its SDK's: `$groups` the described groups, `$name` and
+/// `$family` a group's name and family (setter and getter alike), `$arn` its ARN, and
+/// `$to_tags` the tag conversion. An optional `missing` is the kind's
+/// [`GroupCalls::group_missing`].
+macro_rules! group_calls {
+    (
+        $kind:ty, $client:ident, kind: $what:expr, tags: $to_tags:path,
+        describe: $describe:ident($DESCRIBE:path) -> $groups:ident,
+        create: $create:ident($CREATE:path),
+        delete: $delete:ident($DELETE:path),
+        fields: $name:ident, $family:ident, $arn:ident
+        $(, missing: $missing:path)? $(,)?
+    ) => {
+        impl $crate::controllers::data_tier::parameter_groups::GroupCalls for $kind {
+            const KIND: &'static str = $what;
+
+            $(
+                fn group_missing(error: &$crate::aws::errors::AwsError) -> bool {
+                    $missing(error)
+                }
+            )?
+
+            async fn describe_group_arn(
+                &self,
+                group: &str,
+            ) -> Result<Option<Option<String>>, $crate::aws::errors::AwsError> {
+                let request = self.$client.$describe().$name(group);
+                let described = $crate::aws::errors::sent($DESCRIBE, request.send()).await?;
+                let found = described.$groups().first();
+                Ok(found.map(|found| found.$arn().map(str::to_owned)))
+            }
+
+            async fn send_create_group(
+                &self,
+                group: &str,
+                family: &str,
+                description: String,
+                tags: &::std::collections::BTreeMap<String, String>,
+            ) -> Result<(), $crate::aws::errors::AwsError> {
+                let request = self
+                    .$client
+                    .$create()
+                    .$name(group)
+                    .$family(family)
+                    .description(description)
+                    .set_tags(Some($to_tags(tags)));
+                $crate::aws::errors::sent($CREATE, request.send())
+                    .await
+                    .map(drop)
+            }
+
+            async fn send_delete_group(
+                &self,
+                group: &str,
+            ) -> Result<(), $crate::aws::errors::AwsError> {
+                let request = self.$client.$delete().$name(group);
+                $crate::aws::errors::sent($DELETE, request.send())
+                    .await
+                    .map(drop)
+            }
+
+            /// Every page (the SDK's paginator follows `Marker`).
+            async fn list_groups(
+                &self,
+            ) -> Result<
+                Vec<$crate::controllers::data_tier::parameter_groups::ListedGroup>,
+                $crate::aws::errors::AwsError,
+            > {
+                let groups: Vec<_> = self
+                    .$client
+                    .$describe()
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<_, _>>()
+                    .await
+                    .map_err(|e| $crate::aws::errors::AwsError::from_sdk($DESCRIBE, e))?;
+                Ok(groups
+                    .iter()
+                    .map(|group| {
+                        (
+                            group.$name().map(str::to_owned),
+                            group.$family().map(str::to_owned),
+                        )
+                    })
+                    .collect())
             }
         }
-        match calls.send_delete_group(&name).await {
-            Ok(()) => tracing::info!(group = %name, "deleted {}", C::KIND),
-            Err(error) if C::group_missing(&error) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
+    };
 }
+
+pub(crate) use group_calls;

@@ -8,7 +8,7 @@ use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluent
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
 
 use crate::api::managed_database::DatabaseEngine;
-use crate::controllers::data_tier::error::{self, ConvergeError};
+use crate::controllers::data_tier::error::UnsupportedChange;
 
 use crate::controllers::managed_database::desired::DesiredInstance;
 
@@ -92,22 +92,12 @@ pub enum Unsupported {
     },
 }
 
-impl Unsupported {
-    /// Path of the spec field to change.
-    pub const fn field(&self) -> &'static str {
+impl UnsupportedChange for Unsupported {
+    fn field(&self) -> &'static str {
         match self {
             Self::MajorUpgradeNotAllowed { .. } | Self::Downgrade { .. } => "spec.engineVersion",
             Self::Encryption { .. } => "spec.storage.encrypted",
         }
-    }
-}
-
-impl From<Unsupported> for ConvergeError {
-    fn from(change: Unsupported) -> Self {
-        Self::Unsupported(error::Unsupported {
-            field: change.field(),
-            message: change.to_string(),
-        })
     }
 }
 

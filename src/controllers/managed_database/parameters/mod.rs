@@ -41,9 +41,7 @@ use crate::controllers::data_tier::parameter_calls::{
     GroupPass, GroupStep, ParameterCalls, applying, attaching, converge_group, set_parameters,
     values,
 };
-use crate::controllers::data_tier::parameter_groups::{
-    Claim, GroupCalls, ListedGroup, claim_group,
-};
+use crate::controllers::data_tier::parameter_groups::{Claim, claim_group, group_calls};
 use crate::controllers::data_tier::parameters::foreign_group;
 
 pub use rules::{
@@ -346,68 +344,12 @@ impl ParameterCalls for Rds {
     }
 }
 
-/// RDS' calls on DB parameter groups, for the shared steps.
-impl GroupCalls for Rds {
-    const KIND: &'static str = KIND;
-
-    async fn describe_group_arn(&self, group: &str) -> Result<Option<Option<String>>, AwsError> {
-        let request = self.rds.describe_db_parameter_groups();
-        let request = request.db_parameter_group_name(group);
-        let described = sent(DESCRIBE_DB_PARAMETER_GROUPS, request.send()).await?;
-        Ok(described
-            .db_parameter_groups()
-            .first()
-            .map(|found| found.db_parameter_group_arn().map(str::to_owned)))
-    }
-
-    async fn send_create_group(
-        &self,
-        group: &str,
-        family: &str,
-        description: String,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        self.rds
-            .create_db_parameter_group()
-            .db_parameter_group_name(group)
-            .db_parameter_group_family(family)
-            .description(description)
-            .set_tags(Some(to_rds_tags(tags)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(CREATE_DB_PARAMETER_GROUP, e))?;
-        Ok(())
-    }
-
-    async fn send_delete_group(&self, group: &str) -> Result<(), AwsError> {
-        let request = self
-            .rds
-            .delete_db_parameter_group()
-            .db_parameter_group_name(group);
-        sent(DELETE_DB_PARAMETER_GROUP, request.send())
-            .await
-            .map(drop)
-    }
-
-    /// Every page (the SDK's paginator follows `Marker`).
-    async fn list_groups(&self) -> Result<Vec<ListedGroup>, AwsError> {
-        let groups: Vec<_> = self
-            .rds
-            .describe_db_parameter_groups()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| AwsError::from_sdk(DESCRIBE_DB_PARAMETER_GROUPS, e))?;
-        Ok(groups
-            .iter()
-            .map(|group| {
-                (
-                    group.db_parameter_group_name().map(str::to_owned),
-                    group.db_parameter_group_family().map(str::to_owned),
-                )
-            })
-            .collect())
-    }
+// RDS' calls on DB parameter groups, for the shared steps.
+group_calls! {
+    Rds, rds, kind: KIND, tags: to_rds_tags,
+    describe: describe_db_parameter_groups(DESCRIBE_DB_PARAMETER_GROUPS)
+        -> db_parameter_groups,
+    create: create_db_parameter_group(CREATE_DB_PARAMETER_GROUP),
+    delete: delete_db_parameter_group(DELETE_DB_PARAMETER_GROUP),
+    fields: db_parameter_group_name, db_parameter_group_family, db_parameter_group_arn,
 }
