@@ -24,8 +24,8 @@ use std::time::Duration;
 use support::aws_reads::{elasticache_tags, has_tag, replication_group};
 use support::data_tier::cache::{aws_error, described, group, no_member, ours};
 use support::data_tier::{
-    Kind, in_progress_message, merged, mock_owner, reconcile_as, reconcile_once,
-    reconcile_until_ready,
+    Kind, assert_shows_another_resources_snapshot, in_progress_message, merged, mock_owner,
+    reconcile_as, reconcile_once, reconcile_until_ready,
 };
 use support::day2::{create_named, wait_ready_named, wait_snapshots_available};
 use support::moto::{MotoServer, assert_no_cache_parameter_groups, elasticache_client, ids_of};
@@ -82,15 +82,8 @@ async fn another_groups_snapshot_under_the_requested_name_is_said_not_shown_as_o
     let spec = ElastiCache::spec(&json!({"shards": 2, "snapshots": [{"name": "first"}]}));
     let pass = reconcile_once(&ctx, "cache", &spec).await;
     assert_eq!(pass.mutations, 0, "{pass:?}");
-    assert!(
-        matches!(&pass.progress, Progress::Ready { message }
-            if message.contains(&taken) && message.contains("another resource")),
-        "{:?}",
-        pass.progress
-    );
     let listed = pass.observed.snapshots.expect("the pass looked");
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0].snapshot_status(), Some("of-another-resource"));
+    assert_shows_another_resources_snapshot(&pass.progress, &listed, &taken);
 }
 
 #[tokio::test]

@@ -17,7 +17,10 @@ use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{Setup, setup};
-use support::data_tier::{Kind, OnMoto, ready_on_moto, reconcile_once, reconcile_until_ready};
+use support::data_tier::{
+    Kind, OnMoto, assert_shows_another_resources_snapshot, ready_on_moto, reconcile_once,
+    reconcile_until_ready,
+};
 use support::fixtures::{deletion_time, owner};
 use support::moto::{rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
@@ -42,6 +45,17 @@ fn snapshot_states(database: &ManagedDatabase) -> BTreeMap<String, (String, Stri
         .flat_map(|status| &status.snapshots)
         .map(|s| (s.name.clone(), (s.identifier.clone(), s.state.clone())))
         .collect()
+}
+
+/// A manual DB snapshot `name` of the instance `of`, taken straight in RDS (not by
+/// tiered).
+async fn take_snapshot(rds: &aws_sdk_rds::Client, of: &str, name: &str) {
+    rds.create_db_snapshot()
+        .db_instance_identifier(of)
+        .db_snapshot_identifier(name)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// The CreateDBSnapshot calls the operator made.
@@ -142,13 +156,7 @@ async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
     // The create reached RDS but its response was lost (or the operator restarted
     // before the next pass): RDS has the snapshot, nothing else knows of it.
     let id = format!("{}-snap-first", ready.id);
-    ctx.rds
-        .create_db_snapshot()
-        .db_instance_identifier(&ready.id)
-        .db_snapshot_identifier(&id)
-        .send()
-        .await
-        .unwrap();
+    take_snapshot(&ctx.rds, &ready.id, &id).await;
     let spec = Rds::spec(&json!({"snapshots": [{"name": "first"}]}));
     let pass = reconcile_once(ctx, "db", &spec).await;
     assert_eq!(pass.mutations, 0, "{pass:?}");
@@ -159,46 +167,38 @@ async fn a_snapshot_whose_create_response_was_lost_is_not_taken_again() {
     assert_eq!(manual_snapshots(&ctx.rds).await.len(), 1);
 }
 
+/// The object `db` Ready on moto, and a DB snapshot named `<db's identifier><suffix>`
+/// of the instance of another object; returns the three and the snapshot's name.
+async fn with_another_instances_snapshot(suffix: &str) -> (OnMoto<Rds>, String, String) {
+    let db = ready_on_moto::<Rds>("db", &json!({})).await;
+    let other = reconcile_until_ready(&db.ctx, "other", &Rds::spec(&json!({}))).await;
+    let taken = format!("{}{suffix}", db.report.id);
+    take_snapshot(&db.ctx.rds, &other.id, &taken).await;
+    (db, other.id, taken)
+}
+
+/// Checks that moto holds one manual snapshot, of the instance `of`, as it was made.
+async fn assert_only_snapshot_is_of(rds: &aws_sdk_rds::Client, of: &str) {
+    let snapshots = manual_snapshots(rds).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(snapshots[0].db_instance_identifier(), Some(of));
+}
+
 /// Found from outside: another instance's snapshot held the identifier the request
 /// would take. RDS' describe, filtered by this instance, did not list it, so every
 /// pass asked for it again (`DBSnapshotAlreadyExists`, "taking snapshot" forever).
 /// Now it is listed, shown as another resource's, and never asked for.
 #[tokio::test]
 async fn another_instances_snapshot_under_the_requested_identifier_is_said_and_never_asked_for() {
-    let db = ready_on_moto::<Rds>("db", &json!({})).await;
-    let OnMoto {
-        ctx, report: ready, ..
-    } = &db;
-    let other = reconcile_until_ready(ctx, "other", &Rds::spec(&json!({}))).await;
-    let taken = format!("{}-snap-first", ready.id);
-    ctx.rds
-        .create_db_snapshot()
-        .db_instance_identifier(&other.id)
-        .db_snapshot_identifier(&taken)
-        .send()
-        .await
-        .unwrap();
+    let (db, other, taken) = with_another_instances_snapshot("-snap-first").await;
     let spec = Rds::spec(&json!({"snapshots": [{"name": "first"}]}));
     for _ in 0..2 {
-        let pass = reconcile_once(ctx, "db", &spec).await;
+        let pass = reconcile_once(&db.ctx, "db", &spec).await;
         assert_eq!(pass.mutations, 0, "never asked for: {pass:?}");
-        assert!(
-            matches!(&pass.progress, Progress::Ready { message }
-                if message.contains(&taken) && message.contains("another resource")),
-            "{:?}",
-            pass.progress
-        );
         let listed = pass.observed.snapshots.expect("the pass looked");
-        assert_eq!(listed.len(), 1, "{listed:?}");
-        assert_eq!(listed[0].status(), Some("of-another-resource"));
+        assert_shows_another_resources_snapshot(&pass.progress, &listed, &taken);
     }
-    let snapshots = manual_snapshots(&ctx.rds).await;
-    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
-    assert_eq!(
-        snapshots[0].db_instance_identifier(),
-        Some(other.id.as_str()),
-        "the other instance's snapshot is left as it was"
-    );
+    assert_only_snapshot_is_of(&db.ctx.rds, &other).await;
 }
 
 /// Found from outside: a DB snapshot someone else took under the name of the final
@@ -208,28 +208,13 @@ async fn another_instances_snapshot_under_the_requested_identifier_is_said_and_n
 /// deletion is refused with what to do, and the instance and the snapshot are kept.
 #[tokio::test]
 async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_with_what_to_do() {
-    let db = ready_on_moto::<Rds>("db", &json!({})).await;
-    let OnMoto {
-        ctx,
-        report: ready,
-        spec,
-        ..
-    } = &db;
-    let other = reconcile_until_ready(ctx, "other", &Rds::spec(&json!({}))).await;
-    let final_name = format!("{}-final-20260102030405", ready.id);
-    ctx.rds
-        .create_db_snapshot()
-        .db_instance_identifier(&other.id)
-        .db_snapshot_identifier(&final_name)
-        .send()
-        .await
-        .unwrap();
+    let (db, other, final_name) = with_another_instances_snapshot("-final-20260102030405").await;
     let target = Target {
         owner: owner("db"),
-        spec,
+        spec: &db.spec,
     };
     for _ in 0..2 {
-        let refused = cleanup(ctx, &target, None, deletion_time())
+        let refused = cleanup(&db.ctx, &target, None, deletion_time())
             .await
             .expect_err("the deletion is refused, not waited for");
         let said = format!("{:?}", Progress::from(&refused));
@@ -238,10 +223,11 @@ async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_wit
             "{said}"
         );
     }
-    let instances = ctx
+    let instances = db
+        .ctx
         .rds
         .describe_db_instances()
-        .db_instance_identifier(&ready.id)
+        .db_instance_identifier(&db.report.id)
         .send()
         .await
         .unwrap();
@@ -250,12 +236,7 @@ async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_wit
         Some("available"),
         "RDS keeps the instance"
     );
-    let snapshots = manual_snapshots(&ctx.rds).await;
-    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
-    assert_eq!(
-        snapshots[0].db_instance_identifier(),
-        Some(other.id.as_str())
-    );
+    assert_only_snapshot_is_of(&db.ctx.rds, &other).await;
 }
 
 /// Issue 13 part 3: "Snapshots tiered took follow the deletion policy (kept with

@@ -150,8 +150,8 @@ pub fn snapshot_statuses<S: ListedSnapshot>(
 }
 
 /// What the snapshots ask of the pass once they are all listed: wait while one is
-/// being taken; say which failed in `service` (the resource stays Ready: its data is
-/// fine).
+/// being taken; say which failed in `service`, or are not this object's (the resource
+/// stays Ready: its data is fine).
 pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option<Progress> {
     if let Some(busy) = listed
         .iter()
@@ -162,36 +162,30 @@ pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option
             busy.identifier().unwrap_or_default()
         )));
     }
-    let in_state = |state: &str| -> Vec<&str> {
-        listed
+    // The states that leave a request without a snapshot of this object's data, each
+    // with what it says after the identifiers; the first that any snapshot is in wins.
+    let unusable = [
+        ("failed", "failed"),
+        (
+            OF_EARLIER_RESOURCE,
+            "was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data",
+        ),
+        (
+            OF_ANOTHER_RESOURCE,
+            "is a snapshot of another resource under the identifier this object's request would take, so it does not hold this object's data and tiered leaves it alone",
+        ),
+    ];
+    unusable.into_iter().find_map(|(state, what)| {
+        let identifiers: Vec<&str> = listed
             .iter()
             .filter(|snapshot| snapshot.state() == Some(state))
             .filter_map(ListedSnapshot::identifier)
-            .collect()
-    };
-    let failed = in_state("failed");
-    if !failed.is_empty() {
-        return Some(Progress::Ready {
+            .collect();
+        (!identifiers.is_empty()).then(|| Progress::Ready {
             message: format!(
-                "snapshot {} failed in {service}: request a new one under another name in spec.snapshots",
-                failed.join(", ")
+                "snapshot {} in {service} {what}: request a new one under another name in spec.snapshots",
+                identifiers.join(", "),
             ),
-        });
-    }
-    let earlier = in_state(OF_EARLIER_RESOURCE);
-    if !earlier.is_empty() {
-        return Some(Progress::Ready {
-            message: format!(
-                "snapshot {} in {service} was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data: request a new one under another name in spec.snapshots",
-                earlier.join(", ")
-            ),
-        });
-    }
-    let another = in_state(OF_ANOTHER_RESOURCE);
-    (!another.is_empty()).then(|| Progress::Ready {
-        message: format!(
-            "snapshot {} in {service} is a snapshot of another resource under the identifier this object's request would take, so it does not hold this object's data and tiered leaves it alone: request the snapshot under another name in spec.snapshots",
-            another.join(", ")
-        ),
+        })
     })
 }

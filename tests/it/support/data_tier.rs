@@ -250,6 +250,21 @@ pub fn in_progress_message(progress: &Progress) -> &str {
     }
 }
 
+/// Checks that a pass which listed `listed` shows the one snapshot `taken` as another
+/// resource's (`of-another-resource`) and says so in a Ready message.
+pub fn assert_shows_another_resources_snapshot<S>(progress: &Progress, listed: &[S], taken: &str)
+where
+    S: tiered::controllers::data_tier::snapshots::ListedSnapshot + std::fmt::Debug,
+{
+    assert!(
+        matches!(progress, Progress::Ready { message }
+            if message.contains(taken) && message.contains("another resource")),
+        "{progress:?}"
+    );
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].state(), Some("of-another-resource"));
+}
+
 /// Passes until Ready (at most 6), returning the last report.
 pub async fn reconcile_until_ready<K: Kind>(
     ctx: &K,
