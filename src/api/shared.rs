@@ -83,6 +83,15 @@ pub const AWS_IDENTIFIER: &str = r"^[a-zA-Z][a-zA-Z0-9-]*$";
 /// Tag keys that tiered reserves for its ownership claim.
 pub const TAG_PREFIX: &str = "tiered.io/";
 
+/// Annotation that asks for a reconcile of a ManagedDatabase or CacheCluster now, not
+/// at the next resync: set it to any new value (`kubectl annotate mdb NAME
+/// tiered.io/reconcile-requested-at=$(date +%s) --overwrite`), e.g. after tagging a
+/// restore source with `tiered.io/restorable` or fixing something in AWS. Flux's
+/// `reconcile.fluxcd.io/requestedAt` works the same way. Other metadata edits trigger
+/// nothing (found from outside: "touch the object" in docs/disaster-recovery.md did
+/// nothing but a spec change).
+pub const RECONCILE_REQUESTED_AT_ANNOTATION: &str = "tiered.io/reconcile-requested-at";
+
 /// Schema of a `conditions` list: `metav1.Condition` items, a map keyed by `type`, as
 /// kstatus and server-side apply expect.
 pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use aws_faults::Rule;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
+use tiered::api::ManagedDatabase;
 use tiered::controllers::cache_cluster::ElastiCache;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
@@ -23,7 +24,7 @@ use tiered::controllers::managed_database::Rds;
 use crate::support::data_tier::operator::NS;
 use crate::support::data_tier::{Kind, both_kinds, mock_owner};
 use crate::support::faults::{Faulty, aws_id, start};
-use crate::support::operator::{eventually, http_get, secret_text};
+use crate::support::operator::{events, eventually, has_event, http_get, secret_text};
 
 /// The production default resync (`--resync 5m`).
 const RESYNC: Duration = Duration::from_mins(5);
@@ -181,6 +182,68 @@ async fn every_create_response_lost_ends_with_one_resource_and_a_ready_object<K:
         1,
         "{}",
         f.figures::<K>(K::NAME)
+    );
+}
+
+/// Found from outside: "touch the object" (docs/disaster-recovery.md, after tagging a
+/// restore source) did nothing but a spec change; the object waited for the resync. A
+/// new value of `tiered.io/reconcile-requested-at` now reconciles it at once, as
+/// Flux's `reconcile.fluxcd.io/requestedAt` does; other annotations still do not.
+#[tokio::test]
+async fn a_reconcile_request_annotation_reconciles_at_once_and_other_annotations_do_not() {
+    let f = start(Vec::new(), 1, RESYNC).await;
+    f.create::<Rds>("db", &json!({})).await;
+    wait_ready::<Rds>(&f, "db").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = reconciles(&f).await;
+    let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
+    let annotate = |key: &'static str, value: &'static str| {
+        let api = api.clone();
+        async move {
+            let patch = json!({"metadata": {"annotations": {key: value}}});
+            api.patch("db", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .unwrap();
+        }
+    };
+    annotate("example.com/note", "anything").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reconciles(&f).await,
+        before,
+        "another annotation: no reconcile"
+    );
+    annotate("tiered.io/reconcile-requested-at", "1").await;
+    eventually("the request reconciles the object", || async {
+        reconciles(&f).await > before
+    })
+    .await;
+}
+
+/// Found from outside: with the answer to DeleteDBInstance lost (or the operator
+/// restarted after the call), the finalizer ended on "already gone" and no Event named
+/// the final snapshot RDS took.
+#[tokio::test]
+async fn a_lost_delete_answer_still_names_the_final_snapshot_in_an_event() {
+    let f = start(vec![rule("DeleteDBInstance:lose=1")], 1, RESYNC).await;
+    f.create::<Rds>("db", &json!({})).await;
+    wait_ready::<Rds>(&f, "db").await;
+    let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
+    api.delete("db", &DeleteParams::default()).await.unwrap();
+    eventually("the object is gone", || async {
+        api.get_opt("db").await.unwrap().is_none()
+    })
+    .await;
+    let id = aws_id::<Rds>("db");
+    assert!(
+        f.proxy.calls().count("DeleteDBInstance", &id) >= 1,
+        "{}",
+        f.figures::<Rds>("db")
+    );
+    let events = events(&f.op.client, NS).await;
+    assert!(
+        has_event(&events, "Normal", "FinalSnapshot", &format!("{id}-final-")),
+        "{events:?}"
     );
 }
 

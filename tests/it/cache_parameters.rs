@@ -34,7 +34,7 @@ use tiered::controllers::data_tier::cleanup::{Cleanup, cleanup};
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 
-use support::data_tier::cache::{aws_error, described_as, ours};
+use support::data_tier::cache::{aws_error, described_as, no_snapshot, ours};
 use support::data_tier::{
     Kind, cleanup_once, failing, in_progress_message, mock_owner, reconcile_as, reconcile_mocked,
     waiting_message,
@@ -398,9 +398,19 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
 
     let gone = ElastiCache::describe_fails(404, ElastiCache::NOT_FOUND_CODE, "not found");
     let ours_by_name = one_group(MOCK_GROUP, "valkey8");
-    let ctx = ElastiCache::mocked(&[&gone, &listed, &ours_by_name, &tags, &delete_group]);
-    let step = cleanup_once(&ctx, &target).await;
-    assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
+    let none = no_snapshot();
+    let rules = [&gone, &listed, &ours_by_name, &tags, &delete_group, &none];
+    let step = cleanup_once(&ElastiCache::mocked(&rules), &target).await;
+    assert!(
+        matches!(
+            step,
+            Cleanup::Done {
+                final_snapshot: None,
+                ..
+            }
+        ),
+        "no final snapshot listed: {step:?}"
+    );
     assert_eq!(
         delete_group.num_calls(),
         1,
@@ -409,7 +419,7 @@ async fn a_deleting_group_with_parameters_is_waited_for_and_its_parameter_group_
 
     let mut plain = ElastiCache::mock_spec();
     plain.deletion_policy = spec.deletion_policy;
-    let ctx = ElastiCache::mocked(&[&deleting, &tags]);
+    let ctx = ElastiCache::mocked(&[&deleting, &tags, &none]);
     let step = cleanup_once(
         &ctx,
         &Target {

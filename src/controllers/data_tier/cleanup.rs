@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use crate::api::shared::DeletionPolicy;
-use crate::aws::errors::ErrorKind;
+use crate::aws::errors::{AwsError, ErrorKind};
 use crate::aws::tags::OWNERSHIP_KEYS;
 use crate::runtime::backoff::{IN_PROGRESS, STALLED};
 use crate::runtime::kstatus::now;
@@ -37,6 +37,11 @@ pub enum Cleanup {
     Done {
         /// What happened, for the log.
         message: String,
+        /// The final snapshot AWS lists when a deletion under `Snapshot` ends
+        /// (`<id>-final-<time>`), for an Event: a deletion whose request the
+        /// [`Cleanup::Waiting`] step announced is told again, one whose answer was lost
+        /// (or whose operator restarted after the call) is told for the first time.
+        final_snapshot: Option<String>,
     },
     /// `spec.deletionProtection` is true.
     Held,
@@ -86,7 +91,10 @@ pub async fn cleanup<K: DataTier>(
     status: Option<&Status<K>>,
     deleted_at: Timestamp,
 ) -> Result<Cleanup, ConvergeError> {
-    let done = |message: String| Cleanup::Done { message };
+    let done = |message: String| Cleanup::Done {
+        message,
+        final_snapshot: None,
+    };
     // Before anything else: the resource the status names is not the one this
     // installation would look for, and finding nothing there must not end the
     // finalizer while the other installation's resource stands.
@@ -110,7 +118,14 @@ pub async fn cleanup<K: DataTier>(
         if policy != DeletionPolicy::Retain {
             kind.gone(target).await?;
         }
-        return Ok(done(format!("{named} is already gone")));
+        let final_snapshot = match policy {
+            DeletionPolicy::Snapshot => listed_final_snapshot(kind, &id, deleted_at).await?,
+            _ => None,
+        };
+        return Ok(Cleanup::Done {
+            message: format!("{named} is already gone"),
+            final_snapshot,
+        });
     };
     if !owned_by(kind, &resource, &target.owner).await? {
         return Ok(done(format!("{named} is not tagged as ours; left alone")));
@@ -175,16 +190,51 @@ pub async fn cleanup<K: DataTier>(
             ),
             snapshot: None,
         }),
-        Ok(Deletion::Done(message)) => Ok(done(message)),
+        Ok(Deletion::Done(message)) => Ok(Cleanup::Done {
+            message,
+            final_snapshot: listed(kind, &id, snapshot).await?,
+        }),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,
             snapshot: None,
         }),
-        Err(error) if error.kind == ErrorKind::NotFound => {
-            Ok(done(format!("{named} is already gone")))
-        }
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(Cleanup::Done {
+            message: format!("{named} is already gone"),
+            final_snapshot: listed(kind, &id, snapshot).await?,
+        }),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The final snapshot of the resource `id` for a deletion at `deleted_at`, when AWS
+/// lists it. Found from outside: when the answer to the delete call was lost, or the
+/// operator restarted after sending it, the finalizer ended on "already gone" and no
+/// Event named the snapshot.
+///
+/// # Errors
+/// The describe's.
+async fn listed_final_snapshot<K: DataTier>(
+    kind: &K,
+    id: &str,
+    deleted_at: Timestamp,
+) -> Result<Option<String>, AwsError> {
+    listed(kind, id, Some(final_snapshot_name(id, deleted_at))).await
+}
+
+/// `snapshot` (of the resource `id`) when AWS lists it; `None` and no call for none.
+///
+/// # Errors
+/// The describe's.
+async fn listed<K: DataTier>(
+    kind: &K,
+    id: &str,
+    snapshot: Option<String>,
+) -> Result<Option<String>, AwsError> {
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let found = kind.describe_snapshots(id, vec![snapshot.clone()]).await?;
+    Ok((!found.is_empty()).then_some(snapshot))
 }
 
 /// The finalizer's cleanup arm: one step of [`cleanup`], with the held state written
@@ -233,8 +283,15 @@ pub async fn finalize<K: DataTier>(
     };
     shared.backoff.succeeded(key);
     match step {
-        Cleanup::Done { message } => {
+        Cleanup::Done {
+            message,
+            final_snapshot,
+        } => {
             tracing::info!(detail = %message, kind = %K::Object::kind(&()), "cleanup done");
+            if let Some(snapshot) = final_snapshot {
+                let note = format!("final snapshot {snapshot} exists: {message}");
+                emit_final_snapshot(shared, object, note).await;
+            }
             Ok(Action::await_change())
         }
         Cleanup::Held => {
@@ -268,17 +325,7 @@ pub async fn finalize<K: DataTier>(
                     "final snapshot {snapshot} requested; the {} is being deleted",
                     K::NOUNS.resource
                 );
-                shared
-                    .ctx
-                    .events
-                    .emit(
-                        &object.object_ref(&()),
-                        EventType::Normal,
-                        "FinalSnapshot",
-                        "Reconcile",
-                        note,
-                    )
-                    .await;
+                emit_final_snapshot(shared, object, note).await;
             }
             Err(Error::DeletionPending {
                 message,
@@ -286,6 +333,21 @@ pub async fn finalize<K: DataTier>(
             })
         }
     }
+}
+
+/// A Normal `FinalSnapshot` Event on `object` with `note`.
+async fn emit_final_snapshot<K: DataTier>(shared: &Shared<K>, object: &K::Object, note: String) {
+    shared
+        .ctx
+        .events
+        .emit(
+            &object.object_ref(&()),
+            EventType::Normal,
+            "FinalSnapshot",
+            "Reconcile",
+            note,
+        )
+        .await;
 }
 
 #[cfg(test)]

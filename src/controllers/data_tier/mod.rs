@@ -57,6 +57,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 
+use crate::api::shared::RECONCILE_REQUESTED_AT_ANNOTATION;
 use crate::runtime::backoff::STALLED;
 use crate::runtime::context::Context;
 use crate::runtime::error::{Category, ReconcileError};
@@ -76,9 +77,9 @@ pub fn secret_selector<K: DataTier>() -> String {
     )
 }
 
-/// What of an object, when it changes, needs a reconcile: the spec (generation), the
-/// kind's trigger annotations, deletion and the finalizers. Status writes and other
-/// metadata changes do not.
+/// What of an object, when it changes, needs a reconcile: the spec (generation),
+/// [`RECONCILE_REQUESTED_AT_ANNOTATION`] and the kind's trigger annotations, deletion and
+/// the finalizers. Status writes and other metadata changes do not.
 pub fn reconcile_trigger<K>(object: &DeserializeGuard<K>, annotations: &[&str]) -> Option<u64>
 where
     K: Resource<DynamicType = ()>,
@@ -86,7 +87,10 @@ where
     let meta = object.meta();
     let mut hasher = DefaultHasher::new();
     meta.generation.hash(&mut hasher);
-    for annotation in annotations {
+    for annotation in [RECONCILE_REQUESTED_AT_ANNOTATION]
+        .iter()
+        .chain(annotations)
+    {
         meta.annotations
             .as_ref()
             .and_then(|all| all.get(*annotation))
@@ -264,5 +268,44 @@ pub fn error_policy<K: DataTier>(
     match error {
         Error::Malformed { .. } => Action::requeue(STALLED),
         _ => Action::requeue(shared.backoff.failed(ObjectRef::from_obj(object.as_ref()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kube::core::DeserializeGuard;
+
+    use super::*;
+    use crate::api::ManagedDatabase;
+
+    fn with_annotations(pairs: &[(&str, &str)]) -> DeserializeGuard<ManagedDatabase> {
+        let annotations: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        let object = serde_json::json!({
+            "apiVersion": "tiered.io/v1alpha1",
+            "kind": "ManagedDatabase",
+            "metadata": {"name": "db", "namespace": "shop", "generation": 1, "annotations": annotations},
+        });
+        serde_json::from_value(object).unwrap()
+    }
+
+    #[test]
+    fn a_new_reconcile_request_or_trigger_annotation_triggers_and_other_metadata_does_not() {
+        let trigger = |pairs: &[(&str, &str)]| {
+            reconcile_trigger(&with_annotations(pairs), &["tiered.io/rotate-password"])
+        };
+        let base = trigger(&[]);
+        assert_eq!(base, trigger(&[("note", "anything")]), "other metadata");
+        assert_ne!(base, trigger(&[(RECONCILE_REQUESTED_AT_ANNOTATION, "1")]));
+        assert_ne!(
+            trigger(&[(RECONCILE_REQUESTED_AT_ANNOTATION, "1")]),
+            trigger(&[(RECONCILE_REQUESTED_AT_ANNOTATION, "2")]),
+            "every new value"
+        );
+        assert_ne!(base, trigger(&[("tiered.io/rotate-password", "1")]));
     }
 }

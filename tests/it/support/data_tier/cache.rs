@@ -119,6 +119,18 @@ pub fn no_member() -> Rule {
         .then_output(|| DescribeCacheClustersOutput::builder().build())
 }
 
+/// DescribeSnapshots answering SnapshotNotFoundFault, every time.
+pub fn no_snapshot() -> Rule {
+    mock!(Client::describe_snapshots)
+        .sequence()
+        .http_status(
+            404,
+            Some(aws_error("SnapshotNotFoundFault", "Snapshot not found")),
+        )
+        .repeatedly()
+        .build()
+}
+
 impl Kind for ElastiCache {
     const NAME: &'static str = "cache";
     const OBJECT: &'static str = "shop-cache";
