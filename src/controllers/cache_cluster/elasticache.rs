@@ -445,27 +445,25 @@ impl ElastiCache {
 
     /// Sends the replica count change; returns what is happening.
     async fn change_replicas(&self, id: &str, change: ReplicaChange) -> Result<String, AwsError> {
-        // IncreaseReplicaCount and DecreaseReplicaCount take the same parameters, on SDK
-        // builders of their own with no trait in common: one macro fills in and sends
-        // either, so the two cannot drift apart.
-        macro_rules! send_replica_count {
-            ($operation:ident, $action:expr, $count:expr) => {{
-                let request = self
-                    .elasticache
-                    .$operation()
-                    .replication_group_id(id)
-                    .new_replica_count($count)
-                    .apply_immediately(true);
-                sent($action, request.send()).await?;
-            }};
-        }
         Ok(match change {
             ReplicaChange::Increase(count) => {
-                send_replica_count!(increase_replica_count, INCREASE_REPLICA_COUNT, count);
+                let request = self
+                    .elasticache
+                    .increase_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(count)
+                    .apply_immediately(true);
+                sent(INCREASE_REPLICA_COUNT, request.send()).await?;
                 format!("adding replicas to {id}: {count} per shard")
             }
             ReplicaChange::Decrease(count) => {
-                send_replica_count!(decrease_replica_count, DECREASE_REPLICA_COUNT, count);
+                let request = self
+                    .elasticache
+                    .decrease_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(count)
+                    .apply_immediately(true);
+                sent(DECREASE_REPLICA_COUNT, request.send()).await?;
                 format!("removing replicas from {id}: {count} per shard")
             }
         })
