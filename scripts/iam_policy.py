@@ -205,6 +205,8 @@ def sdk_calls() -> list[Call]:
     """Every `<receiver>.<operation>()` whose operation is an action of an SDK service."""
     services = [s for s in sdk_services() if known_service(s)]
     by_name = {s: {a.lower(): f"{s}:{a}" for a in sar(s)["privileges"]} for s in services}
+    constants = dict(re.findall(r'pub const (\w+): &str\s*=\s*"([a-z0-9-]+:[A-Za-z0-9]+)"',
+                                AWS_MOD_RS.read_text()))
     calls = []
     for path, text in non_test_sources():
         for m in re.finditer(r"(\w+)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", text):
@@ -225,6 +227,21 @@ def sdk_calls() -> list[Call]:
             for service in chosen:
                 calls.append(Call(str(path.relative_to(ROOT)), line, service, operation,
                                   by_name.get(service, {}).get(key)))
+        # A call written once in a macro and named in each instantiation's table as
+        # `operation(ACTION_CONSTANT)` (`group_calls!`, data_tier/parameter_groups.rs):
+        # the macro body sends `self.$client.$operation()`, which the pattern above
+        # cannot see. Only a constant of src/aws/mod.rs that names the operation's own
+        # action counts (`plan.call(CREATE_DB_INSTANCE)` in a render plan is no call).
+        for m in re.finditer(r"\b([a-z][a-z0-9_]*)\s*\(\s*([A-Z][A-Z0-9_]*)\s*\)", text):
+            operation, constant = m.groups()
+            action = constants.get(constant)
+            if action is None:
+                continue
+            service, name = action.split(":", 1)
+            if name.lower() != operation.replace("_", ""):
+                continue
+            line = text.count("\n", 0, m.start(1)) + 1
+            calls.append(Call(str(path.relative_to(ROOT)), line, service, operation, action))
     return calls
 
 
