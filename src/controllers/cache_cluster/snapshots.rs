@@ -142,11 +142,7 @@ impl SnapshotCalls for ElastiCache {
 
     /// DescribeSnapshots by name, one call a name: a snapshot of one node need not
     /// list the group, so a name is the one reliable key.
-    async fn describe_snapshots(
-        &self,
-        _id: &str,
-        names: Vec<String>,
-    ) -> Result<Vec<Snapshot>, AwsError> {
+    async fn describe_snapshots(&self, names: Vec<String>) -> Result<Vec<Snapshot>, AwsError> {
         let mut listed = Vec::new();
         for name in names {
             match self

@@ -118,13 +118,11 @@ pub async fn cleanup<K: DataTier>(
         if policy != DeletionPolicy::Retain {
             kind.gone(target).await?;
         }
-        let final_snapshot = match policy {
-            DeletionPolicy::Snapshot => listed_final_snapshot(kind, &id, deleted_at).await?,
-            _ => None,
-        };
+        let snapshot =
+            (policy == DeletionPolicy::Snapshot).then(|| final_snapshot_name(&id, deleted_at));
         return Ok(Cleanup::Done {
             message: format!("{named} is already gone"),
-            final_snapshot,
+            final_snapshot: listed(kind, snapshot).await?,
         });
     };
     if !owned_by(kind, &resource, &target.owner).await? {
@@ -192,7 +190,7 @@ pub async fn cleanup<K: DataTier>(
         }),
         Ok(Deletion::Done(message)) => Ok(Cleanup::Done {
             message,
-            final_snapshot: listed(kind, &id, snapshot).await?,
+            final_snapshot: listed(kind, snapshot).await?,
         }),
         Ok(Deletion::Waiting(message)) => Ok(Cleanup::Waiting {
             message,
@@ -200,40 +198,27 @@ pub async fn cleanup<K: DataTier>(
         }),
         Err(error) if error.kind == ErrorKind::NotFound => Ok(Cleanup::Done {
             message: format!("{named} is already gone"),
-            final_snapshot: listed(kind, &id, snapshot).await?,
+            final_snapshot: listed(kind, snapshot).await?,
         }),
         Err(error) => Err(error.into()),
     }
 }
 
-/// The final snapshot of the resource `id` for a deletion at `deleted_at`, when AWS
-/// lists it. Found from outside: when the answer to the delete call was lost, or the
-/// operator restarted after sending it, the finalizer ended on "already gone" and no
-/// Event named the snapshot.
-///
-/// # Errors
-/// The describe's.
-async fn listed_final_snapshot<K: DataTier>(
-    kind: &K,
-    id: &str,
-    deleted_at: Timestamp,
-) -> Result<Option<String>, AwsError> {
-    listed(kind, id, Some(final_snapshot_name(id, deleted_at))).await
-}
-
-/// `snapshot` (of the resource `id`) when AWS lists it; `None` and no call for none.
+/// The final snapshot `snapshot` when AWS lists it; `None` and no call for none. Found
+/// from outside: when the answer to the delete call was lost, or the operator
+/// restarted after sending it, the finalizer ended on "already gone" and no Event
+/// named the snapshot.
 ///
 /// # Errors
 /// The describe's.
 async fn listed<K: DataTier>(
     kind: &K,
-    id: &str,
     snapshot: Option<String>,
 ) -> Result<Option<String>, AwsError> {
     let Some(snapshot) = snapshot else {
         return Ok(None);
     };
-    let found = kind.describe_snapshots(id, vec![snapshot.clone()]).await?;
+    let found = kind.describe_snapshots(vec![snapshot.clone()]).await?;
     Ok((!found.is_empty()).then_some(snapshot))
 }
 

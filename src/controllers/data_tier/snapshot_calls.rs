@@ -24,11 +24,11 @@ pub trait SnapshotCalls: Sync {
     /// How status messages name the service ("RDS", "ElastiCache").
     const SERVICE: &'static str;
 
-    /// The manual snapshots of the resource `id` among `names` that AWS lists; none
-    /// and no call for no names.
+    /// The manual snapshots among `names` that AWS lists, whichever resource they were
+    /// taken of (a name is unique in the account and Region); none and no call for no
+    /// names.
     fn describe_snapshots(
         &self,
-        id: &str,
         names: Vec<String>,
     ) -> impl Future<Output = Result<Vec<Self::Snapshot>, AwsError>> + Send;
     /// The tags of `snapshot`, as key and value; `None` when they cannot be read (the
@@ -59,7 +59,7 @@ pub async fn delete_taken_snapshots<C: SnapshotCalls>(
         .iter()
         .map(|name| snapshot_identifier(id, name))
         .collect();
-    for snapshot in calls.describe_snapshots(id, names).await? {
+    for snapshot in calls.describe_snapshots(names).await? {
         let Some(name) = snapshot.identifier() else {
             continue;
         };
@@ -119,7 +119,7 @@ where
         .map(|name| snapshot_identifier(id, name))
         .collect();
     let listed: Vec<C::Snapshot> = calls
-        .describe_snapshots(id, names)
+        .describe_snapshots(names)
         .await?
         .into_iter()
         .map(as_listed)

@@ -95,11 +95,7 @@ impl SnapshotCalls for Rds {
     /// `db-snapshot-id`), whichever instance they were taken of: an identifier is
     /// unique in the account and Region, so one held by another instance's snapshot is
     /// listed (and shown as such by [`as_of_instance`]) rather than asked for again.
-    async fn describe_snapshots(
-        &self,
-        _instance: &str,
-        ids: Vec<String>,
-    ) -> Result<Vec<DbSnapshot>, AwsError> {
+    async fn describe_snapshots(&self, ids: Vec<String>) -> Result<Vec<DbSnapshot>, AwsError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
