@@ -15,12 +15,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
 use tiered::api::ManagedDatabase;
+use tiered::api::shared::RECONCILE_REQUESTED_AT_ANNOTATION;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{NS, Setup, condition, setup};
 use support::data_tier::{Kind, resource};
 use support::moto::{ids_of, rds_client};
-use support::operator::{eventually, http_get, mutating_aws_calls, secret_text};
+use support::operator::{events, eventually, has_event, http_get, mutating_aws_calls, secret_text};
 
 const DB: &str = Rds::OBJECT;
 
@@ -214,5 +215,43 @@ async fn a_password_rotation_reaches_the_secret_once_and_rolls_the_tier_using_it
     tokio::time::sleep(Duration::from_secs(2)).await;
     let later = secret_text(&secrets.get(&secret_name).await.unwrap())["password"].clone();
     assert_eq!(after, later, "a handled rotation request is not repeated");
+    s.op.stop().await;
+}
+
+/// Found by the outside trial of session 16: an instance deleted outside tiered (in
+/// the console, say) was created anew, empty, and the object went back to Ready with
+/// nothing said. The new instance is still created (the spec asks for one), and a
+/// Warning Event `Recreated` says that the deleted one's data is not in it; the first
+/// creation sends no such Event.
+#[tokio::test]
+async fn an_instance_deleted_outside_tiered_is_created_anew_with_a_warning_event() {
+    let (s, identifier) = ready_database(&json!({})).await;
+    let recreated = || async {
+        has_event(
+            &events(&s.op.client, NS).await,
+            "Warning",
+            "Recreated",
+            &format!("{identifier} "),
+        )
+    };
+    assert!(
+        !recreated().await,
+        "no Recreated Event for the first creation"
+    );
+    rds_client(&s.moto)
+        .delete_db_instance()
+        .db_instance_identifier(&identifier)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    s.patch(json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT_ANNOTATION: "1"}}}))
+        .await;
+    eventually("a Recreated Warning Event names the instance", recreated).await;
+    assert!(
+        instance(&s, &identifier).await.is_some(),
+        "the instance is there again"
+    );
+    s.wait_ready().await;
     s.op.stop().await;
 }

@@ -10,8 +10,9 @@
 //! become [`Progress`], never a failed reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
+use kube::runtime::events::EventType;
+use kube::{Api, Resource};
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::ErrorKind;
@@ -32,6 +33,7 @@ use crate::controllers::data_tier::kind::{Credential, DataTier, Report, Shared, 
 use crate::controllers::data_tier::secret::{
     Password, connection_secret, connection_secret_name, credential_from_secret, foreign_controller,
 };
+use crate::controllers::data_tier::spec::SharedStatus;
 use crate::controllers::data_tier::status::{Progress, status_progress};
 use crate::controllers::data_tier::tags::write_tags;
 
@@ -170,6 +172,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     };
     let report = Box::pin(sync_inspected(kind, &target, pass, inspected)).await;
     count_failure(shared, &report.progress);
+    warn_if_recreated(shared, object, &report).await;
     let before_rotation = credential.clone();
     let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
@@ -194,6 +197,40 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let status = K::compute_status(object, &report, secret_name, rotation, &now());
     write_status(shared, object, object.status(), &status).await?;
     Ok(report.progress)
+}
+
+/// When the pass of `report` created its resource though the status had observed one
+/// (`status.arn`), says so (a Warning Event `Recreated`, and the log): it was deleted
+/// outside tiered, and the new one does not hold its data. tiered recreates it, as
+/// other controllers of AWS resources do (ACK, Crossplane): the spec asks for it.
+async fn warn_if_recreated<K: DataTier>(
+    shared: &Shared<K>,
+    object: &K::Object,
+    report: &Report<K::Observed>,
+) {
+    let Some(arn) = object.status().and_then(SharedStatus::arn) else {
+        return;
+    };
+    if !report.created {
+        return;
+    }
+    let id = &report.id;
+    let resource = K::NOUNS.resource;
+    tracing::warn!(id = %id, arn = %arn, resource, "the resource was gone from AWS and was created anew");
+    let note = format!(
+        "{resource} {id} ({arn}) was no longer in AWS: it was deleted outside tiered. tiered created a new {resource} {id} from the spec, without the data the deleted one held; restore that from a snapshot into a new object (spec.restoreFrom) if it is needed"
+    );
+    shared
+        .ctx
+        .events
+        .emit(
+            &object.object_ref(&()),
+            EventType::Warning,
+            "Recreated",
+            "Reconcile",
+            note,
+        )
+        .await;
 }
 
 /// Applies the connection Secret of `object` with `data`; the controller of a Secret
@@ -490,6 +527,7 @@ async fn create<K: DataTier>(
     report.mutations += 1;
     match created {
         Ok(resource) => {
+            report.created = true;
             tracing::info!(id = %id, resource = K::NOUNS.resource, "created");
             match resource {
                 Some(resource) => Ok(resource),

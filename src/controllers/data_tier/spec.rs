@@ -41,6 +41,9 @@ pub trait SharedStatus {
     fn parameter_group(&self) -> Option<&ParameterGroupStatus>;
     /// The identifier of the AWS resource the status last named (`status.identifier`).
     fn identifier(&self) -> Option<&str>;
+    /// The ARN of the AWS resource the status last observed (`status.arn`); `None`
+    /// before the resource was first seen.
+    fn arn(&self) -> Option<&str>;
     /// The snapshots of `spec.snapshots` as last reported (`status.snapshots`).
     fn snapshots(&self) -> &[SnapshotStatus];
 }
@@ -55,6 +58,9 @@ macro_rules! shared_status {
             }
             fn identifier(&self) -> Option<&str> {
                 self.identifier.as_deref()
+            }
+            fn arn(&self) -> Option<&str> {
+                self.arn.as_deref()
             }
             fn snapshots(&self) -> &[SnapshotStatus] {
                 &self.snapshots
