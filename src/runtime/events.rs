@@ -23,8 +23,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Resource};
 
 use crate::runtime::text::{
     EVENT_NOTE_MAX_BYTES, EVENT_REPORTING_INSTANCE_MAX_BYTES, distinct_within, truncated,
@@ -153,6 +153,19 @@ impl Publisher {
         if let Err(error) = self.publish(&event, regarding).await {
             tracing::warn!(%error, reason, "failed to publish an Event");
         }
+    }
+
+    /// [`emit`](Self::emit) about `object`, with the action every reconcile's Event
+    /// has (`Reconcile`).
+    pub async fn emit_reconcile<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: impl Into<String>,
+    ) {
+        self.emit(&object.object_ref(&()), type_, reason, "Reconcile", note)
+            .await;
     }
 
     /// Publishes `event` about `regarding`, in its namespace (`default` when it has none).

@@ -201,11 +201,10 @@ where
         && ready.reason != reasons::DELETING
     {
         ctx.events
-            .emit(
-                &object.object_ref(&()),
+            .emit_reconcile(
+                object,
                 EventType::Warning,
                 &ready.reason,
-                "Reconcile",
                 ready.message.clone(),
             )
             .await;

@@ -325,13 +325,7 @@ async fn emit_final_snapshot<K: DataTier>(shared: &Shared<K>, object: &K::Object
     shared
         .ctx
         .events
-        .emit(
-            &object.object_ref(&()),
-            EventType::Normal,
-            "FinalSnapshot",
-            "Reconcile",
-            note,
-        )
+        .emit_reconcile(object, EventType::Normal, "FinalSnapshot", note)
         .await;
 }
 

@@ -10,9 +10,9 @@
 //! become [`Progress`], never a failed reconcile.
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::events::EventType;
-use kube::{Api, Resource};
 
 use crate::api::conditions::reasons;
 use crate::aws::errors::ErrorKind;
@@ -223,13 +223,7 @@ async fn warn_if_recreated<K: DataTier>(
     shared
         .ctx
         .events
-        .emit(
-            &object.object_ref(&()),
-            EventType::Warning,
-            "Recreated",
-            "Reconcile",
-            note,
-        )
+        .emit_reconcile(object, EventType::Warning, "Recreated", note)
         .await;
 }
 

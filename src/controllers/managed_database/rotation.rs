@@ -5,8 +5,8 @@
 //! value goes to `status.passwordRotation`, so a request is handled once. Password
 //! values go only into the RDS request and the Secret, never into logs or Events.
 
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
 
 use crate::api::ManagedDatabase;
 use crate::api::managed_database::ROTATE_PASSWORD_ANNOTATION;
@@ -92,13 +92,7 @@ impl Rds {
             )
         };
         events
-            .emit(
-                &database.object_ref(&()),
-                EventType::Normal,
-                reason,
-                "Reconcile",
-                note,
-            )
+            .emit_reconcile(database, EventType::Normal, reason, note)
             .await;
         Ok(Some(requested))
     }

@@ -161,11 +161,10 @@ async fn report_failure(ctx: &Context, app: &TieredApp, error: &Error) {
         return;
     }
     ctx.events
-        .emit(
-            &app.object_ref(&()),
+        .emit_reconcile(
+            app,
             EventType::Warning,
             error.category().reason(),
-            "Reconcile",
             error.chain(),
         )
         .await;
