@@ -22,7 +22,9 @@ use tiered::controllers::data_tier::status::Progress;
 use std::time::Duration;
 
 use support::aws_reads::{elasticache_tags, has_tag, replication_group};
-use support::data_tier::cache::{aws_error, described, group, no_member, ours};
+use support::data_tier::cache::{
+    aws_error, described, group, no_member, ours, snapshot_already_exists,
+};
 use support::data_tier::{
     Kind, assert_shows_another_resources_snapshot, in_progress_message, merged, mock_owner,
     reconcile_as, reconcile_once, reconcile_until_ready,
@@ -141,13 +143,7 @@ async fn a_group_without_cluster_mode_is_snapshotted_from_a_replica_node_once() 
     // A lost answer: ElastiCache says it exists already; that counts as taken.
     let exists = mock!(Client::create_snapshot)
         .sequence()
-        .http_status(
-            400,
-            Some(aws_error(
-                "SnapshotAlreadyExistsFault",
-                "Snapshot already exists",
-            )),
-        )
+        .http_status(400, Some(snapshot_already_exists()))
         .repeatedly()
         .build();
     let ctx = ElastiCache::mocked(&[&describe, &none_yet, &exists, &tags, &member_read]);

@@ -11,17 +11,16 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::DbSnapshot;
 use serde_json::json;
 use tiered::api::ManagedDatabase;
-use tiered::controllers::data_tier::cleanup::cleanup;
 use tiered::controllers::data_tier::kind::Target;
 use tiered::controllers::data_tier::status::Progress;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{Setup, setup};
 use support::data_tier::{
-    Kind, OnMoto, assert_shows_another_resources_snapshot, ready_on_moto, reconcile_once,
-    reconcile_until_ready,
+    Kind, OnMoto, assert_final_snapshot_name_held, assert_shows_another_resources_snapshot,
+    ready_on_moto, reconcile_once, reconcile_until_ready,
 };
-use support::fixtures::{deletion_time, owner};
+use support::fixtures::owner;
 use support::moto::{rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
 use support::restore_sources::snapshot_ids;
@@ -214,14 +213,7 @@ async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_wit
         spec: &db.spec,
     };
     for _ in 0..2 {
-        let refused = cleanup(&db.ctx, &target, None, deletion_time())
-            .await
-            .expect_err("the deletion is refused, not waited for");
-        let said = format!("{:?}", Progress::from(&refused));
-        assert!(
-            said.contains(&final_name) && said.contains("deletionPolicy: Retain or Delete"),
-            "{said}"
-        );
+        assert_final_snapshot_name_held(&db.ctx, &target, &final_name).await;
     }
     let instances = db
         .ctx

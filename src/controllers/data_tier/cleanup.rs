@@ -22,7 +22,7 @@ use crate::runtime::kstatus::now;
 use crate::controllers::data_tier::apply::{
     deletion_time, owner_of, write_conditions, write_status,
 };
-use crate::controllers::data_tier::error::{ConvergeError, Error};
+use crate::controllers::data_tier::error::{ConvergeError, Error, Nouns};
 use crate::controllers::data_tier::inspect::{check_installation, owned_by};
 use crate::controllers::data_tier::kind::{DataTier, Deletion, Key, Shared, Spec, Status, Target};
 use crate::controllers::data_tier::parameter_groups::{Retirement, retire_parameter_groups};
@@ -77,6 +77,27 @@ pub fn effective_policy(spec_policy: Option<DeletionPolicy>, adopted: bool) -> D
 /// cleanup names the same snapshot.
 pub fn final_snapshot_name(id: &str, deleted_at: Timestamp) -> String {
     format!("{id}-final-{}", deleted_at.strftime("%Y%m%d%H%M%S"))
+}
+
+/// The refusal of a deletion whose final snapshot name `snapshot` a snapshot this
+/// deletion did not take already holds (someone else's, or a leftover): AWS keeps the
+/// `nouns` resource, so the object says what to do (a Stalled condition and a Warning
+/// Event, retried with backoff). Found from outside: RDS's object said "is deleting"
+/// and sent DeleteDBInstance again every pass, forever, while the instance ran.
+#[must_use]
+pub fn final_snapshot_name_held(
+    mut error: AwsError,
+    nouns: &Nouns,
+    snapshot: Option<&str>,
+) -> AwsError {
+    if let Some(snapshot) = snapshot {
+        let said = error.message.take().unwrap_or_default();
+        let resource = nouns.resource;
+        error.message = Some(format!(
+            "the final snapshot name {snapshot} is held by a snapshot that this deletion did not take ({said}), so AWS keeps the {resource}: delete or rename that snapshot, or set deletionPolicy: Retain or Delete"
+        ));
+    }
+    error
 }
 
 /// One step of cleanup; call again until [`Cleanup::Done`]. `status` is the object's

@@ -10,9 +10,11 @@ use crate::aws::errors::{AwsError, ErrorKind, sent};
 use crate::aws::naming::{rds_instance_identifier, rds_replica_of_identifier};
 use crate::aws::rds_actions::{DELETE_DB_INSTANCE, MODIFY_DB_INSTANCE};
 use crate::aws::tags::{CLUSTER, NAME, NAMESPACE};
+use crate::controllers::data_tier::cleanup::final_snapshot_name_held;
 use crate::controllers::data_tier::kind::Deletion;
 
 use crate::controllers::managed_database::rds::Rds;
+use crate::controllers::managed_database::status::NOUNS;
 
 /// Whether `instance` is one tiered created: its identifier is the deterministic one of
 /// the object its own ownership tags name (an adopted instance keeps its own name).
@@ -104,27 +106,12 @@ impl Rds {
                     Some("deleting") | None => Ok(Deletion::Waiting(format!(
                         "DB instance {identifier} is deleting"
                     ))),
-                    Some(_) => Err(final_snapshot_name_held(error, snapshot)),
+                    Some(_) => Err(final_snapshot_name_held(error, NOUNS, snapshot)),
                 }
             }
             Err(error) => Err(error),
         }
     }
-}
-
-/// The refusal of a deletion whose final snapshot name `snapshot` a DB snapshot this
-/// deletion did not take already holds (someone else's, or a leftover): RDS keeps the
-/// instance, so the object says what to do (a Stalled condition and a Warning Event,
-/// retried with backoff). Found from outside: the object said "is deleting" and sent
-/// DeleteDBInstance again every pass, forever, while the instance ran.
-fn final_snapshot_name_held(mut error: AwsError, snapshot: Option<&str>) -> AwsError {
-    if let Some(snapshot) = snapshot {
-        let said = error.message.take().unwrap_or_default();
-        error.message = Some(format!(
-            "the final snapshot name {snapshot} is held by a DB snapshot that this deletion did not take ({said}), so RDS keeps the instance: delete or rename that snapshot, or set deletionPolicy: Retain or Delete"
-        ));
-    }
-    error
 }
 
 #[cfg(test)]

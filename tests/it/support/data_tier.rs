@@ -289,6 +289,24 @@ pub async fn cleanup_once<K: DataTier>(ctx: &K, target: &Target<'_, Spec<K>>) ->
         .expect("cleanup failed")
 }
 
+/// One finalizer step of `K` for `target`, which must be refused, saying what to do,
+/// because a snapshot the deletion did not take holds the final snapshot's name
+/// `final_name`.
+pub async fn assert_final_snapshot_name_held<K: DataTier>(
+    ctx: &K,
+    target: &Target<'_, Spec<K>>,
+    final_name: &str,
+) {
+    let refused = cleanup(ctx, target, None, deletion_time())
+        .await
+        .expect_err("the deletion is refused, not waited for");
+    let said = format!("{:?}", Progress::from(&refused));
+    assert!(
+        said.contains(final_name) && said.contains("deletionPolicy: Retain or Delete"),
+        "{said}"
+    );
+}
+
 /// The message of `step`, which must be `Waiting`.
 pub fn waiting_message(step: &Cleanup) -> &str {
     match step {

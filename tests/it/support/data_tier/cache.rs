@@ -101,6 +101,11 @@ pub fn aws_error(code: &str, message: &str) -> String {
     )
 }
 
+/// ElastiCache's answer to a snapshot name that is taken (`SnapshotAlreadyExistsFault`).
+pub fn snapshot_already_exists() -> String {
+    aws_error("SnapshotAlreadyExistsFault", "Snapshot already exists")
+}
+
 /// ListTagsForResource answering the mock owner's tags.
 pub fn ours() -> Rule {
     mock!(Client::list_tags_for_resource).then_output(|| {
