@@ -139,9 +139,11 @@ where
                 *recorded.snapshots = Some([listed, vec![taken]].concat());
             }
         }
-        // Taken by an earlier request whose response was lost: the next pass lists it.
+        // The name exists though the describe did not list it: taken by an earlier
+        // request whose response was lost, or another resource's snapshot of that name
+        // (said as such once listed). The next pass lists it and tells which.
         Err(error) if error.kind == ErrorKind::Conflict => {
-            tracing::info!(id = %id, snapshot = %snapshot, "snapshot already taken");
+            tracing::info!(id = %id, snapshot = %snapshot, "the snapshot name exists already; the next pass lists whose it is");
         }
         Err(error) => return Err(error),
     }

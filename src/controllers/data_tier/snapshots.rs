@@ -168,7 +168,7 @@ pub fn listed_progress<S: ListedSnapshot>(listed: &[S], service: &str) -> Option
         ("failed", "failed"),
         (
             OF_EARLIER_RESOURCE,
-            "was taken of an earlier resource of the same name (deleted before this object was created), so it does not hold this object's data",
+            "was taken of an earlier resource of the same identifier, deleted since (before this object was created, or outside tiered), so it does not hold the data of the one there now",
         ),
         (
             OF_ANOTHER_RESOURCE,
