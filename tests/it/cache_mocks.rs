@@ -131,3 +131,22 @@ async fn a_final_snapshot_name_held_by_another_snapshot_refuses_the_deletion_wit
     assert_eq!(delete.num_calls(), 1);
     assert!(matches!(step, Cleanup::Done { .. }), "{step:?}");
 }
+
+/// Found by the outside trial of session 17: a CacheCluster applied again while the
+/// group of the object it replaced was still `deleting` re-tagged that group, sent it
+/// ModifyReplicationGroup and a new AUTH token, recorded it in its status, and warned
+/// later that it had been "deleted outside tiered". A resource AWS is deleting is now
+/// only waited for: not claimed, changed or recorded.
+#[tokio::test]
+async fn a_group_being_deleted_is_waited_for_not_claimed_changed_or_recorded() {
+    let (describe, tags) = (described_as("deleting"), ours());
+    let ctx = ElastiCache::mocked(&[&describe, &tags]);
+    let report = reconcile_as(&ctx, mock_owner(), &ElastiCache::mock_spec()).await;
+    let said = format!("{:?}", report.progress);
+    assert!(
+        matches!(report.progress, Progress::InProgress { .. }) && said.contains("is being deleted"),
+        "{said}"
+    );
+    assert!(!report.observed_resource, "not recorded in the status");
+    assert_eq!(report.mutations, 0);
+}

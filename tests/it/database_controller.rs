@@ -221,8 +221,8 @@ async fn a_password_rotation_reaches_the_secret_once_and_rolls_the_tier_using_it
 /// Found by the outside trial of session 16: an instance deleted outside tiered (in
 /// the console, say) was created anew, empty, and the object went back to Ready with
 /// nothing said. The new instance is still created (the spec asks for one), and a
-/// Warning Event `Recreated` says that the deleted one's data is not in it; the first
-/// creation sends no such Event.
+/// Warning Event `Recreated`, sent before the create, says that the deleted one's data
+/// is not in it; the first creation sends no such Event.
 #[tokio::test]
 async fn an_instance_deleted_outside_tiered_is_created_anew_with_a_warning_event() {
     let (s, identifier) = ready_database(&json!({})).await;
@@ -248,10 +248,10 @@ async fn an_instance_deleted_outside_tiered_is_created_anew_with_a_warning_event
     s.patch(json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT_ANNOTATION: "1"}}}))
         .await;
     eventually("a Recreated Warning Event names the instance", recreated).await;
-    assert!(
-        instance(&s, &identifier).await.is_some(),
-        "the instance is there again"
-    );
+    eventually("the instance is there again", || async {
+        instance(&s, &identifier).await.is_some()
+    })
+    .await;
     s.wait_ready().await;
     s.op.stop().await;
 }

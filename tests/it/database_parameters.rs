@@ -316,7 +316,6 @@ async fn a_reboot_happens_once_per_new_value_of_the_annotation() {
         mutations: 0,
         credential_accepted: false,
         observed_resource: true,
-        created: false,
     };
 
     // No annotation: no reboot, whatever is pending.

@@ -18,7 +18,7 @@ use crate::support::aws_reads::{instance, rds_tags};
 use crate::support::data_tier::operator::NS;
 use crate::support::faults::{Faulty, aws_id, rules, start};
 use crate::support::moto::rds_client;
-use crate::support::operator::{assert_invalid, eventually};
+use crate::support::operator::{assert_invalid, events, eventually, has_event};
 use crate::support::restore_sources::{source_instance, take_db_snapshot};
 
 /// Short, so that the in-progress requeue after the password is set (30 s, capped by the
@@ -53,17 +53,23 @@ async fn ready_after_the_password_is_set(f: &Faulty, name: &str) {
         .await;
 }
 
-#[tokio::test]
-async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_rds_took_it() {
-    // RDS refuses every ModifyDBInstance at first: the generated password cannot be set.
-    let f = start(rules(&["ModifyDBInstance:fail=1"]), 7, RESYNC).await;
+/// An operator behind the fault `rules` (seed 7) with the object `restored` created to
+/// restore `nightly-1` of the source `legacy-db`; the restored instance's id.
+async fn restoring_from_nightly(fault_rules: &[&str]) -> (Faulty, String) {
+    let f = start(rules(fault_rules), 7, RESYNC).await;
     source_with_snapshot(&f, "legacy-db", "nightly-1", "restored").await;
     f.create::<Rds>(
         "restored",
         &json!({"restoreFrom": {"dbSnapshotIdentifier": "nightly-1"}}),
     )
     .await;
-    let id = aws_id::<Rds>("restored");
+    (f, aws_id::<Rds>("restored"))
+}
+
+#[tokio::test]
+async fn a_snapshot_restore_is_owned_and_the_secret_claims_a_password_only_once_rds_took_it() {
+    // RDS refuses every ModifyDBInstance at first: the generated password cannot be set.
+    let (f, id) = restoring_from_nightly(&["ModifyDBInstance:fail=1"]).await;
 
     eventually("the restored instance exists", || async {
         f.instances(&id).await == [id.clone()]
@@ -294,4 +300,47 @@ async fn the_restore_source_is_creation_only() {
         .await
         .unwrap();
     change_restore_from("plain", json!({"dbSnapshotIdentifier": "nightly-1"})).await;
+}
+
+/// Found by the outside trial of session 17: a restored instance deleted outside tiered
+/// was restored again from `restoreFrom`, which gives it the snapshot's password, yet
+/// tiered set no password: the object went Ready with a Secret whose password RDS did
+/// not have. And with the restore's answer lost, no `Recreated` Event said what
+/// happened. Now the Secret keeps the password as pending until RDS took it again.
+#[tokio::test]
+async fn a_restored_instance_deleted_outside_tiered_is_restored_again_and_gets_its_password_back() {
+    let (f, id) = restoring_from_nightly(&["RestoreDBInstanceFromDBSnapshot:lose=1"]).await;
+    ready_after_the_password_is_set(&f, "restored").await;
+    let password = f.connection("restored").await.unwrap()["password"].clone();
+    let (restores, modifies) = (
+        f.reached("RestoreDBInstanceFromDBSnapshot"),
+        f.reached("ModifyDBInstance"),
+    );
+
+    rds_client(&f.moto)
+        .delete_db_instance()
+        .db_instance_identifier(&id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    eventually("restored again, and the password offered again", || async {
+        f.reached("RestoreDBInstanceFromDBSnapshot") > restores
+            && f.reached("ModifyDBInstance") > modifies
+    })
+    .await;
+    ready_after_the_password_is_set(&f, "restored").await;
+    let data = f.connection("restored").await.unwrap();
+    assert_eq!(
+        data.get("password"),
+        Some(&password),
+        "the same password, set again"
+    );
+    assert!(!data.contains_key("pendingPassword"), "{:?}", data.keys());
+    let events = events(&f.op.client, NS).await;
+    assert!(
+        has_event(&events, "Warning", "Recreated", &format!("{id} ")),
+        "a Recreated Event also after a lost answer: {events:#?}"
+    );
+    f.op.stop().await;
 }

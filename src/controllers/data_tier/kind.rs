@@ -443,8 +443,6 @@ pub struct Report<O> {
     /// Otherwise `observed` is empty for want of a look, not because the resource has no
     /// endpoint, and the Secret and the status keep what they had.
     pub observed_resource: bool,
-    /// The pass created the resource: AWS accepted its create call.
-    pub created: bool,
 }
 
 impl<O> Report<O> {
@@ -458,7 +456,6 @@ impl<O> Report<O> {
             mutations: 0,
             credential_accepted: false,
             observed_resource: false,
-            created: false,
         }
     }
 }

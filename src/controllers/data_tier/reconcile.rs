@@ -126,15 +126,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let mut is_new = false;
     let mut pending = false;
     if K::generates_credential(spec) {
-        credential = existing
-            .as_ref()
-            .and_then(|secret| credential_from_secret(secret, &owner.uid, K::CREDENTIAL_KEY));
-        if credential.is_none() {
-            credential = existing.as_ref().and_then(|secret| {
-                credential_from_secret(secret, &owner.uid, K::PENDING_CREDENTIAL_KEY)
-            });
-            pending = credential.is_some();
-        }
+        (credential, pending) = stored_credential::<K>(existing.as_ref(), &owner.uid);
         let may_generate = K::adopt_id(spec).is_none() || K::credential_reset_requested(object);
         if credential.is_none() && may_generate {
             let fresh = K::generate_credential().map_err(Error::Password)?;
@@ -148,13 +140,7 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
                     if let Some(holder) = foreign_controller(&taken, &owner.uid) {
                         return secret_conflict(shared, object, owner, &holder).await;
                     }
-                    credential = credential_from_secret(&taken, &owner.uid, K::CREDENTIAL_KEY);
-                    pending = false;
-                    if credential.is_none() {
-                        credential =
-                            credential_from_secret(&taken, &owner.uid, K::PENDING_CREDENTIAL_KEY);
-                        pending = credential.is_some();
-                    }
+                    (credential, pending) = stored_credential::<K>(Some(&taken), &owner.uid);
                     existing = Some(*taken);
                 }
                 SecretWrite::Written | SecretWrite::Unchanged => {
@@ -165,6 +151,21 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
         }
     }
 
+    if inspected.found.is_none()
+        && let Some(holder) = before_recreating(
+            shared,
+            object,
+            &target,
+            &secrets,
+            credential.as_ref(),
+            &mut existing,
+            &mut pending,
+        )
+        .await?
+    {
+        return secret_conflict(shared, object, owner, &holder).await;
+    }
+
     let pass = Credential {
         value: credential.as_ref(),
         is_new,
@@ -172,7 +173,6 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     };
     let report = Box::pin(sync_inspected(kind, &target, pass, inspected)).await;
     count_failure(shared, &report.progress);
-    warn_if_recreated(shared, object, &report).await;
     let before_rotation = credential.clone();
     let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
@@ -199,32 +199,69 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     Ok(report.progress)
 }
 
-/// When the pass of `report` created its resource though the status had observed one
-/// (`status.arn`), says so (a Warning Event `Recreated`, and the log): it was deleted
-/// outside tiered, and the new one does not hold its data. tiered recreates it, as
-/// other controllers of AWS resources do (ACK, Crossplane): the spec asks for it.
-async fn warn_if_recreated<K: DataTier>(
+/// The credential `secret` stores for the object `uid`, and whether it is pending (kept
+/// under [`DataTier::PENDING_CREDENTIAL_KEY`] until the resource has it).
+fn stored_credential<K: DataTier>(secret: Option<&Secret>, uid: &str) -> (Option<Password>, bool) {
+    let stored = |key| secret.and_then(|secret| credential_from_secret(secret, uid, key));
+    if let Some(credential) = stored(K::CREDENTIAL_KEY) {
+        return (Some(credential), false);
+    }
+    let pending = stored(K::PENDING_CREDENTIAL_KEY);
+    let is_pending = pending.is_some();
+    (pending, is_pending)
+}
+
+/// Before a pass that creates the resource: when the status had observed one
+/// (`status.arn`), it is gone from AWS though the object is not being deleted, so it
+/// was deleted outside tiered. Says so (a Warning Event `Recreated`, and the log) before
+/// the create, so that a lost answer or a restart cannot swallow it; tiered creates it
+/// anew, as other controllers of AWS resources do (ACK, Crossplane): the spec asks for
+/// it. A resource created from a source with its own credential (a restore, a replica)
+/// will not have the stored `credential`: the Secret keeps it as pending from now until
+/// AWS accepted it (found from outside: a restored instance deleted outside tiered came
+/// back with the snapshot's password, Ready, its Secret holding the old one).
+///
+/// Returns the controller of a Secret of that name this object does not control, if one
+/// took the name first.
+///
+/// # Errors
+/// Writing or reading the Secret.
+async fn before_recreating<K: DataTier>(
     shared: &Shared<K>,
     object: &K::Object,
-    report: &Report<K::Observed>,
-) {
+    target: &Target<'_, Spec<K>>,
+    secrets: &Api<Secret>,
+    credential: Option<&Password>,
+    existing: &mut Option<Secret>,
+    pending: &mut bool,
+) -> Result<Option<String>, Error> {
     let Some(arn) = object.status().and_then(SharedStatus::arn) else {
-        return;
+        return Ok(None);
     };
-    if !report.created {
-        return;
-    }
-    let id = &report.id;
+    let id = K::resource_id(target);
     let resource = K::NOUNS.resource;
-    tracing::warn!(id = %id, arn = %arn, resource, "the resource was gone from AWS and was created anew");
+    tracing::warn!(id = %id, arn = %arn, resource, "the resource is gone from AWS; creating it anew");
     let note = format!(
-        "{resource} {id} ({arn}) was no longer in AWS: it was deleted outside tiered. tiered created a new {resource} {id} from the spec, without the data the deleted one held; restore that from a snapshot into a new object (spec.restoreFrom) if it is needed"
+        "{resource} {id} ({arn}) is no longer in AWS: it was deleted outside tiered. tiered creates a new {resource} {id} from the spec (empty, or restored again from spec.restoreFrom), without the data written to the deleted one; restore that from a snapshot into a new object (spec.restoreFrom) if it is needed"
     );
     shared
         .ctx
         .events
         .emit_reconcile(object, EventType::Warning, "Recreated", note)
         .await;
+    if !K::credential_pending(target.spec) || *pending || credential.is_none() {
+        return Ok(None);
+    }
+    *pending = true;
+    let data = secret_data::<K>(target.spec, &K::Observed::default(), credential, true);
+    if let Some(holder) = write_secret(shared, object, secrets, data, existing.clone()).await? {
+        return Ok(Some(holder));
+    }
+    *existing = secrets
+        .get_opt(&connection_secret_name(&target.owner.name))
+        .await
+        .map_err(kube_error("read the connection Secret"))?;
+    Ok(None)
 }
 
 /// Applies the connection Secret of `object` with `data`; the controller of a Secret
@@ -420,6 +457,16 @@ async fn pass<K: DataTier>(
     let adopting = K::adopt_id(target.spec).is_some();
     let named = format!("{} {id}", K::NOUNS.resource);
     let resource = if let Some((resource, tags)) = found {
+        // A resource AWS is deleting (outside tiered, or for an earlier object of this
+        // name, deleted and created again) is neither claimed, changed nor recorded: the
+        // pass waits until it is gone, then creates it anew. Found from outside: a
+        // CacheCluster applied again while its group was deleting re-tagged that group,
+        // sent it changes and a new AUTH token, and later warned it was deleted.
+        if K::aws_status(&resource) == Some("deleting") {
+            return Ok(Progress::aws_in_progress(format!(
+                "{named} is being deleted (outside tiered, or with an earlier object of this name); tiered creates it anew once it is gone"
+            )));
+        }
         let uses_credential = K::uses_credential(&desired);
         if adopting && uses_credential && credential.value.is_none() {
             return Err(ConvergeError::CredentialUnknown {
@@ -521,7 +568,6 @@ async fn create<K: DataTier>(
     report.mutations += 1;
     match created {
         Ok(resource) => {
-            report.created = true;
             tracing::info!(id = %id, resource = K::NOUNS.resource, "created");
             match resource {
                 Some(resource) => Ok(resource),
