@@ -24,7 +24,10 @@ use tiered::controllers::managed_database::Rds;
 use crate::support::data_tier::operator::NS;
 use crate::support::data_tier::{Kind, both_kinds, mock_owner};
 use crate::support::faults::{Faulty, aws_id, start};
-use crate::support::operator::{events, eventually, has_event, http_get, secret_text};
+use crate::support::moto::{aws_config_at, delete_instance_by_hand};
+use crate::support::operator::{
+    events, eventually, eventually_event, has_event, http_get, secret_text, test_config,
+};
 
 /// The production default resync (`--resync 5m`).
 const RESYNC: Duration = Duration::from_mins(5);
@@ -218,6 +221,40 @@ async fn a_reconcile_request_annotation_reconciles_at_once_and_other_annotations
         reconciles(&f).await > before
     })
     .await;
+}
+
+/// Found by the outside trial of session 17: a requested reconcile read AWS from the
+/// shared reads of the resync window, so an instance deleted by hand stayed Ready for
+/// minutes through a dozen requests (objects tiered itself had just changed were read
+/// afresh, which hid it). A new value of the annotation now reads the resource afresh:
+/// after a restart (a fleet read newer than any change), the deletion shows at once.
+#[tokio::test]
+async fn a_reconcile_request_reads_the_resource_afresh_not_from_the_resync_windows_read() {
+    let mut f = start(Vec::new(), 1, RESYNC).await;
+    f.create::<Rds>("db", &json!({})).await;
+    wait_ready::<Rds>(&f, "db").await;
+    let mut config = test_config(&[NS]);
+    config.resync = RESYNC;
+    f.op.relaunch(config, &aws_config_at(&f.proxy.endpoint()))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let id = aws_id::<Rds>("db");
+    delete_instance_by_hand(&f.moto, &id).await;
+    let api: Api<ManagedDatabase> = Api::namespaced(f.op.client.clone(), NS);
+    let patch = json!({"metadata": {"annotations": {"tiered.io/reconcile-requested-at": "1"}}});
+    api.patch("db", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+    eventually_event(
+        "the request sees the deletion",
+        &f.op.client,
+        NS,
+        "Warning",
+        "Recreated",
+        &format!("{id} "),
+    )
+    .await;
+    f.op.stop().await;
 }
 
 /// Found from outside: with the answer to DeleteDBInstance lost (or the operator

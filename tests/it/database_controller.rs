@@ -20,7 +20,7 @@ use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{NS, Setup, condition, setup};
 use support::data_tier::{Kind, resource};
-use support::moto::{ids_of, rds_client};
+use support::moto::{delete_instance_by_hand, ids_of, rds_client};
 use support::operator::{events, eventually, has_event, http_get, mutating_aws_calls, secret_text};
 
 const DB: &str = Rds::OBJECT;
@@ -238,13 +238,7 @@ async fn an_instance_deleted_outside_tiered_is_created_anew_with_a_warning_event
         !recreated().await,
         "no Recreated Event for the first creation"
     );
-    rds_client(&s.moto)
-        .delete_db_instance()
-        .db_instance_identifier(&identifier)
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
+    delete_instance_by_hand(&s.moto, &identifier).await;
     s.patch(json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT_ANNOTATION: "1"}}}))
         .await;
     eventually("a Recreated Warning Event names the instance", recreated).await;

@@ -17,7 +17,7 @@ use tiered::controllers::managed_database::Rds;
 use crate::support::aws_reads::{instance, rds_tags};
 use crate::support::data_tier::operator::NS;
 use crate::support::faults::{Faulty, aws_id, rules, start};
-use crate::support::moto::rds_client;
+use crate::support::moto::{delete_instance_by_hand, rds_client};
 use crate::support::operator::{assert_invalid, events, eventually, has_event};
 use crate::support::restore_sources::{source_instance, take_db_snapshot};
 
@@ -317,13 +317,7 @@ async fn a_restored_instance_deleted_outside_tiered_is_restored_again_and_gets_i
         f.reached("ModifyDBInstance"),
     );
 
-    rds_client(&f.moto)
-        .delete_db_instance()
-        .db_instance_identifier(&id)
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
+    delete_instance_by_hand(&f.moto, &id).await;
     eventually("restored again, and the password offered again", || async {
         f.reached("RestoreDBInstanceFromDBSnapshot") > restores
             && f.reached("ModifyDBInstance") > modifies

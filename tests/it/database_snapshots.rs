@@ -21,7 +21,7 @@ use support::data_tier::{
     ready_on_moto, reconcile_once, reconcile_until_ready,
 };
 use support::fixtures::owner;
-use support::moto::{rds_client, tag_pairs};
+use support::moto::{delete_instance_by_hand, rds_client, tag_pairs};
 use support::operator::{eventually, http_get, metric};
 use support::restore_sources::snapshot_ids;
 
@@ -270,13 +270,8 @@ async fn a_predecessors_snapshot_is_not_deleted_with_the_delete_policy() {
     s.wait_gone().await;
     // The instance is retained; delete it in AWS as an administrator would, then
     // create the object again, now with Delete.
+    delete_instance_by_hand(&s.moto, &identifier).await;
     let rds = rds_client(&s.moto);
-    rds.delete_db_instance()
-        .db_instance_identifier(&identifier)
-        .skip_final_snapshot(true)
-        .send()
-        .await
-        .unwrap();
     s.create(&json!({"deletionPolicy": "Delete", "snapshots": [{"name": "before-upgrade"}]}))
         .await;
     s.wait_ready().await;

@@ -109,6 +109,9 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     // exactly as it was and no AWS call changes anything.
     let scoped = shared.kind.for_spec(spec);
     let kind = scoped.as_ref().unwrap_or(&shared.kind);
+    shared
+        .read_afresh_if_requested(kind, object, &K::resource_id(&target))
+        .await;
     let inspected = match Box::pin(inspect(kind, &target)).await {
         Ok(inspected) => inspected,
         Err(error) => {
@@ -177,11 +180,9 @@ pub async fn apply<K: DataTier>(shared: &Shared<K>, object: &K::Object) -> Resul
     let rotation = kind
         .rotate(&shared.ctx.events, object, &report, &mut credential)
         .await?;
-    let existing = if is_new {
-        secrets.get_opt(&secret_name).await.ok().flatten()
-    } else {
-        existing
-    };
+    if is_new {
+        existing = secrets.get_opt(&secret_name).await.ok().flatten();
+    }
     // A pass that ended before it observed the resource knows nothing new of where it
     // is reached: an existing Secret whose credential did not change stays as it is,
     // rather than lose the `host` and `url` that running pods read.

@@ -202,6 +202,18 @@ pub fn rds_client(server: &MotoServer) -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::new(&aws_config(server))
 }
 
+/// Deletes the DB instance `id` in `server` straight in RDS, without a final snapshot,
+/// as someone would by hand (not through tiered).
+pub async fn delete_instance_by_hand(server: &MotoServer, id: &str) {
+    rds_client(server)
+        .delete_db_instance()
+        .db_instance_identifier(id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeleteDBInstance {id}: {e:?}"));
+}
+
 /// An ElastiCache client talking to `server`.
 pub fn elasticache_client(server: &MotoServer) -> aws_sdk_elasticache::Client {
     aws_sdk_elasticache::Client::new(&aws_config(server))
