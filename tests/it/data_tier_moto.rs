@@ -195,7 +195,10 @@ async fn a_resource_not_tagged_as_ours_is_never_deleted<K: Kind>() {
     ));
     // Never adopted (no reconcile ran), so it carries no tags of ours.
     let steps = delete_until_done(&ctx, K::NAME, &spec).await;
-    assert!(matches!(&steps[..], [Cleanup::Done { .. }]), "{steps:?}");
+    assert!(
+        matches!(&steps[..], [Cleanup::LeftAlone { .. }]),
+        "{steps:?}"
+    );
     let left = resource(&ctx, &legacy::<K>()).await.expect("still there");
     assert_eq!(K::aws_status(&left), Some("available"));
 }

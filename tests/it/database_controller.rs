@@ -16,12 +16,15 @@ use kube::Api;
 use serde_json::json;
 use tiered::api::ManagedDatabase;
 use tiered::api::shared::RECONCILE_REQUESTED_AT_ANNOTATION;
+use tiered::aws::tags::OWNERSHIP_KEYS;
 use tiered::controllers::managed_database::Rds;
 
 use support::data_tier::operator::{NS, Setup, condition, setup};
 use support::data_tier::{Kind, resource};
 use support::moto::{delete_instance_by_hand, ids_of, rds_client};
-use support::operator::{events, eventually, has_event, http_get, mutating_aws_calls, secret_text};
+use support::operator::{
+    events, eventually, eventually_event, has_event, http_get, mutating_aws_calls, secret_text,
+};
 
 const DB: &str = Rds::OBJECT;
 
@@ -247,5 +250,40 @@ async fn an_instance_deleted_outside_tiered_is_created_anew_with_a_warning_event
     })
     .await;
     s.wait_ready().await;
+    s.op.stop().await;
+}
+
+/// Found by the outside trial of session 17: an instance whose ownership tags someone
+/// stripped outlived its object's deletion (rightly: tiered deletes only what is tagged
+/// as the object's) with only a log line to say so. Now a Warning Event says it is left
+/// in AWS, not deleted and without a final snapshot.
+#[tokio::test]
+async fn an_instance_no_longer_tagged_as_ours_is_left_in_aws_with_a_warning_event() {
+    let (s, identifier) = ready_database(&json!({})).await;
+    let arn = instance(&s, &identifier)
+        .await
+        .and_then(|i| i.db_instance_arn().map(str::to_owned))
+        .expect("an ARN");
+    rds_client(&s.moto)
+        .remove_tags_from_resource()
+        .resource_name(arn)
+        .set_tag_keys(Some(
+            OWNERSHIP_KEYS.iter().map(ToString::to_string).collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    s.delete().await;
+    s.wait_gone().await;
+    eventually_event(
+        "a Warning says the instance is left in AWS",
+        &s.op.client,
+        NS,
+        "Warning",
+        "OwnedElsewhere",
+        &format!("DB instance {identifier} is left in AWS as it is"),
+    )
+    .await;
+    assert!(instance(&s, &identifier).await.is_some(), "not deleted");
     s.op.stop().await;
 }

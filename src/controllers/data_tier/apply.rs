@@ -200,13 +200,9 @@ where
         && ready.reason != reasons::AWS_CALLS_PACED
         && ready.reason != reasons::DELETING
     {
-        ctx.events
-            .emit_reconcile(
-                object,
-                EventType::Warning,
-                &ready.reason,
-                ready.message.clone(),
-            )
+        let note = ready.message.clone();
+        shared
+            .emit(object, EventType::Warning, &ready.reason, note)
             .await;
     }
     Ok(())

@@ -43,6 +43,12 @@ pub enum Cleanup {
         /// (or whose operator restarted after the call) is told for the first time.
         final_snapshot: Option<String>,
     },
+    /// The resource is not tagged as this object's: left in AWS as it is (not deleted,
+    /// no final snapshot); the finalizer ends.
+    LeftAlone {
+        /// The resource, e.g. `DB instance prod-shop-db-1a2b3c4d`.
+        resource: String,
+    },
     /// `spec.deletionProtection` is true.
     Held,
     /// The resource is not this installation's to delete
@@ -147,7 +153,7 @@ pub async fn cleanup<K: DataTier>(
         });
     };
     if !owned_by(kind, &resource, &target.owner).await? {
-        return Ok(done(format!("{named} is not tagged as ours; left alone")));
+        return Ok(Cleanup::LeftAlone { resource: named });
     }
     let mut related = Vec::new();
     for related_id in K::related_ids(&resource) {
@@ -300,6 +306,18 @@ pub async fn finalize<K: DataTier>(
             }
             Ok(Action::await_change())
         }
+        // Found from outside: an instance whose ownership tags were stripped outlived
+        // its object with only a log line to say so.
+        Cleanup::LeftAlone { resource } => {
+            tracing::info!(resource = %resource, kind = %K::Object::kind(&()), "cleanup done: not tagged as ours; left alone");
+            let note = format!(
+                "{resource} is left in AWS as it is: its tiered.io/ tags do not name this object, so tiered neither deleted it nor took a final snapshot; delete it yourself if it is no longer needed"
+            );
+            shared
+                .emit(object, EventType::Warning, "OwnedElsewhere", note)
+                .await;
+            Ok(Action::await_change())
+        }
         Cleanup::Held => {
             let current = object.status();
             let status = deletion_held(object.meta().generation, current, K::NOUNS, &now());
@@ -344,9 +362,7 @@ pub async fn finalize<K: DataTier>(
 /// A Normal `FinalSnapshot` Event on `object` with `note`.
 async fn emit_final_snapshot<K: DataTier>(shared: &Shared<K>, object: &K::Object, note: String) {
     shared
-        .ctx
-        .events
-        .emit_reconcile(object, EventType::Normal, "FinalSnapshot", note)
+        .emit(object, EventType::Normal, "FinalSnapshot", note)
         .await;
 }
 

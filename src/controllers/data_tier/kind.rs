@@ -16,6 +16,7 @@ use k8s_openapi::{ByteString, NamespaceResourceScope};
 use kube::core::DeserializeGuard;
 use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -363,6 +364,15 @@ impl<K: DataTier> Shared<K> {
             objects,
             requests: Mutex::default(),
         }
+    }
+
+    /// Publishes an Event of `type_` and `reason` about `object`, best effort
+    /// ([`Publisher::emit_reconcile`]).
+    pub async fn emit(&self, object: &K::Object, type_: EventType, reason: &str, note: String) {
+        self.ctx
+            .events
+            .emit_reconcile(object, type_, reason, note)
+            .await;
     }
 
     /// When `object` carries a value of [`RECONCILE_REQUESTED_AT_ANNOTATION`] this

@@ -246,9 +246,7 @@ async fn before_recreating<K: DataTier>(
         "{resource} {id} ({arn}) is no longer in AWS: it was deleted outside tiered. tiered creates a new {resource} {id} from the spec (empty, or restored again from spec.restoreFrom), without the data written to the deleted one; restore that from a snapshot into a new object (spec.restoreFrom) if it is needed"
     );
     shared
-        .ctx
-        .events
-        .emit_reconcile(object, EventType::Warning, "Recreated", note)
+        .emit(object, EventType::Warning, "Recreated", note)
         .await;
     if !K::credential_pending(target.spec) || *pending || credential.is_none() {
         return Ok(None);

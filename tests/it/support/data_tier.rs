@@ -324,7 +324,10 @@ pub async fn delete_until_done<K: Kind>(ctx: &K, name: &str, spec: &Spec<K>) -> 
     let mut steps = Vec::new();
     for _ in 0..6 {
         let step = cleanup_once(ctx, &target).await;
-        let done = matches!(step, Cleanup::Done { .. } | Cleanup::Held);
+        let done = matches!(
+            step,
+            Cleanup::Done { .. } | Cleanup::LeftAlone { .. } | Cleanup::Held
+        );
         steps.push(step);
         if done {
             return steps;
