@@ -138,15 +138,8 @@ async fn stall_unreadable(ctx: &Context, object: &DeserializeGuard<TieredApp>, e
     {
         tracing::debug!(%error, "could not write the Stalled status");
     }
-    let regarding = object.object_ref(&());
     ctx.events
-        .emit(
-            &regarding,
-            EventType::Warning,
-            "InvalidObject",
-            "Reconcile",
-            problem,
-        )
+        .emit_reconcile(object, EventType::Warning, "InvalidObject", problem)
         .await;
 }
 
